@@ -1,0 +1,29 @@
+# The two commands a newcomer needs:
+#   make run   - install what is missing, build, run the main job
+#   make test  - install what is missing, build, run every test
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRYFT_WERROR=ON
+
+.PHONY: run test build deps clean asan
+
+run: build
+	./$(BUILD)/ryft demo
+
+test: build
+	./$(BUILD)/ryft_tests
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@sh tools/install-deps.sh
+
+asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRYFT_SANITIZE=ON -DRYFT_WERROR=ON -DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-asan/ryft_tests
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz

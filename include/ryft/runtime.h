@@ -1,0 +1,46 @@
+/* ryft/runtime.h - devices, compiling graphs and running them.
+ *
+ * Every backend implements the same two calls: ry_compile() turns a graph
+ * into an executable for a device, ry_execute() runs it on arrays. The
+ * reference backend "interp" evaluates every op directly; it is the oracle
+ * the other backends are tested against. An executable may be run from
+ * several threads at once. */
+#ifndef RYFT_RUNTIME_H
+#define RYFT_RUNTIME_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ry_device ry_device;
+typedef struct ry_executable ry_executable;
+
+int ry_device_count(void);
+ry_device *ry_device_at(int i);               /* NULL when out of range */
+/* Look a device up by name ("interp"); RY_ERR_NOT_FOUND lists the known ones. */
+ry_status ry_device_get(const char *name, ry_device **out);
+const char *ry_device_name(const ry_device *d);
+const char *ry_device_description(const ry_device *d);
+
+ry_status ry_compile(ry_graph *g, ry_device *d, ry_executable **out);
+void ry_executable_free(ry_executable *e);    /* NULL is fine */
+/* Run with n_in inputs (types must equal the graph's); writes n_out new
+ * arrays (refcount 1, the caller releases them). n_out must equal the
+ * number of graph outputs. */
+ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+
+/* Compile for d and run once: a convenience for tools and tests. */
+ry_status ry_run(ry_graph *g, ry_device *d, int n_in, ry_array *const *in, int n_out, ry_array **out);
+
+/* custom_call targets: fn receives the inputs and must set every out[i] to a
+ * new array of out_types[i]. Registering an existing name replaces it. */
+typedef ry_status (*ry_custom_call_fn)(void *ud, int n_in, ry_array *const *in, int n_out,
+                                       const ry_type *out_types, ry_array **out);
+ry_status ry_custom_call_register(const char *target, ry_custom_call_fn fn, void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

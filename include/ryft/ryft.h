@@ -1,0 +1,10 @@
+/* ryft/ryft.h - everything: trace C functions into programs, transform and
+ * compile them, and run them on a device. See README.md for a tour. */
+#ifndef RYFT_RYFT_H
+#define RYFT_RYFT_H
+#include "core.h"
+#include "trace.h"
+#include "graph.h"
+#include "runtime.h"
+#include "io.h"
+#endif

@@ -1,0 +1,301 @@
+/* Arrays: refcounted immutable host buffers, and NumPy-style printing. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static ry_status check_type(ry_dtype dtype, ry_shape shape, size_t *nbytes) {
+  *nbytes = 0;
+  if ((int)dtype < 0 || dtype >= RY_DTYPE_COUNT) return ry__err(RY_ERR_DTYPE, "array: invalid dtype %d", (int)dtype);
+  if (shape.rank < 0 || shape.rank > RY_MAX_RANK)
+    return ry__err(RY_ERR_SHAPE, "array: rank %d is outside 0..%d", shape.rank, RY_MAX_RANK);
+  uint64_t n = 1;
+  for (int i = 0; i < shape.rank; i++) {
+    if (shape.dims[i] < 0) return ry__err(RY_ERR_SHAPE, "array: dimension %d is negative (%lld)", i, (long long)shape.dims[i]);
+    if (shape.dims[i] && n > (UINT64_C(1) << 46) / (uint64_t)shape.dims[i])
+      return ry__err(RY_ERR_SHAPE, "array: shape is too large");
+    n *= (uint64_t)shape.dims[i];
+  }
+  if (n > (UINT64_C(1) << 46) / 8) return ry__err(RY_ERR_SHAPE, "array: shape is too large");
+  *nbytes = (size_t)n * ry_dtype_size(dtype);
+  return NULL;
+}
+
+ry_status ry__array_new(ry_type t, ry_array **out) {
+  size_t nbytes = 0;
+  ry_status s = check_type(t.dtype, t.shape, &nbytes);
+  if (s) return s;
+  ry_array *a = ry__malloc(sizeof *a);
+  if (!a) return ry__oom();
+  a->data = ry__calloc(1, nbytes ? nbytes : 1);
+  if (!a->data) {
+    ry__free(a, sizeof *a);
+    return ry__oom();
+  }
+  atomic_init((_Atomic int *)&a->refcount, 1);
+  a->type = t;
+  memset(a->type.shape.dims + t.shape.rank, 0, sizeof(int64_t) * (size_t)(RY_MAX_RANK - t.shape.rank));
+  a->nbytes = nbytes;
+  *out = a;
+  return NULL;
+}
+
+ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, ry_array **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_from_host: out is NULL");
+  *out = NULL;
+  ry_array *a;
+  ry_status s = ry__array_new((ry_type){dtype, shape}, &a);
+  if (s) return s;
+  if (a->nbytes) {
+    if (!data) {
+      ry_array_release(a);
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_from_host: data is NULL for %zu bytes", a->nbytes);
+    }
+    memcpy(a->data, data, a->nbytes);
+  }
+  *out = a;
+  return NULL;
+}
+
+ry_status ry_array_full(ry_dtype dtype, ry_shape shape, double value, ry_array **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_full: out is NULL");
+  *out = NULL;
+  ry_array *a;
+  ry_status s = ry__array_new((ry_type){dtype, shape}, &a);
+  if (s) return s;
+  int64_t n = ry_shape_numel(shape);
+  for (int64_t i = 0; i < n; i++) ry__store_f64(dtype, a->data, i, value);
+  *out = a;
+  return NULL;
+}
+
+ry_status ry_array_zeros(ry_dtype dtype, ry_shape shape, ry_array **out) { return ry_array_full(dtype, shape, 0, out); }
+
+ry_status ry_array_to_host(const ry_array *a, void *dst, size_t size) {
+  if (!a) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_to_host: array is NULL");
+  if (size < a->nbytes)
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_to_host: buffer of %zu bytes is smaller than the array's %zu", size,
+                   a->nbytes);
+  if (a->nbytes) memcpy(dst, a->data, a->nbytes);
+  return NULL;
+}
+
+ry_array *ry_array_retain(ry_array *a) {
+  if (a) atomic_fetch_add((_Atomic int *)&a->refcount, 1);
+  return a;
+}
+
+void ry_array_release(ry_array *a) {
+  if (!a) return;
+  if (atomic_fetch_sub((_Atomic int *)&a->refcount, 1) == 1) {
+    ry__free(a->data, a->nbytes ? a->nbytes : 1);
+    ry__free(a, sizeof *a);
+  }
+}
+
+ry_dtype ry_array_dtype(const ry_array *a) { return a->type.dtype; }
+ry_shape ry_array_shape(const ry_array *a) { return a->type.shape; }
+ry_type ry_array_type(const ry_array *a) { return a->type; }
+int64_t ry_array_numel(const ry_array *a) { return ry_shape_numel(a->type.shape); }
+size_t ry_array_nbytes(const ry_array *a) { return a->nbytes; }
+const void *ry_array_data(const ry_array *a) { return a->data; }
+
+double ry_array_get_f64(const ry_array *a, int64_t i) {
+  if (!a || i < 0 || i >= ry_array_numel(a)) return NAN;
+  return ry__load_f64(a->type.dtype, a->data, i);
+}
+
+int64_t ry_array_get_i64(const ry_array *a, int64_t i) {
+  if (!a || i < 0 || i >= ry_array_numel(a)) return 0;
+  return ry__load_i64(a->type.dtype, a->data, i);
+}
+
+/* ---- printing ----
+ * Like NumPy: floats share one format chosen from the values (fixed with up
+ * to 8 significant decimals, or scientific when the range is wide), columns
+ * are right-aligned to the widest element, long axes are summarised with
+ * "..." when the array has more than 1000 elements. */
+
+typedef struct {
+  char *buf;
+  size_t size, len;
+} sbuf;
+
+static void put(sbuf *b, const char *s) {
+  size_t n = strlen(s);
+  if (b->len < b->size) {
+    size_t room = b->size - b->len - 1;
+    memcpy(b->buf + b->len, s, n < room ? n : room);
+    b->buf[b->len + (n < room ? n : room)] = 0;
+  }
+  b->len += n;
+}
+
+enum { EDGE = 3, THRESHOLD = 1000 };
+
+typedef struct {
+  const ry_array *a;
+  bool summarize, sci;
+  int prec, width;
+} pfmt;
+
+static void fmt_elem(const pfmt *f, int64_t i, char *out, size_t n) {
+  ry_dtype t = f->a->type.dtype;
+  if (t == RY_BOOL) {
+    snprintf(out, n, "%s", ry__load_i64(t, f->a->data, i) ? "True" : "False");
+  } else if (!ry_dtype_is_float(t)) {
+    if (t == RY_U32)
+      snprintf(out, n, "%" PRIu32, ((const uint32_t *)f->a->data)[i]);
+    else
+      snprintf(out, n, "%lld", (long long)ry__load_i64(t, f->a->data, i));
+  } else {
+    double v = ry__load_f64(t, f->a->data, i);
+    if (isnan(v))
+      snprintf(out, n, "nan");
+    else if (isinf(v))
+      snprintf(out, n, v > 0 ? "inf" : "-inf");
+    else if (f->sci)
+      snprintf(out, n, "%.*e", f->prec, v);
+    else {
+      snprintf(out, n, "%.*f", f->prec, v);
+      /* NumPy drops trailing zeros but keeps the point: "1." "0.5" */
+      char *dot = strchr(out, '.');
+      if (dot) {
+        char *e = out + strlen(out) - 1;
+        while (e > dot && *e == '0') *e-- = 0;
+      }
+    }
+  }
+}
+
+/* Visit the element indices that are printed. */
+static bool shown(const pfmt *f, int64_t idx, int64_t dim) {
+  return !f->summarize || dim <= 2 * EDGE || idx < EDGE || idx >= dim - EDGE;
+}
+
+static void measure(pfmt *f, int axis, int64_t off, const int64_t *strides) {
+  const ry_shape *s = &f->a->type.shape;
+  if (axis == s->rank) {
+    char e[64];
+    fmt_elem(f, off, e, sizeof e);
+    int w = (int)strlen(e);
+    if (w > f->width) f->width = w;
+    return;
+  }
+  for (int64_t i = 0; i < s->dims[axis]; i++)
+    if (shown(f, i, s->dims[axis])) measure(f, axis + 1, off + i * strides[axis], strides);
+}
+
+static void emit(const pfmt *f, sbuf *b, int axis, int64_t off, const int64_t *strides, int indent) {
+  const ry_shape *s = &f->a->type.shape;
+  if (axis == s->rank) {
+    char e[64], pad[80];
+    fmt_elem(f, off, e, sizeof e);
+    int w = f->width - (int)strlen(e);
+    if (w < 0) w = 0;
+    if (w > 70) w = 70;
+    memset(pad, ' ', (size_t)w);
+    pad[w] = 0;
+    put(b, pad);
+    put(b, e);
+    return;
+  }
+  put(b, "[");
+  int64_t d = s->dims[axis];
+  bool skipped = false;
+  for (int64_t i = 0; i < d; i++) {
+    if (!shown(f, i, d)) {
+      if (!skipped) {
+        skipped = true;
+        put(b, axis == s->rank - 1 ? " ...," : "\n");
+        if (axis != s->rank - 1) {
+          for (int k = 0; k < indent + 1; k++) put(b, " ");
+          put(b, "...,");
+        }
+      }
+      continue;
+    }
+    if (i > 0) {
+      if (axis == s->rank - 1) {
+        put(b, " ");
+      } else {
+        for (int k = axis; k < s->rank - 1; k++) put(b, "\n");
+        for (int k = 0; k < indent + 1; k++) put(b, " ");
+      }
+    }
+    emit(f, b, axis + 1, off + i * strides[axis], strides, indent + 1);
+    if (i + 1 < d) put(b, axis == s->rank - 1 ? "" : ",");
+  }
+  put(b, "]");
+}
+
+static void choose_float_format(pfmt *f) {
+  int64_t n = ry_array_numel(f->a);
+  double maxabs = 0, minabs = INFINITY;
+  bool all_int = true;
+  for (int64_t i = 0; i < n; i++) {
+    double v = fabs(ry__load_f64(f->a->type.dtype, f->a->data, i));
+    if (!isfinite(v)) continue;
+    if (v > maxabs) maxabs = v;
+    if (v != 0 && v < minabs) minabs = v;
+    if (v != floor(v)) all_int = false;
+  }
+  f->sci = maxabs >= 1e8 || (minabs < 1e-4 && minabs > 0) || (minabs != INFINITY && maxabs / minabs > 1e3 && minabs < 1e-3);
+  f->prec = f->sci ? 8 : (all_int ? 0 : 8);
+  if (f->sci) {
+    /* shortest precision that still distinguishes values is overkill here */
+    f->prec = 8;
+  } else if (!all_int) {
+    /* fewest decimals (<= 8) that print every shown value exactly as %.8f would */
+    int best = 0;
+    char a[64], c[64];
+    for (int64_t i = 0; i < n && best < 8; i++) {
+      double v = ry__load_f64(f->a->type.dtype, f->a->data, i);
+      if (!isfinite(v)) continue;
+      snprintf(a, sizeof a, "%.8f", v);
+      for (int p = best; p <= 8; p++) {
+        snprintf(c, sizeof c, "%.*f", p, v);
+        if (strtod(c, NULL) == strtod(a, NULL)) {
+          best = p;
+          break;
+        }
+      }
+    }
+    f->prec = best;
+  }
+}
+
+size_t ry_array_format(const ry_array *a, char *buf, size_t size) {
+  sbuf b = {buf, size, 0};
+  if (size) buf[0] = 0;
+  if (!a) {
+    put(&b, "(null)");
+    return b.len;
+  }
+  pfmt f = {a, ry_array_numel(a) > THRESHOLD, false, 0, 0};
+  if (ry_dtype_is_float(a->type.dtype)) choose_float_format(&f);
+  int64_t strides[RY_MAX_RANK];
+  ry__strides(a->type.shape, strides);
+  if (ry_array_numel(a) == 0) {
+    put(&b, "[]");
+  } else {
+    measure(&f, 0, 0, strides);
+    emit(&f, &b, 0, 0, strides, 0);
+  }
+  return b.len;
+}
+
+void ry_array_print(const ry_array *a, FILE *out) {
+  size_t n = ry_array_format(a, NULL, 0);
+  char *buf = ry__malloc(n + 1);
+  if (!buf) {
+    fputs("(out of memory)\n", out);
+    return;
+  }
+  ry_array_format(a, buf, n + 1);
+  fputs(buf, out);
+  fputc('\n', out);
+  ry__free(buf, n + 1);
+}

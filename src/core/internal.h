@@ -1,0 +1,71 @@
+/* Internal helpers shared by every module: allocation through the user's
+ * allocator, status construction, the array struct, growable vectors, f16/bf16
+ * conversion and typed element access. */
+#ifndef RYFT_CORE_INTERNAL_H
+#define RYFT_CORE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "ryft/core.h"
+
+#if defined(__GNUC__)
+#define RY_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RY_PRINTF(a, b)
+#endif
+
+/* ---- allocation (alloc.c) ---- */
+void *ry__malloc(size_t n);               /* NULL on failure */
+void *ry__calloc(size_t count, size_t n); /* zeroed; NULL on failure/overflow */
+void *ry__realloc(void *p, size_t old_n, size_t n);
+void ry__free(void *p, size_t n);
+/* Sized-free bookkeeping is awkward for strings; these carry their size. */
+char *ry__strdup(const char *s);           /* NULL on failure or NULL s */
+void ry__strfree(char *s);
+
+/* ---- status (status.c) ---- */
+ry_status ry__err(ry_code code, const char *fmt, ...) RY_PRINTF(2, 3);
+ry_status ry__verr(ry_code code, const char *fmt, va_list ap);
+ry_status ry__oom(void); /* a static status; ry_status_free ignores it */
+/* Prefix an existing status's message: "prefix: old". Returns s. */
+ry_status ry__err_prefix(ry_status s, const char *fmt, ...) RY_PRINTF(2, 3);
+
+/* ---- arrays (array.c) ---- */
+struct ry_array {
+  int refcount;        /* atomic */
+  ry_type type;
+  size_t nbytes;
+  void *data;          /* nbytes, owned */
+};
+/* A new uninitialised (zeroed) array of the given type, refcount 1. */
+ry_status ry__array_new(ry_type t, ry_array **out);
+static inline void *ry__array_mut(ry_array *a) { return a->data; }
+
+/* ---- growable int32 vector ---- */
+typedef struct ry_ivec {
+  int32_t *v;
+  int32_t n, cap;
+} ry_ivec;
+bool ry__ivec_push(ry_ivec *a, int32_t x); /* false on OOM */
+void ry__ivec_free(ry_ivec *a);
+
+/* ---- element helpers (dtype.c) ---- */
+float ry__f16_to_f32(uint16_t h);
+uint16_t ry__f32_to_f16(float f);   /* round to nearest even */
+float ry__bf16_to_f32(uint16_t h);
+uint16_t ry__f32_to_bf16(float f);  /* round to nearest even, NaN kept quiet */
+/* Load element i of raw data of dtype t as double / int64 (bool -> 0/1). */
+double ry__load_f64(ry_dtype t, const void *data, int64_t i);
+int64_t ry__load_i64(ry_dtype t, const void *data, int64_t i);
+/* Store a double into element i with convert semantics (float->int truncates,
+ * saturates, NaN -> 0; ->bool is != 0). */
+void ry__store_f64(ry_dtype t, void *data, int64_t i, double v);
+/* Store an int64 with wraparound to the dtype's width (->bool is != 0). */
+void ry__store_i64(ry_dtype t, void *data, int64_t i, int64_t v);
+
+/* Row-major strides (in elements) of a shape. */
+void ry__strides(ry_shape s, int64_t strides[RY_MAX_RANK]);
+
+#endif

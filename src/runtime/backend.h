@@ -1,0 +1,22 @@
+/* The interface every backend implements, and the device registry. */
+#ifndef RYFT_RUNTIME_BACKEND_H
+#define RYFT_RUNTIME_BACKEND_H
+
+#include "../ir/graph.h"
+#include "ryft/runtime.h"
+
+typedef struct ry_backend {
+  const char *name;        /* device name: "interp", "cpu", ... */
+  const char *description;
+  /* Prepare g for execution; *state is handed to execute and free. */
+  ry_status (*compile)(ry_graph *g, void **state);
+  /* Run; inputs already checked against the graph's input types; must set
+   * every out[i] on success and none on failure. Must be thread-safe. */
+  ry_status (*execute)(void *state, ry_graph *g, int n_in, ry_array *const *in, int n_out, ry_array **out);
+  void (*free_state)(void *state);
+} ry_backend;
+
+/* Look up a custom_call target (registry in runtime.c); NULL if unknown. */
+ry_custom_call_fn ry__custom_call_lookup(const char *target, void **ud);
+
+#endif

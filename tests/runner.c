@@ -1,0 +1,106 @@
+/* The test runner: runs every registered TEST (or those whose name contains
+ * argv[1]) and ends with "N passed, M failed". */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "testlib.h"
+
+typedef struct {
+  const char *name, *file;
+  rt_fn fn;
+} rt_test;
+
+static rt_test *g_tests;
+static int g_n, g_cap;
+static int g_passed, g_failed;
+static int g_case_failures; /* failures in the current case */
+static const char *g_case_name;
+static int g_in_dynamic;
+
+void rt_register(const char *name, rt_fn fn, const char *file) {
+  if (g_n == g_cap) {
+    g_cap = g_cap ? g_cap * 2 : 64;
+    g_tests = realloc(g_tests, (size_t)g_cap * sizeof *g_tests);
+    if (!g_tests) abort();
+  }
+  g_tests[g_n++] = (rt_test){name, file, fn};
+}
+
+void rt_fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stdout, "  FAIL [%s] %s:%d: ", g_case_name ? g_case_name : "?", file, line);
+  vfprintf(stdout, fmt, ap);
+  fputc('\n', stdout);
+  va_end(ap);
+  g_case_failures++;
+}
+
+void rt_check_err(const char *file, int line, const char *expr, ry_status s, ry_code code, ...) {
+  if (!s) {
+    rt_fail(file, line, "%s succeeded; expected %s", expr, ry_code_name(code));
+    return;
+  }
+  const char *msg = ry_status_message(s);
+  if (ry_status_code(s) != code)
+    rt_fail(file, line, "%s: code %s, expected %s (message: %s)", expr, ry_code_name(ry_status_code(s)),
+            ry_code_name(code), msg);
+  va_list ap;
+  va_start(ap, code);
+  for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *))
+    if (!strstr(msg, k)) rt_fail(file, line, "%s: message lacks \"%s\": %s", expr, k, msg);
+  va_end(ap);
+  ry_status_free(s);
+}
+
+int rt_failures_in_case(void) { return g_case_failures; }
+
+static const char *g_outer_name;
+static int g_outer_failures;
+
+void rt_case_begin(const char *name) {
+  g_in_dynamic = 1;
+  g_outer_failures += g_case_failures;
+  g_case_failures = 0;
+  g_case_name = name;
+}
+
+void rt_case_end(void) {
+  if (g_case_failures)
+    g_failed++;
+  else
+    g_passed++;
+  g_case_failures = 0;
+  g_case_name = g_outer_name;
+}
+
+const char *rt_source_dir(void) { return RYFT_SOURCE_DIR; }
+
+int main(int argc, char **argv) {
+  const char *filter = argc > 1 ? argv[1] : NULL;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  for (int i = 0; i < g_n; i++) {
+    if (filter && !strstr(g_tests[i].name, filter)) continue;
+    g_case_name = g_outer_name = g_tests[i].name;
+    g_case_failures = 0;
+    g_outer_failures = 0;
+    g_in_dynamic = 0;
+    int before_p = g_passed, before_f = g_failed;
+    g_tests[i].fn();
+    int own = g_case_failures + g_outer_failures;
+    if (g_in_dynamic) {
+      /* failures outside any dynamic case count as one failed case */
+      if (own) g_failed++;
+    } else if (own) {
+      g_failed++;
+    } else {
+      g_passed++;
+    }
+    int p = g_passed - before_p, f = g_failed - before_f;
+    printf("%-4s %s%s", f ? "FAIL" : "ok", g_tests[i].name, g_in_dynamic ? "" : "\n");
+    if (g_in_dynamic) printf(" (%d cases passed, %d failed)\n", p, f);
+  }
+  printf("\n%d passed, %d failed\n", g_passed, g_failed);
+  free(g_tests);
+  return g_failed ? 1 : 0;
+}

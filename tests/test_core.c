@@ -1,0 +1,181 @@
+/* Core: dtypes and JAX promotion, shapes, arrays, printing, status, the
+ * replaceable allocator (with allocation failure injected). */
+#include <stdlib.h>
+
+#include "testlib.h"
+
+TEST(core_promotion_matches_jax) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/golden/promotion.txt", rt_source_dir());
+  FILE *f = fopen(path, "r");
+  CHECK_MSG(f != NULL, "cannot open %s", path);
+  if (!f) return;
+  char line[128], a[16], b[16], r[16];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == '#') continue;
+    if (sscanf(line, "%15s %15s %15s", a, b, r) != 3) continue;
+    ry_dtype ta, tb, tr;
+    CHECK(ry_dtype_from_name(a, &ta) && ry_dtype_from_name(b, &tb) && ry_dtype_from_name(r, &tr));
+    CHECK_MSG(ry_promote(ta, tb) == tr, "promote(%s, %s) = %s, JAX says %s", a, b, ry_dtype_name(ry_promote(ta, tb)), r);
+    n++;
+  }
+  fclose(f);
+  CHECK_EQ_INT(n, RY_DTYPE_COUNT * RY_DTYPE_COUNT);
+}
+
+TEST(core_array_roundtrip_and_refcount) {
+  float data[6] = {1, 2, 3, 4, 5, 6};
+  ry_array *a = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(2, 3), data, &a));
+  CHECK_EQ_INT(ry_array_numel(a), 6);
+  CHECK_EQ_INT(ry_array_nbytes(a), 24);
+  float back[6];
+  CHECK_OK(ry_array_to_host(a, back, sizeof back));
+  CHECK(memcmp(back, data, sizeof data) == 0);
+  CHECK_ERR(ry_array_to_host(a, back, 8), RY_ERR_INVALID_ARGUMENT, "8 bytes", "24");
+  ry_array_retain(a);
+  ry_array_release(a);
+  CHECK_NEAR(ry_array_get_f64(a, 5), 6, 0);
+  ry_array_release(a);
+}
+
+TEST(core_array_bad_input) {
+  ry_array *a = NULL;
+  CHECK_ERR(ry_array_from_host(RY_F32, RY_SHAPE(2, -1), NULL, &a), RY_ERR_SHAPE, "negative");
+  CHECK_ERR(ry_array_from_host((ry_dtype)99, RY_SHAPE(2), NULL, &a), RY_ERR_DTYPE, "invalid dtype");
+  CHECK_ERR(ry_array_from_host(RY_F32, RY_SHAPE(2), NULL, &a), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_array_full(RY_F32, RY_SHAPE(1 << 30, 1 << 30, 1 << 30), 0, &a), RY_ERR_SHAPE, "too large");
+  CHECK(a == NULL);
+}
+
+TEST(core_array_full_and_convert_semantics) {
+  ry_array *a = NULL;
+  CHECK_OK(ry_array_full(RY_I8, RY_SHAPE(2), 1000.0, &a));
+  CHECK_EQ_INT(ry_array_get_i64(a, 0), 127); /* float->int saturates */
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_U8, RY_SHAPE(1), -5.0, &a));
+  CHECK_EQ_INT(ry_array_get_i64(a, 0), 0);
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_BF16, RY_SHAPE(1), 1.00390625, &a)); /* ties to even: 1.0 */
+  CHECK_NEAR(ry_array_get_f64(a, 0), 1.0, 0);
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_F16, RY_SHAPE(1), 65520.0, &a)); /* rounds to inf */
+  CHECK(isinf(ry_array_get_f64(a, 0)));
+  ry_array_release(a);
+}
+
+static char *fmt(const ry_array *a) {
+  static char buf[4096];
+  ry_array_format(a, buf, sizeof buf);
+  return buf;
+}
+
+TEST(core_array_print_like_numpy) {
+  ry_array *a = NULL;
+  float f[6] = {1, 2.5f, -3, 4, 5, 6};
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(2, 3), f, &a));
+  CHECK_STR(fmt(a), "[[ 1.  2.5 -3. ]\n [ 4.  5.   6. ]]");
+  ry_array_release(a);
+  int32_t i[3] = {1, -20, 300};
+  CHECK_OK(ry_array_from_host(RY_I32, RY_SHAPE(3), i, &a));
+  CHECK_STR(fmt(a), "[  1 -20 300]");
+  ry_array_release(a);
+  uint8_t bo[2] = {1, 0};
+  CHECK_OK(ry_array_from_host(RY_BOOL, RY_SHAPE(2), bo, &a));
+  CHECK_STR(fmt(a), "[ True False]");
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_F32, RY_SCALAR, 2.0, &a));
+  CHECK_STR(fmt(a), "2.");
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_F32, RY_SHAPE(0, 3), 0, &a));
+  CHECK_STR(fmt(a), "[]");
+  ry_array_release(a);
+  /* large arrays are summarised */
+  CHECK_OK(ry_array_full(RY_I32, RY_SHAPE(2000), 7, &a));
+  CHECK_STR(fmt(a), "[7 7 7 ... 7 7 7]");
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_I32, RY_SHAPE(100, 100), 1, &a));
+  const char *s = fmt(a);
+  CHECK(strstr(s, "...") != NULL);
+  CHECK(strlen(s) < 400);
+  ry_array_release(a);
+}
+
+TEST(core_status_and_names) {
+  CHECK_EQ_INT(ry_status_code(NULL), RY_OK);
+  CHECK_STR(ry_status_message(NULL), "");
+  ry_status s = ry_status_make(RY_ERR_IO, "file %s missing", "x.bin");
+  CHECK_EQ_INT(ry_status_code(s), RY_ERR_IO);
+  CHECK_STR(ry_status_message(s), "file x.bin missing");
+  ry_status_free(s);
+  CHECK_STR(ry_code_name(RY_ERR_SHAPE), "shape error");
+  CHECK_STR(ry_dtype_name(RY_BF16), "bf16");
+  char buf[64];
+  CHECK_STR(ry_type_str((ry_type){RY_F32, RY_SHAPE(2, 3)}, buf, sizeof buf), "f32[2,3]");
+  CHECK_STR(ry_type_str((ry_type){RY_I64, RY_SCALAR}, buf, sizeof buf), "i64[]");
+  CHECK_STR(ry_version(), "0.1.0");
+}
+
+/* An allocator that fails after `budget` allocations. */
+static long g_budget = -1, g_live;
+static void *failing_alloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  (void)old;
+  if (n == 0) {
+    if (p) g_live--;
+    free(p);
+    return NULL;
+  }
+  if (g_budget == 0) return NULL;
+  if (g_budget > 0) g_budget--;
+  void *q = realloc(p, n);
+  if (q && !p) g_live++;
+  return q;
+}
+
+static int mlp(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value h = ry_tanh(b, ry_matmul(b, in[0], in[1]));
+  out[0] = ry_sum(b, ry_softmax(b, h, -1), RY_AXES(0, 1));
+  return 1;
+}
+
+TEST(core_allocation_failure_is_reported) {
+  /* Every allocation point in a trace + run fails in turn: each must give
+   * RY_ERR_OUT_OF_MEMORY (or succeed), never crash or leak. */
+  ry_type in[2] = {{RY_F32, RY_SHAPE(2, 3)}, {RY_F32, RY_SHAPE(3, 4)}};
+  int failures = 0, successes = 0;
+  for (long k = 0; k < 400; k++) {
+    g_live = 0;
+    g_budget = k;
+    ry_set_allocator(failing_alloc, NULL);
+    ry_graph *g = NULL;
+    ry_status s = ry_trace("mlp", mlp, NULL, 2, in, NULL, &g);
+    ry_array *x = NULL, *w = NULL, *o = NULL;
+    if (!s) s = ry_array_full(RY_F32, RY_SHAPE(2, 3), 0.5, &x);
+    if (!s) s = ry_array_full(RY_F32, RY_SHAPE(3, 4), 0.25, &w);
+    ry_device *dev = NULL;
+    if (!s) s = ry_device_get("interp", &dev);
+    if (!s) {
+      ry_array *args[2] = {x, w};
+      s = ry_run(g, dev, 2, args, 1, &o);
+    }
+    if (s) {
+      CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "budget %ld: %s", k, ry_status_message(s));
+      failures++;
+    } else {
+      successes++;
+    }
+    ry_status_free(s);
+    ry_array_release(o);
+    ry_array_release(x);
+    ry_array_release(w);
+    ry_graph_release(g);
+    ry_set_allocator(NULL, NULL);
+    CHECK_MSG(g_live == 0, "budget %ld: %ld allocations leaked", k, g_live);
+    if (successes) break;
+  }
+  CHECK(failures > 10);
+  CHECK_EQ_INT(successes, 1);
+}

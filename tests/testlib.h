@@ -1,0 +1,72 @@
+/* A small test framework: TEST(name) registers a case; CHECK* record
+ * failures and continue; the runner (runner.c) prints "N passed, M failed".
+ * Tests may also open cases dynamically (rt_case_begin/rt_case_end), which the
+ * golden harness does for every case in the data files. */
+#ifndef RYFT_TESTLIB_H
+#define RYFT_TESTLIB_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ryft/ryft.h"
+
+typedef void (*rt_fn)(void);
+void rt_register(const char *name, rt_fn fn, const char *file);
+void rt_fail(const char *file, int line, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Dynamic cases inside a TEST: each begin/end pair counts as one case. */
+void rt_case_begin(const char *name);
+void rt_case_end(void);
+int rt_failures_in_case(void);
+const char *rt_source_dir(void); /* the repository root */
+
+#define RT_CAT2(a, b) a##b
+#define RT_CAT(a, b) RT_CAT2(a, b)
+#define TEST(name)                                                              \
+  static void name(void);                                                       \
+  __attribute__((constructor)) static void RT_CAT(rt_reg_, name)(void) {        \
+    rt_register(#name, name, __FILE__);                                         \
+  }                                                                             \
+  static void name(void)
+
+#define CHECK(cond)                                      \
+  do {                                                   \
+    if (!(cond)) rt_fail(__FILE__, __LINE__, "%s", #cond); \
+  } while (0)
+#define CHECK_MSG(cond, ...)                                \
+  do {                                                      \
+    if (!(cond)) rt_fail(__FILE__, __LINE__, __VA_ARGS__);  \
+  } while (0)
+#define CHECK_EQ_INT(a, b)                                                                        \
+  do {                                                                                            \
+    long long a_ = (long long)(a), b_ = (long long)(b);                                           \
+    if (a_ != b_) rt_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);          \
+  } while (0)
+#define CHECK_NEAR(a, b, tol)                                                                     \
+  do {                                                                                            \
+    double a_ = (a), b_ = (b);                                                                    \
+    if (!(fabs(a_ - b_) <= (tol))) rt_fail(__FILE__, __LINE__, "%s ~ %s: %.17g vs %.17g", #a, #b, a_, b_); \
+  } while (0)
+#define CHECK_STR(a, b)                                                                           \
+  do {                                                                                            \
+    const char *a_ = (a), *b_ = (b);                                                              \
+    if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                        \
+      rt_fail(__FILE__, __LINE__, "%s == %s:\n  got:  %s\n  want: %s", #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+  } while (0)
+/* A status must be success; frees it. */
+#define CHECK_OK(expr)                                                                            \
+  do {                                                                                            \
+    ry_status s_ = (expr);                                                                        \
+    if (s_) rt_fail(__FILE__, __LINE__, "%s failed: %s", #expr, ry_status_message(s_));           \
+    ry_status_free(s_);                                                                           \
+  } while (0)
+/* A status must be an error with `code` whose message contains every
+ * NULL-terminated keyword; frees it. */
+void rt_check_err(const char *file, int line, const char *expr, ry_status s, ry_code code, ...);
+#define CHECK_ERR(expr, code, ...) rt_check_err(__FILE__, __LINE__, #expr, (expr), (code), __VA_ARGS__, (const char *)NULL)
+
+#endif

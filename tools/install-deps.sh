@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install what ryft needs to build and test on Debian, only if it is missing.
+set -e
+need=""
+command -v cc >/dev/null 2>&1 || need="$need gcc"
+command -v cmake >/dev/null 2>&1 || need="$need cmake"
+command -v make >/dev/null 2>&1 || need="$need make"
+command -v clang >/dev/null 2>&1 || need="$need clang"
+if [ -n "$RYFT_NEED_FUZZ" ] && ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  need="$need libclang-rt-dev"
+fi
+[ -z "$need" ] && exit 0
+echo "install-deps: installing$need" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need
