@@ -5,8 +5,11 @@ need=""
 command -v cc >/dev/null 2>&1 || need="$need gcc"
 command -v cmake >/dev/null 2>&1 || need="$need cmake"
 command -v make >/dev/null 2>&1 || need="$need make"
-command -v clang >/dev/null 2>&1 || need="$need clang"
-if [ -n "$RYFT_NEED_FUZZ" ] && ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+# clang's sanitizer and libFuzzer runtimes (the sanitizer build and the fuzzer)
+if [ -n "${RYFT_NEED_FUZZ:-}" ]; then
+  command -v clang >/dev/null 2>&1 || need="$need clang"
+fi
+if [ -n "${RYFT_NEED_FUZZ:-}" ] && ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   need="$need libclang-rt-dev"
 fi
 [ -z "$need" ] && exit 0

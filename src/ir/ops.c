@@ -304,6 +304,17 @@ ry_value ry_slice_(ry_builder *b, ry_loc loc, ry_value x, ry_axes start, ry_axes
   return ryb_emit1(b, loc, RY_OP_SLICE, 1, &x, &a, NULL);
 }
 
+/* lax.dynamic_slice semantics: a negative start counts from the end (then
+ * the primitive clamps). Integer scalar starts only; others are left for the
+ * shape rule to report. */
+static ry_value wrap_start(ry_builder *b, ry_loc loc, ry_value i, int64_t dim) {
+  if (!ryb_ok(b) || i.id == 0 || i.id >= (uint32_t)b->g->n_values) return i;
+  ry_type t = vtype(b, i);
+  if (t.shape.rank != 0 || !ry_dtype_is_signed(t.dtype) || ry_dtype_is_float(t.dtype)) return i;
+  ry_value zero = ry_scalar_(b, loc, t.dtype, 0), d = ry_scalar_(b, loc, t.dtype, (double)dim);
+  return ry_select_(b, loc, ry_compare_(b, loc, i, zero, RY_LT), ry_add_(b, loc, i, d), i);
+}
+
 ry_value ry_dynamic_slice_(ry_builder *b, ry_loc loc, ry_value x, const ry_value *starts, ry_axes sizes) {
   if (!check_value(b, loc, "dynamic_slice", x, 0)) return (ry_value){0};
   if (!valid_axes_list(b, loc, "dynamic_slice", &sizes)) return (ry_value){0};
@@ -312,7 +323,7 @@ ry_value ry_dynamic_slice_(ry_builder *b, ry_loc loc, ry_value x, const ry_value
     return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "dynamic_slice", "starts is NULL"), (ry_value){0};
   ry_value ops[1 + RY_MAX_RANK];
   ops[0] = x;
-  for (int i = 0; i < r; i++) ops[1 + i] = starts[i];
+  for (int i = 0; i < r; i++) ops[1 + i] = wrap_start(b, loc, starts[i], vtype(b, x).shape.dims[i]);
   ry_attrs a;
   memset(&a, 0, sizeof a);
   a.dynamic_slice.sizes = sizes;
@@ -327,7 +338,7 @@ ry_value ry_dynamic_update_slice_(ry_builder *b, ry_loc loc, ry_value x, ry_valu
   ry_value ops[2 + RY_MAX_RANK];
   ops[0] = x;
   ops[1] = update;
-  for (int i = 0; i < r; i++) ops[2 + i] = starts[i];
+  for (int i = 0; i < r; i++) ops[2 + i] = wrap_start(b, loc, starts[i], vtype(b, x).shape.dims[i]);
   return ryb_emit1(b, loc, RY_OP_DYNAMIC_UPDATE_SLICE, 2 + r, ops, NULL, NULL);
 }
 
