@@ -75,7 +75,7 @@ TEST(core_array_print_like_numpy) {
   ry_array *a = NULL;
   float f[6] = {1, 2.5f, -3, 4, 5, 6};
   CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(2, 3), f, &a));
-  CHECK_STR(fmt(a), "[[ 1.  2.5 -3. ]\n [ 4.  5.   6. ]]");
+  CHECK_STR(fmt(a), "[[ 1.   2.5 -3. ]\n [ 4.   5.   6. ]]");
   ry_array_release(a);
   int32_t i[3] = {1, -20, 300};
   CHECK_OK(ry_array_from_host(RY_I32, RY_SHAPE(3), i, &a));
@@ -94,6 +94,13 @@ TEST(core_array_print_like_numpy) {
   /* large arrays are summarised */
   CHECK_OK(ry_array_full(RY_I32, RY_SHAPE(2000), 7, &a));
   CHECK_STR(fmt(a), "[7 7 7 ... 7 7 7]");
+  ry_array_release(a);
+  float g[4] = {0.5f, 100.25f, -1, 3};
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4), g, &a));
+  CHECK_STR(fmt(a), "[  0.5  100.25  -1.     3.  ]");
+  ry_array_release(a);
+  CHECK_OK(ry_array_full(RY_I32, RY_SHAPE(3, 1000), 1, &a));
+  CHECK_STR(fmt(a), "[[1 1 1 ... 1 1 1]\n [1 1 1 ... 1 1 1]\n [1 1 1 ... 1 1 1]]");
   ry_array_release(a);
   CHECK_OK(ry_array_full(RY_I32, RY_SHAPE(100, 100), 1, &a));
   const char *s = fmt(a);

@@ -1,10 +1,12 @@
-/* The golden suite: every case in tests/golden/*.golden (written by
+/* The golden suite: every case in tests/golden/ (*.golden files) (written by
  * gen_goldens.py with JAX) is parsed, round-tripped through the printer,
  * run on the interpreter and compared with JAX's outputs. Each case counts
  * as one test. */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
+#include "golden.h"
 #include "testlib.h"
 
 typedef struct {
@@ -133,7 +135,9 @@ typedef struct {
 
 static void run_case(const char *name, const char *ir, ry_array **ins, int n_in, ry_array **outs, int n_out, int exact,
                      double rtol, double atol, ry_device *dev) {
-  rt_case_begin(name);
+  char full[300];
+  snprintf(full, sizeof full, "%s@%s", name, ry_device_name(dev));
+  rt_case_begin(full);
   ry_graph *g = NULL;
   ry_status s = ry_graph_parse(ir, -1, name, &g);
   if (s) {
@@ -252,15 +256,19 @@ static int run_file(const char *path, ry_device *dev) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-TEST(golden_interp) {
+int golden_run_all(const char *device_name) {
   ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("interp", &dev));
-  if (!dev) return;
+  ry_status s = ry_device_get(device_name, &dev);
+  if (s) {
+    rt_fail(__FILE__, __LINE__, "device %s: %s", device_name, ry_status_message(s));
+    ry_status_free(s);
+    return 0;
+  }
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/tests/golden", rt_source_dir());
   DIR *d = opendir(dir);
   CHECK_MSG(d != NULL, "cannot open %s", dir);
-  if (!d) return;
+  if (!d) return 0;
   char *names[256];
   int n = 0;
   for (struct dirent *e; (e = readdir(d)) && n < 256;) {
@@ -276,5 +284,10 @@ TEST(golden_interp) {
     total += run_file(path, dev);
     free(names[i]);
   }
+  return total;
+}
+
+TEST(golden_interp) {
+  int total = golden_run_all("interp");
   CHECK_MSG(total >= 300, "only %d golden cases found (want >= 300)", total);
 }

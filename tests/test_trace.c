@@ -225,7 +225,7 @@ TEST(trace_composites_match_plain_c) {
         double v = x[r * 3 + c];
         CHECK_NEAR(ry_array_get_f64(o[0], r * 3 + c), exp(v - m) / s, 1e-6);
         CHECK_NEAR(ry_array_get_f64(o[1], r * 3 + c), v - m - log(s), 1e-6);
-        CHECK_NEAR(ry_array_get_f64(o[5], r * 3 + c), 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
+        CHECK_NEAR(ry_array_get_f64(o[5], r * 3 + c), 0.5 * v * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (v + 0.044715 * v * v * v))), 1e-6);
         CHECK_NEAR(ry_array_get_f64(o[6], r * 3 + c), 0.5 * v * (1 + erf(v / sqrt(2))), 1e-6);
         double rl = v > 0 ? v : 0;
         CHECK_NEAR(ry_array_get_f64(o[7], r * 3 + c), rl / (1 + exp(-rl)), 1e-6);

@@ -158,13 +158,15 @@ static void fmt_elem(const pfmt *f, int64_t i, char *out, size_t n) {
       snprintf(out, n, v > 0 ? "inf" : "-inf");
     else if (f->sci)
       snprintf(out, n, "%.*e", f->prec, v);
+    else if (f->prec == 0)
+      snprintf(out, n, "%.0f.", v);
     else {
+      /* NumPy keeps the decimal points aligned: trailing zeros become spaces */
       snprintf(out, n, "%.*f", f->prec, v);
-      /* NumPy drops trailing zeros but keeps the point: "1." "0.5" */
       char *dot = strchr(out, '.');
       if (dot) {
         char *e = out + strlen(out) - 1;
-        while (e > dot && *e == '0') *e-- = 0;
+        while (e > dot && *e == '0') *e-- = ' ';
       }
     }
   }
@@ -204,29 +206,23 @@ static void emit(const pfmt *f, sbuf *b, int axis, int64_t off, const int64_t *s
   }
   put(b, "[");
   int64_t d = s->dims[axis];
-  bool skipped = false;
+  bool last_axis = axis == s->rank - 1, first = true;
   for (int64_t i = 0; i < d; i++) {
-    if (!shown(f, i, d)) {
-      if (!skipped) {
-        skipped = true;
-        put(b, axis == s->rank - 1 ? " ...," : "\n");
-        if (axis != s->rank - 1) {
-          for (int k = 0; k < indent + 1; k++) put(b, " ");
-          put(b, "...,");
-        }
-      }
-      continue;
-    }
-    if (i > 0) {
-      if (axis == s->rank - 1) {
+    bool ellipsis = !shown(f, i, d);
+    if (ellipsis && i != EDGE) continue; /* print "..." once, at the first hidden index */
+    if (!first) {
+      if (last_axis) {
         put(b, " ");
       } else {
         for (int k = axis; k < s->rank - 1; k++) put(b, "\n");
-        for (int k = 0; k < indent + 1; k++) put(b, " ");
+        for (int k = 0; k <= indent; k++) put(b, " ");
       }
     }
-    emit(f, b, axis + 1, off + i * strides[axis], strides, indent + 1);
-    if (i + 1 < d) put(b, axis == s->rank - 1 ? "" : ",");
+    first = false;
+    if (ellipsis)
+      put(b, "...");
+    else
+      emit(f, b, axis + 1, off + i * strides[axis], strides, indent + 1);
   }
   put(b, "]");
 }
@@ -251,7 +247,7 @@ static void choose_float_format(pfmt *f) {
     /* fewest decimals (<= 8) that print every shown value exactly as %.8f would */
     int best = 0;
     char a[64], c[64];
-    for (int64_t i = 0; i < n && best < 8; i++) {
+    for (int64_t i = 0; i < n && i < 100000 && best < 8; i++) {
       double v = ry__load_f64(f->a->type.dtype, f->a->data, i);
       if (!isfinite(v)) continue;
       snprintf(a, sizeof a, "%.8f", v);
