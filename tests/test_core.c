@@ -15,7 +15,7 @@ TEST(core_promotion_matches_jax) {
   while (fgets(line, sizeof line, f)) {
     if (line[0] == '#') continue;
     if (sscanf(line, "%15s %15s %15s", a, b, r) != 3) continue;
-    ry_dtype ta, tb, tr;
+    ry_dtype ta = RY_F32, tb = RY_F32, tr = RY_F32;
     CHECK(ry_dtype_from_name(a, &ta) && ry_dtype_from_name(b, &tb) && ry_dtype_from_name(r, &tr));
     CHECK_MSG(ry_promote(ta, tb) == tr, "promote(%s, %s) = %s, JAX says %s", a, b, ry_dtype_name(ry_promote(ta, tb)), r);
     n++;

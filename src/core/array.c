@@ -50,8 +50,9 @@ ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, r
   if (s) return s;
   if (a->nbytes) {
     if (!data) {
+      size_t n = a->nbytes;
       ry_array_release(a);
-      return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_from_host: data is NULL for %zu bytes", a->nbytes);
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_from_host: data is NULL for %zu bytes", n);
     }
     memcpy(a->data, data, a->nbytes);
   }

@@ -72,7 +72,7 @@ static int32_t pool_add(ry_graph *g, int n, const int32_t *xs) {
     g->cap_pool = ncap;
   }
   int32_t off = g->n_pool;
-  if (n) memcpy(g->pool + off, xs, (size_t)n * sizeof(int32_t));
+  if (n && xs) memcpy(g->pool + off, xs, (size_t)n * sizeof(int32_t));
   g->n_pool += n;
   return off;
 }

@@ -1,0 +1,426 @@
+/* Elementwise kernels: unary and binary math, compare, select, clamp,
+ * convert and bitcast_convert.
+ *
+ * Floats: f16/bf16/f32 are computed with the float functions of <math.h>
+ * (expf, ...) on the value widened to float and rounded once on store; f64
+ * with the double functions. Integers are computed on int64 views in
+ * unsigned arithmetic, so overflow wraps (ry__store_i64 truncates to the
+ * dtype's width) and nothing is undefined. */
+#include <float.h>
+#include <math.h>
+
+#include "interp.h"
+
+/* ---- float unary functions ---- */
+
+static float neg_f(float x) { return -x; }
+static double neg_d(double x) { return -x; }
+static float sign_f(float x) { return isnan(x) ? x : x > 0 ? 1.0f : x < 0 ? -1.0f : x; }
+static double sign_d(double x) { return isnan(x) ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : x; }
+static float rsqrt_f(float x) { return 1.0f / sqrtf(x); }
+static double rsqrt_d(double x) { return 1.0 / sqrt(x); }
+/* 1/(1+exp(-x)) without overflow: for x < 0 use e/(1+e) with e = exp(x). */
+static float logistic_f(float x) {
+  if (x >= 0) return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+static double logistic_d(double x) {
+  if (x >= 0) return 1.0 / (1.0 + exp(-x));
+  double e = exp(x);
+  return e / (1.0 + e);
+}
+static float round_even_f(float x) { return rintf(x); } /* default rounding mode: to nearest even */
+static double round_even_d(double x) { return rint(x); }
+
+/* Inverse error function to double precision: Giles' single-precision
+ * approximation ("Approximating the erfinv function", 2010) as a start, then
+ * Newton steps on erf (on log erfc near +-1, where 1-|y| is exact). */
+static double erf_inv_d(double y) {
+  if (isnan(y) || y < -1 || y > 1) return NAN;
+  if (y == 1) return INFINITY;
+  if (y == -1) return -INFINITY;
+  if (y == 0) return y;
+  double w = -log((1.0 - y) * (1.0 + y)), p;
+  if (w < 5) {
+    w -= 2.5;
+    p = 2.81022636e-08;
+    p = 3.43273939e-07 + p * w;
+    p = -3.5233877e-06 + p * w;
+    p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w;
+    p = -0.00125372503 + p * w;
+    p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = sqrt(w) - 3;
+    p = -0.000200214257;
+    p = 0.000100950558 + p * w;
+    p = 0.00134934322 + p * w;
+    p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w;
+    p = -0.0076224613 + p * w;
+    p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  double x = p * y, a = fabs(y), ax = fabs(x);
+  const double two_over_sqrt_pi = 1.1283791670955126;
+  for (int it = 0; it < 12; it++) {
+    double d = two_over_sqrt_pi * exp(-ax * ax), step;
+    if (a < 0.5) {
+      step = (erf(ax) - a) / d; /* Newton on erf(ax) = a */
+    } else {
+      /* near 1: Newton on log(erfc(ax)) = log(1 - a), where 1 - a is exact
+       * and the log keeps the steps well scaled in the tail */
+      double e = erfc(ax);
+      if (!(e > 0)) {
+        ax *= 0.9;
+        continue;
+      }
+      step = -(log(e) - log1p(-a)) * e / d;
+    }
+    ax -= step;
+    if (fabs(step) <= 1e-17 * ax) break;
+  }
+  return y < 0 ? -ax : ax;
+}
+static float erf_inv_f(float x) { return (float)erf_inv_d(x); }
+
+typedef struct {
+  float (*f)(float);
+  double (*d)(double);
+} float_fn;
+
+static const float_fn g_unary_float[RY_OP_COUNT] = {
+    [RY_OP_NEG] = {neg_f, neg_d},
+    [RY_OP_ABS] = {fabsf, fabs},
+    [RY_OP_SIGN] = {sign_f, sign_d},
+    [RY_OP_EXP] = {expf, exp},
+    [RY_OP_EXP2] = {exp2f, exp2},
+    [RY_OP_LOG] = {logf, log},
+    [RY_OP_LOG1P] = {log1pf, log1p},
+    [RY_OP_EXPM1] = {expm1f, expm1},
+    [RY_OP_SQRT] = {sqrtf, sqrt},
+    [RY_OP_RSQRT] = {rsqrt_f, rsqrt_d},
+    [RY_OP_CBRT] = {cbrtf, cbrt},
+    [RY_OP_SIN] = {sinf, sin},
+    [RY_OP_COS] = {cosf, cos},
+    [RY_OP_TAN] = {tanf, tan},
+    [RY_OP_TANH] = {tanhf, tanh},
+    [RY_OP_LOGISTIC] = {logistic_f, logistic_d},
+    [RY_OP_ERF] = {erff, erf},
+    [RY_OP_ERF_INV] = {erf_inv_f, erf_inv_d},
+    [RY_OP_FLOOR] = {floorf, floor},
+    [RY_OP_CEIL] = {ceilf, ceil},
+    [RY_OP_ROUND] = {roundf, round},
+    [RY_OP_ROUND_EVEN] = {round_even_f, round_even_d},
+};
+
+static int popcount64(uint64_t x) {
+  int c = 0;
+  for (; x; x &= x - 1) c++;
+  return c;
+}
+
+/* Integer unary op on a value of `bits` width; the result is stored with
+ * wraparound. */
+static bool int_unary(ry_op op, int64_t x, int bits, int64_t *r) {
+  uint64_t u = (uint64_t)x;
+  switch (op) {
+  case RY_OP_NEG: *r = (int64_t)(0 - u); return true;
+  case RY_OP_ABS: *r = x < 0 ? (int64_t)(0 - u) : x; return true;
+  case RY_OP_SIGN: *r = (x > 0) - (x < 0); return true;
+  case RY_OP_NOT: *r = (int64_t)~u; return true;
+  case RY_OP_POPCNT: *r = popcount64(ryi_zext(u, bits)); return true;
+  default: return false;
+  }
+}
+
+static ry_status bad_dtype(const ry_node *n, ry_dtype t) {
+  return ry__err(RY_ERR_DTYPE, "%s is not defined for %s", ry_op_table[n->op].name, ry_dtype_name(t));
+}
+
+ry_status ryi_unary(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0];
+  ry_dtype t = x->type.dtype;
+  int64_t numel = ry_shape_numel(x->type.shape);
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  ry_dtype rt = o->type.dtype;
+  if (n->op == RY_OP_IS_FINITE) {
+    if (!ry_dtype_is_float(t)) goto bad;
+    for (int64_t i = 0; i < numel; i++) ry__store_i64(rt, o->data, i, isfinite(ry__load_f64(t, x->data, i)) ? 1 : 0);
+  } else if (ry_dtype_is_float(t)) {
+    const float_fn *fn = &g_unary_float[n->op];
+    if (!fn->f) goto bad;
+    if (t == RY_F64) {
+      for (int64_t i = 0; i < numel; i++) ((double *)o->data)[i] = fn->d(((const double *)x->data)[i]);
+    } else {
+      for (int64_t i = 0; i < numel; i++) ry__store_f64(rt, o->data, i, fn->f((float)ry__load_f64(t, x->data, i)));
+    }
+  } else if (t == RY_BOOL) {
+    if (n->op != RY_OP_NOT) goto bad;
+    for (int64_t i = 0; i < numel; i++) ((uint8_t *)o->data)[i] = !((const uint8_t *)x->data)[i];
+  } else {
+    int bits = ryi_bits(t);
+    bool is_signed = ry_dtype_is_signed(t);
+    if ((n->op == RY_OP_NEG || n->op == RY_OP_ABS || n->op == RY_OP_SIGN) && !is_signed) goto bad;
+    for (int64_t i = 0; i < numel; i++) {
+      int64_t r;
+      if (!int_unary(n->op, ry__load_i64(t, x->data, i), bits, &r)) goto bad;
+      ry__store_i64(rt, o->data, i, r);
+    }
+  }
+  out[0] = o;
+  return NULL;
+bad:
+  ry_array_release(o);
+  return bad_dtype(n, t);
+}
+
+/* ---- binary ---- */
+
+static float float_binary_f(ry_op op, float a, float b) {
+  switch (op) {
+  case RY_OP_ADD: return a + b;
+  case RY_OP_SUB: return a - b;
+  case RY_OP_MUL: return a * b;
+  case RY_OP_DIV: return a / b;
+  case RY_OP_REM: return fmodf(a, b);
+  case RY_OP_POW: return powf(a, b);
+  case RY_OP_MAX: return (float)ryi_fmax(a, b);
+  case RY_OP_MIN: return (float)ryi_fmin(a, b);
+  case RY_OP_ATAN2: return atan2f(a, b);
+  default: return NAN;
+  }
+}
+
+static double float_binary_d(ry_op op, double a, double b) {
+  switch (op) {
+  case RY_OP_ADD: return a + b;
+  case RY_OP_SUB: return a - b;
+  case RY_OP_MUL: return a * b;
+  case RY_OP_DIV: return a / b;
+  case RY_OP_REM: return fmod(a, b);
+  case RY_OP_POW: return pow(a, b);
+  case RY_OP_MAX: return ryi_fmax(a, b);
+  case RY_OP_MIN: return ryi_fmin(a, b);
+  case RY_OP_ATAN2: return atan2(a, b);
+  default: return NAN;
+  }
+}
+
+static bool float_binary_ok(ry_op op) {
+  return op == RY_OP_ADD || op == RY_OP_SUB || op == RY_OP_MUL || op == RY_OP_DIV || op == RY_OP_REM || op == RY_OP_POW ||
+         op == RY_OP_MAX || op == RY_OP_MIN || op == RY_OP_ATAN2;
+}
+
+static int64_t int_pow(int64_t base, int64_t e) {
+  if (e < 0) {
+    if (base == 1) return 1;
+    if (base == -1) return (e & 1) ? -1 : 1;
+    return 0;
+  }
+  uint64_t r = 1, b = (uint64_t)base;
+  uint64_t ue = (uint64_t)e;
+  while (ue) {
+    if (ue & 1) r *= b;
+    b *= b;
+    ue >>= 1;
+  }
+  return (int64_t)r;
+}
+
+/* a, b are the operands' values (sign- or zero-extended per dtype). */
+static bool int_binary(ry_op op, int64_t a, int64_t b, int bits, bool is_signed, int64_t *r) {
+  uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+  switch (op) {
+  case RY_OP_ADD: *r = (int64_t)(ua + ub); return true;
+  case RY_OP_SUB: *r = (int64_t)(ua - ub); return true;
+  case RY_OP_MUL: *r = (int64_t)(ua * ub); return true;
+  case RY_OP_DIV:
+    if (b == 0) *r = -1;
+    else if (b == -1) *r = (int64_t)(0 - ua); /* INT_MIN / -1 wraps to INT_MIN */
+    else *r = a / b;
+    return true;
+  case RY_OP_REM:
+    if (b == 0) *r = a;
+    else if (b == -1) *r = 0;
+    else *r = a % b;
+    return true;
+  case RY_OP_POW: *r = int_pow(a, b); return true;
+  case RY_OP_MAX: *r = a > b ? a : b; return true;
+  case RY_OP_MIN: *r = a < b ? a : b; return true;
+  case RY_OP_AND: *r = (int64_t)(ua & ub); return true;
+  case RY_OP_OR: *r = (int64_t)(ua | ub); return true;
+  case RY_OP_XOR: *r = (int64_t)(ua ^ ub); return true;
+  case RY_OP_SHL:
+  case RY_OP_SHR_LOGICAL:
+  case RY_OP_SHR_ARITH: {
+    uint64_t c = ryi_zext(ub, bits); /* counts are unsigned: negative ones are huge */
+    if (op == RY_OP_SHL) {
+      *r = c >= (uint64_t)bits ? 0 : (int64_t)(ua << c);
+    } else if (op == RY_OP_SHR_LOGICAL) {
+      *r = c >= (uint64_t)bits ? 0 : (int64_t)(ryi_zext(ua, bits) >> c);
+    } else {
+      int64_t sx = ryi_sext(ua, bits);
+      if (c >= (uint64_t)bits) c = (uint64_t)bits - 1;
+      *r = sx >= 0 ? sx >> c : ~(~sx >> c);
+    }
+    (void)is_signed;
+    return true;
+  }
+  default: return false;
+  }
+}
+
+ry_status ryi_binary(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0], *y = in[1];
+  ry_dtype t = x->type.dtype;
+  int64_t numel = ry_shape_numel(x->type.shape);
+  if (y->type.dtype != t || ry_shape_numel(y->type.shape) != numel)
+    return ry__err(RY_ERR_SHAPE, "operands differ in type");
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  ry_op op = n->op;
+  if (ry_dtype_is_float(t)) {
+    if (!float_binary_ok(op)) goto bad;
+    if (t == RY_F64) {
+      const double *a = x->data, *b = y->data;
+      double *r = o->data;
+      for (int64_t i = 0; i < numel; i++) r[i] = float_binary_d(op, a[i], b[i]);
+    } else {
+      for (int64_t i = 0; i < numel; i++)
+        ry__store_f64(t, o->data, i,
+                      float_binary_f(op, (float)ry__load_f64(t, x->data, i), (float)ry__load_f64(t, y->data, i)));
+    }
+  } else {
+    int bits = ryi_bits(t);
+    bool is_signed = ry_dtype_is_signed(t);
+    if (t == RY_BOOL && op != RY_OP_AND && op != RY_OP_OR && op != RY_OP_XOR && op != RY_OP_MAX && op != RY_OP_MIN)
+      goto bad;
+    for (int64_t i = 0; i < numel; i++) {
+      int64_t r;
+      if (!int_binary(op, ry__load_i64(t, x->data, i), ry__load_i64(t, y->data, i), bits, is_signed, &r)) goto bad;
+      ry__store_i64(t, o->data, i, r);
+    }
+  }
+  out[0] = o;
+  return NULL;
+bad:
+  ry_array_release(o);
+  return bad_dtype(n, t);
+}
+
+/* ---- compare, select, clamp ---- */
+
+ry_status ryi_compare(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0], *y = in[1];
+  ry_dtype t = x->type.dtype;
+  int64_t numel = ry_shape_numel(x->type.shape);
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  ry_cmp dir = n->attrs.compare.dir;
+  uint8_t *r = o->data;
+  for (int64_t i = 0; i < numel; i++) {
+    bool v;
+    if (ry_dtype_is_float(t)) {
+      double a = ry__load_f64(t, x->data, i), b = ry__load_f64(t, y->data, i);
+      v = dir == RY_EQ ? a == b : dir == RY_NE ? a != b : dir == RY_LT ? a < b : dir == RY_LE ? a <= b : dir == RY_GT ? a > b : a >= b;
+    } else {
+      int64_t a = ry__load_i64(t, x->data, i), b = ry__load_i64(t, y->data, i);
+      v = dir == RY_EQ ? a == b : dir == RY_NE ? a != b : dir == RY_LT ? a < b : dir == RY_LE ? a <= b : dir == RY_GT ? a > b : a >= b;
+    }
+    r[i] = v;
+  }
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_select(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *p = in[0], *a = in[1], *b = in[2];
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  int64_t numel = ry_shape_numel(o->type.shape);
+  size_t es = ry_dtype_size(o->type.dtype);
+  bool scalar = p->type.shape.rank == 0;
+  const uint8_t *pd = p->data;
+  for (int64_t i = 0; i < numel; i++) {
+    const ry_array *src = pd[scalar ? 0 : i] ? a : b;
+    memcpy((char *)o->data + (size_t)i * es, (const char *)src->data + (size_t)i * es, es);
+  }
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_clamp(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *lo = in[0], *x = in[1], *hi = in[2];
+  ry_dtype t = x->type.dtype;
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  int64_t numel = ry_shape_numel(x->type.shape);
+  bool slo = lo->type.shape.rank == 0 && x->type.shape.rank != 0, shi = hi->type.shape.rank == 0 && x->type.shape.rank != 0;
+  for (int64_t i = 0; i < numel; i++) {
+    int64_t il = slo ? 0 : i, ih = shi ? 0 : i;
+    if (ry_dtype_is_float(t)) {
+      double v = ryi_fmin(ryi_fmax(ry__load_f64(t, x->data, i), ry__load_f64(t, lo->data, il)), ry__load_f64(t, hi->data, ih));
+      ry__store_f64(t, o->data, i, v);
+    } else {
+      int64_t v = ry__load_i64(t, x->data, i), l = ry__load_i64(t, lo->data, il), h = ry__load_i64(t, hi->data, ih);
+      v = v < l ? l : v;
+      v = v > h ? h : v;
+      ry__store_i64(t, o->data, i, v);
+    }
+  }
+  out[0] = o;
+  return NULL;
+}
+
+/* ---- conversions ---- */
+
+ry_status ryi_convert(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0];
+  ry_dtype from = x->type.dtype;
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  ry_dtype to = o->type.dtype;
+  int64_t numel = ry_shape_numel(x->type.shape);
+  for (int64_t i = 0; i < numel; i++) {
+    if (ry_dtype_is_float(from)) {
+      double v = ry__load_f64(from, x->data, i);
+      /* ->bool is the compare x != 0, which XLA:CPU runs with denormals
+       * treated as zero (DAZ) in f32 (also for bf16) and f64 */
+      if (to == RY_BOOL && fabs(v) < (from == RY_F64 ? DBL_MIN : from == RY_F16 ? 0 : FLT_MIN)) v = 0;
+      if (ry_dtype_is_float(to)) ryi_store_f64(to, o->data, i, v);
+      else ry__store_f64(to, o->data, i, v); /* truncates, saturates, NaN -> 0; bool: != 0 */
+    } else {
+      int64_t v = ry__load_i64(from, x->data, i);
+      if (to == RY_F32) ((float *)o->data)[i] = (float)v; /* one rounding, also for |v| > 2^53 */
+      else if (ry_dtype_is_float(to)) ryi_store_f64(to, o->data, i, (double)v);
+      else ry__store_i64(to, o->data, i, v);
+    }
+  }
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_bitcast(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  if (o->nbytes != in[0]->nbytes) {
+    ry_array_release(o);
+    return ry__err(RY_ERR_DTYPE, "bit widths differ (%zu vs %zu bytes)", in[0]->nbytes, o->nbytes);
+  }
+  if (o->nbytes) memcpy(o->data, in[0]->data, o->nbytes);
+  out[0] = o;
+  return NULL;
+}

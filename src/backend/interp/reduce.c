@@ -1,0 +1,205 @@
+/* Reductions and scans: reduce, argmax/argmin, cumulative.
+ *
+ * Float sums and products accumulate in double and round once when stored
+ * (the reference answer, not XLA's summation order); integers wrap in uint64
+ * and are truncated to their width on store; max/min propagate NaN. */
+#include <math.h>
+
+#include "interp.h"
+
+typedef struct {
+  ry_reduce_kind kind;
+  bool is_float;
+  ry_dtype t;
+} red;
+
+static double f_identity(ry_reduce_kind k) {
+  switch (k) {
+  case RY_SUM: return 0;
+  case RY_PROD: return 1;
+  case RY_MAX: return -INFINITY;
+  case RY_MIN: return INFINITY;
+  default: return 0;
+  }
+}
+
+/* lowest/highest value of an integer dtype */
+static int64_t i_lowest(ry_dtype t) {
+  if (!ry_dtype_is_signed(t)) return 0;
+  return ryi_sext(UINT64_C(1) << (ryi_bits(t) - 1), ryi_bits(t));
+}
+static int64_t i_highest(ry_dtype t) {
+  if (t == RY_BOOL) return 1;
+  int bits = ryi_bits(t);
+  if (ry_dtype_is_signed(t)) return (int64_t)((UINT64_C(1) << (bits - 1)) - 1);
+  return (int64_t)ryi_zext(~UINT64_C(0), bits);
+}
+
+static int64_t i_identity(ry_reduce_kind k, ry_dtype t) {
+  switch (k) {
+  case RY_SUM: return 0;
+  case RY_PROD: return 1;
+  case RY_MAX: return i_lowest(t);
+  case RY_MIN: return i_highest(t);
+  case RY_AND: return t == RY_BOOL ? 1 : -1;
+  case RY_OR: return 0;
+  default: return 0;
+  }
+}
+
+static double f_step(ry_reduce_kind k, double acc, double v) {
+  switch (k) {
+  case RY_SUM: return acc + v;
+  case RY_PROD: return acc * v;
+  case RY_MAX: return ryi_fmax(acc, v);
+  case RY_MIN: return ryi_fmin(acc, v);
+  default: return NAN;
+  }
+}
+
+static int64_t i_step(ry_reduce_kind k, ry_dtype t, int64_t acc, int64_t v) {
+  if (t == RY_BOOL) { /* sum = or, prod = and on bool */
+    if (k == RY_SUM) k = RY_OR;
+    if (k == RY_PROD) k = RY_AND;
+  }
+  switch (k) {
+  case RY_SUM: return (int64_t)((uint64_t)acc + (uint64_t)v);
+  case RY_PROD: return (int64_t)((uint64_t)acc * (uint64_t)v);
+  case RY_MAX: return acc > v ? acc : v;
+  case RY_MIN: return acc < v ? acc : v;
+  case RY_AND: return (int64_t)((uint64_t)acc & (uint64_t)v);
+  case RY_OR: return (int64_t)((uint64_t)acc | (uint64_t)v);
+  default: return 0;
+  }
+}
+
+ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0];
+  ry_dtype t = x->type.dtype;
+  ry_reduce_kind kind = n->attrs.reduce.kind;
+  const ry_axes *axes = &n->attrs.reduce.axes;
+  bool is_float = ry_dtype_is_float(t);
+  if ((int)kind < 0 || kind >= RY_REDUCE_COUNT) return ry__err(RY_ERR_VERIFY, "unknown reduction kind %d", (int)kind);
+  if (is_float && (kind == RY_AND || kind == RY_OR))
+    return ry__err(RY_ERR_DTYPE, "reduction '%s' is not defined for %s", ry_reduce_names[kind], ry_dtype_name(t));
+  const ry_shape *xs = &x->type.shape;
+  bool reduced[RY_MAX_RANK] = {false};
+  for (int i = 0; i < axes->n; i++) {
+    if (axes->v[i] < 0 || axes->v[i] >= xs->rank) return ry__err(RY_ERR_VERIFY, "axis %lld out of range", (long long)axes->v[i]);
+    reduced[axes->v[i]] = true;
+  }
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  int64_t onum = ry_shape_numel(o->type.shape);
+  /* stride in the result for each operand dim (0 for reduced dims) */
+  int64_t ost[RY_MAX_RANK], st = 1;
+  for (int d = xs->rank - 1; d >= 0; d--) {
+    ost[d] = reduced[d] ? 0 : st;
+    if (!reduced[d]) st *= xs->dims[d];
+  }
+  size_t asize = (size_t)(onum ? onum : 1) * sizeof(double);
+  void *acc = ry__malloc(asize); /* double or int64 accumulators */
+  if (!acc) {
+    ry_array_release(o);
+    return ry__oom();
+  }
+  double *fa = acc;
+  int64_t *ia = acc;
+  for (int64_t j = 0; j < onum; j++) {
+    if (is_float) fa[j] = f_identity(kind);
+    else ia[j] = i_identity(kind, t);
+  }
+  int64_t xnum = ry_shape_numel(*xs), idx[RY_MAX_RANK] = {0};
+  for (int64_t i = 0; i < xnum; i++, ryi_next(idx, xs)) {
+    int64_t j = 0;
+    for (int d = 0; d < xs->rank; d++) j += idx[d] * ost[d];
+    if (is_float) fa[j] = f_step(kind, fa[j], ry__load_f64(t, x->data, i));
+    else ia[j] = i_step(kind, t, ia[j], ry__load_i64(t, x->data, i));
+  }
+  for (int64_t j = 0; j < onum; j++) {
+    if (is_float) ryi_store_f64(t, o->data, j, fa[j]);
+    else ry__store_i64(t, o->data, j, ia[j]);
+  }
+  ry__free(acc, asize);
+  out[0] = o;
+  return NULL;
+}
+
+/* argmax / argmin along one axis: first index on ties, the first NaN wins. */
+ry_status ryi_argmax(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0];
+  ry_dtype t = x->type.dtype;
+  const ry_shape *xs = &x->type.shape;
+  int64_t axis = n->attrs.arg.axis;
+  if (axis < 0 || axis >= xs->rank) return ry__err(RY_ERR_VERIFY, "axis %lld out of range", (long long)axis);
+  bool is_max = n->op == RY_OP_ARGMAX, is_float = ry_dtype_is_float(t);
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  int64_t len = xs->dims[axis], inner = 1, outer = 1;
+  for (int d = 0; d < axis; d++) outer *= xs->dims[d];
+  for (int d = (int)axis + 1; d < xs->rank; d++) inner *= xs->dims[d];
+  for (int64_t a = 0; a < outer; a++)
+    for (int64_t b = 0; b < inner; b++) {
+      int64_t base = a * len * inner + b, best = 0;
+      if (is_float) {
+        double bv = len ? ry__load_f64(t, x->data, base) : 0;
+        for (int64_t k = 1; k < len && !isnan(bv); k++) {
+          double v = ry__load_f64(t, x->data, base + k * inner);
+          if (isnan(v) || (is_max ? v > bv : v < bv)) {
+            bv = v;
+            best = k;
+          }
+        }
+      } else {
+        int64_t bv = len ? ry__load_i64(t, x->data, base) : 0;
+        for (int64_t k = 1; k < len; k++) {
+          int64_t v = ry__load_i64(t, x->data, base + k * inner);
+          if (is_max ? v > bv : v < bv) {
+            bv = v;
+            best = k;
+          }
+        }
+      }
+      ry__store_i64(o->type.dtype, o->data, a * inner + b, best);
+    }
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_cumulative(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0];
+  ry_dtype t = x->type.dtype;
+  const ry_shape *xs = &x->type.shape;
+  int64_t axis = n->attrs.cumulative.axis;
+  ry_reduce_kind kind = n->attrs.cumulative.kind;
+  bool reverse = n->attrs.cumulative.reverse, is_float = ry_dtype_is_float(t);
+  if (axis < 0 || axis >= xs->rank) return ry__err(RY_ERR_VERIFY, "axis %lld out of range", (long long)axis);
+  if (kind != RY_SUM && kind != RY_PROD && kind != RY_MAX && kind != RY_MIN)
+    return ry__err(RY_ERR_VERIFY, "cumulative kind must be sum, prod, max or min");
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  int64_t len = xs->dims[axis], inner = 1, outer = 1;
+  for (int d = 0; d < axis; d++) outer *= xs->dims[d];
+  for (int d = (int)axis + 1; d < xs->rank; d++) inner *= xs->dims[d];
+  for (int64_t a = 0; a < outer; a++)
+    for (int64_t b = 0; b < inner; b++) {
+      int64_t base = a * len * inner + b;
+      double fa = f_identity(kind);
+      int64_t ia = i_identity(kind, t);
+      for (int64_t k0 = 0; k0 < len; k0++) {
+        int64_t i = base + (reverse ? len - 1 - k0 : k0) * inner;
+        if (is_float) {
+          fa = f_step(kind, fa, ry__load_f64(t, x->data, i));
+          ryi_store_f64(t, o->data, i, fa);
+        } else {
+          ia = i_step(kind, t, ia, ry__load_i64(t, x->data, i));
+          ry__store_i64(t, o->data, i, ia);
+        }
+      }
+    }
+  out[0] = o;
+  return NULL;
+}
