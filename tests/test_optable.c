@@ -2,7 +2,9 @@
  * ops.def without its shape rule, interpreter kernel and printer/parser
  * support fails here, naming the op and the missing rule. */
 #include "backend/interp/interp.h"
+#include "backend/stablehlo/stablehlo.h"
 #include "ir/graph.h"
+#include "transform/transform.h"
 #include "testlib.h"
 
 TEST(optable_complete) {
@@ -11,6 +13,8 @@ TEST(optable_complete) {
     CHECK_MSG(info->name && info->name[0], "op %d has no name", op);
     CHECK_MSG(ry_shape_rules[op] != NULL, "op %s has no shape rule", info->name);
     CHECK_MSG(ry_interp_kernels[op] != NULL, "op %s has no interpreter kernel", info->name);
+    CHECK_MSG(ry_jvp_rules[op] != NULL, "op %s has no JVP rule", info->name);
+    CHECK_MSG(ry_stablehlo_rules[op] != NULL, "op %s has no StableHLO emission rule", info->name);
     CHECK_MSG(ry_attr_printable[info->attrs], "op %s: attributes cannot be printed", info->name);
     CHECK_MSG(ry_attr_parsable[info->attrs], "op %s: attributes cannot be parsed", info->name);
     ry_op back;

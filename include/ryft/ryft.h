@@ -7,4 +7,7 @@
 #include "graph.h"
 #include "runtime.h"
 #include "io.h"
+#include "transform.h"
+#include "stablehlo.h"
+#include "pjrt.h"
 #endif

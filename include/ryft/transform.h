@@ -1,0 +1,51 @@
+/* ryft/transform.h - program transformations, named as in JAX.
+ *
+ * Every transformation is a function from graph to new graph, so they
+ * compose in any order: ry_grad of ry_grad, ry_vmap of ry_grad, ry_jvp of
+ * ry_grad (a Hessian-vector product), ... Calls are inlined first.
+ *
+ * Differentiation: float inputs and outputs are differentiable. Integer and
+ * bool values carry zero tangents (JAX's float0): their tangent inputs are
+ * ignored and their tangent outputs are zeros of their own type. */
+#ifndef RYFT_TRANSFORM_H
+#define RYFT_TRANSFORM_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* f(x_0..x_{n-1}) -> (y_0..y_{m-1}) becomes
+ * f_jvp(x_0..x_{n-1}, t_0..t_{n-1}) -> (y_0..y_{m-1}, ty_0..ty_{m-1}),
+ * each tangent of its primal's type. */
+ry_status ry_jvp(ry_graph *f, ry_graph **out);
+
+/* Reverse mode in two graphs: fwd(x...) -> (y..., residuals...) and
+ * bwd(residuals..., ct_y...) -> (ct_x...). The backward graph is built from
+ * ordinary ops, so it can be differentiated again. */
+ry_status ry_vjp(ry_graph *f, ry_graph **fwd, ry_graph **bwd, int *n_residuals);
+
+/* Which inputs to differentiate, and whether outputs after the first are
+ * auxiliary values passed through (JAX's has_aux). NULL options mean
+ * argnums = {0}, no aux. */
+typedef struct ry_grad_opts {
+  int n_argnums;
+  const int *argnums;
+  int has_aux;
+} ry_grad_opts;
+
+/* f's first output must be a float scalar. The result graph takes f's inputs
+ * and returns (grad_argnum0, ..., aux...). */
+ry_status ry_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **out);
+/* As ry_grad, returning (value, grads..., aux...). */
+ry_status ry_value_and_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **out);
+
+/* Simplify a graph: dead-code elimination, common subexpressions, constant
+ * folding of small constants. Transforms call this on what they produce. */
+ry_status ry_simplify(ry_graph *f, ry_graph **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

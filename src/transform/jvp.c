@@ -1,0 +1,496 @@
+/* Forward mode: one JVP rule per op, and the driver that re-traces a graph
+ * carrying a tangent beside every primal value. Tangents are symbolic zeros
+ * (value id 0) until something makes them non-zero, so untouched parts of
+ * the program cost nothing. Rules emit only ops that are linear in the
+ * tangents (see transpose.c), which is what makes reverse mode work. */
+#include <math.h>
+
+#include "transform.h"
+
+static bool Z(ry_value v) { return v.id == 0; }
+static ry_type T(ry_builder *b, ry_value v) { return ry_value_type(b, v); }
+#define B (a->b)
+#define L (a->loc)
+#define X(i) (a->x[i])
+#define TX(i) (a->tx[i])
+#define Y(i) (a->y[i])
+#define C(v, c) ry_const_like_(B, L, (v), (c))
+
+/* Tangent helpers that keep symbolic zeros symbolic. */
+static ry_value tadd(ryt_jvp_args *a, ry_value p, ry_value q) {
+  if (Z(p)) return q;
+  if (Z(q)) return p;
+  return ry_add_(B, L, p, q);
+}
+static ry_value tmul(ryt_jvp_args *a, ry_value t, ry_value c) { return Z(t) ? t : ry_mul_(B, L, t, c); }
+static ry_value tneg(ryt_jvp_args *a, ry_value t) { return Z(t) ? t : ry_neg_(B, L, t); }
+/* A materialized tangent (zeros when symbolic). */
+ry_value ryt_materialize(ry_builder *b, ry_loc loc, ry_value t, ry_type like) { return Z(t) ? ryt_zeros(b, loc, like) : t; }
+#define M(i) ryt_materialize(B, L, TX(i), T(B, X(i)))
+
+/* ---- elementwise ---- */
+static void j_zero(ryt_jvp_args *a) { (void)a; }
+static void j_unsupported(ryt_jvp_args *a) {
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "differentiation of this op is not supported");
+}
+static void j_neg(ryt_jvp_args *a) { a->ty[0] = tneg(a, TX(0)); }
+static void j_abs(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_sign_(B, L, X(0))); }
+static void j_exp(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), Y(0)); }
+static void j_exp2(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, Y(0), C(Y(0), 0.69314718055994530942))); }
+static void j_log(ryt_jvp_args *a) { a->ty[0] = Z(TX(0)) ? TX(0) : ry_div_(B, L, TX(0), X(0)); }
+static void j_log1p(ryt_jvp_args *a) { a->ty[0] = Z(TX(0)) ? TX(0) : ry_div_(B, L, TX(0), ry_add_(B, L, X(0), C(X(0), 1))); }
+static void j_expm1(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_add_(B, L, Y(0), C(Y(0), 1))); }
+static void j_sqrt(ryt_jvp_args *a) { a->ty[0] = Z(TX(0)) ? TX(0) : ry_div_(B, L, TX(0), ry_mul_(B, L, Y(0), C(Y(0), 2))); }
+static void j_rsqrt(ryt_jvp_args *a) {
+  a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, ry_div_(B, L, Y(0), X(0)), C(Y(0), -0.5)));
+}
+static void j_cbrt(ryt_jvp_args *a) {
+  a->ty[0] = Z(TX(0)) ? TX(0) : ry_div_(B, L, TX(0), ry_mul_(B, L, ry_mul_(B, L, Y(0), Y(0)), C(Y(0), 3)));
+}
+static void j_sin(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_cos_(B, L, X(0))); }
+static void j_cos(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_neg_(B, L, ry_sin_(B, L, X(0)))); }
+static void j_tan(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_add_(B, L, C(Y(0), 1), ry_mul_(B, L, Y(0), Y(0)))); }
+static void j_tanh(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_sub_(B, L, C(Y(0), 1), ry_mul_(B, L, Y(0), Y(0)))); }
+static void j_logistic(ryt_jvp_args *a) {
+  a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, Y(0), ry_sub_(B, L, C(Y(0), 1), Y(0))));
+}
+static void j_erf(ryt_jvp_args *a) {
+  ry_value e = ry_exp_(B, L, ry_neg_(B, L, ry_mul_(B, L, X(0), X(0))));
+  a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, e, C(X(0), 1.12837916709551257390)));
+}
+static void j_erf_inv(ryt_jvp_args *a) {
+  ry_value e = ry_exp_(B, L, ry_mul_(B, L, Y(0), Y(0)));
+  a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, e, C(Y(0), 0.88622692545275801365)));
+}
+static void j_add(ryt_jvp_args *a) { a->ty[0] = tadd(a, TX(0), TX(1)); }
+static void j_sub(ryt_jvp_args *a) { a->ty[0] = tadd(a, TX(0), tneg(a, TX(1))); }
+static void j_mul(ryt_jvp_args *a) { a->ty[0] = tadd(a, tmul(a, TX(0), X(1)), tmul(a, TX(1), X(0))); }
+static void j_div(ryt_jvp_args *a) {
+  /* (t0 - t1 * y) / x1 */
+  ry_value num = tadd(a, TX(0), tneg(a, tmul(a, TX(1), Y(0))));
+  a->ty[0] = Z(num) ? num : ry_div_(B, L, num, X(1));
+}
+static void j_rem(ryt_jvp_args *a) {
+  /* d/dx0 = 1, d/dx1 = -trunc(x0 / x1) */
+  ry_value t1 = TX(1);
+  if (!Z(t1)) {
+    ry_value q = ry_div_(B, L, X(0), X(1));
+    ry_value tr = ry_mul_(B, L, ry_sign_(B, L, q), ry_floor_(B, L, ry_abs_(B, L, q)));
+    t1 = ry_mul_(B, L, ry_neg_(B, L, tr), t1);
+  }
+  a->ty[0] = tadd(a, TX(0), t1);
+}
+static void j_pow(ryt_jvp_args *a) {
+  ry_value r = (ry_value){0};
+  if (!Z(TX(0))) {
+    /* x1 * x0^(x1-1), with 0 where x1 == 0 */
+    ry_value d = ry_mul_(B, L, X(1), ry_pow_(B, L, X(0), ry_sub_(B, L, X(1), C(X(1), 1))));
+    d = ry_select_(B, L, ry_eq(B, X(1), C(X(1), 0)), C(d, 0), d);
+    r = ry_mul_(B, L, TX(0), d);
+  }
+  if (!Z(TX(1))) {
+    ry_value lg = ry_select_(B, L, ry_eq(B, X(0), C(X(0), 0)), C(X(0), 0), ry_log_(B, L, X(0)));
+    r = tadd(a, r, ry_mul_(B, L, TX(1), ry_mul_(B, L, lg, Y(0))));
+  }
+  a->ty[0] = r;
+}
+/* max/min: the tangent of the winner; ties split evenly (as JAX). */
+static void j_maxmin(ryt_jvp_args *a, ry_cmp dir) {
+  ry_value x0 = X(0), x1 = X(1);
+  ry_value win = ry_compare_(B, L, x0, x1, dir), tie = ry_eq(B, x0, x1);
+  ry_value one = C(x0, 1), half = C(x0, 0.5), zero = C(x0, 0);
+  ry_value m0 = ry_select_(B, L, win, ry_broadcast_to_(B, L, one, T(B, x0).shape),
+                           ry_select_(B, L, tie, ry_broadcast_to_(B, L, half, T(B, x0).shape),
+                                      ry_broadcast_to_(B, L, zero, T(B, x0).shape)));
+  ry_value m1 = ry_sub_(B, L, one, m0);
+  a->ty[0] = tadd(a, tmul(a, TX(0), m0), tmul(a, TX(1), m1));
+}
+static void j_max(ryt_jvp_args *a) { j_maxmin(a, RY_GT); }
+static void j_min(ryt_jvp_args *a) { j_maxmin(a, RY_LT); }
+static void j_atan2(ryt_jvp_args *a) {
+  ry_value d = ry_add_(B, L, ry_mul_(B, L, X(0), X(0)), ry_mul_(B, L, X(1), X(1)));
+  ry_value r = tmul(a, TX(0), ry_div_(B, L, X(1), d));
+  a->ty[0] = tadd(a, r, tmul(a, TX(1), ry_neg_(B, L, ry_div_(B, L, X(0), d))));
+}
+static void j_select(ryt_jvp_args *a) {
+  if (Z(TX(1)) && Z(TX(2))) return;
+  a->ty[0] = ry_select_(B, L, X(0), M(1), M(2));
+}
+static void j_clamp(ryt_jvp_args *a) {
+  ry_type xt = T(B, X(1));
+  ry_value r = (ry_value){0};
+  if (!Z(TX(1))) {
+    ry_value in = ry_and_(B, L, ry_gt(B, X(1), X(0)), ry_lt(B, X(1), X(2)));
+    r = ry_select_(B, L, in, TX(1), ryt_zeros(B, L, xt));
+  }
+  if (!Z(TX(0)))
+    r = tadd(a, r, ry_select_(B, L, ry_gt(B, X(0), X(1)), ry_broadcast_to_(B, L, TX(0), xt.shape), ryt_zeros(B, L, xt)));
+  if (!Z(TX(2)))
+    r = tadd(a, r, ry_select_(B, L, ry_lt(B, X(2), X(1)), ry_broadcast_to_(B, L, TX(2), xt.shape), ryt_zeros(B, L, xt)));
+  a->ty[0] = r;
+}
+static void j_convert(ryt_jvp_args *a) {
+  ry_type out = ry_vtype(a->g, ry_node_results(a->g, a->n)[0]);
+  if (Z(TX(0)) || !ry_dtype_is_float(out.dtype) || !ry_dtype_is_float(T(B, X(0)).dtype)) return;
+  a->ty[0] = ry_convert_(B, L, TX(0), out.dtype);
+}
+
+/* Ops linear in their (first) operands: the tangent is the same op applied
+ * to the tangents, with the primal for non-differentiable operands (indices). */
+static void j_linear(ryt_jvp_args *a, int n_lin) {
+  bool any = false;
+  for (int i = 0; i < n_lin; i++) any |= !Z(TX(i));
+  if (!any) return;
+  ry_value in[1024];
+  int n = a->n->n_operands;
+  if (n > 1024) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "too many operands"); return; }
+  for (int i = 0; i < n; i++) in[i] = i < n_lin ? M(i) : X(i);
+  ryt_copy_node(B, a->g, a->n, in, a->ty);
+}
+static void j_lin1(ryt_jvp_args *a) { j_linear(a, 1); }
+static void j_linall(ryt_jvp_args *a) { j_linear(a, a->n->n_operands); }
+static void j_gather(ryt_jvp_args *a) { j_linear(a, 1); }
+static void j_scatter(ryt_jvp_args *a) {
+  ry_scatter_kind k = a->n->attrs.scatter.kind;
+  if (k != RY_SCATTER_ADD && k != RY_SCATTER_REPLACE) {
+    if (!Z(TX(0)) || !Z(TX(2)))
+      ryb_failf(B, L, RY_ERR_UNSUPPORTED, "scatter", "differentiation of scatter kind '%s' is not supported (add and replace are)",
+                ry_scatter_names[k]);
+    return;
+  }
+  if (Z(TX(0)) && Z(TX(2))) return;
+  ry_value in[3] = {M(0), X(1), M(2)};
+  ryt_copy_node(B, a->g, a->n, in, a->ty);
+}
+/* bilinear: dot_general and convolution */
+static void j_bilinear(ryt_jvp_args *a) {
+  ry_value r = (ry_value){0}, o;
+  if (!Z(TX(0))) {
+    ry_value in[2] = {TX(0), X(1)};
+    if (ryt_copy_node(B, a->g, a->n, in, &o)) r = o;
+  }
+  if (!Z(TX(1))) {
+    ry_value in[2] = {X(0), TX(1)};
+    if (ryt_copy_node(B, a->g, a->n, in, &o)) r = tadd(a, r, o);
+  }
+  a->ty[0] = r;
+}
+static void j_pad(ryt_jvp_args *a) { j_linear(a, 2); }
+static void j_dus(ryt_jvp_args *a) { j_linear(a, 2); }
+
+/* reduce: sum is linear; max/min route the tangent to the extremes (ties
+ * averaged); prod uses y / x (so it needs non-zero inputs). */
+static ry_value bcast_back(ryt_jvp_args *a, ry_value r, ry_type in, const ry_axes *axes) {
+  ry_axes dims = {0, {0}};
+  for (int i = 0; i < in.shape.rank; i++) {
+    bool red = false;
+    for (int k = 0; k < axes->n; k++) red |= axes->v[k] == i;
+    if (!red) dims.v[dims.n++] = i;
+  }
+  return ry_broadcast_in_dim_(B, L, r, in.shape, dims);
+}
+static void j_reduce(ryt_jvp_args *a) {
+  if (Z(TX(0))) return;
+  const ry_axes *axes = &a->n->attrs.reduce.axes;
+  ry_type in = T(B, X(0));
+  ry_attrs at;
+  memset(&at, 0, sizeof at);
+  at.reduce.kind = RY_SUM;
+  at.reduce.axes = *axes;
+  switch (a->n->attrs.reduce.kind) {
+  case RY_SUM: a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &a->tx[0], &at, NULL); break;
+  case RY_PROD: {
+    ry_value w = ry_div_(B, L, bcast_back(a, Y(0), in, axes), X(0));
+    ry_value p = ry_mul_(B, L, TX(0), w);
+    a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &p, &at, NULL);
+    break;
+  }
+  case RY_MAX:
+  case RY_MIN: {
+    ry_value mask = ry_convert_(B, L, ry_eq(B, X(0), bcast_back(a, Y(0), in, axes)), in.dtype);
+    ry_value cnt = ryb_emit1(B, L, RY_OP_REDUCE, 1, &mask, &at, NULL);
+    ry_attrs at2 = at;
+    ry_value p = ry_mul_(B, L, TX(0), mask);
+    ry_value s = ryb_emit1(B, L, RY_OP_REDUCE, 1, &p, &at2, NULL);
+    a->ty[0] = ry_div_(B, L, s, cnt);
+    break;
+  }
+  default: break; /* and/or: not differentiable */
+  }
+}
+static void j_cumulative(ryt_jvp_args *a) {
+  if (Z(TX(0))) return;
+  int64_t axis = a->n->attrs.cumulative.axis;
+  bool rev = a->n->attrs.cumulative.reverse;
+  ry_type in = T(B, X(0));
+  switch (a->n->attrs.cumulative.kind) {
+  case RY_SUM: a->ty[0] = ry_cumulative_(B, L, TX(0), RY_SUM, (int)axis, rev); break;
+  case RY_PROD:
+    a->ty[0] = ry_mul_(B, L, Y(0), ry_cumulative_(B, L, ry_div_(B, L, TX(0), X(0)), RY_SUM, (int)axis, rev));
+    break;
+  case RY_MAX:
+  case RY_MIN: {
+    /* the running arg-extreme: the last position (in scan order) where x
+     * equals the running value */
+    ry_value pos = ry_iota_(B, L, RY_I32, in.shape, (int)axis);
+    ry_value hit = ry_eq(B, X(0), Y(0));
+    ry_value idx;
+    if (!rev)
+      idx = ry_cumulative_(B, L, ry_select_(B, L, hit, pos, ry_scalar_(B, L, RY_I32, 0)), RY_MAX, (int)axis, 0);
+    else
+      idx = ry_cumulative_(B, L, ry_select_(B, L, hit, pos, ry_scalar_(B, L, RY_I32, (double)(in.shape.dims[axis] - 1))), RY_MIN,
+                           (int)axis, 1);
+    a->ty[0] = ry_take_along_axis_(B, L, TX(0), idx, (int)axis);
+    break;
+  }
+  default: break;
+  }
+}
+static void j_sort(ryt_jvp_args *a) {
+  int n = a->n->n_operands;
+  bool any = false;
+  for (int i = 0; i < n; i++) any |= !Z(TX(i)) && ry_dtype_is_float(T(B, X(i)).dtype);
+  if (!any) return;
+  if (n + 1 > 64) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, "sort", "too many operands"); return; }
+  /* sort once more with an iota operand to learn the permutation */
+  ry_value in[65], out[65];
+  ry_type t0 = T(B, X(0));
+  int64_t dim = a->n->attrs.sort.dim;
+  for (int i = 0; i < n; i++) in[i] = X(i);
+  in[n] = ry_iota_(B, L, RY_I32, t0.shape, (int)dim);
+  if (ry_sort_(B, L, n + 1, in, (int)dim, (int)a->n->attrs.sort.num_keys, a->n->attrs.sort.descending, a->n->attrs.sort.stable,
+               out) != n + 1)
+    return;
+  for (int i = 0; i < n; i++)
+    if (!Z(TX(i)) && ry_dtype_is_float(T(B, X(i)).dtype)) a->ty[i] = ry_take_along_axis_(B, L, TX(i), out[n], (int)dim);
+}
+
+/* ---- control flow ---- */
+
+typedef struct {
+  const ry_graph *g;
+  int32_t r;
+  int n_primal;        /* region params that are primal */
+  const bool *has_t;   /* per primal param: a tangent param follows (in order, after all primals) */
+  int n_res_primal;
+  const bool *res_t;   /* per result: return its tangent (materialized) */
+} jregion;
+
+/* A region function: params (primals..., tangents of has_t...) -> tangents
+ * of the float results (materialized). The primal is recomputed inside: the
+ * cond that carries tangents is separate from the primal cond, so reverse
+ * mode can transpose it on its own. */
+static int jvp_region_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const jregion *jr = ctx;
+  ry_value tx[256], y[256], ty[256];
+  int k = jr->n_primal;
+  if (jr->n_primal > 256 || jr->n_res_primal > 256) return ryb_failf(b, (ry_loc){0}, RY_ERR_UNSUPPORTED, "jvp", "region too large");
+  for (int i = 0; i < jr->n_primal; i++) tx[i] = jr->has_t[i] ? in[k++] : (ry_value){0};
+  int n = ryt_jvp_region(b, jr->g, jr->r, in, tx, y, ty);
+  if (!ryb_ok(b)) return 0;
+  int m = 0;
+  for (int i = 0; i < n && i < jr->n_res_primal; i++)
+    if (jr->res_t[i]) out[m++] = ryt_materialize(b, (ry_loc){0}, ty[i], ry_value_type(b, y[i]));
+  return m;
+}
+
+/* cond: a second cond over the same index computes the tangents of the float
+ * results from the primal and tangent arguments. */
+static void j_cond(ryt_jvp_args *a) {
+  const ry_graph *g = a->g;
+  int nargs = a->n->n_operands - 1, nres = a->n->n_results;
+  if (nargs > 256 || nres > 256 || a->n->n_regions > 64) {
+    ryb_failf(B, L, RY_ERR_UNSUPPORTED, "cond", "too many values for jvp");
+    return;
+  }
+  bool any = false;
+  for (int i = 0; i < nargs; i++) any |= !Z(TX(1 + i));
+  if (!any) return;
+  bool has_t[256], res_t[256];
+  ry_value ops[513];
+  int k = 0;
+  ops[k++] = X(0);
+  for (int i = 0; i < nargs; i++) ops[k++] = X(1 + i);
+  for (int i = 0; i < nargs; i++) {
+    has_t[i] = ry_dtype_is_float(T(B, X(1 + i)).dtype);
+    if (has_t[i]) ops[k++] = M(1 + i);
+  }
+  for (int i = 0; i < nres; i++) res_t[i] = ry_dtype_is_float(ry_vtype(g, ry_node_results(g, a->n)[i]).dtype);
+  ry_type pt[512];
+  for (int i = 1; i < k; i++) pt[i - 1] = T(B, ops[i]);
+  const int32_t *rs = ry_node_regions(g, a->n);
+  int32_t regions[64];
+  for (int q = 0; q < a->n->n_regions; q++) {
+    jregion jr = {g, rs[q], nargs, has_t, nres, res_t};
+    int nr;
+    if (!ryb_trace_region(B, L, "cond (jvp)", jvp_region_fn, &jr, k - 1, pt, &regions[q], &nr)) return;
+  }
+  ry_value out[256];
+  if (!ryb_emit(B, L, RY_OP_COND, k, ops, NULL, 0, NULL, a->n->n_regions, regions, out)) return;
+  int t = 0;
+  for (int i = 0; i < nres; i++)
+    if (res_t[i]) a->ty[i] = out[t++];
+}
+
+/* while: consts and carry with tangents for their float members. The new
+ * loop's regions see (consts, tconsts, carry, tcarry); the source regions
+ * see (consts, carry). */
+typedef struct {
+  const ry_graph *g;
+  int32_t r;
+  int nc, n;
+  const bool *has_t;
+} wlayout;
+
+static void split_params(const wlayout *w, const ry_value *in, ry_value *x, ry_value *tx) {
+  int k = 0;
+  for (int i = 0; i < w->nc; i++) x[i] = in[k++];
+  for (int i = 0; i < w->nc; i++) tx[i] = w->has_t[i] ? in[k++] : (ry_value){0};
+  for (int i = w->nc; i < w->n; i++) x[i] = in[k++];
+  for (int i = w->nc; i < w->n; i++) tx[i] = w->has_t[i] ? in[k++] : (ry_value){0};
+}
+
+static int while_cond_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const wlayout *w = ctx;
+  ry_value x[256], tx[256];
+  split_params(w, in, x, tx);
+  return ryt_inline_region(b, w->g, w->r, x, out);
+}
+
+static int while_body_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const wlayout *w = ctx;
+  ry_value x[256], tx[256], y[256], ty[256];
+  split_params(w, in, x, tx);
+  int m = ryt_jvp_region(b, w->g, w->r, x, tx, y, ty);
+  if (!ryb_ok(b)) return 0;
+  int k = 0;
+  for (int i = 0; i < m; i++) out[k++] = y[i];
+  for (int i = 0; i < m; i++)
+    if (w->has_t[w->nc + i]) out[k++] = ryt_materialize(b, (ry_loc){0}, ty[i], ry_value_type(b, y[i]));
+  return k;
+}
+
+static void j_while(ryt_jvp_args *a) {
+  const ry_graph *g = a->g;
+  int n = a->n->n_operands, nc = (int)a->n->attrs.while_.n_consts, ncarry = n - nc;
+  if (n > 256) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, "while", "too many values for jvp"); return; }
+  bool any = false;
+  for (int i = 0; i < n; i++) any |= !Z(TX(i));
+  if (!any) return;
+  bool has_t[256];
+  for (int i = 0; i < n; i++) has_t[i] = ry_dtype_is_float(T(B, X(i)).dtype);
+  ry_value ops[512];
+  int k = 0;
+  for (int i = 0; i < nc; i++) ops[k++] = X(i);
+  for (int i = 0; i < nc; i++)
+    if (has_t[i]) ops[k++] = M(i);
+  int nc2 = k;
+  for (int i = nc; i < n; i++) ops[k++] = X(i);
+  for (int i = nc; i < n; i++)
+    if (has_t[i]) ops[k++] = M(i);
+  ry_type pt[512];
+  for (int i = 0; i < k; i++) pt[i] = T(B, ops[i]);
+  const int32_t *rs = ry_node_regions(g, a->n);
+  wlayout wc = {g, rs[0], nc, n, has_t}, wb = {g, rs[1], nc, n, has_t};
+  int32_t regions[2];
+  int nr;
+  if (!ryb_trace_region(B, L, "while cond (jvp)", while_cond_fn, &wc, k, pt, &regions[0], &nr)) return;
+  if (!ryb_trace_region(B, L, "while body (jvp)", while_body_fn, &wb, k, pt, &regions[1], &nr)) return;
+  ry_attrs at;
+  memset(&at, 0, sizeof at);
+  at.while_.n_consts = nc2;
+  ry_value out[512];
+  if (!ryb_emit(B, L, RY_OP_WHILE, k, ops, &at, 0, NULL, 2, regions, out)) return;
+  int t = ncarry;
+  for (int i = 0; i < ncarry; i++) {
+    a->y_override[i] = out[i];
+    if (has_t[nc + i]) a->ty[i] = out[t++];
+  }
+}
+
+/* ---- the table ---- */
+
+const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
+    [RY_OP_NEG] = j_neg, [RY_OP_ABS] = j_abs, [RY_OP_SIGN] = j_zero, [RY_OP_EXP] = j_exp, [RY_OP_EXP2] = j_exp2,
+    [RY_OP_LOG] = j_log, [RY_OP_LOG1P] = j_log1p, [RY_OP_EXPM1] = j_expm1, [RY_OP_SQRT] = j_sqrt, [RY_OP_RSQRT] = j_rsqrt,
+    [RY_OP_CBRT] = j_cbrt, [RY_OP_SIN] = j_sin, [RY_OP_COS] = j_cos, [RY_OP_TAN] = j_tan, [RY_OP_TANH] = j_tanh,
+    [RY_OP_LOGISTIC] = j_logistic, [RY_OP_ERF] = j_erf, [RY_OP_ERF_INV] = j_erf_inv, [RY_OP_FLOOR] = j_zero,
+    [RY_OP_CEIL] = j_zero, [RY_OP_ROUND] = j_zero, [RY_OP_ROUND_EVEN] = j_zero, [RY_OP_IS_FINITE] = j_zero,
+    [RY_OP_NOT] = j_zero, [RY_OP_POPCNT] = j_zero, [RY_OP_ADD] = j_add, [RY_OP_SUB] = j_sub, [RY_OP_MUL] = j_mul,
+    [RY_OP_DIV] = j_div, [RY_OP_REM] = j_rem, [RY_OP_POW] = j_pow, [RY_OP_MAX] = j_max, [RY_OP_MIN] = j_min,
+    [RY_OP_ATAN2] = j_atan2, [RY_OP_AND] = j_zero, [RY_OP_OR] = j_zero, [RY_OP_XOR] = j_zero, [RY_OP_SHL] = j_zero,
+    [RY_OP_SHR_LOGICAL] = j_zero, [RY_OP_SHR_ARITH] = j_zero, [RY_OP_COMPARE] = j_zero, [RY_OP_SELECT] = j_select,
+    [RY_OP_CLAMP] = j_clamp, [RY_OP_CONVERT] = j_convert, [RY_OP_BITCAST] = j_zero, [RY_OP_BROADCAST] = j_lin1,
+    [RY_OP_RESHAPE] = j_lin1, [RY_OP_TRANSPOSE] = j_lin1, [RY_OP_SLICE] = j_lin1, [RY_OP_DYNAMIC_SLICE] = j_lin1,
+    [RY_OP_DYNAMIC_UPDATE_SLICE] = j_dus, [RY_OP_CONCATENATE] = j_linall, [RY_OP_PAD] = j_pad, [RY_OP_REVERSE] = j_lin1,
+    [RY_OP_IOTA] = j_zero, [RY_OP_CONSTANT] = j_zero, [RY_OP_REDUCE] = j_reduce, [RY_OP_ARGMAX] = j_zero,
+    [RY_OP_ARGMIN] = j_zero, [RY_OP_CUMULATIVE] = j_cumulative, [RY_OP_DOT_GENERAL] = j_bilinear,
+    [RY_OP_CONVOLUTION] = j_bilinear, [RY_OP_GATHER] = j_gather, [RY_OP_SCATTER] = j_scatter, [RY_OP_SORT] = j_sort,
+    [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_CALL] = j_unsupported,
+    [RY_OP_CUSTOM_CALL] = j_unsupported,
+};
+
+/* ---- the driver ---- */
+
+int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y, ry_value *ty) {
+  if (!ryb_ok(b)) return 0;
+  const ry_region *reg = &g->regions[r];
+  ry_value *P = ry__calloc((size_t)g->n_values, sizeof *P), *Tn = ry__calloc((size_t)g->n_values, sizeof *Tn);
+  ry_value *in = ry__calloc(1024, sizeof *in), *tin = ry__calloc(1024, sizeof *tin);
+  ry_value *out = ry__calloc(RY_MAX_OUTPUTS, sizeof *out), *tout = ry__calloc(RY_MAX_OUTPUTS, sizeof *tout);
+  ry_value *ovr = ry__calloc(RY_MAX_OUTPUTS, sizeof *ovr);
+  int nres = 0;
+  if (!P || !Tn || !in || !tin || !out || !tout || !ovr) {
+    ryb_fail(b, ry__oom());
+    goto done;
+  }
+  for (int i = 0; i < reg->params.n; i++) {
+    P[reg->params.v[i]] = x[i];
+    /* integer and bool values carry no tangent (float0) */
+    Tn[reg->params.v[i]] = ry_dtype_is_float(ry_vtype(g, reg->params.v[i]).dtype) ? tx[i] : (ry_value){0};
+  }
+  for (int k = 0; k < reg->nodes.n && ryb_ok(b); k++) {
+    const ry_node *n = &g->nodes[reg->nodes.v[k]];
+    if (n->n_operands > 1024 || n->n_results > RY_MAX_OUTPUTS) {
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "too many operands for jvp");
+      break;
+    }
+    const int32_t *ops = ry_node_operands(g, n);
+    bool any = false;
+    for (int i = 0; i < n->n_operands; i++) {
+      in[i] = P[ops[i]];
+      tin[i] = Tn[ops[i]];
+      any |= tin[i].id != 0;
+    }
+    int m = ryt_copy_node(b, g, n, in, out);
+    if (!ryb_ok(b)) break;
+    for (int i = 0; i < m; i++) tout[i] = ovr[i] = (ry_value){0};
+    if (any) {
+      ryt_jvp_args a = {b, n->loc, g, n, in, tin, out, tout, ovr};
+      ry_jvp_rules[n->op](&a);
+      if (!ryb_ok(b)) break;
+    }
+    const int32_t *rs = ry_node_results(g, n);
+    for (int i = 0; i < m; i++) {
+      P[rs[i]] = ovr[i].id ? ovr[i] : out[i];
+      bool fl = ry_dtype_is_float(ry_vtype(g, rs[i]).dtype);
+      Tn[rs[i]] = fl ? tout[i] : (ry_value){0};
+    }
+  }
+  if (ryb_ok(b)) {
+    for (int i = 0; i < reg->results.n; i++) {
+      y[i] = P[reg->results.v[i]];
+      ty[i] = Tn[reg->results.v[i]];
+    }
+    nres = reg->results.n;
+  }
+done:
+  ry__free(P, (size_t)g->n_values * sizeof *P);
+  ry__free(Tn, (size_t)g->n_values * sizeof *Tn);
+  ry__free(in, 1024 * sizeof *in);
+  ry__free(tin, 1024 * sizeof *tin);
+  ry__free(out, RY_MAX_OUTPUTS * sizeof *out);
+  ry__free(tout, RY_MAX_OUTPUTS * sizeof *tout);
+  ry__free(ovr, RY_MAX_OUTPUTS * sizeof *ovr);
+  return nres;
+}

@@ -1,0 +1,66 @@
+/* Internal interface of the transformations. A transformation is an
+ * interpreter of a source graph that emits into a builder ("re-tracing"),
+ * like JAX's eval_jaxpr: each source value is mapped to a builder value.
+ * Cross-file names carry the prefix `ryt_`. */
+#ifndef RYFT_TRANSFORM_INTERNAL_H
+#define RYFT_TRANSFORM_INTERNAL_H
+
+#include "../ir/builder.h"
+#include "ryft/transform.h"
+
+/* Re-emit node n of g into the builder's current region with the given
+ * (already mapped) operands; nested regions are copied. Writes the results to
+ * out and returns their count (0 on error, sticky error set). */
+int ryt_copy_node(ry_builder *b, const ry_graph *g, const ry_node *n, const ry_value *in, ry_value *out);
+/* Emit the nodes of region r of g into the current region with the region's
+ * parameters bound to args; writes the region's results to out. Returns the
+ * result count (0 with the sticky error set on failure; a region may have 0
+ * results, so check ryb_ok). */
+int ryt_inline_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out);
+/* A copy of g with every call inlined (transforms work on call-free graphs). */
+ry_status ryt_inline_calls(ry_graph *g, ry_graph **out);
+
+/* Zeros / ones shaped like a type. */
+ry_value ryt_zeros(ry_builder *b, ry_loc loc, ry_type t);
+ry_value ryt_full_like(ry_builder *b, ry_loc loc, ry_type t, double v);
+/* Primitive emission helpers with exact types (no promotion). */
+ry_value ryt_emit1(ry_builder *b, ry_loc loc, ry_op op, int n, const ry_value *in, ry_attrs *a, const ry_type *req);
+
+/* ---- forward mode (jvp.c) ---- */
+typedef struct ryt_jvp_args {
+  ry_builder *b;
+  ry_loc loc;
+  const ry_graph *g;
+  const ry_node *n;
+  const ry_value *x;    /* primal operands (in the builder) */
+  const ry_value *tx;   /* their tangents; id 0 = symbolic zero */
+  const ry_value *y;    /* primal results, already emitted */
+  ry_value *ty;         /* out: tangents of the results (id 0 = zero) */
+  ry_value *y_override; /* out: rules that recompute the primal (cond, while) put new results here */
+} ryt_jvp_args;
+typedef void (*ry_jvp_rule)(ryt_jvp_args *a);
+extern const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT];
+/* JVP of region r of g with primals x and tangents tx (id 0 = zero); writes
+ * results y and tangents ty; returns the count. */
+int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y, ry_value *ty);
+/* Tangent t, or zeros of type `like` when t is a symbolic zero. */
+ry_value ryt_materialize(ry_builder *b, ry_loc loc, ry_value t, ry_type like);
+
+/* ---- reverse mode (transpose.c, grad.c) ---- */
+typedef struct ryt_tr_args {
+  ry_builder *b;
+  ry_loc loc;
+  const ry_graph *g;   /* the linearized (JVP) graph */
+  const ry_node *n;
+  const bool *lin;     /* per operand: part of the linear (tangent) computation */
+  const ry_value *x;   /* per operand: its primal value in the builder (id 0 for linear operands) */
+  const ry_value *ct;  /* per result: cotangent (never a symbolic zero) */
+  ry_value *ct_in;     /* out: cotangent per linear operand (id 0 = zero) */
+} ryt_tr_args;
+typedef void (*ry_transpose_rule)(ryt_tr_args *a);
+extern const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT]; /* NULL: not a linear op */
+ry_transpose_rule ryt_transpose_rule(ry_op op);                 /* never NULL */
+
+static inline bool ryt_is_float(ry_type t) { return ry_dtype_is_float(t.dtype); }
+
+#endif

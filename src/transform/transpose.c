@@ -1,0 +1,314 @@
+/* Reverse mode, JAX's way: linearize (JVP, then split the primal part from
+ * the part linear in the tangents) and transpose the linear part. Only the
+ * linear ops that JVP rules emit need a transpose rule. */
+#include "transform.h"
+
+#define B (a->b)
+#define L (a->loc)
+static ry_type OT(const ryt_tr_args *a, int i) { return ry_vtype(a->g, ry_node_operands(a->g, a->n)[i]); }
+static ry_type RT(const ryt_tr_args *a, int i) { return ry_vtype(a->g, ry_node_results(a->g, a->n)[i]); }
+
+static void t_unsupported(ryt_tr_args *a) {
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "reverse-mode differentiation through this op is not supported");
+}
+static void t_nonlinear(ryt_tr_args *a) {
+  ryb_failf(B, L, RY_ERR_INTERNAL, ry_op_table[a->n->op].name, "op is not linear in its tangent operands");
+}
+
+static void t_add(ryt_tr_args *a) {
+  for (int i = 0; i < 2; i++)
+    if (a->lin[i]) a->ct_in[i] = a->ct[0];
+}
+static void t_sub(ryt_tr_args *a) {
+  if (a->lin[0]) a->ct_in[0] = a->ct[0];
+  if (a->lin[1]) a->ct_in[1] = ry_neg_(B, L, a->ct[0]);
+}
+static void t_neg(ryt_tr_args *a) { a->ct_in[0] = ry_neg_(B, L, a->ct[0]); }
+static void t_mul(ryt_tr_args *a) {
+  if (a->lin[0] && a->lin[1]) { t_nonlinear(a); return; }
+  int i = a->lin[0] ? 0 : 1;
+  a->ct_in[i] = ry_mul_(B, L, a->ct[0], a->x[1 - i]);
+}
+static void t_div(ryt_tr_args *a) {
+  if (a->lin[1]) { t_nonlinear(a); return; }
+  a->ct_in[0] = ry_div_(B, L, a->ct[0], a->x[1]);
+}
+static void t_convert(ryt_tr_args *a) { a->ct_in[0] = ry_convert_(B, L, a->ct[0], OT(a, 0).dtype); }
+static void t_select(ryt_tr_args *a) {
+  if (a->lin[0]) { t_nonlinear(a); return; }
+  ry_value z = ryt_zeros(B, L, RT(a, 0));
+  if (a->lin[1]) a->ct_in[1] = ry_select_(B, L, a->x[0], a->ct[0], z);
+  if (a->lin[2]) a->ct_in[2] = ry_select_(B, L, a->x[0], z, a->ct[0]);
+}
+static void t_reshape(ryt_tr_args *a) { a->ct_in[0] = ry_reshape_(B, L, a->ct[0], OT(a, 0).shape); }
+static void t_transpose(ryt_tr_args *a) {
+  const ry_axes *p = &a->n->attrs.transpose.perm;
+  ry_axes inv = {p->n, {0}};
+  for (int i = 0; i < p->n; i++) inv.v[p->v[i]] = i;
+  a->ct_in[0] = ry_transpose_(B, L, a->ct[0], inv);
+}
+static void t_reverse(ryt_tr_args *a) { a->ct_in[0] = ry_reverse_(B, L, a->ct[0], a->n->attrs.reverse.dims); }
+static void t_broadcast(ryt_tr_args *a) {
+  ry_shape s = OT(a, 0).shape, S = RT(a, 0).shape;
+  const ry_axes *d = &a->n->attrs.broadcast.dims;
+  ry_axes sum = {0, {0}};
+  bool kept[RY_MAX_RANK] = {false};
+  for (int i = 0; i < d->n; i++)
+    if (!(s.dims[i] == 1 && S.dims[d->v[i]] != 1)) kept[d->v[i]] = true;
+  for (int j = 0; j < S.rank; j++)
+    if (!kept[j]) sum.v[sum.n++] = j;
+  ry_value r = sum.n ? ry_reduce_(B, L, a->ct[0], RY_SUM, sum) : a->ct[0];
+  /* remaining dims are the kept result dims in increasing order; put them in operand order */
+  ry_axes order = {0, {0}};
+  for (int i = 0; i < d->n; i++)
+    if (kept[d->v[i]]) order.v[order.n++] = d->v[i];
+  /* rank of each kept result dim among kept dims */
+  ry_axes perm = {order.n, {0}};
+  for (int i = 0; i < order.n; i++) {
+    int rank = 0;
+    for (int j = 0; j < order.n; j++) rank += order.v[j] < order.v[i];
+    perm.v[i] = rank;
+  }
+  bool ident = true;
+  for (int i = 0; i < perm.n; i++) ident &= perm.v[i] == i;
+  if (!ident) r = ry_transpose_(B, L, r, perm);
+  a->ct_in[0] = ry_reshape_(B, L, r, s);
+}
+static void t_slice(ryt_tr_args *a) {
+  ry_shape s = OT(a, 0).shape, r = RT(a, 0).shape;
+  if (ry_shape_numel(r) == 0) {
+    a->ct_in[0] = ryt_zeros(B, L, OT(a, 0));
+    return;
+  }
+  const ry_axes *st = &a->n->attrs.slice.start, *sd = &a->n->attrs.slice.stride;
+  ry_axes lo = {s.rank, {0}}, hi = {s.rank, {0}}, in = {s.rank, {0}};
+  for (int i = 0; i < s.rank; i++) {
+    lo.v[i] = st->v[i];
+    in.v[i] = sd->v[i] - 1;
+    hi.v[i] = s.dims[i] - (st->v[i] + (r.dims[i] - 1) * sd->v[i] + 1);
+  }
+  a->ct_in[0] = ry_pad_(B, L, a->ct[0], ry_scalar_(B, L, OT(a, 0).dtype, 0), lo, hi, in);
+}
+static void t_pad(ryt_tr_args *a) {
+  ry_type xt = OT(a, 0);
+  const ry_axes *lo = &a->n->attrs.pad.low, *hi = &a->n->attrs.pad.high, *it = &a->n->attrs.pad.interior;
+  ry_value ctx;
+  if (ry_shape_numel(xt.shape) == 0) {
+    ctx = ryt_zeros(B, L, xt);
+  } else {
+    ry_axes nlo = {xt.shape.rank, {0}}, nhi = {xt.shape.rank, {0}}, zero = {xt.shape.rank, {0}};
+    ry_axes st = {xt.shape.rank, {0}}, li = {xt.shape.rank, {0}}, sd = {xt.shape.rank, {0}};
+    for (int i = 0; i < xt.shape.rank; i++) {
+      nlo.v[i] = -lo->v[i];
+      nhi.v[i] = -hi->v[i];
+      li.v[i] = xt.shape.dims[i] + (xt.shape.dims[i] - 1) * it->v[i];
+      sd.v[i] = it->v[i] + 1;
+    }
+    ry_value un = ry_pad_(B, L, a->ct[0], ry_scalar_(B, L, xt.dtype, 0), nlo, nhi, zero);
+    ctx = ry_slice_(B, L, un, st, li, sd);
+  }
+  if (a->lin[0]) a->ct_in[0] = ctx;
+  if (a->lin[1]) {
+    ry_value all = ry_reduce_(B, L, a->ct[0], RY_SUM, (ry_axes){RT(a, 0).shape.rank, {0, 1, 2, 3, 4, 5, 6, 7}});
+    ry_value inner = ry_reduce_(B, L, ctx, RY_SUM, (ry_axes){xt.shape.rank, {0, 1, 2, 3, 4, 5, 6, 7}});
+    a->ct_in[1] = ry_sub_(B, L, all, inner);
+  }
+}
+static void t_concatenate(ryt_tr_args *a) {
+  int64_t dim = a->n->attrs.concatenate.dim, off = 0;
+  ry_shape S = RT(a, 0).shape;
+  for (int i = 0; i < a->n->n_operands; i++) {
+    ry_shape s = OT(a, i).shape;
+    if (a->lin[i]) {
+      ry_axes st = {S.rank, {0}}, li = {S.rank, {0}};
+      for (int k = 0; k < S.rank; k++) li.v[k] = S.dims[k];
+      st.v[dim] = off;
+      li.v[dim] = off + s.dims[dim];
+      a->ct_in[i] = ry_slice_(B, L, a->ct[0], st, li, RY_NO_AXES);
+    }
+    off += s.dims[dim];
+  }
+}
+static void t_reduce(ryt_tr_args *a) {
+  if (a->n->attrs.reduce.kind != RY_SUM) { t_nonlinear(a); return; }
+  ry_shape s = OT(a, 0).shape;
+  const ry_axes *ax = &a->n->attrs.reduce.axes;
+  ry_axes dims = {0, {0}};
+  for (int i = 0; i < s.rank; i++) {
+    bool red = false;
+    for (int k = 0; k < ax->n; k++) red |= ax->v[k] == i;
+    if (!red) dims.v[dims.n++] = i;
+  }
+  a->ct_in[0] = ry_broadcast_in_dim_(B, L, a->ct[0], s, dims);
+}
+static void t_cumulative(ryt_tr_args *a) {
+  if (a->n->attrs.cumulative.kind != RY_SUM) { t_nonlinear(a); return; }
+  a->ct_in[0] = ry_cumulative_(B, L, a->ct[0], RY_SUM, (int)a->n->attrs.cumulative.axis, !a->n->attrs.cumulative.reverse);
+}
+static void t_dynamic_slice(ryt_tr_args *a) {
+  int r = OT(a, 0).shape.rank;
+  ry_value ops[2 + RY_MAX_RANK];
+  ops[0] = ryt_zeros(B, L, OT(a, 0));
+  ops[1] = a->ct[0];
+  for (int i = 0; i < r; i++) ops[2 + i] = a->x[1 + i];
+  a->ct_in[0] = ryb_emit1(B, L, RY_OP_DYNAMIC_UPDATE_SLICE, 2 + r, ops, NULL, NULL);
+}
+static void t_dus(ryt_tr_args *a) {
+  int r = OT(a, 0).shape.rank;
+  ry_value ops[2 + RY_MAX_RANK];
+  ry_type ut = OT(a, 1);
+  if (a->lin[0]) {
+    ops[0] = a->ct[0];
+    ops[1] = ryt_zeros(B, L, ut);
+    for (int i = 0; i < r; i++) ops[2 + i] = a->x[2 + i];
+    a->ct_in[0] = ryb_emit1(B, L, RY_OP_DYNAMIC_UPDATE_SLICE, 2 + r, ops, NULL, NULL);
+  }
+  if (a->lin[1]) {
+    ry_attrs at;
+    memset(&at, 0, sizeof at);
+    at.dynamic_slice.sizes.n = r;
+    for (int i = 0; i < r; i++) at.dynamic_slice.sizes.v[i] = ut.shape.dims[i];
+    ops[0] = a->ct[0];
+    for (int i = 0; i < r; i++) ops[1 + i] = a->x[2 + i];
+    a->ct_in[1] = ryb_emit1(B, L, RY_OP_DYNAMIC_SLICE, 1 + r, ops, &at, NULL);
+  }
+}
+/* gather clamps start indices; make that explicit so the scatter-add that
+ * transposes it hits the same windows. */
+static ry_value clamp_indices(ryt_tr_args *a, ry_value idx, ry_shape op, const ry_axes *map, const ry_axes *sizes, int64_t ivd) {
+  ry_type it = ry_value_type(B, idx);
+  int k = map->n;
+  ry_array *hi = NULL;
+  ry_shape hs = ry_shape_make(1, (int64_t[]){k});
+  ry_status s = ry_array_zeros(it.dtype, hs, &hi);
+  if (s) {
+    ryb_fail(B, s);
+    return idx;
+  }
+  for (int j = 0; j < k; j++) {
+    int64_t d = map->v[j];
+    ry__store_i64(it.dtype, ry__array_mut(hi), j, op.dims[d] - sizes->v[d]);
+  }
+  ry_value hv = ry_constant_(B, L, hi);
+  ry_array_release(hi);
+  ry_value hb;
+  if (ivd == it.shape.rank)
+    hb = ry_reshape_(B, L, hv, ry_shape_make(0, NULL)), hb = ry_broadcast_to_(B, L, hb, it.shape);
+  else
+    hb = ry_broadcast_in_dim_(B, L, hv, it.shape, (ry_axes){1, {ivd}});
+  ry_value zero = ryt_zeros(B, L, it);
+  return ry_clamp_(B, L, zero, idx, hb);
+}
+static void t_gather(ryt_tr_args *a) {
+  const ry_gather_dims *d = &a->n->attrs.gather;
+  ry_type ot = OT(a, 0);
+  ry_value idx = clamp_indices(a, a->x[1], ot.shape, &d->start_index_map, &d->slice_sizes, d->index_vector_dim);
+  ry_scatter_dims sd;
+  memset(&sd, 0, sizeof sd);
+  sd.update_window_dims = d->offset_dims;
+  sd.inserted_window_dims = d->collapsed_slice_dims;
+  sd.scatter_dims_to_operand_dims = d->start_index_map;
+  sd.index_vector_dim = d->index_vector_dim;
+  sd.kind = RY_SCATTER_ADD;
+  /* a window narrower than the operand: the gather's slice sizes give the
+   * update window; collapsed dims must have size 1 */
+  a->ct_in[0] = ry_scatter_(B, L, ryt_zeros(B, L, ot), idx, a->ct[0], &sd);
+}
+static void t_scatter(ryt_tr_args *a) {
+  const ry_scatter_dims *d = &a->n->attrs.scatter;
+  if (a->lin[1]) { t_nonlinear(a); return; }
+  ry_type ot = OT(a, 0), ut = OT(a, 2);
+  if (d->kind != RY_SCATTER_ADD && d->kind != RY_SCATTER_REPLACE) { t_unsupported(a); return; }
+  if (a->lin[0]) {
+    if (d->kind == RY_SCATTER_ADD) {
+      a->ct_in[0] = a->ct[0];
+    } else {
+      ry_scatter_dims r = *d;
+      a->ct_in[0] = ry_scatter_(B, L, a->ct[0], a->x[1], ryt_zeros(B, L, ut), &r);
+    }
+  }
+  if (a->lin[2]) {
+    ry_gather_dims g;
+    memset(&g, 0, sizeof g);
+    g.offset_dims = d->update_window_dims;
+    g.collapsed_slice_dims = d->inserted_window_dims;
+    g.start_index_map = d->scatter_dims_to_operand_dims;
+    g.index_vector_dim = d->index_vector_dim;
+    g.slice_sizes.n = ot.shape.rank;
+    int w = 0;
+    for (int i = 0; i < ot.shape.rank; i++) {
+      bool ins = false;
+      for (int k = 0; k < d->inserted_window_dims.n; k++) ins |= d->inserted_window_dims.v[k] == i;
+      g.slice_sizes.v[i] = ins ? 1 : ut.shape.dims[d->update_window_dims.v[w++]];
+    }
+    a->ct_in[2] = ry_gather_(B, L, a->ct[0], a->x[1], &g);
+  }
+}
+
+/* dot_general: the cotangent of one side is a dot of the cotangent with the
+ * other side, transposed back into the side's dimension order. */
+static void t_dot(ryt_tr_args *a) {
+  if (a->lin[0] && a->lin[1]) { t_nonlinear(a); return; }
+  const ry_dot_dims *d = &a->n->attrs.dot;
+  int side = a->lin[0] ? 0 : 1; /* the linear operand */
+  ry_type lt = OT(a, side), pt = OT(a, 1 - side);
+  const ry_axes *my_batch = side == 0 ? &d->lhs_batch : &d->rhs_batch, *my_con = side == 0 ? &d->lhs_contract : &d->rhs_contract;
+  const ry_axes *ot_batch = side == 0 ? &d->rhs_batch : &d->lhs_batch, *ot_con = side == 0 ? &d->rhs_contract : &d->lhs_contract;
+  int nb = my_batch->n;
+  /* free dims of each side, in order */
+  ry_axes my_free = {0, {0}}, ot_free = {0, {0}};
+  for (int i = 0; i < lt.shape.rank; i++) {
+    bool used = false;
+    for (int k = 0; k < my_batch->n; k++) used |= my_batch->v[k] == i;
+    for (int k = 0; k < my_con->n; k++) used |= my_con->v[k] == i;
+    if (!used) my_free.v[my_free.n++] = i;
+  }
+  for (int i = 0; i < pt.shape.rank; i++) {
+    bool used = false;
+    for (int k = 0; k < ot_batch->n; k++) used |= ot_batch->v[k] == i;
+    for (int k = 0; k < ot_con->n; k++) used |= ot_con->v[k] == i;
+    if (!used) ot_free.v[ot_free.n++] = i;
+  }
+  /* positions in ct: [batch, lhs_free, rhs_free] */
+  int ct_my_free0 = side == 0 ? nb : nb + ot_free.n, ct_ot_free0 = side == 0 ? nb + my_free.n : nb;
+  ry_dot_dims nd;
+  memset(&nd, 0, sizeof nd);
+  nd.lhs_batch.n = nd.rhs_batch.n = nb;
+  for (int i = 0; i < nb; i++) {
+    nd.lhs_batch.v[i] = i;
+    nd.rhs_batch.v[i] = ot_batch->v[i];
+  }
+  nd.lhs_contract.n = nd.rhs_contract.n = ot_free.n;
+  for (int i = 0; i < ot_free.n; i++) {
+    nd.lhs_contract.v[i] = ct_ot_free0 + i;
+    nd.rhs_contract.v[i] = ot_free.v[i];
+  }
+  ry_dtype cdt = RT(a, 0).dtype;
+  ry_value other = ry_convert_(B, L, a->x[1 - side], cdt);
+  ry_value r = ry_dot_general_(B, L, a->ct[0], other, nd, cdt);
+  /* r dims: [batch (nb), ct's my_free (in order), other's contract dims in increasing index order] */
+  (void)ct_my_free0;
+  ry_axes perm = {lt.shape.rank, {0}};
+  for (int i = 0; i < nb; i++) perm.v[my_batch->v[i]] = i;
+  for (int i = 0; i < my_free.n; i++) perm.v[my_free.v[i]] = nb + i;
+  for (int k = 0; k < my_con->n; k++) {
+    int rank = 0;
+    for (int j = 0; j < ot_con->n; j++) rank += ot_con->v[j] < ot_con->v[k];
+    perm.v[my_con->v[k]] = nb + my_free.n + rank;
+  }
+  bool ident = true;
+  for (int i = 0; i < perm.n; i++) ident &= perm.v[i] == i;
+  if (!ident) r = ry_transpose_(B, L, r, perm);
+  a->ct_in[side] = ry_convert_(B, L, r, lt.dtype);
+}
+
+const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT] = {
+    [RY_OP_ADD] = t_add, [RY_OP_SUB] = t_sub, [RY_OP_NEG] = t_neg, [RY_OP_MUL] = t_mul, [RY_OP_DIV] = t_div,
+    [RY_OP_CONVERT] = t_convert, [RY_OP_SELECT] = t_select, [RY_OP_BROADCAST] = t_broadcast, [RY_OP_RESHAPE] = t_reshape,
+    [RY_OP_TRANSPOSE] = t_transpose, [RY_OP_SLICE] = t_slice, [RY_OP_PAD] = t_pad, [RY_OP_CONCATENATE] = t_concatenate,
+    [RY_OP_REDUCE] = t_reduce, [RY_OP_CUMULATIVE] = t_cumulative, [RY_OP_DYNAMIC_SLICE] = t_dynamic_slice,
+    [RY_OP_DYNAMIC_UPDATE_SLICE] = t_dus, [RY_OP_GATHER] = t_gather, [RY_OP_SCATTER] = t_scatter, [RY_OP_REVERSE] = t_reverse,
+    [RY_OP_DOT_GENERAL] = t_dot,
+};
+
+ry_transpose_rule ryt_transpose_rule(ry_op op) { return ry_transpose_rules[op] ? ry_transpose_rules[op] : t_unsupported; }
