@@ -41,6 +41,15 @@ ry_status ry_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **out);
 /* As ry_grad, returning (value, grads..., aux...). */
 ry_status ry_value_and_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **out);
 
+/* Vectorizing map. in_axes[i] is the axis of input i that is mapped over,
+ * negative counting from the end, or RY_NOT_BATCHED for an input shared by
+ * all lanes; NULL means axis 0 for every input. out_axes[j] is where the
+ * mapped axis goes in output j (negative from the end); NULL means 0. The
+ * batch size is the size of the mapped axes, which must all agree. Nested
+ * vmaps compose. */
+#define RY_NOT_BATCHED (-2147483647 - 1)
+ry_status ry_vmap(ry_graph *f, const int *in_axes, const int *out_axes, ry_graph **out);
+
 /* Simplify a graph: dead-code elimination, common subexpressions, constant
  * folding of small constants. Transforms call this on what they produce. */
 ry_status ry_simplify(ry_graph *f, ry_graph **out);

@@ -142,6 +142,21 @@ typedef struct {
   int prec, width;
 } pfmt;
 
+/* The fewest decimals (<= max) with which v reads back as the same value
+ * of dtype t. */
+static int digits_needed(ry_dtype t, double v, int max) {
+  char c[400];
+  unsigned char tmp[8];
+  ry__store_f64(t, tmp, 0, v);
+  double want = ry__load_f64(t, tmp, 0);
+  for (int p = 0; p < max; p++) {
+    snprintf(c, sizeof c, "%.*f", p, v);
+    ry__store_f64(t, tmp, 0, strtod(c, NULL));
+    if (ry__load_f64(t, tmp, 0) == want) return p;
+  }
+  return max;
+}
+
 static void fmt_elem(const pfmt *f, int64_t i, char *out, size_t n) {
   ry_dtype t = f->a->type.dtype;
   if (t == RY_BOOL) {
@@ -162,13 +177,12 @@ static void fmt_elem(const pfmt *f, int64_t i, char *out, size_t n) {
     else if (f->prec == 0)
       snprintf(out, n, "%.0f.", v);
     else {
-      /* NumPy keeps the decimal points aligned: trailing zeros become spaces */
-      snprintf(out, n, "%.*f", f->prec, v);
-      char *dot = strchr(out, '.');
-      if (dot) {
-        char *e = out + strlen(out) - 1;
-        while (e > dot && *e == '0') *e-- = ' ';
-      }
+      /* NumPy prints each value with the fewest digits that read back as the
+       * same value, padded with spaces so the decimal points align */
+      int p = digits_needed(t, v, f->prec);
+      int len = snprintf(out, n, "%.*f", p, v);
+      if (p == 0 && len + 1 < (int)n) out[len++] = '.', out[len] = 0;
+      for (int k = p; k < f->prec && len + 1 < (int)n; k++) out[len++] = ' ', out[len] = 0;
     }
   }
 }
@@ -245,19 +259,13 @@ static void choose_float_format(pfmt *f) {
     /* shortest precision that still distinguishes values is overkill here */
     f->prec = 8;
   } else if (!all_int) {
-    /* fewest decimals (<= 8) that print every shown value exactly as %.8f would */
+    /* the most digits any value needs (NumPy's unique repr, precision 8) */
     int best = 0;
-    char a[64], c[64];
     for (int64_t i = 0; i < n && i < 100000 && best < 8; i++) {
       double v = ry__load_f64(f->a->type.dtype, f->a->data, i);
-      if (!isfinite(v)) continue;
-      snprintf(a, sizeof a, "%.8f", v);
-      for (int p = best; p <= 8; p++) {
-        snprintf(c, sizeof c, "%.*f", p, v);
-        if (strtod(c, NULL) == strtod(a, NULL)) {
-          best = p;
-          break;
-        }
+      if (isfinite(v)) {
+        int p = digits_needed(f->a->type.dtype, v, 8);
+        if (p > best) best = p;
       }
     }
     f->prec = best;
