@@ -1,0 +1,955 @@
+/* Vectorizing map: one batching rule per op, and the driver that re-traces a
+ * graph with a "batched" flag beside every value. A batched value carries the
+ * batch at axis 0 (inputs are moved there on entry, outputs moved to out_axes
+ * on exit); an unbatched value is the same for every lane and stays unbatched
+ * until an op mixes it with batched ones (then it is broadcast). Control flow
+ * follows JAX: cond with a batched index becomes a select over every
+ * branch's results; while with a batched predicate runs until every lane is
+ * done and keeps the carry of finished lanes with a select. */
+#include "transform.h"
+
+#define B (a->b)
+#define L (a->loc)
+#define X(i) (a->x[i])
+#define BX(i) (a->bx[i])
+#define N (a->size)
+
+static ry_type T(ry_builder *b, ry_value v) { return ry_value_type(b, v); }
+/* Source types of node n's operands / results. */
+static ry_type src_in(const ryt_vmap_args *a, int i) { return ry_vtype(a->g, ry_node_operands(a->g, a->n)[i]); }
+static ry_type src_out(const ryt_vmap_args *a, int i) { return ry_vtype(a->g, ry_node_results(a->g, a->n)[i]); }
+
+static ry_shape push_front(ry_shape s, int64_t n) {
+  ry_shape r = s;
+  if (s.rank >= RY_MAX_RANK) return s;
+  r.rank = s.rank + 1;
+  r.dims[0] = n;
+  for (int i = 0; i < s.rank; i++) r.dims[i + 1] = s.dims[i];
+  return r;
+}
+static ry_type bt(ry_type t, int64_t n) { return (ry_type){t.dtype, push_front(t.shape, n)}; }
+static ry_axes iota_axes(int from, int n) {
+  ry_axes r = {0, {0}};
+  for (int i = 0; i < n; i++) r.v[r.n++] = from + i;
+  return r;
+}
+static ry_axes shift1(ry_axes x, bool lead0) {
+  ry_axes r = {0, {0}};
+  if (lead0) r.v[r.n++] = 0;
+  for (int i = 0; i < x.n && r.n < RY_MAX_RANK; i++) r.v[r.n++] = x.v[i] + 1;
+  return r;
+}
+static ry_axes prepend(ry_axes x, int64_t v) {
+  ry_axes r = {0, {0}};
+  r.v[r.n++] = v;
+  for (int i = 0; i < x.n && r.n < RY_MAX_RANK; i++) r.v[r.n++] = x.v[i];
+  return r;
+}
+
+/* v (unbatched) broadcast to [n, v's shape]. */
+static ry_value bcast_batch(ry_builder *b, ry_loc loc, ry_value v, int64_t n) {
+  ry_type t = T(b, v);
+  return ry_broadcast_in_dim_(b, loc, v, push_front(t.shape, n), iota_axes(1, t.shape.rank));
+}
+/* v of shape [n] broadcast along axis 0 of `shape`. */
+static ry_value bcast_lead(ry_builder *b, ry_loc loc, ry_value v, ry_shape shape) {
+  return ry_broadcast_in_dim_(b, loc, v, shape, (ry_axes){1, {0}});
+}
+/* Operand i with a batch axis. */
+static ry_value mat(ryt_vmap_args *a, int i) { return BX(i) ? X(i) : bcast_batch(B, L, X(i), N); }
+/* Move axis `from` of v to position `to`. */
+static ry_value moveaxis(ry_builder *b, ry_loc loc, ry_value v, int from, int to) {
+  if (from == to) return v;
+  int r = T(b, v).shape.rank;
+  ry_axes p = {0, {0}};
+  for (int i = 0; i < r; i++)
+    if (i != from) p.v[p.n++] = i;
+  for (int i = p.n; i > to; i--) p.v[i] = p.v[i - 1];
+  p.v[to] = from;
+  p.n = r;
+  return ry_transpose_(b, loc, v, p);
+}
+
+/* Emit the node's op on batched operands with the given attributes (NULL:
+ * a copy of the node's), every result batched. */
+static void emit_batched(ryt_vmap_args *a, const ry_value *in, ry_attrs *at) {
+  ry_attrs own;
+  if (!at) {
+    if (!ry__attrs_copy(a->n->op, &own, &a->n->attrs)) {
+      ryb_fail(B, ry__oom());
+      return;
+    }
+    at = &own;
+  }
+  ry_type req[64];
+  int nr = a->n->n_results;
+  if (nr > 64) {
+    ry__attrs_free(a->n->op, at);
+    ryb_failf(B, L, RY_ERR_UNSUPPORTED, "vmap", "more than 64 results");
+    return;
+  }
+  for (int i = 0; i < nr; i++) req[i] = bt(src_out(a, i), N);
+  if (!ryb_emit(B, L, a->n->op, a->n->n_operands, in, at, nr, req, 0, NULL, a->y)) return;
+  for (int i = 0; i < nr; i++) a->by[i] = true;
+}
+static ry_attrs zattrs(void) {
+  ry_attrs at;
+  memset(&at, 0, sizeof at);
+  return at;
+}
+
+/* ---- elementwise ---- */
+
+/* Every operand broadcast to batched, the op unchanged. */
+static void r_elementwise(ryt_vmap_args *a) {
+  ry_value in[64];
+  int n = a->n->n_operands;
+  if (n > 64) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, "vmap", "too many operands"); return; }
+  for (int i = 0; i < n; i++) in[i] = mat(a, i);
+  emit_batched(a, in, NULL);
+}
+/* A scalar-or-full operand (select's predicate, clamp's bounds): a scalar
+ * stays scalar while unbatched, and a batched scalar becomes full. */
+static ry_value scalar_or_full(ryt_vmap_args *a, int i, ry_shape full) {
+  if (src_in(a, i).shape.rank != 0) return mat(a, i);
+  return BX(i) ? bcast_lead(B, L, X(i), full) : X(i);
+}
+static void r_select(ryt_vmap_args *a) {
+  ry_value in[3] = {{0}, mat(a, 1), mat(a, 2)};
+  in[0] = scalar_or_full(a, 0, T(B, in[1]).shape);
+  emit_batched(a, in, NULL);
+}
+static void r_clamp(ryt_vmap_args *a) {
+  ry_value in[3] = {{0}, mat(a, 1), {0}};
+  ry_shape s = T(B, in[1]).shape;
+  in[0] = scalar_or_full(a, 0, s);
+  in[2] = scalar_or_full(a, 2, s);
+  emit_batched(a, in, NULL);
+}
+
+/* ---- shape ops ---- */
+
+static void r_broadcast(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.broadcast.dims = shift1(a->n->attrs.broadcast.dims, true);
+  ry_value in = X(0);
+  emit_batched(a, &in, &at);
+}
+static void r_transpose(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.transpose.perm = shift1(a->n->attrs.transpose.perm, true);
+  emit_batched(a, a->x, &at);
+}
+static void r_slice(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.slice.start = prepend(a->n->attrs.slice.start, 0);
+  at.slice.limit = prepend(a->n->attrs.slice.limit, N);
+  at.slice.stride = prepend(a->n->attrs.slice.stride, 1);
+  emit_batched(a, a->x, &at);
+}
+static void r_reverse(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.reverse.dims = shift1(a->n->attrs.reverse.dims, false);
+  emit_batched(a, a->x, &at);
+}
+static void r_concatenate(ryt_vmap_args *a) {
+  int n = a->n->n_operands;
+  ry_value *in = ry__calloc((size_t)n, sizeof *in);
+  if (!in) { ryb_fail(B, ry__oom()); return; }
+  for (int i = 0; i < n; i++) in[i] = mat(a, i);
+  ry_attrs at = zattrs();
+  at.concatenate.dim = a->n->attrs.concatenate.dim + 1;
+  emit_batched(a, in, &at);
+  ry__free(in, (size_t)n * sizeof *in);
+}
+static void r_pad(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.pad.low = prepend(a->n->attrs.pad.low, 0);
+  at.pad.high = prepend(a->n->attrs.pad.high, 0);
+  at.pad.interior = prepend(a->n->attrs.pad.interior, 0);
+  if (!BX(1)) {
+    ry_value in[2] = {X(0), X(1)};
+    emit_batched(a, in, &at);
+    return;
+  }
+  /* a batched padding value: pad with zero, then select the value where a
+   * padded mask is false (as JAX does) */
+  ry_type xt = src_in(a, 0);
+  ry_value in[2] = {mat(a, 0), ry_scalar_(B, L, xt.dtype, 0)};
+  ry_value y = ry_pad_(B, L, in[0], in[1], at.pad.low, at.pad.high, at.pad.interior);
+  ry_value ones = ryt_full_like(B, L, (ry_type){RY_BOOL, xt.shape}, 1);
+  ry_value mask = ry_pad_(B, L, ones, ry_scalar_(B, L, RY_BOOL, 0), a->n->attrs.pad.low, a->n->attrs.pad.high,
+                          a->n->attrs.pad.interior);
+  ry_shape ys = T(B, y).shape;
+  ry_value mb = bcast_batch(B, L, mask, N);
+  a->y[0] = ry_select_(B, L, mb, y, bcast_lead(B, L, X(1), ys));
+  a->by[0] = true;
+}
+/* No operands, so never batched: iota, constant. */
+static void r_copy(ryt_vmap_args *a) { ryt_copy_node(B, a->g, a->n, a->x, a->y); }
+
+/* ---- reductions ---- */
+
+static void r_reduce(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.reduce.kind = a->n->attrs.reduce.kind;
+  at.reduce.axes = shift1(a->n->attrs.reduce.axes, false);
+  emit_batched(a, a->x, &at);
+}
+static void r_arg(ryt_vmap_args *a) {
+  ry_attrs at = zattrs();
+  at.arg.axis = a->n->attrs.arg.axis + 1;
+  emit_batched(a, a->x, &at);
+}
+static void r_cumulative(ryt_vmap_args *a) {
+  ry_attrs at = a->n->attrs;
+  at.cumulative.axis++;
+  emit_batched(a, a->x, &at);
+}
+static void r_sort(ryt_vmap_args *a) {
+  int n = a->n->n_operands;
+  ry_value *in = ry__calloc((size_t)n, sizeof *in);
+  if (!in) { ryb_fail(B, ry__oom()); return; }
+  for (int i = 0; i < n; i++) in[i] = mat(a, i);
+  ry_attrs at = a->n->attrs;
+  at.sort.dim++;
+  emit_batched(a, in, &at);
+  ry__free(in, (size_t)n * sizeof *in);
+}
+
+/* ---- contractions ---- */
+
+static int count_free(int rank, const ry_axes *batch, const ry_axes *contract) {
+  int k = rank;
+  return k - batch->n - contract->n;
+}
+/* Both batched: the batch axis becomes a leading dot batch dimension. One
+ * side batched: its axis 0 is a free dimension, moved to 0 afterwards. */
+static void r_dot(ryt_vmap_args *a) {
+  const ry_dot_dims *d = &a->n->attrs.dot;
+  ry_attrs at = zattrs();
+  ry_dot_dims *nd = &at.dot;
+  bool both = BX(0) && BX(1);
+  nd->lhs_batch = shift1(d->lhs_batch, both);
+  nd->rhs_batch = shift1(d->rhs_batch, both);
+  nd->lhs_contract = shift1(d->lhs_contract, false);
+  nd->rhs_contract = shift1(d->rhs_contract, false);
+  if (!BX(0)) nd->lhs_batch = d->lhs_batch, nd->lhs_contract = d->lhs_contract;
+  if (!BX(1)) nd->rhs_batch = d->rhs_batch, nd->rhs_contract = d->rhs_contract;
+  ry_type out = src_out(a, 0);
+  ry_value y = ry_dot_general_(B, L, X(0), X(1), *nd, out.dtype);
+  int pos = 0;
+  if (!both) {
+    pos = d->lhs_batch.n;
+    if (BX(1)) pos += count_free(src_in(a, 0).shape.rank, &d->lhs_batch, &d->lhs_contract);
+  }
+  a->y[0] = moveaxis(B, L, y, pos, 0);
+  a->by[0] = true;
+}
+
+/* Merge axis 0 of v into axis `dst` of the rest (axis 0 major): JAX's
+ * _reshape_axis_into(0, dst, v). */
+static ry_value axis_into(ry_builder *b, ry_loc loc, ry_value v, int src, int dst) {
+  ry_shape s = T(b, v).shape;
+  ry_value t = moveaxis(b, loc, v, src, dst);
+  ry_shape o = {0, {0}};
+  for (int i = 0; i < s.rank; i++)
+    if (i != src) o.dims[o.rank++] = s.dims[i];
+  o.dims[dst] *= s.dims[src];
+  return ry_reshape_(b, loc, t, o);
+}
+/* Split axis src of v into (size, rest): JAX's _reshape_axis_out_of. */
+static ry_value axis_out_of(ry_builder *b, ry_loc loc, ry_value v, int src, int64_t size) {
+  ry_shape s = T(b, v).shape, o = {0, {0}};
+  for (int i = 0; i < s.rank; i++) {
+    if (i == src) {
+      o.dims[o.rank++] = size;
+      o.dims[o.rank++] = size ? s.dims[i] / size : 0;
+    } else {
+      o.dims[o.rank++] = s.dims[i];
+    }
+  }
+  return ry_reshape_(b, loc, v, o);
+}
+/* convolution, as JAX's _conv_general_dilated_batch_rule: the batch axis is
+ * folded into the lhs batch or feature dimension or the rhs output feature
+ * dimension, and split out of the result. */
+static void r_conv(ryt_vmap_args *a) {
+  ry_conv_dims d = a->n->attrs.conv;
+  int ls0 = (int)d.input_dims.v[0], ls1 = (int)d.input_dims.v[1], rs0 = (int)d.kernel_dims.v[0];
+  int os0 = (int)d.output_dims.v[0], os1 = (int)d.output_dims.v[1];
+  ry_value lhs = X(0), rhs = X(1), y;
+  int64_t fg = d.feature_groups, bg = d.batch_groups;
+  int out_dim;
+  if (BX(0) && BX(1)) {
+    if (bg > 1) {
+      lhs = axis_into(B, L, lhs, 0, ls0);
+      d.batch_groups = bg * N;
+    } else {
+      lhs = axis_into(B, L, lhs, 0, ls1);
+      d.feature_groups = fg * N;
+    }
+    rhs = axis_into(B, L, rhs, 0, rs0);
+    y = ry_convolution_(B, L, lhs, rhs, &d);
+    y = axis_out_of(B, L, y, os1, N);
+    out_dim = os1;
+  } else if (BX(0)) {
+    if (bg == 1) {
+      lhs = axis_into(B, L, lhs, 0, ls0);
+    } else {
+      lhs = axis_out_of(B, L, lhs, ls0 + 1, bg);
+      lhs = axis_into(B, L, lhs, 0, ls0 + 1);
+      lhs = axis_into(B, L, lhs, ls0, ls0);
+    }
+    y = ry_convolution_(B, L, lhs, rhs, &d);
+    y = axis_out_of(B, L, y, os0, N);
+    out_dim = os0;
+  } else {
+    if (fg == 1 && bg == 1) {
+      rhs = axis_into(B, L, rhs, 0, rs0);
+      y = ry_convolution_(B, L, lhs, rhs, &d);
+      y = axis_out_of(B, L, y, os1, N);
+    } else {
+      int64_t gc = fg > 1 ? fg : bg;
+      rhs = axis_out_of(B, L, rhs, rs0 + 1, gc);
+      rhs = axis_into(B, L, rhs, 0, rs0 + 1);
+      rhs = axis_into(B, L, rhs, rs0, rs0);
+      y = ry_convolution_(B, L, lhs, rhs, &d);
+      y = axis_out_of(B, L, y, os1, gc);
+      y = axis_out_of(B, L, y, os1 + 1, N);
+      y = axis_into(B, L, y, os1, os1 + 1);
+    }
+    out_dim = os1;
+  }
+  a->y[0] = moveaxis(B, L, y, out_dim, 0);
+  a->by[0] = true;
+}
+
+/* ---- indexing ---- */
+
+/* An index dtype that holds 0..n-1 (JAX's _promote_dtype_for_size). */
+static ry_dtype index_dtype_for(ry_dtype t, int64_t n) {
+  int64_t max = 0;
+  switch (t) {
+  case RY_I8: max = 127; break;
+  case RY_U8: max = 255; break;
+  case RY_I16: max = 32767; break;
+  default: return t;
+  }
+  return n - 1 <= max ? t : RY_I32;
+}
+/* Batched indices (batch at 0) with an explicit index vector dim `ivd` (of
+ * the batched shape; == rank means implicit) get an iota counting the batch
+ * prepended to every index vector. Returns the new indices; *ivd_out is
+ * their index vector dim. */
+static ry_value index_with_counter(ry_builder *b, ry_loc loc, ry_value idx, int64_t ivd, int64_t n, int64_t *ivd_out) {
+  ry_type t = T(b, idx);
+  if (ivd == t.shape.rank) {
+    ry_shape s = t.shape;
+    s.dims[s.rank++] = 1;
+    idx = ry_reshape_(b, loc, idx, s);
+    t = T(b, idx);
+  }
+  ry_dtype dt = index_dtype_for(t.dtype, n);
+  if (dt != t.dtype) idx = ry_convert_(b, loc, idx, dt);
+  ry_shape cs = t.shape;
+  cs.dims[ivd] = 1;
+  ry_value counts = ry_iota_(b, loc, dt, cs, 0);
+  ry_value parts[2] = {counts, idx};
+  *ivd_out = ivd;
+  return ry_concatenate_(b, loc, 2, parts, (int)ivd);
+}
+
+static void r_gather(ryt_vmap_args *a) {
+  const ry_gather_dims *d = &a->n->attrs.gather;
+  ry_attrs at = zattrs();
+  ry_gather_dims *nd = &at.gather;
+  ry_value in[2] = {X(0), X(1)};
+  if (BX(0) && !BX(1)) {
+    nd->slice_sizes = prepend(d->slice_sizes, N);
+    nd->offset_dims = shift1(d->offset_dims, true);
+    nd->collapsed_slice_dims = shift1(d->collapsed_slice_dims, false);
+    nd->start_index_map = shift1(d->start_index_map, false);
+    nd->index_vector_dim = d->index_vector_dim;
+  } else if (!BX(0)) {
+    *nd = *d;
+    nd->offset_dims = shift1(d->offset_dims, false);
+    nd->index_vector_dim = d->index_vector_dim + 1;
+  } else {
+    if (N == 0) {
+      a->y[0] = ryt_zeros(B, L, bt(src_out(a, 0), N));
+      a->by[0] = true;
+      return;
+    }
+    in[1] = index_with_counter(B, L, X(1), d->index_vector_dim + 1, N, &nd->index_vector_dim);
+    nd->slice_sizes = prepend(d->slice_sizes, 1);
+    nd->collapsed_slice_dims = shift1(d->collapsed_slice_dims, true);
+    nd->offset_dims = shift1(d->offset_dims, false);
+    nd->start_index_map = shift1(d->start_index_map, true);
+  }
+  emit_batched(a, in, &at);
+}
+
+static void r_scatter(ryt_vmap_args *a) {
+  const ry_scatter_dims *d = &a->n->attrs.scatter;
+  ry_attrs at = zattrs();
+  ry_scatter_dims *nd = &at.scatter;
+  nd->kind = d->kind;
+  ry_value in[3] = {mat(a, 0), X(1), mat(a, 2)};
+  if (!BX(1)) {
+    nd->inserted_window_dims = shift1(d->inserted_window_dims, false);
+    nd->update_window_dims = shift1(d->update_window_dims, true);
+    nd->scatter_dims_to_operand_dims = shift1(d->scatter_dims_to_operand_dims, false);
+    nd->index_vector_dim = d->index_vector_dim;
+  } else {
+    in[1] = index_with_counter(B, L, X(1), d->index_vector_dim + 1, N, &nd->index_vector_dim);
+    nd->update_window_dims = shift1(d->update_window_dims, false);
+    nd->inserted_window_dims = shift1(d->inserted_window_dims, true);
+    nd->scatter_dims_to_operand_dims = shift1(d->scatter_dims_to_operand_dims, true);
+  }
+  emit_batched(a, in, &at);
+}
+
+/* Start indices first..first+r-1 as an [N, r] (+1 with a leading counter
+ * column when `counter`) index array of one integer dtype; each start is
+ * clamped into [0, hi[k]] when hi is given. */
+static ry_value stack_starts(ryt_vmap_args *a, int first, int r, const int64_t *hi, bool counter) {
+  ry_dtype dt = RY_I32;
+  for (int k = 0; k < r; k++) {
+    ry_dtype t = T(B, X(first + k)).dtype;
+    if (t == RY_I64 || t == RY_U32) dt = RY_I64;
+  }
+  ry_value parts[RY_MAX_RANK + 1];
+  int np = 0;
+  if (counter) parts[np++] = ry_iota_(B, L, dt, RY_SHAPE(N, 1), 0);
+  for (int k = 0; k < r; k++) {
+    ry_value v = X(first + k);
+    if (T(B, v).dtype != dt) v = ry_convert_(B, L, v, dt);
+    if (hi) v = ry_clamp_(B, L, ry_scalar_(B, L, dt, 0), v, ry_scalar_(B, L, dt, (double)hi[k]));
+    if (!BX(first + k)) v = bcast_batch(B, L, v, N);
+    parts[np++] = ry_reshape_(B, L, v, RY_SHAPE(N, 1));
+  }
+  return ry_concatenate_(B, L, np, parts, 1);
+}
+static bool any_batched(const ryt_vmap_args *a, int from) {
+  for (int i = from; i < a->n->n_operands; i++)
+    if (BX(i)) return true;
+  return false;
+}
+/* Unbatched starts: one more start (0) for the batch axis. Batched starts:
+ * a gather, as JAX does. */
+static void r_dynamic_slice(ryt_vmap_args *a) {
+  int r = src_in(a, 0).shape.rank;
+  const ry_axes *sizes = &a->n->attrs.dynamic_slice.sizes;
+  if (!any_batched(a, 1)) {
+    ry_value in[RY_MAX_RANK + 2];
+    in[0] = X(0);
+    in[1] = ry_scalar_(B, L, r ? T(B, X(1)).dtype : RY_I32, 0);
+    for (int k = 0; k < r; k++) in[2 + k] = X(1 + k);
+    ry_attrs at = zattrs();
+    at.dynamic_slice.sizes = prepend(*sizes, N);
+    ry_type req = bt(src_out(a, 0), N);
+    a->y[0] = ryb_emit1(B, L, RY_OP_DYNAMIC_SLICE, r + 2, in, &at, &req);
+    a->by[0] = true;
+    return;
+  }
+  ry_gather_dims gd;
+  memset(&gd, 0, sizeof gd);
+  gd.index_vector_dim = 1;
+  gd.offset_dims = iota_axes(1, r);
+  if (BX(0)) {
+    gd.collapsed_slice_dims = (ry_axes){1, {0}};
+    gd.start_index_map = iota_axes(0, r + 1);
+    gd.slice_sizes = prepend(*sizes, 1);
+  } else {
+    gd.start_index_map = iota_axes(0, r);
+    gd.slice_sizes = *sizes;
+  }
+  ry_value idx = stack_starts(a, 1, r, NULL, BX(0));
+  a->y[0] = ry_gather_(B, L, X(0), idx, &gd);
+  a->by[0] = true;
+}
+static void r_dynamic_update_slice(ryt_vmap_args *a) {
+  ry_type xt = src_in(a, 0), ut = src_in(a, 1);
+  int r = xt.shape.rank;
+  if (!any_batched(a, 2)) {
+    ry_value in[RY_MAX_RANK + 3];
+    in[0] = mat(a, 0);
+    in[1] = mat(a, 1);
+    in[2] = ry_scalar_(B, L, r ? T(B, X(2)).dtype : RY_I32, 0);
+    for (int k = 0; k < r; k++) in[3 + k] = X(2 + k);
+    ry_type req = bt(src_out(a, 0), N);
+    a->y[0] = ryb_emit1(B, L, RY_OP_DYNAMIC_UPDATE_SLICE, r + 3, in, NULL, &req);
+    a->by[0] = true;
+    return;
+  }
+  /* a scatter with the starts clamped as dynamic_update_slice clamps them */
+  int64_t hi[RY_MAX_RANK];
+  for (int k = 0; k < r; k++) hi[k] = xt.shape.dims[k] - ut.shape.dims[k];
+  ry_value idx = stack_starts(a, 2, r, hi, true);
+  ry_scatter_dims sd;
+  memset(&sd, 0, sizeof sd);
+  sd.update_window_dims = iota_axes(1, r);
+  sd.inserted_window_dims = (ry_axes){1, {0}};
+  sd.scatter_dims_to_operand_dims = iota_axes(0, r + 1);
+  sd.index_vector_dim = 1;
+  sd.kind = RY_SCATTER_REPLACE;
+  a->y[0] = ry_scatter_(B, L, mat(a, 0), idx, mat(a, 1), &sd);
+  a->by[0] = true;
+}
+
+/* ---- calls ---- */
+
+static void r_custom_call(ryt_vmap_args *a) {
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, "vmap", "cannot batch custom_call to target \"%s\": custom calls have no batching rule",
+            a->n->attrs.custom.target ? a->n->attrs.custom.target : "?");
+}
+static void r_call(ryt_vmap_args *a) {
+  ryb_failf(B, L, RY_ERR_INTERNAL, "vmap", "call to @%s was not inlined before batching",
+            a->n->attrs.call.callee ? a->n->attrs.call.callee->name : "?");
+}
+
+/* ---- control flow ---- */
+
+/* Which results of region r depend on its batched parameters: an upper bound
+ * of what the driver batches (every rule batches its results only when an
+ * operand is batched). */
+static bool dep_region(const ry_graph *g, int32_t r, const bool *pin, bool *pout) {
+  bool *d = ry__calloc((size_t)g->n_values, sizeof *d);
+  if (!d) return false;
+  const ry_region *reg = &g->regions[r];
+  for (int i = 0; i < reg->params.n; i++) d[reg->params.v[i]] = pin[i];
+  for (int k = 0; k < reg->nodes.n; k++) {
+    const ry_node *n = &g->nodes[reg->nodes.v[k]];
+    bool any = false;
+    for (int i = 0; i < n->n_operands; i++) any |= d[ry_node_operands(g, n)[i]];
+    for (int i = 0; i < n->n_results; i++) d[ry_node_results(g, n)[i]] = any;
+  }
+  for (int i = 0; i < reg->results.n; i++) pout[i] = d[reg->results.v[i]];
+  ry__free(d, (size_t)g->n_values * sizeof *d);
+  return true;
+}
+
+typedef struct {
+  const ry_graph *g;
+  int32_t r, rcond; /* the region, and for a masked while body the cond region */
+  int64_t size;
+  const bool *bin;  /* per parameter: batched */
+  const bool *bout; /* per result: must be batched */
+  int nc;           /* while: number of consts */
+} vregion;
+
+/* Batch region r and make results batched where bout says so. */
+static int vmap_region_fixed(ry_builder *b, const vregion *v, const ry_value *in, ry_value *out) {
+  int n = v->g->regions[v->r].results.n;
+  bool *by = ry__calloc((size_t)n + 1, sizeof *by);
+  if (!by) return ryb_fail(b, ry__oom());
+  int m = ryt_vmap_region(b, v->g, v->r, v->size, in, v->bin, out, by);
+  for (int i = 0; ryb_ok(b) && i < m; i++) {
+    if (v->bout[i] && !by[i]) out[i] = bcast_batch(b, (ry_loc){0}, out[i], v->size);
+    if (!v->bout[i] && by[i]) ryb_failf(b, (ry_loc){0}, RY_ERR_INTERNAL, "vmap", "region result %d is unexpectedly batched", i);
+  }
+  ry__free(by, ((size_t)n + 1) * sizeof *by);
+  return ryb_ok(b) ? m : 0;
+}
+static int region_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) { return vmap_region_fixed(b, ctx, in, out); }
+
+/* cond with a batched index: every branch runs and select picks each lane's
+ * result (JAX converts to select the same way). */
+static void cond_to_select(ryt_vmap_args *a) {
+  const ry_graph *g = a->g;
+  int nb = a->n->n_regions, nres = a->n->n_results, nargs = a->n->n_operands - 1;
+  ry_value *outs = ry__calloc((size_t)nb * (size_t)nres + 1, sizeof *outs);
+  bool *by = ry__calloc((size_t)nres + 1, sizeof *by);
+  if (!outs || !by) {
+    ryb_fail(B, ry__oom());
+    goto done;
+  }
+  (void)nargs;
+  for (int k = 0; k < nb && ryb_ok(B); k++) {
+    ry_value *o = outs + (size_t)k * nres;
+    ryt_vmap_region(B, g, ry_node_regions(g, a->n)[k], N, a->x + 1, a->bx + 1, o, by);
+    for (int j = 0; j < nres && ryb_ok(B); j++)
+      if (!by[j]) o[j] = bcast_batch(B, L, o[j], N);
+  }
+  if (!ryb_ok(B)) goto done;
+  ry_value idx = X(0);
+  if (T(B, idx).dtype == RY_BOOL) {
+    for (int j = 0; j < nres; j++) {
+      ry_value t = outs[nres + j], f = outs[j];
+      a->y[j] = ry_select_(B, L, bcast_lead(B, L, idx, T(B, t).shape), t, f);
+      a->by[j] = true;
+    }
+  } else {
+    /* out of range picks the last branch */
+    ry_value ok = ry_and_(B, L, ry_ge(B, idx, ry_scalar_(B, L, RY_I32, 0)), ry_lt(B, idx, ry_scalar_(B, L, RY_I32, nb)));
+    for (int j = 0; j < nres; j++) {
+      ry_value r = outs[(size_t)(nb - 1) * nres + j];
+      ry_shape s = T(B, r).shape;
+      for (int k = nb - 2; k >= 0; k--) {
+        ry_value p = ry_and_(B, L, ok, ry_eq(B, idx, ry_scalar_(B, L, RY_I32, k)));
+        r = ry_select_(B, L, bcast_lead(B, L, p, s), outs[(size_t)k * nres + j], r);
+      }
+      a->y[j] = r;
+      a->by[j] = true;
+    }
+  }
+done:
+  ry__free(outs, ((size_t)nb * (size_t)nres + 1) * sizeof *outs);
+  ry__free(by, ((size_t)nres + 1) * sizeof *by);
+}
+
+static void r_cond(ryt_vmap_args *a) {
+  if (BX(0)) {
+    cond_to_select(a);
+    return;
+  }
+  /* unbatched index: a cond whose branches are batched */
+  const ry_graph *g = a->g;
+  int n = a->n->n_operands, nres = a->n->n_results, nb = a->n->n_regions;
+  bool *bres = ry__calloc((size_t)nres + 1, sizeof *bres), *tmp = ry__calloc((size_t)nres + 1, sizeof *tmp);
+  ry_type *pt = ry__calloc((size_t)n, sizeof *pt);
+  int32_t *regions = ry__calloc((size_t)nb, sizeof *regions);
+  if (!bres || !tmp || !pt || !regions) {
+    ryb_fail(B, ry__oom());
+    goto done;
+  }
+  for (int k = 0; k < nb; k++) {
+    if (!dep_region(g, ry_node_regions(g, a->n)[k], a->bx + 1, tmp)) {
+      ryb_fail(B, ry__oom());
+      goto done;
+    }
+    for (int j = 0; j < nres; j++) bres[j] |= tmp[j];
+  }
+  for (int i = 1; i < n; i++) pt[i - 1] = T(B, X(i));
+  for (int k = 0; k < nb; k++) {
+    vregion v = {g, ry_node_regions(g, a->n)[k], -1, N, a->bx + 1, bres, 0};
+    int nr;
+    if (!ryb_trace_region(B, L, "cond (vmap)", region_fn, &v, n - 1, pt, &regions[k], &nr)) goto done;
+  }
+  if (ryb_emit(B, L, RY_OP_COND, n, a->x, NULL, 0, NULL, nb, regions, a->y))
+    for (int j = 0; j < nres; j++) a->by[j] = bres[j];
+done:
+  ry__free(bres, ((size_t)nres + 1) * sizeof *bres);
+  ry__free(tmp, ((size_t)nres + 1) * sizeof *tmp);
+  ry__free(pt, (size_t)n * sizeof *pt);
+  ry__free(regions, (size_t)nb * sizeof *regions);
+}
+
+/* A batched while predicate: the loop runs while any lane runs. */
+static int while_any_cond_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const vregion *v = ctx;
+  ry_value p;
+  bool pb = true;
+  vregion c = *v;
+  c.bout = &pb;
+  if (!vmap_region_fixed(b, &c, in, &p)) return 0;
+  ry_attrs at = zattrs();
+  at.reduce.kind = RY_OR;
+  at.reduce.axes = (ry_axes){1, {0}};
+  out[0] = ryb_emit1(b, (ry_loc){0}, RY_OP_REDUCE, 1, &p, &at, NULL);
+  return 1;
+}
+/* ... and a lane whose predicate is false keeps its carry. */
+static int while_masked_body_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const vregion *v = ctx;
+  ry_value p;
+  bool pb = true;
+  vregion c = *v;
+  c.r = v->rcond;
+  c.bout = &pb;
+  if (!vmap_region_fixed(b, &c, in, &p)) return 0;
+  int m = vmap_region_fixed(b, v, in, out);
+  for (int i = 0; ryb_ok(b) && i < m; i++) {
+    ry_value old = in[v->nc + i];
+    out[i] = ry_select_(b, (ry_loc){0}, bcast_lead(b, (ry_loc){0}, p, ry_value_type(b, old).shape), out[i], old);
+  }
+  return ryb_ok(b) ? m : 0;
+}
+
+static void r_while(ryt_vmap_args *a) {
+  const ry_graph *g = a->g;
+  int n = a->n->n_operands, nc = (int)a->n->attrs.while_.n_consts, ncarry = n - nc;
+  int32_t rc = ry_node_regions(g, a->n)[0], rb = ry_node_regions(g, a->n)[1];
+  bool *bin = ry__calloc((size_t)n + 1, sizeof *bin), *tmp = ry__calloc((size_t)n + 1, sizeof *tmp);
+  ry_value *ops = ry__calloc((size_t)n + 1, sizeof *ops);
+  ry_type *pt = ry__calloc((size_t)n + 1, sizeof *pt);
+  if (!bin || !tmp || !ops || !pt) {
+    ryb_fail(B, ry__oom());
+    goto done;
+  }
+  for (int i = 0; i < n; i++) bin[i] = BX(i);
+  /* the carry is batched where the body makes it batched: iterate to a fixpoint */
+  for (bool changed = true; changed;) {
+    changed = false;
+    if (!dep_region(g, rb, bin, tmp)) { ryb_fail(B, ry__oom()); goto done; }
+    for (int i = 0; i < ncarry; i++)
+      if (tmp[i] && !bin[nc + i]) bin[nc + i] = changed = true;
+  }
+  bool pred_b;
+  if (!dep_region(g, rc, bin, &pred_b)) { ryb_fail(B, ry__oom()); goto done; }
+  if (pred_b)
+    for (int i = 0; i < ncarry; i++) bin[nc + i] = true;
+  for (int i = 0; i < n; i++) {
+    ops[i] = bin[i] && !BX(i) ? bcast_batch(B, L, X(i), N) : X(i);
+    pt[i] = T(B, ops[i]);
+  }
+  bool pfalse = false;
+  vregion vc = {g, rc, rc, N, bin, &pfalse, nc};
+  vregion vb = {g, rb, rc, N, bin, bin + nc, nc};
+  int32_t regions[2];
+  int nr;
+  if (pred_b) {
+    if (!ryb_trace_region(B, L, "while cond (vmap)", while_any_cond_fn, &vc, n, pt, &regions[0], &nr)) goto done;
+    if (!ryb_trace_region(B, L, "while body (vmap)", while_masked_body_fn, &vb, n, pt, &regions[1], &nr)) goto done;
+  } else {
+    if (!ryb_trace_region(B, L, "while cond (vmap)", region_fn, &vc, n, pt, &regions[0], &nr)) goto done;
+    if (!ryb_trace_region(B, L, "while body (vmap)", region_fn, &vb, n, pt, &regions[1], &nr)) goto done;
+  }
+  ry_attrs at = zattrs();
+  at.while_.n_consts = nc;
+  if (ryb_emit(B, L, RY_OP_WHILE, n, ops, &at, 0, NULL, 2, regions, a->y))
+    for (int i = 0; i < ncarry; i++) a->by[i] = bin[nc + i];
+done:
+  ry__free(bin, ((size_t)n + 1) * sizeof *bin);
+  ry__free(tmp, ((size_t)n + 1) * sizeof *tmp);
+  ry__free(ops, ((size_t)n + 1) * sizeof *ops);
+  ry__free(pt, ((size_t)n + 1) * sizeof *pt);
+}
+
+/* ---- the table ---- */
+
+#define EW r_elementwise
+const ry_batch_rule ry_batch_rules[RY_OP_COUNT] = {
+    [RY_OP_NEG] = EW, [RY_OP_ABS] = EW, [RY_OP_SIGN] = EW, [RY_OP_EXP] = EW, [RY_OP_EXP2] = EW, [RY_OP_LOG] = EW,
+    [RY_OP_LOG1P] = EW, [RY_OP_EXPM1] = EW, [RY_OP_SQRT] = EW, [RY_OP_RSQRT] = EW, [RY_OP_CBRT] = EW, [RY_OP_SIN] = EW,
+    [RY_OP_COS] = EW, [RY_OP_TAN] = EW, [RY_OP_TANH] = EW, [RY_OP_LOGISTIC] = EW, [RY_OP_ERF] = EW, [RY_OP_ERF_INV] = EW,
+    [RY_OP_FLOOR] = EW, [RY_OP_CEIL] = EW, [RY_OP_ROUND] = EW, [RY_OP_ROUND_EVEN] = EW, [RY_OP_IS_FINITE] = EW,
+    [RY_OP_NOT] = EW, [RY_OP_POPCNT] = EW, [RY_OP_ADD] = EW, [RY_OP_SUB] = EW, [RY_OP_MUL] = EW, [RY_OP_DIV] = EW,
+    [RY_OP_REM] = EW, [RY_OP_POW] = EW, [RY_OP_MAX] = EW, [RY_OP_MIN] = EW, [RY_OP_ATAN2] = EW, [RY_OP_AND] = EW,
+    [RY_OP_OR] = EW, [RY_OP_XOR] = EW, [RY_OP_SHL] = EW, [RY_OP_SHR_LOGICAL] = EW, [RY_OP_SHR_ARITH] = EW,
+    [RY_OP_COMPARE] = EW, [RY_OP_SELECT] = r_select, [RY_OP_CLAMP] = r_clamp, [RY_OP_CONVERT] = EW, [RY_OP_BITCAST] = EW,
+    [RY_OP_BROADCAST] = r_broadcast, [RY_OP_RESHAPE] = EW, [RY_OP_TRANSPOSE] = r_transpose, [RY_OP_SLICE] = r_slice,
+    [RY_OP_DYNAMIC_SLICE] = r_dynamic_slice, [RY_OP_DYNAMIC_UPDATE_SLICE] = r_dynamic_update_slice,
+    [RY_OP_CONCATENATE] = r_concatenate, [RY_OP_PAD] = r_pad, [RY_OP_REVERSE] = r_reverse, [RY_OP_IOTA] = r_copy,
+    [RY_OP_CONSTANT] = r_copy, [RY_OP_REDUCE] = r_reduce, [RY_OP_ARGMAX] = r_arg, [RY_OP_ARGMIN] = r_arg,
+    [RY_OP_CUMULATIVE] = r_cumulative, [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv,
+    [RY_OP_GATHER] = r_gather, [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = EW,
+    [RY_OP_COND] = r_cond, [RY_OP_WHILE] = r_while, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
+};
+#undef EW
+
+/* ---- the driver ---- */
+
+int ryt_vmap_region(ry_builder *b, const ry_graph *g, int32_t r, int64_t size, const ry_value *x, const bool *bx, ry_value *y,
+                    bool *by) {
+  if (!ryb_ok(b)) return 0;
+  const ry_region *reg = &g->regions[r];
+  ry_value *V = ry__calloc((size_t)g->n_values, sizeof *V);
+  bool *Bv = ry__calloc((size_t)g->n_values, sizeof *Bv);
+  ry_value *in = ry__calloc(1024, sizeof *in), *out = ry__calloc(RY_MAX_OUTPUTS, sizeof *out);
+  bool *bin = ry__calloc(1024, sizeof *bin), *bout = ry__calloc(RY_MAX_OUTPUTS, sizeof *bout);
+  int nres = 0;
+  if (!V || !Bv || !in || !out || !bin || !bout) {
+    ryb_fail(b, ry__oom());
+    goto done;
+  }
+  for (int i = 0; i < reg->params.n; i++) {
+    V[reg->params.v[i]] = x[i];
+    Bv[reg->params.v[i]] = bx[i];
+  }
+  for (int k = 0; k < reg->nodes.n && ryb_ok(b); k++) {
+    const ry_node *n = &g->nodes[reg->nodes.v[k]];
+    const char *name = ry_op_table[n->op].name;
+    if (n->n_operands > 1024 || n->n_results > RY_MAX_OUTPUTS) {
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, name, "too many operands for vmap");
+      break;
+    }
+    const int32_t *ops = ry_node_operands(g, n);
+    bool any = false;
+    for (int i = 0; i < n->n_operands; i++) {
+      in[i] = V[ops[i]];
+      bin[i] = Bv[ops[i]];
+      any |= bin[i];
+    }
+    int m = n->n_results;
+    for (int i = 0; i < m; i++) {
+      out[i] = (ry_value){0};
+      bout[i] = false;
+    }
+    if (!any) {
+      m = ryt_copy_node(b, g, n, in, out);
+    } else {
+      for (int i = 0; i < n->n_results; i++)
+        if (ry_vtype(g, ry_node_results(g, n)[i]).shape.rank >= RY_MAX_RANK) {
+          ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, name, "vmap: a batched result would have rank %d, more than %d",
+                    RY_MAX_RANK + 1, RY_MAX_RANK);
+          break;
+        }
+      for (int i = 0; i < n->n_operands && ryb_ok(b); i++)
+        if (ry_vtype(g, ops[i]).shape.rank >= RY_MAX_RANK)
+          ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, name, "vmap: a batched operand would have rank %d, more than %d",
+                    RY_MAX_RANK + 1, RY_MAX_RANK);
+      if (!ryb_ok(b)) break;
+      ryt_vmap_args a = {b, n->loc, g, n, size, in, bin, out, bout};
+      ry_batch_rules[n->op](&a);
+    }
+    if (!ryb_ok(b)) break;
+    const int32_t *rs = ry_node_results(g, n);
+    for (int i = 0; i < n->n_results; i++) {
+      if (!out[i].id) {
+        ryb_failf(b, n->loc, RY_ERR_INTERNAL, name, "vmap: the batching rule produced no result %d", i);
+        break;
+      }
+      V[rs[i]] = out[i];
+      Bv[rs[i]] = bout[i];
+    }
+  }
+  if (ryb_ok(b)) {
+    for (int i = 0; i < reg->results.n; i++) {
+      y[i] = V[reg->results.v[i]];
+      by[i] = Bv[reg->results.v[i]];
+    }
+    nres = reg->results.n;
+  }
+done:
+  ry__free(V, (size_t)g->n_values * sizeof *V);
+  ry__free(Bv, (size_t)g->n_values * sizeof *Bv);
+  ry__free(in, 1024 * sizeof *in);
+  ry__free(out, RY_MAX_OUTPUTS * sizeof *out);
+  ry__free(bin, 1024 * sizeof *bin);
+  ry__free(bout, RY_MAX_OUTPUTS * sizeof *bout);
+  return nres;
+}
+
+/* ---- the public entry ---- */
+
+static int norm_axis(int ax, int rank) { return ax < 0 ? ax + rank : ax; }
+
+ry_status ry_vmap_typed(ry_graph *f, const ry_type *in_types, const int *in_axes, const int *out_axes, ry_graph **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vmap: out is NULL");
+  *out = NULL;
+  if (!f) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vmap: the graph is NULL");
+  if (!in_types) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vmap: in_types is NULL");
+  int n_in = ry_graph_num_inputs(f), n_out = ry_graph_num_outputs(f);
+  int64_t size = -1;
+  int first = -1;
+  char b1[96], b2[96], b3[96];
+  for (int i = 0; i < n_in; i++) {
+    int ax = in_axes ? in_axes[i] : 0;
+    ry_type ft = ry_graph_input_type(f, i), t = in_types[i];
+    if (ax == RY_NOT_BATCHED) {
+      if (!ry_type_equal(t, ft))
+        return ry__err(RY_ERR_SHAPE, "vmap: input %d is not batched, so its type %s must be @%s's input type %s", i,
+                       ry_type_str(t, b1, sizeof b1), f->name, ry_type_str(ft, b2, sizeof b2));
+      continue;
+    }
+    int r = t.shape.rank, na = norm_axis(ax, r);
+    if (na < 0 || na >= r)
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "vmap: in_axes[%d] = %d is out of range for input %d of rank %d (%s)", i, ax, i,
+                     r, ry_type_str(t, b1, sizeof b1));
+    ry_type et = t;
+    et.shape.rank = r - 1;
+    for (int k = na; k < r - 1; k++) et.shape.dims[k] = t.shape.dims[k + 1];
+    et.shape.dims[r - 1] = 0;
+    if (!ry_type_equal(et, ft))
+      return ry__err(RY_ERR_SHAPE, "vmap: input %d of type %s without its mapped axis %d is %s, but @%s takes %s", i,
+                     ry_type_str(t, b1, sizeof b1), na, ry_type_str(et, b2, sizeof b2), f->name, ry_type_str(ft, b3, sizeof b3));
+    if (first < 0) {
+      first = i;
+      size = t.shape.dims[na];
+    } else if (t.shape.dims[na] != size) {
+      return ry__err(RY_ERR_SHAPE, "vmap: input %d has size %lld along axis %d but input %d has %lld", i,
+                     (long long)t.shape.dims[na], na, first, (long long)size);
+    }
+  }
+  if (first < 0)
+    return ry__err(RY_ERR_INVALID_ARGUMENT,
+                   "vmap: every input of @%s is RY_NOT_BATCHED; at least one input must be mapped to give the batch size", f->name);
+  for (int j = 0; j < n_out; j++) {
+    int ax = out_axes ? out_axes[j] : 0;
+    if (ax == RY_NOT_BATCHED) continue;
+    int r = ry_graph_output_type(f, j).shape.rank + 1;
+    int na = norm_axis(ax, r);
+    if (na < 0 || na >= r)
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "vmap: out_axes[%d] = %d is out of range for output %d of rank %d (with the batch axis)",
+                     j, ax, j, r);
+    if (r > RY_MAX_RANK)
+      return ry__err(RY_ERR_UNSUPPORTED, "vmap: output %d would have rank %d, more than %d", j, r, RY_MAX_RANK);
+  }
+  ry_graph *fi = NULL;
+  ry_status s = ryt_inline_calls(f, &fi);
+  if (s) return s;
+  ry_builder *b = ry_builder_new(fi->name);
+  ry_value *x = ry__calloc((size_t)n_in + 1, sizeof *x), *y = ry__calloc(RY_MAX_OUTPUTS, sizeof *y);
+  bool *bx = ry__calloc((size_t)n_in + 1, sizeof *bx), *by = ry__calloc(RY_MAX_OUTPUTS, sizeof *by);
+  ry_graph *v = NULL;
+  if (!b || !x || !y || !bx || !by) {
+    s = ry__oom();
+    ry_builder_free(b);
+    goto done;
+  }
+  ry_loc loc = {0};
+  for (int i = 0; i < n_in; i++) {
+    int ax = in_axes ? in_axes[i] : 0;
+    x[i] = ry_input(b, ry_graph_input_name(fi, i), in_types[i]);
+    if (ax != RY_NOT_BATCHED) {
+      bx[i] = true;
+      x[i] = moveaxis(b, loc, x[i], norm_axis(ax, in_types[i].shape.rank), 0);
+    }
+  }
+  int m = ryt_vmap_region(b, fi, 0, size, x, bx, y, by);
+  for (int j = 0; j < m && ryb_ok(b); j++) {
+    int ax = out_axes ? out_axes[j] : 0;
+    if (ax == RY_NOT_BATCHED) {
+      if (by[j])
+        ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "vmap",
+                  "out_axes[%d] is RY_NOT_BATCHED but output %d depends on a mapped input", j, j);
+      continue;
+    }
+    if (!by[j]) y[j] = bcast_batch(b, loc, y[j], size);
+    y[j] = moveaxis(b, loc, y[j], 0, norm_axis(ax, ry_value_type(b, y[j]).shape.rank));
+  }
+  s = ry_builder_finish(b, ryb_ok(b) ? m : 0, y, &v);
+  if (!s) s = ry_simplify(v, out);
+done:
+  ry_graph_release(v);
+  ry_graph_release(fi);
+  ry__free(x, ((size_t)n_in + 1) * sizeof *x);
+  ry__free(y, RY_MAX_OUTPUTS * sizeof *y);
+  ry__free(bx, ((size_t)n_in + 1) * sizeof *bx);
+  ry__free(by, RY_MAX_OUTPUTS * sizeof *by);
+  return s;
+}
+
+ry_status ry_vmap(ry_graph *f, int64_t axis_size, const int *in_axes, const int *out_axes, ry_graph **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vmap: out is NULL");
+  *out = NULL;
+  if (!f) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vmap: the graph is NULL");
+  if (axis_size < 0) return ry__err(RY_ERR_INVALID_ARGUMENT, "vmap: axis_size %lld is negative", (long long)axis_size);
+  int n_in = ry_graph_num_inputs(f);
+  ry_type *t = ry__calloc((size_t)n_in + 1, sizeof *t);
+  if (!t) return ry__oom();
+  ry_status s = NULL;
+  for (int i = 0; i < n_in && !s; i++) {
+    int ax = in_axes ? in_axes[i] : 0;
+    t[i] = ry_graph_input_type(f, i);
+    if (ax == RY_NOT_BATCHED) continue;
+    int r = t[i].shape.rank + 1, na = norm_axis(ax, r);
+    if (na < 0 || na >= r) {
+      s = ry__err(RY_ERR_INVALID_ARGUMENT, "vmap: in_axes[%d] = %d is out of range for input %d of rank %d (with the batch axis)",
+                  i, ax, i, r);
+      break;
+    }
+    if (r > RY_MAX_RANK) {
+      s = ry__err(RY_ERR_UNSUPPORTED, "vmap: input %d would have rank %d, more than %d", i, r, RY_MAX_RANK);
+      break;
+    }
+    for (int k = r - 1; k > na; k--) t[i].shape.dims[k] = t[i].shape.dims[k - 1];
+    t[i].shape.dims[na] = axis_size;
+    t[i].shape.rank = r;
+  }
+  if (!s) s = ry_vmap_typed(f, t, in_axes, out_axes, out);
+  ry__free(t, ((size_t)n_in + 1) * sizeof *t);
+  return s;
+}
