@@ -14,6 +14,7 @@ TEST(optable_complete) {
     CHECK_MSG(ry_shape_rules[op] != NULL, "op %s has no shape rule", info->name);
     CHECK_MSG(ry_interp_kernels[op] != NULL, "op %s has no interpreter kernel", info->name);
     CHECK_MSG(ry_jvp_rules[op] != NULL, "op %s has no JVP rule", info->name);
+    CHECK_MSG(ry_batch_rules[op] != NULL, "op %s has no batching rule", info->name);
     CHECK_MSG(ry_stablehlo_rules[op] != NULL, "op %s has no StableHLO emission rule", info->name);
     CHECK_MSG(ry_attr_printable[info->attrs], "op %s: attributes cannot be printed", info->name);
     CHECK_MSG(ry_attr_parsable[info->attrs], "op %s: attributes cannot be parsed", info->name);

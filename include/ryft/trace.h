@@ -263,6 +263,32 @@ int ry_while_(ry_builder *b, ry_loc loc, ry_fn cond_fn, ry_fn body_fn, void *ctx
 /* Call a finished graph (retained by the new graph). */
 int ry_call_(ry_builder *b, ry_loc loc, ry_graph *g, int n_args, const ry_value *args, ry_value *out);
 #define ry_call(b, g, n, args, out) ry_call_((b), RY_HERE, (g), (n), (args), (out))
+/* Differentiation rules and rematerialization (see ryft/transform.h).
+ *
+ * ry_custom_jvp: call f, but differentiate it with jvp_rule, a graph
+ *   (x..., t...) -> (y..., ty...) (JAX's custom_jvp).
+ * ry_custom_vjp: call f, but differentiate it in reverse mode with
+ *   fwd: x... -> (y..., residuals...) and bwd: (residuals..., ct_y...) ->
+ *   ct_x... (JAX's custom_vjp). Forward mode differentiates f itself.
+ * ry_checkpoint: call f and, when differentiated in reverse mode, recompute
+ *   its intermediates in the backward pass instead of saving them (JAX's
+ *   jax.checkpoint / remat) according to the policy.
+ * ry_stop_gradient: x, with a zero derivative. */
+typedef enum ry_remat_policy {
+  RY_REMAT_SAVE_NOTHING = 1,   /* save only the call's inputs; recompute the rest */
+  RY_REMAT_SAVE_DOTS = 2,      /* also save the results of dot_general / convolution */
+  RY_REMAT_SAVE_EVERYTHING = 3 /* an ordinary call: save what reverse mode needs */
+} ry_remat_policy;
+int ry_custom_jvp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *jvp_rule, int n_args, const ry_value *args, ry_value *out);
+int ry_custom_vjp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *fwd, ry_graph *bwd, int n_args, const ry_value *args,
+                   ry_value *out);
+int ry_checkpoint_(ry_builder *b, ry_loc loc, ry_graph *f, ry_remat_policy policy, int n_args, const ry_value *args, ry_value *out);
+ry_value ry_stop_gradient_(ry_builder *b, ry_loc loc, ry_value x);
+#define ry_custom_jvp(b, f, j, n, args, out) ry_custom_jvp_((b), RY_HERE, (f), (j), (n), (args), (out))
+#define ry_custom_vjp(b, f, fw, bw, n, args, out) ry_custom_vjp_((b), RY_HERE, (f), (fw), (bw), (n), (args), (out))
+#define ry_checkpoint(b, f, pol, n, args, out) ry_checkpoint_((b), RY_HERE, (f), (pol), (n), (args), (out))
+#define ry_stop_gradient(b, x) ry_stop_gradient_((b), RY_HERE, (x))
+
 /* An op implemented by a function registered under `target` (runtime.h). */
 int ry_custom_call_(ry_builder *b, ry_loc loc, const char *target, int n_args, const ry_value *args,
                     int n_out, const ry_type *out_types, ry_value *out);

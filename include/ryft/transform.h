@@ -41,14 +41,32 @@ ry_status ry_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **out);
 /* As ry_grad, returning (value, grads..., aux...). */
 ry_status ry_value_and_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **out);
 
-/* Vectorizing map. in_axes[i] is the axis of input i that is mapped over,
- * negative counting from the end, or RY_NOT_BATCHED for an input shared by
- * all lanes; NULL means axis 0 for every input. out_axes[j] is where the
- * mapped axis goes in output j (negative from the end); NULL means 0. The
- * batch size is the size of the mapped axes, which must all agree. Nested
- * vmaps compose. */
+/* Second order and Jacobians, for output 0 of f with respect to input
+ * `argnum` (a float input).
+ * ry_hvp: graph (x..., v) -> H v where H is the Hessian of the float scalar
+ *   output 0 (forward-over-reverse: jvp of grad).
+ * ry_jacfwd / ry_jacrev: graph (x...) -> J with shape out0.shape + in.shape
+ *   (forward mode over a basis of tangents / reverse mode over a basis of
+ *   cotangents, both vectorized with ry_vmap); they agree.
+ * ry_hessian: jacfwd of jacrev, shape in.shape + in.shape. */
+ry_status ry_hvp(ry_graph *f, int argnum, ry_graph **out);
+ry_status ry_jacfwd(ry_graph *f, int argnum, ry_graph **out);
+ry_status ry_jacrev(ry_graph *f, int argnum, ry_graph **out);
+ry_status ry_hessian(ry_graph *f, int argnum, ry_graph **out);
+
+/* Vectorizing map. f is traced for one example; the result maps it over a
+ * new axis of size axis_size. in_axes[i] is where that axis sits in input i
+ * of the result (negative counting from the end), or RY_NOT_BATCHED for an
+ * input shared by all lanes (at least one input must be mapped); NULL means
+ * axis 0 for every input. out_axes[j] is where the mapped axis goes in output
+ * j (negative from the end); NULL means 0. Transformations compose: vmap of
+ * grad gives per-example gradients, vmap of vmap maps over two axes. */
 #define RY_NOT_BATCHED (-2147483647 - 1)
-ry_status ry_vmap(ry_graph *f, const int *in_axes, const int *out_axes, ry_graph **out);
+ry_status ry_vmap(ry_graph *f, int64_t axis_size, const int *in_axes, const int *out_axes, ry_graph **out);
+/* The same with the batched input types given (f's types with the mapped
+ * axis inserted; RY_NOT_BATCHED inputs keep f's type): the mapped sizes must
+ * agree, as JAX checks its arguments. */
+ry_status ry_vmap_typed(ry_graph *f, const ry_type *in_types, const int *in_axes, const int *out_axes, ry_graph **out);
 
 /* Simplify a graph: dead-code elimination, common subexpressions, constant
  * folding of small constants. Transforms call this on what they produce. */

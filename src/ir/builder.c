@@ -426,6 +426,70 @@ int ry_call_(ry_builder *b, ry_loc loc, ry_graph *g, int n_args, const ry_value 
   return ryb_emit(b, loc, RY_OP_CALL, n_args, args, &a, 0, NULL, 0, NULL, out);
 }
 
+static int call_with(ry_builder *b, ry_loc loc, const char *api, ry_graph *f, ry_graph *jvp, ry_graph *fwd, ry_graph *bwd,
+                     int64_t remat, int n_args, const ry_value *args, ry_value *out) {
+  if (!ryb_ok(b)) return 0;
+  if (!f) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, api, "the function graph is NULL");
+  if (f == b->g) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, api, "a graph cannot call itself");
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.call.callee = ry_graph_retain(f);
+  a.call.jvp = ry_graph_retain(jvp);
+  a.call.fwd = ry_graph_retain(fwd);
+  a.call.bwd = ry_graph_retain(bwd);
+  a.call.remat = remat;
+  return ryb_emit(b, loc, RY_OP_CALL, n_args, args, &a, 0, NULL, 0, NULL, out);
+}
+
+int ry_custom_jvp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *jvp_rule, int n_args, const ry_value *args, ry_value *out) {
+  if (ryb_ok(b) && !jvp_rule) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "custom_jvp", "the jvp rule is NULL");
+  return call_with(b, loc, "custom_jvp", f, jvp_rule, NULL, NULL, 0, n_args, args, out);
+}
+
+int ry_custom_vjp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *fwd, ry_graph *bwd, int n_args, const ry_value *args,
+                   ry_value *out) {
+  if (ryb_ok(b) && (!fwd || !bwd)) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "custom_vjp", "fwd and bwd are both required");
+  return call_with(b, loc, "custom_vjp", f, NULL, fwd, bwd, 0, n_args, args, out);
+}
+
+int ry_checkpoint_(ry_builder *b, ry_loc loc, ry_graph *f, ry_remat_policy policy, int n_args, const ry_value *args, ry_value *out) {
+  if (ryb_ok(b) && (policy < RY_REMAT_SAVE_NOTHING || policy > RY_REMAT_SAVE_EVERYTHING))
+    return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "checkpoint", "unknown policy %d", (int)policy);
+  return call_with(b, loc, "checkpoint", f, NULL, NULL, NULL, policy == RY_REMAT_SAVE_EVERYTHING ? 0 : policy, n_args, args, out);
+}
+
+/* stop_gradient(x) = x with a zero JVP: a call of the identity whose custom
+ * rule returns zero tangents. */
+static int sg_identity(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)b;
+  (void)ctx;
+  out[0] = in[0];
+  return 1;
+}
+static int sg_zero_jvp(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = in[0];
+  out[1] = ry_full_(b, (ry_loc){0}, ry_value_dtype(b, in[0]), ry_value_shape(b, in[0]), 0.0);
+  return 2;
+}
+
+ry_value ry_stop_gradient_(ry_builder *b, ry_loc loc, ry_value x) {
+  if (!ryb_ok(b)) return (ry_value){0};
+  if (!valid_id(b, x)) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "stop_gradient", "operand is not a valid value"), (ry_value){0};
+  ry_type t = b->g->values[x.id].type, t2[2] = {t, t};
+  ry_graph *id = NULL, *zj = NULL;
+  ry_status s = ry_trace("stop_gradient", sg_identity, NULL, 1, &t, NULL, &id);
+  if (!s) s = ry_trace("stop_gradient_jvp", sg_zero_jvp, NULL, 2, t2, NULL, &zj);
+  ry_value out = {0};
+  if (s)
+    ryb_fail(b, s);
+  else
+    ry_custom_jvp_(b, loc, id, zj, 1, &x, &out);
+  ry_graph_release(id);
+  ry_graph_release(zj);
+  return out;
+}
+
 int ry_custom_call_(ry_builder *b, ry_loc loc, const char *target, int n_args, const ry_value *args, int n_out,
                     const ry_type *out_types, ry_value *out) {
   if (!ryb_ok(b)) return 0;

@@ -110,7 +110,13 @@ int32_t ry__graph_add_node(ry_graph *g, int32_t r, ry_op op, int n_operands, con
 void ry__attrs_free(ry_op op, ry_attrs *a) {
   switch (ry_op_table[op].attrs) {
   case RY_ATTR_CONSTANT: ry_array_release(a->constant.value); a->constant.value = NULL; break;
-  case RY_ATTR_CALL: ry_graph_release(a->call.callee); a->call.callee = NULL; break;
+  case RY_ATTR_CALL:
+    ry_graph_release(a->call.callee);
+    ry_graph_release(a->call.jvp);
+    ry_graph_release(a->call.fwd);
+    ry_graph_release(a->call.bwd);
+    a->call.callee = a->call.jvp = a->call.fwd = a->call.bwd = NULL;
+    break;
   case RY_ATTR_CUSTOM: ry__strfree(a->custom.target); a->custom.target = NULL; break;
   default: break;
   }
@@ -120,7 +126,12 @@ bool ry__attrs_copy(ry_op op, ry_attrs *dst, const ry_attrs *src) {
   *dst = *src;
   switch (ry_op_table[op].attrs) {
   case RY_ATTR_CONSTANT: ry_array_retain(dst->constant.value); break;
-  case RY_ATTR_CALL: ry_graph_retain(dst->call.callee); break;
+  case RY_ATTR_CALL:
+    ry_graph_retain(dst->call.callee);
+    ry_graph_retain(dst->call.jvp);
+    ry_graph_retain(dst->call.fwd);
+    ry_graph_retain(dst->call.bwd);
+    break;
   case RY_ATTR_CUSTOM:
     dst->custom.target = ry__strdup(src->custom.target);
     if (!dst->custom.target) return false;
@@ -190,7 +201,9 @@ bool ry__attrs_equal(ry_op op, const ry_attrs *a, const ry_attrs *b) {
     return a->sort.dim == b->sort.dim && a->sort.num_keys == b->sort.num_keys && a->sort.descending == b->sort.descending &&
            a->sort.stable == b->sort.stable;
   case RY_ATTR_WHILE: return a->while_.n_consts == b->while_.n_consts;
-  case RY_ATTR_CALL: return a->call.callee == b->call.callee;
+  case RY_ATTR_CALL:
+    return a->call.callee == b->call.callee && a->call.jvp == b->call.jvp && a->call.fwd == b->call.fwd &&
+           a->call.bwd == b->call.bwd && a->call.remat == b->call.remat;
   case RY_ATTR_CUSTOM: return strcmp(a->custom.target, b->custom.target) == 0;
   default: return false;
   }

@@ -89,7 +89,13 @@ typedef union ry_attrs {
   ry_scatter_dims scatter;
   struct { int64_t dim, num_keys; bool descending, stable; } sort;
   struct { int64_t n_consts; } while_;
-  struct { ry_graph *callee; } call;            /* owned reference */
+  /* call: callee, plus optional differentiation rules (owned references):
+   * jvp (custom_jvp): (x..., t...) -> (y..., ty...);
+   * fwd/bwd (custom_vjp): fwd x... -> (y..., res...), bwd (res..., ct_y...) -> ct_x...;
+   * remat (checkpoint): RY_REMAT_* policy, 0 for a plain call. A call that has
+   * only bwd set is the linear half of a custom_vjp: operands (x..., res...,
+   * t...), callee computes the tangents by forward mode, bwd transposes it. */
+  struct { ry_graph *callee, *jvp, *fwd, *bwd; int64_t remat; } call;
   struct { char *target; } custom;              /* owned (ry__strdup) */
 } ry_attrs;
 

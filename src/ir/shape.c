@@ -661,6 +661,49 @@ static ry_code rule_while(ry_rule_ctx *c) {
   return RY_OK;
 }
 
+/* The optional differentiation rules of a call must fit the callee. */
+static ry_code sig_match(ry_rule_ctx *c, const ry_graph *rule, const char *what, int n_in, const ry_type *in, int n_out,
+                         const ry_type *out) {
+  if (ry_graph_num_inputs(rule) != n_in || ry_graph_num_outputs(rule) != n_out)
+    return fail(c, RY_ERR_SHAPE, "the %s rule @%s takes %d inputs and returns %d outputs; it must take %d and return %d", what,
+                rule->name, ry_graph_num_inputs(rule), ry_graph_num_outputs(rule), n_in, n_out);
+  for (int i = 0; i < n_in; i++)
+    if (in && !ry_type_equal(ry_graph_input_type(rule, i), in[i]))
+      return fail(c, RY_ERR_SHAPE, "input %d of the %s rule @%s has type %s; it must be %s", i, what, rule->name,
+                  TSTR(ry_graph_input_type(rule, i)), TSTR(in[i]));
+  for (int i = 0; i < n_out; i++)
+    if (out && !ry_type_equal(ry_graph_output_type(rule, i), out[i]))
+      return fail(c, RY_ERR_SHAPE, "output %d of the %s rule @%s has type %s; it must be %s", i, what, rule->name,
+                  TSTR(ry_graph_output_type(rule, i)), TSTR(out[i]));
+  return RY_OK;
+}
+
+static ry_code check_call_rules(ry_rule_ctx *c, const ry_graph *callee) {
+  const ry_attrs *a = c->attrs;
+  int n = ry_graph_num_inputs(callee), m = ry_graph_num_outputs(callee);
+  if (a->call.remat < 0 || a->call.remat > 3) return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid remat policy %lld", (long long)a->call.remat);
+  if (n > 512 || m > 512) return RY_OK;
+  ry_type in[1024], out[1024];
+  for (int i = 0; i < n; i++) in[i] = in[n + i] = ry_graph_input_type(callee, i);
+  for (int i = 0; i < m; i++) out[i] = out[m + i] = ry_graph_output_type(callee, i);
+  if (a->call.jvp) TRY(sig_match(c, a->call.jvp, "jvp", 2 * n, in, 2 * m, out));
+  if (a->call.fwd) {
+    if (!a->call.bwd) return fail(c, RY_ERR_INVALID_ARGUMENT, "a custom_vjp call needs both fwd and bwd");
+    int nr = ry_graph_num_outputs(a->call.fwd) - m;
+    if (nr < 0 || nr > 512) return fail(c, RY_ERR_SHAPE, "the fwd rule @%s returns fewer values than @%s", a->call.fwd->name, callee->name);
+    TRY(sig_match(c, a->call.fwd, "fwd", n, in, nr + m, NULL));
+    for (int i = 0; i < m; i++)
+      if (!ry_type_equal(ry_graph_output_type(a->call.fwd, i), out[i]))
+        return fail(c, RY_ERR_SHAPE, "output %d of the fwd rule @%s has type %s; it must be %s", i, a->call.fwd->name,
+                    TSTR(ry_graph_output_type(a->call.fwd, i)), TSTR(out[i]));
+    ry_type bin[1024];
+    for (int i = 0; i < nr; i++) bin[i] = ry_graph_output_type(a->call.fwd, m + i);
+    for (int i = 0; i < m; i++) bin[nr + i] = out[i];
+    TRY(sig_match(c, a->call.bwd, "bwd", nr + m, bin, n, in));
+  }
+  return RY_OK;
+}
+
 static ry_code rule_call(ry_rule_ctx *c) {
   const ry_graph *callee = c->attrs->call.callee;
   if (!callee) return fail(c, RY_ERR_INVALID_ARGUMENT, "no callee");
@@ -673,6 +716,7 @@ static ry_code rule_call(ry_rule_ctx *c) {
                   TSTR(ry_graph_input_type(callee, i)));
   int no = ry_graph_num_outputs(callee);
   if (no > RY_MAX_OUTPUTS) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many results");
+  TRY(check_call_rules(c, callee));
   for (int i = 0; i < no; i++) c->res[i] = ry_graph_output_type(callee, i);
   *c->n_res = no;
   return RY_OK;

@@ -132,7 +132,7 @@ static int inline_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_valu
     const int32_t *ops = ry_node_operands(g, n);
     for (int i = 0; i < n->n_operands; i++) ins[i] = map[ops[i]];
     int m;
-    if (n->op == RY_OP_CALL) {
+    if (n->op == RY_OP_CALL && ryt_call_is_plain(&n->attrs)) {
       m = inline_all(b, n->attrs.call.callee, 0, ins, res);
     } else if (n->n_regions) {
       m = copy_node_with(b, g, n, ins, res, inline_region_fn);
@@ -152,6 +152,10 @@ done:
   ry__free(ins, 1024 * sizeof *ins);
   ry__free(res, RY_MAX_OUTPUTS * sizeof *res);
   return nres;
+}
+
+int ryt_inline_region_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out) {
+  return inline_all(b, g, r, args, out);
 }
 
 ry_status ryt_inline_calls(ry_graph *g, ry_graph **out) {

@@ -164,6 +164,95 @@ static void transpose_cond(ry_builder *b, const ry_graph *J, const ry_node *n, b
     if (op_lin[i]) cin[1 + i] = out[t++];
 }
 
+/* A graph (non-linear params..., cotangents of G's outputs...) -> cotangents
+ * of G's linear params, recomputing G's primal part inside. */
+static ry_status transpose_graph(ry_graph *G, const bool *param_lin, ry_graph **out) {
+  *out = NULL;
+  const ry_region *r0 = &G->regions[0];
+  bool *lin = ry__calloc((size_t)G->n_values, sizeof *lin);
+  ry_value *R = ry__calloc((size_t)G->n_values, sizeof *R);
+  ry_value *cts = ry__calloc((size_t)r0->results.n + 1, sizeof *cts), *cin = ry__calloc((size_t)r0->params.n + 1, sizeof *cin);
+  ry_value *outs = ry__calloc((size_t)r0->params.n + 1, sizeof *outs);
+  ry_builder *b = ry_builder_new(G->name);
+  ry_status s;
+  if (!lin || !R || !cts || !cin || !outs || !b) {
+    s = ry__oom();
+    ry_builder_free(b);
+    goto done;
+  }
+  mark_linear(G, 0, param_lin, lin);
+  for (int i = 0; i < r0->params.n; i++)
+    if (!param_lin[i]) R[r0->params.v[i]] = ry_input(b, NULL, ry_vtype(G, r0->params.v[i]));
+  for (int i = 0; i < r0->results.n; i++) cts[i] = ry_input(b, NULL, ry_vtype(G, r0->results.v[i]));
+  copy_primal(b, G, 0, lin, R);
+  transpose_into(b, G, 0, lin, R, cts, cin);
+  int k = 0;
+  for (int i = 0; i < r0->params.n && ryb_ok(b); i++)
+    if (param_lin[i]) outs[k++] = ryt_materialize(b, (ry_loc){0}, cin[i], ry_vtype(G, r0->params.v[i]));
+  s = ry_builder_finish(b, ryb_ok(b) ? k : 0, outs, out);
+done:
+  if (lin) ry__free(lin, (size_t)G->n_values * sizeof *lin);
+  if (R) ry__free(R, (size_t)G->n_values * sizeof *R);
+  ry__free(cts, ((size_t)r0->results.n + 1) * sizeof *cts);
+  ry__free(cin, ((size_t)r0->params.n + 1) * sizeof *cin);
+  ry__free(outs, ((size_t)r0->params.n + 1) * sizeof *outs);
+  return s;
+}
+
+/* Calls in the linear part: the linear half of a custom_vjp (transposed by
+ * the user's bwd) or a checkpointed tangent call (transposed by a graph that
+ * recomputes the primal values it needs). */
+static void transpose_call(ry_builder *b, const ry_graph *J, const ry_node *n, const bool *lin, const ry_value *x,
+                           const ry_value *cres, ry_value *cin) {
+  const ry_attrs *at = &n->attrs;
+  const int32_t *ops = ry_node_operands(J, n);
+  int nops = n->n_operands;
+  if (nops > 1024) {
+    ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, "call", "too many operands");
+    return;
+  }
+  if (at->call.bwd && !at->call.fwd) {
+    int nx = ry_graph_num_outputs(at->call.bwd), nres = nops - 2 * nx;
+    for (int i = 0; i < nx + nres; i++)
+      if (lin[ops[i]]) {
+        ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, "custom_vjp", "the primal inputs of a custom_vjp function cannot depend on tangents");
+        return;
+      }
+    ry_value in[1024], ct[1024];
+    for (int i = 0; i < nres; i++) in[i] = x[nx + i];
+    for (int i = 0; i < n->n_results; i++) in[nres + i] = cres[i];
+    if (!ry_call_(b, n->loc, at->call.bwd, nres + n->n_results, in, ct)) return;
+    for (int i = 0; i < nx; i++) cin[nx + nres + i] = ct[i];
+    return;
+  }
+  if (!at->call.remat) {
+    ryb_failf(b, n->loc, RY_ERR_INTERNAL, "call", "a plain call in the linear part of a program");
+    return;
+  }
+  bool pl[1024];
+  ry_value in[2048], ct[1024];
+  for (int i = 0; i < nops; i++) pl[i] = lin[ops[i]];
+  ry_graph *tg = NULL;
+  ry_status s = transpose_graph(at->call.callee, pl, &tg);
+  if (s) {
+    ryb_fail(b, s);
+    return;
+  }
+  int k = 0;
+  for (int i = 0; i < nops; i++)
+    if (!pl[i]) in[k++] = x[i];
+  for (int i = 0; i < n->n_results; i++) in[k++] = cres[i];
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.call.callee = tg; /* the reference passes to the node */
+  a.call.remat = at->call.remat;
+  int m = ryb_emit(b, n->loc, RY_OP_CALL, k, in, &a, 0, NULL, 0, NULL, ct);
+  if (!m && !ryb_ok(b)) return;
+  int t = 0;
+  for (int i = 0; i < nops; i++)
+    if (pl[i]) cin[i] = ct[t++];
+}
+
 /* Transpose the linear part of region r of J into b. ct_out: cotangents of
  * the region's results (id 0 = zero); R: builder values of the primal values
  * that linear nodes use. Writes the cotangent of every region parameter to
@@ -210,6 +299,8 @@ static void transpose_into(ry_builder *b, const ry_graph *J, int32_t r, bool *li
     }
     if (n->op == RY_OP_COND) {
       transpose_cond(b, J, n, lin, x, cres, cin);
+    } else if (n->op == RY_OP_CALL) {
+      transpose_call(b, J, n, lin, x, cres, cin);
     } else {
       ryt_tr_args a = {b, n->loc, J, n, flags, x, cres, cin};
       ryt_transpose_rule(n->op)(&a);

@@ -408,6 +408,226 @@ static void j_while(ryt_jvp_args *a) {
   }
 }
 
+/* ---- calls with rules ---- */
+
+/* (x..., t...) -> ty... by forward mode through g. */
+ry_status ryt_jvp_tangent_graph(ry_graph *g, ry_graph **out) {
+  *out = NULL;
+  int n = ry_graph_num_inputs(g);
+  ry_builder *b = ry_builder_new(g->name);
+  ry_value *x = ry__calloc((size_t)2 * n + 1, sizeof *x), *y = ry__calloc(2 * RY_MAX_OUTPUTS, sizeof *y);
+  if (!b || !x || !y) {
+    ry_builder_free(b);
+    ry__free(x, ((size_t)2 * n + 1) * sizeof *x);
+    ry__free(y, 2 * RY_MAX_OUTPUTS * sizeof *y);
+    return ry__oom();
+  }
+  for (int i = 0; i < n; i++) x[i] = ry_input(b, ry_graph_input_name(g, i), ry_graph_input_type(g, i));
+  for (int i = 0; i < n; i++) x[n + i] = ry_input(b, NULL, ry_graph_input_type(g, i));
+  int m = ryt_jvp_region(b, g, 0, x, x + n, y, y + RY_MAX_OUTPUTS);
+  for (int i = 0; i < m && ryb_ok(b); i++)
+    y[RY_MAX_OUTPUTS + i] = ryt_materialize(b, (ry_loc){0}, y[RY_MAX_OUTPUTS + i], ry_value_type(b, y[i]));
+  ry_status s = ry_builder_finish(b, ryb_ok(b) ? m : 0, y + RY_MAX_OUTPUTS, out);
+  ry__free(x, ((size_t)2 * n + 1) * sizeof *x);
+  ry__free(y, 2 * RY_MAX_OUTPUTS * sizeof *y);
+  return s;
+}
+
+/* Emit `call {callee=g, ...}` with the given extra attributes. */
+static int emit_call(ryt_jvp_args *a, ry_graph *g, ry_graph *bwd, int64_t remat, int n, const ry_value *in, ry_value *out) {
+  ry_attrs at;
+  memset(&at, 0, sizeof at);
+  at.call.callee = ry_graph_retain(g);
+  at.call.bwd = ry_graph_retain(bwd);
+  at.call.remat = remat;
+  return ryb_emit(B, L, RY_OP_CALL, n, in, &at, 0, NULL, 0, NULL, out);
+}
+
+/* (x..., res..., t...) -> ty: the linear half of a custom_vjp call, by
+ * forward mode through f (res is unused; it is there for bwd). */
+static ry_status vjp_linear_graph(ry_graph *f, int nres, const ry_type *res_types, ry_graph **out) {
+  ry_graph *jt = NULL;
+  ry_status s = ryt_jvp_tangent_graph(f, &jt);
+  if (s) return s;
+  int n = ry_graph_num_inputs(f), m = ry_graph_num_outputs(f);
+  ry_builder *b = ry_builder_new(f->name);
+  ry_value *in = ry__calloc((size_t)(2 * n + nres) + 1, sizeof *in), *args = ry__calloc((size_t)2 * n + 1, sizeof *args);
+  ry_value *ty = ry__calloc((size_t)m + 1, sizeof *ty);
+  if (!b || !in || !args || !ty) {
+    s = ry__oom();
+    ry_builder_free(b);
+  } else {
+    for (int i = 0; i < n; i++) in[i] = ry_input(b, NULL, ry_graph_input_type(f, i));
+    for (int i = 0; i < nres; i++) in[n + i] = ry_input(b, NULL, res_types[i]);
+    for (int i = 0; i < n; i++) in[n + nres + i] = ry_input(b, NULL, ry_graph_input_type(f, i));
+    for (int i = 0; i < n; i++) args[i] = in[i], args[n + i] = in[n + nres + i];
+    int k = ry_call_(b, (ry_loc){0}, jt, 2 * n, args, ty);
+    s = ry_builder_finish(b, k == m ? m : 0, ty, out);
+  }
+  ry__free(in, ((size_t)(2 * n + nres) + 1) * sizeof *in);
+  ry__free(args, ((size_t)2 * n + 1) * sizeof *args);
+  ry__free(ty, ((size_t)m + 1) * sizeof *ty);
+  ry_graph_release(jt);
+  return s;
+}
+
+static bool is_saveable_dot(const ry_node *n) { return n->op == RY_OP_DOT_GENERAL || n->op == RY_OP_CONVOLUTION; }
+
+/* f' : x... -> (y..., results of f's top-level dot_general/convolution nodes...) */
+static ry_status primal_with_dots(ry_graph *f, ry_graph **out) {
+  *out = NULL;
+  const ry_region *r0 = &f->regions[0];
+  ry_builder *b = ry_builder_new(f->name);
+  ry_value *map = ry__calloc((size_t)f->n_values, sizeof *map), *outs = ry__calloc((size_t)r0->nodes.n + r0->results.n + 1, sizeof *outs);
+  ry_value in[1024], res[1024];
+  ry_status s;
+  if (!b || !map || !outs) {
+    ry_builder_free(b);
+    s = ry__oom();
+    goto done;
+  }
+  for (int i = 0; i < r0->params.n; i++) map[r0->params.v[i]] = ry_input(b, NULL, ry_vtype(f, r0->params.v[i]));
+  int nd = 0;
+  for (int k = 0; k < r0->nodes.n && ryb_ok(b); k++) {
+    const ry_node *n = &f->nodes[r0->nodes.v[k]];
+    if (n->n_operands > 1024 || n->n_results > 1024) {
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, "checkpoint", "too many operands");
+      break;
+    }
+    for (int i = 0; i < n->n_operands; i++) in[i] = map[ry_node_operands(f, n)[i]];
+    int m = ryt_copy_node(b, f, n, in, res);
+    for (int i = 0; i < m; i++) map[ry_node_results(f, n)[i]] = res[i];
+    if (m && is_saveable_dot(n)) outs[r0->results.n + nd++] = res[0];
+  }
+  for (int i = 0; i < r0->results.n; i++) outs[i] = map[r0->results.v[i]];
+  s = ry_builder_finish(b, ryb_ok(b) ? r0->results.n + nd : 0, outs, out);
+done:
+  if (map) ry__free(map, (size_t)f->n_values * sizeof *map);
+  if (outs) ry__free(outs, ((size_t)r0->nodes.n + r0->results.n + 1) * sizeof *outs);
+  return s;
+}
+
+/* Jt': (x..., dots..., t...) -> ty by forward mode through f, with the dot
+ * results taken from the inputs instead of recomputed. */
+static ry_status tangent_with_dots(ry_graph *f, int nd, const ry_type *dt, ry_graph **out) {
+  *out = NULL;
+  const ry_region *r0 = &f->regions[0];
+  int n = r0->params.n;
+  ry_builder *b = ry_builder_new(f->name);
+  ry_value *subst = ry__calloc((size_t)f->n_nodes + 1, sizeof *subst);
+  ry_value *in = ry__calloc((size_t)(2 * n + nd) + 1, sizeof *in), *y = ry__calloc(2 * RY_MAX_OUTPUTS, sizeof *y);
+  ry_status s;
+  if (!b || !subst || !in || !y) {
+    ry_builder_free(b);
+    s = ry__oom();
+    goto done;
+  }
+  for (int i = 0; i < n; i++) in[i] = ry_input(b, NULL, ry_vtype(f, r0->params.v[i]));
+  for (int i = 0; i < nd; i++) in[2 * n + i] = ry_input(b, NULL, dt[i]);
+  for (int i = 0; i < n; i++) in[n + i] = ry_input(b, NULL, ry_vtype(f, r0->params.v[i]));
+  int q = 0;
+  for (int k = 0; k < r0->nodes.n && q < nd; k++)
+    if (is_saveable_dot(&f->nodes[r0->nodes.v[k]])) subst[r0->nodes.v[k]] = in[2 * n + q++];
+  int m = ryt_jvp_region_subst(b, f, 0, in, in + n, y, y + RY_MAX_OUTPUTS, subst);
+  for (int i = 0; i < m && ryb_ok(b); i++)
+    y[RY_MAX_OUTPUTS + i] = ryt_materialize(b, (ry_loc){0}, y[RY_MAX_OUTPUTS + i], ry_value_type(b, y[i]));
+  s = ry_builder_finish(b, ryb_ok(b) ? m : 0, y + RY_MAX_OUTPUTS, out);
+done:
+  ry__free(subst, ((size_t)f->n_nodes + 1) * sizeof *subst);
+  ry__free(in, ((size_t)(2 * n + nd) + 1) * sizeof *in);
+  ry__free(y, 2 * RY_MAX_OUTPUTS * sizeof *y);
+  return s;
+}
+
+/* checkpoint with the save-dots policy: the primal call also returns its dot
+ * products, which the tangent call takes as inputs (so they are residuals,
+ * everything else is recomputed). The tangent call's operands are
+ * (x..., dots..., t...). */
+static void j_call_save_dots(ryt_jvp_args *a) {
+  ry_graph *f = a->n->attrs.call.callee;
+  int n = a->n->n_operands, m = a->n->n_results;
+  ry_graph *fp = NULL, *jt = NULL;
+  ry_status s = primal_with_dots(f, &fp);
+  if (s) {
+    ryb_fail(B, s);
+    return;
+  }
+  ry_value out[1024], in[1024];
+  int k = emit_call(a, fp, NULL, 0, n, a->x, out);
+  int nd = k - m;
+  ry_type dt[512];
+  for (int i = 0; i < nd && i < 512; i++) dt[i] = T(B, out[m + i]);
+  if (k && nd <= 512 && 2 * n + nd <= 1024 && !(s = tangent_with_dots(f, nd, dt, &jt))) {
+    for (int i = 0; i < m; i++) a->y_override[i] = out[i];
+    for (int i = 0; i < n; i++) in[i] = X(i), in[n + nd + i] = M(i);
+    for (int i = 0; i < nd; i++) in[n + i] = out[m + i];
+    emit_call(a, jt, NULL, RY_REMAT_SAVE_DOTS, 2 * n + nd, in, a->ty);
+  }
+  if (s) ryb_fail(B, s);
+  ry_graph_release(fp);
+  ry_graph_release(jt);
+}
+
+static void j_call(ryt_jvp_args *a) {
+  const ry_attrs *at = &a->n->attrs;
+  ry_graph *f = at->call.callee;
+  int n = a->n->n_operands, m = a->n->n_results;
+  if (n > 512 || m > 256) {
+    ryb_failf(B, L, RY_ERR_UNSUPPORTED, "call", "too many values for jvp");
+    return;
+  }
+  ry_value in[1024], out[1024];
+  if (at->call.jvp) {
+    /* custom_jvp: the user's rule, inlined, gives primal and tangent; being
+     * ordinary ops, its tangent part is linearized and transposed like any */
+    for (int i = 0; i < n; i++) in[i] = X(i), in[n + i] = M(i);
+    if (ryt_inline_region_all(B, at->call.jvp, 0, in, out) != 2 * m || !ryb_ok(B)) return;
+    for (int i = 0; i < m; i++) a->y_override[i] = out[i], a->ty[i] = out[m + i];
+    return;
+  }
+  if (at->call.fwd) { /* custom_vjp: residuals from fwd, tangents through a linear call bwd transposes */
+    ry_attrs pa;
+    memset(&pa, 0, sizeof pa);
+    pa.call.callee = ry_graph_retain(at->call.fwd);
+    int k = ryb_emit(B, L, RY_OP_CALL, n, a->x, &pa, 0, NULL, 0, NULL, out);
+    if (!k) return;
+    int nres = k - m;
+    ry_type rt[512];
+    for (int i = 0; i < nres && i < 512; i++) rt[i] = T(B, out[m + i]);
+    ry_graph *lg = NULL;
+    ry_status s = vjp_linear_graph(f, nres, rt, &lg);
+    if (s) {
+      ryb_fail(B, s);
+      return;
+    }
+    for (int i = 0; i < n; i++) in[i] = X(i);
+    for (int i = 0; i < nres; i++) in[n + i] = out[m + i];
+    for (int i = 0; i < n; i++) in[n + nres + i] = M(i);
+    for (int i = 0; i < m; i++) a->y_override[i] = out[i];
+    emit_call(a, lg, at->call.bwd, 0, 2 * n + nres, in, a->ty);
+    ry_graph_release(lg);
+    return;
+  }
+  if (at->call.remat == RY_REMAT_SAVE_DOTS) {
+    j_call_save_dots(a);
+    return;
+  }
+  if (at->call.remat) { /* checkpoint: a separate tangent call, recomputed when transposed */
+    ry_graph *jt = NULL;
+    ry_status s = ryt_jvp_tangent_graph(f, &jt);
+    if (s) {
+      ryb_fail(B, s);
+      return;
+    }
+    for (int i = 0; i < n; i++) in[i] = X(i), in[n + i] = M(i);
+    emit_call(a, jt, NULL, at->call.remat, 2 * n, in, a->ty);
+    ry_graph_release(jt);
+    return;
+  }
+  /* a plain call: differentiate through its body */
+  ryt_jvp_region(B, f, 0, a->x, a->tx, a->y_override, a->ty);
+}
+
 /* ---- the table ---- */
 
 const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
@@ -426,13 +646,18 @@ const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_IOTA] = j_zero, [RY_OP_CONSTANT] = j_zero, [RY_OP_REDUCE] = j_reduce, [RY_OP_ARGMAX] = j_zero,
     [RY_OP_ARGMIN] = j_zero, [RY_OP_CUMULATIVE] = j_cumulative, [RY_OP_DOT_GENERAL] = j_bilinear,
     [RY_OP_CONVOLUTION] = j_bilinear, [RY_OP_GATHER] = j_gather, [RY_OP_SCATTER] = j_scatter, [RY_OP_SORT] = j_sort,
-    [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_CALL] = j_unsupported,
+    [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_CALL] = j_call,
     [RY_OP_CUSTOM_CALL] = j_unsupported,
 };
 
 /* ---- the driver ---- */
 
 int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y, ry_value *ty) {
+  return ryt_jvp_region_subst(b, g, r, x, tx, y, ty, NULL);
+}
+
+int ryt_jvp_region_subst(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y,
+                         ry_value *ty, const ry_value *subst) {
   if (!ryb_ok(b)) return 0;
   const ry_region *reg = &g->regions[r];
   ry_value *P = ry__calloc((size_t)g->n_values, sizeof *P), *Tn = ry__calloc((size_t)g->n_values, sizeof *Tn);
@@ -462,7 +687,13 @@ int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *
       tin[i] = Tn[ops[i]];
       any |= tin[i].id != 0;
     }
-    int m = ryt_copy_node(b, g, n, in, out);
+    int m;
+    if (subst && subst[reg->nodes.v[k]].id) { /* a saved value replaces the node's primal */
+      out[0] = subst[reg->nodes.v[k]];
+      m = 1;
+    } else {
+      m = ryt_copy_node(b, g, n, in, out);
+    }
     if (!ryb_ok(b)) break;
     for (int i = 0; i < m; i++) tout[i] = ovr[i] = (ry_value){0};
     if (any) {

@@ -17,8 +17,18 @@ int ryt_copy_node(ry_builder *b, const ry_graph *g, const ry_node *n, const ry_v
  * result count (0 with the sticky error set on failure; a region may have 0
  * results, so check ryb_ok). */
 int ryt_inline_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out);
+/* ryt_inline_region, inlining plain calls inside too. */
+int ryt_inline_region_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out);
 /* A copy of g with every call inlined (transforms work on call-free graphs). */
 ry_status ryt_inline_calls(ry_graph *g, ry_graph **out);
+
+/* A call without differentiation rules or remat, which transforms inline. */
+static inline bool ryt_call_is_plain(const ry_attrs *a) {
+  return !a->call.jvp && !a->call.fwd && !a->call.bwd && !a->call.remat;
+}
+/* The tangent half of the JVP of g: a graph (x..., t...) -> (ty...) with
+ * every output tangent materialized. */
+ry_status ryt_jvp_tangent_graph(ry_graph *g, ry_graph **out);
 
 /* Zeros / ones shaped like a type. */
 ry_value ryt_zeros(ry_builder *b, ry_loc loc, ry_type t);
@@ -43,6 +53,10 @@ extern const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT];
 /* JVP of region r of g with primals x and tangents tx (id 0 = zero); writes
  * results y and tangents ty; returns the count. */
 int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y, ry_value *ty);
+/* The same, where subst[node id] (when non-zero) replaces that node's
+ * single primal result instead of recomputing it (checkpoint's saved dots). */
+int ryt_jvp_region_subst(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y,
+                         ry_value *ty, const ry_value *subst);
 /* Tangent t, or zeros of type `like` when t is a symbolic zero. */
 ry_value ryt_materialize(ry_builder *b, ry_loc loc, ry_value t, ry_type like);
 
@@ -60,6 +74,26 @@ typedef struct ryt_tr_args {
 typedef void (*ry_transpose_rule)(ryt_tr_args *a);
 extern const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT]; /* NULL: not a linear op */
 ry_transpose_rule ryt_transpose_rule(ry_op op);                 /* never NULL */
+
+/* ---- vectorizing map (vmap.c) ---- */
+typedef struct ryt_vmap_args {
+  ry_builder *b;
+  ry_loc loc;
+  const ry_graph *g;
+  const ry_node *n;
+  int64_t size;       /* the batch size */
+  const ry_value *x;  /* operands in the builder; a batched one has the batch at axis 0 */
+  const bool *bx;     /* per operand: batched (at least one is) */
+  ry_value *y;        /* out: results */
+  bool *by;           /* out: per result: batched (then at axis 0) */
+} ryt_vmap_args;
+typedef void (*ry_batch_rule)(ryt_vmap_args *a);
+extern const ry_batch_rule ry_batch_rules[RY_OP_COUNT];
+/* Batch region r of g over `size` lanes: parameters x with flags bx; writes
+ * results y with flags by; returns the count (0 with the sticky error set on
+ * failure). */
+int ryt_vmap_region(ry_builder *b, const ry_graph *g, int32_t r, int64_t size, const ry_value *x, const bool *bx, ry_value *y,
+                    bool *by);
 
 static inline bool ryt_is_float(ry_type t) { return ry_dtype_is_float(t.dtype); }
 
