@@ -445,3 +445,50 @@ TEST(cli_err_out_not_a_directory) {
   result_free(&r);
   remove(f);
 }
+
+/* ---- transforms ------------------------------------------------------------------- */
+
+TEST(cli_transforms_print_programs) {
+  cli_result r = RUN("grad", data("loss.ryft"), "--argnums", "0,1");
+  EXPECT(r, 0, "out", "func @main(%x: f32[3], %w: f32[3]) -> (f32[3], f32[3])", "tanh");
+  result_free(&r);
+  r = RUN("grad", data("loss.ryft"));
+  EXPECT(r, 0, "out", "-> (f32[3])");
+  result_free(&r);
+  r = RUN("jvp", data("loss.ryft"));
+  EXPECT(r, 0, "out", "f32[3], %arg2: f32[3], %arg3: f32[3]) -> (f32[], f32[])");
+  result_free(&r);
+  r = RUN("vjp", data("loss.ryft"));
+  EXPECT(r, 0, "out", "# forward", "# backward", "residuals");
+  result_free(&r);
+  r = RUN("vmap", data("loss.ryft"), "--size", "5", "--in-axes", "0,none");
+  EXPECT(r, 0, "out", "func @main(%x: f32[5,3], %w: f32[3]) -> (f32[5])");
+  result_free(&r);
+  r = RUN("vmap", data("add.ryft"), "--size", "2", "--in-axes", "1,0", "--out-axes", "1");
+  EXPECT(r, 0, "out", "(%x: f32[3,2], %y: f32[2,3]) -> (f32[3,2])");
+  result_free(&r);
+}
+
+TEST(cli_err_transforms) {
+  cli_result r = RUN("grad", data("add.ryft"));
+  EXPECT(r, 1, "err", "grad", "f32[3]", "scalar");
+  result_free(&r);
+  r = RUN("grad", data("loss.ryft"), "--argnums", "7");
+  EXPECT(r, 1, "err", "argnum 7", "out of range");
+  result_free(&r);
+  r = RUN("grad", data("loss.ryft"), "--argnums", "x");
+  EXPECT_USAGE(r, "--argnums", "not a list of integers");
+  result_free(&r);
+  r = RUN("vmap", data("loss.ryft"), "--in-axes", "0,0");
+  EXPECT_USAGE(r, "--size N is required");
+  result_free(&r);
+  r = RUN("vmap", data("loss.ryft"), "--size", "4", "--in-axes", "0");
+  EXPECT_USAGE(r, "--in-axes has 1 entries", "2 inputs");
+  result_free(&r);
+  r = RUN("vmap", data("loss.ryft"), "--size", "4", "--in-axes", "3,none");
+  EXPECT(r, 1, "err", "vmap", "3");
+  result_free(&r);
+  r = RUN("vmap", data("loss.ryft"), "--size", "4", "--out-axes", "2");
+  EXPECT(r, 1, "err", "vmap", "out");
+  result_free(&r);
+}

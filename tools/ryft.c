@@ -26,6 +26,15 @@ static const char k_usage[] =
     "  run FILE [--device NAME] [--in NAME=FILE.npy ...] [--in FILE.npy ...] [--out DIR]\n"
     "                          run @main: inputs by name or in order; prints the\n"
     "                          outputs, or writes DIR/out0.npy, DIR/out1.npy, ...\n"
+    "  export FILE --format stablehlo\n"
+    "                          print the program as a StableHLO MLIR module\n"
+    "  grad FILE [--argnums 0,1,...]\n"
+    "                          print the gradient program of @main's scalar output\n"
+    "  jvp FILE                print the forward-mode program (inputs x..., t...)\n"
+    "  vjp FILE                print the forward program (outputs y..., residuals...)\n"
+    "                          and the backward program (residuals..., ct...)\n"
+    "  vmap FILE --size N [--in-axes 0,none,...] [--out-axes 0,...]\n"
+    "                          print @main vectorized over a new axis of size N\n"
     "  devices                 list the devices\n"
     "  demo [--device NAME]    trace, compile and run a small program and check it\n"
     "                          against plain C\n"
@@ -124,6 +133,137 @@ static int cmd_print(int argc, char **argv) {
   if (!s) s = ry_graph_print(g, stdout);
   ry_graph_release(g);
   return s ? fail_status(s, file) : EXIT_OK;
+}
+
+static int cmd_export(int argc, char **argv) {
+  const char *file = NULL, *format = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--format") == 0) {
+      if (i + 1 >= argc) return usage_error("export: --format needs a value");
+      format = argv[++i];
+    } else if (argv[i][0] == '-' && argv[i][1] != 0) {
+      return usage_error("export: unknown option '%s'", argv[i]);
+    } else if (file) {
+      return usage_error("export: unexpected argument '%s' (one FILE only)", argv[i]);
+    } else {
+      file = argv[i];
+    }
+  }
+  if (!file) return usage_error("export: missing FILE");
+  if (!format || strcmp(format, "stablehlo") != 0)
+    return usage_error("export: --format must be 'stablehlo'%s%s", format ? ", not " : "", format ? format : "");
+  ry_graph *g = NULL;
+  char *text = NULL;
+  ry_status s = ry_graph_parse_file(file, &g);
+  if (!s) s = ry_stablehlo_emit(g, &text);
+  if (!s) fputs(text, stdout);
+  ry_free(text);
+  ry_graph_release(g);
+  return s ? fail_status(s, file) : EXIT_OK;
+}
+
+/* ---- transforms ---------------------------------------------------------- */
+
+/* "0,1,none,-1" into ints (none = RY_NOT_BATCHED when allow_none). */
+static int parse_int_list(const char *cmd, const char *opt, const char *text, int allow_none, int *out, int cap, int *n) {
+  *n = 0;
+  const char *p = text;
+  while (*p) {
+    if (*n == cap) return usage_error("%s: %s has more than %d entries", cmd, opt, cap);
+    if (allow_none && strncmp(p, "none", 4) == 0 && (p[4] == ',' || p[4] == 0)) {
+      out[(*n)++] = RY_NOT_BATCHED;
+      p += 4;
+    } else {
+      char *end;
+      long v = strtol(p, &end, 10);
+      if (end == p || v < -1000000 || v > 1000000)
+        return usage_error("%s: %s: '%s' is not a list of integers%s", cmd, opt, text, allow_none ? " or 'none'" : "");
+      out[(*n)++] = (int)v;
+      p = end;
+    }
+    if (*p == ',') p++;
+    else if (*p) return usage_error("%s: %s: unexpected '%c' in '%s'", cmd, opt, *p, text);
+  }
+  if (*n == 0) return usage_error("%s: %s is empty", cmd, opt);
+  return EXIT_OK;
+}
+
+static int print_graph_or_fail(ry_status s, ry_graph *g, const char *file) {
+  if (!s) s = ry_graph_print(g, stdout);
+  ry_graph_release(g);
+  return s ? fail_status(s, file) : EXIT_OK;
+}
+
+static int cmd_transform(const char *cmd, int argc, char **argv) {
+  const char *file = NULL, *argnums = NULL, *in_axes = NULL, *out_axes = NULL, *size = NULL;
+  for (int i = 0; i < argc; i++) {
+    const char *v = NULL;
+    int missing = 0;
+    if (strcmp(cmd, "grad") == 0 && take_option(argc, argv, &i, "--argnums", &v, &missing)) {
+      if (missing) return usage_error("%s: --argnums needs a value", cmd);
+      argnums = v;
+    } else if (strcmp(cmd, "vmap") == 0 && take_option(argc, argv, &i, "--in-axes", &v, &missing)) {
+      if (missing) return usage_error("vmap: --in-axes needs a value");
+      in_axes = v;
+    } else if (strcmp(cmd, "vmap") == 0 && take_option(argc, argv, &i, "--out-axes", &v, &missing)) {
+      if (missing) return usage_error("vmap: --out-axes needs a value");
+      out_axes = v;
+    } else if (strcmp(cmd, "vmap") == 0 && take_option(argc, argv, &i, "--size", &v, &missing)) {
+      if (missing) return usage_error("vmap: --size needs a value");
+      size = v;
+    } else if (argv[i][0] == '-' && argv[i][1] != 0) {
+      return usage_error("%s: unknown option '%s'", cmd, argv[i]);
+    } else if (file) {
+      return usage_error("%s: unexpected argument '%s' (one FILE only)", cmd, argv[i]);
+    } else {
+      file = argv[i];
+    }
+  }
+  if (!file) return usage_error("%s: missing FILE", cmd);
+  int ax[64], nax = 0, oax[64], noax = 0, rc;
+  long long n = 0;
+  if (argnums && (rc = parse_int_list(cmd, "--argnums", argnums, 0, ax, 64, &nax))) return rc;
+  if (in_axes && (rc = parse_int_list(cmd, "--in-axes", in_axes, 1, ax, 64, &nax))) return rc;
+  if (out_axes && (rc = parse_int_list(cmd, "--out-axes", out_axes, 0, oax, 64, &noax))) return rc;
+  if (strcmp(cmd, "vmap") == 0) {
+    char *end = NULL;
+    if (!size) return usage_error("vmap: --size N is required (the batch size)");
+    n = strtoll(size, &end, 10);
+    if (!*size || *end || n < 0) return usage_error("vmap: --size '%s' is not a non-negative integer", size);
+  }
+  ry_graph *g = NULL, *t = NULL, *t2 = NULL;
+  ry_status s = ry_graph_parse_file(file, &g);
+  if (s) return fail_status(s, file);
+  int nin = ry_graph_num_inputs(g), nout = ry_graph_num_outputs(g);
+  if (strcmp(cmd, "grad") == 0) {
+    int zero = 0;
+    ry_grad_opts o = {argnums ? nax : 1, argnums ? ax : &zero, 0};
+    s = ry_grad(g, &o, &t);
+  } else if (strcmp(cmd, "jvp") == 0) {
+    s = ry_jvp(g, &t);
+  } else if (strcmp(cmd, "vjp") == 0) {
+    int nres = 0;
+    s = ry_vjp(g, &t, &t2, &nres);
+    if (!s) {
+      printf("# forward: (inputs) -> (%d outputs, %d residuals)\n", nout, nres);
+      s = ry_graph_print(t, stdout);
+      if (!s) printf("\n# backward: (%d residuals, %d cotangents) -> (%d input cotangents)\n", nres, nout, nin);
+      ry_graph_release(t);
+      t = t2;
+    }
+  } else {
+    if (in_axes && nax != nin) {
+      ry_graph_release(g);
+      return usage_error("vmap: --in-axes has %d entries but @main has %d inputs", nax, nin);
+    }
+    if (out_axes && noax != nout) {
+      ry_graph_release(g);
+      return usage_error("vmap: --out-axes has %d entries but @main has %d outputs", noax, nout);
+    }
+    s = ry_vmap(g, n, in_axes ? ax : NULL, out_axes ? oax : NULL, &t);
+  }
+  ry_graph_release(g);
+  return print_graph_or_fail(s, t, file);
 }
 
 /* ---- run -------------------------------------------------------------------- */
@@ -502,7 +642,10 @@ int main(int argc, char **argv) {
     }
   if (strcmp(cmd, "check") == 0) return cmd_check(n, rest);
   if (strcmp(cmd, "print") == 0) return cmd_print(n, rest);
+  if (strcmp(cmd, "export") == 0) return cmd_export(n, rest);
   if (strcmp(cmd, "run") == 0) return cmd_run(n, rest);
+  if (strcmp(cmd, "grad") == 0 || strcmp(cmd, "jvp") == 0 || strcmp(cmd, "vjp") == 0 || strcmp(cmd, "vmap") == 0)
+    return cmd_transform(cmd, n, rest);
   if (strcmp(cmd, "devices") == 0) return cmd_devices(n, rest);
   if (strcmp(cmd, "demo") == 0) return cmd_demo(n, rest);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) return cmd_version(n, rest);
