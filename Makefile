@@ -5,13 +5,18 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRYFT_WERROR=ON
 
-.PHONY: run test build deps clean asan
+.PHONY: run test build deps clean asan pjrt
 
 run: build
 	./$(BUILD)/ryft demo
 
-test: build
+# the tests also run every program on XLA through the PJRT backend
+test: CMAKE_FLAGS += -DRYFT_PJRT=ON
+test: pjrt build
 	./$(BUILD)/ryft_tests
+
+pjrt:
+	@sh tools/fetch-pjrt.sh $(BUILD)/pjrt || echo "make: PJRT plugin not available; pjrt tests skipped" >&2
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null

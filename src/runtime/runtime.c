@@ -3,8 +3,12 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "../backend/cpu/cpu.h"
 #include "../backend/interp/interp.h"
 #include "backend.h"
+#ifdef RYFT_HAVE_PJRT
+#include "../backend/pjrt/pjrt.h"
+#endif
 
 /* ---- devices ---- */
 
@@ -15,6 +19,10 @@ struct ry_device {
 /* Add a backend here (and its file under src/backend/) to make it a device. */
 static ry_device g_devices[] = {
     {&ry_interp_backend},
+    {&ry_cpu_backend},
+#ifdef RYFT_HAVE_PJRT
+    {&ry_pjrt_backend},
+#endif
 };
 #define N_DEVICES ((int)(sizeof g_devices / sizeof g_devices[0]))
 

@@ -1,0 +1,67 @@
+/* ryft/pjrt.h - run graphs on any XLA device through a PJRT plugin.
+ *
+ * A PJRT plugin is a shared library (the XLA CPU plugin, or JAX's CUDA, ROCm
+ * and TPU plugins) exporting GetPjrtApi(). ryft loads it with dlopen, checks
+ * its PJRT C API version, emits the graph as StableHLO (ryft/stablehlo.h),
+ * compiles it with the plugin and runs it on the plugin's devices.
+ *
+ * The simplest use is the "pjrt" device: ry_device_get("pjrt", &d) and then
+ * ry_compile/ry_execute as on any device. It uses a client of the plugin
+ * named by the environment variable RYFT_PJRT_PLUGIN, created on first use
+ * and kept until ry_pjrt_shutdown(). The calls below give explicit clients
+ * (another plugin, several CPU devices, replicated execution).
+ *
+ * Available when ryft is built with -DRYFT_PJRT=ON; otherwise every call
+ * returns RY_ERR_UNSUPPORTED. */
+#ifndef RYFT_PJRT_H
+#define RYFT_PJRT_H
+
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ry_pjrt_client ry_pjrt_client;
+typedef struct ry_pjrt_executable ry_pjrt_executable;
+
+typedef struct ry_pjrt_options {
+  const char *plugin_path; /* NULL: $RYFT_PJRT_PLUGIN */
+  int cpu_device_count;    /* > 0: ask a CPU plugin for this many devices */
+} ry_pjrt_options;
+
+/* Load the plugin (once per process; plugins are never unloaded), check its
+ * API version, initialize it and create a client. opts may be NULL. */
+ry_status ry_pjrt_client_create(const ry_pjrt_options *opts, ry_pjrt_client **out);
+void ry_pjrt_client_free(ry_pjrt_client *c); /* NULL is fine; executables keep it alive */
+
+const char *ry_pjrt_client_platform(const ry_pjrt_client *c);         /* "cpu", "cuda", ... */
+const char *ry_pjrt_client_platform_version(const ry_pjrt_client *c);
+/* The PJRT C API version the plugin reports. */
+void ry_pjrt_client_api_version(const ry_pjrt_client *c, int *major, int *minor);
+int ry_pjrt_client_device_count(const ry_pjrt_client *c);             /* addressable devices */
+const char *ry_pjrt_client_device_kind(const ry_pjrt_client *c, int i); /* "" when out of range */
+int ry_pjrt_client_memory_count(const ry_pjrt_client *c);             /* addressable memories */
+const char *ry_pjrt_client_memory_kind(const ry_pjrt_client *c, int i);
+
+/* Compile g for `num_devices` devices (>= 1): the program is replicated on
+ * the client's first num_devices devices (num_replicas = num_devices). */
+ry_status ry_pjrt_compile(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out);
+/* Compile StableHLO text directly (as ry_stablehlo_emit writes it). */
+ry_status ry_pjrt_compile_mlir(ry_pjrt_client *c, const char *mlir, int num_devices, ry_pjrt_executable **out);
+void ry_pjrt_executable_free(ry_pjrt_executable *e); /* NULL is fine */
+int ry_pjrt_executable_num_outputs(const ry_pjrt_executable *e);
+int ry_pjrt_executable_num_devices(const ry_pjrt_executable *e);
+
+/* Run: every device gets the same n_in inputs; out receives
+ * n_out = num_outputs * num_devices new arrays, device by device. Inputs are
+ * checked against the graph's input types when compiled from a graph. */
+ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+
+/* Free the "pjrt" device's shared client (compiled executables stay valid). */
+void ry_pjrt_shutdown(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

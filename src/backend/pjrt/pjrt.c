@@ -1,0 +1,754 @@
+/* The PJRT backend: load a PJRT plugin (dlopen + GetPjrtApi), check its API
+ * version, create clients, compile emitted StableHLO with a CompileOptions
+ * message ryft encodes itself, move arrays to and from devices, execute and
+ * await. Every PJRT object created here is destroyed here. Built only with
+ * RYFT_PJRT (the header comes from tools/fetch-pjrt.sh).
+ *
+ * Internal names carry the prefix `ryp_`. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <pjrt_c_api.h>
+
+#include "../../runtime/backend.h"
+#include "../stablehlo/stablehlo.h"
+#include "pjrt.h"
+#include "ryft/pjrt.h"
+
+/* Oldest plugin API minor version accepted with this header's major. Every
+ * entry point ryft calls exists since well before it; ryft is tested with
+ * the header's own version (PJRT_API_MINOR). */
+#define RYP_MIN_MINOR 40
+
+/* ---- plugins: loaded once, never unloaded ---- */
+
+typedef struct ryp_plugin {
+  struct ryp_plugin *next;
+  char *path;
+  void *handle;
+  const PJRT_Api *api;
+} ryp_plugin;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static ryp_plugin *g_plugins; /* reachable: never reported as a leak */
+
+struct ry_pjrt_client {
+  int refcount; /* atomic */
+  ryp_plugin *plugin;
+  PJRT_Client *client;
+  PJRT_Device **devices; /* addressable */
+  int n_devices;
+  char **device_kinds;
+  int *device_ids;
+  PJRT_Memory **memories;
+  int n_memories;
+  char **memory_kinds;
+  char *platform, *platform_version;
+};
+
+struct ry_pjrt_executable {
+  ry_pjrt_client *client;
+  PJRT_LoadedExecutable *exe;
+  ry_graph *graph; /* retained; NULL when compiled from text */
+  int num_devices, num_outputs;
+};
+
+static const char *code_name(PJRT_Error_Code c) {
+  static const char *names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                                "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                                "UNAUTHENTICATED"};
+  return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "?";
+}
+
+/* Turn a PJRT_Error into a status "pjrt: <what>: <CODE>: <message>" and free it. */
+static ry_status perr(const PJRT_Api *api, PJRT_Error *e, const char *what) {
+  if (!e) return NULL;
+  PJRT_Error_Message_Args m = {.struct_size = PJRT_Error_Message_Args_STRUCT_SIZE, .error = e};
+  api->PJRT_Error_Message(&m);
+  PJRT_Error_GetCode_Args gc = {.struct_size = PJRT_Error_GetCode_Args_STRUCT_SIZE, .error = e};
+  PJRT_Error *e2 = api->PJRT_Error_GetCode(&gc);
+  PJRT_Error_Code code = e2 ? PJRT_Error_Code_UNKNOWN : gc.code;
+  if (e2) {
+    PJRT_Error_Destroy_Args d2 = {.struct_size = PJRT_Error_Destroy_Args_STRUCT_SIZE, .error = e2};
+    api->PJRT_Error_Destroy(&d2);
+  }
+  ry_code rc = code == PJRT_Error_Code_INVALID_ARGUMENT ? RY_ERR_INVALID_ARGUMENT
+               : code == PJRT_Error_Code_UNIMPLEMENTED ? RY_ERR_UNSUPPORTED
+               : code == PJRT_Error_Code_NOT_FOUND ? RY_ERR_NOT_FOUND
+               : code == PJRT_Error_Code_RESOURCE_EXHAUSTED ? RY_ERR_OUT_OF_MEMORY
+                                                            : RY_ERR_INTERNAL;
+  ry_status s = ry__err(rc, "pjrt: %s: %s: %.*s", what, code_name(code), (int)m.message_size, m.message ? m.message : "");
+  PJRT_Error_Destroy_Args d = {.struct_size = PJRT_Error_Destroy_Args_STRUCT_SIZE, .error = e};
+  api->PJRT_Error_Destroy(&d);
+  return s;
+}
+
+/* Is the function pointer at byte offset `off` inside the plugin's table? */
+#define HAS_FN(api, field) ((api)->struct_size >= offsetof(PJRT_Api, field) + sizeof(void *) && (api)->field)
+
+static ry_status check_api(const char *path, const PJRT_Api *api) {
+  if (!api) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt: '%s': GetPjrtApi() returned NULL", path);
+  int major = api->pjrt_api_version.major_version, minor = api->pjrt_api_version.minor_version;
+  if (major != PJRT_API_MAJOR)
+    return ry__err(RY_ERR_UNSUPPORTED,
+                   "pjrt: plugin '%s' implements PJRT C API version %d.%d, but ryft was built for %d.%d "
+                   "(major versions must match)",
+                   path, major, minor, PJRT_API_MAJOR, PJRT_API_MINOR);
+  if (minor < RYP_MIN_MINOR)
+    return ry__err(RY_ERR_UNSUPPORTED,
+                   "pjrt: plugin '%s' is older than ryft supports: it implements PJRT C API %d.%d, ryft needs "
+                   "%d.%d or newer (built against %d.%d)",
+                   path, major, minor, PJRT_API_MAJOR, RYP_MIN_MINOR, PJRT_API_MAJOR, PJRT_API_MINOR);
+  if (!(HAS_FN(api, PJRT_Error_Destroy) && HAS_FN(api, PJRT_Error_Message) && HAS_FN(api, PJRT_Error_GetCode) &&
+        HAS_FN(api, PJRT_Plugin_Initialize) && HAS_FN(api, PJRT_Client_Create) && HAS_FN(api, PJRT_Client_Destroy) &&
+        HAS_FN(api, PJRT_Client_Compile) && HAS_FN(api, PJRT_Client_BufferFromHostBuffer) &&
+        HAS_FN(api, PJRT_LoadedExecutable_Execute) && HAS_FN(api, PJRT_Buffer_ToHostBuffer) &&
+        HAS_FN(api, PJRT_Event_Await) && HAS_FN(api, PJRT_Event_Destroy) && HAS_FN(api, PJRT_Buffer_Destroy) &&
+        HAS_FN(api, PJRT_LoadedExecutable_Destroy) && HAS_FN(api, PJRT_Client_AddressableDevices)))
+    return ry__err(RY_ERR_UNSUPPORTED, "pjrt: plugin '%s' (API %d.%d) lacks functions ryft needs", path, major, minor);
+  return NULL;
+}
+
+/* Find or load the plugin at path; call with g_lock held. */
+static ry_status plugin_get(const char *path, ryp_plugin **out) {
+  for (ryp_plugin *p = g_plugins; p; p = p->next)
+    if (strcmp(p->path, path) == 0) {
+      *out = p;
+      return NULL;
+    }
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *why = dlerror();
+    return ry__err(RY_ERR_NOT_FOUND, "pjrt: cannot load plugin '%s': %s", path, why ? why : "dlopen failed");
+  }
+  typedef const PJRT_Api *(*get_api_fn)(void);
+  get_api_fn get;
+  void *sym = dlsym(h, "GetPjrtApi");
+  memcpy(&get, &sym, sizeof get);
+  if (!sym) {
+    dlclose(h);
+    return ry__err(RY_ERR_NOT_FOUND, "pjrt: '%s' is not a PJRT plugin: it has no GetPjrtApi symbol", path);
+  }
+  const PJRT_Api *api = get();
+  ry_status s = check_api(path, api);
+  if (s) {
+    dlclose(h);
+    return s;
+  }
+  PJRT_Plugin_Initialize_Args ia = {.struct_size = PJRT_Plugin_Initialize_Args_STRUCT_SIZE};
+  s = perr(api, api->PJRT_Plugin_Initialize(&ia), "initializing the plugin");
+  if (s) return s; /* keep it loaded: a plugin may not survive dlclose after init */
+  ryp_plugin *p = ry__calloc(1, sizeof *p);
+  if (!p || !(p->path = ry__strdup(path))) {
+    ry__free(p, sizeof *p);
+    return ry__oom();
+  }
+  p->handle = h;
+  p->api = api;
+  p->next = g_plugins;
+  g_plugins = p;
+  *out = p;
+  return NULL;
+}
+
+/* ---- clients ---- */
+
+static char *dup_n(const char *s, size_t n) {
+  char *tmp = malloc(n + 1);
+  if (!tmp) return NULL;
+  memcpy(tmp, s ? s : "", s ? n : 0);
+  tmp[s ? n : 0] = 0;
+  char *r = ry__strdup(tmp);
+  free(tmp);
+  return r;
+}
+
+static void client_destroy(ry_pjrt_client *c) {
+  if (!c) return;
+  const PJRT_Api *api = c->plugin ? c->plugin->api : NULL;
+  if (c->client && api) {
+    PJRT_Client_Destroy_Args a = {.struct_size = PJRT_Client_Destroy_Args_STRUCT_SIZE, .client = c->client};
+    ry_status_free(perr(api, api->PJRT_Client_Destroy(&a), "destroying the client"));
+  }
+  for (int i = 0; i < c->n_devices; i++)
+    if (c->device_kinds) ry__strfree(c->device_kinds[i]);
+  for (int i = 0; i < c->n_memories; i++)
+    if (c->memory_kinds) ry__strfree(c->memory_kinds[i]);
+  ry__free(c->devices, (size_t)c->n_devices * sizeof *c->devices);
+  ry__free(c->device_kinds, (size_t)c->n_devices * sizeof *c->device_kinds);
+  ry__free(c->device_ids, (size_t)c->n_devices * sizeof *c->device_ids);
+  ry__free(c->memories, (size_t)c->n_memories * sizeof *c->memories);
+  ry__free(c->memory_kinds, (size_t)c->n_memories * sizeof *c->memory_kinds);
+  ry__strfree(c->platform);
+  ry__strfree(c->platform_version);
+  ry__free(c, sizeof *c);
+}
+
+static ry_status client_describe(ry_pjrt_client *c) {
+  const PJRT_Api *api = c->plugin->api;
+  PJRT_Client_AddressableDevices_Args da = {.struct_size = PJRT_Client_AddressableDevices_Args_STRUCT_SIZE,
+                                            .client = c->client};
+  ry_status s = perr(api, api->PJRT_Client_AddressableDevices(&da), "listing devices");
+  if (s) return s;
+  int nd = (int)da.num_addressable_devices;
+  c->devices = ry__calloc((size_t)nd + 1, sizeof *c->devices);
+  c->device_kinds = ry__calloc((size_t)nd + 1, sizeof *c->device_kinds);
+  c->device_ids = ry__calloc((size_t)nd + 1, sizeof *c->device_ids);
+  if (!c->devices || !c->device_kinds || !c->device_ids) return ry__oom();
+  c->n_devices = nd;
+  for (int i = 0; i < nd; i++) {
+    c->devices[i] = da.addressable_devices[i];
+    c->device_ids[i] = i;
+    if (HAS_FN(api, PJRT_Device_GetDescription)) {
+      PJRT_Device_GetDescription_Args ga = {.struct_size = PJRT_Device_GetDescription_Args_STRUCT_SIZE,
+                                            .device = c->devices[i]};
+      s = perr(api, api->PJRT_Device_GetDescription(&ga), "describing a device");
+      if (s) return s;
+      PJRT_DeviceDescription_Id_Args ia = {.struct_size = PJRT_DeviceDescription_Id_Args_STRUCT_SIZE,
+                                           .device_description = ga.device_description};
+      if (HAS_FN(api, PJRT_DeviceDescription_Id) && !(s = perr(api, api->PJRT_DeviceDescription_Id(&ia), "device id")))
+        c->device_ids[i] = ia.id;
+      ry_status_free(s);
+      PJRT_DeviceDescription_Kind_Args ka = {.struct_size = PJRT_DeviceDescription_Kind_Args_STRUCT_SIZE,
+                                             .device_description = ga.device_description};
+      s = NULL;
+      if (HAS_FN(api, PJRT_DeviceDescription_Kind)) s = perr(api, api->PJRT_DeviceDescription_Kind(&ka), "device kind");
+      if (!s) c->device_kinds[i] = dup_n(ka.device_kind, ka.device_kind_size);
+      ry_status_free(s);
+    }
+    if (!c->device_kinds[i] && !(c->device_kinds[i] = ry__strdup(""))) return ry__oom();
+  }
+  if (HAS_FN(api, PJRT_Client_AddressableMemories)) {
+    PJRT_Client_AddressableMemories_Args ma = {.struct_size = PJRT_Client_AddressableMemories_Args_STRUCT_SIZE,
+                                               .client = c->client};
+    s = perr(api, api->PJRT_Client_AddressableMemories(&ma), "listing memories");
+    if (s) return s;
+    int nm = (int)ma.num_addressable_memories;
+    c->memories = ry__calloc((size_t)nm + 1, sizeof *c->memories);
+    c->memory_kinds = ry__calloc((size_t)nm + 1, sizeof *c->memory_kinds);
+    if (!c->memories || !c->memory_kinds) return ry__oom();
+    c->n_memories = nm;
+    for (int i = 0; i < nm; i++) {
+      c->memories[i] = ma.addressable_memories[i];
+      PJRT_Memory_Kind_Args ka = {.struct_size = PJRT_Memory_Kind_Args_STRUCT_SIZE, .memory = c->memories[i]};
+      s = HAS_FN(api, PJRT_Memory_Kind) ? perr(api, api->PJRT_Memory_Kind(&ka), "memory kind") : NULL;
+      c->memory_kinds[i] = s ? ry__strdup("") : dup_n(ka.kind, ka.kind_size);
+      ry_status_free(s);
+      if (!c->memory_kinds[i]) return ry__oom();
+    }
+  }
+  PJRT_Client_PlatformName_Args pa = {.struct_size = PJRT_Client_PlatformName_Args_STRUCT_SIZE, .client = c->client};
+  s = HAS_FN(api, PJRT_Client_PlatformName) ? perr(api, api->PJRT_Client_PlatformName(&pa), "platform name") : NULL;
+  c->platform = s ? ry__strdup("?") : dup_n(pa.platform_name, pa.platform_name_size);
+  ry_status_free(s);
+  PJRT_Client_PlatformVersion_Args va = {.struct_size = PJRT_Client_PlatformVersion_Args_STRUCT_SIZE,
+                                         .client = c->client};
+  s = HAS_FN(api, PJRT_Client_PlatformVersion) ? perr(api, api->PJRT_Client_PlatformVersion(&va), "platform version")
+                                               : NULL;
+  c->platform_version = s ? ry__strdup("?") : dup_n(va.platform_version, va.platform_version_size);
+  ry_status_free(s);
+  if (!c->platform || !c->platform_version) return ry__oom();
+  return NULL;
+}
+
+ry_status ry_pjrt_client_create(const ry_pjrt_options *opts, ry_pjrt_client **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_client_create: out is NULL");
+  *out = NULL;
+  const char *path = opts && opts->plugin_path ? opts->plugin_path : getenv("RYFT_PJRT_PLUGIN");
+  if (!path || !*path)
+    return ry__err(RY_ERR_INVALID_ARGUMENT,
+                   "ry_pjrt_client_create: no plugin path: pass one or set RYFT_PJRT_PLUGIN to a PJRT plugin "
+                   "(e.g. xla_cpu_pjrt.so from tools/fetch-pjrt.sh)");
+  if (opts && opts->cpu_device_count < 0)
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_client_create: cpu_device_count is %d", opts->cpu_device_count);
+  ryp_plugin *p = NULL;
+  pthread_mutex_lock(&g_lock);
+  ry_status s = plugin_get(path, &p);
+  pthread_mutex_unlock(&g_lock);
+  if (s) return s;
+  const PJRT_Api *api = p->api;
+  ry_pjrt_client *c = ry__calloc(1, sizeof *c);
+  if (!c) return ry__oom();
+  c->refcount = 1;
+  c->plugin = p;
+  PJRT_NamedValue nv = {.struct_size = PJRT_NamedValue_STRUCT_SIZE,
+                        .name = "cpu_device_count",
+                        .name_size = strlen("cpu_device_count"),
+                        .type = PJRT_NamedValue_kInt64,
+                        .value_size = 1};
+  nv.int64_value = opts ? opts->cpu_device_count : 0;
+  PJRT_Client_Create_Args ca = {.struct_size = PJRT_Client_Create_Args_STRUCT_SIZE};
+  if (opts && opts->cpu_device_count > 0) {
+    ca.create_options = &nv;
+    ca.num_options = 1;
+  }
+  s = perr(api, api->PJRT_Client_Create(&ca), "creating a client");
+  if (!s) {
+    c->client = ca.client;
+    s = client_describe(c);
+  }
+  if (s) {
+    client_destroy(c);
+    return ry__err_prefix(s, "plugin '%s'", path);
+  }
+  *out = c;
+  return NULL;
+}
+
+static ry_pjrt_client *client_retain(ry_pjrt_client *c) {
+  __atomic_add_fetch(&c->refcount, 1, __ATOMIC_RELAXED);
+  return c;
+}
+
+void ry_pjrt_client_free(ry_pjrt_client *c) {
+  if (c && __atomic_sub_fetch(&c->refcount, 1, __ATOMIC_ACQ_REL) == 0) client_destroy(c);
+}
+
+const char *ry_pjrt_client_platform(const ry_pjrt_client *c) { return c ? c->platform : ""; }
+const char *ry_pjrt_client_platform_version(const ry_pjrt_client *c) { return c ? c->platform_version : ""; }
+void ry_pjrt_client_api_version(const ry_pjrt_client *c, int *major, int *minor) {
+  if (major) *major = c ? c->plugin->api->pjrt_api_version.major_version : 0;
+  if (minor) *minor = c ? c->plugin->api->pjrt_api_version.minor_version : 0;
+}
+int ry_pjrt_client_device_count(const ry_pjrt_client *c) { return c ? c->n_devices : 0; }
+const char *ry_pjrt_client_device_kind(const ry_pjrt_client *c, int i) {
+  return c && i >= 0 && i < c->n_devices ? c->device_kinds[i] : "";
+}
+int ry_pjrt_client_memory_count(const ry_pjrt_client *c) { return c ? c->n_memories : 0; }
+const char *ry_pjrt_client_memory_kind(const ry_pjrt_client *c, int i) {
+  return c && i >= 0 && i < c->n_memories ? c->memory_kinds[i] : "";
+}
+
+/* ---- CompileOptionsProto, encoded by hand ----
+ * CompileOptionsProto.executable_build_options (3) = ExecutableBuildOptionsProto {
+ *   num_replicas (4), num_partitions (5),
+ *   device_assignment (9) = DeviceAssignmentProto { replica_count (1),
+ *     computation_count (2), computation_devices (3) = { replica_device_ids (1) } } } */
+
+typedef struct pbuf {
+  uint8_t b[512];
+  size_t n;
+  bool overflow;
+} pbuf;
+
+static void pb_byte(pbuf *p, uint8_t x) {
+  if (p->n < sizeof p->b) p->b[p->n++] = x;
+  else p->overflow = true;
+}
+static void pb_varint(pbuf *p, uint64_t v) {
+  do {
+    uint8_t x = v & 0x7f;
+    v >>= 7;
+    pb_byte(p, (uint8_t)(x | (v ? 0x80 : 0)));
+  } while (v);
+}
+static void pb_int(pbuf *p, int field, uint64_t v) {
+  pb_varint(p, (uint64_t)field << 3 | 0);
+  pb_varint(p, v);
+}
+static void pb_bytes(pbuf *p, int field, const pbuf *sub) {
+  pb_varint(p, (uint64_t)field << 3 | 2);
+  pb_varint(p, sub->n);
+  for (size_t i = 0; i < sub->n; i++) pb_byte(p, sub->b[i]);
+  if (sub->overflow) p->overflow = true;
+}
+
+/* Exposed for the unit test: bytes of the options for n replicas on device ids. */
+size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out, size_t cap) {
+  pbuf build = {0}, da = {0}, comp = {0}, ids = {0}, top = {0};
+  pb_int(&build, 4, (uint64_t)num_replicas);
+  pb_int(&build, 5, 1);
+  if (device_ids && num_replicas > 1) {
+    for (int r = 0; r < num_replicas; r++) pb_varint(&ids, (uint64_t)device_ids[r]);
+    pb_bytes(&comp, 1, &ids); /* packed repeated int64 */
+    pb_int(&da, 1, (uint64_t)num_replicas);
+    pb_int(&da, 2, 1);
+    pb_bytes(&da, 3, &comp);
+    pb_bytes(&build, 9, &da);
+  }
+  pb_bytes(&top, 3, &build);
+  if (top.overflow || top.n > cap) return 0;
+  memcpy(out, top.b, top.n);
+  return top.n;
+}
+
+/* ---- compile ---- */
+
+static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, int num_devices,
+                              PJRT_LoadedExecutable **out_exe, int *num_outputs) {
+  const PJRT_Api *api = c->plugin->api;
+  if (num_devices < 1) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt compile: num_devices is %d (must be >= 1)", num_devices);
+  if (num_devices > c->n_devices)
+    return ry__err(RY_ERR_INVALID_ARGUMENT,
+                   "pjrt compile: %d devices requested but the %s client has only %d (for CPU, set "
+                   "ry_pjrt_options.cpu_device_count)",
+                   num_devices, c->platform, c->n_devices);
+  uint8_t opts[512];
+  size_t nopts = ryp_compile_options(num_devices, c->device_ids, opts, sizeof opts);
+  if (!nopts) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt compile: too many devices for the compile options (%d)", num_devices);
+  PJRT_Program prog = {.struct_size = PJRT_Program_STRUCT_SIZE,
+                       .code = (char *)mlir,
+                       .code_size = len,
+                       .format = "mlir",
+                       .format_size = 4};
+  PJRT_Client_Compile_Args ca = {.struct_size = PJRT_Client_Compile_Args_STRUCT_SIZE,
+                                 .client = c->client,
+                                 .program = &prog,
+                                 .compile_options = (const char *)opts,
+                                 .compile_options_size = nopts};
+  ry_status s = perr(api, api->PJRT_Client_Compile(&ca), "compiling the StableHLO module");
+  if (s) return s;
+  *out_exe = ca.executable;
+  *num_outputs = -1;
+  if (HAS_FN(api, PJRT_LoadedExecutable_GetExecutable) && HAS_FN(api, PJRT_Executable_NumOutputs)) {
+    PJRT_LoadedExecutable_GetExecutable_Args ga = {.struct_size = PJRT_LoadedExecutable_GetExecutable_Args_STRUCT_SIZE,
+                                                   .loaded_executable = ca.executable};
+    s = perr(api, api->PJRT_LoadedExecutable_GetExecutable(&ga), "getting the executable");
+    if (!s) {
+      PJRT_Executable_NumOutputs_Args na = {.struct_size = PJRT_Executable_NumOutputs_Args_STRUCT_SIZE,
+                                            .executable = ga.executable};
+      s = perr(api, api->PJRT_Executable_NumOutputs(&na), "counting outputs");
+      if (!s) *num_outputs = (int)na.num_outputs;
+      if (HAS_FN(api, PJRT_Executable_Destroy)) {
+        PJRT_Executable_Destroy_Args xa = {.struct_size = PJRT_Executable_Destroy_Args_STRUCT_SIZE,
+                                           .executable = ga.executable};
+        ry_status_free(perr(api, api->PJRT_Executable_Destroy(&xa), "destroying the executable view"));
+      }
+    }
+    if (s) {
+      PJRT_LoadedExecutable_Destroy_Args da = {.struct_size = PJRT_LoadedExecutable_Destroy_Args_STRUCT_SIZE,
+                                               .executable = ca.executable};
+      ry_status_free(perr(api, api->PJRT_LoadedExecutable_Destroy(&da), "destroying the executable"));
+      *out_exe = NULL;
+      return s;
+    }
+  }
+  return NULL;
+}
+
+static ry_status exe_new(ry_pjrt_client *c, ry_graph *g, const char *mlir, int num_devices, ry_pjrt_executable **out) {
+  PJRT_LoadedExecutable *le = NULL;
+  int nout = -1;
+  ry_status s = compile_text(c, mlir, strlen(mlir), num_devices, &le, &nout);
+  if (s) return s;
+  ry_pjrt_executable *e = ry__calloc(1, sizeof *e);
+  if (!e) {
+    const PJRT_Api *api = c->plugin->api;
+    PJRT_LoadedExecutable_Destroy_Args da = {.struct_size = PJRT_LoadedExecutable_Destroy_Args_STRUCT_SIZE,
+                                             .executable = le};
+    ry_status_free(perr(api, api->PJRT_LoadedExecutable_Destroy(&da), "destroying the executable"));
+    return ry__oom();
+  }
+  e->client = client_retain(c);
+  e->exe = le;
+  e->graph = g ? ry_graph_retain(g) : NULL;
+  e->num_devices = num_devices;
+  e->num_outputs = g ? ry_graph_num_outputs(g) : nout;
+  *out = e;
+  return NULL;
+}
+
+/* The first custom_call in g or anything it calls, or NULL. */
+static const char *find_custom_call(const ry_graph *g) {
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    const ry_node *n = &g->nodes[i];
+    if (n->op == RY_OP_CUSTOM_CALL) return n->attrs.custom.target ? n->attrs.custom.target : "";
+    if (n->op == RY_OP_CALL) {
+      const char *t = find_custom_call(n->attrs.call.callee);
+      if (t) return t;
+    }
+  }
+  return NULL;
+}
+
+ry_status ry_pjrt_compile(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile: out is NULL");
+  *out = NULL;
+  if (!c) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile: client is NULL");
+  if (!g) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile: graph is NULL");
+  const char *cc = find_custom_call(g);
+  if (cc)
+    return ry__err(RY_ERR_UNSUPPORTED,
+                   "pjrt: graph '%s' uses custom_call '%s', a host C function registered with ryft, which a PJRT "
+                   "device cannot call",
+                   g->name ? g->name : "main", cc);
+  char *text;
+  ry_status s = ry_stablehlo_emit(g, &text);
+  if (s) return s;
+  s = exe_new(c, g, text, num_devices, out);
+  ry_free(text);
+  return s;
+}
+
+ry_status ry_pjrt_compile_mlir(ry_pjrt_client *c, const char *mlir, int num_devices, ry_pjrt_executable **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile_mlir: out is NULL");
+  *out = NULL;
+  if (!c) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile_mlir: client is NULL");
+  if (!mlir) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile_mlir: text is NULL");
+  return exe_new(c, NULL, mlir, num_devices, out);
+}
+
+void ry_pjrt_executable_free(ry_pjrt_executable *e) {
+  if (!e) return;
+  const PJRT_Api *api = e->client->plugin->api;
+  PJRT_LoadedExecutable_Destroy_Args da = {.struct_size = PJRT_LoadedExecutable_Destroy_Args_STRUCT_SIZE,
+                                           .executable = e->exe};
+  ry_status_free(perr(api, api->PJRT_LoadedExecutable_Destroy(&da), "destroying the executable"));
+  ry_graph_release(e->graph);
+  ry_pjrt_client_free(e->client);
+  ry__free(e, sizeof *e);
+}
+
+int ry_pjrt_executable_num_outputs(const ry_pjrt_executable *e) { return e ? e->num_outputs : 0; }
+int ry_pjrt_executable_num_devices(const ry_pjrt_executable *e) { return e ? e->num_devices : 0; }
+
+/* ---- buffers and execution ---- */
+
+static PJRT_Buffer_Type to_pjrt(ry_dtype t) {
+  switch (t) {
+  case RY_BOOL: return PJRT_Buffer_Type_PRED;
+  case RY_I8: return PJRT_Buffer_Type_S8;
+  case RY_I16: return PJRT_Buffer_Type_S16;
+  case RY_I32: return PJRT_Buffer_Type_S32;
+  case RY_I64: return PJRT_Buffer_Type_S64;
+  case RY_U8: return PJRT_Buffer_Type_U8;
+  case RY_U32: return PJRT_Buffer_Type_U32;
+  case RY_F16: return PJRT_Buffer_Type_F16;
+  case RY_BF16: return PJRT_Buffer_Type_BF16;
+  case RY_F32: return PJRT_Buffer_Type_F32;
+  case RY_F64: return PJRT_Buffer_Type_F64;
+  default: return PJRT_Buffer_Type_INVALID;
+  }
+}
+
+static bool from_pjrt(PJRT_Buffer_Type t, ry_dtype *out) {
+  for (int d = 0; d < RY_DTYPE_COUNT; d++)
+    if (to_pjrt((ry_dtype)d) == t) {
+      *out = (ry_dtype)d;
+      return true;
+    }
+  return false;
+}
+
+static void buffer_destroy(const PJRT_Api *api, PJRT_Buffer *b) {
+  if (!b) return;
+  PJRT_Buffer_Destroy_Args a = {.struct_size = PJRT_Buffer_Destroy_Args_STRUCT_SIZE, .buffer = b};
+  ry_status_free(perr(api, api->PJRT_Buffer_Destroy(&a), "destroying a buffer"));
+}
+
+/* Await and destroy an event; the status of the awaited work. */
+static ry_status event_finish(const PJRT_Api *api, PJRT_Event *ev, const char *what) {
+  if (!ev) return NULL;
+  PJRT_Event_Await_Args aa = {.struct_size = PJRT_Event_Await_Args_STRUCT_SIZE, .event = ev};
+  ry_status s = perr(api, api->PJRT_Event_Await(&aa), what);
+  PJRT_Event_Destroy_Args da = {.struct_size = PJRT_Event_Destroy_Args_STRUCT_SIZE, .event = ev};
+  ry_status_free(perr(api, api->PJRT_Event_Destroy(&da), "destroying an event"));
+  return s;
+}
+
+static ry_status to_device(ry_pjrt_client *c, const ry_array *a, PJRT_Device *dev, PJRT_Buffer **out) {
+  const PJRT_Api *api = c->plugin->api;
+  static const uint64_t dummy = 0;
+  PJRT_Client_BufferFromHostBuffer_Args ba = {.struct_size = PJRT_Client_BufferFromHostBuffer_Args_STRUCT_SIZE,
+                                              .client = c->client,
+                                              .data = a->nbytes ? a->data : (const void *)&dummy,
+                                              .type = to_pjrt(a->type.dtype),
+                                              .dims = a->type.shape.dims,
+                                              .num_dims = (size_t)a->type.shape.rank,
+                                              .host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall,
+                                              .device = dev};
+  ry_status s = perr(api, api->PJRT_Client_BufferFromHostBuffer(&ba), "copying an input to the device");
+  if (s) return s;
+  s = event_finish(api, ba.done_with_host_buffer, "copying an input to the device");
+  if (s) {
+    buffer_destroy(api, ba.buffer);
+    return s;
+  }
+  *out = ba.buffer;
+  return NULL;
+}
+
+static ry_status to_host(ry_pjrt_client *c, PJRT_Buffer *b, const ry_type *want, ry_array **out) {
+  const PJRT_Api *api = c->plugin->api;
+  ry_type t = {0};
+  if (want) {
+    t = *want;
+  } else {
+    PJRT_Buffer_ElementType_Args ea = {.struct_size = PJRT_Buffer_ElementType_Args_STRUCT_SIZE, .buffer = b};
+    ry_status s = perr(api, api->PJRT_Buffer_ElementType(&ea), "reading an output's type");
+    if (s) return s;
+    if (!from_pjrt(ea.type, &t.dtype))
+      return ry__err(RY_ERR_DTYPE, "pjrt: an output has PJRT element type %d, which ryft has no dtype for", (int)ea.type);
+    PJRT_Buffer_Dimensions_Args da = {.struct_size = PJRT_Buffer_Dimensions_Args_STRUCT_SIZE, .buffer = b};
+    s = perr(api, api->PJRT_Buffer_Dimensions(&da), "reading an output's shape");
+    if (s) return s;
+    if (da.num_dims > RY_MAX_RANK) return ry__err(RY_ERR_SHAPE, "pjrt: an output has rank %zu (> %d)", da.num_dims, RY_MAX_RANK);
+    t.shape = ry_shape_make((int)da.num_dims, da.dims);
+  }
+  ry_array *a;
+  ry_status s = ry__array_new(t, &a);
+  if (s) return s;
+  PJRT_Buffer_ToHostBuffer_Args ha = {.struct_size = PJRT_Buffer_ToHostBuffer_Args_STRUCT_SIZE, .src = b};
+  s = perr(api, api->PJRT_Buffer_ToHostBuffer(&ha), "sizing an output");
+  if (!s && ha.dst_size != a->nbytes) {
+    char tb[128];
+    s = ry__err(RY_ERR_SHAPE, "pjrt: an output holds %zu bytes but %s needs %zu", ha.dst_size, ry_type_str(t, tb, sizeof tb),
+                a->nbytes);
+  }
+  if (!s && a->nbytes) {
+    PJRT_Buffer_ToHostBuffer_Args ha2 = {.struct_size = PJRT_Buffer_ToHostBuffer_Args_STRUCT_SIZE,
+                                         .src = b,
+                                         .dst = a->data,
+                                         .dst_size = a->nbytes};
+    s = perr(api, api->PJRT_Buffer_ToHostBuffer(&ha2), "copying an output to the host");
+    if (!s) s = event_finish(api, ha2.event, "copying an output to the host");
+  }
+  if (s) {
+    ry_array_release(a);
+    return s;
+  }
+  *out = a;
+  return NULL;
+}
+
+ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  if (!e) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: executable is NULL");
+  if (n_out > 0 && !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: outputs array is NULL");
+  for (int i = 0; i < n_out; i++) out[i] = NULL;
+  if (n_in > 0 && !in) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: inputs array is NULL");
+  int nd = e->num_devices, no = e->num_outputs;
+  if (no < 0) return ry__err(RY_ERR_UNSUPPORTED, "ry_pjrt_execute: the plugin did not report the number of outputs");
+  if (n_out != no * nd)
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: room for %d outputs but the executable makes %d (%d per device x %d devices)",
+                   n_out, no * nd, no, nd);
+  for (int i = 0; i < n_in; i++)
+    if (!in[i]) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: input %d is NULL", i);
+  if (e->graph) {
+    if (n_in != ry_graph_num_inputs(e->graph))
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: got %d inputs but the graph '%s' takes %d", n_in,
+                     e->graph->name, ry_graph_num_inputs(e->graph));
+    for (int i = 0; i < n_in; i++) {
+      ry_type want = ry_graph_input_type(e->graph, i);
+      if (!ry_type_equal(in[i]->type, want)) {
+        char a[128], b[128];
+        return ry__err(in[i]->type.dtype != want.dtype ? RY_ERR_DTYPE : RY_ERR_SHAPE,
+                       "ry_pjrt_execute: input %d has type %s but the graph expects %s", i,
+                       ry_type_str(in[i]->type, a, sizeof a), ry_type_str(want, b, sizeof b));
+      }
+    }
+  }
+  ry_pjrt_client *c = e->client;
+  const PJRT_Api *api = c->plugin->api;
+  size_t nargs = (size_t)n_in, nouts = (size_t)no;
+  PJRT_Buffer **args = ry__calloc((size_t)nd * nargs + 1, sizeof *args);
+  PJRT_Buffer **outs = ry__calloc((size_t)nd * nouts + 1, sizeof *outs);
+  PJRT_Buffer **arg_lists[64], **out_lists[64];
+  PJRT_Event *events[64] = {0};
+  ry_status s = NULL;
+  if (nd > 64) s = ry__err(RY_ERR_UNSUPPORTED, "ry_pjrt_execute: %d devices (at most 64)", nd);
+  else if (!args || !outs) s = ry__oom();
+  for (int d = 0; d < nd && !s; d++) {
+    arg_lists[d] = args + (size_t)d * nargs;
+    out_lists[d] = outs + (size_t)d * nouts;
+    for (size_t i = 0; i < nargs && !s; i++) s = to_device(c, in[i], c->devices[d], &arg_lists[d][i]);
+  }
+  if (!s) {
+    PJRT_ExecuteOptions eo = {.struct_size = PJRT_ExecuteOptions_STRUCT_SIZE};
+    PJRT_LoadedExecutable_Execute_Args xa = {.struct_size = PJRT_LoadedExecutable_Execute_Args_STRUCT_SIZE,
+                                             .executable = e->exe,
+                                             .options = &eo,
+                                             .argument_lists = (PJRT_Buffer *const *const *)arg_lists,
+                                             .num_devices = (size_t)nd,
+                                             .num_args = nargs,
+                                             .output_lists = out_lists,
+                                             .device_complete_events = events};
+    s = perr(api, api->PJRT_LoadedExecutable_Execute(&xa), "executing");
+    for (int d = 0; d < nd; d++) {
+      ry_status s2 = event_finish(api, events[d], "executing");
+      if (!s) s = s2;
+      else ry_status_free(s2);
+    }
+  }
+  for (int d = 0; d < nd && !s; d++)
+    for (int i = 0; i < no && !s; i++) {
+      ry_type want;
+      if (e->graph) want = ry_graph_output_type(e->graph, i);
+      s = to_host(c, out_lists[d][i], e->graph ? &want : NULL, &out[d * no + i]);
+    }
+  if (args)
+    for (size_t i = 0; i < (size_t)nd * nargs; i++) buffer_destroy(api, args[i]);
+  if (outs)
+    for (size_t i = 0; i < (size_t)nd * nouts; i++) buffer_destroy(api, outs[i]);
+  ry__free(args, ((size_t)nd * nargs + 1) * sizeof *args);
+  ry__free(outs, ((size_t)nd * nouts + 1) * sizeof *outs);
+  if (s)
+    for (int i = 0; i < n_out; i++) {
+      ry_array_release(out[i]);
+      out[i] = NULL;
+    }
+  return s;
+}
+
+/* ---- the "pjrt" device ---- */
+
+static ry_pjrt_client *g_default; /* under g_default_lock */
+static pthread_mutex_t g_default_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_desc[512];
+
+static ry_status default_client(ry_pjrt_client **out) {
+  ry_status s = NULL;
+  *out = NULL;
+  pthread_mutex_lock(&g_default_lock);
+  if (!g_default) {
+    s = ry_pjrt_client_create(NULL, &g_default);
+    if (!s) {
+      int ma, mi;
+      ry_pjrt_client_api_version(g_default, &ma, &mi);
+      snprintf(g_desc, sizeof g_desc, "XLA through the PJRT plugin %s: platform %s (%s), PJRT C API %d.%d, %d device%s",
+               g_default->plugin->path, g_default->platform, g_default->platform_version, ma, mi, g_default->n_devices,
+               g_default->n_devices == 1 ? "" : "s");
+      __atomic_store_n(&ry_pjrt_backend.description, (const char *)g_desc, __ATOMIC_RELEASE);
+    }
+  }
+  if (g_default) *out = client_retain(g_default);
+  pthread_mutex_unlock(&g_default_lock);
+  return s;
+}
+
+void ry_pjrt_shutdown(void) {
+  pthread_mutex_lock(&g_default_lock);
+  ry_pjrt_client *c = g_default;
+  g_default = NULL;
+  pthread_mutex_unlock(&g_default_lock);
+  ry_pjrt_client_free(c);
+}
+
+static ry_status backend_compile(ry_graph *g, void **state) {
+  ry_pjrt_client *c = NULL;
+  ry_status s = default_client(&c);
+  if (s) return s;
+  ry_pjrt_executable *e;
+  s = ry_pjrt_compile(c, g, 1, &e);
+  ry_pjrt_client_free(c);
+  if (s) return s;
+  *state = e;
+  return NULL;
+}
+
+static ry_status backend_execute(void *state, ry_graph *g, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  (void)g;
+  return ry_pjrt_execute(state, n_in, in, n_out, out);
+}
+
+static void backend_free(void *state) { ry_pjrt_executable_free(state); }
+
+ry_backend ry_pjrt_backend = {
+    .name = "pjrt",
+    .description = "XLA through a PJRT plugin (set RYFT_PJRT_PLUGIN; not loaded yet)",
+    .compile = backend_compile,
+    .execute = backend_execute,
+    .free_state = backend_free,
+};

@@ -1,0 +1,17 @@
+/* The PJRT backend's internal interface (the public one is ryft/pjrt.h).
+ * Its description changes once the plugin is loaded (platform, version), so
+ * the struct is not const; pjrt.c publishes the new text atomically. */
+#ifndef RYFT_BACKEND_PJRT_H
+#define RYFT_BACKEND_PJRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../runtime/backend.h"
+
+extern ry_backend ry_pjrt_backend;
+/* The serialized CompileOptionsProto for num_replicas replicas on the given
+ * device ids (NULL = default assignment): its length, 0 if cap is too small. */
+size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out, size_t cap);
+
+#endif
