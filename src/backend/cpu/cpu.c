@@ -1,0 +1,368 @@
+/* The cpu backend: compile = passes + plan + codegen + JIT; execute = run
+ * the plan's steps (generated kernels over the thread pool, GEMMs, and the
+ * interpreter's kernels for everything else) with buffers released after
+ * their last use and recycled for later outputs of the same size. */
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cpu.h"
+
+typedef void (*ryc_kernel_fn)(char *const *bufs, int64_t lo, int64_t hi);
+
+typedef struct cpu_state {
+  ry_graph *g;              /* the optimized graph (own reference) */
+  ryc_plan plan;
+  ryc_module *mod;
+  ryc_kernel_fn *fns;       /* [plan.n_kernels] */
+  int32_t *last_use;        /* for interpreter frames (nested regions) */
+  bool interp_only;         /* no compiler: the interpreter runs the original graph */
+} cpu_state;
+
+/* ---- dump ---- */
+
+static atomic_int g_dump_seq;
+
+static void dump_init(ryc_dump *d, const ry_graph *g) {
+  const char *dir = getenv("RYFT_DUMP");
+  d->dir[0] = 0;
+  if (!dir || !*dir) return;
+  snprintf(d->dir, sizeof d->dir, "%s", dir);
+  d->seq = atomic_fetch_add(&g_dump_seq, 1);
+  (void)g;
+}
+
+FILE *ryc_dump_open(const ryc_dump *d, const char *stage) {
+  if (!d || !d->dir[0]) return NULL;
+  char path[1024];
+  snprintf(path, sizeof path, "%s/prog%03d.%s", d->dir, d->seq, stage);
+  FILE *f = fopen(path, "a");
+  if (!f) {
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "%s", d->dir);
+    /* create the directory once (one level is enough for RYFT_DUMP) */
+    if (mkdir(cmd, 0755) == 0) f = fopen(path, "a");
+  }
+  return f;
+}
+
+void ryc_dump_graph(const ryc_dump *d, const char *stage, const ry_graph *g) {
+  FILE *f = ryc_dump_open(d, stage);
+  if (!f) return;
+  ry_status s = ry_graph_print(g, f);
+  if (s) {
+    fprintf(f, "# print failed: %s\n", ry_status_message(s));
+    ry_status_free(s);
+  }
+  fclose(f);
+}
+
+static void dump_text(const ryc_dump *d, const char *stage, const char *text) {
+  FILE *f = ryc_dump_open(d, stage);
+  if (!f) return;
+  fputs(text ? text : "", f);
+  fclose(f);
+}
+
+/* ---- compile ---- */
+
+static void state_free(cpu_state *st) {
+  if (!st) return;
+  if (st->fns) ry__free(st->fns, (size_t)(st->plan.n_kernels ? st->plan.n_kernels : 1) * sizeof(ryc_kernel_fn));
+  if (st->last_use && st->g) ry__free(st->last_use, ((size_t)st->g->n_values + 1) * sizeof(int32_t));
+  ryc_module_release(st->mod);
+  if (st->plan.steps || st->plan.source) ryc_plan_free(&st->plan);
+  ry_graph_release(st->g);
+  ry__free(st, sizeof *st);
+}
+
+static void cpu_free(void *state) { state_free(state); }
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static ry_status cpu_compile(ry_graph *g, void **state) {
+  *state = NULL;
+  cpu_state *st = ry__calloc(1, sizeof *st);
+  if (!st) return ry__oom();
+  if (!ryc_have_compiler()) {
+    static atomic_int said;
+    if (!atomic_exchange(&said, 1))
+      fprintf(stderr, "ryft: cpu: no C compiler found (set RYFT_CC); running programs in the interpreter\n");
+    st->interp_only = true;
+    st->g = ry_graph_retain(g);
+    *state = st;
+    return NULL;
+  }
+  ryc_dump d;
+  dump_init(&d, g);
+  double t0 = now_s();
+  ry_status s = ryc_optimize(g, &d, &st->g);
+  double t1 = now_s();
+  if (!s) s = ryc_plan_build(st->g, &st->plan);
+  double t2 = now_s();
+  if (!s) {
+    dump_text(&d, "04-fusion.txt", st->plan.report);
+    dump_text(&d, "05-kernels.c", st->plan.source);
+  }
+  if (!s && st->plan.n_kernels > 0) {
+    s = ryc_module_get(st->plan.source, st->plan.source_len, &d, &st->mod);
+    st->fns = ry__calloc((size_t)st->plan.n_kernels, sizeof(ryc_kernel_fn));
+    if (!s && !st->fns) s = ry__oom();
+    for (int i = 0; !s && i < st->plan.n_kernels; i++) {
+      char name[32];
+      snprintf(name, sizeof name, "ryk_%d", i);
+      void *p = ryc_module_sym(st->mod, name);
+      if (!p) s = ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
+      memcpy(&st->fns[i], &p, sizeof p);
+    }
+  }
+  double t3 = now_s();
+  if (!s) {
+    size_t nv = (size_t)st->g->n_values + 1;
+    st->last_use = ry__malloc(nv * sizeof(int32_t));
+    if (!st->last_use) s = ry__oom();
+    else {
+      const ry_graph *og = st->g;
+      for (size_t v = 0; v < nv; v++) st->last_use[v] = -1;
+      for (int32_t r = 1; r < og->n_regions; r++) {
+        const ry_region *reg = &og->regions[r];
+        for (int32_t k = 0; k < reg->nodes.n; k++) {
+          const ry_node *n = &og->nodes[reg->nodes.v[k]];
+          for (int i = 0; i < n->n_operands; i++) st->last_use[ry_node_operands(og, n)[i]] = k;
+        }
+        for (int32_t i = 0; i < reg->results.n; i++) st->last_use[reg->results.v[i]] = INT32_MAX;
+      }
+      /* region 0 values are released by the plan, never by the interpreter */
+      for (int32_t v = 0; v < og->n_values; v++)
+        if (og->values[v].region == 0) st->last_use[v] = INT32_MAX;
+    }
+  }
+  FILE *f = ryc_dump_open(&d, "06-times.txt");
+  if (f) {
+    fprintf(f, "passes: %.3f ms\nplan+codegen: %.3f ms\ncompile+load: %.3f ms\nkernels: %d\nsteps: %d\n%s\n",
+            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, st->plan.n_kernels, st->plan.n_steps,
+            s ? ry_status_message(s) : "ok");
+    fclose(f);
+  }
+  if (s) {
+    state_free(st);
+    return s;
+  }
+  *state = st;
+  return NULL;
+}
+
+/* ---- execute ---- */
+
+/* released buffers kept for reuse within one run */
+#define FREE_SLOTS 16
+typedef struct {
+  ry_array *free[FREE_SLOTS];
+  int n_free;
+} recycler;
+
+static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
+  size_t nbytes = (size_t)ry_shape_numel(t.shape) * ry_dtype_size(t.dtype);
+  for (int i = 0; i < rc->n_free; i++)
+    if (rc->free[i]->nbytes == nbytes) {
+      ry_array *a = rc->free[i];
+      rc->free[i] = rc->free[--rc->n_free];
+      a->type = t;
+      *out = a;
+      return NULL;
+    }
+  /* like ry__array_new but without zeroing: kernels write every element */
+  ry_array *a = ry__malloc(sizeof *a);
+  if (!a) return ry__oom();
+  a->data = ry__malloc(nbytes ? nbytes : 1);
+  if (!a->data) {
+    ry__free(a, sizeof *a);
+    return ry__oom();
+  }
+  atomic_init((_Atomic int *)&a->refcount, 1);
+  memset(&a->type, 0, sizeof a->type);
+  a->type.dtype = t.dtype;
+  a->type.shape.rank = t.shape.rank;
+  for (int d = 0; d < t.shape.rank; d++) a->type.shape.dims[d] = t.shape.dims[d];
+  a->nbytes = nbytes;
+  *out = a;
+  ry_status s = NULL;
+#ifdef MADV_HUGEPAGE
+  /* big fresh buffers: 2 MB pages make first touch far cheaper */
+  if (!s && nbytes >= ((size_t)8 << 20)) {
+    uintptr_t b = ((uintptr_t)(*out)->data + ((1u << 21) - 1)) & ~(uintptr_t)((1u << 21) - 1);
+    uintptr_t e = ((uintptr_t)(*out)->data + nbytes) & ~(uintptr_t)((1u << 21) - 1);
+    if (e > b) (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
+  }
+#endif
+  return s;
+}
+
+static void drop(recycler *rc, ry_array *a) {
+  if (!a) return;
+  if (atomic_load((_Atomic int *)&a->refcount) == 1 && a->nbytes >= 4096 && rc->n_free < FREE_SLOTS) {
+    rc->free[rc->n_free++] = a;
+    return;
+  }
+  ry_array_release(a);
+}
+
+typedef struct {
+  ryc_kernel_fn fn;
+  char **ptrs;
+} kjob;
+
+static void kernel_task(void *ctx, int64_t lo, int64_t hi) {
+  const kjob *j = ctx;
+  j->fn(j->ptrs, lo, hi);
+}
+
+
+static ry_status run_kernel(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+  const ry_graph *g = st->g;
+  int32_t r = sp->bufs[0];
+  ry_status s = new_buffer(rc, ry_vtype(g, r), &vals[r]);
+  if (s) return s;
+  char *small[32], **ptrs = small;
+  size_t psz = (size_t)sp->n_bufs * sizeof(char *);
+  if (sp->n_bufs > 32 && !(ptrs = ry__malloc(psz))) return ry__oom();
+  for (int i = 0; i < sp->n_bufs; i++) {
+    ry_array *a = vals[sp->bufs[i]];
+    if (!a) {
+      if (ptrs != small) ry__free(ptrs, psz);
+      return ry__err(RY_ERR_INTERNAL, "cpu: kernel %d reads value %d, which has no buffer", sp->kernel,
+                     (int)sp->bufs[i]);
+    }
+    ptrs[i] = a->data;
+  }
+  if (ry_shape_numel(ry_vtype(g, r).shape) > 0) {
+    kjob j = {st->fns[sp->kernel], ptrs};
+    int64_t min_work = ryc_parallel_threshold();
+    if (sp->work < min_work || sp->outer <= 1) {
+      j.fn(ptrs, 0, sp->outer);
+    } else {
+      int64_t per = sp->work / sp->outer; /* elements per outer iteration */
+      int64_t grain = per >= min_work ? 1 : min_work / (per ? per : 1);
+      /* a flat loop is vectorized from each chunk's start: chunks start at
+       * multiples of 64 so every element takes the same code path (vector
+       * body or tail) whatever the thread count */
+      if (per <= 1) grain = (grain + 63) / 64 * 64;
+      ryc_parallel_for(sp->outer, grain, kernel_task, &j);
+    }
+  }
+  if (ptrs != small) ry__free(ptrs, psz);
+  return NULL;
+}
+
+static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+  const ry_graph *g = st->g;
+  const ry_node *n = &g->nodes[sp->node];
+  const int32_t *ops = ry_node_operands(g, n);
+  int32_t r = ry_node_results(g, n)[0];
+  const ry_array *a = vals[ops[0]], *b = vals[ops[1]];
+  if (!a || !b) return ry__err(RY_ERR_INTERNAL, "cpu: gemm operand has no buffer");
+  ry_status s = new_buffer(rc, ry_vtype(g, r), &vals[r]);
+  if (s) return s;
+  const ryc_gemm *gm = &sp->gemm;
+  for (int64_t i = 0; i < gm->batch; i++) {
+    if (gm->dt == RY_F32)
+      ryc_sgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const float *)a->data + i * gm->a_bstride,
+                (const float *)b->data + i * gm->b_bstride, (float *)vals[r]->data + i * gm->m * gm->n);
+    else
+      ryc_dgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const double *)a->data + i * gm->a_bstride,
+                (const double *)b->data + i * gm->b_bstride, (double *)vals[r]->data + i * gm->m * gm->n);
+  }
+  return NULL;
+}
+
+static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **vals) {
+  const ry_graph *g = st->g;
+  const ry_node *n = &g->nodes[sp->node];
+  ryi_frame f = {g, vals, st->last_use};
+  ry_array *in_small[16], *out_small[16], **in = in_small, **out = out_small;
+  size_t isz = (size_t)n->n_operands * sizeof(ry_array *), osz = (size_t)n->n_results * sizeof(ry_array *);
+  if (n->n_operands > 16 && !(in = ry__malloc(isz))) return ry__oom();
+  if (n->n_results > 16 && !(out = ry__calloc(1, osz))) {
+    if (in != in_small) ry__free(in, isz);
+    return ry__oom();
+  }
+  if (out == out_small) memset(out_small, 0, sizeof out_small);
+  ry_status s = NULL;
+  const int32_t *ops = ry_node_operands(g, n), *res = ry_node_results(g, n);
+  for (int i = 0; i < n->n_operands && !s; i++) {
+    in[i] = vals[ops[i]];
+    if (!in[i]) s = ry__err(RY_ERR_INTERNAL, "cpu: operand %d of %s has no value", i, ry_op_table[n->op].name);
+  }
+  if (!s) s = ry_interp_kernels[n->op](&f, n, in, out);
+  for (int i = 0; !s && i < n->n_results; i++)
+    if (!out[i] || !ry_type_equal(out[i]->type, ry_vtype(g, res[i])))
+      s = ry__err(RY_ERR_INTERNAL, "cpu: %s produced a result of the wrong type", ry_op_table[n->op].name);
+  if (s) {
+    for (int i = 0; i < n->n_results; i++) ry_array_release(out[i]);
+    if (n->loc.file) s = ry__err_prefix(s, "%s at %s:%d", ry_op_table[n->op].name, n->loc.file, n->loc.line);
+    else s = ry__err_prefix(s, "%s", ry_op_table[n->op].name);
+  } else {
+    for (int i = 0; i < n->n_results; i++) vals[res[i]] = out[i];
+  }
+  if (in != in_small) ry__free(in, isz);
+  if (out != out_small) ry__free(out, osz);
+  return s;
+}
+
+static ry_status cpu_execute(void *state, ry_graph *g0, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  cpu_state *st = state;
+  if (st->interp_only) return ryi_run_graph(st->g, n_in, in, n_out, out);
+  (void)g0;
+  const ry_graph *g = st->g;
+  size_t nv = (size_t)g->n_values + 1;
+  ry_array **vals = ry__calloc(nv, sizeof(ry_array *));
+  if (!vals) return ry__oom();
+  const ry_region *body = &g->regions[0];
+  for (int i = 0; i < n_in; i++) vals[body->params.v[i]] = ry_array_retain(in[i]);
+  recycler rc = {{0}, 0};
+  ry_status s = NULL;
+  for (int i = 0; i < st->plan.n_steps && !s; i++) {
+    const ryc_step *sp = &st->plan.steps[i];
+    switch (sp->kind) {
+    case RYC_STEP_KERNEL: s = run_kernel(st, sp, vals, &rc); break;
+    case RYC_STEP_GEMM: s = run_gemm(st, sp, vals, &rc); break;
+    default: s = run_interp(st, sp, vals); break;
+    }
+    if (s) break;
+    for (int j = 0; j < sp->n_release; j++) {
+      int32_t v = sp->release[j];
+      drop(&rc, vals[v]);
+      vals[v] = NULL;
+    }
+  }
+  for (int i = 0; !s && i < n_out; i++) {
+    out[i] = ry_array_retain(vals[body->results.v[i]]);
+    if (!out[i]) {
+      for (int j = 0; j < i; j++) {
+        ry_array_release(out[j]);
+        out[j] = NULL;
+      }
+      s = ry__err(RY_ERR_INTERNAL, "cpu: output %d was not computed", i);
+    }
+  }
+  for (size_t v = 0; v < nv; v++) ry_array_release(vals[v]);
+  for (int i = 0; i < rc.n_free; i++) ry_array_release(rc.free[i]);
+  ry__free(vals, nv * sizeof(ry_array *));
+  return s;
+}
+
+const ry_backend ry_cpu_backend = {
+    .name = "cpu",
+    .description = "CPU JIT: fuses elementwise ops and reductions into generated C compiled with the system "
+                   "compiler (cached), packed GEMM, a thread pool; the interpreter runs the rest",
+    .compile = cpu_compile,
+    .execute = cpu_execute,
+    .free_state = cpu_free,
+};

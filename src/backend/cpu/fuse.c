@@ -1,0 +1,1225 @@
+/* Fusion and C code generation for the cpu backend.
+ *
+ * Fusion is a decision about which values of the body are materialized
+ * (stored in a buffer). Everything else is an expression that is computed
+ * where it is used, inside the loop nest of the kernel whose root uses it:
+ *   - inputs, outputs, results of nodes that are not generated (interpreter
+ *     ops, GEMMs, reductions) and operands of interpreter ops and GEMMs are
+ *     materialized;
+ *   - broadcast, transpose, slice, reverse compose into the index map of a
+ *     load (no code); reshape only directly over a buffer;
+ *   - an elementwise value used by several nodes is recomputed unless its
+ *     expression is expensive; one under an expanding broadcast is stored.
+ * Each materialized value computed by elementwise / view / iota / reduce
+ * nodes is the root of one kernel: a C function over a loop nest, loops
+ * coalesced where every access allows it, the outer loop split by the
+ * thread pool. A reduction kernel evaluates its operand expression inside
+ * the reduction loop; reductions along the innermost axis use 16 fixed
+ * partial sums (vectorizable, deterministic), others accumulate into the
+ * output in input order. dot_general in f32/f64 whose dimensions are a
+ * (batched) matrix product becomes a GEMM step; anything else runs through
+ * the interpreter's kernel. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "cpu.h"
+#include "prelude.h"
+
+/* ---- string buffer ---- */
+
+void ryc_printf(ryc_buf *b, const char *fmt, ...) {
+  if (b->oom) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = b->cap - b->n;
+    int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? room : 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+      b->oom = true;
+      return;
+    }
+    if (b->s && (size_t)k < room) {
+      b->n += (size_t)k;
+      return;
+    }
+    size_t ncap = b->cap ? b->cap * 2 : 4096;
+    while (ncap < b->n + (size_t)k + 1) ncap *= 2;
+    char *ns = ry__realloc(b->s, b->cap, ncap);
+    if (!ns) {
+      b->oom = true;
+      return;
+    }
+    b->s = ns;
+    b->cap = ncap;
+  }
+}
+
+void ryc_buf_free(ryc_buf *b) {
+  ry__free(b->s, b->cap);
+  memset(b, 0, sizeof *b);
+}
+
+/* ---- op classification ---- */
+
+static bool is_f(ry_dtype t) { return ry_dtype_is_float(t) != 0; }
+
+static bool is_view(ry_op op) {
+  return op == RY_OP_BROADCAST || op == RY_OP_TRANSPOSE || op == RY_OP_SLICE || op == RY_OP_REVERSE ||
+         op == RY_OP_RESHAPE;
+}
+
+static bool float_unary_ok(ry_op op) {
+  switch (op) {
+  case RY_OP_NEG: case RY_OP_ABS: case RY_OP_SIGN: case RY_OP_EXP: case RY_OP_EXP2: case RY_OP_LOG:
+  case RY_OP_LOG1P: case RY_OP_EXPM1: case RY_OP_SQRT: case RY_OP_RSQRT: case RY_OP_CBRT: case RY_OP_SIN:
+  case RY_OP_COS: case RY_OP_TAN: case RY_OP_TANH: case RY_OP_LOGISTIC: case RY_OP_ERF: case RY_OP_FLOOR:
+  case RY_OP_CEIL: case RY_OP_ROUND: case RY_OP_ROUND_EVEN: case RY_OP_IS_FINITE:
+    return true;
+  default: return false;
+  }
+}
+
+/* Can codegen compute node n elementwise (or as a view / iota / scalar)? */
+static bool ew_ok(const ry_graph *g, const ry_node *n) {
+  if (n->n_results != 1) return false;
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_dtype rt = ry_vtype(g, ry_node_results(g, n)[0]).dtype;
+  ry_dtype t0 = n->n_operands > 0 ? ry_vtype(g, ops[0]).dtype : rt;
+  switch (ry_op_table[n->op].kind) {
+  case RY_KIND_UNARY:
+  case RY_KIND_UNARY_PRED:
+    if (is_f(t0)) return float_unary_ok(n->op);
+    if (t0 == RY_BOOL) return n->op == RY_OP_NOT;
+    return n->op == RY_OP_NEG || n->op == RY_OP_ABS || n->op == RY_OP_SIGN || n->op == RY_OP_NOT ||
+           n->op == RY_OP_POPCNT;
+  case RY_KIND_BINARY:
+    if (is_f(t0))
+      return n->op == RY_OP_ADD || n->op == RY_OP_SUB || n->op == RY_OP_MUL || n->op == RY_OP_DIV ||
+             n->op == RY_OP_REM || n->op == RY_OP_POW || n->op == RY_OP_MAX || n->op == RY_OP_MIN ||
+             n->op == RY_OP_ATAN2;
+    if (t0 == RY_BOOL)
+      return n->op == RY_OP_AND || n->op == RY_OP_OR || n->op == RY_OP_XOR || n->op == RY_OP_MAX || n->op == RY_OP_MIN;
+    return n->op != RY_OP_ATAN2;
+  case RY_KIND_COMPARE:
+  case RY_KIND_SELECT:
+  case RY_KIND_CLAMP:
+    return true;
+  case RY_KIND_CONVERT:
+    if ((rt == RY_F16 || rt == RY_BF16) && !(is_f(t0) && t0 != RY_F64) && t0 != RY_BOOL && t0 != RY_I8 &&
+        t0 != RY_U8 && t0 != RY_I16)
+      return false; /* would round twice */
+    return true;
+  case RY_KIND_BROADCAST:
+  case RY_KIND_TRANSPOSE:
+  case RY_KIND_SLICE:
+  case RY_KIND_REVERSE:
+  case RY_KIND_RESHAPE:
+  case RY_KIND_IOTA:
+    return true;
+  case RY_KIND_CONSTANT: return ry_shape_numel(ry_vtype(g, ry_node_results(g, n)[0]).shape) == 1;
+  default: return false;
+  }
+}
+
+static bool reduce_ok(const ry_graph *g, const ry_node *n) {
+  if (n->op != RY_OP_REDUCE) return false;
+  ry_dtype t = ry_vtype(g, ry_node_operands(g, n)[0]).dtype;
+  ry_reduce_kind k = n->attrs.reduce.kind;
+  if (is_f(t)) return k == RY_SUM || k == RY_PROD || k == RY_MAX || k == RY_MIN;
+  return true;
+}
+
+/* dot_general as (batched) GEMM: batch dims lead in order on both sides, the
+ * contracting dims are consecutive and in the same order on both sides. */
+static bool gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
+  if (n->op != RY_OP_DOT_GENERAL) return false;
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_type lt = ry_vtype(g, ops[0]), rt = ry_vtype(g, ops[1]), ot = ry_vtype(g, ry_node_results(g, n)[0]);
+  if (lt.dtype != rt.dtype || lt.dtype != ot.dtype || (lt.dtype != RY_F32 && lt.dtype != RY_F64)) return false;
+  const ry_dot_dims *d = &n->attrs.dot;
+  int nb = d->lhs_batch.n, nc = d->lhs_contract.n;
+  if (d->rhs_batch.n != nb || d->rhs_contract.n != nc) return false;
+  int64_t batch = 1, m = 1, nn = 1, k = 1;
+  for (int i = 0; i < nb; i++) {
+    if (d->lhs_batch.v[i] != i || d->rhs_batch.v[i] != i) return false;
+    batch *= lt.shape.dims[i];
+  }
+  /* lhs: after batch either [free..., contract...] or [contract..., free...] */
+  int lfree = lt.shape.rank - nb - nc, rfree = rt.shape.rank - nb - nc;
+  if (lfree < 0 || rfree < 0) return false;
+  for (int i = 0; i < nc; i++) k *= lt.shape.dims[d->lhs_contract.v[i]];
+  for (int i = 1; i < nc; i++)
+    if (d->lhs_contract.v[i] != d->lhs_contract.v[i - 1] + 1 || d->rhs_contract.v[i] != d->rhs_contract.v[i - 1] + 1)
+      return false;
+  int lc0 = nc ? (int)d->lhs_contract.v[0] : lt.shape.rank, rc0 = nc ? (int)d->rhs_contract.v[0] : nb;
+  if (nc && lc0 == nb + lfree) gm->trans_a = 0;
+  else if (nc && lc0 == nb) gm->trans_a = 1;
+  else if (!nc) gm->trans_a = 0;
+  else return false;
+  if (nc && rc0 == nb) gm->trans_b = 0;
+  else if (nc && rc0 == nb + rfree) gm->trans_b = 1;
+  else if (!nc) gm->trans_b = 0;
+  else return false;
+  for (int i = 0; i < lt.shape.rank; i++) {
+    bool is_b = i < nb, is_c = false;
+    for (int j = 0; j < nc; j++) is_c |= d->lhs_contract.v[j] == i;
+    if (!is_b && !is_c) m *= lt.shape.dims[i];
+  }
+  for (int i = 0; i < rt.shape.rank; i++) {
+    bool is_b = i < nb, is_c = false;
+    for (int j = 0; j < nc; j++) is_c |= d->rhs_contract.v[j] == i;
+    if (!is_b && !is_c) nn *= rt.shape.dims[i];
+  }
+  gm->batch = batch;
+  gm->m = m;
+  gm->n = nn;
+  gm->k = k;
+  gm->a_bstride = m * k;
+  gm->b_bstride = k * nn;
+  gm->dt = lt.dtype;
+  return true;
+}
+
+/* ---- cost model for recomputation ---- */
+
+static int op_cost(ry_op op) {
+  switch (op) {
+  case RY_OP_EXP: case RY_OP_EXP2: case RY_OP_LOG: case RY_OP_LOG1P: case RY_OP_EXPM1: case RY_OP_SIN:
+  case RY_OP_COS: case RY_OP_TAN: case RY_OP_TANH: case RY_OP_LOGISTIC: case RY_OP_ERF: case RY_OP_CBRT:
+  case RY_OP_POW: case RY_OP_ATAN2: case RY_OP_REM:
+    return 8;
+  case RY_OP_DIV: case RY_OP_SQRT: case RY_OP_RSQRT: return 3;
+  case RY_OP_BROADCAST: case RY_OP_TRANSPOSE: case RY_OP_SLICE: case RY_OP_REVERSE: case RY_OP_RESHAPE:
+  case RY_OP_CONSTANT: case RY_OP_IOTA:
+    return 0;
+  default: return 1;
+  }
+}
+#define RECOMPUTE_MAX_COST 20
+
+/* ---- planning ---- */
+
+typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM } vclass;
+
+typedef struct {
+  const ry_graph *g;
+  bool *mat;
+  const char **why;     /* reason a fusible value is materialized */
+  const char **why_op;  /* the consumer's op name, when the reason names one */
+  uint8_t *cls;         /* vclass of the defining node */
+  int32_t *nusers;
+  int32_t *cost;
+  bool *need_flat;
+  bool *force;          /* [n_nodes] nodes that must run in the interpreter */
+} planner;
+
+static vclass classify(const ry_graph *g, const ry_node *n, const bool *force) {
+  ryc_gemm gm;
+  if (force[n - g->nodes]) return V_INTERP;
+  if (ew_ok(g, n)) return V_EW;
+  if (reduce_ok(g, n)) return V_REDUCE;
+  if (gemm_plan(g, n, &gm)) return V_GEMM;
+  return V_INTERP;
+}
+
+static void set_mat(planner *p, int32_t v, const char *why, const char *op) {
+  if (p->mat[v]) return;
+  p->mat[v] = true;
+  p->why[v] = why;
+  p->why_op[v] = op;
+}
+
+static int32_t def_of(const ry_graph *g, int32_t v) { return g->values[v].node; }
+
+static void decide(planner *p) {
+  const ry_graph *g = p->g;
+  const ry_region *body = &g->regions[0];
+  for (int32_t i = 0; i < body->params.n; i++) {
+    p->mat[body->params.v[i]] = true;
+    p->cls[body->params.v[i]] = V_PARAM;
+    p->why[body->params.v[i]] = "input";
+  }
+  for (int32_t k = 0; k < body->nodes.n; k++) {
+    const ry_node *n = &g->nodes[body->nodes.v[k]];
+    vclass c = classify(g, n, p->force);
+    const int32_t *res = ry_node_results(g, n), *ops = ry_node_operands(g, n);
+    for (int i = 0; i < n->n_results; i++) {
+      p->cls[res[i]] = (uint8_t)c;
+      if (c != V_EW) set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM ? "gemm result" : "interpreter op result", NULL);
+    }
+    for (int i = 0; i < n->n_operands; i++) {
+      p->nusers[ops[i]]++;
+      if (c == V_GEMM || c == V_INTERP) set_mat(p, ops[i], "operand of", ry_op_table[n->op].name);
+    }
+  }
+  for (int32_t i = 0; i < body->results.n; i++) set_mat(p, body->results.v[i], "graph output", NULL);
+  /* reverse: reshape wants a buffer (or a reshape of one) under it; an
+   * expanding broadcast of a computed value stores the small value */
+  for (int32_t k = body->nodes.n - 1; k >= 0; k--) {
+    const ry_node *n = &g->nodes[body->nodes.v[k]];
+    if (p->cls[ry_node_results(g, n)[0]] != V_EW) continue;
+    int32_t r = ry_node_results(g, n)[0];
+    int32_t x = n->n_operands ? ry_node_operands(g, n)[0] : 0;
+    if (n->op == RY_OP_RESHAPE || p->need_flat[r]) {
+      if (n->op == RY_OP_RESHAPE && !p->mat[r] && p->need_flat[r]) { /* chain continues */ }
+      if (n->op != RY_OP_RESHAPE && !p->mat[r]) set_mat(p, r, "reshaped (a reshape reads a buffer)", NULL);
+    }
+    if (n->op == RY_OP_RESHAPE && !p->mat[x] && p->cls[x] == V_EW) {
+      int32_t dn = def_of(g, x);
+      if (dn >= 0 && g->nodes[dn].op == RY_OP_RESHAPE) p->need_flat[x] = true;
+      else set_mat(p, x, "operand of", "reshape");
+    }
+    if (n->op == RY_OP_BROADCAST && !p->mat[x] && p->cls[x] == V_EW) {
+      int32_t dn = def_of(g, x);
+      ry_op xo = g->nodes[dn].op;
+      bool cheap = xo == RY_OP_CONSTANT || xo == RY_OP_IOTA || (is_view(xo) && xo != RY_OP_RESHAPE);
+      if (!cheap && ry_shape_numel(ry_vtype(g, x).shape) < ry_shape_numel(ry_vtype(g, r).shape))
+        set_mat(p, x, "operand of expanding", "broadcast_in_dim");
+    }
+  }
+  /* forward: expensive expressions used more than once are stored */
+  for (int32_t k = 0; k < body->nodes.n; k++) {
+    const ry_node *n = &g->nodes[body->nodes.v[k]];
+    int32_t r = ry_node_results(g, n)[0];
+    if (n->n_results != 1 || p->cls[r] != V_EW) continue;
+    int c = op_cost(n->op);
+    for (int i = 0; i < n->n_operands; i++) {
+      int32_t x = ry_node_operands(g, n)[i];
+      if (!p->mat[x]) c += p->cost[x];
+    }
+    if (!p->mat[r] && p->nusers[r] > 1 && c > RECOMPUTE_MAX_COST) set_mat(p, r, "used by several nodes and costly to recompute", NULL);
+    p->cost[r] = p->mat[r] ? 0 : c;
+  }
+}
+
+/* ---- kernel code generation ---- */
+
+typedef struct {
+  int rank;                    /* of the value */
+  int8_t src[RY_MAX_RANK];     /* loop dim, -1 = constant */
+  int64_t mul[RY_MAX_RANK], add[RY_MAX_RANK];
+} vmap;
+
+typedef struct {
+  int buf;                     /* buffer slot, -1 for an iota index */
+  ry_dtype dt;                 /* element type of the buffer / iota result */
+  int64_t coef[RY_MAX_RANK];   /* per original loop dim */
+  int64_t base;
+} access;
+
+typedef struct {
+  int32_t v;
+  vmap m;
+  int temp;
+} memo;
+
+#define MAX_ACC 256
+#define MAX_MEMO 1024
+
+typedef struct {
+  planner *p;
+  const ry_graph *g;
+  int32_t root;
+  int L;                       /* loop rank (original) */
+  int64_t loop[RY_MAX_RANK];
+  ryc_buf body;                /* temps */
+  int n_temps;
+  access acc[MAX_ACC];
+  int n_acc;
+  int32_t bufs[MAX_ACC];       /* value ids, slot 0 = output */
+  int n_bufs;
+  memo memos[MAX_MEMO];
+  int n_memo;
+  bool fail;
+  const char *fail_why;
+} kgen;
+
+static const char *ctype(ry_dtype t) { /* compute type */
+  switch (t) {
+  case RY_BOOL: return "int";
+  case RY_I8: return "int8_t";
+  case RY_I16: return "int16_t";
+  case RY_I32: return "int32_t";
+  case RY_I64: return "int64_t";
+  case RY_U8: return "uint8_t";
+  case RY_U32: return "uint32_t";
+  case RY_F16: case RY_BF16: case RY_F32: return "float";
+  case RY_F64: return "double";
+  default: return "int";
+  }
+}
+
+static const char *stype(ry_dtype t) { /* storage type */
+  switch (t) {
+  case RY_BOOL: return "uint8_t";
+  case RY_F16: return "ry_f16";
+  case RY_BF16: return "ry_bf16";
+  case RY_F32: return "float";
+  case RY_F64: return "double";
+  default: return ctype(t);
+  }
+}
+
+static const char *utype(ry_dtype t) { return ry_dtype_size(t) == 8 ? "uint64_t" : "uint32_t"; }
+
+static const char *int_min(ry_dtype t) {
+  switch (t) {
+  case RY_I8: return "INT8_MIN";
+  case RY_I16: return "INT16_MIN";
+  case RY_I32: return "INT32_MIN";
+  case RY_I64: return "INT64_MIN";
+  default: return "0";
+  }
+}
+static const char *int_max(ry_dtype t) {
+  switch (t) {
+  case RY_I8: return "INT8_MAX";
+  case RY_I16: return "INT16_MAX";
+  case RY_I32: return "INT32_MAX";
+  case RY_I64: return "INT64_MAX";
+  case RY_U8: return "UINT8_MAX";
+  case RY_U32: return "UINT32_MAX";
+  case RY_BOOL: return "1";
+  default: return "0";
+  }
+}
+
+static int new_temp(kgen *k, ry_dtype t, const char *fmt, ...) RY_PRINTF(3, 4);
+static int new_temp(kgen *k, ry_dtype t, const char *fmt, ...) {
+  int id = k->n_temps++;
+  char expr[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(expr, sizeof expr, fmt, ap);
+  va_end(ap);
+  const char *round = t == RY_F16 ? "ry_rh" : t == RY_BF16 ? "ry_rb" : "";
+  ryc_printf(&k->body, "      const %s t%d = %s(%s);\n", ctype(t), id, round, expr);
+  return id;
+}
+
+static void rowmajor(ry_shape s, int64_t st[RY_MAX_RANK]) { ry__strides(s, st); }
+
+/* An access to buffer value w read through `shape` (w's shape, or a reshape
+ * of it with the same element count) at map m. */
+static int add_access(kgen *k, int32_t w, ry_shape shape, const vmap *m, ry_dtype dt) {
+  if (k->n_acc >= MAX_ACC) {
+    k->fail = true;
+    k->fail_why = "too many loads";
+    return 0;
+  }
+  access *a = &k->acc[k->n_acc];
+  memset(a, 0, sizeof *a);
+  a->dt = dt;
+  if (w < 0) {
+    a->buf = -1;
+  } else {
+    int slot = -1;
+    for (int i = 1; i < k->n_bufs; i++)
+      if (k->bufs[i] == w) slot = i;
+    if (slot < 0) {
+      slot = k->n_bufs++;
+      k->bufs[slot] = w;
+    }
+    a->buf = slot;
+  }
+  int64_t st[RY_MAX_RANK];
+  rowmajor(shape, st);
+  for (int d = 0; d < m->rank; d++) {
+    int64_t s = w < 0 ? 1 : st[d];
+    if (m->src[d] >= 0) a->coef[m->src[d]] += m->mul[d] * s;
+    a->base += m->add[d] * s;
+  }
+  return k->n_acc++;
+}
+
+static void literal(kgen *k, const ry_array *c, char *buf, size_t size) {
+  ry_dtype t = c->type.dtype;
+  if (is_f(t)) {
+    double v = ry__load_f64(t, c->data, 0);
+    const char *suf = t == RY_F64 ? "" : "f";
+    if (isnan(v)) snprintf(buf, size, "%s", t == RY_F64 ? "__builtin_nan(\"\")" : "__builtin_nanf(\"\")");
+    else if (isinf(v)) snprintf(buf, size, "%s%s", v < 0 ? "-" : "", t == RY_F64 ? "__builtin_inf()" : "__builtin_inff()");
+    else snprintf(buf, size, "%a%s", t == RY_F64 ? v : (double)(float)v, suf);
+  } else {
+    int64_t v = ry__load_i64(t, c->data, 0);
+    if (v == INT64_MIN) snprintf(buf, size, "(%s)(-9223372036854775807LL - 1)", ctype(t));
+    else snprintf(buf, size, "(%s)%" PRId64 "LL", ctype(t), v);
+  }
+  (void)k;
+}
+
+static int emit(kgen *k, int32_t v, const vmap *m);
+
+static int emit_at(kgen *k, int32_t v, const vmap *m, int32_t user_rank) {
+  /* a scalar operand of select/clamp next to array operands */
+  if (ry_vtype(k->g, v).shape.rank == 0 && user_rank > 0) {
+    vmap s = {0, {0}, {0}, {0}};
+    return emit(k, v, &s);
+  }
+  return emit(k, v, m);
+}
+
+static const char *fname(ry_op op, bool dbl) {
+  switch (op) {
+  case RY_OP_EXP: return dbl ? "exp" : "expf";
+  case RY_OP_EXP2: return dbl ? "exp2" : "exp2f";
+  case RY_OP_LOG: return dbl ? "log" : "logf";
+  case RY_OP_LOG1P: return dbl ? "log1p" : "log1pf";
+  case RY_OP_EXPM1: return dbl ? "expm1" : "expm1f";
+  case RY_OP_SQRT: return dbl ? "sqrt" : "sqrtf";
+  case RY_OP_CBRT: return dbl ? "cbrt" : "cbrtf";
+  case RY_OP_SIN: return dbl ? "sin" : "sinf";
+  case RY_OP_COS: return dbl ? "cos" : "cosf";
+  case RY_OP_TAN: return dbl ? "tan" : "tanf";
+  case RY_OP_TANH: return dbl ? "tanh" : "tanhf";
+  case RY_OP_ERF: return dbl ? "erf" : "erff";
+  case RY_OP_FLOOR: return dbl ? "floor" : "floorf";
+  case RY_OP_CEIL: return dbl ? "ceil" : "ceilf";
+  case RY_OP_ROUND: return dbl ? "round" : "roundf";
+  case RY_OP_ROUND_EVEN: return dbl ? "rint" : "rintf";
+  case RY_OP_ABS: return dbl ? "fabs" : "fabsf";
+  case RY_OP_SIGN: return dbl ? "ry_sign" : "ry_signf";
+  case RY_OP_LOGISTIC: return dbl ? "ry_logistic" : "ry_logisticf";
+  case RY_OP_REM: return dbl ? "fmod" : "fmodf";
+  case RY_OP_POW: return dbl ? "pow" : "powf";
+  case RY_OP_ATAN2: return dbl ? "atan2" : "atan2f";
+  case RY_OP_MAX: return dbl ? "ry_fmax" : "ry_fmaxf";
+  case RY_OP_MIN: return dbl ? "ry_fmin" : "ry_fminf";
+  default: return "?";
+  }
+}
+
+static const char *cmp_c(ry_cmp c) {
+  static const char *const s[] = {"==", "!=", "<", "<=", ">", ">="};
+  return (int)c >= 0 && c < RY_CMP_COUNT ? s[c] : "==";
+}
+
+static int emit_node(kgen *k, int32_t v, const vmap *m) {
+  const ry_graph *g = k->g;
+  const ry_node *n = &g->nodes[def_of(g, v)];
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_type vt = ry_vtype(g, v);
+  ry_dtype t = vt.dtype;
+  ry_dtype t0 = n->n_operands ? ry_vtype(g, ops[0]).dtype : t;
+  bool dbl = t0 == RY_F64;
+  int rank = vt.shape.rank;
+  switch (n->op) {
+  case RY_OP_CONSTANT: {
+    char lit[128];
+    literal(k, n->attrs.constant.value, lit, sizeof lit);
+    return new_temp(k, t, "%s", lit);
+  }
+  case RY_OP_IOTA: {
+    vmap im = {1, {m->src[n->attrs.iota.dim]}, {m->mul[n->attrs.iota.dim]}, {m->add[n->attrs.iota.dim]}};
+    int a = add_access(k, -1, RY_SCALAR, &im, t);
+    return new_temp(k, t, "(%s)a%d", ctype(t), a);
+  }
+  case RY_OP_BROADCAST: {
+    ry_type xt = ry_vtype(g, ops[0]);
+    vmap xm = {xt.shape.rank, {0}, {0}, {0}};
+    for (int i = 0; i < xt.shape.rank; i++) {
+      int od = (int)n->attrs.broadcast.dims.v[i];
+      if (xt.shape.dims[i] == 1 && vt.shape.dims[od] != 1) {
+        xm.src[i] = -1;
+        xm.mul[i] = 0;
+        xm.add[i] = 0;
+      } else {
+        xm.src[i] = m->src[od];
+        xm.mul[i] = m->mul[od];
+        xm.add[i] = m->add[od];
+      }
+    }
+    return emit(k, ops[0], &xm);
+  }
+  case RY_OP_TRANSPOSE: {
+    vmap xm = {rank, {0}, {0}, {0}};
+    for (int i = 0; i < rank; i++) {
+      int pd = (int)n->attrs.transpose.perm.v[i];
+      xm.src[pd] = m->src[i];
+      xm.mul[pd] = m->mul[i];
+      xm.add[pd] = m->add[i];
+    }
+    return emit(k, ops[0], &xm);
+  }
+  case RY_OP_SLICE: {
+    vmap xm = *m;
+    for (int d = 0; d < rank; d++) {
+      int64_t st = n->attrs.slice.stride.v[d], s0 = n->attrs.slice.start.v[d];
+      xm.mul[d] = m->mul[d] * st;
+      xm.add[d] = m->add[d] * st + s0;
+    }
+    return emit(k, ops[0], &xm);
+  }
+  case RY_OP_REVERSE: {
+    vmap xm = *m;
+    for (int i = 0; i < n->attrs.reverse.dims.n; i++) {
+      int d = (int)n->attrs.reverse.dims.v[i];
+      xm.mul[d] = -m->mul[d];
+      xm.add[d] = vt.shape.dims[d] - 1 - m->add[d];
+    }
+    return emit(k, ops[0], &xm);
+  }
+  case RY_OP_RESHAPE: {
+    int32_t w = ops[0];
+    while (!k->p->mat[w]) {
+      const ry_node *wn = &g->nodes[def_of(g, w)];
+      if (wn->op != RY_OP_RESHAPE) {
+        k->fail = true;
+        k->fail_why = "reshape of a computed value";
+        return 0;
+      }
+      w = ry_node_operands(g, wn)[0];
+    }
+    int a = add_access(k, w, vt.shape, m, t);
+    return new_temp(k, t, "a%d", a);
+  }
+  case RY_OP_COMPARE: {
+    int a = emit(k, ops[0], m), b = emit(k, ops[1], m);
+    return new_temp(k, t, "t%d %s t%d", a, cmp_c(n->attrs.compare.dir), b);
+  }
+  case RY_OP_SELECT: {
+    int c = emit_at(k, ops[0], m, rank), a = emit(k, ops[1], m), b = emit(k, ops[2], m);
+    return new_temp(k, t, "t%d ? t%d : t%d", c, a, b);
+  }
+  case RY_OP_CLAMP: {
+    int lo = emit_at(k, ops[0], m, rank), x = emit(k, ops[1], m), hi = emit_at(k, ops[2], m, rank);
+    if (is_f(t)) {
+      bool d = t == RY_F64;
+      return new_temp(k, t, "%s(%s(t%d, t%d), t%d)", d ? "ry_fmin" : "ry_fminf", d ? "ry_fmax" : "ry_fmaxf", x, lo, hi);
+    }
+    int c = new_temp(k, t, "t%d < t%d ? t%d : t%d", x, lo, lo, x);
+    return new_temp(k, t, "t%d > t%d ? t%d : t%d", c, hi, hi, c);
+  }
+  case RY_OP_CONVERT: {
+    int a = emit(k, ops[0], m);
+    if (t == RY_BOOL) {
+      /* XLA:CPU compares with denormals as zero in f32/bf16/f64 */
+      if (t0 == RY_F64) return new_temp(k, t, "t%d != 0 && !(fabs(t%d) < 0x1p-1022)", a, a);
+      if (t0 == RY_F32 || t0 == RY_BF16) return new_temp(k, t, "t%d != 0 && !(fabsf(t%d) < 0x1p-126f)", a, a);
+      return new_temp(k, t, "t%d != 0", a);
+    }
+    if (is_f(t)) return new_temp(k, t, "(%s)t%d", ctype(t), a);
+    if (is_f(t0)) return new_temp(k, t, "RY_F2I(%s, %s, %s, (double)t%d)", ctype(t), int_min(t), int_max(t), a);
+    return new_temp(k, t, "(%s)t%d", ctype(t), a);
+  }
+  default: break;
+  }
+  ry_op_kind kind = ry_op_table[n->op].kind;
+  if (kind == RY_KIND_UNARY || kind == RY_KIND_UNARY_PRED) {
+    int a = emit(k, ops[0], m);
+    if (n->op == RY_OP_IS_FINITE) return new_temp(k, t, "isfinite(t%d) != 0", a);
+    if (is_f(t0)) {
+      if (n->op == RY_OP_NEG) return new_temp(k, t, "-t%d", a);
+      if (n->op == RY_OP_RSQRT) return new_temp(k, t, dbl ? "1.0 / sqrt(t%d)" : "1.0f / sqrtf(t%d)", a);
+      return new_temp(k, t, "%s(t%d)", fname(n->op, dbl), a);
+    }
+    if (t0 == RY_BOOL) return new_temp(k, t, "!t%d", a);
+    const char *u = utype(t0);
+    switch (n->op) {
+    case RY_OP_NEG: return new_temp(k, t, "(%s)(0u - (%s)t%d)", ctype(t), u, a);
+    case RY_OP_ABS: return new_temp(k, t, "(%s)(t%d < 0 ? 0u - (%s)t%d : (%s)t%d)", ctype(t), a, u, a, u, a);
+    case RY_OP_SIGN: return new_temp(k, t, "(%s)((t%d > 0) - (t%d < 0))", ctype(t), a, a);
+    case RY_OP_NOT: return new_temp(k, t, "(%s)~t%d", ctype(t), a);
+    case RY_OP_POPCNT:
+      return new_temp(k, t, "(%s)__builtin_popcountll(ry_zext((uint64_t)(int64_t)t%d, %d))", ctype(t), a,
+                      (int)ry_dtype_size(t0) * 8);
+    default: break;
+    }
+  } else if (kind == RY_KIND_BINARY) {
+    int a = emit(k, ops[0], m), b = emit(k, ops[1], m);
+    if (is_f(t0)) {
+      switch (n->op) {
+      case RY_OP_ADD: return new_temp(k, t, "t%d + t%d", a, b);
+      case RY_OP_SUB: return new_temp(k, t, "t%d - t%d", a, b);
+      case RY_OP_MUL: return new_temp(k, t, "t%d * t%d", a, b);
+      case RY_OP_DIV: return new_temp(k, t, "t%d / t%d", a, b);
+      default: return new_temp(k, t, "%s(t%d, t%d)", fname(n->op, dbl), a, b);
+      }
+    }
+    const char *u = utype(t0), *ct = ctype(t);
+    int bits = (int)ry_dtype_size(t0) * 8;
+    switch (n->op) {
+    case RY_OP_ADD: return new_temp(k, t, "(%s)((%s)t%d + (%s)t%d)", ct, u, a, u, b);
+    case RY_OP_SUB: return new_temp(k, t, "(%s)((%s)t%d - (%s)t%d)", ct, u, a, u, b);
+    case RY_OP_MUL: return new_temp(k, t, "(%s)((%s)t%d * (%s)t%d)", ct, u, a, u, b);
+    case RY_OP_DIV: return new_temp(k, t, "(%s)ry_idiv(t%d, t%d)", ct, a, b);
+    case RY_OP_REM: return new_temp(k, t, "(%s)ry_irem(t%d, t%d)", ct, a, b);
+    case RY_OP_POW: return new_temp(k, t, "(%s)ry_ipow(t%d, t%d)", ct, a, b);
+    case RY_OP_MAX: return new_temp(k, t, "t%d > t%d ? t%d : t%d", a, b, a, b);
+    case RY_OP_MIN: return new_temp(k, t, "t%d < t%d ? t%d : t%d", a, b, a, b);
+    case RY_OP_AND: return new_temp(k, t, "(%s)(t%d & t%d)", ct, a, b);
+    case RY_OP_OR: return new_temp(k, t, "(%s)(t%d | t%d)", ct, a, b);
+    case RY_OP_XOR: return new_temp(k, t, "(%s)(t%d ^ t%d)", ct, a, b);
+    case RY_OP_SHL: return new_temp(k, t, "(%s)ry_shl(t%d, t%d, %d)", ct, a, b, bits);
+    case RY_OP_SHR_LOGICAL: return new_temp(k, t, "(%s)ry_shrl(t%d, t%d, %d)", ct, a, b, bits);
+    case RY_OP_SHR_ARITH: return new_temp(k, t, "(%s)ry_shra(t%d, t%d, %d)", ct, a, b, bits);
+    default: break;
+    }
+  }
+  k->fail = true;
+  k->fail_why = "op without codegen";
+  return 0;
+}
+
+static bool vmap_eq(const vmap *a, const vmap *b) {
+  if (a->rank != b->rank) return false;
+  for (int d = 0; d < a->rank; d++)
+    if (a->src[d] != b->src[d] || a->mul[d] != b->mul[d] || a->add[d] != b->add[d]) return false;
+  return true;
+}
+
+static int emit(kgen *k, int32_t v, const vmap *m) {
+  if (k->fail) return 0;
+  for (int i = 0; i < k->n_memo; i++)
+    if (k->memos[i].v == v && vmap_eq(&k->memos[i].m, m)) return k->memos[i].temp;
+  int t;
+  ry_type vt = ry_vtype(k->g, v);
+  if (k->p->mat[v] && v != k->root) {
+    int a = add_access(k, v, vt.shape, m, vt.dtype);
+    t = new_temp(k, vt.dtype, "a%d", a);
+  } else {
+    t = emit_node(k, v, m);
+  }
+  if (k->n_memo < MAX_MEMO) {
+    memo *mm = &k->memos[k->n_memo++];
+    mm->v = v;
+    mm->m = *m;
+    mm->temp = t;
+  }
+  return t;
+}
+
+static const char *load_fmt(ry_dtype t) {
+  switch (t) {
+  case RY_F16: return "ry_h2f(%s)";
+  case RY_BF16: return "ry_b2f(%s)";
+  default: return "%s";
+  }
+}
+
+/* Loop dims after coalescing. order[] lists original dims, outer first. */
+typedef struct {
+  int n;
+  int64_t size[RY_MAX_RANK];
+  int64_t coef[MAX_ACC + 1][RY_MAX_RANK]; /* per access, per loop; last row = output */
+  bool red[RY_MAX_RANK];
+} loops;
+
+static void coalesce(kgen *k, const int *order, int n_order, const bool *is_red, const int64_t *out_coef,
+                     loops *lp) {
+  lp->n = 0;
+  for (int i = 0; i < n_order; i++) {
+    int d = order[i];
+    if (k->loop[d] == 1) continue;
+    int j = lp->n++;
+    lp->size[j] = k->loop[d];
+    lp->red[j] = is_red ? is_red[d] : false;
+    for (int a = 0; a < k->n_acc; a++) lp->coef[a][j] = k->acc[a].coef[d];
+    lp->coef[k->n_acc][j] = out_coef[d];
+  }
+  /* merge j-1 and j when every access allows it */
+  for (int j = lp->n - 1; j >= 1; j--) {
+    bool ok = lp->red[j] == lp->red[j - 1];
+    for (int a = 0; ok && a <= k->n_acc; a++) ok = lp->coef[a][j - 1] == lp->coef[a][j] * lp->size[j];
+    if (!ok) continue;
+    lp->size[j - 1] *= lp->size[j];
+    for (int a = 0; a <= k->n_acc; a++) lp->coef[a][j - 1] = lp->coef[a][j];
+    for (int i = j; i + 1 < lp->n; i++) {
+      lp->size[i] = lp->size[i + 1];
+      lp->red[i] = lp->red[i + 1];
+      for (int a = 0; a <= k->n_acc; a++) lp->coef[a][i] = lp->coef[a][i + 1];
+    }
+    lp->n--;
+  }
+}
+
+static void print_offset(ryc_buf *b, int64_t base, const int64_t *coef, int n) {
+  ryc_printf(b, "%" PRId64, base);
+  for (int j = 0; j < n; j++)
+    if (coef[j]) ryc_printf(b, " + j%d * %" PRId64, j, coef[j]);
+}
+
+static void print_loads(kgen *k, ryc_buf *b, const loops *lp) {
+  for (int a = 0; a < k->n_acc; a++) {
+    const access *x = &k->acc[a];
+    if (x->buf < 0) {
+      ryc_printf(b, "      const int64_t a%d = ", a);
+      print_offset(b, x->base, lp->coef[a], lp->n);
+      ryc_printf(b, ";\n");
+      continue;
+    }
+    char ref[64];
+    snprintf(ref, sizeof ref, "p%d[o%d]", x->buf, a);
+    ryc_printf(b, "      const int64_t o%d = ", a);
+    print_offset(b, x->base, lp->coef[a], lp->n);
+    ryc_printf(b, ";\n      const %s a%d = ", ctype(x->dt), a);
+    ryc_printf(b, load_fmt(x->dt), ref);
+    ryc_printf(b, ";\n");
+  }
+}
+
+static void print_ptrs(kgen *k, ryc_buf *b) {
+  for (int i = 0; i < k->n_bufs; i++) {
+    ry_dtype t = ry_vtype(k->g, k->bufs[i]).dtype;
+    ryc_printf(b, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", i ? "const " : "", stype(t), i, i ? "const " : "", stype(t), i);
+  }
+}
+
+static const char *store_fmt(ry_dtype t) {
+  switch (t) {
+  case RY_F16: return "ry_f2h(%s)";
+  case RY_BF16: return "ry_f2b(%s)";
+  case RY_BOOL: return "(uint8_t)(%s != 0)";
+  default: return "%s";
+  }
+}
+
+/* elementwise kernel rooted at value r: the loop is r's shape */
+static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
+  ry_type rt = ry_vtype(k->g, k->root);
+  k->L = rt.shape.rank;
+  for (int d = 0; d < k->L; d++) k->loop[d] = rt.shape.dims[d];
+  vmap id = {k->L, {0}, {0}, {0}};
+  for (int d = 0; d < k->L; d++) {
+    id.src[d] = (int8_t)d;
+    id.mul[d] = 1;
+  }
+  int t = emit_node(k, k->root, &id);
+  if (k->fail || k->body.oom) return false;
+  int64_t st[RY_MAX_RANK];
+  rowmajor(rt.shape, st);
+  int order[RY_MAX_RANK];
+  for (int d = 0; d < k->L; d++) order[d] = d;
+  loops *lp = ry__malloc(sizeof *lp);
+  if (!lp) return false;
+  coalesce(k, order, k->L, NULL, st, lp);
+  ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+  print_ptrs(k, out);
+  if (lp->n == 0) ryc_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n");
+  for (int j = 0; j < lp->n; j++) {
+    if (j == 0) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+    else ryc_printf(out, "  %*sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", j, j, lp->size[j], j);
+  }
+  print_loads(k, out, lp);
+  ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+  ryc_printf(out, "      p0[");
+  print_offset(out, 0, lp->coef[k->n_acc], lp->n);
+  ryc_printf(out, "] = ");
+  char tv[32];
+  snprintf(tv, sizeof tv, "t%d", t);
+  ryc_printf(out, store_fmt(rt.dtype), tv);
+  ryc_printf(out, ";\n");
+  for (int j = lp->n - 1; j >= 0; j--) ryc_printf(out, "  }\n");
+  if (lp->n == 0) ryc_printf(out, "    }\n  }\n");
+  ryc_printf(out, "}\n\n");
+  *outer = lp->n ? lp->size[0] : 1;
+  *work = ry_shape_numel(rt.shape);
+  ry__free(lp, sizeof *lp);
+  return true;
+}
+
+static const char *red_identity(ry_reduce_kind kind, ry_dtype t) {
+  bool f = is_f(t);
+  switch (kind) {
+  case RY_SUM: return "0";
+  case RY_PROD: return "1";
+  case RY_MAX: return f ? "-__builtin_inf()" : t == RY_BOOL ? "0" : int_min(t);
+  case RY_MIN: return f ? "__builtin_inf()" : int_max(t);
+  case RY_AND: return t == RY_BOOL ? "1" : "-1";
+  case RY_OR: return "0";
+  default: return "0";
+  }
+}
+
+/* step(acc, x) in C for the accumulator type */
+static void red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, const char *x) {
+  if (t == RY_BOOL) {
+    if (kind == RY_SUM || kind == RY_MAX) kind = RY_OR;
+    if (kind == RY_PROD || kind == RY_MIN) kind = RY_AND;
+  }
+  bool f = is_f(t), d = t == RY_F64;
+  const char *ct = ctype(t), *u = utype(t);
+  switch (kind) {
+  case RY_SUM:
+    if (f) ryc_printf(b, "%s = %s + %s;", acc, acc, x);
+    else ryc_printf(b, "%s = (%s)((%s)%s + (%s)%s);", acc, ct, u, acc, u, x);
+    break;
+  case RY_PROD:
+    if (f) ryc_printf(b, "%s = %s * %s;", acc, acc, x);
+    else ryc_printf(b, "%s = (%s)((%s)%s * (%s)%s);", acc, ct, u, acc, u, x);
+    break;
+  case RY_MAX:
+    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ry_fmax" : "ry_fmaxf", acc, x);
+    else ryc_printf(b, "%s = %s > %s ? %s : %s;", acc, acc, x, acc, x);
+    break;
+  case RY_MIN:
+    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ry_fmin" : "ry_fminf", acc, x);
+    else ryc_printf(b, "%s = %s < %s ? %s : %s;", acc, acc, x, acc, x);
+    break;
+  case RY_AND: ryc_printf(b, "%s = (%s)(%s & %s);", acc, ct, acc, x); break;
+  case RY_OR: ryc_printf(b, "%s = (%s)(%s | %s);", acc, ct, acc, x); break;
+  default: break;
+  }
+}
+
+static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
+  const ry_graph *g = k->g;
+  const ry_node *n = &g->nodes[def_of(g, k->root)];
+  int32_t x = ry_node_operands(g, n)[0];
+  ry_type xt = ry_vtype(g, x), rt = ry_vtype(g, k->root);
+  ry_dtype t = xt.dtype;
+  ry_reduce_kind kind = n->attrs.reduce.kind;
+  k->L = xt.shape.rank;
+  bool red[RY_MAX_RANK] = {false};
+  for (int i = 0; i < n->attrs.reduce.axes.n; i++) red[n->attrs.reduce.axes.v[i]] = true;
+  for (int d = 0; d < k->L; d++) k->loop[d] = xt.shape.dims[d];
+  vmap id = {k->L, {0}, {0}, {0}};
+  for (int d = 0; d < k->L; d++) {
+    id.src[d] = (int8_t)d;
+    id.mul[d] = 1;
+  }
+  /* the operand: a buffer when materialized, else its expression */
+  int tv = k->p->mat[x] ? (int)(emit(k, x, &id)) : emit_node(k, x, &id);
+  if (k->fail || k->body.oom) return false;
+  /* output coefficients: strides of the kept dims */
+  int64_t ost[RY_MAX_RANK], oc[RY_MAX_RANK] = {0};
+  rowmajor(rt.shape, ost);
+  for (int d = 0, o = 0; d < k->L; d++)
+    if (!red[d]) oc[d] = ost[o++];
+  /* inner style when the last non-unit dim is reduced (or f16/bf16/bool, whose
+   * accumulator differs from the storage) */
+  int last = -1;
+  for (int d = 0; d < k->L; d++)
+    if (k->loop[d] != 1) last = d;
+  bool acc_is_store = t == RY_F32 || t == RY_F64 || ry_dtype_is_int(t);
+  bool inner = last < 0 || red[last] || !acc_is_store;
+  int order[RY_MAX_RANK], no = 0;
+  if (inner) {
+    for (int d = 0; d < k->L; d++)
+      if (!red[d]) order[no++] = d;
+    for (int d = 0; d < k->L; d++)
+      if (red[d]) order[no++] = d;
+  } else {
+    for (int d = 0; d < k->L; d++) order[no++] = d;
+  }
+  loops *lp = ry__malloc(sizeof *lp);
+  if (!lp) return false;
+  coalesce(k, order, no, red, oc, lp);
+  const char *act = ctype(t); /* float for f16/bf16, int for bool */
+  char acc[16], val[16];
+  snprintf(val, sizeof val, "t%d", tv);
+  ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+  print_ptrs(k, out);
+  int nk = 0; /* kept loops (outer) */
+  while (nk < lp->n && !lp->red[nk]) nk++;
+  if (inner) {
+    /* kept loops, then lanes over the reduced loops */
+    if (nk == 0) ryc_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n");
+    for (int j = 0; j < nk; j++) {
+      if (j == 0) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+      else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+    }
+    ryc_printf(out, "    %s acc[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc[l] = (%s)%s;\n", act, act,
+               red_identity(kind, t));
+    for (int j = nk; j + 1 < lp->n; j++)
+      ryc_printf(out, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+    if (lp->n > nk) {
+      int j = lp->n - 1;
+      int64_t len = lp->size[j];
+      ryc_printf(out, "    int64_t jv = 0;\n");
+      ryc_printf(out, "    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", len);
+      ryc_printf(out, "     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n", j);
+      print_loads(k, out, lp);
+      ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+      ryc_printf(out, "      ");
+      red_step(out, kind, t, "acc[l]", val);
+      ryc_printf(out, "\n     }\n    }\n");
+      ryc_printf(out, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", len, j);
+      print_loads(k, out, lp);
+      ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+      ryc_printf(out, "      ");
+      red_step(out, kind, t, "acc[0]", val);
+      ryc_printf(out, "\n     }\n    }\n");
+    } else {
+      ryc_printf(out, "    {\n");
+      print_loads(k, out, lp);
+      ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+      ryc_printf(out, "      ");
+      red_step(out, kind, t, "acc[0]", val);
+      ryc_printf(out, "\n    }\n");
+    }
+    for (int j = nk; j + 1 < lp->n; j++) ryc_printf(out, "    }\n");
+    ryc_printf(out, "    %s r = acc[0];\n    for (int l = 1; l < RY_LANES; l++) { ", act);
+    red_step(out, kind, t, "r", "acc[l]");
+    ryc_printf(out, " }\n    p0[");
+    print_offset(out, 0, lp->coef[k->n_acc], nk);
+    ryc_printf(out, "] = ");
+    ryc_printf(out, store_fmt(rt.dtype), "r");
+    ryc_printf(out, ";\n");
+    for (int j = 0; j < (nk ? nk : 1); j++) ryc_printf(out, "  }\n");
+    *outer = nk ? lp->size[0] : 1;
+  } else {
+    /* accumulate into the output in input order; split only a kept dim 0 */
+    bool split = lp->n > 0 && !lp->red[0];
+    int64_t ocount = 1; /* output elements per unit of loop 0 */
+    if (split) ocount = lp->coef[k->n_acc][0];
+    if (split) {
+      ryc_printf(out, "  for (int64_t i = lo * %" PRId64 "; i < hi * %" PRId64 "; i++) p0[i] = (%s)%s;\n", ocount,
+                 ocount, act, red_identity(kind, t));
+    } else {
+      ryc_printf(out, "  for (int64_t i = 0; i < %" PRId64 "; i++) p0[i] = (%s)%s;\n", ry_shape_numel(rt.shape), act,
+                 red_identity(kind, t));
+      ryc_printf(out, "  (void)lo; (void)hi;\n");
+    }
+    for (int j = 0; j < lp->n; j++) {
+      if (j == 0 && split) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+      else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+    }
+    print_loads(k, out, lp);
+    ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+    ryc_printf(out, "      const int64_t oo = ");
+    print_offset(out, 0, lp->coef[k->n_acc], lp->n);
+    ryc_printf(out, ";\n      %s r = p0[oo];\n      ", act);
+    red_step(out, kind, t, "r", val);
+    ryc_printf(out, "\n      p0[oo] = r;\n");
+    for (int j = 0; j < lp->n; j++) ryc_printf(out, "  }\n");
+    *outer = split ? lp->size[0] : 1;
+  }
+  ryc_printf(out, "}\n\n");
+  (void)acc;
+  *work = ry_shape_numel(xt.shape);
+  ry__free(lp, sizeof *lp);
+  return true;
+}
+
+/* ---- the plan ---- */
+
+static ry_status add_step(ryc_plan *p, int *cap, const ryc_step *s) {
+  if (p->n_steps == *cap) {
+    int ncap = *cap ? *cap * 2 : 16;
+    ryc_step *ns = ry__realloc(p->steps, (size_t)*cap * sizeof *ns, (size_t)ncap * sizeof *ns);
+    if (!ns) return ry__oom();
+    p->steps = ns;
+    *cap = ncap;
+  }
+  p->steps[p->n_steps++] = *s;
+  return NULL;
+}
+
+static int32_t *dup_ids(const int32_t *v, int n) {
+  int32_t *r = ry__malloc((size_t)(n ? n : 1) * sizeof(int32_t));
+  if (r && n) memcpy(r, v, (size_t)n * sizeof(int32_t));
+  return r;
+}
+
+static void report_value(ryc_buf *rep, const planner *pl, int32_t v) {
+  char ts[96];
+  ryc_printf(rep, "  boundary %%v%d: %s = %s: materialized: %s%s%s\n", (int)v,
+             ry_type_str(ry_vtype(pl->g, v), ts, sizeof ts), ry_op_table[pl->g->nodes[def_of(pl->g, v)].op].name,
+             pl->why[v] ? pl->why[v] : "?", pl->why_op[v] ? " " : "", pl->why_op[v] ? pl->why_op[v] : "");
+}
+
+static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *retry) {
+  memset(p, 0, sizeof *p);
+  p->g = g;
+  size_t nv = (size_t)g->n_values + 1;
+  planner pl = {g,
+                ry__calloc(nv, sizeof(bool)),
+                ry__calloc(nv, sizeof(char *)),
+                ry__calloc(nv, sizeof(char *)),
+                ry__calloc(nv, 1),
+                ry__calloc(nv, sizeof(int32_t)),
+                ry__calloc(nv, sizeof(int32_t)),
+                ry__calloc(nv, sizeof(bool)),
+                force};
+  kgen *k = ry__calloc(1, sizeof *k);
+  ryc_buf src = {0}, rep = {0};
+  ry_status s = NULL;
+  int32_t *lastuse = ry__malloc(nv * sizeof(int32_t));
+  if (!pl.mat || !pl.why || !pl.why_op || !pl.cls || !pl.nusers || !pl.cost || !pl.need_flat || !k || !lastuse) {
+    s = ry__oom();
+    goto done;
+  }
+  decide(&pl);
+  for (int i = 0; ryc_prelude[i]; i++) ryc_printf(&src, "%s", ryc_prelude[i]);
+  ryc_printf(&src, "\n");
+  const ry_region *body = &g->regions[0];
+  for (int32_t kk = 0; kk < body->nodes.n && !s; kk++) {
+    int32_t nid = body->nodes.v[kk];
+    const ry_node *n = &g->nodes[nid];
+    int32_t r0 = n->n_results ? ry_node_results(g, n)[0] : 0;
+    ryc_step st;
+    memset(&st, 0, sizeof st);
+    st.node = nid;
+    vclass c = n->n_results ? (vclass)pl.cls[r0] : V_INTERP;
+    if (c == V_EW && !pl.mat[r0]) continue; /* fused into its users */
+    if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
+    if (c == V_EW || c == V_REDUCE) {
+      memset(k, 0, sizeof *k);
+      k->p = &pl;
+      k->g = g;
+      k->root = r0;
+      k->n_bufs = 1;
+      k->bufs[0] = r0;
+      ryc_buf kb = {0};
+      int64_t outer = 1, work = 1;
+      bool ok = c == V_EW ? gen_ew(k, p->n_kernels, &kb, &outer, &work)
+                          : gen_reduce(k, p->n_kernels, &kb, &outer, &work);
+      if (ok && !kb.oom) {
+        ryc_printf(&src, "%s", kb.s);
+        st.kind = RYC_STEP_KERNEL;
+        st.kernel = p->n_kernels++;
+        st.n_bufs = k->n_bufs;
+        st.n_out = 1;
+        st.bufs = dup_ids(k->bufs, k->n_bufs);
+        st.outer = outer;
+        st.work = work;
+        if (!st.bufs) s = ry__oom();
+        char ts[96];
+        ryc_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
+                   ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ry_op_table[n->op].name, k->n_bufs - 1, outer);
+        report_value(&rep, &pl, r0);
+      } else {
+        /* plan again with this node in the interpreter */
+        if (!k->fail) s = ry__oom();
+        else {
+          force[nid] = true;
+          *retry = true;
+          s = ry__err(RY_ERR_INTERNAL, "cpu: codegen failed (%s)", k->fail_why ? k->fail_why : "?");
+        }
+      }
+      ryc_buf_free(&kb);
+    } else if (c == V_GEMM) {
+      st.kind = RYC_STEP_GEMM;
+      gemm_plan(g, n, &st.gemm);
+      ryc_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
+                       " trans_a=%d trans_b=%d\n",
+                 (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
+    } else {
+      st.kind = RYC_STEP_INTERP;
+      ryc_printf(&rep, "interp: %%v%d = %s (no code generation for this op/dtype)\n", (int)r0, ry_op_table[n->op].name);
+    }
+    if (!s) s = add_step(p, &p->steps_cap, &st);
+    if (s) ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
+  }
+  if (s) goto done;
+  /* a failed kernel turned its operands into buffers: those must be produced;
+   * verify every read value is materialized (params or a step's result) */
+  for (int i = 0; i < p->n_steps; i++) {
+    const ryc_step *st = &p->steps[i];
+    if (st->kind != RYC_STEP_KERNEL) {
+      const ry_node *n = &g->nodes[st->node];
+      for (int j = 0; j < n->n_operands; j++) {
+        int32_t v = ry_node_operands(g, n)[j];
+        if (!pl.mat[v] || (pl.cls[v] == V_EW && def_of(g, v) >= 0)) {
+          /* materialized by a kernel step? */
+          bool produced = pl.cls[v] == V_PARAM;
+          for (int q = 0; q < i && !produced; q++) {
+            const ryc_step *o = &p->steps[q];
+            const ry_node *on = &g->nodes[o->node];
+            for (int r = 0; r < on->n_results; r++) produced |= ry_node_results(g, on)[r] == v;
+          }
+          if (!produced) {
+            s = ry__err(RY_ERR_UNSUPPORTED, "cpu: value %d needed by %s is not computed (codegen fallback)", (int)v,
+                        ry_op_table[n->op].name);
+            goto done;
+          }
+        }
+      }
+    }
+  }
+  /* releases: last step reading each value */
+  for (size_t v = 0; v < nv; v++) lastuse[v] = -1;
+  for (int i = 0; i < p->n_steps; i++) {
+    const ryc_step *st = &p->steps[i];
+    if (st->kind == RYC_STEP_KERNEL) {
+      for (int j = st->n_out; j < st->n_bufs; j++) lastuse[st->bufs[j]] = i;
+    } else {
+      const ry_node *n = &g->nodes[st->node];
+      for (int j = 0; j < n->n_operands; j++) lastuse[ry_node_operands(g, n)[j]] = i;
+    }
+    const ry_node *n = &g->nodes[st->node];
+    for (int r = 0; r < n->n_results; r++) {
+      int32_t v = ry_node_results(g, n)[r];
+      if (lastuse[v] < 0) lastuse[v] = i; /* unused results die at once */
+    }
+  }
+  for (int32_t i = 0; i < body->results.n; i++) lastuse[body->results.v[i]] = INT32_MAX;
+  for (int32_t i = 0; i < body->params.n; i++)
+    if (lastuse[body->params.v[i]] < 0) lastuse[body->params.v[i]] = -1;
+  {
+    int32_t *cnt = ry__calloc((size_t)p->n_steps + 1, sizeof(int32_t));
+    if (!cnt) s = ry__oom();
+    for (size_t v = 0; !s && v < nv; v++)
+      if (lastuse[v] >= 0 && lastuse[v] < p->n_steps) cnt[lastuse[v]]++;
+    for (int i = 0; !s && i < p->n_steps; i++) {
+      p->steps[i].release = ry__malloc((size_t)(cnt[i] ? cnt[i] : 1) * sizeof(int32_t));
+      if (!p->steps[i].release) s = ry__oom();
+    }
+    for (size_t v = 0; !s && v < nv; v++)
+      if (lastuse[v] >= 0 && lastuse[v] < p->n_steps) {
+        ryc_step *st = &p->steps[lastuse[v]];
+        st->release[st->n_release++] = (int32_t)v;
+      }
+    ry__free(cnt, ((size_t)p->n_steps + 1) * sizeof(int32_t));
+  }
+  if (src.oom || rep.oom) s = ry__oom();
+done:
+  if (!s) {
+    p->mat = pl.mat;
+    pl.mat = NULL;
+    p->source = src.s;
+    p->source_len = src.n;
+    p->source_cap = src.cap;
+    p->report = rep.s;
+    p->report_len = rep.n;
+    p->report_cap = rep.cap;
+    src.s = NULL;
+    rep.s = NULL;
+  }
+  if (s) {
+    ryc_buf_free(&src);
+    ryc_buf_free(&rep);
+  }
+  ry__free(pl.mat, nv * sizeof(bool));
+  ry__free(pl.why, nv * sizeof(char *));
+  ry__free(pl.why_op, nv * sizeof(char *));
+  ry__free(pl.cls, nv);
+  ry__free(pl.nusers, nv * sizeof(int32_t));
+  ry__free(pl.cost, nv * sizeof(int32_t));
+  ry__free(pl.need_flat, nv * sizeof(bool));
+  ry__free(k, sizeof *k);
+  ry__free(lastuse, nv * sizeof(int32_t));
+  if (s) ryc_plan_free(p);
+  return s;
+}
+
+void ryc_plan_free(ryc_plan *p) {
+  for (int i = 0; i < p->n_steps; i++) {
+    ry__free(p->steps[i].bufs, (size_t)(p->steps[i].n_bufs ? p->steps[i].n_bufs : 1) * sizeof(int32_t));
+    ry__free(p->steps[i].release, (size_t)(p->steps[i].n_release ? p->steps[i].n_release : 1) * sizeof(int32_t));
+  }
+  ry__free(p->steps, (size_t)p->steps_cap * sizeof(ryc_step));
+  if (p->mat) ry__free(p->mat, ((size_t)p->g->n_values + 1) * sizeof(bool));
+  ry__free(p->source, p->source_cap);
+  ry__free(p->report, p->report_cap);
+  memset(p, 0, sizeof *p);
+}
+
+ry_status ryc_plan_build(const ry_graph *g, ryc_plan *p) {
+  size_t fsz = (size_t)g->n_nodes + 1;
+  bool *force = ry__calloc(fsz, sizeof(bool));
+  if (!force) return ry__oom();
+  ry_status s;
+  for (;;) {
+    bool retry = false;
+    s = plan_try(g, p, force, &retry);
+    if (!s || !retry) break;
+    ry_status_free(s);
+  }
+  ry__free(force, fsz * sizeof(bool));
+  return s;
+}

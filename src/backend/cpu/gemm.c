@@ -1,0 +1,213 @@
+/* GEMM for the cpu backend.
+ *
+ * sgemm: ryft's own packed GEMM (BLIS-style loops: NC columns, KC depth, MC
+ * rows; an MR x NR register-blocked micro-kernel written with GCC vector
+ * extensions) compiled for the host by the JIT (-march=native picks AVX-512,
+ * AVX2 or SSE) the first time a program needs it, and cached like any
+ * module. Threads split the columns in NR-aligned ranges; every element of C
+ * is accumulated over k in the same order whatever the split, so results do
+ * not depend on the thread count. Without a compiler, or for f64, a portable
+ * blocked loop in this file runs instead. bench/gemm_compare.c measures it
+ * against OpenBLAS, BLIS, oneDNN and libxsmm (bench/RESULTS.md). */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "cpu.h"
+
+static const char *const g_gemm_src[] = {
+    "/* ryft sgemm: packed, register-blocked */\n",
+    "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
+    "#if defined(__AVX512F__)\n#define VL 16\n#elif defined(__AVX__)\n#define VL 8\n#else\n#define VL 4\n#endif\n",
+    "#define MR 6\n#define NR (2 * VL)\n#define KC 384\n#define MC 96\n#define NC 3072\n",
+    "typedef float vf __attribute__((vector_size(VL * 4)));\n",
+    "typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));\n",
+    "static inline float A_at(const float *a, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {\n",
+    "  return ta ? a[p * m + i] : a[i * k + p]; }\n",
+    "static inline float B_at(const float *b, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {\n",
+    "  return tb ? b[j * k + p] : b[p * n + j]; }\n",
+    "/* pack A[i0:i0+mc, p0:p0+kc] into MR-row strips, zero padded */\n",
+    "static void pack_a(const float *a, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *ap) {\n",
+    "  for (int64_t ir = 0; ir < mc; ir += MR) {\n",
+    "    int64_t mr = mc - ir < MR ? mc - ir : MR;\n",
+    "    if (!ta && mr == MR) {\n",
+    "      for (int64_t p = 0; p < kc; p++) for (int i = 0; i < MR; i++) ap[p * MR + i] = a[(i0 + ir + i) * k + p0 + p];\n",
+    "    } else if (ta && mr == MR) {\n",
+    "      for (int64_t p = 0; p < kc; p++) memcpy(ap + p * MR, a + (p0 + p) * m + i0 + ir, MR * sizeof(float));\n",
+    "    } else {\n",
+    "      for (int64_t p = 0; p < kc; p++) for (int i = 0; i < MR; i++)\n",
+    "        ap[p * MR + i] = i < mr ? A_at(a, ta, m, k, i0 + ir + i, p0 + p) : 0.0f;\n",
+    "    }\n",
+    "    ap += MR * kc;\n",
+    "  }\n",
+    "}\n",
+    "static void pack_b(const float *b, int tb, int64_t k, int64_t n, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *bp) {\n",
+    "  for (int64_t jr = 0; jr < nc; jr += NR) {\n",
+    "    int64_t nr = nc - jr < NR ? nc - jr : NR;\n",
+    "    if (!tb && nr == NR) {\n",
+    "      for (int64_t p = 0; p < kc; p++) memcpy(bp + p * NR, b + (p0 + p) * n + j0 + jr, NR * sizeof(float));\n",
+    "    } else {\n",
+    "      for (int64_t p = 0; p < kc; p++) for (int j = 0; j < NR; j++)\n",
+    "        bp[p * NR + j] = j < nr ? B_at(b, tb, k, n, p0 + p, j0 + jr + j) : 0.0f;\n",
+    "    }\n",
+    "    bp += NR * kc;\n",
+    "  }\n",
+    "}\n",
+    "#define ROW(i) vf c##i##0 = z, c##i##1 = z;\n",
+    "#define FMA(i) { float ai = ap[p * MR + i]; c##i##0 += ai * b0; c##i##1 += ai * b1; }\n",
+    "#define STORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; \\\n",
+    "  if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \\\n",
+    "    if (first) { *r0 = c##i##0; *r1 = c##i##1; } else { *r0 += c##i##0; *r1 += c##i##1; } } \\\n",
+    "  else { float t[NR]; memcpy(t, &c##i##0, VL * 4); memcpy(t + VL, &c##i##1, VL * 4); \\\n",
+    "    for (int j = 0; j < nr; j++) r[j] = first ? t[j] : r[j] + t[j]; } }\n",
+    "static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c, int64_t ldc,\n",
+    "                int mr, int nr, int first) {\n",
+    "  const vf z = {0};\n",
+    "  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)\n",
+    "  for (int64_t p = 0; p < kc; p++) {\n",
+    "    vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);\n",
+    "    FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5)\n",
+    "  }\n",
+    "  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)\n",
+    "}\n",
+    "int ryg_nr(void) { return NR; }\n",
+    "int ryg_vl(void) { return VL; }\n",
+    "/* columns [j_lo, j_hi) of C (m, n) = A * B */\n",
+    "void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,\n",
+    "               int64_t j_lo, int64_t j_hi) {\n",
+    "  if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }\n",
+    "  float *bp = aligned_alloc(64, sizeof(float) * KC * (NC + NR));\n",
+    "  float *ap = aligned_alloc(64, sizeof(float) * KC * (MC + MR));\n",
+    "  if (!bp || !ap) { free(bp); free(ap);\n",
+    "    for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) { float s = 0;\n",
+    "      for (int64_t p = 0; p < k; p++) s += A_at(a, ta, m, k, i, p) * B_at(b, tb, k, n, p, j); c[i * n + j] = s; }\n",
+    "    return; }\n",
+    "  for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {\n",
+    "    int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;\n",
+    "    for (int64_t p0 = 0; p0 < k; p0 += KC) {\n",
+    "      int64_t kc = k - p0 < KC ? k - p0 : KC;\n",
+    "      pack_b(b, tb, k, n, p0, kc, j0, nc, bp);\n",
+    "      for (int64_t i0 = 0; i0 < m; i0 += MC) {\n",
+    "        int64_t mc = m - i0 < MC ? m - i0 : MC;\n",
+    "        pack_a(a, ta, m, k, i0, mc, p0, kc, ap);\n",
+    "        for (int64_t jr = 0; jr < nc; jr += NR)\n",
+    "          for (int64_t ir = 0; ir < mc; ir += MR)\n",
+    "            ukr(kc, ap + ir * kc, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n,\n",
+    "                (int)(mc - ir < MR ? mc - ir : MR), (int)(nc - jr < NR ? nc - jr : NR), p0 == 0);\n",
+    "      }\n",
+    "    }\n",
+    "  }\n",
+    "  free(bp); free(ap);\n",
+    "}\n",
+    NULL};
+
+typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t,
+                             int64_t);
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static native_sgemm g_native;
+static int g_nr = 16;
+static ryc_module *g_mod; /* held for the process */
+
+static void load_native(void) {
+  if (getenv("RYFT_GEMM") && strcmp(getenv("RYFT_GEMM"), "portable") == 0) return;
+  if (!ryc_have_compiler()) return;
+  ryc_module *m;
+  ryc_buf src = {0};
+  for (int i = 0; g_gemm_src[i]; i++) ryc_printf(&src, "%s", g_gemm_src[i]);
+  ry_status s = src.oom ? ry__oom() : ryc_module_get(src.s, src.n, NULL, &m);
+  ryc_buf_free(&src);
+  if (s) {
+    ry_status_free(s);
+    return;
+  }
+  native_sgemm f;
+  int (*nr)(void);
+  void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr");
+  memcpy(&f, &p, sizeof f);
+  memcpy(&nr, &q, sizeof nr);
+  if (!f || !nr) {
+    ryc_module_release(m);
+    return;
+  }
+  g_mod = m;
+  g_nr = nr();
+  g_native = f;
+}
+
+const char *ryc_gemm_impl(void) {
+  pthread_once(&g_once, load_native);
+  return g_native ? "ryft packed (native)" : "portable";
+}
+
+/* ---- portable fallback ---- */
+
+#define PKC 256
+static void portable_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+                          int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = 0; i < m; i++) {
+    float *cr = c + i * n;
+    for (int64_t j = j_lo; j < j_hi; j++) cr[j] = 0.0f;
+    for (int64_t p = 0; p < k; p++) {
+      float av = ta ? a[p * m + i] : a[i * k + p];
+      if (!tb) {
+        const float *br = b + p * n;
+        for (int64_t j = j_lo; j < j_hi; j++) cr[j] += av * br[j];
+      } else {
+        for (int64_t j = j_lo; j < j_hi; j++) cr[j] += av * b[j * k + p];
+      }
+    }
+  }
+}
+
+typedef struct {
+  int ta, tb;
+  int64_t m, n, k;
+  const void *a, *b;
+  void *c;
+} gemm_job;
+
+static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  if (g_native) g_native(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+  else portable_cols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+}
+
+void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+  pthread_once(&g_once, load_native);
+  if (m <= 0 || n <= 0) return;
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  int64_t flops = m * n * (k ? k : 1);
+  int64_t grain = g_nr;
+  /* enough columns per thread that packing pays off */
+  int64_t min_work = ryc_parallel_threshold() * 8;
+  while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
+  if (flops < min_work * 4) grain = n;
+  ryc_parallel_for(n, grain, sgemm_task, &j);
+}
+
+static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  const double *a = j->a, *b = j->b;
+  double *c = j->c;
+  for (int64_t i = 0; i < j->m; i++) {
+    double *cr = c + i * j->n;
+    for (int64_t jj = lo; jj < hi; jj++) cr[jj] = 0.0;
+    for (int64_t p = 0; p < j->k; p++) {
+      double av = j->ta ? a[p * j->m + i] : a[i * j->k + p];
+      if (!j->tb) {
+        const double *br = b + p * j->n;
+        for (int64_t jj = lo; jj < hi; jj++) cr[jj] += av * br[jj];
+      } else {
+        for (int64_t jj = lo; jj < hi; jj++) cr[jj] += av * b[jj * j->k + p];
+      }
+    }
+  }
+}
+
+void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c) {
+  if (m <= 0 || n <= 0) return;
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  int64_t grain = 16, min_work = ryc_parallel_threshold() * 8;
+  while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
+  ryc_parallel_for(n, grain, dgemm_task, &j);
+}

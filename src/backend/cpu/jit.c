@@ -1,0 +1,389 @@
+/* The compiler driver and the compile cache of the cpu backend.
+ *
+ * A module's key hashes its C source, the compiler flags and the compiler's
+ * version line. Lookup order: modules loaded in this process (refcounted;
+ * up to IDLE_MAX unused ones stay loaded), then the disk cache
+ * ($RYFT_CACHE_DIR, else $XDG_CACHE_HOME/ryft, else ~/.cache/ryft), then the
+ * compiler: `$RYFT_CC $RYFT_CFLAGS -fPIC -shared` (default `cc -O3
+ * -march=native`). A disk entry is <key>.so followed by a trailer (magic,
+ * length, checksum) that is verified before dlopen; it is written to a
+ * temporary name and renamed into place, so concurrent processes never see
+ * a partial file. A bad entry is reported once on stderr and rebuilt. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu.h"
+
+extern char **environ;
+
+#define IDLE_MAX 16
+#define DEFAULT_CFLAGS "-O3 -march=native -fno-math-errno -fno-trapping-math"
+
+struct ryc_module {
+  ryc_module *next;
+  char key[40];
+  void *handle;
+  int refs;
+  unsigned long last_use;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static ryc_module *g_mods;
+static unsigned long g_tick;
+static ryc_cache_stats g_stats;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static bool g_have_cc;
+static char g_cc[256], g_cflags[1024], g_ccver[256];
+
+/* ---- hashing ---- */
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h) {
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+  return h;
+}
+
+/* ---- running a command ---- */
+
+static int run_sh(const char *cmd) {
+  pid_t pid;
+  char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+  if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0) return -1;
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* 'x' with embedded quotes escaped, for sh */
+static void shquote(const char *s, char *out, size_t size) {
+  size_t n = 0;
+  if (size < 3) return;
+  out[n++] = '\'';
+  for (; *s && n + 5 < size; s++) {
+    if (*s == '\'') {
+      memcpy(out + n, "'\\''", 4);
+      n += 4;
+    } else {
+      out[n++] = *s;
+    }
+  }
+  out[n++] = '\'';
+  out[n] = 0;
+}
+
+static void detect(void) {
+  const char *cc = getenv("RYFT_CC"), *fl = getenv("RYFT_CFLAGS");
+  snprintf(g_cc, sizeof g_cc, "%s", cc && *cc ? cc : "cc");
+  snprintf(g_cflags, sizeof g_cflags, "%s", fl ? fl : DEFAULT_CFLAGS);
+  char tmpl[] = "/tmp/ryft-ccver-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) return;
+  close(fd);
+  char cmd[1024], q[512];
+  shquote(tmpl, q, sizeof q);
+  snprintf(cmd, sizeof cmd, "%s --version > %s 2>/dev/null", g_cc, q);
+  int rc = run_sh(cmd);
+  FILE *f = fopen(tmpl, "r");
+  if (f) {
+    if (!fgets(g_ccver, sizeof g_ccver, f)) g_ccver[0] = 0;
+    fclose(f);
+  }
+  unlink(tmpl);
+  g_have_cc = rc == 0 && g_ccver[0];
+}
+
+bool ryc_have_compiler(void) {
+  pthread_once(&g_once, detect);
+  return g_have_cc;
+}
+
+/* ---- the cache directory ---- */
+
+static bool mkdirs(const char *path) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+      *p = '/';
+    }
+  return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+void ryc_cache_dir(char *buf, size_t size) {
+  const char *d = getenv("RYFT_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+  if (d && *d) snprintf(buf, size, "%s", d);
+  else if (x && *x) snprintf(buf, size, "%s/ryft", x);
+  else if (h && *h) snprintf(buf, size, "%s/.cache/ryft", h);
+  else snprintf(buf, size, "/tmp/ryft-cache-%ld", (long)getuid());
+}
+
+/* ---- disk entries ---- */
+
+#define TRAILER_MAGIC "RYFTSO01"
+typedef struct {
+  char magic[8];
+  uint64_t len, sum;
+} trailer;
+
+/* 0 = valid, 1 = missing, 2 = corrupt (reason in why) */
+static int check_entry(const char *path, const char **why) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 1;
+  int rc = 2;
+  *why = "unreadable";
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long size = ftell(f);
+    if (size < (long)sizeof(trailer)) {
+      *why = "truncated";
+    } else {
+      trailer t;
+      uint64_t h = 1469598103934665603ull, left = (uint64_t)size - sizeof t;
+      char buf[65536];
+      rewind(f);
+      bool ok = true;
+      while (left > 0 && ok) {
+        size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
+        ok = fread(buf, 1, want, f) == want;
+        h = fnv(buf, want, h);
+        left -= want;
+      }
+      ok = ok && fread(&t, sizeof t, 1, f) == 1;
+      if (!ok) *why = "unreadable";
+      else if (memcmp(t.magic, TRAILER_MAGIC, 8) != 0) *why = "truncated or not written by ryft (no trailer)";
+      else if (t.len != (uint64_t)size - sizeof t) *why = "truncated (length mismatch)";
+      else if (t.sum != h) *why = "checksum mismatch";
+      else rc = 0;
+    }
+  }
+  fclose(f);
+  return rc;
+}
+
+static bool append_trailer(const char *path) {
+  FILE *f = fopen(path, "r+b");
+  if (!f) return false;
+  uint64_t h = 1469598103934665603ull, len = 0;
+  char buf[65536];
+  size_t k;
+  while ((k = fread(buf, 1, sizeof buf, f)) > 0) {
+    h = fnv(buf, k, h);
+    len += k;
+  }
+  trailer t;
+  memcpy(t.magic, TRAILER_MAGIC, 8);
+  t.len = len;
+  t.sum = h;
+  bool ok = fseek(f, 0, SEEK_END) == 0 && fwrite(&t, sizeof t, 1, f) == 1;
+  ok = (fflush(f) == 0) && ok;
+  ok = (fsync(fileno(f)) == 0 || true) && ok;
+  return (fclose(f) == 0) && ok;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static ry_status compile_to(const char *dir, const char *key, const char *src, size_t len, const char *final,
+                            const ryc_dump *d) {
+  static atomic_uint counter;
+  unsigned c = atomic_fetch_add(&counter, 1);
+  char base[900], csrc[1000], so[1000], err[1000];
+  snprintf(base, sizeof base, "%s/tmp-%s-%ld-%u", dir, key, (long)getpid(), c);
+  snprintf(csrc, sizeof csrc, "%s.c", base);
+  snprintf(so, sizeof so, "%s.so", base);
+  snprintf(err, sizeof err, "%s.err", base);
+  FILE *f = fopen(csrc, "wb");
+  if (!f) return ry__err(RY_ERR_IO, "cpu: cannot write %s: %s", csrc, strerror(errno));
+  bool ok = fwrite(src, 1, len, f) == len;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok) {
+    unlink(csrc);
+    return ry__err(RY_ERR_IO, "cpu: cannot write %s", csrc);
+  }
+  char qc[1100], qs[1100], qe[1100];
+  shquote(csrc, qc, sizeof qc);
+  shquote(so, qs, sizeof qs);
+  shquote(err, qe, sizeof qe);
+  size_t cmdsz = 8192;
+  char *cmd = ry__malloc(cmdsz);
+  if (!cmd) {
+    unlink(csrc);
+    return ry__oom();
+  }
+  double t0 = now_s();
+  snprintf(cmd, cmdsz, "%s %s -fPIC -shared -o %s %s -lmvec -lm 2> %s", g_cc, g_cflags, qs, qc, qe);
+  int rc = run_sh(cmd);
+  if (rc != 0) { /* no libmvec here: plain libm */
+    snprintf(cmd, cmdsz, "%s %s -DRY_NO_MVEC -fPIC -shared -o %s %s -lm 2> %s", g_cc, g_cflags, qs, qc, qe);
+    rc = run_sh(cmd);
+  }
+  double t1 = now_s();
+  FILE *log = ryc_dump_open(d, "compile.txt");
+  if (log) {
+    fprintf(log, "command: %s\ncompiler: %sexit: %d\ntime: %.3f s\nsource bytes: %zu\nentry: %s\n", cmd, g_ccver, rc,
+            t1 - t0, len, final);
+    fclose(log);
+  }
+  ry_status s = NULL;
+  if (rc != 0) {
+    char msg[2048] = "";
+    FILE *e = fopen(err, "r");
+    if (e) {
+      size_t k = fread(msg, 1, sizeof msg - 1, e);
+      msg[k] = 0;
+      fclose(e);
+    }
+    s = ry__err(RY_ERR_INTERNAL, "cpu: the C compiler failed (%s, exit %d): %s", g_cc, rc, msg);
+  } else if (!append_trailer(so)) {
+    s = ry__err(RY_ERR_IO, "cpu: cannot finish %s", so);
+  } else if (rename(so, final) != 0) {
+    s = ry__err(RY_ERR_IO, "cpu: cannot move %s to %s: %s", so, final, strerror(errno));
+  }
+  ry__free(cmd, cmdsz);
+  unlink(csrc);
+  unlink(err);
+  unlink(so);
+  return s;
+}
+
+/* ---- modules ---- */
+
+static void key_of(const char *src, size_t len, char out[40]) {
+  uint64_t a = fnv(src, len, 1469598103934665603ull), b = fnv(src, len, 0x9e3779b97f4a7c15ull);
+  a = fnv(g_cflags, strlen(g_cflags) + 1, a);
+  a = fnv(g_ccver, strlen(g_ccver) + 1, a);
+  b = fnv(g_cflags, strlen(g_cflags) + 1, b);
+  b = fnv(g_ccver, strlen(g_ccver) + 1, b);
+  snprintf(out, 40, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+static void trim_locked(int keep) {
+  for (;;) {
+    int idle = 0;
+    ryc_module *oldest = NULL;
+    for (ryc_module *m = g_mods; m; m = m->next)
+      if (m->refs == 0) {
+        idle++;
+        if (!oldest || m->last_use < oldest->last_use) oldest = m;
+      }
+    if (idle <= keep || !oldest) return;
+    for (ryc_module **pp = &g_mods; *pp; pp = &(*pp)->next)
+      if (*pp == oldest) {
+        *pp = oldest->next;
+        break;
+      }
+    dlclose(oldest->handle);
+    ry__free(oldest, sizeof *oldest);
+  }
+}
+
+void ryc_cache_trim(void) {
+  pthread_mutex_lock(&g_lock);
+  trim_locked(0);
+  pthread_mutex_unlock(&g_lock);
+}
+
+ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_module **out) {
+  *out = NULL;
+  if (!ryc_have_compiler()) return ry__err(RY_ERR_UNSUPPORTED, "cpu: no C compiler (%s) found", g_cc);
+  char key[40];
+  key_of(src, len, key);
+  pthread_mutex_lock(&g_lock);
+  for (ryc_module *m = g_mods; m; m = m->next)
+    if (strcmp(m->key, key) == 0) {
+      m->refs++;
+      m->last_use = ++g_tick;
+      g_stats.mem_hits++;
+      pthread_mutex_unlock(&g_lock);
+      *out = m;
+      return NULL;
+    }
+  pthread_mutex_unlock(&g_lock);
+
+  char dir[700], path[800];
+  ryc_cache_dir(dir, sizeof dir);
+  if (!mkdirs(dir)) return ry__err(RY_ERR_IO, "cpu: cannot create the cache directory %s: %s", dir, strerror(errno));
+  snprintf(path, sizeof path, "%s/%s.so", dir, key);
+  const char *why = NULL;
+  int st = check_entry(path, &why);
+  ry_status s = NULL;
+  bool compiled = false;
+  if (st == 2) {
+    fprintf(stderr, "ryft: cpu: cache entry %s is corrupt (%s); rebuilding it\n", path, why);
+    pthread_mutex_lock(&g_lock);
+    g_stats.corrupt++;
+    pthread_mutex_unlock(&g_lock);
+  }
+  if (st != 0) {
+    s = compile_to(dir, key, src, len, path, d);
+    compiled = true;
+    if (s) return s;
+  }
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    return ry__err(RY_ERR_INTERNAL, "cpu: cannot load %s: %s", path, e ? e : "?");
+  }
+  ryc_module *m = ry__calloc(1, sizeof *m);
+  if (!m) {
+    dlclose(h);
+    return ry__oom();
+  }
+  snprintf(m->key, sizeof m->key, "%s", key);
+  m->handle = h;
+  m->refs = 1;
+  pthread_mutex_lock(&g_lock);
+  m->last_use = ++g_tick;
+  if (compiled) g_stats.compiles++;
+  else g_stats.disk_hits++;
+  /* another thread may have loaded it meanwhile: keep one */
+  for (ryc_module *o = g_mods; o; o = o->next)
+    if (strcmp(o->key, key) == 0) {
+      o->refs++;
+      pthread_mutex_unlock(&g_lock);
+      dlclose(h);
+      ry__free(m, sizeof *m);
+      *out = o;
+      return NULL;
+    }
+  m->next = g_mods;
+  g_mods = m;
+  pthread_mutex_unlock(&g_lock);
+  *out = m;
+  return NULL;
+}
+
+void *ryc_module_sym(ryc_module *m, const char *name) { return m ? dlsym(m->handle, name) : NULL; }
+
+void ryc_module_release(ryc_module *m) {
+  if (!m) return;
+  pthread_mutex_lock(&g_lock);
+  m->refs--;
+  trim_locked(IDLE_MAX);
+  pthread_mutex_unlock(&g_lock);
+}
+
+void ryc_cache_stats_get(ryc_cache_stats *s) {
+  pthread_mutex_lock(&g_lock);
+  *s = g_stats;
+  s->live_modules = 0;
+  for (ryc_module *m = g_mods; m; m = m->next) s->live_modules++;
+  pthread_mutex_unlock(&g_lock);
+}

@@ -1,0 +1,577 @@
+/* Tests of the cpu backend (src/backend/cpu/): the golden suite on "cpu",
+ * results identical for 1 and 2 threads, the compile cache (disk hits, a
+ * truncated entry, two processes at once), no leak of modules across 1000
+ * compile/free cycles, fusion visible in RYFT_DUMP, the interpreter fallback
+ * without a compiler, and bad input. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend/cpu/cpu.h"
+#include "golden.h"
+#include "testlib.h"
+
+static ry_device *cpu(void) {
+  ry_device *d = NULL;
+  CHECK_OK(ry_device_get("cpu", &d));
+  return d;
+}
+
+static ry_graph *parse(const char *text) {
+  ry_graph *g = NULL;
+  CHECK_OK(ry_graph_parse(text, -1, "test", &g));
+  return g;
+}
+
+/* a fresh directory under /tmp */
+static void temp_dir(char *buf, size_t size, const char *tag) {
+  snprintf(buf, size, "/tmp/ryft-test-%s-XXXXXX", tag);
+  if (!mkdtemp(buf)) buf[0] = 0;
+}
+
+static ry_array *filled(ry_shape s, double (*fn)(int64_t)) {
+  int64_t n = ry_shape_numel(s);
+  float *v = malloc((size_t)(n ? n : 1) * sizeof(float));
+  for (int64_t i = 0; i < n; i++) v[i] = (float)fn(i);
+  ry_array *a = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, s, v, &a));
+  free(v);
+  return a;
+}
+
+static double wave(int64_t i) { return sin((double)i * 0.37) * 3.0 + (double)(i % 7) * 0.1; }
+
+TEST(cpu_golden) {
+  int total = golden_run_all("cpu");
+  CHECK_MSG(total >= 300, "only %d golden cases ran", total);
+}
+
+/* ---- 1 vs 2 threads, bitwise ---- */
+
+static int hexval(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+
+/* Run every golden program with the given thread count; outputs appended
+ * to *blob (bytes of every output of every case, in order). */
+static int run_golden_blobs(int threads, unsigned char **blob, size_t *len) {
+  ryc_set_num_threads(threads);
+  ryc_set_parallel_threshold(1); /* split even tiny loops */
+  char dirp[1024];
+  snprintf(dirp, sizeof dirp, "%s/tests/golden", rt_source_dir());
+  DIR *dir = opendir(dirp);
+  if (!dir) return 0;
+  struct dirent *e;
+  char *names[64];
+  int nf = 0;
+  while ((e = readdir(dir)) && nf < 64)
+    if (strstr(e->d_name, ".golden")) names[nf++] = strdup(e->d_name);
+  closedir(dir);
+  for (int i = 0; i < nf; i++) /* sort for a fixed order */
+    for (int j = i + 1; j < nf; j++)
+      if (strcmp(names[i], names[j]) > 0) {
+        char *t = names[i];
+        names[i] = names[j];
+        names[j] = t;
+      }
+  int cases = 0;
+  size_t cap = 1 << 20;
+  *blob = malloc(cap);
+  *len = 0;
+  for (int fi = 0; fi < nf; fi++) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dirp, names[fi]);
+    free(names[fi]);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    static char line[1 << 20];
+    char *ir = NULL;
+    size_t irlen = 0;
+    bool in_ir = false;
+    ry_array *ins[64];
+    int nin = 0;
+    ry_graph *g = NULL;
+    char cname[256] = "";
+    while (fgets(line, sizeof line, f)) {
+      if (strncmp(line, "case ", 5) == 0) snprintf(cname, sizeof cname, "%.200s", line + 5);
+      if (in_ir) {
+        if (strncmp(line, "end_ir", 6) == 0) {
+          in_ir = false;
+          ry_status s = ry_graph_parse(ir, (long)irlen, path, &g);
+          if (s) ry_status_free(s), g = NULL;
+          continue;
+        }
+        size_t l = strlen(line);
+        ir = realloc(ir, irlen + l + 1);
+        memcpy(ir + irlen, line, l + 1);
+        irlen += l;
+        continue;
+      }
+      if (strncmp(line, "ir", 2) == 0 && (line[2] == '\n' || line[2] == 0)) {
+        in_ir = true;
+        irlen = 0;
+        continue;
+      }
+      if (strncmp(line, "in ", 3) == 0 && g && nin < 64) {
+        ry_type t = ry_graph_input_type(g, nin);
+        char *hex = strchr(line + 3, ' ');
+        size_t nb = (size_t)ry_shape_numel(t.shape) * ry_dtype_size(t.dtype);
+        unsigned char *bytes = calloc(nb ? nb : 1, 1);
+        for (size_t b = 0; hex && b < nb && hex[1 + 2 * b] && hex[2 + 2 * b]; b++)
+          bytes[b] = (unsigned char)(hexval(hex[1 + 2 * b]) * 16 + hexval(hex[2 + 2 * b]));
+        ry_array *a = NULL;
+        ry_status s = ry_array_from_host(t.dtype, t.shape, bytes, &a);
+        if (s) ry_status_free(s);
+        free(bytes);
+        ins[nin++] = a;
+        continue;
+      }
+      if (strncmp(line, "end", 3) == 0 && (line[3] == '\n' || line[3] == 0)) {
+        if (g && nin == ry_graph_num_inputs(g)) {
+          int no = ry_graph_num_outputs(g);
+          ry_array **outs = calloc((size_t)no + 1, sizeof *outs);
+          ry_status s = ry_run(g, cpu(), nin, ins, no, outs);
+          if (!s) {
+            cases++;
+            if (getenv("RYFT_TEST_DEBUG")) fprintf(stderr, "case %d at %zu: %s", cases, *len, cname);
+            for (int o = 0; o < no; o++) {
+              size_t nb = ry_array_nbytes(outs[o]);
+              while (*len + nb > cap) cap *= 2, *blob = realloc(*blob, cap);
+              memcpy(*blob + *len, ry_array_data(outs[o]), nb);
+              *len += nb;
+              ry_array_release(outs[o]);
+            }
+          } else {
+            ry_status_free(s);
+          }
+          free(outs);
+        }
+        for (int i = 0; i < nin; i++) ry_array_release(ins[i]);
+        nin = 0;
+        ry_graph_release(g);
+        g = NULL;
+      }
+    }
+    for (int i = 0; i < nin; i++) ry_array_release(ins[i]);
+    ry_graph_release(g);
+    free(ir);
+    fclose(f);
+  }
+  ryc_set_parallel_threshold(0);
+  ryc_set_num_threads(0);
+  return cases;
+}
+
+TEST(cpu_golden_threads_identical) {
+  unsigned char *b1, *b2;
+  size_t l1, l2;
+  int c1 = run_golden_blobs(1, &b1, &l1), c2 = run_golden_blobs(2, &b2, &l2);
+  CHECK(c1 >= 300);
+  CHECK_EQ_INT(c1, c2);
+  CHECK_EQ_INT(l1, l2);
+  CHECK(l1 == l2 && memcmp(b1, b2, l1) == 0);
+  for (size_t i = 0; l1 == l2 && i < l1; i++)
+    if (b1[i] != b2[i]) {
+      fprintf(stderr, "first difference at byte %zu (see RYFT_TEST_DEBUG=1 for case offsets)\n", i);
+      break;
+    }
+  free(b1);
+  free(b2);
+}
+
+static const char *k_big =
+    "func @main(%x: f32[512,1024], %w: f32[1024,384], %b: f32[384]) -> (f32[512,1024], f32[512,384], f32[1024]) {\n"
+    "  %0: f32[512] = reduce %x {kind=max, axes=[1]}\n"
+    "  %1: f32[512,1024] = broadcast_in_dim %0 {dims=[0]}\n"
+    "  %2: f32[512,1024] = sub %x, %1\n"
+    "  %3: f32[512,1024] = exp %2\n"
+    "  %4: f32[512] = reduce %3 {kind=sum, axes=[1]}\n"
+    "  %5: f32[512,1024] = broadcast_in_dim %4 {dims=[0]}\n"
+    "  %6: f32[512,1024] = div %3, %5\n"
+    "  %7: f32[512,384] = dot_general %x, %w {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]}\n"
+    "  %8: f32[512,384] = broadcast_in_dim %b {dims=[1]}\n"
+    "  %9: f32[512,384] = add %7, %8\n"
+    "  %10: f32[512,384] = tanh %9\n"
+    "  %11: f32[1024] = reduce %x {kind=sum, axes=[0]}\n"
+    "  return %6, %10, %11\n"
+    "}\n";
+
+TEST(cpu_large_threads_identical) {
+  ry_graph *g = parse(k_big);
+  if (!g) return;
+  ry_array *in[3] = {filled(RY_SHAPE(512, 1024), wave), filled(RY_SHAPE(1024, 384), wave), filled(RY_SHAPE(384), wave)};
+  ry_array *o1[3] = {0}, *o2[3] = {0}, *ref[3] = {0};
+  ry_device *interp;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_run(g, interp, 3, in, 3, ref));
+  ryc_set_num_threads(1);
+  CHECK_OK(ry_run(g, cpu(), 3, in, 3, o1));
+  ryc_set_num_threads(2);
+  CHECK_OK(ry_run(g, cpu(), 3, in, 3, o2));
+  ryc_set_num_threads(0);
+  for (int i = 0; i < 3; i++) {
+    if (!o1[i] || !o2[i] || !ref[i]) continue;
+    CHECK(ry_array_nbytes(o1[i]) == ry_array_nbytes(o2[i]));
+    CHECK(memcmp(ry_array_data(o1[i]), ry_array_data(o2[i]), ry_array_nbytes(o1[i])) == 0);
+    double worst = 0;
+    for (int64_t j = 0; j < ry_array_numel(ref[i]); j++) {
+      double a = ry_array_get_f64(o1[i], j), b = ry_array_get_f64(ref[i], j);
+      double err = fabs(a - b) / (1e-3 + fabs(b));
+      if (err > worst) worst = err;
+    }
+    CHECK_MSG(worst < 1e-4, "output %d differs from the interpreter by %g", i, worst);
+  }
+  for (int i = 0; i < 3; i++) {
+    ry_array_release(in[i]);
+    ry_array_release(o1[i]);
+    ry_array_release(o2[i]);
+    ry_array_release(ref[i]);
+  }
+  ry_graph_release(g);
+}
+
+/* ---- fusion, seen through RYFT_DUMP ---- */
+
+static char *read_all(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  char *s = malloc((size_t)n + 1);
+  size_t k = fread(s, 1, (size_t)n, f);
+  s[k] = 0;
+  fclose(f);
+  return s;
+}
+
+/* find dir/prog*.<suffix> with the highest number */
+static char *read_dump(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return NULL;
+  struct dirent *e;
+  char best[512] = "";
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, suffix) && strcmp(e->d_name, best) > 0) snprintf(best, sizeof best, "%s", e->d_name);
+  closedir(d);
+  if (!best[0]) return NULL;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, best);
+  return read_all(path);
+}
+
+TEST(cpu_fuses_gelu_chain_into_one_kernel) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "dump");
+  setenv("RYFT_DUMP", dir, 1);
+  ry_graph *g = parse(
+      "func @main(%x: f32[1000], %a: f32[], %b: f32[1000]) -> (f32[1000]) {\n"
+      "  %0: f32[1000] = broadcast_in_dim %a {dims=[]}\n"
+      "  %1: f32[1000] = mul %x, %0\n"
+      "  %2: f32[1000] = add %1, %b\n"
+      "  %3: f32[] = constant {value=[0.70710678]}\n"
+      "  %13: f32[1000] = broadcast_in_dim %3 {dims=[]}\n"
+      "  %4: f32[1000] = mul %2, %13\n"
+      "  %5: f32[1000] = erf %4\n"
+      "  %6: f32[] = constant {value=[1]}\n"
+      "  %7: f32[1000] = broadcast_in_dim %6 {dims=[]}\n"
+      "  %8: f32[1000] = add %5, %7\n"
+      "  %9: f32[1000] = mul %2, %8\n"
+      "  %10: f32[] = constant {value=[0.5]}\n"
+      "  %11: f32[1000] = broadcast_in_dim %10 {dims=[]}\n"
+      "  %12: f32[1000] = mul %9, %11\n"
+      "  return %12\n"
+      "}\n");
+  unsetenv("RYFT_DUMP");
+  if (!g) return;
+  setenv("RYFT_DUMP", dir, 1);
+  ry_executable *e = NULL;
+  CHECK_OK(ry_compile(g, cpu(), &e));
+  unsetenv("RYFT_DUMP");
+  char *src = read_dump(dir, "05-kernels.c"), *rep = read_dump(dir, "04-fusion.txt"), *ir = read_dump(dir, "03-dce.ir");
+  CHECK(src && strstr(src, "void ryk_0("));
+  CHECK(src && !strstr(src, "void ryk_1("));
+  CHECK(rep && strstr(rep, "graph output"));
+  CHECK(ir && strstr(ir, "erf"));
+  char *times = read_dump(dir, "06-times.txt");
+  CHECK(times && strstr(times, "compile+load"));
+  free(src);
+  free(rep);
+  free(ir);
+  free(times);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
+/* ---- the compile cache ---- */
+
+/* a program whose generated source is unique to `salt` */
+static ry_graph *salted(double salt) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "func @main(%%x: f32[64]) -> (f32[64]) {\n"
+           "  %%0: f32[] = constant {value=[%.17g]}\n"
+           "  %%1: f32[64] = broadcast_in_dim %%0 {dims=[]}\n"
+           "  %%2: f32[64] = mul %%x, %%1\n"
+           "  %%3: f32[64] = exp %%2\n"
+           "  return %%3\n"
+           "}\n",
+           salt);
+  return parse(text);
+}
+
+static bool run_salted(ry_graph *g, double salt) {
+  ry_array *x = filled(RY_SHAPE(64), wave), *o = NULL;
+  ry_status s = ry_run(g, cpu(), 1, &x, 1, &o);
+  bool ok = !s;
+  if (s) {
+    fprintf(stderr, "run_salted: %s\n", ry_status_message(s));
+    ry_status_free(s);
+  }
+  for (int i = 0; ok && i < 64; i++) {
+    double want = exp((double)(float)((float)wave(i) * (float)salt));
+    ok = fabs(ry_array_get_f64(o, i) - want) <= 1e-5 * fabs(want) + 1e-30;
+  }
+  ry_array_release(x);
+  ry_array_release(o);
+  return ok;
+}
+
+static double unique_salt(void) { return 1.0 + (double)(getpid() % 1000) * 1e-4 + (double)rand() * 1e-12; }
+
+static char *newest_so(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return NULL;
+  struct dirent *e;
+  static char best[1200];
+  time_t bt = 0;
+  best[0] = 0;
+  while ((e = readdir(d))) {
+    if (!strstr(e->d_name, ".so")) continue;
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (stat(p, &st) == 0 && st.st_mtime >= bt) {
+      bt = st.st_mtime;
+      snprintf(best, sizeof best, "%s", p);
+    }
+  }
+  closedir(d);
+  return best[0] ? best : NULL;
+}
+
+TEST(cpu_cache_warm_start_hits_disk) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "cache");
+  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1);
+  double salt = unique_salt();
+  ry_graph *g = salted(salt);
+  ryc_cache_stats a, b, c;
+  ryc_cache_stats_get(&a);
+  CHECK(run_salted(g, salt)); /* compiles */
+  ryc_cache_stats_get(&b);
+  CHECK_EQ_INT(b.compiles, a.compiles + 1);
+  ryc_cache_trim();           /* forget it in memory: as a new process would */
+  CHECK(run_salted(g, salt)); /* from disk */
+  ryc_cache_stats_get(&c);
+  CHECK_EQ_INT(c.compiles, b.compiles);
+  CHECK_EQ_INT(c.disk_hits, b.disk_hits + 1);
+  ry_graph_release(g);
+  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
+  else unsetenv("RYFT_CACHE_DIR");
+}
+
+TEST(cpu_cache_truncated_entry_is_rebuilt) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "cache");
+  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1);
+  double salt = unique_salt() + 0.5;
+  ry_graph *g = salted(salt);
+  CHECK(run_salted(g, salt));
+  ryc_cache_trim();
+  char *so = newest_so(dir);
+  CHECK(so != NULL);
+  if (so) {
+    struct stat st;
+    CHECK(stat(so, &st) == 0);
+    CHECK(truncate(so, st.st_size / 2) == 0);
+  }
+  /* capture stderr for the warning */
+  char errpath[300];
+  snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+  fflush(stderr);
+  int saved = dup(2), fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  close(fd);
+  ryc_cache_stats a, b;
+  ryc_cache_stats_get(&a);
+  bool ok = run_salted(g, salt);
+  ryc_cache_stats_get(&b);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  CHECK(ok);
+  CHECK_EQ_INT(b.corrupt, a.corrupt + 1);
+  CHECK_EQ_INT(b.compiles, a.compiles + 1);
+  char *err = read_all(errpath);
+  CHECK_MSG(err && strstr(err, "corrupt") && strstr(err, "rebuilding"), "warning: %s", err ? err : "(none)");
+  free(err);
+  /* and the rebuilt entry is good */
+  ryc_cache_trim();
+  ryc_cache_stats_get(&a);
+  CHECK(run_salted(g, salt));
+  ryc_cache_stats_get(&b);
+  CHECK_EQ_INT(b.disk_hits, a.disk_hits + 1);
+  ry_graph_release(g);
+  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
+  else unsetenv("RYFT_CACHE_DIR");
+}
+
+TEST(cpu_cache_two_processes_compile_at_once) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "cache");
+  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1);
+  double salt = unique_salt() + 0.25;
+  ry_graph *g = salted(salt);
+  fflush(NULL);
+  pid_t kids[2];
+  for (int i = 0; i < 2; i++) {
+    kids[i] = fork();
+    if (kids[i] == 0) {
+      ryc_set_num_threads(1); /* the pool's threads are not in the child */
+      _exit(run_salted(g, salt) ? 0 : 1);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    int st = -1;
+    CHECK(kids[i] > 0 && waitpid(kids[i], &st, 0) == kids[i]);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (status %d)", i, st);
+  }
+  /* one entry, valid: this process loads it from disk */
+  ryc_cache_stats a, b;
+  ryc_cache_stats_get(&a);
+  CHECK(run_salted(g, salt));
+  ryc_cache_stats_get(&b);
+  CHECK_EQ_INT(b.disk_hits, a.disk_hits + 1);
+  ry_graph_release(g);
+  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
+  else unsetenv("RYFT_CACHE_DIR");
+}
+
+static int count_maps(const char *needle) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return -1;
+  char line[2048], last[2048] = "";
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    char *p = strstr(line, needle);
+    if (p && strcmp(p, last) != 0) { /* count each file once */
+      n++;
+      snprintf(last, sizeof last, "%s", p);
+    }
+  }
+  fclose(f);
+  return n;
+}
+
+TEST(cpu_no_leak_across_1000_compile_free_cycles) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "cache");
+  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1);
+  enum { DISTINCT = 20, CYCLES = 1000 };
+  ry_graph *gs[DISTINCT];
+  for (int i = 0; i < DISTINCT; i++) gs[i] = salted(2.0 + i * 0.125);
+  ryc_cache_stats a, b;
+  ryc_cache_stats_get(&a);
+  for (int c = 0; c < CYCLES; c++) {
+    ry_executable *e = NULL;
+    ry_status s = ry_compile(gs[c % DISTINCT], cpu(), &e);
+    if (s) {
+      CHECK_OK(s);
+      break;
+    }
+    ry_executable_free(e);
+  }
+  ryc_cache_stats_get(&b);
+  CHECK_EQ_INT(b.compiles - a.compiles, DISTINCT); /* each compiled once */
+  CHECK_MSG(b.live_modules <= 16 + 2, "%d modules still loaded", b.live_modules);
+  int maps = count_maps(dir);
+  CHECK_MSG(maps >= 0 && maps <= 16, "%d cache files mapped", maps);
+  ryc_cache_trim();
+  CHECK_EQ_INT(count_maps(dir), 0);
+  for (int i = 0; i < DISTINCT; i++) ry_graph_release(gs[i]);
+  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
+  else unsetenv("RYFT_CACHE_DIR");
+}
+
+/* ---- no compiler: the interpreter runs, and says so once ---- */
+
+TEST(cpu_no_compiler_falls_back_to_interpreter) {
+  if (getenv("RYFT_TEST_NOCC_CHILD")) return; /* the child runs cpu_nocc_child */
+  char cmd[1024], errp[300], dir[256];
+  temp_dir(dir, sizeof dir, "nocc");
+  snprintf(errp, sizeof errp, "%s/err.txt", dir);
+  char self[512];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = 0;
+  snprintf(cmd, sizeof cmd, "RYFT_CC=/nonexistent/cc RYFT_TEST_NOCC_CHILD=1 '%s' cpu_nocc_child > /dev/null 2> '%s'",
+           self, errp);
+  int rc = system(cmd);
+  CHECK_MSG(rc == 0, "child exit %d", rc);
+  char *err = read_all(errp);
+  CHECK(err && strstr(err, "no C compiler"));
+  /* said once, though the child compiled twice */
+  int count = 0;
+  for (const char *p = err; p && (p = strstr(p, "no C compiler")); p++) count++;
+  CHECK_EQ_INT(count, 1);
+  free(err);
+}
+
+TEST(cpu_nocc_child) {
+  if (!getenv("RYFT_TEST_NOCC_CHILD")) return;
+  for (int i = 0; i < 2; i++) {
+    ry_graph *g = salted(3.0);
+    CHECK(run_salted(g, 3.0));
+    ry_graph_release(g);
+  }
+}
+
+/* ---- bad input and odd shapes ---- */
+
+TEST(cpu_bad_input_is_an_error) {
+  ry_graph *g = salted(1.5);
+  if (!g) return;
+  ry_array *wrong = NULL, *o = NULL;
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(3), &wrong));
+  CHECK_ERR(ry_run(g, cpu(), 1, &wrong, 1, &o), RY_ERR_SHAPE, "f32[3]", "f32[64]");
+  CHECK(o == NULL);
+  ry_array_release(wrong);
+  ry_graph_release(g);
+}
+
+TEST(cpu_zero_sized_and_scalar_programs) {
+  ry_graph *g = parse(
+      "func @main(%x: f32[0,5], %y: f32[]) -> (f32[5], f32[0,5], f32[]) {\n"
+      "  %0: f32[5] = reduce %x {kind=sum, axes=[0]}\n"
+      "  %1: f32[0,5] = exp %x\n"
+      "  %2: f32[] = mul %y, %y\n"
+      "  return %0, %1, %2\n"
+      "}\n");
+  if (!g) return;
+  ry_array *in[2] = {NULL, NULL}, *out[3] = {NULL, NULL, NULL};
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(0, 5), &in[0]));
+  CHECK_OK(ry_array_full(RY_F32, RY_SCALAR, 3.0, &in[1]));
+  CHECK_OK(ry_run(g, cpu(), 2, in, 3, out));
+  if (out[0]) CHECK(ry_array_get_f64(out[0], 4) == 0.0);
+  if (out[2]) CHECK(ry_array_get_f64(out[2], 0) == 9.0);
+  for (int i = 0; i < 3; i++) ry_array_release(out[i]);
+  for (int i = 0; i < 2; i++) ry_array_release(in[i]);
+  ry_graph_release(g);
+}
