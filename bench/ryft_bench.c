@@ -1,0 +1,268 @@
+/* ryft's side of the benchmark suite (bench/run.sh runs it beside the peers
+ * in bench/peers/ with the same thread count). Prints one line per result:
+ *   RESULT <workload> <system> <value> <unit>
+ * Workloads: memcpy and the AVX-512 FMA peak (the limits), the fused
+ * elementwise chain gelu(x*a+b) over 16M f32, row softmax and layer norm over
+ * (4096,1024), sgemm 1024^3 and 512x512x2048, tiny-call overhead, cold
+ * compile and warm (disk cache hit) compile. Timing: best of several runs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/cpu/cpu.h"
+#include "ryft/ryft.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void die(ry_status s, const char *what) {
+  if (!s) return;
+  fprintf(stderr, "ryft_bench: %s: %s\n", what, ry_status_message(s));
+  exit(1);
+}
+
+static ry_graph *parse(const char *text) {
+  ry_graph *g;
+  die(ry_graph_parse(text, -1, "bench", &g), "parse");
+  return g;
+}
+
+static ry_array *randn(ry_shape s) {
+  int64_t n = ry_shape_numel(s);
+  float *v = malloc((size_t)n * sizeof(float));
+  uint32_t x = 12345;
+  for (int64_t i = 0; i < n; i++) {
+    x = x * 1664525u + 1013904223u;
+    v[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 4.0f;
+  }
+  ry_array *a;
+  die(ry_array_from_host(RY_F32, s, v, &a), "array");
+  free(v);
+  return a;
+}
+
+/* best time of `reps` runs of e on in */
+static double time_exec(ry_executable *e, int n_in, ry_array **in, int n_out, int reps) {
+  ry_array *out[4];
+  double best = 1e30;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    die(ry_execute(e, n_in, in, n_out, out), "execute");
+    double t = now() - t0;
+    for (int i = 0; i < n_out; i++) ry_array_release(out[i]);
+    if (t < best) best = t;
+  }
+  return best;
+}
+
+static void result(const char *w, double v, const char *unit) { printf("RESULT %s ryft %.6g %s\n", w, v, unit); }
+
+/* ---- limits ---- */
+
+typedef float v16 __attribute__((vector_size(64)));
+/* 12 independent FMA chains of 16 floats, kept in registers */
+static double fma_peak_1thread(void) {
+  v16 m, a, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11;
+  for (int j = 0; j < 16; j++) m[j] = 0.999999f, a[j] = 1e-7f;
+  c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = c10 = c11 = a;
+  long iters = 50000000;
+  double best = 1e30;
+  for (int rep = 0; rep < 3; rep++) {
+    double t0 = now();
+    for (long it = 0; it < iters; it++) {
+      c0 = c0 * m + a; c1 = c1 * m + a; c2 = c2 * m + a; c3 = c3 * m + a;
+      c4 = c4 * m + a; c5 = c5 * m + a; c6 = c6 * m + a; c7 = c7 * m + a;
+      c8 = c8 * m + a; c9 = c9 * m + a; c10 = c10 * m + a; c11 = c11 * m + a;
+      __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5), "+v"(c6), "+v"(c7),
+                       "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
+    }
+    double t = now() - t0;
+    if (t < best) best = t;
+  }
+  return (double)iters * 12 * 16 * 2 / best / 1e9;
+}
+
+static double memcpy_gbs(void) {
+  size_t n = (size_t)64 << 20;
+  char *a = malloc(n), *b = malloc(n);
+  memset(a, 1, n);
+  memset(b, 2, n);
+  double best = 1e30;
+  for (int r = 0; r < 5; r++) {
+    double t0 = now();
+    memcpy(b, a, n);
+    double t = now() - t0;
+    if (t < best) best = t;
+  }
+  free(a);
+  free(b);
+  return 2.0 * (double)n / best / 1e9; /* read + write */
+}
+
+static const char *k_gelu =
+    "func @main(%x: f32[16777216], %a: f32[], %b: f32[]) -> (f32[16777216]) {\n"
+    "  %0: f32[16777216] = broadcast_in_dim %a {dims=[]}\n"
+    "  %1: f32[16777216] = broadcast_in_dim %b {dims=[]}\n"
+    "  %2: f32[16777216] = mul %x, %0\n"
+    "  %3: f32[16777216] = add %2, %1\n"
+    "  %4: f32[] = constant {value=[0.70710678]}\n"
+    "  %5: f32[16777216] = broadcast_in_dim %4 {dims=[]}\n"
+    "  %6: f32[16777216] = mul %3, %5\n"
+    "  %7: f32[16777216] = erf %6\n"
+    "  %8: f32[] = constant {value=[1]}\n"
+    "  %9: f32[16777216] = broadcast_in_dim %8 {dims=[]}\n"
+    "  %10: f32[16777216] = add %7, %9\n"
+    "  %11: f32[16777216] = mul %3, %10\n"
+    "  %12: f32[] = constant {value=[0.5]}\n"
+    "  %13: f32[16777216] = broadcast_in_dim %12 {dims=[]}\n"
+    "  %14: f32[16777216] = mul %11, %13\n"
+    "  return %14\n"
+    "}\n";
+
+static const char *k_softmax =
+    "func @main(%x: f32[4096,1024]) -> (f32[4096,1024]) {\n"
+    "  %0: f32[4096] = reduce %x {kind=max, axes=[1]}\n"
+    "  %1: f32[4096,1024] = broadcast_in_dim %0 {dims=[0]}\n"
+    "  %2: f32[4096,1024] = sub %x, %1\n"
+    "  %3: f32[4096,1024] = exp %2\n"
+    "  %4: f32[4096] = reduce %3 {kind=sum, axes=[1]}\n"
+    "  %5: f32[4096,1024] = broadcast_in_dim %4 {dims=[0]}\n"
+    "  %6: f32[4096,1024] = div %3, %5\n"
+    "  return %6\n"
+    "}\n";
+
+static const char *k_layernorm =
+    "func @main(%x: f32[4096,1024]) -> (f32[4096,1024]) {\n"
+    "  %0: f32[4096] = reduce %x {kind=sum, axes=[1]}\n"
+    "  %1: f32[] = constant {value=[0.0009765625]}\n"
+    "  %2: f32[4096] = broadcast_in_dim %1 {dims=[]}\n"
+    "  %3: f32[4096] = mul %0, %2\n"
+    "  %4: f32[4096,1024] = broadcast_in_dim %3 {dims=[0]}\n"
+    "  %5: f32[4096,1024] = sub %x, %4\n"
+    "  %6: f32[4096,1024] = mul %5, %5\n"
+    "  %7: f32[4096] = reduce %6 {kind=sum, axes=[1]}\n"
+    "  %8: f32[4096] = mul %7, %2\n"
+    "  %9: f32[] = constant {value=[1e-5]}\n"
+    "  %10: f32[4096] = broadcast_in_dim %9 {dims=[]}\n"
+    "  %11: f32[4096] = add %8, %10\n"
+    "  %12: f32[4096] = rsqrt %11\n"
+    "  %13: f32[4096,1024] = broadcast_in_dim %12 {dims=[0]}\n"
+    "  %14: f32[4096,1024] = mul %5, %13\n"
+    "  return %14\n"
+    "}\n";
+
+static void bench_prog(const char *name, const char *text, int n_in, ry_shape *shapes, double bytes, double flops) {
+  ry_device *d;
+  die(ry_device_get("cpu", &d), "device");
+  ry_graph *g = parse(text);
+  ry_executable *e;
+  die(ry_compile(g, d, &e), "compile");
+  ry_array *in[4];
+  for (int i = 0; i < n_in; i++) in[i] = randn(shapes[i]);
+  time_exec(e, n_in, in, 1, 2);
+  double t = time_exec(e, n_in, in, 1, 10);
+  if (bytes > 0) result(name, bytes / t / 1e9, "GB/s");
+  if (flops > 0) result(name, flops / t / 1e9, "GFLOP/s");
+  printf("RESULT %s-ms ryft %.6g ms\n", name, t * 1e3);
+  for (int i = 0; i < n_in; i++) ry_array_release(in[i]);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
+static void bench_gemm(const char *name, int64_t m, int64_t n, int64_t k) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "func @main(%%a: f32[%lld,%lld], %%b: f32[%lld,%lld]) -> (f32[%lld,%lld]) {\n"
+           "  %%0: f32[%lld,%lld] = dot_general %%a, %%b {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]}\n"
+           "  return %%0\n}\n",
+           (long long)m, (long long)k, (long long)k, (long long)n, (long long)m, (long long)n, (long long)m,
+           (long long)n);
+  ry_shape s[2] = {RY_SHAPE(m, k), RY_SHAPE(k, n)};
+  bench_prog(name, text, 2, s, 0, 2.0 * (double)m * (double)n * (double)k);
+}
+
+int main(int argc, char **argv) {
+  const char *only = argc > 1 ? argv[1] : NULL;
+  printf("# ryft cpu backend, %d threads, gemm: %s\n", ryc_num_threads(), ryc_gemm_impl());
+  if (!only || strstr(only, "limits")) {
+    result("memcpy", memcpy_gbs(), "GB/s");
+    result("fma-peak-1thread", fma_peak_1thread(), "GFLOP/s");
+  }
+  if (!only || strstr(only, "gelu")) {
+    ry_shape s[3] = {RY_SHAPE(16777216), RY_SCALAR, RY_SCALAR};
+    bench_prog("gelu-16M", k_gelu, 3, s, 2.0 * 4 * 16777216, 0);
+  }
+  if (!only || strstr(only, "softmax")) {
+    ry_shape s[1] = {RY_SHAPE(4096, 1024)};
+    bench_prog("softmax-4096x1024", k_softmax, 1, s, 2.0 * 4 * 4096 * 1024, 0);
+  }
+  if (!only || strstr(only, "layernorm")) {
+    ry_shape s[1] = {RY_SHAPE(4096, 1024)};
+    bench_prog("layernorm-4096x1024", k_layernorm, 1, s, 2.0 * 4 * 4096 * 1024, 0);
+  }
+  if (!only || strstr(only, "sgemm")) {
+    bench_gemm("sgemm-1024^3", 1024, 1024, 1024);
+    bench_gemm("sgemm-512x512x2048", 512, 512, 2048);
+  }
+  if (!only || strstr(only, "tiny")) {
+    ry_device *d;
+    die(ry_device_get("cpu", &d), "device");
+    ry_graph *g = parse("func @main(%x: f32[4], %y: f32[4]) -> (f32[4]) {\n  %0: f32[4] = add %x, %y\n  return %0\n}\n");
+    ry_executable *e;
+    die(ry_compile(g, d, &e), "compile");
+    ry_array *in[2] = {randn(RY_SHAPE(4)), randn(RY_SHAPE(4))}, *out;
+    int n = 200000;
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+      double t0 = now();
+      for (int i = 0; i < n; i++) {
+        die(ry_execute(e, 2, in, 1, &out), "execute");
+        ry_array_release(out);
+      }
+      double t = (now() - t0) / n;
+      if (t < best) best = t;
+    }
+    result("tiny-call", best * 1e6, "us");
+    ry_array_release(in[0]);
+    ry_array_release(in[1]);
+    ry_executable_free(e);
+    ry_graph_release(g);
+  }
+  if (!only || strstr(only, "compile")) {
+    /* cold: an empty cache directory; warm: the same program from disk */
+    char dir[] = "/tmp/ryft-bench-cache-XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    setenv("RYFT_CACHE_DIR", dir, 1);
+    ry_device *d;
+    die(ry_device_get("cpu", &d), "device");
+    const char *progs[] = {k_softmax, k_layernorm, k_gelu};
+    const char *names[] = {"softmax", "layernorm", "gelu"};
+    for (int i = 0; i < 3; i++) {
+      ry_graph *g = parse(progs[i]);
+      ry_executable *e;
+      ryc_cache_trim();
+      double t0 = now();
+      die(ry_compile(g, d, &e), "compile");
+      double cold = now() - t0;
+      ry_executable_free(e);
+      ryc_cache_trim();
+      t0 = now();
+      die(ry_compile(g, d, &e), "compile");
+      double warm = now() - t0;
+      ry_executable_free(e);
+      char w[64];
+      snprintf(w, sizeof w, "compile-cold-%s", names[i]);
+      result(w, cold * 1e3, "ms");
+      snprintf(w, sizeof w, "compile-warm-%s", names[i]);
+      result(w, warm * 1e3, "ms");
+      ry_graph_release(g);
+    }
+  }
+  return 0;
+}
