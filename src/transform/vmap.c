@@ -484,7 +484,7 @@ static void r_dynamic_update_slice(ryt_vmap_args *a) {
     return;
   }
   /* a scatter with the starts clamped as dynamic_update_slice clamps them */
-  int64_t hi[RY_MAX_RANK];
+  int64_t hi[RY_MAX_RANK] = {0};
   for (int k = 0; k < r; k++) hi[k] = xt.shape.dims[k] - ut.shape.dims[k];
   ry_value idx = stack_starts(a, 2, r, hi, true);
   ry_scatter_dims sd;

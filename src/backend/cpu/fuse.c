@@ -1058,6 +1058,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
     if (c == V_EW && !pl.mat[r0]) continue; /* fused into its users */
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
+      ryc_buf_free(&k->body);
       memset(k, 0, sizeof *k);
       k->p = &pl;
       k->g = g;
@@ -1191,6 +1192,7 @@ done:
   ry__free(pl.nusers, nv * sizeof(int32_t));
   ry__free(pl.cost, nv * sizeof(int32_t));
   ry__free(pl.need_flat, nv * sizeof(bool));
+  if (k) ryc_buf_free(&k->body);
   ry__free(k, sizeof *k);
   ry__free(lastuse, nv * sizeof(int32_t));
   if (s) ryc_plan_free(p);
