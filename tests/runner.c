@@ -76,6 +76,24 @@ void rt_case_end(void) {
 
 const char *rt_source_dir(void) { return RYFT_SOURCE_DIR; }
 
+void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
+  if (!g) return;
+  char *t1 = NULL, *t2 = NULL;
+  ry_graph *g2 = NULL;
+  ry_status s = ry_graph_to_string(g, &t1);
+  if (!s) s = ry_graph_parse(t1, -1, "printed", &g2);
+  if (!s) s = ry_graph_verify(g2);
+  if (!s) s = ry_graph_to_string(g2, &t2);
+  if (s)
+    rt_fail(file, line, "round trip: %s\n%s", ry_status_message(s), t1 ? t1 : "");
+  else if (strcmp(t1, t2) != 0)
+    rt_fail(file, line, "print(parse(print(g))) differs:\n%s\n---\n%s", t1, t2);
+  ry_status_free(s);
+  ry_free(t1);
+  ry_free(t2);
+  ry_graph_release(g2);
+}
+
 int main(int argc, char **argv) {
   const char *filter = argc > 1 ? argv[1] : NULL;
   setvbuf(stdout, NULL, _IOLBF, 0);

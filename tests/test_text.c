@@ -290,6 +290,57 @@ static const char *k_calls =
     "  return %0, %1, %2, %3\n"
     "}\n";
 
+/* scan (IR.md does not document it yet: see the report) */
+static const char *k_scan =
+    "func @main(%c: f32[], %h: f32[2], %xs: f32[3,2]) -> (f32[2], f32[3,2], i32[], i32[0,4]) {\n"
+    "  %0: f32[2], %1: f32[3,2] = scan %c, %h, %xs {length=3, n_consts=1, n_carry=1, reverse=false}\n"
+    "    body (%2: f32[], %3: f32[2], %4: f32[2]) {\n"
+    "      %5: f32[2] = add %3, %4\n"
+    "      %6: f32[2] = broadcast_in_dim %2 {dims=[]}\n"
+    "      %7: f32[2] = mul %5, %6\n"
+    "      return %5, %7\n"
+    "    }\n"
+    "  %8: i32[] = constant {value=[0]}\n"
+    "  %9: i32[], %10: i32[0,4] = scan %8 {length=0, n_consts=0, n_carry=1, reverse=true}\n"
+    "    body (%11: i32[]) {\n"
+    "      %12: i32[4] = iota {dim=0}\n"
+    "      return %11, %12\n"
+    "    }\n"
+    "  return %0, %1, %9, %10\n"
+    "}\n";
+
+/* calls carrying differentiation rules and a remat policy */
+static const char *k_call_rules =
+    "func @f(%x: f32[3]) -> (f32[3]) {\n"
+    "  %0: f32[3] = sin %x\n"
+    "  return %0\n"
+    "}\n"
+    "\n"
+    "func @f_jvp(%x: f32[3], %t: f32[3]) -> (f32[3], f32[3]) {\n"
+    "  %0: f32[3] = sin %x\n"
+    "  %1: f32[3] = cos %x\n"
+    "  %2: f32[3] = mul %1, %t\n"
+    "  return %0, %2\n"
+    "}\n"
+    "\n"
+    "func @f_fwd(%x: f32[3]) -> (f32[3], f32[3]) {\n"
+    "  %0: f32[3] = sin %x\n"
+    "  %1: f32[3] = cos %x\n"
+    "  return %0, %1\n"
+    "}\n"
+    "\n"
+    "func @f_bwd(%r: f32[3], %ct: f32[3]) -> (f32[3]) {\n"
+    "  %0: f32[3] = mul %r, %ct\n"
+    "  return %0\n"
+    "}\n"
+    "\n"
+    "func @main(%x: f32[3]) -> (f32[3], f32[3], f32[3]) {\n"
+    "  %0: f32[3] = call %x {callee=@f, jvp=@f_jvp}\n"
+    "  %1: f32[3] = call %x {callee=@f, fwd=@f_fwd, bwd=@f_bwd}\n"
+    "  %2: f32[3] = call %x {callee=@f, remat=2}\n"
+    "  return %0, %1, %2\n"
+    "}\n";
+
 static const char *k_constants =
     "func @main() -> (bool[3], i8[2], i16[2], i32[2], i64[2], u8[2], u32[2], f16[6], bf16[4], f32[7], f64[5], f32[0], "
     "f32[2,0,3], f32[]) {\n"
@@ -324,6 +375,18 @@ TEST(text_roundtrip_control_flow) {
   CHECK_CANONICAL(k_while);
   CHECK_CANONICAL(k_cond);
   CHECK_CANONICAL(k_calls);
+  CHECK_CANONICAL(k_scan);
+  CHECK_CANONICAL(k_call_rules);
+  /* the rules are retained by the call and checked against the callee */
+  CHECK_ERR(parse("func @f(%x: f32[3]) -> (f32[3]) {\n  return %x\n}\n"
+                  "func @main(%x: f32[3]) -> (f32[3]) {\n  %0: f32[3] = call %x {callee=@f, jvp=@f}\n  return %0\n}\n"),
+            RY_ERR_PARSE, "t.ir:5:16:", "the jvp rule @f takes 1 inputs");
+  CHECK_ERR(parse("func @f(%x: f32[3]) -> (f32[3]) {\n  return %x\n}\n"
+                  "func @main(%x: f32[3]) -> (f32[3]) {\n  %0: f32[3] = call %x {jvp=@f}\n  return %0\n}\n"),
+            RY_ERR_PARSE, "t.ir:5:16:", "attribute 'callee' is missing for call");
+  CHECK_ERR(parse("func @main(%x: f32[3]) -> (f32[3]) {\n  %0: f32[3] = scan %x {length=3, n_consts=0, n_carry=1, "
+                  "reverse=false}\n  return %0\n}\n"),
+            RY_ERR_PARSE, "t.ir:3:3:", "expected region 'body' but found 'return'");
 }
 
 TEST(text_roundtrip_constants) {
@@ -832,6 +895,8 @@ static void check_oom(const char *text, int line) {
 
 TEST(text_out_of_memory) {
   check_oom(k_calls, __LINE__);
+  check_oom(k_call_rules, __LINE__);
+  check_oom(k_scan, __LINE__);
   check_oom(k_cond, __LINE__);
   check_oom(k_constants, __LINE__);
 }

@@ -99,6 +99,9 @@ static void fd_check(const fd_row *row) {
   s = ry_jvp(f, &j);
   if (s) rt_fail(__FILE__, __LINE__, "%s: jvp: %s", row->name, ry_status_message(s));
   ry_status_free(s);
+  CHECK_ROUNDTRIP(f);
+  CHECK_ROUNDTRIP(g);
+  CHECK_ROUNDTRIP(j);
   double *x[3], *gr[3], *t[6];
   int64_t n[3];
   for (int i = 0; i < row->n_in; i++) {
@@ -266,6 +269,71 @@ static ry_value op_cond(ry_builder *b, const ry_value *in) {
 }
 
 
+static ry_value op_conv_nchw(ry_builder *b, const ry_value *in) {
+  ry_conv_dims d;
+  memset(&d, 0, sizeof d);
+  d.stride = RY_AXES(2, 1);
+  d.pad_low = RY_AXES(1, 0);
+  d.pad_high = RY_AXES(0, 1);
+  return ry_convolution(b, in[0], in[1], &d); /* (2,3,5,4) * (4,3,2,2) */
+}
+static ry_value op_conv_nhwc_dilated(ry_builder *b, const ry_value *in) {
+  ry_conv_dims d;
+  memset(&d, 0, sizeof d);
+  d.lhs_dilation = RY_AXES(2, 1);
+  d.rhs_dilation = RY_AXES(1, 2);
+  d.pad_low = RY_AXES(1, 1);
+  d.pad_high = RY_AXES(-1, 1);
+  d.input_dims = RY_AXES(0, 3, 1, 2);  /* NHWC */
+  d.kernel_dims = RY_AXES(3, 2, 0, 1); /* HWIO */
+  d.output_dims = RY_AXES(0, 3, 1, 2);
+  return ry_convolution(b, in[0], in[1], &d); /* (1,4,5,2) * (2,2,2,3) */
+}
+static ry_value op_conv_groups(ry_builder *b, const ry_value *in) {
+  ry_conv_dims d;
+  memset(&d, 0, sizeof d);
+  d.feature_groups = 2;
+  return ry_convolution(b, in[0], in[1], &d); /* (2,4,5) * (6,2,3): 1-d, grouped */
+}
+static ry_value op_conv_batch_groups(ry_builder *b, const ry_value *in) {
+  ry_conv_dims d;
+  memset(&d, 0, sizeof d);
+  d.batch_groups = 2;
+  d.stride = RY_AXES(2);
+  return ry_convolution(b, in[0], in[1], &d); /* (4,3,6) * (4,3,2) */
+}
+
+/* scan: h' = tanh(h * w + x) over rows of xs, ys = h' * h' */
+typedef struct {
+  ry_value w;
+} fd_scan_ctx;
+static int fd_scan_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  fd_scan_ctx *c = ctx;
+  out[0] = ry_tanh(b, ry_add(b, ry_mul(b, in[0], c->w), in[1]));
+  out[1] = ry_mul(b, out[0], out[0]);
+  return 2;
+}
+static ry_value scan_common(ry_builder *b, const ry_value *in, int reverse) {
+  fd_scan_ctx c = {in[2]};
+  ry_value o[2];
+  ry_scan(b, fd_scan_body, &c, -1, 1, &in[0], 1, &in[1], reverse, o);
+  return ry_add(b, ry_sum(b, o[1], RY_AXES(0)), o[0]);
+}
+static ry_value op_scan(ry_builder *b, const ry_value *in) { return scan_common(b, in, 0); }
+static ry_value op_scan_rev(ry_builder *b, const ry_value *in) { return scan_common(b, in, 1); }
+static int fd_fori_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  /* in = (i, x): x = sin(x) * 1.1 + 0.1 i */
+  ry_value i = ry_convert(b, in[0], RY_F64);
+  out[0] = ry_add(b, ry_mul(b, ry_sin(b, in[1]), ry_scalar(b, RY_F64, 1.1)), ry_mul(b, i, ry_scalar(b, RY_F64, 0.1)));
+  return 1;
+}
+static ry_value op_fori(ry_builder *b, const ry_value *in) {
+  ry_value o;
+  ry_fori_loop(b, 2, 7, fd_fori_body, NULL, 1, in, &o);
+  return o;
+}
+
 TEST(transform_finite_differences) {
   const fd_row g_rows[] = {
     {"neg", op_neg, 1, {RY_SHAPE(2, 3)}, -2, 2},
@@ -334,6 +402,13 @@ TEST(transform_finite_differences) {
     {"gelu_erf", op_gelu_erf, 1, {RY_SHAPE(6)}, -2, 2},
     {"var", op_var, 1, {RY_SHAPE(3, 4)}, -2, 2},
     {"convert", op_convert, 1, {RY_SHAPE(3)}, -2, 2},
+    {"scan", op_scan, 3, {RY_SHAPE(3), RY_SHAPE(4, 3), RY_SHAPE(3)}, -1, 1},
+    {"scan_reverse", op_scan_rev, 3, {RY_SHAPE(3), RY_SHAPE(5, 3), RY_SHAPE(3)}, -1, 1},
+    {"fori_loop", op_fori, 1, {RY_SHAPE(4)}, -1, 1},
+    {"convolution_nchw_stride_pad", op_conv_nchw, 2, {RY_SHAPE(2, 3, 5, 4), RY_SHAPE(4, 3, 2, 2)}, -1, 1},
+    {"convolution_nhwc_dilated", op_conv_nhwc_dilated, 2, {RY_SHAPE(1, 4, 5, 2), RY_SHAPE(2, 2, 2, 3)}, -1, 1},
+    {"convolution_feature_groups", op_conv_groups, 2, {RY_SHAPE(2, 4, 5), RY_SHAPE(6, 2, 3)}, -1, 1},
+    {"convolution_batch_groups", op_conv_batch_groups, 2, {RY_SHAPE(4, 3, 6), RY_SHAPE(4, 3, 2)}, -1, 1},
 };
 
   for (size_t i = 0; i < sizeof g_rows / sizeof *g_rows; i++) {
@@ -366,6 +441,7 @@ TEST(transform_grad_of_grad_of_grad_tanh) {
   CHECK_OK(ry_grad(f, NULL, &g1));
   CHECK_OK(ry_grad(g1, NULL, &g2));
   CHECK_OK(ry_grad(g2, NULL, &g3));
+  CHECK_ROUNDTRIP(g3);
   if (g3) {
     for (double x = -1.5; x <= 1.5; x += 0.75) {
       double th = tanh(x), s2 = 1 - th * th;
@@ -406,6 +482,7 @@ TEST(transform_grad_graph_size) {
     CHECK_MSG(ng <= 3 * nf, "grad graph has %d ops, forward %d: more than 3x", ng, nf);
   }
   CHECK_OK(ry_hessian(f, 3, &h));
+  CHECK_ROUNDTRIP(h);
   if (h) {
     printf("     hessian (48x48) of the same loss w.r.t. w3: %d ops\n", ry_graph_num_ops(h));
     CHECK(ry_graph_num_ops(h) <= 20 * ry_graph_num_ops(fs));
@@ -430,6 +507,7 @@ TEST(transform_hvp_and_hessian) {
   ry_graph *f = NULL, *hv = NULL, *h = NULL, *jf = NULL, *jr = NULL;
   CHECK_OK(ry_trace("cubic", f_cubic, NULL, 1, &t, NULL, &f));
   CHECK_OK(ry_hvp(f, 0, &hv));
+  CHECK_ROUNDTRIP(hv);
   double x[3] = {0.5, -1, 2}, v[3] = {1, 2, -1}, hvv[3], *in[2] = {x, v}, *o[1] = {hvv};
   if (hv && run_f64(hv, in, 1, o)) {
     double sv = v[0] + v[1] + v[2];
@@ -460,6 +538,8 @@ TEST(transform_jacfwd_equals_jacrev) {
   CHECK_OK(ry_trace("vecfn", f_vecfn, NULL, 1, &t, NULL, &f));
   CHECK_OK(ry_jacfwd(f, 0, &jf));
   CHECK_OK(ry_jacrev(f, 0, &jr));
+  CHECK_ROUNDTRIP(jf);
+  CHECK_ROUNDTRIP(jr);
   if (jf && jr) {
     char buf[64];
     CHECK_STR(ry_type_str(ry_graph_output_type(jf, 0), buf, sizeof buf), "f64[3,2,3]");
@@ -587,6 +667,8 @@ TEST(transform_custom_jvp_and_vjp) {
   ry_value y = ry_add(b, ry_sum(b, a, RY_AXES(0)), ry_sum(b, c, RY_AXES(0)));
   CHECK_OK(ry_builder_finish(b, 1, &y, &main_g));
   CHECK_OK(ry_grad(main_g, NULL, &g));
+  CHECK_ROUNDTRIP(main_g);
+  CHECK_ROUNDTRIP(g);
   CHECK_OK(ry_jvp(main_g, &j));
   double xv[3] = {-1, 0.5, 2}, gr[3], *in[1] = {xv}, *o[1] = {gr};
   if (g && run_f64(g, in, 1, o))
@@ -693,6 +775,9 @@ TEST(transform_checkpoint_saves_fewer_residuals) {
     ry_graph *f = NULL, *fwd = NULL, *bwd = NULL, *g = NULL;
     CHECK_OK(ry_trace("mlp4", f_mlp4, &c, 5, mt, NULL, &f));
     CHECK_OK(ry_vjp(f, &fwd, &bwd, &nres[p]));
+    CHECK_ROUNDTRIP(f);
+    CHECK_ROUNDTRIP(fwd);
+    CHECK_ROUNDTRIP(bwd);
     int argnum = 1;
     ry_grad_opts o = {1, &argnum, 0};
     CHECK_OK(ry_grad(f, &o, &g));

@@ -386,6 +386,25 @@ static int f_while_fixed(ry_builder *b, const ry_value *x, ry_value *o) {
   o[1] = r[0];
   return 2;
 }
+/* scan: an RNN-like step h' = tanh(h * w + x), ys = 2 h'; w is captured */
+typedef struct {
+  ry_value w;
+} scan_ctx;
+static int scan_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  scan_ctx *c = ctx;
+  out[0] = ry_tanh(b, ry_add(b, ry_mul(b, in[0], c->w), in[1]));
+  out[1] = ry_mul(b, out[0], ry_scalar(b, RY_F64, 2));
+  return 2;
+}
+static int f_scan(ry_builder *b, const ry_value *x, ry_value *o) {
+  scan_ctx c = {x[2]};
+  /* h0 (3), xs (4,3), w (3) */
+  return ry_scan(b, scan_body, &c, -1, 1, &x[0], 1, &x[1], 0, o);
+}
+static int f_scan_rev(ry_builder *b, const ry_value *x, ry_value *o) {
+  scan_ctx c = {x[2]};
+  return ry_scan(b, scan_body, &c, -1, 1, &x[0], 1, &x[1], 1, o);
+}
 static ry_graph *g_callee;
 static int f_call(ry_builder *b, const ry_value *x, ry_value *o) {
   ry_call(b, g_callee, 1, x, o);
@@ -443,6 +462,9 @@ static const vrow rows[] = {
     {"while_batched_pred", f_while, 3, {F64S, F64S, F64(2)}, {0, 0, 1}, {0, 0, 1}, 5, 0.1, 9},
     {"while_unbatched_pred", f_while_fixed, 1, {F64(3)}, {0}, {1, 0}, 3, -1, 1},
     {"call", f_call, 1, {F64(2)}, {0}, {1, 0}, 3, -1, 1},
+    {"scan_all_batched", f_scan, 3, {F64(3), F64(4, 3), F64(3)}, {0, 1, 0}, {0, 1}, 2, -1, 1},
+    {"scan_xs_batched", f_scan_rev, 3, {F64(3), F64(4, 3), F64(3)}, {NB, 0, NB}, {0, 0}, 3, -1, 1},
+    {"scan_w_batched", f_scan, 3, {F64(3), F64(4, 3), F64(3)}, {NB, NB, 0}, {1, 0}, 2, -1, 1},
 };
 
 static void run_row(const vrow *r) {
@@ -454,6 +476,8 @@ static void run_row(const vrow *r) {
     return;
   }
   s = ry_vmap(f, r->size, r->in_axes, r->out_axes, &v);
+  CHECK_ROUNDTRIP(f);
+  CHECK_ROUNDTRIP(v);
   if (s) {
     rt_fail(__FILE__, __LINE__, "%s: vmap: %s", r->name, ry_status_message(s));
     ry_status_free(s);

@@ -23,6 +23,10 @@ void rt_case_begin(const char *name);
 void rt_case_end(void);
 int rt_failures_in_case(void);
 const char *rt_source_dir(void); /* the repository root */
+/* print(g), parse it back, print again: the two texts must be identical and
+ * the reparsed graph must verify. Failures are recorded; NULL g is ignored. */
+void rt_check_roundtrip(const char *file, int line, ry_graph *g);
+#define CHECK_ROUNDTRIP(g) rt_check_roundtrip(__FILE__, __LINE__, (g))
 
 #define RT_CAT2(a, b) a##b
 #define RT_CAT(a, b) RT_CAT2(a, b)

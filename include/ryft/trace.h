@@ -260,6 +260,22 @@ int ry_switch_(ry_builder *b, ry_loc loc, ry_value index, int n_branches, const 
 int ry_while_(ry_builder *b, ry_loc loc, ry_fn cond_fn, ry_fn body_fn, void *ctx, int n_carry,
               const ry_value *init, ry_value *out);
 #define ry_while(b, c, body, ctx, n, init, out) ry_while_((b), RY_HERE, (c), (body), (ctx), (n), (init), (out))
+/* scan (lax.scan): body(carry..., x slices...) returns (carry'..., y
+ * slices...); it runs `length` times over the leading axis of each xs
+ * (reversed when `reverse`), and the result is (final carry..., ys stacked on
+ * a new leading axis). n_xs may be 0 (then `length` says how many steps).
+ * Returns n_carry + the number of ys. Reverse mode differentiates through it. */
+int ry_scan_(ry_builder *b, ry_loc loc, ry_fn body, void *ctx, int64_t length, int n_carry, const ry_value *init, int n_xs,
+             const ry_value *xs, int reverse, ry_value *out);
+#define ry_scan(b, body, ctx, len, nc, init, nx, xs, rev, out) \
+  ry_scan_((b), RY_HERE, (body), (ctx), (len), (nc), (init), (nx), (xs), (rev), (out))
+/* fori_loop with bounds known at trace time: body(i, carry...) returns
+ * carry... for i = lo .. hi-1 (i is an i32 scalar). A scan underneath, so it
+ * can be differentiated in reverse mode, as in JAX. Returns n_carry. */
+int ry_fori_loop_(ry_builder *b, ry_loc loc, int64_t lo, int64_t hi, ry_fn body, void *ctx, int n_carry, const ry_value *init,
+                  ry_value *out);
+#define ry_fori_loop(b, lo, hi, body, ctx, n, init, out) ry_fori_loop_((b), RY_HERE, (lo), (hi), (body), (ctx), (n), (init), (out))
+
 /* Call a finished graph (retained by the new graph). */
 int ry_call_(ry_builder *b, ry_loc loc, ry_graph *g, int n_args, const ry_value *args, ry_value *out);
 #define ry_call(b, g, n, args, out) ry_call_((b), RY_HERE, (g), (n), (args), (out))

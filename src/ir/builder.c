@@ -416,6 +416,114 @@ done:
   return result;
 }
 
+int ry_scan_(ry_builder *b, ry_loc loc, ry_fn body, void *ctx, int64_t length, int n_carry, const ry_value *init, int n_xs,
+             const ry_value *xs, int reverse, ry_value *out) {
+  if (!ryb_ok(b)) return 0;
+  if (n_carry < 0 || n_xs < 0 || n_carry + n_xs > RY_MAX_OUTPUTS || (n_carry && !init) || (n_xs && !xs))
+    return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "scan", "invalid carry or xs list (%d, %d values)", n_carry, n_xs);
+  ry_type *types = ry__calloc((size_t)(n_carry + n_xs) + 1, sizeof *types);
+  ry_value *ops = NULL;
+  ry_ivec u = {0};
+  int32_t region;
+  int result = 0, nres;
+  if (!types) {
+    ryb_fail(b, ry__oom());
+    goto done;
+  }
+  for (int i = 0; i < n_carry + n_xs; i++) {
+    ry_value v = i < n_carry ? init[i] : xs[i - n_carry];
+    if (!valid_id(b, v)) {
+      ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "scan", "%s %d is not a valid value", i < n_carry ? "carry" : "xs",
+                i < n_carry ? i : i - n_carry);
+      goto done;
+    }
+    types[i] = b->g->values[v.id].type;
+    if (i >= n_carry) {
+      ry_shape sh = types[i].shape;
+      if (sh.rank < 1) {
+        ryb_failf(b, loc, RY_ERR_SHAPE, "scan", "xs %d is a scalar; scanned values need a leading axis", i - n_carry);
+        goto done;
+      }
+      if (i == n_carry && n_xs && length < 0) length = sh.dims[0];
+      for (int k = 0; k + 1 < sh.rank; k++) types[i].shape.dims[k] = sh.dims[k + 1];
+      types[i].shape.dims[sh.rank - 1] = 0;
+      types[i].shape.rank = sh.rank - 1;
+    }
+  }
+  if (length < 0) {
+    ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "scan", "the length is unknown: pass it, or scan over xs");
+    goto done;
+  }
+  if (!ryb_trace_region(b, loc, "scan body", body, ctx, n_carry + n_xs, types, &region, &nres)) goto done;
+  if (!capture_union(b, 1, &region, &u) || !order_params(b, region, n_carry + n_xs, &u, true)) {
+    ryb_fail(b, ry__oom());
+    goto done;
+  }
+  ops = ry__calloc((size_t)(u.n + n_carry + n_xs + 1), sizeof *ops);
+  if (!ops) {
+    ryb_fail(b, ry__oom());
+    goto done;
+  }
+  for (int j = 0; j < u.n; j++) ops[j] = (ry_value){(uint32_t)u.v[j]};
+  for (int i = 0; i < n_carry; i++) ops[u.n + i] = init[i];
+  for (int i = 0; i < n_xs; i++) ops[u.n + n_carry + i] = xs[i];
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.scan.length = length;
+  a.scan.n_consts = u.n;
+  a.scan.n_carry = n_carry;
+  a.scan.reverse = reverse != 0;
+  result = ryb_emit(b, loc, RY_OP_SCAN, u.n + n_carry + n_xs, ops, &a, 0, NULL, 1, &region, out);
+done:
+  ry__free(types, ((size_t)(n_carry + n_xs) + 1) * sizeof *types);
+  if (ops) ry__free(ops, (size_t)(u.n + n_carry + n_xs + 1) * sizeof *ops);
+  ry__ivec_free(&u);
+  return result;
+}
+
+typedef struct {
+  ry_fn body;
+  void *ctx;
+  int n_carry;
+} fori_ctx;
+
+static int fori_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const fori_ctx *c = ctx;
+  /* in = (i, carry...): the user's body gets the same and returns carry' */
+  int n = c->body(b, in, out + 1, c->ctx);
+  if (ryb_ok(b) && n != c->n_carry)
+    return ryb_failf(b, (ry_loc){0}, RY_ERR_INVALID_ARGUMENT, "fori_loop", "the body returned %d values for a carry of %d", n,
+                     c->n_carry);
+  out[0] = ry_add_(b, (ry_loc){0}, in[0], ry_scalar_(b, (ry_loc){0}, RY_I32, 1));
+  return c->n_carry + 1;
+}
+
+int ry_fori_loop_(ry_builder *b, ry_loc loc, int64_t lo, int64_t hi, ry_fn body, void *ctx, int n_carry, const ry_value *init,
+                  ry_value *out) {
+  if (!ryb_ok(b)) return 0;
+  if (!body) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "fori_loop", "the body is NULL");
+  if (n_carry < 0 || n_carry >= RY_MAX_OUTPUTS || (n_carry && !init))
+    return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "fori_loop", "invalid carry list (%d values)", n_carry);
+  if (lo < INT32_MIN || hi > INT32_MAX)
+    return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "fori_loop", "bounds %lld..%lld do not fit i32", (long long)lo, (long long)hi);
+  ry_value *c = ry__calloc((size_t)n_carry + 1, sizeof *c), *o = ry__calloc((size_t)n_carry + 1, sizeof *o);
+  int r = 0;
+  if (!c || !o) {
+    ryb_fail(b, ry__oom());
+  } else {
+    c[0] = ry_scalar_(b, loc, RY_I32, (double)lo);
+    for (int i = 0; i < n_carry; i++) c[1 + i] = init[i];
+    fori_ctx fc = {body, ctx, n_carry};
+    if (ry_scan_(b, loc, fori_body, &fc, hi > lo ? hi - lo : 0, n_carry + 1, c, 0, NULL, 0, o)) {
+      for (int i = 0; i < n_carry; i++) out[i] = o[1 + i];
+      r = n_carry;
+    }
+  }
+  ry__free(c, ((size_t)n_carry + 1) * sizeof *c);
+  ry__free(o, ((size_t)n_carry + 1) * sizeof *o);
+  return r;
+}
+
 int ry_call_(ry_builder *b, ry_loc loc, ry_graph *g, int n_args, const ry_value *args, ry_value *out) {
   if (!ryb_ok(b)) return 0;
   if (!g) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "call", "the graph is NULL");

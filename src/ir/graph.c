@@ -201,6 +201,9 @@ bool ry__attrs_equal(ry_op op, const ry_attrs *a, const ry_attrs *b) {
     return a->sort.dim == b->sort.dim && a->sort.num_keys == b->sort.num_keys && a->sort.descending == b->sort.descending &&
            a->sort.stable == b->sort.stable;
   case RY_ATTR_WHILE: return a->while_.n_consts == b->while_.n_consts;
+  case RY_ATTR_SCAN:
+    return a->scan.length == b->scan.length && a->scan.n_consts == b->scan.n_consts && a->scan.n_carry == b->scan.n_carry &&
+           a->scan.reverse == b->scan.reverse;
   case RY_ATTR_CALL:
     return a->call.callee == b->call.callee && a->call.jvp == b->call.jvp && a->call.fwd == b->call.fwd &&
            a->call.bwd == b->call.bwd && a->call.remat == b->call.remat;

@@ -29,7 +29,7 @@ typedef enum ry_attr_kind {
   RY_ATTR_NONE, RY_ATTR_COMPARE, RY_ATTR_BROADCAST, RY_ATTR_TRANSPOSE, RY_ATTR_SLICE,
   RY_ATTR_DYNAMIC_SLICE, RY_ATTR_CONCATENATE, RY_ATTR_PAD, RY_ATTR_REVERSE, RY_ATTR_IOTA,
   RY_ATTR_CONSTANT, RY_ATTR_REDUCE, RY_ATTR_ARG, RY_ATTR_CUMULATIVE, RY_ATTR_DOT, RY_ATTR_CONV,
-  RY_ATTR_GATHER, RY_ATTR_SCATTER, RY_ATTR_SORT, RY_ATTR_WHILE, RY_ATTR_CALL, RY_ATTR_CUSTOM,
+  RY_ATTR_GATHER, RY_ATTR_SCATTER, RY_ATTR_SORT, RY_ATTR_WHILE, RY_ATTR_SCAN, RY_ATTR_CALL, RY_ATTR_CUSTOM,
   RY_ATTR_KIND_COUNT
 } ry_attr_kind;
 
@@ -39,7 +39,7 @@ typedef enum ry_op_kind {
   RY_KIND_CONVERT, RY_KIND_BITCAST, RY_KIND_BROADCAST, RY_KIND_RESHAPE, RY_KIND_TRANSPOSE, RY_KIND_SLICE,
   RY_KIND_DYNAMIC_SLICE, RY_KIND_DYNAMIC_UPDATE_SLICE, RY_KIND_CONCATENATE, RY_KIND_PAD, RY_KIND_REVERSE,
   RY_KIND_IOTA, RY_KIND_CONSTANT, RY_KIND_REDUCE, RY_KIND_ARG, RY_KIND_CUMULATIVE, RY_KIND_DOT, RY_KIND_CONV,
-  RY_KIND_GATHER, RY_KIND_SCATTER, RY_KIND_SORT, RY_KIND_THREEFRY, RY_KIND_COND, RY_KIND_WHILE, RY_KIND_CALL,
+  RY_KIND_GATHER, RY_KIND_SCATTER, RY_KIND_SORT, RY_KIND_THREEFRY, RY_KIND_COND, RY_KIND_WHILE, RY_KIND_SCAN, RY_KIND_CALL,
   RY_KIND_CUSTOM, RY_KIND_COUNT
 } ry_op_kind;
 
@@ -89,6 +89,10 @@ typedef union ry_attrs {
   ry_scatter_dims scatter;
   struct { int64_t dim, num_keys; bool descending, stable; } sort;
   struct { int64_t n_consts; } while_;
+  /* scan: operands (consts..., carry..., xs...); body region (consts...,
+   * carry..., x slices...) -> (carry..., y slices...); results (carry...,
+   * ys...) with ys stacked along a new leading axis of `length`. */
+  struct { int64_t length, n_consts, n_carry; bool reverse; } scan;
   /* call: callee, plus optional differentiation rules (owned references):
    * jvp (custom_jvp): (x..., t...) -> (y..., ty...);
    * fwd/bwd (custom_vjp): fwd x... -> (y..., res...), bwd (res..., ct_y...) -> ct_x...;

@@ -492,7 +492,8 @@ typedef enum ftype { F_AXES, F_INT, F_BOOL, F_CMP, F_REDUCE, F_SCATTER, F_CONST,
 typedef struct field {
   const char *name;
   ftype type;
-  size_t off; /* in ry_attrs */
+  size_t off;    /* in ry_attrs */
+  bool optional; /* may be left out (stays zero) */
 } field;
 
 typedef struct schema {
@@ -500,7 +501,8 @@ typedef struct schema {
   int n;
 } schema;
 
-#define FLD(nm, ty, member) {nm, ty, offsetof(ry_attrs, member)}
+#define FLD(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), false}
+#define OPT(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), true}
 static const field fs_compare[] = {FLD("dir", F_CMP, compare.dir)};
 static const field fs_broadcast[] = {FLD("dims", F_AXES, broadcast.dims)};
 static const field fs_transpose[] = {FLD("perm", F_AXES, transpose.perm)};
@@ -537,9 +539,14 @@ static const field fs_scatter[] = {
 static const field fs_sort[] = {FLD("dim", F_INT, sort.dim), FLD("num_keys", F_INT, sort.num_keys),
                                 FLD("descending", F_BOOL, sort.descending), FLD("stable", F_BOOL, sort.stable)};
 static const field fs_while[] = {FLD("n_consts", F_INT, while_.n_consts)};
-static const field fs_call[] = {FLD("callee", F_CALLEE, call.callee)};
+static const field fs_scan[] = {FLD("length", F_INT, scan.length), FLD("n_consts", F_INT, scan.n_consts),
+                                FLD("n_carry", F_INT, scan.n_carry), FLD("reverse", F_BOOL, scan.reverse)};
+static const field fs_call[] = {FLD("callee", F_CALLEE, call.callee), OPT("jvp", F_CALLEE, call.jvp),
+                                OPT("fwd", F_CALLEE, call.fwd), OPT("bwd", F_CALLEE, call.bwd),
+                                OPT("remat", F_INT, call.remat)};
 static const field fs_custom[] = {FLD("target", F_STRING, custom.target)};
 #undef FLD
+#undef OPT
 
 #define SCHEMA(fs) {fs, (int)(sizeof fs / sizeof fs[0])}
 static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
@@ -563,6 +570,7 @@ static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_SCATTER] = SCHEMA(fs_scatter),
     [RY_ATTR_SORT] = SCHEMA(fs_sort),
     [RY_ATTR_WHILE] = SCHEMA(fs_while),
+    [RY_ATTR_SCAN] = SCHEMA(fs_scan),
     [RY_ATTR_CALL] = SCHEMA(fs_call),
     [RY_ATTR_CUSTOM] = SCHEMA(fs_custom),
 };
@@ -574,7 +582,7 @@ const bool ry_attr_parsable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
     [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
     [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
-    [RY_ATTR_CALL] = true,        [RY_ATTR_CUSTOM] = true,
+    [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
 };
 
 static bool parse_axes(parser *p, const char *key, ry_axes *a) {
@@ -741,6 +749,15 @@ static bool parse_string(parser *p, char **out) {
   return true;
 }
 
+/* Every required attribute of op was given (seen: bit per schema field). */
+static bool check_missing(parser *p, ry_op op, const tok *optok, uint32_t seen) {
+  const schema *sc = &g_schemas[ry_op_table[op].attrs];
+  for (int i = 0; i < sc->n; i++)
+    if (!(seen & (1u << i)) && !sc->f[i].optional)
+      return fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ry_op_table[op].name);
+  return true;
+}
+
 /* The attribute block of a node (the current token is '{'), into *a. */
 static bool parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nres, const ry_type *res0) {
   char d[128];
@@ -803,10 +820,7 @@ static bool parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int 
       advance(p);
     }
   if (!expect(p, T_RBRACE, "',' or '}'")) return false;
-  for (int i = 0; i < sc->n; i++)
-    if (!(seen & (1u << i)))
-      return fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ry_op_table[op].name);
-  return true;
+  return check_missing(p, op, optok, seen);
 }
 
 /* ---- instructions, regions, functions ----------------------------------------------- */
@@ -883,19 +897,20 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   /* attributes */
   if (p->cur.k == T_LBRACE) {
     if (!parse_attrs(p, op, &optok, attrs, nres, nres ? &p->types.v[tb] : NULL)) return false;
-  } else if (g_schemas[ry_op_table[op].attrs].n) {
-    return fail_at(p, &optok, "attribute '%s' is missing for %s", g_schemas[ry_op_table[op].attrs].f[0].name,
-                   ry_op_table[op].name);
+  } else if (!check_missing(p, op, &optok, 0)) {
+    return false;
   }
   /* regions: label ( ... */
   size_t rb = p->ints.n;
   int n_reg = 0;
   while (p->cur.k == T_IDENT && p->nxt.k == T_LPAREN) {
-    const char *want = op == RY_OP_WHILE ? (n_reg == 0 ? "cond" : n_reg == 1 ? "body" : NULL)
+    const char *want = op == RY_OP_WHILE  ? (n_reg == 0 ? "cond" : n_reg == 1 ? "body" : NULL)
+                       : op == RY_OP_SCAN ? (n_reg == 0 ? "body" : NULL)
                        : op == RY_OP_COND ? "branch"
                                           : NULL;
     if (!want) {
       if (op == RY_OP_WHILE) return fail_at(p, &p->cur, "while takes exactly 2 regions (cond and body)");
+      if (op == RY_OP_SCAN) return fail_at(p, &p->cur, "scan takes exactly 1 region (body)");
       return fail_at(p, &p->cur, "%s takes no regions but found %s", ry_op_table[op].name, describe(&p->cur, d, sizeof d));
     }
     if (!is_word(&p->cur, want))
@@ -908,6 +923,7 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   }
   if (op == RY_OP_WHILE && n_reg < 2) return expected(p, n_reg ? "region 'body'" : "region 'cond'");
   if (op == RY_OP_COND && n_reg < 1) return expected(p, "region 'branch'");
+  if (op == RY_OP_SCAN && n_reg < 1) return expected(p, "region 'body'");
   /* types: operand types (at least one slot), then room for the rule's results */
   /* custom_call takes the written results as they are: its capacity is the count */
   int cap = ry_op_table[op].n_results < 0 ? RY_MAX_OUTPUTS : 2;

@@ -1,8 +1,8 @@
 /* The canonical text printer (docs/IR.md).
  *
  * A module is the graph's callees (transitively, each once, callees before
- * callers, in the order their calls appear in print order) followed by the
- * graph itself as @main. Within a function, inputs keep their names and every
+ * callers, in the order their calls appear in print order; a call's jvp, fwd
+ * and bwd rules count as callees) followed by the graph itself as @main. Within a function, inputs keep their names and every
  * other value is numbered %0, %1, ... in print order, regions included.
  * Attributes print through a table of per-attribute-kind printers. */
 #include <math.h>
@@ -479,12 +479,26 @@ ATTR_PRINTER(sort) {
   a_bool(w, "stable", a->sort.stable);
 }
 ATTR_PRINTER(while) { a_int(w, "n_consts", a->while_.n_consts); }
-ATTR_PRINTER(call) {
-  key(w, "callee");
+ATTR_PRINTER(scan) {
+  a_int(w, "length", a->scan.length);
+  a_int(w, "n_consts", a->scan.n_consts);
+  a_int(w, "n_carry", a->scan.n_carry);
+  a_bool(w, "reverse", a->scan.reverse);
+}
+static void a_func(aw *w, const char *k, const ry_graph *g) {
   printer *p = w->p;
-  int32_t k = a->call.callee ? gm_get(&p->index, a->call.callee) : -1;
+  int32_t i = g ? gm_get(&p->index, g) : -1;
+  key(w, k);
   put(&p->out, "@");
-  put(&p->out, k >= 0 ? p->gname[k] : "<missing>");
+  put(&p->out, i >= 0 ? p->gname[i] : "<missing>");
+}
+/* callee always; the differentiation rules and remat only when set */
+ATTR_PRINTER(call) {
+  a_func(w, "callee", a->call.callee);
+  if (a->call.jvp) a_func(w, "jvp", a->call.jvp);
+  if (a->call.fwd) a_func(w, "fwd", a->call.fwd);
+  if (a->call.bwd) a_func(w, "bwd", a->call.bwd);
+  if (a->call.remat) a_int(w, "remat", a->call.remat);
 }
 ATTR_PRINTER(custom) {
   key(w, "target");
@@ -516,6 +530,7 @@ static const attr_printer g_attr_printers[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_SCATTER] = pa_scatter,
     [RY_ATTR_SORT] = pa_sort,
     [RY_ATTR_WHILE] = pa_while,
+    [RY_ATTR_SCAN] = pa_scan,
     [RY_ATTR_CALL] = pa_call,
     [RY_ATTR_CUSTOM] = pa_custom,
 };
@@ -526,14 +541,15 @@ const bool ry_attr_printable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
     [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
     [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
-    [RY_ATTR_CALL] = true,        [RY_ATTR_CUSTOM] = true,
+    [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
 };
 
 /* ---- functions ------------------------------------------------------------------ */
 
-/* Region labels: `branch` for cond, `cond`/`body` for while. */
+/* Region labels: `branch` for cond, `cond`/`body` for while, `body` for scan. */
 static const char *region_label(ry_op op, int i) {
   if (op == RY_OP_WHILE) return i == 0 ? "cond" : i == 1 ? "body" : "region";
+  if (op == RY_OP_SCAN) return i == 0 ? "body" : "region";
   if (op == RY_OP_COND) return "branch";
   return "region";
 }
@@ -711,8 +727,11 @@ static bool collect_calls(const ry_graph *g, int32_t r, uint8_t *seen, gvec *out
     int32_t id = rg->nodes.v[i];
     if (!valid_node(g, id)) continue;
     const ry_node *n = &g->nodes[id];
-    if (ry_op_table[n->op].attrs == RY_ATTR_CALL && n->attrs.call.callee && !gv_push(out, n->attrs.call.callee))
-      return false;
+    if (ry_op_table[n->op].attrs == RY_ATTR_CALL) {
+      const ry_graph *fs[4] = {n->attrs.call.callee, n->attrs.call.jvp, n->attrs.call.fwd, n->attrs.call.bwd};
+      for (int k = 0; k < 4; k++)
+        if (fs[k] && !gv_push(out, fs[k])) return false;
+    }
     for (int32_t k = 0; k < n->n_regions; k++)
       if (!collect_calls(g, ry_node_regions(g, n)[k], seen, out)) return false;
   }

@@ -704,6 +704,56 @@ static ry_code check_call_rules(ry_rule_ctx *c, const ry_graph *callee) {
   return RY_OK;
 }
 
+static ry_code rule_scan(ry_rule_ctx *c) {
+  int64_t len = c->attrs->scan.length, nc = c->attrs->scan.n_consts, ncar = c->attrs->scan.n_carry;
+  if (len < 0 || nc < 0 || ncar < 0 || nc + ncar > c->n_in)
+    return fail(c, RY_ERR_INVALID_ARGUMENT, "length %lld, n_consts %lld and n_carry %lld do not fit %d operands", (long long)len,
+                (long long)nc, (long long)ncar, c->n_in);
+  if (c->n_regions != 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs one body region");
+  int nx = c->n_in - (int)(nc + ncar);
+  ry_type pt[1024];
+  if (c->n_in > 1024) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many operands");
+  for (int i = 0; i < c->n_in; i++) {
+    pt[i] = c->in[i];
+    if (i >= nc + ncar) {
+      ry_shape s = c->in[i].shape;
+      if (s.rank < 1 || s.dims[0] != len)
+        return fail(c, RY_ERR_SHAPE, "scanned operand %d has shape %s; its leading dimension must be the length %lld", i, SSTR(s),
+                    (long long)len);
+      for (int k = 0; k + 1 < s.rank; k++) pt[i].shape.dims[k] = s.dims[k + 1];
+      pt[i].shape.dims[s.rank - 1] = 0;
+      pt[i].shape.rank = s.rank - 1;
+    }
+  }
+  const ry_region *r = &c->g->regions[c->regions[0]];
+  if (r->params.n != c->n_in) return fail(c, RY_ERR_SHAPE, "body takes %d parameters but the op passes %d", r->params.n, c->n_in);
+  for (int i = 0; i < c->n_in; i++) {
+    ry_type p = c->g->values[r->params.v[i]].type;
+    if (!ry_type_equal(p, pt[i]))
+      return fail(c, RY_ERR_SHAPE, "body parameter %d has type %s but the op passes %s", i, TSTR(p), TSTR(pt[i]));
+  }
+  if (r->results.n < ncar) return fail(c, RY_ERR_SHAPE, "body returns %d values but the loop carries %lld", r->results.n, (long long)ncar);
+  if (r->results.n > RY_MAX_OUTPUTS) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many results");
+  for (int i = 0; i < r->results.n; i++) {
+    ry_type t = c->g->values[r->results.v[i]].type;
+    if (i < ncar) {
+      if (!ry_type_equal(t, c->in[nc + i]))
+        return fail(c, RY_ERR_SHAPE, "body result %d has type %s but the carry has %s", i, TSTR(t), TSTR(c->in[nc + i]));
+      c->res[i] = t;
+    } else {
+      if (t.shape.rank >= RY_MAX_RANK) return fail(c, RY_ERR_SHAPE, "stacked result %d would exceed rank %d", i, RY_MAX_RANK);
+      ry_type st = t;
+      for (int k = t.shape.rank; k > 0; k--) st.shape.dims[k] = t.shape.dims[k - 1];
+      st.shape.dims[0] = len;
+      st.shape.rank = t.shape.rank + 1;
+      c->res[i] = st;
+    }
+  }
+  (void)nx;
+  *c->n_res = r->results.n;
+  return RY_OK;
+}
+
 static ry_code rule_call(ry_rule_ctx *c) {
   const ry_graph *callee = c->attrs->call.callee;
   if (!callee) return fail(c, RY_ERR_INVALID_ARGUMENT, "no callee");
@@ -768,6 +818,7 @@ static ry_code rule_custom(ry_rule_ctx *c) {
 #define RULE_THREEFRY rule_threefry
 #define RULE_COND rule_cond
 #define RULE_WHILE rule_while
+#define RULE_SCAN rule_scan
 #define RULE_CALL rule_call
 #define RULE_CUSTOM rule_custom
 

@@ -1,7 +1,7 @@
 /* The verifier: every structural invariant of a graph (ids in range, value
  * back-pointers, SSA dominance inside closed regions, region signatures) and
  * every node's types re-checked against its shape rule. Verifies the graph and,
- * once each, every graph it calls. */
+ * once each, every graph it calls (callees and a call's jvp/fwd/bwd rules). */
 #include <stdio.h>
 
 #include "graph.h"
@@ -95,6 +95,9 @@ static bool check_region_sigs(vctx *c, int32_t id, const ry_type *in, const ry_t
     for (int32_t i = 0; i < n->n_results; i++)
       if (!ry_type_equal(out[i], in[nc + i]))
         return vfail(c, id, "result %d has type %s but the carry has %s", (int)i, TS(out[i]), TS(in[nc + i]));
+  } else if (n->op == RY_OP_SCAN) {
+    if (n->n_regions != 1) return vfail(c, id, "scan has %d regions, not 1 (body)", (int)n->n_regions);
+    /* the body's parameter and result types are the shape rule's business */
   } else if (n->n_regions != 0) {
     return vfail(c, id, "%s takes no regions but has %d", ry_op_table[n->op].name, (int)n->n_regions);
   }
@@ -290,39 +293,39 @@ static bool gs_add(gset *s, const ry_graph *g, bool *added) {
   return true;
 }
 
+/* Queue g unless it was seen; false on OOM. */
+static bool enqueue(gset *seen, const ry_graph ***work, size_t *nw, size_t *cw, const ry_graph *g) {
+  bool added;
+  if (!gs_add(seen, g, &added)) return false;
+  if (!added) return true;
+  if (*nw == *cw) {
+    size_t nc = *cw ? 2 * *cw : 16;
+    const ry_graph **nwk = ry__realloc(*work, *cw * sizeof **work, nc * sizeof **work);
+    if (!nwk) return false;
+    *work = nwk;
+    *cw = nc;
+  }
+  (*work)[(*nw)++] = g;
+  return true;
+}
+
 ry_status ry_graph_verify(const ry_graph *g) {
   if (!g) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_graph_verify: graph is NULL");
   /* worklist over the call graph; every graph is queued once */
   const ry_graph **work = NULL;
   size_t nw = 0, cw = 0;
   gset seen = {0};
-  ry_status s = NULL;
-  bool added;
-  if (!gs_add(&seen, g, &added)) return ry__oom();
-  for (const ry_graph *cur = g; cur;) {
+  ry_status s = enqueue(&seen, &work, &nw, &cw, g) ? NULL : ry__oom();
+  while (!s && nw) {
+    const ry_graph *cur = work[--nw];
     s = verify_one(cur);
-    if (s) break;
     for (int32_t i = 0; i < cur->n_nodes && !s; i++) {
       const ry_node *n = &cur->nodes[i];
-      if (ry_op_table[n->op].attrs != RY_ATTR_CALL || !n->attrs.call.callee) continue;
-      if (!gs_add(&seen, n->attrs.call.callee, &added)) {
-        s = ry__oom();
-      } else if (added) {
-        if (nw == cw) {
-          size_t nc = cw ? 2 * cw : 16;
-          const ry_graph **nwk = ry__realloc(work, cw * sizeof *work, nc * sizeof *work);
-          if (!nwk) {
-            s = ry__oom();
-            break;
-          }
-          work = nwk;
-          cw = nc;
-        }
-        work[nw++] = n->attrs.call.callee;
-      }
+      if (ry_op_table[n->op].attrs != RY_ATTR_CALL) continue;
+      const ry_graph *fs[4] = {n->attrs.call.callee, n->attrs.call.jvp, n->attrs.call.fwd, n->attrs.call.bwd};
+      for (int k = 0; k < 4 && !s; k++)
+        if (fs[k] && !enqueue(&seen, &work, &nw, &cw, fs[k])) s = ry__oom();
     }
-    if (s) break;
-    cur = nw ? work[--nw] : NULL;
   }
   ry__free(work, cw * sizeof *work);
   ry__free(seen.k, seen.cap * sizeof *seen.k);

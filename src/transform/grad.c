@@ -253,6 +253,112 @@ static void transpose_call(ry_builder *b, const ry_graph *J, const ry_node *n, c
     if (pl[i]) cin[i] = ct[t++];
 }
 
+/* scan with linear operands: a scan in the other direction over the
+ * transposed body. Its carry holds the carry cotangents and the sums of the
+ * linear consts' cotangents; it scans the primal xs and the ys' cotangents
+ * and stacks the linear xs' cotangents. */
+typedef struct {
+  const ry_graph *J;
+  int32_t r;
+  bool *lin;
+  const bool *op_lin;
+  int nc, ncar, nx, nres;
+} tscan;
+
+static int tscan_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const tscan *t = ctx;
+  const ry_region *reg = &t->J->regions[t->r];
+  int n = t->nc + t->ncar + t->nx;
+  ry_value *R = ry__calloc((size_t)t->J->n_values, sizeof *R);
+  ry_value cts[512], cin[512], acc[512];
+  if (!R) return ryb_fail(b, ry__oom());
+  mark_linear(t->J, t->r, t->op_lin, t->lin);
+  int k = 0, na = 0;
+  for (int i = 0; i < t->nc; i++)
+    if (!t->op_lin[i]) R[reg->params.v[i]] = in[k++];
+  for (int i = 0; i < t->ncar; i++) cts[i] = in[k++];
+  for (int i = 0; i < t->nc; i++)
+    if (t->op_lin[i]) acc[na++] = in[k++];
+  for (int i = t->nc + t->ncar; i < n; i++)
+    if (!t->op_lin[i]) R[reg->params.v[i]] = in[k++];
+  for (int i = t->ncar; i < t->nres; i++) cts[i] = in[k++];
+  copy_primal(b, t->J, t->r, t->lin, R);
+  transpose_into(b, t->J, t->r, t->lin, R, cts, cin);
+  int m = 0;
+  if (ryb_ok(b)) {
+    for (int i = 0; i < t->ncar; i++)
+      out[m++] = ryt_materialize(b, (ry_loc){0}, cin[t->nc + i], ry_vtype(t->J, reg->params.v[t->nc + i]));
+    int q = 0;
+    for (int i = 0; i < t->nc; i++)
+      if (t->op_lin[i]) {
+        out[m++] = cin[i].id ? ry_add_(b, (ry_loc){0}, acc[q], cin[i]) : acc[q];
+        q++;
+      }
+    for (int i = t->nc + t->ncar; i < n; i++)
+      if (t->op_lin[i]) out[m++] = ryt_materialize(b, (ry_loc){0}, cin[i], ry_vtype(t->J, reg->params.v[i]));
+  }
+  ry__free(R, (size_t)t->J->n_values * sizeof *R);
+  return m;
+}
+
+static void transpose_scan(ry_builder *b, const ry_graph *J, const ry_node *n, bool *lin, const ry_value *x,
+                           const ry_value *cres, ry_value *cin) {
+  const ry_attrs *at = &n->attrs;
+  int nops = n->n_operands, nc = (int)at->scan.n_consts, ncar = (int)at->scan.n_carry, nx = nops - nc - ncar, nres = n->n_results;
+  if (nops > 256 || nres > 256) {
+    ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, "scan", "too many values to transpose");
+    return;
+  }
+  const int32_t *ops = ry_node_operands(J, n);
+  bool op_lin[256];
+  for (int i = 0; i < nops; i++) op_lin[i] = lin[ops[i]];
+  for (int i = 0; i < ncar; i++)
+    if (!op_lin[nc + i]) {
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, "scan", "a scan mixing linear and non-linear carries cannot be transposed");
+      return;
+    }
+  ry_value nops_v[1024];
+  ry_type pt[1024];
+  int k = 0, nc2, ncar2;
+  for (int i = 0; i < nc; i++)
+    if (!op_lin[i]) nops_v[k++] = x[i];
+  nc2 = k;
+  for (int i = 0; i < ncar; i++) nops_v[k++] = cres[i];
+  for (int i = 0; i < nc; i++)
+    if (op_lin[i]) nops_v[k++] = ryt_zeros(b, n->loc, ry_vtype(J, ops[i]));
+  ncar2 = k - nc2;
+  for (int i = nc + ncar; i < nops; i++)
+    if (!op_lin[i]) nops_v[k++] = x[i];
+  for (int i = ncar; i < nres; i++) nops_v[k++] = cres[i];
+  for (int i = 0; i < k; i++) {
+    pt[i] = ry_value_type(b, nops_v[i]);
+    if (i >= nc2 + ncar2) {
+      ry_shape sh = pt[i].shape;
+      for (int d = 0; d + 1 < sh.rank; d++) pt[i].shape.dims[d] = sh.dims[d + 1];
+      pt[i].shape.dims[sh.rank - 1] = 0;
+      pt[i].shape.rank = sh.rank - 1;
+    }
+  }
+  tscan t = {J, ry_node_regions(J, n)[0], lin, op_lin, nc, ncar, nx, nres};
+  int32_t region;
+  int nr;
+  if (!ryb_trace_region(b, n->loc, "scan (transpose)", tscan_body, &t, k, pt, &region, &nr)) return;
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.scan.length = at->scan.length;
+  a.scan.n_consts = nc2;
+  a.scan.n_carry = ncar2;
+  a.scan.reverse = !at->scan.reverse;
+  ry_value out[1024];
+  if (!ryb_emit(b, n->loc, RY_OP_SCAN, k, nops_v, &a, 0, NULL, 1, &region, out)) return;
+  int o = 0;
+  for (int i = 0; i < ncar; i++) cin[nc + i] = out[o++];
+  for (int i = 0; i < nc; i++)
+    if (op_lin[i]) cin[i] = out[o++];
+  for (int i = nc + ncar; i < nops; i++)
+    if (op_lin[i]) cin[i] = out[o++];
+}
+
 /* Transpose the linear part of region r of J into b. ct_out: cotangents of
  * the region's results (id 0 = zero); R: builder values of the primal values
  * that linear nodes use. Writes the cotangent of every region parameter to
@@ -301,6 +407,8 @@ static void transpose_into(ry_builder *b, const ry_graph *J, int32_t r, bool *li
       transpose_cond(b, J, n, lin, x, cres, cin);
     } else if (n->op == RY_OP_CALL) {
       transpose_call(b, J, n, lin, x, cres, cin);
+    } else if (n->op == RY_OP_SCAN) {
+      transpose_scan(b, J, n, lin, x, cres, cin);
     } else {
       ryt_tr_args a = {b, n->loc, J, n, flags, x, cres, cin};
       ryt_transpose_rule(n->op)(&a);

@@ -628,6 +628,129 @@ static void j_call(ryt_jvp_args *a) {
   ryt_jvp_region(B, f, 0, a->x, a->tx, a->y_override, a->ty);
 }
 
+/* ---- scan ----
+ * The primal scan is re-emitted so that it also stacks the carry each step
+ * starts from; a separate tangent scan then runs the JVP of the body at those
+ * primal carries. Reverse mode transposes the tangent scan alone (grad.c). */
+
+typedef struct {
+  const ry_graph *g;
+  int32_t r;
+  int nc, ncar;
+} scan_src;
+
+/* body + the carry each step starts from, as extra stacked outputs */
+static int scan_stack_carry_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const scan_src *sc = ctx;
+  int m = ryt_inline_region(b, sc->g, sc->r, in, out);
+  if (!ryb_ok(b)) return 0;
+  for (int i = 0; i < sc->ncar; i++) out[m + i] = in[sc->nc + i];
+  return m + sc->ncar;
+}
+
+typedef struct {
+  const ry_graph *g;
+  int32_t r;
+  int nc, ncar, nx, nres;
+  const bool *ft;     /* per source operand: float (carries a tangent) */
+  const bool *res_ft; /* per source body result: float */
+} scan_tan;
+
+/* tangent body: params (consts, tconsts, tcarry, x slices, carry slices,
+ * tx slices) -> (tcarry', ty slices) */
+static int scan_tangent_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const scan_tan *st = ctx;
+  int n = st->nc + st->ncar + st->nx;
+  if (n > 512) return ryb_failf(b, (ry_loc){0}, RY_ERR_UNSUPPORTED, "scan", "too many values for jvp");
+  ry_value x[512], tx[512], y[512], ty[512];
+  int k = 0;
+  for (int i = 0; i < st->nc; i++) x[i] = in[k++];
+  for (int i = 0; i < st->nc; i++) tx[i] = st->ft[i] ? in[k++] : (ry_value){0};
+  for (int i = 0; i < st->ncar; i++) tx[st->nc + i] = st->ft[st->nc + i] ? in[k++] : (ry_value){0};
+  for (int i = 0; i < st->nx; i++) x[st->nc + st->ncar + i] = in[k++];
+  for (int i = 0; i < st->ncar; i++) x[st->nc + i] = in[k++];
+  for (int i = 0; i < st->nx; i++) tx[st->nc + st->ncar + i] = st->ft[st->nc + st->ncar + i] ? in[k++] : (ry_value){0};
+  int m = ryt_jvp_region(b, st->g, st->r, x, tx, y, ty);
+  if (!ryb_ok(b)) return 0;
+  int o = 0;
+  for (int i = 0; i < m && i < st->nres; i++)
+    if (st->res_ft[i]) out[o++] = ryt_materialize(b, (ry_loc){0}, ty[i], ry_value_type(b, y[i]));
+  return o;
+}
+
+static void j_scan(ryt_jvp_args *a) {
+  const ry_graph *g = a->g;
+  const ry_attrs *at = &a->n->attrs;
+  int n = a->n->n_operands, nc = (int)at->scan.n_consts, ncar = (int)at->scan.n_carry, nx = n - nc - ncar;
+  int nres = a->n->n_results;
+  if (n > 256 || nres > 256) {
+    ryb_failf(B, L, RY_ERR_UNSUPPORTED, "scan", "too many values for jvp");
+    return;
+  }
+  bool any = false;
+  for (int i = 0; i < n; i++) any |= !Z(TX(i));
+  if (!any) return;
+  int32_t body = ry_node_regions(g, a->n)[0];
+  /* 1. primal scan stacking its carries */
+  ry_type pt[512];
+  for (int i = 0; i < n; i++) pt[i] = ry_vtype(g, g->regions[body].params.v[i]);
+  scan_src ss = {g, body, nc, ncar};
+  int32_t r1;
+  int nr;
+  if (!ryb_trace_region(B, L, "scan (jvp)", scan_stack_carry_fn, &ss, n, pt, &r1, &nr)) return;
+  ry_attrs a1 = *at;
+  ry_value p_out[512];
+  int m1 = ryb_emit(B, L, RY_OP_SCAN, n, a->x, &a1, 0, NULL, 1, &r1, p_out);
+  if (!m1) return;
+  for (int i = 0; i < nres; i++) a->y_override[i] = p_out[i];
+  ry_value *stacks = p_out + nres; /* ncar stacked carries */
+  /* 2. the tangent scan */
+  bool ft[256], res_ft[256];
+  for (int i = 0; i < n; i++) ft[i] = ry_dtype_is_float(T(B, X(i)).dtype);
+  const ry_region *br = &g->regions[body];
+  for (int i = 0; i < nres; i++) res_ft[i] = ry_dtype_is_float(ry_vtype(g, br->results.v[i]).dtype);
+  ry_value ops[1024];
+  int k = 0, nc2, ncar2;
+  for (int i = 0; i < nc; i++) ops[k++] = X(i);
+  for (int i = 0; i < nc; i++)
+    if (ft[i]) ops[k++] = M(i);
+  nc2 = k;
+  for (int i = 0; i < ncar; i++)
+    if (ft[nc + i]) ops[k++] = M(nc + i);
+  ncar2 = k - nc2;
+  for (int i = 0; i < nx; i++) ops[k++] = X(nc + ncar + i);
+  for (int i = 0; i < ncar; i++) ops[k++] = stacks[i];
+  for (int i = 0; i < nx; i++)
+    if (ft[nc + ncar + i]) ops[k++] = M(nc + ncar + i);
+  /* the tangent body's params: xs operands are sliced */
+  ry_type tt[1024];
+  for (int i = 0; i < k; i++) {
+    tt[i] = T(B, ops[i]);
+    if (i >= nc2 + ncar2) {
+      ry_shape sh = tt[i].shape;
+      for (int d = 0; d + 1 < sh.rank; d++) tt[i].shape.dims[d] = sh.dims[d + 1];
+      tt[i].shape.dims[sh.rank - 1] = 0;
+      tt[i].shape.rank = sh.rank - 1;
+    }
+  }
+  scan_tan st = {g, body, nc, ncar, nx, nres, ft, res_ft};
+  int32_t r2;
+  if (!ryb_trace_region(B, L, "scan (tangent)", scan_tangent_fn, &st, k, tt, &r2, &nr)) return;
+  ry_attrs a2;
+  memset(&a2, 0, sizeof a2);
+  a2.scan.length = at->scan.length;
+  a2.scan.n_consts = nc2;
+  a2.scan.n_carry = ncar2;
+  a2.scan.reverse = at->scan.reverse;
+  ry_value t_out[512];
+  if (!ryb_emit(B, L, RY_OP_SCAN, k, ops, &a2, 0, NULL, 1, &r2, t_out)) return;
+  int o = 0;
+  for (int i = 0; i < ncar; i++)
+    if (res_ft[i]) a->ty[i] = t_out[o++];
+  for (int i = ncar; i < nres; i++)
+    if (res_ft[i]) a->ty[i] = t_out[o++];
+}
+
 /* ---- the table ---- */
 
 const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
@@ -646,7 +769,7 @@ const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_IOTA] = j_zero, [RY_OP_CONSTANT] = j_zero, [RY_OP_REDUCE] = j_reduce, [RY_OP_ARGMAX] = j_zero,
     [RY_OP_ARGMIN] = j_zero, [RY_OP_CUMULATIVE] = j_cumulative, [RY_OP_DOT_GENERAL] = j_bilinear,
     [RY_OP_CONVOLUTION] = j_bilinear, [RY_OP_GATHER] = j_gather, [RY_OP_SCATTER] = j_scatter, [RY_OP_SORT] = j_sort,
-    [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_CALL] = j_call,
+    [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_SCAN] = j_scan, [RY_OP_CALL] = j_call,
     [RY_OP_CUSTOM_CALL] = j_unsupported,
 };
 

@@ -302,13 +302,136 @@ static void t_dot(ryt_tr_args *a) {
   a->ct_in[side] = ry_convert_(B, L, r, lt.dtype);
 }
 
+/* ---- convolution (JAX's _conv_general_dilated_transpose_lhs/rhs) ---- */
+
+static int64_t dilate(int64_t d, int64_t k) { return d == 0 ? 0 : 1 + k * (d - 1); }
+static ry_axes swap01(ry_axes a) {
+  int64_t t = a.v[0];
+  a.v[0] = a.v[1];
+  a.v[1] = t;
+  return a;
+}
+/* split axis src of x into (size1, n / size1) */
+static ry_value axis_out_of(ryt_tr_args *a, int src, int64_t size1, ry_value x) {
+  ry_shape s = ry_value_shape(B, x), o;
+  memset(&o, 0, sizeof o);
+  for (int i = 0; i < s.rank; i++) {
+    if (i == src) {
+      o.dims[o.rank++] = size1;
+      o.dims[o.rank++] = s.dims[i] / size1;
+    } else {
+      o.dims[o.rank++] = s.dims[i];
+    }
+  }
+  return ry_reshape_(B, L, x, o);
+}
+/* merge axis src into axis dst (dst counted with src removed), src major */
+static ry_value axis_into(ryt_tr_args *a, int src, int dst, ry_value x) {
+  ry_shape s = ry_value_shape(B, x);
+  ry_axes perm = {0, {0}};
+  for (int i = 0; i < s.rank; i++)
+    if (i != src) perm.v[perm.n++] = i;
+  for (int i = perm.n; i > dst; i--) perm.v[i] = perm.v[i - 1];
+  perm.v[dst] = src;
+  perm.n = s.rank;
+  ry_value t = ry_transpose_(B, L, x, perm);
+  ry_shape ts = ry_value_shape(B, t), o;
+  memset(&o, 0, sizeof o);
+  for (int i = 0; i < ts.rank; i++) {
+    if (i == dst) {
+      o.dims[o.rank++] = ts.dims[i] * ts.dims[i + 1];
+      i++;
+    } else {
+      o.dims[o.rank++] = ts.dims[i];
+    }
+  }
+  return ry_reshape_(B, L, t, o);
+}
+
+static void t_conv(ryt_tr_args *a) {
+  if (a->lin[0] && a->lin[1]) {
+    t_nonlinear(a);
+    return;
+  }
+  const ry_conv_dims *d = &a->n->attrs.conv;
+  ry_type lt = OT(a, 0), kt = OT(a, 1), gt = RT(a, 0);
+  int ns = lt.shape.rank - 2;
+  ry_dtype cdt = gt.dtype;
+  ry_value g = a->ct[0];
+  if (a->lin[0]) { /* d lhs */
+    ry_value w = ry_convert_(B, L, a->x[1], cdt);
+    int64_t fg = d->feature_groups, bg = d->batch_groups;
+    if (fg > 1) {
+      w = axis_out_of(a, (int)d->kernel_dims.v[0], fg, w);
+      w = axis_into(a, (int)d->kernel_dims.v[0], (int)d->kernel_dims.v[1], w);
+    } else if (bg > 1) {
+      w = axis_out_of(a, (int)d->kernel_dims.v[0], bg, w);
+      w = axis_into(a, (int)d->kernel_dims.v[0], (int)d->kernel_dims.v[1], w);
+      fg = bg;
+    }
+    ry_conv_dims t;
+    memset(&t, 0, sizeof t);
+    t.input_dims = d->output_dims;
+    t.kernel_dims = swap01(d->kernel_dims);
+    t.output_dims = d->input_dims;
+    t.stride = d->lhs_dilation;
+    t.lhs_dilation = d->stride;
+    t.rhs_dilation = d->rhs_dilation;
+    t.feature_groups = fg;
+    t.batch_groups = 1;
+    t.pad_low.n = t.pad_high.n = ns;
+    ry_axes sp = {ns, {0}};
+    for (int i = 0; i < ns; i++) {
+      int64_t in = lt.shape.dims[d->input_dims.v[2 + i]], k = kt.shape.dims[d->kernel_dims.v[2 + i]];
+      int64_t out = gt.shape.dims[d->output_dims.v[2 + i]];
+      int64_t ld = dilate(in, d->lhs_dilation.v[i]), rd = dilate(k, d->rhs_dilation.v[i]), od = dilate(out, d->stride.v[i]);
+      t.pad_low.v[i] = rd - d->pad_low.v[i] - 1;
+      t.pad_high.v[i] = ld + rd - 1 - od - t.pad_low.v[i];
+      sp.v[i] = d->kernel_dims.v[2 + i];
+    }
+    ry_value rw = ry_reverse_(B, L, w, sp);
+    ry_value out = ry_convolution_(B, L, g, rw, &t);
+    if (d->batch_groups > 1) {
+      out = axis_out_of(a, (int)d->input_dims.v[1], d->batch_groups, out);
+      out = axis_into(a, (int)d->input_dims.v[1], (int)d->input_dims.v[0], out);
+    }
+    a->ct_in[0] = ry_convert_(B, L, out, lt.dtype);
+  } else { /* d rhs */
+    if (ry_shape_numel(gt.shape) == 0) {
+      a->ct_in[1] = ryt_zeros(B, L, kt);
+      return;
+    }
+    ry_value x = ry_convert_(B, L, a->x[0], cdt);
+    ry_conv_dims t;
+    memset(&t, 0, sizeof t);
+    t.input_dims = swap01(d->input_dims);
+    t.kernel_dims = swap01(d->output_dims);
+    t.output_dims = swap01(d->kernel_dims);
+    t.stride = d->rhs_dilation;
+    t.lhs_dilation = d->lhs_dilation;
+    t.rhs_dilation = d->stride;
+    t.feature_groups = d->batch_groups > 1 ? d->batch_groups : 1;
+    t.batch_groups = d->feature_groups > 1 ? d->feature_groups : 1;
+    t.pad_low.n = t.pad_high.n = ns;
+    for (int i = 0; i < ns; i++) {
+      int64_t in = lt.shape.dims[d->input_dims.v[2 + i]], k = kt.shape.dims[d->kernel_dims.v[2 + i]];
+      int64_t out = gt.shape.dims[d->output_dims.v[2 + i]];
+      int64_t ld = dilate(in, d->lhs_dilation.v[i]), rd = dilate(k, d->rhs_dilation.v[i]), od = dilate(out, d->stride.v[i]);
+      t.pad_low.v[i] = d->pad_low.v[i];
+      t.pad_high.v[i] = (od - ld) + (rd - d->pad_low.v[i] - 1);
+    }
+    ry_value out = ry_convolution_(B, L, x, g, &t);
+    a->ct_in[1] = ry_convert_(B, L, out, kt.dtype);
+  }
+}
+
 const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT] = {
     [RY_OP_ADD] = t_add, [RY_OP_SUB] = t_sub, [RY_OP_NEG] = t_neg, [RY_OP_MUL] = t_mul, [RY_OP_DIV] = t_div,
     [RY_OP_CONVERT] = t_convert, [RY_OP_SELECT] = t_select, [RY_OP_BROADCAST] = t_broadcast, [RY_OP_RESHAPE] = t_reshape,
     [RY_OP_TRANSPOSE] = t_transpose, [RY_OP_SLICE] = t_slice, [RY_OP_PAD] = t_pad, [RY_OP_CONCATENATE] = t_concatenate,
     [RY_OP_REDUCE] = t_reduce, [RY_OP_CUMULATIVE] = t_cumulative, [RY_OP_DYNAMIC_SLICE] = t_dynamic_slice,
     [RY_OP_DYNAMIC_UPDATE_SLICE] = t_dus, [RY_OP_GATHER] = t_gather, [RY_OP_SCATTER] = t_scatter, [RY_OP_REVERSE] = t_reverse,
-    [RY_OP_DOT_GENERAL] = t_dot,
+    [RY_OP_DOT_GENERAL] = t_dot, [RY_OP_CONVOLUTION] = t_conv,
 };
 
 ry_transpose_rule ryt_transpose_rule(ry_op op) { return ry_transpose_rules[op] ? ry_transpose_rules[op] : t_unsupported; }

@@ -717,6 +717,62 @@ done:
   ry__free(pt, ((size_t)n + 1) * sizeof *pt);
 }
 
+/* scan: batched xs scan over their second axis (the batch stays in front of
+ * each slice); the carry is batched where the body makes it so (a
+ * fixpoint); stacked ys come out with the batch moved back to axis 0. */
+static void r_scan(ryt_vmap_args *a) {
+  const ry_graph *g = a->g;
+  const ry_attrs *at = &a->n->attrs;
+  int n = a->n->n_operands, nc = (int)at->scan.n_consts, ncar = (int)at->scan.n_carry, nres = a->n->n_results;
+  int32_t rb = ry_node_regions(g, a->n)[0];
+  bool *bin = ry__calloc((size_t)n + 1, sizeof *bin), *bout = ry__calloc((size_t)nres + 1, sizeof *bout);
+  ry_value *ops = ry__calloc((size_t)n + 1, sizeof *ops), *res = ry__calloc((size_t)nres + 1, sizeof *res);
+  ry_type *pt = ry__calloc((size_t)n + 1, sizeof *pt);
+  if (!bin || !bout || !ops || !res || !pt) {
+    ryb_fail(B, ry__oom());
+    goto done;
+  }
+  for (int i = 0; i < n; i++) bin[i] = BX(i);
+  for (bool changed = true; changed;) {
+    changed = false;
+    if (!dep_region(g, rb, bin, bout)) {
+      ryb_fail(B, ry__oom());
+      goto done;
+    }
+    for (int i = 0; i < ncar; i++)
+      if (bout[i] && !bin[nc + i]) bin[nc + i] = changed = true;
+  }
+  for (int i = 0; i < ncar; i++) bout[i] = bin[nc + i];
+  for (int i = 0; i < n; i++) {
+    ry_value v = bin[i] && !BX(i) ? bcast_batch(B, L, X(i), N) : X(i);
+    if (i >= nc + ncar && bin[i]) v = moveaxis(B, L, v, 0, 1); /* (B, L, ...) -> (L, B, ...) */
+    ops[i] = v;
+    pt[i] = T(B, v);
+    if (i >= nc + ncar) { /* the body sees one slice */
+      ry_shape sh = pt[i].shape;
+      for (int d = 0; d + 1 < sh.rank; d++) pt[i].shape.dims[d] = sh.dims[d + 1];
+      pt[i].shape.dims[sh.rank - 1] = 0;
+      pt[i].shape.rank = sh.rank - 1;
+    }
+  }
+  vregion vb = {g, rb, rb, N, bin, bout, nc};
+  int32_t region;
+  int nr;
+  if (!ryb_trace_region(B, L, "scan body (vmap)", region_fn, &vb, n, pt, &region, &nr)) goto done;
+  ry_attrs sa = *at;
+  if (!ryb_emit(B, L, RY_OP_SCAN, n, ops, &sa, 0, NULL, 1, &region, res)) goto done;
+  for (int i = 0; i < nres; i++) {
+    a->y[i] = i >= ncar && bout[i] ? moveaxis(B, L, res[i], 1, 0) : res[i];
+    a->by[i] = bout[i];
+  }
+done:
+  ry__free(bin, ((size_t)n + 1) * sizeof *bin);
+  ry__free(bout, ((size_t)nres + 1) * sizeof *bout);
+  ry__free(ops, ((size_t)n + 1) * sizeof *ops);
+  ry__free(res, ((size_t)nres + 1) * sizeof *res);
+  ry__free(pt, ((size_t)n + 1) * sizeof *pt);
+}
+
 /* ---- the table ---- */
 
 #define EW r_elementwise
@@ -735,7 +791,7 @@ const ry_batch_rule ry_batch_rules[RY_OP_COUNT] = {
     [RY_OP_CONSTANT] = r_copy, [RY_OP_REDUCE] = r_reduce, [RY_OP_ARGMAX] = r_arg, [RY_OP_ARGMIN] = r_arg,
     [RY_OP_CUMULATIVE] = r_cumulative, [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv,
     [RY_OP_GATHER] = r_gather, [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = EW,
-    [RY_OP_COND] = r_cond, [RY_OP_WHILE] = r_while, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
+    [RY_OP_COND] = r_cond, [RY_OP_WHILE] = r_while, [RY_OP_SCAN] = r_scan, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
 };
 #undef EW
 

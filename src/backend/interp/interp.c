@@ -74,6 +74,7 @@ const ry_interp_kernel ry_interp_kernels[RY_OP_COUNT] = {
     [RY_OP_THREEFRY] = ryi_threefry,
     [RY_OP_COND] = ryi_cond,
     [RY_OP_WHILE] = ryi_while,
+    [RY_OP_SCAN] = ryi_scan,
     [RY_OP_CALL] = ryi_call,
     [RY_OP_CUSTOM_CALL] = ryi_custom_call,
 };
@@ -300,6 +301,61 @@ ry_status ryi_while(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
     for (int i = 0; i < nc; i++) out[i] = ry_array_retain(args[k + i]);
   release_all(nargs, args);
   ry__free(args, size);
+  return s;
+}
+
+/* scan: the body runs `length` times over slices of the scanned operands,
+ * threading the carry and stacking its extra results. */
+ry_status ryi_scan(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  int64_t len = n->attrs.scan.length;
+  int nc = (int)n->attrs.scan.n_consts, ncar = (int)n->attrs.scan.n_carry, nin = n->n_operands, nres = n->n_results;
+  int nx = nin - nc - ncar, ny = nres - ncar;
+  if (nc < 0 || ncar < 0 || nx < 0 || ny < 0 || n->n_regions != 1) return ry__err(RY_ERR_VERIFY, "scan: malformed node");
+  int32_t rb = ry_node_regions(f->g, n)[0];
+  const ry_region *reg = &f->g->regions[rb];
+  size_t asz = (size_t)(nin + nres) * sizeof(ry_array *);
+  ry_array **args = ry__calloc(1, asz), **res = args + nin;
+  if (!args) return ry__oom();
+  ry_status s = NULL;
+  for (int i = 0; i < nc + ncar; i++) args[i] = ry_array_retain(in[i]);
+  for (int j = 0; j < ny && !s; j++) s = ryi_new_result(f, n, ncar + j, &out[ncar + j]);
+  for (int64_t t = 0; t < len && !s; t++) {
+    int64_t i = n->attrs.scan.reverse ? len - 1 - t : t;
+    for (int k = 0; k < nx && !s; k++) {
+      ry_type st = ry_vtype(f->g, reg->params.v[nc + ncar + k]);
+      s = ry__array_new(st, &args[nc + ncar + k]);
+      if (!s && args[nc + ncar + k]->nbytes)
+        memcpy(args[nc + ncar + k]->data, (const char *)in[nc + ncar + k]->data + (size_t)i * args[nc + ncar + k]->nbytes,
+               args[nc + ncar + k]->nbytes);
+    }
+    if (!s) s = ryi_eval_region(f, rb, nin, args, res);
+    if (s) break;
+    for (int k = 0; k < ncar; k++) {
+      ry_array_release(args[nc + k]);
+      args[nc + k] = res[k];
+      res[k] = NULL;
+    }
+    for (int j = 0; j < ny; j++) {
+      ry_array *y = res[ncar + j];
+      if (y->nbytes) memcpy((char *)out[ncar + j]->data + (size_t)i * y->nbytes, y->data, y->nbytes);
+      ry_array_release(y);
+      res[ncar + j] = NULL;
+    }
+    for (int k = 0; k < nx; k++) {
+      ry_array_release(args[nc + ncar + k]);
+      args[nc + ncar + k] = NULL;
+    }
+  }
+  if (!s) {
+    for (int k = 0; k < ncar; k++) out[k] = ry_array_retain(args[nc + k]);
+  } else {
+    for (int j = 0; j < ny; j++) {
+      ry_array_release(out[ncar + j]);
+      out[ncar + j] = NULL;
+    }
+  }
+  for (int i = 0; i < nin + nres; i++) ry_array_release(args[i]);
+  ry__free(args, asz);
   return s;
 }
 

@@ -100,6 +100,7 @@ void ryi_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32
 /* interp.c: control flow and calls */
 ry_status ryi_cond(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_while(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_scan(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_call(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_custom_call(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 

@@ -256,7 +256,7 @@ void rys_emit_region_body(rys_ctx *c, int32_t r, const char *ret_op, int n_extra
     }
     rule(c, n);
   }
-  if (c->err) return;
+  if (c->err || !ret_op) return; /* no ret_op: the caller writes the return */
   int nr = n_extra_ret + reg->results.n;
   const char **rets = ry__calloc((size_t)nr + 1, sizeof *rets);
   ry_type *types = ry__calloc((size_t)nr + 1, sizeof *types);

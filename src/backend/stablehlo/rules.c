@@ -789,6 +789,141 @@ static void r_while(rys_ctx *c, const ry_node *n) {
   free_opnds(&o);
 }
 
+/* scan: a stablehlo.while over the state (i, consts, carry, xs, ys) that
+ * slices xs at the step index, runs the body and writes each y slice into
+ * its stacked result with dynamic_update_slice. */
+static void r_scan(rys_ctx *c, const ry_node *n) {
+  const ry_attrs *at = &n->attrs;
+  int nin = n->n_operands, nc = (int)at->scan.n_consts, ncar = (int)at->scan.n_carry, nx = nin - nc - ncar;
+  int nres = n->n_results, ny = nres - ncar, ns = 1 + nin + ny;
+  const int32_t body = ry_node_regions(c->g, n)[0];
+  const ry_region *reg = &c->g->regions[body];
+  char (*nm)[RYS_NAME] = ry__calloc((size_t)ns * 3 + 8, sizeof *nm);
+  const char **args = ry__calloc((size_t)ns + 1, sizeof *args);
+  ry_type *types = ry__calloc((size_t)ns + 1, sizeof *types);
+  if (!nm || !args || !types) {
+    c->out->oom = true;
+    goto done;
+  }
+  ry_type i32 = scalar_of(RY_I32);
+  /* initial state */
+  t_const_i(c, nm[0], i32, 0);
+  args[0] = nm[0];
+  types[0] = i32;
+  for (int i = 0; i < nin; i++) {
+    args[1 + i] = NAME(OPD(i));
+    types[1 + i] = rys_vtype(c, OPD(i));
+  }
+  for (int j = 0; j < ny; j++) {
+    types[1 + nin + j] = rys_vtype(c, RES(ncar + j));
+    rys_tmp(c, nm[1 + nin + j]);
+    rys_const_f64(c, nm[1 + nin + j], types[1 + nin + j], 0);
+    args[1 + nin + j] = nm[1 + nin + j];
+  }
+  char base[RYS_NAME], cond_p[RYS_NAME];
+  rys_tmp(c, base);
+  rys_op_begin(c, base, ns, "stablehlo.while", ns, args);
+  /* block arguments */
+  char (*bn)[RYS_NAME] = nm + ns;
+  const char **bargs = ry__calloc((size_t)ns + 1, sizeof *bargs);
+  if (!bargs) {
+    c->out->oom = true;
+    goto done;
+  }
+  for (int i = 0; i < ns; i++) {
+    rys_tmp(c, bn[i]);
+    bargs[i] = bn[i];
+  }
+  /* cond: i < length */
+  rys_region_begin(c, true, ns, bargs, types);
+  char len[RYS_NAME];
+  t_const_i(c, len, i32, at->scan.length);
+  t_cmp(c, cond_p, RY_LT, bn[0], len, i32);
+  {
+    const char *r[1] = {cond_p};
+    ry_type bt = scalar_of(RY_BOOL);
+    rys_region_end(c, 1, r, &bt);
+  }
+  /* body */
+  rys_region_begin(c, false, ns, bargs, types);
+  char idx[RYS_NAME], zero[RYS_NAME], one[RYS_NAME], next[RYS_NAME];
+  t_const_i(c, zero, i32, 0);
+  t_const_i(c, one, i32, 1);
+  if (at->scan.reverse) {
+    char last[RYS_NAME];
+    t_const_i(c, last, i32, at->scan.length - 1);
+    t_op2(c, idx, "stablehlo.subtract", last, bn[0], i32, i32);
+  } else {
+    memcpy(idx, bn[0], RYS_NAME);
+  }
+  for (int i = 0; i < nc + ncar; i++) memcpy(NAME(reg->params.v[i]), bn[1 + i], RYS_NAME);
+  for (int k = 0; k < nx && !c->err; k++) {
+    ry_type xt = types[1 + nc + ncar + k], st = rys_vtype(c, reg->params.v[nc + ncar + k]);
+    ry_type one_t = xt;
+    one_t.shape.dims[0] = 1;
+    const char *dargs[1 + RY_MAX_RANK];
+    ry_type dtypes[1 + RY_MAX_RANK];
+    dargs[0] = bn[1 + nc + ncar + k];
+    dtypes[0] = xt;
+    for (int d = 0; d < xt.shape.rank; d++) {
+      dargs[1 + d] = d == 0 ? idx : zero;
+      dtypes[1 + d] = i32;
+    }
+    ry_axes sz = {xt.shape.rank, {0}};
+    for (int d = 0; d < xt.shape.rank; d++) sz.v[d] = one_t.shape.dims[d];
+    char a[256], attrs[300], t1[RYS_NAME];
+    snprintf(attrs, sizeof attrs, "slice_sizes = %s", rys_array_i64(a, sizeof a, &sz));
+    rys_tmp(c, t1);
+    rys_op(c, t1, "stablehlo.dynamic_slice", 1 + xt.shape.rank, dargs, dtypes, attrs, 1, &one_t);
+    t_op1(c, NAME(reg->params.v[nc + ncar + k]), "stablehlo.reshape", t1, one_t, st);
+  }
+  rys_emit_region_body(c, body, NULL, 0, NULL, NULL);
+  if (c->err) goto done_b;
+  t_op2(c, next, "stablehlo.add", bn[0], one, i32, i32);
+  {
+    char (*rn)[RYS_NAME] = nm + 2 * ns;
+    const char **rets = ry__calloc((size_t)ns + 1, sizeof *rets);
+    if (!rets) {
+      c->out->oom = true;
+      goto done_b;
+    }
+    rets[0] = next;
+    for (int i = 0; i < nc; i++) rets[1 + i] = bn[1 + i];
+    for (int i = 0; i < ncar; i++) rets[1 + nc + i] = NAME(reg->results.v[i]);
+    for (int k = 0; k < nx; k++) rets[1 + nc + ncar + k] = bn[1 + nc + ncar + k];
+    for (int j = 0; j < ny && !c->err; j++) {
+      ry_type acc = types[1 + nin + j], yt = rys_vtype(c, reg->results.v[ncar + j]), one_t = acc;
+      one_t.shape.dims[0] = 1;
+      char t1[RYS_NAME];
+      t_op1(c, t1, "stablehlo.reshape", NAME(reg->results.v[ncar + j]), yt, one_t);
+      const char *uargs[2 + RY_MAX_RANK];
+      ry_type utypes[2 + RY_MAX_RANK];
+      uargs[0] = bn[1 + nin + j];
+      utypes[0] = acc;
+      uargs[1] = t1;
+      utypes[1] = one_t;
+      for (int d = 0; d < acc.shape.rank; d++) {
+        uargs[2 + d] = d == 0 ? idx : zero;
+        utypes[2 + d] = i32;
+      }
+      rys_tmp(c, rn[j]);
+      rys_op(c, rn[j], "stablehlo.dynamic_update_slice", 2 + acc.shape.rank, uargs, utypes, NULL, 1, &acc);
+      rets[1 + nin + j] = rn[j];
+    }
+    rys_region_end(c, ns, rets, types);
+    ry__free(rets, ((size_t)ns + 1) * sizeof *rets);
+  }
+done_b:
+  rys_op_end_regions(c, NULL, ns, types, ns, types);
+  for (int i = 0; i < ncar; i++) snprintf(NAME(RES(i)), RYS_NAME, "%.16s#%d", base, 1 + nc + i);
+  for (int j = 0; j < ny; j++) snprintf(NAME(RES(ncar + j)), RYS_NAME, "%.16s#%d", base, 1 + nin + j);
+  ry__free(bargs, ((size_t)ns + 1) * sizeof *bargs);
+done:
+  ry__free(nm, ((size_t)ns * 3 + 8) * sizeof *nm);
+  ry__free(args, ((size_t)ns + 1) * sizeof *args);
+  ry__free(types, ((size_t)ns + 1) * sizeof *types);
+}
+
 static void r_call(rys_ctx *c, const ry_node *n) {
   opnds o;
   if (!get_opnds(c, n, &o)) return;
@@ -846,5 +981,5 @@ const ry_stablehlo_rule ry_stablehlo_rules[RY_OP_COUNT] = {
     [RY_OP_ARGMAX] = r_argmax, [RY_OP_ARGMIN] = r_argmin, [RY_OP_CUMULATIVE] = r_cumulative,
     [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv, [RY_OP_GATHER] = r_gather,
     [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_COND] = r_cond,
-    [RY_OP_WHILE] = r_while, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
+    [RY_OP_WHILE] = r_while, [RY_OP_SCAN] = r_scan, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
 };

@@ -66,7 +66,8 @@ void rys_const_i64(rys_ctx *c, const char *res, ry_type t, int64_t v);
 /* A full constant from an array (any dtype). */
 void rys_const_array(rys_ctx *c, const char *res, const ry_array *a);
 /* Emit region r of the graph as a region body whose parameters are
- * already named; writes the `stablehlo.return` (or `func.return`). */
+ * already named; writes the `stablehlo.return` (or `func.return`), or no
+ * return at all when ret_op is NULL. */
 void rys_emit_region_body(rys_ctx *c, int32_t r, const char *ret_op, int n_extra_ret, const char *const *extra_ret,
                           const ry_type *extra_types);
 /* The name under which @callee is emitted in this module (queued once). */
