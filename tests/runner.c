@@ -97,6 +97,10 @@ void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
 int main(int argc, char **argv) {
   const char *filter = argc > 1 ? argv[1] : NULL;
   setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef RYFT_PJRT_TEST_PLUGIN
+  /* every test may use the pjrt device: point it at the plugin the build fetched */
+  setenv("RYFT_PJRT_PLUGIN", RYFT_PJRT_TEST_PLUGIN, 0);
+#endif
   for (int i = 0; i < g_n; i++) {
     if (filter && !strstr(g_tests[i].name, filter)) continue;
     g_case_name = g_outer_name = g_tests[i].name;

@@ -14,7 +14,46 @@ static ry_device *interp(void) {
 }
 
 /* Run g on f64 host buffers: in[i] has the input types' sizes. */
-static int run_f64(ry_graph *g, double *const *in, int n_out, double **out) {
+static int run_f64_on(ry_device *dev, ry_graph *g, double *const *in, int n_out, double **out);
+static int run_f64(ry_graph *g, double *const *in, int n_out, double **out) { return run_f64_on(interp(), g, in, n_out, out); }
+
+/* The other devices must agree with the interpreter on g (f64, 1e-9). */
+static void check_devices_agree(const char *name, ry_graph *g, double *const *in) {
+  if (!g) return;
+  int n_out = ry_graph_num_outputs(g);
+  double *want[16] = {0}, *got[16] = {0};
+  if (n_out > 16) return;
+  for (int i = 0; i < n_out; i++) {
+    int64_t n = ry_shape_numel(ry_graph_output_type(g, i).shape);
+    want[i] = calloc((size_t)n + 1, sizeof(double));
+    got[i] = calloc((size_t)n + 1, sizeof(double));
+  }
+  if (run_f64(g, in, n_out, want)) {
+    for (int d = 0; d < ry_device_count(); d++) {
+      ry_device *dev = ry_device_at(d);
+      if (dev == interp()) continue;
+      if (!run_f64_on(dev, g, in, n_out, got)) {
+        rt_fail(__FILE__, __LINE__, "%s: failed on device %s", name, ry_device_name(dev));
+        continue;
+      }
+      for (int i = 0; i < n_out; i++) {
+        int64_t n = ry_shape_numel(ry_graph_output_type(g, i).shape);
+        for (int64_t k = 0; k < n; k++)
+          if (!(fabs(got[i][k] - want[i][k]) <= 1e-9 * fmax(1, fabs(want[i][k])))) {
+            rt_fail(__FILE__, __LINE__, "%s on %s: output %d[%lld] = %.17g, interp %.17g", name, ry_device_name(dev), i,
+                    (long long)k, got[i][k], want[i][k]);
+            break;
+          }
+      }
+    }
+  }
+  for (int i = 0; i < n_out; i++) {
+    free(want[i]);
+    free(got[i]);
+  }
+}
+
+static int run_f64_on(ry_device *dev, ry_graph *g, double *const *in, int n_out, double **out) {
   int n_in = ry_graph_num_inputs(g);
   ry_array *a[16] = {0}, *o[16] = {0};
   int ok = 1;
@@ -28,7 +67,7 @@ static int run_f64(ry_graph *g, double *const *in, int n_out, double **out) {
     }
   }
   if (ok) {
-    ry_status s = ry_run(g, interp(), n_in, a, ry_graph_num_outputs(g), o);
+    ry_status s = ry_run(g, dev, n_in, a, ry_graph_num_outputs(g), o);
     if (s) {
       rt_fail(__FILE__, __LINE__, "run: %s", ry_status_message(s));
       ry_status_free(s);
@@ -132,7 +171,9 @@ static void fd_check(const fd_row *row) {
       }
     double rel = sqrt(err) / fmax(sqrt(norm), 1e-3);
     CHECK_MSG(rel <= 1e-6, "%s: grad vs finite differences: relative error %.3g", row->name, rel);
+    check_devices_agree(row->name, g, x);
   }
+  check_devices_agree(row->name, j, t);
   if (j) {
     double y[2], *yo[2] = {&y[0], &y[1]};
     if (run_f64(j, t, 2, yo)) {
