@@ -835,3 +835,37 @@ TEST(transform_checkpoint_saves_fewer_residuals) {
     for (int i = 0; i < 16; i++) CHECK_NEAR(grads[p][i], grads[0][i], 1e-14);
   ry_graph_release(layer);
 }
+
+static int f_simplifiable(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value x = in[0];                                                   /* (2,3) */
+  ry_value t = ry_transpose(b, ry_transpose(b, x, RY_AXES(1, 0)), RY_AXES(1, 0)); /* = x */
+  ry_value one = ry_full(b, RY_F64, RY_SHAPE(2, 3), 1.0);
+  ry_value m = ry_mul(b, t, one);                                       /* = x */
+  ry_value r = ry_reshape(b, ry_reshape(b, m, RY_SHAPE(3, 2)), RY_SHAPE(6)); /* one reshape */
+  ry_value c = ry_add(b, ry_scalar(b, RY_F64, 2), ry_scalar(b, RY_F64, 3));  /* folds to 5 */
+  ry_value unused = ry_exp(b, x);                                       /* dead */
+  (void)unused;
+  out[0] = ry_mul(b, r, c);
+  out[1] = ry_neg(b, ry_neg(b, x));                                     /* = x */
+  return 2;
+}
+
+TEST(transform_simplify) {
+  ry_type t = {RY_F64, RY_SHAPE(2, 3)};
+  ry_graph *f = NULL, *s = NULL;
+  CHECK_OK(ry_trace("simp", f_simplifiable, NULL, 1, &t, NULL, &f));
+  CHECK_OK(ry_simplify(f, &s));
+  if (!s) return;
+  /* reshape, constant 5 (folded), broadcast of it, mul: 4 ops */
+  CHECK_MSG(ry_graph_num_ops(s) <= 4, "simplified to %d ops (from %d)", ry_graph_num_ops(s), ry_graph_num_ops(f));
+  double x[6] = {1, -2, 3, 0.5, -0.25, 6}, a[6], c[6], *in[1] = {x}, *o[2] = {a, c};
+  if (run_f64(s, in, 2, o))
+    for (int i = 0; i < 6; i++) {
+      CHECK_NEAR(a[i], 5 * x[i], 0);
+      CHECK_NEAR(c[i], x[i], 0);
+    }
+  CHECK_ROUNDTRIP(s);
+  ry_graph_release(f);
+  ry_graph_release(s);
+}
