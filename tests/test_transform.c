@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "testlib.h"
+#include "transform/transform.h"
 
 /* ---- helpers ---- */
 
@@ -868,4 +869,54 @@ TEST(transform_simplify) {
   CHECK_ROUNDTRIP(s);
   ry_graph_release(f);
   ry_graph_release(s);
+}
+
+/* L(s) = mean cross-entropy of a 2-layer MLP whose weights are scaled by s */
+static int f_mlp_scaled(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value s = in[0];
+  ry_value x = ry_cos(b, ry_reshape(b, ry_iota(b, RY_F64, RY_SHAPE(12), 0), RY_SHAPE(3, 4)));
+  ry_value w1 = ry_sin(b, ry_reshape(b, ry_iota(b, RY_F64, RY_SHAPE(20), 0), RY_SHAPE(4, 5)));
+  ry_value w2 = ry_cos(b, ry_mul(b, ry_reshape(b, ry_iota(b, RY_F64, RY_SHAPE(10), 0), RY_SHAPE(5, 2)), ry_scalar(b, RY_F64, 1.3)));
+  ry_value h = ry_tanh(b, ry_matmul(b, x, ry_mul(b, w1, s)));
+  ry_value lp = ry_log_softmax(b, ry_matmul(b, h, ry_mul(b, w2, s)), -1);
+  ry_value labels = ry_one_hot(b, ry_convert(b, ry_iota(b, RY_I32, RY_SHAPE(3), 0), RY_I32), 2, RY_F64);
+  out[0] = ry_neg(b, ry_mean(b, ry_sum(b, ry_mul(b, lp, labels), RY_AXES(1)), RY_NO_AXES, 0));
+  return 1;
+}
+
+TEST(transform_third_derivative_of_mlp_loss) {
+  ry_type t = {RY_F64, RY_SCALAR};
+  ry_graph *f = NULL, *g1 = NULL, *g2 = NULL, *g3 = NULL;
+  CHECK_OK(ry_trace("mlp_scaled", f_mlp_scaled, NULL, 1, &t, NULL, &f));
+  CHECK_OK(ry_grad(f, NULL, &g1));
+  CHECK_OK(ry_grad(g1, NULL, &g2));
+  CHECK_OK(ry_grad(g2, NULL, &g3));
+  CHECK_ROUNDTRIP(g3);
+  if (!g3) goto done;
+  for (double s = 0.3; s < 1.5; s += 0.4) {
+    const double h = 1e-5;
+    double d1 = run_scalar(g1, s), d2 = run_scalar(g2, s), d3 = run_scalar(g3, s);
+    double fd1 = (run_scalar(f, s + h) - run_scalar(f, s - h)) / (2 * h);
+    double fd2 = (run_scalar(g1, s + h) - run_scalar(g1, s - h)) / (2 * h);
+    double fd3 = (run_scalar(g2, s + h) - run_scalar(g2, s - h)) / (2 * h);
+    CHECK_NEAR(d1, fd1, 1e-8 * fmax(1, fabs(fd1)));
+    CHECK_NEAR(d2, fd2, 1e-7 * fmax(1, fabs(fd2)));
+    CHECK_NEAR(d3, fd3, 1e-6 * fmax(1, fabs(fd3)));
+  }
+done:
+  ry_graph_release(f);
+  ry_graph_release(g1);
+  ry_graph_release(g2);
+  ry_graph_release(g3);
+}
+
+TEST(transform_transpose_rules_cover_linear_ops) {
+  /* the ops JVP rules emit on tangents; cond, scan and call are transposed in grad.c */
+  static const int linear[] = {RY_OP_ADD, RY_OP_SUB, RY_OP_NEG, RY_OP_MUL, RY_OP_DIV, RY_OP_CONVERT, RY_OP_SELECT,
+                               RY_OP_BROADCAST, RY_OP_RESHAPE, RY_OP_TRANSPOSE, RY_OP_SLICE, RY_OP_PAD, RY_OP_CONCATENATE,
+                               RY_OP_REDUCE, RY_OP_CUMULATIVE, RY_OP_DYNAMIC_SLICE, RY_OP_DYNAMIC_UPDATE_SLICE, RY_OP_GATHER,
+                               RY_OP_SCATTER, RY_OP_REVERSE, RY_OP_DOT_GENERAL, RY_OP_CONVOLUTION};
+  for (size_t i = 0; i < sizeof linear / sizeof *linear; i++)
+    CHECK_MSG(ry_transpose_rules[linear[i]] != NULL, "linear op %s has no transpose rule", ry_op_table[linear[i]].name);
 }
