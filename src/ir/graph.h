@@ -142,9 +142,10 @@ struct ry_graph {
 };
 
 /* Accessors. */
-static inline const int32_t *ry_node_operands(const ry_graph *g, const ry_node *n) { return g->pool + n->operands; }
-static inline const int32_t *ry_node_results(const ry_graph *g, const ry_node *n) { return g->pool + n->results; }
-static inline const int32_t *ry_node_regions(const ry_graph *g, const ry_node *n) { return g->pool + n->regions; }
+/* (empty lists may point nowhere: the pool is NULL until something is stored) */
+static inline const int32_t *ry_node_operands(const ry_graph *g, const ry_node *n) { return g->pool ? g->pool + n->operands : NULL; }
+static inline const int32_t *ry_node_results(const ry_graph *g, const ry_node *n) { return g->pool ? g->pool + n->results : NULL; }
+static inline const int32_t *ry_node_regions(const ry_graph *g, const ry_node *n) { return g->pool ? g->pool + n->regions : NULL; }
 static inline ry_type ry_vtype(const ry_graph *g, int32_t v) { return g->values[v].type; }
 
 /* ---- construction (graph.c) ---- */

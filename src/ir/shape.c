@@ -207,7 +207,8 @@ static ry_code rule_slice(ry_rule_ctx *c) {
                   (long long)st->v[i], (long long)li->v[i], (long long)in.dims[i]);
     if (sd->v[i] < 1)
       return fail(c, RY_ERR_INVALID_ARGUMENT, "dimension %d: stride %lld must be >= 1", i, (long long)sd->v[i]);
-    out.dims[i] = (li->v[i] - st->v[i] + sd->v[i] - 1) / sd->v[i];
+    int64_t len = li->v[i] - st->v[i]; /* >= 0; + stride could overflow */
+    out.dims[i] = len == 0 ? 0 : (len - 1) / sd->v[i] + 1;
   }
   return set1(c, (ry_type){c->in[0].dtype, out});
 }
@@ -220,6 +221,7 @@ static ry_code check_index_scalars(ry_rule_ctx *c, int first) {
 }
 
 static ry_code rule_dynamic_slice(ry_rule_ctx *c) {
+  if (c->n_in < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs an operand");
   ry_shape in = c->in[0].shape, out = in;
   if (c->n_in != 1 + in.rank)
     return fail(c, RY_ERR_INVALID_ARGUMENT, "needs %d start indices (the operand's rank), got %d", in.rank, c->n_in - 1);
@@ -269,6 +271,7 @@ static ry_code rule_concatenate(ry_rule_ctx *c) {
       if (d != dim && s.dims[d] != c->in[0].shape.dims[d])
         return fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s outside dim %lld", i, SSTR(s),
                     SSTR(c->in[0].shape), (long long)dim);
+    if (s.dims[dim] > INT64_MAX - out.dims[dim]) return fail(c, RY_ERR_SHAPE, "the concatenated dimension is too large");
     out.dims[dim] += s.dims[dim];
   }
   return set1(c, (ry_type){c->in[0].dtype, out});
@@ -290,6 +293,8 @@ static ry_code rule_pad(ry_rule_ctx *c) {
         hi->v[i] > (INT64_C(1) << 40))
       return fail(c, RY_ERR_INVALID_ARGUMENT, "padding of dimension %d is too large", i);
     int64_t d = in.dims[i];
+    if (d > (INT64_C(1) << 60) || (d > 1 && it->v[i] > 0 && d - 1 > (INT64_C(1) << 60) / it->v[i]))
+      return fail(c, RY_ERR_SHAPE, "dimension %d is too large after padding", i);
     int64_t n = lo->v[i] + hi->v[i] + d + (d > 0 ? (d - 1) * it->v[i] : 0);
     if (n < 0)
       return fail(c, RY_ERR_SHAPE, "dimension %d would have negative size %lld after padding", i, (long long)n);
@@ -445,7 +450,7 @@ static ry_code rule_conv(ry_rule_ctx *c) {
   if (fg > 1 && bg > 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "feature_groups and batch_groups cannot both be > 1");
   int64_t batch = l.dims[d->input_dims.v[0]], in_f = l.dims[d->input_dims.v[1]];
   int64_t k_in = r.dims[d->kernel_dims.v[1]], k_out = r.dims[d->kernel_dims.v[0]];
-  if (in_f != k_in * fg)
+  if (k_in > INT64_MAX / fg || in_f != k_in * fg)
     return fail(c, RY_ERR_SHAPE, "input features (%lld) must equal kernel input features (%lld) * feature_groups (%lld)",
                 (long long)in_f, (long long)k_in, (long long)fg);
   if (k_out % fg || k_out % bg)
@@ -458,6 +463,9 @@ static ry_code rule_conv(ry_rule_ctx *c) {
   out.dims[d->output_dims.v[1]] = k_out;
   for (int i = 0; i < ns; i++) {
     int64_t in = l.dims[d->input_dims.v[2 + i]], k = r.dims[d->kernel_dims.v[2 + i]];
+    if ((in > 1 && in - 1 > (INT64_C(1) << 60) / d->lhs_dilation.v[i]) ||
+        (k > 1 && k - 1 > (INT64_C(1) << 60) / d->rhs_dilation.v[i]))
+      return fail(c, RY_ERR_SHAPE, "spatial dimension %d is too large after dilation", i);
     int64_t din = in == 0 ? 0 : (in - 1) * d->lhs_dilation.v[i] + 1;
     din += d->pad_low.v[i] + d->pad_high.v[i];
     int64_t dk = k == 0 ? 0 : (k - 1) * d->rhs_dilation.v[i] + 1;
