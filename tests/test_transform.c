@@ -120,6 +120,46 @@ static double urand(void) {
   return ((g_seed >> 8) & 0xffffff) / 16777216.0;
 }
 
+/* ry_linearize: fwd(x) -> (y, residuals), lin(residuals, t) -> ty must give
+ * the JVP's tangent. */
+static void check_linearize(const fd_row *row, ry_graph *f, double *const *x, double *const *t, double want) {
+  ry_graph *fwd = NULL, *lin = NULL;
+  int nres = 0;
+  ry_status s = ry_linearize(f, &fwd, &lin, &nres);
+  if (s) {
+    rt_fail(__FILE__, __LINE__, "%s: linearize: %s", row->name, ry_status_message(s));
+    ry_status_free(s);
+    return;
+  }
+  CHECK_ROUNDTRIP(lin);
+  ry_array *xa[8] = {0}, *fo[64] = {0}, *la[72] = {0}, *ty = NULL;
+  int nf = ry_graph_num_outputs(fwd);
+  if (nf > 64 || nres + row->n_in > 72) goto done;
+  for (int i = 0; i < row->n_in; i++) ry_status_free(ry_array_from_host(RY_F64, row->shapes[i], x[i], &xa[i]));
+  s = ry_run(fwd, interp(), row->n_in, xa, nf, fo);
+  if (!s) {
+    for (int i = 0; i < nres; i++) la[i] = fo[1 + i];
+    for (int i = 0; i < row->n_in; i++) ry_status_free(ry_array_from_host(RY_F64, row->shapes[i], t[i], &la[nres + i]));
+    s = ry_run(lin, interp(), nres + row->n_in, la, 1, &ty);
+  }
+  if (s) {
+    rt_fail(__FILE__, __LINE__, "%s: linearize run: %s", row->name, ry_status_message(s));
+    ry_status_free(s);
+  } else {
+    CHECK_MSG(fabs(ry_array_get_f64(ty, 0) - want) <= 1e-12 * fmax(1, fabs(want)), "%s: linearize %.17g vs jvp %.17g", row->name,
+              ry_array_get_f64(ty, 0), want);
+  }
+  for (int i = 0; i < row->n_in; i++) {
+    ry_array_release(xa[i]);
+    ry_array_release(la[nres + i]);
+  }
+  for (int i = 0; i < nf; i++) ry_array_release(fo[i]);
+  ry_array_release(ty);
+done:
+  ry_graph_release(fwd);
+  ry_graph_release(lin);
+}
+
 /* Check grad (all inputs) and jvp against central differences. */
 static void fd_check(const fd_row *row) {
   ry_type types[3];
@@ -192,6 +232,7 @@ static void fd_check(const fd_row *row) {
       run_f64(f, xs, 1, &pm);
       double fd = (fp - fm) / (2 * h);
       CHECK_MSG(fabs(y[1] - fd) <= 1e-6 * fmax(fabs(fd), 1e-3), "%s: jvp %.12g vs finite differences %.12g", row->name, y[1], fd);
+      check_linearize(row, f, x, t + row->n_in, y[1]);
       for (int i = 0; i < row->n_in; i++) free(shift[i]);
     }
   }
@@ -376,6 +417,20 @@ static ry_value op_fori(ry_builder *b, const ry_value *in) {
   return o;
 }
 
+/* convert through f32 loses precision that finite differences would see:
+ * check its gradient against the exact answer, the weights rounded to f32. */
+static void convert_check(const fd_row *row) {
+  ry_type t = {RY_F64, row->shapes[0]};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace(row->name, fd_trace_fn, (void *)row, 1, &t, NULL, &f));
+  CHECK_OK(ry_grad(f, NULL, &g));
+  double x[3] = {0.5, -1, 2}, gr[3], *in[1] = {x}, *o[1] = {gr};
+  if (g && run_f64(g, in, 1, o))
+    for (int k = 0; k < 3; k++) CHECK_NEAR(gr[k], (double)(float)cos(0.7 * k + 0.3), 0);
+  ry_graph_release(f);
+  ry_graph_release(g);
+}
+
 TEST(transform_finite_differences) {
   const fd_row g_rows[] = {
     {"neg", op_neg, 1, {RY_SHAPE(2, 3)}, -2, 2},
@@ -457,7 +512,10 @@ TEST(transform_finite_differences) {
     char name[96];
     snprintf(name, sizeof name, "fd/%s", g_rows[i].name);
     rt_case_begin(name);
-    if (strcmp(g_rows[i].name, "convert") != 0) fd_check(&g_rows[i]);
+    if (strcmp(g_rows[i].name, "convert") != 0)
+      fd_check(&g_rows[i]);
+    else
+      convert_check(&g_rows[i]);
     rt_case_end();
   }
 }
@@ -919,4 +977,52 @@ TEST(transform_transpose_rules_cover_linear_ops) {
                                RY_OP_SCATTER, RY_OP_REVERSE, RY_OP_DOT_GENERAL, RY_OP_CONVOLUTION};
   for (size_t i = 0; i < sizeof linear / sizeof *linear; i++)
     CHECK_MSG(ry_transpose_rules[linear[i]] != NULL, "linear op %s has no transpose rule", ry_op_table[linear[i]].name);
+}
+
+static int f_aux(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value y = ry_mul(b, in[0], in[1]);
+  out[0] = ry_sum(b, ry_mul(b, y, y), RY_AXES(0)); /* loss */
+  out[1] = ry_argmax(b, y, 0);                     /* aux: an integer */
+  out[2] = y;                                      /* aux: a float array */
+  return 3;
+}
+
+TEST(transform_value_and_grad_argnums_has_aux) {
+  ry_type t[2] = {{RY_F64, RY_SHAPE(3)}, {RY_F64, RY_SHAPE(3)}};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace("aux", f_aux, NULL, 2, t, NULL, &f));
+  int argnums[2] = {1, 0};
+  ry_grad_opts o = {2, argnums, 1};
+  CHECK_OK(ry_value_and_grad(f, &o, &g));
+  if (!g) return;
+  CHECK_EQ_INT(ry_graph_num_outputs(g), 5); /* value, d/dx1, d/dx0, aux0, aux1 */
+  double a[3] = {1, -2, 0.5}, c[3] = {3, 1, -4}, v, g1[3], g0[3], ax[3], *in[2] = {a, c};
+  ry_array *ai[2] = {NULL, NULL}, *out[5] = {0};
+  ry_status_free(ry_array_from_host(RY_F64, RY_SHAPE(3), a, &ai[0]));
+  ry_status_free(ry_array_from_host(RY_F64, RY_SHAPE(3), c, &ai[1]));
+  (void)in;
+  CHECK_OK(ry_run(g, interp(), 2, ai, 5, out));
+  if (out[0]) {
+    v = 0;
+    for (int i = 0; i < 3; i++) v += a[i] * c[i] * a[i] * c[i];
+    CHECK_NEAR(ry_array_get_f64(out[0], 0), v, 1e-12);
+    for (int i = 0; i < 3; i++) {
+      g1[i] = 2 * a[i] * c[i] * a[i];
+      g0[i] = 2 * a[i] * c[i] * c[i];
+      ax[i] = a[i] * c[i];
+      CHECK_NEAR(ry_array_get_f64(out[1], i), g1[i], 1e-12);
+      CHECK_NEAR(ry_array_get_f64(out[2], i), g0[i], 1e-12);
+      CHECK_NEAR(ry_array_get_f64(out[4], i), ax[i], 0);
+    }
+    CHECK_EQ_INT(ry_array_get_i64(out[3], 0), 0); /* argmax of (3, -2, -2) */
+  }
+  for (int i = 0; i < 5; i++) ry_array_release(out[i]);
+  ry_array_release(ai[0]);
+  ry_array_release(ai[1]);
+  ry_graph *bad = NULL;
+  ry_grad_opts no_aux = {1, argnums, 0};
+  CHECK_ERR(ry_grad(f, &no_aux, &bad), RY_ERR_INVALID_ARGUMENT, "3 outputs", "has_aux");
+  ry_graph_release(f);
+  ry_graph_release(g);
 }

@@ -25,6 +25,10 @@ ry_status ry_jvp(ry_graph *f, ry_graph **out);
  * bwd(residuals..., ct_y...) -> (ct_x...). The backward graph is built from
  * ordinary ops, so it can be differentiated again. */
 ry_status ry_vjp(ry_graph *f, ry_graph **fwd, ry_graph **bwd, int *n_residuals);
+/* Linearization (jax.linearize): the same fwd graph, and lin(residuals...,
+ * t...) -> ty..., the JVP as a program linear in the tangents that reuses
+ * the residuals instead of recomputing the primal. */
+ry_status ry_linearize(ry_graph *f, ry_graph **fwd, ry_graph **lin, int *n_residuals);
 
 /* Which inputs to differentiate, and whether outputs after the first are
  * auxiliary values passed through (JAX's has_aux). NULL options mean

@@ -506,15 +506,35 @@ ry_status ry_value_and_grad(ry_graph *f, const ry_grad_opts *opts, ry_graph **ou
 
 /* ---- vjp: forward graph with residuals, backward graph ---- */
 
-ry_status ry_vjp(ry_graph *f, ry_graph **fwd, ry_graph **bwd, int *n_residuals) {
-  if (!fwd || !bwd) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vjp: fwd/bwd is NULL");
+/* Copy the linear nodes of J (region 0) into b: the tangent computation as
+ * its own program of residuals and tangents (what ry_linearize returns). */
+static void copy_linear(ry_builder *b, const ry_graph *J, const bool *lin, ry_value *M) {
+  const ry_region *r0 = &J->regions[0];
+  ry_value in[1024], out[1024];
+  for (int k = 0; k < r0->nodes.n && ryb_ok(b); k++) {
+    const ry_node *n = &J->nodes[r0->nodes.v[k]];
+    if (!node_is_linear(J, lin, n)) continue;
+    if (n->n_operands > 1024 || n->n_results > 1024) {
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "too many operands");
+      return;
+    }
+    for (int i = 0; i < n->n_operands; i++) in[i] = M[ry_node_operands(J, n)[i]];
+    int m = ryt_copy_node(b, J, n, in, out);
+    for (int i = 0; i < m; i++) M[ry_node_results(J, n)[i]] = out[i];
+  }
+}
+
+/* Reverse mode (ry_vjp: the second graph transposes the linear part) or
+ * linearization (ry_linearize: the second graph is the linear part). */
+static ry_status split_linear(const char *api, bool transpose, ry_graph *f, ry_graph **fwd, ry_graph **bwd, int *n_residuals) {
+  if (!fwd || !bwd) return ry__err(RY_ERR_INVALID_ARGUMENT, "%s: output graph pointer is NULL", api);
   *fwd = *bwd = NULL;
   if (n_residuals) *n_residuals = 0;
-  if (!f) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_vjp: the graph is NULL");
+  if (!f) return ry__err(RY_ERR_INVALID_ARGUMENT, "%s: the graph is NULL", api);
   int n_in = ry_graph_num_inputs(f), n_out = ry_graph_num_outputs(f);
   ry_graph *J = NULL;
   ry_status s = build_jvp(f, &J);
-  if (s) return ry__err_prefix(s, "ry_vjp of @%s", f->name);
+  if (s) return ry__err_prefix(s, "%s of @%s", api, f->name);
   bool *lin = linear_values(J, n_in);
   ry_value *R = ry__calloc((size_t)J->n_values, sizeof *R), *R2 = ry__calloc((size_t)J->n_values, sizeof *R2);
   int32_t *resid = ry__calloc((size_t)J->n_values, sizeof *resid);
@@ -555,15 +575,24 @@ ry_status ry_vjp(ry_graph *f, ry_graph **fwd, ry_graph **bwd, int *n_residuals) 
     goto done;
   }
   for (int i = 0; i < n_res; i++) R2[resid[i]] = ry_input(bb, NULL, ry_vtype(J, resid[i]));
-  for (int i = 0; i < n_out; i++) {
-    ry_type t = ry_graph_output_type(f, i);
-    ry_value c = ry_input(bb, NULL, t);
-    if (ry_dtype_is_float(t.dtype)) ct_out[n_out + i] = c;
-  }
-  transpose_into(bb, J, 0, lin, R2, ct_out, ct_in);
   k = 0;
-  if (ryb_ok(bb))
-    for (int i = 0; i < n_in; i++) outs[k++] = ryt_materialize(bb, (ry_loc){0}, ct_in[n_in + i], ry_graph_input_type(f, i));
+  if (transpose) {
+    for (int i = 0; i < n_out; i++) {
+      ry_type t = ry_graph_output_type(f, i);
+      ry_value c = ry_input(bb, NULL, t);
+      if (ry_dtype_is_float(t.dtype)) ct_out[n_out + i] = c;
+    }
+    transpose_into(bb, J, 0, lin, R2, ct_out, ct_in);
+    if (ryb_ok(bb))
+      for (int i = 0; i < n_in; i++) outs[k++] = ryt_materialize(bb, (ry_loc){0}, ct_in[n_in + i], ry_graph_input_type(f, i));
+  } else {
+    for (int i = 0; i < n_in; i++) R2[r0->params.v[n_in + i]] = ry_input(bb, NULL, ry_graph_input_type(f, i));
+    copy_linear(bb, J, lin, R2);
+    for (int i = 0; i < n_out && ryb_ok(bb); i++) {
+      int32_t v = r0->results.v[n_out + i];
+      outs[k++] = lin[v] ? R2[v] : ryt_zeros(bb, (ry_loc){0}, ry_graph_output_type(f, i));
+    }
+  }
   ry_graph *g = NULL;
   s = ry_builder_finish(bb, ryb_ok(bb) ? k : 0, outs, &g);
   if (!s) {
@@ -575,7 +604,7 @@ done:
   if (s) {
     ry_graph_release(*fwd);
     *fwd = NULL;
-    s = ry__err_prefix(s, "ry_vjp of @%s", f->name);
+    s = ry__err_prefix(s, "%s of @%s", api, f->name);
   }
   if (lin) ry__free(lin, (size_t)J->n_values * sizeof *lin);
   if (R) ry__free(R, (size_t)J->n_values * sizeof *R);
@@ -587,4 +616,12 @@ done:
   ry__free(ct_in, ((size_t)2 * n_in + 1) * sizeof *ct_in);
   ry_graph_release(J);
   return s;
+}
+
+ry_status ry_vjp(ry_graph *f, ry_graph **fwd, ry_graph **bwd, int *n_residuals) {
+  return split_linear("ry_vjp", true, f, fwd, bwd, n_residuals);
+}
+
+ry_status ry_linearize(ry_graph *f, ry_graph **fwd, ry_graph **lin, int *n_residuals) {
+  return split_linear("ry_linearize", false, f, fwd, lin, n_residuals);
 }
