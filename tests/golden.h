@@ -3,5 +3,13 @@
  * each (named "golden/<case>@<device>"), and returns how many ran. */
 #ifndef RYFT_TESTS_GOLDEN_H
 #define RYFT_TESTS_GOLDEN_H
+#include <stddef.h>
+
+#include "ryft/core.h"
+
 int golden_run_all(const char *device_name);
+/* A whole file into a new NUL-terminated buffer (free()), NULL on error. */
+char *golden_read_file(const char *path, size_t *len);
+/* "f32[3] 0000803f..." (FORMAT.md) into a new array; NULL when malformed. */
+ry_array *golden_parse_array(const char *line);
 #endif

@@ -14,7 +14,7 @@ typedef struct {
   size_t len;
 } gbuf;
 
-static char *read_file(const char *path, size_t *len) {
+char *golden_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
@@ -60,7 +60,7 @@ static int hexval(char c) {
 }
 
 /* "f32[3] 0000803f..." into a new array. */
-static ry_array *parse_array(const char *line) {
+ry_array *golden_parse_array(const char *line) {
   char tbuf[256];
   const char *sp = strchr(line, ' ');
   if (!sp || sp - line >= (long)sizeof tbuf) return NULL;
@@ -70,6 +70,7 @@ static ry_array *parse_array(const char *line) {
   if (!parse_type(tbuf, &t)) return NULL;
   const char *hex = sp + 1;
   size_t nbytes = (size_t)ry_shape_numel(t.shape) * ry_dtype_size(t.dtype);
+  if (nbytes == 0 ? hex[0] != '-' : strlen(hex) != 2 * nbytes) return NULL;
   unsigned char *data = malloc(nbytes + 1);
   if (!data) return NULL;
   if (nbytes == 0) {
@@ -185,7 +186,7 @@ static void run_case(const char *name, const char *ir, ry_array **ins, int n_in,
 
 static int run_file(const char *path, ry_device *dev) {
   size_t len;
-  char *text = read_file(path, &len);
+  char *text = golden_read_file(path, &len);
   if (!text) {
     rt_fail(__FILE__, __LINE__, "cannot read %s", path);
     return 0;
@@ -228,7 +229,7 @@ static int run_file(const char *path, ry_device *dev) {
       in_ir = 1;
     } else if (strncmp(line, "in ", 3) == 0 || strncmp(line, "out ", 4) == 0) {
       int is_in = line[0] == 'i';
-      ry_array *a = parse_array(line + (is_in ? 3 : 4));
+      ry_array *a = golden_parse_array(line + (is_in ? 3 : 4));
       if (!a || (is_in ? n_in : n_out) >= 64) {
         rt_fail(__FILE__, __LINE__, "%s: %s: bad data line: %.60s", path, name, line);
         ry_array_release(a);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "golden.h"
 #include "testlib.h"
 
 #define TG_MAX 64
@@ -36,78 +37,6 @@ typedef struct {
   int n_in;
   ry_array *in[TG_MAX];
 } tg_func;
-
-static char *tg_read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  if (buf) {
-    buf[n] = 0;
-    *len = (size_t)n;
-  }
-  return buf;
-}
-
-static int tg_parse_type(const char *s, ry_type *t) {
-  char name[16];
-  int k = 0;
-  while (*s && *s != '[' && k < 15) name[k++] = *s++;
-  name[k] = 0;
-  if (!ry_dtype_from_name(name, &t->dtype) || *s != '[') return 0;
-  s++;
-  memset(&t->shape, 0, sizeof t->shape);
-  while (*s && *s != ']') {
-    char *end;
-    long long d = strtoll(s, &end, 10);
-    if (end == s || t->shape.rank >= RY_MAX_RANK) return 0;
-    t->shape.dims[t->shape.rank++] = d;
-    s = end;
-    if (*s == ',') s++;
-  }
-  return *s == ']';
-}
-
-static int tg_hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-/* "f64[3] 0000..." into a new array, NULL on malformed input. */
-static ry_array *tg_parse_array(const char *line) {
-  char tbuf[256];
-  const char *sp = strchr(line, ' ');
-  if (!sp || sp - line >= (long)sizeof tbuf) return NULL;
-  memcpy(tbuf, line, (size_t)(sp - line));
-  tbuf[sp - line] = 0;
-  ry_type t;
-  if (!tg_parse_type(tbuf, &t)) return NULL;
-  const char *hex = sp + 1;
-  size_t nbytes = (size_t)ry_shape_numel(t.shape) * ry_dtype_size(t.dtype);
-  if (nbytes == 0 ? hex[0] != '-' : strlen(hex) != 2 * nbytes) return NULL;
-  unsigned char *data = malloc(nbytes + 1);
-  if (!data) return NULL;
-  for (size_t i = 0; i < nbytes; i++) {
-    int h = tg_hex(hex[2 * i]), l = tg_hex(hex[2 * i + 1]);
-    if (h < 0 || l < 0) {
-      free(data);
-      return NULL;
-    }
-    data[i] = (unsigned char)(h * 16 + l);
-  }
-  ry_array *a = NULL;
-  ry_status_free(ry_array_from_host(t.dtype, t.shape, data, &a));
-  free(data);
-  return a;
-}
 
 static void tg_compare(const char *what, int i, const ry_array *got, const ry_array *want, double rtol, double atol) {
   char tg[200], tw[200];
@@ -308,7 +237,7 @@ typedef struct {
 static tg_counts tg_run_file(const char *path, ry_device *dev) {
   tg_counts cnt = {0, 0};
   size_t len;
-  char *text = tg_read_file(path, &len);
+  char *text = golden_read_file(path, &len);
   if (!text) {
     rt_fail(__FILE__, __LINE__, "cannot read %s", path);
     return cnt;
@@ -365,7 +294,7 @@ static tg_counts tg_run_file(const char *path, ry_device *dev) {
       }
     } else if (strncmp(line, "in ", 3) == 0 || strncmp(line, "out ", 4) == 0) {
       bool is_in = line[0] == 'i';
-      ry_array *a = tg_parse_array(line + (is_in ? 3 : 4));
+      ry_array *a = golden_parse_array(line + (is_in ? 3 : 4));
       int *n = have_check ? (is_in ? &chk.n_in : &chk.n_out) : &fn.n_in;
       ry_array **dst = have_check ? (is_in ? chk.in : chk.out) : fn.in;
       if (!a || *n >= TG_MAX || (!have_check && !is_in)) {
