@@ -51,40 +51,10 @@ int ryt_copy_node(ry_builder *b, const ry_graph *g, const ry_node *n, const ry_v
   return copy_node_with(b, g, n, in, out, copy_region_fn);
 }
 
+static int inline_impl(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out, bool calls);
+
 int ryt_inline_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out) {
-  if (!ryb_ok(b)) return 0;
-  ry_value *map = ry__calloc((size_t)g->n_values, sizeof *map);
-  ry_value *ins = ry__calloc(1024, sizeof *ins);
-  ry_value *res = ry__calloc(RY_MAX_OUTPUTS, sizeof *res);
-  const ry_region *reg = &g->regions[r];
-  int nres = 0;
-  if (!map || !ins || !res) {
-    ryb_fail(b, ry__oom());
-    goto done;
-  }
-  for (int i = 0; i < reg->params.n; i++) map[reg->params.v[i]] = args[i];
-  for (int k = 0; k < reg->nodes.n && ryb_ok(b); k++) {
-    const ry_node *n = &g->nodes[reg->nodes.v[k]];
-    if (n->n_operands > 1024) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "more than 1024 operands");
-      break;
-    }
-    const int32_t *ops = ry_node_operands(g, n);
-    for (int i = 0; i < n->n_operands; i++) ins[i] = map[ops[i]];
-    int m = ryt_copy_node(b, g, n, ins, res);
-    if (!ryb_ok(b)) break;
-    const int32_t *rs = ry_node_results(g, n);
-    for (int i = 0; i < m; i++) map[rs[i]] = res[i];
-  }
-  if (ryb_ok(b)) {
-    for (int i = 0; i < reg->results.n; i++) out[i] = map[reg->results.v[i]];
-    nres = reg->results.n;
-  }
-done:
-  ry__free(map, (size_t)g->n_values * sizeof *map);
-  ry__free(ins, 1024 * sizeof *ins);
-  ry__free(res, RY_MAX_OUTPUTS * sizeof *res);
-  return nres;
+  return inline_impl(b, g, r, args, out, false);
 }
 
 ry_value ryt_emit1(ry_builder *b, ry_loc loc, ry_op op, int n, const ry_value *in, ry_attrs *a, const ry_type *req) {
@@ -103,15 +73,14 @@ ry_value ryt_zeros(ry_builder *b, ry_loc loc, ry_type t) { return ryt_full_like(
 
 /* ---- call inlining ---- */
 
-static int inline_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out);
-
 static int inline_region_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   const region_src *src = ctx;
-  return inline_all(b, src->g, src->r, in, out);
+  return inline_impl(b, src->g, src->r, in, out, true);
 }
 
-/* Like ryt_inline_region, but calls are replaced by their bodies, recursively. */
-static int inline_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out) {
+/* Emit region r's nodes with its params bound to args; with `calls`, plain
+ * calls are replaced by their bodies, recursively (also inside regions). */
+static int inline_impl(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out, bool calls) {
   if (!ryb_ok(b)) return 0;
   ry_value *map = ry__calloc((size_t)g->n_values, sizeof *map);
   ry_value *ins = ry__calloc(1024, sizeof *ins);
@@ -132,9 +101,9 @@ static int inline_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_valu
     const int32_t *ops = ry_node_operands(g, n);
     for (int i = 0; i < n->n_operands; i++) ins[i] = map[ops[i]];
     int m;
-    if (n->op == RY_OP_CALL && ryt_call_is_plain(&n->attrs)) {
-      m = inline_all(b, n->attrs.call.callee, 0, ins, res);
-    } else if (n->n_regions) {
+    if (calls && n->op == RY_OP_CALL && ryt_call_is_plain(&n->attrs)) {
+      m = inline_impl(b, n->attrs.call.callee, 0, ins, res, true);
+    } else if (calls && n->n_regions) {
       m = copy_node_with(b, g, n, ins, res, inline_region_fn);
     } else {
       m = ryt_copy_node(b, g, n, ins, res);
@@ -155,7 +124,7 @@ done:
 }
 
 int ryt_inline_region_all(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *args, ry_value *out) {
-  return inline_all(b, g, r, args, out);
+  return inline_impl(b, g, r, args, out, true);
 }
 
 ry_status ryt_inline_calls(ry_graph *g, ry_graph **out) {
@@ -172,7 +141,7 @@ ry_status ryt_inline_calls(ry_graph *g, ry_graph **out) {
     return ry__oom();
   }
   for (int i = 0; i < n_in; i++) in[i] = ry_input(b, ry_graph_input_name(g, i), ry_graph_input_type(g, i));
-  int n = inline_all(b, g, 0, in, res);
+  int n = inline_impl(b, g, 0, in, res, true);
   ry_status s = ry_builder_finish(b, ryb_ok(b) ? n : 0, res, out);
   ry__free(in, ((size_t)n_in + 1) * sizeof *in);
   ry__free(res, RY_MAX_OUTPUTS * sizeof *res);
