@@ -7,8 +7,9 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRYFT_WERROR=ON
 
 .PHONY: run test build deps clean asan pjrt
 
+# the main job: train a small CNN on Fashion-MNIST (ryft train --help)
 run: build
-	./$(BUILD)/ryft demo
+	./$(BUILD)/ryft train $(ARGS)
 
 # the tests also run every program on XLA through the PJRT backend
 test: CMAKE_FLAGS += -DRYFT_PJRT=ON

@@ -20,12 +20,13 @@ venv=${BENCH_VENV:-$out/venv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "jax[cpu]" numpy
-  "$venv/bin/pip" install -q torch 2>/dev/null || echo "bench: torch does not install here; skipped" >&2
+  "$venv/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||
+    "$venv/bin/pip" install -q torch 2>/dev/null || echo "bench: torch does not install here; skipped" >&2
 fi
 log="$out/bench.log"
 : > "$log"
 "$out/ryft_bench" | tee -a "$log"
 "$out/gemm_compare" | tee -a "$log"
-"$venv/bin/python" "$root/bench/peers/jax_bench.py" jax numpy 2>/dev/null | tee -a "$log"
+"$venv/bin/python" "$root/bench/peers/jax_bench.py" jax numpy mlp torch 2>/dev/null | tee -a "$log"
 "$venv/bin/python" "$root/bench/report.py" "$log" "$threads" > "$root/bench/RESULTS.md"
 echo "bench: wrote bench/RESULTS.md"

@@ -4,7 +4,10 @@
  * Workloads: memcpy and the AVX-512 FMA peak (the limits), the fused
  * elementwise chain gelu(x*a+b) over 16M f32, row softmax and layer norm over
  * (4096,1024), sgemm 1024^3 and 512x512x2048, tiny-call overhead, cold
- * compile and warm (disk cache hit) compile. Timing: best of several runs. */
+ * compile and warm (disk cache hit) compile, and the MLP 784-512-512-10 train
+ * step (bench/mlp_step.h: forward, ry_value_and_grad, Adam; batch 128) through
+ * ry_jit with donated parameters: steps/s, cold compile and warm (disk cache
+ * hit) compile. Timing: best of several runs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "mlp_step.h"
 #include "ryft/ryft.h"
 
 static double now(void) {
@@ -187,6 +191,71 @@ static void bench_gemm(const char *name, int64_t m, int64_t n, int64_t k) {
   bench_prog(name, text, 2, s, 0, 2.0 * (double)m * (double)n * (double)k);
 }
 
+static int tiny_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_add(b, in[0], in[1]);
+  return 1;
+}
+
+/* MLP 784-512-512-10 train step, batch 128, parameters and Adam moments
+ * donated so they are updated in place. Cold: trace + grad + compile with an
+ * empty disk cache; warm: a new jit object after the memory cache is dropped
+ * (the disk cache hits). */
+static void bench_mlp(void) {
+  mlp_cfg cfg = {128, {784, 512, 512, 10}, 1e-3, 0.9, 0.999, 1e-8};
+  ry_device *d;
+  die(ry_device_get("cpu", &d), "device");
+  char dir[] = "/tmp/ryft-bench-mlp-XXXXXX";
+  if (!mkdtemp(dir)) return;
+  const char *old = getenv("RYFT_CACHE_DIR");
+  char *saved = old ? strdup(old) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1);
+  ry_array *st[MLP_N_IN];
+  die(mlp_inputs(&cfg, st), "inputs");
+  ry_type types[MLP_N_IN];
+  for (int i = 0; i < MLP_N_IN; i++) types[i] = ry_array_type(st[i]);
+  ry_executable *e;
+  ry_jit *cold;
+  die(ry_jit_new("mlp_step", mlp_step_fn, &cfg, d, &cold), "jit");
+  ryc_cache_trim();
+  double t0 = now();
+  die(ry_jit_lower(cold, MLP_N_IN, types, &e), "compile");
+  result("compile-cold-mlp", (now() - t0) * 1e3, "ms");
+  ry_jit_free(cold);
+  ryc_cache_trim();
+  ry_jit *j;
+  die(ry_jit_new("mlp_step", mlp_step_fn, &cfg, d, &j), "jit");
+  t0 = now();
+  die(ry_jit_lower(j, MLP_N_IN, types, &e), "compile");
+  result("compile-warm-mlp", (now() - t0) * 1e3, "ms");
+  bool donate[MLP_N_IN] = {0};
+  for (int i = 0; i < 18; i++) donate[i] = true;
+  double best = 1e30;
+  int steps = 20;
+  for (int r = 0; r < 6; r++) {
+    double t1 = now();
+    for (int k = 0; k < steps; k++) {
+      ry_array *out[MLP_N_OUT];
+      die(ry_jit_call_donated(j, MLP_N_IN, st, donate, MLP_N_OUT, out), "mlp step");
+      ry_array_release(out[0]);
+      for (int i = 0; i < 18; i++) st[i] = out[1 + i];
+    }
+    double t = (now() - t1) / steps;
+    if (r > 0 && t < best) best = t;
+  }
+  ryc_run_stats ms;
+  ryc_last_run_stats(&ms);
+  printf("# mlp step memory: %ld outputs written in place, %ld buffers reused, %zu bytes allocated, peak %zu bytes\n",
+         ms.in_place, ms.reused, ms.fresh_bytes, ms.peak_bytes);
+  result("mlp-train-step", 1.0 / best, "steps/s");
+  printf("RESULT mlp-train-step-ms ryft %.6g ms\n", best * 1e3);
+  for (int i = 0; i < MLP_N_IN; i++) ry_array_release(st[i]);
+  ry_jit_free(j);
+  if (saved) setenv("RYFT_CACHE_DIR", saved, 1);
+  else unsetenv("RYFT_CACHE_DIR");
+  free(saved);
+}
+
 int main(int argc, char **argv) {
   const char *only = argc > 1 ? argv[1] : NULL;
   printf("# ryft cpu backend, %d threads, gemm: %s\n", ryc_num_threads(), ryc_gemm_impl());
@@ -211,18 +280,20 @@ int main(int argc, char **argv) {
     bench_gemm("sgemm-512x512x2048", 512, 512, 2048);
   }
   if (!only || strstr(only, "tiny")) {
+    /* a jitted x + y over f32[4]: signature lookup, argument checks, run */
     ry_device *d;
     die(ry_device_get("cpu", &d), "device");
-    ry_graph *g = parse("func @main(%x: f32[4], %y: f32[4]) -> (f32[4]) {\n  %0: f32[4] = add %x, %y\n  return %0\n}\n");
-    ry_executable *e;
-    die(ry_compile(g, d, &e), "compile");
+    ry_jit *j;
+    die(ry_jit_new("tiny", tiny_fn, NULL, d, &j), "jit");
     ry_array *in[2] = {randn(RY_SHAPE(4)), randn(RY_SHAPE(4))}, *out;
+    die(ry_jit_call(j, 2, in, 1, &out), "jit call");
+    ry_array_release(out);
     int n = 200000;
     double best = 1e30;
     for (int r = 0; r < 5; r++) {
       double t0 = now();
       for (int i = 0; i < n; i++) {
-        die(ry_execute(e, 2, in, 1, &out), "execute");
+        die(ry_jit_call(j, 2, in, 1, &out), "jit call");
         ry_array_release(out);
       }
       double t = (now() - t0) / n;
@@ -231,9 +302,9 @@ int main(int argc, char **argv) {
     result("tiny-call", best * 1e6, "us");
     ry_array_release(in[0]);
     ry_array_release(in[1]);
-    ry_executable_free(e);
-    ry_graph_release(g);
+    ry_jit_free(j);
   }
+  if (!only || strstr(only, "mlp")) bench_mlp();
   if (!only || strstr(only, "compile")) {
     /* cold: an empty cache directory; warm: the same program from disk */
     char dir[] = "/tmp/ryft-bench-cache-XXXXXX";

@@ -2,6 +2,7 @@
  * argv[1]) and ends with "N passed, M failed". */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "testlib.h"
 
@@ -108,7 +109,11 @@ int main(int argc, char **argv) {
     g_outer_failures = 0;
     g_in_dynamic = 0;
     int before_p = g_passed, before_f = g_failed;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     g_tests[i].fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     int own = g_case_failures + g_outer_failures;
     if (g_in_dynamic) {
       /* failures outside any dynamic case count as one failed case */
@@ -119,8 +124,10 @@ int main(int argc, char **argv) {
       g_passed++;
     }
     int p = g_passed - before_p, f = g_failed - before_f;
-    printf("%-4s %s%s", f ? "FAIL" : "ok", g_tests[i].name, g_in_dynamic ? "" : "\n");
-    if (g_in_dynamic) printf(" (%d cases passed, %d failed)\n", p, f);
+    /* the time is information for whoever waits on the suite, never a check */
+    printf("%-4s %s", f ? "FAIL" : "ok", g_tests[i].name);
+    if (g_in_dynamic) printf(" (%d cases passed, %d failed)", p, f);
+    printf(secs >= 1.0 ? "  [%.1f s]\n" : "\n", secs);
   }
   printf("\n%d passed, %d failed\n", g_passed, g_failed);
   free(g_tests);

@@ -2,8 +2,11 @@
  * the whole golden suite through StableHLO + XLA, the plugin loader's error
  * paths (missing file, not a library, no GetPjrtApi, wrong API version),
  * programs XLA rejects, bad inputs, too many devices, replicated execution
- * on several CPU devices, and 200 compile/execute/free cycles (for the
- * sanitizer build's leak check). */
+ * on several CPU devices, 200 compile/execute/free cycles (for the
+ * sanitizer build's leak check), collectives on 4 devices, a data-parallel
+ * MLP train step on 2 and 4 devices (pmap style with an all_reduce of the
+ * gradients, and SPMD with a batch-sharded input) against the
+ * single-device step, and the multi-device error paths. */
 #include <stdlib.h>
 
 #include "backend/pjrt/pjrt.h"
@@ -61,6 +64,13 @@ TEST(pjrt_compile_options_bytes) {
   CHECK_EQ_INT(n, sizeof want2);
   CHECK(memcmp(b, want2, sizeof want2) == 0);
   CHECK_EQ_INT(ryp_compile_options(2, ids, b, 4), 0);
+  /* SPMD: 1 replica x 2 partitions, use_spmd_partitioning (6), one
+   * computation_devices entry per partition */
+  n = ryp_compile_options_spmd(1, 2, ids, b, sizeof b);
+  static const uint8_t want3[] = {0x1a, 0x16, 0x20, 0x01, 0x28, 0x02, 0x30, 0x01, 0x4a, 0x0e, 0x08, 0x01,
+                                  0x10, 0x02, 0x1a, 0x03, 0x0a, 0x01, 0x00, 0x1a, 0x03, 0x0a, 0x01, 0x01};
+  CHECK_EQ_INT(n, sizeof want3);
+  CHECK(memcmp(b, want3, sizeof want3) == 0);
 }
 
 TEST(pjrt_client_info) {
@@ -279,5 +289,349 @@ TEST(pjrt_cycles_no_leak) {
   CHECK_EQ_INT(ok, 200);
   for (int i = 0; i < 3; i++) ry_array_release(in[i]);
   ry_graph_release(g);
+  ry_pjrt_client_free(c);
+}
+
+/* ---- several devices: collectives (pmap style) and SPMD sharding ---- */
+
+enum { MLP_B = 8, MLP_IN = 4, MLP_H = 8, MLP_OUT = 3 };
+
+/* (w1 [4,8], b1 [8], w2 [8,3], x [B,4], y [B,3]) -> mean((tanh(x w1 + b1) w2 - y)^2) */
+static int mlp_loss(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value h = ry_tanh(b, ry_add(b, ry_matmul(b, in[3], in[0]), in[1]));
+  ry_value d = ry_sub(b, ry_matmul(b, h, in[2]), in[4]);
+  out[0] = ry_mean(b, ry_mul(b, d, d), RY_AXES(0, 1), 0);
+  return 1;
+}
+
+typedef struct {
+  ry_graph *grad; /* (params..., x, y) -> grads of the params */
+  int n_dev;      /* > 1: average the gradients over the devices */
+  bool shard;     /* SPMD: the global batch, split over the devices by annotation */
+} step_ctx;
+
+/* One SGD step (w1, b1, w2, x, y) -> (w1', b1', w2'). Per device (pmap
+ * style) the gradients are all-reduced; in the SPMD version the batch is
+ * annotated as split over the devices and XLA inserts the reduction. */
+static int train_step(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  step_ctx *s = ctx;
+  ry_value args[5] = {in[0], in[1], in[2], in[3], in[4]}, g[3];
+  if (s->shard) {
+    args[3] = ry_shard(b, in[3], RY_AXES(s->n_dev), RY_AXES(0, -1));
+    args[4] = ry_shard(b, in[4], RY_AXES(s->n_dev), RY_AXES(0, -1));
+  }
+  if (ry_call(b, s->grad, 5, args, g) != 3) return 0;
+  for (int i = 0; i < 3; i++) {
+    if (s->n_dev > 1 && !s->shard) g[i] = ry_pmean(b, g[i], s->n_dev);
+    out[i] = ry_sub(b, in[i], ry_mul(b, ry_scalar(b, RY_F32, 0.5), g[i]));
+  }
+  return 3;
+}
+
+static ry_graph *make_step(int n_dev, int batch, bool shard) {
+  ry_type t[5] = {{RY_F32, RY_SHAPE(MLP_IN, MLP_H)}, {RY_F32, RY_SHAPE(MLP_H)}, {RY_F32, RY_SHAPE(MLP_H, MLP_OUT)},
+                  {RY_F32, RY_SHAPE(batch, MLP_IN)}, {RY_F32, RY_SHAPE(batch, MLP_OUT)}};
+  ry_graph *loss = NULL, *grad = NULL, *step = NULL;
+  static const int argnums[3] = {0, 1, 2};
+  ry_grad_opts go = {3, argnums, 0};
+  CHECK_OK(ry_trace("mlp_loss", mlp_loss, NULL, 5, t, NULL, &loss));
+  if (loss) CHECK_OK(ry_grad(loss, &go, &grad));
+  step_ctx s = {grad, n_dev, shard};
+  if (grad) CHECK_OK(ry_trace("train_step", train_step, &s, 5, t, NULL, &step));
+  ry_graph_release(loss);
+  ry_graph_release(grad);
+  return step;
+}
+
+/* Parameters and a batch, deterministic: in[0..2] params, in[3] x, in[4] y. */
+static void mlp_data(ry_array *in[5]) {
+  float w1[MLP_IN * MLP_H], b1[MLP_H], w2[MLP_H * MLP_OUT], x[MLP_B * MLP_IN], y[MLP_B * MLP_OUT];
+  for (int i = 0; i < MLP_IN * MLP_H; i++) w1[i] = 0.3f * sinf(1.7f * (float)i + 0.2f);
+  for (int i = 0; i < MLP_H; i++) b1[i] = 0.1f * cosf((float)i);
+  for (int i = 0; i < MLP_H * MLP_OUT; i++) w2[i] = 0.4f * cosf(0.9f * (float)i + 1.0f);
+  for (int i = 0; i < MLP_B * MLP_IN; i++) x[i] = sinf(0.37f * (float)i * (float)i + 0.5f);
+  for (int i = 0; i < MLP_B * MLP_OUT; i++) y[i] = cosf(0.61f * (float)i);
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(MLP_IN, MLP_H), w1, &in[0]));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(MLP_H), b1, &in[1]));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(MLP_H, MLP_OUT), w2, &in[2]));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(MLP_B, MLP_IN), x, &in[3]));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(MLP_B, MLP_OUT), y, &in[4]));
+}
+
+/* Rows [r0, r0 + n) of a 2-d f32 array. */
+static ry_array *rows_of(const ry_array *a, int64_t r0, int64_t n) {
+  int64_t cols = a->type.shape.dims[1];
+  ry_array *o = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(n, cols), (const float *)a->data + r0 * cols, &o));
+  return o;
+}
+
+static double max_diff(const ry_array *a, const ry_array *b) {
+  if (!a || !b || !ry_type_equal(a->type, b->type)) return 1e30;
+  double m = 0;
+  for (int64_t i = 0; i < ry_shape_numel(a->type.shape); i++) {
+    double d = fabs(ry_array_get_f64(a, i) - ry_array_get_f64(b, i));
+    if (d > m) m = d;
+  }
+  return m;
+}
+
+/* The single-device step on the full batch, on XLA (one device). */
+static void reference_step(ry_array *const in[5], ry_array *ref[3]) {
+  ry_pjrt_options o = {.plugin_path = plugin()};
+  ry_pjrt_client *c = NULL;
+  ry_graph *g = make_step(1, MLP_B, false);
+  ry_pjrt_executable *e = NULL;
+  CHECK_OK(ry_pjrt_client_create(&o, &c));
+  if (c && g) CHECK_OK(ry_pjrt_compile(c, g, 1, &e));
+  if (e) CHECK_OK(ry_pjrt_execute(e, 5, in, 3, ref));
+  /* the interpreter agrees */
+  ry_device *interp = NULL;
+  ry_array *iref[3] = {0};
+  CHECK_OK(ry_device_get("interp", &interp));
+  if (g && interp) CHECK_OK(ry_run(g, interp, 5, in, 3, iref));
+  for (int i = 0; i < 3; i++) {
+    CHECK(max_diff(ref[i], iref[i]) < 1e-5);
+    ry_array_release(iref[i]);
+  }
+  ry_pjrt_executable_free(e);
+  ry_graph_release(g);
+  ry_pjrt_client_free(c);
+}
+
+/* Data parallel, pmap style: each of N devices runs the step on its
+ * B/N rows, the gradients are averaged with an all_reduce (ry_pmean), and
+ * every device ends with the parameters of the single-device full-batch step. */
+TEST(pjrt_data_parallel_train_step) {
+  ry_array *in[5], *ref[3] = {0};
+  mlp_data(in);
+  reference_step(in, ref);
+  for (int nd = 2; nd <= 4; nd += 2) {
+    ry_pjrt_options o = {.plugin_path = plugin(), .cpu_device_count = nd};
+    ry_pjrt_client *c = NULL;
+    ry_graph *g = make_step(nd, MLP_B / nd, false);
+    ry_pjrt_executable *e = NULL;
+    CHECK_OK(ry_pjrt_client_create(&o, &c));
+    if (c && g) CHECK_OK(ry_pjrt_compile(c, g, nd, &e));
+    ry_array *args[4 * 5] = {0}, *out[4 * 3] = {0};
+    for (int d = 0; d < nd; d++) {
+      for (int i = 0; i < 3; i++) args[d * 5 + i] = ry_array_retain(in[i]);
+      args[d * 5 + 3] = rows_of(in[3], d * (MLP_B / nd), MLP_B / nd);
+      args[d * 5 + 4] = rows_of(in[4], d * (MLP_B / nd), MLP_B / nd);
+    }
+    if (e) {
+      CHECK_OK(ry_pjrt_execute_per_device(e, 5 * nd, args, 3 * nd, out));
+      for (int d = 0; d < nd; d++)
+        for (int i = 0; i < 3; i++)
+          CHECK_MSG(max_diff(out[d * 3 + i], ref[i]) < 1e-5, "%d devices: device %d parameter %d differs by %g", nd, d, i,
+                    max_diff(out[d * 3 + i], ref[i]));
+      /* and the parameters moved */
+      CHECK(max_diff(out[0], in[0]) > 1e-4);
+      /* the same inputs on every device: wrong count, wrong shape */
+      ry_array *junk[4 * 3] = {0};
+      CHECK_ERR(ry_pjrt_execute_per_device(e, 5, args, 3 * nd, junk), RY_ERR_INVALID_ARGUMENT, "5 inputs is not a multiple of the");
+      CHECK_ERR(ry_pjrt_execute(e, 5, in, 3 * nd, junk), RY_ERR_SHAPE, "input 3", "f32[8,4]");
+    }
+    for (int i = 0; i < 5 * nd; i++) ry_array_release(args[i]);
+    for (int i = 0; i < 3 * nd; i++) ry_array_release(out[i]);
+    ry_pjrt_executable_free(e);
+    ry_graph_release(g);
+    ry_pjrt_client_free(c);
+  }
+  for (int i = 0; i < 3; i++) ry_array_release(ref[i]);
+  for (int i = 0; i < 5; i++) ry_array_release(in[i]);
+}
+
+/* SPMD: the global step with the batch annotated as split over N devices,
+ * compiled with use_spmd_partitioning, equals the unsharded step. */
+TEST(pjrt_spmd_sharded_train_step) {
+  ry_array *in[5], *ref[3] = {0};
+  mlp_data(in);
+  reference_step(in, ref);
+  for (int nd = 2; nd <= 4; nd += 2) {
+    ry_pjrt_options o = {.plugin_path = plugin(), .cpu_device_count = nd};
+    ry_pjrt_client *c = NULL;
+    ry_graph *g = make_step(nd, MLP_B, true);
+    ry_pjrt_executable *e = NULL;
+    CHECK_OK(ry_pjrt_client_create(&o, &c));
+    if (c && g) CHECK_OK(ry_pjrt_compile_spmd(c, g, nd, &e));
+    if (e) {
+      ry_array *out[3] = {0};
+      CHECK_OK(ry_pjrt_execute(e, 5, in, 3, out));
+      for (int i = 0; i < 3; i++)
+        CHECK_MSG(max_diff(out[i], ref[i]) < 1e-5, "%d devices: parameter %d differs by %g", nd, i, max_diff(out[i], ref[i]));
+      for (int i = 0; i < 3; i++) ry_array_release(out[i]);
+      ry_array *many[12] = {0};
+      CHECK_ERR(ry_pjrt_execute(e, 5, in, 3 * nd, many), RY_ERR_INVALID_ARGUMENT, "partitioned");
+    }
+    ry_pjrt_executable_free(e);
+    ry_graph_release(g);
+    ry_pjrt_client_free(c);
+  }
+  for (int i = 0; i < 3; i++) ry_array_release(ref[i]);
+  for (int i = 0; i < 5; i++) ry_array_release(in[i]);
+}
+
+/* Sharded inputs and outputs on 1-d and 2-d meshes: the result is the
+ * unsharded one, assembled from the devices' blocks. */
+static const char *k_sharded =
+    "func @main(%x: f32[8,4], %y: f32[4]) -> (f32[8,4], f32[], f32[8,4]) {\n"
+    "  %0: f32[8,4] = sharding %x {mesh=[2,2], dims=[0,1]}\n"
+    "  %1: f32[8,4] = broadcast_in_dim %y {dims=[1]}\n"
+    "  %2: f32[8,4] = mul %0, %1\n"
+    "  %3: f32[8,4] = tanh %2\n"
+    "  %4: f32[8,4] = sharding %3 {mesh=[2,2], dims=[1,-1]}\n"
+    "  %5: f32[] = reduce %2 {kind=sum, axes=[0,1]}\n"
+    "  %6: f32[8,4] = sharding %2 {mesh=[2,2], dims=[-1,0]}\n"
+    "  return %4, %5, %6\n"
+    "}\n";
+
+TEST(pjrt_spmd_sharded_io) {
+  ry_pjrt_options o = {.plugin_path = plugin(), .cpu_device_count = 4};
+  ry_pjrt_client *c = NULL;
+  CHECK_OK(ry_pjrt_client_create(&o, &c));
+  ry_graph *g = parse(k_sharded);
+  float x[32], y[4] = {0.5f, -1, 2, 0.25f};
+  for (int i = 0; i < 32; i++) x[i] = (float)i / 8 - 2;
+  ry_array *in[2] = {0}, *want[3] = {0}, *got[3] = {0};
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(8, 4), x, &in[0]));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4), y, &in[1]));
+  ry_device *interp = NULL;
+  CHECK_OK(ry_device_get("interp", &interp));
+  if (g) CHECK_OK(ry_run(g, interp, 2, in, 3, want));
+  ry_pjrt_executable *e = NULL;
+  if (c && g) CHECK_OK(ry_pjrt_compile_spmd(c, g, 4, &e));
+  if (e) {
+    CHECK_OK(ry_pjrt_execute(e, 2, in, 3, got));
+    for (int i = 0; i < 3; i++) CHECK_MSG(max_diff(got[i], want[i]) < 1e-5, "output %d differs", i);
+  }
+  char *text = NULL;
+  if (g) CHECK_OK(ry_stablehlo_emit(g, &text));
+  if (text) {
+    CHECK(strstr(text, "mhlo.sharding = \"{devices=[2,2]0,1,2,3}\"") != NULL);        /* input 0 */
+    CHECK(strstr(text, "mhlo.sharding = \"{devices=[2,1,2]0,2,1,3 last_tile_dim_replicate}\"") != NULL); /* mesh axis 1 on dim 0 */
+    CHECK(strstr(text, "mhlo.sharding = \"{devices=[1,2,2]0,1,2,3 last_tile_dim_replicate}\"") != NULL);
+    CHECK(strstr(text, "call_target_name = \"Sharding\"") != NULL);
+  }
+  ry_free(text);
+  for (int i = 0; i < 3; i++) {
+    ry_array_release(got[i]);
+    ry_array_release(want[i]);
+  }
+  for (int i = 0; i < 2; i++) ry_array_release(in[i]);
+  ry_pjrt_executable_free(e);
+  ry_graph_release(g);
+  ry_pjrt_client_free(c);
+}
+
+/* all_reduce / all_gather / reduce_scatter over 4 devices with different
+ * inputs per device, on a 1-d mesh and over one axis of a 2x2 mesh; and with
+ * the same input everywhere, device 0 matches the interpreter. */
+static const char *k_collectives =
+    "func @main(%x: f32[4,2]) -> (f32[4,2], f32[4,2], f32[8,2], f32[1,2], f32[4,2]) {\n"
+    "  %0: f32[4,2] = all_reduce %x {kind=sum, mesh=[4], axes=[0]}\n"
+    "  %1: f32[4,2] = all_reduce %x {kind=max, mesh=[2,2], axes=[1]}\n"
+    "  %2: f32[8,2] = all_gather %x {dim=0, mesh=[2,2], axes=[0]}\n"
+    "  %3: f32[1,2] = reduce_scatter %x {dim=0, kind=sum, mesh=[4], axes=[0]}\n"
+    "  %4: f32[4,2] = all_reduce %x {kind=prod, mesh=[2,2], axes=[]}\n"
+    "  return %0, %1, %2, %3, %4\n"
+    "}\n";
+
+TEST(pjrt_collectives) {
+  ry_pjrt_options o = {.plugin_path = plugin(), .cpu_device_count = 4};
+  ry_pjrt_client *c = NULL;
+  CHECK_OK(ry_pjrt_client_create(&o, &c));
+  ry_graph *g = parse(k_collectives);
+  ry_pjrt_executable *e = NULL;
+  if (c && g) CHECK_OK(ry_pjrt_compile(c, g, 4, &e));
+  ry_array *in[4] = {0}, *out[20] = {0};
+  for (int d = 0; d < 4; d++) {
+    float x[8];
+    for (int i = 0; i < 8; i++) x[i] = (float)(10 * d + i);
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4, 2), x, &in[d]));
+  }
+  if (e) {
+    CHECK_OK(ry_pjrt_execute_per_device(e, 4, in, 20, out));
+    for (int d = 0; d < 4 && out[0]; d++) {
+      ry_array *const *o5 = out + 5 * d;
+      for (int i = 0; i < 8; i++) {
+        CHECK_NEAR(ry_array_get_f64(o5[0], i), 60 + 4 * i, 0);                 /* sum of 10d + i */
+        CHECK_NEAR(ry_array_get_f64(o5[1], i), 10 * (d | 1) + i, 0);           /* max over {d&2, d&2|1} */
+        CHECK_NEAR(ry_array_get_f64(o5[4], i), 10 * d + i, 0);                 /* group of one */
+      }
+      for (int k = 0; k < 2; k++)                                              /* gather over mesh axis 0: d%2, d%2+2 */
+        for (int i = 0; i < 8; i++) CHECK_NEAR(ry_array_get_f64(o5[2], 8 * k + i), 10 * (d % 2 + 2 * k) + i, 0);
+      for (int i = 0; i < 2; i++) CHECK_NEAR(ry_array_get_f64(o5[3], i), 60 + 4 * (2 * d + i), 0); /* block d of the sum */
+    }
+    for (int i = 0; i < 20; i++) {
+      ry_array_release(out[i]);
+      out[i] = NULL;
+    }
+    /* replicated inputs: every device computes what the interpreter does,
+     * except reduce_scatter, where each device keeps its own block (the
+     * interpreter is the first device) */
+    ry_device *interp = NULL;
+    ry_array *want[5] = {0};
+    CHECK_OK(ry_device_get("interp", &interp));
+    CHECK_OK(ry_run(g, interp, 1, &in[1], 5, want));
+    CHECK_OK(ry_pjrt_execute(e, 1, &in[1], 20, out));
+    for (int d = 0; d < 4; d++)
+      for (int i = 0; i < 5; i++)
+        if (i != 3 || d == 0) CHECK_MSG(max_diff(out[5 * d + i], want[i]) < 1e-3, "device %d output %d", d, i);
+    for (int i = 0; i < 5; i++) ry_array_release(want[i]);
+  }
+  for (int i = 0; i < 20; i++) ry_array_release(out[i]);
+  for (int i = 0; i < 4; i++) ry_array_release(in[i]);
+  ry_pjrt_executable_free(e);
+  ry_graph_release(g);
+  ry_pjrt_client_free(c);
+}
+
+static int shard_bad(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_shard(b, in[0], RY_AXES(4), RY_AXES(0, -1)); /* 6 rows over 4 devices */
+  return 1;
+}
+
+TEST(pjrt_multi_device_errors) {
+  ry_pjrt_options o = {.plugin_path = plugin(), .cpu_device_count = 2};
+  ry_pjrt_client *c = NULL;
+  CHECK_OK(ry_pjrt_client_create(&o, &c));
+  ry_pjrt_executable *e = (ry_pjrt_executable *)1;
+  /* more devices than the client has */
+  ry_graph *g = make_step(4, MLP_B, true);
+  if (c && g) {
+    CHECK_ERR(ry_pjrt_compile_spmd(c, g, 4, &e), RY_ERR_INVALID_ARGUMENT, "4 devices requested", "has only 2",
+              "cpu_device_count");
+    CHECK(e == NULL);
+    /* the mesh does not match the devices compiled for */
+    CHECK_ERR(ry_pjrt_compile_spmd(c, g, 2, &e), RY_ERR_INVALID_ARGUMENT, "sharding", "mesh of 4 devices", "compiled for 2");
+    /* sharded programs need the SPMD compile */
+    CHECK_ERR(ry_pjrt_compile(c, g, 2, &e), RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile_spmd");
+  }
+  ry_graph_release(g);
+  g = make_step(4, MLP_B / 4, false);
+  if (c && g) {
+    CHECK_ERR(ry_pjrt_compile(c, g, 4, &e), RY_ERR_INVALID_ARGUMENT, "4 devices requested");
+    CHECK_ERR(ry_pjrt_compile(c, g, 2, &e), RY_ERR_INVALID_ARGUMENT, "all_reduce", "mesh of 4 devices", "compiled for 2");
+    CHECK_ERR(ry_pjrt_compile_spmd(c, g, 2, &e), RY_ERR_UNSUPPORTED, "collectives run across replicas");
+  }
+  ry_graph_release(g);
+  /* a sharding that does not divide the dimension */
+  ry_type t = {RY_F32, RY_SHAPE(6, 4)};
+  g = (ry_graph *)1;
+  CHECK_ERR(ry_trace("bad", shard_bad, NULL, 1, &t, NULL, &g), RY_ERR_SHAPE, "sharding", "dimension 0 (size 6)",
+            "cannot be split evenly over mesh axis 0 of size 4");
+  ry_graph *pg = NULL;
+  CHECK_ERR(ry_graph_parse("func @main(%x: f32[6]) -> (f32[6]) {\n  %0: f32[6] = sharding %x {mesh=[4], dims=[0]}\n  return %0\n}\n",
+                           -1, "t", &pg),
+            RY_ERR_PARSE, "cannot be split evenly");
+  CHECK_ERR(ry_graph_parse("func @main(%x: f32[6]) -> (f32[6]) {\n  %0: f32[6] = sharding %x {mesh=[2], dims=[1]}\n  return %0\n}\n",
+                           -1, "t", &pg),
+            RY_ERR_PARSE, "mesh axis 1 is out of range");
+  CHECK_ERR(ry_graph_parse("func @main(%x: f32[6]) -> (f32[3]) {\n  %0: f32[3] = reduce_scatter %x {dim=0, kind=sum, mesh=[4], axes=[0]}\n  return %0\n}\n",
+                           -1, "t", &pg),
+            RY_ERR_PARSE, "not divisible by the group size 4");
   ry_pjrt_client_free(c);
 }

@@ -1026,3 +1026,34 @@ TEST(transform_value_and_grad_argnums_has_aux) {
   ry_graph_release(f);
   ry_graph_release(g);
 }
+
+/* Collectives on one device (the interpreter evaluates a group of n as n
+ * equal values): f(x) = sum(psum(x)^2 + pmax(x)) over a mesh of 2, so
+ * psum(x) = 2x, pmax(x) = x, f = sum(4x^2 + x), grad = 8x + 1; the
+ * transpose of psum is psum. all_gather/reduce_scatter: f = sum(rs(ag(x))^2)
+ * where ag then rs(sum) gives 2x, grad 8x: in all 16x + 1. */
+static int f_collective_loss(ry_builder *b, const ry_value *x, ry_value *o, void *ctx) {
+  (void)ctx;
+  ry_value s = ry_psum(b, x[0], 2), m = ry_all_reduce(b, x[0], RY_MAX, RY_AXES(2), RY_AXES(0));
+  ry_value r = ry_reduce_scatter(b, ry_all_gather(b, x[0], 0, RY_AXES(2), RY_AXES(0)), 0, RY_SUM, RY_AXES(2), RY_AXES(0));
+  o[0] = ry_sum(b, ry_add(b, ry_add(b, ry_mul(b, s, s), m), ry_mul(b, r, r)), RY_AXES(0));
+  return 1;
+}
+
+TEST(transform_grad_of_collectives_on_one_device) {
+  ry_type t = {RY_F64, RY_SHAPE(3)};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace("coll", f_collective_loss, NULL, 1, &t, NULL, &f));
+  if (f) CHECK_OK(ry_grad(f, NULL, &g));
+  double xv[3] = {0.5, -1.25, 2};
+  ry_array *x = NULL, *gx = NULL;
+  CHECK_OK(ry_array_from_host(RY_F64, RY_SHAPE(3), xv, &x));
+  ry_device *d = NULL;
+  CHECK_OK(ry_device_get("interp", &d));
+  if (g && d) CHECK_OK(ry_run(g, d, 1, &x, 1, &gx));
+  for (int i = 0; gx && i < 3; i++) CHECK_NEAR(ry_array_get_f64(gx, i), 16 * xv[i] + 1, 1e-12);
+  ry_array_release(gx);
+  ry_array_release(x);
+  ry_graph_release(g);
+  ry_graph_release(f);
+}

@@ -5,12 +5,20 @@ need=""
 command -v cc >/dev/null 2>&1 || need="$need gcc"
 command -v cmake >/dev/null 2>&1 || need="$need cmake"
 command -v make >/dev/null 2>&1 || need="$need make"
+# zlib headers: gzip-compressed IDX datasets (Fashion-MNIST)
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
 # clang's sanitizer and libFuzzer runtimes (the sanitizer build and the fuzzer)
 if [ -n "${RYFT_NEED_FUZZ:-}" ]; then
   command -v clang >/dev/null 2>&1 || need="$need clang"
 fi
 if [ -n "${RYFT_NEED_FUZZ:-}" ] && ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   need="$need libclang-rt-dev"
+fi
+# the dataset of `make run` / `ryft train` (Debian's Fashion-MNIST), unless
+# RYFT_DATA points elsewhere or RYFT_NO_DATASET is set
+if [ -z "${RYFT_NO_DATASET:-}" ] && [ -z "${RYFT_DATA:-}" ] && \
+   [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  need="$need dataset-fashion-mnist"
 fi
 [ -z "$need" ] && exit 0
 echo "install-deps: installing$need" >&2

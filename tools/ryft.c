@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "ryft/ryft.h"
+#include "train.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -36,6 +37,8 @@ static const char k_usage[] =
     "  vmap FILE --size N [--in-axes 0,none,...] [--out-axes 0,...]\n"
     "                          print @main vectorized over a new axis of size N\n"
     "  devices                 list the devices\n"
+    "  train [OPTIONS]         train a CNN (or --model mlp) on Fashion-MNIST on the\n"
+    "                          cpu device (ryft train --help for the options)\n"
     "  demo [--device NAME]    trace, compile and run a small program and check it\n"
     "                          against plain C\n"
     "  version                 print the version\n"
@@ -635,6 +638,7 @@ int main(int argc, char **argv) {
     fputs(k_usage, stdout);
     return EXIT_OK;
   }
+  if (strcmp(cmd, "train") == 0) return ryft_cmd_train(n, rest); /* has its own --help */
   for (int i = 0; i < n; i++)
     if (is_help(rest[i])) {
       fputs(k_usage, stdout);

@@ -82,8 +82,108 @@ def workloads(sysname, jit, block, xp, special_erf):
     return softmax, layernorm, gelu
 
 
+def mlp_inputs(jnp, np, batch=128, dims=(784, 512, 512, 10)):
+    rng = np.random.default_rng(0)
+    params = []
+    for l in range(3):
+        params.append(jnp.asarray(rng.uniform(-1, 1, (dims[l], dims[l + 1])).astype(np.float32) / np.sqrt(dims[l])))
+        params.append(jnp.asarray(rng.uniform(-0.01, 0.01, dims[l + 1]).astype(np.float32)))
+    zeros = [jnp.zeros_like(p) for p in params]
+    x = jnp.asarray(rng.uniform(-1, 1, (batch, dims[0])).astype(np.float32))
+    y = jnp.asarray((np.arange(batch) * 7 % dims[3]).astype(np.int32))
+    return params, zeros, [jnp.zeros_like(p) for p in params], x, y
+
+
+def mlp_bench():
+    """The MLP 784-512-512-10 train step of bench/mlp_step.h: forward,
+    value_and_grad, Adam written out; params and moments donated."""
+    import jax
+    import jax.numpy as jnp
+
+    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+
+    def loss_fn(p, x, y):
+        h = jax.nn.relu(x @ p[0] + p[1])
+        h = jax.nn.relu(h @ p[2] + p[3])
+        logits = h @ p[4] + p[5]
+        lp = jax.nn.log_softmax(logits, axis=-1)
+        return -jnp.mean(jnp.sum(jax.nn.one_hot(y, 10, dtype=jnp.float32) * lp, axis=1))
+
+    def step(p, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        c1 = 1 - b1 ** t
+        c2 = 1 - b2 ** t
+        s = lr * jnp.sqrt(c2) / c1
+        m2 = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m, g)]
+        v2 = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(v, g)]
+        p2 = [pi - s * mi / (jnp.sqrt(vi) + eps) for pi, mi, vi in zip(p, m2, v2)]
+        return loss, p2, m2, v2
+
+    p, m, v, x, y = mlp_inputs(jnp, np)
+    t = jnp.float32(1)
+    cache = tempfile.mkdtemp(prefix="jax-bench-cache-")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    f = jax.jit(step, donate_argnums=(0, 1, 2))
+    t0 = time.perf_counter()
+    f.lower(p, m, v, t, x, y).compile()
+    out("compile-cold-mlp", "jax", (time.perf_counter() - t0) * 1e3, "ms")
+    jax.clear_caches()  # drop the in-memory caches: the persistent (disk) cache hits
+    f2 = jax.jit(step, donate_argnums=(0, 1, 2))
+    t0 = time.perf_counter()
+    f2.lower(p, m, v, t, x, y).compile()
+    out("compile-warm-mlp", "jax", (time.perf_counter() - t0) * 1e3, "ms")
+    steps, tb = 20, 1e30
+    for r in range(6):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            loss, p, m, v = f(p, m, v, t, x, y)
+        loss.block_until_ready()
+        dt = (time.perf_counter() - t0) / steps
+        if r > 0:
+            tb = min(tb, dt)
+    out("mlp-train-step", "jax", 1 / tb, "steps/s")
+    out("mlp-train-step-ms", "jax", tb * 1e3, "ms")
+
+
+def torch_bench():
+    """The same MLP train step in PyTorch (eager, CPU)."""
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dims = (784, 512, 512, 10)
+    p = []
+    for l in range(3):
+        p.append(((torch.rand(dims[l], dims[l + 1]) * 2 - 1) / dims[l] ** 0.5).requires_grad_())
+        p.append(((torch.rand(dims[l + 1]) * 2 - 1) * 0.01).requires_grad_())
+    opt = torch.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    x = torch.rand(128, 784) * 2 - 1
+    y = torch.arange(128) * 7 % 10
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        h = torch.relu(x @ p[0] + p[1])
+        h = torch.relu(h @ p[2] + p[3])
+        loss = torch.nn.functional.cross_entropy(h @ p[4] + p[5], y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        step()
+    steps, tb = 20, 1e30
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        tb = min(tb, (time.perf_counter() - t0) / steps)
+    out("mlp-train-step", "torch", 1 / tb, "steps/s")
+    out("mlp-train-step-ms", "torch", tb * 1e3, "ms")
+
+
 def main():
-    which = sys.argv[1:] or ["jax", "numpy"]
+    which = sys.argv[1:] or ["jax", "numpy", "mlp", "torch"]
     if "numpy" in which:
         import math
         verf = np.vectorize(math.erf, otypes=[np.float32])
@@ -93,6 +193,13 @@ def main():
         except Exception:
             pass
         workloads("numpy", lambda f: f, lambda r: r, np, verf)
+    if "mlp" in which:
+        mlp_bench()
+    if "torch" in which:
+        try:
+            torch_bench()
+        except ImportError:
+            print("# torch is not installed", flush=True)
     if "jax" in which:
         import jax
         import jax.numpy as jnp

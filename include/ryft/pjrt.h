@@ -47,6 +47,14 @@ const char *ry_pjrt_client_memory_kind(const ry_pjrt_client *c, int i);
 /* Compile g for `num_devices` devices (>= 1): the program is replicated on
  * the client's first num_devices devices (num_replicas = num_devices). */
 ry_status ry_pjrt_compile(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out);
+/* Compile g for SPMD partitioning over `num_devices` devices (XLA's
+ * use_spmd_partitioning, num_partitions = num_devices): g is the global
+ * program, annotated with ry_shard (ryft/trace.h) whose meshes have
+ * num_devices devices; XLA splits the computation and inserts the
+ * communication. Unannotated inputs and outputs are replicated.
+ * ry_pjrt_execute then takes the global inputs (ryft hands each device its
+ * block) and returns num_outputs global arrays (assembled from the blocks). */
+ry_status ry_pjrt_compile_spmd(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out);
 /* Compile StableHLO text directly (as ry_stablehlo_emit writes it). */
 ry_status ry_pjrt_compile_mlir(ry_pjrt_client *c, const char *mlir, int num_devices, ry_pjrt_executable **out);
 void ry_pjrt_executable_free(ry_pjrt_executable *e); /* NULL is fine */
@@ -55,8 +63,15 @@ int ry_pjrt_executable_num_devices(const ry_pjrt_executable *e);
 
 /* Run: every device gets the same n_in inputs; out receives
  * n_out = num_outputs * num_devices new arrays, device by device. Inputs are
- * checked against the graph's input types when compiled from a graph. */
+ * checked against the graph's input types when compiled from a graph. For a
+ * partitioned executable (ry_pjrt_compile_spmd) see there: global inputs,
+ * n_out = num_outputs global outputs. */
 ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+/* Run a replicated executable (ry_pjrt_compile) with different inputs per
+ * device, as jax.pmap does: in holds num_devices x n graph inputs, device by
+ * device (n_in = num_devices * n); out as for ry_pjrt_execute. Collectives
+ * (ry_all_reduce, ry_psum, ...) in the graph combine the devices' values. */
+ry_status ry_pjrt_execute_per_device(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
 
 /* Free the "pjrt" device's shared client (compiled executables stay valid). */
 void ry_pjrt_shutdown(void);

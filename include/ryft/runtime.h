@@ -8,6 +8,8 @@
 #ifndef RYFT_RUNTIME_H
 #define RYFT_RUNTIME_H
 
+#include <stdbool.h>
+
 #include "graph.h"
 
 #ifdef __cplusplus
@@ -30,6 +32,19 @@ void ry_executable_free(ry_executable *e);    /* NULL is fine */
  * arrays (refcount 1, the caller releases them). n_out must equal the
  * number of graph outputs. */
 ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+
+/* ry_execute with donated inputs (JAX's donate_argnums), so that a train
+ * step can update its parameters in place. For every i with donate[i] true
+ * the call takes over the caller's reference of in[i] and sets in[i] to NULL,
+ * whether it succeeds or fails. Arrays stay immutable: a donated buffer is
+ * reused (an output written over it, or a temporary placed in it) only when
+ * that reference was its last one, i.e. its refcount was 1; an array that is
+ * also held elsewhere (retained by the caller, passed twice, captured in a
+ * graph) is read as usual and never written. donate may be NULL (nothing
+ * donated, as ry_execute). Backends without buffer reuse ("interp") simply
+ * release the donated references after the run. */
+ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
+                             ry_array **out);
 
 /* Compile for d and run once: a convenience for tools and tests. */
 ry_status ry_run(ry_graph *g, ry_device *d, int n_in, ry_array *const *in, int n_out, ry_array **out);

@@ -54,6 +54,10 @@ ry_status ry_builder_finish(ry_builder *b, int n_out, const ry_value *outs, ry_g
 void ry_builder_free(ry_builder *b); /* discard without finishing */
 /* The builder's sticky error (NULL while none); owned by the builder. */
 ry_status ry_builder_error(const ry_builder *b);
+/* Record err as the builder's sticky error unless one is set already (then
+ * err is freed), for libraries that build on the tracer (ryft/params.h).
+ * NULL b frees err. Returns 0. */
+int ry_builder_set_error(ry_builder *b, ry_status err);
 
 /* The type of a value (an all-zero f32 scalar type for an invalid value). */
 ry_type ry_value_type(const ry_builder *b, ry_value v);
@@ -329,6 +333,40 @@ ry_value ry_clip_(ry_builder *b, ry_loc loc, ry_value x, double lo, double hi);
 ry_value ry_one_hot_(ry_builder *b, ry_loc loc, ry_value labels, int64_t n, ry_dtype dtype);
 /* take rows along axis with integer indices (clamped, like jnp.take mode="clip") */
 ry_value ry_take_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int axis);
+/* ---- collectives and sharding (docs/IR.md, "Collectives and sharding") --
+ * The program runs once per device; devices form a row-major mesh of shape
+ * `mesh` (e.g. RY_AXES(4) or RY_AXES(2, 2); its size must equal the number
+ * of devices it is compiled for). A collective combines the values of the
+ * devices in each group: the devices whose mesh coordinates differ only
+ * along `axes` (RY_AXES(0) on a 1-d mesh: all devices). On one device
+ * (interp, cpu) a collective acts as if every member of the group held the
+ * same value; for a group of one it is the identity. kind: RY_SUM, RY_PROD,
+ * RY_MAX or RY_MIN. Differentiable (sum kinds, all_gather; all_reduce
+ * max/min too) and batchable. */
+ry_value ry_all_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
+/* Concatenate the group's values along dim (its size grows by the group size). */
+ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes mesh, ry_axes axes);
+/* Combine over the group, then keep this device's block of dim (divided by the group size). */
+ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
+/* psum / pmean over all n_devices devices (a 1-d mesh), as in a function
+ * mapped over devices with jax.pmap; the gradient of psum is psum. */
+ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
+ry_value ry_pmean_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
+/* Sharding annotation (SPMD, for ry_pjrt_compile_spmd): x split over the
+ * device mesh `mesh`, dimension i over mesh axis dims.v[i] or replicated
+ * along it (-1); mesh axes no dimension uses replicate. dims has one entry
+ * per dimension of x, and each split dimension must divide evenly. Applied to
+ * a graph input it sets how that input is split over the devices; as a graph
+ * output, how the output is; elsewhere it constrains the partitioner
+ * (jax.lax.with_sharding_constraint). Everywhere else it is the identity. */
+ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, ry_axes dims);
+#define ry_all_reduce(b, x, k, mesh, axes) ry_all_reduce_((b), RY_HERE, (x), (k), (mesh), (axes))
+#define ry_all_gather(b, x, dim, mesh, axes) ry_all_gather_((b), RY_HERE, (x), (dim), (mesh), (axes))
+#define ry_reduce_scatter(b, x, dim, k, mesh, axes) ry_reduce_scatter_((b), RY_HERE, (x), (dim), (k), (mesh), (axes))
+#define ry_psum(b, x, n) ry_psum_((b), RY_HERE, (x), (n))
+#define ry_pmean(b, x, n) ry_pmean_((b), RY_HERE, (x), (n))
+#define ry_shard(b, x, mesh, dims) ry_shard_((b), RY_HERE, (x), (mesh), (dims))
+
 /* take_along_axis: indices has x's rank */
 ry_value ry_take_along_axis_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int axis);
 ry_value ry_expand_dims_(ry_builder *b, ry_loc loc, ry_value x, int axis);

@@ -50,6 +50,7 @@ void ry_builder_free(ry_builder *b) {
 }
 
 ry_status ry_builder_error(const ry_builder *b) { return b ? b->err : NULL; }
+int ry_builder_set_error(ry_builder *b, ry_status err) { return ryb_fail(b, err); }
 
 int ry_value_ok(ry_value v) { return v.id != 0; }
 

@@ -170,6 +170,12 @@ bool ry__attrs_equal(ry_op op, const ry_attrs *a, const ry_attrs *b) {
   }
   case RY_ATTR_REDUCE: return a->reduce.kind == b->reduce.kind && axes_eq(&a->reduce.axes, &b->reduce.axes);
   case RY_ATTR_ARG: return a->arg.axis == b->arg.axis;
+  case RY_ATTR_ALL_REDUCE:
+  case RY_ATTR_ALL_GATHER:
+  case RY_ATTR_REDUCE_SCATTER:
+    return a->collective.kind == b->collective.kind && a->collective.dim == b->collective.dim &&
+           axes_eq(&a->collective.mesh, &b->collective.mesh) && axes_eq(&a->collective.axes, &b->collective.axes);
+  case RY_ATTR_SHARDING: return axes_eq(&a->sharding.mesh, &b->sharding.mesh) && axes_eq(&a->sharding.dims, &b->sharding.dims);
   case RY_ATTR_CUMULATIVE:
     return a->cumulative.kind == b->cumulative.kind && a->cumulative.axis == b->cumulative.axis &&
            a->cumulative.reverse == b->cumulative.reverse;
@@ -260,3 +266,13 @@ const char *ry_graph_input_name(const ry_graph *g, int i) {
 }
 
 int ry_graph_num_ops(const ry_graph *g) { return g->n_nodes; }
+
+int64_t ry__group_size(const ry_axes *mesh, const ry_axes *axes) {
+  int64_t n = 1;
+  if (mesh->n < 1 || mesh->n > RY_MAX_RANK || axes->n < 0 || axes->n > mesh->n) return 0;
+  for (int i = 0; i < axes->n; i++) {
+    if (axes->v[i] < 0 || axes->v[i] >= mesh->n) return 0;
+    n *= mesh->v[axes->v[i]];
+  }
+  return n;
+}

@@ -30,6 +30,7 @@ typedef enum ry_attr_kind {
   RY_ATTR_DYNAMIC_SLICE, RY_ATTR_CONCATENATE, RY_ATTR_PAD, RY_ATTR_REVERSE, RY_ATTR_IOTA,
   RY_ATTR_CONSTANT, RY_ATTR_REDUCE, RY_ATTR_ARG, RY_ATTR_CUMULATIVE, RY_ATTR_DOT, RY_ATTR_CONV,
   RY_ATTR_GATHER, RY_ATTR_SCATTER, RY_ATTR_SORT, RY_ATTR_WHILE, RY_ATTR_SCAN, RY_ATTR_CALL, RY_ATTR_CUSTOM,
+  RY_ATTR_ALL_REDUCE, RY_ATTR_ALL_GATHER, RY_ATTR_REDUCE_SCATTER, RY_ATTR_SHARDING,
   RY_ATTR_KIND_COUNT
 } ry_attr_kind;
 
@@ -40,7 +41,7 @@ typedef enum ry_op_kind {
   RY_KIND_DYNAMIC_SLICE, RY_KIND_DYNAMIC_UPDATE_SLICE, RY_KIND_CONCATENATE, RY_KIND_PAD, RY_KIND_REVERSE,
   RY_KIND_IOTA, RY_KIND_CONSTANT, RY_KIND_REDUCE, RY_KIND_ARG, RY_KIND_CUMULATIVE, RY_KIND_DOT, RY_KIND_CONV,
   RY_KIND_GATHER, RY_KIND_SCATTER, RY_KIND_SORT, RY_KIND_THREEFRY, RY_KIND_COND, RY_KIND_WHILE, RY_KIND_SCAN, RY_KIND_CALL,
-  RY_KIND_CUSTOM, RY_KIND_COUNT
+  RY_KIND_CUSTOM, RY_KIND_ALL_REDUCE, RY_KIND_ALL_GATHER, RY_KIND_REDUCE_SCATTER, RY_KIND_SHARDING, RY_KIND_COUNT
 } ry_op_kind;
 
 /* Operand dtype classes enforced by the shape rules. */
@@ -101,6 +102,14 @@ typedef union ry_attrs {
    * t...), callee computes the tangents by forward mode, bwd transposes it. */
   struct { ry_graph *callee, *jvp, *fwd, *bwd; int64_t remat; } call;
   struct { char *target; } custom;              /* owned (ry__strdup) */
+  /* all_reduce (kind), all_gather (dim), reduce_scatter (dim, kind): devices
+   * form a row-major mesh of shape `mesh` (product = devices the program runs
+   * on); a group is the devices whose mesh coordinates differ only along
+   * `axes`, ordered row-major over `axes` as listed. */
+  struct { ry_reduce_kind kind; int64_t dim; ry_axes mesh, axes; } collective;
+  /* sharding: dims[i] is the mesh axis that splits dimension i, or -1
+   * (replicated along it); mesh axes no dimension uses replicate the value. */
+  struct { ry_axes mesh, dims; } sharding;
 } ry_attrs;
 
 typedef struct ry_valinfo {
@@ -165,6 +174,9 @@ void ry__attrs_free(ry_op op, ry_attrs *a);
 /* Copy attributes taking new references. false on OOM. */
 bool ry__attrs_copy(ry_op op, ry_attrs *dst, const ry_attrs *src);
 bool ry__attrs_equal(ry_op op, const ry_attrs *a, const ry_attrs *b);
+/* Devices in one group of a collective: the product of mesh[axes] (0 when
+ * the attributes are invalid). */
+int64_t ry__group_size(const ry_axes *mesh, const ry_axes *axes);
 
 /* ---- shape rules (shape.c) ----
  * A rule checks operand types and attributes and computes result types.

@@ -511,3 +511,42 @@ void ry_threefry2x32_(ry_builder *b, ry_loc loc, ry_value k0, ry_value k1, ry_va
   if (!harmonize(b, loc, "threefry2x32", 4, v, 0)) return;
   ryb_emit(b, loc, RY_OP_THREEFRY, 4, v, NULL, 0, NULL, 0, NULL, out);
 }
+
+/* ---- collectives and sharding ---- */
+
+static ry_value collective(ry_builder *b, ry_loc loc, ry_op op, ry_value x, ry_reduce_kind kind, int dim, ry_axes mesh,
+                           ry_axes axes) {
+  if (!check_value(b, loc, ry_op_table[op].name, x, 0)) return (ry_value){0};
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.collective.kind = kind;
+  a.collective.dim = op == RY_OP_ALL_REDUCE ? 0 : norm_axis(dim, vtype(b, x).shape.rank);
+  a.collective.mesh = mesh;
+  a.collective.axes = axes;
+  return ryb_emit1(b, loc, op, 1, &x, &a, NULL);
+}
+
+ry_value ry_all_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, ry_axes mesh, ry_axes axes) {
+  return collective(b, loc, RY_OP_ALL_REDUCE, x, kind, 0, mesh, axes);
+}
+ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes mesh, ry_axes axes) {
+  return collective(b, loc, RY_OP_ALL_GATHER, x, RY_SUM, dim, mesh, axes);
+}
+ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes) {
+  return collective(b, loc, RY_OP_REDUCE_SCATTER, x, kind, dim, mesh, axes);
+}
+ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices) {
+  return collective(b, loc, RY_OP_ALL_REDUCE, x, RY_SUM, 0, (ry_axes){1, {n_devices}}, (ry_axes){1, {0}});
+}
+ry_value ry_pmean_(ry_builder *b, ry_loc loc, ry_value x, int n_devices) {
+  ry_value s = ry_psum_(b, loc, x, n_devices);
+  return ry_div_(b, loc, s, ry_const_like_(b, loc, s, (double)n_devices));
+}
+ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, ry_axes dims) {
+  if (!check_value(b, loc, "sharding", x, 0)) return (ry_value){0};
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.sharding.mesh = mesh;
+  a.sharding.dims = dims;
+  return ryb_emit1(b, loc, RY_OP_SHARDING, 1, &x, &a, NULL);
+}

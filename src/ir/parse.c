@@ -545,6 +545,13 @@ static const field fs_call[] = {FLD("callee", F_CALLEE, call.callee), OPT("jvp",
                                 OPT("fwd", F_CALLEE, call.fwd), OPT("bwd", F_CALLEE, call.bwd),
                                 OPT("remat", F_INT, call.remat)};
 static const field fs_custom[] = {FLD("target", F_STRING, custom.target)};
+static const field fs_all_reduce[] = {FLD("kind", F_REDUCE, collective.kind), FLD("mesh", F_AXES, collective.mesh),
+                                      FLD("axes", F_AXES, collective.axes)};
+static const field fs_all_gather[] = {FLD("dim", F_INT, collective.dim), FLD("mesh", F_AXES, collective.mesh),
+                                      FLD("axes", F_AXES, collective.axes)};
+static const field fs_reduce_scatter[] = {FLD("dim", F_INT, collective.dim), FLD("kind", F_REDUCE, collective.kind),
+                                          FLD("mesh", F_AXES, collective.mesh), FLD("axes", F_AXES, collective.axes)};
+static const field fs_sharding[] = {FLD("mesh", F_AXES, sharding.mesh), FLD("dims", F_AXES, sharding.dims)};
 #undef FLD
 #undef OPT
 
@@ -573,6 +580,10 @@ static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_SCAN] = SCHEMA(fs_scan),
     [RY_ATTR_CALL] = SCHEMA(fs_call),
     [RY_ATTR_CUSTOM] = SCHEMA(fs_custom),
+    [RY_ATTR_ALL_REDUCE] = SCHEMA(fs_all_reduce),
+    [RY_ATTR_ALL_GATHER] = SCHEMA(fs_all_gather),
+    [RY_ATTR_REDUCE_SCATTER] = SCHEMA(fs_reduce_scatter),
+    [RY_ATTR_SHARDING] = SCHEMA(fs_sharding),
 };
 #undef SCHEMA
 
@@ -583,6 +594,7 @@ const bool ry_attr_parsable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
     [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
     [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
+    [RY_ATTR_ALL_REDUCE] = true,  [RY_ATTR_ALL_GATHER] = true, [RY_ATTR_REDUCE_SCATTER] = true, [RY_ATTR_SHARDING] = true,
 };
 
 static bool parse_axes(parser *p, const char *key, ry_axes *a) {

@@ -508,6 +508,27 @@ ATTR_PRINTER(custom) {
     put(&w->p->out, "<missing>");
 }
 
+ATTR_PRINTER(all_reduce) {
+  a_word(w, "kind", enum_name(ry_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
+  a_axes(w, "mesh", &a->collective.mesh);
+  a_axes(w, "axes", &a->collective.axes);
+}
+ATTR_PRINTER(all_gather) {
+  a_int(w, "dim", a->collective.dim);
+  a_axes(w, "mesh", &a->collective.mesh);
+  a_axes(w, "axes", &a->collective.axes);
+}
+ATTR_PRINTER(reduce_scatter) {
+  a_int(w, "dim", a->collective.dim);
+  a_word(w, "kind", enum_name(ry_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
+  a_axes(w, "mesh", &a->collective.mesh);
+  a_axes(w, "axes", &a->collective.axes);
+}
+ATTR_PRINTER(sharding) {
+  a_axes(w, "mesh", &a->sharding.mesh);
+  a_axes(w, "dims", &a->sharding.dims);
+}
+
 typedef void (*attr_printer)(aw *w, const ry_attrs *a);
 static const attr_printer g_attr_printers[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_NONE] = NULL,
@@ -533,6 +554,10 @@ static const attr_printer g_attr_printers[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_SCAN] = pa_scan,
     [RY_ATTR_CALL] = pa_call,
     [RY_ATTR_CUSTOM] = pa_custom,
+    [RY_ATTR_ALL_REDUCE] = pa_all_reduce,
+    [RY_ATTR_ALL_GATHER] = pa_all_gather,
+    [RY_ATTR_REDUCE_SCATTER] = pa_reduce_scatter,
+    [RY_ATTR_SHARDING] = pa_sharding,
 };
 
 const bool ry_attr_printable[RY_ATTR_KIND_COUNT] = {
@@ -542,6 +567,7 @@ const bool ry_attr_printable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
     [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
     [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
+    [RY_ATTR_ALL_REDUCE] = true,  [RY_ATTR_ALL_GATHER] = true, [RY_ATTR_REDUCE_SCATTER] = true, [RY_ATTR_SHARDING] = true,
 };
 
 /* ---- functions ------------------------------------------------------------------ */

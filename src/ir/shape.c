@@ -796,6 +796,83 @@ static ry_code rule_custom(ry_rule_ctx *c) {
 /* ---- the table ---- */
 
 /* Each op's rule is its kind's rule: RULE_<KIND> names the function. */
+/* ---- collectives and sharding ---- */
+
+/* mesh: 1..8 axes of size >= 1; axes: distinct mesh axes. */
+static ry_code check_mesh(ry_rule_ctx *c, const ry_axes *mesh, const ry_axes *axes) {
+  if (mesh->n < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "mesh is empty (give the device mesh shape, e.g. [4])");
+  for (int i = 0; i < mesh->n; i++)
+    if (mesh->v[i] < 1 || mesh->v[i] > 1024)
+      return fail(c, RY_ERR_INVALID_ARGUMENT, "mesh %s: axis %d has size %lld", ASTR(*mesh), i, (long long)mesh->v[i]);
+  int64_t total = 1;
+  for (int i = 0; i < mesh->n; i++) total *= mesh->v[i];
+  if (total > 1024) return fail(c, RY_ERR_INVALID_ARGUMENT, "mesh %s has %lld devices (at most 1024)", ASTR(*mesh), (long long)total);
+  if (axes) TRY(check_axes(c, axes, mesh->n, "mesh axes"));
+  return RY_OK;
+}
+
+static ry_code check_collective_kind(ry_rule_ctx *c) {
+  ry_reduce_kind k = c->attrs->collective.kind;
+  if (k != RY_SUM && k != RY_PROD && k != RY_MAX && k != RY_MIN)
+    return fail(c, RY_ERR_INVALID_ARGUMENT, "kind must be sum, prod, max or min");
+  return need_class(c, 0);
+}
+
+static ry_code rule_all_reduce(ry_rule_ctx *c) {
+  TRY(check_mesh(c, &c->attrs->collective.mesh, &c->attrs->collective.axes));
+  TRY(check_collective_kind(c));
+  return set1(c, c->in[0]);
+}
+
+/* all_gather multiplies dimension `dim` by the group size, reduce_scatter
+ * divides it. */
+static ry_code rule_gather_scatter(ry_rule_ctx *c, bool gather) {
+  const ry_axes *mesh = &c->attrs->collective.mesh;
+  TRY(check_mesh(c, mesh, &c->attrs->collective.axes));
+  if (!gather) TRY(check_collective_kind(c));
+  ry_type t = c->in[0];
+  int64_t d = c->attrs->collective.dim;
+  if (d < 0 || d >= t.shape.rank)
+    return fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)d, t.shape.rank);
+  int64_t n = ry__group_size(mesh, &c->attrs->collective.axes);
+  if (gather) t.shape.dims[d] *= n;
+  else if (t.shape.dims[d] % n)
+    return fail(c, RY_ERR_SHAPE, "dimension %lld (size %lld) is not divisible by the group size %lld", (long long)d,
+                (long long)t.shape.dims[d], (long long)n);
+  else t.shape.dims[d] /= n;
+  return set1(c, t);
+}
+static ry_code rule_all_gather(ry_rule_ctx *c) { return rule_gather_scatter(c, true); }
+static ry_code rule_reduce_scatter(ry_rule_ctx *c) { return rule_gather_scatter(c, false); }
+
+static ry_code rule_sharding(ry_rule_ctx *c) {
+  const ry_axes *mesh = &c->attrs->sharding.mesh, *dims = &c->attrs->sharding.dims;
+  ry_shape s = c->in[0].shape;
+  TRY(check_mesh(c, mesh, NULL));
+  if (dims->n != s.rank)
+    return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s has %d entries but the value has rank %d (one mesh axis or -1 per dimension)",
+                ASTR(*dims), dims->n, s.rank);
+  for (int i = 0; i < dims->n; i++) {
+    int64_t a = dims->v[i];
+    if (a == -1) continue;
+    if (a < -1 || a >= mesh->n)
+      return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s: mesh axis %lld is out of range for mesh %s", ASTR(*dims), (long long)a,
+                  ASTR(*mesh));
+    for (int j = 0; j < i; j++)
+      if (dims->v[j] == a)
+        return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s: mesh axis %lld splits two dimensions", ASTR(*dims), (long long)a);
+    if (s.dims[i] % mesh->v[a])
+      return fail(c, RY_ERR_SHAPE,
+                  "dimension %d (size %lld) cannot be split evenly over mesh axis %lld of size %lld", i, (long long)s.dims[i],
+                  (long long)a, (long long)mesh->v[a]);
+  }
+  return set1(c, c->in[0]);
+}
+
+#define RULE_ALL_REDUCE rule_all_reduce
+#define RULE_ALL_GATHER rule_all_gather
+#define RULE_REDUCE_SCATTER rule_reduce_scatter
+#define RULE_SHARDING rule_sharding
 #define RULE_UNARY rule_unary
 #define RULE_UNARY_PRED rule_unary_pred
 #define RULE_BINARY rule_binary

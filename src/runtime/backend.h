@@ -13,6 +13,12 @@ typedef struct ry_backend {
   /* Run; inputs already checked against the graph's input types; must set
    * every out[i] on success and none on failure. Must be thread-safe. */
   ry_status (*execute)(void *state, ry_graph *g, int n_in, ry_array *const *in, int n_out, ry_array **out);
+  /* Optional: execute where the backend owns one reference of every in[i]
+   * with donated[i] true (ry_execute_donated) and must release it, success or
+   * not; it may reuse such a buffer when that reference is the last one.
+   * NULL: the runtime calls execute and releases the donated references. */
+  ry_status (*execute_donated)(void *state, ry_graph *g, int n_in, ry_array *const *in, const bool *donated,
+                               int n_out, ry_array **out);
   void (*free_state)(void *state);
 } ry_backend;
 

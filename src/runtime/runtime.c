@@ -125,6 +125,77 @@ ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out,
   return NULL;
 }
 
+ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
+                             ry_array **out) {
+  bool any = false;
+  for (int i = 0; donate && in && i < n_in; i++) any |= donate[i] && in[i];
+  if (!any) return ry_execute(e, n_in, in, n_out, out);
+  /* take over the donated references first: they are consumed whatever happens */
+  typedef struct {
+    ry_array *a;
+    bool owned;
+  } arg;
+  arg small[32], *args = small;
+  size_t asz = (size_t)n_in * sizeof(arg);
+  ry_array *ptr_small[32], **ptrs = ptr_small;
+  size_t psz = (size_t)n_in * sizeof(ry_array *);
+  if (n_in > 32) {
+    args = ry__malloc(asz);
+    ptrs = ry__malloc(psz);
+  }
+  if (!args || !ptrs) {
+    for (int i = 0; i < n_in; i++)
+      if (donate[i]) {
+        ry_array_release(in[i]);
+        in[i] = NULL;
+      }
+    if (args != small) ry__free(args, asz);
+    if (ptrs != ptr_small) ry__free(ptrs, psz);
+    return ry__oom();
+  }
+  bool owned_small[32], *owned = n_in > 32 ? (bool *)NULL : owned_small;
+  for (int i = 0; i < n_in; i++) {
+    args[i].a = ptrs[i] = in[i];
+    args[i].owned = donate[i] && in[i];
+    if (args[i].owned) in[i] = NULL;
+  }
+  ry_status s = NULL;
+  if (!e) s = ry__err(RY_ERR_INVALID_ARGUMENT, "ry_execute: executable is NULL");
+  if (!s) {
+    const ry_graph *g = e->graph;
+    if (n_out > 0 && !out) s = ry__err(RY_ERR_INVALID_ARGUMENT, "ry_execute: outputs array is NULL");
+    for (int i = 0; !s && i < n_out; i++) out[i] = NULL;
+    if (!s && n_out != ry_graph_num_outputs(g))
+      s = ry__err(RY_ERR_INVALID_ARGUMENT, "ry_execute: room for %d output%s but the graph '%s' returns %d", n_out,
+                  n_out == 1 ? "" : "s", g->name, ry_graph_num_outputs(g));
+    if (!s) s = check_inputs(g, n_in, ptrs);
+  }
+  if (!s) {
+    const ry_backend *be = e->device->backend;
+    if (be->execute_donated) {
+      if (!owned) owned = ry__malloc((size_t)n_in * sizeof(bool));
+      if (!owned) s = ry__oom();
+      for (int i = 0; !s && i < n_in; i++) owned[i] = args[i].owned;
+      if (!s) {
+        s = be->execute_donated(e->state, e->graph, n_in, ptrs, owned, n_out, out);
+        for (int i = 0; i < n_in; i++) args[i].owned = false; /* the backend released them */
+      }
+    } else {
+      s = be->execute(e->state, e->graph, n_in, ptrs, n_out, out);
+    }
+    if (s) {
+      for (int i = 0; i < n_out; i++) out[i] = NULL;
+      s = ry__err_prefix(s, "ry_execute on %s", be->name);
+    }
+  }
+  for (int i = 0; i < n_in; i++)
+    if (args[i].owned) ry_array_release(args[i].a);
+  if (owned && owned != owned_small) ry__free(owned, (size_t)n_in * sizeof(bool));
+  if (args != small) ry__free(args, asz);
+  if (ptrs != ptr_small) ry__free(ptrs, psz);
+  return s;
+}
+
 ry_status ry_run(ry_graph *g, ry_device *d, int n_in, ry_array *const *in, int n_out, ry_array **out) {
   for (int i = 0; out && i < n_out; i++) out[i] = NULL;
   ry_executable *e;

@@ -148,6 +148,31 @@ static void j_linear(ryt_jvp_args *a, int n_lin) {
   ryt_copy_node(B, a->g, a->n, in, a->ty);
 }
 static void j_lin1(ryt_jvp_args *a) { j_linear(a, 1); }
+/* Collectives: all_gather, sharding and the sum kinds are linear (the tangent
+ * goes through the same collective); all_reduce max/min sends the tangent of
+ * the devices holding the extreme, averaged over ties, like reduce max. */
+static ry_value coll_sum(ryt_jvp_args *a, ry_op op, ry_value t) {
+  ry_attrs at = a->n->attrs;
+  at.collective.kind = RY_SUM;
+  return ryb_emit1(B, L, op, 1, &t, &at, NULL);
+}
+static void j_collective(ryt_jvp_args *a) {
+  if (Z(TX(0))) return;
+  ry_op op = a->n->op;
+  ry_reduce_kind k = a->n->attrs.collective.kind;
+  if (op == RY_OP_ALL_GATHER || op == RY_OP_SHARDING || k == RY_SUM) {
+    j_lin1(a);
+    return;
+  }
+  if (op == RY_OP_ALL_REDUCE && (k == RY_MAX || k == RY_MIN)) {
+    ry_type in = T(B, X(0));
+    ry_value mask = ry_convert_(B, L, ry_eq(B, X(0), Y(0)), in.dtype);
+    a->ty[0] = ry_div_(B, L, coll_sum(a, op, ry_mul_(B, L, TX(0), mask)), coll_sum(a, op, mask));
+    return;
+  }
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[op].name, "differentiation of kind '%s' is not supported%s",
+            ry_reduce_names[k], op == RY_OP_ALL_REDUCE ? " (sum, max and min are)" : " (sum is)");
+}
 static void j_linall(ryt_jvp_args *a) { j_linear(a, a->n->n_operands); }
 static void j_gather(ryt_jvp_args *a) { j_linear(a, 1); }
 static void j_scatter(ryt_jvp_args *a) {
@@ -770,7 +795,8 @@ const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_ARGMIN] = j_zero, [RY_OP_CUMULATIVE] = j_cumulative, [RY_OP_DOT_GENERAL] = j_bilinear,
     [RY_OP_CONVOLUTION] = j_bilinear, [RY_OP_GATHER] = j_gather, [RY_OP_SCATTER] = j_scatter, [RY_OP_SORT] = j_sort,
     [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_SCAN] = j_scan, [RY_OP_CALL] = j_call,
-    [RY_OP_CUSTOM_CALL] = j_unsupported,
+    [RY_OP_CUSTOM_CALL] = j_unsupported, [RY_OP_ALL_REDUCE] = j_collective, [RY_OP_ALL_GATHER] = j_collective,
+    [RY_OP_REDUCE_SCATTER] = j_collective, [RY_OP_SHARDING] = j_collective,
 };
 
 /* ---- the driver ---- */

@@ -425,13 +425,27 @@ static void t_conv(ryt_tr_args *a) {
   }
 }
 
+/* As in JAX: psum transposes to psum, all_gather to a summing
+ * reduce_scatter (psum_scatter) and back; a sharding annotation to the same
+ * annotation on the cotangent. */
+static void t_collective(ryt_tr_args *a) {
+  ry_op op = a->n->op;
+  ry_attrs at = a->n->attrs;
+  if (op != RY_OP_SHARDING && op != RY_OP_ALL_GATHER && at.collective.kind != RY_SUM) { t_nonlinear(a); return; }
+  if (op == RY_OP_ALL_GATHER) op = RY_OP_REDUCE_SCATTER;
+  else if (op == RY_OP_REDUCE_SCATTER) op = RY_OP_ALL_GATHER;
+  if (op != RY_OP_SHARDING) at.collective.kind = RY_SUM;
+  a->ct_in[0] = ryb_emit1(B, L, op, 1, &a->ct[0], &at, NULL);
+}
+
 const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT] = {
     [RY_OP_ADD] = t_add, [RY_OP_SUB] = t_sub, [RY_OP_NEG] = t_neg, [RY_OP_MUL] = t_mul, [RY_OP_DIV] = t_div,
     [RY_OP_CONVERT] = t_convert, [RY_OP_SELECT] = t_select, [RY_OP_BROADCAST] = t_broadcast, [RY_OP_RESHAPE] = t_reshape,
     [RY_OP_TRANSPOSE] = t_transpose, [RY_OP_SLICE] = t_slice, [RY_OP_PAD] = t_pad, [RY_OP_CONCATENATE] = t_concatenate,
     [RY_OP_REDUCE] = t_reduce, [RY_OP_CUMULATIVE] = t_cumulative, [RY_OP_DYNAMIC_SLICE] = t_dynamic_slice,
     [RY_OP_DYNAMIC_UPDATE_SLICE] = t_dus, [RY_OP_GATHER] = t_gather, [RY_OP_SCATTER] = t_scatter, [RY_OP_REVERSE] = t_reverse,
-    [RY_OP_DOT_GENERAL] = t_dot, [RY_OP_CONVOLUTION] = t_conv,
+    [RY_OP_DOT_GENERAL] = t_dot, [RY_OP_CONVOLUTION] = t_conv, [RY_OP_ALL_REDUCE] = t_collective,
+    [RY_OP_ALL_GATHER] = t_collective, [RY_OP_REDUCE_SCATTER] = t_collective, [RY_OP_SHARDING] = t_collective,
 };
 
 ry_transpose_rule ryt_transpose_rule(ry_op op) { return ry_transpose_rules[op] ? ry_transpose_rules[op] : t_unsupported; }

@@ -188,6 +188,15 @@ static void r_pad(ryt_vmap_args *a) {
 /* No operands, so never batched: iota, constant. */
 static void r_copy(ryt_vmap_args *a) { ryt_copy_node(B, a->g, a->n, a->x, a->y); }
 
+/* ---- collectives: the batch axis rides along (it is not a device axis) ---- */
+
+static void r_collective(ryt_vmap_args *a) {
+  ry_attrs at = a->n->attrs;
+  if (a->n->op == RY_OP_ALL_GATHER || a->n->op == RY_OP_REDUCE_SCATTER) at.collective.dim++;
+  if (a->n->op == RY_OP_SHARDING) at.sharding.dims = prepend(at.sharding.dims, -1);
+  emit_batched(a, a->x, &at);
+}
+
 /* ---- reductions ---- */
 
 static void r_reduce(ryt_vmap_args *a) {
@@ -792,6 +801,8 @@ const ry_batch_rule ry_batch_rules[RY_OP_COUNT] = {
     [RY_OP_CUMULATIVE] = r_cumulative, [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv,
     [RY_OP_GATHER] = r_gather, [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = EW,
     [RY_OP_COND] = r_cond, [RY_OP_WHILE] = r_while, [RY_OP_SCAN] = r_scan, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
+    [RY_OP_ALL_REDUCE] = r_collective, [RY_OP_ALL_GATHER] = r_collective, [RY_OP_REDUCE_SCATTER] = r_collective,
+    [RY_OP_SHARDING] = r_collective,
 };
 #undef EW
 

@@ -18,6 +18,7 @@ typedef struct cpu_state {
   ryc_plan plan;
   ryc_module *mod;
   ryc_kernel_fn *fns;       /* [plan.n_kernels] */
+  ryc_kernel_fn *ip_fns;    /* [plan.n_steps * RYC_MAX_INPLACE] in-place variants */
   int32_t *last_use;        /* for interpreter frames (nested regions) */
   bool interp_only;         /* no compiler: the interpreter runs the original graph */
 } cpu_state;
@@ -72,6 +73,7 @@ static void dump_text(const ryc_dump *d, const char *stage, const char *text) {
 static void state_free(cpu_state *st) {
   if (!st) return;
   if (st->fns) ry__free(st->fns, (size_t)(st->plan.n_kernels ? st->plan.n_kernels : 1) * sizeof(ryc_kernel_fn));
+  if (st->ip_fns) ry__free(st->ip_fns, (size_t)st->plan.n_steps * RYC_MAX_INPLACE * sizeof(ryc_kernel_fn));
   if (st->last_use && st->g) ry__free(st->last_use, ((size_t)st->g->n_values + 1) * sizeof(int32_t));
   ryc_module_release(st->mod);
   if (st->plan.steps || st->plan.source) ryc_plan_free(&st->plan);
@@ -122,6 +124,18 @@ static ry_status cpu_compile(ry_graph *g, void **state) {
       if (!p) s = ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
       memcpy(&st->fns[i], &p, sizeof p);
     }
+    if (!s && !(st->ip_fns = ry__calloc((size_t)st->plan.n_steps * RYC_MAX_INPLACE, sizeof(ryc_kernel_fn))))
+      s = ry__oom();
+    for (int i = 0; !s && i < st->plan.n_steps; i++) {
+      const ryc_step *sp = &st->plan.steps[i];
+      for (int v = 0; !s && v < sp->n_inplace; v++) {
+        char name[48];
+        snprintf(name, sizeof name, "ryk_%d_ip%d", sp->kernel, sp->inplace_slot[v]);
+        void *p = ryc_module_sym(st->mod, name);
+        if (!p) s = ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
+        memcpy(&st->ip_fns[i * RYC_MAX_INPLACE + v], &p, sizeof p);
+      }
+    }
   }
   double t3 = now_s();
   if (!s) {
@@ -161,12 +175,24 @@ static ry_status cpu_compile(ry_graph *g, void **state) {
 
 /* ---- execute ---- */
 
-/* released buffers kept for reuse within one run */
+/* released buffers kept for reuse within one run, and the run's memory
+ * statistics: bytes of the buffers the run holds (its temporaries and
+ * outputs, live or waiting in the free list; not the caller's inputs) */
 #define FREE_SLOTS 16
 typedef struct {
   ry_array *free[FREE_SLOTS];
   int n_free;
+  ryc_run_stats st;
 } recycler;
+
+static _Thread_local ryc_run_stats g_last_run;
+
+void ryc_last_run_stats(ryc_run_stats *out) { *out = g_last_run; }
+
+static void held_add(recycler *rc, size_t n) {
+  rc->st.live_bytes += n;
+  if (rc->st.live_bytes > rc->st.peak_bytes) rc->st.peak_bytes = rc->st.live_bytes;
+}
 
 static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
   size_t nbytes = (size_t)ry_shape_numel(t.shape) * ry_dtype_size(t.dtype);
@@ -176,8 +202,11 @@ static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
       rc->free[i] = rc->free[--rc->n_free];
       a->type = t;
       *out = a;
+      rc->st.reused++;
       return NULL;
     }
+  held_add(rc, nbytes);
+  rc->st.fresh_bytes += nbytes;
   /* like ry__array_new but without zeroing: kernels write every element */
   ry_array *a = ry__malloc(sizeof *a);
   if (!a) return ry__oom();
@@ -205,12 +234,17 @@ static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
   return s;
 }
 
-static void drop(recycler *rc, ry_array *a) {
+/* Release the run's reference of value a; `held` says whether a counts in
+ * the run's bytes (not an input). A buffer nobody else holds is kept for
+ * reuse. */
+static void drop(recycler *rc, ry_array *a, bool held) {
   if (!a) return;
   if (atomic_load((_Atomic int *)&a->refcount) == 1 && a->nbytes >= 4096 && rc->n_free < FREE_SLOTS) {
+    if (!held) held_add(rc, a->nbytes); /* a donated input joins the free list */
     rc->free[rc->n_free++] = a;
     return;
   }
+  if (held) rc->st.live_bytes -= a->nbytes;
   ry_array_release(a);
 }
 
@@ -225,15 +259,38 @@ static void kernel_task(void *ctx, int64_t lo, int64_t hi) {
 }
 
 
-static ry_status run_kernel(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recycler *rc) {
   const ry_graph *g = st->g;
+  const ryc_step *sp = &st->plan.steps[step];
   int32_t r = sp->bufs[0];
-  ry_status s = new_buffer(rc, ry_vtype(g, r), &vals[r]);
+  ry_type rt = ry_vtype(g, r);
+  ryc_kernel_fn fn = st->fns[sp->kernel];
+  size_t rbytes = (size_t)ry_shape_numel(rt.shape) * ry_dtype_size(rt.dtype);
+  int ip_slot = -1;
+  /* write over an input that dies at this step when the run holds its last
+   * reference (a donated input, or a temporary nobody else retained) */
+  for (int v = 0; v < sp->n_inplace && ip_slot < 0; v++) {
+    int32_t x = sp->bufs[sp->inplace_slot[v]];
+    ry_array *a = vals[x];
+    if (!a || atomic_load((_Atomic int *)&a->refcount) != 1 || a->nbytes != rbytes) continue;
+    if (g->values[x].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
+    vals[r] = a;
+    vals[x] = NULL; /* no longer x's: its release at this step is a no-op */
+    a->type = rt;
+    fn = st->ip_fns[step * RYC_MAX_INPLACE + v];
+    ip_slot = sp->inplace_slot[v];
+    rc->st.in_place++;
+  }
+  ry_status s = vals[r] ? NULL : new_buffer(rc, rt, &vals[r]);
   if (s) return s;
   char *small[32], **ptrs = small;
   size_t psz = (size_t)sp->n_bufs * sizeof(char *);
   if (sp->n_bufs > 32 && !(ptrs = ry__malloc(psz))) return ry__oom();
   for (int i = 0; i < sp->n_bufs; i++) {
+    if (i == ip_slot) { /* the buffer written in place is now the output's */
+      ptrs[i] = vals[r]->data;
+      continue;
+    }
     ry_array *a = vals[sp->bufs[i]];
     if (!a) {
       if (ptrs != small) ry__free(ptrs, psz);
@@ -243,7 +300,7 @@ static ry_status run_kernel(const cpu_state *st, const ryc_step *sp, ry_array **
     ptrs[i] = a->data;
   }
   if (ry_shape_numel(ry_vtype(g, r).shape) > 0) {
-    kjob j = {st->fns[sp->kernel], ptrs};
+    kjob j = {fn, ptrs};
     int64_t min_work = ryc_parallel_threshold();
     if (sp->work < min_work || sp->outer <= 1) {
       j.fn(ptrs, 0, sp->outer);
@@ -316,29 +373,44 @@ static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **
   return s;
 }
 
-static ry_status cpu_execute(void *state, ry_graph *g0, int n_in, ry_array *const *in, int n_out, ry_array **out) {
-  cpu_state *st = state;
-  if (st->interp_only) return ryi_run_graph(st->g, n_in, in, n_out, out);
-  (void)g0;
+/* donated[i]: the run owns the caller's reference of in[i] (NULL: none) */
+static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *donated, int n_out, ry_array **out) {
+  if (st->interp_only) {
+    ry_status s = ryi_run_graph(st->g, n_in, in, n_out, out);
+    for (int i = 0; donated && i < n_in; i++)
+      if (donated[i]) ry_array_release(in[i]);
+    return s;
+  }
   const ry_graph *g = st->g;
   size_t nv = (size_t)g->n_values + 1;
   ry_array **vals = ry__calloc(nv, sizeof(ry_array *));
-  if (!vals) return ry__oom();
+  if (!vals) {
+    for (int i = 0; donated && i < n_in; i++)
+      if (donated[i]) ry_array_release(in[i]);
+    return ry__oom();
+  }
   const ry_region *body = &g->regions[0];
-  for (int i = 0; i < n_in; i++) vals[body->params.v[i]] = ry_array_retain(in[i]);
-  recycler rc = {{0}, 0};
+  for (int i = 0; i < n_in; i++)
+    vals[body->params.v[i]] = donated && donated[i] ? in[i] : ry_array_retain(in[i]);
+  recycler rc;
+  memset(&rc, 0, sizeof rc);
   ry_status s = NULL;
   for (int i = 0; i < st->plan.n_steps && !s; i++) {
     const ryc_step *sp = &st->plan.steps[i];
     switch (sp->kind) {
-    case RYC_STEP_KERNEL: s = run_kernel(st, sp, vals, &rc); break;
+    case RYC_STEP_KERNEL: s = run_kernel(st, i, vals, &rc); break;
     case RYC_STEP_GEMM: s = run_gemm(st, sp, vals, &rc); break;
-    default: s = run_interp(st, sp, vals); break;
+    default: {
+      s = run_interp(st, sp, vals);
+      const ry_node *n = &g->nodes[sp->node];
+      for (int j = 0; !s && j < n->n_results; j++) held_add(&rc, vals[ry_node_results(g, n)[j]]->nbytes);
+      break;
+    }
     }
     if (s) break;
     for (int j = 0; j < sp->n_release; j++) {
       int32_t v = sp->release[j];
-      drop(&rc, vals[v]);
+      drop(&rc, vals[v], g->values[v].node >= 0);
       vals[v] = NULL;
     }
   }
@@ -355,7 +427,19 @@ static ry_status cpu_execute(void *state, ry_graph *g0, int n_in, ry_array *cons
   for (size_t v = 0; v < nv; v++) ry_array_release(vals[v]);
   for (int i = 0; i < rc.n_free; i++) ry_array_release(rc.free[i]);
   ry__free(vals, nv * sizeof(ry_array *));
+  g_last_run = rc.st;
   return s;
+}
+
+static ry_status cpu_execute(void *state, ry_graph *g0, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  (void)g0;
+  return run(state, n_in, in, NULL, n_out, out);
+}
+
+static ry_status cpu_execute_donated(void *state, ry_graph *g0, int n_in, ry_array *const *in, const bool *donated,
+                                     int n_out, ry_array **out) {
+  (void)g0;
+  return run(state, n_in, in, donated, n_out, out);
 }
 
 const ry_backend ry_cpu_backend = {
@@ -364,5 +448,6 @@ const ry_backend ry_cpu_backend = {
                    "compiler (cached), packed GEMM, a thread pool; the interpreter runs the rest",
     .compile = cpu_compile,
     .execute = cpu_execute,
+    .execute_donated = cpu_execute_donated,
     .free_state = cpu_free,
 };

@@ -43,6 +43,8 @@ typedef struct ryc_gemm {
   ry_dtype dt;                  /* f32 or f64 */
 } ryc_gemm;
 
+#define RYC_MAX_INPLACE 4
+
 typedef struct ryc_step {
   ryc_step_kind kind;
   int32_t node;         /* the node of the optimized graph (root for kernels) */
@@ -55,6 +57,12 @@ typedef struct ryc_step {
   ryc_gemm gemm;        /* GEMM */
   int32_t *release;     /* values whose last use is this step (owned) */
   int n_release;
+  /* KERNEL: variants ryk_<kernel>_ip<slot> that write the output over
+   * bufs[slot] (read only at the output's own elements, dying here); used
+   * when that buffer's last reference is the run's (a donated input or a
+   * temporary) */
+  int n_inplace;
+  int inplace_slot[RYC_MAX_INPLACE];
 } ryc_step;
 
 typedef struct ryc_plan {
@@ -99,6 +107,17 @@ void ryc_cache_stats_get(ryc_cache_stats *s);
 void ryc_cache_dir(char *buf, size_t size);
 /* Drop idle modules from the memory cache (tests). */
 void ryc_cache_trim(void);
+
+/* Memory of the last run on this thread (tests): bytes of the buffers a run
+ * holds (temporaries and outputs, including those waiting for reuse; the
+ * caller's inputs count only once a donated one is taken over), their peak,
+ * bytes newly allocated, buffers reused from the free list, and outputs
+ * written over a dying input. */
+typedef struct ryc_run_stats {
+  size_t live_bytes, peak_bytes, fresh_bytes;
+  long reused, in_place;
+} ryc_run_stats;
+void ryc_last_run_stats(ryc_run_stats *out);
 
 /* ---- thread pool (pool.c) ---- */
 typedef void (*ryc_task_fn)(void *ctx, int64_t lo, int64_t hi);

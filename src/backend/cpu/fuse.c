@@ -335,6 +335,11 @@ typedef struct {
   int n_memo;
   bool fail;
   const char *fail_why;
+  /* in-place variants of an elementwise kernel (gen_ew): the slot each one
+   * writes over and its text, a function ryk_<kernel>_ip<slot> */
+  int n_ip;
+  int ip_slot[RYC_MAX_INPLACE];
+  ryc_buf ip_src[RYC_MAX_INPLACE];
 } kgen;
 
 static const char *ctype(ry_dtype t) { /* compute type */
@@ -761,10 +766,13 @@ static void print_loads(kgen *k, ryc_buf *b, const loops *lp) {
   }
 }
 
-static void print_ptrs(kgen *k, ryc_buf *b) {
-  for (int i = 0; i < k->n_bufs; i++) {
+/* inplace > 0: slot `inplace` is written (it replaces the output p0, which
+ * is not declared), so the pointer is not const and there is no aliasing */
+static void print_ptrs(kgen *k, ryc_buf *b, int inplace) {
+  for (int i = inplace ? 1 : 0; i < k->n_bufs; i++) {
     ry_dtype t = ry_vtype(k->g, k->bufs[i]).dtype;
-    ryc_printf(b, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", i ? "const " : "", stype(t), i, i ? "const " : "", stype(t), i);
+    const char *c = i && i != inplace ? "const " : "";
+    ryc_printf(b, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, stype(t), i, c, stype(t), i);
   }
 }
 
@@ -776,6 +784,8 @@ static const char *store_fmt(ry_dtype t) {
   default: return "%s";
   }
 }
+
+static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype dt, int ip);
 
 /* elementwise kernel rooted at value r: the loop is r's shape */
 static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
@@ -796,8 +806,35 @@ static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work
   loops *lp = ry__malloc(sizeof *lp);
   if (!lp) return false;
   coalesce(k, order, k->L, NULL, st, lp);
-  ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
-  print_ptrs(k, out);
+  /* slot i may be written over by the output when every read of it is at
+   * the output's own element: same dtype and size, offset 0, the output's
+   * strides (loads come before the store in each iteration) */
+  k->n_ip = 0;
+  for (int i = 1; i < k->n_bufs && k->n_ip < RYC_MAX_INPLACE; i++) {
+    ry_type bt = ry_vtype(k->g, k->bufs[i]);
+    bool ok = bt.dtype == rt.dtype && ry_shape_numel(bt.shape) == ry_shape_numel(rt.shape) && ry_shape_numel(rt.shape) > 0;
+    for (int a = 0; ok && a < k->n_acc; a++) {
+      if (k->acc[a].buf != i) continue;
+      ok = k->acc[a].base == 0;
+      for (int j = 0; ok && j < lp->n; j++) ok = lp->coef[a][j] == lp->coef[k->n_acc][j];
+    }
+    if (ok) k->ip_slot[k->n_ip++] = i;
+  }
+  for (int v = -1; v < k->n_ip; v++) {
+    int ip = v < 0 ? 0 : k->ip_slot[v];
+    ryc_buf *o = v < 0 ? out : &k->ip_src[v];
+    if (v < 0) ryc_printf(o, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+    else ryc_printf(o, "void ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", idx, ip);
+    gen_ew_body(k, o, lp, t, rt.dtype, ip);
+  }
+  *outer = lp->n ? lp->size[0] : 1;
+  *work = ry_shape_numel(rt.shape);
+  ry__free(lp, sizeof *lp);
+  return true;
+}
+
+static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype dt, int ip) {
+  print_ptrs(k, out, ip);
   if (lp->n == 0) ryc_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n");
   for (int j = 0; j < lp->n; j++) {
     if (j == 0) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
@@ -805,20 +842,16 @@ static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work
   }
   print_loads(k, out, lp);
   ryc_printf(out, "%s", k->body.s ? k->body.s : "");
-  ryc_printf(out, "      p0[");
+  ryc_printf(out, "      p%d[", ip);
   print_offset(out, 0, lp->coef[k->n_acc], lp->n);
   ryc_printf(out, "] = ");
   char tv[32];
   snprintf(tv, sizeof tv, "t%d", t);
-  ryc_printf(out, store_fmt(rt.dtype), tv);
+  ryc_printf(out, store_fmt(dt), tv);
   ryc_printf(out, ";\n");
   for (int j = lp->n - 1; j >= 0; j--) ryc_printf(out, "  }\n");
   if (lp->n == 0) ryc_printf(out, "    }\n  }\n");
   ryc_printf(out, "}\n\n");
-  *outer = lp->n ? lp->size[0] : 1;
-  *work = ry_shape_numel(rt.shape);
-  ry__free(lp, sizeof *lp);
-  return true;
 }
 
 static const char *red_identity(ry_reduce_kind kind, ry_dtype t) {
@@ -912,7 +945,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
   char acc[16], val[16];
   snprintf(val, sizeof val, "t%d", tv);
   ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
-  print_ptrs(k, out);
+  print_ptrs(k, out, 0);
   int nk = 0; /* kept loops (outer) */
   while (nk < lp->n && !lp->red[nk]) nk++;
   if (inner) {
@@ -1039,6 +1072,13 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
   ryc_buf src = {0}, rep = {0};
   ry_status s = NULL;
   int32_t *lastuse = ry__malloc(nv * sizeof(int32_t));
+  /* in-place variants waiting for the liveness analysis: (step, slot, text) */
+  typedef struct {
+    int step, slot;
+    ryc_buf text;
+  } ipvar;
+  ipvar *ipv = NULL;
+  int n_ipv = 0, ipv_cap = 0;
   if (!pl.mat || !pl.why || !pl.why_op || !pl.cls || !pl.nusers || !pl.cost || !pl.need_flat || !k || !lastuse) {
     s = ry__oom();
     goto done;
@@ -1059,6 +1099,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
       ryc_buf_free(&k->body);
+      for (int v = 0; v < k->n_ip; v++) ryc_buf_free(&k->ip_src[v]);
       memset(k, 0, sizeof *k);
       k->p = &pl;
       k->g = g;
@@ -1079,6 +1120,22 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
         st.outer = outer;
         st.work = work;
         if (!st.bufs) s = ry__oom();
+        for (int v = 0; !s && v < k->n_ip; v++) {
+          if (n_ipv == ipv_cap) {
+            int ncap = ipv_cap ? 2 * ipv_cap : 16;
+            ipvar *nv2 = ry__realloc(ipv, (size_t)ipv_cap * sizeof *ipv, (size_t)ncap * sizeof *ipv);
+            if (!nv2) {
+              s = ry__oom();
+              break;
+            }
+            ipv = nv2;
+            ipv_cap = ncap;
+          }
+          ipv[n_ipv].step = p->n_steps;
+          ipv[n_ipv].slot = k->ip_slot[v];
+          ipv[n_ipv++].text = k->ip_src[v];
+          memset(&k->ip_src[v], 0, sizeof k->ip_src[v]);
+        }
         char ts[96];
         ryc_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
                    ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ry_op_table[n->op].name, k->n_bufs - 1, outer);
@@ -1167,8 +1224,20 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
       }
     ry__free(cnt, ((size_t)p->n_steps + 1) * sizeof(int32_t));
   }
+  /* keep the in-place variants whose slot dies at their step: only there can
+   * the output take over the input's buffer */
+  for (int i = 0; !s && i < n_ipv; i++) {
+    ryc_step *st = &p->steps[ipv[i].step];
+    int32_t v = st->bufs[ipv[i].slot];
+    if (lastuse[v] != ipv[i].step || st->n_inplace >= RYC_MAX_INPLACE) continue;
+    st->inplace_slot[st->n_inplace++] = ipv[i].slot;
+    ryc_printf(&src, "%s", ipv[i].text.s ? ipv[i].text.s : "");
+    ryc_printf(&rep, "kernel %d: may write over %%v%d in place (its last use)\n", st->kernel, (int)v);
+  }
   if (src.oom || rep.oom) s = ry__oom();
 done:
+  for (int i = 0; i < n_ipv; i++) ryc_buf_free(&ipv[i].text);
+  ry__free(ipv, (size_t)ipv_cap * sizeof *ipv);
   if (!s) {
     p->mat = pl.mat;
     pl.mat = NULL;
@@ -1192,7 +1261,10 @@ done:
   ry__free(pl.nusers, nv * sizeof(int32_t));
   ry__free(pl.cost, nv * sizeof(int32_t));
   ry__free(pl.need_flat, nv * sizeof(bool));
-  if (k) ryc_buf_free(&k->body);
+  if (k) {
+    ryc_buf_free(&k->body);
+    for (int v = 0; v < k->n_ip; v++) ryc_buf_free(&k->ip_src[v]);
+  }
   ry__free(k, sizeof *k);
   ry__free(lastuse, nv * sizeof(int32_t));
   if (s) ryc_plan_free(p);

@@ -77,6 +77,10 @@ const ry_interp_kernel ry_interp_kernels[RY_OP_COUNT] = {
     [RY_OP_SCAN] = ryi_scan,
     [RY_OP_CALL] = ryi_call,
     [RY_OP_CUSTOM_CALL] = ryi_custom_call,
+    [RY_OP_ALL_REDUCE] = ryi_all_reduce,
+    [RY_OP_ALL_GATHER] = ryi_all_gather,
+    [RY_OP_REDUCE_SCATTER] = ryi_reduce_scatter,
+    [RY_OP_SHARDING] = ryi_sharding,
 };
 
 /* ---- helpers ---- */

@@ -103,5 +103,10 @@ ry_status ryi_while(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
 ry_status ryi_scan(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_call(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_custom_call(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+/* collective.c: collectives (one device: see the file) and sharding */
+ry_status ryi_all_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_all_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_reduce_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_sharding(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 
 #endif

@@ -53,6 +53,7 @@ struct ry_pjrt_executable {
   PJRT_LoadedExecutable *exe;
   ry_graph *graph; /* retained; NULL when compiled from text */
   int num_devices, num_outputs;
+  bool spmd; /* partitioned (ry_pjrt_compile_spmd): global inputs and outputs */
 };
 
 static const char *code_name(PJRT_Error_Code c) {
@@ -358,15 +359,30 @@ static void pb_bytes(pbuf *p, int field, const pbuf *sub) {
 
 /* Exposed for the unit test: bytes of the options for n replicas on device ids. */
 size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out, size_t cap) {
-  pbuf build = {0}, da = {0}, comp = {0}, ids = {0}, top = {0};
+  return ryp_compile_options_spmd(num_replicas, 1, device_ids, out, cap);
+}
+
+/* Field numbers checked against XLA's xla/pjrt/proto/compile_options.proto
+ * (ExecutableBuildOptionsProto: num_replicas 4, num_partitions 5,
+ * use_spmd_partitioning 6, device_assignment 9; CompileOptionsProto:
+ * executable_build_options 3) and xla/xla_data.proto (DeviceAssignmentProto:
+ * replica_count 1, computation_count 2, computation_devices 3;
+ * ComputationDevice: replica_device_ids 1). A computation is a partition:
+ * computation_devices[p].replica_device_ids[r] runs replica r of partition p. */
+size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int *device_ids, uint8_t *out, size_t cap) {
+  pbuf build = {0}, da = {0}, top = {0};
   pb_int(&build, 4, (uint64_t)num_replicas);
-  pb_int(&build, 5, 1);
-  if (device_ids && num_replicas > 1) {
-    for (int r = 0; r < num_replicas; r++) pb_varint(&ids, (uint64_t)device_ids[r]);
-    pb_bytes(&comp, 1, &ids); /* packed repeated int64 */
+  pb_int(&build, 5, (uint64_t)num_partitions);
+  if (num_partitions > 1) pb_int(&build, 6, 1);
+  if (device_ids && num_replicas * num_partitions > 1) {
     pb_int(&da, 1, (uint64_t)num_replicas);
-    pb_int(&da, 2, 1);
-    pb_bytes(&da, 3, &comp);
+    pb_int(&da, 2, (uint64_t)num_partitions);
+    for (int p = 0; p < num_partitions; p++) {
+      pbuf comp = {0}, ids = {0};
+      for (int r = 0; r < num_replicas; r++) pb_varint(&ids, (uint64_t)device_ids[p * num_replicas + r]);
+      pb_bytes(&comp, 1, &ids); /* packed repeated int64 */
+      pb_bytes(&da, 3, &comp);
+    }
     pb_bytes(&build, 9, &da);
   }
   pb_bytes(&top, 3, &build);
@@ -377,7 +393,7 @@ size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out
 
 /* ---- compile ---- */
 
-static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, int num_devices,
+static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, int num_devices, bool spmd,
                               PJRT_LoadedExecutable **out_exe, int *num_outputs) {
   const PJRT_Api *api = c->plugin->api;
   if (num_devices < 1) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt compile: num_devices is %d (must be >= 1)", num_devices);
@@ -387,7 +403,8 @@ static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, i
                    "ry_pjrt_options.cpu_device_count)",
                    num_devices, c->platform, c->n_devices);
   uint8_t opts[512];
-  size_t nopts = ryp_compile_options(num_devices, c->device_ids, opts, sizeof opts);
+  size_t nopts = spmd ? ryp_compile_options_spmd(1, num_devices, c->device_ids, opts, sizeof opts)
+                      : ryp_compile_options(num_devices, c->device_ids, opts, sizeof opts);
   if (!nopts) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt compile: too many devices for the compile options (%d)", num_devices);
   PJRT_Program prog = {.struct_size = PJRT_Program_STRUCT_SIZE,
                        .code = (char *)mlir,
@@ -429,10 +446,11 @@ static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, i
   return NULL;
 }
 
-static ry_status exe_new(ry_pjrt_client *c, ry_graph *g, const char *mlir, int num_devices, ry_pjrt_executable **out) {
+static ry_status exe_new(ry_pjrt_client *c, ry_graph *g, const char *mlir, int num_devices, bool spmd,
+                         ry_pjrt_executable **out) {
   PJRT_LoadedExecutable *le = NULL;
   int nout = -1;
-  ry_status s = compile_text(c, mlir, strlen(mlir), num_devices, &le, &nout);
+  ry_status s = compile_text(c, mlir, strlen(mlir), num_devices, spmd, &le, &nout);
   if (s) return s;
   ry_pjrt_executable *e = ry__calloc(1, sizeof *e);
   if (!e) {
@@ -447,6 +465,7 @@ static ry_status exe_new(ry_pjrt_client *c, ry_graph *g, const char *mlir, int n
   e->graph = g ? ry_graph_retain(g) : NULL;
   e->num_devices = num_devices;
   e->num_outputs = g ? ry_graph_num_outputs(g) : nout;
+  e->spmd = spmd;
   *out = e;
   return NULL;
 }
@@ -464,7 +483,55 @@ static const char *find_custom_call(const ry_graph *g) {
   return NULL;
 }
 
+static int64_t mesh_size(const ry_axes *m) {
+  int64_t n = 1;
+  for (int i = 0; i < m->n; i++) n *= m->v[i];
+  return n;
+}
+
+/* Collectives run across replicas and sharding annotations across
+ * partitions: their meshes must match the devices the program is compiled
+ * for. The first mismatch in g or anything it calls, or NULL. */
+static ry_status check_meshes(const ry_graph *g, int num_devices, bool spmd) {
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    const ry_node *n = &g->nodes[i];
+    if (n->op == RY_OP_CALL) {
+      ry_status s = check_meshes(n->attrs.call.callee, num_devices, spmd);
+      if (s) return s;
+      continue;
+    }
+    bool coll = n->op == RY_OP_ALL_REDUCE || n->op == RY_OP_ALL_GATHER || n->op == RY_OP_REDUCE_SCATTER;
+    if (!coll && n->op != RY_OP_SHARDING) continue;
+    int64_t m = mesh_size(coll ? &n->attrs.collective.mesh : &n->attrs.sharding.mesh);
+    if (m == 1) continue;
+    if (coll && spmd)
+      return ry__err(RY_ERR_UNSUPPORTED,
+                     "pjrt: %s over a mesh of %lld devices in an SPMD (sharded) program: collectives run across "
+                     "replicas; compile the per-device program with ry_pjrt_compile",
+                     ry_op_table[n->op].name, (long long)m);
+    if (!coll && !spmd)
+      return ry__err(RY_ERR_INVALID_ARGUMENT,
+                     "pjrt: the graph has a sharding annotation over %lld devices: compile it with "
+                     "ry_pjrt_compile_spmd",
+                     (long long)m);
+    if (m != num_devices)
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt: %s has a device mesh of %lld devices but the program is compiled for %d",
+                     ry_op_table[n->op].name, (long long)m, num_devices);
+  }
+  return NULL;
+}
+
+static ry_status compile_graph(ry_pjrt_client *c, ry_graph *g, int num_devices, bool spmd, ry_pjrt_executable **out);
+
 ry_status ry_pjrt_compile(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out) {
+  return compile_graph(c, g, num_devices, false, out);
+}
+
+ry_status ry_pjrt_compile_spmd(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out) {
+  return compile_graph(c, g, num_devices, true, out);
+}
+
+static ry_status compile_graph(ry_pjrt_client *c, ry_graph *g, int num_devices, bool spmd, ry_pjrt_executable **out) {
   if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile: out is NULL");
   *out = NULL;
   if (!c) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile: client is NULL");
@@ -475,10 +542,14 @@ ry_status ry_pjrt_compile(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pj
                    "pjrt: graph '%s' uses custom_call '%s', a host C function registered with ryft, which a PJRT "
                    "device cannot call",
                    g->name ? g->name : "main", cc);
+  if (num_devices >= 1 && num_devices <= c->n_devices) {
+    ry_status ms = check_meshes(g, num_devices, spmd);
+    if (ms) return ms;
+  }
   char *text;
   ry_status s = ry_stablehlo_emit(g, &text);
   if (s) return s;
-  s = exe_new(c, g, text, num_devices, out);
+  s = exe_new(c, g, text, num_devices, spmd, out);
   ry_free(text);
   return s;
 }
@@ -488,7 +559,7 @@ ry_status ry_pjrt_compile_mlir(ry_pjrt_client *c, const char *mlir, int num_devi
   *out = NULL;
   if (!c) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile_mlir: client is NULL");
   if (!mlir) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_compile_mlir: text is NULL");
-  return exe_new(c, NULL, mlir, num_devices, out);
+  return exe_new(c, NULL, mlir, num_devices, false, out);
 }
 
 void ry_pjrt_executable_free(ry_pjrt_executable *e) {
@@ -614,34 +685,33 @@ static ry_status to_host(ry_pjrt_client *c, PJRT_Buffer *b, const ry_type *want,
   return NULL;
 }
 
-ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
-  if (!e) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: executable is NULL");
-  if (n_out > 0 && !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: outputs array is NULL");
-  for (int i = 0; i < n_out; i++) out[i] = NULL;
-  if (n_in > 0 && !in) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: inputs array is NULL");
-  int nd = e->num_devices, no = e->num_outputs;
-  if (no < 0) return ry__err(RY_ERR_UNSUPPORTED, "ry_pjrt_execute: the plugin did not report the number of outputs");
-  if (n_out != no * nd)
-    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: room for %d outputs but the executable makes %d (%d per device x %d devices)",
-                   n_out, no * nd, no, nd);
+/* Check device d's inputs against the graph. */
+static ry_status check_inputs(const ry_pjrt_executable *e, int n_in, ry_array *const *in, int d) {
   for (int i = 0; i < n_in; i++)
     if (!in[i]) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: input %d is NULL", i);
-  if (e->graph) {
-    if (n_in != ry_graph_num_inputs(e->graph))
-      return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: got %d inputs but the graph '%s' takes %d", n_in,
-                     e->graph->name, ry_graph_num_inputs(e->graph));
-    for (int i = 0; i < n_in; i++) {
-      ry_type want = ry_graph_input_type(e->graph, i);
-      if (!ry_type_equal(in[i]->type, want)) {
-        char a[128], b[128];
-        return ry__err(in[i]->type.dtype != want.dtype ? RY_ERR_DTYPE : RY_ERR_SHAPE,
-                       "ry_pjrt_execute: input %d has type %s but the graph expects %s", i,
-                       ry_type_str(in[i]->type, a, sizeof a), ry_type_str(want, b, sizeof b));
-      }
+  if (!e->graph) return NULL;
+  if (n_in != ry_graph_num_inputs(e->graph))
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: got %d inputs but the graph '%s' takes %d", n_in,
+                   e->graph->name, ry_graph_num_inputs(e->graph));
+  for (int i = 0; i < n_in; i++) {
+    ry_type want = ry_graph_input_type(e->graph, i);
+    if (!ry_type_equal(in[i]->type, want)) {
+      char a[128], b[128], dev[48] = "";
+      if (d >= 0) snprintf(dev, sizeof dev, " (device %d)", d);
+      return ry__err(in[i]->type.dtype != want.dtype ? RY_ERR_DTYPE : RY_ERR_SHAPE,
+                     "ry_pjrt_execute: input %d%s has type %s but the graph expects %s", i, dev,
+                     ry_type_str(in[i]->type, a, sizeof a), ry_type_str(want, b, sizeof b));
     }
   }
+  return NULL;
+}
+
+/* Run with per-device inputs args[d * n_in + i]; outputs out[d * no + i]
+ * (new arrays, of types out_types[i] when given). */
+static ry_status run(ry_pjrt_executable *e, int n_in, ry_array *const *in, const ry_type *out_types, ry_array **out) {
   ry_pjrt_client *c = e->client;
   const PJRT_Api *api = c->plugin->api;
+  int nd = e->num_devices, no = e->num_outputs;
   size_t nargs = (size_t)n_in, nouts = (size_t)no;
   PJRT_Buffer **args = ry__calloc((size_t)nd * nargs + 1, sizeof *args);
   PJRT_Buffer **outs = ry__calloc((size_t)nd * nouts + 1, sizeof *outs);
@@ -653,7 +723,7 @@ ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, 
   for (int d = 0; d < nd && !s; d++) {
     arg_lists[d] = args + (size_t)d * nargs;
     out_lists[d] = outs + (size_t)d * nouts;
-    for (size_t i = 0; i < nargs && !s; i++) s = to_device(c, in[i], c->devices[d], &arg_lists[d][i]);
+    for (size_t i = 0; i < nargs && !s; i++) s = to_device(c, in[(size_t)d * nargs + i], c->devices[d], &arg_lists[d][i]);
   }
   if (!s) {
     PJRT_ExecuteOptions eo = {.struct_size = PJRT_ExecuteOptions_STRUCT_SIZE};
@@ -673,11 +743,7 @@ ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, 
     }
   }
   for (int d = 0; d < nd && !s; d++)
-    for (int i = 0; i < no && !s; i++) {
-      ry_type want;
-      if (e->graph) want = ry_graph_output_type(e->graph, i);
-      s = to_host(c, out_lists[d][i], e->graph ? &want : NULL, &out[d * no + i]);
-    }
+    for (int i = 0; i < no && !s; i++) s = to_host(c, out_lists[d][i], out_types ? &out_types[i] : NULL, &out[d * no + i]);
   if (args)
     for (size_t i = 0; i < (size_t)nd * nargs; i++) buffer_destroy(api, args[i]);
   if (outs)
@@ -685,11 +751,171 @@ ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, 
   ry__free(args, ((size_t)nd * nargs + 1) * sizeof *args);
   ry__free(outs, ((size_t)nd * nouts + 1) * sizeof *outs);
   if (s)
-    for (int i = 0; i < n_out; i++) {
+    for (int i = 0; i < nd * no; i++) {
       ry_array_release(out[i]);
       out[i] = NULL;
     }
   return s;
+}
+
+/* ---- SPMD: global arrays <-> per-device blocks ---- */
+
+/* The block of a value split as (mesh, dims) that partition `dev` holds:
+ * its shape and its offset in the global array. */
+static ry_shape block_of(ry_shape global, const ry_axes *mesh, const ry_axes *dims, int dev, int64_t *offset) {
+  int64_t coord[RY_MAX_RANK] = {0}, rest = dev;
+  for (int a = mesh->n - 1; a >= 0; a--) {
+    coord[a] = rest % mesh->v[a];
+    rest /= mesh->v[a];
+  }
+  ry_shape s = global;
+  for (int i = 0; i < global.rank; i++) {
+    offset[i] = 0;
+    if (i < dims->n && dims->v[i] >= 0) {
+      s.dims[i] = global.dims[i] / mesh->v[dims->v[i]];
+      offset[i] = coord[dims->v[i]] * s.dims[i];
+    }
+  }
+  return s;
+}
+
+/* Copy the block at `offset` between the global array and the local one,
+ * a row of the last dimension at a time. */
+static void block_copy(ry_array *global, ry_array *local, const int64_t *offset, bool to_local) {
+  ry_shape gs = global->type.shape, ls = local->type.shape;
+  size_t es = ry_dtype_size(global->type.dtype);
+  int r = gs.rank;
+  if (r == 0) {
+    if (to_local) memcpy(local->data, global->data, es);
+    else memcpy(global->data, local->data, es);
+    return;
+  }
+  int64_t numel = ry_shape_numel(ls);
+  if (numel == 0) return;
+  int64_t row = ls.dims[r - 1], idx[RY_MAX_RANK] = {0};
+  ry_shape outer = ls;
+  outer.dims[r - 1] = 1;
+  for (int64_t k = 0; k < numel / row; k++) {
+    int64_t g = 0;
+    for (int i = 0; i < r; i++) g = g * gs.dims[i] + idx[i] + offset[i];
+    char *gp = (char *)global->data + (size_t)g * es, *lp = (char *)local->data + (size_t)(k * row) * es;
+    if (to_local) memcpy(lp, gp, (size_t)row * es);
+    else memcpy(gp, lp, (size_t)row * es);
+    for (int d = r - 1; d >= 0; d--) {
+      if (++idx[d] < outer.dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+static ry_status execute_spmd(ry_pjrt_executable *e, int n_in, ry_array *const *in, ry_array **out) {
+  int nd = e->num_devices, no = e->num_outputs;
+  const ry_graph *g = e->graph;
+  ry_array **local = ry__calloc((size_t)nd * (size_t)n_in + 1, sizeof *local);
+  ry_array **lout = ry__calloc((size_t)nd * (size_t)no + 1, sizeof *lout);
+  ry_type *otypes = ry__calloc((size_t)no + 1, sizeof *otypes);
+  ry_status s = (!local || !lout || !otypes) ? ry__oom() : NULL;
+  int64_t off[RY_MAX_RANK];
+  for (int i = 0; i < n_in && !s; i++) {
+    ry_axes mesh, dims;
+    bool split = rys_io_sharding(g, true, i, &mesh, &dims);
+    for (int d = 0; d < nd && !s; d++) {
+      if (!split) {
+        local[d * n_in + i] = ry_array_retain(in[i]);
+        continue;
+      }
+      ry_type lt = {in[i]->type.dtype, block_of(in[i]->type.shape, &mesh, &dims, d, off)};
+      s = ry__array_new(lt, &local[d * n_in + i]);
+      if (!s) block_copy(in[i], local[d * n_in + i], off, true);
+    }
+  }
+  for (int i = 0; i < no && !s; i++) {
+    ry_axes mesh, dims;
+    otypes[i] = ry_graph_output_type(g, i);
+    if (rys_io_sharding(g, false, i, &mesh, &dims)) otypes[i].shape = block_of(otypes[i].shape, &mesh, &dims, 0, off);
+  }
+  if (!s) s = run(e, n_in, local, otypes, lout);
+  for (int i = 0; i < no && !s; i++) {
+    ry_axes mesh, dims;
+    if (!rys_io_sharding(g, false, i, &mesh, &dims)) {
+      out[i] = ry_array_retain(lout[i]); /* replicated: device 0's copy */
+      continue;
+    }
+    s = ry__array_new(ry_graph_output_type(g, i), &out[i]);
+    for (int d = 0; d < nd && !s; d++) {
+      block_of(out[i]->type.shape, &mesh, &dims, d, off);
+      block_copy(out[i], lout[d * no + i], off, false);
+    }
+  }
+  if (local)
+    for (int i = 0; i < nd * n_in; i++) ry_array_release(local[i]);
+  if (lout)
+    for (int i = 0; i < nd * no; i++) ry_array_release(lout[i]);
+  ry__free(local, ((size_t)nd * (size_t)n_in + 1) * sizeof *local);
+  ry__free(lout, ((size_t)nd * (size_t)no + 1) * sizeof *lout);
+  ry__free(otypes, ((size_t)no + 1) * sizeof *otypes);
+  if (s)
+    for (int i = 0; i < no; i++) {
+      ry_array_release(out[i]);
+      out[i] = NULL;
+    }
+  return s;
+}
+
+static ry_status execute_common(ry_pjrt_executable *e, bool per_device, int n_in, ry_array *const *in, int n_out,
+                                ry_array **out) {
+  if (!e) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: executable is NULL");
+  if (n_out > 0 && !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: outputs array is NULL");
+  for (int i = 0; i < n_out; i++) out[i] = NULL;
+  if (n_in > 0 && !in) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: inputs array is NULL");
+  int nd = e->num_devices, no = e->num_outputs;
+  if (no < 0) return ry__err(RY_ERR_UNSUPPORTED, "ry_pjrt_execute: the plugin did not report the number of outputs");
+  if (nd > 64) return ry__err(RY_ERR_UNSUPPORTED, "ry_pjrt_execute: %d devices (at most 64)", nd);
+  if (e->spmd) {
+    if (per_device)
+      return ry__err(RY_ERR_INVALID_ARGUMENT,
+                     "ry_pjrt_execute_per_device: the executable is partitioned (SPMD): pass global arrays to "
+                     "ry_pjrt_execute");
+    if (n_out != no)
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: room for %d outputs but the partitioned executable makes %d",
+                     n_out, no);
+    ry_status s = check_inputs(e, n_in, in, -1);
+    return s ? s : execute_spmd(e, n_in, in, out);
+  }
+  if (n_out != no * nd)
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: room for %d outputs but the executable makes %d (%d per device x %d devices)",
+                   n_out, no * nd, no, nd);
+  ry_type *otypes = NULL;
+  if (e->graph) {
+    otypes = ry__calloc((size_t)no + 1, sizeof *otypes);
+    if (!otypes) return ry__oom();
+    for (int i = 0; i < no; i++) otypes[i] = ry_graph_output_type(e->graph, i);
+  }
+  ry_status s = NULL;
+  ry_array **args = NULL;
+  if (per_device) {
+    if (n_in % nd)
+      s = ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute_per_device: %d inputs is not a multiple of the %d devices", n_in, nd);
+    for (int d = 0; d < nd && !s; d++) s = check_inputs(e, n_in / nd, in + (size_t)d * (size_t)(n_in / nd), d);
+    if (!s) s = run(e, n_in / nd, in, otypes, out);
+  } else {
+    s = check_inputs(e, n_in, in, -1);
+    if (!s && !(args = ry__calloc((size_t)nd * (size_t)n_in + 1, sizeof *args))) s = ry__oom();
+    for (int d = 0; d < nd && !s; d++)
+      for (int i = 0; i < n_in; i++) args[d * n_in + i] = in[i];
+    if (!s) s = run(e, n_in, args, otypes, out);
+  }
+  ry__free(args, ((size_t)nd * (size_t)n_in + 1) * sizeof *args);
+  ry__free(otypes, ((size_t)no + 1) * sizeof *otypes);
+  return s;
+}
+
+ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  return execute_common(e, false, n_in, in, n_out, out);
+}
+
+ry_status ry_pjrt_execute_per_device(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  return execute_common(e, true, n_in, in, n_out, out);
 }
 
 /* ---- the "pjrt" device ---- */

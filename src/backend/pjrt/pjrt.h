@@ -13,5 +13,8 @@ extern ry_backend ry_pjrt_backend;
 /* The serialized CompileOptionsProto for num_replicas replicas on the given
  * device ids (NULL = default assignment): its length, 0 if cap is too small. */
 size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out, size_t cap);
+/* The same for num_replicas x num_partitions devices (use_spmd_partitioning
+ * when num_partitions > 1); device_ids[p * num_replicas + r]. */
+size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int *device_ids, uint8_t *out, size_t cap);
 
 #endif

@@ -41,6 +41,12 @@ ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, 
   for (int i = 0; out && i < n_out; i++) out[i] = NULL;
   return RYP_OFF;
 }
+ry_status ry_pjrt_compile_spmd(ry_pjrt_client *c, ry_graph *g, int num_devices, ry_pjrt_executable **out) {
+  return ry_pjrt_compile(c, g, num_devices, out);
+}
+ry_status ry_pjrt_execute_per_device(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
+  return ry_pjrt_execute(e, n_in, in, n_out, out);
+}
 void ry_pjrt_shutdown(void) {}
 #else
 typedef int ryp_stub_unused; /* the real backend is pjrt.c */

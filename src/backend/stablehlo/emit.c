@@ -311,6 +311,42 @@ const char *rys_callee_name(rys_ctx *c, const ry_graph *callee) {
   return m->fnames[m->n_funcs++];
 }
 
+bool rys_has_sharding(const ry_graph *g) {
+  const ry_region *body = &g->regions[0];
+  for (int k = 0; k < body->nodes.n; k++)
+    if (g->nodes[body->nodes.v[k]].op == RY_OP_SHARDING) return true;
+  return false;
+}
+
+bool rys_io_sharding(const ry_graph *g, bool input, int i, ry_axes *mesh, ry_axes *dims) {
+  const ry_region *body = &g->regions[0];
+  const ry_ivec *vs = input ? &body->params : &body->results;
+  if (i < 0 || i >= vs->n) return false;
+  int32_t v = vs->v[i];
+  const ry_node *def = NULL;
+  if (input) {
+    for (int k = 0; k < body->nodes.n && !def; k++) {
+      const ry_node *n = &g->nodes[body->nodes.v[k]];
+      if (n->op == RY_OP_SHARDING && ry_node_operands(g, n)[0] == v) def = n;
+    }
+  } else if (g->values[v].node >= 0 && g->nodes[g->values[v].node].op == RY_OP_SHARDING) {
+    def = &g->nodes[g->values[v].node];
+  }
+  if (!def) return false;
+  *mesh = def->attrs.sharding.mesh;
+  *dims = def->attrs.sharding.dims;
+  return true;
+}
+
+/* ` {mhlo.sharding = "..."}` for input/output i of @main when the module is sharded. */
+static void io_sharding_attr(rys_ctx *c, bool input, int i) {
+  ry_axes mesh, dims;
+  char sh[RYS_SHARDING];
+  if (rys_io_sharding(c->g, input, i, &mesh, &dims)) rys_sharding_str(&mesh, &dims, sh, sizeof sh);
+  else snprintf(sh, sizeof sh, "{replicated}");
+  rys_printf(c, " {mhlo.sharding = \"%s\"}", sh);
+}
+
 static ry_status emit_function(rys_module *m, int fi) {
   const ry_graph *g = m->funcs[fi];
   rys_ctx c = {.m = m, .g = g, .out = &m->buf};
@@ -320,10 +356,16 @@ static ry_status emit_function(rys_module *m, int fi) {
   for (int i = 0; i < body->params.n; i++) snprintf(c.names[body->params.v[i]], RYS_NAME, "%%arg%d", i);
   char tb[128];
   rys_printf(&c, "  func.func %s@%s(", fi == 0 ? "" : "private ", m->fnames[fi]);
-  for (int i = 0; i < body->params.n; i++)
+  bool sharded = fi == 0 && rys_has_sharding(g);
+  for (int i = 0; i < body->params.n; i++) {
     rys_printf(&c, "%s%s: %s", i ? ", " : "", c.names[body->params.v[i]], rys_type(rys_vtype(&c, body->params.v[i]), tb));
+    if (sharded) io_sharding_attr(&c, true, i);
+  }
   rys_printf(&c, ") -> (");
-  for (int i = 0; i < body->results.n; i++) rys_printf(&c, "%s%s", i ? ", " : "", rys_type(rys_vtype(&c, body->results.v[i]), tb));
+  for (int i = 0; i < body->results.n; i++) {
+    rys_printf(&c, "%s%s", i ? ", " : "", rys_type(rys_vtype(&c, body->results.v[i]), tb));
+    if (sharded) io_sharding_attr(&c, false, i);
+  }
   rys_printf(&c, ") {\n");
   c.indent = 2;
   rys_emit_region_body(&c, 0, "func.return", 0, NULL, NULL);

@@ -962,6 +962,161 @@ static void r_custom_call(rys_ctx *c, const ry_node *n) {
   free_opnds(&o);
 }
 
+/* ---- collectives and sharding ----
+ * Collectives are cross-replica (no channel handle): the program runs once
+ * per replica, as JAX's pmap does, and replica_groups lists the replica ids
+ * of each group. */
+
+static int64_t mesh_devices(const ry_axes *mesh) {
+  int64_t d = 1;
+  for (int i = 0; i < mesh->n; i++) d *= mesh->v[i];
+  return d;
+}
+
+/* "replica_groups = dense<[[0, 2], [1, 3]]> : tensor<2x2xi64>" into a new
+ * buffer (ry__free with *size), or NULL on OOM. */
+static char *replica_groups(const ry_attrs *at, size_t *size) {
+  const ry_axes *mesh = &at->collective.mesh, *axes = &at->collective.axes;
+  int64_t nd = mesh_devices(mesh), gs = ry__group_size(mesh, axes);
+  if (gs < 1 || nd < 1) return NULL;
+  int64_t ng = nd / gs;
+  bool in_group[RY_MAX_RANK] = {false};
+  for (int i = 0; i < axes->n; i++) in_group[axes->v[i]] = true;
+  int64_t *table = ry__calloc((size_t)nd, sizeof *table);
+  *size = (size_t)nd * 24 + 128;
+  char *buf = ry__malloc(*size);
+  if (!table || !buf) {
+    ry__free(table, (size_t)nd * sizeof *table);
+    ry__free(buf, *size);
+    return NULL;
+  }
+  for (int64_t dev = 0; dev < nd; dev++) {
+    int64_t coord[RY_MAX_RANK], rest = dev, gi = 0, pos = 0;
+    for (int i = mesh->n - 1; i >= 0; i--) {
+      coord[i] = rest % mesh->v[i];
+      rest /= mesh->v[i];
+    }
+    for (int i = 0; i < mesh->n; i++)
+      if (!in_group[i]) gi = gi * mesh->v[i] + coord[i];
+    for (int i = 0; i < axes->n; i++) pos = pos * mesh->v[axes->v[i]] + coord[axes->v[i]];
+    table[gi * gs + pos] = dev;
+  }
+  size_t k = (size_t)snprintf(buf, *size, "replica_groups = dense<[");
+  for (int64_t g = 0; g < ng; g++) {
+    k += (size_t)snprintf(buf + k, *size - k, g ? ", [" : "[");
+    for (int64_t j = 0; j < gs; j++) k += (size_t)snprintf(buf + k, *size - k, j ? ", %lld" : "%lld", (long long)table[g * gs + j]);
+    k += (size_t)snprintf(buf + k, *size - k, "]");
+  }
+  snprintf(buf + k, *size - k, "]> : tensor<%lldx%lldxi64>", (long long)ng, (long long)gs);
+  ry__free(table, (size_t)nd * sizeof *table);
+  return buf;
+}
+
+/* The reducer of a collective: XLA's collectives accept only plain binary
+ * ops (stablehlo.maximum propagates NaN like ryft's max). */
+static void collective_reducer(rys_ctx *c, ry_reduce_kind k, ry_dtype d) {
+  char a[RYS_NAME], b[RYS_NAME], r[RYS_NAME];
+  rys_tmp(c, a);
+  rys_tmp(c, b);
+  const char *ps[2] = {a, b};
+  ry_type t = scalar_of(d), ts[2] = {t, t};
+  rys_region_begin(c, true, 2, ps, ts);
+  t_op2(c, r, reduce_op(k, d), a, b, t, t);
+  const char *rr[1] = {r};
+  rys_region_end(c, 1, rr, &t);
+}
+
+static void r_collective(rys_ctx *c, const ry_node *n) {
+  ry_type xt = rys_vtype(c, OPD(0)), rt = rys_vtype(c, RES(0));
+  size_t gsize = 0;
+  char *groups = replica_groups(&n->attrs, &gsize);
+  if (!groups) {
+    rys_fail(c, RY_ERR_OUT_OF_MEMORY, "stablehlo: out of memory");
+    return;
+  }
+  size_t asize = gsize + 64;
+  char *attrs = ry__malloc(asize);
+  if (!attrs) {
+    ry__free(groups, gsize);
+    rys_fail(c, RY_ERR_OUT_OF_MEMORY, "stablehlo: out of memory");
+    return;
+  }
+  name_result(c, n);
+  const char *args[1] = {NAME(OPD(0))};
+  long long dim = (long long)n->attrs.collective.dim;
+  switch (n->op) {
+  case RY_OP_ALL_GATHER:
+    snprintf(attrs, asize, "all_gather_dim = %lld : i64, %s", dim, groups);
+    rys_op(c, NAME(RES(0)), "stablehlo.all_gather", 1, args, &xt, attrs, 1, &rt);
+    break;
+  case RY_OP_REDUCE_SCATTER:
+    snprintf(attrs, asize, "scatter_dimension = %lld : i64, %s", dim, groups);
+    rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.reduce_scatter", 1, args);
+    collective_reducer(c, n->attrs.collective.kind, xt.dtype);
+    rys_op_end_regions(c, attrs, 1, &xt, 1, &rt);
+    break;
+  default:
+    snprintf(attrs, asize, "%s", groups);
+    rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.all_reduce", 1, args);
+    collective_reducer(c, n->attrs.collective.kind, xt.dtype);
+    rys_op_end_regions(c, attrs, 1, &xt, 1, &rt);
+    break;
+  }
+  ry__free(attrs, asize);
+  ry__free(groups, gsize);
+}
+
+char *rys_sharding_str(const ry_axes *mesh, const ry_axes *dims, char *buf, size_t size) {
+  int64_t tiles[RY_MAX_RANK + 1], nt = 0, rep = 1, total = mesh_devices(mesh);
+  bool used[RY_MAX_RANK] = {false}, split = false;
+  for (int i = 0; i < dims->n; i++)
+    if (dims->v[i] >= 0) used[dims->v[i]] = split = true;
+  for (int a = 0; a < mesh->n; a++)
+    if (!used[a]) rep *= mesh->v[a];
+  if (!split || total <= 1) {
+    snprintf(buf, size, "{replicated}");
+    return buf;
+  }
+  for (int i = 0; i < dims->n; i++) tiles[nt++] = dims->v[i] >= 0 ? mesh->v[dims->v[i]] : 1;
+  if (rep > 1) tiles[nt++] = rep;
+  size_t k = (size_t)snprintf(buf, size, "{devices=[");
+  for (int i = 0; i < nt && k < size; i++) k += (size_t)snprintf(buf + k, size - k, i ? ",%lld" : "%lld", (long long)tiles[i]);
+  if (k < size) k += (size_t)snprintf(buf + k, size - k, "]");
+  /* tile index (row-major over tiles) -> mesh coordinates -> device id */
+  for (int64_t t = 0; t < total && k < size; t++) {
+    int64_t tidx[RY_MAX_RANK + 1], rest = t, coord[RY_MAX_RANK] = {0};
+    for (int i = (int)nt - 1; i >= 0; i--) {
+      tidx[i] = rest % tiles[i];
+      rest /= tiles[i];
+    }
+    for (int i = 0; i < dims->n; i++)
+      if (dims->v[i] >= 0) coord[dims->v[i]] = tidx[i];
+    int64_t r = rep > 1 ? tidx[nt - 1] : 0;
+    for (int a = mesh->n - 1; a >= 0; a--)
+      if (!used[a]) {
+        coord[a] = r % mesh->v[a];
+        r /= mesh->v[a];
+      }
+    int64_t dev = 0;
+    for (int a = 0; a < mesh->n; a++) dev = dev * mesh->v[a] + coord[a];
+    k += (size_t)snprintf(buf + k, size - k, t ? ",%lld" : "%lld", (long long)dev);
+  }
+  if (k < size) snprintf(buf + k, size - k, "%s}", rep > 1 ? " last_tile_dim_replicate" : "");
+  return buf;
+}
+
+/* sharding: a custom call XLA's SPMD partitioner reads (as JAX's
+ * with_sharding_constraint emits it). */
+static void r_sharding(rys_ctx *c, const ry_node *n) {
+  ry_type xt = rys_vtype(c, OPD(0));
+  char sh[RYS_SHARDING], attrs[RYS_SHARDING + 96];
+  rys_sharding_str(&n->attrs.sharding.mesh, &n->attrs.sharding.dims, sh, sizeof sh);
+  snprintf(attrs, sizeof attrs, "call_target_name = \"Sharding\", mhlo.sharding = \"%s\"", sh);
+  name_result(c, n);
+  const char *args[1] = {NAME(OPD(0))};
+  rys_op(c, NAME(RES(0)), "stablehlo.custom_call", 1, args, &xt, attrs, 1, &xt);
+}
+
 const ry_stablehlo_rule ry_stablehlo_rules[RY_OP_COUNT] = {
     [RY_OP_NEG] = r_neg, [RY_OP_ABS] = r_abs, [RY_OP_SIGN] = r_sign, [RY_OP_EXP] = r_exp, [RY_OP_EXP2] = r_exp2,
     [RY_OP_LOG] = r_log, [RY_OP_LOG1P] = r_log1p, [RY_OP_EXPM1] = r_expm1, [RY_OP_SQRT] = r_sqrt,
@@ -982,4 +1137,6 @@ const ry_stablehlo_rule ry_stablehlo_rules[RY_OP_COUNT] = {
     [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv, [RY_OP_GATHER] = r_gather,
     [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_COND] = r_cond,
     [RY_OP_WHILE] = r_while, [RY_OP_SCAN] = r_scan, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
+    [RY_OP_ALL_REDUCE] = r_collective, [RY_OP_ALL_GATHER] = r_collective, [RY_OP_REDUCE_SCATTER] = r_collective,
+    [RY_OP_SHARDING] = r_sharding,
 };

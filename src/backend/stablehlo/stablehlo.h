@@ -76,4 +76,15 @@ const char *rys_callee_name(rys_ctx *c, const ry_graph *callee);
 char *rys_list(char *buf, size_t size, const ry_axes *a);
 char *rys_array_i64(char *buf, size_t size, const ry_axes *a);
 
+/* XLA's HloSharding text for a value split as `dims` over `mesh` (the
+ * sharding op's attributes): "{replicated}" or "{devices=[2,1]0,1}". */
+#define RYS_SHARDING 8192
+char *rys_sharding_str(const ry_axes *mesh, const ry_axes *dims, char *buf, size_t size);
+
+/* The sharding of input (or output) i of g's body: true when it is given by a
+ * sharding op (the first one applied to the input; the one defining the
+ * output), with its mesh and dims. has_any: g's body has a sharding op. */
+bool rys_io_sharding(const ry_graph *g, bool input, int i, ry_axes *mesh, ry_axes *dims);
+bool rys_has_sharding(const ry_graph *g);
+
 #endif
