@@ -876,13 +876,16 @@ static void red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *ac
   bool f = is_f(t), d = t == RY_F64;
   const char *ct = ctype(t), *u = utype(t);
   switch (kind) {
+  /* integer sums and products accumulate in the unsigned type (wrapping, no
+   * UB); see lane_acc_type: casting the accumulator back to signed on every
+   * step trips a GCC 12 -O3 vectorizer bug (wrong sums with AVX2/AVX-512) */
   case RY_SUM:
     if (f) ryc_printf(b, "%s = %s + %s;", acc, acc, x);
-    else ryc_printf(b, "%s = (%s)((%s)%s + (%s)%s);", acc, ct, u, acc, u, x);
+    else ryc_printf(b, "%s = (%s)(%s + (%s)%s);", acc, u, acc, u, x);
     break;
   case RY_PROD:
     if (f) ryc_printf(b, "%s = %s * %s;", acc, acc, x);
-    else ryc_printf(b, "%s = (%s)((%s)%s * (%s)%s);", acc, ct, u, acc, u, x);
+    else ryc_printf(b, "%s = (%s)(%s * (%s)%s);", acc, u, acc, u, x);
     break;
   case RY_MAX:
     if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ry_fmax" : "ry_fmaxf", acc, x);
@@ -896,6 +899,13 @@ static void red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *ac
   case RY_OR: ryc_printf(b, "%s = (%s)(%s | %s);", acc, ct, acc, x); break;
   default: break;
   }
+}
+
+/* The accumulator type of a reduction: the unsigned type for integer sums and
+ * products (see red_step), else the compute type. */
+static const char *lane_acc_type(ry_reduce_kind kind, ry_dtype t) {
+  bool wrap = ry_dtype_is_int(t) && (kind == RY_SUM || kind == RY_PROD);
+  return wrap ? utype(t) : ctype(t);
 }
 
 static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
@@ -955,7 +965,8 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
       if (j == 0) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
       else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
-    ryc_printf(out, "    %s acc[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc[l] = (%s)%s;\n", act, act,
+    const char *lat = lane_acc_type(kind, t);
+    ryc_printf(out, "    %s acc[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc[l] = (%s)%s;\n", lat, lat,
                red_identity(kind, t));
     for (int j = nk; j + 1 < lp->n; j++)
       ryc_printf(out, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
@@ -985,9 +996,9 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
       ryc_printf(out, "\n    }\n");
     }
     for (int j = nk; j + 1 < lp->n; j++) ryc_printf(out, "    }\n");
-    ryc_printf(out, "    %s r = acc[0];\n    for (int l = 1; l < RY_LANES; l++) { ", act);
-    red_step(out, kind, t, "r", "acc[l]");
-    ryc_printf(out, " }\n    p0[");
+    ryc_printf(out, "    %s r_ = acc[0];\n    for (int l = 1; l < RY_LANES; l++) { ", lat);
+    red_step(out, kind, t, "r_", "acc[l]");
+    ryc_printf(out, " }\n    const %s r = (%s)r_;\n    p0[", act, act);
     print_offset(out, 0, lp->coef[k->n_acc], nk);
     ryc_printf(out, "] = ");
     ryc_printf(out, store_fmt(rt.dtype), "r");
@@ -1015,9 +1026,9 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     ryc_printf(out, "%s", k->body.s ? k->body.s : "");
     ryc_printf(out, "      const int64_t oo = ");
     print_offset(out, 0, lp->coef[k->n_acc], lp->n);
-    ryc_printf(out, ";\n      %s r = p0[oo];\n      ", act);
+    ryc_printf(out, ";\n      %s r = (%s)p0[oo];\n      ", lane_acc_type(kind, t), lane_acc_type(kind, t));
     red_step(out, kind, t, "r", val);
-    ryc_printf(out, "\n      p0[oo] = r;\n");
+    ryc_printf(out, "\n      p0[oo] = (%s)r;\n", act);
     for (int j = 0; j < lp->n; j++) ryc_printf(out, "  }\n");
     *outer = split ? lp->size[0] : 1;
   }
