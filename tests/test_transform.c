@@ -325,6 +325,17 @@ static ry_value op_scatter_add(ry_builder *b, const ry_value *in) {
   ry_scatter_dims d = {RY_AXES(1), RY_AXES(0), RY_AXES(0), 1, RY_SCATTER_ADD};
   return ry_scatter(b, ry_sin(b, in[0]), idx, ry_exp(b, in[1]), &d);
 }
+static ry_value op_scatter_extremal(ry_builder *b, const ry_value *in, ry_scatter_kind kind) {
+  int32_t ix[3] = {1, 3, 1}; /* row 1 is hit twice */
+  ry_array *ia = NULL;
+  ry_status_free(ry_array_from_host(RY_I32, RY_SHAPE(3, 1), ix, &ia));
+  ry_value idx = ry_constant(b, ia);
+  ry_array_release(ia);
+  ry_scatter_dims d = {RY_AXES(1), RY_AXES(0), RY_AXES(0), 1, kind};
+  return ry_scatter(b, ry_sin(b, in[0]), idx, ry_mul(b, in[1], ry_scalar(b, RY_F64, 1.5)), &d);
+}
+static ry_value op_scatter_max(ry_builder *b, const ry_value *in) { return op_scatter_extremal(b, in, RY_SCATTER_MAX); }
+static ry_value op_scatter_min(ry_builder *b, const ry_value *in) { return op_scatter_extremal(b, in, RY_SCATTER_MIN); }
 static ry_value op_scatter_replace(ry_builder *b, const ry_value *in) {
   int32_t ix[2] = {3, 1};
   ry_array *ia = NULL;
@@ -491,6 +502,8 @@ TEST(transform_finite_differences) {
     {"sort", op_sortkv, 2, {RY_SHAPE(2, 5), RY_SHAPE(2, 5)}, -1, 1},
     {"scatter_add", op_scatter_add, 2, {RY_SHAPE(4, 3), RY_SHAPE(3, 3)}, -1, 1},
     {"scatter_replace", op_scatter_replace, 2, {RY_SHAPE(5, 2), RY_SHAPE(2, 2)}, -1, 1},
+    {"scatter_max", op_scatter_max, 2, {RY_SHAPE(5, 4), RY_SHAPE(3, 4)}, -1, 1},
+    {"scatter_min", op_scatter_min, 2, {RY_SHAPE(5, 4), RY_SHAPE(3, 4)}, -1, 1},
     {"cond", op_cond, 2, {RY_SHAPE(3), RY_SHAPE(3)}, -1, 1},
     {"softmax", op_softmax, 1, {RY_SHAPE(2, 5)}, -2, 2},
     {"log_softmax", op_log_softmax, 1, {RY_SHAPE(3, 4)}, -2, 2},

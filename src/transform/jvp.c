@@ -175,11 +175,33 @@ static void j_collective(ryt_jvp_args *a) {
 }
 static void j_linall(ryt_jvp_args *a) { j_linear(a, a->n->n_operands); }
 static void j_gather(ryt_jvp_args *a) { j_linear(a, 1); }
+/* scatter max/min: the tangent of whichever value won each position, ties
+ * (the operand and/or several updates) averaged, as JAX does. */
+static void j_scatter_extremal(ryt_jvp_args *a) {
+  const ry_scatter_dims *d = &a->n->attrs.scatter;
+  ry_type ot = T(B, X(0)), ut = T(B, X(2));
+  ry_gather_dims gd = ryt_scatter_as_gather(d, ot.shape, ut.shape);
+  ry_scatter_dims add = *d;
+  add.kind = RY_SCATTER_ADD;
+  ry_value won = ry_gather_(B, L, Y(0), X(1), &gd);                          /* result at each update */
+  ry_value succ = ry_convert_(B, L, ry_eq(B, X(2), won), ot.dtype);          /* update won */
+  ry_value kept = ry_convert_(B, L, ry_eq(B, X(0), Y(0)), ot.dtype);         /* operand won */
+  ry_value count = ry_add_(B, L, kept, ry_scatter_(B, L, ryt_zeros(B, L, ot), X(1), succ, &add));
+  ry_value num = (ry_value){0};
+  if (!Z(TX(0))) num = ry_mul_(B, L, TX(0), kept);
+  if (!Z(TX(2))) num = tadd(a, num, ry_scatter_(B, L, ryt_zeros(B, L, ot), X(1), ry_mul_(B, L, TX(2), succ), &add));
+  a->ty[0] = ry_div_(B, L, num, count);
+}
+
 static void j_scatter(ryt_jvp_args *a) {
   ry_scatter_kind k = a->n->attrs.scatter.kind;
+  if ((k == RY_SCATTER_MAX || k == RY_SCATTER_MIN) && ry_dtype_is_float(T(B, X(0)).dtype)) {
+    if (!Z(TX(0)) || !Z(TX(2))) j_scatter_extremal(a);
+    return;
+  }
   if (k != RY_SCATTER_ADD && k != RY_SCATTER_REPLACE) {
     if (!Z(TX(0)) || !Z(TX(2)))
-      ryb_failf(B, L, RY_ERR_UNSUPPORTED, "scatter", "differentiation of scatter kind '%s' is not supported (add and replace are)",
+      ryb_failf(B, L, RY_ERR_UNSUPPORTED, "scatter", "differentiation of scatter kind '%s' is not supported (add, replace, max and min are)",
                 ry_scatter_names[k]);
     return;
   }

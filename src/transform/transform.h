@@ -74,6 +74,8 @@ typedef struct ryt_tr_args {
 typedef void (*ry_transpose_rule)(ryt_tr_args *a);
 extern const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT]; /* NULL: not a linear op */
 ry_transpose_rule ryt_transpose_rule(ry_op op);                 /* never NULL */
+/* The gather that reads back the windows scatter `d` writes. */
+ry_gather_dims ryt_scatter_as_gather(const ry_scatter_dims *d, ry_shape operand, ry_shape updates);
 
 /* ---- vectorizing map (vmap.c) ---- */
 typedef struct ryt_vmap_args {

@@ -228,19 +228,7 @@ static void t_scatter(ryt_tr_args *a) {
     }
   }
   if (a->lin[2]) {
-    ry_gather_dims g;
-    memset(&g, 0, sizeof g);
-    g.offset_dims = d->update_window_dims;
-    g.collapsed_slice_dims = d->inserted_window_dims;
-    g.start_index_map = d->scatter_dims_to_operand_dims;
-    g.index_vector_dim = d->index_vector_dim;
-    g.slice_sizes.n = ot.shape.rank;
-    int w = 0;
-    for (int i = 0; i < ot.shape.rank; i++) {
-      bool ins = false;
-      for (int k = 0; k < d->inserted_window_dims.n; k++) ins |= d->inserted_window_dims.v[k] == i;
-      g.slice_sizes.v[i] = ins ? 1 : ut.shape.dims[d->update_window_dims.v[w++]];
-    }
+    ry_gather_dims g = ryt_scatter_as_gather(d, ot.shape, ut.shape);
     a->ct_in[2] = ry_gather_(B, L, a->ct[0], a->x[1], &g);
   }
 }
@@ -436,6 +424,24 @@ static void t_collective(ryt_tr_args *a) {
   else if (op == RY_OP_REDUCE_SCATTER) op = RY_OP_ALL_GATHER;
   if (op != RY_OP_SHARDING) at.collective.kind = RY_SUM;
   a->ct_in[0] = ryb_emit1(B, L, op, 1, &a->ct[0], &at, NULL);
+}
+
+/* The gather that reads back the windows a scatter writes. */
+ry_gather_dims ryt_scatter_as_gather(const ry_scatter_dims *d, ry_shape operand, ry_shape updates) {
+  ry_gather_dims g;
+  memset(&g, 0, sizeof g);
+  g.offset_dims = d->update_window_dims;
+  g.collapsed_slice_dims = d->inserted_window_dims;
+  g.start_index_map = d->scatter_dims_to_operand_dims;
+  g.index_vector_dim = d->index_vector_dim;
+  g.slice_sizes.n = operand.rank;
+  int w = 0;
+  for (int i = 0; i < operand.rank; i++) {
+    bool ins = false;
+    for (int k = 0; k < d->inserted_window_dims.n; k++) ins |= d->inserted_window_dims.v[k] == i;
+    g.slice_sizes.v[i] = ins ? 1 : updates.dims[d->update_window_dims.v[w++]];
+  }
+  return g;
 }
 
 const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT] = {
