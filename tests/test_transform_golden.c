@@ -325,3 +325,21 @@ TEST(tgold_transforms_vs_jax) {
   CHECK_MSG(c.n_funcs >= 40, "only %d functions in %s", c.n_funcs, path);
   CHECK_MSG(c.n_checks >= 6 * c.n_funcs, "only %d checks for %d functions", c.n_checks, c.n_funcs);
 }
+
+/* The same transformed programs on the other devices (cpu JIT, XLA through
+ * PJRT when built): every transform test graph runs everywhere. */
+static void tg_on_device(const char *name) {
+  ry_device *dev = NULL;
+  ry_status s = ry_device_get(name, &dev);
+  if (s) { /* the device is not built in */
+    ry_status_free(s);
+    return;
+  }
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/golden/transforms.tgolden", rt_source_dir());
+  tg_counts c = tg_run_file(path, dev);
+  CHECK_MSG(c.n_funcs >= 40, "only %d functions ran on %s", c.n_funcs, name);
+}
+
+TEST(tgold_transforms_vs_jax_cpu) { tg_on_device("cpu"); }
+TEST(tgold_transforms_vs_jax_pjrt) { tg_on_device("pjrt"); }
