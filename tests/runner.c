@@ -2,6 +2,8 @@
  * argv[1]) and ends with "N passed, M failed". */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "testlib.h"
@@ -76,6 +78,43 @@ void rt_case_end(void) {
 }
 
 const char *rt_source_dir(void) { return RYFT_SOURCE_DIR; }
+
+char *rt_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (buf) {
+    buf[n] = 0;
+    if (len) *len = (size_t)n;
+  }
+  return buf;
+}
+
+void rt_write_bytes(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return;
+  fwrite(data, 1, n, f);
+  fclose(f);
+}
+
+const char *rt_tmp_path(const char *prefix, const char *name) {
+  static char buf[4][1024];
+  static int k;
+  char *b = buf[k++ & 3];
+  char dir[900];
+  snprintf(dir, sizeof dir, "%s/test_tmp", RYFT_BINARY_DIR);
+  mkdir(dir, 0777);
+  snprintf(b, sizeof buf[0], "%s/%s_%ld_%s", dir, prefix, (long)getpid(), name);
+  return b;
+}
 
 void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
   if (!g) return;

@@ -14,24 +14,7 @@ typedef struct {
   size_t len;
 } gbuf;
 
-char *golden_read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  if (buf) {
-    buf[n] = 0;
-    *len = (size_t)n;
-  }
-  return buf;
-}
+char *golden_read_file(const char *path, size_t *len) { return rt_read_file(path, len); }
 
 /* Parse "f32[2,3]" into a type. */
 static int parse_type(const char *s, ry_type *t) {

@@ -16,23 +16,9 @@ static const char *fx(const char *name) {
   return b;
 }
 
-static const char *tmp_path(const char *name) {
-  static char buf[4][1024];
-  static int k;
-  char *b = buf[k++ & 3];
-  char dir[900];
-  snprintf(dir, sizeof dir, "%s/test_tmp", RYFT_BINARY_DIR);
-  mkdir(dir, 0777);
-  snprintf(b, sizeof buf[0], "%s/idx_%ld_%s", dir, (long)getpid(), name);
-  return b;
-}
+static const char *tmp_path(const char *name) { return rt_tmp_path("idx", name); }
 
-static void write_bytes(const char *path, const void *d, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return;
-  fwrite(d, 1, n, f);
-  fclose(f);
-}
+static void write_bytes(const char *path, const void *d, size_t n) { rt_write_bytes(path, d, n); }
 
 static void check_fixture_images(ry_array *x) {
   CHECK(x != NULL);

@@ -21,21 +21,7 @@ typedef struct gcase {
   int64_t n;
 } gcase;
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-    free(s);
-    s = NULL;
-  }
-  if (s) s[n] = 0;
-  fclose(f);
-  return s;
-}
+static char *read_text(const char *path) { return rt_read_file(path, NULL); }
 
 /* Parse one line in place (fields separated by '|'). 0 on a malformed line. */
 static int parse_case(char *line, gcase *c) {

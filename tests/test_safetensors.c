@@ -12,23 +12,9 @@
 #include "io/io_internal.h"
 #include "testlib.h"
 
-static const char *tmp_path(const char *name) {
-  static char buf[4][1024];
-  static int k;
-  char *b = buf[k++ & 3];
-  char dir[900];
-  snprintf(dir, sizeof dir, "%s/test_tmp", RYFT_BINARY_DIR);
-  mkdir(dir, 0777);
-  snprintf(b, sizeof buf[0], "%s/st_%ld_%s", dir, (long)getpid(), name);
-  return b;
-}
+static const char *tmp_path(const char *name) { return rt_tmp_path("st", name); }
 
-static void write_bytes(const char *path, const void *d, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return;
-  fwrite(d, 1, n, f);
-  fclose(f);
-}
+static void write_bytes(const char *path, const void *d, size_t n) { rt_write_bytes(path, d, n); }
 
 /* A tree with one array of every dtype, filled with distinct bytes. */
 static ry_params *every_dtype_tree(int salt) {

@@ -23,6 +23,12 @@ void rt_case_begin(const char *name);
 void rt_case_end(void);
 int rt_failures_in_case(void);
 const char *rt_source_dir(void); /* the repository root */
+/* Files for tests: a whole file into a new NUL-terminated buffer (free(); len
+ * may be NULL), NULL on error; bytes into a file; a scratch path
+ * BUILD/test_tmp/<prefix>_<pid>_<name> (4 rotating buffers). */
+char *rt_read_file(const char *path, size_t *len);
+void rt_write_bytes(const char *path, const void *data, size_t n);
+const char *rt_tmp_path(const char *prefix, const char *name);
 /* print(g), parse it back, print again: the two texts must be identical and
  * the reparsed graph must verify. Failures are recorded; NULL g is ignored. */
 void rt_check_roundtrip(const char *file, int line, ry_graph *g);
