@@ -718,7 +718,6 @@ static ry_code rule_scan(ry_rule_ctx *c) {
     return fail(c, RY_ERR_INVALID_ARGUMENT, "length %lld, n_consts %lld and n_carry %lld do not fit %d operands", (long long)len,
                 (long long)nc, (long long)ncar, c->n_in);
   if (c->n_regions != 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs one body region");
-  int nx = c->n_in - (int)(nc + ncar);
   ry_type pt[1024];
   if (c->n_in > 1024) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many operands");
   for (int i = 0; i < c->n_in; i++) {
@@ -757,7 +756,6 @@ static ry_code rule_scan(ry_rule_ctx *c) {
       c->res[i] = st;
     }
   }
-  (void)nx;
   *c->n_res = r->results.n;
   return RY_OK;
 }
