@@ -942,6 +942,47 @@ TEST(transform_simplify) {
   ry_graph_release(s);
 }
 
+/* transpose(dot_general(a, b)) with only the free dims swapped, the shape of a
+ * weight gradient, becomes dot_general(b, a): no transpose left, the same
+ * values; a transpose whose dot has another user stays. */
+static int f_dot_transposed(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_dot_dims d = {RY_NO_AXES, RY_NO_AXES, RY_AXES(0), RY_AXES(0)};
+  ry_value p = ry_dot_general(b, in[0], in[1], d, RY_F64); /* (3, 4) */
+  out[0] = ry_transpose(b, p, RY_AXES(1, 0));
+  ry_value q = ry_dot_general(b, in[1], in[0], d, RY_F64); /* (4, 3), used twice */
+  out[1] = ry_add(b, ry_transpose(b, q, RY_AXES(1, 0)), ry_transpose(b, q, RY_AXES(1, 0)));
+  out[2] = q;
+  return 3;
+}
+
+TEST(transform_simplify_folds_transpose_into_dot) {
+  ry_type t[2] = {{RY_F64, RY_SHAPE(2, 3)}, {RY_F64, RY_SHAPE(2, 4)}};
+  ry_graph *f = NULL, *s = NULL;
+  CHECK_OK(ry_trace("dot_t", f_dot_transposed, NULL, 2, t, NULL, &f));
+  CHECK_OK(ry_simplify(f, &s));
+  if (!s) return;
+  char *text = NULL;
+  CHECK_OK(ry_graph_to_string(s, &text));
+  int transposes = 0;
+  for (const char *c = text; c && (c = strstr(c, "= transpose")); c++) transposes++;
+  CHECK_MSG(transposes == 1, "%d transposes left:\n%s", transposes, text ? text : "");
+  ry_free(text);
+  double x[6] = {1, -2, 3, 0.5, -0.25, 6}, y[8] = {2, 1, -1, 0.5, 3, -2, 0.25, 4};
+  double o0[12], o1[12], o2[12], *in[2] = {x, y}, *o[3] = {o0, o1, o2};
+  if (run_f64(s, in, 3, o))
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 3; j++) {
+        double ref = x[j] * y[i] + x[3 + j] * y[4 + i]; /* (a^T b)^T [i][j] */
+        CHECK_NEAR(o0[i * 3 + j], ref, 0);
+        CHECK_NEAR(o1[j * 4 + i], 2 * o2[i * 3 + j], 0);
+      }
+  check_devices_agree("dot_t", s, in);
+  CHECK_ROUNDTRIP(s);
+  ry_graph_release(f);
+  ry_graph_release(s);
+}
+
 /* L(s) = mean cross-entropy of a 2-layer MLP whose weights are scaled by s */
 static int f_mlp_scaled(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;

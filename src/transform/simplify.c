@@ -2,8 +2,11 @@
  * dead-code elimination, common subexpressions (constants included),
  * constant folding of small results, and peepholes that are exact in IEEE
  * arithmetic: x*1, x/1, x-0, integer x+0, neg(neg x), double converts that
- * widen and come back, reshape/transpose/broadcast chains. Nested regions
- * are copied whole. */
+ * widen and come back, reshape/transpose/broadcast chains, and a transpose
+ * that only swaps the free dims of its dot_general operand (the shape reverse
+ * mode gives weight gradients) becomes the dot_general with its operands
+ * swapped, so the product is written in the layout its users read. Nested
+ * regions are copied whole. */
 #include <math.h>
 
 #include "ryft/runtime.h" /* constant folding evaluates on the reference interpreter, through the public API */
@@ -32,9 +35,28 @@ static bool is_splat(ry_builder *b, ry_value v, double x) {
 
 static ry_value opnd(ry_builder *b, const ry_node *n, int i) { return (ry_value){(uint32_t)ry_node_operands(b->g, n)[i]}; }
 
+/* transpose(dot_general(a, b), p) == dot_general(b, a) when p keeps the
+ * batch dims and moves b's free dims before a's: the same products summed in
+ * the same order, so the result is identical. Returns the swapped product or
+ * id 0. */
+static ry_value transposed_dot(ry_builder *b, const ry_node *d, ry_axes p, ry_dtype dt) {
+  const ry_dot_dims *dd = &d->attrs.dot;
+  ry_value lhs = opnd(b, d, 0), rhs = opnd(b, d, 1);
+  int nb = dd->lhs_batch.n;
+  int nl = ry_value_shape(b, lhs).rank - nb - dd->lhs_contract.n;
+  int nr = ry_value_shape(b, rhs).rank - nb - dd->rhs_contract.n;
+  if (p.n != nb + nl + nr || nl == 0 || nr == 0) return (ry_value){0};
+  for (int i = 0; i < p.n; i++) {
+    int want = i < nb ? i : i < nb + nr ? nb + nl + (i - nb) : nb + (i - nb - nr);
+    if (p.v[i] != want) return (ry_value){0};
+  }
+  ry_dot_dims sw = {dd->rhs_batch, dd->lhs_batch, dd->rhs_contract, dd->lhs_contract};
+  return ry_dot_general_(b, d->loc, rhs, lhs, sw, dt);
+}
+
 /* A value that can stand for node n (with mapped operands `in`) without
- * emitting it, or id 0. */
-static ry_value peephole(ry_builder *b, const ry_graph *f, const ry_node *n, const ry_value *in) {
+ * emitting it, or id 0. `uses` counts the uses of each value of f. */
+static ry_value peephole(ry_builder *b, const ry_graph *f, const ry_node *n, const ry_value *in, const int32_t *uses) {
   ry_type rt = ry_vtype(f, ry_node_results(f, n)[0]);
   switch (n->op) {
   case RY_OP_MUL:
@@ -80,6 +102,10 @@ static ry_value peephole(ry_builder *b, const ry_graph *f, const ry_node *n, con
     bool ident = true;
     for (int i = 0; i < p.n; i++) ident &= p.v[i] == i;
     if (ident) return x;
+    if (d && d->op == RY_OP_DOT_GENERAL && uses[ry_node_operands(f, n)[0]] == 1) {
+      ry_value v = transposed_dot(b, d, p, rt.dtype);
+      if (v.id) return v;
+    }
     if (x.id != in[0].id) return ry_transpose_(b, n->loc, x, p);
     break;
   }
@@ -189,20 +215,21 @@ static ry_status simplify_once(ry_graph *f, ry_graph **out) {
   while (cap < 2 * r0->nodes.n + 16) cap *= 2;
   int32_t *table = ry__calloc((size_t)cap, sizeof *table); /* source node index + 1 */
   ry_value *in = ry__calloc(1024, sizeof *in), *res = ry__calloc(RY_MAX_OUTPUTS, sizeof *res);
+  int32_t *uses = ry__calloc((size_t)f->n_values, sizeof *uses);
   ry_builder *b = ry_builder_new(f->name);
   ry_status s = NULL;
-  if (!live || !map || !table || !in || !res || !b) {
+  if (!live || !map || !table || !in || !res || !uses || !b) {
     s = ry__oom();
     ry_builder_free(b);
     goto done;
   }
-  for (int i = 0; i < r0->results.n; i++) live[r0->results.v[i]] = true;
+  for (int i = 0; i < r0->results.n; i++) live[r0->results.v[i]] = true, uses[r0->results.v[i]]++;
   for (int k = r0->nodes.n - 1; k >= 0; k--) {
     const ry_node *n = &f->nodes[r0->nodes.v[k]];
     bool l = false;
     for (int i = 0; i < n->n_results; i++) l |= live[ry_node_results(f, n)[i]];
     if (l)
-      for (int i = 0; i < n->n_operands; i++) live[ry_node_operands(f, n)[i]] = true;
+      for (int i = 0; i < n->n_operands; i++) live[ry_node_operands(f, n)[i]] = true, uses[ry_node_operands(f, n)[i]]++;
   }
   for (int i = 0; i < r0->params.n; i++) map[r0->params.v[i]] = ry_input(b, ry_graph_input_name(f, i), ry_graph_input_type(f, i));
   for (int k = 0; k < r0->nodes.n && ryb_ok(b); k++) {
@@ -237,7 +264,7 @@ static ry_status simplify_once(ry_graph *f, ry_graph **out) {
     }
     for (int i = 0; i < n->n_operands; i++) in[i] = map[ry_node_operands(f, n)[i]];
     if (n->n_results == 1 && n->n_regions == 0) {
-      ry_value v = peephole(b, f, n, in);
+      ry_value v = peephole(b, f, n, in, uses);
       if (!v.id) v = fold(b, f, n, in);
       if (v.id && ryb_ok(b) && ry_type_equal(ry_value_type(b, v), ry_vtype(f, ry_node_results(f, n)[0]))) {
         map[ry_node_results(f, n)[0]] = v;
@@ -255,6 +282,7 @@ done:
   if (table) ry__free(table, (size_t)cap * sizeof *table);
   if (in) ry__free(in, 1024 * sizeof *in);
   if (res) ry__free(res, RY_MAX_OUTPUTS * sizeof *res);
+  if (uses) ry__free(uses, (size_t)f->n_values * sizeof *uses);
   return s;
 }
 
