@@ -232,6 +232,50 @@ TEST(cpu_large_threads_identical) {
   ry_graph_release(g);
 }
 
+/* ryc_sgemm against a naive double-precision product for every transpose
+ * combination, over shapes that leave partial register tiles and cross the
+ * packing blocks (k beyond one depth block, n beyond one column block), and
+ * bitwise identical for 1 and 2 threads with the split forced. */
+TEST(cpu_sgemm_matches_reference) {
+  static const int64_t shapes[][3] = {{1, 1, 1},   {7, 33, 5},    {6, 32, 8},   {13, 65, 17},
+                                      {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0}};
+  ryc_set_parallel_threshold(1);
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+    float *a = malloc((size_t)(m * k + 1) * sizeof(float)), *b = malloc((size_t)(k * n + 1) * sizeof(float));
+    float *c1 = malloc((size_t)(m * n) * sizeof(float)), *c2 = malloc((size_t)(m * n) * sizeof(float));
+    for (int64_t i = 0; i < m * k; i++) a[i] = (float)((i * 7 + 3) % 19) / 8.0f - 1.0f;
+    for (int64_t i = 0; i < k * n; i++) b[i] = (float)((i * 5 + 1) % 23) / 11.0f - 1.0f;
+    for (int t = 0; t < 4; t++) {
+      int ta = t & 1, tb = t >> 1;
+      for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = NAN; /* k == 0 must write zeros */
+      ryc_set_num_threads(1);
+      ryc_sgemm(ta, tb, m, n, k, a, b, c1);
+      ryc_set_num_threads(2);
+      ryc_sgemm(ta, tb, m, n, k, a, b, c2);
+      CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: 1 and 2 threads differ",
+                (long long)m, (long long)n, (long long)k, ta, tb);
+      double worst = 0;
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+          double ref = 0;
+          for (int64_t p = 0; p < k; p++)
+            ref += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
+          double err = fabs((double)c1[i * n + j] - ref) / (1.0 + fabs(ref));
+          if (!(err <= worst)) worst = err;
+        }
+      CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb,
+                worst);
+    }
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+  }
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+}
+
 /* ---- fusion, seen through RYFT_DUMP ---- */
 
 static char *read_all(const char *path) {

@@ -45,6 +45,12 @@ static const char *const g_gemm_src[] = {
     "    int64_t nr = nc - jr < NR ? nc - jr : NR;\n",
     "    if (!tb && nr == NR) {\n",
     "      for (int64_t p = 0; p < kc; p++) memcpy(bp + p * NR, b + (p0 + p) * n + j0 + jr, NR * sizeof(float));\n",
+    "    } else if (tb && nr == NR) { /* B stored (n, k): read each row along k in blocks of 8 */\n",
+    "      int64_t p = 0;\n",
+    "      for (; p + 8 <= kc; p += 8)\n",
+    "        for (int j = 0; j < NR; j++) { const float *src = b + (j0 + jr + j) * k + p0 + p;\n",
+    "          for (int q = 0; q < 8; q++) bp[(p + q) * NR + j] = src[q]; }\n",
+    "      for (; p < kc; p++) for (int j = 0; j < NR; j++) bp[p * NR + j] = b[(j0 + jr + j) * k + p0 + p];\n",
     "    } else {\n",
     "      for (int64_t p = 0; p < kc; p++) for (int j = 0; j < NR; j++)\n",
     "        bp[p * NR + j] = j < nr ? B_at(b, tb, k, n, p0 + p, j0 + jr + j) : 0.0f;\n",
@@ -71,16 +77,13 @@ static const char *const g_gemm_src[] = {
     "}\n",
     "int ryg_nr(void) { return NR; }\n",
     "int ryg_vl(void) { return VL; }\n",
-    "/* columns [j_lo, j_hi) of C (m, n) = A * B */\n",
+    "/* floats of packing workspace one call needs (64-byte aligned) */\n",
+    "int64_t ryg_ws_floats(void) { return (int64_t)KC * (NC + NR) + (int64_t)KC * (MC + MR); }\n",
+    "/* columns [j_lo, j_hi) of C (m, n) = A * B; ws: ryg_ws_floats() floats */\n",
     "void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,\n",
-    "               int64_t j_lo, int64_t j_hi) {\n",
+    "               int64_t j_lo, int64_t j_hi, float *ws) {\n",
     "  if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }\n",
-    "  float *bp = aligned_alloc(64, sizeof(float) * KC * (NC + NR));\n",
-    "  float *ap = aligned_alloc(64, sizeof(float) * KC * (MC + MR));\n",
-    "  if (!bp || !ap) { free(bp); free(ap);\n",
-    "    for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) { float s = 0;\n",
-    "      for (int64_t p = 0; p < k; p++) s += A_at(a, ta, m, k, i, p) * B_at(b, tb, k, n, p, j); c[i * n + j] = s; }\n",
-    "    return; }\n",
+    "  float *bp = ws, *ap = ws + (int64_t)KC * (NC + NR);\n",
     "  for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {\n",
     "    int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;\n",
     "    for (int64_t p0 = 0; p0 < k; p0 += KC) {\n",
@@ -96,16 +99,16 @@ static const char *const g_gemm_src[] = {
     "      }\n",
     "    }\n",
     "  }\n",
-    "  free(bp); free(ap);\n",
     "}\n",
     NULL};
 
 typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t,
-                             int64_t);
+                             int64_t, float *);
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
 static int g_nr = 16;
+static int64_t g_ws_floats; /* packing workspace of one native call */
 static ryc_module *g_mod; /* held for the process */
 
 static void load_native(void) {
@@ -122,15 +125,18 @@ static void load_native(void) {
   }
   native_sgemm f;
   int (*nr)(void);
-  void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr");
+  int64_t (*ws)(void);
+  void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats");
   memcpy(&f, &p, sizeof f);
   memcpy(&nr, &q, sizeof nr);
-  if (!f || !nr) {
+  memcpy(&ws, &w, sizeof ws);
+  if (!f || !nr || !ws) {
     ryc_module_release(m);
     return;
   }
   g_mod = m;
   g_nr = nr();
+  g_ws_floats = ws();
   g_native = f;
 }
 
@@ -166,10 +172,41 @@ typedef struct {
   void *c;
 } gemm_job;
 
+/* Packing workspaces, kept for the process: a call takes one from the free
+ * list (or allocates it) and gives it back, so steady-state GEMMs neither
+ * allocate nor fault in fresh pages. At most one per thread in a call. */
+typedef struct workspace {
+  struct workspace *next;
+} workspace;
+static pthread_mutex_t g_ws_lock = PTHREAD_MUTEX_INITIALIZER;
+static workspace *g_ws_free;
+
+static workspace *ws_take(void) {
+  pthread_mutex_lock(&g_ws_lock);
+  workspace *w = g_ws_free;
+  if (w) g_ws_free = w->next;
+  pthread_mutex_unlock(&g_ws_lock);
+  if (!w) w = aligned_alloc(64, (size_t)(g_ws_floats + 16) * sizeof(float));
+  return w;
+}
+
+static void ws_give(workspace *w) {
+  pthread_mutex_lock(&g_ws_lock);
+  w->next = g_ws_free;
+  g_ws_free = w;
+  pthread_mutex_unlock(&g_ws_lock);
+}
+
 static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
-  if (g_native) g_native(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
-  else portable_cols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+  workspace *w = g_native ? ws_take() : NULL;
+  if (w) {
+    /* the list link lives in the first 64 bytes; the packed panels after it */
+    g_native(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi, (float *)w + 16);
+    ws_give(w);
+  } else {
+    portable_cols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+  }
 }
 
 void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {

@@ -14,18 +14,33 @@
 
 #define MAX_THREADS 256
 
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;   /* the pool's state */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;   /* sleeping and waking */
 static pthread_mutex_t g_busy = PTHREAD_MUTEX_INITIALIZER;   /* one job at a time */
 static pthread_cond_t g_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;
-static int g_started;          /* workers running */
-static unsigned long g_gen;    /* job generation */
-static int g_pending;          /* chunks not finished */
+static int g_started;          /* workers running (under g_lock) */
+static unsigned long g_gen;    /* job generation (under g_busy) */
+/* g_work[i]: the generation worker i is to run a chunk of. The caller writes
+ * the job below, then publishes it with a release store here, and does not
+ * touch the job again until every worker it published to has decremented
+ * g_pending, so a worker reads a stable job; workers not needed by a job are
+ * not published to and never read it. */
+static atomic_ulong g_work[MAX_THREADS];
+static atomic_int g_pending;   /* chunks not finished */
 static int g_nchunks;
 static int64_t g_n, g_grain;
 static ryc_task_fn g_fn;
 static void *g_ctx;
 static atomic_int g_threads;   /* 0 = not decided yet */
+
+/* Steps of a program come back to back, so waiting threads first spin a
+ * little (about 50 us) before they sleep on a condition variable. */
+#define SPIN_ITERS 4000
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 static int default_threads(void) {
   const char *e = getenv("RYFT_NUM_THREADS");
@@ -64,19 +79,24 @@ static void chunk(int64_t n, int64_t grain, int nchunks, int i, int64_t *lo, int
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg; /* 1.. */
   unsigned long seen = 0;
-  pthread_mutex_lock(&g_lock);
   for (;;) {
-    while (g_gen == seen) pthread_cond_wait(&g_wake, &g_lock);
-    seen = g_gen;
-    if (id >= g_nchunks) continue;
-    ryc_task_fn fn = g_fn;
-    void *ctx = g_ctx;
+    unsigned long gen;
+    for (int i = 0; (gen = atomic_load_explicit(&g_work[id], memory_order_acquire)) == seen && i < SPIN_ITERS; i++)
+      cpu_relax();
+    if (gen == seen) {
+      pthread_mutex_lock(&g_lock);
+      while ((gen = atomic_load_explicit(&g_work[id], memory_order_acquire)) == seen) pthread_cond_wait(&g_wake, &g_lock);
+      pthread_mutex_unlock(&g_lock);
+    }
+    seen = gen;
     int64_t lo, hi;
     chunk(g_n, g_grain, g_nchunks, id, &lo, &hi);
-    pthread_mutex_unlock(&g_lock);
-    if (lo < hi) fn(ctx, lo, hi);
-    pthread_mutex_lock(&g_lock);
-    if (--g_pending == 0) pthread_cond_signal(&g_done);
+    if (lo < hi) g_fn(g_ctx, lo, hi);
+    if (atomic_fetch_sub_explicit(&g_pending, 1, memory_order_acq_rel) == 1) {
+      pthread_mutex_lock(&g_lock);
+      pthread_cond_signal(&g_done);
+      pthread_mutex_unlock(&g_lock);
+    }
   }
   return NULL;
 }
@@ -103,8 +123,8 @@ void ryc_parallel_for(int64_t n, int64_t grain, ryc_task_fn fn, void *ctx) {
     g_started++;
   }
   if (nchunks > g_started + 1) nchunks = g_started + 1;
+  pthread_mutex_unlock(&g_lock);
   if (nchunks <= 1) {
-    pthread_mutex_unlock(&g_lock);
     pthread_mutex_unlock(&g_busy);
     fn(ctx, 0, n);
     return;
@@ -114,15 +134,20 @@ void ryc_parallel_for(int64_t n, int64_t grain, ryc_task_fn fn, void *ctx) {
   g_n = n;
   g_grain = grain;
   g_nchunks = nchunks;
-  g_pending = nchunks - 1;
-  g_gen++;
+  atomic_store_explicit(&g_pending, nchunks - 1, memory_order_relaxed);
+  unsigned long gen = ++g_gen;
+  pthread_mutex_lock(&g_lock);
+  for (int i = 1; i < nchunks; i++) atomic_store_explicit(&g_work[i], gen, memory_order_release);
   pthread_cond_broadcast(&g_wake);
   pthread_mutex_unlock(&g_lock);
   int64_t lo, hi;
   chunk(n, grain, nchunks, 0, &lo, &hi);
   if (lo < hi) fn(ctx, lo, hi);
-  pthread_mutex_lock(&g_lock);
-  while (g_pending > 0) pthread_cond_wait(&g_done, &g_lock);
-  pthread_mutex_unlock(&g_lock);
+  for (int i = 0; atomic_load_explicit(&g_pending, memory_order_acquire) > 0 && i < SPIN_ITERS; i++) cpu_relax();
+  if (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) {
+    pthread_mutex_lock(&g_lock);
+    while (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) pthread_cond_wait(&g_done, &g_lock);
+    pthread_mutex_unlock(&g_lock);
+  }
   pthread_mutex_unlock(&g_busy);
 }
