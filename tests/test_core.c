@@ -186,3 +186,36 @@ TEST(core_allocation_failure_is_reported) {
   CHECK(failures > 10);
   CHECK_EQ_INT(successes, 1);
 }
+
+/* Released large array buffers are handed to the next array of the same
+ * size (no page faults for a training loop's repeated buffers); small ones
+ * and a replaced allocator are not cached; ry_array_zeros still zeroes a
+ * reused block. */
+TEST(core_large_buffers_are_reused) {
+  ry_array *a = NULL, *b = NULL, *c = NULL;
+  CHECK_OK(ry_array_full(RY_F32, RY_SHAPE(512, 1024), 7.0, &a));
+  if (!a) return;
+  const void *pa = ry_array_data(a);
+  ry_array_release(a);
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(1024, 512), &b));
+  if (!b) return;
+  CHECK(ry_array_data(b) == pa);
+  int nonzero = 0;
+  for (int64_t i = 0; i < ry_array_numel(b); i++) nonzero += ry_array_get_f64(b, i) != 0;
+  CHECK_EQ_INT(nonzero, 0);
+  /* a different size does not take it */
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(1024, 513), &c));
+  if (c) CHECK(ry_array_data(c) != pa);
+  ry_array_release(b);
+  ry_array_release(c);
+  /* with a replaced allocator every buffer comes from it */
+  g_live = 0;
+  g_budget = 1000000;
+  ry_set_allocator(failing_alloc, NULL);
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(512, 1024), &a));
+  CHECK_MSG(g_live == 2, "%ld live allocations from the replaced allocator", g_live);
+  ry_array_release(a);
+  CHECK_MSG(g_live == 0, "%ld allocations left", g_live);
+  ry_set_allocator(NULL, NULL);
+  g_budget = -1;
+}

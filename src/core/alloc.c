@@ -1,4 +1,6 @@
-/* The replaceable allocator (Lua's lua_Alloc shape) and small vectors. */
+/* The replaceable allocator (Lua's lua_Alloc shape), the cache of large
+ * array buffers, and small vectors. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -16,7 +18,10 @@ static void *default_alloc(void *ud, void *p, size_t old_n, size_t n) {
 static ry_alloc_fn g_alloc = default_alloc;
 static void *g_alloc_ud;
 
+static void cache_flush(void);
+
 void ry_set_allocator(ry_alloc_fn fn, void *ud) {
+  cache_flush(); /* cached blocks belong to the allocator that made them */
   g_alloc = fn ? fn : default_alloc;
   g_alloc_ud = fn ? ud : NULL;
 }
@@ -37,6 +42,83 @@ void *ry__realloc(void *p, size_t old_n, size_t n) {
 
 void ry__free(void *p, size_t n) {
   if (p) g_alloc(g_alloc_ud, p, n, 0);
+}
+
+/* ---- large array buffers ----
+ * A program run allocates the same large buffers step after step; handing
+ * them back to malloc returns them to the kernel (munmap) and the next step
+ * pays page faults and zeroing again. Released blocks of at least
+ * CACHE_MIN bytes are kept (up to RYFT_BUFFER_CACHE_MB, default 256; 0
+ * turns the cache off) and given to the next request of exactly the same
+ * size; the oldest go first when the cache is full. Only with the default
+ * allocator: a replaced allocator sees every allocation. */
+#define CACHE_MIN ((size_t)256 << 10)
+#define CACHE_SLOTS 64
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  void *p;
+  size_t n;
+} g_cache[CACHE_SLOTS]; /* oldest first */
+static int g_cache_len;
+static size_t g_cache_bytes;
+static size_t g_cache_cap = SIZE_MAX; /* SIZE_MAX: not read yet */
+
+static size_t cache_cap(void) {
+  if (g_cache_cap == SIZE_MAX) {
+    const char *e = getenv("RYFT_BUFFER_CACHE_MB");
+    long mb = e && *e ? strtol(e, NULL, 10) : 256;
+    g_cache_cap = mb > 0 ? (size_t)mb << 20 : 0;
+  }
+  return g_cache_cap;
+}
+
+static void cache_flush(void) {
+  pthread_mutex_lock(&g_cache_lock);
+  for (int i = 0; i < g_cache_len; i++) free(g_cache[i].p);
+  g_cache_len = 0;
+  g_cache_bytes = 0;
+  pthread_mutex_unlock(&g_cache_lock);
+}
+
+void ry__buffer_cache_flush(void) { cache_flush(); }
+
+void *ry__data_alloc(size_t n) {
+  if (n >= CACHE_MIN && g_alloc == default_alloc) {
+    pthread_mutex_lock(&g_cache_lock);
+    for (int i = g_cache_len - 1; i >= 0; i--)
+      if (g_cache[i].n == n) {
+        void *p = g_cache[i].p;
+        memmove(&g_cache[i], &g_cache[i + 1], (size_t)(g_cache_len - i - 1) * sizeof g_cache[0]);
+        g_cache_len--;
+        g_cache_bytes -= n;
+        pthread_mutex_unlock(&g_cache_lock);
+        return p;
+      }
+    pthread_mutex_unlock(&g_cache_lock);
+  }
+  return ry__malloc(n);
+}
+
+void ry__data_free(void *p, size_t n) {
+  if (!p) return;
+  if (n >= CACHE_MIN && g_alloc == default_alloc) {
+    pthread_mutex_lock(&g_cache_lock);
+    size_t cap = cache_cap();
+    if (n <= cap) {
+      while (g_cache_len == CACHE_SLOTS || g_cache_bytes + n > cap) {
+        free(g_cache[0].p);
+        g_cache_bytes -= g_cache[0].n;
+        memmove(&g_cache[0], &g_cache[1], (size_t)(--g_cache_len) * sizeof g_cache[0]);
+      }
+      g_cache[g_cache_len].p = p;
+      g_cache[g_cache_len++].n = n;
+      g_cache_bytes += n;
+      pthread_mutex_unlock(&g_cache_lock);
+      return;
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+  }
+  ry__free(p, n);
 }
 
 /* Strings carry their allocation size in a header so any module can free them. */

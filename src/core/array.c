@@ -24,12 +24,18 @@ static ry_status check_type(ry_dtype dtype, ry_shape shape, size_t *nbytes) {
 }
 
 ry_status ry__array_new(ry_type t, ry_array **out) {
+  ry_status s = ry__array_new_uninit(t, out);
+  if (!s) memset((*out)->data, 0, (*out)->nbytes ? (*out)->nbytes : 1);
+  return s;
+}
+
+ry_status ry__array_new_uninit(ry_type t, ry_array **out) {
   size_t nbytes = 0;
   ry_status s = check_type(t.dtype, t.shape, &nbytes);
   if (s) return s;
   ry_array *a = ry__malloc(sizeof *a);
   if (!a) return ry__oom();
-  a->data = ry__calloc(1, nbytes ? nbytes : 1);
+  a->data = ry__data_alloc(nbytes ? nbytes : 1);
   if (!a->data) {
     ry__free(a, sizeof *a);
     return ry__oom();
@@ -91,7 +97,7 @@ ry_array *ry_array_retain(ry_array *a) {
 void ry_array_release(ry_array *a) {
   if (!a) return;
   if (atomic_fetch_sub((_Atomic int *)&a->refcount, 1) == 1) {
-    ry__free(a->data, a->nbytes ? a->nbytes : 1);
+    ry__data_free(a->data, a->nbytes ? a->nbytes : 1);
     ry__free(a, sizeof *a);
   }
 }

@@ -21,6 +21,11 @@ void *ry__malloc(size_t n);               /* NULL on failure */
 void *ry__calloc(size_t count, size_t n); /* zeroed; NULL on failure/overflow */
 void *ry__realloc(void *p, size_t old_n, size_t n);
 void ry__free(void *p, size_t n);
+/* Array buffers: like ry__malloc / ry__free, but large blocks are cached for
+ * the next allocation of the same size (alloc.c). Not zeroed. */
+void *ry__data_alloc(size_t n);
+void ry__data_free(void *p, size_t n);
+void ry__buffer_cache_flush(void); /* give every cached block back (tests) */
 /* Sized-free bookkeeping is awkward for strings; these carry their size. */
 char *ry__strdup(const char *s);           /* NULL on failure or NULL s */
 void ry__strfree(char *s);
@@ -41,6 +46,8 @@ struct ry_array {
 };
 /* A new uninitialised (zeroed) array of the given type, refcount 1. */
 ry_status ry__array_new(ry_type t, ry_array **out);
+/* The same without zeroing the elements: for producers that write them all. */
+ry_status ry__array_new_uninit(ry_type t, ry_array **out);
 static inline void *ry__array_mut(ry_array *a) { return a->data; }
 
 /* ---- growable int32 vector ---- */

@@ -207,31 +207,18 @@ static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
     }
   held_add(rc, nbytes);
   rc->st.fresh_bytes += nbytes;
-  /* like ry__array_new but without zeroing: kernels write every element */
-  ry_array *a = ry__malloc(sizeof *a);
-  if (!a) return ry__oom();
-  a->data = ry__malloc(nbytes ? nbytes : 1);
-  if (!a->data) {
-    ry__free(a, sizeof *a);
-    return ry__oom();
-  }
-  atomic_init((_Atomic int *)&a->refcount, 1);
-  memset(&a->type, 0, sizeof a->type);
-  a->type.dtype = t.dtype;
-  a->type.shape.rank = t.shape.rank;
-  for (int d = 0; d < t.shape.rank; d++) a->type.shape.dims[d] = t.shape.dims[d];
-  a->nbytes = nbytes;
-  *out = a;
-  ry_status s = NULL;
+  /* kernels write every element: no zeroing */
+  ry_status s = ry__array_new_uninit(t, out);
+  if (s) return s;
 #ifdef MADV_HUGEPAGE
   /* big fresh buffers: 2 MB pages make first touch far cheaper */
-  if (!s && nbytes >= ((size_t)8 << 20)) {
+  if (nbytes >= ((size_t)8 << 20)) {
     uintptr_t b = ((uintptr_t)(*out)->data + ((1u << 21) - 1)) & ~(uintptr_t)((1u << 21) - 1);
     uintptr_t e = ((uintptr_t)(*out)->data + nbytes) & ~(uintptr_t)((1u << 21) - 1);
     if (e > b) (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
   }
 #endif
-  return s;
+  return NULL;
 }
 
 /* Release the run's reference of value a; `held` says whether a counts in
