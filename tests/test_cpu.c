@@ -587,6 +587,87 @@ TEST(cpu_nocc_child) {
   }
 }
 
+/* ---- a big module is compiled as two halves in parallel ---- */
+
+/* 48 outputs, each its own kernel: a module well past the split size */
+static int many_kernels(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  for (int i = 0; i < 48; i++) {
+    ry_value c = ry_scalar(b, RY_F32, 0.25 + 0.125 * i);
+    ry_value t = ry_tanh(b, ry_add(b, ry_mul(b, in[0], c), ry_sin(b, in[0])));
+    out[i] = i % 3 == 0 ? ry_sum(b, ry_exp(b, t), RY_AXES(1)) : ry_mul(b, t, ry_cos(b, in[0]));
+  }
+  return 48;
+}
+
+static ry_graph *many_kernels_graph(void) {
+  ry_type t = {RY_F32, RY_SHAPE(8, 1000)};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("many", many_kernels, NULL, 1, &t, NULL, &g));
+  return g;
+}
+
+TEST(cpu_big_module_compiles_in_halves) {
+  if (getenv("RYFT_TEST_BADCC_CHILD")) return;
+  ry_graph *g = many_kernels_graph();
+  if (!g) return;
+  char dir[256];
+  temp_dir(dir, sizeof dir, "split");
+  setenv("RYFT_DUMP", dir, 1);
+  ry_array *x = filled(RY_SHAPE(8, 1000), wave), *got[48] = {0}, *want[48] = {0};
+  ry_device *interp;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_run(g, cpu(), 1, &x, 48, got));
+  unsetenv("RYFT_DUMP");
+  CHECK_OK(ry_run(g, interp, 1, &x, 48, want));
+  char *cmd = read_dump(dir, "compile.txt");
+  if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+    CHECK_MSG(cmd && strstr(cmd, "-2.c") && strstr(cmd, "-shared"), "not split: %s", cmd ? cmd : "(no dump)");
+  free(cmd);
+  for (int i = 0; i < 48; i++) {
+    if (!got[i] || !want[i]) continue;
+    double worst = 0;
+    for (int64_t j = 0; j < ry_array_numel(want[i]); j++) {
+      double a = ry_array_get_f64(got[i], j), w = ry_array_get_f64(want[i], j);
+      double e = fabs(a - w) / (1e-3 + fabs(w));
+      if (!(e <= worst)) worst = e;
+    }
+    CHECK_MSG(worst < 1e-5, "output %d differs from the interpreter by %g", i, worst);
+    ry_array_release(got[i]);
+    ry_array_release(want[i]);
+  }
+  ry_array_release(x);
+  ry_graph_release(g);
+}
+
+/* The compiler's own message reaches the caller when a split build fails. */
+TEST(cpu_compiler_failure_is_reported) {
+  if (getenv("RYFT_TEST_BADCC_CHILD")) return;
+  char cmd[1400], errp[300], dir[256], self[512];
+  temp_dir(dir, sizeof dir, "badcc");
+  snprintf(errp, sizeof errp, "%s/err.txt", dir);
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return;
+  self[n] = 0;
+  snprintf(cmd, sizeof cmd,
+           "RYFT_CFLAGS=-fno-such-flag-for-ryft RYFT_CACHE_DIR='%s' RYFT_TEST_BADCC_CHILD=1 '%s' cpu_badcc_child > '%s' 2>&1",
+           dir, self, errp);
+  int rc = system(cmd);
+  char *out = read_all(errp);
+  CHECK_MSG(rc == 0, "child exit %d: %s", rc, out ? out : "");
+  free(out);
+}
+
+TEST(cpu_badcc_child) {
+  if (!getenv("RYFT_TEST_BADCC_CHILD")) return;
+  ry_graph *g = many_kernels_graph();
+  if (!g) return;
+  ry_array *x = filled(RY_SHAPE(8, 1000), wave), *o[48] = {0};
+  CHECK_ERR(ry_run(g, cpu(), 1, &x, 48, o), RY_ERR_INTERNAL, "compiler failed", "fno-such-flag-for-ryft");
+  ry_array_release(x);
+  ry_graph_release(g);
+}
+
 /* ---- bad input and odd shapes ---- */
 
 TEST(cpu_bad_input_is_an_error) {

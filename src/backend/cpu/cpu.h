@@ -90,6 +90,9 @@ void ryc_printf(ryc_buf *b, const char *fmt, ...) RY_PRINTF(2, 3);
 void ryc_buf_free(ryc_buf *b);
 
 /* ---- compiler driver and cache (jit.c) ---- */
+/* Codegen puts this line before each top-level kernel function; the driver
+ * may cut a big module there to compile its halves in parallel. */
+#define RYC_SPLIT "\n/* ryc:split */\n"
 typedef struct ryc_module ryc_module;
 /* True when a C compiler runs here (checked once per process). */
 bool ryc_have_compiler(void);

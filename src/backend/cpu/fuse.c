@@ -787,6 +787,13 @@ static const char *store_fmt(ry_dtype t) {
 
 static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype dt, int ip);
 
+/* Kernels touching few elements gain nothing from vectorization and loop
+ * transformations but cost as much compile time as big ones (a train step
+ * has dozens over biases, losses and scalars): they are compiled at -O1
+ * (RY_SMALL, defined by the prelude for GCC), halving a cold compile. */
+#define SMALL_WORK 4096
+static const char *small_work(int64_t elements) { return elements < SMALL_WORK ? "RY_SMALL " : ""; }
+
 /* elementwise kernel rooted at value r: the loop is r's shape */
 static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
   ry_type rt = ry_vtype(k->g, k->root);
@@ -823,8 +830,9 @@ static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work
   for (int v = -1; v < k->n_ip; v++) {
     int ip = v < 0 ? 0 : k->ip_slot[v];
     ryc_buf *o = v < 0 ? out : &k->ip_src[v];
-    if (v < 0) ryc_printf(o, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
-    else ryc_printf(o, "void ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", idx, ip);
+    const char *attr = small_work(ry_shape_numel(rt.shape));
+    if (v < 0) ryc_printf(o, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx);
+    else ryc_printf(o, "%svoid ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx, ip);
     gen_ew_body(k, o, lp, t, rt.dtype, ip);
   }
   *outer = lp->n ? lp->size[0] : 1;
@@ -954,7 +962,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
   const char *act = ctype(t); /* float for f16/bf16, int for bool */
   char acc[16], val[16];
   snprintf(val, sizeof val, "t%d", tv);
-  ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+  ryc_printf(out, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", small_work(ry_shape_numel(xt.shape)), idx);
   print_ptrs(k, out, 0);
   int nk = 0; /* kept loops (outer) */
   while (nk < lp->n && !lp->red[nk]) nk++;
@@ -1122,7 +1130,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
       bool ok = c == V_EW ? gen_ew(k, p->n_kernels, &kb, &outer, &work)
                           : gen_reduce(k, p->n_kernels, &kb, &outer, &work);
       if (ok && !kb.oom) {
-        ryc_printf(&src, "%s", kb.s);
+        ryc_printf(&src, "%s%s", RYC_SPLIT, kb.s);
         st.kind = RYC_STEP_KERNEL;
         st.kernel = p->n_kernels++;
         st.n_bufs = k->n_bufs;
@@ -1242,7 +1250,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
     int32_t v = st->bufs[ipv[i].slot];
     if (lastuse[v] != ipv[i].step || st->n_inplace >= RYC_MAX_INPLACE) continue;
     st->inplace_slot[st->n_inplace++] = ipv[i].slot;
-    ryc_printf(&src, "%s", ipv[i].text.s ? ipv[i].text.s : "");
+    ryc_printf(&src, "%s%s", RYC_SPLIT, ipv[i].text.s ? ipv[i].text.s : "");
     ryc_printf(&rep, "kernel %d: may write over %%v%d in place (its last use)\n", st->kernel, (int)v);
   }
   if (src.oom || rep.oom) s = ry__oom();

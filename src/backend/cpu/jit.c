@@ -29,6 +29,7 @@
 extern char **environ;
 
 #define IDLE_MAX 16
+#define SPLIT_MIN_BYTES 24000 /* smaller modules: one compiler process */
 #define DEFAULT_CFLAGS "-O3 -march=native -fno-math-errno -fno-trapping-math"
 
 struct ryc_module {
@@ -200,38 +201,78 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Where to cut a big module in two (0: do not): at the RYC_SPLIT marker
+ * nearest its middle. Both halves get the prelude (everything before the
+ * first marker). */
+static size_t split_point(const char *src, size_t len, size_t *prelude) {
+  const char *first = strstr(src, RYC_SPLIT);
+  if (!first || len < SPLIT_MIN_BYTES || sysconf(_SC_NPROCESSORS_ONLN) < 2) return 0;
+  *prelude = (size_t)(first - src);
+  size_t mid = *prelude + (len - *prelude) / 2, best = 0;
+  for (const char *m = first; m; m = strstr(m + 1, RYC_SPLIT)) {
+    size_t at = (size_t)(m - src);
+    if (at > *prelude && (!best || (at > mid ? at - mid : mid - at) < (best > mid ? best - mid : mid - best))) best = at;
+  }
+  return best;
+}
+
+static bool write_file(const char *path, const char *a, size_t na, const char *b, size_t nb) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return false;
+  bool ok = fwrite(a, 1, na, f) == na && (nb == 0 || fwrite(b, 1, nb, f) == nb);
+  return (fclose(f) == 0) && ok;
+}
+
 static ry_status compile_to(const char *dir, const char *key, const char *src, size_t len, const char *final,
                             const ryc_dump *d) {
   static atomic_uint counter;
   unsigned c = atomic_fetch_add(&counter, 1);
-  char base[900], csrc[1000], so[1000], err[1000];
+  char base[900], csrc[1000], csrc2[1000], obj[1000], obj2[1000], so[1000], err[1000], err2[1000];
   snprintf(base, sizeof base, "%s/tmp-%s-%ld-%u", dir, key, (long)getpid(), c);
   snprintf(csrc, sizeof csrc, "%s.c", base);
+  snprintf(csrc2, sizeof csrc2, "%s-2.c", base);
+  snprintf(obj, sizeof obj, "%s.o", base);
+  snprintf(obj2, sizeof obj2, "%s-2.o", base);
   snprintf(so, sizeof so, "%s.so", base);
   snprintf(err, sizeof err, "%s.err", base);
-  FILE *f = fopen(csrc, "wb");
-  if (!f) return ry__err(RY_ERR_IO, "cpu: cannot write %s: %s", csrc, strerror(errno));
-  bool ok = fwrite(src, 1, len, f) == len;
-  ok = (fclose(f) == 0) && ok;
+  snprintf(err2, sizeof err2, "%s-2.err", base);
+  /* a big module is compiled as two halves at once (one per core), then linked */
+  size_t prelude = 0, cut = split_point(src, len, &prelude);
+  bool ok = cut ? write_file(csrc, src, cut, NULL, 0) && write_file(csrc2, src, prelude, src + cut, len - cut)
+                : write_file(csrc, src, len, NULL, 0);
   if (!ok) {
     unlink(csrc);
+    unlink(csrc2);
     return ry__err(RY_ERR_IO, "cpu: cannot write %s", csrc);
   }
-  char qc[1100], qs[1100], qe[1100];
+  char qc[1100], qc2[1100], qo[1100], qo2[1100], qs[1100], qe[1100], qe2[1100];
   shquote(csrc, qc, sizeof qc);
+  shquote(csrc2, qc2, sizeof qc2);
+  shquote(obj, qo, sizeof qo);
+  shquote(obj2, qo2, sizeof qo2);
   shquote(so, qs, sizeof qs);
   shquote(err, qe, sizeof qe);
-  size_t cmdsz = 8192;
+  shquote(err2, qe2, sizeof qe2);
+  size_t cmdsz = 16384;
   char *cmd = ry__malloc(cmdsz);
   if (!cmd) {
     unlink(csrc);
+    unlink(csrc2);
     return ry__oom();
   }
   double t0 = now_s();
-  snprintf(cmd, cmdsz, "%s %s -fPIC -shared -o %s %s -lmvec -lm 2> %s", g_cc, g_cflags, qs, qc, qe);
-  int rc = run_sh(cmd);
-  if (rc != 0) { /* no libmvec here: plain libm */
-    snprintf(cmd, cmdsz, "%s %s -DRY_NO_MVEC -fPIC -shared -o %s %s -lm 2> %s", g_cc, g_cflags, qs, qc, qe);
+  int rc = -1;
+  for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
+    /* the second attempt: no libmvec here, plain libm */
+    const char *def = attempt ? "-DRY_NO_MVEC " : "", *libs = attempt ? "-lm" : "-lmvec -lm";
+    if (cut)
+      snprintf(cmd, cmdsz,
+               "%s %s %s-fPIC -c -o %s %s 2> %s & p=$!; %s %s %s-fPIC -c -o %s %s 2> %s; r=$?; wait $p || r=1; "
+               "[ $r = 0 ] && %s %s -fPIC -shared -o %s %s %s %s 2>> %s",
+               g_cc, g_cflags, def, qo, qc, qe, g_cc, g_cflags, def, qo2, qc2, qe2, g_cc, g_cflags, qs, qo, qo2, libs,
+               qe);
+    else
+      snprintf(cmd, cmdsz, "%s %s %s-fPIC -shared -o %s %s %s 2> %s", g_cc, g_cflags, def, qs, qc, libs, qe);
     rc = run_sh(cmd);
   }
   double t1 = now_s();
@@ -244,12 +285,15 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
   ry_status s = NULL;
   if (rc != 0) {
     char msg[2048] = "";
-    FILE *e = fopen(err, "r");
-    if (e) {
-      size_t k = fread(msg, 1, sizeof msg - 1, e);
-      msg[k] = 0;
+    size_t k = 0;
+    const char *errs[2] = {err, err2};
+    for (int i = 0; i < 2; i++) {
+      FILE *e = fopen(errs[i], "r");
+      if (!e) continue;
+      k += fread(msg + k, 1, sizeof msg - 1 - k, e);
       fclose(e);
     }
+    msg[k] = 0;
     s = ry__err(RY_ERR_INTERNAL, "cpu: the C compiler failed (%s, exit %d): %s", g_cc, rc, msg);
   } else if (!append_trailer(so)) {
     s = ry__err(RY_ERR_IO, "cpu: cannot finish %s", so);
@@ -257,9 +301,8 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
     s = ry__err(RY_ERR_IO, "cpu: cannot move %s to %s: %s", so, final, strerror(errno));
   }
   ry__free(cmd, cmdsz);
-  unlink(csrc);
-  unlink(err);
-  unlink(so);
+  const char *tmp[] = {csrc, csrc2, obj, obj2, err, err2, so};
+  for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) unlink(tmp[i]);
   return s;
 }
 
