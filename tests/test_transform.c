@@ -983,6 +983,58 @@ TEST(transform_simplify_folds_transpose_into_dot) {
   ry_graph_release(s);
 }
 
+/* Products with zeros in them: the derivative is the product of the other
+ * elements (JAX gives the same), never a NaN from dividing by x. */
+static int f_prod_all(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_reduce(b, in[0], RY_PROD, RY_AXES(0, 1));
+  return 1;
+}
+static int f_sum_cumprod(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  ry_value y = ry_cumulative(b, in[0], RY_PROD, 1, *(const int *)ctx);
+  out[0] = ry_sum(b, ry_mul(b, y, ry_iota(b, RY_F64, RY_SHAPE(2, 3), 1)), RY_AXES(0, 1));
+  return 1;
+}
+
+TEST(transform_prod_derivatives_with_zeros) {
+  ry_type t = {RY_F64, RY_SHAPE(2, 3)};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace("prod", f_prod_all, NULL, 1, &t, NULL, &f));
+  CHECK_OK(ry_grad(f, NULL, &g));
+  double one_zero[6] = {2, 0, 3, 4, 0.5, 1}, two_zeros[6] = {0, 2, 0, 3, 1, 1}, d[6], *in[1], *o[1] = {d};
+  in[0] = one_zero;
+  if (run_f64(g, in, 1, o)) {
+    double want[6] = {0, 12, 0, 0, 0, 0};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(d[i], want[i], 1e-12);
+  }
+  check_devices_agree("grad prod", g, in);
+  in[0] = two_zeros;
+  if (run_f64(g, in, 1, o))
+    for (int i = 0; i < 6; i++) CHECK_NEAR(d[i], 0, 0);
+  ry_graph_release(f);
+  ry_graph_release(g);
+  /* sum(cumprod(x, axis 1) * [0, 1, 2]) in both directions, x row 0 = [2, 0, 3] */
+  for (int rev = 0; rev < 2; rev++) {
+    CHECK_OK(ry_trace("cumprod", f_sum_cumprod, &rev, 1, &t, NULL, &f));
+    CHECK_OK(ry_grad(f, NULL, &g));
+    double x[6] = {2, 0, 3, 0, 0, 5};
+    in[0] = x;
+    if (run_f64(g, in, 1, o)) {
+      /* forward: y = [x0, x0x1, x0x1x2] weighted 0, 1, 2; reverse: y = [x0x1x2, x1x2, x2] */
+      double want[2][6] = {{0 + 1 * x[1] + 2 * x[1] * x[2], 1 * x[0] + 2 * x[0] * x[2], 2 * x[0] * x[1],
+                            x[4] + 2 * x[4] * x[5], x[3] + 2 * x[3] * x[5], 2 * x[3] * x[4]},
+                           {0, 0 * x[0] * x[2] + 1 * x[2], 0 * x[0] * x[1] + 1 * x[1] + 2,
+                            0, 0 * x[3] * x[5] + 1 * x[5], 0 * x[3] * x[4] + 1 * x[4] + 2}};
+      want[1][0] = 0 * x[1] * x[2];
+      want[1][3] = 0 * x[4] * x[5];
+      for (int i = 0; i < 6; i++) CHECK_MSG(fabs(d[i] - want[rev][i]) <= 1e-12, "rev=%d d[%d] = %g, want %g", rev, i, d[i], want[rev][i]);
+    }
+    check_devices_agree("grad cumprod", g, in);
+    ry_graph_release(f);
+    ry_graph_release(g);
+  }
+}
+
 /* L(s) = mean cross-entropy of a 2-layer MLP whose weights are scaled by s */
 static int f_mlp_scaled(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;

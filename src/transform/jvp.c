@@ -226,7 +226,63 @@ static void j_pad(ryt_jvp_args *a) { j_linear(a, 2); }
 static void j_dus(ryt_jvp_args *a) { j_linear(a, 2); }
 
 /* reduce: sum is linear; max/min route the tangent to the extremes (ties
- * averaged); prod uses y / x (so it needs non-zero inputs). */
+ * averaged); prod weights each tangent by the product of the other elements,
+ * built from exclusive running products (no division, so zeros are fine). */
+/* x shifted by d along axis (towards higher indices, or lower when rev),
+ * the vacated places filled with `fill`. */
+static ry_value shift_along(ryt_jvp_args *a, ry_value x, int axis, int64_t d, bool rev, double fill) {
+  ry_shape s = T(B, x).shape;
+  int r = s.rank;
+  ry_axes lo = {r, {0}}, hi = {r, {0}}, in = {r, {0}}, st = {r, {0}}, lim = {r, {0}}, one = {r, {0}};
+  for (int i = 0; i < r; i++) lim.v[i] = s.dims[i], one.v[i] = 1;
+  if (rev) hi.v[axis] = d, st.v[axis] = d, lim.v[axis] = s.dims[axis] + d;
+  else lo.v[axis] = d;
+  ry_value p = ry_pad_(B, L, x, ry_scalar_(B, L, T(B, x).dtype, fill), lo, hi, in);
+  return ry_slice_(B, L, p, st, lim, one);
+}
+
+/* Running products along axis by doubling (Hillis-Steele): log2(n) levels of
+ * shifted products. With a tangent t (id 0: none) the pair (y, t) is carried
+ * through the product rule, so t comes out as the tangent of the inclusive
+ * running product with no division by x. Returns y; *t is updated. */
+static ry_value scan_prod(ryt_jvp_args *a, ry_value x, ry_value *t, int axis, bool rev) {
+  int64_t n = T(B, x).shape.dims[axis];
+  ry_value y = x;
+  for (int64_t d = 1; d < n; d *= 2) {
+    ry_value ys = shift_along(a, y, axis, d, rev, 1.0);
+    if (t && t->id) *t = ry_add_(B, L, ry_mul_(B, L, shift_along(a, *t, axis, d, rev, 0.0), y), ry_mul_(B, L, ys, *t));
+    y = ry_mul_(B, L, ys, y);
+  }
+  return y;
+}
+
+/* For each element, the product of the other elements of its reduced set:
+ * the reduced axes are moved last and flattened, then exclusive running
+ * products from both ends are multiplied. */
+static ry_value prod_of_others(ryt_jvp_args *a, ry_value x, const ry_axes *axes) {
+  ry_shape s = T(B, x).shape;
+  int r = s.rank;
+  bool red[RY_MAX_RANK] = {false};
+  for (int k = 0; k < axes->n; k++) red[axes->v[k]] = true;
+  ry_axes perm = {r, {0}}, inv = {r, {0}};
+  ry_shape flat = {0, {0}};
+  int q = 0;
+  int64_t rn = 1;
+  for (int i = 0; i < r; i++)
+    if (!red[i]) perm.v[q++] = i, flat.dims[flat.rank++] = s.dims[i];
+  for (int i = 0; i < r; i++)
+    if (red[i]) perm.v[q++] = i, rn *= s.dims[i];
+  flat.dims[flat.rank++] = rn;
+  for (int i = 0; i < r; i++) inv.v[perm.v[i]] = i;
+  ry_value xt = ry_reshape_(B, L, ry_transpose_(B, L, x, perm), flat);
+  int ax = flat.rank - 1;
+  ry_value left = shift_along(a, scan_prod(a, xt, NULL, ax, false), ax, 1, false, 1.0);
+  ry_value right = shift_along(a, scan_prod(a, xt, NULL, ax, true), ax, 1, true, 1.0);
+  ry_shape moved = {r, {0}};
+  for (int i = 0; i < r; i++) moved.dims[i] = s.dims[perm.v[i]];
+  return ry_transpose_(B, L, ry_reshape_(B, L, ry_mul_(B, L, left, right), moved), inv);
+}
+
 static ry_value bcast_back(ryt_jvp_args *a, ry_value r, ry_type in, const ry_axes *axes) {
   ry_axes dims = {0, {0}};
   for (int i = 0; i < in.shape.rank; i++) {
@@ -247,8 +303,7 @@ static void j_reduce(ryt_jvp_args *a) {
   switch (a->n->attrs.reduce.kind) {
   case RY_SUM: a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &a->tx[0], &at, NULL); break;
   case RY_PROD: {
-    ry_value w = ry_div_(B, L, bcast_back(a, Y(0), in, axes), X(0));
-    ry_value p = ry_mul_(B, L, TX(0), w);
+    ry_value p = ry_mul_(B, L, TX(0), prod_of_others(a, X(0), axes));
     a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &p, &at, NULL);
     break;
   }
@@ -272,9 +327,12 @@ static void j_cumulative(ryt_jvp_args *a) {
   ry_type in = T(B, X(0));
   switch (a->n->attrs.cumulative.kind) {
   case RY_SUM: a->ty[0] = ry_cumulative_(B, L, TX(0), RY_SUM, (int)axis, rev); break;
-  case RY_PROD:
-    a->ty[0] = ry_mul_(B, L, Y(0), ry_cumulative_(B, L, ry_div_(B, L, TX(0), X(0)), RY_SUM, (int)axis, rev));
+  case RY_PROD: { /* the product rule carried through a doubling scan: no division */
+    ry_value t = TX(0);
+    scan_prod(a, X(0), &t, (int)axis, rev);
+    a->ty[0] = t;
     break;
+  }
   case RY_MAX:
   case RY_MIN: {
     /* the running arg-extreme: the last position (in scan order) where x
