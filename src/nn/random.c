@@ -412,6 +412,22 @@ static double next_in(ry_dtype t, double v, double toward) {
   return t == RY_F16 ? ry__f16_to_f32(h) : ry__bf16_to_f32(h);
 }
 
+/* XLA:CPU runs with subnormals flushed to zero. */
+static float flush_subnormal(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+
+/* erf(bound / sqrt(2)) in dtype (f16, bf16, f32) as JAX's truncated_normal
+ * gets it from XLA:CPU, which turns the division into a product with a
+ * reciprocal: f32(1/f32(sqrt 2)) in f32, f16(1/f16(sqrt 2)) in f16, and for
+ * bf16 the f32 reciprocal of bf16(sqrt 2) with the product rounded to bf16;
+ * erf runs in f32 (checked for every f16 and bf16 bound and 8*10^5 f32 ones). */
+static double erf_bound_host(ry_dtype t, double bound) {
+  float x = flush_subnormal((float)round_to(t, bound)), q;
+  if (t == RY_F32) q = x * (1.0f / (float)sqrt(2.0));
+  else if (t == RY_F16) q = (float)round_to(t, x * (float)round_to(t, 1.0 / round_to(t, sqrt(2.0))));
+  else q = (float)round_to(t, x * (float)(1.0 / round_to(t, sqrt(2.0))));
+  return round_to(t, erf_f32_host(flush_subnormal(q)));
+}
+
 ry_value ry_random_normal_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype) {
   if (!b || ry_builder_error(b)) return none();
   if (!ry_dtype_is_float(dtype)) return fail(b, loc, RY_ERR_DTYPE, "random normal: dtype %s is not a float", ry_dtype_name(dtype));
@@ -426,16 +442,13 @@ ry_value ry_random_truncated_normal_(ry_builder *b, ry_loc loc, ry_value key, do
   if (!ry_dtype_is_float(dtype))
     return fail(b, loc, RY_ERR_DTYPE, "random truncated_normal: dtype %s is not a float", ry_dtype_name(dtype));
   ry_value sqrt2 = ry_scalar_(b, loc, dtype, sqrt(2.0)), a, bb;
-  if (dtype == RY_F32) {
-    /* erf(bound / sqrt(2)) as XLA computes it: the division becomes a
-     * product with the f32 reciprocal */
-    float inv_sqrt2 = 1.0f / (float)sqrt(2.0);
-    a = ry_scalar_(b, loc, dtype, erf_f32_host((float)lower * inv_sqrt2));
-    bb = ry_scalar_(b, loc, dtype, erf_f32_host((float)upper * inv_sqrt2));
-  } else {
+  if (dtype == RY_F64) {
     ry_value lo = ry_scalar_(b, loc, dtype, lower), hi = ry_scalar_(b, loc, dtype, upper);
     a = ry_erf_(b, loc, ry_div_(b, loc, lo, sqrt2));
     bb = ry_erf_(b, loc, ry_div_(b, loc, hi, sqrt2));
+  } else {
+    a = ry_scalar_(b, loc, dtype, erf_bound_host(dtype, lower));
+    bb = ry_scalar_(b, loc, dtype, erf_bound_host(dtype, upper));
   }
   ry_value u = uniform_v(b, loc, "random truncated_normal", key, shape, dtype, a, bb);
   ry_value out = ry_mul_(b, loc, sqrt2, erf_inv_any(b, loc, u, dtype));
