@@ -311,7 +311,8 @@ static void goldens_on(const char *device) {
   static const char *const picks[] = {"split_x32_5", "fold_in_x32_12345", "bits_x32_32_2x3", "uniform_x32_f32_-2_3",
                                       "uniform_x32_bf16_0_1", "normal_x32_f32", "bernoulli_x32_0.3", "permutation_x32_2000",
                                       "categorical_x32_axis-1", "uniform_x64_f64_-2_3", "truncnorm_x32_f32_-2_2",
-                                      "truncnorm_f32_-6_6", "normal_sum_key0_100000", "truncnorm_sum_-1_0.5_100000"};
+                                      "truncnorm_f32_-6_6", "normal_sum_key0_100000", "truncnorm_sum_-1_0.5_100000",
+                                      "truncnorm_f16_-2_2", "truncnorm_bf16_-1_0.5"};
   stats st = {0};
   for (int i = 0; i < n; i++) {
     int pick = 0;

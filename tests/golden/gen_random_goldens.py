@@ -89,6 +89,12 @@ def f32_normal_cases():
                                   (-np.inf, 1.0), (-5.5, 5.25))):
         r = jax.random.truncated_normal(keys[i % len(keys)], lo, hi, (1000,), f32)
         emit("truncnorm_f32_%g_%g" % (lo, hi), "truncated_normal", keys[i % len(keys)], "1000;%r;%r" % (lo, hi), r, False)
+    for dt in ("f16", "bf16"):
+        for i, (lo, hi) in enumerate(((-2.0, 2.0), (-1.0, 0.5), (-6.0, 6.0), (0.5, 3.0))):
+            r = jax.random.truncated_normal(keys[i], lo, hi, (2000,), DT[dt])
+            emit("truncnorm_%s_%g_%g" % (dt, lo, hi), "truncated_normal", keys[i], "2000;%r;%r" % (lo, hi), r, False)
+        r = jax.random.normal(keys[1], (5000,), DT[dt])
+        emit("normal_%s_key1_5000" % dt, "normal", keys[1], "", r, False)
     big = 100000
     emit_sum("normal_sum_key0_%d" % big, "normal_sum", keys[0], "", jax.random.normal(keys[0], (big,), f32))
     emit_sum("normal_sum_key3_250x400", "normal_sum", keys[3], "", jax.random.normal(keys[3], (250, 400), f32))
