@@ -9,6 +9,11 @@
  *   uniform              mantissa bits | bits of 1.0, bitcast, minus 1, scale,
  *                        max with minval
  *   normal               sqrt(2) * erf_inv(uniform(nextafter(-1, 0), 1))
+ *   truncated_normal     sqrt(2) * erf_inv(uniform(erf(lo/sqrt(2)), erf(hi/sqrt(2)))),
+ *                        clamped inside (lo, hi)
+ *
+ * In f32 the arithmetic is XLA:CPU's, rounding for rounding (see "XLA:CPU's
+ * f32 arithmetic" below), so the samples are JAX's bits.
  *
  * The host functions at the end run the same algorithms in plain C. */
 #include <float.h>
@@ -181,6 +186,157 @@ ry_value ry_random_bits_(ry_builder *b, ry_loc loc, ry_value key, int bit_width,
   return ry_convert_(b, loc, x, bit_width == 8 ? RY_U8 : RY_I16); /* wraps to the low bits */
 }
 
+/* ---- XLA:CPU's f32 arithmetic, op for op ---------------------------------------------
+ *
+ * JAX's f32 normal and truncated_normal run on XLA:CPU, whose results come
+ * from its own algorithms: erf_inv is lowered (CHLO) to a polynomial in
+ * w = -log1p(-x*x), log1p and log are XLA's own approximations, erf is a
+ * rational approximation, and LLVM contracts a product feeding an add into
+ * one fused multiply-add wherever it can. The code below builds the same
+ * computations out of exact primitive ops, so every ryft backend gives
+ * JAX's bits without depending on a libm:
+ *
+ * - every rounding that XLA fuses is an fma_f32 (one rounding of a*b + c);
+ * - every other product that meets an add is exact (a power of two times a
+ *   value, or small integers), or reaches the add only through fma_f32, so
+ *   a backend that fuses (the cpu JIT's cc, XLA itself under PJRT) cannot
+ *   change a result by fusing it.
+ *
+ * The algorithms were checked against jax 0.10.2 on CPU for every f32 that
+ * normal can draw (all 2^23 uniform values) and for erf on 10^8 inputs. */
+
+static ry_value f32c(ry_builder *b, ry_loc loc, double v) { return ry_scalar_(b, loc, RY_F32, v); }
+
+/* f32 x*y + z with one rounding, from f64 ops. The product of two f32 is
+ * exact in f64, and TwoSum gives the f64 sum s and its error err. Rounding
+ * s to f32 is then the fma except when s falls exactly halfway between two
+ * f32 (the only case where rounding twice differs from rounding once): s +
+ * (s - r) is then the other neighbour, and the exact sum is nearer to it
+ * when err has the sign of s - r (err * (s - r) cannot underflow for
+ * values made from f32). No product meets an add in f32 and there is
+ * nothing a compiler could shorten back to f32 arithmetic, so no backend
+ * can fuse or re-round this; it has no bitcasts, which would split the cpu
+ * backend's kernels. */
+static ry_value fma_f32(ry_builder *b, ry_loc loc, ry_value x, ry_value y, ry_value z) {
+  ry_value p = ry_mul_(b, loc, ry_convert_(b, loc, x, RY_F64), ry_convert_(b, loc, y, RY_F64));
+  ry_value c = ry_convert_(b, loc, z, RY_F64);
+  ry_value s = ry_add_(b, loc, p, c);
+  ry_value bv = ry_sub_(b, loc, s, p);
+  ry_value err = ry_add_(b, loc, ry_sub_(b, loc, p, ry_sub_(b, loc, s, bv)), ry_sub_(b, loc, c, bv));
+  ry_value r = ry_convert_(b, loc, s, RY_F32), rd = ry_convert_(b, loc, r, RY_F64);
+  ry_value d = ry_sub_(b, loc, s, rd); /* exact */
+  ry_value o = ry_add_(b, loc, s, d); /* exact at a tie; never on the f32 grid otherwise */
+  ry_value ro = ry_convert_(b, loc, o, RY_F32);
+  ry_value tie = ry_compare_(b, loc, ry_convert_(b, loc, ro, RY_F64), o, RY_EQ);
+  ry_value beyond = ry_compare_(b, loc, ry_mul_(b, loc, err, d), ry_scalar_(b, loc, RY_F64, 0.0), RY_GT);
+  return ry_select_(b, loc, ry_and_(b, loc, tie, beyond), ro, r);
+}
+
+/* f32 x + y, safe from being fused with a product that computed x or y. */
+static ry_value add_f32(ry_builder *b, ry_loc loc, ry_value x, ry_value y) {
+  return fma_f32(b, loc, x, f32c(b, loc, 1.0), y);
+}
+
+/* XLA:CPU's f32 log (the Cephes polynomial), for x > 0 finite (the only
+ * inputs erf_inv gives it below |x| = 1): x = m * 2^e with m in
+ * [sqrt(1/2), sqrt(2)), log = log1p(m - 1) by a polynomial plus e*log(2) in
+ * two parts. */
+static const double k_log_p[9] = {7.0376836292E-2,  -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, +1.4249322787E-1,
+                                  -1.6668057665E-1, +2.0000714765E-1, -2.4999993993E-1, +3.3333331174E-1};
+
+static ry_value log_f32(ry_builder *b, ry_loc loc, ry_value x) {
+  x = ry_max_(b, loc, x, f32c(b, loc, FLT_MIN));
+  ry_value bits = ry_bitcast_convert_(b, loc, x, RY_U32);
+  ry_value ebits = ry_shift_right_logical_(b, loc, bits, ry_scalar_(b, loc, RY_U32, 23));
+  /* the mantissa as a value in [0.5, 1) */
+  ry_value m = ry_and_(b, loc, bits, ry_scalar_(b, loc, RY_U32, 0x807FFFFF));
+  m = ry_or_(b, loc, m, ry_scalar_(b, loc, RY_U32, 0x3F000000));
+  m = ry_bitcast_convert_(b, loc, m, RY_F32);
+  ry_value small = ry_compare_(b, loc, m, f32c(b, loc, 0.707106781186547524), RY_LT);
+  /* e = exponent + 1, less one when m < sqrt(1/2), which then doubles (all exact) */
+  ry_value e = ry_sub_(b, loc, ry_convert_(b, loc, ebits, RY_F32), f32c(b, loc, 126.0));
+  e = ry_sub_(b, loc, e, ry_select_(b, loc, small, f32c(b, loc, 1.0), f32c(b, loc, 0.0)));
+  ry_value t = ry_add_(b, loc, ry_sub_(b, loc, m, f32c(b, loc, 1.0)), ry_select_(b, loc, small, m, f32c(b, loc, 0.0)));
+  ry_value t2 = ry_mul_(b, loc, t, t), t3 = ry_mul_(b, loc, t2, t);
+  /* three interleaved Horner chains joined by t^3 */
+  ry_value y0 = fma_f32(b, loc, t, f32c(b, loc, k_log_p[0]), f32c(b, loc, k_log_p[1]));
+  ry_value y1 = fma_f32(b, loc, t, f32c(b, loc, k_log_p[3]), f32c(b, loc, k_log_p[4]));
+  ry_value y2 = fma_f32(b, loc, t, f32c(b, loc, k_log_p[6]), f32c(b, loc, k_log_p[7]));
+  y0 = fma_f32(b, loc, y0, t, f32c(b, loc, k_log_p[2]));
+  y1 = fma_f32(b, loc, y1, t, f32c(b, loc, k_log_p[5]));
+  y2 = fma_f32(b, loc, y2, t, f32c(b, loc, k_log_p[8]));
+  ry_value y = fma_f32(b, loc, y0, t3, y1);
+  y = fma_f32(b, loc, y, t3, y2);
+  y = fma_f32(b, loc, y, t3, ry_mul_(b, loc, e, f32c(b, loc, -2.12194440e-4)));
+  /* t - t^2/2 + y + e*0.693359375: both products are exact */
+  ry_value r = ry_sub_(b, loc, t, ry_mul_(b, loc, t2, f32c(b, loc, 0.5)));
+  r = ry_add_(b, loc, r, y);
+  return ry_add_(b, loc, r, ry_mul_(b, loc, e, f32c(b, loc, 0.693359375)));
+}
+
+/* XLA's f32 log1p: log(1 + x) for |x| >= sqrt(2) - 1, else a rational
+ * approximation (from Cephes) x - x^2/2 + x^3 * P(x)/Q(x). */
+static const double k_log1p_num[7] = {4.5270000862445199635215E-5, 4.9854102823193375972212E-1, 6.5787325942061044846969E0,
+                                      2.9911919328553073277375E1,  6.0949667980987787057556E1,  5.7112963590585538103336E1,
+                                      2.0039553499201281259648E1};
+static const double k_log1p_den[7] = {1.,
+                                      1.5062909083469192043167E1,
+                                      8.3047565967967209469434E1,
+                                      2.2176239823732856465394E2,
+                                      3.0909872225312059774938E2,
+                                      2.1642788614495947685003E2,
+                                      6.0118660497603843919306E1};
+
+static ry_value log1p_f32(ry_builder *b, ry_loc loc, ry_value x) {
+  ry_value large = log_f32(b, loc, add_f32(b, loc, x, f32c(b, loc, 1.0)));
+  ry_value num = f32c(b, loc, k_log1p_num[0]), den = f32c(b, loc, k_log1p_den[0]);
+  for (int i = 1; i < 7; i++) {
+    num = fma_f32(b, loc, num, x, f32c(b, loc, k_log1p_num[i]));
+    den = fma_f32(b, loc, den, x, f32c(b, loc, k_log1p_den[i]));
+  }
+  ry_value x2 = ry_mul_(b, loc, x, x);
+  ry_value s = ry_mul_(b, loc, ry_mul_(b, loc, x, x2), ry_div_(b, loc, num, den));
+  s = add_f32(b, loc, x, fma_f32(b, loc, x2, f32c(b, loc, -0.5), s));
+  ry_value small = ry_compare_(b, loc, ry_abs_(b, loc, x), f32c(b, loc, 0.41421356237309504880), RY_LT);
+  return ry_select_(b, loc, small, s, large);
+}
+
+/* XLA's f32 erf_inv (M. Giles, "Approximating the erfinv function", 2010),
+ * as JAX lowers chlo.erf_inv: w = -log1p(-x*x); w < 5 ? w - 2.5 :
+ * sqrt(w) - 3; p = Horner(w); p * x, and +-inf at |x| = 1. */
+static const double k_erfinv_lt5[9] = {2.81022636e-08,  3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                                       -0.00125372503, -0.00417768164, 0.246640727,    1.50140941};
+static const double k_erfinv_ge5[9] = {-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                                       -0.0076224613,   0.00943887047,  1.00167406,    2.83297682};
+
+static ry_value erf_inv_f32(ry_builder *b, ry_loc loc, ry_value x) {
+  ry_value w = ry_neg_(b, loc, log1p_f32(b, loc, ry_mul_(b, loc, x, ry_neg_(b, loc, x))));
+  ry_value lt = ry_compare_(b, loc, w, f32c(b, loc, 5.0), RY_LT);
+  w = ry_select_(b, loc, lt, ry_sub_(b, loc, w, f32c(b, loc, 2.5)), ry_sub_(b, loc, ry_sqrt_(b, loc, w), f32c(b, loc, 3.0)));
+  ry_value p = ry_select_(b, loc, lt, f32c(b, loc, k_erfinv_lt5[0]), f32c(b, loc, k_erfinv_ge5[0]));
+  for (int i = 1; i < 9; i++)
+    p = fma_f32(b, loc, p, w, ry_select_(b, loc, lt, f32c(b, loc, k_erfinv_lt5[i]), f32c(b, loc, k_erfinv_ge5[i])));
+  ry_value r = ry_mul_(b, loc, p, x);
+  ry_value edge = ry_compare_(b, loc, ry_abs_(b, loc, x), f32c(b, loc, 1.0), RY_EQ);
+  return ry_select_(b, loc, edge, ry_mul_(b, loc, x, f32c(b, loc, INFINITY)), r);
+}
+
+/* XLA:CPU's f32 erf as it runs in truncated_normal (fused with the scaling
+ * of the bound): an odd/even rational approximation (the one in Eigen),
+ * +-1 from |x| >= 3.7439211627767994. On the host, for the bounds. */
+static float erf_f32_host(float x) {
+  static const float num[5] = {0.00022905065861350646f, 0.0034082910107109506f, 0.050955695062380861f, 0.18520832239976145f,
+                               1.128379143519084f};
+  static const float den[7] = {-1.1791602954361697e-7f, 0.000023547966471313185f, 0.0010179625278914885f, 0.014070470171167667f,
+                               0.11098505178285362f,    0.49746925110067538f,     1.0f};
+  if (fabsf(x) >= 3.7439211627767994f) return copysignf(1.0f, x);
+  float x2 = x * x, p = num[0], q = den[0];
+  for (int i = 1; i < 5; i++) p = fmaf(x2, p, num[i]);
+  for (int i = 1; i < 7; i++) q = fmaf(x2, q, den[i]);
+  p = x * p;
+  return p / q;
+}
+
 /* Mantissa bits and the integer dtype holding a float's bits. */
 static bool float_info(ry_dtype t, int *nbits, int *nmant, ry_dtype *bits_dtype, double *one_bits) {
   switch (t) {
@@ -208,15 +364,10 @@ static ry_value uniform_v(ry_builder *b, ry_loc loc, const char *fn, ry_value ke
   fb = ry_or_(b, loc, fb, ry_scalar_(b, loc, bdt, one_bits));
   ry_value floats = ry_sub_(b, loc, ry_bitcast_convert_(b, loc, fb, dtype), ry_scalar_(b, loc, dtype, 1.0));
   ry_value range = ry_sub_(b, loc, maxval, minval), scaled;
-  if (dtype == RY_F32) {
-    /* XLA:CPU fuses floats * range + minval into one fma; in f64 the product
-     * of two f32 values is exact, so one rounding to f32 reproduces it */
-    ry_value fd = ry_convert_(b, loc, floats, RY_F64);
-    scaled = ry_add_(b, loc, ry_mul_(b, loc, fd, ry_convert_(b, loc, range, RY_F64)), ry_convert_(b, loc, minval, RY_F64));
-    scaled = ry_convert_(b, loc, scaled, RY_F32);
-  } else {
+  if (dtype == RY_F32) /* XLA:CPU fuses floats * range + minval into one fma */
+    scaled = fma_f32(b, loc, floats, range, minval);
+  else
     scaled = ry_add_(b, loc, ry_mul_(b, loc, floats, range), minval);
-  }
   return ry_max_(b, loc, minval, scaled);
 }
 
@@ -227,35 +378,6 @@ ry_value ry_random_uniform_(ry_builder *b, ry_loc loc, ry_value key, ry_shape sh
     return fail(b, loc, RY_ERR_DTYPE, "random uniform: dtype %s is not a float", ry_dtype_name(dtype));
   return uniform_v(b, loc, "random uniform", key, shape, dtype, ry_scalar_(b, loc, dtype, minval),
                    ry_scalar_(b, loc, dtype, maxval));
-}
-
-/* XLA's single-precision erf_inv (M. Giles, "Approximating the erfinv
- * function", 2010), as JAX lowers chlo.erf_inv for f32:
- *   w = -log1p(-x*x); w < 5 ? w - 2.5 : sqrt(w) - 3; p = Horner(w); p * x,
- *   and +-inf at |x| = 1.
- * The Horner steps are evaluated in f64 and rounded to f32 once per step,
- * which reproduces the fused multiply-adds of XLA:CPU. */
-static const double k_erfinv_lt5[9] = {2.81022636e-08,  3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-                                       -0.00125372503, -0.00417768164, 0.246640727,    1.50140941};
-static const double k_erfinv_ge5[9] = {-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
-                                       -0.0076224613,   0.00943887047,  1.00167406,    2.83297682};
-
-static ry_value erf_inv_f32(ry_builder *b, ry_loc loc, ry_value x) {
-  ry_value w = ry_neg_(b, loc, ry_log1p_(b, loc, ry_neg_(b, loc, ry_mul_(b, loc, x, x))));
-  ry_value lt = ry_compare_(b, loc, w, ry_scalar_(b, loc, RY_F32, 5.0), RY_LT);
-  w = ry_select_(b, loc, lt, ry_sub_(b, loc, w, ry_scalar_(b, loc, RY_F32, 2.5)),
-                 ry_sub_(b, loc, ry_sqrt_(b, loc, w), ry_scalar_(b, loc, RY_F32, 3.0)));
-  ry_value wd = ry_convert_(b, loc, w, RY_F64);
-  ry_value p = ry_select_(b, loc, lt, ry_scalar_(b, loc, RY_F32, k_erfinv_lt5[0]), ry_scalar_(b, loc, RY_F32, k_erfinv_ge5[0]));
-  for (int i = 1; i < 9; i++) {
-    /* the f32 constants, widened exactly */
-    ry_value c = ry_select_(b, loc, lt, ry_scalar_(b, loc, RY_F64, (float)k_erfinv_lt5[i]),
-                            ry_scalar_(b, loc, RY_F64, (float)k_erfinv_ge5[i]));
-    p = ry_convert_(b, loc, ry_add_(b, loc, c, ry_mul_(b, loc, ry_convert_(b, loc, p, RY_F64), wd)), RY_F32);
-  }
-  ry_value r = ry_mul_(b, loc, p, x);
-  ry_value edge = ry_compare_(b, loc, ry_abs_(b, loc, x), ry_scalar_(b, loc, RY_F32, 1.0), RY_EQ);
-  return ry_select_(b, loc, edge, ry_mul_(b, loc, x, ry_scalar_(b, loc, RY_F32, FLT_MAX)), r);
 }
 
 /* erf_inv in dtype: the f32 formulation for f32 (f16/bf16 through f32), the
@@ -290,6 +412,22 @@ static double next_in(ry_dtype t, double v, double toward) {
   return t == RY_F16 ? ry__f16_to_f32(h) : ry__bf16_to_f32(h);
 }
 
+/* XLA:CPU runs with subnormals flushed to zero. */
+static float flush_subnormal(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+
+/* erf(bound / sqrt(2)) in dtype (f16, bf16, f32) as JAX's truncated_normal
+ * gets it from XLA:CPU, which turns the division into a product with a
+ * reciprocal: f32(1/f32(sqrt 2)) in f32, f16(1/f16(sqrt 2)) in f16, and for
+ * bf16 the f32 reciprocal of bf16(sqrt 2) with the product rounded to bf16;
+ * erf runs in f32 (checked for every f16 and bf16 bound and 8*10^5 f32 ones). */
+static double erf_bound_host(ry_dtype t, double bound) {
+  float x = flush_subnormal((float)round_to(t, bound)), q;
+  if (t == RY_F32) q = x * (1.0f / (float)sqrt(2.0));
+  else if (t == RY_F16) q = (float)round_to(t, x * (float)round_to(t, 1.0 / round_to(t, sqrt(2.0))));
+  else q = (float)round_to(t, x * (float)(1.0 / round_to(t, sqrt(2.0))));
+  return round_to(t, erf_f32_host(flush_subnormal(q)));
+}
+
 ry_value ry_random_normal_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype) {
   if (!b || ry_builder_error(b)) return none();
   if (!ry_dtype_is_float(dtype)) return fail(b, loc, RY_ERR_DTYPE, "random normal: dtype %s is not a float", ry_dtype_name(dtype));
@@ -303,10 +441,15 @@ ry_value ry_random_truncated_normal_(ry_builder *b, ry_loc loc, ry_value key, do
   if (!b || ry_builder_error(b)) return none();
   if (!ry_dtype_is_float(dtype))
     return fail(b, loc, RY_ERR_DTYPE, "random truncated_normal: dtype %s is not a float", ry_dtype_name(dtype));
-  ry_value sqrt2 = ry_scalar_(b, loc, dtype, sqrt(2.0));
-  ry_value lo = ry_scalar_(b, loc, dtype, lower), hi = ry_scalar_(b, loc, dtype, upper);
-  ry_value a = ry_erf_(b, loc, ry_div_(b, loc, lo, sqrt2));
-  ry_value bb = ry_erf_(b, loc, ry_div_(b, loc, hi, sqrt2));
+  ry_value sqrt2 = ry_scalar_(b, loc, dtype, sqrt(2.0)), a, bb;
+  if (dtype == RY_F64) {
+    ry_value lo = ry_scalar_(b, loc, dtype, lower), hi = ry_scalar_(b, loc, dtype, upper);
+    a = ry_erf_(b, loc, ry_div_(b, loc, lo, sqrt2));
+    bb = ry_erf_(b, loc, ry_div_(b, loc, hi, sqrt2));
+  } else {
+    a = ry_scalar_(b, loc, dtype, erf_bound_host(dtype, lower));
+    bb = ry_scalar_(b, loc, dtype, erf_bound_host(dtype, upper));
+  }
   ry_value u = uniform_v(b, loc, "random truncated_normal", key, shape, dtype, a, bb);
   ry_value out = ry_mul_(b, loc, sqrt2, erf_inv_any(b, loc, u, dtype));
   /* rounded to dtype first, like lax.nextafter on the converted bounds */

@@ -14,6 +14,11 @@ op and args say what to compute (tests/test_random.c builds the same thing
 with ryft), dims are comma separated (empty for a scalar), x64 is 1 when the
 case was made with jax_enable_x64 on, and values are the raw bit patterns of
 the result's elements in hex (bool as 0/1), row-major.
+
+The big normal / truncated normal cases (op normal_sum, truncated_normal_sum)
+keep the file small: values holds only the first HEAD elements, and the first
+field of args is a checksum of all of them, sum((i + 1) * bits[i]) mod 2^61 - 1
+over the u32 bit patterns, so a test still compares every element exactly.
 """
 import os
 import sys
@@ -28,6 +33,8 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "random_jax.txt")
 
 DT = {"f16": jnp.float16, "bf16": jnp.bfloat16, "f32": jnp.float32, "f64": jnp.float64}
 lines = []
+HEAD = 64
+M61 = 2**61 - 1
 
 
 def bits_of(a):
@@ -53,6 +60,48 @@ def emit(name, op, key, args, result, x64):
     lines.append("|".join([name, op, "%d,%d" % (int(k[0]), int(k[1])), args, dtname(a),
                            ",".join(str(d) for d in a.shape), "1" if x64 else "0",
                            " ".join(bits_of(a))]))
+
+
+def checksum(a):
+    bits = np.asarray(a).view(np.uint32).ravel().astype(object)
+    return int(sum((i + 1) * int(v) for i, v in enumerate(bits)) % M61)
+
+
+def emit_sum(name, op, key, args, result):
+    a = np.asarray(result)
+    k = np.asarray(key)
+    chk = "%d;%s" % (checksum(a), args) if args else "%d" % checksum(a)
+    lines.append("|".join([name, op, "%d,%d" % (int(k[0]), int(k[1])), chk, dtname(a), ",".join(str(d) for d in a.shape), "0",
+                           " ".join(bits_of(a.ravel()[:HEAD]))]))
+
+
+def f32_normal_cases():
+    """f32 normal / truncated_normal, bit for bit: many keys and shapes, big
+    samples (the tails, erf_inv's w >= 5 branch, every path of XLA's log1p)."""
+    jax.config.update("jax_enable_x64", False)
+    f32 = jnp.float32
+    keys = [jax.random.PRNGKey(s) for s in (0, 1, 2**31 - 1)] + list(jax.random.split(jax.random.PRNGKey(9), 2))
+    for i, key in enumerate(keys):
+        for shape in ((), (5, 7, 3), (1000,)):
+            r = jax.random.normal(key, shape, f32)
+            emit("normal_f32_key%d_%s" % (i, "x".join(map(str, shape)) or "scalar"), "normal", key, "", r, False)
+    for i, (lo, hi) in enumerate(((-2.0, 2.0), (-1.0, 0.5), (0.5, 3.0), (-3.0, -2.5), (-6.0, 6.0), (-0.25, 0.25),
+                                  (-np.inf, 1.0), (-5.5, 5.25))):
+        r = jax.random.truncated_normal(keys[i % len(keys)], lo, hi, (1000,), f32)
+        emit("truncnorm_f32_%g_%g" % (lo, hi), "truncated_normal", keys[i % len(keys)], "1000;%r;%r" % (lo, hi), r, False)
+    for dt in ("f16", "bf16"):
+        for i, (lo, hi) in enumerate(((-2.0, 2.0), (-1.0, 0.5), (-6.0, 6.0), (0.5, 3.0))):
+            r = jax.random.truncated_normal(keys[i], lo, hi, (2000,), DT[dt])
+            emit("truncnorm_%s_%g_%g" % (dt, lo, hi), "truncated_normal", keys[i], "2000;%r;%r" % (lo, hi), r, False)
+        r = jax.random.normal(keys[1], (5000,), DT[dt])
+        emit("normal_%s_key1_5000" % dt, "normal", keys[1], "", r, False)
+    big = 100000
+    emit_sum("normal_sum_key0_%d" % big, "normal_sum", keys[0], "", jax.random.normal(keys[0], (big,), f32))
+    emit_sum("normal_sum_key3_250x400", "normal_sum", keys[3], "", jax.random.normal(keys[3], (250, 400), f32))
+    for i, (lo, hi) in enumerate(((-2.0, 2.0), (-1.0, 0.5), (-6.0, 6.0))):
+        key = keys[(i + 1) % len(keys)]
+        r = jax.random.truncated_normal(key, lo, hi, (big,), f32)
+        emit_sum("truncnorm_sum_%g_%g_%d" % (lo, hi, big), "truncated_normal_sum", key, "%r;%r" % (lo, hi), r)
 
 
 def cases(x64):
@@ -108,6 +157,7 @@ def cases(x64):
 if __name__ == "__main__":
     cases(False)
     cases(True)
+    f32_normal_cases()
     with open(OUT, "w") as f:
         f.write("# jax.random goldens: jax %s, written by gen_random_goldens.py; see its docstring\n" % jax.__version__)
         for ln in lines:
