@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
@@ -591,9 +592,9 @@ TEST(cpu_nocc_child) {
 
 /* 48 outputs, each its own kernel: a module well past the split size */
 static int many_kernels(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
-  (void)ctx;
+  double salt = *(const double *)ctx; /* a new module each run, so it is compiled, not found in the cache */
   for (int i = 0; i < 48; i++) {
-    ry_value c = ry_scalar(b, RY_F32, 0.25 + 0.125 * i);
+    ry_value c = ry_scalar(b, RY_F32, 0.25 + 0.125 * i + salt);
     ry_value t = ry_tanh(b, ry_add(b, ry_mul(b, in[0], c), ry_sin(b, in[0])));
     out[i] = i % 3 == 0 ? ry_sum(b, ry_exp(b, t), RY_AXES(1)) : ry_mul(b, t, ry_cos(b, in[0]));
   }
@@ -603,7 +604,10 @@ static int many_kernels(ry_builder *b, const ry_value *in, ry_value *out, void *
 static ry_graph *many_kernels_graph(void) {
   ry_type t = {RY_F32, RY_SHAPE(8, 1000)};
   ry_graph *g = NULL;
-  CHECK_OK(ry_trace("many", many_kernels, NULL, 1, &t, NULL, &g));
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double salt = (double)(ts.tv_nsec % 1000003 + 1000003 * (getpid() % 1000)) * 1e-12;
+  CHECK_OK(ry_trace("many", many_kernels, &salt, 1, &t, NULL, &g));
   return g;
 }
 
@@ -613,12 +617,16 @@ TEST(cpu_big_module_compiles_in_halves) {
   if (!g) return;
   char dir[256];
   temp_dir(dir, sizeof dir, "split");
+  char *old_cache = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1); /* keep the salted module out of the user's cache */
   setenv("RYFT_DUMP", dir, 1);
   ry_array *x = filled(RY_SHAPE(8, 1000), wave), *got[48] = {0}, *want[48] = {0};
   ry_device *interp;
   CHECK_OK(ry_device_get("interp", &interp));
   CHECK_OK(ry_run(g, cpu(), 1, &x, 48, got));
   unsetenv("RYFT_DUMP");
+  if (old_cache) setenv("RYFT_CACHE_DIR", old_cache, 1), free(old_cache);
+  else unsetenv("RYFT_CACHE_DIR");
   CHECK_OK(ry_run(g, interp, 1, &x, 48, want));
   char *cmd = read_dump(dir, "compile.txt");
   if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
