@@ -14,6 +14,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "golden.h"
+#include "ryft/random.h"
 #include "testlib.h"
 
 static ry_device *cpu(void) {
@@ -586,6 +587,46 @@ TEST(cpu_nocc_child) {
     CHECK(run_salted(g, 3.0));
     ry_graph_release(g);
   }
+}
+
+/* The exact f32 normal sampler is one long elementwise chain full of shared
+ * intermediates and bit casts: shared values used by one kernel stay inside
+ * it, and bitcast_convert is generated code, so the whole sampler after the
+ * threefry call is one kernel (it was about 35, and a CNN's init program took
+ * seconds to compile). */
+static int normal_sampler(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)in;
+  (void)ctx;
+  out[0] = ry_random_normal(b, ry_random_key(b, 42), RY_SHAPE(1000), RY_F32);
+  return 1;
+}
+
+TEST(cpu_normal_sampler_is_one_kernel) {
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("normal", normal_sampler, NULL, 0, NULL, NULL, &g));
+  if (!g) return;
+  char dir[256];
+  temp_dir(dir, sizeof dir, "sampler");
+  setenv("RYFT_DUMP", dir, 1);
+  ry_array *got = NULL, *want = NULL;
+  CHECK_OK(ry_run(g, cpu(), 0, NULL, 1, &got));
+  unsetenv("RYFT_DUMP");
+  char *rep = read_dump(dir, "04-fusion.txt");
+  CHECK(rep != NULL);
+  /* after the threefry2x32 call (whose three operands are small kernels) */
+  const char *after = rep ? strstr(rep, "= threefry2x32") : NULL;
+  int kernels = 0;
+  for (const char *c = after; c && (c = strstr(c, "\nkernel ")); c++) kernels++;
+  CHECK_MSG(after && kernels == 1, "%d kernels after threefry2x32:\n%s", kernels, rep ? rep : "");
+  CHECK_MSG(rep && !strstr(rep, "= bitcast_convert (no code"), "bitcast_convert interpreted:\n%s", rep ? rep : "");
+  free(rep);
+  ry_device *interp;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_run(g, interp, 0, NULL, 1, &want));
+  if (got && want) CHECK(memcmp(ry_array_data(got), ry_array_data(want), ry_array_nbytes(want)) == 0);
+  ry_array_release(got);
+  ry_array_release(want);
+  ry_graph_release(g);
 }
 
 /* ---- a big module is compiled as two halves in parallel ---- */

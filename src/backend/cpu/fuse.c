@@ -112,6 +112,9 @@ static bool ew_ok(const ry_graph *g, const ry_node *n) {
         t0 != RY_U8 && t0 != RY_I16)
       return false; /* would round twice */
     return true;
+  case RY_KIND_BITCAST: /* between 4- or 8-byte types, element for element */
+    return ry_dtype_size(rt) == ry_dtype_size(t0) && (ry_dtype_size(rt) == 4 || ry_dtype_size(rt) == 8) &&
+           rt != RY_BOOL && t0 != RY_BOOL;
   case RY_KIND_BROADCAST:
   case RY_KIND_TRANSPOSE:
   case RY_KIND_SLICE:
@@ -234,6 +237,56 @@ static void set_mat(planner *p, int32_t v, const char *why, const char *op) {
 
 static int32_t def_of(const ry_graph *g, int32_t v) { return g->values[v].node; }
 
+static const char k_costly[] = "used by several nodes and costly to recompute";
+
+/* Does node u read operand x at its own output element (so a kernel's memo
+ * computes x once per element for every such use)? */
+static bool same_index(const ry_graph *g, const ry_node *u, int32_t x) {
+  switch (ry_op_table[u->op].kind) {
+  case RY_KIND_UNARY: case RY_KIND_UNARY_PRED: case RY_KIND_BINARY: case RY_KIND_COMPARE: case RY_KIND_SELECT:
+  case RY_KIND_CLAMP: case RY_KIND_CONVERT: case RY_KIND_BITCAST:
+    return u->n_results == 1 && ry_shape_equal(ry_vtype(g, x).shape, ry_vtype(g, ry_node_results(g, u)[0]).shape);
+  default: return false;
+  }
+}
+
+/* A value stored only because several nodes use it needs no buffer when all
+ * those uses end up in one kernel at the same element: that kernel computes
+ * it once. (Long elementwise chains with shared intermediates, such as the
+ * PRNG's exact erf_inv, would otherwise become dozens of kernels.) owner[v]
+ * is the root whose kernel computes v: -1 not seen, -2 several roots or read
+ * at another element. Nodes are visited last to first, so a value's owner
+ * is complete when its own node is reached. */
+static void unshare(planner *p) {
+  const ry_graph *g = p->g;
+  const ry_region *body = &g->regions[0];
+  int32_t *owner = ry__malloc(((size_t)g->n_values + 1) * sizeof *owner);
+  if (!owner) return; /* keep every buffer: correct, only slower */
+  for (int32_t v = 0; v <= g->n_values; v++) owner[v] = -1;
+  for (int32_t k = body->nodes.n - 1; k >= 0; k--) {
+    const ry_node *n = &g->nodes[body->nodes.v[k]];
+    const int32_t *ops = ry_node_operands(g, n);
+    int32_t r = n->n_results == 1 ? ry_node_results(g, n)[0] : -1, o = -2;
+    if (r >= 0 && p->cls[r] == V_EW) {
+      if (!p->mat[r]) o = owner[r];
+      else o = p->why[r] == k_costly && owner[r] >= 0 ? owner[r] : r;
+    } else if (r >= 0 && p->cls[r] == V_REDUCE) {
+      o = r; /* the reduction's kernel reads its operand at the operand's own elements */
+    }
+    for (int i = 0; i < n->n_operands; i++) {
+      int32_t x = ops[i];
+      int32_t ox = o >= 0 && (p->cls[r] == V_REDUCE || same_index(g, n, x)) ? o : -2;
+      owner[x] = owner[x] == -1 || owner[x] == ox ? ox : -2;
+    }
+  }
+  for (int32_t v = 0; v <= g->n_values; v++)
+    if (p->mat[v] && p->why[v] == k_costly && owner[v] >= 0) {
+      p->mat[v] = false;
+      p->why[v] = NULL;
+    }
+  ry__free(owner, ((size_t)g->n_values + 1) * sizeof *owner);
+}
+
 static void decide(planner *p) {
   const ry_graph *g = p->g;
   const ry_region *body = &g->regions[0];
@@ -290,9 +343,10 @@ static void decide(planner *p) {
       int32_t x = ry_node_operands(g, n)[i];
       if (!p->mat[x]) c += p->cost[x];
     }
-    if (!p->mat[r] && p->nusers[r] > 1 && c > RECOMPUTE_MAX_COST) set_mat(p, r, "used by several nodes and costly to recompute", NULL);
+    if (!p->mat[r] && p->nusers[r] > 1 && c > RECOMPUTE_MAX_COST) set_mat(p, r, k_costly, NULL);
     p->cost[r] = p->mat[r] ? 0 : c;
   }
+  unshare(p);
 }
 
 /* ---- kernel code generation ---- */
@@ -597,6 +651,14 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
     }
     int c = new_temp(k, t, "t%d < t%d ? t%d : t%d", x, lo, lo, x);
     return new_temp(k, t, "t%d > t%d ? t%d : t%d", c, hi, hi, c);
+  }
+  case RY_OP_BITCAST: { /* through the unsigned integer of the same size (ew_ok: 4 or 8 bytes) */
+    int a = emit(k, ops[0], m);
+    bool w = ry_dtype_size(t) == 8; /* 8 bytes: f64 and i64 (the bits held in an int64_t) */
+    int u = is_f(t0) ? new_temp(k, w ? RY_I64 : RY_U32, w ? "(int64_t)ry_d2u(t%d)" : "ry_f2u(t%d)", a)
+                     : new_temp(k, w ? RY_I64 : RY_U32, w ? "(int64_t)t%d" : "(uint32_t)t%d", a);
+    if (is_f(t)) return new_temp(k, t, w ? "ry_u2d((uint64_t)t%d)" : "ry_u2f(t%d)", u);
+    return new_temp(k, t, "(%s)t%d", ctype(t), u);
   }
   case RY_OP_CONVERT: {
     int a = emit(k, ops[0], m);
