@@ -475,6 +475,8 @@ ry_status ry_npy_write(const char *path, const ry_array *a) {
                    path);
   const char *descr = descr_of(a->type.dtype);
   if (!descr) return ry__err(RY_ERR_DTYPE, "%s: cannot write dtype %s to .npy", path, ry_dtype_name(a->type.dtype));
+  ry_status hs = ry__array_sync(a); /* a device array: its bytes first */
+  if (hs) return ry__err_prefix(hs, "%s", path);
 
   char header[512];
   int version;

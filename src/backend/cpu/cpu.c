@@ -221,6 +221,7 @@ static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
   a->type.shape.rank = t.shape.rank;
   for (int d = 0; d < t.shape.rank; d++) a->type.shape.dims[d] = t.shape.dims[d];
   a->nbytes = nbytes;
+  a->dev = NULL;
   *out = a;
   ry_status s = NULL;
 #ifdef MADV_HUGEPAGE
