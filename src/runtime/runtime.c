@@ -49,18 +49,19 @@ ry_status ry_device_get(const char *name, ry_device **out) {
 
 const char *ry_device_name(const ry_device *d) { return d ? d->backend->name : "(null)"; }
 
+const char *ry_device_description(const ry_device *d) { return d ? d->backend->description : ""; }
+
 ry_status ry_device_put(ry_device *d, const ry_array *a, ry_array **out) {
   if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_device_put: out is NULL");
   *out = NULL;
   if (!d) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_device_put: device is NULL");
   if (!a) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_device_put: array is NULL");
-  ry_status s;
+  ry_status s = NULL;
   if (d->backend->put) s = d->backend->put(a, out);
-  else if (!a->dev) *out = ry_array_retain((ry_array *)a), s = NULL;
+  else if (!a->dev) *out = ry_array_retain((ry_array *)a);
   else if (!(s = ry__array_sync(a))) s = ry_array_from_host(a->type.dtype, a->type.shape, a->data, out);
   return s ? ry__err_prefix(s, "ry_device_put on %s", d->backend->name) : NULL;
 }
-const char *ry_device_description(const ry_device *d) { return d ? d->backend->description : ""; }
 
 /* ---- executables ---- */
 
