@@ -590,3 +590,44 @@ TEST(pjrt_device_arrays_in_host_code) {
   ry_array_release(h);
   ry_pjrt_client_free(c);
 }
+
+/* pmap style with the state on each device: y_d <- a x + y_d on 2 devices,
+ * y donated; each device's output stays on that device and is fed back. */
+TEST(pjrt_device_per_device_donated) {
+  ry_pjrt_client *c = client(2);
+  ry_graph *g = NULL;
+  CHECK_OK(ry_graph_parse(k_axpy, -1, "axpy", &g));
+  ry_pjrt_executable *e = NULL;
+  if (c && g) CHECK_OK(ry_pjrt_compile(c, g, 2, &e));
+  if (!e) goto done;
+  float a = 2, x[4] = {1, 2, 3, 4}, y[2][4] = {{10, 20, 30, 40}, {-1, -2, -3, -4}};
+  ry_array *ha = NULL, *hx = NULL, *acc[2] = {0};
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SCALAR, &a, &ha));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4), x, &hx));
+  for (int d = 0; d < 2; d++) {
+    ry_array *h = NULL;
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4), y[d], &h));
+    CHECK_OK(ry_pjrt_put(c, d, h, &acc[d]));
+    ry_array_release(h);
+  }
+  static const bool don[6] = {false, false, true, false, false, true};
+  for (int k = 1; k <= 3 && acc[0] && acc[1]; k++) {
+    ry_array *in[6] = {ha, hx, acc[0], ha, hx, acc[1]}, *out[4] = {0};
+    CHECK_OK(ry_pjrt_execute_per_device_donated(e, 6, in, don, 4, out));
+    CHECK(in[2] == NULL && in[5] == NULL && in[0] == ha);
+    acc[0] = out[0];
+    acc[1] = out[2];
+    for (int d = 0; d < 2; d++)
+      for (int i = 0; acc[d] && i < 4; i++) CHECK(ry_array_get_f64(acc[d], i) == y[d][i] + 2.0 * k * x[i]);
+    ry_array_release(out[1]);
+    ry_array_release(out[3]);
+  }
+  ry_array_release(acc[0]);
+  ry_array_release(acc[1]);
+  ry_array_release(ha);
+  ry_array_release(hx);
+done:
+  ry_pjrt_executable_free(e);
+  ry_graph_release(g);
+  ry_pjrt_client_free(c);
+}
