@@ -80,10 +80,10 @@ ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, 
 /* ry_pjrt_execute with donated inputs, as ry_execute_donated: the call takes
  * over the reference in[i] for every donate[i] and sets in[i] to NULL. When
  * it was the array's last reference, its device buffer goes to XLA, which
- * writes an output of the same type over it (the program's inputs are
- * compiled as may-alias with the first unclaimed output of their type), so a
- * train step updates its device-resident state in place. Other inputs are
- * never written. */
+ * writes the output paired with that input over it (each input of a graph is
+ * compiled as may-alias with the first output of its type that no earlier
+ * input claimed), so a train step whose state comes first among its inputs
+ * updates that state in place. Other inputs are never written. */
 ry_status ry_pjrt_execute_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
                                   ry_array **out);
 /* Copy every output to a host array at the end of each run instead
