@@ -1,7 +1,14 @@
-"""Turn the RESULT lines of bench/run.sh into bench/RESULTS.md (a ratio table)."""
+"""Turn the RESULT lines of bench/run.sh into bench/RESULTS.md (a ratio table).
+
+    report.py LOG THREADS [OLD_RESULTS_MD]
+
+With OLD_RESULTS_MD, everything in it from the KEEP marker line on (sections
+written by hand about other runs) is copied after the generated part."""
 import sys, collections, datetime, platform
 
+KEEP = "<!-- bench/report.py keeps everything below this line: sections written by hand -->"
 log, threads = sys.argv[1], sys.argv[2]
+old = sys.argv[3] if len(sys.argv) > 3 else None
 res = collections.defaultdict(dict)
 for line in open(log):
     p = line.split()
@@ -60,3 +67,54 @@ print("\nThe MLP 784-512-512-10 train step (bench/mlp_step.h; forward, backward 
 print("\nNot measured: " + ("" if torch_ran else "PyTorch (neither `pip install torch --index-url "
       "https://download.pytorch.org/whl/cpu` nor `pip install torch` finds a wheel from the package index "
       "here); ") + "libxsmm (Debian ships only a static library without a BLAS-style entry we could dlopen).")
+
+pj = {k: v for k, v in res.items() if any(s.startswith("pjrt") or s == "cpu" for s in v)}
+if pj:
+    step = res.get("mlp-train-step", {})
+    print("\n## MLP train step through PJRT / XLA:CPU (bench/pjrt_bench.c, same run)\n")
+    print("The `bench/mlp_step.h` step (784-512-512-10, batch 128, forward, `ry_value_and_grad`, Adam) as one ryft "
+          "graph, run by ryft's cpu backend and by XLA through ryft's PJRT backend (the `xla-cpu-pjrt` plugin of "
+          "`tools/fetch-pjrt.sh`), next to `jax.jit` of the same step. Every loop feeds the state back and, except "
+          "*copying*, donates the parameters and Adam moments. Same run as the tables above, on the same "
+          "shared, noisy machine: compare within the table.\n")
+    print("| system | steps/s | ms/step | over JAX |\n|---|---|---|---|")
+    jax_v = step.get("jax", (None,))[0]
+    for sysname, label in (("cpu", "ryft cpu backend (`ry_execute_donated`)"),
+                           ("ryft", "ryft cpu backend through `ry_jit` (ryft_bench, table above)"),
+                           ("pjrt-copy", "ryft → PJRT, copying: host arrays in and out every step"),
+                           ("pjrt-resident", "ryft → PJRT, device-resident: `ry_pjrt_put` once, outputs stay on "
+                                             "the device, state donated"),
+                           ("jax", "JAX `jax.jit`, `donate_argnums` (XLA:CPU)")):
+        if sysname in step:
+            v = step[sysname][0]
+            ratio = f"{v / jax_v:.2f}x" if jax_v else "-"
+            print(f"| {label} | {v:.4g} | {1e3 / v:.3g} | {ratio} |")
+    extra = []
+    t = res.get("mlp-step-transfers-only", {}).get("pjrt-copy")
+    if t:
+        extra.append(f"- the copies alone (a program returning its inputs, host arrays in and out): {t[0]:.3g} ms/step")
+    g = res.get("graph-to-executable-mlp", {})
+    if "pjrt" in g:
+        e = res.get("emit-stablehlo-mlp", {}).get("pjrt", (0,))[0]
+        line = f"- graph → loaded executable: PJRT {g['pjrt'][0]:.0f} ms (StableHLO emission {e:.2g} ms of it)"
+        if "cpu" in g:
+            hit = " (a hit in ryft's on-disk module cache, filled by ryft_bench earlier in the run)" \
+                if g["cpu"][0] < 100 else ""
+            line += f", ryft cpu {g['cpu'][0]:.0f} ms{hit}"
+        j = res.get("compile-cold-mlp", {}).get("jax")
+        if j:
+            line += f", JAX trace + lower + compile {j[0]:.0f} ms"
+        extra.append(line)
+    sp = res.get("mlp-train-step-spmd2", {}).get("pjrt")
+    if sp:
+        extra.append(f"- data parallel over 2 CPU devices (`ry_shard`, SPMD, host arrays): {sp[0]:.3g} steps/s")
+    if extra:
+        print()
+        print("\n".join(extra))
+if old:
+    try:
+        text = open(old).read()
+    except OSError:
+        text = ""
+    if KEEP in text:
+        print("\n" + text[text.index(KEEP):].rstrip("\n"))

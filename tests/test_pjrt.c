@@ -11,16 +11,10 @@
 
 #include "backend/pjrt/pjrt.h"
 #include "golden.h"
+#include "pjrt_testlib.h"
 #include "testlib.h"
 
-static const char *plugin(void) {
-  const char *p = getenv("RYFT_PJRT_PLUGIN");
-  if (!p || !*p) {
-    setenv("RYFT_PJRT_PLUGIN", RYFT_PJRT_TEST_PLUGIN, 1);
-    p = getenv("RYFT_PJRT_PLUGIN");
-  }
-  return p;
-}
+static const char *plugin(void) { return pjrt_test_plugin(); }
 
 static ry_graph *parse(const char *text) {
   ry_graph *g = NULL;

@@ -1,49 +1,71 @@
-/* The README's complete example is examples/quickstart.c verbatim, and the
- * built example runs and prints a result. */
+/* The README's complete examples are files of examples/ verbatim
+ * (quickstart.c, and xla.c and xla_train.c for "Running on XLA devices"), and
+ * the built quickstart (and, with PJRT, xla_train) runs and prints a result. */
 #include <stdlib.h>
 
 #include "testlib.h"
 
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-  if (s) s[n] = 0;
-  fclose(f);
-  return s;
-}
-
-TEST(readme_example_is_quickstart) {
+/* The first C block after `heading` in the README is examples/<file>. */
+static void check_block(const char *heading, const char *file) {
   char p1[1024], p2[1024];
   snprintf(p1, sizeof p1, "%s/README.md", rt_source_dir());
-  snprintf(p2, sizeof p2, "%s/examples/quickstart.c", rt_source_dir());
-  char *readme = slurp(p1), *ex = slurp(p2);
+  snprintf(p2, sizeof p2, "%s/examples/%s", rt_source_dir(), file);
+  char *readme = rt_read_file(p1, NULL), *ex = rt_read_file(p2, NULL);
   CHECK(readme && ex);
   if (readme && ex) {
-    const char *sec = strstr(readme, "## A complete example");
+    const char *sec = strstr(readme, heading);
     const char *code = sec ? strstr(sec, "```c\n") : NULL;
-    CHECK_MSG(code != NULL, "README has no C block under '## A complete example'");
-    if (code) CHECK_MSG(strncmp(code + 5, ex, strlen(ex)) == 0, "README's example differs from examples/quickstart.c");
-    CHECK(strstr(readme, "make run") && strstr(readme, "make test"));
+    CHECK_MSG(code != NULL, "README has no C block under '%s'", heading);
+    if (code) CHECK_MSG(strncmp(code + 5, ex, strlen(ex)) == 0, "README's example under '%s' differs from examples/%s", heading, file);
   }
   free(readme);
   free(ex);
 }
 
-TEST(readme_example_runs) {
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "%s/example_quickstart 2>&1", RYFT_BINARY_DIR);
+TEST(readme_example_is_quickstart) {
+  check_block("## A complete example", "quickstart.c");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/README.md", rt_source_dir());
+  char *readme = rt_read_file(path, NULL);
+  CHECK(readme && strstr(readme, "make run") && strstr(readme, "make test"));
+  free(readme);
+}
+
+TEST(readme_xla_examples_are_files) {
+  check_block("## Running on XLA devices", "xla.c");
+  check_block("### Arrays that stay on the device", "xla_train.c");
+}
+
+static void run_example(const char *cmd_tail, char *out, size_t size, int *rc) {
+  char cmd[1400];
+  snprintf(cmd, sizeof cmd, "%s/%s 2>&1", RYFT_BINARY_DIR, cmd_tail);
   FILE *p = popen(cmd, "r");
   CHECK(p != NULL);
+  *rc = -1;
+  out[0] = 0;
   if (!p) return;
-  char out[8192];
-  size_t n = fread(out, 1, sizeof out - 1, p);
+  size_t n = fread(out, 1, size - 1, p);
   out[n] = 0;
-  int rc = pclose(p);
+  *rc = pclose(p);
+}
+
+#ifdef RYFT_HAVE_PJRT
+TEST(readme_xla_train_runs) {
+  char out[16384];
+  int rc;
+  if (!getenv("RYFT_PJRT_PLUGIN")) setenv("RYFT_PJRT_PLUGIN", RYFT_PJRT_TEST_PLUGIN, 1);
+  run_example("example_xla_train", out, sizeof out, &rc);
+  CHECK_MSG(rc == 0, "example exited with %d:\n%s", rc, out);
+  /* |w - t|^2 = 14 / 4^(k-1), exact in f32 at step 5 */
+  CHECK_MSG(strstr(out, "step  5: loss 0.0546875") != NULL, "%s", out);
+  CHECK_MSG(strstr(out, "w (on the device): [0.9999") != NULL, "%s", out);
+}
+#endif
+
+TEST(readme_example_runs) {
+  char out[8192];
+  int rc;
+  run_example("example_quickstart", out, sizeof out, &rc);
   CHECK_MSG(rc == 0, "example exited with %d:\n%s", rc, out);
   CHECK(strstr(out, "func @main(%x: f32[2,4], %w: f32[4,3])") != NULL);
   CHECK(strstr(out, "result:") != NULL);

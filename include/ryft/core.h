@@ -105,7 +105,13 @@ char *ry_shape_str(ry_shape s, char *buf, size_t size); /* "[2,3]" */
 
 /* ---- arrays ------------------------------------------------------------ */
 
-/* An immutable, refcounted, row-major array in host memory. */
+/* An immutable, refcounted, row-major array. Its storage is host memory,
+ * or a device buffer for a device array (ry_device_put in ryft/runtime.h,
+ * and the outputs of executables on a device with its own memory such as
+ * "pjrt"). Every call below works on both: the first read of a device
+ * array's elements (ry_array_data, ry_array_to_host, ry_array_get_*,
+ * printing, saving, a host backend's ry_execute) copies them to host memory
+ * once and keeps that copy beside the device buffer, which stays valid. */
 typedef struct ry_array ry_array;
 
 /* Copy `data` (numel * dtype size bytes, row-major; may be NULL when there are
@@ -114,7 +120,8 @@ ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, r
 /* An array whose every element is `value` converted to dtype (as convert). */
 ry_status ry_array_full(ry_dtype dtype, ry_shape shape, double value, ry_array **out);
 ry_status ry_array_zeros(ry_dtype dtype, ry_shape shape, ry_array **out);
-/* Copy the elements out; `size` must be at least ry_array_nbytes(a). */
+/* Copy the elements out; `size` must be at least ry_array_nbytes(a). For a
+ * device array this is the explicit fetch: it reports a failed transfer. */
 ry_status ry_array_to_host(const ry_array *a, void *dst, size_t size);
 
 ry_array *ry_array_retain(ry_array *a);      /* returns a; NULL is fine */
@@ -124,7 +131,10 @@ ry_shape ry_array_shape(const ry_array *a);
 ry_type ry_array_type(const ry_array *a);
 int64_t ry_array_numel(const ry_array *a);
 size_t ry_array_nbytes(const ry_array *a);
-const void *ry_array_data(const ry_array *a); /* read-only view */
+/* Read-only view of the elements (fetched first for a device array; NULL if
+ * that transfer fails: ry_array_to_host says why). */
+const void *ry_array_data(const ry_array *a);
+int ry_array_on_device(const ry_array *a); /* 1 for a device array */
 /* Element i (row-major) converted to double; NaN for i out of range. */
 double ry_array_get_f64(const ry_array *a, int64_t i);
 int64_t ry_array_get_i64(const ry_array *a, int64_t i);

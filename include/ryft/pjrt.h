@@ -61,19 +61,46 @@ void ry_pjrt_executable_free(ry_pjrt_executable *e); /* NULL is fine */
 int ry_pjrt_executable_num_outputs(const ry_pjrt_executable *e);
 int ry_pjrt_executable_num_devices(const ry_pjrt_executable *e);
 
+/* Device arrays (see ry_device_put in ryft/runtime.h): a new array whose
+ * storage is a buffer on device `device` (0 .. device_count - 1) of c,
+ * holding a copy of a. An array already there is returned retained. */
+ry_status ry_pjrt_put(ry_pjrt_client *c, int device, const ry_array *a, ry_array **out);
+
 /* Run: every device gets the same n_in inputs; out receives
  * n_out = num_outputs * num_devices new arrays, device by device. Inputs are
  * checked against the graph's input types when compiled from a graph. For a
  * partitioned executable (ry_pjrt_compile_spmd) see there: global inputs,
- * n_out = num_outputs global outputs. */
+ * n_out = num_outputs global outputs.
+ * Inputs may be host arrays (copied to the device for the call) or device
+ * arrays of this client on the device that runs them (used in place; an
+ * array of another client or device is an error). Outputs are device arrays
+ * on the device that computed them (as jax.jit's), read like host arrays;
+ * a partitioned executable takes and returns host arrays. */
 ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+/* ry_pjrt_execute with donated inputs, as ry_execute_donated: the call takes
+ * over the reference in[i] for every donate[i] and sets in[i] to NULL. When
+ * it was the array's last reference, its device buffer goes to XLA, which
+ * writes the output paired with that input over it (each input of a graph is
+ * compiled as may-alias with the first output of its type that no earlier
+ * input claimed), so a train step whose state comes first among its inputs
+ * updates that state in place. Other inputs are never written. */
+ry_status ry_pjrt_execute_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
+                                  ry_array **out);
+/* Copy every output to a host array at the end of each run instead
+ * (the behaviour before device arrays; for measuring, or when every result
+ * is read on the host anyway). Set it before running. */
+void ry_pjrt_executable_set_host_outputs(ry_pjrt_executable *e, bool host);
 /* Run a replicated executable (ry_pjrt_compile) with different inputs per
  * device, as jax.pmap does: in holds num_devices x n graph inputs, device by
  * device (n_in = num_devices * n); out as for ry_pjrt_execute. Collectives
  * (ry_all_reduce, ry_psum, ...) in the graph combine the devices' values. */
 ry_status ry_pjrt_execute_per_device(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+/* The same with donated inputs (donate has n_in entries, device by device). */
+ry_status ry_pjrt_execute_per_device_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate,
+                                             int n_out, ry_array **out);
 
-/* Free the "pjrt" device's shared client (compiled executables stay valid). */
+/* Free the "pjrt" device's shared client (compiled executables and device
+ * arrays stay valid: they hold the client). */
 void ry_pjrt_shutdown(void);
 
 #ifdef __cplusplus

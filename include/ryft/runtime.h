@@ -46,6 +46,17 @@ ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out,
 ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
                              ry_array **out);
 
+/* Device arrays, as jax.device_put: copy a into d's memory. On a device with
+ * its own memory ("pjrt": the first device of its client) *out is a device
+ * array, which d's executables read without a copy. Their outputs are device
+ * arrays too, so a train loop that feeds them back as inputs (donated with
+ * ry_execute_donated, which on "pjrt" lets XLA write the new state over the
+ * old) moves no data between host and device; read any result like a host
+ * array (see ryft/core.h). On a host device (interp, cpu) *out is a host
+ * array: a retained, or a new host copy of a device array. Executables on a
+ * host device accept device arrays and read their host copies. */
+ry_status ry_device_put(ry_device *d, const ry_array *a, ry_array **out);
+
 /* Compile for d and run once: a convenience for tools and tests. */
 ry_status ry_run(ry_graph *g, ry_device *d, int n_in, ry_array *const *in, int n_out, ry_array **out);
 

@@ -1,4 +1,6 @@
-/* Arrays: refcounted immutable host buffers, and NumPy-style printing. */
+/* Arrays: refcounted immutable buffers in host memory or (through a
+ * backend's ry_devbuf) in a device's, the lazy host copy of device arrays,
+ * and NumPy-style printing. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -44,9 +46,49 @@ ry_status ry__array_new_uninit(ry_type t, ry_array **out) {
   a->type = t;
   memset(a->type.shape.dims + t.shape.rank, 0, sizeof(int64_t) * (size_t)(RY_MAX_RANK - t.shape.rank));
   a->nbytes = nbytes;
+  a->dev = NULL;
   *out = a;
   return NULL;
 }
+
+ry_status ry__array_wrap_dev(ry_type t, ry_devbuf *b, ry_array **out) {
+  size_t nbytes = 0;
+  ry_status s = check_type(t.dtype, t.shape, &nbytes);
+  ry_array *a = s ? NULL : ry__malloc(sizeof *a);
+  if (!s && !a) s = ry__oom();
+  if (s) {
+    b->ops->free(b);
+    return s;
+  }
+  atomic_init((_Atomic int *)&a->refcount, 1);
+  a->type = t;
+  memset(a->type.shape.dims + t.shape.rank, 0, sizeof(int64_t) * (size_t)(RY_MAX_RANK - t.shape.rank));
+  a->nbytes = nbytes;
+  a->data = NULL;
+  a->dev = b;
+  *out = a;
+  return NULL;
+}
+
+ry_status ry__array_sync(const ry_array *a) {
+  if (!a->dev || __atomic_load_n(&a->data, __ATOMIC_ACQUIRE)) return NULL;
+  size_t n = a->nbytes ? a->nbytes : 1;
+  void *buf = ry__data_alloc(n);
+  if (!buf) return ry__oom();
+  ry_status s = a->nbytes ? a->dev->ops->to_host(a->dev, buf, a->nbytes) : NULL;
+  if (s) {
+    ry__data_free(buf, n);
+    return s;
+  }
+  /* two threads may fetch at once: the first to publish wins, the other's
+   * (identical) copy is dropped */
+  void *expect = NULL;
+  if (!__atomic_compare_exchange_n(&((ry_array *)a)->data, &expect, buf, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    ry__data_free(buf, n);
+  return NULL;
+}
+
+int ry_array_on_device(const ry_array *a) { return a && a->dev; }
 
 ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, ry_array **out) {
   if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_from_host: out is NULL");
@@ -85,6 +127,9 @@ ry_status ry_array_to_host(const ry_array *a, void *dst, size_t size) {
   if (size < a->nbytes)
     return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_to_host: buffer of %zu bytes is smaller than the array's %zu", size,
                    a->nbytes);
+  if (a->nbytes && !dst) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_to_host: dst is NULL");
+  ry_status s = ry__array_sync(a);
+  if (s) return ry__err_prefix(s, "ry_array_to_host");
   if (a->nbytes) memcpy(dst, a->data, a->nbytes);
   return NULL;
 }
@@ -97,7 +142,8 @@ ry_array *ry_array_retain(ry_array *a) {
 void ry_array_release(ry_array *a) {
   if (!a) return;
   if (atomic_fetch_sub((_Atomic int *)&a->refcount, 1) == 1) {
-    ry__data_free(a->data, a->nbytes ? a->nbytes : 1);
+    if (a->dev) a->dev->ops->free(a->dev);
+    if (a->data) ry__data_free(a->data, a->nbytes ? a->nbytes : 1);
     ry__free(a, sizeof *a);
   }
 }
@@ -107,15 +153,31 @@ ry_shape ry_array_shape(const ry_array *a) { return a->type.shape; }
 ry_type ry_array_type(const ry_array *a) { return a->type; }
 int64_t ry_array_numel(const ry_array *a) { return ry_shape_numel(a->type.shape); }
 size_t ry_array_nbytes(const ry_array *a) { return a->nbytes; }
-const void *ry_array_data(const ry_array *a) { return a->data; }
+const void *ry_array_data(const ry_array *a) {
+  if (!a) return NULL;
+  ry_status s = ry__array_sync(a);
+  if (s) {
+    ry_status_free(s);
+    return NULL;
+  }
+  return a->data;
+}
+
+/* the host copy of a for the element readers, or NULL when it cannot be had */
+static const void *host_or_null(const ry_array *a) {
+  ry_status s = ry__array_sync(a);
+  if (!s) return a->data;
+  ry_status_free(s);
+  return NULL;
+}
 
 double ry_array_get_f64(const ry_array *a, int64_t i) {
-  if (!a || i < 0 || i >= ry_array_numel(a)) return NAN;
+  if (!a || i < 0 || i >= ry_array_numel(a) || !host_or_null(a)) return NAN;
   return ry__load_f64(a->type.dtype, a->data, i);
 }
 
 int64_t ry_array_get_i64(const ry_array *a, int64_t i) {
-  if (!a || i < 0 || i >= ry_array_numel(a)) return 0;
+  if (!a || i < 0 || i >= ry_array_numel(a) || !host_or_null(a)) return 0;
   return ry__load_i64(a->type.dtype, a->data, i);
 }
 
@@ -283,6 +345,14 @@ size_t ry_array_format(const ry_array *a, char *buf, size_t size) {
   if (size) buf[0] = 0;
   if (!a) {
     put(&b, "(null)");
+    return b.len;
+  }
+  ry_status s = ry__array_sync(a);
+  if (s) {
+    put(&b, "(unreadable device array: ");
+    put(&b, ry_status_message(s));
+    put(&b, ")");
+    ry_status_free(s);
     return b.len;
   }
   pfmt f = {a, ry_array_numel(a) > THRESHOLD, false, 0, 0};

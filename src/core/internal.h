@@ -38,16 +38,40 @@ ry_status ry__oom(void); /* a static status; ry_status_free ignores it */
 ry_status ry__err_prefix(ry_status s, const char *fmt, ...) RY_PRINTF(2, 3);
 
 /* ---- arrays (array.c) ---- */
+
+/* Storage in a device's memory, owned by the backend that made it (pjrt.c):
+ * an array holding one is a device array. ops->to_host copies its bytes out;
+ * ops->free releases it (once, when the array dies). Backends embed this
+ * struct at the start of their own and recognise theirs by `ops`. */
+typedef struct ry_devbuf ry_devbuf;
+typedef struct ry_devbuf_ops {
+  ry_status (*to_host)(ry_devbuf *b, void *dst, size_t nbytes);
+  void (*free)(ry_devbuf *b);
+} ry_devbuf_ops;
+struct ry_devbuf {
+  const ry_devbuf_ops *ops;
+};
+
 struct ry_array {
   int refcount;        /* atomic */
   ry_type type;
   size_t nbytes;
-  void *data;          /* nbytes, owned */
+  /* nbytes, owned. For a device array NULL until its bytes are first read
+   * (ry__array_sync), then the host copy, set once (atomically) and never
+   * changed: arrays are immutable, so the copy cannot go stale. */
+  void *data;
+  ry_devbuf *dev;      /* owned; NULL for a host array */
 };
 /* A new uninitialised (zeroed) array of the given type, refcount 1. */
 ry_status ry__array_new(ry_type t, ry_array **out);
 /* The same without zeroing the elements: for producers that write them all. */
 ry_status ry__array_new_uninit(ry_type t, ry_array **out);
+/* A device array of type t holding b (taken over: freed on failure too). */
+ry_status ry__array_wrap_dev(ry_type t, ry_devbuf *b, ry_array **out);
+/* Make a->data valid: a no-op for host arrays; for a device array, copy its
+ * bytes to host memory the first time (thread-safe). Call it wherever an
+ * array that came from a user is about to be read through ->data. */
+ry_status ry__array_sync(const ry_array *a);
 static inline void *ry__array_mut(ry_array *a) { return a->data; }
 
 /* ---- growable int32 vector ---- */

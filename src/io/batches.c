@@ -39,6 +39,8 @@ ry_status ry_batches_new(int n, ry_array *const *arrays, int64_t batch_size, con
   int64_t rows = -1;
   for (int i = 0; i < n; i++) {
     if (!arrays[i]) return ry__err(RY_ERR_INVALID_ARGUMENT, "batches: array %d is NULL", i);
+    ry_status hs = ry__array_sync(arrays[i]); /* batches are cut from host memory */
+    if (hs) return ry__err_prefix(hs, "batches: array %d", i);
     ry_shape s = ry_array_shape(arrays[i]);
     if (s.rank < 1) return ry__err(RY_ERR_SHAPE, "batches: array %d is a scalar; it needs a leading axis", i);
     if (rows >= 0 && s.dims[0] != rows) {

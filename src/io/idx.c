@@ -266,6 +266,8 @@ ry_status ry_idx_write(const char *path, const ry_array *a) {
   if (t.shape.rank < 1) return ry__err(RY_ERR_SHAPE, "%s: IDX needs rank >= 1", path);
   for (int i = 0; i < t.shape.rank; i++)
     if (t.shape.dims[i] > (int64_t)UINT32_MAX) return ry__err(RY_ERR_SHAPE, "%s: dim %d is too large for IDX", path, i);
+  ry_status hs = ry__array_sync(a); /* a device array: its bytes first */
+  if (hs) return ry__err_prefix(hs, "%s", path);
   ry_atomic_file f;
   ry_status s = ry__atomic_open(&f, path);
   if (s) return s;

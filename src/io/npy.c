@@ -326,7 +326,7 @@ ry_status ry_npy_parse(const void *data, size_t size, const char *source, ry_arr
   const char *src = source ? source : "<npy>";
   if (!data && size) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_npy_parse: data is NULL");
   const unsigned char *p = data;
-  size_t prefix = 0, hlen = 0;
+  size_t prefix = 0, hlen = 0; /* set by parse_preamble; gcc -O3 cannot see it */
   ry_status s = parse_preamble(p, size < 12 ? size : 12, size, src, &prefix, &hlen);
   if (s) return s;
   npy_info info;
@@ -381,7 +381,7 @@ static ry_status read_file(FILE *f, const char *path, ry_array **out) {
   unsigned char pre[12];
   size_t got = fread(pre, 1, total < sizeof pre ? total : sizeof pre, f);
   if (ferror(f)) return io_err(path, "read", errno);
-  size_t prefix = 0, hlen = 0;
+  size_t prefix = 0, hlen = 0; /* set by parse_preamble; gcc -O3 cannot see it */
   ry_status s = parse_preamble(pre, got, total, path, &prefix, &hlen);
   if (s) return s;
   char *header = ry__malloc(hlen);
@@ -475,6 +475,8 @@ ry_status ry_npy_write(const char *path, const ry_array *a) {
                    path);
   const char *descr = descr_of(a->type.dtype);
   if (!descr) return ry__err(RY_ERR_DTYPE, "%s: cannot write dtype %s to .npy", path, ry_dtype_name(a->type.dtype));
+  ry_status hs = ry__array_sync(a); /* a device array: its bytes first */
+  if (hs) return ry__err_prefix(hs, "%s", path);
 
   char header[512];
   int version;

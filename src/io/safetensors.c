@@ -524,6 +524,10 @@ static void sb_json(sb *b, const char *s) {
 ry_status ry_safetensors_write(const char *path, const ry_params *p, int n_meta, const ry_meta *meta) {
   if (!path || !p) return ry__err(RY_ERR_INVALID_ARGUMENT, "safetensors write: NULL %s", path ? "tree" : "path");
   if (n_meta < 0 || (n_meta > 0 && !meta)) return ry__err(RY_ERR_INVALID_ARGUMENT, "%s: bad metadata count %d", path, n_meta);
+  for (int i = 0; i < ry_params_count(p); i++) { /* device arrays: their bytes first */
+    ry_status hs = ry__array_sync(ry_params_at(p, i));
+    if (hs) return ry__err_prefix(hs, "%s: tensor '%s'", path, ry_params_path(p, i));
+  }
   sb h = {0};
   sb_str(&h, "{");
   bool first = true;

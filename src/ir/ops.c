@@ -36,6 +36,12 @@ static bool valid_axes_list(ry_builder *b, ry_loc loc, const char *name, const r
 ry_value ry_constant_(ry_builder *b, ry_loc loc, const ry_array *a) {
   if (!ryb_ok(b)) return (ry_value){0};
   if (!a) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, "constant", "the array is NULL"), (ry_value){0};
+  ry_status hs = ry__array_sync(a); /* a device array: the graph holds its bytes on the host */
+  if (hs) {
+    ryb_failf(b, loc, ry_status_code(hs), "constant", "the device array cannot be read: %s", ry_status_message(hs));
+    ry_status_free(hs);
+    return (ry_value){0};
+  }
   ry_attrs at;
   memset(&at, 0, sizeof at);
   at.constant.value = ry_array_retain((ry_array *)a);

@@ -213,7 +213,8 @@ int ry_params_equal(const ry_params *a, const ry_params *b) {
     if (strcmp(a->paths[i], b->paths[i]) != 0) return 0;
     if (!ry_type_equal(ry_array_type(a->arrays[i]), ry_array_type(b->arrays[i]))) return 0;
     size_t nb = ry_array_nbytes(a->arrays[i]);
-    if (nb && memcmp(ry_array_data(a->arrays[i]), ry_array_data(b->arrays[i]), nb) != 0) return 0;
+    const void *pa = ry_array_data(a->arrays[i]), *pb = ry_array_data(b->arrays[i]); /* NULL: unreadable device array */
+    if (nb && (!pa || !pb || memcmp(pa, pb, nb) != 0)) return 0;
   }
   return 1;
 }

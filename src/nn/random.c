@@ -625,6 +625,5 @@ ry_status ry_key_from_array(const ry_array *a, ry_key *out) {
     if (a) ry_type_str(ry_array_type(a), buf, sizeof buf);
     return ry__err(RY_ERR_INVALID_ARGUMENT, "random: a key array must be u32[2], got %s", buf);
   }
-  memcpy(out->k, ry_array_data(a), sizeof out->k);
-  return NULL;
+  return ry_array_to_host(a, out->k, sizeof out->k); /* fetches a device array */
 }

@@ -20,6 +20,14 @@ typedef struct ry_backend {
   ry_status (*execute_donated)(void *state, ry_graph *g, int n_in, ry_array *const *in, const bool *donated,
                                int n_out, ry_array **out);
   void (*free_state)(void *state);
+  /* Optional, for a device with its own memory: a new device array holding
+   * a copy of a (host or device array). A backend with `put` gets device
+   * arrays in execute/execute_donated as they are and must check that they
+   * are its own. NULL: the device computes in host memory; ry_device_put
+   * gives host arrays, and the runtime hands execute only arrays whose host
+   * copy is there (fetched once), never marking a device array as donated
+   * (it releases those references after the run). */
+  ry_status (*put)(const ry_array *a, ry_array **out);
 } ry_backend;
 
 /* Look up a custom_call target (registry in runtime.c); NULL if unknown. */

@@ -48,7 +48,20 @@ ry_status ry_device_get(const char *name, ry_device **out) {
 }
 
 const char *ry_device_name(const ry_device *d) { return d ? d->backend->name : "(null)"; }
+
 const char *ry_device_description(const ry_device *d) { return d ? d->backend->description : ""; }
+
+ry_status ry_device_put(ry_device *d, const ry_array *a, ry_array **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_device_put: out is NULL");
+  *out = NULL;
+  if (!d) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_device_put: device is NULL");
+  if (!a) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_device_put: array is NULL");
+  ry_status s = NULL;
+  if (d->backend->put) s = d->backend->put(a, out);
+  else if (!a->dev) *out = ry_array_retain((ry_array *)a);
+  else if (!(s = ry__array_sync(a))) s = ry_array_from_host(a->type.dtype, a->type.shape, a->data, out);
+  return s ? ry__err_prefix(s, "ry_device_put on %s", d->backend->name) : NULL;
+}
 
 /* ---- executables ---- */
 
@@ -94,7 +107,11 @@ static ry_status check_inputs(const ry_graph *g, int n_in, ry_array *const *in) 
     char label[96];
     if (name) snprintf(label, sizeof label, "input %d ('%s')", i, name);
     else snprintf(label, sizeof label, "input %d", i);
-    if (!in[i]) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_execute: %s is NULL", label);
+    if (!in[i])
+      return ry__err(RY_ERR_INVALID_ARGUMENT,
+                     "ry_execute: %s is NULL (a donated input is consumed: ry_execute_donated sets it to NULL; pass the "
+                     "output that replaces it)",
+                     label);
     ry_type have = in[i]->type, expect = ry_graph_input_type(g, i);
     if (!ry_type_equal(have, expect)) {
       char a[128], b[128];
@@ -102,6 +119,17 @@ static ry_status check_inputs(const ry_graph *g, int n_in, ry_array *const *in) 
                      "ry_execute: %s has type %s but the graph expects %s", label, ry_type_str(have, a, sizeof a),
                      ry_type_str(expect, b, sizeof b));
     }
+  }
+  return NULL;
+}
+
+/* For a backend computing in host memory: fetch the host copy of every
+ * device array among the inputs (already checked). */
+static ry_status host_inputs(const ry_executable *e, int n_in, ry_array *const *in) {
+  if (e->device->backend->put) return NULL;
+  for (int i = 0; i < n_in; i++) {
+    ry_status s = ry__array_sync(in[i]);
+    if (s) return ry__err_prefix(s, "ry_execute: input %d is a device array whose bytes cannot be read", i);
   }
   return NULL;
 }
@@ -116,6 +144,7 @@ ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out,
     return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_execute: room for %d output%s but the graph '%s' returns %d", n_out,
                    n_out == 1 ? "" : "s", g->name, want_out);
   ry_status s = check_inputs(g, n_in, in);
+  if (!s) s = host_inputs(e, n_in, in);
   if (s) return s;
   s = e->device->backend->execute(e->state, e->graph, n_in, in, n_out, out);
   if (s) {
@@ -169,16 +198,20 @@ ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bo
       s = ry__err(RY_ERR_INVALID_ARGUMENT, "ry_execute: room for %d output%s but the graph '%s' returns %d", n_out,
                   n_out == 1 ? "" : "s", g->name, ry_graph_num_outputs(g));
     if (!s) s = check_inputs(g, n_in, ptrs);
+    if (!s) s = host_inputs(e, n_in, ptrs);
   }
   if (!s) {
     const ry_backend *be = e->device->backend;
     if (be->execute_donated) {
       if (!owned) owned = ry__malloc((size_t)n_in * sizeof(bool));
       if (!owned) s = ry__oom();
-      for (int i = 0; !s && i < n_in; i++) owned[i] = args[i].owned;
+      /* a host backend never reuses a device array's storage: its device
+       * buffer would go stale; such references are released below */
+      for (int i = 0; !s && i < n_in; i++) owned[i] = args[i].owned && (be->put || !ptrs[i]->dev);
       if (!s) {
         s = be->execute_donated(e->state, e->graph, n_in, ptrs, owned, n_out, out);
-        for (int i = 0; i < n_in; i++) args[i].owned = false; /* the backend released them */
+        for (int i = 0; i < n_in; i++)
+          if (owned[i]) args[i].owned = false; /* the backend released them */
       }
     } else {
       s = be->execute(e->state, e->graph, n_in, ptrs, n_out, out);

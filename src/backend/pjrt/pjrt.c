@@ -1,8 +1,10 @@
 /* The PJRT backend: load a PJRT plugin (dlopen + GetPjrtApi), check its API
  * version, create clients, compile emitted StableHLO with a CompileOptions
  * message ryft encodes itself, move arrays to and from devices, execute and
- * await. Every PJRT object created here is destroyed here. Built only with
- * RYFT_PJRT (the header comes from tools/fetch-pjrt.sh).
+ * await. Every PJRT object created here is destroyed here; a PJRT buffer
+ * that outlives a call is owned by exactly one device array (ryp_buf), whose
+ * last release destroys it. Built only with RYFT_PJRT (the header comes
+ * from tools/fetch-pjrt.sh).
  *
  * Internal names carry the prefix `ryp_`. */
 #include <dlfcn.h>
@@ -53,7 +55,8 @@ struct ry_pjrt_executable {
   PJRT_LoadedExecutable *exe;
   ry_graph *graph; /* retained; NULL when compiled from text */
   int num_devices, num_outputs;
-  bool spmd; /* partitioned (ry_pjrt_compile_spmd): global inputs and outputs */
+  bool spmd;         /* partitioned (ry_pjrt_compile_spmd): global inputs and outputs */
+  bool host_outputs; /* ry_pjrt_executable_set_host_outputs */
 };
 
 static const char *code_name(PJRT_Error_Code c) {
@@ -546,8 +549,30 @@ static ry_status compile_graph(ry_pjrt_client *c, ry_graph *g, int num_devices, 
     ry_status ms = check_meshes(g, num_devices, spmd);
     if (ms) return ms;
   }
+  /* Every input may share its buffer with the first unclaimed output of its
+   * type (XLA's may-alias): when run() donates the input's buffer, XLA writes
+   * that output over it; otherwise XLA copies. A partitioned program runs on
+   * buffers made per call from host blocks, so it gets no aliasing. */
+  int n_in = ry_graph_num_inputs(g), n_out = ry_graph_num_outputs(g);
+  int *alias = spmd ? NULL : ry__calloc((size_t)n_in + 1, sizeof *alias);
+  bool *taken = spmd ? NULL : ry__calloc((size_t)n_out + 1, sizeof *taken);
+  if (!spmd && (!alias || !taken)) {
+    ry__free(alias, ((size_t)n_in + 1) * sizeof *alias);
+    ry__free(taken, ((size_t)n_out + 1) * sizeof *taken);
+    return ry__oom();
+  }
+  for (int i = 0; alias && i < n_in; i++) {
+    alias[i] = -1;
+    for (int o = 0; o < n_out && alias[i] < 0; o++)
+      if (!taken[o] && ry_type_equal(ry_graph_input_type(g, i), ry_graph_output_type(g, o))) {
+        alias[i] = o;
+        taken[o] = true;
+      }
+  }
   char *text;
-  ry_status s = ry_stablehlo_emit(g, &text);
+  ry_status s = rys_emit_aliased(g, alias, &text);
+  ry__free(alias, ((size_t)n_in + 1) * sizeof *alias);
+  ry__free(taken, ((size_t)n_out + 1) * sizeof *taken);
   if (s) return s;
   s = exe_new(c, g, text, num_devices, spmd, out);
   ry_free(text);
@@ -574,6 +599,9 @@ void ry_pjrt_executable_free(ry_pjrt_executable *e) {
 }
 
 int ry_pjrt_executable_num_outputs(const ry_pjrt_executable *e) { return e ? e->num_outputs : 0; }
+void ry_pjrt_executable_set_host_outputs(ry_pjrt_executable *e, bool host) {
+  if (e) e->host_outputs = host;
+}
 int ry_pjrt_executable_num_devices(const ry_pjrt_executable *e) { return e ? e->num_devices : 0; }
 
 /* ---- buffers and execution ---- */
@@ -642,41 +670,54 @@ static ry_status to_device(ry_pjrt_client *c, const ry_array *a, PJRT_Device *de
   return NULL;
 }
 
+/* The dtype and shape PJRT reports for b. */
+static ry_status buffer_type(const PJRT_Api *api, PJRT_Buffer *b, ry_type *t) {
+  PJRT_Buffer_ElementType_Args ea = {.struct_size = PJRT_Buffer_ElementType_Args_STRUCT_SIZE, .buffer = b};
+  ry_status s = perr(api, api->PJRT_Buffer_ElementType(&ea), "reading an output's type");
+  if (s) return s;
+  if (!from_pjrt(ea.type, &t->dtype))
+    return ry__err(RY_ERR_DTYPE, "pjrt: an output has PJRT element type %d, which ryft has no dtype for", (int)ea.type);
+  PJRT_Buffer_Dimensions_Args da = {.struct_size = PJRT_Buffer_Dimensions_Args_STRUCT_SIZE, .buffer = b};
+  s = perr(api, api->PJRT_Buffer_Dimensions(&da), "reading an output's shape");
+  if (s) return s;
+  if (da.num_dims > RY_MAX_RANK) return ry__err(RY_ERR_SHAPE, "pjrt: an output has rank %zu (> %d)", da.num_dims, RY_MAX_RANK);
+  t->shape = ry_shape_make((int)da.num_dims, da.dims);
+  return NULL;
+}
+
+/* Copy b's nbytes bytes (its whole contents, checked) to dst and wait. */
+static ry_status buffer_read(const PJRT_Api *api, PJRT_Buffer *b, void *dst, size_t nbytes) {
+  if (HAS_FN(api, PJRT_Buffer_IsDeleted)) {
+    PJRT_Buffer_IsDeleted_Args da = {.struct_size = PJRT_Buffer_IsDeleted_Args_STRUCT_SIZE, .buffer = b};
+    ry_status s = perr(api, api->PJRT_Buffer_IsDeleted(&da), "checking a buffer");
+    if (s) return s;
+    if (da.is_deleted)
+      return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt: the device buffer was donated to an execution and no longer exists");
+  }
+  PJRT_Buffer_ToHostBuffer_Args ha = {.struct_size = PJRT_Buffer_ToHostBuffer_Args_STRUCT_SIZE, .src = b};
+  ry_status s = perr(api, api->PJRT_Buffer_ToHostBuffer(&ha), "sizing a buffer");
+  if (!s && ha.dst_size != nbytes)
+    s = ry__err(RY_ERR_SHAPE, "pjrt: a device buffer holds %zu bytes but its array needs %zu", ha.dst_size, nbytes);
+  if (!s && nbytes) {
+    PJRT_Buffer_ToHostBuffer_Args ha2 = {.struct_size = PJRT_Buffer_ToHostBuffer_Args_STRUCT_SIZE,
+                                         .src = b,
+                                         .dst = dst,
+                                         .dst_size = nbytes};
+    s = perr(api, api->PJRT_Buffer_ToHostBuffer(&ha2), "copying a buffer to the host");
+    if (!s) s = event_finish(api, ha2.event, "copying a buffer to the host");
+  }
+  return s;
+}
+
 static ry_status to_host(ry_pjrt_client *c, PJRT_Buffer *b, const ry_type *want, ry_array **out) {
   const PJRT_Api *api = c->plugin->api;
   ry_type t = {0};
-  if (want) {
-    t = *want;
-  } else {
-    PJRT_Buffer_ElementType_Args ea = {.struct_size = PJRT_Buffer_ElementType_Args_STRUCT_SIZE, .buffer = b};
-    ry_status s = perr(api, api->PJRT_Buffer_ElementType(&ea), "reading an output's type");
-    if (s) return s;
-    if (!from_pjrt(ea.type, &t.dtype))
-      return ry__err(RY_ERR_DTYPE, "pjrt: an output has PJRT element type %d, which ryft has no dtype for", (int)ea.type);
-    PJRT_Buffer_Dimensions_Args da = {.struct_size = PJRT_Buffer_Dimensions_Args_STRUCT_SIZE, .buffer = b};
-    s = perr(api, api->PJRT_Buffer_Dimensions(&da), "reading an output's shape");
-    if (s) return s;
-    if (da.num_dims > RY_MAX_RANK) return ry__err(RY_ERR_SHAPE, "pjrt: an output has rank %zu (> %d)", da.num_dims, RY_MAX_RANK);
-    t.shape = ry_shape_make((int)da.num_dims, da.dims);
-  }
-  ry_array *a;
-  ry_status s = ry__array_new(t, &a);
+  ry_status s = want ? (t = *want, NULL) : buffer_type(api, b, &t);
   if (s) return s;
-  PJRT_Buffer_ToHostBuffer_Args ha = {.struct_size = PJRT_Buffer_ToHostBuffer_Args_STRUCT_SIZE, .src = b};
-  s = perr(api, api->PJRT_Buffer_ToHostBuffer(&ha), "sizing an output");
-  if (!s && ha.dst_size != a->nbytes) {
-    char tb[128];
-    s = ry__err(RY_ERR_SHAPE, "pjrt: an output holds %zu bytes but %s needs %zu", ha.dst_size, ry_type_str(t, tb, sizeof tb),
-                a->nbytes);
-  }
-  if (!s && a->nbytes) {
-    PJRT_Buffer_ToHostBuffer_Args ha2 = {.struct_size = PJRT_Buffer_ToHostBuffer_Args_STRUCT_SIZE,
-                                         .src = b,
-                                         .dst = a->data,
-                                         .dst_size = a->nbytes};
-    s = perr(api, api->PJRT_Buffer_ToHostBuffer(&ha2), "copying an output to the host");
-    if (!s) s = event_finish(api, ha2.event, "copying an output to the host");
-  }
+  ry_array *a;
+  s = ry__array_new(t, &a);
+  if (s) return s;
+  s = buffer_read(api, b, a->data, a->nbytes);
   if (s) {
     ry_array_release(a);
     return s;
@@ -685,10 +726,98 @@ static ry_status to_host(ry_pjrt_client *c, PJRT_Buffer *b, const ry_type *want,
   return NULL;
 }
 
+/* ---- device arrays: an ry_array whose storage is one PJRT buffer ---- */
+
+typedef struct ryp_buf {
+  ry_devbuf base;
+  ry_pjrt_client *client; /* retained: the client outlives its buffers */
+  int device;             /* index in client->devices */
+  PJRT_Buffer *buf;       /* owned */
+} ryp_buf;
+
+static ry_status ryp_buf_to_host(ry_devbuf *b, void *dst, size_t nbytes) {
+  ryp_buf *pb = (ryp_buf *)b;
+  ry_status s = buffer_read(pb->client->plugin->api, pb->buf, dst, nbytes);
+  return s ? ry__err_prefix(s, "reading a device array (device %d of the %s client)", pb->device, pb->client->platform)
+           : NULL;
+}
+
+static void ryp_buf_free(ry_devbuf *b) {
+  ryp_buf *pb = (ryp_buf *)b;
+  buffer_destroy(pb->client->plugin->api, pb->buf);
+  ry_pjrt_client_free(pb->client);
+  ry__free(pb, sizeof *pb);
+}
+
+static const ry_devbuf_ops ryp_buf_ops = {ryp_buf_to_host, ryp_buf_free};
+
+/* a's PJRT buffer, or NULL when a is not a PJRT device array */
+static ryp_buf *pjrt_buf(const ry_array *a) {
+  return a && a->dev && a->dev->ops == &ryp_buf_ops ? (ryp_buf *)a->dev : NULL;
+}
+
+/* A device array of type t (queried from b when NULL) owning b, which lives
+ * on device `dev` of c; b is destroyed on failure. */
+static ry_status wrap_buffer(ry_pjrt_client *c, int dev, PJRT_Buffer *b, const ry_type *t, ry_array **out) {
+  const PJRT_Api *api = c->plugin->api;
+  ry_type bt = {0};
+  ry_status s = t ? (bt = *t, NULL) : buffer_type(api, b, &bt);
+  ryp_buf *pb = s ? NULL : ry__calloc(1, sizeof *pb);
+  if (!s && !pb) s = ry__oom();
+  if (s) {
+    buffer_destroy(api, b);
+    return s;
+  }
+  pb->base.ops = &ryp_buf_ops;
+  pb->client = client_retain(c);
+  pb->device = dev;
+  pb->buf = b;
+  return ry__array_wrap_dev(bt, &pb->base, out); /* frees pb on failure */
+}
+
+uintptr_t ryp_array_device_address(const ry_array *a) {
+  const ryp_buf *pb = pjrt_buf(a);
+  if (!pb) return 0;
+  const PJRT_Api *api = pb->client->plugin->api;
+  if (!HAS_FN(api, PJRT_Buffer_UnsafePointer)) return 0;
+  PJRT_Buffer_UnsafePointer_Args ua = {.struct_size = PJRT_Buffer_UnsafePointer_Args_STRUCT_SIZE, .buffer = pb->buf};
+  ry_status s = perr(api, api->PJRT_Buffer_UnsafePointer(&ua), "buffer address");
+  if (s) {
+    ry_status_free(s);
+    return 0;
+  }
+  return ua.buffer_pointer;
+}
+
+ry_status ry_pjrt_put(ry_pjrt_client *c, int device, const ry_array *a, ry_array **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_put: out is NULL");
+  *out = NULL;
+  if (!c) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_put: client is NULL");
+  if (!a) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_put: array is NULL");
+  if (device < 0 || device >= c->n_devices)
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_put: device %d does not exist (the %s client has %d)", device,
+                   c->platform, c->n_devices);
+  const ryp_buf *pb = pjrt_buf(a);
+  if (pb && pb->client == c && pb->device == device) { /* already there */
+    *out = ry_array_retain((ry_array *)a);
+    return NULL;
+  }
+  ry_status s = ry__array_sync(a); /* another device's array goes through the host */
+  if (s) return ry__err_prefix(s, "ry_pjrt_put");
+  PJRT_Buffer *b = NULL;
+  s = to_device(c, a, c->devices[device], &b);
+  if (s) return ry__err_prefix(s, "ry_pjrt_put");
+  return wrap_buffer(c, device, b, &a->type, out);
+}
+
 /* Check device d's inputs against the graph. */
 static ry_status check_inputs(const ry_pjrt_executable *e, int n_in, ry_array *const *in, int d) {
   for (int i = 0; i < n_in; i++)
-    if (!in[i]) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: input %d is NULL", i);
+    if (!in[i])
+      return ry__err(RY_ERR_INVALID_ARGUMENT,
+                     "ry_pjrt_execute: input %d is NULL (a donated input is consumed: the _donated calls set it to "
+                     "NULL; pass the output that replaces it)",
+                     i);
   if (!e->graph) return NULL;
   if (n_in != ry_graph_num_inputs(e->graph))
     return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: got %d inputs but the graph '%s' takes %d", n_in,
@@ -706,27 +835,74 @@ static ry_status check_inputs(const ry_pjrt_executable *e, int n_in, ry_array *c
   return NULL;
 }
 
-/* Run with per-device inputs args[d * n_in + i]; outputs out[d * no + i]
- * (new arrays, of types out_types[i] when given). */
-static ry_status run(ry_pjrt_executable *e, int n_in, ry_array *const *in, const ry_type *out_types, ry_array **out) {
+/* Does in[k] appear elsewhere among the na arguments? */
+static bool passed_twice(ry_array *const *in, size_t na, size_t k) {
+  for (size_t j = 0; j < na; j++)
+    if (j != k && in[j] == in[k]) return true;
+  return false;
+}
+
+/* Run with per-device inputs in[d * n_in + i]; outputs out[d * no + i], new
+ * device arrays on device d, or host arrays when host_out (of types
+ * out_types[i] when given). A host input is copied to the device for this
+ * call; a device array is used in place and must live on this client's
+ * device d. donate[d * n_in + i] (NULL: none) says the caller owns that
+ * reference and gives up the array's buffer: it goes to XLA (which may
+ * write an aliased output over it) only when that reference is the array's
+ * last one (refcount 1) and the array is passed nowhere else in the call;
+ * the caller still releases the reference. Every other input is listed as
+ * non-donatable, so XLA copies instead of writing over it. */
+static ry_status run(ry_pjrt_executable *e, int n_in, ry_array *const *in, const bool *donate, const ry_type *out_types,
+                     bool host_out, ry_array **out) {
   ry_pjrt_client *c = e->client;
   const PJRT_Api *api = c->plugin->api;
   int nd = e->num_devices, no = e->num_outputs;
-  size_t nargs = (size_t)n_in, nouts = (size_t)no;
-  PJRT_Buffer **args = ry__calloc((size_t)nd * nargs + 1, sizeof *args);
+  size_t nargs = (size_t)n_in, nouts = (size_t)no, na = (size_t)nd * nargs;
+  PJRT_Buffer **args = ry__calloc(na + 1, sizeof *args);
+  bool *temp = ry__calloc(na + 1, sizeof *temp); /* args[k] made for this call */
+  bool *keep = ry__calloc(nargs + 1, sizeof *keep); /* input i must not be donated */
+  int64_t *keep_idx = ry__calloc(nargs + 1, sizeof *keep_idx);
   PJRT_Buffer **outs = ry__calloc((size_t)nd * nouts + 1, sizeof *outs);
   PJRT_Buffer **arg_lists[64], **out_lists[64];
   PJRT_Event *events[64] = {0};
   ry_status s = NULL;
   if (nd > 64) s = ry__err(RY_ERR_UNSUPPORTED, "ry_pjrt_execute: %d devices (at most 64)", nd);
-  else if (!args || !outs) s = ry__oom();
+  else if (!args || !temp || !keep || !keep_idx || !outs) s = ry__oom();
   for (int d = 0; d < nd && !s; d++) {
     arg_lists[d] = args + (size_t)d * nargs;
     out_lists[d] = outs + (size_t)d * nouts;
-    for (size_t i = 0; i < nargs && !s; i++) s = to_device(c, in[(size_t)d * nargs + i], c->devices[d], &arg_lists[d][i]);
+    for (size_t i = 0; i < nargs && !s; i++) {
+      size_t k = (size_t)d * nargs + i;
+      ry_array *a = in[k];
+      const ryp_buf *pb = pjrt_buf(a);
+      if (pb && pb->client != c) {
+        s = ry__err(RY_ERR_INVALID_ARGUMENT,
+                    "ry_pjrt_execute: input %zu is a device array of another PJRT client (device %d of a %s client); "
+                    "copy it to this client with ry_pjrt_put or ry_device_put",
+                    i, pb->device, pb->client->platform);
+      } else if (pb && pb->device != d) {
+        s = ry__err(RY_ERR_INVALID_ARGUMENT,
+                    "ry_pjrt_execute: input %zu is a device array on device %d, but device %d runs this copy of the "
+                    "program; give each device its own arrays (ry_pjrt_execute_per_device) or pass a host array",
+                    i, pb->device, d);
+      } else if (pb) {
+        arg_lists[d][i] = pb->buf;
+        bool give = donate && donate[k] && __atomic_load_n(&a->refcount, __ATOMIC_ACQUIRE) == 1 && !passed_twice(in, na, k);
+        if (!give) keep[i] = true;
+      } else {
+        s = ry__array_sync(a); /* another backend's device array: its host copy */
+        if (!s) s = to_device(c, a, c->devices[d], &arg_lists[d][i]);
+        temp[k] = !s;
+      }
+    }
   }
   if (!s) {
-    PJRT_ExecuteOptions eo = {.struct_size = PJRT_ExecuteOptions_STRUCT_SIZE};
+    size_t n_keep = 0;
+    for (size_t i = 0; i < nargs; i++)
+      if (keep[i]) keep_idx[n_keep++] = (int64_t)i;
+    PJRT_ExecuteOptions eo = {.struct_size = PJRT_ExecuteOptions_STRUCT_SIZE,
+                              .non_donatable_input_indices = keep_idx,
+                              .num_non_donatable_input_indices = n_keep};
     PJRT_LoadedExecutable_Execute_Args xa = {.struct_size = PJRT_LoadedExecutable_Execute_Args_STRUCT_SIZE,
                                              .executable = e->exe,
                                              .options = &eo,
@@ -743,12 +919,23 @@ static ry_status run(ry_pjrt_executable *e, int n_in, ry_array *const *in, const
     }
   }
   for (int d = 0; d < nd && !s; d++)
-    for (int i = 0; i < no && !s; i++) s = to_host(c, out_lists[d][i], out_types ? &out_types[i] : NULL, &out[d * no + i]);
-  if (args)
-    for (size_t i = 0; i < (size_t)nd * nargs; i++) buffer_destroy(api, args[i]);
+    for (int i = 0; i < no && !s; i++) {
+      const ry_type *t = out_types ? &out_types[i] : NULL;
+      if (host_out) {
+        s = to_host(c, out_lists[d][i], t, &out[d * no + i]);
+      } else {
+        s = wrap_buffer(c, d, out_lists[d][i], t, &out[d * no + i]);
+        out_lists[d][i] = NULL; /* the array owns it now (or destroyed it) */
+      }
+    }
+  for (size_t k = 0; args && temp && k < na; k++)
+    if (temp[k]) buffer_destroy(api, args[k]);
   if (outs)
     for (size_t i = 0; i < (size_t)nd * nouts; i++) buffer_destroy(api, outs[i]);
-  ry__free(args, ((size_t)nd * nargs + 1) * sizeof *args);
+  ry__free(args, (na + 1) * sizeof *args);
+  ry__free(temp, (na + 1) * sizeof *temp);
+  ry__free(keep, (nargs + 1) * sizeof *keep);
+  ry__free(keep_idx, (nargs + 1) * sizeof *keep_idx);
   ry__free(outs, ((size_t)nd * nouts + 1) * sizeof *outs);
   if (s)
     for (int i = 0; i < nd * no; i++) {
@@ -816,25 +1003,34 @@ static ry_status execute_spmd(ry_pjrt_executable *e, int n_in, ry_array *const *
   ry_type *otypes = ry__calloc((size_t)no + 1, sizeof *otypes);
   ry_status s = (!local || !lout || !otypes) ? ry__oom() : NULL;
   int64_t off[RY_MAX_RANK];
+  /* the blocks are cut from host memory: device arrays' host copies (a
+   * replicated device array becomes a host array, valid on every device) */
   for (int i = 0; i < n_in && !s; i++) {
     ry_axes mesh, dims;
     bool split = rys_io_sharding(g, true, i, &mesh, &dims);
+    s = ry__array_sync(in[i]);
+    ry_array *whole = NULL;
+    if (!s && !split) {
+      if (in[i]->dev) s = ry_array_from_host(in[i]->type.dtype, in[i]->type.shape, in[i]->data, &whole);
+      else whole = ry_array_retain(in[i]);
+    }
     for (int d = 0; d < nd && !s; d++) {
       if (!split) {
-        local[d * n_in + i] = ry_array_retain(in[i]);
+        local[d * n_in + i] = ry_array_retain(whole);
         continue;
       }
       ry_type lt = {in[i]->type.dtype, block_of(in[i]->type.shape, &mesh, &dims, d, off)};
       s = ry__array_new(lt, &local[d * n_in + i]);
       if (!s) block_copy(in[i], local[d * n_in + i], off, true);
     }
+    ry_array_release(whole);
   }
   for (int i = 0; i < no && !s; i++) {
     ry_axes mesh, dims;
     otypes[i] = ry_graph_output_type(g, i);
     if (rys_io_sharding(g, false, i, &mesh, &dims)) otypes[i].shape = block_of(otypes[i].shape, &mesh, &dims, 0, off);
   }
-  if (!s) s = run(e, n_in, local, otypes, lout);
+  if (!s) s = run(e, n_in, local, NULL, otypes, true, lout);
   for (int i = 0; i < no && !s; i++) {
     ry_axes mesh, dims;
     if (!rys_io_sharding(g, false, i, &mesh, &dims)) {
@@ -862,8 +1058,9 @@ static ry_status execute_spmd(ry_pjrt_executable *e, int n_in, ry_array *const *
   return s;
 }
 
-static ry_status execute_common(ry_pjrt_executable *e, bool per_device, int n_in, ry_array *const *in, int n_out,
-                                ry_array **out) {
+/* donate: as for run(), per input (per_device: per device and input) */
+static ry_status execute_common(ry_pjrt_executable *e, bool per_device, int n_in, ry_array *const *in,
+                                const bool *donate, int n_out, ry_array **out) {
   if (!e) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: executable is NULL");
   if (n_out > 0 && !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute: outputs array is NULL");
   for (int i = 0; i < n_out; i++) out[i] = NULL;
@@ -897,13 +1094,15 @@ static ry_status execute_common(ry_pjrt_executable *e, bool per_device, int n_in
     if (n_in % nd)
       s = ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_execute_per_device: %d inputs is not a multiple of the %d devices", n_in, nd);
     for (int d = 0; d < nd && !s; d++) s = check_inputs(e, n_in / nd, in + (size_t)d * (size_t)(n_in / nd), d);
-    if (!s) s = run(e, n_in / nd, in, otypes, out);
+    if (!s) s = run(e, n_in / nd, in, donate, otypes, e->host_outputs, out);
   } else {
+    /* the same inputs on every device (an array passed to several devices
+     * is never donated: run() sees it passed more than once) */
     s = check_inputs(e, n_in, in, -1);
     if (!s && !(args = ry__calloc((size_t)nd * (size_t)n_in + 1, sizeof *args))) s = ry__oom();
     for (int d = 0; d < nd && !s; d++)
       for (int i = 0; i < n_in; i++) args[d * n_in + i] = in[i];
-    if (!s) s = run(e, n_in, args, otypes, out);
+    if (!s) s = run(e, n_in, args, nd == 1 ? donate : NULL, otypes, e->host_outputs, out);
   }
   ry__free(args, ((size_t)nd * (size_t)n_in + 1) * sizeof *args);
   ry__free(otypes, ((size_t)no + 1) * sizeof *otypes);
@@ -911,11 +1110,56 @@ static ry_status execute_common(ry_pjrt_executable *e, bool per_device, int n_in
 }
 
 ry_status ry_pjrt_execute(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
-  return execute_common(e, false, n_in, in, n_out, out);
+  return execute_common(e, false, n_in, in, NULL, n_out, out);
 }
 
 ry_status ry_pjrt_execute_per_device(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
-  return execute_common(e, true, n_in, in, n_out, out);
+  return execute_common(e, true, n_in, in, NULL, n_out, out);
+}
+
+/* Execute where the call owns the reference in[i] for every owned[i] and
+ * releases it afterwards, whatever happens. */
+static ry_status execute_owned(ry_pjrt_executable *e, bool per_device, int n_in, ry_array *const *in,
+                               const bool *owned, int n_out, ry_array **out) {
+  ry_status s = execute_common(e, per_device, n_in, in, owned, n_out, out);
+  for (int i = 0; owned && in && i < n_in; i++)
+    if (owned[i]) ry_array_release(in[i]);
+  return s;
+}
+
+/* ry_pjrt_execute_donated and _per_device_donated: take the donated
+ * references over (in[i] = NULL), then run. */
+static ry_status execute_donated(ry_pjrt_executable *e, bool per_device, int n_in, ry_array **in, const bool *donate,
+                                 int n_out, ry_array **out) {
+  if (!donate || !in || n_in <= 0) return execute_common(e, per_device, n_in, in, NULL, n_out, out);
+  ry_array **args = ry__calloc((size_t)n_in, sizeof *args);
+  bool *owned = ry__calloc((size_t)n_in, sizeof *owned);
+  ry_status s = NULL;
+  for (int i = 0; i < n_in; i++) {
+    if (args) args[i] = in[i];
+    if (owned) owned[i] = donate[i] && in[i];
+    if (donate[i] && in[i] && (!args || !owned)) ry_array_release(in[i]); /* consumed even on failure */
+    if (donate[i]) in[i] = NULL;
+  }
+  if (!args || !owned) {
+    s = ry__oom();
+    for (int i = 0; out && i < n_out; i++) out[i] = NULL;
+  } else {
+    s = execute_owned(e, per_device, n_in, args, owned, n_out, out);
+  }
+  ry__free(args, (size_t)n_in * sizeof *args);
+  ry__free(owned, (size_t)n_in * sizeof *owned);
+  return s;
+}
+
+ry_status ry_pjrt_execute_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
+                                  ry_array **out) {
+  return execute_donated(e, false, n_in, in, donate, n_out, out);
+}
+
+ry_status ry_pjrt_execute_per_device_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate,
+                                             int n_out, ry_array **out) {
+  return execute_donated(e, true, n_in, in, donate, n_out, out);
 }
 
 /* ---- the "pjrt" device ---- */
@@ -969,12 +1213,29 @@ static ry_status backend_execute(void *state, ry_graph *g, int n_in, ry_array *c
   return ry_pjrt_execute(state, n_in, in, n_out, out);
 }
 
+static ry_status backend_execute_donated(void *state, ry_graph *g, int n_in, ry_array *const *in, const bool *donated,
+                                        int n_out, ry_array **out) {
+  (void)g;
+  return execute_owned(state, false, n_in, in, donated, n_out, out);
+}
+
 static void backend_free(void *state) { ry_pjrt_executable_free(state); }
+
+/* ry_device_put on "pjrt": the shared client's first device */
+static ry_status backend_put(const ry_array *a, ry_array **out) {
+  ry_pjrt_client *c = NULL;
+  ry_status s = default_client(&c);
+  if (!s) s = ry_pjrt_put(c, 0, a, out);
+  ry_pjrt_client_free(c);
+  return s;
+}
 
 ry_backend ry_pjrt_backend = {
     .name = "pjrt",
     .description = "XLA through a PJRT plugin (set RYFT_PJRT_PLUGIN; not loaded yet)",
     .compile = backend_compile,
     .execute = backend_execute,
+    .execute_donated = backend_execute_donated,
     .free_state = backend_free,
+    .put = backend_put,
 };

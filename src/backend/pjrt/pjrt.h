@@ -16,5 +16,9 @@ size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out
 /* The same for num_replicas x num_partitions devices (use_spmd_partitioning
  * when num_partitions > 1); device_ids[p * num_replicas + r]. */
 size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int *device_ids, uint8_t *out, size_t cap);
+/* For tests: the device memory address of a PJRT device array's buffer
+ * (equal addresses before and after a step show a donated buffer was
+ * written in place), 0 for any other array or when the plugin cannot say. */
+uintptr_t ryp_array_device_address(const ry_array *a);
 
 #endif

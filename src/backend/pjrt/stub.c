@@ -47,6 +47,25 @@ ry_status ry_pjrt_compile_spmd(ry_pjrt_client *c, ry_graph *g, int num_devices, 
 ry_status ry_pjrt_execute_per_device(ry_pjrt_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out) {
   return ry_pjrt_execute(e, n_in, in, n_out, out);
 }
+ry_status ry_pjrt_put(ry_pjrt_client *c, int device, const ry_array *a, ry_array **out) {
+  (void)c; (void)device; (void)a;
+  if (out) *out = NULL;
+  return RYP_OFF;
+}
+ry_status ry_pjrt_execute_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
+                                  ry_array **out) {
+  for (int i = 0; in && donate && i < n_in; i++)
+    if (donate[i]) {
+      ry_array_release(in[i]);
+      in[i] = NULL;
+    }
+  return ry_pjrt_execute(e, n_in, in, n_out, out);
+}
+ry_status ry_pjrt_execute_per_device_donated(ry_pjrt_executable *e, int n_in, ry_array **in, const bool *donate,
+                                             int n_out, ry_array **out) {
+  return ry_pjrt_execute_donated(e, n_in, in, donate, n_out, out);
+}
+void ry_pjrt_executable_set_host_outputs(ry_pjrt_executable *e, bool host) { (void)e; (void)host; }
 void ry_pjrt_shutdown(void) {}
 #else
 typedef int ryp_stub_unused; /* the real backend is pjrt.c */

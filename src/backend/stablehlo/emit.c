@@ -11,6 +11,7 @@ struct rys_module {
   const ry_graph **funcs; /* [0] is @main; the rest are callees in emission order */
   char (*fnames)[64];
   int n_funcs, cap_funcs;
+  const int *alias; /* rys_emit_aliased: per input of @main, an output index or -1 */
   ry_status err;
 };
 
@@ -338,13 +339,22 @@ bool rys_io_sharding(const ry_graph *g, bool input, int i, ry_axes *mesh, ry_axe
   return true;
 }
 
-/* ` {mhlo.sharding = "..."}` for input/output i of @main when the module is sharded. */
-static void io_sharding_attr(rys_ctx *c, bool input, int i) {
-  ry_axes mesh, dims;
-  char sh[RYS_SHARDING];
-  if (rys_io_sharding(c->g, input, i, &mesh, &dims)) rys_sharding_str(&mesh, &dims, sh, sizeof sh);
-  else snprintf(sh, sizeof sh, "{replicated}");
-  rys_printf(c, " {mhlo.sharding = \"%s\"}", sh);
+/* The attributes of input/output i of @main: `mhlo.sharding = "..."` when
+ * the module is sharded, `tf.aliasing_output = k : i32` for an input that
+ * may share its buffer with output k (as JAX writes for donated arguments). */
+static void io_attrs(rys_ctx *c, bool sharded, bool input, int i) {
+  int alias = input && c->m->alias ? c->m->alias[i] : -1;
+  if (!sharded && alias < 0) return;
+  rys_printf(c, " {");
+  if (sharded) {
+    ry_axes mesh, dims;
+    char sh[RYS_SHARDING];
+    if (rys_io_sharding(c->g, input, i, &mesh, &dims)) rys_sharding_str(&mesh, &dims, sh, sizeof sh);
+    else snprintf(sh, sizeof sh, "{replicated}");
+    rys_printf(c, "mhlo.sharding = \"%s\"%s", sh, alias >= 0 ? ", " : "");
+  }
+  if (alias >= 0) rys_printf(c, "tf.aliasing_output = %d : i32", alias);
+  rys_printf(c, "}");
 }
 
 static ry_status emit_function(rys_module *m, int fi) {
@@ -359,12 +369,12 @@ static ry_status emit_function(rys_module *m, int fi) {
   bool sharded = fi == 0 && rys_has_sharding(g);
   for (int i = 0; i < body->params.n; i++) {
     rys_printf(&c, "%s%s: %s", i ? ", " : "", c.names[body->params.v[i]], rys_type(rys_vtype(&c, body->params.v[i]), tb));
-    if (sharded) io_sharding_attr(&c, true, i);
+    if (fi == 0) io_attrs(&c, sharded, true, i);
   }
   rys_printf(&c, ") -> (");
   for (int i = 0; i < body->results.n; i++) {
     rys_printf(&c, "%s%s", i ? ", " : "", rys_type(rys_vtype(&c, body->results.v[i]), tb));
-    if (sharded) io_sharding_attr(&c, false, i);
+    if (fi == 0) io_attrs(&c, sharded, false, i);
   }
   rys_printf(&c, ") {\n");
   c.indent = 2;
@@ -381,11 +391,13 @@ static void module_free(rys_module *m) {
   ry__free(m->fnames, (size_t)m->cap_funcs * sizeof *m->fnames);
 }
 
-ry_status ry_stablehlo_emit(const ry_graph *g, char **out) {
+ry_status ry_stablehlo_emit(const ry_graph *g, char **out) { return rys_emit_aliased(g, NULL, out); }
+
+ry_status rys_emit_aliased(const ry_graph *g, const int *alias, char **out) {
   if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_stablehlo_emit: out is NULL");
   *out = NULL;
   if (!g) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_stablehlo_emit: graph is NULL");
-  rys_module m = {0};
+  rys_module m = {.alias = alias};
   rys_ctx top = {.m = &m, .out = &m.buf};
   rys_callee_name(&top, g); /* @main is function 0 */
   if (m.n_funcs == 1) snprintf(m.fnames[0], 64, "main");

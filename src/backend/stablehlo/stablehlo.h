@@ -13,6 +13,12 @@
 
 #define RYS_NAME 32 /* "%n123456#12" and friends */
 
+/* ry_stablehlo_emit with input/output aliasing: input i of @main is marked
+ * `tf.aliasing_output = alias[i]` when alias[i] >= 0 (same type as that
+ * output; each output at most once), so XLA may write that output over the
+ * input's buffer when the buffer is donated at run time. alias may be NULL. */
+ry_status rys_emit_aliased(const ry_graph *g, const int *alias, char **out);
+
 typedef struct rys_buf {
   char *p;
   size_t n, cap;
