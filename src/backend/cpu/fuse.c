@@ -202,7 +202,7 @@ static int op_cost(ry_op op) {
 
 /* ---- planning ---- */
 
-typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM } vclass;
+typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM, V_CONV } vclass;
 
 typedef struct {
   const ry_graph *g;
@@ -222,6 +222,10 @@ static vclass classify(const ry_graph *g, const ry_node *n, const bool *force) {
   if (ew_ok(g, n)) return V_EW;
   if (reduce_ok(g, n)) return V_REDUCE;
   if (gemm_plan(g, n, &gm)) return V_GEMM;
+  if (n->op == RY_OP_CONVOLUTION) {
+    ryc_conv cv;
+    if (ryc_conv_plan(g, n, &cv, NULL)) return V_CONV;
+  }
   return V_INTERP;
 }
 
@@ -248,11 +252,12 @@ static void decide(planner *p) {
     const int32_t *res = ry_node_results(g, n), *ops = ry_node_operands(g, n);
     for (int i = 0; i < n->n_results; i++) {
       p->cls[res[i]] = (uint8_t)c;
-      if (c != V_EW) set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM ? "gemm result" : "interpreter op result", NULL);
+      if (c != V_EW)
+        set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM ? "gemm result" : c == V_CONV ? "convolution result" : "interpreter op result", NULL);
     }
     for (int i = 0; i < n->n_operands; i++) {
       p->nusers[ops[i]]++;
-      if (c == V_GEMM || c == V_INTERP) set_mat(p, ops[i], "operand of", ry_op_table[n->op].name);
+      if (c == V_GEMM || c == V_INTERP || c == V_CONV) set_mat(p, ops[i], "operand of", ry_op_table[n->op].name);
     }
   }
   for (int32_t i = 0; i < body->results.n; i++) set_mat(p, body->results.v[i], "graph output", NULL);
@@ -1167,12 +1172,27 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
       ryc_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
                        " trans_a=%d trans_b=%d\n",
                  (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
+    } else if (c == V_CONV) {
+      st.kind = RYC_STEP_CONV;
+      if (!(st.conv = ry__malloc(sizeof *st.conv))) s = ry__oom();
+      else {
+        ryc_conv_plan(g, n, st.conv, NULL);
+        ryc_printf(&rep, "conv: %%v%d = convolution as im2col + gemm: ", (int)r0);
+        ryc_conv_describe(st.conv, &rep);
+        ryc_printf(&rep, "\n");
+      }
     } else {
       st.kind = RYC_STEP_INTERP;
-      ryc_printf(&rep, "interp: %%v%d = %s (no code generation for this op/dtype)\n", (int)r0, ry_op_table[n->op].name);
+      const char *why = "no code generation for this op/dtype";
+      ryc_conv cv;
+      if (n->op == RY_OP_CONVOLUTION && !ryc_conv_plan(g, n, &cv, &why) && !why) why = "?";
+      ryc_printf(&rep, "interp: %%v%d = %s (%s)\n", (int)r0, ry_op_table[n->op].name, why);
     }
     if (!s) s = add_step(p, &p->steps_cap, &st);
-    if (s) ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
+    if (s) {
+      ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
+      ry__free(st.conv, sizeof *st.conv);
+    }
   }
   if (s) goto done;
   /* a failed kernel turned its operands into buffers: those must be produced;
@@ -1286,6 +1306,7 @@ void ryc_plan_free(ryc_plan *p) {
   for (int i = 0; i < p->n_steps; i++) {
     ry__free(p->steps[i].bufs, (size_t)(p->steps[i].n_bufs ? p->steps[i].n_bufs : 1) * sizeof(int32_t));
     ry__free(p->steps[i].release, (size_t)(p->steps[i].n_release ? p->steps[i].n_release : 1) * sizeof(int32_t));
+    ry__free(p->steps[i].conv, sizeof(ryc_conv));
   }
   ry__free(p->steps, (size_t)p->steps_cap * sizeof(ryc_step));
   if (p->mat) ry__free(p->mat, ((size_t)p->g->n_values + 1) * sizeof(bool));
