@@ -150,30 +150,88 @@ bool ryc_conv_plan(const ry_graph *g, const ry_node *n, ryc_conv *c, const char 
     }
     c->direct = ok;
   }
-  int64_t bm = 49152 / (c->K > 0 ? c->K : 1);
-  bm = bm < 16 ? 16 : bm > 4096 ? 4096 : bm;
+  /* contiguous runs: the innermost axis of a patch row read with unit stride */
+  c->run = 1;
+  if (!c->kt && c->n_k && c->k[c->n_k - 1].kind == AX_F && c->k[c->n_k - 1].in_st == 1) c->run = c->k[c->n_k - 1].size;
+  if (c->kt && c->m[c->n_m - 1].kind == AX_B && c->m[c->n_m - 1].in_st == 1 && c->m[c->n_m - 1].size <= RYC_CONV_BM_MAX)
+    c->run = c->m[c->n_m - 1].size;
+  if (c->run < 1) c->run = 1;
+  /* blocks of about 128K patch elements, a whole number of runs (fixed by
+   * the shapes, never by the thread count) */
+  int64_t bm = 131072 / (c->K > 0 ? c->K : 1);
+  bm = bm < 16 ? 16 : bm > RYC_CONV_BM_MAX ? RYC_CONV_BM_MAX : bm;
+  if (c->kt && c->run > 1) bm = bm < c->run ? c->run : bm / c->run * c->run;
   c->bm = bm > c->M ? (c->M > 0 ? c->M : 1) : bm;
+  /* few blocks and a long K (the kernel gradient): split K in chunks whose
+   * partial products are summed in chunk order */
+  int64_t nblk = (c->M + c->bm - 1) / c->bm;
+  c->ksplit = 1;
+  c->kc = c->K;
+  if (c->groups * nblk < 8 && c->K >= 8192) {
+    int64_t S = c->K / 4096 < 16 ? c->K / 4096 : 16;
+    int64_t kc = (c->K + S - 1) / S, r = c->kt ? 1 : c->run;
+    kc = (kc + r - 1) / r * r;
+    c->kc = kc;
+    c->ksplit = (c->K + kc - 1) / kc;
+    if (c->ksplit > 1 && c->b_mode == 2) c->b_mode = 0;
+  }
+  /* few output features: C^T = B^T P^T keeps the GEMM's wide side busy */
+  c->swap = c->Og < 32 && c->bm >= 48;
   return true;
 }
 
-/* ---- im2col ---- */
+/* ---- im2col over offset tables ----
+ * The input element of patch (m, kk) sits at position
+ *   p_k = mp_k[m] + kp_k[kk] - lo_k   in each dilated, padded spatial dim k
+ * (mp: output position * stride, kp: tap * rhs dilation) and offset
+ *   mb[m] + kb[kk] + sum_k (p_k / ld_k) * sp_st_k   when every p_k is inside
+ * [0, dil_k) and a multiple of ld_k, else the element is 0. The k tables
+ * are built once per run, the m tables per block. Without lhs dilation the
+ * offset is moff[m] + koff[kk] - lo_off, and a row whose taps all fall
+ * inside is a plain gather (or copies of contiguous runs). */
 
 typedef struct {
-  int64_t off;               /* input offset of the batch / feature parts */
-  int64_t pos[RY_MAX_RANK];  /* position in the dilated, padded input */
-} cstate;
+  int64_t *kb, *kp[RY_MAX_RANK], *koff; /* [K] */
+  int64_t kpmin[RY_MAX_RANK], kpmax[RY_MAX_RANK];
+  int64_t lo_off;                       /* sum_k lo_k * sp_st_k */
+  bool no_ld;                           /* no lhs dilation */
+} ktables;
 
-static void add_axis(const ryc_conv_axis *a, int64_t v, cstate *s) {
-  if (a->kind == AX_B || a->kind == AX_F) s->off += v * a->in_st;
-  else s->pos[a->sp] += v * a->mul;
+typedef struct {
+  int64_t mb[RYC_CONV_BM_MAX], mp[RY_MAX_RANK][RYC_CONV_BM_MAX], moff[RYC_CONV_BM_MAX];
+  int64_t mpmin[RY_MAX_RANK], mpmax[RY_MAX_RANK];
+} mtables;
+
+/* tables of linear index range [i0, i1) over axes ax[0..n): base (batch /
+ * feature part) and per-spatial position parts */
+static void axis_tables(const ryc_conv *c, const ryc_conv_axis *ax, int n, int64_t i0, int64_t i1, int64_t *base,
+                        int64_t *const *pos, int64_t *pmin, int64_t *pmax) {
+  for (int k = 0; k < c->nsp; k++) {
+    pmin[k] = INT64_MAX;
+    pmax[k] = INT64_MIN;
+  }
+  for (int64_t i = i0; i < i1; i++) {
+    int64_t v = i, b = 0, ps[RY_MAX_RANK] = {0};
+    for (int a = n - 1; a >= 0; a--) {
+      int64_t x = v % ax[a].size;
+      v /= ax[a].size;
+      if (ax[a].kind == AX_B || ax[a].kind == AX_F) b += x * ax[a].in_st;
+      else ps[ax[a].sp] += x * ax[a].mul;
+    }
+    base[i - i0] = b;
+    for (int k = 0; k < c->nsp; k++) {
+      pos[k][i - i0] = ps[k];
+      if (ps[k] < pmin[k]) pmin[k] = ps[k];
+      if (ps[k] > pmax[k]) pmax[k] = ps[k];
+    }
+  }
 }
 
-/* input offset of s ignoring spatial dim `skip`, or -1 in padding / holes */
-static int64_t resolve(const ryc_conv *c, const cstate *s, int skip) {
-  int64_t off = s->off;
+/* the input offset of patch (m, kk) in general (lhs dilation), or -1 */
+static int64_t patch_off(const ryc_conv *c, const ktables *kt, const mtables *mt, int64_t m, int64_t kk) {
+  int64_t off = mt->mb[m] + kt->kb[kk];
   for (int k = 0; k < c->nsp; k++) {
-    if (k == skip) continue;
-    int64_t p = s->pos[k];
+    int64_t p = mt->mp[k][m] + kt->kp[k][kk] - c->lo[k];
     if (p < 0 || p >= c->dil[k]) return -1;
     if (c->ld[k] > 1) {
       if (p % c->ld[k]) return -1;
@@ -184,98 +242,138 @@ static int64_t resolve(const ryc_conv *c, const cstate *s, int skip) {
   return off;
 }
 
-#define DEFINE_RUN(NAME, T)                                                                                        \
-  static void NAME(const ryc_conv *c, const T *x, T *dst, const ryc_conv_axis *a, int64_t v0, int64_t run,        \
-                   const cstate *s) {                                                                              \
-    if (a->kind == AX_B || a->kind == AX_F) {                                                                      \
-      int64_t o = resolve(c, s, -1);                                                                               \
-      if (o < 0) {                                                                                                 \
-        for (int64_t i = 0; i < run; i++) dst[i] = 0;                                                              \
-        return;                                                                                                    \
+/* without lhs dilation: is the tap at positions q_k + kp_k[kk] inside */
+static inline bool inside(const ryc_conv *c, const int64_t *q, int64_t *const *pos, int64_t i) {
+  for (int k = 0; k < c->nsp; k++)
+    if ((uint64_t)(q[k] + pos[k][i]) >= (uint64_t)c->dil[k]) return false;
+  return true;
+}
+
+/* are the positions q_k + [pmin_k, pmax_k] all inside */
+static bool range_inside(const ryc_conv *c, const int64_t *q, const int64_t *pmin, const int64_t *pmax) {
+  for (int k = 0; k < c->nsp; k++)
+    if (q[k] + pmin[k] < 0 || q[k] + pmax[k] >= c->dil[k]) return false;
+  return true;
+}
+
+/* Fill the patch block: m in [0, bm) of the block, kk in [k0, k1); stored
+ * (bm, k1-k0) or, transposed, (k1-k0, bm). */
+#define DEFINE_FILL(NAME, T)                                                                                       \
+  static void NAME(const ryc_conv *c, const ktables *kt, const mtables *mt, const T *x, T *P, int64_t bm,          \
+                   int64_t k0, int64_t k1) {                                                                       \
+    int64_t kc = k1 - k0, R = c->run;                                                                              \
+    int64_t *mp[RY_MAX_RANK];                                                                                      \
+    for (int k = 0; k < c->nsp; k++) mp[k] = (int64_t *)mt->mp[k];                                                 \
+    int64_t q[RY_MAX_RANK];                                                                                        \
+    if (!c->kt) {                                                                                                  \
+      for (int64_t m = 0; m < bm; m++) {                                                                           \
+        T *restrict row = P + m * kc;                                                                               \
+        if (!kt->no_ld) {                                                                                          \
+          for (int64_t kk = k0; kk < k1; kk++) {                                                                   \
+            int64_t o = patch_off(c, kt, mt, m, kk);                                                               \
+            row[kk - k0] = o < 0 ? (T)0 : x[o];                                                                         \
+          }                                                                                                        \
+          continue;                                                                                                \
+        }                                                                                                          \
+        int64_t b0 = mt->moff[m] - kt->lo_off;                                                                     \
+        const int64_t *restrict ko = kt->koff;                                                                     \
+        for (int k = 0; k < c->nsp; k++) q[k] = mt->mp[k][m] - c->lo[k];                                           \
+        bool all = range_inside(c, q, kt->kpmin, kt->kpmax);                                                       \
+        if (R >= 4) {                                                                                              \
+          for (int64_t kk = k0; kk < k1; kk += R) {                                                                \
+            if (all || inside(c, q, kt->kp, kk)) memcpy(row + (kk - k0), x + b0 + ko[kk], (size_t)R * sizeof(T));         \
+            else memset(row + (kk - k0), 0, (size_t)R * sizeof(T));                                                       \
+          }                                                                                                        \
+        } else if (all) {                                                                                          \
+          for (int64_t kk = k0; kk < k1; kk++) row[kk - k0] = x[b0 + ko[kk]];                                           \
+        } else {                                                                                                   \
+          for (int64_t kk = k0; kk < k1; kk++) row[kk - k0] = inside(c, q, kt->kp, kk) ? x[b0 + ko[kk]] : (T)0;    \
+        }                                                                                                          \
       }                                                                                                            \
-      const T *src = x + o + v0 * a->in_st;                                                                        \
-      if (a->in_st == 1) memcpy(dst, src, (size_t)run * sizeof(T));                                                \
-      else                                                                                                         \
-        for (int64_t i = 0; i < run; i++) dst[i] = src[i * a->in_st];                                              \
-      return;                                                                                                      \
-    }                                                                                                              \
-    int k = a->sp;                                                                                                 \
-    int64_t o = resolve(c, s, k);                                                                                  \
-    if (o < 0) {                                                                                                   \
-      for (int64_t i = 0; i < run; i++) dst[i] = 0;                                                                \
-      return;                                                                                                      \
-    }                                                                                                              \
-    int64_t p = s->pos[k] + v0 * a->mul, ld = c->ld[k], dl = c->dil[k], st = c->sp_st[k];                          \
-    if (ld == 1) {                                                                                                 \
-      for (int64_t i = 0; i < run; i++, p += a->mul) dst[i] = p >= 0 && p < dl ? x[o + p * st] : (T)0;             \
     } else {                                                                                                       \
-      for (int64_t i = 0; i < run; i++, p += a->mul)                                                               \
-        dst[i] = p >= 0 && p < dl && p % ld == 0 ? x[o + p / ld * st] : (T)0;                                      \
+      for (int64_t kk = k0; kk < k1; kk++) {                                                                       \
+        T *restrict row = P + (kk - k0) * bm;                                                                      \
+        if (!kt->no_ld) {                                                                                          \
+          for (int64_t m = 0; m < bm; m++) {                                                                       \
+            int64_t o = patch_off(c, kt, mt, m, kk);                                                               \
+            row[m] = o < 0 ? (T)0 : x[o];                                                                          \
+          }                                                                                                        \
+          continue;                                                                                                \
+        }                                                                                                          \
+        int64_t b0 = kt->koff[kk] - kt->lo_off;                                                                    \
+        const int64_t *restrict mo = mt->moff;                                                                     \
+        for (int k = 0; k < c->nsp; k++) q[k] = kt->kp[k][kk] - c->lo[k];                                          \
+        bool all = range_inside(c, q, mt->mpmin, mt->mpmax);                                                       \
+        if (R >= 4) {                                                                                              \
+          for (int64_t m = 0; m < bm; m += R) {                                                                    \
+            if (all || inside(c, q, mp, m)) memcpy(row + m, x + b0 + mo[m], (size_t)R * sizeof(T));                \
+            else memset(row + m, 0, (size_t)R * sizeof(T));                                                        \
+          }                                                                                                        \
+        } else if (all) {                                                                                          \
+          for (int64_t m = 0; m < bm; m++) row[m] = x[b0 + mo[m]];                                                 \
+        } else {                                                                                                   \
+          for (int64_t m = 0; m < bm; m++) row[m] = inside(c, q, mp, m) ? x[b0 + mo[m]] : (T)0;                    \
+        }                                                                                                          \
+      }                                                                                                            \
     }                                                                                                              \
   }
-DEFINE_RUN(run_f32, float)
-DEFINE_RUN(run_f64, double)
-
-/* fill dst[0 .. c1-c0) with the elements [c0, c1) of the row-major walk over
- * axes ax[0..n) starting from state base */
-static void fill_line(const ryc_conv *c, const void *x, void *dst, const ryc_conv_axis *ax, int n, int64_t c0,
-                      int64_t c1, const cstate *base) {
-  size_t es = c->dt == RY_F64 ? 8 : 4;
-  if (n == 0) {
-    if (c1 > c0) {
-      int64_t o = resolve(c, base, -1);
-      if (o < 0) memset(dst, 0, es);
-      else memcpy(dst, (const char *)x + (size_t)o * es, es);
-    }
-    return;
-  }
-  int64_t idx[RY_MAX_RANK], r = c0;
-  for (int i = n - 1; i >= 0; i--) {
-    idx[i] = r % ax[i].size;
-    r /= ax[i].size;
-  }
-  char *out = dst;
-  for (int64_t cur = c0; cur < c1;) {
-    cstate s = *base;
-    for (int i = 0; i < n - 1; i++) add_axis(&ax[i], idx[i], &s);
-    int64_t run = imin(ax[n - 1].size - idx[n - 1], c1 - cur);
-    if (c->dt == RY_F64) run_f64(c, x, (double *)(void *)out, &ax[n - 1], idx[n - 1], run, &s);
-    else run_f32(c, x, (float *)(void *)out, &ax[n - 1], idx[n - 1], run, &s);
-    out += (size_t)run * es;
-    cur += run;
-    idx[n - 1] = 0;
-    for (int i = n - 2; i >= 0; i--) {
-      if (++idx[i] < ax[i].size) break;
-      idx[i] = 0;
-    }
-  }
-}
-
-/* state of linear index v over axes ax[0..n) added to s */
-static void add_linear(const ryc_conv_axis *ax, int n, int64_t v, cstate *s) {
-  for (int i = n - 1; i >= 0; i--) {
-    add_axis(&ax[i], v % ax[i].size, s);
-    v /= ax[i].size;
-  }
-}
+DEFINE_FILL(fill_f32, float)
+DEFINE_FILL(fill_f64, double)
 
 /* ---- the run ---- */
 
 typedef struct {
   const ryc_conv *c;
+  const ktables *kt;
   const char *x, *w;
   char *out;
   const char *bpack;        /* packed kernels [groups][K][Og], or NULL */
+  char *part;               /* ksplit > 1: partial products [ksplit][groups][M][Og] */
   int64_t nblk;
-  char *scratch;            /* one slot per task: patch block + C block */
+  char *scratch;            /* one slot per task: m tables, patch block, C blocks */
   int64_t slot_bytes;
   atomic_int next_slot;
   int max_slots;
 } conv_job;
 
-static void gemm(const ryc_conv *c, int ta, int tb, int64_t m, const void *a, const void *b, void *out) {
-  if (c->dt == RY_F64) ryc_dgemm(ta, tb, m, c->Og, c->K, a, b, out);
-  else ryc_sgemm(ta, tb, m, c->Og, c->K, a, b, out);
+static void gemm(const ryc_conv *c, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, const void *b,
+                 void *out) {
+  if (c->dt == RY_F64) ryc_dgemm(ta, tb, m, n, k, a, b, out);
+  else ryc_sgemm(ta, tb, m, n, k, a, b, out);
+}
+
+/* output offset of row m of group g (not direct) */
+static int64_t out_row(const ryc_conv *c, int64_t g, int64_t m) {
+  int64_t off = g * c->o_goff;
+  for (int i = c->n_m - 1; i >= 0; i--) {
+    off += (m % c->m[i].size) * c->m[i].o_st;
+    m /= c->m[i].size;
+  }
+  return off;
+}
+
+/* write the block R(m, o) = r[m * rs_m + o * rs_o] of rows [m0, m0+bm) */
+#define DEFINE_EMIT(NAME, T)                                                                                       \
+  static void NAME(const ryc_conv *c, T *out, int64_t g, int64_t m0, int64_t bm, const T *r, int64_t rs_m,         \
+                   int64_t rs_o) {                                                                                 \
+    for (int64_t m = 0; m < bm; m++) {                                                                             \
+      const T *src = r + m * rs_m;                                                                                 \
+      if (c->direct) {                                                                                             \
+        T *dst = out + (m0 + m) * c->Og;                                                                           \
+        for (int64_t o = 0; o < c->Og; o++) dst[o] = src[o * rs_o];                                                \
+      } else {                                                                                                     \
+        T *dst = out + out_row(c, g, m0 + m);                                                                      \
+        for (int64_t o = 0; o < c->Og; o++) dst[o * c->o_fst] = src[o * rs_o];                                     \
+      }                                                                                                            \
+    }                                                                                                              \
+  }
+DEFINE_EMIT(emit_f32, float)
+DEFINE_EMIT(emit_f64, double)
+
+static void emit(const ryc_conv *c, void *out, int64_t g, int64_t m0, int64_t bm, const void *r, int64_t rs_m,
+                 int64_t rs_o) {
+  if (c->dt == RY_F64) emit_f64(c, out, g, m0, bm, r, rs_m, rs_o);
+  else emit_f32(c, out, g, m0, bm, r, rs_m, rs_o);
 }
 
 static void conv_task(void *ctx, int64_t lo, int64_t hi) {
@@ -284,45 +382,99 @@ static void conv_task(void *ctx, int64_t lo, int64_t hi) {
   size_t es = c->dt == RY_F64 ? 8 : 4;
   int slot = atomic_fetch_add(&j->next_slot, 1);
   if (slot >= j->max_slots) slot = j->max_slots - 1; /* not reached: one call per pool thread */
-  char *P = j->scratch + (size_t)slot * (size_t)j->slot_bytes;
-  char *Cb = P + (size_t)(c->bm * c->K) * es;
+  mtables *mt = (mtables *)(void *)(j->scratch + (size_t)slot * (size_t)j->slot_bytes);
+  char *P = (char *)(mt + 1);
+  char *Cb = P + (size_t)(c->bm * c->kc) * es;
+  int64_t cur_blk = -1;
   for (int64_t u = lo; u < hi; u++) {
-    int64_t g = u / j->nblk, m0 = (u % j->nblk) * c->bm, m1 = imin(m0 + c->bm, c->M), bm = m1 - m0;
-    cstate base;
-    memset(&base, 0, sizeof base);
-    base.off = g * c->in_goff;
-    for (int k = 0; k < c->nsp; k++) base.pos[k] = -c->lo[k];
-    if (c->K > 0) {
-      if (!c->kt) {
-        for (int64_t m = m0; m < m1; m++) {
-          cstate s = base;
-          add_linear(c->m, c->n_m, m, &s);
-          fill_line(c, j->x, P + (size_t)((m - m0) * c->K) * es, c->k, c->n_k, 0, c->K, &s);
-        }
-      } else {
-        for (int64_t kk = 0; kk < c->K; kk++) {
-          cstate s = base;
-          add_linear(c->k, c->n_k, kk, &s);
-          fill_line(c, j->x, P + (size_t)(kk * bm) * es, c->m, c->n_m, m0, m1, &s);
-        }
+    int64_t s = u % c->ksplit, blk = (u / c->ksplit) % j->nblk, g = u / c->ksplit / j->nblk;
+    int64_t m0 = blk * c->bm, bm = imin(m0 + c->bm, c->M) - m0;
+    int64_t k0 = s * c->kc, k1 = imin(k0 + c->kc, c->K), kc = k1 - k0;
+    if (blk != cur_blk) {
+      int64_t *mp[RY_MAX_RANK];
+      for (int k = 0; k < RY_MAX_RANK; k++) mp[k] = mt->mp[k];
+      axis_tables(c, c->m, c->n_m, m0, m0 + bm, mt->mb, mp, mt->mpmin, mt->mpmax);
+      for (int64_t m = 0; m < bm; m++) {
+        int64_t o = mt->mb[m];
+        for (int k = 0; k < c->nsp; k++) o += mt->mp[k][m] * c->sp_st[k];
+        mt->moff[m] = o;
       }
+      cur_blk = blk;
     }
-    const char *B = j->bpack ? j->bpack + (size_t)(g * c->K * c->Og) * es : j->w;
-    int tb = j->bpack ? 0 : c->b_mode == 2;
-    char *C = c->direct ? j->out + (size_t)(m0 * c->Og) * es : Cb;
-    gemm(c, c->kt, tb, bm, P, B, C);
-    if (c->direct) continue;
-    for (int64_t m = m0; m < m1; m++) {
-      int64_t off = g * c->o_goff, v = m;
-      for (int i = c->n_m - 1; i >= 0; i--) {
-        off += (v % c->m[i].size) * c->m[i].o_st;
-        v /= c->m[i].size;
+    /* group offset of the input, applied through x */
+    const char *x = j->x + (size_t)(g * c->in_goff) * es;
+    if (kc > 0) {
+      if (c->dt == RY_F64) fill_f64(c, j->kt, mt, (const double *)(const void *)x, (double *)(void *)P, bm, k0, k1);
+      else fill_f32(c, j->kt, mt, (const float *)(const void *)x, (float *)(void *)P, bm, k0, k1);
+    }
+    /* B rows [k0, k1) of group g */
+    const char *B = j->bpack ? j->bpack + (size_t)((g * c->K + k0) * c->Og) * es
+                    : j->w + (size_t)(k0 * c->Og) * es; /* b_mode 2 never splits K */
+    int b_kn = j->bpack || c->b_mode == 1; /* B stored (K, Og) */
+    /* where C (bm, Og) goes: a partial, the output, or a block to scatter */
+    char *dst = j->part ? j->part + (size_t)(((s * c->groups + g) * c->M + m0) * c->Og) * es
+                : c->direct ? j->out + (size_t)(m0 * c->Og) * es
+                            : Cb;
+    if (!c->swap) {
+      gemm(c, c->kt, !b_kn, bm, c->Og, kc, P, B, dst);
+    } else {
+      /* C^T (Og, bm) = B^T (Og, kc) P^T (kc, bm) */
+      char *Ct = Cb + (size_t)(c->bm * c->Og) * es;
+      gemm(c, b_kn, !c->kt, c->Og, bm, kc, B, P, Ct);
+      if (j->part || c->direct) {
+        ryc_conv plain = *c;
+        plain.direct = 1;
+        emit(&plain, dst, 0, 0, bm, Ct, 1, bm);
+        continue;
       }
-      const char *row = C + (size_t)((m - m0) * c->Og) * es;
-      if (es == 8)
-        for (int64_t o = 0; o < c->Og; o++) ((double *)(void *)j->out)[off + o * c->o_fst] = ((const double *)(const void *)row)[o];
-      else
-        for (int64_t o = 0; o < c->Og; o++) ((float *)(void *)j->out)[off + o * c->o_fst] = ((const float *)(const void *)row)[o];
+      emit(c, j->out, g, m0, bm, Ct, 1, bm);
+      continue;
+    }
+    if (!j->part && !c->direct) emit(c, j->out, g, m0, bm, Cb, c->Og, 1);
+  }
+}
+
+typedef struct {
+  const ryc_conv *c;
+  const char *part;
+  char *out;
+} sum_job;
+
+/* rows [lo, hi) of (group, m): the partials summed in chunk order */
+static void sum_task(void *ctx, int64_t lo, int64_t hi) {
+  const sum_job *j = ctx;
+  const ryc_conv *c = j->c;
+  int64_t stride = c->groups * c->M * c->Og; /* between chunks */
+  for (int64_t r = lo; r < hi; r++) {
+    int64_t g = r / c->M, m = r % c->M;
+    if (c->dt == RY_F64) {
+      const double *p = (const double *)(const void *)j->part + r * c->Og;
+      double acc[64];
+      for (int64_t o0 = 0; o0 < c->Og; o0 += 64) {
+        int64_t n = imin(64, c->Og - o0);
+        for (int64_t o = 0; o < n; o++) acc[o] = p[o0 + o];
+        for (int64_t s = 1; s < c->ksplit; s++)
+          for (int64_t o = 0; o < n; o++) acc[o] += p[s * stride + o0 + o];
+        ryc_conv sub = *c;
+        sub.Og = n;
+        double *out = (double *)(void *)j->out + o0 * (c->direct ? 1 : c->o_fst);
+        if (c->direct) for (int64_t o = 0; o < n; o++) out[m * c->Og + o] = acc[o];
+        else emit_f64(&sub, out, g, m, 1, acc, 0, 1);
+      }
+    } else {
+      const float *p = (const float *)(const void *)j->part + r * c->Og;
+      float acc[64];
+      for (int64_t o0 = 0; o0 < c->Og; o0 += 64) {
+        int64_t n = imin(64, c->Og - o0);
+        for (int64_t o = 0; o < n; o++) acc[o] = p[o0 + o];
+        for (int64_t s = 1; s < c->ksplit; s++)
+          for (int64_t o = 0; o < n; o++) acc[o] += p[s * stride + o0 + o];
+        ryc_conv sub = *c;
+        sub.Og = n;
+        float *out = (float *)(void *)j->out + o0 * (c->direct ? 1 : c->o_fst);
+        if (c->direct) for (int64_t o = 0; o < n; o++) out[m * c->Og + o] = acc[o];
+        else emit_f32(&sub, out, g, m, 1, acc, 0, 1);
+      }
     }
   }
 }
@@ -359,42 +511,73 @@ ry_status ryc_conv_run(const ryc_conv *c, const void *x, const void *w, void *ou
   size_t es = c->dt == RY_F64 ? 8 : 4;
   if (c->M <= 0 || c->Og <= 0) return NULL; /* an empty result */
   int64_t min_work = ryc_parallel_threshold();
-  char *bpack = NULL;
-  size_t bpack_bytes = 0;
-  if (c->b_mode == 0 && c->K > 0) {
-    bpack_bytes = (size_t)(c->groups * c->K * c->Og) * es;
-    if (!(bpack = ry__malloc(bpack_bytes))) return ry__oom();
+  int64_t K1 = c->K > 0 ? c->K : 1;
+  /* k tables */
+  ktables kt;
+  memset(&kt, 0, sizeof kt);
+  size_t kbytes = (size_t)K1 * sizeof(int64_t) * (size_t)(2 + c->nsp);
+  int64_t *kmem = ry__malloc(kbytes);
+  size_t bpack_bytes = c->b_mode == 0 && c->K > 0 ? (size_t)(c->groups * c->K * c->Og) * es : 0;
+  char *bpack = bpack_bytes ? ry__malloc(bpack_bytes) : NULL;
+  size_t part_bytes = c->ksplit > 1 ? (size_t)(c->ksplit * c->groups * c->M * c->Og) * es : 0;
+  char *part = part_bytes ? ry__malloc(part_bytes) : NULL;
+  int max_slots = ryc_num_threads();
+  if (max_slots < 1) max_slots = 1;
+  int64_t slot_bytes = (int64_t)sizeof(mtables) + (c->bm * c->kc + 2 * c->bm * c->Og) * (int64_t)es;
+  slot_bytes = (slot_bytes + 63) / 64 * 64;
+  size_t sbytes = (size_t)slot_bytes * (size_t)max_slots + 64;
+  char *scratch = ry__malloc(sbytes);
+  ry_status st = NULL;
+  if (!kmem || (bpack_bytes && !bpack) || (part_bytes && !part) || !scratch) {
+    st = ry__oom();
+    goto done;
+  }
+  kt.kb = kmem;
+  kt.koff = kmem + K1;
+  for (int k = 0; k < c->nsp; k++) kt.kp[k] = kmem + (size_t)(2 + k) * (size_t)K1;
+  axis_tables(c, c->k, c->n_k, 0, c->K, kt.kb, kt.kp, kt.kpmin, kt.kpmax);
+  kt.no_ld = true;
+  for (int k = 0; k < c->nsp; k++) {
+    kt.no_ld = kt.no_ld && c->ld[k] == 1;
+    kt.lo_off += c->lo[k] * c->sp_st[k];
+  }
+  for (int64_t kk = 0; kk < c->K; kk++) {
+    int64_t o = kt.kb[kk];
+    for (int k = 0; k < c->nsp; k++) o += kt.kp[k][kk] * c->sp_st[k];
+    kt.koff[kk] = o;
+  }
+  if (bpack) {
     pack_job pj = {c, w, bpack};
     int64_t rows = c->groups * c->K;
     ryc_parallel_for(rows, imin(rows, 1 + min_work / (c->Og > 0 ? c->Og : 1)), pack_task, &pj);
   }
-  int64_t nblk = (c->M + c->bm - 1) / c->bm, units = c->groups * nblk;
-  int max_slots = ryc_num_threads();
-  if (max_slots < 1) max_slots = 1;
-  int64_t slot_bytes = (c->bm * c->K + (c->direct ? 0 : c->bm * c->Og)) * (int64_t)es;
-  slot_bytes = (slot_bytes + 63) / 64 * 64;
-  size_t sbytes = (size_t)slot_bytes * (size_t)max_slots + 64;
-  char *scratch = ry__malloc(sbytes);
-  if (!scratch) {
-    if (bpack) ry__free(bpack, bpack_bytes);
-    return ry__oom();
+  {
+    int64_t nblk = (c->M + c->bm - 1) / c->bm, units = c->groups * nblk * c->ksplit;
+    conv_job j = {c, &kt, x, w, out, bpack, part, nblk, (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
+                  slot_bytes, 0, max_slots};
+    atomic_init(&j.next_slot, 0);
+    /* one unit is a patch block and its product: split when the whole is big */
+    int64_t work = c->groups * c->M * K1 * c->Og;
+    ryc_parallel_for(units, work < min_work * 8 ? units : 1, conv_task, &j);
   }
-  conv_job j = {c, x, w, out, bpack, nblk, (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), slot_bytes, 0,
-                max_slots};
-  atomic_init(&j.next_slot, 0);
-  /* one unit is a patch block and its product: split when the whole is big */
-  int64_t work = c->groups * c->M * (c->K > 0 ? c->K : 1) * (c->Og > 0 ? c->Og : 1);
-  ryc_parallel_for(units, work < min_work * 8 ? units : 1, conv_task, &j);
+  if (part) {
+    sum_job sj = {c, part, out};
+    int64_t rows = c->groups * c->M;
+    ryc_parallel_for(rows, imin(rows, 1 + min_work / (c->Og * c->ksplit)), sum_task, &sj);
+  }
+done:
   ry__free(scratch, sbytes);
-  if (bpack) ry__free(bpack, bpack_bytes);
-  return NULL;
+  ry__free(part, part_bytes);
+  ry__free(bpack, bpack_bytes);
+  ry__free(kmem, kbytes);
+  return st;
 }
 
 void ryc_conv_describe(const ryc_conv *c, ryc_buf *b) {
   static const char *const kn[] = {"b", "f", "o", "k"};
-  ryc_printf(b, "groups=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " block=%" PRId64 " patches=%s kernel=%s out=%s m_axes=", c->groups,
-             c->M, c->Og, c->K, c->bm, c->kt ? "(k,m)" : "(m,k)", c->b_mode == 1 ? "direct" : c->b_mode == 2 ? "direct-t" : "packed",
-             c->direct ? "direct" : "scatter");
+  ryc_printf(b, "groups=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " block=%" PRId64 " k_chunks=%" PRId64 " run=%" PRId64
+             " patches=%s kernel=%s out=%s%s m_axes=", c->groups, c->M, c->Og, c->K, c->bm, c->ksplit, c->run, c->kt ? "(k,m)" : "(m,k)",
+             c->b_mode == 1 ? "direct" : c->b_mode == 2 ? "direct-t" : "packed", c->direct ? "direct" : "scatter", c->swap ? " swapped" : "");
   for (int i = 0; i < c->n_m; i++) ryc_printf(b, "%s%s%d", i ? "," : "", kn[c->m[i].kind], c->m[i].kind >= AX_OS ? c->m[i].sp : 0);
   ryc_printf(b, " k_axes=");
   for (int i = 0; i < c->n_k; i++) ryc_printf(b, "%s%s%d", i ? "," : "", kn[c->k[i].kind], c->k[i].kind >= AX_OS ? c->k[i].sp : 0);

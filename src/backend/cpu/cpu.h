@@ -55,15 +55,23 @@ typedef struct ryc_conv_axis {
   int64_t o_st;   /* m axes: output stride */
 } ryc_conv_axis;
 
+#define RYC_CONV_BM_MAX 1024 /* rows of a patch block at most */
+
+#define RYC_CONV_BM_MAX 1024 /* rows of a patch block at most */
+
 typedef struct ryc_conv {
   ry_dtype dt;                        /* f32 or f64 */
   int nsp;                            /* spatial dims */
-  int64_t groups, M, K, Og, bm;       /* per group C (M, Og) = P (M, K) B (K, Og); bm rows a block */
+  int64_t groups, M, K, Og;           /* per group C (M, Og) = P (M, K) B (K, Og) */
+  int64_t bm;                         /* rows of M a block */
+  int64_t kc, ksplit;                 /* K in ksplit chunks of kc, summed in order */
+  int64_t run;                        /* patch elements copied as one contiguous run */
   int64_t in_goff, w_goff, o_goff;    /* element offsets between groups */
   int64_t w_ost, o_fst;               /* kernel / output stride of the output feature */
   int kt;                             /* patches stored (K, M) */
   int b_mode;                         /* 0 packed, 1 kernel is (K, Og), 2 kernel is (Og, K) */
-  int direct;                         /* the GEMM writes the output itself */
+  int direct;                         /* C rows are the output's rows */
+  int swap;                           /* compute C^T = B^T P^T (few output features) */
   int n_m, n_k;
   ryc_conv_axis m[RY_MAX_RANK], k[RY_MAX_RANK]; /* outer first */
   int64_t lo[RY_MAX_RANK], dil[RY_MAX_RANK], ld[RY_MAX_RANK], sp_st[RY_MAX_RANK]; /* per spatial dim */
