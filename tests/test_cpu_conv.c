@@ -291,3 +291,68 @@ TEST(cpu_conv_gradients_take_the_gemm) {
   d.pad_low = d.pad_high = RY_AXES(1, 1);
   grad_case("grad_cnn_layer_ksplit", RY_F32, RY_SHAPE(128, 14, 14, 4), RY_SHAPE(3, 3, 4, 8), d);
 }
+
+/* ---- pad and concatenate in generated kernels ---- */
+
+/* A producer fused into a pad with negative and interior padding, the pad
+ * under a reduction, a 2-way concatenate fused into its consumer, and a
+ * 6-way concatenate of slices of the pad written one operand at a time. */
+static const char *k_pad_concat =
+    "func @main(%%x: %1$s[5,7], %%w: %1$s[5,7], %%v: %1$s[], %%s: %1$s[2,20], %%z: %1$s[11,20]) -> (%1$s[11,20], %1$s[9], %1$s[9,18]) {\n"
+    "  %%0: %1$s[5,7] = min %%x, %%w\n"
+    "  %%1: %1$s[9,20] = pad %%0, %%v {low=[1, -2], high=[-1, 3], interior=[1, 2]}\n"
+    "  %%2: %1$s[11,20] = concatenate %%1, %%s {dim=0}\n"
+    "  %%3: %1$s[11,20] = max %%2, %%z\n"
+    "  %%4: %1$s[9] = reduce %%1 {kind=max, axes=[1]}\n"
+    "  %%5: %1$s[9,3] = slice %%1 {start=[0, 0], limit=[9, 3], stride=[1, 1]}\n"
+    "  %%6: %1$s[9,3] = slice %%1 {start=[0, 1], limit=[9, 7], stride=[1, 2]}\n"
+    "  %%7: %1$s[9,3] = slice %%1 {start=[0, 17], limit=[9, 20], stride=[1, 1]}\n"
+    "  %%8: %1$s[9,18] = concatenate %%5, %%6, %%7, %%5, %%6, %%7 {dim=1}\n"
+    "  return %%3, %%4, %%8\n"
+    "}\n";
+
+TEST(cpu_pad_concat_generated_all_dtypes) {
+  static const ry_dtype dts[] = {RY_BOOL, RY_I8, RY_I16, RY_I32, RY_I64, RY_U8, RY_U32, RY_F16, RY_BF16, RY_F32, RY_F64};
+  for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+    char text[2048];
+    snprintf(text, sizeof text, k_pad_concat, ry_dtype_name(dts[i]));
+    ry_graph *g = NULL;
+    CHECK_OK(ry_graph_parse(text, -1, "pad_concat", &g));
+    if (!g) continue;
+    int ip = -1, ic = -1;
+    char *rep = plan_report(g, RY_OP_PAD, &ip);
+    free(rep);
+    rep = plan_report(g, RY_OP_CONCATENATE, &ic);
+    CHECK_MSG(ip == 0 && ic == 0, "%s: pad / concatenate in the interpreter:\n%s", ry_dtype_name(dts[i]), rep ? rep : "");
+    free(rep);
+    run_compare(ry_dtype_name(dts[i]), g, 0); /* a copy: exact */
+    ry_graph_release(g);
+  }
+}
+
+/* Pads in a chain (a pad of a pad with interior padding: divisions that
+ * compose), a reversed and transposed padded value, an empty operand, and
+ * a concatenate along dim 0 whose operands are split across threads. */
+TEST(cpu_pad_concat_compose) {
+  static const char *text =
+      "func @main(%x: f32[6,5], %e: f32[0,5], %y: f32[300,5], %v: f32[]) -> (f32[9,13], f32[13,9], f32[4,5], f32[306,5]) {\n"
+      "  %0: f32[6,5] = exp %x\n"
+      "  %1: f32[11,5] = pad %0, %v {low=[0, 0], high=[0, 0], interior=[1, 0]}\n"
+      "  %2: f32[9,13] = pad %1, %v {low=[-3, 2], high=[1, -2], interior=[0, 2]}\n"
+      "  %3: f32[9,13] = reverse %2 {dims=[0, 1]}\n"
+      "  %4: f32[13,9] = transpose %3 {perm=[1, 0]}\n"
+      "  %5: f32[13,9] = tanh %4\n"
+      "  %6: f32[4,5] = pad %e, %v {low=[2, 0], high=[2, 0], interior=[0, 0]}\n"
+      "  %7: f32[306,5] = concatenate %x, %e, %y {dim=0}\n"
+      "  return %2, %5, %6, %7\n"
+      "}\n";
+  ry_graph *g = NULL;
+  CHECK_OK(ry_graph_parse(text, -1, "pad_compose", &g));
+  if (!g) return;
+  int ip = -1, ic = -1;
+  free(plan_report(g, RY_OP_PAD, &ip));
+  free(plan_report(g, RY_OP_CONCATENATE, &ic));
+  CHECK(ip == 0 && ic == 0);
+  run_compare("pad_compose", g, 1e-6);
+  ry_graph_release(g);
+}
