@@ -210,19 +210,32 @@ static void axis_tables(const ryc_conv *c, const ryc_conv_axis *ax, int n, int64
     pmin[k] = INT64_MAX;
     pmax[k] = INT64_MIN;
   }
+  if (i1 <= i0) return;
+  /* an odometer from i0: the index along each axis, and the parts it adds */
+  int64_t idx[RY_MAX_RANK], v = i0, b = 0, ps[RY_MAX_RANK] = {0};
+  for (int a = n - 1; a >= 0; a--) {
+    idx[a] = v % ax[a].size;
+    v /= ax[a].size;
+    if (ax[a].kind == AX_B || ax[a].kind == AX_F) b += idx[a] * ax[a].in_st;
+    else ps[ax[a].sp] += idx[a] * ax[a].mul;
+  }
   for (int64_t i = i0; i < i1; i++) {
-    int64_t v = i, b = 0, ps[RY_MAX_RANK] = {0};
-    for (int a = n - 1; a >= 0; a--) {
-      int64_t x = v % ax[a].size;
-      v /= ax[a].size;
-      if (ax[a].kind == AX_B || ax[a].kind == AX_F) b += x * ax[a].in_st;
-      else ps[ax[a].sp] += x * ax[a].mul;
-    }
     base[i - i0] = b;
     for (int k = 0; k < c->nsp; k++) {
       pos[k][i - i0] = ps[k];
       if (ps[k] < pmin[k]) pmin[k] = ps[k];
       if (ps[k] > pmax[k]) pmax[k] = ps[k];
+    }
+    for (int a = n - 1; a >= 0; a--) {
+      bool bf = ax[a].kind == AX_B || ax[a].kind == AX_F;
+      if (++idx[a] < ax[a].size) {
+        if (bf) b += ax[a].in_st;
+        else ps[ax[a].sp] += ax[a].mul;
+        break;
+      }
+      if (bf) b -= (ax[a].size - 1) * ax[a].in_st;
+      else ps[ax[a].sp] -= (ax[a].size - 1) * ax[a].mul;
+      idx[a] = 0;
     }
   }
 }

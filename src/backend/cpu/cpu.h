@@ -7,7 +7,8 @@
  *                        kernel / GEMM / interpreter node
  *         --codegen.c--> one C module (a function per fused kernel)
  *         --jit.c-->     cc -O3 -march=native -shared, cached, dlopen
- *   execute: steps in order, kernels split over the pool (pool.c).
+ *   execute: steps in order, kernels split over the pool (pool.c), GEMMs
+ *   (gemm.c) and convolutions (conv.c: im2col + GEMM).
  *
  * Cross-file names of this module carry the prefix `ryc_`. */
 #ifndef RYFT_BACKEND_CPU_H

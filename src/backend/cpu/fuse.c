@@ -7,7 +7,11 @@
  *     ops, GEMMs, reductions) and operands of interpreter ops and GEMMs are
  *     materialized;
  *   - broadcast, transpose, slice, reverse compose into the index map of a
- *     load (no code); reshape only directly over a buffer;
+ *     load (no code); reshape only directly over a buffer; pad maps the
+ *     index into its operand (dividing by interior + 1) and selects the
+ *     padding value outside it, concatenate selects its operand by the
+ *     index along the axis (a concatenate kernel root is instead one loop
+ *     nest per operand);
  *   - an elementwise value used by several nodes is recomputed unless its
  *     expression is expensive; one under an expanding broadcast is stored.
  * Each materialized value computed by elementwise / view / iota / reduce
@@ -17,8 +21,9 @@
  * the reduction loop; reductions along the innermost axis use 16 fixed
  * partial sums (vectorizable, deterministic), others accumulate into the
  * output in input order. dot_general in f32/f64 whose dimensions are a
- * (batched) matrix product becomes a GEMM step; anything else runs through
- * the interpreter's kernel. */
+ * (batched) matrix product becomes a GEMM step, an f32/f64 convolution a
+ * CONV step (conv.c: im2col + GEMM); anything else runs through the
+ * interpreter's kernel. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
