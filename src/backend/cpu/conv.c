@@ -394,7 +394,7 @@ static void conv_task(void *ctx, int64_t lo, int64_t hi) {
   const ryc_conv *c = j->c;
   size_t es = c->dt == RY_F64 ? 8 : 4;
   int slot = atomic_fetch_add(&j->next_slot, 1);
-  if (slot >= j->max_slots) slot = j->max_slots - 1; /* not reached: one call per pool thread */
+  if (slot >= j->max_slots) slot = j->max_slots - 1; /* not reached: at most max_slots chunks */
   mtables *mt = (mtables *)(void *)(j->scratch + (size_t)slot * (size_t)j->slot_bytes);
   char *P = (char *)(mt + 1);
   char *Cb = P + (size_t)(c->bm * c->kc) * es;
@@ -569,9 +569,10 @@ ry_status ryc_conv_run(const ryc_conv *c, const void *x, const void *w, void *ou
     conv_job j = {c, &kt, x, w, out, bpack, part, nblk, (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
                   slot_bytes, 0, max_slots};
     atomic_init(&j.next_slot, 0);
-    /* one unit is a patch block and its product: split when the whole is big */
+    /* one unit is a patch block and its product: split when the whole is
+     * big, in at most max_slots chunks (one scratch slot each) */
     int64_t work = c->groups * c->M * K1 * c->Og;
-    ryc_parallel_for(units, work < min_work * 8 ? units : 1, conv_task, &j);
+    ryc_parallel_for(units, work < min_work * 8 ? units : (units + max_slots - 1) / max_slots, conv_task, &j);
   }
   if (part) {
     sum_job sj = {c, part, out};

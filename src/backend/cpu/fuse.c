@@ -458,6 +458,11 @@ static int add_access(kgen *k, int32_t w, ry_shape shape, const vmap *m, ry_dtyp
     for (int i = 1; i < k->n_bufs; i++)
       if (k->bufs[i] == w) slot = i;
     if (slot < 0) {
+      if (k->n_bufs >= MAX_ACC) {
+        k->fail = true;
+        k->fail_why = "too many buffers";
+        return 0;
+      }
       slot = k->n_bufs++;
       k->bufs[slot] = w;
     }
@@ -572,7 +577,6 @@ static int emit_pad(kgen *k, const ry_node *n, const vmap *m) {
     xm.add[d] = m->add[d] - l * dv;
     xm.div[d] = dv * s;
   }
-  (void)vt;
   if (cond < 0) return emit(k, ops[0], &xm);
   k->guard++;
   int xv = emit(k, ops[0], &xm);
