@@ -149,7 +149,7 @@ static int make_cases(conv_case *cs) {
   c->expect[1] = "patches=(m,k)";
   c->expect[2] = "run=16";
   /* few output features: the swapped product */
-  c = NEW("nhwc_swapped", RY_F32, RY_SHAPE(8, 12, 12, 16), RY_SHAPE(3, 3, 16, 8), 2, NHWC, HWIO, NHWC);
+  c = NEW("nhwc_swapped", RY_F32, RY_SHAPE(8, 12, 12, 16), RY_SHAPE(3, 3, 16, 3), 2, NHWC, HWIO, NHWC);
   c->d.pad_low = c->d.pad_high = RY_AXES(1, 1);
   c->expect[0] = "swapped";
   /* strides, asymmetric and negative padding, rhs dilation */
