@@ -1,6 +1,7 @@
-/* The cpu backend's convolution on the GEMM (src/backend/cpu/conv.c): each
- * case against the interpreter, bitwise identical with 1 and 2 threads, and
- * a plan with no interpreter step for it. The cases reach every path of the
+/* The cpu backend's convolution on the GEMM (src/backend/cpu/conv.c) and
+ * its generated pad / concatenate (fuse.c): each case against the
+ * interpreter, bitwise identical with 1 and 2 threads, and a plan with no
+ * interpreter step for them. The cases reach every path of the
  * planner: patch matrices stored (M, K) and (K, M), kernels read in place
  * (both orientations) or packed, outputs written directly or scattered,
  * the swapped product for few output features, the K split of kernel
