@@ -17,7 +17,7 @@ static ry_value model(ry_builder *b, const ry_value *p, ry_value images /* u8[n,
   int64_t n = ry_value_shape(b, images).dims[0];
   ry_value x = ry_div(b, ry_convert(b, images, RY_F32), ry_scalar(b, RY_F32, 255.0));
   x = ry_reshape(b, x, RY_SHAPE(n, 28, 28, 1));
-  ry_nn_conv_opts conv = {.padding = RY_NN_SAME}; /* im2col + GEMM on the cpu device */
+  ry_nn_conv_opts conv = {.padding = RY_NN_SAME}; /* convolution ops: im2col + GEMM on the cpu device */
   x = ry_nn_max_pool2d(b, ry_relu(b, ry_nn_conv2d(b, x, p[0], p[1], &conv)), 2, 2); /* [n,14,14,16] */
   x = ry_nn_max_pool2d(b, ry_relu(b, ry_nn_conv2d(b, x, p[2], p[3], &conv)), 2, 2); /* [n,7,7,32] */
   x = ry_relu(b, ry_nn_linear(b, ry_reshape(b, x, RY_SHAPE(n, 1568)), p[4], p[5]));

@@ -396,10 +396,12 @@ TEST(nn_grad_layers) {
   grad_check("grad/conv2d_same", f_conv_same, &k_same_prim, 3, t, 0, "interp");
   grad_check("grad/conv2d_same_im2col", f_conv_same, &k_same_im2col, 3, t, 0, "interp");
   grad_check("grad/conv2d_same_im2col@cpu", f_conv_same, &k_same_im2col, 3, t, 0, "cpu");
+  grad_check("grad/conv2d_same@cpu", f_conv_same, &k_same_prim, 3, t, 0, "cpu");
   t[0] = T64(1, 4, 5, 2), t[1] = T64(2, 3, 2, 3), t[2] = T64(3);
   grad_check("grad/conv2d_same_even_im2col", f_conv_same, &k_same_im2col, 3, t, 0, "interp");
   t[0] = T64(1, 7, 7, 2), t[1] = T64(3, 3, 2, 2), t[2] = T64(2);
   grad_check("grad/conv2d_valid_stride2", f_conv_valid_s2, NULL, 3, t, 0, "interp");
+  grad_check("grad/conv2d_valid_stride2@cpu", f_conv_valid_s2, NULL, 3, t, 0, "cpu");
   t[0] = T64(2, 4, 6, 3);
   grad_check("grad/max_pool_2", f_max_pool_2, NULL, 1, t, 0, "interp");
   grad_check("grad/avg_pool_2", f_avg_pool_2, NULL, 1, t, 0, "interp");

@@ -145,7 +145,7 @@ typedef struct model_def {
 /* conv 3x3 (16) -> relu -> max pool 2 -> conv 3x3 (32) -> relu -> max pool 2
  * -> dense 128 -> relu -> dense 10 */
 static ry_value cnn_apply(ry_builder *b, ry_pvalues *p, ry_value x) {
-  ry_nn_conv_opts conv = {.padding = RY_NN_SAME}; /* im2col + GEMM on the cpu device */
+  ry_nn_conv_opts conv = {.padding = RY_NN_SAME}; /* convolution ops: im2col + GEMM on the cpu device */
   x = ry_relu(b, ry_nn_conv2d(b, x, ry_pvalues_get(p, "conv1/w"), ry_pvalues_get(p, "conv1/b"), &conv));
   x = ry_nn_max_pool2d(b, x, 2, 2);
   x = ry_relu(b, ry_nn_conv2d(b, x, ry_pvalues_get(p, "conv2/w"), ry_pvalues_get(p, "conv2/b"), &conv));

@@ -38,16 +38,16 @@ typedef struct ry_nn_conv_opts {
   ry_nn_padding padding;   /* SAME (as Flax/lax "SAME"), VALID, or EXPLICIT */
   int64_t pad[2][2];       /* EXPLICIT: {{top, bottom}, {left, right}} */
   int64_t groups;          /* feature groups; 0 means 1 */
-  /* How the convolution is built. RY_NN_CONV_IM2COL: the k*k shifted
-   * windows are concatenated along channels and multiplied by the kernel
-   * reshaped to [kh*kw*in, out] (one GEMM; the same numbers up to summation
-   * order), differentiated by its own VJP: dx is the same im2col convolution
-   * of dy with the flipped, transposed kernel, dw = cols^T dy. On the cpu
-   * device this is ~40x faster than the convolution primitive, which runs in
-   * the interpreter there. It needs stride, dilation and groups of 1.
-   * RY_NN_CONV_PRIMITIVE: one `convolution` op (what XLA devices want).
-   * RY_NN_CONV_AUTO (0, the default): im2col when it applies, else the
-   * primitive. */
+  /* How the convolution is built. RY_NN_CONV_PRIMITIVE: one `convolution`
+   * op, which the cpu device runs as im2col + GEMM (its gradients are
+   * convolutions too) and XLA devices as they like. RY_NN_CONV_IM2COL: the
+   * k*k shifted windows are concatenated along channels and multiplied by
+   * the kernel reshaped to [kh*kw*in, out] (one GEMM; the same numbers up to
+   * summation order), differentiated by its own VJP: dx is the same im2col
+   * convolution of dy with the flipped, transposed kernel, dw = cols^T dy.
+   * It needs stride, dilation and groups of 1 (else the primitive is used);
+   * on the cpu device it is slower than the primitive (bench/RESULTS.md).
+   * RY_NN_CONV_AUTO (0, the default): the primitive. */
   ry_nn_conv_lowering lowering;
 } ry_nn_conv_opts;
 /* x[N, H, W, C] conv w[KH, KW, C/groups, O] (+ bias[O]) -> [N, H', W', O].

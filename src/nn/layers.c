@@ -34,7 +34,7 @@ ry_value ry_nn_linear_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_val
 
 static int64_t or1(int64_t v) { return v > 0 ? v : 1; }
 
-/* ---- im2col convolution (stride 1, no dilation, one group) ----
+/* ---- im2col convolution (stride 1, no dilation, one group; on request) ----
  * Forward: pad, concatenate the KH*KW shifted windows along channels and
  * multiply by the kernel reshaped to [KH*KW*C, O]. Differentiating that
  * directly would transpose every window slice into a full-size pad, so the
@@ -177,7 +177,7 @@ ry_value ry_nn_conv2d_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_val
     out[i] = span / st[i] + 1;
   }
   ry_value y;
-  if (o.lowering != RY_NN_CONV_PRIMITIVE && st[0] == 1 && st[1] == 1 && dl[0] == 1 && dl[1] == 1 && groups == 1) {
+  if (o.lowering == RY_NN_CONV_IM2COL && st[0] == 1 && st[1] == 1 && dl[0] == 1 && dl[1] == 1 && groups == 1) {
     y = im2col_conv(b, loc, x, w, lo, hi);
   } else {
     ry_conv_dims d = {0};

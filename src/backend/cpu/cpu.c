@@ -326,6 +326,17 @@ static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **va
   return NULL;
 }
 
+static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+  const ry_graph *g = st->g;
+  const ry_node *n = &g->nodes[sp->node];
+  const int32_t *ops = ry_node_operands(g, n);
+  int32_t r = ry_node_results(g, n)[0];
+  const ry_array *a = vals[ops[0]], *b = vals[ops[1]];
+  if (!a || !b) return ry__err(RY_ERR_INTERNAL, "cpu: convolution operand has no buffer");
+  ry_status s = new_buffer(rc, ry_vtype(g, r), &vals[r]);
+  return s ? s : ryc_conv_run(sp->conv, a->data, b->data, vals[r]->data);
+}
+
 static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **vals) {
   const ry_graph *g = st->g;
   const ry_node *n = &g->nodes[sp->node];
@@ -387,6 +398,7 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
     switch (sp->kind) {
     case RYC_STEP_KERNEL: s = run_kernel(st, i, vals, &rc); break;
     case RYC_STEP_GEMM: s = run_gemm(st, sp, vals, &rc); break;
+    case RYC_STEP_CONV: s = run_conv(st, sp, vals, &rc); break;
     default: {
       s = run_interp(st, sp, vals);
       const ry_node *n = &g->nodes[sp->node];

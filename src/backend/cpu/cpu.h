@@ -7,7 +7,8 @@
  *                        kernel / GEMM / interpreter node
  *         --codegen.c--> one C module (a function per fused kernel)
  *         --jit.c-->     cc -O3 -march=native -shared, cached, dlopen
- *   execute: steps in order, kernels split over the pool (pool.c).
+ *   execute: steps in order, kernels split over the pool (pool.c), GEMMs
+ *   (gemm.c) and convolutions (conv.c: im2col + GEMM).
  *
  * Cross-file names of this module carry the prefix `ryc_`. */
 #ifndef RYFT_BACKEND_CPU_H
@@ -34,7 +35,7 @@ void ryc_dump_graph(const ryc_dump *d, const char *stage, const ry_graph *g);
 ry_status ryc_optimize(const ry_graph *g, const ryc_dump *d, ry_graph **out);
 
 /* ---- plan (fuse.c) ---- */
-typedef enum ryc_step_kind { RYC_STEP_KERNEL, RYC_STEP_GEMM, RYC_STEP_INTERP } ryc_step_kind;
+typedef enum ryc_step_kind { RYC_STEP_KERNEL, RYC_STEP_GEMM, RYC_STEP_INTERP, RYC_STEP_CONV } ryc_step_kind;
 
 typedef struct ryc_gemm {
   int64_t batch, m, n, k;
@@ -42,6 +43,46 @@ typedef struct ryc_gemm {
   int trans_a, trans_b;         /* A stored (k, m) / B stored (n, k) */
   ry_dtype dt;                  /* f32 or f64 */
 } ryc_gemm;
+
+/* A convolution as im2col + GEMM per group (conv.c). An axis of the patch
+ * matrix: batch / input feature / output spatial / kernel spatial. */
+typedef struct ryc_conv_axis {
+  int64_t size;
+  int kind;       /* 0 batch, 1 feature, 2 output spatial, 3 kernel spatial */
+  int sp;         /* spatial dim (kinds 2, 3) */
+  int64_t mul;    /* spatial kinds: steps in the dilated input per unit */
+  int64_t in_st;  /* batch / feature: input stride */
+  int64_t w_st;   /* k axes: kernel stride */
+  int64_t o_st;   /* m axes: output stride */
+} ryc_conv_axis;
+
+#define RYC_CONV_BM_MAX 1024 /* rows of a patch block at most */
+
+#define RYC_CONV_BM_MAX 1024 /* rows of a patch block at most */
+
+typedef struct ryc_conv {
+  ry_dtype dt;                        /* f32 or f64 */
+  int nsp;                            /* spatial dims */
+  int64_t groups, M, K, Og;           /* per group C (M, Og) = P (M, K) B (K, Og) */
+  int64_t bm;                         /* rows of M a block */
+  int64_t kc, ksplit;                 /* K in ksplit chunks of kc, summed in order */
+  int64_t run;                        /* patch elements copied as one contiguous run */
+  int64_t in_goff, w_goff, o_goff;    /* element offsets between groups */
+  int64_t w_ost, o_fst;               /* kernel / output stride of the output feature */
+  int kt;                             /* patches stored (K, M) */
+  int b_mode;                         /* 0 packed, 1 kernel is (K, Og), 2 kernel is (Og, K) */
+  int direct;                         /* C rows are the output's rows */
+  int swap;                           /* compute C^T = B^T P^T (few output features) */
+  int n_m, n_k;
+  ryc_conv_axis m[RY_MAX_RANK], k[RY_MAX_RANK]; /* outer first */
+  int64_t lo[RY_MAX_RANK], dil[RY_MAX_RANK], ld[RY_MAX_RANK], sp_st[RY_MAX_RANK]; /* per spatial dim */
+} ryc_conv;
+
+/* Plan convolution node n; false (with *why) when the GEMM path does not
+ * take it. */
+bool ryc_conv_plan(const ry_graph *g, const ry_node *n, ryc_conv *c, const char **why);
+/* out = conv(x, w): threads over the pool, results independent of their count */
+ry_status ryc_conv_run(const ryc_conv *c, const void *x, const void *w, void *out);
 
 #define RYC_MAX_INPLACE 4
 
@@ -55,6 +96,7 @@ typedef struct ryc_step {
   int64_t outer;        /* KERNEL: trip count of the parallel loop */
   int64_t work;         /* KERNEL: elements touched (to decide on threads) */
   ryc_gemm gemm;        /* GEMM */
+  ryc_conv *conv;       /* CONV (owned) */
   int32_t *release;     /* values whose last use is this step (owned) */
   int n_release;
   /* KERNEL: variants ryk_<kernel>_ip<slot> that write the output over
@@ -88,6 +130,8 @@ typedef struct ryc_buf {
 } ryc_buf;
 void ryc_printf(ryc_buf *b, const char *fmt, ...) RY_PRINTF(2, 3);
 void ryc_buf_free(ryc_buf *b);
+/* One line describing a convolution plan (the fusion report). */
+void ryc_conv_describe(const ryc_conv *c, ryc_buf *b);
 
 /* ---- compiler driver and cache (jit.c) ---- */
 /* Codegen puts this line before each top-level kernel function; the driver

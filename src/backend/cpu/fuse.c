@@ -7,7 +7,11 @@
  *     ops, GEMMs, reductions) and operands of interpreter ops and GEMMs are
  *     materialized;
  *   - broadcast, transpose, slice, reverse compose into the index map of a
- *     load (no code); reshape only directly over a buffer;
+ *     load (no code); reshape only directly over a buffer; pad maps the
+ *     index into its operand (dividing by interior + 1) and selects the
+ *     padding value outside it, concatenate selects its operand by the
+ *     index along the axis (a concatenate kernel root is instead one loop
+ *     nest per operand);
  *   - an elementwise value used by several nodes is recomputed unless its
  *     expression is expensive; one under an expanding broadcast is stored.
  * Each materialized value computed by elementwise / view / iota / reduce
@@ -17,8 +21,9 @@
  * the reduction loop; reductions along the innermost axis use 16 fixed
  * partial sums (vectorizable, deterministic), others accumulate into the
  * output in input order. dot_general in f32/f64 whose dimensions are a
- * (batched) matrix product becomes a GEMM step; anything else runs through
- * the interpreter's kernel. */
+ * (batched) matrix product becomes a GEMM step, an f32/f64 convolution a
+ * CONV step (conv.c: im2col + GEMM); anything else runs through the
+ * interpreter's kernel. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -121,6 +126,8 @@ static bool ew_ok(const ry_graph *g, const ry_node *n) {
   case RY_KIND_REVERSE:
   case RY_KIND_RESHAPE:
   case RY_KIND_IOTA:
+  case RY_KIND_PAD:
+  case RY_KIND_CONCATENATE:
     return true;
   case RY_KIND_CONSTANT: return ry_shape_numel(ry_vtype(g, ry_node_results(g, n)[0]).shape) == 1;
   default: return false;
@@ -205,7 +212,7 @@ static int op_cost(ry_op op) {
 
 /* ---- planning ---- */
 
-typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM } vclass;
+typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM, V_CONV } vclass;
 
 typedef struct {
   const ry_graph *g;
@@ -225,6 +232,10 @@ static vclass classify(const ry_graph *g, const ry_node *n, const bool *force) {
   if (ew_ok(g, n)) return V_EW;
   if (reduce_ok(g, n)) return V_REDUCE;
   if (gemm_plan(g, n, &gm)) return V_GEMM;
+  if (n->op == RY_OP_CONVOLUTION) {
+    ryc_conv cv;
+    if (ryc_conv_plan(g, n, &cv, NULL)) return V_CONV;
+  }
   return V_INTERP;
 }
 
@@ -301,11 +312,12 @@ static void decide(planner *p) {
     const int32_t *res = ry_node_results(g, n), *ops = ry_node_operands(g, n);
     for (int i = 0; i < n->n_results; i++) {
       p->cls[res[i]] = (uint8_t)c;
-      if (c != V_EW) set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM ? "gemm result" : "interpreter op result", NULL);
+      if (c != V_EW)
+        set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM ? "gemm result" : c == V_CONV ? "convolution result" : "interpreter op result", NULL);
     }
     for (int i = 0; i < n->n_operands; i++) {
       p->nusers[ops[i]]++;
-      if (c == V_GEMM || c == V_INTERP) set_mat(p, ops[i], "operand of", ry_op_table[n->op].name);
+      if (c == V_GEMM || c == V_INTERP || c == V_CONV) set_mat(p, ops[i], "operand of", ry_op_table[n->op].name);
     }
   }
   for (int32_t i = 0; i < body->results.n; i++) set_mat(p, body->results.v[i], "graph output", NULL);
@@ -325,6 +337,8 @@ static void decide(planner *p) {
       if (dn >= 0 && g->nodes[dn].op == RY_OP_RESHAPE) p->need_flat[x] = true;
       else set_mat(p, x, "operand of", "reshape");
     }
+    if (n->op == RY_OP_CONCATENATE && !p->mat[r] && n->n_operands > 4)
+      set_mat(p, r, "concatenate of many operands (one loop per operand)", NULL);
     if (n->op == RY_OP_BROADCAST && !p->mat[x] && p->cls[x] == V_EW) {
       int32_t dn = def_of(g, x);
       ry_op xo = g->nodes[dn].op;
@@ -351,17 +365,33 @@ static void decide(planner *p) {
 
 /* ---- kernel code generation ---- */
 
+/* Index of value dim d: (mul[d] * j[src[d]] + add[d]) / div[d] (div 0 or 1:
+ * no division). A division comes from interior padding; it is exact
+ * wherever the value is used, elsewhere the index is garbage and only a
+ * clamped (memory-safe) load sees it. */
 typedef struct {
   int rank;                    /* of the value */
   int8_t src[RY_MAX_RANK];     /* loop dim, -1 = constant */
   int64_t mul[RY_MAX_RANK], add[RY_MAX_RANK];
+  int64_t div[RY_MAX_RANK];
 } vmap;
+
+static int64_t vdiv(const vmap *m, int d) { return m->div[d] > 1 ? m->div[d] : 1; }
+
+/* a term stride * ((mul * j[src] + add) / div) of an access */
+typedef struct {
+  int8_t src;
+  int64_t mul, add, div, stride;
+} nlterm;
 
 typedef struct {
   int buf;                     /* buffer slot, -1 for an iota index */
   ry_dtype dt;                 /* element type of the buffer / iota result */
   int64_t coef[RY_MAX_RANK];   /* per original loop dim */
   int64_t base;
+  int n_nl;                    /* terms with a division (interior padding) */
+  nlterm nl[RY_MAX_RANK];
+  int64_t clamp;               /* > 0: offsets clamped to [0, clamp) (a load under a pad / concatenate guard) */
 } access;
 
 typedef struct {
@@ -389,6 +419,9 @@ typedef struct {
   int n_memo;
   bool fail;
   const char *fail_why;
+  int guard;                   /* > 0 while emitting operands of pad / concatenate */
+  bool nl_dim[RY_MAX_RANK];    /* loop dims some access divides */
+  bool keep0;                  /* loop dim 0 stays a loop of its own (concatenate pieces) */
   /* in-place variants of an elementwise kernel (gen_ew): the slot each one
    * writes over and its text, a function ryk_<kernel>_ip<slot> */
   int n_ip;
@@ -479,6 +512,11 @@ static int add_access(kgen *k, int32_t w, ry_shape shape, const vmap *m, ry_dtyp
     for (int i = 1; i < k->n_bufs; i++)
       if (k->bufs[i] == w) slot = i;
     if (slot < 0) {
+      if (k->n_bufs >= MAX_ACC) {
+        k->fail = true;
+        k->fail_why = "too many buffers";
+        return 0;
+      }
       slot = k->n_bufs++;
       k->bufs[slot] = w;
     }
@@ -487,10 +525,17 @@ static int add_access(kgen *k, int32_t w, ry_shape shape, const vmap *m, ry_dtyp
   int64_t st[RY_MAX_RANK];
   rowmajor(shape, st);
   for (int d = 0; d < m->rank; d++) {
-    int64_t s = w < 0 ? 1 : st[d];
+    int64_t s = w < 0 ? 1 : st[d], dv = vdiv(m, d);
+    if (dv > 1 && m->src[d] >= 0) {
+      nlterm *t = &a->nl[a->n_nl++];
+      *t = (nlterm){m->src[d], m->mul[d], m->add[d], dv, s};
+      k->nl_dim[m->src[d]] = true;
+      continue;
+    }
     if (m->src[d] >= 0) a->coef[m->src[d]] += m->mul[d] * s;
-    a->base += m->add[d] * s;
+    a->base += (dv > 1 ? m->add[d] / dv : m->add[d]) * s;
   }
+  if (w >= 0 && k->guard > 0) a->clamp = ry_shape_numel(shape);
   return k->n_acc++;
 }
 
@@ -511,11 +556,12 @@ static void literal(kgen *k, const ry_array *c, char *buf, size_t size) {
 }
 
 static int emit(kgen *k, int32_t v, const vmap *m);
+#define RY_MAX_CONCAT_FUSED 64
 
 static int emit_at(kgen *k, int32_t v, const vmap *m, int32_t user_rank) {
   /* a scalar operand of select/clamp next to array operands */
   if (ry_vtype(k->g, v).shape.rank == 0 && user_rank > 0) {
-    vmap s = {0, {0}, {0}, {0}};
+    vmap s = {0, {0}, {0}, {0}, {0}};
     return emit(k, v, &s);
   }
   return emit(k, v, m);
@@ -556,6 +602,80 @@ static const char *cmp_c(ry_cmp c) {
   return (int)c >= 0 && c < RY_CMP_COUNT ? s[c] : "==";
 }
 
+/* pad: per padded dim d the output index i maps to q = i - low, the operand
+ * index q / (interior + 1); the element is the operand's where every q is a
+ * multiple of interior + 1 inside the operand, else the padding value. The
+ * operand is emitted under the guard (its loads are clamped), so it may be
+ * computed at indices that are then not selected. */
+static int emit_pad(kgen *k, const ry_node *n, const vmap *m) {
+  const ry_graph *g = k->g;
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_type xt = ry_vtype(g, ops[0]), vt = ry_vtype(g, ry_node_results(g, n)[0]);
+  vmap sm = {0, {0}, {0}, {0}, {0}};
+  int pv = emit(k, ops[1], &sm);
+  if (ry_shape_numel(xt.shape) == 0) return pv;
+  const ry_axes *lo = &n->attrs.pad.low, *hi = &n->attrs.pad.high, *in = &n->attrs.pad.interior;
+  vmap xm = *m;
+  int cond = -1;
+  for (int d = 0; d < xt.shape.rank; d++) {
+    int64_t l = lo->v[d], s = (in->n ? in->v[d] : 0) + 1, dv = vdiv(m, d);
+    if (l == 0 && s == 1 && hi->v[d] == 0) continue;
+    vmap qm = {1, {m->src[d]}, {m->mul[d]}, {m->add[d] - l * dv}, {dv}};
+    int a = add_access(k, -1, RY_SCALAR, &qm, RY_I64);
+    int c;
+    if (s > 1)
+      c = new_temp(k, RY_BOOL, "a%d >= 0 && a%d < %" PRId64 " && a%d %% %" PRId64 " == 0", a, a,
+                   (xt.shape.dims[d] - 1) * s + 1, a, s);
+    else c = new_temp(k, RY_BOOL, "a%d >= 0 && a%d < %" PRId64, a, a, xt.shape.dims[d]);
+    cond = cond < 0 ? c : new_temp(k, RY_BOOL, "t%d && t%d", cond, c);
+    xm.add[d] = m->add[d] - l * dv;
+    xm.div[d] = dv * s;
+  }
+  if (cond < 0) return emit(k, ops[0], &xm);
+  k->guard++;
+  int xv = emit(k, ops[0], &xm);
+  k->guard--;
+  return new_temp(k, vt.dtype, "t%d ? t%d : t%d", cond, xv, pv);
+}
+
+/* concatenate: operand q where the index along dim lies in its range */
+static int emit_concat(kgen *k, const ry_node *n, const vmap *m) {
+  const ry_graph *g = k->g;
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_type vt = ry_vtype(g, ry_node_results(g, n)[0]);
+  int dim = (int)n->attrs.concatenate.dim;
+  int64_t dv = vdiv(m, dim), offs[RY_MAX_CONCAT_FUSED + 1];
+  int qs[RY_MAX_CONCAT_FUSED], nq = 0;
+  int64_t off = 0;
+  for (int q = 0; q < n->n_operands; q++) {
+    int64_t sz = ry_vtype(g, ops[q]).shape.dims[dim];
+    if (sz > 0) {
+      if (nq == RY_MAX_CONCAT_FUSED) {
+        k->fail = true;
+        k->fail_why = "concatenate of too many operands";
+        return 0;
+      }
+      offs[nq] = off;
+      qs[nq++] = q;
+    }
+    off += sz;
+  }
+  offs[nq] = off;
+  if (nq <= 1) return emit(k, ops[nq ? qs[0] : 0], m);
+  vmap im = {1, {m->src[dim]}, {m->mul[dim]}, {m->add[dim]}, {dv}};
+  int ia = add_access(k, -1, RY_SCALAR, &im, RY_I64);
+  k->guard++;
+  int res = -1;
+  for (int i = nq - 1; i >= 0; i--) {
+    vmap xm = *m;
+    xm.add[dim] = m->add[dim] - offs[i] * dv;
+    int xv = emit(k, ops[qs[i]], &xm);
+    res = res < 0 ? xv : new_temp(k, vt.dtype, "a%d < %" PRId64 " ? t%d : t%d", ia, offs[i + 1], xv, res);
+  }
+  k->guard--;
+  return res;
+}
+
 static int emit_node(kgen *k, int32_t v, const vmap *m) {
   const ry_graph *g = k->g;
   const ry_node *n = &g->nodes[def_of(g, v)];
@@ -572,13 +692,14 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
     return new_temp(k, t, "%s", lit);
   }
   case RY_OP_IOTA: {
-    vmap im = {1, {m->src[n->attrs.iota.dim]}, {m->mul[n->attrs.iota.dim]}, {m->add[n->attrs.iota.dim]}};
+    int id = (int)n->attrs.iota.dim;
+    vmap im = {1, {m->src[id]}, {m->mul[id]}, {m->add[id]}, {m->div[id]}};
     int a = add_access(k, -1, RY_SCALAR, &im, t);
     return new_temp(k, t, "(%s)a%d", ctype(t), a);
   }
   case RY_OP_BROADCAST: {
     ry_type xt = ry_vtype(g, ops[0]);
-    vmap xm = {xt.shape.rank, {0}, {0}, {0}};
+    vmap xm = {xt.shape.rank, {0}, {0}, {0}, {0}};
     for (int i = 0; i < xt.shape.rank; i++) {
       int od = (int)n->attrs.broadcast.dims.v[i];
       if (xt.shape.dims[i] == 1 && vt.shape.dims[od] != 1) {
@@ -589,17 +710,19 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
         xm.src[i] = m->src[od];
         xm.mul[i] = m->mul[od];
         xm.add[i] = m->add[od];
+        xm.div[i] = m->div[od];
       }
     }
     return emit(k, ops[0], &xm);
   }
   case RY_OP_TRANSPOSE: {
-    vmap xm = {rank, {0}, {0}, {0}};
+    vmap xm = {rank, {0}, {0}, {0}, {0}};
     for (int i = 0; i < rank; i++) {
       int pd = (int)n->attrs.transpose.perm.v[i];
       xm.src[pd] = m->src[i];
       xm.mul[pd] = m->mul[i];
       xm.add[pd] = m->add[i];
+      xm.div[pd] = m->div[i];
     }
     return emit(k, ops[0], &xm);
   }
@@ -608,7 +731,7 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
     for (int d = 0; d < rank; d++) {
       int64_t st = n->attrs.slice.stride.v[d], s0 = n->attrs.slice.start.v[d];
       xm.mul[d] = m->mul[d] * st;
-      xm.add[d] = m->add[d] * st + s0;
+      xm.add[d] = m->add[d] * st + s0 * vdiv(m, d);
     }
     return emit(k, ops[0], &xm);
   }
@@ -617,10 +740,12 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
     for (int i = 0; i < n->attrs.reverse.dims.n; i++) {
       int d = (int)n->attrs.reverse.dims.v[i];
       xm.mul[d] = -m->mul[d];
-      xm.add[d] = vt.shape.dims[d] - 1 - m->add[d];
+      xm.add[d] = (vt.shape.dims[d] - 1) * vdiv(m, d) - m->add[d];
     }
     return emit(k, ops[0], &xm);
   }
+  case RY_OP_PAD: return emit_pad(k, n, m);
+  case RY_OP_CONCATENATE: return emit_concat(k, n, m);
   case RY_OP_RESHAPE: {
     int32_t w = ops[0];
     while (!k->p->mat[w]) {
@@ -734,7 +859,8 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
 static bool vmap_eq(const vmap *a, const vmap *b) {
   if (a->rank != b->rank) return false;
   for (int d = 0; d < a->rank; d++)
-    if (a->src[d] != b->src[d] || a->mul[d] != b->mul[d] || a->add[d] != b->add[d]) return false;
+    if (a->src[d] != b->src[d] || a->mul[d] != b->mul[d] || a->add[d] != b->add[d] || vdiv(a, d) != vdiv(b, d))
+      return false;
   return true;
 }
 
@@ -773,15 +899,21 @@ typedef struct {
   int64_t size[RY_MAX_RANK];
   int64_t coef[MAX_ACC + 1][RY_MAX_RANK]; /* per access, per loop; last row = output */
   bool red[RY_MAX_RANK];
+  int8_t of[RY_MAX_RANK];  /* original loop dim -> loop, -1 when dropped (size 1) */
+  bool keep[RY_MAX_RANK];  /* never merged: holds a divided dim, or dim 0 of a concatenate piece */
 } loops;
 
 static void coalesce(kgen *k, const int *order, int n_order, const bool *is_red, const int64_t *out_coef,
                      loops *lp) {
   lp->n = 0;
+  for (int d = 0; d < RY_MAX_RANK; d++) lp->of[d] = -1;
   for (int i = 0; i < n_order; i++) {
     int d = order[i];
-    if (k->loop[d] == 1) continue;
+    bool keep0 = k->keep0 && d == 0;
+    if (k->loop[d] == 1 && !keep0) continue;
     int j = lp->n++;
+    lp->of[d] = (int8_t)j;
+    lp->keep[j] = k->nl_dim[d] || keep0;
     lp->size[j] = k->loop[d];
     lp->red[j] = is_red ? is_red[d] : false;
     for (int a = 0; a < k->n_acc; a++) lp->coef[a][j] = k->acc[a].coef[d];
@@ -789,14 +921,17 @@ static void coalesce(kgen *k, const int *order, int n_order, const bool *is_red,
   }
   /* merge j-1 and j when every access allows it */
   for (int j = lp->n - 1; j >= 1; j--) {
-    bool ok = lp->red[j] == lp->red[j - 1];
+    bool ok = lp->red[j] == lp->red[j - 1] && !lp->keep[j] && !lp->keep[j - 1];
     for (int a = 0; ok && a <= k->n_acc; a++) ok = lp->coef[a][j - 1] == lp->coef[a][j] * lp->size[j];
     if (!ok) continue;
     lp->size[j - 1] *= lp->size[j];
     for (int a = 0; a <= k->n_acc; a++) lp->coef[a][j - 1] = lp->coef[a][j];
+    for (int d = 0; d < RY_MAX_RANK; d++)
+      if (lp->of[d] >= j) lp->of[d]--;
     for (int i = j; i + 1 < lp->n; i++) {
       lp->size[i] = lp->size[i + 1];
       lp->red[i] = lp->red[i + 1];
+      lp->keep[i] = lp->keep[i + 1];
       for (int a = 0; a <= k->n_acc; a++) lp->coef[a][i] = lp->coef[a][i + 1];
     }
     lp->n--;
@@ -809,19 +944,35 @@ static void print_offset(ryc_buf *b, int64_t base, const int64_t *coef, int n) {
     if (coef[j]) ryc_printf(b, " + j%d * %" PRId64, j, coef[j]);
 }
 
+/* the terms of an access that divide (interior padding) */
+static void print_nl(ryc_buf *b, const access *x, const loops *lp) {
+  for (int i = 0; i < x->n_nl; i++) {
+    const nlterm *t = &x->nl[i];
+    int j = lp->of[t->src];
+    if (j >= 0)
+      ryc_printf(b, " + %" PRId64 " * ((%" PRId64 " * j%d + %" PRId64 ") / %" PRId64 ")", t->stride, t->mul, j, t->add, t->div);
+    else ryc_printf(b, " + %" PRId64 " * (%" PRId64 " / %" PRId64 ")", t->stride, t->add, t->div);
+  }
+}
+
 static void print_loads(kgen *k, ryc_buf *b, const loops *lp) {
   for (int a = 0; a < k->n_acc; a++) {
     const access *x = &k->acc[a];
     if (x->buf < 0) {
       ryc_printf(b, "      const int64_t a%d = ", a);
       print_offset(b, x->base, lp->coef[a], lp->n);
+      print_nl(b, x, lp);
       ryc_printf(b, ";\n");
       continue;
     }
     char ref[64];
     snprintf(ref, sizeof ref, "p%d[o%d]", x->buf, a);
-    ryc_printf(b, "      const int64_t o%d = ", a);
+    ryc_printf(b, "      const int64_t o%d%s = ", a, x->clamp > 0 ? "_" : "");
     print_offset(b, x->base, lp->coef[a], lp->n);
+    print_nl(b, x, lp);
+    if (x->clamp > 0)
+      ryc_printf(b, ";\n      const int64_t o%d = o%d_ < 0 ? 0 : o%d_ >= %" PRId64 " ? %" PRId64 " : o%d_", a, a, a, x->clamp,
+                 x->clamp - 1, a);
     ryc_printf(b, ";\n      const %s a%d = ", ctype(x->dt), a);
     ryc_printf(b, load_fmt(x->dt), ref);
     ryc_printf(b, ";\n");
@@ -857,11 +1008,89 @@ static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype 
 static const char *small_work(int64_t elements) { return elements < SMALL_WORK ? "RY_SMALL " : ""; }
 
 /* elementwise kernel rooted at value r: the loop is r's shape */
+/* A concatenate that is a kernel's root: one loop nest per (non-empty)
+ * operand writing its slab of the output, so each element is computed
+ * once. Loop 0 is dim 0 of the output, split by the pool: all of it for
+ * each operand (concatenation along a later dim), or the operand's part of
+ * [lo, hi) (along dim 0). */
+static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
+  const ry_graph *g = k->g;
+  const ry_node *n = &g->nodes[def_of(g, k->root)];
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_type rt = ry_vtype(g, k->root);
+  int dim = (int)n->attrs.concatenate.dim, L = rt.shape.rank;
+  int64_t st[RY_MAX_RANK];
+  rowmajor(rt.shape, st);
+  ryc_buf pieces = {0};
+  loops *lp = ry__malloc(sizeof *lp);
+  if (!lp) return false;
+  int64_t off = 0;
+  for (int q = 0; q < n->n_operands && !k->fail; q++) {
+    ry_type xt = ry_vtype(g, ops[q]);
+    int64_t sz = xt.shape.dims[dim];
+    if (sz == 0) continue;
+    /* a fresh loop nest; the buffer slots are shared by all pieces */
+    ryc_buf_free(&k->body);
+    k->n_temps = k->n_acc = k->n_memo = 0;
+    k->guard = 0;
+    memset(k->nl_dim, 0, sizeof k->nl_dim);
+    k->keep0 = true;
+    k->L = L;
+    for (int d = 0; d < L; d++) k->loop[d] = xt.shape.dims[d];
+    vmap id = {L, {0}, {0}, {0}, {0}};
+    for (int d = 0; d < L; d++) {
+      id.src[d] = (int8_t)d;
+      id.mul[d] = 1;
+    }
+    int t = emit(k, ops[q], &id);
+    if (k->fail || k->body.oom) break;
+    int order[RY_MAX_RANK];
+    for (int d = 0; d < L; d++) order[d] = d;
+    coalesce(k, order, L, NULL, st, lp);
+    ryc_printf(&pieces, "  { /* operand %d */\n", q);
+    if (dim == 0)
+      ryc_printf(&pieces, "   const int64_t lo_ = (lo > %" PRId64 " ? lo : %" PRId64 ") - %" PRId64 ", hi_ = (hi < %" PRId64
+                          " ? hi : %" PRId64 ") - %" PRId64 ";\n",
+                 off, off, off, off + sz, off + sz, off);
+    else ryc_printf(&pieces, "   const int64_t lo_ = lo, hi_ = hi;\n");
+    for (int j = 0; j < lp->n; j++) {
+      if (j == 0) ryc_printf(&pieces, "  for (int64_t j0 = lo_; j0 < hi_; j0++) {\n");
+      else ryc_printf(&pieces, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+    }
+    print_loads(k, &pieces, lp);
+    ryc_printf(&pieces, "%s", k->body.s ? k->body.s : "");
+    ryc_printf(&pieces, "      p0[");
+    print_offset(&pieces, off * st[dim], lp->coef[k->n_acc], lp->n);
+    char tv[32];
+    snprintf(tv, sizeof tv, "t%d", t);
+    ryc_printf(&pieces, "] = ");
+    ryc_printf(&pieces, store_fmt(rt.dtype), tv);
+    ryc_printf(&pieces, ";\n");
+    for (int j = 0; j < lp->n; j++) ryc_printf(&pieces, "  }\n");
+    ryc_printf(&pieces, "  }\n");
+    off += sz;
+  }
+  bool ok = !k->fail && !k->body.oom && !pieces.oom;
+  if (ok) {
+    ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+    print_ptrs(k, out, 0);
+    ryc_printf(out, "%s}\n\n", pieces.s ? pieces.s : "");
+  }
+  k->n_ip = 0;
+  *outer = L ? rt.shape.dims[0] : 1;
+  *work = ry_shape_numel(rt.shape);
+  ryc_buf_free(&pieces);
+  ry__free(lp, sizeof *lp);
+  return ok;
+}
+
 static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
   ry_type rt = ry_vtype(k->g, k->root);
+  if (k->g->nodes[def_of(k->g, k->root)].op == RY_OP_CONCATENATE && rt.shape.rank > 0)
+    return gen_concat_root(k, idx, out, outer, work);
   k->L = rt.shape.rank;
   for (int d = 0; d < k->L; d++) k->loop[d] = rt.shape.dims[d];
-  vmap id = {k->L, {0}, {0}, {0}};
+  vmap id = {k->L, {0}, {0}, {0}, {0}};
   for (int d = 0; d < k->L; d++) {
     id.src[d] = (int8_t)d;
     id.mul[d] = 1;
@@ -884,7 +1113,7 @@ static bool gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work
     bool ok = bt.dtype == rt.dtype && ry_shape_numel(bt.shape) == ry_shape_numel(rt.shape) && ry_shape_numel(rt.shape) > 0;
     for (int a = 0; ok && a < k->n_acc; a++) {
       if (k->acc[a].buf != i) continue;
-      ok = k->acc[a].base == 0;
+      ok = k->acc[a].base == 0 && k->acc[a].n_nl == 0 && k->acc[a].clamp == 0;
       for (int j = 0; ok && j < lp->n; j++) ok = lp->coef[a][j] == lp->coef[k->n_acc][j];
     }
     if (ok) k->ip_slot[k->n_ip++] = i;
@@ -989,7 +1218,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
   bool red[RY_MAX_RANK] = {false};
   for (int i = 0; i < n->attrs.reduce.axes.n; i++) red[n->attrs.reduce.axes.v[i]] = true;
   for (int d = 0; d < k->L; d++) k->loop[d] = xt.shape.dims[d];
-  vmap id = {k->L, {0}, {0}, {0}};
+  vmap id = {k->L, {0}, {0}, {0}, {0}};
   for (int d = 0; d < k->L; d++) {
     id.src[d] = (int8_t)d;
     id.mul[d] = 1;
@@ -1237,12 +1466,27 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
       ryc_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
                        " trans_a=%d trans_b=%d\n",
                  (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
+    } else if (c == V_CONV) {
+      st.kind = RYC_STEP_CONV;
+      if (!(st.conv = ry__malloc(sizeof *st.conv))) s = ry__oom();
+      else {
+        ryc_conv_plan(g, n, st.conv, NULL);
+        ryc_printf(&rep, "conv: %%v%d = convolution as im2col + gemm: ", (int)r0);
+        ryc_conv_describe(st.conv, &rep);
+        ryc_printf(&rep, "\n");
+      }
     } else {
       st.kind = RYC_STEP_INTERP;
-      ryc_printf(&rep, "interp: %%v%d = %s (no code generation for this op/dtype)\n", (int)r0, ry_op_table[n->op].name);
+      const char *why = "no code generation for this op/dtype";
+      ryc_conv cv;
+      if (n->op == RY_OP_CONVOLUTION && !ryc_conv_plan(g, n, &cv, &why) && !why) why = "?";
+      ryc_printf(&rep, "interp: %%v%d = %s (%s)\n", (int)r0, ry_op_table[n->op].name, why);
     }
     if (!s) s = add_step(p, &p->steps_cap, &st);
-    if (s) ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
+    if (s) {
+      ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
+      ry__free(st.conv, sizeof *st.conv);
+    }
   }
   if (s) goto done;
   /* a failed kernel turned its operands into buffers: those must be produced;
@@ -1356,6 +1600,7 @@ void ryc_plan_free(ryc_plan *p) {
   for (int i = 0; i < p->n_steps; i++) {
     ry__free(p->steps[i].bufs, (size_t)(p->steps[i].n_bufs ? p->steps[i].n_bufs : 1) * sizeof(int32_t));
     ry__free(p->steps[i].release, (size_t)(p->steps[i].n_release ? p->steps[i].n_release : 1) * sizeof(int32_t));
+    ry__free(p->steps[i].conv, sizeof(ryc_conv));
   }
   ry__free(p->steps, (size_t)p->steps_cap * sizeof(ryc_step));
   if (p->mat) ry__free(p->mat, ((size_t)p->g->n_values + 1) * sizeof(bool));
