@@ -1,0 +1,255 @@
+/* Row kernels of the cpu backend (src/backend/cpu/fuse.c, "row kernels"):
+ * softmax, log-softmax, layer norm and RMS norm, forward and backward (from
+ * ry_grad), each become one row kernel with the expected number of passes
+ * in the fusion report (RYFT_DUMP); they match the interpreter, also for
+ * rows of length 1, lengths that are no multiple of the lanes, -inf and NaN
+ * in softmax, reductions over several trailing axes and f64; results are
+ * bitwise the same with 1 and 2 threads. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "backend/cpu/cpu.h"
+#include "ryft/nn.h"
+#include "testlib.h"
+
+static ry_device *dev(const char *name) {
+  ry_device *d = NULL;
+  CHECK_OK(ry_device_get(name, &d));
+  return d;
+}
+
+/* ---- functions under test ---- */
+
+typedef struct {
+  int kind;     /* one of the K_* below */
+  ry_dtype dt;
+} rcfg;
+
+enum { K_SOFTMAX, K_LOG_SOFTMAX, K_LAYER_NORM, K_RMS_NORM };
+
+/* forward: y = f(x, ...) */
+static ry_value fwd(ry_builder *b, const rcfg *c, const ry_value *in) {
+  switch (c->kind) {
+  case K_SOFTMAX: return ry_softmax(b, in[0], -1);
+  case K_LOG_SOFTMAX: return ry_log_softmax(b, in[0], -1);
+  case K_LAYER_NORM: return ry_nn_layer_norm(b, in[0], in[1], in[2], 1e-5);
+  default: return ry_nn_rms_norm(b, in[0], in[1], 1e-6);
+  }
+}
+
+static int n_params(const rcfg *c) { return c->kind == K_LAYER_NORM ? 3 : c->kind == K_RMS_NORM ? 2 : 1; }
+
+static int f_fwd(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  out[0] = fwd(b, ctx, in);
+  return 1;
+}
+
+/* loss = sum(f(x, ...) * w): its gradient is the backward pass of f */
+static int f_loss(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const rcfg *c = ctx;
+  ry_value y = fwd(b, c, in);
+  ry_axes all = {0, {0}};
+  for (int d = 0; d < ry_value_type(b, y).shape.rank; d++) all.v[all.n++] = d;
+  out[0] = ry_sum(b, ry_mul(b, y, in[n_params(c)]), all);
+  return 1;
+}
+
+static ry_graph *trace_fwd(rcfg *c, ry_shape xs) {
+  ry_type t[4];
+  int n = n_params(c);
+  t[0] = (ry_type){c->dt, xs};
+  ry_shape ps = RY_SHAPE(xs.dims[xs.rank - 1]);
+  for (int i = 1; i < n; i++) t[i] = (ry_type){c->dt, ps};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("fwd", f_fwd, c, n, t, NULL, &g));
+  return g;
+}
+
+/* the gradient of the loss with respect to every input but w */
+static ry_graph *trace_grad(rcfg *c, ry_shape xs) {
+  ry_type t[4];
+  int n = n_params(c);
+  t[0] = (ry_type){c->dt, xs};
+  ry_shape ps = RY_SHAPE(xs.dims[xs.rank - 1]);
+  for (int i = 1; i < n; i++) t[i] = (ry_type){c->dt, ps};
+  t[n] = (ry_type){c->dt, xs};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace("loss", f_loss, c, n + 1, t, NULL, &f));
+  int argnums[3] = {0, 1, 2};
+  ry_grad_opts o = {n, argnums, 0};
+  if (f) CHECK_OK(ry_grad(f, &o, &g));
+  ry_graph_release(f);
+  return g;
+}
+
+/* deterministic inputs; `special` puts -inf / NaN rows into input 0 */
+static double wave(int64_t i, int k) { return sin((double)i * 0.37 + k) * 3.0 + (double)(i % 7) * 0.1; }
+
+/* an f32 / f64 array of t with element i = val(i, k), or -inf / NaN where
+ * special(i) says so (1: -inf, 2: NaN) */
+static ry_array *array_of(ry_type t, int k, int (*special)(int64_t)) {
+  int64_t n = ry_shape_numel(t.shape);
+  double *d = malloc((size_t)(n ? n : 1) * sizeof(double));
+  float *f = malloc((size_t)(n ? n : 1) * sizeof(float));
+  for (int64_t i = 0; i < n; i++) {
+    int sp = special ? special(i) : 0;
+    d[i] = sp == 1 ? -INFINITY : sp == 2 ? NAN : wave(i, k);
+    f[i] = (float)d[i];
+  }
+  ry_array *a = NULL;
+  CHECK_OK(ry_array_from_host(t.dtype, t.shape, t.dtype == RY_F64 ? (void *)d : (void *)f, &a));
+  free(d);
+  free(f);
+  return a;
+}
+
+static ry_array *input(ry_type t, int k) { return array_of(t, k, NULL); }
+
+/* ---- plan report and runs ---- */
+
+/* dir/prog*.<suffix> with the highest number */
+static char *read_dump(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return NULL;
+  struct dirent *e;
+  char best[512] = "";
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, suffix) && strcmp(e->d_name, best) > 0) snprintf(best, sizeof best, "%s", e->d_name);
+  closedir(d);
+  if (!best[0]) return NULL;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, best);
+  return rt_read_file(path, NULL);
+}
+
+/* The fusion report of g compiled on cpu (caller frees). */
+static char *fusion_report(ry_graph *g) {
+  char dir[] = "/tmp/ryft-test-row-XXXXXX";
+  if (!mkdtemp(dir)) return NULL;
+  setenv("RYFT_DUMP", dir, 1);
+  ry_executable *e = NULL;
+  CHECK_OK(ry_compile(g, dev("cpu"), &e));
+  unsetenv("RYFT_DUMP");
+  ry_executable_free(e);
+  char *rep = read_dump(dir, "04-fusion.txt");
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (getenv("RYFT_TEST_DEBUG")) fprintf(stderr, "dump in %s\n", dir);
+  else if (system(cmd) != 0) rt_fail(__FILE__, __LINE__, "could not remove %s", dir);
+  if (getenv("RYFT_TEST_DEBUG") && rep) fprintf(stderr, "%s", rep);
+  return rep;
+}
+
+/* row kernels in a report and the passes of each */
+static int row_kernels(const char *rep, int *passes, int max) {
+  int n = 0;
+  for (const char *s = rep; s && (s = strstr(s, "row kernel ")); s++) {
+    const char *p = strstr(s, " passes");
+    const char *c = p;
+    while (c && c > s && c[-1] >= '0' && c[-1] <= '9') c--;
+    if (n < max) passes[n] = p ? atoi(c) : -1;
+    n++;
+  }
+  return n;
+}
+
+/* plain kernels (not row kernels) that are reductions, in a report */
+static int plain_reductions(const char *rep) {
+  int n = 0;
+  for (const char *s = rep; s && (s = strstr(s, "\nkernel ")); s++) {
+    const char *e = strchr(s + 1, '\n');
+    const char *r = strstr(s, "= reduce,");
+    if (r && (!e || r < e)) n++;
+  }
+  return n;
+}
+
+/* Run g on cpu with 1 and 2 threads (split at every row) and on the
+ * interpreter: cpu results bitwise equal across thread counts, close to the
+ * interpreter (NaN where it has NaN, the same infinities). */
+static void check_runs(ry_graph *g, int k0, double tol, ry_array *const *given) {
+  int n_in = ry_graph_num_inputs(g), n_out = ry_graph_num_outputs(g);
+  ry_array *in[8] = {0}, *o1[8] = {0}, *o2[8] = {0}, *ref[8] = {0};
+  for (int i = 0; i < n_in; i++) in[i] = given && given[i] ? ry_array_retain(given[i]) : input(ry_graph_input_type(g, i), k0 + i);
+  CHECK_OK(ry_run(g, dev("interp"), n_in, in, n_out, ref));
+  ryc_set_parallel_threshold(1);
+  ryc_set_num_threads(1);
+  CHECK_OK(ry_run(g, dev("cpu"), n_in, in, n_out, o1));
+  ryc_set_num_threads(2);
+  CHECK_OK(ry_run(g, dev("cpu"), n_in, in, n_out, o2));
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+  for (int i = 0; i < n_out; i++) {
+    if (!o1[i] || !o2[i] || !ref[i]) continue;
+    CHECK(ry_array_nbytes(o1[i]) == ry_array_nbytes(o2[i]) &&
+          memcmp(ry_array_data(o1[i]), ry_array_data(o2[i]), ry_array_nbytes(o1[i])) == 0);
+    double scale = 1;
+    for (int64_t j = 0; j < ry_array_numel(ref[i]); j++) {
+      double w = fabs(ry_array_get_f64(ref[i], j));
+      if (isfinite(w) && w > scale) scale = w;
+    }
+    for (int64_t j = 0; j < ry_array_numel(ref[i]); j++) {
+      double a = ry_array_get_f64(o1[i], j), b = ry_array_get_f64(ref[i], j);
+      bool ok = isnan(b) ? isnan(a) : isinf(b) ? a == b : fabs(a - b) <= tol * scale;
+      if (!ok) {
+        rt_fail(__FILE__, __LINE__, "output %d element %lld: cpu %.9g, interpreter %.9g", i, (long long)j, a, b);
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < 8; i++) {
+    ry_array_release(in[i]);
+    ry_array_release(o1[i]);
+    ry_array_release(o2[i]);
+    ry_array_release(ref[i]);
+  }
+}
+
+/* ---- the plan: row kernels with their passes ---- */
+
+/* g compiles to row kernels making want[0], want[1], ... passes (n_want of
+ * them), no other reduction along the rows is left; it runs right */
+static void check_plan(rcfg c, bool grad, int n_want, const int *want) {
+  ry_shape xs = RY_SHAPE(64, 40);
+  ry_graph *g = grad ? trace_grad(&c, xs) : trace_fwd(&c, xs);
+  if (!g) return;
+  char *rep = fusion_report(g);
+  int passes[8];
+  int n = row_kernels(rep, passes, 8);
+  CHECK_MSG(n == n_want, "%d row kernels, want %d:\n%s", n, n_want, rep ? rep : "(no report)");
+  for (int i = 0; i < n && i < n_want; i++)
+    CHECK_MSG(passes[i] == want[i], "row kernel %d makes %d passes, want %d:\n%s", i, passes[i], want[i], rep);
+  /* what is left are reductions over the rows (gradients of scale / bias) */
+  int plain = plain_reductions(rep);
+  CHECK_MSG(plain == (grad ? c.kind == K_LAYER_NORM ? 2 : c.kind == K_RMS_NORM ? 1 : 0 : 0),
+            "%d reductions outside row kernels:\n%s", plain, rep);
+  free(rep);
+  check_runs(g, 1, c.dt == RY_F64 ? 1e-12 : 2e-5, NULL);
+  ry_graph_release(g);
+}
+
+/* softmax: max, sum of exp, then the output */
+TEST(cpu_row_softmax_is_one_row_kernel) { check_plan((rcfg){K_SOFTMAX, RY_F32}, false, 1, (int[]){3}); }
+TEST(cpu_row_log_softmax_is_one_row_kernel) { check_plan((rcfg){K_LOG_SOFTMAX, RY_F32}, false, 1, (int[]){3}); }
+/* layer norm: mean, variance of the centred values, then the output */
+TEST(cpu_row_layer_norm_is_one_row_kernel) { check_plan((rcfg){K_LAYER_NORM, RY_F32}, false, 1, (int[]){3}); }
+/* RMS norm: mean square, then the output */
+TEST(cpu_row_rms_norm_is_one_row_kernel) { check_plan((rcfg){K_RMS_NORM, RY_F32}, false, 1, (int[]){2}); }
+
+/* The gradients, forward included. ryft's softmax differentiates through
+ * the max (no stop_gradient), which adds the count of maxima and a last
+ * reduction: softmax grad = max | sum exp, count | sum(g*y) | sum over the
+ * max's path | output; log-softmax grad = max, sum(-g) | sum exp, count |
+ * sum over the max's path | output. Layer / RMS norm: the gradients of
+ * scale and bias reduce over the rows and need the forward's per-row
+ * values, so the forward (mean, variance / mean square) is one row kernel
+ * and the backward another (two sums, then the output). */
+TEST(cpu_row_softmax_grad_is_one_row_kernel) { check_plan((rcfg){K_SOFTMAX, RY_F32}, true, 1, (int[]){5}); }
+TEST(cpu_row_log_softmax_grad_is_one_row_kernel) { check_plan((rcfg){K_LOG_SOFTMAX, RY_F32}, true, 1, (int[]){4}); }
+TEST(cpu_row_layer_norm_grad_is_two_row_kernels) { check_plan((rcfg){K_LAYER_NORM, RY_F32}, true, 2, (int[]){2, 3}); }
+TEST(cpu_row_rms_norm_grad_is_two_row_kernels) { check_plan((rcfg){K_RMS_NORM, RY_F32}, true, 2, (int[]){1, 2}); }
+TEST(cpu_row_f64_softmax_and_layer_norm_grads) {
+  check_plan((rcfg){K_SOFTMAX, RY_F64}, true, 1, (int[]){5});
+  check_plan((rcfg){K_LAYER_NORM, RY_F64}, true, 2, (int[]){2, 3});
+}
