@@ -86,15 +86,15 @@ static ry_graph *trace_grad(rcfg *c, ry_shape xs) {
 /* deterministic inputs; `special` puts -inf / NaN rows into input 0 */
 static double wave(int64_t i, int k) { return sin((double)i * 0.37 + k) * 3.0 + (double)(i % 7) * 0.1; }
 
-/* an f32 / f64 array of t with element i = val(i, k), or -inf / NaN where
- * special(i) says so (1: -inf, 2: NaN) */
+/* an f32 / f64 array of t with element i = wave(i, k), or a special value
+ * where special(i) says so (1: -inf, 2: NaN, 3: -0, 4: +0, 5: +inf) */
 static ry_array *array_of(ry_type t, int k, int (*special)(int64_t)) {
   int64_t n = ry_shape_numel(t.shape);
   double *d = malloc((size_t)(n ? n : 1) * sizeof(double));
   float *f = malloc((size_t)(n ? n : 1) * sizeof(float));
   for (int64_t i = 0; i < n; i++) {
     int sp = special ? special(i) : 0;
-    d[i] = sp == 1 ? -INFINITY : sp == 2 ? NAN : wave(i, k);
+    d[i] = sp == 1 ? -INFINITY : sp == 2 ? NAN : sp == 3 ? -0.0 : sp == 4 ? 0.0 : sp == 5 ? INFINITY : wave(i, k);
     f[i] = (float)d[i];
   }
   ry_array *a = NULL;
@@ -252,4 +252,165 @@ TEST(cpu_row_rms_norm_grad_is_two_row_kernels) { check_plan((rcfg){K_RMS_NORM, R
 TEST(cpu_row_f64_softmax_and_layer_norm_grads) {
   check_plan((rcfg){K_SOFTMAX, RY_F64}, true, 1, (int[]){5});
   check_plan((rcfg){K_LAYER_NORM, RY_F64}, true, 2, (int[]){2, 3});
+}
+
+/* ---- edge cases, as IR programs ---- */
+
+static ry_graph *parse(const char *text) {
+  ry_graph *g = NULL;
+  CHECK_OK(ry_graph_parse(text, -1, "test", &g));
+  return g;
+}
+
+/* the row kernels in g's plan; runs g as check_runs does */
+static int plan_and_run(const char *text, ry_array *const *given, int *passes) {
+  ry_graph *g = parse(text);
+  if (!g) return -1;
+  char *rep = fusion_report(g);
+  int n = row_kernels(rep, passes, 8);
+  free(rep);
+  check_runs(g, 3, 1e-5, given);
+  ry_graph_release(g);
+  return n;
+}
+
+/* softmax over rows of length n returning the row max and the softmax */
+static void softmax_rows(char *buf, size_t size, const char *dt, int rows, int n) {
+  snprintf(buf, size,
+           "func @main(%%x: %s[%d,%d]) -> (%s[%d], %s[%d,%d]) {\n"
+           "  %%0: %s[%d] = reduce %%x {kind=max, axes=[1]}\n"
+           "  %%1: %s[%d,%d] = broadcast_in_dim %%0 {dims=[0]}\n"
+           "  %%2: %s[%d,%d] = sub %%x, %%1\n"
+           "  %%3: %s[%d,%d] = exp %%2\n"
+           "  %%4: %s[%d] = reduce %%3 {kind=sum, axes=[1]}\n"
+           "  %%5: %s[%d,%d] = broadcast_in_dim %%4 {dims=[0]}\n"
+           "  %%6: %s[%d,%d] = div %%3, %%5\n"
+           "  return %%0, %%6\n"
+           "}\n",
+           dt, rows, n, dt, rows, dt, rows, n, dt, rows, dt, rows, n, dt, rows, n, dt, rows, n, dt, rows, dt, rows, n,
+           dt, rows, n);
+}
+
+TEST(cpu_row_lengths_1_and_odd) {
+  static const int lens[] = {1, 2, 15, 16, 17, 37, 100};
+  char text[2048];
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    for (int d = 0; d < 2; d++) {
+      softmax_rows(text, sizeof text, d ? "f64" : "f32", 9, lens[i]);
+      int passes[8];
+      int n = plan_and_run(text, NULL, passes);
+      CHECK_MSG(n == 1, "length %d: %d row kernels", lens[i], n);
+    }
+  }
+}
+
+/* specials per element of a (8, 20) input: row 0 all -inf, row 1 a NaN,
+ * row 2 a +inf, row 3 some -inf, row 4 only -0, row 5 -0 then +0, row 6 +0
+ * then -0, row 7 a NaN in the tail (past the lanes) */
+static int special8x20(int64_t i) {
+  int64_t r = i / 20, c = i % 20;
+  switch (r) {
+  case 0: return 1;
+  case 1: return c == 3 ? 2 : 0;
+  case 2: return c == 5 ? 5 : 0;
+  case 3: return c % 3 == 0 ? 1 : 0;
+  case 4: return 3;
+  case 5: return c < 10 ? 3 : 4;
+  case 6: return c < 10 ? 4 : 3;
+  default: return c == 18 ? 2 : 0;
+  }
+}
+
+TEST(cpu_row_softmax_with_inf_nan_and_signed_zeros) {
+  char text[2048];
+  softmax_rows(text, sizeof text, "f32", 8, 20);
+  ry_array *x = array_of((ry_type){RY_F32, RY_SHAPE(8, 20)}, 0, special8x20);
+  int passes[8];
+  int n = plan_and_run(text, &x, passes);
+  CHECK_EQ_INT(n, 1);
+  /* the row max bit for bit: -0 only when every element is -0 */
+  ry_graph *g = parse(text);
+  ry_array *o[2] = {0};
+  if (g) CHECK_OK(ry_run(g, dev("cpu"), 1, &x, 2, o));
+  if (o[0]) {
+    const float *m = ry_array_data(o[0]);
+    CHECK(isinf(m[0]) && m[0] < 0);
+    CHECK(isnan(m[1]) && isnan(m[7]));
+    CHECK(isinf(m[2]) && m[2] > 0);
+    CHECK(m[4] == 0 && signbit(m[4]));
+    CHECK(m[5] == 0 && !signbit(m[5]));
+    CHECK(m[6] == 0 && !signbit(m[6]));
+  }
+  ry_array_release(o[0]);
+  ry_array_release(o[1]);
+  ry_array_release(x);
+  ry_graph_release(g);
+}
+
+/* softmax over the two trailing axes of (4, 6, 5, 3), layer norm over the
+ * two trailing axes of (3, 4, 8) with a scale over the last one */
+TEST(cpu_row_reductions_over_several_trailing_axes) {
+  int passes[8];
+  int n = plan_and_run("func @main(%x: f32[4,6,5,3]) -> (f32[4,6,5,3]) {\n"
+                       "  %0: f32[4,6] = reduce %x {kind=max, axes=[2, 3]}\n"
+                       "  %1: f32[4,6,5,3] = broadcast_in_dim %0 {dims=[0, 1]}\n"
+                       "  %2: f32[4,6,5,3] = sub %x, %1\n"
+                       "  %3: f32[4,6,5,3] = exp %2\n"
+                       "  %4: f32[4,6] = reduce %3 {kind=sum, axes=[2, 3]}\n"
+                       "  %5: f32[4,6,5,3] = broadcast_in_dim %4 {dims=[0, 1]}\n"
+                       "  %6: f32[4,6,5,3] = div %3, %5\n"
+                       "  return %6\n"
+                       "}\n",
+                       NULL, passes);
+  CHECK(n == 1 && passes[0] == 3);
+  n = plan_and_run("func @main(%x: f64[3,4,8], %s: f64[8]) -> (f64[3,4,8], f64[3]) {\n"
+                   "  %0: f64[3] = reduce %x {kind=sum, axes=[1, 2]}\n"
+                   "  %1: f64[] = constant {value=[0.03125]}\n"
+                   "  %2: f64[3] = broadcast_in_dim %1 {dims=[]}\n"
+                   "  %3: f64[3] = mul %0, %2\n"
+                   "  %4: f64[3,4,8] = broadcast_in_dim %3 {dims=[0]}\n"
+                   "  %5: f64[3,4,8] = sub %x, %4\n"
+                   "  %6: f64[3,4,8] = mul %5, %5\n"
+                   "  %7: f64[3] = reduce %6 {kind=sum, axes=[1, 2]}\n"
+                   "  %8: f64[3] = mul %7, %2\n"
+                   "  %9: f64[3] = rsqrt %8\n"
+                   "  %10: f64[3,4,8] = broadcast_in_dim %9 {dims=[0]}\n"
+                   "  %11: f64[3,4,8] = mul %5, %10\n"
+                   "  %12: f64[3,4,8] = broadcast_in_dim %s {dims=[2]}\n"
+                   "  %13: f64[3,4,8] = mul %11, %12\n"
+                   "  return %13, %9\n"
+                   "}\n",
+                   NULL, passes);
+  CHECK(n == 1 && passes[0] == 3);
+}
+
+/* Not row kernels: a reduction over a leading axis (batch norm's shape), and
+ * a row value read at another row (reversed), which the row kernel cannot
+ * do: planned as before, and right. */
+TEST(cpu_row_other_shapes_stay_plain_kernels) {
+  int passes[8];
+  int n = plan_and_run("func @main(%x: f32[30,20]) -> (f32[30,20]) {\n"
+                       "  %0: f32[20] = reduce %x {kind=sum, axes=[0]}\n"
+                       "  %1: f32[30,20] = broadcast_in_dim %0 {dims=[1]}\n"
+                       "  %2: f32[30,20] = sub %x, %1\n"
+                       "  %3: f32[30,20] = mul %2, %2\n"
+                       "  %4: f32[20] = reduce %3 {kind=sum, axes=[0]}\n"
+                       "  %5: f32[30,20] = broadcast_in_dim %4 {dims=[1]}\n"
+                       "  %6: f32[30,20] = div %2, %5\n"
+                       "  return %6\n"
+                       "}\n",
+                       NULL, passes);
+  CHECK_EQ_INT(n, 0);
+  n = plan_and_run("func @main(%x: f32[30,20]) -> (f32[30,20]) {\n"
+                   "  %0: f32[30] = reduce %x {kind=max, axes=[1]}\n"
+                   "  %1: f32[30] = reverse %0 {dims=[0]}\n"
+                   "  %2: f32[30,20] = broadcast_in_dim %1 {dims=[0]}\n"
+                   "  %3: f32[30,20] = sub %x, %2\n"
+                   "  %4: f32[30] = reduce %3 {kind=sum, axes=[1]}\n"
+                   "  %5: f32[30,20] = broadcast_in_dim %4 {dims=[0]}\n"
+                   "  %6: f32[30,20] = mul %3, %5\n"
+                   "  return %6\n"
+                   "}\n",
+                   NULL, passes);
+  CHECK_EQ_INT(n, 0);
 }

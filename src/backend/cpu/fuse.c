@@ -1285,6 +1285,7 @@ typedef struct rowgen {
   bool store[MAX_ACC];   /* the access is a store */
   int32_t bufs[MAX_ACC]; /* slots, outputs first */
   int n_bufs, n_out;
+  int32_t fail_v;        /* the member whose code could not be generated, -1 */
 } rowgen;
 
 static int row_acc(kgen *k, int buf, ry_dtype dt, const int64_t *coef, bool store, int sc) {
@@ -1357,6 +1358,34 @@ static bool row_emit(kgen *k, int32_t v, const vmap *m, int *t) {
   rowplan *rp = p->rows;
   const ry_graph *g = k->g;
   ry_type vt = ry_vtype(g, v);
+  const ry_node *vn = def_of(g, v) >= 0 ? &g->nodes[def_of(g, v)] : NULL;
+  /* a reshape that only adds or drops unit dims, over a member or another
+   * such reshape, reads its operand at the same element */
+  if (vn && vn->op == RY_OP_RESHAPE && (rp->grp[v] == rg->gi ? rp->role[v] == ROW_FULL : !p->mat[v])) {
+    int32_t x = ry_node_operands(g, vn)[0];
+    ry_shape xs = ry_vtype(g, x).shape;
+    const ry_node *xn = def_of(g, x) >= 0 ? &g->nodes[def_of(g, x)] : NULL;
+    bool via = rp->grp[x] == rg->gi || (!p->mat[x] && xn && xn->op == RY_OP_RESHAPE);
+    vmap xm = {xs.rank, {0}, {0}, {0}};
+    int e = 0;
+    for (int d = 0; via && d < xs.rank; d++) {
+      xm.src[d] = -1;
+      if (xs.dims[d] == 1) continue;
+      while (e < vt.shape.rank && vt.shape.dims[e] == 1) e++;
+      if (e == vt.shape.rank || vt.shape.dims[e] != xs.dims[d]) via = false;
+      else {
+        xm.src[d] = m->src[e];
+        xm.mul[d] = m->mul[e];
+        xm.add[d] = m->add[e];
+        e++;
+      }
+    }
+    while (via && e < vt.shape.rank && vt.shape.dims[e] == 1) e++;
+    if (via && e == vt.shape.rank) {
+      *t = emit(k, x, &xm);
+      return true;
+    }
+  }
   int32_t w = v;
   /* a reshape over a member reads the member */
   while (rp->grp[w] != rg->gi && !p->mat[w] && g->nodes[def_of(g, w)].op == RY_OP_RESHAPE)
@@ -1609,6 +1638,8 @@ static bool row_pass(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const int32_t 
       rowmajor(s, st);
       row_store(k, row_acc(k, out_slot(rg, v), ry_vtype(g, v).dtype, st, true, -1), tv[i], ry_vtype(g, v).dtype);
     }
+    row_kgen_done(rg, k);
+    if (k->fail && rg->fail_v < 0) rg->fail_v = v;
   }
   row_kgen_done(rg, k);
   if (k->fail || k->body.oom) return false;
@@ -1673,6 +1704,7 @@ static bool row_scalar(rowgen *rg, kgen *k, planner *p, ryc_buf *o, int32_t v) {
   }
   int t = emit_node(k, v, &id);
   row_kgen_done(rg, k);
+  if (k->fail && rg->fail_v < 0) rg->fail_v = v;
   if (k->fail || k->body.oom) return false;
   ryc_printf(o, "    {\n");
   row_loads(o, k, rg, NULL);
@@ -1771,6 +1803,7 @@ static bool gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *
   rowplan *rp = p->rows;
   const ry_region *body = &g->regions[0];
   memset(rg, 0, sizeof *rg);
+  rg->fail_v = -1;
   rg->gi = gi;
   rg->G = &rp->groups[gi];
   size_t nv = (size_t)g->n_values + 1;
@@ -2124,10 +2157,12 @@ static ry_status row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_bu
     if (!k->fail) {
       s = ry__oom();
     } else {
+      /* plan again without the member that failed (or the whole group) */
       const ry_region *body = &g->regions[0];
       for (int32_t kk = 0; kk < body->nodes.n; kk++) {
         const ry_node *n = &g->nodes[body->nodes.v[kk]];
-        if (n->n_results && rp->grp[ry_node_results(g, n)[0]] == gi) rp->norow[body->nodes.v[kk]] = true;
+        int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+        if (r >= 0 && rp->grp[r] == gi && (rg->fail_v < 0 || r == rg->fail_v)) rp->norow[body->nodes.v[kk]] = true;
       }
       *retry = true;
       s = ry__err(RY_ERR_INTERNAL, "cpu: row kernel failed (%s)", k->fail_why ? k->fail_why : "?");
