@@ -16,9 +16,12 @@
  * thread pool. A reduction kernel evaluates its operand expression inside
  * the reduction loop; reductions along the innermost axis use 16 fixed
  * partial sums (vectorizable, deterministic), others accumulate into the
- * output in input order. dot_general in f32/f64 whose dimensions are a
- * (batched) matrix product becomes a GEMM step; anything else runs through
- * the interpreter's kernel. */
+ * output in input order. Reductions along trailing axes with the values
+ * that broadcast them back over the same rows (softmax, layer norm and
+ * their gradients) become one row kernel instead (see "row kernels").
+ * dot_general in f32/f64 whose dimensions are a (batched) matrix product
+ * becomes a GEMM step; anything else runs through the interpreter's
+ * kernel. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -473,7 +476,7 @@ static int emit_at(kgen *k, int32_t v, const vmap *m, int32_t user_rank) {
 
 static const char *fname(ry_op op, bool dbl) {
   switch (op) {
-  case RY_OP_EXP: return dbl ? "exp" : "expf";
+  case RY_OP_EXP: return dbl ? "exp" : "ry_expf"; /* prelude.h */
   case RY_OP_EXP2: return dbl ? "exp2" : "exp2f";
   case RY_OP_LOG: return dbl ? "log" : "logf";
   case RY_OP_LOG1P: return dbl ? "log1p" : "log1pf";
