@@ -1816,8 +1816,13 @@ static bool gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *
   /* outputs, in node order */
   for (int32_t v = 0; ok && v < g->n_values; v++)
     if (rp->grp[v] == gi && rp->out[v]) {
-      if (rg->n_out >= MAX_ACC / 2) ok = false;
-      else rg->bufs[rg->n_out++] = v;
+      if (rg->n_out >= MAX_ACC / 2) {
+        ok = false;
+        k->fail = true;
+        k->fail_why = "row kernel: too many outputs";
+      } else {
+        rg->bufs[rg->n_out++] = v;
+      }
     }
   /* levels */
   for (int32_t kk = 0; ok && kk < body->nodes.n; kk++) {
