@@ -26,7 +26,7 @@ typedef struct {
   ry_dtype dt;
 } rcfg;
 
-enum { K_SOFTMAX, K_LOG_SOFTMAX, K_LAYER_NORM, K_RMS_NORM };
+enum { K_SOFTMAX, K_LOG_SOFTMAX, K_LAYER_NORM, K_RMS_NORM, K_SOFTMAX_SG };
 
 /* forward: y = f(x, ...) */
 static ry_value fwd(ry_builder *b, const rcfg *c, const ry_value *in) {
@@ -34,6 +34,11 @@ static ry_value fwd(ry_builder *b, const rcfg *c, const ry_value *in) {
   case K_SOFTMAX: return ry_softmax(b, in[0], -1);
   case K_LOG_SOFTMAX: return ry_log_softmax(b, in[0], -1);
   case K_LAYER_NORM: return ry_nn_layer_norm(b, in[0], in[1], in[2], 1e-5);
+  case K_SOFTMAX_SG: { /* jax.nn.softmax: the max is a constant to the gradient */
+    ry_value m = ry_stop_gradient(b, ry_max_keepdims(b, in[0], RY_AXES(-1), 1));
+    ry_value e = ry_exp(b, ry_sub(b, in[0], m));
+    return ry_div(b, e, ry_sum_keepdims(b, e, RY_AXES(-1), 1));
+  }
   default: return ry_nn_rms_norm(b, in[0], in[1], 1e-6);
   }
 }
@@ -249,6 +254,9 @@ TEST(cpu_row_softmax_grad_is_one_row_kernel) { check_plan((rcfg){K_SOFTMAX, RY_F
 TEST(cpu_row_log_softmax_grad_is_one_row_kernel) { check_plan((rcfg){K_LOG_SOFTMAX, RY_F32}, true, 1, (int[]){4}); }
 TEST(cpu_row_layer_norm_grad_is_two_row_kernels) { check_plan((rcfg){K_LAYER_NORM, RY_F32}, true, 2, (int[]){2, 3}); }
 TEST(cpu_row_rms_norm_grad_is_two_row_kernels) { check_plan((rcfg){K_RMS_NORM, RY_F32}, true, 2, (int[]){1, 2}); }
+/* JAX's softmax (stop_gradient on the max): max | sum exp | sum over the
+ * cotangent | output */
+TEST(cpu_row_jax_softmax_grad_is_one_row_kernel) { check_plan((rcfg){K_SOFTMAX_SG, RY_F32}, true, 1, (int[]){4}); }
 TEST(cpu_row_f64_softmax_and_layer_norm_grads) {
   check_plan((rcfg){K_SOFTMAX, RY_F64}, true, 1, (int[]){5});
   check_plan((rcfg){K_LAYER_NORM, RY_F64}, true, 2, (int[]){2, 3});
