@@ -1065,8 +1065,11 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
  * as a mean or 1/sum) or of the rows followed by more dims (full: outputs).
  * A step outside the group that reads a member seals the group (nothing
  * joins after it, so the group can run where its last member was) and
- * makes that member an output of the row kernel. A group of one member
- * stays an ordinary kernel.
+ * makes that member an output of the row kernel. Open groups over the same
+ * rows that one value reads merge into one. A group of one member stays an
+ * ordinary kernel. A member whose code cannot be generated in the row
+ * kernel (a row value read at another row, a reshape that reorders a row's
+ * elements) leaves the group when the plan is made again (row_step).
  *
  * Schedule (gen_row): a reduction's level is one more than the deepest row
  * scalar it reads, a row scalar's is that of the deepest it reads, a full
@@ -1078,9 +1081,13 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
  * softmax computes exp once. Full members read by other members are
  * recomputed from their expression (or come from scratch), never reloaded.
  *
- * Reductions keep RY_LANES partial sums over the innermost loop as
- * gen_reduce does: the results are those of the unfused plan, whatever the
- * thread count. */
+ * Reductions keep RY_LANES partial sums over the innermost loop in the
+ * order gen_reduce uses, and a row is always computed whole by one thread:
+ * results do not depend on the thread count. A float max / min first
+ * keeps the plain larger (smaller) value with a NaN flag per lane, which
+ * vectorizes without a long dependency chain, and redoes a row with the
+ * exact step (NaN propagation, +0 above -0) only when the row holds a NaN
+ * or its result is zero. */
 
 enum { ROW_NONE, ROW_SCALAR, ROW_FULL, ROW_RED };
 #define ROW_SCRATCH_MAX (96 * 1024) /* bytes of scratch rows per kernel */
