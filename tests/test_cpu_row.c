@@ -422,3 +422,22 @@ TEST(cpu_row_other_shapes_stay_plain_kernels) {
                    NULL, passes);
   CHECK_EQ_INT(n, 0);
 }
+
+/* The gradients of scale and bias are column sums; they split over the
+ * columns (in blocks of 64, so the same elements take the vector loop for
+ * any split) and stay bitwise the same for 1 and 2 threads. */
+TEST(cpu_column_sums_split_over_columns) {
+  int passes[8];
+  ry_graph *g = parse("func @main(%x: f32[300,200]) -> (f32[200]) {\n"
+                      "  %0: f32[300,200] = tanh %x\n"
+                      "  %1: f32[200] = reduce %0 {kind=sum, axes=[0]}\n"
+                      "  return %1\n"
+                      "}\n");
+  if (!g) return;
+  char *rep = fusion_report(g);
+  CHECK_MSG(rep && strstr(rep, "loop trip 4"), "the column sum is not split in 4 blocks:\n%s", rep ? rep : "(none)");
+  CHECK_EQ_INT(row_kernels(rep, passes, 8), 0);
+  free(rep);
+  check_runs(g, 5, 1e-5, NULL);
+  ry_graph_release(g);
+}

@@ -1015,13 +1015,24 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     for (int j = 0; j < (nk ? nk : 1); j++) ryc_printf(out, "  }\n");
     *outer = nk ? lp->size[0] : 1;
   } else {
-    /* accumulate into the output in input order; split only a kept dim 0 */
+    /* accumulate into the output in input order; split a kept dim 0, or
+     * the innermost loop when it is the only one kept (a column sum such
+     * as a bias gradient): each output element still sums in input order */
     bool split = lp->n > 0 && !lp->red[0];
+    bool split_last = !split && lp->n >= 2 && !lp->red[lp->n - 1];
+    for (int j = 0; split_last && j + 1 < lp->n; j++) split_last = lp->red[j];
     int64_t ocount = 1; /* output elements per unit of loop 0 */
     if (split) ocount = lp->coef[k->n_acc][0];
     if (split) {
       ryc_printf(out, "  for (int64_t i = lo * %" PRId64 "; i < hi * %" PRId64 "; i++) p0[i] = (%s)%s;\n", ocount,
                  ocount, act, red_identity(kind, t));
+    } else if (split_last) {
+      /* in units of 64 elements: whatever the split, the same elements take
+       * the vector loop and the same the scalar tail */
+      int64_t len = lp->size[lp->n - 1];
+      ryc_printf(out, "  const int64_t c0 = lo * 64, c1 = hi * 64 < %" PRId64 " ? hi * 64 : %" PRId64 ";\n", len, len);
+      ryc_printf(out, "  for (int64_t i = c0; i < c1; i++) p0[i * %" PRId64 "] = (%s)%s;\n", lp->coef[k->n_acc][lp->n - 1],
+                 act, red_identity(kind, t));
     } else {
       ryc_printf(out, "  for (int64_t i = 0; i < %" PRId64 "; i++) p0[i] = (%s)%s;\n", ry_shape_numel(rt.shape), act,
                  red_identity(kind, t));
@@ -1029,6 +1040,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     }
     for (int j = 0; j < lp->n; j++) {
       if (j == 0 && split) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+      else if (j == lp->n - 1 && split_last) ryc_printf(out, "  for (int64_t j%d = c0; j%d < c1; j%d++) {\n", j, j, j);
       else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     print_loads(k, out, lp);
@@ -1039,7 +1051,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     red_step(out, kind, t, "r", val);
     ryc_printf(out, "\n      p0[oo] = (%s)r;\n", act);
     for (int j = 0; j < lp->n; j++) ryc_printf(out, "  }\n");
-    *outer = split ? lp->size[0] : 1;
+    *outer = split ? lp->size[0] : split_last ? (lp->size[lp->n - 1] + 63) / 64 : 1;
   }
   ryc_printf(out, "}\n\n");
   (void)acc;
