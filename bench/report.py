@@ -30,7 +30,8 @@ print()
 peers = ("jax", "numpy", "torch")
 print("| workload | ryft | jax | numpy | torch | ryft/jax | ryft/numpy | ryft/torch | ryft vs limit |")
 print("|---|---|---|---|---|---|---|---|---|")
-for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "sgemm-1024^3", "sgemm-512x512x2048",
+for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-4096x1024",
+          "layernorm-grad-4096x1024", "sgemm-1024^3", "sgemm-512x512x2048",
           "tiny-call", "compile-cold-softmax", "compile-warm-softmax", "compile-cold-layernorm",
           "compile-warm-layernorm", "mlp-train-step", "compile-cold-mlp", "compile-warm-mlp"]:
     r = res.get(w, {})

@@ -40,7 +40,7 @@ log="$out/bench.log"
 if [ -x "$out/pjrt_bench" ]; then # XLA's log lines go to pjrt_bench.err
   "$out/pjrt_bench" "$plugin" 2>"$out/pjrt_bench.err" | tee -a "$log"
 fi
-"$venv/bin/python" "$root/bench/peers/jax_bench.py" jax numpy mlp torch 2>/dev/null | tee -a "$log"
+"$venv/bin/python" "$root/bench/peers/jax_bench.py" jax numpy mlp torch grads 2>/dev/null | tee -a "$log"
 "$venv/bin/python" "$root/bench/report.py" "$log" "$threads" "$root/bench/RESULTS.md" > "$out/RESULTS.md"
 mv "$out/RESULTS.md" "$root/bench/RESULTS.md"
 echo "bench: wrote bench/RESULTS.md"

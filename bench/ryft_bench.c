@@ -3,7 +3,7 @@
  *   RESULT <workload> <system> <value> <unit>
  * Workloads: memcpy and the AVX-512 FMA peak (the limits), the fused
  * elementwise chain gelu(x*a+b) over 16M f32, row softmax and layer norm over
- * (4096,1024), sgemm 1024^3 and 512x512x2048, tiny-call overhead, cold
+ * (4096,1024) and their gradients, sgemm 1024^3 and 512x512x2048, tiny-call overhead, cold
  * compile and warm (disk cache hit) compile, and the MLP 784-512-512-10 train
  * step (bench/mlp_step.h: forward, ry_value_and_grad, Adam; batch 128) through
  * ry_jit with donated parameters: steps/s, cold compile and warm (disk cache
@@ -161,21 +161,62 @@ static const char *k_layernorm =
     "  return %14\n"
     "}\n";
 
-static void bench_prog(const char *name, const char *text, int n_in, ry_shape *shapes, double bytes, double flops) {
+static void bench_graph(const char *name, ry_graph *g, int n_in, ry_shape *shapes, int n_out, double bytes, double flops) {
   ry_device *d;
   die(ry_device_get("cpu", &d), "device");
-  ry_graph *g = parse(text);
   ry_executable *e;
   die(ry_compile(g, d, &e), "compile");
   ry_array *in[4];
   for (int i = 0; i < n_in; i++) in[i] = randn(shapes[i]);
-  time_exec(e, n_in, in, 1, 2);
-  double t = time_exec(e, n_in, in, 1, 30); /* best of many: the machine is shared */
+  time_exec(e, n_in, in, n_out, 2);
+  double t = time_exec(e, n_in, in, n_out, 30); /* best of many: the machine is shared */
   if (bytes > 0) result(name, bytes / t / 1e9, "GB/s");
   if (flops > 0) result(name, flops / t / 1e9, "GFLOP/s");
   printf("RESULT %s-ms ryft %.6g ms\n", name, t * 1e3);
   for (int i = 0; i < n_in; i++) ry_array_release(in[i]);
   ry_executable_free(e);
+}
+
+static void bench_prog(const char *name, const char *text, int n_in, ry_shape *shapes, double bytes, double flops) {
+  ry_graph *g = parse(text);
+  bench_graph(name, g, n_in, shapes, 1, bytes, flops);
+  ry_graph_release(g);
+}
+
+/* Gradients of sum(f(x) * w) as jax.grad gives them: f = softmax over the
+ * last axis in JAX's form (stop_gradient on the max), with respect to x;
+ * f = layer norm with scale and bias (eps 1e-5), with respect to x, scale
+ * and bias. */
+static int grad_loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  ry_value y;
+  if (*(const int *)ctx == 0) {
+    ry_value m = ry_stop_gradient(b, ry_max_keepdims(b, in[0], RY_AXES(-1), 1));
+    ry_value e = ry_exp(b, ry_sub(b, in[0], m));
+    y = ry_div(b, e, ry_sum_keepdims(b, e, RY_AXES(-1), 1));
+  } else {
+    ry_value mu = ry_mean(b, in[0], RY_AXES(-1), 1);
+    ry_value c = ry_sub(b, in[0], mu);
+    ry_value var = ry_mean(b, ry_mul(b, c, c), RY_AXES(-1), 1);
+    y = ry_mul(b, c, ry_rsqrt(b, ry_add(b, var, ry_const_like(b, var, 1e-5))));
+    y = ry_add(b, ry_mul(b, y, in[2]), in[3]);
+  }
+  out[0] = ry_sum(b, ry_mul(b, y, in[1]), RY_AXES(0, 1));
+  return 1;
+}
+
+static void bench_grad(const char *name, int kind) {
+  int n_in = kind == 0 ? 2 : 4;
+  ry_shape s[4] = {RY_SHAPE(4096, 1024), RY_SHAPE(4096, 1024), RY_SHAPE(1024), RY_SHAPE(1024)};
+  ry_type t[4];
+  for (int i = 0; i < 4; i++) t[i] = (ry_type){RY_F32, s[i]};
+  ry_graph *f, *g;
+  die(ry_trace("loss", grad_loss_fn, &kind, n_in, t, NULL, &f), "trace");
+  int argnums[3] = {0, 2, 3};
+  ry_grad_opts o = {kind == 0 ? 1 : 3, argnums, 0};
+  die(ry_grad(f, &o, &g), "grad");
+  /* x and w read, dx written */
+  bench_graph(name, g, n_in, s, o.n_argnums, 3.0 * 4 * 4096 * 1024, 0);
+  ry_graph_release(f);
   ry_graph_release(g);
 }
 
@@ -274,6 +315,10 @@ int main(int argc, char **argv) {
   if (!only || strstr(only, "layernorm")) {
     ry_shape s[1] = {RY_SHAPE(4096, 1024)};
     bench_prog("layernorm-4096x1024", k_layernorm, 1, s, 2.0 * 4 * 4096 * 1024, 0);
+  }
+  if (!only || strstr(only, "grads")) {
+    bench_grad("softmax-grad-4096x1024", 0);
+    bench_grad("layernorm-grad-4096x1024", 1);
   }
   if (!only || strstr(only, "sgemm")) {
     bench_gemm("sgemm-1024^3", 1024, 1024, 1024);

@@ -182,8 +182,35 @@ def torch_bench():
     out("mlp-train-step-ms", "torch", tb * 1e3, "ms")
 
 
+def grads_bench():
+    """Gradients of sum(f(x) * w), as bench/ryft_bench.c's bench_grad: f =
+    jax.nn.softmax (grad wrt x), f = layer norm with scale and bias (grad wrt
+    x, scale, bias). GB/s counts x and w read and dx written."""
+    import jax
+    import jax.numpy as jnp
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((4096, 1024), dtype=np.float32))
+    w = jnp.asarray(rng.standard_normal((4096, 1024), dtype=np.float32))
+    g_, b_ = jnp.ones(1024, jnp.float32), jnp.zeros(1024, jnp.float32)
+
+    def sm(x, w):
+        return jnp.sum(jax.nn.softmax(x, axis=-1) * w)
+
+    def ln(x, w, g, b):
+        mu = x.mean(-1, keepdims=True)
+        c = x - mu
+        var = (c * c).mean(-1, keepdims=True)
+        return jnp.sum((c * jax.lax.rsqrt(var + np.float32(1e-5)) * g + b) * w)
+
+    for name, f, args in (("softmax-grad-4096x1024", jax.jit(jax.grad(sm)), (x, w)),
+                          ("layernorm-grad-4096x1024", jax.jit(jax.grad(ln, argnums=(0, 2, 3))), (x, w, g_, b_))):
+        t = best(lambda: jax.block_until_ready(f(*args)))
+        out(name, "jax", 3 * 4 * 4096 * 1024 / t / 1e9, "GB/s")
+        out(name + "-ms", "jax", t * 1e3, "ms")
+
+
 def main():
-    which = sys.argv[1:] or ["jax", "numpy", "mlp", "torch"]
+    which = sys.argv[1:] or ["jax", "numpy", "mlp", "torch", "grads"]
     if "numpy" in which:
         import math
         verf = np.vectorize(math.erf, otypes=[np.float32])
@@ -195,6 +222,8 @@ def main():
         workloads("numpy", lambda f: f, lambda r: r, np, verf)
     if "mlp" in which:
         mlp_bench()
+    if "grads" in which:
+        grads_bench()
     if "torch" in which:
         try:
             torch_bench()

@@ -269,6 +269,9 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
     rc->st.in_place++;
   }
   ry_status s = vals[r] ? NULL : new_buffer(rc, rt, &vals[r]);
+  /* a row kernel writes several outputs */
+  for (int i = 1; !s && i < sp->n_out; i++)
+    if (!vals[sp->bufs[i]]) s = new_buffer(rc, ry_vtype(g, sp->bufs[i]), &vals[sp->bufs[i]]);
   if (s) return s;
   char *small[32], **ptrs = small;
   size_t psz = (size_t)sp->n_bufs * sizeof(char *);

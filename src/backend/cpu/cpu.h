@@ -134,8 +134,10 @@ void ryc_buf_free(ryc_buf *b);
 void ryc_conv_describe(const ryc_conv *c, ryc_buf *b);
 
 /* ---- compiler driver and cache (jit.c) ---- */
-/* Codegen puts this line before each top-level kernel function; the driver
- * may cut a big module there to compile its halves in parallel. */
+/* Codegen ends the prelude with RYC_PRELUDE_END and puts RYC_SPLIT before
+ * each top-level kernel function; the driver may cut a big module at a
+ * RYC_SPLIT to compile its halves in parallel, each with the prelude. */
+#define RYC_PRELUDE_END "\n/* ryc:end of prelude */\n"
 #define RYC_SPLIT "\n/* ryc:split */\n"
 typedef struct ryc_module ryc_module;
 /* True when a C compiler runs here (checked once per process). */

@@ -20,10 +20,12 @@
  * thread pool. A reduction kernel evaluates its operand expression inside
  * the reduction loop; reductions along the innermost axis use 16 fixed
  * partial sums (vectorizable, deterministic), others accumulate into the
- * output in input order. dot_general in f32/f64 whose dimensions are a
- * (batched) matrix product becomes a GEMM step, an f32/f64 convolution a
- * CONV step (conv.c: im2col + GEMM); anything else runs through the
- * interpreter's kernel. */
+ * output in input order. Reductions along trailing axes with the values
+ * that broadcast them back over the same rows (softmax, layer norm and
+ * their gradients) become one row kernel instead (see "row kernels").
+ * dot_general in f32/f64 whose dimensions are a (batched) matrix product
+ * becomes a GEMM step, an f32/f64 convolution a CONV step (conv.c: im2col +
+ * GEMM); anything else runs through the interpreter's kernel. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -224,6 +226,7 @@ typedef struct {
   int32_t *cost;
   bool *need_flat;
   bool *force;          /* [n_nodes] nodes that must run in the interpreter */
+  struct rowplan *rows; /* row kernels (see "row kernels" below) */
 } planner;
 
 static vclass classify(const ry_graph *g, const ry_node *n, const bool *force) {
@@ -427,7 +430,10 @@ typedef struct {
   int n_ip;
   int ip_slot[RYC_MAX_INPLACE];
   ryc_buf ip_src[RYC_MAX_INPLACE];
+  struct rowgen *row;          /* set while generating a row kernel */
 } kgen;
+
+static bool row_emit(kgen *k, int32_t v, const vmap *m, int *t);
 
 static const char *ctype(ry_dtype t) { /* compute type */
   switch (t) {
@@ -569,7 +575,7 @@ static int emit_at(kgen *k, int32_t v, const vmap *m, int32_t user_rank) {
 
 static const char *fname(ry_op op, bool dbl) {
   switch (op) {
-  case RY_OP_EXP: return dbl ? "exp" : "expf";
+  case RY_OP_EXP: return dbl ? "exp" : "ry_expf"; /* prelude.h */
   case RY_OP_EXP2: return dbl ? "exp2" : "exp2f";
   case RY_OP_LOG: return dbl ? "log" : "logf";
   case RY_OP_LOG1P: return dbl ? "log1p" : "log1pf";
@@ -870,7 +876,9 @@ static int emit(kgen *k, int32_t v, const vmap *m) {
     if (k->memos[i].v == v && vmap_eq(&k->memos[i].m, m)) return k->memos[i].temp;
   int t;
   ry_type vt = ry_vtype(k->g, v);
-  if (k->p->mat[v] && v != k->root) {
+  if (k->row && row_emit(k, v, m, &t)) {
+    /* a row kernel's own value: a local, a scratch row or recomputed */
+  } else if (k->p->mat[v] && v != k->root) {
     int a = add_access(k, v, vt.shape, m, vt.dtype);
     t = new_temp(k, vt.dtype, "a%d", a);
   } else {
@@ -1305,13 +1313,24 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     for (int j = 0; j < (nk ? nk : 1); j++) ryc_printf(out, "  }\n");
     *outer = nk ? lp->size[0] : 1;
   } else {
-    /* accumulate into the output in input order; split only a kept dim 0 */
+    /* accumulate into the output in input order; split a kept dim 0, or
+     * the innermost loop when it is the only one kept (a column sum such
+     * as a bias gradient): each output element still sums in input order */
     bool split = lp->n > 0 && !lp->red[0];
+    bool split_last = !split && lp->n >= 2 && !lp->red[lp->n - 1];
+    for (int j = 0; split_last && j + 1 < lp->n; j++) split_last = lp->red[j];
     int64_t ocount = 1; /* output elements per unit of loop 0 */
     if (split) ocount = lp->coef[k->n_acc][0];
     if (split) {
       ryc_printf(out, "  for (int64_t i = lo * %" PRId64 "; i < hi * %" PRId64 "; i++) p0[i] = (%s)%s;\n", ocount,
                  ocount, act, red_identity(kind, t));
+    } else if (split_last) {
+      /* in units of 64 elements: whatever the split, the same elements take
+       * the vector loop and the same the scalar tail */
+      int64_t len = lp->size[lp->n - 1];
+      ryc_printf(out, "  const int64_t c0 = lo * 64, c1 = hi * 64 < %" PRId64 " ? hi * 64 : %" PRId64 ";\n", len, len);
+      ryc_printf(out, "  for (int64_t i = c0; i < c1; i++) p0[i * %" PRId64 "] = (%s)%s;\n", lp->coef[k->n_acc][lp->n - 1],
+                 act, red_identity(kind, t));
     } else {
       ryc_printf(out, "  for (int64_t i = 0; i < %" PRId64 "; i++) p0[i] = (%s)%s;\n", ry_shape_numel(rt.shape), act,
                  red_identity(kind, t));
@@ -1319,6 +1338,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     }
     for (int j = 0; j < lp->n; j++) {
       if (j == 0 && split) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+      else if (j == lp->n - 1 && split_last) ryc_printf(out, "  for (int64_t j%d = c0; j%d < c1; j%d++) {\n", j, j, j);
       else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     print_loads(k, out, lp);
@@ -1329,13 +1349,844 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
     red_step(out, kind, t, "r", val);
     ryc_printf(out, "\n      p0[oo] = (%s)r;\n", act);
     for (int j = 0; j < lp->n; j++) ryc_printf(out, "  }\n");
-    *outer = split ? lp->size[0] : 1;
+    *outer = split ? lp->size[0] : split_last ? (lp->size[lp->n - 1] + 63) / 64 : 1;
   }
   ryc_printf(out, "}\n\n");
   (void)acc;
   *work = ry_shape_numel(xt.shape);
   ry__free(lp, sizeof *lp);
   return true;
+}
+
+/* ---- row kernels ----
+ *
+ * Softmax, log-softmax, layer / RMS norm and their gradients reduce along
+ * trailing axes and broadcast the results back over the same rows. Planned
+ * as separate kernels they read the data once per reduction, recompute or
+ * store the intermediates. A row kernel runs, for each row (rows split over
+ * the pool), the reductions as passes over the row while it stays in cache,
+ * then the elementwise outputs, with the per-row results in locals.
+ *
+ * Grouping (row_plan, after decide): kernel roots are visited in order. A
+ * reduction whose reduced non-unit dims all follow its kept ones has a row
+ * space, its kept non-unit dims ("rows"). A kernel root whose expression
+ * reads a member of an open group joins it when it is a reduction over the
+ * same rows, a value of the rows' shape (unit dims aside: a row scalar such
+ * as a mean or 1/sum) or of the rows followed by more dims (full: outputs).
+ * A step outside the group that reads a member seals the group (nothing
+ * joins after it, so the group can run where its last member was) and
+ * makes that member an output of the row kernel. Open groups over the same
+ * rows that one value reads merge into one. A group of one member stays an
+ * ordinary kernel. A member whose code cannot be generated in the row
+ * kernel (a row value read at another row, a reshape that reorders a row's
+ * elements) leaves the group when the plan is made again (row_step).
+ *
+ * Schedule (gen_row): a reduction's level is one more than the deepest row
+ * scalar it reads, a row scalar's is that of the deepest it reads, a full
+ * output's one more. Pass L evaluates the level-L reductions and full
+ * outputs, those with the same loop shape in one loop; the row scalars of
+ * level L follow it. An expensive expression (cost of a transcendental)
+ * that several passes evaluate at the same elements is stored by the first
+ * pass in a scratch row on the stack and read back by the others, so
+ * softmax computes exp once. Full members read by other members are
+ * recomputed from their expression (or come from scratch), never reloaded.
+ *
+ * Reductions keep RY_LANES partial sums over the innermost loop in the
+ * order gen_reduce uses, and a row is always computed whole by one thread:
+ * results do not depend on the thread count. A float max / min first
+ * keeps the plain larger (smaller) value with a NaN flag per lane, which
+ * vectorizes without a long dependency chain, and redoes a row with the
+ * exact step (NaN propagation, +0 above -0) only when the row holds a NaN
+ * or its result is zero. */
+
+enum { ROW_NONE, ROW_SCALAR, ROW_FULL, ROW_RED };
+#define ROW_SCRATCH_MAX (96 * 1024) /* bytes of scratch rows per kernel */
+#define ROW_MAX_SCRATCH 8
+#define ROW_MAX_STORES 64
+
+typedef struct {
+  int rank;
+  int64_t dims[RY_MAX_RANK]; /* the rows: the first reduction's kept non-unit dims */
+  int64_t rows;
+  bool sealed;
+  int n_members;
+  int32_t last;              /* node of the last member: the step runs there */
+} rowgroup;
+
+typedef struct rowplan {
+  int32_t *grp;   /* [nv] group of a member, -1 */
+  uint8_t *role;  /* [nv] ROW_* of a member */
+  bool *out;      /* [nv] member read outside its group: stored */
+  bool *norow;    /* [n_nodes] nodes kept out of row kernels (after a failure) */
+  rowgroup *groups;
+  int n_groups, cap;
+  /* scratch of the graph walks */
+  int32_t *stamp; /* [nv] */
+  int32_t cur;
+  ry_ivec stack, leaf;
+  bool oom;
+} rowplan;
+
+/* Match shape s against G's rows: rowdim[d] = the row dim that dim d is, or
+ * -1. ROW_SCALAR when s is the rows (unit dims aside), ROW_FULL when the
+ * rows lead and more non-unit dims follow, ROW_NONE otherwise. */
+static int row_match(const rowgroup *G, ry_shape s, int8_t rowdim[RY_MAX_RANK]) {
+  int q = 0;
+  bool inner = false;
+  for (int d = 0; d < s.rank; d++) {
+    rowdim[d] = -1;
+    if (s.dims[d] == 1) continue;
+    if (q < G->rank) {
+      if (s.dims[d] != G->dims[q]) return ROW_NONE;
+      rowdim[d] = (int8_t)q++;
+    } else {
+      inner = true;
+    }
+  }
+  if (q < G->rank) return ROW_NONE;
+  return inner ? ROW_FULL : ROW_SCALAR;
+}
+
+/* The rows of reduction n (its kept non-unit dims) when every reduced
+ * non-unit dim follows them; *inner = elements reduced per row. */
+static bool row_key(const ry_graph *g, const ry_node *n, rowgroup *G, int64_t *inner) {
+  ry_shape xs = ry_vtype(g, ry_node_operands(g, n)[0]).shape;
+  bool red[RY_MAX_RANK] = {false}, seen = false;
+  for (int i = 0; i < n->attrs.reduce.axes.n; i++) red[n->attrs.reduce.axes.v[i]] = true;
+  memset(G, 0, sizeof *G);
+  G->rows = 1;
+  *inner = 1;
+  for (int d = 0; d < xs.rank; d++) {
+    if (xs.dims[d] == 1) continue;
+    if (red[d]) {
+      seen = true;
+      *inner *= xs.dims[d];
+    } else {
+      if (seen) return false;
+      G->dims[G->rank++] = xs.dims[d];
+      G->rows *= xs.dims[d];
+    }
+  }
+  return true;
+}
+
+/* The materialized values node n reads into rp->leaf: its operands, or with
+ * `expr` the buffers under its expression; with through >= 0 the full
+ * members of that group are looked through too (a row kernel recomputes
+ * them). */
+static void row_leaves(planner *p, const ry_node *n, bool expr, int through) {
+  rowplan *rp = p->rows;
+  const ry_graph *g = p->g;
+  rp->cur++;
+  rp->leaf.n = 0;
+  rp->stack.n = 0;
+  const int32_t *ops = ry_node_operands(g, n);
+  for (int i = 0; i < n->n_operands; i++) rp->oom |= !ry__ivec_push(&rp->stack, ops[i]);
+  while (rp->stack.n > 0 && !rp->oom) {
+    int32_t x = rp->stack.v[--rp->stack.n];
+    if (rp->stamp[x] == rp->cur) continue;
+    rp->stamp[x] = rp->cur;
+    bool look = expr && (p->mat[x] ? through >= 0 && rp->grp[x] == through && rp->role[x] == ROW_FULL
+                                   : p->cls[x] == V_EW && def_of(g, x) >= 0);
+    if (!look) {
+      rp->oom |= !ry__ivec_push(&rp->leaf, x);
+      continue;
+    }
+    const ry_node *xn = &g->nodes[def_of(g, x)];
+    const int32_t *xo = ry_node_operands(g, xn);
+    for (int i = 0; i < xn->n_operands; i++) rp->oom |= !ry__ivec_push(&rp->stack, xo[i]);
+  }
+}
+
+static bool same_rows(const rowgroup *a, const rowgroup *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i]) return false;
+  return true;
+}
+
+/* Form the groups (see above). False on OOM. */
+static bool row_plan(planner *p) {
+  rowplan *rp = p->rows;
+  const ry_graph *g = p->g;
+  const ry_region *body = &g->regions[0];
+  for (int32_t v = 0; v <= g->n_values; v++) rp->grp[v] = -1;
+  for (int32_t kk = 0; kk < body->nodes.n && !rp->oom; kk++) {
+    int32_t nid = body->nodes.v[kk];
+    const ry_node *n = &g->nodes[nid];
+    int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+    vclass c = r >= 0 ? (vclass)p->cls[r] : V_INTERP;
+    bool expr = c == V_EW || c == V_REDUCE;
+    if (c == V_EW && !p->mat[r]) continue; /* not a step */
+    row_leaves(p, n, expr, -1);
+    int join = -1, role = ROW_NONE;
+    ry_dtype dt = r >= 0 ? ry_vtype(g, r).dtype : RY_F32;
+    if (expr && !rp->norow[nid] && n->n_results == 1 && (dt == RY_F32 || dt == RY_F64) && n->op != RY_OP_CONSTANT) {
+      int best = -1;
+      for (int i = 0; i < rp->leaf.n; i++) {
+        int gi = rp->grp[rp->leaf.v[i]];
+        if (gi > best && !rp->groups[gi].sealed) best = gi;
+      }
+      rowgroup key;
+      int64_t inner = 0;
+      bool keyed = c == V_REDUCE && ry_vtype(g, ry_node_operands(g, n)[0]).dtype == dt && row_key(g, n, &key, &inner);
+      if (best >= 0) {
+        int8_t rd[RY_MAX_RANK];
+        if (c == V_REDUCE) role = keyed && same_rows(&key, &rp->groups[best]) ? ROW_RED : ROW_NONE;
+        else role = row_match(&rp->groups[best], ry_vtype(g, r).shape, rd);
+        if (role != ROW_NONE) join = best;
+      }
+      /* other open groups over the same rows that this value reads merge
+       * into the one it joins (nothing outside them has read them yet) */
+      for (int i = 0; join >= 0 && i < rp->leaf.n; i++) {
+        int gi = rp->grp[rp->leaf.v[i]];
+        if (gi < 0 || gi == join || rp->groups[gi].sealed || !same_rows(&rp->groups[gi], &rp->groups[join])) continue;
+        for (int32_t v = 0; v <= g->n_values; v++)
+          if (rp->grp[v] == gi) rp->grp[v] = join;
+        rp->groups[join].n_members += rp->groups[gi].n_members;
+        rp->groups[gi].n_members = 0;
+        rp->groups[gi].sealed = true;
+      }
+      /* a new group: enough rows to share among threads, or short rows */
+      if (join < 0 && keyed && key.rows >= 2 && (key.rows >= 16 || inner <= 65536)) {
+        if (rp->n_groups == rp->cap) {
+          int ncap = rp->cap ? 2 * rp->cap : 8;
+          rowgroup *ng = ry__realloc(rp->groups, (size_t)rp->cap * sizeof *ng, (size_t)ncap * sizeof *ng);
+          if (!ng) return false;
+          rp->groups = ng;
+          rp->cap = ncap;
+        }
+        rp->groups[rp->n_groups] = key;
+        join = rp->n_groups++;
+        role = ROW_RED;
+      }
+    }
+    if (join >= 0) {
+      rp->grp[r] = join;
+      rp->role[r] = (uint8_t)role;
+      rp->groups[join].n_members++;
+      rp->groups[join].last = nid;
+    }
+    for (int i = 0; i < rp->leaf.n; i++) {
+      int32_t x = rp->leaf.v[i];
+      if (rp->grp[x] >= 0 && rp->grp[x] != join) {
+        rp->groups[rp->grp[x]].sealed = true;
+        rp->out[x] = true;
+      }
+    }
+  }
+  for (int32_t i = 0; i < body->results.n; i++) rp->out[body->results.v[i]] = true;
+  for (int32_t v = 0; v <= g->n_values; v++)
+    if (rp->grp[v] >= 0 && rp->groups[rp->grp[v]].n_members < 2) rp->grp[v] = -1;
+  return !rp->oom;
+}
+
+/* State of one row kernel's generation. */
+typedef struct rowgen {
+  int gi;
+  const rowgroup *G;
+  const int8_t *rowdim;  /* of the loop being generated: loop dim -> row dim, -1 */
+  int pass;
+  bool trial;            /* first generation: note what scratch rows would serve */
+  uint8_t *done;         /* [nv] row scalars computed so far */
+  struct {
+    int32_t v;
+    int first, n_pass, last_pass;
+    int64_t len;
+    bool use;
+  } sc[ROW_MAX_SCRATCH];
+  int n_sc;
+  struct {
+    int acc, temp;
+    ry_dtype dt;
+  } st[ROW_MAX_STORES];  /* stores after the body */
+  int n_st;
+  int scl[MAX_ACC];      /* scratch row an access reads or writes, -1 */
+  bool store[MAX_ACC];   /* the access is a store */
+  int32_t bufs[MAX_ACC]; /* slots, outputs first */
+  int n_bufs, n_out;
+  int32_t fail_v;        /* the member whose code could not be generated, -1 */
+} rowgen;
+
+static int row_acc(kgen *k, int buf, ry_dtype dt, const int64_t *coef, bool store, int sc) {
+  if (k->n_acc >= MAX_ACC) {
+    k->fail = true;
+    k->fail_why = "too many loads";
+    return 0;
+  }
+  access *a = &k->acc[k->n_acc];
+  memset(a, 0, sizeof *a);
+  a->buf = buf;
+  a->dt = dt;
+  for (int d = 0; d < k->L; d++) a->coef[d] = coef[d];
+  k->row->store[k->n_acc] = store;
+  k->row->scl[k->n_acc] = sc;
+  return k->n_acc++;
+}
+
+static void row_store(kgen *k, int acc, int temp, ry_dtype dt) {
+  rowgen *rg = k->row;
+  if (rg->n_st >= ROW_MAX_STORES) {
+    k->fail = true;
+    k->fail_why = "row kernel: too many stores";
+    return;
+  }
+  rg->st[rg->n_st].acc = acc;
+  rg->st[rg->n_st].temp = temp;
+  rg->st[rg->n_st++].dt = dt;
+}
+
+/* m reads value v (shape s) at the row being computed, and only there */
+static bool row_at_row(const rowgen *rg, const vmap *m, ry_shape s) {
+  int q = 0;
+  for (int e = 0; e < s.rank; e++) {
+    if (s.dims[e] == 1) continue;
+    if (m->src[e] < 0 || rg->rowdim[m->src[e]] != q || m->mul[e] != 1 || m->add[e] != 0) return false;
+    q++;
+  }
+  return q == rg->G->rank;
+}
+
+/* m reads value v (shape s) at the loop's own element */
+static bool row_identity(const kgen *k, const vmap *m, ry_shape s) {
+  if (s.rank != k->L) return false;
+  for (int d = 0; d < s.rank; d++) {
+    if (s.dims[d] != k->loop[d]) return false;
+    if (s.dims[d] != 1 && (m->src[d] != d || m->mul[d] != 1 || m->add[d] != 0)) return false;
+  }
+  return true;
+}
+
+/* row-major strides of the loop's inner (non-row) dims; returns their count */
+static int64_t row_inner_strides(const kgen *k, const int8_t *rowdim, int64_t coef[RY_MAX_RANK]) {
+  int64_t st = 1;
+  for (int d = k->L - 1; d >= 0; d--) {
+    coef[d] = 0;
+    if (rowdim[d] >= 0 || k->loop[d] == 1) continue;
+    coef[d] = st;
+    st *= k->loop[d];
+  }
+  return st;
+}
+
+/* The emit hook inside a row kernel: members of the group are locals (row
+ * scalars) or recomputed (full values); chosen expressions come from a
+ * scratch row. False: emit v as usual. */
+static bool row_emit(kgen *k, int32_t v, const vmap *m, int *t) {
+  rowgen *rg = k->row;
+  planner *p = k->p;
+  rowplan *rp = p->rows;
+  const ry_graph *g = k->g;
+  ry_type vt = ry_vtype(g, v);
+  const ry_node *vn = def_of(g, v) >= 0 ? &g->nodes[def_of(g, v)] : NULL;
+  /* a reshape that only adds or drops unit dims, over a member or another
+   * such reshape, reads its operand at the same element */
+  if (vn && vn->op == RY_OP_RESHAPE && (rp->grp[v] == rg->gi ? rp->role[v] == ROW_FULL : !p->mat[v])) {
+    int32_t x = ry_node_operands(g, vn)[0];
+    ry_shape xs = ry_vtype(g, x).shape;
+    const ry_node *xn = def_of(g, x) >= 0 ? &g->nodes[def_of(g, x)] : NULL;
+    bool via = rp->grp[x] == rg->gi || (!p->mat[x] && xn && xn->op == RY_OP_RESHAPE);
+    vmap xm = {xs.rank, {0}, {0}, {0}, {0}};
+    int e = 0;
+    for (int d = 0; via && d < xs.rank; d++) {
+      xm.src[d] = -1;
+      if (xs.dims[d] == 1) continue;
+      while (e < vt.shape.rank && vt.shape.dims[e] == 1) e++;
+      if (e == vt.shape.rank || vt.shape.dims[e] != xs.dims[d]) via = false;
+      else {
+        xm.src[d] = m->src[e];
+        xm.mul[d] = m->mul[e];
+        xm.add[d] = m->add[e];
+        xm.div[d] = m->div[e];
+        e++;
+      }
+    }
+    while (via && e < vt.shape.rank && vt.shape.dims[e] == 1) e++;
+    if (via && e == vt.shape.rank) {
+      *t = emit(k, x, &xm);
+      return true;
+    }
+  }
+  int32_t w = v;
+  /* a reshape over a member reads the member */
+  while (rp->grp[w] != rg->gi && !p->mat[w] && g->nodes[def_of(g, w)].op == RY_OP_RESHAPE)
+    w = ry_node_operands(g, &g->nodes[def_of(g, w)])[0];
+  if (rp->grp[w] == rg->gi) {
+    if (rp->role[w] == ROW_FULL && w == v) {
+      *t = emit_node(k, v, m);
+      return true;
+    }
+    int8_t rd[RY_MAX_RANK];
+    if (rp->role[w] == ROW_FULL || row_match(rg->G, vt.shape, rd) != ROW_SCALAR || !row_at_row(rg, m, vt.shape)) {
+      k->fail = true;
+      k->fail_why = "row kernel: a member read at another row or reshaped";
+      *t = 0;
+      return true;
+    }
+    if (!rg->done[w]) {
+      k->fail = true;
+      k->fail_why = "row kernel: a row value read before it is computed";
+      *t = 0;
+      return true;
+    }
+    *t = new_temp(k, vt.dtype, "rs%d", (int)w);
+    return true;
+  }
+  if (p->mat[v] || p->cost[v] < 8 || !row_identity(k, m, vt.shape)) return false;
+  int s = -1;
+  for (int i = 0; i < rg->n_sc; i++)
+    if (rg->sc[i].v == v) s = i;
+  if (rg->trial) {
+    if (s < 0 && rg->n_sc < ROW_MAX_SCRATCH) {
+      s = rg->n_sc++;
+      rg->sc[s].v = v;
+      rg->sc[s].first = rg->pass;
+      rg->sc[s].n_pass = 0;
+      rg->sc[s].last_pass = -1;
+    }
+    if (s >= 0 && rg->sc[s].last_pass != rg->pass) {
+      rg->sc[s].n_pass++;
+      rg->sc[s].last_pass = rg->pass;
+    }
+    return false;
+  }
+  if (s < 0 || !rg->sc[s].use) return false;
+  int64_t coef[RY_MAX_RANK];
+  row_inner_strides(k, rg->rowdim, coef);
+  if (rg->pass == rg->sc[s].first) {
+    *t = emit_node(k, v, m);
+    row_store(k, row_acc(k, -2 - s, vt.dtype, coef, true, s), *t, vt.dtype);
+  } else {
+    int a = row_acc(k, -2 - s, vt.dtype, coef, false, s);
+    *t = new_temp(k, vt.dtype, "a%d", a);
+  }
+  return true;
+}
+
+static void row_kgen_init(rowgen *rg, kgen *k, planner *p, ry_shape s, const int8_t *rowdim) {
+  ryc_buf_free(&k->body);
+  memset(k, 0, sizeof *k);
+  k->p = p;
+  k->g = p->g;
+  k->root = -1;
+  k->row = rg;
+  k->L = s.rank;
+  for (int d = 0; d < s.rank; d++) k->loop[d] = s.dims[d];
+  memcpy(k->bufs, rg->bufs, sizeof rg->bufs);
+  k->n_bufs = rg->n_bufs;
+  rg->rowdim = rowdim;
+  rg->n_st = 0;
+  memset(rg->store, 0, sizeof rg->store);
+}
+
+static void row_kgen_done(rowgen *rg, kgen *k) {
+  /* the kernel computes its members: it never loads one (a reshape of a
+   * full member would) */
+  for (int i = rg->n_bufs; i < k->n_bufs; i++)
+    if (k->p->rows->grp[k->bufs[i]] == rg->gi) {
+      k->fail = true;
+      k->fail_why = "row kernel: a member read from memory";
+    }
+  memcpy(rg->bufs, k->bufs, sizeof rg->bufs);
+  rg->n_bufs = k->n_bufs;
+}
+
+static int out_slot(const rowgen *rg, int32_t v) {
+  for (int i = 0; i < rg->n_out; i++)
+    if (rg->bufs[i] == v) return i;
+  return -1;
+}
+
+/* base + row part + inner loops part of access a */
+static void row_offset(ryc_buf *b, const kgen *k, const rowgen *rg, int a, const loops *lp) {
+  const access *x = &k->acc[a];
+  ryc_printf(b, "%" PRId64, x->base);
+  for (int d = 0; d < k->L; d++)
+    if (rg->rowdim[d] >= 0 && x->coef[d]) ryc_printf(b, " + r%d * %" PRId64, rg->rowdim[d], x->coef[d]);
+  for (int j = 0; lp && j < lp->n; j++)
+    if (lp->coef[a][j]) ryc_printf(b, " + j%d * %" PRId64, j, lp->coef[a][j]);
+}
+
+static void row_loads(ryc_buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
+  for (int a = 0; a < k->n_acc; a++) {
+    const access *x = &k->acc[a];
+    if (rg->store[a]) continue;
+    if (x->buf == -1) {
+      ryc_printf(b, "      const int64_t a%d = ", a);
+      row_offset(b, k, rg, a, lp);
+      ryc_printf(b, ";\n");
+      continue;
+    }
+    char ref[160];
+    ryc_buf off = {0};
+    row_offset(&off, k, rg, a, lp);
+    if (x->buf <= -2) snprintf(ref, sizeof ref, "sc%d[%s]", rg->scl[a], off.s ? off.s : "0");
+    else snprintf(ref, sizeof ref, "p%d[%s]", x->buf, off.s ? off.s : "0");
+    ryc_buf_free(&off);
+    ryc_printf(b, "      const %s a%d = ", ctype(x->dt), a);
+    ryc_printf(b, x->buf <= -2 ? "%s" : load_fmt(x->dt), ref);
+    ryc_printf(b, ";\n");
+  }
+}
+
+static void row_stores(ryc_buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
+  for (int i = 0; i < rg->n_st; i++) {
+    int a = rg->st[i].acc;
+    char tv[32];
+    snprintf(tv, sizeof tv, "t%d", rg->st[i].temp);
+    if (k->acc[a].buf <= -2) ryc_printf(b, "      sc%d[", rg->scl[a]);
+    else ryc_printf(b, "      p%d[", k->acc[a].buf);
+    row_offset(b, k, rg, a, lp);
+    ryc_printf(b, "] = ");
+    ryc_printf(b, k->acc[a].buf <= -2 ? "%s" : store_fmt(rg->st[i].dt), tv);
+    ryc_printf(b, ";\n");
+  }
+}
+
+/* A float max / min with a fast first try: lanes keep the plain larger
+ * (smaller) value and a NaN flag; a row with a NaN or a zero result (where
+ * -0 and +0 differ) is reduced again with the exact step. */
+static bool row_fast_minmax(const ry_graph *g, int32_t v) {
+  ry_reduce_kind kind = g->nodes[def_of(g, v)].attrs.reduce.kind;
+  return kind == RY_MAX || kind == RY_MIN;
+}
+
+/* The loops of a pass over the row. exact < 0: every member of mem, with
+ * the stores; exact = i: member i alone with the exact step (the second
+ * try of a fast max / min). */
+static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *lp, const int32_t *mem, int n_mem,
+                      const int *tv, int exact) {
+  const ry_graph *g = p->g;
+  const char *body = k->body.s ? k->body.s : "";
+  bool any_red = false;
+  for (int i = 0; i < n_mem; i++) {
+    if (p->rows->role[mem[i]] != ROW_RED || (exact >= 0 && i != exact)) continue;
+    any_red = true;
+    ry_dtype t = ry_vtype(g, mem[i]).dtype;
+    ry_reduce_kind kind = g->nodes[def_of(g, mem[i])].attrs.reduce.kind;
+    ryc_printf(o, "    %s acc%d[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc%d[l] = (%s)%s;\n", ctype(t), i,
+               i, ctype(t), red_identity(kind, t));
+    if (exact < 0 && row_fast_minmax(g, mem[i]))
+      ryc_printf(o, "    int nan%d[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) nan%d[l] = 0;\n", i, i);
+  }
+  ryc_printf(o, "    {\n");
+  for (int j = 0; j + 1 < lp->n; j++)
+    ryc_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+  /* the innermost loop: RY_LANES at a time when reducing, then the tail.
+   * `unroll 1` keeps gcc vectorizing the lanes (not the outer loop, which
+   * turns each lane into an in-order scalar reduction) */
+  for (int part = 0; part < 2; part++) {
+    const char *acc_l = "[0]";
+    if (lp->n == 0) {
+      if (part) break;
+      ryc_printf(o, "    {\n     {\n");
+    } else if (!any_red) {
+      if (part) break;
+      int j = lp->n - 1;
+      ryc_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n     {\n", j, j, lp->size[j], j);
+    } else if (part == 0) {
+      ryc_printf(o, "    int64_t jv = 0;\n    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", lp->size[lp->n - 1]);
+      ryc_printf(o, "     _Pragma(\"GCC unroll 1\")\n     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n",
+                 lp->n - 1);
+      acc_l = "[l]";
+    } else {
+      ryc_printf(o, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", lp->size[lp->n - 1],
+                 lp->n - 1);
+    }
+    row_loads(o, k, rg, lp);
+    ryc_printf(o, "%s", body);
+    for (int i = 0; i < n_mem; i++) {
+      if (p->rows->role[mem[i]] != ROW_RED || (exact >= 0 && i != exact)) continue;
+      ry_dtype t = ry_vtype(g, mem[i]).dtype;
+      ry_reduce_kind kind = g->nodes[def_of(g, mem[i])].attrs.reduce.kind;
+      char acc[32], val[32];
+      snprintf(acc, sizeof acc, "acc%d%s", i, acc_l);
+      snprintf(val, sizeof val, "t%d", tv[i]);
+      if (exact < 0 && row_fast_minmax(g, mem[i])) {
+        ryc_printf(o, "      %s = %s %s %s ? %s : %s;\n      nan%d%s |= %s != %s;\n", acc, acc, kind == RY_MAX ? ">" : "<",
+                   val, acc, val, i, acc_l, val, val);
+        continue;
+      }
+      ryc_printf(o, "      ");
+      red_step(o, kind, t, acc, val);
+      ryc_printf(o, "\n");
+    }
+    if (exact < 0) row_stores(o, k, rg, lp);
+    ryc_printf(o, "     }\n    }\n");
+  }
+  for (int j = 0; j + 1 < lp->n; j++) ryc_printf(o, "    }\n");
+  ryc_printf(o, "    }\n");
+  for (int i = 0; i < n_mem; i++) {
+    int32_t v = mem[i];
+    if (p->rows->role[v] != ROW_RED || (exact >= 0 && i != exact)) continue;
+    ry_dtype t = ry_vtype(g, v).dtype;
+    ry_reduce_kind kind = g->nodes[def_of(g, v)].attrs.reduce.kind;
+    char rv[32], al[32];
+    snprintf(rv, sizeof rv, "rs%d", (int)v);
+    snprintf(al, sizeof al, "acc%d[l]", i);
+    ryc_printf(o, "    rs%d = acc%d[0];\n    for (int l = 1; l < RY_LANES; l++) { ", (int)v, i);
+    red_step(o, kind, t, rv, al);
+    ryc_printf(o, " }\n");
+    if (exact < 0 && row_fast_minmax(g, v)) {
+      ryc_printf(o, "    int nany%d = 0;\n    for (int l = 0; l < RY_LANES; l++) nany%d |= nan%d[l];\n", i, i, i);
+      ryc_printf(o, "    if (nany%d || rs%d == 0) {\n", i, (int)v);
+      row_loops(rg, k, p, o, lp, mem, n_mem, tv, i);
+      ryc_printf(o, "    }\n");
+    }
+    rg->done[v] = 1;
+  }
+}
+
+/* One pass over the row: the reductions among mem (RY_LANES partial sums
+ * each) and the full outputs, over loop shape s. */
+static bool row_pass(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const int32_t *mem, int n_mem, ry_shape s,
+                     const int8_t *rowdim) {
+  const ry_graph *g = p->g;
+  row_kgen_init(rg, k, p, s, rowdim);
+  vmap id = {k->L, {0}, {0}, {0}, {0}};
+  for (int d = 0; d < k->L; d++) {
+    id.src[d] = (int8_t)d;
+    id.mul[d] = 1;
+  }
+  int tv[ROW_MAX_STORES];
+  for (int i = 0; i < n_mem && !k->fail; i++) {
+    int32_t v = mem[i];
+    if (p->rows->role[v] == ROW_RED) {
+      tv[i] = emit(k, ry_node_operands(g, &g->nodes[def_of(g, v)])[0], &id);
+    } else {
+      tv[i] = emit(k, v, &id);
+      int64_t st[RY_MAX_RANK];
+      rowmajor(s, st);
+      row_store(k, row_acc(k, out_slot(rg, v), ry_vtype(g, v).dtype, st, true, -1), tv[i], ry_vtype(g, v).dtype);
+    }
+    row_kgen_done(rg, k);
+    if (k->fail && rg->fail_v < 0) rg->fail_v = v;
+  }
+  row_kgen_done(rg, k);
+  if (k->fail || k->body.oom) return false;
+  int order[RY_MAX_RANK], no = 0;
+  for (int d = 0; d < k->L; d++)
+    if (rowdim[d] < 0) order[no++] = d;
+  int64_t zero[RY_MAX_RANK] = {0};
+  loops *lp = ry__malloc(sizeof *lp);
+  if (!lp) return false;
+  coalesce(k, order, no, NULL, zero, lp);
+  ryc_printf(o, "    { /* pass %d */\n", rg->pass);
+  row_loops(rg, k, p, o, lp, mem, n_mem, tv, -1);
+  ryc_printf(o, "    }\n");
+  ry__free(lp, sizeof *lp);
+  return true;
+}
+
+/* store row scalar v (a local) to its output buffer */
+static void row_store_scalar(rowgen *rg, const ry_graph *g, ryc_buf *o, int32_t v) {
+  int slot = out_slot(rg, v);
+  if (slot < 0) return;
+  ry_shape s = ry_vtype(g, v).shape;
+  int64_t st[RY_MAX_RANK];
+  rowmajor(s, st);
+  ryc_printf(o, "    p%d[0", slot);
+  for (int d = 0, q = 0; d < s.rank; d++)
+    if (s.dims[d] != 1) ryc_printf(o, " + r%d * %" PRId64, q++, st[d]);
+  char rv[32];
+  snprintf(rv, sizeof rv, "rs%d", (int)v);
+  ryc_printf(o, "] = ");
+  ryc_printf(o, store_fmt(ry_vtype(g, v).dtype), rv);
+  ryc_printf(o, ";\n");
+}
+
+/* a row scalar computed from locals and buffers at the row */
+static bool row_scalar(rowgen *rg, kgen *k, planner *p, ryc_buf *o, int32_t v) {
+  ry_shape s = ry_vtype(p->g, v).shape;
+  int8_t rowdim[RY_MAX_RANK];
+  row_match(rg->G, s, rowdim);
+  row_kgen_init(rg, k, p, s, rowdim);
+  vmap id = {k->L, {0}, {0}, {0}, {0}};
+  for (int d = 0; d < k->L; d++) {
+    id.src[d] = (int8_t)d;
+    id.mul[d] = 1;
+  }
+  const ry_graph *g = p->g;
+  const ry_node *n = &g->nodes[def_of(g, v)];
+  int32_t w = ry_node_operands(g, n)[0];
+  while (n->op == RY_OP_RESHAPE && p->rows->grp[w] != rg->gi && !p->mat[w] && g->nodes[def_of(g, w)].op == RY_OP_RESHAPE)
+    w = ry_node_operands(g, &g->nodes[def_of(g, w)])[0];
+  if (n->op == RY_OP_RESHAPE && p->rows->grp[w] == rg->gi && p->rows->role[w] != ROW_FULL) {
+    /* a reshape between two row values keeps the order: a copy */
+    row_kgen_done(rg, k);
+    if (!rg->done[w]) {
+      k->fail = true;
+      k->fail_why = "row kernel: a row value read before it is computed";
+      return false;
+    }
+    ryc_printf(o, "    rs%d = rs%d;\n", (int)v, (int)w);
+    rg->done[v] = 1;
+    return true;
+  }
+  int t = emit_node(k, v, &id);
+  row_kgen_done(rg, k);
+  if (k->fail && rg->fail_v < 0) rg->fail_v = v;
+  if (k->fail || k->body.oom) return false;
+  ryc_printf(o, "    {\n");
+  row_loads(o, k, rg, NULL);
+  ryc_printf(o, "%s      rs%d = t%d;\n    }\n", k->body.s ? k->body.s : "", (int)v, t);
+  rg->done[v] = 1;
+  return true;
+}
+
+/* The row kernel of group gi as function ryk_<idx>: its text in *out, the
+ * buffers it takes (outputs first) in rg. */
+static bool gen_row_text(rowgen *rg, kgen *k, planner *p, int idx, const int32_t *lev, ryc_buf *out, int *n_passes) {
+  const ry_graph *g = p->g;
+  const ry_region *body = &g->regions[0];
+  const rowgroup *G = rg->G;
+  rowplan *rp = p->rows;
+  ryc_buf pb = {0};
+  memset(rg->done, 0, (size_t)g->n_values + 1);
+  rg->n_bufs = rg->n_out;
+  int maxlev = 0;
+  for (int32_t kk = 0; kk < body->nodes.n; kk++) {
+    const ry_node *n = &g->nodes[body->nodes.v[kk]];
+    int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+    if (r >= 0 && rp->grp[r] == rg->gi && lev[r] > maxlev) maxlev = lev[r];
+  }
+  rg->pass = 0;
+  bool ok = true;
+  int32_t *mem = ry__malloc(((size_t)body->nodes.n + 1) * sizeof(int32_t));
+  bool *taken = ry__calloc((size_t)g->n_values + 1, sizeof(bool));
+  if (!mem || !taken) ok = false;
+  for (int L = 0; ok && L <= maxlev; L++) {
+    /* pass L: reductions and full outputs of level L, one loop per shape */
+    for (int32_t kk = 0; ok && L > 0 && kk < body->nodes.n; kk++) {
+      const ry_node *n = &g->nodes[body->nodes.v[kk]];
+      int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+      if (r < 0 || rp->grp[r] != rg->gi || lev[r] != L || taken[r]) continue;
+      int role = rp->role[r];
+      if (role == ROW_SCALAR || (role == ROW_FULL && !rp->out[r])) continue;
+      ry_shape s = role == ROW_RED ? ry_vtype(g, ry_node_operands(g, n)[0]).shape : ry_vtype(g, r).shape;
+      int nm = 0;
+      for (int32_t jj = kk; jj < body->nodes.n && nm < ROW_MAX_STORES; jj++) {
+        const ry_node *m = &g->nodes[body->nodes.v[jj]];
+        int32_t u = m->n_results ? ry_node_results(g, m)[0] : -1;
+        if (u < 0 || rp->grp[u] != rg->gi || lev[u] != L || taken[u]) continue;
+        int ro = rp->role[u];
+        if (ro == ROW_SCALAR || (ro == ROW_FULL && !rp->out[u])) continue;
+        ry_shape su = ro == ROW_RED ? ry_vtype(g, ry_node_operands(g, m)[0]).shape : ry_vtype(g, u).shape;
+        if (!ry_shape_equal(su, s)) continue;
+        mem[nm++] = u;
+        taken[u] = true;
+      }
+      int8_t rowdim[RY_MAX_RANK];
+      row_match(G, s, rowdim);
+      ok = row_pass(rg, k, p, &pb, mem, nm, s, rowdim);
+      rg->pass++;
+    }
+    for (int32_t kk = 0; ok && kk < body->nodes.n; kk++) {
+      const ry_node *n = &g->nodes[body->nodes.v[kk]];
+      int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+      if (r >= 0 && rp->grp[r] == rg->gi && lev[r] == L && rp->role[r] == ROW_SCALAR) ok = row_scalar(rg, k, p, &pb, r);
+    }
+  }
+  *n_passes = rg->pass;
+  if (ok && !pb.oom) {
+    ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+    for (int i = 0; i < rg->n_bufs; i++) {
+      ry_dtype t = ry_vtype(g, rg->bufs[i]).dtype;
+      const char *c = i >= rg->n_out ? "const " : "";
+      ryc_printf(out, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, stype(t), i, c, stype(t), i);
+    }
+    for (int i = 0; i < rg->n_sc; i++)
+      if (rg->sc[i].use) ryc_printf(out, "  %s sc%d[%" PRId64 "];\n", ctype(ry_vtype(g, rg->sc[i].v).dtype), i, rg->sc[i].len);
+    ryc_printf(out, "  for (int64_t i = lo; i < hi; i++) {\n");
+    int64_t st = G->rows;
+    for (int q = 0; q < G->rank; q++) {
+      st /= G->dims[q];
+      ryc_printf(out, "    const int64_t r%d = i / %" PRId64 " %% %" PRId64 ";\n", q, st, G->dims[q]);
+    }
+    for (int32_t v = 0; v < g->n_values; v++)
+      if (rp->grp[v] == rg->gi && rp->role[v] != ROW_FULL)
+        ryc_printf(out, "    %s rs%d;\n", ctype(ry_vtype(g, v).dtype), (int)v);
+    ryc_printf(out, "%s", pb.s ? pb.s : "");
+    for (int32_t v = 0; v < g->n_values; v++)
+      if (rp->grp[v] == rg->gi && rp->role[v] != ROW_FULL) row_store_scalar(rg, g, out, v);
+    ryc_printf(out, "  }\n}\n\n");
+  }
+  ryc_buf_free(&pb);
+  ry__free(mem, ((size_t)body->nodes.n + 1) * sizeof(int32_t));
+  ry__free(taken, ((size_t)g->n_values + 1) * sizeof(bool));
+  return ok;
+}
+
+/* Generate the row kernel of group gi: text, buffers (outputs first) and
+ * the numbers for the step and the report. */
+static bool gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *rg, int *n_passes, int *n_scratch) {
+  const ry_graph *g = p->g;
+  rowplan *rp = p->rows;
+  const ry_region *body = &g->regions[0];
+  memset(rg, 0, sizeof *rg);
+  rg->fail_v = -1;
+  rg->gi = gi;
+  rg->G = &rp->groups[gi];
+  size_t nv = (size_t)g->n_values + 1;
+  rg->done = ry__calloc(nv, 1);
+  int32_t *lev = ry__calloc(nv, sizeof(int32_t));
+  bool ok = rg->done && lev;
+  /* outputs, in node order */
+  for (int32_t v = 0; ok && v < g->n_values; v++)
+    if (rp->grp[v] == gi && rp->out[v]) {
+      if (rg->n_out >= MAX_ACC / 2) {
+        ok = false;
+        k->fail = true;
+        k->fail_why = "row kernel: too many outputs";
+      } else {
+        rg->bufs[rg->n_out++] = v;
+      }
+    }
+  /* levels */
+  for (int32_t kk = 0; ok && kk < body->nodes.n; kk++) {
+    const ry_node *n = &g->nodes[body->nodes.v[kk]];
+    int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+    if (r < 0 || rp->grp[r] != gi) continue;
+    row_leaves(p, n, true, gi);
+    if (rp->oom) ok = false;
+    int dep = 0;
+    for (int i = 0; i < rp->leaf.n; i++) {
+      int32_t x = rp->leaf.v[i];
+      if (rp->grp[x] == gi && rp->role[x] != ROW_FULL && lev[x] > dep) dep = lev[x];
+    }
+    lev[r] = rp->role[r] == ROW_SCALAR ? dep : dep + 1;
+  }
+  rg->trial = true;
+  ryc_buf tb = {0};
+  ok = ok && gen_row_text(rg, k, p, idx, lev, &tb, n_passes);
+  /* scratch rows for the expressions several passes evaluate */
+  *n_scratch = 0;
+  int64_t bytes = 0;
+  for (int i = 0; ok && i < rg->n_sc; i++) {
+    ry_type t = ry_vtype(g, rg->sc[i].v);
+    int8_t rowdim[RY_MAX_RANK];
+    if (row_match(rg->G, t.shape, rowdim) != ROW_FULL) continue;
+    int64_t len = 1;
+    for (int d = 0; d < t.shape.rank; d++)
+      if (rowdim[d] < 0) len *= t.shape.dims[d];
+    int64_t sz = len * (int64_t)ry_dtype_size(t.dtype);
+    if (rg->sc[i].n_pass < 2 || bytes + sz > ROW_SCRATCH_MAX || (t.dtype != RY_F32 && t.dtype != RY_F64)) continue;
+    rg->sc[i].use = true;
+    rg->sc[i].len = len;
+    bytes += sz;
+    (*n_scratch)++;
+  }
+  if (ok && *n_scratch) {
+    rg->trial = false;
+    ok = gen_row_text(rg, k, p, idx, lev, out, n_passes);
+  } else if (ok) {
+    ryc_printf(out, "%s", tb.s ? tb.s : "");
+  }
+  ryc_buf_free(&tb);
+  ry__free(rg->done, nv);
+  rg->done = NULL;
+  ry__free(lev, nv * sizeof(int32_t));
+  return ok && !out->oom;
 }
 
 /* ---- the plan ---- */
@@ -1365,7 +2216,10 @@ static void report_value(ryc_buf *rep, const planner *pl, int32_t v) {
              pl->why[v] ? pl->why[v] : "?", pl->why_op[v] ? " " : "", pl->why_op[v] ? pl->why_op[v] : "");
 }
 
-static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *retry) {
+static ry_status row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *src, ryc_buf *rep, ryc_step *st,
+                          bool *retry);
+
+static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *norow, bool *retry) {
   memset(p, 0, sizeof *p);
   p->g = g;
   size_t nv = (size_t)g->n_values + 1;
@@ -1377,7 +2231,8 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
                 ry__calloc(nv, sizeof(int32_t)),
                 ry__calloc(nv, sizeof(int32_t)),
                 ry__calloc(nv, sizeof(bool)),
-                force};
+                force,
+                NULL};
   kgen *k = ry__calloc(1, sizeof *k);
   ryc_buf src = {0}, rep = {0};
   ry_status s = NULL;
@@ -1394,8 +2249,19 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
     goto done;
   }
   decide(&pl);
+  rowplan rp = {0};
+  rp.grp = ry__malloc(nv * sizeof(int32_t));
+  rp.role = ry__calloc(nv, 1);
+  rp.out = ry__calloc(nv, sizeof(bool));
+  rp.stamp = ry__calloc(nv, sizeof(int32_t));
+  rp.norow = norow;
+  pl.rows = &rp;
+  if (!rp.grp || !rp.role || !rp.out || !rp.stamp || !row_plan(&pl)) {
+    s = ry__oom();
+    goto done;
+  }
   for (int i = 0; ryc_prelude[i]; i++) ryc_printf(&src, "%s", ryc_prelude[i]);
-  ryc_printf(&src, "\n");
+  ryc_printf(&src, "%s", RYC_PRELUDE_END);
   const ry_region *body = &g->regions[0];
   for (int32_t kk = 0; kk < body->nodes.n && !s; kk++) {
     int32_t nid = body->nodes.v[kk];
@@ -1405,6 +2271,14 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
     memset(&st, 0, sizeof st);
     st.node = nid;
     vclass c = n->n_results ? (vclass)pl.cls[r0] : V_INTERP;
+    if (n->n_results && rp.grp[r0] >= 0) {
+      /* a row kernel runs where its group's last member was */
+      if (rp.groups[rp.grp[r0]].last != nid) continue;
+      s = row_step(&pl, k, p, nid, &src, &rep, &st, retry);
+      if (!s) s = add_step(p, &p->steps_cap, &st);
+      if (s) ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
+      continue;
+    }
     if (c == V_EW && !pl.mat[r0]) continue; /* fused into its users */
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
@@ -1504,6 +2378,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
             const ryc_step *o = &p->steps[q];
             const ry_node *on = &g->nodes[o->node];
             for (int r = 0; r < on->n_results; r++) produced |= ry_node_results(g, on)[r] == v;
+            for (int r = 0; o->kind == RYC_STEP_KERNEL && r < o->n_out; r++) produced |= o->bufs[r] == v;
           }
           if (!produced) {
             s = ry__err(RY_ERR_UNSUPPORTED, "cpu: value %d needed by %s is not computed (codegen fallback)", (int)v,
@@ -1529,6 +2404,8 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *ret
       int32_t v = ry_node_results(g, n)[r];
       if (lastuse[v] < 0) lastuse[v] = i; /* unused results die at once */
     }
+    for (int r = 0; st->kind == RYC_STEP_KERNEL && r < st->n_out; r++)
+      if (lastuse[st->bufs[r]] < 0) lastuse[st->bufs[r]] = i;
   }
   for (int32_t i = 0; i < body->results.n; i++) lastuse[body->results.v[i]] = INT32_MAX;
   for (int32_t i = 0; i < body->params.n; i++)
@@ -1586,6 +2463,13 @@ done:
   ry__free(pl.nusers, nv * sizeof(int32_t));
   ry__free(pl.cost, nv * sizeof(int32_t));
   ry__free(pl.need_flat, nv * sizeof(bool));
+  ry__free(rp.grp, nv * sizeof(int32_t));
+  ry__free(rp.role, nv);
+  ry__free(rp.out, nv * sizeof(bool));
+  ry__free(rp.stamp, nv * sizeof(int32_t));
+  ry__free(rp.groups, (size_t)rp.cap * sizeof(rowgroup));
+  ry__ivec_free(&rp.stack);
+  ry__ivec_free(&rp.leaf);
   if (k) {
     ryc_buf_free(&k->body);
     for (int v = 0; v < k->n_ip; v++) ryc_buf_free(&k->ip_src[v]);
@@ -1593,6 +2477,62 @@ done:
   ry__free(k, sizeof *k);
   ry__free(lastuse, nv * sizeof(int32_t));
   if (s) ryc_plan_free(p);
+  return s;
+}
+
+/* The step of the row kernel whose group's last member is node nid. A
+ * kernel that cannot be generated sends its members back to ordinary
+ * kernels (*retry). */
+static ry_status row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *src, ryc_buf *rep, ryc_step *st,
+                          bool *retry) {
+  const ry_graph *g = pl->g;
+  rowplan *rp = pl->rows;
+  int gi = rp->grp[ry_node_results(g, &g->nodes[nid])[0]];
+  const rowgroup *G = &rp->groups[gi];
+  rowgen *rg = ry__calloc(1, sizeof *rg);
+  if (!rg) return ry__oom();
+  ryc_buf kb = {0};
+  int n_passes = 0, n_scratch = 0;
+  ry_status s = NULL;
+  if (!gen_row(pl, k, gi, p->n_kernels, &kb, rg, &n_passes, &n_scratch) || kb.oom) {
+    if (!k->fail) {
+      s = ry__oom();
+    } else {
+      /* plan again without the member that failed (or the whole group) */
+      const ry_region *body = &g->regions[0];
+      for (int32_t kk = 0; kk < body->nodes.n; kk++) {
+        const ry_node *n = &g->nodes[body->nodes.v[kk]];
+        int32_t r = n->n_results ? ry_node_results(g, n)[0] : -1;
+        if (r >= 0 && rp->grp[r] == gi && (rg->fail_v < 0 || r == rg->fail_v)) rp->norow[body->nodes.v[kk]] = true;
+      }
+      *retry = true;
+      s = ry__err(RY_ERR_INTERNAL, "cpu: row kernel failed (%s)", k->fail_why ? k->fail_why : "?");
+    }
+  } else {
+    ryc_printf(src, "%s%s", RYC_SPLIT, kb.s);
+    st->kind = RYC_STEP_KERNEL;
+    st->kernel = p->n_kernels++;
+    st->n_bufs = rg->n_bufs;
+    st->n_out = rg->n_out;
+    st->bufs = dup_ids(rg->bufs, rg->n_bufs);
+    st->outer = G->rows;
+    st->work = G->rows;
+    if (!st->bufs) s = ry__oom();
+    ryc_printf(rep, "row kernel %d: %" PRId64 " rows, %d passes, %d scratch rows, %d outputs, %d buffers read\n",
+               st->kernel, G->rows, n_passes, n_scratch, rg->n_out, rg->n_bufs - rg->n_out);
+    for (int32_t v = 0; v < g->n_values; v++) {
+      if (rp->grp[v] != gi) continue;
+      static const char *const roles[] = {"", "row value", "full", "reduction"};
+      const ry_node *n = &g->nodes[def_of(g, v)];
+      int64_t numel = ry_shape_numel(ry_vtype(g, n->op == RY_OP_REDUCE ? ry_node_operands(g, n)[0] : v).shape);
+      if (numel > st->work) st->work = numel;
+      char ts[96];
+      ryc_printf(rep, "  member %%v%d: %s = %s (%s)%s\n", (int)v, ry_type_str(ry_vtype(g, v), ts, sizeof ts),
+                 ry_op_table[n->op].name, roles[rp->role[v]], rp->out[v] ? ", stored" : "");
+    }
+  }
+  ryc_buf_free(&kb);
+  ry__free(rg, sizeof *rg);
   return s;
 }
 
@@ -1611,15 +2551,19 @@ void ryc_plan_free(ryc_plan *p) {
 
 ry_status ryc_plan_build(const ry_graph *g, ryc_plan *p) {
   size_t fsz = (size_t)g->n_nodes + 1;
-  bool *force = ry__calloc(fsz, sizeof(bool));
-  if (!force) return ry__oom();
+  bool *force = ry__calloc(fsz, sizeof(bool)), *norow = ry__calloc(fsz, sizeof(bool));
   ry_status s;
   for (;;) {
     bool retry = false;
-    s = plan_try(g, p, force, &retry);
+    if (!force || !norow) {
+      s = ry__oom();
+      break;
+    }
+    s = plan_try(g, p, force, norow, &retry);
     if (!s || !retry) break;
     ry_status_free(s);
   }
   ry__free(force, fsz * sizeof(bool));
+  ry__free(norow, fsz * sizeof(bool));
   return s;
 }

@@ -202,12 +202,13 @@ static double now_s(void) {
 }
 
 /* Where to cut a big module in two (0: do not): at the RYC_SPLIT marker
- * nearest its middle. Both halves get the prelude (everything before the
- * first marker). */
+ * nearest its middle. Both halves get the prelude (everything up to
+ * RYC_PRELUDE_END); a module without that marker is never cut. */
 static size_t split_point(const char *src, size_t len, size_t *prelude) {
-  const char *first = strstr(src, RYC_SPLIT);
+  const char *end = strstr(src, RYC_PRELUDE_END);
+  const char *first = end ? strstr(end, RYC_SPLIT) : NULL;
   if (!first || len < SPLIT_MIN_BYTES || sysconf(_SC_NPROCESSORS_ONLN) < 2) return 0;
-  *prelude = (size_t)(first - src);
+  *prelude = (size_t)(end - src) + strlen(RYC_PRELUDE_END);
   size_t mid = *prelude + (len - *prelude) / 2, best = 0;
   for (const char *m = first; m; m = strstr(m + 1, RYC_SPLIT)) {
     size_t at = (size_t)(m - src);
@@ -262,9 +263,14 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
   }
   double t0 = now_s();
   int rc = -1;
-  for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
-    /* the second attempt: no libmvec here, plain libm */
-    const char *def = attempt ? "-DRY_NO_MVEC " : "", *libs = attempt ? "-lm" : "-lmvec -lm";
+  for (int attempt = 0; attempt < 4 && rc != 0; attempt++) {
+    if (attempt == 2) { /* the split build failed both ways: one compiler over the whole module */
+      if (!cut || !write_file(csrc, src, len, NULL, 0)) break;
+      unlink(err2);
+      cut = 0;
+    }
+    /* odd attempts: no libmvec here, plain libm */
+    const char *def = attempt & 1 ? "-DRY_NO_MVEC " : "", *libs = attempt & 1 ? "-lm" : "-lmvec -lm";
     if (cut)
       snprintf(cmd, cmdsz,
                "%s %s %s-fPIC -c -o %s %s 2> %s & p=$!; %s %s %s-fPIC -c -o %s %s 2> %s; r=$?; wait $p || r=1; "
