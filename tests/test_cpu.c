@@ -629,6 +629,41 @@ TEST(cpu_normal_sampler_is_one_kernel) {
   ry_graph_release(g);
 }
 
+/* The generated f32 erf (an inline polynomial, prelude.h) stays within 3 ulp of
+ * the exact erf over a dense sweep, is odd, and keeps NaN, infinities and -0. */
+TEST(cpu_erf_f32_is_accurate) {
+  enum { N = 200003 };
+  ry_graph *g = parse("func @main(%x: f32[200003]) -> (f32[200003]) {\n  %0: f32[200003] = erf %x\n  return %0\n}\n");
+  if (!g) return;
+  float *xs = malloc(N * sizeof(float));
+  for (int i = 0; i < (N - 5) / 2; i++) xs[2 * i] = 6.0f * (float)i / (float)((N - 5) / 2), xs[2 * i + 1] = -xs[2 * i];
+  xs[N - 5] = NAN, xs[N - 4] = INFINITY, xs[N - 3] = -INFINITY, xs[N - 2] = -0.0f, xs[N - 1] = 1e-30f;
+  ry_array *x = NULL, *y = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(N), xs, &x));
+  CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &y));
+  if (y) {
+    const float *ys = ry_array_data(y);
+    double worst = 0;
+    for (int i = 0; i < N - 5; i++) {
+      double r = erf((double)xs[i]);
+      float rf = (float)r;
+      double ulp = fabs((double)nextafterf(rf, INFINITY) - (double)rf);
+      double e = fabs((double)ys[i] - r) / ulp;
+      if (!(e <= worst)) worst = e;
+      if (i % 2) CHECK(ys[i] == -ys[i - 1]);
+    }
+    CHECK_MSG(worst <= 3.0, "erf is %g ulp off", worst);
+    CHECK(isnan(ys[N - 5]));
+    CHECK(ys[N - 4] == 1.0f && ys[N - 3] == -1.0f);
+    CHECK(ys[N - 2] == 0.0f && signbit(ys[N - 2]));
+    CHECK(fabsf(ys[N - 1] - 1.1283791e-30f) <= 1e-36f);
+  }
+  ry_array_release(x);
+  ry_array_release(y);
+  free(xs);
+  ry_graph_release(g);
+}
+
 /* ---- a big module is compiled as two halves in parallel ---- */
 
 /* 48 outputs, each its own kernel: a module well past the split size */

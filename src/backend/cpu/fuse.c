@@ -586,7 +586,7 @@ static const char *fname(ry_op op, bool dbl) {
   case RY_OP_COS: return dbl ? "cos" : "cosf";
   case RY_OP_TAN: return dbl ? "tan" : "tanf";
   case RY_OP_TANH: return dbl ? "tanh" : "tanhf";
-  case RY_OP_ERF: return dbl ? "erf" : "erff";
+  case RY_OP_ERF: return dbl ? "erf" : "ry_erff"; /* prelude.h */
   case RY_OP_FLOOR: return dbl ? "floor" : "floorf";
   case RY_OP_CEIL: return dbl ? "ceil" : "ceilf";
   case RY_OP_ROUND: return dbl ? "round" : "roundf";
