@@ -4,7 +4,10 @@
  * rows; an MR x NR register-blocked micro-kernel written with GCC vector
  * extensions) compiled for the host by the JIT (-march=native picks AVX-512,
  * AVX2 or SSE) the first time a program needs it, and cached like any
- * module. Threads split the columns in NR-aligned ranges; every element of C
+ * module. When a thread's columns are at most two panels wide and A is not
+ * transposed, A is read in place instead of packed (ukr_d). Packing
+ * workspaces stay on a free list between calls. Threads split the columns in
+ * NR-aligned ranges; every element of C
  * is accumulated over k in the same order whatever the split, so results do
  * not depend on the thread count. Without a compiler, or for f64, a portable
  * blocked loop in this file runs instead. bench/gemm_compare.c measures it
