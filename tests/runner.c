@@ -1,5 +1,6 @@
 /* The test runner: runs every registered TEST (or those whose name contains
  * argv[1]) and ends with "N passed, M failed". */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -96,6 +97,20 @@ char *rt_read_file(const char *path, size_t *len) {
     if (len) *len = (size_t)n;
   }
   return buf;
+}
+
+char *rt_read_dump(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return NULL;
+  struct dirent *e;
+  char best[512] = "";
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, suffix) && strcmp(e->d_name, best) > 0) snprintf(best, sizeof best, "%s", e->d_name);
+  closedir(d);
+  if (!best[0]) return NULL;
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", dir, best);
+  return rt_read_file(path, NULL);
 }
 
 void rt_write_bytes(const char *path, const void *data, size_t n) {

@@ -280,34 +280,6 @@ TEST(cpu_sgemm_matches_reference) {
 
 /* ---- fusion, seen through RYFT_DUMP ---- */
 
-static char *read_all(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *s = malloc((size_t)n + 1);
-  size_t k = fread(s, 1, (size_t)n, f);
-  s[k] = 0;
-  fclose(f);
-  return s;
-}
-
-/* find dir/prog*.<suffix> with the highest number */
-static char *read_dump(const char *dir, const char *suffix) {
-  DIR *d = opendir(dir);
-  if (!d) return NULL;
-  struct dirent *e;
-  char best[512] = "";
-  while ((e = readdir(d)))
-    if (strstr(e->d_name, suffix) && strcmp(e->d_name, best) > 0) snprintf(best, sizeof best, "%s", e->d_name);
-  closedir(d);
-  if (!best[0]) return NULL;
-  char path[1200];
-  snprintf(path, sizeof path, "%s/%s", dir, best);
-  return read_all(path);
-}
-
 TEST(cpu_fuses_gelu_chain_into_one_kernel) {
   char dir[256];
   temp_dir(dir, sizeof dir, "dump");
@@ -336,12 +308,12 @@ TEST(cpu_fuses_gelu_chain_into_one_kernel) {
   ry_executable *e = NULL;
   CHECK_OK(ry_compile(g, cpu(), &e));
   unsetenv("RYFT_DUMP");
-  char *src = read_dump(dir, "05-kernels.c"), *rep = read_dump(dir, "04-fusion.txt"), *ir = read_dump(dir, "03-dce.ir");
+  char *src = rt_read_dump(dir, "05-kernels.c"), *rep = rt_read_dump(dir, "04-fusion.txt"), *ir = rt_read_dump(dir, "03-dce.ir");
   CHECK(src && strstr(src, "void ryk_0("));
   CHECK(src && !strstr(src, "void ryk_1("));
   CHECK(rep && strstr(rep, "graph output"));
   CHECK(ir && strstr(ir, "erf"));
-  char *times = read_dump(dir, "06-times.txt");
+  char *times = rt_read_dump(dir, "06-times.txt");
   CHECK(times && strstr(times, "compile+load"));
   free(src);
   free(rep);
@@ -463,7 +435,7 @@ TEST(cpu_cache_truncated_entry_is_rebuilt) {
   CHECK(ok);
   CHECK_EQ_INT(b.corrupt, a.corrupt + 1);
   CHECK_EQ_INT(b.compiles, a.compiles + 1);
-  char *err = read_all(errpath);
+  char *err = rt_read_file(errpath, NULL);
   CHECK_MSG(err && strstr(err, "corrupt") && strstr(err, "rebuilding"), "warning: %s", err ? err : "(none)");
   free(err);
   /* and the rebuilt entry is good */
@@ -571,7 +543,7 @@ TEST(cpu_no_compiler_falls_back_to_interpreter) {
            self, errp);
   int rc = system(cmd);
   CHECK_MSG(rc == 0, "child exit %d", rc);
-  char *err = read_all(errp);
+  char *err = rt_read_file(errp, NULL);
   CHECK(err && strstr(err, "no C compiler"));
   /* said once, though the child compiled twice */
   int count = 0;
@@ -611,7 +583,7 @@ TEST(cpu_normal_sampler_is_one_kernel) {
   ry_array *got = NULL, *want = NULL;
   CHECK_OK(ry_run(g, cpu(), 0, NULL, 1, &got));
   unsetenv("RYFT_DUMP");
-  char *rep = read_dump(dir, "04-fusion.txt");
+  char *rep = rt_read_dump(dir, "04-fusion.txt");
   CHECK(rep != NULL);
   /* after the threefry2x32 call (whose three operands are small kernels) */
   const char *after = rep ? strstr(rep, "= threefry2x32") : NULL;
@@ -704,7 +676,7 @@ TEST(cpu_big_module_compiles_in_halves) {
   if (old_cache) setenv("RYFT_CACHE_DIR", old_cache, 1), free(old_cache);
   else unsetenv("RYFT_CACHE_DIR");
   CHECK_OK(ry_run(g, interp, 1, &x, 48, want));
-  char *cmd = read_dump(dir, "compile.txt");
+  char *cmd = rt_read_dump(dir, "compile.txt");
   if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
     CHECK_MSG(cmd && strstr(cmd, "-2.c") && strstr(cmd, "-shared"), "not split: %s", cmd ? cmd : "(no dump)");
   free(cmd);
@@ -737,7 +709,7 @@ TEST(cpu_compiler_failure_is_reported) {
            "RYFT_CFLAGS=-fno-such-flag-for-ryft RYFT_CACHE_DIR='%s' RYFT_TEST_BADCC_CHILD=1 '%s' cpu_badcc_child > '%s' 2>&1",
            dir, self, errp);
   int rc = system(cmd);
-  char *out = read_all(errp);
+  char *out = rt_read_file(errp, NULL);
   CHECK_MSG(rc == 0, "child exit %d: %s", rc, out ? out : "");
   free(out);
 }

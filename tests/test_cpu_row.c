@@ -5,7 +5,6 @@
  * rows of length 1, lengths that are no multiple of the lanes, -inf and NaN
  * in softmax, reductions over several trailing axes and f64; results are
  * bitwise the same with 1 and 2 threads. */
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -113,20 +112,6 @@ static ry_array *input(ry_type t, int k) { return array_of(t, k, NULL); }
 
 /* ---- plan report and runs ---- */
 
-/* dir/prog*.<suffix> with the highest number */
-static char *read_dump(const char *dir, const char *suffix) {
-  DIR *d = opendir(dir);
-  if (!d) return NULL;
-  struct dirent *e;
-  char best[512] = "";
-  while ((e = readdir(d)))
-    if (strstr(e->d_name, suffix) && strcmp(e->d_name, best) > 0) snprintf(best, sizeof best, "%s", e->d_name);
-  closedir(d);
-  if (!best[0]) return NULL;
-  char path[1200];
-  snprintf(path, sizeof path, "%s/%s", dir, best);
-  return rt_read_file(path, NULL);
-}
 
 /* The fusion report of g compiled on cpu (caller frees). */
 static char *fusion_report(ry_graph *g) {
@@ -137,7 +122,7 @@ static char *fusion_report(ry_graph *g) {
   CHECK_OK(ry_compile(g, dev("cpu"), &e));
   unsetenv("RYFT_DUMP");
   ry_executable_free(e);
-  char *rep = read_dump(dir, "04-fusion.txt");
+  char *rep = rt_read_dump(dir, "04-fusion.txt");
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (getenv("RYFT_TEST_DEBUG")) fprintf(stderr, "dump in %s\n", dir);

@@ -22,15 +22,6 @@ static ry_graph *parse(const char *text) {
   return g;
 }
 
-static const char *k_axpy =
-    "func @main(%a: f32[], %x: f32[4], %y: f32[4]) -> (f32[4], f32[]) {\n"
-    "  %0: f32[4] = broadcast_in_dim %a {dims=[]}\n"
-    "  %1: f32[4] = mul %0, %x\n"
-    "  %2: f32[4] = add %1, %y\n"
-    "  %3: f32[] = reduce %2 {kind=sum, axes=[0]}\n"
-    "  return %2, %3\n"
-    "}\n";
-
 static void axpy_inputs(ry_array *in[3]) {
   float a = 2, x[4] = {1, 2, 3, 4}, y[4] = {10, 20, 30, 40};
   CHECK_OK(ry_array_from_host(RY_F32, RY_SCALAR, &a, &in[0]));

@@ -348,15 +348,6 @@ done:
 
 /* ---- errors ---- */
 
-static const char *k_axpy =
-    "func @main(%a: f32[], %x: f32[4], %y: f32[4]) -> (f32[4], f32[]) {\n"
-    "  %0: f32[4] = broadcast_in_dim %a {dims=[]}\n"
-    "  %1: f32[4] = mul %0, %x\n"
-    "  %2: f32[4] = add %1, %y\n"
-    "  %3: f32[] = reduce %2 {kind=sum, axes=[0]}\n"
-    "  return %2, %3\n"
-    "}\n";
-
 TEST(pjrt_device_errors) {
   ry_pjrt_client *c = client(2), *other = client(0);
   ry_graph *g = NULL;

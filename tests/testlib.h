@@ -27,6 +27,8 @@ const char *rt_source_dir(void); /* the repository root */
  * may be NULL), NULL on error; bytes into a file; a scratch path
  * BUILD/test_tmp/<prefix>_<pid>_<name> (4 rotating buffers). */
 char *rt_read_file(const char *path, size_t *len);
+/* dir/prog*.<suffix> with the highest number (a RYFT_DUMP stage), or NULL */
+char *rt_read_dump(const char *dir, const char *suffix);
 void rt_write_bytes(const char *path, const void *data, size_t n);
 const char *rt_tmp_path(const char *prefix, const char *name);
 /* print(g), parse it back, print again: the two texts must be identical and
