@@ -636,6 +636,60 @@ TEST(cpu_erf_f32_is_accurate) {
   ry_graph_release(g);
 }
 
+/* A chain where each level uses the previous value twice: everything may go
+ * back into one kernel, but only as many values as its memo holds, so the
+ * generated code stays linear in the chain (it once doubled per level past
+ * ~520 levels and never finished compiling). */
+static int doubling_chain(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value a = in[0];
+  for (int i = 0; i < 700; i++) a = ry_add(b, ry_sin(b, a), a);
+  out[0] = a;
+  return 1;
+}
+
+TEST(cpu_long_shared_chain_compiles) {
+  ry_type t = {RY_F32, RY_SHAPE(8)};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("chain", doubling_chain, NULL, 1, &t, NULL, &g));
+  if (!g) return;
+  ry_array *x = filled(RY_SHAPE(8), wave), *got = NULL, *want = NULL;
+  ry_device *interp;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &got));
+  CHECK_OK(ry_run(g, interp, 1, &x, 1, &want));
+  if (got && want)
+    for (int i = 0; i < 8; i++) CHECK_NEAR(ry_array_get_f64(got, i), ry_array_get_f64(want, i), 1e-3);
+  ry_array_release(x);
+  ry_array_release(got);
+  ry_array_release(want);
+  ry_graph_release(g);
+}
+
+/* A NaN constant keeps its sign and payload through generated code, which
+ * bitcast_convert makes visible. */
+TEST(cpu_nan_constant_bits_survive) {
+  ry_graph *g = parse(
+      "func @main(%x: u32[4]) -> (u32[4]) {\n"
+      "  %0: u32[] = constant {value=[4290772993]}\n"
+      "  %1: f32[] = bitcast_convert %0\n"
+      "  %2: f32[4] = broadcast_in_dim %1 {dims=[]}\n"
+      "  %3: u32[4] = bitcast_convert %2\n"
+      "  %4: u32[4] = add %3, %x\n"
+      "  return %4\n"
+      "}\n");
+  if (!g) return;
+  uint32_t xs[4] = {0, 1, 2, 3};
+  ry_array *x = NULL, *y = NULL;
+  CHECK_OK(ry_array_from_host(RY_U32, RY_SHAPE(4), xs, &x));
+  CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &y));
+  if (y)
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT((long long)ry_array_get_i64(y, i), 4290772993LL + i);
+  ry_array_release(x);
+  ry_array_release(y);
+  ry_graph_release(g);
+}
+
 /* ---- a big module is compiled as two halves in parallel ---- */
 
 /* 48 outputs, each its own kernel: a module well past the split size */

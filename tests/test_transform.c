@@ -1035,6 +1035,50 @@ TEST(transform_prod_derivatives_with_zeros) {
   }
 }
 
+/* Edge cases of the prod rule: nothing reduced (rank 8, the identity), and
+ * partial products that overflow next to a zero (the others' product is
+ * still 0 or inf, never NaN). */
+static int f_prod_none(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_sum(b, ry_reduce(b, in[0], RY_PROD, RY_NO_AXES), RY_AXES(0, 1, 2, 3, 4, 5, 6, 7));
+  return 1;
+}
+static int f_prod_f32(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_reduce(b, in[0], RY_PROD, RY_AXES(0));
+  return 1;
+}
+
+TEST(transform_prod_edge_cases) {
+  ry_type t8 = {RY_F64, RY_SHAPE(1, 1, 1, 1, 1, 1, 1, 2)};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace("prod_none", f_prod_none, NULL, 1, &t8, NULL, &f));
+  CHECK_OK(ry_grad(f, NULL, &g));
+  double x8[2] = {3, -4}, d8[2], *in[1] = {x8}, *o[1] = {d8};
+  if (g && run_f64(g, in, 1, o)) CHECK(d8[0] == 1 && d8[1] == 1);
+  ry_graph_release(f);
+  ry_graph_release(g);
+  ry_type t = {RY_F32, RY_SHAPE(4)};
+  CHECK_OK(ry_trace("prod_f32", f_prod_f32, NULL, 1, &t, NULL, &f));
+  CHECK_OK(ry_grad(f, NULL, &g));
+  if (g) {
+    float xs[4] = {0, 1e30f, 1e30f, 2};
+    ry_array *x = NULL, *d = NULL;
+    ry_device *interp;
+    CHECK_OK(ry_device_get("interp", &interp));
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4), xs, &x));
+    CHECK_OK(ry_run(g, interp, 1, &x, 1, &d));
+    if (d) {
+      CHECK(isinf(ry_array_get_f64(d, 0)));
+      for (int i = 1; i < 4; i++) CHECK_MSG(ry_array_get_f64(d, i) == 0, "d[%d] = %g", i, ry_array_get_f64(d, i));
+    }
+    ry_array_release(x);
+    ry_array_release(d);
+  }
+  ry_graph_release(f);
+  ry_graph_release(g);
+}
+
 /* L(s) = mean cross-entropy of a 2-layer MLP whose weights are scaled by s */
 static int f_mlp_scaled(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;

@@ -258,7 +258,9 @@ static ry_value scan_prod(ryt_jvp_args *a, ry_value x, ry_value *t, int axis, bo
 
 /* For each element, the product of the other elements of its reduced set:
  * the reduced axes are moved last and flattened, then exclusive running
- * products from both ends are multiplied. */
+ * products from both ends (sequential cumulative products, so a zero keeps
+ * the products after it 0 even when the ones before overflow) are
+ * multiplied. At least one axis is reduced (j_reduce handles none). */
 static ry_value prod_of_others(ryt_jvp_args *a, ry_value x, const ry_axes *axes) {
   ry_shape s = T(B, x).shape;
   int r = s.rank;
@@ -276,8 +278,8 @@ static ry_value prod_of_others(ryt_jvp_args *a, ry_value x, const ry_axes *axes)
   for (int i = 0; i < r; i++) inv.v[perm.v[i]] = i;
   ry_value xt = ry_reshape_(B, L, ry_transpose_(B, L, x, perm), flat);
   int ax = flat.rank - 1;
-  ry_value left = shift_along(a, scan_prod(a, xt, NULL, ax, false), ax, 1, false, 1.0);
-  ry_value right = shift_along(a, scan_prod(a, xt, NULL, ax, true), ax, 1, true, 1.0);
+  ry_value left = shift_along(a, ry_cumulative_(B, L, xt, RY_PROD, ax, 0), ax, 1, false, 1.0);
+  ry_value right = shift_along(a, ry_cumulative_(B, L, xt, RY_PROD, ax, 1), ax, 1, true, 1.0);
   ry_shape moved = {r, {0}};
   for (int i = 0; i < r; i++) moved.dims[i] = s.dims[perm.v[i]];
   return ry_transpose_(B, L, ry_reshape_(B, L, ry_mul_(B, L, left, right), moved), inv);
@@ -303,6 +305,10 @@ static void j_reduce(ryt_jvp_args *a) {
   switch (a->n->attrs.reduce.kind) {
   case RY_SUM: a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &a->tx[0], &at, NULL); break;
   case RY_PROD: {
+    if (axes->n == 0) { /* nothing reduced: the identity */
+      a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &a->tx[0], &at, NULL);
+      break;
+    }
     ry_value p = ry_mul_(B, L, TX(0), prod_of_others(a, X(0), axes));
     a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE, 1, &p, &at, NULL);
     break;

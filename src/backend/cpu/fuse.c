@@ -252,6 +252,7 @@ static void set_mat(planner *p, int32_t v, const char *why, const char *op) {
 static int32_t def_of(const ry_graph *g, int32_t v) { return g->values[v].node; }
 
 static const char k_costly[] = "used by several nodes and costly to recompute";
+#define UNSHARE_MAX 128
 
 /* Does node u read operand x at its own output element (so a kernel's memo
  * computes x once per element for every such use)? */
@@ -293,11 +294,15 @@ static void unshare(planner *p) {
       owner[x] = owner[x] == -1 || owner[x] == ox ? ox : -2;
     }
   }
-  for (int32_t v = 0; v <= g->n_values; v++)
-    if (p->mat[v] && p->why[v] == k_costly && owner[v] >= 0) {
+  /* at most UNSHARE_MAX values go back into one kernel (its memo holds
+   * MAX_MEMO): past that they stay stored, splitting a very long chain */
+  int32_t *taken = ry__calloc((size_t)g->n_values + 1, sizeof *taken);
+  for (int32_t v = 0; taken && v <= g->n_values; v++)
+    if (p->mat[v] && p->why[v] == k_costly && owner[v] >= 0 && taken[owner[v]]++ < UNSHARE_MAX) {
       p->mat[v] = false;
       p->why[v] = NULL;
     }
+  ry__free(taken, ((size_t)g->n_values + 1) * sizeof *taken);
   ry__free(owner, ((size_t)g->n_values + 1) * sizeof *owner);
 }
 
@@ -550,7 +555,15 @@ static void literal(kgen *k, const ry_array *c, char *buf, size_t size) {
   if (is_f(t)) {
     double v = ry__load_f64(t, c->data, 0);
     const char *suf = t == RY_F64 ? "" : "f";
-    if (isnan(v)) snprintf(buf, size, "%s", t == RY_F64 ? "__builtin_nan(\"\")" : "__builtin_nanf(\"\")");
+    if (isnan(v) && t == RY_F64) { /* by its bits: sign and payload matter to bitcast_convert */
+      uint64_t u;
+      memcpy(&u, c->data, 8);
+      snprintf(buf, size, "ry_u2d(0x%016" PRIx64 "ull)", u);
+    } else if (isnan(v) && t == RY_F32) {
+      uint32_t u;
+      memcpy(&u, c->data, 4);
+      snprintf(buf, size, "ry_u2f(0x%08" PRIx32 "u)", u);
+    } else if (isnan(v)) snprintf(buf, size, "%s", "__builtin_nanf(\"\")");
     else if (isinf(v)) snprintf(buf, size, "%s%s", v < 0 ? "-" : "", t == RY_F64 ? "__builtin_inf()" : "__builtin_inff()");
     else snprintf(buf, size, "%a%s", t == RY_F64 ? v : (double)(float)v, suf);
   } else {
@@ -884,12 +897,17 @@ static int emit(kgen *k, int32_t v, const vmap *m) {
   } else {
     t = emit_node(k, v, m);
   }
-  if (k->n_memo < MAX_MEMO) {
-    memo *mm = &k->memos[k->n_memo++];
-    mm->v = v;
-    mm->m = *m;
-    mm->temp = t;
+  if (k->n_memo == MAX_MEMO) {
+    /* without the memo shared values would be regenerated per use, doubling
+     * with every level: give the kernel up (its root runs elsewhere) */
+    k->fail = true;
+    k->fail_why = "too many distinct values in one kernel";
+    return 0;
   }
+  memo *mm = &k->memos[k->n_memo++];
+  mm->v = v;
+  mm->m = *m;
+  mm->temp = t;
   return t;
 }
 
