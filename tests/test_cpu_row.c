@@ -426,3 +426,84 @@ TEST(cpu_column_sums_split_over_columns) {
   check_runs(g, 5, 1e-5, NULL);
   ry_graph_release(g);
 }
+
+/* Found in review: a pad or concatenate feeding a row-kernel member (its
+ * loads clamp or divide the index, which row kernels do not print) made the
+ * kernel read the wrong rows or outside the buffers; such a member now leaves
+ * the group. And a row kernel whose first output is empty still runs for the
+ * others. Each must match the interpreter. */
+TEST(cpu_row_pad_concat_and_empty_outputs) {
+  static const char *const progs[] = {
+      "func @main(%x: f32[64,30], %y: f32[64,20]) -> (f32[64,50]) {\n"
+      "  %1: f32[64,50] = concatenate %x, %y {dim=1}\n"
+      "  %2: f32[64] = reduce %1 {kind=max, axes=[1]}\n"
+      "  %3: f32[64,50] = broadcast_in_dim %2 {dims=[0]}\n"
+      "  %4: f32[64,50] = sub %1, %3\n"
+      "  %5: f32[64,50] = exp %4\n"
+      "  %6: f32[64] = reduce %5 {kind=sum, axes=[1]}\n"
+      "  %7: f32[64,50] = broadcast_in_dim %6 {dims=[0]}\n"
+      "  %8: f32[64,50] = div %5, %7\n"
+      "  return %8\n"
+      "}\n",
+      "func @main(%x: f32[64,3000], %y: f32[64,2000]) -> (f32[64,5000]) {\n"
+      "  %1: f32[64,5000] = concatenate %x, %y {dim=1}\n"
+      "  %2: f32[64] = reduce %1 {kind=max, axes=[1]}\n"
+      "  %3: f32[64,5000] = broadcast_in_dim %2 {dims=[0]}\n"
+      "  %4: f32[64,5000] = sub %1, %3\n"
+      "  %5: f32[64,5000] = exp %4\n"
+      "  %6: f32[64] = reduce %5 {kind=sum, axes=[1]}\n"
+      "  %7: f32[64,5000] = broadcast_in_dim %6 {dims=[0]}\n"
+      "  %8: f32[64,5000] = div %5, %7\n"
+      "  return %8\n"
+      "}\n",
+      "func @main(%x: f32[64,50], %v: f32[]) -> (f32[64,100]) {\n"
+      "  %1: f32[64,100] = pad %x, %v {low=[0, 0], high=[0, 1], interior=[0, 1]}\n"
+      "  %2: f32[64] = reduce %1 {kind=max, axes=[1]}\n"
+      "  %3: f32[64,100] = broadcast_in_dim %2 {dims=[0]}\n"
+      "  %4: f32[64,100] = sub %1, %3\n"
+      "  %5: f32[64,100] = exp %4\n"
+      "  %6: f32[64] = reduce %5 {kind=sum, axes=[1]}\n"
+      "  %7: f32[64,100] = broadcast_in_dim %6 {dims=[0]}\n"
+      "  %8: f32[64,100] = div %5, %7\n"
+      "  return %8\n"
+      "}\n",
+      "func @main(%x: f32[16,60000], %v: f32[]) -> (f32[16,60000]) {\n"
+      "  %1: f32[16,60000] = pad %x, %v {low=[0, -59999], high=[0, 59999], interior=[0, 0]}\n"
+      "  %2: f32[16] = reduce %1 {kind=max, axes=[1]}\n"
+      "  %3: f32[16,60000] = broadcast_in_dim %2 {dims=[0]}\n"
+      "  %4: f32[16,60000] = sub %1, %3\n"
+      "  %5: f32[16,60000] = exp %4\n"
+      "  %6: f32[16] = reduce %5 {kind=sum, axes=[1]}\n"
+      "  %7: f32[16,60000] = broadcast_in_dim %6 {dims=[0]}\n"
+      "  %8: f32[16,60000] = div %5, %7\n"
+      "  return %8\n"
+      "}\n",
+      "func @main(%x: f32[32,50], %v: f32[]) -> (f32[63,50]) {\n"
+      "  %1: f32[63,50] = pad %x, %v {low=[0, 0], high=[0, 0], interior=[1, 0]}\n"
+      "  %2: f32[63] = reduce %1 {kind=max, axes=[1]}\n"
+      "  %3: f32[63,50] = broadcast_in_dim %2 {dims=[0]}\n"
+      "  %4: f32[63,50] = sub %1, %3\n"
+      "  %5: f32[63,50] = exp %4\n"
+      "  %6: f32[63] = reduce %5 {kind=sum, axes=[1]}\n"
+      "  %7: f32[63,50] = broadcast_in_dim %6 {dims=[0]}\n"
+      "  %8: f32[63,50] = div %5, %7\n"
+      "  return %8\n"
+      "}\n",
+      "func @main(%x: f32[4,0]) -> (f32[4,0], f32[4]) {\n"
+      "  %0: f32[4] = reduce %x {kind=sum, axes=[1]}\n"
+      "  %2: f32[4,0] = broadcast_in_dim %0 {dims=[0]}\n"
+      "  %3: f32[4,0] = mul %x, %2\n"
+      "  %4: f32[4] = reduce %3 {kind=sum, axes=[1]}\n"
+      "  %5: f32[4] = add %4, %0\n"
+      "  return %3, %5\n"
+      "}\n",
+  };
+  for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+    int passes[8];
+    char name[64];
+    snprintf(name, sizeof name, "review case %zu", i);
+    rt_case_begin(name);
+    plan_and_run(progs[i], NULL, passes);
+    rt_case_end();
+  }
+}

@@ -289,7 +289,9 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
     }
     ptrs[i] = a->data;
   }
-  if (ry_shape_numel(ry_vtype(g, r).shape) > 0) {
+  bool any = false; /* a row kernel's first output may be empty while others are not */
+  for (int i = 0; i < sp->n_out && !any; i++) any = ry_shape_numel(ry_vtype(g, sp->bufs[i]).shape) > 0;
+  if (any) {
     kjob j = {fn, ptrs};
     int64_t min_work = ryc_parallel_threshold();
     if (sp->work < min_work || sp->outer <= 1) {

@@ -1798,6 +1798,13 @@ static void row_kgen_init(rowgen *rg, kgen *k, planner *p, ry_shape s, const int
 }
 
 static void row_kgen_done(rowgen *rg, kgen *k) {
+  /* row_loads prints neither division terms nor clamps: a member under a
+   * pad / concatenate leaves the group */
+  for (int a = 0; a < k->n_acc; a++)
+    if (k->acc[a].n_nl > 0 || k->acc[a].clamp > 0) {
+      k->fail = true;
+      k->fail_why = "row kernel: a pad / concatenate (clamped or divided index)";
+    }
   /* the kernel computes its members: it never loads one (a reshape of a
    * full member would) */
   for (int i = rg->n_bufs; i < k->n_bufs; i++)
