@@ -455,42 +455,38 @@ typedef struct {
   char *out;
 } sum_job;
 
-/* rows [lo, hi) of (group, m): the partials summed in chunk order */
+/* row r = (group, m): the ksplit partials summed in chunk order, written
+ * out as emit_* does for a block */
+#define DEFINE_SUM_ROW(NAME, T, EMIT)                                                                              \
+  static void NAME(const sum_job *j, int64_t r) {                                                                 \
+    const ryc_conv *c = j->c;                                                                                    \
+    int64_t stride = c->groups * c->M * c->Og; /* between chunks */                                              \
+    int64_t g = r / c->M, m = r % c->M;                                                                          \
+    const T *p = (const T *)(const void *)j->part + r * c->Og;                                                   \
+    T acc[64];                                                                                                   \
+    for (int64_t o0 = 0; o0 < c->Og; o0 += 64) {                                                                 \
+      int64_t n = imin(64, c->Og - o0);                                                                          \
+      for (int64_t o = 0; o < n; o++) acc[o] = p[o0 + o];                                                        \
+      for (int64_t s = 1; s < c->ksplit; s++)                                                                    \
+        for (int64_t o = 0; o < n; o++) acc[o] += p[s * stride + o0 + o];                                        \
+      ryc_conv sub = *c;                                                                                         \
+      sub.Og = n;                                                                                                \
+      T *out = (T *)(void *)j->out + o0 * (c->direct ? 1 : c->o_fst);                                            \
+      if (c->direct)                                                                                             \
+        for (int64_t o = 0; o < n; o++) out[m * c->Og + o] = acc[o];                                             \
+      else                                                                                                       \
+        EMIT(&sub, out, g, m, 1, acc, 0, 1);                                                                     \
+    }                                                                                                            \
+  }
+DEFINE_SUM_ROW(sum_row_f32, float, emit_f32)
+DEFINE_SUM_ROW(sum_row_f64, double, emit_f64)
+
+/* rows [lo, hi) of (group, m) */
 static void sum_task(void *ctx, int64_t lo, int64_t hi) {
   const sum_job *j = ctx;
-  const ryc_conv *c = j->c;
-  int64_t stride = c->groups * c->M * c->Og; /* between chunks */
   for (int64_t r = lo; r < hi; r++) {
-    int64_t g = r / c->M, m = r % c->M;
-    if (c->dt == RY_F64) {
-      const double *p = (const double *)(const void *)j->part + r * c->Og;
-      double acc[64];
-      for (int64_t o0 = 0; o0 < c->Og; o0 += 64) {
-        int64_t n = imin(64, c->Og - o0);
-        for (int64_t o = 0; o < n; o++) acc[o] = p[o0 + o];
-        for (int64_t s = 1; s < c->ksplit; s++)
-          for (int64_t o = 0; o < n; o++) acc[o] += p[s * stride + o0 + o];
-        ryc_conv sub = *c;
-        sub.Og = n;
-        double *out = (double *)(void *)j->out + o0 * (c->direct ? 1 : c->o_fst);
-        if (c->direct) for (int64_t o = 0; o < n; o++) out[m * c->Og + o] = acc[o];
-        else emit_f64(&sub, out, g, m, 1, acc, 0, 1);
-      }
-    } else {
-      const float *p = (const float *)(const void *)j->part + r * c->Og;
-      float acc[64];
-      for (int64_t o0 = 0; o0 < c->Og; o0 += 64) {
-        int64_t n = imin(64, c->Og - o0);
-        for (int64_t o = 0; o < n; o++) acc[o] = p[o0 + o];
-        for (int64_t s = 1; s < c->ksplit; s++)
-          for (int64_t o = 0; o < n; o++) acc[o] += p[s * stride + o0 + o];
-        ryc_conv sub = *c;
-        sub.Og = n;
-        float *out = (float *)(void *)j->out + o0 * (c->direct ? 1 : c->o_fst);
-        if (c->direct) for (int64_t o = 0; o < n; o++) out[m * c->Og + o] = acc[o];
-        else emit_f32(&sub, out, g, m, 1, acc, 0, 1);
-      }
-    }
+    if (j->c->dt == RY_F64) sum_row_f64(j, r);
+    else sum_row_f32(j, r);
   }
 }
 
