@@ -35,6 +35,19 @@ static void temp_dir(char *buf, size_t size, const char *tag) {
   if (!mkdtemp(buf)) buf[0] = 0;
 }
 
+/* point the compile cache at dir; returns the old setting for restore_cache_dir */
+static char *use_cache_dir(const char *dir) {
+  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
+  setenv("RYFT_CACHE_DIR", dir, 1);
+  return old;
+}
+
+static void restore_cache_dir(char *old) {
+  if (old) setenv("RYFT_CACHE_DIR", old, 1);
+  else unsetenv("RYFT_CACHE_DIR");
+  free(old);
+}
+
 static ry_array *filled(ry_shape s, double (*fn)(int64_t)) {
   int64_t n = ry_shape_numel(s);
   float *v = malloc((size_t)(n ? n : 1) * sizeof(float));
@@ -383,8 +396,7 @@ static char *newest_so(const char *dir) {
 TEST(cpu_cache_warm_start_hits_disk) {
   char dir[256];
   temp_dir(dir, sizeof dir, "cache");
-  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
-  setenv("RYFT_CACHE_DIR", dir, 1);
+  char *old = use_cache_dir(dir);
   double salt = unique_salt();
   ry_graph *g = salted(salt);
   ryc_cache_stats a, b, c;
@@ -398,15 +410,13 @@ TEST(cpu_cache_warm_start_hits_disk) {
   CHECK_EQ_INT(c.compiles, b.compiles);
   CHECK_EQ_INT(c.disk_hits, b.disk_hits + 1);
   ry_graph_release(g);
-  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
-  else unsetenv("RYFT_CACHE_DIR");
+  restore_cache_dir(old);
 }
 
 TEST(cpu_cache_truncated_entry_is_rebuilt) {
   char dir[256];
   temp_dir(dir, sizeof dir, "cache");
-  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
-  setenv("RYFT_CACHE_DIR", dir, 1);
+  char *old = use_cache_dir(dir);
   double salt = unique_salt() + 0.5;
   ry_graph *g = salted(salt);
   CHECK(run_salted(g, salt));
@@ -445,15 +455,13 @@ TEST(cpu_cache_truncated_entry_is_rebuilt) {
   ryc_cache_stats_get(&b);
   CHECK_EQ_INT(b.disk_hits, a.disk_hits + 1);
   ry_graph_release(g);
-  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
-  else unsetenv("RYFT_CACHE_DIR");
+  restore_cache_dir(old);
 }
 
 TEST(cpu_cache_two_processes_compile_at_once) {
   char dir[256];
   temp_dir(dir, sizeof dir, "cache");
-  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
-  setenv("RYFT_CACHE_DIR", dir, 1);
+  char *old = use_cache_dir(dir);
   double salt = unique_salt() + 0.25;
   ry_graph *g = salted(salt);
   fflush(NULL);
@@ -477,8 +485,7 @@ TEST(cpu_cache_two_processes_compile_at_once) {
   ryc_cache_stats_get(&b);
   CHECK_EQ_INT(b.disk_hits, a.disk_hits + 1);
   ry_graph_release(g);
-  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
-  else unsetenv("RYFT_CACHE_DIR");
+  restore_cache_dir(old);
 }
 
 static int count_maps(const char *needle) {
@@ -500,8 +507,7 @@ static int count_maps(const char *needle) {
 TEST(cpu_no_leak_across_1000_compile_free_cycles) {
   char dir[256];
   temp_dir(dir, sizeof dir, "cache");
-  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
-  setenv("RYFT_CACHE_DIR", dir, 1);
+  char *old = use_cache_dir(dir);
   enum { DISTINCT = 20, CYCLES = 1000 };
   ry_graph *gs[DISTINCT];
   for (int i = 0; i < DISTINCT; i++) gs[i] = salted(2.0 + i * 0.125);
@@ -524,8 +530,7 @@ TEST(cpu_no_leak_across_1000_compile_free_cycles) {
   ryc_cache_trim();
   CHECK_EQ_INT(count_maps(dir), 0);
   for (int i = 0; i < DISTINCT; i++) ry_graph_release(gs[i]);
-  if (old) setenv("RYFT_CACHE_DIR", old, 1), free(old);
-  else unsetenv("RYFT_CACHE_DIR");
+  restore_cache_dir(old);
 }
 
 /* ---- no compiler: the interpreter runs, and says so once ---- */
@@ -719,16 +724,14 @@ TEST(cpu_big_module_compiles_in_halves) {
   if (!g) return;
   char dir[256];
   temp_dir(dir, sizeof dir, "split");
-  char *old_cache = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
-  setenv("RYFT_CACHE_DIR", dir, 1); /* keep the salted module out of the user's cache */
+  char *old_cache = use_cache_dir(dir); /* keep the salted module out of the user's cache */
   setenv("RYFT_DUMP", dir, 1);
   ry_array *x = filled(RY_SHAPE(8, 1000), wave), *got[48] = {0}, *want[48] = {0};
   ry_device *interp;
   CHECK_OK(ry_device_get("interp", &interp));
   CHECK_OK(ry_run(g, cpu(), 1, &x, 48, got));
   unsetenv("RYFT_DUMP");
-  if (old_cache) setenv("RYFT_CACHE_DIR", old_cache, 1), free(old_cache);
-  else unsetenv("RYFT_CACHE_DIR");
+  restore_cache_dir(old_cache);
   CHECK_OK(ry_run(g, interp, 1, &x, 48, want));
   char *cmd = rt_read_dump(dir, "compile.txt");
   if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
