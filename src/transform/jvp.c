@@ -241,19 +241,19 @@ static ry_value shift_along(ryt_jvp_args *a, ry_value x, int axis, int64_t d, bo
   return ry_slice_(B, L, p, st, lim, one);
 }
 
-/* Running products along axis by doubling (Hillis-Steele): log2(n) levels of
- * shifted products. With a tangent t (id 0: none) the pair (y, t) is carried
- * through the product rule, so t comes out as the tangent of the inclusive
- * running product with no division by x. Returns y; *t is updated. */
-static ry_value scan_prod(ryt_jvp_args *a, ry_value x, ry_value *t, int axis, bool rev) {
+/* The tangent of the inclusive running product of x along axis for the
+ * tangent t, with no division by x: the pair (running product, tangent) is
+ * carried through the product rule over log2(n) doubling levels of shifted
+ * products (Hillis-Steele). */
+static ry_value cumprod_tangent(ryt_jvp_args *a, ry_value x, ry_value t, int axis, bool rev) {
   int64_t n = T(B, x).shape.dims[axis];
   ry_value y = x;
   for (int64_t d = 1; d < n; d *= 2) {
     ry_value ys = shift_along(a, y, axis, d, rev, 1.0);
-    if (t && t->id) *t = ry_add_(B, L, ry_mul_(B, L, shift_along(a, *t, axis, d, rev, 0.0), y), ry_mul_(B, L, ys, *t));
+    t = ry_add_(B, L, ry_mul_(B, L, shift_along(a, t, axis, d, rev, 0.0), y), ry_mul_(B, L, ys, t));
     y = ry_mul_(B, L, ys, y);
   }
-  return y;
+  return t;
 }
 
 /* For each element, the product of the other elements of its reduced set:
@@ -333,12 +333,7 @@ static void j_cumulative(ryt_jvp_args *a) {
   ry_type in = T(B, X(0));
   switch (a->n->attrs.cumulative.kind) {
   case RY_SUM: a->ty[0] = ry_cumulative_(B, L, TX(0), RY_SUM, (int)axis, rev); break;
-  case RY_PROD: { /* the product rule carried through a doubling scan: no division */
-    ry_value t = TX(0);
-    scan_prod(a, X(0), &t, (int)axis, rev);
-    a->ty[0] = t;
-    break;
-  }
+  case RY_PROD: a->ty[0] = cumprod_tangent(a, X(0), TX(0), (int)axis, rev); break;
   case RY_MAX:
   case RY_MIN: {
     /* the running arg-extreme: the last position (in scan order) where x
