@@ -1,5 +1,5 @@
 /* The test runner: runs every registered TEST (or those whose name contains
- * argv[1]) and ends with "N passed, M failed". */
+ * argv[1]) and ends with "N passed, M failed, K skipped". */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,8 +16,10 @@ typedef struct {
 
 static rt_test *g_tests;
 static int g_n, g_cap;
-static int g_passed, g_failed;
+static int g_passed, g_failed, g_skipped;
 static int g_case_failures; /* failures in the current case */
+static int g_case_skipped;  /* the current case called rt_skip */
+static char g_skip_reason[256];
 static const char *g_case_name;
 static int g_in_dynamic;
 
@@ -59,6 +61,37 @@ void rt_check_err(const char *file, int line, const char *expr, ry_status s, ry_
 
 int rt_failures_in_case(void) { return g_case_failures; }
 
+/* need is required when RYFT_TEST_REQUIRE is "all" or lists it */
+static int required(const char *need) {
+  const char *req = getenv("RYFT_TEST_REQUIRE");
+  if (!req || !*req) return 0;
+  if (!strcmp(req, "all")) return 1;
+  size_t n = strlen(need);
+  for (const char *p = req; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, need, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+int rt_skip(const char *need, const char *fmt, ...) {
+  char why[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (required(need)) {
+    rt_fail("runner", 0, "skipped, but RYFT_TEST_REQUIRE says %s is present: %s", need, why);
+    return 1;
+  }
+  g_case_skipped = 1;
+  snprintf(g_skip_reason, sizeof g_skip_reason, "needs %s: %s", need, why);
+  return 1;
+}
+
 static const char *g_outer_name;
 static int g_outer_failures;
 
@@ -66,15 +99,20 @@ void rt_case_begin(const char *name) {
   g_in_dynamic = 1;
   g_outer_failures += g_case_failures;
   g_case_failures = 0;
+  g_case_skipped = 0;
   g_case_name = name;
 }
 
 void rt_case_end(void) {
   if (g_case_failures)
     g_failed++;
+  else if (g_case_skipped)
+    g_skipped++;
   else
     g_passed++;
+  if (g_case_skipped && !g_case_failures) printf("  skip [%s] %s\n", g_case_name, g_skip_reason);
   g_case_failures = 0;
+  g_case_skipped = 0;
   g_case_name = g_outer_name;
 }
 
@@ -160,9 +198,10 @@ int main(int argc, char **argv) {
     if (filter && !strstr(g_tests[i].name, filter)) continue;
     g_case_name = g_outer_name = g_tests[i].name;
     g_case_failures = 0;
+    g_case_skipped = 0;
     g_outer_failures = 0;
     g_in_dynamic = 0;
-    int before_p = g_passed, before_f = g_failed;
+    int before_p = g_passed, before_f = g_failed, before_s = g_skipped;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     g_tests[i].fn();
@@ -170,20 +209,25 @@ int main(int argc, char **argv) {
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     int own = g_case_failures + g_outer_failures;
     if (g_in_dynamic) {
-      /* failures outside any dynamic case count as one failed case */
+      /* failures outside any dynamic case count as one failed case; a skip
+         outside any case skips the test */
       if (own) g_failed++;
+      else if (g_case_skipped) g_skipped++;
     } else if (own) {
       g_failed++;
+    } else if (g_case_skipped) {
+      g_skipped++;
     } else {
       g_passed++;
     }
-    int p = g_passed - before_p, f = g_failed - before_f;
+    int p = g_passed - before_p, f = g_failed - before_f, sk = g_skipped - before_s;
     /* the time is information for whoever waits on the suite, never a check */
-    printf("%-4s %s", f ? "FAIL" : "ok", g_tests[i].name);
-    if (g_in_dynamic) printf(" (%d cases passed, %d failed)", p, f);
+    printf("%-4s %s", f ? "FAIL" : p || !sk ? "ok" : "skip", g_tests[i].name);
+    if (g_in_dynamic) printf(" (%d cases passed, %d failed, %d skipped)", p, f, sk);
+    else if (sk && !f) printf(" (%s)", g_skip_reason);
     printf(secs >= 1.0 ? "  [%.1f s]\n" : "\n", secs);
   }
-  printf("\n%d passed, %d failed\n", g_passed, g_failed);
+  printf("\n%d passed, %d failed, %d skipped\n", g_passed, g_failed, g_skipped);
   free(g_tests);
   return g_failed ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 /* A small test framework: TEST(name) registers a case; CHECK* record
- * failures and continue; the runner (runner.c) prints "N passed, M failed".
+ * failures and continue; the runner (runner.c) prints
+ * "N passed, M failed, K skipped".
  * Tests may also open cases dynamically (rt_case_begin/rt_case_end), which the
  * golden harness does for every case in the data files. */
 #ifndef RYFT_TESTLIB_H
@@ -22,6 +23,19 @@ void rt_fail(const char *file, int line, const char *fmt, ...)
 void rt_case_begin(const char *name);
 void rt_case_end(void);
 int rt_failures_in_case(void);
+/* Marks the current test (or dynamic case) as skipped: it counts as skipped,
+ * never as passed, and the runner prints the reason. `need` names the missing
+ * prerequisite ("pjrt", "fashion-mnist", "cc", "smollm2", ...). When the
+ * environment variable RYFT_TEST_REQUIRE lists `need` (comma-separated, or
+ * "all"), the skip is a failure instead: CI sets it for everything it installs,
+ * so a test that silently stopped running turns CI red. Returns 1 when the
+ * test should stop (always), so `if (!dev) { rt_skip(...); return; }` reads
+ * naturally. */
+int rt_skip(const char *need, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 const char *rt_source_dir(void); /* the repository root */
 /* Files for tests: a whole file into a new NUL-terminated buffer (free(); len
  * may be NULL), NULL on error; bytes into a file; a scratch path
