@@ -664,6 +664,17 @@ TEST(nn_train_bad_input) {
   CHECK(strstr(out, "unknown model") != NULL);
   rc = sh(out, sizeof out, "%s train --epochs zero", RYFT_CLI);
   CHECK_EQ_INT(rc, 2);
+  /* a value past a limit names the limit */
+  rc = sh(out, sizeof out, "%s train --batch 70000", RYFT_CLI);
+  CHECK_EQ_INT(rc, 2);
+  CHECK_MSG(strstr(out, "--batch wants an integer in [1, 65536], not '70000'") != NULL, "%s", out);
+  /* an unknown option last on the line is unknown, not missing a value */
+  rc = sh(out, sizeof out, "%s train --epochs 1 --bogus", RYFT_CLI);
+  CHECK_EQ_INT(rc, 2);
+  CHECK_MSG(strstr(out, "unknown option '--bogus'") && !strstr(out, "needs a value"), "%s", out);
+  rc = sh(out, sizeof out, "%s train --epochs", RYFT_CLI);
+  CHECK_EQ_INT(rc, 2);
+  CHECK_MSG(strstr(out, "--epochs needs a value") != NULL, "%s", out);
   /* truncated image file */
   snprintf(data, sizeof data, "%s/trunc", tdir());
   write_dataset(data, 40, 20);
@@ -713,6 +724,24 @@ TEST(nn_train_bad_input) {
             RYFT_CLI, data, tdir(), p);
     CHECK_EQ_INT(rc, 1);
     CHECK_MSG(strstr(out, "model 'mlp'") != NULL, "%s", out);
+    ry_params_free(m);
+    /* a NaN weight in a checkpoint: named, with the element, before any step
+       (not a NaN loss and advice to lower the learning rate) */
+    CHECK_OK(ry_params_clone(ck, &m));
+    ry_array *w = NULL, *b1 = ry_params_get(m, "params/fc1/b");
+    float bv[256] = {0};
+    if (b1 && ry_array_numel(b1) <= 256) {
+      CHECK_OK(ry_array_to_host(b1, bv, sizeof bv));
+      bv[5] = NAN;
+      CHECK_OK(ry_array_from_host(RY_F32, ry_array_shape(b1), bv, &w));
+      CHECK_OK(ry_params_replace(m, "params/fc1/b", w));
+      ry_array_release(w);
+    }
+    snprintf(q, sizeof q, "%s/h/nan.safetensors", tdir());
+    CHECK_OK(ry_safetensors_write(q, m, 3, meta));
+    rc = sh(out, sizeof out, "%s train " TRAIN_ARGS " --epochs 2 --data %s --out %s/h --resume %s", RYFT_CLI, data, tdir(), q);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_MSG(strstr(out, "'params/fc1/b' holds nan at element 5") && !strstr(out, "--lr"), "%s", out);
     ry_params_free(m);
   }
   ry_params_free(ck);

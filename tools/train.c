@@ -61,6 +61,15 @@ static const char k_train_usage[] =
 
 /* ---- small helpers ---- */
 
+/* the options that take a value (the others: --help, --no-plot) */
+static int is_value_option(const char *name) {
+  static const char *const k[] = {"--model", "--epochs", "--batch", "--lr", "--seed", "--data", "--out",
+                                  "--resume", "--stop-after", "--limit-train", "--limit-test", "--device"};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+    if (!strcmp(name, k[i])) return 1;
+  return 0;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -364,6 +373,20 @@ static ry_status read_checkpoint(const char *path, const ry_params *like, const 
   ry_params *want = NULL, *got = NULL;
   s = build_tree(like, state_like, params, state, &want);
   if (!s) s = ry_safetensors_load(path, want, &got);
+  /* a NaN or an infinity in a checkpoint would only show later as a NaN
+     loss: name the tensor and the element now */
+  for (int i = 0; !s && i < ry_params_count(got); i++) {
+    const ry_array *a = ry_params_at(got, i);
+    if (!ry_dtype_is_float(ry_array_dtype(a))) continue;
+    for (int64_t k = 0, n = ry_array_numel(a); k < n; k++) {
+      double x = ry_array_get_f64(a, k);
+      if (isfinite(x)) continue;
+      s = ry_status_make(RY_ERR_INVALID_ARGUMENT, "%s: '%s' holds %g at element %" PRId64 " of %" PRId64
+                         "; a checkpoint with non-finite values cannot be resumed",
+                         path, ry_params_path(got, i), x, k, n);
+      break;
+    }
+  }
   if (!s) {
     /* got has want's order: the parameters, then the state */
     int n = ry_params_count(like), n_state = ry_params_count(state_like);
@@ -380,6 +403,22 @@ static ry_status read_checkpoint(const char *path, const ry_params *like, const 
   ry_params_free(want);
   ry_params_free(got);
   return s;
+}
+
+/* A non-finite loss: say which parameter went non-finite with it, if one
+ * did, before advising a smaller learning rate. */
+static void report_non_finite(double loss, int64_t epoch, int64_t step, const model_def *m, ry_array *const *params, int n) {
+  fprintf(stderr, "\nryft train: the loss is %g at epoch %" PRId64 " step %" PRId64, loss, epoch, step);
+  for (int i = 0; i < n; i++) {
+    for (int64_t k = 0, numel = ry_array_numel(params[i]); k < numel; k++) {
+      double x = ry_array_get_f64(params[i], k);
+      if (isfinite(x)) continue;
+      fprintf(stderr, ", and parameter '%s' is %g at element %" PRId64 " after the step", m->params[i].path, x, k);
+      i = n;
+      break;
+    }
+  }
+  fprintf(stderr, "; the training diverged: try a smaller --lr\n");
 }
 
 /* ---- data ---- */
@@ -497,6 +536,7 @@ int ryft_cmd_train(int argc, char **argv) {
       v = eq + 1;
     } else {
       snprintf(name, sizeof name, "%s", a);
+      if (!is_value_option(name)) return usage("unknown option '%s'", name);
       if (i + 1 >= argc) return usage("%s needs a value", a);
       v = argv[++i];
     }
@@ -508,10 +548,10 @@ int ryft_cmd_train(int argc, char **argv) {
         if (strcmp(v, k_models[k].name) == 0) o.m = &k_models[k];
       if (!o.m) return usage("unknown model '%s' (cnn or mlp)", v);
     } else if (strcmp(name, "--epochs") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1 || iv > 100000) return usage("--epochs wants a positive integer, not '%s'", v);
+      if (!parse_i64(v, &iv) || iv < 1 || iv > 100000) return usage("--epochs wants an integer in [1, 100000], not '%s'", v);
       o.epochs = iv;
     } else if (strcmp(name, "--batch") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1 || iv > 65536) return usage("--batch wants a positive integer, not '%s'", v);
+      if (!parse_i64(v, &iv) || iv < 1 || iv > 65536) return usage("--batch wants an integer in [1, 65536], not '%s'", v);
       o.batch = iv;
     } else if (strcmp(name, "--lr") == 0) {
       if (!parse_f64(v, &dv) || dv <= 0) return usage("--lr wants a positive number, not '%s'", v);
@@ -726,8 +766,7 @@ static int run(const train_opts *o) {
       double loss = ry_array_get_f64(out[n + n_state], 0);
       ry_array_release(out[n + n_state]);
       if (!isfinite(loss)) {
-        fprintf(stderr, "\nryft train: the loss is %g at epoch %" PRId64 " step %" PRId64 "; try a smaller --lr\n", loss, epoch + 1,
-                st + 1);
+        report_non_finite(loss, epoch + 1, st + 1, m, params, n);
         goto done;
       }
       loss_sum += loss;
