@@ -651,6 +651,30 @@ TEST(nn_train_deterministic_and_resume_exact) {
   for (int i = 0; i < 5; i++) rm_sub(subs[i]);
 }
 
+/* the main job's plot: loss.png, drawn by gnuplot (tools/install-deps.sh
+   installs it) */
+TEST(nn_train_draws_the_plot) {
+  static char out[16384];
+  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    rt_skip("gnuplot", "gnuplot is not installed (tools/install-deps.sh installs gnuplot-nox)");
+    return;
+  }
+  char data[1100], png[1300];
+  snprintf(data, sizeof data, "%s/data", tdir());
+  write_dataset(data, 64, 32);
+  int rc = sh(out, sizeof out, "%s train --model mlp --batch 32 --epochs 2 --seed 1 --data %s --out %s/plot", RYFT_CLI, data,
+              tdir());
+  CHECK_MSG(rc == 0, "train: status %d:\n%s", rc, out);
+  CHECK_MSG(strstr(out, "plot: ") != NULL, "%s", out);
+  snprintf(png, sizeof png, "%s/plot/loss.png", tdir());
+  size_t len = 0;
+  char *bytes = rt_read_file(png, &len);
+  CHECK_MSG(bytes && len > 1000 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG (%zu bytes)", png, len);
+  free(bytes);
+  const char *subs[2] = {"plot", "data"};
+  for (int i = 0; i < 2; i++) rm_sub(subs[i]);
+}
+
 TEST(nn_train_bad_input) {
   static char out[16384];
   char data[1100], p[1300];
