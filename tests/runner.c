@@ -169,6 +169,92 @@ const char *rt_tmp_path(const char *prefix, const char *name) {
   return b;
 }
 
+static struct {
+  long calls, fail_at;
+  int all_after, failed;
+  long long live;
+} g_oom;
+
+/* the size of every block allocated while armed, by address (open
+ * addressing), so that a block freed or reallocated with another size than
+ * it was allocated with (a lie to a user's allocator) is a failure */
+#define OOM_SLOTS (1 << 18)
+static struct {
+  void *p;
+  size_t n;
+} g_oom_blocks[OOM_SLOTS];
+
+static size_t oom_slot(void *p) {
+  size_t h = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull;
+  return (h >> 20) & (OOM_SLOTS - 1);
+}
+
+static void oom_track(void *p, size_t n) {
+  for (size_t i = oom_slot(p), k = 0; k < OOM_SLOTS; i = (i + 1) & (OOM_SLOTS - 1), k++)
+    if (!g_oom_blocks[i].p || g_oom_blocks[i].p == p) {
+      g_oom_blocks[i].p = p;
+      g_oom_blocks[i].n = n;
+      return;
+    }
+}
+
+/* forget p (allocated while armed, if it was), checking its size */
+static void oom_untrack(void *p, size_t old) {
+  size_t i = oom_slot(p);
+  for (size_t k = 0; g_oom_blocks[i].p && k < OOM_SLOTS; i = (i + 1) & (OOM_SLOTS - 1), k++)
+    if (g_oom_blocks[i].p == p) break;
+  if (g_oom_blocks[i].p != p) return;
+  if (g_oom_blocks[i].n != old)
+    rt_fail("runner", 0, "a block of %zu bytes was freed or reallocated as %zu bytes", g_oom_blocks[i].n, old);
+  /* delete by re-inserting the rest of the cluster */
+  g_oom_blocks[i].p = NULL;
+  for (size_t j = (i + 1) & (OOM_SLOTS - 1); g_oom_blocks[j].p; j = (j + 1) & (OOM_SLOTS - 1)) {
+    void *q = g_oom_blocks[j].p;
+    size_t qn = g_oom_blocks[j].n;
+    g_oom_blocks[j].p = NULL;
+    oom_track(q, qn);
+  }
+}
+
+static void *oom_alloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  if (p) oom_untrack(p, old);
+  if (n == 0) {
+    g_oom.live -= (long long)old;
+    free(p);
+    return NULL;
+  }
+  long c = g_oom.calls++;
+  if (c == g_oom.fail_at || (g_oom.all_after && c > g_oom.fail_at)) {
+    g_oom.failed = 1;
+    return NULL;
+  }
+  void *q = realloc(p, n);
+  if (q) g_oom.live += (long long)n - (long long)(p ? old : 0);
+  if (q) oom_track(q, n);
+  else if (p) oom_track(p, old);
+  return q;
+}
+
+void rt_oom_arm(long k, int all_after) {
+  g_oom.calls = 0;
+  g_oom.fail_at = k;
+  g_oom.all_after = all_after;
+  g_oom.failed = 0;
+  g_oom.live = 0;
+  memset(g_oom_blocks, 0, sizeof g_oom_blocks);
+  ry_set_allocator(oom_alloc, NULL);
+}
+
+long long rt_oom_disarm(void) {
+  ry_set_allocator(NULL, NULL);
+  return g_oom.live;
+}
+
+int rt_oom_failed(void) { return g_oom.failed; }
+
+long long rt_oom_live(void) { return g_oom.live; }
+
 void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
   if (!g) return;
   char *t1 = NULL, *t2 = NULL;

@@ -848,29 +848,11 @@ TEST(text_fuzz_corpus) {
 
 /* ---- allocation failure at every point ------------------------------------------- */
 
-static long g_budget, g_live;
-
-static void *failing_alloc(void *ud, void *p, size_t old, size_t n) {
-  (void)ud;
-  (void)old;
-  if (n == 0) {
-    if (p) g_live--;
-    free(p);
-    return NULL;
-  }
-  if (g_budget-- <= 0) return NULL;
-  void *q = realloc(p, n);
-  if (q && !p) g_live++;
-  return q;
-}
-
 /* Parse, verify and print with the k-th allocation failing, for every k:
  * each attempt fails cleanly or succeeds, and nothing leaks. */
 static void check_oom(const char *text, int line) {
   for (long k = 0; k < 100000; k++) {
-    g_budget = k;
-    g_live = 0;
-    ry_set_allocator(failing_alloc, NULL);
+    rt_oom_arm(k, 1);
     ry_graph *g = NULL;
     char *s = NULL;
     ry_status st = ry_graph_parse(text, -1, "oom", &g);
@@ -881,11 +863,10 @@ static void check_oom(const char *text, int line) {
     ry_status_free(st);
     ry_free(s);
     ry_graph_release(g);
-    long live = g_live;
-    ry_set_allocator(NULL, NULL);
+    long long live = rt_oom_disarm();
     if (!done && code != RY_ERR_OUT_OF_MEMORY) rt_fail(__FILE__, line, "allocation %ld failing gave %s", k, ry_code_name(code));
     if (live != 0) {
-      rt_fail(__FILE__, line, "allocation %ld failing leaked %ld blocks", k, live);
+      rt_fail(__FILE__, line, "allocation %ld failing leaked %lld bytes", k, live);
       return;
     }
     if (done) {

@@ -67,6 +67,9 @@ static bool *linear_values(const ry_graph *J, int n_x) {
   if (lin && pl) {
     for (int i = n_x; i < J->regions[0].params.n; i++) pl[i] = true;
     mark_linear(J, 0, pl, lin);
+  } else if (lin) { /* out of memory: no half-marked table */
+    ry__free(lin, (size_t)J->n_values * sizeof *lin);
+    lin = NULL;
   }
   ry__free(pl, ((size_t)J->regions[0].params.n + 1) * sizeof *pl);
   return lin;

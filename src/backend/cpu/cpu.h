@@ -130,6 +130,9 @@ typedef struct ryc_buf {
 } ryc_buf;
 void ryc_printf(ryc_buf *b, const char *fmt, ...) RY_PRINTF(2, 3);
 void ryc_buf_free(ryc_buf *b);
+/* dst += src; a src that ran out of memory makes dst out of memory too, so a
+ * truncated piece of code is never pasted into a kernel */
+void ryc_append(ryc_buf *dst, const ryc_buf *src);
 /* One line describing a convolution plan (the fusion report). */
 void ryc_conv_describe(const ryc_conv *c, ryc_buf *b);
 
