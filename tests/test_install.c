@@ -4,7 +4,9 @@
  * pkg-config (`pkg-config --cflags --libs ryft`, with the library's
  * directory as the program's run path) and CMake (`find_package(ryft)` with
  * the targets ryft::ryft and ryft::ryft_static). Each program must run and
- * print its result. */
+ * print its result. The programs are built with the suite's compiler and,
+ * in the sanitizer build, its sanitizer flags (the library needs their
+ * runtime). */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,9 +58,9 @@ TEST(install_relocated_prefix_pkgconfig_and_cmake) {
   CHECK_MSG(rc == 0, "pkg-config: %s", out);
   CHECK_MSG(strstr(out, "moved/") && strstr(out, "/include") && strstr(out, "-lryft"), "pkg-config --cflags --libs: %s", out);
   snprintf(cmd, sizeof cmd,
-           "cd '%s' && cc -o prog_pc '%s/examples/quickstart.c' $(%s pkg-config --cflags --libs ryft) "
+           "cd '%s' && '%s' %s -o prog_pc '%s/examples/quickstart.c' $(%s pkg-config --cflags --libs ryft) "
            "-Wl,-rpath,$(%s pkg-config --variable=libdir ryft) 2>&1 && ./prog_pc 2>&1",
-           root, rt_source_dir(), pc, pc);
+           root, RYFT_TEST_CC, RYFT_TEST_CFLAGS, rt_source_dir(), pc, pc);
   rc = sh_out(out, sizeof out, cmd);
   CHECK_MSG(rc == 0 && strstr(out, "result:"), "pkg-config build or run failed (%d):\n%s", rc, out);
   /* the program really uses the installed shared library */
@@ -72,9 +74,9 @@ TEST(install_relocated_prefix_pkgconfig_and_cmake) {
            "printf 'cmake_minimum_required(VERSION 3.16)\\nproject(user C)\\nfind_package(ryft 0.1 REQUIRED)\\n"
            "add_executable(prog_shared main.c)\\ntarget_link_libraries(prog_shared PRIVATE ryft::ryft)\\n"
            "add_executable(prog_static main.c)\\ntarget_link_libraries(prog_static PRIVATE ryft::ryft_static)\\n' > CMakeLists.txt && "
-           "cmake -S . -B b -DCMAKE_PREFIX_PATH='%s' >/dev/null 2>&1 && cmake --build b >/dev/null 2>&1 && "
-           "./b/prog_shared && ./b/prog_static && ldd ./b/prog_shared",
-           root, root, rt_source_dir(), moved);
+           "cmake -S . -B b -DCMAKE_PREFIX_PATH='%s' -DCMAKE_C_COMPILER='%s' -DCMAKE_C_FLAGS='%s' >/dev/null 2>&1 && "
+           "cmake --build b >/dev/null 2>&1 && ./b/prog_shared && ./b/prog_static && ldd ./b/prog_shared",
+           root, root, rt_source_dir(), moved, RYFT_TEST_CC, RYFT_TEST_CFLAGS);
   rc = sh_out(out, sizeof out, cmd);
   CHECK_MSG(rc == 0, "find_package build or run failed (%d):\n%s", rc, out);
   int results = 0;
