@@ -1,0 +1,97 @@
+/* ryft/model.h - decoder-only transformer language models, written with
+ * ryft's NN library as traced functions, so the same model can be jitted,
+ * differentiated, vmapped and sent to XLA.
+ *
+ * Architectures: "llama" (Llama 2/3, SmolLM2, Mistral, TinyLlama: RMS norm,
+ * rotary embeddings on adjacent pairs as ggml's LLAMA rope, grouped-query
+ * attention, SwiGLU) and "qwen2" (the same with biases on q, k, v and
+ * GPT-NeoX rotary embeddings on the two halves of a head).
+ *
+ * Weights are a parameter tree (ryft/params.h) with GGUF's tensor names and
+ * row-major shapes, rows being outputs: "token_embd.weight" [n_vocab, n_embd],
+ * "blk.N.attn_norm.weight" [n_embd], "blk.N.attn_q.weight" [n_heads*head_dim,
+ * n_embd], "blk.N.attn_k.weight" / "attn_v.weight" [n_kv_heads*head_dim,
+ * n_embd], "blk.N.attn_output.weight" [n_embd, n_heads*head_dim],
+ * "blk.N.ffn_norm.weight" [n_embd], "blk.N.ffn_gate.weight" / "ffn_up.weight"
+ * [n_ff, n_embd], "blk.N.ffn_down.weight" [n_embd, n_ff],
+ * "output_norm.weight" [n_embd] and "output.weight" [n_vocab, n_embd] (absent
+ * when the embeddings are tied); qwen2 adds "blk.N.attn_{q,k,v}.bias".
+ *
+ * The key/value cache is two arrays f32[n_layers, batch, cache_len,
+ * n_kv_heads, head_dim] that each step updates at the positions it
+ * processes (with donation, in place). A query at position p sees the keys
+ * at positions <= p, so cache slots past the current position may hold
+ * anything. */
+#ifndef RYFT_MODEL_H
+#define RYFT_MODEL_H
+
+#include "params.h"
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ry_lm_arch { RY_LM_LLAMA, RY_LM_QWEN2 } ry_lm_arch;
+
+/* How rotary embeddings pair a head's features: NORM rotates (x[2i],
+ * x[2i+1]) (ggml's default, used for llama-family GGUF files, whose q/k
+ * weights the converter permuted for it); NEOX rotates (x[i], x[i + d/2])
+ * (Hugging Face's rotate_half; qwen2, gemma). Frequencies base^(-2i/d). */
+typedef enum ry_rope_kind { RY_ROPE_NONE, RY_ROPE_NORM, RY_ROPE_NEOX } ry_rope_kind;
+
+typedef struct ry_lm_config {
+  ry_lm_arch arch;
+  int n_layers, n_embd, n_ff, n_heads, n_kv_heads, head_dim, n_vocab;
+  int n_ctx_train; /* the context the model was trained for (a limit) */
+  double rope_base, norm_eps;
+  ry_rope_kind rope;
+  int tied_embeddings; /* no output.weight: the logits use token_embd */
+} ry_lm_config;
+
+/* A config that is internally consistent (positive sizes, heads a multiple
+ * of kv heads, even head_dim for rope); the error names the field. */
+ry_status ry_lm_config_check(const ry_lm_config *c);
+/* Every tensor the config needs is in w, with its shape and a float dtype;
+ * the error names the tensor, its shape and the one expected. */
+ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w);
+
+/* Trace the forward pass of tokens i32[B, T] at positions pos0 .. pos0+T-1
+ * (pos0: i32 scalar) with the caches k_cache / v_cache f32[n_layers, B, S,
+ * n_kv_heads, head_dim] of any length S >= pos0 + T. `window` (W, with
+ * pos0 + T <= W <= S) is how many cache positions the attention reads: a
+ * static bound that keeps early decoding steps from reading the whole cache.
+ * `last` (i32 scalar in [0, T)) picks the position whose logits are
+ * returned. Writes out[0] = logits f32[B, n_vocab] of position last, out[1],
+ * out[2] = the updated caches. Returns 3, or 0 after an error (the builder's
+ * sticky error names it). */
+int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
+                   ry_value last, ry_value k_cache, ry_value v_cache, int64_t window, ry_value out[3]);
+#define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, out) \
+  ry_lm_forward_((b), RY_HERE, (c), (w), (tok), (pos0), (last), (kc), (vc), (win), (out))
+
+/* ---- a runnable model ----
+ * Weights, a device, a cache of max_ctx positions and the compiled steps:
+ * prompts run in chunks padded to a few fixed lengths (1, 16, 64, 256) and
+ * the attention reads a window rounded up to a power of two (>= 64), so a
+ * model compiles a handful of programs, never one per token or per prompt
+ * length. */
+typedef struct ry_lm ry_lm;
+
+/* Retains the arrays of `weights` (the caller keeps its tree). max_ctx:
+ * positions the cache holds (<= n_ctx_train). */
+ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out);
+void ry_lm_free(ry_lm *m); /* NULL is fine */
+/* Process n >= 1 tokens after the ones already seen and write the logits of
+ * the last one (n_vocab floats). RY_ERR_INVALID_ARGUMENT when the cache would
+ * overflow or a token id is out of range (both named). */
+ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits);
+void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
+int ry_lm_position(const ry_lm *m); /* tokens seen so far */
+const ry_lm_config *ry_lm_config_of(const ry_lm *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

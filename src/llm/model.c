@@ -1,0 +1,434 @@
+/* Decoder-only transformer language models (ryft/model.h): the traced
+ * forward pass with a key/value cache, weight checks, and ry_lm, which
+ * compiles a handful of bucketed programs and runs prompts and decoding
+ * steps through them. Public API only, like src/nn. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ryft/jit.h"
+#include "ryft/model.h"
+#include "ryft/nn.h"
+
+#define FAIL(b, loc, ...) ry_builder_set_error((b), ry_status_make(RY_ERR_INVALID_ARGUMENT, __VA_ARGS__))
+
+/* ---- config and weights ---- */
+
+ry_status ry_lm_config_check(const ry_lm_config *c) {
+  if (!c) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: NULL");
+  struct {
+    const char *name;
+    int v;
+  } pos[] = {{"n_layers", c->n_layers},     {"n_embd", c->n_embd},     {"n_ff", c->n_ff},
+             {"n_heads", c->n_heads},       {"n_kv_heads", c->n_kv_heads}, {"head_dim", c->head_dim},
+             {"n_vocab", c->n_vocab},       {"n_ctx_train", c->n_ctx_train}};
+  for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+    if (pos[i].v <= 0) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: %s is %d, not positive", pos[i].name, pos[i].v);
+  if (c->arch != RY_LM_LLAMA && c->arch != RY_LM_QWEN2)
+    return ry_status_make(RY_ERR_UNSUPPORTED, "lm config: unknown architecture %d", (int)c->arch);
+  if (c->n_heads % c->n_kv_heads != 0)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
+                          c->n_kv_heads);
+  if (c->rope != RY_ROPE_NONE && (c->head_dim % 2 != 0 || !(c->rope_base > 0)))
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: rotary embeddings need an even head_dim (%d) and a positive base (%g)",
+                          c->head_dim, c->rope_base);
+  if (!(c->norm_eps > 0)) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: norm_eps %g is not positive", c->norm_eps);
+  return NULL;
+}
+
+typedef struct wspec {
+  char name[64];
+  int rank;
+  int64_t dims[2];
+  int optional;
+} wspec;
+
+/* the tensors of config c, in a fixed order; returns how many */
+static int weight_specs(const ry_lm_config *c, wspec *ws, int cap) {
+  int n = 0;
+#define W(opt, r, d0, d1, ...)                                          \
+  do {                                                                  \
+    if (n < cap) {                                                      \
+      snprintf(ws[n].name, sizeof ws[n].name, __VA_ARGS__);             \
+      ws[n].rank = (r);                                                 \
+      ws[n].dims[0] = (d0);                                             \
+      ws[n].dims[1] = (d1);                                             \
+      ws[n].optional = (opt);                                           \
+    }                                                                   \
+    n++;                                                                \
+  } while (0)
+  int64_t E = c->n_embd, F = c->n_ff, Q = (int64_t)c->n_heads * c->head_dim, K = (int64_t)c->n_kv_heads * c->head_dim;
+  W(0, 2, c->n_vocab, E, "token_embd.weight");
+  for (int l = 0; l < c->n_layers; l++) {
+    W(0, 1, E, 0, "blk.%d.attn_norm.weight", l);
+    W(0, 2, Q, E, "blk.%d.attn_q.weight", l);
+    W(0, 2, K, E, "blk.%d.attn_k.weight", l);
+    W(0, 2, K, E, "blk.%d.attn_v.weight", l);
+    if (c->arch == RY_LM_QWEN2) {
+      W(0, 1, Q, 0, "blk.%d.attn_q.bias", l);
+      W(0, 1, K, 0, "blk.%d.attn_k.bias", l);
+      W(0, 1, K, 0, "blk.%d.attn_v.bias", l);
+    }
+    W(0, 2, E, Q, "blk.%d.attn_output.weight", l);
+    W(0, 1, E, 0, "blk.%d.ffn_norm.weight", l);
+    W(0, 2, F, E, "blk.%d.ffn_gate.weight", l);
+    W(0, 2, F, E, "blk.%d.ffn_up.weight", l);
+    W(0, 2, E, F, "blk.%d.ffn_down.weight", l);
+  }
+  W(0, 1, E, 0, "output_norm.weight");
+  if (!c->tied_embeddings) W(0, 2, c->n_vocab, E, "output.weight");
+#undef W
+  return n;
+}
+
+ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w) {
+  ry_status s = ry_lm_config_check(c);
+  if (s) return s;
+  int n = weight_specs(c, NULL, 0);
+  wspec *ws = calloc((size_t)n, sizeof *ws);
+  if (!ws) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm weights: out of memory");
+  weight_specs(c, ws, n);
+  for (int i = 0; i < n && !s; i++) {
+    ry_array *a = ry_params_get(w, ws[i].name);
+    if (!a) {
+      if (!ws[i].optional) s = ry_status_make(RY_ERR_NOT_FOUND, "lm weights: tensor '%s' is missing", ws[i].name);
+      continue;
+    }
+    ry_shape want = ws[i].rank == 1 ? RY_SHAPE(ws[i].dims[0]) : RY_SHAPE(ws[i].dims[0], ws[i].dims[1]);
+    if (!ry_shape_equal(ry_array_shape(a), want)) {
+      char t1[64], t2[64];
+      s = ry_status_make(RY_ERR_SHAPE, "lm weights: tensor '%s' has shape %s, but the hyperparameters say %s", ws[i].name,
+                         ry_shape_str(ry_array_shape(a), t1, sizeof t1), ry_shape_str(want, t2, sizeof t2));
+    } else if (!ry_dtype_is_float(ry_array_dtype(a))) {
+      s = ry_status_make(RY_ERR_DTYPE, "lm weights: tensor '%s' has dtype %s; a float dtype is needed", ws[i].name,
+                         ry_dtype_name(ry_array_dtype(a)));
+    }
+  }
+  free(ws);
+  return s;
+}
+
+/* ---- the traced forward pass ---- */
+
+/* x[..., in] @ w[out, in]^T (GGUF's layout: rows are outputs) */
+static ry_value linear_t(ry_builder *b, ry_loc loc, ry_value x, ry_value w) {
+  int r = ry_value_shape(b, x).rank;
+  ry_dot_dims d = {RY_NO_AXES, RY_NO_AXES, RY_AXES(r - 1), RY_AXES(1)};
+  return ry_dot_general_(b, loc, x, w, d, ry_value_dtype(b, x));
+}
+
+/* rotary embeddings on x[B, T, H, D] for positions pos0 + t; cs, sn [T, D/2] */
+static ry_value rope(ry_builder *b, ry_loc loc, ry_rope_kind kind, ry_value x, ry_value cs, ry_value sn) {
+  ry_shape s = ry_value_shape(b, x);
+  int64_t B = s.dims[0], T = s.dims[1], H = s.dims[2], D = s.dims[3], h = D / 2;
+  ry_shape hs = RY_SHAPE(B, T, H, h);
+  ry_value c = ry_broadcast_in_dim_(b, loc, cs, hs, RY_AXES(1, 3));
+  ry_value n = ry_broadcast_in_dim_(b, loc, sn, hs, RY_AXES(1, 3));
+  ry_value x0, x1;
+  if (kind == RY_ROPE_NORM) { /* pairs (2i, 2i+1) */
+    ry_value xp = ry_reshape_(b, loc, x, RY_SHAPE(B, T, H, h, 2));
+    x0 = ry_reshape_(b, loc, ry_slice_(b, loc, xp, RY_AXES(0, 0, 0, 0, 0), RY_AXES(B, T, H, h, 1), RY_NO_AXES), hs);
+    x1 = ry_reshape_(b, loc, ry_slice_(b, loc, xp, RY_AXES(0, 0, 0, 0, 1), RY_AXES(B, T, H, h, 2), RY_NO_AXES), hs);
+  } else { /* halves (i, i + D/2) */
+    x0 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, 0), RY_AXES(B, T, H, h), RY_NO_AXES);
+    x1 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, h), RY_AXES(B, T, H, D), RY_NO_AXES);
+  }
+  ry_value y0 = ry_sub_(b, loc, ry_mul_(b, loc, x0, c), ry_mul_(b, loc, x1, n));
+  ry_value y1 = ry_add_(b, loc, ry_mul_(b, loc, x0, n), ry_mul_(b, loc, x1, c));
+  if (kind == RY_ROPE_NORM) {
+    ry_value p[2] = {ry_reshape_(b, loc, y0, RY_SHAPE(B, T, H, h, 1)), ry_reshape_(b, loc, y1, RY_SHAPE(B, T, H, h, 1))};
+    return ry_reshape_(b, loc, ry_concatenate_(b, loc, 2, p, 4), s);
+  }
+  ry_value p[2] = {y0, y1};
+  return ry_concatenate_(b, loc, 2, p, 3);
+}
+
+/* cos and sin [T, D/2] of (pos0 + t) * base^(-2i/D) */
+static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t T, ry_value pos0, ry_value *cs, ry_value *sn) {
+  int h = c->head_dim / 2;
+  float *inv = malloc((size_t)h * sizeof *inv);
+  ry_array *ia = NULL;
+  if (!inv) {
+    ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm forward: out of memory"));
+    *cs = *sn = (ry_value){0};
+    return;
+  }
+  for (int i = 0; i < h; i++) inv[i] = (float)pow(c->rope_base, -2.0 * i / c->head_dim);
+  ry_status s = ry_array_from_host(RY_F32, RY_SHAPE(h), inv, &ia);
+  free(inv);
+  if (s) {
+    ry_builder_set_error(b, s);
+    *cs = *sn = (ry_value){0};
+    return;
+  }
+  ry_value invv = ry_broadcast_in_dim_(b, loc, ry_constant_(b, loc, ia), RY_SHAPE(T, h), RY_AXES(1));
+  ry_array_release(ia);
+  ry_value t = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, h), 0), pos0);
+  ry_value ang = ry_mul_(b, loc, ry_convert_(b, loc, t, RY_F32), invv);
+  *cs = ry_cos_(b, loc, ang);
+  *sn = ry_sin_(b, loc, ang);
+}
+
+static ry_value wget(ry_pvalues *w, ry_loc loc, const char *fmt, int l) {
+  char name[96];
+  snprintf(name, sizeof name, fmt, l);
+  return ry_pvalues_get_(w, loc, name);
+}
+
+static ry_value add_bias(ry_builder *b, ry_loc loc, ry_pvalues *w, const char *fmt, int l, ry_value x) {
+  char name[96];
+  snprintf(name, sizeof name, fmt, l);
+  if (!ry_pvalues_has(w, name)) return x;
+  ry_value bias = ry_pvalues_get_(w, loc, name);
+  ry_shape s = ry_value_shape(b, x);
+  return ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, bias, s, RY_AXES(s.rank - 1)));
+}
+
+int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
+                   ry_value last, ry_value k_cache, ry_value v_cache, int64_t window, ry_value out[3]) {
+  ry_status s = ry_lm_config_check(c);
+  if (s) return ry_builder_set_error(b, s);
+  ry_shape ts = ry_value_shape(b, tokens), ks = ry_value_shape(b, k_cache);
+  if (ry_builder_error(b)) return 0;
+  if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32)
+    return FAIL(b, loc, "lm forward: tokens must be i32[batch, seq]");
+  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 5 ? ks.dims[2] : 0;
+  int64_t L = c->n_layers, Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
+  ry_shape want = RY_SHAPE(L, B, S, Hk, D);
+  if (ks.rank != 5 || !ry_shape_equal(ks, want) || !ry_shape_equal(ry_value_shape(b, v_cache), want) ||
+      ry_value_dtype(b, k_cache) != RY_F32 || ry_value_dtype(b, v_cache) != RY_F32) {
+    char t1[64];
+    return FAIL(b, loc, "lm forward: the caches must be f32[%lld, %lld, S, %lld, %lld]; k_cache is %s", (long long)L,
+                (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
+  }
+  if (window < T || window > S)
+    return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
+                (long long)T, (long long)S);
+  ry_value x = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "token_embd.weight"), tokens); /* [B, T, E] */
+  ry_value cs = {0}, sn = {0};
+  if (c->rope != RY_ROPE_NONE) rope_tables(b, loc, c, T, pos0, &cs, &sn);
+  /* the mask: query t (position pos0 + t) sees cache positions s <= pos0 + t */
+  ry_value qpos = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 0), pos0);
+  ry_value mask = ry_compare_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 1), qpos, RY_LE);
+  mask = ry_broadcast_in_dim_(b, loc, mask, RY_SHAPE(B, Hk, T, G, window), RY_AXES(2, 4));
+  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
+  for (int l = 0; l < c->n_layers && !ry_builder_error(b); l++) {
+    ry_value h = ry_nn_rms_norm_(b, loc, x, wget(w, loc, "blk.%d.attn_norm.weight", l), c->norm_eps);
+    ry_value q = add_bias(b, loc, w, "blk.%d.attn_q.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_q.weight", l)));
+    ry_value k = add_bias(b, loc, w, "blk.%d.attn_k.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_k.weight", l)));
+    ry_value v = add_bias(b, loc, w, "blk.%d.attn_v.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_v.weight", l)));
+    q = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hq, D));
+    k = ry_reshape_(b, loc, k, RY_SHAPE(B, T, Hk, D));
+    v = ry_reshape_(b, loc, v, RY_SHAPE(B, T, Hk, D));
+    if (c->rope != RY_ROPE_NONE) {
+      q = rope(b, loc, c->rope, q, cs, sn);
+      k = rope(b, loc, c->rope, k, cs, sn);
+    }
+    /* write this step's keys and values at layer l, positions pos0.. */
+    ry_value lv = ry_scalar_(b, loc, RY_I32, (double)l);
+    ry_value starts[5] = {lv, zero, pos0, zero, zero};
+    k_cache = ry_dynamic_update_slice_(b, loc, k_cache, ry_reshape_(b, loc, k, RY_SHAPE(1, B, T, Hk, D)), starts);
+    v_cache = ry_dynamic_update_slice_(b, loc, v_cache, ry_reshape_(b, loc, v, RY_SHAPE(1, B, T, Hk, D)), starts);
+    ry_axes lo = RY_AXES(l, 0, 0, 0, 0), hi = RY_AXES(l + 1, B, window, Hk, D);
+    ry_value kw = ry_reshape_(b, loc, ry_slice_(b, loc, k_cache, lo, hi, RY_NO_AXES), RY_SHAPE(B, window, Hk, D));
+    ry_value vw = ry_reshape_(b, loc, ry_slice_(b, loc, v_cache, lo, hi, RY_NO_AXES), RY_SHAPE(B, window, Hk, D));
+    /* grouped-query attention over the window */
+    ry_value q5 = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
+    q5 = ry_mul_(b, loc, q5, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
+    ry_dot_dims d1 = {RY_AXES(0, 2), RY_AXES(0, 2), RY_AXES(4), RY_AXES(3)};
+    ry_value lg = ry_dot_general_(b, loc, q5, kw, d1, RY_F32); /* [B, Hk, T, G, W] */
+    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+    ry_value p = ry_softmax_(b, loc, lg, -1);
+    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 2), RY_AXES(4), RY_AXES(1)};
+    ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32);        /* [B, Hk, T, G, D] */
+    o = ry_reshape_(b, loc, ry_transpose_(b, loc, o, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, T, Hq * D));
+    x = ry_add_(b, loc, x, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
+    /* SwiGLU feed-forward */
+    h = ry_nn_rms_norm_(b, loc, x, wget(w, loc, "blk.%d.ffn_norm.weight", l), c->norm_eps);
+    ry_value g = ry_silu_(b, loc, linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l)));
+    ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
+    x = ry_add_(b, loc, x, linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l)));
+  }
+  /* logits of position `last` only: the vocabulary projection is the largest matmul */
+  ry_value st3[3] = {zero, last, zero};
+  ry_value xl = ry_reshape_(b, loc, ry_dynamic_slice_(b, loc, x, st3, RY_AXES(B, 1, E)), RY_SHAPE(B, E));
+  xl = ry_nn_rms_norm_(b, loc, xl, ry_pvalues_get_(w, loc, "output_norm.weight"), c->norm_eps);
+  const char *head = c->tied_embeddings ? "token_embd.weight" : "output.weight";
+  out[0] = linear_t(b, loc, xl, ry_pvalues_get_(w, loc, head));
+  out[1] = k_cache;
+  out[2] = v_cache;
+  return ry_builder_error(b) ? 0 : 3;
+}
+
+/* ---- ry_lm: bucketed programs over a persistent cache ---- */
+
+#define N_WINDOWS 24
+static const int k_chunks[] = {1, 16, 64, 256};
+#define MAX_CHUNK 256
+
+typedef struct step_ctx {
+  const ry_lm_config *c;
+  const ry_params *w;
+  int64_t window;
+} step_ctx;
+
+struct ry_lm {
+  ry_lm_config c;
+  ry_params *w;
+  ry_device *dev;
+  int max_ctx, pos;
+  int64_t cache_len; /* max_ctx + MAX_CHUNK: a padded chunk always fits */
+  ry_array *kc, *vc;
+  ry_jit *jits[N_WINDOWS];
+  step_ctx ctx[N_WINDOWS];
+  int64_t windows[N_WINDOWS];
+  int n_windows;
+};
+
+/* in: weights..., k_cache, v_cache, tokens[1, T], pos0, last */
+static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
+  step_ctx *sc = vctx;
+  int n = ry_params_count(sc->w);
+  ry_pvalues *pv = NULL;
+  ry_status s = ry_pvalues_from(b, sc->w, in, &pv);
+  if (s) return ry_builder_set_error(b, s);
+  int k = ry_lm_forward(b, sc->c, pv, in[n + 2], in[n + 3], in[n + 4], in[n], in[n + 1], sc->window, out);
+  ry_pvalues_free(pv);
+  return k ? 3 : -1;
+}
+
+ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out) {
+  *out = NULL;
+  ry_status s = ry_lm_check_weights(c, weights);
+  if (s) return s;
+  if (!dev) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_new: no device");
+  if (max_ctx < 1 || max_ctx > c->n_ctx_train)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_new: max_ctx %d must be in [1, %d] (the model's context)", max_ctx,
+                          c->n_ctx_train);
+  ry_lm *m = calloc(1, sizeof *m);
+  if (!m) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  m->c = *c;
+  m->dev = dev;
+  m->max_ctx = max_ctx;
+  m->cache_len = (int64_t)max_ctx + MAX_CHUNK;
+  /* the model's own tree, in the order of the weight specs (the program's inputs) */
+  m->w = ry_params_new();
+  int nw = weight_specs(c, NULL, 0);
+  wspec *ws = calloc((size_t)nw, sizeof *ws);
+  if (!m->w || !ws) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  if (ws) weight_specs(c, ws, nw);
+  for (int i = 0; !s && i < nw; i++) {
+    ry_array *a = ry_params_get(weights, ws[i].name);
+    if (a && ry_array_dtype(a) != RY_F32)
+      s = ry_status_make(RY_ERR_DTYPE, "ry_lm_new: tensor '%s' is %s; convert the weights to f32 first", ws[i].name,
+                         ry_dtype_name(ry_array_dtype(a)));
+    if (!s && a) s = ry_params_set(m->w, ws[i].name, a);
+  }
+  free(ws);
+  ry_shape cs = RY_SHAPE(c->n_layers, 1, m->cache_len, c->n_kv_heads, c->head_dim);
+  if (!s) s = ry_array_zeros(RY_F32, cs, &m->kc);
+  if (!s) s = ry_array_zeros(RY_F32, cs, &m->vc);
+  /* attention windows: 64, 128, ... up to the cache length */
+  for (int64_t wlen = 64; !s && m->n_windows < N_WINDOWS; wlen *= 2) {
+    if (wlen > m->cache_len) wlen = m->cache_len;
+    m->windows[m->n_windows++] = wlen;
+    if (wlen == m->cache_len) break;
+  }
+  if (s) {
+    ry_lm_free(m);
+    return s;
+  }
+  *out = m;
+  return NULL;
+}
+
+void ry_lm_free(ry_lm *m) {
+  if (!m) return;
+  for (int i = 0; i < N_WINDOWS; i++) ry_jit_free(m->jits[i]);
+  ry_array_release(m->kc);
+  ry_array_release(m->vc);
+  ry_params_free(m->w);
+  free(m);
+}
+
+void ry_lm_reset(ry_lm *m) {
+  if (m) m->pos = 0;
+}
+
+int ry_lm_position(const ry_lm *m) { return m ? m->pos : 0; }
+
+const ry_lm_config *ry_lm_config_of(const ry_lm *m) { return m ? &m->c : NULL; }
+
+static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float *logits) {
+  int wi = 0;
+  while (wi + 1 < m->n_windows && m->windows[wi] < (int64_t)m->pos + T) wi++;
+  if (!m->jits[wi]) {
+    m->ctx[wi] = (step_ctx){&m->c, m->w, m->windows[wi]};
+    char name[48];
+    snprintf(name, sizeof name, "lm_step_w%lld", (long long)m->windows[wi]);
+    ry_status s = ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi]);
+    if (s) return s;
+  }
+  int32_t tok[MAX_CHUNK] = {0};
+  memcpy(tok, tokens, (size_t)n * sizeof *tok);
+  int32_t pos0 = m->pos, last = n - 1;
+  int nw = ry_params_count(m->w);
+  ry_array **in = calloc((size_t)nw + 5, sizeof *in);
+  if (!in) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
+  bool *donate = calloc((size_t)nw + 5, sizeof *donate);
+  ry_status s = donate ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
+  for (int i = 0; i < nw; i++) in[i] = ry_params_at(m->w, i);
+  in[nw] = m->kc;
+  in[nw + 1] = m->vc;
+  if (!s) s = ry_array_from_host(RY_I32, RY_SHAPE(1, T), tok, &in[nw + 2]);
+  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &pos0, &in[nw + 3]);
+  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &last, &in[nw + 4]);
+  ry_array *out[3] = {NULL, NULL, NULL};
+  if (!s) {
+    /* the caches are donated: the step writes the new keys and values in place */
+    donate[nw] = donate[nw + 1] = true;
+    m->kc = m->vc = NULL;
+    s = ry_jit_call_donated(m->jits[wi], nw + 5, in, donate, 3, out);
+    if (s) { /* the caches are gone with the failed call: start over */
+      ry_status z = ry_array_zeros(RY_F32, RY_SHAPE(m->c.n_layers, 1, m->cache_len, m->c.n_kv_heads, m->c.head_dim), &m->kc);
+      if (!z) z = ry_array_zeros(RY_F32, ry_array_shape(m->kc), &m->vc);
+      ry_status_free(z);
+      m->pos = 0;
+    } else {
+      m->kc = out[1];
+      m->vc = out[2];
+      m->pos += n;
+      if (logits) s = ry_array_to_host(out[0], logits, (size_t)m->c.n_vocab * sizeof(float));
+    }
+  }
+  ry_array_release(out[0]);
+  for (int i = nw + 2; i < nw + 5; i++) ry_array_release(in[i]);
+  free(in);
+  free(donate);
+  return s;
+}
+
+ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits) {
+  if (!m || !tokens || n < 1) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_eval: need a model and at least one token");
+  if ((int64_t)m->pos + n > m->max_ctx)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_eval: %d tokens after %d would exceed the context of %d", n, m->pos,
+                          m->max_ctx);
+  for (int i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= m->c.n_vocab)
+      return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_eval: token %d (at %d) is not in [0, %d)", tokens[i], i,
+                            m->c.n_vocab);
+  ry_status s = NULL;
+  for (int done = 0; done < n && !s;) {
+    int rem = n - done, T = MAX_CHUNK;
+    for (size_t k = 0; k < sizeof k_chunks / sizeof k_chunks[0]; k++)
+      if (k_chunks[k] >= rem) {
+        T = k_chunks[k];
+        break;
+      }
+    int take = rem < T ? rem : T;
+    s = run_chunk(m, tokens + done, take, T, done + take == n ? logits : NULL);
+    done += take;
+  }
+  return s;
+}
