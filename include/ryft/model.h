@@ -90,6 +90,51 @@ void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
 int ry_lm_position(const ry_lm *m); /* tokens seen so far */
 const ry_lm_config *ry_lm_config_of(const ry_lm *m);
 
+/* ---- sampling and generation ----
+ * The sampler applies, in llama.cpp's default order: the repetition penalty
+ * (over the last repeat_last_n tokens of the history: a positive logit is
+ * divided by the penalty, a negative one multiplied), top-k, top-p (the
+ * smallest set of most likely tokens whose probability reaches top_p),
+ * min-p (tokens below min_p times the most likely one's probability go),
+ * then temperature, and draws with ryft's threefry (the key of step i is
+ * fold_in(key(seed), i)), so a seed gives the same text on every run and
+ * machine. temperature 0 is greedy (ties: the lowest id), whatever the
+ * other fields. */
+typedef struct ry_sample_opts {
+  float temperature;    /* 0: greedy; default 0.8 */
+  int top_k;            /* 0: off; default 40 */
+  float top_p;          /* 1: off; default 0.95 */
+  float min_p;          /* 0: off; default 0.05 */
+  float repeat_penalty; /* 1: off; default 1.0 */
+  int repeat_last_n;    /* default 64 */
+  uint64_t seed;
+} ry_sample_opts;
+#define RY_SAMPLE_DEFAULTS ((ry_sample_opts){0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0})
+
+typedef struct ry_sampler ry_sampler;
+ry_status ry_sampler_new(const ry_sample_opts *o, int n_vocab, ry_sampler **out); /* NULL o: defaults */
+void ry_sampler_free(ry_sampler *s);                                              /* NULL is fine */
+/* The next token from logits[n_vocab] given the tokens so far (history may
+ * be NULL when n_history is 0). Advances the sampler's step. */
+int32_t ry_sampler_next(ry_sampler *s, const float *logits, const int32_t *history, int n_history);
+
+/* Called with each generated token (and its position in the output);
+ * returning nonzero stops the generation there. */
+typedef int (*ry_token_fn)(int32_t token, int index, void *ctx);
+
+typedef struct ry_gen_stats {
+  int prompt_tokens, generated_tokens;
+  double first_token_s; /* prompt in, first token out */
+  double prefill_tok_s, decode_tok_s;
+} ry_gen_stats;
+
+/* Feed the prompt (after the tokens m has already seen) and generate up to
+ * max_tokens tokens, stopping early at a token of stop_ids (which is
+ * reported to the callback, then generation ends) or when on_token returns
+ * nonzero. stats may be NULL. */
+ry_status ry_lm_generate(ry_lm *m, const int32_t *prompt, int n_prompt, const ry_sample_opts *o, int max_tokens,
+                         const int32_t *stop_ids, int n_stop, ry_token_fn on_token, void *ctx, ry_gen_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif
