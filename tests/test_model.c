@@ -1,6 +1,6 @@
 /* Transformer language models (ryft/model.h) against an independent
  * float64 NumPy forward pass (tests/data/gen_lm_goldens.py) of tiny random
- * llama and qwen2 models: the whole prompt at once, one token at a time
+ * llama, qwen2, gemma and gpt2 models: the whole prompt at once, one token at a time
  * through the key/value cache, and split prompts, on every device; and bad
  * configurations, weights and inputs named in their errors. */
 #include <stdlib.h>
@@ -13,6 +13,14 @@ static ry_lm_config tiny(ry_lm_arch arch) {
   if (arch == RY_LM_QWEN2) {
     c.rope = RY_ROPE_NEOX;
     c.tied_embeddings = 0;
+  }
+  if (arch == RY_LM_GEMMA) {
+    c.rope = RY_ROPE_NEOX;
+    c.head_dim = 16; /* heads * head_dim = 64, not n_embd */
+  }
+  if (arch == RY_LM_GPT2) {
+    c.rope = RY_ROPE_NONE;
+    c.n_kv_heads = 4;
   }
   return c;
 }
@@ -112,7 +120,12 @@ TEST(model_llama_interp) { run_arch("llama", RY_LM_LLAMA, "interp"); }
 TEST(model_llama_cpu) { run_arch("llama", RY_LM_LLAMA, "cpu"); }
 TEST(model_qwen2_interp) { run_arch("qwen2", RY_LM_QWEN2, "interp"); }
 TEST(model_qwen2_cpu) { run_arch("qwen2", RY_LM_QWEN2, "cpu"); }
+TEST(model_gemma_interp) { run_arch("gemma", RY_LM_GEMMA, "interp"); }
+TEST(model_gemma_cpu) { run_arch("gemma", RY_LM_GEMMA, "cpu"); }
+TEST(model_gpt2_interp) { run_arch("gpt2", RY_LM_GPT2, "interp"); }
+TEST(model_gpt2_cpu) { run_arch("gpt2", RY_LM_GPT2, "cpu"); }
 TEST(model_llama_pjrt) { run_arch("llama", RY_LM_LLAMA, "pjrt"); }
+TEST(model_gpt2_pjrt) { run_arch("gpt2", RY_LM_GPT2, "pjrt"); }
 
 TEST(model_bad_configs_and_weights) {
   lm_data d = load("llama");

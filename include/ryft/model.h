@@ -2,10 +2,20 @@
  * ryft's NN library as traced functions, so the same model can be jitted,
  * differentiated, vmapped and sent to XLA.
  *
- * Architectures: "llama" (Llama 2/3, SmolLM2, Mistral, TinyLlama: RMS norm,
- * rotary embeddings on adjacent pairs as ggml's LLAMA rope, grouped-query
- * attention, SwiGLU) and "qwen2" (the same with biases on q, k, v and
- * GPT-NeoX rotary embeddings on the two halves of a head).
+ * Architectures, as llama.cpp runs them from GGUF files:
+ * - "llama" (Llama 2/3, SmolLM2, Mistral, TinyLlama): RMS norm, rotary
+ *   embeddings on adjacent pairs (ggml's LLAMA rope), grouped-query
+ *   attention, SwiGLU;
+ * - "qwen2": the same with biases on q, k, v and GPT-NeoX rotary embeddings
+ *   on the two halves of a head;
+ * - "gemma": embeddings scaled by sqrt(n_embd), NeoX rope, a GELU (tanh)
+ *   gated feed-forward, tied embeddings (GGUF stores its norm weights with
+ *   Gemma's +1 already added);
+ * - "gpt2": learned positions ("position_embd.weight" [n_ctx_train,
+ *   n_embd]), LayerNorm with biases, one fused q/k/v projection
+ *   ("blk.N.attn_qkv.weight" [3*n_embd, n_embd] and its bias), biases on
+ *   every projection, a GELU (tanh) MLP ("ffn_up" and "ffn_down" with
+ *   biases), no rope.
  *
  * Weights are a parameter tree (ryft/params.h) with GGUF's tensor names and
  * row-major shapes, rows being outputs: "token_embd.weight" [n_vocab, n_embd],
@@ -32,7 +42,11 @@
 extern "C" {
 #endif
 
-typedef enum ry_lm_arch { RY_LM_LLAMA, RY_LM_QWEN2 } ry_lm_arch;
+typedef enum ry_lm_arch { RY_LM_LLAMA, RY_LM_QWEN2, RY_LM_GEMMA, RY_LM_GPT2 } ry_lm_arch;
+/* "llama", "qwen2", "gemma", "gpt2" (GGUF's general.architecture) */
+const char *ry_lm_arch_name(ry_lm_arch a);
+/* 0 when the name is not one of them */
+int ry_lm_arch_from_name(const char *name, ry_lm_arch *out);
 
 /* How rotary embeddings pair a head's features: NORM rotates (x[2i],
  * x[2i+1]) (ggml's default, used for llama-family GGUF files, whose q/k

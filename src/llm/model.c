@@ -15,6 +15,22 @@
 
 /* ---- config and weights ---- */
 
+static const char *const k_arch_names[] = {[RY_LM_LLAMA] = "llama", [RY_LM_QWEN2] = "qwen2", [RY_LM_GEMMA] = "gemma",
+                                           [RY_LM_GPT2] = "gpt2"};
+
+const char *ry_lm_arch_name(ry_lm_arch a) {
+  return (int)a >= 0 && (size_t)a < sizeof k_arch_names / sizeof k_arch_names[0] ? k_arch_names[a] : NULL;
+}
+
+int ry_lm_arch_from_name(const char *name, ry_lm_arch *out) {
+  for (size_t i = 0; name && i < sizeof k_arch_names / sizeof k_arch_names[0]; i++)
+    if (!strcmp(name, k_arch_names[i])) {
+      *out = (ry_lm_arch)i;
+      return 1;
+    }
+  return 0;
+}
+
 ry_status ry_lm_config_check(const ry_lm_config *c) {
   if (!c) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: NULL");
   struct {
@@ -25,8 +41,13 @@ ry_status ry_lm_config_check(const ry_lm_config *c) {
              {"n_vocab", c->n_vocab},       {"n_ctx_train", c->n_ctx_train}};
   for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
     if (pos[i].v <= 0) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: %s is %d, not positive", pos[i].name, pos[i].v);
-  if (c->arch != RY_LM_LLAMA && c->arch != RY_LM_QWEN2)
-    return ry_status_make(RY_ERR_UNSUPPORTED, "lm config: unknown architecture %d", (int)c->arch);
+  if (!ry_lm_arch_name(c->arch)) return ry_status_make(RY_ERR_UNSUPPORTED, "lm config: unknown architecture %d", (int)c->arch);
+  if (c->arch == RY_LM_GPT2 && c->n_heads != c->n_kv_heads)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: gpt2 has as many kv heads as heads (%d, not %d)", c->n_heads,
+                          c->n_kv_heads);
+  if (c->arch == RY_LM_GPT2 && (int64_t)c->n_heads * c->head_dim != c->n_embd)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: gpt2 needs n_heads * head_dim = n_embd (%d * %d != %d)",
+                          c->n_heads, c->head_dim, c->n_embd);
   if (c->n_heads % c->n_kv_heads != 0)
     return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
                           c->n_kv_heads);
@@ -59,24 +80,42 @@ static int weight_specs(const ry_lm_config *c, wspec *ws, int cap) {
     n++;                                                                \
   } while (0)
   int64_t E = c->n_embd, F = c->n_ff, Q = (int64_t)c->n_heads * c->head_dim, K = (int64_t)c->n_kv_heads * c->head_dim;
+  bool gpt2 = c->arch == RY_LM_GPT2;
   W(0, 2, c->n_vocab, E, "token_embd.weight");
+  if (gpt2) W(0, 2, c->n_ctx_train, E, "position_embd.weight");
   for (int l = 0; l < c->n_layers; l++) {
     W(0, 1, E, 0, "blk.%d.attn_norm.weight", l);
-    W(0, 2, Q, E, "blk.%d.attn_q.weight", l);
-    W(0, 2, K, E, "blk.%d.attn_k.weight", l);
-    W(0, 2, K, E, "blk.%d.attn_v.weight", l);
+    if (gpt2) {
+      W(0, 1, E, 0, "blk.%d.attn_norm.bias", l);
+      W(0, 2, 3 * E, E, "blk.%d.attn_qkv.weight", l);
+      W(0, 1, 3 * E, 0, "blk.%d.attn_qkv.bias", l);
+    } else {
+      W(0, 2, Q, E, "blk.%d.attn_q.weight", l);
+      W(0, 2, K, E, "blk.%d.attn_k.weight", l);
+      W(0, 2, K, E, "blk.%d.attn_v.weight", l);
+    }
     if (c->arch == RY_LM_QWEN2) {
       W(0, 1, Q, 0, "blk.%d.attn_q.bias", l);
       W(0, 1, K, 0, "blk.%d.attn_k.bias", l);
       W(0, 1, K, 0, "blk.%d.attn_v.bias", l);
     }
     W(0, 2, E, Q, "blk.%d.attn_output.weight", l);
+    if (gpt2) W(0, 1, E, 0, "blk.%d.attn_output.bias", l);
     W(0, 1, E, 0, "blk.%d.ffn_norm.weight", l);
-    W(0, 2, F, E, "blk.%d.ffn_gate.weight", l);
-    W(0, 2, F, E, "blk.%d.ffn_up.weight", l);
-    W(0, 2, E, F, "blk.%d.ffn_down.weight", l);
+    if (gpt2) {
+      W(0, 1, E, 0, "blk.%d.ffn_norm.bias", l);
+      W(0, 2, F, E, "blk.%d.ffn_up.weight", l);
+      W(0, 1, F, 0, "blk.%d.ffn_up.bias", l);
+      W(0, 2, E, F, "blk.%d.ffn_down.weight", l);
+      W(0, 1, E, 0, "blk.%d.ffn_down.bias", l);
+    } else {
+      W(0, 2, F, E, "blk.%d.ffn_gate.weight", l);
+      W(0, 2, F, E, "blk.%d.ffn_up.weight", l);
+      W(0, 2, E, F, "blk.%d.ffn_down.weight", l);
+    }
   }
   W(0, 1, E, 0, "output_norm.weight");
+  if (gpt2) W(0, 1, E, 0, "output_norm.bias");
   if (!c->tied_embeddings) W(0, 2, c->n_vocab, E, "output.weight");
 #undef W
   return n;
@@ -185,6 +224,19 @@ static ry_value add_bias(ry_builder *b, ry_loc loc, ry_pvalues *w, const char *f
   return ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, bias, s, RY_AXES(s.rank - 1)));
 }
 
+/* the architecture's norm over the last axis: "<prefix>.weight" (and
+   ".bias" for gpt2's LayerNorm); prefix may contain one %d for the layer */
+static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, const char *prefix, int l, ry_value x) {
+  char fmt[96], name[96];
+  snprintf(fmt, sizeof fmt, "%s.weight", prefix);
+  snprintf(name, sizeof name, fmt, l);
+  ry_value g = ry_pvalues_get_(w, loc, name);
+  if (c->arch != RY_LM_GPT2) return ry_nn_rms_norm_(b, loc, x, g, c->norm_eps);
+  snprintf(fmt, sizeof fmt, "%s.bias", prefix);
+  snprintf(name, sizeof name, fmt, l);
+  return ry_nn_layer_norm_(b, loc, x, g, ry_pvalues_get_(w, loc, name), c->norm_eps);
+}
+
 int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
                    ry_value last, ry_value k_cache, ry_value v_cache, int64_t window, ry_value out[3]) {
   ry_status s = ry_lm_config_check(c);
@@ -205,19 +257,35 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
   if (window < T || window > S)
     return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
                 (long long)T, (long long)S);
+  bool gpt2 = c->arch == RY_LM_GPT2;
   ry_value x = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "token_embd.weight"), tokens); /* [B, T, E] */
+  if (c->arch == RY_LM_GEMMA) x = ry_mul_(b, loc, x, ry_scalar_(b, loc, RY_F32, sqrt((double)E)));
+  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
+  if (gpt2) { /* learned positions pos0 .. pos0+T-1 (a padded chunk's tail may run past the table: clamped) */
+    ry_value ids = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T), 0), pos0);
+    ids = ry_min_(b, loc, ids, ry_scalar_(b, loc, RY_I32, (double)(c->n_ctx_train - 1)));
+    ry_value pe = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "position_embd.weight"), ids);
+    x = ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, pe, RY_SHAPE(B, T, E), RY_AXES(1, 2)));
+  }
   ry_value cs = {0}, sn = {0};
   if (c->rope != RY_ROPE_NONE) rope_tables(b, loc, c, T, pos0, &cs, &sn);
   /* the mask: query t (position pos0 + t) sees cache positions s <= pos0 + t */
   ry_value qpos = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 0), pos0);
   ry_value mask = ry_compare_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 1), qpos, RY_LE);
   mask = ry_broadcast_in_dim_(b, loc, mask, RY_SHAPE(B, Hk, T, G, window), RY_AXES(2, 4));
-  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
   for (int l = 0; l < c->n_layers && !ry_builder_error(b); l++) {
-    ry_value h = ry_nn_rms_norm_(b, loc, x, wget(w, loc, "blk.%d.attn_norm.weight", l), c->norm_eps);
-    ry_value q = add_bias(b, loc, w, "blk.%d.attn_q.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_q.weight", l)));
-    ry_value k = add_bias(b, loc, w, "blk.%d.attn_k.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_k.weight", l)));
-    ry_value v = add_bias(b, loc, w, "blk.%d.attn_v.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_v.weight", l)));
+    ry_value h = norm(b, loc, c, w, "blk.%d.attn_norm", l, x);
+    ry_value q, k, v;
+    if (gpt2) {
+      ry_value qkv = add_bias(b, loc, w, "blk.%d.attn_qkv.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_qkv.weight", l)));
+      q = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 0), RY_AXES(B, T, E), RY_NO_AXES);
+      k = ry_slice_(b, loc, qkv, RY_AXES(0, 0, E), RY_AXES(B, T, 2 * E), RY_NO_AXES);
+      v = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 2 * E), RY_AXES(B, T, 3 * E), RY_NO_AXES);
+    } else {
+      q = add_bias(b, loc, w, "blk.%d.attn_q.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_q.weight", l)));
+      k = add_bias(b, loc, w, "blk.%d.attn_k.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_k.weight", l)));
+      v = add_bias(b, loc, w, "blk.%d.attn_v.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_v.weight", l)));
+    }
     q = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hq, D));
     k = ry_reshape_(b, loc, k, RY_SHAPE(B, T, Hk, D));
     v = ry_reshape_(b, loc, v, RY_SHAPE(B, T, Hk, D));
@@ -243,17 +311,27 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
     ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 2), RY_AXES(4), RY_AXES(1)};
     ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32);        /* [B, Hk, T, G, D] */
     o = ry_reshape_(b, loc, ry_transpose_(b, loc, o, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, T, Hq * D));
-    x = ry_add_(b, loc, x, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
-    /* SwiGLU feed-forward */
-    h = ry_nn_rms_norm_(b, loc, x, wget(w, loc, "blk.%d.ffn_norm.weight", l), c->norm_eps);
-    ry_value g = ry_silu_(b, loc, linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l)));
-    ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
-    x = ry_add_(b, loc, x, linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l)));
+    o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
+    x = ry_add_(b, loc, x, o);
+    /* the feed-forward block */
+    h = norm(b, loc, c, w, "blk.%d.ffn_norm", l, x);
+    ry_value f;
+    if (gpt2) {
+      ry_value u = add_bias(b, loc, w, "blk.%d.ffn_up.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l)));
+      f = add_bias(b, loc, w, "blk.%d.ffn_down.bias", l,
+                   linear_t(b, loc, ry_gelu_(b, loc, u, 1), wget(w, loc, "blk.%d.ffn_down.weight", l)));
+    } else {
+      ry_value g = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l));
+      g = c->arch == RY_LM_GEMMA ? ry_gelu_(b, loc, g, 1) : ry_silu_(b, loc, g);
+      ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
+      f = linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l));
+    }
+    x = ry_add_(b, loc, x, f);
   }
   /* logits of position `last` only: the vocabulary projection is the largest matmul */
   ry_value st3[3] = {zero, last, zero};
   ry_value xl = ry_reshape_(b, loc, ry_dynamic_slice_(b, loc, x, st3, RY_AXES(B, 1, E)), RY_SHAPE(B, E));
-  xl = ry_nn_rms_norm_(b, loc, xl, ry_pvalues_get_(w, loc, "output_norm.weight"), c->norm_eps);
+  xl = norm(b, loc, c, w, "output_norm", -1, xl);
   const char *head = c->tied_embeddings ? "token_embd.weight" : "output.weight";
   out[0] = linear_t(b, loc, xl, ry_pvalues_get_(w, loc, head));
   out[1] = k_cache;

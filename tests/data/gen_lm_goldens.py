@@ -5,7 +5,9 @@ tests/test_model.c (ryft/model.h). Needs numpy; not run in CI:
     /work/jaxenv/bin/python tests/data/gen_lm_goldens.py
 
 For each architecture (llama: adjacent-pair rope, tied embeddings; qwen2:
-half-split rope, q/k/v biases, an output matrix) it writes
+half-split rope, q/k/v biases, an output matrix; gemma: scaled embeddings,
+half-split rope, a GELU-gated feed-forward, head_dim * heads != n_embd;
+gpt2: learned positions, LayerNorm, fused qkv, biases, a GELU MLP) it writes
 tests/data/lm/<arch>.safetensors (f32 weights under GGUF's tensor names and
 row-major [out, in] layouts), <arch>_tokens.npy (i32[T]) and
 <arch>_logits.npy (f32[T, V]: the logits after every prefix, computed here in
@@ -34,10 +36,38 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + blob)
 
 
+def cfg(arch):
+    c = dict(CFG)
+    if arch == "gemma":
+        c["D"] = 16  # heads * head_dim = 64 != n_embd
+    if arch == "gpt2":
+        c["Hk"] = c["Hq"]
+    return c
+
+
 def weights(arch, rng):
-    c = CFG
+    c = cfg(arch)
     E, F, Q, K, V = c["E"], c["F"], c["Hq"] * c["D"], c["Hk"] * c["D"], c["V"]
     w = {"token_embd.weight": rng.normal(0, 0.5, (V, E))}
+    if arch == "gpt2":
+        w["position_embd.weight"] = rng.normal(0, 0.3, (128, E))
+        for l in range(c["L"]):
+            p = "blk.%d." % l
+            w[p + "attn_norm.weight"] = 1 + rng.normal(0, 0.1, E)
+            w[p + "attn_norm.bias"] = rng.normal(0, 0.1, E)
+            w[p + "attn_qkv.weight"] = rng.normal(0, 0.3, (3 * E, E))
+            w[p + "attn_qkv.bias"] = rng.normal(0, 0.1, 3 * E)
+            w[p + "attn_output.weight"] = rng.normal(0, 0.3, (E, E))
+            w[p + "attn_output.bias"] = rng.normal(0, 0.1, E)
+            w[p + "ffn_norm.weight"] = 1 + rng.normal(0, 0.1, E)
+            w[p + "ffn_norm.bias"] = rng.normal(0, 0.1, E)
+            w[p + "ffn_up.weight"] = rng.normal(0, 0.3, (F, E))
+            w[p + "ffn_up.bias"] = rng.normal(0, 0.1, F)
+            w[p + "ffn_down.weight"] = rng.normal(0, 0.3, (E, F))
+            w[p + "ffn_down.bias"] = rng.normal(0, 0.1, E)
+        w["output_norm.weight"] = 1 + rng.normal(0, 0.1, E)
+        w["output_norm.bias"] = rng.normal(0, 0.1, E)
+        return {k: v.astype(np.float32) for k, v in w.items()}
     for l in range(c["L"]):
         p = "blk.%d." % l
         w[p + "attn_norm.weight"] = 1 + rng.normal(0, 0.1, E)
@@ -64,6 +94,45 @@ def rms_norm(x, g):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + CFG["eps"]) * g
 
 
+def layer_norm(x, g, b):
+    m = x.mean(axis=-1, keepdims=True)
+    v = ((x - m) ** 2).mean(axis=-1, keepdims=True)
+    return (x - m) / np.sqrt(v + CFG["eps"]) * g + b
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def attend(q, k, v, Hq, Hk, D):
+    T = q.shape[0]
+    o = np.zeros((T, Hq, D))
+    for hq in range(Hq):
+        hk = hq // (Hq // Hk)
+        s = q[:, hq, :] @ k[:, hk, :].T / np.sqrt(D)
+        s = np.where(np.tril(np.ones((T, T))) > 0, s, -np.inf)
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        o[:, hq, :] = (e / e.sum(axis=-1, keepdims=True)) @ v[:, hk, :]
+    return o.reshape(T, Hq * D)
+
+
+def forward_gpt2(w, tokens):
+    c = cfg("gpt2")
+    T, E, H = len(tokens), c["E"], c["Hq"]
+    x = w["token_embd.weight"][tokens] + w["position_embd.weight"][:T]
+    for l in range(c["L"]):
+        p = "blk.%d." % l
+        h = layer_norm(x, w[p + "attn_norm.weight"], w[p + "attn_norm.bias"])
+        qkv = h @ w[p + "attn_qkv.weight"].T + w[p + "attn_qkv.bias"]
+        q, k, v = (qkv[:, i * E:(i + 1) * E].reshape(T, H, E // H) for i in range(3))
+        x = x + attend(q, k, v, H, H, E // H) @ w[p + "attn_output.weight"].T + w[p + "attn_output.bias"]
+        h = layer_norm(x, w[p + "ffn_norm.weight"], w[p + "ffn_norm.bias"])
+        u = gelu_tanh(h @ w[p + "ffn_up.weight"].T + w[p + "ffn_up.bias"])
+        x = x + u @ w[p + "ffn_down.weight"].T + w[p + "ffn_down.bias"]
+    x = layer_norm(x, w["output_norm.weight"], w["output_norm.bias"])
+    return x @ w["token_embd.weight"].T
+
+
 def rope(x, pos, kind):
     # x [T, H, D]; theta_i = pos * base^(-2i/D)
     D = x.shape[-1]
@@ -82,10 +151,14 @@ def rope(x, pos, kind):
 
 
 def forward(arch, w, tokens):
-    c = CFG
+    c = cfg(arch)
     T, D, Hq, Hk = len(tokens), c["D"], c["Hq"], c["Hk"]
     w = {k: v.astype(np.float64) for k, v in w.items()}
+    if arch == "gpt2":
+        return forward_gpt2(w, tokens)
     x = w["token_embd.weight"][tokens]
+    if arch == "gemma":
+        x = x * np.sqrt(c["E"])
     pos = np.arange(T, dtype=np.float64)
     kind = "norm" if arch == "llama" else "neox"
     for l in range(c["L"]):
@@ -97,18 +170,12 @@ def forward(arch, w, tokens):
         q = rope(q.reshape(T, Hq, D), pos, kind)
         k = rope(k.reshape(T, Hk, D), pos, kind)
         v = v.reshape(T, Hk, D)
-        o = np.zeros((T, Hq, D))
-        for hq in range(Hq):
-            hk = hq // (Hq // Hk)
-            s = q[:, hq, :] @ k[:, hk, :].T / np.sqrt(D)
-            s = np.where(np.tril(np.ones((T, T))) > 0, s, -np.inf)
-            e = np.exp(s - s.max(axis=-1, keepdims=True))
-            o[:, hq, :] = (e / e.sum(axis=-1, keepdims=True)) @ v[:, hk, :]
-        x = x + o.reshape(T, Hq * D) @ w[p + "attn_output.weight"].T
+        x = x + attend(q, k, v, Hq, Hk, D) @ w[p + "attn_output.weight"].T
         h = rms_norm(x, w[p + "ffn_norm.weight"])
         g = h @ w[p + "ffn_gate.weight"].T
         u = h @ w[p + "ffn_up.weight"].T
-        x = x + (g / (1 + np.exp(-g)) * u) @ w[p + "ffn_down.weight"].T
+        act = gelu_tanh(g) if arch == "gemma" else g / (1 + np.exp(-g))
+        x = x + (act * u) @ w[p + "ffn_down.weight"].T
     x = rms_norm(x, w["output_norm.weight"])
     head = w["output.weight"] if "output.weight" in w else w["token_embd.weight"]
     return x @ head.T
@@ -116,7 +183,7 @@ def forward(arch, w, tokens):
 
 def main():
     os.makedirs(HERE, exist_ok=True)
-    for i, arch in enumerate(["llama", "qwen2"]):
+    for i, arch in enumerate(["llama", "qwen2", "gemma", "gpt2"]):
         rng = np.random.default_rng(1234 + i)
         w = weights(arch, rng)
         tokens = rng.integers(0, CFG["V"], 40).astype(np.int32)
