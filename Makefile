@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRYFT_WERROR=ON
 
-.PHONY: run test build deps clean asan pjrt
+.PHONY: run test build deps clean asan pjrt model
 
 # the main job: train a small CNN on Fashion-MNIST (ryft train --help)
 run: build
@@ -13,11 +13,15 @@ run: build
 
 # the tests also run every program on XLA through the PJRT backend
 test: CMAKE_FLAGS += -DRYFT_PJRT=ON
-test: pjrt build
+test: pjrt model build
 	./$(BUILD)/ryft_tests
 
 pjrt:
 	@sh tools/fetch-pjrt.sh $(BUILD)/pjrt || echo "make: PJRT plugin not available; pjrt tests skipped" >&2
+
+# the SmolLM2-135M GGUF model for the tests that load a real model
+model:
+	@sh tools/fetch-model.sh $(BUILD)/models || echo "make: SmolLM2 model not available; smollm2 tests skipped" >&2
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null

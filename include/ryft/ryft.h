@@ -8,6 +8,7 @@
 #include "runtime.h"
 #include "jit.h"
 #include "io.h"
+#include "gguf.h"
 #include "params.h"
 #include "random.h"
 #include "transform.h"
