@@ -118,6 +118,18 @@ void rt_case_end(void) {
 
 const char *rt_source_dir(void) { return RYFT_SOURCE_DIR; }
 
+const char *rt_smollm2_path(void) {
+  static char buf[1024];
+  const char *env = getenv("RYFT_TEST_SMOLLM2");
+  if (env && *env) return env;
+  const char *cands[2] = {RYFT_BINARY_DIR, RYFT_SOURCE_DIR "/build"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cands[i]);
+    if (access(buf, R_OK) == 0) return buf;
+  }
+  return NULL;
+}
+
 char *rt_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;

@@ -116,6 +116,41 @@ static void run_arch(const char *arch_name, ry_lm_arch arch, const char *device)
   unload(&d);
 }
 
+/* the same models from GGUF files (tests/data/lm/<arch>.gguf): the
+   hyperparameters read from llama.cpp's keys, the same logits */
+static void from_gguf(const char *arch_name, ry_lm_arch arch) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("interp", &dev));
+  lm_data d = load(arch_name);
+  char p[1024];
+  snprintf(p, sizeof p, "%s/tests/data/lm/%s.gguf", rt_source_dir(), arch_name);
+  ry_lm *m = NULL;
+  CHECK_OK(ry_lm_load(p, dev, 64, &m));
+  if (m && d.tokens && d.logits) {
+    ry_lm_config want = tiny(arch);
+    const ry_lm_config *c = ry_lm_config_of(m);
+    CHECK(c->arch == want.arch && c->n_layers == want.n_layers && c->n_embd == want.n_embd && c->n_ff == want.n_ff &&
+          c->n_heads == want.n_heads && c->n_kv_heads == want.n_kv_heads && c->head_dim == want.head_dim &&
+          c->n_vocab == want.n_vocab && c->n_ctx_train == want.n_ctx_train && c->rope == want.rope &&
+          c->tied_embeddings == want.tied_embeddings);
+    CHECK_NEAR(c->norm_eps, want.norm_eps, 1e-12);
+    if (c->rope != RY_ROPE_NONE) CHECK_NEAR(c->rope_base, want.rope_base, 1e-9);
+    float logits[64];
+    int T = (int)ry_array_numel(d.tokens);
+    CHECK_OK(ry_lm_eval(m, ry_array_data(d.tokens), T, logits));
+    check_logits(p, logits, d.logits, T - 1);
+  }
+  ry_lm_free(m);
+  unload(&d);
+}
+
+TEST(model_from_gguf_every_arch) {
+  from_gguf("llama", RY_LM_LLAMA);
+  from_gguf("qwen2", RY_LM_QWEN2);
+  from_gguf("gemma", RY_LM_GEMMA);
+  from_gguf("gpt2", RY_LM_GPT2);
+}
+
 TEST(model_llama_interp) { run_arch("llama", RY_LM_LLAMA, "interp"); }
 TEST(model_llama_cpu) { run_arch("llama", RY_LM_LLAMA, "cpu"); }
 TEST(model_qwen2_interp) { run_arch("qwen2", RY_LM_QWEN2, "interp"); }
@@ -150,4 +185,89 @@ TEST(model_bad_configs_and_weights) {
   CHECK_ERR(ry_lm_new(&c, d.w, dev, 129, &m), RY_ERR_INVALID_ARGUMENT, "max_ctx 129", "[1, 128]");
   CHECK(m == NULL);
   unload(&d);
+}
+
+/* ---- the real model: SmolLM2-135M-Instruct (Q4_1) ----
+ * Loaded from its GGUF (dequantized to f32) and run on the cpu device, the
+ * logits of the last position of three prompts against an f32 forward pass
+ * in NumPy over the gguf package's dequantized tensors, computed in float64
+ * (tests/data/gen_smollm2_goldens.py). ryft computes in f32 through 30
+ * layers: the tolerance is 1e-4 relative to the largest logit. */
+TEST(model_smollm2_matches_numpy) {
+  const char *path = rt_smollm2_path();
+  if (!path) {
+    rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
+    return;
+  }
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  ry_lm *m = NULL;
+  CHECK_OK(ry_lm_load(path, dev, 256, &m));
+  if (!m) return;
+  const ry_lm_config *c = ry_lm_config_of(m);
+  CHECK(c->arch == RY_LM_LLAMA && c->n_layers == 30 && c->n_embd == 576 && c->n_ff == 1536 && c->n_heads == 9 &&
+        c->n_kv_heads == 3 && c->head_dim == 64 && c->n_vocab == 49152 && c->n_ctx_train == 8192 && c->tied_embeddings);
+  CHECK_NEAR(c->rope_base, 100000.0, 1e-9);
+  CHECK_NEAR(c->norm_eps, 1e-5, 1e-12);
+  char rp[1024];
+  snprintf(rp, sizeof rp, "%s/tests/data/lm/smollm2_ref.txt", rt_source_dir());
+  char *text = rt_read_file(rp, NULL);
+  CHECK_MSG(text != NULL, "cannot read %s", rp);
+  float *lg = malloc(49152 * sizeof *lg);
+  int prompts = 0;
+  double worst = 0;
+  for (char *line = text ? strtok(text, "\n") : NULL; line && lg; line = strtok(NULL, "\n")) {
+    if (line[0] == '#') continue;
+    int32_t tok[64];
+    int n = 0;
+    char *p = line;
+    while (n < 64 && *p && *p != '|') {
+      tok[n++] = (int32_t)strtol(p, &p, 10);
+      if (*p == ',') p++;
+      while (*p == ' ') p++;
+    }
+    int argmax = (int)strtol(p + 1, &p, 10);
+    ry_lm_reset(m);
+    ry_status s = ry_lm_eval(m, tok, n, lg);
+    CHECK_OK(s);
+    if (s) break;
+    int best = 0;
+    for (int v = 1; v < 49152; v++)
+      if (lg[v] > lg[best]) best = v;
+    CHECK_MSG(best == argmax, "prompt %d: argmax %d, NumPy has %d", prompts, best, argmax);
+    double mx = fabs(lg[best]);
+    p = strchr(p + 1, '|');
+    for (p = p ? p + 1 : NULL; p && *p;) {
+      long i = strtol(p, &p, 10);
+      if (*p != ':') break;
+      double want = strtod(p + 1, &p);
+      double d = fabs(lg[i] - want) / mx;
+      if (d > worst) worst = d;
+      CHECK_MSG(d <= 1e-4, "prompt %d: logit %ld is %.6f, NumPy has %.6f", prompts, i, lg[i], want);
+    }
+    prompts++;
+  }
+  CHECK_EQ_INT(prompts, 3);
+  printf("  smollm2: 3 prompts, worst logit difference %.2e of the largest logit\n", worst);
+  free(lg);
+  free(text);
+  ry_lm_free(m);
+}
+
+TEST(model_gguf_bad_files) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("interp", &dev));
+  ry_lm *m = NULL;
+  char p[1024];
+  snprintf(p, sizeof p, "%s/tests/data/gguf/all_types.gguf", rt_source_dir());
+  CHECK_ERR(ry_lm_load(p, dev, 64, &m), RY_ERR_UNSUPPORTED, "all_types.gguf", "architecture 'ryfttest' is not supported");
+  snprintf(p, sizeof p, "%s/tests/data/lm/llama_bad_shape.gguf", rt_source_dir());
+  CHECK_ERR(ry_lm_load(p, dev, 64, &m), RY_ERR_SHAPE, "llama_bad_shape.gguf", "blk.0.attn_q.weight", "[31,32]", "[32,32]");
+  snprintf(p, sizeof p, "%s/tests/data/lm/llama_bad_type.gguf", rt_source_dir());
+  CHECK_ERR(ry_lm_load(p, dev, 64, &m), RY_ERR_UNSUPPORTED, "llama_bad_type.gguf", "blk.1.attn_k.weight", "Q8_1");
+  snprintf(p, sizeof p, "%s/tests/data/gguf/bad_magic.gguf", rt_source_dir());
+  CHECK_ERR(ry_lm_load(p, dev, 64, &m), RY_ERR_PARSE, "bad_magic.gguf");
+  snprintf(p, sizeof p, "%s/tests/data/gguf/nonexistent.gguf", rt_source_dir());
+  CHECK_ERR(ry_lm_load(p, dev, 64, &m), RY_ERR_IO, "nonexistent.gguf");
+  CHECK(m == NULL);
 }

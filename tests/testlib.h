@@ -37,6 +37,10 @@ int rt_skip(const char *need, const char *fmt, ...)
 #endif
     ;
 const char *rt_source_dir(void); /* the repository root */
+/* The SmolLM2-135M-Instruct GGUF: $RYFT_TEST_SMOLLM2, else `make model`'s
+ * build/models/ (of this build or of the source tree's build); NULL when
+ * absent (then rt_skip("smollm2", ...)). */
+const char *rt_smollm2_path(void);
 /* Files for tests: a whole file into a new NUL-terminated buffer (free(); len
  * may be NULL), NULL on error; bytes into a file; a scratch path
  * BUILD/test_tmp/<prefix>_<pid>_<name> (4 rotating buffers). */

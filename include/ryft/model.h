@@ -35,6 +35,7 @@
 #ifndef RYFT_MODEL_H
 #define RYFT_MODEL_H
 
+#include "gguf.h"
 #include "params.h"
 #include "runtime.h"
 
@@ -84,13 +85,30 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
 #define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, out) \
   ry_lm_forward_((b), RY_HERE, (c), (w), (tok), (pos0), (last), (kc), (vc), (win), (out))
 
+typedef struct ry_lm ry_lm;
+
+/* ---- from GGUF files ----
+ * The hyperparameters under llama.cpp's keys ("<arch>.block_count",
+ * ".embedding_length", ".feed_forward_length", ".attention.head_count",
+ * ".attention.head_count_kv", ".attention.key_length",
+ * ".attention.layer_norm_rms_epsilon" (gpt2: ".layer_norm_epsilon"),
+ * ".rope.freq_base", ".context_length"; the vocabulary is token_embd's row
+ * count; tied when there is no output.weight). RY_ERR_UNSUPPORTED names an
+ * architecture that is not one of the four. */
+ry_status ry_lm_config_from_gguf(const ry_gguf *g, ry_lm_config *out);
+/* The model's tensors dequantized to f32 (any type ry_ggml_dequantize
+ * reads; an unsupported one is named with its tensor), checked against c. */
+ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_params **out);
+/* Open a GGUF file and build its model on dev (max_ctx <= 0: the model's
+ * context, at most 2048). Errors name the file. */
+ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out);
+
 /* ---- a runnable model ----
  * Weights, a device, a cache of max_ctx positions and the compiled steps:
  * prompts run in chunks padded to a few fixed lengths (1, 16, 64, 256) and
  * the attention reads a window rounded up to a power of two (>= 64), so a
  * model compiles a handful of programs, never one per token or per prompt
  * length. */
-typedef struct ry_lm ry_lm;
 
 /* Retains the arrays of `weights` (the caller keeps its tree). max_ctx:
  * positions the cache holds (<= n_ctx_train). */

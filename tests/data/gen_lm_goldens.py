@@ -10,7 +10,9 @@ half-split rope, a GELU-gated feed-forward, head_dim * heads != n_embd;
 gpt2: learned positions, LayerNorm, fused qkv, biases, a GELU MLP) it writes
 tests/data/lm/<arch>.safetensors (f32 weights under GGUF's tensor names and
 row-major [out, in] layouts), <arch>_tokens.npy (i32[T]) and
-<arch>_logits.npy (f32[T, V]: the logits after every prefix, computed here in
+<arch>.gguf (the same weights as a GGUF file under llama.cpp's keys, and
+for llama two broken copies: a tensor shape that contradicts the
+hyperparameters, a tensor type ryft does not read), <arch>_logits.npy (f32[T, V]: the logits after every prefix, computed here in
 float64 with a plain full-sequence causal forward pass, written from the
 architecture's definition, independently of ryft's cached implementation).
 Deterministic (fixed seeds)."""
@@ -181,6 +183,45 @@ def forward(arch, w, tokens):
     return x @ head.T
 
 
+ARCH_KEYS = {"llama": "llama", "qwen2": "qwen2", "gemma": "gemma", "gpt2": "gpt2"}
+
+
+def write_gguf(path, arch, w, bad=None):
+    """The same model as a GGUF file under llama.cpp's keys (f32 tensors).
+    bad: None, "shape" (attn_q one row short), "type" (attn_k stored as
+    Q8_1, a type ryft does not dequantize)."""
+    import gguf
+
+    c = cfg(arch)
+    g = gguf.GGUFWriter(path, arch)
+    g.add_block_count(c["L"])
+    g.add_embedding_length(c["E"])
+    g.add_feed_forward_length(c["F"])
+    g.add_head_count(c["Hq"])
+    g.add_head_count_kv(c["Hk"])
+    g.add_context_length(128)
+    if arch == "gemma":
+        g.add_key_length(c["D"])
+        g.add_value_length(c["D"])
+    if arch == "gpt2":
+        g.add_layer_norm_eps(c["eps"])
+    else:
+        g.add_layer_norm_rms_eps(c["eps"])
+        g.add_rope_freq_base(c["base"])
+    for name, a in w.items():
+        if bad == "shape" and name == "blk.0.attn_q.weight":
+            a = a[:-1]
+        if bad == "type" and name == "blk.1.attn_k.weight":
+            raw = np.zeros((a.shape[0], a.shape[1] // 32 * 40), dtype=np.uint8)
+            g.add_tensor(name, raw, raw_dtype=gguf.GGMLQuantizationType.Q8_1)
+            continue
+        g.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
+    g.write_header_to_file()
+    g.write_kv_data_to_file()
+    g.write_tensors_to_file()
+    g.close()
+
+
 def main():
     os.makedirs(HERE, exist_ok=True)
     for i, arch in enumerate(["llama", "qwen2", "gemma", "gpt2"]):
@@ -189,6 +230,10 @@ def main():
         tokens = rng.integers(0, CFG["V"], 40).astype(np.int32)
         logits = forward(arch, w, tokens).astype(np.float32)
         write_safetensors(os.path.join(HERE, arch + ".safetensors"), w)
+        write_gguf(os.path.join(HERE, arch + ".gguf"), arch, w)
+        if arch == "llama":
+            write_gguf(os.path.join(HERE, "llama_bad_shape.gguf"), arch, w, bad="shape")
+            write_gguf(os.path.join(HERE, "llama_bad_type.gguf"), arch, w, bad="type")
         np.save(os.path.join(HERE, arch + "_tokens.npy"), tokens)
         np.save(os.path.join(HERE, arch + "_logits.npy"), logits)
         print(arch, "logits", logits.shape, "range", float(logits.min()), float(logits.max()))
