@@ -253,7 +253,9 @@ TEST(cpu_large_threads_identical) {
  * bitwise identical for 1 and 2 threads with the split forced. */
 TEST(cpu_sgemm_matches_reference) {
   static const int64_t shapes[][3] = {{1, 1, 1},   {7, 33, 5},    {6, 32, 8},   {13, 65, 17},
-                                      {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0}};
+                                      {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0},
+                                      /* at most 4 rows: the matrix-vector path */
+                                      {1, 577, 70}, {3, 129, 1000}, {4, 33, 7}, {1, 1000, 576}, {2, 5, 0}};
   ryc_set_parallel_threshold(1);
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
