@@ -27,8 +27,8 @@
  * "output_norm.weight" [n_embd] and "output.weight" [n_vocab, n_embd] (absent
  * when the embeddings are tied); qwen2 adds "blk.N.attn_{q,k,v}.bias".
  *
- * The key/value cache is two arrays f32[n_layers, batch, cache_len,
- * n_kv_heads, head_dim] that each step updates at the positions it
+ * The key/value cache is two arrays per layer, f32[batch, cache_len,
+ * n_kv_heads, head_dim], that each step updates at the positions it
  * processes (with donation, in place). A query at position p sees the keys
  * at positions <= p, so cache slots past the current position may hold
  * anything. */
@@ -72,18 +72,19 @@ ry_status ry_lm_config_check(const ry_lm_config *c);
 ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w);
 
 /* Trace the forward pass of tokens i32[B, T] at positions pos0 .. pos0+T-1
- * (pos0: i32 scalar) with the caches k_cache / v_cache f32[n_layers, B, S,
- * n_kv_heads, head_dim] of any length S >= pos0 + T. `window` (W, with
- * pos0 + T <= W <= S) is how many cache positions the attention reads: a
- * static bound that keeps early decoding steps from reading the whole cache.
- * `last` (i32 scalar in [0, T)) picks the position whose logits are
- * returned. Writes out[0] = logits f32[B, n_vocab] of position last, out[1],
- * out[2] = the updated caches. Returns 3, or 0 after an error (the builder's
- * sticky error names it). */
+ * (pos0: i32 scalar) with the caches k_cache[l] / v_cache[l] f32[B, S,
+ * n_kv_heads, head_dim] (l < n_layers) of any length S >= pos0 + T.
+ * `window` (W, with pos0 + T <= W <= S) is how many cache positions the
+ * attention reads: a static bound that keeps early decoding steps from
+ * reading the whole cache. `last` (i32 scalar in [0, T)) picks the position
+ * whose logits are returned. Writes *logits f32[B, n_vocab] of position last
+ * and k_out[l], v_out[l], the updated caches. Returns 1 + 2 * n_layers, or 0
+ * after an error (the builder's sticky error names it). */
 int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
-                   ry_value last, ry_value k_cache, ry_value v_cache, int64_t window, ry_value out[3]);
-#define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, out) \
-  ry_lm_forward_((b), RY_HERE, (c), (w), (tok), (pos0), (last), (kc), (vc), (win), (out))
+                   ry_value last, const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *logits,
+                   ry_value *k_out, ry_value *v_out);
+#define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, lg, ko, vo) \
+  ry_lm_forward_((b), RY_HERE, (c), (w), (tok), (pos0), (last), (kc), (vc), (win), (lg), (ko), (vo))
 
 typedef struct ry_lm ry_lm;
 

@@ -238,22 +238,24 @@ static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalue
 }
 
 int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
-                   ry_value last, ry_value k_cache, ry_value v_cache, int64_t window, ry_value out[3]) {
+                   ry_value last, const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *logits,
+                   ry_value *k_out, ry_value *v_out) {
   ry_status s = ry_lm_config_check(c);
   if (s) return ry_builder_set_error(b, s);
-  ry_shape ts = ry_value_shape(b, tokens), ks = ry_value_shape(b, k_cache);
+  ry_shape ts = ry_value_shape(b, tokens), ks = ry_value_shape(b, k_cache[0]);
   if (ry_builder_error(b)) return 0;
   if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32)
     return FAIL(b, loc, "lm forward: tokens must be i32[batch, seq]");
-  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 5 ? ks.dims[2] : 0;
-  int64_t L = c->n_layers, Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
-  ry_shape want = RY_SHAPE(L, B, S, Hk, D);
-  if (ks.rank != 5 || !ry_shape_equal(ks, want) || !ry_shape_equal(ry_value_shape(b, v_cache), want) ||
-      ry_value_dtype(b, k_cache) != RY_F32 || ry_value_dtype(b, v_cache) != RY_F32) {
-    char t1[64];
-    return FAIL(b, loc, "lm forward: the caches must be f32[%lld, %lld, S, %lld, %lld]; k_cache is %s", (long long)L,
-                (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
-  }
+  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 4 ? ks.dims[1] : 0;
+  int64_t Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
+  ry_shape want = RY_SHAPE(B, S, Hk, D);
+  for (int l = 0; l < c->n_layers; l++)
+    if (!ry_shape_equal(ry_value_shape(b, k_cache[l]), want) || !ry_shape_equal(ry_value_shape(b, v_cache[l]), want) ||
+        ry_value_dtype(b, k_cache[l]) != RY_F32 || ry_value_dtype(b, v_cache[l]) != RY_F32) {
+      char t1[64];
+      return FAIL(b, loc, "lm forward: layer %d's caches must be f32[%lld, S, %lld, %lld] like layer 0's %s", l,
+                  (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
+    }
   if (window < T || window > S)
     return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
                 (long long)T, (long long)S);
@@ -293,14 +295,13 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
       q = rope(b, loc, c->rope, q, cs, sn);
       k = rope(b, loc, c->rope, k, cs, sn);
     }
-    /* write this step's keys and values at layer l, positions pos0.. */
-    ry_value lv = ry_scalar_(b, loc, RY_I32, (double)l);
-    ry_value starts[5] = {lv, zero, pos0, zero, zero};
-    k_cache = ry_dynamic_update_slice_(b, loc, k_cache, ry_reshape_(b, loc, k, RY_SHAPE(1, B, T, Hk, D)), starts);
-    v_cache = ry_dynamic_update_slice_(b, loc, v_cache, ry_reshape_(b, loc, v, RY_SHAPE(1, B, T, Hk, D)), starts);
-    ry_axes lo = RY_AXES(l, 0, 0, 0, 0), hi = RY_AXES(l + 1, B, window, Hk, D);
-    ry_value kw = ry_reshape_(b, loc, ry_slice_(b, loc, k_cache, lo, hi, RY_NO_AXES), RY_SHAPE(B, window, Hk, D));
-    ry_value vw = ry_reshape_(b, loc, ry_slice_(b, loc, v_cache, lo, hi, RY_NO_AXES), RY_SHAPE(B, window, Hk, D));
+    /* write this step's keys and values into layer l's cache at positions pos0.. */
+    ry_value starts[4] = {zero, pos0, zero, zero};
+    k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], k, starts);
+    v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], v, starts);
+    ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, window, Hk, D);
+    ry_value kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES);
+    ry_value vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
     /* grouped-query attention over the window */
     ry_value q5 = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
     q5 = ry_mul_(b, loc, q5, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
@@ -333,10 +334,8 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
   ry_value xl = ry_reshape_(b, loc, ry_dynamic_slice_(b, loc, x, st3, RY_AXES(B, 1, E)), RY_SHAPE(B, E));
   xl = norm(b, loc, c, w, "output_norm", -1, xl);
   const char *head = c->tied_embeddings ? "token_embd.weight" : "output.weight";
-  out[0] = linear_t(b, loc, xl, ry_pvalues_get_(w, loc, head));
-  out[1] = k_cache;
-  out[2] = v_cache;
-  return ry_builder_error(b) ? 0 : 3;
+  *logits = linear_t(b, loc, xl, ry_pvalues_get_(w, loc, head));
+  return ry_builder_error(b) ? 0 : 1 + 2 * c->n_layers;
 }
 
 /* ---- ry_lm: bucketed programs over a persistent cache ---- */
@@ -357,23 +356,39 @@ struct ry_lm {
   ry_device *dev;
   int max_ctx, pos;
   int64_t cache_len; /* max_ctx + MAX_CHUNK: a padded chunk always fits */
-  ry_array *kc, *vc;
+  ry_array **kc, **vc; /* n_layers each */
   ry_jit *jits[N_WINDOWS];
   step_ctx ctx[N_WINDOWS];
   int64_t windows[N_WINDOWS];
   int n_windows;
 };
 
-/* in: weights..., k_cache, v_cache, tokens[1, T], pos0, last */
+/* in: weights..., k caches (L), v caches (L), tokens[1, T], pos0, last;
+   out: logits, k caches, v caches */
 static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
   step_ctx *sc = vctx;
-  int n = ry_params_count(sc->w);
+  int n = ry_params_count(sc->w), L = sc->c->n_layers;
   ry_pvalues *pv = NULL;
   ry_status s = ry_pvalues_from(b, sc->w, in, &pv);
   if (s) return ry_builder_set_error(b, s);
-  int k = ry_lm_forward(b, sc->c, pv, in[n + 2], in[n + 3], in[n + 4], in[n], in[n + 1], sc->window, out);
+  const ry_value *kc = in + n, *vc = in + n + L, *rest = in + n + 2 * L;
+  int k = ry_lm_forward(b, sc->c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
   ry_pvalues_free(pv);
-  return k ? 3 : -1;
+  return k ? k : -1;
+}
+
+/* zeroed caches, n_layers of each */
+static ry_status new_caches(ry_lm *m) {
+  ry_shape cs = RY_SHAPE(1, m->cache_len, m->c.n_kv_heads, m->c.head_dim);
+  ry_status s = NULL;
+  for (int l = 0; l < m->c.n_layers && !s; l++) {
+    ry_array_release(m->kc[l]);
+    ry_array_release(m->vc[l]);
+    m->kc[l] = m->vc[l] = NULL;
+    s = ry_array_zeros(RY_F32, cs, &m->kc[l]);
+    if (!s) s = ry_array_zeros(RY_F32, cs, &m->vc[l]);
+  }
+  return s;
 }
 
 ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out) {
@@ -404,9 +419,12 @@ ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *
     if (!s && a) s = ry_params_set(m->w, ws[i].name, a);
   }
   free(ws);
-  ry_shape cs = RY_SHAPE(c->n_layers, 1, m->cache_len, c->n_kv_heads, c->head_dim);
-  if (!s) s = ry_array_zeros(RY_F32, cs, &m->kc);
-  if (!s) s = ry_array_zeros(RY_F32, cs, &m->vc);
+  if (!s) {
+    m->kc = calloc((size_t)c->n_layers, sizeof *m->kc);
+    m->vc = calloc((size_t)c->n_layers, sizeof *m->vc);
+    if (!m->kc || !m->vc) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  }
+  if (!s) s = new_caches(m);
   /* attention windows: 64, 128, ... up to the cache length */
   for (int64_t wlen = 64; !s && m->n_windows < N_WINDOWS; wlen *= 2) {
     if (wlen > m->cache_len) wlen = m->cache_len;
@@ -424,8 +442,12 @@ ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *
 void ry_lm_free(ry_lm *m) {
   if (!m) return;
   for (int i = 0; i < N_WINDOWS; i++) ry_jit_free(m->jits[i]);
-  ry_array_release(m->kc);
-  ry_array_release(m->vc);
+  for (int l = 0; l < m->c.n_layers; l++) {
+    if (m->kc) ry_array_release(m->kc[l]);
+    if (m->vc) ry_array_release(m->vc[l]);
+  }
+  free(m->kc);
+  free(m->vc);
   ry_params_free(m->w);
   free(m);
 }
@@ -451,37 +473,43 @@ static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float 
   int32_t tok[MAX_CHUNK] = {0};
   memcpy(tok, tokens, (size_t)n * sizeof *tok);
   int32_t pos0 = m->pos, last = n - 1;
-  int nw = ry_params_count(m->w);
-  ry_array **in = calloc((size_t)nw + 5, sizeof *in);
-  if (!in) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
-  bool *donate = calloc((size_t)nw + 5, sizeof *donate);
-  ry_status s = donate ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
+  int nw = ry_params_count(m->w), L = m->c.n_layers, n_in = nw + 2 * L + 3, n_out = 1 + 2 * L;
+  ry_array **in = calloc((size_t)(n_in + n_out), sizeof *in), **out = in ? in + n_in : NULL;
+  bool *donate = calloc((size_t)n_in, sizeof *donate);
+  ry_status s = in && donate ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
+  if (s) {
+    free(in);
+    free(donate);
+    return s;
+  }
+  ry_array **rest = in + nw + 2 * L;
   for (int i = 0; i < nw; i++) in[i] = ry_params_at(m->w, i);
-  in[nw] = m->kc;
-  in[nw + 1] = m->vc;
-  if (!s) s = ry_array_from_host(RY_I32, RY_SHAPE(1, T), tok, &in[nw + 2]);
-  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &pos0, &in[nw + 3]);
-  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &last, &in[nw + 4]);
-  ry_array *out[3] = {NULL, NULL, NULL};
+  s = ry_array_from_host(RY_I32, RY_SHAPE(1, T), tok, &rest[0]);
+  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &pos0, &rest[1]);
+  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &last, &rest[2]);
   if (!s) {
     /* the caches are donated: the step writes the new keys and values in place */
-    donate[nw] = donate[nw + 1] = true;
-    m->kc = m->vc = NULL;
-    s = ry_jit_call_donated(m->jits[wi], nw + 5, in, donate, 3, out);
-    if (s) { /* the caches are gone with the failed call: start over */
-      ry_status z = ry_array_zeros(RY_F32, RY_SHAPE(m->c.n_layers, 1, m->cache_len, m->c.n_kv_heads, m->c.head_dim), &m->kc);
-      if (!z) z = ry_array_zeros(RY_F32, ry_array_shape(m->kc), &m->vc);
-      ry_status_free(z);
+    for (int l = 0; l < L; l++) {
+      in[nw + l] = m->kc[l];
+      in[nw + L + l] = m->vc[l];
+      donate[nw + l] = donate[nw + L + l] = true;
+      m->kc[l] = m->vc[l] = NULL;
+    }
+    s = ry_jit_call_donated(m->jits[wi], n_in, in, donate, n_out, out);
+    if (s) { /* the caches went with the failed call: start over */
+      ry_status_free(new_caches(m));
       m->pos = 0;
     } else {
-      m->kc = out[1];
-      m->vc = out[2];
+      for (int l = 0; l < L; l++) {
+        m->kc[l] = out[1 + l];
+        m->vc[l] = out[1 + L + l];
+      }
       m->pos += n;
       if (logits) s = ry_array_to_host(out[0], logits, (size_t)m->c.n_vocab * sizeof(float));
     }
   }
   ry_array_release(out[0]);
-  for (int i = nw + 2; i < nw + 5; i++) ry_array_release(in[i]);
+  for (int i = 0; i < 3; i++) ry_array_release(rest[i]);
   free(in);
   free(donate);
   return s;
