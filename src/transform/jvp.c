@@ -561,11 +561,16 @@ static void j_while(ryt_jvp_args *a) {
   at.while_.n_consts = nc2;
   ry_value out[512];
   if (!ryb_emit(B, L, RY_OP_WHILE, k, ops, &at, 0, NULL, 2, regions, out)) return;
+  /* Only the tangents come from this loop; the primal results stay those of
+   * the plain loop the driver emitted, as JAX's partial evaluation of a
+   * while splits it. Reverse mode needs that: the primal loop does not
+   * depend on tangents, so a program that uses its results (as an index, or
+   * through floor) can still be transposed when no cotangent reaches the
+   * loop, and ry_linearize finds the primal results in the primal program.
+   * Forward mode runs the primal iteration twice for it. */
   int t = ncarry;
-  for (int i = 0; i < ncarry; i++) {
-    a->y_override[i] = out[i];
+  for (int i = 0; i < ncarry; i++)
     if (has_t[nc + i]) a->ty[i] = out[t++];
-  }
 }
 
 /* ---- calls with rules ---- */
