@@ -1,5 +1,5 @@
 /* The test runner: runs every registered TEST (or those whose name contains
- * argv[1]) and ends with "N passed, M failed, K skipped". */
+ * any of argv[1..]) and ends with "N passed, M failed, K skipped". */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -285,15 +285,20 @@ void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
   ry_graph_release(g2);
 }
 
+static bool selected(const char *name, int argc, char **argv) {
+  for (int k = 1; k < argc; k++)
+    if (strstr(name, argv[k])) return true;
+  return argc <= 1;
+}
+
 int main(int argc, char **argv) {
-  const char *filter = argc > 1 ? argv[1] : NULL;
   setvbuf(stdout, NULL, _IOLBF, 0);
 #ifdef RYFT_PJRT_TEST_PLUGIN
   /* every test may use the pjrt device: point it at the plugin the build fetched */
   setenv("RYFT_PJRT_PLUGIN", RYFT_PJRT_TEST_PLUGIN, 0);
 #endif
   for (int i = 0; i < g_n; i++) {
-    if (filter && !strstr(g_tests[i].name, filter)) continue;
+    if (!selected(g_tests[i].name, argc, argv)) continue;
     g_case_name = g_outer_name = g_tests[i].name;
     g_case_failures = 0;
     g_case_skipped = 0;

@@ -453,7 +453,7 @@ static int load_inputs(run_state *r) {
 }
 
 static int write_outputs(run_state *r, const char *dir) {
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) { /* minus the umask; never more than 0755 */
     fprintf(stderr, "ryft: cannot create output directory %s: %s\n", dir, strerror(errno));
     return EXIT_FAIL;
   }
