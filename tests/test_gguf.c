@@ -586,6 +586,8 @@ TEST(gguf_smollm2) {
   CHECK_EQ_INT(get_int(g, "llama.attention.head_count"), 9);
   CHECK_EQ_INT(get_int(g, "llama.attention.head_count_kv"), 3);
   CHECK_EQ_INT(get_int(g, "llama.context_length"), 8192);
+  CHECK_EQ_INT(get_int(g, "llama.vocab_size"), 49152);
+  CHECK_EQ_INT(get_int(g, "llama.rope.dimension_count"), 64); /* head dim */
   CHECK_EQ_INT(get_int(g, "tokenizer.ggml.bos_token_id"), 1);
   CHECK_EQ_INT(get_int(g, "tokenizer.ggml.eos_token_id"), 2);
   double f = 0;
