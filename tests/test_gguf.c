@@ -293,6 +293,31 @@ TEST(gguf_quant_api_errors) {
   for (int i = 0; i < 64; i++) CHECK_NEAR(y[i], x[i], 0.01);
 }
 
+TEST(gguf_null_arguments) {
+  int64_t i;
+  double f;
+  const char *s;
+  size_t n;
+  ry_gguf_value v;
+  ry_gguf *g = NULL;
+  CHECK_ERR(ry_gguf_get_int(NULL, "k", &i), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_get_float(NULL, NULL, &f), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_get_str(NULL, "k", &s, &n), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_get_arr(NULL, "k", RY_GGUF_U8, &v), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_open(NULL, &g), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_parse(NULL, 4, "x", &g), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_value_int(NULL, &i), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_arr_get(NULL, 0, &v), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_tensor_to_f32(NULL, NULL), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK(ry_gguf_find(NULL, "k") == NULL && ry_gguf_find_tensor(NULL, "t") == NULL && ry_gguf_n_kv(NULL) == 0);
+  CHECK(ry_gguf_tensor_at(NULL, 0) == NULL && ry_gguf_key(NULL, 0) == NULL && ry_gguf_version(NULL) == 0);
+  ry_gguf_close(NULL);
+  ry_gguf_writer_free(NULL);
+  CHECK_ERR(ry_gguf_writer_write(NULL, "x"), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_writer_add_all(NULL, NULL), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_ggml_dequantize(RY_GGML_Q4_0, NULL, NULL, 32), RY_ERR_INVALID_ARGUMENT, "NULL");
+}
+
 TEST(gguf_v2_and_custom_alignment) {
   ry_gguf *g = open_fixture("v2.gguf");
   if (g) {
@@ -532,6 +557,87 @@ TEST(gguf_writer_errors) {
   CHECK_OK(ry_gguf_writer_add_int(w, "k", RY_GGUF_U8, 1));
   CHECK_ERR(ry_gguf_writer_write(w, "/nonexistent-dir/x.gguf"), RY_ERR_IO, "/nonexistent-dir/x.gguf");
   ry_gguf_writer_free(w);
+}
+
+/* ---- allocation failures ---------------------------------------------------------------
+ * An allocator that fails after a budget and checks that every block is
+ * freed (or resized) with the size it was allocated with. */
+#define MAX_LIVE 8192
+static struct {
+  void *p;
+  size_t n;
+} g_blocks[MAX_LIVE];
+static long g_budget, g_bad_size, g_untracked;
+
+static int find_block(void *p) {
+  for (int i = 0; i < MAX_LIVE; i++)
+    if (g_blocks[i].p == p) return i;
+  return -1;
+}
+
+static void *sized_alloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  int i = p ? find_block(p) : -1;
+  if (p && i < 0) g_untracked++;
+  if (p && i >= 0 && g_blocks[i].n != old) g_bad_size++;
+  if (n == 0) {
+    if (i >= 0) g_blocks[i].p = NULL;
+    free(p);
+    return NULL;
+  }
+  if (g_budget-- <= 0) return NULL;
+  void *q = realloc(p, n);
+  if (!q) return NULL;
+  if (i < 0) i = find_block(NULL);
+  if (i >= 0) g_blocks[i].p = q, g_blocks[i].n = n;
+  else g_untracked++;
+  return q;
+}
+
+static long live_blocks(void) {
+  long k = 0;
+  for (int i = 0; i < MAX_LIVE; i++) k += g_blocks[i].p != NULL;
+  return k;
+}
+
+/* Every allocation of parsing a file, copying it into a writer and writing
+ * it fails in turn: each gives RY_ERR_OUT_OF_MEMORY, frees everything, and
+ * frees every block with its own size. */
+TEST(gguf_allocation_failures) {
+  size_t len = 0;
+  char *buf = rt_read_file(fixture("all_types.gguf"), &len);
+  CHECK(buf != NULL);
+  if (!buf) return;
+  const char *out = rt_tmp_path("gguf", "oom.gguf");
+  int ok = 0, oom = 0;
+  for (long k = 0; k < 5000 && !ok; k++) {
+    memset(g_blocks, 0, sizeof g_blocks);
+    g_budget = k;
+    g_bad_size = g_untracked = 0;
+    ry_set_allocator(sized_alloc, NULL);
+    ry_gguf *g = NULL;
+    ry_gguf_writer *w = NULL;
+    ry_status s = ry_gguf_parse(buf, len, "all_types", &g);
+    if (!s) s = ry_gguf_writer_new(&w);
+    if (!s) s = ry_gguf_writer_add_all(w, g);
+    if (!s) s = ry_gguf_writer_write(w, out);
+    if (s) {
+      CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "budget %ld: %s", k, ry_status_message(s));
+      oom++;
+    } else {
+      ok = 1;
+    }
+    ry_status_free(s);
+    ry_gguf_writer_free(w);
+    ry_gguf_close(g);
+    ry_set_allocator(NULL, NULL);
+    CHECK_MSG(live_blocks() == 0, "budget %ld: %ld blocks leaked", k, live_blocks());
+    CHECK_MSG(g_bad_size == 0 && g_untracked == 0, "budget %ld: %ld frees with the wrong size, %ld untracked", k,
+              g_bad_size, g_untracked);
+  }
+  CHECK(ok && oom > 20);
+  CHECK(same_file(fixture("all_types.gguf"), out));
+  free(buf);
 }
 
 /* ---- the real model -------------------------------------------------------------------- */

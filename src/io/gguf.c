@@ -681,7 +681,7 @@ static ry_status get(const ry_gguf *g, const char *key, const ry_gguf_value **v)
     const ry_gguf_value *v;                                                  \
     ry_status s = get(g, key, &v);                                           \
     if (!s) s = call(v, out);                                                \
-    return s ? ry__err_prefix(s, "%s: key '%s'", g ? g->source : "", key) : NULL; \
+    return s && g && key && ry_status_code(s) != RY_ERR_NOT_FOUND ? ry__err_prefix(s, "%s: key '%s'", g->source, key) : s; \
   }
 GETTER(ry_gguf_get_int, int64_t, ry_gguf_value_int)
 GETTER(ry_gguf_get_float, double, ry_gguf_value_float)
@@ -691,7 +691,7 @@ ry_status ry_gguf_get_str(const ry_gguf *g, const char *key, const char **str, s
   const ry_gguf_value *v;
   ry_status s = get(g, key, &v);
   if (!s) s = ry_gguf_value_str(v, str, len);
-  return s && ry_status_code(s) != RY_ERR_NOT_FOUND ? ry__err_prefix(s, "%s: key '%s'", g->source, key) : s;
+  return s && g && key && ry_status_code(s) != RY_ERR_NOT_FOUND ? ry__err_prefix(s, "%s: key '%s'", g->source, key) : s;
 }
 
 ry_status ry_gguf_get_arr(const ry_gguf *g, const char *key, ry_gguf_type elem, ry_gguf_value *out) {
