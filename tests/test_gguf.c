@@ -311,6 +311,11 @@ TEST(gguf_null_arguments) {
   CHECK_ERR(ry_gguf_tensor_to_f32(NULL, NULL), RY_ERR_INVALID_ARGUMENT, "NULL");
   CHECK(ry_gguf_find(NULL, "k") == NULL && ry_gguf_find_tensor(NULL, "t") == NULL && ry_gguf_n_kv(NULL) == 0);
   CHECK(ry_gguf_tensor_at(NULL, 0) == NULL && ry_gguf_key(NULL, 0) == NULL && ry_gguf_version(NULL) == 0);
+  /* a hand-made array of strings has no element index to read */
+  ry_gguf_value fake = {RY_GGUF_ARRAY, RY_GGUF_STRING, 3, "abc", NULL}, e;
+  CHECK_ERR(ry_gguf_arr_get(&fake, 0, &e), RY_ERR_INVALID_ARGUMENT, "not read from a file");
+  ry_gguf_value fake_int = {RY_GGUF_I32, RY_GGUF_U8, 0, NULL, NULL};
+  CHECK_ERR(ry_gguf_value_int(&fake_int, &i), RY_ERR_INVALID_ARGUMENT, "NULL");
   ry_gguf_close(NULL);
   ry_gguf_writer_free(NULL);
   CHECK_ERR(ry_gguf_writer_write(NULL, "x"), RY_ERR_INVALID_ARGUMENT, "NULL");
