@@ -5,6 +5,7 @@
  * the writer byte-identical to gguf-py's, malformed files each refused with
  * a message naming the problem, and every truncation of a valid file. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "io/io_internal.h"
 #include "testlib.h"
@@ -562,6 +563,38 @@ TEST(gguf_writer_errors) {
   CHECK_OK(ry_gguf_writer_add_int(w, "k", RY_GGUF_U8, 1));
   CHECK_ERR(ry_gguf_writer_write(w, "/nonexistent-dir/x.gguf"), RY_ERR_IO, "/nonexistent-dir/x.gguf");
   ry_gguf_writer_free(w);
+}
+
+static ry_status fail_after_header(const char *final_path, size_t written) {
+  return written > 64 ? ry_status_make(RY_ERR_IO, "%s: simulated failure at byte %zu", final_path, written) : NULL;
+}
+
+/* A write that fails midway leaves the earlier file at the path untouched
+ * and no temporary file behind. */
+TEST(gguf_failed_write_keeps_the_old_file) {
+  const char *out = rt_tmp_path("gguf", "atomic.gguf");
+  ry_gguf *g = open_fixture("align64.gguf"), *h = open_fixture("all_types.gguf");
+  ry_gguf_writer *w = NULL, *w2 = NULL;
+  CHECK_OK(ry_gguf_writer_new(&w));
+  CHECK_OK(ry_gguf_writer_new(&w2));
+  if (g && h && w && w2) {
+    CHECK_OK(ry_gguf_writer_add_all(w, g));
+    CHECK_OK(ry_gguf_writer_write(w, out));
+    CHECK_OK(ry_gguf_writer_add_all(w2, h));
+    ry__atomic_write_hook = fail_after_header;
+    CHECK_ERR(ry_gguf_writer_write(w2, out), RY_ERR_IO, "simulated failure");
+    ry__atomic_write_hook = NULL;
+    CHECK(same_file(fixture("align64.gguf"), out));
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+    FILE *f = fopen(tmp, "rb");
+    CHECK_MSG(f == NULL, "%s left behind", tmp);
+    if (f) fclose(f);
+  }
+  ry_gguf_writer_free(w);
+  ry_gguf_writer_free(w2);
+  ry_gguf_close(g);
+  ry_gguf_close(h);
 }
 
 /* ---- allocation failures ---------------------------------------------------------------
