@@ -15,6 +15,7 @@
 #include "train.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -468,6 +469,14 @@ static const char *default_data_dir(void) {
 /* ---- plot ---- */
 
 static void plot(const char *dir) {
+  /* dir goes into gnuplot's script in single quotes: a quote or a newline
+     there would make the rest of the name gnuplot commands (which include
+     `system`) */
+  if (strpbrk(dir, "'\n\r")) {
+    printf("no plot: the output directory's name has a quote or a line break (the numbers are in %s/metrics.csv)\n",
+           dir);
+    return;
+  }
   if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
     printf("gnuplot not installed: no plot (the numbers are in %s/metrics.csv)\n", dir);
     return;
@@ -586,6 +595,15 @@ int ryft_cmd_train(int argc, char **argv) {
   return run(&o);
 }
 
+
+/* a log in the output directory, appended to on --resume; never through a
+ * symbolic link planted under its name */
+static FILE *open_log(const char *path, bool append) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+  FILE *f = fd >= 0 ? fdopen(fd, append ? "a" : "w") : NULL;
+  if (!f && fd >= 0) close(fd);
+  return f;
+}
 static int run(const train_opts *o) {
   const model_def *m = o->m;
   int n = m->n_params;
@@ -697,10 +715,10 @@ static int run(const train_opts *o) {
   char path[1200], ckpt[1200];
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o->out);
   snprintf(path, sizeof path, "%s/metrics.csv", o->out);
-  csv = fopen(path, o->resume ? "a" : "w");
+  csv = open_log(path, o->resume);
   if (csv && !o->resume) fprintf(csv, "epoch,steps,train_loss,test_loss,test_accuracy,seconds\n");
   snprintf(path, sizeof path, "%s/steps.csv", o->out);
-  steps_csv = fopen(path, o->resume ? "a" : "w");
+  steps_csv = open_log(path, o->resume);
   if (steps_csv && !o->resume) fprintf(steps_csv, "step,loss\n");
   if (!csv || !steps_csv) {
     fprintf(stderr, "ryft train: cannot write %s: %s\n", path, strerror(errno));

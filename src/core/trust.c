@@ -84,7 +84,7 @@ int ry__open_safe(const char *path, int flags, mode_t mode) {
   return open(path, flags, mode);
 }
 
-bool ry__file_trusted(int fd, char *why, size_t why_size) {
+bool ry__file_trusted(int fd, bool allow_root, char *why, size_t why_size) {
   struct stat st;
   if (fstat(fd, &st) != 0) {
     snprintf(why, why_size, "cannot stat: %s", strerror(errno));
@@ -94,7 +94,7 @@ bool ry__file_trusted(int fd, char *why, size_t why_size) {
     snprintf(why, why_size, "not a regular file");
     return false;
   }
-  if (st.st_uid != geteuid()) {
+  if (st.st_uid != geteuid() && !(allow_root && st.st_uid == 0)) {
     snprintf(why, why_size, "owned by uid %ld, not by uid %ld", (long)st.st_uid, (long)geteuid());
     return false;
   }
@@ -103,4 +103,28 @@ bool ry__file_trusted(int fd, char *why, size_t why_size) {
     return false;
   }
   return true;
+}
+
+bool ry__object_trusted(const char *path, char *why, size_t why_size) {
+  char canon[PATH_MAX];
+  if (!realpath(path, canon)) {
+    snprintf(why, why_size, "cannot resolve %s: %s", path, strerror(errno));
+    return false;
+  }
+  int fd = open(canon, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(why, why_size, "cannot open %s: %s", canon, strerror(errno));
+    return false;
+  }
+  char fwhy[200];
+  bool ok = ry__file_trusted(fd, true, fwhy, sizeof fwhy);
+  close(fd);
+  if (!ok) {
+    snprintf(why, why_size, "%s is %s", canon, fwhy);
+    return false;
+  }
+  char *slash = strrchr(canon, '/');
+  if (slash == canon) slash[1] = 0;
+  else *slash = 0;
+  return ry__dir_trusted(canon, true, NULL, 0, why, why_size);
 }

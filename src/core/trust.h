@@ -29,9 +29,15 @@ bool ry__mkdirs_private(const char *path);
  * advance is an error instead of a file someone else controls. */
 int ry__open_safe(const char *path, int flags, mode_t mode);
 
-/* A file opened with ry__open_safe is usable as a cache entry: a regular
- * file owned by the effective user and not writable by group or others.
- * false with the reason in why. */
-bool ry__file_trusted(int fd, char *why, size_t why_size);
+/* fd is a regular file owned by the effective user (or by root, with
+ * allow_root) and not writable by group or others; false with the reason
+ * in why. */
+bool ry__file_trusted(int fd, bool allow_root, char *why, size_t why_size);
+
+/* A shared object to dlopen by path: it exists (false and errno ENOENT when
+ * not, leaving the error to dlopen), resolves to a file that passes
+ * ry__file_trusted(allow_root) in a directory that passes ry__dir_trusted
+ * (allow_root). */
+bool ry__object_trusted(const char *path, char *why, size_t why_size);
 
 #endif

@@ -192,7 +192,7 @@ static int check_entry(const char *path, char *why, size_t why_size) {
     snprintf(why, why_size, "%s", errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
     return 2;
   }
-  if (!ry__file_trusted(fd, why, why_size)) {
+  if (!ry__file_trusted(fd, false, why, why_size)) {
     close(fd);
     return 2;
   }
