@@ -7,6 +7,9 @@ command -v cmake >/dev/null 2>&1 || need="$need cmake"
 command -v make >/dev/null 2>&1 || need="$need make"
 # zlib headers: gzip-compressed IDX datasets (Fashion-MNIST)
 [ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+# PCRE2 (8-bit, with pkg-config): the tokenizer's pre-tokenizer regexes
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+[ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
 # tools/fetch-pjrt.sh fetches the XLA CPU plugin wheel with pip
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 python3 -m pip --version >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1 || need="$need python3-pip"

@@ -14,4 +14,5 @@
 #include "transform.h"
 #include "stablehlo.h"
 #include "pjrt.h"
+#include "llm.h"
 #endif
