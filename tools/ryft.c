@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "ryft/ryft.h"
+#include "generate.h"
 #include "train.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -40,6 +41,11 @@ static const char k_usage[] =
     "  devices                 list the devices\n"
     "  train [OPTIONS]         train a CNN (or --model mlp) on Fashion-MNIST on the\n"
     "                          cpu device (ryft train --help for the options)\n"
+    "  generate MODEL.gguf -p PROMPT [OPTIONS]\n"
+    "                          continue PROMPT with a GGUF language model, tokens\n"
+    "                          streamed as they come (ryft generate --help)\n"
+    "  chat MODEL.gguf [OPTIONS]\n"
+    "                          chat with a GGUF model in its chat template\n"
     "  demo [--device NAME]    trace, compile and run a small program and check it\n"
     "                          against plain C\n"
     "  version                 print the version\n"
@@ -694,6 +700,8 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   if (strcmp(cmd, "train") == 0) return ryft_cmd_train(n, rest); /* has its own --help */
+  if (strcmp(cmd, "generate") == 0) return ryft_cmd_generate(n, rest, 0); /* so does this */
+  if (strcmp(cmd, "chat") == 0) return ryft_cmd_generate(n, rest, 1);
   for (int i = 0; i < n; i++)
     if (is_help(rest[i])) {
       if (!print_command_usage(cmd)) fputs(k_usage, stdout);
