@@ -525,3 +525,61 @@ TEST(cli_err_transforms) {
   EXPECT(r, 1, "err", "vmap", "out");
   result_free(&r);
 }
+
+/* ---- ryft generate, with the real SmolLM2 model ---- */
+
+TEST(cli_generate_smollm2) {
+  const char *model = rt_smollm2_path();
+  if (!model) {
+    rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
+    return;
+  }
+  /* greedy: the model's own answer, streamed after the prompt; timing on stderr */
+  cli_result r = RUN("generate", model, "-p", "The capital of France is", "-n", "6", "--temp", "0", "--ctx", "64");
+  EXPECT(r, 0, "out", "The capital of France is Paris");
+  EXPECT(r, 0, "err", "prompt tokens", "generated", "first token", "prefill", "decode", "tokens/s");
+  result_free(&r);
+  /* the same seed gives the same text */
+  cli_result a = RUN("generate", model, "-p", "Once upon a time", "-n", "8", "--seed", "7", "--ctx", "64", "--no-stats");
+  cli_result b = RUN("generate", model, "-p", "Once upon a time", "-n", "8", "--seed", "7", "--ctx", "64", "--no-stats");
+  CHECK_EQ_INT(a.status, 0);
+  CHECK_STR(a.out, b.out);
+  CHECK_STR(a.err, "");
+  result_free(&a);
+  result_free(&b);
+  /* bad input: named, exit 1, nothing half-written */
+  r = RUN("generate", model, "-p", "bad \xff utf8", "-n", "2");
+  EXPECT(r, 1, "err", "invalid UTF-8 at byte 4");
+  CHECK_STR(r.out, "");
+  result_free(&r);
+  r = RUN("generate", model, "-p", "one two three four five six", "--ctx", "4");
+  EXPECT(r, 1, "err", "the prompt has", "does not fit the context of 4");
+  result_free(&r);
+  r = RUN("generate", model, "-p", "x", "--ctx", "100000");
+  EXPECT(r, 1, "err", "max_ctx 100000", "[1, 8192]");
+  result_free(&r);
+}
+
+TEST(cli_generate_bad_command_lines) {
+  cli_result r = RUN("generate", data("nothere.gguf"), "-p", "x");
+  EXPECT(r, 1, "err", "nothere.gguf", "cannot open");
+  result_free(&r);
+  r = RUN("generate", data("add.ryft"), "-p", "x");
+  EXPECT(r, 1, "err", "add.ryft");
+  result_free(&r);
+  r = RUN("generate", "m.gguf", "--bogus");
+  EXPECT(r, 2, "err", "unknown option '--bogus'");
+  result_free(&r);
+  r = RUN("generate", "m.gguf");
+  EXPECT(r, 2, "err", "needs a prompt");
+  result_free(&r);
+  r = RUN("generate", "m.gguf", "-p", "x", "--top-p", "2");
+  EXPECT(r, 2, "err", "--top-p wants a number in (0, 1], not '2'");
+  result_free(&r);
+  r = RUN("generate", "m.gguf", "-p");
+  EXPECT(r, 2, "err", "-p needs a value");
+  result_free(&r);
+  r = RUN("generate", "--help");
+  EXPECT(r, 0, "out", "usage: ryft generate MODEL.gguf -p PROMPT", "--temp", "--top-k", "--seed");
+  result_free(&r);
+}

@@ -159,7 +159,7 @@ static int on_token(int32_t id, int index, void *vctx) {
 /* tokenize `text` (special tokens parsed: it is ours, from the template)
    and generate; the answer streams to stdout */
 static ry_status answer(ry_lm *m, const ry_tokenizer *tok, const gen_opts *o, const char *text, int add_special,
-                        ry_gen_stats *st) {
+                        const char *echo, ry_gen_stats *st) {
   int32_t *ids = NULL;
   int64_t n = 0;
   ry_status s = ry_tokenize(tok, text, -1, (add_special ? RY_TOK_ADD_SPECIAL : 0) | (o->chat ? RY_TOK_PARSE_SPECIAL : 0), &ids, &n);
@@ -169,6 +169,7 @@ static ry_status answer(ry_lm *m, const ry_tokenizer *tok, const gen_opts *o, co
                        (long long)n, ry_lm_position(m), o->ctx);
   stream_ctx c = {NULL, tok, NULL};
   if (!s) s = ry_detok_stream_new(tok, 0, &c.ds);
+  if (!s && echo) fputs(echo, stdout); /* the prompt, once it is known to be good */
   if (!s) {
     int room = o->ctx - ry_lm_position(m) - (int)n;
     int max = o->n_predict < room ? o->n_predict : room;
@@ -229,9 +230,8 @@ int ryft_cmd_generate(int argc, char **argv, int is_chat) {
       s = ry_chat_apply(tmpl, o.system ? msgs : msgs + 1, o.system ? 2 : 1, 1, &text);
     }
     if (!s) {
-      if (!o.chat) fputs(o.prompt, stdout);
-      s = answer(m, tok, &o, text ? text : o.prompt, !o.chat, &st);
-      fputc('\n', stdout);
+      s = answer(m, tok, &o, text ? text : o.prompt, !o.chat, o.chat ? NULL : o.prompt, &st);
+      if (!s) fputc('\n', stdout);
     }
     ry_free(text);
     if (!s && o.stats) print_stats(&st);
@@ -248,7 +248,7 @@ int ryft_cmd_generate(int argc, char **argv, int is_chat) {
       int with_sys = first && o.system;
       char *text = NULL;
       s = ry_chat_apply(tmpl, with_sys ? msgs : msgs + 1, with_sys ? 2 : 1, 1, &text);
-      if (!s) s = answer(m, tok, &o, text, 0, &st);
+      if (!s) s = answer(m, tok, &o, text, 0, NULL, &st);
       ry_free(text);
       /* close the assistant's turn in the cache: "<|im_end|>\n" */
       if (!s) {
