@@ -31,6 +31,8 @@ TEST(readme_example_is_quickstart) {
   free(readme);
 }
 
+TEST(readme_lm_example_is_a_file) { check_block("## Language models", "lm_generate.c"); }
+
 TEST(readme_xla_examples_are_files) {
   check_block("## Running on XLA devices", "xla.c");
   check_block("### Arrays that stay on the device", "xla_train.c");
@@ -72,4 +74,17 @@ TEST(readme_example_runs) {
   CHECK_MSG(rc == 0, "example exited with %d:\n%s", rc, out);
   CHECK(strstr(out, "func @main(%x: f32[2,4], %w: f32[4,3])") != NULL);
   CHECK(strstr(out, "result:") != NULL);
+}
+
+TEST(readme_lm_example_runs) {
+  const char *model = rt_smollm2_path();
+  if (!model) {
+    rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
+    return;
+  }
+  char out[8192], tail[1200];
+  int rc;
+  snprintf(tail, sizeof tail, "example_lm_generate '%s'", model);
+  run_example(tail, out, sizeof out, &rc);
+  CHECK_MSG(rc == 0 && strstr(out, "The capital of France is Paris.") != NULL, "status %d:\n%s", rc, out);
 }
