@@ -27,8 +27,8 @@
  * "output_norm.weight" [n_embd] and "output.weight" [n_vocab, n_embd] (absent
  * when the embeddings are tied); qwen2 adds "blk.N.attn_{q,k,v}.bias".
  *
- * The key/value cache is two arrays per layer, f32[batch, cache_len,
- * n_kv_heads, head_dim], that each step updates at the positions it
+ * The key/value cache is two arrays per layer, f32[batch, n_kv_heads,
+ * cache_len, head_dim], that each step updates at the positions it
  * processes (with donation, in place). A query at position p sees the keys
  * at positions <= p, so cache slots past the current position may hold
  * anything. */
@@ -72,8 +72,8 @@ ry_status ry_lm_config_check(const ry_lm_config *c);
 ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w);
 
 /* Trace the forward pass of tokens i32[B, T] at positions pos0 .. pos0+T-1
- * (pos0: i32 scalar) with the caches k_cache[l] / v_cache[l] f32[B, S,
- * n_kv_heads, head_dim] (l < n_layers) of any length S >= pos0 + T.
+ * (pos0: i32 scalar) with the caches k_cache[l] / v_cache[l] f32[B,
+ * n_kv_heads, S, head_dim] (l < n_layers) of any length S >= pos0 + T.
  * `window` (W, with pos0 + T <= W <= S) is how many cache positions the
  * attention reads: a static bound that keeps early decoding steps from
  * reading the whole cache. `last` (i32 scalar in [0, T)) picks the position

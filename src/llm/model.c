@@ -246,14 +246,14 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
   if (ry_builder_error(b)) return 0;
   if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32)
     return FAIL(b, loc, "lm forward: tokens must be i32[batch, seq]");
-  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 4 ? ks.dims[1] : 0;
+  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 4 ? ks.dims[2] : 0;
   int64_t Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
-  ry_shape want = RY_SHAPE(B, S, Hk, D);
+  ry_shape want = RY_SHAPE(B, Hk, S, D);
   for (int l = 0; l < c->n_layers; l++)
     if (!ry_shape_equal(ry_value_shape(b, k_cache[l]), want) || !ry_shape_equal(ry_value_shape(b, v_cache[l]), want) ||
         ry_value_dtype(b, k_cache[l]) != RY_F32 || ry_value_dtype(b, v_cache[l]) != RY_F32) {
       char t1[64];
-      return FAIL(b, loc, "lm forward: layer %d's caches must be f32[%lld, S, %lld, %lld] like layer 0's %s", l,
+      return FAIL(b, loc, "lm forward: layer %d's caches must be f32[%lld, %lld, S, %lld] like layer 0's %s", l,
                   (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
     }
   if (window < T || window > S)
@@ -275,6 +275,7 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
   ry_value qpos = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 0), pos0);
   ry_value mask = ry_compare_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 1), qpos, RY_LE);
   mask = ry_broadcast_in_dim_(b, loc, mask, RY_SHAPE(B, Hk, T, G, window), RY_AXES(2, 4));
+  mask = ry_reshape_(b, loc, mask, RY_SHAPE(B, Hk, T * G, window));
   for (int l = 0; l < c->n_layers && !ry_builder_error(b); l++) {
     ry_value h = norm(b, loc, c, w, "blk.%d.attn_norm", l, x);
     ry_value q, k, v;
@@ -295,23 +296,28 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
       q = rope(b, loc, c->rope, q, cs, sn);
       k = rope(b, loc, c->rope, k, cs, sn);
     }
-    /* write this step's keys and values into layer l's cache at positions pos0.. */
-    ry_value starts[4] = {zero, pos0, zero, zero};
-    k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], k, starts);
-    v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], v, starts);
-    ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, window, Hk, D);
-    ry_value kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES);
+    /* write this step's keys and values into layer l's cache (heads
+       first: each head's positions are contiguous) at positions pos0.. */
+    ry_value starts[4] = {zero, zero, pos0, zero};
+    k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), starts);
+    v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3)), starts);
+    ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, Hk, window, D);
+    ry_value kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES); /* [B, Hk, W, D] */
     ry_value vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
-    /* grouped-query attention over the window */
-    ry_value q5 = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
-    q5 = ry_mul_(b, loc, q5, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
-    ry_dot_dims d1 = {RY_AXES(0, 2), RY_AXES(0, 2), RY_AXES(4), RY_AXES(3)};
-    ry_value lg = ry_dot_general_(b, loc, q5, kw, d1, RY_F32); /* [B, Hk, T, G, W] */
+    /* grouped-query attention over the window, as batched matrix products
+       over (batch, kv head): the G query heads of a kv head and the T
+       positions are the T*G rows */
+    ry_value qh = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
+    qh = ry_reshape_(b, loc, ry_transpose_(b, loc, qh, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, Hk, T * G, D));
+    qh = ry_mul_(b, loc, qh, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
+    ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
+    ry_value lg = ry_dot_general_(b, loc, qh, kw, d1, RY_F32); /* [B, Hk, T*G, W] */
     lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
     ry_value p = ry_softmax_(b, loc, lg, -1);
-    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 2), RY_AXES(4), RY_AXES(1)};
-    ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32);        /* [B, Hk, T, G, D] */
-    o = ry_reshape_(b, loc, ry_transpose_(b, loc, o, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, T, Hq * D));
+    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
+    ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+    o = ry_transpose_(b, loc, ry_reshape_(b, loc, o, RY_SHAPE(B, Hk, T, G, D)), RY_AXES(0, 2, 1, 3, 4));
+    o = ry_reshape_(b, loc, o, RY_SHAPE(B, T, Hq * D));
     o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
     x = ry_add_(b, loc, x, o);
     /* the feed-forward block */
@@ -379,7 +385,7 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
 
 /* zeroed caches, n_layers of each */
 static ry_status new_caches(ry_lm *m) {
-  ry_shape cs = RY_SHAPE(1, m->cache_len, m->c.n_kv_heads, m->c.head_dim);
+  ry_shape cs = RY_SHAPE(1, m->c.n_kv_heads, m->cache_len, m->c.head_dim);
   ry_status s = NULL;
   for (int l = 0; l < m->c.n_layers && !s; l++) {
     ry_array_release(m->kc[l]);
