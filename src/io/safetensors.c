@@ -235,6 +235,16 @@ static bool parse_tensor(jp *j, st_entry *e) {
           } while (jlit(j, ','));
           if (!jlit(j, ']')) return jfail(j, "expected ',' or ']' in a shape");
         }
+        /* the element count must fit (every later size computation relies
+           on it; found by fuzz_safetensors) */
+        bool empty = false;
+        for (int i = 0; i < e->type.shape.rank; i++) empty |= e->type.shape.dims[i] == 0;
+        uint64_t count = 1;
+        for (int i = 0; !empty && i < e->type.shape.rank; i++) {
+          uint64_t d = (uint64_t)e->type.shape.dims[i];
+          if (count > ((uint64_t)1 << 48) / d) return jfail(j, "the shape has more than 2^48 elements");
+          count *= d;
+        }
         have_shape = true;
       } else if (!strcmp(key, "data_offsets")) {
         if (!jlit(j, '[') || !juint(j, &e->begin) || !jlit(j, ',') || !juint(j, &e->end) || !jlit(j, ']'))
