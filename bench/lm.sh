@@ -1,0 +1,55 @@
+#!/bin/sh
+# Language-model speed: ryft (bench/lm_bench.c) against llama.cpp
+# (llama-cpp-python, built from the package index into a virtualenv) on the
+# SmolLM2-135M-Instruct Q4_1 GGUF, same threads, same token ids, one run.
+#   bench/lm.sh    # threads = RYFT_NUM_THREADS or the core count
+# Prints the CPU, the memcpy bandwidth and what it allows in tokens/s (the
+# weights read once per decoded token), both systems' numbers and ryft's
+# ratio to llama.cpp for each.
+set -e
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${BENCH_OUT:-$root/build-bench}
+threads=${RYFT_NUM_THREADS:-$(nproc)}
+export RYFT_NUM_THREADS=$threads
+mkdir -p "$out"
+cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$out" --target ryft_static -j"$threads" >/dev/null
+cc -std=c11 -O2 -I"$root/include" "$root/bench/lm_bench.c" "$out/libryft.a" -lm -lpthread -ldl -lz \
+  $(pkg-config --libs libpcre2-8) -o "$out/lm_bench"
+sh "$root/tools/fetch-model.sh" "$out/models"
+model="$out/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+venv=${LLAMACPP_VENV:-$out/llamaenv}
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  python3 -m venv "$venv"
+  # GGML_NATIVE=OFF: the native build crashes in its AMX path on this machine kind (FACTS.md)
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON" \
+    "$venv/bin/pip" install -q llama-cpp-python==0.3.36
+fi
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|avx512_fp16|avx512_vnni|avx_vnni|amx_bf16|amx_int8|fma)$' | tr '\n' ' ')"
+echo "threads: $threads"
+python3 - "$model" <<'PY'
+import os, sys, time
+n = 256 << 20
+a = bytearray(n); b = bytearray(n)
+best = 1e9
+for _ in range(5):
+    t = time.perf_counter(); b[:] = a; best = min(best, time.perf_counter() - t)
+gbs = 2 * n / best / 1e9
+w = os.path.getsize(sys.argv[1])
+print("memcpy: %.1f GB/s (read + write, one thread); the %d MB of Q4_1 weights once per token: %.0f tokens/s; as f32 (ryft dequantizes at load, 6.4x the bytes): %.0f tokens/s"
+      % (gbs, w >> 20, gbs * 1e9 / w, gbs * 1e9 / (w * 6.4)))
+PY
+"$out/lm_bench" "$model" | tee "$out/lm_ryft.txt"
+"$venv/bin/python" "$root/bench/peers/llamacpp_bench.py" "$model" "$threads" | tee "$out/lm_llamacpp.txt"
+python3 - "$out/lm_ryft.txt" "$out/lm_llamacpp.txt" <<'PY'
+import sys
+r = {l.split()[1]: float(l.split()[2]) for l in open(sys.argv[1])}
+c = {l.split()[1]: float(l.split()[2]) for l in open(sys.argv[2])}
+print("%-30s %12s %12s %8s" % ("", "ryft", "llama.cpp", "ratio"))
+for k in r:
+    if k in c:
+        hi = k.startswith("prefill") or k.startswith("decode")  # higher is better
+        ratio = r[k] / c[k] if hi else c[k] / r[k]
+        print("%-30s %12.2f %12.2f %7.2fx" % (k, r[k], c[k], ratio))
+PY
