@@ -13,8 +13,6 @@
  * and then a sum, never fused), so the result is bit-identical to
  * ry_ggml_dequantize on a backend that does not contract a*b+c into an FMA.
  * docs/QUANT.md describes the formats and the plan for a fused primitive. */
-#include <stdlib.h>
-
 #include "nn_internal.h"
 #include "ryft/gguf.h"
 
@@ -123,13 +121,7 @@ ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type) {
     return NONE;
   }
   ry_value B = ry_convert_(b, loc, ry_reshape_(b, loc, blocks, blk), RY_I32);
-  field *q = calloc(1, sizeof *q), *s = calloc(1, sizeof *s);
-  if (!q || !s) {
-    free(q);
-    free(s);
-    ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "dequantize: out of memory"));
-    return NONE;
-  }
+  field qf = {0}, sf = {0}, *q = &qf, *s = &sf; /* 7 KB each */
   ry_value y = NONE, A = NONE, Cv = NONE; /* y = A * q + Cv */
   q->n = (int)bs;
   switch (type) {
@@ -227,8 +219,6 @@ ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type) {
     y = MUL(spread(b, loc, A, (int)bs), ry_convert_(b, loc, extract(b, loc, B, q), RY_F32));
     if (ry_value_ok(Cv)) y = ADD(y, spread(b, loc, Cv, (int)bs));
   }
-  free(q);
-  free(s);
   if (!nn_ok(b)) return NONE;
   return ry_reshape_(b, loc, y, out);
 }
