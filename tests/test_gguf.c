@@ -680,22 +680,6 @@ TEST(gguf_allocation_failures) {
 
 /* ---- the real model -------------------------------------------------------------------- */
 
-static const char *smollm2_path(void) {
-  static char buf[1024];
-  const char *env = getenv("RYFT_TEST_SMOLLM2");
-  if (env && *env) return env;
-  const char *cands[2] = {RYFT_BINARY_DIR, RYFT_SOURCE_DIR "/build"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cands[i]);
-    FILE *f = fopen(buf, "rb");
-    if (f) {
-      fclose(f);
-      return buf;
-    }
-  }
-  return NULL;
-}
-
 /* Bits of a float buffer folded the way tests/data/gen_gguf_fixtures.py
  * --smollm2 does: sum over i of bits[i] * (2i + 1) mod 2^64 (any single
  * changed element changes it). */
@@ -710,7 +694,7 @@ static uint64_t fold(const float *y, int64_t n) {
 }
 
 TEST(gguf_smollm2) {
-  const char *path = smollm2_path();
+  const char *path = rt_smollm2_path();
   if (!path) {
     rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
     return;

@@ -7,6 +7,9 @@ command -v cmake >/dev/null 2>&1 || need="$need cmake"
 command -v make >/dev/null 2>&1 || need="$need make"
 # zlib headers: gzip-compressed IDX datasets (Fashion-MNIST)
 [ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+# PCRE2 (8-bit, with pkg-config): the tokenizer's pre-tokenizer regexes
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+[ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
 # tools/fetch-pjrt.sh fetches the XLA CPU plugin wheel with pip
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 python3 -m pip --version >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1 || need="$need python3-pip"
@@ -23,6 +26,13 @@ if [ -z "${RYFT_NO_DATASET:-}" ] && [ -z "${RYFT_DATA:-}" ] && \
    [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   need="$need dataset-fashion-mnist"
 fi
+# gnuplot draws `ryft train`'s loss and accuracy plot (loss.png), part of the
+# main job's output, unless RYFT_NO_PLOT is set
+if [ -z "${RYFT_NO_PLOT:-}" ]; then
+  command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox"
+fi
+# pkg-config: the install test builds a program against an installed ryft
+command -v pkg-config >/dev/null 2>&1 || need="$need pkgconf"
 [ -z "$need" ] && exit 0
 echo "install-deps: installing$need" >&2
 SUDO=""

@@ -14,4 +14,6 @@
 #include "transform.h"
 #include "stablehlo.h"
 #include "pjrt.h"
+#include "llm.h"
+#include "model.h"
 #endif
