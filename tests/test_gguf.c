@@ -597,6 +597,28 @@ TEST(gguf_failed_write_keeps_the_old_file) {
   ry_gguf_close(h);
 }
 
+/* A valid file with a tensor type ryft cannot decode opens (its size is
+ * known), and decoding it names the tensor and the type. */
+TEST(gguf_unsupported_tensor_type_is_named) {
+  ry_gguf_writer *w = NULL;
+  CHECK_OK(ry_gguf_writer_new(&w));
+  if (!w) return;
+  unsigned char iq[2 * 18] = {0}; /* two IQ4_NL blocks of 32 */
+  int64_t d[1] = {64};
+  CHECK_OK(ry_gguf_writer_add_tensor(w, "blk.0.ffn_up.weight", RY_GGML_IQ4_NL, 1, d, iq, sizeof iq));
+  const char *out = rt_tmp_path("gguf", "iq.gguf");
+  CHECK_OK(ry_gguf_writer_write(w, out));
+  ry_gguf_writer_free(w);
+  ry_gguf *g = NULL;
+  CHECK_OK(ry_gguf_open(out, &g));
+  const ry_gguf_tensor *t = g ? ry_gguf_find_tensor(g, "blk.0.ffn_up.weight") : NULL;
+  CHECK(t && t->type == RY_GGML_IQ4_NL && t->size == sizeof iq);
+  ry_array *a = NULL;
+  if (t) CHECK_ERR(ry_gguf_tensor_to_f32(t, &a), RY_ERR_UNSUPPORTED, "blk.0.ffn_up.weight", "IQ4_NL");
+  CHECK(a == NULL);
+  ry_gguf_close(g);
+}
+
 /* ---- allocation failures ---------------------------------------------------------------- */
 
 /* Every allocation of parsing a file, copying it into a writer and writing
