@@ -386,6 +386,7 @@ TEST(gguf_bad_files) {
       {"bad_misaligned.gguf", RY_ERR_PARSE, {"tensor 'w'", "not a multiple of the alignment 32"}},
       {"bad_overflow.gguf", RY_ERR_PARSE, {"tensor 'w'", "overflows"}},
       {"bad_dim_too_large.gguf", RY_ERR_PARSE, {"tensor 'w'", "too large"}},
+      {"bad_numel_overflow.gguf", RY_ERR_PARSE, {"tensor 'w'", "element count overflows"}},
       {"bad_vtype.gguf", RY_ERR_PARSE, {"key 'k'", "unknown value type 13"}},
       {"bad_elem_type.gguf", RY_ERR_PARSE, {"key 'k'", "unknown array element type 77"}},
       {"bad_ggml_type.gguf", RY_ERR_PARSE, {"tensor 'w'", "unknown ggml type 4"}},
