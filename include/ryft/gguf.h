@@ -18,6 +18,7 @@
 #define RYFT_GGUF_H
 
 #include "core.h"
+#include "trace.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,17 @@ ry_status ry_ggml_dequantize(int type, const void *src, float *dst, int64_t n);
  * K-quants have no quantizer here (the gguf package has none either):
  * RY_ERR_UNSUPPORTED. dst holds ry_ggml_row_size(type, n) bytes. */
 ry_status ry_ggml_quantize(int type, const float *src, void *dst, int64_t n);
+
+/* Traced dequantization: u8[..., k * type_size] raw blocks of `type` (a row
+ * per last axis, as a GGUF tensor's bytes) -> f32[..., k * block_size].
+ * A composite of integer ops (src/nn/dequant.c), so the interpreter, the cpu
+ * backend and XLA all run it, bit-identical to ry_ggml_dequantize (on a
+ * backend that does not fuse a multiply and an add into an FMA). The blocks
+ * are integers, so they carry no tangent: gradients flow to whatever the
+ * result is combined with (the activations of a matmul), never into the
+ * weights. Every type ry_ggml_dequantize reads. */
+ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type);
+#define ry_dequantize(b, blocks, type) ry_dequantize_((b), RY_HERE, (blocks), (type))
 
 /* ---- metadata values ------------------------------------------------------ */
 typedef enum ry_gguf_type {

@@ -453,6 +453,14 @@ static bool parse_tensors(rd *r, ry_gguf *g, uint64_t n_t) {
       size *= x;
     }
     if (size > SIZE_MAX) return rfail(r, at, what, "size overflows");
+    /* and the product of the nonzero dims fits an int64: a zero dim makes
+       the size 0, but a shape's element count multiplies in any order */
+    uint64_t nel = 1;
+    for (int d = 0; d < RY_GGUF_MAX_DIMS; d++) {
+      uint64_t x = (uint64_t)t->dims[d];
+      if (x && nel > (uint64_t)INT64_MAX / x) return rfail(r, at, what, "element count overflows");
+      if (x) nel *= x;
+    }
     t->size = (size_t)size;
   }
   return true;

@@ -258,6 +258,7 @@ def write_raw():
     files["bad_misaligned.gguf"] = f32_tensor_file(offset=4, data=b"\0" * 32)
     files["bad_overflow.gguf"] = f32_tensor_file(dims=(1 << 40, 1 << 40))
     files["bad_dim_too_large.gguf"] = f32_tensor_file(dims=(1 << 63,))
+    files["bad_numel_overflow.gguf"] = gguf_file([], [ti("w", [0, 1 << 62, 1 << 62, 4], 0, 0)])
     files["bad_vtype.gguf"] = gguf_file([kv("k", 13, b"\0" * 8)], [])
     files["bad_elem_type.gguf"] = gguf_file([kv("k", V.ARRAY, u32(77) + struct.pack("<Q", 1) + b"\0" * 8)], [])
     files["bad_ggml_type.gguf"] = f32_tensor_file(ttype=4)
