@@ -4,11 +4,12 @@
  * version line. Lookup order: modules loaded in this process (refcounted;
  * up to IDLE_MAX unused ones stay loaded), then the disk cache
  * ($RYFT_CACHE_DIR, else $XDG_CACHE_HOME/ryft, else ~/.cache/ryft, else
- * $TMPDIR-or-/tmp/ryft-cache-<euid>), then the compiler: `$RYFT_CC $RYFT_CFLAGS -fPIC -shared` (default `cc -O3
- * -march=native`). A disk entry is <key>.so followed by a trailer (magic,
- * length, checksum) that is verified before dlopen; it is written to a
- * temporary name and renamed into place, so concurrent processes never see
- * a partial file. A bad entry is reported once on stderr and rebuilt.
+ * $TMPDIR-or-/tmp/ryft-cache-<euid>), then the compiler: `$RYFT_CC
+ * $RYFT_CFLAGS -fPIC -shared` (default `cc -O3 -march=native`). A disk
+ * entry is <key>.so followed by a trailer (magic, length, checksum) that is
+ * verified before dlopen; it is written to a temporary name and renamed into
+ * place, so concurrent processes never see a partial file. A bad entry is
+ * reported once on stderr and rebuilt.
  *
  * Whoever can write the cache directory chooses the code that runs, so it
  * is created 0700 and used only when trusted (core/trust.h: ours, no
