@@ -801,7 +801,7 @@ TEST(text_attr_tables) {
  * print/parse/print round trip) without crashing. */
 TEST(text_fuzz_corpus) {
   char dir[1024];
-  snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus", rt_source_dir());
+  snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/parse", rt_source_dir());
   DIR *d = opendir(dir);
   CHECK_MSG(d != NULL, "cannot open %s", dir);
   if (!d) return;

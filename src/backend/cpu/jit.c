@@ -141,7 +141,7 @@ static bool cache_dir_trusted(char *dir, size_t size) {
   char want[PATH_MAX], why[PATH_MAX + 128];
   ryc_cache_dir(want, sizeof want);
   bool ok;
-  if (!ry__mkdirs_private(want)) {
+  if (access(want, F_OK) != 0 && !ry__mkdirs_private(want)) {
     snprintf(why, sizeof why, "cannot create it: %s", strerror(errno));
     ok = false;
   } else {
