@@ -153,7 +153,7 @@ static void *jit_worker(void *arg) {
 }
 
 TEST(jit_concurrent_callers_compile_each_signature_once) {
-  counter c = {0}; /* written only while tracing, which happens once per signature */
+  counter c = {0}; /* written while tracing: once per signature, never on two threads at once (the TSan job checks) */
   ry_jit *j = NULL;
   CHECK_OK(ry_jit_new("axpy", axpy_fn, &c, dev("cpu"), &j));
   pthread_t th[4];

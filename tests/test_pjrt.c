@@ -1,6 +1,7 @@
 /* The PJRT backend on the real XLA CPU plugin (built only with RYFT_PJRT):
  * the whole golden suite through StableHLO + XLA, the plugin loader's error
- * paths (missing file, not a library, no GetPjrtApi, wrong API version),
+ * paths (missing file, not a library, no GetPjrtApi, wrong API version, a
+ * plugin or plugin directory others can write),
  * programs XLA rejects, bad inputs, too many devices, replicated execution
  * on several CPU devices, 200 compile/execute/free cycles (for the
  * sanitizer build's leak check), collectives on 4 devices, a data-parallel
@@ -165,6 +166,35 @@ TEST(pjrt_untrusted_plugin_is_refused) {
     CHECK_ERR(ry_pjrt_client_create(&o, &c), RY_ERR_IO, "refusing to load plugin", "is owned by uid 65534");
   }
   CHECK(c == NULL);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* tools/fetch-pjrt.sh refuses a wheel cache or a destination that others
+ * can write (before downloading anything), naming it and the reason. */
+TEST(pjrt_fetch_refuses_open_cache_and_destination) {
+  char dir[] = "/tmp/ryft-test-fetch-XXXXXX", cmd[2048], out[300];
+  if (!mkdtemp(dir)) {
+    CHECK_MSG(0, "mkdtemp failed");
+    return;
+  }
+  snprintf(out, sizeof out, "%s/out.txt", dir);
+  /* an open wheel cache, a fresh destination */
+  snprintf(cmd, sizeof cmd, "mkdir %s/cache && chmod 777 %s/cache && RYFT_PJRT_CACHE=%s/cache sh '%s/tools/fetch-pjrt.sh' %s/dest > %s 2>&1",
+           dir, dir, dir, rt_source_dir(), dir, out);
+  int rc = system(cmd);
+  char *text = rt_read_file(out, NULL);
+  CHECK_MSG(rc != 0 && text && strstr(text, "refusing the wheel cache") && strstr(text, "/cache: writable by group or others (mode 777)"),
+            "rc %d: %s", rc, text ? text : "");
+  free(text);
+  /* an open destination */
+  snprintf(cmd, sizeof cmd, "mkdir %s/dest2 && chmod 775 %s/dest2 && sh '%s/tools/fetch-pjrt.sh' %s/dest2 > %s 2>&1", dir, dir,
+           rt_source_dir(), dir, out);
+  rc = system(cmd);
+  text = rt_read_file(out, NULL);
+  CHECK_MSG(rc != 0 && text && strstr(text, "refusing the destination") && strstr(text, "writable by group or others (mode 775)"),
+            "rc %d: %s", rc, text ? text : "");
+  free(text);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   CHECK(system(cmd) == 0);
 }

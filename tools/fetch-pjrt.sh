@@ -34,24 +34,9 @@ fi
 dest=$1
 cache=${RYFT_PJRT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ryft/pjrt}
 
-# refuse DIR (exit 1) unless it is a real directory of ours that group and
-# others cannot write
-trusted() {
-  if [ -L "$1" ] || [ ! -d "$1" ]; then
-    echo "fetch-pjrt: refusing $2 $1: not a directory (or a symbolic link)" >&2
-    exit 1
-  fi
-  set -- "$1" "$2" $(stat -c '%u %a' "$1")
-  if [ "$3" != "$(id -u)" ]; then
-    echo "fetch-pjrt: refusing $2 $1: owned by uid $3, not by uid $(id -u)" >&2
-    exit 1
-  fi
-  case $4 in
-    *[2367]? | *[2367]) echo "fetch-pjrt: refusing $2 $1: writable by group or others (mode $4)" >&2; exit 1 ;;
-  esac
-}
+. "$(dirname "$0")/trust.sh"
 
-if [ -d "$dest" ]; then trusted "$dest" "the destination"; fi
+if [ -d "$dest" ]; then ryft_trusted_dir "$dest" "the destination"; fi
 if [ -f "$dest/xla_cpu_pjrt.so" ] && [ -f "$dest/include/pjrt_c_api.h" ] && [ -f "$dest/.sha256" ] &&
    [ "$(cat "$dest/.sha256")" = "$SHA256" ]; then
   exit 0
@@ -62,8 +47,7 @@ case "$(uname -s)-$(uname -m)" in
   *) echo "fetch-pjrt: the $PKG wheel exists only for Linux x86-64; skipping" >&2; exit 1 ;;
 esac
 
-(umask 077 && mkdir -p "$cache")
-trusted "$cache" "the wheel cache"
+ryft_private_dir "$cache" "the wheel cache"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 whl="$cache/$WHEEL"
@@ -97,7 +81,7 @@ with zipfile.ZipFile(whl) as z:
         z.extract(name, out)
 EOF
 (umask 022 && mkdir -p "$dest/include")
-trusted "$dest" "the destination"
+ryft_trusted_dir "$dest" "the destination"
 mv "$tmp/$INNER/xla_cpu_pjrt.so" "$dest/xla_cpu_pjrt.so"
 mv "$tmp/$INNER/include/pjrt_c_api.h" "$dest/include/pjrt_c_api.h"
 echo "$SHA256" > "$dest/.sha256"

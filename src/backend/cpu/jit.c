@@ -4,11 +4,12 @@
  * version line. Lookup order: modules loaded in this process (refcounted;
  * up to IDLE_MAX unused ones stay loaded), then the disk cache
  * ($RYFT_CACHE_DIR, else $XDG_CACHE_HOME/ryft, else ~/.cache/ryft, else
- * $TMPDIR-or-/tmp/ryft-cache-<euid>), then the compiler: `$RYFT_CC $RYFT_CFLAGS -fPIC -shared` (default `cc -O3
- * -march=native`). A disk entry is <key>.so followed by a trailer (magic,
- * length, checksum) that is verified before dlopen; it is written to a
- * temporary name and renamed into place, so concurrent processes never see
- * a partial file. A bad entry is reported once on stderr and rebuilt.
+ * $TMPDIR-or-/tmp/ryft-cache-<euid>), then the compiler: `$RYFT_CC
+ * $RYFT_CFLAGS -fPIC -shared` (default `cc -O3 -march=native`). A disk
+ * entry is <key>.so followed by a trailer (magic, length, checksum) that is
+ * verified before dlopen; it is written to a temporary name and renamed into
+ * place, so concurrent processes never see a partial file. A bad entry is
+ * reported once on stderr and rebuilt.
  *
  * Whoever can write the cache directory chooses the code that runs, so it
  * is created 0700 and used only when trusted (core/trust.h: ours, no
@@ -140,7 +141,7 @@ static bool cache_dir_trusted(char *dir, size_t size) {
   char want[PATH_MAX], why[PATH_MAX + 128];
   ryc_cache_dir(want, sizeof want);
   bool ok;
-  if (!ry__mkdirs_private(want)) {
+  if (access(want, F_OK) != 0 && !ry__mkdirs_private(want)) {
     snprintf(why, sizeof why, "cannot create it: %s", strerror(errno));
     ok = false;
   } else {
