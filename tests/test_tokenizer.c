@@ -72,8 +72,13 @@ static void run_golden(ry_tokenizer *t, const char *name, int *n_lines) {
               s ? ry_status_message(s) : "ids differ", got, exp);
     }
     ry_status_free(s);
-    /* decode(encode(s)) == s for plain encoding (U+2581 decodes to a space in SPM) */
-    if (flags == 0 && ids && !strstr(text, "\xE2\x96\x81")) {
+    /* decode(encode(s)) == s for plain encoding; not in SPM for U+2581 (it
+     * decodes to a space) or text after a special token (encode puts a
+     * space in front of it, as llama.cpp, and decode keeps it) */
+    int spm_special = 0;
+    for (int64_t i = 0; i < n && ry_tokenizer_model(t) == RY_TOK_SPM; i++)
+      spm_special |= ry_token_type_of(t, ids[i]) == RY_TOKEN_USER_DEFINED || ry_token_type_of(t, ids[i]) == RY_TOKEN_CONTROL;
+    if (flags == 0 && ids && !spm_special && !strstr(text, "\xE2\x96\x81")) {
       char *back = NULL;
       size_t blen = 0;
       ry_status ds = ry_detokenize(t, ids, n, 0, &back, &blen);

@@ -131,7 +131,8 @@ ry_status ry_token_piece(const ry_tokenizer *t, int32_t id, int flags, const cha
 /* Decode n ids into a new NUL-terminated string (ry_free; *len may be NULL).
  * With add_space_prefix (SPM), the leading space of the first token that is
  * not a CONTROL token (BOS) is dropped, as encode put it there, so
- * decode(encode(s)) == s. Bytes are joined as they come: the result may hold
+ * decode(encode(s)) == s (for SPM, unless s holds a special token: encode
+ * puts a space in front of the text after one, as llama.cpp does). Bytes are joined as they come: the result may hold
  * invalid UTF-8 if the ids do (use the stream decoder for display). */
 ry_status ry_detokenize(const ry_tokenizer *t, const int32_t *ids, int64_t n, int flags, char **out, size_t *len);
 
