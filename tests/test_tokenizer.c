@@ -373,3 +373,81 @@ TEST(tok_large_text) {
   free(text);
   ry_tokenizer_free(t);
 }
+
+/* ---- every allocation failing in turn: a clean out-of-memory, no leak ---- */
+static long g_budget = -1, g_live;
+static void *failing_alloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  (void)old;
+  if (n == 0) {
+    if (p) g_live--;
+    free(p);
+    return NULL;
+  }
+  if (g_budget == 0) return NULL;
+  if (g_budget > 0) g_budget--;
+  void *q = realloc(p, n);
+  if (q && !p) g_live++;
+  return q;
+}
+
+static ry_status tok_roundtrip(ry_tok_model model) {
+  const char *bpe_toks[] = {"<|im_end|>", "h", "e", "Ġ", "x", "he", "Ġx", "<u>"};
+  const char *spm_toks[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81", "h", "e", "he", "<u>"};
+  int32_t bpe_types[] = {3, 1, 1, 1, 1, 1, 1, 4}, spm_types[] = {2, 3, 3, 6, 1, 1, 1, 1, 4};
+  float spm_scores[] = {0, 0, 0, 0, -1, -2, -3, -1, 0};
+  const char *merges[] = {"h e", "Ġ x"};
+  ry_tokenizer_config c = ry_tokenizer_config_init(model);
+  if (model == RY_TOK_BPE) {
+    c.n_tokens = 8, c.tokens = bpe_toks, c.types = bpe_types, c.n_merges = 2, c.merges = merges, c.pre = "llama3";
+  } else {
+    c.n_tokens = 9, c.tokens = spm_toks, c.types = spm_types, c.scores = spm_scores;
+  }
+  c.chat_template = "<|im_start|><|im_end|>";
+  ry_tokenizer *t = NULL;
+  ry_status s = ry_tokenizer_new(&c, &t);
+  int32_t *ids = NULL;
+  int64_t n = 0;
+  char *back = NULL, *chat = NULL;
+  ry_detok_stream *st = NULL;
+  if (!s) s = ry_tokenize(t, "he x<u>he<|im_end|> xA", -1, RY_TOK_ADD_SPECIAL | RY_TOK_PARSE_SPECIAL, &ids, &n);
+  if (!s) s = ry_detokenize(t, ids, n, RY_TOK_RENDER_SPECIAL, &back, NULL);
+  if (!s) s = ry_detok_stream_new(t, 0, &st);
+  for (int64_t i = 0; !s && i < n; i++) {
+    const char *p;
+    size_t len;
+    s = ry_detok_stream_push(st, ids[i], &p, &len);
+  }
+  ry_chat_msg m = {"user", "hi"};
+  if (!s) s = ry_chat_apply(ry_tokenizer_chat_template(t), &m, 1, 1, &chat);
+  ry_free(chat);
+  ry_detok_stream_free(st);
+  ry_free(back);
+  ry_free(ids);
+  ry_tokenizer_free(t);
+  return s;
+}
+
+TEST(tok_allocation_failure) {
+  for (int model = RY_TOK_BPE; model <= RY_TOK_SPM; model++) {
+    int failures = 0, successes = 0;
+    for (long k = 0; k < 2000 && !successes; k++) {
+      g_live = 0;
+      g_budget = k;
+      ry_set_allocator(failing_alloc, NULL);
+      ry_status s = tok_roundtrip((ry_tok_model)model);
+      ry_set_allocator(NULL, NULL);
+      if (s) {
+        CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "model %d budget %ld: %s", model, k, ry_status_message(s));
+        failures++;
+      } else {
+        successes++;
+      }
+      ry_status_free(s);
+      CHECK_MSG(g_live == 0, "model %d budget %ld: %ld allocations leaked", model, k, g_live);
+    }
+    CHECK(failures > 10);
+    CHECK_EQ_INT(successes, 1);
+  }
+  g_budget = -1;
+}
