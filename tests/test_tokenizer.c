@@ -100,12 +100,75 @@ static void run_golden(ry_tokenizer *t, const char *name, int *n_lines) {
   free(data);
 }
 
+
+/* FNV-1a 64 over each piece as a 4-byte little-endian length and its bytes
+ * (fold() in tests/data/gen_tokenizer_goldens.py) */
+static uint64_t fold_pieces(ry_tokenizer *t, int flags) {
+  uint64_t h = 1469598103934665603ull;
+  for (int32_t i = 0; i < ry_tokenizer_n_tokens(t); i++) {
+    const char *p = "";
+    size_t len = 0;
+    CHECK_OK(ry_token_piece(t, i, flags, &p, &len));
+    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    for (int k = 0; k < 4; k++) h = (h ^ hdr[k]) * 1099511628211ull;
+    for (size_t k = 0; k < len; k++) h = (h ^ (uint8_t)p[k]) * 1099511628211ull;
+  }
+  return h;
+}
+
+/* tests/data/tokenizer/<name>.pieces: llama.cpp's llama_token_to_piece of
+ * every token, without and with `special` */
+static void run_pieces(ry_tokenizer *t, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/tokenizer/%s.pieces", rt_source_dir(), name);
+  char *data = rt_read_file(path, NULL);
+  CHECK_MSG(data != NULL, "cannot read %s", path);
+  if (!data || !t) {
+    free(data);
+    return;
+  }
+  if (strncmp(data, "fold ", 5) == 0) {
+    long long n = 0;
+    unsigned long long h0 = 0, h1 = 0;
+    CHECK(sscanf(data + 5, "%lld %llx %llx", &n, &h0, &h1) == 3);
+    CHECK_EQ_INT(n, ry_tokenizer_n_tokens(t));
+    CHECK_MSG(fold_pieces(t, 0) == h0, "%s: the pieces differ from llama.cpp's", name);
+    CHECK_MSG(fold_pieces(t, RY_TOK_RENDER_SPECIAL) == h1, "%s: the special pieces differ from llama.cpp's", name);
+    free(data);
+    return;
+  }
+  int bad = 0, lines = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+    char h0[1100], h1[1100];
+    int id = -1;
+    if (sscanf(line, "%d %1099s %1099s", &id, h0, h1) != 3) {
+      CHECK_MSG(0, "%s: bad line %d", name, lines + 1);
+      break;
+    }
+    for (int f = 0; f < 2; f++) {
+      const char *hex = f ? h1 : h0;
+      const char *p = "";
+      size_t len = 0;
+      CHECK_OK(ry_token_piece(t, id, f ? RY_TOK_RENDER_SPECIAL : 0, &p, &len));
+      size_t want = strcmp(hex, "-") == 0 ? 0 : strlen(hex) / 2;
+      int same = len == want;
+      for (size_t k = 0; same && k < len; k++) same = (uint8_t)p[k] == hexval(hex[2 * k]) * 16 + hexval(hex[2 * k + 1]);
+      if (!same && bad++ < 5) rt_fail(__FILE__, __LINE__, "%s: token %d (special %d): piece \"%.*s\", llama.cpp %s", name, id, f, (int)len, p, hex);
+    }
+  }
+  CHECK_EQ_INT(lines, ry_tokenizer_n_tokens(t));
+  CHECK_MSG(bad == 0, "%s: %d pieces differ from llama.cpp's", name, bad);
+  free(data);
+}
+
 TEST(tok_tiny_goldens) {
   static const char *names[] = {"tiny_bpe_gpt2", "tiny_bpe_llama3", "tiny_bpe_smollm", "tiny_bpe_qwen2", "tiny_spm"};
   for (int i = 0; i < 5; i++) {
     ry_tokenizer *t = load_fixture(names[i]);
     int lines = 0;
     run_golden(t, names[i], &lines);
+    run_pieces(t, names[i]);
     CHECK_MSG(lines >= 400, "%s: only %d golden lines", names[i], lines);
     ry_tokenizer_free(t);
   }
@@ -143,6 +206,7 @@ TEST(tok_smollm2) {
   CHECK(!ry_tokenizer_is_eog(t, 1));
   int lines = 0;
   run_golden(t, "smollm2", &lines);
+  run_pieces(t, "smollm2");
   CHECK_MSG(lines >= 400, "smollm2: only %d golden lines", lines);
   /* the chat template is SmolLM2's ChatML */
   const char *tmpl = ry_tokenizer_chat_template(t);
