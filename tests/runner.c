@@ -1,5 +1,5 @@
 /* The test runner: runs every registered TEST (or those whose name contains
- * argv[1]) and ends with "N passed, M failed, K skipped". */
+ * any of argv[1..]) and ends with "N passed, M failed, K skipped". */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -118,6 +118,18 @@ void rt_case_end(void) {
 
 const char *rt_source_dir(void) { return RYFT_SOURCE_DIR; }
 
+const char *rt_smollm2_path(void) {
+  static char buf[1024];
+  const char *env = getenv("RYFT_TEST_SMOLLM2");
+  if (env && *env) return env;
+  const char *cands[2] = {RYFT_BINARY_DIR, RYFT_SOURCE_DIR "/build"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cands[i]);
+    if (access(buf, R_OK) == 0) return buf;
+  }
+  return NULL;
+}
+
 char *rt_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
@@ -169,6 +181,92 @@ const char *rt_tmp_path(const char *prefix, const char *name) {
   return b;
 }
 
+static struct {
+  long calls, fail_at;
+  int all_after, failed;
+  long long live;
+} g_oom;
+
+/* the size of every block allocated while armed, by address (open
+ * addressing), so that a block freed or reallocated with another size than
+ * it was allocated with (a lie to a user's allocator) is a failure */
+#define OOM_SLOTS (1 << 18)
+static struct {
+  void *p;
+  size_t n;
+} g_oom_blocks[OOM_SLOTS];
+
+static size_t oom_slot(void *p) {
+  size_t h = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull;
+  return (h >> 20) & (OOM_SLOTS - 1);
+}
+
+static void oom_track(void *p, size_t n) {
+  for (size_t i = oom_slot(p), k = 0; k < OOM_SLOTS; i = (i + 1) & (OOM_SLOTS - 1), k++)
+    if (!g_oom_blocks[i].p || g_oom_blocks[i].p == p) {
+      g_oom_blocks[i].p = p;
+      g_oom_blocks[i].n = n;
+      return;
+    }
+}
+
+/* forget p (allocated while armed, if it was), checking its size */
+static void oom_untrack(void *p, size_t old) {
+  size_t i = oom_slot(p);
+  for (size_t k = 0; g_oom_blocks[i].p && k < OOM_SLOTS; i = (i + 1) & (OOM_SLOTS - 1), k++)
+    if (g_oom_blocks[i].p == p) break;
+  if (g_oom_blocks[i].p != p) return;
+  if (g_oom_blocks[i].n != old)
+    rt_fail("runner", 0, "a block of %zu bytes was freed or reallocated as %zu bytes", g_oom_blocks[i].n, old);
+  /* delete by re-inserting the rest of the cluster */
+  g_oom_blocks[i].p = NULL;
+  for (size_t j = (i + 1) & (OOM_SLOTS - 1); g_oom_blocks[j].p; j = (j + 1) & (OOM_SLOTS - 1)) {
+    void *q = g_oom_blocks[j].p;
+    size_t qn = g_oom_blocks[j].n;
+    g_oom_blocks[j].p = NULL;
+    oom_track(q, qn);
+  }
+}
+
+static void *oom_alloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  if (p) oom_untrack(p, old);
+  if (n == 0) {
+    g_oom.live -= (long long)old;
+    free(p);
+    return NULL;
+  }
+  long c = g_oom.calls++;
+  if (c == g_oom.fail_at || (g_oom.all_after && c > g_oom.fail_at)) {
+    g_oom.failed = 1;
+    return NULL;
+  }
+  void *q = realloc(p, n);
+  if (q) g_oom.live += (long long)n - (long long)(p ? old : 0);
+  if (q) oom_track(q, n);
+  else if (p) oom_track(p, old);
+  return q;
+}
+
+void rt_oom_arm(long k, int all_after) {
+  g_oom.calls = 0;
+  g_oom.fail_at = k;
+  g_oom.all_after = all_after;
+  g_oom.failed = 0;
+  g_oom.live = 0;
+  memset(g_oom_blocks, 0, sizeof g_oom_blocks);
+  ry_set_allocator(oom_alloc, NULL);
+}
+
+long long rt_oom_disarm(void) {
+  ry_set_allocator(NULL, NULL);
+  return g_oom.live;
+}
+
+int rt_oom_failed(void) { return g_oom.failed; }
+
+long long rt_oom_live(void) { return g_oom.live; }
+
 void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
   if (!g) return;
   char *t1 = NULL, *t2 = NULL;
@@ -187,15 +285,20 @@ void rt_check_roundtrip(const char *file, int line, ry_graph *g) {
   ry_graph_release(g2);
 }
 
+static bool selected(const char *name, int argc, char **argv) {
+  for (int k = 1; k < argc; k++)
+    if (strstr(name, argv[k])) return true;
+  return argc <= 1;
+}
+
 int main(int argc, char **argv) {
-  const char *filter = argc > 1 ? argv[1] : NULL;
   setvbuf(stdout, NULL, _IOLBF, 0);
 #ifdef RYFT_PJRT_TEST_PLUGIN
   /* every test may use the pjrt device: point it at the plugin the build fetched */
   setenv("RYFT_PJRT_PLUGIN", RYFT_PJRT_TEST_PLUGIN, 0);
 #endif
   for (int i = 0; i < g_n; i++) {
-    if (filter && !strstr(g_tests[i].name, filter)) continue;
+    if (!selected(g_tests[i].name, argc, argv)) continue;
     g_case_name = g_outer_name = g_tests[i].name;
     g_case_failures = 0;
     g_case_skipped = 0;

@@ -143,8 +143,14 @@ TEST(cli_help_and_version) {
   r = RUN("--help");
   EXPECT(r, 0, "out", "usage: ryft");
   result_free(&r);
+  /* a command's --help is that command's usage, not the global one */
   r = RUN("run", "--help");
-  EXPECT(r, 0, "out", "usage: ryft");
+  EXPECT(r, 0, "out", "usage: ryft run FILE [--device NAME]", "DIR/out0.npy");
+  CHECK_MSG(!strstr(r.out, "commands:") && !strstr(r.out, "vmap FILE"), "%s", r.out);
+  result_free(&r);
+  r = RUN("grad", "-h");
+  EXPECT(r, 0, "out", "usage: ryft grad FILE [--argnums");
+  CHECK(!strstr(r.out, "run FILE"));
   result_free(&r);
   r = RUN("version");
   EXPECT(r, 0, "out", "ryft ", ry_version());
@@ -458,8 +464,35 @@ TEST(cli_transforms_print_programs) {
   r = RUN("jvp", data("loss.ryft"));
   EXPECT(r, 0, "out", "f32[3], %arg2: f32[3], %arg3: f32[3]) -> (f32[], f32[])");
   result_free(&r);
+  /* vjp prints one module that parses: forward, backward and a @main
+     (x..., ct...) -> (y..., ct_x...) calling both */
   r = RUN("vjp", data("loss.ryft"));
-  EXPECT(r, 0, "out", "# forward", "# backward", "residuals");
+  EXPECT(r, 0, "out", "the forward program", "the backward program", "residuals",
+         "func @main(%x: f32[3], %w: f32[3], %ct0: f32[]) -> (f32[], f32[3], f32[3])");
+  ry_graph *g = NULL;
+  CHECK_OK(ry_graph_parse(r.out, -1, "vjp output", &g));
+  if (g) {
+    /* and it computes the function and its gradient: loss.ryft is sum(tanh(x * w)) */
+    ry_device *dev = NULL;
+    CHECK_OK(ry_device_get("interp", &dev));
+    float xv[3] = {0.5f, -1, 2}, wv[3] = {1, 0.25f, -0.5f}, ct = 1;
+    ry_array *in[3] = {0}, *o[3] = {0};
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(3), xv, &in[0]));
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(3), wv, &in[1]));
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SCALAR, &ct, &in[2]));
+    CHECK_OK(ry_run(g, dev, 3, in, 3, o));
+    if (o[1]) {
+      double y = 0;
+      for (int i = 0; i < 3; i++) {
+        double th = tanh((double)xv[i] * wv[i]);
+        y += th;
+        CHECK_NEAR(ry_array_get_f64(o[1], i), (1 - th * th) * wv[i], 1e-5);
+      }
+      CHECK_NEAR(ry_array_get_f64(o[0], 0), y, 1e-5);
+    }
+    for (int i = 0; i < 3; i++) ry_array_release(in[i]), ry_array_release(o[i]);
+  }
+  ry_graph_release(g);
   result_free(&r);
   r = RUN("vmap", data("loss.ryft"), "--size", "5", "--in-axes", "0,none");
   EXPECT(r, 0, "out", "func @main(%x: f32[5,3], %w: f32[3]) -> (f32[5])");
@@ -490,5 +523,63 @@ TEST(cli_err_transforms) {
   result_free(&r);
   r = RUN("vmap", data("loss.ryft"), "--size", "4", "--out-axes", "2");
   EXPECT(r, 1, "err", "vmap", "out");
+  result_free(&r);
+}
+
+/* ---- ryft generate, with the real SmolLM2 model ---- */
+
+TEST(cli_generate_smollm2) {
+  const char *model = rt_smollm2_path();
+  if (!model) {
+    rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
+    return;
+  }
+  /* greedy: the model's own answer, streamed after the prompt; timing on stderr */
+  cli_result r = RUN("generate", model, "-p", "The capital of France is", "-n", "6", "--temp", "0", "--ctx", "64");
+  EXPECT(r, 0, "out", "The capital of France is Paris");
+  EXPECT(r, 0, "err", "prompt tokens", "generated", "first token", "prefill", "decode", "tokens/s");
+  result_free(&r);
+  /* the same seed gives the same text */
+  cli_result a = RUN("generate", model, "-p", "Once upon a time", "-n", "8", "--seed", "7", "--ctx", "64", "--no-stats");
+  cli_result b = RUN("generate", model, "-p", "Once upon a time", "-n", "8", "--seed", "7", "--ctx", "64", "--no-stats");
+  CHECK_EQ_INT(a.status, 0);
+  CHECK_STR(a.out, b.out);
+  CHECK_STR(a.err, "");
+  result_free(&a);
+  result_free(&b);
+  /* bad input: named, exit 1, nothing half-written */
+  r = RUN("generate", model, "-p", "bad \xff utf8", "-n", "2");
+  EXPECT(r, 1, "err", "invalid UTF-8 at byte 4");
+  CHECK_STR(r.out, "");
+  result_free(&r);
+  r = RUN("generate", model, "-p", "one two three four five six", "--ctx", "4");
+  EXPECT(r, 1, "err", "the prompt has", "does not fit the context of 4");
+  result_free(&r);
+  r = RUN("generate", model, "-p", "x", "--ctx", "100000");
+  EXPECT(r, 1, "err", "max_ctx 100000", "[1, 8192]");
+  result_free(&r);
+}
+
+TEST(cli_generate_bad_command_lines) {
+  cli_result r = RUN("generate", data("nothere.gguf"), "-p", "x");
+  EXPECT(r, 1, "err", "nothere.gguf", "cannot open");
+  result_free(&r);
+  r = RUN("generate", data("add.ryft"), "-p", "x");
+  EXPECT(r, 1, "err", "add.ryft");
+  result_free(&r);
+  r = RUN("generate", "m.gguf", "--bogus");
+  EXPECT(r, 2, "err", "unknown option '--bogus'");
+  result_free(&r);
+  r = RUN("generate", "m.gguf");
+  EXPECT(r, 2, "err", "needs a prompt");
+  result_free(&r);
+  r = RUN("generate", "m.gguf", "-p", "x", "--top-p", "2");
+  EXPECT(r, 2, "err", "--top-p wants a number in (0, 1], not '2'");
+  result_free(&r);
+  r = RUN("generate", "m.gguf", "-p");
+  EXPECT(r, 2, "err", "-p needs a value");
+  result_free(&r);
+  r = RUN("generate", "--help");
+  EXPECT(r, 0, "out", "usage: ryft generate MODEL.gguf -p PROMPT", "--temp", "--top-k", "--seed");
   result_free(&r);
 }

@@ -13,52 +13,10 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "cpu_testlib.h"
 #include "golden.h"
 #include "ryft/random.h"
 #include "testlib.h"
-
-static ry_device *cpu(void) {
-  ry_device *d = NULL;
-  CHECK_OK(ry_device_get("cpu", &d));
-  return d;
-}
-
-static ry_graph *parse(const char *text) {
-  ry_graph *g = NULL;
-  CHECK_OK(ry_graph_parse(text, -1, "test", &g));
-  return g;
-}
-
-/* a fresh directory under /tmp */
-static void temp_dir(char *buf, size_t size, const char *tag) {
-  snprintf(buf, size, "/tmp/ryft-test-%s-XXXXXX", tag);
-  if (!mkdtemp(buf)) buf[0] = 0;
-}
-
-/* point the compile cache at dir; returns the old setting for restore_cache_dir */
-static char *use_cache_dir(const char *dir) {
-  char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
-  setenv("RYFT_CACHE_DIR", dir, 1);
-  return old;
-}
-
-static void restore_cache_dir(char *old) {
-  if (old) setenv("RYFT_CACHE_DIR", old, 1);
-  else unsetenv("RYFT_CACHE_DIR");
-  free(old);
-}
-
-static ry_array *filled(ry_shape s, double (*fn)(int64_t)) {
-  int64_t n = ry_shape_numel(s);
-  float *v = malloc((size_t)(n ? n : 1) * sizeof(float));
-  for (int64_t i = 0; i < n; i++) v[i] = (float)fn(i);
-  ry_array *a = NULL;
-  CHECK_OK(ry_array_from_host(RY_F32, s, v, &a));
-  free(v);
-  return a;
-}
-
-static double wave(int64_t i) { return sin((double)i * 0.37) * 3.0 + (double)(i % 7) * 0.1; }
 
 TEST(cpu_golden) {
   int total = golden_run_all("cpu");
@@ -253,7 +211,9 @@ TEST(cpu_large_threads_identical) {
  * bitwise identical for 1 and 2 threads with the split forced. */
 TEST(cpu_sgemm_matches_reference) {
   static const int64_t shapes[][3] = {{1, 1, 1},   {7, 33, 5},    {6, 32, 8},   {13, 65, 17},
-                                      {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0}};
+                                      {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0},
+                                      /* at most 4 rows: the matrix-vector path */
+                                      {1, 577, 70}, {3, 129, 1000}, {4, 33, 7}, {1, 1000, 576}, {2, 5, 0}};
   ryc_set_parallel_threshold(1);
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
@@ -337,40 +297,6 @@ TEST(cpu_fuses_gelu_chain_into_one_kernel) {
 }
 
 /* ---- the compile cache ---- */
-
-/* a program whose generated source is unique to `salt` */
-static ry_graph *salted(double salt) {
-  char text[512];
-  snprintf(text, sizeof text,
-           "func @main(%%x: f32[64]) -> (f32[64]) {\n"
-           "  %%0: f32[] = constant {value=[%.17g]}\n"
-           "  %%1: f32[64] = broadcast_in_dim %%0 {dims=[]}\n"
-           "  %%2: f32[64] = mul %%x, %%1\n"
-           "  %%3: f32[64] = exp %%2\n"
-           "  return %%3\n"
-           "}\n",
-           salt);
-  return parse(text);
-}
-
-static bool run_salted(ry_graph *g, double salt) {
-  ry_array *x = filled(RY_SHAPE(64), wave), *o = NULL;
-  ry_status s = ry_run(g, cpu(), 1, &x, 1, &o);
-  bool ok = !s;
-  if (s) {
-    fprintf(stderr, "run_salted: %s\n", ry_status_message(s));
-    ry_status_free(s);
-  }
-  for (int i = 0; ok && i < 64; i++) {
-    double want = exp((double)(float)((float)wave(i) * (float)salt));
-    ok = fabs(ry_array_get_f64(o, i) - want) <= 1e-5 * fabs(want) + 1e-30;
-  }
-  ry_array_release(x);
-  ry_array_release(o);
-  return ok;
-}
-
-static double unique_salt(void) { return 1.0 + (double)(getpid() % 1000) * 1e-4 + (double)rand() * 1e-12; }
 
 static char *newest_so(const char *dir) {
   DIR *d = opendir(dir);

@@ -5,6 +5,7 @@
  * the writer byte-identical to gguf-py's, malformed files each refused with
  * a message naming the problem, and every truncation of a valid file. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "io/io_internal.h"
 #include "testlib.h"
@@ -293,6 +294,36 @@ TEST(gguf_quant_api_errors) {
   for (int i = 0; i < 64; i++) CHECK_NEAR(y[i], x[i], 0.01);
 }
 
+TEST(gguf_null_arguments) {
+  int64_t i;
+  double f;
+  const char *s;
+  size_t n;
+  ry_gguf_value v;
+  ry_gguf *g = NULL;
+  CHECK_ERR(ry_gguf_get_int(NULL, "k", &i), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_get_float(NULL, NULL, &f), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_get_str(NULL, "k", &s, &n), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_get_arr(NULL, "k", RY_GGUF_U8, &v), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_open(NULL, &g), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_parse(NULL, 4, "x", &g), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_value_int(NULL, &i), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_arr_get(NULL, 0, &v), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_tensor_to_f32(NULL, NULL), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK(ry_gguf_find(NULL, "k") == NULL && ry_gguf_find_tensor(NULL, "t") == NULL && ry_gguf_n_kv(NULL) == 0);
+  CHECK(ry_gguf_tensor_at(NULL, 0) == NULL && ry_gguf_key(NULL, 0) == NULL && ry_gguf_version(NULL) == 0);
+  /* a hand-made array of strings has no element index to read */
+  ry_gguf_value fake = {RY_GGUF_ARRAY, RY_GGUF_STRING, 3, "abc", NULL}, e;
+  CHECK_ERR(ry_gguf_arr_get(&fake, 0, &e), RY_ERR_INVALID_ARGUMENT, "not read from a file");
+  ry_gguf_value fake_int = {RY_GGUF_I32, RY_GGUF_U8, 0, NULL, NULL};
+  CHECK_ERR(ry_gguf_value_int(&fake_int, &i), RY_ERR_INVALID_ARGUMENT, "NULL");
+  ry_gguf_close(NULL);
+  ry_gguf_writer_free(NULL);
+  CHECK_ERR(ry_gguf_writer_write(NULL, "x"), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_gguf_writer_add_all(NULL, NULL), RY_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_ERR(ry_ggml_dequantize(RY_GGML_Q4_0, NULL, NULL, 32), RY_ERR_INVALID_ARGUMENT, "NULL");
+}
+
 TEST(gguf_v2_and_custom_alignment) {
   ry_gguf *g = open_fixture("v2.gguf");
   if (g) {
@@ -534,23 +565,120 @@ TEST(gguf_writer_errors) {
   ry_gguf_writer_free(w);
 }
 
-/* ---- the real model -------------------------------------------------------------------- */
-
-static const char *smollm2_path(void) {
-  static char buf[1024];
-  const char *env = getenv("RYFT_TEST_SMOLLM2");
-  if (env && *env) return env;
-  const char *cands[2] = {RYFT_BINARY_DIR, RYFT_SOURCE_DIR "/build"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cands[i]);
-    FILE *f = fopen(buf, "rb");
-    if (f) {
-      fclose(f);
-      return buf;
-    }
-  }
-  return NULL;
+static ry_status fail_after_header(const char *final_path, size_t written) {
+  return written > 64 ? ry_status_make(RY_ERR_IO, "%s: simulated failure at byte %zu", final_path, written) : NULL;
 }
+
+/* A write that fails midway leaves the earlier file at the path untouched
+ * and no temporary file behind. */
+TEST(gguf_failed_write_keeps_the_old_file) {
+  const char *out = rt_tmp_path("gguf", "atomic.gguf");
+  ry_gguf *g = open_fixture("align64.gguf"), *h = open_fixture("all_types.gguf");
+  ry_gguf_writer *w = NULL, *w2 = NULL;
+  CHECK_OK(ry_gguf_writer_new(&w));
+  CHECK_OK(ry_gguf_writer_new(&w2));
+  if (g && h && w && w2) {
+    CHECK_OK(ry_gguf_writer_add_all(w, g));
+    CHECK_OK(ry_gguf_writer_write(w, out));
+    CHECK_OK(ry_gguf_writer_add_all(w2, h));
+    ry__atomic_write_hook = fail_after_header;
+    CHECK_ERR(ry_gguf_writer_write(w2, out), RY_ERR_IO, "simulated failure");
+    ry__atomic_write_hook = NULL;
+    CHECK(same_file(fixture("align64.gguf"), out));
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
+    FILE *f = fopen(tmp, "rb");
+    CHECK_MSG(f == NULL, "%s left behind", tmp);
+    if (f) fclose(f);
+  }
+  ry_gguf_writer_free(w);
+  ry_gguf_writer_free(w2);
+  ry_gguf_close(g);
+  ry_gguf_close(h);
+}
+
+/* ---- allocation failures ---------------------------------------------------------------
+ * An allocator that fails after a budget and checks that every block is
+ * freed (or resized) with the size it was allocated with. */
+#define MAX_LIVE 8192
+static struct {
+  void *p;
+  size_t n;
+} g_blocks[MAX_LIVE];
+static long g_budget, g_bad_size, g_untracked;
+
+static int find_block(void *p) {
+  for (int i = 0; i < MAX_LIVE; i++)
+    if (g_blocks[i].p == p) return i;
+  return -1;
+}
+
+static void *sized_alloc(void *ud, void *p, size_t old, size_t n) {
+  (void)ud;
+  int i = p ? find_block(p) : -1;
+  if (p && i < 0) g_untracked++;
+  if (p && i >= 0 && g_blocks[i].n != old) g_bad_size++;
+  if (n == 0) {
+    if (i >= 0) g_blocks[i].p = NULL;
+    free(p);
+    return NULL;
+  }
+  if (g_budget-- <= 0) return NULL;
+  void *q = realloc(p, n);
+  if (!q) return NULL;
+  if (i < 0) i = find_block(NULL);
+  if (i >= 0) g_blocks[i].p = q, g_blocks[i].n = n;
+  else g_untracked++;
+  return q;
+}
+
+static long live_blocks(void) {
+  long k = 0;
+  for (int i = 0; i < MAX_LIVE; i++) k += g_blocks[i].p != NULL;
+  return k;
+}
+
+/* Every allocation of parsing a file, copying it into a writer and writing
+ * it fails in turn: each gives RY_ERR_OUT_OF_MEMORY, frees everything, and
+ * frees every block with its own size. */
+TEST(gguf_allocation_failures) {
+  size_t len = 0;
+  char *buf = rt_read_file(fixture("all_types.gguf"), &len);
+  CHECK(buf != NULL);
+  if (!buf) return;
+  const char *out = rt_tmp_path("gguf", "oom.gguf");
+  int ok = 0, oom = 0;
+  for (long k = 0; k < 5000 && !ok; k++) {
+    memset(g_blocks, 0, sizeof g_blocks);
+    g_budget = k;
+    g_bad_size = g_untracked = 0;
+    ry_set_allocator(sized_alloc, NULL);
+    ry_gguf *g = NULL;
+    ry_gguf_writer *w = NULL;
+    ry_status s = ry_gguf_parse(buf, len, "all_types", &g);
+    if (!s) s = ry_gguf_writer_new(&w);
+    if (!s) s = ry_gguf_writer_add_all(w, g);
+    if (!s) s = ry_gguf_writer_write(w, out);
+    if (s) {
+      CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "budget %ld: %s", k, ry_status_message(s));
+      oom++;
+    } else {
+      ok = 1;
+    }
+    ry_status_free(s);
+    ry_gguf_writer_free(w);
+    ry_gguf_close(g);
+    ry_set_allocator(NULL, NULL);
+    CHECK_MSG(live_blocks() == 0, "budget %ld: %ld blocks leaked", k, live_blocks());
+    CHECK_MSG(g_bad_size == 0 && g_untracked == 0, "budget %ld: %ld frees with the wrong size, %ld untracked", k,
+              g_bad_size, g_untracked);
+  }
+  CHECK(ok && oom > 20);
+  CHECK(same_file(fixture("all_types.gguf"), out));
+  free(buf);
+}
+
+/* ---- the real model -------------------------------------------------------------------- */
 
 /* Bits of a float buffer folded the way tests/data/gen_gguf_fixtures.py
  * --smollm2 does: sum over i of bits[i] * (2i + 1) mod 2^64 (any single
@@ -566,7 +694,7 @@ static uint64_t fold(const float *y, int64_t n) {
 }
 
 TEST(gguf_smollm2) {
-  const char *path = smollm2_path();
+  const char *path = rt_smollm2_path();
   if (!path) {
     rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
     return;
@@ -586,6 +714,8 @@ TEST(gguf_smollm2) {
   CHECK_EQ_INT(get_int(g, "llama.attention.head_count"), 9);
   CHECK_EQ_INT(get_int(g, "llama.attention.head_count_kv"), 3);
   CHECK_EQ_INT(get_int(g, "llama.context_length"), 8192);
+  CHECK_EQ_INT(get_int(g, "llama.vocab_size"), 49152);
+  CHECK_EQ_INT(get_int(g, "llama.rope.dimension_count"), 64); /* head dim */
   CHECK_EQ_INT(get_int(g, "tokenizer.ggml.bos_token_id"), 1);
   CHECK_EQ_INT(get_int(g, "tokenizer.ggml.eos_token_id"), 2);
   double f = 0;

@@ -143,7 +143,7 @@ TEST(idx_bad_input) {
 
 TEST(idx_fashion_mnist) {
   if (access(FMNIST "/train-images-idx3-ubyte.gz", R_OK) != 0) {
-    printf("  idx: %s not installed (apt-get install dataset-fashion-mnist); skipped\n", FMNIST);
+    rt_skip("fashion-mnist", "%s not installed (apt-get install dataset-fashion-mnist)", FMNIST);
     return;
   }
   ry_array *x = NULL, *y = NULL;

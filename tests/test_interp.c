@@ -1064,34 +1064,13 @@ TEST(runtime_execute_from_threads) {
 
 /* ---- out of memory: every allocation of a run fails in turn ---- */
 
-static struct {
-  long calls, fail_at; /* fail the fail_at-th allocation (0-based) */
-  long long live;      /* bytes outstanding */
-} g_oom;
-
-static void *oom_alloc(void *ud, void *p, size_t old, size_t n) {
-  (void)ud;
-  if (n == 0) {
-    g_oom.live -= (long long)old;
-    free(p);
-    return NULL;
-  }
-  if (g_oom.calls++ == g_oom.fail_at) return NULL;
-  void *q = realloc(p, n);
-  if (q) g_oom.live += (long long)n - (long long)(p ? old : 0);
-  return q;
-}
-
 TEST(interp_out_of_memory_is_clean) {
   ry_graph *g = while_graph();
   ry_array *in = AV(RY_I32, RY_SCALAR, 3);
   bool done = false;
   for (long k = 0; k < 10000 && !done; k++) {
     ry_array *out[2] = {NULL, NULL};
-    g_oom.calls = 0;
-    g_oom.fail_at = k;
-    g_oom.live = 0;
-    ry_set_allocator(oom_alloc, NULL);
+    rt_oom_arm(k, 0);
     ry_status s = RUN(g, 1, &in, 2, out);
     if (s) {
       CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "allocation %ld: %s", k, ry_status_message(s));
@@ -1103,8 +1082,8 @@ TEST(interp_out_of_memory_is_clean) {
     }
     release_n(2, out);
     ry_status_free(s);
-    ry_set_allocator(NULL, NULL);
-    CHECK_MSG(g_oom.live == 0, "allocation %ld: %lld bytes leaked", k, g_oom.live);
+    long long live = rt_oom_disarm();
+    CHECK_MSG(live == 0, "allocation %ld: %lld bytes leaked", k, live);
   }
   CHECK(done);
   ry_array_release(in);

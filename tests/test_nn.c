@@ -651,6 +651,30 @@ TEST(nn_train_deterministic_and_resume_exact) {
   for (int i = 0; i < 5; i++) rm_sub(subs[i]);
 }
 
+/* the main job's plot: loss.png, drawn by gnuplot (tools/install-deps.sh
+   installs it) */
+TEST(nn_train_draws_the_plot) {
+  static char out[16384];
+  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    rt_skip("gnuplot", "gnuplot is not installed (tools/install-deps.sh installs gnuplot-nox)");
+    return;
+  }
+  char data[1100], png[1300];
+  snprintf(data, sizeof data, "%s/data", tdir());
+  write_dataset(data, 64, 32);
+  int rc = sh(out, sizeof out, "%s train --model mlp --batch 32 --epochs 2 --seed 1 --data %s --out %s/plot", RYFT_CLI, data,
+              tdir());
+  CHECK_MSG(rc == 0, "train: status %d:\n%s", rc, out);
+  CHECK_MSG(strstr(out, "plot: ") != NULL, "%s", out);
+  snprintf(png, sizeof png, "%s/plot/loss.png", tdir());
+  size_t len = 0;
+  char *bytes = rt_read_file(png, &len);
+  CHECK_MSG(bytes && len > 1000 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG (%zu bytes)", png, len);
+  free(bytes);
+  const char *subs[2] = {"plot", "data"};
+  for (int i = 0; i < 2; i++) rm_sub(subs[i]);
+}
+
 TEST(nn_train_bad_input) {
   static char out[16384];
   char data[1100], p[1300];
@@ -664,6 +688,17 @@ TEST(nn_train_bad_input) {
   CHECK(strstr(out, "unknown model") != NULL);
   rc = sh(out, sizeof out, "%s train --epochs zero", RYFT_CLI);
   CHECK_EQ_INT(rc, 2);
+  /* a value past a limit names the limit */
+  rc = sh(out, sizeof out, "%s train --batch 70000", RYFT_CLI);
+  CHECK_EQ_INT(rc, 2);
+  CHECK_MSG(strstr(out, "--batch wants an integer in [1, 65536], not '70000'") != NULL, "%s", out);
+  /* an unknown option last on the line is unknown, not missing a value */
+  rc = sh(out, sizeof out, "%s train --epochs 1 --bogus", RYFT_CLI);
+  CHECK_EQ_INT(rc, 2);
+  CHECK_MSG(strstr(out, "unknown option '--bogus'") && !strstr(out, "needs a value"), "%s", out);
+  rc = sh(out, sizeof out, "%s train --epochs", RYFT_CLI);
+  CHECK_EQ_INT(rc, 2);
+  CHECK_MSG(strstr(out, "--epochs needs a value") != NULL, "%s", out);
   /* truncated image file */
   snprintf(data, sizeof data, "%s/trunc", tdir());
   write_dataset(data, 40, 20);
@@ -713,6 +748,24 @@ TEST(nn_train_bad_input) {
             RYFT_CLI, data, tdir(), p);
     CHECK_EQ_INT(rc, 1);
     CHECK_MSG(strstr(out, "model 'mlp'") != NULL, "%s", out);
+    ry_params_free(m);
+    /* a NaN weight in a checkpoint: named, with the element, before any step
+       (not a NaN loss and advice to lower the learning rate) */
+    CHECK_OK(ry_params_clone(ck, &m));
+    ry_array *w = NULL, *b1 = ry_params_get(m, "params/fc1/b");
+    float bv[256] = {0};
+    if (b1 && ry_array_numel(b1) <= 256) {
+      CHECK_OK(ry_array_to_host(b1, bv, sizeof bv));
+      bv[5] = NAN;
+      CHECK_OK(ry_array_from_host(RY_F32, ry_array_shape(b1), bv, &w));
+      CHECK_OK(ry_params_replace(m, "params/fc1/b", w));
+      ry_array_release(w);
+    }
+    snprintf(q, sizeof q, "%s/h/nan.safetensors", tdir());
+    CHECK_OK(ry_safetensors_write(q, m, 3, meta));
+    rc = sh(out, sizeof out, "%s train " TRAIN_ARGS " --epochs 2 --data %s --out %s/h --resume %s", RYFT_CLI, data, tdir(), q);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_MSG(strstr(out, "'params/fc1/b' holds nan at element 5") && !strstr(out, "--lr"), "%s", out);
     ry_params_free(m);
   }
   ry_params_free(ck);

@@ -8,6 +8,8 @@
  * gradients, and SPMD with a batch-sharded input) against the
  * single-device step, and the multi-device error paths. */
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend/pjrt/pjrt.h"
 #include "golden.h"
@@ -132,6 +134,39 @@ TEST(pjrt_bad_plugins) {
   o.cpu_device_count = -2;
   CHECK_ERR(ry_pjrt_client_create(&o, &c), RY_ERR_INVALID_ARGUMENT, "cpu_device_count");
   CHECK_ERR(ry_pjrt_client_create(&o, NULL), RY_ERR_INVALID_ARGUMENT, "out is NULL");
+}
+
+/* A plugin path is code that runs: a plugin in a directory others may
+ * write, one others may write itself, one of another user, or a link to one
+ * in an open directory is refused before it is loaded. */
+TEST(pjrt_untrusted_plugin_is_refused) {
+  char dir[] = "/tmp/ryft-test-plugin-XXXXXX", lib[300], link[300], cmd[1200];
+  if (!mkdtemp(dir)) {
+    CHECK_MSG(0, "mkdtemp failed");
+    return;
+  }
+  snprintf(lib, sizeof lib, "%s/open/libfake.so", dir);
+  snprintf(link, sizeof link, "%s/libfake-link.so", dir);
+  snprintf(cmd, sizeof cmd, "mkdir %s/open && cp '%s' %s", dir, RYFT_PJRT_FAKE_PLUGIN, lib);
+  CHECK(system(cmd) == 0);
+  ry_pjrt_options o = {.plugin_path = lib};
+  ry_pjrt_client *c = NULL;
+  char opendir_[300];
+  snprintf(opendir_, sizeof opendir_, "%s/open", dir);
+  CHECK(chmod(opendir_, 0777) == 0 && chmod(lib, 0755) == 0);
+  CHECK_ERR(ry_pjrt_client_create(&o, &c), RY_ERR_IO, "refusing to load plugin", lib, "/open is writable by group or others (mode 0777)");
+  CHECK(symlink(lib, link) == 0); /* a link in a private directory does not help */
+  o.plugin_path = link;
+  CHECK_ERR(ry_pjrt_client_create(&o, &c), RY_ERR_IO, "refusing to load plugin", link, "writable by group or others");
+  CHECK(chmod(opendir_, 0755) == 0 && chmod(lib, 0666) == 0);
+  CHECK_ERR(ry_pjrt_client_create(&o, &c), RY_ERR_IO, "refusing to load plugin", "is writable by group or others (mode 0666)");
+  if (geteuid() == 0) {
+    CHECK(chmod(lib, 0755) == 0 && chown(lib, 65534, 65534) == 0);
+    CHECK_ERR(ry_pjrt_client_create(&o, &c), RY_ERR_IO, "refusing to load plugin", "is owned by uid 65534");
+  }
+  CHECK(c == NULL);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
 }
 
 TEST(pjrt_rejected_programs) {

@@ -2,11 +2,22 @@
  * tests/golden/random_jax.txt (written by gen_random_goldens.py with JAX
  * 0.10.2) is traced, run on the interpreter (a selection also on the cpu JIT
  * and on PJRT) and compared bit for bit, f32 normal and truncated normal
- * included (big samples through a checksum of every element). Only f64
- * results that go through erf/erf_inv/fma, which ryft does not reproduce
- * rounding for rounding, are allowed a tolerance; the test reports how many
- * elements of those matched. The host key functions are checked against the
- * same goldens, and bad keys give clear errors. */
+ * included (big samples through a checksum of every element). What is exact
+ * and what is not, per dtype and device:
+ * - interp and cpu (ryft's own code): every integer, f32, f16 and bf16 element
+ *   bit for bit on any host, since ryft computes f16/bf16 through f32 and
+ *   rounds once per op whatever the CPU's vector ISA. Only f64 results that go
+ *   through erf/erf_inv/fma, which ryft does not reproduce rounding for
+ *   rounding, are allowed a tolerance (1e-12 absolute).
+ * - pjrt (XLA): integers and f32 bit for bit; f16 and bf16 within
+ *   PJRT_NARROW_ULP ulp, because XLA:CPU evaluates f16 chains natively (no
+ *   f32 intermediates) on CPUs with AVX512-FP16: JAX itself, on an Intel Xeon
+ *   with AVX512-FP16, gives truncnorm_f16_-2_2 up to 72 ulp from the goldens
+ *   written on an AMD host, so the goldens are a property of the host's ISA
+ *   there. The bound is 128 ulp with the narrow results also required to lie
+ *   in the sampler's range.
+ * The test reports how many elements matched exactly. The host key functions
+ * are checked against the same goldens, and bad keys give clear errors. */
 #include <stdlib.h>
 
 #include "testlib.h"
@@ -177,7 +188,11 @@ typedef struct stats {
   long cases, exact_cases, elems, exact_elems, approx_elems;
 } stats;
 
-static void check_case(const gcase *c, const ry_array *r, stats *st, int verbose) {
+/* the f16/bf16 tolerance on XLA (see the comment at the top) */
+#define PJRT_NARROW_ULP 128
+
+/* narrow_ulp: ulp allowed for f16/bf16 elements (0: bit for bit) */
+static void check_case(const gcase *c, const ry_array *r, stats *st, int verbose, int64_t narrow_ulp) {
   ry_dtype want_dt = golden_dtype(c->dtype);
   int64_t n = c->n;
   if (!strcmp(c->op, "permutation_head")) n = c->n; /* head only */
@@ -197,6 +212,10 @@ static void check_case(const gcase *c, const ry_array *r, stats *st, int verbose
    * which ryft does not reproduce rounding for rounding; f32 is exact */
   int approx_ok =
       want_dt == RY_F64 && (!strcmp(c->op, "normal") || !strcmp(c->op, "truncated_normal") || !strcmp(c->op, "uniform"));
+  int narrow = want_dt == RY_F16 || want_dt == RY_BF16;
+  double lo = -INFINITY, hi = INFINITY; /* the sampler's range, for narrow results within narrow_ulp */
+  if (narrow && narrow_ulp && (!strcmp(c->op, "truncated_normal") || !strcmp(c->op, "uniform")))
+    sscanf(strchr(c->args, ';') + 1, "%lf;%lf", &lo, &hi);
   long exact = 0, bad = 0;
   int64_t worst = 0;
   if (c->sum) { /* the checksum of every element, then the head below */
@@ -218,7 +237,12 @@ static void check_case(const gcase *c, const ry_array *r, stats *st, int verbose
     double gd, wd;
     memcpy(&gd, &got, 8);
     memcpy(&wd, &want, 8);
-    if (!approx_ok || fabs(gd - wd) > 1e-12) {
+    int within = approx_ok && fabs(gd - wd) <= 1e-12;
+    if (narrow && narrow_ulp) {
+      double gv = ry_array_get_f64(r, i);
+      within = d <= narrow_ulp && gv >= lo && gv <= hi;
+    }
+    if (!within) {
       if (bad++ < 3)
         rt_fail(__FILE__, __LINE__, "%s: element %lld is %llx, JAX has %llx", c->name, (long long)i,
                 (unsigned long long)got, (unsigned long long)want);
@@ -242,7 +266,8 @@ static void check_case(const gcase *c, const ry_array *r, stats *st, int verbose
   if (exact == n) st->exact_cases++;
   else st->approx_elems += n - exact;
   if (verbose && exact != n)
-    printf("  random: %s: %ld/%lld bit-identical, worst %lld ulp\n", c->name, exact, (long long)n, (long long)worst);
+    printf("  random: %s: %ld/%lld bit-identical, worst %lld ulp%s\n", c->name, exact, (long long)n, (long long)worst,
+           narrow && narrow_ulp ? " (f16/bf16 on XLA: host-ISA dependent, within the bound)" : "");
 }
 
 static gcase *load_cases(int *count, char **text_out) {
@@ -287,7 +312,7 @@ TEST(random_jax_goldens_interp) {
     ry_array *r = NULL;
     ry_status s = run_case(&cs[i], dev, &r);
     if (s) rt_fail(__FILE__, __LINE__, "%s: %s", cs[i].name, ry_status_message(s));
-    else check_case(&cs[i], r, &st, 1);
+    else check_case(&cs[i], r, &st, 1, 0);
     ry_status_free(s);
     ry_array_release(r);
     rt_case_end();
@@ -302,9 +327,11 @@ static void goldens_on(const char *device) {
   ry_device *dev = NULL;
   ry_status s = ry_device_get(device, &dev);
   if (s) {
+    rt_skip(device, "device %s: %s", device, ry_status_message(s));
     ry_status_free(s);
     return;
   }
+  int64_t narrow_ulp = !strcmp(device, "pjrt") ? PJRT_NARROW_ULP : 0;
   int n;
   char *text;
   gcase *cs = load_cases(&n, &text);
@@ -321,7 +348,7 @@ static void goldens_on(const char *device) {
     ry_array *r = NULL;
     ry_status st2 = run_case(&cs[i], dev, &r);
     if (st2) rt_fail(__FILE__, __LINE__, "%s %s: %s", device, cs[i].name, ry_status_message(st2));
-    else check_case(&cs[i], r, &st, 1);
+    else check_case(&cs[i], r, &st, 1, narrow_ulp);
     ry_status_free(st2);
     ry_array_release(r);
   }

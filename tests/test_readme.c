@@ -31,6 +31,8 @@ TEST(readme_example_is_quickstart) {
   free(readme);
 }
 
+TEST(readme_lm_example_is_a_file) { check_block("## Language models", "lm_generate.c"); }
+
 TEST(readme_xla_examples_are_files) {
   check_block("## Running on XLA devices", "xla.c");
   check_block("### Arrays that stay on the device", "xla_train.c");
@@ -60,6 +62,9 @@ TEST(readme_xla_train_runs) {
   CHECK_MSG(strstr(out, "step  5: loss 0.0546875") != NULL, "%s", out);
   CHECK_MSG(strstr(out, "w (on the device): [0.9999") != NULL, "%s", out);
 }
+#else
+/* the PJRT tests (tests/test_pjrt*.c) are not built either: say so */
+TEST(readme_xla_train_runs) { rt_skip("pjrt", "ryft was built without the PJRT backend (make test fetches the XLA plugin)"); }
 #endif
 
 TEST(readme_example_runs) {
@@ -81,4 +86,17 @@ TEST(readme_tokenizer_example) {
   /* the ChatML prompt comes back whole from the stream decoder */
   CHECK_MSG(strstr(out, "<|im_start|>user\nHi 123!<|im_end|>\n<|im_start|>assistant\n") != NULL, "%s", out);
   CHECK_MSG(strstr(out, " tokens: 1 ") != NULL, "%s", out);
+}
+
+TEST(readme_lm_example_runs) {
+  const char *model = rt_smollm2_path();
+  if (!model) {
+    rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
+    return;
+  }
+  char out[8192], tail[1200];
+  int rc;
+  snprintf(tail, sizeof tail, "example_lm_generate '%s'", model);
+  run_example(tail, out, sizeof out, &rc);
+  CHECK_MSG(rc == 0 && strstr(out, "The capital of France is Paris.") != NULL, "status %d:\n%s", rc, out);
 }

@@ -149,6 +149,12 @@ TEST(safetensors_bad_input) {
   CHECK_ERR(ry_safetensors_read(p, &q), RY_ERR_PARSE, "expected a string", "header byte");
   make_file(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}} x", d, 16);
   CHECK_ERR(ry_safetensors_read(p, &q), RY_ERR_PARSE, "trailing characters");
+  /* dims whose product overflows (found by fuzz_safetensors) */
+  make_file(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[20000000001,3000000000,1,3],\"data_offsets\":[0,16]}}", d, 16);
+  CHECK_ERR(ry_safetensors_read(p, &q), RY_ERR_PARSE, "more than 2^48 elements");
+  /* a name that is no parameter path is the file's fault (found by fuzz_safetensors) */
+  make_file(p, "{\"a//b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", d, 16);
+  CHECK_ERR(ry_safetensors_read(p, &q), RY_ERR_PARSE, "bad.safetensors", "tensor \"a//b\"", "empty segment");
   CHECK(q == NULL);
   /* unknown keys are skipped; escapes in names are decoded */
   make_file(p, "{\"a\\/b\\u00e9\":{\"extra\":[1,{\"x\":null}],\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", d, 16);

@@ -636,9 +636,12 @@ TEST(text_errors_types) {
             RY_ERR_PARSE, "t.ir:2:16:", "add:", "shapes [3] and [4] differ");
   CHECK_ERR(parse("func @main(%x: f32[3]) -> (f32[3]) {\n  %0: f32[3], %1: f32[3] = neg %x\n  return %0\n}\n"),
             RY_ERR_PARSE, "t.ir:2:3:", "neg gives 1 result but 2 are written");
-  CHECK_ERR(parse("func @main(%x: f32[3]) -> (i32[3]) {\n  return %x\n}\n"), RY_ERR_PARSE, "t.ir:3:1:",
+  /* at the returned value, or at the `return`, not at the closing brace */
+  CHECK_ERR(parse("func @main(%x: f32[3]) -> (i32[3]) {\n  return %x\n}\n"), RY_ERR_PARSE, "t.ir:2:10:",
             "return value 0 has type f32[3] but @main returns i32[3]");
-  CHECK_ERR(parse("func @main(%x: f32[3]) -> (f32[3], f32[3]) {\n  return %x\n}\n"), RY_ERR_PARSE, "t.ir:3:1:",
+  CHECK_ERR(parse("func @main(%x: f32[3], %y: i32[3]) -> (f32[3], f32[3]) {\n  return %x,  %y\n}\n"), RY_ERR_PARSE,
+            "t.ir:2:15:", "return value 1 has type i32[3] but @main returns f32[3]");
+  CHECK_ERR(parse("func @main(%x: f32[3]) -> (f32[3], f32[3]) {\n  return %x\n}\n"), RY_ERR_PARSE, "t.ir:2:3:",
             "returns 2 values but 1 are returned");
   CHECK_ERR(parse("func @main(%n: i32[]) -> (i32[]) {\n"
                   "  %0: i32[] = while %n {n_consts=0}\n"
@@ -801,7 +804,7 @@ TEST(text_attr_tables) {
  * print/parse/print round trip) without crashing. */
 TEST(text_fuzz_corpus) {
   char dir[1024];
-  snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus", rt_source_dir());
+  snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/parse", rt_source_dir());
   DIR *d = opendir(dir);
   CHECK_MSG(d != NULL, "cannot open %s", dir);
   if (!d) return;
@@ -845,29 +848,11 @@ TEST(text_fuzz_corpus) {
 
 /* ---- allocation failure at every point ------------------------------------------- */
 
-static long g_budget, g_live;
-
-static void *failing_alloc(void *ud, void *p, size_t old, size_t n) {
-  (void)ud;
-  (void)old;
-  if (n == 0) {
-    if (p) g_live--;
-    free(p);
-    return NULL;
-  }
-  if (g_budget-- <= 0) return NULL;
-  void *q = realloc(p, n);
-  if (q && !p) g_live++;
-  return q;
-}
-
 /* Parse, verify and print with the k-th allocation failing, for every k:
  * each attempt fails cleanly or succeeds, and nothing leaks. */
 static void check_oom(const char *text, int line) {
   for (long k = 0; k < 100000; k++) {
-    g_budget = k;
-    g_live = 0;
-    ry_set_allocator(failing_alloc, NULL);
+    rt_oom_arm(k, 1);
     ry_graph *g = NULL;
     char *s = NULL;
     ry_status st = ry_graph_parse(text, -1, "oom", &g);
@@ -878,11 +863,10 @@ static void check_oom(const char *text, int line) {
     ry_status_free(st);
     ry_free(s);
     ry_graph_release(g);
-    long live = g_live;
-    ry_set_allocator(NULL, NULL);
+    long long live = rt_oom_disarm();
     if (!done && code != RY_ERR_OUT_OF_MEMORY) rt_fail(__FILE__, line, "allocation %ld failing gave %s", k, ry_code_name(code));
     if (live != 0) {
-      rt_fail(__FILE__, line, "allocation %ld failing leaked %ld blocks", k, live);
+      rt_fail(__FILE__, line, "allocation %ld failing leaked %lld bytes", k, live);
       return;
     }
     if (done) {

@@ -174,24 +174,8 @@ TEST(tok_tiny_goldens) {
   }
 }
 
-static const char *smollm2_path(void) {
-  static char buf[1024];
-  const char *env = getenv("RYFT_TEST_SMOLLM2");
-  if (env && *env) return env;
-  const char *cands[2] = {RYFT_BINARY_DIR, RYFT_SOURCE_DIR "/build"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cands[i]);
-    FILE *f = fopen(buf, "rb");
-    if (f) {
-      fclose(f);
-      return buf;
-    }
-  }
-  return NULL;
-}
-
 TEST(tok_smollm2) {
-  const char *path = smollm2_path();
+  const char *path = rt_smollm2_path();
   if (!path) {
     rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
     return;
@@ -439,22 +423,6 @@ TEST(tok_large_text) {
 }
 
 /* ---- every allocation failing in turn: a clean out-of-memory, no leak ---- */
-static long g_budget = -1, g_live;
-static void *failing_alloc(void *ud, void *p, size_t old, size_t n) {
-  (void)ud;
-  (void)old;
-  if (n == 0) {
-    if (p) g_live--;
-    free(p);
-    return NULL;
-  }
-  if (g_budget == 0) return NULL;
-  if (g_budget > 0) g_budget--;
-  void *q = realloc(p, n);
-  if (q && !p) g_live++;
-  return q;
-}
-
 static ry_status tok_roundtrip(ry_tok_model model) {
   const char *bpe_toks[] = {"<|im_end|>", "h", "e", "Ġ", "x", "he", "Ġx", "<u>"};
   const char *spm_toks[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81", "h", "e", "he", "<u>"};
@@ -496,22 +464,21 @@ TEST(tok_allocation_failure) {
   for (int model = RY_TOK_BPE; model <= RY_TOK_SPM; model++) {
     int failures = 0, successes = 0;
     for (long k = 0; k < 2000 && !successes; k++) {
-      g_live = 0;
-      g_budget = k;
-      ry_set_allocator(failing_alloc, NULL);
+      rt_oom_arm(k, 1);
       ry_status s = tok_roundtrip((ry_tok_model)model);
-      ry_set_allocator(NULL, NULL);
+      int failed = rt_oom_failed();
+      long long live = rt_oom_disarm();
       if (s) {
         CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "model %d budget %ld: %s", model, k, ry_status_message(s));
         failures++;
       } else {
+        CHECK_MSG(!failed, "model %d budget %ld: an allocation failed but the calls succeeded", model, k);
         successes++;
       }
       ry_status_free(s);
-      CHECK_MSG(g_live == 0, "model %d budget %ld: %ld allocations leaked", model, k, g_live);
+      CHECK_MSG(live == 0, "model %d budget %ld: %lld bytes leaked", model, k, live);
     }
     CHECK(failures > 10);
     CHECK_EQ_INT(successes, 1);
   }
-  g_budget = -1;
 }

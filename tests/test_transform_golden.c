@@ -332,6 +332,7 @@ static void tg_on_device(const char *name) {
   ry_device *dev = NULL;
   ry_status s = ry_device_get(name, &dev);
   if (s) { /* the device is not built in */
+    rt_skip(name, "device %s: %s", name, ry_status_message(s));
     ry_status_free(s);
     return;
   }

@@ -37,6 +37,10 @@ int rt_skip(const char *need, const char *fmt, ...)
 #endif
     ;
 const char *rt_source_dir(void); /* the repository root */
+/* The SmolLM2-135M-Instruct GGUF: $RYFT_TEST_SMOLLM2, else `make model`'s
+ * build/models/ (of this build or of the source tree's build); NULL when
+ * absent (then rt_skip("smollm2", ...)). */
+const char *rt_smollm2_path(void);
 /* Files for tests: a whole file into a new NUL-terminated buffer (free(); len
  * may be NULL), NULL on error; bytes into a file; a scratch path
  * BUILD/test_tmp/<prefix>_<pid>_<name> (4 rotating buffers). */
@@ -45,6 +49,17 @@ char *rt_read_file(const char *path, size_t *len);
 char *rt_read_dump(const char *dir, const char *suffix);
 void rt_write_bytes(const char *path, const void *data, size_t n);
 const char *rt_tmp_path(const char *prefix, const char *name);
+/* Out-of-memory tests: after rt_oom_arm(k), ryft's allocator (ry_set_allocator)
+ * fails the k-th allocation from now (0-based) and, when `all_after`, every
+ * later one too. rt_oom_disarm() restores the default allocator and returns
+ * the bytes still allocated from while it was armed: after the operation has
+ * released what it returned, anything left is a leak. rt_oom_failed() says
+ * whether an allocation was refused (0: the budget was never reached). */
+void rt_oom_arm(long k, int all_after);
+long long rt_oom_disarm(void);
+int rt_oom_failed(void);
+long long rt_oom_live(void); /* bytes allocated and not freed since rt_oom_arm */
+
 /* print(g), parse it back, print again: the two texts must be identical and
  * the reparsed graph must verify. Failures are recorded; NULL g is ignored. */
 void rt_check_roundtrip(const char *file, int line, ry_graph *g);

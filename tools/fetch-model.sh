@@ -44,8 +44,10 @@ fi
 
 # a private cache: ours, not writable by group or others
 umask 077
-mkdir -p "$cache"
-chmod 700 "$cache" 2>/dev/null || true
+if [ ! -d "$cache" ]; then
+  mkdir -p "$cache"
+  chmod 700 "$cache"
+fi
 if [ "$(stat -c %u "$cache")" != "$(id -u)" ]; then
   echo "fetch-model: $cache is not owned by $(id -un); refusing to use it (set RYFT_MODEL_CACHE)" >&2
   exit 1

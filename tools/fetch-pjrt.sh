@@ -12,6 +12,13 @@
 #
 # Nothing of PJRT lives in the repository; CMake's RYFT_PJRT option builds
 # the PJRT backend when DEST_DIR/include/pjrt_c_api.h exists.
+#
+# ryft later dlopens DEST_DIR/xla_cpu_pjrt.so, so whoever can write DEST_DIR
+# or the cache chooses code that runs. Both are created without group/other
+# write (the cache 0700), and either one that another user owns or that group
+# or others may write is refused, as ryft's compile cache refuses one. The
+# wheel is copied into a private temporary directory and its sha256 checked
+# there, so the copy that is unpacked is the one that was checked.
 set -eu
 
 PKG=xla-cpu-pjrt
@@ -27,6 +34,24 @@ fi
 dest=$1
 cache=${RYFT_PJRT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ryft/pjrt}
 
+# refuse DIR (exit 1) unless it is a real directory of ours that group and
+# others cannot write
+trusted() {
+  if [ -L "$1" ] || [ ! -d "$1" ]; then
+    echo "fetch-pjrt: refusing $2 $1: not a directory (or a symbolic link)" >&2
+    exit 1
+  fi
+  set -- "$1" "$2" $(stat -c '%u %a' "$1")
+  if [ "$3" != "$(id -u)" ]; then
+    echo "fetch-pjrt: refusing $2 $1: owned by uid $3, not by uid $(id -u)" >&2
+    exit 1
+  fi
+  case $4 in
+    *[2367]? | *[2367]) echo "fetch-pjrt: refusing $2 $1: writable by group or others (mode $4)" >&2; exit 1 ;;
+  esac
+}
+
+if [ -d "$dest" ]; then trusted "$dest" "the destination"; fi
 if [ -f "$dest/xla_cpu_pjrt.so" ] && [ -f "$dest/include/pjrt_c_api.h" ] && [ -f "$dest/.sha256" ] &&
    [ "$(cat "$dest/.sha256")" = "$SHA256" ]; then
   exit 0
@@ -37,10 +62,13 @@ case "$(uname -s)-$(uname -m)" in
   *) echo "fetch-pjrt: the $PKG wheel exists only for Linux x86-64; skipping" >&2; exit 1 ;;
 esac
 
-mkdir -p "$cache"
+(umask 077 && mkdir -p "$cache")
+trusted "$cache" "the wheel cache"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 whl="$cache/$WHEEL"
-check() { [ -f "$whl" ] && echo "$SHA256  $whl" | sha256sum -c --status -; }
-if ! check; then
+check() { [ -f "$1" ] && echo "$SHA256  $1" | sha256sum -c --status -; }
+if ! check "$whl"; then
   rm -f "$whl"
   PIP=""
   for p in "python3 -m pip" pip3 pip; do
@@ -50,22 +78,26 @@ if ! check; then
   echo "fetch-pjrt: downloading $PKG==$VERSION (about 64 MB) into $cache" >&2
   $PIP download --quiet --no-deps --only-binary=:all: --platform manylinux_2_27_x86_64 \
     --python-version 3 --implementation py "$PKG==$VERSION" -d "$cache" >&2
-  if ! check; then
+  if ! check "$whl"; then
     echo "fetch-pjrt: sha256 of $whl does not match $SHA256" >&2
     exit 1
   fi
 fi
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-python3 - "$whl" "$tmp" "$INNER" <<'EOF'
+cp "$whl" "$tmp/$WHEEL"
+if ! check "$tmp/$WHEEL"; then
+  echo "fetch-pjrt: sha256 of $whl changed while it was copied" >&2
+  exit 1
+fi
+python3 - "$tmp/$WHEEL" "$tmp" "$INNER" <<'EOF'
 import sys, zipfile
 whl, out, inner = sys.argv[1:4]
 with zipfile.ZipFile(whl) as z:
     for name in (inner + "/xla_cpu_pjrt.so", inner + "/include/pjrt_c_api.h"):
         z.extract(name, out)
 EOF
-mkdir -p "$dest/include"
+(umask 022 && mkdir -p "$dest/include")
+trusted "$dest" "the destination"
 mv "$tmp/$INNER/xla_cpu_pjrt.so" "$dest/xla_cpu_pjrt.so"
 mv "$tmp/$INNER/include/pjrt_c_api.h" "$dest/include/pjrt_c_api.h"
 echo "$SHA256" > "$dest/.sha256"

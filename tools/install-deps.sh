@@ -26,6 +26,13 @@ if [ -z "${RYFT_NO_DATASET:-}" ] && [ -z "${RYFT_DATA:-}" ] && \
    [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   need="$need dataset-fashion-mnist"
 fi
+# gnuplot draws `ryft train`'s loss and accuracy plot (loss.png), part of the
+# main job's output, unless RYFT_NO_PLOT is set
+if [ -z "${RYFT_NO_PLOT:-}" ]; then
+  command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox"
+fi
+# pkg-config: the install test builds a program against an installed ryft
+command -v pkg-config >/dev/null 2>&1 || need="$need pkgconf"
 [ -z "$need" ] && exit 0
 echo "install-deps: installing$need" >&2
 SUDO=""

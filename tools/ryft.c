@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "ryft/ryft.h"
+#include "generate.h"
 #include "train.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -32,13 +33,19 @@ static const char k_usage[] =
     "  grad FILE [--argnums 0,1,...]\n"
     "                          print the gradient program of @main's scalar output\n"
     "  jvp FILE                print the forward-mode program (inputs x..., t...)\n"
-    "  vjp FILE                print the forward program (outputs y..., residuals...)\n"
-    "                          and the backward program (residuals..., ct...)\n"
+    "  vjp FILE                print a module: the forward program (outputs y...,\n"
+    "                          residuals...), the backward program (residuals...,\n"
+    "                          ct...) and @main (x..., ct...) -> (y..., ct_x...)\n"
     "  vmap FILE --size N [--in-axes 0,none,...] [--out-axes 0,...]\n"
     "                          print @main vectorized over a new axis of size N\n"
     "  devices                 list the devices\n"
     "  train [OPTIONS]         train a CNN (or --model mlp) on Fashion-MNIST on the\n"
     "                          cpu device (ryft train --help for the options)\n"
+    "  generate MODEL.gguf -p PROMPT [OPTIONS]\n"
+    "                          continue PROMPT with a GGUF language model, tokens\n"
+    "                          streamed as they come (ryft generate --help)\n"
+    "  chat MODEL.gguf [OPTIONS]\n"
+    "                          chat with a GGUF model in its chat template\n"
     "  demo [--device NAME]    trace, compile and run a small program and check it\n"
     "                          against plain C\n"
     "  version                 print the version\n"
@@ -78,6 +85,25 @@ static int fail_status(ry_status s, const char *file) {
 }
 
 static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
+
+/* `ryft CMD --help`: CMD's entry of k_usage (its line and the indented lines
+ * under it), so the usage text lives in one place. 0 if CMD has no entry. */
+static int print_command_usage(const char *cmd) {
+  size_t n = strlen(cmd);
+  for (const char *line = k_usage; *line;) {
+    const char *end = strchr(line, '\n');
+    if (!end) break;
+    if (!strncmp(line, "  ", 2) && !strncmp(line + 2, cmd, n) && (line[2 + n] == ' ' || line[2 + n] == ',')) {
+      printf("usage: ryft %.*s\n", (int)(end - line - 2), line + 2);
+      for (line = end + 1; !strncmp(line, "    ", 4) && (end = strchr(line, '\n')); line = end + 1)
+        printf("%.*s\n", (int)(end - line), line);
+      printf("\nexit status: 0 success, 1 failure, 2 bad command line\n");
+      return 1;
+    }
+    line = end + 1;
+  }
+  return 0;
+}
 
 /* "--name VALUE" or "--name=VALUE" at argv[*i]; 1 if it matched (value set
  * or *missing set when there is no value). */
@@ -197,6 +223,37 @@ static int print_graph_or_fail(ry_status s, ry_graph *g, const char *file) {
   return s ? fail_status(s, file) : EXIT_OK;
 }
 
+/* One program for `ryft vjp` that prints as a module that parses:
+ * @main(x..., ct...) -> (y..., ct_x...) calls fwd, then bwd on the residuals
+ * and the cotangents. */
+static ry_status vjp_module(ry_graph *f, ry_graph *fwd, ry_graph *bwd, int nres, ry_graph **out) {
+  int nin = ry_graph_num_inputs(f), nout = ry_graph_num_outputs(f);
+  if (nin + nout > RY_MAX_OUTPUTS || nout + nres > RY_MAX_OUTPUTS)
+    return ry_status_make(RY_ERR_UNSUPPORTED, "vjp: too many inputs and outputs to print as one module");
+  ry_builder *b = ry_builder_new("main");
+  if (!b) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "vjp: out of memory");
+  ry_value *x = calloc((size_t)(2 * RY_MAX_OUTPUTS + 2 * nin + nout), sizeof *x);
+  if (!x) {
+    ry_builder_free(b);
+    return ry_status_make(RY_ERR_OUT_OF_MEMORY, "vjp: out of memory");
+  }
+  /* x[nin], yres[MAX] (outputs, residuals), bwd_in[MAX], res[nout + nin] */
+  ry_value *yres = x + nin, *bwd_in = yres + RY_MAX_OUTPUTS, *res = bwd_in + RY_MAX_OUTPUTS;
+  for (int i = 0; i < nin; i++) x[i] = ry_input(b, ry_graph_input_name(f, i), ry_graph_input_type(f, i));
+  for (int i = 0; i < nout; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "ct%d", i);
+    bwd_in[nres + i] = ry_input(b, name, ry_graph_output_type(f, i));
+  }
+  ry_call(b, fwd, nin, x, yres);
+  for (int i = 0; i < nres; i++) bwd_in[i] = yres[nout + i];
+  ry_call(b, bwd, nres + nout, bwd_in, res + nout);
+  for (int i = 0; i < nout; i++) res[i] = yres[i];
+  ry_status s = ry_builder_finish(b, nout + nin, res, out);
+  free(x);
+  return s;
+}
+
 static int cmd_transform(const char *cmd, int argc, char **argv) {
   const char *file = NULL, *argnums = NULL, *in_axes = NULL, *out_axes = NULL, *size = NULL;
   for (int i = 0; i < argc; i++) {
@@ -248,11 +305,15 @@ static int cmd_transform(const char *cmd, int argc, char **argv) {
     int nres = 0;
     s = ry_vjp(g, &t, &t2, &nres);
     if (!s) {
-      printf("# forward: (inputs) -> (%d outputs, %d residuals)\n", nout, nres);
-      s = ry_graph_print(t, stdout);
-      if (!s) printf("\n# backward: (%d residuals, %d cotangents) -> (%d input cotangents)\n", nres, nout, nin);
+      printf("# vjp of %s: first the forward program (inputs) -> (%d outputs, %d residuals), then the backward program\n"
+             "# (%d residuals, %d cotangents) -> (%d input cotangents), and @main (inputs, cotangents) ->\n"
+             "# (outputs, input cotangents) calling both\n",
+             file, nout, nres, nres, nout, nin);
+      ry_graph *both = NULL;
+      s = vjp_module(g, t, t2, nres, &both);
       ry_graph_release(t);
-      t = t2;
+      ry_graph_release(t2);
+      t = both;
     }
   } else {
     if (in_axes && nax != nin) {
@@ -398,7 +459,7 @@ static int load_inputs(run_state *r) {
 }
 
 static int write_outputs(run_state *r, const char *dir) {
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) { /* minus the umask; never more than 0755 */
     fprintf(stderr, "ryft: cannot create output directory %s: %s\n", dir, strerror(errno));
     return EXIT_FAIL;
   }
@@ -639,9 +700,11 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   if (strcmp(cmd, "train") == 0) return ryft_cmd_train(n, rest); /* has its own --help */
+  if (strcmp(cmd, "generate") == 0) return ryft_cmd_generate(n, rest, 0); /* so does this */
+  if (strcmp(cmd, "chat") == 0) return ryft_cmd_generate(n, rest, 1);
   for (int i = 0; i < n; i++)
     if (is_help(rest[i])) {
-      fputs(k_usage, stdout);
+      if (!print_command_usage(cmd)) fputs(k_usage, stdout);
       return EXIT_OK;
     }
   if (strcmp(cmd, "check") == 0) return cmd_check(n, rest);

@@ -15,6 +15,7 @@
 #include "train.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -60,6 +61,15 @@ static const char k_train_usage[] =
     "printed as plain lines.\n";
 
 /* ---- small helpers ---- */
+
+/* the options that take a value (the others: --help, --no-plot) */
+static int is_value_option(const char *name) {
+  static const char *const k[] = {"--model", "--epochs", "--batch", "--lr", "--seed", "--data", "--out",
+                                  "--resume", "--stop-after", "--limit-train", "--limit-test", "--device"};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+    if (!strcmp(name, k[i])) return 1;
+  return 0;
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -364,6 +374,20 @@ static ry_status read_checkpoint(const char *path, const ry_params *like, const 
   ry_params *want = NULL, *got = NULL;
   s = build_tree(like, state_like, params, state, &want);
   if (!s) s = ry_safetensors_load(path, want, &got);
+  /* a NaN or an infinity in a checkpoint would only show later as a NaN
+     loss: name the tensor and the element now */
+  for (int i = 0; !s && i < ry_params_count(got); i++) {
+    const ry_array *a = ry_params_at(got, i);
+    if (!ry_dtype_is_float(ry_array_dtype(a))) continue;
+    for (int64_t k = 0, n = ry_array_numel(a); k < n; k++) {
+      double x = ry_array_get_f64(a, k);
+      if (isfinite(x)) continue;
+      s = ry_status_make(RY_ERR_INVALID_ARGUMENT, "%s: '%s' holds %g at element %" PRId64 " of %" PRId64
+                         "; a checkpoint with non-finite values cannot be resumed",
+                         path, ry_params_path(got, i), x, k, n);
+      break;
+    }
+  }
   if (!s) {
     /* got has want's order: the parameters, then the state */
     int n = ry_params_count(like), n_state = ry_params_count(state_like);
@@ -380,6 +404,22 @@ static ry_status read_checkpoint(const char *path, const ry_params *like, const 
   ry_params_free(want);
   ry_params_free(got);
   return s;
+}
+
+/* A non-finite loss: say which parameter went non-finite with it, if one
+ * did, before advising a smaller learning rate. */
+static void report_non_finite(double loss, int64_t epoch, int64_t step, const model_def *m, ry_array *const *params, int n) {
+  fprintf(stderr, "\nryft train: the loss is %g at epoch %" PRId64 " step %" PRId64, loss, epoch, step);
+  for (int i = 0; i < n; i++) {
+    for (int64_t k = 0, numel = ry_array_numel(params[i]); k < numel; k++) {
+      double x = ry_array_get_f64(params[i], k);
+      if (isfinite(x)) continue;
+      fprintf(stderr, ", and parameter '%s' is %g at element %" PRId64 " after the step", m->params[i].path, x, k);
+      i = n;
+      break;
+    }
+  }
+  fprintf(stderr, "; the training diverged: try a smaller --lr\n");
 }
 
 /* ---- data ---- */
@@ -429,6 +469,14 @@ static const char *default_data_dir(void) {
 /* ---- plot ---- */
 
 static void plot(const char *dir) {
+  /* dir goes into gnuplot's script in single quotes: a quote or a newline
+     there would make the rest of the name gnuplot commands (which include
+     `system`) */
+  if (strpbrk(dir, "'\n\r")) {
+    printf("no plot: the output directory's name has a quote or a line break (the numbers are in %s/metrics.csv)\n",
+           dir);
+    return;
+  }
   if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
     printf("gnuplot not installed: no plot (the numbers are in %s/metrics.csv)\n", dir);
     return;
@@ -497,6 +545,7 @@ int ryft_cmd_train(int argc, char **argv) {
       v = eq + 1;
     } else {
       snprintf(name, sizeof name, "%s", a);
+      if (!is_value_option(name)) return usage("unknown option '%s'", name);
       if (i + 1 >= argc) return usage("%s needs a value", a);
       v = argv[++i];
     }
@@ -508,10 +557,10 @@ int ryft_cmd_train(int argc, char **argv) {
         if (strcmp(v, k_models[k].name) == 0) o.m = &k_models[k];
       if (!o.m) return usage("unknown model '%s' (cnn or mlp)", v);
     } else if (strcmp(name, "--epochs") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1 || iv > 100000) return usage("--epochs wants a positive integer, not '%s'", v);
+      if (!parse_i64(v, &iv) || iv < 1 || iv > 100000) return usage("--epochs wants an integer in [1, 100000], not '%s'", v);
       o.epochs = iv;
     } else if (strcmp(name, "--batch") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1 || iv > 65536) return usage("--batch wants a positive integer, not '%s'", v);
+      if (!parse_i64(v, &iv) || iv < 1 || iv > 65536) return usage("--batch wants an integer in [1, 65536], not '%s'", v);
       o.batch = iv;
     } else if (strcmp(name, "--lr") == 0) {
       if (!parse_f64(v, &dv) || dv <= 0) return usage("--lr wants a positive number, not '%s'", v);
@@ -546,6 +595,15 @@ int ryft_cmd_train(int argc, char **argv) {
   return run(&o);
 }
 
+
+/* a log in the output directory, appended to on --resume; never through a
+ * symbolic link planted under its name */
+static FILE *open_log(const char *path, bool append) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+  FILE *f = fd >= 0 ? fdopen(fd, append ? "a" : "w") : NULL;
+  if (!f && fd >= 0) close(fd);
+  return f;
+}
 static int run(const train_opts *o) {
   const model_def *m = o->m;
   int n = m->n_params;
@@ -657,10 +715,10 @@ static int run(const train_opts *o) {
   char path[1200], ckpt[1200];
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o->out);
   snprintf(path, sizeof path, "%s/metrics.csv", o->out);
-  csv = fopen(path, o->resume ? "a" : "w");
+  csv = open_log(path, o->resume);
   if (csv && !o->resume) fprintf(csv, "epoch,steps,train_loss,test_loss,test_accuracy,seconds\n");
   snprintf(path, sizeof path, "%s/steps.csv", o->out);
-  steps_csv = fopen(path, o->resume ? "a" : "w");
+  steps_csv = open_log(path, o->resume);
   if (steps_csv && !o->resume) fprintf(steps_csv, "step,loss\n");
   if (!csv || !steps_csv) {
     fprintf(stderr, "ryft train: cannot write %s: %s\n", path, strerror(errno));
@@ -726,8 +784,7 @@ static int run(const train_opts *o) {
       double loss = ry_array_get_f64(out[n + n_state], 0);
       ry_array_release(out[n + n_state]);
       if (!isfinite(loss)) {
-        fprintf(stderr, "\nryft train: the loss is %g at epoch %" PRId64 " step %" PRId64 "; try a smaller --lr\n", loss, epoch + 1,
-                st + 1);
+        report_non_finite(loss, epoch + 1, st + 1, m, params, n);
         goto done;
       }
       loss_sum += loss;

@@ -105,7 +105,7 @@ typedef struct ry_gguf ry_gguf;
 #define RY_GGUF_MAX_DIMS 4 /* as ggml */
 typedef struct ry_gguf_tensor {
   const char *name;  /* NUL-terminated, owned by the handle */
-  int n_dims;        /* 1..RY_GGUF_MAX_DIMS */
+  int n_dims;        /* 0..RY_GGUF_MAX_DIMS */
   int64_t dims[RY_GGUF_MAX_DIMS]; /* ggml order: dims[0] is the row length; unused dims are 1 */
   ry_ggml_type type;
   uint64_t offset;   /* from the start of the data section */

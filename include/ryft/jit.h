@@ -13,7 +13,9 @@
  * recently used signatures and frees the least recently used executable when
  * a new one would exceed that. A jit object may be called from several
  * threads at once; two threads that bring the same new signature trace and
- * compile it once (the second waits for the first). */
+ * compile it once (the second waits for the first). fn never runs on two
+ * threads at once (tracing is serialized per jit object, compiling is not),
+ * so fn may update ctx without a lock. */
 #ifndef RYFT_JIT_H
 #define RYFT_JIT_H
 

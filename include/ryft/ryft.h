@@ -15,4 +15,5 @@
 #include "stablehlo.h"
 #include "pjrt.h"
 #include "llm.h"
+#include "model.h"
 #endif

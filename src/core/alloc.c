@@ -36,12 +36,14 @@ void *ry__calloc(size_t count, size_t n) {
   return p;
 }
 
+/* A zero-byte request allocates one byte, so the allocator is told old
+ * sizes of at least 1 as well: it always sees the size it was asked for. */
 void *ry__realloc(void *p, size_t old_n, size_t n) {
-  return g_alloc(g_alloc_ud, p, p ? old_n : 0, n ? n : 1);
+  return g_alloc(g_alloc_ud, p, p ? (old_n ? old_n : 1) : 0, n ? n : 1);
 }
 
 void ry__free(void *p, size_t n) {
-  if (p) g_alloc(g_alloc_ud, p, n, 0);
+  if (p) g_alloc(g_alloc_ud, p, n ? n : 1, 0);
 }
 
 /* ---- large array buffers ----

@@ -3,6 +3,7 @@
  * and NumPy-style printing. */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -70,22 +71,33 @@ ry_status ry__array_wrap_dev(ry_type t, ry_devbuf *b, ry_array **out) {
   return NULL;
 }
 
+/* A device array's host copy is fetched once, by the first thread that
+ * needs it, under one of these locks (picked by the array's address); the
+ * pointer is published with a release store, so a thread that sees it
+ * (acquire load, or the lock) also sees the bytes. */
+#define SYNC_LOCKS 64
+static pthread_mutex_t g_sync_locks[SYNC_LOCKS];
+static pthread_once_t g_sync_once = PTHREAD_ONCE_INIT;
+
+static void sync_locks_init(void) {
+  for (int i = 0; i < SYNC_LOCKS; i++) pthread_mutex_init(&g_sync_locks[i], NULL);
+}
+
 ry_status ry__array_sync(const ry_array *a) {
   if (!a->dev || __atomic_load_n(&a->data, __ATOMIC_ACQUIRE)) return NULL;
-  size_t n = a->nbytes ? a->nbytes : 1;
-  void *buf = ry__data_alloc(n);
-  if (!buf) return ry__oom();
-  ry_status s = a->nbytes ? a->dev->ops->to_host(a->dev, buf, a->nbytes) : NULL;
-  if (s) {
-    ry__data_free(buf, n);
-    return s;
+  pthread_once(&g_sync_once, sync_locks_init);
+  pthread_mutex_t *lock = &g_sync_locks[((uintptr_t)a >> 6) % SYNC_LOCKS];
+  pthread_mutex_lock(lock);
+  ry_status s = NULL;
+  if (!a->data) {
+    size_t n = a->nbytes ? a->nbytes : 1;
+    void *buf = ry__data_alloc(n);
+    s = !buf ? ry__oom() : a->nbytes ? a->dev->ops->to_host(a->dev, buf, a->nbytes) : NULL;
+    if (s && buf) ry__data_free(buf, n);
+    else if (!s) __atomic_store_n(&((ry_array *)a)->data, buf, __ATOMIC_RELEASE);
   }
-  /* two threads may fetch at once: the first to publish wins, the other's
-   * (identical) copy is dropped */
-  void *expect = NULL;
-  if (!__atomic_compare_exchange_n(&((ry_array *)a)->data, &expect, buf, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-    ry__data_free(buf, n);
-  return NULL;
+  pthread_mutex_unlock(lock);
+  return s;
 }
 
 int ry_array_on_device(const ry_array *a) { return a && a->dev; }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/trust.h"
 #include "io_internal.h"
 
 ry_status (*ry__atomic_write_hook)(const char *final_path, size_t written);
@@ -47,7 +48,12 @@ ry_status ry__atomic_open(ry_atomic_file *f, const char *path) {
   if (strlen(path) >= sizeof f->path) return ry__err(RY_ERR_INVALID_ARGUMENT, "%.100s...: path too long", path);
   snprintf(f->path, sizeof f->path, "%s", path);
   snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *fp = fopen(f->tmp, "wb");
+  /* a predictable name: never follow or reuse one planted there (a stale one
+     of a crashed process with this pid is removed: unlink never follows) */
+  unlink(f->tmp);
+  int fd = ry__open_safe(f->tmp, O_WRONLY | O_CREAT, 0666);
+  FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (!fp && fd >= 0) close(fd);
   if (!fp) return ry__err(RY_ERR_IO, "%s: cannot create %s: %s", path, f->tmp, strerror(errno));
   f->fp = fp;
   return NULL;

@@ -219,7 +219,7 @@ static ry_status mismatch(const ry_gguf_value *v, const char *want) {
 }
 
 ry_status ry_gguf_value_int(const ry_gguf_value *v, int64_t *out) {
-  if (!v || !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_value_int: NULL argument");
+  if (!v || !out || !v->data) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_value_int: NULL argument");
   const uint8_t *p = v->data;
   switch (v->type) {
   case RY_GGUF_U8: *out = p[0]; return NULL;
@@ -240,7 +240,7 @@ ry_status ry_gguf_value_int(const ry_gguf_value *v, int64_t *out) {
 }
 
 ry_status ry_gguf_value_float(const ry_gguf_value *v, double *out) {
-  if (!v || !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_value_float: NULL argument");
+  if (!v || !out || !v->data) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_value_float: NULL argument");
   if (v->type == RY_GGUF_F32) {
     uint32_t b = (uint32_t)le(v->data, 4);
     float f;
@@ -257,7 +257,7 @@ ry_status ry_gguf_value_float(const ry_gguf_value *v, double *out) {
 }
 
 ry_status ry_gguf_value_bool(const ry_gguf_value *v, int *out) {
-  if (!v || !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_value_bool: NULL argument");
+  if (!v || !out || !v->data) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_value_bool: NULL argument");
   if (v->type != RY_GGUF_BOOL) return mismatch(v, "bool");
   *out = *(const uint8_t *)v->data != 0;
   return NULL;
@@ -274,10 +274,15 @@ ry_status ry_gguf_value_str(const ry_gguf_value *v, const char **s, size_t *len)
 ry_status ry_gguf_arr_get(const ry_gguf_value *v, uint64_t i, ry_gguf_value *out) {
   if (!v || !out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_arr_get: NULL argument");
   if (v->type != RY_GGUF_ARRAY) return mismatch(v, "an array");
+  if ((unsigned)v->elem >= RY_GGUF_TYPE_COUNT) return ry__err(RY_ERR_INVALID_ARGUMENT, "array of unknown type %d", (int)v->elem);
   if (i >= v->n)
     return ry__err(RY_ERR_INVALID_ARGUMENT, "array index %llu out of range (%llu elements)", (unsigned long long)i,
                    (unsigned long long)v->n);
   const ry_gguf_node *n = v->node_;
+  int fixed = k_vtypes[v->elem].size;
+  if ((fixed && !v->data) || (!fixed && (!n || i >= n->cap || (v->elem == RY_GGUF_STRING ? !n->offs : !n->kids))))
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_gguf_arr_get: an array of %s that was not read from a file",
+                   ry_gguf_type_name(v->elem));
   memset(out, 0, sizeof *out);
   out->type = v->elem;
   int es = k_vtypes[v->elem].size;
@@ -681,7 +686,7 @@ static ry_status get(const ry_gguf *g, const char *key, const ry_gguf_value **v)
     const ry_gguf_value *v;                                                  \
     ry_status s = get(g, key, &v);                                           \
     if (!s) s = call(v, out);                                                \
-    return s ? ry__err_prefix(s, "%s: key '%s'", g ? g->source : "", key) : NULL; \
+    return s && g && key && ry_status_code(s) != RY_ERR_NOT_FOUND ? ry__err_prefix(s, "%s: key '%s'", g->source, key) : s; \
   }
 GETTER(ry_gguf_get_int, int64_t, ry_gguf_value_int)
 GETTER(ry_gguf_get_float, double, ry_gguf_value_float)
@@ -691,7 +696,7 @@ ry_status ry_gguf_get_str(const ry_gguf *g, const char *key, const char **str, s
   const ry_gguf_value *v;
   ry_status s = get(g, key, &v);
   if (!s) s = ry_gguf_value_str(v, str, len);
-  return s && ry_status_code(s) != RY_ERR_NOT_FOUND ? ry__err_prefix(s, "%s: key '%s'", g->source, key) : s;
+  return s && g && key && ry_status_code(s) != RY_ERR_NOT_FOUND ? ry__err_prefix(s, "%s: key '%s'", g->source, key) : s;
 }
 
 ry_status ry_gguf_get_arr(const ry_gguf *g, const char *key, ry_gguf_type elem, ry_gguf_value *out) {

@@ -235,6 +235,16 @@ static bool parse_tensor(jp *j, st_entry *e) {
           } while (jlit(j, ','));
           if (!jlit(j, ']')) return jfail(j, "expected ',' or ']' in a shape");
         }
+        /* the element count must fit (every later size computation relies
+           on it; found by fuzz_safetensors) */
+        bool empty = false;
+        for (int i = 0; i < e->type.shape.rank; i++) empty |= e->type.shape.dims[i] == 0;
+        uint64_t count = 1;
+        for (int i = 0; !empty && i < e->type.shape.rank; i++) {
+          uint64_t d = (uint64_t)e->type.shape.dims[i];
+          if (count > ((uint64_t)1 << 48) / d) return jfail(j, "the shape has more than 2^48 elements");
+          count *= d;
+        }
         have_shape = true;
       } else if (!strcmp(key, "data_offsets")) {
         if (!jlit(j, '[') || !juint(j, &e->begin) || !jlit(j, ',') || !juint(j, &e->end) || !jlit(j, ']'))
@@ -374,6 +384,15 @@ static ry_status entry_array(const st_file *f, const st_entry *e, ry_array **out
   return ry_array_from_host(e->type.dtype, e->type.shape, f->data + e->begin, out);
 }
 
+/* A tensor name that is no parameter path (an empty segment, too long) is
+ * bad file contents, not a bad argument of the caller. */
+static ry_status as_parse_error(ry_status s) {
+  if (!s || ry_status_code(s) != RY_ERR_INVALID_ARGUMENT) return s;
+  ry_status e = ry__err(RY_ERR_PARSE, "%s", ry_status_message(s));
+  ry_status_free(s);
+  return e;
+}
+
 ry_status ry_safetensors_parse(const void *data, size_t size, const char *source, ry_params **out) {
   *out = NULL;
   if (!source) source = "<safetensors>";
@@ -385,7 +404,7 @@ ry_status ry_safetensors_parse(const void *data, size_t size, const char *source
   for (int i = 0; i < f.n && !s; i++) {
     ry_array *a = NULL;
     s = entry_array(&f, &f.e[i], &a);
-    if (!s) s = ry_params_set_owned(p, f.e[i].name, a);
+    if (!s) s = as_parse_error(ry_params_set_owned(p, f.e[i].name, a));
     if (s) s = ry__err_prefix(s, "%s: tensor \"%s\"", source, f.e[i].name);
   }
   st_free(&f);
@@ -442,7 +461,7 @@ ry_status ry_safetensors_load(const char *path, const ry_params *like, ry_params
     }
     ry_array *a = NULL;
     s = entry_array(&f, e, &a);
-    if (!s) s = ry_params_set_owned(p, name, a);
+    if (!s) s = as_parse_error(ry_params_set_owned(p, name, a));
   }
   st_free(&f);
   ry__free(buf, n + 1);

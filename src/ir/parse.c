@@ -220,6 +220,8 @@ typedef struct parser {
   type_stack types;
   int_stack ints;
   tok_stack toks;
+  tok_stack rets; /* the values of the last `return`, for messages */
+  tok ret_kw;     /* its `return` */
   u64_stack elems;
   char *sbuf;
   size_t sbuf_cap;
@@ -1005,10 +1007,14 @@ static bool parse_body(parser *p, int32_t r) {
     if (p->cur.k != T_VALUE && p->cur.k != T_IDENT) return expected(p, "an instruction or 'return'");
     if (!parse_instr(p, r)) return false;
   }
+  p->ret_kw = p->cur;
+  p->rets.n = 0;
   advance(p);
   if (p->cur.k == T_VALUE)
     for (;;) {
       int32_t v;
+      if (!RESERVE(p->rets, 1)) return oom(p);
+      p->rets.v[p->rets.n++] = p->cur;
       if (!use_value(p, &v)) return false;
       if (!ry__ivec_push(&p->g->regions[r].results, v)) return oom(p);
       if (p->cur.k != T_COMMA) break;
@@ -1060,16 +1066,16 @@ static bool parse_function(parser *p) {
     }
   if (!expect(p, T_RPAREN, "',' or ')'") || !expect(p, T_LBRACE, "'{'")) return false;
   if (!parse_body(p, 0)) return false;
-  tok close = p->cur;
-  /* the returned values must match the signature */
+  /* the returned values must match the signature; errors point at the
+     `return` or at the value */
   const ry_ivec *res = &g->regions[0].results;
   size_t nsig = p->types.n - tb;
   if ((size_t)res->n != nsig)
-    return fail_at(p, &close, "@%s returns %zu value%s but %d are returned", g->name, nsig, nsig == 1 ? "" : "s", res->n);
+    return fail_at(p, &p->ret_kw, "@%s returns %zu value%s but %d are returned", g->name, nsig, nsig == 1 ? "" : "s", res->n);
   for (int32_t i = 0; i < res->n; i++) {
     ry_type t = g->values[res->v[i]].type;
     if (!ry_type_equal(t, p->types.v[tb + (size_t)i]))
-      return fail_at(p, &close, "return value %d has type %s but @%s returns %s", (int)i, ry_type_str(t, t1, sizeof t1),
+      return fail_at(p, (size_t)i < p->rets.n ? &p->rets.v[i] : &p->ret_kw, "return value %d has type %s but @%s returns %s", (int)i, ry_type_str(t, t1, sizeof t1),
                      g->name, ry_type_str(p->types.v[tb + (size_t)i], t2, sizeof t2));
   }
   p->types.n = tb;
@@ -1088,6 +1094,7 @@ static void parser_free(parser *p) {
   STACK_FREE(p->types);
   STACK_FREE(p->ints);
   STACK_FREE(p->toks);
+  STACK_FREE(p->rets);
   STACK_FREE(p->elems);
   ry__free(p->sbuf, p->sbuf_cap);
 }

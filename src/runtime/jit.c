@@ -30,6 +30,7 @@ struct ry_jit {
   void *ctx;
   ry_device *device;
   pthread_mutex_t lock;
+  pthread_mutex_t trace_lock; /* fn runs on one thread at a time (compiles do not wait) */
   pthread_cond_t done; /* a pending entry finished (or failed) */
   jit_entry *head;     /* most recently used first */
   int n_entries;
@@ -76,6 +77,7 @@ ry_status ry_jit_new(const char *name, ry_fn fn, void *ctx, ry_device *device, r
   j->ctx = ctx;
   j->device = device;
   pthread_mutex_init(&j->lock, NULL);
+  pthread_mutex_init(&j->trace_lock, NULL);
   pthread_cond_init(&j->done, NULL);
   atomic_init(&j->traces, 0);
   *out = j;
@@ -90,6 +92,7 @@ void ry_jit_free(ry_jit *j) {
   }
   pthread_cond_destroy(&j->done);
   pthread_mutex_destroy(&j->lock);
+  pthread_mutex_destroy(&j->trace_lock);
   ry__strfree(j->name);
   ry__free(j, sizeof *j);
 }
@@ -98,7 +101,9 @@ void ry_jit_free(ry_jit *j) {
 static ry_status build(ry_jit *j, const jit_entry *e, ry_executable **exe) {
   ry_graph *g = NULL;
   atomic_fetch_add(&j->traces, 1);
+  pthread_mutex_lock(&j->trace_lock);
   ry_status s = ry_trace(j->name, j->fn, j->ctx, e->n_in, e->types, NULL, &g);
+  pthread_mutex_unlock(&j->trace_lock);
   if (!s) s = ry_compile(g, j->device, exe);
   ry_graph_release(g);
   return s;

@@ -67,6 +67,9 @@ static bool *linear_values(const ry_graph *J, int n_x) {
   if (lin && pl) {
     for (int i = n_x; i < J->regions[0].params.n; i++) pl[i] = true;
     mark_linear(J, 0, pl, lin);
+  } else if (lin) { /* out of memory: no half-marked table */
+    ry__free(lin, (size_t)J->n_values * sizeof *lin);
+    lin = NULL;
   }
   ry__free(pl, ((size_t)J->regions[0].params.n + 1) * sizeof *pl);
   return lin;
@@ -312,11 +315,12 @@ static void transpose_scan(ry_builder *b, const ry_graph *J, const ry_node *n, b
   const int32_t *ops = ry_node_operands(J, n);
   bool op_lin[256];
   for (int i = 0; i < nops; i++) op_lin[i] = lin[ops[i]];
-  for (int i = 0; i < ncar; i++)
-    if (!op_lin[nc + i]) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, "scan", "a scan mixing linear and non-linear carries cannot be transposed");
-      return;
-    }
+  /* A scan with linear operands is the tangent scan of j_scan: every carry
+   * is a tangent, linear in the body. One whose initial value does not
+   * depend on the inputs' tangents (a materialized zero: the carry started
+   * as a constant, or came through round) is still transposed as linear; its
+   * cotangent has nowhere to go and transpose_into drops it. */
+  for (int i = 0; i < ncar; i++) op_lin[nc + i] = true;
   ry_value nops_v[1024];
   ry_type pt[1024];
   int k = 0, nc2, ncar2;

@@ -34,7 +34,11 @@ static void j_unsupported(ryt_jvp_args *a) {
   ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "differentiation of this op is not supported");
 }
 static void j_neg(ryt_jvp_args *a) { a->ty[0] = tneg(a, TX(0)); }
-static void j_abs(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_sign_(B, L, X(0))); }
+/* JAX's rule: +t where x >= 0 (so 1 at 0 and -0), -t elsewhere. */
+static void j_abs(ryt_jvp_args *a) {
+  if (Z(TX(0))) return;
+  a->ty[0] = ry_select_(B, L, ry_ge(B, X(0), C(X(0), 0)), TX(0), ry_neg_(B, L, TX(0)));
+}
 static void j_exp(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), Y(0)); }
 static void j_exp2(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, Y(0), C(Y(0), 0.69314718055994530942))); }
 static void j_log(ryt_jvp_args *a) { a->ty[0] = Z(TX(0)) ? TX(0) : ry_div_(B, L, TX(0), X(0)); }
@@ -83,9 +87,8 @@ static void j_rem(ryt_jvp_args *a) {
 static void j_pow(ryt_jvp_args *a) {
   ry_value r = (ry_value){0};
   if (!Z(TX(0))) {
-    /* x1 * x0^(x1-1), with 0 where x1 == 0 */
+    /* x1 * x0^(x1-1), as JAX for a float exponent: NaN at (0, 0) */
     ry_value d = ry_mul_(B, L, X(1), ry_pow_(B, L, X(0), ry_sub_(B, L, X(1), C(X(1), 1))));
-    d = ry_select_(B, L, ry_eq(B, X(1), C(X(1), 0)), C(d, 0), d);
     r = ry_mul_(B, L, TX(0), d);
   }
   if (!Z(TX(1))) {
@@ -116,6 +119,8 @@ static void j_select(ryt_jvp_args *a) {
   if (Z(TX(1)) && Z(TX(2))) return;
   a->ty[0] = ry_select_(B, L, X(0), M(1), M(2));
 }
+/* JAX's rule, also where lo > hi (the result is hi): lo's tangent where
+ * lo > x and lo < hi, x's where lo < x < hi, hi's where hi < x. */
 static void j_clamp(ryt_jvp_args *a) {
   ry_type xt = T(B, X(1));
   ry_value r = (ry_value){0};
@@ -124,7 +129,8 @@ static void j_clamp(ryt_jvp_args *a) {
     r = ry_select_(B, L, in, TX(1), ryt_zeros(B, L, xt));
   }
   if (!Z(TX(0)))
-    r = tadd(a, r, ry_select_(B, L, ry_gt(B, X(0), X(1)), ry_broadcast_to_(B, L, TX(0), xt.shape), ryt_zeros(B, L, xt)));
+    r = tadd(a, r, ry_select_(B, L, ry_and_(B, L, ry_gt(B, X(0), X(1)), ry_lt(B, X(0), X(2))), ry_broadcast_to_(B, L, TX(0), xt.shape),
+                              ryt_zeros(B, L, xt)));
   if (!Z(TX(2)))
     r = tadd(a, r, ry_select_(B, L, ry_lt(B, X(2), X(1)), ry_broadcast_to_(B, L, TX(2), xt.shape), ryt_zeros(B, L, xt)));
   a->ty[0] = r;
@@ -326,27 +332,70 @@ static void j_reduce(ryt_jvp_args *a) {
   default: break; /* and/or: not differentiable */
   }
 }
+
+/* ---- running max / min: JAX's associative scan ----
+ * JAX differentiates cummax / cummin through lax.associative_scan of the
+ * pairwise max (each tie of a pair splits its tangent in halves), so which
+ * elements share a tie's tangent depends on that scan's tree. These helpers
+ * emit the same tree: pairs (value, tangent) combined over strided slices. */
+static ry_value slice_dim(ryt_jvp_args *a, ry_value x, int axis, int64_t start, int64_t limit, int64_t stride) {
+  ry_shape s = T(B, x).shape;
+  ry_axes st = {s.rank, {0}}, li = {s.rank, {0}}, sd = {s.rank, {0}};
+  for (int i = 0; i < s.rank; i++) li.v[i] = s.dims[i], sd.v[i] = 1;
+  st.v[axis] = start, li.v[axis] = limit < start ? start : limit, sd.v[axis] = stride;
+  return ry_slice_(B, L, x, st, li, sd);
+}
+/* JAX's _balanced_eq: 1 where x alone is the result z, 1/2 where y ties. */
+static ry_value balanced_eq(ryt_jvp_args *a, ry_value x, ry_value z, ry_value y) {
+  ry_shape s = T(B, x).shape;
+  ry_value one = ry_broadcast_to_(B, L, C(x, 1), s), half = ry_broadcast_to_(B, L, C(x, 0.5), s);
+  return ry_select_(B, L, ry_eq(B, x, z), ry_select_(B, L, ry_eq(B, y, z), half, one), ry_broadcast_to_(B, L, C(x, 0), s));
+}
+static void combine_ext(ryt_jvp_args *a, ry_value x, ry_value tx, ry_value y, ry_value ty, bool max, ry_value *z, ry_value *tz) {
+  *z = max ? ry_max_(B, L, x, y) : ry_min_(B, L, x, y);
+  *tz = ry_add_(B, L, ry_mul_(B, L, tx, balanced_eq(a, x, *z, y)), ry_mul_(B, L, ty, balanced_eq(a, y, *z, x)));
+}
+/* JAX's _interleave: x at even places, y at odd ones (|x| = |y| or |y| + 1). */
+static ry_value interleave(ryt_jvp_args *a, ry_value x, ry_value y, int axis) {
+  ry_shape s = T(B, x).shape;
+  bool same = s.dims[axis] == T(B, y).shape.dims[axis];
+  ry_axes lo = {s.rank, {0}}, hi = {s.rank, {0}}, in = {s.rank, {0}};
+  ry_value zero = ry_scalar_(B, L, T(B, x).dtype, 0);
+  in.v[axis] = 1, hi.v[axis] = same ? 1 : 0;
+  ry_value xp = ry_pad_(B, L, x, zero, lo, hi, in);
+  lo.v[axis] = 1, hi.v[axis] = same ? 0 : 1;
+  return ry_add_(B, L, xp, ry_pad_(B, L, y, zero, lo, hi, in));
+}
+static void extremal_scan(ryt_jvp_args *a, ry_value *y, ry_value *t, int axis, bool max) {
+  int64_t n = T(B, *y).shape.dims[axis];
+  if (n < 2 || !ryb_ok(B)) return;
+  ry_value ry, rt;
+  combine_ext(a, slice_dim(a, *y, axis, 0, n - 1, 2), slice_dim(a, *t, axis, 0, n - 1, 2), slice_dim(a, *y, axis, 1, n, 2),
+              slice_dim(a, *t, axis, 1, n, 2), max, &ry, &rt);
+  extremal_scan(a, &ry, &rt, axis, max);
+  int64_t m = T(B, ry).shape.dims[axis];
+  ry_value oy = ry, ot = rt, ey, et;
+  if (n % 2 == 0) oy = slice_dim(a, ry, axis, 0, m - 1, 1), ot = slice_dim(a, rt, axis, 0, m - 1, 1);
+  combine_ext(a, oy, ot, slice_dim(a, *y, axis, 2, n, 2), slice_dim(a, *t, axis, 2, n, 2), max, &ey, &et);
+  ry_value cy[2] = {slice_dim(a, *y, axis, 0, 1, 1), ey}, ct[2] = {slice_dim(a, *t, axis, 0, 1, 1), et};
+  ey = ry_concatenate_(B, L, 2, cy, axis);
+  et = ry_concatenate_(B, L, 2, ct, axis);
+  *y = interleave(a, ey, ry, axis);
+  *t = interleave(a, et, rt, axis);
+}
 static void j_cumulative(ryt_jvp_args *a) {
   if (Z(TX(0))) return;
   int64_t axis = a->n->attrs.cumulative.axis;
   bool rev = a->n->attrs.cumulative.reverse;
-  ry_type in = T(B, X(0));
   switch (a->n->attrs.cumulative.kind) {
   case RY_SUM: a->ty[0] = ry_cumulative_(B, L, TX(0), RY_SUM, (int)axis, rev); break;
   case RY_PROD: a->ty[0] = cumprod_tangent(a, X(0), TX(0), (int)axis, rev); break;
   case RY_MAX:
   case RY_MIN: {
-    /* the running arg-extreme: the last position (in scan order) where x
-     * equals the running value */
-    ry_value pos = ry_iota_(B, L, RY_I32, in.shape, (int)axis);
-    ry_value hit = ry_eq(B, X(0), Y(0));
-    ry_value idx;
-    if (!rev)
-      idx = ry_cumulative_(B, L, ry_select_(B, L, hit, pos, ry_scalar_(B, L, RY_I32, 0)), RY_MAX, (int)axis, 0);
-    else
-      idx = ry_cumulative_(B, L, ry_select_(B, L, hit, pos, ry_scalar_(B, L, RY_I32, (double)(in.shape.dims[axis] - 1))), RY_MIN,
-                           (int)axis, 1);
-    a->ty[0] = ry_take_along_axis_(B, L, TX(0), idx, (int)axis);
+    ry_value y = X(0), t = TX(0);
+    if (rev) y = ry_reverse_(B, L, y, (ry_axes){1, {axis}}), t = ry_reverse_(B, L, t, (ry_axes){1, {axis}});
+    extremal_scan(a, &y, &t, (int)axis, a->n->attrs.cumulative.kind == RY_MAX);
+    a->ty[0] = rev ? ry_reverse_(B, L, t, (ry_axes){1, {axis}}) : t;
     break;
   }
   default: break;
@@ -358,6 +407,11 @@ static void j_sort(ryt_jvp_args *a) {
   for (int i = 0; i < n; i++) any |= !Z(TX(i)) && ry_dtype_is_float(T(B, X(i)).dtype);
   if (!any) return;
   if (n + 1 > 64) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, "sort", "too many operands"); return; }
+  if (ry_shape_numel(T(B, X(0)).shape) == 0) { /* nothing moves: the tangents are as empty as the primals */
+    for (int i = 0; i < n; i++)
+      if (ry_dtype_is_float(T(B, X(i)).dtype)) a->ty[i] = TX(i);
+    return;
+  }
   /* sort once more with an iota operand to learn the permutation */
   ry_value in[65], out[65];
   ry_type t0 = T(B, X(0));
@@ -507,11 +561,16 @@ static void j_while(ryt_jvp_args *a) {
   at.while_.n_consts = nc2;
   ry_value out[512];
   if (!ryb_emit(B, L, RY_OP_WHILE, k, ops, &at, 0, NULL, 2, regions, out)) return;
+  /* Only the tangents come from this loop; the primal results stay those of
+   * the plain loop the driver emitted, as JAX's partial evaluation of a
+   * while splits it. Reverse mode needs that: the primal loop does not
+   * depend on tangents, so a program that uses its results (as an index, or
+   * through floor) can still be transposed when no cotangent reaches the
+   * loop, and ry_linearize finds the primal results in the primal program.
+   * Forward mode runs the primal iteration twice for it. */
   int t = ncarry;
-  for (int i = 0; i < ncarry; i++) {
-    a->y_override[i] = out[i];
+  for (int i = 0; i < ncarry; i++)
     if (has_t[nc + i]) a->ty[i] = out[t++];
-  }
 }
 
 /* ---- calls with rules ---- */

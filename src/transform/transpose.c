@@ -173,9 +173,9 @@ static void t_dus(ryt_tr_args *a) {
     a->ct_in[1] = ryb_emit1(B, L, RY_OP_DYNAMIC_SLICE, 1 + r, ops, &at, NULL);
   }
 }
-/* gather clamps start indices; make that explicit so the scatter-add that
- * transposes it hits the same windows. */
-static ry_value clamp_indices(ryt_tr_args *a, ry_value idx, ry_shape op, const ry_axes *map, const ry_axes *sizes, int64_t ivd) {
+/* The largest in-bounds start index of each window, op.dims[d] - sizes[d]
+ * for the operand dims d in map, laid out along idx's index vector dim. */
+static ry_value index_limits(ryt_tr_args *a, ry_value idx, ry_shape op, const ry_axes *map, const ry_axes *sizes, int64_t ivd) {
   ry_type it = ry_value_type(B, idx);
   int k = map->n;
   ry_array *hi = NULL;
@@ -191,13 +191,40 @@ static ry_value clamp_indices(ryt_tr_args *a, ry_value idx, ry_shape op, const r
   }
   ry_value hv = ry_constant_(B, L, hi);
   ry_array_release(hi);
-  ry_value hb;
-  if (ivd == it.shape.rank)
-    hb = ry_reshape_(B, L, hv, ry_shape_make(0, NULL)), hb = ry_broadcast_to_(B, L, hb, it.shape);
-  else
-    hb = ry_broadcast_in_dim_(B, L, hv, it.shape, (ry_axes){1, {ivd}});
-  ry_value zero = ryt_zeros(B, L, it);
-  return ry_clamp_(B, L, zero, idx, hb);
+  if (ivd == it.shape.rank) return ry_broadcast_to_(B, L, ry_reshape_(B, L, hv, ry_shape_make(0, NULL)), it.shape);
+  return ry_broadcast_in_dim_(B, L, hv, it.shape, (ry_axes){1, {ivd}});
+}
+/* gather clamps start indices; make that explicit so the scatter-add that
+ * transposes it hits the same windows. */
+static ry_value clamp_indices(ryt_tr_args *a, ry_value idx, ry_shape op, const ry_axes *map, const ry_axes *sizes, int64_t ivd) {
+  ry_value hb = index_limits(a, idx, op, map, sizes, ivd);
+  return ry_clamp_(B, L, ryt_zeros(B, L, ry_value_type(B, idx)), idx, hb);
+}
+/* ct gathered at the windows of scatter d, zero for the windows the scatter
+ * dropped because they do not fit in the operand (JAX's gather with
+ * mode=fill): the transpose of the scatter's dependence on its updates. */
+static ry_value gather_kept_windows(ryt_tr_args *a, ry_value ct, ry_value idx, const ry_scatter_dims *d, ry_shape op, ry_type ut) {
+  ry_gather_dims g = ryt_scatter_as_gather(d, op, ut.shape);
+  ry_value got = ry_gather_(B, L, ct, idx, &g);
+  ry_type it = ry_value_type(B, idx);
+  ry_value hb = index_limits(a, idx, op, &d->scatter_dims_to_operand_dims, &g.slice_sizes, d->index_vector_dim);
+  ry_value ok = ry_and_(B, L, ry_ge(B, idx, ryt_zeros(B, L, it)), ry_le(B, idx, hb));
+  if (d->index_vector_dim < it.shape.rank) {
+    ry_attrs at;
+    memset(&at, 0, sizeof at);
+    at.reduce.kind = RY_AND;
+    at.reduce.axes = (ry_axes){1, {d->index_vector_dim}};
+    ok = ryb_emit1(B, L, RY_OP_REDUCE, 1, &ok, &at, NULL);
+  }
+  /* the scatter dims of the updates, in order, are the index dims but ivd */
+  ry_axes dims = {0, {0}};
+  for (int i = 0; i < ut.shape.rank; i++) {
+    bool win = false;
+    for (int k = 0; k < d->update_window_dims.n; k++) win |= d->update_window_dims.v[k] == i;
+    if (!win) dims.v[dims.n++] = i;
+  }
+  ok = ry_broadcast_in_dim_(B, L, ok, ut.shape, dims);
+  return ry_select_(B, L, ok, got, ryt_zeros(B, L, ut));
 }
 static void t_gather(ryt_tr_args *a) {
   const ry_gather_dims *d = &a->n->attrs.gather;
@@ -228,8 +255,7 @@ static void t_scatter(ryt_tr_args *a) {
     }
   }
   if (a->lin[2]) {
-    ry_gather_dims g = ryt_scatter_as_gather(d, ot.shape, ut.shape);
-    a->ct_in[2] = ry_gather_(B, L, a->ct[0], a->x[1], &g);
+    a->ct_in[2] = gather_kept_windows(a, a->ct[0], a->x[1], d, ot.shape, ut);
   }
 }
 

@@ -513,9 +513,38 @@ static void r_custom_call(ryt_vmap_args *a) {
   ryb_failf(B, L, RY_ERR_UNSUPPORTED, "vmap", "cannot batch custom_call to target \"%s\": custom calls have no batching rule",
             a->n->attrs.custom.target ? a->n->attrs.custom.target : "?");
 }
+/* g batched over every input and output (axis 0), for a call's graphs. */
+static ry_graph *batch_all(ryt_vmap_args *a, ry_graph *g, const char *what) {
+  if (!g || !ryb_ok(B)) return NULL;
+  ry_graph *v = NULL;
+  ry_status s = ry_vmap(g, N, NULL, NULL, &v);
+  if (s) ryb_fail(B, ry__err_prefix(s, "vmap of the %s of a call to @%s", what, a->n->attrs.call.callee->name));
+  return v;
+}
+/* A call that transforms do not inline (checkpoint, custom_jvp, custom_vjp,
+ * the linear half of a custom_vjp): the same call of the batched graphs,
+ * every operand batched. As in JAX, the custom rules are batched with the
+ * function, so a derivative of the batched call still uses them. */
 static void r_call(ryt_vmap_args *a) {
-  ryb_failf(B, L, RY_ERR_INTERNAL, "vmap", "call to @%s was not inlined before batching",
-            a->n->attrs.call.callee ? a->n->attrs.call.callee->name : "?");
+  const ry_attrs *c = &a->n->attrs;
+  int n = a->n->n_operands;
+  ry_attrs at;
+  memset(&at, 0, sizeof at);
+  at.call.remat = c->call.remat;
+  at.call.callee = batch_all(a, c->call.callee, "function");
+  at.call.jvp = batch_all(a, c->call.jvp, "custom JVP rule");
+  at.call.fwd = batch_all(a, c->call.fwd, "custom forward rule");
+  at.call.bwd = batch_all(a, c->call.bwd, "custom backward rule");
+  ry_value *in = ry__calloc((size_t)n + 1, sizeof *in);
+  if (!in) ryb_fail(B, ry__oom());
+  for (int i = 0; in && i < n && ryb_ok(B); i++) in[i] = mat(a, i);
+  if (!in) { /* ryb_emit owns the attributes from here on, even on failure */
+    ry__attrs_free(RY_OP_CALL, &at);
+    return;
+  }
+  ryb_emit(B, L, RY_OP_CALL, n, in, &at, 0, NULL, 0, NULL, a->y);
+  for (int j = 0; j < a->n->n_results; j++) a->by[j] = true;
+  ry__free(in, ((size_t)n + 1) * sizeof *in);
 }
 
 /* ---- control flow ---- */
@@ -563,49 +592,59 @@ static int vmap_region_fixed(ry_builder *b, const vregion *v, const ry_value *in
 }
 static int region_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) { return vmap_region_fixed(b, ctx, in, out); }
 
+/* Per lane: does the batched cond index idx pick branch k of nb? (an index
+ * out of range picks the last branch) */
+static ry_value picks_branch(ryt_vmap_args *a, ry_value idx, int k, int nb) {
+  if (T(B, idx).dtype == RY_BOOL) return k ? idx : ry_not_(B, L, idx);
+  ry_value p = ry_eq(B, idx, ry_scalar_(B, L, RY_I32, k));
+  if (k < nb - 1) return p;
+  ry_value ok = ry_and_(B, L, ry_ge(B, idx, ry_scalar_(B, L, RY_I32, 0)), ry_lt(B, idx, ry_scalar_(B, L, RY_I32, nb)));
+  return ry_or_(B, L, p, ry_not_(B, L, ok));
+}
+
 /* cond with a batched index: every branch runs and select picks each lane's
- * result (JAX converts to select the same way). */
+ * result (JAX converts to select the same way). As in JAX, a branch sees its
+ * float operands through stop_gradient in the lanes that do not pick it, so
+ * a derivative taken later stays the picked branch's: a branch that is not
+ * finite where it is not taken (sqrt of a negative) cannot make it NaN. */
 static void cond_to_select(ryt_vmap_args *a) {
   const ry_graph *g = a->g;
   int nb = a->n->n_regions, nres = a->n->n_results, nargs = a->n->n_operands - 1;
   ry_value *outs = ry__calloc((size_t)nb * (size_t)nres + 1, sizeof *outs);
-  bool *by = ry__calloc((size_t)nres + 1, sizeof *by);
-  if (!outs || !by) {
+  ry_value *args = ry__calloc((size_t)nargs + 1, sizeof *args);
+  bool *by = ry__calloc((size_t)nres + 1, sizeof *by), *bargs = ry__calloc((size_t)nargs + 1, sizeof *bargs);
+  if (!outs || !by || !args || !bargs) {
     ryb_fail(B, ry__oom());
     goto done;
   }
-  (void)nargs;
+  ry_value idx = X(0);
   for (int k = 0; k < nb && ryb_ok(B); k++) {
+    ry_value pick = picks_branch(a, idx, k, nb);
+    for (int i = 0; i < nargs; i++) {
+      args[i] = X(1 + i), bargs[i] = BX(1 + i);
+      if (!ryt_is_float(T(B, args[i]))) continue;
+      ry_value v = bargs[i] ? args[i] : bcast_batch(B, L, args[i], N);
+      args[i] = ry_select_(B, L, bcast_lead(B, L, pick, T(B, v).shape), v, ry_stop_gradient_(B, L, v));
+      bargs[i] = true;
+    }
     ry_value *o = outs + (size_t)k * nres;
-    ryt_vmap_region(B, g, ry_node_regions(g, a->n)[k], N, a->x + 1, a->bx + 1, o, by);
+    ryt_vmap_region(B, g, ry_node_regions(g, a->n)[k], N, args, bargs, o, by);
     for (int j = 0; j < nres && ryb_ok(B); j++)
       if (!by[j]) o[j] = bcast_batch(B, L, o[j], N);
   }
   if (!ryb_ok(B)) goto done;
-  ry_value idx = X(0);
-  if (T(B, idx).dtype == RY_BOOL) {
-    for (int j = 0; j < nres; j++) {
-      ry_value t = outs[nres + j], f = outs[j];
-      a->y[j] = ry_select_(B, L, bcast_lead(B, L, idx, T(B, t).shape), t, f);
-      a->by[j] = true;
-    }
-  } else {
-    /* out of range picks the last branch */
-    ry_value ok = ry_and_(B, L, ry_ge(B, idx, ry_scalar_(B, L, RY_I32, 0)), ry_lt(B, idx, ry_scalar_(B, L, RY_I32, nb)));
-    for (int j = 0; j < nres; j++) {
-      ry_value r = outs[(size_t)(nb - 1) * nres + j];
-      ry_shape s = T(B, r).shape;
-      for (int k = nb - 2; k >= 0; k--) {
-        ry_value p = ry_and_(B, L, ok, ry_eq(B, idx, ry_scalar_(B, L, RY_I32, k)));
-        r = ry_select_(B, L, bcast_lead(B, L, p, s), outs[(size_t)k * nres + j], r);
-      }
-      a->y[j] = r;
-      a->by[j] = true;
-    }
+  for (int j = 0; j < nres; j++) {
+    ry_value r = outs[(size_t)(nb - 1) * nres + j];
+    ry_shape s = T(B, r).shape;
+    for (int k = nb - 2; k >= 0; k--) r = ry_select_(B, L, bcast_lead(B, L, picks_branch(a, idx, k, nb), s), outs[(size_t)k * nres + j], r);
+    a->y[j] = r;
+    a->by[j] = true;
   }
 done:
   ry__free(outs, ((size_t)nb * (size_t)nres + 1) * sizeof *outs);
+  ry__free(args, ((size_t)nargs + 1) * sizeof *args);
   ry__free(by, ((size_t)nres + 1) * sizeof *by);
+  ry__free(bargs, ((size_t)nargs + 1) * sizeof *bargs);
 }
 
 static void r_cond(ryt_vmap_args *a) {

@@ -25,6 +25,8 @@ Writes tests/data/gguf/:
   bad_*.gguf         malformed files; tests/test_gguf.c checks the error
                      message of each (and tests/fuzz/corpus/gguf/ seeds
                      from them).
+  ../fuzz/corpus/gguf/seed_all_types.gguf  every value type and one block
+                     of every tensor type, small: the fuzzer's richest seed.
   smollm2_golden.txt  with --smollm2 MODEL.gguf (tools/fetch-model.sh): gguf-py's
                      dequantization of a few tensors of the real model,
                      folded to 64 bits, for the gguf_smollm2 test.
@@ -80,8 +82,7 @@ def kquant_blocks(rng, t, rows):
     return raw.reshape(rows, -1)
 
 
-def write_all_types(rng):
-    w = gguf.GGUFWriter(path("all_types.gguf"), "ryfttest")
+def add_every_value(w):
     w.add_uint8("v.u8", 200)
     w.add_int8("v.i8", -100)
     w.add_uint16("v.u16", 60000)
@@ -111,6 +112,11 @@ def write_all_types(rng):
     w.add_key_value("a.nested3", [[[7, 8]], [[9], [10, 11]]], V.ARRAY, sub_type=V.ARRAY)
     w.add_key_value("v.empty_str", "", V.STRING)
 
+
+def write_all_types(rng):
+    w = gguf.GGUFWriter(path("all_types.gguf"), "ryfttest")
+    add_every_value(w)
+
     x = quant_input(rng)
     w.add_tensor("input", x)
     expect = {}
@@ -136,6 +142,22 @@ def write_all_types(rng):
     e.write_kv_data_to_file()
     e.write_tensors_to_file()
     e.close()
+
+
+def write_fuzz_seed(rng):
+    """tests/fuzz/corpus/gguf/seed_all_types.gguf: every value type and one
+    block of every tensor type ryft dequantizes, small enough to mutate."""
+    w = gguf.GGUFWriter(os.path.join(HERE, "..", "fuzz", "corpus", "gguf", "seed_all_types.gguf"), "ryfttest")
+    add_every_value(w)
+    for t in SIMPLE + KQ:
+        bs, ts = gguf.GGML_QUANT_SIZES[t]
+        n = 256 if t in KQ else 32
+        raw = rng.integers(0, 256, size=(1, n // bs * ts), dtype=np.uint8)
+        w.add_tensor(f"t.{t.name}", raw, raw_dtype=t)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def write_small(name, alignment=None, version=3):
@@ -319,6 +341,7 @@ def main():
     write_small("align64.gguf", alignment=64)
     write_writer_expected()
     write_raw()
+    write_fuzz_seed(rng)
     # gguf-py itself must read every valid file
     for name in ("all_types.gguf", "expect_dequant.gguf", "v2.gguf", "align64.gguf", "writer_expected.gguf",
                  "raw_edge.gguf"):

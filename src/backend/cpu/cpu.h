@@ -130,6 +130,9 @@ typedef struct ryc_buf {
 } ryc_buf;
 void ryc_printf(ryc_buf *b, const char *fmt, ...) RY_PRINTF(2, 3);
 void ryc_buf_free(ryc_buf *b);
+/* dst += src; a src that ran out of memory makes dst out of memory too, so a
+ * truncated piece of code is never pasted into a kernel */
+void ryc_append(ryc_buf *dst, const ryc_buf *src);
 /* One line describing a convolution plan (the fusion report). */
 void ryc_conv_describe(const ryc_conv *c, ryc_buf *b);
 
@@ -146,13 +149,16 @@ bool ryc_have_compiler(void);
 ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_module **out);
 void *ryc_module_sym(ryc_module *m, const char *name);
 void ryc_module_release(ryc_module *m);
-/* Statistics for tests: live modules held in memory, disk hits, compiles. */
+/* Statistics for tests: live modules held in memory, disk hits, compiles,
+ * bad entries rebuilt, lookups that found the cache directory untrusted. */
 typedef struct ryc_cache_stats {
   int live_modules;
-  long mem_hits, disk_hits, compiles, corrupt;
+  long mem_hits, disk_hits, compiles, corrupt, untrusted;
 } ryc_cache_stats;
 void ryc_cache_stats_get(ryc_cache_stats *s);
-/* The cache directory in use (for tests and messages). */
+/* The configured cache directory ($RYFT_CACHE_DIR, $XDG_CACHE_HOME/ryft,
+ * ~/.cache/ryft, else $TMPDIR-or-/tmp/ryft-cache-<euid>), before the trust
+ * check of jit.c that decides whether it is used. */
 void ryc_cache_dir(char *buf, size_t size);
 /* Drop idle modules from the memory cache (tests). */
 void ryc_cache_trim(void);

@@ -64,6 +64,11 @@ void ryc_printf(ryc_buf *b, const char *fmt, ...) {
   }
 }
 
+void ryc_append(ryc_buf *dst, const ryc_buf *src) {
+  if (src->oom) dst->oom = true;
+  else if (src->s) ryc_printf(dst, "%s", src->s);
+}
+
 void ryc_buf_free(ryc_buf *b) {
   ry__free(b->s, b->cap);
   memset(b, 0, sizeof *b);
@@ -1084,7 +1089,7 @@ static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int6
       else ryc_printf(&pieces, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     print_loads(k, &pieces, lp);
-    ryc_printf(&pieces, "%s", k->body.s ? k->body.s : "");
+    ryc_append(&pieces, &k->body);
     ryc_printf(&pieces, "      p0[");
     print_offset(&pieces, off * st[dim], lp->coef[k->n_acc], lp->n);
     char tv[32];
@@ -1100,7 +1105,8 @@ static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int6
   if (ok) {
     ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
     print_ptrs(k, out, 0);
-    ryc_printf(out, "%s}\n\n", pieces.s ? pieces.s : "");
+    ryc_append(out, &pieces);
+    ryc_printf(out, "}\n\n");
   }
   k->n_ip = 0;
   *outer = L ? rt.shape.dims[0] : 1;
@@ -1166,7 +1172,7 @@ static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype 
     else ryc_printf(out, "  %*sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", j, j, lp->size[j], j);
   }
   print_loads(k, out, lp);
-  ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+  ryc_append(out, &k->body);
   ryc_printf(out, "      p%d[", ip);
   print_offset(out, 0, lp->coef[k->n_acc], lp->n);
   ryc_printf(out, "] = ");
@@ -1302,20 +1308,20 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
       ryc_printf(out, "    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", len);
       ryc_printf(out, "     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n", j);
       print_loads(k, out, lp);
-      ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+      ryc_append(out, &k->body);
       ryc_printf(out, "      ");
       red_step(out, kind, t, "acc[l]", val);
       ryc_printf(out, "\n     }\n    }\n");
       ryc_printf(out, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", len, j);
       print_loads(k, out, lp);
-      ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+      ryc_append(out, &k->body);
       ryc_printf(out, "      ");
       red_step(out, kind, t, "acc[0]", val);
       ryc_printf(out, "\n     }\n    }\n");
     } else {
       ryc_printf(out, "    {\n");
       print_loads(k, out, lp);
-      ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+      ryc_append(out, &k->body);
       ryc_printf(out, "      ");
       red_step(out, kind, t, "acc[0]", val);
       ryc_printf(out, "\n    }\n");
@@ -1360,7 +1366,7 @@ static bool gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *
       else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     print_loads(k, out, lp);
-    ryc_printf(out, "%s", k->body.s ? k->body.s : "");
+    ryc_append(out, &k->body);
     ryc_printf(out, "      const int64_t oo = ");
     print_offset(out, 0, lp->coef[k->n_acc], lp->n);
     ryc_printf(out, ";\n      %s r = (%s)p0[oo];\n      ", lane_acc_type(kind, t), lane_acc_type(kind, t));
@@ -1842,14 +1848,17 @@ static void row_loads(ryc_buf *b, const kgen *k, const rowgen *rg, const loops *
       ryc_printf(b, ";\n");
       continue;
     }
-    char ref[160];
-    ryc_buf off = {0};
+    ryc_buf off = {0}, ref = {0};
     row_offset(&off, k, rg, a, lp);
-    if (x->buf <= -2) snprintf(ref, sizeof ref, "sc%d[%s]", rg->scl[a], off.s ? off.s : "0");
-    else snprintf(ref, sizeof ref, "p%d[%s]", x->buf, off.s ? off.s : "0");
+    if (x->buf <= -2) ryc_printf(&ref, "sc%d[", rg->scl[a]);
+    else ryc_printf(&ref, "p%d[", x->buf);
+    ryc_append(&ref, &off);
+    ryc_printf(&ref, "]");
     ryc_buf_free(&off);
     ryc_printf(b, "      const %s a%d = ", ctype(x->dt), a);
-    ryc_printf(b, x->buf <= -2 ? "%s" : load_fmt(x->dt), ref);
+    if (ref.oom) b->oom = true; /* never a truncated or missing offset */
+    else ryc_printf(b, x->buf <= -2 ? "%s" : load_fmt(x->dt), ref.s);
+    ryc_buf_free(&ref);
     ryc_printf(b, ";\n");
   }
 }
@@ -1883,6 +1892,7 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *
                       const int *tv, int exact) {
   const ry_graph *g = p->g;
   const char *body = k->body.s ? k->body.s : "";
+  if (k->body.oom) o->oom = true;
   bool any_red = false;
   for (int i = 0; i < n_mem; i++) {
     if (p->rows->role[mem[i]] != ROW_RED || (exact >= 0 && i != exact)) continue;
@@ -2054,7 +2064,8 @@ static bool row_scalar(rowgen *rg, kgen *k, planner *p, ryc_buf *o, int32_t v) {
   if (k->fail || k->body.oom) return false;
   ryc_printf(o, "    {\n");
   row_loads(o, k, rg, NULL);
-  ryc_printf(o, "%s      rs%d = t%d;\n    }\n", k->body.s ? k->body.s : "", (int)v, t);
+  ryc_append(o, &k->body);
+  ryc_printf(o, "      rs%d = t%d;\n    }\n", (int)v, t);
   rg->done[v] = 1;
   return true;
 }
@@ -2131,10 +2142,14 @@ static bool gen_row_text(rowgen *rg, kgen *k, planner *p, int idx, const int32_t
     for (int32_t v = 0; v < g->n_values; v++)
       if (rp->grp[v] == rg->gi && rp->role[v] != ROW_FULL)
         ryc_printf(out, "    %s rs%d;\n", ctype(ry_vtype(g, v).dtype), (int)v);
-    ryc_printf(out, "%s", pb.s ? pb.s : "");
+    ryc_append(out, &pb);
     for (int32_t v = 0; v < g->n_values; v++)
       if (rp->grp[v] == rg->gi && rp->role[v] != ROW_FULL) row_store_scalar(rg, g, out, v);
     ryc_printf(out, "  }\n}\n\n");
+  }
+  if (pb.oom || out->oom) { /* out of memory writing the passes: report that, not a codegen failure to re-plan around */
+    ok = false;
+    k->fail = false;
   }
   ryc_buf_free(&pb);
   ry__free(mem, ((size_t)body->nodes.n + 1) * sizeof(int32_t));
@@ -2205,7 +2220,7 @@ static bool gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *
     rg->trial = false;
     ok = gen_row_text(rg, k, p, idx, lev, out, n_passes);
   } else if (ok) {
-    ryc_printf(out, "%s", tb.s ? tb.s : "");
+    ryc_append(out, &tb);
   }
   ryc_buf_free(&tb);
   ry__free(rg->done, nv);
@@ -2269,12 +2284,12 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   } ipvar;
   ipvar *ipv = NULL;
   int n_ipv = 0, ipv_cap = 0;
+  rowplan rp = {0}; /* before the first goto: `done` frees its arrays */
   if (!pl.mat || !pl.why || !pl.why_op || !pl.cls || !pl.nusers || !pl.cost || !pl.need_flat || !k || !lastuse) {
     s = ry__oom();
     goto done;
   }
   decide(&pl);
-  rowplan rp = {0};
   rp.grp = ry__malloc(nv * sizeof(int32_t));
   rp.role = ry__calloc(nv, 1);
   rp.out = ry__calloc(nv, sizeof(bool));
@@ -2442,7 +2457,14 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       if (lastuse[v] >= 0 && lastuse[v] < p->n_steps) cnt[lastuse[v]]++;
     for (int i = 0; !s && i < p->n_steps; i++) {
       p->steps[i].release = ry__malloc((size_t)(cnt[i] ? cnt[i] : 1) * sizeof(int32_t));
-      if (!p->steps[i].release) s = ry__oom();
+      if (!p->steps[i].release) {
+        s = ry__oom();
+        /* ryc_plan_free frees by n_release, which is still 0: free these here */
+        for (int j = 0; j < i; j++) {
+          ry__free(p->steps[j].release, (size_t)(cnt[j] ? cnt[j] : 1) * sizeof(int32_t));
+          p->steps[j].release = NULL;
+        }
+      }
     }
     for (size_t v = 0; !s && v < nv; v++)
       if (lastuse[v] >= 0 && lastuse[v] < p->n_steps) {

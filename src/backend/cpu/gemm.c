@@ -9,7 +9,9 @@
  * workspaces stay on a free list between calls. Threads split the columns in
  * NR-aligned ranges; every element of C
  * is accumulated over k in the same order whatever the split, so results do
- * not depend on the thread count. Without a compiler, or for f64, a portable
+ * not depend on the thread count. At most GEMV_MAX_M rows of A take a
+ * matrix-vector path (ryg_sgemv) that streams B once without packing. Without
+ * a compiler, or for f64, a portable
  * blocked loop in this file runs instead. bench/gemm_compare.c measures it
  * against OpenBLAS, BLIS, oneDNN and libxsmm (bench/RESULTS.md). */
 #include <pthread.h>
@@ -101,6 +103,48 @@ static const char *const g_gemm_src[] = {
     "  }\n",
     "  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)\n",
     "}\n",
+    "/* a few rows of A (matrix-vector products: decoding a language model):\n",
+    "   no packing, B streamed once. B stored (n, k): C[i, j] is the dot product\n",
+    "   of two contiguous rows, in VL-wide partial sums then a fixed tree; B\n",
+    "   stored (k, n): rows of B scaled and added, p ascending. Either way an\n",
+    "   element's order depends on k alone, not on the columns a thread gets. */\n",
+    "static inline float hsum(vf v) { float t[VL]; memcpy(t, &v, sizeof t);\n",
+    "  for (int w = VL / 2; w > 0; w /= 2) for (int q = 0; q < w; q++) t[q] += t[q + w]; return t[0]; }\n",
+    "void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, int64_t j_lo,\n",
+    "               int64_t j_hi) {\n",
+    "  const vf z = {0};\n",
+    "  if (tb) {\n",
+    "    for (int64_t j = j_lo; j < j_hi; j++) {\n",
+    "      const float *br = b + j * k;\n",
+    "      for (int64_t i = 0; i < m; i++) {\n",
+    "        const float *ar = a + i * k;\n",
+    "        vf s0 = z, s1 = z, s2 = z, s3 = z;\n",
+    "        int64_t p = 0;\n",
+    "        for (; p + 4 * VL <= k; p += 4 * VL) {\n",
+    "          s0 += *(const vfu *)(ar + p) * *(const vfu *)(br + p);\n",
+    "          s1 += *(const vfu *)(ar + p + VL) * *(const vfu *)(br + p + VL);\n",
+    "          s2 += *(const vfu *)(ar + p + 2 * VL) * *(const vfu *)(br + p + 2 * VL);\n",
+    "          s3 += *(const vfu *)(ar + p + 3 * VL) * *(const vfu *)(br + p + 3 * VL);\n",
+    "        }\n",
+    "        for (; p + VL <= k; p += VL) s0 += *(const vfu *)(ar + p) * *(const vfu *)(br + p);\n",
+    "        float acc = hsum((s0 + s1) + (s2 + s3));\n",
+    "        for (; p < k; p++) acc += ar[p] * br[p];\n",
+    "        c[i * n + j] = acc;\n",
+    "      }\n",
+    "    }\n",
+    "    return;\n",
+    "  }\n",
+    "  for (int64_t i = 0; i < m; i++) {\n",
+    "    float *cr = c + i * n;\n",
+    "    for (int64_t j = j_lo; j < j_hi; j++) cr[j] = 0.0f;\n",
+    "    for (int64_t p = 0; p < k; p++) {\n",
+    "      const float ap = a[i * k + p], *br = b + p * n;\n",
+    "      int64_t j = j_lo;\n",
+    "      for (; j + VL <= j_hi; j += VL) *(vfu *)(cr + j) += ap * *(const vfu *)(br + j);\n",
+    "      for (; j < j_hi; j++) cr[j] += ap * br[j];\n",
+    "    }\n",
+    "  }\n",
+    "}\n",
     "int ryg_nr(void) { return NR; }\n",
     "int ryg_vl(void) { return VL; }\n",
     "/* floats of packing workspace one call needs (64-byte aligned) */\n",
@@ -134,8 +178,14 @@ static const char *const g_gemm_src[] = {
 typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t,
                              int64_t, float *);
 
+typedef void (*native_sgemv)(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);
+
+/* at most this many rows of A (not transposed): the matrix-vector path */
+#define GEMV_MAX_M 4
+
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
+static native_sgemv g_gemv;
 static int g_nr = 16;
 static int64_t g_ws_floats; /* packing workspace of one native call */
 static ryc_module *g_mod; /* held for the process */
@@ -155,11 +205,14 @@ static void load_native(void) {
   native_sgemm f;
   int (*nr)(void);
   int64_t (*ws)(void);
+  native_sgemv gv;
   void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats");
+  void *v = ryc_module_sym(m, "ryg_sgemv");
   memcpy(&f, &p, sizeof f);
   memcpy(&nr, &q, sizeof nr);
   memcpy(&ws, &w, sizeof ws);
-  if (!f || !nr || !ws) {
+  memcpy(&gv, &v, sizeof gv);
+  if (!f || !nr || !ws || !gv) {
     ryc_module_release(m);
     return;
   }
@@ -167,6 +220,7 @@ static void load_native(void) {
   g_nr = nr();
   g_ws_floats = ws();
   g_native = f;
+  g_gemv = gv;
 }
 
 const char *ryc_gemm_impl(void) {
@@ -228,6 +282,10 @@ static void ws_give(workspace *w) {
 
 static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
+  if (g_gemv && j->m <= GEMV_MAX_M && !j->ta && j->k > 0) {
+    g_gemv(j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+    return;
+  }
   workspace *w = g_native ? ws_take() : NULL;
   if (w) {
     /* the list link lives in the first 64 bytes; the packed panels after it */
@@ -244,6 +302,11 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
   gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
   int64_t flops = m * n * (k ? k : 1);
   int64_t grain = g_nr;
+  if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing: split the columns evenly */
+    int64_t bytes = n * k * (int64_t)sizeof(float);
+    ryc_parallel_for(n, bytes < (1 << 18) ? n : 64, sgemm_task, &j);
+    return;
+  }
   /* enough columns per thread that packing pays off */
   int64_t min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;

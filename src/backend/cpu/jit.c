@@ -3,15 +3,24 @@
  * A module's key hashes its C source, the compiler flags and the compiler's
  * version line. Lookup order: modules loaded in this process (refcounted;
  * up to IDLE_MAX unused ones stay loaded), then the disk cache
- * ($RYFT_CACHE_DIR, else $XDG_CACHE_HOME/ryft, else ~/.cache/ryft), then the
- * compiler: `$RYFT_CC $RYFT_CFLAGS -fPIC -shared` (default `cc -O3
+ * ($RYFT_CACHE_DIR, else $XDG_CACHE_HOME/ryft, else ~/.cache/ryft, else
+ * $TMPDIR-or-/tmp/ryft-cache-<euid>), then the compiler: `$RYFT_CC $RYFT_CFLAGS -fPIC -shared` (default `cc -O3
  * -march=native`). A disk entry is <key>.so followed by a trailer (magic,
  * length, checksum) that is verified before dlopen; it is written to a
  * temporary name and renamed into place, so concurrent processes never see
- * a partial file. A bad entry is reported once on stderr and rebuilt. */
+ * a partial file. A bad entry is reported once on stderr and rebuilt.
+ *
+ * Whoever can write the cache directory chooses the code that runs, so it
+ * is created 0700 and used only when trusted (core/trust.h: ours, no
+ * group/other write, nor on any directory above it); entries are opened
+ * without following symbolic links and must be ours and not group/other
+ * writable, temporary files are created O_EXCL. An untrusted directory is
+ * reported once and bypassed: modules are then compiled in a private
+ * mkdtemp directory and unlinked as soon as they are loaded. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -24,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../core/trust.h"
 #include "cpu.h"
 
 extern char **environ;
@@ -113,24 +123,55 @@ bool ryc_have_compiler(void) {
 
 /* ---- the cache directory ---- */
 
-static bool mkdirs(const char *path) {
-  char buf[1024];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
-      *p = '/';
-    }
-  return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
 void ryc_cache_dir(char *buf, size_t size) {
-  const char *d = getenv("RYFT_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+  const char *d = getenv("RYFT_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME"), *t = getenv("TMPDIR");
   if (d && *d) snprintf(buf, size, "%s", d);
   else if (x && *x) snprintf(buf, size, "%s/ryft", x);
   else if (h && *h) snprintf(buf, size, "%s/.cache/ryft", h);
-  else snprintf(buf, size, "/tmp/ryft-cache-%ld", (long)getuid());
+  else snprintf(buf, size, "%s/ryft-cache-%ld", t && *t ? t : "/tmp", (long)geteuid());
+}
+
+static char g_warned[PATH_MAX]; /* the untrusted directory last reported (under g_lock) */
+
+/* The disk cache directory, created 0700 where missing, as a canonical path
+ * in dir; false when it is not trusted (trust.h): that is said once per
+ * directory on stderr, and the caller compiles without the disk cache. */
+static bool cache_dir_trusted(char *dir, size_t size) {
+  char want[PATH_MAX], why[PATH_MAX + 128];
+  ryc_cache_dir(want, sizeof want);
+  bool ok;
+  if (!ry__mkdirs_private(want)) {
+    snprintf(why, sizeof why, "cannot create it: %s", strerror(errno));
+    ok = false;
+  } else {
+    ok = ry__dir_trusted(want, false, dir, size, why, sizeof why);
+  }
+  if (ok) return true;
+  pthread_mutex_lock(&g_lock);
+  bool say = strcmp(g_warned, want) != 0;
+  if (say) snprintf(g_warned, sizeof g_warned, "%s", want);
+  g_stats.untrusted++;
+  pthread_mutex_unlock(&g_lock);
+  if (say)
+    fprintf(stderr, "ryft: cpu: not using the compile cache %s: %s; compiling without the disk cache\n", want, why);
+  return false;
+}
+
+/* Without a trusted cache: a private directory of this process (mkdtemp,
+ * 0700, under $TMPDIR when that is trusted, else /tmp), emptied as each
+ * module is loaded and removed at exit. */
+static char g_private[PATH_MAX];
+static pthread_once_t g_private_once = PTHREAD_ONCE_INIT;
+
+static void private_remove(void) { rmdir(g_private); }
+
+static void private_make(void) {
+  const char *t = getenv("TMPDIR");
+  char why[PATH_MAX + 128], path[PATH_MAX];
+  bool tmpdir_ok = t && *t && ry__dir_trusted(t, true, NULL, 0, why, sizeof why);
+  snprintf(path, sizeof path, "%s/ryft-jit-XXXXXX", tmpdir_ok ? t : "/tmp");
+  if (mkdtemp(path) && ry__dir_trusted(path, false, g_private, sizeof g_private, why, sizeof why)) atexit(private_remove);
+  else g_private[0] = 0;
 }
 
 /* ---- disk entries ---- */
@@ -141,16 +182,32 @@ typedef struct {
   uint64_t len, sum;
 } trailer;
 
-/* 0 = valid, 1 = missing, 2 = corrupt (reason in why) */
-static int check_entry(const char *path, const char **why) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return 1;
+/* 0 = valid, 1 = missing, 2 = corrupt or untrusted (reason in why). The
+ * entry is opened without following a symbolic link, and must be a regular
+ * file of this user that nobody else may write. */
+static int check_entry(const char *path, char *why, size_t why_size) {
+  int fd = ry__open_safe(path, O_RDONLY, 0);
+  if (fd < 0) {
+    if (errno == ENOENT) return 1;
+    snprintf(why, why_size, "%s", errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
+    return 2;
+  }
+  if (!ry__file_trusted(fd, false, why, why_size)) {
+    close(fd);
+    return 2;
+  }
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    snprintf(why, why_size, "unreadable");
+    return 2;
+  }
   int rc = 2;
-  *why = "unreadable";
+  snprintf(why, why_size, "unreadable");
   if (fseek(f, 0, SEEK_END) == 0) {
     long size = ftell(f);
     if (size < (long)sizeof(trailer)) {
-      *why = "truncated";
+      snprintf(why, why_size, "truncated");
     } else {
       trailer t;
       uint64_t h = 1469598103934665603ull, left = (uint64_t)size - sizeof t;
@@ -164,10 +221,12 @@ static int check_entry(const char *path, const char **why) {
         left -= want;
       }
       ok = ok && fread(&t, sizeof t, 1, f) == 1;
-      if (!ok) *why = "unreadable";
-      else if (memcmp(t.magic, TRAILER_MAGIC, 8) != 0) *why = "truncated or not written by ryft (no trailer)";
-      else if (t.len != (uint64_t)size - sizeof t) *why = "truncated (length mismatch)";
-      else if (t.sum != h) *why = "checksum mismatch";
+      const char *bad = !ok                                           ? "unreadable"
+                        : memcmp(t.magic, TRAILER_MAGIC, 8) != 0     ? "truncated or not written by ryft (no trailer)"
+                        : t.len != (uint64_t)size - sizeof t          ? "truncated (length mismatch)"
+                        : t.sum != h                                  ? "checksum mismatch"
+                                                                      : NULL;
+      if (bad) snprintf(why, why_size, "%s", bad);
       else rc = 0;
     }
   }
@@ -175,9 +234,16 @@ static int check_entry(const char *path, const char **why) {
   return rc;
 }
 
+/* Also makes the entry 0700 whatever the umask: check_entry refuses one
+ * that group or others may write. */
 static bool append_trailer(const char *path) {
-  FILE *f = fopen(path, "r+b");
-  if (!f) return false;
+  int fd = ry__open_safe(path, O_RDWR, 0);
+  if (fd < 0) return false;
+  FILE *f = fchmod(fd, 0700) == 0 ? fdopen(fd, "r+b") : NULL;
+  if (!f) {
+    close(fd);
+    return false;
+  }
   uint64_t h = 1469598103934665603ull, len = 0;
   char buf[65536];
   size_t k;
@@ -217,9 +283,15 @@ static size_t split_point(const char *src, size_t len, size_t *prelude) {
   return best;
 }
 
+/* a new temporary file: never one planted under its name (O_EXCL, O_NOFOLLOW) */
 static bool write_file(const char *path, const char *a, size_t na, const char *b, size_t nb) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return false;
+  unlink(path); /* a stale one of a crashed process with this pid */
+  int fd = ry__open_safe(path, O_WRONLY | O_CREAT, 0600);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (!f) {
+    if (fd >= 0) close(fd);
+    return false;
+  }
   bool ok = fwrite(a, 1, na, f) == na && (nb == 0 || fwrite(b, 1, nb, f) == nb);
   return (fclose(f) == 0) && ok;
 }
@@ -229,7 +301,8 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
   static atomic_uint counter;
   unsigned c = atomic_fetch_add(&counter, 1);
   char base[900], csrc[1000], csrc2[1000], obj[1000], obj2[1000], so[1000], err[1000], err2[1000];
-  snprintf(base, sizeof base, "%s/tmp-%s-%ld-%u", dir, key, (long)getpid(), c);
+  if (strlen(dir) > 800) return ry__err(RY_ERR_IO, "cpu: the cache directory name is too long: %.100s...", dir);
+  snprintf(base, sizeof base, "%.800s/tmp-%s-%ld-%u", dir, key, (long)getpid(), c);
   snprintf(csrc, sizeof csrc, "%s.c", base);
   snprintf(csrc2, sizeof csrc2, "%s-2.c", base);
   snprintf(obj, sizeof obj, "%s.o", base);
@@ -366,12 +439,19 @@ ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_mod
     }
   pthread_mutex_unlock(&g_lock);
 
-  char dir[700], path[800];
-  ryc_cache_dir(dir, sizeof dir);
-  if (!mkdirs(dir)) return ry__err(RY_ERR_IO, "cpu: cannot create the cache directory %s: %s", dir, strerror(errno));
-  snprintf(path, sizeof path, "%s/%s.so", dir, key);
-  const char *why = NULL;
-  int st = check_entry(path, &why);
+  char dir[PATH_MAX], path[PATH_MAX + 64], why[256];
+  bool cached = cache_dir_trusted(dir, sizeof dir);
+  int st = 1;
+  if (cached) {
+    snprintf(path, sizeof path, "%s/%s.so", dir, key);
+    st = check_entry(path, why, sizeof why);
+  } else {
+    pthread_once(&g_private_once, private_make);
+    if (!g_private[0]) return ry__err(RY_ERR_IO, "cpu: cannot create a private directory to compile in under /tmp");
+    static atomic_uint seq; /* names unique in this process: each file is unlinked once loaded */
+    snprintf(dir, sizeof dir, "%s", g_private);
+    snprintf(path, sizeof path, "%s/%s-%u.so", dir, key, atomic_fetch_add(&seq, 1));
+  }
   ry_status s = NULL;
   bool compiled = false;
   if (st == 2) {
@@ -385,7 +465,9 @@ ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_mod
     compiled = true;
     if (s) return s;
   }
+  /* a trusted directory: only this user can have changed path since it was checked */
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!cached) unlink(path);
   if (!h) {
     const char *e = dlerror();
     return ry__err(RY_ERR_INTERNAL, "cpu: cannot load %s: %s", path, e ? e : "?");

@@ -8,12 +8,15 @@
  *
  * Internal names carry the prefix `ryp_`. */
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <pjrt_c_api.h>
 
+#include "../../core/trust.h"
 #include "../../runtime/backend.h"
 #include "../stablehlo/stablehlo.h"
 #include "pjrt.h"
@@ -123,6 +126,11 @@ static ry_status plugin_get(const char *path, ryp_plugin **out) {
       *out = p;
       return NULL;
     }
+  /* a path names the code that runs: only from where no other user can
+     change it (a bare name is dlopen's search of the system's library path) */
+  char untrusted[PATH_MAX + 200];
+  if (strchr(path, '/') && access(path, F_OK) == 0 && !ry__object_trusted(path, untrusted, sizeof untrusted))
+    return ry__err(RY_ERR_IO, "pjrt: refusing to load plugin '%s': %s", path, untrusted);
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *why = dlerror();

@@ -806,6 +806,17 @@ static void r_scan(rys_ctx *c, const ry_node *n) {
     goto done;
   }
   ry_type i32 = scalar_of(RY_I32);
+  if (at->scan.length == 0) {
+    /* no step: the initial carry and empty ys. (A loop would not compile:
+     * XLA checks the size-1 slices of the empty xs even though no step
+     * takes them.) */
+    for (int i = 0; i < ncar; i++) snprintf(NAME(RES(i)), RYS_NAME, "%s", NAME(OPD(nc + i)));
+    for (int j = 0; j < ny; j++) {
+      rys_tmp(c, NAME(RES(ncar + j)));
+      rys_const_f64(c, NAME(RES(ncar + j)), rys_vtype(c, RES(ncar + j)), 0);
+    }
+    goto done;
+  }
   /* initial state */
   t_const_i(c, nm[0], i32, 0);
   args[0] = nm[0];

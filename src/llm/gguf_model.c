@@ -1,0 +1,145 @@
+/* Language models from GGUF files (ryft/model.h): the hyperparameters under
+ * llama.cpp's keys, the weights dequantized to f32 under their GGUF names,
+ * and ry_lm_load, which does both and builds an ry_lm. Public API only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ryft/gguf.h"
+#include "ryft/model.h"
+
+/* "<arch>.<key>" as an integer; *found = 0 when absent (then *out is kept) */
+static ry_status arch_int(const ry_gguf *g, const char *arch, const char *key, int required, int64_t *out) {
+  char k[128];
+  snprintf(k, sizeof k, "%s.%s", arch, key);
+  if (!ry_gguf_find(g, k)) {
+    if (required) return ry_status_make(RY_ERR_PARSE, "gguf model: the file lacks '%s'", k);
+    return NULL;
+  }
+  return ry_gguf_get_int(g, k, out);
+}
+
+static ry_status arch_float(const ry_gguf *g, const char *arch, const char *key, int required, double *out) {
+  char k[128];
+  snprintf(k, sizeof k, "%s.%s", arch, key);
+  if (!ry_gguf_find(g, k)) {
+    if (required) return ry_status_make(RY_ERR_PARSE, "gguf model: the file lacks '%s'", k);
+    return NULL;
+  }
+  return ry_gguf_get_float(g, k, out);
+}
+
+static ry_status int_field(int64_t v, const char *what, int *out) {
+  if (v <= 0 || v > (1 << 24)) return ry_status_make(RY_ERR_PARSE, "gguf model: %s is %lld, not in [1, 2^24]", what, (long long)v);
+  *out = (int)v;
+  return NULL;
+}
+
+ry_status ry_lm_config_from_gguf(const ry_gguf *g, ry_lm_config *out) {
+  memset(out, 0, sizeof *out);
+  const char *an = NULL;
+  size_t alen = 0;
+  ry_status s = ry_gguf_get_str(g, "general.architecture", &an, &alen);
+  if (s) return s;
+  char arch[64];
+  snprintf(arch, sizeof arch, "%.*s", (int)(alen < 63 ? alen : 63), an);
+  if (!ry_lm_arch_from_name(arch, &out->arch))
+    return ry_status_make(RY_ERR_UNSUPPORTED, "gguf model: architecture '%s' is not supported (llama, qwen2, gemma, gpt2 are)", arch);
+  int64_t n_layers = 0, n_embd = 0, n_ff = 0, n_heads = 0, n_kv = 0, ctx = 0, head_dim = 0, vocab = 0;
+  double eps = 0, base = 10000.0;
+  if (!s) s = arch_int(g, arch, "block_count", 1, &n_layers);
+  if (!s) s = arch_int(g, arch, "embedding_length", 1, &n_embd);
+  if (!s) s = arch_int(g, arch, "feed_forward_length", 1, &n_ff);
+  if (!s) s = arch_int(g, arch, "attention.head_count", 1, &n_heads);
+  n_kv = n_heads;
+  if (!s) s = arch_int(g, arch, "attention.head_count_kv", 0, &n_kv);
+  if (!s) s = arch_int(g, arch, "context_length", 1, &ctx);
+  if (!s && n_heads > 0) head_dim = n_embd / n_heads;
+  if (!s) s = arch_int(g, arch, "attention.key_length", 0, &head_dim);
+  if (!s) s = arch_float(g, arch, out->arch == RY_LM_GPT2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon", 1, &eps);
+  if (!s) s = arch_float(g, arch, "rope.freq_base", 0, &base);
+  /* the vocabulary: the embedding table's rows */
+  const ry_gguf_tensor *emb = s ? NULL : ry_gguf_find_tensor(g, "token_embd.weight");
+  if (!s && !emb) s = ry_status_make(RY_ERR_PARSE, "gguf model: the file has no tensor 'token_embd.weight'");
+  if (!s) vocab = emb->n_dims == 2 ? emb->dims[1] : 0;
+  if (!s) s = int_field(n_layers, "block_count", &out->n_layers);
+  if (!s) s = int_field(n_embd, "embedding_length", &out->n_embd);
+  if (!s) s = int_field(n_ff, "feed_forward_length", &out->n_ff);
+  if (!s) s = int_field(n_heads, "attention.head_count", &out->n_heads);
+  if (!s) s = int_field(n_kv, "attention.head_count_kv", &out->n_kv_heads);
+  if (!s) s = int_field(head_dim, "the head dimension", &out->head_dim);
+  if (!s) s = int_field(vocab, "the vocabulary size (token_embd rows)", &out->n_vocab);
+  if (!s) s = int_field(ctx, "context_length", &out->n_ctx_train);
+  if (s) return s;
+  out->norm_eps = eps;
+  out->rope_base = base;
+  out->rope = out->arch == RY_LM_LLAMA ? RY_ROPE_NORM : out->arch == RY_LM_GPT2 ? RY_ROPE_NONE : RY_ROPE_NEOX;
+  out->tied_embeddings = ry_gguf_find_tensor(g, "output.weight") == NULL;
+  return ry_lm_config_check(out);
+}
+
+ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_params **out) {
+  *out = NULL;
+  ry_status s = ry_lm_config_check(c);
+  if (s) return s;
+  ry_params *p = ry_params_new();
+  if (!p) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "gguf model: out of memory");
+  /* every tensor the architecture reads (the rest, e.g. rope_freqs, is not needed) */
+  for (int64_t i = 0; !s && i < ry_gguf_n_tensors(g); i++) {
+    const ry_gguf_tensor *t = ry_gguf_tensor_at(g, i);
+    if (strncmp(t->name, "blk.", 4) != 0 && strcmp(t->name, "token_embd.weight") != 0 && strcmp(t->name, "output.weight") != 0 &&
+        strncmp(t->name, "output_norm.", 12) != 0 && strcmp(t->name, "position_embd.weight") != 0)
+      continue;
+    if (t->n_dims > 2) {
+      s = ry_status_make(RY_ERR_UNSUPPORTED, "gguf model: tensor '%s' has %d dims; a model's weights have 1 or 2", t->name, t->n_dims);
+      break;
+    }
+    ry_shape sh = t->n_dims == 1 ? RY_SHAPE(t->dims[0]) : RY_SHAPE(t->dims[1], t->dims[0]);
+    int64_t n = t->n_dims == 1 ? t->dims[0] : t->dims[0] * t->dims[1];
+    float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
+    if (!buf) {
+      s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "gguf model: out of memory for tensor '%s'", t->name);
+      break;
+    }
+    s = ry_ggml_dequantize(t->type, t->data, buf, n);
+    ry_array *a = NULL;
+    if (!s) s = ry_array_from_host(RY_F32, sh, buf, &a);
+    free(buf);
+    if (!s) s = ry_params_set_owned(p, t->name, a);
+    if (s) {
+      ry_status e = ry_status_make(ry_status_code(s), "gguf model: tensor '%s' (%s): %s", t->name, ry_ggml_type_name(t->type)
+                                                                                                   ? ry_ggml_type_name(t->type)
+                                                                                                   : "?",
+                                   ry_status_message(s));
+      ry_status_free(s);
+      s = e;
+    }
+  }
+  if (!s) s = ry_lm_check_weights(c, p);
+  if (s) {
+    ry_params_free(p);
+    return s;
+  }
+  *out = p;
+  return NULL;
+}
+
+ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out) {
+  *out = NULL;
+  ry_gguf *g = NULL;
+  ry_status s = ry_gguf_open(path, &g);
+  ry_lm_config c;
+  ry_params *w = NULL;
+  if (!s) s = ry_lm_config_from_gguf(g, &c);
+  if (!s && max_ctx <= 0) max_ctx = c.n_ctx_train < 2048 ? c.n_ctx_train : 2048;
+  if (!s) s = ry_lm_weights_from_gguf(g, &c, &w);
+  ry_gguf_close(g);
+  if (!s) s = ry_lm_new(&c, w, dev, max_ctx, out);
+  ry_params_free(w);
+  if (s) {
+    ry_status e = ry_status_make(ry_status_code(s), "%s: %s", path, ry_status_message(s));
+    ry_status_free(s);
+    s = e;
+  }
+  return s;
+}

@@ -1,0 +1,546 @@
+/* Decoder-only transformer language models (ryft/model.h): the traced
+ * forward pass with a key/value cache, weight checks, and ry_lm, which
+ * compiles a handful of bucketed programs and runs prompts and decoding
+ * steps through them. Public API only, like src/nn. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ryft/jit.h"
+#include "ryft/model.h"
+#include "ryft/nn.h"
+
+#define FAIL(b, loc, ...) ry_builder_set_error((b), ry_status_make(RY_ERR_INVALID_ARGUMENT, __VA_ARGS__))
+
+/* ---- config and weights ---- */
+
+static const char *const k_arch_names[] = {[RY_LM_LLAMA] = "llama", [RY_LM_QWEN2] = "qwen2", [RY_LM_GEMMA] = "gemma",
+                                           [RY_LM_GPT2] = "gpt2"};
+
+const char *ry_lm_arch_name(ry_lm_arch a) {
+  return (int)a >= 0 && (size_t)a < sizeof k_arch_names / sizeof k_arch_names[0] ? k_arch_names[a] : NULL;
+}
+
+int ry_lm_arch_from_name(const char *name, ry_lm_arch *out) {
+  for (size_t i = 0; name && i < sizeof k_arch_names / sizeof k_arch_names[0]; i++)
+    if (!strcmp(name, k_arch_names[i])) {
+      *out = (ry_lm_arch)i;
+      return 1;
+    }
+  return 0;
+}
+
+ry_status ry_lm_config_check(const ry_lm_config *c) {
+  if (!c) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: NULL");
+  struct {
+    const char *name;
+    int v;
+  } pos[] = {{"n_layers", c->n_layers},     {"n_embd", c->n_embd},     {"n_ff", c->n_ff},
+             {"n_heads", c->n_heads},       {"n_kv_heads", c->n_kv_heads}, {"head_dim", c->head_dim},
+             {"n_vocab", c->n_vocab},       {"n_ctx_train", c->n_ctx_train}};
+  for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+    if (pos[i].v <= 0) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: %s is %d, not positive", pos[i].name, pos[i].v);
+  if (!ry_lm_arch_name(c->arch)) return ry_status_make(RY_ERR_UNSUPPORTED, "lm config: unknown architecture %d", (int)c->arch);
+  if (c->arch == RY_LM_GPT2 && c->n_heads != c->n_kv_heads)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: gpt2 has as many kv heads as heads (%d, not %d)", c->n_heads,
+                          c->n_kv_heads);
+  if (c->arch == RY_LM_GPT2 && (int64_t)c->n_heads * c->head_dim != c->n_embd)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: gpt2 needs n_heads * head_dim = n_embd (%d * %d != %d)",
+                          c->n_heads, c->head_dim, c->n_embd);
+  if (c->n_heads % c->n_kv_heads != 0)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
+                          c->n_kv_heads);
+  if (c->rope != RY_ROPE_NONE && (c->head_dim % 2 != 0 || !(c->rope_base > 0)))
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: rotary embeddings need an even head_dim (%d) and a positive base (%g)",
+                          c->head_dim, c->rope_base);
+  if (!(c->norm_eps > 0)) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "lm config: norm_eps %g is not positive", c->norm_eps);
+  return NULL;
+}
+
+typedef struct wspec {
+  char name[64];
+  int rank;
+  int64_t dims[2];
+  int optional;
+} wspec;
+
+/* the tensors of config c, in a fixed order; returns how many */
+static int weight_specs(const ry_lm_config *c, wspec *ws, int cap) {
+  int n = 0;
+#define W(opt, r, d0, d1, ...)                                          \
+  do {                                                                  \
+    if (n < cap) {                                                      \
+      snprintf(ws[n].name, sizeof ws[n].name, __VA_ARGS__);             \
+      ws[n].rank = (r);                                                 \
+      ws[n].dims[0] = (d0);                                             \
+      ws[n].dims[1] = (d1);                                             \
+      ws[n].optional = (opt);                                           \
+    }                                                                   \
+    n++;                                                                \
+  } while (0)
+  int64_t E = c->n_embd, F = c->n_ff, Q = (int64_t)c->n_heads * c->head_dim, K = (int64_t)c->n_kv_heads * c->head_dim;
+  bool gpt2 = c->arch == RY_LM_GPT2;
+  W(0, 2, c->n_vocab, E, "token_embd.weight");
+  if (gpt2) W(0, 2, c->n_ctx_train, E, "position_embd.weight");
+  for (int l = 0; l < c->n_layers; l++) {
+    W(0, 1, E, 0, "blk.%d.attn_norm.weight", l);
+    if (gpt2) {
+      W(0, 1, E, 0, "blk.%d.attn_norm.bias", l);
+      W(0, 2, 3 * E, E, "blk.%d.attn_qkv.weight", l);
+      W(0, 1, 3 * E, 0, "blk.%d.attn_qkv.bias", l);
+    } else {
+      W(0, 2, Q, E, "blk.%d.attn_q.weight", l);
+      W(0, 2, K, E, "blk.%d.attn_k.weight", l);
+      W(0, 2, K, E, "blk.%d.attn_v.weight", l);
+    }
+    if (c->arch == RY_LM_QWEN2) {
+      W(0, 1, Q, 0, "blk.%d.attn_q.bias", l);
+      W(0, 1, K, 0, "blk.%d.attn_k.bias", l);
+      W(0, 1, K, 0, "blk.%d.attn_v.bias", l);
+    }
+    W(0, 2, E, Q, "blk.%d.attn_output.weight", l);
+    if (gpt2) W(0, 1, E, 0, "blk.%d.attn_output.bias", l);
+    W(0, 1, E, 0, "blk.%d.ffn_norm.weight", l);
+    if (gpt2) {
+      W(0, 1, E, 0, "blk.%d.ffn_norm.bias", l);
+      W(0, 2, F, E, "blk.%d.ffn_up.weight", l);
+      W(0, 1, F, 0, "blk.%d.ffn_up.bias", l);
+      W(0, 2, E, F, "blk.%d.ffn_down.weight", l);
+      W(0, 1, E, 0, "blk.%d.ffn_down.bias", l);
+    } else {
+      W(0, 2, F, E, "blk.%d.ffn_gate.weight", l);
+      W(0, 2, F, E, "blk.%d.ffn_up.weight", l);
+      W(0, 2, E, F, "blk.%d.ffn_down.weight", l);
+    }
+  }
+  W(0, 1, E, 0, "output_norm.weight");
+  if (gpt2) W(0, 1, E, 0, "output_norm.bias");
+  if (!c->tied_embeddings) W(0, 2, c->n_vocab, E, "output.weight");
+#undef W
+  return n;
+}
+
+ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w) {
+  ry_status s = ry_lm_config_check(c);
+  if (s) return s;
+  int n = weight_specs(c, NULL, 0);
+  wspec *ws = calloc((size_t)n, sizeof *ws);
+  if (!ws) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm weights: out of memory");
+  weight_specs(c, ws, n);
+  for (int i = 0; i < n && !s; i++) {
+    ry_array *a = ry_params_get(w, ws[i].name);
+    if (!a) {
+      if (!ws[i].optional) s = ry_status_make(RY_ERR_NOT_FOUND, "lm weights: tensor '%s' is missing", ws[i].name);
+      continue;
+    }
+    ry_shape want = ws[i].rank == 1 ? RY_SHAPE(ws[i].dims[0]) : RY_SHAPE(ws[i].dims[0], ws[i].dims[1]);
+    if (!ry_shape_equal(ry_array_shape(a), want)) {
+      char t1[64], t2[64];
+      s = ry_status_make(RY_ERR_SHAPE, "lm weights: tensor '%s' has shape %s, but the hyperparameters say %s", ws[i].name,
+                         ry_shape_str(ry_array_shape(a), t1, sizeof t1), ry_shape_str(want, t2, sizeof t2));
+    } else if (!ry_dtype_is_float(ry_array_dtype(a))) {
+      s = ry_status_make(RY_ERR_DTYPE, "lm weights: tensor '%s' has dtype %s; a float dtype is needed", ws[i].name,
+                         ry_dtype_name(ry_array_dtype(a)));
+    }
+  }
+  free(ws);
+  return s;
+}
+
+/* ---- the traced forward pass ---- */
+
+/* x[..., in] @ w[out, in]^T (GGUF's layout: rows are outputs) */
+static ry_value linear_t(ry_builder *b, ry_loc loc, ry_value x, ry_value w) {
+  int r = ry_value_shape(b, x).rank;
+  ry_dot_dims d = {RY_NO_AXES, RY_NO_AXES, RY_AXES(r - 1), RY_AXES(1)};
+  return ry_dot_general_(b, loc, x, w, d, ry_value_dtype(b, x));
+}
+
+/* rotary embeddings on x[B, T, H, D] for positions pos0 + t; cs, sn [T, D/2] */
+static ry_value rope(ry_builder *b, ry_loc loc, ry_rope_kind kind, ry_value x, ry_value cs, ry_value sn) {
+  ry_shape s = ry_value_shape(b, x);
+  int64_t B = s.dims[0], T = s.dims[1], H = s.dims[2], D = s.dims[3], h = D / 2;
+  ry_shape hs = RY_SHAPE(B, T, H, h);
+  ry_value c = ry_broadcast_in_dim_(b, loc, cs, hs, RY_AXES(1, 3));
+  ry_value n = ry_broadcast_in_dim_(b, loc, sn, hs, RY_AXES(1, 3));
+  ry_value x0, x1;
+  if (kind == RY_ROPE_NORM) { /* pairs (2i, 2i+1) */
+    ry_value xp = ry_reshape_(b, loc, x, RY_SHAPE(B, T, H, h, 2));
+    x0 = ry_reshape_(b, loc, ry_slice_(b, loc, xp, RY_AXES(0, 0, 0, 0, 0), RY_AXES(B, T, H, h, 1), RY_NO_AXES), hs);
+    x1 = ry_reshape_(b, loc, ry_slice_(b, loc, xp, RY_AXES(0, 0, 0, 0, 1), RY_AXES(B, T, H, h, 2), RY_NO_AXES), hs);
+  } else { /* halves (i, i + D/2) */
+    x0 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, 0), RY_AXES(B, T, H, h), RY_NO_AXES);
+    x1 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, h), RY_AXES(B, T, H, D), RY_NO_AXES);
+  }
+  ry_value y0 = ry_sub_(b, loc, ry_mul_(b, loc, x0, c), ry_mul_(b, loc, x1, n));
+  ry_value y1 = ry_add_(b, loc, ry_mul_(b, loc, x0, n), ry_mul_(b, loc, x1, c));
+  if (kind == RY_ROPE_NORM) {
+    ry_value p[2] = {ry_reshape_(b, loc, y0, RY_SHAPE(B, T, H, h, 1)), ry_reshape_(b, loc, y1, RY_SHAPE(B, T, H, h, 1))};
+    return ry_reshape_(b, loc, ry_concatenate_(b, loc, 2, p, 4), s);
+  }
+  ry_value p[2] = {y0, y1};
+  return ry_concatenate_(b, loc, 2, p, 3);
+}
+
+/* cos and sin [T, D/2] of (pos0 + t) * base^(-2i/D) */
+static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t T, ry_value pos0, ry_value *cs, ry_value *sn) {
+  int h = c->head_dim / 2;
+  float *inv = malloc((size_t)h * sizeof *inv);
+  ry_array *ia = NULL;
+  if (!inv) {
+    ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm forward: out of memory"));
+    *cs = *sn = (ry_value){0};
+    return;
+  }
+  for (int i = 0; i < h; i++) inv[i] = (float)pow(c->rope_base, -2.0 * i / c->head_dim);
+  ry_status s = ry_array_from_host(RY_F32, RY_SHAPE(h), inv, &ia);
+  free(inv);
+  if (s) {
+    ry_builder_set_error(b, s);
+    *cs = *sn = (ry_value){0};
+    return;
+  }
+  ry_value invv = ry_broadcast_in_dim_(b, loc, ry_constant_(b, loc, ia), RY_SHAPE(T, h), RY_AXES(1));
+  ry_array_release(ia);
+  ry_value t = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, h), 0), pos0);
+  ry_value ang = ry_mul_(b, loc, ry_convert_(b, loc, t, RY_F32), invv);
+  *cs = ry_cos_(b, loc, ang);
+  *sn = ry_sin_(b, loc, ang);
+}
+
+static ry_value wget(ry_pvalues *w, ry_loc loc, const char *fmt, int l) {
+  char name[96];
+  snprintf(name, sizeof name, fmt, l);
+  return ry_pvalues_get_(w, loc, name);
+}
+
+static ry_value add_bias(ry_builder *b, ry_loc loc, ry_pvalues *w, const char *fmt, int l, ry_value x) {
+  char name[96];
+  snprintf(name, sizeof name, fmt, l);
+  if (!ry_pvalues_has(w, name)) return x;
+  ry_value bias = ry_pvalues_get_(w, loc, name);
+  ry_shape s = ry_value_shape(b, x);
+  return ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, bias, s, RY_AXES(s.rank - 1)));
+}
+
+/* the architecture's norm over the last axis: "<prefix>.weight" (and
+   ".bias" for gpt2's LayerNorm); prefix may contain one %d for the layer */
+static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, const char *prefix, int l, ry_value x) {
+  char fmt[96], name[96];
+  snprintf(fmt, sizeof fmt, "%s.weight", prefix);
+  snprintf(name, sizeof name, fmt, l);
+  ry_value g = ry_pvalues_get_(w, loc, name);
+  if (c->arch != RY_LM_GPT2) return ry_nn_rms_norm_(b, loc, x, g, c->norm_eps);
+  snprintf(fmt, sizeof fmt, "%s.bias", prefix);
+  snprintf(name, sizeof name, fmt, l);
+  return ry_nn_layer_norm_(b, loc, x, g, ry_pvalues_get_(w, loc, name), c->norm_eps);
+}
+
+int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
+                   ry_value last, const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *logits,
+                   ry_value *k_out, ry_value *v_out) {
+  ry_status s = ry_lm_config_check(c);
+  if (s) return ry_builder_set_error(b, s);
+  ry_shape ts = ry_value_shape(b, tokens), ks = ry_value_shape(b, k_cache[0]);
+  if (ry_builder_error(b)) return 0;
+  if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32)
+    return FAIL(b, loc, "lm forward: tokens must be i32[batch, seq]");
+  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 4 ? ks.dims[2] : 0;
+  int64_t Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
+  ry_shape want = RY_SHAPE(B, Hk, S, D);
+  for (int l = 0; l < c->n_layers; l++)
+    if (!ry_shape_equal(ry_value_shape(b, k_cache[l]), want) || !ry_shape_equal(ry_value_shape(b, v_cache[l]), want) ||
+        ry_value_dtype(b, k_cache[l]) != RY_F32 || ry_value_dtype(b, v_cache[l]) != RY_F32) {
+      char t1[64];
+      return FAIL(b, loc, "lm forward: layer %d's caches must be f32[%lld, %lld, S, %lld] like layer 0's %s", l,
+                  (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
+    }
+  if (window < T || window > S)
+    return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
+                (long long)T, (long long)S);
+  bool gpt2 = c->arch == RY_LM_GPT2;
+  ry_value x = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "token_embd.weight"), tokens); /* [B, T, E] */
+  if (c->arch == RY_LM_GEMMA) x = ry_mul_(b, loc, x, ry_scalar_(b, loc, RY_F32, sqrt((double)E)));
+  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
+  if (gpt2) { /* learned positions pos0 .. pos0+T-1 (a padded chunk's tail may run past the table: clamped) */
+    ry_value ids = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T), 0), pos0);
+    ids = ry_min_(b, loc, ids, ry_scalar_(b, loc, RY_I32, (double)(c->n_ctx_train - 1)));
+    ry_value pe = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "position_embd.weight"), ids);
+    x = ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, pe, RY_SHAPE(B, T, E), RY_AXES(1, 2)));
+  }
+  ry_value cs = {0}, sn = {0};
+  if (c->rope != RY_ROPE_NONE) rope_tables(b, loc, c, T, pos0, &cs, &sn);
+  /* the mask: query t (position pos0 + t) sees cache positions s <= pos0 + t */
+  ry_value qpos = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 0), pos0);
+  ry_value mask = ry_compare_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 1), qpos, RY_LE);
+  mask = ry_broadcast_in_dim_(b, loc, mask, RY_SHAPE(B, Hk, T, G, window), RY_AXES(2, 4));
+  mask = ry_reshape_(b, loc, mask, RY_SHAPE(B, Hk, T * G, window));
+  for (int l = 0; l < c->n_layers && !ry_builder_error(b); l++) {
+    ry_value h = norm(b, loc, c, w, "blk.%d.attn_norm", l, x);
+    ry_value q, k, v;
+    if (gpt2) {
+      ry_value qkv = add_bias(b, loc, w, "blk.%d.attn_qkv.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_qkv.weight", l)));
+      q = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 0), RY_AXES(B, T, E), RY_NO_AXES);
+      k = ry_slice_(b, loc, qkv, RY_AXES(0, 0, E), RY_AXES(B, T, 2 * E), RY_NO_AXES);
+      v = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 2 * E), RY_AXES(B, T, 3 * E), RY_NO_AXES);
+    } else {
+      q = add_bias(b, loc, w, "blk.%d.attn_q.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_q.weight", l)));
+      k = add_bias(b, loc, w, "blk.%d.attn_k.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_k.weight", l)));
+      v = add_bias(b, loc, w, "blk.%d.attn_v.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_v.weight", l)));
+    }
+    q = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hq, D));
+    k = ry_reshape_(b, loc, k, RY_SHAPE(B, T, Hk, D));
+    v = ry_reshape_(b, loc, v, RY_SHAPE(B, T, Hk, D));
+    if (c->rope != RY_ROPE_NONE) {
+      q = rope(b, loc, c->rope, q, cs, sn);
+      k = rope(b, loc, c->rope, k, cs, sn);
+    }
+    /* write this step's keys and values into layer l's cache (heads
+       first: each head's positions are contiguous) at positions pos0.. */
+    ry_value starts[4] = {zero, zero, pos0, zero};
+    k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), starts);
+    v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3)), starts);
+    ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, Hk, window, D);
+    ry_value kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES); /* [B, Hk, W, D] */
+    ry_value vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
+    /* grouped-query attention over the window, as batched matrix products
+       over (batch, kv head): the G query heads of a kv head and the T
+       positions are the T*G rows */
+    ry_value qh = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
+    qh = ry_reshape_(b, loc, ry_transpose_(b, loc, qh, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, Hk, T * G, D));
+    qh = ry_mul_(b, loc, qh, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
+    ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
+    ry_value lg = ry_dot_general_(b, loc, qh, kw, d1, RY_F32); /* [B, Hk, T*G, W] */
+    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+    ry_value p = ry_softmax_(b, loc, lg, -1);
+    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
+    ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+    o = ry_transpose_(b, loc, ry_reshape_(b, loc, o, RY_SHAPE(B, Hk, T, G, D)), RY_AXES(0, 2, 1, 3, 4));
+    o = ry_reshape_(b, loc, o, RY_SHAPE(B, T, Hq * D));
+    o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
+    x = ry_add_(b, loc, x, o);
+    /* the feed-forward block */
+    h = norm(b, loc, c, w, "blk.%d.ffn_norm", l, x);
+    ry_value f;
+    if (gpt2) {
+      ry_value u = add_bias(b, loc, w, "blk.%d.ffn_up.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l)));
+      f = add_bias(b, loc, w, "blk.%d.ffn_down.bias", l,
+                   linear_t(b, loc, ry_gelu_(b, loc, u, 1), wget(w, loc, "blk.%d.ffn_down.weight", l)));
+    } else {
+      ry_value g = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l));
+      g = c->arch == RY_LM_GEMMA ? ry_gelu_(b, loc, g, 1) : ry_silu_(b, loc, g);
+      ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
+      f = linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l));
+    }
+    x = ry_add_(b, loc, x, f);
+  }
+  /* logits of position `last` only: the vocabulary projection is the largest matmul */
+  ry_value st3[3] = {zero, last, zero};
+  ry_value xl = ry_reshape_(b, loc, ry_dynamic_slice_(b, loc, x, st3, RY_AXES(B, 1, E)), RY_SHAPE(B, E));
+  xl = norm(b, loc, c, w, "output_norm", -1, xl);
+  const char *head = c->tied_embeddings ? "token_embd.weight" : "output.weight";
+  *logits = linear_t(b, loc, xl, ry_pvalues_get_(w, loc, head));
+  return ry_builder_error(b) ? 0 : 1 + 2 * c->n_layers;
+}
+
+/* ---- ry_lm: bucketed programs over a persistent cache ---- */
+
+#define N_WINDOWS 24
+static const int k_chunks[] = {1, 16, 64, 256};
+#define MAX_CHUNK 256
+
+typedef struct step_ctx {
+  const ry_lm_config *c;
+  const ry_params *w;
+  int64_t window;
+} step_ctx;
+
+struct ry_lm {
+  ry_lm_config c;
+  ry_params *w;
+  ry_device *dev;
+  int max_ctx, pos;
+  int64_t cache_len; /* max_ctx + MAX_CHUNK: a padded chunk always fits */
+  ry_array **kc, **vc; /* n_layers each */
+  ry_jit *jits[N_WINDOWS];
+  step_ctx ctx[N_WINDOWS];
+  int64_t windows[N_WINDOWS];
+  int n_windows;
+};
+
+/* in: weights..., k caches (L), v caches (L), tokens[1, T], pos0, last;
+   out: logits, k caches, v caches */
+static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
+  step_ctx *sc = vctx;
+  int n = ry_params_count(sc->w), L = sc->c->n_layers;
+  ry_pvalues *pv = NULL;
+  ry_status s = ry_pvalues_from(b, sc->w, in, &pv);
+  if (s) return ry_builder_set_error(b, s);
+  const ry_value *kc = in + n, *vc = in + n + L, *rest = in + n + 2 * L;
+  int k = ry_lm_forward(b, sc->c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
+  ry_pvalues_free(pv);
+  return k ? k : -1;
+}
+
+/* zeroed caches, n_layers of each */
+static ry_status new_caches(ry_lm *m) {
+  ry_shape cs = RY_SHAPE(1, m->c.n_kv_heads, m->cache_len, m->c.head_dim);
+  ry_status s = NULL;
+  for (int l = 0; l < m->c.n_layers && !s; l++) {
+    ry_array_release(m->kc[l]);
+    ry_array_release(m->vc[l]);
+    m->kc[l] = m->vc[l] = NULL;
+    s = ry_array_zeros(RY_F32, cs, &m->kc[l]);
+    if (!s) s = ry_array_zeros(RY_F32, cs, &m->vc[l]);
+  }
+  return s;
+}
+
+ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out) {
+  *out = NULL;
+  ry_status s = ry_lm_check_weights(c, weights);
+  if (s) return s;
+  if (!dev) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_new: no device");
+  if (max_ctx < 1 || max_ctx > c->n_ctx_train)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_new: max_ctx %d must be in [1, %d] (the model's context)", max_ctx,
+                          c->n_ctx_train);
+  ry_lm *m = calloc(1, sizeof *m);
+  if (!m) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  m->c = *c;
+  m->dev = dev;
+  m->max_ctx = max_ctx;
+  m->cache_len = (int64_t)max_ctx + MAX_CHUNK;
+  /* the model's own tree, in the order of the weight specs (the program's inputs) */
+  m->w = ry_params_new();
+  int nw = weight_specs(c, NULL, 0);
+  wspec *ws = calloc((size_t)nw, sizeof *ws);
+  if (!m->w || !ws) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  if (ws) weight_specs(c, ws, nw);
+  for (int i = 0; !s && i < nw; i++) {
+    ry_array *a = ry_params_get(weights, ws[i].name);
+    if (a && ry_array_dtype(a) != RY_F32)
+      s = ry_status_make(RY_ERR_DTYPE, "ry_lm_new: tensor '%s' is %s; convert the weights to f32 first", ws[i].name,
+                         ry_dtype_name(ry_array_dtype(a)));
+    if (!s && a) s = ry_params_set(m->w, ws[i].name, a);
+  }
+  free(ws);
+  if (!s) {
+    m->kc = calloc((size_t)c->n_layers, sizeof *m->kc);
+    m->vc = calloc((size_t)c->n_layers, sizeof *m->vc);
+    if (!m->kc || !m->vc) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  }
+  if (!s) s = new_caches(m);
+  /* attention windows: 64, 128, ... up to the cache length */
+  for (int64_t wlen = 64; !s && m->n_windows < N_WINDOWS; wlen *= 2) {
+    if (wlen > m->cache_len) wlen = m->cache_len;
+    m->windows[m->n_windows++] = wlen;
+    if (wlen == m->cache_len) break;
+  }
+  if (s) {
+    ry_lm_free(m);
+    return s;
+  }
+  *out = m;
+  return NULL;
+}
+
+void ry_lm_free(ry_lm *m) {
+  if (!m) return;
+  for (int i = 0; i < N_WINDOWS; i++) ry_jit_free(m->jits[i]);
+  for (int l = 0; l < m->c.n_layers; l++) {
+    if (m->kc) ry_array_release(m->kc[l]);
+    if (m->vc) ry_array_release(m->vc[l]);
+  }
+  free(m->kc);
+  free(m->vc);
+  ry_params_free(m->w);
+  free(m);
+}
+
+void ry_lm_reset(ry_lm *m) {
+  if (m) m->pos = 0;
+}
+
+int ry_lm_position(const ry_lm *m) { return m ? m->pos : 0; }
+
+const ry_lm_config *ry_lm_config_of(const ry_lm *m) { return m ? &m->c : NULL; }
+
+static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float *logits) {
+  int wi = 0;
+  while (wi + 1 < m->n_windows && m->windows[wi] < (int64_t)m->pos + T) wi++;
+  if (!m->jits[wi]) {
+    m->ctx[wi] = (step_ctx){&m->c, m->w, m->windows[wi]};
+    char name[48];
+    snprintf(name, sizeof name, "lm_step_w%lld", (long long)m->windows[wi]);
+    ry_status s = ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi]);
+    if (s) return s;
+  }
+  int32_t tok[MAX_CHUNK] = {0};
+  memcpy(tok, tokens, (size_t)n * sizeof *tok);
+  int32_t pos0 = m->pos, last = n - 1;
+  int nw = ry_params_count(m->w), L = m->c.n_layers, n_in = nw + 2 * L + 3, n_out = 1 + 2 * L;
+  ry_array **in = calloc((size_t)(n_in + n_out), sizeof *in), **out = in ? in + n_in : NULL;
+  bool *donate = calloc((size_t)n_in, sizeof *donate);
+  ry_status s = in && donate ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
+  if (s) {
+    free(in);
+    free(donate);
+    return s;
+  }
+  ry_array **rest = in + nw + 2 * L;
+  for (int i = 0; i < nw; i++) in[i] = ry_params_at(m->w, i);
+  s = ry_array_from_host(RY_I32, RY_SHAPE(1, T), tok, &rest[0]);
+  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &pos0, &rest[1]);
+  if (!s) s = ry_array_from_host(RY_I32, RY_SCALAR, &last, &rest[2]);
+  if (!s) {
+    /* the caches are donated: the step writes the new keys and values in place */
+    for (int l = 0; l < L; l++) {
+      in[nw + l] = m->kc[l];
+      in[nw + L + l] = m->vc[l];
+      donate[nw + l] = donate[nw + L + l] = true;
+      m->kc[l] = m->vc[l] = NULL;
+    }
+    s = ry_jit_call_donated(m->jits[wi], n_in, in, donate, n_out, out);
+    if (s) { /* the caches went with the failed call: start over */
+      ry_status_free(new_caches(m));
+      m->pos = 0;
+    } else {
+      for (int l = 0; l < L; l++) {
+        m->kc[l] = out[1 + l];
+        m->vc[l] = out[1 + L + l];
+      }
+      m->pos += n;
+      if (logits) s = ry_array_to_host(out[0], logits, (size_t)m->c.n_vocab * sizeof(float));
+    }
+  }
+  ry_array_release(out[0]);
+  for (int i = 0; i < 3; i++) ry_array_release(rest[i]);
+  free(in);
+  free(donate);
+  return s;
+}
+
+ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits) {
+  if (!m || !tokens || n < 1) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_eval: need a model and at least one token");
+  if ((int64_t)m->pos + n > m->max_ctx)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_eval: %d tokens after %d would exceed the context of %d", n, m->pos,
+                          m->max_ctx);
+  for (int i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= m->c.n_vocab)
+      return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_eval: token %d (at %d) is not in [0, %d)", tokens[i], i,
+                            m->c.n_vocab);
+  ry_status s = NULL;
+  for (int done = 0; done < n && !s;) {
+    int rem = n - done, T = MAX_CHUNK;
+    for (size_t k = 0; k < sizeof k_chunks / sizeof k_chunks[0]; k++)
+      if (k_chunks[k] >= rem) {
+        T = k_chunks[k];
+        break;
+      }
+    int take = rem < T ? rem : T;
+    s = run_chunk(m, tokens + done, take, T, done + take == n ? logits : NULL);
+    done += take;
+  }
+  return s;
+}
