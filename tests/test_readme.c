@@ -76,6 +76,18 @@ TEST(readme_example_runs) {
   CHECK(strstr(out, "result:") != NULL);
 }
 
+TEST(readme_tokenizer_example) {
+  check_block("### Tokenizer", "tokenize.c");
+  char out[16384], tail[1200];
+  int rc;
+  snprintf(tail, sizeof tail, "example_tokenize %s/tests/data/tokenizer/tiny_bpe_smollm.gguf 'Hi 123!'", rt_source_dir());
+  run_example(tail, out, sizeof out, &rc);
+  CHECK_MSG(rc == 0, "example exited with %d:\n%s", rc, out);
+  /* the ChatML prompt comes back whole from the stream decoder */
+  CHECK_MSG(strstr(out, "<|im_start|>user\nHi 123!<|im_end|>\n<|im_start|>assistant\n") != NULL, "%s", out);
+  CHECK_MSG(strstr(out, " tokens: 1 ") != NULL, "%s", out);
+}
+
 TEST(readme_lm_example_runs) {
   const char *model = rt_smollm2_path();
   if (!model) {

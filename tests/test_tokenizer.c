@@ -72,8 +72,13 @@ static void run_golden(ry_tokenizer *t, const char *name, int *n_lines) {
               s ? ry_status_message(s) : "ids differ", got, exp);
     }
     ry_status_free(s);
-    /* decode(encode(s)) == s for plain encoding (U+2581 decodes to a space in SPM) */
-    if (flags == 0 && ids && !strstr(text, "\xE2\x96\x81")) {
+    /* decode(encode(s)) == s for plain encoding; not in SPM for U+2581 (it
+     * decodes to a space) or text after a special token (encode puts a
+     * space in front of it, as llama.cpp, and decode keeps it) */
+    int spm_special = 0;
+    for (int64_t i = 0; i < n && ry_tokenizer_model(t) == RY_TOK_SPM; i++)
+      spm_special |= ry_token_type_of(t, ids[i]) == RY_TOKEN_USER_DEFINED || ry_token_type_of(t, ids[i]) == RY_TOKEN_CONTROL;
+    if (flags == 0 && ids && !spm_special && !strstr(text, "\xE2\x96\x81")) {
       char *back = NULL;
       size_t blen = 0;
       ry_status ds = ry_detokenize(t, ids, n, 0, &back, &blen);
@@ -95,35 +100,82 @@ static void run_golden(ry_tokenizer *t, const char *name, int *n_lines) {
   free(data);
 }
 
+
+/* FNV-1a 64 over each piece as a 4-byte little-endian length and its bytes
+ * (fold() in tests/data/gen_tokenizer_goldens.py) */
+static uint64_t fold_pieces(ry_tokenizer *t, int flags) {
+  uint64_t h = 1469598103934665603ull;
+  for (int32_t i = 0; i < ry_tokenizer_n_tokens(t); i++) {
+    const char *p = "";
+    size_t len = 0;
+    CHECK_OK(ry_token_piece(t, i, flags, &p, &len));
+    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    for (int k = 0; k < 4; k++) h = (h ^ hdr[k]) * 1099511628211ull;
+    for (size_t k = 0; k < len; k++) h = (h ^ (uint8_t)p[k]) * 1099511628211ull;
+  }
+  return h;
+}
+
+/* tests/data/tokenizer/<name>.pieces: llama.cpp's llama_token_to_piece of
+ * every token, without and with `special` */
+static void run_pieces(ry_tokenizer *t, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/tokenizer/%s.pieces", rt_source_dir(), name);
+  char *data = rt_read_file(path, NULL);
+  CHECK_MSG(data != NULL, "cannot read %s", path);
+  if (!data || !t) {
+    free(data);
+    return;
+  }
+  if (strncmp(data, "fold ", 5) == 0) {
+    long long n = 0;
+    unsigned long long h0 = 0, h1 = 0;
+    CHECK(sscanf(data + 5, "%lld %llx %llx", &n, &h0, &h1) == 3);
+    CHECK_EQ_INT(n, ry_tokenizer_n_tokens(t));
+    CHECK_MSG(fold_pieces(t, 0) == h0, "%s: the pieces differ from llama.cpp's", name);
+    CHECK_MSG(fold_pieces(t, RY_TOK_RENDER_SPECIAL) == h1, "%s: the special pieces differ from llama.cpp's", name);
+    free(data);
+    return;
+  }
+  int bad = 0, lines = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+    char h0[1100], h1[1100];
+    int id = -1;
+    if (sscanf(line, "%d %1099s %1099s", &id, h0, h1) != 3) {
+      CHECK_MSG(0, "%s: bad line %d", name, lines + 1);
+      break;
+    }
+    for (int f = 0; f < 2; f++) {
+      const char *hex = f ? h1 : h0;
+      const char *p = "";
+      size_t len = 0;
+      CHECK_OK(ry_token_piece(t, id, f ? RY_TOK_RENDER_SPECIAL : 0, &p, &len));
+      size_t want = strcmp(hex, "-") == 0 ? 0 : strlen(hex) / 2;
+      int same = len == want;
+      for (size_t k = 0; same && k < len; k++) same = (uint8_t)p[k] == hexval(hex[2 * k]) * 16 + hexval(hex[2 * k + 1]);
+      if (!same && bad++ < 5) rt_fail(__FILE__, __LINE__, "%s: token %d (special %d): piece \"%.*s\", llama.cpp %s", name, id, f, (int)len, p, hex);
+    }
+  }
+  CHECK_EQ_INT(lines, ry_tokenizer_n_tokens(t));
+  CHECK_MSG(bad == 0, "%s: %d pieces differ from llama.cpp's", name, bad);
+  free(data);
+}
+
 TEST(tok_tiny_goldens) {
   static const char *names[] = {"tiny_bpe_gpt2", "tiny_bpe_llama3", "tiny_bpe_smollm", "tiny_bpe_qwen2", "tiny_spm"};
   for (int i = 0; i < 5; i++) {
     ry_tokenizer *t = load_fixture(names[i]);
     int lines = 0;
     run_golden(t, names[i], &lines);
+    run_pieces(t, names[i]);
     CHECK_MSG(lines >= 400, "%s: only %d golden lines", names[i], lines);
     ry_tokenizer_free(t);
   }
 }
 
-static const char *smollm2_path(void) {
-  static char buf[1024];
-  const char *env = getenv("RYFT_TEST_SMOLLM2");
-  if (env && *env) return env;
-  const char *cands[2] = {RYFT_BINARY_DIR, RYFT_SOURCE_DIR "/build"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cands[i]);
-    FILE *f = fopen(buf, "rb");
-    if (f) {
-      fclose(f);
-      return buf;
-    }
-  }
-  return NULL;
-}
-
 TEST(tok_smollm2) {
-  const char *path = smollm2_path();
+  const char *path = rt_smollm2_path();
   if (!path) {
     rt_skip("smollm2", "no SmolLM2 GGUF (make model, or set RYFT_TEST_SMOLLM2)");
     return;
@@ -138,6 +190,7 @@ TEST(tok_smollm2) {
   CHECK(!ry_tokenizer_is_eog(t, 1));
   int lines = 0;
   run_golden(t, "smollm2", &lines);
+  run_pieces(t, "smollm2");
   CHECK_MSG(lines >= 400, "smollm2: only %d golden lines", lines);
   /* the chat template is SmolLM2's ChatML */
   const char *tmpl = ry_tokenizer_chat_template(t);
@@ -367,4 +420,65 @@ TEST(tok_large_text) {
   ry_free(ids);
   free(text);
   ry_tokenizer_free(t);
+}
+
+/* ---- every allocation failing in turn: a clean out-of-memory, no leak ---- */
+static ry_status tok_roundtrip(ry_tok_model model) {
+  const char *bpe_toks[] = {"<|im_end|>", "h", "e", "Ġ", "x", "he", "Ġx", "<u>"};
+  const char *spm_toks[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81", "h", "e", "he", "<u>"};
+  int32_t bpe_types[] = {3, 1, 1, 1, 1, 1, 1, 4}, spm_types[] = {2, 3, 3, 6, 1, 1, 1, 1, 4};
+  float spm_scores[] = {0, 0, 0, 0, -1, -2, -3, -1, 0};
+  const char *merges[] = {"h e", "Ġ x"};
+  ry_tokenizer_config c = ry_tokenizer_config_init(model);
+  if (model == RY_TOK_BPE) {
+    c.n_tokens = 8, c.tokens = bpe_toks, c.types = bpe_types, c.n_merges = 2, c.merges = merges, c.pre = "llama3";
+  } else {
+    c.n_tokens = 9, c.tokens = spm_toks, c.types = spm_types, c.scores = spm_scores;
+  }
+  c.chat_template = "<|im_start|><|im_end|>";
+  ry_tokenizer *t = NULL;
+  ry_status s = ry_tokenizer_new(&c, &t);
+  int32_t *ids = NULL;
+  int64_t n = 0;
+  char *back = NULL, *chat = NULL;
+  ry_detok_stream *st = NULL;
+  if (!s) s = ry_tokenize(t, "he x<u>he<|im_end|> xA", -1, RY_TOK_ADD_SPECIAL | RY_TOK_PARSE_SPECIAL, &ids, &n);
+  if (!s) s = ry_detokenize(t, ids, n, RY_TOK_RENDER_SPECIAL, &back, NULL);
+  if (!s) s = ry_detok_stream_new(t, 0, &st);
+  for (int64_t i = 0; !s && i < n; i++) {
+    const char *p;
+    size_t len;
+    s = ry_detok_stream_push(st, ids[i], &p, &len);
+  }
+  ry_chat_msg m = {"user", "hi"};
+  if (!s) s = ry_chat_apply(ry_tokenizer_chat_template(t), &m, 1, 1, &chat);
+  ry_free(chat);
+  ry_detok_stream_free(st);
+  ry_free(back);
+  ry_free(ids);
+  ry_tokenizer_free(t);
+  return s;
+}
+
+TEST(tok_allocation_failure) {
+  for (int model = RY_TOK_BPE; model <= RY_TOK_SPM; model++) {
+    int failures = 0, successes = 0;
+    for (long k = 0; k < 2000 && !successes; k++) {
+      rt_oom_arm(k, 1);
+      ry_status s = tok_roundtrip((ry_tok_model)model);
+      int failed = rt_oom_failed();
+      long long live = rt_oom_disarm();
+      if (s) {
+        CHECK_MSG(ry_status_code(s) == RY_ERR_OUT_OF_MEMORY, "model %d budget %ld: %s", model, k, ry_status_message(s));
+        failures++;
+      } else {
+        CHECK_MSG(!failed, "model %d budget %ld: an allocation failed but the calls succeeded", model, k);
+        successes++;
+      }
+      ry_status_free(s);
+      CHECK_MSG(live == 0, "model %d budget %ld: %lld bytes leaked", model, k, live);
+    }
+    CHECK(failures > 10);
+    CHECK_EQ_INT(successes, 1);
+  }
 }

@@ -43,7 +43,11 @@ ry_status ry_tokenizer_from_gguf(const ry_gguf *g, ry_tokenizer **out) {
   bool have_scores = ry_gguf_find(g, "tokenizer.ggml.scores") != NULL;
   bool have_types = ry_gguf_find(g, "tokenizer.ggml.token_type") != NULL;
   bool have_merges = ry_gguf_find(g, "tokenizer.ggml.merges") != NULL;
-  if (have_scores && (s = ry_gguf_get_arr(g, "tokenizer.ggml.scores", RY_GGUF_F32, &scores))) return ry__err_prefix(s, "tokenizer");
+  if (have_scores && (s = ry_gguf_get_arr(g, "tokenizer.ggml.scores", RY_GGUF_TYPE_COUNT, &scores)))
+    return ry__err_prefix(s, "tokenizer");
+  if (have_scores && scores.elem != RY_GGUF_F32 && scores.elem != RY_GGUF_I32) /* llama.cpp takes both */
+    return ry__err(RY_ERR_DTYPE, "tokenizer: tokenizer.ggml.scores is an array of %s, not f32 or i32",
+                   ry_gguf_type_name(scores.elem));
   if (have_types && (s = ry_gguf_get_arr(g, "tokenizer.ggml.token_type", RY_GGUF_I32, &types))) return ry__err_prefix(s, "tokenizer");
   if (have_merges && (s = ry_gguf_get_arr(g, "tokenizer.ggml.merges", RY_GGUF_STRING, &merges))) return ry__err_prefix(s, "tokenizer");
   if (have_scores && scores.n < toks.n)
@@ -70,7 +74,12 @@ ry_status ry_tokenizer_from_gguf(const ry_gguf *g, ry_tokenizer **out) {
   }
   for (int32_t i = 0; i < n && !s; i++) s = ry_gguf_arr_str(&toks, (uint64_t)i, &tv[i], &tl[i]);
   for (int32_t i = 0; i < n && !s; i++) {
-    if (sc) memcpy(&sc[i], (const char *)scores.data + 4 * (size_t)i, 4);
+    if (sc && scores.elem == RY_GGUF_F32) memcpy(&sc[i], (const char *)scores.data + 4 * (size_t)i, 4);
+    if (sc && scores.elem == RY_GGUF_I32) {
+      int32_t v;
+      memcpy(&v, (const char *)scores.data + 4 * (size_t)i, 4);
+      sc[i] = (float)v;
+    }
     if (ty) memcpy(&ty[i], (const char *)types.data + 4 * (size_t)i, 4);
     /* a type outside 1..6 is llama.cpp's UNDEFINED: treat it as unused */
     if (ty && (ty[i] < RY_TOKEN_NORMAL || ty[i] > RY_TOKEN_BYTE)) ty[i] = RY_TOKEN_UNUSED;

@@ -491,8 +491,10 @@ ry_status ry_detokenize(const ry_tokenizer *t, const int32_t *ids, int64_t n, in
       tok_buf_free(&b);
       return ry__err_prefix(s, "detokenize: id %lld", (long long)i);
     }
-    if (strip && m && p[0] == ' ') p++, m--;
-    if (m) strip = false;
+    if (strip && t->types[ids[i]] != RY_TOKEN_CONTROL) { /* the first token after BOS */
+      if (m && p[0] == ' ') p++, m--;
+      strip = false;
+    }
     if (!tok_buf_put(&b, p, m)) {
       tok_buf_free(&b);
       return ry__oom();
@@ -584,8 +586,10 @@ ry_status ry_detok_stream_push(ry_detok_stream *s, int32_t id, const char **text
   size_t m;
   ry_status st = ry_token_piece(s->t, id, s->flags, &p, &m);
   if (st) return st;
-  if (s->first && s->t->add_space_prefix && m && p[0] == ' ') p++, m--;
-  if (m) s->first = false;
+  if (s->first && s->t->types[id] != RY_TOKEN_CONTROL) {
+    if (s->t->add_space_prefix && m && p[0] == ' ') p++, m--;
+    s->first = false;
+  }
   s->out.n = 0;
   if (!stream_feed(s, p, m)) return ry__oom();
   *text = s->out.p ? s->out.p : "";

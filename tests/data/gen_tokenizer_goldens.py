@@ -14,6 +14,9 @@
         each tiny vocabulary, and for SmolLM2-135M-Instruct when its GGUF is
         given, and writes tests/data/tokenizer/<name>.golden.
 
+<name>.pieces holds llama.cpp's decoded piece of every token (see
+write_pieces).
+
 A golden file has one line per (string, flags): "FLAGS HEX IDS", FLAGS 0
 (plain) or 3 (add_special + parse_special, llama.cpp's add_bos=True,
 special=True), HEX the string's UTF-8 bytes in hex ("-" when empty), IDS the
@@ -266,7 +269,42 @@ def goldens(smollm2):
                 lines.append(f"{flags} {s.encode().hex() or '-'} {','.join(map(str, ids)) or '-'}")
         with open(os.path.join(OUT, name + ".golden"), "w") as f:
             f.write("\n".join(lines) + "\n")
+        write_pieces(llm, name)
         print(f"{name}: {len(ss)} strings")
+
+
+def token_piece(llm, tok, special):
+    import ctypes
+    import llama_cpp
+    buf = ctypes.create_string_buffer(512)
+    n = llama_cpp.llama_token_to_piece(llm._model.vocab, tok, buf, 512, 0, special)
+    assert 0 <= n <= 512, n
+    return bytes(buf[:n])
+
+
+def fold(pieces):
+    """FNV-1a 64 over each piece as a 4-byte little-endian length and its bytes."""
+    h = 1469598103934665603
+    for p in pieces:
+        for b in len(p).to_bytes(4, "little") + p:
+            h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def write_pieces(llm, name):
+    """<name>.pieces: what llama.cpp's llama_token_to_piece gives for every
+    token, without and with `special`: one line per token ("ID HEX HEX", "-"
+    for empty) for the tiny vocabularies, and for the large one a single line
+    "fold N HASH0 HASH1" (fold() above) to keep the file small."""
+    n = llm.n_vocab()
+    p0 = [token_piece(llm, i, False) for i in range(n)]
+    p1 = [token_piece(llm, i, True) for i in range(n)]
+    with open(os.path.join(OUT, name + ".pieces"), "w") as f:
+        if n > 4096:
+            f.write(f"fold {n} {fold(p0):016x} {fold(p1):016x}\n")
+        else:
+            for i in range(n):
+                f.write(f"{i} {p0[i].hex() or '-'} {p1[i].hex() or '-'}\n")
 
 
 if __name__ == "__main__":
