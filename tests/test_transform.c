@@ -422,6 +422,31 @@ static int fd_fori_body(ry_builder *b, const ry_value *in, ry_value *out, void *
   out[0] = ry_add(b, ry_mul(b, ry_sin(b, in[1]), ry_scalar(b, RY_F64, 1.1)), ry_mul(b, i, ry_scalar(b, RY_F64, 0.1)));
   return 1;
 }
+/* carries that start as constants (h0 = zeros) or come through round:
+ * reverse mode must still reach w and xs (issue 10) */
+static int fd_fori_w_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const ry_value *w = ctx;
+  ry_value i = ry_convert(b, in[0], RY_F64);
+  out[0] = ry_tanh(b, ry_add(b, ry_mul(b, in[1], *w), ry_mul(b, i, ry_scalar(b, RY_F64, 0.1))));
+  return 1;
+}
+static ry_value op_fori_const_carry(ry_builder *b, const ry_value *in) {
+  ry_value o, h0 = ry_full(b, RY_F64, RY_SHAPE(4), 0.0);
+  ry_fori_loop(b, 0, 5, fd_fori_w_body, (void *)&in[0], 1, &h0, &o);
+  return ry_mul(b, o, o);
+}
+static ry_value op_scan_const_carry(ry_builder *b, const ry_value *in) {
+  fd_scan_ctx c = {in[0]};
+  ry_value o[2], h0 = ry_full(b, RY_F64, RY_SHAPE(3), 0.0);
+  ry_scan(b, fd_scan_body, &c, -1, 1, &h0, 1, &in[1], 0, o);
+  return ry_add(b, ry_sum(b, o[1], RY_AXES(0)), o[0]);
+}
+static ry_value op_scan_round_carry(ry_builder *b, const ry_value *in) {
+  fd_scan_ctx c = {in[0]};
+  ry_value o[2], h0 = ry_round(b, ry_mul(b, in[0], ry_scalar(b, RY_F64, 3.0)));
+  ry_scan(b, fd_scan_body, &c, -1, 1, &h0, 1, &in[1], 0, o);
+  return ry_add(b, ry_sum(b, o[1], RY_AXES(0)), o[0]);
+}
 static ry_value op_fori(ry_builder *b, const ry_value *in) {
   ry_value o;
   ry_fori_loop(b, 2, 7, fd_fori_body, NULL, 1, in, &o);
@@ -515,6 +540,9 @@ TEST(transform_finite_differences) {
     {"scan", op_scan, 3, {RY_SHAPE(3), RY_SHAPE(4, 3), RY_SHAPE(3)}, -1, 1},
     {"scan_reverse", op_scan_rev, 3, {RY_SHAPE(3), RY_SHAPE(5, 3), RY_SHAPE(3)}, -1, 1},
     {"fori_loop", op_fori, 1, {RY_SHAPE(4)}, -1, 1},
+    {"fori_loop_const_carry", op_fori_const_carry, 1, {RY_SHAPE(4)}, -1, 1},
+    {"scan_const_carry", op_scan_const_carry, 2, {RY_SHAPE(3), RY_SHAPE(4, 3)}, -1, 1},
+    {"scan_round_carry", op_scan_round_carry, 2, {RY_SHAPE(3), RY_SHAPE(4, 3)}, -1, 1},
     {"convolution_nchw_stride_pad", op_conv_nchw, 2, {RY_SHAPE(2, 3, 5, 4), RY_SHAPE(4, 3, 2, 2)}, -1, 1},
     {"convolution_nhwc_dilated", op_conv_nhwc_dilated, 2, {RY_SHAPE(1, 4, 5, 2), RY_SHAPE(2, 2, 2, 3)}, -1, 1},
     {"convolution_feature_groups", op_conv_groups, 2, {RY_SHAPE(2, 4, 5), RY_SHAPE(6, 2, 3)}, -1, 1},
@@ -714,6 +742,9 @@ TEST(transform_bad_input) {
   ry_grad_opts oi = {1, one, 0};
   CHECK_ERR(ry_grad(fi, &oi, &g), RY_ERR_DTYPE, "input 1", "i32[3]", "only float inputs");
   CHECK_ERR(ry_grad(fw, NULL, &g), RY_ERR_UNSUPPORTED, "while", "trip count", "ry_jvp");
+  ry_graph *vf = NULL, *vb = NULL;
+  CHECK_ERR(ry_vjp(fw, &vf, &vb, NULL), RY_ERR_UNSUPPORTED, "while", "trip count", "ry_jvp");
+  CHECK(vf == NULL && vb == NULL);
   CHECK_ERR(ry_grad(NULL, NULL, &g), RY_ERR_INVALID_ARGUMENT, "NULL");
   CHECK_ERR(ry_hvp(fi, 5, &g), RY_ERR_INVALID_ARGUMENT, "argnum 5");
   CHECK_ERR(ry_jacrev(fi, 1, &g), RY_ERR_DTYPE, "i32");

@@ -119,6 +119,25 @@ static int tg_parse_ints(const char *s, int *v, int max) {
   return n;
 }
 
+/* x... -> sum(vmap(g)(x...)[0]), every input batched at axis 0. */
+static ry_status tg_sum_of_vmap(ry_graph *g, int64_t size, ry_graph **out) {
+  ry_graph *v = NULL;
+  ry_status s = ry_vmap(g, size, NULL, NULL, &v);
+  if (s) return s;
+  int n = ry_graph_num_inputs(v), m = ry_graph_num_outputs(v);
+  ry_builder *b = ry_builder_new("sum_of_vmap");
+  ry_value x[TG_MAX], y[TG_MAX];
+  for (int i = 0; i < n && i < TG_MAX; i++) x[i] = ry_input(b, NULL, ry_graph_input_type(v, i));
+  ry_value r = {0};
+  if (n <= TG_MAX && m <= TG_MAX && ry_call(b, v, n, x, y) == m && m >= 1) {
+    ry_axes all = {ry_graph_output_type(v, 0).shape.rank, {0}};
+    for (int k = 0; k < all.n; k++) all.v[k] = k;
+    r = ry_sum(b, y[0], all);
+  }
+  ry_graph_release(v);
+  return ry_builder_finish(b, 1, &r, out);
+}
+
 static bool tg_status(const char *what, const char *api, ry_status s) {
   if (!s) return true;
   rt_fail(__FILE__, __LINE__, "%s: %s: %s", what, api, ry_status_message(s));
@@ -131,8 +150,9 @@ static void tg_run_check(const tg_func *fn, const tg_check *c, ry_device *dev) {
   snprintf(what, sizeof what, "tgold/%s/%s%s%s", fn->name, c->kind, c->args[0] ? " " : "", c->args);
   rt_case_begin(what);
   ry_graph *g = NULL, *t = NULL;
-  ry_status s = ry_graph_parse(fn->ir, (long)fn->irlen, fn->name, &g);
-  if (!tg_status(what, "parse", s)) {
+  ry_graph *sv = NULL; /* gradvmap: sum of the vmapped graph */
+  ry_status st = ry_graph_parse(fn->ir, (long)fn->irlen, fn->name, &g);
+  if (!tg_status(what, "parse", st)) {
     rt_case_end();
     return;
   }
@@ -195,6 +215,39 @@ static void tg_run_check(const tg_func *fn, const tg_check *c, ry_device *dev) {
       if (tg_status(what, "ry_vmap", ry_vmap(g, size, axes, out_axes, &t)))
         tg_run_compare(what, t, dev, c->n_in, c->in, c->n_out, c->out, rt, at);
     }
+  } else if (strcmp(c->kind, "gradvmap") == 0 || strcmp(c->kind, "vmapgrad") == 0) {
+    int argnums[TG_MAX];
+    int na = tg_parse_ints(c->args, argnums, TG_MAX);
+    ry_grad_opts o = {na, argnums, 0};
+    int64_t size = c->n_in ? ry_array_type(c->in[0]).shape.dims[0] : 0;
+    if (c->kind[0] == 'v') { /* vmap(grad f), every input batched at axis 0 */
+      ry_graph *gr = NULL;
+      if (tg_status(what, "ry_grad", ry_grad(g, &o, &gr)) && tg_status(what, "ry_vmap", ry_vmap(gr, size, NULL, NULL, &t)))
+        tg_run_compare(what, t, dev, c->n_in, c->in, c->n_out, c->out, rt, at);
+      ry_graph_release(gr);
+    } else if (tg_status(what, "ry_vmap", tg_sum_of_vmap(g, size, &sv)) && tg_status(what, "ry_grad", ry_grad(sv, &o, &t))) {
+      /* grad(sum(vmap f)) */
+      tg_run_compare(what, t, dev, c->n_in, c->in, c->n_out, c->out, rt, at);
+    }
+    ry_graph_release(sv);
+  } else if (strcmp(c->kind, "linearize") == 0) {
+    ry_graph *fwd = NULL, *lin = NULL;
+    int n_res = 0;
+    if (tg_status(what, "ry_linearize", ry_linearize(g, &fwd, &lin, &n_res))) {
+      int n_y = ry_graph_num_outputs(g), n_f = ry_graph_num_outputs(fwd);
+      ry_array *fo[2 * TG_MAX] = {0};
+      if (n_f > 2 * TG_MAX || n_f != n_y + n_res || n_res + c->n_in > 2 * TG_MAX || 2 * n_y != c->n_out) {
+        rt_fail(__FILE__, __LINE__, "%s: forward graph has %d outputs (%d residuals)", what, n_f, n_res);
+      } else if (tg_status(what, "run fwd", ry_run(fwd, dev, fn->n_in, fn->in, n_f, fo))) {
+        for (int i = 0; i < n_y; i++) tg_compare(what, i, fo[i], c->out[i], rt, at);
+        for (int i = 0; i < n_res; i++) in[n_in++] = fo[n_y + i];
+        for (int i = 0; i < c->n_in; i++) in[n_in++] = c->in[i];
+        tg_run_compare(what, lin, dev, n_in, in, n_y, c->out + n_y, rt, at);
+        for (int i = 0; i < n_f; i++) ry_array_release(fo[i]);
+      }
+    }
+    ry_graph_release(fwd);
+    ry_graph_release(lin);
   } else if (strcmp(c->kind, "hvp") == 0) {
     int a = atoi(c->args);
     for (int i = 0; i < fn->n_in; i++) in[n_in++] = fn->in[i];
@@ -206,8 +259,8 @@ static void tg_run_check(const tg_func *fn, const tg_check *c, ry_device *dev) {
   } else if (strcmp(c->kind, "jacfwd") == 0 || strcmp(c->kind, "jacrev") == 0) {
     int a = atoi(c->args);
     bool fwd = c->kind[3] == 'f';
-    s = fwd ? ry_jacfwd(g, a, &t) : ry_jacrev(g, a, &t);
-    if (tg_status(what, fwd ? "ry_jacfwd" : "ry_jacrev", s))
+    st = fwd ? ry_jacfwd(g, a, &t) : ry_jacrev(g, a, &t);
+    if (tg_status(what, fwd ? "ry_jacfwd" : "ry_jacrev", st))
       tg_run_compare(what, t, dev, fn->n_in, fn->in, c->n_out, c->out, rt, at);
   } else {
     rt_fail(__FILE__, __LINE__, "%s: unknown transform '%s'", what, c->kind);
@@ -344,3 +397,26 @@ static void tg_on_device(const char *name) {
 
 TEST(tgold_transforms_vs_jax_cpu) { tg_on_device("cpu"); }
 TEST(tgold_transforms_vs_jax_pjrt) { tg_on_device("pjrt"); }
+
+/* deriv.tgolden: the derivative and batching cases where ryft differed from
+ * JAX (issue 18: dropped scatter windows, clamp with lo > hi, cummax ties,
+ * grad of a batched cond, abs / pow at 0, while results used without their
+ * derivative, empty sorts, vmap of checkpointed and custom-rule calls, an
+ * empty scan) and reverse mode through scan with a constant initial carry
+ * (issue 10), on every device. */
+static void tg_deriv_on(const char *name) {
+  ry_device *dev = NULL;
+  ry_status s = ry_device_get(name, &dev);
+  if (s) {
+    rt_skip(name, "the %s device is not built in: %s", name, ry_status_message(s));
+    ry_status_free(s);
+    return;
+  }
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/golden/deriv.tgolden", rt_source_dir());
+  tg_counts c = tg_run_file(path, dev);
+  CHECK_MSG(c.n_funcs >= 40 && c.n_checks >= 150, "only %d functions, %d checks in %s", c.n_funcs, c.n_checks, path);
+}
+TEST(tgold_deriv_vs_jax) { tg_deriv_on("interp"); }
+TEST(tgold_deriv_vs_jax_cpu) { tg_deriv_on("cpu"); }
+TEST(tgold_deriv_vs_jax_pjrt) { tg_deriv_on("pjrt"); }

@@ -363,6 +363,8 @@ def translate_eqn(sc, eqn, ins):
             ("index_vector_dim", len(idx[2]) - 1),
             ("kind", Raw("replace" if p == "scatter" else "add"))])]
     if p == "scan":
+        if NATIVE_SCAN[0]:
+            return native_scan(sc, prm, ins, outs_av)
         return unroll_scan(sc, prm, ins)
     if p == "while":
         cn, bn = int(prm["cond_nconsts"]), int(prm["body_nconsts"])
@@ -383,6 +385,19 @@ def translate_eqn(sc, eqn, ins):
         return sc.emit("cond", [idx] + args, [(tname(a.dtype), a.shape) for a in outs_av],
                        None, regs)
     raise Unmapped("no IR translation for primitive %r (params %s)" % (p, sorted(prm)))
+
+
+NATIVE_SCAN = [False]  # set per case (func(native_scan=True)): lax.scan -> ryft's scan op
+
+
+def native_scan(sc, prm, ins, outs_av):
+    """lax.scan as ryft's scan op: body (consts, carry, x slices) -> (carry, y slices)."""
+    n, nc, nk = int(prm["length"]), int(prm["num_consts"]), int(prm["num_carry"])
+    ptypes = [(v[1], v[2]) for v in ins[:nc + nk]] + [(v[1], v[2][1:]) for v in ins[nc + nk:]]
+    body = region(sc, "body", prm["jaxpr"], ptypes)
+    return sc.emit("scan", ins, [(tname(a.dtype), a.shape) for a in outs_av],
+                   [("length", n), ("n_consts", nc), ("n_carry", nk), ("reverse", bool(prm["reverse"]))],
+                   [body])
 
 
 def unroll_scan(sc, prm, ins):
@@ -515,16 +530,25 @@ def P(name, *shape):
 
 
 FUNCS = []
+DERIV = []  # deriv.tgolden: the cases of issues 18 and 10 (derivatives that differed from JAX)
 
 
-def func(name, ins, fwd_only=False, argnums=None, jac_argnum=None, vmap=None, tol=(1e-9, 1e-12)):
+def func(name, ins, fwd_only=False, argnums=None, jac_argnum=None, vmap=None, tol=(1e-9, 1e-12), into=None,
+         ir=None, kinds=None, grads=None, native_scan=False, batched=None):
     """Register fn(*inputs) as a golden function. fwd_only: no reverse mode
     (while loops), so no grad / vjp / hvp / jacrev. vmap: list of in_axes
     tuples (None = not batched); default: all inputs at axis 0, and input 0
-    at its last axis with the others unbatched."""
+    at its last axis with the others unbatched.
+    For deriv.tgolden (into=DERIV): ir, the program as IR text when the
+    translator cannot write it (calls with custom rules); kinds, the checks to
+    write (default: all that apply); grads, several argnum tuples to check;
+    native_scan, lax.scan as ryft's scan op instead of unrolled; batched, the
+    inputs (batch axis 0) of the gradvmap / vmapgrad checks."""
     def deco(fn):
-        FUNCS.append(dict(name=name, fn=fn, ins=ins, fwd_only=fwd_only, argnums=argnums,
-                          jac_argnum=jac_argnum, vmap=vmap, tol=tol))
+        (FUNCS if into is None else into).append(dict(
+            name=name, fn=fn, ins=ins, fwd_only=fwd_only, argnums=argnums, jac_argnum=jac_argnum,
+            vmap=vmap, tol=tol, ir=ir, kinds=kinds, grads=grads, native_scan=native_scan,
+            batched=batched))
         return fn
     return deco
 
@@ -561,26 +585,54 @@ def build_case(spec):
     rng = rng_for(name)
     args = [i.draw(rng) for i in ins]
     fidx = [k for k, i in enumerate(ins) if i.is_float]
-    ir, prims = to_ir(fn, args, [i.name for i in ins])
+    NATIVE_SCAN[0] = spec.get("native_scan", False)
+    if spec.get("ir"):
+        ir, prims = spec["ir"], {"(IR written by hand)"}
+    else:
+        ir, prims = to_ir(fn, args, [i.name for i in ins])
+    NATIVE_SCAN[0] = False
+    kinds = spec.get("kinds")
+
+    def want(kind):
+        return kinds is None or kind in kinds
     outs = [npa(o) for o in as_tuple(fn(*args))]
     checks = [("eval", "", [], outs)]
     scalar = len(outs) == 1 and outs[0].shape == () and outs[0].dtype == np.float64
     rev = not spec["fwd_only"]
     # grad
-    if scalar and rev:
-        argnums = spec["argnums"] or fidx
-        g = jax.grad(fn, argnums=tuple(argnums))(*args)
-        checks.append(("grad", " ".join(str(a) for a in argnums), [], [npa(x) for x in g]))
+    if scalar and rev and want("grad"):
+        for argnums in spec.get("grads") or [spec["argnums"] or fidx]:
+            g = jax.grad(fn, argnums=tuple(argnums))(*args)
+            checks.append(("grad", " ".join(str(a) for a in argnums), [], [npa(x) for x in g]))
+    # compositions with vmap over axis 0 of every input (deriv.tgolden)
+    if scalar and (want("gradvmap") or want("vmapgrad")) and kinds is not None:
+        argnums = tuple(spec["argnums"] or fidx)
+        bargs = [inp.draw(rng, (B,) + inp.shape) for inp in ins]
+        if spec.get("batched") is not None:
+            bargs = [np.asarray(v) for v in spec["batched"]]
+        if want("gradvmap"):
+            g = jax.grad(lambda *a: jnp.sum(jax.vmap(fn)(*a)), argnums=argnums)(*bargs)
+            checks.append(("gradvmap", " ".join(str(a) for a in argnums), bargs, [npa(x) for x in g]))
+        if want("vmapgrad"):
+            g = jax.vmap(jax.grad(fn, argnums=argnums))(*bargs)
+            checks.append(("vmapgrad", " ".join(str(a) for a in argnums), bargs, [npa(x) for x in g]))
     # jvp: tangents for every input (zeros for integer ones)
     tans = [rng.normal(size=a.shape) if ins[k].is_float else np.zeros(a.shape, a.dtype)
             for k, a in enumerate(args)]
     ff = float_fn(fn, args, fidx)
-    po, to = jax.jvp(lambda *fl: as_tuple(ff(*fl)), tuple(args[k] for k in fidx),
-                     tuple(tans[k] for k in fidx))
-    to = [npa(t) if o.dtype == np.float64 else np.zeros(o.shape, o.dtype) for t, o in zip(to, outs)]
-    checks.append(("jvp", "", tans, [npa(x) for x in po] + to))
+    if want("jvp") or want("linearize"):
+        po, to = jax.jvp(lambda *fl: as_tuple(ff(*fl)), tuple(args[k] for k in fidx),
+                         tuple(tans[k] for k in fidx))
+        to = [npa(t) if o.dtype == np.float64 else np.zeros(o.shape, o.dtype) for t, o in zip(to, outs)]
+        if want("jvp"):
+            checks.append(("jvp", "", tans, [npa(x) for x in po] + to))
+        if kinds is not None and want("linearize"):
+            _, lin = jax.linearize(lambda *fl: as_tuple(ff(*fl)), *(args[k] for k in fidx))
+            lo = lin(*(tans[k] for k in fidx))
+            lo = [npa(t) if o.dtype == np.float64 else np.zeros(o.shape, o.dtype) for t, o in zip(lo, outs)]
+            checks.append(("linearize", "", tans, [npa(x) for x in po] + lo))
     # vjp: cotangents for every output (zeros for integer ones)
-    if rev:
+    if rev and want("vjp"):
         cts = [rng.normal(size=o.shape) if o.dtype == np.float64 else np.zeros(o.shape, o.dtype)
                for o in outs]
         _, pull = jax.vjp(lambda *fl: as_tuple(ff(*fl)), *(args[k] for k in fidx))
@@ -597,7 +649,7 @@ def build_case(spec):
         variants = [tuple(0 for _ in ins)]
         mix = tuple([len(ins[0].shape)] + [None] * (len(ins) - 1))
         variants.append(mix)
-    for axes in variants:
+    for axes in (variants if want("vmap") else []):
         bargs = []
         for k, (inp, ax) in enumerate(zip(ins, axes)):
             if ax is None:
@@ -618,27 +670,30 @@ def build_case(spec):
         a = list(args)
         a[ja] = x
         return as_tuple(fn(*a))
-    if scalar and rev:
+    if scalar and rev and want("hvp"):
         v = rng.normal(size=args[ja].shape)
         hv = jax.jvp(jax.grad(lambda x: f_of(x)[0]), (args[ja],), (v,))[1]
         checks.append(("hvp", str(ja), [v], [npa(hv)]))
-        if args[ja].size <= 24:  # the full Hessian (ry_hessian: jacfwd of jacrev)
+        if args[ja].size <= 24 and want("hessian"):  # the full Hessian (ry_hessian: jacfwd of jacrev)
             h = jax.hessian(lambda x: f_of(x)[0])(args[ja])
             checks.append(("hessian", str(ja), [], [npa(h)]))
-    if outs[0].dtype == np.float64:
+    if outs[0].dtype == np.float64 and want("jacfwd"):
         jf = jax.jacfwd(lambda x: f_of(x)[0])(args[ja])
         checks.append(("jacfwd", str(ja), [], [npa(jf)]))
+    if outs[0].dtype == np.float64 and want("jacrev"):
         if rev:
             jr = jax.jacrev(lambda x: f_of(x)[0])(args[ja])
             checks.append(("jacrev", str(ja), [], [npa(jr)]))
     return dict(name=name, tol=spec["tol"], ir=ir, args=args, checks=checks, prims=prims)
 
 
-def write(cases, path):
+def write(cases, path, about=""):
     n_checks = sum(len(c["checks"]) for c in cases)
     with open(path, "w") as f:
         f.write("# Generated by tests/golden/gen_transform_goldens.py from JAX %s (CPU, x64).\n"
                 % jax.__version__)
+        if about:
+            f.write(about)
         f.write("# Do not edit. Regenerate with:\n")
         f.write("#   /work/jaxenv/bin/python tests/golden/gen_transform_goldens.py\n")
         f.write("# %d functions, %d (function, transform) checks. Format: FORMAT.md,\n"
@@ -1147,13 +1202,22 @@ def cond_vmap_grad(x, w):
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     only = sys.argv[2] if len(sys.argv) > 2 else None
+    deriv_only = only == "--deriv"  # only deriv.tgolden
+    if deriv_only:
+        only = None
     cases = []
-    for spec in FUNCS:
+    for spec in ([] if deriv_only else FUNCS):
         if only and only not in spec["name"]:
             continue
         cases.append(build_case(spec))
     path = os.path.join(outdir, "transforms.tgolden")
-    n = write(cases, path)
+    n = write(cases, path) if not deriv_only else 0
+    print("%s: %d functions, %d checks, %d bytes" % (path, len(cases), n, os.path.getsize(path)))
+    import deriv_cases
+    deriv_cases.register(sys.modules[__name__])
+    cases = [build_case(spec) for spec in DERIV if not only or only in spec["name"]]
+    path = os.path.join(outdir, "deriv.tgolden")
+    n = write(cases, path, "# The derivative cases of issues 18 and 10 (tests/golden/deriv_cases.py).\n")
     print("%s: %d functions, %d checks, %d bytes" % (path, len(cases), n, os.path.getsize(path)))
 
 
