@@ -12,6 +12,9 @@ ry_shape ry_shape_make(int rank, const int64_t *dims) {
 }
 
 int64_t ry_shape_numel(ry_shape s) {
+  /* a zero dim first: the product of the others may not fit, and need not */
+  for (int i = 0; i < s.rank; i++)
+    if (s.dims[i] == 0) return 0;
   int64_t n = 1;
   for (int i = 0; i < s.rank; i++) n *= s.dims[i];
   return n;
