@@ -404,7 +404,7 @@ TEST(tgold_transforms_vs_jax_pjrt) { tg_on_device("pjrt"); }
  * derivative, empty sorts, vmap of checkpointed and custom-rule calls, an
  * empty scan) and reverse mode through scan with a constant initial carry
  * (issue 10), on every device. */
-static void tg_deriv_on(const char *name) {
+static void tg_deriv_on(const char *name, const char *file, int min_funcs) {
   ry_device *dev = NULL;
   ry_status s = ry_device_get(name, &dev);
   if (s) {
@@ -413,10 +413,22 @@ static void tg_deriv_on(const char *name) {
     return;
   }
   char path[1024];
-  snprintf(path, sizeof path, "%s/tests/golden/deriv.tgolden", rt_source_dir());
+  const char *env = strcmp(file, "deriv_fuzz.tgolden") == 0 ? getenv("RYFT_DERIV_FUZZ") : NULL;
+  if (env && env[0])
+    snprintf(path, sizeof path, "%s", env);
+  else
+    snprintf(path, sizeof path, "%s/tests/golden/%s", rt_source_dir(), file);
   tg_counts c = tg_run_file(path, dev);
-  CHECK_MSG(c.n_funcs >= 40 && c.n_checks >= 150, "only %d functions, %d checks in %s", c.n_funcs, c.n_checks, path);
+  CHECK_MSG(c.n_funcs >= min_funcs && c.n_checks >= 4 * min_funcs, "only %d functions, %d checks in %s", c.n_funcs, c.n_checks,
+            path);
 }
-TEST(tgold_deriv_vs_jax) { tg_deriv_on("interp"); }
-TEST(tgold_deriv_vs_jax_cpu) { tg_deriv_on("cpu"); }
-TEST(tgold_deriv_vs_jax_pjrt) { tg_deriv_on("pjrt"); }
+TEST(tgold_deriv_vs_jax) { tg_deriv_on("interp", "deriv.tgolden", 40); }
+TEST(tgold_deriv_vs_jax_cpu) { tg_deriv_on("cpu", "deriv.tgolden", 40); }
+TEST(tgold_deriv_vs_jax_pjrt) { tg_deriv_on("pjrt", "deriv.tgolden", 40); }
+
+/* The differential tester's programs (gen_deriv_fuzz.py: random programs
+ * over the op table, every transform and composition, JAX's values); the
+ * environment variable RYFT_DERIV_FUZZ names a longer run's file instead. */
+TEST(tgold_deriv_fuzz) { tg_deriv_on("interp", "deriv_fuzz.tgolden", 40); }
+TEST(tgold_deriv_fuzz_cpu) { tg_deriv_on("cpu", "deriv_fuzz.tgolden", 40); }
+TEST(tgold_deriv_fuzz_pjrt) { tg_deriv_on("pjrt", "deriv_fuzz.tgolden", 40); }

@@ -97,19 +97,14 @@ static void j_pow(ryt_jvp_args *a) {
   }
   a->ty[0] = r;
 }
-/* max/min: the tangent of the winner; ties split evenly (as JAX). */
-static void j_maxmin(ryt_jvp_args *a, ry_cmp dir) {
-  ry_value x0 = X(0), x1 = X(1);
-  ry_value win = ry_compare_(B, L, x0, x1, dir), tie = ry_eq(B, x0, x1);
-  ry_value one = C(x0, 1), half = C(x0, 0.5), zero = C(x0, 0);
-  ry_value m0 = ry_select_(B, L, win, ry_broadcast_to_(B, L, one, T(B, x0).shape),
-                           ry_select_(B, L, tie, ry_broadcast_to_(B, L, half, T(B, x0).shape),
-                                      ry_broadcast_to_(B, L, zero, T(B, x0).shape)));
-  ry_value m1 = ry_sub_(B, L, one, m0);
-  a->ty[0] = tadd(a, tmul(a, TX(0), m0), tmul(a, TX(1), m1));
+/* max/min: the tangent of the winner; ties split evenly; nothing where the
+ * result is NaN (JAX's _balanced_eq against the result). */
+static ry_value balanced_eq(ryt_jvp_args *a, ry_value x, ry_value z, ry_value y);
+static void j_maxmin(ryt_jvp_args *a) {
+  a->ty[0] = tadd(a, tmul(a, TX(0), balanced_eq(a, X(0), Y(0), X(1))), tmul(a, TX(1), balanced_eq(a, X(1), Y(0), X(0))));
 }
-static void j_max(ryt_jvp_args *a) { j_maxmin(a, RY_GT); }
-static void j_min(ryt_jvp_args *a) { j_maxmin(a, RY_LT); }
+static void j_max(ryt_jvp_args *a) { j_maxmin(a); }
+static void j_min(ryt_jvp_args *a) { j_maxmin(a); }
 static void j_atan2(ryt_jvp_args *a) {
   ry_value d = ry_add_(B, L, ry_mul_(B, L, X(0), X(0)), ry_mul_(B, L, X(1), X(1)));
   ry_value r = tmul(a, TX(0), ry_div_(B, L, X(1), d));

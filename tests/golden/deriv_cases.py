@@ -90,6 +90,11 @@ def register(g):
     def pow_at_zero(x, y):
         return jnp.sum(lax.pow(x, y))
 
+    @func("max_min_nan_and_ties", [V("x", [np.nan, 1.0, 2.0, 0.5]), V("y", [1.0, np.nan, 2.0, -0.5])], into=D,
+          kinds={"grad", "jvp", "vjp"})
+    def max_min_nan_and_ties(x, y):
+        return jnp.sum(jnp.maximum(x, y) * jnp.array([1.0, 2.0, 3.0, 4.0])) + jnp.sum(jnp.minimum(x, y))
+
     # ---- 6. a while whose result does not depend on the differentiated input
     def three_sins(x):
         return lax.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, jnp.sin(s[1])), (0, x))[1]
