@@ -136,6 +136,7 @@ typedef struct stream_ctx {
   ry_detok_stream *ds;
   const ry_tokenizer *tok;
   ry_status err;
+  const char *echo; /* the prompt, printed with the first token (so not before a failed prefill) */
 } stream_ctx;
 
 /* print each token's text as soon as it is whole UTF-8; stop at an
@@ -143,6 +144,10 @@ typedef struct stream_ctx {
 static int on_token(int32_t id, int index, void *vctx) {
   (void)index;
   stream_ctx *c = vctx;
+  if (c->echo) {
+    fputs(c->echo, stdout);
+    c->echo = NULL;
+  }
   if (ry_tokenizer_is_eog(c->tok, id)) return 1;
   const char *text;
   size_t len;
@@ -167,9 +172,8 @@ static ry_status answer(ry_lm *m, const ry_tokenizer *tok, const gen_opts *o, co
   if (!s && ry_lm_position(m) + n + 1 > o->ctx)
     s = ry_status_make(RY_ERR_INVALID_ARGUMENT, "the prompt has %lld tokens; with the %d before it, it does not fit the context of %d",
                        (long long)n, ry_lm_position(m), o->ctx);
-  stream_ctx c = {NULL, tok, NULL};
+  stream_ctx c = {NULL, tok, NULL, echo};
   if (!s) s = ry_detok_stream_new(tok, 0, &c.ds);
-  if (!s && echo) fputs(echo, stdout); /* the prompt, once it is known to be good */
   if (!s) {
     int room = o->ctx - ry_lm_position(m) - (int)n;
     int max = o->n_predict < room ? o->n_predict : room;
@@ -177,6 +181,7 @@ static ry_status answer(ry_lm *m, const ry_tokenizer *tok, const gen_opts *o, co
     s = ry_lm_generate(m, ids, (int)n, &o->sample, max, &eos, eos >= 0 ? 1 : 0, on_token, &c, st);
     if (!s) s = c.err;
     else ry_status_free(c.err);
+    if (!s && c.echo) fputs(c.echo, stdout); /* no token was generated */
     const char *rest;
     size_t len;
     if (!s && !(s = ry_detok_stream_flush(c.ds, &rest, &len))) fwrite(rest, 1, len, stdout);
