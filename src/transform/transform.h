@@ -57,6 +57,13 @@ int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *
  * single primal result instead of recomputing it (checkpoint's saved dots). */
 int ryt_jvp_region_subst(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y,
                          ry_value *ty, const ry_value *subst);
+/* jvp_array.c: the rules of reduce, cumulative and sort, and JAX's
+ * _balanced_eq (1 where x alone is the max/min result z, 1/2 where y ties
+ * it, 0 elsewhere and where z is NaN). */
+void ryt_jvp_reduce(ryt_jvp_args *a);
+void ryt_jvp_cumulative(ryt_jvp_args *a);
+void ryt_jvp_sort(ryt_jvp_args *a);
+ry_value ryt_balanced_eq(ryt_jvp_args *a, ry_value x, ry_value z, ry_value y);
 /* Tangent t, or zeros of type `like` when t is a symbolic zero. */
 ry_value ryt_materialize(ry_builder *b, ry_loc loc, ry_value t, ry_type like);
 
