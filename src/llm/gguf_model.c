@@ -8,26 +8,18 @@
 #include "ryft/gguf.h"
 #include "ryft/model.h"
 
-/* "<arch>.<key>" as an integer; *found = 0 when absent (then *out is kept) */
-static ry_status arch_int(const ry_gguf *g, const char *arch, const char *key, int required, int64_t *out) {
+/* "<arch>.<key>" as an integer or a float (out_i or out_f); when absent,
+   an error if required, else *out is kept */
+static ry_status arch_num(const ry_gguf *g, const char *arch, const char *key, int required, int64_t *out_i,
+                          double *out_f) {
   char k[128];
   snprintf(k, sizeof k, "%s.%s", arch, key);
-  if (!ry_gguf_find(g, k)) {
-    if (required) return ry_status_make(RY_ERR_PARSE, "gguf model: the file lacks '%s'", k);
-    return NULL;
-  }
-  return ry_gguf_get_int(g, k, out);
+  if (!ry_gguf_find(g, k))
+    return required ? ry_status_make(RY_ERR_PARSE, "gguf model: the file lacks '%s'", k) : NULL;
+  return out_i ? ry_gguf_get_int(g, k, out_i) : ry_gguf_get_float(g, k, out_f);
 }
-
-static ry_status arch_float(const ry_gguf *g, const char *arch, const char *key, int required, double *out) {
-  char k[128];
-  snprintf(k, sizeof k, "%s.%s", arch, key);
-  if (!ry_gguf_find(g, k)) {
-    if (required) return ry_status_make(RY_ERR_PARSE, "gguf model: the file lacks '%s'", k);
-    return NULL;
-  }
-  return ry_gguf_get_float(g, k, out);
-}
+#define arch_int(g, arch, key, req, out) arch_num((g), (arch), (key), (req), (out), NULL)
+#define arch_float(g, arch, key, req, out) arch_num((g), (arch), (key), (req), NULL, (out))
 
 static ry_status int_field(int64_t v, const char *what, int *out) {
   if (v <= 0 || v > (1 << 24)) return ry_status_make(RY_ERR_PARSE, "gguf model: %s is %lld, not in [1, 2^24]", what, (long long)v);

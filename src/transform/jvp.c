@@ -5,16 +5,8 @@
  * tangents (see transpose.c), which is what makes reverse mode work. */
 #include <math.h>
 
-#include "transform.h"
+#include "jvp_shorthand.h"
 
-static bool Z(ry_value v) { return v.id == 0; }
-static ry_type T(ry_builder *b, ry_value v) { return ry_value_type(b, v); }
-#define B (a->b)
-#define L (a->loc)
-#define X(i) (a->x[i])
-#define TX(i) (a->tx[i])
-#define Y(i) (a->y[i])
-#define C(v, c) ry_const_like_(B, L, (v), (c))
 
 /* Tangent helpers that keep symbolic zeros symbolic. */
 static ry_value tadd(ryt_jvp_args *a, ry_value p, ry_value q) {

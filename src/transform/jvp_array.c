@@ -1,16 +1,8 @@
 /* Forward-mode rules of the array ops that need more than one line:
  * reduce, cumulative (JAX's associative scan for max/min, so ties split as
  * JAX's do) and sort. The rest of the JVP rules and the driver are in jvp.c. */
-#include "transform.h"
+#include "jvp_shorthand.h"
 
-static bool Z(ry_value v) { return v.id == 0; }
-static ry_type T(ry_builder *b, ry_value v) { return ry_value_type(b, v); }
-#define B (a->b)
-#define L (a->loc)
-#define X(i) (a->x[i])
-#define TX(i) (a->tx[i])
-#define Y(i) (a->y[i])
-#define C(v, c) ry_const_like_(B, L, (v), (c))
 
 /* reduce: sum is linear; max/min route the tangent to the extremes (ties
  * averaged); prod weights each tangent by the product of the other elements,
