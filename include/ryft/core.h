@@ -14,6 +14,14 @@
 extern "C" {
 #endif
 
+/* RY_API marks the public functions: the library is built with hidden
+ * visibility, so only what carries it is exported from libryft.so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RY_API __attribute__((visibility("default")))
+#else
+#define RY_API
+#endif
+
 #define RYFT_VERSION_MAJOR 0
 #define RYFT_VERSION_MINOR 1
 #define RYFT_VERSION_PATCH 0
