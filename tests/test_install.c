@@ -7,6 +7,7 @@
  * print its result. The programs are built with the suite's compiler and,
  * in the sanitizer build, its sanitizer flags (the library needs their
  * runtime). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,4 +86,86 @@ TEST(install_relocated_prefix_pkgconfig_and_cmake) {
   CHECK_MSG(strstr(out, "moved/") && strstr(out, "libryft.so"), "prog_shared does not use the installed library:\n%s", out);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   CHECK_EQ_INT(system(cmd), 0);
+}
+
+/* word-boundary search: `name` as a whole identifier in `text` */
+static int has_ident(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+    int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+    int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+    if (!before && !after) return 1;
+  }
+  return 0;
+}
+
+/* The library is built with hidden visibility: libryft.so exports exactly
+ * the functions that the headers in include/ryft mark RY_API, nothing internal. Every
+ * exported symbol must be a ry_* name the public headers spell, and every
+ * name declared RY_API must be exported (a definition that does not see its
+ * declaration would silently be hidden). Names the sanitizers' instrumentation
+ * adds (they start with "__") are not ryft's. */
+TEST(exported_symbols_are_the_public_api) {
+  if (!have("nm")) {
+    rt_skip("nm", "nm (binutils) is not installed");
+    return;
+  }
+  static char headers[1 << 20], cmd[2048];
+  size_t len = 0;
+  snprintf(cmd, sizeof cmd, "cat '%s'/include/ryft/*.h", RYFT_SOURCE_DIR);
+  FILE *p = popen(cmd, "r");
+  CHECK(p != NULL);
+  if (!p) return;
+  len = fread(headers, 1, sizeof headers - 1, p);
+  headers[len] = 0;
+  pclose(p);
+  CHECK(len > 0 && len < sizeof headers - 1);
+
+  snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s/libryft.so' | awk '{print $3}'", RYFT_BINARY_DIR);
+  p = popen(cmd, "r");
+  CHECK(p != NULL);
+  if (!p) return;
+  int exported = 0, stray = 0;
+  char exports[1 << 15];
+  size_t elen = 0;
+  exports[0] = 0;
+  char line[512];
+  while (fgets(line, sizeof line, p)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!line[0] || !strncmp(line, "__", 2)) continue;
+    exported++;
+    if (strncmp(line, "ry_", 3) || !has_ident(headers, line)) {
+      CHECK_MSG(0, "libryft.so exports %s, which no public header declares", line);
+      stray++;
+    }
+    size_t n = strlen(line);
+    if (elen + n + 2 < sizeof exports) {
+      exports[elen++] = ' ';
+      memcpy(exports + elen, line, n + 1);
+      elen += n;
+    }
+  }
+  pclose(p);
+  CHECK_MSG(exported > 300, "only %d exported symbols", exported);
+  CHECK(stray == 0);
+
+  /* every RY_API declaration names an exported function */
+  int declared = 0;
+  for (const char *q = strstr(headers, "RY_API "); q; q = strstr(q + 1, "RY_API ")) {
+    const char *paren = strchr(q, '(');
+    const char *nl = strchr(q, '\n');
+    if (!paren || (nl && nl < paren)) continue; /* the #define itself */
+    const char *e = paren;
+    while (e > q && isspace((unsigned char)e[-1])) e--;
+    const char *s = e;
+    while (s > q && (isalnum((unsigned char)s[-1]) || s[-1] == '_')) s--;
+    char name[128];
+    size_t n = (size_t)(e - s);
+    if (n == 0 || n >= sizeof name || strncmp(s, "ry_", 3)) continue; /* the X-macro declarators */
+    memcpy(name, s, n);
+    name[n] = 0;
+    declared++;
+    CHECK_MSG(has_ident(exports, name), "%s is declared RY_API but libryft.so does not export it", name);
+  }
+  CHECK_MSG(declared > 300, "only %d RY_API declarations found", declared);
 }

@@ -72,7 +72,7 @@ static ry_array *op_run(ry_op op, ry_type rt, const ry_attrs *attrs, int nin, ry
   ry_array *out = NULL;
   ry_status s = RUN(g, nin, in, 1, &out);
   if (s) {
-    rt_fail(__FILE__, __LINE__, "%s failed: %s", ry_op_table[op].name, ry_status_message(s));
+    rt_fail(__FILE__, __LINE__, "%s failed: %s", ryg_op_table[op].name, ry_status_message(s));
     ry_status_free(s);
   }
   ry_graph_release(g);
@@ -125,7 +125,7 @@ static bool same_f64(double a, double b) {
 
 TEST(interp_kernel_table_complete) {
   for (int op = 0; op < RY_OP_COUNT; op++)
-    CHECK_MSG(ry_interp_kernels[op] != NULL, "op %s has no interpreter kernel", ry_op_table[op].name);
+    CHECK_MSG(ryi_kernels[op] != NULL, "op %s has no interpreter kernel", ryg_op_table[op].name);
 }
 
 TEST(runtime_devices) {

@@ -795,8 +795,8 @@ TEST(text_verify_errors) {
 
 TEST(text_attr_tables) {
   for (int k = 0; k < RY_ATTR_KIND_COUNT; k++) {
-    CHECK_MSG(ry_attr_printable[k], "attribute kind %d has no printer", k);
-    CHECK_MSG(ry_attr_parsable[k], "attribute kind %d has no parser", k);
+    CHECK_MSG(ryg_attr_printable[k], "attribute kind %d has no printer", k);
+    CHECK_MSG(ryg_attr_parsable[k], "attribute kind %d has no parser", k);
   }
 }
 

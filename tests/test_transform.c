@@ -1157,7 +1157,7 @@ TEST(transform_transpose_rules_cover_linear_ops) {
                                RY_OP_REDUCE, RY_OP_CUMULATIVE, RY_OP_DYNAMIC_SLICE, RY_OP_DYNAMIC_UPDATE_SLICE, RY_OP_GATHER,
                                RY_OP_SCATTER, RY_OP_REVERSE, RY_OP_DOT_GENERAL, RY_OP_CONVOLUTION};
   for (size_t i = 0; i < sizeof linear / sizeof *linear; i++)
-    CHECK_MSG(ry_transpose_rules[linear[i]] != NULL, "linear op %s has no transpose rule", ry_op_table[linear[i]].name);
+    CHECK_MSG(ryt_transpose_rules[linear[i]] != NULL, "linear op %s has no transpose rule", ryg_op_table[linear[i]].name);
 }
 
 static int f_aux(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {

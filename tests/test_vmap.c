@@ -532,7 +532,7 @@ TEST(vmap_rows_cover_every_op) {
   ry_graph_release(g_callee);
   g_callee = NULL;
   seen[RY_OP_CUSTOM_CALL] = true;
-  for (int op = 0; op < RY_OP_COUNT; op++) CHECK_MSG(seen[op], "no vmap row exercises op %s", ry_op_table[op].name);
+  for (int op = 0; op < RY_OP_COUNT; op++) CHECK_MSG(seen[op], "no vmap row exercises op %s", ryg_op_table[op].name);
 }
 
 /* ---- compositions ---- */

@@ -25,7 +25,7 @@ extern "C" {
 #define RYFT_VERSION_MAJOR 0
 #define RYFT_VERSION_MINOR 1
 #define RYFT_VERSION_PATCH 0
-const char *ry_version(void); /* "0.1.0" */
+RY_API const char *ry_version(void); /* "0.1.0" */
 
 /* ---- status ------------------------------------------------------------ */
 
@@ -46,12 +46,12 @@ typedef enum ry_code {
 
 typedef struct ry_status_s *ry_status; /* NULL == success */
 
-ry_code ry_status_code(ry_status s);           /* RY_OK for NULL */
-const char *ry_status_message(ry_status s);    /* "" for NULL */
-void ry_status_free(ry_status s);              /* NULL is fine */
-const char *ry_code_name(ry_code c);           /* "shape error", ... */
+RY_API ry_code ry_status_code(ry_status s);           /* RY_OK for NULL */
+RY_API const char *ry_status_message(ry_status s);    /* "" for NULL */
+RY_API void ry_status_free(ry_status s);              /* NULL is fine */
+RY_API const char *ry_code_name(ry_code c);           /* "shape error", ... */
 /* Make a status with a printf-style message (for custom calls and tools). */
-ry_status ry_status_make(ry_code code, const char *fmt, ...)
+RY_API ry_status ry_status_make(ry_code code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
@@ -66,7 +66,9 @@ ry_status ry_status_make(ry_code code, const char *fmt, ...)
  * before creating any object; objects must be freed with the allocator that
  * made them. Passing NULL restores the default (malloc/realloc/free). */
 typedef void *(*ry_alloc_fn)(void *ud, void *ptr, size_t old_size, size_t new_size);
-void ry_set_allocator(ry_alloc_fn fn, void *ud);
+RY_API void ry_set_allocator(ry_alloc_fn fn, void *ud);
+/* Free memory ryft handed out to the caller (strings, id arrays). NULL is fine. */
+RY_API void ry_free(void *p);
 
 /* ---- dtypes ------------------------------------------------------------ */
 
@@ -76,15 +78,15 @@ typedef enum ry_dtype {
   RY_DTYPE_COUNT
 } ry_dtype;
 
-const char *ry_dtype_name(ry_dtype t);       /* "f32"; "?" if invalid */
-int ry_dtype_from_name(const char *name, ry_dtype *out); /* 1 if known */
-size_t ry_dtype_size(ry_dtype t);            /* bytes per element */
-int ry_dtype_is_float(ry_dtype t);
-int ry_dtype_is_int(ry_dtype t);             /* signed or unsigned, not bool */
-int ry_dtype_is_signed(ry_dtype t);          /* signed ints and floats */
+RY_API const char *ry_dtype_name(ry_dtype t);       /* "f32"; "?" if invalid */
+RY_API int ry_dtype_from_name(const char *name, ry_dtype *out); /* 1 if known */
+RY_API size_t ry_dtype_size(ry_dtype t);            /* bytes per element */
+RY_API int ry_dtype_is_float(ry_dtype t);
+RY_API int ry_dtype_is_int(ry_dtype t);             /* signed or unsigned, not bool */
+RY_API int ry_dtype_is_signed(ry_dtype t);          /* signed ints and floats */
 /* JAX's type promotion (jnp.promote_types) for the dtypes ryft has, e.g.
  * i8+u8 -> i16, u32+i32 -> i64, i64+f16 -> f16, f16+bf16 -> f32. */
-ry_dtype ry_promote(ry_dtype a, ry_dtype b);
+RY_API ry_dtype ry_promote(ry_dtype a, ry_dtype b);
 
 /* ---- shapes ------------------------------------------------------------ */
 
@@ -101,15 +103,15 @@ typedef struct ry_type {
 } ry_type;
 
 /* Build a shape from a rank and dims (dims may be NULL when rank is 0). */
-ry_shape ry_shape_make(int rank, const int64_t *dims);
+RY_API ry_shape ry_shape_make(int rank, const int64_t *dims);
 #define RY_SHAPE(...) ry_shape_make((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
 #define RY_SCALAR ry_shape_make(0, NULL)
-int64_t ry_shape_numel(ry_shape s);          /* product of dims; 1 for rank 0 */
-int ry_shape_equal(ry_shape a, ry_shape b);
-int ry_type_equal(ry_type a, ry_type b);
+RY_API int64_t ry_shape_numel(ry_shape s);          /* product of dims; 1 for rank 0 */
+RY_API int ry_shape_equal(ry_shape a, ry_shape b);
+RY_API int ry_type_equal(ry_type a, ry_type b);
 /* "f32[2,3]" into buf (always NUL-terminated); returns buf. */
-char *ry_type_str(ry_type t, char *buf, size_t size);
-char *ry_shape_str(ry_shape s, char *buf, size_t size); /* "[2,3]" */
+RY_API char *ry_type_str(ry_type t, char *buf, size_t size);
+RY_API char *ry_shape_str(ry_shape s, char *buf, size_t size); /* "[2,3]" */
 
 /* ---- arrays ------------------------------------------------------------ */
 
@@ -124,34 +126,34 @@ typedef struct ry_array ry_array;
 
 /* Copy `data` (numel * dtype size bytes, row-major; may be NULL when there are
  * no elements) into a new array with refcount 1. */
-ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, ry_array **out);
+RY_API ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, ry_array **out);
 /* An array whose every element is `value` converted to dtype (as convert). */
-ry_status ry_array_full(ry_dtype dtype, ry_shape shape, double value, ry_array **out);
-ry_status ry_array_zeros(ry_dtype dtype, ry_shape shape, ry_array **out);
+RY_API ry_status ry_array_full(ry_dtype dtype, ry_shape shape, double value, ry_array **out);
+RY_API ry_status ry_array_zeros(ry_dtype dtype, ry_shape shape, ry_array **out);
 /* Copy the elements out; `size` must be at least ry_array_nbytes(a). For a
  * device array this is the explicit fetch: it reports a failed transfer. */
-ry_status ry_array_to_host(const ry_array *a, void *dst, size_t size);
+RY_API ry_status ry_array_to_host(const ry_array *a, void *dst, size_t size);
 
-ry_array *ry_array_retain(ry_array *a);      /* returns a; NULL is fine */
-void ry_array_release(ry_array *a);          /* NULL is fine */
-ry_dtype ry_array_dtype(const ry_array *a);
-ry_shape ry_array_shape(const ry_array *a);
-ry_type ry_array_type(const ry_array *a);
-int64_t ry_array_numel(const ry_array *a);
-size_t ry_array_nbytes(const ry_array *a);
+RY_API ry_array *ry_array_retain(ry_array *a);      /* returns a; NULL is fine */
+RY_API void ry_array_release(ry_array *a);          /* NULL is fine */
+RY_API ry_dtype ry_array_dtype(const ry_array *a);
+RY_API ry_shape ry_array_shape(const ry_array *a);
+RY_API ry_type ry_array_type(const ry_array *a);
+RY_API int64_t ry_array_numel(const ry_array *a);
+RY_API size_t ry_array_nbytes(const ry_array *a);
 /* Read-only view of the elements (fetched first for a device array; NULL if
  * that transfer fails: ry_array_to_host says why). */
-const void *ry_array_data(const ry_array *a);
-int ry_array_on_device(const ry_array *a); /* 1 for a device array */
+RY_API const void *ry_array_data(const ry_array *a);
+RY_API int ry_array_on_device(const ry_array *a); /* 1 for a device array */
 /* Element i (row-major) converted to double; NaN for i out of range. */
-double ry_array_get_f64(const ry_array *a, int64_t i);
-int64_t ry_array_get_i64(const ry_array *a, int64_t i);
+RY_API double ry_array_get_f64(const ry_array *a, int64_t i);
+RY_API int64_t ry_array_get_i64(const ry_array *a, int64_t i);
 
 /* Print like NumPy: nested brackets, aligned columns, and "..." summarising
  * axes longer than 6 when the array has more than 1000 elements. */
-void ry_array_print(const ry_array *a, FILE *f);
+RY_API void ry_array_print(const ry_array *a, FILE *f);
 /* The same text into buf; returns the length it needed (like snprintf). */
-size_t ry_array_format(const ry_array *a, char *buf, size_t size);
+RY_API size_t ry_array_format(const ry_array *a, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -42,25 +42,25 @@ typedef enum ry_ggml_type {
 } ry_ggml_type;
 
 /* "Q4_1", or NULL for an unknown type number. */
-const char *ry_ggml_type_name(int type);
+RY_API const char *ry_ggml_type_name(int type);
 /* Elements per block (1 for the plain types) and bytes per block; 0 for an
  * unknown type. */
-int64_t ry_ggml_block_size(int type);
-size_t ry_ggml_type_size(int type);
+RY_API int64_t ry_ggml_block_size(int type);
+RY_API size_t ry_ggml_type_size(int type);
 /* Bytes of n elements of `type` (a row); an error when the type is unknown,
  * n is not a multiple of the block size, or the size overflows. */
-ry_status ry_ggml_row_size(int type, int64_t n, size_t *out);
+RY_API ry_status ry_ggml_row_size(int type, int64_t n, size_t *out);
 
 /* Dequantize n elements (a multiple of the block size) from src (ggml's
  * layout, any alignment) to f32, bit-identical to ggml's reference code and
  * the gguf Python package's gguf.quants.dequantize. RY_ERR_UNSUPPORTED names
  * a type this cannot read (the IQ and TQ types, Q8_1, Q8_K, ints). */
-ry_status ry_ggml_dequantize(int type, const void *src, float *dst, int64_t n);
+RY_API ry_status ry_ggml_dequantize(int type, const void *src, float *dst, int64_t n);
 /* Quantize n f32 values to `type` in ggml's layout, bit-identical to
  * gguf.quants.quantize: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0. The
  * K-quants have no quantizer here (the gguf package has none either):
  * RY_ERR_UNSUPPORTED. dst holds ry_ggml_row_size(type, n) bytes. */
-ry_status ry_ggml_quantize(int type, const float *src, void *dst, int64_t n);
+RY_API ry_status ry_ggml_quantize(int type, const float *src, void *dst, int64_t n);
 
 /* Traced dequantization: u8[..., k * type_size] raw blocks of `type` (a row
  * per last axis, as a GGUF tensor's bytes) -> f32[..., k * block_size].
@@ -70,7 +70,7 @@ ry_status ry_ggml_quantize(int type, const float *src, void *dst, int64_t n);
  * are integers, so they carry no tangent: gradients flow to whatever the
  * result is combined with (the activations of a matmul), never into the
  * weights. Every type ry_ggml_dequantize reads. */
-ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type);
+RY_API ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type);
 #define ry_dequantize(b, blocks, type) ry_dequantize_((b), RY_HERE, (blocks), (type))
 
 /* ---- metadata values ------------------------------------------------------ */
@@ -80,7 +80,7 @@ typedef enum ry_gguf_type {
   RY_GGUF_STRING = 8, RY_GGUF_ARRAY = 9, RY_GGUF_U64 = 10, RY_GGUF_I64 = 11,
   RY_GGUF_F64 = 12, RY_GGUF_TYPE_COUNT
 } ry_gguf_type;
-const char *ry_gguf_type_name(int type); /* "u32", "string", "array"; "?" */
+RY_API const char *ry_gguf_type_name(int type); /* "u32", "string", "array"; "?" */
 
 typedef struct ry_gguf_node ry_gguf_node; /* private */
 
@@ -101,15 +101,15 @@ typedef struct ry_gguf_value {
 /* Typed reads of a value; an error (RY_ERR_DTYPE) names both types on a
  * mismatch. _int accepts every integer type (and refuses a u64 above
  * INT64_MAX), _float f32 and f64, _bool bool, _str strings. */
-ry_status ry_gguf_value_int(const ry_gguf_value *v, int64_t *out);
-ry_status ry_gguf_value_float(const ry_gguf_value *v, double *out);
-ry_status ry_gguf_value_bool(const ry_gguf_value *v, int *out);
-ry_status ry_gguf_value_str(const ry_gguf_value *v, const char **s, size_t *len);
+RY_API ry_status ry_gguf_value_int(const ry_gguf_value *v, int64_t *out);
+RY_API ry_status ry_gguf_value_float(const ry_gguf_value *v, double *out);
+RY_API ry_status ry_gguf_value_bool(const ry_gguf_value *v, int *out);
+RY_API ry_status ry_gguf_value_str(const ry_gguf_value *v, const char **s, size_t *len);
 /* Element i of an array as a value (RY_ERR_INVALID_ARGUMENT out of range or
  * when v is not an array). */
-ry_status ry_gguf_arr_get(const ry_gguf_value *v, uint64_t i, ry_gguf_value *out);
+RY_API ry_status ry_gguf_arr_get(const ry_gguf_value *v, uint64_t i, ry_gguf_value *out);
 /* Element i of an array of strings (the common case: vocabularies). */
-ry_status ry_gguf_arr_str(const ry_gguf_value *v, uint64_t i, const char **s, size_t *len);
+RY_API ry_status ry_gguf_arr_str(const ry_gguf_value *v, uint64_t i, const char **s, size_t *len);
 
 /* ---- reading a file ------------------------------------------------------ */
 typedef struct ry_gguf ry_gguf;
@@ -127,42 +127,42 @@ typedef struct ry_gguf_tensor {
 
 /* Map and validate a file (RY_ERR_IO when it cannot be opened, RY_ERR_PARSE
  * for bad contents, RY_ERR_UNSUPPORTED for a valid file ryft cannot read). */
-ry_status ry_gguf_open(const char *path, ry_gguf **out);
+RY_API ry_status ry_gguf_open(const char *path, ry_gguf **out);
 /* The same for a file in memory, which is borrowed, not copied: it must stay
  * valid and unchanged until ry_gguf_close. `source` names it in messages. */
-ry_status ry_gguf_parse(const void *data, size_t size, const char *source, ry_gguf **out);
-void ry_gguf_close(ry_gguf *g); /* NULL is fine */
+RY_API ry_status ry_gguf_parse(const void *data, size_t size, const char *source, ry_gguf **out);
+RY_API void ry_gguf_close(ry_gguf *g); /* NULL is fine */
 
-uint32_t ry_gguf_version(const ry_gguf *g);   /* 2 or 3 */
-uint32_t ry_gguf_alignment(const ry_gguf *g); /* general.alignment or 32 */
-size_t ry_gguf_data_offset(const ry_gguf *g); /* file offset of the tensor data */
-size_t ry_gguf_file_size(const ry_gguf *g);
+RY_API uint32_t ry_gguf_version(const ry_gguf *g);   /* 2 or 3 */
+RY_API uint32_t ry_gguf_alignment(const ry_gguf *g); /* general.alignment or 32 */
+RY_API size_t ry_gguf_data_offset(const ry_gguf *g); /* file offset of the tensor data */
+RY_API size_t ry_gguf_file_size(const ry_gguf *g);
 
 /* Metadata, in file order. */
-int64_t ry_gguf_n_kv(const ry_gguf *g);
-const char *ry_gguf_key(const ry_gguf *g, int64_t i); /* NULL out of range */
-const ry_gguf_value *ry_gguf_kv_value(const ry_gguf *g, int64_t i);
+RY_API int64_t ry_gguf_n_kv(const ry_gguf *g);
+RY_API const char *ry_gguf_key(const ry_gguf *g, int64_t i); /* NULL out of range */
+RY_API const ry_gguf_value *ry_gguf_kv_value(const ry_gguf *g, int64_t i);
 /* The value of a key, or NULL when absent. */
-const ry_gguf_value *ry_gguf_find(const ry_gguf *g, const char *key);
+RY_API const ry_gguf_value *ry_gguf_find(const ry_gguf *g, const char *key);
 
 /* Typed getters by key: RY_ERR_NOT_FOUND names a missing key, RY_ERR_DTYPE a
  * value of another type (naming the key and both types). */
-ry_status ry_gguf_get_int(const ry_gguf *g, const char *key, int64_t *out);
-ry_status ry_gguf_get_float(const ry_gguf *g, const char *key, double *out);
-ry_status ry_gguf_get_bool(const ry_gguf *g, const char *key, int *out);
-ry_status ry_gguf_get_str(const ry_gguf *g, const char *key, const char **s, size_t *len);
+RY_API ry_status ry_gguf_get_int(const ry_gguf *g, const char *key, int64_t *out);
+RY_API ry_status ry_gguf_get_float(const ry_gguf *g, const char *key, double *out);
+RY_API ry_status ry_gguf_get_bool(const ry_gguf *g, const char *key, int *out);
+RY_API ry_status ry_gguf_get_str(const ry_gguf *g, const char *key, const char **s, size_t *len);
 /* An array whose elements have type `elem` (any element type when elem is
  * RY_GGUF_TYPE_COUNT). */
-ry_status ry_gguf_get_arr(const ry_gguf *g, const char *key, ry_gguf_type elem, ry_gguf_value *out);
+RY_API ry_status ry_gguf_get_arr(const ry_gguf *g, const char *key, ry_gguf_type elem, ry_gguf_value *out);
 
 /* Tensors, in file order. */
-int64_t ry_gguf_n_tensors(const ry_gguf *g);
-const ry_gguf_tensor *ry_gguf_tensor_at(const ry_gguf *g, int64_t i); /* NULL out of range */
-const ry_gguf_tensor *ry_gguf_find_tensor(const ry_gguf *g, const char *name); /* NULL if absent */
+RY_API int64_t ry_gguf_n_tensors(const ry_gguf *g);
+RY_API const ry_gguf_tensor *ry_gguf_tensor_at(const ry_gguf *g, int64_t i); /* NULL out of range */
+RY_API const ry_gguf_tensor *ry_gguf_find_tensor(const ry_gguf *g, const char *name); /* NULL if absent */
 /* The ryft (row-major) shape of a tensor: its dims reversed. */
-ry_shape ry_gguf_tensor_shape(const ry_gguf_tensor *t);
+RY_API ry_shape ry_gguf_tensor_shape(const ry_gguf_tensor *t);
 /* A new f32 array of the tensor's values (dequantized), shape as above. */
-ry_status ry_gguf_tensor_to_f32(const ry_gguf_tensor *t, ry_array **out);
+RY_API ry_status ry_gguf_tensor_to_f32(const ry_gguf_tensor *t, ry_array **out);
 
 /* ---- writing a file ------------------------------------------------------
  * Collect metadata and tensors, then write a version 3 file atomically (temp
@@ -171,25 +171,25 @@ ry_status ry_gguf_tensor_to_f32(const ry_gguf_tensor *t, ry_array **out);
  * `general.alignment` u32 when one was added, 32 otherwise. Adding a key or
  * tensor name twice is an error. */
 typedef struct ry_gguf_writer ry_gguf_writer;
-ry_status ry_gguf_writer_new(ry_gguf_writer **out);
-void ry_gguf_writer_free(ry_gguf_writer *w); /* NULL is fine */
-ry_status ry_gguf_writer_add_int(ry_gguf_writer *w, const char *key, ry_gguf_type type, int64_t v); /* an integer type or bool */
-ry_status ry_gguf_writer_add_float(ry_gguf_writer *w, const char *key, ry_gguf_type type, double v); /* f32 or f64 */
-ry_status ry_gguf_writer_add_str(ry_gguf_writer *w, const char *key, const char *s, size_t len);
+RY_API ry_status ry_gguf_writer_new(ry_gguf_writer **out);
+RY_API void ry_gguf_writer_free(ry_gguf_writer *w); /* NULL is fine */
+RY_API ry_status ry_gguf_writer_add_int(ry_gguf_writer *w, const char *key, ry_gguf_type type, int64_t v); /* an integer type or bool */
+RY_API ry_status ry_gguf_writer_add_float(ry_gguf_writer *w, const char *key, ry_gguf_type type, double v); /* f32 or f64 */
+RY_API ry_status ry_gguf_writer_add_str(ry_gguf_writer *w, const char *key, const char *s, size_t len);
 /* An array of n numbers or bools of type elem, packed little-endian. */
-ry_status ry_gguf_writer_add_arr(ry_gguf_writer *w, const char *key, ry_gguf_type elem, uint64_t n, const void *data);
+RY_API ry_status ry_gguf_writer_add_arr(ry_gguf_writer *w, const char *key, ry_gguf_type elem, uint64_t n, const void *data);
 /* An array of n strings (lens may be NULL for NUL-terminated strings). */
-ry_status ry_gguf_writer_add_str_arr(ry_gguf_writer *w, const char *key, uint64_t n, const char *const *strs,
+RY_API ry_status ry_gguf_writer_add_str_arr(ry_gguf_writer *w, const char *key, uint64_t n, const char *const *strs,
                                      const size_t *lens);
 /* Any value read from a file (nested arrays included), copied. */
-ry_status ry_gguf_writer_add_value(ry_gguf_writer *w, const char *key, const ry_gguf_value *v);
+RY_API ry_status ry_gguf_writer_add_value(ry_gguf_writer *w, const char *key, const ry_gguf_value *v);
 /* A tensor of `type` with ggml-order dims; `data` holds exactly the
  * ry_ggml_row_size of all its elements (checked). */
-ry_status ry_gguf_writer_add_tensor(ry_gguf_writer *w, const char *name, ry_ggml_type type, int n_dims,
+RY_API ry_status ry_gguf_writer_add_tensor(ry_gguf_writer *w, const char *name, ry_ggml_type type, int n_dims,
                                     const int64_t *dims, const void *data, size_t size);
 /* Every key/value and tensor of g, in order (g must outlive the write). */
-ry_status ry_gguf_writer_add_all(ry_gguf_writer *w, const ry_gguf *g);
-ry_status ry_gguf_writer_write(const ry_gguf_writer *w, const char *path);
+RY_API ry_status ry_gguf_writer_add_all(ry_gguf_writer *w, const ry_gguf *g);
+RY_API ry_status ry_gguf_writer_write(const ry_gguf_writer *w, const char *path);
 
 #ifdef __cplusplus
 }

@@ -13,9 +13,9 @@ extern "C" {
  * |b1 bool, i1 i2 i4 i8, u1 u4, f2 f4 f8 into the matching dtype; writes the
  * same, atomically (temp file + rename). NumPy has no bf16, so bf16 arrays
  * are refused with RY_ERR_DTYPE. Errors name the file and what was wrong. */
-ry_status ry_npy_read(const char *path, ry_array **out);
-ry_status ry_npy_parse(const void *data, size_t size, const char *source, ry_array **out);
-ry_status ry_npy_write(const char *path, const ry_array *a);
+RY_API ry_status ry_npy_read(const char *path, ry_array **out);
+RY_API ry_status ry_npy_parse(const void *data, size_t size, const char *source, ry_array **out);
+RY_API ry_status ry_npy_write(const char *path, const ry_array *a);
 
 /* ---- IDX (the MNIST file format) ------------------------------------------
  * Big-endian header: two zero bytes, a type byte (0x08 u8, 0x09 i8, 0x0B i16,
@@ -24,24 +24,24 @@ ry_status ry_npy_write(const char *path, const ry_array *a);
  * the gzip magic, whatever the name). Errors (RY_ERR_IO for missing or
  * unreadable files, RY_ERR_PARSE for bad contents) name the file and what
  * was wrong: bad magic, rank, dims, truncated or trailing data. */
-ry_status ry_idx_read(const char *path, ry_array **out);
+RY_API ry_status ry_idx_read(const char *path, ry_array **out);
 /* The same from memory (raw or gzip); `source` names it in messages. */
-ry_status ry_idx_parse(const void *data, size_t size, const char *source, ry_array **out);
+RY_API ry_status ry_idx_parse(const void *data, size_t size, const char *source, ry_array **out);
 /* Read and check the kind: images are magic 0x00000803 (u8, [n, rows, cols]),
  * labels 0x00000801 (u8, [n]). */
-ry_status ry_idx_read_images(const char *path, ry_array **out);
-ry_status ry_idx_read_labels(const char *path, ry_array **out);
+RY_API ry_status ry_idx_read_images(const char *path, ry_array **out);
+RY_API ry_status ry_idx_read_labels(const char *path, ry_array **out);
 /* Images and labels of one split, checking that the counts agree and that
  * every label is below `num_classes` (0 = no check). */
-ry_status ry_idx_read_pair(const char *images_path, const char *labels_path, int num_classes, ry_array **images,
+RY_API ry_status ry_idx_read_pair(const char *images_path, const char *labels_path, int num_classes, ry_array **images,
                            ry_array **labels);
 /* Write an array as a raw (uncompressed) IDX file, atomically; u8 i8 i16 i32
  * f32 f64 only. For fixtures and tools. */
-ry_status ry_idx_write(const char *path, const ry_array *a);
+RY_API ry_status ry_idx_write(const char *path, const ry_array *a);
 
 /* Decompress a gzip stream (one or more members) into a new buffer freed
  * with ry_free. RY_ERR_PARSE names `source` on corrupt or truncated data. */
-ry_status ry_gunzip(const void *data, size_t size, const char *source, void **out, size_t *out_size);
+RY_API ry_status ry_gunzip(const void *data, size_t size, const char *source, void **out, size_t *out_size);
 
 /* ---- safetensors ------------------------------------------------------------
  * u64 LE header length, a JSON object {"name": {"dtype": "F32", "shape":
@@ -54,19 +54,19 @@ typedef struct ry_meta { const char *key, *value; } ry_meta;
 /* Write atomically: a temp file next to `path`, fsync, rename, so a crash or
  * an error leaves any previous file at `path` intact. n_meta key/value
  * strings go into "__metadata__" (meta may be NULL when n_meta is 0). */
-ry_status ry_safetensors_write(const char *path, const ry_params *p, int n_meta, const ry_meta *meta);
+RY_API ry_status ry_safetensors_write(const char *path, const ry_params *p, int n_meta, const ry_meta *meta);
 /* Every tensor, in header order. Errors name the file and the tensor. */
-ry_status ry_safetensors_read(const char *path, ry_params **out);
-ry_status ry_safetensors_parse(const void *data, size_t size, const char *source, ry_params **out);
+RY_API ry_status ry_safetensors_read(const char *path, ry_params **out);
+RY_API ry_status ry_safetensors_parse(const void *data, size_t size, const char *source, ry_params **out);
 /* Load a checkpoint into the shape of `like`: every path of like must be in
  * the file with the same dtype and shape (errors name the tensor and both
  * types, e.g. "mlp/fc1/w: file has f32[784,128], expected f32[784,64]");
  * the result has like's order. Tensors the file has beyond like's are
  * ignored. */
-ry_status ry_safetensors_load(const char *path, const ry_params *like, ry_params **out);
+RY_API ry_status ry_safetensors_load(const char *path, const ry_params *like, ry_params **out);
 /* One "__metadata__" value: *value is a new string (ry_free) or NULL when the
  * key is absent. */
-ry_status ry_safetensors_metadata(const char *path, const char *key, char **value);
+RY_API ry_status ry_safetensors_metadata(const char *path, const char *key, char **value);
 
 /* ---- batches ------------------------------------------------------------------
  * Iterate over n arrays that share a leading axis (images, labels) in
@@ -75,17 +75,17 @@ ry_status ry_safetensors_metadata(const char *path, const char *key, char **valu
  * final short batch is skipped, otherwise it is returned short. */
 typedef struct ry_batches ry_batches;
 struct ry_key;
-ry_status ry_batches_new(int n, ry_array *const *arrays, int64_t batch_size, const struct ry_key *key, int drop_last,
+RY_API ry_status ry_batches_new(int n, ry_array *const *arrays, int64_t batch_size, const struct ry_key *key, int drop_last,
                          ry_batches **out);
-void ry_batches_free(ry_batches *it);      /* NULL is fine */
-int64_t ry_batches_count(const ry_batches *it); /* batches per pass */
+RY_API void ry_batches_free(ry_batches *it);      /* NULL is fine */
+RY_API int64_t ry_batches_count(const ry_batches *it); /* batches per pass */
 /* The next batch: n new arrays (refcount 1, caller releases) written to out,
  * or out[0..n) set to NULL after the last batch of the pass. */
-ry_status ry_batches_next(ry_batches *it, ry_array **out);
+RY_API ry_status ry_batches_next(ry_batches *it, ry_array **out);
 /* Start a new pass, reshuffled with `key` (NULL keeps the current order). */
-ry_status ry_batches_reset(ry_batches *it, const struct ry_key *key);
+RY_API ry_status ry_batches_reset(ry_batches *it, const struct ry_key *key);
 /* The row order of the current pass (count = the leading dim; borrowed). */
-const int64_t *ry_batches_order(const ry_batches *it);
+RY_API const int64_t *ry_batches_order(const ry_batches *it);
 
 #ifdef __cplusplus
 }

@@ -77,7 +77,7 @@ typedef struct ry_tokenizer_config {
 /* A config of a model kind with every option at its default: no vocabulary,
  * special ids -1 except SPM's (bos 1, eos 2, unk 0, as llama.cpp assumes),
  * add_bos, add_eos and add_space_prefix -1 (the model's defaults). */
-ry_tokenizer_config ry_tokenizer_config_init(ry_tok_model model);
+RY_API ry_tokenizer_config ry_tokenizer_config_init(ry_tok_model model);
 
 typedef struct ry_tokenizer ry_tokenizer;
 
@@ -85,32 +85,32 @@ typedef struct ry_tokenizer ry_tokenizer;
  * an unknown pre-tokenizer (RY_ERR_UNSUPPORTED), no tokens, an empty or NULL
  * token text, a special id out of range. Duplicate token texts keep the
  * last id for text lookups, as llama.cpp does. */
-ry_status ry_tokenizer_new(const ry_tokenizer_config *cfg, ry_tokenizer **out);
+RY_API ry_status ry_tokenizer_new(const ry_tokenizer_config *cfg, ry_tokenizer **out);
 /* Build one from a GGUF's `tokenizer.*` keys: ggml.model ("gpt2" or
  * "llama"), tokens, scores, token_type, merges, pre, bos/eos/unknown/padding
  * ids, add_bos_token, add_eos_token, add_space_prefix, chat_template. The
  * GGUF may be closed afterwards. RY_ERR_UNSUPPORTED names a tokenizer model
  * or pre-tokenizer ryft does not have. */
-ry_status ry_tokenizer_from_gguf(const ry_gguf *g, ry_tokenizer **out);
-void ry_tokenizer_free(ry_tokenizer *t); /* NULL is fine */
+RY_API ry_status ry_tokenizer_from_gguf(const ry_gguf *g, ry_tokenizer **out);
+RY_API void ry_tokenizer_free(ry_tokenizer *t); /* NULL is fine */
 
-int32_t ry_tokenizer_n_tokens(const ry_tokenizer *t);
-ry_tok_model ry_tokenizer_model(const ry_tokenizer *t);
-int32_t ry_tokenizer_bos(const ry_tokenizer *t); /* -1 when none */
-int32_t ry_tokenizer_eos(const ry_tokenizer *t); /* -1 when none */
+RY_API int32_t ry_tokenizer_n_tokens(const ry_tokenizer *t);
+RY_API ry_tok_model ry_tokenizer_model(const ry_tokenizer *t);
+RY_API int32_t ry_tokenizer_bos(const ry_tokenizer *t); /* -1 when none */
+RY_API int32_t ry_tokenizer_eos(const ry_tokenizer *t); /* -1 when none */
 /* 1 for a token that ends generation: EOS, and the end-of-turn markers
  * "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>" when they are
  * in the vocabulary. */
-int ry_tokenizer_is_eog(const ry_tokenizer *t, int32_t id);
+RY_API int ry_tokenizer_is_eog(const ry_tokenizer *t, int32_t id);
 /* The chat template from the GGUF or config, or NULL. */
-const char *ry_tokenizer_chat_template(const ry_tokenizer *t);
+RY_API const char *ry_tokenizer_chat_template(const ry_tokenizer *t);
 
 /* Lookups: the id of an exact token text (RY_ERR_NOT_FOUND when absent), the
  * raw text of a token as in the vocabulary (NULL out of range; *len bytes,
  * not NUL-terminated in general) and its type (0 out of range). */
-ry_status ry_token_to_id(const ry_tokenizer *t, const char *text, size_t len, int32_t *id);
-const char *ry_token_text(const ry_tokenizer *t, int32_t id, size_t *len);
-ry_token_type ry_token_type_of(const ry_tokenizer *t, int32_t id);
+RY_API ry_status ry_token_to_id(const ry_tokenizer *t, const char *text, size_t len, int32_t *id);
+RY_API const char *ry_token_text(const ry_tokenizer *t, int32_t id, size_t *len);
+RY_API ry_token_type ry_token_type_of(const ry_tokenizer *t, int32_t id);
 
 /* Flags of ry_tokenize and the decoders. */
 enum {
@@ -123,33 +123,33 @@ enum {
  * *n ids, freed with ry_free (non-NULL even when *n is 0). Runs in time
  * roughly linear in the text (merges by a heap over a linked list of
  * symbols, pairs found by hashing). */
-ry_status ry_tokenize(const ry_tokenizer *t, const char *text, long len, int flags, int32_t **ids, int64_t *n);
+RY_API ry_status ry_tokenize(const ry_tokenizer *t, const char *text, long len, int flags, int32_t **ids, int64_t *n);
 
 /* The bytes one token decodes to, in place (valid while t lives): NORMAL
  * tokens as text (BPE: GPT-2 bytes mapped back; SPM: U+2581 as a space),
  * BYTE tokens <0xNN> as that byte, USER_DEFINED as their text, CONTROL and
  * UNKNOWN as their text with RY_TOK_RENDER_SPECIAL and as nothing without.
  * A piece may end inside a UTF-8 sequence that the next token completes. */
-ry_status ry_token_piece(const ry_tokenizer *t, int32_t id, int flags, const char **piece, size_t *len);
+RY_API ry_status ry_token_piece(const ry_tokenizer *t, int32_t id, int flags, const char **piece, size_t *len);
 /* Decode n ids into a new NUL-terminated string (ry_free; *len may be NULL).
  * With add_space_prefix (SPM), the leading space of the first token that is
  * not a CONTROL token (BOS) is dropped, as encode put it there, so
  * decode(encode(s)) == s (for SPM, unless s holds a special token: encode
  * puts a space in front of the text after one, as llama.cpp does). Bytes are joined as they come: the result may hold
  * invalid UTF-8 if the ids do (use the stream decoder for display). */
-ry_status ry_detokenize(const ry_tokenizer *t, const int32_t *ids, int64_t n, int flags, char **out, size_t *len);
+RY_API ry_status ry_detokenize(const ry_tokenizer *t, const int32_t *ids, int64_t n, int flags, char **out, size_t *len);
 
 /* A streaming decoder for generation: push ids one at a time and get back
  * only complete UTF-8 characters; a piece that ends inside a character is
  * held back until the next one completes it. Bytes that can never form a
  * character come out as U+FFFD, so the text is always valid UTF-8. */
 typedef struct ry_detok_stream ry_detok_stream;
-ry_status ry_detok_stream_new(const ry_tokenizer *t, int flags, ry_detok_stream **out);
+RY_API ry_status ry_detok_stream_new(const ry_tokenizer *t, int flags, ry_detok_stream **out);
 /* text and len: the text ready now (maybe empty), valid until the next call. */
-ry_status ry_detok_stream_push(ry_detok_stream *s, int32_t id, const char **text, size_t *len);
+RY_API ry_status ry_detok_stream_push(ry_detok_stream *s, int32_t id, const char **text, size_t *len);
 /* What is held back, as U+FFFD per incomplete character; resets the stream. */
-ry_status ry_detok_stream_flush(ry_detok_stream *s, const char **text, size_t *len);
-void ry_detok_stream_free(ry_detok_stream *s); /* NULL is fine */
+RY_API ry_status ry_detok_stream_flush(ry_detok_stream *s, const char **text, size_t *len);
+RY_API void ry_detok_stream_free(ry_detok_stream *s); /* NULL is fine */
 
 /* ---- chat templates ---------------------------------------------------------
  * ryft does not run Jinja: it recognises the template families it knows
@@ -167,7 +167,7 @@ typedef struct ry_chat_msg {
 
 /* `tmpl`: a Jinja template source (NULL: ChatML). The text is a new
  * NUL-terminated string (ry_free). */
-ry_status ry_chat_apply(const char *tmpl, const ry_chat_msg *msgs, int n, int add_generation_prompt, char **out);
+RY_API ry_status ry_chat_apply(const char *tmpl, const ry_chat_msg *msgs, int n, int add_generation_prompt, char **out);
 
 #ifdef __cplusplus
 }

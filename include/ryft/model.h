@@ -45,9 +45,9 @@ extern "C" {
 
 typedef enum ry_lm_arch { RY_LM_LLAMA, RY_LM_QWEN2, RY_LM_GEMMA, RY_LM_GPT2 } ry_lm_arch;
 /* "llama", "qwen2", "gemma", "gpt2" (GGUF's general.architecture) */
-const char *ry_lm_arch_name(ry_lm_arch a);
+RY_API const char *ry_lm_arch_name(ry_lm_arch a);
 /* 0 when the name is not one of them */
-int ry_lm_arch_from_name(const char *name, ry_lm_arch *out);
+RY_API int ry_lm_arch_from_name(const char *name, ry_lm_arch *out);
 
 /* How rotary embeddings pair a head's features: NORM rotates (x[2i],
  * x[2i+1]) (ggml's default, used for llama-family GGUF files, whose q/k
@@ -66,10 +66,10 @@ typedef struct ry_lm_config {
 
 /* A config that is internally consistent (positive sizes, heads a multiple
  * of kv heads, even head_dim for rope); the error names the field. */
-ry_status ry_lm_config_check(const ry_lm_config *c);
+RY_API ry_status ry_lm_config_check(const ry_lm_config *c);
 /* Every tensor the config needs is in w, with its shape and a float dtype;
  * the error names the tensor, its shape and the one expected. */
-ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w);
+RY_API ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w);
 
 /* Trace the forward pass of tokens i32[B, T] at positions pos0 .. pos0+T-1
  * (pos0: i32 scalar) with the caches k_cache[l] / v_cache[l] f32[B,
@@ -80,7 +80,7 @@ ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w);
  * whose logits are returned. Writes *logits f32[B, n_vocab] of position last
  * and k_out[l], v_out[l], the updated caches. Returns 1 + 2 * n_layers, or 0
  * after an error (the builder's sticky error names it). */
-int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
+RY_API int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
                    ry_value last, const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *logits,
                    ry_value *k_out, ry_value *v_out);
 #define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, lg, ko, vo) \
@@ -96,13 +96,13 @@ typedef struct ry_lm ry_lm;
  * ".rope.freq_base", ".context_length"; the vocabulary is token_embd's row
  * count; tied when there is no output.weight). RY_ERR_UNSUPPORTED names an
  * architecture that is not one of the four. */
-ry_status ry_lm_config_from_gguf(const ry_gguf *g, ry_lm_config *out);
+RY_API ry_status ry_lm_config_from_gguf(const ry_gguf *g, ry_lm_config *out);
 /* The model's tensors dequantized to f32 (any type ry_ggml_dequantize
  * reads; an unsupported one is named with its tensor), checked against c. */
-ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_params **out);
+RY_API ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_params **out);
 /* Open a GGUF file and build its model on dev (max_ctx <= 0: the model's
  * context, at most 2048). Errors name the file. */
-ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out);
+RY_API ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out);
 
 /* ---- a runnable model ----
  * Weights, a device, a cache of max_ctx positions and the compiled steps:
@@ -113,15 +113,15 @@ ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out)
 
 /* Retains the arrays of `weights` (the caller keeps its tree). max_ctx:
  * positions the cache holds (<= n_ctx_train). */
-ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out);
-void ry_lm_free(ry_lm *m); /* NULL is fine */
+RY_API ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out);
+RY_API void ry_lm_free(ry_lm *m); /* NULL is fine */
 /* Process n >= 1 tokens after the ones already seen and write the logits of
  * the last one (n_vocab floats). RY_ERR_INVALID_ARGUMENT when the cache would
  * overflow or a token id is out of range (both named). */
-ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits);
-void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
-int ry_lm_position(const ry_lm *m); /* tokens seen so far */
-const ry_lm_config *ry_lm_config_of(const ry_lm *m);
+RY_API ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits);
+RY_API void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
+RY_API int ry_lm_position(const ry_lm *m); /* tokens seen so far */
+RY_API const ry_lm_config *ry_lm_config_of(const ry_lm *m);
 
 /* ---- sampling and generation ----
  * The sampler applies, in llama.cpp's default order: the repetition penalty
@@ -145,11 +145,11 @@ typedef struct ry_sample_opts {
 #define RY_SAMPLE_DEFAULTS ((ry_sample_opts){0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0})
 
 typedef struct ry_sampler ry_sampler;
-ry_status ry_sampler_new(const ry_sample_opts *o, int n_vocab, ry_sampler **out); /* NULL o: defaults */
-void ry_sampler_free(ry_sampler *s);                                              /* NULL is fine */
+RY_API ry_status ry_sampler_new(const ry_sample_opts *o, int n_vocab, ry_sampler **out); /* NULL o: defaults */
+RY_API void ry_sampler_free(ry_sampler *s);                                              /* NULL is fine */
 /* The next token from logits[n_vocab] given the tokens so far (history may
  * be NULL when n_history is 0). Advances the sampler's step. */
-int32_t ry_sampler_next(ry_sampler *s, const float *logits, const int32_t *history, int n_history);
+RY_API int32_t ry_sampler_next(ry_sampler *s, const float *logits, const int32_t *history, int n_history);
 
 /* Called with each generated token (and its position in the output);
  * returning nonzero stops the generation there. */
@@ -165,7 +165,7 @@ typedef struct ry_gen_stats {
  * max_tokens tokens, stopping early at a token of stop_ids (which is
  * reported to the callback, then generation ends) or when on_token returns
  * nonzero. stats may be NULL. */
-ry_status ry_lm_generate(ry_lm *m, const int32_t *prompt, int n_prompt, const ry_sample_opts *o, int max_tokens,
+RY_API ry_status ry_lm_generate(ry_lm *m, const int32_t *prompt, int n_prompt, const ry_sample_opts *o, int max_tokens,
                          const int32_t *stop_ids, int n_stop, ry_token_fn on_token, void *ctx, ry_gen_stats *stats);
 
 #ifdef __cplusplus

@@ -27,7 +27,7 @@ extern "C" {
 /* ---- layers ------------------------------------------------------------ */
 
 /* x[..., in] @ w[in, out] (+ bias[out] when given). */
-ry_value ry_nn_linear_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_value bias);
+RY_API ry_value ry_nn_linear_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_value bias);
 #define ry_nn_linear(b, x, w, bias) ry_nn_linear_((b), RY_HERE, (x), (w), (bias))
 
 typedef enum ry_nn_padding { RY_NN_SAME = 0, RY_NN_VALID = 1, RY_NN_EXPLICIT = 2 } ry_nn_padding;
@@ -52,7 +52,7 @@ typedef struct ry_nn_conv_opts {
 } ry_nn_conv_opts;
 /* x[N, H, W, C] conv w[KH, KW, C/groups, O] (+ bias[O]) -> [N, H', W', O].
  * opts may be NULL: stride 1, SAME padding, automatic lowering. */
-ry_value ry_nn_conv2d_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_value bias, const ry_nn_conv_opts *opts);
+RY_API ry_value ry_nn_conv2d_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_value bias, const ry_nn_conv_opts *opts);
 #define ry_nn_conv2d(b, x, w, bias, opts) ry_nn_conv2d_((b), RY_HERE, (x), (w), (bias), (opts))
 
 /* Pooling over NHWC windows of size k with stride s (0 means s = k), VALID
@@ -60,15 +60,15 @@ ry_value ry_nn_conv2d_(ry_builder *b, ry_loc loc, ry_value x, ry_value w, ry_val
  * reshape [N, H/k, k, W/k, k, C] and one reduce over the two window axes;
  * other cases take the max/mean over the k*k strided slices of x. Average
  * pooling divides by k*k (as flax.linen.avg_pool with VALID padding). */
-ry_value ry_nn_max_pool2d_(ry_builder *b, ry_loc loc, ry_value x, int64_t k, int64_t s);
-ry_value ry_nn_avg_pool2d_(ry_builder *b, ry_loc loc, ry_value x, int64_t k, int64_t s);
+RY_API ry_value ry_nn_max_pool2d_(ry_builder *b, ry_loc loc, ry_value x, int64_t k, int64_t s);
+RY_API ry_value ry_nn_avg_pool2d_(ry_builder *b, ry_loc loc, ry_value x, int64_t k, int64_t s);
 #define ry_nn_max_pool2d(b, x, k, s) ry_nn_max_pool2d_((b), RY_HERE, (x), (k), (s))
 #define ry_nn_avg_pool2d(b, x, k, s) ry_nn_avg_pool2d_((b), RY_HERE, (x), (k), (s))
 
 /* Normalization over the last axis (scale/bias [features] optional). Flax's
  * LayerNorm (eps 1e-6 by default there; pass it) and RMSNorm. */
-ry_value ry_nn_layer_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, ry_value bias, double eps);
-ry_value ry_nn_rms_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, double eps);
+RY_API ry_value ry_nn_layer_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, ry_value bias, double eps);
+RY_API ry_value ry_nn_rms_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, double eps);
 #define ry_nn_layer_norm(b, x, sc, bi, eps) ry_nn_layer_norm_((b), RY_HERE, (x), (sc), (bi), (eps))
 #define ry_nn_rms_norm(b, x, sc, eps) ry_nn_rms_norm_((b), RY_HERE, (x), (sc), (eps))
 
@@ -78,40 +78,40 @@ ry_value ry_nn_rms_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, 
  * (1 - momentum) * batch; the biased batch variance, like Flax); these are
  * extra outputs of the step. train == 0: normalize with mean/var and copy
  * them to new_mean/new_var. new_mean/new_var may be NULL. */
-ry_value ry_nn_batch_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, ry_value bias, ry_value mean, ry_value var,
+RY_API ry_value ry_nn_batch_norm_(ry_builder *b, ry_loc loc, ry_value x, ry_value scale, ry_value bias, ry_value mean, ry_value var,
                            int train, double momentum, double eps, ry_value *new_mean, ry_value *new_var);
 #define ry_nn_batch_norm(b, x, sc, bi, m, v, tr, mom, eps, nm, nv) \
   ry_nn_batch_norm_((b), RY_HERE, (x), (sc), (bi), (m), (v), (tr), (mom), (eps), (nm), (nv))
 
 /* table[vocab, dim] rows for integer ids of any shape -> ids.shape + [dim]. */
-ry_value ry_nn_embedding_(ry_builder *b, ry_loc loc, ry_value table, ry_value ids);
+RY_API ry_value ry_nn_embedding_(ry_builder *b, ry_loc loc, ry_value table, ry_value ids);
 #define ry_nn_embedding(b, t, ids) ry_nn_embedding_((b), RY_HERE, (t), (ids))
 
 /* Inverted dropout: keep with probability 1 - rate, scale kept by 1/(1-rate).
  * `key` is a u32[2] PRNG key (ryft/random.h); the mask is
  * jax.random.bernoulli(key, 1 - rate, x.shape), as flax.linen.Dropout draws it. rate 0 or train 0 returns x. */
-ry_value ry_nn_dropout_(ry_builder *b, ry_loc loc, ry_value x, ry_value key, double rate, int train);
+RY_API ry_value ry_nn_dropout_(ry_builder *b, ry_loc loc, ry_value x, ry_value key, double rate, int train);
 #define ry_nn_dropout(b, x, key, rate, train) ry_nn_dropout_((b), RY_HERE, (x), (key), (rate), (train))
 
 /* Activations not in trace.h. */
-ry_value ry_nn_leaky_relu_(ry_builder *b, ry_loc loc, ry_value x, double slope);
+RY_API ry_value ry_nn_leaky_relu_(ry_builder *b, ry_loc loc, ry_value x, double slope);
 #define ry_nn_leaky_relu(b, x, s) ry_nn_leaky_relu_((b), RY_HERE, (x), (s))
 
 typedef enum ry_nn_act { RY_NN_RELU, RY_NN_GELU, RY_NN_GELU_TANH, RY_NN_SILU, RY_NN_TANH, RY_NN_IDENTITY } ry_nn_act;
-ry_value ry_nn_activation_(ry_builder *b, ry_loc loc, ry_value x, ry_nn_act act);
+RY_API ry_value ry_nn_activation_(ry_builder *b, ry_loc loc, ry_value x, ry_nn_act act);
 #define ry_nn_activation(b, x, a) ry_nn_activation_((b), RY_HERE, (x), (a))
 /* MLP block: act(x @ w1 + b1) @ w2 + b2 (biases optional). */
-ry_value ry_nn_mlp_block_(ry_builder *b, ry_loc loc, ry_value x, ry_value w1, ry_value b1, ry_value w2, ry_value b2, ry_nn_act act);
+RY_API ry_value ry_nn_mlp_block_(ry_builder *b, ry_loc loc, ry_value x, ry_value w1, ry_value b1, ry_value w2, ry_value b2, ry_nn_act act);
 #define ry_nn_mlp_block(b, x, w1, b1, w2, b2, act) ry_nn_mlp_block_((b), RY_HERE, (x), (w1), (b1), (w2), (b2), (act))
 /* SwiGLU block (LLaMA): (silu(x @ w_gate) * (x @ w_up)) @ w_down. */
-ry_value ry_nn_swiglu_(ry_builder *b, ry_loc loc, ry_value x, ry_value w_gate, ry_value w_up, ry_value w_down);
+RY_API ry_value ry_nn_swiglu_(ry_builder *b, ry_loc loc, ry_value x, ry_value w_gate, ry_value w_up, ry_value w_down);
 #define ry_nn_swiglu(b, x, wg, wu, wd) ry_nn_swiglu_((b), RY_HERE, (x), (wg), (wu), (wd))
 
 /* Rotary position embedding on x[batch, seq, heads, head_dim] (head_dim
  * even), positions 0..seq-1, the "rotate half" form (GPT-NeoX / LLaMA in
  * Hugging Face): x*cos + rotate_half(x)*sin with inverse frequencies
  * base^(-2i/head_dim). */
-ry_value ry_nn_rope_(ry_builder *b, ry_loc loc, ry_value x, double base);
+RY_API ry_value ry_nn_rope_(ry_builder *b, ry_loc loc, ry_value x, double base);
 #define ry_nn_rope(b, x, base) ry_nn_rope_((b), RY_HERE, (x), (base))
 
 /* Scaled dot-product attention: q[B, T, Hq, D], k/v[B, S, Hkv, D] with Hq a
@@ -119,12 +119,12 @@ ry_value ry_nn_rope_(ry_builder *b, ry_loc loc, ry_value x, double base);
  * -> [B, T, Hq, D], as jax.nn.dot_product_attention. Query head h uses kv
  * head h / (Hq / Hkv). Logits are scaled by 1/sqrt(D). causal: query t sees
  * keys s <= t (jnp.tril of a [T, S] mask, as JAX's is_causal). */
-ry_value ry_nn_attention_(ry_builder *b, ry_loc loc, ry_value q, ry_value k, ry_value v, int causal);
+RY_API ry_value ry_nn_attention_(ry_builder *b, ry_loc loc, ry_value q, ry_value k, ry_value v, int causal);
 #define ry_nn_attention(b, q, k, v, causal) ry_nn_attention_((b), RY_HERE, (q), (k), (v), (causal))
 /* Multi-head attention block on x[B, T, E]: q = x@wq [E, Hq*D], k = x@wk,
  * v = x@wv [E, Hkv*D], optional rotary embeddings (rope_base > 0), attention,
  * output projection wo [Hq*D, E]. No biases. */
-ry_value ry_nn_mha_(ry_builder *b, ry_loc loc, ry_value x, ry_value wq, ry_value wk, ry_value wv, ry_value wo, int n_heads,
+RY_API ry_value ry_nn_mha_(ry_builder *b, ry_loc loc, ry_value x, ry_value wq, ry_value wk, ry_value wv, ry_value wo, int n_heads,
                     int n_kv_heads, int causal, double rope_base);
 #define ry_nn_mha(b, x, wq, wk, wv, wo, h, hkv, causal, rope) \
   ry_nn_mha_((b), RY_HERE, (x), (wq), (wk), (wv), (wo), (h), (hkv), (causal), (rope))
@@ -143,7 +143,7 @@ typedef enum ry_nn_init {
   RY_NN_INIT_HE_NORMAL,       /* kaiming_normal: variance_scaling(2, fan_in, truncated_normal) */
   RY_NN_INIT_LECUN_NORMAL     /* Flax Dense/Conv default: variance_scaling(1, fan_in, truncated_normal) */
 } ry_nn_init;
-ry_value ry_nn_initialize_(ry_builder *b, ry_loc loc, ry_nn_init kind, ry_value key, ry_dtype dtype, ry_shape shape, double scale);
+RY_API ry_value ry_nn_initialize_(ry_builder *b, ry_loc loc, ry_nn_init kind, ry_value key, ry_dtype dtype, ry_shape shape, double scale);
 #define ry_nn_initialize(b, kind, key, t, s, scale) ry_nn_initialize_((b), RY_HERE, (kind), (key), (t), (s), (scale))
 
 /* ---- losses and metrics ----------------------------------------------------
@@ -152,18 +152,18 @@ ry_value ry_nn_initialize_(ry_builder *b, ry_loc loc, ry_nn_init kind, ry_value 
 
 /* logits[..., C], integer labels[...]: -log_softmax(logits)[label], via
  * log_softmax + take_along_axis (optax.softmax_cross_entropy_with_integer_labels). */
-ry_value ry_nn_cross_entropy_per_example_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
-ry_value ry_nn_cross_entropy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
+RY_API ry_value ry_nn_cross_entropy_per_example_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
+RY_API ry_value ry_nn_cross_entropy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
 /* logits and 0/1 float targets of one shape: max(x,0) - x*t + log1p(exp(-|x|))
  * (optax.sigmoid_binary_cross_entropy). */
-ry_value ry_nn_binary_cross_entropy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value targets);
-ry_value ry_nn_mse_(ry_builder *b, ry_loc loc, ry_value pred, ry_value target);
+RY_API ry_value ry_nn_binary_cross_entropy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value targets);
+RY_API ry_value ry_nn_mse_(ry_builder *b, ry_loc loc, ry_value pred, ry_value target);
 /* Fraction (f32 scalar) of examples whose argmax (resp. any of the k largest
  * logits) is the label. Ties count as in jnp.argmax / lax.top_k. */
-ry_value ry_nn_accuracy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
-ry_value ry_nn_top_k_accuracy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels, int k);
+RY_API ry_value ry_nn_accuracy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
+RY_API ry_value ry_nn_top_k_accuracy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels, int k);
 /* Number of correct predictions (i32 scalar), to sum over eval batches. */
-ry_value ry_nn_correct_count_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
+RY_API ry_value ry_nn_correct_count_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
 #define ry_nn_cross_entropy_per_example(b, l, y) ry_nn_cross_entropy_per_example_((b), RY_HERE, (l), (y))
 #define ry_nn_cross_entropy(b, l, y) ry_nn_cross_entropy_((b), RY_HERE, (l), (y))
 #define ry_nn_binary_cross_entropy(b, l, t) ry_nn_binary_cross_entropy_((b), RY_HERE, (l), (t))
@@ -188,9 +188,9 @@ typedef struct ry_nn_schedule {
 } ry_nn_schedule;
 /* The rate at `count` as an f32 scalar (optax.constant_schedule,
  * warmup_cosine_decay_schedule, exponential_decay(staircase=True)). */
-ry_value ry_nn_schedule_value_(ry_builder *b, ry_loc loc, const ry_nn_schedule *s, ry_value count);
+RY_API ry_value ry_nn_schedule_value_(ry_builder *b, ry_loc loc, const ry_nn_schedule *s, ry_value count);
 /* The same on the host (for logging). */
-double ry_nn_schedule_eval(const ry_nn_schedule *s, int64_t count);
+RY_API double ry_nn_schedule_eval(const ry_nn_schedule *s, int64_t count);
 #define ry_nn_schedule_value(b, s, c) ry_nn_schedule_value_((b), RY_HERE, (s), (c))
 
 /* ---- optimizers --------------------------------------------------------------
@@ -211,13 +211,13 @@ typedef struct ry_nn_optimizer {
   double clip_norm;     /* > 0: clip the global gradient norm to this */
 } ry_nn_optimizer;
 /* Defaults as Optax's for the kind, constant learning rate lr. */
-ry_nn_optimizer ry_nn_optimizer_default(ry_nn_opt_kind kind, double lr);
-int ry_nn_opt_state_per_param(const ry_nn_optimizer *o); /* 0, 1 or 2 */
+RY_API ry_nn_optimizer ry_nn_optimizer_default(ry_nn_opt_kind kind, double lr);
+RY_API int ry_nn_opt_state_per_param(const ry_nn_optimizer *o); /* 0, 1 or 2 */
 /* state layout: state[p * per + j] for parameter p and slot j (mu, nu),
  * then the count at state[n_params * per]. n_state = n_params * per + 1. */
-void ry_nn_opt_init_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params, ry_value *state);
+RY_API void ry_nn_opt_init_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params, ry_value *state);
 /* Writes n_params new params and n_state new state values. */
-void ry_nn_opt_update_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params,
+RY_API void ry_nn_opt_update_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params,
                        const ry_value *grads, const ry_value *state, ry_value *new_params, ry_value *new_state);
 /* The initial state as a parameter tree (ryft/params.h), in exactly the
  * order of the state values above: for each parameter path P, one zero array
@@ -226,12 +226,12 @@ void ry_nn_opt_update_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int 
  * flattens to the inputs ry_nn_opt_update reads and unflattens from the
  * values it writes, and it can be checkpointed like the parameters. */
 struct ry_params;
-ry_status ry_nn_opt_state_tree(const ry_nn_optimizer *o, const struct ry_params *params, struct ry_params **out);
+RY_API ry_status ry_nn_opt_state_tree(const ry_nn_optimizer *o, const struct ry_params *params, struct ry_params **out);
 /* The name of slot j ("mu", "nu", "trace"). */
-const char *ry_nn_opt_slot_name(const ry_nn_optimizer *o, int j);
+RY_API const char *ry_nn_opt_slot_name(const ry_nn_optimizer *o, int j);
 
 /* sqrt(sum of squares of every grad) (optax.global_norm), f32 scalar. */
-ry_value ry_nn_global_norm_(ry_builder *b, ry_loc loc, int n, const ry_value *xs);
+RY_API ry_value ry_nn_global_norm_(ry_builder *b, ry_loc loc, int n, const ry_value *xs);
 #define ry_nn_opt_init(b, o, n, p, st) ry_nn_opt_init_((b), RY_HERE, (o), (n), (p), (st))
 #define ry_nn_opt_update(b, o, n, p, g, st, np, nst) ry_nn_opt_update_((b), RY_HERE, (o), (n), (p), (g), (st), (np), (nst))
 #define ry_nn_global_norm(b, n, xs) ry_nn_global_norm_((b), RY_HERE, (n), (xs))

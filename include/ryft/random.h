@@ -28,49 +28,49 @@ extern "C" {
 
 /* jax.random.PRNGKey(seed): the constant key [seed >> 32, seed & 0xffffffff]
  * (JAX with x64 on; with x64 off JAX takes int32 seeds, equal for seed >= 0). */
-ry_value ry_random_key_(ry_builder *b, ry_loc loc, int64_t seed);
+RY_API ry_value ry_random_key_(ry_builder *b, ry_loc loc, int64_t seed);
 /* The same from a traced integer scalar. */
-ry_value ry_random_key_from_(ry_builder *b, ry_loc loc, ry_value seed);
+RY_API ry_value ry_random_key_from_(ry_builder *b, ry_loc loc, ry_value seed);
 /* jax.random.split(key, n): u32[n,2]. */
-ry_value ry_random_split_(ry_builder *b, ry_loc loc, ry_value key, int64_t n);
+RY_API ry_value ry_random_split_(ry_builder *b, ry_loc loc, ry_value key, int64_t n);
 /* Split into n keys written to out[0..n) (each u32[2]); returns n (0 on error). */
-int ry_random_split_keys_(ry_builder *b, ry_loc loc, ry_value key, int n, ry_value *out);
+RY_API int ry_random_split_keys_(ry_builder *b, ry_loc loc, ry_value key, int n, ry_value *out);
 /* keys[i] of a u32[n,2] key array: a u32[2] key. */
-ry_value ry_random_key_at_(ry_builder *b, ry_loc loc, ry_value keys, int64_t i);
+RY_API ry_value ry_random_key_at_(ry_builder *b, ry_loc loc, ry_value keys, int64_t i);
 /* jax.random.fold_in(key, data): data is an integer scalar (as uint32). */
-ry_value ry_random_fold_in_(ry_builder *b, ry_loc loc, ry_value key, ry_value data);
-ry_value ry_random_fold_in_int_(ry_builder *b, ry_loc loc, ry_value key, uint32_t data);
+RY_API ry_value ry_random_fold_in_(ry_builder *b, ry_loc loc, ry_value key, ry_value data);
+RY_API ry_value ry_random_fold_in_int_(ry_builder *b, ry_loc loc, ry_value key, uint32_t data);
 
 /* ---- samplers (traced) ---------------------------------------------------- */
 
 /* jax.random.bits / the internal _random_bits: bit_width 8 -> u8, 32 -> u32,
  * 16 -> i16 and 64 -> i64 holding the same bit patterns (ryft has no u16 or
  * u64 dtype). */
-ry_value ry_random_bits_(ry_builder *b, ry_loc loc, ry_value key, int bit_width, ry_shape shape);
+RY_API ry_value ry_random_bits_(ry_builder *b, ry_loc loc, ry_value key, int bit_width, ry_shape shape);
 /* jax.random.uniform(key, shape, dtype, minval, maxval): floats in
  * [minval, maxval). dtype f16, bf16, f32 or f64. */
-ry_value ry_random_uniform_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype, double minval,
+RY_API ry_value ry_random_uniform_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype, double minval,
                             double maxval);
 /* jax.random.normal(key, shape, dtype): sqrt(2) * erf_inv(uniform(key, shape,
  * dtype, nextafter(-1, 0), 1)). */
-ry_value ry_random_normal_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype);
+RY_API ry_value ry_random_normal_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype);
 /* jax.random.truncated_normal(key, lower, upper, shape, dtype): values in
  * the open interval (lower, upper). */
-ry_value ry_random_truncated_normal_(ry_builder *b, ry_loc loc, ry_value key, double lower, double upper, ry_shape shape,
+RY_API ry_value ry_random_truncated_normal_(ry_builder *b, ry_loc loc, ry_value key, double lower, double upper, ry_shape shape,
                                      ry_dtype dtype);
 /* jax.random.bernoulli(key, p, shape) with p a Python float (f32): bool. */
-ry_value ry_random_bernoulli_(ry_builder *b, ry_loc loc, ry_value key, double p, ry_shape shape);
+RY_API ry_value ry_random_bernoulli_(ry_builder *b, ry_loc loc, ry_value key, double p, ry_shape shape);
 /* jax.random.gumbel(key, shape, dtype) (mode "low"). */
-ry_value ry_random_gumbel_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype);
+RY_API ry_value ry_random_gumbel_(ry_builder *b, ry_loc loc, ry_value key, ry_shape shape, ry_dtype dtype);
 /* jax.random.categorical(key, logits, axis): i32 indices with logits' shape
  * without `axis` (axis may be negative). */
-ry_value ry_random_categorical_(ry_builder *b, ry_loc loc, ry_value key, ry_value logits, int axis);
+RY_API ry_value ry_random_categorical_(ry_builder *b, ry_loc loc, ry_value key, ry_value logits, int axis);
 /* jax.random.permutation(key, n): a shuffled arange(n) as i32[n]. */
-ry_value ry_random_permutation_(ry_builder *b, ry_loc loc, ry_value key, int64_t n);
+RY_API ry_value ry_random_permutation_(ry_builder *b, ry_loc loc, ry_value key, int64_t n);
 /* jax.random.permutation(key, x): x shuffled along axis 0 (for rank 1 the
  * elements themselves are sorted, for higher rank rows are taken by a
  * shuffled index, as JAX does; the results are the same). */
-ry_value ry_random_shuffle_(ry_builder *b, ry_loc loc, ry_value key, ry_value x);
+RY_API ry_value ry_random_shuffle_(ry_builder *b, ry_loc loc, ry_value key, ry_value x);
 
 #define ry_random_key(b, seed) ry_random_key_((b), RY_HERE, (seed))
 #define ry_random_key_from(b, seed) ry_random_key_from_((b), RY_HERE, (seed))
@@ -95,20 +95,20 @@ ry_value ry_random_shuffle_(ry_builder *b, ry_loc loc, ry_value key, ry_value x)
 
 typedef struct ry_key { uint32_t k[2]; } ry_key;
 
-ry_key ry_key_from_seed(int64_t seed);                 /* = ry_random_key */
+RY_API ry_key ry_key_from_seed(int64_t seed);                 /* = ry_random_key */
 /* split(key, n) into out[0..n). */
-void ry_key_split(ry_key key, int64_t n, ry_key *out);
-ry_key ry_key_fold_in(ry_key key, uint32_t data);
+RY_API void ry_key_split(ry_key key, int64_t n, ry_key *out);
+RY_API ry_key ry_key_fold_in(ry_key key, uint32_t data);
 /* _random_bits(key, 32, (n,)) into out[0..n). */
-void ry_key_bits32(ry_key key, int64_t n, uint32_t *out);
+RY_API void ry_key_bits32(ry_key key, int64_t n, uint32_t *out);
 /* jax.random.permutation(key, n) into out[0..n). */
-ry_status ry_key_permutation(ry_key key, int64_t n, int64_t *out);
+RY_API ry_status ry_key_permutation(ry_key key, int64_t n, int64_t *out);
 /* The key as a u32[2] array (refcount 1), to pass into a program. */
-ry_status ry_key_to_array(ry_key key, ry_array **out);
+RY_API ry_status ry_key_to_array(ry_key key, ry_array **out);
 /* A u32[2] array back to a key. */
-ry_status ry_key_from_array(const ry_array *a, ry_key *out);
+RY_API ry_status ry_key_from_array(const ry_array *a, ry_key *out);
 /* One threefry2x32 block (20 rounds) on the host. */
-void ry_threefry2x32_block(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t out[2]);
+RY_API void ry_threefry2x32_block(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t out[2]);
 
 #ifdef __cplusplus
 }

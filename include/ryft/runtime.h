@@ -19,19 +19,19 @@ extern "C" {
 typedef struct ry_device ry_device;
 typedef struct ry_executable ry_executable;
 
-int ry_device_count(void);
-ry_device *ry_device_at(int i);               /* NULL when out of range */
+RY_API int ry_device_count(void);
+RY_API ry_device *ry_device_at(int i);               /* NULL when out of range */
 /* Look a device up by name ("interp"); RY_ERR_NOT_FOUND lists the known ones. */
-ry_status ry_device_get(const char *name, ry_device **out);
-const char *ry_device_name(const ry_device *d);
-const char *ry_device_description(const ry_device *d);
+RY_API ry_status ry_device_get(const char *name, ry_device **out);
+RY_API const char *ry_device_name(const ry_device *d);
+RY_API const char *ry_device_description(const ry_device *d);
 
-ry_status ry_compile(ry_graph *g, ry_device *d, ry_executable **out);
-void ry_executable_free(ry_executable *e);    /* NULL is fine */
+RY_API ry_status ry_compile(ry_graph *g, ry_device *d, ry_executable **out);
+RY_API void ry_executable_free(ry_executable *e);    /* NULL is fine */
 /* Run with n_in inputs (types must equal the graph's); writes n_out new
  * arrays (refcount 1, the caller releases them). n_out must equal the
  * number of graph outputs. */
-ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
+RY_API ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out, ry_array **out);
 
 /* ry_execute with donated inputs (JAX's donate_argnums), so that a train
  * step can update its parameters in place. For every i with donate[i] true
@@ -43,7 +43,7 @@ ry_status ry_execute(ry_executable *e, int n_in, ry_array *const *in, int n_out,
  * graph) is read as usual and never written. donate may be NULL (nothing
  * donated, as ry_execute). Backends without buffer reuse ("interp") simply
  * release the donated references after the run. */
-ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
+RY_API ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bool *donate, int n_out,
                              ry_array **out);
 
 /* Device arrays, as jax.device_put: copy a into d's memory. On a device with
@@ -55,16 +55,16 @@ ry_status ry_execute_donated(ry_executable *e, int n_in, ry_array **in, const bo
  * array (see ryft/core.h). On a host device (interp, cpu) *out is a host
  * array: a retained, or a new host copy of a device array. Executables on a
  * host device accept device arrays and read their host copies. */
-ry_status ry_device_put(ry_device *d, const ry_array *a, ry_array **out);
+RY_API ry_status ry_device_put(ry_device *d, const ry_array *a, ry_array **out);
 
 /* Compile for d and run once: a convenience for tools and tests. */
-ry_status ry_run(ry_graph *g, ry_device *d, int n_in, ry_array *const *in, int n_out, ry_array **out);
+RY_API ry_status ry_run(ry_graph *g, ry_device *d, int n_in, ry_array *const *in, int n_out, ry_array **out);
 
 /* custom_call targets: fn receives the inputs and must set every out[i] to a
  * new array of out_types[i]. Registering an existing name replaces it. */
 typedef ry_status (*ry_custom_call_fn)(void *ud, int n_in, ry_array *const *in, int n_out,
                                        const ry_type *out_types, ry_array **out);
-ry_status ry_custom_call_register(const char *target, ry_custom_call_fn fn, void *ud);
+RY_API ry_status ry_custom_call_register(const char *target, ry_custom_call_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

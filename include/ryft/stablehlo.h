@@ -17,9 +17,9 @@ extern "C" {
 #endif
 
 /* The module text into a new NUL-terminated string; free it with ry_free(). */
-ry_status ry_stablehlo_emit(const ry_graph *g, char **out);
+RY_API ry_status ry_stablehlo_emit(const ry_graph *g, char **out);
 /* The module text into the file at `path` (created or truncated). */
-ry_status ry_stablehlo_emit_file(const ry_graph *g, const char *path);
+RY_API ry_status ry_stablehlo_emit_file(const ry_graph *g, const char *path);
 
 #ifdef __cplusplus
 }

@@ -43,34 +43,34 @@ typedef int (*ry_fn)(ry_builder *b, const ry_value *in, ry_value *out, void *ctx
 
 /* Trace fn over inputs of the given types into a new graph (refcount 1).
  * `name` names the graph (NULL = "main"); input_names may be NULL. */
-ry_status ry_trace(const char *name, ry_fn fn, void *ctx, int n_in, const ry_type *in_types,
+RY_API ry_status ry_trace(const char *name, ry_fn fn, void *ctx, int n_in, const ry_type *in_types,
                    const char *const *input_names, ry_graph **out);
 
 /* The same without a callback: make a builder, add inputs, add ops, finish. */
-ry_builder *ry_builder_new(const char *name); /* NULL on out of memory */
-ry_value ry_input(ry_builder *b, const char *name, ry_type type); /* name may be NULL */
+RY_API ry_builder *ry_builder_new(const char *name); /* NULL on out of memory */
+RY_API ry_value ry_input(ry_builder *b, const char *name, ry_type type); /* name may be NULL */
 /* Finish with the given outputs. Consumes the builder in all cases. */
-ry_status ry_builder_finish(ry_builder *b, int n_out, const ry_value *outs, ry_graph **out);
-void ry_builder_free(ry_builder *b); /* discard without finishing */
+RY_API ry_status ry_builder_finish(ry_builder *b, int n_out, const ry_value *outs, ry_graph **out);
+RY_API void ry_builder_free(ry_builder *b); /* discard without finishing */
 /* The builder's sticky error (NULL while none); owned by the builder. */
-ry_status ry_builder_error(const ry_builder *b);
+RY_API ry_status ry_builder_error(const ry_builder *b);
 /* Record err as the builder's sticky error unless one is set already (then
  * err is freed), for libraries that build on the tracer (ryft/params.h).
  * NULL b frees err. Returns 0. */
-int ry_builder_set_error(ry_builder *b, ry_status err);
+RY_API int ry_builder_set_error(ry_builder *b, ry_status err);
 
 /* The type of a value (an all-zero f32 scalar type for an invalid value). */
-ry_type ry_value_type(const ry_builder *b, ry_value v);
-ry_dtype ry_value_dtype(const ry_builder *b, ry_value v);
-ry_shape ry_value_shape(const ry_builder *b, ry_value v);
-int ry_value_ok(ry_value v); /* id != 0 */
+RY_API ry_type ry_value_type(const ry_builder *b, ry_value v);
+RY_API ry_dtype ry_value_dtype(const ry_builder *b, ry_value v);
+RY_API ry_shape ry_value_shape(const ry_builder *b, ry_value v);
+RY_API int ry_value_ok(ry_value v); /* id != 0 */
 
 /* ---- constants --------------------------------------------------------- */
 
-ry_value ry_constant_(ry_builder *b, ry_loc loc, const ry_array *a); /* retains a */
-ry_value ry_full_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, double v);
-ry_value ry_scalar_(ry_builder *b, ry_loc loc, ry_dtype t, double v);
-ry_value ry_iota_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, int dim);
+RY_API ry_value ry_constant_(ry_builder *b, ry_loc loc, const ry_array *a); /* retains a */
+RY_API ry_value ry_full_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, double v);
+RY_API ry_value ry_scalar_(ry_builder *b, ry_loc loc, ry_dtype t, double v);
+RY_API ry_value ry_iota_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, int dim);
 #define ry_constant(b, a) ry_constant_((b), RY_HERE, (a))
 #define ry_full(b, t, s, v) ry_full_((b), RY_HERE, (t), (s), (v))
 #define ry_scalar(b, t, v) ry_scalar_((b), RY_HERE, (t), (v))
@@ -85,8 +85,8 @@ ry_value ry_iota_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, int dim);
 #define RY__BINARY(X)                                                                   \
   X(add) X(sub) X(mul) X(div) X(rem) X(pow) X(max) X(min) X(atan2) X(and) X(or) X(xor) \
   X(shift_left) X(shift_right_logical) X(shift_right_arithmetic)
-#define RY__DECL_UNARY(n) ry_value ry_##n##_(ry_builder *b, ry_loc loc, ry_value x);
-#define RY__DECL_BINARY(n) ry_value ry_##n##_(ry_builder *b, ry_loc loc, ry_value x, ry_value y);
+#define RY__DECL_UNARY(n) RY_API ry_value ry_##n##_(ry_builder *b, ry_loc loc, ry_value x);
+#define RY__DECL_BINARY(n) RY_API ry_value ry_##n##_(ry_builder *b, ry_loc loc, ry_value x, ry_value y);
 RY__UNARY(RY__DECL_UNARY)
 RY__BINARY(RY__DECL_BINARY)
 #undef RY__DECL_UNARY
@@ -133,7 +133,7 @@ RY__BINARY(RY__DECL_BINARY)
 #define ry_shift_right_arithmetic(b, x, y) ry_shift_right_arithmetic_((b), RY_HERE, (x), (y))
 
 typedef enum ry_cmp { RY_EQ, RY_NE, RY_LT, RY_LE, RY_GT, RY_GE, RY_CMP_COUNT } ry_cmp;
-ry_value ry_compare_(ry_builder *b, ry_loc loc, ry_value x, ry_value y, ry_cmp dir);
+RY_API ry_value ry_compare_(ry_builder *b, ry_loc loc, ry_value x, ry_value y, ry_cmp dir);
 #define ry_compare(b, x, y, dir) ry_compare_((b), RY_HERE, (x), (y), (dir))
 #define ry_eq(b, x, y) ry_compare_((b), RY_HERE, (x), (y), RY_EQ)
 #define ry_ne(b, x, y) ry_compare_((b), RY_HERE, (x), (y), RY_NE)
@@ -142,56 +142,56 @@ ry_value ry_compare_(ry_builder *b, ry_loc loc, ry_value x, ry_value y, ry_cmp d
 #define ry_gt(b, x, y) ry_compare_((b), RY_HERE, (x), (y), RY_GT)
 #define ry_ge(b, x, y) ry_compare_((b), RY_HERE, (x), (y), RY_GE)
 /* select(pred, a, b): pred is bool; all three broadcast. */
-ry_value ry_select_(ry_builder *b, ry_loc loc, ry_value pred, ry_value on_true, ry_value on_false);
+RY_API ry_value ry_select_(ry_builder *b, ry_loc loc, ry_value pred, ry_value on_true, ry_value on_false);
 #define ry_select(b, p, t, f) ry_select_((b), RY_HERE, (p), (t), (f))
-ry_value ry_clamp_(ry_builder *b, ry_loc loc, ry_value lo, ry_value x, ry_value hi);
+RY_API ry_value ry_clamp_(ry_builder *b, ry_loc loc, ry_value lo, ry_value x, ry_value hi);
 #define ry_clamp(b, lo, x, hi) ry_clamp_((b), RY_HERE, (lo), (x), (hi))
-ry_value ry_convert_(ry_builder *b, ry_loc loc, ry_value x, ry_dtype to);
+RY_API ry_value ry_convert_(ry_builder *b, ry_loc loc, ry_value x, ry_dtype to);
 #define ry_convert(b, x, to) ry_convert_((b), RY_HERE, (x), (to))
-ry_value ry_bitcast_convert_(ry_builder *b, ry_loc loc, ry_value x, ry_dtype to);
+RY_API ry_value ry_bitcast_convert_(ry_builder *b, ry_loc loc, ry_value x, ry_dtype to);
 #define ry_bitcast_convert(b, x, to) ry_bitcast_convert_((b), RY_HERE, (x), (to))
 
 /* ---- shape ops ----------------------------------------------------------- */
 
-ry_value ry_broadcast_in_dim_(ry_builder *b, ry_loc loc, ry_value x, ry_shape shape, ry_axes dims);
+RY_API ry_value ry_broadcast_in_dim_(ry_builder *b, ry_loc loc, ry_value x, ry_shape shape, ry_axes dims);
 #define ry_broadcast_in_dim(b, x, s, d) ry_broadcast_in_dim_((b), RY_HERE, (x), (s), (d))
 /* NumPy broadcast of x to shape (trailing alignment). */
-ry_value ry_broadcast_to_(ry_builder *b, ry_loc loc, ry_value x, ry_shape shape);
+RY_API ry_value ry_broadcast_to_(ry_builder *b, ry_loc loc, ry_value x, ry_shape shape);
 #define ry_broadcast_to(b, x, s) ry_broadcast_to_((b), RY_HERE, (x), (s))
 /* reshape; at most one dim of `shape` may be -1 (inferred). */
-ry_value ry_reshape_(ry_builder *b, ry_loc loc, ry_value x, ry_shape shape);
+RY_API ry_value ry_reshape_(ry_builder *b, ry_loc loc, ry_value x, ry_shape shape);
 #define ry_reshape(b, x, s) ry_reshape_((b), RY_HERE, (x), (s))
-ry_value ry_transpose_(ry_builder *b, ry_loc loc, ry_value x, ry_axes perm);
+RY_API ry_value ry_transpose_(ry_builder *b, ry_loc loc, ry_value x, ry_axes perm);
 #define ry_transpose(b, x, p) ry_transpose_((b), RY_HERE, (x), (p))
 /* strides may be RY_NO_AXES (all 1). */
-ry_value ry_slice_(ry_builder *b, ry_loc loc, ry_value x, ry_axes start, ry_axes limit, ry_axes strides);
+RY_API ry_value ry_slice_(ry_builder *b, ry_loc loc, ry_value x, ry_axes start, ry_axes limit, ry_axes strides);
 #define ry_slice(b, x, st, li, str) ry_slice_((b), RY_HERE, (x), (st), (li), (str))
 /* starts: rank integer scalars; clamped into range. */
-ry_value ry_dynamic_slice_(ry_builder *b, ry_loc loc, ry_value x, const ry_value *starts, ry_axes sizes);
+RY_API ry_value ry_dynamic_slice_(ry_builder *b, ry_loc loc, ry_value x, const ry_value *starts, ry_axes sizes);
 #define ry_dynamic_slice(b, x, st, sz) ry_dynamic_slice_((b), RY_HERE, (x), (st), (sz))
-ry_value ry_dynamic_update_slice_(ry_builder *b, ry_loc loc, ry_value x, ry_value update, const ry_value *starts);
+RY_API ry_value ry_dynamic_update_slice_(ry_builder *b, ry_loc loc, ry_value x, ry_value update, const ry_value *starts);
 #define ry_dynamic_update_slice(b, x, u, st) ry_dynamic_update_slice_((b), RY_HERE, (x), (u), (st))
-ry_value ry_concatenate_(ry_builder *b, ry_loc loc, int n, const ry_value *xs, int dim);
+RY_API ry_value ry_concatenate_(ry_builder *b, ry_loc loc, int n, const ry_value *xs, int dim);
 #define ry_concatenate(b, n, xs, dim) ry_concatenate_((b), RY_HERE, (n), (xs), (dim))
 /* interior may be RY_NO_AXES (all 0). */
-ry_value ry_pad_(ry_builder *b, ry_loc loc, ry_value x, ry_value value, ry_axes low, ry_axes high, ry_axes interior);
+RY_API ry_value ry_pad_(ry_builder *b, ry_loc loc, ry_value x, ry_value value, ry_axes low, ry_axes high, ry_axes interior);
 #define ry_pad(b, x, v, lo, hi, in) ry_pad_((b), RY_HERE, (x), (v), (lo), (hi), (in))
-ry_value ry_reverse_(ry_builder *b, ry_loc loc, ry_value x, ry_axes dims);
+RY_API ry_value ry_reverse_(ry_builder *b, ry_loc loc, ry_value x, ry_axes dims);
 #define ry_reverse(b, x, d) ry_reverse_((b), RY_HERE, (x), (d))
 
 /* ---- reductions and scans ------------------------------------------------ */
 
 typedef enum ry_reduce_kind { RY_SUM, RY_PROD, RY_MAX, RY_MIN, RY_AND, RY_OR, RY_REDUCE_COUNT } ry_reduce_kind;
-ry_value ry_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, ry_axes axes);
+RY_API ry_value ry_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, ry_axes axes);
 #define ry_reduce(b, x, k, axes) ry_reduce_((b), RY_HERE, (x), (k), (axes))
 #define ry_sum(b, x, axes) ry_reduce_((b), RY_HERE, (x), RY_SUM, (axes))
 /* Index of the max/min along axis (negative counts from the end). */
-ry_value ry_argmax_(ry_builder *b, ry_loc loc, ry_value x, int axis, ry_dtype index_dtype);
-ry_value ry_argmin_(ry_builder *b, ry_loc loc, ry_value x, int axis, ry_dtype index_dtype);
+RY_API ry_value ry_argmax_(ry_builder *b, ry_loc loc, ry_value x, int axis, ry_dtype index_dtype);
+RY_API ry_value ry_argmin_(ry_builder *b, ry_loc loc, ry_value x, int axis, ry_dtype index_dtype);
 #define ry_argmax(b, x, axis) ry_argmax_((b), RY_HERE, (x), (axis), RY_I32)
 #define ry_argmin(b, x, axis) ry_argmin_((b), RY_HERE, (x), (axis), RY_I32)
 /* Inclusive scan: kind is RY_SUM, RY_PROD, RY_MAX or RY_MIN. */
-ry_value ry_cumulative_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, int axis, int reverse);
+RY_API ry_value ry_cumulative_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, int axis, int reverse);
 #define ry_cumsum(b, x, axis) ry_cumulative_((b), RY_HERE, (x), RY_SUM, (axis), 0)
 #define ry_cummax(b, x, axis) ry_cumulative_((b), RY_HERE, (x), RY_MAX, (axis), 0)
 #define ry_cumulative(b, x, k, axis, rev) ry_cumulative_((b), RY_HERE, (x), (k), (axis), (rev))
@@ -202,7 +202,7 @@ typedef struct ry_dot_dims {
   ry_axes lhs_batch, rhs_batch, lhs_contract, rhs_contract;
 } ry_dot_dims;
 /* result dtype = `out` (pass the operands' dtype for the ordinary case). */
-ry_value ry_dot_general_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, ry_dot_dims dims, ry_dtype out);
+RY_API ry_value ry_dot_general_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, ry_dot_dims dims, ry_dtype out);
 #define ry_dot_general(b, l, r, d, t) ry_dot_general_((b), RY_HERE, (l), (r), (d), (t))
 
 typedef struct ry_conv_dims {
@@ -214,7 +214,7 @@ typedef struct ry_conv_dims {
    * NCHW / OIHW / NCHW layout. */
   ry_axes input_dims, kernel_dims, output_dims;
 } ry_conv_dims;
-ry_value ry_convolution_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, const ry_conv_dims *d);
+RY_API ry_value ry_convolution_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, const ry_conv_dims *d);
 #define ry_convolution(b, l, r, d) ry_convolution_((b), RY_HERE, (l), (r), (d))
 
 /* ---- indexing ------------------------------------------------------------ */
@@ -223,7 +223,7 @@ typedef struct ry_gather_dims {
   ry_axes offset_dims, collapsed_slice_dims, start_index_map, slice_sizes;
   int64_t index_vector_dim;
 } ry_gather_dims;
-ry_value ry_gather_(ry_builder *b, ry_loc loc, ry_value operand, ry_value indices, const ry_gather_dims *d);
+RY_API ry_value ry_gather_(ry_builder *b, ry_loc loc, ry_value operand, ry_value indices, const ry_gather_dims *d);
 #define ry_gather(b, x, i, d) ry_gather_((b), RY_HERE, (x), (i), (d))
 
 typedef enum ry_scatter_kind { RY_SCATTER_REPLACE, RY_SCATTER_ADD, RY_SCATTER_MUL, RY_SCATTER_MAX, RY_SCATTER_MIN, RY_SCATTER_COUNT } ry_scatter_kind;
@@ -232,18 +232,18 @@ typedef struct ry_scatter_dims {
   int64_t index_vector_dim;
   ry_scatter_kind kind;
 } ry_scatter_dims;
-ry_value ry_scatter_(ry_builder *b, ry_loc loc, ry_value operand, ry_value indices, ry_value updates, const ry_scatter_dims *d);
+RY_API ry_value ry_scatter_(ry_builder *b, ry_loc loc, ry_value operand, ry_value indices, ry_value updates, const ry_scatter_dims *d);
 #define ry_scatter(b, x, i, u, d) ry_scatter_((b), RY_HERE, (x), (i), (u), (d))
 
 /* Sort n operands of one shape along dim by the first num_keys of them.
  * Writes n results. Returns n (0 on error). */
-int ry_sort_(ry_builder *b, ry_loc loc, int n, const ry_value *xs, int dim, int num_keys, int descending, int stable, ry_value *out);
+RY_API int ry_sort_(ry_builder *b, ry_loc loc, int n, const ry_value *xs, int dim, int num_keys, int descending, int stable, ry_value *out);
 #define ry_sort(b, n, xs, dim, nk, desc, stable, out) ry_sort_((b), RY_HERE, (n), (xs), (dim), (nk), (desc), (stable), (out))
 
 /* ---- random bits --------------------------------------------------------- */
 
 /* Threefry-2x32 over u32 arrays of one shape (scalars broadcast); writes 2. */
-void ry_threefry2x32_(ry_builder *b, ry_loc loc, ry_value k0, ry_value k1, ry_value x0, ry_value x1, ry_value out[2]);
+RY_API void ry_threefry2x32_(ry_builder *b, ry_loc loc, ry_value k0, ry_value k1, ry_value x0, ry_value x1, ry_value out[2]);
 #define ry_threefry2x32(b, k0, k1, x0, x1, out) ry_threefry2x32_((b), RY_HERE, (k0), (k1), (x0), (x1), (out))
 
 /* ---- control flow and calls ---------------------------------------------
@@ -253,15 +253,15 @@ void ry_threefry2x32_(ry_builder *b, ry_loc loc, ry_value k0, ry_value k1, ry_va
  * (0 on error). */
 
 /* pred: bool scalar. Both branches receive `args` and must return the same types. */
-int ry_cond_(ry_builder *b, ry_loc loc, ry_value pred, ry_fn true_fn, ry_fn false_fn, void *ctx,
+RY_API int ry_cond_(ry_builder *b, ry_loc loc, ry_value pred, ry_fn true_fn, ry_fn false_fn, void *ctx,
              int n_args, const ry_value *args, ry_value *out);
 #define ry_cond(b, p, t, f, ctx, n, args, out) ry_cond_((b), RY_HERE, (p), (t), (f), (ctx), (n), (args), (out))
 /* index: i32 scalar; out-of-range picks the last branch (clamped). */
-int ry_switch_(ry_builder *b, ry_loc loc, ry_value index, int n_branches, const ry_fn *branches, void *ctx,
+RY_API int ry_switch_(ry_builder *b, ry_loc loc, ry_value index, int n_branches, const ry_fn *branches, void *ctx,
                int n_args, const ry_value *args, ry_value *out);
 #define ry_switch(b, i, nb, br, ctx, n, args, out) ry_switch_((b), RY_HERE, (i), (nb), (br), (ctx), (n), (args), (out))
 /* while cond_fn(carry) returns one bool scalar: carry = body_fn(carry). */
-int ry_while_(ry_builder *b, ry_loc loc, ry_fn cond_fn, ry_fn body_fn, void *ctx, int n_carry,
+RY_API int ry_while_(ry_builder *b, ry_loc loc, ry_fn cond_fn, ry_fn body_fn, void *ctx, int n_carry,
               const ry_value *init, ry_value *out);
 #define ry_while(b, c, body, ctx, n, init, out) ry_while_((b), RY_HERE, (c), (body), (ctx), (n), (init), (out))
 /* scan (lax.scan): body(carry..., x slices...) returns (carry'..., y
@@ -269,19 +269,19 @@ int ry_while_(ry_builder *b, ry_loc loc, ry_fn cond_fn, ry_fn body_fn, void *ctx
  * (reversed when `reverse`), and the result is (final carry..., ys stacked on
  * a new leading axis). n_xs may be 0 (then `length` says how many steps).
  * Returns n_carry + the number of ys. Reverse mode differentiates through it. */
-int ry_scan_(ry_builder *b, ry_loc loc, ry_fn body, void *ctx, int64_t length, int n_carry, const ry_value *init, int n_xs,
+RY_API int ry_scan_(ry_builder *b, ry_loc loc, ry_fn body, void *ctx, int64_t length, int n_carry, const ry_value *init, int n_xs,
              const ry_value *xs, int reverse, ry_value *out);
 #define ry_scan(b, body, ctx, len, nc, init, nx, xs, rev, out) \
   ry_scan_((b), RY_HERE, (body), (ctx), (len), (nc), (init), (nx), (xs), (rev), (out))
 /* fori_loop with bounds known at trace time: body(i, carry...) returns
  * carry... for i = lo .. hi-1 (i is an i32 scalar). A scan underneath, so it
  * can be differentiated in reverse mode, as in JAX. Returns n_carry. */
-int ry_fori_loop_(ry_builder *b, ry_loc loc, int64_t lo, int64_t hi, ry_fn body, void *ctx, int n_carry, const ry_value *init,
+RY_API int ry_fori_loop_(ry_builder *b, ry_loc loc, int64_t lo, int64_t hi, ry_fn body, void *ctx, int n_carry, const ry_value *init,
                   ry_value *out);
 #define ry_fori_loop(b, lo, hi, body, ctx, n, init, out) ry_fori_loop_((b), RY_HERE, (lo), (hi), (body), (ctx), (n), (init), (out))
 
 /* Call a finished graph (retained by the new graph). */
-int ry_call_(ry_builder *b, ry_loc loc, ry_graph *g, int n_args, const ry_value *args, ry_value *out);
+RY_API int ry_call_(ry_builder *b, ry_loc loc, ry_graph *g, int n_args, const ry_value *args, ry_value *out);
 #define ry_call(b, g, n, args, out) ry_call_((b), RY_HERE, (g), (n), (args), (out))
 /* Differentiation rules and rematerialization (see ryft/transform.h).
  *
@@ -299,18 +299,18 @@ typedef enum ry_remat_policy {
   RY_REMAT_SAVE_DOTS = 2,      /* also save the results of dot_general / convolution */
   RY_REMAT_SAVE_EVERYTHING = 3 /* an ordinary call: save what reverse mode needs */
 } ry_remat_policy;
-int ry_custom_jvp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *jvp_rule, int n_args, const ry_value *args, ry_value *out);
-int ry_custom_vjp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *fwd, ry_graph *bwd, int n_args, const ry_value *args,
+RY_API int ry_custom_jvp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *jvp_rule, int n_args, const ry_value *args, ry_value *out);
+RY_API int ry_custom_vjp_(ry_builder *b, ry_loc loc, ry_graph *f, ry_graph *fwd, ry_graph *bwd, int n_args, const ry_value *args,
                    ry_value *out);
-int ry_checkpoint_(ry_builder *b, ry_loc loc, ry_graph *f, ry_remat_policy policy, int n_args, const ry_value *args, ry_value *out);
-ry_value ry_stop_gradient_(ry_builder *b, ry_loc loc, ry_value x);
+RY_API int ry_checkpoint_(ry_builder *b, ry_loc loc, ry_graph *f, ry_remat_policy policy, int n_args, const ry_value *args, ry_value *out);
+RY_API ry_value ry_stop_gradient_(ry_builder *b, ry_loc loc, ry_value x);
 #define ry_custom_jvp(b, f, j, n, args, out) ry_custom_jvp_((b), RY_HERE, (f), (j), (n), (args), (out))
 #define ry_custom_vjp(b, f, fw, bw, n, args, out) ry_custom_vjp_((b), RY_HERE, (f), (fw), (bw), (n), (args), (out))
 #define ry_checkpoint(b, f, pol, n, args, out) ry_checkpoint_((b), RY_HERE, (f), (pol), (n), (args), (out))
 #define ry_stop_gradient(b, x) ry_stop_gradient_((b), RY_HERE, (x))
 
 /* An op implemented by a function registered under `target` (runtime.h). */
-int ry_custom_call_(ry_builder *b, ry_loc loc, const char *target, int n_args, const ry_value *args,
+RY_API int ry_custom_call_(ry_builder *b, ry_loc loc, const char *target, int n_args, const ry_value *args,
                     int n_out, const ry_type *out_types, ry_value *out);
 #define ry_custom_call(b, t, n, args, no, types, out) ry_custom_call_((b), RY_HERE, (t), (n), (args), (no), (types), (out))
 
@@ -318,21 +318,21 @@ int ry_custom_call_(ry_builder *b, ry_loc loc, const char *target, int n_args, c
  * Axis arguments may be negative (from the end). */
 
 /* NumPy matmul: 1-d operands are promoted, leading dims broadcast. */
-ry_value ry_matmul_(ry_builder *b, ry_loc loc, ry_value x, ry_value y);
-ry_value ry_softmax_(ry_builder *b, ry_loc loc, ry_value x, int axis);
-ry_value ry_log_softmax_(ry_builder *b, ry_loc loc, ry_value x, int axis);
-ry_value ry_logsumexp_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
-ry_value ry_mean_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
-ry_value ry_var_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
-ry_value ry_relu_(ry_builder *b, ry_loc loc, ry_value x);
-ry_value ry_gelu_(ry_builder *b, ry_loc loc, ry_value x, int approximate); /* 1 = tanh form */
-ry_value ry_silu_(ry_builder *b, ry_loc loc, ry_value x);
-ry_value ry_sigmoid_(ry_builder *b, ry_loc loc, ry_value x);
-ry_value ry_where_(ry_builder *b, ry_loc loc, ry_value pred, ry_value x, ry_value y);
-ry_value ry_clip_(ry_builder *b, ry_loc loc, ry_value x, double lo, double hi);
-ry_value ry_one_hot_(ry_builder *b, ry_loc loc, ry_value labels, int64_t n, ry_dtype dtype);
+RY_API ry_value ry_matmul_(ry_builder *b, ry_loc loc, ry_value x, ry_value y);
+RY_API ry_value ry_softmax_(ry_builder *b, ry_loc loc, ry_value x, int axis);
+RY_API ry_value ry_log_softmax_(ry_builder *b, ry_loc loc, ry_value x, int axis);
+RY_API ry_value ry_logsumexp_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
+RY_API ry_value ry_mean_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
+RY_API ry_value ry_var_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
+RY_API ry_value ry_relu_(ry_builder *b, ry_loc loc, ry_value x);
+RY_API ry_value ry_gelu_(ry_builder *b, ry_loc loc, ry_value x, int approximate); /* 1 = tanh form */
+RY_API ry_value ry_silu_(ry_builder *b, ry_loc loc, ry_value x);
+RY_API ry_value ry_sigmoid_(ry_builder *b, ry_loc loc, ry_value x);
+RY_API ry_value ry_where_(ry_builder *b, ry_loc loc, ry_value pred, ry_value x, ry_value y);
+RY_API ry_value ry_clip_(ry_builder *b, ry_loc loc, ry_value x, double lo, double hi);
+RY_API ry_value ry_one_hot_(ry_builder *b, ry_loc loc, ry_value labels, int64_t n, ry_dtype dtype);
 /* take rows along axis with integer indices (clamped, like jnp.take mode="clip") */
-ry_value ry_take_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int axis);
+RY_API ry_value ry_take_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int axis);
 /* ---- collectives and sharding (docs/IR.md, "Collectives and sharding") --
  * The program runs once per device; devices form a row-major mesh of shape
  * `mesh` (e.g. RY_AXES(4) or RY_AXES(2, 2); its size must equal the number
@@ -343,15 +343,15 @@ ry_value ry_take_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int a
  * same value; for a group of one it is the identity. kind: RY_SUM, RY_PROD,
  * RY_MAX or RY_MIN. Differentiable (sum kinds, all_gather; all_reduce
  * max/min too) and batchable. */
-ry_value ry_all_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
+RY_API ry_value ry_all_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
 /* Concatenate the group's values along dim (its size grows by the group size). */
-ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes mesh, ry_axes axes);
+RY_API ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes mesh, ry_axes axes);
 /* Combine over the group, then keep this device's block of dim (divided by the group size). */
-ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
+RY_API ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
 /* psum / pmean over all n_devices devices (a 1-d mesh), as in a function
  * mapped over devices with jax.pmap; the gradient of psum is psum. */
-ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
-ry_value ry_pmean_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
+RY_API ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
+RY_API ry_value ry_pmean_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
 /* Sharding annotation (SPMD, for ry_pjrt_compile_spmd): x split over the
  * device mesh `mesh`, dimension i over mesh axis dims.v[i] or replicated
  * along it (-1); mesh axes no dimension uses replicate. dims has one entry
@@ -359,7 +359,7 @@ ry_value ry_pmean_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
  * a graph input it sets how that input is split over the devices; as a graph
  * output, how the output is; elsewhere it constrains the partitioner
  * (jax.lax.with_sharding_constraint). Everywhere else it is the identity. */
-ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, ry_axes dims);
+RY_API ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, ry_axes dims);
 #define ry_all_reduce(b, x, k, mesh, axes) ry_all_reduce_((b), RY_HERE, (x), (k), (mesh), (axes))
 #define ry_all_gather(b, x, dim, mesh, axes) ry_all_gather_((b), RY_HERE, (x), (dim), (mesh), (axes))
 #define ry_reduce_scatter(b, x, dim, k, mesh, axes) ry_reduce_scatter_((b), RY_HERE, (x), (dim), (k), (mesh), (axes))
@@ -368,14 +368,14 @@ ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, ry_axes 
 #define ry_shard(b, x, mesh, dims) ry_shard_((b), RY_HERE, (x), (mesh), (dims))
 
 /* take_along_axis: indices has x's rank */
-ry_value ry_take_along_axis_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int axis);
-ry_value ry_expand_dims_(ry_builder *b, ry_loc loc, ry_value x, int axis);
-ry_value ry_squeeze_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes);
+RY_API ry_value ry_take_along_axis_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int axis);
+RY_API ry_value ry_expand_dims_(ry_builder *b, ry_loc loc, ry_value x, int axis);
+RY_API ry_value ry_squeeze_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes);
 /* reductions with keepdims */
-ry_value ry_sum_keepdims_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
-ry_value ry_max_keepdims_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
+RY_API ry_value ry_sum_keepdims_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
+RY_API ry_value ry_max_keepdims_(ry_builder *b, ry_loc loc, ry_value x, ry_axes axes, int keepdims);
 /* A scalar of x's dtype (weakly typed constant, as a Python scalar in JAX). */
-ry_value ry_const_like_(ry_builder *b, ry_loc loc, ry_value x, double v);
+RY_API ry_value ry_const_like_(ry_builder *b, ry_loc loc, ry_value x, double v);
 #define ry_matmul(b, x, y) ry_matmul_((b), RY_HERE, (x), (y))
 #define ry_softmax(b, x, axis) ry_softmax_((b), RY_HERE, (x), (axis))
 #define ry_log_softmax(b, x, axis) ry_log_softmax_((b), RY_HERE, (x), (axis))

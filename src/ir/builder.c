@@ -133,7 +133,7 @@ int ryb_emit(ry_builder *b, ry_loc loc, ry_op op, int n_in, const ry_value *in, 
   ry_attrs none;
   memset(&none, 0, sizeof none);
   if (!attrs) attrs = &none;
-  const char *opname = ry_op_table[op].name;
+  const char *opname = ryg_op_table[op].name;
   int n_res = 0;
   int32_t *ids = NULL;
   ry_type *types = NULL, *res = NULL;

@@ -108,7 +108,7 @@ int32_t ry__graph_add_node(ry_graph *g, int32_t r, ry_op op, int n_operands, con
 }
 
 void ry__attrs_free(ry_op op, ry_attrs *a) {
-  switch (ry_op_table[op].attrs) {
+  switch (ryg_op_table[op].attrs) {
   case RY_ATTR_CONSTANT: ry_array_release(a->constant.value); a->constant.value = NULL; break;
   case RY_ATTR_CALL:
     ry_graph_release(a->call.callee);
@@ -124,7 +124,7 @@ void ry__attrs_free(ry_op op, ry_attrs *a) {
 
 bool ry__attrs_copy(ry_op op, ry_attrs *dst, const ry_attrs *src) {
   *dst = *src;
-  switch (ry_op_table[op].attrs) {
+  switch (ryg_op_table[op].attrs) {
   case RY_ATTR_CONSTANT: ry_array_retain(dst->constant.value); break;
   case RY_ATTR_CALL:
     ry_graph_retain(dst->call.callee);
@@ -149,7 +149,7 @@ static bool axes_eq(const ry_axes *a, const ry_axes *b) {
 }
 
 bool ry__attrs_equal(ry_op op, const ry_attrs *a, const ry_attrs *b) {
-  switch (ry_op_table[op].attrs) {
+  switch (ryg_op_table[op].attrs) {
   case RY_ATTR_NONE: return true;
   case RY_ATTR_COMPARE: return a->compare.dir == b->compare.dir;
   case RY_ATTR_BROADCAST: return axes_eq(&a->broadcast.dims, &b->broadcast.dims);

@@ -57,17 +57,17 @@ typedef struct ry_op_info {
   ry_dt_class dtypes;
 } ry_op_info;
 
-extern const ry_op_info ry_op_table[RY_OP_COUNT];
-bool ry_op_from_name(const char *name, size_t len, ry_op *out);
-const char *ry_dt_class_name(ry_dt_class c); /* "float", "integer", ... */
-bool ry_dt_class_has(ry_dt_class c, ry_dtype t);
+extern const ry_op_info ryg_op_table[RY_OP_COUNT];
+bool ryg_op_from_name(const char *name, size_t len, ry_op *out);
+const char *ryg_dt_class_name(ry_dt_class c); /* "float", "integer", ... */
+bool ryg_dt_class_has(ry_dt_class c, ry_dtype t);
 
 /* Enum names used by the printer, parser and messages. */
-extern const char *const ry_cmp_names[RY_CMP_COUNT];           /* "eq" ... */
-extern const char *const ry_reduce_names[RY_REDUCE_COUNT];     /* "sum" ... */
-extern const char *const ry_scatter_names[RY_SCATTER_COUNT];   /* "replace" ... */
+extern const char *const ryg_cmp_names[RY_CMP_COUNT];           /* "eq" ... */
+extern const char *const ryg_reduce_names[RY_REDUCE_COUNT];     /* "sum" ... */
+extern const char *const ryg_scatter_names[RY_SCATTER_COUNT];   /* "replace" ... */
 
-/* Typed attributes; the member is chosen by ry_op_table[op].attrs. Result
+/* Typed attributes; the member is chosen by ryg_op_table[op].attrs. Result
  * types carry the rest (convert dtype, reshape/broadcast/iota shapes, the
  * index dtype of argmax, the dot_general result dtype). */
 typedef union ry_attrs {
@@ -200,7 +200,7 @@ typedef struct ry_rule_ctx {
   size_t msg_size;
 } ry_rule_ctx;
 typedef ry_code (*ry_shape_rule)(ry_rule_ctx *c);
-extern const ry_shape_rule ry_shape_rules[RY_OP_COUNT];
+extern const ry_shape_rule ryg_shape_rules[RY_OP_COUNT];
 /* Run op's rule and format a full error status on failure:
  * "add: shapes f32[2,3] and f32[4] do not match (operands: f32[2,3], f32[4]) at file.c:12" */
 ry_status ry__infer(ry_op op, const ry_attrs *attrs, int n_in, const ry_type *in, const ry_graph *g, int n_regions,
@@ -208,7 +208,7 @@ ry_status ry__infer(ry_op op, const ry_attrs *attrs, int n_in, const ry_type *in
 
 /* ---- verifier (verify.c), printer (print.c), parser (parse.c) ---- */
 /* Printer/parser per-attribute-kind support, for the completeness test. */
-extern const bool ry_attr_printable[RY_ATTR_KIND_COUNT];
-extern const bool ry_attr_parsable[RY_ATTR_KIND_COUNT];
+extern const bool ryg_attr_printable[RY_ATTR_KIND_COUNT];
+extern const bool ryg_attr_parsable[RY_ATTR_KIND_COUNT];
 
 #endif

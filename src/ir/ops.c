@@ -140,17 +140,17 @@ static bool harmonize(ry_builder *b, ry_loc loc, const char *name, int n, ry_val
 /* ---- elementwise ---- */
 
 static ry_value unary(ry_builder *b, ry_loc loc, ry_op op, ry_value x) {
-  if (!check_value(b, loc, ry_op_table[op].name, x, 0)) return (ry_value){0};
+  if (!check_value(b, loc, ryg_op_table[op].name, x, 0)) return (ry_value){0};
   /* float math on integers computes in f32, as jnp does */
   ry_dtype t = vtype(b, x).dtype;
-  if (ry_op_table[op].dtypes == RY_DT_FLOAT && !ry_dtype_is_float(t)) x = ry_convert_(b, loc, x, RY_F32);
+  if (ryg_op_table[op].dtypes == RY_DT_FLOAT && !ry_dtype_is_float(t)) x = ry_convert_(b, loc, x, RY_F32);
   return ryb_emit1(b, loc, op, 1, &x, NULL, NULL);
 }
 
 static ry_value binary(ry_builder *b, ry_loc loc, ry_op op, ry_value x, ry_value y) {
   ry_value v[2] = {x, y};
-  if (!harmonize(b, loc, ry_op_table[op].name, 2, v, 2)) return (ry_value){0};
-  if (ry_op_table[op].dtypes == RY_DT_FLOAT && !ry_dtype_is_float(vtype(b, v[0]).dtype)) {
+  if (!harmonize(b, loc, ryg_op_table[op].name, 2, v, 2)) return (ry_value){0};
+  if (ryg_op_table[op].dtypes == RY_DT_FLOAT && !ry_dtype_is_float(vtype(b, v[0]).dtype)) {
     v[0] = ry_convert_(b, loc, v[0], RY_F32);
     v[1] = ry_convert_(b, loc, v[1], RY_F32);
   }
@@ -393,7 +393,7 @@ ry_value ry_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, 
 }
 
 static ry_value arg(ry_builder *b, ry_loc loc, ry_op op, ry_value x, int axis, ry_dtype index_dtype) {
-  if (!check_value(b, loc, ry_op_table[op].name, x, 0)) return (ry_value){0};
+  if (!check_value(b, loc, ryg_op_table[op].name, x, 0)) return (ry_value){0};
   ry_type t = vtype(b, x);
   ry_attrs a;
   memset(&a, 0, sizeof a);
@@ -522,7 +522,7 @@ void ry_threefry2x32_(ry_builder *b, ry_loc loc, ry_value k0, ry_value k1, ry_va
 
 static ry_value collective(ry_builder *b, ry_loc loc, ry_op op, ry_value x, ry_reduce_kind kind, int dim, ry_axes mesh,
                            ry_axes axes) {
-  if (!check_value(b, loc, ry_op_table[op].name, x, 0)) return (ry_value){0};
+  if (!check_value(b, loc, ryg_op_table[op].name, x, 0)) return (ry_value){0};
   ry_attrs a;
   memset(&a, 0, sizeof a);
   a.collective.kind = kind;

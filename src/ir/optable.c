@@ -1,38 +1,38 @@
 /* The op table expanded from ops.def, and the enum name tables. */
 #include "graph.h"
 
-const ry_op_info ry_op_table[RY_OP_COUNT] = {
+const ry_op_info ryg_op_table[RY_OP_COUNT] = {
 #define OP(id, nm, nin, nout, at, kd, dt) \
   [RY_OP_##id] = {.name = nm, .n_operands = nin, .n_results = nout, .attrs = RY_ATTR_##at, .kind = RY_KIND_##kd, .dtypes = RY_DT_##dt},
 #include "ops.def"
 #undef OP
 };
 
-bool ry_op_from_name(const char *name, size_t len, ry_op *out) {
+bool ryg_op_from_name(const char *name, size_t len, ry_op *out) {
   for (int i = 0; i < RY_OP_COUNT; i++)
-    if (strlen(ry_op_table[i].name) == len && memcmp(ry_op_table[i].name, name, len) == 0) {
+    if (strlen(ryg_op_table[i].name) == len && memcmp(ryg_op_table[i].name, name, len) == 0) {
       *out = (ry_op)i;
       return true;
     }
   return false;
 }
 
-const char *const ry_cmp_names[RY_CMP_COUNT] = {[RY_EQ] = "eq", [RY_NE] = "ne", [RY_LT] = "lt",
+const char *const ryg_cmp_names[RY_CMP_COUNT] = {[RY_EQ] = "eq", [RY_NE] = "ne", [RY_LT] = "lt",
                                                 [RY_LE] = "le", [RY_GT] = "gt", [RY_GE] = "ge"};
-const char *const ry_reduce_names[RY_REDUCE_COUNT] = {[RY_SUM] = "sum", [RY_PROD] = "prod", [RY_MAX] = "max",
+const char *const ryg_reduce_names[RY_REDUCE_COUNT] = {[RY_SUM] = "sum", [RY_PROD] = "prod", [RY_MAX] = "max",
                                                       [RY_MIN] = "min", [RY_AND] = "and",   [RY_OR] = "or"};
-const char *const ry_scatter_names[RY_SCATTER_COUNT] = {[RY_SCATTER_REPLACE] = "replace", [RY_SCATTER_ADD] = "add",
+const char *const ryg_scatter_names[RY_SCATTER_COUNT] = {[RY_SCATTER_REPLACE] = "replace", [RY_SCATTER_ADD] = "add",
                                                         [RY_SCATTER_MUL] = "mul",         [RY_SCATTER_MAX] = "max",
                                                         [RY_SCATTER_MIN] = "min"};
 
-const char *ry_dt_class_name(ry_dt_class c) {
+const char *ryg_dt_class_name(ry_dt_class c) {
   static const char *names[RY_DT_CLASS_COUNT] = {
       [RY_DT_ANY] = "any", [RY_DT_NUM] = "numeric (integer or float)", [RY_DT_SNUM] = "signed integer or float",
       [RY_DT_FLOAT] = "float", [RY_DT_INT] = "integer", [RY_DT_INTB] = "integer or bool"};
   return (c >= 0 && c < RY_DT_CLASS_COUNT) ? names[c] : "?";
 }
 
-bool ry_dt_class_has(ry_dt_class c, ry_dtype t) {
+bool ryg_dt_class_has(ry_dt_class c, ry_dtype t) {
   switch (c) {
   case RY_DT_ANY: return true;
   case RY_DT_NUM: return t != RY_BOOL;

@@ -589,7 +589,7 @@ static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
 };
 #undef SCHEMA
 
-const bool ry_attr_parsable[RY_ATTR_KIND_COUNT] = {
+const bool ryg_attr_parsable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
     [RY_ATTR_SLICE] = true,       [RY_ATTR_DYNAMIC_SLICE] = true, [RY_ATTR_CONCATENATE] = true, [RY_ATTR_PAD] = true,
     [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
@@ -765,17 +765,17 @@ static bool parse_string(parser *p, char **out) {
 
 /* Every required attribute of op was given (seen: bit per schema field). */
 static bool check_missing(parser *p, ry_op op, const tok *optok, uint32_t seen) {
-  const schema *sc = &g_schemas[ry_op_table[op].attrs];
+  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
   for (int i = 0; i < sc->n; i++)
     if (!(seen & (1u << i)) && !sc->f[i].optional)
-      return fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ry_op_table[op].name);
+      return fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ryg_op_table[op].name);
   return true;
 }
 
 /* The attribute block of a node (the current token is '{'), into *a. */
 static bool parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nres, const ry_type *res0) {
   char d[128];
-  const schema *sc = &g_schemas[ry_op_table[op].attrs];
+  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
   uint32_t seen = 0;
   advance(p); /* '{' */
   if (p->cur.k != T_RBRACE)
@@ -786,7 +786,7 @@ static bool parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int 
       for (int i = 0; i < sc->n; i++)
         if (is_word(&kt, sc->f[i].name)) fi = i;
       if (fi < 0)
-        return fail_at(p, &kt, "unknown attribute %s for %s", describe(&kt, d, sizeof d), ry_op_table[op].name);
+        return fail_at(p, &kt, "unknown attribute %s for %s", describe(&kt, d, sizeof d), ryg_op_table[op].name);
       if (seen & (1u << fi)) return fail_at(p, &kt, "attribute '%s' is given twice", sc->f[fi].name);
       seen |= 1u << fi;
       advance(p);
@@ -800,15 +800,15 @@ static bool parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int 
       case F_INT: ok = parse_int(p, INT64_MIN, INT64_MAX, "an integer", (int64_t *)dst); break;
       case F_BOOL: ok = parse_bool(p, (bool *)dst); break;
       case F_CMP:
-        ok = parse_enum(p, f->name, ry_cmp_names, RY_CMP_COUNT, &e);
+        ok = parse_enum(p, f->name, ryg_cmp_names, RY_CMP_COUNT, &e);
         if (ok) *(ry_cmp *)dst = (ry_cmp)e;
         break;
       case F_REDUCE:
-        ok = parse_enum(p, f->name, ry_reduce_names, RY_REDUCE_COUNT, &e);
+        ok = parse_enum(p, f->name, ryg_reduce_names, RY_REDUCE_COUNT, &e);
         if (ok) *(ry_reduce_kind *)dst = (ry_reduce_kind)e;
         break;
       case F_SCATTER:
-        ok = parse_enum(p, f->name, ry_scatter_names, RY_SCATTER_COUNT, &e);
+        ok = parse_enum(p, f->name, ryg_scatter_names, RY_SCATTER_COUNT, &e);
         if (ok) *(ry_scatter_kind *)dst = (ry_scatter_kind)e;
         break;
       case F_CONST:
@@ -891,7 +891,7 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   tok optok = p->cur;
   if (optok.k != T_IDENT) return expected(p, nres ? "an op name" : "an instruction or 'return'");
   ry_op op;
-  if (!ry_op_from_name(optok.s, optok.n, &op)) return fail_at(p, &optok, "unknown op %s", describe(&optok, d, sizeof d));
+  if (!ryg_op_from_name(optok.s, optok.n, &op)) return fail_at(p, &optok, "unknown op %s", describe(&optok, d, sizeof d));
   *opp = op;
   advance(p);
   /* operands */
@@ -925,7 +925,7 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
     if (!want) {
       if (op == RY_OP_WHILE) return fail_at(p, &p->cur, "while takes exactly 2 regions (cond and body)");
       if (op == RY_OP_SCAN) return fail_at(p, &p->cur, "scan takes exactly 1 region (body)");
-      return fail_at(p, &p->cur, "%s takes no regions but found %s", ry_op_table[op].name, describe(&p->cur, d, sizeof d));
+      return fail_at(p, &p->cur, "%s takes no regions but found %s", ryg_op_table[op].name, describe(&p->cur, d, sizeof d));
     }
     if (!is_word(&p->cur, want))
       return fail_at(p, &p->cur, "expected region '%s' but found %s", want, describe(&p->cur, d, sizeof d));
@@ -940,7 +940,7 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   if (op == RY_OP_SCAN && n_reg < 1) return expected(p, "region 'body'");
   /* types: operand types (at least one slot), then room for the rule's results */
   /* custom_call takes the written results as they are: its capacity is the count */
-  int cap = ry_op_table[op].n_results < 0 ? RY_MAX_OUTPUTS : 2;
+  int cap = ryg_op_table[op].n_results < 0 ? RY_MAX_OUTPUTS : 2;
   if (cap < nres) cap = nres;
   if (cap < n_in) cap = n_in;
   if (op == RY_OP_CUSTOM_CALL) cap = nres;
@@ -960,13 +960,13 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
     return o ? oom(p) : false;
   }
   if (nr != nres)
-    return fail_at(p, nres ? &p->toks.v[kb] : &optok, "%s gives %d result%s but %d %s written", ry_op_table[op].name, nr,
+    return fail_at(p, nres ? &p->toks.v[kb] : &optok, "%s gives %d result%s but %d %s written", ryg_op_table[op].name, nr,
                    nr == 1 ? "" : "s", nres, nres == 1 ? "is" : "are");
   for (int i = 0; i < nres; i++)
     if (!ry_type_equal(res[i], written[i])) {
       const tok *nt = &p->toks.v[kb + 2 * (size_t)i], *tt = nt + 1;
       return fail_at(p, tt, "%s has type %s but %s gives %s", sym(nt, d, sizeof d),
-                     ry_type_str(written[i], t1, sizeof t1), ry_op_table[op].name, ry_type_str(res[i], t2, sizeof t2));
+                     ry_type_str(written[i], t1, sizeof t1), ryg_op_table[op].name, ry_type_str(res[i], t2, sizeof t2));
     }
   int32_t id = ry__graph_add_node(p->g, r, op, n_in, p->ints.v + ib, nres, written, n_reg, p->ints.v + rb, attrs,
                                   (ry_loc){NULL, (int)(optok.line > INT32_MAX ? 0 : optok.line)});

@@ -388,7 +388,7 @@ static void a_end(aw *w) {
 
 #define ATTR_PRINTER(kind) static void pa_##kind(aw *w, const ry_attrs *a)
 
-ATTR_PRINTER(compare) { a_word(w, "dir", enum_name(ry_cmp_names, RY_CMP_COUNT, (int)a->compare.dir)); }
+ATTR_PRINTER(compare) { a_word(w, "dir", enum_name(ryg_cmp_names, RY_CMP_COUNT, (int)a->compare.dir)); }
 ATTR_PRINTER(broadcast) { a_axes(w, "dims", &a->broadcast.dims); }
 ATTR_PRINTER(transpose) { a_axes(w, "perm", &a->transpose.perm); }
 ATTR_PRINTER(slice) {
@@ -428,12 +428,12 @@ ATTR_PRINTER(constant) {
   put(b, "]");
 }
 ATTR_PRINTER(reduce) {
-  a_word(w, "kind", enum_name(ry_reduce_names, RY_REDUCE_COUNT, (int)a->reduce.kind));
+  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->reduce.kind));
   a_axes(w, "axes", &a->reduce.axes);
 }
 ATTR_PRINTER(arg) { a_int(w, "axis", a->arg.axis); }
 ATTR_PRINTER(cumulative) {
-  a_word(w, "kind", enum_name(ry_reduce_names, RY_REDUCE_COUNT, (int)a->cumulative.kind));
+  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->cumulative.kind));
   a_int(w, "axis", a->cumulative.axis);
   a_bool(w, "reverse", a->cumulative.reverse);
 }
@@ -470,7 +470,7 @@ ATTR_PRINTER(scatter) {
   a_axes(w, "inserted_window_dims", &d->inserted_window_dims);
   a_axes(w, "scatter_dims_to_operand_dims", &d->scatter_dims_to_operand_dims);
   a_int(w, "index_vector_dim", d->index_vector_dim);
-  a_word(w, "kind", enum_name(ry_scatter_names, RY_SCATTER_COUNT, (int)d->kind));
+  a_word(w, "kind", enum_name(ryg_scatter_names, RY_SCATTER_COUNT, (int)d->kind));
 }
 ATTR_PRINTER(sort) {
   a_int(w, "dim", a->sort.dim);
@@ -509,7 +509,7 @@ ATTR_PRINTER(custom) {
 }
 
 ATTR_PRINTER(all_reduce) {
-  a_word(w, "kind", enum_name(ry_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
+  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
   a_axes(w, "mesh", &a->collective.mesh);
   a_axes(w, "axes", &a->collective.axes);
 }
@@ -520,7 +520,7 @@ ATTR_PRINTER(all_gather) {
 }
 ATTR_PRINTER(reduce_scatter) {
   a_int(w, "dim", a->collective.dim);
-  a_word(w, "kind", enum_name(ry_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
+  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
   a_axes(w, "mesh", &a->collective.mesh);
   a_axes(w, "axes", &a->collective.axes);
 }
@@ -560,7 +560,7 @@ static const attr_printer g_attr_printers[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_SHARDING] = pa_sharding,
 };
 
-const bool ry_attr_printable[RY_ATTR_KIND_COUNT] = {
+const bool ryg_attr_printable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
     [RY_ATTR_SLICE] = true,       [RY_ATTR_DYNAMIC_SLICE] = true, [RY_ATTR_CONCATENATE] = true, [RY_ATTR_PAD] = true,
     [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
@@ -618,12 +618,12 @@ static void print_node(printer *p, const ry_node *n, int indent) {
     if (valid_value(g, v)) put_type(b, g->values[v].type);
   }
   if (n->n_results) put(b, " = ");
-  put(b, ry_op_table[n->op].name);
+  put(b, ryg_op_table[n->op].name);
   for (int32_t k = 0; k < n->n_operands; k++) {
     put(b, k ? ", " : " ");
     put_value(p, ry_node_operands(g, n)[k]);
   }
-  ry_attr_kind kind = ry_op_table[n->op].attrs;
+  ry_attr_kind kind = ryg_op_table[n->op].attrs;
   if (g_attr_printers[kind]) {
     aw w = {p, 0};
     g_attr_printers[kind](&w, &n->attrs);
@@ -753,7 +753,7 @@ static bool collect_calls(const ry_graph *g, int32_t r, uint8_t *seen, gvec *out
     int32_t id = rg->nodes.v[i];
     if (!valid_node(g, id)) continue;
     const ry_node *n = &g->nodes[id];
-    if (ry_op_table[n->op].attrs == RY_ATTR_CALL) {
+    if (ryg_op_table[n->op].attrs == RY_ATTR_CALL) {
       const ry_graph *fs[4] = {n->attrs.call.callee, n->attrs.call.jvp, n->attrs.call.fwd, n->attrs.call.bwd};
       for (int k = 0; k < 4; k++)
         if (fs[k] && !gv_push(out, fs[k])) return false;

@@ -35,10 +35,10 @@ static ry_code set1(ry_rule_ctx *c, ry_type t) {
 }
 
 static ry_code need_class(ry_rule_ctx *c, int i) {
-  ry_dt_class cls = ry_op_table[c->op].dtypes;
-  if (!ry_dt_class_has(cls, c->in[i].dtype))
+  ry_dt_class cls = ryg_op_table[c->op].dtypes;
+  if (!ryg_dt_class_has(cls, c->in[i].dtype))
     return fail(c, RY_ERR_DTYPE, "operand %d has dtype %s but the op needs a %s dtype", i, ry_dtype_name(c->in[i].dtype),
-                ry_dt_class_name(cls));
+                ryg_dt_class_name(cls));
   return RY_OK;
 }
 
@@ -338,10 +338,10 @@ static ry_code rule_reduce(ry_rule_ctx *c) {
   ry_reduce_kind k = c->attrs->reduce.kind;
   if ((int)k < 0 || k >= RY_REDUCE_COUNT) return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid reduction kind %d", (int)k);
   ry_dtype t = c->in[0].dtype;
-  if ((k == RY_AND || k == RY_OR) && !ry_dt_class_has(RY_DT_INTB, t))
-    return fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ry_reduce_names[k], ry_dtype_name(t));
+  if ((k == RY_AND || k == RY_OR) && !ryg_dt_class_has(RY_DT_INTB, t))
+    return fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ryg_reduce_names[k], ry_dtype_name(t));
   if ((k == RY_SUM || k == RY_PROD) && t == RY_BOOL)
-    return fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ry_reduce_names[k]);
+    return fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ryg_reduce_names[k]);
   TRY(check_axes(c, &c->attrs->reduce.axes, c->in[0].shape.rank, "axes"));
   return set1(c, (ry_type){t, drop_axes(c->in[0].shape, &c->attrs->reduce.axes)});
 }
@@ -536,7 +536,7 @@ static ry_code rule_scatter(ry_rule_ctx *c) {
                 ry_dtype_name(c->in[0].dtype));
   if ((int)d->kind < 0 || d->kind >= RY_SCATTER_COUNT) return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid scatter kind");
   if ((d->kind == RY_SCATTER_ADD || d->kind == RY_SCATTER_MUL) && c->in[0].dtype == RY_BOOL)
-    return fail(c, RY_ERR_DTYPE, "scatter %s needs a numeric operand", ry_scatter_names[d->kind]);
+    return fail(c, RY_ERR_DTYPE, "scatter %s needs a numeric operand", ryg_scatter_names[d->kind]);
   int64_t ivd = d->index_vector_dim;
   if (ivd < 0 || ivd > ix.rank)
     return fail(c, RY_ERR_INVALID_ARGUMENT, "index_vector_dim %lld is outside 0..%d", (long long)ivd, ix.rank);
@@ -905,7 +905,7 @@ static ry_code rule_sharding(ry_rule_ctx *c) {
 #define RULE_CALL rule_call
 #define RULE_CUSTOM rule_custom
 
-const ry_shape_rule ry_shape_rules[RY_OP_COUNT] = {
+const ry_shape_rule ryg_shape_rules[RY_OP_COUNT] = {
 #define OP(id, nm, nin, nout, at, kd, dt) [RY_OP_##id] = RULE_##kd,
 #include "ops.def"
 #undef OP
@@ -917,8 +917,8 @@ ry_status ry__infer(ry_op op, const ry_attrs *attrs, int n_in, const ry_type *in
   msg[0] = 0;
   ry_code code = RY_OK;
   if ((int)op < 0 || op >= RY_OP_COUNT) return ry__err(RY_ERR_INVALID_ARGUMENT, "invalid op id %d", (int)op);
-  const ry_op_info *info = &ry_op_table[op];
-  ry_shape_rule rule = ry_shape_rules[op];
+  const ry_op_info *info = &ryg_op_table[op];
+  ry_shape_rule rule = ryg_shape_rules[op];
   if (info->n_operands >= 0 && n_in != info->n_operands) {
     code = RY_ERR_INVALID_ARGUMENT;
     snprintf(msg, sizeof msg, "takes %d operand%s, got %d", info->n_operands, info->n_operands == 1 ? "" : "s", n_in);

@@ -27,7 +27,7 @@ static bool vfail(vctx *c, int32_t node, const char *fmt, ...) {
   where[0] = 0;
   if (node >= 0) {
     const ry_node *n = &c->g->nodes[node];
-    const char *name = (int)n->op >= 0 && n->op < RY_OP_COUNT ? ry_op_table[n->op].name : "?";
+    const char *name = (int)n->op >= 0 && n->op < RY_OP_COUNT ? ryg_op_table[n->op].name : "?";
     if (n->loc.file)
       snprintf(where, sizeof where, "%s (node %d) at %s:%d: ", name, (int)node, n->loc.file, n->loc.line);
     else if (n->loc.line > 0)
@@ -99,7 +99,7 @@ static bool check_region_sigs(vctx *c, int32_t id, const ry_type *in, const ry_t
     if (n->n_regions != 1) return vfail(c, id, "scan has %d regions, not 1 (body)", (int)n->n_regions);
     /* the body's parameter and result types are the shape rule's business */
   } else if (n->n_regions != 0) {
-    return vfail(c, id, "%s takes no regions but has %d", ry_op_table[n->op].name, (int)n->n_regions);
+    return vfail(c, id, "%s takes no regions but has %d", ryg_op_table[n->op].name, (int)n->n_regions);
   }
   if (n->op == RY_OP_CALL) {
     const ry_graph *cal = n->attrs.call.callee;
@@ -128,7 +128,7 @@ static bool check_node(vctx *c, int32_t r, int32_t id, int depth) {
       !spans_ok(g, n->regions, n->n_regions))
     return vfail(c, id, "operand, result or region lists are out of bounds");
   /* attributes that must be present */
-  ry_attr_kind ak = ry_op_table[n->op].attrs;
+  ry_attr_kind ak = ryg_op_table[n->op].attrs;
   if (ak == RY_ATTR_CONSTANT && !n->attrs.constant.value) return vfail(c, id, "constant has no value");
   if (ak == RY_ATTR_CALL && !n->attrs.call.callee) return vfail(c, id, "call has no callee");
   if (ak == RY_ATTR_CUSTOM && !n->attrs.custom.target) return vfail(c, id, "custom_call has no target");
@@ -166,7 +166,7 @@ static bool check_node(vctx *c, int32_t r, int32_t id, int depth) {
     if (!walk_region(c, rid, depth + 1)) return false;
   }
   /* types: region signatures and the shape rule */
-  int n_in = n->n_operands, cap = ry_op_table[n->op].n_results < 0 ? RY_MAX_OUTPUTS : 2;
+  int n_in = n->n_operands, cap = ryg_op_table[n->op].n_results < 0 ? RY_MAX_OUTPUTS : 2;
   if (cap < n->n_results) cap = n->n_results;
   if (cap < n_in) cap = n_in;
   if (n->op == RY_OP_CUSTOM_CALL) cap = n->n_results; /* results as written */
@@ -321,7 +321,7 @@ ry_status ry_graph_verify(const ry_graph *g) {
     s = verify_one(cur);
     for (int32_t i = 0; i < cur->n_nodes && !s; i++) {
       const ry_node *n = &cur->nodes[i];
-      if (ry_op_table[n->op].attrs != RY_ATTR_CALL) continue;
+      if (ryg_op_table[n->op].attrs != RY_ATTR_CALL) continue;
       const ry_graph *fs[4] = {n->attrs.call.callee, n->attrs.call.jvp, n->attrs.call.fwd, n->attrs.call.bwd};
       for (int k = 0; k < 4 && !s; k++)
         if (fs[k] && !enqueue(&seen, &work, &nw, &cw, fs[k])) s = ry__oom();

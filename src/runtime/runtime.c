@@ -18,10 +18,10 @@ struct ry_device {
 
 /* Add a backend here (and its file under src/backend/) to make it a device. */
 static ry_device g_devices[] = {
-    {&ry_interp_backend},
-    {&ry_cpu_backend},
+    {&ryi_backend},
+    {&ryc_backend},
 #ifdef RYFT_HAVE_PJRT
-    {&ry_pjrt_backend},
+    {&ryp_backend},
 #endif
 };
 #define N_DEVICES ((int)(sizeof g_devices / sizeof g_devices[0]))

@@ -18,7 +18,7 @@ static int copy_region_fn(ry_builder *b, const ry_value *in, ry_value *out, void
  * copy-with-inlining). */
 static int copy_node_with(ry_builder *b, const ry_graph *g, const ry_node *n, const ry_value *in, ry_value *out, ry_fn region_fn) {
   if (!ryb_ok(b)) return 0;
-  const char *name = ry_op_table[n->op].name;
+  const char *name = ryg_op_table[n->op].name;
   if (n->n_regions > 64 || n->n_results > 64)
     return ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, name, "more than 64 regions or results");
   ry_attrs a;
@@ -95,7 +95,7 @@ static int inline_impl(ry_builder *b, const ry_graph *g, int32_t r, const ry_val
   for (int k = 0; k < reg->nodes.n && ryb_ok(b); k++) {
     const ry_node *n = &g->nodes[reg->nodes.v[k]];
     if (n->n_operands > 1024) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "more than 1024 operands");
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ryg_op_table[n->op].name, "more than 1024 operands");
       break;
     }
     const int32_t *ops = ry_node_operands(g, n);

@@ -90,7 +90,7 @@ static void copy_primal(ry_builder *b, const ry_graph *J, int32_t r, const bool 
     const ry_node *n = &J->nodes[reg->nodes.v[k]];
     if (node_is_linear(J, lin, n)) continue;
     if (n->n_operands > 1024 || n->n_results > 1024) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "too many operands");
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ryg_op_table[n->op].name, "too many operands");
       return;
     }
     for (int i = 0; i < n->n_operands; i++) in[i] = R[ry_node_operands(J, n)[i]];
@@ -389,7 +389,7 @@ static void transpose_into(ry_builder *b, const ry_graph *J, int32_t r, bool *li
     bool any = false;
     for (int i = 0; i < n->n_results; i++) any |= ct[res[i]].id != 0;
     if (!any) continue;
-    const char *name = ry_op_table[n->op].name;
+    const char *name = ryg_op_table[n->op].name;
     if (n->op == RY_OP_WHILE) {
       ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, name,
                 "reverse-mode differentiation of a while loop is not supported: its trip count is unknown "
@@ -519,7 +519,7 @@ static void copy_linear(ry_builder *b, const ry_graph *J, const bool *lin, ry_va
     const ry_node *n = &J->nodes[r0->nodes.v[k]];
     if (!node_is_linear(J, lin, n)) continue;
     if (n->n_operands > 1024 || n->n_results > 1024) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "too many operands");
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ryg_op_table[n->op].name, "too many operands");
       return;
     }
     for (int i = 0; i < n->n_operands; i++) in[i] = M[ry_node_operands(J, n)[i]];

@@ -23,7 +23,7 @@ ry_value ryt_materialize(ry_builder *b, ry_loc loc, ry_value t, ry_type like) { 
 /* ---- elementwise ---- */
 static void j_zero(ryt_jvp_args *a) { (void)a; }
 static void j_unsupported(ryt_jvp_args *a) {
-  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "differentiation of this op is not supported");
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ryg_op_table[a->n->op].name, "differentiation of this op is not supported");
 }
 static void j_neg(ryt_jvp_args *a) { a->ty[0] = tneg(a, TX(0)); }
 /* JAX's rule: +t where x >= 0 (so 1 at 0 and -0), -t elsewhere. */
@@ -135,7 +135,7 @@ static void j_linear(ryt_jvp_args *a, int n_lin) {
   if (!any) return;
   ry_value in[1024];
   int n = a->n->n_operands;
-  if (n > 1024) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "too many operands"); return; }
+  if (n > 1024) { ryb_failf(B, L, RY_ERR_UNSUPPORTED, ryg_op_table[a->n->op].name, "too many operands"); return; }
   for (int i = 0; i < n; i++) in[i] = i < n_lin ? M(i) : X(i);
   ryt_copy_node(B, a->g, a->n, in, a->ty);
 }
@@ -162,8 +162,8 @@ static void j_collective(ryt_jvp_args *a) {
     a->ty[0] = ry_div_(B, L, coll_sum(a, op, ry_mul_(B, L, TX(0), mask)), coll_sum(a, op, mask));
     return;
   }
-  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[op].name, "differentiation of kind '%s' is not supported%s",
-            ry_reduce_names[k], op == RY_OP_ALL_REDUCE ? " (sum, max and min are)" : " (sum is)");
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ryg_op_table[op].name, "differentiation of kind '%s' is not supported%s",
+            ryg_reduce_names[k], op == RY_OP_ALL_REDUCE ? " (sum, max and min are)" : " (sum is)");
 }
 static void j_linall(ryt_jvp_args *a) { j_linear(a, a->n->n_operands); }
 static void j_gather(ryt_jvp_args *a) { j_linear(a, 1); }
@@ -194,7 +194,7 @@ static void j_scatter(ryt_jvp_args *a) {
   if (k != RY_SCATTER_ADD && k != RY_SCATTER_REPLACE) {
     if (!Z(TX(0)) || !Z(TX(2)))
       ryb_failf(B, L, RY_ERR_UNSUPPORTED, "scatter", "differentiation of scatter kind '%s' is not supported (add, replace, max and min are)",
-                ry_scatter_names[k]);
+                ryg_scatter_names[k]);
     return;
   }
   if (Z(TX(0)) && Z(TX(2))) return;
@@ -710,7 +710,7 @@ static void j_scan(ryt_jvp_args *a) {
 
 /* ---- the table ---- */
 
-const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT] = {
+const ry_jvp_rule ryt_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_NEG] = j_neg, [RY_OP_ABS] = j_abs, [RY_OP_SIGN] = j_zero, [RY_OP_EXP] = j_exp, [RY_OP_EXP2] = j_exp2,
     [RY_OP_LOG] = j_log, [RY_OP_LOG1P] = j_log1p, [RY_OP_EXPM1] = j_expm1, [RY_OP_SQRT] = j_sqrt, [RY_OP_RSQRT] = j_rsqrt,
     [RY_OP_CBRT] = j_cbrt, [RY_OP_SIN] = j_sin, [RY_OP_COS] = j_cos, [RY_OP_TAN] = j_tan, [RY_OP_TANH] = j_tanh,
@@ -758,7 +758,7 @@ int ryt_jvp_region_subst(ry_builder *b, const ry_graph *g, int32_t r, const ry_v
   for (int k = 0; k < reg->nodes.n && ryb_ok(b); k++) {
     const ry_node *n = &g->nodes[reg->nodes.v[k]];
     if (n->n_operands > 1024 || n->n_results > RY_MAX_OUTPUTS) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "too many operands for jvp");
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ryg_op_table[n->op].name, "too many operands for jvp");
       break;
     }
     const int32_t *ops = ry_node_operands(g, n);
@@ -779,7 +779,7 @@ int ryt_jvp_region_subst(ry_builder *b, const ry_graph *g, int32_t r, const ry_v
     for (int i = 0; i < m; i++) tout[i] = ovr[i] = (ry_value){0};
     if (any) {
       ryt_jvp_args a = {b, n->loc, g, n, in, tin, out, tout, ovr};
-      ry_jvp_rules[n->op](&a);
+      ryt_jvp_rules[n->op](&a);
       if (!ryb_ok(b)) break;
     }
     const int32_t *rs = ry_node_results(g, n);

@@ -239,7 +239,7 @@ static ry_status simplify_once(ry_graph *f, ry_graph **out) {
     for (int i = 0; i < n->n_results; i++) l |= live[ry_node_results(f, n)[i]];
     if (!l) continue;
     if (n->n_operands > 1024) {
-      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ry_op_table[n->op].name, "too many operands");
+      ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, ryg_op_table[n->op].name, "too many operands");
       break;
     }
     /* common subexpressions: pure nodes without regions */

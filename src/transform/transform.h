@@ -49,7 +49,7 @@ typedef struct ryt_jvp_args {
   ry_value *y_override; /* out: rules that recompute the primal (cond, while) put new results here */
 } ryt_jvp_args;
 typedef void (*ry_jvp_rule)(ryt_jvp_args *a);
-extern const ry_jvp_rule ry_jvp_rules[RY_OP_COUNT];
+extern const ry_jvp_rule ryt_jvp_rules[RY_OP_COUNT];
 /* JVP of region r of g with primals x and tangents tx (id 0 = zero); writes
  * results y and tangents ty; returns the count. */
 int ryt_jvp_region(ry_builder *b, const ry_graph *g, int32_t r, const ry_value *x, const ry_value *tx, ry_value *y, ry_value *ty);
@@ -79,7 +79,7 @@ typedef struct ryt_tr_args {
   ry_value *ct_in;     /* out: cotangent per linear operand (id 0 = zero) */
 } ryt_tr_args;
 typedef void (*ry_transpose_rule)(ryt_tr_args *a);
-extern const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT]; /* NULL: not a linear op */
+extern const ry_transpose_rule ryt_transpose_rules[RY_OP_COUNT]; /* NULL: not a linear op */
 ry_transpose_rule ryt_transpose_rule(ry_op op);                 /* never NULL */
 /* The gather that reads back the windows scatter `d` writes. */
 ry_gather_dims ryt_scatter_as_gather(const ry_scatter_dims *d, ry_shape operand, ry_shape updates);
@@ -97,7 +97,7 @@ typedef struct ryt_vmap_args {
   bool *by;           /* out: per result: batched (then at axis 0) */
 } ryt_vmap_args;
 typedef void (*ry_batch_rule)(ryt_vmap_args *a);
-extern const ry_batch_rule ry_batch_rules[RY_OP_COUNT];
+extern const ry_batch_rule ryt_batch_rules[RY_OP_COUNT];
 /* Batch region r of g over `size` lanes: parameters x with flags bx; writes
  * results y with flags by; returns the count (0 with the sticky error set on
  * failure). */

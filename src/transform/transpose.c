@@ -9,10 +9,10 @@ static ry_type OT(const ryt_tr_args *a, int i) { return ry_vtype(a->g, ry_node_o
 static ry_type RT(const ryt_tr_args *a, int i) { return ry_vtype(a->g, ry_node_results(a->g, a->n)[i]); }
 
 static void t_unsupported(ryt_tr_args *a) {
-  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ry_op_table[a->n->op].name, "reverse-mode differentiation through this op is not supported");
+  ryb_failf(B, L, RY_ERR_UNSUPPORTED, ryg_op_table[a->n->op].name, "reverse-mode differentiation through this op is not supported");
 }
 static void t_nonlinear(ryt_tr_args *a) {
-  ryb_failf(B, L, RY_ERR_INTERNAL, ry_op_table[a->n->op].name, "op is not linear in its tangent operands");
+  ryb_failf(B, L, RY_ERR_INTERNAL, ryg_op_table[a->n->op].name, "op is not linear in its tangent operands");
 }
 
 static void t_add(ryt_tr_args *a) {
@@ -470,7 +470,7 @@ ry_gather_dims ryt_scatter_as_gather(const ry_scatter_dims *d, ry_shape operand,
   return g;
 }
 
-const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT] = {
+const ry_transpose_rule ryt_transpose_rules[RY_OP_COUNT] = {
     [RY_OP_ADD] = t_add, [RY_OP_SUB] = t_sub, [RY_OP_NEG] = t_neg, [RY_OP_MUL] = t_mul, [RY_OP_DIV] = t_div,
     [RY_OP_CONVERT] = t_convert, [RY_OP_SELECT] = t_select, [RY_OP_BROADCAST] = t_broadcast, [RY_OP_RESHAPE] = t_reshape,
     [RY_OP_TRANSPOSE] = t_transpose, [RY_OP_SLICE] = t_slice, [RY_OP_PAD] = t_pad, [RY_OP_CONCATENATE] = t_concatenate,
@@ -480,4 +480,4 @@ const ry_transpose_rule ry_transpose_rules[RY_OP_COUNT] = {
     [RY_OP_ALL_GATHER] = t_collective, [RY_OP_REDUCE_SCATTER] = t_collective, [RY_OP_SHARDING] = t_collective,
 };
 
-ry_transpose_rule ryt_transpose_rule(ry_op op) { return ry_transpose_rules[op] ? ry_transpose_rules[op] : t_unsupported; }
+ry_transpose_rule ryt_transpose_rule(ry_op op) { return ryt_transpose_rules[op] ? ryt_transpose_rules[op] : t_unsupported; }

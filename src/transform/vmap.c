@@ -824,7 +824,7 @@ done:
 /* ---- the table ---- */
 
 #define EW r_elementwise
-const ry_batch_rule ry_batch_rules[RY_OP_COUNT] = {
+const ry_batch_rule ryt_batch_rules[RY_OP_COUNT] = {
     [RY_OP_NEG] = EW, [RY_OP_ABS] = EW, [RY_OP_SIGN] = EW, [RY_OP_EXP] = EW, [RY_OP_EXP2] = EW, [RY_OP_LOG] = EW,
     [RY_OP_LOG1P] = EW, [RY_OP_EXPM1] = EW, [RY_OP_SQRT] = EW, [RY_OP_RSQRT] = EW, [RY_OP_CBRT] = EW, [RY_OP_SIN] = EW,
     [RY_OP_COS] = EW, [RY_OP_TAN] = EW, [RY_OP_TANH] = EW, [RY_OP_LOGISTIC] = EW, [RY_OP_ERF] = EW, [RY_OP_ERF_INV] = EW,
@@ -866,7 +866,7 @@ int ryt_vmap_region(ry_builder *b, const ry_graph *g, int32_t r, int64_t size, c
   }
   for (int k = 0; k < reg->nodes.n && ryb_ok(b); k++) {
     const ry_node *n = &g->nodes[reg->nodes.v[k]];
-    const char *name = ry_op_table[n->op].name;
+    const char *name = ryg_op_table[n->op].name;
     if (n->n_operands > 1024 || n->n_results > RY_MAX_OUTPUTS) {
       ryb_failf(b, n->loc, RY_ERR_UNSUPPORTED, name, "too many operands for vmap");
       break;
@@ -898,7 +898,7 @@ int ryt_vmap_region(ry_builder *b, const ry_graph *g, int32_t r, int64_t size, c
                     RY_MAX_RANK + 1, RY_MAX_RANK);
       if (!ryb_ok(b)) break;
       ryt_vmap_args a = {b, n->loc, g, n, size, in, bin, out, bout};
-      ry_batch_rules[n->op](&a);
+      ryt_batch_rules[n->op](&a);
     }
     if (!ryb_ok(b)) break;
     const int32_t *rs = ry_node_results(g, n);

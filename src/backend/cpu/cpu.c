@@ -358,16 +358,16 @@ static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **
   const int32_t *ops = ry_node_operands(g, n), *res = ry_node_results(g, n);
   for (int i = 0; i < n->n_operands && !s; i++) {
     in[i] = vals[ops[i]];
-    if (!in[i]) s = ry__err(RY_ERR_INTERNAL, "cpu: operand %d of %s has no value", i, ry_op_table[n->op].name);
+    if (!in[i]) s = ry__err(RY_ERR_INTERNAL, "cpu: operand %d of %s has no value", i, ryg_op_table[n->op].name);
   }
-  if (!s) s = ry_interp_kernels[n->op](&f, n, in, out);
+  if (!s) s = ryi_kernels[n->op](&f, n, in, out);
   for (int i = 0; !s && i < n->n_results; i++)
     if (!out[i] || !ry_type_equal(out[i]->type, ry_vtype(g, res[i])))
-      s = ry__err(RY_ERR_INTERNAL, "cpu: %s produced a result of the wrong type", ry_op_table[n->op].name);
+      s = ry__err(RY_ERR_INTERNAL, "cpu: %s produced a result of the wrong type", ryg_op_table[n->op].name);
   if (s) {
     for (int i = 0; i < n->n_results; i++) ry_array_release(out[i]);
-    if (n->loc.file) s = ry__err_prefix(s, "%s at %s:%d", ry_op_table[n->op].name, n->loc.file, n->loc.line);
-    else s = ry__err_prefix(s, "%s", ry_op_table[n->op].name);
+    if (n->loc.file) s = ry__err_prefix(s, "%s at %s:%d", ryg_op_table[n->op].name, n->loc.file, n->loc.line);
+    else s = ry__err_prefix(s, "%s", ryg_op_table[n->op].name);
   } else {
     for (int i = 0; i < n->n_results; i++) vals[res[i]] = out[i];
   }
@@ -446,7 +446,7 @@ static ry_status cpu_execute_donated(void *state, ry_graph *g0, int n_in, ry_arr
   return run(state, n_in, in, donated, n_out, out);
 }
 
-const ry_backend ry_cpu_backend = {
+const ry_backend ryc_backend = {
     .name = "cpu",
     .description = "CPU JIT: fuses elementwise ops and reductions into generated C compiled with the system "
                    "compiler (cached), packed GEMM, a thread pool; the interpreter runs the rest",

@@ -18,7 +18,7 @@
 
 #include "../interp/interp.h"
 
-extern const ry_backend ry_cpu_backend;
+extern const ry_backend ryc_backend;
 
 /* ---- dump (cpu.c): RYFT_DUMP=dir ---- */
 typedef struct ryc_dump {

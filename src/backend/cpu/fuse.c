@@ -100,7 +100,7 @@ static bool ew_ok(const ry_graph *g, const ry_node *n) {
   const int32_t *ops = ry_node_operands(g, n);
   ry_dtype rt = ry_vtype(g, ry_node_results(g, n)[0]).dtype;
   ry_dtype t0 = n->n_operands > 0 ? ry_vtype(g, ops[0]).dtype : rt;
-  switch (ry_op_table[n->op].kind) {
+  switch (ryg_op_table[n->op].kind) {
   case RY_KIND_UNARY:
   case RY_KIND_UNARY_PRED:
     if (is_f(t0)) return float_unary_ok(n->op);
@@ -262,7 +262,7 @@ static const char k_costly[] = "used by several nodes and costly to recompute";
 /* Does node u read operand x at its own output element (so a kernel's memo
  * computes x once per element for every such use)? */
 static bool same_index(const ry_graph *g, const ry_node *u, int32_t x) {
-  switch (ry_op_table[u->op].kind) {
+  switch (ryg_op_table[u->op].kind) {
   case RY_KIND_UNARY: case RY_KIND_UNARY_PRED: case RY_KIND_BINARY: case RY_KIND_COMPARE: case RY_KIND_SELECT:
   case RY_KIND_CLAMP: case RY_KIND_CONVERT: case RY_KIND_BITCAST:
     return u->n_results == 1 && ry_shape_equal(ry_vtype(g, x).shape, ry_vtype(g, ry_node_results(g, u)[0]).shape);
@@ -330,7 +330,7 @@ static void decide(planner *p) {
     }
     for (int i = 0; i < n->n_operands; i++) {
       p->nusers[ops[i]]++;
-      if (c == V_GEMM || c == V_INTERP || c == V_CONV) set_mat(p, ops[i], "operand of", ry_op_table[n->op].name);
+      if (c == V_GEMM || c == V_INTERP || c == V_CONV) set_mat(p, ops[i], "operand of", ryg_op_table[n->op].name);
     }
   }
   for (int32_t i = 0; i < body->results.n; i++) set_mat(p, body->results.v[i], "graph output", NULL);
@@ -823,7 +823,7 @@ static int emit_node(kgen *k, int32_t v, const vmap *m) {
   }
   default: break;
   }
-  ry_op_kind kind = ry_op_table[n->op].kind;
+  ry_op_kind kind = ryg_op_table[n->op].kind;
   if (kind == RY_KIND_UNARY || kind == RY_KIND_UNARY_PRED) {
     int a = emit(k, ops[0], m);
     if (n->op == RY_OP_IS_FINITE) return new_temp(k, t, "isfinite(t%d) != 0", a);
@@ -2252,7 +2252,7 @@ static int32_t *dup_ids(const int32_t *v, int n) {
 static void report_value(ryc_buf *rep, const planner *pl, int32_t v) {
   char ts[96];
   ryc_printf(rep, "  boundary %%v%d: %s = %s: materialized: %s%s%s\n", (int)v,
-             ry_type_str(ry_vtype(pl->g, v), ts, sizeof ts), ry_op_table[pl->g->nodes[def_of(pl->g, v)].op].name,
+             ry_type_str(ry_vtype(pl->g, v), ts, sizeof ts), ryg_op_table[pl->g->nodes[def_of(pl->g, v)].op].name,
              pl->why[v] ? pl->why[v] : "?", pl->why_op[v] ? " " : "", pl->why_op[v] ? pl->why_op[v] : "");
 }
 
@@ -2362,7 +2362,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
         }
         char ts[96];
         ryc_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
-                   ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ry_op_table[n->op].name, k->n_bufs - 1, outer);
+                   ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ryg_op_table[n->op].name, k->n_bufs - 1, outer);
         report_value(&rep, &pl, r0);
       } else {
         /* plan again with this node in the interpreter */
@@ -2394,7 +2394,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       const char *why = "no code generation for this op/dtype";
       ryc_conv cv;
       if (n->op == RY_OP_CONVOLUTION && !ryc_conv_plan(g, n, &cv, &why) && !why) why = "?";
-      ryc_printf(&rep, "interp: %%v%d = %s (%s)\n", (int)r0, ry_op_table[n->op].name, why);
+      ryc_printf(&rep, "interp: %%v%d = %s (%s)\n", (int)r0, ryg_op_table[n->op].name, why);
     }
     if (!s) s = add_step(p, &p->steps_cap, &st);
     if (s) {
@@ -2422,7 +2422,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
           }
           if (!produced) {
             s = ry__err(RY_ERR_UNSUPPORTED, "cpu: value %d needed by %s is not computed (codegen fallback)", (int)v,
-                        ry_op_table[n->op].name);
+                        ryg_op_table[n->op].name);
             goto done;
           }
         }
@@ -2575,7 +2575,7 @@ static ry_status row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_bu
       if (numel > st->work) st->work = numel;
       char ts[96];
       ryc_printf(rep, "  member %%v%d: %s = %s (%s)%s\n", (int)v, ry_type_str(ry_vtype(g, v), ts, sizeof ts),
-                 ry_op_table[n->op].name, roles[rp->role[v]], rp->out[v] ? ", stored" : "");
+                 ryg_op_table[n->op].name, roles[rp->role[v]], rp->out[v] ? ", stored" : "");
     }
   }
   ryc_buf_free(&kb);

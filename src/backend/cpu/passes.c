@@ -235,7 +235,7 @@ static bool foldable(const ry_graph *g, const ry_node *n, const int32_t *ops) {
   case RY_OP_CALL: case RY_OP_CUSTOM_CALL: case RY_OP_COND: case RY_OP_WHILE: case RY_OP_CONSTANT: return false;
   default: break;
   }
-  if (!ry_interp_kernels[n->op]) return false;
+  if (!ryi_kernels[n->op]) return false;
   for (int i = 0; i < n->n_operands; i++) {
     const ry_array *a = const_of(g, ops[i]);
     if (!a || ry_shape_numel(a->type.shape) > FOLD_MAX_ELEMS) return false;
@@ -259,7 +259,7 @@ static bool fold(const ry_graph *src, const ry_node *n, const ry_graph *dst, con
   if (numel > biggest) return false;
   ryi_frame f = {src, NULL, NULL};
   ry_array *o[1] = {NULL};
-  ry_status s = ry_interp_kernels[n->op](&f, n, in, o);
+  ry_status s = ryi_kernels[n->op](&f, n, in, o);
   if (s) {
     ry_status_free(s);
     ry_array_release(o[0]);

@@ -139,7 +139,7 @@ static bool int_unary(ry_op op, int64_t x, int bits, int64_t *r) {
 }
 
 static ry_status bad_dtype(const ry_node *n, ry_dtype t) {
-  return ry__err(RY_ERR_DTYPE, "%s is not defined for %s", ry_op_table[n->op].name, ry_dtype_name(t));
+  return ry__err(RY_ERR_DTYPE, "%s is not defined for %s", ryg_op_table[n->op].name, ry_dtype_name(t));
 }
 
 ry_status ryi_unary(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {

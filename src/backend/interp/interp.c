@@ -5,7 +5,7 @@
 
 #include "interp.h"
 
-const ry_interp_kernel ry_interp_kernels[RY_OP_COUNT] = {
+const ry_interp_kernel ryi_kernels[RY_OP_COUNT] = {
     [RY_OP_NEG] = ryi_unary,
     [RY_OP_ABS] = ryi_unary,
     [RY_OP_SIGN] = ryi_unary,
@@ -154,15 +154,15 @@ static void clear_region(const ryi_frame *f, const ry_region *reg) {
 }
 
 static ry_status node_error(const ry_node *n, ry_status s) {
-  if (n->loc.file) return ry__err_prefix(s, "%s at %s:%d", ry_op_table[n->op].name, n->loc.file, n->loc.line);
-  return ry__err_prefix(s, "%s", ry_op_table[n->op].name);
+  if (n->loc.file) return ry__err_prefix(s, "%s at %s:%d", ryg_op_table[n->op].name, n->loc.file, n->loc.line);
+  return ry__err_prefix(s, "%s", ryg_op_table[n->op].name);
 }
 
 #define SMALL 16
 
 static ry_status eval_node(const ryi_frame *f, const ry_node *n) {
   const ry_graph *g = f->g;
-  if ((int)n->op < 0 || n->op >= RY_OP_COUNT || !ry_interp_kernels[n->op])
+  if ((int)n->op < 0 || n->op >= RY_OP_COUNT || !ryi_kernels[n->op])
     return ry__err(RY_ERR_UNSUPPORTED, "interp: op %d has no kernel", (int)n->op);
   ry_array *in_small[SMALL], *out_small[SMALL];
   ry_array **in = in_small, **out = out_small;
@@ -179,7 +179,7 @@ static ry_status eval_node(const ryi_frame *f, const ry_node *n) {
     in[i] = f->vals[ops[i]];
     if (!in[i]) s = ry__err(RY_ERR_INTERNAL, "interp: operand %d (value %d) has no value", i, (int)ops[i]);
   }
-  if (!s) s = ry_interp_kernels[n->op](f, n, in, out);
+  if (!s) s = ryi_kernels[n->op](f, n, in, out);
   for (int i = 0; !s && i < n->n_results; i++) {
     ry_type want = ry_vtype(g, res[i]);
     if (!out[i] || !ry_type_equal(out[i]->type, want)) {
@@ -404,7 +404,7 @@ static ry_status interp_compile(ry_graph *g, void **state) {
   *state = NULL;
   for (int32_t i = 0; i < g->n_nodes; i++) {
     const ry_node *n = &g->nodes[i];
-    if ((int)n->op < 0 || n->op >= RY_OP_COUNT || !ry_interp_kernels[n->op])
+    if ((int)n->op < 0 || n->op >= RY_OP_COUNT || !ryi_kernels[n->op])
       return ry__err(RY_ERR_UNSUPPORTED, "interp: op %d has no kernel", (int)n->op);
   }
   return NULL;
@@ -417,7 +417,7 @@ static ry_status interp_execute(void *state, ry_graph *g, int n_in, ry_array *co
 
 static void interp_free(void *state) { (void)state; }
 
-const ry_backend ry_interp_backend = {
+const ry_backend ryi_backend = {
     .name = "interp",
     .description = "reference interpreter: evaluates every op directly on the host (slow, exact)",
     .compile = interp_compile,

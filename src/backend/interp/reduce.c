@@ -81,7 +81,7 @@ ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
   bool is_float = ry_dtype_is_float(t);
   if ((int)kind < 0 || kind >= RY_REDUCE_COUNT) return ry__err(RY_ERR_VERIFY, "unknown reduction kind %d", (int)kind);
   if (is_float && (kind == RY_AND || kind == RY_OR))
-    return ry__err(RY_ERR_DTYPE, "reduction '%s' is not defined for %s", ry_reduce_names[kind], ry_dtype_name(t));
+    return ry__err(RY_ERR_DTYPE, "reduction '%s' is not defined for %s", ryg_reduce_names[kind], ry_dtype_name(t));
   const ry_shape *xs = &x->type.shape;
   bool reduced[RY_MAX_RANK] = {false};
   for (int i = 0; i < axes->n; i++) {

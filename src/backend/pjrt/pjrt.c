@@ -519,7 +519,7 @@ static ry_status check_meshes(const ry_graph *g, int num_devices, bool spmd) {
       return ry__err(RY_ERR_UNSUPPORTED,
                      "pjrt: %s over a mesh of %lld devices in an SPMD (sharded) program: collectives run across "
                      "replicas; compile the per-device program with ry_pjrt_compile",
-                     ry_op_table[n->op].name, (long long)m);
+                     ryg_op_table[n->op].name, (long long)m);
     if (!coll && !spmd)
       return ry__err(RY_ERR_INVALID_ARGUMENT,
                      "pjrt: the graph has a sharding annotation over %lld devices: compile it with "
@@ -527,7 +527,7 @@ static ry_status check_meshes(const ry_graph *g, int num_devices, bool spmd) {
                      (long long)m);
     if (m != num_devices)
       return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt: %s has a device mesh of %lld devices but the program is compiled for %d",
-                     ry_op_table[n->op].name, (long long)m, num_devices);
+                     ryg_op_table[n->op].name, (long long)m, num_devices);
   }
   return NULL;
 }
@@ -1188,7 +1188,7 @@ static ry_status default_client(ry_pjrt_client **out) {
       snprintf(g_desc, sizeof g_desc, "XLA through the PJRT plugin %s: platform %s (%s), PJRT C API %d.%d, %d device%s",
                g_default->plugin->path, g_default->platform, g_default->platform_version, ma, mi, g_default->n_devices,
                g_default->n_devices == 1 ? "" : "s");
-      __atomic_store_n(&ry_pjrt_backend.description, (const char *)g_desc, __ATOMIC_RELEASE);
+      __atomic_store_n(&ryp_backend.description, (const char *)g_desc, __ATOMIC_RELEASE);
     }
   }
   if (g_default) *out = client_retain(g_default);
@@ -1238,7 +1238,7 @@ static ry_status backend_put(const ry_array *a, ry_array **out) {
   return s;
 }
 
-ry_backend ry_pjrt_backend = {
+ry_backend ryp_backend = {
     .name = "pjrt",
     .description = "XLA through a PJRT plugin (set RYFT_PJRT_PLUGIN; not loaded yet)",
     .compile = backend_compile,

@@ -250,9 +250,9 @@ void rys_emit_region_body(rys_ctx *c, int32_t r, const char *ret_op, int n_extra
   const ry_region *reg = &c->g->regions[r];
   for (int32_t i = 0; i < reg->nodes.n && !c->err; i++) {
     const ry_node *n = &c->g->nodes[reg->nodes.v[i]];
-    ry_stablehlo_rule rule = ry_stablehlo_rules[n->op];
+    ry_stablehlo_rule rule = rys_rules[n->op];
     if (!rule) {
-      rys_fail(c, RY_ERR_UNSUPPORTED, "stablehlo: no emission rule for op %s", ry_op_table[n->op].name);
+      rys_fail(c, RY_ERR_UNSUPPORTED, "stablehlo: no emission rule for op %s", ryg_op_table[n->op].name);
       return;
     }
     rule(c, n);

@@ -1128,7 +1128,7 @@ static void r_sharding(rys_ctx *c, const ry_node *n) {
   rys_op(c, NAME(RES(0)), "stablehlo.custom_call", 1, args, &xt, attrs, 1, &xt);
 }
 
-const ry_stablehlo_rule ry_stablehlo_rules[RY_OP_COUNT] = {
+const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_NEG] = r_neg, [RY_OP_ABS] = r_abs, [RY_OP_SIGN] = r_sign, [RY_OP_EXP] = r_exp, [RY_OP_EXP2] = r_exp2,
     [RY_OP_LOG] = r_log, [RY_OP_LOG1P] = r_log1p, [RY_OP_EXPM1] = r_expm1, [RY_OP_SQRT] = r_sqrt,
     [RY_OP_RSQRT] = r_rsqrt, [RY_OP_CBRT] = r_cbrt, [RY_OP_SIN] = r_sin, [RY_OP_COS] = r_cos, [RY_OP_TAN] = r_tan,

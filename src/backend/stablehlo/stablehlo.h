@@ -2,7 +2,7 @@
  * `func.func @main` and `stablehlo.*` ops in MLIR's generic syntax (the
  * most conservative form, parsed by every StableHLO version).
  *
- * One emission rule per op, in `ry_stablehlo_rules` (rules.c), indexed by op
+ * One emission rule per op, in `rys_rules` (rules.c), indexed by op
  * id. A rule writes the instructions for node n and names its results in
  * c->names. Cross-file helpers of this module carry the prefix `rys_`. */
 #ifndef RYFT_BACKEND_STABLEHLO_H
@@ -38,7 +38,7 @@ typedef struct rys_ctx {
 } rys_ctx;
 
 typedef void (*ry_stablehlo_rule)(rys_ctx *c, const ry_node *n);
-extern const ry_stablehlo_rule ry_stablehlo_rules[RY_OP_COUNT];
+extern const ry_stablehlo_rule rys_rules[RY_OP_COUNT];
 
 /* ---- helpers (emit.c) ---- */
 void rys_printf(rys_ctx *c, const char *fmt, ...) RY_PRINTF(2, 3);
