@@ -26,7 +26,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "cpu.h"
+#include "buf.h"
+#include "conv.h"
+#include "gemm.h"
+#include "pool.h"
 
 enum { AX_B, AX_F, AX_OS, AX_KS };
 

@@ -25,48 +25,7 @@ typedef struct cpu_state {
 
 /* ---- dump ---- */
 
-static atomic_int g_dump_seq;
 
-static void dump_init(ryc_dump *d, const ry_graph *g) {
-  const char *dir = getenv("RYFT_DUMP");
-  d->dir[0] = 0;
-  if (!dir || !*dir) return;
-  snprintf(d->dir, sizeof d->dir, "%s", dir);
-  d->seq = atomic_fetch_add(&g_dump_seq, 1);
-  (void)g;
-}
-
-FILE *ryc_dump_open(const ryc_dump *d, const char *stage) {
-  if (!d || !d->dir[0]) return NULL;
-  char path[1024];
-  snprintf(path, sizeof path, "%s/prog%03d.%s", d->dir, d->seq, stage);
-  FILE *f = fopen(path, "a");
-  if (!f) {
-    char cmd[1100];
-    snprintf(cmd, sizeof cmd, "%s", d->dir);
-    /* create the directory once (one level is enough for RYFT_DUMP) */
-    if (mkdir(cmd, 0755) == 0) f = fopen(path, "a");
-  }
-  return f;
-}
-
-void ryc_dump_graph(const ryc_dump *d, const char *stage, const ry_graph *g) {
-  FILE *f = ryc_dump_open(d, stage);
-  if (!f) return;
-  ry_status s = ry_graph_print(g, f);
-  if (s) {
-    fprintf(f, "# print failed: %s\n", ry_status_message(s));
-    ry_status_free(s);
-  }
-  fclose(f);
-}
-
-static void dump_text(const ryc_dump *d, const char *stage, const char *text) {
-  FILE *f = ryc_dump_open(d, stage);
-  if (!f) return;
-  fputs(text ? text : "", f);
-  fclose(f);
-}
 
 /* ---- compile ---- */
 
@@ -103,15 +62,15 @@ static ry_status cpu_compile(ry_graph *g, void **state) {
     return NULL;
   }
   ryc_dump d;
-  dump_init(&d, g);
+  ryc_dump_init(&d);
   double t0 = now_s();
   ry_status s = ryc_optimize(g, &d, &st->g);
   double t1 = now_s();
   if (!s) s = ryc_plan_build(st->g, &st->plan);
   double t2 = now_s();
   if (!s) {
-    dump_text(&d, "04-fusion.txt", st->plan.report);
-    dump_text(&d, "05-kernels.c", st->plan.source);
+    ryc_dump_text(&d, "04-fusion.txt", st->plan.report);
+    ryc_dump_text(&d, "05-kernels.c", st->plan.source);
   }
   if (!s && st->plan.n_kernels > 0) {
     s = ryc_module_get(st->plan.source, st->plan.source_len, &d, &st->mod);

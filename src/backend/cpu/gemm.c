@@ -17,7 +17,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "cpu.h"
+#include "buf.h"
+#include "gemm.h"
+#include "jit.h"
+#include "pool.h"
 
 static const char *const g_gemm_src[] = {
     "/* ryft sgemm: packed, register-blocked */\n",

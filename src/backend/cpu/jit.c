@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "../../core/trust.h"
-#include "cpu.h"
+#include "jit.h"
 
 extern char **environ;
 

@@ -10,7 +10,8 @@
  * Nested regions (cond/while bodies) are copied as they are. */
 #include <math.h>
 
-#include "cpu.h"
+#include "../interp/interp.h"
+#include "passes.h"
 
 enum { P_INLINE = 1, P_SIMPLIFY = 2, P_FOLD = 4, P_CSE = 8, P_DCE = 16 };
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cpu.h"
+#include "pool.h"
 
 #define MAX_THREADS 256
 

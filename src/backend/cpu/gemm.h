@@ -1,0 +1,24 @@
+/* gemm.h - GEMM: the plan of a (batched) matrix product and its kernels. */
+#ifndef RYFT_BACKEND_CPU_GEMM_H
+#define RYFT_BACKEND_CPU_GEMM_H
+
+#include <stdint.h>
+#include "../../core/internal.h"
+
+/* C (m, n) = A (m, k) * B (k, n), row-major; trans flags say A is stored
+ * (k, m) and B (n, k). Threads split n and m; results do not depend on the
+ * thread count. */
+void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c);
+void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
+/* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
+const char *ryc_gemm_impl(void);
+
+
+typedef struct ryc_gemm {
+  int64_t batch, m, n, k;
+  int64_t a_bstride, b_bstride; /* elements between batches (0 = shared) */
+  int trans_a, trans_b;         /* A stored (k, m) / B stored (n, k) */
+  ry_dtype dt;                  /* f32 or f64 */
+} ryc_gemm;
+
+#endif

@@ -1,0 +1,37 @@
+/* jit.h - the C compiler driver: the memory and disk cache of compiled
+ * modules, the loader. */
+#ifndef RYFT_BACKEND_CPU_JIT_H
+#define RYFT_BACKEND_CPU_JIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "dump.h"
+
+/* ---- compiler driver and cache (jit.c) ---- */
+/* Codegen ends the prelude with RYC_PRELUDE_END and puts RYC_SPLIT before
+ * each top-level kernel function; the driver may cut a big module at a
+ * RYC_SPLIT to compile its halves in parallel, each with the prelude. */
+#define RYC_PRELUDE_END "\n/* ryc:end of prelude */\n"
+#define RYC_SPLIT "\n/* ryc:split */\n"
+typedef struct ryc_module ryc_module;
+/* True when a C compiler runs here (checked once per process). */
+bool ryc_have_compiler(void);
+/* Compile `src` (or find it in the memory / disk cache) and load it. */
+ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_module **out);
+void *ryc_module_sym(ryc_module *m, const char *name);
+void ryc_module_release(ryc_module *m);
+/* Statistics for tests: live modules held in memory, disk hits, compiles,
+ * bad entries rebuilt, lookups that found the cache directory untrusted. */
+typedef struct ryc_cache_stats {
+  int live_modules;
+  long mem_hits, disk_hits, compiles, corrupt, untrusted;
+} ryc_cache_stats;
+void ryc_cache_stats_get(ryc_cache_stats *s);
+/* The configured cache directory ($RYFT_CACHE_DIR, $XDG_CACHE_HOME/ryft,
+ * ~/.cache/ryft, else $TMPDIR-or-/tmp/ryft-cache-<euid>), before the trust
+ * check of jit.c that decides whether it is used. */
+void ryc_cache_dir(char *buf, size_t size);
+/* Drop idle modules from the memory cache (tests). */
+void ryc_cache_trim(void);
+
+#endif
