@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <stdlib.h>
 
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/fuse.h"
 #include "backend/interp/interp.h"
 #include "backend/stablehlo/stablehlo.h"
 #include "ir/graph.h"
@@ -26,6 +28,54 @@ TEST(optable_complete) {
               info->name);
     for (int j = 0; j < op; j++) CHECK_MSG(strcmp(ryg_op_table[j].name, info->name) != 0, "op name %s is used twice", info->name);
   }
+}
+
+/* Every elementwise op compiles on the cpu backend for every dtype its row
+ * of ops.def allows: a missing rule in ew_rules.c fails here, naming the op
+ * and the dtype, instead of the op silently running on the interpreter. */
+TEST(optable_cpu_elementwise_rules) {
+  int rules = 0;
+  for (int op = 0; op < RY_OP_COUNT; op++) {
+    const ry_op_info *info = &ryg_op_table[op];
+    bool ew = info->kind == RY_KIND_UNARY || info->kind == RY_KIND_UNARY_PRED || info->kind == RY_KIND_BINARY;
+    for (int t = 0; t < RY_DTYPE_COUNT; t++) {
+      const char *rule = ryf_ew_rule_for((ry_op)op, (ry_dtype)t);
+      if (!ew) {
+        CHECK_MSG(rule == NULL, "op %s is not elementwise but has a cpu elementwise rule", info->name);
+        continue;
+      }
+      bool allowed = ryg_dt_class_has(info->dtypes, (ry_dtype)t);
+      CHECK_MSG(!allowed || rule != NULL, "op %s has no cpu codegen rule (src/backend/cpu/ew_rules.c) for %s", info->name,
+                ry_dtype_name((ry_dtype)t));
+      if (!rule) continue;
+      rules++;
+      /* only %0 %1 %T %U %B, and %1 only for binary ops */
+      for (const char *p = strchr(rule, '%'); p; p = strchr(p + 2, '%'))
+        CHECK_MSG(strchr(info->kind == RY_KIND_BINARY ? "01TUB" : "0TUB", p[1]) != NULL,
+                  "op %s: rule \"%s\" uses %%%c", info->name, rule, p[1]);
+    }
+  }
+  CHECK(rules > 100);
+}
+
+/* trace.h's lists of public elementwise constructors (ry_<name>) and the
+ * elementwise ops of ops.def are the same set. */
+TEST(optable_public_elementwise_names) {
+#define NAME(n) #n,
+  static const char *const unary[] = {RY__UNARY(NAME)}, *const binary[] = {RY__BINARY(NAME)};
+#undef NAME
+  int n_unary = (int)(sizeof unary / sizeof *unary), n_binary = (int)(sizeof binary / sizeof *binary), found = 0;
+  for (int op = 0; op < RY_OP_COUNT; op++) {
+    const ry_op_info *info = &ryg_op_table[op];
+    bool is_unary = info->kind == RY_KIND_UNARY || info->kind == RY_KIND_UNARY_PRED, is_binary = info->kind == RY_KIND_BINARY;
+    if (!is_unary && !is_binary) continue;
+    const char *const *list = is_unary ? unary : binary;
+    int n = is_unary ? n_unary : n_binary, hit = 0;
+    for (int i = 0; i < n; i++) hit += strcmp(list[i], info->name) == 0;
+    CHECK_MSG(hit == 1, "elementwise op %s: listed %d times in trace.h's RY__%s", info->name, hit, is_unary ? "UNARY" : "BINARY");
+    found += hit;
+  }
+  CHECK_MSG(found == n_unary + n_binary, "trace.h lists %d elementwise names, ops.def has %d of them", n_unary + n_binary, found);
 }
 
 TEST(optable_enums_named) {

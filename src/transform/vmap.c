@@ -823,27 +823,51 @@ done:
 
 /* ---- the table ---- */
 
-#define EW r_elementwise
+/* The batching rule of every op follows from its KIND in ops.def (every
+ * elementwise kind batches the same way), so a new op of an existing kind
+ * needs no line here. */
+#define BATCH_OF_UNARY r_elementwise
+#define BATCH_OF_UNARY_PRED r_elementwise
+#define BATCH_OF_BINARY r_elementwise
+#define BATCH_OF_COMPARE r_elementwise
+#define BATCH_OF_SELECT r_select
+#define BATCH_OF_CLAMP r_clamp
+#define BATCH_OF_CONVERT r_elementwise
+#define BATCH_OF_BITCAST r_elementwise
+#define BATCH_OF_BROADCAST r_broadcast
+#define BATCH_OF_RESHAPE r_elementwise
+#define BATCH_OF_TRANSPOSE r_transpose
+#define BATCH_OF_SLICE r_slice
+#define BATCH_OF_DYNAMIC_SLICE r_dynamic_slice
+#define BATCH_OF_DYNAMIC_UPDATE_SLICE r_dynamic_update_slice
+#define BATCH_OF_CONCATENATE r_concatenate
+#define BATCH_OF_PAD r_pad
+#define BATCH_OF_REVERSE r_reverse
+#define BATCH_OF_IOTA r_copy
+#define BATCH_OF_CONSTANT r_copy
+#define BATCH_OF_REDUCE r_reduce
+#define BATCH_OF_ARG r_arg
+#define BATCH_OF_CUMULATIVE r_cumulative
+#define BATCH_OF_DOT r_dot
+#define BATCH_OF_CONV r_conv
+#define BATCH_OF_GATHER r_gather
+#define BATCH_OF_SCATTER r_scatter
+#define BATCH_OF_SORT r_sort
+#define BATCH_OF_THREEFRY r_elementwise
+#define BATCH_OF_COND r_cond
+#define BATCH_OF_WHILE r_while
+#define BATCH_OF_SCAN r_scan
+#define BATCH_OF_CALL r_call
+#define BATCH_OF_CUSTOM r_custom_call
+#define BATCH_OF_ALL_REDUCE r_collective
+#define BATCH_OF_ALL_GATHER r_collective
+#define BATCH_OF_REDUCE_SCATTER r_collective
+#define BATCH_OF_SHARDING r_collective
+#define OP(id, name, n_operands, n_results, attrs, kind, dtypes) [RY_OP_##id] = BATCH_OF_##kind,
 const ry_batch_rule ryt_batch_rules[RY_OP_COUNT] = {
-    [RY_OP_NEG] = EW, [RY_OP_ABS] = EW, [RY_OP_SIGN] = EW, [RY_OP_EXP] = EW, [RY_OP_EXP2] = EW, [RY_OP_LOG] = EW,
-    [RY_OP_LOG1P] = EW, [RY_OP_EXPM1] = EW, [RY_OP_SQRT] = EW, [RY_OP_RSQRT] = EW, [RY_OP_CBRT] = EW, [RY_OP_SIN] = EW,
-    [RY_OP_COS] = EW, [RY_OP_TAN] = EW, [RY_OP_TANH] = EW, [RY_OP_LOGISTIC] = EW, [RY_OP_ERF] = EW, [RY_OP_ERF_INV] = EW,
-    [RY_OP_FLOOR] = EW, [RY_OP_CEIL] = EW, [RY_OP_ROUND] = EW, [RY_OP_ROUND_EVEN] = EW, [RY_OP_IS_FINITE] = EW,
-    [RY_OP_NOT] = EW, [RY_OP_POPCNT] = EW, [RY_OP_ADD] = EW, [RY_OP_SUB] = EW, [RY_OP_MUL] = EW, [RY_OP_DIV] = EW,
-    [RY_OP_REM] = EW, [RY_OP_POW] = EW, [RY_OP_MAX] = EW, [RY_OP_MIN] = EW, [RY_OP_ATAN2] = EW, [RY_OP_AND] = EW,
-    [RY_OP_OR] = EW, [RY_OP_XOR] = EW, [RY_OP_SHL] = EW, [RY_OP_SHR_LOGICAL] = EW, [RY_OP_SHR_ARITH] = EW,
-    [RY_OP_COMPARE] = EW, [RY_OP_SELECT] = r_select, [RY_OP_CLAMP] = r_clamp, [RY_OP_CONVERT] = EW, [RY_OP_BITCAST] = EW,
-    [RY_OP_BROADCAST] = r_broadcast, [RY_OP_RESHAPE] = EW, [RY_OP_TRANSPOSE] = r_transpose, [RY_OP_SLICE] = r_slice,
-    [RY_OP_DYNAMIC_SLICE] = r_dynamic_slice, [RY_OP_DYNAMIC_UPDATE_SLICE] = r_dynamic_update_slice,
-    [RY_OP_CONCATENATE] = r_concatenate, [RY_OP_PAD] = r_pad, [RY_OP_REVERSE] = r_reverse, [RY_OP_IOTA] = r_copy,
-    [RY_OP_CONSTANT] = r_copy, [RY_OP_REDUCE] = r_reduce, [RY_OP_ARGMAX] = r_arg, [RY_OP_ARGMIN] = r_arg,
-    [RY_OP_CUMULATIVE] = r_cumulative, [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv,
-    [RY_OP_GATHER] = r_gather, [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = EW,
-    [RY_OP_COND] = r_cond, [RY_OP_WHILE] = r_while, [RY_OP_SCAN] = r_scan, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
-    [RY_OP_ALL_REDUCE] = r_collective, [RY_OP_ALL_GATHER] = r_collective, [RY_OP_REDUCE_SCATTER] = r_collective,
-    [RY_OP_SHARDING] = r_collective,
+#include "../ir/ops.def"
 };
-#undef EW
+#undef OP
 
 /* ---- the driver ---- */
 

@@ -302,37 +302,8 @@ static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **va
 }
 
 static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **vals) {
-  const ry_graph *g = st->g;
-  const ry_node *n = &g->nodes[sp->node];
-  ryi_frame f = {g, vals, st->last_use};
-  ry_array *in_small[16], *out_small[16], **in = in_small, **out = out_small;
-  size_t isz = (size_t)n->n_operands * sizeof(ry_array *), osz = (size_t)n->n_results * sizeof(ry_array *);
-  if (n->n_operands > 16 && !(in = ry__malloc(isz))) return ry__oom();
-  if (n->n_results > 16 && !(out = ry__calloc(1, osz))) {
-    if (in != in_small) ry__free(in, isz);
-    return ry__oom();
-  }
-  if (out == out_small) memset(out_small, 0, sizeof out_small);
-  ry_status s = NULL;
-  const int32_t *ops = ry_node_operands(g, n), *res = ry_node_results(g, n);
-  for (int i = 0; i < n->n_operands && !s; i++) {
-    in[i] = vals[ops[i]];
-    if (!in[i]) s = ry__err(RY_ERR_INTERNAL, "cpu: operand %d of %s has no value", i, ryg_op_table[n->op].name);
-  }
-  if (!s) s = ryi_kernels[n->op](&f, n, in, out);
-  for (int i = 0; !s && i < n->n_results; i++)
-    if (!out[i] || !ry_type_equal(out[i]->type, ry_vtype(g, res[i])))
-      s = ry__err(RY_ERR_INTERNAL, "cpu: %s produced a result of the wrong type", ryg_op_table[n->op].name);
-  if (s) {
-    for (int i = 0; i < n->n_results; i++) ry_array_release(out[i]);
-    if (n->loc.file) s = ry__err_prefix(s, "%s at %s:%d", ryg_op_table[n->op].name, n->loc.file, n->loc.line);
-    else s = ry__err_prefix(s, "%s", ryg_op_table[n->op].name);
-  } else {
-    for (int i = 0; i < n->n_results; i++) vals[res[i]] = out[i];
-  }
-  if (in != in_small) ry__free(in, isz);
-  if (out != out_small) ry__free(out, osz);
-  return s;
+  ryi_frame f = {st->g, vals, st->last_use};
+  return ryi_eval_node(&f, &st->g->nodes[sp->node]);
 }
 
 /* donated[i]: the run owns the caller's reference of in[i] (NULL: none) */

@@ -156,34 +156,29 @@ static int emit_at(kgen *k, int32_t v, const vmap *m, int32_t user_rank) {
   return ryf_emit(k, v, m);
 }
 
-static const char *fname(ry_op op, bool dbl) {
-  switch (op) {
-  case RY_OP_EXP: return dbl ? "exp" : "ry_expf"; /* prelude.h */
-  case RY_OP_EXP2: return dbl ? "exp2" : "exp2f";
-  case RY_OP_LOG: return dbl ? "log" : "logf";
-  case RY_OP_LOG1P: return dbl ? "log1p" : "log1pf";
-  case RY_OP_EXPM1: return dbl ? "expm1" : "expm1f";
-  case RY_OP_SQRT: return dbl ? "sqrt" : "sqrtf";
-  case RY_OP_CBRT: return dbl ? "cbrt" : "cbrtf";
-  case RY_OP_SIN: return dbl ? "sin" : "sinf";
-  case RY_OP_COS: return dbl ? "cos" : "cosf";
-  case RY_OP_TAN: return dbl ? "tan" : "tanf";
-  case RY_OP_TANH: return dbl ? "tanh" : "tanhf";
-  case RY_OP_ERF: return dbl ? "erf" : "ry_erff"; /* prelude.h */
-  case RY_OP_FLOOR: return dbl ? "floor" : "floorf";
-  case RY_OP_CEIL: return dbl ? "ceil" : "ceilf";
-  case RY_OP_ROUND: return dbl ? "round" : "roundf";
-  case RY_OP_ROUND_EVEN: return dbl ? "rint" : "rintf";
-  case RY_OP_ABS: return dbl ? "fabs" : "fabsf";
-  case RY_OP_SIGN: return dbl ? "ry_sign" : "ry_signf";
-  case RY_OP_LOGISTIC: return dbl ? "ry_logistic" : "ry_logisticf";
-  case RY_OP_REM: return dbl ? "fmod" : "fmodf";
-  case RY_OP_POW: return dbl ? "pow" : "powf";
-  case RY_OP_ATAN2: return dbl ? "atan2" : "atan2f";
-  case RY_OP_MAX: return dbl ? "ry_fmax" : "ry_fmaxf";
-  case RY_OP_MIN: return dbl ? "ry_fmin" : "ry_fminf";
-  default: return "?";
+/* A rule of ew_rules.c for node operands a, b: %0 %1 %T %U %B expanded. */
+static int emit_rule(kgen *k, const char *rule, ry_dtype t, ry_dtype t0, int a, int b) {
+  char c[512];
+  size_t n = 0;
+  for (const char *p = rule; *p && n + 40 < sizeof c; p++) {
+    if (*p != '%') {
+      c[n++] = *p;
+      continue;
+    }
+    switch (*++p) {
+    case '0': n += (size_t)snprintf(c + n, sizeof c - n, "t%d", a); break;
+    case '1': n += (size_t)snprintf(c + n, sizeof c - n, "t%d", b); break;
+    case 'T': n += (size_t)snprintf(c + n, sizeof c - n, "%s", ryf_ctype(t)); break;
+    case 'U': n += (size_t)snprintf(c + n, sizeof c - n, "%s", ryf_utype(t0)); break;
+    case 'B': n += (size_t)snprintf(c + n, sizeof c - n, "%d", (int)ry_dtype_size(t0) * 8); break;
+    default: /* a bad rule: test_optable expands every rule */
+      k->fail = true;
+      k->fail_why = "bad elementwise rule";
+      return 0;
+    }
   }
+  c[n] = 0;
+  return ryf_new_temp(k, t, "%s", c);
 }
 
 static const char *cmp_c(ry_cmp c) {
@@ -272,7 +267,6 @@ int ryf_emit_node(kgen *k, int32_t v, const vmap *m) {
   ry_type vt = ry_vtype(g, v);
   ry_dtype t = vt.dtype;
   ry_dtype t0 = n->n_operands ? ry_vtype(g, ops[0]).dtype : t;
-  bool dbl = t0 == RY_F64;
   int rank = vt.shape.rank;
   switch (n->op) {
   case RY_OP_CONSTANT: {
@@ -361,7 +355,7 @@ int ryf_emit_node(kgen *k, int32_t v, const vmap *m) {
     int lo = emit_at(k, ops[0], m, rank), x = ryf_emit(k, ops[1], m), hi = emit_at(k, ops[2], m, rank);
     if (ryf_is_f(t)) {
       bool d = t == RY_F64;
-      return ryf_new_temp(k, t, "%s(%s(t%d, t%d), t%d)", d ? "ry_fmin" : "ry_fminf", d ? "ry_fmax" : "ry_fmaxf", x, lo, hi);
+      return ryf_new_temp(k, t, "%s(%s(t%d, t%d), t%d)", d ? "ryx_fmin" : "ryx_fminf", d ? "ryx_fmax" : "ryx_fmaxf", x, lo, hi);
     }
     int c = ryf_new_temp(k, t, "t%d < t%d ? t%d : t%d", x, lo, lo, x);
     return ryf_new_temp(k, t, "t%d > t%d ? t%d : t%d", c, hi, hi, c);
@@ -383,62 +377,17 @@ int ryf_emit_node(kgen *k, int32_t v, const vmap *m) {
       return ryf_new_temp(k, t, "t%d != 0", a);
     }
     if (ryf_is_f(t)) return ryf_new_temp(k, t, "(%s)t%d", ryf_ctype(t), a);
-    if (ryf_is_f(t0)) return ryf_new_temp(k, t, "RY_F2I(%s, %s, %s, (double)t%d)", ryf_ctype(t), ryf_int_min(t), ryf_int_max(t), a);
+    if (ryf_is_f(t0)) return ryf_new_temp(k, t, "RYX_F2I(%s, %s, %s, (double)t%d)", ryf_ctype(t), ryf_int_min(t), ryf_int_max(t), a);
     return ryf_new_temp(k, t, "(%s)t%d", ryf_ctype(t), a);
   }
   default: break;
   }
   ry_op_kind kind = ryg_op_table[n->op].kind;
-  if (kind == RY_KIND_UNARY || kind == RY_KIND_UNARY_PRED) {
-    int a = ryf_emit(k, ops[0], m);
-    if (n->op == RY_OP_IS_FINITE) return ryf_new_temp(k, t, "isfinite(t%d) != 0", a);
-    if (ryf_is_f(t0)) {
-      if (n->op == RY_OP_NEG) return ryf_new_temp(k, t, "-t%d", a);
-      if (n->op == RY_OP_RSQRT) return ryf_new_temp(k, t, dbl ? "1.0 / sqrt(t%d)" : "1.0f / sqrtf(t%d)", a);
-      return ryf_new_temp(k, t, "%s(t%d)", fname(n->op, dbl), a);
-    }
-    if (t0 == RY_BOOL) return ryf_new_temp(k, t, "!t%d", a);
-    const char *u = ryf_utype(t0);
-    switch (n->op) {
-    case RY_OP_NEG: return ryf_new_temp(k, t, "(%s)(0u - (%s)t%d)", ryf_ctype(t), u, a);
-    case RY_OP_ABS: return ryf_new_temp(k, t, "(%s)(t%d < 0 ? 0u - (%s)t%d : (%s)t%d)", ryf_ctype(t), a, u, a, u, a);
-    case RY_OP_SIGN: return ryf_new_temp(k, t, "(%s)((t%d > 0) - (t%d < 0))", ryf_ctype(t), a, a);
-    case RY_OP_NOT: return ryf_new_temp(k, t, "(%s)~t%d", ryf_ctype(t), a);
-    case RY_OP_POPCNT:
-      return ryf_new_temp(k, t, "(%s)__builtin_popcountll(ry_zext((uint64_t)(int64_t)t%d, %d))", ryf_ctype(t), a,
-                      (int)ry_dtype_size(t0) * 8);
-    default: break;
-    }
-  } else if (kind == RY_KIND_BINARY) {
+  const char *rule = ryf_ew_rule_for(n->op, t0);
+  if (rule && (kind == RY_KIND_UNARY || kind == RY_KIND_UNARY_PRED)) return emit_rule(k, rule, t, t0, ryf_emit(k, ops[0], m), 0);
+  if (rule && kind == RY_KIND_BINARY) {
     int a = ryf_emit(k, ops[0], m), b = ryf_emit(k, ops[1], m);
-    if (ryf_is_f(t0)) {
-      switch (n->op) {
-      case RY_OP_ADD: return ryf_new_temp(k, t, "t%d + t%d", a, b);
-      case RY_OP_SUB: return ryf_new_temp(k, t, "t%d - t%d", a, b);
-      case RY_OP_MUL: return ryf_new_temp(k, t, "t%d * t%d", a, b);
-      case RY_OP_DIV: return ryf_new_temp(k, t, "t%d / t%d", a, b);
-      default: return ryf_new_temp(k, t, "%s(t%d, t%d)", fname(n->op, dbl), a, b);
-      }
-    }
-    const char *u = ryf_utype(t0), *ct = ryf_ctype(t);
-    int bits = (int)ry_dtype_size(t0) * 8;
-    switch (n->op) {
-    case RY_OP_ADD: return ryf_new_temp(k, t, "(%s)((%s)t%d + (%s)t%d)", ct, u, a, u, b);
-    case RY_OP_SUB: return ryf_new_temp(k, t, "(%s)((%s)t%d - (%s)t%d)", ct, u, a, u, b);
-    case RY_OP_MUL: return ryf_new_temp(k, t, "(%s)((%s)t%d * (%s)t%d)", ct, u, a, u, b);
-    case RY_OP_DIV: return ryf_new_temp(k, t, "(%s)ry_idiv(t%d, t%d)", ct, a, b);
-    case RY_OP_REM: return ryf_new_temp(k, t, "(%s)ry_irem(t%d, t%d)", ct, a, b);
-    case RY_OP_POW: return ryf_new_temp(k, t, "(%s)ry_ipow(t%d, t%d)", ct, a, b);
-    case RY_OP_MAX: return ryf_new_temp(k, t, "t%d > t%d ? t%d : t%d", a, b, a, b);
-    case RY_OP_MIN: return ryf_new_temp(k, t, "t%d < t%d ? t%d : t%d", a, b, a, b);
-    case RY_OP_AND: return ryf_new_temp(k, t, "(%s)(t%d & t%d)", ct, a, b);
-    case RY_OP_OR: return ryf_new_temp(k, t, "(%s)(t%d | t%d)", ct, a, b);
-    case RY_OP_XOR: return ryf_new_temp(k, t, "(%s)(t%d ^ t%d)", ct, a, b);
-    case RY_OP_SHL: return ryf_new_temp(k, t, "(%s)ry_shl(t%d, t%d, %d)", ct, a, b, bits);
-    case RY_OP_SHR_LOGICAL: return ryf_new_temp(k, t, "(%s)ry_shrl(t%d, t%d, %d)", ct, a, b, bits);
-    case RY_OP_SHR_ARITH: return ryf_new_temp(k, t, "(%s)ry_shra(t%d, t%d, %d)", ct, a, b, bits);
-    default: break;
-    }
+    return emit_rule(k, rule, t, t0, a, b);
   }
   k->fail = true;
   k->fail_why = "op without codegen";

@@ -165,6 +165,16 @@ typedef struct rowgen {
   int32_t fail_v;        /* the member whose code could not be generated, -1 */
 } rowgen;
 
+/* ---- elementwise rules (ew_rules.c) ---- */
+
+/* The C of an elementwise op per operand class (see ew_rules.c). */
+typedef struct ryf_ew_rule {
+  const char *f32, *f64, *i, *b;
+} ryf_ew_rule;
+extern const ryf_ew_rule ryf_ew_rules[RY_OP_COUNT];
+/* The rule of op for an operand of dtype `operand`; NULL: not compiled. */
+const char *ryf_ew_rule_for(ry_op op, ry_dtype operand);
+
 /* ---- functions shared between the stages ---- */
 
 void ryf_coalesce(kgen *k, const int *order, int n_order, const bool *is_red, const int64_t *out_coef,

@@ -303,11 +303,11 @@ void ryf_red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, 
     else ryc_printf(b, "%s = (%s)(%s * (%s)%s);", acc, u, acc, u, x);
     break;
   case RY_MAX:
-    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ry_fmax" : "ry_fmaxf", acc, x);
+    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ryx_fmax" : "ryx_fmaxf", acc, x);
     else ryc_printf(b, "%s = %s > %s ? %s : %s;", acc, acc, x, acc, x);
     break;
   case RY_MIN:
-    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ry_fmin" : "ry_fminf", acc, x);
+    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ryx_fmin" : "ryx_fminf", acc, x);
     else ryc_printf(b, "%s = %s < %s ? %s : %s;", acc, acc, x, acc, x);
     break;
   case RY_AND: ryc_printf(b, "%s = (%s)(%s & %s);", acc, ct, acc, x); break;

@@ -19,17 +19,6 @@ static bool is_view(ry_op op) {
          op == RY_OP_RESHAPE;
 }
 
-static bool float_unary_ok(ry_op op) {
-  switch (op) {
-  case RY_OP_NEG: case RY_OP_ABS: case RY_OP_SIGN: case RY_OP_EXP: case RY_OP_EXP2: case RY_OP_LOG:
-  case RY_OP_LOG1P: case RY_OP_EXPM1: case RY_OP_SQRT: case RY_OP_RSQRT: case RY_OP_CBRT: case RY_OP_SIN:
-  case RY_OP_COS: case RY_OP_TAN: case RY_OP_TANH: case RY_OP_LOGISTIC: case RY_OP_ERF: case RY_OP_FLOOR:
-  case RY_OP_CEIL: case RY_OP_ROUND: case RY_OP_ROUND_EVEN: case RY_OP_IS_FINITE:
-    return true;
-  default: return false;
-  }
-}
-
 /* Can codegen compute node n elementwise (or as a view / iota / scalar)? */
 bool ryf_ew_ok(const ry_graph *g, const ry_node *n) {
   if (n->n_results != 1) return false;
@@ -39,18 +28,8 @@ bool ryf_ew_ok(const ry_graph *g, const ry_node *n) {
   switch (ryg_op_table[n->op].kind) {
   case RY_KIND_UNARY:
   case RY_KIND_UNARY_PRED:
-    if (ryf_is_f(t0)) return float_unary_ok(n->op);
-    if (t0 == RY_BOOL) return n->op == RY_OP_NOT;
-    return n->op == RY_OP_NEG || n->op == RY_OP_ABS || n->op == RY_OP_SIGN || n->op == RY_OP_NOT ||
-           n->op == RY_OP_POPCNT;
   case RY_KIND_BINARY:
-    if (ryf_is_f(t0))
-      return n->op == RY_OP_ADD || n->op == RY_OP_SUB || n->op == RY_OP_MUL || n->op == RY_OP_DIV ||
-             n->op == RY_OP_REM || n->op == RY_OP_POW || n->op == RY_OP_MAX || n->op == RY_OP_MIN ||
-             n->op == RY_OP_ATAN2;
-    if (t0 == RY_BOOL)
-      return n->op == RY_OP_AND || n->op == RY_OP_OR || n->op == RY_OP_XOR || n->op == RY_OP_MAX || n->op == RY_OP_MIN;
-    return n->op != RY_OP_ATAN2;
+    return ryf_ew_rule_for(n->op, t0) != NULL; /* ew_rules.c */
   case RY_KIND_COMPARE:
   case RY_KIND_SELECT:
   case RY_KIND_CLAMP:

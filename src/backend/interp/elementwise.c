@@ -15,78 +15,12 @@
 
 static float neg_f(float x) { return -x; }
 static double neg_d(double x) { return -x; }
-static float sign_f(float x) { return isnan(x) ? x : x > 0 ? 1.0f : x < 0 ? -1.0f : x; }
-static double sign_d(double x) { return isnan(x) ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : x; }
 static float rsqrt_f(float x) { return 1.0f / sqrtf(x); }
 static double rsqrt_d(double x) { return 1.0 / sqrt(x); }
-/* 1/(1+exp(-x)) without overflow: for x < 0 use e/(1+e) with e = exp(x). */
-static float logistic_f(float x) {
-  if (x >= 0) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
-}
-static double logistic_d(double x) {
-  if (x >= 0) return 1.0 / (1.0 + exp(-x));
-  double e = exp(x);
-  return e / (1.0 + e);
-}
 static float round_even_f(float x) { return rintf(x); } /* default rounding mode: to nearest even */
 static double round_even_d(double x) { return rint(x); }
 
-/* Inverse error function to double precision: Giles' single-precision
- * approximation ("Approximating the erfinv function", 2010) as a start, then
- * Newton steps on erf (on log erfc near +-1, where 1-|y| is exact). */
-static double erf_inv_d(double y) {
-  if (isnan(y) || y < -1 || y > 1) return NAN;
-  if (y == 1) return INFINITY;
-  if (y == -1) return -INFINITY;
-  if (y == 0) return y;
-  double w = -log((1.0 - y) * (1.0 + y)), p;
-  if (w < 5) {
-    w -= 2.5;
-    p = 2.81022636e-08;
-    p = 3.43273939e-07 + p * w;
-    p = -3.5233877e-06 + p * w;
-    p = -4.39150654e-06 + p * w;
-    p = 0.00021858087 + p * w;
-    p = -0.00125372503 + p * w;
-    p = -0.00417768164 + p * w;
-    p = 0.246640727 + p * w;
-    p = 1.50140941 + p * w;
-  } else {
-    w = sqrt(w) - 3;
-    p = -0.000200214257;
-    p = 0.000100950558 + p * w;
-    p = 0.00134934322 + p * w;
-    p = -0.00367342844 + p * w;
-    p = 0.00573950773 + p * w;
-    p = -0.0076224613 + p * w;
-    p = 0.00943887047 + p * w;
-    p = 1.00167406 + p * w;
-    p = 2.83297682 + p * w;
-  }
-  double x = p * y, a = fabs(y), ax = fabs(x);
-  const double two_over_sqrt_pi = 1.1283791670955126;
-  for (int it = 0; it < 12; it++) {
-    double d = two_over_sqrt_pi * exp(-ax * ax), step;
-    if (a < 0.5) {
-      step = (erf(ax) - a) / d; /* Newton on erf(ax) = a */
-    } else {
-      /* near 1: Newton on log(erfc(ax)) = log(1 - a), where 1 - a is exact
-       * and the log keeps the steps well scaled in the tail */
-      double e = erfc(ax);
-      if (!(e > 0)) {
-        ax *= 0.9;
-        continue;
-      }
-      step = -(log(e) - log1p(-a)) * e / d;
-    }
-    ax -= step;
-    if (fabs(step) <= 1e-17 * ax) break;
-  }
-  return y < 0 ? -ax : ax;
-}
-static float erf_inv_f(float x) { return (float)erf_inv_d(x); }
+static float erf_inv_f(float x) { return (float)ryx_erf_inv(x); }
 
 typedef struct {
   float (*f)(float);
@@ -96,7 +30,7 @@ typedef struct {
 static const float_fn g_unary_float[RY_OP_COUNT] = {
     [RY_OP_NEG] = {neg_f, neg_d},
     [RY_OP_ABS] = {fabsf, fabs},
-    [RY_OP_SIGN] = {sign_f, sign_d},
+    [RY_OP_SIGN] = {ryx_signf, ryx_sign},
     [RY_OP_EXP] = {expf, exp},
     [RY_OP_EXP2] = {exp2f, exp2},
     [RY_OP_LOG] = {logf, log},
@@ -109,9 +43,9 @@ static const float_fn g_unary_float[RY_OP_COUNT] = {
     [RY_OP_COS] = {cosf, cos},
     [RY_OP_TAN] = {tanf, tan},
     [RY_OP_TANH] = {tanhf, tanh},
-    [RY_OP_LOGISTIC] = {logistic_f, logistic_d},
+    [RY_OP_LOGISTIC] = {ryx_logisticf, ryx_logistic},
     [RY_OP_ERF] = {erff, erf},
-    [RY_OP_ERF_INV] = {erf_inv_f, erf_inv_d},
+    [RY_OP_ERF_INV] = {erf_inv_f, ryx_erf_inv},
     [RY_OP_FLOOR] = {floorf, floor},
     [RY_OP_CEIL] = {ceilf, ceil},
     [RY_OP_ROUND] = {roundf, round},
@@ -133,7 +67,7 @@ static bool int_unary(ry_op op, int64_t x, int bits, int64_t *r) {
   case RY_OP_ABS: *r = x < 0 ? (int64_t)(0 - u) : x; return true;
   case RY_OP_SIGN: *r = (x > 0) - (x < 0); return true;
   case RY_OP_NOT: *r = (int64_t)~u; return true;
-  case RY_OP_POPCNT: *r = popcount64(ryi_zext(u, bits)); return true;
+  case RY_OP_POPCNT: *r = popcount64(ryx_zext(u, bits)); return true;
   default: return false;
   }
 }
@@ -191,8 +125,8 @@ static float float_binary_f(ry_op op, float a, float b) {
   case RY_OP_DIV: return a / b;
   case RY_OP_REM: return fmodf(a, b);
   case RY_OP_POW: return powf(a, b);
-  case RY_OP_MAX: return (float)ryi_fmax(a, b);
-  case RY_OP_MIN: return (float)ryi_fmin(a, b);
+  case RY_OP_MAX: return ryx_fmaxf(a, b);
+  case RY_OP_MIN: return ryx_fminf(a, b);
   case RY_OP_ATAN2: return atan2f(a, b);
   default: return NAN;
   }
@@ -206,8 +140,8 @@ static double float_binary_d(ry_op op, double a, double b) {
   case RY_OP_DIV: return a / b;
   case RY_OP_REM: return fmod(a, b);
   case RY_OP_POW: return pow(a, b);
-  case RY_OP_MAX: return ryi_fmax(a, b);
-  case RY_OP_MIN: return ryi_fmin(a, b);
+  case RY_OP_MAX: return ryx_fmax(a, b);
+  case RY_OP_MIN: return ryx_fmin(a, b);
   case RY_OP_ATAN2: return atan2(a, b);
   default: return NAN;
   }
@@ -218,22 +152,6 @@ static bool float_binary_ok(ry_op op) {
          op == RY_OP_MAX || op == RY_OP_MIN || op == RY_OP_ATAN2;
 }
 
-static int64_t int_pow(int64_t base, int64_t e) {
-  if (e < 0) {
-    if (base == 1) return 1;
-    if (base == -1) return (e & 1) ? -1 : 1;
-    return 0;
-  }
-  uint64_t r = 1, b = (uint64_t)base;
-  uint64_t ue = (uint64_t)e;
-  while (ue) {
-    if (ue & 1) r *= b;
-    b *= b;
-    ue >>= 1;
-  }
-  return (int64_t)r;
-}
-
 /* a, b are the operands' values (sign- or zero-extended per dtype). */
 static bool int_binary(ry_op op, int64_t a, int64_t b, int bits, bool is_signed, int64_t *r) {
   uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
@@ -241,38 +159,17 @@ static bool int_binary(ry_op op, int64_t a, int64_t b, int bits, bool is_signed,
   case RY_OP_ADD: *r = (int64_t)(ua + ub); return true;
   case RY_OP_SUB: *r = (int64_t)(ua - ub); return true;
   case RY_OP_MUL: *r = (int64_t)(ua * ub); return true;
-  case RY_OP_DIV:
-    if (b == 0) *r = -1;
-    else if (b == -1) *r = (int64_t)(0 - ua); /* INT_MIN / -1 wraps to INT_MIN */
-    else *r = a / b;
-    return true;
-  case RY_OP_REM:
-    if (b == 0) *r = a;
-    else if (b == -1) *r = 0;
-    else *r = a % b;
-    return true;
-  case RY_OP_POW: *r = int_pow(a, b); return true;
+  case RY_OP_DIV: *r = ryx_idiv(a, b); return true;
+  case RY_OP_REM: *r = ryx_irem(a, b); return true;
+  case RY_OP_POW: *r = ryx_ipow(a, b); return true;
   case RY_OP_MAX: *r = a > b ? a : b; return true;
   case RY_OP_MIN: *r = a < b ? a : b; return true;
   case RY_OP_AND: *r = (int64_t)(ua & ub); return true;
   case RY_OP_OR: *r = (int64_t)(ua | ub); return true;
   case RY_OP_XOR: *r = (int64_t)(ua ^ ub); return true;
-  case RY_OP_SHL:
-  case RY_OP_SHR_LOGICAL:
-  case RY_OP_SHR_ARITH: {
-    uint64_t c = ryi_zext(ub, bits); /* counts are unsigned: negative ones are huge */
-    if (op == RY_OP_SHL) {
-      *r = c >= (uint64_t)bits ? 0 : (int64_t)(ua << c);
-    } else if (op == RY_OP_SHR_LOGICAL) {
-      *r = c >= (uint64_t)bits ? 0 : (int64_t)(ryi_zext(ua, bits) >> c);
-    } else {
-      int64_t sx = ryi_sext(ua, bits);
-      if (c >= (uint64_t)bits) c = (uint64_t)bits - 1;
-      *r = sx >= 0 ? sx >> c : ~(~sx >> c);
-    }
-    (void)is_signed;
-    return true;
-  }
+  case RY_OP_SHL: *r = ryx_shl(a, b, bits); return true;
+  case RY_OP_SHR_LOGICAL: *r = ryx_shrl(a, b, bits); return true;
+  case RY_OP_SHR_ARITH: *r = ryx_shra(a, b, bits); return true;
   default: return false;
   }
 }
@@ -370,7 +267,7 @@ ry_status ryi_clamp(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
   for (int64_t i = 0; i < numel; i++) {
     int64_t il = slo ? 0 : i, ih = shi ? 0 : i;
     if (ry_dtype_is_float(t)) {
-      double v = ryi_fmin(ryi_fmax(ry__load_f64(t, x->data, i), ry__load_f64(t, lo->data, il)), ry__load_f64(t, hi->data, ih));
+      double v = ryx_fmin(ryx_fmax(ry__load_f64(t, x->data, i), ry__load_f64(t, lo->data, il)), ry__load_f64(t, hi->data, ih));
       ry__store_f64(t, o->data, i, v);
     } else {
       int64_t v = ry__load_i64(t, x->data, i), l = ry__load_i64(t, lo->data, il), h = ry__load_i64(t, hi->data, ih);

@@ -83,7 +83,7 @@ static void combine(ry_scatter_kind kind, ry_dtype t, void *dst, int64_t i, cons
     memcpy((char *)dst + (size_t)i * es, (const char *)src + (size_t)k * es, es);
   } else if (ry_dtype_is_float(t)) {
     double a = ry__load_f64(t, dst, i), b = ry__load_f64(t, src, k);
-    double r = kind == RY_SCATTER_ADD ? a + b : kind == RY_SCATTER_MUL ? a * b : kind == RY_SCATTER_MAX ? ryi_fmax(a, b) : ryi_fmin(a, b);
+    double r = kind == RY_SCATTER_ADD ? a + b : kind == RY_SCATTER_MUL ? a * b : kind == RY_SCATTER_MAX ? ryx_fmax(a, b) : ryx_fmin(a, b);
     ryi_store_f64(t, dst, i, r);
   } else {
     int64_t a = ry__load_i64(t, dst, i), b = ry__load_i64(t, src, k), r;

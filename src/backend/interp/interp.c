@@ -5,83 +5,52 @@
 
 #include "interp.h"
 
+/* The kernel of every op follows from its KIND in ops.def: the ops of one
+ * kind share a kernel (ryi_unary and ryi_binary look up each op's math), so
+ * a new op of an existing kind needs no line here. */
+#define KERNEL_OF_UNARY ryi_unary
+#define KERNEL_OF_UNARY_PRED ryi_unary
+#define KERNEL_OF_BINARY ryi_binary
+#define KERNEL_OF_COMPARE ryi_compare
+#define KERNEL_OF_SELECT ryi_select
+#define KERNEL_OF_CLAMP ryi_clamp
+#define KERNEL_OF_CONVERT ryi_convert
+#define KERNEL_OF_BITCAST ryi_bitcast
+#define KERNEL_OF_BROADCAST ryi_broadcast
+#define KERNEL_OF_RESHAPE ryi_reshape
+#define KERNEL_OF_TRANSPOSE ryi_transpose
+#define KERNEL_OF_SLICE ryi_slice
+#define KERNEL_OF_DYNAMIC_SLICE ryi_dynamic_slice
+#define KERNEL_OF_DYNAMIC_UPDATE_SLICE ryi_dynamic_update_slice
+#define KERNEL_OF_CONCATENATE ryi_concatenate
+#define KERNEL_OF_PAD ryi_pad
+#define KERNEL_OF_REVERSE ryi_reverse
+#define KERNEL_OF_IOTA ryi_iota
+#define KERNEL_OF_CONSTANT ryi_constant
+#define KERNEL_OF_REDUCE ryi_reduce
+#define KERNEL_OF_ARG ryi_argmax
+#define KERNEL_OF_CUMULATIVE ryi_cumulative
+#define KERNEL_OF_DOT ryi_dot_general
+#define KERNEL_OF_CONV ryi_convolution
+#define KERNEL_OF_GATHER ryi_gather
+#define KERNEL_OF_SCATTER ryi_scatter
+#define KERNEL_OF_SORT ryi_sort
+#define KERNEL_OF_THREEFRY ryi_threefry
+#define KERNEL_OF_COND ryi_cond
+#define KERNEL_OF_WHILE ryi_while
+#define KERNEL_OF_SCAN ryi_scan
+#define KERNEL_OF_CALL ryi_call
+#define KERNEL_OF_CUSTOM ryi_custom_call
+#define KERNEL_OF_ALL_REDUCE ryi_all_reduce
+#define KERNEL_OF_ALL_GATHER ryi_all_gather
+#define KERNEL_OF_REDUCE_SCATTER ryi_reduce_scatter
+#define KERNEL_OF_SHARDING ryi_sharding
+#define OP(id, name, n_operands, n_results, attrs, kind, dtypes) [RY_OP_##id] = KERNEL_OF_##kind,
 const ry_interp_kernel ryi_kernels[RY_OP_COUNT] = {
-    [RY_OP_NEG] = ryi_unary,
-    [RY_OP_ABS] = ryi_unary,
-    [RY_OP_SIGN] = ryi_unary,
-    [RY_OP_EXP] = ryi_unary,
-    [RY_OP_EXP2] = ryi_unary,
-    [RY_OP_LOG] = ryi_unary,
-    [RY_OP_LOG1P] = ryi_unary,
-    [RY_OP_EXPM1] = ryi_unary,
-    [RY_OP_SQRT] = ryi_unary,
-    [RY_OP_RSQRT] = ryi_unary,
-    [RY_OP_CBRT] = ryi_unary,
-    [RY_OP_SIN] = ryi_unary,
-    [RY_OP_COS] = ryi_unary,
-    [RY_OP_TAN] = ryi_unary,
-    [RY_OP_TANH] = ryi_unary,
-    [RY_OP_LOGISTIC] = ryi_unary,
-    [RY_OP_ERF] = ryi_unary,
-    [RY_OP_ERF_INV] = ryi_unary,
-    [RY_OP_FLOOR] = ryi_unary,
-    [RY_OP_CEIL] = ryi_unary,
-    [RY_OP_ROUND] = ryi_unary,
-    [RY_OP_ROUND_EVEN] = ryi_unary,
-    [RY_OP_IS_FINITE] = ryi_unary,
-    [RY_OP_NOT] = ryi_unary,
-    [RY_OP_POPCNT] = ryi_unary,
-    [RY_OP_ADD] = ryi_binary,
-    [RY_OP_SUB] = ryi_binary,
-    [RY_OP_MUL] = ryi_binary,
-    [RY_OP_DIV] = ryi_binary,
-    [RY_OP_REM] = ryi_binary,
-    [RY_OP_POW] = ryi_binary,
-    [RY_OP_MAX] = ryi_binary,
-    [RY_OP_MIN] = ryi_binary,
-    [RY_OP_ATAN2] = ryi_binary,
-    [RY_OP_AND] = ryi_binary,
-    [RY_OP_OR] = ryi_binary,
-    [RY_OP_XOR] = ryi_binary,
-    [RY_OP_SHL] = ryi_binary,
-    [RY_OP_SHR_LOGICAL] = ryi_binary,
-    [RY_OP_SHR_ARITH] = ryi_binary,
-    [RY_OP_COMPARE] = ryi_compare,
-    [RY_OP_SELECT] = ryi_select,
-    [RY_OP_CLAMP] = ryi_clamp,
-    [RY_OP_CONVERT] = ryi_convert,
-    [RY_OP_BITCAST] = ryi_bitcast,
-    [RY_OP_BROADCAST] = ryi_broadcast,
-    [RY_OP_RESHAPE] = ryi_reshape,
-    [RY_OP_TRANSPOSE] = ryi_transpose,
-    [RY_OP_SLICE] = ryi_slice,
-    [RY_OP_DYNAMIC_SLICE] = ryi_dynamic_slice,
-    [RY_OP_DYNAMIC_UPDATE_SLICE] = ryi_dynamic_update_slice,
-    [RY_OP_CONCATENATE] = ryi_concatenate,
-    [RY_OP_PAD] = ryi_pad,
-    [RY_OP_REVERSE] = ryi_reverse,
-    [RY_OP_IOTA] = ryi_iota,
-    [RY_OP_CONSTANT] = ryi_constant,
-    [RY_OP_REDUCE] = ryi_reduce,
-    [RY_OP_ARGMAX] = ryi_argmax,
-    [RY_OP_ARGMIN] = ryi_argmax,
-    [RY_OP_CUMULATIVE] = ryi_cumulative,
-    [RY_OP_DOT_GENERAL] = ryi_dot_general,
-    [RY_OP_CONVOLUTION] = ryi_convolution,
-    [RY_OP_GATHER] = ryi_gather,
-    [RY_OP_SCATTER] = ryi_scatter,
-    [RY_OP_SORT] = ryi_sort,
-    [RY_OP_THREEFRY] = ryi_threefry,
-    [RY_OP_COND] = ryi_cond,
-    [RY_OP_WHILE] = ryi_while,
-    [RY_OP_SCAN] = ryi_scan,
-    [RY_OP_CALL] = ryi_call,
-    [RY_OP_CUSTOM_CALL] = ryi_custom_call,
-    [RY_OP_ALL_REDUCE] = ryi_all_reduce,
-    [RY_OP_ALL_GATHER] = ryi_all_gather,
-    [RY_OP_REDUCE_SCATTER] = ryi_reduce_scatter,
-    [RY_OP_SHARDING] = ryi_sharding,
+#include "../../ir/ops.def"
 };
+#undef OP
+
 
 /* ---- helpers ---- */
 
@@ -111,20 +80,6 @@ void ryi_store_f64(ry_dtype t, void *data, int64_t i, double v) {
     ((uint16_t *)data)[i] = ry__f32_to_bf16(round_to_odd(v));
   else
     ry__store_f64(t, data, i, v);
-}
-
-double ryi_fmax(double a, double b) {
-  if (isnan(a)) return a;
-  if (isnan(b)) return b;
-  if (a == b) return signbit(a) ? b : a; /* +0 beats -0 */
-  return a > b ? a : b;
-}
-
-double ryi_fmin(double a, double b) {
-  if (isnan(a)) return a;
-  if (isnan(b)) return b;
-  if (a == b) return signbit(a) ? a : b;
-  return a < b ? a : b;
 }
 
 /* ---- evaluator ---- */
@@ -160,7 +115,7 @@ static ry_status node_error(const ry_node *n, ry_status s) {
 
 #define SMALL 16
 
-static ry_status eval_node(const ryi_frame *f, const ry_node *n) {
+ry_status ryi_eval_node(const ryi_frame *f, const ry_node *n) {
   const ry_graph *g = f->g;
   if ((int)n->op < 0 || n->op >= RY_OP_COUNT || !ryi_kernels[n->op])
     return ry__err(RY_ERR_UNSUPPORTED, "interp: op %d has no kernel", (int)n->op);
@@ -207,7 +162,7 @@ ry_status ryi_eval_region(const ryi_frame *f, int32_t r, int n_in, ry_array *con
   ry_status s = NULL;
   for (int32_t k = 0; k < reg->nodes.n && !s; k++) {
     const ry_node *n = &g->nodes[reg->nodes.v[k]];
-    s = eval_node(f, n);
+    s = ryi_eval_node(f, n);
     if (s) break;
     /* release operands whose last use this was, and results nobody uses */
     const int32_t *ops = ry_node_operands(g, n), *res = ry_node_results(g, n);

@@ -12,6 +12,7 @@
 #define RYFT_BACKEND_INTERP_H
 
 #include "../../runtime/backend.h"
+#include "../xla_scalar.h"
 
 /* One invocation of a graph: its value table and last-use table. Regions of
  * the graph share them (regions never run re-entrantly within one graph). */
@@ -27,6 +28,10 @@ extern const ry_backend ryi_backend;
 
 /* Evaluate region r of f->g on n_in arrays; sets out[0..results) (new
  * references). */
+/* Evaluate node n: its operands from f->vals, its results stored there; an
+ * error names the op and the node's source location. The cpu backend runs
+ * the nodes it does not compile through this. */
+ry_status ryi_eval_node(const ryi_frame *f, const ry_node *n);
 ry_status ryi_eval_region(const ryi_frame *f, int32_t r, int n_in, ry_array *const *in, ry_array **out);
 /* Run region 0 of g (a fresh frame). */
 ry_status ryi_run_graph(const ry_graph *g, int n_in, ry_array *const *in, int n_out, ry_array **out);
@@ -48,17 +53,6 @@ static inline bool ryi_next(int64_t *idx, const ry_shape *shape) {
   }
   return false;
 }
-/* NaN-propagating max/min where -0 < +0 (IEEE 754-2019 maximum/minimum). */
-double ryi_fmax(double a, double b);
-double ryi_fmin(double a, double b);
-/* Width-aware integer views: value of the low `bits` bits as signed/unsigned. */
-static inline int64_t ryi_sext(uint64_t x, int bits) {
-  if (bits >= 64) return (int64_t)x;
-  uint64_t m = UINT64_C(1) << (bits - 1);
-  x &= (UINT64_C(1) << bits) - 1;
-  return (int64_t)((x ^ m) - m);
-}
-static inline uint64_t ryi_zext(uint64_t x, int bits) { return bits >= 64 ? x : x & ((UINT64_C(1) << bits) - 1); }
 static inline int ryi_bits(ry_dtype t) { return (int)(8 * ry_dtype_size(t)); }
 
 /* ---- kernels, one family per file ---- */

@@ -26,13 +26,13 @@ static double f_identity(ry_reduce_kind k) {
 /* lowest/highest value of an integer dtype */
 static int64_t i_lowest(ry_dtype t) {
   if (!ry_dtype_is_signed(t)) return 0;
-  return ryi_sext(UINT64_C(1) << (ryi_bits(t) - 1), ryi_bits(t));
+  return ryx_sext(UINT64_C(1) << (ryi_bits(t) - 1), ryi_bits(t));
 }
 static int64_t i_highest(ry_dtype t) {
   if (t == RY_BOOL) return 1;
   int bits = ryi_bits(t);
   if (ry_dtype_is_signed(t)) return (int64_t)((UINT64_C(1) << (bits - 1)) - 1);
-  return (int64_t)ryi_zext(~UINT64_C(0), bits);
+  return (int64_t)ryx_zext(~UINT64_C(0), bits);
 }
 
 static int64_t i_identity(ry_reduce_kind k, ry_dtype t) {
@@ -51,8 +51,8 @@ static double f_step(ry_reduce_kind k, double acc, double v) {
   switch (k) {
   case RY_SUM: return acc + v;
   case RY_PROD: return acc * v;
-  case RY_MAX: return ryi_fmax(acc, v);
-  case RY_MIN: return ryi_fmin(acc, v);
+  case RY_MAX: return ryx_fmax(acc, v);
+  case RY_MIN: return ryx_fmin(acc, v);
   default: return NAN;
   }
 }
