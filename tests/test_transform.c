@@ -254,6 +254,7 @@ U(exp, ry_exp(b, in[0]))
 U(exp2, ry_exp2(b, in[0]))
 U(log, ry_log(b, in[0]))
 U(log1p, ry_log1p(b, in[0]))
+U(atanh, ry_atanh(b, in[0]))
 U(expm1, ry_expm1(b, in[0]))
 U(sqrt, ry_sqrt(b, in[0]))
 U(rsqrt, ry_rsqrt(b, in[0]))
@@ -475,6 +476,7 @@ TEST(transform_finite_differences) {
     {"exp2", op_exp2, 1, {RY_SHAPE(4)}, -2, 2},
     {"log", op_log, 1, {RY_SHAPE(4)}, 0.2, 3},
     {"log1p", op_log1p, 1, {RY_SHAPE(4)}, -0.5, 3},
+    {"atanh", op_atanh, 1, {RY_SHAPE(4)}, -0.8, 0.8},
     {"expm1", op_expm1, 1, {RY_SHAPE(4)}, -1, 1},
     {"sqrt", op_sqrt, 1, {RY_SHAPE(4)}, 0.2, 3},
     {"rsqrt", op_rsqrt, 1, {RY_SHAPE(4)}, 0.2, 3},

@@ -80,7 +80,7 @@ RY_API ry_value ry_iota_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, int 
 
 #define RY__UNARY(X)                                                                     \
   X(neg) X(abs) X(sign) X(exp) X(exp2) X(log) X(log1p) X(expm1) X(sqrt) X(rsqrt) X(cbrt) \
-  X(sin) X(cos) X(tan) X(tanh) X(logistic) X(erf) X(erf_inv) X(floor) X(ceil) X(round)  \
+  X(sin) X(cos) X(tan) X(tanh) X(logistic) X(erf) X(erf_inv) X(atanh) X(floor) X(ceil) X(round)  \
   X(round_even) X(is_finite) X(not) X(popcnt)
 #define RY__BINARY(X)                                                                   \
   X(add) X(sub) X(mul) X(div) X(rem) X(pow) X(max) X(min) X(atan2) X(and) X(or) X(xor) \
@@ -109,6 +109,7 @@ RY__BINARY(RY__DECL_BINARY)
 #define ry_logistic(b, x) ry_logistic_((b), RY_HERE, (x))
 #define ry_erf(b, x) ry_erf_((b), RY_HERE, (x))
 #define ry_erf_inv(b, x) ry_erf_inv_((b), RY_HERE, (x))
+#define ry_atanh(b, x) ry_atanh_((b), RY_HERE, (x))
 #define ry_floor(b, x) ry_floor_((b), RY_HERE, (x))
 #define ry_ceil(b, x) ry_ceil_((b), RY_HERE, (x))
 #define ry_round(b, x) ry_round_((b), RY_HERE, (x))

@@ -54,6 +54,10 @@ static void j_erf(ryt_jvp_args *a) {
   ry_value e = ry_exp_(B, L, ry_neg_(B, L, ry_mul_(B, L, X(0), X(0))));
   a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, e, C(X(0), 1.12837916709551257390)));
 }
+/* d atanh(x) = dx / (1 - x^2) */
+static void j_atanh(ryt_jvp_args *a) {
+  a->ty[0] = Z(TX(0)) ? TX(0) : ry_div_(B, L, TX(0), ry_sub_(B, L, C(X(0), 1), ry_mul_(B, L, X(0), X(0))));
+}
 static void j_erf_inv(ryt_jvp_args *a) {
   ry_value e = ry_exp_(B, L, ry_mul_(B, L, Y(0), Y(0)));
   a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, e, C(Y(0), 0.88622692545275801365)));
@@ -714,7 +718,7 @@ const ry_jvp_rule ryt_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_NEG] = j_neg, [RY_OP_ABS] = j_abs, [RY_OP_SIGN] = j_zero, [RY_OP_EXP] = j_exp, [RY_OP_EXP2] = j_exp2,
     [RY_OP_LOG] = j_log, [RY_OP_LOG1P] = j_log1p, [RY_OP_EXPM1] = j_expm1, [RY_OP_SQRT] = j_sqrt, [RY_OP_RSQRT] = j_rsqrt,
     [RY_OP_CBRT] = j_cbrt, [RY_OP_SIN] = j_sin, [RY_OP_COS] = j_cos, [RY_OP_TAN] = j_tan, [RY_OP_TANH] = j_tanh,
-    [RY_OP_LOGISTIC] = j_logistic, [RY_OP_ERF] = j_erf, [RY_OP_ERF_INV] = j_erf_inv, [RY_OP_FLOOR] = j_zero,
+    [RY_OP_LOGISTIC] = j_logistic, [RY_OP_ERF] = j_erf, [RY_OP_ERF_INV] = j_erf_inv, [RY_OP_ATANH] = j_atanh, [RY_OP_FLOOR] = j_zero,
     [RY_OP_CEIL] = j_zero, [RY_OP_ROUND] = j_zero, [RY_OP_ROUND_EVEN] = j_zero, [RY_OP_IS_FINITE] = j_zero,
     [RY_OP_NOT] = j_zero, [RY_OP_POPCNT] = j_zero, [RY_OP_ADD] = j_add, [RY_OP_SUB] = j_sub, [RY_OP_MUL] = j_mul,
     [RY_OP_DIV] = j_div, [RY_OP_REM] = j_rem, [RY_OP_POW] = j_pow, [RY_OP_MAX] = j_max, [RY_OP_MIN] = j_min,

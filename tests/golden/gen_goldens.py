@@ -285,7 +285,7 @@ def gen_elementwise():
         "exp2": lax.exp2, "log": lax.log, "log1p": lax.log1p, "expm1": lax.expm1,
         "sqrt": lax.sqrt, "rsqrt": lax.rsqrt, "cbrt": lax.cbrt, "sin": lax.sin,
         "cos": lax.cos, "tan": lax.tan, "tanh": lax.tanh, "logistic": lax.logistic,
-        "erf": lax.erf, "erf_inv": lax.erf_inv, "floor": lax.floor, "ceil": lax.ceil,
+        "erf": lax.erf, "erf_inv": lax.erf_inv, "atanh": lax.atanh, "floor": lax.floor, "ceil": lax.ceil,
         "round": lambda x: lax.round(x, lax.RoundingMethod.AWAY_FROM_ZERO),
         "round_even": lambda x: lax.round(x, lax.RoundingMethod.TO_NEAREST_EVEN),
     }
@@ -293,7 +293,7 @@ def gen_elementwise():
            "exp2": (-5, 5), "log": (0.05, 20), "log1p": (-0.9, 5), "expm1": (-3, 3),
            "sqrt": (0, 20), "rsqrt": (0.05, 20), "cbrt": (-10, 10), "sin": (-6, 6),
            "cos": (-6, 6), "tan": (-1.3, 1.3), "tanh": (-4, 4), "logistic": (-8, 8),
-           "erf": (-3, 3), "erf_inv": (-0.95, 0.95)}
+           "erf": (-3, 3), "erf_inv": (-0.95, 0.95), "atanh": (-0.95, 0.95)}
     exact_ops = ("neg", "abs", "sign", "floor", "ceil", "round", "round_even")
     shapes = {"f32": (2, 3, 4), "f64": (7,), "f16": (3, 4), "bf16": (6,)}
     for op, fn in un.items():
@@ -316,7 +316,7 @@ def gen_elementwise():
     specials = [NAN, INF, -INF, -0.0, 0.0, 1.0, -1.0]
     for op in ("neg", "abs", "sign", "floor", "ceil", "round", "round_even", "exp",
                "log", "sqrt", "tanh", "logistic", "sin", "log1p", "expm1", "erf", "rsqrt",
-               "cbrt", "exp2", "erf_inv"):
+               "cbrt", "exp2", "erf_inv", "atanh"):
         for dt in ("f32", "f64"):
             x = arr(specials, dt)
             single(F, "%s/%s/special" % (op, dt), op, un[op], [x], tol=(1e-6, 0) if dt == "f32" else (1e-14, 0))

@@ -33,6 +33,7 @@ const ryf_ew_rule ryf_ew_rules[RY_OP_COUNT] = {
     [RY_OP_LOGISTIC] = F("ryx_logisticf(%0)", "ryx_logistic(%0)"),
     [RY_OP_ERF] = F("ry_erff(%0)", "erf(%0)"),
     [RY_OP_ERF_INV] = F("(float)ryx_erf_inv((double)%0)", "ryx_erf_inv(%0)"),
+    [RY_OP_ATANH] = F("atanhf(%0)", "atanh(%0)"),
     [RY_OP_FLOOR] = F("floorf(%0)", "floor(%0)"),
     [RY_OP_CEIL] = F("ceilf(%0)", "ceil(%0)"),
     [RY_OP_ROUND] = F("roundf(%0)", "round(%0)"),

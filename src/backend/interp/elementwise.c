@@ -46,6 +46,7 @@ static const float_fn g_unary_float[RY_OP_COUNT] = {
     [RY_OP_LOGISTIC] = {ryx_logisticf, ryx_logistic},
     [RY_OP_ERF] = {erff, erf},
     [RY_OP_ERF_INV] = {erf_inv_f, ryx_erf_inv},
+    [RY_OP_ATANH] = {atanhf, atanh},
     [RY_OP_FLOOR] = {floorf, floor},
     [RY_OP_CEIL] = {ceilf, ceil},
     [RY_OP_ROUND] = {roundf, round},

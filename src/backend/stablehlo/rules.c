@@ -225,6 +225,7 @@ EW(r_tanh, "stablehlo.tanh")
 EW(r_logistic, "stablehlo.logistic")
 EW(r_erf, "chlo.erf")
 EW(r_erf_inv, "chlo.erf_inv")
+EW(r_atanh, "chlo.atanh")
 EW(r_floor, "stablehlo.floor")
 EW(r_ceil, "stablehlo.ceil")
 EW(r_round, "stablehlo.round_nearest_afz")
@@ -1132,7 +1133,7 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_NEG] = r_neg, [RY_OP_ABS] = r_abs, [RY_OP_SIGN] = r_sign, [RY_OP_EXP] = r_exp, [RY_OP_EXP2] = r_exp2,
     [RY_OP_LOG] = r_log, [RY_OP_LOG1P] = r_log1p, [RY_OP_EXPM1] = r_expm1, [RY_OP_SQRT] = r_sqrt,
     [RY_OP_RSQRT] = r_rsqrt, [RY_OP_CBRT] = r_cbrt, [RY_OP_SIN] = r_sin, [RY_OP_COS] = r_cos, [RY_OP_TAN] = r_tan,
-    [RY_OP_TANH] = r_tanh, [RY_OP_LOGISTIC] = r_logistic, [RY_OP_ERF] = r_erf, [RY_OP_ERF_INV] = r_erf_inv,
+    [RY_OP_TANH] = r_tanh, [RY_OP_LOGISTIC] = r_logistic, [RY_OP_ERF] = r_erf, [RY_OP_ERF_INV] = r_erf_inv, [RY_OP_ATANH] = r_atanh,
     [RY_OP_FLOOR] = r_floor, [RY_OP_CEIL] = r_ceil, [RY_OP_ROUND] = r_round, [RY_OP_ROUND_EVEN] = r_round_even,
     [RY_OP_IS_FINITE] = r_is_finite, [RY_OP_NOT] = r_not, [RY_OP_POPCNT] = r_popcnt,
     [RY_OP_ADD] = r_add, [RY_OP_SUB] = r_sub, [RY_OP_MUL] = r_mul, [RY_OP_DIV] = r_div, [RY_OP_REM] = r_rem,
