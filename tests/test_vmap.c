@@ -170,7 +170,7 @@ static int f_unary(ry_builder *b, const ry_value *x, ry_value *o) {
   o[3] = ry_neg(b, ry_round_even(b, ry_mul(b, x[0], ry_scalar(b, RY_F64, 3))));
   ry_value h = ry_mul(b, x[0], ry_scalar(b, RY_F64, 0.4));
   o[4] = ry_add(b, ry_add(b, ry_exp2(b, x[0]), ry_expm1(b, x[0])), ry_add(b, ry_rsqrt(b, ry_add(b, a, ry_scalar(b, RY_F64, 1))), ry_cbrt(b, x[0])));
-  o[5] = ry_add(b, ry_add(b, ry_cos(b, x[0]), ry_tan(b, h)), ry_add(b, ry_erf_inv(b, h), ry_add(b, ry_ceil(b, x[0]), ry_round(b, x[0]))));
+  o[5] = ry_add(b, ry_add(b, ry_cos(b, x[0]), ry_tan(b, h)), ry_add(b, ry_add(b, ry_erf_inv(b, h), ry_atanh(b, h)), ry_add(b, ry_ceil(b, x[0]), ry_round(b, x[0]))));
   return 6;
 }
 static int f_binary(ry_builder *b, const ry_value *x, ry_value *o) {

@@ -33,4 +33,12 @@ typedef struct ry_backend {
 /* Look up a custom_call target (registry in runtime.c); NULL if unknown. */
 ry_custom_call_fn ry__custom_call_lookup(const char *target, void **ud);
 
+/* The backends the device registry (runtime.c) lists, each defined by its
+ * module: interp/interp.c, cpu/cpu.c, pjrt/pjrt.c (with RYFT_HAVE_PJRT). */
+extern const ry_backend ryi_backend;
+extern const ry_backend ryc_backend;
+#ifdef RYFT_HAVE_PJRT
+extern ry_backend ryp_backend;
+#endif
+
 #endif

@@ -3,12 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "../backend/cpu/cpu.h"
-#include "../backend/interp/interp.h"
 #include "backend.h"
-#ifdef RYFT_HAVE_PJRT
-#include "../backend/pjrt/pjrt.h"
-#endif
 
 /* ---- devices ---- */
 

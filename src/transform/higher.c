@@ -61,7 +61,7 @@ static ry_value basis(ry_builder *b, ry_type t) {
   int64_t n = ry_shape_numel(t.shape);
   ry_shape sq = ry_shape_make(2, (int64_t[]){n, n});
   ry_value eye = ry_convert_(b, (ry_loc){0},
-                             ry_eq(b, ry_iota_(b, (ry_loc){0}, RY_I32, sq, 0), ry_iota_(b, (ry_loc){0}, RY_I32, sq, 1)), t.dtype);
+                             ry_compare_(b, (ry_loc){0}, ry_iota_(b, (ry_loc){0}, RY_I32, sq, 0), ry_iota_(b, (ry_loc){0}, RY_I32, sq, 1), RY_EQ), t.dtype);
   ry_shape full = t.shape;
   if (full.rank >= RY_MAX_RANK) return ryb_failf(b, (ry_loc){0}, RY_ERR_SHAPE, "jacobian", "rank too large"), (ry_value){0};
   for (int i = full.rank; i > 0; i--) full.dims[i] = full.dims[i - 1];

@@ -29,7 +29,7 @@ static void j_neg(ryt_jvp_args *a) { a->ty[0] = tneg(a, TX(0)); }
 /* JAX's rule: +t where x >= 0 (so 1 at 0 and -0), -t elsewhere. */
 static void j_abs(ryt_jvp_args *a) {
   if (Z(TX(0))) return;
-  a->ty[0] = ry_select_(B, L, ry_ge(B, X(0), C(X(0), 0)), TX(0), ry_neg_(B, L, TX(0)));
+  a->ty[0] = ry_select_(B, L, CMP_GE(X(0), C(X(0), 0)), TX(0), ry_neg_(B, L, TX(0)));
 }
 static void j_exp(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), Y(0)); }
 static void j_exp2(ryt_jvp_args *a) { a->ty[0] = tmul(a, TX(0), ry_mul_(B, L, Y(0), C(Y(0), 0.69314718055994530942))); }
@@ -88,7 +88,7 @@ static void j_pow(ryt_jvp_args *a) {
     r = ry_mul_(B, L, TX(0), d);
   }
   if (!Z(TX(1))) {
-    ry_value lg = ry_select_(B, L, ry_eq(B, X(0), C(X(0), 0)), C(X(0), 0), ry_log_(B, L, X(0)));
+    ry_value lg = ry_select_(B, L, CMP_EQ(X(0), C(X(0), 0)), C(X(0), 0), ry_log_(B, L, X(0)));
     r = tadd(a, r, ry_mul_(B, L, TX(1), ry_mul_(B, L, lg, Y(0))));
   }
   a->ty[0] = r;
@@ -115,14 +115,14 @@ static void j_clamp(ryt_jvp_args *a) {
   ry_type xt = T(B, X(1));
   ry_value r = (ry_value){0};
   if (!Z(TX(1))) {
-    ry_value in = ry_and_(B, L, ry_gt(B, X(1), X(0)), ry_lt(B, X(1), X(2)));
+    ry_value in = ry_and_(B, L, CMP_GT(X(1), X(0)), CMP_LT(X(1), X(2)));
     r = ry_select_(B, L, in, TX(1), ryt_zeros(B, L, xt));
   }
   if (!Z(TX(0)))
-    r = tadd(a, r, ry_select_(B, L, ry_and_(B, L, ry_gt(B, X(0), X(1)), ry_lt(B, X(0), X(2))), ry_broadcast_to_(B, L, TX(0), xt.shape),
+    r = tadd(a, r, ry_select_(B, L, ry_and_(B, L, CMP_GT(X(0), X(1)), CMP_LT(X(0), X(2))), ry_broadcast_to_(B, L, TX(0), xt.shape),
                               ryt_zeros(B, L, xt)));
   if (!Z(TX(2)))
-    r = tadd(a, r, ry_select_(B, L, ry_lt(B, X(2), X(1)), ry_broadcast_to_(B, L, TX(2), xt.shape), ryt_zeros(B, L, xt)));
+    r = tadd(a, r, ry_select_(B, L, CMP_LT(X(2), X(1)), ry_broadcast_to_(B, L, TX(2), xt.shape), ryt_zeros(B, L, xt)));
   a->ty[0] = r;
 }
 static void j_convert(ryt_jvp_args *a) {
@@ -162,7 +162,7 @@ static void j_collective(ryt_jvp_args *a) {
   }
   if (op == RY_OP_ALL_REDUCE && (k == RY_MAX || k == RY_MIN)) {
     ry_type in = T(B, X(0));
-    ry_value mask = ry_convert_(B, L, ry_eq(B, X(0), Y(0)), in.dtype);
+    ry_value mask = ry_convert_(B, L, CMP_EQ(X(0), Y(0)), in.dtype);
     a->ty[0] = ry_div_(B, L, coll_sum(a, op, ry_mul_(B, L, TX(0), mask)), coll_sum(a, op, mask));
     return;
   }
@@ -180,8 +180,8 @@ static void j_scatter_extremal(ryt_jvp_args *a) {
   ry_scatter_dims add = *d;
   add.kind = RY_SCATTER_ADD;
   ry_value won = ry_gather_(B, L, Y(0), X(1), &gd);                          /* result at each update */
-  ry_value succ = ry_convert_(B, L, ry_eq(B, X(2), won), ot.dtype);          /* update won */
-  ry_value kept = ry_convert_(B, L, ry_eq(B, X(0), Y(0)), ot.dtype);         /* operand won */
+  ry_value succ = ry_convert_(B, L, CMP_EQ(X(2), won), ot.dtype);          /* update won */
+  ry_value kept = ry_convert_(B, L, CMP_EQ(X(0), Y(0)), ot.dtype);         /* operand won */
   ry_value count = ry_add_(B, L, kept, ry_scatter_(B, L, ryt_zeros(B, L, ot), X(1), succ, &add));
   ry_value num = (ry_value){0};
   if (!Z(TX(0))) num = ry_mul_(B, L, TX(0), kept);

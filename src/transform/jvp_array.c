@@ -94,7 +94,7 @@ void ryt_jvp_reduce(ryt_jvp_args *a) {
   }
   case RY_MAX:
   case RY_MIN: {
-    ry_value mask = ry_convert_(B, L, ry_eq(B, X(0), bcast_back(a, Y(0), in, axes)), in.dtype);
+    ry_value mask = ry_convert_(B, L, CMP_EQ(X(0), bcast_back(a, Y(0), in, axes)), in.dtype);
     ry_value cnt = ryb_emit1(B, L, RY_OP_REDUCE, 1, &mask, &at, NULL);
     ry_attrs at2 = at;
     ry_value p = ry_mul_(B, L, TX(0), mask);
@@ -122,7 +122,7 @@ static ry_value slice_dim(ryt_jvp_args *a, ry_value x, int axis, int64_t start, 
 ry_value ryt_balanced_eq(ryt_jvp_args *a, ry_value x, ry_value z, ry_value y) {
   ry_shape s = T(B, x).shape;
   ry_value one = ry_broadcast_to_(B, L, C(x, 1), s), half = ry_broadcast_to_(B, L, C(x, 0.5), s);
-  return ry_select_(B, L, ry_eq(B, x, z), ry_select_(B, L, ry_eq(B, y, z), half, one), ry_broadcast_to_(B, L, C(x, 0), s));
+  return ry_select_(B, L, CMP_EQ(x, z), ry_select_(B, L, CMP_EQ(y, z), half, one), ry_broadcast_to_(B, L, C(x, 0), s));
 }
 static void combine_ext(ryt_jvp_args *a, ry_value x, ry_value tx, ry_value y, ry_value ty, bool max, ry_value *z, ry_value *tz) {
   *z = max ? ry_max_(B, L, x, y) : ry_min_(B, L, x, y);

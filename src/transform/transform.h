@@ -106,4 +106,14 @@ int ryt_vmap_region(ry_builder *b, const ry_graph *g, int32_t r, int64_t size, c
 
 static inline bool ryt_is_float(ry_type t) { return ry_dtype_is_float(t.dtype); }
 
+/* Comparisons for rules that define B (the builder) and L (the location of
+ * the node being transformed): errors name the user's call site, not the
+ * rule's own file and line as ry_eq & co would. */
+#define CMP_EQ(x, y) ry_compare_(B, L, (x), (y), RY_EQ)
+#define CMP_NE(x, y) ry_compare_(B, L, (x), (y), RY_NE)
+#define CMP_LT(x, y) ry_compare_(B, L, (x), (y), RY_LT)
+#define CMP_LE(x, y) ry_compare_(B, L, (x), (y), RY_LE)
+#define CMP_GT(x, y) ry_compare_(B, L, (x), (y), RY_GT)
+#define CMP_GE(x, y) ry_compare_(B, L, (x), (y), RY_GE)
+
 #endif

@@ -208,7 +208,7 @@ static ry_value gather_kept_windows(ryt_tr_args *a, ry_value ct, ry_value idx, c
   ry_value got = ry_gather_(B, L, ct, idx, &g);
   ry_type it = ry_value_type(B, idx);
   ry_value hb = index_limits(a, idx, op, &d->scatter_dims_to_operand_dims, &g.slice_sizes, d->index_vector_dim);
-  ry_value ok = ry_and_(B, L, ry_ge(B, idx, ryt_zeros(B, L, it)), ry_le(B, idx, hb));
+  ry_value ok = ry_and_(B, L, CMP_GE(idx, ryt_zeros(B, L, it)), CMP_LE(idx, hb));
   if (d->index_vector_dim < it.shape.rank) {
     ry_attrs at;
     memset(&at, 0, sizeof at);

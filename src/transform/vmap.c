@@ -596,9 +596,9 @@ static int region_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx
  * out of range picks the last branch) */
 static ry_value picks_branch(ryt_vmap_args *a, ry_value idx, int k, int nb) {
   if (T(B, idx).dtype == RY_BOOL) return k ? idx : ry_not_(B, L, idx);
-  ry_value p = ry_eq(B, idx, ry_scalar_(B, L, RY_I32, k));
+  ry_value p = CMP_EQ(idx, ry_scalar_(B, L, RY_I32, k));
   if (k < nb - 1) return p;
-  ry_value ok = ry_and_(B, L, ry_ge(B, idx, ry_scalar_(B, L, RY_I32, 0)), ry_lt(B, idx, ry_scalar_(B, L, RY_I32, nb)));
+  ry_value ok = ry_and_(B, L, CMP_GE(idx, ry_scalar_(B, L, RY_I32, 0)), CMP_LT(idx, ry_scalar_(B, L, RY_I32, nb)));
   return ry_or_(B, L, p, ry_not_(B, L, ok));
 }
 

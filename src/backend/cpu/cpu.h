@@ -30,7 +30,6 @@
 #include "plan.h"
 #include "pool.h"
 
-extern const ry_backend ryc_backend;
 
 /* Memory of the last run on this thread (tests): bytes of the buffers a run
  * holds (temporaries and outputs, including those waiting for reuse; the

@@ -24,7 +24,6 @@ typedef struct ryi_frame {
 
 typedef ry_status (*ry_interp_kernel)(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 extern const ry_interp_kernel ryi_kernels[RY_OP_COUNT];
-extern const ry_backend ryi_backend;
 
 /* Evaluate region r of f->g on n_in arrays; sets out[0..results) (new
  * references). */

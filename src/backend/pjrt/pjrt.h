@@ -9,7 +9,6 @@
 
 #include "../../runtime/backend.h"
 
-extern ry_backend ryp_backend;
 /* The serialized CompileOptionsProto for num_replicas replicas on the given
  * device ids (NULL = default assignment): its length, 0 if cap is too small. */
 size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out, size_t cap);
