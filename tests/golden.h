@@ -8,6 +8,12 @@
 #include "ryft/core.h"
 
 int golden_run_all(const char *device_name);
+/* The same cases, each program exported to StableHLO and imported back
+ * (test_stablehlo_import.c checks the round trip in
+ * golden_stablehlo_round_trip: 0 imported, 1 refused as unsupported, -1 failed). */
+int golden_run_all_stablehlo(const char *device_name);
+typedef struct ry_graph ry_graph;
+int golden_stablehlo_round_trip(const char *name, const ry_graph *g, ry_graph **out);
 /* A whole file into a new NUL-terminated buffer (free()), NULL on error. */
 char *golden_read_file(const char *path, size_t *len);
 /* "f32[3] 0000803f..." (FORMAT.md) into a new array; NULL when malformed. */
