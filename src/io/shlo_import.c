@@ -155,12 +155,70 @@ static bool is_return(const shlo_op *op) {
          shlo_span_is(op->name, "return") || shlo_span_is(op->name, "mhlo.return");
 }
 
+/* ---- liveness: ops whose results nothing uses are not converted ---- */
+
+typedef struct nameset {
+  shlo_span *v;
+  int n, cap;
+} nameset;
+
+static shlo_span base_name(shlo_span s) {
+  for (int i = 0; i < s.n; i++)
+    if (s.p[i] == '#') s.n = i;
+  return s;
+}
+
+static bool ns_has(const nameset *ns, shlo_span s) {
+  for (int i = ns->n - 1; i >= 0; i--)
+    if (ns->v[i].n == s.n && memcmp(ns->v[i].p, s.p, (size_t)s.n) == 0) return true;
+  return false;
+}
+
+static bool ns_add(nameset *ns, shlo_span s) {
+  s = base_name(s);
+  if (ns_has(ns, s)) return true;
+  if (ns->n == ns->cap) {
+    int nc = ns->cap ? 2 * ns->cap : 64;
+    shlo_span *nv = ry__realloc(ns->v, (size_t)ns->cap * sizeof *nv, (size_t)nc * sizeof *nv);
+    if (!nv) return false;
+    ns->v = nv;
+    ns->cap = nc;
+  }
+  ns->v[ns->n++] = s;
+  return true;
+}
+
+/* every operand of op and of the ops in its regions */
+static bool ns_add_uses(nameset *ns, const shlo_op *op, int depth) {
+  for (int i = 0; i < op->n_opd; i++)
+    if (!ns_add(ns, op->opd[i])) return false;
+  for (int r = 0; r < op->n_reg && depth < 64; r++)
+    for (int k = 0; k < op->reg[r]->n_op; k++)
+      if (!ns_add_uses(ns, op->reg[r]->op[k], depth + 1)) return false;
+  return true;
+}
+
+/* live[i]: op i has no results (checks, returns) or a later live op uses one */
+static bool liveness(const shlo_region *r, bool *live) {
+  nameset ns = {0};
+  bool ok = true;
+  for (int i = r->n_op - 1; i >= 0 && ok; i--) {
+    const shlo_op *op = r->op[i];
+    live[i] = op->n_resg == 0;
+    for (int k = 0; k < op->n_resg && !live[i]; k++) live[i] = ns_has(&ns, base_name(op->resg[k]));
+    if (live[i]) ok = ns_add_uses(&ns, op, 0);
+  }
+  ry__free(ns.v, (size_t)ns.cap * sizeof *ns.v);
+  return ok;
+}
+
 int shlo_region_run(shlo_imp *im, ry_builder *b, shlo_scope *up, const shlo_region *r, int n_in, const ry_value *in,
                     ry_value *out, int cap) {
   if (r->n_arg != n_in)
     return shlo_fail(im, b, r->at, RY_ERR_PARSE, "the region has %d arguments; %d expected", r->n_arg, n_in), -1;
   shlo_scope sc = {.up = up};
   int result = -1;
+  bool *live = NULL;
   for (int i = 0; i < n_in; i++) {
     ry_type want;
     char why[128];
@@ -182,8 +240,14 @@ int shlo_region_run(shlo_imp *im, ry_builder *b, shlo_scope *up, const shlo_regi
     }
     if (!shlo_bind(b, &sc, r->arg_name[i], 1, &in[i])) goto done;
   }
+  live = ry__calloc((size_t)r->n_op + 1, sizeof *live);
+  if (!live || !liveness(r, live)) {
+    ryb_fail(b, ry__oom());
+    goto done;
+  }
   for (int i = 0; i < r->n_op && ryb_ok(b); i++) {
     const shlo_op *op = r->op[i];
+    if (!live[i]) continue;
     if (is_return(op)) {
       if (op->n_opd > cap) {
         shlo_fail(im, b, op->at, RY_ERR_UNSUPPORTED, "return of %d values", op->n_opd);
@@ -199,6 +263,7 @@ int shlo_region_run(shlo_imp *im, ry_builder *b, shlo_scope *up, const shlo_regi
   if (ryb_ok(b)) shlo_fail(im, b, r->at, RY_ERR_PARSE, "the region does not end with a return");
 done:
   scope_free(&sc);
+  ry__free(live, (size_t)r->n_op + 1);
   return ryb_ok(b) ? result : -1;
 }
 

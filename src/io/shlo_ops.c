@@ -679,7 +679,19 @@ typedef struct rctx {
   const bool *inv;     /* scan: loop-invariant state entries */
   const ry_value *init;
   const shlo_region *body;
+  int ctr;             /* scan: the step counter's state index */
+  bool *derived;       /* scan: other counters, ctr + off */
+  int64_t *off;
 } rctx;
+
+/* k + off in k's dtype (k itself for 0). */
+static ry_value offset_of(ry_builder *b, ry_loc loc, ry_value k, int64_t off) {
+  if (!off) return k;
+  ry_type t = ry_value_type(b, k);
+  ry_value c = ry_full_(b, loc, t.dtype, t.shape, (double)off);
+  ry_value ops[2] = {k, c};
+  return ryb_emit1(b, loc, RY_OP_ADD, 2, ops, NULL, NULL);
+}
 
 static int run_region(rctx *c, const shlo_region *r, int n_in, const ry_value *in, ry_value *out) {
   int n = shlo_region_run(c->x->im, c->x->b, c->x->sc, r, n_in, in, out, RY_MAX_OUTPUTS);
@@ -711,11 +723,17 @@ static int fn_scan(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) 
   if (!all || !res) {
     ryb_fail(b, ry__oom());
   } else {
-    for (int i = 0; i < c->n_state; i++) all[i] = c->inv[i] ? c->init[i] : in[k++];
+    int kpos = 0;
+    for (int i = 0; i < c->n_state; i++) {
+      if (i == c->ctr) kpos = k;
+      all[i] = c->inv[i] ? c->init[i] : c->derived[i] ? (ry_value){0} : in[k++];
+    }
+    for (int i = 0; i < c->n_state; i++)
+      if (c->derived[i]) all[i] = offset_of(b, c->x->loc, in[kpos], c->off[i]);
     int got = run_region(c, c->body, c->n_state, all, res);
     if (got == c->n_state)
       for (int i = 0; i < c->n_state; i++)
-        if (!c->inv[i]) out[n++] = res[i];
+        if (!c->inv[i] && !c->derived[i]) out[n++] = res[i];
   }
   ry__free(all, ((size_t)c->n_state + 1) * sizeof *all);
   ry__free(res, RY_MAX_OUTPUTS * sizeof *res);
@@ -755,7 +773,7 @@ static bool const_int(X *x, const shlo_region *r, shlo_span name, int64_t *v) {
 
 /* JAX's counted loop: state k starts at a constant, the cond is `k < N`
  * with N constant, and the body returns `k + 1`. The trip count, or -1. */
-static int64_t trip_count(X *x, const shlo_region *cr, const shlo_region *br) {
+static int64_t trip_count(X *x, const shlo_region *cr, const shlo_region *br, int *counter) {
   const shlo_op *ret = region_ret(cr);
   const shlo_op *cmp = ret && ret->n_opd == 1 ? def_in(cr, ret->opd[0]) : NULL;
   if (!cmp || !shlo_span_is(cmp->name, "stablehlo.compare") || cmp->n_opd != 2) return -1;
@@ -776,7 +794,25 @@ static int64_t trip_count(X *x, const shlo_region *cr, const shlo_region *br) {
   int i0 = arg_index(br, br->arg_name, br->n_arg, inc->opd[0]), i1 = arg_index(br, br->arg_name, br->n_arg, inc->opd[1]);
   if (!((i0 == k && const_int(x, br, inc->opd[1], &one)) || (i1 == k && const_int(x, br, inc->opd[0], &one))) || one != 1)
     return -1;
+  *counter = k;
   return hi > lo ? hi - lo : 0;
+}
+
+/* State entry i counts steps like the counter: a constant start and `+ 1`. */
+static bool is_counter(X *x, const shlo_region *br, int i, int64_t *start) {
+  const ry_array *a0 = shlo_const_of(x->b, x->in[i]);
+  if (!a0 || ry_shape_numel(a0->type.shape) != 1 || a0->type.shape.rank != 0 || ry_dtype_is_float(a0->type.dtype) ||
+      a0->type.dtype == RY_BOOL)
+    return false;
+  const shlo_op *bret = region_ret(br);
+  const shlo_op *inc = def_in(br, bret->opd[i]);
+  int64_t one;
+  if (!inc || !shlo_span_is(inc->name, "stablehlo.add") || inc->n_opd != 2) return false;
+  int i0 = arg_index(br, br->arg_name, br->n_arg, inc->opd[0]), i1 = arg_index(br, br->arg_name, br->n_arg, inc->opd[1]);
+  if (!((i0 == i && const_int(x, br, inc->opd[1], &one)) || (i1 == i && const_int(x, br, inc->opd[0], &one))) || one != 1)
+    return false;
+  *start = ry__load_i64(a0->type.dtype, a0->data, 0);
+  return true;
 }
 
 static bool c_while(X *x) {
@@ -792,21 +828,40 @@ static bool c_while(X *x) {
   rctx c = {.x = x, .regs = {&cr, &br}, .n_state = n, .init = x->in, .body = &br};
   ry_value *out = ry__calloc((size_t)n + 1, sizeof *out), *sout = ry__calloc((size_t)n + 1, sizeof *sout);
   bool *inv = ry__calloc((size_t)n + 1, sizeof *inv);
+  c.derived = ry__calloc((size_t)n + 1, sizeof *c.derived);
+  c.off = ry__calloc((size_t)n + 1, sizeof *c.off);
   bool ok = false;
-  if (!out || !sout || !inv) {
+  if (!out || !sout || !inv || !c.derived || !c.off) {
     ryb_fail(x->b, ry__oom());
     goto done;
   }
-  int64_t trips = cr.n_arg == n && br.n_arg == n ? trip_count(x, &cr, &br) : -1;
+  int ctr = -1;
+  int64_t trips = cr.n_arg == n && br.n_arg == n ? trip_count(x, &cr, &br, &ctr) : -1;
   if (trips >= 0) {
     const shlo_op *bret = region_ret(&br);
     ry_value *init = sout; /* reuse: the carry's initial values */
     int nc = 0;
+    /* other step counters (an emitted scan's own next to JAX's) follow the
+     * counter: off[i] = their distance from it, not carried */
+    int64_t k0 = 0, st0;
+    ry_type kt = ry_value_type(x->b, x->in[ctr]);
+    /* the carried counter is the last one (the program's, when the loop is
+     * ryft's own emitted scan), so that a re-import keeps the same state */
+    for (int i = n - 1; i > ctr; i--)
+      if (ry_type_equal(ry_value_type(x->b, x->in[i]), kt) && is_counter(x, &br, i, &st0)) {
+        ctr = i;
+        break;
+      }
+    is_counter(x, &br, ctr, &k0);
     for (int i = 0; i < n; i++) {
+      int64_t st;
       inv[i] = arg_index(&br, br.arg_name, br.n_arg, bret->opd[i]) == i;
-      if (!inv[i]) init[nc++] = x->in[i];
+      c.derived[i] = i != ctr && !inv[i] && ry_type_equal(ry_value_type(x->b, x->in[i]), kt) && is_counter(x, &br, i, &st);
+      c.off[i] = c.derived[i] ? st - k0 : 0;
+      if (!inv[i] && !c.derived[i]) init[nc++] = x->in[i];
     }
     c.inv = inv;
+    c.ctr = ctr;
     ry_value *cres = ry__calloc((size_t)nc + 1, sizeof *cres);
     if (!cres) {
       ryb_fail(x->b, ry__oom());
@@ -814,8 +869,13 @@ static bool c_while(X *x) {
     }
     int got = ry_scan_(x->b, x->loc, fn_scan, &c, trips, nc, init, 0, NULL, 0, cres);
     if (got == nc || (nc == 0 && ryb_ok(x->b))) {
-      int k = 0;
-      for (int i = 0; i < n; i++) out[i] = inv[i] ? x->in[i] : cres[k++];
+      int k = 0, kpos = 0;
+      for (int i = 0; i < n; i++) {
+        if (i == ctr) kpos = k;
+        out[i] = inv[i] ? x->in[i] : c.derived[i] ? (ry_value){0} : cres[k++];
+      }
+      for (int i = 0; i < n; i++)
+        if (c.derived[i]) out[i] = offset_of(x->b, x->loc, cres[kpos], c.off[i]);
       ok = finish(x, n, out);
     }
     ry__free(cres, ((size_t)nc + 1) * sizeof *cres);
@@ -826,6 +886,8 @@ done:
   ry__free(out, ((size_t)n + 1) * sizeof *out);
   ry__free(sout, ((size_t)n + 1) * sizeof *sout);
   ry__free(inv, ((size_t)n + 1) * sizeof *inv);
+  ry__free(c.derived, ((size_t)n + 1) * sizeof *c.derived);
+  ry__free(c.off, ((size_t)n + 1) * sizeof *c.off);
   return ok;
 }
 
