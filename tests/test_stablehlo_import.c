@@ -303,3 +303,132 @@ TEST(stablehlo_import_errors) {
   CHECK_ERR(ry_stablehlo_parse("", -1, "x", NULL), RY_ERR_INVALID_ARGUMENT, "out is NULL");
   CHECK_ERR(ry_stablehlo_parse_file("/nonexistent/x.mlir", &g), RY_ERR_IO, "/nonexistent/x.mlir");
 }
+
+/* ---- the JAX-lowered corpus (tests/data/stablehlo, gen_jax_stablehlo.py) ---- */
+
+static void corpus_compare(const char *what, const char *name, int i, ry_array *got, ry_array *want, double rtol, double atol) {
+  if (!got || !want) return;
+  if (!ry_type_equal(ry_array_type(got), ry_array_type(want))) {
+    char a[128], b[128];
+    rt_fail(__FILE__, __LINE__, "%s: %s %d: type %s, want %s", name, what, i, ry_type_str(ry_array_type(got), a, sizeof a),
+            ry_type_str(ry_array_type(want), b, sizeof b));
+    return;
+  }
+  int bad = 0;
+  for (int64_t k = 0; k < ry_array_numel(want) && bad < 5; k++) {
+    double g = ry_array_get_f64(got, k), w = ry_array_get_f64(want, k);
+    if (!(fabs(g - w) <= atol + rtol * fabs(w))) {
+      bad++;
+      rt_fail(__FILE__, __LINE__, "%s: %s %d element %lld: got %.9g, want %.9g", name, what, i, (long long)k, g, w);
+    }
+  }
+}
+
+static void corpus_case(const char *dir, const char *name, ry_device *dev, ry_array **ins, int n_in, ry_array **outs,
+                        int n_out, ry_array *grad, ry_array *vin, ry_array **vouts, int n_vout, double rtol, double atol) {
+  char path[1200], full[300];
+  snprintf(full, sizeof full, "jax_corpus/%s@%s", name, ry_device_name(dev));
+  rt_case_begin(full);
+  snprintf(path, sizeof path, "%s/%s.mlir", dir, name);
+  ry_graph *g = NULL;
+  CHECK_OK(ry_stablehlo_parse_file(path, &g));
+  if (!g) {
+    rt_case_end();
+    return;
+  }
+  ry_array *got[16] = {0};
+  CHECK_OK(ry_run(g, dev, n_in, ins, n_out, got));
+  for (int i = 0; i < n_out; i++) {
+    corpus_compare("output", name, i, got[i], outs[i], rtol, atol);
+    ry_array_release(got[i]);
+    got[i] = NULL;
+  }
+  if (grad) { /* ry_grad of the imported program against jax.grad */
+    ry_graph *dg = NULL;
+    CHECK_OK(ry_grad(g, NULL, &dg));
+    if (dg) {
+      CHECK_OK(ry_run(dg, dev, n_in, ins, 1, got));
+      corpus_compare("grad", name, 0, got[0], grad, rtol * 10, atol * 10);
+      ry_array_release(got[0]);
+      got[0] = NULL;
+    }
+    ry_graph_release(dg);
+  }
+  if (vin) { /* ry_vmap over input 0 against jax.vmap */
+    int axes[16];
+    for (int i = 0; i < n_in; i++) axes[i] = i == 0 ? 0 : RY_NOT_BATCHED;
+    ry_graph *vg = NULL;
+    CHECK_OK(ry_vmap(g, 3, axes, NULL, &vg));
+    if (vg) {
+      ry_array *vi[16];
+      vi[0] = vin;
+      for (int i = 1; i < n_in; i++) vi[i] = ins[i];
+      CHECK_OK(ry_run(vg, dev, n_in, vi, n_vout, got));
+      for (int i = 0; i < n_vout; i++) {
+        corpus_compare("vmap output", name, i, got[i], vouts[i], rtol, atol);
+        ry_array_release(got[i]);
+      }
+    }
+    ry_graph_release(vg);
+  }
+  ry_graph_release(g);
+  rt_case_end();
+}
+
+int jax_corpus_run(const char *device_name) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get(device_name, &dev));
+  if (!dev) return 0;
+  char dir[1024], path[1200];
+  snprintf(dir, sizeof dir, "%s/tests/data/stablehlo", rt_source_dir());
+  snprintf(path, sizeof path, "%s/jax_corpus.txt", dir);
+  size_t len;
+  char *text = golden_read_file(path, &len);
+  CHECK_MSG(text != NULL, "cannot read %s", path);
+  if (!text) return 0;
+  char name[128] = "";
+  ry_array *ins[16], *outs[16], *vouts[16], *grad = NULL, *vin = NULL;
+  int n_in = 0, n_out = 0, n_vout = 0, count = 0;
+  double rtol = 0, atol = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    if (line[0] == '#') continue;
+    if (strncmp(line, "case ", 5) == 0) {
+      snprintf(name, sizeof name, "%s", line + 5);
+    } else if (strncmp(line, "tol ", 4) == 0) {
+      sscanf(line + 4, "%lf %lf", &rtol, &atol);
+    } else if (strcmp(line, "end") == 0) {
+      corpus_case(dir, name, dev, ins, n_in, outs, n_out, grad, vin, vouts, n_vout, rtol, atol);
+      for (int i = 0; i < n_in; i++) ry_array_release(ins[i]);
+      for (int i = 0; i < n_out; i++) ry_array_release(outs[i]);
+      for (int i = 0; i < n_vout; i++) ry_array_release(vouts[i]);
+      ry_array_release(grad);
+      ry_array_release(vin);
+      grad = vin = NULL;
+      n_in = n_out = n_vout = 0;
+      count++;
+    } else {
+      char *sp = strchr(line, ' ');
+      ry_array *a = sp ? golden_parse_array(sp + 1) : NULL;
+      if (!a) {
+        rt_fail(__FILE__, __LINE__, "%s: bad line %.40s", path, line);
+        continue;
+      }
+      size_t k = (size_t)(sp - line);
+      if (k == 2 && strncmp(line, "in", 2) == 0 && n_in < 16) ins[n_in++] = a;
+      else if (k == 3 && strncmp(line, "out", 3) == 0 && n_out < 16) outs[n_out++] = a;
+      else if (k == 4 && strncmp(line, "grad", 4) == 0) grad = a;
+      else if (k == 3 && strncmp(line, "vin", 3) == 0) vin = a;
+      else if (k == 4 && strncmp(line, "vout", 4) == 0 && n_vout < 16) vouts[n_vout++] = a;
+      else {
+        rt_fail(__FILE__, __LINE__, "%s: bad line %.40s", path, line);
+        ry_array_release(a);
+      }
+    }
+  }
+  free(text);
+  return count;
+}
+
+TEST(stablehlo_import_jax_corpus_interp) { CHECK(jax_corpus_run("interp") >= 7); }
+TEST(stablehlo_import_jax_corpus_cpu) { CHECK(jax_corpus_run("cpu") >= 7); }

@@ -578,16 +578,49 @@ static bool c_gather(X *x) {
   const shlo_span *st = attr(x, "dimension_numbers", NULL);
   ry_gather_dims d;
   ry_axes b1, b2, ivd;
-  if (!dn_axes(x, st, "offset_dims", &d.offset_dims, true) ||
+  if (!dn_axes(x, st, "offset_dims", &d.offset_dims, false) ||
       !dn_axes(x, st, "collapsed_slice_dims", &d.collapsed_slice_dims, false) ||
       !dn_axes(x, st, "start_index_map", &d.start_index_map, true) || !dn_axes(x, st, "index_vector_dim", &ivd, true) ||
       !dn_axes(x, st, "operand_batching_dims", &b1, false) || !dn_axes(x, st, "start_indices_batching_dims", &b2, false) ||
       !need_axes(x, "slice_sizes", NULL, &d.slice_sizes))
     return false;
-  if (b1.n || b2.n) return xfail(x, RY_ERR_UNSUPPORTED, "gather with batching dimensions");
   if (ivd.n != 1) return xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
   d.index_vector_dim = ivd.v[0];
-  return finish1(x, ry_gather_(x->b, x->loc, x->in[0], x->in[1], &d));
+  ry_value idx = x->in[1];
+  if (b1.n != b2.n) return xfail(x, RY_ERR_PARSE, "operand and index batching dimensions differ in number");
+  if (b1.n) {
+    /* batching dimensions as ordinary ones: each batching index dimension
+     * adds an iota index component that picks the matching operand slice */
+    ry_type it = ry_value_type(x->b, idx);
+    int64_t v = d.index_vector_dim;
+    if (v < 0 || v > it.shape.rank || it.shape.rank >= RY_MAX_RANK) return xfail(x, RY_ERR_PARSE, "bad index_vector_dim");
+    if (v == it.shape.rank) {
+      ry_shape ns = it.shape;
+      ns.dims[ns.rank++] = 1;
+      idx = ry_reshape_(x->b, x->loc, idx, ns);
+      it.shape = ns;
+    }
+    ry_value parts[1 + RY_MAX_RANK];
+    parts[0] = idx;
+    ry_shape one = it.shape;
+    one.dims[v] = 1;
+    for (int k = 0; k < b1.n; k++) {
+      if (b2.v[k] < 0 || b2.v[k] >= it.shape.rank || b2.v[k] == v) return xfail(x, RY_ERR_PARSE, "bad batching dimension");
+      parts[1 + k] = ry_iota_(x->b, x->loc, it.dtype, one, (int)b2.v[k]);
+      if (d.start_index_map.n >= RY_MAX_RANK || d.collapsed_slice_dims.n >= RY_MAX_RANK)
+        return xfail(x, RY_ERR_PARSE, "too many dimensions");
+      d.start_index_map.v[d.start_index_map.n++] = b1.v[k];
+      d.collapsed_slice_dims.v[d.collapsed_slice_dims.n++] = b1.v[k];
+    }
+    idx = ry_concatenate_(x->b, x->loc, 1 + b1.n, parts, (int)v);
+    for (int i = 1; i < d.collapsed_slice_dims.n; i++) /* sorted */
+      for (int j = i; j > 0 && d.collapsed_slice_dims.v[j - 1] > d.collapsed_slice_dims.v[j]; j--) {
+        int64_t t = d.collapsed_slice_dims.v[j];
+        d.collapsed_slice_dims.v[j] = d.collapsed_slice_dims.v[j - 1];
+        d.collapsed_slice_dims.v[j - 1] = t;
+      }
+  }
+  return finish1(x, ry_gather_(x->b, x->loc, x->in[0], idx, &d));
 }
 
 static bool c_scatter(X *x) {
