@@ -979,8 +979,20 @@ static bool c_call(X *x) {
 
 static bool dispatch(X *x) {
   const shlo_span nm = x->op->name;
-  for (size_t i = 0; i < sizeof k_plain / sizeof k_plain[0]; i++)
-    if (shlo_span_is(nm, k_plain[i].name)) return emit(x, k_plain[i].op, x->n_in, x->in, NULL);
+  for (size_t i = 0; i < sizeof k_plain / sizeof k_plain[0]; i++) {
+    if (!shlo_span_is(nm, k_plain[i].name)) continue;
+    ry_op op = k_plain[i].op;
+    ry_dtype d = x->n_in ? ry_value_dtype(x->b, x->in[0]) : RY_F32;
+    /* StableHLO's i1 arithmetic is logic; unsigned negation wraps around */
+    if (d == RY_BOOL && op == RY_OP_ADD) op = RY_OP_OR;
+    if (d == RY_BOOL && op == RY_OP_MUL) op = RY_OP_AND;
+    if (op == RY_OP_NEG && (d == RY_U8 || d == RY_U32) && x->n_in == 1) {
+      ry_type t = ry_value_type(x->b, x->in[0]);
+      ry_value ops[2] = {ry_full_(x->b, x->loc, t.dtype, t.shape, 0), x->in[0]};
+      return emit(x, RY_OP_SUB, 2, ops, NULL);
+    }
+    return emit(x, op, x->n_in, x->in, NULL);
+  }
   if (shlo_span_is(nm, "stablehlo.compare")) return c_compare(x);
   if (shlo_span_is(nm, "stablehlo.constant")) return c_constant(x);
   if (shlo_span_is(nm, "stablehlo.iota")) return c_iota(x);
@@ -1027,7 +1039,15 @@ bool shlo_convert_op(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op 
     if (ok && x.n_res && !(is_ctl && op->n_tout == 0)) ok = shlo_result_types(im, b, op, x.n_res, x.rt);
     if (ok && is_ctl && op->n_tout == 0)
       for (int i = 0; i < x.n_res; i++) x.rt[i] = i < x.n_in ? ry_value_type(b, x.in[i]) : x.rt[i];
+    bool had_err = b->err != NULL;
     if (ok) ok = dispatch(&x);
+    /* an error from the builder (a shape rule) gets the op's place */
+    const char *src = im->m->source ? im->m->source : "";
+    if (!had_err && b->err && strncmp(ry_status_message(b->err), src, strlen(src)) != 0 &&
+        ry_status_code(b->err) != RY_ERR_OUT_OF_MEMORY) {
+      char where[300];
+      b->err = ry__err_prefix(b->err, "%s: %.*s", shlo_where(im->m, op->at, where, sizeof where), op->name.n, op->name.p);
+    }
   }
   ry__free(x.in, ((size_t)x.n_in + 1) * sizeof *x.in);
   ry__free(x.rt, ((size_t)x.n_res + 1) * sizeof *x.rt);

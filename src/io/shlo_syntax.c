@@ -341,7 +341,7 @@ static bool signature(P *ps, shlo_op *op) {
     ws(ps, false);
     if (!at_str(ps, "->")) return fail(ps, ps->p, "expected '->' in a function type");
     ps->p += 2;
-    ws(ps, false);
+    ws(ps, true);
     bool paren = eat(ps, '(');
     ws(ps, true);
     if (paren && eat(ps, ')')) return true;
@@ -414,15 +414,36 @@ static bool op_body(P *ps, shlo_op *op) {
   for (;;) {
     ws(ps, false);
     int c = peek(ps);
-    if (c < 0 || c == '\n' || c == '}') break;
-    if (c == '/' && ps->p + 1 < ps->end && ps->p[1] == '/') break;
-    if (c == ',') {
+    if (c == '\n' || (c == '/' && ps->p + 1 < ps->end && ps->p[1] == '/')) {
+      /* a hand-wrapped op goes on when the next line starts with ':', an
+       * attribute dictionary or `key =` */
+      const char *save = ps->p;
+      ws(ps, true);
+      const char *q = ps->p;
+      bool more = q < ps->end && (*q == ':' || *q == '{');
+      if (!more && q < ps->end && is_id0(*q)) {
+        while (q < ps->end && is_idc(*q)) q++;
+        while (q < ps->end && (*q == ' ' || *q == '\t')) q++;
+        more = q + 1 < ps->end && q[0] == '=' && q[1] != '=';
+      }
+      if (!more) {
+        ps->p = save;
+        break;
+      }
+      continue;
+    }
+    if (c < 0 || c == '}') break;
+    if (c == ',') { /* an op may continue on the next line after a comma */
       ps->p++;
+      ws(ps, true);
       continue;
     }
     if (c == ':') {
       ps->p++;
-      if (!signature(ps, op) || !skip_loc(ps) || !trailing_regions(ps, op)) return false;
+      if (!signature(ps, op)) return false;
+      ws(ps, false);
+      if (peek(ps) == '{' && !dict(ps, op)) return false; /* `: type {attrs}` (check ops) */
+      if (!skip_loc(ps) || !trailing_regions(ps, op)) return false;
       break;
     }
     if (c == '%') {
