@@ -353,8 +353,16 @@ ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err) {
     goto bad;
   }
   if (c.p < c.e && *c.p != '[') { /* splat */
-    if (numel == 0) {
-      if (!read_elem(&c, a, 0) && false) goto bad;
+    if (numel == 0) { /* read the element into a scalar and drop it */
+      ry_type st = {t.dtype, {0, {0}}};
+      ry_array *one = NULL;
+      if ((*err = ry__array_new(st, &one))) {
+        ry_array_release(a);
+        return NULL;
+      }
+      bool ok = read_elem(&c, one, 0);
+      ry_array_release(one);
+      if (!ok) goto bad;
     } else {
       if (!read_elem(&c, a, 0)) goto bad;
       for (int64_t k = 1; k < numel; k++) memcpy((uint8_t *)a->data + (size_t)k * esz, a->data, esz);

@@ -1046,7 +1046,16 @@ bool shlo_convert_op(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op 
     if (!had_err && b->err && strncmp(ry_status_message(b->err), src, strlen(src)) != 0 &&
         ry_status_code(b->err) != RY_ERR_OUT_OF_MEMORY) {
       char where[300];
-      b->err = ry__err_prefix(b->err, "%s: %.*s", shlo_where(im->m, op->at, where, sizeof where), op->name.n, op->name.p);
+      shlo_where(im->m, op->at, where, sizeof where);
+      ry_code code = ry_status_code(b->err);
+      if (code == RY_ERR_INVALID_ARGUMENT || code == RY_ERR_VERIFY) {
+        /* attribute values the op rejects: the text is wrong */
+        ry_status e = ry__err(RY_ERR_PARSE, "%s: %.*s: %s", where, op->name.n, op->name.p, ry_status_message(b->err));
+        ry_status_free(b->err);
+        b->err = e;
+      } else {
+        b->err = ry__err_prefix(b->err, "%s: %.*s", where, op->name.n, op->name.p);
+      }
     }
   }
   ry__free(x.in, ((size_t)x.n_in + 1) * sizeof *x.in);
