@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "conformance/conformance.h"
 #include "golden.h"
 #include "testlib.h"
 
@@ -432,3 +433,21 @@ int jax_corpus_run(const char *device_name) {
 
 TEST(stablehlo_import_jax_corpus_interp) { CHECK(jax_corpus_run("interp") >= 7); }
 TEST(stablehlo_import_jax_corpus_cpu) { CHECK(jax_corpus_run("cpu") >= 7); }
+
+/* The StableHLO project's interpreter suite (tests/conformance), when a
+ * checkout is named by RYFT_STABLEHLO_SRC: at least 90% of the modules ryft
+ * imports pass on interp and cpu (docs/CONFORMANCE.md has the table). */
+TEST(stablehlo_conformance) {
+  const char *root = getenv("RYFT_STABLEHLO_SRC");
+  if (!root || !*root) {
+    rt_skip("stablehlo-src", "set RYFT_STABLEHLO_SRC to a StableHLO checkout to run its interpreter suite");
+    return;
+  }
+  conf_stats st;
+  CHECK_MSG(conformance_run(root, NULL, &st) == 0, "cannot read %s/stablehlo/tests/interpret", root);
+  printf("  conformance: %d modules, %d passed, %d failed, %d unsupported\n", st.modules, st.passed, st.failed,
+         st.unsupported);
+  CHECK(st.modules >= 400);
+  CHECK_MSG(st.passed * 10 >= (st.passed + st.failed) * 9, "%d of %d importable modules pass", st.passed,
+            st.passed + st.failed);
+}

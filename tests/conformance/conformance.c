@@ -116,6 +116,11 @@ static int run_module(const char *text, size_t len, const char *name, report *rp
     shlo_result_free(&r);
     return -1;
   }
+  if (r.n_checks == 0) {
+    add_reason(rp, "no check ops (nothing to compare)", name);
+    shlo_result_free(&r);
+    return -1;
+  }
   int n_out = ry_graph_num_outputs(r.g);
   for (size_t d = 0; d < sizeof k_devices / sizeof k_devices[0] && result == 1; d++) {
     ry_device *dev = NULL;
