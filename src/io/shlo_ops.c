@@ -419,6 +419,51 @@ static bool c_reduce(X *x) {
   return xfail(x, RY_ERR_UNSUPPORTED, "a reduce of %d operands", k);
 }
 
+/* reduce_window whose window spans one whole axis, padded by its length - 1
+ * on one side with unit strides (how ryft writes `cumulative` and how
+ * jnp.cumsum/cummax lower): a cumulative reduction. Other windows (pooling)
+ * are refused. */
+static bool c_reduce_window(X *x) {
+  if (x->n_in != 2 || x->n_res != 1) return xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window of %d operands", x->n_in / 2);
+  ry_type t = ry_value_type(x->b, x->in[0]);
+  int rank = t.shape.rank;
+  ry_axes win, str = {0, {0}}, bd = {0, {0}}, wd = {0, {0}};
+  int64_t pad[2 * RY_MAX_RANK] = {0};
+  int np = 0;
+  const shlo_span *s;
+  if (!need_axes(x, "window_dimensions", NULL, &win)) return false;
+  bool ok = true;
+  if ((s = attr(x, "window_strides", NULL))) ok &= shlo_axes(*s, &str);
+  if ((s = attr(x, "base_dilations", NULL))) ok &= shlo_axes(*s, &bd);
+  if ((s = attr(x, "window_dilations", NULL))) ok &= shlo_axes(*s, &wd);
+  if ((s = attr(x, "padding", NULL))) ok &= shlo_ints(*s, pad, 2 * RY_MAX_RANK, &np);
+  if (!ok || win.n != rank) return xfail(x, RY_ERR_PARSE, "malformed window attributes");
+  if (np == 1) {
+    for (int i = 1; i < 2 * rank; i++) pad[i] = pad[0];
+    np = 2 * rank;
+  }
+  int axis = -1;
+  bool cum = (np == 0 || np == 2 * rank) && rank > 0;
+  for (int d = 0; d < rank && cum; d++) {
+    if ((str.n && str.v[d] != 1) || (bd.n && bd.v[d] != 1) || (wd.n && wd.v[d] != 1)) cum = false;
+    else if (win.v[d] == 1 && (np == 0 || (pad[2 * d] == 0 && pad[2 * d + 1] == 0))) continue;
+    else if (axis < 0 && win.v[d] == t.shape.dims[d] && np &&
+             ((pad[2 * d] == win.v[d] - 1 && pad[2 * d + 1] == 0) || (pad[2 * d] == 0 && pad[2 * d + 1] == win.v[d] - 1)))
+      axis = d;
+    else cum = false;
+  }
+  if (!cum || axis < 0 || t.shape.dims[axis] < 2)
+    return xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window that is not a cumulative reduction (pooling windows are not supported)");
+  const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
+  shlo_span opname;
+  ry_reduce_kind kind;
+  if (!r || !body_kind(r, 0, 1, &opname) || !kind_of(opname, t.dtype, &kind))
+    return xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window body that is not one binary op");
+  bool reverse = pad[2 * axis] == 0;
+  ry_value v = ry_cumulative_(x->b, x->loc, x->in[0], kind, axis, reverse);
+  return finish1(x, with_init(x, v, x->in[1], kind));
+}
+
 /* ---- contractions ---- */
 
 /* `[0, 1] x [0, 1]` */
@@ -1004,6 +1049,7 @@ static bool dispatch(X *x) {
   if (shlo_span_is(nm, "stablehlo.pad")) return c_pad(x);
   if (shlo_span_is(nm, "stablehlo.slice")) return c_slice(x);
   if (shlo_span_is(nm, "stablehlo.reduce")) return c_reduce(x);
+  if (shlo_span_is(nm, "stablehlo.reduce_window")) return c_reduce_window(x);
   if (shlo_span_is(nm, "stablehlo.dot_general") || shlo_span_is(nm, "stablehlo.dot")) return c_dot(x);
   if (shlo_span_is(nm, "stablehlo.convolution")) return c_conv(x);
   if (shlo_span_is(nm, "stablehlo.gather")) return c_gather(x);
