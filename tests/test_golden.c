@@ -117,6 +117,8 @@ typedef struct {
   int n_cases;
 } gstats;
 
+static int g_via_stablehlo; /* golden_run_all_stablehlo: run import(emit(g)) instead of g */
+
 static void run_case(const char *name, const char *ir, ry_array **ins, int n_in, ry_array **outs, int n_out, int exact,
                      double rtol, double atol, ry_device *dev) {
   char full[300];
@@ -147,6 +149,16 @@ static void run_case(const char *name, const char *ir, ry_array **ins, int n_in,
   ry_free(p1);
   ry_free(p2);
   ry_graph_release(g2);
+  if (g_via_stablehlo) {
+    ry_graph *gi = NULL;
+    int st = golden_stablehlo_round_trip(name, g, &gi);
+    ry_graph_release(g);
+    g = gi;
+    if (st != 0) {
+      rt_case_end();
+      return;
+    }
+  }
   if (ry_graph_num_outputs(g) != n_out || ry_graph_num_inputs(g) != n_in) {
     rt_fail(__FILE__, __LINE__, "%s: graph has %d inputs/%d outputs, data has %d/%d", name, ry_graph_num_inputs(g),
             ry_graph_num_outputs(g), n_in, n_out);
@@ -239,6 +251,13 @@ static int run_file(const char *path, ry_device *dev) {
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int golden_run_all_stablehlo(const char *device_name) {
+  g_via_stablehlo = 1;
+  int n = golden_run_all(device_name);
+  g_via_stablehlo = 0;
+  return n;
+}
 
 int golden_run_all(const char *device_name) {
   ry_device *dev = NULL;

@@ -107,6 +107,13 @@ TEST(pjrt_golden) {
   CHECK_MSG(total >= 300, "only %d golden cases ran", total);
 }
 
+/* JAX-lowered StableHLO imported by ryft, differentiated and batched, then
+ * compiled back to StableHLO for XLA (test_stablehlo_import.c) */
+TEST(pjrt_jax_corpus) {
+  plugin();
+  CHECK(jax_corpus_run("pjrt") >= 8);
+}
+
 TEST(pjrt_bad_plugins) {
   ry_pjrt_client *c = (ry_pjrt_client *)1;
   ry_pjrt_options o = {.plugin_path = "/nonexistent/dir/libnothing.so"};

@@ -67,6 +67,18 @@ TEST(readme_xla_train_runs) {
 TEST(readme_xla_train_runs) { rt_skip("pjrt", "ryft was built without the PJRT backend (make test fetches the XLA plugin)"); }
 #endif
 
+TEST(readme_jax_model_example) {
+  check_block("## Models from JAX", "jax_model.c");
+  char out[8192], cmd[1200];
+  int rc;
+  snprintf(cmd, sizeof cmd, "example_jax_model %s/tests/data/stablehlo/mlp.mlir", rt_source_dir());
+  run_example(cmd, out, sizeof out, &rc);
+  CHECK_MSG(rc == 0, "example exited with %d:\n%s", rc, out);
+  const char *a = strstr(out, "step   0: loss "), *b = strstr(out, "step 200: loss ");
+  CHECK_MSG(a && b, "%s", out);
+  if (a && b) CHECK_MSG(atof(b + 15) < 0.1 * atof(a + 15), "SGD did not train the imported model:\n%s", out);
+}
+
 TEST(readme_example_runs) {
   char out[8192];
   int rc;

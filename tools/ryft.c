@@ -30,6 +30,9 @@ static const char k_usage[] =
     "                          outputs, or writes DIR/out0.npy, DIR/out1.npy, ...\n"
     "  export FILE --format stablehlo\n"
     "                          print the program as a StableHLO MLIR module\n"
+    "  import FILE.mlir        read a StableHLO module (as JAX's lower().as_text()\n"
+    "                          writes it) and print it as ryft's text IR; every\n"
+    "                          command also reads FILE.mlir in place of FILE\n"
     "  grad FILE [--argnums 0,1,...]\n"
     "                          print the gradient program of @main's scalar output\n"
     "  jvp FILE                print the forward-mode program (inputs x..., t...)\n"
@@ -126,6 +129,13 @@ static int take_option(int argc, char **argv, int *i, const char *name, const ch
 
 /* ---- check / print ---------------------------------------------------------- */
 
+/* A program file: StableHLO text when it ends in .mlir, else ryft's text IR. */
+static ry_status load_program(const char *file, ry_graph **g) {
+  size_t n = strlen(file);
+  if (n > 5 && strcmp(file + n - 5, ".mlir") == 0) return ry_stablehlo_parse_file(file, g);
+  return ry_graph_parse_file(file, g);
+}
+
 static int one_file_arg(const char *cmd, int argc, char **argv, const char **file) {
   *file = NULL;
   for (int i = 0; i < argc; i++) {
@@ -142,7 +152,7 @@ static int cmd_check(int argc, char **argv) {
   int rc = one_file_arg("check", argc, argv, &file);
   if (rc) return rc;
   ry_graph *g = NULL;
-  ry_status s = ry_graph_parse_file(file, &g);
+  ry_status s = load_program(file, &g);
   if (!s) s = ry_graph_verify(g);
   if (s) {
     ry_graph_release(g);
@@ -158,7 +168,19 @@ static int cmd_print(int argc, char **argv) {
   int rc = one_file_arg("print", argc, argv, &file);
   if (rc) return rc;
   ry_graph *g = NULL;
-  ry_status s = ry_graph_parse_file(file, &g);
+  ry_status s = load_program(file, &g);
+  if (!s) s = ry_graph_print(g, stdout);
+  ry_graph_release(g);
+  return s ? fail_status(s, file) : EXIT_OK;
+}
+
+static int cmd_import(int argc, char **argv) {
+  const char *file;
+  int rc = one_file_arg("import", argc, argv, &file);
+  if (rc) return rc;
+  ry_graph *g = NULL;
+  ry_status s = ry_stablehlo_parse_file(file, &g);
+  if (!s) s = ry_graph_verify(g);
   if (!s) s = ry_graph_print(g, stdout);
   ry_graph_release(g);
   return s ? fail_status(s, file) : EXIT_OK;
@@ -183,7 +205,7 @@ static int cmd_export(int argc, char **argv) {
     return usage_error("export: --format must be 'stablehlo'%s%s", format ? ", not " : "", format ? format : "");
   ry_graph *g = NULL;
   char *text = NULL;
-  ry_status s = ry_graph_parse_file(file, &g);
+  ry_status s = load_program(file, &g);
   if (!s) s = ry_stablehlo_emit(g, &text);
   if (!s) fputs(text, stdout);
   ry_free(text);
@@ -292,7 +314,7 @@ static int cmd_transform(const char *cmd, int argc, char **argv) {
     if (!*size || *end || n < 0) return usage_error("vmap: --size '%s' is not a non-negative integer", size);
   }
   ry_graph *g = NULL, *t = NULL, *t2 = NULL;
-  ry_status s = ry_graph_parse_file(file, &g);
+  ry_status s = load_program(file, &g);
   if (s) return fail_status(s, file);
   int nin = ry_graph_num_inputs(g), nout = ry_graph_num_outputs(g);
   if (strcmp(cmd, "grad") == 0) {
@@ -519,7 +541,7 @@ static int cmd_run(int argc, char **argv) {
   }
 
   run_state r = {0};
-  ry_status s = ry_graph_parse_file(file, &r.g);
+  ry_status s = load_program(file, &r.g);
   if (s) {
     free(specs);
     return fail_status(s, file);
@@ -710,6 +732,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "check") == 0) return cmd_check(n, rest);
   if (strcmp(cmd, "print") == 0) return cmd_print(n, rest);
   if (strcmp(cmd, "export") == 0) return cmd_export(n, rest);
+  if (strcmp(cmd, "import") == 0) return cmd_import(n, rest);
   if (strcmp(cmd, "run") == 0) return cmd_run(n, rest);
   if (strcmp(cmd, "grad") == 0 || strcmp(cmd, "jvp") == 0 || strcmp(cmd, "vjp") == 0 || strcmp(cmd, "vmap") == 0)
     return cmd_transform(cmd, n, rest);

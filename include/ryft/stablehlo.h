@@ -16,6 +16,18 @@
 extern "C" {
 #endif
 
+/* Import: StableHLO text (what ry_stablehlo_emit writes, or JAX's
+ * `jax.jit(f).lower(...).as_text()`; ops in MLIR's pretty or generic form)
+ * into a new graph (refcount 1) of the module's `main` function (else its
+ * only public one). Other functions become callees of `call` nodes. len < 0
+ * means NUL-terminated; source names the text in messages. Malformed text is
+ * RY_ERR_PARSE "source:line:col: ..."; what ryft cannot represent (an op, a
+ * dtype, a dynamic shape) is RY_ERR_UNSUPPORTED naming it and its place.
+ * The supported ops and how regions map onto ryft's ops:
+ * docs/STABLEHLO_IMPORT.md. */
+RY_API ry_status ry_stablehlo_parse(const char *text, long len, const char *source, ry_graph **out);
+RY_API ry_status ry_stablehlo_parse_file(const char *path, ry_graph **out);
+
 /* The module text into a new NUL-terminated string; free it with ry_free(). */
 RY_API ry_status ry_stablehlo_emit(const ry_graph *g, char **out);
 /* The module text into the file at `path` (created or truncated). */

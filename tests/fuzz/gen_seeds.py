@@ -56,3 +56,28 @@ def idx(typ, dims, raw):
 put("idx", "seed_huge_dims.idx", idx(0x08, [0xFFFFFFFF, 0xFFFFFFFF], b""))
 put("idx", "seed_rank0.idx", idx(0x0D, [], struct.pack(">f", 2.0)))
 put("idx", "seed_bad_type.idx", idx(0x0A, [2], b"ab"))
+
+# StableHLO importer: the JAX-lowered corpus (tests/data/stablehlo) and small
+# modules in both op syntaxes, each with one thing wrong or unusual
+shlo_dir = os.path.join(here, "..", "data", "stablehlo")
+for fn in sorted(os.listdir(shlo_dir)):
+    if fn.endswith(".mlir"):
+        with open(os.path.join(shlo_dir, fn), "rb") as f:
+            put("stablehlo", fn, f.read())
+SHLO = {
+    "add_pretty.mlir": "func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n  %0 = stablehlo.add %a, %a : tensor<2xf32>\n  return %0 : tensor<2xf32>\n}\n",
+    "add_generic.mlir": "func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n  %0 = \"stablehlo.add\"(%a, %a) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>\n  \"func.return\"(%0) : (tensor<2xf32>) -> ()\n}\n",
+    "consts.mlir": "func.func @main() -> (tensor<2x2xbf16>, tensor<3xi1>, tensor<2xi8>) {\n  %0 = stablehlo.constant dense<[[0x7F80, 1.5], [-0.0, 2.0]]> : tensor<2x2xbf16>\n  %1 = stablehlo.constant dense<[true, false, true]> : tensor<3xi1>\n  %2 = stablehlo.constant dense<\"0x01FF\"> : tensor<2xi8>\n  return %0, %1, %2 : tensor<2x2xbf16>, tensor<3xi1>, tensor<2xi8>\n}\n",
+    "while_pretty.mlir": "func.func @main(%x: tensor<f32>) -> tensor<f32> {\n  %c = stablehlo.constant dense<0> : tensor<i32>\n  %0:2 = stablehlo.while(%i = %c, %a = %x) : tensor<i32>, tensor<f32>\n  cond {\n    %n = stablehlo.constant dense<4> : tensor<i32>\n    %p = stablehlo.compare LT, %i, %n, SIGNED : (tensor<i32>, tensor<i32>) -> tensor<i1>\n    stablehlo.return %p : tensor<i1>\n  } do {\n    %one = stablehlo.constant dense<1> : tensor<i32>\n    %j = stablehlo.add %i, %one : tensor<i32>\n    %b = stablehlo.multiply %a, %a : tensor<f32>\n    stablehlo.return %j, %b : tensor<i32>, tensor<f32>\n  }\n  return %0#1 : tensor<f32>\n}\n",
+    "case.mlir": "func.func @main(%i: tensor<i32>) -> tensor<f32> {\n  %r = \"stablehlo.case\"(%i) ({\n    %a = stablehlo.constant dense<1.0> : tensor<f32>\n    stablehlo.return %a : tensor<f32>\n  }, {\n    %b = stablehlo.constant dense<2.0> : tensor<f32>\n    stablehlo.return %b : tensor<f32>\n  }) : (tensor<i32>) -> tensor<f32>\n  return %r : tensor<f32>\n}\n",
+    "reduce_generic.mlir": "func.func @main(%x: tensor<2x3xf32>) -> tensor<2xf32> {\n  %z = stablehlo.constant dense<0xFF800000> : tensor<f32>\n  %r = \"stablehlo.reduce\"(%x, %z) ({\n  ^bb0(%a: tensor<f32>, %b: tensor<f32>):\n    %m = stablehlo.maximum %a, %b : tensor<f32>\n    stablehlo.return %m : tensor<f32>\n  }) {dimensions = array<i64: 1>} : (tensor<2x3xf32>, tensor<f32>) -> tensor<2xf32>\n  return %r : tensor<2xf32>\n}\n",
+    "conv_generic.mlir": "func.func @main(%x: tensor<1x1x4x4xf32>, %k: tensor<1x1x3x3xf32>) -> tensor<1x1x2x2xf32> {\n  %0 = \"stablehlo.convolution\"(%x, %k) {batch_group_count = 1 : i64, dimension_numbers = #stablehlo.conv<[b, f, 0, 1]x[o, i, 0, 1]->[b, f, 0, 1]>, feature_group_count = 1 : i64, padding = dense<0> : tensor<2x2xi64>, window_strides = array<i64: 1, 1>} : (tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x2x2xf32>\n  return %0 : tensor<1x1x2x2xf32>\n}\n",
+    "bad_unterminated.mlir": "func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n  %0 = stablehlo.add %a, %a : tensor<2xf32>\n",
+    "bad_type.mlir": "func.func @main(%a: tensor<2xq32>) -> tensor<2xf32> {\n  return %a : tensor<2xf32>\n}\n",
+    "bad_dense.mlir": "func.func @main() -> tensor<2xf32> {\n  %0 = stablehlo.constant dense<[1.0, [2.0]> : tensor<2xf32>\n  return %0 : tensor<2xf32>\n}\n",
+    "bad_recursion.mlir": "func.func @main(%a: tensor<f32>) -> tensor<f32> {\n  %0 = call @main(%a) : (tensor<f32>) -> tensor<f32>\n  return %0 : tensor<f32>\n}\n",
+    "bad_nesting.mlir": "func.func @main() -> () {\n" + "  %0 = \"stablehlo.case\"(%i) ({\n" * 60 + "}\n",
+    "bad_big_const.mlir": "func.func @main() -> tensor<99999999999xf32> {\n  %0 = stablehlo.constant dense<1.0> : tensor<99999999999xf32>\n  return %0 : tensor<99999999999xf32>\n}\n",
+}
+for name, text in SHLO.items():
+    put("stablehlo", name, text.encode())

@@ -1,0 +1,402 @@
+/* Reading attribute and type text of the StableHLO importer: tensor types,
+ * integers and integer lists in their several spellings, fields of
+ * #stablehlo.* struct attributes, enum words and dense literals (nested
+ * lists, splats, hex floats, hex blobs). Every reader is bounded by its span. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "shlo_internal.h"
+
+#define MAX_CONST_NUMEL (INT64_C(1) << 28)
+
+typedef struct cur {
+  const char *p, *e;
+} cur;
+
+static void cws(cur *c) {
+  while (c->p < c->e && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+static bool cat(cur *c, const char *lit) {
+  size_t n = strlen(lit);
+  return (size_t)(c->e - c->p) >= n && memcmp(c->p, lit, n) == 0;
+}
+static bool ceat(cur *c, char ch) {
+  cws(c);
+  if (c->p < c->e && *c->p == ch) {
+    c->p++;
+    return true;
+  }
+  return false;
+}
+static bool is_w(int ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.';
+}
+
+bool shlo_span_is(shlo_span s, const char *lit) {
+  size_t n = strlen(lit);
+  return s.p && (size_t)s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+const shlo_span *shlo_kv_get(const shlo_op *op, const char *key) {
+  for (int i = 0; i < op->n_kv; i++)
+    if (shlo_span_is(op->kv[i].key, key)) return &op->kv[i].val;
+  return NULL;
+}
+
+/* ---- types ---- */
+
+static const struct {
+  const char *name;
+  ry_dtype t;
+} k_elems[] = {{"i1", RY_BOOL}, {"i8", RY_I8},   {"i16", RY_I16},   {"i32", RY_I32}, {"i64", RY_I64}, {"ui8", RY_U8},
+               {"ui32", RY_U32}, {"f16", RY_F16}, {"bf16", RY_BF16}, {"f32", RY_F32}, {"f64", RY_F64}};
+
+static int elem_type(const char *p, int n, ry_dtype *t) {
+  for (size_t i = 0; i < sizeof k_elems / sizeof k_elems[0]; i++)
+    if ((size_t)n == strlen(k_elems[i].name) && memcmp(p, k_elems[i].name, (size_t)n) == 0) {
+      *t = k_elems[i].t;
+      return 1;
+    }
+  return -1;
+}
+
+int shlo_type(shlo_span s, ry_type *t, char *why, size_t why_size) {
+  memset(t, 0, sizeof *t);
+  cur c = {s.p, s.p + s.n};
+  cws(&c);
+  if (!cat(&c, "tensor<")) {
+    /* a bare element type is a scalar */
+    const char *b = c.p;
+    while (c.p < c.e && is_w(*c.p)) c.p++;
+    if (c.p > b && c.p == c.e && elem_type(b, (int)(c.p - b), &t->dtype) == 1) return 1;
+    snprintf(why, why_size, "type %.*s", s.n > 60 ? 60 : s.n, s.p);
+    return c.p > b || (s.n && s.p[0] == '!') ? -1 : 0;
+  }
+  c.p += 7;
+  int rank = 0;
+  for (;;) {
+    cws(&c);
+    if (c.p < c.e && (*c.p == '?' || *c.p == '*')) {
+      snprintf(why, why_size, "dynamic shape %.*s", s.n > 60 ? 60 : s.n, s.p);
+      return -1;
+    }
+    if (c.p < c.e && *c.p >= '0' && *c.p <= '9') {
+      int64_t d = 0;
+      while (c.p < c.e && *c.p >= '0' && *c.p <= '9') {
+        if (d > (INT64_C(1) << 40)) return 0;
+        d = d * 10 + (*c.p++ - '0');
+      }
+      if (c.p >= c.e || *c.p != 'x') return 0;
+      c.p++;
+      if (rank == RY_MAX_RANK) {
+        snprintf(why, why_size, "rank above %d", RY_MAX_RANK);
+        return -1;
+      }
+      t->shape.dims[rank++] = d;
+      continue;
+    }
+    break;
+  }
+  t->shape.rank = rank;
+  const char *b = c.p;
+  while (c.p < c.e && (is_w(*c.p) || *c.p == '!')) c.p++;
+  int n = (int)(c.p - b);
+  if (n == 0) return 0;
+  int depth = 0;
+  const char *tail = c.p;
+  while (c.p < c.e && (depth > 0 || *c.p != '>')) { /* complex<f32>, !quant.uniform<...>, encodings */
+    if (*c.p == '<') depth++;
+    if (*c.p == '>') depth--;
+    c.p++;
+  }
+  if (c.p >= c.e) return 0;
+  if (tail != c.p || elem_type(b, n, &t->dtype) != 1) {
+    snprintf(why, why_size, "element type %.*s", (int)(c.p - b) > 40 ? 40 : (int)(c.p - b), b);
+    return -1;
+  }
+  c.p++;
+  cws(&c);
+  return c.p == c.e ? 1 : 0;
+}
+
+/* ---- integers ---- */
+
+static bool read_int(cur *c, int64_t *v) {
+  cws(c);
+  if (cat(c, "true")) {
+    c->p += 4;
+    *v = 1;
+    return true;
+  }
+  if (cat(c, "false")) {
+    c->p += 5;
+    *v = 0;
+    return true;
+  }
+  char buf[40];
+  int n = 0;
+  while (c->p < c->e && n < 39 && (is_w(*c->p) || *c->p == '-' || *c->p == '+')) buf[n++] = *c->p++;
+  buf[n] = 0;
+  if (!n) return false;
+  char *end;
+  errno = 0;
+  long long x = strtoll(buf, &end, 0);
+  if (errno || *end) return false;
+  *v = x;
+  return true;
+}
+
+bool shlo_int(shlo_span s, int64_t *v) {
+  cur c = {s.p, s.p + s.n};
+  return read_int(&c, v);
+}
+
+bool shlo_ints(shlo_span s, int64_t *v, int cap, int *n) {
+  cur c = {s.p, s.p + s.n};
+  *n = 0;
+  cws(&c);
+  if (cat(&c, "array<")) {
+    c.p += 6;
+    while (c.p < c.e && *c.p != ':' && *c.p != '>') c.p++;
+    if (c.p < c.e && *c.p == '>') return true; /* array<i64> */
+    c.p++;
+    for (;;) {
+      cws(&c);
+      if (c.p < c.e && *c.p == '>') return true;
+      if (*n >= cap || !read_int(&c, &v[*n])) return false;
+      (*n)++;
+      if (!ceat(&c, ',')) return ceat(&c, '>');
+    }
+  }
+  bool dense = false;
+  if (cat(&c, "dense<")) {
+    c.p += 6;
+    dense = true;
+  }
+  cws(&c);
+  if (c.p < c.e && *c.p != '[') { /* one integer */
+    if (!read_int(&c, &v[0]) || cap < 1) return false;
+    *n = 1;
+    return true;
+  }
+  int depth = 0;
+  do {
+    cws(&c);
+    if (c.p >= c.e) return false;
+    if (*c.p == '[') {
+      depth++;
+      c.p++;
+    } else if (*c.p == ']') {
+      depth--;
+      c.p++;
+    } else if (*c.p == ',') {
+      c.p++;
+    } else {
+      if (*n >= cap || !read_int(&c, &v[*n])) return false;
+      (*n)++;
+    }
+  } while (depth > 0);
+  return !dense || ceat(&c, '>');
+}
+
+bool shlo_axes(shlo_span s, ry_axes *a) {
+  memset(a, 0, sizeof *a);
+  return shlo_ints(s, a->v, RY_MAX_RANK, &a->n);
+}
+
+bool shlo_field(shlo_span s, const char *name, shlo_span *out) {
+  cur c = {s.p, s.p + s.n};
+  while (c.p < c.e && *c.p != '<' && *c.p != '{') c.p++;
+  if (c.p >= c.e) return false;
+  c.p++;
+  size_t nl = strlen(name);
+  for (;;) {
+    cws(&c);
+    const char *k = c.p;
+    while (c.p < c.e && is_w(*c.p)) c.p++;
+    size_t kn = (size_t)(c.p - k);
+    if (!kn || !ceat(&c, '=')) return false;
+    cws(&c);
+    const char *vb = c.p;
+    int depth = 0;
+    while (c.p < c.e) {
+      char ch = *c.p;
+      if (ch == '[' || ch == '<' || ch == '(') depth++;
+      else if (ch == ']' || ch == ')' || (ch == '>' && depth > 0)) depth--;
+      else if (depth == 0 && (ch == ',' || ch == '>' || ch == '}')) break;
+      c.p++;
+    }
+    if (kn == nl && memcmp(k, name, nl) == 0) {
+      out->p = vb;
+      out->n = (int)(c.p - vb);
+      return true;
+    }
+    if (c.p >= c.e || *c.p == '>' || *c.p == '}') return false;
+    c.p++;
+  }
+}
+
+shlo_span shlo_enum_word(shlo_span s) {
+  if (s.n < 1 || s.p[0] != '#') return s;
+  const char *e = s.p + s.n;
+  while (e > s.p && (e[-1] == '>' || e[-1] == ' ')) e--;
+  const char *b = e;
+  while (b > s.p && is_w(b[-1])) b--;
+  shlo_span w = {b, (int)(e - b)};
+  return w;
+}
+
+/* ---- dense literals ---- */
+
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* One element into a (index i). */
+static bool read_elem(cur *c, ry_array *a, int64_t i) {
+  ry_dtype d = a->type.dtype;
+  cws(c);
+  if (c->p < c->e && *c->p == '(') return false; /* complex */
+  if (d == RY_BOOL) {
+    int64_t v;
+    if (!read_int(c, &v)) return false;
+    ((uint8_t *)a->data)[i] = v != 0;
+    return true;
+  }
+  char buf[64];
+  int n = 0;
+  while (c->p < c->e && n < 63 && (is_w(*c->p) || *c->p == '-' || *c->p == '+')) buf[n++] = *c->p++;
+  buf[n] = 0;
+  if (!n) return false;
+  bool hex = n > 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X');
+  if (ry_dtype_is_float(d)) {
+    size_t sz = ry_dtype_size(d);
+    if (hex) { /* the bit pattern */
+      uint64_t bits = 0;
+      for (int k = 2; k < n; k++) {
+        int h = hexval(buf[k]);
+        if (h < 0 || k > 17) return false;
+        bits = bits << 4 | (uint64_t)h;
+      }
+      uint8_t *dst = (uint8_t *)a->data + (size_t)i * sz;
+      for (size_t k = 0; k < sz; k++) dst[k] = (uint8_t)(bits >> (8 * k));
+      return true;
+    }
+    char *end;
+    double v = strtod(buf, &end);
+    if (*end) return false;
+    ry__store_f64(d, a->data, i, v);
+    return true;
+  }
+  char *end;
+  errno = 0;
+  long long v = hex ? (long long)strtoull(buf, &end, 16) : strtoll(buf, &end, 10);
+  if (errno || *end) {
+    errno = 0;
+    unsigned long long u = strtoull(buf, &end, 0);
+    if (errno || *end) return false;
+    v = (long long)u;
+  }
+  ry__store_i64(d, a->data, i, v);
+  return true;
+}
+
+ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err) {
+  *err = NULL;
+  int64_t numel = ry_shape_numel(t.shape);
+  if (numel > MAX_CONST_NUMEL) {
+    *err = ry__err(RY_ERR_UNSUPPORTED, "constant of %lld elements (at most %lld)", (long long)numel,
+                   (long long)MAX_CONST_NUMEL);
+    return NULL;
+  }
+  cur c = {s.p, s.p + s.n};
+  cws(&c);
+  if (!cat(&c, "dense<")) {
+    *err = ry__err(RY_ERR_PARSE, "expected a dense<...> literal");
+    return NULL;
+  }
+  c.p += 6;
+  ry_array *a = NULL;
+  if ((*err = ry__array_new(t, &a))) return NULL;
+  size_t esz = ry_dtype_size(t.dtype);
+  cws(&c);
+  if (c.p < c.e && *c.p == '"') { /* "0x..." raw little-endian bytes */
+    c.p++;
+    if (!cat(&c, "0x") && !cat(&c, "0X")) goto bad;
+    c.p += 2;
+    const char *h = c.p;
+    while (c.p < c.e && hexval(*c.p) >= 0) c.p++;
+    size_t nb = (size_t)(c.p - h) / 2;
+    if ((c.p - h) % 2 || !ceat(&c, '"')) goto bad;
+    bool splat = nb == esz && numel != 1;
+    if (nb != (size_t)numel * esz && !splat) {
+      ry_array_release(a);
+      *err = ry__err(RY_ERR_PARSE, "hex constant has %zu bytes; the type needs %zu", nb, (size_t)numel * esz);
+      return NULL;
+    }
+    uint8_t *dst = a->data;
+    for (size_t k = 0; k < nb; k++) dst[k] = (uint8_t)(hexval(h[2 * k]) << 4 | hexval(h[2 * k + 1]));
+    if (t.dtype == RY_BOOL)
+      for (size_t k = 0; k < nb; k++) dst[k] = dst[k] != 0;
+    if (splat)
+      for (int64_t k = 1; k < numel; k++) memcpy(dst + (size_t)k * esz, dst, esz);
+    if (!ceat(&c, '>')) goto bad;
+    return a;
+  }
+  if (ceat(&c, '>')) { /* dense<> */
+    if (numel == 0) return a;
+    goto bad;
+  }
+  if (c.p < c.e && *c.p != '[') { /* splat */
+    if (numel == 0) { /* read the element into a scalar and drop it */
+      ry_type st = {t.dtype, {0, {0}}};
+      ry_array *one = NULL;
+      if ((*err = ry__array_new(st, &one))) {
+        ry_array_release(a);
+        return NULL;
+      }
+      bool ok = read_elem(&c, one, 0);
+      ry_array_release(one);
+      if (!ok) goto bad;
+    } else {
+      if (!read_elem(&c, a, 0)) goto bad;
+      for (int64_t k = 1; k < numel; k++) memcpy((uint8_t *)a->data + (size_t)k * esz, a->data, esz);
+    }
+    if (!ceat(&c, '>')) goto bad;
+    return a;
+  }
+  int64_t k = 0;
+  int depth = 0;
+  do {
+    cws(&c);
+    if (c.p >= c.e) goto bad;
+    if (*c.p == '[') {
+      if (++depth > RY_MAX_RANK + 1) goto bad;
+      c.p++;
+    } else if (*c.p == ']') {
+      depth--;
+      c.p++;
+    } else if (*c.p == ',') {
+      c.p++;
+    } else {
+      if (k >= numel || !read_elem(&c, a, k)) goto bad;
+      k++;
+    }
+  } while (depth > 0);
+  if (k != numel) {
+    ry_array_release(a);
+    *err = ry__err(RY_ERR_PARSE, "constant has %lld elements; the type needs %lld", (long long)k, (long long)numel);
+    return NULL;
+  }
+  if (!ceat(&c, '>')) goto bad;
+  return a;
+bad:
+  ry_array_release(a);
+  *err = ry__err(RY_ERR_PARSE, "malformed dense literal for %s", ry_type_str(t, (char[128]){0}, 128));
+  return NULL;
+}

@@ -1,0 +1,126 @@
+"""Lower JAX models to StableHLO text for ryft's importer tests.
+
+Run with JAX (jax 0.10.2 here): /work/jaxenv/bin/python gen_jax_stablehlo.py
+It writes NAME.mlir (jax.jit(f).lower(*args).as_text(), unmodified) and
+jax_corpus.txt beside this script. tests/test_stablehlo_import.c imports every
+module, runs it on interp, cpu (and pjrt in test_pjrt.c), differentiates the
+imported graph with ry_grad and batches it with ry_vmap, and compares with
+JAX's outputs, jax.grad and jax.vmap recorded here.
+
+jax_corpus.txt, per case:
+  case NAME            the module is NAME.mlir
+  tol RTOL ATOL
+  in  DTYPE[SHAPE] HEX  the inputs, in order (little-endian raw bytes)
+  out ...              f(inputs)
+  grad ...             jax.grad(f)(inputs) w.r.t. input 0 (float scalar f only)
+  vin ...              input 0 batched (a new leading axis of 3; the others shared)
+  vout ...             jax.vmap(f, in_axes=(0, None, ...))(vin, inputs[1:]...)
+  end
+"""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+jax.config.update("jax_platform_name", "cpu")
+HERE = os.path.dirname(os.path.abspath(__file__))
+rng = np.random.default_rng(15)
+
+
+def f32(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def mlp(w1, b1, w2, x, y):
+    h = jnp.tanh(x @ w1 + b1)
+    logits = h @ w2
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.sum(logp * y, axis=-1))
+
+
+def cnn(k, x, w):
+    y = lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.nn.relu(y)
+    n, h, wd, c = y.shape
+    y = y.reshape(n, h // 2, 2, wd // 2, 2, c).max(axis=(2, 4))  # 2x2 max pooling
+    return jnp.sum(y.reshape(n, -1) @ w)
+
+
+def attention(wq, wk, wv, x):
+    q, k, v = x @ wq, x @ wk, x @ wv
+    s = q @ k.T / np.float32(np.sqrt(q.shape[-1]))
+    return jnp.sum(jax.nn.softmax(s, axis=-1) @ v)
+
+
+def rnn(w, u, xs):
+    def step(h, x):
+        h = jnp.tanh(h @ w + x @ u)
+        return h, h
+
+    h, ys = lax.scan(step, jnp.zeros(w.shape[0], jnp.float32), xs)
+    return jnp.sum(ys * ys) + jnp.sum(h)
+
+
+def argmax(x):
+    return jnp.argmax(x, axis=1).astype(jnp.int32), jnp.argmin(x, axis=0).astype(jnp.int32)
+
+
+def sort(x, w):
+    return jnp.sum(jnp.sort(x, axis=1) * w)
+
+
+def indexing(x, i, j):
+    return jnp.sum(x[i, 1:3] ** 2) + jnp.sum(x[:, j] * 3.0) + jnp.sum(jnp.take_along_axis(x, jnp.argsort(x, axis=0)[:1], axis=0))
+
+
+def cumulative(x, w):
+    return jnp.sum(jnp.cumsum(x, axis=1) * w) + jnp.sum(lax.cummax(x, axis=0)) + jnp.sum(jnp.cumsum(x[:, ::-1], axis=1))
+
+
+CASES = [
+    ("mlp", mlp, [f32(4, 8), f32(8), f32(8, 3), f32(5, 4), np.eye(3, dtype=np.float32)[[0, 1, 2, 1, 0]]], 1e-4, 1e-5),
+    ("cnn", cnn, [f32(3, 3, 2, 4), f32(2, 6, 6, 2), f32(36, 1)], 1e-4, 1e-4),
+    ("attention", attention, [f32(6, 4), f32(6, 4), f32(6, 4), f32(5, 6)], 1e-4, 1e-5),
+    ("rnn", rnn, [f32(4, 4) * 0.5, f32(3, 4), f32(6, 3)], 1e-4, 1e-5),
+    ("argmax", argmax, [f32(4, 5)], 0, 0),
+    ("sort", sort, [f32(3, 5), f32(3, 5)], 1e-5, 1e-6),
+    ("indexing", indexing, [f32(5, 4), np.array([1, 3, -1], np.int32), np.array([2, 0], np.int32)], 1e-5, 1e-6),
+    ("cumulative", cumulative, [f32(3, 6), f32(3, 6)], 1e-5, 1e-5),
+]
+
+TYPES = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.bool_: "bool"}
+
+
+def arr(a):
+    a = np.asarray(a)
+    t = TYPES[a.dtype.type]
+    return "%s[%s] %s" % (t, ",".join(str(d) for d in a.shape), a.tobytes().hex())
+
+
+def main():
+    lines = ["# written by gen_jax_stablehlo.py (jax %s); do not edit" % jax.__version__]
+    for name, f, args, rtol, atol in CASES:
+        text = jax.jit(f).lower(*args).as_text()
+        with open(os.path.join(HERE, name + ".mlir"), "w") as fh:
+            fh.write(text)
+        outs = f(*args)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        lines += ["case " + name, "tol %g %g" % (rtol, atol)]
+        lines += ["in " + arr(a) for a in args]
+        lines += ["out " + arr(o) for o in outs]
+        if len(outs) == 1 and np.asarray(outs[0]).dtype == np.float32 and np.asarray(outs[0]).shape == ():
+            lines.append("grad " + arr(jax.grad(f)(*args)))
+        vin = np.stack([np.asarray(args[0]) + np.float32(0.25 * k) for k in range(3)]).astype(np.asarray(args[0]).dtype)
+        vouts = jax.vmap(f, in_axes=(0,) + (None,) * (len(args) - 1))(vin, *args[1:])
+        vouts = vouts if isinstance(vouts, tuple) else (vouts,)
+        lines.append("vin " + arr(vin))
+        lines += ["vout " + arr(o) for o in vouts]
+        lines.append("end")
+    with open(os.path.join(HERE, "jax_corpus.txt"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
