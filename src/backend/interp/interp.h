@@ -48,6 +48,11 @@ static inline bool ryi_next(int64_t *idx, const ry_shape *shape) {
   }
   return false;
 }
+/* The collectives across the processes of an MPI job (collective_dist.c):
+ * x combined into o, the node's new result. */
+ry_status ryi_dist_all_reduce(const ry_node *n, const ry_array *x, ry_array *o);
+ry_status ryi_dist_all_gather(const ry_node *n, const ry_array *x, ry_array *o);
+ry_status ryi_dist_reduce_scatter(const ry_node *n, const ry_array *x, ry_array *o);
 /* NaN-propagating max/min where -0 < +0 (IEEE 754-2019 maximum/minimum). */
 double ryi_fmax(double a, double b);
 double ryi_fmin(double a, double b);

@@ -1,0 +1,336 @@
+/* ryft/dist.h: collectives across processes under MPI.
+ *
+ * The MPI tests start `mpirun -np P ryft_mpi_check ...` (tests/mpi_check.c)
+ * as a child process: each rank runs a program of collectives on the interp
+ * and cpu devices with its own inputs and writes its outputs; the test then
+ * compares every rank's outputs with the same program run on P devices of
+ * one process (the XLA CPU plugin through PJRT, ry_pjrt_execute_per_device),
+ * for every dtype the collectives take, odd sizes and empty arrays. Also:
+ * a rank that dies or stops ends the job with an error (never a hang), and
+ * the API outside a job. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "testlib.h"
+#ifdef RYFT_HAVE_PJRT
+#include "pjrt_testlib.h"
+#endif
+
+extern char **environ;
+
+TEST(dist_outside_a_job) {
+  CHECK(ry_dist_rank() == 0);
+  CHECK(ry_dist_size() == 1);
+  ry_array *x = NULL, *l = NULL;
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(6, 2), &x));
+  CHECK_OK(ry_dist_shard_rows(x, &l)); /* one rank: all rows */
+  if (l) CHECK(ry_shape_equal(ry_array_shape(l), RY_SHAPE(6, 2)));
+  ry_array_release(l);
+  ry_array *s = NULL;
+  CHECK_OK(ry_array_zeros(RY_F32, RY_SCALAR, &s));
+  CHECK_ERR(ry_dist_shard_rows(s, &l), RY_ERR_SHAPE, "scalar");
+  CHECK_ERR(ry_dist_shard_rows(NULL, &l), RY_ERR_INVALID_ARGUMENT, "global is NULL");
+  ry_array_release(s);
+  ry_array_release(x);
+  CHECK(ry_dist_comm_seconds() == 0);
+#ifndef RYFT_HAVE_MPI
+  CHECK_ERR(ry_dist_init(NULL, NULL), RY_ERR_UNSUPPORTED, "built without MPI");
+  CHECK_OK(ry_dist_finalize());
+#endif
+}
+
+#ifdef RYFT_HAVE_MPI
+/* ---- running mpirun ---- */
+
+typedef struct job {
+  int status; /* exit status, 128+signal, or -1: did not end within the guard */
+  char *out, *err;
+} job;
+
+/* mpirun -np P [flags] args... with extra environment `env` (NULL or
+ * "NAME=VALUE"); waits at most guard_s seconds (a guard against a hang, not
+ * a measurement), then kills the job. */
+static job run_mpi(int np, const char *env, int guard_s, const char *const *args) {
+  job j = {-1, NULL, NULL};
+  const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
+  char npb[16];
+  snprintf(npb, sizeof npb, "%d", np);
+  const char *argv[40];
+  int k = 0;
+  argv[k++] = RYFT_MPIEXEC;
+  argv[k++] = "-np";
+  argv[k++] = npb;
+  if (getuid() == 0) argv[k++] = "--allow-run-as-root";
+  /* more ranks than cores, and no cross-memory attach in a container */
+  argv[k++] = "--oversubscribe";
+  argv[k++] = "--mca";
+  argv[k++] = "btl_vader_single_copy_mechanism";
+  argv[k++] = "none";
+  for (int i = 0; args[i] && k < 38; i++) argv[k++] = args[i];
+  argv[k] = NULL;
+  char **envp = environ;
+  int n_env = 0;
+  while (environ[n_env]) n_env++;
+  char **e2 = NULL;
+  if (env) {
+    e2 = calloc((size_t)n_env + 2, sizeof *e2);
+    memcpy(e2, environ, (size_t)n_env * sizeof *e2);
+    e2[n_env] = (char *)env;
+    envp = e2;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&at, 0);
+  pid_t pid;
+  int rc = posix_spawn(&pid, RYFT_MPIEXEC, &fa, &at, (char *const *)argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  free(e2);
+  if (rc != 0) {
+    rt_fail(__FILE__, __LINE__, "posix_spawn %s: %s", RYFT_MPIEXEC, strerror(rc));
+    return j;
+  }
+  int st = 0;
+  for (long waited_ms = 0;; waited_ms += 20) {
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w == pid) {
+      j.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (waited_ms > guard_s * 1000L) {
+      kill(-pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      break;
+    }
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+  }
+  j.out = rt_read_file(outp, NULL);
+  j.err = rt_read_file(errp, NULL);
+  unlink(outp);
+  unlink(errp);
+  return j;
+}
+static void job_free(job *j) {
+  free(j->out);
+  free(j->err);
+}
+
+/* ---- the programs ---- */
+
+static const ry_dtype k_dtypes[] = {RY_F32, RY_F64, RY_F16, RY_BF16, RY_I8, RY_I16, RY_I32, RY_I64, RY_U8, RY_U32, RY_BOOL};
+
+/* inputs: a T[5,3], b T[7] (odd), c T[0,3] (empty), d T[3,4] */
+static const int64_t k_in_dims[4][2] = {{5, 3}, {7, 1}, {0, 3}, {3, 4}};
+static const int k_in_rank[4] = {2, 1, 2, 2};
+
+/* The program for dtype t on a mesh `mesh` (P devices) with group axes
+ * `axes` and group size gs; bool takes only the gathers. */
+static void program(ry_dtype t, const char *mesh, const char *axes, int gs, char *buf, size_t size) {
+  const char *T = ry_dtype_name(t);
+  int num = t != RY_BOOL;
+  size_t k = 0;
+  k += (size_t)snprintf(buf + k, size - k, "func @main(%%a: %s[5,3], %%b: %s[7], %%c: %s[0,3], %%d: %s[3,4]) -> (", T, T, T, T);
+  if (num)
+    k += (size_t)snprintf(buf + k, size - k, "%s[5,3], %s[5,3], %s[5,3], %s[5,3], %s[7], %s[7], %s[0,3], %s[3,%d], %s[3,%d], ", T, T, T,
+                          T, T, T, T, T, 4 / gs, T, 4 / gs);
+  k += (size_t)snprintf(buf + k, size - k, "%s[%d,3], %s[5,%d], %s[0,%d]) {\n", T, 5 * gs, T, 3 * gs, T, 3 * gs);
+  const char *attrs_fmt = "mesh=%s, axes=%s";
+  char at[128];
+  snprintf(at, sizeof at, attrs_fmt, mesh, axes);
+  int o = 0;
+  if (num) {
+    static const char *const kinds[] = {"sum", "prod", "max", "min"};
+    for (int i = 0; i < 4; i++, o++)
+      k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[5,3] = all_reduce %%a {kind=%s, %s}\n", o, T, kinds[i], at);
+    k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[7] = all_reduce %%b {kind=sum, %s}\n", o++, T, at);
+    k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[7] = all_reduce %%b {kind=max, %s}\n", o++, T, at);
+    k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[0,3] = all_reduce %%c {kind=sum, %s}\n", o++, T, at);
+    k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[3,%d] = reduce_scatter %%d {dim=1, kind=sum, %s}\n", o++, T, 4 / gs, at);
+    k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[3,%d] = reduce_scatter %%d {dim=1, kind=min, %s}\n", o++, T, 4 / gs, at);
+  }
+  k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[%d,3] = all_gather %%a {dim=0, %s}\n", o++, T, 5 * gs, at);
+  k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[5,%d] = all_gather %%a {dim=1, %s}\n", o++, T, 3 * gs, at);
+  k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[0,%d] = all_gather %%c {dim=1, %s}\n", o++, T, 3 * gs, at);
+  k += (size_t)snprintf(buf + k, size - k, "  return");
+  for (int i = 0; i < o; i++) k += (size_t)snprintf(buf + k, size - k, i ? ", %%%d" : " %%%d", i);
+  snprintf(buf + k, size - k, "\n}\n");
+}
+
+/* input k of rank r: values that differ by rank, with negatives, and for
+ * floats fractions and (rank 1, element 4 of a) a NaN */
+static ry_array *input(ry_dtype t, int r, int k) {
+  ry_shape s = ry_shape_make(k_in_rank[k], k_in_dims[k]);
+  int64_t n = ry_shape_numel(s);
+  ry_type ty = {t, s};
+  ry_array *a = NULL;
+  if (ry__array_new(ty, &a)) return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t v = (i * 7 + r * 13 + k * 5) % 17 - 8;
+    if (t == RY_BOOL) ry__store_i64(t, a->data, i, (i + r) % 3 == 0);
+    else if (ry_dtype_is_float(t)) ry__store_f64(t, a->data, i, k == 0 && r == 1 && i == 4 ? NAN : (double)v * 0.375 + 0.1 * r);
+    else ry__store_i64(t, a->data, i, ry_dtype_is_signed(t) ? v : v + 9);
+  }
+  return a;
+}
+
+/* An output file of ryft_mpi_check (raw elements) as an array of type t;
+ * NULL (and a failure) if it is missing or short. */
+static ry_array *read_raw(const char *path, ry_type t) {
+  size_t len = 0;
+  char *b = rt_read_file(path, &len);
+  ry_array *a = NULL;
+  if (!b || len != (size_t)ry_shape_numel(t.shape) * ry_dtype_size(t.dtype)) rt_fail(__FILE__, __LINE__, "%s: missing or short", path);
+  else CHECK_OK(ry_array_from_host(t.dtype, t.shape, b, &a));
+  free(b);
+  return a;
+}
+
+/* Bitwise equality, NaN equal to NaN (any payload); element `skip` is not
+ * compared (-1: none). */
+static int same_but(const ry_array *a, const ry_array *b, int64_t skip) {
+  if (!a || !b || !ry_type_equal(ry_array_type(a), ry_array_type(b))) return 0;
+  ry_dtype t = ry_array_dtype(a);
+  for (int64_t i = 0; i < ry_array_numel(a); i++) {
+    if (i == skip) continue;
+    if (ry_dtype_is_float(t)) {
+      double x = ry_array_get_f64(a, i), y = ry_array_get_f64(b, i);
+      if (!(x == y || (isnan(x) && isnan(y)))) return 0;
+    } else if (ry_array_get_i64(a, i) != ry_array_get_i64(b, i)) return 0;
+  }
+  return 1;
+}
+static int same(const ry_array *a, const ry_array *b) { return same_but(a, b, -1); }
+
+/* Run the program of every dtype under mpirun -np P and compare each
+ * rank's interp and cpu outputs with the P-device PJRT run. */
+/* nan_ranks: bit r is set when rank r shares a group with rank 1 (whose
+ * input a holds a NaN) */
+static void check_collectives(int P, const char *mesh, const char *axes, int gs, int n_dtypes, unsigned nan_ranks) {
+  char dir[1100];
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("dist", "coll"));
+  mkdir(dir, 0755);
+  for (int di = 0; di < n_dtypes; di++) {
+    ry_dtype t = k_dtypes[di];
+    char name[64];
+    snprintf(name, sizeof name, "%s %s axes %s", ry_dtype_name(t), mesh, axes);
+    rt_case_begin(name);
+    char text[4096], path[1300];
+    program(t, mesh, axes, gs, text, sizeof text);
+    snprintf(path, sizeof path, "%s/prog.ryft", dir);
+    rt_write_bytes(path, text, strlen(text));
+    ry_graph *g = NULL;
+    CHECK_OK(ry_graph_parse(text, -1, name, &g));
+    ry_array *in[4 * 16] = {0};
+    for (int r = 0; r < P; r++)
+      for (int k = 0; k < 4; k++) {
+        in[r * 4 + k] = input(t, r, k);
+        snprintf(path, sizeof path, "%s/in%d_%d.bin", dir, r, k);
+        if (in[r * 4 + k]) rt_write_bytes(path, ry_array_data(in[r * 4 + k]), ry_array_nbytes(in[r * 4 + k]));
+      }
+    job j = run_mpi(P, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "run", dir, NULL});
+    CHECK_MSG(j.status == 0, "mpirun -np %d: status %d\n%s%s", P, j.status, j.out ? j.out : "", j.err ? j.err : "");
+    job_free(&j);
+    int n_out = g ? ry_graph_num_outputs(g) : 0;
+    ry_array *want[16 * 16] = {0};
+#ifdef RYFT_HAVE_PJRT
+    ry_pjrt_options o = {.plugin_path = pjrt_test_plugin(), .cpu_device_count = P};
+    ry_pjrt_client *c = NULL;
+    ry_pjrt_executable *e = NULL;
+    CHECK_OK(ry_pjrt_client_create(&o, &c));
+    if (c && g) CHECK_OK(ry_pjrt_compile(c, g, P, &e));
+    if (e) CHECK_OK(ry_pjrt_execute_per_device(e, 4 * P, in, n_out * P, want));
+    ry_pjrt_executable_free(e);
+    ry_pjrt_client_free(c);
+#else
+    if (di == 0) rt_skip("pjrt", "no PJRT backend: the %d-device oracle is not built", P);
+#endif
+    for (int r = 0; r < P && g; r++)
+      for (int i = 0; i < n_out; i++) {
+        ry_array *got[2] = {0};
+        static const char *const devs[] = {"interp", "cpu"};
+        for (int d = 0; d < 2; d++) {
+          snprintf(path, sizeof path, "%s/out%d_%s_%d.bin", dir, r, devs[d], i);
+          got[d] = read_raw(path, ry_graph_output_type(g, i));
+          unlink(path);
+        }
+        /* interp and cpu run the same kernels: the same bits */
+        CHECK_MSG(same(got[0], got[1]), "rank %d output %d: interp and cpu differ", r, i);
+        /* max and min of a NaN (element 4 of a on rank 1) are NaN in
+         * ryft, as stablehlo.maximum/minimum and the interpreter say; the
+         * XLA CPU plugin's all-reduce returns the other operand there, so
+         * that element is checked apart */
+        int64_t skip = -1;
+        if (ry_dtype_is_float(t) && (i == 2 || i == 3) && got[0] && (nan_ranks >> r & 1)) {
+          skip = 4;
+          CHECK_MSG(isnan(ry_array_get_f64(got[0], 4)), "rank %d output %d: max/min with a NaN is not NaN", r, i);
+        }
+        if (want[r * n_out + i] && !same_but(got[0], want[r * n_out + i], skip)) {
+          CHECK_MSG(0, "rank %d output %d: differs from the %d-device PJRT run", r, i, P);
+          ry_array_print(got[0], stderr);
+          ry_array_print(want[r * n_out + i], stderr);
+        }
+        ry_array_release(got[0]);
+        ry_array_release(got[1]);
+      }
+    for (int i = 0; i < 16 * 16; i++) ry_array_release(want[i]);
+    for (int i = 0; i < 4 * 16; i++) ry_array_release(in[i]);
+    for (int r = 0; r < P; r++)
+      for (int k = 0; k < 4; k++) {
+        snprintf(path, sizeof path, "%s/in%d_%d.bin", dir, r, k);
+        unlink(path);
+      }
+    snprintf(path, sizeof path, "%s/prog.ryft", dir);
+    unlink(path);
+    ry_graph_release(g);
+    rt_case_end();
+  }
+  rmdir(dir);
+}
+
+TEST(dist_collectives_2_ranks) {
+  check_collectives(2, "[2]", "[0]", 2, (int)(sizeof k_dtypes / sizeof k_dtypes[0]), 3);
+}
+
+/* 4 ranks on the 2 cores (oversubscribed, for correctness): groups along
+ * either axis of a 2x2 mesh and over the whole mesh */
+TEST(dist_collectives_4_ranks) {
+  check_collectives(4, "[2,2]", "[1]", 2, 2, 0x3);
+  check_collectives(4, "[2,2]", "[0]", 2, 1, 0xa);
+  check_collectives(4, "[4]", "[0]", 4, 1, 0xf);
+}
+
+/* a rank killed mid-run: mpirun ends the job and names it */
+TEST(dist_rank_killed) {
+  job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "die", "20", "kill", NULL});
+  CHECK_MSG(j.status > 0, "the job did not end with an error (status %d)", j.status);
+  CHECK_MSG(j.err && strstr(j.err, "rank 1") && strstr(j.err, "signal 9"), "stderr:\n%s", j.err ? j.err : "");
+  job_free(&j);
+}
+
+/* a rank that stops answering (a hung process, an unreachable host): the
+ * other rank's collective fails after RYFT_DIST_TIMEOUT with a message that
+ * names the rank, and ending the job takes the stopped rank down too */
+TEST(dist_rank_stopped) {
+  job j = run_mpi(2, "RYFT_DIST_TIMEOUT=2", 120, (const char *const[]){RYFT_MPI_CHECK, "die", "20", "stop", NULL});
+  CHECK_MSG(j.status > 0, "the job did not end with an error (status %d)", j.status);
+  CHECK_MSG(j.err && strstr(j.err, "rank 0 of 2: no answer from rank 1 within 2 s"), "stderr:\n%s", j.err ? j.err : "");
+  CHECK_MSG(j.err && strstr(j.err, "ending the job on every rank"), "stderr:\n%s", j.err ? j.err : "");
+  job_free(&j);
+}
+#else
+TEST(dist_collectives_2_ranks) { rt_skip("mpi", "ryft was built without MPI (install libopenmpi-dev, -DRYFT_MPI=ON)"); }
+#endif
