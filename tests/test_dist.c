@@ -8,6 +8,7 @@
  * for every dtype the collectives take, odd sizes and empty arrays. Also:
  * a rank that dies or stops ends the job with an error (never a hang), and
  * the API outside a job. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 
 #include "core/internal.h"
 #include "testlib.h"
+#include "train_testlib.h"
 #ifdef RYFT_HAVE_PJRT
 #include "pjrt_testlib.h"
 #endif
@@ -55,27 +57,10 @@ typedef struct job {
   char *out, *err;
 } job;
 
-/* mpirun -np P [flags] args... with extra environment `env` (NULL or
- * "NAME=VALUE"); waits at most guard_s seconds (a guard against a hang, not
- * a measurement), then kills the job. */
-static job run_mpi(int np, const char *env, int guard_s, const char *const *args) {
-  job j = {-1, NULL, NULL};
-  const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
-  char npb[16];
-  snprintf(npb, sizeof npb, "%d", np);
-  const char *argv[40];
-  int k = 0;
-  argv[k++] = RYFT_MPIEXEC;
-  argv[k++] = "-np";
-  argv[k++] = npb;
-  if (getuid() == 0) argv[k++] = "--allow-run-as-root";
-  /* more ranks than cores, and no cross-memory attach in a container */
-  argv[k++] = "--oversubscribe";
-  argv[k++] = "--mca";
-  argv[k++] = "btl_vader_single_copy_mechanism";
-  argv[k++] = "none";
-  for (int i = 0; args[i] && k < 38; i++) argv[k++] = args[i];
-  argv[k] = NULL;
+/* Start prog with args (argv[0] included), stdout and stderr into files,
+ * extra environment `env` (NULL or "NAME=VALUE"), in its own process group;
+ * -1 if it cannot start. */
+static pid_t start(const char *prog, const char *const *argv, const char *env, const char *outp, const char *errp) {
   char **envp = environ;
   int n_env = 0;
   while (environ[n_env]) n_env++;
@@ -95,16 +80,23 @@ static job run_mpi(int np, const char *env, int guard_s, const char *const *args
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&at, 0);
   pid_t pid;
-  int rc = posix_spawn(&pid, RYFT_MPIEXEC, &fa, &at, (char *const *)argv, envp);
+  int rc = posix_spawn(&pid, prog, &fa, &at, (char *const *)argv, envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   free(e2);
   if (rc != 0) {
-    rt_fail(__FILE__, __LINE__, "posix_spawn %s: %s", RYFT_MPIEXEC, strerror(rc));
-    return j;
+    rt_fail(__FILE__, __LINE__, "posix_spawn %s: %s", prog, strerror(rc));
+    return -1;
   }
+  return pid;
+}
+
+/* Wait for pid at most guard_s seconds (a guard against a hang, not a
+ * measurement: past it the job is killed and its status is -1). */
+static job finish(pid_t pid, int guard_s, const char *outp, const char *errp) {
+  job j = {-1, NULL, NULL};
   int st = 0;
-  for (long waited_ms = 0;; waited_ms += 20) {
+  for (long waited_ms = 0; pid > 0; waited_ms += 20) {
     pid_t w = waitpid(pid, &st, WNOHANG);
     if (w == pid) {
       j.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -124,6 +116,33 @@ static job run_mpi(int np, const char *env, int guard_s, const char *const *args
   unlink(errp);
   return j;
 }
+
+/* argv of `mpirun -np P [the flags a container and root need] args...` */
+static void mpi_argv(int np, const char *const *args, const char **argv, char *npb) {
+  int k = 0;
+  sprintf(npb, "%d", np);
+  argv[k++] = RYFT_MPIEXEC;
+  argv[k++] = "-np";
+  argv[k++] = npb;
+  if (getuid() == 0) argv[k++] = "--allow-run-as-root";
+  /* more ranks than cores, and no cross-memory attach in a container */
+  argv[k++] = "--oversubscribe";
+  argv[k++] = "--mca";
+  argv[k++] = "btl_vader_single_copy_mechanism";
+  argv[k++] = "none";
+  for (int i = 0; args[i] && k < 38; i++) argv[k++] = args[i];
+  argv[k] = NULL;
+}
+
+/* mpirun -np P args..., waited for at most guard_s seconds */
+static job run_mpi(int np, const char *env, int guard_s, const char *const *args) {
+  const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
+  const char *argv[40];
+  char npb[16];
+  mpi_argv(np, args, argv, npb);
+  return finish(start(RYFT_MPIEXEC, argv, env, outp, errp), guard_s, outp, errp);
+}
+
 static void job_free(job *j) {
   free(j->out);
   free(j->err);
@@ -330,6 +349,213 @@ TEST(dist_rank_stopped) {
   CHECK_MSG(j.err && strstr(j.err, "rank 0 of 2: no answer from rank 1 within 2 s"), "stderr:\n%s", j.err ? j.err : "");
   CHECK_MSG(j.err && strstr(j.err, "ending the job on every rank"), "stderr:\n%s", j.err ? j.err : "");
   job_free(&j);
+}
+
+/* ---- data-parallel `ryft train` ---- */
+
+#define TRAIN_ARGS "train", "--model", "mlp", "--batch", "32", "--limit-train", "256", "--limit-test", "64", "--no-plot", "--seed", "3"
+
+static const char *train_dir(void) {
+  static char d[1000];
+  if (!d[0]) {
+    snprintf(d, sizeof d, "%s", rt_tmp_path("dist", "train"));
+    mkdir(d, 0755);
+    char data[1200];
+    snprintf(data, sizeof data, "%s/data", d);
+    write_dataset(data, 300, 70);
+  }
+  return d;
+}
+
+/* `ryft train TRAIN_ARGS extra...` with --data and --out DIR/out, on np
+ * ranks (0: a plain process) */
+static job train(int np, const char *out, const char *const *extra) {
+  char data[1200], outd[1200];
+  snprintf(data, sizeof data, "%s/data", train_dir());
+  snprintf(outd, sizeof outd, "%s/%s", train_dir(), out);
+  const char *args[40] = {RYFT_CLI, TRAIN_ARGS, "--data", data, "--out", outd};
+  int k = 0;
+  while (args[k]) k++;
+  for (int i = 0; extra && extra[i] && k < 38; i++) args[k++] = extra[i];
+  args[k] = NULL;
+  if (np > 0) return run_mpi(np, NULL, 300, args);
+  const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
+  return finish(start(RYFT_CLI, args, NULL, outp, errp), 300, outp, errp);
+}
+
+static ry_params *ckpt(const char *out) {
+  char p[1300];
+  snprintf(p, sizeof p, "%s/%s/checkpoint.safetensors", train_dir(), out);
+  ry_params *r = NULL;
+  CHECK_OK(ry_safetensors_read(p, &r));
+  return r;
+}
+
+/* The parameters of two checkpoints agree to rel of the largest magnitude
+ * of each parameter. Data-parallel steps sum each gradient's batch rows in
+ * two parts (one per rank) and then add them, where one process sums all
+ * rows at once: a different floating-point order, so gradients differ in
+ * their last bits and Adam's normalized updates carry that on. */
+static void check_close(const char *a, const char *b, double rel) {
+  ry_params *pa = ckpt(a), *pb = ckpt(b);
+  int n = 0;
+  for (int i = 0; pa && pb && i < ry_params_count(pa); i++) {
+    const char *path = ry_params_path(pa, i);
+    if (strncmp(path, "params/", 7) != 0) continue;
+    n++;
+    ry_array *x = ry_params_at(pa, i), *y = ry_params_get(pb, path);
+    CHECK_MSG(y && ry_array_numel(x) == ry_array_numel(y), "%s: %s missing or of another size in %s", a, path, b);
+    if (!y || ry_array_numel(x) != ry_array_numel(y)) continue;
+    double mx = 0, md = 0;
+    for (int64_t k = 0; k < ry_array_numel(x); k++) {
+      double u = ry_array_get_f64(x, k), v = ry_array_get_f64(y, k);
+      mx = fmax(mx, fabs(u));
+      md = fmax(md, fabs(u - v));
+    }
+    CHECK_MSG(md <= rel * mx, "%s vs %s: %s differs by %g (largest magnitude %g)", a, b, path, md, mx);
+  }
+  CHECK_MSG(n >= 6, "%s: %d parameters", a, n);
+  ry_params_free(pa);
+  ry_params_free(pb);
+}
+
+#define EXPECT_OK(j, what) CHECK_MSG((j).status == 0, "%s: status %d\n%s%s", what, (j).status, (j).out ? (j).out : "", (j).err ? (j).err : "")
+
+TEST(dist_train_matches_one_process) {
+  job j = train(0, "one", (const char *const[]){"--epochs", "2", NULL});
+  EXPECT_OK(j, "one process");
+  job_free(&j);
+  j = train(2, "two", (const char *const[]){"--epochs", "2", NULL});
+  EXPECT_OK(j, "2 ranks");
+  /* rank 0 alone prints */
+  const char *line = "data-parallel over 2 MPI ranks: 16 rows of each batch per rank";
+  CHECK_MSG(j.out && strstr(j.out, line) && !strstr(strstr(j.out, line) + 1, line), "stdout:\n%s", j.out ? j.out : "");
+  CHECK(j.out && strstr(j.out, "communication:"));
+  job_free(&j);
+  check_close("one", "two", 1e-3);
+  /* 4 ranks on 2 cores (oversubscribed): correctness only */
+  j = train(4, "four", (const char *const[]){"--epochs", "2", NULL});
+  EXPECT_OK(j, "4 ranks");
+  job_free(&j);
+  check_close("one", "four", 1e-3);
+  /* a batch the ranks cannot split */
+  j = train(3, "three", (const char *const[]){"--epochs", "1", NULL});
+  CHECK(j.status != 0);
+  CHECK_MSG(j.err && strstr(j.err, "--batch 32 cannot be split over 3 ranks (make it a multiple of 3)"), "stderr:\n%s",
+            j.err ? j.err : "");
+  job_free(&j);
+}
+
+/* the checkpoint does not depend on the rank count: 1 epoch on 2 ranks
+ * resumed in one process, and 1 epoch in one process resumed on 2 ranks */
+TEST(dist_train_resume_with_another_rank_count) {
+  job j = train(0, "ref", (const char *const[]){"--epochs", "2", NULL});
+  EXPECT_OK(j, "one process");
+  job_free(&j);
+  char ck[1300];
+  snprintf(ck, sizeof ck, "%s/a/checkpoint.safetensors", train_dir());
+  j = train(2, "a", (const char *const[]){"--epochs", "2", "--stop-after", "1", NULL});
+  EXPECT_OK(j, "2 ranks, epoch 1");
+  job_free(&j);
+  j = train(0, "a", (const char *const[]){"--epochs", "2", "--resume", ck, NULL});
+  EXPECT_OK(j, "resumed in one process");
+  CHECK(j.out && strstr(j.out, "resuming from"));
+  job_free(&j);
+  check_close("ref", "a", 1e-3);
+  snprintf(ck, sizeof ck, "%s/b/checkpoint.safetensors", train_dir());
+  j = train(0, "b", (const char *const[]){"--epochs", "2", "--stop-after", "1", NULL});
+  EXPECT_OK(j, "one process, epoch 1");
+  job_free(&j);
+  j = train(2, "b", (const char *const[]){"--epochs", "2", "--resume", ck, NULL});
+  EXPECT_OK(j, "resumed on 2 ranks");
+  job_free(&j);
+  check_close("ref", "b", 1e-3);
+}
+
+/* a /proc file (its size is not known in advance) into buf, NUL-terminated;
+ * the byte count */
+static size_t read_proc(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t n = 0;
+  if (fd < 0) return 0;
+  for (ssize_t got; n + 1 < size && (got = read(fd, buf + n, size - n - 1)) > 0;) n += (size_t)got;
+  close(fd);
+  buf[n] = 0;
+  return n;
+}
+
+/* pid of the process under mpirun `parent` that is rank `rank`, or -1 */
+static pid_t find_rank(pid_t parent, int rank) {
+  char want[64];
+  snprintf(want, sizeof want, "OMPI_COMM_WORLD_RANK=%d", rank);
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  pid_t found = -1;
+  for (struct dirent *de; found < 0 && (de = readdir(d));) {
+    pid_t p = (pid_t)atoi(de->d_name);
+    if (p <= 1) continue;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)p);
+    static char env[65536];
+    size_t len = read_proc(path, env, sizeof env);
+    int hit = 0;
+    for (size_t o = 0; o < len; o += strlen(env + o) + 1)
+      if (strcmp(env + o, want) == 0) hit = 1;
+    if (!hit) continue;
+    /* a child of this mpirun */
+    char st[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+    read_proc(path, st, sizeof st);
+    int ppid = 0;
+    const char *rp = strrchr(st, ')');
+    if (rp) sscanf(rp + 2, "%*c %d", &ppid);
+    if (ppid == parent) found = p;
+  }
+  closedir(d);
+  return found;
+}
+
+/* one rank killed mid-training: the job ends with an error naming it, the
+ * last checkpoint is intact and a run resumed from it continues */
+TEST(dist_train_rank_killed_then_resumed) {
+  char data[1200], outd[1200], ck[1300];
+  snprintf(data, sizeof data, "%s/data", train_dir());
+  snprintf(outd, sizeof outd, "%s/k", train_dir());
+  snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", outd);
+  const char *args[40] = {RYFT_CLI, TRAIN_ARGS, "--epochs", "1000", "--data", data, "--out", outd, NULL}, *argv[48];
+  char npb[16];
+  mpi_argv(2, args, argv, npb);
+  const char *outp = rt_tmp_path("dist", "kout"), *errp = rt_tmp_path("dist", "kerr");
+  pid_t pid = start(RYFT_MPIEXEC, argv, NULL, outp, errp);
+  /* wait for the first checkpoint, then kill rank 1 */
+  pid_t victim = -1;
+  for (int i = 0; i < 3000 && pid > 0; i++) {
+    if (access(ck, R_OK) == 0 && (victim = find_rank(pid, 1)) > 0) break;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+  }
+  CHECK_MSG(victim > 0, "no checkpoint or no rank 1 process");
+  if (victim > 0) kill(victim, SIGKILL);
+  job j = finish(pid, 120, outp, errp);
+  CHECK_MSG(j.status > 0, "the job did not end with an error (status %d)", j.status);
+  CHECK_MSG(j.err && strstr(j.err, "rank 1") && strstr(j.err, "signal 9"), "stderr:\n%s", j.err ? j.err : "");
+  job_free(&j);
+  char *ep = NULL;
+  CHECK_OK(ry_safetensors_metadata(ck, "epoch", &ep));
+  long k = ep ? atol(ep) : 0;
+  ry_free(ep);
+  CHECK_MSG(k >= 1 && k < 1000, "checkpoint epoch %ld", k);
+  char stop[32], resumed[64];
+  snprintf(stop, sizeof stop, "%ld", k + 1);
+  snprintf(resumed, sizeof resumed, "after epoch %ld", k);
+  j = train(0, "k", (const char *const[]){"--epochs", "1000", "--stop-after", stop, "--resume", ck, NULL});
+  EXPECT_OK(j, "resumed after the kill");
+  CHECK_MSG(j.out && strstr(j.out, resumed), "stdout:\n%s", j.out ? j.out : "");
+  job_free(&j);
+  ep = NULL;
+  CHECK_OK(ry_safetensors_metadata(ck, "epoch", &ep));
+  CHECK(ep && atol(ep) == k + 1);
+  ry_free(ep);
 }
 #else
 TEST(dist_collectives_2_ranks) { rt_skip("mpi", "ryft was built without MPI (install libopenmpi-dev, -DRYFT_MPI=ON)"); }

@@ -31,6 +31,10 @@ RY_API ry_status ry_dist_init(int *argc, char ***argv);
 /* Leave the job (MPI_Finalize; MPI_Abort if a collective failed, which
  * ends every rank). Nothing of ryft's distributed API works afterwards. */
 RY_API ry_status ry_dist_finalize(void);
+/* End the job on every rank now (MPI_Abort with status code), after a
+ * failure on this rank that the others cannot see; exits this process too.
+ * Outside a job it is exit(code). */
+RY_API void ry_dist_abort(int code);
 /* This process's rank in [0, size) and the number of processes; 0 and 1
  * before ry_dist_init, after ry_dist_finalize, and without MPI. */
 RY_API int ry_dist_rank(void);

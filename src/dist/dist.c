@@ -16,15 +16,9 @@
 #include <time.h>
 
 static int g_rank = 0, g_size = 1;
-static bool g_init = false, g_broken = false;
+static bool g_init = false;
 static double g_comm_s = 0;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int ry_dist_rank(void) { return g_rank; }
 int ry_dist_size(void) { return g_size; }
@@ -70,6 +64,15 @@ ry_status ry_dist_shard_rows(const ry_array *global, ry_array **local) {
 
 #ifdef RYFT_HAVE_MPI
 #include <mpi.h>
+
+static bool g_broken = false; /* a collective failed: the job cannot go on */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 
 static double timeout_s(void) {
   const char *e = getenv("RYFT_DIST_TIMEOUT");
@@ -124,6 +127,15 @@ ry_status ry_dist_finalize(void) {
   g_rank = 0;
   g_size = 1;
   return rc == MPI_SUCCESS ? NULL : mpi_err(rc, "MPI_Finalize");
+}
+
+void ry_dist_abort(int code) {
+  if (g_init) {
+    fprintf(stderr, "ryft: rank %d of %d: ending the job on every rank (MPI_Abort)\n", g_rank, g_size);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
+  exit(code);
 }
 
 #define TAG 0x52f7 /* every collective's messages; MPI keeps them in order per pair */
@@ -222,6 +234,8 @@ ry_status ry_dist_init(int *argc, char ***argv) {
 }
 
 ry_status ry_dist_finalize(void) { return NULL; }
+
+void ry_dist_abort(int code) { exit(code); }
 
 ry_status rydist_exchange(const char *what, int n, const int *peers, int me, void *const *send, const size_t *sbytes,
                           void *const *recv, const size_t *rbytes) {
