@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -117,30 +118,59 @@ static job finish(pid_t pid, int guard_s, const char *outp, const char *errp) {
   return j;
 }
 
+static const char *g_ip = "/usr/sbin/ip"; /* iproute2 */
+
+/* Two "hosts" (dist_two_hosts_over_tcp): when set, mpirun runs in network
+ * namespace g_hosts.ns[0] as host h0 and starts the ranks through
+ * g_hosts.agent (its rsh agent) on h0 and h1, the namespaces joined by a
+ * veth pair, with MPI's TCP transport only. */
+static struct {
+  char ns[2][64], agent[1100], hostfile[1100], veth[2][16];
+  int on;
+} g_hosts;
+
 /* argv of `mpirun -np P [the flags a container and root need] args...` */
 static void mpi_argv(int np, const char *const *args, const char **argv, char *npb) {
   int k = 0;
   sprintf(npb, "%d", np);
+  if (g_hosts.on) {
+    /* ip netns exec NS0 unshare --uts sh -c 'hostname h0; exec "$0" "$@"' mpirun ... */
+    argv[k++] = "ip";
+    argv[k++] = "netns";
+    argv[k++] = "exec";
+    argv[k++] = g_hosts.ns[0];
+    argv[k++] = "unshare";
+    argv[k++] = "--uts";
+    argv[k++] = "sh";
+    argv[k++] = "-c";
+    argv[k++] = "hostname h0 && exec \"$0\" \"$@\"";
+  }
   argv[k++] = RYFT_MPIEXEC;
   argv[k++] = "-np";
   argv[k++] = npb;
   if (getuid() == 0) argv[k++] = "--allow-run-as-root";
-  /* more ranks than cores, and no cross-memory attach in a container */
-  argv[k++] = "--oversubscribe";
-  argv[k++] = "--mca";
-  argv[k++] = "btl_vader_single_copy_mechanism";
-  argv[k++] = "none";
-  for (int i = 0; args[i] && k < 38; i++) argv[k++] = args[i];
+  if (g_hosts.on) {
+    static const char *const f[] = {"--hostfile", NULL, "--mca", "plm_rsh_agent", NULL, "--mca", "btl", "tcp,self",
+                                    "--mca", "btl_tcp_if_include", "10.77.0.0/24", "--mca", "oob_tcp_if_include", "10.77.0.0/24"};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) argv[k++] = i == 1 ? g_hosts.hostfile : i == 4 ? g_hosts.agent : f[i];
+  } else {
+    /* more ranks than cores, and no cross-memory attach in a container */
+    argv[k++] = "--oversubscribe";
+    argv[k++] = "--mca";
+    argv[k++] = "btl_vader_single_copy_mechanism";
+    argv[k++] = "none";
+  }
+  for (int i = 0; args[i] && k < 46; i++) argv[k++] = args[i];
   argv[k] = NULL;
 }
 
 /* mpirun -np P args..., waited for at most guard_s seconds */
 static job run_mpi(int np, const char *env, int guard_s, const char *const *args) {
   const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
-  const char *argv[40];
+  const char *argv[48];
   char npb[16];
   mpi_argv(np, args, argv, npb);
-  return finish(start(RYFT_MPIEXEC, argv, env, outp, errp), guard_s, outp, errp);
+  return finish(start(g_hosts.on ? g_ip : RYFT_MPIEXEC, argv, env, outp, errp), guard_s, outp, errp);
 }
 
 static void job_free(job *j) {
@@ -556,6 +586,89 @@ TEST(dist_train_rank_killed_then_resumed) {
   CHECK_OK(ry_safetensors_metadata(ck, "epoch", &ep));
   CHECK(ep && atol(ep) == k + 1);
   ry_free(ep);
+}
+
+/* ---- two hosts ---- */
+
+static int sh_ok(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static int sh_ok(const char *fmt, ...) {
+  char cmd[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  return system(cmd) == 0;
+}
+
+static long long veth_tx_bytes(int h) {
+  char cmd[2400], out[1100];
+  snprintf(out, sizeof out, "%s", rt_tmp_path("dist", "tx"));
+  snprintf(cmd, sizeof cmd, "%s netns exec %s cat /sys/class/net/%s/statistics/tx_bytes > %s 2>/dev/null", g_ip, g_hosts.ns[h],
+           g_hosts.veth[h], out);
+  long long v = -1;
+  if (system(cmd) == 0) {
+    char *t = rt_read_file(out, NULL);
+    if (t) v = atoll(t);
+    free(t);
+  }
+  unlink(out);
+  return v;
+}
+
+/* Two hosts simulated by two network namespaces joined by a veth pair
+ * (10.77.0.1 and .2): mpirun in the first starts one rank in each through
+ * an rsh agent that enters the namespace, MPI may use only TCP over the
+ * veth (btl tcp,self: no shared memory), and the collectives of every
+ * dtype give the multi-device results as before. Needs root and network
+ * namespaces (prerequisite "netns"). */
+TEST(dist_two_hosts_over_tcp) {
+  if (access(g_ip, X_OK) != 0) g_ip = "/sbin/ip";
+  if (access(g_ip, X_OK) != 0) {
+    rt_skip("netns", "no ip command (iproute2)");
+    return;
+  }
+  int pid = (int)getpid();
+  for (int h = 0; h < 2; h++) {
+    snprintf(g_hosts.ns[h], sizeof g_hosts.ns[h], "ryft%d_h%d", pid, h);
+    snprintf(g_hosts.veth[h], sizeof g_hosts.veth[h], "rv%d%c", pid % 1000000, 'a' + h);
+  }
+  int ok = sh_ok("%s netns add %s 2>/dev/null && %s netns add %s", g_ip, g_hosts.ns[0], g_ip, g_hosts.ns[1]);
+  ok = ok && sh_ok("%s link add %s type veth peer name %s && %s link set %s netns %s && %s link set %s netns %s", g_ip,
+                   g_hosts.veth[0], g_hosts.veth[1], g_ip, g_hosts.veth[0], g_hosts.ns[0], g_ip, g_hosts.veth[1], g_hosts.ns[1]);
+  for (int h = 0; h < 2 && ok; h++)
+    ok = sh_ok("%s -n %s addr add 10.77.0.%d/24 dev %s && %s -n %s link set %s up && %s -n %s link set lo up", g_ip,
+               g_hosts.ns[h], h + 1, g_hosts.veth[h], g_ip, g_hosts.ns[h], g_hosts.veth[h], g_ip, g_hosts.ns[h]);
+  if (!ok) {
+    sh_ok("%s netns del %s 2>/dev/null; %s netns del %s 2>/dev/null; true", g_ip, g_hosts.ns[0], g_ip, g_hosts.ns[1]);
+    rt_skip("netns", "network namespaces or veth pairs are not permitted here (needs root / CAP_NET_ADMIN)");
+    return;
+  }
+  /* the rsh agent: "host" h<i> is namespace ns_h<i>, with its own hostname */
+  snprintf(g_hosts.agent, sizeof g_hosts.agent, "%s", rt_tmp_path("dist", "agent.sh"));
+  snprintf(g_hosts.hostfile, sizeof g_hosts.hostfile, "%s", rt_tmp_path("dist", "hosts"));
+  char script[1024];
+  snprintf(script, sizeof script,
+           "#!/bin/sh\n# mpirun's rsh agent for the test: host $1 is a network namespace\nhost=$1; shift\n"
+           "exec %s netns exec ryft%d_$host unshare --uts sh -c \"hostname $host && $*\"\n",
+           g_ip, pid);
+  rt_write_bytes(g_hosts.agent, script, strlen(script));
+  chmod(g_hosts.agent, 0755);
+  rt_write_bytes(g_hosts.hostfile, "h0 slots=1\nh1 slots=1\n", 22);
+  g_hosts.on = 1;
+  long long tx0 = veth_tx_bytes(0);
+  check_collectives(2, "[2]", "[0]", 2, (int)(sizeof k_dtypes / sizeof k_dtypes[0]), 3);
+  long long tx1 = veth_tx_bytes(0);
+  g_hosts.on = 0;
+  /* the ranks' bytes went over the veth pair: at least every rank's
+   * inputs of all the dtypes once */
+  CHECK_MSG(tx0 >= 0 && tx1 - tx0 > 11 * 4 * 40, "veth %s sent %lld bytes", g_hosts.veth[0], tx1 - tx0);
+  unlink(g_hosts.agent);
+  unlink(g_hosts.hostfile);
+  CHECK(sh_ok("%s netns del %s && %s netns del %s", g_ip, g_hosts.ns[0], g_ip, g_hosts.ns[1]));
 }
 #else
 TEST(dist_collectives_2_ranks) { rt_skip("mpi", "ryft was built without MPI (install libopenmpi-dev, -DRYFT_MPI=ON)"); }
