@@ -588,6 +588,14 @@ TEST(dist_train_rank_killed_then_resumed) {
   ry_free(ep);
 }
 
+/* the README's example (examples/data_parallel.c) on 2 ranks */
+TEST(dist_readme_example_runs) {
+  job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_BINARY_DIR "/example_data_parallel", NULL});
+  EXPECT_OK(j, "example_data_parallel");
+  CHECK_MSG(j.out && strstr(j.out, "2 ranks: w = (3.000, -2.000)"), "stdout:\n%s", j.out ? j.out : "");
+  job_free(&j);
+}
+
 /* ---- two hosts ---- */
 
 static int sh_ok(const char *fmt, ...)
