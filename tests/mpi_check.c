@@ -4,6 +4,11 @@
  *                               k, its raw elements), on the interp and cpu
  *                               devices: writes the raw elements of output i
  *                               to DIR/out<rank>_<device>_<i>.bin
+ *   ryft_mpi_check pjrt PLUGIN DIR   x = DIR/in<rank>_0.bin (f32[5,3]): y = x*x
+ *                               on this process's own PJRT client, then
+ *                               ry_dist_all_reduce(y, sum) and
+ *                               ry_dist_broadcast(x, 1) into
+ *                               DIR/pjrt<rank>_{sum,bcast}.bin
  *   ryft_mpi_check die K MODE   a psum step in a loop; at step K rank 1
  *                               kills itself (MODE kill) or stops (stop),
  *                               the other ranks go on until it fails
@@ -73,6 +78,40 @@ static int run(const char *dir) {
   return 0;
 }
 
+static int square(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_mul(b, in[0], in[0]);
+  return 1;
+}
+
+static int pjrt(const char *plugin, const char *dir) {
+  char path[1200];
+  ry_type t = {RY_F32, RY_SHAPE(5, 3)};
+  ry_graph *g = NULL;
+  ry_pjrt_client *c = NULL;
+  ry_pjrt_executable *e = NULL;
+  ry_array *x = NULL, *y = NULL, *sum = NULL, *bc = NULL;
+  ry_pjrt_options o = {.plugin_path = plugin, .cpu_device_count = 1};
+  ry_status s;
+  snprintf(path, sizeof path, "%s/in%d_0.bin", dir, ry_dist_rank());
+  if ((s = read_raw(path, t, &x)) || (s = ry_trace("square", square, NULL, 1, &t, NULL, &g)) ||
+      (s = ry_pjrt_client_create(&o, &c)) || (s = ry_pjrt_compile(c, g, 1, &e)) || (s = ry_pjrt_execute(e, 1, &x, 1, &y)) ||
+      (s = ry_dist_all_reduce(y, RY_SUM, &sum)) || (s = ry_dist_broadcast(x, 1, &bc)))
+    return fail(s, "pjrt");
+  snprintf(path, sizeof path, "%s/pjrt%d_sum.bin", dir, ry_dist_rank());
+  if ((s = write_raw(path, sum))) return fail(s, path);
+  snprintf(path, sizeof path, "%s/pjrt%d_bcast.bin", dir, ry_dist_rank());
+  if ((s = write_raw(path, bc))) return fail(s, path);
+  ry_array_release(x);
+  ry_array_release(y);
+  ry_array_release(sum);
+  ry_array_release(bc);
+  ry_pjrt_executable_free(e);
+  ry_pjrt_client_free(c);
+  ry_graph_release(g);
+  return 0;
+}
+
 static int step(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;
   out[0] = ry_psum(b, in[0], ry_dist_size());
@@ -109,8 +148,9 @@ int main(int argc, char **argv) {
   if (s) return fail(s, "ry_dist_init");
   int rc = 2;
   if (argc == 3 && strcmp(argv[1], "run") == 0) rc = run(argv[2]);
+  else if (argc == 4 && strcmp(argv[1], "pjrt") == 0) rc = pjrt(argv[2], argv[3]);
   else if (argc == 4 && strcmp(argv[1], "die") == 0) rc = die(atol(argv[2]), argv[3]);
-  else fprintf(stderr, "usage: ryft_mpi_check run DIR | die K kill|stop\n");
+  else fprintf(stderr, "usage: ryft_mpi_check run DIR | pjrt PLUGIN DIR | die K kill|stop\n");
   if (rc == 0 && (s = ry_dist_finalize())) return fail(s, "ry_dist_finalize");
   return rc;
 }

@@ -42,6 +42,20 @@ TEST(dist_outside_a_job) {
   CHECK_ERR(ry_dist_shard_rows(s, &l), RY_ERR_SHAPE, "scalar");
   CHECK_ERR(ry_dist_shard_rows(NULL, &l), RY_ERR_INVALID_ARGUMENT, "global is NULL");
   ry_array_release(s);
+  /* host collectives: a job of one */
+  ry_array *r = NULL;
+  CHECK_OK(ry_array_full(RY_F32, RY_SHAPE(3), 2.5, &s));
+  CHECK_OK(ry_dist_all_reduce(s, RY_SUM, &r));
+  CHECK(r && ry_array_get_f64(r, 2) == 2.5);
+  ry_array_release(r);
+  r = NULL;
+  CHECK_OK(ry_dist_broadcast(s, 0, &r));
+  CHECK(r && ry_array_get_f64(r, 1) == 2.5);
+  ry_array_release(r);
+  CHECK_ERR(ry_dist_broadcast(s, 1, &r), RY_ERR_INVALID_ARGUMENT, "root 1 is not a rank of 0..0");
+  CHECK_ERR(ry_dist_all_reduce(s, RY_AND, &r), RY_ERR_INVALID_ARGUMENT, "not RY_SUM");
+  CHECK_ERR(ry_dist_all_reduce(NULL, RY_SUM, &r), RY_ERR_INVALID_ARGUMENT, "x is NULL");
+  ry_array_release(s);
   ry_array_release(x);
   CHECK(ry_dist_comm_seconds() == 0);
 #ifndef RYFT_HAVE_MPI
@@ -177,6 +191,7 @@ static void job_free(job *j) {
   free(j->out);
   free(j->err);
 }
+#define EXPECT_OK(j, what) CHECK_MSG((j).status == 0, "%s: status %d\n%s%s", what, (j).status, (j).out ? (j).out : "", (j).err ? (j).err : "")
 
 /* ---- the programs ---- */
 
@@ -381,6 +396,49 @@ TEST(dist_rank_stopped) {
   job_free(&j);
 }
 
+/* PJRT under MPI: each rank drives its own one-device PJRT client, and the
+ * values cross the processes between programs (ry_dist_all_reduce,
+ * ry_dist_broadcast) */
+TEST(dist_pjrt_between_programs) {
+#ifndef RYFT_HAVE_PJRT
+  rt_skip("pjrt", "no PJRT backend");
+#else
+  char dir[1100], path[1300];
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("dist", "pjrt"));
+  mkdir(dir, 0755);
+  float x[2][15];
+  for (int r = 0; r < 2; r++) {
+    for (int i = 0; i < 15; i++) x[r][i] = (float)((i * 7 + r * 13) % 17 - 8) * 0.3f + 0.1f * (float)r;
+    snprintf(path, sizeof path, "%s/in%d_0.bin", dir, r);
+    rt_write_bytes(path, x[r], sizeof x[r]);
+  }
+  job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "pjrt", pjrt_test_plugin(), dir, NULL});
+  EXPECT_OK(j, "ryft_mpi_check pjrt");
+  job_free(&j);
+  for (int r = 0; r < 2; r++) {
+    snprintf(path, sizeof path, "%s/pjrt%d_sum.bin", dir, r);
+    ry_array *sum = read_raw(path, (ry_type){RY_F32, RY_SHAPE(5, 3)});
+    unlink(path);
+    snprintf(path, sizeof path, "%s/pjrt%d_bcast.bin", dir, r);
+    ry_array *bc = read_raw(path, (ry_type){RY_F32, RY_SHAPE(5, 3)});
+    unlink(path);
+    for (int i = 0; i < 15 && sum && bc; i++) {
+      float want = x[0][i] * x[0][i] + x[1][i] * x[1][i];
+      CHECK_MSG(ry_array_get_f64(sum, i) == (double)want, "rank %d element %d: sum %g, want %g", r, i, ry_array_get_f64(sum, i),
+                (double)want);
+      CHECK_MSG(ry_array_get_f64(bc, i) == (double)x[1][i], "rank %d element %d: broadcast of rank 1", r, i);
+    }
+    ry_array_release(sum);
+    ry_array_release(bc);
+  }
+  for (int r = 0; r < 2; r++) {
+    snprintf(path, sizeof path, "%s/in%d_0.bin", dir, r);
+    unlink(path);
+  }
+  rmdir(dir);
+#endif
+}
+
 /* ---- data-parallel `ryft train` ---- */
 
 #define TRAIN_ARGS "train", "--model", "mlp", "--batch", "32", "--limit-train", "256", "--limit-test", "64", "--no-plot", "--seed", "3"
@@ -449,7 +507,6 @@ static void check_close(const char *a, const char *b, double rel) {
   ry_params_free(pb);
 }
 
-#define EXPECT_OK(j, what) CHECK_MSG((j).status == 0, "%s: status %d\n%s%s", what, (j).status, (j).out ? (j).out : "", (j).err ? (j).err : "")
 
 TEST(dist_train_matches_one_process) {
   job j = train(0, "one", (const char *const[]){"--epochs", "2", NULL});

@@ -20,6 +20,7 @@
 #ifndef RYFT_DIST_H
 #define RYFT_DIST_H
 #include "core.h"
+#include "trace.h" /* ry_reduce_kind */
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,6 +46,15 @@ RY_API int ry_dist_launched(void);
 /* The rows of a global batch that this rank trains on: rows
  * [rank*B/size, (rank+1)*B/size) of dimension 0 (B divisible by size). */
 RY_API ry_status ry_dist_shard_rows(const ry_array *global, ry_array **local);
+/* Collectives on host arrays between programs, for devices whose programs
+ * cannot reach the other processes (each process drives its own PJRT
+ * client: run the gradient program, all-reduce its outputs here, run the
+ * update program). Every rank calls them with an array of the same type.
+ * all_reduce: x combined over all ranks (RY_SUM, RY_PROD, RY_MAX, RY_MIN),
+ * the same bits as the all_reduce op in a program; broadcast: rank root's
+ * x on every rank. Outside a job both return x's values. */
+RY_API ry_status ry_dist_all_reduce(const ry_array *x, ry_reduce_kind kind, ry_array **out);
+RY_API ry_status ry_dist_broadcast(const ry_array *x, int root, ry_array **out);
 /* Seconds this process has spent in cross-process collectives so far
  * (waiting included): the communication time of a step. */
 RY_API double ry_dist_comm_seconds(void);
