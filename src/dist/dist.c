@@ -141,8 +141,11 @@ void ry_dist_abort(int code) {
 #define TAG 0x52f7 /* every collective's messages; MPI keeps them in order per pair */
 #define MAX_MSG (1u << 30)
 
+/* the messages post() sends for a block of b bytes (a zero-byte one too) */
+static size_t n_pieces(size_t b) { return b == 0 ? 1 : (b + MAX_MSG - 1) / MAX_MSG; }
+
 /* Post the sends and receives of one exchange: messages over 1 GiB go in
- * pieces. reqs has room for 2 * (n - 1) * pieces. */
+ * pieces (n_pieces). */
 static int post(int n, const int *peers, int me, void *const *send, const size_t *sbytes, void *const *recv,
                 const size_t *rbytes, MPI_Request *reqs, int *nreq) {
   for (int j = 0; j < n; j++) {
@@ -171,7 +174,7 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
   if (n <= 1) return NULL;
   size_t pieces = 0;
   for (int j = 0; j < n; j++)
-    if (j != me) pieces += (sbytes[j] / MAX_MSG + 1) + (rbytes[j] / MAX_MSG + 1);
+    if (j != me) pieces += n_pieces(sbytes[j]) + n_pieces(rbytes[j]);
   MPI_Request *reqs = ry__malloc(pieces * sizeof *reqs);
   if (!reqs) return ry__oom();
   pthread_mutex_lock(&g_mu);
@@ -196,7 +199,7 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
         int f = 0;
         if (reqs[k] != MPI_REQUEST_NULL) MPI_Test(&reqs[k], &f, MPI_STATUS_IGNORE);
         if (reqs[k] != MPI_REQUEST_NULL) waiting = peers[i];
-        k += (int)(rbytes[i] / MAX_MSG + 1);
+        k += (int)n_pieces(rbytes[i]);
       }
       s = ry__err(RY_ERR_IO,
                   "%s on rank %d of %d: no answer from rank %d within %g s (RYFT_DIST_TIMEOUT): a rank died, hangs or its host "
