@@ -152,7 +152,7 @@ static int post(int n, const int *peers, int me, void *const *send, const size_t
     if (j == me) continue;
     for (size_t off = 0; off < rbytes[j] || (off == 0 && rbytes[j] == 0); off += MAX_MSG) {
       size_t len = rbytes[j] - off < MAX_MSG ? rbytes[j] - off : MAX_MSG;
-      int rc = MPI_Irecv((char *)recv[j] + off, (int)len, MPI_BYTE, peers[j], TAG, MPI_COMM_WORLD, &reqs[(*nreq)++]);
+      int rc = MPI_Irecv(recv[j] ? (char *)recv[j] + off : NULL, (int)len, MPI_BYTE, peers[j], TAG, MPI_COMM_WORLD, &reqs[(*nreq)++]);
       if (rc != MPI_SUCCESS) return rc;
       if (!rbytes[j]) break;
     }
@@ -161,7 +161,7 @@ static int post(int n, const int *peers, int me, void *const *send, const size_t
     if (j == me) continue;
     for (size_t off = 0; off < sbytes[j] || (off == 0 && sbytes[j] == 0); off += MAX_MSG) {
       size_t len = sbytes[j] - off < MAX_MSG ? sbytes[j] - off : MAX_MSG;
-      int rc = MPI_Isend((char *)send[j] + off, (int)len, MPI_BYTE, peers[j], TAG, MPI_COMM_WORLD, &reqs[(*nreq)++]);
+      int rc = MPI_Isend(send[j] ? (char *)send[j] + off : NULL, (int)len, MPI_BYTE, peers[j], TAG, MPI_COMM_WORLD, &reqs[(*nreq)++]);
       if (rc != MPI_SUCCESS) return rc;
       if (!sbytes[j]) break;
     }

@@ -61,6 +61,9 @@ static ry_status find_group(const ry_node *n, group *gr) {
   return NULL;
 }
 
+/* p + off, where an empty array's or block's p may be NULL */
+static char *at(const void *p, size_t off) { return p ? (char *)p + off : NULL; }
+
 static void group_free(group *gr) { ry__free(gr->peers, (size_t)gr->n * sizeof(int)); }
 
 /* dst[i] = dst[i] op src[i] for i < count, in dtype t, rounded once. */
@@ -145,19 +148,19 @@ ry_status ryi_dist_all_reduce(const ry_node *n, const ry_array *x, ry_array *o) 
     if (tmp_bytes && !(tmp = ry__malloc(tmp_bytes))) s = ry__oom();
     for (int j = 0; j < gr.n && !s; j++) {
       int64_t jl = j * N / g, jc = (j + 1) * N / g - jl;
-      xf.send[j] = (char *)x->data + (size_t)jl * es;
+      xf.send[j] = at(x->data, (size_t)jl * es);
       xf.sbytes[j] = (size_t)jc * es;
-      xf.recv[j] = j == gr.me ? xf.send[j] : tmp + (size_t)(j * cnt) * es;
+      xf.recv[j] = j == gr.me ? xf.send[j] : at(tmp, (size_t)(j * cnt) * es);
       xf.rbytes[j] = (size_t)cnt * es;
     }
     if (!s) s = rydist_exchange("all_reduce", gr.n, gr.peers, gr.me, xf.send, xf.sbytes, xf.recv, xf.rbytes);
-    if (!s) combine_blocks(n->attrs.collective.kind, t, (char *)o->data + (size_t)lo * es, xf.recv, gr.n, cnt);
+    if (!s) combine_blocks(n->attrs.collective.kind, t, at(o->data, (size_t)lo * es), xf.recv, gr.n, cnt);
     /* phase 2: the combined block me to everyone, block j from member j */
     for (int j = 0; j < gr.n && !s; j++) {
       int64_t jl = j * N / g, jc = (j + 1) * N / g - jl;
-      xf.send[j] = (char *)o->data + (size_t)lo * es;
+      xf.send[j] = at(o->data, (size_t)lo * es);
       xf.sbytes[j] = (size_t)cnt * es;
-      xf.recv[j] = (char *)o->data + (size_t)jl * es;
+      xf.recv[j] = at(o->data, (size_t)jl * es);
       xf.rbytes[j] = (size_t)jc * es;
     }
     if (!s) s = rydist_exchange("all_reduce", gr.n, gr.peers, gr.me, xf.send, xf.sbytes, xf.recv, xf.rbytes);
@@ -183,14 +186,14 @@ ry_status ryi_dist_reduce_scatter(const ry_node *n, const ry_array *x, ry_array 
   if (!(s = xfer_new(gr.n, &xf)) && buf_bytes && !(buf = ry__malloc(buf_bytes))) s = ry__oom();
   if (!s) {
     /* pack: block j = rows [j d/g, (j+1) d/g) of dim, for every outer index */
-    char *pack = buf, *in = buf + blk * (size_t)g;
+    char *pack = buf, *in = at(buf, blk * (size_t)g);
     for (int64_t j = 0; j < g; j++)
       for (int64_t a = 0; a < outer && row; a++)
         memcpy(pack + (size_t)j * blk + (size_t)a * row, (const char *)x->data + ((size_t)(a * g + j)) * row, row);
     for (int j = 0; j < gr.n; j++) {
-      xf.send[j] = pack + (size_t)j * blk;
+      xf.send[j] = at(pack, (size_t)j * blk);
       xf.sbytes[j] = blk;
-      xf.recv[j] = j == gr.me ? xf.send[j] : in + (size_t)j * blk;
+      xf.recv[j] = j == gr.me ? xf.send[j] : at(in, (size_t)j * blk);
       xf.rbytes[j] = blk;
     }
     s = rydist_exchange("reduce_scatter", gr.n, gr.peers, gr.me, xf.send, xf.sbytes, xf.recv, xf.rbytes);
@@ -217,7 +220,7 @@ ry_status ryi_dist_all_gather(const ry_node *n, const ry_array *x, ry_array *o) 
     for (int j = 0; j < gr.n; j++) {
       xf.send[j] = x->data;
       xf.sbytes[j] = nb;
-      xf.recv[j] = j == gr.me ? x->data : buf + (size_t)j * nb;
+      xf.recv[j] = j == gr.me ? x->data : at(buf, (size_t)j * nb);
       xf.rbytes[j] = nb;
     }
     s = rydist_exchange("all_gather", gr.n, gr.peers, gr.me, xf.send, xf.sbytes, xf.recv, xf.rbytes);
