@@ -1,5 +1,7 @@
 /* The README's complete examples are files of examples/ verbatim
- * (quickstart.c, and xla.c and xla_train.c for "Running on XLA devices"), and
+ * (quickstart.c, xla.c and xla_train.c for "Running on XLA devices",
+ * data_parallel.c for "Several processes and hosts (MPI)"; tests/test_dist.c
+ * runs that one under mpirun), and
  * the built quickstart (and, with PJRT, xla_train) runs and prints a result. */
 #include <stdlib.h>
 
@@ -32,6 +34,7 @@ TEST(readme_example_is_quickstart) {
 }
 
 TEST(readme_lm_example_is_a_file) { check_block("## Language models", "lm_generate.c"); }
+TEST(readme_mpi_example_is_a_file) { check_block("## Several processes and hosts (MPI)", "data_parallel.c"); }
 
 TEST(readme_xla_examples_are_files) {
   check_block("## Running on XLA devices", "xla.c");

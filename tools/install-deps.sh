@@ -31,6 +31,14 @@ fi
 if [ -z "${RYFT_NO_PLOT:-}" ]; then
   command -v gnuplot >/dev/null 2>&1 || need="$need gnuplot-nox"
 fi
+# Open MPI: collectives across processes and hosts (ryft/dist.h) and the
+# tests that run them under mpirun
+command -v mpirun >/dev/null 2>&1 || need="$need openmpi-bin"
+[ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] || [ -f /usr/include/mpi.h ] || \
+  ls /usr/lib/*/openmpi/include/mpi.h >/dev/null 2>&1 || need="$need libopenmpi-dev"
+# iproute2: the test that runs two MPI ranks on two "hosts" (network
+# namespaces joined by a veth pair)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need="$need iproute2"
 # pkg-config: the install test builds a program against an installed ryft
 command -v pkg-config >/dev/null 2>&1 || need="$need pkgconf"
 [ -z "$need" ] && exit 0

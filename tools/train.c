@@ -10,6 +10,14 @@
  * only on the seed and the epoch, so a run resumed from a checkpoint is
  * bitwise identical to an uninterrupted one.
  *
+ * Under MPI (`mpirun -np N ryft train`, ryft/dist.h) every rank draws the
+ * same global batch and trains on its rows of it (ry_dist_shard_rows); the
+ * step averages the loss and gradients over the ranks inside the compiled
+ * program (ry_nn_data_parallel_mean), so every rank applies the same update.
+ * Rank 0 alone prints, writes the logs, checkpoints and the plot; the
+ * checkpoint does not depend on the rank count, so --resume works with
+ * another one.
+ *
  * Uses only the public API. */
 #define _POSIX_C_SOURCE 200809L
 #include "train.h"
@@ -58,7 +66,11 @@ static const char k_train_usage[] =
     "  --no-plot           do not run gnuplot\n"
     "\n"
     "The progress bar is drawn when stdout is a terminal; otherwise progress is\n"
-    "printed as plain lines.\n";
+    "printed as plain lines.\n"
+    "\n"
+    "Started by mpirun (mpirun -np N ryft train ...), the N processes train\n"
+    "data-parallel: each takes batch/N rows of every batch and the gradients are\n"
+    "averaged over the processes in each step; rank 0 writes the output.\n";
 
 /* ---- small helpers ---- */
 
@@ -198,6 +210,7 @@ typedef struct train_ctx {
   const ry_params *like;   /* parameter paths and types */
   ry_nn_optimizer opt;
   uint64_t seed;
+  int n_ranks;             /* processes of the MPI job (1: none) */
   ry_graph *loss_vg;       /* (params..., x, y) -> (loss, grads...) */
 } train_ctx;
 
@@ -245,6 +258,8 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   args[n] = in[n + n_state];
   args[n + 1] = in[n + n_state + 1];
   if (ry_call(b, c->loss_vg, n + 2, args, res) != n + 1) return -1;
+  /* data-parallel: the mean of the loss and grads over the ranks' shards */
+  ry_nn_data_parallel_mean(b, n + 1, res, c->n_ranks, res);
   ry_nn_opt_update(b, &c->opt, n, in, res + 1, in + n, out, out + n);
   out[n + n_state] = res[0];
   return n + n_state + 1;
@@ -592,7 +607,15 @@ int ryft_cmd_train(int argc, char **argv) {
   if (o.epochs < 0) o.epochs = o.m->epochs;
   if (o.lr < 0) o.lr = o.m->lr;
   if (!o.data) o.data = default_data_dir();
-  return run(&o);
+  if (!ry_dist_launched()) return run(&o);
+  /* started by mpirun: one rank of a data-parallel job */
+  ry_status s = ry_dist_init(&argc, &argv);
+  if (s) return fail(s, "started by mpirun");
+  int rc = run(&o);
+  /* a failure on one rank leaves the others waiting: end them all */
+  if (rc != T_OK) ry_dist_abort(rc);
+  if ((s = ry_dist_finalize())) return fail(s, NULL);
+  return rc;
 }
 
 
@@ -620,6 +643,14 @@ static int run(const train_opts *o) {
   FILE *csv = NULL, *steps_csv = NULL;
   train_ctx c = {0};
   int n_state = 0;
+  int n_ranks = ry_dist_size(), lead = ry_dist_rank() == 0;
+  /* only rank 0 prints; errors go to stderr on every rank */
+  if (!lead && !freopen("/dev/null", "w", stdout)) return T_FAIL;
+  if (o->batch % n_ranks) {
+    fprintf(stderr, "ryft train: --batch %" PRId64 " cannot be split over %d ranks (make it a multiple of %d)\n", o->batch, n_ranks,
+            n_ranks);
+    return T_FAIL;
+  }
 
   /* data */
   if ((s = load_split(o->data, "train", o->limit_train, &tr_x, &tr_y))) return fail(s, NULL);
@@ -642,6 +673,7 @@ static int run(const train_opts *o) {
   /* optimizer: Adam, linear warmup over the first 2% of steps, cosine decay to 0 */
   c.m = m;
   c.seed = o->seed;
+  c.n_ranks = n_ranks;
   c.opt = ry_nn_optimizer_default(RY_NN_ADAM, o->lr);
   c.opt.lr.kind = RY_NN_SCHED_WARMUP_COSINE;
   c.opt.lr.init_value = 0.0;
@@ -671,8 +703,8 @@ static int run(const train_opts *o) {
   /* programs */
   ry_type ltypes[66];
   ry_params_types(like, ltypes);
-  ltypes[n] = (ry_type){RY_U8, RY_SHAPE(o->batch, 28, 28)};
-  ltypes[n + 1] = (ry_type){RY_U8, RY_SHAPE(o->batch)};
+  ltypes[n] = (ry_type){RY_U8, RY_SHAPE(o->batch / n_ranks, 28, 28)};
+  ltypes[n + 1] = (ry_type){RY_U8, RY_SHAPE(o->batch / n_ranks)};
   int argnums[64];
   for (int i = 0; i < n; i++) argnums[i] = i;
   ry_grad_opts go = {n, argnums, 0};
@@ -708,19 +740,19 @@ static int run(const train_opts *o) {
     }
   }
 
-  if (mkdir(o->out, 0755) != 0 && errno != EEXIST) {
+  if (lead && mkdir(o->out, 0755) != 0 && errno != EEXIST) {
     fprintf(stderr, "ryft train: cannot create %s: %s\n", o->out, strerror(errno));
     goto done;
   }
   char path[1200], ckpt[1200];
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o->out);
   snprintf(path, sizeof path, "%s/metrics.csv", o->out);
-  csv = open_log(path, o->resume);
+  csv = lead ? open_log(path, o->resume) : NULL;
   if (csv && !o->resume) fprintf(csv, "epoch,steps,train_loss,test_loss,test_accuracy,seconds\n");
   snprintf(path, sizeof path, "%s/steps.csv", o->out);
-  steps_csv = open_log(path, o->resume);
+  steps_csv = lead ? open_log(path, o->resume) : NULL;
   if (steps_csv && !o->resume) fprintf(steps_csv, "step,loss\n");
-  if (!csv || !steps_csv) {
+  if (lead && (!csv || !steps_csv)) {
     fprintf(stderr, "ryft train: cannot write %s: %s\n", path, strerror(errno));
     goto done;
   }
@@ -737,6 +769,9 @@ static int run(const train_opts *o) {
   printf("ryft train: model %s (%" PRId64 " parameters), %" PRId64 " train / %" PRId64 " test examples, batch %" PRId64
          ", %" PRId64 " epochs, Adam lr %g (warmup + cosine), device %s\n",
          m->name, ry_params_numel(like), n_train, n_test, o->batch, o->epochs, o->lr, ry_device_name(dev));
+  if (n_ranks > 1)
+    printf("data-parallel over %d MPI ranks: %" PRId64 " rows of each batch per rank, gradients averaged in the step\n", n_ranks,
+           o->batch / n_ranks);
   if (o->resume) printf("resuming from %s after epoch %" PRId64 "\n", o->resume, start_epoch);
   fflush(stdout);
 
@@ -753,6 +788,7 @@ static int run(const train_opts *o) {
       goto done;
     }
     pg.t0 = now_s();
+    double comm0 = ry_dist_comm_seconds();
     pg.last_draw = 0;
     pg.total = steps_per_epoch;
     pg.next_line = steps_per_epoch / 4 > 0 ? steps_per_epoch / 4 : 1;
@@ -763,6 +799,20 @@ static int run(const train_opts *o) {
         if (!s) s = ry_status_make(RY_ERR_INTERNAL, "the batch iterator ended early");
         rc = fail(s, NULL);
         goto done;
+      }
+      if (n_ranks > 1) { /* this rank's rows of the global batch */
+        for (int k = 0; k < 2 && !s; k++) {
+          ry_array *local = NULL;
+          s = ry_dist_shard_rows(batch[k], &local);
+          ry_array_release(batch[k]);
+          batch[k] = local;
+        }
+        if (s) {
+          ry_array_release(batch[0]);
+          ry_array_release(batch[1]);
+          rc = fail(s, NULL);
+          goto done;
+        }
       }
       ry_array *in[210], *out[210];
       for (int i = 0; i < n; i++) in[i] = params[i];
@@ -788,10 +838,10 @@ static int run(const train_opts *o) {
         goto done;
       }
       loss_sum += loss;
-      fprintf(steps_csv, "%" PRId64 ",%.6f\n", epoch * steps_per_epoch + st + 1, loss);
+      if (steps_csv) fprintf(steps_csv, "%" PRId64 ",%.6f\n", epoch * steps_per_epoch + st + 1, loss);
       progress_draw(&pg, (int)epoch + 1, (int)o->epochs, st + 1, loss_sum / (double)(st + 1), st + 1 == steps_per_epoch);
     }
-    double train_time = now_s() - pg.t0;
+    double train_time = now_s() - pg.t0, comm_time = ry_dist_comm_seconds() - comm0;
     /* evaluate */
     int64_t correct = 0;
     double test_loss = 0;
@@ -825,6 +875,10 @@ static int run(const train_opts *o) {
     printf("epoch %" PRId64 "/%" PRId64 ": train loss %.4f, test loss %.4f, test accuracy %.2f%% (%.1f s, %.1f steps/s)\n", epoch + 1,
            o->epochs, loss_sum / (double)steps_per_epoch, test_loss / (double)n_test, 100.0 * last_acc, train_time,
            (double)steps_per_epoch / train_time);
+    if (n_ranks > 1)
+      printf("  communication: %.2f ms per step (%.0f%% of the step time)\n", 1e3 * comm_time / (double)steps_per_epoch,
+             100.0 * comm_time / train_time);
+    if (!lead) continue;
     fprintf(csv, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.3f\n", epoch + 1, (epoch + 1) * steps_per_epoch,
             loss_sum / (double)steps_per_epoch, test_loss / (double)n_test, last_acc, now_s() - t_start);
     fflush(csv);
@@ -835,12 +889,12 @@ static int run(const train_opts *o) {
     }
     fflush(stdout);
   }
-  fclose(csv);
-  fclose(steps_csv);
+  if (csv) fclose(csv);
+  if (steps_csv) fclose(steps_csv);
   csv = steps_csv = NULL;
   printf("final test accuracy %.2f%% in %.1f s; checkpoint %s, metrics %s/metrics.csv\n", 100.0 * last_acc, now_s() - t_start, ckpt,
          o->out);
-  if (!o->no_plot) plot(o->out);
+  if (!o->no_plot && lead) plot(o->out);
   rc = T_OK;
 
 done:

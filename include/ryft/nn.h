@@ -232,6 +232,17 @@ RY_API const char *ry_nn_opt_slot_name(const ry_nn_optimizer *o, int j);
 
 /* sqrt(sum of squares of every grad) (optax.global_norm), f32 scalar. */
 RY_API ry_value ry_nn_global_norm_(ry_builder *b, ry_loc loc, int n, const ry_value *xs);
+/* ---- data parallelism (ryft/dist.h) -----------------------------------------
+ * Makes a train step data-parallel over the processes of an MPI job: each
+ * rank computes the loss and gradients on its rows of the global batch
+ * (ry_dist_shard_rows), and this replaces each of the n values with its mean
+ * over the n_ranks ranks (n_ranks = ry_dist_size()), before the optimizer
+ * update, so every rank applies the same update. Values of one dtype are
+ * all-reduced as one buffer. With n_ranks 1 the values pass unchanged, so
+ * the same step runs in a single process. out may be xs. */
+RY_API void ry_nn_data_parallel_mean_(ry_builder *b, ry_loc loc, int n, const ry_value *xs, int n_ranks, ry_value *out);
+#define ry_nn_data_parallel_mean(b, n, xs, r, out) ry_nn_data_parallel_mean_((b), RY_HERE, (n), (xs), (r), (out))
+
 #define ry_nn_opt_init(b, o, n, p, st) ry_nn_opt_init_((b), RY_HERE, (o), (n), (p), (st))
 #define ry_nn_opt_update(b, o, n, p, g, st, np, nst) ry_nn_opt_update_((b), RY_HERE, (o), (n), (p), (g), (st), (np), (nst))
 #define ry_nn_global_norm(b, n, xs) ry_nn_global_norm_((b), RY_HERE, (n), (xs))

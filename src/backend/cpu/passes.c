@@ -234,6 +234,8 @@ static bool foldable(const ry_graph *g, const ry_node *n, const int32_t *ops) {
   if (n->n_operands == 0 || n->n_regions > 0 || n->n_results != 1) return false;
   switch (n->op) {
   case RY_OP_CALL: case RY_OP_CUSTOM_CALL: case RY_OP_COND: case RY_OP_WHILE: case RY_OP_CONSTANT: return false;
+  /* a collective's value depends on the other devices (processes under MPI) */
+  case RY_OP_ALL_REDUCE: case RY_OP_ALL_GATHER: case RY_OP_REDUCE_SCATTER: return false;
   default: break;
   }
   if (!ryi_kernels[n->op]) return false;

@@ -7,8 +7,20 @@
  * copies and keeps the first block. For a group of one device (mesh axes of
  * size 1, or no axes) every collective is the identity. This is also what
  * a replicated PJRT run (the same inputs on every device) computes on each
- * device, so the two can be compared. `sharding` is the identity. */
+ * device, so the two can be compared. `sharding` is the identity.
+ *
+ * In an MPI job of several processes (ryft/dist.h) a collective whose mesh
+ * has more than one device runs across the processes instead
+ * (collective_dist.c). */
 #include "interp.h"
+#include "../../dist/dist.h"
+
+static bool across_processes(const ry_node *n) {
+  const ry_axes *m = &n->attrs.collective.mesh;
+  int64_t d = 1;
+  for (int i = 0; i < m->n; i++) d *= m->v[i];
+  return d > 1 && rydist_active();
+}
 
 /* v combined with itself over n devices. */
 static double combine_f(ry_reduce_kind k, double v, int64_t n) {
@@ -62,6 +74,11 @@ ry_status ryi_all_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *
   ry_array *o;
   ry_status s = ryi_new_result(f, n, 0, &o);
   if (s) return s;
+  if (across_processes(n)) {
+    if ((s = ryi_dist_all_reduce(n, in[0], o))) ry_array_release(o);
+    else out[0] = o;
+    return s;
+  }
   if (g == 1 || k == RY_MAX || k == RY_MIN) memcpy(o->data, in[0]->data, o->nbytes);
   else combine_into(o, in[0], k, g, 1, 1, 1, ry_shape_numel(in[0]->type.shape));
   out[0] = o;
@@ -74,6 +91,11 @@ ry_status ryi_all_gather(const ryi_frame *f, const ry_node *n, ry_array *const *
   ry_array *o;
   ry_status s = ryi_new_result(f, n, 0, &o);
   if (s) return s;
+  if (across_processes(n)) {
+    if ((s = ryi_dist_all_gather(n, x, o))) ry_array_release(o);
+    else out[0] = o;
+    return s;
+  }
   int64_t outer, inner, d = x->type.shape.dims[dim];
   split_at(&x->type.shape, dim, &outer, &inner);
   size_t row = (size_t)(d * inner) * ry_dtype_size(x->type.dtype);
@@ -89,6 +111,11 @@ ry_status ryi_reduce_scatter(const ryi_frame *f, const ry_node *n, ry_array *con
   ry_array *o;
   ry_status s = ryi_new_result(f, n, 0, &o);
   if (s) return s;
+  if (across_processes(n)) {
+    if ((s = ryi_dist_reduce_scatter(n, x, o))) ry_array_release(o);
+    else out[0] = o;
+    return s;
+  }
   int64_t outer, inner, d = x->type.shape.dims[dim];
   split_at(&x->type.shape, dim, &outer, &inner);
   combine_into(o, x, n->attrs.collective.kind, g, outer, d, d / g, inner);

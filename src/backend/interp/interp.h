@@ -52,6 +52,11 @@ static inline bool ryi_next(int64_t *idx, const ry_shape *shape) {
   }
   return false;
 }
+/* The collectives across the processes of an MPI job (collective_dist.c):
+ * x combined into o, the node's new result. */
+ry_status ryi_dist_all_reduce(const ry_node *n, const ry_array *x, ry_array *o);
+ry_status ryi_dist_all_gather(const ry_node *n, const ry_array *x, ry_array *o);
+ry_status ryi_dist_reduce_scatter(const ry_node *n, const ry_array *x, ry_array *o);
 static inline int ryi_bits(ry_dtype t) { return (int)(8 * ry_dtype_size(t)); }
 
 /* ---- kernels, one family per file ---- */
