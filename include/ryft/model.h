@@ -86,6 +86,19 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
 #define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, lg, ko, vo) \
   ry_lm_forward_((b), RY_HERE, (c), (w), (tok), (pos0), (last), (kc), (vc), (win), (lg), (ko), (vo))
 
+/* ---- training: whole sequences, no cache ----
+ * The forward pass of tokens i32[B, T] at positions 0 .. T-1 with causal
+ * attention (the same blocks as ry_lm_forward), for training and scoring:
+ * the logits of every position, f32[B, T, n_vocab]. T above the model's
+ * n_ctx_train sets the builder's error ("a sequence of 2048 tokens is
+ * longer than the model's context of 1024"). */
+RY_API ry_value ry_lm_logits_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens);
+#define ry_lm_logits(b, c, w, tok) ry_lm_logits_((b), RY_HERE, (c), (w), (tok))
+/* The mean next-token cross-entropy (f32 scalar) of the logits of tokens
+ * against targets i32[B, T] (usually the tokens shifted by one). */
+RY_API ry_value ry_lm_loss_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value targets);
+#define ry_lm_loss(b, c, w, tok, tgt) ry_lm_loss_((b), RY_HERE, (c), (w), (tok), (tgt))
+
 typedef struct ry_lm ry_lm;
 
 /* ---- from GGUF files ----

@@ -16,4 +16,5 @@
 #include "pjrt.h"
 #include "llm.h"
 #include "model.h"
+#include "lm_train.h"
 #endif

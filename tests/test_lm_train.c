@@ -1,0 +1,228 @@
+/* Training language models (ryft/model.h ry_lm_loss, ryft/lm_train.h): a
+ * tiny GPT-2's loss and every parameter's gradient against PyTorch (float64,
+ * tests/data/gen_gpt2_train_goldens.py), 20 AdamW steps (decay mask by path,
+ * clipping, warmup + cosine) against PyTorch's loss curve, gradients of the
+ * loss by central differences, and bad input named in errors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ryft/ryft.h"
+#include "testlib.h"
+
+/* the goldens' config: L=2, E=32, FF=128, H=4, V=64, context 16, tied */
+static ry_lm_config tiny_gpt2(void) {
+  ry_lm_config c = {RY_LM_GPT2, 2, 32, 128, 4, 4, 8, 64, 16, 10000.0, 1e-5, RY_ROPE_NONE, 1};
+  return c;
+}
+
+typedef struct goldens {
+  ry_params *file, *w;
+  ry_array *tokens; /* i32[2, 17] */
+} goldens;
+
+static int load_goldens(goldens *g) {
+  memset(g, 0, sizeof *g);
+  char p[1024];
+  snprintf(p, sizeof p, "%s/tests/data/lm/gpt2_train.safetensors", rt_source_dir());
+  CHECK_OK(ry_safetensors_read(p, &g->file));
+  if (!g->file) return 0;
+  CHECK_OK(ry_params_subtree(g->file, "w", &g->w));
+  g->tokens = ry_params_get(g->file, "tokens");
+  CHECK(g->tokens != NULL);
+  return g->w && g->tokens;
+}
+
+static void free_goldens(goldens *g) {
+  ry_params_free(g->w);
+  ry_params_free(g->file);
+}
+
+typedef struct loss_ctx {
+  ry_lm_config c;
+  const ry_params *w;
+} loss_ctx;
+
+/* (weights..., tokens i32[B, T + 1]) -> loss */
+static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
+  loss_ctx *lc = vctx;
+  int n = ry_params_count(lc->w);
+  ry_pvalues *pv = NULL;
+  ry_status s = ry_pvalues_from(b, lc->w, in, &pv);
+  if (s) return ry_builder_set_error(b, s), -1;
+  ry_shape ts = ry_value_shape(b, in[n]);
+  ry_value x = ry_slice(b, in[n], RY_AXES(0, 0), RY_AXES(ts.dims[0], ts.dims[1] - 1), RY_NO_AXES);
+  ry_value y = ry_slice(b, in[n], RY_AXES(0, 1), RY_AXES(ts.dims[0], ts.dims[1]), RY_NO_AXES);
+  out[0] = ry_lm_loss(b, &lc->c, pv, x, y);
+  ry_pvalues_free(pv);
+  return 1;
+}
+
+/* max |got - want| <= tol * max |want| over one tensor */
+static void check_close(const char *what, const ry_array *got, const ry_array *want, double tol) {
+  int64_t n = ry_array_numel(want);
+  CHECK_EQ_INT(ry_array_numel(got), n);
+  double err = 0, scale = 0;
+  int64_t at = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double g = ry_array_get_f64(got, i), w = ry_array_get_f64(want, i);
+    if (fabs(w) > scale) scale = fabs(w);
+    if (!(fabs(g - w) <= err)) err = fabs(g - w), at = i;
+  }
+  if (!(err <= tol * scale))
+    rt_fail(__FILE__, __LINE__, "%s: element %lld is %.8g, PyTorch has %.8g (error %.3g > %.0e of max %.3g)", what, (long long)at,
+            ry_array_get_f64(got, at), ry_array_get_f64(want, at), err, tol, scale);
+}
+
+static void grads_on(const char *device) {
+  ry_device *dev = NULL;
+  ry_status s = ry_device_get(device, &dev);
+  if (s) {
+    rt_skip(device, "device %s: %s", device, ry_status_message(s));
+    ry_status_free(s);
+    return;
+  }
+  goldens g;
+  if (!load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  loss_ctx lc = {tiny_gpt2(), g.w};
+  CHECK_OK(ry_lm_check_weights(&lc.c, g.w));
+  int n = ry_params_count(g.w);
+  ry_type types[64];
+  int argnums[64];
+  ry_params_types(g.w, types);
+  types[n] = (ry_type){RY_I32, ry_array_shape(g.tokens)};
+  for (int i = 0; i < n; i++) argnums[i] = i;
+  ry_grad_opts go = {n, argnums, 0};
+  ry_graph *f = NULL, *vg = NULL;
+  CHECK_OK(ry_trace("loss", loss_fn, &lc, n + 1, types, NULL, &f));
+  if (f) CHECK_OK(ry_value_and_grad(f, &go, &vg));
+  ry_array *in[64], *out[64] = {0};
+  for (int i = 0; i < n; i++) in[i] = ry_params_at(g.w, i);
+  in[n] = g.tokens;
+  if (vg) CHECK_OK(ry_run(vg, dev, n + 1, in, n + 1, out));
+  if (out[0]) {
+    char what[160];
+    snprintf(what, sizeof what, "loss on %s", device);
+    check_close(what, out[0], ry_params_get(g.file, "loss"), 1e-5);
+    for (int i = 0; i < n; i++) {
+      snprintf(what, sizeof what, "grad/%s on %s", ry_params_path(g.w, i), device);
+      char key[160];
+      snprintf(key, sizeof key, "grad/%s", ry_params_path(g.w, i));
+      const ry_array *want = ry_params_get(g.file, key);
+      CHECK(want != NULL);
+      if (want) check_close(what, out[1 + i], want, 1e-4);
+    }
+  }
+  for (int i = 0; i <= n; i++) ry_array_release(out[i]);
+  ry_graph_release(vg);
+  ry_graph_release(f);
+  free_goldens(&g);
+}
+
+TEST(lm_train_gpt2_grads_match_pytorch_interp) { grads_on("interp"); }
+TEST(lm_train_gpt2_grads_match_pytorch_cpu) { grads_on("cpu"); }
+
+/* the options of the goldens' 20 steps */
+static ry_lm_train_opts golden_opts(void) {
+  ry_lm_train_opts o = ry_lm_train_defaults();
+  o.batch = 2;
+  o.ctx = 16;
+  o.accum = 1;
+  o.opt.lr.kind = RY_NN_SCHED_WARMUP_COSINE;
+  o.opt.lr.init_value = 0;
+  o.opt.lr.value = 1e-2;
+  o.opt.lr.end_value = 1e-3;
+  o.opt.lr.warmup_steps = 5;
+  o.opt.lr.decay_steps = 20;
+  return o;
+}
+
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  goldens g;
+  if (!dev || !load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  ry_lm_config c = tiny_gpt2();
+  ry_lm_train_opts o = golden_opts();
+  ry_lm_trainer *t = NULL;
+  CHECK_OK(ry_lm_trainer_new(&c, g.w, &o, dev, &t));
+  const ry_array *want = ry_params_get(g.file, "losses");
+  CHECK(want && ry_array_numel(want) == 20);
+  for (int i = 0; t && want && i < 20; i++) {
+    double loss = 0;
+    CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), &loss));
+    double w = ry_array_get_f64(want, i);
+    if (!(fabs(loss - w) <= 1e-4 * fabs(w))) {
+      rt_fail(__FILE__, __LINE__, "step %d: loss %.8g, PyTorch's AdamW %.8g", i, loss, w);
+      break;
+    }
+  }
+  if (t) CHECK_EQ_INT(ry_lm_trainer_steps(t), 20);
+  ry_lm_trainer_free(t);
+  free_goldens(&g);
+}
+
+/* A context longer than the model's, a token out of the vocabulary, a
+ * checkpoint of another configuration: errors that name them. */
+TEST(lm_train_bad_input_named) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  goldens g;
+  if (!dev || !load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  ry_lm_config c = tiny_gpt2();
+  ry_lm_train_opts o = golden_opts();
+  ry_lm_trainer *t = NULL;
+  o.ctx = 17;
+  CHECK_ERR(ry_lm_trainer_new(&c, g.w, &o, dev, &t), RY_ERR_INVALID_ARGUMENT, "context of 17 tokens", "the model's 16");
+  CHECK(t == NULL);
+  /* the traced loss refuses it too */
+  loss_ctx lc = {c, g.w};
+  int n = ry_params_count(g.w);
+  ry_type types[64];
+  ry_params_types(g.w, types);
+  types[n] = (ry_type){RY_I32, RY_SHAPE(1, 18)};
+  ry_graph *f = NULL;
+  CHECK_ERR(ry_trace("loss", loss_fn, &lc, n + 1, types, NULL, &f), RY_ERR_INVALID_ARGUMENT, "sequence of 17 tokens",
+            "context of 16");
+  ry_graph_release(f);
+  o = golden_opts();
+  CHECK_OK(ry_lm_trainer_new(&c, g.w, &o, dev, &t));
+  if (t) {
+    int32_t tok[2 * 17];
+    memcpy(tok, ry_array_data(g.tokens), sizeof tok);
+    tok[20] = 64;
+    double loss;
+    CHECK_ERR(ry_lm_trainer_step(t, tok, &loss), RY_ERR_INVALID_ARGUMENT, "token 64 (at 20)", "[0, 64)");
+    CHECK_ERR(ry_lm_trainer_eval(t, tok, &loss), RY_ERR_INVALID_ARGUMENT, "token 64 (at 20)");
+    /* a state from a model with 2 more vocabulary rows */
+    ry_params *st = NULL, *bad = NULL;
+    CHECK_OK(ry_lm_trainer_state(t, &st));
+    if (st) CHECK_OK(ry_params_clone(st, &bad));
+    ry_array *z = NULL;
+    CHECK_OK(ry_array_zeros(RY_F32, RY_SHAPE(66, 32), &z));
+    if (bad && z) CHECK_OK(ry_params_set_owned(bad, "params/token_embd.weight", z));
+    if (bad)
+      CHECK_ERR(ry_lm_trainer_set_state(t, bad), RY_ERR_SHAPE, "params/token_embd.weight", "f32[66,32]", "f32[64,32]",
+                "another configuration");
+    if (bad && st) CHECK_OK(ry_params_set(bad, "params/token_embd.weight", ry_params_get(st, "params/token_embd.weight")));
+    if (bad) CHECK_OK(ry_params_remove(bad, "opt/count"));
+    if (bad) CHECK_ERR(ry_lm_trainer_set_state(t, bad), RY_ERR_NOT_FOUND, "opt/count");
+    /* the trainer still works after the refusals: the state round-trips */
+    if (st) CHECK_OK(ry_lm_trainer_set_state(t, st));
+    CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), &loss));
+    CHECK_EQ_INT(ry_lm_trainer_steps(t), 1);
+    ry_params_free(st);
+    ry_params_free(bad);
+  }
+  ry_lm_trainer_free(t);
+  free_goldens(&g);
+}
