@@ -132,6 +132,10 @@ void ry_lm_free(ry_lm *m); /* NULL is fine */
  * the last one (n_vocab floats). RY_ERR_INVALID_ARGUMENT when the cache would
  * overflow or a token id is out of range (both named). */
 ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits);
+/* New weights of the same paths and types (the compiled programs stay
+ * valid: a trainer can sample from its model after every eval); the
+ * position goes back to 0. Errors name a missing or mismatched tensor. */
+RY_API ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w);
 void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
 int ry_lm_position(const ry_lm *m); /* tokens seen so far */
 const ry_lm_config *ry_lm_config_of(const ry_lm *m);

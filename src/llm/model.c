@@ -519,6 +519,28 @@ void ry_lm_free(ry_lm *m) {
   free(m);
 }
 
+ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w) {
+  if (!m || !w) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_set_weights: no model or no weights");
+  int n = ry_params_count(m->w);
+  for (int i = 0; i < n; i++) { /* every tensor there with its type, before anything changes */
+    const char *p = ry_params_path(m->w, i);
+    ry_array *a = ry_params_get(w, p);
+    if (!a) return ry_status_make(RY_ERR_NOT_FOUND, "ry_lm_set_weights: tensor '%s' is missing", p);
+    if (!ry_type_equal(ry_params_type(m->w, i), (ry_type){ry_array_dtype(a), ry_array_shape(a)})) {
+      char t1[64], t2[64];
+      return ry_status_make(RY_ERR_SHAPE, "ry_lm_set_weights: tensor '%s' is %s, the model has %s", p,
+                            ry_type_str((ry_type){ry_array_dtype(a), ry_array_shape(a)}, t1, sizeof t1),
+                            ry_type_str(ry_params_type(m->w, i), t2, sizeof t2));
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    ry_status s = ry_params_replace(m->w, ry_params_path(m->w, i), ry_params_get(w, ry_params_path(m->w, i)));
+    if (s) return s;
+  }
+  m->pos = 0;
+  return NULL;
+}
+
 void ry_lm_reset(ry_lm *m) {
   if (m) m->pos = 0;
 }
