@@ -226,3 +226,184 @@ TEST(lm_train_bad_input_named) {
   ry_lm_trainer_free(t);
   free_goldens(&g);
 }
+
+/* ---- `ryft train-lm` on a small generated corpus with the tiny BPE
+ * vocabulary of tests/data/tokenizer (no model download needed) ---- */
+
+#define LM_ARGS                                                                                                        \
+  "--tokenizer %s/tests/data/tokenizer/tiny_bpe_smollm.gguf --layers 2 --embd 32 --heads 2 --ctx 16 --batch 2 " \
+  "--eval-batches 1 --steps 6 --eval-every 2 --seed 5 --no-plot"
+
+/* fortune-file style: documents separated by "%" lines */
+static const char *write_corpus(const char *name, int n_docs) {
+  static const char *const words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "house", "of", "my", "friend"};
+  const char *path = rt_tmp_path("lmtrain", name);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (!f) return path;
+  for (int d = 0; d < n_docs; d++) {
+    for (int w = 0; w < 12; w++) fprintf(f, "%s%s", w ? " " : "", words[(d * 5 + w * w + 3 * w) % 14]);
+    fprintf(f, ".\n\t\t-- Someone %d\n%%\n", d);
+  }
+  fclose(f);
+  return path;
+}
+
+static ry_params *read_tree(const char *path) {
+  ry_params *p = NULL;
+  ry_status s = ry_safetensors_read(path, &p);
+  if (s) {
+    rt_fail(__FILE__, __LINE__, "%s: %s", path, ry_status_message(s));
+    ry_status_free(s);
+  }
+  return p;
+}
+
+TEST(lm_train_cli_learns_and_resumes_bitwise) {
+  static char out[65536];
+  const char *corpus = write_corpus("corpus.txt", 200), *src = rt_source_dir();
+  char a[1024], c[1024];
+  snprintf(a, sizeof a, "%s", rt_tmp_path("lmtrain", "a"));
+  snprintf(c, sizeof c, "%s", rt_tmp_path("lmtrain", "c"));
+  int rc = rt_sh(out, sizeof out, "rm -rf '%s' '%s' && %s train-lm " LM_ARGS " --data '%s' --out '%s'", a, c, RYFT_CLI, src, corpus,
+                 a);
+  CHECK_MSG(rc == 0, "train a: status %d:\n%s", rc, out);
+  CHECK(strstr(out, "200 documents") != NULL);
+  CHECK(strstr(out, "step 6/6: train loss") && strstr(out, "validation loss") && strstr(out, "perplexity"));
+  CHECK(strstr(out, "sample:") != NULL);
+  CHECK(strstr(out, "tokens/s") != NULL);
+  /* interrupted after step 3 (between evals), resumed to 6 */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --data '%s' --out '%s' --stop-after 3", RYFT_CLI, src, corpus, c);
+  CHECK_MSG(rc == 0, "train c: status %d:\n%s", rc, out);
+  CHECK(strstr(out, "stopped after step 3") != NULL);
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --data '%s' --out '%s' --resume '%s/checkpoint.safetensors'", RYFT_CLI, src,
+             corpus, c, c);
+  CHECK_MSG(rc == 0, "resume c: status %d:\n%s", rc, out);
+  CHECK(strstr(out, "resuming from") && strstr(out, "after step 3"));
+  char pa[1200], pc[1200];
+  snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", a);
+  snprintf(pc, sizeof pc, "%s/checkpoint.safetensors", c);
+  ry_params *ta = read_tree(pa), *tc = read_tree(pc);
+  if (ta && tc) {
+    CHECK(ry_params_get(ta, "opt/count") && ry_array_get_i64(ry_params_get(ta, "opt/count"), 0) == 6);
+    CHECK_MSG(ry_params_equal(ta, tc), "3 steps + resume 3 differs from 6 steps");
+  }
+  ry_params_free(ta);
+  ry_params_free(tc);
+  /* the model as GGUF loads back with the safetensors' weights */
+  snprintf(pa, sizeof pa, "%s/model.gguf", a);
+  snprintf(pc, sizeof pc, "%s/model.safetensors", a);
+  ry_device *dev = NULL;
+  ry_lm *m = NULL;
+  ry_params *mw = read_tree(pc);
+  CHECK_OK(ry_device_get("cpu", &dev));
+  if (dev) CHECK_OK(ry_lm_load(pa, dev, 16, &m));
+  if (m && mw) {
+    ry_params *lw = NULL;
+    ry_gguf *gg = NULL;
+    CHECK_OK(ry_gguf_open(pa, &gg));
+    if (gg) CHECK_OK(ry_lm_weights_from_gguf(gg, ry_lm_config_of(m), &lw));
+    for (int i = 0; lw && i < ry_params_count(mw); i++) {
+      const ry_array *x = ry_params_at(mw, i), *y = ry_params_get(lw, ry_params_path(mw, i));
+      CHECK_MSG(y && ry_array_nbytes(x) == ry_array_nbytes(y) && !memcmp(ry_array_data(x), ry_array_data(y), ry_array_nbytes(x)),
+                "model.gguf's '%s' differs from model.safetensors'", ry_params_path(mw, i));
+    }
+    ry_params_free(lw);
+    ry_gguf_close(gg);
+  }
+  ry_lm_free(m);
+  ry_params_free(mw);
+  /* the exported weights load as a gpt2 model and the validation loss fell */
+  snprintf(pa, sizeof pa, "%s/metrics.csv", a);
+  char *csv = rt_read_file(pa, NULL);
+  CHECK(csv != NULL);
+  if (csv) {
+    double v1 = 0, v3 = 0;
+    const char *l1 = strchr(csv, '\n'), *l3 = l1 ? strchr(strchr(l1 + 1, '\n') + 1, '\n') : NULL;
+    CHECK(l1 && l3 && sscanf(l1 + 1, "%*[^,],%*[^,],%*[^,],%lf", &v1) == 1 && sscanf(l3 + 1, "%*[^,],%*[^,],%*[^,],%lf", &v3) == 1);
+    CHECK_MSG(v3 < v1, "validation loss did not fall: %g at step 2, %g at step 6", v1, v3);
+  }
+  free(csv);
+  (void)!rt_sh(out, sizeof out, "rm -rf '%s' '%s' '%s'", a, c, corpus);
+}
+
+TEST(lm_train_cli_bad_input) {
+  static char out[65536];
+  const char *src = rt_source_dir();
+  char dir[1024], empty[1024], corpus[1024];
+  snprintf(corpus, sizeof corpus, "%s", write_corpus("corpus2.txt", 200));
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("lmtrain", "bad"));
+  snprintf(empty, sizeof empty, "%s", rt_tmp_path("lmtrain", "empty.txt"));
+  rt_write_bytes(empty, "\n%\n\n", 4);
+  /* a corpus that is missing, or empty */
+  int rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --data /nonexistent/corpus.txt --out '%s'", RYFT_CLI, src, dir);
+  CHECK_MSG(rc == 1 && strstr(out, "/nonexistent/corpus.txt") && strstr(out, "No such file"), "status %d:\n%s", rc, out);
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --data '%s' --out '%s'", RYFT_CLI, src, empty, dir);
+  CHECK_MSG(rc == 1 && strstr(out, empty) && strstr(out, "holds no text"), "status %d:\n%s", rc, out);
+  /* a context longer than the model's */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --ctx 300 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
+  CHECK_MSG(rc == 2 && strstr(out, "--ctx 300 is longer than the model's context of 256"), "status %d:\n%s", rc, out);
+  /* a checkpoint of another configuration */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --steps 2 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
+  CHECK_MSG(rc == 0, "status %d:\n%s", rc, out);
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --layers 3 --data '%s' --out '%s' --resume '%s/checkpoint.safetensors'",
+             RYFT_CLI, src, corpus, dir, dir);
+  CHECK_MSG(rc == 1 && strstr(out, "another configuration") && strstr(out, "layers 2") && strstr(out, "layers 3"), "status %d:\n%s",
+            rc, out);
+  /* a corpus too small for one validation sequence (one short document of 20) */
+  char small[1024];
+  snprintf(small, sizeof small, "%s", write_corpus("small.txt", 20));
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --ctx 64 --data '%s' --out '%s'", RYFT_CLI, src, small, dir);
+  CHECK_MSG(rc == 1 && strstr(out, "too small") && strstr(out, "validation tokens"), "status %d:\n%s", rc, out);
+  (void)!rt_sh(out, sizeof out, "rm -rf '%s' '%s' '%s' '%s'", dir, empty, corpus, small);
+}
+
+/* ry_lm_save_gguf: the goldens' model written as GGUF (with a tokenizer's
+ * keys) loads through ry_lm_load with the same config and bitwise the same
+ * logits as the weights it came from. */
+TEST(lm_train_gguf_export_roundtrip) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  goldens g;
+  if (!dev || !load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  char tp[1024];
+  snprintf(tp, sizeof tp, "%s/tests/data/tokenizer/tiny_bpe_smollm.gguf", rt_source_dir());
+  ry_gguf *tg = NULL;
+  CHECK_OK(ry_gguf_open(tp, &tg));
+  ry_lm_config c = tiny_gpt2();
+  const char *path = rt_tmp_path("lmtrain", "export.gguf");
+  CHECK_OK(ry_lm_save_gguf(path, &c, g.w, tg));
+  ry_gguf_close(tg);
+  ry_lm *a = NULL, *b = NULL;
+  CHECK_OK(ry_lm_new(&c, g.w, dev, 16, &a));
+  CHECK_OK(ry_lm_load(path, dev, 16, &b));
+  if (a && b) {
+    const ry_lm_config *cb = ry_lm_config_of(b);
+    CHECK(cb->arch == RY_LM_GPT2 && cb->n_layers == 2 && cb->n_embd == 32 && cb->n_ff == 128 && cb->n_heads == 4 &&
+          cb->n_vocab == 64 && cb->n_ctx_train == 16 && cb->tied_embeddings);
+    CHECK_NEAR(cb->norm_eps, 1e-5, 1e-12);
+    float la[64], lb[64];
+    const int32_t *tok = ry_array_data(g.tokens);
+    CHECK_OK(ry_lm_eval(a, tok, 16, la));
+    CHECK_OK(ry_lm_eval(b, tok, 16, lb));
+    CHECK_MSG(memcmp(la, lb, sizeof la) == 0, "the GGUF's logits differ from the weights'");
+  }
+  /* the tokenizer keys came along */
+  ry_gguf *eg = NULL;
+  ry_tokenizer *tk = NULL;
+  CHECK_OK(ry_gguf_open(path, &eg));
+  if (eg) CHECK_OK(ry_tokenizer_from_gguf(eg, &tk));
+  ry_tokenizer_free(tk);
+  ry_gguf_close(eg);
+  /* an architecture it does not write */
+  ry_lm_config q = c;
+  q.arch = RY_LM_QWEN2;
+  CHECK_ERR(ry_lm_save_gguf(path, &q, g.w, NULL), RY_ERR_NOT_FOUND, "attn_q.weight");
+  ry_lm_free(a);
+  ry_lm_free(b);
+  remove(path);
+  free_goldens(&g);
+}

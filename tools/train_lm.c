@@ -37,7 +37,8 @@ static const char k_usage[] =
     "Train a GPT-2 language model from scratch on English text on the cpu device:\n"
     "AdamW with warmup + cosine decay, weight decay on matrices and embeddings,\n"
     "gradient clipping; validation loss, perplexity and a sample at every eval;\n"
-    "checkpoints, metrics.csv, steps.csv, loss.png and model.safetensors in --out.\n"
+    "checkpoints, metrics.csv, steps.csv, loss.png, samples.txt and the model\n"
+    "(model.safetensors, model.gguf for llama.cpp) in --out.\n"
     "\n"
     "  --data PATH         a text file, or a directory whose files without an\n"
     "                      extension are read in name order (default: $RYFT_TEXT,\n"
@@ -46,6 +47,8 @@ static const char k_usage[] =
     "                      build/models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
     "  --config NAME       small (4 layers, 128 wide, 4 heads, context 256; the\n"
     "                      default) or gpt2 (GPT-2 124M: 12, 768, 12, 1024)\n"
+    "  --layers N, --embd N, --heads N\n"
+    "                      change the configuration (the feed-forward is 4 x embd)\n"
     "  --ctx N             tokens per sequence (default 64)\n"
     "  --batch N           sequences per micro-batch (default 8)\n"
     "  --accum N           micro-batches per update (default 1)\n"
@@ -87,7 +90,7 @@ static int fail(ry_status s, const char *what) {
 
 typedef struct lm_opts {
   const char *data, *tokenizer, *config, *out, *resume, *device;
-  int64_t ctx, batch, accum, steps, warmup, eval_every, eval_batches, stop_after;
+  int64_t ctx, batch, accum, steps, warmup, eval_every, eval_batches, stop_after, layers, embd, heads;
   double lr, weight_decay, clip;
   uint64_t seed;
   int no_plot;
@@ -261,9 +264,9 @@ static int make_config(const char *name, int n_vocab, ry_lm_config *c) {
 }
 
 /* the configuration as checkpoint metadata, compared on --resume */
-static void config_str(const ry_lm_config *c, int64_t ctx, char *out, size_t n) {
-  snprintf(out, n, "layers %d, embd %d, ff %d, heads %d, vocab %d, positions %d, ctx %" PRId64, c->n_layers, c->n_embd, c->n_ff,
-           c->n_heads, c->n_vocab, c->n_ctx_train, ctx);
+static void config_str(const ry_lm_config *c, char *out, size_t n) {
+  snprintf(out, n, "layers %d, embd %d, ff %d, heads %d, vocab %d, positions %d", c->n_layers, c->n_embd, c->n_ff, c->n_heads,
+           c->n_vocab, c->n_ctx_train);
 }
 
 /* ---- sampling a text after each eval ---- */
@@ -380,6 +383,7 @@ static int run(const lm_opts *o) {
   if ((s = ry_gguf_open(o->tokenizer, &g))) return fail(s, "--tokenizer");
   s = ry_tokenizer_from_gguf(g, &tk);
   ry_gguf_close(g);
+  g = NULL;
   if (s) return fail(s, o->tokenizer);
   int64_t n_docs = 0;
   double t0 = tr_now_s();
@@ -408,7 +412,19 @@ static int run(const lm_opts *o) {
     goto done;
   }
   char cfg[256];
-  config_str(&c, o->ctx, cfg, sizeof cfg);
+  if (o->layers > 0) c.n_layers = (int)o->layers;
+  if (o->embd > 0) {
+    c.n_embd = (int)o->embd;
+    c.n_ff = 4 * c.n_embd;
+  }
+  if (o->heads > 0) c.n_heads = c.n_kv_heads = (int)o->heads;
+  if (c.n_embd % c.n_heads != 0) {
+    fprintf(stderr, "ryft train-lm: --embd %d is not a multiple of --heads %d\n", c.n_embd, c.n_heads);
+    rc = T_USAGE;
+    goto done;
+  }
+  c.head_dim = c.n_embd / c.n_heads;
+  config_str(&c, cfg, sizeof cfg);
   ry_lm_train_opts to = ry_lm_train_defaults();
   to.batch = (int)o->batch;
   to.ctx = (int)o->ctx;
@@ -551,8 +567,15 @@ static int run(const lm_opts *o) {
       rc = fail(s, "writing the model");
       goto done;
     }
-    printf("final validation loss %.4f (perplexity %.1f) in %.1f s; model %s, checkpoint %s\n", last_val, exp(last_val),
-           tr_now_s() - t_start, path, ckpt);
+    /* the same as GGUF (arch gpt2) with the tokenizer's keys, for llama.cpp */
+    char gpath[1200];
+    snprintf(gpath, sizeof gpath, "%s/model.gguf", o->out);
+    if ((s = ry_gguf_open(o->tokenizer, &g)) || (s = ry_lm_save_gguf(gpath, &c, w, g))) {
+      rc = fail(s, "writing the GGUF model");
+      goto done;
+    }
+    printf("final validation loss %.4f (perplexity %.1f) in %.1f s; model %s and %s, checkpoint %s\n", last_val, exp(last_val),
+           tr_now_s() - t_start, path, gpath, ckpt);
   } else {
     printf("stopped after step %" PRId64 " in %.1f s; checkpoint %s\n", end, tr_now_s() - t_start, ckpt);
   }
@@ -575,13 +598,15 @@ done:
   ry_params_free(w0);
   ry_params_free(w);
   ry_tokenizer_free(tk);
+  ry_gguf_close(g);
   return rc;
 }
 
 static int is_value_option(const char *name) {
   static const char *const k[] = {"--data",  "--tokenizer",  "--config",     "--ctx",  "--batch", "--accum",
                                   "--steps", "--lr",         "--warmup",     "--weight-decay", "--clip", "--eval-every",
-                                  "--eval-batches", "--seed", "--out", "--resume", "--stop-after", "--device"};
+                                  "--eval-batches", "--seed", "--out", "--resume", "--stop-after", "--device",
+                                  "--layers", "--embd", "--heads"};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
     if (!strcmp(name, k[i])) return 1;
   return 0;
@@ -630,7 +655,9 @@ int ryft_cmd_train_lm(int argc, char **argv) {
     } ints[] = {{"--ctx", &o.ctx, 1, 1 << 20},          {"--batch", &o.batch, 1, 1 << 16},
                 {"--accum", &o.accum, 1, 1 << 10},      {"--steps", &o.steps, 1, 1 << 30},
                 {"--warmup", &o.warmup, 0, 1 << 30},    {"--eval-every", &o.eval_every, 1, 1 << 30},
-                {"--eval-batches", &o.eval_batches, 1, 1 << 16}, {"--stop-after", &o.stop_after, 1, 1 << 30}};
+                {"--eval-batches", &o.eval_batches, 1, 1 << 16}, {"--stop-after", &o.stop_after, 1, 1 << 30},
+                {"--layers", &o.layers, 1, 256},        {"--embd", &o.embd, 1, 1 << 14},
+                {"--heads", &o.heads, 1, 1024}};
     struct {
       const char *name;
       double *p, lo;

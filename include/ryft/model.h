@@ -117,6 +117,13 @@ ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_pa
  * context, at most 2048). Errors name the file. */
 ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out);
 
+/* Write a model as a GGUF file that ryft and llama.cpp load: the
+ * hyperparameters under llama.cpp's keys (as ry_lm_config_from_gguf reads
+ * them), every 1- or 2-dimensional tensor of w as F32 under its name, and
+ * the tokenizer.* keys of tokenizer_from (may be NULL: no tokenizer).
+ * Architectures gpt2 and llama. Written atomically. */
+RY_API ry_status ry_lm_save_gguf(const char *path, const ry_lm_config *c, const ry_params *w, const ry_gguf *tokenizer_from);
+
 /* ---- a runnable model ----
  * Weights, a device, a cache of max_ctx positions and the compiled steps:
  * prompts run in chunks padded to a few fixed lengths (1, 16, 64, 256) and
