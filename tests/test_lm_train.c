@@ -407,3 +407,67 @@ TEST(lm_train_gguf_export_roundtrip) {
   remove(path);
   free_goldens(&g);
 }
+
+/* A GPT-2 that `ryft train-lm` trained and exported (tests/data/lm/
+ * gpt2_export.gguf, tests/data/gen_gpt2_export_llamacpp.py): ryft's logits
+ * at every position match llama.cpp's on the same file (F32 weights: within
+ * 1e-4 of the largest logit), and exporting its weights again writes the
+ * same bytes. */
+TEST(lm_train_gguf_export_matches_llamacpp) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  char gp[1024], tp[1024], tkp[1024];
+  snprintf(gp, sizeof gp, "%s/tests/data/lm/gpt2_export.gguf", rt_source_dir());
+  snprintf(tp, sizeof tp, "%s/tests/data/lm/gpt2_export_llamacpp.txt", rt_source_dir());
+  snprintf(tkp, sizeof tkp, "%s/tests/data/tokenizer/tiny_bpe_smollm.gguf", rt_source_dir());
+  char *txt = rt_read_file(tp, NULL);
+  ry_lm *m = NULL;
+  if (dev) CHECK_OK(ry_lm_load(gp, dev, 64, &m));
+  CHECK(txt != NULL);
+  if (m && txt) {
+    int V = ry_lm_config_of(m)->n_vocab;
+    float *lg = malloc(sizeof(float) * (size_t)V);
+    char *line = strstr(txt, "\ntokens ");
+    int32_t tok[64];
+    int n = 0;
+    CHECK(line != NULL);
+    for (char *p = line ? line + 8 : NULL; p && *p != '\n' && n < 64;) tok[n++] = (int32_t)strtol(p, &p, 10);
+    CHECK_EQ_INT(n, 16);
+    char *row = line ? strchr(line + 1, '\n') : NULL;
+    for (int t = 0; t < n && row; t++) {
+      CHECK_OK(ry_lm_eval(m, &tok[t], 1, lg));
+      double mx = 0, err = 0;
+      int at = 0;
+      char *p = row + 1;
+      for (int v = 0; v < V; v++) {
+        double want = strtod(p, &p);
+        mx = fmax(mx, fabs(want));
+        if (fabs(lg[v] - want) > err) err = fabs(lg[v] - want), at = v;
+      }
+      CHECK_MSG(err <= 1e-4 * mx, "position %d: logit %d differs from llama.cpp's by %.3g (largest %.3g)", t, at, err, mx);
+      row = strchr(row + 1, '\n');
+    }
+    free(lg);
+  }
+  ry_lm_free(m);
+  free(txt);
+  /* ry_lm_save_gguf writes the same file again from the weights */
+  ry_gguf *g = NULL, *tg = NULL;
+  ry_lm_config c;
+  ry_params *w = NULL;
+  CHECK_OK(ry_gguf_open(gp, &g));
+  CHECK_OK(ry_gguf_open(tkp, &tg));
+  if (g) CHECK_OK(ry_lm_config_from_gguf(g, &c));
+  if (g) CHECK_OK(ry_lm_weights_from_gguf(g, &c, &w));
+  const char *out = rt_tmp_path("lmtrain", "again.gguf");
+  if (w && tg) CHECK_OK(ry_lm_save_gguf(out, &c, w, tg));
+  size_t la = 0, lb = 0;
+  char *a = rt_read_file(gp, &la), *b = rt_read_file(out, &lb);
+  CHECK_MSG(a && b && la == lb && !memcmp(a, b, la), "re-exporting gpt2_export.gguf writes other bytes (%zu vs %zu)", la, lb);
+  free(a);
+  free(b);
+  remove(out);
+  ry_params_free(w);
+  ry_gguf_close(g);
+  ry_gguf_close(tg);
+}
