@@ -472,3 +472,20 @@ TEST(lm_train_gguf_export_matches_llamacpp) {
   ry_gguf_close(g);
   ry_gguf_close(tg);
 }
+
+/* Plain text (no "%" lines): one document per paragraph. */
+TEST(lm_train_cli_plain_text_paragraphs) {
+  static char out[65536];
+  char text[1024], dir[1024];
+  snprintf(text, sizeof text, "%s", rt_tmp_path("lmtrain", "plain.txt"));
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("lmtrain", "plain"));
+  FILE *f = fopen(text, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  for (int p = 0; p < 40; p++) fprintf(f, "Paragraph %d has a line\nand a second line of words.\n\n%s", p, p % 3 ? "" : "\n");
+  fclose(f);
+  int rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --steps 1 --ctx 8 --data '%s' --out '%s'", RYFT_CLI, rt_source_dir(), text,
+                 dir);
+  CHECK_MSG(rc == 0 && strstr(out, "40 documents"), "status %d:\n%s", rc, out);
+  (void)!rt_sh(out, sizeof out, "rm -rf '%s' '%s'", dir, text);
+}

@@ -33,6 +33,8 @@ TEST(readme_example_is_quickstart) {
 
 TEST(readme_lm_example_is_a_file) { check_block("## Language models", "lm_generate.c"); }
 
+TEST(readme_lm_train_example_is_a_file) { check_block("### Training a language model", "lm_train.c"); }
+
 TEST(readme_xla_examples_are_files) {
   check_block("## Running on XLA devices", "xla.c");
   check_block("### Arrays that stay on the device", "xla_train.c");

@@ -118,16 +118,28 @@ static int buf_add(buf *b, const char *s, size_t n) {
   return 1;
 }
 
+/* one file's text, ending with a "%" line; a file without "%" lines (not
+   in fortune's format) has a "%" line put between its paragraphs */
 static ry_status read_all(const char *path, buf *b) {
   FILE *f = fopen(path, "rb");
   if (!f) return ry_status_make(RY_ERR_IO, "corpus %s: %s", path, strerror(errno));
+  buf one = {0};
   char tmp[65536];
   size_t k;
   ry_status s = NULL;
   while (!s && (k = fread(tmp, 1, sizeof tmp, f)) > 0)
-    if (!buf_add(b, tmp, k)) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "corpus %s: out of memory", path);
+    if (!buf_add(&one, tmp, k)) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "corpus %s: out of memory", path);
   if (!s && ferror(f)) s = ry_status_make(RY_ERR_IO, "corpus %s: read error", path);
   fclose(f);
+  int fortune = one.p && (strstr(one.p, "\n%\n") || !strncmp(one.p, "%\n", 2));
+  for (size_t i = 0; !s && i < one.n; i++) {
+    int para = !fortune && one.p[i] == '\n' && i + 1 < one.n && one.p[i + 1] == '\n';
+    if (!(para ? buf_add(b, "\n%\n", 3) : buf_add(b, one.p + i, 1)))
+      s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "corpus: out of memory");
+    if (para)
+      while (i + 1 < one.n && one.p[i + 1] == '\n') i++;
+  }
+  free(one.p);
   if (!s && !buf_add(b, "\n%\n", 3)) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "corpus: out of memory");
   return s;
 }
@@ -213,14 +225,12 @@ static int tok_add(tokens *t, const int32_t *ids, int64_t n) {
   return 1;
 }
 
-/* Split the text into documents at "%" lines (or, when there is none, at
-   blank lines), tokenize each and append it with EOS to train or, every
-   20th, to val. */
+/* Split the text into documents at "%" lines, tokenize each and append it
+   with EOS to train or, every 20th, to val. */
 static ry_status tokenize_corpus(const ry_tokenizer *tk, buf *text, const char *path, tokens *train, tokens *val,
                                  int64_t *n_docs) {
   int32_t eos = ry_tokenizer_eos(tk);
-  int percent = strstr(text->p, "\n%\n") != NULL;
-  const char *sep = percent ? "\n%\n" : "\n\n";
+  const char *sep = "\n%\n";
   ry_status s = NULL;
   int64_t doc = 0;
   char *p = text->p, *end = text->p + text->n;
