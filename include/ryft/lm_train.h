@@ -32,6 +32,14 @@ typedef struct ry_lm_train_opts {
   ry_nn_optimizer opt;  /* kind, schedule, betas, weight decay, clip_norm */
   int n_no_decay;       /* glob patterns of the paths without weight decay */
   const char *const *no_decay;
+  /* Fine-tuning: weights the model reads but the trainer does not train
+   * (e.g. the other half of ry_params_partition, or a pretrained model
+   * under LoRA adapters); NULL: every weight is trained. With frozen, the
+   * trained tree may hold LoRA adapters "<W>.lora_a" [rank, in] and
+   * "<W>.lora_b" [out, rank] for frozen matrices W: the model then runs
+   * with W + lora_scale * B A. */
+  const ry_params *frozen;
+  double lora_scale;    /* alpha / rank */
 } ry_lm_train_opts;
 
 /* batch 8, context 64, no accumulation; AdamW (0.9, 0.95, eps 1e-8, weight
@@ -49,6 +57,18 @@ RY_API ry_status ry_lm_init_gpt2(const ry_lm_config *c, uint64_t seed, ry_device
  * drawn from key (uniform over [0, n_corpus - ctx - 1]) into out[n * (ctx +
  * 1)]; RY_ERR_INVALID_ARGUMENT when the corpus is shorter than ctx + 1. */
 RY_API ry_status ry_lm_sample_batch(const int32_t *corpus, int64_t n_corpus, ry_key key, int n, int ctx, int32_t *out);
+
+/* ---- LoRA ----
+ * Adapters for the matrices of `base` whose paths match one of the n glob
+ * patterns of `targets` (ryft/params.h; "blk.*.attn_q.weight"): A [rank,
+ * in] uniform in +-1/sqrt(in) from the seed, B [out, rank] zeros (so the
+ * adapted model starts as the base), as PEFT initializes them. A pattern
+ * that names no matrix is RY_ERR_NOT_FOUND naming it. */
+RY_API ry_status ry_lm_lora_init(const ry_params *base, int n, const char *const *targets, int rank, uint64_t seed,
+                                 ry_params **out);
+/* base with W + scale * B A for every adapter pair of lora (the others
+ * shared), for ry_lm_new or export. */
+RY_API ry_status ry_lm_lora_merge(const ry_params *base, const ry_params *lora, double scale, ry_params **out);
 
 typedef struct ry_lm_trainer ry_lm_trainer;
 

@@ -154,6 +154,8 @@ struct ry_lm_trainer {
   ry_lm_train_opts o;
   ry_device *dev;
   ry_params *like, *state_like;
+  ry_params *frozen; /* inputs that are not trained (NULL: none) */
+  int nf;
   unsigned char *decay;
   int n, n_state;
   ry_array **params, **state; /* n, n_state: the current values */
@@ -162,13 +164,52 @@ struct ry_lm_trainer {
   int lost; /* a failed step took the donated weights with it */
 };
 
-/* (params..., tokens i32[B, T + 1]) -> loss */
+static int is_adapter(const char *path) {
+  return ends_with(path, ".lora_a") || ends_with(path, ".lora_b");
+}
+
+/* The weights the model reads: the frozen ones, with W + scale * B A where
+   the trained tree has adapters for W, and the trained ones that are not
+   adapters. NULL (the builder's error set) on failure. */
+static ry_pvalues *model_view(ry_builder *b, const ry_lm_trainer *t, ry_pvalues *train, ry_pvalues *frozen) {
+  ry_pvalues *v = ry_pvalues_new(b);
+  if (!v) return ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory")), NULL;
+  char pa[RY_PARAMS_MAX_PATH + 16], pb[RY_PARAMS_MAX_PATH + 16];
+  for (int i = 0; i < ry_pvalues_count(frozen); i++) {
+    const char *p = ry_pvalues_path(frozen, i);
+    ry_value w = ry_pvalues_at(frozen, i);
+    snprintf(pa, sizeof pa, "%s.lora_a", p);
+    snprintf(pb, sizeof pb, "%s.lora_b", p);
+    if (ry_pvalues_has(train, pa)) { /* B [out, r] @ A [r, in] */
+      ry_dot_dims d = {RY_NO_AXES, RY_NO_AXES, RY_AXES(1), RY_AXES(0)};
+      ry_value ba = ry_dot_general(b, ry_pvalues_get(train, pb), ry_pvalues_get(train, pa), d, RY_F32);
+      w = ry_add(b, w, ry_mul(b, ba, ry_scalar(b, RY_F32, t->o.lora_scale)));
+    }
+    ry_pvalues_set(v, p, w);
+  }
+  for (int i = 0; i < ry_pvalues_count(train); i++)
+    if (!is_adapter(ry_pvalues_path(train, i))) ry_pvalues_set(v, ry_pvalues_path(train, i), ry_pvalues_at(train, i));
+  return v;
+}
+
+/* (params..., frozen..., tokens i32[B, T + 1]) -> loss */
 static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
   ry_lm_trainer *t = vctx;
-  ry_pvalues *pv = NULL;
+  ry_pvalues *pv = NULL, *pf = NULL, *view = NULL;
   ry_status s = ry_pvalues_from(b, t->like, in, &pv);
-  if (s) return ry_builder_set_error(b, s), -1;
-  ry_value tok = in[t->n];
+  if (!s && t->frozen) s = ry_pvalues_from(b, t->frozen, in + t->n, &pf);
+  if (s) {
+    ry_pvalues_free(pv);
+    return ry_builder_set_error(b, s), -1;
+  }
+  if (t->frozen) {
+    view = model_view(b, t, pv, pf);
+    ry_pvalues_free(pf);
+    ry_pvalues_free(pv);
+    pv = view;
+    if (!pv) return -1;
+  }
+  ry_value tok = in[t->n + t->nf];
   ry_shape ts = ry_value_shape(b, tok);
   int64_t B = ts.dims[0], T = ts.dims[1] - 1;
   ry_value x = ry_slice(b, tok, RY_AXES(0, 0), RY_AXES(B, T), RY_NO_AXES);
@@ -178,24 +219,26 @@ static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   return ry_builder_error(b) ? -1 : 1;
 }
 
-/* (params..., state..., tokens i32[A, B, T + 1]) -> (params..., state..., loss):
-   the gradients averaged over the A micro-batches, then one update */
+/* (params..., state..., frozen..., tokens i32[A, B, T + 1]) -> (params...,
+   state..., loss): the gradients averaged over the A micro-batches, then
+   one update */
 static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
   ry_lm_trainer *t = vctx;
-  int n = t->n, ns = t->n_state;
+  int n = t->n, ns = t->n_state, nf = t->nf;
   int64_t A = t->o.accum, B = t->o.batch, T1 = (int64_t)t->o.ctx + 1;
-  ry_value *args = calloc((size_t)n + 1, sizeof *args), *res = calloc((size_t)n + 1, sizeof *res),
+  ry_value *args = calloc((size_t)(n + nf) + 1, sizeof *args), *res = calloc((size_t)n + 1, sizeof *res),
            *grads = calloc((size_t)n + 1, sizeof *grads);
   if (!args || !res || !grads) {
     free(args), free(res), free(grads);
     return ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm train step: out of memory")), -1;
   }
   for (int i = 0; i < n; i++) args[i] = in[i];
+  for (int i = 0; i < nf; i++) args[n + i] = in[n + ns + i];
   ry_value loss = {0};
   for (int64_t a = 0; a < A && !ry_builder_error(b); a++) {
-    ry_value tok = ry_slice(b, in[n + ns], RY_AXES(a, 0, 0), RY_AXES(a + 1, B, T1), RY_NO_AXES);
-    args[n] = ry_reshape(b, tok, RY_SHAPE(B, T1));
-    if (ry_call(b, t->loss_vg, n + 1, args, res) != n + 1) break;
+    ry_value tok = ry_slice(b, in[n + ns + nf], RY_AXES(a, 0, 0), RY_AXES(a + 1, B, T1), RY_NO_AXES);
+    args[n + nf] = ry_reshape(b, tok, RY_SHAPE(B, T1));
+    if (ry_call(b, t->loss_vg, n + nf + 1, args, res) != n + 1) break;
     loss = a ? ry_add(b, loss, res[0]) : res[0];
     for (int i = 0; i < n; i++) grads[i] = a ? ry_add(b, grads[i], res[1 + i]) : res[1 + i];
   }
@@ -225,15 +268,24 @@ void ry_lm_trainer_free(ry_lm_trainer *t) {
   ry_graph_release(t->loss_g);
   ry_params_free(t->like);
   ry_params_free(t->state_like);
+  ry_params_free(t->frozen);
   free(t);
 }
 
 ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, const ry_lm_train_opts *o, ry_device *dev,
                             ry_lm_trainer **out) {
   *out = NULL;
-  ry_status s = ry_lm_check_weights(c, weights);
-  if (s) return s;
   if (!o || !dev) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: no options or no device");
+  ry_status s = ry_lm_check_weights(c, o->frozen ? o->frozen : weights);
+  if (s) return s;
+  for (int i = 0; o->frozen && i < ry_params_count(weights); i++) { /* adapters of frozen matrices */
+    const char *p = ry_params_path(weights, i);
+    if (!is_adapter(p)) continue;
+    char base[RY_PARAMS_MAX_PATH];
+    snprintf(base, sizeof base, "%.*s", (int)(strlen(p) - 7), p);
+    if (!ry_params_get(o->frozen, base))
+      return ry_status_make(RY_ERR_NOT_FOUND, "ry_lm_trainer_new: adapter '%s' is for '%s', which the frozen weights lack", p, base);
+  }
   if (o->batch < 1 || o->accum < 1 || o->ctx < 1)
     return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: batch %d, accum %d and ctx %d must be positive", o->batch,
                           o->accum, o->ctx);
@@ -251,6 +303,9 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
       s = ry_status_make(RY_ERR_DTYPE, "ry_lm_trainer_new: '%s' is %s; training keeps f32 weights", ry_params_path(weights, i),
                          ry_dtype_name(ry_array_dtype(ry_params_at(weights, i))));
   if (!s) s = ry_params_clone(weights, &t->like);
+  if (!s && o->frozen) s = ry_params_clone(o->frozen, &t->frozen);
+  t->nf = ry_params_count(t->frozen);
+  t->o.frozen = NULL; /* the caller's tree is not kept (t->frozen shares its arrays) */
   if (!s) s = ry_nn_opt_state_tree(&o->opt, t->like, &t->state_like);
   if (!s) {
     t->n_state = ry_params_count(t->state_like);
@@ -267,16 +322,17 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
     t->o.n_no_decay = 0;
   }
   /* the loss and its gradient for one micro-batch */
-  ry_type *types = s ? NULL : calloc((size_t)t->n + 1, sizeof *types);
+  ry_type *types = s ? NULL : calloc((size_t)(t->n + t->nf) + 1, sizeof *types);
   if (!s && !types) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
   int *argnums = s ? NULL : calloc((size_t)t->n + 1, sizeof *argnums);
   if (!s && !argnums) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
   if (!s) {
     ry_params_types(t->like, types);
-    types[t->n] = (ry_type){RY_I32, RY_SHAPE(o->batch, (int64_t)o->ctx + 1)};
+    if (t->frozen) ry_params_types(t->frozen, types + t->n);
+    types[t->n + t->nf] = (ry_type){RY_I32, RY_SHAPE(o->batch, (int64_t)o->ctx + 1)};
     for (int i = 0; i < t->n; i++) argnums[i] = i;
     ry_grad_opts go = {t->n, argnums, 0};
-    s = ry_trace("lm_loss", loss_fn, t, t->n + 1, types, NULL, &t->loss_g);
+    s = ry_trace("lm_loss", loss_fn, t, t->n + t->nf + 1, types, NULL, &t->loss_g);
     if (!s) s = ry_value_and_grad(t->loss_g, &go, &t->loss_vg);
   }
   free(types);
@@ -302,23 +358,25 @@ static ry_status check_tokens(const ry_lm_trainer *t, const int32_t *tokens, int
 
 ry_status ry_lm_trainer_step(ry_lm_trainer *t, const int32_t *tokens, double *loss) {
   if (!t) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_step: no trainer");
-  int n = t->n, ns = t->n_state;
+  int n = t->n, ns = t->n_state, nf = t->nf, nin = n + ns + nf + 1;
   int64_t A = t->o.accum, B = t->o.batch, T1 = (int64_t)t->o.ctx + 1;
   ry_status s = check_tokens(t, tokens, A * B * T1);
   if (s) return s;
   if (t->lost) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_step: a failed step lost the weights; set a state");
-  ry_array **in = calloc((size_t)(n + ns + 1) * 2 + 1, sizeof *in), **outv = in ? in + n + ns + 1 : NULL;
-  bool *donate = calloc((size_t)(n + ns + 1), sizeof *donate);
+  ry_array **in = calloc((size_t)(nin + n + ns + 1) + 1, sizeof *in), **outv = in ? in + nin : NULL;
+  bool *donate = calloc((size_t)nin, sizeof *donate);
   if (!in || !donate) {
     free(in), free(donate);
     return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_step: out of memory");
   }
-  s = ry_array_from_host(RY_I32, RY_SHAPE(A, B, T1), tokens, &in[n + ns]);
+  s = ry_array_from_host(RY_I32, RY_SHAPE(A, B, T1), tokens, &in[nin - 1]);
   if (!s) {
-    /* the weights and the state are donated: updated in place */
+    /* the weights and the state are donated: updated in place; the frozen
+       weights are only read */
     for (int i = 0; i < n; i++) in[i] = t->params[i], t->params[i] = NULL, donate[i] = true;
     for (int i = 0; i < ns; i++) in[n + i] = t->state[i], t->state[i] = NULL, donate[n + i] = true;
-    s = ry_jit_call_donated(t->step_j, n + ns + 1, in, donate, n + ns + 1, outv);
+    for (int i = 0; i < nf; i++) in[n + ns + i] = ry_params_at(t->frozen, i);
+    s = ry_jit_call_donated(t->step_j, nin, in, donate, n + ns + 1, outv);
     if (s) { /* the donated arrays went with the failed call */
       t->lost = 1;
     } else {
@@ -328,7 +386,7 @@ ry_status ry_lm_trainer_step(ry_lm_trainer *t, const int32_t *tokens, double *lo
       ry_array_release(outv[n + ns]);
     }
   }
-  ry_array_release(in[n + ns]);
+  ry_array_release(in[nin - 1]);
   free(in);
   free(donate);
   return s;
@@ -336,19 +394,20 @@ ry_status ry_lm_trainer_step(ry_lm_trainer *t, const int32_t *tokens, double *lo
 
 ry_status ry_lm_trainer_eval(ry_lm_trainer *t, const int32_t *tokens, double *loss) {
   if (!t) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_eval: no trainer");
-  int n = t->n;
+  int n = t->n, nf = t->nf;
   int64_t B = t->o.batch, T1 = (int64_t)t->o.ctx + 1;
   ry_status s = check_tokens(t, tokens, B * T1);
   if (s) return s;
   if (t->lost) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_eval: a failed step lost the weights; set a state");
-  ry_array **in = calloc((size_t)n + 1, sizeof *in), *res = NULL;
+  ry_array **in = calloc((size_t)(n + nf) + 1, sizeof *in), *res = NULL;
   if (!in) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_eval: out of memory");
   for (int i = 0; i < n; i++) in[i] = t->params[i];
-  s = ry_array_from_host(RY_I32, RY_SHAPE(B, T1), tokens, &in[n]);
-  if (!s) s = ry_jit_call(t->eval_j, n + 1, in, 1, &res);
+  for (int i = 0; i < nf; i++) in[n + i] = ry_params_at(t->frozen, i);
+  s = ry_array_from_host(RY_I32, RY_SHAPE(B, T1), tokens, &in[n + nf]);
+  if (!s) s = ry_jit_call(t->eval_j, n + nf + 1, in, 1, &res);
   if (!s && loss) *loss = ry_array_get_f64(res, 0);
   ry_array_release(res);
-  ry_array_release(in[n]);
+  ry_array_release(in[n + nf]);
   free(in);
   return s;
 }
