@@ -660,3 +660,42 @@ TEST(lm_train_lora_adapts_a_frozen_model) {
   ry_lm_trainer_free(t);
   free_goldens(&g);
 }
+
+/* `ryft train-lm --finetune`: LoRA on the committed GPT-2 (its own tiny
+ * tokenizer): the validation loss before and after, only the adapters
+ * saved, the merged model as GGUF; a target that names no matrix. */
+TEST(lm_train_cli_finetune_lora) {
+  static char out[65536];
+  char corpus[1024], dir[1024], gg[1024];
+  snprintf(corpus, sizeof corpus, "%s", write_corpus("ft.txt", 200));
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("lmtrain", "ft"));
+  snprintf(gg, sizeof gg, "%s/tests/data/lm/gpt2_export.gguf", rt_source_dir());
+  int rc = rt_sh(out, sizeof out,
+                 "rm -rf '%s' && %s train-lm --finetune '%s' --lora-targets attn_qkv,ffn_up --lora-rank 4 --data '%s' --ctx 16 "
+                 "--batch 4 --steps 20 --eval-every 10 --eval-batches 2 --lr 1e-2 --no-plot --out '%s'",
+                 dir, RYFT_CLI, gg, corpus, dir);
+  CHECK_MSG(rc == 0, "status %d:\n%s", rc, out);
+  double before = 0, after = 0;
+  const char *b = strstr(out, "step 0/20: validation loss "), *a = strstr(out, "final validation loss ");
+  CHECK_MSG(b && a && sscanf(b + 27, "%lf", &before) == 1 && sscanf(a + 22, "%lf", &after) == 1, "%s", out);
+  CHECK_MSG(after < before - 0.02, "fine-tuning did not lower the validation loss: %g -> %g", before, after);
+  char p[1200];
+  snprintf(p, sizeof p, "%s/adapter.safetensors", dir);
+  ry_params *ad = read_tree(p);
+  if (ad) {
+    CHECK_EQ_INT(ry_params_count(ad), 8); /* 2 layers x 2 targets x (a, b) */
+    CHECK(ry_params_get(ad, "blk.1.ffn_up.weight.lora_b") != NULL);
+  }
+  ry_params_free(ad);
+  ry_device *dev = NULL;
+  ry_lm *m = NULL;
+  snprintf(p, sizeof p, "%s/model.gguf", dir);
+  CHECK_OK(ry_device_get("cpu", &dev));
+  if (dev) CHECK_OK(ry_lm_load(p, dev, 16, &m));
+  ry_lm_free(m);
+  rc = rt_sh(out, sizeof out, "%s train-lm --finetune '%s' --lora-targets attn_q --data '%s' --ctx 16 --out '%s'", RYFT_CLI, gg, corpus,
+             dir);
+  CHECK_MSG(rc == 1 && strstr(out, "target 'blk.*.attn_q.weight' names no matrix") && strstr(out, "blk.0.attn_qkv.weight"),
+            "status %d:\n%s", rc, out);
+  (void)!rt_sh(out, sizeof out, "rm -rf '%s' '%s'", dir, corpus);
+}

@@ -64,6 +64,16 @@ static const char k_usage[] =
     "  --resume FILE       continue from a checkpoint (same options)\n"
     "  --stop-after N      stop after step N as if interrupted\n"
     "  --device NAME       the device (default cpu)\n"
+    "  --finetune GGUF     fine-tune this pretrained model (llama, qwen2, gemma,\n"
+    "                      gpt2; dequantized to f32 and frozen) with LoRA adapters\n"
+    "                      instead of training GPT-2 from scratch; its tokenizer is\n"
+    "                      the default; weight decay defaults to 0; writes\n"
+    "                      adapter.safetensors and the merged model.gguf\n"
+    "  --lora-rank N       the adapters' rank (default 8)\n"
+    "  --lora-alpha X      their scale is alpha / rank (default 16)\n"
+    "  --lora-targets L    comma-separated projections (attn_q, attn_k, attn_v,\n"
+    "                      attn_output, ffn_gate, ffn_up, ffn_down) or globs over\n"
+    "                      GGUF tensor names (default attn_q,attn_v)\n"
     "  --no-plot           do not run gnuplot\n";
 
 static int usage(const char *fmt, ...)
@@ -88,13 +98,17 @@ static int fail(ry_status s, const char *what) {
   return T_FAIL;
 }
 
-typedef struct lm_opts {
-  const char *data, *tokenizer, *config, *out, *resume, *device;
+struct lm_opts {
+  const char *data, *tokenizer, *config, *out, *resume, *device, *finetune, *lora_targets;
+  int64_t lora_rank;
+  double lora_alpha;
+  int wd_given;
   int64_t ctx, batch, accum, steps, warmup, eval_every, eval_batches, stop_after, layers, embd, heads;
   double lr, weight_decay, clip;
   uint64_t seed;
   int no_plot;
-} lm_opts;
+};
+typedef struct lm_opts lm_opts;
 
 /* ---- the corpus ---- */
 
@@ -317,6 +331,11 @@ static ry_status print_sample(ry_lm *m, const ry_tokenizer *tk, const ry_params 
 
 /* ---- the run ---- */
 
+typedef struct lm_opts lm_opts;
+
+/* the mean loss of the same eval_batches validation batches every time */
+static ry_status evaluate(ry_lm_trainer *t, const tokens *val, ry_key val_key, const lm_opts *o, int32_t *batch, double *out);
+
 static ry_status write_checkpoint(const char *path, ry_lm_trainer *t, const char *cfg, int64_t step, uint64_t seed) {
   ry_params *st = NULL;
   ry_status s = ry_lm_trainer_state(t, &st);
@@ -358,6 +377,19 @@ static ry_status read_checkpoint(const char *path, ry_lm_trainer *t, const char 
   return s;
 }
 
+static ry_status evaluate(ry_lm_trainer *t, const tokens *val, ry_key val_key, const lm_opts *o, int32_t *batch, double *out) {
+  double sum = 0;
+  for (int64_t j = 0; j < o->eval_batches; j++) {
+    double vl = 0;
+    ry_status s = ry_lm_sample_batch(val->p, val->n, ry_key_fold_in(val_key, (uint32_t)j), (int)o->batch, (int)o->ctx, batch);
+    if (!s) s = ry_lm_trainer_eval(t, batch, &vl);
+    if (s) return s;
+    sum += vl;
+  }
+  *out = sum / (double)o->eval_batches;
+  return NULL;
+}
+
 static void plot(const char *dir) {
   char body[1600];
   snprintf(body, sizeof body,
@@ -383,7 +415,7 @@ static int run(const lm_opts *o) {
   ry_tokenizer *tk = NULL;
   ry_gguf *g = NULL;
   ry_device *dev = NULL;
-  ry_params *w0 = NULL, *w = NULL;
+  ry_params *w0 = NULL, *w = NULL, *base = NULL, *merged = NULL;
   ry_lm_trainer *t = NULL;
   ry_lm *sampler = NULL;
   int32_t *batch = NULL;
@@ -414,32 +446,67 @@ static int run(const lm_opts *o) {
          n_docs, train.n, val.n, tr_now_s() - t0);
 
   ry_lm_config c;
-  make_config(o->config, ry_tokenizer_n_tokens(tk), &c);
+  char cfg[512];
+  double lora_scale = 0;
+  if (o->finetune) { /* a pretrained model, frozen (dequantized to f32), under LoRA adapters */
+    if ((s = ry_gguf_open(o->finetune, &g)) || (s = ry_lm_config_from_gguf(g, &c)) || (s = ry_lm_weights_from_gguf(g, &c, &base))) {
+      rc = fail(s, o->finetune);
+      goto done;
+    }
+    ry_gguf_close(g);
+    g = NULL;
+    /* "attn_q,attn_v" -> blk.*.attn_q.weight, blk.*.attn_v.weight; globs as they are */
+    char list[512], globs[16][128];
+    const char *targets[16];
+    int nt = 0;
+    snprintf(list, sizeof list, "%s", o->lora_targets);
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && nt < 16; tok = strtok_r(NULL, ",", &save)) {
+      if (strchr(tok, '.') || strchr(tok, '*'))
+        snprintf(globs[nt], sizeof globs[nt], "%s", tok);
+      else
+        snprintf(globs[nt], sizeof globs[nt], "blk.*.%s.weight", tok);
+      targets[nt] = globs[nt];
+      nt++;
+    }
+    if ((s = ry_lm_lora_init(base, nt, targets, (int)o->lora_rank, o->seed, &w0))) {
+      rc = fail(s, "--lora-targets");
+      goto done;
+    }
+    lora_scale = o->lora_alpha / (double)o->lora_rank;
+    const char *bn = strrchr(o->finetune, '/');
+    snprintf(cfg, sizeof cfg, "finetune %s, lora rank %" PRId64 ", alpha %g, targets %s", bn ? bn + 1 : o->finetune, o->lora_rank,
+             o->lora_alpha, o->lora_targets);
+  } else {
+    make_config(o->config, ry_tokenizer_n_tokens(tk), &c);
+    if (o->layers > 0) c.n_layers = (int)o->layers;
+    if (o->embd > 0) {
+      c.n_embd = (int)o->embd;
+      c.n_ff = 4 * c.n_embd;
+    }
+    if (o->heads > 0) c.n_heads = c.n_kv_heads = (int)o->heads;
+    if (c.n_embd % c.n_heads != 0) {
+      fprintf(stderr, "ryft train-lm: --embd %d is not a multiple of --heads %d\n", c.n_embd, c.n_heads);
+      rc = T_USAGE;
+      goto done;
+    }
+    c.head_dim = c.n_embd / c.n_heads;
+    config_str(&c, cfg, sizeof cfg);
+  }
   if (o->ctx > c.n_ctx_train) {
-    fprintf(stderr, "ryft train-lm: --ctx %" PRId64 " is longer than the model's context of %d (config %s)\n", o->ctx,
-            c.n_ctx_train, o->config);
+    fprintf(stderr, "ryft train-lm: --ctx %" PRId64 " is longer than the model's context of %d (%s)\n", o->ctx, c.n_ctx_train,
+            o->finetune ? o->finetune : o->config);
     rc = T_USAGE;
     goto done;
   }
-  char cfg[256];
-  if (o->layers > 0) c.n_layers = (int)o->layers;
-  if (o->embd > 0) {
-    c.n_embd = (int)o->embd;
-    c.n_ff = 4 * c.n_embd;
-  }
-  if (o->heads > 0) c.n_heads = c.n_kv_heads = (int)o->heads;
-  if (c.n_embd % c.n_heads != 0) {
-    fprintf(stderr, "ryft train-lm: --embd %d is not a multiple of --heads %d\n", c.n_embd, c.n_heads);
-    rc = T_USAGE;
+  if (ry_tokenizer_n_tokens(tk) > c.n_vocab) {
+    fprintf(stderr, "ryft train-lm: the tokenizer has %d tokens, the model %d\n", ry_tokenizer_n_tokens(tk), c.n_vocab);
     goto done;
   }
-  c.head_dim = c.n_embd / c.n_heads;
-  config_str(&c, cfg, sizeof cfg);
   ry_lm_train_opts to = ry_lm_train_defaults();
   to.batch = (int)o->batch;
   to.ctx = (int)o->ctx;
   to.accum = (int)o->accum;
-  to.opt.weight_decay = o->weight_decay;
+  to.opt.weight_decay = o->finetune && !o->wd_given ? 0.0 : o->weight_decay;
   to.opt.clip_norm = o->clip;
   to.opt.lr.kind = RY_NN_SCHED_WARMUP_COSINE;
   to.opt.lr.init_value = 0;
@@ -447,7 +514,9 @@ static int run(const lm_opts *o) {
   to.opt.lr.end_value = o->lr / 10;
   to.opt.lr.warmup_steps = o->warmup;
   to.opt.lr.decay_steps = o->steps;
-  if ((s = ry_lm_init_gpt2(&c, o->seed, dev, &w0)) || (s = ry_lm_trainer_new(&c, w0, &to, dev, &t))) {
+  to.frozen = base;
+  to.lora_scale = lora_scale;
+  if ((!o->finetune && (s = ry_lm_init_gpt2(&c, o->seed, dev, &w0))) || (s = ry_lm_trainer_new(&c, w0, &to, dev, &t))) {
     rc = fail(s, "building the model");
     goto done;
   }
@@ -483,7 +552,7 @@ static int run(const lm_opts *o) {
     goto done;
   }
   int sample_ctx_len = c.n_ctx_train < 128 ? c.n_ctx_train : 128;
-  if ((s = ry_lm_new(&c, w0, dev, sample_ctx_len, &sampler))) {
+  if ((s = ry_lm_new(&c, base ? base : w0, dev, sample_ctx_len, &sampler))) {
     rc = fail(s, "the sampler");
     goto done;
   }
@@ -493,19 +562,30 @@ static int run(const lm_opts *o) {
     fprintf(stderr, "ryft train-lm: out of memory\n");
     goto done;
   }
-  printf("ryft train-lm: GPT-2 %s (%s; %" PRId64 " parameters), batch %" PRId64 " x %" PRId64 " x %" PRId64
+  printf("ryft train-lm: %s%s (%s; %" PRId64 " %sparameters), batch %" PRId64 " x %" PRId64 " x %" PRId64
          " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), device %s\n",
-         o->config, cfg, ry_params_numel(w0), o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
+         base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, ry_params_numel(w0),
+         base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
+  if (base) printf("frozen base: %" PRId64 " parameters (f32)\n", ry_params_numel(base));
   if (o->resume) printf("resuming from %s after step %" PRId64 "\n", o->resume, start);
   fflush(stdout);
 
   ry_key train_key = ry_key_fold_in(ry_key_from_seed((int64_t)o->seed), 1);
   ry_key val_key = ry_key_fold_in(ry_key_from_seed((int64_t)o->seed), 2);
   int64_t end = o->stop_after > 0 && o->stop_after < o->steps ? o->stop_after : o->steps;
+  double last_val = NAN;
+  if (base && !o->resume) { /* the pretrained model's validation loss, the baseline */
+    if ((s = evaluate(t, &val, val_key, o, batch, &last_val))) {
+      rc = fail(s, "evaluation");
+      goto done;
+    }
+    printf("step 0/%" PRId64 ": validation loss %.4f, perplexity %.1f (before fine-tuning)\n", o->steps, last_val, exp(last_val));
+    fprintf(csv, "0,0,,%.6f,%.4f,%.3f\n", last_val, exp(last_val), tr_now_s() - t_start);
+  }
   tr_progress pg = {0};
   pg.unit = "tokens";
   pg.per_step = (double)(o->accum * o->batch * o->ctx);
-  double loss_sum = 0, last_val = NAN;
+  double loss_sum = 0;
   int64_t loss_n = 0;
   for (int64_t step = start; step < end;) {
     int64_t seg_end = (step / o->eval_every + 1) * o->eval_every;
@@ -534,18 +614,10 @@ static int run(const lm_opts *o) {
     }
     double seg_s = tr_now_s() - seg_t0;
     if (step % o->eval_every != 0 && step != o->steps && step != end) continue;
-    /* evaluate on the same validation batches every time */
-    double vsum = 0;
-    for (int64_t j = 0; j < o->eval_batches; j++) {
-      double vl = 0;
-      if ((s = ry_lm_sample_batch(val.p, val.n, ry_key_fold_in(val_key, (uint32_t)j), (int)o->batch, (int)o->ctx, batch)) ||
-          (s = ry_lm_trainer_eval(t, batch, &vl))) {
-        rc = fail(s, "evaluation");
-        goto done;
-      }
-      vsum += vl;
+    if ((s = evaluate(t, &val, val_key, o, batch, &last_val))) {
+      rc = fail(s, "evaluation");
+      goto done;
     }
-    last_val = vsum / (double)o->eval_batches;
     double train_loss = loss_sum / (double)(loss_n ? loss_n : 1);
     printf("step %" PRId64 "/%" PRId64 ": train loss %.4f, validation loss %.4f, perplexity %.1f (%.0f tokens/s)\n", step,
            o->steps, train_loss, last_val, exp(last_val), (double)pg.total * pg.per_step / seg_s);
@@ -556,8 +628,10 @@ static int run(const lm_opts *o) {
     loss_sum = 0;
     loss_n = 0;
     ry_params_free(w);
-    w = NULL;
-    if ((s = ry_lm_trainer_weights(t, &w)) || (s = print_sample(sampler, tk, w, o->seed + (uint64_t)step, samples))) {
+    ry_params_free(merged);
+    w = merged = NULL;
+    if ((s = ry_lm_trainer_weights(t, &w)) || (base && (s = ry_lm_lora_merge(base, w, lora_scale, &merged))) ||
+        (s = print_sample(sampler, tk, merged ? merged : w, o->seed + (uint64_t)step, samples))) {
       rc = fail(s, "sampling");
       goto done;
     }
@@ -569,18 +643,22 @@ static int run(const lm_opts *o) {
     fflush(stdout);
   }
   if (end == o->steps) {
-    snprintf(path, sizeof path, "%s/model.safetensors", o->out);
+    /* the weights (the adapters, when fine-tuning) as safetensors under
+       GGUF's names, and the model (merged) as GGUF with the tokenizer's
+       keys, for llama.cpp */
+    snprintf(path, sizeof path, "%s/%s.safetensors", o->out, base ? "adapter" : "model");
     ry_params_free(w);
-    w = NULL;
-    ry_meta meta[2] = {{"format", "ryft-gpt2-gguf-names"}, {"config", cfg}};
-    if ((s = ry_lm_trainer_weights(t, &w)) || (s = ry_safetensors_write(path, w, 2, meta))) {
+    ry_params_free(merged);
+    w = merged = NULL;
+    ry_meta meta[2] = {{"format", "ryft-gguf-names"}, {"config", cfg}};
+    if ((s = ry_lm_trainer_weights(t, &w)) || (s = ry_safetensors_write(path, w, 2, meta)) ||
+        (base && (s = ry_lm_lora_merge(base, w, lora_scale, &merged)))) {
       rc = fail(s, "writing the model");
       goto done;
     }
-    /* the same as GGUF (arch gpt2) with the tokenizer's keys, for llama.cpp */
     char gpath[1200];
     snprintf(gpath, sizeof gpath, "%s/model.gguf", o->out);
-    if ((s = ry_gguf_open(o->tokenizer, &g)) || (s = ry_lm_save_gguf(gpath, &c, w, g))) {
+    if ((s = ry_gguf_open(o->tokenizer, &g)) || (s = ry_lm_save_gguf(gpath, &c, merged ? merged : w, g))) {
       rc = fail(s, "writing the GGUF model");
       goto done;
     }
@@ -607,6 +685,8 @@ done:
   ry_lm_trainer_free(t);
   ry_params_free(w0);
   ry_params_free(w);
+  ry_params_free(base);
+  ry_params_free(merged);
   ry_tokenizer_free(tk);
   ry_gguf_close(g);
   return rc;
@@ -616,7 +696,8 @@ static int is_value_option(const char *name) {
   static const char *const k[] = {"--data",  "--tokenizer",  "--config",     "--ctx",  "--batch", "--accum",
                                   "--steps", "--lr",         "--warmup",     "--weight-decay", "--clip", "--eval-every",
                                   "--eval-batches", "--seed", "--out", "--resume", "--stop-after", "--device",
-                                  "--layers", "--embd", "--heads"};
+                                  "--layers", "--embd", "--heads", "--finetune", "--lora-rank", "--lora-alpha",
+                                  "--lora-targets"};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
     if (!strcmp(name, k[i])) return 1;
   return 0;
@@ -637,6 +718,9 @@ int ryft_cmd_train_lm(int argc, char **argv) {
   o.eval_batches = 8;
   o.out = "train-lm-out";
   o.device = "cpu";
+  o.lora_rank = 8;
+  o.lora_alpha = 16;
+  o.lora_targets = "attn_q,attn_v";
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -667,12 +751,14 @@ int ryft_cmd_train_lm(int argc, char **argv) {
                 {"--warmup", &o.warmup, 0, 1 << 30},    {"--eval-every", &o.eval_every, 1, 1 << 30},
                 {"--eval-batches", &o.eval_batches, 1, 1 << 16}, {"--stop-after", &o.stop_after, 1, 1 << 30},
                 {"--layers", &o.layers, 1, 256},        {"--embd", &o.embd, 1, 1 << 14},
-                {"--heads", &o.heads, 1, 1024}};
+                {"--heads", &o.heads, 1, 1024},         {"--lora-rank", &o.lora_rank, 1, 4096}};
     struct {
       const char *name;
       double *p, lo;
       int open; /* lo excluded */
-    } reals[] = {{"--lr", &o.lr, 0, 1}, {"--weight-decay", &o.weight_decay, 0, 0}, {"--clip", &o.clip, 0, 0}};
+    } reals[] = {{"--lr", &o.lr, 0, 1}, {"--weight-decay", &o.weight_decay, 0, 0}, {"--clip", &o.clip, 0, 0},
+                 {"--lora-alpha", &o.lora_alpha, 0, 1}};
+    if (!strcmp(name, "--weight-decay")) o.wd_given = 1;
     int done = 0;
     for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !done; k++)
       if (!strcmp(name, ints[k].name)) {
@@ -699,6 +785,10 @@ int ryft_cmd_train_lm(int argc, char **argv) {
       ry_lm_config c;
       if (!make_config(v, 1, &c)) return usage("unknown config '%s' (small or gpt2)", v);
       o.config = v;
+    } else if (!strcmp(name, "--finetune")) {
+      o.finetune = v;
+    } else if (!strcmp(name, "--lora-targets")) {
+      o.lora_targets = v;
     } else if (!strcmp(name, "--data")) {
       o.data = v;
     } else if (!strcmp(name, "--tokenizer")) {
@@ -717,7 +807,7 @@ int ryft_cmd_train_lm(int argc, char **argv) {
     const char *e = getenv("RYFT_TEXT");
     o.data = e && *e ? e : "/usr/share/games/fortunes";
   }
-  if (!o.tokenizer) o.tokenizer = default_tokenizer();
+  if (!o.tokenizer) o.tokenizer = o.finetune ? o.finetune : default_tokenizer();
   if (o.warmup < 0) o.warmup = o.steps / 20;
   if (o.eval_every < 0) o.eval_every = o.steps / 6 > 0 ? o.steps / 6 : 1;
   return run(&o);

@@ -16,9 +16,14 @@ ry_status ry_lm_lora_init(const ry_params *base, int n, const char *const *targe
     int hits = 0;
     for (int i = 0; i < ry_params_count(base); i++)
       if (ry_path_match(targets[k], ry_params_path(base, i))) hits += ry_array_shape(ry_params_at(base, i)).rank == 2 ? 1 : 0;
-    if (!hits)
+    if (!hits) {
+      const char *example = "?"; /* a matrix of a block, to show the names */
+      for (int i = ry_params_count(base) - 1; i >= 0; i--)
+        if (ry_array_shape(ry_params_at(base, i)).rank == 2 && !strncmp(ry_params_path(base, i), "blk.", 4))
+          example = ry_params_path(base, i);
       return ry_status_make(RY_ERR_NOT_FOUND, "lora: target '%s' names no matrix of the model (its matrices are named like '%s')",
-                            targets[k], ry_params_count(base) > 2 ? ry_params_path(base, 2) : "?");
+                            targets[k], example);
+    }
   }
   ry_params *t = ry_params_new();
   if (!t) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "lora: out of memory");
