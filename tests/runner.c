@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -179,6 +180,26 @@ const char *rt_tmp_path(const char *prefix, const char *name) {
   mkdir(dir, 0777);
   snprintf(b, sizeof buf[0], "%s/%s_%ld_%s", dir, prefix, (long)getpid(), name);
   return b;
+}
+
+int rt_sh(char *out, size_t size, const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t n = 0;
+  out[0] = 0;
+  for (size_t got; n + 1 < size && (got = fread(out + n, 1, size - n - 1, p)) > 0;) n += got;
+  out[n] = 0;
+  char drain[4096];
+  while (fread(drain, 1, sizeof drain, p) > 0) {
+  }
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
 static struct {

@@ -36,6 +36,8 @@ TEST(readme_example_is_quickstart) {
 TEST(readme_lm_example_is_a_file) { check_block("## Language models", "lm_generate.c"); }
 TEST(readme_mpi_example_is_a_file) { check_block("## Several processes and hosts (MPI)", "data_parallel.c"); }
 
+TEST(readme_lm_train_example_is_a_file) { check_block("### Training a language model", "lm_train.c"); }
+
 TEST(readme_xla_examples_are_files) {
   check_block("## Running on XLA devices", "xla.c");
   check_block("### Arrays that stay on the device", "xla_train.c");

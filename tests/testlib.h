@@ -49,6 +49,14 @@ char *rt_read_file(const char *path, size_t *len);
 char *rt_read_dump(const char *dir, const char *suffix);
 void rt_write_bytes(const char *path, const void *data, size_t n);
 const char *rt_tmp_path(const char *prefix, const char *name);
+/* Run a shell command line (printf-style), its stdout and stderr into
+ * out[size] (NUL-terminated, cut at size - 1); returns the exit status (128
+ * when it did not exit normally, -1 when it could not start). */
+int rt_sh(char *out, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 /* Out-of-memory tests: after rt_oom_arm(k), ryft's allocator (ry_set_allocator)
  * fails the k-th allocation from now (0-based) and, when `all_after`, every
  * later one too. rt_oom_disarm() restores the default allocator and returns

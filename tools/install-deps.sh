@@ -26,6 +26,13 @@ if [ -z "${RYFT_NO_DATASET:-}" ] && [ -z "${RYFT_DATA:-}" ] && \
    [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   need="$need dataset-fashion-mnist"
 fi
+# the English text of `ryft train-lm` (Debian's fortunes: 2.5 MB of
+# fortune-mod's BSD-licensed quotations), unless RYFT_TEXT points elsewhere
+# or RYFT_NO_DATASET is set
+if [ -z "${RYFT_NO_DATASET:-}" ] && [ -z "${RYFT_TEXT:-}" ] && \
+   [ ! -e /usr/share/games/fortunes/literature ]; then
+  need="$need fortunes"
+fi
 # gnuplot draws `ryft train`'s loss and accuracy plot (loss.png), part of the
 # main job's output, unless RYFT_NO_PLOT is set
 if [ -z "${RYFT_NO_PLOT:-}" ]; then

@@ -16,6 +16,7 @@
 #include "ryft/ryft.h"
 #include "generate.h"
 #include "train.h"
+#include "train_lm.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -44,6 +45,8 @@ static const char k_usage[] =
     "  devices                 list the devices\n"
     "  train [OPTIONS]         train a CNN (or --model mlp) on Fashion-MNIST on the\n"
     "                          cpu device (ryft train --help for the options)\n"
+    "  train-lm [OPTIONS]      train a GPT-2 language model on English text (Debian's\n"
+    "                          fortunes) on the cpu device (ryft train-lm --help)\n"
     "  generate MODEL.gguf -p PROMPT [OPTIONS]\n"
     "                          continue PROMPT with a GGUF language model, tokens\n"
     "                          streamed as they come (ryft generate --help)\n"
@@ -722,6 +725,7 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   if (strcmp(cmd, "train") == 0) return ryft_cmd_train(n, rest); /* has its own --help */
+  if (strcmp(cmd, "train-lm") == 0) return ryft_cmd_train_lm(n, rest); /* so does this */
   if (strcmp(cmd, "generate") == 0) return ryft_cmd_generate(n, rest, 0); /* so does this */
   if (strcmp(cmd, "chat") == 0) return ryft_cmd_generate(n, rest, 1);
   for (int i = 0; i < n; i++)

@@ -21,6 +21,7 @@
  * Uses only the public API. */
 #define _POSIX_C_SOURCE 200809L
 #include "train.h"
+#include "train_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,12 +84,6 @@ static int is_value_option(const char *name) {
   return 0;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int fail(ry_status s, const char *what) {
   fprintf(stderr, "ryft train: %s%s%s\n", what ? what : "", what ? ": " : "", ry_status_message(s));
   ry_status_free(s);
@@ -122,24 +117,6 @@ static int find_file(const char *dir, const char *base, char *out, size_t size) 
   if (file_exists(out)) return 1;
   snprintf(out, size, "%s/%s", dir, base);
   return file_exists(out);
-}
-
-static int parse_i64(const char *s, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end) return 0;
-  *out = v;
-  return 1;
-}
-
-static int parse_f64(const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v)) return 0;
-  *out = v;
-  return 1;
 }
 
 /* ---- models ----------------------------------------------------------------
@@ -280,49 +257,6 @@ static int eval_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   return 2;
 }
 
-/* ---- progress ---- */
-
-typedef struct progress {
-  int tty;
-  double t0, last_draw;
-  int64_t total;
-  int64_t next_line; /* non-tty: print at these steps */
-} progress;
-
-static void fmt_eta(double s, char *buf, size_t n) {
-  if (!(s >= 0) || s > 359999) s = 0;
-  int si = (int)(s + 0.5);
-  if (si >= 60)
-    snprintf(buf, n, "%dm%02ds", si / 60, si % 60);
-  else
-    snprintf(buf, n, "%ds", si);
-}
-
-static void progress_draw(progress *p, int epoch, int epochs, int64_t step, double loss, int final) {
-  double t = now_s(), el = t - p->t0;
-  double rate = el > 0 ? (double)step / el : 0;
-  char eta[32];
-  fmt_eta(rate > 0 ? (double)(p->total - step) / rate : 0, eta, sizeof eta);
-  if (p->tty) {
-    if (!final && t - p->last_draw < 0.1) return;
-    p->last_draw = t;
-    int width = 30, fill = p->total ? (int)(width * step / p->total) : width;
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[width] = 0;
-    printf("\repoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f %.1f steps/s ETA %s   ", epoch, epochs, bar, step, p->total,
-           loss, rate, eta);
-    if (final) printf("\n");
-    fflush(stdout);
-  } else if (final || step >= p->next_line) {
-    printf("epoch %d/%d step %" PRId64 "/%" PRId64 " loss %.4f %.1f steps/s ETA %s\n", epoch, epochs, step, p->total, loss, rate,
-           eta);
-    fflush(stdout);
-    int64_t q = p->total / 4 > 0 ? p->total / 4 : 1;
-    while (p->next_line <= step) p->next_line += q;
-  }
-}
-
 /* ---- checkpoints ---- */
 
 /* One tree: "params/<path>" for the parameters, then "opt/<slot>/<path>"
@@ -380,7 +314,7 @@ static ry_status read_checkpoint(const char *path, const ry_params *like, const 
   s = ry_safetensors_metadata(path, "epoch", &v);
   if (s) return s;
   int64_t ep = -1;
-  if (!v || !parse_i64(v, &ep) || ep < 0) {
+  if (!v || !tr_parse_i64(v, &ep) || ep < 0) {
     s = ry_status_make(RY_ERR_PARSE, "%s: the checkpoint has no valid \"epoch\" metadata", path);
     ry_free(v);
     return s;
@@ -484,39 +418,17 @@ static const char *default_data_dir(void) {
 /* ---- plot ---- */
 
 static void plot(const char *dir) {
-  /* dir goes into gnuplot's script in single quotes: a quote or a newline
-     there would make the rest of the name gnuplot commands (which include
-     `system`) */
-  if (strpbrk(dir, "'\n\r")) {
-    printf("no plot: the output directory's name has a quote or a line break (the numbers are in %s/metrics.csv)\n",
-           dir);
-    return;
-  }
-  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    printf("gnuplot not installed: no plot (the numbers are in %s/metrics.csv)\n", dir);
-    return;
-  }
-  char cmd[1400];
-  snprintf(cmd, sizeof cmd, "gnuplot 2>/dev/null");
-  FILE *g = popen(cmd, "w");
-  if (!g) return;
-  fprintf(g,
-          "set terminal pngcairo size 900,400 noenhanced\n"
-          "set output '%s/loss.png'\n"
-          "set datafile separator ','\n"
-          "set key autotitle columnhead\n"
-          "set multiplot layout 1,2\n"
-          "set title 'training loss'\nset xlabel 'step'\nset ylabel 'loss'\n"
-          "plot '%s/steps.csv' using 1:2 with lines title 'train loss'\n"
-          "set title 'test accuracy'\nset xlabel 'epoch'\nset ylabel 'accuracy'\n"
-          "plot '%s/metrics.csv' using 1:5 with linespoints title 'test accuracy'\n"
-          "unset multiplot\n",
-          dir, dir, dir);
-  int rc = pclose(g);
-  if (rc == 0)
-    printf("plot: %s/loss.png\n", dir);
-  else
-    printf("gnuplot failed (status %d): no plot\n", rc);
+  char body[1600];
+  snprintf(body, sizeof body,
+           "set key autotitle columnhead\n"
+           "set multiplot layout 1,2\n"
+           "set title 'training loss'\nset xlabel 'step'\nset ylabel 'loss'\n"
+           "plot '%s/steps.csv' using 1:2 with lines title 'train loss'\n"
+           "set title 'test accuracy'\nset xlabel 'epoch'\nset ylabel 'accuracy'\n"
+           "plot '%s/metrics.csv' using 1:5 with linespoints title 'test accuracy'\n"
+           "unset multiplot\n",
+           dir, dir);
+  tr_plot(dir, "metrics.csv", body);
 }
 
 /* ---- the command ---- */
@@ -572,25 +484,25 @@ int ryft_cmd_train(int argc, char **argv) {
         if (strcmp(v, k_models[k].name) == 0) o.m = &k_models[k];
       if (!o.m) return usage("unknown model '%s' (cnn or mlp)", v);
     } else if (strcmp(name, "--epochs") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1 || iv > 100000) return usage("--epochs wants an integer in [1, 100000], not '%s'", v);
+      if (!tr_parse_i64(v, &iv) || iv < 1 || iv > 100000) return usage("--epochs wants an integer in [1, 100000], not '%s'", v);
       o.epochs = iv;
     } else if (strcmp(name, "--batch") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1 || iv > 65536) return usage("--batch wants an integer in [1, 65536], not '%s'", v);
+      if (!tr_parse_i64(v, &iv) || iv < 1 || iv > 65536) return usage("--batch wants an integer in [1, 65536], not '%s'", v);
       o.batch = iv;
     } else if (strcmp(name, "--lr") == 0) {
-      if (!parse_f64(v, &dv) || dv <= 0) return usage("--lr wants a positive number, not '%s'", v);
+      if (!tr_parse_f64(v, &dv) || dv <= 0) return usage("--lr wants a positive number, not '%s'", v);
       o.lr = dv;
     } else if (strcmp(name, "--seed") == 0) {
-      if (!parse_i64(v, &iv) || iv < 0 || iv > 0x7fffffff) return usage("--seed wants an integer in [0, 2^31), not '%s'", v);
+      if (!tr_parse_i64(v, &iv) || iv < 0 || iv > 0x7fffffff) return usage("--seed wants an integer in [0, 2^31), not '%s'", v);
       o.seed = (uint64_t)iv;
     } else if (strcmp(name, "--stop-after") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1) return usage("--stop-after wants a positive integer, not '%s'", v);
+      if (!tr_parse_i64(v, &iv) || iv < 1) return usage("--stop-after wants a positive integer, not '%s'", v);
       o.stop_after = iv;
     } else if (strcmp(name, "--limit-train") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1) return usage("--limit-train wants a positive integer, not '%s'", v);
+      if (!tr_parse_i64(v, &iv) || iv < 1) return usage("--limit-train wants a positive integer, not '%s'", v);
       o.limit_train = iv;
     } else if (strcmp(name, "--limit-test") == 0) {
-      if (!parse_i64(v, &iv) || iv < 1) return usage("--limit-test wants a positive integer, not '%s'", v);
+      if (!tr_parse_i64(v, &iv) || iv < 1) return usage("--limit-test wants a positive integer, not '%s'", v);
       o.limit_test = iv;
     } else if (strcmp(name, "--data") == 0) {
       o.data = v;
@@ -619,20 +531,12 @@ int ryft_cmd_train(int argc, char **argv) {
 }
 
 
-/* a log in the output directory, appended to on --resume; never through a
- * symbolic link planted under its name */
-static FILE *open_log(const char *path, bool append) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
-  FILE *f = fd >= 0 ? fdopen(fd, append ? "a" : "w") : NULL;
-  if (!f && fd >= 0) close(fd);
-  return f;
-}
 static int run(const train_opts *o) {
   const model_def *m = o->m;
   int n = m->n_params;
   int rc = T_FAIL;
   ry_status s = NULL;
-  double t_start = now_s();
+  double t_start = tr_now_s();
   ry_array *tr_x = NULL, *tr_y = NULL, *te_x = NULL, *te_y = NULL;
   ry_params *like = NULL, *state_like = NULL;
   ry_graph *loss_g = NULL;
@@ -747,10 +651,10 @@ static int run(const train_opts *o) {
   char path[1200], ckpt[1200];
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o->out);
   snprintf(path, sizeof path, "%s/metrics.csv", o->out);
-  csv = lead ? open_log(path, o->resume) : NULL;
+  csv = lead ? tr_open_log(path, o->resume) : NULL;
   if (csv && !o->resume) fprintf(csv, "epoch,steps,train_loss,test_loss,test_accuracy,seconds\n");
   snprintf(path, sizeof path, "%s/steps.csv", o->out);
-  steps_csv = lead ? open_log(path, o->resume) : NULL;
+  steps_csv = lead ? tr_open_log(path, o->resume) : NULL;
   if (steps_csv && !o->resume) fprintf(steps_csv, "step,loss\n");
   if (lead && (!csv || !steps_csv)) {
     fprintf(stderr, "ryft train: cannot write %s: %s\n", path, strerror(errno));
@@ -775,8 +679,7 @@ static int run(const train_opts *o) {
   if (o->resume) printf("resuming from %s after epoch %" PRId64 "\n", o->resume, start_epoch);
   fflush(stdout);
 
-  progress pg = {0};
-  pg.tty = isatty(fileno(stdout));
+  tr_progress pg = {0};
   bool donate[210];
   for (int i = 0; i < n + n_state + 2; i++) donate[i] = i < n + n_state;
   double last_acc = 0;
@@ -787,11 +690,10 @@ static int run(const train_opts *o) {
       rc = fail(s, NULL);
       goto done;
     }
-    pg.t0 = now_s();
+    tr_progress_start(&pg, steps_per_epoch);
     double comm0 = ry_dist_comm_seconds();
-    pg.last_draw = 0;
-    pg.total = steps_per_epoch;
-    pg.next_line = steps_per_epoch / 4 > 0 ? steps_per_epoch / 4 : 1;
+    char label[64];
+    snprintf(label, sizeof label, "epoch %d/%d", (int)epoch + 1, (int)o->epochs);
     double loss_sum = 0;
     for (int64_t st = 0; st < steps_per_epoch; st++) {
       ry_array *batch[2] = {NULL, NULL};
@@ -839,9 +741,9 @@ static int run(const train_opts *o) {
       }
       loss_sum += loss;
       if (steps_csv) fprintf(steps_csv, "%" PRId64 ",%.6f\n", epoch * steps_per_epoch + st + 1, loss);
-      progress_draw(&pg, (int)epoch + 1, (int)o->epochs, st + 1, loss_sum / (double)(st + 1), st + 1 == steps_per_epoch);
+      tr_progress_draw(&pg, label, st + 1, loss_sum / (double)(st + 1), st + 1 == steps_per_epoch);
     }
-    double train_time = now_s() - pg.t0, comm_time = ry_dist_comm_seconds() - comm0;
+    double train_time = tr_now_s() - pg.t0, comm_time = ry_dist_comm_seconds() - comm0;
     /* evaluate */
     int64_t correct = 0;
     double test_loss = 0;
@@ -880,7 +782,7 @@ static int run(const train_opts *o) {
              100.0 * comm_time / train_time);
     if (!lead) continue;
     fprintf(csv, "%" PRId64 ",%" PRId64 ",%.6f,%.6f,%.6f,%.3f\n", epoch + 1, (epoch + 1) * steps_per_epoch,
-            loss_sum / (double)steps_per_epoch, test_loss / (double)n_test, last_acc, now_s() - t_start);
+            loss_sum / (double)steps_per_epoch, test_loss / (double)n_test, last_acc, tr_now_s() - t_start);
     fflush(csv);
     fflush(steps_csv);
     if ((s = write_checkpoint(ckpt, like, state_like, params, state, m->name, epoch + 1, o->seed))) {
@@ -892,7 +794,7 @@ static int run(const train_opts *o) {
   if (csv) fclose(csv);
   if (steps_csv) fclose(steps_csv);
   csv = steps_csv = NULL;
-  printf("final test accuracy %.2f%% in %.1f s; checkpoint %s, metrics %s/metrics.csv\n", 100.0 * last_acc, now_s() - t_start, ckpt,
+  printf("final test accuracy %.2f%% in %.1f s; checkpoint %s, metrics %s/metrics.csv\n", 100.0 * last_acc, tr_now_s() - t_start, ckpt,
          o->out);
   if (!o->no_plot && lead) plot(o->out);
   rc = T_OK;

@@ -86,6 +86,19 @@ RY_API int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_p
 #define ry_lm_forward(b, c, w, tok, pos0, last, kc, vc, win, lg, ko, vo) \
   ry_lm_forward_((b), RY_HERE, (c), (w), (tok), (pos0), (last), (kc), (vc), (win), (lg), (ko), (vo))
 
+/* ---- training: whole sequences, no cache ----
+ * The forward pass of tokens i32[B, T] at positions 0 .. T-1 with causal
+ * attention (the same blocks as ry_lm_forward), for training and scoring:
+ * the logits of every position, f32[B, T, n_vocab]. T above the model's
+ * n_ctx_train sets the builder's error ("a sequence of 2048 tokens is
+ * longer than the model's context of 1024"). */
+RY_API ry_value ry_lm_logits_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens);
+#define ry_lm_logits(b, c, w, tok) ry_lm_logits_((b), RY_HERE, (c), (w), (tok))
+/* The mean next-token cross-entropy (f32 scalar) of the logits of tokens
+ * against targets i32[B, T] (usually the tokens shifted by one). */
+RY_API ry_value ry_lm_loss_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value targets);
+#define ry_lm_loss(b, c, w, tok, tgt) ry_lm_loss_((b), RY_HERE, (c), (w), (tok), (tgt))
+
 typedef struct ry_lm ry_lm;
 
 /* ---- from GGUF files ----
@@ -104,6 +117,13 @@ RY_API ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c
  * context, at most 2048). Errors name the file. */
 RY_API ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out);
 
+/* Write a model as a GGUF file that ryft and llama.cpp load: the
+ * hyperparameters under llama.cpp's keys (as ry_lm_config_from_gguf reads
+ * them), every 1- or 2-dimensional tensor of w as F32 under its name, and
+ * the tokenizer.* keys of tokenizer_from (may be NULL: no tokenizer).
+ * Architectures gpt2 and llama. Written atomically. */
+RY_API ry_status ry_lm_save_gguf(const char *path, const ry_lm_config *c, const ry_params *w, const ry_gguf *tokenizer_from);
+
 /* ---- a runnable model ----
  * Weights, a device, a cache of max_ctx positions and the compiled steps:
  * prompts run in chunks padded to a few fixed lengths (1, 16, 64, 256) and
@@ -119,6 +139,10 @@ RY_API void ry_lm_free(ry_lm *m); /* NULL is fine */
  * the last one (n_vocab floats). RY_ERR_INVALID_ARGUMENT when the cache would
  * overflow or a token id is out of range (both named). */
 RY_API ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logits);
+/* New weights of the same paths and types (the compiled programs stay
+ * valid: a trainer can sample from its model after every eval); the
+ * position goes back to 0. Errors name a missing or mismatched tensor. */
+RY_API ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w);
 RY_API void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
 RY_API int ry_lm_position(const ry_lm *m); /* tokens seen so far */
 RY_API const ry_lm_config *ry_lm_config_of(const ry_lm *m);

@@ -219,6 +219,18 @@ RY_API void ry_nn_opt_init_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o,
 /* Writes n_params new params and n_state new state values. */
 RY_API void ry_nn_opt_update_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params,
                        const ry_value *grads, const ry_value *state, ry_value *new_params, ry_value *new_state);
+/* The same with weight decay (AdamW, Lion) only on the parameters p whose
+ * decay[p] is nonzero, as optax's `mask` (decay NULL: every parameter).
+ * ry_nn_decay_mask fills decay from parameter paths. */
+RY_API void ry_nn_opt_update_masked_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params,
+                                     const ry_value *grads, const ry_value *state, const unsigned char *decay,
+                                     ry_value *new_params, ry_value *new_state);
+#define ry_nn_opt_update_masked(b, o, n, p, g, st, dm, np, nst) \
+  ry_nn_opt_update_masked_((b), RY_HERE, (o), (n), (p), (g), (st), (dm), (np), (nst))
+/* decay[i] = 1 for entry i of params unless its path matches one of the n
+ * glob patterns of no_decay (ryft/params.h), e.g. {"*.bias", "*norm*"} for GGUF names. */
+struct ry_params;
+RY_API void ry_nn_decay_mask(const struct ry_params *params, int n, const char *const *no_decay, unsigned char *decay);
 /* The initial state as a parameter tree (ryft/params.h), in exactly the
  * order of the state values above: for each parameter path P, one zero array
  * per slot named "<slot>/P" ("mu"/"nu" for Adam and AdamW, "trace" for SGD

@@ -17,4 +17,5 @@
 #include "llm.h"
 #include "model.h"
 #include "dist.h"
+#include "lm_train.h"
 #endif

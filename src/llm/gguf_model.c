@@ -135,3 +135,63 @@ ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out)
   }
   return s;
 }
+
+ry_status ry_lm_save_gguf(const char *path, const ry_lm_config *c, const ry_params *w, const ry_gguf *tokenizer_from) {
+  ry_status s = ry_lm_check_weights(c, w);
+  if (s) return s;
+  const char *arch = ry_lm_arch_name(c->arch);
+  if (c->arch != RY_LM_GPT2 && c->arch != RY_LM_LLAMA)
+    return ry_status_make(RY_ERR_UNSUPPORTED, "ry_lm_save_gguf: writing '%s' models is not supported (gpt2, llama are)", arch);
+  ry_gguf_writer *gw = NULL;
+  if ((s = ry_gguf_writer_new(&gw))) return s;
+  char k[128];
+#define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", arch, suffix), k)
+  s = ry_gguf_writer_add_str(gw, "general.architecture", arch, strlen(arch));
+  if (!s) s = ry_gguf_writer_add_str(gw, "general.name", "ryft", 4);
+  if (!s) s = ry_gguf_writer_add_int(gw, KEY("block_count"), RY_GGUF_U32, c->n_layers);
+  if (!s) s = ry_gguf_writer_add_int(gw, KEY("context_length"), RY_GGUF_U32, c->n_ctx_train);
+  if (!s) s = ry_gguf_writer_add_int(gw, KEY("embedding_length"), RY_GGUF_U32, c->n_embd);
+  if (!s) s = ry_gguf_writer_add_int(gw, KEY("feed_forward_length"), RY_GGUF_U32, c->n_ff);
+  if (!s) s = ry_gguf_writer_add_int(gw, KEY("attention.head_count"), RY_GGUF_U32, c->n_heads);
+  if (!s) s = ry_gguf_writer_add_int(gw, KEY("attention.head_count_kv"), RY_GGUF_U32, c->n_kv_heads);
+  if (c->arch == RY_LM_GPT2) {
+    if (!s) s = ry_gguf_writer_add_float(gw, KEY("attention.layer_norm_epsilon"), RY_GGUF_F32, c->norm_eps);
+  } else {
+    if (!s) s = ry_gguf_writer_add_float(gw, KEY("attention.layer_norm_rms_epsilon"), RY_GGUF_F32, c->norm_eps);
+    if (!s) s = ry_gguf_writer_add_float(gw, KEY("rope.freq_base"), RY_GGUF_F32, c->rope_base);
+    if (!s) s = ry_gguf_writer_add_int(gw, KEY("attention.key_length"), RY_GGUF_U32, c->head_dim);
+    if (!s) s = ry_gguf_writer_add_int(gw, KEY("attention.value_length"), RY_GGUF_U32, c->head_dim);
+  }
+#undef KEY
+  /* the tokenizer: every tokenizer.* key of the source, as is */
+  for (int64_t i = 0; !s && tokenizer_from && i < ry_gguf_n_kv(tokenizer_from); i++) {
+    const char *key = ry_gguf_key(tokenizer_from, i);
+    if (!strncmp(key, "tokenizer.", 10)) s = ry_gguf_writer_add_value(gw, key, ry_gguf_kv_value(tokenizer_from, i));
+  }
+  /* the tensors as f32, in the tree's order, dims in ggml's order */
+  float **bufs = calloc((size_t)ry_params_count(w) + 1, sizeof *bufs);
+  if (!s && !bufs) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_save_gguf: out of memory");
+  for (int i = 0; !s && i < ry_params_count(w); i++) {
+    const ry_array *a = ry_params_at(w, i);
+    ry_shape sh = ry_array_shape(a);
+    int64_t n = ry_array_numel(a);
+    if (sh.rank < 1 || sh.rank > 2) continue; /* not a model tensor */
+    const float *data = ry_array_dtype(a) == RY_F32 ? ry_array_data(a) : NULL;
+    if (!data) { /* other float dtypes: converted */
+      bufs[i] = malloc((size_t)(n ? n : 1) * sizeof(float));
+      if (!bufs[i]) {
+        s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_save_gguf: out of memory");
+        break;
+      }
+      for (int64_t j = 0; j < n; j++) bufs[i][j] = (float)ry_array_get_f64(a, j);
+      data = bufs[i];
+    }
+    int64_t dims[2] = {sh.dims[sh.rank - 1], sh.rank == 2 ? sh.dims[0] : 1};
+    s = ry_gguf_writer_add_tensor(gw, ry_params_path(w, i), RY_GGML_F32, sh.rank, dims, data, (size_t)n * sizeof(float));
+  }
+  if (!s) s = ry_gguf_writer_write(gw, path);
+  for (int i = 0; bufs && i < ry_params_count(w); i++) free(bufs[i]);
+  free(bufs);
+  ry_gguf_writer_free(gw);
+  return s;
+}

@@ -237,28 +237,16 @@ static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalue
   return ry_nn_layer_norm_(b, loc, x, g, ry_pvalues_get_(w, loc, name), c->norm_eps);
 }
 
-int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
-                   ry_value last, const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *logits,
-                   ry_value *k_out, ry_value *v_out) {
-  ry_status s = ry_lm_config_check(c);
-  if (s) return ry_builder_set_error(b, s);
-  ry_shape ts = ry_value_shape(b, tokens), ks = ry_value_shape(b, k_cache[0]);
-  if (ry_builder_error(b)) return 0;
-  if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32)
-    return FAIL(b, loc, "lm forward: tokens must be i32[batch, seq]");
-  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 4 ? ks.dims[2] : 0;
+/* The decoder blocks on tokens [B, T] at positions pos0 .. pos0+T-1: the
+   residual stream x [B, T, E] after the last block (before output_norm).
+   With caches (k_cache != NULL) this step's keys and values are written into
+   them (k_out, v_out) and the attention reads `window` cache positions;
+   without, it reads this step's own keys and values (window = T). */
+static ry_value decoder(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
+                        const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *k_out, ry_value *v_out) {
+  ry_shape ts = ry_value_shape(b, tokens);
+  int64_t B = ts.dims[0], T = ts.dims[1], S = k_cache ? ry_value_shape(b, k_cache[0]).dims[2] : T;
   int64_t Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
-  ry_shape want = RY_SHAPE(B, Hk, S, D);
-  for (int l = 0; l < c->n_layers; l++)
-    if (!ry_shape_equal(ry_value_shape(b, k_cache[l]), want) || !ry_shape_equal(ry_value_shape(b, v_cache[l]), want) ||
-        ry_value_dtype(b, k_cache[l]) != RY_F32 || ry_value_dtype(b, v_cache[l]) != RY_F32) {
-      char t1[64];
-      return FAIL(b, loc, "lm forward: layer %d's caches must be f32[%lld, %lld, S, %lld] like layer 0's %s", l,
-                  (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
-    }
-  if (window < T || window > S)
-    return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
-                (long long)T, (long long)S);
   bool gpt2 = c->arch == RY_LM_GPT2;
   ry_value x = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "token_embd.weight"), tokens); /* [B, T, E] */
   if (c->arch == RY_LM_GEMMA) x = ry_mul_(b, loc, x, ry_scalar_(b, loc, RY_F32, sqrt((double)E)));
@@ -296,14 +284,18 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
       q = rope(b, loc, c->rope, q, cs, sn);
       k = rope(b, loc, c->rope, k, cs, sn);
     }
-    /* write this step's keys and values into layer l's cache (heads
-       first: each head's positions are contiguous) at positions pos0.. */
-    ry_value starts[4] = {zero, zero, pos0, zero};
-    k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), starts);
-    v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3)), starts);
-    ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, Hk, window, D);
-    ry_value kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES); /* [B, Hk, W, D] */
-    ry_value vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
+    /* heads first: each head's positions are contiguous */
+    ry_value kt = ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), vt = ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3));
+    ry_value kw = kt, vw = vt; /* [B, Hk, W, D] */
+    if (k_cache) {
+      /* write this step's keys and values into layer l's cache at positions pos0.. */
+      ry_value starts[4] = {zero, zero, pos0, zero};
+      k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], kt, starts);
+      v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], vt, starts);
+      ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, Hk, window, D);
+      kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES);
+      vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
+    }
     /* grouped-query attention over the window, as batched matrix products
        over (batch, kv head): the G query heads of a kv head and the T
        positions are the T*G rows */
@@ -335,13 +327,82 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
     }
     x = ry_add_(b, loc, x, f);
   }
+  return x;
+}
+
+/* output_norm and the vocabulary projection of x[..., E] */
+static ry_value lm_head(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value x) {
+  x = norm(b, loc, c, w, "output_norm", -1, x);
+  const char *head = c->tied_embeddings ? "token_embd.weight" : "output.weight";
+  return linear_t(b, loc, x, ry_pvalues_get_(w, loc, head));
+}
+
+int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
+                   ry_value last, const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *logits,
+                   ry_value *k_out, ry_value *v_out) {
+  ry_status s = ry_lm_config_check(c);
+  if (s) return ry_builder_set_error(b, s);
+  ry_shape ts = ry_value_shape(b, tokens), ks = ry_value_shape(b, k_cache[0]);
+  if (ry_builder_error(b)) return 0;
+  if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32)
+    return FAIL(b, loc, "lm forward: tokens must be i32[batch, seq]");
+  int64_t B = ts.dims[0], T = ts.dims[1], S = ks.rank == 4 ? ks.dims[2] : 0;
+  int64_t Hk = c->n_kv_heads, D = c->head_dim, E = c->n_embd;
+  ry_shape want = RY_SHAPE(B, Hk, S, D);
+  for (int l = 0; l < c->n_layers; l++)
+    if (!ry_shape_equal(ry_value_shape(b, k_cache[l]), want) || !ry_shape_equal(ry_value_shape(b, v_cache[l]), want) ||
+        ry_value_dtype(b, k_cache[l]) != RY_F32 || ry_value_dtype(b, v_cache[l]) != RY_F32) {
+      char t1[64];
+      return FAIL(b, loc, "lm forward: layer %d's caches must be f32[%lld, %lld, S, %lld] like layer 0's %s", l,
+                  (long long)B, (long long)Hk, (long long)D, ry_shape_str(ks, t1, sizeof t1));
+    }
+  if (window < T || window > S)
+    return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
+                (long long)T, (long long)S);
+  ry_value x = decoder(b, loc, c, w, tokens, pos0, k_cache, v_cache, window, k_out, v_out);
   /* logits of position `last` only: the vocabulary projection is the largest matmul */
+  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
   ry_value st3[3] = {zero, last, zero};
   ry_value xl = ry_reshape_(b, loc, ry_dynamic_slice_(b, loc, x, st3, RY_AXES(B, 1, E)), RY_SHAPE(B, E));
-  xl = norm(b, loc, c, w, "output_norm", -1, xl);
-  const char *head = c->tied_embeddings ? "token_embd.weight" : "output.weight";
-  *logits = linear_t(b, loc, xl, ry_pvalues_get_(w, loc, head));
+  *logits = lm_head(b, loc, c, w, xl);
   return ry_builder_error(b) ? 0 : 1 + 2 * c->n_layers;
+}
+
+/* tokens (and targets) i32[B, T] with 1 <= T <= n_ctx_train; 0 after setting the error */
+static int check_sequence(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_value tokens, const char *what) {
+  ry_status s = ry_lm_config_check(c);
+  if (s) return ry_builder_set_error(b, s), 0;
+  ry_shape ts = ry_value_shape(b, tokens);
+  if (ry_builder_error(b)) return 0;
+  if (ts.rank != 2 || ry_value_dtype(b, tokens) != RY_I32 || ts.dims[1] < 1) {
+    char t1[64];
+    FAIL(b, loc, "lm logits: %s must be i32[batch, seq], not %s", what, ry_type_str(ry_value_type(b, tokens), t1, sizeof t1));
+    return 0;
+  }
+  if (ts.dims[1] > c->n_ctx_train) {
+    FAIL(b, loc, "lm logits: a sequence of %lld tokens is longer than the model's context of %d", (long long)ts.dims[1],
+         c->n_ctx_train);
+    return 0;
+  }
+  return 1;
+}
+
+ry_value ry_lm_logits_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens) {
+  if (!check_sequence(b, loc, c, tokens, "tokens")) return (ry_value){0};
+  ry_value x = decoder(b, loc, c, w, tokens, ry_scalar_(b, loc, RY_I32, 0.0), NULL, NULL, ry_value_shape(b, tokens).dims[1],
+                       NULL, NULL);
+  return lm_head(b, loc, c, w, x);
+}
+
+ry_value ry_lm_loss_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value targets) {
+  if (!check_sequence(b, loc, c, tokens, "tokens") || !check_sequence(b, loc, c, targets, "targets")) return (ry_value){0};
+  if (!ry_shape_equal(ry_value_shape(b, tokens), ry_value_shape(b, targets))) {
+    char t1[64], t2[64];
+    FAIL(b, loc, "lm loss: targets %s and tokens %s differ in shape", ry_shape_str(ry_value_shape(b, targets), t1, sizeof t1),
+         ry_shape_str(ry_value_shape(b, tokens), t2, sizeof t2));
+    return (ry_value){0};
+  }
+  return ry_nn_cross_entropy_(b, loc, ry_lm_logits_(b, loc, c, w, tokens), targets);
 }
 
 /* ---- ry_lm: bucketed programs over a persistent cache ---- */
@@ -456,6 +517,28 @@ void ry_lm_free(ry_lm *m) {
   free(m->vc);
   ry_params_free(m->w);
   free(m);
+}
+
+ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w) {
+  if (!m || !w) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_set_weights: no model or no weights");
+  int n = ry_params_count(m->w);
+  for (int i = 0; i < n; i++) { /* every tensor there with its type, before anything changes */
+    const char *p = ry_params_path(m->w, i);
+    ry_array *a = ry_params_get(w, p);
+    if (!a) return ry_status_make(RY_ERR_NOT_FOUND, "ry_lm_set_weights: tensor '%s' is missing", p);
+    if (!ry_type_equal(ry_params_type(m->w, i), (ry_type){ry_array_dtype(a), ry_array_shape(a)})) {
+      char t1[64], t2[64];
+      return ry_status_make(RY_ERR_SHAPE, "ry_lm_set_weights: tensor '%s' is %s, the model has %s", p,
+                            ry_type_str((ry_type){ry_array_dtype(a), ry_array_shape(a)}, t1, sizeof t1),
+                            ry_type_str(ry_params_type(m->w, i), t2, sizeof t2));
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    ry_status s = ry_params_replace(m->w, ry_params_path(m->w, i), ry_params_get(w, ry_params_path(m->w, i)));
+    if (s) return s;
+  }
+  m->pos = 0;
+  return NULL;
 }
 
 void ry_lm_reset(ry_lm *m) {

@@ -100,6 +100,12 @@ ry_value ry_nn_global_norm_(ry_builder *b, ry_loc loc, int n, const ry_value *xs
 
 void ry_nn_opt_update_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params,
                        const ry_value *grads, const ry_value *state, ry_value *new_params, ry_value *new_state) {
+  ry_nn_opt_update_masked_(b, loc, o, n_params, params, grads, state, NULL, new_params, new_state);
+}
+
+void ry_nn_opt_update_masked_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int n_params, const ry_value *params,
+                              const ry_value *grads, const ry_value *state, const unsigned char *decay, ry_value *new_params,
+                              ry_value *new_state) {
   int per = ry_nn_opt_state_per_param(o);
   for (int p = 0; p < n_params; p++) new_params[p] = NONE;
   for (int j = 0; j <= n_params * per; j++) new_state[j] = NONE;
@@ -155,14 +161,14 @@ void ry_nn_opt_update_(ry_builder *b, ry_loc loc, const ry_nn_optimizer *o, int 
       new_state[2 * p + 1] = nu;
       ry_value mh = DIV(mu, ry_convert_(b, loc, bc1, dt)), nh = DIV(nu, ry_convert_(b, loc, bc2, dt));
       u = DIV(mh, ADD(ry_sqrt_(b, loc, nh), C(nh, o->eps)));
-      if (o->kind == RY_NN_ADAMW && o->weight_decay != 0) u = ADD(u, MUL(C(x, o->weight_decay), x));
+      if (o->kind == RY_NN_ADAMW && o->weight_decay != 0 && (!decay || decay[p])) u = ADD(u, MUL(C(x, o->weight_decay), x));
       break;
     }
     case RY_NN_LION: {
       ry_value m = state[p];
       u = ry_sign_(b, loc, ADD(MUL(C(g, 1.0 - o->b1), g), MUL(C(g, o->b1), m)));
       new_state[p] = ADD(MUL(C(g, o->b2), m), MUL(C(g, 1.0 - o->b2), g));
-      if (o->weight_decay != 0) u = ADD(u, MUL(C(x, o->weight_decay), x));
+      if (o->weight_decay != 0 && (!decay || decay[p])) u = ADD(u, MUL(C(x, o->weight_decay), x));
       break;
     }
     default: nn_fail(b, loc, "nn.opt_update", "unknown optimizer kind %d", (int)o->kind); return;
@@ -210,4 +216,13 @@ ry_status ry_nn_opt_state_tree(const ry_nn_optimizer *o, const ry_params *params
   }
   *out = t;
   return NULL;
+}
+
+void ry_nn_decay_mask(const ry_params *params, int n, const char *const *no_decay, unsigned char *decay) {
+  for (int i = 0; i < ry_params_count(params); i++) {
+    const char *path = ry_params_path(params, i);
+    decay[i] = 1;
+    for (int k = 0; k < n; k++)
+      if (ry_path_match(no_decay[k], path)) decay[i] = 0;
+  }
 }
