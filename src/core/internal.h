@@ -99,4 +99,22 @@ void ry__store_i64(ry_dtype t, void *data, int64_t i, int64_t v);
 /* Row-major strides (in elements) of a shape. */
 void ry__strides(ry_shape s, int64_t strides[RY_MAX_RANK]);
 
+/* ---- a growable string (strbuf.c) ----
+ * The one string builder: the text IR printer, the StableHLO emitter and the
+ * cpu backend's code generator write into it. Appending never fails loudly:
+ * running out of memory sets oom, later appends do nothing, and the owner
+ * checks oom once at the end. s is NUL-terminated whenever n > 0. */
+typedef struct ry__buf {
+  char *s;
+  size_t n, cap;
+  bool oom;
+} ry__buf;
+void ry__buf_printf(ry__buf *b, const char *fmt, ...) RY_PRINTF(2, 3);
+void ry__buf_vprintf(ry__buf *b, const char *fmt, va_list ap);
+void ry__buf_put(ry__buf *b, const char *s, size_t n); /* n bytes of s */
+/* dst += src; a src that ran out of memory makes dst out of memory too, so
+ * a truncated piece is never pasted into a whole */
+void ry__buf_append(ry__buf *dst, const ry__buf *src);
+void ry__buf_free(ry__buf *b); /* back to empty */
+
 #endif

@@ -18,7 +18,7 @@
 #include "ryft/graph.h"
 
 typedef enum ry_op {
-#define OP(id, name, nin, nout, attrs, kind, dt) RY_OP_##id,
+#define OP(id, name, nin, nout, attrs, kind, dt, fl) RY_OP_##id,
 #include "ops.def"
 #undef OP
   RY_OP_COUNT
@@ -55,7 +55,15 @@ typedef struct ry_op_info {
   ry_attr_kind attrs;
   ry_op_kind kind;
   ry_dt_class dtypes;
+  unsigned flags; /* RY_OPF_* */
 } ry_op_info;
+
+/* Op flags (the FLAGS column of ops.def) */
+#define RY_OPF_NONE 0u
+#define RY_OPF_LINEAR 1u /* linear in its tangent operands: reverse mode transposes it */
+#define RY_OPF_IMPURE 2u /* opaque: never folded, deduplicated or removed as dead */
+/* Elementwise: unary, binary, compare, select, clamp, convert, bitcast (by KIND). */
+bool ryg_op_elementwise(ry_op op);
 
 extern const ry_op_info ryg_op_table[RY_OP_COUNT];
 bool ryg_op_from_name(const char *name, size_t len, ry_op *out);

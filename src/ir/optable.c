@@ -2,11 +2,22 @@
 #include "graph.h"
 
 const ry_op_info ryg_op_table[RY_OP_COUNT] = {
-#define OP(id, nm, nin, nout, at, kd, dt) \
-  [RY_OP_##id] = {.name = nm, .n_operands = nin, .n_results = nout, .attrs = RY_ATTR_##at, .kind = RY_KIND_##kd, .dtypes = RY_DT_##dt},
+#define OP(id, nm, nin, nout, at, kd, dt, fl)                                                                    \
+  [RY_OP_##id] = {.name = nm, .n_operands = nin, .n_results = nout, .attrs = RY_ATTR_##at, .kind = RY_KIND_##kd, \
+                  .dtypes = RY_DT_##dt, .flags = RY_OPF_##fl},
 #include "ops.def"
 #undef OP
 };
+
+bool ryg_op_elementwise(ry_op op) {
+  if ((int)op < 0 || op >= RY_OP_COUNT) return false;
+  switch (ryg_op_table[op].kind) {
+  case RY_KIND_UNARY: case RY_KIND_UNARY_PRED: case RY_KIND_BINARY: case RY_KIND_COMPARE: case RY_KIND_SELECT:
+  case RY_KIND_CLAMP: case RY_KIND_CONVERT: case RY_KIND_BITCAST:
+    return true;
+  default: return false;
+  }
+}
 
 bool ryg_op_from_name(const char *name, size_t len, ry_op *out) {
   for (int i = 0; i < RY_OP_COUNT; i++)

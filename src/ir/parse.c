@@ -15,30 +15,11 @@
 #include <stdlib.h>
 
 #include "graph.h"
+#include "parse_internal.h"
 
-#define MAX_DEPTH 64                      /* nested regions */
-#define MAX_NUMEL (INT64_C(1) << 53)      /* elements of any type (nonzero dims) */
-#define MAX_ITEMS (INT32_C(1) << 26)      /* values per function, operands per op */
 
 /* ---- lexer ------------------------------------------------------------------ */
 
-typedef enum tkind {
-  T_EOF, T_IDENT, T_VALUE, T_FUNC, T_NUMBER, T_STRING, T_LPAREN, T_RPAREN, T_LBRACK, T_RBRACK,
-  T_LBRACE, T_RBRACE, T_COMMA, T_COLON, T_EQUAL, T_ARROW, T_BAD
-} tkind;
-
-typedef struct tok {
-  tkind k;
-  const char *s; /* token text (with the % or @ sigil; strings with quotes) */
-  size_t n;
-  long line, col;
-  const char *bad; /* T_BAD: what is wrong */
-} tok;
-
-typedef struct lexer {
-  const char *p, *end, *line_start;
-  long line;
-} lexer;
 
 static bool is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 static bool is_digit(int c) { return c >= '0' && c <= '9'; }
@@ -120,17 +101,6 @@ static void lex(lexer *L, tok *t) {
 
 /* ---- hash map: name (slice of the source) -> value / graph ---------------- */
 
-typedef struct entry {
-  const char *k; /* NULL = empty */
-  size_t n;
-  int32_t val;    /* value id, graph index; 0 = reserved, not yet defined */
-  int32_t region; /* region of the value */
-} entry;
-
-typedef struct map {
-  entry *e;
-  size_t cap, n;
-} map;
 
 static uint64_t hash_mem(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull;
@@ -138,7 +108,7 @@ static uint64_t hash_mem(const char *s, size_t n) {
   return h;
 }
 
-static entry *map_find(const map *m, const char *k, size_t n) {
+entry *ryg_map_find(const map *m, const char *k, size_t n) {
   if (!m->cap) return NULL;
   for (size_t i = hash_mem(k, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
     entry *e = &m->e[i];
@@ -178,13 +148,8 @@ static void map_free(map *m) {
 
 /* ---- scratch stacks ------------------------------------------------------------ */
 
-#define STACK(T) struct { T *v; size_t n, cap; }
-typedef STACK(ry_type) type_stack;
-typedef STACK(int32_t) int_stack;
-typedef STACK(tok) tok_stack;
-typedef STACK(uint64_t) u64_stack;
 
-static bool stack_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+bool ryg_stack_reserve(void **v, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return true;
   size_t nc = *cap ? *cap : 16;
   while (nc < need) {
@@ -197,43 +162,17 @@ static bool stack_reserve(void **v, size_t *cap, size_t need, size_t elem) {
   *cap = nc;
   return true;
 }
-#define RESERVE(st, k) stack_reserve((void **)&(st).v, &(st).cap, (st).n + (k), sizeof *(st).v)
-#define STACK_FREE(st) (ry__free((st).v, (st).cap * sizeof *(st).v), (st).v = NULL, (st).n = (st).cap = 0)
 
 /* ---- parser state ----------------------------------------------------------------- */
 
-typedef struct parser {
-  lexer L;
-  tok cur, nxt;
-  const char *source;
-  ry_status err;
-  /* module */
-  map funcs;           /* name -> index in graphs */
-  ry_graph **graphs;   /* every function parsed so far (owned) */
-  int32_t n_graphs, cap_graphs;
-  /* current function */
-  ry_graph *g;
-  map vals;            /* name -> value id and region */
-  int32_t scope[MAX_DEPTH + 1]; /* open regions, scope[depth] is current */
-  int depth;
-  /* scratch */
-  type_stack types;
-  int_stack ints;
-  tok_stack toks;
-  tok_stack rets; /* the values of the last `return`, for messages */
-  tok ret_kw;     /* its `return` */
-  u64_stack elems;
-  char *sbuf;
-  size_t sbuf_cap;
-} parser;
 
-static void advance(parser *p) {
+void ryg_advance(parser *p) {
   p->cur = p->nxt;
   if (p->cur.k != T_EOF) lex(&p->L, &p->nxt);
 }
 
 /* A printable, truncated description of a token for messages. */
-static const char *describe(const tok *t, char *buf, size_t size) {
+const char *ryg_describe(const tok *t, char *buf, size_t size) {
   if (t->k == T_EOF) return "end of input";
   if (t->k == T_BAD && t->bad) return t->bad;
   size_t k = 0;
@@ -256,13 +195,13 @@ static const char *describe(const tok *t, char *buf, size_t size) {
 }
 
 /* A value or function name with its sigil, unquoted (names are [A-Za-z0-9_.]). */
-static const char *sym(const tok *t, char *buf, size_t size) {
+const char *ryg_sym(const tok *t, char *buf, size_t size) {
   snprintf(buf, size, "%.*s%s", t->n > 64 ? 64 : (int)t->n, t->s, t->n > 64 ? "..." : "");
   return buf;
 }
 
-static bool fail_at(parser *p, const tok *t, const char *fmt, ...) RY_PRINTF(3, 4);
-static bool fail_at(parser *p, const tok *t, const char *fmt, ...) {
+bool ryg_fail_at(parser *p, const tok *t, const char *fmt, ...) RY_PRINTF(3, 4);
+bool ryg_fail_at(parser *p, const tok *t, const char *fmt, ...) {
   if (p->err) return false;
   char msg[768];
   va_list ap;
@@ -273,33 +212,33 @@ static bool fail_at(parser *p, const tok *t, const char *fmt, ...) {
   return false;
 }
 
-static bool oom(parser *p) {
+bool ryg_oom(parser *p) {
   if (!p->err) p->err = ry__oom();
   return false;
 }
 
 /* "expected X but found Y" at the current token. */
-static bool expected(parser *p, const char *what) {
+bool ryg_expected(parser *p, const char *what) {
   char d[128];
-  return fail_at(p, &p->cur, "expected %s but found %s", what, describe(&p->cur, d, sizeof d));
+  return ryg_fail_at(p, &p->cur, "expected %s but found %s", what, ryg_describe(&p->cur, d, sizeof d));
 }
 
-static bool expect(parser *p, tkind k, const char *what) {
-  if (p->cur.k != k) return expected(p, what);
-  advance(p);
+bool ryg_expect(parser *p, tkind k, const char *what) {
+  if (p->cur.k != k) return ryg_expected(p, what);
+  ryg_advance(p);
   return true;
 }
 
-static bool is_word(const tok *t, const char *w) { return t->k == T_IDENT && t->n == strlen(w) && memcmp(t->s, w, t->n) == 0; }
+bool ryg_is_word(const tok *t, const char *w) { return t->k == T_IDENT && t->n == strlen(w) && memcmp(t->s, w, t->n) == 0; }
 
 /* A NUL-terminated copy of n bytes in the scratch string buffer. */
-static const char *cstr(parser *p, const char *s, size_t n) {
+const char *ryg_cstr(parser *p, const char *s, size_t n) {
   if (n + 1 > p->sbuf_cap) {
     size_t nc = p->sbuf_cap ? p->sbuf_cap : 64;
     while (nc < n + 1) nc *= 2;
     char *nb = ry__realloc(p->sbuf, p->sbuf_cap, nc);
     if (!nb) {
-      oom(p);
+      ryg_oom(p);
       return NULL;
     }
     p->sbuf = nb;
@@ -337,25 +276,25 @@ static int int_of(const tok *t, int64_t *out) {
   return 0;
 }
 
-static bool parse_int(parser *p, int64_t lo, int64_t hi, const char *what, int64_t *out) {
+bool ryg_parse_int(parser *p, int64_t lo, int64_t hi, const char *what, int64_t *out) {
   char d[128];
   int rc = int_of(&p->cur, out);
-  if (rc == 1) return fail_at(p, &p->cur, "expected %s but found %s", what, describe(&p->cur, d, sizeof d));
+  if (rc == 1) return ryg_fail_at(p, &p->cur, "expected %s but found %s", what, ryg_describe(&p->cur, d, sizeof d));
   if (rc == 2 || *out < lo || *out > hi)
-    return fail_at(p, &p->cur, "%s %s is out of range (%lld..%lld)", what, describe(&p->cur, d, sizeof d), (long long)lo,
+    return ryg_fail_at(p, &p->cur, "%s %s is out of range (%lld..%lld)", what, ryg_describe(&p->cur, d, sizeof d), (long long)lo,
                    (long long)hi);
-  advance(p);
+  ryg_advance(p);
   return true;
 }
 
 /* A float literal: [-]digits[.digits][e[+-]digits], or nan, inf, -inf. */
-static bool float_of(const tok *t, double *out, bool *finite_text) {
+bool ryg_float_of(const tok *t, double *out, bool *finite_text) {
   *finite_text = false;
-  if (t->k == T_IDENT && is_word(t, "nan")) {
+  if (t->k == T_IDENT && ryg_is_word(t, "nan")) {
     *out = NAN;
     return true;
   }
-  if (t->k == T_IDENT && is_word(t, "inf")) {
+  if (t->k == T_IDENT && ryg_is_word(t, "inf")) {
     *out = INFINITY;
     return true;
   }
@@ -400,29 +339,29 @@ static bool float_of(const tok *t, double *out, bool *finite_text) {
 static bool parse_type(parser *p, ry_type *t) {
   char d[128];
   tok dt = p->cur;
-  if (dt.k != T_IDENT) return expected(p, "a type");
+  if (dt.k != T_IDENT) return ryg_expected(p, "a type");
   ry_dtype dtype;
-  if (dt.n > 8 || !ry_dtype_from_name(cstr(p, dt.s, dt.n), &dtype)) {
+  if (dt.n > 8 || !ry_dtype_from_name(ryg_cstr(p, dt.s, dt.n), &dtype)) {
     if (p->err) return false;
-    return fail_at(p, &dt, "unknown dtype %s", describe(&dt, d, sizeof d));
+    return ryg_fail_at(p, &dt, "unknown dtype %s", ryg_describe(&dt, d, sizeof d));
   }
-  advance(p);
-  if (!expect(p, T_LBRACK, "'['")) return false;
+  ryg_advance(p);
+  if (!ryg_expect(p, T_LBRACK, "'['")) return false;
   memset(t, 0, sizeof *t);
   t->dtype = dtype;
   if (p->cur.k != T_RBRACK)
     for (;;) {
-      if (t->shape.rank == RY_MAX_RANK) return fail_at(p, &p->cur, "a type has at most %d dimensions", RY_MAX_RANK);
-      if (!parse_int(p, 0, INT64_MAX, "a dimension size", &t->shape.dims[t->shape.rank])) return false;
+      if (t->shape.rank == RY_MAX_RANK) return ryg_fail_at(p, &p->cur, "a type has at most %d dimensions", RY_MAX_RANK);
+      if (!ryg_parse_int(p, 0, INT64_MAX, "a dimension size", &t->shape.dims[t->shape.rank])) return false;
       t->shape.rank++;
       if (p->cur.k != T_COMMA) break;
-      advance(p);
+      ryg_advance(p);
     }
-  if (!expect(p, T_RBRACK, "',' or ']'")) return false;
+  if (!ryg_expect(p, T_RBRACK, "',' or ']'")) return false;
   int64_t prod = 1;
   for (int i = 0; i < t->shape.rank; i++) {
     int64_t x = t->shape.dims[i] ? t->shape.dims[i] : 1;
-    if (x > MAX_NUMEL / prod) return fail_at(p, &dt, "type has too many elements (the limit is 2^53)");
+    if (x > MAX_NUMEL / prod) return ryg_fail_at(p, &dt, "type has too many elements (the limit is 2^53)");
     prod *= x;
   }
   return true;
@@ -432,11 +371,11 @@ static bool parse_type(parser *p, ry_type *t) {
 
 static bool define_name(parser *p, const tok *t, entry **out) {
   char d[128];
-  if (map_find(&p->vals, t->s + 1, t->n - 1))
-    return fail_at(p, t, "value %s is defined twice", sym(t, d, sizeof d));
-  if (p->vals.n >= (size_t)MAX_ITEMS) return fail_at(p, t, "too many values in one function");
+  if (ryg_map_find(&p->vals, t->s + 1, t->n - 1))
+    return ryg_fail_at(p, t, "value %s is defined twice", ryg_sym(t, d, sizeof d));
+  if (p->vals.n >= (size_t)MAX_ITEMS) return ryg_fail_at(p, t, "too many values in one function");
   entry *e = map_add(&p->vals, t->s + 1, t->n - 1);
-  if (!e) return oom(p);
+  if (!e) return ryg_oom(p);
   e->val = 0;
   e->region = -1;
   *out = e;
@@ -447,394 +386,44 @@ static bool define_name(parser *p, const tok *t, entry **out) {
 static bool use_value(parser *p, int32_t *v) {
   char d[128];
   tok t = p->cur;
-  if (t.k != T_VALUE) return expected(p, "a value name");
-  entry *e = map_find(&p->vals, t.s + 1, t.n - 1);
+  if (t.k != T_VALUE) return ryg_expected(p, "a value name");
+  entry *e = ryg_map_find(&p->vals, t.s + 1, t.n - 1);
   int32_t r = p->scope[p->depth];
-  if (!e || e->val == 0) return fail_at(p, &t, "value %s is not defined", sym(&t, d, sizeof d));
+  if (!e || e->val == 0) return ryg_fail_at(p, &t, "value %s is not defined", ryg_sym(&t, d, sizeof d));
   if (e->region != r) {
     for (int i = 0; i < p->depth; i++)
       if (p->scope[i] == e->region)
-        return fail_at(p, &t, "use of %s from an enclosing scope: regions are closed", sym(&t, d, sizeof d));
-    return fail_at(p, &t, "value %s is not defined in this region", sym(&t, d, sizeof d));
+        return ryg_fail_at(p, &t, "use of %s from an enclosing scope: regions are closed", ryg_sym(&t, d, sizeof d));
+    return ryg_fail_at(p, &t, "value %s is not defined in this region", ryg_sym(&t, d, sizeof d));
   }
   *v = e->val;
-  advance(p);
+  ryg_advance(p);
   return true;
 }
 
 /* `%a: T, %b: T` parameters of region r, up to ')'. */
 static bool parse_params(parser *p, int32_t r, bool named) {
-  if (!expect(p, T_LPAREN, "'('")) return false;
+  if (!ryg_expect(p, T_LPAREN, "'('")) return false;
   if (p->cur.k != T_RPAREN)
     for (;;) {
       tok nt = p->cur;
       entry *e;
       ry_type t;
-      if (nt.k != T_VALUE) return expected(p, "a parameter name");
-      advance(p);
-      if (!expect(p, T_COLON, "':'") || !parse_type(p, &t)) return false;
+      if (nt.k != T_VALUE) return ryg_expected(p, "a parameter name");
+      ryg_advance(p);
+      if (!ryg_expect(p, T_COLON, "':'") || !parse_type(p, &t)) return false;
       if (!define_name(p, &nt, &e)) return false;
-      const char *name = named ? cstr(p, nt.s + 1, nt.n - 1) : NULL;
+      const char *name = named ? ryg_cstr(p, nt.s + 1, nt.n - 1) : NULL;
       if (named && !name) return false;
       int32_t v = ry__graph_add_param(p->g, r, t, name);
-      if (v < 0) return oom(p);
-      e = map_find(&p->vals, nt.s + 1, nt.n - 1);
+      if (v < 0) return ryg_oom(p);
+      e = ryg_map_find(&p->vals, nt.s + 1, nt.n - 1);
       e->val = v;
       e->region = r;
       if (p->cur.k != T_COMMA) break;
-      advance(p);
+      ryg_advance(p);
     }
-  return expect(p, T_RPAREN, "',' or ')'");
-}
-
-/* ---- attributes ---------------------------------------------------------------------- */
-
-typedef enum ftype { F_AXES, F_INT, F_BOOL, F_CMP, F_REDUCE, F_SCATTER, F_CONST, F_CALLEE, F_STRING } ftype;
-
-typedef struct field {
-  const char *name;
-  ftype type;
-  size_t off;    /* in ry_attrs */
-  bool optional; /* may be left out (stays zero) */
-} field;
-
-typedef struct schema {
-  const field *f;
-  int n;
-} schema;
-
-#define FLD(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), false}
-#define OPT(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), true}
-static const field fs_compare[] = {FLD("dir", F_CMP, compare.dir)};
-static const field fs_broadcast[] = {FLD("dims", F_AXES, broadcast.dims)};
-static const field fs_transpose[] = {FLD("perm", F_AXES, transpose.perm)};
-static const field fs_slice[] = {FLD("start", F_AXES, slice.start), FLD("limit", F_AXES, slice.limit),
-                                 FLD("stride", F_AXES, slice.stride)};
-static const field fs_dynamic_slice[] = {FLD("sizes", F_AXES, dynamic_slice.sizes)};
-static const field fs_concatenate[] = {FLD("dim", F_INT, concatenate.dim)};
-static const field fs_pad[] = {FLD("low", F_AXES, pad.low), FLD("high", F_AXES, pad.high),
-                               FLD("interior", F_AXES, pad.interior)};
-static const field fs_reverse[] = {FLD("dims", F_AXES, reverse.dims)};
-static const field fs_iota[] = {FLD("dim", F_INT, iota.dim)};
-static const field fs_constant[] = {FLD("value", F_CONST, constant.value)};
-static const field fs_reduce[] = {FLD("kind", F_REDUCE, reduce.kind), FLD("axes", F_AXES, reduce.axes)};
-static const field fs_arg[] = {FLD("axis", F_INT, arg.axis)};
-static const field fs_cumulative[] = {FLD("kind", F_REDUCE, cumulative.kind), FLD("axis", F_INT, cumulative.axis),
-                                      FLD("reverse", F_BOOL, cumulative.reverse)};
-static const field fs_dot[] = {FLD("lhs_batch", F_AXES, dot.lhs_batch), FLD("rhs_batch", F_AXES, dot.rhs_batch),
-                               FLD("lhs_contract", F_AXES, dot.lhs_contract), FLD("rhs_contract", F_AXES, dot.rhs_contract)};
-static const field fs_conv[] = {
-    FLD("stride", F_AXES, conv.stride),           FLD("pad_low", F_AXES, conv.pad_low),
-    FLD("pad_high", F_AXES, conv.pad_high),       FLD("lhs_dilation", F_AXES, conv.lhs_dilation),
-    FLD("rhs_dilation", F_AXES, conv.rhs_dilation), FLD("feature_groups", F_INT, conv.feature_groups),
-    FLD("batch_groups", F_INT, conv.batch_groups), FLD("input_dims", F_AXES, conv.input_dims),
-    FLD("kernel_dims", F_AXES, conv.kernel_dims), FLD("output_dims", F_AXES, conv.output_dims)};
-static const field fs_gather[] = {
-    FLD("offset_dims", F_AXES, gather.offset_dims), FLD("collapsed_slice_dims", F_AXES, gather.collapsed_slice_dims),
-    FLD("start_index_map", F_AXES, gather.start_index_map), FLD("index_vector_dim", F_INT, gather.index_vector_dim),
-    FLD("slice_sizes", F_AXES, gather.slice_sizes)};
-static const field fs_scatter[] = {
-    FLD("update_window_dims", F_AXES, scatter.update_window_dims),
-    FLD("inserted_window_dims", F_AXES, scatter.inserted_window_dims),
-    FLD("scatter_dims_to_operand_dims", F_AXES, scatter.scatter_dims_to_operand_dims),
-    FLD("index_vector_dim", F_INT, scatter.index_vector_dim), FLD("kind", F_SCATTER, scatter.kind)};
-static const field fs_sort[] = {FLD("dim", F_INT, sort.dim), FLD("num_keys", F_INT, sort.num_keys),
-                                FLD("descending", F_BOOL, sort.descending), FLD("stable", F_BOOL, sort.stable)};
-static const field fs_while[] = {FLD("n_consts", F_INT, while_.n_consts)};
-static const field fs_scan[] = {FLD("length", F_INT, scan.length), FLD("n_consts", F_INT, scan.n_consts),
-                                FLD("n_carry", F_INT, scan.n_carry), FLD("reverse", F_BOOL, scan.reverse)};
-static const field fs_call[] = {FLD("callee", F_CALLEE, call.callee), OPT("jvp", F_CALLEE, call.jvp),
-                                OPT("fwd", F_CALLEE, call.fwd), OPT("bwd", F_CALLEE, call.bwd),
-                                OPT("remat", F_INT, call.remat)};
-static const field fs_custom[] = {FLD("target", F_STRING, custom.target)};
-static const field fs_all_reduce[] = {FLD("kind", F_REDUCE, collective.kind), FLD("mesh", F_AXES, collective.mesh),
-                                      FLD("axes", F_AXES, collective.axes)};
-static const field fs_all_gather[] = {FLD("dim", F_INT, collective.dim), FLD("mesh", F_AXES, collective.mesh),
-                                      FLD("axes", F_AXES, collective.axes)};
-static const field fs_reduce_scatter[] = {FLD("dim", F_INT, collective.dim), FLD("kind", F_REDUCE, collective.kind),
-                                          FLD("mesh", F_AXES, collective.mesh), FLD("axes", F_AXES, collective.axes)};
-static const field fs_sharding[] = {FLD("mesh", F_AXES, sharding.mesh), FLD("dims", F_AXES, sharding.dims)};
-#undef FLD
-#undef OPT
-
-#define SCHEMA(fs) {fs, (int)(sizeof fs / sizeof fs[0])}
-static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
-    [RY_ATTR_NONE] = {NULL, 0},
-    [RY_ATTR_COMPARE] = SCHEMA(fs_compare),
-    [RY_ATTR_BROADCAST] = SCHEMA(fs_broadcast),
-    [RY_ATTR_TRANSPOSE] = SCHEMA(fs_transpose),
-    [RY_ATTR_SLICE] = SCHEMA(fs_slice),
-    [RY_ATTR_DYNAMIC_SLICE] = SCHEMA(fs_dynamic_slice),
-    [RY_ATTR_CONCATENATE] = SCHEMA(fs_concatenate),
-    [RY_ATTR_PAD] = SCHEMA(fs_pad),
-    [RY_ATTR_REVERSE] = SCHEMA(fs_reverse),
-    [RY_ATTR_IOTA] = SCHEMA(fs_iota),
-    [RY_ATTR_CONSTANT] = SCHEMA(fs_constant),
-    [RY_ATTR_REDUCE] = SCHEMA(fs_reduce),
-    [RY_ATTR_ARG] = SCHEMA(fs_arg),
-    [RY_ATTR_CUMULATIVE] = SCHEMA(fs_cumulative),
-    [RY_ATTR_DOT] = SCHEMA(fs_dot),
-    [RY_ATTR_CONV] = SCHEMA(fs_conv),
-    [RY_ATTR_GATHER] = SCHEMA(fs_gather),
-    [RY_ATTR_SCATTER] = SCHEMA(fs_scatter),
-    [RY_ATTR_SORT] = SCHEMA(fs_sort),
-    [RY_ATTR_WHILE] = SCHEMA(fs_while),
-    [RY_ATTR_SCAN] = SCHEMA(fs_scan),
-    [RY_ATTR_CALL] = SCHEMA(fs_call),
-    [RY_ATTR_CUSTOM] = SCHEMA(fs_custom),
-    [RY_ATTR_ALL_REDUCE] = SCHEMA(fs_all_reduce),
-    [RY_ATTR_ALL_GATHER] = SCHEMA(fs_all_gather),
-    [RY_ATTR_REDUCE_SCATTER] = SCHEMA(fs_reduce_scatter),
-    [RY_ATTR_SHARDING] = SCHEMA(fs_sharding),
-};
-#undef SCHEMA
-
-const bool ryg_attr_parsable[RY_ATTR_KIND_COUNT] = {
-    [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
-    [RY_ATTR_SLICE] = true,       [RY_ATTR_DYNAMIC_SLICE] = true, [RY_ATTR_CONCATENATE] = true, [RY_ATTR_PAD] = true,
-    [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
-    [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
-    [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
-    [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
-    [RY_ATTR_ALL_REDUCE] = true,  [RY_ATTR_ALL_GATHER] = true, [RY_ATTR_REDUCE_SCATTER] = true, [RY_ATTR_SHARDING] = true,
-};
-
-static bool parse_axes(parser *p, const char *key, ry_axes *a) {
-  if (!expect(p, T_LBRACK, "'['")) return false;
-  memset(a, 0, sizeof *a);
-  if (p->cur.k != T_RBRACK)
-    for (;;) {
-      if (a->n == RY_MAX_RANK) return fail_at(p, &p->cur, "list '%s' has more than %d entries", key, RY_MAX_RANK);
-      if (!parse_int(p, INT64_MIN, INT64_MAX, "an integer", &a->v[a->n])) return false;
-      a->n++;
-      if (p->cur.k != T_COMMA) break;
-      advance(p);
-    }
-  return expect(p, T_RBRACK, "',' or ']'");
-}
-
-static bool parse_enum(parser *p, const char *key, const char *const *names, int count, int *out) {
-  char d[128], list[128];
-  size_t k = 0;
-  for (int i = 0; i < count; i++)
-    if (p->cur.k == T_IDENT && is_word(&p->cur, names[i])) {
-      *out = i;
-      advance(p);
-      return true;
-    }
-  list[0] = 0;
-  for (int i = 0; i < count && k < sizeof list; i++) k += (size_t)snprintf(list + k, sizeof list - k, i ? ", %s" : "%s", names[i]);
-  return fail_at(p, &p->cur, "expected %s (one of %s) but found %s", key, list, describe(&p->cur, d, sizeof d));
-}
-
-static bool parse_bool(parser *p, bool *out) {
-  if (is_word(&p->cur, "true") || is_word(&p->cur, "false")) {
-    *out = p->cur.s[0] == 't';
-    advance(p);
-    return true;
-  }
-  return expected(p, "true or false");
-}
-
-/* One constant element of dtype dt into the element stack. */
-static bool parse_element(parser *p, ry_dtype dt) {
-  char d[128];
-  uint64_t bits = 0;
-  if (dt == RY_BOOL) {
-    bool b;
-    if (!is_word(&p->cur, "true") && !is_word(&p->cur, "false")) return expected(p, "true or false (a bool element)");
-    if (!parse_bool(p, &b)) return false;
-    bits = b;
-  } else if (ry_dtype_is_int(dt)) {
-    static const struct { int64_t lo, hi; } range[RY_DTYPE_COUNT] = {
-        [RY_I8] = {INT8_MIN, INT8_MAX},     [RY_I16] = {INT16_MIN, INT16_MAX}, [RY_I32] = {INT32_MIN, INT32_MAX},
-        [RY_I64] = {INT64_MIN, INT64_MAX},  [RY_U8] = {0, UINT8_MAX},          [RY_U32] = {0, UINT32_MAX}};
-    int64_t v;
-    char what[40];
-    snprintf(what, sizeof what, "an %s element", ry_dtype_name(dt));
-    if (!parse_int(p, range[dt].lo, range[dt].hi, what, &v)) return false;
-    bits = (uint64_t)v;
-  } else {
-    double v;
-    bool finite_text;
-    if (!float_of(&p->cur, &v, &finite_text))
-      return fail_at(p, &p->cur, "expected a %s element (a number, nan, inf or -inf) but found %s", ry_dtype_name(dt),
-                     describe(&p->cur, d, sizeof d));
-    bool over = finite_text && isinf(v);
-    if (!over && dt != RY_F64 && isfinite(v)) {
-      /* values that round to the largest finite float are kept; beyond, overflow */
-      if (fabs(v) >= 0x1.ffffffp127) over = true;
-      else if (fabs(v) > FLT_MAX) v = copysign(FLT_MAX, v);
-      if (!over) {
-        uint16_t h = 0;
-        float f = (float)v;
-        if (dt == RY_F16) h = ry__f32_to_f16(f);
-        if (dt == RY_BF16) h = ry__f32_to_bf16(f);
-        if (dt == RY_F16 && (h & 0x7fff) == 0x7c00) over = true;
-        if (dt == RY_BF16 && (h & 0x7fff) == 0x7f80) over = true;
-      }
-    }
-    if (over) return fail_at(p, &p->cur, "%s is out of range for %s", describe(&p->cur, d, sizeof d), ry_dtype_name(dt));
-    memcpy(&bits, &v, sizeof bits);
-    advance(p);
-  }
-  if (!RESERVE(p->elems, 1)) return oom(p);
-  p->elems.v[p->elems.n++] = bits;
-  return true;
-}
-
-static bool parse_constant(parser *p, const ry_type *rt, ry_array **out) {
-  char ts[RY_MAX_RANK * 21 + 16];
-  tok open = p->cur;
-  size_t base = p->elems.n;
-  if (!expect(p, T_LBRACK, "'['")) return false;
-  if (p->cur.k != T_RBRACK)
-    for (;;) {
-      if (!parse_element(p, rt->dtype)) return false;
-      if (p->cur.k != T_COMMA) break;
-      advance(p);
-    }
-  if (!expect(p, T_RBRACK, "',' or ']'")) return false;
-  int64_t count = (int64_t)(p->elems.n - base), numel = ry_shape_numel(rt->shape);
-  if (count != numel)
-    return fail_at(p, &open, "constant of type %s needs %lld elements but %lld are given", ry_type_str(*rt, ts, sizeof ts),
-                   (long long)numel, (long long)count);
-  ry_array *a;
-  ry_status s = ry__array_new(*rt, &a);
-  if (s) {
-    bool o = ry_status_code(s) == RY_ERR_OUT_OF_MEMORY;
-    const char *m = ry_status_message(s);
-    if (!o) fail_at(p, &open, "%s", m);
-    ry_status_free(s);
-    return o ? oom(p) : false;
-  }
-  const uint64_t *e = p->elems.v + base;
-  for (int64_t i = 0; i < count; i++) {
-    if (ry_dtype_is_float(rt->dtype)) {
-      double v;
-      memcpy(&v, &e[i], sizeof v);
-      ry__store_f64(rt->dtype, ry__array_mut(a), i, v);
-    } else {
-      ry__store_i64(rt->dtype, ry__array_mut(a), i, (int64_t)e[i]);
-    }
-  }
-  p->elems.n = base;
-  *out = a;
-  return true;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* A string literal: escapes \" \\ \n \t \xHH (not \x00). */
-static bool parse_string(parser *p, char **out) {
-  tok t = p->cur;
-  if (t.k != T_STRING) return expected(p, "a string");
-  if (!cstr(p, t.s, t.n)) return false; /* makes sbuf large enough */
-  char *o = p->sbuf;
-  size_t k = 0;
-  for (size_t i = 1; i + 1 < t.n; i++) {
-    char c = t.s[i];
-    if (c == 0) return fail_at(p, &t, "a string may not contain a NUL byte");
-    if (c != '\\') {
-      o[k++] = c;
-      continue;
-    }
-    char x = t.s[++i];
-    if (x == '"' || x == '\\') o[k++] = x;
-    else if (x == 'n') o[k++] = '\n';
-    else if (x == 't') o[k++] = '\t';
-    else if (x == 'x' && i + 2 < t.n - 1 && hexval(t.s[i + 1]) >= 0 && hexval(t.s[i + 2]) >= 0 &&
-             (hexval(t.s[i + 1]) | hexval(t.s[i + 2]))) {
-      o[k++] = (char)(hexval(t.s[i + 1]) * 16 + hexval(t.s[i + 2]));
-      i += 2;
-    } else {
-      return fail_at(p, &t, "invalid escape in string (use \\\" \\\\ \\n \\t or \\xHH, not \\x00)");
-    }
-  }
-  o[k] = 0;
-  *out = ry__strdup(o);
-  if (!*out) return oom(p);
-  advance(p);
-  return true;
-}
-
-/* Every required attribute of op was given (seen: bit per schema field). */
-static bool check_missing(parser *p, ry_op op, const tok *optok, uint32_t seen) {
-  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
-  for (int i = 0; i < sc->n; i++)
-    if (!(seen & (1u << i)) && !sc->f[i].optional)
-      return fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ryg_op_table[op].name);
-  return true;
-}
-
-/* The attribute block of a node (the current token is '{'), into *a. */
-static bool parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nres, const ry_type *res0) {
-  char d[128];
-  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
-  uint32_t seen = 0;
-  advance(p); /* '{' */
-  if (p->cur.k != T_RBRACE)
-    for (;;) {
-      tok kt = p->cur;
-      if (kt.k != T_IDENT) return expected(p, "an attribute name");
-      int fi = -1;
-      for (int i = 0; i < sc->n; i++)
-        if (is_word(&kt, sc->f[i].name)) fi = i;
-      if (fi < 0)
-        return fail_at(p, &kt, "unknown attribute %s for %s", describe(&kt, d, sizeof d), ryg_op_table[op].name);
-      if (seen & (1u << fi)) return fail_at(p, &kt, "attribute '%s' is given twice", sc->f[fi].name);
-      seen |= 1u << fi;
-      advance(p);
-      if (!expect(p, T_EQUAL, "'='")) return false;
-      const field *f = &sc->f[fi];
-      void *dst = (char *)a + f->off;
-      bool ok = false;
-      int e;
-      switch (f->type) {
-      case F_AXES: ok = parse_axes(p, f->name, (ry_axes *)dst); break;
-      case F_INT: ok = parse_int(p, INT64_MIN, INT64_MAX, "an integer", (int64_t *)dst); break;
-      case F_BOOL: ok = parse_bool(p, (bool *)dst); break;
-      case F_CMP:
-        ok = parse_enum(p, f->name, ryg_cmp_names, RY_CMP_COUNT, &e);
-        if (ok) *(ry_cmp *)dst = (ry_cmp)e;
-        break;
-      case F_REDUCE:
-        ok = parse_enum(p, f->name, ryg_reduce_names, RY_REDUCE_COUNT, &e);
-        if (ok) *(ry_reduce_kind *)dst = (ry_reduce_kind)e;
-        break;
-      case F_SCATTER:
-        ok = parse_enum(p, f->name, ryg_scatter_names, RY_SCATTER_COUNT, &e);
-        if (ok) *(ry_scatter_kind *)dst = (ry_scatter_kind)e;
-        break;
-      case F_CONST:
-        if (nres != 1) return fail_at(p, optok, "constant needs exactly one result, not %d", nres);
-        ok = parse_constant(p, res0, (ry_array **)dst);
-        break;
-      case F_CALLEE: {
-        tok ft = p->cur;
-        if (ft.k != T_FUNC) return expected(p, "a function name ('@name')");
-        entry *fe = map_find(&p->funcs, ft.s + 1, ft.n - 1);
-        if (!fe)
-          return fail_at(p, &ft, "function %s is not defined (a function must be defined before it is called)",
-                         sym(&ft, d, sizeof d));
-        *(ry_graph **)dst = ry_graph_retain(p->graphs[fe->val]);
-        advance(p);
-        ok = true;
-        break;
-      }
-      case F_STRING: ok = parse_string(p, (char **)dst); break;
-      }
-      if (!ok) return false;
-      if (p->cur.k != T_COMMA) break;
-      advance(p);
-    }
-  if (!expect(p, T_RBRACE, "',' or '}'")) return false;
-  return check_missing(p, op, optok, seen);
+  return ryg_expect(p, T_RPAREN, "',' or ')'");
 }
 
 /* ---- instructions, regions, functions ----------------------------------------------- */
@@ -843,17 +432,17 @@ static bool parse_body(parser *p, int32_t r);
 
 /* label (%p: T, ...) { body } as a new region; writes its id. */
 static bool parse_region(parser *p, int32_t *rid) {
-  if (p->depth >= MAX_DEPTH) return fail_at(p, &p->cur, "regions are nested more than %d deep", MAX_DEPTH);
+  if (p->depth >= MAX_DEPTH) return ryg_fail_at(p, &p->cur, "regions are nested more than %d deep", MAX_DEPTH);
   int32_t r = ry__graph_add_region(p->g, -1);
-  if (r < 0) return oom(p);
+  if (r < 0) return ryg_oom(p);
   *rid = r;
-  advance(p); /* label */
+  ryg_advance(p); /* label */
   if (!parse_params(p, r, false)) return false;
-  if (!expect(p, T_LBRACE, "'{'")) return false;
+  if (!ryg_expect(p, T_LBRACE, "'{'")) return false;
   p->scope[++p->depth] = r;
   bool ok = parse_body(p, r);
   p->depth--;
-  return ok && expect(p, T_RBRACE, "'}'");
+  return ok && ryg_expect(p, T_RBRACE, "'}'");
 }
 
 static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp) {
@@ -861,27 +450,27 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   size_t tb = p->types.n, ib = p->ints.n, kb = p->toks.n;
   int nres = 0;
   /* the stacks are never NULL below (pointer arithmetic on them) */
-  if (!RESERVE(p->types, 1) || !RESERVE(p->ints, 1) || !RESERVE(p->toks, 2)) return oom(p);
+  if (!RESERVE(p->types, 1) || !RESERVE(p->ints, 1) || !RESERVE(p->toks, 2)) return ryg_oom(p);
   /* results: %a: T, ... = */
   if (p->cur.k == T_VALUE) {
     for (;;) {
       tok nt = p->cur;
       ry_type t;
-      if (nt.k != T_VALUE) return expected(p, "a result name");
-      advance(p);
-      if (!expect(p, T_COLON, "':'")) return false;
+      if (nt.k != T_VALUE) return ryg_expected(p, "a result name");
+      ryg_advance(p);
+      if (!ryg_expect(p, T_COLON, "':'")) return false;
       tok tt = p->cur;
       if (!parse_type(p, &t)) return false;
-      if (nres >= MAX_ITEMS) return fail_at(p, &nt, "too many results");
-      if (!RESERVE(p->types, 1) || !RESERVE(p->toks, 2)) return oom(p);
+      if (nres >= MAX_ITEMS) return ryg_fail_at(p, &nt, "too many results");
+      if (!RESERVE(p->types, 1) || !RESERVE(p->toks, 2)) return ryg_oom(p);
       p->types.v[p->types.n++] = t;
       p->toks.v[p->toks.n++] = nt;
       p->toks.v[p->toks.n++] = tt;
       nres++;
       if (p->cur.k != T_COMMA) break;
-      advance(p);
+      ryg_advance(p);
     }
-    if (!expect(p, T_EQUAL, "',' or '='")) return false;
+    if (!ryg_expect(p, T_EQUAL, "',' or '='")) return false;
     for (int i = 0; i < nres; i++) {
       entry *e;
       if (!define_name(p, &p->toks.v[kb + 2 * (size_t)i], &e)) return false;
@@ -889,29 +478,29 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   }
   /* op */
   tok optok = p->cur;
-  if (optok.k != T_IDENT) return expected(p, nres ? "an op name" : "an instruction or 'return'");
+  if (optok.k != T_IDENT) return ryg_expected(p, nres ? "an op name" : "an instruction or 'return'");
   ry_op op;
-  if (!ryg_op_from_name(optok.s, optok.n, &op)) return fail_at(p, &optok, "unknown op %s", describe(&optok, d, sizeof d));
+  if (!ryg_op_from_name(optok.s, optok.n, &op)) return ryg_fail_at(p, &optok, "unknown op %s", ryg_describe(&optok, d, sizeof d));
   *opp = op;
-  advance(p);
+  ryg_advance(p);
   /* operands */
   int n_in = 0;
   if (p->cur.k == T_VALUE)
     for (;;) {
       int32_t v;
       if (!use_value(p, &v)) return false;
-      if (n_in >= MAX_ITEMS) return fail_at(p, &p->cur, "too many operands");
-      if (!RESERVE(p->ints, 1)) return oom(p);
+      if (n_in >= MAX_ITEMS) return ryg_fail_at(p, &p->cur, "too many operands");
+      if (!RESERVE(p->ints, 1)) return ryg_oom(p);
       p->ints.v[p->ints.n++] = v;
       n_in++;
       if (p->cur.k != T_COMMA) break;
-      advance(p);
-      if (p->cur.k != T_VALUE) return expected(p, "an operand");
+      ryg_advance(p);
+      if (p->cur.k != T_VALUE) return ryg_expected(p, "an operand");
     }
   /* attributes */
   if (p->cur.k == T_LBRACE) {
-    if (!parse_attrs(p, op, &optok, attrs, nres, nres ? &p->types.v[tb] : NULL)) return false;
-  } else if (!check_missing(p, op, &optok, 0)) {
+    if (!ryg_parse_attrs(p, op, &optok, attrs, nres, nres ? &p->types.v[tb] : NULL)) return false;
+  } else if (!ryg_check_missing(p, op, &optok, 0)) {
     return false;
   }
   /* regions: label ( ... */
@@ -923,21 +512,21 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
                        : op == RY_OP_COND ? "branch"
                                           : NULL;
     if (!want) {
-      if (op == RY_OP_WHILE) return fail_at(p, &p->cur, "while takes exactly 2 regions (cond and body)");
-      if (op == RY_OP_SCAN) return fail_at(p, &p->cur, "scan takes exactly 1 region (body)");
-      return fail_at(p, &p->cur, "%s takes no regions but found %s", ryg_op_table[op].name, describe(&p->cur, d, sizeof d));
+      if (op == RY_OP_WHILE) return ryg_fail_at(p, &p->cur, "while takes exactly 2 regions (cond and body)");
+      if (op == RY_OP_SCAN) return ryg_fail_at(p, &p->cur, "scan takes exactly 1 region (body)");
+      return ryg_fail_at(p, &p->cur, "%s takes no regions but found %s", ryg_op_table[op].name, ryg_describe(&p->cur, d, sizeof d));
     }
-    if (!is_word(&p->cur, want))
-      return fail_at(p, &p->cur, "expected region '%s' but found %s", want, describe(&p->cur, d, sizeof d));
+    if (!ryg_is_word(&p->cur, want))
+      return ryg_fail_at(p, &p->cur, "expected region '%s' but found %s", want, ryg_describe(&p->cur, d, sizeof d));
     int32_t rid = -1;
     if (!parse_region(p, &rid)) return false;
-    if (!RESERVE(p->ints, 1)) return oom(p);
+    if (!RESERVE(p->ints, 1)) return ryg_oom(p);
     p->ints.v[p->ints.n++] = rid;
     n_reg++;
   }
-  if (op == RY_OP_WHILE && n_reg < 2) return expected(p, n_reg ? "region 'body'" : "region 'cond'");
-  if (op == RY_OP_COND && n_reg < 1) return expected(p, "region 'branch'");
-  if (op == RY_OP_SCAN && n_reg < 1) return expected(p, "region 'body'");
+  if (op == RY_OP_WHILE && n_reg < 2) return ryg_expected(p, n_reg ? "region 'body'" : "region 'cond'");
+  if (op == RY_OP_COND && n_reg < 1) return ryg_expected(p, "region 'branch'");
+  if (op == RY_OP_SCAN && n_reg < 1) return ryg_expected(p, "region 'body'");
   /* types: operand types (at least one slot), then room for the rule's results */
   /* custom_call takes the written results as they are: its capacity is the count */
   int cap = ryg_op_table[op].n_results < 0 ? RY_MAX_OUTPUTS : 2;
@@ -945,7 +534,7 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   if (cap < n_in) cap = n_in;
   if (op == RY_OP_CUSTOM_CALL) cap = nres;
   size_t n_types = (size_t)(n_in ? n_in : 1) + (size_t)(cap ? cap : 1);
-  if (!RESERVE(p->types, n_types)) return oom(p);
+  if (!RESERVE(p->types, n_types)) return ryg_oom(p);
   ry_type *in = p->types.v + p->types.n, *res = in + (n_in ? n_in : 1);
   memset(in, 0, n_types * sizeof *in);
   for (int i = 0; i < n_in; i++) in[i] = p->g->values[p->ints.v[ib + (size_t)i]].type;
@@ -955,27 +544,27 @@ static bool parse_instr_inner(parser *p, int32_t r, ry_attrs *attrs, ry_op *opp)
   ry_status s = ry__infer(op, attrs, n_in, in, p->g, n_reg, p->ints.v + rb, res, &nr, (ry_loc){NULL, 0});
   if (s) {
     bool o = ry_status_code(s) == RY_ERR_OUT_OF_MEMORY;
-    if (!o) fail_at(p, &optok, "%s", ry_status_message(s));
+    if (!o) ryg_fail_at(p, &optok, "%s", ry_status_message(s));
     ry_status_free(s);
-    return o ? oom(p) : false;
+    return o ? ryg_oom(p) : false;
   }
   if (nr != nres)
-    return fail_at(p, nres ? &p->toks.v[kb] : &optok, "%s gives %d result%s but %d %s written", ryg_op_table[op].name, nr,
+    return ryg_fail_at(p, nres ? &p->toks.v[kb] : &optok, "%s gives %d result%s but %d %s written", ryg_op_table[op].name, nr,
                    nr == 1 ? "" : "s", nres, nres == 1 ? "is" : "are");
   for (int i = 0; i < nres; i++)
     if (!ry_type_equal(res[i], written[i])) {
       const tok *nt = &p->toks.v[kb + 2 * (size_t)i], *tt = nt + 1;
-      return fail_at(p, tt, "%s has type %s but %s gives %s", sym(nt, d, sizeof d),
+      return ryg_fail_at(p, tt, "%s has type %s but %s gives %s", ryg_sym(nt, d, sizeof d),
                      ry_type_str(written[i], t1, sizeof t1), ryg_op_table[op].name, ry_type_str(res[i], t2, sizeof t2));
     }
   int32_t id = ry__graph_add_node(p->g, r, op, n_in, p->ints.v + ib, nres, written, n_reg, p->ints.v + rb, attrs,
                                   (ry_loc){NULL, (int)(optok.line > INT32_MAX ? 0 : optok.line)});
-  if (id < 0) return oom(p);
+  if (id < 0) return ryg_oom(p);
   memset(attrs, 0, sizeof *attrs); /* now owned by the graph */
   const ry_node *n = &p->g->nodes[id];
   for (int i = 0; i < nres; i++) {
     const tok *nt = &p->toks.v[kb + 2 * (size_t)i];
-    entry *e = map_find(&p->vals, nt->s + 1, nt->n - 1);
+    entry *e = ryg_map_find(&p->vals, nt->s + 1, nt->n - 1);
     e->val = ry_node_results(p->g, n)[i];
     e->region = r;
   }
@@ -1003,85 +592,85 @@ static bool parse_instr(parser *p, int32_t r) {
 /* Instructions up to and including `return ...` (the '}' is left). */
 static bool parse_body(parser *p, int32_t r) {
   for (;;) {
-    if (is_word(&p->cur, "return")) break;
-    if (p->cur.k != T_VALUE && p->cur.k != T_IDENT) return expected(p, "an instruction or 'return'");
+    if (ryg_is_word(&p->cur, "return")) break;
+    if (p->cur.k != T_VALUE && p->cur.k != T_IDENT) return ryg_expected(p, "an instruction or 'return'");
     if (!parse_instr(p, r)) return false;
   }
   p->ret_kw = p->cur;
   p->rets.n = 0;
-  advance(p);
+  ryg_advance(p);
   if (p->cur.k == T_VALUE)
     for (;;) {
       int32_t v;
-      if (!RESERVE(p->rets, 1)) return oom(p);
+      if (!RESERVE(p->rets, 1)) return ryg_oom(p);
       p->rets.v[p->rets.n++] = p->cur;
       if (!use_value(p, &v)) return false;
-      if (!ry__ivec_push(&p->g->regions[r].results, v)) return oom(p);
+      if (!ry__ivec_push(&p->g->regions[r].results, v)) return ryg_oom(p);
       if (p->cur.k != T_COMMA) break;
-      advance(p);
-      if (p->cur.k != T_VALUE) return expected(p, "a value name");
+      ryg_advance(p);
+      if (p->cur.k != T_VALUE) return ryg_expected(p, "a value name");
     }
-  if (p->cur.k != T_RBRACE) return expected(p, "',' or '}' after return");
+  if (p->cur.k != T_RBRACE) return ryg_expected(p, "',' or '}' after return");
   return true;
 }
 
 static bool parse_function(parser *p) {
   char d[128], t1[RY_MAX_RANK * 21 + 16], t2[RY_MAX_RANK * 21 + 16];
-  if (!is_word(&p->cur, "func")) return expected(p, "'func'");
-  advance(p);
+  if (!ryg_is_word(&p->cur, "func")) return ryg_expected(p, "'func'");
+  ryg_advance(p);
   tok nt = p->cur;
-  if (nt.k != T_FUNC) return expected(p, "a function name ('@name')");
-  if (map_find(&p->funcs, nt.s + 1, nt.n - 1))
-    return fail_at(p, &nt, "function %s is defined twice", sym(&nt, d, sizeof d));
+  if (nt.k != T_FUNC) return ryg_expected(p, "a function name ('@name')");
+  if (ryg_map_find(&p->funcs, nt.s + 1, nt.n - 1))
+    return ryg_fail_at(p, &nt, "function %s is defined twice", ryg_sym(&nt, d, sizeof d));
   if (p->n_graphs == p->cap_graphs) {
     int32_t nc = p->cap_graphs ? 2 * p->cap_graphs : 8;
-    if (nc > MAX_ITEMS) return fail_at(p, &nt, "too many functions");
+    if (nc > MAX_ITEMS) return ryg_fail_at(p, &nt, "too many functions");
     ry_graph **ng = ry__realloc(p->graphs, (size_t)p->cap_graphs * sizeof *ng, (size_t)nc * sizeof *ng);
-    if (!ng) return oom(p);
+    if (!ng) return ryg_oom(p);
     p->graphs = ng;
     p->cap_graphs = nc;
   }
-  const char *name = cstr(p, nt.s + 1, nt.n - 1);
+  const char *name = ryg_cstr(p, nt.s + 1, nt.n - 1);
   if (!name) return false;
   ry_graph *g = ry__graph_new(name);
-  if (!g) return oom(p);
+  if (!g) return ryg_oom(p);
   p->graphs[p->n_graphs++] = g;
   p->g = g;
   map_free(&p->vals);
   p->depth = 0;
   p->scope[0] = 0;
-  advance(p);
+  ryg_advance(p);
   if (!parse_params(p, 0, true)) return false;
-  if (!expect(p, T_ARROW, "'->'") || !expect(p, T_LPAREN, "'('")) return false;
+  if (!ryg_expect(p, T_ARROW, "'->'") || !ryg_expect(p, T_LPAREN, "'('")) return false;
   size_t tb = p->types.n;
   if (p->cur.k != T_RPAREN)
     for (;;) {
       ry_type t;
       if (!parse_type(p, &t)) return false;
-      if (p->types.n - tb >= (size_t)MAX_ITEMS) return fail_at(p, &p->cur, "too many results");
-      if (!RESERVE(p->types, 1)) return oom(p);
+      if (p->types.n - tb >= (size_t)MAX_ITEMS) return ryg_fail_at(p, &p->cur, "too many results");
+      if (!RESERVE(p->types, 1)) return ryg_oom(p);
       p->types.v[p->types.n++] = t;
       if (p->cur.k != T_COMMA) break;
-      advance(p);
+      ryg_advance(p);
     }
-  if (!expect(p, T_RPAREN, "',' or ')'") || !expect(p, T_LBRACE, "'{'")) return false;
+  if (!ryg_expect(p, T_RPAREN, "',' or ')'") || !ryg_expect(p, T_LBRACE, "'{'")) return false;
   if (!parse_body(p, 0)) return false;
   /* the returned values must match the signature; errors point at the
      `return` or at the value */
   const ry_ivec *res = &g->regions[0].results;
   size_t nsig = p->types.n - tb;
   if ((size_t)res->n != nsig)
-    return fail_at(p, &p->ret_kw, "@%s returns %zu value%s but %d are returned", g->name, nsig, nsig == 1 ? "" : "s", res->n);
+    return ryg_fail_at(p, &p->ret_kw, "@%s returns %zu value%s but %d are returned", g->name, nsig, nsig == 1 ? "" : "s", res->n);
   for (int32_t i = 0; i < res->n; i++) {
     ry_type t = g->values[res->v[i]].type;
     if (!ry_type_equal(t, p->types.v[tb + (size_t)i]))
-      return fail_at(p, (size_t)i < p->rets.n ? &p->rets.v[i] : &p->ret_kw, "return value %d has type %s but @%s returns %s", (int)i, ry_type_str(t, t1, sizeof t1),
+      return ryg_fail_at(p, (size_t)i < p->rets.n ? &p->rets.v[i] : &p->ret_kw, "return value %d has type %s but @%s returns %s", (int)i, ry_type_str(t, t1, sizeof t1),
                      g->name, ry_type_str(p->types.v[tb + (size_t)i], t2, sizeof t2));
   }
   p->types.n = tb;
-  advance(p); /* '}' */
+  ryg_advance(p); /* '}' */
   entry *e = map_add(&p->funcs, nt.s + 1, nt.n - 1);
-  if (!e) return oom(p);
+  if (!e) return ryg_oom(p);
   e->val = p->n_graphs - 1;
   return true;
 }
@@ -1111,16 +700,16 @@ ry_status ry_graph_parse(const char *text, long len, const char *source, ry_grap
   p.L.end = text + n;
   p.L.line = 1;
   lex(&p.L, &p.nxt);
-  advance(&p);
+  ryg_advance(&p);
   /* the scratch stacks are never NULL (pointer arithmetic on them) */
-  if (!RESERVE(p.types, 1) || !RESERVE(p.ints, 1) || !RESERVE(p.toks, 2) || !RESERVE(p.elems, 1)) oom(&p);
+  if (!RESERVE(p.types, 1) || !RESERVE(p.ints, 1) || !RESERVE(p.toks, 2) || !RESERVE(p.elems, 1)) ryg_oom(&p);
   while (!p.err && p.cur.k != T_EOF)
     if (!parse_function(&p)) break;
   ry_graph *main_g = NULL;
   if (!p.err) {
-    entry *e = map_find(&p.funcs, "main", 4);
+    entry *e = ryg_map_find(&p.funcs, "main", 4);
     if (!e)
-      fail_at(&p, &p.cur, "the module has no function @main");
+      ryg_fail_at(&p, &p.cur, "the module has no function @main");
     else
       main_g = ry_graph_retain(p.graphs[e->val]);
   }

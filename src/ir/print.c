@@ -10,47 +10,19 @@
 
 #include "graph.h"
 
-/* ---- output buffer ---------------------------------------------------------- */
+/* ---- output (core's ry__buf) ------------------------------------------------- */
 
-typedef struct pbuf {
-  char *s;
-  size_t n, cap;
-  bool oom;
-} pbuf;
+static void put_n(ry__buf *b, const char *s, size_t n) { ry__buf_put(b, s, n); }
 
-static void put_n(pbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t nc = b->cap ? b->cap : 1024;
-    while (nc < b->n + n + 1) {
-      if (nc > SIZE_MAX / 2) {
-        b->oom = true;
-        return;
-      }
-      nc *= 2;
-    }
-    char *p = ry__realloc(b->s, b->cap, nc);
-    if (!p) {
-      b->oom = true;
-      return;
-    }
-    b->s = p;
-    b->cap = nc;
-  }
-  memcpy(b->s + b->n, s, n);
-  b->n += n;
-  b->s[b->n] = 0;
-}
+static void put(ry__buf *b, const char *s) { put_n(b, s, strlen(s)); }
 
-static void put(pbuf *b, const char *s) { put_n(b, s, strlen(s)); }
-
-static void put_i64(pbuf *b, long long v) {
+static void put_i64(ry__buf *b, long long v) {
   char t[32];
   int k = snprintf(t, sizeof t, "%lld", v);
   put_n(b, t, (size_t)k);
 }
 
-static void put_indent(pbuf *b, int n) {
+static void put_indent(ry__buf *b, int n) {
   static const char spaces[] = "                                ";
   while (n > 0) {
     int k = n < 32 ? n : 32;
@@ -61,7 +33,7 @@ static void put_indent(pbuf *b, int n) {
 
 /* A float with round-trip precision: %.9g (f16, bf16, f32) or %.17g (f64);
  * nan, inf, -inf and -0.0 spelled out. The C locale's '.' is forced. */
-static void put_float(pbuf *b, double d, bool f64) {
+static void put_float(ry__buf *b, double d, bool f64) {
   if (isnan(d) || isinf(d) || d == 0) {
     put(b, isnan(d) ? "nan" : isinf(d) ? (d > 0 ? "inf" : "-inf") : signbit(d) ? "-0.0" : "0");
     return;
@@ -76,7 +48,7 @@ static void put_float(pbuf *b, double d, bool f64) {
   put_n(b, t, (size_t)k);
 }
 
-static void put_string_lit(pbuf *b, const char *s) {
+static void put_string_lit(ry__buf *b, const char *s) {
   put(b, "\"");
   for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
     char t[8];
@@ -290,7 +262,7 @@ static void gv_free(gvec *a) {
 /* ---- printer state ------------------------------------------------------------ */
 
 typedef struct printer {
-  pbuf out;
+  ry__buf out;
   bool oom;
   /* module */
   gvec order;      /* graphs in print order, entry last */
@@ -320,7 +292,7 @@ static bool valid_node(const ry_graph *g, int32_t id) {
 }
 
 static void put_value(printer *p, int32_t v) {
-  pbuf *b = &p->out;
+  ry__buf *b = &p->out;
   int32_t k = valid_value(p->g, v) ? p->num[v] : -1;
   if (!valid_value(p->g, v)) {
     put(b, "%<invalid>");
@@ -335,12 +307,12 @@ static void put_value(printer *p, int32_t v) {
   }
 }
 
-static void put_type(pbuf *b, ry_type t) {
+static void put_type(ry__buf *b, ry_type t) {
   char s[RY_MAX_RANK * 21 + 16];
   put(b, ry_type_str(t, s, sizeof s));
 }
 
-static void put_axes(pbuf *b, const ry_axes *a) {
+static void put_axes(ry__buf *b, const ry_axes *a) {
   put(b, "[");
   int n = a->n < 0 ? 0 : a->n > RY_MAX_RANK ? RY_MAX_RANK : a->n;
   for (int i = 0; i < n; i++) {
@@ -407,7 +379,7 @@ ATTR_PRINTER(reverse) { a_axes(w, "dims", &a->reverse.dims); }
 ATTR_PRINTER(iota) { a_int(w, "dim", a->iota.dim); }
 ATTR_PRINTER(constant) {
   key(w, "value");
-  pbuf *b = &w->p->out;
+  ry__buf *b = &w->p->out;
   const ry_array *arr = a->constant.value;
   if (!arr) {
     put(b, "<missing>");
@@ -608,7 +580,7 @@ static void print_region_body(printer *p, int32_t r, int indent);
 
 static void print_node(printer *p, const ry_node *n, int indent) {
   const ry_graph *g = p->g;
-  pbuf *b = &p->out;
+  ry__buf *b = &p->out;
   put_indent(b, indent);
   for (int32_t k = 0; k < n->n_results; k++) {
     int32_t v = ry_node_results(g, n)[k];
@@ -652,7 +624,7 @@ static void print_node(printer *p, const ry_node *n, int indent) {
 
 static void print_region_body(printer *p, int32_t r, int indent) {
   const ry_graph *g = p->g;
-  pbuf *b = &p->out;
+  ry__buf *b = &p->out;
   if (valid_region(g, r) && !p->rseen[r]) {
     p->rseen[r] = 1;
     const ry_region *rg = &g->regions[r];
@@ -685,7 +657,7 @@ static void func_free(printer *p) {
 }
 
 static bool print_function(printer *p, const ry_graph *g, const char *name) {
-  pbuf *b = &p->out;
+  ry__buf *b = &p->out;
   p->g = g;
   p->n_in = g->n_regions > 0 ? g->regions[0].params.n : 0;
   p->num = ry__malloc((size_t)g->n_values * sizeof *p->num);

@@ -6,9 +6,10 @@
 #include <stdio.h>
 
 #include "graph.h"
+#include "shape_internal.h"
 
-static ry_code fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) RY_PRINTF(3, 4);
-static ry_code fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) {
+ry_code ryg_fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) RY_PRINTF(3, 4);
+ry_code ryg_fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(c->msg, c->msg_size, fmt, ap);
@@ -16,61 +17,50 @@ static ry_code fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) {
   return code;
 }
 
-#define TSTR(t) ry_type_str((t), (char[RY_MAX_RANK * 21 + 16]){0}, RY_MAX_RANK * 21 + 16)
-#define SSTR(s) ry_shape_str((s), (char[RY_MAX_RANK * 21 + 4]){0}, RY_MAX_RANK * 21 + 4)
 
-static const char *axes_str(const ry_axes *a, char *buf, size_t n) {
-  size_t k = 0;
-  k += (size_t)snprintf(buf + k, n - k, "[");
-  for (int i = 0; i < a->n && k < n; i++) k += (size_t)snprintf(buf + k, n - k, i ? ",%lld" : "%lld", (long long)a->v[i]);
-  if (k < n) snprintf(buf + k, n - k, "]");
-  return buf;
-}
-#define ASTR(a) axes_str(&(a), (char[RY_MAX_RANK * 21 + 4]){0}, RY_MAX_RANK * 21 + 4)
-
-static ry_code set1(ry_rule_ctx *c, ry_type t) {
+ry_code ryg_set1(ry_rule_ctx *c, ry_type t) {
   c->res[0] = t;
   *c->n_res = 1;
   return RY_OK;
 }
 
-static ry_code need_class(ry_rule_ctx *c, int i) {
+ry_code ryg_need_class(ry_rule_ctx *c, int i) {
   ry_dt_class cls = ryg_op_table[c->op].dtypes;
   if (!ryg_dt_class_has(cls, c->in[i].dtype))
-    return fail(c, RY_ERR_DTYPE, "operand %d has dtype %s but the op needs a %s dtype", i, ry_dtype_name(c->in[i].dtype),
+    return ryg_fail(c, RY_ERR_DTYPE, "operand %d has dtype %s but the op needs a %s dtype", i, ry_dtype_name(c->in[i].dtype),
                 ryg_dt_class_name(cls));
   return RY_OK;
 }
 
-static ry_code need_requested(ry_rule_ctx *c) {
-  if (*c->n_res < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "the result type must be given");
+ry_code ryg_need_requested(ry_rule_ctx *c) {
+  if (*c->n_res < 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "the result type must be given");
   if ((int)c->res[0].dtype < 0 || c->res[0].dtype >= RY_DTYPE_COUNT)
-    return fail(c, RY_ERR_DTYPE, "invalid result dtype %d", (int)c->res[0].dtype);
+    return ryg_fail(c, RY_ERR_DTYPE, "invalid result dtype %d", (int)c->res[0].dtype);
   if (c->res[0].shape.rank < 0 || c->res[0].shape.rank > RY_MAX_RANK)
-    return fail(c, RY_ERR_SHAPE, "result rank %d is outside 0..%d", c->res[0].shape.rank, RY_MAX_RANK);
+    return ryg_fail(c, RY_ERR_SHAPE, "result rank %d is outside 0..%d", c->res[0].shape.rank, RY_MAX_RANK);
   for (int i = 0; i < c->res[0].shape.rank; i++)
     if (c->res[0].shape.dims[i] < 0)
-      return fail(c, RY_ERR_SHAPE, "result dimension %d is negative (%lld)", i, (long long)c->res[0].shape.dims[i]);
+      return ryg_fail(c, RY_ERR_SHAPE, "result dimension %d is negative (%lld)", i, (long long)c->res[0].shape.dims[i]);
   return RY_OK;
 }
 
 /* axes: each in [0, rank), no repeats; `what` names the attribute. */
-static ry_code check_axes(ry_rule_ctx *c, const ry_axes *a, int rank, const char *what) {
-  if (a->n < 0 || a->n > RY_MAX_RANK) return fail(c, RY_ERR_INVALID_ARGUMENT, "%s has %d entries", what, a->n);
+ry_code ryg_check_axes(ry_rule_ctx *c, const ry_axes *a, int rank, const char *what) {
+  if (a->n < 0 || a->n > RY_MAX_RANK) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s has %d entries", what, a->n);
   for (int i = 0; i < a->n; i++) {
     if (a->v[i] < 0 || a->v[i] >= rank)
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: axis %lld is out of range for rank %d", what, ASTR(*a),
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: axis %lld is out of range for rank %d", what, ASTR(*a),
                   (long long)a->v[i], rank);
     for (int j = 0; j < i; j++)
       if (a->v[j] == a->v[i])
-        return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: axis %lld appears twice", what, ASTR(*a), (long long)a->v[i]);
+        return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: axis %lld appears twice", what, ASTR(*a), (long long)a->v[i]);
   }
   return RY_OK;
 }
 
 static ry_code check_sorted(ry_rule_ctx *c, const ry_axes *a, const char *what) {
   for (int i = 1; i < a->n; i++)
-    if (a->v[i] <= a->v[i - 1]) return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s must be sorted", what, ASTR(*a));
+    if (a->v[i] <= a->v[i - 1]) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s must be sorted", what, ASTR(*a));
   return RY_OK;
 }
 
@@ -80,248 +70,243 @@ static bool in_axes(const ry_axes *a, int64_t x) {
   return false;
 }
 
-#define TRY(e)                       \
-  do {                               \
-    ry_code rc_ = (e);               \
-    if (rc_ != RY_OK) return rc_;    \
-  } while (0)
 
 /* ---- elementwise ---- */
 
 static ry_code rule_unary(ry_rule_ctx *c) {
-  TRY(need_class(c, 0));
-  return set1(c, c->in[0]);
+  TRY(ryg_need_class(c, 0));
+  return ryg_set1(c, c->in[0]);
 }
 
 static ry_code rule_unary_pred(ry_rule_ctx *c) {
-  TRY(need_class(c, 0));
-  return set1(c, (ry_type){RY_BOOL, c->in[0].shape});
+  TRY(ryg_need_class(c, 0));
+  return ryg_set1(c, (ry_type){RY_BOOL, c->in[0].shape});
 }
 
 static ry_code same_types(ry_rule_ctx *c, int a, int b) {
   if (c->in[a].dtype != c->in[b].dtype)
-    return fail(c, RY_ERR_DTYPE, "dtypes %s and %s differ (operands %d and %d)", ry_dtype_name(c->in[a].dtype),
+    return ryg_fail(c, RY_ERR_DTYPE, "dtypes %s and %s differ (operands %d and %d)", ry_dtype_name(c->in[a].dtype),
                 ry_dtype_name(c->in[b].dtype), a, b);
   if (!ry_shape_equal(c->in[a].shape, c->in[b].shape))
-    return fail(c, RY_ERR_SHAPE, "shapes %s and %s differ (operands %d and %d)", SSTR(c->in[a].shape),
+    return ryg_fail(c, RY_ERR_SHAPE, "shapes %s and %s differ (operands %d and %d)", SSTR(c->in[a].shape),
                 SSTR(c->in[b].shape), a, b);
   return RY_OK;
 }
 
 static ry_code rule_binary(ry_rule_ctx *c) {
   TRY(same_types(c, 0, 1));
-  TRY(need_class(c, 0));
-  return set1(c, c->in[0]);
+  TRY(ryg_need_class(c, 0));
+  return ryg_set1(c, c->in[0]);
 }
 
 static ry_code rule_compare(ry_rule_ctx *c) {
   TRY(same_types(c, 0, 1));
   if ((int)c->attrs->compare.dir < 0 || c->attrs->compare.dir >= RY_CMP_COUNT)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid comparison direction %d", (int)c->attrs->compare.dir);
-  return set1(c, (ry_type){RY_BOOL, c->in[0].shape});
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "invalid comparison direction %d", (int)c->attrs->compare.dir);
+  return ryg_set1(c, (ry_type){RY_BOOL, c->in[0].shape});
 }
 
 static ry_code rule_select(ry_rule_ctx *c) {
   if (c->in[0].dtype != RY_BOOL)
-    return fail(c, RY_ERR_DTYPE, "the predicate has dtype %s, not bool", ry_dtype_name(c->in[0].dtype));
+    return ryg_fail(c, RY_ERR_DTYPE, "the predicate has dtype %s, not bool", ry_dtype_name(c->in[0].dtype));
   TRY(same_types(c, 1, 2));
   if (c->in[0].shape.rank != 0 && !ry_shape_equal(c->in[0].shape, c->in[1].shape))
-    return fail(c, RY_ERR_SHAPE, "the predicate shape %s is neither scalar nor the operands' shape %s",
+    return ryg_fail(c, RY_ERR_SHAPE, "the predicate shape %s is neither scalar nor the operands' shape %s",
                 SSTR(c->in[0].shape), SSTR(c->in[1].shape));
-  return set1(c, c->in[1]);
+  return ryg_set1(c, c->in[1]);
 }
 
 static ry_code rule_clamp(ry_rule_ctx *c) {
   for (int i = 0; i < 3; i += 2) {
     if (c->in[i].dtype != c->in[1].dtype)
-      return fail(c, RY_ERR_DTYPE, "bound %d has dtype %s but x has %s", i, ry_dtype_name(c->in[i].dtype),
+      return ryg_fail(c, RY_ERR_DTYPE, "bound %d has dtype %s but x has %s", i, ry_dtype_name(c->in[i].dtype),
                   ry_dtype_name(c->in[1].dtype));
     if (c->in[i].shape.rank != 0 && !ry_shape_equal(c->in[i].shape, c->in[1].shape))
-      return fail(c, RY_ERR_SHAPE, "bound %d has shape %s, neither scalar nor x's shape %s", i, SSTR(c->in[i].shape),
+      return ryg_fail(c, RY_ERR_SHAPE, "bound %d has shape %s, neither scalar nor x's shape %s", i, SSTR(c->in[i].shape),
                   SSTR(c->in[1].shape));
   }
-  return set1(c, c->in[1]);
+  return ryg_set1(c, c->in[1]);
 }
 
 static ry_code rule_convert(ry_rule_ctx *c) {
-  TRY(need_requested(c));
-  return set1(c, (ry_type){c->res[0].dtype, c->in[0].shape});
+  TRY(ryg_need_requested(c));
+  return ryg_set1(c, (ry_type){c->res[0].dtype, c->in[0].shape});
 }
 
 static ry_code rule_bitcast(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   if (ry_dtype_size(c->res[0].dtype) != ry_dtype_size(c->in[0].dtype) || c->res[0].dtype == RY_BOOL ||
       c->in[0].dtype == RY_BOOL)
-    return fail(c, RY_ERR_DTYPE, "cannot bitcast %s to %s: the bit widths differ or one is bool",
+    return ryg_fail(c, RY_ERR_DTYPE, "cannot bitcast %s to %s: the bit widths differ or one is bool",
                 ry_dtype_name(c->in[0].dtype), ry_dtype_name(c->res[0].dtype));
-  return set1(c, (ry_type){c->res[0].dtype, c->in[0].shape});
+  return ryg_set1(c, (ry_type){c->res[0].dtype, c->in[0].shape});
 }
 
 /* ---- shape ops ---- */
 
 static ry_code rule_broadcast(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   ry_shape out = c->res[0].shape;
   const ry_axes *d = &c->attrs->broadcast.dims;
   if (d->n != c->in[0].shape.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s has %d entries but the operand has rank %d", ASTR(*d), d->n,
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s has %d entries but the operand has rank %d", ASTR(*d), d->n,
                 c->in[0].shape.rank);
-  TRY(check_axes(c, d, out.rank, "dims"));
+  TRY(ryg_check_axes(c, d, out.rank, "dims"));
   for (int i = 0; i < d->n; i++) {
     int64_t od = out.dims[d->v[i]], id = c->in[0].shape.dims[i];
     if (id != 1 && id != od)
-      return fail(c, RY_ERR_SHAPE, "operand dimension %d (size %lld) cannot broadcast to result dimension %lld (size %lld) of %s",
+      return ryg_fail(c, RY_ERR_SHAPE, "operand dimension %d (size %lld) cannot broadcast to result dimension %lld (size %lld) of %s",
                   i, (long long)id, (long long)d->v[i], (long long)od, SSTR(out));
   }
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code rule_reshape(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   if (ry_shape_numel(c->res[0].shape) != ry_shape_numel(c->in[0].shape))
-    return fail(c, RY_ERR_SHAPE, "cannot reshape %s (%lld elements) to %s (%lld elements)", SSTR(c->in[0].shape),
+    return ryg_fail(c, RY_ERR_SHAPE, "cannot reshape %s (%lld elements) to %s (%lld elements)", SSTR(c->in[0].shape),
                 (long long)ry_shape_numel(c->in[0].shape), SSTR(c->res[0].shape), (long long)ry_shape_numel(c->res[0].shape));
-  return set1(c, (ry_type){c->in[0].dtype, c->res[0].shape});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, c->res[0].shape});
 }
 
 static ry_code rule_transpose(ry_rule_ctx *c) {
   const ry_axes *p = &c->attrs->transpose.perm;
   ry_shape in = c->in[0].shape;
   if (p->n != in.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "perm %s has %d entries but the operand has rank %d", ASTR(*p), p->n, in.rank);
-  TRY(check_axes(c, p, in.rank, "perm"));
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "perm %s has %d entries but the operand has rank %d", ASTR(*p), p->n, in.rank);
+  TRY(ryg_check_axes(c, p, in.rank, "perm"));
   ry_shape out = in;
   for (int i = 0; i < in.rank; i++) out.dims[i] = in.dims[p->v[i]];
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code rule_slice(ry_rule_ctx *c) {
   ry_shape in = c->in[0].shape, out = in;
   const ry_axes *st = &c->attrs->slice.start, *li = &c->attrs->slice.limit, *sd = &c->attrs->slice.stride;
   if (st->n != in.rank || li->n != in.rank || sd->n != in.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "start %s, limit %s and stride %s need %d entries (the operand's rank)",
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "start %s, limit %s and stride %s need %d entries (the operand's rank)",
                 ASTR(*st), ASTR(*li), ASTR(*sd), in.rank);
   for (int i = 0; i < in.rank; i++) {
     if (st->v[i] < 0 || st->v[i] > li->v[i] || li->v[i] > in.dims[i])
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "dimension %d: need 0 <= start (%lld) <= limit (%lld) <= size (%lld)", i,
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "dimension %d: need 0 <= start (%lld) <= limit (%lld) <= size (%lld)", i,
                   (long long)st->v[i], (long long)li->v[i], (long long)in.dims[i]);
     if (sd->v[i] < 1)
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "dimension %d: stride %lld must be >= 1", i, (long long)sd->v[i]);
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "dimension %d: stride %lld must be >= 1", i, (long long)sd->v[i]);
     int64_t len = li->v[i] - st->v[i]; /* >= 0; + stride could overflow */
     out.dims[i] = len == 0 ? 0 : (len - 1) / sd->v[i] + 1;
   }
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code check_index_scalars(ry_rule_ctx *c, int first) {
   for (int i = first; i < c->n_in; i++)
     if (c->in[i].shape.rank != 0 || !ry_dtype_is_int(c->in[i].dtype))
-      return fail(c, RY_ERR_DTYPE, "start index operand %d has type %s; it must be an integer scalar", i, TSTR(c->in[i]));
+      return ryg_fail(c, RY_ERR_DTYPE, "start index operand %d has type %s; it must be an integer scalar", i, TSTR(c->in[i]));
   return RY_OK;
 }
 
 static ry_code rule_dynamic_slice(ry_rule_ctx *c) {
-  if (c->n_in < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs an operand");
+  if (c->n_in < 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "needs an operand");
   ry_shape in = c->in[0].shape, out = in;
   if (c->n_in != 1 + in.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "needs %d start indices (the operand's rank), got %d", in.rank, c->n_in - 1);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "needs %d start indices (the operand's rank), got %d", in.rank, c->n_in - 1);
   TRY(check_index_scalars(c, 1));
   const ry_axes *sz = &c->attrs->dynamic_slice.sizes;
   if (sz->n != in.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "sizes %s needs %d entries (the operand's rank)", ASTR(*sz), in.rank);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "sizes %s needs %d entries (the operand's rank)", ASTR(*sz), in.rank);
   for (int i = 0; i < in.rank; i++) {
     if (sz->v[i] < 0 || sz->v[i] > in.dims[i])
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "size %lld of dimension %d is outside 0..%lld", (long long)sz->v[i], i,
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "size %lld of dimension %d is outside 0..%lld", (long long)sz->v[i], i,
                   (long long)in.dims[i]);
     out.dims[i] = sz->v[i];
   }
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code rule_dynamic_update_slice(ry_rule_ctx *c) {
-  if (c->n_in < 2) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs an operand and an update");
+  if (c->n_in < 2) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "needs an operand and an update");
   ry_shape in = c->in[0].shape, up = c->in[1].shape;
   if (c->in[1].dtype != c->in[0].dtype)
-    return fail(c, RY_ERR_DTYPE, "update dtype %s differs from operand dtype %s", ry_dtype_name(c->in[1].dtype),
+    return ryg_fail(c, RY_ERR_DTYPE, "update dtype %s differs from operand dtype %s", ry_dtype_name(c->in[1].dtype),
                 ry_dtype_name(c->in[0].dtype));
-  if (up.rank != in.rank) return fail(c, RY_ERR_SHAPE, "update rank %d differs from operand rank %d", up.rank, in.rank);
+  if (up.rank != in.rank) return ryg_fail(c, RY_ERR_SHAPE, "update rank %d differs from operand rank %d", up.rank, in.rank);
   if (c->n_in != 2 + in.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "needs %d start indices (the operand's rank), got %d", in.rank, c->n_in - 2);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "needs %d start indices (the operand's rank), got %d", in.rank, c->n_in - 2);
   TRY(check_index_scalars(c, 2));
   for (int i = 0; i < in.rank; i++)
     if (up.dims[i] > in.dims[i])
-      return fail(c, RY_ERR_SHAPE, "update %s is larger than operand %s in dimension %d", SSTR(up), SSTR(in), i);
-  return set1(c, c->in[0]);
+      return ryg_fail(c, RY_ERR_SHAPE, "update %s is larger than operand %s in dimension %d", SSTR(up), SSTR(in), i);
+  return ryg_set1(c, c->in[0]);
 }
 
 static ry_code rule_concatenate(ry_rule_ctx *c) {
-  if (c->n_in < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs at least one operand");
+  if (c->n_in < 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "needs at least one operand");
   int64_t dim = c->attrs->concatenate.dim;
   ry_shape out = c->in[0].shape;
   if (dim < 0 || dim >= out.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)dim, out.rank);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)dim, out.rank);
   out.dims[dim] = 0;
   for (int i = 0; i < c->n_in; i++) {
     ry_shape s = c->in[i].shape;
     if (c->in[i].dtype != c->in[0].dtype)
-      return fail(c, RY_ERR_DTYPE, "operand %d has dtype %s but operand 0 has %s", i, ry_dtype_name(c->in[i].dtype),
+      return ryg_fail(c, RY_ERR_DTYPE, "operand %d has dtype %s but operand 0 has %s", i, ry_dtype_name(c->in[i].dtype),
                   ry_dtype_name(c->in[0].dtype));
-    if (s.rank != out.rank) return fail(c, RY_ERR_SHAPE, "operand %d has rank %d but operand 0 has %d", i, s.rank, out.rank);
+    if (s.rank != out.rank) return ryg_fail(c, RY_ERR_SHAPE, "operand %d has rank %d but operand 0 has %d", i, s.rank, out.rank);
     for (int d = 0; d < s.rank; d++)
       if (d != dim && s.dims[d] != c->in[0].shape.dims[d])
-        return fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s outside dim %lld", i, SSTR(s),
+        return ryg_fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s outside dim %lld", i, SSTR(s),
                     SSTR(c->in[0].shape), (long long)dim);
-    if (s.dims[dim] > INT64_MAX - out.dims[dim]) return fail(c, RY_ERR_SHAPE, "the concatenated dimension is too large");
+    if (s.dims[dim] > INT64_MAX - out.dims[dim]) return ryg_fail(c, RY_ERR_SHAPE, "the concatenated dimension is too large");
     out.dims[dim] += s.dims[dim];
   }
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code rule_pad(ry_rule_ctx *c) {
   ry_shape in = c->in[0].shape, out = in;
   if (c->in[1].dtype != c->in[0].dtype || c->in[1].shape.rank != 0)
-    return fail(c, RY_ERR_DTYPE, "padding value %s must be a scalar of the operand's dtype %s", TSTR(c->in[1]),
+    return ryg_fail(c, RY_ERR_DTYPE, "padding value %s must be a scalar of the operand's dtype %s", TSTR(c->in[1]),
                 ry_dtype_name(c->in[0].dtype));
   const ry_axes *lo = &c->attrs->pad.low, *hi = &c->attrs->pad.high, *it = &c->attrs->pad.interior;
   if (lo->n != in.rank || hi->n != in.rank || it->n != in.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "low %s, high %s and interior %s need %d entries (the operand's rank)",
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "low %s, high %s and interior %s need %d entries (the operand's rank)",
                 ASTR(*lo), ASTR(*hi), ASTR(*it), in.rank);
   for (int i = 0; i < in.rank; i++) {
     if (it->v[i] < 0 || it->v[i] > (INT64_C(1) << 40))
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "interior padding %lld of dimension %d must be >= 0", (long long)it->v[i], i);
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "interior padding %lld of dimension %d must be >= 0", (long long)it->v[i], i);
     if (lo->v[i] < -(INT64_C(1) << 40) || lo->v[i] > (INT64_C(1) << 40) || hi->v[i] < -(INT64_C(1) << 40) ||
         hi->v[i] > (INT64_C(1) << 40))
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "padding of dimension %d is too large", i);
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "padding of dimension %d is too large", i);
     int64_t d = in.dims[i];
     if (d > (INT64_C(1) << 60) || (d > 1 && it->v[i] > 0 && d - 1 > (INT64_C(1) << 60) / it->v[i]))
-      return fail(c, RY_ERR_SHAPE, "dimension %d is too large after padding", i);
+      return ryg_fail(c, RY_ERR_SHAPE, "dimension %d is too large after padding", i);
     int64_t n = lo->v[i] + hi->v[i] + d + (d > 0 ? (d - 1) * it->v[i] : 0);
     if (n < 0)
-      return fail(c, RY_ERR_SHAPE, "dimension %d would have negative size %lld after padding", i, (long long)n);
+      return ryg_fail(c, RY_ERR_SHAPE, "dimension %d would have negative size %lld after padding", i, (long long)n);
     out.dims[i] = n;
   }
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code rule_reverse(ry_rule_ctx *c) {
-  TRY(check_axes(c, &c->attrs->reverse.dims, c->in[0].shape.rank, "dims"));
-  return set1(c, c->in[0]);
+  TRY(ryg_check_axes(c, &c->attrs->reverse.dims, c->in[0].shape.rank, "dims"));
+  return ryg_set1(c, c->in[0]);
 }
 
 static ry_code rule_iota(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   ry_type t = c->res[0];
-  if (t.dtype == RY_BOOL) return fail(c, RY_ERR_DTYPE, "iota needs a numeric dtype, not bool");
-  if (t.shape.rank < 1) return fail(c, RY_ERR_SHAPE, "iota needs a result of rank >= 1");
+  if (t.dtype == RY_BOOL) return ryg_fail(c, RY_ERR_DTYPE, "iota needs a numeric dtype, not bool");
+  if (t.shape.rank < 1) return ryg_fail(c, RY_ERR_SHAPE, "iota needs a result of rank >= 1");
   if (c->attrs->iota.dim < 0 || c->attrs->iota.dim >= t.shape.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)c->attrs->iota.dim,
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)c->attrs->iota.dim,
                 t.shape.rank);
-  return set1(c, t);
+  return ryg_set1(c, t);
 }
 
 static ry_code rule_constant(ry_rule_ctx *c) {
-  if (!c->attrs->constant.value) return fail(c, RY_ERR_INVALID_ARGUMENT, "constant has no value");
-  return set1(c, ry_array_type(c->attrs->constant.value));
+  if (!c->attrs->constant.value) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "constant has no value");
+  return ryg_set1(c, ry_array_type(c->attrs->constant.value));
 }
 
 /* ---- reductions ---- */
@@ -336,68 +321,68 @@ static ry_shape drop_axes(ry_shape in, const ry_axes *axes) {
 
 static ry_code rule_reduce(ry_rule_ctx *c) {
   ry_reduce_kind k = c->attrs->reduce.kind;
-  if ((int)k < 0 || k >= RY_REDUCE_COUNT) return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid reduction kind %d", (int)k);
+  if ((int)k < 0 || k >= RY_REDUCE_COUNT) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "invalid reduction kind %d", (int)k);
   ry_dtype t = c->in[0].dtype;
   if ((k == RY_AND || k == RY_OR) && !ryg_dt_class_has(RY_DT_INTB, t))
-    return fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ryg_reduce_names[k], ry_dtype_name(t));
+    return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ryg_reduce_names[k], ry_dtype_name(t));
   if ((k == RY_SUM || k == RY_PROD) && t == RY_BOOL)
-    return fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ryg_reduce_names[k]);
-  TRY(check_axes(c, &c->attrs->reduce.axes, c->in[0].shape.rank, "axes"));
-  return set1(c, (ry_type){t, drop_axes(c->in[0].shape, &c->attrs->reduce.axes)});
+    return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ryg_reduce_names[k]);
+  TRY(ryg_check_axes(c, &c->attrs->reduce.axes, c->in[0].shape.rank, "axes"));
+  return ryg_set1(c, (ry_type){t, drop_axes(c->in[0].shape, &c->attrs->reduce.axes)});
 }
 
 static ry_code rule_arg(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   if (!ry_dtype_is_int(c->res[0].dtype))
-    return fail(c, RY_ERR_DTYPE, "index dtype %s is not an integer dtype", ry_dtype_name(c->res[0].dtype));
+    return ryg_fail(c, RY_ERR_DTYPE, "index dtype %s is not an integer dtype", ry_dtype_name(c->res[0].dtype));
   int64_t axis = c->attrs->arg.axis;
   if (axis < 0 || axis >= c->in[0].shape.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, c->in[0].shape.rank);
-  if (c->in[0].shape.dims[axis] == 0) return fail(c, RY_ERR_SHAPE, "axis %lld has size 0", (long long)axis);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, c->in[0].shape.rank);
+  if (c->in[0].shape.dims[axis] == 0) return ryg_fail(c, RY_ERR_SHAPE, "axis %lld has size 0", (long long)axis);
   ry_axes a = {1, {axis}};
-  return set1(c, (ry_type){c->res[0].dtype, drop_axes(c->in[0].shape, &a)});
+  return ryg_set1(c, (ry_type){c->res[0].dtype, drop_axes(c->in[0].shape, &a)});
 }
 
 static ry_code rule_cumulative(ry_rule_ctx *c) {
   ry_reduce_kind k = c->attrs->cumulative.kind;
   if (k != RY_SUM && k != RY_PROD && k != RY_MAX && k != RY_MIN)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "cumulative kind must be sum, prod, max or min");
-  TRY(need_class(c, 0));
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "cumulative kind must be sum, prod, max or min");
+  TRY(ryg_need_class(c, 0));
   int64_t axis = c->attrs->cumulative.axis;
   if (axis < 0 || axis >= c->in[0].shape.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, c->in[0].shape.rank);
-  return set1(c, c->in[0]);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, c->in[0].shape.rank);
+  return ryg_set1(c, c->in[0]);
 }
 
 /* ---- contractions ---- */
 
 static ry_code rule_dot(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   const ry_dot_dims *d = &c->attrs->dot;
   ry_shape l = c->in[0].shape, r = c->in[1].shape;
   if (c->in[0].dtype != c->in[1].dtype)
-    return fail(c, RY_ERR_DTYPE, "operand dtypes %s and %s differ", ry_dtype_name(c->in[0].dtype), ry_dtype_name(c->in[1].dtype));
-  TRY(need_class(c, 0));
-  if (c->res[0].dtype == RY_BOOL) return fail(c, RY_ERR_DTYPE, "result dtype must be numeric");
-  TRY(check_axes(c, &d->lhs_batch, l.rank, "lhs_batch"));
-  TRY(check_axes(c, &d->rhs_batch, r.rank, "rhs_batch"));
-  TRY(check_axes(c, &d->lhs_contract, l.rank, "lhs_contract"));
-  TRY(check_axes(c, &d->rhs_contract, r.rank, "rhs_contract"));
+    return ryg_fail(c, RY_ERR_DTYPE, "operand dtypes %s and %s differ", ry_dtype_name(c->in[0].dtype), ry_dtype_name(c->in[1].dtype));
+  TRY(ryg_need_class(c, 0));
+  if (c->res[0].dtype == RY_BOOL) return ryg_fail(c, RY_ERR_DTYPE, "result dtype must be numeric");
+  TRY(ryg_check_axes(c, &d->lhs_batch, l.rank, "lhs_batch"));
+  TRY(ryg_check_axes(c, &d->rhs_batch, r.rank, "rhs_batch"));
+  TRY(ryg_check_axes(c, &d->lhs_contract, l.rank, "lhs_contract"));
+  TRY(ryg_check_axes(c, &d->rhs_contract, r.rank, "rhs_contract"));
   if (d->lhs_batch.n != d->rhs_batch.n)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "lhs_batch %s and rhs_batch %s differ in length", ASTR(d->lhs_batch), ASTR(d->rhs_batch));
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "lhs_batch %s and rhs_batch %s differ in length", ASTR(d->lhs_batch), ASTR(d->rhs_batch));
   if (d->lhs_contract.n != d->rhs_contract.n)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "lhs_contract %s and rhs_contract %s differ in length", ASTR(d->lhs_contract),
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "lhs_contract %s and rhs_contract %s differ in length", ASTR(d->lhs_contract),
                 ASTR(d->rhs_contract));
   for (int i = 0; i < d->lhs_batch.n; i++) {
     if (in_axes(&d->lhs_contract, d->lhs_batch.v[i]) || in_axes(&d->rhs_contract, d->rhs_batch.v[i]))
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "a dimension is both batch and contracting");
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "a dimension is both batch and contracting");
     if (l.dims[d->lhs_batch.v[i]] != r.dims[d->rhs_batch.v[i]])
-      return fail(c, RY_ERR_SHAPE, "batch dimension %d: lhs size %lld != rhs size %lld", i,
+      return ryg_fail(c, RY_ERR_SHAPE, "batch dimension %d: lhs size %lld != rhs size %lld", i,
                   (long long)l.dims[d->lhs_batch.v[i]], (long long)r.dims[d->rhs_batch.v[i]]);
   }
   for (int i = 0; i < d->lhs_contract.n; i++)
     if (l.dims[d->lhs_contract.v[i]] != r.dims[d->rhs_contract.v[i]])
-      return fail(c, RY_ERR_SHAPE, "contracting dimension %d: lhs %s dim %lld (size %lld) != rhs %s dim %lld (size %lld)", i,
+      return ryg_fail(c, RY_ERR_SHAPE, "contracting dimension %d: lhs %s dim %lld (size %lld) != rhs %s dim %lld (size %lld)", i,
                   SSTR(l), (long long)d->lhs_contract.v[i], (long long)l.dims[d->lhs_contract.v[i]], SSTR(r),
                   (long long)d->rhs_contract.v[i], (long long)r.dims[d->rhs_contract.v[i]]);
   ry_shape out;
@@ -407,27 +392,27 @@ static ry_code rule_dot(ry_rule_ctx *c) {
     if (!in_axes(&d->lhs_batch, i) && !in_axes(&d->lhs_contract, i)) out.dims[out.rank++] = l.dims[i];
   for (int i = 0; i < r.rank; i++)
     if (!in_axes(&d->rhs_batch, i) && !in_axes(&d->rhs_contract, i)) {
-      if (out.rank == RY_MAX_RANK) return fail(c, RY_ERR_SHAPE, "result rank would exceed %d", RY_MAX_RANK);
+      if (out.rank == RY_MAX_RANK) return ryg_fail(c, RY_ERR_SHAPE, "result rank would exceed %d", RY_MAX_RANK);
       out.dims[out.rank++] = r.dims[i];
     }
-  return set1(c, (ry_type){c->res[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->res[0].dtype, out});
 }
 
 static ry_code check_perm(ry_rule_ctx *c, const ry_axes *a, int rank, const char *what) {
   if (a->n != rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s needs %d entries (the rank)", what, ASTR(*a), rank);
-  return check_axes(c, a, rank, what);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s needs %d entries (the rank)", what, ASTR(*a), rank);
+  return ryg_check_axes(c, a, rank, what);
 }
 
 static ry_code rule_conv(ry_rule_ctx *c) {
-  TRY(need_requested(c));
+  TRY(ryg_need_requested(c));
   const ry_conv_dims *d = &c->attrs->conv;
   ry_shape l = c->in[0].shape, r = c->in[1].shape;
   if (c->in[0].dtype != c->in[1].dtype)
-    return fail(c, RY_ERR_DTYPE, "operand dtypes %s and %s differ", ry_dtype_name(c->in[0].dtype), ry_dtype_name(c->in[1].dtype));
-  TRY(need_class(c, 0));
-  if (l.rank < 2) return fail(c, RY_ERR_SHAPE, "lhs %s needs rank >= 2 (batch and feature)", SSTR(l));
-  if (r.rank != l.rank) return fail(c, RY_ERR_SHAPE, "lhs %s and rhs %s ranks differ", SSTR(l), SSTR(r));
+    return ryg_fail(c, RY_ERR_DTYPE, "operand dtypes %s and %s differ", ry_dtype_name(c->in[0].dtype), ry_dtype_name(c->in[1].dtype));
+  TRY(ryg_need_class(c, 0));
+  if (l.rank < 2) return ryg_fail(c, RY_ERR_SHAPE, "lhs %s needs rank >= 2 (batch and feature)", SSTR(l));
+  if (r.rank != l.rank) return ryg_fail(c, RY_ERR_SHAPE, "lhs %s and rhs %s ranks differ", SSTR(l), SSTR(r));
   int ns = l.rank - 2;
   TRY(check_perm(c, &d->input_dims, l.rank, "input_dims"));
   TRY(check_perm(c, &d->kernel_dims, l.rank, "kernel_dims"));
@@ -436,26 +421,26 @@ static ry_code rule_conv(ry_rule_ctx *c) {
   const char *names[5] = {"stride", "pad_low", "pad_high", "lhs_dilation", "rhs_dilation"};
   for (int k = 0; k < 5; k++) {
     if (lists[k]->n != ns)
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s needs %d entries (one per spatial dim)", names[k], ASTR(*lists[k]), ns);
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s needs %d entries (one per spatial dim)", names[k], ASTR(*lists[k]), ns);
     for (int i = 0; i < ns; i++) {
       int64_t v = lists[k]->v[i];
       if ((k == 0 || k >= 3) && v < 1)
-        return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: entries must be >= 1", names[k], ASTR(*lists[k]));
+        return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: entries must be >= 1", names[k], ASTR(*lists[k]));
       if (v > (INT64_C(1) << 32) || v < -(INT64_C(1) << 32))
-        return fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: entry out of range", names[k], ASTR(*lists[k]));
+        return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: entry out of range", names[k], ASTR(*lists[k]));
     }
   }
   int64_t fg = d->feature_groups, bg = d->batch_groups;
-  if (fg < 1 || bg < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "feature_groups (%lld) and batch_groups (%lld) must be >= 1", (long long)fg, (long long)bg);
-  if (fg > 1 && bg > 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "feature_groups and batch_groups cannot both be > 1");
+  if (fg < 1 || bg < 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "feature_groups (%lld) and batch_groups (%lld) must be >= 1", (long long)fg, (long long)bg);
+  if (fg > 1 && bg > 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "feature_groups and batch_groups cannot both be > 1");
   int64_t batch = l.dims[d->input_dims.v[0]], in_f = l.dims[d->input_dims.v[1]];
   int64_t k_in = r.dims[d->kernel_dims.v[1]], k_out = r.dims[d->kernel_dims.v[0]];
   if (k_in > INT64_MAX / fg || in_f != k_in * fg)
-    return fail(c, RY_ERR_SHAPE, "input features (%lld) must equal kernel input features (%lld) * feature_groups (%lld)",
+    return ryg_fail(c, RY_ERR_SHAPE, "input features (%lld) must equal kernel input features (%lld) * feature_groups (%lld)",
                 (long long)in_f, (long long)k_in, (long long)fg);
   if (k_out % fg || k_out % bg)
-    return fail(c, RY_ERR_SHAPE, "kernel output features (%lld) must be divisible by the group counts", (long long)k_out);
-  if (batch % bg) return fail(c, RY_ERR_SHAPE, "batch (%lld) must be divisible by batch_groups (%lld)", (long long)batch, (long long)bg);
+    return ryg_fail(c, RY_ERR_SHAPE, "kernel output features (%lld) must be divisible by the group counts", (long long)k_out);
+  if (batch % bg) return ryg_fail(c, RY_ERR_SHAPE, "batch (%lld) must be divisible by batch_groups (%lld)", (long long)batch, (long long)bg);
   ry_shape out;
   memset(&out, 0, sizeof out);
   out.rank = l.rank;
@@ -465,14 +450,14 @@ static ry_code rule_conv(ry_rule_ctx *c) {
     int64_t in = l.dims[d->input_dims.v[2 + i]], k = r.dims[d->kernel_dims.v[2 + i]];
     if ((in > 1 && in - 1 > (INT64_C(1) << 60) / d->lhs_dilation.v[i]) ||
         (k > 1 && k - 1 > (INT64_C(1) << 60) / d->rhs_dilation.v[i]))
-      return fail(c, RY_ERR_SHAPE, "spatial dimension %d is too large after dilation", i);
+      return ryg_fail(c, RY_ERR_SHAPE, "spatial dimension %d is too large after dilation", i);
     int64_t din = in == 0 ? 0 : (in - 1) * d->lhs_dilation.v[i] + 1;
     din += d->pad_low.v[i] + d->pad_high.v[i];
     int64_t dk = k == 0 ? 0 : (k - 1) * d->rhs_dilation.v[i] + 1;
     int64_t o = (din < dk || din <= 0) ? 0 : (din - dk) / d->stride.v[i] + 1;
     out.dims[d->output_dims.v[2 + i]] = o;
   }
-  return set1(c, (ry_type){c->res[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->res[0].dtype, out});
 }
 
 /* ---- indexing ---- */
@@ -481,34 +466,34 @@ static ry_code rule_gather(ry_rule_ctx *c) {
   const ry_gather_dims *d = &c->attrs->gather;
   ry_shape op = c->in[0].shape, ix = c->in[1].shape;
   if (!ry_dtype_is_int(c->in[1].dtype))
-    return fail(c, RY_ERR_DTYPE, "indices have dtype %s, not an integer dtype", ry_dtype_name(c->in[1].dtype));
+    return ryg_fail(c, RY_ERR_DTYPE, "indices have dtype %s, not an integer dtype", ry_dtype_name(c->in[1].dtype));
   int64_t ivd = d->index_vector_dim;
   if (ivd < 0 || ivd > ix.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "index_vector_dim %lld is outside 0..%d", (long long)ivd, ix.rank);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "index_vector_dim %lld is outside 0..%d", (long long)ivd, ix.rank);
   int64_t nidx = ivd == ix.rank ? 1 : ix.dims[ivd];
   if (d->slice_sizes.n != op.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "slice_sizes %s needs %d entries (the operand's rank)", ASTR(d->slice_sizes), op.rank);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "slice_sizes %s needs %d entries (the operand's rank)", ASTR(d->slice_sizes), op.rank);
   for (int i = 0; i < op.rank; i++)
     if (d->slice_sizes.v[i] < 0 || d->slice_sizes.v[i] > op.dims[i])
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "slice size %lld of dimension %d is outside 0..%lld", (long long)d->slice_sizes.v[i],
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "slice size %lld of dimension %d is outside 0..%lld", (long long)d->slice_sizes.v[i],
                   i, (long long)op.dims[i]);
-  TRY(check_axes(c, &d->collapsed_slice_dims, op.rank, "collapsed_slice_dims"));
+  TRY(ryg_check_axes(c, &d->collapsed_slice_dims, op.rank, "collapsed_slice_dims"));
   TRY(check_sorted(c, &d->collapsed_slice_dims, "collapsed_slice_dims"));
   for (int i = 0; i < d->collapsed_slice_dims.n; i++)
     if (d->slice_sizes.v[d->collapsed_slice_dims.v[i]] > 1)
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "collapsed dimension %lld has slice size %lld; it must be <= 1",
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "collapsed dimension %lld has slice size %lld; it must be <= 1",
                   (long long)d->collapsed_slice_dims.v[i], (long long)d->slice_sizes.v[d->collapsed_slice_dims.v[i]]);
-  TRY(check_axes(c, &d->start_index_map, op.rank, "start_index_map"));
+  TRY(ryg_check_axes(c, &d->start_index_map, op.rank, "start_index_map"));
   if (d->start_index_map.n != nidx)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "start_index_map %s has %d entries but index vectors have %lld",
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "start_index_map %s has %d entries but index vectors have %lld",
                 ASTR(d->start_index_map), d->start_index_map.n, (long long)nidx);
   int batch_rank = ivd == ix.rank ? ix.rank : ix.rank - 1;
   int out_rank = batch_rank + d->offset_dims.n;
   if (d->offset_dims.n != op.rank - d->collapsed_slice_dims.n)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "offset_dims %s needs %d entries (operand rank minus collapsed dims)",
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "offset_dims %s needs %d entries (operand rank minus collapsed dims)",
                 ASTR(d->offset_dims), op.rank - d->collapsed_slice_dims.n);
-  if (out_rank > RY_MAX_RANK) return fail(c, RY_ERR_SHAPE, "result rank %d exceeds %d", out_rank, RY_MAX_RANK);
-  TRY(check_axes(c, &d->offset_dims, out_rank, "offset_dims"));
+  if (out_rank > RY_MAX_RANK) return ryg_fail(c, RY_ERR_SHAPE, "result rank %d exceeds %d", out_rank, RY_MAX_RANK);
+  TRY(ryg_check_axes(c, &d->offset_dims, out_rank, "offset_dims"));
   TRY(check_sorted(c, &d->offset_dims, "offset_dims"));
   ry_shape out;
   memset(&out, 0, sizeof out);
@@ -523,69 +508,69 @@ static ry_code rule_gather(ry_rule_ctx *c) {
       out.dims[i] = ix.dims[bi++];
     }
   }
-  return set1(c, (ry_type){c->in[0].dtype, out});
+  return ryg_set1(c, (ry_type){c->in[0].dtype, out});
 }
 
 static ry_code rule_scatter(ry_rule_ctx *c) {
   const ry_scatter_dims *d = &c->attrs->scatter;
   ry_shape op = c->in[0].shape, ix = c->in[1].shape, up = c->in[2].shape;
   if (!ry_dtype_is_int(c->in[1].dtype))
-    return fail(c, RY_ERR_DTYPE, "indices have dtype %s, not an integer dtype", ry_dtype_name(c->in[1].dtype));
+    return ryg_fail(c, RY_ERR_DTYPE, "indices have dtype %s, not an integer dtype", ry_dtype_name(c->in[1].dtype));
   if (c->in[2].dtype != c->in[0].dtype)
-    return fail(c, RY_ERR_DTYPE, "updates dtype %s differs from operand dtype %s", ry_dtype_name(c->in[2].dtype),
+    return ryg_fail(c, RY_ERR_DTYPE, "updates dtype %s differs from operand dtype %s", ry_dtype_name(c->in[2].dtype),
                 ry_dtype_name(c->in[0].dtype));
-  if ((int)d->kind < 0 || d->kind >= RY_SCATTER_COUNT) return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid scatter kind");
+  if ((int)d->kind < 0 || d->kind >= RY_SCATTER_COUNT) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "invalid scatter kind");
   if ((d->kind == RY_SCATTER_ADD || d->kind == RY_SCATTER_MUL) && c->in[0].dtype == RY_BOOL)
-    return fail(c, RY_ERR_DTYPE, "scatter %s needs a numeric operand", ryg_scatter_names[d->kind]);
+    return ryg_fail(c, RY_ERR_DTYPE, "scatter %s needs a numeric operand", ryg_scatter_names[d->kind]);
   int64_t ivd = d->index_vector_dim;
   if (ivd < 0 || ivd > ix.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "index_vector_dim %lld is outside 0..%d", (long long)ivd, ix.rank);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "index_vector_dim %lld is outside 0..%d", (long long)ivd, ix.rank);
   int64_t nidx = ivd == ix.rank ? 1 : ix.dims[ivd];
   int batch_rank = ivd == ix.rank ? ix.rank : ix.rank - 1;
-  TRY(check_axes(c, &d->update_window_dims, up.rank, "update_window_dims"));
+  TRY(ryg_check_axes(c, &d->update_window_dims, up.rank, "update_window_dims"));
   TRY(check_sorted(c, &d->update_window_dims, "update_window_dims"));
-  TRY(check_axes(c, &d->inserted_window_dims, op.rank, "inserted_window_dims"));
+  TRY(ryg_check_axes(c, &d->inserted_window_dims, op.rank, "inserted_window_dims"));
   TRY(check_sorted(c, &d->inserted_window_dims, "inserted_window_dims"));
-  TRY(check_axes(c, &d->scatter_dims_to_operand_dims, op.rank, "scatter_dims_to_operand_dims"));
+  TRY(ryg_check_axes(c, &d->scatter_dims_to_operand_dims, op.rank, "scatter_dims_to_operand_dims"));
   if (d->scatter_dims_to_operand_dims.n != nidx)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "scatter_dims_to_operand_dims %s has %d entries but index vectors have %lld",
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "scatter_dims_to_operand_dims %s has %d entries but index vectors have %lld",
                 ASTR(d->scatter_dims_to_operand_dims), d->scatter_dims_to_operand_dims.n, (long long)nidx);
   if (d->update_window_dims.n + d->inserted_window_dims.n != op.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "update_window_dims %s and inserted_window_dims %s must together cover the operand rank %d",
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "update_window_dims %s and inserted_window_dims %s must together cover the operand rank %d",
                 ASTR(d->update_window_dims), ASTR(d->inserted_window_dims), op.rank);
   if (up.rank != d->update_window_dims.n + batch_rank)
-    return fail(c, RY_ERR_SHAPE, "updates %s need rank %d (window dims plus index batch dims)", SSTR(up),
+    return ryg_fail(c, RY_ERR_SHAPE, "updates %s need rank %d (window dims plus index batch dims)", SSTR(up),
                 d->update_window_dims.n + batch_rank);
   int wi = 0, bi = 0;
   for (int i = 0; i < up.rank; i++) {
     if (in_axes(&d->update_window_dims, i)) {
       while (in_axes(&d->inserted_window_dims, wi)) wi++;
       if (up.dims[i] > op.dims[wi])
-        return fail(c, RY_ERR_SHAPE, "update window dimension %d (size %lld) exceeds operand dimension %d (size %lld)", i,
+        return ryg_fail(c, RY_ERR_SHAPE, "update window dimension %d (size %lld) exceeds operand dimension %d (size %lld)", i,
                     (long long)up.dims[i], wi, (long long)op.dims[wi]);
       wi++;
     } else {
       if (bi == ivd) bi++;
       if (up.dims[i] != ix.dims[bi])
-        return fail(c, RY_ERR_SHAPE, "updates %s dimension %d (size %lld) must match indices %s dimension %d", SSTR(up), i,
+        return ryg_fail(c, RY_ERR_SHAPE, "updates %s dimension %d (size %lld) must match indices %s dimension %d", SSTR(up), i,
                     (long long)up.dims[i], SSTR(ix), bi);
       bi++;
     }
   }
-  return set1(c, c->in[0]);
+  return ryg_set1(c, c->in[0]);
 }
 
 static ry_code rule_sort(ry_rule_ctx *c) {
-  if (c->n_in < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs at least one operand");
+  if (c->n_in < 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "needs at least one operand");
   for (int i = 1; i < c->n_in; i++)
     if (!ry_shape_equal(c->in[i].shape, c->in[0].shape))
-      return fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s", i, SSTR(c->in[i].shape),
+      return ryg_fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s", i, SSTR(c->in[i].shape),
                   SSTR(c->in[0].shape));
   int64_t dim = c->attrs->sort.dim, nk = c->attrs->sort.num_keys;
   if (dim < 0 || dim >= c->in[0].shape.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)dim, c->in[0].shape.rank);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)dim, c->in[0].shape.rank);
   if (nk < 1 || nk > c->n_in)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "num_keys %lld must be in 1..%d", (long long)nk, c->n_in);
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "num_keys %lld must be in 1..%d", (long long)nk, c->n_in);
   for (int i = 0; i < c->n_in; i++) c->res[i] = c->in[i];
   *c->n_res = c->n_in;
   return RY_OK;
@@ -594,9 +579,9 @@ static ry_code rule_sort(ry_rule_ctx *c) {
 static ry_code rule_threefry(ry_rule_ctx *c) {
   for (int i = 0; i < 4; i++) {
     if (c->in[i].dtype != RY_U32)
-      return fail(c, RY_ERR_DTYPE, "operand %d has dtype %s; threefry2x32 needs u32", i, ry_dtype_name(c->in[i].dtype));
+      return ryg_fail(c, RY_ERR_DTYPE, "operand %d has dtype %s; threefry2x32 needs u32", i, ry_dtype_name(c->in[i].dtype));
     if (!ry_shape_equal(c->in[i].shape, c->in[0].shape))
-      return fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s", i, SSTR(c->in[i].shape),
+      return ryg_fail(c, RY_ERR_SHAPE, "operand %d shape %s differs from operand 0 shape %s", i, SSTR(c->in[i].shape),
                   SSTR(c->in[0].shape));
   }
   c->res[0] = c->res[1] = c->in[0];
@@ -604,273 +589,13 @@ static ry_code rule_threefry(ry_rule_ctx *c) {
   return RY_OK;
 }
 
-/* ---- control flow ---- */
-
-static ry_code region_params_match(ry_rule_ctx *c, int32_t rid, int first, int count, const char *what) {
-  const ry_region *r = &c->g->regions[rid];
-  if (r->params.n != count)
-    return fail(c, RY_ERR_SHAPE, "%s takes %d parameters but the op passes %d", what, r->params.n, count);
-  for (int i = 0; i < count; i++) {
-    ry_type p = c->g->values[r->params.v[i]].type;
-    if (!ry_type_equal(p, c->in[first + i]))
-      return fail(c, RY_ERR_SHAPE, "%s parameter %d has type %s but the op passes %s", what, i, TSTR(p), TSTR(c->in[first + i]));
-  }
-  return RY_OK;
-}
-
-static ry_code rule_cond(ry_rule_ctx *c) {
-  if (c->n_in < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs an index operand");
-  ry_type ix = c->in[0];
-  if (ix.shape.rank != 0 || (ix.dtype != RY_BOOL && ix.dtype != RY_I32))
-    return fail(c, RY_ERR_DTYPE, "the index has type %s; it must be bool[] or i32[]", TSTR(ix));
-  if (c->n_regions < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs at least one branch");
-  if (ix.dtype == RY_BOOL && c->n_regions != 2)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "a bool index needs exactly 2 branches, not %d", c->n_regions);
-  const ry_region *r0 = &c->g->regions[c->regions[0]];
-  if (r0->results.n > RY_MAX_OUTPUTS) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many results");
-  for (int b = 0; b < c->n_regions; b++) {
-    char what[32];
-    snprintf(what, sizeof what, "branch %d", b);
-    TRY(region_params_match(c, c->regions[b], 1, c->n_in - 1, what));
-    const ry_region *r = &c->g->regions[c->regions[b]];
-    if (r->results.n != r0->results.n)
-      return fail(c, RY_ERR_SHAPE, "branch %d returns %d values but branch 0 returns %d", b, r->results.n, r0->results.n);
-    for (int i = 0; i < r->results.n; i++) {
-      ry_type t = c->g->values[r->results.v[i]].type, t0 = c->g->values[r0->results.v[i]].type;
-      if (!ry_type_equal(t, t0))
-        return fail(c, RY_ERR_SHAPE, "branch %d result %d has type %s but branch 0 returns %s", b, i, TSTR(t), TSTR(t0));
-    }
-  }
-  for (int i = 0; i < r0->results.n; i++) c->res[i] = c->g->values[r0->results.v[i]].type;
-  *c->n_res = r0->results.n;
-  return RY_OK;
-}
-
-static ry_code rule_while(ry_rule_ctx *c) {
-  int64_t nc = c->attrs->while_.n_consts;
-  if (nc < 0 || nc > c->n_in)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "n_consts %lld is outside 0..%d", (long long)nc, c->n_in);
-  if (c->n_regions != 2) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs a cond and a body region");
-  TRY(region_params_match(c, c->regions[0], 0, c->n_in, "cond"));
-  TRY(region_params_match(c, c->regions[1], 0, c->n_in, "body"));
-  const ry_region *cr = &c->g->regions[c->regions[0]], *br = &c->g->regions[c->regions[1]];
-  if (cr->results.n != 1 || !ry_type_equal(c->g->values[cr->results.v[0]].type, (ry_type){RY_BOOL, {0, {0}}}))
-    return fail(c, RY_ERR_SHAPE, "cond must return one bool[]");
-  int ncarry = c->n_in - (int)nc;
-  if (br->results.n != ncarry)
-    return fail(c, RY_ERR_SHAPE, "body returns %d values but the loop carries %d", br->results.n, ncarry);
-  for (int i = 0; i < ncarry; i++) {
-    ry_type t = c->g->values[br->results.v[i]].type;
-    if (!ry_type_equal(t, c->in[nc + i]))
-      return fail(c, RY_ERR_SHAPE, "body result %d has type %s but the carry has %s", i, TSTR(t), TSTR(c->in[nc + i]));
-    c->res[i] = t;
-  }
-  *c->n_res = ncarry;
-  return RY_OK;
-}
-
-/* The optional differentiation rules of a call must fit the callee. */
-static ry_code sig_match(ry_rule_ctx *c, const ry_graph *rule, const char *what, int n_in, const ry_type *in, int n_out,
-                         const ry_type *out) {
-  if (ry_graph_num_inputs(rule) != n_in || ry_graph_num_outputs(rule) != n_out)
-    return fail(c, RY_ERR_SHAPE, "the %s rule @%s takes %d inputs and returns %d outputs; it must take %d and return %d", what,
-                rule->name, ry_graph_num_inputs(rule), ry_graph_num_outputs(rule), n_in, n_out);
-  for (int i = 0; i < n_in; i++)
-    if (in && !ry_type_equal(ry_graph_input_type(rule, i), in[i]))
-      return fail(c, RY_ERR_SHAPE, "input %d of the %s rule @%s has type %s; it must be %s", i, what, rule->name,
-                  TSTR(ry_graph_input_type(rule, i)), TSTR(in[i]));
-  for (int i = 0; i < n_out; i++)
-    if (out && !ry_type_equal(ry_graph_output_type(rule, i), out[i]))
-      return fail(c, RY_ERR_SHAPE, "output %d of the %s rule @%s has type %s; it must be %s", i, what, rule->name,
-                  TSTR(ry_graph_output_type(rule, i)), TSTR(out[i]));
-  return RY_OK;
-}
-
-static ry_code check_call_rules(ry_rule_ctx *c, const ry_graph *callee) {
-  const ry_attrs *a = c->attrs;
-  int n = ry_graph_num_inputs(callee), m = ry_graph_num_outputs(callee);
-  if (a->call.remat < 0 || a->call.remat > 3) return fail(c, RY_ERR_INVALID_ARGUMENT, "invalid remat policy %lld", (long long)a->call.remat);
-  if (n > 512 || m > 512) return RY_OK;
-  ry_type in[1024], out[1024];
-  for (int i = 0; i < n; i++) in[i] = in[n + i] = ry_graph_input_type(callee, i);
-  for (int i = 0; i < m; i++) out[i] = out[m + i] = ry_graph_output_type(callee, i);
-  if (a->call.jvp) TRY(sig_match(c, a->call.jvp, "jvp", 2 * n, in, 2 * m, out));
-  if (a->call.fwd) {
-    if (!a->call.bwd) return fail(c, RY_ERR_INVALID_ARGUMENT, "a custom_vjp call needs both fwd and bwd");
-    int nr = ry_graph_num_outputs(a->call.fwd) - m;
-    if (nr < 0 || nr > 512) return fail(c, RY_ERR_SHAPE, "the fwd rule @%s returns fewer values than @%s", a->call.fwd->name, callee->name);
-    TRY(sig_match(c, a->call.fwd, "fwd", n, in, nr + m, NULL));
-    for (int i = 0; i < m; i++)
-      if (!ry_type_equal(ry_graph_output_type(a->call.fwd, i), out[i]))
-        return fail(c, RY_ERR_SHAPE, "output %d of the fwd rule @%s has type %s; it must be %s", i, a->call.fwd->name,
-                    TSTR(ry_graph_output_type(a->call.fwd, i)), TSTR(out[i]));
-    ry_type bin[1024];
-    for (int i = 0; i < nr; i++) bin[i] = ry_graph_output_type(a->call.fwd, m + i);
-    for (int i = 0; i < m; i++) bin[nr + i] = out[i];
-    TRY(sig_match(c, a->call.bwd, "bwd", nr + m, bin, n, in));
-  }
-  return RY_OK;
-}
-
-static ry_code rule_scan(ry_rule_ctx *c) {
-  int64_t len = c->attrs->scan.length, nc = c->attrs->scan.n_consts, ncar = c->attrs->scan.n_carry;
-  if (len < 0 || nc < 0 || ncar < 0 || nc + ncar > c->n_in)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "length %lld, n_consts %lld and n_carry %lld do not fit %d operands", (long long)len,
-                (long long)nc, (long long)ncar, c->n_in);
-  if (c->n_regions != 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "needs one body region");
-  ry_type pt[1024];
-  if (c->n_in > 1024) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many operands");
-  for (int i = 0; i < c->n_in; i++) {
-    pt[i] = c->in[i];
-    if (i >= nc + ncar) {
-      ry_shape s = c->in[i].shape;
-      if (s.rank < 1 || s.dims[0] != len)
-        return fail(c, RY_ERR_SHAPE, "scanned operand %d has shape %s; its leading dimension must be the length %lld", i, SSTR(s),
-                    (long long)len);
-      for (int k = 0; k + 1 < s.rank; k++) pt[i].shape.dims[k] = s.dims[k + 1];
-      pt[i].shape.dims[s.rank - 1] = 0;
-      pt[i].shape.rank = s.rank - 1;
-    }
-  }
-  const ry_region *r = &c->g->regions[c->regions[0]];
-  if (r->params.n != c->n_in) return fail(c, RY_ERR_SHAPE, "body takes %d parameters but the op passes %d", r->params.n, c->n_in);
-  for (int i = 0; i < c->n_in; i++) {
-    ry_type p = c->g->values[r->params.v[i]].type;
-    if (!ry_type_equal(p, pt[i]))
-      return fail(c, RY_ERR_SHAPE, "body parameter %d has type %s but the op passes %s", i, TSTR(p), TSTR(pt[i]));
-  }
-  if (r->results.n < ncar) return fail(c, RY_ERR_SHAPE, "body returns %d values but the loop carries %lld", r->results.n, (long long)ncar);
-  if (r->results.n > RY_MAX_OUTPUTS) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many results");
-  for (int i = 0; i < r->results.n; i++) {
-    ry_type t = c->g->values[r->results.v[i]].type;
-    if (i < ncar) {
-      if (!ry_type_equal(t, c->in[nc + i]))
-        return fail(c, RY_ERR_SHAPE, "body result %d has type %s but the carry has %s", i, TSTR(t), TSTR(c->in[nc + i]));
-      c->res[i] = t;
-    } else {
-      if (t.shape.rank >= RY_MAX_RANK) return fail(c, RY_ERR_SHAPE, "stacked result %d would exceed rank %d", i, RY_MAX_RANK);
-      ry_type st = t;
-      for (int k = t.shape.rank; k > 0; k--) st.shape.dims[k] = t.shape.dims[k - 1];
-      st.shape.dims[0] = len;
-      st.shape.rank = t.shape.rank + 1;
-      c->res[i] = st;
-    }
-  }
-  *c->n_res = r->results.n;
-  return RY_OK;
-}
-
-static ry_code rule_call(ry_rule_ctx *c) {
-  const ry_graph *callee = c->attrs->call.callee;
-  if (!callee) return fail(c, RY_ERR_INVALID_ARGUMENT, "no callee");
-  int n = ry_graph_num_inputs(callee);
-  if (c->n_in != n)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "@%s takes %d arguments, got %d", callee->name, n, c->n_in);
-  for (int i = 0; i < n; i++)
-    if (!ry_type_equal(ry_graph_input_type(callee, i), c->in[i]))
-      return fail(c, RY_ERR_SHAPE, "argument %d of @%s has type %s but the function takes %s", i, callee->name, TSTR(c->in[i]),
-                  TSTR(ry_graph_input_type(callee, i)));
-  int no = ry_graph_num_outputs(callee);
-  if (no > RY_MAX_OUTPUTS) return fail(c, RY_ERR_INVALID_ARGUMENT, "too many results");
-  TRY(check_call_rules(c, callee));
-  for (int i = 0; i < no; i++) c->res[i] = ry_graph_output_type(callee, i);
-  *c->n_res = no;
-  return RY_OK;
-}
-
-static ry_code rule_custom(ry_rule_ctx *c) {
-  if (!c->attrs->custom.target || !c->attrs->custom.target[0])
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "custom_call needs a target name");
-  for (int i = 0; i < *c->n_res; i++) {
-    ry_type save = c->res[0];
-    c->res[0] = c->res[i];
-    ry_code rc = need_requested(c);
-    c->res[0] = save;
-    if (rc) return rc;
-  }
-  return RY_OK; /* result types are as requested */
-}
-
 /* ---- the table ---- */
 
 /* Each op's rule is its kind's rule: RULE_<KIND> names the function. */
-/* ---- collectives and sharding ---- */
-
-/* mesh: 1..8 axes of size >= 1; axes: distinct mesh axes. */
-static ry_code check_mesh(ry_rule_ctx *c, const ry_axes *mesh, const ry_axes *axes) {
-  if (mesh->n < 1) return fail(c, RY_ERR_INVALID_ARGUMENT, "mesh is empty (give the device mesh shape, e.g. [4])");
-  for (int i = 0; i < mesh->n; i++)
-    if (mesh->v[i] < 1 || mesh->v[i] > 1024)
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "mesh %s: axis %d has size %lld", ASTR(*mesh), i, (long long)mesh->v[i]);
-  int64_t total = 1;
-  for (int i = 0; i < mesh->n; i++) total *= mesh->v[i];
-  if (total > 1024) return fail(c, RY_ERR_INVALID_ARGUMENT, "mesh %s has %lld devices (at most 1024)", ASTR(*mesh), (long long)total);
-  if (axes) TRY(check_axes(c, axes, mesh->n, "mesh axes"));
-  return RY_OK;
-}
-
-static ry_code check_collective_kind(ry_rule_ctx *c) {
-  ry_reduce_kind k = c->attrs->collective.kind;
-  if (k != RY_SUM && k != RY_PROD && k != RY_MAX && k != RY_MIN)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "kind must be sum, prod, max or min");
-  return need_class(c, 0);
-}
-
-static ry_code rule_all_reduce(ry_rule_ctx *c) {
-  TRY(check_mesh(c, &c->attrs->collective.mesh, &c->attrs->collective.axes));
-  TRY(check_collective_kind(c));
-  return set1(c, c->in[0]);
-}
-
-/* all_gather multiplies dimension `dim` by the group size, reduce_scatter
- * divides it. */
-static ry_code rule_gather_scatter(ry_rule_ctx *c, bool gather) {
-  const ry_axes *mesh = &c->attrs->collective.mesh;
-  TRY(check_mesh(c, mesh, &c->attrs->collective.axes));
-  if (!gather) TRY(check_collective_kind(c));
-  ry_type t = c->in[0];
-  int64_t d = c->attrs->collective.dim;
-  if (d < 0 || d >= t.shape.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "dim %lld is out of range for rank %d", (long long)d, t.shape.rank);
-  int64_t n = ry__group_size(mesh, &c->attrs->collective.axes);
-  if (gather) t.shape.dims[d] *= n;
-  else if (t.shape.dims[d] % n)
-    return fail(c, RY_ERR_SHAPE, "dimension %lld (size %lld) is not divisible by the group size %lld", (long long)d,
-                (long long)t.shape.dims[d], (long long)n);
-  else t.shape.dims[d] /= n;
-  return set1(c, t);
-}
-static ry_code rule_all_gather(ry_rule_ctx *c) { return rule_gather_scatter(c, true); }
-static ry_code rule_reduce_scatter(ry_rule_ctx *c) { return rule_gather_scatter(c, false); }
-
-static ry_code rule_sharding(ry_rule_ctx *c) {
-  const ry_axes *mesh = &c->attrs->sharding.mesh, *dims = &c->attrs->sharding.dims;
-  ry_shape s = c->in[0].shape;
-  TRY(check_mesh(c, mesh, NULL));
-  if (dims->n != s.rank)
-    return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s has %d entries but the value has rank %d (one mesh axis or -1 per dimension)",
-                ASTR(*dims), dims->n, s.rank);
-  for (int i = 0; i < dims->n; i++) {
-    int64_t a = dims->v[i];
-    if (a == -1) continue;
-    if (a < -1 || a >= mesh->n)
-      return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s: mesh axis %lld is out of range for mesh %s", ASTR(*dims), (long long)a,
-                  ASTR(*mesh));
-    for (int j = 0; j < i; j++)
-      if (dims->v[j] == a)
-        return fail(c, RY_ERR_INVALID_ARGUMENT, "dims %s: mesh axis %lld splits two dimensions", ASTR(*dims), (long long)a);
-    if (s.dims[i] % mesh->v[a])
-      return fail(c, RY_ERR_SHAPE,
-                  "dimension %d (size %lld) cannot be split evenly over mesh axis %lld of size %lld", i, (long long)s.dims[i],
-                  (long long)a, (long long)mesh->v[a]);
-  }
-  return set1(c, c->in[0]);
-}
-
-#define RULE_ALL_REDUCE rule_all_reduce
-#define RULE_ALL_GATHER rule_all_gather
-#define RULE_REDUCE_SCATTER rule_reduce_scatter
-#define RULE_SHARDING rule_sharding
+#define RULE_ALL_REDUCE ryg_rule_all_reduce
+#define RULE_ALL_GATHER ryg_rule_all_gather
+#define RULE_REDUCE_SCATTER ryg_rule_reduce_scatter
+#define RULE_SHARDING ryg_rule_sharding
 #define RULE_UNARY rule_unary
 #define RULE_UNARY_PRED rule_unary_pred
 #define RULE_BINARY rule_binary
@@ -899,14 +624,14 @@ static ry_code rule_sharding(ry_rule_ctx *c) {
 #define RULE_SCATTER rule_scatter
 #define RULE_SORT rule_sort
 #define RULE_THREEFRY rule_threefry
-#define RULE_COND rule_cond
-#define RULE_WHILE rule_while
-#define RULE_SCAN rule_scan
-#define RULE_CALL rule_call
-#define RULE_CUSTOM rule_custom
+#define RULE_COND ryg_rule_cond
+#define RULE_WHILE ryg_rule_while
+#define RULE_SCAN ryg_rule_scan
+#define RULE_CALL ryg_rule_call
+#define RULE_CUSTOM ryg_rule_custom
 
 const ry_shape_rule ryg_shape_rules[RY_OP_COUNT] = {
-#define OP(id, nm, nin, nout, at, kd, dt) [RY_OP_##id] = RULE_##kd,
+#define OP(id, nm, nin, nout, at, kd, dt, fl) [RY_OP_##id] = RULE_##kd,
 #include "ops.def"
 #undef OP
 };

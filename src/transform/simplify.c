@@ -146,7 +146,7 @@ static ry_value peephole(ry_builder *b, const ry_graph *f, const ry_node *n, con
  * interpreter. Returns the constant, or id 0. */
 static ry_value fold(ry_builder *b, const ry_graph *f, const ry_node *n, const ry_value *in) {
   /* a broadcast of a constant stays a broadcast: it is cheaper than a big literal */
-  if (n->n_regions || n->n_results != 1 || n->op == RY_OP_CUSTOM_CALL || n->op == RY_OP_CALL || n->op == RY_OP_CONSTANT ||
+  if (n->n_regions || n->n_results != 1 || (ryg_op_table[n->op].flags & RY_OPF_IMPURE) || n->op == RY_OP_CALL || n->op == RY_OP_CONSTANT ||
       n->op == RY_OP_BROADCAST ||
       /* a collective's value depends on the other devices (processes under MPI) */
       n->op == RY_OP_ALL_REDUCE || n->op == RY_OP_ALL_GATHER || n->op == RY_OP_REDUCE_SCATTER ||
@@ -245,7 +245,7 @@ static ry_status simplify_once(ry_graph *f, ry_graph **out) {
       break;
     }
     /* common subexpressions: pure nodes without regions */
-    bool cse = n->n_regions == 0 && n->op != RY_OP_CUSTOM_CALL;
+    bool cse = n->n_regions == 0 && !(ryg_op_table[n->op].flags & RY_OPF_IMPURE);
     if (cse) {
       uint64_t h = node_hash(f, n, map);
       int32_t slot = (int32_t)(h & (uint64_t)(cap - 1));

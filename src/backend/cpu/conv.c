@@ -26,7 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "buf.h"
+#include "../../core/internal.h"
 #include "conv.h"
 #include "gemm.h"
 #include "pool.h"
@@ -589,12 +589,12 @@ done:
   return st;
 }
 
-void ryc_conv_describe(const ryc_conv *c, ryc_buf *b) {
+void ryc_conv_describe(const ryc_conv *c, ry__buf *b) {
   static const char *const kn[] = {"b", "f", "o", "k"};
-  ryc_printf(b, "groups=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " block=%" PRId64 " k_chunks=%" PRId64 " run=%" PRId64
+  ry__buf_printf(b, "groups=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " block=%" PRId64 " k_chunks=%" PRId64 " run=%" PRId64
              " patches=%s kernel=%s out=%s%s m_axes=", c->groups, c->M, c->Og, c->K, c->bm, c->ksplit, c->run, c->kt ? "(k,m)" : "(m,k)",
              c->b_mode == 1 ? "direct" : c->b_mode == 2 ? "direct-t" : "packed", c->direct ? "direct" : "scatter", c->swap ? " swapped" : "");
-  for (int i = 0; i < c->n_m; i++) ryc_printf(b, "%s%s%d", i ? "," : "", kn[c->m[i].kind], c->m[i].kind >= AX_OS ? c->m[i].sp : 0);
-  ryc_printf(b, " k_axes=");
-  for (int i = 0; i < c->n_k; i++) ryc_printf(b, "%s%s%d", i ? "," : "", kn[c->k[i].kind], c->k[i].kind >= AX_OS ? c->k[i].sp : 0);
+  for (int i = 0; i < c->n_m; i++) ry__buf_printf(b, "%s%s%d", i ? "," : "", kn[c->m[i].kind], c->m[i].kind >= AX_OS ? c->m[i].sp : 0);
+  ry__buf_printf(b, " k_axes=");
+  for (int i = 0; i < c->n_k; i++) ry__buf_printf(b, "%s%s%d", i ? "," : "", kn[c->k[i].kind], c->k[i].kind >= AX_OS ? c->k[i].sp : 0);
 }

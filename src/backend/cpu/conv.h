@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 #include "../../ir/graph.h"
-#include "buf.h"
+#include "../../core/internal.h"
 
 /* A convolution as im2col + GEMM per group (conv.c). An axis of the patch
  * matrix: batch / input feature / output spatial / kernel spatial. */
@@ -45,6 +45,6 @@ bool ryc_conv_plan(const ry_graph *g, const ry_node *n, ryc_conv *c, const char 
 ry_status ryc_conv_run(const ryc_conv *c, const void *x, const void *w, void *out);
 
 /* One line describing a convolution plan (the fusion report). */
-void ryc_conv_describe(const ryc_conv *c, ryc_buf *b);
+void ryc_conv_describe(const ryc_conv *c, ry__buf *b);
 
 #endif

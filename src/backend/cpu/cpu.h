@@ -12,7 +12,7 @@
  *   (gemm.c) and convolutions (conv.c: im2col + GEMM).
  *
  * Each stage has its own header, included in this order with no cycles:
- *   buf.h, pool.h, dump.h -> jit.h -> gemm.h -> conv.h -> passes.h -> plan.h
+ *   pool.h, dump.h (and core's ry__buf) -> jit.h -> gemm.h -> conv.h -> passes.h -> plan.h
  *   -> fuse.h (the fusion stages) -> cpu.h (this file: the backend, and the
  *   umbrella the tests include).
  * Cross-file names of this module carry the prefix `ryc_` (`ryf_` inside
@@ -21,7 +21,6 @@
 #define RYFT_BACKEND_CPU_H
 
 #include "../interp/interp.h"
-#include "buf.h"
 #include "conv.h"
 #include "dump.h"
 #include "gemm.h"

@@ -69,7 +69,7 @@ int ryf_new_temp(kgen *k, ry_dtype t, const char *fmt, ...) {
   vsnprintf(expr, sizeof expr, fmt, ap);
   va_end(ap);
   const char *round = t == RY_F16 ? "ry_rh" : t == RY_BF16 ? "ry_rb" : "";
-  ryc_printf(&k->body, "      const %s t%d = %s(%s);\n", ryf_ctype(t), id, round, expr);
+  ry__buf_printf(&k->body, "      const %s t%d = %s(%s);\n", ryf_ctype(t), id, round, expr);
   return id;
 }
 

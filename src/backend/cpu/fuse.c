@@ -57,14 +57,14 @@ static int32_t *dup_ids(const int32_t *v, int n) {
   return r;
 }
 
-static void report_value(ryc_buf *rep, const planner *pl, int32_t v) {
+static void report_value(ry__buf *rep, const planner *pl, int32_t v) {
   char ts[96];
-  ryc_printf(rep, "  boundary %%v%d: %s = %s: materialized: %s%s%s\n", (int)v,
+  ry__buf_printf(rep, "  boundary %%v%d: %s = %s: materialized: %s%s%s\n", (int)v,
              ry_type_str(ry_vtype(pl->g, v), ts, sizeof ts), ryg_op_table[pl->g->nodes[ryf_def_of(pl->g, v)].op].name,
              pl->why[v] ? pl->why[v] : "?", pl->why_op[v] ? " " : "", pl->why_op[v] ? pl->why_op[v] : "");
 }
 
-ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *src, ryc_buf *rep, ryc_step *st,
+ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *src, ry__buf *rep, ryc_step *st,
                           bool *retry);
 
 static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *norow, bool *retry) {
@@ -82,13 +82,13 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
                 force,
                 NULL};
   kgen *k = ry__calloc(1, sizeof *k);
-  ryc_buf src = {0}, rep = {0};
+  ry__buf src = {0}, rep = {0};
   ry_status s = NULL;
   int32_t *lastuse = ry__malloc(nv * sizeof(int32_t));
   /* in-place variants waiting for the liveness analysis: (step, slot, text) */
   typedef struct {
     int step, slot;
-    ryc_buf text;
+    ry__buf text;
   } ipvar;
   ipvar *ipv = NULL;
   int n_ipv = 0, ipv_cap = 0;
@@ -108,9 +108,9 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     s = ry__oom();
     goto done;
   }
-  for (int i = 0; ryc_prelude[i]; i++) ryc_printf(&src, "%s", ryc_prelude[i]);
-  for (int i = 0; ryc_xla_scalar_lines[i]; i++) ryc_printf(&src, "%s", ryc_xla_scalar_lines[i]);
-  ryc_printf(&src, "%s", RYC_PRELUDE_END);
+  for (int i = 0; ryc_prelude[i]; i++) ry__buf_printf(&src, "%s", ryc_prelude[i]);
+  for (int i = 0; ryc_xla_scalar_lines[i]; i++) ry__buf_printf(&src, "%s", ryc_xla_scalar_lines[i]);
+  ry__buf_printf(&src, "%s", RYC_PRELUDE_END);
   const ry_region *body = &g->regions[0];
   for (int32_t kk = 0; kk < body->nodes.n && !s; kk++) {
     int32_t nid = body->nodes.v[kk];
@@ -131,20 +131,20 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     if (c == V_EW && !pl.mat[r0]) continue; /* fused into its users */
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
-      ryc_buf_free(&k->body);
-      for (int v = 0; v < k->n_ip; v++) ryc_buf_free(&k->ip_src[v]);
+      ry__buf_free(&k->body);
+      for (int v = 0; v < k->n_ip; v++) ry__buf_free(&k->ip_src[v]);
       memset(k, 0, sizeof *k);
       k->p = &pl;
       k->g = g;
       k->root = r0;
       k->n_bufs = 1;
       k->bufs[0] = r0;
-      ryc_buf kb = {0};
+      ry__buf kb = {0};
       int64_t outer = 1, work = 1;
       bool ok = c == V_EW ? ryf_gen_ew(k, p->n_kernels, &kb, &outer, &work)
                           : ryf_gen_reduce(k, p->n_kernels, &kb, &outer, &work);
       if (ok && !kb.oom) {
-        ryc_printf(&src, "%s%s", RYC_SPLIT, kb.s);
+        ry__buf_printf(&src, "%s%s", RYC_SPLIT, kb.s);
         st.kind = RYC_STEP_KERNEL;
         st.kernel = p->n_kernels++;
         st.n_bufs = k->n_bufs;
@@ -170,7 +170,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
           memset(&k->ip_src[v], 0, sizeof k->ip_src[v]);
         }
         char ts[96];
-        ryc_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
+        ry__buf_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
                    ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ryg_op_table[n->op].name, k->n_bufs - 1, outer);
         report_value(&rep, &pl, r0);
       } else {
@@ -182,11 +182,11 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
           s = ry__err(RY_ERR_INTERNAL, "cpu: codegen failed (%s)", k->fail_why ? k->fail_why : "?");
         }
       }
-      ryc_buf_free(&kb);
+      ry__buf_free(&kb);
     } else if (c == V_GEMM) {
       st.kind = RYC_STEP_GEMM;
       ryf_gemm_plan(g, n, &st.gemm);
-      ryc_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
+      ry__buf_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
                        " trans_a=%d trans_b=%d\n",
                  (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
     } else if (c == V_CONV) {
@@ -194,16 +194,16 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       if (!(st.conv = ry__malloc(sizeof *st.conv))) s = ry__oom();
       else {
         ryc_conv_plan(g, n, st.conv, NULL);
-        ryc_printf(&rep, "conv: %%v%d = convolution as im2col + gemm: ", (int)r0);
+        ry__buf_printf(&rep, "conv: %%v%d = convolution as im2col + gemm: ", (int)r0);
         ryc_conv_describe(st.conv, &rep);
-        ryc_printf(&rep, "\n");
+        ry__buf_printf(&rep, "\n");
       }
     } else {
       st.kind = RYC_STEP_INTERP;
       const char *why = "no code generation for this op/dtype";
       ryc_conv cv;
       if (n->op == RY_OP_CONVOLUTION && !ryc_conv_plan(g, n, &cv, &why) && !why) why = "?";
-      ryc_printf(&rep, "interp: %%v%d = %s (%s)\n", (int)r0, ryg_op_table[n->op].name, why);
+      ry__buf_printf(&rep, "interp: %%v%d = %s (%s)\n", (int)r0, ryg_op_table[n->op].name, why);
     }
     if (!s) s = add_step(p, &p->steps_cap, &st);
     if (s) {
@@ -289,12 +289,12 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     int32_t v = st->bufs[ipv[i].slot];
     if (lastuse[v] != ipv[i].step || st->n_inplace >= RYC_MAX_INPLACE) continue;
     st->inplace_slot[st->n_inplace++] = ipv[i].slot;
-    ryc_printf(&src, "%s%s", RYC_SPLIT, ipv[i].text.s ? ipv[i].text.s : "");
-    ryc_printf(&rep, "kernel %d: may write over %%v%d in place (its last use)\n", st->kernel, (int)v);
+    ry__buf_printf(&src, "%s%s", RYC_SPLIT, ipv[i].text.s ? ipv[i].text.s : "");
+    ry__buf_printf(&rep, "kernel %d: may write over %%v%d in place (its last use)\n", st->kernel, (int)v);
   }
   if (src.oom || rep.oom) s = ry__oom();
 done:
-  for (int i = 0; i < n_ipv; i++) ryc_buf_free(&ipv[i].text);
+  for (int i = 0; i < n_ipv; i++) ry__buf_free(&ipv[i].text);
   ry__free(ipv, (size_t)ipv_cap * sizeof *ipv);
   if (!s) {
     p->mat = pl.mat;
@@ -309,8 +309,8 @@ done:
     rep.s = NULL;
   }
   if (s) {
-    ryc_buf_free(&src);
-    ryc_buf_free(&rep);
+    ry__buf_free(&src);
+    ry__buf_free(&rep);
   }
   ry__free(pl.mat, nv * sizeof(bool));
   ry__free(pl.why, nv * sizeof(char *));
@@ -327,8 +327,8 @@ done:
   ry__ivec_free(&rp.stack);
   ry__ivec_free(&rp.leaf);
   if (k) {
-    ryc_buf_free(&k->body);
-    for (int v = 0; v < k->n_ip; v++) ryc_buf_free(&k->ip_src[v]);
+    ry__buf_free(&k->body);
+    for (int v = 0; v < k->n_ip; v++) ry__buf_free(&k->ip_src[v]);
   }
   ry__free(k, sizeof *k);
   ry__free(lastuse, nv * sizeof(int32_t));
@@ -339,7 +339,7 @@ done:
 /* The step of the row kernel whose group's last member is node nid. A
  * kernel that cannot be generated sends its members back to ordinary
  * kernels (*retry). */
-ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *src, ryc_buf *rep, ryc_step *st,
+ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *src, ry__buf *rep, ryc_step *st,
                           bool *retry) {
   const ry_graph *g = pl->g;
   rowplan *rp = pl->rows;
@@ -347,7 +347,7 @@ ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *
   const rowgroup *G = &rp->groups[gi];
   rowgen *rg = ry__calloc(1, sizeof *rg);
   if (!rg) return ry__oom();
-  ryc_buf kb = {0};
+  ry__buf kb = {0};
   int n_passes = 0, n_scratch = 0;
   ry_status s = NULL;
   if (!ryf_gen_row(pl, k, gi, p->n_kernels, &kb, rg, &n_passes, &n_scratch) || kb.oom) {
@@ -365,7 +365,7 @@ ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *
       s = ry__err(RY_ERR_INTERNAL, "cpu: row kernel failed (%s)", k->fail_why ? k->fail_why : "?");
     }
   } else {
-    ryc_printf(src, "%s%s", RYC_SPLIT, kb.s);
+    ry__buf_printf(src, "%s%s", RYC_SPLIT, kb.s);
     st->kind = RYC_STEP_KERNEL;
     st->kernel = p->n_kernels++;
     st->n_bufs = rg->n_bufs;
@@ -374,7 +374,7 @@ ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *
     st->outer = G->rows;
     st->work = G->rows;
     if (!st->bufs) s = ry__oom();
-    ryc_printf(rep, "row kernel %d: %" PRId64 " rows, %d passes, %d scratch rows, %d outputs, %d buffers read\n",
+    ry__buf_printf(rep, "row kernel %d: %" PRId64 " rows, %d passes, %d scratch rows, %d outputs, %d buffers read\n",
                st->kernel, G->rows, n_passes, n_scratch, rg->n_out, rg->n_bufs - rg->n_out);
     for (int32_t v = 0; v < g->n_values; v++) {
       if (rp->grp[v] != gi) continue;
@@ -383,11 +383,11 @@ ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *
       int64_t numel = ry_shape_numel(ry_vtype(g, n->op == RY_OP_REDUCE ? ry_node_operands(g, n)[0] : v).shape);
       if (numel > st->work) st->work = numel;
       char ts[96];
-      ryc_printf(rep, "  member %%v%d: %s = %s (%s)%s\n", (int)v, ry_type_str(ry_vtype(g, v), ts, sizeof ts),
+      ry__buf_printf(rep, "  member %%v%d: %s = %s (%s)%s\n", (int)v, ry_type_str(ry_vtype(g, v), ts, sizeof ts),
                  ryg_op_table[n->op].name, roles[rp->role[v]], rp->out[v] ? ", stored" : "");
     }
   }
-  ryc_buf_free(&kb);
+  ry__buf_free(&kb);
   ry__free(rg, sizeof *rg);
   return s;
 }

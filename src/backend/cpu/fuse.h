@@ -79,7 +79,7 @@ typedef struct {
   int32_t root;
   int L;                       /* loop rank (original) */
   int64_t loop[RY_MAX_RANK];
-  ryc_buf body;                /* temps */
+  ry__buf body;                /* temps */
   int n_temps;
   access acc[MAX_ACC];
   int n_acc;
@@ -96,7 +96,7 @@ typedef struct {
    * writes over and its text, a function ryk_<kernel>_ip<slot> */
   int n_ip;
   int ip_slot[RYC_MAX_INPLACE];
-  ryc_buf ip_src[RYC_MAX_INPLACE];
+  ry__buf ip_src[RYC_MAX_INPLACE];
   struct rowgen *row;          /* set while generating a row kernel */
 } kgen;
 
@@ -186,21 +186,21 @@ int ryf_emit(kgen *k, int32_t v, const vmap *m);
 int ryf_emit_node(kgen *k, int32_t v, const vmap *m);
 bool ryf_ew_ok(const ry_graph *g, const ry_node *n);
 bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm);
-bool ryf_gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work);
-bool ryf_gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work);
-bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *rg, int *n_passes, int *n_scratch);
+bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work);
+bool ryf_gen_reduce(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work);
+bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ry__buf *out, rowgen *rg, int *n_passes, int *n_scratch);
 const char *ryf_int_max(ry_dtype t);
 const char *ryf_int_min(ry_dtype t);
 bool ryf_is_f(ry_dtype t);
 const char *ryf_load_fmt(ry_dtype t);
 int ryf_new_temp(kgen *k, ry_dtype t, const char *fmt, ...) RY_PRINTF(3, 4);
 const char *ryf_red_identity(ry_reduce_kind kind, ry_dtype t);
-void ryf_red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, const char *x);
+void ryf_red_step(ry__buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, const char *x);
 bool ryf_row_emit(kgen *k, int32_t v, const vmap *m, int *t);
 void ryf_row_leaves(planner *p, const ry_node *n, bool expr, int through);
 int ryf_row_match(const rowgroup *G, ry_shape s, int8_t rowdim[RY_MAX_RANK]);
 bool ryf_row_plan(planner *p);
-ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ryc_buf *src, ryc_buf *rep, ryc_step *st,
+ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *src, ry__buf *rep, ryc_step *st,
                           bool *retry);
 void ryf_rowmajor(ry_shape s, int64_t st[RY_MAX_RANK]);
 const char *ryf_store_fmt(ry_dtype t);

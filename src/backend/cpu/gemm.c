@@ -17,7 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "buf.h"
+#include "../../core/internal.h"
 #include "gemm.h"
 #include "jit.h"
 #include "pool.h"
@@ -197,10 +197,10 @@ static void load_native(void) {
   if (getenv("RYFT_GEMM") && strcmp(getenv("RYFT_GEMM"), "portable") == 0) return;
   if (!ryc_have_compiler()) return;
   ryc_module *m;
-  ryc_buf src = {0};
-  for (int i = 0; g_gemm_src[i]; i++) ryc_printf(&src, "%s", g_gemm_src[i]);
+  ry__buf src = {0};
+  for (int i = 0; g_gemm_src[i]; i++) ry__buf_printf(&src, "%s", g_gemm_src[i]);
   ry_status s = src.oom ? ry__oom() : ryc_module_get(src.s, src.n, NULL, &m);
-  ryc_buf_free(&src);
+  ry__buf_free(&src);
   if (s) {
     ry_status_free(s);
     return;

@@ -53,54 +53,54 @@ void ryf_coalesce(kgen *k, const int *order, int n_order, const bool *is_red, co
   }
 }
 
-static void print_offset(ryc_buf *b, int64_t base, const int64_t *coef, int n) {
-  ryc_printf(b, "%" PRId64, base);
+static void print_offset(ry__buf *b, int64_t base, const int64_t *coef, int n) {
+  ry__buf_printf(b, "%" PRId64, base);
   for (int j = 0; j < n; j++)
-    if (coef[j]) ryc_printf(b, " + j%d * %" PRId64, j, coef[j]);
+    if (coef[j]) ry__buf_printf(b, " + j%d * %" PRId64, j, coef[j]);
 }
 
 /* the terms of an access that divide (interior padding) */
-static void print_nl(ryc_buf *b, const access *x, const loops *lp) {
+static void print_nl(ry__buf *b, const access *x, const loops *lp) {
   for (int i = 0; i < x->n_nl; i++) {
     const nlterm *t = &x->nl[i];
     int j = lp->of[t->src];
     if (j >= 0)
-      ryc_printf(b, " + %" PRId64 " * ((%" PRId64 " * j%d + %" PRId64 ") / %" PRId64 ")", t->stride, t->mul, j, t->add, t->div);
-    else ryc_printf(b, " + %" PRId64 " * (%" PRId64 " / %" PRId64 ")", t->stride, t->add, t->div);
+      ry__buf_printf(b, " + %" PRId64 " * ((%" PRId64 " * j%d + %" PRId64 ") / %" PRId64 ")", t->stride, t->mul, j, t->add, t->div);
+    else ry__buf_printf(b, " + %" PRId64 " * (%" PRId64 " / %" PRId64 ")", t->stride, t->add, t->div);
   }
 }
 
-static void print_loads(kgen *k, ryc_buf *b, const loops *lp) {
+static void print_loads(kgen *k, ry__buf *b, const loops *lp) {
   for (int a = 0; a < k->n_acc; a++) {
     const access *x = &k->acc[a];
     if (x->buf < 0) {
-      ryc_printf(b, "      const int64_t a%d = ", a);
+      ry__buf_printf(b, "      const int64_t a%d = ", a);
       print_offset(b, x->base, lp->coef[a], lp->n);
       print_nl(b, x, lp);
-      ryc_printf(b, ";\n");
+      ry__buf_printf(b, ";\n");
       continue;
     }
     char ref[64];
     snprintf(ref, sizeof ref, "p%d[o%d]", x->buf, a);
-    ryc_printf(b, "      const int64_t o%d%s = ", a, x->clamp > 0 ? "_" : "");
+    ry__buf_printf(b, "      const int64_t o%d%s = ", a, x->clamp > 0 ? "_" : "");
     print_offset(b, x->base, lp->coef[a], lp->n);
     print_nl(b, x, lp);
     if (x->clamp > 0)
-      ryc_printf(b, ";\n      const int64_t o%d = o%d_ < 0 ? 0 : o%d_ >= %" PRId64 " ? %" PRId64 " : o%d_", a, a, a, x->clamp,
+      ry__buf_printf(b, ";\n      const int64_t o%d = o%d_ < 0 ? 0 : o%d_ >= %" PRId64 " ? %" PRId64 " : o%d_", a, a, a, x->clamp,
                  x->clamp - 1, a);
-    ryc_printf(b, ";\n      const %s a%d = ", ryf_ctype(x->dt), a);
-    ryc_printf(b, ryf_load_fmt(x->dt), ref);
-    ryc_printf(b, ";\n");
+    ry__buf_printf(b, ";\n      const %s a%d = ", ryf_ctype(x->dt), a);
+    ry__buf_printf(b, ryf_load_fmt(x->dt), ref);
+    ry__buf_printf(b, ";\n");
   }
 }
 
 /* inplace > 0: slot `inplace` is written (it replaces the output p0, which
  * is not declared), so the pointer is not const and there is no aliasing */
-static void print_ptrs(kgen *k, ryc_buf *b, int inplace) {
+static void print_ptrs(kgen *k, ry__buf *b, int inplace) {
   for (int i = inplace ? 1 : 0; i < k->n_bufs; i++) {
     ry_dtype t = ry_vtype(k->g, k->bufs[i]).dtype;
     const char *c = i && i != inplace ? "const " : "";
-    ryc_printf(b, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, ryf_stype(t), i, c, ryf_stype(t), i);
+    ry__buf_printf(b, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, ryf_stype(t), i, c, ryf_stype(t), i);
   }
 }
 
@@ -113,7 +113,7 @@ const char *ryf_store_fmt(ry_dtype t) {
   }
 }
 
-static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype dt, int ip);
+static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, int t, ry_dtype dt, int ip);
 
 /* Kernels touching few elements gain nothing from vectorization and loop
  * transformations but cost as much compile time as big ones (a train step
@@ -128,7 +128,7 @@ static const char *small_work(int64_t elements) { return elements < SMALL_WORK ?
  * once. Loop 0 is dim 0 of the output, split by the pool: all of it for
  * each operand (concatenation along a later dim), or the operand's part of
  * [lo, hi) (along dim 0). */
-static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
+static bool gen_concat_root(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
   const ry_graph *g = k->g;
   const ry_node *n = &g->nodes[ryf_def_of(g, k->root)];
   const int32_t *ops = ry_node_operands(g, n);
@@ -136,7 +136,7 @@ static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int6
   int dim = (int)n->attrs.concatenate.dim, L = rt.shape.rank;
   int64_t st[RY_MAX_RANK];
   ryf_rowmajor(rt.shape, st);
-  ryc_buf pieces = {0};
+  ry__buf pieces = {0};
   loops *lp = ry__malloc(sizeof *lp);
   if (!lp) return false;
   int64_t off = 0;
@@ -145,7 +145,7 @@ static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int6
     int64_t sz = xt.shape.dims[dim];
     if (sz == 0) continue;
     /* a fresh loop nest; the buffer slots are shared by all pieces */
-    ryc_buf_free(&k->body);
+    ry__buf_free(&k->body);
     k->n_temps = k->n_acc = k->n_memo = 0;
     k->guard = 0;
     memset(k->nl_dim, 0, sizeof k->nl_dim);
@@ -162,45 +162,45 @@ static bool gen_concat_root(kgen *k, int idx, ryc_buf *out, int64_t *outer, int6
     int order[RY_MAX_RANK];
     for (int d = 0; d < L; d++) order[d] = d;
     ryf_coalesce(k, order, L, NULL, st, lp);
-    ryc_printf(&pieces, "  { /* operand %d */\n", q);
+    ry__buf_printf(&pieces, "  { /* operand %d */\n", q);
     if (dim == 0)
-      ryc_printf(&pieces, "   const int64_t lo_ = (lo > %" PRId64 " ? lo : %" PRId64 ") - %" PRId64 ", hi_ = (hi < %" PRId64
+      ry__buf_printf(&pieces, "   const int64_t lo_ = (lo > %" PRId64 " ? lo : %" PRId64 ") - %" PRId64 ", hi_ = (hi < %" PRId64
                           " ? hi : %" PRId64 ") - %" PRId64 ";\n",
                  off, off, off, off + sz, off + sz, off);
-    else ryc_printf(&pieces, "   const int64_t lo_ = lo, hi_ = hi;\n");
+    else ry__buf_printf(&pieces, "   const int64_t lo_ = lo, hi_ = hi;\n");
     for (int j = 0; j < lp->n; j++) {
-      if (j == 0) ryc_printf(&pieces, "  for (int64_t j0 = lo_; j0 < hi_; j0++) {\n");
-      else ryc_printf(&pieces, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+      if (j == 0) ry__buf_printf(&pieces, "  for (int64_t j0 = lo_; j0 < hi_; j0++) {\n");
+      else ry__buf_printf(&pieces, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     print_loads(k, &pieces, lp);
-    ryc_append(&pieces, &k->body);
-    ryc_printf(&pieces, "      p0[");
+    ry__buf_append(&pieces, &k->body);
+    ry__buf_printf(&pieces, "      p0[");
     print_offset(&pieces, off * st[dim], lp->coef[k->n_acc], lp->n);
     char tv[32];
     snprintf(tv, sizeof tv, "t%d", t);
-    ryc_printf(&pieces, "] = ");
-    ryc_printf(&pieces, ryf_store_fmt(rt.dtype), tv);
-    ryc_printf(&pieces, ";\n");
-    for (int j = 0; j < lp->n; j++) ryc_printf(&pieces, "  }\n");
-    ryc_printf(&pieces, "  }\n");
+    ry__buf_printf(&pieces, "] = ");
+    ry__buf_printf(&pieces, ryf_store_fmt(rt.dtype), tv);
+    ry__buf_printf(&pieces, ";\n");
+    for (int j = 0; j < lp->n; j++) ry__buf_printf(&pieces, "  }\n");
+    ry__buf_printf(&pieces, "  }\n");
     off += sz;
   }
   bool ok = !k->fail && !k->body.oom && !pieces.oom;
   if (ok) {
-    ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+    ry__buf_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
     print_ptrs(k, out, 0);
-    ryc_append(out, &pieces);
-    ryc_printf(out, "}\n\n");
+    ry__buf_append(out, &pieces);
+    ry__buf_printf(out, "}\n\n");
   }
   k->n_ip = 0;
   *outer = L ? rt.shape.dims[0] : 1;
   *work = ry_shape_numel(rt.shape);
-  ryc_buf_free(&pieces);
+  ry__buf_free(&pieces);
   ry__free(lp, sizeof *lp);
   return ok;
 }
 
-bool ryf_gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
+bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
   ry_type rt = ry_vtype(k->g, k->root);
   if (k->g->nodes[ryf_def_of(k->g, k->root)].op == RY_OP_CONCATENATE && rt.shape.rank > 0)
     return gen_concat_root(k, idx, out, outer, work);
@@ -236,10 +236,10 @@ bool ryf_gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
   }
   for (int v = -1; v < k->n_ip; v++) {
     int ip = v < 0 ? 0 : k->ip_slot[v];
-    ryc_buf *o = v < 0 ? out : &k->ip_src[v];
+    ry__buf *o = v < 0 ? out : &k->ip_src[v];
     const char *attr = small_work(ry_shape_numel(rt.shape));
-    if (v < 0) ryc_printf(o, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx);
-    else ryc_printf(o, "%svoid ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx, ip);
+    if (v < 0) ry__buf_printf(o, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx);
+    else ry__buf_printf(o, "%svoid ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx, ip);
     gen_ew_body(k, o, lp, t, rt.dtype, ip);
   }
   *outer = lp->n ? lp->size[0] : 1;
@@ -248,25 +248,25 @@ bool ryf_gen_ew(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
   return true;
 }
 
-static void gen_ew_body(kgen *k, ryc_buf *out, const loops *lp, int t, ry_dtype dt, int ip) {
+static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, int t, ry_dtype dt, int ip) {
   print_ptrs(k, out, ip);
-  if (lp->n == 0) ryc_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n");
+  if (lp->n == 0) ry__buf_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n");
   for (int j = 0; j < lp->n; j++) {
-    if (j == 0) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
-    else ryc_printf(out, "  %*sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", j, j, lp->size[j], j);
+    if (j == 0) ry__buf_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+    else ry__buf_printf(out, "  %*sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", j, j, lp->size[j], j);
   }
   print_loads(k, out, lp);
-  ryc_append(out, &k->body);
-  ryc_printf(out, "      p%d[", ip);
+  ry__buf_append(out, &k->body);
+  ry__buf_printf(out, "      p%d[", ip);
   print_offset(out, 0, lp->coef[k->n_acc], lp->n);
-  ryc_printf(out, "] = ");
+  ry__buf_printf(out, "] = ");
   char tv[32];
   snprintf(tv, sizeof tv, "t%d", t);
-  ryc_printf(out, ryf_store_fmt(dt), tv);
-  ryc_printf(out, ";\n");
-  for (int j = lp->n - 1; j >= 0; j--) ryc_printf(out, "  }\n");
-  if (lp->n == 0) ryc_printf(out, "    }\n  }\n");
-  ryc_printf(out, "}\n\n");
+  ry__buf_printf(out, ryf_store_fmt(dt), tv);
+  ry__buf_printf(out, ";\n");
+  for (int j = lp->n - 1; j >= 0; j--) ry__buf_printf(out, "  }\n");
+  if (lp->n == 0) ry__buf_printf(out, "    }\n  }\n");
+  ry__buf_printf(out, "}\n\n");
 }
 
 const char *ryf_red_identity(ry_reduce_kind kind, ry_dtype t) {
@@ -283,7 +283,7 @@ const char *ryf_red_identity(ry_reduce_kind kind, ry_dtype t) {
 }
 
 /* step(acc, x) in C for the accumulator type */
-void ryf_red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, const char *x) {
+void ryf_red_step(ry__buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, const char *x) {
   if (t == RY_BOOL) {
     if (kind == RY_SUM || kind == RY_MAX) kind = RY_OR;
     if (kind == RY_PROD || kind == RY_MIN) kind = RY_AND;
@@ -295,23 +295,23 @@ void ryf_red_step(ryc_buf *b, ry_reduce_kind kind, ry_dtype t, const char *acc, 
    * UB); see lane_acc_type: casting the accumulator back to signed on every
    * step trips a GCC 12 -O3 vectorizer bug (wrong sums with AVX2/AVX-512) */
   case RY_SUM:
-    if (f) ryc_printf(b, "%s = %s + %s;", acc, acc, x);
-    else ryc_printf(b, "%s = (%s)(%s + (%s)%s);", acc, u, acc, u, x);
+    if (f) ry__buf_printf(b, "%s = %s + %s;", acc, acc, x);
+    else ry__buf_printf(b, "%s = (%s)(%s + (%s)%s);", acc, u, acc, u, x);
     break;
   case RY_PROD:
-    if (f) ryc_printf(b, "%s = %s * %s;", acc, acc, x);
-    else ryc_printf(b, "%s = (%s)(%s * (%s)%s);", acc, u, acc, u, x);
+    if (f) ry__buf_printf(b, "%s = %s * %s;", acc, acc, x);
+    else ry__buf_printf(b, "%s = (%s)(%s * (%s)%s);", acc, u, acc, u, x);
     break;
   case RY_MAX:
-    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ryx_fmax" : "ryx_fmaxf", acc, x);
-    else ryc_printf(b, "%s = %s > %s ? %s : %s;", acc, acc, x, acc, x);
+    if (f) ry__buf_printf(b, "%s = %s(%s, %s);", acc, d ? "ryx_fmax" : "ryx_fmaxf", acc, x);
+    else ry__buf_printf(b, "%s = %s > %s ? %s : %s;", acc, acc, x, acc, x);
     break;
   case RY_MIN:
-    if (f) ryc_printf(b, "%s = %s(%s, %s);", acc, d ? "ryx_fmin" : "ryx_fminf", acc, x);
-    else ryc_printf(b, "%s = %s < %s ? %s : %s;", acc, acc, x, acc, x);
+    if (f) ry__buf_printf(b, "%s = %s(%s, %s);", acc, d ? "ryx_fmin" : "ryx_fminf", acc, x);
+    else ry__buf_printf(b, "%s = %s < %s ? %s : %s;", acc, acc, x, acc, x);
     break;
-  case RY_AND: ryc_printf(b, "%s = (%s)(%s & %s);", acc, ct, acc, x); break;
-  case RY_OR: ryc_printf(b, "%s = (%s)(%s | %s);", acc, ct, acc, x); break;
+  case RY_AND: ry__buf_printf(b, "%s = (%s)(%s & %s);", acc, ct, acc, x); break;
+  case RY_OR: ry__buf_printf(b, "%s = (%s)(%s | %s);", acc, ct, acc, x); break;
   default: break;
   }
 }
@@ -323,7 +323,7 @@ static const char *lane_acc_type(ry_reduce_kind kind, ry_dtype t) {
   return wrap ? ryf_utype(t) : ryf_ctype(t);
 }
 
-bool ryf_gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *work) {
+bool ryf_gen_reduce(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
   const ry_graph *g = k->g;
   const ry_node *n = &g->nodes[ryf_def_of(g, k->root)];
   int32_t x = ry_node_operands(g, n)[0];
@@ -369,56 +369,56 @@ bool ryf_gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *wor
   const char *act = ryf_ctype(t); /* float for f16/bf16, int for bool */
   char acc[16], val[16];
   snprintf(val, sizeof val, "t%d", tv);
-  ryc_printf(out, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", small_work(ry_shape_numel(xt.shape)), idx);
+  ry__buf_printf(out, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", small_work(ry_shape_numel(xt.shape)), idx);
   print_ptrs(k, out, 0);
   int nk = 0; /* kept loops (outer) */
   while (nk < lp->n && !lp->red[nk]) nk++;
   if (inner) {
     /* kept loops, then lanes over the reduced loops */
-    if (nk == 0) ryc_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n");
+    if (nk == 0) ry__buf_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n");
     for (int j = 0; j < nk; j++) {
-      if (j == 0) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
-      else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+      if (j == 0) ry__buf_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+      else ry__buf_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     const char *lat = lane_acc_type(kind, t);
-    ryc_printf(out, "    %s acc[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc[l] = (%s)%s;\n", lat, lat,
+    ry__buf_printf(out, "    %s acc[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc[l] = (%s)%s;\n", lat, lat,
                ryf_red_identity(kind, t));
     for (int j = nk; j + 1 < lp->n; j++)
-      ryc_printf(out, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+      ry__buf_printf(out, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     if (lp->n > nk) {
       int j = lp->n - 1;
       int64_t len = lp->size[j];
-      ryc_printf(out, "    int64_t jv = 0;\n");
-      ryc_printf(out, "    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", len);
-      ryc_printf(out, "     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n", j);
+      ry__buf_printf(out, "    int64_t jv = 0;\n");
+      ry__buf_printf(out, "    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", len);
+      ry__buf_printf(out, "     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n", j);
       print_loads(k, out, lp);
-      ryc_append(out, &k->body);
-      ryc_printf(out, "      ");
+      ry__buf_append(out, &k->body);
+      ry__buf_printf(out, "      ");
       ryf_red_step(out, kind, t, "acc[l]", val);
-      ryc_printf(out, "\n     }\n    }\n");
-      ryc_printf(out, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", len, j);
+      ry__buf_printf(out, "\n     }\n    }\n");
+      ry__buf_printf(out, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", len, j);
       print_loads(k, out, lp);
-      ryc_append(out, &k->body);
-      ryc_printf(out, "      ");
+      ry__buf_append(out, &k->body);
+      ry__buf_printf(out, "      ");
       ryf_red_step(out, kind, t, "acc[0]", val);
-      ryc_printf(out, "\n     }\n    }\n");
+      ry__buf_printf(out, "\n     }\n    }\n");
     } else {
-      ryc_printf(out, "    {\n");
+      ry__buf_printf(out, "    {\n");
       print_loads(k, out, lp);
-      ryc_append(out, &k->body);
-      ryc_printf(out, "      ");
+      ry__buf_append(out, &k->body);
+      ry__buf_printf(out, "      ");
       ryf_red_step(out, kind, t, "acc[0]", val);
-      ryc_printf(out, "\n    }\n");
+      ry__buf_printf(out, "\n    }\n");
     }
-    for (int j = nk; j + 1 < lp->n; j++) ryc_printf(out, "    }\n");
-    ryc_printf(out, "    %s r_ = acc[0];\n    for (int l = 1; l < RY_LANES; l++) { ", lat);
+    for (int j = nk; j + 1 < lp->n; j++) ry__buf_printf(out, "    }\n");
+    ry__buf_printf(out, "    %s r_ = acc[0];\n    for (int l = 1; l < RY_LANES; l++) { ", lat);
     ryf_red_step(out, kind, t, "r_", "acc[l]");
-    ryc_printf(out, " }\n    const %s r = (%s)r_;\n    p0[", act, act);
+    ry__buf_printf(out, " }\n    const %s r = (%s)r_;\n    p0[", act, act);
     print_offset(out, 0, lp->coef[k->n_acc], nk);
-    ryc_printf(out, "] = ");
-    ryc_printf(out, ryf_store_fmt(rt.dtype), "r");
-    ryc_printf(out, ";\n");
-    for (int j = 0; j < (nk ? nk : 1); j++) ryc_printf(out, "  }\n");
+    ry__buf_printf(out, "] = ");
+    ry__buf_printf(out, ryf_store_fmt(rt.dtype), "r");
+    ry__buf_printf(out, ";\n");
+    for (int j = 0; j < (nk ? nk : 1); j++) ry__buf_printf(out, "  }\n");
     *outer = nk ? lp->size[0] : 1;
   } else {
     /* accumulate into the output in input order; split a kept dim 0, or
@@ -430,36 +430,36 @@ bool ryf_gen_reduce(kgen *k, int idx, ryc_buf *out, int64_t *outer, int64_t *wor
     int64_t ocount = 1; /* output elements per unit of loop 0 */
     if (split) ocount = lp->coef[k->n_acc][0];
     if (split) {
-      ryc_printf(out, "  for (int64_t i = lo * %" PRId64 "; i < hi * %" PRId64 "; i++) p0[i] = (%s)%s;\n", ocount,
+      ry__buf_printf(out, "  for (int64_t i = lo * %" PRId64 "; i < hi * %" PRId64 "; i++) p0[i] = (%s)%s;\n", ocount,
                  ocount, act, ryf_red_identity(kind, t));
     } else if (split_last) {
       /* in units of 64 elements: whatever the split, the same elements take
        * the vector loop and the same the scalar tail */
       int64_t len = lp->size[lp->n - 1];
-      ryc_printf(out, "  const int64_t c0 = lo * 64, c1 = hi * 64 < %" PRId64 " ? hi * 64 : %" PRId64 ";\n", len, len);
-      ryc_printf(out, "  for (int64_t i = c0; i < c1; i++) p0[i * %" PRId64 "] = (%s)%s;\n", lp->coef[k->n_acc][lp->n - 1],
+      ry__buf_printf(out, "  const int64_t c0 = lo * 64, c1 = hi * 64 < %" PRId64 " ? hi * 64 : %" PRId64 ";\n", len, len);
+      ry__buf_printf(out, "  for (int64_t i = c0; i < c1; i++) p0[i * %" PRId64 "] = (%s)%s;\n", lp->coef[k->n_acc][lp->n - 1],
                  act, ryf_red_identity(kind, t));
     } else {
-      ryc_printf(out, "  for (int64_t i = 0; i < %" PRId64 "; i++) p0[i] = (%s)%s;\n", ry_shape_numel(rt.shape), act,
+      ry__buf_printf(out, "  for (int64_t i = 0; i < %" PRId64 "; i++) p0[i] = (%s)%s;\n", ry_shape_numel(rt.shape), act,
                  ryf_red_identity(kind, t));
-      ryc_printf(out, "  (void)lo; (void)hi;\n");
+      ry__buf_printf(out, "  (void)lo; (void)hi;\n");
     }
     for (int j = 0; j < lp->n; j++) {
-      if (j == 0 && split) ryc_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
-      else if (j == lp->n - 1 && split_last) ryc_printf(out, "  for (int64_t j%d = c0; j%d < c1; j%d++) {\n", j, j, j);
-      else ryc_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+      if (j == 0 && split) ry__buf_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
+      else if (j == lp->n - 1 && split_last) ry__buf_printf(out, "  for (int64_t j%d = c0; j%d < c1; j%d++) {\n", j, j, j);
+      else ry__buf_printf(out, "  for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
     }
     print_loads(k, out, lp);
-    ryc_append(out, &k->body);
-    ryc_printf(out, "      const int64_t oo = ");
+    ry__buf_append(out, &k->body);
+    ry__buf_printf(out, "      const int64_t oo = ");
     print_offset(out, 0, lp->coef[k->n_acc], lp->n);
-    ryc_printf(out, ";\n      %s r = (%s)p0[oo];\n      ", lane_acc_type(kind, t), lane_acc_type(kind, t));
+    ry__buf_printf(out, ";\n      %s r = (%s)p0[oo];\n      ", lane_acc_type(kind, t), lane_acc_type(kind, t));
     ryf_red_step(out, kind, t, "r", val);
-    ryc_printf(out, "\n      p0[oo] = (%s)r;\n", act);
-    for (int j = 0; j < lp->n; j++) ryc_printf(out, "  }\n");
+    ry__buf_printf(out, "\n      p0[oo] = (%s)r;\n", act);
+    for (int j = 0; j < lp->n; j++) ry__buf_printf(out, "  }\n");
     *outer = split ? lp->size[0] : split_last ? (lp->size[lp->n - 1] + 63) / 64 : 1;
   }
-  ryc_printf(out, "}\n\n");
+  ry__buf_printf(out, "}\n\n");
   (void)acc;
   *work = ry_shape_numel(xt.shape);
   ry__free(lp, sizeof *lp);

@@ -180,7 +180,7 @@ static uint64_t node_hash(const ry_graph *g, ry_op op, int n_ops, const int32_t 
 }
 
 static bool cse_ok(ry_op op, int n_regions) {
-  return n_regions == 0 && op != RY_OP_CUSTOM_CALL && op != RY_OP_CALL;
+  return n_regions == 0 && !(ryg_op_table[op].flags & RY_OPF_IMPURE) && op != RY_OP_CALL;
 }
 
 static int32_t cse_find(pctx *c, uint64_t h, ry_op op, int n_ops, const int32_t *ops, int n_res, const ry_type *rt,
@@ -231,9 +231,10 @@ static ry_status cse_add(pctx *c, uint64_t h, int32_t id) {
 /* ---- constant folding ---- */
 
 static bool foldable(const ry_graph *g, const ry_node *n, const int32_t *ops) {
-  if (n->n_operands == 0 || n->n_regions > 0 || n->n_results != 1) return false;
+  if (n->n_operands == 0 || n->n_regions > 0 || n->n_results != 1 || (ryg_op_table[n->op].flags & RY_OPF_IMPURE))
+    return false;
   switch (n->op) {
-  case RY_OP_CALL: case RY_OP_CUSTOM_CALL: case RY_OP_COND: case RY_OP_WHILE: case RY_OP_CONSTANT: return false;
+  case RY_OP_CALL: case RY_OP_COND: case RY_OP_WHILE: case RY_OP_CONSTANT: return false;
   /* a collective's value depends on the other devices (processes under MPI) */
   case RY_OP_ALL_REDUCE: case RY_OP_ALL_GATHER: case RY_OP_REDUCE_SCATTER: return false;
   default: break;
@@ -391,7 +392,7 @@ static ry_status run_pass(const ry_graph *src, int flags, ry_graph **out) {
     for (int32_t k = reg->nodes.n - 1; k >= 0; k--) {
       int32_t nid = reg->nodes.v[k];
       const ry_node *n = &src->nodes[nid];
-      bool l = n->op == RY_OP_CUSTOM_CALL;
+      bool l = (ryg_op_table[n->op].flags & RY_OPF_IMPURE) != 0;
       for (int i = 0; i < n->n_results && !l; i++) l = vlive[ry_node_results(src, n)[i]];
       if (!l) continue;
       live[nid] = true;

@@ -205,7 +205,7 @@ bool ryf_row_emit(kgen *k, int32_t v, const vmap *m, int *t) {
 }
 
 static void row_kgen_init(rowgen *rg, kgen *k, planner *p, ry_shape s, const int8_t *rowdim) {
-  ryc_buf_free(&k->body);
+  ry__buf_free(&k->body);
   memset(k, 0, sizeof *k);
   k->p = p;
   k->g = p->g;
@@ -246,51 +246,51 @@ static int out_slot(const rowgen *rg, int32_t v) {
 }
 
 /* base + row part + inner loops part of access a */
-static void row_offset(ryc_buf *b, const kgen *k, const rowgen *rg, int a, const loops *lp) {
+static void row_offset(ry__buf *b, const kgen *k, const rowgen *rg, int a, const loops *lp) {
   const access *x = &k->acc[a];
-  ryc_printf(b, "%" PRId64, x->base);
+  ry__buf_printf(b, "%" PRId64, x->base);
   for (int d = 0; d < k->L; d++)
-    if (rg->rowdim[d] >= 0 && x->coef[d]) ryc_printf(b, " + r%d * %" PRId64, rg->rowdim[d], x->coef[d]);
+    if (rg->rowdim[d] >= 0 && x->coef[d]) ry__buf_printf(b, " + r%d * %" PRId64, rg->rowdim[d], x->coef[d]);
   for (int j = 0; lp && j < lp->n; j++)
-    if (lp->coef[a][j]) ryc_printf(b, " + j%d * %" PRId64, j, lp->coef[a][j]);
+    if (lp->coef[a][j]) ry__buf_printf(b, " + j%d * %" PRId64, j, lp->coef[a][j]);
 }
 
-static void row_loads(ryc_buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
+static void row_loads(ry__buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
   for (int a = 0; a < k->n_acc; a++) {
     const access *x = &k->acc[a];
     if (rg->store[a]) continue;
     if (x->buf == -1) {
-      ryc_printf(b, "      const int64_t a%d = ", a);
+      ry__buf_printf(b, "      const int64_t a%d = ", a);
       row_offset(b, k, rg, a, lp);
-      ryc_printf(b, ";\n");
+      ry__buf_printf(b, ";\n");
       continue;
     }
-    ryc_buf off = {0}, ref = {0};
+    ry__buf off = {0}, ref = {0};
     row_offset(&off, k, rg, a, lp);
-    if (x->buf <= -2) ryc_printf(&ref, "sc%d[", rg->scl[a]);
-    else ryc_printf(&ref, "p%d[", x->buf);
-    ryc_append(&ref, &off);
-    ryc_printf(&ref, "]");
-    ryc_buf_free(&off);
-    ryc_printf(b, "      const %s a%d = ", ryf_ctype(x->dt), a);
+    if (x->buf <= -2) ry__buf_printf(&ref, "sc%d[", rg->scl[a]);
+    else ry__buf_printf(&ref, "p%d[", x->buf);
+    ry__buf_append(&ref, &off);
+    ry__buf_printf(&ref, "]");
+    ry__buf_free(&off);
+    ry__buf_printf(b, "      const %s a%d = ", ryf_ctype(x->dt), a);
     if (ref.oom) b->oom = true; /* never a truncated or missing offset */
-    else ryc_printf(b, x->buf <= -2 ? "%s" : ryf_load_fmt(x->dt), ref.s);
-    ryc_buf_free(&ref);
-    ryc_printf(b, ";\n");
+    else ry__buf_printf(b, x->buf <= -2 ? "%s" : ryf_load_fmt(x->dt), ref.s);
+    ry__buf_free(&ref);
+    ry__buf_printf(b, ";\n");
   }
 }
 
-static void row_stores(ryc_buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
+static void row_stores(ry__buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
   for (int i = 0; i < rg->n_st; i++) {
     int a = rg->st[i].acc;
     char tv[32];
     snprintf(tv, sizeof tv, "t%d", rg->st[i].temp);
-    if (k->acc[a].buf <= -2) ryc_printf(b, "      sc%d[", rg->scl[a]);
-    else ryc_printf(b, "      p%d[", k->acc[a].buf);
+    if (k->acc[a].buf <= -2) ry__buf_printf(b, "      sc%d[", rg->scl[a]);
+    else ry__buf_printf(b, "      p%d[", k->acc[a].buf);
     row_offset(b, k, rg, a, lp);
-    ryc_printf(b, "] = ");
-    ryc_printf(b, k->acc[a].buf <= -2 ? "%s" : ryf_store_fmt(rg->st[i].dt), tv);
-    ryc_printf(b, ";\n");
+    ry__buf_printf(b, "] = ");
+    ry__buf_printf(b, k->acc[a].buf <= -2 ? "%s" : ryf_store_fmt(rg->st[i].dt), tv);
+    ry__buf_printf(b, ";\n");
   }
 }
 
@@ -305,7 +305,7 @@ static bool row_fast_minmax(const ry_graph *g, int32_t v) {
 /* The loops of a pass over the row. exact < 0: every member of mem, with
  * the stores; exact = i: member i alone with the exact step (the second
  * try of a fast max / min). */
-static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *lp, const int32_t *mem, int n_mem,
+static void row_loops(rowgen *rg, kgen *k, planner *p, ry__buf *o, const loops *lp, const int32_t *mem, int n_mem,
                       const int *tv, int exact) {
   const ry_graph *g = p->g;
   const char *body = k->body.s ? k->body.s : "";
@@ -316,14 +316,14 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *
     any_red = true;
     ry_dtype t = ry_vtype(g, mem[i]).dtype;
     ry_reduce_kind kind = g->nodes[ryf_def_of(g, mem[i])].attrs.reduce.kind;
-    ryc_printf(o, "    %s acc%d[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc%d[l] = (%s)%s;\n", ryf_ctype(t), i,
+    ry__buf_printf(o, "    %s acc%d[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) acc%d[l] = (%s)%s;\n", ryf_ctype(t), i,
                i, ryf_ctype(t), ryf_red_identity(kind, t));
     if (exact < 0 && row_fast_minmax(g, mem[i]))
-      ryc_printf(o, "    int nan%d[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) nan%d[l] = 0;\n", i, i);
+      ry__buf_printf(o, "    int nan%d[RY_LANES];\n    for (int l = 0; l < RY_LANES; l++) nan%d[l] = 0;\n", i, i);
   }
-  ryc_printf(o, "    {\n");
+  ry__buf_printf(o, "    {\n");
   for (int j = 0; j + 1 < lp->n; j++)
-    ryc_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
+    ry__buf_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j, j, lp->size[j], j);
   /* the innermost loop: RY_LANES at a time when reducing, then the tail.
    * `unroll 1` keeps gcc vectorizing the lanes (not the outer loop, which
    * turns each lane into an in-order scalar reduction) */
@@ -331,22 +331,22 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *
     const char *acc_l = "[0]";
     if (lp->n == 0) {
       if (part) break;
-      ryc_printf(o, "    {\n     {\n");
+      ry__buf_printf(o, "    {\n     {\n");
     } else if (!any_red) {
       if (part) break;
       int j = lp->n - 1;
-      ryc_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n     {\n", j, j, lp->size[j], j);
+      ry__buf_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n     {\n", j, j, lp->size[j], j);
     } else if (part == 0) {
-      ryc_printf(o, "    int64_t jv = 0;\n    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", lp->size[lp->n - 1]);
-      ryc_printf(o, "     _Pragma(\"GCC unroll 1\")\n     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n",
+      ry__buf_printf(o, "    int64_t jv = 0;\n    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", lp->size[lp->n - 1]);
+      ry__buf_printf(o, "     _Pragma(\"GCC unroll 1\")\n     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n",
                  lp->n - 1);
       acc_l = "[l]";
     } else {
-      ryc_printf(o, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", lp->size[lp->n - 1],
+      ry__buf_printf(o, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", lp->size[lp->n - 1],
                  lp->n - 1);
     }
     row_loads(o, k, rg, lp);
-    ryc_printf(o, "%s", body);
+    ry__buf_printf(o, "%s", body);
     for (int i = 0; i < n_mem; i++) {
       if (p->rows->role[mem[i]] != ROW_RED || (exact >= 0 && i != exact)) continue;
       ry_dtype t = ry_vtype(g, mem[i]).dtype;
@@ -355,19 +355,19 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *
       snprintf(acc, sizeof acc, "acc%d%s", i, acc_l);
       snprintf(val, sizeof val, "t%d", tv[i]);
       if (exact < 0 && row_fast_minmax(g, mem[i])) {
-        ryc_printf(o, "      %s = %s %s %s ? %s : %s;\n      nan%d%s |= %s != %s;\n", acc, acc, kind == RY_MAX ? ">" : "<",
+        ry__buf_printf(o, "      %s = %s %s %s ? %s : %s;\n      nan%d%s |= %s != %s;\n", acc, acc, kind == RY_MAX ? ">" : "<",
                    val, acc, val, i, acc_l, val, val);
         continue;
       }
-      ryc_printf(o, "      ");
+      ry__buf_printf(o, "      ");
       ryf_red_step(o, kind, t, acc, val);
-      ryc_printf(o, "\n");
+      ry__buf_printf(o, "\n");
     }
     if (exact < 0) row_stores(o, k, rg, lp);
-    ryc_printf(o, "     }\n    }\n");
+    ry__buf_printf(o, "     }\n    }\n");
   }
-  for (int j = 0; j + 1 < lp->n; j++) ryc_printf(o, "    }\n");
-  ryc_printf(o, "    }\n");
+  for (int j = 0; j + 1 < lp->n; j++) ry__buf_printf(o, "    }\n");
+  ry__buf_printf(o, "    }\n");
   for (int i = 0; i < n_mem; i++) {
     int32_t v = mem[i];
     if (p->rows->role[v] != ROW_RED || (exact >= 0 && i != exact)) continue;
@@ -376,14 +376,14 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *
     char rv[32], al[32];
     snprintf(rv, sizeof rv, "rs%d", (int)v);
     snprintf(al, sizeof al, "acc%d[l]", i);
-    ryc_printf(o, "    rs%d = acc%d[0];\n    for (int l = 1; l < RY_LANES; l++) { ", (int)v, i);
+    ry__buf_printf(o, "    rs%d = acc%d[0];\n    for (int l = 1; l < RY_LANES; l++) { ", (int)v, i);
     ryf_red_step(o, kind, t, rv, al);
-    ryc_printf(o, " }\n");
+    ry__buf_printf(o, " }\n");
     if (exact < 0 && row_fast_minmax(g, v)) {
-      ryc_printf(o, "    int nany%d = 0;\n    for (int l = 0; l < RY_LANES; l++) nany%d |= nan%d[l];\n", i, i, i);
-      ryc_printf(o, "    if (nany%d || rs%d == 0) {\n", i, (int)v);
+      ry__buf_printf(o, "    int nany%d = 0;\n    for (int l = 0; l < RY_LANES; l++) nany%d |= nan%d[l];\n", i, i, i);
+      ry__buf_printf(o, "    if (nany%d || rs%d == 0) {\n", i, (int)v);
       row_loops(rg, k, p, o, lp, mem, n_mem, tv, i);
-      ryc_printf(o, "    }\n");
+      ry__buf_printf(o, "    }\n");
     }
     rg->done[v] = 1;
   }
@@ -391,7 +391,7 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const loops *
 
 /* One pass over the row: the reductions among mem (RY_LANES partial sums
  * each) and the full outputs, over loop shape s. */
-static bool row_pass(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const int32_t *mem, int n_mem, ry_shape s,
+static bool row_pass(rowgen *rg, kgen *k, planner *p, ry__buf *o, const int32_t *mem, int n_mem, ry_shape s,
                      const int8_t *rowdim) {
   const ry_graph *g = p->g;
   row_kgen_init(rg, k, p, s, rowdim);
@@ -423,32 +423,32 @@ static bool row_pass(rowgen *rg, kgen *k, planner *p, ryc_buf *o, const int32_t 
   loops *lp = ry__malloc(sizeof *lp);
   if (!lp) return false;
   ryf_coalesce(k, order, no, NULL, zero, lp);
-  ryc_printf(o, "    { /* pass %d */\n", rg->pass);
+  ry__buf_printf(o, "    { /* pass %d */\n", rg->pass);
   row_loops(rg, k, p, o, lp, mem, n_mem, tv, -1);
-  ryc_printf(o, "    }\n");
+  ry__buf_printf(o, "    }\n");
   ry__free(lp, sizeof *lp);
   return true;
 }
 
 /* store row scalar v (a local) to its output buffer */
-static void row_store_scalar(rowgen *rg, const ry_graph *g, ryc_buf *o, int32_t v) {
+static void row_store_scalar(rowgen *rg, const ry_graph *g, ry__buf *o, int32_t v) {
   int slot = out_slot(rg, v);
   if (slot < 0) return;
   ry_shape s = ry_vtype(g, v).shape;
   int64_t st[RY_MAX_RANK];
   ryf_rowmajor(s, st);
-  ryc_printf(o, "    p%d[0", slot);
+  ry__buf_printf(o, "    p%d[0", slot);
   for (int d = 0, q = 0; d < s.rank; d++)
-    if (s.dims[d] != 1) ryc_printf(o, " + r%d * %" PRId64, q++, st[d]);
+    if (s.dims[d] != 1) ry__buf_printf(o, " + r%d * %" PRId64, q++, st[d]);
   char rv[32];
   snprintf(rv, sizeof rv, "rs%d", (int)v);
-  ryc_printf(o, "] = ");
-  ryc_printf(o, ryf_store_fmt(ry_vtype(g, v).dtype), rv);
-  ryc_printf(o, ";\n");
+  ry__buf_printf(o, "] = ");
+  ry__buf_printf(o, ryf_store_fmt(ry_vtype(g, v).dtype), rv);
+  ry__buf_printf(o, ";\n");
 }
 
 /* a row scalar computed from locals and buffers at the row */
-static bool row_scalar(rowgen *rg, kgen *k, planner *p, ryc_buf *o, int32_t v) {
+static bool row_scalar(rowgen *rg, kgen *k, planner *p, ry__buf *o, int32_t v) {
   ry_shape s = ry_vtype(p->g, v).shape;
   int8_t rowdim[RY_MAX_RANK];
   ryf_row_match(rg->G, s, rowdim);
@@ -471,7 +471,7 @@ static bool row_scalar(rowgen *rg, kgen *k, planner *p, ryc_buf *o, int32_t v) {
       k->fail_why = "row kernel: a row value read before it is computed";
       return false;
     }
-    ryc_printf(o, "    rs%d = rs%d;\n", (int)v, (int)w);
+    ry__buf_printf(o, "    rs%d = rs%d;\n", (int)v, (int)w);
     rg->done[v] = 1;
     return true;
   }
@@ -479,22 +479,22 @@ static bool row_scalar(rowgen *rg, kgen *k, planner *p, ryc_buf *o, int32_t v) {
   row_kgen_done(rg, k);
   if (k->fail && rg->fail_v < 0) rg->fail_v = v;
   if (k->fail || k->body.oom) return false;
-  ryc_printf(o, "    {\n");
+  ry__buf_printf(o, "    {\n");
   row_loads(o, k, rg, NULL);
-  ryc_append(o, &k->body);
-  ryc_printf(o, "      rs%d = t%d;\n    }\n", (int)v, t);
+  ry__buf_append(o, &k->body);
+  ry__buf_printf(o, "      rs%d = t%d;\n    }\n", (int)v, t);
   rg->done[v] = 1;
   return true;
 }
 
 /* The row kernel of group gi as function ryk_<idx>: its text in *out, the
  * buffers it takes (outputs first) in rg. */
-static bool gen_row_text(rowgen *rg, kgen *k, planner *p, int idx, const int32_t *lev, ryc_buf *out, int *n_passes) {
+static bool gen_row_text(rowgen *rg, kgen *k, planner *p, int idx, const int32_t *lev, ry__buf *out, int *n_passes) {
   const ry_graph *g = p->g;
   const ry_region *body = &g->regions[0];
   const rowgroup *G = rg->G;
   rowplan *rp = p->rows;
-  ryc_buf pb = {0};
+  ry__buf pb = {0};
   memset(rg->done, 0, (size_t)g->n_values + 1);
   rg->n_bufs = rg->n_out;
   int maxlev = 0;
@@ -542,33 +542,33 @@ static bool gen_row_text(rowgen *rg, kgen *k, planner *p, int idx, const int32_t
   }
   *n_passes = rg->pass;
   if (ok && !pb.oom) {
-    ryc_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
+    ry__buf_printf(out, "void ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", idx);
     for (int i = 0; i < rg->n_bufs; i++) {
       ry_dtype t = ry_vtype(g, rg->bufs[i]).dtype;
       const char *c = i >= rg->n_out ? "const " : "";
-      ryc_printf(out, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, ryf_stype(t), i, c, ryf_stype(t), i);
+      ry__buf_printf(out, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, ryf_stype(t), i, c, ryf_stype(t), i);
     }
     for (int i = 0; i < rg->n_sc; i++)
-      if (rg->sc[i].use) ryc_printf(out, "  %s sc%d[%" PRId64 "];\n", ryf_ctype(ry_vtype(g, rg->sc[i].v).dtype), i, rg->sc[i].len);
-    ryc_printf(out, "  for (int64_t i = lo; i < hi; i++) {\n");
+      if (rg->sc[i].use) ry__buf_printf(out, "  %s sc%d[%" PRId64 "];\n", ryf_ctype(ry_vtype(g, rg->sc[i].v).dtype), i, rg->sc[i].len);
+    ry__buf_printf(out, "  for (int64_t i = lo; i < hi; i++) {\n");
     int64_t st = G->rows;
     for (int q = 0; q < G->rank; q++) {
       st /= G->dims[q];
-      ryc_printf(out, "    const int64_t r%d = i / %" PRId64 " %% %" PRId64 ";\n", q, st, G->dims[q]);
+      ry__buf_printf(out, "    const int64_t r%d = i / %" PRId64 " %% %" PRId64 ";\n", q, st, G->dims[q]);
     }
     for (int32_t v = 0; v < g->n_values; v++)
       if (rp->grp[v] == rg->gi && rp->role[v] != ROW_FULL)
-        ryc_printf(out, "    %s rs%d;\n", ryf_ctype(ry_vtype(g, v).dtype), (int)v);
-    ryc_append(out, &pb);
+        ry__buf_printf(out, "    %s rs%d;\n", ryf_ctype(ry_vtype(g, v).dtype), (int)v);
+    ry__buf_append(out, &pb);
     for (int32_t v = 0; v < g->n_values; v++)
       if (rp->grp[v] == rg->gi && rp->role[v] != ROW_FULL) row_store_scalar(rg, g, out, v);
-    ryc_printf(out, "  }\n}\n\n");
+    ry__buf_printf(out, "  }\n}\n\n");
   }
   if (pb.oom || out->oom) { /* out of memory writing the passes: report that, not a codegen failure to re-plan around */
     ok = false;
     k->fail = false;
   }
-  ryc_buf_free(&pb);
+  ry__buf_free(&pb);
   ry__free(mem, ((size_t)body->nodes.n + 1) * sizeof(int32_t));
   ry__free(taken, ((size_t)g->n_values + 1) * sizeof(bool));
   return ok;
@@ -576,7 +576,7 @@ static bool gen_row_text(rowgen *rg, kgen *k, planner *p, int idx, const int32_t
 
 /* Generate the row kernel of group gi: text, buffers (outputs first) and
  * the numbers for the step and the report. */
-bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *rg, int *n_passes, int *n_scratch) {
+bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ry__buf *out, rowgen *rg, int *n_passes, int *n_scratch) {
   const ry_graph *g = p->g;
   rowplan *rp = p->rows;
   const ry_region *body = &g->regions[0];
@@ -614,7 +614,7 @@ bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *rg,
     lev[r] = rp->role[r] == ROW_SCALAR ? dep : dep + 1;
   }
   rg->trial = true;
-  ryc_buf tb = {0};
+  ry__buf tb = {0};
   ok = ok && gen_row_text(rg, k, p, idx, lev, &tb, n_passes);
   /* scratch rows for the expressions several passes evaluate */
   *n_scratch = 0;
@@ -637,9 +637,9 @@ bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ryc_buf *out, rowgen *rg,
     rg->trial = false;
     ok = gen_row_text(rg, k, p, idx, lev, out, n_passes);
   } else if (ok) {
-    ryc_append(out, &tb);
+    ry__buf_append(out, &tb);
   }
-  ryc_buf_free(&tb);
+  ry__buf_free(&tb);
   ry__free(rg->done, nv);
   rg->done = NULL;
   ry__free(lev, nv * sizeof(int32_t));

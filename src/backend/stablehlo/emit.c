@@ -7,7 +7,7 @@
 #include "stablehlo.h"
 
 struct rys_module {
-  rys_buf buf;
+  ry__buf buf;
   const ry_graph **funcs; /* [0] is @main; the rest are callees in emission order */
   char (*fnames)[64];
   int n_funcs, cap_funcs;
@@ -17,35 +17,10 @@ struct rys_module {
 
 /* ---- text ---- */
 
-static void buf_vprintf(rys_buf *b, const char *fmt, va_list ap) {
-  if (b->oom) return;
-  va_list ap2;
-  va_copy(ap2, ap);
-  int len = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap2);
-  va_end(ap2);
-  if (len < 0) {
-    b->oom = true;
-    return;
-  }
-  if (b->n + (size_t)len + 1 > b->cap) {
-    size_t ncap = b->cap ? b->cap : 4096;
-    while (ncap < b->n + (size_t)len + 1) ncap *= 2;
-    char *np = ry__realloc(b->p, b->cap, ncap);
-    if (!np) {
-      b->oom = true;
-      return;
-    }
-    b->p = np;
-    b->cap = ncap;
-    vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-  }
-  b->n += (size_t)len;
-}
-
 void rys_printf(rys_ctx *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  buf_vprintf(c->out, fmt, ap);
+  ry__buf_vprintf(c->out, fmt, ap);
   va_end(ap);
 }
 
@@ -386,7 +361,7 @@ static ry_status emit_function(rys_module *m, int fi) {
 }
 
 static void module_free(rys_module *m) {
-  ry__free(m->buf.p, m->buf.cap);
+  ry__free(m->buf.s, m->buf.cap);
   ry__free(m->funcs, (size_t)m->cap_funcs * sizeof *m->funcs);
   ry__free(m->fnames, (size_t)m->cap_funcs * sizeof *m->fnames);
 }
@@ -406,7 +381,7 @@ ry_status rys_emit_aliased(const ry_graph *g, const int *alias, char **out) {
   for (int i = 0; i < m.n_funcs && !s && !m.buf.oom; i++) s = emit_function(&m, i);
   rys_printf(&top, "}\n");
   if (!s && m.buf.oom) s = ry__oom();
-  if (!s && !(*out = ry__strdup(m.buf.p))) s = ry__oom();
+  if (!s && !(*out = ry__strdup(m.buf.s ? m.buf.s : ""))) s = ry__oom();
   module_free(&m);
   return s;
 }

@@ -7,43 +7,36 @@
 #include <stdio.h>
 
 #include "stablehlo.h"
+#include "rules_internal.h"
 
-#define OPD(i) ry_node_operands(c->g, n)[i]
-#define RES(i) ry_node_results(c->g, n)[i]
-#define NAME(v) c->names[v]
 
-static void name_result(rys_ctx *c, const ry_node *n) {
+void rys_name_result(rys_ctx *c, const ry_node *n) {
   int32_t v = RES(0);
   snprintf(NAME(v), RYS_NAME, "%%v%d", v);
 }
 
 /* A multi-result node is `%nK:M`; its results are `%nK#i` (i from skip). */
-static void name_results(rys_ctx *c, const ry_node *n, char base[RYS_NAME], int skip) {
+void rys_name_results(rys_ctx *c, const ry_node *n, char base[RYS_NAME], int skip) {
   int id = (int)(n - c->g->nodes);
   snprintf(base, RYS_NAME, "%%n%d", id);
   for (int i = 0; i < n->n_results; i++) snprintf(NAME(RES(i)), RYS_NAME, "%%n%d#%d", id, i + skip);
 }
 
 /* Operand names and types of n into arrays of at least n->n_operands. */
-typedef struct opnds {
-  const char **names;
-  ry_type *types;
-  int n;
-} opnds;
 
-static void free_opnds(opnds *o) {
+void rys_free_opnds(opnds *o) {
   ry__free(o->names, ((size_t)o->n + 1) * sizeof *o->names);
   ry__free(o->types, ((size_t)o->n + 1) * sizeof *o->types);
   o->names = NULL;
   o->types = NULL;
 }
 
-static bool get_opnds(rys_ctx *c, const ry_node *n, opnds *o) {
+bool rys_get_opnds(rys_ctx *c, const ry_node *n, opnds *o) {
   o->n = n->n_operands;
   o->names = ry__calloc((size_t)o->n + 1, sizeof *o->names);
   o->types = ry__calloc((size_t)o->n + 1, sizeof *o->types);
   if (!o->names || !o->types) {
-    free_opnds(o);
+    rys_free_opnds(o);
     c->out->oom = true;
     return false;
   }
@@ -55,7 +48,7 @@ static bool get_opnds(rys_ctx *c, const ry_node *n, opnds *o) {
 }
 
 /* The result types of n in a new array (NULL on OOM, flagged). */
-static ry_type *result_types(rys_ctx *c, const ry_node *n) {
+ry_type *rys_result_types(rys_ctx *c, const ry_node *n) {
   ry_type *t = ry__calloc((size_t)n->n_results + 1, sizeof *t);
   if (!t) {
     c->out->oom = true;
@@ -64,27 +57,27 @@ static ry_type *result_types(rys_ctx *c, const ry_node *n) {
   for (int i = 0; i < n->n_results; i++) t[i] = rys_vtype(c, RES(i));
   return t;
 }
-static void free_types(const ry_node *n, ry_type *t) { ry__free(t, ((size_t)n->n_results + 1) * sizeof *t); }
+void rys_free_types(const ry_node *n, ry_type *t) { ry__free(t, ((size_t)n->n_results + 1) * sizeof *t); }
 
 /* All operands in, one result out, optional attributes. */
 static void simple(rys_ctx *c, const ry_node *n, const char *op, const char *attrs) {
   opnds o;
-  if (!get_opnds(c, n, &o)) return;
-  name_result(c, n);
+  if (!rys_get_opnds(c, n, &o)) return;
+  rys_name_result(c, n);
   ry_type rt = rys_vtype(c, RES(0));
   rys_op(c, NAME(RES(0)), op, o.n, o.names, o.types, attrs, 1, &rt);
-  free_opnds(&o);
+  rys_free_opnds(&o);
 }
 
 /* ---- temporaries ---- */
 
-static void t_op1(rys_ctx *c, char out[RYS_NAME], const char *op, const char *a, ry_type ta, ry_type tr) {
+void rys_t_op1(rys_ctx *c, char out[RYS_NAME], const char *op, const char *a, ry_type ta, ry_type tr) {
   rys_tmp(c, out);
   const char *args[1] = {a};
   rys_op(c, out, op, 1, args, &ta, NULL, 1, &tr);
 }
 
-static void t_op2(rys_ctx *c, char out[RYS_NAME], const char *op, const char *a, const char *b, ry_type t, ry_type tr) {
+void rys_t_op2(rys_ctx *c, char out[RYS_NAME], const char *op, const char *a, const char *b, ry_type t, ry_type tr) {
   rys_tmp(c, out);
   const char *args[2] = {a, b};
   ry_type ts[2] = {t, t};
@@ -110,7 +103,7 @@ static ry_type as_bool(ry_type t) {
   return t;
 }
 
-static void t_cmp(rys_ctx *c, char out[RYS_NAME], ry_cmp dir, const char *a, const char *b, ry_type t) {
+void rys_t_cmp(rys_ctx *c, char out[RYS_NAME], ry_cmp dir, const char *a, const char *b, ry_type t) {
   char attrs[200];
   cmp_attrs(attrs, sizeof attrs, dir, t.dtype);
   rys_tmp(c, out);
@@ -125,12 +118,12 @@ static void t_const(rys_ctx *c, char out[RYS_NAME], ry_type t, double v) {
   rys_const_f64(c, out, t, v);
 }
 
-static void t_const_i(rys_ctx *c, char out[RYS_NAME], ry_type t, int64_t v) {
+void rys_t_const_i(rys_ctx *c, char out[RYS_NAME], ry_type t, int64_t v) {
   rys_tmp(c, out);
   rys_const_i64(c, out, t, v);
 }
 
-static ry_type scalar_of(ry_dtype d) {
+ry_type rys_scalar_of(ry_dtype d) {
   ry_type t = {d, {0, {0}}};
   return t;
 }
@@ -140,21 +133,21 @@ static ry_type scalar_of(ry_dtype d) {
  * leaves both to the backend (XLA:CPU's fast min/max ignores them). */
 static void t_fminmax(rys_ctx *c, char out[RYS_NAME], bool is_max, const char *a, const char *b, ry_type t) {
   if (!ry_dtype_is_float(t.dtype)) {
-    t_op2(c, out, is_max ? "stablehlo.maximum" : "stablehlo.minimum", a, b, t, t);
+    rys_t_op2(c, out, is_max ? "stablehlo.maximum" : "stablehlo.minimum", a, b, t, t);
     return;
   }
   ry_type bt = as_bool(t), it = t;
   it.dtype = ry_dtype_size(t.dtype) == 2 ? RY_I16 : ry_dtype_size(t.dtype) == 4 ? RY_I32 : RY_I64;
   char anan[RYS_NAME], bnan[RYS_NAME], gt[RYS_NAME], lt[RYS_NAME], ia[RYS_NAME], ib[RYS_NAME], ie[RYS_NAME],
       eqv[RYS_NAME], s1[RYS_NAME], s2[RYS_NAME], s3[RYS_NAME];
-  t_cmp(c, anan, RY_NE, a, a, t);
-  t_cmp(c, bnan, RY_NE, b, b, t);
-  t_cmp(c, gt, is_max ? RY_GT : RY_LT, a, b, t);
-  t_cmp(c, lt, is_max ? RY_LT : RY_GT, a, b, t);
-  t_op1(c, ia, "stablehlo.bitcast_convert", a, t, it);
-  t_op1(c, ib, "stablehlo.bitcast_convert", b, t, it);
-  t_op2(c, ie, is_max ? "stablehlo.and" : "stablehlo.or", ia, ib, it, it);
-  t_op1(c, eqv, "stablehlo.bitcast_convert", ie, it, t);
+  rys_t_cmp(c, anan, RY_NE, a, a, t);
+  rys_t_cmp(c, bnan, RY_NE, b, b, t);
+  rys_t_cmp(c, gt, is_max ? RY_GT : RY_LT, a, b, t);
+  rys_t_cmp(c, lt, is_max ? RY_LT : RY_GT, a, b, t);
+  rys_t_op1(c, ia, "stablehlo.bitcast_convert", a, t, it);
+  rys_t_op1(c, ib, "stablehlo.bitcast_convert", b, t, it);
+  rys_t_op2(c, ie, is_max ? "stablehlo.and" : "stablehlo.or", ia, ib, it, it);
+  rys_t_op1(c, eqv, "stablehlo.bitcast_convert", ie, it, t);
   const char *a1[3] = {lt, b, eqv};
   ry_type ts[3] = {bt, t, t};
   rys_tmp(c, s1);
@@ -258,8 +251,8 @@ static void r_exp2(rys_ctx *c, const ry_node *n) {
   ry_type t = rys_vtype(c, OPD(0));
   char ln2[RYS_NAME], prod[RYS_NAME];
   t_const(c, ln2, t, 0.69314718055994530942);
-  t_op2(c, prod, "stablehlo.multiply", ln2, NAME(OPD(0)), t, t);
-  name_result(c, n);
+  rys_t_op2(c, prod, "stablehlo.multiply", ln2, NAME(OPD(0)), t, t);
+  rys_name_result(c, n);
   const char *args[1] = {prod};
   rys_op(c, NAME(RES(0)), "stablehlo.exponential", 1, args, &t, NULL, 1, &t);
 }
@@ -325,7 +318,7 @@ static void r_iota(rys_ctx *c, const ry_node *n) {
 }
 
 static void r_constant(rys_ctx *c, const ry_node *n) {
-  name_result(c, n);
+  rys_name_result(c, n);
   rys_const_array(c, NAME(RES(0)), n->attrs.constant.value);
 }
 
@@ -333,23 +326,23 @@ static void r_constant(rys_ctx *c, const ry_node *n) {
 
 /* The identity of a reduction kind for dtype t. */
 static void identity(rys_ctx *c, char out[RYS_NAME], ry_reduce_kind k, ry_dtype d) {
-  ry_type t = scalar_of(d);
+  ry_type t = rys_scalar_of(d);
   bool fl = ry_dtype_is_float(d), sg = ry_dtype_is_signed(d);
   int bits = (int)(8 * ry_dtype_size(d));
   int64_t hi = d == RY_BOOL ? 1 : sg ? (int64_t)((UINT64_C(1) << (bits - 1)) - 1) : bits >= 64 ? -1 : (int64_t)((UINT64_C(1) << bits) - 1);
   int64_t lo = d == RY_BOOL ? 0 : sg ? -hi - 1 : 0;
   switch (k) {
-  case RY_SUM: t_const_i(c, out, t, 0); break;
-  case RY_PROD: t_const_i(c, out, t, 1); break;
-  case RY_MAX: if (fl) t_const(c, out, t, -INFINITY); else t_const_i(c, out, t, lo); break;
-  case RY_MIN: if (fl) t_const(c, out, t, INFINITY); else t_const_i(c, out, t, hi); break;
-  case RY_AND: t_const_i(c, out, t, d == RY_BOOL ? 1 : -1); break;
-  case RY_OR: t_const_i(c, out, t, 0); break;
-  default: t_const_i(c, out, t, 0); break;
+  case RY_SUM: rys_t_const_i(c, out, t, 0); break;
+  case RY_PROD: rys_t_const_i(c, out, t, 1); break;
+  case RY_MAX: if (fl) t_const(c, out, t, -INFINITY); else rys_t_const_i(c, out, t, lo); break;
+  case RY_MIN: if (fl) t_const(c, out, t, INFINITY); else rys_t_const_i(c, out, t, hi); break;
+  case RY_AND: rys_t_const_i(c, out, t, d == RY_BOOL ? 1 : -1); break;
+  case RY_OR: rys_t_const_i(c, out, t, 0); break;
+  default: rys_t_const_i(c, out, t, 0); break;
   }
 }
 
-static const char *reduce_op(ry_reduce_kind k, ry_dtype d) {
+const char *rys_reduce_op(ry_reduce_kind k, ry_dtype d) {
   if (d == RY_BOOL) {
     switch (k) {
     case RY_SUM: case RY_MAX: case RY_OR: return "stablehlo.or";
@@ -372,10 +365,10 @@ static void scalar_reducer(rys_ctx *c, bool first, ry_reduce_kind k, ry_dtype d)
   rys_tmp(c, a);
   rys_tmp(c, b);
   const char *ps[2] = {a, b};
-  ry_type t = scalar_of(d), ts[2] = {t, t};
+  ry_type t = rys_scalar_of(d), ts[2] = {t, t};
   rys_region_begin(c, first, 2, ps, ts);
   if ((k == RY_MAX || k == RY_MIN) && ry_dtype_is_float(d)) t_fminmax(c, r, k == RY_MAX, a, b, t);
-  else t_op2(c, r, reduce_op(k, d), a, b, t, t);
+  else rys_t_op2(c, r, rys_reduce_op(k, d), a, b, t, t);
   const char *rr[1] = {r};
   rys_region_end(c, 1, rr, &t);
 }
@@ -384,9 +377,9 @@ static void r_reduce(rys_ctx *c, const ry_node *n) {
   ry_type xt = rys_vtype(c, OPD(0)), rt = rys_vtype(c, RES(0));
   char init[RYS_NAME], a[256], attrs[300];
   identity(c, init, n->attrs.reduce.kind, xt.dtype);
-  name_result(c, n);
+  rys_name_result(c, n);
   const char *args[2] = {NAME(OPD(0)), init};
-  ry_type ts[2] = {xt, scalar_of(xt.dtype)};
+  ry_type ts[2] = {xt, rys_scalar_of(xt.dtype)};
   rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.reduce", 2, args);
   scalar_reducer(c, true, n->attrs.reduce.kind, xt.dtype);
   snprintf(attrs, sizeof attrs, "dimensions = %s", rys_array_i64(a, sizeof a, &n->attrs.reduce.axes));
@@ -407,12 +400,12 @@ static void arg_minmax(rys_ctx *c, const ry_node *n, bool is_max) {
   snprintf(attrs, sizeof attrs, "iota_dimension = %lld : i64", (long long)axis);
   rys_op(c, iota, "stablehlo.iota", 0, NULL, NULL, attrs, 1, &it);
   identity(c, vinit, is_max ? RY_MAX : RY_MIN, vd);
-  t_const_i(c, iinit, scalar_of(id), 0);
+  rys_t_const_i(c, iinit, rys_scalar_of(id), 0);
   char base[RYS_NAME];
   snprintf(base, RYS_NAME, "%%n%d", (int)(n - c->g->nodes));
   snprintf(NAME(RES(0)), RYS_NAME, "%%n%d#1", (int)(n - c->g->nodes));
   const char *args[4] = {NAME(OPD(0)), iota, vinit, iinit};
-  ry_type ts[4] = {xt, it, scalar_of(vd), scalar_of(id)};
+  ry_type ts[4] = {xt, it, rys_scalar_of(vd), rys_scalar_of(id)};
   rys_op_begin(c, base, 2, "stablehlo.reduce", 4, args);
   /* region (av, ai, bv, bi) */
   char av[RYS_NAME], ai[RYS_NAME], bv[RYS_NAME], bi[RYS_NAME];
@@ -421,27 +414,27 @@ static void arg_minmax(rys_ctx *c, const ry_node *n, bool is_max) {
   rys_tmp(c, bv);
   rys_tmp(c, bi);
   const char *ps[4] = {av, ai, bv, bi};
-  ry_type sv = scalar_of(vd), si = scalar_of(id), bt = scalar_of(RY_BOOL);
+  ry_type sv = rys_scalar_of(vd), si = rys_scalar_of(id), bt = rys_scalar_of(RY_BOOL);
   ry_type pts[4] = {sv, si, sv, si};
   rys_region_begin(c, true, 4, ps, pts);
   char better[RYS_NAME], eq[RYS_NAME], ilt[RYS_NAME], tie[RYS_NAME], pick[RYS_NAME], rv[RYS_NAME], ri[RYS_NAME];
-  t_cmp(c, better, is_max ? RY_GT : RY_LT, av, bv, sv);
-  t_cmp(c, eq, RY_EQ, av, bv, sv);
+  rys_t_cmp(c, better, is_max ? RY_GT : RY_LT, av, bv, sv);
+  rys_t_cmp(c, eq, RY_EQ, av, bv, sv);
   if (ry_dtype_is_float(vd)) {
     char anan[RYS_NAME], bnan[RYS_NAME], bok[RYS_NAME], anan_only[RYS_NAME], both[RYS_NAME], b2[RYS_NAME], e2[RYS_NAME];
-    t_cmp(c, anan, RY_NE, av, av, sv);
-    t_cmp(c, bnan, RY_NE, bv, bv, sv);
-    t_op1(c, bok, "stablehlo.not", bnan, bt, bt);
-    t_op2(c, anan_only, "stablehlo.and", anan, bok, bt, bt);
-    t_op2(c, b2, "stablehlo.or", better, anan_only, bt, bt);
-    t_op2(c, both, "stablehlo.and", anan, bnan, bt, bt);
-    t_op2(c, e2, "stablehlo.or", eq, both, bt, bt);
+    rys_t_cmp(c, anan, RY_NE, av, av, sv);
+    rys_t_cmp(c, bnan, RY_NE, bv, bv, sv);
+    rys_t_op1(c, bok, "stablehlo.not", bnan, bt, bt);
+    rys_t_op2(c, anan_only, "stablehlo.and", anan, bok, bt, bt);
+    rys_t_op2(c, b2, "stablehlo.or", better, anan_only, bt, bt);
+    rys_t_op2(c, both, "stablehlo.and", anan, bnan, bt, bt);
+    rys_t_op2(c, e2, "stablehlo.or", eq, both, bt, bt);
     memcpy(better, b2, RYS_NAME);
     memcpy(eq, e2, RYS_NAME);
   }
-  t_cmp(c, ilt, RY_LT, ai, bi, si);
-  t_op2(c, tie, "stablehlo.and", eq, ilt, bt, bt);
-  t_op2(c, pick, "stablehlo.or", better, tie, bt, bt);
+  rys_t_cmp(c, ilt, RY_LT, ai, bi, si);
+  rys_t_op2(c, tie, "stablehlo.and", eq, ilt, bt, bt);
+  rys_t_op2(c, pick, "stablehlo.or", better, tie, bt, bt);
   {
     rys_tmp(c, rv);
     const char *sa[3] = {pick, av, bv};
@@ -478,9 +471,9 @@ static void r_cumulative(rys_ctx *c, const ry_node *n) {
   }
   char init[RYS_NAME];
   identity(c, init, n->attrs.cumulative.kind, xt.dtype);
-  name_result(c, n);
+  rys_name_result(c, n);
   const char *args[2] = {NAME(OPD(0)), init};
-  ry_type ts[2] = {xt, scalar_of(xt.dtype)};
+  ry_type ts[2] = {xt, rys_scalar_of(xt.dtype)};
   rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.reduce_window", 2, args);
   scalar_reducer(c, true, n->attrs.cumulative.kind, xt.dtype);
   ry_axes win = {xt.shape.rank, {0}}, str = {xt.shape.rank, {0}};
@@ -578,10 +571,10 @@ static void r_gather(rys_ctx *c, const ry_node *n) {
 static void r_scatter(rys_ctx *c, const ry_node *n) {
   const ry_scatter_dims *d = &n->attrs.scatter;
   opnds o;
-  if (!get_opnds(c, n, &o)) return;
+  if (!rys_get_opnds(c, n, &o)) return;
   ry_type rt = rys_vtype(c, RES(0));
-  ry_type st = scalar_of(rt.dtype);
-  name_result(c, n);
+  ry_type st = rys_scalar_of(rt.dtype);
+  rys_name_result(c, n);
   rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.scatter", o.n, o.names);
   char p0[RYS_NAME], p1[RYS_NAME], r[RYS_NAME];
   rys_tmp(c, p0);
@@ -594,7 +587,7 @@ static void r_scatter(rys_ctx *c, const ry_node *n) {
     ry_reduce_kind k = d->kind == RY_SCATTER_ADD ? RY_SUM : d->kind == RY_SCATTER_MUL ? RY_PROD
                                                                   : d->kind == RY_SCATTER_MAX ? RY_MAX : RY_MIN;
     if ((k == RY_MAX || k == RY_MIN) && ry_dtype_is_float(rt.dtype)) t_fminmax(c, r, k == RY_MAX, p0, p1, st);
-    else t_op2(c, r, reduce_op(k, rt.dtype), p0, p1, st, st);
+    else rys_t_op2(c, r, rys_reduce_op(k, rt.dtype), p0, p1, st, st);
     ret = r;
   }
   rys_region_end(c, 1, &ret, &st);
@@ -605,32 +598,32 @@ static void r_scatter(rys_ctx *c, const ry_node *n) {
            rys_list(a, sizeof a, &d->update_window_dims), rys_list(b, sizeof b, &d->inserted_window_dims),
            rys_list(e, sizeof e, &d->scatter_dims_to_operand_dims), (long long)d->index_vector_dim);
   rys_op_end_regions(c, attrs, o.n, o.types, 1, &rt);
-  free_opnds(&o);
+  rys_free_opnds(&o);
 }
 
 /* less(a, b) on scalars of d in IR.md's total order: -inf < ... < inf < NaN,
  * -0 == +0, NaN == NaN. */
 static void t_less(rys_ctx *c, char out[RYS_NAME], const char *a, const char *b, ry_dtype d) {
-  ry_type t = scalar_of(d), bt = scalar_of(RY_BOOL);
+  ry_type t = rys_scalar_of(d), bt = rys_scalar_of(RY_BOOL);
   if (!ry_dtype_is_float(d)) {
-    t_cmp(c, out, RY_LT, a, b, t);
+    rys_t_cmp(c, out, RY_LT, a, b, t);
     return;
   }
   char lt[RYS_NAME], bnan[RYS_NAME], aok[RYS_NAME], nan_case[RYS_NAME];
-  t_cmp(c, lt, RY_LT, a, b, t);
-  t_cmp(c, bnan, RY_NE, b, b, t);
-  t_cmp(c, aok, RY_EQ, a, a, t);
-  t_op2(c, nan_case, "stablehlo.and", bnan, aok, bt, bt);
-  t_op2(c, out, "stablehlo.or", lt, nan_case, bt, bt);
+  rys_t_cmp(c, lt, RY_LT, a, b, t);
+  rys_t_cmp(c, bnan, RY_NE, b, b, t);
+  rys_t_cmp(c, aok, RY_EQ, a, a, t);
+  rys_t_op2(c, nan_case, "stablehlo.and", bnan, aok, bt, bt);
+  rys_t_op2(c, out, "stablehlo.or", lt, nan_case, bt, bt);
 }
 
 static void r_sort(rys_ctx *c, const ry_node *n) {
   opnds o;
-  if (!get_opnds(c, n, &o)) return;
+  if (!rys_get_opnds(c, n, &o)) return;
   int nk = (int)n->attrs.sort.num_keys;
   bool desc = n->attrs.sort.descending;
   char base[RYS_NAME];
-  name_results(c, n, base, 0);
+  rys_name_results(c, n, base, 0);
   rys_op_begin(c, base, n->n_results, "stablehlo.sort", o.n, o.names);
   char(*ps)[RYS_NAME] = ry__calloc((size_t)(2 * o.n), RYS_NAME);
   const char *pn[128];
@@ -639,16 +632,16 @@ static void r_sort(rys_ctx *c, const ry_node *n) {
     if (!ps) c->out->oom = true;
     else rys_fail(c, RY_ERR_UNSUPPORTED, "stablehlo: sort of %d operands (at most 64)", o.n);
     ry__free(ps, (size_t)(2 * o.n) * RYS_NAME);
-    free_opnds(&o);
+    rys_free_opnds(&o);
     return;
   }
   for (int i = 0; i < 2 * o.n; i++) {
     rys_tmp(c, ps[i]);
     pn[i] = ps[i];
-    pt[i] = scalar_of(o.types[i / 2].dtype);
+    pt[i] = rys_scalar_of(o.types[i / 2].dtype);
   }
   rys_region_begin(c, true, 2 * o.n, pn, pt);
-  ry_type bt = scalar_of(RY_BOOL);
+  ry_type bt = rys_scalar_of(RY_BOOL);
   char acc[RYS_NAME] = "";
   for (int k = nk - 1; k >= 0; k--) {
     const char *a = ps[2 * k], *b = ps[2 * k + 1];
@@ -665,10 +658,10 @@ static void r_sort(rys_ctx *c, const ry_node *n) {
     }
     char gt[RYS_NAME], ne[RYS_NAME], eq[RYS_NAME], tie[RYS_NAME], nacc[RYS_NAME];
     t_less(c, gt, b, a, o.types[k].dtype);
-    t_op2(c, ne, "stablehlo.or", lt, gt, bt, bt);
-    t_op1(c, eq, "stablehlo.not", ne, bt, bt);
-    t_op2(c, tie, "stablehlo.and", eq, acc, bt, bt);
-    t_op2(c, nacc, "stablehlo.or", lt, tie, bt, bt);
+    rys_t_op2(c, ne, "stablehlo.or", lt, gt, bt, bt);
+    rys_t_op1(c, eq, "stablehlo.not", ne, bt, bt);
+    rys_t_op2(c, tie, "stablehlo.and", eq, acc, bt, bt);
+    rys_t_op2(c, nacc, "stablehlo.or", lt, tie, bt, bt);
     memcpy(acc, nacc, RYS_NAME);
   }
   const char *rr[1] = {acc};
@@ -677,7 +670,7 @@ static void r_sort(rys_ctx *c, const ry_node *n) {
   char attrs[128];
   snprintf(attrs, sizeof attrs, "dimension = %lld : i64, is_stable = true", (long long)n->attrs.sort.dim);
   rys_op_end_regions(c, attrs, o.n, o.types, o.n, o.types);
-  free_opnds(&o);
+  rys_free_opnds(&o);
 }
 
 /* ---- random bits: Threefry-2x32, 20 rounds, as in JAX ---- */
@@ -687,446 +680,37 @@ static void r_threefry(rys_ctx *c, const ry_node *n) {
   char k0[RYS_NAME], k1[RYS_NAME], k2[RYS_NAME], x0[RYS_NAME], x1[RYS_NAME], tmp[RYS_NAME], cst[RYS_NAME];
   memcpy(k0, NAME(OPD(0)), RYS_NAME);
   memcpy(k1, NAME(OPD(1)), RYS_NAME);
-  t_const_i(c, cst, t, 0x1BD11BDA);
-  t_op2(c, tmp, "stablehlo.xor", k0, k1, t, t);
-  t_op2(c, k2, "stablehlo.xor", tmp, cst, t, t);
+  rys_t_const_i(c, cst, t, 0x1BD11BDA);
+  rys_t_op2(c, tmp, "stablehlo.xor", k0, k1, t, t);
+  rys_t_op2(c, k2, "stablehlo.xor", tmp, cst, t, t);
   const char *ks[3] = {k0, k1, k2};
   static const int rot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
-  t_op2(c, x0, "stablehlo.add", NAME(OPD(2)), k0, t, t);
-  t_op2(c, x1, "stablehlo.add", NAME(OPD(3)), k1, t, t);
+  rys_t_op2(c, x0, "stablehlo.add", NAME(OPD(2)), k0, t, t);
+  rys_t_op2(c, x1, "stablehlo.add", NAME(OPD(3)), k1, t, t);
   for (int blk = 0; blk < 5; blk++) {
     for (int r = 0; r < 4; r++) {
       int d = rot[blk % 2][r];
       char nx0[RYS_NAME], sl[RYS_NAME], sr[RYS_NAME], rl[RYS_NAME], nx1[RYS_NAME], cl[RYS_NAME], cr[RYS_NAME];
-      t_op2(c, nx0, "stablehlo.add", x0, x1, t, t);
-      t_const_i(c, cl, t, d);
-      t_const_i(c, cr, t, 32 - d);
-      t_op2(c, sl, "stablehlo.shift_left", x1, cl, t, t);
-      t_op2(c, sr, "stablehlo.shift_right_logical", x1, cr, t, t);
-      t_op2(c, rl, "stablehlo.or", sl, sr, t, t);
-      t_op2(c, nx1, "stablehlo.xor", rl, nx0, t, t);
+      rys_t_op2(c, nx0, "stablehlo.add", x0, x1, t, t);
+      rys_t_const_i(c, cl, t, d);
+      rys_t_const_i(c, cr, t, 32 - d);
+      rys_t_op2(c, sl, "stablehlo.shift_left", x1, cl, t, t);
+      rys_t_op2(c, sr, "stablehlo.shift_right_logical", x1, cr, t, t);
+      rys_t_op2(c, rl, "stablehlo.or", sl, sr, t, t);
+      rys_t_op2(c, nx1, "stablehlo.xor", rl, nx0, t, t);
       memcpy(x0, nx0, RYS_NAME);
       memcpy(x1, nx1, RYS_NAME);
     }
     char a0[RYS_NAME], a1[RYS_NAME], a2[RYS_NAME], inc[RYS_NAME];
-    t_op2(c, a0, "stablehlo.add", x0, ks[(blk + 1) % 3], t, t);
-    t_const_i(c, inc, t, blk + 1);
-    t_op2(c, a1, "stablehlo.add", x1, ks[(blk + 2) % 3], t, t);
-    t_op2(c, a2, "stablehlo.add", a1, inc, t, t);
+    rys_t_op2(c, a0, "stablehlo.add", x0, ks[(blk + 1) % 3], t, t);
+    rys_t_const_i(c, inc, t, blk + 1);
+    rys_t_op2(c, a1, "stablehlo.add", x1, ks[(blk + 2) % 3], t, t);
+    rys_t_op2(c, a2, "stablehlo.add", a1, inc, t, t);
     memcpy(x0, a0, RYS_NAME);
     memcpy(x1, a2, RYS_NAME);
   }
   memcpy(NAME(RES(0)), x0, RYS_NAME);
   memcpy(NAME(RES(1)), x1, RYS_NAME);
-}
-
-/* ---- control flow and calls ---- */
-
-/* cond: stablehlo.case on an i32 index (bool converted: false = branch 0).
- * Branch regions see the enclosing values, so region parameters simply take
- * the names of the cond's operands. */
-static void r_cond(rys_ctx *c, const ry_node *n) {
-  ry_type it = rys_vtype(c, OPD(0));
-  char idx[RYS_NAME];
-  if (it.dtype != RY_I32) {
-    t_op1(c, idx, "stablehlo.convert", NAME(OPD(0)), it, scalar_of(RY_I32));
-  } else {
-    memcpy(idx, NAME(OPD(0)), RYS_NAME);
-  }
-  ry_type i32 = scalar_of(RY_I32);
-  char base[RYS_NAME];
-  name_results(c, n, base, 0);
-  const char *args[1] = {idx};
-  rys_op_begin(c, n->n_results ? base : NULL, n->n_results, "stablehlo.case", 1, args);
-  const int32_t *regs = ry_node_regions(c->g, n);
-  for (int b = 0; b < n->n_regions && !c->err; b++) {
-    const ry_region *reg = &c->g->regions[regs[b]];
-    for (int i = 0; i < reg->params.n; i++) memcpy(NAME(reg->params.v[i]), NAME(OPD(1 + i)), RYS_NAME);
-    rys_printf(c, b == 0 ? " ({\n" : ", {\n");
-    c->indent++;
-    rys_emit_region_body(c, regs[b], "stablehlo.return", 0, NULL, NULL);
-    c->indent--;
-    rys_indent(c);
-    rys_printf(c, "}");
-  }
-  ry_type *outs = result_types(c, n);
-  if (outs) rys_op_end_regions(c, NULL, 1, &i32, n->n_results, outs);
-  free_types(n, outs);
-}
-
-/* while: consts and carry all travel through the loop state; the body passes
- * the consts back unchanged; the node's results are the carry part. */
-static void r_while(rys_ctx *c, const ry_node *n) {
-  opnds o;
-  if (!get_opnds(c, n, &o)) return;
-  int k = (int)n->attrs.while_.n_consts;
-  char base[RYS_NAME];
-  name_results(c, n, base, k);
-  rys_op_begin(c, base, o.n, "stablehlo.while", o.n, o.names);
-  const int32_t *regs = ry_node_regions(c->g, n);
-  for (int b = 0; b < 2 && !c->err; b++) {
-    const ry_region *reg = &c->g->regions[regs[b]];
-    const char **pn = ry__calloc((size_t)reg->params.n + 1, sizeof *pn);
-    ry_type *pt = ry__calloc((size_t)reg->params.n + 1, sizeof *pt);
-    if (pn && pt) {
-      for (int i = 0; i < reg->params.n; i++) {
-        int32_t v = reg->params.v[i];
-        snprintf(NAME(v), RYS_NAME, "%%v%d", v);
-        pn[i] = NAME(v);
-        pt[i] = rys_vtype(c, v);
-      }
-      rys_region_begin(c, b == 0, reg->params.n, pn, pt);
-      rys_emit_region_body(c, regs[b], "stablehlo.return", b == 0 ? 0 : k, pn, pt);
-      c->indent--;
-      rys_indent(c);
-      rys_printf(c, "}");
-    } else {
-      c->out->oom = true;
-    }
-    ry__free(pn, ((size_t)reg->params.n + 1) * sizeof *pn);
-    ry__free(pt, ((size_t)reg->params.n + 1) * sizeof *pt);
-  }
-  rys_op_end_regions(c, NULL, o.n, o.types, o.n, o.types);
-  free_opnds(&o);
-}
-
-/* scan: a stablehlo.while over the state (i, consts, carry, xs, ys) that
- * slices xs at the step index, runs the body and writes each y slice into
- * its stacked result with dynamic_update_slice. */
-static void r_scan(rys_ctx *c, const ry_node *n) {
-  const ry_attrs *at = &n->attrs;
-  int nin = n->n_operands, nc = (int)at->scan.n_consts, ncar = (int)at->scan.n_carry, nx = nin - nc - ncar;
-  int nres = n->n_results, ny = nres - ncar, ns = 1 + nin + ny;
-  const int32_t body = ry_node_regions(c->g, n)[0];
-  const ry_region *reg = &c->g->regions[body];
-  char (*nm)[RYS_NAME] = ry__calloc((size_t)ns * 3 + 8, sizeof *nm);
-  const char **args = ry__calloc((size_t)ns + 1, sizeof *args);
-  ry_type *types = ry__calloc((size_t)ns + 1, sizeof *types);
-  if (!nm || !args || !types) {
-    c->out->oom = true;
-    goto done;
-  }
-  ry_type i32 = scalar_of(RY_I32);
-  if (at->scan.length == 0) {
-    /* no step: the initial carry and empty ys. (A loop would not compile:
-     * XLA checks the size-1 slices of the empty xs even though no step
-     * takes them.) */
-    for (int i = 0; i < ncar; i++) snprintf(NAME(RES(i)), RYS_NAME, "%s", NAME(OPD(nc + i)));
-    for (int j = 0; j < ny; j++) {
-      rys_tmp(c, NAME(RES(ncar + j)));
-      rys_const_f64(c, NAME(RES(ncar + j)), rys_vtype(c, RES(ncar + j)), 0);
-    }
-    goto done;
-  }
-  /* initial state */
-  t_const_i(c, nm[0], i32, 0);
-  args[0] = nm[0];
-  types[0] = i32;
-  for (int i = 0; i < nin; i++) {
-    args[1 + i] = NAME(OPD(i));
-    types[1 + i] = rys_vtype(c, OPD(i));
-  }
-  for (int j = 0; j < ny; j++) {
-    types[1 + nin + j] = rys_vtype(c, RES(ncar + j));
-    rys_tmp(c, nm[1 + nin + j]);
-    rys_const_f64(c, nm[1 + nin + j], types[1 + nin + j], 0);
-    args[1 + nin + j] = nm[1 + nin + j];
-  }
-  char base[RYS_NAME], cond_p[RYS_NAME];
-  rys_tmp(c, base);
-  rys_op_begin(c, base, ns, "stablehlo.while", ns, args);
-  /* block arguments */
-  char (*bn)[RYS_NAME] = nm + ns;
-  const char **bargs = ry__calloc((size_t)ns + 1, sizeof *bargs);
-  if (!bargs) {
-    c->out->oom = true;
-    goto done;
-  }
-  for (int i = 0; i < ns; i++) {
-    rys_tmp(c, bn[i]);
-    bargs[i] = bn[i];
-  }
-  /* cond: i < length */
-  rys_region_begin(c, true, ns, bargs, types);
-  char len[RYS_NAME];
-  t_const_i(c, len, i32, at->scan.length);
-  t_cmp(c, cond_p, RY_LT, bn[0], len, i32);
-  {
-    const char *r[1] = {cond_p};
-    ry_type bt = scalar_of(RY_BOOL);
-    rys_region_end(c, 1, r, &bt);
-  }
-  /* body */
-  rys_region_begin(c, false, ns, bargs, types);
-  char idx[RYS_NAME], zero[RYS_NAME], one[RYS_NAME], next[RYS_NAME];
-  t_const_i(c, zero, i32, 0);
-  t_const_i(c, one, i32, 1);
-  if (at->scan.reverse) {
-    char last[RYS_NAME];
-    t_const_i(c, last, i32, at->scan.length - 1);
-    t_op2(c, idx, "stablehlo.subtract", last, bn[0], i32, i32);
-  } else {
-    memcpy(idx, bn[0], RYS_NAME);
-  }
-  for (int i = 0; i < nc + ncar; i++) memcpy(NAME(reg->params.v[i]), bn[1 + i], RYS_NAME);
-  for (int k = 0; k < nx && !c->err; k++) {
-    ry_type xt = types[1 + nc + ncar + k], st = rys_vtype(c, reg->params.v[nc + ncar + k]);
-    ry_type one_t = xt;
-    one_t.shape.dims[0] = 1;
-    const char *dargs[1 + RY_MAX_RANK];
-    ry_type dtypes[1 + RY_MAX_RANK];
-    dargs[0] = bn[1 + nc + ncar + k];
-    dtypes[0] = xt;
-    for (int d = 0; d < xt.shape.rank; d++) {
-      dargs[1 + d] = d == 0 ? idx : zero;
-      dtypes[1 + d] = i32;
-    }
-    ry_axes sz = {xt.shape.rank, {0}};
-    for (int d = 0; d < xt.shape.rank; d++) sz.v[d] = one_t.shape.dims[d];
-    char a[256], attrs[300], t1[RYS_NAME];
-    snprintf(attrs, sizeof attrs, "slice_sizes = %s", rys_array_i64(a, sizeof a, &sz));
-    rys_tmp(c, t1);
-    rys_op(c, t1, "stablehlo.dynamic_slice", 1 + xt.shape.rank, dargs, dtypes, attrs, 1, &one_t);
-    t_op1(c, NAME(reg->params.v[nc + ncar + k]), "stablehlo.reshape", t1, one_t, st);
-  }
-  rys_emit_region_body(c, body, NULL, 0, NULL, NULL);
-  if (c->err) goto done_b;
-  t_op2(c, next, "stablehlo.add", bn[0], one, i32, i32);
-  {
-    char (*rn)[RYS_NAME] = nm + 2 * ns;
-    const char **rets = ry__calloc((size_t)ns + 1, sizeof *rets);
-    if (!rets) {
-      c->out->oom = true;
-      goto done_b;
-    }
-    rets[0] = next;
-    for (int i = 0; i < nc; i++) rets[1 + i] = bn[1 + i];
-    for (int i = 0; i < ncar; i++) rets[1 + nc + i] = NAME(reg->results.v[i]);
-    for (int k = 0; k < nx; k++) rets[1 + nc + ncar + k] = bn[1 + nc + ncar + k];
-    for (int j = 0; j < ny && !c->err; j++) {
-      ry_type acc = types[1 + nin + j], yt = rys_vtype(c, reg->results.v[ncar + j]), one_t = acc;
-      one_t.shape.dims[0] = 1;
-      char t1[RYS_NAME];
-      t_op1(c, t1, "stablehlo.reshape", NAME(reg->results.v[ncar + j]), yt, one_t);
-      const char *uargs[2 + RY_MAX_RANK];
-      ry_type utypes[2 + RY_MAX_RANK];
-      uargs[0] = bn[1 + nin + j];
-      utypes[0] = acc;
-      uargs[1] = t1;
-      utypes[1] = one_t;
-      for (int d = 0; d < acc.shape.rank; d++) {
-        uargs[2 + d] = d == 0 ? idx : zero;
-        utypes[2 + d] = i32;
-      }
-      rys_tmp(c, rn[j]);
-      rys_op(c, rn[j], "stablehlo.dynamic_update_slice", 2 + acc.shape.rank, uargs, utypes, NULL, 1, &acc);
-      rets[1 + nin + j] = rn[j];
-    }
-    rys_region_end(c, ns, rets, types);
-    ry__free(rets, ((size_t)ns + 1) * sizeof *rets);
-  }
-done_b:
-  rys_op_end_regions(c, NULL, ns, types, ns, types);
-  for (int i = 0; i < ncar; i++) snprintf(NAME(RES(i)), RYS_NAME, "%.16s#%d", base, 1 + nc + i);
-  for (int j = 0; j < ny; j++) snprintf(NAME(RES(ncar + j)), RYS_NAME, "%.16s#%d", base, 1 + nin + j);
-  ry__free(bargs, ((size_t)ns + 1) * sizeof *bargs);
-done:
-  ry__free(nm, ((size_t)ns * 3 + 8) * sizeof *nm);
-  ry__free(args, ((size_t)ns + 1) * sizeof *args);
-  ry__free(types, ((size_t)ns + 1) * sizeof *types);
-}
-
-static void r_call(rys_ctx *c, const ry_node *n) {
-  opnds o;
-  if (!get_opnds(c, n, &o)) return;
-  const char *callee = rys_callee_name(c, n->attrs.call.callee);
-  char attrs[120], base[RYS_NAME];
-  snprintf(attrs, sizeof attrs, "callee = @%s", callee);
-  if (n->n_results == 1) name_result(c, n);
-  else name_results(c, n, base, 0);
-  ry_type *outs = result_types(c, n);
-  int no = n->n_results;
-  if (outs) rys_op(c, no == 0 ? NULL : no == 1 ? NAME(RES(0)) : base, "func.call", o.n, o.names, o.types, attrs, no, outs);
-  free_types(n, outs);
-  free_opnds(&o);
-}
-
-static void r_custom_call(rys_ctx *c, const ry_node *n) {
-  opnds o;
-  if (!get_opnds(c, n, &o)) return;
-  const char *target = n->attrs.custom.target ? n->attrs.custom.target : "";
-  for (const char *p = target; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 32) {
-      rys_fail(c, RY_ERR_UNSUPPORTED, "stablehlo: custom_call target name '%s' has characters MLIR cannot quote", target);
-      free_opnds(&o);
-      return;
-    }
-  char attrs[400], base[RYS_NAME];
-  snprintf(attrs, sizeof attrs, "call_target_name = \"%s\", has_side_effect = false", target);
-  if (n->n_results == 1) name_result(c, n);
-  else name_results(c, n, base, 0);
-  ry_type *outs = result_types(c, n);
-  int no = n->n_results;
-  if (outs)
-    rys_op(c, no == 0 ? NULL : no == 1 ? NAME(RES(0)) : base, "stablehlo.custom_call", o.n, o.names, o.types, attrs, no,
-           outs);
-  free_types(n, outs);
-  free_opnds(&o);
-}
-
-/* ---- collectives and sharding ----
- * Collectives are cross-replica (no channel handle): the program runs once
- * per replica, as JAX's pmap does, and replica_groups lists the replica ids
- * of each group. */
-
-static int64_t mesh_devices(const ry_axes *mesh) {
-  int64_t d = 1;
-  for (int i = 0; i < mesh->n; i++) d *= mesh->v[i];
-  return d;
-}
-
-/* "replica_groups = dense<[[0, 2], [1, 3]]> : tensor<2x2xi64>" into a new
- * buffer (ry__free with *size), or NULL on OOM. */
-static char *replica_groups(const ry_attrs *at, size_t *size) {
-  const ry_axes *mesh = &at->collective.mesh, *axes = &at->collective.axes;
-  int64_t nd = mesh_devices(mesh), gs = ry__group_size(mesh, axes);
-  if (gs < 1 || nd < 1) return NULL;
-  int64_t ng = nd / gs;
-  bool in_group[RY_MAX_RANK] = {false};
-  for (int i = 0; i < axes->n; i++) in_group[axes->v[i]] = true;
-  int64_t *table = ry__calloc((size_t)nd, sizeof *table);
-  *size = (size_t)nd * 24 + 128;
-  char *buf = ry__malloc(*size);
-  if (!table || !buf) {
-    ry__free(table, (size_t)nd * sizeof *table);
-    ry__free(buf, *size);
-    return NULL;
-  }
-  for (int64_t dev = 0; dev < nd; dev++) {
-    int64_t coord[RY_MAX_RANK], rest = dev, gi = 0, pos = 0;
-    for (int i = mesh->n - 1; i >= 0; i--) {
-      coord[i] = rest % mesh->v[i];
-      rest /= mesh->v[i];
-    }
-    for (int i = 0; i < mesh->n; i++)
-      if (!in_group[i]) gi = gi * mesh->v[i] + coord[i];
-    for (int i = 0; i < axes->n; i++) pos = pos * mesh->v[axes->v[i]] + coord[axes->v[i]];
-    table[gi * gs + pos] = dev;
-  }
-  size_t k = (size_t)snprintf(buf, *size, "replica_groups = dense<[");
-  for (int64_t g = 0; g < ng; g++) {
-    k += (size_t)snprintf(buf + k, *size - k, g ? ", [" : "[");
-    for (int64_t j = 0; j < gs; j++) k += (size_t)snprintf(buf + k, *size - k, j ? ", %lld" : "%lld", (long long)table[g * gs + j]);
-    k += (size_t)snprintf(buf + k, *size - k, "]");
-  }
-  snprintf(buf + k, *size - k, "]> : tensor<%lldx%lldxi64>", (long long)ng, (long long)gs);
-  ry__free(table, (size_t)nd * sizeof *table);
-  return buf;
-}
-
-/* The reducer of a collective: XLA's collectives accept only plain binary
- * ops (stablehlo.maximum propagates NaN like ryft's max). */
-static void collective_reducer(rys_ctx *c, ry_reduce_kind k, ry_dtype d) {
-  char a[RYS_NAME], b[RYS_NAME], r[RYS_NAME];
-  rys_tmp(c, a);
-  rys_tmp(c, b);
-  const char *ps[2] = {a, b};
-  ry_type t = scalar_of(d), ts[2] = {t, t};
-  rys_region_begin(c, true, 2, ps, ts);
-  t_op2(c, r, reduce_op(k, d), a, b, t, t);
-  const char *rr[1] = {r};
-  rys_region_end(c, 1, rr, &t);
-}
-
-static void r_collective(rys_ctx *c, const ry_node *n) {
-  ry_type xt = rys_vtype(c, OPD(0)), rt = rys_vtype(c, RES(0));
-  size_t gsize = 0;
-  char *groups = replica_groups(&n->attrs, &gsize);
-  if (!groups) {
-    rys_fail(c, RY_ERR_OUT_OF_MEMORY, "stablehlo: out of memory");
-    return;
-  }
-  size_t asize = gsize + 64;
-  char *attrs = ry__malloc(asize);
-  if (!attrs) {
-    ry__free(groups, gsize);
-    rys_fail(c, RY_ERR_OUT_OF_MEMORY, "stablehlo: out of memory");
-    return;
-  }
-  name_result(c, n);
-  const char *args[1] = {NAME(OPD(0))};
-  long long dim = (long long)n->attrs.collective.dim;
-  switch (n->op) {
-  case RY_OP_ALL_GATHER:
-    snprintf(attrs, asize, "all_gather_dim = %lld : i64, %s", dim, groups);
-    rys_op(c, NAME(RES(0)), "stablehlo.all_gather", 1, args, &xt, attrs, 1, &rt);
-    break;
-  case RY_OP_REDUCE_SCATTER:
-    snprintf(attrs, asize, "scatter_dimension = %lld : i64, %s", dim, groups);
-    rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.reduce_scatter", 1, args);
-    collective_reducer(c, n->attrs.collective.kind, xt.dtype);
-    rys_op_end_regions(c, attrs, 1, &xt, 1, &rt);
-    break;
-  default:
-    snprintf(attrs, asize, "%s", groups);
-    rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.all_reduce", 1, args);
-    collective_reducer(c, n->attrs.collective.kind, xt.dtype);
-    rys_op_end_regions(c, attrs, 1, &xt, 1, &rt);
-    break;
-  }
-  ry__free(attrs, asize);
-  ry__free(groups, gsize);
-}
-
-char *rys_sharding_str(const ry_axes *mesh, const ry_axes *dims, char *buf, size_t size) {
-  int64_t tiles[RY_MAX_RANK + 1], nt = 0, rep = 1, total = mesh_devices(mesh);
-  bool used[RY_MAX_RANK] = {false}, split = false;
-  for (int i = 0; i < dims->n; i++)
-    if (dims->v[i] >= 0) used[dims->v[i]] = split = true;
-  for (int a = 0; a < mesh->n; a++)
-    if (!used[a]) rep *= mesh->v[a];
-  if (!split || total <= 1) {
-    snprintf(buf, size, "{replicated}");
-    return buf;
-  }
-  for (int i = 0; i < dims->n; i++) tiles[nt++] = dims->v[i] >= 0 ? mesh->v[dims->v[i]] : 1;
-  if (rep > 1) tiles[nt++] = rep;
-  size_t k = (size_t)snprintf(buf, size, "{devices=[");
-  for (int i = 0; i < nt && k < size; i++) k += (size_t)snprintf(buf + k, size - k, i ? ",%lld" : "%lld", (long long)tiles[i]);
-  if (k < size) k += (size_t)snprintf(buf + k, size - k, "]");
-  /* tile index (row-major over tiles) -> mesh coordinates -> device id */
-  for (int64_t t = 0; t < total && k < size; t++) {
-    int64_t tidx[RY_MAX_RANK + 1], rest = t, coord[RY_MAX_RANK] = {0};
-    for (int i = (int)nt - 1; i >= 0; i--) {
-      tidx[i] = rest % tiles[i];
-      rest /= tiles[i];
-    }
-    for (int i = 0; i < dims->n; i++)
-      if (dims->v[i] >= 0) coord[dims->v[i]] = tidx[i];
-    int64_t r = rep > 1 ? tidx[nt - 1] : 0;
-    for (int a = mesh->n - 1; a >= 0; a--)
-      if (!used[a]) {
-        coord[a] = r % mesh->v[a];
-        r /= mesh->v[a];
-      }
-    int64_t dev = 0;
-    for (int a = 0; a < mesh->n; a++) dev = dev * mesh->v[a] + coord[a];
-    k += (size_t)snprintf(buf + k, size - k, t ? ",%lld" : "%lld", (long long)dev);
-  }
-  if (k < size) snprintf(buf + k, size - k, "%s}", rep > 1 ? " last_tile_dim_replicate" : "");
-  return buf;
-}
-
-/* sharding: a custom call XLA's SPMD partitioner reads (as JAX's
- * with_sharding_constraint emits it). */
-static void r_sharding(rys_ctx *c, const ry_node *n) {
-  ry_type xt = rys_vtype(c, OPD(0));
-  char sh[RYS_SHARDING], attrs[RYS_SHARDING + 96];
-  rys_sharding_str(&n->attrs.sharding.mesh, &n->attrs.sharding.dims, sh, sizeof sh);
-  snprintf(attrs, sizeof attrs, "call_target_name = \"Sharding\", mhlo.sharding = \"%s\"", sh);
-  name_result(c, n);
-  const char *args[1] = {NAME(OPD(0))};
-  rys_op(c, NAME(RES(0)), "stablehlo.custom_call", 1, args, &xt, attrs, 1, &xt);
 }
 
 const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
@@ -1147,8 +731,8 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_REVERSE] = r_reverse, [RY_OP_IOTA] = r_iota, [RY_OP_CONSTANT] = r_constant, [RY_OP_REDUCE] = r_reduce,
     [RY_OP_ARGMAX] = r_argmax, [RY_OP_ARGMIN] = r_argmin, [RY_OP_CUMULATIVE] = r_cumulative,
     [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv, [RY_OP_GATHER] = r_gather,
-    [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_COND] = r_cond,
-    [RY_OP_WHILE] = r_while, [RY_OP_SCAN] = r_scan, [RY_OP_CALL] = r_call, [RY_OP_CUSTOM_CALL] = r_custom_call,
-    [RY_OP_ALL_REDUCE] = r_collective, [RY_OP_ALL_GATHER] = r_collective, [RY_OP_REDUCE_SCATTER] = r_collective,
-    [RY_OP_SHARDING] = r_sharding,
+    [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_COND] = rys_r_cond,
+    [RY_OP_WHILE] = rys_r_while, [RY_OP_SCAN] = rys_r_scan, [RY_OP_CALL] = rys_r_call, [RY_OP_CUSTOM_CALL] = rys_r_custom_call,
+    [RY_OP_ALL_REDUCE] = rys_r_collective, [RY_OP_ALL_GATHER] = rys_r_collective, [RY_OP_REDUCE_SCATTER] = rys_r_collective,
+    [RY_OP_SHARDING] = rys_r_sharding,
 };

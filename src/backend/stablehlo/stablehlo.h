@@ -19,18 +19,13 @@
  * input's buffer when the buffer is donated at run time. alias may be NULL. */
 ry_status rys_emit_aliased(const ry_graph *g, const int *alias, char **out);
 
-typedef struct rys_buf {
-  char *p;
-  size_t n, cap;
-  bool oom;
-} rys_buf;
 
 typedef struct rys_module rys_module;
 
 typedef struct rys_ctx {
   rys_module *m;
   const ry_graph *g;
-  rys_buf *out;
+  ry__buf *out;
   char (*names)[RYS_NAME]; /* [g->n_values]: SSA name of each value */
   int indent;
   int ntmp;

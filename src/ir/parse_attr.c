@@ -1,0 +1,364 @@
+/* The text IR parser's attributes: one table of fields per attribute kind
+ * (offsetof into ry_attrs), each field parsed by its type: axes, integers,
+ * booleans, comparison / reduce / scatter kinds, constants, callees and
+ * strings. See parse.c. */
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "graph.h"
+
+#include "parse_internal.h"
+
+/* ---- attributes ---------------------------------------------------------------------- */
+
+typedef enum ftype { F_AXES, F_INT, F_BOOL, F_CMP, F_REDUCE, F_SCATTER, F_CONST, F_CALLEE, F_STRING } ftype;
+
+typedef struct field {
+  const char *name;
+  ftype type;
+  size_t off;    /* in ry_attrs */
+  bool optional; /* may be left out (stays zero) */
+} field;
+
+typedef struct schema {
+  const field *f;
+  int n;
+} schema;
+
+#define FLD(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), false}
+#define OPT(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), true}
+static const field fs_compare[] = {FLD("dir", F_CMP, compare.dir)};
+static const field fs_broadcast[] = {FLD("dims", F_AXES, broadcast.dims)};
+static const field fs_transpose[] = {FLD("perm", F_AXES, transpose.perm)};
+static const field fs_slice[] = {FLD("start", F_AXES, slice.start), FLD("limit", F_AXES, slice.limit),
+                                 FLD("stride", F_AXES, slice.stride)};
+static const field fs_dynamic_slice[] = {FLD("sizes", F_AXES, dynamic_slice.sizes)};
+static const field fs_concatenate[] = {FLD("dim", F_INT, concatenate.dim)};
+static const field fs_pad[] = {FLD("low", F_AXES, pad.low), FLD("high", F_AXES, pad.high),
+                               FLD("interior", F_AXES, pad.interior)};
+static const field fs_reverse[] = {FLD("dims", F_AXES, reverse.dims)};
+static const field fs_iota[] = {FLD("dim", F_INT, iota.dim)};
+static const field fs_constant[] = {FLD("value", F_CONST, constant.value)};
+static const field fs_reduce[] = {FLD("kind", F_REDUCE, reduce.kind), FLD("axes", F_AXES, reduce.axes)};
+static const field fs_arg[] = {FLD("axis", F_INT, arg.axis)};
+static const field fs_cumulative[] = {FLD("kind", F_REDUCE, cumulative.kind), FLD("axis", F_INT, cumulative.axis),
+                                      FLD("reverse", F_BOOL, cumulative.reverse)};
+static const field fs_dot[] = {FLD("lhs_batch", F_AXES, dot.lhs_batch), FLD("rhs_batch", F_AXES, dot.rhs_batch),
+                               FLD("lhs_contract", F_AXES, dot.lhs_contract), FLD("rhs_contract", F_AXES, dot.rhs_contract)};
+static const field fs_conv[] = {
+    FLD("stride", F_AXES, conv.stride),           FLD("pad_low", F_AXES, conv.pad_low),
+    FLD("pad_high", F_AXES, conv.pad_high),       FLD("lhs_dilation", F_AXES, conv.lhs_dilation),
+    FLD("rhs_dilation", F_AXES, conv.rhs_dilation), FLD("feature_groups", F_INT, conv.feature_groups),
+    FLD("batch_groups", F_INT, conv.batch_groups), FLD("input_dims", F_AXES, conv.input_dims),
+    FLD("kernel_dims", F_AXES, conv.kernel_dims), FLD("output_dims", F_AXES, conv.output_dims)};
+static const field fs_gather[] = {
+    FLD("offset_dims", F_AXES, gather.offset_dims), FLD("collapsed_slice_dims", F_AXES, gather.collapsed_slice_dims),
+    FLD("start_index_map", F_AXES, gather.start_index_map), FLD("index_vector_dim", F_INT, gather.index_vector_dim),
+    FLD("slice_sizes", F_AXES, gather.slice_sizes)};
+static const field fs_scatter[] = {
+    FLD("update_window_dims", F_AXES, scatter.update_window_dims),
+    FLD("inserted_window_dims", F_AXES, scatter.inserted_window_dims),
+    FLD("scatter_dims_to_operand_dims", F_AXES, scatter.scatter_dims_to_operand_dims),
+    FLD("index_vector_dim", F_INT, scatter.index_vector_dim), FLD("kind", F_SCATTER, scatter.kind)};
+static const field fs_sort[] = {FLD("dim", F_INT, sort.dim), FLD("num_keys", F_INT, sort.num_keys),
+                                FLD("descending", F_BOOL, sort.descending), FLD("stable", F_BOOL, sort.stable)};
+static const field fs_while[] = {FLD("n_consts", F_INT, while_.n_consts)};
+static const field fs_scan[] = {FLD("length", F_INT, scan.length), FLD("n_consts", F_INT, scan.n_consts),
+                                FLD("n_carry", F_INT, scan.n_carry), FLD("reverse", F_BOOL, scan.reverse)};
+static const field fs_call[] = {FLD("callee", F_CALLEE, call.callee), OPT("jvp", F_CALLEE, call.jvp),
+                                OPT("fwd", F_CALLEE, call.fwd), OPT("bwd", F_CALLEE, call.bwd),
+                                OPT("remat", F_INT, call.remat)};
+static const field fs_custom[] = {FLD("target", F_STRING, custom.target)};
+static const field fs_all_reduce[] = {FLD("kind", F_REDUCE, collective.kind), FLD("mesh", F_AXES, collective.mesh),
+                                      FLD("axes", F_AXES, collective.axes)};
+static const field fs_all_gather[] = {FLD("dim", F_INT, collective.dim), FLD("mesh", F_AXES, collective.mesh),
+                                      FLD("axes", F_AXES, collective.axes)};
+static const field fs_reduce_scatter[] = {FLD("dim", F_INT, collective.dim), FLD("kind", F_REDUCE, collective.kind),
+                                          FLD("mesh", F_AXES, collective.mesh), FLD("axes", F_AXES, collective.axes)};
+static const field fs_sharding[] = {FLD("mesh", F_AXES, sharding.mesh), FLD("dims", F_AXES, sharding.dims)};
+#undef FLD
+#undef OPT
+
+#define SCHEMA(fs) {fs, (int)(sizeof fs / sizeof fs[0])}
+static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
+    [RY_ATTR_NONE] = {NULL, 0},
+    [RY_ATTR_COMPARE] = SCHEMA(fs_compare),
+    [RY_ATTR_BROADCAST] = SCHEMA(fs_broadcast),
+    [RY_ATTR_TRANSPOSE] = SCHEMA(fs_transpose),
+    [RY_ATTR_SLICE] = SCHEMA(fs_slice),
+    [RY_ATTR_DYNAMIC_SLICE] = SCHEMA(fs_dynamic_slice),
+    [RY_ATTR_CONCATENATE] = SCHEMA(fs_concatenate),
+    [RY_ATTR_PAD] = SCHEMA(fs_pad),
+    [RY_ATTR_REVERSE] = SCHEMA(fs_reverse),
+    [RY_ATTR_IOTA] = SCHEMA(fs_iota),
+    [RY_ATTR_CONSTANT] = SCHEMA(fs_constant),
+    [RY_ATTR_REDUCE] = SCHEMA(fs_reduce),
+    [RY_ATTR_ARG] = SCHEMA(fs_arg),
+    [RY_ATTR_CUMULATIVE] = SCHEMA(fs_cumulative),
+    [RY_ATTR_DOT] = SCHEMA(fs_dot),
+    [RY_ATTR_CONV] = SCHEMA(fs_conv),
+    [RY_ATTR_GATHER] = SCHEMA(fs_gather),
+    [RY_ATTR_SCATTER] = SCHEMA(fs_scatter),
+    [RY_ATTR_SORT] = SCHEMA(fs_sort),
+    [RY_ATTR_WHILE] = SCHEMA(fs_while),
+    [RY_ATTR_SCAN] = SCHEMA(fs_scan),
+    [RY_ATTR_CALL] = SCHEMA(fs_call),
+    [RY_ATTR_CUSTOM] = SCHEMA(fs_custom),
+    [RY_ATTR_ALL_REDUCE] = SCHEMA(fs_all_reduce),
+    [RY_ATTR_ALL_GATHER] = SCHEMA(fs_all_gather),
+    [RY_ATTR_REDUCE_SCATTER] = SCHEMA(fs_reduce_scatter),
+    [RY_ATTR_SHARDING] = SCHEMA(fs_sharding),
+};
+#undef SCHEMA
+
+const bool ryg_attr_parsable[RY_ATTR_KIND_COUNT] = {
+    [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
+    [RY_ATTR_SLICE] = true,       [RY_ATTR_DYNAMIC_SLICE] = true, [RY_ATTR_CONCATENATE] = true, [RY_ATTR_PAD] = true,
+    [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
+    [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
+    [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
+    [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
+    [RY_ATTR_ALL_REDUCE] = true,  [RY_ATTR_ALL_GATHER] = true, [RY_ATTR_REDUCE_SCATTER] = true, [RY_ATTR_SHARDING] = true,
+};
+
+static bool parse_axes(parser *p, const char *key, ry_axes *a) {
+  if (!ryg_expect(p, T_LBRACK, "'['")) return false;
+  memset(a, 0, sizeof *a);
+  if (p->cur.k != T_RBRACK)
+    for (;;) {
+      if (a->n == RY_MAX_RANK) return ryg_fail_at(p, &p->cur, "list '%s' has more than %d entries", key, RY_MAX_RANK);
+      if (!ryg_parse_int(p, INT64_MIN, INT64_MAX, "an integer", &a->v[a->n])) return false;
+      a->n++;
+      if (p->cur.k != T_COMMA) break;
+      ryg_advance(p);
+    }
+  return ryg_expect(p, T_RBRACK, "',' or ']'");
+}
+
+static bool parse_enum(parser *p, const char *key, const char *const *names, int count, int *out) {
+  char d[128], list[128];
+  size_t k = 0;
+  for (int i = 0; i < count; i++)
+    if (p->cur.k == T_IDENT && ryg_is_word(&p->cur, names[i])) {
+      *out = i;
+      ryg_advance(p);
+      return true;
+    }
+  list[0] = 0;
+  for (int i = 0; i < count && k < sizeof list; i++) k += (size_t)snprintf(list + k, sizeof list - k, i ? ", %s" : "%s", names[i]);
+  return ryg_fail_at(p, &p->cur, "expected %s (one of %s) but found %s", key, list, ryg_describe(&p->cur, d, sizeof d));
+}
+
+static bool parse_bool(parser *p, bool *out) {
+  if (ryg_is_word(&p->cur, "true") || ryg_is_word(&p->cur, "false")) {
+    *out = p->cur.s[0] == 't';
+    ryg_advance(p);
+    return true;
+  }
+  return ryg_expected(p, "true or false");
+}
+
+/* One constant element of dtype dt into the element stack. */
+static bool parse_element(parser *p, ry_dtype dt) {
+  char d[128];
+  uint64_t bits = 0;
+  if (dt == RY_BOOL) {
+    bool b;
+    if (!ryg_is_word(&p->cur, "true") && !ryg_is_word(&p->cur, "false")) return ryg_expected(p, "true or false (a bool element)");
+    if (!parse_bool(p, &b)) return false;
+    bits = b;
+  } else if (ry_dtype_is_int(dt)) {
+    static const struct { int64_t lo, hi; } range[RY_DTYPE_COUNT] = {
+        [RY_I8] = {INT8_MIN, INT8_MAX},     [RY_I16] = {INT16_MIN, INT16_MAX}, [RY_I32] = {INT32_MIN, INT32_MAX},
+        [RY_I64] = {INT64_MIN, INT64_MAX},  [RY_U8] = {0, UINT8_MAX},          [RY_U32] = {0, UINT32_MAX}};
+    int64_t v;
+    char what[40];
+    snprintf(what, sizeof what, "an %s element", ry_dtype_name(dt));
+    if (!ryg_parse_int(p, range[dt].lo, range[dt].hi, what, &v)) return false;
+    bits = (uint64_t)v;
+  } else {
+    double v;
+    bool finite_text;
+    if (!ryg_float_of(&p->cur, &v, &finite_text))
+      return ryg_fail_at(p, &p->cur, "expected a %s element (a number, nan, inf or -inf) but found %s", ry_dtype_name(dt),
+                     ryg_describe(&p->cur, d, sizeof d));
+    bool over = finite_text && isinf(v);
+    if (!over && dt != RY_F64 && isfinite(v)) {
+      /* values that round to the largest finite float are kept; beyond, overflow */
+      if (fabs(v) >= 0x1.ffffffp127) over = true;
+      else if (fabs(v) > FLT_MAX) v = copysign(FLT_MAX, v);
+      if (!over) {
+        uint16_t h = 0;
+        float f = (float)v;
+        if (dt == RY_F16) h = ry__f32_to_f16(f);
+        if (dt == RY_BF16) h = ry__f32_to_bf16(f);
+        if (dt == RY_F16 && (h & 0x7fff) == 0x7c00) over = true;
+        if (dt == RY_BF16 && (h & 0x7fff) == 0x7f80) over = true;
+      }
+    }
+    if (over) return ryg_fail_at(p, &p->cur, "%s is out of range for %s", ryg_describe(&p->cur, d, sizeof d), ry_dtype_name(dt));
+    memcpy(&bits, &v, sizeof bits);
+    ryg_advance(p);
+  }
+  if (!RESERVE(p->elems, 1)) return ryg_oom(p);
+  p->elems.v[p->elems.n++] = bits;
+  return true;
+}
+
+static bool parse_constant(parser *p, const ry_type *rt, ry_array **out) {
+  char ts[RY_MAX_RANK * 21 + 16];
+  tok open = p->cur;
+  size_t base = p->elems.n;
+  if (!ryg_expect(p, T_LBRACK, "'['")) return false;
+  if (p->cur.k != T_RBRACK)
+    for (;;) {
+      if (!parse_element(p, rt->dtype)) return false;
+      if (p->cur.k != T_COMMA) break;
+      ryg_advance(p);
+    }
+  if (!ryg_expect(p, T_RBRACK, "',' or ']'")) return false;
+  int64_t count = (int64_t)(p->elems.n - base), numel = ry_shape_numel(rt->shape);
+  if (count != numel)
+    return ryg_fail_at(p, &open, "constant of type %s needs %lld elements but %lld are given", ry_type_str(*rt, ts, sizeof ts),
+                   (long long)numel, (long long)count);
+  ry_array *a;
+  ry_status s = ry__array_new(*rt, &a);
+  if (s) {
+    bool o = ry_status_code(s) == RY_ERR_OUT_OF_MEMORY;
+    const char *m = ry_status_message(s);
+    if (!o) ryg_fail_at(p, &open, "%s", m);
+    ry_status_free(s);
+    return o ? ryg_oom(p) : false;
+  }
+  const uint64_t *e = p->elems.v + base;
+  for (int64_t i = 0; i < count; i++) {
+    if (ry_dtype_is_float(rt->dtype)) {
+      double v;
+      memcpy(&v, &e[i], sizeof v);
+      ry__store_f64(rt->dtype, ry__array_mut(a), i, v);
+    } else {
+      ry__store_i64(rt->dtype, ry__array_mut(a), i, (int64_t)e[i]);
+    }
+  }
+  p->elems.n = base;
+  *out = a;
+  return true;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* A string literal: escapes \" \\ \n \t \xHH (not \x00). */
+static bool parse_string(parser *p, char **out) {
+  tok t = p->cur;
+  if (t.k != T_STRING) return ryg_expected(p, "a string");
+  if (!ryg_cstr(p, t.s, t.n)) return false; /* makes sbuf large enough */
+  char *o = p->sbuf;
+  size_t k = 0;
+  for (size_t i = 1; i + 1 < t.n; i++) {
+    char c = t.s[i];
+    if (c == 0) return ryg_fail_at(p, &t, "a string may not contain a NUL byte");
+    if (c != '\\') {
+      o[k++] = c;
+      continue;
+    }
+    char x = t.s[++i];
+    if (x == '"' || x == '\\') o[k++] = x;
+    else if (x == 'n') o[k++] = '\n';
+    else if (x == 't') o[k++] = '\t';
+    else if (x == 'x' && i + 2 < t.n - 1 && hexval(t.s[i + 1]) >= 0 && hexval(t.s[i + 2]) >= 0 &&
+             (hexval(t.s[i + 1]) | hexval(t.s[i + 2]))) {
+      o[k++] = (char)(hexval(t.s[i + 1]) * 16 + hexval(t.s[i + 2]));
+      i += 2;
+    } else {
+      return ryg_fail_at(p, &t, "invalid escape in string (use \\\" \\\\ \\n \\t or \\xHH, not \\x00)");
+    }
+  }
+  o[k] = 0;
+  *out = ry__strdup(o);
+  if (!*out) return ryg_oom(p);
+  ryg_advance(p);
+  return true;
+}
+
+/* Every required attribute of op was given (seen: bit per schema field). */
+bool ryg_check_missing(parser *p, ry_op op, const tok *optok, uint32_t seen) {
+  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
+  for (int i = 0; i < sc->n; i++)
+    if (!(seen & (1u << i)) && !sc->f[i].optional)
+      return ryg_fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ryg_op_table[op].name);
+  return true;
+}
+
+/* The attribute block of a node (the current token is '{'), into *a. */
+bool ryg_parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nres, const ry_type *res0) {
+  char d[128];
+  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
+  uint32_t seen = 0;
+  ryg_advance(p); /* '{' */
+  if (p->cur.k != T_RBRACE)
+    for (;;) {
+      tok kt = p->cur;
+      if (kt.k != T_IDENT) return ryg_expected(p, "an attribute name");
+      int fi = -1;
+      for (int i = 0; i < sc->n; i++)
+        if (ryg_is_word(&kt, sc->f[i].name)) fi = i;
+      if (fi < 0)
+        return ryg_fail_at(p, &kt, "unknown attribute %s for %s", ryg_describe(&kt, d, sizeof d), ryg_op_table[op].name);
+      if (seen & (1u << fi)) return ryg_fail_at(p, &kt, "attribute '%s' is given twice", sc->f[fi].name);
+      seen |= 1u << fi;
+      ryg_advance(p);
+      if (!ryg_expect(p, T_EQUAL, "'='")) return false;
+      const field *f = &sc->f[fi];
+      void *dst = (char *)a + f->off;
+      bool ok = false;
+      int e;
+      switch (f->type) {
+      case F_AXES: ok = parse_axes(p, f->name, (ry_axes *)dst); break;
+      case F_INT: ok = ryg_parse_int(p, INT64_MIN, INT64_MAX, "an integer", (int64_t *)dst); break;
+      case F_BOOL: ok = parse_bool(p, (bool *)dst); break;
+      case F_CMP:
+        ok = parse_enum(p, f->name, ryg_cmp_names, RY_CMP_COUNT, &e);
+        if (ok) *(ry_cmp *)dst = (ry_cmp)e;
+        break;
+      case F_REDUCE:
+        ok = parse_enum(p, f->name, ryg_reduce_names, RY_REDUCE_COUNT, &e);
+        if (ok) *(ry_reduce_kind *)dst = (ry_reduce_kind)e;
+        break;
+      case F_SCATTER:
+        ok = parse_enum(p, f->name, ryg_scatter_names, RY_SCATTER_COUNT, &e);
+        if (ok) *(ry_scatter_kind *)dst = (ry_scatter_kind)e;
+        break;
+      case F_CONST:
+        if (nres != 1) return ryg_fail_at(p, optok, "constant needs exactly one result, not %d", nres);
+        ok = parse_constant(p, res0, (ry_array **)dst);
+        break;
+      case F_CALLEE: {
+        tok ft = p->cur;
+        if (ft.k != T_FUNC) return ryg_expected(p, "a function name ('@name')");
+        entry *fe = ryg_map_find(&p->funcs, ft.s + 1, ft.n - 1);
+        if (!fe)
+          return ryg_fail_at(p, &ft, "function %s is not defined (a function must be defined before it is called)",
+                         ryg_sym(&ft, d, sizeof d));
+        *(ry_graph **)dst = ry_graph_retain(p->graphs[fe->val]);
+        ryg_advance(p);
+        ok = true;
+        break;
+      }
+      case F_STRING: ok = parse_string(p, (char **)dst); break;
+      }
+      if (!ok) return false;
+      if (p->cur.k != T_COMMA) break;
+      ryg_advance(p);
+    }
+  if (!ryg_expect(p, T_RBRACE, "',' or '}'")) return false;
+  return ryg_check_missing(p, op, optok, seen);
+}
