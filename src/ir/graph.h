@@ -177,6 +177,22 @@ int32_t ry__graph_add_param(ry_graph *g, int32_t r, ry_type t, const char *name)
 int32_t ry__graph_add_node(ry_graph *g, int32_t r, ry_op op, int n_operands, const int32_t *operands, int n_results,
                            const ry_type *result_types, int n_regions, const int32_t *regions, const ry_attrs *attrs,
                            ry_loc loc);
+/* The attribute schema (attrs.c): per attribute kind, its fields in print
+ * order; the parser, the printer and the functions below walk it. */
+typedef enum ryg_ftype {
+  RYG_F_AXES, RYG_F_INT, RYG_F_BOOL, RYG_F_CMP, RYG_F_REDUCE, RYG_F_SCATTER, RYG_F_CONST, RYG_F_CALLEE, RYG_F_STRING
+} ryg_ftype;
+typedef struct ryg_field {
+  const char *name;
+  ryg_ftype type;
+  size_t off;    /* in ry_attrs */
+  bool optional; /* may be left out (stays zero); printed only when set */
+} ryg_field;
+typedef struct ryg_schema {
+  const ryg_field *f;
+  int n;
+} ryg_schema;
+extern const ryg_schema ryg_attr_schemas[RY_ATTR_KIND_COUNT];
 /* Release the references an attrs struct owns (constant, callee, target). */
 void ry__attrs_free(ry_op op, ry_attrs *a);
 /* Copy attributes taking new references. false on OOM. */

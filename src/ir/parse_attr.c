@@ -15,106 +15,6 @@
 
 /* ---- attributes ---------------------------------------------------------------------- */
 
-typedef enum ftype { F_AXES, F_INT, F_BOOL, F_CMP, F_REDUCE, F_SCATTER, F_CONST, F_CALLEE, F_STRING } ftype;
-
-typedef struct field {
-  const char *name;
-  ftype type;
-  size_t off;    /* in ry_attrs */
-  bool optional; /* may be left out (stays zero) */
-} field;
-
-typedef struct schema {
-  const field *f;
-  int n;
-} schema;
-
-#define FLD(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), false}
-#define OPT(nm, ty, member) {nm, ty, offsetof(ry_attrs, member), true}
-static const field fs_compare[] = {FLD("dir", F_CMP, compare.dir)};
-static const field fs_broadcast[] = {FLD("dims", F_AXES, broadcast.dims)};
-static const field fs_transpose[] = {FLD("perm", F_AXES, transpose.perm)};
-static const field fs_slice[] = {FLD("start", F_AXES, slice.start), FLD("limit", F_AXES, slice.limit),
-                                 FLD("stride", F_AXES, slice.stride)};
-static const field fs_dynamic_slice[] = {FLD("sizes", F_AXES, dynamic_slice.sizes)};
-static const field fs_concatenate[] = {FLD("dim", F_INT, concatenate.dim)};
-static const field fs_pad[] = {FLD("low", F_AXES, pad.low), FLD("high", F_AXES, pad.high),
-                               FLD("interior", F_AXES, pad.interior)};
-static const field fs_reverse[] = {FLD("dims", F_AXES, reverse.dims)};
-static const field fs_iota[] = {FLD("dim", F_INT, iota.dim)};
-static const field fs_constant[] = {FLD("value", F_CONST, constant.value)};
-static const field fs_reduce[] = {FLD("kind", F_REDUCE, reduce.kind), FLD("axes", F_AXES, reduce.axes)};
-static const field fs_arg[] = {FLD("axis", F_INT, arg.axis)};
-static const field fs_cumulative[] = {FLD("kind", F_REDUCE, cumulative.kind), FLD("axis", F_INT, cumulative.axis),
-                                      FLD("reverse", F_BOOL, cumulative.reverse)};
-static const field fs_dot[] = {FLD("lhs_batch", F_AXES, dot.lhs_batch), FLD("rhs_batch", F_AXES, dot.rhs_batch),
-                               FLD("lhs_contract", F_AXES, dot.lhs_contract), FLD("rhs_contract", F_AXES, dot.rhs_contract)};
-static const field fs_conv[] = {
-    FLD("stride", F_AXES, conv.stride),           FLD("pad_low", F_AXES, conv.pad_low),
-    FLD("pad_high", F_AXES, conv.pad_high),       FLD("lhs_dilation", F_AXES, conv.lhs_dilation),
-    FLD("rhs_dilation", F_AXES, conv.rhs_dilation), FLD("feature_groups", F_INT, conv.feature_groups),
-    FLD("batch_groups", F_INT, conv.batch_groups), FLD("input_dims", F_AXES, conv.input_dims),
-    FLD("kernel_dims", F_AXES, conv.kernel_dims), FLD("output_dims", F_AXES, conv.output_dims)};
-static const field fs_gather[] = {
-    FLD("offset_dims", F_AXES, gather.offset_dims), FLD("collapsed_slice_dims", F_AXES, gather.collapsed_slice_dims),
-    FLD("start_index_map", F_AXES, gather.start_index_map), FLD("index_vector_dim", F_INT, gather.index_vector_dim),
-    FLD("slice_sizes", F_AXES, gather.slice_sizes)};
-static const field fs_scatter[] = {
-    FLD("update_window_dims", F_AXES, scatter.update_window_dims),
-    FLD("inserted_window_dims", F_AXES, scatter.inserted_window_dims),
-    FLD("scatter_dims_to_operand_dims", F_AXES, scatter.scatter_dims_to_operand_dims),
-    FLD("index_vector_dim", F_INT, scatter.index_vector_dim), FLD("kind", F_SCATTER, scatter.kind)};
-static const field fs_sort[] = {FLD("dim", F_INT, sort.dim), FLD("num_keys", F_INT, sort.num_keys),
-                                FLD("descending", F_BOOL, sort.descending), FLD("stable", F_BOOL, sort.stable)};
-static const field fs_while[] = {FLD("n_consts", F_INT, while_.n_consts)};
-static const field fs_scan[] = {FLD("length", F_INT, scan.length), FLD("n_consts", F_INT, scan.n_consts),
-                                FLD("n_carry", F_INT, scan.n_carry), FLD("reverse", F_BOOL, scan.reverse)};
-static const field fs_call[] = {FLD("callee", F_CALLEE, call.callee), OPT("jvp", F_CALLEE, call.jvp),
-                                OPT("fwd", F_CALLEE, call.fwd), OPT("bwd", F_CALLEE, call.bwd),
-                                OPT("remat", F_INT, call.remat)};
-static const field fs_custom[] = {FLD("target", F_STRING, custom.target)};
-static const field fs_all_reduce[] = {FLD("kind", F_REDUCE, collective.kind), FLD("mesh", F_AXES, collective.mesh),
-                                      FLD("axes", F_AXES, collective.axes)};
-static const field fs_all_gather[] = {FLD("dim", F_INT, collective.dim), FLD("mesh", F_AXES, collective.mesh),
-                                      FLD("axes", F_AXES, collective.axes)};
-static const field fs_reduce_scatter[] = {FLD("dim", F_INT, collective.dim), FLD("kind", F_REDUCE, collective.kind),
-                                          FLD("mesh", F_AXES, collective.mesh), FLD("axes", F_AXES, collective.axes)};
-static const field fs_sharding[] = {FLD("mesh", F_AXES, sharding.mesh), FLD("dims", F_AXES, sharding.dims)};
-#undef FLD
-#undef OPT
-
-#define SCHEMA(fs) {fs, (int)(sizeof fs / sizeof fs[0])}
-static const schema g_schemas[RY_ATTR_KIND_COUNT] = {
-    [RY_ATTR_NONE] = {NULL, 0},
-    [RY_ATTR_COMPARE] = SCHEMA(fs_compare),
-    [RY_ATTR_BROADCAST] = SCHEMA(fs_broadcast),
-    [RY_ATTR_TRANSPOSE] = SCHEMA(fs_transpose),
-    [RY_ATTR_SLICE] = SCHEMA(fs_slice),
-    [RY_ATTR_DYNAMIC_SLICE] = SCHEMA(fs_dynamic_slice),
-    [RY_ATTR_CONCATENATE] = SCHEMA(fs_concatenate),
-    [RY_ATTR_PAD] = SCHEMA(fs_pad),
-    [RY_ATTR_REVERSE] = SCHEMA(fs_reverse),
-    [RY_ATTR_IOTA] = SCHEMA(fs_iota),
-    [RY_ATTR_CONSTANT] = SCHEMA(fs_constant),
-    [RY_ATTR_REDUCE] = SCHEMA(fs_reduce),
-    [RY_ATTR_ARG] = SCHEMA(fs_arg),
-    [RY_ATTR_CUMULATIVE] = SCHEMA(fs_cumulative),
-    [RY_ATTR_DOT] = SCHEMA(fs_dot),
-    [RY_ATTR_CONV] = SCHEMA(fs_conv),
-    [RY_ATTR_GATHER] = SCHEMA(fs_gather),
-    [RY_ATTR_SCATTER] = SCHEMA(fs_scatter),
-    [RY_ATTR_SORT] = SCHEMA(fs_sort),
-    [RY_ATTR_WHILE] = SCHEMA(fs_while),
-    [RY_ATTR_SCAN] = SCHEMA(fs_scan),
-    [RY_ATTR_CALL] = SCHEMA(fs_call),
-    [RY_ATTR_CUSTOM] = SCHEMA(fs_custom),
-    [RY_ATTR_ALL_REDUCE] = SCHEMA(fs_all_reduce),
-    [RY_ATTR_ALL_GATHER] = SCHEMA(fs_all_gather),
-    [RY_ATTR_REDUCE_SCATTER] = SCHEMA(fs_reduce_scatter),
-    [RY_ATTR_SHARDING] = SCHEMA(fs_sharding),
-};
-#undef SCHEMA
-
 const bool ryg_attr_parsable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
     [RY_ATTR_SLICE] = true,       [RY_ATTR_DYNAMIC_SLICE] = true, [RY_ATTR_CONCATENATE] = true, [RY_ATTR_PAD] = true,
@@ -291,7 +191,7 @@ static bool parse_string(parser *p, char **out) {
 
 /* Every required attribute of op was given (seen: bit per schema field). */
 bool ryg_check_missing(parser *p, ry_op op, const tok *optok, uint32_t seen) {
-  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
+  const ryg_schema *sc = &ryg_attr_schemas[ryg_op_table[op].attrs];
   for (int i = 0; i < sc->n; i++)
     if (!(seen & (1u << i)) && !sc->f[i].optional)
       return ryg_fail_at(p, optok, "attribute '%s' is missing for %s", sc->f[i].name, ryg_op_table[op].name);
@@ -301,7 +201,7 @@ bool ryg_check_missing(parser *p, ry_op op, const tok *optok, uint32_t seen) {
 /* The attribute block of a node (the current token is '{'), into *a. */
 bool ryg_parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nres, const ry_type *res0) {
   char d[128];
-  const schema *sc = &g_schemas[ryg_op_table[op].attrs];
+  const ryg_schema *sc = &ryg_attr_schemas[ryg_op_table[op].attrs];
   uint32_t seen = 0;
   ryg_advance(p); /* '{' */
   if (p->cur.k != T_RBRACE)
@@ -317,31 +217,31 @@ bool ryg_parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nre
       seen |= 1u << fi;
       ryg_advance(p);
       if (!ryg_expect(p, T_EQUAL, "'='")) return false;
-      const field *f = &sc->f[fi];
+      const ryg_field *f = &sc->f[fi];
       void *dst = (char *)a + f->off;
       bool ok = false;
       int e;
       switch (f->type) {
-      case F_AXES: ok = parse_axes(p, f->name, (ry_axes *)dst); break;
-      case F_INT: ok = ryg_parse_int(p, INT64_MIN, INT64_MAX, "an integer", (int64_t *)dst); break;
-      case F_BOOL: ok = parse_bool(p, (bool *)dst); break;
-      case F_CMP:
+      case RYG_F_AXES: ok = parse_axes(p, f->name, (ry_axes *)dst); break;
+      case RYG_F_INT: ok = ryg_parse_int(p, INT64_MIN, INT64_MAX, "an integer", (int64_t *)dst); break;
+      case RYG_F_BOOL: ok = parse_bool(p, (bool *)dst); break;
+      case RYG_F_CMP:
         ok = parse_enum(p, f->name, ryg_cmp_names, RY_CMP_COUNT, &e);
         if (ok) *(ry_cmp *)dst = (ry_cmp)e;
         break;
-      case F_REDUCE:
+      case RYG_F_REDUCE:
         ok = parse_enum(p, f->name, ryg_reduce_names, RY_REDUCE_COUNT, &e);
         if (ok) *(ry_reduce_kind *)dst = (ry_reduce_kind)e;
         break;
-      case F_SCATTER:
+      case RYG_F_SCATTER:
         ok = parse_enum(p, f->name, ryg_scatter_names, RY_SCATTER_COUNT, &e);
         if (ok) *(ry_scatter_kind *)dst = (ry_scatter_kind)e;
         break;
-      case F_CONST:
+      case RYG_F_CONST:
         if (nres != 1) return ryg_fail_at(p, optok, "constant needs exactly one result, not %d", nres);
         ok = parse_constant(p, res0, (ry_array **)dst);
         break;
-      case F_CALLEE: {
+      case RYG_F_CALLEE: {
         tok ft = p->cur;
         if (ft.k != T_FUNC) return ryg_expected(p, "a function name ('@name')");
         entry *fe = ryg_map_find(&p->funcs, ft.s + 1, ft.n - 1);
@@ -353,7 +253,7 @@ bool ryg_parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nre
         ok = true;
         break;
       }
-      case F_STRING: ok = parse_string(p, (char **)dst); break;
+      case RYG_F_STRING: ok = parse_string(p, (char **)dst); break;
       }
       if (!ok) return false;
       if (p->cur.k != T_COMMA) break;

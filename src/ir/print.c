@@ -4,7 +4,7 @@
  * callers, in the order their calls appear in print order; a call's jvp, fwd
  * and bwd rules count as callees) followed by the graph itself as @main. Within a function, inputs keep their names and every
  * other value is numbered %0, %1, ... in print order, regions included.
- * Attributes print through a table of per-attribute-kind printers. */
+ * Attributes print by the attribute schema (attrs.c). */
 #include <math.h>
 #include <stdio.h>
 
@@ -326,7 +326,7 @@ static const char *enum_name(const char *const *names, int count, int v) {
   return v >= 0 && v < count ? names[v] : "<invalid>";
 }
 
-/* ---- attribute printers, one per attribute kind ---------------------------- */
+/* ---- attributes, by the schema of attrs.c ----------------------------------- */
 
 /* Helpers that write " {" before the first attribute and ", " between. */
 typedef struct aw {
@@ -358,29 +358,9 @@ static void a_end(aw *w) {
   if (w->n) put(&w->p->out, "}");
 }
 
-#define ATTR_PRINTER(kind) static void pa_##kind(aw *w, const ry_attrs *a)
-
-ATTR_PRINTER(compare) { a_word(w, "dir", enum_name(ryg_cmp_names, RY_CMP_COUNT, (int)a->compare.dir)); }
-ATTR_PRINTER(broadcast) { a_axes(w, "dims", &a->broadcast.dims); }
-ATTR_PRINTER(transpose) { a_axes(w, "perm", &a->transpose.perm); }
-ATTR_PRINTER(slice) {
-  a_axes(w, "start", &a->slice.start);
-  a_axes(w, "limit", &a->slice.limit);
-  a_axes(w, "stride", &a->slice.stride);
-}
-ATTR_PRINTER(dynamic_slice) { a_axes(w, "sizes", &a->dynamic_slice.sizes); }
-ATTR_PRINTER(concatenate) { a_int(w, "dim", a->concatenate.dim); }
-ATTR_PRINTER(pad) {
-  a_axes(w, "low", &a->pad.low);
-  a_axes(w, "high", &a->pad.high);
-  a_axes(w, "interior", &a->pad.interior);
-}
-ATTR_PRINTER(reverse) { a_axes(w, "dims", &a->reverse.dims); }
-ATTR_PRINTER(iota) { a_int(w, "dim", a->iota.dim); }
-ATTR_PRINTER(constant) {
-  key(w, "value");
+static void a_constant(aw *w, const char *k, const ry_array *arr) {
+  key(w, k);
   ry__buf *b = &w->p->out;
-  const ry_array *arr = a->constant.value;
   if (!arr) {
     put(b, "<missing>");
     return;
@@ -399,64 +379,6 @@ ATTR_PRINTER(constant) {
   }
   put(b, "]");
 }
-ATTR_PRINTER(reduce) {
-  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->reduce.kind));
-  a_axes(w, "axes", &a->reduce.axes);
-}
-ATTR_PRINTER(arg) { a_int(w, "axis", a->arg.axis); }
-ATTR_PRINTER(cumulative) {
-  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->cumulative.kind));
-  a_int(w, "axis", a->cumulative.axis);
-  a_bool(w, "reverse", a->cumulative.reverse);
-}
-ATTR_PRINTER(dot) {
-  a_axes(w, "lhs_batch", &a->dot.lhs_batch);
-  a_axes(w, "rhs_batch", &a->dot.rhs_batch);
-  a_axes(w, "lhs_contract", &a->dot.lhs_contract);
-  a_axes(w, "rhs_contract", &a->dot.rhs_contract);
-}
-ATTR_PRINTER(conv) {
-  const ry_conv_dims *d = &a->conv;
-  a_axes(w, "stride", &d->stride);
-  a_axes(w, "pad_low", &d->pad_low);
-  a_axes(w, "pad_high", &d->pad_high);
-  a_axes(w, "lhs_dilation", &d->lhs_dilation);
-  a_axes(w, "rhs_dilation", &d->rhs_dilation);
-  a_int(w, "feature_groups", d->feature_groups);
-  a_int(w, "batch_groups", d->batch_groups);
-  a_axes(w, "input_dims", &d->input_dims);
-  a_axes(w, "kernel_dims", &d->kernel_dims);
-  a_axes(w, "output_dims", &d->output_dims);
-}
-ATTR_PRINTER(gather) {
-  const ry_gather_dims *d = &a->gather;
-  a_axes(w, "offset_dims", &d->offset_dims);
-  a_axes(w, "collapsed_slice_dims", &d->collapsed_slice_dims);
-  a_axes(w, "start_index_map", &d->start_index_map);
-  a_int(w, "index_vector_dim", d->index_vector_dim);
-  a_axes(w, "slice_sizes", &d->slice_sizes);
-}
-ATTR_PRINTER(scatter) {
-  const ry_scatter_dims *d = &a->scatter;
-  a_axes(w, "update_window_dims", &d->update_window_dims);
-  a_axes(w, "inserted_window_dims", &d->inserted_window_dims);
-  a_axes(w, "scatter_dims_to_operand_dims", &d->scatter_dims_to_operand_dims);
-  a_int(w, "index_vector_dim", d->index_vector_dim);
-  a_word(w, "kind", enum_name(ryg_scatter_names, RY_SCATTER_COUNT, (int)d->kind));
-}
-ATTR_PRINTER(sort) {
-  a_int(w, "dim", a->sort.dim);
-  a_int(w, "num_keys", a->sort.num_keys);
-  a_bool(w, "descending", a->sort.descending);
-  a_bool(w, "stable", a->sort.stable);
-}
-ATTR_PRINTER(while) { a_int(w, "n_consts", a->while_.n_consts); }
-ATTR_PRINTER(scan) {
-  a_int(w, "length", a->scan.length);
-  a_int(w, "n_consts", a->scan.n_consts);
-  a_int(w, "n_carry", a->scan.n_carry);
-  a_bool(w, "reverse", a->scan.reverse);
-}
 static void a_func(aw *w, const char *k, const ry_graph *g) {
   printer *p = w->p;
   int32_t i = g ? gm_get(&p->index, g) : -1;
@@ -464,73 +386,37 @@ static void a_func(aw *w, const char *k, const ry_graph *g) {
   put(&p->out, "@");
   put(&p->out, i >= 0 ? p->gname[i] : "<missing>");
 }
-/* callee always; the differentiation rules and remat only when set */
-ATTR_PRINTER(call) {
-  a_func(w, "callee", a->call.callee);
-  if (a->call.jvp) a_func(w, "jvp", a->call.jvp);
-  if (a->call.fwd) a_func(w, "fwd", a->call.fwd);
-  if (a->call.bwd) a_func(w, "bwd", a->call.bwd);
-  if (a->call.remat) a_int(w, "remat", a->call.remat);
-}
-ATTR_PRINTER(custom) {
-  key(w, "target");
-  if (a->custom.target)
-    put_string_lit(&w->p->out, a->custom.target);
+static void a_string(aw *w, const char *k, const char *s) {
+  key(w, k);
+  if (s)
+    put_string_lit(&w->p->out, s);
   else
     put(&w->p->out, "<missing>");
 }
 
-ATTR_PRINTER(all_reduce) {
-  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
-  a_axes(w, "mesh", &a->collective.mesh);
-  a_axes(w, "axes", &a->collective.axes);
+/* One field of the attribute schema (attrs.c); an optional one only when set. */
+static void a_field(aw *w, const ryg_field *f, const ry_attrs *a) {
+  const char *base = (const char *)a + f->off;
+  switch (f->type) {
+  case RYG_F_AXES: a_axes(w, f->name, (const ry_axes *)base); break;
+  case RYG_F_INT:
+    if (!f->optional || *(const int64_t *)base) a_int(w, f->name, *(const int64_t *)base);
+    break;
+  case RYG_F_BOOL: a_bool(w, f->name, *(const bool *)base); break;
+  case RYG_F_CMP: a_word(w, f->name, enum_name(ryg_cmp_names, RY_CMP_COUNT, (int)*(const ry_cmp *)base)); break;
+  case RYG_F_REDUCE:
+    a_word(w, f->name, enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)*(const ry_reduce_kind *)base));
+    break;
+  case RYG_F_SCATTER:
+    a_word(w, f->name, enum_name(ryg_scatter_names, RY_SCATTER_COUNT, (int)*(const ry_scatter_kind *)base));
+    break;
+  case RYG_F_CONST: a_constant(w, f->name, *(ry_array *const *)base); break;
+  case RYG_F_CALLEE:
+    if (!f->optional || *(ry_graph *const *)base) a_func(w, f->name, *(ry_graph *const *)base);
+    break;
+  case RYG_F_STRING: a_string(w, f->name, *(char *const *)base); break;
+  }
 }
-ATTR_PRINTER(all_gather) {
-  a_int(w, "dim", a->collective.dim);
-  a_axes(w, "mesh", &a->collective.mesh);
-  a_axes(w, "axes", &a->collective.axes);
-}
-ATTR_PRINTER(reduce_scatter) {
-  a_int(w, "dim", a->collective.dim);
-  a_word(w, "kind", enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)a->collective.kind));
-  a_axes(w, "mesh", &a->collective.mesh);
-  a_axes(w, "axes", &a->collective.axes);
-}
-ATTR_PRINTER(sharding) {
-  a_axes(w, "mesh", &a->sharding.mesh);
-  a_axes(w, "dims", &a->sharding.dims);
-}
-
-typedef void (*attr_printer)(aw *w, const ry_attrs *a);
-static const attr_printer g_attr_printers[RY_ATTR_KIND_COUNT] = {
-    [RY_ATTR_NONE] = NULL,
-    [RY_ATTR_COMPARE] = pa_compare,
-    [RY_ATTR_BROADCAST] = pa_broadcast,
-    [RY_ATTR_TRANSPOSE] = pa_transpose,
-    [RY_ATTR_SLICE] = pa_slice,
-    [RY_ATTR_DYNAMIC_SLICE] = pa_dynamic_slice,
-    [RY_ATTR_CONCATENATE] = pa_concatenate,
-    [RY_ATTR_PAD] = pa_pad,
-    [RY_ATTR_REVERSE] = pa_reverse,
-    [RY_ATTR_IOTA] = pa_iota,
-    [RY_ATTR_CONSTANT] = pa_constant,
-    [RY_ATTR_REDUCE] = pa_reduce,
-    [RY_ATTR_ARG] = pa_arg,
-    [RY_ATTR_CUMULATIVE] = pa_cumulative,
-    [RY_ATTR_DOT] = pa_dot,
-    [RY_ATTR_CONV] = pa_conv,
-    [RY_ATTR_GATHER] = pa_gather,
-    [RY_ATTR_SCATTER] = pa_scatter,
-    [RY_ATTR_SORT] = pa_sort,
-    [RY_ATTR_WHILE] = pa_while,
-    [RY_ATTR_SCAN] = pa_scan,
-    [RY_ATTR_CALL] = pa_call,
-    [RY_ATTR_CUSTOM] = pa_custom,
-    [RY_ATTR_ALL_REDUCE] = pa_all_reduce,
-    [RY_ATTR_ALL_GATHER] = pa_all_gather,
-    [RY_ATTR_REDUCE_SCATTER] = pa_reduce_scatter,
-    [RY_ATTR_SHARDING] = pa_sharding,
-};
 
 const bool ryg_attr_printable[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
@@ -595,12 +481,10 @@ static void print_node(printer *p, const ry_node *n, int indent) {
     put(b, k ? ", " : " ");
     put_value(p, ry_node_operands(g, n)[k]);
   }
-  ry_attr_kind kind = ryg_op_table[n->op].attrs;
-  if (g_attr_printers[kind]) {
-    aw w = {p, 0};
-    g_attr_printers[kind](&w, &n->attrs);
-    a_end(&w);
-  }
+  const ryg_schema *sc = &ryg_attr_schemas[ryg_op_table[n->op].attrs];
+  aw w = {p, 0};
+  for (int k = 0; k < sc->n; k++) a_field(&w, &sc->f[k], &n->attrs);
+  a_end(&w);
   put(b, "\n");
   for (int32_t k = 0; k < n->n_regions; k++) {
     int32_t r = ry_node_regions(g, n)[k];
