@@ -393,6 +393,38 @@ TEST(dist_collectives_4_ranks) {
   check_collectives(4, "[4]", "[0]", 4, 1, 0xf);
 }
 
+/* a mesh that is not one device per process: every rank says so (no rank
+ * waits for another) */
+TEST(dist_mesh_must_match_the_ranks) {
+  char dir[1100], path[1300];
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("dist", "mesh"));
+  mkdir(dir, 0755);
+  const char *prog = "func @main(%x: f32[4]) -> (f32[4]) {\n  %0: f32[4] = all_reduce %x {kind=sum, mesh=[4], axes=[0]}\n  return %0\n}\n";
+  snprintf(path, sizeof path, "%s/prog.ryft", dir);
+  rt_write_bytes(path, prog, strlen(prog));
+  float x[4] = {1, 2, 3, 4};
+  for (int r = 0; r < 2; r++) {
+    snprintf(path, sizeof path, "%s/in%d_0.bin", dir, r);
+    rt_write_bytes(path, x, sizeof x);
+  }
+  job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "run", dir, NULL});
+  CHECK(j.status != 0);
+  for (int r = 0; r < 2; r++) {
+    char want[64];
+    snprintf(want, sizeof want, "rank %d: interp: ", r);
+    const char *e = j.err ? strstr(j.err, want) : NULL;
+    CHECK_MSG(e && strstr(e, "all_reduce: a mesh of 4 devices in a job of 2 processes"), "stderr:\n%s", j.err ? j.err : "");
+  }
+  job_free(&j);
+  for (int r = 0; r < 2; r++) {
+    snprintf(path, sizeof path, "%s/in%d_0.bin", dir, r);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/prog.ryft", dir);
+  unlink(path);
+  rmdir(dir);
+}
+
 /* a rank killed mid-run: mpirun ends the job and names it */
 TEST(dist_rank_killed) {
   job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "die", "20", "kill", NULL});

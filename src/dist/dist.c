@@ -11,6 +11,7 @@
 #include "dist.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -185,9 +186,13 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
     s = ry__err(RY_ERR_IO, "%s on rank %d of %d: an earlier collective failed, the job cannot continue", what, g_rank, g_size);
   int nreq = 0, rc = MPI_SUCCESS;
   if (!s && (rc = post(n, peers, me, send, sbytes, recv, rbytes, reqs, &nreq)) != MPI_SUCCESS) s = mpi_err(rc, what);
-  /* poll to a deadline: spin briefly (latency of small messages), then
-   * sleep between tests so a waiting rank leaves the core to the others */
-  for (long spins = 0; !s; spins++) {
+  /* poll to a deadline. MPI moves a large message in fragments only while
+   * it is polled, so for the first 0.5 s every test is followed by just a
+   * sched_yield (full speed when a core is free, the core handed over when
+   * ranks share one); a longer wait (a rank still computing, evaluating,
+   * or gone) sleeps 200 us between tests */
+  for (;;) {
+    if (s) break;
     int flag = 0;
     rc = MPI_Testall(nreq, reqs, &flag, MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) s = mpi_err(rc, what);
@@ -205,8 +210,10 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
                   "%s on rank %d of %d: no answer from rank %d within %g s (RYFT_DIST_TIMEOUT): a rank died, hangs or its host "
                   "is unreachable",
                   what, g_rank, g_size, waiting >= 0 ? waiting : peers[me == 0 ? 1 : 0], limit);
-    } else if (spins > 2000) {
-      struct timespec ts = {0, spins > 20000 ? 1000000 : 50000};
+    } else if (now_s() - t0 < 0.5) {
+      sched_yield();
+    } else {
+      struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
     }
   }

@@ -68,6 +68,20 @@ static void group_free(group *gr) { ry__free(gr->peers, (size_t)gr->n * sizeof(i
 
 /* dst[i] = dst[i] op src[i] for i < count, in dtype t, rounded once. */
 static void combine(ry_reduce_kind k, ry_dtype t, void *dst, const void *src, int64_t count) {
+  /* the gradients' case: f32/f64 sums in their own type (one rounding,
+   * the same bits as through double) */
+  if (k == RY_SUM && t == RY_F32) {
+    float *d = dst;
+    const float *x = src;
+    for (int64_t i = 0; i < count; i++) d[i] += x[i];
+    return;
+  }
+  if (k == RY_SUM && t == RY_F64) {
+    double *d = dst;
+    const double *x = src;
+    for (int64_t i = 0; i < count; i++) d[i] += x[i];
+    return;
+  }
   if (ry_dtype_is_float(t)) {
     for (int64_t i = 0; i < count; i++) {
       double a = ry__load_f64(t, dst, i), b = ry__load_f64(t, src, i), r;
