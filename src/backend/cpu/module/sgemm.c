@@ -1,0 +1,170 @@
+/* The sgemm module the cpu backend compiles for the host the first time a
+ * program needs a GEMM (gemm.c loads it): packing, the MR x NR micro-kernels
+ * (ukr: packed A, ukr_d: A read in place) and the few-row GEMV. This file is
+ * not part of the library build: cmake/embed.cmake pastes it into gemm.c as
+ * text (gemm_module.inc), and the JIT compiles it with -march=native. */
+/* ryft sgemm: packed, register-blocked */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__AVX512F__)
+#define VL 16
+#elif defined(__AVX__)
+#define VL 8
+#else
+#define VL 4
+#endif
+#define MR 6
+#define NR (2 * VL)
+#define KC 384
+#define MC 96
+#define NC 3072
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));
+static inline float A_at(const float *a, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {
+  return ta ? a[p * m + i] : a[i * k + p]; }
+static inline float B_at(const float *b, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
+  return tb ? b[j * k + p] : b[p * n + j]; }
+/* pack A[i0:i0+mc, p0:p0+kc] into MR-row strips, zero padded */
+static void pack_a(const float *a, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    int64_t mr = mc - ir < MR ? mc - ir : MR;
+    if (!ta && mr == MR) {
+      for (int64_t p = 0; p < kc; p++) for (int i = 0; i < MR; i++) ap[p * MR + i] = a[(i0 + ir + i) * k + p0 + p];
+    } else if (ta && mr == MR) {
+      for (int64_t p = 0; p < kc; p++) memcpy(ap + p * MR, a + (p0 + p) * m + i0 + ir, MR * sizeof(float));
+    } else {
+      for (int64_t p = 0; p < kc; p++) for (int i = 0; i < MR; i++)
+        ap[p * MR + i] = i < mr ? A_at(a, ta, m, k, i0 + ir + i, p0 + p) : 0.0f;
+    }
+    ap += MR * kc;
+  }
+}
+static void pack_b(const float *b, int tb, int64_t k, int64_t n, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *bp) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    int64_t nr = nc - jr < NR ? nc - jr : NR;
+    if (!tb && nr == NR) {
+      for (int64_t p = 0; p < kc; p++) memcpy(bp + p * NR, b + (p0 + p) * n + j0 + jr, NR * sizeof(float));
+    } else if (tb && nr == NR) { /* B stored (n, k): read each row along k in blocks of 8 */
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8)
+        for (int j = 0; j < NR; j++) { const float *src = b + (j0 + jr + j) * k + p0 + p;
+          for (int q = 0; q < 8; q++) bp[(p + q) * NR + j] = src[q]; }
+      for (; p < kc; p++) for (int j = 0; j < NR; j++) bp[p * NR + j] = b[(j0 + jr + j) * k + p0 + p];
+    } else if (tb) { /* a partial panel of B stored (n, k) */
+      for (int j = 0; j < NR; j++) {
+        const float *src = b + (j0 + jr + j) * k + p0;
+        if (j < nr) for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = src[p];
+        else for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = 0.0f;
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++) for (int j = 0; j < NR; j++)
+        bp[p * NR + j] = j < nr ? B_at(b, tb, k, n, p0 + p, j0 + jr + j) : 0.0f;
+    }
+    bp += NR * kc;
+  }
+}
+#define ROW(i) vf c##i##0 = z, c##i##1 = z;
+#define FMA(i) { float ai = ap[p * MR + i]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
+#define STORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; \
+  if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \
+    if (first) { *r0 = c##i##0; *r1 = c##i##1; } else { *r0 += c##i##0; *r1 += c##i##1; } } \
+  else { float t[NR]; memcpy(t, &c##i##0, VL * 4); memcpy(t + VL, &c##i##1, VL * 4); \
+    for (int j = 0; j < nr; j++) r[j] = first ? t[j] : r[j] + t[j]; } }
+static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c, int64_t ldc,
+                int mr, int nr, int first) {
+  const vf z = {0};
+  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+  for (int64_t p = 0; p < kc; p++) {
+    vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);
+    FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5)
+  }
+  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+}
+/* the same product reading A (row-major, unpacked) through six row pointers:
+   when C has only a panel or two of columns, each A element is used once or
+   twice and packing it would cost as much as the product (convolutions) */
+#define FMAD(i) { float ai = a##i[p]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
+static void ukr_d(int64_t kc, const float *a, int64_t lda, const float *restrict bp, float *restrict c, int64_t ldc,
+                  int mr, int nr, int first) {
+  const vf z = {0};
+  /* rows past mr (never stored) read the last real row */
+  const float *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * lda, *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
+  const float *a3 = a + (mr > 3 ? 3 : mr - 1) * lda, *a4 = a + (mr > 4 ? 4 : mr - 1) * lda, *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
+  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+  for (int64_t p = 0; p < kc; p++) {
+    vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);
+    FMAD(0) FMAD(1) FMAD(2) FMAD(3) FMAD(4) FMAD(5)
+  }
+  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+}
+/* a few rows of A (matrix-vector products: decoding a language model):
+   no packing, B streamed once. B stored (n, k): C[i, j] is the dot product
+   of two contiguous rows, in VL-wide partial sums then a fixed tree; B
+   stored (k, n): rows of B scaled and added, p ascending. Either way an
+   element's order depends on k alone, not on the columns a thread gets. */
+static inline float hsum(vf v) { float t[VL]; memcpy(t, &v, sizeof t);
+  for (int w = VL / 2; w > 0; w /= 2) for (int q = 0; q < w; q++) t[q] += t[q + w]; return t[0]; }
+void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, int64_t j_lo,
+               int64_t j_hi) {
+  const vf z = {0};
+  if (tb) {
+    for (int64_t j = j_lo; j < j_hi; j++) {
+      const float *br = b + j * k;
+      for (int64_t i = 0; i < m; i++) {
+        const float *ar = a + i * k;
+        vf s0 = z, s1 = z, s2 = z, s3 = z;
+        int64_t p = 0;
+        for (; p + 4 * VL <= k; p += 4 * VL) {
+          s0 += *(const vfu *)(ar + p) * *(const vfu *)(br + p);
+          s1 += *(const vfu *)(ar + p + VL) * *(const vfu *)(br + p + VL);
+          s2 += *(const vfu *)(ar + p + 2 * VL) * *(const vfu *)(br + p + 2 * VL);
+          s3 += *(const vfu *)(ar + p + 3 * VL) * *(const vfu *)(br + p + 3 * VL);
+        }
+        for (; p + VL <= k; p += VL) s0 += *(const vfu *)(ar + p) * *(const vfu *)(br + p);
+        float acc = hsum((s0 + s1) + (s2 + s3));
+        for (; p < k; p++) acc += ar[p] * br[p];
+        c[i * n + j] = acc;
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < m; i++) {
+    float *cr = c + i * n;
+    for (int64_t j = j_lo; j < j_hi; j++) cr[j] = 0.0f;
+    for (int64_t p = 0; p < k; p++) {
+      const float ap = a[i * k + p], *br = b + p * n;
+      int64_t j = j_lo;
+      for (; j + VL <= j_hi; j += VL) *(vfu *)(cr + j) += ap * *(const vfu *)(br + j);
+      for (; j < j_hi; j++) cr[j] += ap * br[j];
+    }
+  }
+}
+int ryg_nr(void) { return NR; }
+int ryg_vl(void) { return VL; }
+/* floats of packing workspace one call needs (64-byte aligned) */
+int64_t ryg_ws_floats(void) { return (int64_t)KC * (NC + NR) + (int64_t)KC * (MC + MR); }
+/* columns [j_lo, j_hi) of C (m, n) = A * B; ws: ryg_ws_floats() floats */
+void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+               int64_t j_lo, int64_t j_hi, float *ws) {
+  if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
+  float *bp = ws, *ap = ws + (int64_t)KC * (NC + NR);
+  int direct = !ta && j_hi - j_lo <= 2 * NR; /* A read in place (ukr_d) */
+  for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
+    int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+      int64_t kc = k - p0 < KC ? k - p0 : KC;
+      pack_b(b, tb, k, n, p0, kc, j0, nc, bp);
+      for (int64_t i0 = 0; i0 < m; i0 += MC) {
+        int64_t mc = m - i0 < MC ? m - i0 : MC;
+        if (!direct) pack_a(a, ta, m, k, i0, mc, p0, kc, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR)
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
+            if (direct) ukr_d(kc, a + (i0 + ir) * k + p0, k, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
+            else ukr(kc, ap + ir * kc, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
+          }
+      }
+    }
+  }
+}
