@@ -699,3 +699,17 @@ TEST(lm_train_cli_finetune_lora) {
             "status %d:\n%s", rc, out);
   (void)!rt_sh(out, sizeof out, "rm -rf '%s' '%s'", dir, corpus);
 }
+
+/* The README's library example (examples/lm_train.c) trains and writes. */
+TEST(lm_train_readme_example_runs) {
+  static char out[16384];
+  const char *corpus = write_corpus("example.txt", 100);
+  int rc = rt_sh(out, sizeof out, "%s/example_lm_train %s/tests/data/tokenizer/tiny_bpe_smollm.gguf '%s' 50", RYFT_BINARY_DIR,
+                 rt_source_dir(), corpus);
+  CHECK_MSG(rc == 0 && strstr(out, "step 50: loss") && strstr(out, "sample:"), "status %d:\n%s", rc, out);
+  double loss = 99;
+  const char *p = strstr(out, "step 50: loss ");
+  if (p) sscanf(p + 14, "%lf", &loss);
+  CHECK_MSG(loss < 4.0, "the example's loss after 50 steps is %g (a vocabulary of 547 starts at 6.3)", loss);
+  remove(corpus);
+}
