@@ -1,6 +1,7 @@
 /* Training language models (ryft/model.h ry_lm_loss, ryft/lm_train.h): a
  * tiny GPT-2's loss and every parameter's gradient against PyTorch (float64,
- * tests/data/gen_gpt2_train_goldens.py), 20 AdamW steps (decay mask by path,
+ * tests/data/gen_gpt2_train_goldens.py) on interp, cpu and pjrt (XLA), 20
+ * AdamW steps on cpu and pjrt (decay mask by path,
  * clipping, warmup + cosine) against PyTorch's loss curve, gradients of the
  * loss by central differences, and bad input named in errors. */
 #include <math.h>
@@ -187,6 +188,7 @@ TEST(lm_train_gpt2_grads_match_finite_differences) {
 
 TEST(lm_train_gpt2_grads_match_pytorch_interp) { grads_on("interp"); }
 TEST(lm_train_gpt2_grads_match_pytorch_cpu) { grads_on("cpu"); }
+TEST(lm_train_gpt2_grads_match_pytorch_pjrt) { grads_on("pjrt"); }
 
 /* the options of the goldens' 20 steps */
 static ry_lm_train_opts golden_opts(void) {
@@ -203,11 +205,16 @@ static ry_lm_train_opts golden_opts(void) {
   return o;
 }
 
-TEST(lm_train_gpt2_adamw_matches_pytorch_curve) {
+static void adamw_curve_on(const char *device) {
   ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
+  ry_status st = ry_device_get(device, &dev);
+  if (st) {
+    rt_skip(device, "device %s: %s", device, ry_status_message(st));
+    ry_status_free(st);
+    return;
+  }
   goldens g;
-  if (!dev || !load_goldens(&g)) {
+  if (!load_goldens(&g)) {
     free_goldens(&g);
     return;
   }
@@ -222,7 +229,7 @@ TEST(lm_train_gpt2_adamw_matches_pytorch_curve) {
     CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), &loss));
     double w = ry_array_get_f64(want, i);
     if (!(fabs(loss - w) <= 1e-4 * fabs(w))) {
-      rt_fail(__FILE__, __LINE__, "step %d: loss %.8g, PyTorch's AdamW %.8g", i, loss, w);
+      rt_fail(__FILE__, __LINE__, "%s, step %d: loss %.8g, PyTorch's AdamW %.8g", device, i, loss, w);
       break;
     }
   }
@@ -230,6 +237,9 @@ TEST(lm_train_gpt2_adamw_matches_pytorch_curve) {
   ry_lm_trainer_free(t);
   free_goldens(&g);
 }
+
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve) { adamw_curve_on("cpu"); }
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve_pjrt) { adamw_curve_on("pjrt"); }
 
 /* A context longer than the model's, a token out of the vocabulary, a
  * checkpoint of another configuration: errors that name them. */
