@@ -556,6 +556,9 @@ static int run(const lm_opts *o) {
     rc = fail(s, "the sampler");
     goto done;
   }
+  int64_t n_trained = ry_params_numel(w0);
+  ry_params_free(w0); /* the trainer (and the sampler, until the first eval) hold the arrays */
+  w0 = NULL;
   int64_t per_step = o->accum * o->batch * (o->ctx + 1);
   batch = malloc((size_t)per_step * sizeof *batch);
   if (!batch) {
@@ -564,7 +567,7 @@ static int run(const lm_opts *o) {
   }
   printf("ryft train-lm: %s%s (%s; %" PRId64 " %sparameters), batch %" PRId64 " x %" PRId64 " x %" PRId64
          " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), device %s\n",
-         base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, ry_params_numel(w0),
+         base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, n_trained,
          base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
   if (base) printf("frozen base: %" PRId64 " parameters (f32)\n", ry_params_numel(base));
   if (o->resume) printf("resuming from %s after step %" PRId64 "\n", o->resume, start);
