@@ -205,7 +205,7 @@ static ry_lm_train_opts golden_opts(void) {
   return o;
 }
 
-static void adamw_curve_on(const char *device) {
+static void adamw_curve_on(const char *device, int remat) {
   ry_device *dev = NULL;
   ry_status st = ry_device_get(device, &dev);
   if (st) {
@@ -220,6 +220,8 @@ static void adamw_curve_on(const char *device) {
   }
   ry_lm_config c = tiny_gpt2();
   ry_lm_train_opts o = golden_opts();
+  const unsigned char all[2] = {1, 1};
+  if (remat) o.remat = all;
   ry_lm_trainer *t = NULL;
   CHECK_OK(ry_lm_trainer_new(&c, g.w, &o, dev, &t));
   const ry_array *want = ry_params_get(g.file, "losses");
@@ -238,8 +240,55 @@ static void adamw_curve_on(const char *device) {
   free_goldens(&g);
 }
 
-TEST(lm_train_gpt2_adamw_matches_pytorch_curve) { adamw_curve_on("cpu"); }
-TEST(lm_train_gpt2_adamw_matches_pytorch_curve_pjrt) { adamw_curve_on("pjrt"); }
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve) { adamw_curve_on("cpu", 0); }
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve_pjrt) { adamw_curve_on("pjrt", 0); }
+/* every block checkpointed (recomputed in the backward pass): the same curve */
+TEST(lm_train_gpt2_adamw_curve_with_remat) { adamw_curve_on("cpu", 1); }
+
+typedef struct remat_ctx {
+  ry_lm_config c;
+  const ry_params *w;
+  const unsigned char *remat;
+} remat_ctx;
+
+static int remat_loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
+  remat_ctx *rc = vctx;
+  int n = ry_params_count(rc->w);
+  ry_pvalues *pv = NULL;
+  CHECK_OK(ry_pvalues_from(b, rc->w, in, &pv));
+  ry_value x = ry_slice(b, in[n], RY_AXES(0, 0), RY_AXES(2, 16), RY_NO_AXES);
+  ry_value y = ry_slice(b, in[n], RY_AXES(0, 1), RY_AXES(2, 17), RY_NO_AXES);
+  out[0] = ry_lm_loss_remat(b, &rc->c, pv, x, y, rc->remat);
+  ry_pvalues_free(pv);
+  return 1;
+}
+
+/* the blocks asked for, and only those, are checkpointed calls */
+TEST(lm_train_remat_is_per_block) {
+  goldens g;
+  if (!load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  const unsigned char second[2] = {0, 1};
+  remat_ctx rc = {tiny_gpt2(), g.w, second};
+  int n = ry_params_count(g.w);
+  ry_type types[64];
+  ry_params_types(g.w, types);
+  types[n] = (ry_type){RY_I32, RY_SHAPE(2, 17)};
+  ry_graph *f = NULL;
+  CHECK_OK(ry_trace("loss", remat_loss_fn, &rc, n + 1, types, NULL, &f));
+  char *text = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&text, &len);
+  if (f && m) CHECK_OK(ry_graph_print(f, m));
+  if (m) fclose(m);
+  CHECK_MSG(text && strstr(text, "remat=") && strstr(text, "blk1_remat") && !strstr(text, "blk0_remat"), "%s",
+            text ? text : "(no text)");
+  free(text);
+  ry_graph_release(f);
+  free_goldens(&g);
+}
 
 /* A context longer than the model's, a token out of the vocabulary, a
  * checkpoint of another configuration: errors that name them. */
@@ -416,8 +465,11 @@ TEST(lm_train_cli_bad_input) {
   /* a context longer than the model's */
   rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --ctx 300 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
   CHECK_MSG(rc == 2 && strstr(out, "--ctx 300 is longer than the model's context of 256"), "status %d:\n%s", rc, out);
-  /* a checkpoint of another configuration */
-  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --steps 2 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
+  /* activation checkpointing of a block the model does not have */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --remat 0,2 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
+  CHECK_MSG(rc == 2 && strstr(out, "--remat wants 'all' or block numbers in [0, 2)"), "status %d:\n%s", rc, out);
+  /* a checkpoint of another configuration (written with --remat all: the same model) */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --steps 2 --remat all --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
   CHECK_MSG(rc == 0, "status %d:\n%s", rc, out);
   rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --layers 3 --data '%s' --out '%s' --resume '%s/checkpoint.safetensors'",
              RYFT_CLI, src, corpus, dir, dir);

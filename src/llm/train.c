@@ -204,6 +204,7 @@ struct ry_lm_trainer {
   ry_graph *loss_g, *loss_vg;
   ry_jit *step_j, *eval_j;
   int lost; /* a failed step took the donated weights with it */
+  unsigned char *remat; /* n_layers flags, or NULL */
 };
 
 static int is_adapter(const char *path) {
@@ -260,7 +261,7 @@ static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   int64_t B = ts.dims[0], T = ts.dims[1] - 1;
   ry_value x = ry_slice(b, tok, RY_AXES(0, 0), RY_AXES(B, T), RY_NO_AXES);
   ry_value y = ry_slice(b, tok, RY_AXES(0, 1), RY_AXES(B, T + 1), RY_NO_AXES);
-  out[0] = ry_lm_loss(b, &t->c, pv, x, y);
+  out[0] = ry_lm_loss_remat(b, &t->c, pv, x, y, t->remat);
   ry_pvalues_free(pv);
   return ry_builder_error(b) ? -1 : 1;
 }
@@ -308,6 +309,7 @@ void ry_lm_trainer_free(ry_lm_trainer *t) {
   free(t->params);
   free(t->state);
   free(t->decay);
+  free(t->remat);
   ry_jit_free(t->step_j);
   ry_jit_free(t->eval_j);
   ry_graph_release(t->loss_vg);
@@ -353,6 +355,12 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
   if (!s && o->frozen) s = ry_params_clone(o->frozen, &t->frozen);
   t->nf = ry_params_count(t->frozen);
   t->o.frozen = NULL; /* the caller's tree is not kept (t->frozen shares its arrays) */
+  if (!s && o->remat) {
+    t->remat = malloc((size_t)c->n_layers);
+    if (!t->remat) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
+    else memcpy(t->remat, o->remat, (size_t)c->n_layers);
+  }
+  t->o.remat = NULL;
   if (!s) s = ry_nn_opt_state_tree(&o->opt, weights, &state0);
   if (!s) s = names_of(state0, &t->state_like);
   if (!s) {
