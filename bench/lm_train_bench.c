@@ -43,6 +43,8 @@ int main(int argc, char **argv) {
   o.ctx = T;
   o.opt.lr.value = 1e-4;
   check(ry_lm_trainer_new(&c, w, &o, dev, &t));
+  double P = (double)ry_params_numel(w);
+  ry_params_free(w); /* the trainer holds the weights: its step updates them in place */
   int32_t *tok = malloc(sizeof(int32_t) * B * (T + 1));
   for (int i = 0; i < B * (T + 1); i++) tok[i] = (int32_t)((i * 2654435761u) % (unsigned)V);
   double loss, t0 = now();
@@ -54,7 +56,7 @@ int main(int argc, char **argv) {
   /* FLOPs per step: 6 per parameter per token (forward + backward of the
      matrix products; the tied head counted once) + attention's 12 L T E per
      token, as llm.c and nanoGPT count them */
-  double P = (double)ry_params_numel(w), tokens = (double)B * T;
+  double tokens = (double)B * T;
   double flop = 6 * P * tokens + 12.0 * c.n_layers * T * c.n_embd * tokens;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -62,7 +64,6 @@ int main(int argc, char **argv) {
          "gflop_per_step=%.1f gflops=%.1f peak_rss_mb=%.0f loss=%.4f\n",
          argv[1], B, T, V, P, first, per, tokens / per, flop / 1e9, flop / per / 1e9, ru.ru_maxrss / 1024.0, loss);
   ry_lm_trainer_free(t);
-  ry_params_free(w);
   free(tok);
   return 0;
 }

@@ -1,6 +1,7 @@
 /* Training language models (ryft/model.h ry_lm_loss, ryft/lm_train.h): a
  * tiny GPT-2's loss and every parameter's gradient against PyTorch (float64,
- * tests/data/gen_gpt2_train_goldens.py), 20 AdamW steps (decay mask by path,
+ * tests/data/gen_gpt2_train_goldens.py) on interp, cpu and pjrt (XLA), 20
+ * AdamW steps on cpu and pjrt (decay mask by path,
  * clipping, warmup + cosine) against PyTorch's loss curve, gradients of the
  * loss by central differences, and bad input named in errors. */
 #include <math.h>
@@ -187,6 +188,7 @@ TEST(lm_train_gpt2_grads_match_finite_differences) {
 
 TEST(lm_train_gpt2_grads_match_pytorch_interp) { grads_on("interp"); }
 TEST(lm_train_gpt2_grads_match_pytorch_cpu) { grads_on("cpu"); }
+TEST(lm_train_gpt2_grads_match_pytorch_pjrt) { grads_on("pjrt"); }
 
 /* the options of the goldens' 20 steps */
 static ry_lm_train_opts golden_opts(void) {
@@ -203,16 +205,23 @@ static ry_lm_train_opts golden_opts(void) {
   return o;
 }
 
-TEST(lm_train_gpt2_adamw_matches_pytorch_curve) {
+static void adamw_curve_on(const char *device, int remat) {
   ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
+  ry_status st = ry_device_get(device, &dev);
+  if (st) {
+    rt_skip(device, "device %s: %s", device, ry_status_message(st));
+    ry_status_free(st);
+    return;
+  }
   goldens g;
-  if (!dev || !load_goldens(&g)) {
+  if (!load_goldens(&g)) {
     free_goldens(&g);
     return;
   }
   ry_lm_config c = tiny_gpt2();
   ry_lm_train_opts o = golden_opts();
+  const unsigned char all[2] = {1, 1};
+  if (remat) o.remat = all;
   ry_lm_trainer *t = NULL;
   CHECK_OK(ry_lm_trainer_new(&c, g.w, &o, dev, &t));
   const ry_array *want = ry_params_get(g.file, "losses");
@@ -222,12 +231,62 @@ TEST(lm_train_gpt2_adamw_matches_pytorch_curve) {
     CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), &loss));
     double w = ry_array_get_f64(want, i);
     if (!(fabs(loss - w) <= 1e-4 * fabs(w))) {
-      rt_fail(__FILE__, __LINE__, "step %d: loss %.8g, PyTorch's AdamW %.8g", i, loss, w);
+      rt_fail(__FILE__, __LINE__, "%s, step %d: loss %.8g, PyTorch's AdamW %.8g", device, i, loss, w);
       break;
     }
   }
   if (t) CHECK_EQ_INT(ry_lm_trainer_steps(t), 20);
   ry_lm_trainer_free(t);
+  free_goldens(&g);
+}
+
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve) { adamw_curve_on("cpu", 0); }
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve_pjrt) { adamw_curve_on("pjrt", 0); }
+/* every block checkpointed (recomputed in the backward pass): the same curve */
+TEST(lm_train_gpt2_adamw_curve_with_remat) { adamw_curve_on("cpu", 1); }
+
+typedef struct remat_ctx {
+  ry_lm_config c;
+  const ry_params *w;
+  const unsigned char *remat;
+} remat_ctx;
+
+static int remat_loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
+  remat_ctx *rc = vctx;
+  int n = ry_params_count(rc->w);
+  ry_pvalues *pv = NULL;
+  CHECK_OK(ry_pvalues_from(b, rc->w, in, &pv));
+  ry_value x = ry_slice(b, in[n], RY_AXES(0, 0), RY_AXES(2, 16), RY_NO_AXES);
+  ry_value y = ry_slice(b, in[n], RY_AXES(0, 1), RY_AXES(2, 17), RY_NO_AXES);
+  out[0] = ry_lm_loss_remat(b, &rc->c, pv, x, y, rc->remat);
+  ry_pvalues_free(pv);
+  return 1;
+}
+
+/* the blocks asked for, and only those, are checkpointed calls */
+TEST(lm_train_remat_is_per_block) {
+  goldens g;
+  if (!load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  const unsigned char second[2] = {0, 1};
+  remat_ctx rc = {tiny_gpt2(), g.w, second};
+  int n = ry_params_count(g.w);
+  ry_type types[64];
+  ry_params_types(g.w, types);
+  types[n] = (ry_type){RY_I32, RY_SHAPE(2, 17)};
+  ry_graph *f = NULL;
+  CHECK_OK(ry_trace("loss", remat_loss_fn, &rc, n + 1, types, NULL, &f));
+  char *text = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&text, &len);
+  if (f && m) CHECK_OK(ry_graph_print(f, m));
+  if (m) fclose(m);
+  CHECK_MSG(text && strstr(text, "remat=") && strstr(text, "blk1_remat") && !strstr(text, "blk0_remat"), "%s",
+            text ? text : "(no text)");
+  free(text);
+  ry_graph_release(f);
   free_goldens(&g);
 }
 
@@ -406,8 +465,11 @@ TEST(lm_train_cli_bad_input) {
   /* a context longer than the model's */
   rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --ctx 300 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
   CHECK_MSG(rc == 2 && strstr(out, "--ctx 300 is longer than the model's context of 256"), "status %d:\n%s", rc, out);
-  /* a checkpoint of another configuration */
-  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --steps 2 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
+  /* activation checkpointing of a block the model does not have */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --remat 0,2 --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
+  CHECK_MSG(rc == 2 && strstr(out, "--remat wants 'all' or block numbers in [0, 2)"), "status %d:\n%s", rc, out);
+  /* a checkpoint of another configuration (written with --remat all: the same model) */
+  rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --steps 2 --remat all --data '%s' --out '%s'", RYFT_CLI, src, corpus, dir);
   CHECK_MSG(rc == 0, "status %d:\n%s", rc, out);
   rc = rt_sh(out, sizeof out, "%s train-lm " LM_ARGS " --layers 3 --data '%s' --out '%s' --resume '%s/checkpoint.safetensors'",
              RYFT_CLI, src, corpus, dir, dir);
@@ -698,4 +760,18 @@ TEST(lm_train_cli_finetune_lora) {
   CHECK_MSG(rc == 1 && strstr(out, "target 'blk.*.attn_q.weight' names no matrix") && strstr(out, "blk.0.attn_qkv.weight"),
             "status %d:\n%s", rc, out);
   (void)!rt_sh(out, sizeof out, "rm -rf '%s' '%s'", dir, corpus);
+}
+
+/* The README's library example (examples/lm_train.c) trains and writes. */
+TEST(lm_train_readme_example_runs) {
+  static char out[16384];
+  const char *corpus = write_corpus("example.txt", 100);
+  int rc = rt_sh(out, sizeof out, "%s/example_lm_train %s/tests/data/tokenizer/tiny_bpe_smollm.gguf '%s' 50", RYFT_BINARY_DIR,
+                 rt_source_dir(), corpus);
+  CHECK_MSG(rc == 0 && strstr(out, "step 50: loss") && strstr(out, "sample:"), "status %d:\n%s", rc, out);
+  double loss = 99;
+  const char *p = strstr(out, "step 50: loss ");
+  if (p) sscanf(p + 14, "%lf", &loss);
+  CHECK_MSG(loss < 4.0, "the example's loss after 50 steps is %g (a vocabulary of 547 starts at 6.3)", loss);
+  remove(corpus);
 }

@@ -538,28 +538,7 @@ static void rm_sub(const char *sub) {
   (void)!system(cmd);
 }
 
-/* run a shell command line, capturing stdout+stderr; returns the exit status */
-static int sh(char *out, size_t size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int sh(char *out, size_t size, const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  size_t n = 0;
-  out[0] = 0;
-  for (size_t got; n + 1 < size && (got = fread(out + n, 1, size - n - 1, p)) > 0;) n += got;
-  out[n] = 0;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+#define sh rt_sh /* a shell command line, stdout+stderr captured (testlib.h) */
 
 static ry_params *read_ckpt(const char *path) {
   ry_params *p = NULL;

@@ -63,6 +63,9 @@ static const char k_usage[] =
     "  --out DIR           output directory (default train-lm-out)\n"
     "  --resume FILE       continue from a checkpoint (same options)\n"
     "  --stop-after N      stop after step N as if interrupted\n"
+    "  --remat all|LIST    activation checkpointing: recompute these blocks'\n"
+    "                      activations in the backward pass (block numbers from\n"
+    "                      0, comma-separated; default none)\n"
     "  --device NAME       the device (default cpu)\n"
     "  --finetune GGUF     fine-tune this pretrained model (llama, qwen2, gemma,\n"
     "                      gpt2; dequantized to f32 and frozen) with LoRA adapters\n"
@@ -99,7 +102,7 @@ static int fail(ry_status s, const char *what) {
 }
 
 struct lm_opts {
-  const char *data, *tokenizer, *config, *out, *resume, *device, *finetune, *lora_targets;
+  const char *data, *tokenizer, *config, *out, *resume, *device, *finetune, *lora_targets, *remat;
   int64_t lora_rank;
   double lora_alpha;
   int wd_given;
@@ -416,6 +419,7 @@ static int run(const lm_opts *o) {
   ry_gguf *g = NULL;
   ry_device *dev = NULL;
   ry_params *w0 = NULL, *w = NULL, *base = NULL, *merged = NULL;
+  unsigned char *remat = NULL;
   ry_lm_trainer *t = NULL;
   ry_lm *sampler = NULL;
   int32_t *batch = NULL;
@@ -516,6 +520,23 @@ static int run(const lm_opts *o) {
   to.opt.lr.decay_steps = o->steps;
   to.frozen = base;
   to.lora_scale = lora_scale;
+  /* --remat: all, or block numbers "0,2,5" */
+  remat = calloc((size_t)c.n_layers, 1);
+  if (!remat) goto done;
+  if (o->remat && !strcmp(o->remat, "all")) memset(remat, 1, (size_t)c.n_layers);
+  for (const char *p = o->remat && strcmp(o->remat, "all") ? o->remat : ""; *p;) {
+    char *e;
+    long l = strtol(p, &e, 10);
+    if (e == p || l < 0 || l >= c.n_layers || (*e && *e != ',')) {
+      fprintf(stderr, "ryft train-lm: --remat wants 'all' or block numbers in [0, %d) separated by commas, not '%s'\n",
+              c.n_layers, o->remat);
+      rc = T_USAGE;
+      goto done;
+    }
+    remat[l] = 1;
+    p = *e ? e + 1 : e;
+  }
+  to.remat = remat;
   if ((!o->finetune && (s = ry_lm_init_gpt2(&c, o->seed, dev, &w0))) || (s = ry_lm_trainer_new(&c, w0, &to, dev, &t))) {
     rc = fail(s, "building the model");
     goto done;
@@ -556,6 +577,9 @@ static int run(const lm_opts *o) {
     rc = fail(s, "the sampler");
     goto done;
   }
+  int64_t n_trained = ry_params_numel(w0);
+  ry_params_free(w0); /* the trainer (and the sampler, until the first eval) hold the arrays */
+  w0 = NULL;
   int64_t per_step = o->accum * o->batch * (o->ctx + 1);
   batch = malloc((size_t)per_step * sizeof *batch);
   if (!batch) {
@@ -564,7 +588,7 @@ static int run(const lm_opts *o) {
   }
   printf("ryft train-lm: %s%s (%s; %" PRId64 " %sparameters), batch %" PRId64 " x %" PRId64 " x %" PRId64
          " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), device %s\n",
-         base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, ry_params_numel(w0),
+         base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, n_trained,
          base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
   if (base) printf("frozen base: %" PRId64 " parameters (f32)\n", ry_params_numel(base));
   if (o->resume) printf("resuming from %s after step %" PRId64 "\n", o->resume, start);
@@ -678,6 +702,7 @@ done:
   if (steps_csv) fclose(steps_csv);
   if (samples) fclose(samples);
   free(batch);
+  free(remat);
   free(text.p);
   free(train.p);
   free(val.p);
@@ -697,7 +722,7 @@ static int is_value_option(const char *name) {
                                   "--steps", "--lr",         "--warmup",     "--weight-decay", "--clip", "--eval-every",
                                   "--eval-batches", "--seed", "--out", "--resume", "--stop-after", "--device",
                                   "--layers", "--embd", "--heads", "--finetune", "--lora-rank", "--lora-alpha",
-                                  "--lora-targets"};
+                                  "--lora-targets", "--remat"};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
     if (!strcmp(name, k[i])) return 1;
   return 0;
@@ -787,6 +812,8 @@ int ryft_cmd_train_lm(int argc, char **argv) {
       o.config = v;
     } else if (!strcmp(name, "--finetune")) {
       o.finetune = v;
+    } else if (!strcmp(name, "--remat")) {
+      o.remat = v;
     } else if (!strcmp(name, "--lora-targets")) {
       o.lora_targets = v;
     } else if (!strcmp(name, "--data")) {

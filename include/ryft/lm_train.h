@@ -40,6 +40,10 @@ typedef struct ry_lm_train_opts {
    * with W + lora_scale * B A. */
   const ry_params *frozen;
   double lora_scale;    /* alpha / rank */
+  /* Activation checkpointing per block: n_layers flags, block l's
+   * activations recomputed in the backward pass when remat[l] is nonzero
+   * (ry_lm_loss_remat); NULL: none. Copied by ry_lm_trainer_new. */
+  const unsigned char *remat;
 } ry_lm_train_opts;
 
 /* batch 8, context 64, no accumulation; AdamW (0.9, 0.95, eps 1e-8, weight

@@ -98,6 +98,13 @@ RY_API ry_value ry_lm_logits_(ry_builder *b, ry_loc loc, const ry_lm_config *c, 
  * against targets i32[B, T] (usually the tokens shifted by one). */
 RY_API ry_value ry_lm_loss_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value targets);
 #define ry_lm_loss(b, c, w, tok, tgt) ry_lm_loss_((b), RY_HERE, (c), (w), (tok), (tgt))
+/* The same with activation checkpointing: block l with remat[l] nonzero
+ * (remat: n_layers flags, or NULL for none) is its own graph called
+ * through ry_checkpoint (RY_REMAT_SAVE_NOTHING), so reverse mode recomputes
+ * its activations from its input instead of keeping them. */
+RY_API ry_value ry_lm_loss_remat_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens,
+                                  ry_value targets, const unsigned char *remat);
+#define ry_lm_loss_remat(b, c, w, tok, tgt, rm) ry_lm_loss_remat_((b), RY_HERE, (c), (w), (tok), (tgt), (rm))
 
 typedef struct ry_lm ry_lm;
 

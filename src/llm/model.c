@@ -237,20 +237,155 @@ static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalue
   return ry_nn_layer_norm_(b, loc, x, g, ry_pvalues_get_(w, loc, name), c->norm_eps);
 }
 
+/* Block l of the decoder on the residual stream x [B, T, E]: attention
+   (through the caches when k_cache is set, as in decoder()) and the
+   feed-forward, each added to x. */
+static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, int l, ry_value x, ry_value mask,
+                      ry_value cs, ry_value sn, ry_value pos0, const ry_value *k_cache, const ry_value *v_cache, int64_t window,
+                      ry_value *k_out, ry_value *v_out) {
+  ry_shape xs = ry_value_shape(b, x);
+  int64_t B = xs.dims[0], T = xs.dims[1], S = k_cache ? ry_value_shape(b, k_cache[0]).dims[2] : T;
+  int64_t Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
+  bool gpt2 = c->arch == RY_LM_GPT2;
+  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
+  ry_value h = norm(b, loc, c, w, "blk.%d.attn_norm", l, x);
+  ry_value q, k, v;
+  if (gpt2) {
+    ry_value qkv = add_bias(b, loc, w, "blk.%d.attn_qkv.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_qkv.weight", l)));
+    q = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 0), RY_AXES(B, T, E), RY_NO_AXES);
+    k = ry_slice_(b, loc, qkv, RY_AXES(0, 0, E), RY_AXES(B, T, 2 * E), RY_NO_AXES);
+    v = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 2 * E), RY_AXES(B, T, 3 * E), RY_NO_AXES);
+  } else {
+    q = add_bias(b, loc, w, "blk.%d.attn_q.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_q.weight", l)));
+    k = add_bias(b, loc, w, "blk.%d.attn_k.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_k.weight", l)));
+    v = add_bias(b, loc, w, "blk.%d.attn_v.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_v.weight", l)));
+  }
+  q = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hq, D));
+  k = ry_reshape_(b, loc, k, RY_SHAPE(B, T, Hk, D));
+  v = ry_reshape_(b, loc, v, RY_SHAPE(B, T, Hk, D));
+  if (c->rope != RY_ROPE_NONE) {
+    q = rope(b, loc, c->rope, q, cs, sn);
+    k = rope(b, loc, c->rope, k, cs, sn);
+  }
+  /* heads first: each head's positions are contiguous */
+  ry_value kt = ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), vt = ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3));
+  ry_value kw = kt, vw = vt; /* [B, Hk, W, D] */
+  if (k_cache) {
+    /* write this step's keys and values into layer l's cache at positions pos0.. */
+    ry_value starts[4] = {zero, zero, pos0, zero};
+    k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], kt, starts);
+    v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], vt, starts);
+    ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, Hk, window, D);
+    kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES);
+    vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
+  }
+  /* grouped-query attention over the window, as batched matrix products
+     over (batch, kv head): the G query heads of a kv head and the T
+     positions are the T*G rows */
+  ry_value qh = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
+  qh = ry_reshape_(b, loc, ry_transpose_(b, loc, qh, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, Hk, T * G, D));
+  qh = ry_mul_(b, loc, qh, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
+  ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
+  ry_value lg = ry_dot_general_(b, loc, qh, kw, d1, RY_F32); /* [B, Hk, T*G, W] */
+  lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+  ry_value p = ry_softmax_(b, loc, lg, -1);
+  ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
+  ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+  o = ry_transpose_(b, loc, ry_reshape_(b, loc, o, RY_SHAPE(B, Hk, T, G, D)), RY_AXES(0, 2, 1, 3, 4));
+  o = ry_reshape_(b, loc, o, RY_SHAPE(B, T, Hq * D));
+  o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
+  x = ry_add_(b, loc, x, o);
+  /* the feed-forward block */
+  h = norm(b, loc, c, w, "blk.%d.ffn_norm", l, x);
+  ry_value f;
+  if (gpt2) {
+    ry_value u = add_bias(b, loc, w, "blk.%d.ffn_up.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l)));
+    f = add_bias(b, loc, w, "blk.%d.ffn_down.bias", l,
+                 linear_t(b, loc, ry_gelu_(b, loc, u, 1), wget(w, loc, "blk.%d.ffn_down.weight", l)));
+  } else {
+    ry_value g = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l));
+    g = c->arch == RY_LM_GEMMA ? ry_gelu_(b, loc, g, 1) : ry_silu_(b, loc, g);
+    ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
+    f = linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l));
+  }
+  x = ry_add_(b, loc, x, f);
+  return x;
+}
+
+/* A block as its own graph called through ry_checkpoint: reverse mode
+   recomputes its activations instead of saving them. Inputs: x, the
+   block's weights ("blk.<l>.*" of w, in w's order), the mask, and the rope
+   tables when the model has them. */
+typedef struct remat_ctx {
+  const ry_lm_config *c;
+  int l, nw;
+  const char **paths;
+} remat_ctx;
+
+static int remat_block_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
+  const remat_ctx *rc = vctx;
+  ry_pvalues *pv = ry_pvalues_new(b);
+  if (!pv) return ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm remat: out of memory")), -1;
+  for (int i = 0; i < rc->nw; i++) ry_pvalues_set(pv, rc->paths[i], in[1 + i]);
+  bool rope = rc->c->rope != RY_ROPE_NONE;
+  ry_value none = {0};
+  out[0] = block(b, RY_HERE, rc->c, pv, rc->l, in[0], in[1 + rc->nw], rope ? in[2 + rc->nw] : none, rope ? in[3 + rc->nw] : none,
+                 ry_scalar(b, RY_I32, 0.0), NULL, NULL, ry_value_shape(b, in[0]).dims[1], NULL, NULL);
+  ry_pvalues_free(pv);
+  return ry_builder_error(b) ? -1 : 1;
+}
+
+static ry_value remat_block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, int l, ry_value x, ry_value mask,
+                            ry_value cs, ry_value sn) {
+  char prefix[32];
+  int len = snprintf(prefix, sizeof prefix, "blk.%d.", l), n = ry_pvalues_count(w), nw = 0, extra = c->rope != RY_ROPE_NONE ? 2 : 0;
+  const char **paths = calloc((size_t)n + 1, sizeof *paths);
+  ry_value *args = calloc((size_t)n + 4, sizeof *args);
+  ry_type *types = calloc((size_t)n + 4, sizeof *types);
+  ry_value out = {0};
+  if (!paths || !args || !types) {
+    ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm remat: out of memory"));
+    goto done;
+  }
+  args[0] = x;
+  for (int i = 0; i < n; i++)
+    if (!strncmp(ry_pvalues_path(w, i), prefix, (size_t)len)) {
+      paths[nw] = ry_pvalues_path(w, i);
+      args[1 + nw++] = ry_pvalues_at(w, i);
+    }
+  args[1 + nw] = mask;
+  if (extra) args[2 + nw] = cs, args[3 + nw] = sn;
+  for (int i = 0; i < 2 + nw + extra; i++) types[i] = ry_value_type(b, args[i]);
+  remat_ctx rc = {c, l, nw, paths};
+  ry_graph *g = NULL;
+  char name[48];
+  snprintf(name, sizeof name, "blk%d_remat", l);
+  ry_status s = ry_builder_error(b) ? NULL : ry_trace(name, remat_block_fn, &rc, 2 + nw + extra, types, NULL, &g);
+  if (s) ry_builder_set_error(b, s);
+  if (g && ry_checkpoint_(b, loc, g, RY_REMAT_SAVE_NOTHING, 2 + nw + extra, args, &out) != 1 && !ry_builder_error(b))
+    ry_builder_set_error(b, ry_status_make(RY_ERR_INTERNAL, "lm remat: block %d's checkpoint returned no value", l));
+  ry_graph_release(g);
+done:
+  free(paths);
+  free(args);
+  free(types);
+  return out;
+}
+
 /* The decoder blocks on tokens [B, T] at positions pos0 .. pos0+T-1: the
    residual stream x [B, T, E] after the last block (before output_norm).
    With caches (k_cache != NULL) this step's keys and values are written into
    them (k_out, v_out) and the attention reads `window` cache positions;
    without, it reads this step's own keys and values (window = T). */
 static ry_value decoder(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value pos0,
-                        const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *k_out, ry_value *v_out) {
+                        const ry_value *k_cache, const ry_value *v_cache, int64_t window, ry_value *k_out, ry_value *v_out,
+                        const unsigned char *remat) {
   ry_shape ts = ry_value_shape(b, tokens);
-  int64_t B = ts.dims[0], T = ts.dims[1], S = k_cache ? ry_value_shape(b, k_cache[0]).dims[2] : T;
-  int64_t Hq = c->n_heads, Hk = c->n_kv_heads, D = c->head_dim, G = Hq / Hk, E = c->n_embd;
+  int64_t B = ts.dims[0], T = ts.dims[1];
+  int64_t Hk = c->n_kv_heads, G = c->n_heads / Hk, E = c->n_embd;
   bool gpt2 = c->arch == RY_LM_GPT2;
   ry_value x = ry_nn_embedding_(b, loc, ry_pvalues_get_(w, loc, "token_embd.weight"), tokens); /* [B, T, E] */
   if (c->arch == RY_LM_GEMMA) x = ry_mul_(b, loc, x, ry_scalar_(b, loc, RY_F32, sqrt((double)E)));
-  ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
   if (gpt2) { /* learned positions pos0 .. pos0+T-1 (a padded chunk's tail may run past the table: clamped) */
     ry_value ids = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T), 0), pos0);
     ids = ry_min_(b, loc, ids, ry_scalar_(b, loc, RY_I32, (double)(c->n_ctx_train - 1)));
@@ -264,69 +399,9 @@ static ry_value decoder(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pva
   ry_value mask = ry_compare_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 1), qpos, RY_LE);
   mask = ry_broadcast_in_dim_(b, loc, mask, RY_SHAPE(B, Hk, T, G, window), RY_AXES(2, 4));
   mask = ry_reshape_(b, loc, mask, RY_SHAPE(B, Hk, T * G, window));
-  for (int l = 0; l < c->n_layers && !ry_builder_error(b); l++) {
-    ry_value h = norm(b, loc, c, w, "blk.%d.attn_norm", l, x);
-    ry_value q, k, v;
-    if (gpt2) {
-      ry_value qkv = add_bias(b, loc, w, "blk.%d.attn_qkv.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_qkv.weight", l)));
-      q = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 0), RY_AXES(B, T, E), RY_NO_AXES);
-      k = ry_slice_(b, loc, qkv, RY_AXES(0, 0, E), RY_AXES(B, T, 2 * E), RY_NO_AXES);
-      v = ry_slice_(b, loc, qkv, RY_AXES(0, 0, 2 * E), RY_AXES(B, T, 3 * E), RY_NO_AXES);
-    } else {
-      q = add_bias(b, loc, w, "blk.%d.attn_q.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_q.weight", l)));
-      k = add_bias(b, loc, w, "blk.%d.attn_k.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_k.weight", l)));
-      v = add_bias(b, loc, w, "blk.%d.attn_v.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.attn_v.weight", l)));
-    }
-    q = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hq, D));
-    k = ry_reshape_(b, loc, k, RY_SHAPE(B, T, Hk, D));
-    v = ry_reshape_(b, loc, v, RY_SHAPE(B, T, Hk, D));
-    if (c->rope != RY_ROPE_NONE) {
-      q = rope(b, loc, c->rope, q, cs, sn);
-      k = rope(b, loc, c->rope, k, cs, sn);
-    }
-    /* heads first: each head's positions are contiguous */
-    ry_value kt = ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), vt = ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3));
-    ry_value kw = kt, vw = vt; /* [B, Hk, W, D] */
-    if (k_cache) {
-      /* write this step's keys and values into layer l's cache at positions pos0.. */
-      ry_value starts[4] = {zero, zero, pos0, zero};
-      k_out[l] = ry_dynamic_update_slice_(b, loc, k_cache[l], kt, starts);
-      v_out[l] = ry_dynamic_update_slice_(b, loc, v_cache[l], vt, starts);
-      ry_axes lo = RY_AXES(0, 0, 0, 0), hi = RY_AXES(B, Hk, window, D);
-      kw = window == S ? k_out[l] : ry_slice_(b, loc, k_out[l], lo, hi, RY_NO_AXES);
-      vw = window == S ? v_out[l] : ry_slice_(b, loc, v_out[l], lo, hi, RY_NO_AXES);
-    }
-    /* grouped-query attention over the window, as batched matrix products
-       over (batch, kv head): the G query heads of a kv head and the T
-       positions are the T*G rows */
-    ry_value qh = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
-    qh = ry_reshape_(b, loc, ry_transpose_(b, loc, qh, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, Hk, T * G, D));
-    qh = ry_mul_(b, loc, qh, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
-    ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
-    ry_value lg = ry_dot_general_(b, loc, qh, kw, d1, RY_F32); /* [B, Hk, T*G, W] */
-    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
-    ry_value p = ry_softmax_(b, loc, lg, -1);
-    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
-    ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
-    o = ry_transpose_(b, loc, ry_reshape_(b, loc, o, RY_SHAPE(B, Hk, T, G, D)), RY_AXES(0, 2, 1, 3, 4));
-    o = ry_reshape_(b, loc, o, RY_SHAPE(B, T, Hq * D));
-    o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
-    x = ry_add_(b, loc, x, o);
-    /* the feed-forward block */
-    h = norm(b, loc, c, w, "blk.%d.ffn_norm", l, x);
-    ry_value f;
-    if (gpt2) {
-      ry_value u = add_bias(b, loc, w, "blk.%d.ffn_up.bias", l, linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l)));
-      f = add_bias(b, loc, w, "blk.%d.ffn_down.bias", l,
-                   linear_t(b, loc, ry_gelu_(b, loc, u, 1), wget(w, loc, "blk.%d.ffn_down.weight", l)));
-    } else {
-      ry_value g = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l));
-      g = c->arch == RY_LM_GEMMA ? ry_gelu_(b, loc, g, 1) : ry_silu_(b, loc, g);
-      ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
-      f = linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l));
-    }
-    x = ry_add_(b, loc, x, f);
-  }
+  for (int l = 0; l < c->n_layers && !ry_builder_error(b); l++)
+    x = !k_cache && remat && remat[l] ? remat_block(b, loc, c, w, l, x, mask, cs, sn)
+                                      : block(b, loc, c, w, l, x, mask, cs, sn, pos0, k_cache, v_cache, window, k_out, v_out);
   return x;
 }
 
@@ -359,7 +434,7 @@ int ry_lm_forward_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues 
   if (window < T || window > S)
     return FAIL(b, loc, "lm forward: window %lld must be in [%lld, %lld] (tokens per step, cache length)", (long long)window,
                 (long long)T, (long long)S);
-  ry_value x = decoder(b, loc, c, w, tokens, pos0, k_cache, v_cache, window, k_out, v_out);
+  ry_value x = decoder(b, loc, c, w, tokens, pos0, k_cache, v_cache, window, k_out, v_out, NULL);
   /* logits of position `last` only: the vocabulary projection is the largest matmul */
   ry_value zero = ry_scalar_(b, loc, RY_I32, 0.0);
   ry_value st3[3] = {zero, last, zero};
@@ -387,14 +462,24 @@ static int check_sequence(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_v
   return 1;
 }
 
-ry_value ry_lm_logits_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens) {
+static ry_value logits_remat(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens,
+                             const unsigned char *remat) {
   if (!check_sequence(b, loc, c, tokens, "tokens")) return (ry_value){0};
   ry_value x = decoder(b, loc, c, w, tokens, ry_scalar_(b, loc, RY_I32, 0.0), NULL, NULL, ry_value_shape(b, tokens).dims[1],
-                       NULL, NULL);
+                       NULL, NULL, remat);
   return lm_head(b, loc, c, w, x);
 }
 
+ry_value ry_lm_logits_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens) {
+  return logits_remat(b, loc, c, w, tokens, NULL);
+}
+
 ry_value ry_lm_loss_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value targets) {
+  return ry_lm_loss_remat_(b, loc, c, w, tokens, targets, NULL);
+}
+
+ry_value ry_lm_loss_remat_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalues *w, ry_value tokens, ry_value targets,
+                           const unsigned char *remat) {
   if (!check_sequence(b, loc, c, tokens, "tokens") || !check_sequence(b, loc, c, targets, "targets")) return (ry_value){0};
   if (!ry_shape_equal(ry_value_shape(b, tokens), ry_value_shape(b, targets))) {
     char t1[64], t2[64];
@@ -402,7 +487,7 @@ ry_value ry_lm_loss_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalue
          ry_shape_str(ry_value_shape(b, tokens), t2, sizeof t2));
     return (ry_value){0};
   }
-  return ry_nn_cross_entropy_(b, loc, ry_lm_logits_(b, loc, c, w, tokens), targets);
+  return ry_nn_cross_entropy_(b, loc, logits_remat(b, loc, c, w, tokens, remat), targets);
 }
 
 /* ---- ry_lm: bucketed programs over a persistent cache ---- */

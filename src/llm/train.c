@@ -149,11 +149,53 @@ ry_status ry_lm_sample_batch(const int32_t *corpus, int64_t n_corpus, ry_key key
 
 /* ---- the trainer ---- */
 
+/* The paths and types of a tree without its arrays: the trainer keeps no
+   reference to an array it does not train with, so donated buffers are
+   reused in place and the initial weights and optimizer state are freed
+   after the first step. */
+typedef struct names {
+  int n;
+  char **paths;
+  ry_type *types;
+} names;
+
+static void names_free(names *nm) {
+  for (int i = 0; nm->paths && i < nm->n; i++) free(nm->paths[i]);
+  free(nm->paths);
+  free(nm->types);
+  memset(nm, 0, sizeof *nm);
+}
+
+static ry_status names_of(const ry_params *p, names *out) {
+  memset(out, 0, sizeof *out);
+  int n = ry_params_count(p);
+  out->paths = calloc((size_t)n + 1, sizeof *out->paths);
+  out->types = calloc((size_t)n + 1, sizeof *out->types);
+  if (!out->paths || !out->types) return names_free(out), ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
+  out->n = n;
+  ry_params_types(p, out->types);
+  for (int i = 0; i < n; i++)
+    if (!(out->paths[i] = strdup(ry_params_path(p, i))))
+      return names_free(out), ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
+  return NULL;
+}
+
+/* "<prefix><path>" -> arrays[i] for every name, appended to dst (shared) */
+static ry_status names_tree(const names *nm, const char *prefix, ry_array *const *arrays, ry_params *dst) {
+  char path[RY_PARAMS_MAX_PATH + 16];
+  ry_status s = NULL;
+  for (int i = 0; i < nm->n && !s; i++) {
+    snprintf(path, sizeof path, "%s%s", prefix, nm->paths[i]);
+    s = ry_params_set(dst, path, arrays[i]);
+  }
+  return s;
+}
+
 struct ry_lm_trainer {
   ry_lm_config c;
   ry_lm_train_opts o;
   ry_device *dev;
-  ry_params *like, *state_like;
+  names like, state_like; /* the trained weights' and the optimizer state's */
   ry_params *frozen; /* inputs that are not trained (NULL: none) */
   int nf;
   unsigned char *decay;
@@ -162,6 +204,7 @@ struct ry_lm_trainer {
   ry_graph *loss_g, *loss_vg;
   ry_jit *step_j, *eval_j;
   int lost; /* a failed step took the donated weights with it */
+  unsigned char *remat; /* n_layers flags, or NULL */
 };
 
 static int is_adapter(const char *path) {
@@ -196,7 +239,11 @@ static ry_pvalues *model_view(ry_builder *b, const ry_lm_trainer *t, ry_pvalues 
 static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
   ry_lm_trainer *t = vctx;
   ry_pvalues *pv = NULL, *pf = NULL, *view = NULL;
-  ry_status s = ry_pvalues_from(b, t->like, in, &pv);
+  ry_status s = NULL;
+  pv = ry_pvalues_new(b);
+  if (!pv) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
+  for (int i = 0; !s && i < t->n; i++)
+    if (!ry_pvalues_set(pv, t->like.paths[i], in[i])) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
   if (!s && t->frozen) s = ry_pvalues_from(b, t->frozen, in + t->n, &pf);
   if (s) {
     ry_pvalues_free(pv);
@@ -214,7 +261,7 @@ static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   int64_t B = ts.dims[0], T = ts.dims[1] - 1;
   ry_value x = ry_slice(b, tok, RY_AXES(0, 0), RY_AXES(B, T), RY_NO_AXES);
   ry_value y = ry_slice(b, tok, RY_AXES(0, 1), RY_AXES(B, T + 1), RY_NO_AXES);
-  out[0] = ry_lm_loss(b, &t->c, pv, x, y);
+  out[0] = ry_lm_loss_remat(b, &t->c, pv, x, y, t->remat);
   ry_pvalues_free(pv);
   return ry_builder_error(b) ? -1 : 1;
 }
@@ -262,12 +309,13 @@ void ry_lm_trainer_free(ry_lm_trainer *t) {
   free(t->params);
   free(t->state);
   free(t->decay);
+  free(t->remat);
   ry_jit_free(t->step_j);
   ry_jit_free(t->eval_j);
   ry_graph_release(t->loss_vg);
   ry_graph_release(t->loss_g);
-  ry_params_free(t->like);
-  ry_params_free(t->state_like);
+  names_free(&t->like);
+  names_free(&t->state_like);
   ry_params_free(t->frozen);
   free(t);
 }
@@ -302,22 +350,30 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
     if (ry_array_dtype(ry_params_at(weights, i)) != RY_F32)
       s = ry_status_make(RY_ERR_DTYPE, "ry_lm_trainer_new: '%s' is %s; training keeps f32 weights", ry_params_path(weights, i),
                          ry_dtype_name(ry_array_dtype(ry_params_at(weights, i))));
-  if (!s) s = ry_params_clone(weights, &t->like);
+  ry_params *state0 = NULL;
+  if (!s) s = names_of(weights, &t->like);
   if (!s && o->frozen) s = ry_params_clone(o->frozen, &t->frozen);
   t->nf = ry_params_count(t->frozen);
   t->o.frozen = NULL; /* the caller's tree is not kept (t->frozen shares its arrays) */
-  if (!s) s = ry_nn_opt_state_tree(&o->opt, t->like, &t->state_like);
+  if (!s && o->remat) {
+    t->remat = malloc((size_t)c->n_layers);
+    if (!t->remat) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
+    else memcpy(t->remat, o->remat, (size_t)c->n_layers);
+  }
+  t->o.remat = NULL;
+  if (!s) s = ry_nn_opt_state_tree(&o->opt, weights, &state0);
+  if (!s) s = names_of(state0, &t->state_like);
   if (!s) {
-    t->n_state = ry_params_count(t->state_like);
+    t->n_state = t->state_like.n;
     t->params = calloc((size_t)t->n + 1, sizeof *t->params);
     t->state = calloc((size_t)t->n_state + 1, sizeof *t->state);
     t->decay = calloc((size_t)t->n + 1, 1);
     if (!t->params || !t->state || !t->decay) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
   }
   if (!s) {
-    for (int i = 0; i < t->n; i++) t->params[i] = ry_array_retain(ry_params_at(t->like, i));
-    for (int i = 0; i < t->n_state; i++) t->state[i] = ry_array_retain(ry_params_at(t->state_like, i));
-    ry_nn_decay_mask(t->like, o->n_no_decay, o->no_decay, t->decay);
+    for (int i = 0; i < t->n; i++) t->params[i] = ry_array_retain(ry_params_at(weights, i));
+    for (int i = 0; i < t->n_state; i++) t->state[i] = ry_array_retain(ry_params_at(state0, i));
+    ry_nn_decay_mask(weights, o->n_no_decay, o->no_decay, t->decay);
     t->o.no_decay = NULL; /* the caller's patterns are not kept */
     t->o.n_no_decay = 0;
   }
@@ -327,7 +383,7 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
   int *argnums = s ? NULL : calloc((size_t)t->n + 1, sizeof *argnums);
   if (!s && !argnums) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
   if (!s) {
-    ry_params_types(t->like, types);
+    memcpy(types, t->like.types, (size_t)t->n * sizeof *types);
     if (t->frozen) ry_params_types(t->frozen, types + t->n);
     types[t->n + t->nf] = (ry_type){RY_I32, RY_SHAPE(o->batch, (int64_t)o->ctx + 1)};
     for (int i = 0; i < t->n; i++) argnums[i] = i;
@@ -336,6 +392,7 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
     if (!s) s = ry_value_and_grad(t->loss_g, &go, &t->loss_vg);
   }
   free(types);
+  ry_params_free(state0); /* the trainer holds its arrays */
   free(argnums);
   if (!s) s = ry_jit_new("lm_train_step", step_fn, t, dev, &t->step_j);
   if (!s) s = ry_jit_new("lm_eval", eval_fn, t, dev, &t->eval_j);
@@ -419,24 +476,22 @@ int64_t ry_lm_trainer_steps(const ry_lm_trainer *t) {
 ry_status ry_lm_trainer_weights(const ry_lm_trainer *t, ry_params **out) {
   *out = NULL;
   if (!t || t->lost) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_weights: no trainer");
-  return ry_params_unflatten(t->like, t->n, t->params, out);
+  ry_params *w = ry_params_new();
+  ry_status s = w ? names_tree(&t->like, "", t->params, w) : ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
+  if (s) {
+    ry_params_free(w);
+    return s;
+  }
+  *out = w;
+  return NULL;
 }
 
 ry_status ry_lm_trainer_state(const ry_lm_trainer *t, ry_params **out) {
   *out = NULL;
   if (!t || t->lost) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_state: no trainer, or its weights were lost");
   ry_params *tr = ry_params_new();
-  if (!tr) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_state: out of memory");
-  ry_status s = NULL;
-  char path[RY_PARAMS_MAX_PATH + 16];
-  for (int i = 0; i < t->n && !s; i++) {
-    snprintf(path, sizeof path, "params/%s", ry_params_path(t->like, i));
-    s = ry_params_set(tr, path, t->params[i]);
-  }
-  for (int i = 0; i < t->n_state && !s; i++) {
-    snprintf(path, sizeof path, "opt/%s", ry_params_path(t->state_like, i));
-    s = ry_params_set(tr, path, t->state[i]);
-  }
+  ry_status s = tr ? names_tree(&t->like, "params/", t->params, tr) : ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
+  if (!s) s = names_tree(&t->state_like, "opt/", t->state, tr);
   if (s) {
     ry_params_free(tr);
     return s;
@@ -445,42 +500,39 @@ ry_status ry_lm_trainer_state(const ry_lm_trainer *t, ry_params **out) {
   return NULL;
 }
 
+/* st's array for "<prefix><name i>" with nm's type i, or an error naming it */
+static ry_status state_entry(const ry_params *st, const names *nm, int i, const char *prefix, ry_array **out) {
+  char p[RY_PARAMS_MAX_PATH + 16];
+  snprintf(p, sizeof p, "%s%s", prefix, nm->paths[i]);
+  ry_array *a = ry_params_get(st, p);
+  *out = a;
+  if (!a) return ry_status_make(RY_ERR_NOT_FOUND, "lm trainer state: '%s' is missing (a checkpoint of another model?)", p);
+  ry_type got = {ry_array_dtype(a), ry_array_shape(a)};
+  if (!ry_type_equal(got, nm->types[i])) {
+    char t1[64], t2[64];
+    return ry_status_make(RY_ERR_SHAPE, "lm trainer state: '%s' is %s, the model has %s (a checkpoint of another configuration?)", p,
+                          ry_type_str(got, t1, sizeof t1), ry_type_str(nm->types[i], t2, sizeof t2));
+  }
+  return NULL;
+}
+
 ry_status ry_lm_trainer_set_state(ry_lm_trainer *t, const ry_params *st) {
   if (!t || !st) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_set_state: no trainer or no state");
-  /* the paths and types a state must have (the trainer's trees) */
-  ry_params *want = ry_params_new();
-  ry_status s = want ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_set_state: out of memory");
-  char path[RY_PARAMS_MAX_PATH + 16];
-  for (int i = 0; i < t->n && !s; i++) {
-    snprintf(path, sizeof path, "params/%s", ry_params_path(t->like, i));
-    s = ry_params_set(want, path, ry_params_at(t->like, i));
-  }
-  for (int i = 0; i < t->n_state && !s; i++) {
-    snprintf(path, sizeof path, "opt/%s", ry_params_path(t->state_like, i));
-    s = ry_params_set(want, path, ry_params_at(t->state_like, i));
-  }
+  ry_array *a;
+  ry_status s = NULL;
   /* every entry present with its type, before anything changes */
-  for (int i = 0; i < ry_params_count(want) && !s; i++) {
-    const char *p = ry_params_path(want, i);
-    ry_array *a = ry_params_get(st, p);
-    if (!a) {
-      s = ry_status_make(RY_ERR_NOT_FOUND, "lm trainer state: '%s' is missing (a checkpoint of another model?)", p);
-    } else if (!ry_type_equal(ry_params_type(want, i), (ry_type){ry_array_dtype(a), ry_array_shape(a)})) {
-      char t1[64], t2[64];
-      s = ry_status_make(RY_ERR_SHAPE, "lm trainer state: '%s' is %s, the model has %s (a checkpoint of another configuration?)",
-                         p, ry_type_str((ry_type){ry_array_dtype(a), ry_array_shape(a)}, t1, sizeof t1),
-                         ry_type_str(ry_params_type(want, i), t2, sizeof t2));
-    }
-  }
+  for (int i = 0; i < t->n && !s; i++) s = state_entry(st, &t->like, i, "params/", &a);
+  for (int i = 0; i < t->n_state && !s; i++) s = state_entry(st, &t->state_like, i, "opt/", &a);
   for (int i = 0; i < t->n && !s; i++) {
+    state_entry(st, &t->like, i, "params/", &a);
     ry_array_release(t->params[i]);
-    t->params[i] = ry_array_retain(ry_params_get(st, ry_params_path(want, i)));
+    t->params[i] = ry_array_retain(a);
   }
   for (int i = 0; i < t->n_state && !s; i++) {
+    state_entry(st, &t->state_like, i, "opt/", &a);
     ry_array_release(t->state[i]);
-    t->state[i] = ry_array_retain(ry_params_get(st, ry_params_path(want, t->n + i)));
+    t->state[i] = ry_array_retain(a);
   }
   if (!s) t->lost = 0;
-  ry_params_free(want);
   return s;
 }
