@@ -451,3 +451,37 @@ TEST(stablehlo_conformance) {
   CHECK_MSG(st.passed * 10 >= (st.passed + st.failed) * 9, "%d of %d importable modules pass", st.passed,
             st.passed + st.failed);
 }
+
+/* Shardy shardings (what JAX 0.10 writes) are kept as `sharding` ops: on
+ * main's inputs and outputs, and for sharding constraints. */
+TEST(stablehlo_import_shardings) {
+  static const char *text =
+      "module @jit_f attributes {mhlo.num_partitions = 4 : i32, mhlo.num_replicas = 1 : i32} {\n"
+      "  sdy.mesh @mesh = <[\"x\"=2, \"y\"=2]> {stablehlo.mesh = {axes = [{name = \"x\", size = 2 : i64}]}}\n"
+      "  func.func public @main(%arg0: tensor<4x4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{\"x\"}, {}]>}) -> (tensor<4x4xf32> {jax.result_info = \"result\", sdy.sharding = #sdy.sharding<@mesh, [{\"x\"}, {}]>}) {\n"
+      "    %1 = stablehlo.multiply %arg0, %arg0 : tensor<4x4xf32>\n"
+      "    %2 = sdy.sharding_constraint %1 <@mesh, [{}, {\"y\"}]> : tensor<4x4xf32>\n"
+      "    return %2 : tensor<4x4xf32>\n"
+      "  }\n"
+      "}\n";
+  ry_graph *g = import_ok(text);
+  char *ir = NULL;
+  if (g) CHECK_OK(ry_graph_to_string(g, &ir));
+  if (ir) {
+    CHECK_MSG(strstr(ir, "sharding %arg0 {mesh=[2, 2], dims=[0, -1]}") != NULL, "%s", ir);
+    CHECK_MSG(strstr(ir, "{mesh=[2, 2], dims=[-1, 1]}") != NULL, "%s", ir);
+  }
+  ry_free(ir);
+  ry_graph_release(g);
+  static const char *two_axes =
+      "sdy.mesh @m = <[\"x\"=2, \"y\"=2]>\n"
+      "func.func @main(%a: tensor<4xf32> {sdy.sharding = #sdy.sharding<@m, [{\"x\", \"y\"}]>}) -> tensor<4xf32> {\n"
+      "  return %a : tensor<4xf32>\n"
+      "}\n";
+  CHECK_ERR(ry_stablehlo_parse(two_axes, -1, "s.mlir", &g), RY_ERR_UNSUPPORTED, "s.mlir:2:", "several mesh axes");
+  static const char *no_mesh =
+      "func.func @main(%a: tensor<4xf32> {sdy.sharding = #sdy.sharding<@m, [{\"x\"}]>}) -> tensor<4xf32> {\n"
+      "  return %a : tensor<4xf32>\n"
+      "}\n";
+  CHECK_ERR(ry_stablehlo_parse(no_mesh, -1, "s.mlir", &g), RY_ERR_PARSE, "s.mlir:1:", "unknown mesh @m");
+}

@@ -400,3 +400,99 @@ bad:
   *err = ry__err(RY_ERR_PARSE, "malformed dense literal for %s", ry_type_str(t, (char[128]){0}, 128));
   return NULL;
 }
+
+/* ---- Shardy shardings ---- */
+
+/* `"name"` at c into out; false when absent. */
+static bool quoted(cur *c, shlo_span *out) {
+  cws(c);
+  if (c->p >= c->e || *c->p != '"') return false;
+  const char *b = ++c->p;
+  while (c->p < c->e && *c->p != '"') c->p++;
+  if (c->p >= c->e) return false;
+  out->p = b;
+  out->n = (int)(c->p - b);
+  c->p++;
+  return true;
+}
+
+int shlo_sharding(const shlo_module *m, shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size) {
+  memset(mesh, 0, sizeof *mesh);
+  memset(dims, 0, sizeof *dims);
+  cur c = {s.p, s.p + s.n};
+  while (c.p < c.e && *c.p != '<') c.p++;
+  if (!ceat(&c, '<') || !ceat(&c, '@')) {
+    snprintf(why, why_size, "a sharding without a named mesh");
+    return -1;
+  }
+  const char *nb = c.p;
+  while (c.p < c.e && is_w(*c.p)) c.p++;
+  shlo_span name = {nb, (int)(c.p - nb)};
+  const shlo_mesh *mh = NULL;
+  for (int i = 0; i < m->n_mesh; i++)
+    if (m->mesh[i].name.n == name.n && memcmp(m->mesh[i].name.p, name.p, (size_t)name.n) == 0) mh = &m->mesh[i];
+  if (!mh) {
+    snprintf(why, why_size, "sharding over an unknown mesh @%.*s", name.n > 40 ? 40 : name.n, name.p);
+    return 0;
+  }
+  /* the mesh: <["x"=2, "y"=2]> */
+  shlo_span axis_names[RY_MAX_RANK];
+  cur mc = {mh->axes.p, mh->axes.p + mh->axes.n};
+  if (!ceat(&mc, '<') || !ceat(&mc, '[')) return 0;
+  cws(&mc);
+  while (mc.p < mc.e && *mc.p != ']') {
+    int64_t size;
+    if (mesh->n == RY_MAX_RANK) {
+      snprintf(why, why_size, "a mesh of more than %d axes", RY_MAX_RANK);
+      return -1;
+    }
+    if (!quoted(&mc, &axis_names[mesh->n]) || !ceat(&mc, '=') || !read_int(&mc, &size) || size < 1) return 0;
+    mesh->v[mesh->n++] = size;
+    cws(&mc);
+    if (mc.p < mc.e && *mc.p == ',') mc.p++;
+    cws(&mc);
+  }
+  /* the dimensions: [{"x"}, {}] */
+  if (!ceat(&c, ',') || !ceat(&c, '[')) return 0;
+  for (;;) {
+    cws(&c);
+    if (c.p < c.e && *c.p == ']') break;
+    if (!ceat(&c, '{')) return 0;
+    if (dims->n == RY_MAX_RANK) return 0;
+    int64_t axis = -1;
+    int n_axes = 0;
+    for (;;) {
+      cws(&c);
+      if (c.p < c.e && *c.p == '}') break;
+      if (c.p < c.e && *c.p == '?') { /* open: the partitioner may choose; ryft leaves it unsplit */
+        c.p++;
+        continue;
+      }
+      shlo_span an;
+      if (!quoted(&c, &an)) return 0;
+      if (c.p < c.e && *c.p == ':') {
+        snprintf(why, why_size, "a sharding over a sub-axis");
+        return -1;
+      }
+      int found = -1;
+      for (int a = 0; a < mesh->n; a++)
+        if (axis_names[a].n == an.n && memcmp(axis_names[a].p, an.p, (size_t)an.n) == 0) found = a;
+      if (found < 0) return 0;
+      axis = found;
+      n_axes++;
+      cws(&c);
+      if (c.p < c.e && *c.p == ',') c.p++;
+    }
+    c.p++;
+    while (c.p < c.e && *c.p != ',' && *c.p != ']') c.p++; /* a priority suffix such as p0 */
+    if (n_axes > 1) {
+      snprintf(why, why_size, "a dimension split over several mesh axes");
+      return -1;
+    }
+    dims->v[dims->n++] = axis;
+    cws(&c);
+    if (c.p < c.e && *c.p == ',') c.p++;
+  }
+  if (dims->n != rank) return 0;
+  return 1;
+}

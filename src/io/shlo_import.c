@@ -276,6 +276,32 @@ static int find_func(const shlo_module *m, shlo_span name) {
 }
 
 
+ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spec, ry_value v) {
+  ry_axes mesh, dims;
+  char why[128] = "";
+  int r = shlo_sharding(im->m, spec, ry_value_shape(b, v).rank, &mesh, &dims, why, sizeof why);
+  if (r == 0) {
+    shlo_fail(im, b, at, RY_ERR_PARSE, "malformed sharding %.*s%s%s", spec.n > 80 ? 80 : spec.n, spec.p, why[0] ? ": " : "", why);
+    return (ry_value){0};
+  }
+  if (r < 0) {
+    shlo_fail(im, b, at, RY_ERR_UNSUPPORTED, "unsupported sharding: %s", why);
+    return (ry_value){0};
+  }
+  ry_value o = ry_shard_(b, (ry_loc){NULL, 0}, v, mesh, dims);
+  if (!ryb_ok(b) && ry_status_code(b->err) != RY_ERR_OUT_OF_MEMORY) {
+    char where[300];
+    ry_status e = ry__err(RY_ERR_PARSE, "%s: %s", shlo_where(im->m, at, where, sizeof where), ry_status_message(b->err));
+    ry_status_free(b->err);
+    b->err = e;
+  }
+  return o;
+}
+
+static ry_value sharded(shlo_imp *im, ry_builder *b, shlo_span spec, ry_value v) {
+  return shlo_sharded(im, b, spec.p, spec, v);
+}
+
 static ry_status convert_func(shlo_imp *im, int fi, bool is_main, ry_graph **out) {
   const shlo_func *f = &im->m->func[fi];
   char name[128];
@@ -297,6 +323,8 @@ static ry_status convert_func(shlo_imp *im, int fi, bool is_main, ry_graph **out
     if (r < 0) shlo_fail(im, b, f->body->arg_type[i].p, RY_ERR_UNSUPPORTED, "unsupported %s", why);
     if (r <= 0) goto finish;
     in[i] = ry_input(b, NULL, t);
+    if (is_main && f->arg_sharding && f->arg_sharding[i].n && !(in[i] = sharded(im, b, f->arg_sharding[i], in[i])).id)
+      goto finish;
   }
   int n_out = shlo_region_run(im, b, NULL, f->body, n_in, in, outs, RY_MAX_OUTPUTS);
   if (n_out < 0) goto finish;
@@ -313,6 +341,8 @@ static ry_status convert_func(shlo_imp *im, int fi, bool is_main, ry_graph **out
       goto finish;
     }
   }
+  for (int i = 0; is_main && f->res_sharding && i < n_out; i++)
+    if (f->res_sharding[i].n && !(outs[i] = sharded(im, b, f->res_sharding[i], outs[i])).id) goto finish;
   if (is_main && im->res && im->has_chk) {
     for (int k = 0; k < im->res->n_checks; k++) {
       im->res->checks[k].output += n_out;

@@ -60,13 +60,21 @@ typedef struct shlo_func {
   int n_res;
   shlo_span *res_type;
   shlo_region *body;      /* its arguments are the function's */
+  shlo_span *arg_sharding, *res_sharding; /* `sdy.sharding` values ({0} when absent) */
 } shlo_func;
+
+typedef struct shlo_mesh {
+  shlo_span name;         /* without '@' */
+  shlo_span axes;         /* `<["x"=2, "y"=2]>` */
+} shlo_mesh;
 
 typedef struct shlo_chunk shlo_chunk;
 typedef struct shlo_module {
   const char *src, *end, *source; /* the text and its name for messages */
   int n_func;
   shlo_func *func;
+  int n_mesh;
+  shlo_mesh *mesh;
   shlo_chunk *arena;
 } shlo_module;
 
@@ -96,6 +104,11 @@ bool shlo_field(shlo_span s, const char *name, shlo_span *out);
 /* A dense literal (`dense<...>` with or without the trailing `: type`) of
  * type t into a new array. Returns NULL with *err set. */
 ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err);
+/* A Shardy sharding `#sdy.sharding<@mesh, [{"x"}, {}]>` (or the same
+ * without `#sdy.sharding`) of a rank-`rank` value over the module's meshes:
+ * 1 with mesh sizes and per-dimension mesh axes (-1 unsplit), 0 malformed,
+ * -1 a form ryft cannot hold (why says which). */
+int shlo_sharding(const shlo_module *m, shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size);
 /* The word after `#stablehlo<comparison_direction GT>` or a bare `GT`. */
 shlo_span shlo_enum_word(shlo_span s);
 
@@ -151,6 +164,8 @@ int shlo_region_run(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_regi
 ry_graph *shlo_callee(shlo_imp *im, ry_builder *b, const shlo_op *op, shlo_span name);
 /* The constant a value holds, when it is a constant node (else NULL). */
 const ry_array *shlo_const_of(ry_builder *b, ry_value v);
+/* v with the Shardy sharding spec applied (a `sharding` op); {0} on error. */
+ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spec, ry_value v);
 bool shlo_record_check(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op *op);
 
 #endif

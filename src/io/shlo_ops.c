@@ -1060,6 +1060,11 @@ static bool dispatch(X *x) {
   if (shlo_span_is(nm, "stablehlo.if")) return c_case(x, true);
   if (shlo_span_is(nm, "func.call") || shlo_span_is(nm, "call")) return c_call(x);
   if (shlo_span_is(nm, "stablehlo.optimization_barrier")) return finish(x, x->n_in, x->in);
+  if (shlo_span_is(nm, "sdy.sharding_constraint")) {
+    if (x->n_in != 1 || x->op->n_word < 1) return xfail(x, RY_ERR_PARSE, "expects a value and a sharding");
+    ry_value v = shlo_sharded(x->im, x->b, x->op->at, x->op->word[0], x->in[0]);
+    return v.id && finish1(x, v);
+  }
   if (shlo_span_is(nm, "stablehlo.custom_call")) {
     const shlo_span *t = attr(x, "call_target_name", NULL);
     shlo_span tn = t ? *t : x->op->n_word ? x->op->word[0] : (shlo_span){"?", 1};

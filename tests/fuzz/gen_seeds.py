@@ -77,6 +77,7 @@ SHLO = {
     "bad_dense.mlir": "func.func @main() -> tensor<2xf32> {\n  %0 = stablehlo.constant dense<[1.0, [2.0]> : tensor<2xf32>\n  return %0 : tensor<2xf32>\n}\n",
     "bad_recursion.mlir": "func.func @main(%a: tensor<f32>) -> tensor<f32> {\n  %0 = call @main(%a) : (tensor<f32>) -> tensor<f32>\n  return %0 : tensor<f32>\n}\n",
     "bad_nesting.mlir": "func.func @main() -> () {\n" + "  %0 = \"stablehlo.case\"(%i) ({\n" * 60 + "}\n",
+    "sharded.mlir": "sdy.mesh @mesh = <[\"x\"=2, \"y\"=2]>\nfunc.func public @main(%a: tensor<4x4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{\"x\"}, {}]>}) -> (tensor<4x4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {\"y\"}]>}) {\n  %0 = sdy.sharding_constraint %a <@mesh, [{}, {\"y\"}]> : tensor<4x4xf32>\n  return %0 : tensor<4x4xf32>\n}\n",
     "bad_big_const.mlir": "func.func @main() -> tensor<99999999999xf32> {\n  %0 = stablehlo.constant dense<1.0> : tensor<99999999999xf32>\n  return %0 : tensor<99999999999xf32>\n}\n",
 }
 for name, text in SHLO.items():
