@@ -340,6 +340,7 @@ ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err) {
       return NULL;
     }
     uint8_t *dst = a->data;
+    if (numel == 0) nb = 0; /* an empty splat: nothing to write */
     for (size_t k = 0; k < nb; k++) dst[k] = (uint8_t)(hexval(h[2 * k]) << 4 | hexval(h[2 * k + 1]));
     if (t.dtype == RY_BOOL)
       for (size_t k = 0; k < nb; k++) dst[k] = dst[k] != 0;
