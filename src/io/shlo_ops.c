@@ -618,6 +618,44 @@ static bool dn_axes(X *x, const shlo_span *st, const char *name, ry_axes *a, boo
   return true;
 }
 
+/* Batching dimensions as ordinary ones: each pair (operand dim ob, index
+ * dim ib) adds to the indices an iota component along ib, which picks the
+ * matching operand slice; ob joins `map` and `collapsed` (kept sorted).
+ * *idx and *ivd are updated. */
+static bool unbatch(X *x, ry_value *idx, int64_t *ivd, const ry_axes *ob, const ry_axes *ib, ry_axes *map, ry_axes *collapsed) {
+  if (ob->n != ib->n) return xfail(x, RY_ERR_PARSE, "operand and index batching dimensions differ in number");
+  if (!ob->n) return true;
+  ry_type it = ry_value_type(x->b, *idx);
+  int64_t v = *ivd;
+  if (v < 0 || v > it.shape.rank || it.shape.rank >= RY_MAX_RANK) return xfail(x, RY_ERR_PARSE, "bad index_vector_dim");
+  if (v == it.shape.rank) {
+    ry_shape ns = it.shape;
+    ns.dims[ns.rank++] = 1;
+    *idx = ry_reshape_(x->b, x->loc, *idx, ns);
+    it.shape = ns;
+  }
+  ry_value parts[1 + RY_MAX_RANK];
+  parts[0] = *idx;
+  ry_shape one = it.shape;
+  one.dims[v] = 1;
+  for (int k = 0; k < ob->n; k++) {
+    if (ib->v[k] < 0 || ib->v[k] >= it.shape.rank || ib->v[k] == v) return xfail(x, RY_ERR_PARSE, "bad batching dimension");
+    parts[1 + k] = ry_iota_(x->b, x->loc, it.dtype, one, (int)ib->v[k]);
+    if (map->n >= RY_MAX_RANK || collapsed->n >= RY_MAX_RANK) return xfail(x, RY_ERR_PARSE, "too many dimensions");
+    map->v[map->n++] = ob->v[k];
+    collapsed->v[collapsed->n++] = ob->v[k];
+  }
+  *idx = ry_concatenate_(x->b, x->loc, 1 + ob->n, parts, (int)v);
+  *ivd = v;
+  for (int i = 1; i < collapsed->n; i++)
+    for (int j = i; j > 0 && collapsed->v[j - 1] > collapsed->v[j]; j--) {
+      int64_t t = collapsed->v[j];
+      collapsed->v[j] = collapsed->v[j - 1];
+      collapsed->v[j - 1] = t;
+    }
+  return ryb_ok(x->b);
+}
+
 static bool c_gather(X *x) {
   if (x->n_in != 2 || x->n_res != 1) return xfail(x, RY_ERR_PARSE, "expects 2 operands and 1 result");
   const shlo_span *st = attr(x, "dimension_numbers", NULL);
@@ -632,39 +670,7 @@ static bool c_gather(X *x) {
   if (ivd.n != 1) return xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
   d.index_vector_dim = ivd.v[0];
   ry_value idx = x->in[1];
-  if (b1.n != b2.n) return xfail(x, RY_ERR_PARSE, "operand and index batching dimensions differ in number");
-  if (b1.n) {
-    /* batching dimensions as ordinary ones: each batching index dimension
-     * adds an iota index component that picks the matching operand slice */
-    ry_type it = ry_value_type(x->b, idx);
-    int64_t v = d.index_vector_dim;
-    if (v < 0 || v > it.shape.rank || it.shape.rank >= RY_MAX_RANK) return xfail(x, RY_ERR_PARSE, "bad index_vector_dim");
-    if (v == it.shape.rank) {
-      ry_shape ns = it.shape;
-      ns.dims[ns.rank++] = 1;
-      idx = ry_reshape_(x->b, x->loc, idx, ns);
-      it.shape = ns;
-    }
-    ry_value parts[1 + RY_MAX_RANK];
-    parts[0] = idx;
-    ry_shape one = it.shape;
-    one.dims[v] = 1;
-    for (int k = 0; k < b1.n; k++) {
-      if (b2.v[k] < 0 || b2.v[k] >= it.shape.rank || b2.v[k] == v) return xfail(x, RY_ERR_PARSE, "bad batching dimension");
-      parts[1 + k] = ry_iota_(x->b, x->loc, it.dtype, one, (int)b2.v[k]);
-      if (d.start_index_map.n >= RY_MAX_RANK || d.collapsed_slice_dims.n >= RY_MAX_RANK)
-        return xfail(x, RY_ERR_PARSE, "too many dimensions");
-      d.start_index_map.v[d.start_index_map.n++] = b1.v[k];
-      d.collapsed_slice_dims.v[d.collapsed_slice_dims.n++] = b1.v[k];
-    }
-    idx = ry_concatenate_(x->b, x->loc, 1 + b1.n, parts, (int)v);
-    for (int i = 1; i < d.collapsed_slice_dims.n; i++) /* sorted */
-      for (int j = i; j > 0 && d.collapsed_slice_dims.v[j - 1] > d.collapsed_slice_dims.v[j]; j--) {
-        int64_t t = d.collapsed_slice_dims.v[j];
-        d.collapsed_slice_dims.v[j] = d.collapsed_slice_dims.v[j - 1];
-        d.collapsed_slice_dims.v[j - 1] = t;
-      }
-  }
+  if (!unbatch(x, &idx, &d.index_vector_dim, &b1, &b2, &d.start_index_map, &d.collapsed_slice_dims)) return false;
   return finish1(x, ry_gather_(x->b, x->loc, x->in[0], idx, &d));
 }
 
@@ -674,15 +680,17 @@ static bool c_scatter(X *x) {
   ry_scatter_dims d;
   memset(&d, 0, sizeof d);
   ry_axes b1, b2, ivd;
-  if (!dn_axes(x, st, "update_window_dims", &d.update_window_dims, true) ||
+  if (!dn_axes(x, st, "update_window_dims", &d.update_window_dims, false) ||
       !dn_axes(x, st, "inserted_window_dims", &d.inserted_window_dims, false) ||
       !dn_axes(x, st, "scatter_dims_to_operand_dims", &d.scatter_dims_to_operand_dims, true) ||
       !dn_axes(x, st, "index_vector_dim", &ivd, true) || !dn_axes(x, st, "input_batching_dims", &b1, false) ||
       !dn_axes(x, st, "scatter_indices_batching_dims", &b2, false))
     return false;
-  if (b1.n || b2.n) return xfail(x, RY_ERR_UNSUPPORTED, "scatter with batching dimensions");
   if (ivd.n != 1) return xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
   d.index_vector_dim = ivd.v[0];
+  ry_value idx = x->in[1];
+  if (!unbatch(x, &idx, &d.index_vector_dim, &b1, &b2, &d.scatter_dims_to_operand_dims, &d.inserted_window_dims))
+    return false;
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
   if (!r || r->n_arg != 2) return xfail(x, RY_ERR_PARSE, "needs a body of two arguments");
   const shlo_op *ret = region_ret(r);
@@ -692,7 +700,7 @@ static bool c_scatter(X *x) {
   else if (body_kind(r, 0, 1, &opname) && kind_of(opname, x->rt[0].dtype, &k) && k <= RY_MIN)
     d.kind = k == RY_SUM ? RY_SCATTER_ADD : k == RY_PROD ? RY_SCATTER_MUL : k == RY_MAX ? RY_SCATTER_MAX : RY_SCATTER_MIN;
   else return xfail(x, RY_ERR_UNSUPPORTED, "a scatter body that is neither a replacement nor one binary op");
-  return finish1(x, ry_scatter_(x->b, x->loc, x->in[0], x->in[1], x->in[2], &d));
+  return finish1(x, ry_scatter_(x->b, x->loc, x->in[0], idx, x->in[2], &d));
 }
 
 /* The block argument a comparator operand comes from, through the selects
