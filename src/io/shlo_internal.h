@@ -168,4 +168,31 @@ const ry_array *shlo_const_of(ry_builder *b, ry_value v);
 ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spec, ry_value v);
 bool shlo_record_check(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op *op);
 
+
+/* ---- one op's conversion (shlo_ops.c, shlo_control.c) ---- */
+typedef struct shlo_x {
+  shlo_imp *im;
+  ry_builder *b;
+  shlo_scope *sc;
+  const shlo_op *op;
+  int n_in;
+  ry_value *in;
+  int n_res;
+  ry_type *rt;
+  ry_loc loc;
+} shlo_x;
+/* "where: op: message" as the builder's error; false. */
+bool shlo_xfail(shlo_x *x, ry_code code, const char *fmt, ...) RY_PRINTF(3, 4);
+/* Bind n results, checking their types against the written ones. */
+bool shlo_finish(shlo_x *x, int n, const ry_value *v);
+bool shlo_finish1(shlo_x *x, ry_value v);
+/* Region helpers: the op defining `name` in r (NULL: an argument or outside),
+ * the index of `name` among names, the region's last op (its return). */
+const shlo_op *shlo_def_in(const shlo_region *r, shlo_span name);
+int shlo_arg_index(const shlo_region *r, const shlo_span *names, int n_names, shlo_span name);
+const shlo_op *shlo_region_ret(const shlo_region *r);
+bool shlo_c_while(shlo_x *x);
+bool shlo_c_case(shlo_x *x, bool is_if);
+bool shlo_c_call(shlo_x *x);
+
 #endif
