@@ -338,7 +338,7 @@ static bool arg_list_sh(P *ps, shlo_span **names, shlo_span **types, int *n, shl
 
 /* Types after ':': `(a, b) -> c`, `(a) -> (b, c)` or `a, b, c`. */
 static bool signature(P *ps, shlo_op *op) {
-  ws(ps, false);
+  ws(ps, true);
   if (peek(ps) == '(') {
     op->fn_type = true;
     ps->p++;
@@ -346,6 +346,7 @@ static bool signature(P *ps, shlo_op *op) {
     if (!eat(ps, ')')) {
       for (;;) {
         shlo_span t;
+        ws(ps, true);
         if (!type_span(ps, &t) || !PUSH(ps, op->tin, op->n_tin, &t)) return false;
         ws(ps, true);
         if (eat(ps, ',')) continue;
@@ -353,7 +354,7 @@ static bool signature(P *ps, shlo_op *op) {
         break;
       }
     }
-    ws(ps, false);
+    ws(ps, true);
     if (!at_str(ps, "->")) return fail(ps, ps->p, "expected '->' in a function type");
     ps->p += 2;
     ws(ps, true);
@@ -362,6 +363,7 @@ static bool signature(P *ps, shlo_op *op) {
     if (paren && eat(ps, ')')) return true;
     for (;;) {
       shlo_span t;
+      if (paren) ws(ps, true);
       if (!type_span(ps, &t) || !PUSH(ps, op->tout, op->n_tout, &t)) return false;
       ws(ps, paren);
       if (peek(ps) == '{' && !dict(ps, NULL)) return false;
