@@ -485,3 +485,51 @@ TEST(stablehlo_import_shardings) {
       "}\n";
   CHECK_ERR(ry_stablehlo_parse(no_mesh, -1, "s.mlir", &g), RY_ERR_PARSE, "s.mlir:1:", "unknown mesh @m");
 }
+
+/* GSPMD sharding strings (ryft's own export, older JAX): every mesh and dims
+ * ryft exports comes back as itself, the same sharding written twice (the
+ * argument's attribute and its Sharding custom call) is one op. */
+TEST(stablehlo_import_gspmd_round_trip) {
+  static const char *ir =
+      "func @main(%x: f32[8,4], %y: f32[8,4]) -> (f32[8,4]) {\n"
+      "  %0: f32[8,4] = sharding %x {mesh=[2, 2], dims=[1, -1]}\n"
+      "  %1: f32[8,4] = sharding %y {mesh=[4], dims=[-1, 0]}\n"
+      "  %2: f32[8,4] = add %0, %1\n"
+      "  %3: f32[8,4] = sharding %2 {mesh=[2, 2], dims=[0, 1]}\n"
+      "  %4: f32[8,4] = mul %3, %3\n"
+      "  %5: f32[8,4] = sharding %4 {mesh=[2], dims=[0, -1]}\n"
+      "  return %5\n"
+      "}\n";
+  ry_graph *g = NULL, *g2 = NULL;
+  CHECK_OK(ry_graph_parse(ir, -1, "t", &g));
+  char *t1 = NULL, *t2 = NULL, *p1 = NULL, *p2 = NULL;
+  if (g) CHECK_OK(ry_stablehlo_emit(g, &t1));
+  if (t1) CHECK_OK(ry_stablehlo_parse(t1, -1, "export", &g2));
+  if (g2) {
+    CHECK_OK(ry_stablehlo_emit(g2, &t2));
+    CHECK_OK(ry_graph_to_string(g, &p1));
+    CHECK_OK(ry_graph_to_string(g2, &p2));
+  }
+  if (t1 && t2) CHECK_STR(t2, t1);
+  if (p1 && p2) { /* the same program, names aside */
+    const char *a = strstr(p1, "sharding"), *b = strstr(p2, "sharding");
+    CHECK_MSG(a && b && strstr(p2, "{mesh=[2, 2], dims=[1, -1]}") && strstr(p2, "{mesh=[4], dims=[-1, 0]}") &&
+                  strstr(p2, "{mesh=[2, 2], dims=[0, 1]}") && strstr(p2, "{mesh=[2], dims=[0, -1]}"),
+              "%s", p2);
+    int n1 = 0, n2 = 0;
+    for (const char *q = p1; (q = strstr(q, "= sharding")); q++) n1++;
+    for (const char *q = p2; (q = strstr(q, "= sharding")); q++) n2++;
+    CHECK_EQ_INT(n2, n1);
+  }
+  ry_free(t1);
+  ry_free(t2);
+  ry_free(p1);
+  ry_free(p2);
+  ry_graph_release(g);
+  ry_graph_release(g2);
+  static const char *maximal =
+      "func.func @main(%a: tensor<4xf32> {mhlo.sharding = \"{maximal device=0}\"}) -> tensor<4xf32> {\n"
+      "  return %a : tensor<4xf32>\n"
+      "}\n";
+  CHECK_ERR(ry_stablehlo_parse(maximal, -1, "m.mlir", &g), RY_ERR_UNSUPPORTED, "m.mlir:1:", "maximal device=0");
+}

@@ -279,7 +279,11 @@ static int find_func(const shlo_module *m, shlo_span name) {
 ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spec, ry_value v) {
   ry_axes mesh, dims;
   char why[128] = "";
-  int r = shlo_sharding(im->m, spec, ry_value_shape(b, v).rank, &mesh, &dims, why, sizeof why);
+  int rank = ry_value_shape(b, v).rank;
+  bool gspmd = spec.n && spec.p[0] == '"';
+  int r = gspmd ? shlo_gspmd(spec, rank, &mesh, &dims, why, sizeof why)
+                : shlo_sharding(im->m, spec, rank, &mesh, &dims, why, sizeof why);
+  if (r == 2) return v; /* replicated: nothing to say */
   if (r == 0) {
     shlo_fail(im, b, at, RY_ERR_PARSE, "malformed sharding %.*s%s%s", spec.n > 80 ? 80 : spec.n, spec.p, why[0] ? ": " : "", why);
     return (ry_value){0};
@@ -287,6 +291,15 @@ ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spe
   if (r < 0) {
     shlo_fail(im, b, at, RY_ERR_UNSUPPORTED, "unsupported sharding: %s", why);
     return (ry_value){0};
+  }
+  /* the same sharding twice (an argument's attribute and its constraint, as
+   * ryft and JAX write both) is one */
+  int32_t dn = b->g->values[v.id].node;
+  if (dn >= 0 && b->g->nodes[dn].op == RY_OP_SHARDING) {
+    const ry_axes *m0 = &b->g->nodes[dn].attrs.sharding.mesh, *d0 = &b->g->nodes[dn].attrs.sharding.dims;
+    if (m0->n == mesh.n && d0->n == dims.n && !memcmp(m0->v, mesh.v, (size_t)mesh.n * sizeof mesh.v[0]) &&
+        !memcmp(d0->v, dims.v, (size_t)dims.n * sizeof dims.v[0]))
+      return v;
   }
   ry_value o = ry_shard_(b, (ry_loc){NULL, 0}, v, mesh, dims);
   if (!ryb_ok(b) && ry_status_code(b->err) != RY_ERR_OUT_OF_MEMORY) {

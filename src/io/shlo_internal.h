@@ -109,6 +109,10 @@ ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err);
  * 1 with mesh sizes and per-dimension mesh axes (-1 unsplit), 0 malformed,
  * -1 a form ryft cannot hold (why says which). */
 int shlo_sharding(const shlo_module *m, shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size);
+/* A GSPMD sharding string `"{devices=[2,1]0,1}"` (ryft's own export, older
+ * JAX): 1 with mesh and dims, 2 replicated, 0 malformed, -1 a form ryft
+ * cannot hold. */
+int shlo_gspmd(shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size);
 /* The word after `#stablehlo<comparison_direction GT>` or a bare `GT`. */
 shlo_span shlo_enum_word(shlo_span s);
 

@@ -791,6 +791,12 @@ static bool dispatch(X *x) {
   if (shlo_span_is(nm, "stablehlo.custom_call")) {
     const shlo_span *t = attr(x, "call_target_name", NULL);
     shlo_span tn = t ? *t : x->op->n_word ? x->op->word[0] : (shlo_span){"?", 1};
+    const shlo_span *sh = attr(x, "mhlo.sharding", NULL);
+    if ((shlo_span_is(tn, "\"Sharding\"") || shlo_span_is(tn, "@Sharding")) && sh && x->n_in == 1) {
+      /* with_sharding_constraint as GSPMD writes it (and ryft exports it) */
+      ry_value v = shlo_sharded(x->im, x->b, x->op->at, *sh, x->in[0]);
+      return v.id && shlo_finish1(x, v);
+    }
     return shlo_xfail(x, RY_ERR_UNSUPPORTED, "custom_call target %.*s is not supported", tn.n > 80 ? 80 : tn.n, tn.p);
   }
   return shlo_xfail(x, RY_ERR_UNSUPPORTED, "op not supported by ryft");

@@ -307,6 +307,7 @@ static bool arg_attrs(P *ps, shlo_span *sharding) {
   memset(&tmp, 0, sizeof tmp);
   if (!dict(ps, &tmp)) return false;
   const shlo_span *v = shlo_kv_get(&tmp, "sdy.sharding");
+  if (!v) v = shlo_kv_get(&tmp, "mhlo.sharding");
   if (v && sharding) *sharding = *v;
   return true;
 }
