@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     int64_t n = 1;
     for (int d = 0; d < s.rank; d++) n *= s.dims[d];
     float *v = malloc((size_t)n * sizeof *v);
-    for (int64_t k = 0; k < n; k++) v[k] = i == 4 ? (k % 3 == (k / 3) % 3) : (float)rand() / RAND_MAX - 0.5f;
+    for (int64_t k = 0; k < n; k++) v[k] = i == 4 ? (k % 3 == (k / 3) % 3) : (float)((double)rand() / RAND_MAX - 0.5);
     TRY(ry_array_from_host(RY_F32, s, v, &in[i]));
     free(v);
   }

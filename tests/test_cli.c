@@ -194,6 +194,36 @@ TEST(cli_print_is_canonical) {
   result_free(&r);
 }
 
+/* ryft import: StableHLO (here JAX's) as ryft's IR; other commands read .mlir */
+TEST(cli_import_stablehlo) {
+  char mlir[1100], bad[1100];
+  snprintf(mlir, sizeof mlir, "%s/tests/data/stablehlo/rnn.mlir", rt_source_dir());
+  cli_result r = RUN("import", mlir);
+  EXPECT(r, 0, "out", "func @main(%arg0: f32[4,4], %arg1: f32[3,4], %arg2: f32[6,3]) -> (f32[])", "= scan ");
+  CHECK_STR(r.err, "");
+  result_free(&r);
+  r = RUN("check", mlir);
+  EXPECT(r, 0, "out", "rnn.mlir: ok (");
+  result_free(&r);
+  r = RUN("grad", mlir);
+  EXPECT(r, 0, "out", "func @main(", "scan");
+  result_free(&r);
+  snprintf(bad, sizeof bad, "%s", tmp_path("bad.mlir"));
+  FILE *f = fopen(bad, "w");
+  CHECK(f != NULL);
+  if (f) {
+    fputs("func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n  %0 = stablehlo.fft %a : tensor<2xf32>\n"
+          "  return %0 : tensor<2xf32>\n}\n",
+          f);
+    fclose(f);
+  }
+  r = RUN("import", bad);
+  EXPECT(r, 1, "err", "bad.mlir:2:3: stablehlo.fft: op not supported by ryft");
+  CHECK_STR(r.out, "");
+  result_free(&r);
+  remove(bad);
+}
+
 TEST(cli_run_named_inputs) {
   char x[1200], y[1200];
   snprintf(x, sizeof x, "x=%s", data("x3.npy"));

@@ -431,8 +431,8 @@ int jax_corpus_run(const char *device_name) {
   return count;
 }
 
-TEST(stablehlo_import_jax_corpus_interp) { CHECK(jax_corpus_run("interp") >= 8); }
-TEST(stablehlo_import_jax_corpus_cpu) { CHECK(jax_corpus_run("cpu") >= 8); }
+TEST(stablehlo_import_jax_corpus_interp) { CHECK(jax_corpus_run("interp") >= 9); }
+TEST(stablehlo_import_jax_corpus_cpu) { CHECK(jax_corpus_run("cpu") >= 9); }
 
 /* The StableHLO project's interpreter suite (tests/conformance), when a
  * checkout is named by RYFT_STABLEHLO_SRC: at least 90% of the modules ryft
@@ -450,4 +450,86 @@ TEST(stablehlo_conformance) {
   CHECK(st.modules >= 400);
   CHECK_MSG(st.passed * 10 >= (st.passed + st.failed) * 9, "%d of %d importable modules pass", st.passed,
             st.passed + st.failed);
+}
+
+/* Shardy shardings (what JAX 0.10 writes) are kept as `sharding` ops: on
+ * main's inputs and outputs, and for sharding constraints. */
+TEST(stablehlo_import_shardings) {
+  static const char *text =
+      "module @jit_f attributes {mhlo.num_partitions = 4 : i32, mhlo.num_replicas = 1 : i32} {\n"
+      "  sdy.mesh @mesh = <[\"x\"=2, \"y\"=2]> {stablehlo.mesh = {axes = [{name = \"x\", size = 2 : i64}]}}\n"
+      "  func.func public @main(%arg0: tensor<4x4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{\"x\"}, {}]>}) -> (tensor<4x4xf32> {jax.result_info = \"result\", sdy.sharding = #sdy.sharding<@mesh, [{\"x\"}, {}]>}) {\n"
+      "    %1 = stablehlo.multiply %arg0, %arg0 : tensor<4x4xf32>\n"
+      "    %2 = sdy.sharding_constraint %1 <@mesh, [{}, {\"y\"}]> : tensor<4x4xf32>\n"
+      "    return %2 : tensor<4x4xf32>\n"
+      "  }\n"
+      "}\n";
+  ry_graph *g = import_ok(text);
+  char *ir = NULL;
+  if (g) CHECK_OK(ry_graph_to_string(g, &ir));
+  if (ir) {
+    CHECK_MSG(strstr(ir, "sharding %arg0 {mesh=[2, 2], dims=[0, -1]}") != NULL, "%s", ir);
+    CHECK_MSG(strstr(ir, "{mesh=[2, 2], dims=[-1, 1]}") != NULL, "%s", ir);
+  }
+  ry_free(ir);
+  ry_graph_release(g);
+  static const char *two_axes =
+      "sdy.mesh @m = <[\"x\"=2, \"y\"=2]>\n"
+      "func.func @main(%a: tensor<4xf32> {sdy.sharding = #sdy.sharding<@m, [{\"x\", \"y\"}]>}) -> tensor<4xf32> {\n"
+      "  return %a : tensor<4xf32>\n"
+      "}\n";
+  CHECK_ERR(ry_stablehlo_parse(two_axes, -1, "s.mlir", &g), RY_ERR_UNSUPPORTED, "s.mlir:2:", "several mesh axes");
+  static const char *no_mesh =
+      "func.func @main(%a: tensor<4xf32> {sdy.sharding = #sdy.sharding<@m, [{\"x\"}]>}) -> tensor<4xf32> {\n"
+      "  return %a : tensor<4xf32>\n"
+      "}\n";
+  CHECK_ERR(ry_stablehlo_parse(no_mesh, -1, "s.mlir", &g), RY_ERR_PARSE, "s.mlir:1:", "unknown mesh @m");
+}
+
+/* GSPMD sharding strings (ryft's own export, older JAX): every mesh and dims
+ * ryft exports comes back as itself, the same sharding written twice (the
+ * argument's attribute and its Sharding custom call) is one op. */
+TEST(stablehlo_import_gspmd_round_trip) {
+  static const char *ir =
+      "func @main(%x: f32[8,4], %y: f32[8,4]) -> (f32[8,4]) {\n"
+      "  %0: f32[8,4] = sharding %x {mesh=[2, 2], dims=[1, -1]}\n"
+      "  %1: f32[8,4] = sharding %y {mesh=[4], dims=[-1, 0]}\n"
+      "  %2: f32[8,4] = add %0, %1\n"
+      "  %3: f32[8,4] = sharding %2 {mesh=[2, 2], dims=[0, 1]}\n"
+      "  %4: f32[8,4] = mul %3, %3\n"
+      "  %5: f32[8,4] = sharding %4 {mesh=[2], dims=[0, -1]}\n"
+      "  return %5\n"
+      "}\n";
+  ry_graph *g = NULL, *g2 = NULL;
+  CHECK_OK(ry_graph_parse(ir, -1, "t", &g));
+  char *t1 = NULL, *t2 = NULL, *p1 = NULL, *p2 = NULL;
+  if (g) CHECK_OK(ry_stablehlo_emit(g, &t1));
+  if (t1) CHECK_OK(ry_stablehlo_parse(t1, -1, "export", &g2));
+  if (g2) {
+    CHECK_OK(ry_stablehlo_emit(g2, &t2));
+    CHECK_OK(ry_graph_to_string(g, &p1));
+    CHECK_OK(ry_graph_to_string(g2, &p2));
+  }
+  if (t1 && t2) CHECK_STR(t2, t1);
+  if (p1 && p2) { /* the same program, names aside */
+    const char *a = strstr(p1, "sharding"), *b = strstr(p2, "sharding");
+    CHECK_MSG(a && b && strstr(p2, "{mesh=[2, 2], dims=[1, -1]}") && strstr(p2, "{mesh=[4], dims=[-1, 0]}") &&
+                  strstr(p2, "{mesh=[2, 2], dims=[0, 1]}") && strstr(p2, "{mesh=[2], dims=[0, -1]}"),
+              "%s", p2);
+    int n1 = 0, n2 = 0;
+    for (const char *q = p1; (q = strstr(q, "= sharding")); q++) n1++;
+    for (const char *q = p2; (q = strstr(q, "= sharding")); q++) n2++;
+    CHECK_EQ_INT(n2, n1);
+  }
+  ry_free(t1);
+  ry_free(t2);
+  ry_free(p1);
+  ry_free(p2);
+  ry_graph_release(g);
+  ry_graph_release(g2);
+  static const char *maximal =
+      "func.func @main(%a: tensor<4xf32> {mhlo.sharding = \"{maximal device=0}\"}) -> tensor<4xf32> {\n"
+      "  return %a : tensor<4xf32>\n"
+      "}\n";
+  CHECK_ERR(ry_stablehlo_parse(maximal, -1, "m.mlir", &g), RY_ERR_UNSUPPORTED, "m.mlir:1:", "maximal device=0");
 }

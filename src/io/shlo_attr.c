@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../backend/stablehlo/stablehlo.h"
 #include "shlo_internal.h"
 
 #define MAX_CONST_NUMEL (INT64_C(1) << 28)
@@ -340,6 +341,7 @@ ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err) {
       return NULL;
     }
     uint8_t *dst = a->data;
+    if (numel == 0) nb = 0; /* an empty splat: nothing to write */
     for (size_t k = 0; k < nb; k++) dst[k] = (uint8_t)(hexval(h[2 * k]) << 4 | hexval(h[2 * k + 1]));
     if (t.dtype == RY_BOOL)
       for (size_t k = 0; k < nb; k++) dst[k] = dst[k] != 0;
@@ -399,4 +401,223 @@ bad:
   ry_array_release(a);
   *err = ry__err(RY_ERR_PARSE, "malformed dense literal for %s", ry_type_str(t, (char[128]){0}, 128));
   return NULL;
+}
+
+/* ---- Shardy shardings ---- */
+
+/* `"name"` at c into out; false when absent. */
+static bool quoted(cur *c, shlo_span *out) {
+  cws(c);
+  if (c->p >= c->e || *c->p != '"') return false;
+  const char *b = ++c->p;
+  while (c->p < c->e && *c->p != '"') c->p++;
+  if (c->p >= c->e) return false;
+  out->p = b;
+  out->n = (int)(c->p - b);
+  c->p++;
+  return true;
+}
+
+int shlo_sharding(const shlo_module *m, shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size) {
+  memset(mesh, 0, sizeof *mesh);
+  memset(dims, 0, sizeof *dims);
+  cur c = {s.p, s.p + s.n};
+  while (c.p < c.e && *c.p != '<') c.p++;
+  if (!ceat(&c, '<') || !ceat(&c, '@')) {
+    snprintf(why, why_size, "a sharding without a named mesh");
+    return -1;
+  }
+  const char *nb = c.p;
+  while (c.p < c.e && is_w(*c.p)) c.p++;
+  shlo_span name = {nb, (int)(c.p - nb)};
+  const shlo_mesh *mh = NULL;
+  for (int i = 0; i < m->n_mesh; i++)
+    if (m->mesh[i].name.n == name.n && memcmp(m->mesh[i].name.p, name.p, (size_t)name.n) == 0) mh = &m->mesh[i];
+  if (!mh) {
+    snprintf(why, why_size, "sharding over an unknown mesh @%.*s", name.n > 40 ? 40 : name.n, name.p);
+    return 0;
+  }
+  /* the mesh: <["x"=2, "y"=2]> */
+  shlo_span axis_names[RY_MAX_RANK];
+  cur mc = {mh->axes.p, mh->axes.p + mh->axes.n};
+  if (!ceat(&mc, '<') || !ceat(&mc, '[')) return 0;
+  cws(&mc);
+  while (mc.p < mc.e && *mc.p != ']') {
+    int64_t size;
+    if (mesh->n == RY_MAX_RANK) {
+      snprintf(why, why_size, "a mesh of more than %d axes", RY_MAX_RANK);
+      return -1;
+    }
+    if (!quoted(&mc, &axis_names[mesh->n]) || !ceat(&mc, '=') || !read_int(&mc, &size) || size < 1) return 0;
+    mesh->v[mesh->n++] = size;
+    cws(&mc);
+    if (mc.p < mc.e && *mc.p == ',') mc.p++;
+    cws(&mc);
+  }
+  /* the dimensions: [{"x"}, {}] */
+  if (!ceat(&c, ',') || !ceat(&c, '[')) return 0;
+  for (;;) {
+    cws(&c);
+    if (c.p < c.e && *c.p == ']') break;
+    if (!ceat(&c, '{')) return 0;
+    if (dims->n == RY_MAX_RANK) return 0;
+    int64_t axis = -1;
+    int n_axes = 0;
+    for (;;) {
+      cws(&c);
+      if (c.p < c.e && *c.p == '}') break;
+      if (c.p < c.e && *c.p == '?') { /* open: the partitioner may choose; ryft leaves it unsplit */
+        c.p++;
+        continue;
+      }
+      shlo_span an;
+      if (!quoted(&c, &an)) return 0;
+      if (c.p < c.e && *c.p == ':') {
+        snprintf(why, why_size, "a sharding over a sub-axis");
+        return -1;
+      }
+      int found = -1;
+      for (int a = 0; a < mesh->n; a++)
+        if (axis_names[a].n == an.n && memcmp(axis_names[a].p, an.p, (size_t)an.n) == 0) found = a;
+      if (found < 0) return 0;
+      axis = found;
+      n_axes++;
+      cws(&c);
+      if (c.p < c.e && *c.p == ',') c.p++;
+    }
+    c.p++;
+    while (c.p < c.e && *c.p != ',' && *c.p != ']') c.p++; /* a priority suffix such as p0 */
+    if (n_axes > 1) {
+      snprintf(why, why_size, "a dimension split over several mesh axes");
+      return -1;
+    }
+    dims->v[dims->n++] = axis;
+    cws(&c);
+    if (c.p < c.e && *c.p == ',') c.p++;
+  }
+  if (dims->n != rank) return 0;
+  return 1;
+}
+
+/* ---- GSPMD sharding strings ---- */
+
+static bool next_perm(int *a, int n) {
+  int i = n - 2;
+  while (i >= 0 && a[i] >= a[i + 1]) i--;
+  if (i < 0) return false;
+  int j = n - 1;
+  while (a[j] <= a[i]) j--;
+  int t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+  for (int l = i + 1, r = n - 1; l < r; l++, r--) {
+    t = a[l];
+    a[l] = a[r];
+    a[r] = t;
+  }
+  return true;
+}
+
+/* `"{devices=[2,1,2]0,2,1,3 last_tile_dim_replicate}"` (or `<=[N]` for the
+ * devices in order, or `{replicated}`): the mesh and dims whose
+ * rys_sharding_str is this string, trying every order of the mesh axes.
+ * 1 found, 2 replicated (no sharding op), 0 malformed, -1 not expressible. */
+int shlo_gspmd(shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size) {
+  memset(mesh, 0, sizeof *mesh);
+  memset(dims, 0, sizeof *dims);
+  cur c = {s.p, s.p + s.n};
+  cws(&c);
+  if (c.p < c.e && *c.p == '"') c.p++;
+  if (cat(&c, "{replicated}")) return 2;
+  if (!cat(&c, "{devices=[")) {
+    snprintf(why, why_size, "a sharding %.*s", s.n > 60 ? 60 : s.n, s.p);
+    return -1;
+  }
+  c.p += 10;
+  int64_t tiles[RY_MAX_RANK + 2];
+  int nt = 0;
+  for (;;) {
+    int64_t v;
+    if (nt == RY_MAX_RANK + 1 || !read_int(&c, &v) || v < 1 || v > 4096) return 0;
+    tiles[nt++] = v;
+    if (ceat(&c, ']')) break;
+    if (!ceat(&c, ',')) return 0;
+  }
+  int64_t total = 1;
+  for (int i = 0; i < nt; i++) total *= tiles[i];
+  if (total > 4096) return -1;
+  /* the device list, made explicit */
+  size_t cap = (size_t)total * 6 + 64, k = 0;
+  char *want = ry__malloc(cap);
+  char *got = ry__malloc(RYS_SHARDING);
+  int result = 0;
+  if (!want || !got) goto done;
+  k += (size_t)snprintf(want + k, cap - k, "{devices=[");
+  for (int i = 0; i < nt; i++) k += (size_t)snprintf(want + k, cap - k, i ? ",%lld" : "%lld", (long long)tiles[i]);
+  k += (size_t)snprintf(want + k, cap - k, "]");
+  cws(&c);
+  if (cat(&c, "<=[")) {
+    c.p += 3;
+    int64_t n;
+    if (!read_int(&c, &n) || n != total || !ceat(&c, ']')) {
+      snprintf(why, why_size, "a permuted device iota");
+      result = c.p < c.e && *c.p == 'T' ? -1 : 0;
+      goto done;
+    }
+    for (int64_t d = 0; d < total; d++) k += (size_t)snprintf(want + k, cap - k, d ? ",%lld" : "%lld", (long long)d);
+  } else {
+    for (int64_t d = 0; d < total; d++) {
+      int64_t v;
+      if ((d && !ceat(&c, ',')) || !read_int(&c, &v)) goto done;
+      k += (size_t)snprintf(want + k, cap - k, d ? ",%lld" : "%lld", (long long)v);
+    }
+  }
+  cws(&c);
+  bool rep = false;
+  if (cat(&c, "last_tile_dim_replicate")) {
+    c.p += 23;
+    rep = true;
+  }
+  if (!ceat(&c, '}')) goto done;
+  if (nt != rank + (rep ? 1 : 0)) goto done;
+  snprintf(want + k, cap - k, "%s}", rep ? " last_tile_dim_replicate" : "");
+  /* mesh axes: each split dimension, then the replication */
+  int64_t size[RY_MAX_RANK + 1];
+  int dim_of[RY_MAX_RANK + 1], na = 0;
+  for (int i = 0; i < nt; i++)
+    if (tiles[i] > 1 || (rep && i == nt - 1)) {
+      if (na == RY_MAX_RANK) {
+        result = -1;
+        goto done;
+      }
+      size[na] = tiles[i];
+      dim_of[na++] = i < rank ? i : -1;
+    }
+  if (na > 5) {
+    snprintf(why, why_size, "a mesh of %d axes", na);
+    result = -1;
+    goto done;
+  }
+  int perm[RY_MAX_RANK];
+  for (int i = 0; i < na; i++) perm[i] = i;
+  do { /* mesh axis j is axis perm[j] of the list above */
+    mesh->n = na;
+    dims->n = rank;
+    for (int i = 0; i < rank; i++) dims->v[i] = -1;
+    for (int j = 0; j < na; j++) {
+      mesh->v[j] = size[perm[j]];
+      if (dim_of[perm[j]] >= 0) dims->v[dim_of[perm[j]]] = j;
+    }
+    rys_sharding_str(mesh, dims, got, RYS_SHARDING);
+    if (strcmp(got, want) == 0) {
+      result = 1;
+      goto done;
+    }
+  } while (next_perm(perm, na));
+  snprintf(why, why_size, "a device order no mesh of ryft's gives (%.60s)", want);
+  result = -1;
+done:
+  ry__free(want, cap);
+  ry__free(got, RYS_SHARDING);
+  return result;
 }

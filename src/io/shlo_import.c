@@ -276,6 +276,45 @@ static int find_func(const shlo_module *m, shlo_span name) {
 }
 
 
+ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spec, ry_value v) {
+  ry_axes mesh, dims;
+  char why[128] = "";
+  int rank = ry_value_shape(b, v).rank;
+  bool gspmd = spec.n && spec.p[0] == '"';
+  int r = gspmd ? shlo_gspmd(spec, rank, &mesh, &dims, why, sizeof why)
+                : shlo_sharding(im->m, spec, rank, &mesh, &dims, why, sizeof why);
+  if (r == 2) return v; /* replicated: nothing to say */
+  if (r == 0) {
+    shlo_fail(im, b, at, RY_ERR_PARSE, "malformed sharding %.*s%s%s", spec.n > 80 ? 80 : spec.n, spec.p, why[0] ? ": " : "", why);
+    return (ry_value){0};
+  }
+  if (r < 0) {
+    shlo_fail(im, b, at, RY_ERR_UNSUPPORTED, "unsupported sharding: %s", why);
+    return (ry_value){0};
+  }
+  /* the same sharding twice (an argument's attribute and its constraint, as
+   * ryft and JAX write both) is one */
+  int32_t dn = b->g->values[v.id].node;
+  if (dn >= 0 && b->g->nodes[dn].op == RY_OP_SHARDING) {
+    const ry_axes *m0 = &b->g->nodes[dn].attrs.sharding.mesh, *d0 = &b->g->nodes[dn].attrs.sharding.dims;
+    if (m0->n == mesh.n && d0->n == dims.n && !memcmp(m0->v, mesh.v, (size_t)mesh.n * sizeof mesh.v[0]) &&
+        !memcmp(d0->v, dims.v, (size_t)dims.n * sizeof dims.v[0]))
+      return v;
+  }
+  ry_value o = ry_shard_(b, (ry_loc){NULL, 0}, v, mesh, dims);
+  if (!ryb_ok(b) && ry_status_code(b->err) != RY_ERR_OUT_OF_MEMORY) {
+    char where[300];
+    ry_status e = ry__err(RY_ERR_PARSE, "%s: %s", shlo_where(im->m, at, where, sizeof where), ry_status_message(b->err));
+    ry_status_free(b->err);
+    b->err = e;
+  }
+  return o;
+}
+
+static ry_value sharded(shlo_imp *im, ry_builder *b, shlo_span spec, ry_value v) {
+  return shlo_sharded(im, b, spec.p, spec, v);
+}
+
 static ry_status convert_func(shlo_imp *im, int fi, bool is_main, ry_graph **out) {
   const shlo_func *f = &im->m->func[fi];
   char name[128];
@@ -297,6 +336,8 @@ static ry_status convert_func(shlo_imp *im, int fi, bool is_main, ry_graph **out
     if (r < 0) shlo_fail(im, b, f->body->arg_type[i].p, RY_ERR_UNSUPPORTED, "unsupported %s", why);
     if (r <= 0) goto finish;
     in[i] = ry_input(b, NULL, t);
+    if (is_main && f->arg_sharding && f->arg_sharding[i].n && !(in[i] = sharded(im, b, f->arg_sharding[i], in[i])).id)
+      goto finish;
   }
   int n_out = shlo_region_run(im, b, NULL, f->body, n_in, in, outs, RY_MAX_OUTPUTS);
   if (n_out < 0) goto finish;
@@ -313,6 +354,8 @@ static ry_status convert_func(shlo_imp *im, int fi, bool is_main, ry_graph **out
       goto finish;
     }
   }
+  for (int i = 0; is_main && f->res_sharding && i < n_out; i++)
+    if (f->res_sharding[i].n && !(outs[i] = sharded(im, b, f->res_sharding[i], outs[i])).id) goto finish;
   if (is_main && im->res && im->has_chk) {
     for (int k = 0; k < im->res->n_checks; k++) {
       im->res->checks[k].output += n_out;

@@ -60,13 +60,21 @@ typedef struct shlo_func {
   int n_res;
   shlo_span *res_type;
   shlo_region *body;      /* its arguments are the function's */
+  shlo_span *arg_sharding, *res_sharding; /* `sdy.sharding` values ({0} when absent) */
 } shlo_func;
+
+typedef struct shlo_mesh {
+  shlo_span name;         /* without '@' */
+  shlo_span axes;         /* `<["x"=2, "y"=2]>` */
+} shlo_mesh;
 
 typedef struct shlo_chunk shlo_chunk;
 typedef struct shlo_module {
   const char *src, *end, *source; /* the text and its name for messages */
   int n_func;
   shlo_func *func;
+  int n_mesh;
+  shlo_mesh *mesh;
   shlo_chunk *arena;
 } shlo_module;
 
@@ -96,6 +104,15 @@ bool shlo_field(shlo_span s, const char *name, shlo_span *out);
 /* A dense literal (`dense<...>` with or without the trailing `: type`) of
  * type t into a new array. Returns NULL with *err set. */
 ry_array *shlo_dense(shlo_span s, ry_type t, ry_status *err);
+/* A Shardy sharding `#sdy.sharding<@mesh, [{"x"}, {}]>` (or the same
+ * without `#sdy.sharding`) of a rank-`rank` value over the module's meshes:
+ * 1 with mesh sizes and per-dimension mesh axes (-1 unsplit), 0 malformed,
+ * -1 a form ryft cannot hold (why says which). */
+int shlo_sharding(const shlo_module *m, shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size);
+/* A GSPMD sharding string `"{devices=[2,1]0,1}"` (ryft's own export, older
+ * JAX): 1 with mesh and dims, 2 replicated, 0 malformed, -1 a form ryft
+ * cannot hold. */
+int shlo_gspmd(shlo_span s, int rank, ry_axes *mesh, ry_axes *dims, char *why, size_t why_size);
 /* The word after `#stablehlo<comparison_direction GT>` or a bare `GT`. */
 shlo_span shlo_enum_word(shlo_span s);
 
@@ -151,6 +168,35 @@ int shlo_region_run(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_regi
 ry_graph *shlo_callee(shlo_imp *im, ry_builder *b, const shlo_op *op, shlo_span name);
 /* The constant a value holds, when it is a constant node (else NULL). */
 const ry_array *shlo_const_of(ry_builder *b, ry_value v);
+/* v with the Shardy sharding spec applied (a `sharding` op); {0} on error. */
+ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spec, ry_value v);
 bool shlo_record_check(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op *op);
+
+
+/* ---- one op's conversion (shlo_ops.c, shlo_control.c) ---- */
+typedef struct shlo_x {
+  shlo_imp *im;
+  ry_builder *b;
+  shlo_scope *sc;
+  const shlo_op *op;
+  int n_in;
+  ry_value *in;
+  int n_res;
+  ry_type *rt;
+  ry_loc loc;
+} shlo_x;
+/* "where: op: message" as the builder's error; false. */
+bool shlo_xfail(shlo_x *x, ry_code code, const char *fmt, ...) RY_PRINTF(3, 4);
+/* Bind n results, checking their types against the written ones. */
+bool shlo_finish(shlo_x *x, int n, const ry_value *v);
+bool shlo_finish1(shlo_x *x, ry_value v);
+/* Region helpers: the op defining `name` in r (NULL: an argument or outside),
+ * the index of `name` among names, the region's last op (its return). */
+const shlo_op *shlo_def_in(const shlo_region *r, shlo_span name);
+int shlo_arg_index(const shlo_region *r, const shlo_span *names, int n_names, shlo_span name);
+const shlo_op *shlo_region_ret(const shlo_region *r);
+bool shlo_c_while(shlo_x *x);
+bool shlo_c_case(shlo_x *x, bool is_if);
+bool shlo_c_call(shlo_x *x);
 
 #endif

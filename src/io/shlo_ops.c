@@ -12,22 +12,11 @@
 
 #include "shlo_internal.h"
 
-typedef struct X {
-  shlo_imp *im;
-  ry_builder *b;
-  shlo_scope *sc;
-  const shlo_op *op;
-  int n_in;
-  ry_value *in;
-  int n_res;
-  ry_type *rt;
-  ry_loc loc;
-} X;
+typedef shlo_x X;
 
 #define OPN x->op->name.n, x->op->name.p
 
-static bool xfail(X *x, ry_code code, const char *fmt, ...) RY_PRINTF(3, 4);
-static bool xfail(X *x, ry_code code, const char *fmt, ...) {
+bool shlo_xfail(X *x, ry_code code, const char *fmt, ...) {
   char msg[700];
   va_list ap;
   va_start(ap, fmt);
@@ -46,27 +35,27 @@ static const shlo_span *attr(X *x, const char *a, const char *b2) {
 
 static bool need_axes(X *x, const char *a, const char *b2, ry_axes *out) {
   const shlo_span *s = attr(x, a, b2);
-  if (!s) return xfail(x, RY_ERR_PARSE, "missing attribute %s", a);
-  if (!shlo_axes(*s, out)) return xfail(x, RY_ERR_PARSE, "malformed attribute %s", a);
+  if (!s) return shlo_xfail(x, RY_ERR_PARSE, "missing attribute %s", a);
+  if (!shlo_axes(*s, out)) return shlo_xfail(x, RY_ERR_PARSE, "malformed attribute %s", a);
   return true;
 }
 
 static bool need_int(X *x, const char *a, const char *b2, int64_t *v) {
   const shlo_span *s = attr(x, a, b2);
-  if (!s) return xfail(x, RY_ERR_PARSE, "missing attribute %s", a);
-  if (!shlo_int(*s, v)) return xfail(x, RY_ERR_PARSE, "malformed attribute %s", a);
+  if (!s) return shlo_xfail(x, RY_ERR_PARSE, "missing attribute %s", a);
+  if (!shlo_int(*s, v)) return shlo_xfail(x, RY_ERR_PARSE, "malformed attribute %s", a);
   return true;
 }
 
 /* Bind the results, checking ryft's types against the written ones. */
-static bool finish(X *x, int n, const ry_value *v) {
+bool shlo_finish(X *x, int n, const ry_value *v) {
   if (!ryb_ok(x->b)) return false;
-  if (n != x->n_res) return xfail(x, RY_ERR_PARSE, "%d results written; the op has %d", x->n_res, n);
+  if (n != x->n_res) return shlo_xfail(x, RY_ERR_PARSE, "%d results written; the op has %d", x->n_res, n);
   for (int i = 0; i < n; i++) {
     ry_type t = ry_value_type(x->b, v[i]);
     if (!ry_type_equal(t, x->rt[i])) {
       char a[128], c[128];
-      return xfail(x, RY_ERR_UNSUPPORTED, "result %d is written %s; ryft's op gives %s", i, ry_type_str(x->rt[i], a, sizeof a),
+      return shlo_xfail(x, RY_ERR_UNSUPPORTED, "result %d is written %s; ryft's op gives %s", i, ry_type_str(x->rt[i], a, sizeof a),
                    ry_type_str(t, c, sizeof c));
     }
   }
@@ -77,10 +66,10 @@ static bool emit(X *x, ry_op op, int n, const ry_value *in, ry_attrs *a) {
   ry_value out[1];
   int k = ryb_emit(x->b, x->loc, op, n, in, a, x->n_res, x->rt, 0, NULL, out);
   if (!k) return false;
-  return finish(x, 1, out);
+  return shlo_finish(x, 1, out);
 }
 
-static bool finish1(X *x, ry_value v) { return ryb_ok(x->b) && finish(x, 1, &v); }
+bool shlo_finish1(X *x, ry_value v) { return ryb_ok(x->b) && shlo_finish(x, 1, &v); }
 
 /* ---- elementwise ---- */
 
@@ -147,7 +136,7 @@ static bool c_compare(X *x) {
   int d = -1;
   for (int i = 0; i < RY_CMP_COUNT; i++)
     if (shlo_span_is(w, dirs[i])) d = i;
-  if (d < 0) return xfail(x, RY_ERR_PARSE, "missing or unknown comparison direction");
+  if (d < 0) return shlo_xfail(x, RY_ERR_PARSE, "missing or unknown comparison direction");
   a.compare.dir = (ry_cmp)d;
   return emit(x, RY_OP_COMPARE, x->n_in, x->in, &a);
 }
@@ -155,18 +144,18 @@ static bool c_compare(X *x) {
 static bool c_constant(X *x) {
   const shlo_span *s = attr(x, "value", NULL);
   if (!s && x->op->n_word) s = &x->op->word[0];
-  if (!s) return xfail(x, RY_ERR_PARSE, "missing value");
-  if (x->n_res != 1) return xfail(x, RY_ERR_PARSE, "a constant has one result");
+  if (!s) return shlo_xfail(x, RY_ERR_PARSE, "missing value");
+  if (x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "a constant has one result");
   ry_status err = NULL;
   ry_array *arr = shlo_dense(*s, x->rt[0], &err);
   if (!arr) {
-    xfail(x, ry_status_code(err), "%s", ry_status_message(err));
+    shlo_xfail(x, ry_status_code(err), "%s", ry_status_message(err));
     ry_status_free(err);
     return false;
   }
   ry_value v = ry_constant_(x->b, x->loc, arr);
   ry_array_release(arr);
-  return finish1(x, v);
+  return shlo_finish1(x, v);
 }
 
 /* ---- shape ops ---- */
@@ -232,10 +221,10 @@ static bool c_slice(X *x) {
       return false;
     return emit(x, RY_OP_SLICE, x->n_in, x->in, &a);
   }
-  if (!x->op->n_word) return xfail(x, RY_ERR_PARSE, "missing slice bounds");
+  if (!x->op->n_word) return shlo_xfail(x, RY_ERR_PARSE, "missing slice bounds");
   shlo_span w = x->op->word[0];
   const char *p = w.p, *e = w.p + w.n;
-  if (p >= e || *p != '[') return xfail(x, RY_ERR_PARSE, "malformed slice bounds");
+  if (p >= e || *p != '[') return shlo_xfail(x, RY_ERR_PARSE, "malformed slice bounds");
   p++;
   int d = 0;
   while (p < e && *p != ']') {
@@ -247,12 +236,12 @@ static bool c_slice(X *x) {
       int n = 0;
       while (p < e && n < 31 && ((*p >= '0' && *p <= '9') || *p == '-')) buf[n++] = *p++;
       buf[n] = 0;
-      if (!n || k > 2) return xfail(x, RY_ERR_PARSE, "malformed slice bounds");
+      if (!n || k > 2) return shlo_xfail(x, RY_ERR_PARSE, "malformed slice bounds");
       v[k++] = strtoll(buf, NULL, 10);
       while (p < e && *p == ' ') p++;
       if (p < e && *p == ':') p++;
     }
-    if (k < 2 || d >= RY_MAX_RANK) return xfail(x, RY_ERR_PARSE, "malformed slice bounds");
+    if (k < 2 || d >= RY_MAX_RANK) return shlo_xfail(x, RY_ERR_PARSE, "malformed slice bounds");
     a.slice.start.v[d] = v[0];
     a.slice.limit.v[d] = v[1];
     a.slice.stride.v[d] = v[2];
@@ -266,7 +255,7 @@ static bool c_slice(X *x) {
 /* ---- regions by their shape ---- */
 
 /* The op of region r that defines `name` (NULL: a block argument or outside). */
-static const shlo_op *def_in(const shlo_region *r, shlo_span name) {
+const shlo_op *shlo_def_in(const shlo_region *r, shlo_span name) {
   shlo_span base = name;
   for (int i = 0; i < name.n; i++)
     if (name.p[i] == '#') base.n = i;
@@ -278,20 +267,20 @@ static const shlo_op *def_in(const shlo_region *r, shlo_span name) {
   return NULL;
 }
 
-static int arg_index(const shlo_region *r, const shlo_span *names, int n_names, shlo_span name) {
+int shlo_arg_index(const shlo_region *r, const shlo_span *names, int n_names, shlo_span name) {
   (void)r;
   for (int i = 0; i < n_names; i++)
     if (names[i].n == name.n && memcmp(names[i].p, name.p, (size_t)name.n) == 0) return i;
   return -1;
 }
 
-static const shlo_op *region_ret(const shlo_region *r) { return r->n_op ? r->op[r->n_op - 1] : NULL; }
+const shlo_op *shlo_region_ret(const shlo_region *r) { return r->n_op ? r->op[r->n_op - 1] : NULL; }
 
 /* The reduction a body computes on (arg a, arg b): `return op(a, b)`. */
 static bool body_kind(const shlo_region *r, int a, int bb, shlo_span *opname) {
-  const shlo_op *ret = region_ret(r);
+  const shlo_op *ret = shlo_region_ret(r);
   if (!ret || ret->n_opd < 1) return false;
-  const shlo_op *d = def_in(r, ret->opd[0]);
+  const shlo_op *d = shlo_def_in(r, ret->opd[0]);
   if (!d) return false;
   if (shlo_span_is(d->name, "stablehlo.select")) {
     /* IEEE maximum/minimum spelled out with selects (as ryft writes them):
@@ -299,7 +288,7 @@ static bool body_kind(const shlo_region *r, int a, int bb, shlo_span *opname) {
     for (int i = 0; i < r->n_op; i++) {
       const shlo_op *o = r->op[i];
       if (!shlo_span_is(o->name, "stablehlo.compare") || o->n_opd != 2) continue;
-      int c0 = arg_index(r, r->arg_name, r->n_arg, o->opd[0]), c1 = arg_index(r, r->arg_name, r->n_arg, o->opd[1]);
+      int c0 = shlo_arg_index(r, r->arg_name, r->n_arg, o->opd[0]), c1 = shlo_arg_index(r, r->arg_name, r->n_arg, o->opd[1]);
       if (!((c0 == a && c1 == bb) || (c0 == bb && c1 == a))) continue;
       shlo_span w = o->n_word ? o->word[0] : (shlo_span){0};
       const shlo_span *cd = shlo_kv_get(o, "comparison_direction");
@@ -314,7 +303,7 @@ static bool body_kind(const shlo_region *r, int a, int bb, shlo_span *opname) {
     return false;
   }
   if (d->n_opd != 2) return false;
-  int i0 = arg_index(r, r->arg_name, r->n_arg, d->opd[0]), i1 = arg_index(r, r->arg_name, r->n_arg, d->opd[1]);
+  int i0 = shlo_arg_index(r, r->arg_name, r->n_arg, d->opd[0]), i1 = shlo_arg_index(r, r->arg_name, r->n_arg, d->opd[1]);
   if (!((i0 == a && i1 == bb) || (i0 == bb && i1 == a))) return false;
   *opname = d->name;
   return true;
@@ -375,15 +364,15 @@ static ry_value with_init(X *x, ry_value r, ry_value init, ry_reduce_kind k) {
 
 static bool c_argminmax(X *x, const shlo_region *r, ry_axes dims) {
   /* (x, iota along the axis) with a body that compares the values */
-  if (dims.n != 1) return xfail(x, RY_ERR_UNSUPPORTED, "a variadic reduce over %d dimensions", dims.n);
+  if (dims.n != 1) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a variadic reduce over %d dimensions", dims.n);
   int32_t node = x->b->g->values[x->in[1].id].node;
   if (node < 0 || x->b->g->nodes[node].op != RY_OP_IOTA || x->b->g->nodes[node].attrs.iota.dim != dims.v[0])
-    return xfail(x, RY_ERR_UNSUPPORTED, "a variadic reduce that is not argmax/argmin (its second operand is not an iota along the reduced dimension)");
+    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a variadic reduce that is not argmax/argmin (its second operand is not an iota along the reduced dimension)");
   int dir = 0;
   for (int i = 0; i < r->n_op && !dir; i++) {
     const shlo_op *o = r->op[i];
     if (!shlo_span_is(o->name, "stablehlo.compare") || o->n_opd != 2) continue;
-    int a = arg_index(r, r->arg_name, r->n_arg, o->opd[0]), c = arg_index(r, r->arg_name, r->n_arg, o->opd[1]);
+    int a = shlo_arg_index(r, r->arg_name, r->n_arg, o->opd[0]), c = shlo_arg_index(r, r->arg_name, r->n_arg, o->opd[1]);
     shlo_span w = o->n_word ? o->n_word && o->word[0].n ? o->word[0] : o->word[0] : (shlo_span){0};
     const shlo_span *cd = shlo_kv_get(o, "comparison_direction");
     if (cd) w = shlo_enum_word(*cd);
@@ -391,32 +380,32 @@ static bool c_argminmax(X *x, const shlo_region *r, ry_axes dims) {
     if (a == 0 && c == 2) dir = gt ? 1 : lt ? -1 : 0;
     else if (a == 2 && c == 0) dir = gt ? -1 : lt ? 1 : 0;
   }
-  if (!dir) return xfail(x, RY_ERR_UNSUPPORTED, "a variadic reduce whose body is not argmax/argmin");
+  if (!dir) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a variadic reduce whose body is not argmax/argmin");
   ry_value out[2];
   out[0] = ry_reduce_(x->b, x->loc, x->in[0], dir > 0 ? RY_MAX : RY_MIN, dims);
   out[1] = dir > 0 ? ry_argmax_(x->b, x->loc, x->in[0], (int)dims.v[0], x->rt[1].dtype)
                    : ry_argmin_(x->b, x->loc, x->in[0], (int)dims.v[0], x->rt[1].dtype);
-  return ryb_ok(x->b) && finish(x, 2, out);
+  return ryb_ok(x->b) && shlo_finish(x, 2, out);
 }
 
 static bool c_reduce(X *x) {
   ry_axes dims;
   if (!need_axes(x, "dimensions", NULL, &dims)) return false;
   int k = x->n_in / 2;
-  if (x->n_in % 2 || k < 1) return xfail(x, RY_ERR_PARSE, "expects inputs and as many init values");
+  if (x->n_in % 2 || k < 1) return shlo_xfail(x, RY_ERR_PARSE, "expects inputs and as many init values");
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
   shlo_span opname = {0};
   if (k == 1) {
     if (x->op->n_word >= 2 && shlo_span_is(x->op->word[0], "applies")) opname = x->op->word[1];
-    else if (!r || !body_kind(r, 0, 1, &opname)) return xfail(x, RY_ERR_UNSUPPORTED, "a reduce body that is not one binary op");
+    else if (!r || !body_kind(r, 0, 1, &opname)) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce body that is not one binary op");
     ry_reduce_kind kind;
     if (!kind_of(opname, ry_value_dtype(x->b, x->in[0]), &kind))
-      return xfail(x, RY_ERR_UNSUPPORTED, "a reduce body %.*s", opname.n, opname.p);
+      return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce body %.*s", opname.n, opname.p);
     ry_value v = ry_reduce_(x->b, x->loc, x->in[0], kind, dims);
-    return finish1(x, with_init(x, v, x->in[1], kind));
+    return shlo_finish1(x, with_init(x, v, x->in[1], kind));
   }
   if (k == 2 && r && r->n_arg == 4 && x->n_res == 2) return c_argminmax(x, r, dims);
-  return xfail(x, RY_ERR_UNSUPPORTED, "a reduce of %d operands", k);
+  return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce of %d operands", k);
 }
 
 /* reduce_window whose window spans one whole axis, padded by its length - 1
@@ -424,7 +413,7 @@ static bool c_reduce(X *x) {
  * jnp.cumsum/cummax lower): a cumulative reduction. Other windows (pooling)
  * are refused. */
 static bool c_reduce_window(X *x) {
-  if (x->n_in != 2 || x->n_res != 1) return xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window of %d operands", x->n_in / 2);
+  if (x->n_in != 2 || x->n_res != 1) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window of %d operands", x->n_in / 2);
   ry_type t = ry_value_type(x->b, x->in[0]);
   int rank = t.shape.rank;
   ry_axes win, str = {0, {0}}, bd = {0, {0}}, wd = {0, {0}};
@@ -437,7 +426,7 @@ static bool c_reduce_window(X *x) {
   if ((s = attr(x, "base_dilations", NULL))) ok &= shlo_axes(*s, &bd);
   if ((s = attr(x, "window_dilations", NULL))) ok &= shlo_axes(*s, &wd);
   if ((s = attr(x, "padding", NULL))) ok &= shlo_ints(*s, pad, 2 * RY_MAX_RANK, &np);
-  if (!ok || win.n != rank) return xfail(x, RY_ERR_PARSE, "malformed window attributes");
+  if (!ok || win.n != rank) return shlo_xfail(x, RY_ERR_PARSE, "malformed window attributes");
   if (np == 1) {
     for (int i = 1; i < 2 * rank; i++) pad[i] = pad[0];
     np = 2 * rank;
@@ -453,15 +442,15 @@ static bool c_reduce_window(X *x) {
     else cum = false;
   }
   if (!cum || axis < 0 || t.shape.dims[axis] < 2)
-    return xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window that is not a cumulative reduction (pooling windows are not supported)");
+    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window that is not a cumulative reduction (pooling windows are not supported)");
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
   shlo_span opname;
   ry_reduce_kind kind;
   if (!r || !body_kind(r, 0, 1, &opname) || !kind_of(opname, t.dtype, &kind))
-    return xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window body that is not one binary op");
+    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window body that is not one binary op");
   bool reverse = pad[2 * axis] == 0;
   ry_value v = ry_cumulative_(x->b, x->loc, x->in[0], kind, axis, reverse);
-  return finish1(x, with_init(x, v, x->in[1], kind));
+  return shlo_finish1(x, with_init(x, v, x->in[1], kind));
 }
 
 /* ---- contractions ---- */
@@ -479,30 +468,30 @@ static bool pair_axes(shlo_span s, ry_axes *l, ry_axes *r) {
 }
 
 static bool c_dot(X *x) {
-  if (x->n_in != 2) return xfail(x, RY_ERR_PARSE, "expects 2 operands");
+  if (x->n_in != 2) return shlo_xfail(x, RY_ERR_PARSE, "expects 2 operands");
   ry_dot_dims d;
   memset(&d, 0, sizeof d);
   const shlo_span *s;
   if ((s = attr(x, "dot_dimension_numbers", NULL))) {
     shlo_span f;
-    if (shlo_field(*s, "lhs_batching_dimensions", &f) && !shlo_axes(f, &d.lhs_batch)) return xfail(x, RY_ERR_PARSE, "bad dims");
-    if (shlo_field(*s, "rhs_batching_dimensions", &f) && !shlo_axes(f, &d.rhs_batch)) return xfail(x, RY_ERR_PARSE, "bad dims");
+    if (shlo_field(*s, "lhs_batching_dimensions", &f) && !shlo_axes(f, &d.lhs_batch)) return shlo_xfail(x, RY_ERR_PARSE, "bad dims");
+    if (shlo_field(*s, "rhs_batching_dimensions", &f) && !shlo_axes(f, &d.rhs_batch)) return shlo_xfail(x, RY_ERR_PARSE, "bad dims");
     if (shlo_field(*s, "lhs_contracting_dimensions", &f) && !shlo_axes(f, &d.lhs_contract))
-      return xfail(x, RY_ERR_PARSE, "bad dims");
+      return shlo_xfail(x, RY_ERR_PARSE, "bad dims");
     if (shlo_field(*s, "rhs_contracting_dimensions", &f) && !shlo_axes(f, &d.rhs_contract))
-      return xfail(x, RY_ERR_PARSE, "bad dims");
+      return shlo_xfail(x, RY_ERR_PARSE, "bad dims");
   } else if (shlo_span_is(x->op->name, "stablehlo.dot")) {
     int lr = ry_value_shape(x->b, x->in[0]).rank;
     d.lhs_contract = (ry_axes){1, {lr - 1}};
     d.rhs_contract = (ry_axes){1, {0}};
   } else {
     if ((s = attr(x, "batching_dims", NULL)) && !pair_axes(*s, &d.lhs_batch, &d.rhs_batch))
-      return xfail(x, RY_ERR_PARSE, "malformed batching_dims");
+      return shlo_xfail(x, RY_ERR_PARSE, "malformed batching_dims");
     if ((s = attr(x, "contracting_dims", NULL)) && !pair_axes(*s, &d.lhs_contract, &d.rhs_contract))
-      return xfail(x, RY_ERR_PARSE, "malformed contracting_dims");
+      return shlo_xfail(x, RY_ERR_PARSE, "malformed contracting_dims");
   }
-  if (x->n_res != 1) return xfail(x, RY_ERR_PARSE, "one result");
-  return finish1(x, ry_dot_general_(x->b, x->loc, x->in[0], x->in[1], d, x->rt[0].dtype));
+  if (x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "one result");
+  return shlo_finish1(x, ry_dot_general_(x->b, x->loc, x->in[0], x->in[1], d, x->rt[0].dtype));
 }
 
 /* `[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]` */
@@ -539,12 +528,12 @@ static bool conv_labels(shlo_span s, ry_axes out[3]) {
 }
 
 static bool c_conv(X *x) {
-  if (x->n_in != 2 || x->n_res != 1) return xfail(x, RY_ERR_PARSE, "expects 2 operands and 1 result");
+  if (x->n_in != 2 || x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "expects 2 operands and 1 result");
   ry_conv_dims d;
   memset(&d, 0, sizeof d);
   ry_axes lab[3];
   const shlo_span *s = attr(x, "dim_numbers", "dimension_numbers");
-  if (!s || !conv_labels(*s, lab)) return xfail(x, RY_ERR_PARSE, "missing or malformed dimension numbers");
+  if (!s || !conv_labels(*s, lab)) return shlo_xfail(x, RY_ERR_PARSE, "missing or malformed dimension numbers");
   d.input_dims = lab[0];
   d.kernel_dims = lab[1];
   d.output_dims = lab[2];
@@ -568,14 +557,14 @@ static bool c_conv(X *x) {
     if ((s = attr(x, "rhs_dilation", NULL))) ok &= shlo_axes(*s, &d.rhs_dilation);
     if ((s = attr(x, "window_reversal", NULL))) ok &= shlo_axes(*s, &rev);
   }
-  if (!ok) return xfail(x, RY_ERR_PARSE, "malformed window attributes");
+  if (!ok) return shlo_xfail(x, RY_ERR_PARSE, "malformed window attributes");
   for (int i = 0; i < rev.n; i++)
-    if (rev.v[i]) return xfail(x, RY_ERR_UNSUPPORTED, "window reversal");
+    if (rev.v[i]) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "window reversal");
   if (np == 1 && ns > 0) { /* a splat dense<0> */
     for (int i = 1; i < 2 * ns; i++) pad[i] = pad[0];
     np = 2 * ns;
   }
-  if (np && np != 2 * ns) return xfail(x, RY_ERR_PARSE, "padding has %d numbers for %d spatial dimensions", np, ns);
+  if (np && np != 2 * ns) return shlo_xfail(x, RY_ERR_PARSE, "padding has %d numbers for %d spatial dimensions", np, ns);
   if (np) {
     d.pad_low.n = d.pad_high.n = ns;
     for (int i = 0; i < ns; i++) {
@@ -584,8 +573,8 @@ static bool c_conv(X *x) {
     }
   }
   int64_t fg = 1, bg = 1;
-  if ((s = attr(x, "feature_group_count", NULL)) && !shlo_int(*s, &fg)) return xfail(x, RY_ERR_PARSE, "bad feature_group_count");
-  if ((s = attr(x, "batch_group_count", NULL)) && !shlo_int(*s, &bg)) return xfail(x, RY_ERR_PARSE, "bad batch_group_count");
+  if ((s = attr(x, "feature_group_count", NULL)) && !shlo_int(*s, &fg)) return shlo_xfail(x, RY_ERR_PARSE, "bad feature_group_count");
+  if ((s = attr(x, "batch_group_count", NULL)) && !shlo_int(*s, &bg)) return shlo_xfail(x, RY_ERR_PARSE, "bad batch_group_count");
   d.feature_groups = fg;
   d.batch_groups = bg;
   /* every list filled (the attribute is normalized), the written result
@@ -597,7 +586,7 @@ static bool c_conv(X *x) {
       lists[i]->n = ns > 0 ? ns : 0;
       for (int k = 0; k < lists[i]->n; k++) lists[i]->v[k] = fillv[i];
     }
-    if (lists[i]->n != ns) return xfail(x, RY_ERR_PARSE, "window lists need %d entries", ns);
+    if (lists[i]->n != ns) return shlo_xfail(x, RY_ERR_PARSE, "window lists need %d entries", ns);
   }
   ry_attrs a;
   memset(&a, 0, sizeof a);
@@ -613,13 +602,51 @@ static bool dn_axes(X *x, const shlo_span *st, const char *name, ry_axes *a, boo
   memset(a, 0, sizeof *a);
   const shlo_span *s = shlo_kv_get(x->op, name);
   if (s) f = *s;
-  else if (!st || !shlo_field(*st, name, &f)) return required ? xfail(x, RY_ERR_PARSE, "missing %s", name) : true;
-  if (!shlo_axes(f, a)) return xfail(x, RY_ERR_PARSE, "malformed %s", name);
+  else if (!st || !shlo_field(*st, name, &f)) return required ? shlo_xfail(x, RY_ERR_PARSE, "missing %s", name) : true;
+  if (!shlo_axes(f, a)) return shlo_xfail(x, RY_ERR_PARSE, "malformed %s", name);
   return true;
 }
 
+/* Batching dimensions as ordinary ones: each pair (operand dim ob, index
+ * dim ib) adds to the indices an iota component along ib, which picks the
+ * matching operand slice; ob joins `map` and `collapsed` (kept sorted).
+ * *idx and *ivd are updated. */
+static bool unbatch(X *x, ry_value *idx, int64_t *ivd, const ry_axes *ob, const ry_axes *ib, ry_axes *map, ry_axes *collapsed) {
+  if (ob->n != ib->n) return shlo_xfail(x, RY_ERR_PARSE, "operand and index batching dimensions differ in number");
+  if (!ob->n) return true;
+  ry_type it = ry_value_type(x->b, *idx);
+  int64_t v = *ivd;
+  if (v < 0 || v > it.shape.rank || it.shape.rank >= RY_MAX_RANK) return shlo_xfail(x, RY_ERR_PARSE, "bad index_vector_dim");
+  if (v == it.shape.rank) {
+    ry_shape ns = it.shape;
+    ns.dims[ns.rank++] = 1;
+    *idx = ry_reshape_(x->b, x->loc, *idx, ns);
+    it.shape = ns;
+  }
+  ry_value parts[1 + RY_MAX_RANK];
+  parts[0] = *idx;
+  ry_shape one = it.shape;
+  one.dims[v] = 1;
+  for (int k = 0; k < ob->n; k++) {
+    if (ib->v[k] < 0 || ib->v[k] >= it.shape.rank || ib->v[k] == v) return shlo_xfail(x, RY_ERR_PARSE, "bad batching dimension");
+    parts[1 + k] = ry_iota_(x->b, x->loc, it.dtype, one, (int)ib->v[k]);
+    if (map->n >= RY_MAX_RANK || collapsed->n >= RY_MAX_RANK) return shlo_xfail(x, RY_ERR_PARSE, "too many dimensions");
+    map->v[map->n++] = ob->v[k];
+    collapsed->v[collapsed->n++] = ob->v[k];
+  }
+  *idx = ry_concatenate_(x->b, x->loc, 1 + ob->n, parts, (int)v);
+  *ivd = v;
+  for (int i = 1; i < collapsed->n; i++)
+    for (int j = i; j > 0 && collapsed->v[j - 1] > collapsed->v[j]; j--) {
+      int64_t t = collapsed->v[j];
+      collapsed->v[j] = collapsed->v[j - 1];
+      collapsed->v[j - 1] = t;
+    }
+  return ryb_ok(x->b);
+}
+
 static bool c_gather(X *x) {
-  if (x->n_in != 2 || x->n_res != 1) return xfail(x, RY_ERR_PARSE, "expects 2 operands and 1 result");
+  if (x->n_in != 2 || x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "expects 2 operands and 1 result");
   const shlo_span *st = attr(x, "dimension_numbers", NULL);
   ry_gather_dims d;
   ry_axes b1, b2, ivd;
@@ -629,79 +656,49 @@ static bool c_gather(X *x) {
       !dn_axes(x, st, "operand_batching_dims", &b1, false) || !dn_axes(x, st, "start_indices_batching_dims", &b2, false) ||
       !need_axes(x, "slice_sizes", NULL, &d.slice_sizes))
     return false;
-  if (ivd.n != 1) return xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
+  if (ivd.n != 1) return shlo_xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
   d.index_vector_dim = ivd.v[0];
   ry_value idx = x->in[1];
-  if (b1.n != b2.n) return xfail(x, RY_ERR_PARSE, "operand and index batching dimensions differ in number");
-  if (b1.n) {
-    /* batching dimensions as ordinary ones: each batching index dimension
-     * adds an iota index component that picks the matching operand slice */
-    ry_type it = ry_value_type(x->b, idx);
-    int64_t v = d.index_vector_dim;
-    if (v < 0 || v > it.shape.rank || it.shape.rank >= RY_MAX_RANK) return xfail(x, RY_ERR_PARSE, "bad index_vector_dim");
-    if (v == it.shape.rank) {
-      ry_shape ns = it.shape;
-      ns.dims[ns.rank++] = 1;
-      idx = ry_reshape_(x->b, x->loc, idx, ns);
-      it.shape = ns;
-    }
-    ry_value parts[1 + RY_MAX_RANK];
-    parts[0] = idx;
-    ry_shape one = it.shape;
-    one.dims[v] = 1;
-    for (int k = 0; k < b1.n; k++) {
-      if (b2.v[k] < 0 || b2.v[k] >= it.shape.rank || b2.v[k] == v) return xfail(x, RY_ERR_PARSE, "bad batching dimension");
-      parts[1 + k] = ry_iota_(x->b, x->loc, it.dtype, one, (int)b2.v[k]);
-      if (d.start_index_map.n >= RY_MAX_RANK || d.collapsed_slice_dims.n >= RY_MAX_RANK)
-        return xfail(x, RY_ERR_PARSE, "too many dimensions");
-      d.start_index_map.v[d.start_index_map.n++] = b1.v[k];
-      d.collapsed_slice_dims.v[d.collapsed_slice_dims.n++] = b1.v[k];
-    }
-    idx = ry_concatenate_(x->b, x->loc, 1 + b1.n, parts, (int)v);
-    for (int i = 1; i < d.collapsed_slice_dims.n; i++) /* sorted */
-      for (int j = i; j > 0 && d.collapsed_slice_dims.v[j - 1] > d.collapsed_slice_dims.v[j]; j--) {
-        int64_t t = d.collapsed_slice_dims.v[j];
-        d.collapsed_slice_dims.v[j] = d.collapsed_slice_dims.v[j - 1];
-        d.collapsed_slice_dims.v[j - 1] = t;
-      }
-  }
-  return finish1(x, ry_gather_(x->b, x->loc, x->in[0], idx, &d));
+  if (!unbatch(x, &idx, &d.index_vector_dim, &b1, &b2, &d.start_index_map, &d.collapsed_slice_dims)) return false;
+  return shlo_finish1(x, ry_gather_(x->b, x->loc, x->in[0], idx, &d));
 }
 
 static bool c_scatter(X *x) {
-  if (x->n_in != 3 || x->n_res != 1) return xfail(x, RY_ERR_UNSUPPORTED, "scatter of %d operands", x->n_in);
+  if (x->n_in != 3 || x->n_res != 1) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "scatter of %d operands", x->n_in);
   const shlo_span *st = attr(x, "scatter_dimension_numbers", NULL);
   ry_scatter_dims d;
   memset(&d, 0, sizeof d);
   ry_axes b1, b2, ivd;
-  if (!dn_axes(x, st, "update_window_dims", &d.update_window_dims, true) ||
+  if (!dn_axes(x, st, "update_window_dims", &d.update_window_dims, false) ||
       !dn_axes(x, st, "inserted_window_dims", &d.inserted_window_dims, false) ||
       !dn_axes(x, st, "scatter_dims_to_operand_dims", &d.scatter_dims_to_operand_dims, true) ||
       !dn_axes(x, st, "index_vector_dim", &ivd, true) || !dn_axes(x, st, "input_batching_dims", &b1, false) ||
       !dn_axes(x, st, "scatter_indices_batching_dims", &b2, false))
     return false;
-  if (b1.n || b2.n) return xfail(x, RY_ERR_UNSUPPORTED, "scatter with batching dimensions");
-  if (ivd.n != 1) return xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
+  if (ivd.n != 1) return shlo_xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
   d.index_vector_dim = ivd.v[0];
+  ry_value idx = x->in[1];
+  if (!unbatch(x, &idx, &d.index_vector_dim, &b1, &b2, &d.scatter_dims_to_operand_dims, &d.inserted_window_dims))
+    return false;
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
-  if (!r || r->n_arg != 2) return xfail(x, RY_ERR_PARSE, "needs a body of two arguments");
-  const shlo_op *ret = region_ret(r);
+  if (!r || r->n_arg != 2) return shlo_xfail(x, RY_ERR_PARSE, "needs a body of two arguments");
+  const shlo_op *ret = shlo_region_ret(r);
   shlo_span opname;
   ry_reduce_kind k;
-  if (ret && ret->n_opd == 1 && arg_index(r, r->arg_name, r->n_arg, ret->opd[0]) == 1) d.kind = RY_SCATTER_REPLACE;
+  if (ret && ret->n_opd == 1 && shlo_arg_index(r, r->arg_name, r->n_arg, ret->opd[0]) == 1) d.kind = RY_SCATTER_REPLACE;
   else if (body_kind(r, 0, 1, &opname) && kind_of(opname, x->rt[0].dtype, &k) && k <= RY_MIN)
     d.kind = k == RY_SUM ? RY_SCATTER_ADD : k == RY_PROD ? RY_SCATTER_MUL : k == RY_MAX ? RY_SCATTER_MAX : RY_SCATTER_MIN;
-  else return xfail(x, RY_ERR_UNSUPPORTED, "a scatter body that is neither a replacement nor one binary op");
-  return finish1(x, ry_scatter_(x->b, x->loc, x->in[0], x->in[1], x->in[2], &d));
+  else return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a scatter body that is neither a replacement nor one binary op");
+  return shlo_finish1(x, ry_scatter_(x->b, x->loc, x->in[0], idx, x->in[2], &d));
 }
 
 /* The block argument a comparator operand comes from, through the selects
  * and conversions JAX's total order adds. */
 static int trace_arg(const shlo_region *r, shlo_span v) {
   for (int step = 0; step < 16; step++) {
-    int a = arg_index(r, r->arg_name, r->n_arg, v);
+    int a = shlo_arg_index(r, r->arg_name, r->n_arg, v);
     if (a >= 0) return a;
-    const shlo_op *d = def_in(r, v);
+    const shlo_op *d = shlo_def_in(r, v);
     if (!d || d->n_opd < 1) return -1;
     if (shlo_span_is(d->name, "stablehlo.select") && d->n_opd == 3) v = d->opd[2];
     else if (shlo_span_is(d->name, "stablehlo.convert") || shlo_span_is(d->name, "stablehlo.bitcast_convert")) v = d->opd[0];
@@ -713,10 +710,10 @@ static int trace_arg(const shlo_region *r, shlo_span v) {
 static bool c_sort(X *x) {
   int64_t dim = -1, stable = 0;
   const shlo_span *s;
-  if ((s = attr(x, "dimension", NULL)) && !shlo_int(*s, &dim)) return xfail(x, RY_ERR_PARSE, "bad dimension");
+  if ((s = attr(x, "dimension", NULL)) && !shlo_int(*s, &dim)) return shlo_xfail(x, RY_ERR_PARSE, "bad dimension");
   if ((s = attr(x, "is_stable", NULL)) && !shlo_int(*s, &stable)) stable = 1;
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
-  if (!r || r->n_arg != 2 * x->n_in) return xfail(x, RY_ERR_PARSE, "needs a comparator of %d arguments", 2 * x->n_in);
+  if (!r || r->n_arg != 2 * x->n_in) return shlo_xfail(x, RY_ERR_PARSE, "needs a comparator of %d arguments", 2 * x->n_in);
   /* the first ordering comparison of the two elements of one operand (JAX
    * canonicalizes -0 and NaN with selects first; ryft's own total order adds
    * NaN terms after it) */
@@ -735,289 +732,15 @@ static bool c_sort(X *x) {
     a = a0;
     c = c0;
   }
-  if (a < 0 || c < 0) return xfail(x, RY_ERR_UNSUPPORTED, "a sort comparator ryft does not recognise");
-  if (a / 2 != 0) return xfail(x, RY_ERR_UNSUPPORTED, "a sort keyed on operand %d (ryft sorts by the first)", a / 2);
+  if (a < 0 || c < 0) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a sort comparator ryft does not recognise");
+  if (a / 2 != 0) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a sort keyed on operand %d (ryft sorts by the first)", a / 2);
   bool desc = gt;
   if (a % 2) desc = !desc;
   if (dim < 0) dim = ry_value_shape(x->b, x->in[0]).rank - 1;
   ry_value out[RY_MAX_OUTPUTS > 64 ? 64 : RY_MAX_OUTPUTS];
-  if (x->n_in > 64) return xfail(x, RY_ERR_UNSUPPORTED, "sort of %d operands", x->n_in);
+  if (x->n_in > 64) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "sort of %d operands", x->n_in);
   if (!ry_sort_(x->b, x->loc, x->n_in, x->in, (int)dim, 1, desc, (int)stable, out)) return false;
-  return finish(x, x->n_in, out);
-}
-
-/* ---- control flow ---- */
-
-typedef struct rctx {
-  X *x;
-  const shlo_region *regs[2];
-  int next;            /* branches: the next region to trace, via map */
-  const int *map;
-  int n_state;
-  const bool *inv;     /* scan: loop-invariant state entries */
-  const ry_value *init;
-  const shlo_region *body;
-  int ctr;             /* scan: the step counter's state index */
-  bool *derived;       /* scan: other counters, ctr + off */
-  int64_t *off;
-} rctx;
-
-/* k + off in k's dtype (k itself for 0). */
-static ry_value offset_of(ry_builder *b, ry_loc loc, ry_value k, int64_t off) {
-  if (!off) return k;
-  ry_type t = ry_value_type(b, k);
-  ry_value c = ry_full_(b, loc, t.dtype, t.shape, (double)off);
-  ry_value ops[2] = {k, c};
-  return ryb_emit1(b, loc, RY_OP_ADD, 2, ops, NULL, NULL);
-}
-
-static int run_region(rctx *c, const shlo_region *r, int n_in, const ry_value *in, ry_value *out) {
-  int n = shlo_region_run(c->x->im, c->x->b, c->x->sc, r, n_in, in, out, RY_MAX_OUTPUTS);
-  return n < 0 ? 0 : n;
-}
-
-static int fn_cond(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
-  (void)b;
-  rctx *c = ctx;
-  return run_region(c, c->regs[0], c->n_state, in, out);
-}
-static int fn_body(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
-  (void)b;
-  rctx *c = ctx;
-  return run_region(c, c->regs[1], c->n_state, in, out);
-}
-static int fn_branch(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
-  (void)b;
-  rctx *c = ctx;
-  int k = c->map[c->next++];
-  return run_region(c, c->x->op->reg[k], 0, in, out);
-}
-
-/* scan body: invariant state entries are the outer values; the carry is the rest */
-static int fn_scan(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
-  rctx *c = ctx;
-  ry_value *all = ry__calloc((size_t)c->n_state + 1, sizeof *all), *res = ry__calloc(RY_MAX_OUTPUTS, sizeof *res);
-  int k = 0, n = 0;
-  if (!all || !res) {
-    ryb_fail(b, ry__oom());
-  } else {
-    int kpos = 0;
-    for (int i = 0; i < c->n_state; i++) {
-      if (i == c->ctr) kpos = k;
-      all[i] = c->inv[i] ? c->init[i] : c->derived[i] ? (ry_value){0} : in[k++];
-    }
-    for (int i = 0; i < c->n_state; i++)
-      if (c->derived[i]) all[i] = offset_of(b, c->x->loc, in[kpos], c->off[i]);
-    int got = run_region(c, c->body, c->n_state, all, res);
-    if (got == c->n_state)
-      for (int i = 0; i < c->n_state; i++)
-        if (!c->inv[i] && !c->derived[i]) out[n++] = res[i];
-  }
-  ry__free(all, ((size_t)c->n_state + 1) * sizeof *all);
-  ry__free(res, RY_MAX_OUTPUTS * sizeof *res);
-  return n;
-}
-
-/* The integer a name holds when it is a constant (in region r or outside). */
-static bool const_int(X *x, const shlo_region *r, shlo_span name, int64_t *v) {
-  const shlo_op *d = def_in(r, name);
-  const ry_array *a = NULL;
-  ry_array *own = NULL;
-  if (d) {
-    if (!shlo_span_is(d->name, "stablehlo.constant") || d->n_tout < 1) return false;
-    ry_type t;
-    char why[64];
-    const shlo_span *val = shlo_kv_get(d, "value");
-    if (!val && d->n_word) val = &d->word[0];
-    if (!val || shlo_type(d->tout[d->n_tout - 1], &t, why, sizeof why) != 1 || t.shape.rank != 0) return false;
-    ry_status err = NULL;
-    own = shlo_dense(*val, t, &err);
-    ry_status_free(err);
-    a = own;
-  } else {
-    /* outside the region: look it up without failing the import */
-    ry_status saved = x->b->err;
-    x->b->err = NULL;
-    ry_value v0 = shlo_lookup(x->im, x->b, x->sc, x->op, name);
-    if (x->b->err) ry_status_free(x->b->err);
-    x->b->err = saved;
-    a = v0.id ? shlo_const_of(x->b, v0) : NULL;
-  }
-  bool ok = a && ry_shape_numel(a->type.shape) == 1 && !ry_dtype_is_float(a->type.dtype) && a->type.dtype != RY_BOOL;
-  if (ok) *v = ry__load_i64(a->type.dtype, a->data, 0);
-  ry_array_release(own);
-  return ok;
-}
-
-/* JAX's counted loop: state k starts at a constant, the cond is `k < N`
- * with N constant, and the body returns `k + 1`. The trip count, or -1. */
-static int64_t trip_count(X *x, const shlo_region *cr, const shlo_region *br, int *counter) {
-  const shlo_op *ret = region_ret(cr);
-  const shlo_op *cmp = ret && ret->n_opd == 1 ? def_in(cr, ret->opd[0]) : NULL;
-  if (!cmp || !shlo_span_is(cmp->name, "stablehlo.compare") || cmp->n_opd != 2) return -1;
-  shlo_span w = cmp->n_word ? cmp->word[0] : (shlo_span){0};
-  const shlo_span *cd = shlo_kv_get(cmp, "comparison_direction");
-  if (cd) w = shlo_enum_word(*cd);
-  if (!shlo_span_is(w, "LT")) return -1;
-  int k = arg_index(cr, cr->arg_name, cr->n_arg, cmp->opd[0]);
-  int64_t hi, lo, one;
-  if (k < 0 || !const_int(x, cr, cmp->opd[1], &hi)) return -1;
-  const ry_array *a0 = shlo_const_of(x->b, x->in[k]);
-  if (!a0 || ry_shape_numel(a0->type.shape) != 1 || ry_dtype_is_float(a0->type.dtype) || a0->type.dtype == RY_BOOL) return -1;
-  lo = ry__load_i64(a0->type.dtype, a0->data, 0);
-  const shlo_op *bret = region_ret(br);
-  if (!bret || bret->n_opd != cr->n_arg) return -1;
-  const shlo_op *inc = def_in(br, bret->opd[k]);
-  if (!inc || !shlo_span_is(inc->name, "stablehlo.add") || inc->n_opd != 2) return -1;
-  int i0 = arg_index(br, br->arg_name, br->n_arg, inc->opd[0]), i1 = arg_index(br, br->arg_name, br->n_arg, inc->opd[1]);
-  if (!((i0 == k && const_int(x, br, inc->opd[1], &one)) || (i1 == k && const_int(x, br, inc->opd[0], &one))) || one != 1)
-    return -1;
-  *counter = k;
-  return hi > lo ? hi - lo : 0;
-}
-
-/* State entry i counts steps like the counter: a constant start and `+ 1`. */
-static bool is_counter(X *x, const shlo_region *br, int i, int64_t *start) {
-  const ry_array *a0 = shlo_const_of(x->b, x->in[i]);
-  if (!a0 || ry_shape_numel(a0->type.shape) != 1 || a0->type.shape.rank != 0 || ry_dtype_is_float(a0->type.dtype) ||
-      a0->type.dtype == RY_BOOL)
-    return false;
-  const shlo_op *bret = region_ret(br);
-  const shlo_op *inc = def_in(br, bret->opd[i]);
-  int64_t one;
-  if (!inc || !shlo_span_is(inc->name, "stablehlo.add") || inc->n_opd != 2) return false;
-  int i0 = arg_index(br, br->arg_name, br->n_arg, inc->opd[0]), i1 = arg_index(br, br->arg_name, br->n_arg, inc->opd[1]);
-  if (!((i0 == i && const_int(x, br, inc->opd[1], &one)) || (i1 == i && const_int(x, br, inc->opd[0], &one))) || one != 1)
-    return false;
-  *start = ry__load_i64(a0->type.dtype, a0->data, 0);
-  return true;
-}
-
-static bool c_while(X *x) {
-  if (x->op->n_reg != 2) return xfail(x, RY_ERR_PARSE, "needs cond and body regions");
-  int n = x->n_in;
-  shlo_region cr = *x->op->reg[0], br = *x->op->reg[1];
-  if (cr.n_arg == 0 && x->op->n_barg) { /* pretty form: names in the operand list, types after ':' */
-    if (x->op->n_barg != n || x->op->n_tout != n) return xfail(x, RY_ERR_PARSE, "malformed loop state");
-    cr.n_arg = br.n_arg = n;
-    cr.arg_name = br.arg_name = x->op->barg;
-    cr.arg_type = br.arg_type = x->op->tout;
-  }
-  rctx c = {.x = x, .regs = {&cr, &br}, .n_state = n, .init = x->in, .body = &br};
-  ry_value *out = ry__calloc((size_t)n + 1, sizeof *out), *sout = ry__calloc((size_t)n + 1, sizeof *sout);
-  bool *inv = ry__calloc((size_t)n + 1, sizeof *inv);
-  c.derived = ry__calloc((size_t)n + 1, sizeof *c.derived);
-  c.off = ry__calloc((size_t)n + 1, sizeof *c.off);
-  bool ok = false;
-  if (!out || !sout || !inv || !c.derived || !c.off) {
-    ryb_fail(x->b, ry__oom());
-    goto done;
-  }
-  int ctr = -1;
-  int64_t trips = cr.n_arg == n && br.n_arg == n ? trip_count(x, &cr, &br, &ctr) : -1;
-  if (trips >= 0) {
-    const shlo_op *bret = region_ret(&br);
-    ry_value *init = sout; /* reuse: the carry's initial values */
-    int nc = 0;
-    /* other step counters (an emitted scan's own next to JAX's) follow the
-     * counter: off[i] = their distance from it, not carried */
-    int64_t k0 = 0, st0;
-    ry_type kt = ry_value_type(x->b, x->in[ctr]);
-    /* the carried counter is the last one (the program's, when the loop is
-     * ryft's own emitted scan), so that a re-import keeps the same state */
-    for (int i = n - 1; i > ctr; i--)
-      if (ry_type_equal(ry_value_type(x->b, x->in[i]), kt) && is_counter(x, &br, i, &st0)) {
-        ctr = i;
-        break;
-      }
-    is_counter(x, &br, ctr, &k0);
-    for (int i = 0; i < n; i++) {
-      int64_t st;
-      inv[i] = arg_index(&br, br.arg_name, br.n_arg, bret->opd[i]) == i;
-      c.derived[i] = i != ctr && !inv[i] && ry_type_equal(ry_value_type(x->b, x->in[i]), kt) && is_counter(x, &br, i, &st);
-      c.off[i] = c.derived[i] ? st - k0 : 0;
-      if (!inv[i] && !c.derived[i]) init[nc++] = x->in[i];
-    }
-    c.inv = inv;
-    c.ctr = ctr;
-    ry_value *cres = ry__calloc((size_t)nc + 1, sizeof *cres);
-    if (!cres) {
-      ryb_fail(x->b, ry__oom());
-      goto done;
-    }
-    int got = ry_scan_(x->b, x->loc, fn_scan, &c, trips, nc, init, 0, NULL, 0, cres);
-    if (got == nc || (nc == 0 && ryb_ok(x->b))) {
-      int k = 0, kpos = 0;
-      for (int i = 0; i < n; i++) {
-        if (i == ctr) kpos = k;
-        out[i] = inv[i] ? x->in[i] : c.derived[i] ? (ry_value){0} : cres[k++];
-      }
-      for (int i = 0; i < n; i++)
-        if (c.derived[i]) out[i] = offset_of(x->b, x->loc, cres[kpos], c.off[i]);
-      ok = finish(x, n, out);
-    }
-    ry__free(cres, ((size_t)nc + 1) * sizeof *cres);
-    goto done;
-  }
-  if (ry_while_(x->b, x->loc, fn_cond, fn_body, &c, n, x->in, out) == n || (n == 0 && ryb_ok(x->b))) ok = finish(x, n, out);
-done:
-  ry__free(out, ((size_t)n + 1) * sizeof *out);
-  ry__free(sout, ((size_t)n + 1) * sizeof *sout);
-  ry__free(inv, ((size_t)n + 1) * sizeof *inv);
-  ry__free(c.derived, ((size_t)n + 1) * sizeof *c.derived);
-  ry__free(c.off, ((size_t)n + 1) * sizeof *c.off);
-  return ok;
-}
-
-static bool c_case(X *x, bool is_if) {
-  int nb = x->op->n_reg;
-  if (x->n_in != 1 || nb < 1 || (is_if && nb != 2)) return xfail(x, RY_ERR_PARSE, "malformed branches");
-  int *map = ry__calloc((size_t)nb, sizeof *map);
-  ry_value *out = ry__calloc(RY_MAX_OUTPUTS, sizeof *out);
-  bool ok = false;
-  if (!map || !out) {
-    ryb_fail(x->b, ry__oom());
-    goto done;
-  }
-  rctx c = {.x = x, .map = map};
-  int got;
-  if (is_if) {
-    map[0] = 1; /* ry_cond traces the false branch first */
-    map[1] = 0;
-    got = ry_cond_(x->b, x->loc, x->in[0], fn_branch, fn_branch, &c, 0, NULL, out);
-  } else {
-    for (int i = 0; i < nb; i++) map[i] = i;
-    /* ryft's cond, like StableHLO's case, sends every out-of-range index
-     * (negative ones too) to the last branch */
-    ry_value idx = x->in[0];
-    ry_fn *fns = ry__calloc((size_t)nb, sizeof *fns);
-    if (!fns) {
-      ryb_fail(x->b, ry__oom());
-      goto done;
-    }
-    for (int i = 0; i < nb; i++) fns[i] = fn_branch;
-    got = ry_switch_(x->b, x->loc, idx, nb, fns, &c, 0, NULL, out);
-    ry__free(fns, (size_t)nb * sizeof *fns);
-  }
-  if (ryb_ok(x->b)) ok = finish(x, got, out);
-done:
-  ry__free(map, (size_t)nb * sizeof *map);
-  ry__free(out, RY_MAX_OUTPUTS * sizeof *out);
-  return ok;
-}
-
-static bool c_call(X *x) {
-  const shlo_span *s = attr(x, "callee", NULL);
-  shlo_span name = s ? *s : x->op->n_word ? x->op->word[0] : (shlo_span){0};
-  if (!name.n) return xfail(x, RY_ERR_PARSE, "missing callee");
-  ry_graph *g = shlo_callee(x->im, x->b, x->op, name);
-  if (!g) return false;
-  ry_value *out = ry__calloc(RY_MAX_OUTPUTS, sizeof *out);
-  if (!out) return ryb_fail(x->b, ry__oom()), false;
-  int got = ry_call_(x->b, x->loc, g, x->n_in, x->in, out);
-  bool ok = ryb_ok(x->b) && finish(x, got, out);
-  ry__free(out, RY_MAX_OUTPUTS * sizeof *out);
-  return ok;
+  return shlo_finish(x, x->n_in, out);
 }
 
 /* ---- dispatch ---- */
@@ -1055,17 +778,28 @@ static bool dispatch(X *x) {
   if (shlo_span_is(nm, "stablehlo.gather")) return c_gather(x);
   if (shlo_span_is(nm, "stablehlo.scatter")) return c_scatter(x);
   if (shlo_span_is(nm, "stablehlo.sort")) return c_sort(x);
-  if (shlo_span_is(nm, "stablehlo.while")) return c_while(x);
-  if (shlo_span_is(nm, "stablehlo.case")) return c_case(x, false);
-  if (shlo_span_is(nm, "stablehlo.if")) return c_case(x, true);
-  if (shlo_span_is(nm, "func.call") || shlo_span_is(nm, "call")) return c_call(x);
-  if (shlo_span_is(nm, "stablehlo.optimization_barrier")) return finish(x, x->n_in, x->in);
+  if (shlo_span_is(nm, "stablehlo.while")) return shlo_c_while(x);
+  if (shlo_span_is(nm, "stablehlo.case")) return shlo_c_case(x, false);
+  if (shlo_span_is(nm, "stablehlo.if")) return shlo_c_case(x, true);
+  if (shlo_span_is(nm, "func.call") || shlo_span_is(nm, "call")) return shlo_c_call(x);
+  if (shlo_span_is(nm, "stablehlo.optimization_barrier")) return shlo_finish(x, x->n_in, x->in);
+  if (shlo_span_is(nm, "sdy.sharding_constraint")) {
+    if (x->n_in != 1 || x->op->n_word < 1) return shlo_xfail(x, RY_ERR_PARSE, "expects a value and a sharding");
+    ry_value v = shlo_sharded(x->im, x->b, x->op->at, x->op->word[0], x->in[0]);
+    return v.id && shlo_finish1(x, v);
+  }
   if (shlo_span_is(nm, "stablehlo.custom_call")) {
     const shlo_span *t = attr(x, "call_target_name", NULL);
     shlo_span tn = t ? *t : x->op->n_word ? x->op->word[0] : (shlo_span){"?", 1};
-    return xfail(x, RY_ERR_UNSUPPORTED, "custom_call target %.*s is not supported", tn.n > 80 ? 80 : tn.n, tn.p);
+    const shlo_span *sh = attr(x, "mhlo.sharding", NULL);
+    if ((shlo_span_is(tn, "\"Sharding\"") || shlo_span_is(tn, "@Sharding")) && sh && x->n_in == 1) {
+      /* with_sharding_constraint as GSPMD writes it (and ryft exports it) */
+      ry_value v = shlo_sharded(x->im, x->b, x->op->at, *sh, x->in[0]);
+      return v.id && shlo_finish1(x, v);
+    }
+    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "custom_call target %.*s is not supported", tn.n > 80 ? 80 : tn.n, tn.p);
   }
-  return xfail(x, RY_ERR_UNSUPPORTED, "op not supported by ryft");
+  return shlo_xfail(x, RY_ERR_UNSUPPORTED, "op not supported by ryft");
 }
 
 bool shlo_convert_op(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op *op) {

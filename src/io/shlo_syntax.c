@@ -268,6 +268,8 @@ static bool skip_loc(P *ps) {
 }
 
 static shlo_region *region(P *ps, const shlo_span *args, const shlo_span *types, int n_args);
+static bool arg_list_sh(P *ps, shlo_span **names, shlo_span **types, int *n, shlo_span **shardings);
+static bool arg_list(P *ps, shlo_span **names, shlo_span **types, int *n) { return arg_list_sh(ps, names, types, n, NULL); }
 
 /* `(%a, %b)`, `(%it = %x, ...)`, `(%x init: %c), (%y init: %d)`. */
 static bool paren_group(P *ps, shlo_op *op, shlo_span **inits, int *n_inits) {
@@ -299,8 +301,19 @@ static bool paren_group(P *ps, shlo_op *op, shlo_span **inits, int *n_inits) {
   }
 }
 
-/* `(%a: t, %b: t)` block arguments. */
-static bool arg_list(P *ps, shlo_span **names, shlo_span **types, int *n) {
+/* An argument's or result's attribute dictionary: its `sdy.sharding`. */
+static bool arg_attrs(P *ps, shlo_span *sharding) {
+  shlo_op tmp;
+  memset(&tmp, 0, sizeof tmp);
+  if (!dict(ps, &tmp)) return false;
+  const shlo_span *v = shlo_kv_get(&tmp, "sdy.sharding");
+  if (!v) v = shlo_kv_get(&tmp, "mhlo.sharding");
+  if (v && sharding) *sharding = *v;
+  return true;
+}
+
+/* `(%a: t, %b: t)` block arguments (shardings: one per argument, or NULL). */
+static bool arg_list_sh(P *ps, shlo_span **names, shlo_span **types, int *n, shlo_span **shardings) {
   if (!expect(ps, '(', "to open an argument list")) return false;
   ws(ps, true);
   if (eat(ps, ')')) return true;
@@ -311,9 +324,12 @@ static bool arg_list(P *ps, shlo_span **names, shlo_span **types, int *n) {
     if (!v.n) return fail(ps, ps->p, "expected an argument name");
     ws(ps, true);
     if (!expect(ps, ':', "after an argument name") || !type_span(ps, &t)) return false;
+    shlo_span sh = {0};
+    int ns = *n;
     if (!push(ps, (void **)names, n, sizeof **names, &v) || !push(ps, (void **)types, &nt, sizeof **types, &t)) return false;
     ws(ps, false);
-    if (peek(ps) == '{' && !dict(ps, NULL)) return false;
+    if (peek(ps) == '{' && !arg_attrs(ps, &sh)) return false;
+    if (shardings && !push(ps, (void **)shardings, &ns, sizeof **shardings, &sh)) return false;
     if (!skip_loc(ps)) return false;
     ws(ps, true);
     if (eat(ps, ',')) continue;
@@ -323,7 +339,7 @@ static bool arg_list(P *ps, shlo_span **names, shlo_span **types, int *n) {
 
 /* Types after ':': `(a, b) -> c`, `(a) -> (b, c)` or `a, b, c`. */
 static bool signature(P *ps, shlo_op *op) {
-  ws(ps, false);
+  ws(ps, true);
   if (peek(ps) == '(') {
     op->fn_type = true;
     ps->p++;
@@ -331,6 +347,7 @@ static bool signature(P *ps, shlo_op *op) {
     if (!eat(ps, ')')) {
       for (;;) {
         shlo_span t;
+        ws(ps, true);
         if (!type_span(ps, &t) || !PUSH(ps, op->tin, op->n_tin, &t)) return false;
         ws(ps, true);
         if (eat(ps, ',')) continue;
@@ -338,7 +355,7 @@ static bool signature(P *ps, shlo_op *op) {
         break;
       }
     }
-    ws(ps, false);
+    ws(ps, true);
     if (!at_str(ps, "->")) return fail(ps, ps->p, "expected '->' in a function type");
     ps->p += 2;
     ws(ps, true);
@@ -347,6 +364,7 @@ static bool signature(P *ps, shlo_op *op) {
     if (paren && eat(ps, ')')) return true;
     for (;;) {
       shlo_span t;
+      if (paren) ws(ps, true);
       if (!type_span(ps, &t) || !PUSH(ps, op->tout, op->n_tout, &t)) return false;
       ws(ps, paren);
       if (peek(ps) == '{' && !dict(ps, NULL)) return false;
@@ -485,7 +503,7 @@ static bool op_body(P *ps, shlo_op *op) {
       if (!PUSH(ps, op->word, op->n_word, &w)) return false;
       continue;
     }
-    if (c == '[' || c == '"' || c == '#' || c == '-' || (c >= '0' && c <= '9')) {
+    if (c == '[' || c == '"' || c == '#' || c == '-' || c == '<' || (c >= '0' && c <= '9')) {
       shlo_span w;
       if (!value_span(ps, &w, true) || !PUSH(ps, op->word, op->n_word, &w)) return false;
       continue;
@@ -612,9 +630,10 @@ static bool func(P *ps) {
   f.name = ident(ps);
   if (!f.name.n) return fail(ps, ps->p, "expected a function name");
   ws(ps, false);
-  shlo_span *nm = NULL, *ty = NULL;
-  int n = 0;
-  if (!arg_list(ps, &nm, &ty, &n)) return false;
+  shlo_span *nm = NULL, *ty = NULL, *ash = NULL, *rsh = NULL;
+  int n = 0, nr = 0;
+  if (!arg_list_sh(ps, &nm, &ty, &n, &ash)) return false;
+  f.arg_sharding = ash;
   ws(ps, false);
   if (at_str(ps, "->")) {
     ps->p += 2;
@@ -626,10 +645,11 @@ static bool func(P *ps) {
       ws(ps, true);
       if (!eat(ps, ')')) {
         for (;;) {
-          shlo_span t;
+          shlo_span t, sh = {0};
           if (!type_span(ps, &t) || !PUSH(ps, tmp.tout, tmp.n_tout, &t)) return false;
           ws(ps, true);
-          if (peek(ps) == '{' && !dict(ps, NULL)) return false;
+          if (peek(ps) == '{' && !arg_attrs(ps, &sh)) return false;
+          if (!push(ps, (void **)&rsh, &nr, sizeof *rsh, &sh)) return false;
           if (!skip_loc(ps)) return false;
           ws(ps, true);
           if (eat(ps, ',')) continue;
@@ -643,6 +663,7 @@ static bool func(P *ps) {
     }
     f.n_res = tmp.n_tout;
     f.res_type = tmp.tout;
+    f.res_sharding = nr == f.n_res ? rsh : NULL;
   }
   ws(ps, true);
   if (at_str(ps, "attributes")) {
@@ -687,6 +708,31 @@ static bool toplevel(P *ps, int *open_modules) {
       }
       ps->p++;
       if (++(*open_modules) > MAX_DEPTH) return fail(ps, ps->p, "modules nested too deeply");
+      continue;
+    }
+    if (at_str(ps, "sdy.mesh")) { /* sdy.mesh @name = <["x"=2, ...]> */
+      ident(ps);
+      ws(ps, false);
+      shlo_mesh mh;
+      memset(&mh, 0, sizeof mh);
+      if (!expect(ps, '@', "before the mesh name")) return false;
+      mh.name = ident(ps);
+      ws(ps, false);
+      if (!expect(ps, '=', "after the mesh name")) return false;
+      ws(ps, false);
+      mh.axes.p = ps->p;
+      if (peek(ps) != '<' || !skip_balanced(ps)) return fail(ps, ps->p, "expected the mesh axes <[...]>");
+      mh.axes.n = (int)(ps->p - mh.axes.p);
+      if (!PUSH(ps, ps->m->mesh, ps->m->n_mesh, &mh)) return false;
+      while (ps->p < ps->end && *ps->p != '\n') { /* its attributes */
+        if (*ps->p == '{' || *ps->p == '<' || *ps->p == '(' || *ps->p == '[') {
+          if (!skip_balanced(ps)) return false;
+        } else if (*ps->p == '"') {
+          if (!skip_string(ps)) return false;
+        } else {
+          ps->p++;
+        }
+      }
       continue;
     }
     if (c == '#' || is_id0(c)) { /* an alias or another dialect's op: skip the statement */

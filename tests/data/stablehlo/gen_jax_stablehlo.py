@@ -79,6 +79,15 @@ def cumulative(x, w):
     return jnp.sum(jnp.cumsum(x, axis=1) * w) + jnp.sum(lax.cummax(x, axis=0)) + jnp.sum(jnp.cumsum(x[:, ::-1], axis=1))
 
 
+SCATTER_IDX = np.array([[0, 2], [1, 1], [3, 0]], np.int32)
+
+
+def scatter(x, v):
+    x = jnp.asarray(x)
+    put = jnp.put_along_axis(x, SCATTER_IDX, v, axis=1, inplace=False)
+    return jnp.sum(put ** 2) + jnp.sum(x.at[jnp.arange(3)[:, None], SCATTER_IDX].add(v * 2.0) ** 2)
+
+
 CASES = [
     ("mlp", mlp, [f32(4, 8), f32(8), f32(8, 3), f32(5, 4), np.eye(3, dtype=np.float32)[[0, 1, 2, 1, 0]]], 1e-4, 1e-5),
     ("cnn", cnn, [f32(3, 3, 2, 4), f32(2, 6, 6, 2), f32(36, 1)], 1e-4, 1e-4),
@@ -88,6 +97,7 @@ CASES = [
     ("sort", sort, [f32(3, 5), f32(3, 5)], 1e-5, 1e-6),
     ("indexing", indexing, [f32(5, 4), np.array([1, 3, -1], np.int32), np.array([2, 0], np.int32)], 1e-5, 1e-6),
     ("cumulative", cumulative, [f32(3, 6), f32(3, 6)], 1e-5, 1e-5),
+    ("scatter", scatter, [f32(3, 4), f32(3, 2)], 1e-5, 1e-5),
 ]
 
 TYPES = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.bool_: "bool"}
