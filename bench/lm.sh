@@ -14,8 +14,9 @@ export RYFT_NUM_THREADS=$threads
 mkdir -p "$out"
 cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$out" --target ryft_static -j"$threads" >/dev/null
-cc -std=c11 -O2 -I"$root/include" "$root/bench/lm_bench.c" "$out/libryft.a" -lm -lpthread -ldl -lz \
-  $(pkg-config --libs libpcre2-8) -o "$out/lm_bench"
+# what the static library needs (zlib, PCRE2, MPI where the build found them)
+libs=$(sed -n 's/^Libs.private: //p' "$out/ryft.pc")
+cc -std=c11 -O2 -I"$root/include" "$root/bench/lm_bench.c" "$out/libryft.a" $libs -o "$out/lm_bench"
 sh "$root/tools/fetch-model.sh" "$out/models"
 model="$out/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 venv=${LLAMACPP_VENV:-$out/llamaenv}

@@ -19,8 +19,9 @@ export RYFT_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 mkdir -p "$out"
 cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$out" --target ryft_static -j"$threads" >/dev/null
-cc -std=c11 -O2 -I"$root/include" "$root/bench/lm_train_bench.c" "$out/libryft.a" -lm -lpthread -ldl -lz \
-  $(pkg-config --libs libpcre2-8) -o "$out/lm_train_bench"
+# what the static library needs (zlib, PCRE2, MPI where the build found them)
+libs=$(sed -n 's/^Libs.private: //p' "$out/ryft.pc")
+cc -std=c11 -O2 -I"$root/include" "$root/bench/lm_train_bench.c" "$out/libryft.a" $libs -o "$out/lm_train_bench"
 venv=${TORCH_VENV:-$out/torchenv}
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   python3 -m venv "$venv"

@@ -14,14 +14,16 @@ export RYFT_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads BLIS_NUM_THREADS=
 mkdir -p "$out"
 cmake -S "$root" -B "$out" -DCMAKE_BUILD_TYPE=Release -DRYFT_PJRT=ON >/dev/null
 cmake --build "$out" --target ryft_static -j"$threads" >/dev/null
+# what the static library needs (zlib, PCRE2, MPI where the build found them)
+libs=$(sed -n 's/^Libs.private: //p' "$out/ryft.pc")
 cc -std=c11 -O2 -march=native -ffp-contract=fast -D_POSIX_C_SOURCE=200809L -I"$root/include" -I"$root/src" \
-  "$root/bench/ryft_bench.c" "$out/libryft.a" -lm -lpthread -ldl -o "$out/ryft_bench"
+  "$root/bench/ryft_bench.c" "$out/libryft.a" $libs -o "$out/ryft_bench"
 cc -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -I"$root/include" -I"$root/src" \
-  "$root/bench/gemm_compare.c" "$out/libryft.a" -lm -lpthread -ldl -o "$out/gemm_compare"
+  "$root/bench/gemm_compare.c" "$out/libryft.a" $libs -o "$out/gemm_compare"
 plugin="$out/pjrt/xla_cpu_pjrt.so"
 if [ -f "$plugin" ]; then
   cc -std=c11 -O2 -march=native -D_POSIX_C_SOURCE=200809L -I"$root/include" -I"$root/src" \
-    "$root/bench/pjrt_bench.c" "$out/libryft.a" -lm -lpthread -ldl -o "$out/pjrt_bench"
+    "$root/bench/pjrt_bench.c" "$out/libryft.a" $libs -o "$out/pjrt_bench"
 else
   echo "bench: no PJRT plugin (tools/fetch-pjrt.sh failed); the PJRT bench is skipped" >&2
   rm -f "$out/pjrt_bench"
