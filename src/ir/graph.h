@@ -231,8 +231,5 @@ ry_status ry__infer(ry_op op, const ry_attrs *attrs, int n_in, const ry_type *in
                     const int32_t *regions, ry_type *res, int *n_res, ry_loc loc);
 
 /* ---- verifier (verify.c), printer (print.c), parser (parse.c) ---- */
-/* Printer/parser per-attribute-kind support, for the completeness test. */
-extern const bool ryg_attr_printable[RY_ATTR_KIND_COUNT];
-extern const bool ryg_attr_parsable[RY_ATTR_KIND_COUNT];
 
 #endif

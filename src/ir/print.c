@@ -418,16 +418,6 @@ static void a_field(aw *w, const ryg_field *f, const ry_attrs *a) {
   }
 }
 
-const bool ryg_attr_printable[RY_ATTR_KIND_COUNT] = {
-    [RY_ATTR_NONE] = true,        [RY_ATTR_COMPARE] = true,    [RY_ATTR_BROADCAST] = true, [RY_ATTR_TRANSPOSE] = true,
-    [RY_ATTR_SLICE] = true,       [RY_ATTR_DYNAMIC_SLICE] = true, [RY_ATTR_CONCATENATE] = true, [RY_ATTR_PAD] = true,
-    [RY_ATTR_REVERSE] = true,     [RY_ATTR_IOTA] = true,       [RY_ATTR_CONSTANT] = true,  [RY_ATTR_REDUCE] = true,
-    [RY_ATTR_ARG] = true,         [RY_ATTR_CUMULATIVE] = true, [RY_ATTR_DOT] = true,       [RY_ATTR_CONV] = true,
-    [RY_ATTR_GATHER] = true,      [RY_ATTR_SCATTER] = true,    [RY_ATTR_SORT] = true,      [RY_ATTR_WHILE] = true,
-    [RY_ATTR_SCAN] = true,        [RY_ATTR_CALL] = true,       [RY_ATTR_CUSTOM] = true,
-    [RY_ATTR_ALL_REDUCE] = true,  [RY_ATTR_ALL_GATHER] = true, [RY_ATTR_REDUCE_SCATTER] = true, [RY_ATTR_SHARDING] = true,
-};
-
 /* ---- functions ------------------------------------------------------------------ */
 
 /* Region labels: `branch` for cond, `cond`/`body` for while, `body` for scan. */
