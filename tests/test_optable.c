@@ -88,6 +88,7 @@ TEST(optable_golden_coverage) {
       {"all_gather", "test_pjrt.c multi-device and test_dist.c (MPI)"},
       {"reduce_scatter", "test_pjrt.c multi-device and test_dist.c (MPI)"},
       {"sharding", "test_pjrt.c SPMD"},
+      {"dequantize", "test_dequant.c (gguf-py's dequantizers, every format, on every device)"},
   };
   static char text[1 << 24];
   size_t len = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ir/graph.h"
+#include "ryft/gguf.h"
 #include "testlib.h"
 
 static ry_device *dev(void) {
@@ -159,6 +160,7 @@ static int row_trace_fn(ry_builder *b, const ry_value *in, ry_value *out, void *
 #define I32(...) {RY_I32, SH(__VA_ARGS__)}
 #define I32S {RY_I32, {0, {0}}}
 #define U32(...) {RY_U32, SH(__VA_ARGS__)}
+#define U8(...) {RY_U8, SH(__VA_ARGS__)}
 #define BOOLS {RY_BOOL, {0, {0}}}
 #define NB RY_NOT_BATCHED
 
@@ -306,6 +308,11 @@ static int f_sort(ry_builder *b, const ry_value *x, ry_value *o) {
   ry_sort(b, 1, x, 0, 1, 1, 1, t);
   o[2] = t[0];
   return 3;
+}
+/* two Q4_1 rows of 64 (bytes below 100 keep the f16 scales finite) */
+static int f_dequantize(ry_builder *b, const ry_value *x, ry_value *o) {
+  o[0] = ry_dequantize(b, x[0], RY_GGML_Q4_1);
+  return 1;
 }
 static int f_threefry(ry_builder *b, const ry_value *x, ry_value *o) {
   ry_value r[2];
@@ -466,6 +473,7 @@ static const vrow rows[] = {
     {"dynamic_slice_batched_idx", f_dslice, 3, {F64(5, 4), I32S, I32S}, {NB, 0, NB}, {1, 0}, 4, -1, 5},
     {"dynamic_slice_all", f_dslice, 3, {F64(5, 4), I32S, I32S}, {1, 0, 0}, {0, 2}, 4, -1, 5},
     {"sort", f_sort, 1, {F64(3, 4)}, {0}, {0, 1, 2}, 3, -1, 1},
+    {"dequantize", f_dequantize, 1, {U8(3, 2, 40)}, {0}, {0}, 3, 0, 99},
     {"threefry", f_threefry, 3, {U32(4), U32(4), U32(4)}, {0, NB, 0}, {0, 1}, 3, 0, 4000000000.0},
     {"cond_batched_pred", f_cond, 4, {F64(3), F64(3), BOOLS, I32S}, {0, NB, 0, 0}, {0, 0, 0, 0}, 6, -1, 3},
     {"cond_unbatched_pred", f_cond, 4, {F64(3), F64(3), BOOLS, I32S}, {0, NB, NB, NB}, {1, 0, 0, 0}, 3, -1, 2},

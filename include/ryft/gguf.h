@@ -63,15 +63,23 @@ RY_API ry_status ry_ggml_dequantize(int type, const void *src, float *dst, int64
 RY_API ry_status ry_ggml_quantize(int type, const float *src, void *dst, int64_t n);
 
 /* Traced dequantization: u8[..., k * type_size] raw blocks of `type` (a row
- * per last axis, as a GGUF tensor's bytes) -> f32[..., k * block_size].
- * A composite of integer ops (src/nn/dequant.c), so the interpreter, the cpu
- * backend and XLA all run it, bit-identical to ry_ggml_dequantize (on a
- * backend that does not fuse a multiply and an add into an FMA). The blocks
- * are integers, so they carry no tangent: gradients flow to whatever the
- * result is combined with (the activations of a matmul), never into the
- * weights. Every type ry_ggml_dequantize reads. */
+ * per last axis, as a GGUF tensor's bytes) -> f32[..., k * block_size], the
+ * `dequantize` op. Every type ry_ggml_dequantize reads; bit-identical to it
+ * on every backend: the interpreter runs the reference dequantizers, the
+ * StableHLO emitter expands the op into integer ops (src/nn/dequant.c) so any
+ * PJRT plugin runs it, and the cpu backend multiplies a dot_general's operand
+ * by the blocks without materializing the f32 weights. The blocks are
+ * integers, so they carry no tangent: gradients flow to whatever the result
+ * is combined with (the activations of a matmul), never into the weights. */
 RY_API ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type);
 #define ry_dequantize(b, blocks, type) ry_dequantize_((b), RY_HERE, (blocks), (type))
+/* The same, allowing a dot_general that consumes the result on the cpu
+ * backend to round its other operand to 8 bits per block of 32 (llama.cpp's
+ * Q8 activations: an int8 dot product per block, several times faster, with
+ * a relative error of about 1e-3 in the product). Elsewhere it is
+ * ry_dequantize. For inference; ry_lm_load uses it. */
+RY_API ry_value ry_dequantize_act8_(ry_builder *b, ry_loc loc, ry_value blocks, int type);
+#define ry_dequantize_act8(b, blocks, type) ry_dequantize_act8_((b), RY_HERE, (blocks), (type))
 
 /* ---- metadata values ------------------------------------------------------ */
 typedef enum ry_gguf_type {

@@ -30,7 +30,7 @@ typedef enum ry_attr_kind {
   RY_ATTR_DYNAMIC_SLICE, RY_ATTR_CONCATENATE, RY_ATTR_PAD, RY_ATTR_REVERSE, RY_ATTR_IOTA,
   RY_ATTR_CONSTANT, RY_ATTR_REDUCE, RY_ATTR_ARG, RY_ATTR_CUMULATIVE, RY_ATTR_DOT, RY_ATTR_CONV,
   RY_ATTR_GATHER, RY_ATTR_SCATTER, RY_ATTR_SORT, RY_ATTR_WHILE, RY_ATTR_SCAN, RY_ATTR_CALL, RY_ATTR_CUSTOM,
-  RY_ATTR_ALL_REDUCE, RY_ATTR_ALL_GATHER, RY_ATTR_REDUCE_SCATTER, RY_ATTR_SHARDING,
+  RY_ATTR_ALL_REDUCE, RY_ATTR_ALL_GATHER, RY_ATTR_REDUCE_SCATTER, RY_ATTR_SHARDING, RY_ATTR_QUANT,
   RY_ATTR_KIND_COUNT
 } ry_attr_kind;
 
@@ -40,7 +40,7 @@ typedef enum ry_op_kind {
   RY_KIND_CONVERT, RY_KIND_BITCAST, RY_KIND_BROADCAST, RY_KIND_RESHAPE, RY_KIND_TRANSPOSE, RY_KIND_SLICE,
   RY_KIND_DYNAMIC_SLICE, RY_KIND_DYNAMIC_UPDATE_SLICE, RY_KIND_CONCATENATE, RY_KIND_PAD, RY_KIND_REVERSE,
   RY_KIND_IOTA, RY_KIND_CONSTANT, RY_KIND_REDUCE, RY_KIND_ARG, RY_KIND_CUMULATIVE, RY_KIND_DOT, RY_KIND_CONV,
-  RY_KIND_GATHER, RY_KIND_SCATTER, RY_KIND_SORT, RY_KIND_THREEFRY, RY_KIND_COND, RY_KIND_WHILE, RY_KIND_SCAN, RY_KIND_CALL,
+  RY_KIND_GATHER, RY_KIND_SCATTER, RY_KIND_SORT, RY_KIND_THREEFRY, RY_KIND_DEQUANTIZE, RY_KIND_COND, RY_KIND_WHILE, RY_KIND_SCAN, RY_KIND_CALL,
   RY_KIND_CUSTOM, RY_KIND_ALL_REDUCE, RY_KIND_ALL_GATHER, RY_KIND_REDUCE_SCATTER, RY_KIND_SHARDING, RY_KIND_COUNT
 } ry_op_kind;
 
@@ -118,6 +118,10 @@ typedef union ry_attrs {
   /* sharding: dims[i] is the mesh axis that splits dimension i, or -1
    * (replicated along it); mesh axes no dimension uses replicate the value. */
   struct { ry_axes mesh, dims; } sharding;
+  /* dequantize: format is the ggml type number (RY_GGML_*); act8 nonzero
+   * lets a dot_general that consumes the result on the cpu backend round
+   * its other operand to 8-bit blocks (llama.cpp's Q8 activations) */
+  struct { int64_t format; bool act8; } quant;
 } ry_attrs;
 
 typedef struct ry_valinfo {

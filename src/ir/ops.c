@@ -393,6 +393,21 @@ ry_value ry_cumulative_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind ki
   return ryb_emit1(b, loc, RY_OP_CUMULATIVE, 1, &x, &a, NULL);
 }
 
+/* ---- quantized blocks ---- */
+
+static ry_value dequantize(ry_builder *b, ry_loc loc, ry_value blocks, int type, bool act8) {
+  if (!check_value(b, loc, "dequantize", blocks, 0)) return (ry_value){0};
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.quant.format = type;
+  a.quant.act8 = act8;
+  return ryb_emit1(b, loc, RY_OP_DEQUANTIZE, 1, &blocks, &a, NULL);
+}
+ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type) { return dequantize(b, loc, blocks, type, false); }
+ry_value ry_dequantize_act8_(ry_builder *b, ry_loc loc, ry_value blocks, int type) {
+  return dequantize(b, loc, blocks, type, true);
+}
+
 /* ---- contractions ---- */
 
 ry_value ry_dot_general_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, ry_dot_dims dims, ry_dtype out) {

@@ -402,7 +402,9 @@ static void a_field(aw *w, const ryg_field *f, const ry_attrs *a) {
   case RYG_F_INT:
     if (!f->optional || *(const int64_t *)base) a_int(w, f->name, *(const int64_t *)base);
     break;
-  case RYG_F_BOOL: a_bool(w, f->name, *(const bool *)base); break;
+  case RYG_F_BOOL:
+    if (!f->optional || *(const bool *)base) a_bool(w, f->name, *(const bool *)base);
+    break;
   case RYG_F_CMP: a_word(w, f->name, enum_name(ryg_cmp_names, RY_CMP_COUNT, (int)*(const ry_cmp *)base)); break;
   case RYG_F_REDUCE:
     a_word(w, f->name, enum_name(ryg_reduce_names, RY_REDUCE_COUNT, (int)*(const ry_reduce_kind *)base));

@@ -7,6 +7,7 @@
 
 #include "graph.h"
 #include "shape_internal.h"
+#include "ryft/gguf.h"
 
 ry_code ryg_fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) RY_PRINTF(3, 4);
 ry_code ryg_fail(ry_rule_ctx *c, ry_code code, const char *fmt, ...) {
@@ -589,6 +590,25 @@ static ry_code rule_threefry(ry_rule_ctx *c) {
   return RY_OK;
 }
 
+/* dequantize: u8[..., k * type_size] raw ggml blocks -> f32[..., k * block_size] */
+static ry_code rule_dequantize(ry_rule_ctx *c) {
+  int64_t fmt = c->attrs->quant.format;
+  const char *name = fmt >= 0 && fmt < INT32_MAX ? ry_ggml_type_name((int)fmt) : NULL;
+  if (!name) return ryg_fail(c, RY_ERR_UNSUPPORTED, "unknown ggml type %lld", (long long)fmt);
+  ry_status st = ry_ggml_dequantize((int)fmt, NULL, NULL, 0);
+  if (st) {
+    ry_status_free(st);
+    return ryg_fail(c, RY_ERR_UNSUPPORTED, "ggml type %s has no dequantizer", name);
+  }
+  ry_shape s = c->in[0].shape;
+  int64_t ts = (int64_t)ry_ggml_type_size((int)fmt), bs = ry_ggml_block_size((int)fmt);
+  if (c->in[0].dtype != RY_U8 || s.rank < 1 || s.dims[s.rank - 1] % ts)
+    return ryg_fail(c, RY_ERR_SHAPE, "%s blocks are u8[..., k*%lld], not %s[%s]", name, (long long)ts,
+                    ry_dtype_name(c->in[0].dtype), SSTR(s));
+  s.dims[s.rank - 1] = s.dims[s.rank - 1] / ts * bs;
+  return ryg_set1(c, (ry_type){RY_F32, s});
+}
+
 /* ---- the table ---- */
 
 /* Each op's rule is its kind's rule: RULE_<KIND> names the function. */
@@ -624,6 +644,7 @@ static ry_code rule_threefry(ry_rule_ctx *c) {
 #define RULE_SCATTER rule_scatter
 #define RULE_SORT rule_sort
 #define RULE_THREEFRY rule_threefry
+#define RULE_DEQUANTIZE rule_dequantize
 #define RULE_COND ryg_rule_cond
 #define RULE_WHILE ryg_rule_while
 #define RULE_SCAN ryg_rule_scan

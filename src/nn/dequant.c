@@ -1,7 +1,5 @@
-/* ry_dequantize (ryft/gguf.h): ggml's block formats as a traced composite of
- * integer ops, so every backend (interpreter, cpu, StableHLO/XLA) runs it
- * and every transform handles it, with nothing format-specific outside this
- * file.
+/* The expansion of the dequantize op (ryft/gguf.h) into integer ops: what
+ * the StableHLO emitter writes for it, so that any PJRT plugin runs it.
  *
  * Every field of a block (a 2-8 bit code, a 4-6 bit sub-scale) is
  *   v = (((B[i1] >> s1) & m1) | (((B[i2] >> s2) & m2) << t2)) - off
@@ -15,6 +13,7 @@
  * docs/QUANT.md describes the formats and the plan for a fused primitive. */
 #include "nn_internal.h"
 #include "ryft/gguf.h"
+#include "dequant.h"
 
 #define MAXL 256 /* fields per block: at most the block size */
 
@@ -94,7 +93,7 @@ static void k4_scales(field *f, int mins) {
   }
 }
 
-ry_value ry_dequantize_(ry_builder *b, ry_loc loc, ry_value blocks, int type) {
+ry_value ryn_dequantize_expand(ry_builder *b, ry_loc loc, ry_value blocks, int type) {
   if (!nn_ok(b)) return NONE;
   const char *name = ry_ggml_type_name(type);
   ry_type t = ry_value_type(b, blocks);

@@ -730,7 +730,7 @@ const ry_jvp_rule ryt_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_IOTA] = j_zero, [RY_OP_CONSTANT] = j_zero, [RY_OP_REDUCE] = ryt_jvp_reduce, [RY_OP_ARGMAX] = j_zero,
     [RY_OP_ARGMIN] = j_zero, [RY_OP_CUMULATIVE] = ryt_jvp_cumulative, [RY_OP_DOT_GENERAL] = j_bilinear,
     [RY_OP_CONVOLUTION] = j_bilinear, [RY_OP_GATHER] = j_gather, [RY_OP_SCATTER] = j_scatter, [RY_OP_SORT] = ryt_jvp_sort,
-    [RY_OP_THREEFRY] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_SCAN] = j_scan, [RY_OP_CALL] = j_call,
+    [RY_OP_THREEFRY] = j_zero, [RY_OP_DEQUANTIZE] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_SCAN] = j_scan, [RY_OP_CALL] = j_call,
     [RY_OP_CUSTOM_CALL] = j_unsupported, [RY_OP_ALL_REDUCE] = j_collective, [RY_OP_ALL_GATHER] = j_collective,
     [RY_OP_REDUCE_SCATTER] = j_collective, [RY_OP_SHARDING] = j_collective,
 };

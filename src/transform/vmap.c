@@ -128,6 +128,11 @@ static void r_cumulative(ryt_vmap_args *a) {
   at.cumulative.axis++;
   emit_batched(a, a->x, &at);
 }
+/* row-wise along the last axis: a leading batch axis changes nothing */
+static void r_dequantize(ryt_vmap_args *a) {
+  ry_attrs at = a->n->attrs;
+  emit_batched(a, a->x, &at);
+}
 static void r_sort(ryt_vmap_args *a) {
   int n = a->n->n_operands;
   ry_value *in = ry__calloc((size_t)n, sizeof *in);
@@ -453,6 +458,7 @@ static void r_dynamic_update_slice(ryt_vmap_args *a) {
 #define BATCH_OF_SCATTER r_scatter
 #define BATCH_OF_SORT r_sort
 #define BATCH_OF_THREEFRY r_elementwise
+#define BATCH_OF_DEQUANTIZE r_dequantize
 #define BATCH_OF_COND ryt_r_cond
 #define BATCH_OF_WHILE ryt_r_while
 #define BATCH_OF_SCAN ryt_r_scan

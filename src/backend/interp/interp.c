@@ -36,6 +36,7 @@
 #define KERNEL_OF_SCATTER ryi_scatter
 #define KERNEL_OF_SORT ryi_sort
 #define KERNEL_OF_THREEFRY ryi_threefry
+#define KERNEL_OF_DEQUANTIZE ryi_dequantize
 #define KERNEL_OF_COND ryi_cond
 #define KERNEL_OF_WHILE ryi_while
 #define KERNEL_OF_SCAN ryi_scan

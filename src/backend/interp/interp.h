@@ -94,6 +94,7 @@ ry_status ryi_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in,
 ry_status ryi_sort(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 /* random.c */
 ry_status ryi_threefry(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_dequantize(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 void ryi_threefry2x32(uint32_t k0, uint32_t k1, uint32_t x0, uint32_t x1, uint32_t out[2]);
 /* interp.c: control flow and calls */
 ry_status ryi_cond(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);

@@ -13,6 +13,8 @@ struct rys_module {
   int n_funcs, cap_funcs;
   const int *alias; /* rys_emit_aliased: per input of @main, an output index or -1 */
   ry_status err;
+  ry_graph **owned; /* callees made while emitting (expansions), released with the module */
+  int n_owned, cap_owned;
 };
 
 /* ---- text ---- */
@@ -253,6 +255,29 @@ void rys_emit_region_body(rys_ctx *c, int32_t r, const char *ret_op, int n_extra
   ry__free(types, ((size_t)nr + 1) * sizeof *types);
 }
 
+ry_graph *rys_owned_callee(rys_ctx *c, const char *name) {
+  for (int i = 0; i < c->m->n_owned; i++)
+    if (!strcmp(c->m->owned[i]->name, name)) return c->m->owned[i];
+  return NULL;
+}
+
+const char *rys_adopt_callee(rys_ctx *c, ry_graph *callee) {
+  rys_module *m = c->m;
+  if (m->n_owned == m->cap_owned) {
+    int ncap = m->cap_owned ? 2 * m->cap_owned : 4;
+    ry_graph **no = ry__realloc(m->owned, (size_t)m->cap_owned * sizeof *no, (size_t)ncap * sizeof *no);
+    if (!no) {
+      ry_graph_release(callee);
+      c->out->oom = true;
+      return "oom";
+    }
+    m->owned = no;
+    m->cap_owned = ncap;
+  }
+  m->owned[m->n_owned++] = callee;
+  return rys_callee_name(c, callee);
+}
+
 const char *rys_callee_name(rys_ctx *c, const ry_graph *callee) {
   rys_module *m = c->m;
   for (int i = 0; i < m->n_funcs; i++)
@@ -361,6 +386,8 @@ static ry_status emit_function(rys_module *m, int fi) {
 }
 
 static void module_free(rys_module *m) {
+  for (int i = 0; i < m->n_owned; i++) ry_graph_release(m->owned[i]);
+  ry__free(m->owned, (size_t)m->cap_owned * sizeof *m->owned);
   ry__free(m->buf.s, m->buf.cap);
   ry__free(m->funcs, (size_t)m->cap_funcs * sizeof *m->funcs);
   ry__free(m->fnames, (size_t)m->cap_funcs * sizeof *m->fnames);

@@ -8,6 +8,8 @@
 
 #include "stablehlo.h"
 #include "rules_internal.h"
+#include "../../nn/dequant.h"
+#include "ryft/gguf.h"
 
 
 void rys_name_result(rys_ctx *c, const ry_node *n) {
@@ -673,6 +675,39 @@ static void r_sort(rys_ctx *c, const ry_node *n) {
   rys_free_opnds(&o);
 }
 
+/* ---- dequantize: a private function of integer ops (src/nn/dequant.c),
+ * one per format and operand type ---- */
+
+static int expand_dequantize(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  out[0] = ryn_dequantize_expand(b, RY_HERE, in[0], *(const int *)ctx);
+  return 1;
+}
+
+static void r_dequantize(rys_ctx *c, const ry_node *n) {
+  int fmt = (int)n->attrs.quant.format;
+  ry_type t = rys_vtype(c, OPD(0));
+  char name[160], ts[96];
+  ry_type_str(t, ts, sizeof ts);
+  snprintf(name, sizeof name, "dequantize_%s_%s", ry_ggml_type_name(fmt), ts);
+  ry_graph *g = rys_owned_callee(c, name);
+  const char *callee = g ? rys_callee_name(c, g) : NULL;
+  if (!g) {
+    ry_status s = ry_trace(name, expand_dequantize, &fmt, 1, &t, NULL, &g);
+    if (s) {
+      rys_fail(c, ry_status_code(s), "stablehlo: dequantize: %s", ry_status_message(s));
+      ry_status_free(s);
+      return;
+    }
+    callee = rys_adopt_callee(c, g);
+  }
+  char attrs[200];
+  snprintf(attrs, sizeof attrs, "callee = @%s", callee);
+  rys_name_result(c, n);
+  const char *arg = NAME(OPD(0));
+  ry_type out = rys_vtype(c, RES(0));
+  rys_op(c, NAME(RES(0)), "func.call", 1, &arg, &t, attrs, 1, &out);
+}
+
 /* ---- random bits: Threefry-2x32, 20 rounds, as in JAX ---- */
 
 static void r_threefry(rys_ctx *c, const ry_node *n) {
@@ -731,7 +766,7 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_REVERSE] = r_reverse, [RY_OP_IOTA] = r_iota, [RY_OP_CONSTANT] = r_constant, [RY_OP_REDUCE] = r_reduce,
     [RY_OP_ARGMAX] = r_argmax, [RY_OP_ARGMIN] = r_argmin, [RY_OP_CUMULATIVE] = r_cumulative,
     [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv, [RY_OP_GATHER] = r_gather,
-    [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_COND] = rys_r_cond,
+    [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_DEQUANTIZE] = r_dequantize, [RY_OP_COND] = rys_r_cond,
     [RY_OP_WHILE] = rys_r_while, [RY_OP_SCAN] = rys_r_scan, [RY_OP_CALL] = rys_r_call, [RY_OP_CUSTOM_CALL] = rys_r_custom_call,
     [RY_OP_ALL_REDUCE] = rys_r_collective, [RY_OP_ALL_GATHER] = rys_r_collective, [RY_OP_REDUCE_SCATTER] = rys_r_collective,
     [RY_OP_SHARDING] = rys_r_sharding,

@@ -32,6 +32,12 @@ typedef struct rys_ctx {
   ry_status err; /* first error; rules stop emitting after it */
 } rys_ctx;
 
+/* A callee made while emitting (an op's expansion into other ops): the
+ * module takes the reference and emits it once; rys_owned_callee finds one
+ * already adopted by its graph name (NULL: none). */
+const char *rys_adopt_callee(rys_ctx *c, ry_graph *callee);
+ry_graph *rys_owned_callee(rys_ctx *c, const char *name);
+
 typedef void (*ry_stablehlo_rule)(rys_ctx *c, const ry_node *n);
 extern const ry_stablehlo_rule rys_rules[RY_OP_COUNT];
 
