@@ -290,6 +290,13 @@ static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **va
   return NULL;
 }
 
+static ry_status run_qgemm(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+  const ry_array *x = vals[sp->bufs[1]], *w = vals[sp->bufs[2]];
+  if (!x || !w) return ry__err(RY_ERR_INTERNAL, "cpu: quantized gemm operand has no buffer");
+  ry_status s = new_buffer(rc, ry_vtype(st->g, sp->bufs[0]), &vals[sp->bufs[0]]);
+  return s ? s : ryc_qgemm_run(&sp->qgemm, x->data, w->data, vals[sp->bufs[0]]->data);
+}
+
 static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
   const ry_graph *g = st->g;
   const ry_node *n = &g->nodes[sp->node];
@@ -334,6 +341,7 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
     case RYC_STEP_KERNEL: s = run_kernel(st, i, vals, &rc); break;
     case RYC_STEP_GEMM: s = run_gemm(st, sp, vals, &rc); break;
     case RYC_STEP_CONV: s = run_conv(st, sp, vals, &rc); break;
+    case RYC_STEP_QGEMM: s = run_qgemm(st, sp, vals, &rc); break;
     default: {
       s = run_interp(st, sp, vals);
       const ry_node *n = &g->nodes[sp->node];

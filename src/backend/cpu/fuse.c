@@ -36,6 +36,7 @@
 #include "prelude.h"
 
 #include "fuse.h"
+#include "ryft/gguf.h"
 
 /* ---- the plan ---- */
 
@@ -128,7 +129,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       if (s) ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
       continue;
     }
-    if (c == V_EW && !pl.mat[r0]) continue; /* fused into its users */
+    if ((c == V_EW && !pl.mat[r0]) || c == V_QFOLD) continue; /* fused into its users */
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
       ry__buf_free(&k->body);
@@ -189,6 +190,17 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       ry__buf_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
                        " trans_a=%d trans_b=%d\n",
                  (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
+    } else if (c == V_QGEMM) {
+      int32_t blocks = 0;
+      st.kind = RYC_STEP_QGEMM;
+      ryf_qgemm_plan(g, n, &st.qgemm, &blocks);
+      int32_t b3[3] = {r0, ry_node_operands(g, n)[0], blocks};
+      st.n_bufs = 3;
+      st.n_out = 1;
+      if (!(st.bufs = dup_ids(b3, 3))) s = ry__oom();
+      ry__buf_printf(&rep, "qgemm: %%v%d = dot_general by dequantize(%%v%d) %s m=%" PRId64 " n=%" PRId64 " k=%" PRId64 " (%s)\n",
+                     (int)r0, (int)blocks, ry_ggml_type_name(st.qgemm.type), st.qgemm.m, st.qgemm.n, st.qgemm.k,
+                     ryc_qgemm_int8(&st.qgemm) ? "int8 activations" : "exact");
     } else if (c == V_CONV) {
       st.kind = RYC_STEP_CONV;
       if (!(st.conv = ry__malloc(sizeof *st.conv))) s = ry__oom();
@@ -218,8 +230,10 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     const ryc_step *st = &p->steps[i];
     if (st->kind != RYC_STEP_KERNEL) {
       const ry_node *n = &g->nodes[st->node];
-      for (int j = 0; j < n->n_operands; j++) {
-        int32_t v = ry_node_operands(g, n)[j];
+      /* a quantized product reads x and the blocks, not the f32 weights */
+      bool qs = st->kind == RYC_STEP_QGEMM;
+      for (int j = 0; j < (qs ? st->n_bufs - st->n_out : n->n_operands); j++) {
+        int32_t v = qs ? st->bufs[st->n_out + j] : ry_node_operands(g, n)[j];
         if (!pl.mat[v] || (pl.cls[v] == V_EW && ryf_def_of(g, v) >= 0)) {
           /* materialized by a kernel step? */
           bool produced = pl.cls[v] == V_PARAM;
@@ -242,7 +256,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   for (size_t v = 0; v < nv; v++) lastuse[v] = -1;
   for (int i = 0; i < p->n_steps; i++) {
     const ryc_step *st = &p->steps[i];
-    if (st->kind == RYC_STEP_KERNEL) {
+    if (st->kind == RYC_STEP_KERNEL || st->kind == RYC_STEP_QGEMM) {
       for (int j = st->n_out; j < st->n_bufs; j++) lastuse[st->bufs[j]] = i;
     } else {
       const ry_node *n = &g->nodes[st->node];

@@ -17,7 +17,9 @@
 
 /* ---- planning (plan.c) ---- */
 
-typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM, V_CONV } vclass;
+/* V_QGEMM: a dot_general by dequantized weights, computed from the blocks;
+ * V_QFOLD: a dequantize read only by such products (never materialized) */
+typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM, V_CONV, V_QGEMM, V_QFOLD } vclass;
 
 typedef struct {
   const ry_graph *g;
@@ -186,6 +188,9 @@ int ryf_emit(kgen *k, int32_t v, const vmap *m);
 int ryf_emit_node(kgen *k, int32_t v, const vmap *m);
 bool ryf_ew_ok(const ry_graph *g, const ry_node *n);
 bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm);
+/* dot_general(x f32[..., k], dequantize(w)[n, k]) contracting k: the product
+ * from the blocks; *blocks = the dequantize's operand. */
+bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *blocks);
 bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work);
 bool ryf_gen_reduce(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work);
 bool ryf_gen_row(planner *p, kgen *k, int gi, int idx, ry__buf *out, rowgen *rg, int *n_passes, int *n_scratch);

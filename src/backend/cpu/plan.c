@@ -115,6 +115,43 @@ bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
   return true;
 }
 
+bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *blocks) {
+  ryc_gemm gm;
+  if (n->op != RY_OP_DOT_GENERAL || n->region != 0) return false;
+  int32_t rhs = ry_node_operands(g, n)[1], dn = g->values[rhs].node;
+  if (dn < 0 || g->nodes[dn].op != RY_OP_DEQUANTIZE || g->nodes[dn].region != 0) return false;
+  if (!ryf_gemm_plan(g, n, &gm) || gm.dt != RY_F32 || gm.batch != 1 || gm.trans_a || !gm.trans_b) return false;
+  if (ry_vtype(g, rhs).shape.rank != 2) return false;
+  q->m = gm.m;
+  q->n = gm.n;
+  q->k = gm.k;
+  q->type = (int)g->nodes[dn].attrs.quant.format;
+  q->act8 = g->nodes[dn].attrs.quant.act8;
+  *blocks = ry_node_operands(g, &g->nodes[dn])[0];
+  return true;
+}
+
+/* A dequantize whose every use is such a product (and not an output) */
+static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
+  if (n->op != RY_OP_DEQUANTIZE || n->region != 0) return false;
+  int32_t v = ry_node_results(g, n)[0], blocks;
+  ryc_qgemm q;
+  const ry_region *body = &g->regions[0];
+  for (int32_t i = 0; i < body->results.n; i++)
+    if (body->results.v[i] == v) return false;
+  int uses = 0;
+  for (int32_t k = 0; k < g->n_nodes; k++) {
+    const ry_node *u = &g->nodes[k];
+    const int32_t *ops = ry_node_operands(g, u);
+    for (int i = 0; i < u->n_operands; i++) {
+      if (ops[i] != v) continue;
+      if (i != 1 || force[k] || !ryf_qgemm_plan(g, u, &q, &blocks)) return false;
+      uses++;
+    }
+  }
+  return uses > 0;
+}
+
 /* ---- cost model for recomputation ---- */
 
 static int op_cost(ry_op op) {
@@ -139,6 +176,10 @@ static vclass classify(const ry_graph *g, const ry_node *n, const bool *force) {
   ryc_gemm gm;
   if (force[n - g->nodes]) return V_INTERP;
   if (ryf_ew_ok(g, n)) return V_EW;
+  if (qfold_ok(g, n, force)) return V_QFOLD;
+  int32_t blocks;
+  ryc_qgemm q;
+  if (ryf_qgemm_plan(g, n, &q, &blocks)) return V_QGEMM;
   if (reduce_ok(g, n)) return V_REDUCE;
   if (ryf_gemm_plan(g, n, &gm)) return V_GEMM;
   if (n->op == RY_OP_CONVOLUTION) {
@@ -226,12 +267,14 @@ void ryf_decide(planner *p) {
     const int32_t *res = ry_node_results(g, n), *ops = ry_node_operands(g, n);
     for (int i = 0; i < n->n_results; i++) {
       p->cls[res[i]] = (uint8_t)c;
-      if (c != V_EW)
-        set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM ? "gemm result" : c == V_CONV ? "convolution result" : "interpreter op result", NULL);
+      if (c != V_EW && c != V_QFOLD)
+        set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM || c == V_QGEMM ? "gemm result" : c == V_CONV ? "convolution result" : "interpreter op result", NULL);
     }
     for (int i = 0; i < n->n_operands; i++) {
       p->nusers[ops[i]]++;
-      if (c == V_GEMM || c == V_INTERP || c == V_CONV) set_mat(p, ops[i], "operand of", ryg_op_table[n->op].name);
+      if (c == V_GEMM || c == V_INTERP || c == V_CONV || (c == V_QGEMM && i == 0))
+        set_mat(p, ops[i], "operand of", ryg_op_table[n->op].name);
+      if (c == V_QFOLD) set_mat(p, ops[i], "blocks of", "a quantized matrix product");
     }
   }
   for (int32_t i = 0; i < body->results.n; i++) set_mat(p, body->results.v[i], "graph output", NULL);

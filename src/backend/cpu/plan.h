@@ -7,8 +7,9 @@
 #include <stdbool.h>
 #include "conv.h"
 #include "gemm.h"
+#include "qgemm.h"
 
-typedef enum ryc_step_kind { RYC_STEP_KERNEL, RYC_STEP_GEMM, RYC_STEP_INTERP, RYC_STEP_CONV } ryc_step_kind;
+typedef enum ryc_step_kind { RYC_STEP_KERNEL, RYC_STEP_GEMM, RYC_STEP_INTERP, RYC_STEP_CONV, RYC_STEP_QGEMM } ryc_step_kind;
 
 #define RYC_MAX_INPLACE 4
 
@@ -16,12 +17,13 @@ typedef struct ryc_step {
   ryc_step_kind kind;
   int32_t node;         /* the node of the optimized graph (root for kernels) */
   int kernel;           /* KERNEL: index of the generated function */
-  int n_bufs;           /* KERNEL: buffers passed, outputs first */
+  int n_bufs;           /* KERNEL: buffers passed, outputs first; QGEMM: y, x, blocks */
   int32_t *bufs;        /* value ids (owned) */
   int n_out;            /* KERNEL: how many of bufs are outputs */
   int64_t outer;        /* KERNEL: trip count of the parallel loop */
   int64_t work;         /* KERNEL: elements touched (to decide on threads) */
   ryc_gemm gemm;        /* GEMM */
+  ryc_qgemm qgemm;      /* QGEMM: dot_general(x, dequantize(blocks)) */
   ryc_conv *conv;       /* CONV (owned) */
   int32_t *release;     /* values whose last use is this step (owned) */
   int n_release;

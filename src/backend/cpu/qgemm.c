@@ -1,0 +1,274 @@
+/* Matrix products with ggml-quantized weights (qgemm.h, docs/QUANT.md).
+ *
+ * Two modes. Exact: the weights are dequantized by the reference code
+ * (src/io/quant.c) a row at a time (few x rows: the product streams the
+ * blocks) or all at once into the packed GEMM (many x rows); the result is
+ * the interpreter's up to f32 summation order. Int8 (act8, Q4_0/Q4_1/Q8_0):
+ * llama.cpp's scheme. Each x row is rounded to Q8 blocks of 32 (d = max|x| /
+ * 127, q = round(x / d)), and a weight block times an x block is
+ *   Q8_0: dw dx sum(qw qx)
+ *   Q4_0: dw dx (sum(nib qx) - 8 sum(qx))
+ *   Q4_1: dw dx sum(nib qx) + mw dx sum(qx)
+ * with exact integer sums: `vpdpbusd` (u8 x s8 -> s32, AVX-512 VNNI) where
+ * the CPU has it, portable C elsewhere; the integer sums are the same on
+ * both, only the f32 accumulation order differs. Threads split the weight
+ * rows; each row's result is computed by one thread in a fixed order, so
+ * results do not depend on the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "pool.h"
+#include "qgemm.h"
+#include "ryft/gguf.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+#define QK 32
+
+/* an x block rounded to 8 bits: d, its sum of codes (and d times it) */
+typedef struct q8blk {
+  float d, ds;
+  int32_t sum;
+  int8_t q[QK];
+} q8blk;
+
+static float f16le(const uint8_t *p) { return ry__f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+static void quantize_row(const float *x, int64_t k, q8blk *out) {
+  for (int64_t b = 0; b < k / QK; b++) {
+    const float *v = x + b * QK;
+    float amax = 0.0f;
+    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(v[j]));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < QK; j++) {
+      int q = (int)roundf(v[j] * id);
+      out[b].q[j] = (int8_t)q;
+      sum += q;
+    }
+    out[b].d = d;
+    out[b].sum = sum;
+    out[b].ds = d * (float)sum;
+  }
+}
+
+/* ---- int8 dot products of one weight row with one x row: portable ---- */
+
+typedef float (*dot_fn)(const uint8_t *w, const q8blk *x, int64_t nb);
+
+static float dot_q4_0(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; b++, w += 18) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) s += (w[2 + j] & 15) * x[b].q[j] + (w[2 + j] >> 4) * x[b].q[j + 16];
+    acc += f16le(w) * x[b].d * (float)(s - 8 * x[b].sum);
+  }
+  return acc;
+}
+
+static float dot_q4_1(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; b++, w += 20) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) s += (w[4 + j] & 15) * x[b].q[j] + (w[4 + j] >> 4) * x[b].q[j + 16];
+    acc += f16le(w) * x[b].d * (float)s + f16le(w + 2) * x[b].ds;
+  }
+  return acc;
+}
+
+static float dot_q8_0(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; b++, w += 34) {
+    int32_t s = 0;
+    for (int j = 0; j < QK; j++) s += (int8_t)w[2 + j] * x[b].q[j];
+    acc += f16le(w) * x[b].d * (float)s;
+  }
+  return acc;
+}
+
+/* ---- the same with AVX-512 VNNI (256-bit vectors: one block each) ---- */
+
+#ifdef HAVE_X86
+#define VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512vnni,f16c,fma")))
+
+VNNI static inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+VNNI static inline float h16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+/* the 32 nibbles of a Q4 block in element order: low nibbles, then high */
+VNNI static inline __m256i nibbles(const uint8_t *qs) {
+  __m128i p = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(p, 4), m), _mm_and_si128(p, m));
+}
+
+VNNI static float dot_q4_0_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float off = 0.0f;
+  for (int64_t b = 0; b < nb; b++, w += 18) {
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w + 2), _mm256_loadu_si256((const __m256i *)x[b].q));
+    float d = h16(w) * x[b].d;
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc);
+    off += d * (float)(8 * x[b].sum);
+  }
+  return hsum8(acc) - off;
+}
+
+VNNI static float dot_q4_1_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int64_t b = 0; b < nb; b++, w += 20) {
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w + 4), _mm256_loadu_si256((const __m256i *)x[b].q));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h16(w) * x[b].d), acc);
+    mins += h16(w + 2) * x[b].ds;
+  }
+  return hsum8(acc) + mins;
+}
+
+/* s8 weights as u8 (q + 128); the 128 * sum(qx) it adds is taken off */
+VNNI static float dot_q8_0_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  float off = 0.0f;
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  for (int64_t b = 0; b < nb; b++, w += 34) {
+    __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)), flip);
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, _mm256_loadu_si256((const __m256i *)x[b].q));
+    float d = h16(w) * x[b].d;
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc);
+    off += d * (float)(128 * x[b].sum);
+  }
+  return hsum8(acc) - off;
+}
+#endif
+
+/* RYFT_QGEMM=portable forces the portable kernels (tests compare both) */
+static int g_cached = -1, g_portable;
+
+void ryc_qgemm_force_portable(int on) {
+  __atomic_store_n(&g_portable, on, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_cached, -1, __ATOMIC_RELAXED);
+}
+
+static int use_vnni(void) {
+#ifdef HAVE_X86
+  int c = __atomic_load_n(&g_cached, __ATOMIC_RELAXED);
+  if (c < 0) {
+    const char *e = getenv("RYFT_QGEMM");
+    __builtin_cpu_init();
+    c = !(e && !strcmp(e, "portable")) && !__atomic_load_n(&g_portable, __ATOMIC_RELAXED) &&
+        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
+    __atomic_store_n(&g_cached, c, __ATOMIC_RELAXED);
+  }
+  return c;
+#else
+  return 0;
+#endif
+}
+
+const char *ryc_qgemm_impl(void) { return use_vnni() ? "avx512-vnni" : "portable"; }
+
+static dot_fn pick(int type) {
+  bool v = use_vnni();
+  switch (type) {
+#ifdef HAVE_X86
+  case RY_GGML_Q4_0: return v ? dot_q4_0_vnni : dot_q4_0;
+  case RY_GGML_Q4_1: return v ? dot_q4_1_vnni : dot_q4_1;
+  case RY_GGML_Q8_0: return v ? dot_q8_0_vnni : dot_q8_0;
+#else
+  case RY_GGML_Q4_0: return (void)v, dot_q4_0;
+  case RY_GGML_Q4_1: return dot_q4_1;
+  case RY_GGML_Q8_0: return dot_q8_0;
+#endif
+  default: return NULL;
+  }
+}
+
+bool ryc_qgemm_int8(const ryc_qgemm *q) { return q->act8 && q->k % QK == 0 && pick(q->type) != NULL; }
+
+/* ---- the product ---- */
+
+#define ROWS_PER_TILE 16 /* weight rows kept in L1 while every x row passes */
+
+typedef struct job {
+  const ryc_qgemm *q;
+  const float *x;
+  const q8blk *xq;
+  const uint8_t *w;
+  float *y;
+  size_t row_bytes;
+  dot_fn dot;
+  int oom; /* exact mode: a task could not allocate its row */
+} job;
+
+static void int8_task(void *ctx, int64_t lo, int64_t hi) {
+  const job *j = ctx;
+  int64_t m = j->q->m, n = j->q->n, nb = j->q->k / QK;
+  for (int64_t t = lo; t < hi; t += ROWS_PER_TILE) {
+    int64_t te = t + ROWS_PER_TILE < hi ? t + ROWS_PER_TILE : hi;
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t r = t; r < te; r++) j->y[i * n + r] = j->dot(j->w + (size_t)r * j->row_bytes, j->xq + i * nb, nb);
+  }
+}
+
+/* exact, few x rows: each weight row dequantized once, then its dots */
+static void exact_task(void *ctx, int64_t lo, int64_t hi) {
+  job *j = ctx;
+  int64_t m = j->q->m, n = j->q->n, k = j->q->k;
+  float *row = malloc((size_t)k * sizeof *row);
+  if (!row) {
+    __atomic_store_n(&j->oom, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  for (int64_t r = lo; r < hi; r++) {
+    ry_status_free(ry_ggml_dequantize(j->q->type, j->w + (size_t)r * j->row_bytes, row, k)); /* the type was checked */
+    for (int64_t i = 0; i < m; i++) {
+      const float *x = j->x + i * k;
+      float acc = 0.0f;
+      for (int64_t e = 0; e < k; e++) acc += x[e] * row[e];
+      j->y[i * n + r] = acc;
+    }
+  }
+  free(row);
+}
+
+ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, float *y) {
+  size_t row_bytes;
+  ry_status s = ry_ggml_row_size(q->type, q->k, &row_bytes);
+  if (s) return s;
+  job j = {q, x, NULL, w, y, row_bytes, NULL, 0};
+  if (q->m == 0 || q->n == 0) return NULL;
+  if (ryc_qgemm_int8(q)) {
+    int64_t nb = q->k / QK;
+    size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
+    q8blk *xq = ry__malloc(xb ? xb : 1);
+    if (!xq) return ry__oom();
+    for (int64_t i = 0; i < q->m; i++) quantize_row(x + i * q->k, q->k, xq + i * nb);
+    j.xq = xq;
+    j.dot = pick(q->type);
+    ryc_parallel_for(q->n, ROWS_PER_TILE, int8_task, &j);
+    ry__free(xq, xb ? xb : 1);
+    return NULL;
+  }
+  if (q->m < 4) {
+    ryc_parallel_for(q->n, 8, exact_task, &j);
+    return __atomic_load_n(&j.oom, __ATOMIC_RELAXED) ? ry__oom() : NULL;
+  }
+  /* exact, many x rows: the f32 weights once, then the packed GEMM */
+  size_t wb = (size_t)(q->n * q->k) * sizeof(float);
+  float *wf = ry__malloc(wb);
+  if (!wf) return ry__oom();
+  s = ry_ggml_dequantize(q->type, w, wf, q->n * q->k);
+  if (!s) ryc_sgemm(0, 1, q->m, q->n, q->k, x, wf, y);
+  ry__free(wf, wb);
+  return s;
+}

@@ -1,0 +1,33 @@
+/* qgemm.h - matrix products with ggml-quantized weights (docs/QUANT.md):
+ * y[m, n] = x[m, k] . dequantize(w)[n, k]^T, reading the weight blocks
+ * directly instead of materializing f32 weights. */
+#ifndef RYFT_BACKEND_CPU_QGEMM_H
+#define RYFT_BACKEND_CPU_QGEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../core/internal.h"
+
+/* The plan of a dot_general(x, dequantize(w)) step: x f32[m, k] (row-major),
+ * w u8[n, k / block * type_size] of ggml `type`, y f32[m, n]. */
+typedef struct ryc_qgemm {
+  int64_t m, n, k;
+  int type;  /* RY_GGML_* */
+  bool act8; /* x may be rounded to Q8 blocks (int8 dot products) */
+} ryc_qgemm;
+
+/* Whether the product is computed with int8 dot products for this type
+ * (act8 and a type with an integer kernel: Q4_0, Q4_1, Q8_0), else exactly:
+ * weights dequantized by the reference code and f32 products. */
+bool ryc_qgemm_int8(const ryc_qgemm *q);
+/* Run the product; threads split the weight rows. Results do not depend
+ * on the thread count. */
+ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, float *y);
+/* The integer kernel in use ("avx512-vnni", "portable"). */
+const char *ryc_qgemm_impl(void);
+/* Tests: nonzero forces the portable kernels (RYFT_QGEMM=portable does too),
+ * 0 goes back to the CPU's best. */
+void ryc_qgemm_force_portable(int on);
+
+#endif

@@ -1,0 +1,198 @@
+/* The cpu backend's products with quantized weights (src/backend/cpu/qgemm.c):
+ * dot_general(x, dequantize(w)) becomes one step that reads the blocks.
+ * Exact mode (ry_dequantize) agrees with the interpreter, which runs the
+ * reference dequantizers, to f32 summation order; int8 mode
+ * (ry_dequantize_act8) agrees with llama.cpp's scheme computed here in
+ * double from the same rounded activations, for the VNNI and the portable
+ * kernels; the result does not depend on the thread count; gradients reach x. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "cpu_testlib.h"
+#include "backend/cpu/cpu.h"
+#include "ryft/gguf.h"
+#include "testlib.h"
+
+typedef struct qcase {
+  int type, act8;
+} qcase;
+
+static int f_qmm(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const qcase *c = ctx;
+  ry_value w = c->act8 ? ry_dequantize_act8(b, in[1], c->type) : ry_dequantize(b, in[1], c->type);
+  ry_dot_dims d = {RY_NO_AXES, RY_NO_AXES, RY_AXES(1), RY_AXES(1)};
+  out[0] = ry_dot_general(b, in[0], w, d, RY_F32);
+  return 1;
+}
+
+/* deterministic values; weights quantized by ryft's (gguf-py-exact)
+ * quantizer, or random bytes with finite scales for the K-quants */
+static void make_case(int type, int64_t m, int64_t n, int64_t k, float *x, uint8_t *w, size_t wbytes) {
+  for (int64_t i = 0; i < m * k; i++) x[i] = (float)(sin((double)i * 0.61) * 2.0 + (double)(i % 5) * 0.05);
+  float *wf = malloc((size_t)(n * k) * sizeof *wf);
+  for (int64_t i = 0; i < n * k; i++) wf[i] = (float)(cos((double)i * 0.37 + 0.2) * 0.5);
+  ry_status s = ry_ggml_quantize(type, wf, w, n * k);
+  if (s) { /* no quantizer (K-quants): bytes with small f16 scales */
+    ry_status_free(s);
+    for (size_t i = 0; i < wbytes; i++) w[i] = (uint8_t)((i * 2654435761u >> 13) % 60);
+  }
+  free(wf);
+}
+
+/* y[i, j] as llama.cpp computes it: x rounded to Q8 blocks of 32, weights
+ * dequantized exactly, products summed in double */
+static double ref_act8(const float *x, const float *wrow, int64_t k) {
+  double acc = 0.0;
+  for (int64_t b = 0; b < k / 32; b++) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++) acc += (double)(roundf(x[b * 32 + j] * id) * d) * (double)wrow[b * 32 + j];
+  }
+  return acc;
+}
+
+static ry_array *run_on(const char *device, ry_graph *g, ry_array *x, ry_array *w) {
+  ry_device *dev = NULL;
+  ry_array *in[2] = {x, w}, *y = NULL;
+  CHECK_OK(ry_device_get(device, &dev));
+  CHECK_OK(ry_run(g, dev, 2, in, 1, &y));
+  return y;
+}
+
+static void check_type(int type, int64_t m, int64_t n, int64_t k) {
+  size_t rb = 0;
+  CHECK_OK(ry_ggml_row_size(type, k, &rb));
+  float *x = malloc((size_t)(m * k) * sizeof *x), *wf = malloc((size_t)(n * k) * sizeof *wf);
+  uint8_t *w = malloc((size_t)n * rb);
+  make_case(type, m, n, k, x, w, (size_t)n * rb);
+  CHECK_OK(ry_ggml_dequantize(type, w, wf, n * k));
+  ry_array *xa = NULL, *wa = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(m, k), x, &xa));
+  CHECK_OK(ry_array_from_host(RY_U8, RY_SHAPE(n, (int64_t)rb), w, &wa));
+  ry_type in[2] = {{RY_F32, RY_SHAPE(m, k)}, {RY_U8, RY_SHAPE(n, (int64_t)rb)}};
+  for (int act8 = 0; act8 < 2; act8++) {
+    qcase c = {type, act8};
+    ry_graph *g = NULL;
+    CHECK_OK(ry_trace("qmm", f_qmm, &c, 2, in, NULL, &g));
+    ry_array *yi = run_on("interp", g, xa, wa);
+    ryc_qgemm_force_portable(0);
+    ry_array *yc = run_on("cpu", g, xa, wa);
+    ryc_qgemm_force_portable(1);
+    ry_array *yp = run_on("cpu", g, xa, wa);
+    ryc_qgemm_force_portable(0);
+    ryc_set_num_threads(1);
+    ry_array *y1 = run_on("cpu", g, xa, wa);
+    ryc_set_num_threads(0);
+    const float *pi = yi ? ry_array_data(yi) : NULL, *pc = yc ? ry_array_data(yc) : NULL, *pp = yp ? ry_array_data(yp) : NULL;
+    double worst = 0.0, worst_ref = 0.0, scale = 0.0;
+    for (int64_t i = 0; pi && pc && pp && i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double exact = 0.0, mag = 0.0;
+        for (int64_t e = 0; e < k; e++) {
+          exact += (double)x[i * k + e] * wf[j * k + e];
+          mag += fabs((double)x[i * k + e] * wf[j * k + e]);
+        }
+        double want = act8 && type != RY_GGML_Q5_0 && type != RY_GGML_Q6_K ? ref_act8(x + i * k, wf + j * k, k) : exact;
+        scale = fmax(scale, mag);
+        worst = fmax(worst, fabs(pi[i * n + j] - exact) / (mag + 1e-30));
+        worst_ref = fmax(worst_ref, fmax(fabs(pc[i * n + j] - want), fabs(pp[i * n + j] - want)) / (mag + 1e-30));
+      }
+    char what[96];
+    snprintf(what, sizeof what, "%s m=%lld act8=%d", ry_ggml_type_name(type), (long long)m, act8);
+    CHECK_MSG(pi && pc && pp, "%s: no result", what);
+    /* f32 sums of k products: relative to sum |x w|, well under 1e-5 */
+    CHECK_MSG(worst < 1e-5, "%s: interpreter vs exact: %g", what, worst);
+    CHECK_MSG(worst_ref < 1e-5, "%s: cpu vs the reference: %g", what, worst_ref);
+    CHECK_MSG(y1 && yc && !memcmp(ry_array_data(y1), ry_array_data(yc), (size_t)(m * n) * 4), "%s: 1 thread differs from 2",
+              what);
+    ry_array_release(yi);
+    ry_array_release(yc);
+    ry_array_release(yp);
+    ry_array_release(y1);
+    ry_graph_release(g);
+  }
+  ry_array_release(xa);
+  ry_array_release(wa);
+  free(x);
+  free(wf);
+  free(w);
+}
+
+TEST(qgemm_matches_the_reference_for_every_kernel) {
+  static const int types[] = {RY_GGML_Q4_0, RY_GGML_Q4_1, RY_GGML_Q8_0, RY_GGML_Q5_0};
+  for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+    check_type(types[t], 1, 37, 96); /* decode: one row, rows not a multiple of the tile */
+    check_type(types[t], 3, 5, 64);
+    check_type(types[t], 9, 40, 128); /* exact mode through the packed GEMM */
+  }
+  check_type(RY_GGML_Q6_K, 2, 7, 256); /* no int8 kernel: exact in both modes */
+  check_type(RY_GGML_Q6_K, 6, 7, 256);
+}
+
+/* the step is in the plan: no f32 weights are materialized */
+TEST(qgemm_is_one_step_reading_the_blocks) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "qdump");
+  ry_graph *g = parse("func @main(%x: f32[2,64], %w: u8[3,40]) -> (f32[2,3]) {\n"
+                      "  %0: f32[3,64] = dequantize %w {format=3, act8=true}\n"
+                      "  %1: f32[2,3] = dot_general %x, %0 {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[1]}\n"
+                      "  return %1\n"
+                      "}\n");
+  if (!g) return;
+  setenv("RYFT_DUMP", dir, 1);
+  ry_executable *e = NULL;
+  CHECK_OK(ry_compile(g, cpu(), &e));
+  unsetenv("RYFT_DUMP");
+  char *rep = rt_read_dump(dir, "04-fusion.txt");
+  CHECK_MSG(rep && strstr(rep, "qgemm: ") && strstr(rep, "Q4_1 m=2 n=3 k=64 (int8 activations)"), "report: %s",
+            rep ? rep : "(none)");
+  CHECK(rep && !strstr(rep, "interp: "));
+  free(rep);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
+/* grad of sum(x . dequantize(w)^T) on the cpu backend: the column sums of
+ * the dequantized weights, as on the interpreter */
+static int f_loss(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  ry_value y[1];
+  f_qmm(b, in, y, ctx);
+  out[0] = ry_sum(b, y[0], RY_AXES(0, 1));
+  return 1;
+}
+
+TEST(qgemm_gradient_reaches_the_activations) {
+  qcase c = {RY_GGML_Q4_1, 0};
+  int64_t m = 2, n = 5, k = 64;
+  size_t rb = 0;
+  CHECK_OK(ry_ggml_row_size(c.type, k, &rb));
+  float x[128], wf[320];
+  uint8_t w[5 * 40];
+  make_case(c.type, m, n, k, x, w, sizeof w);
+  CHECK_OK(ry_ggml_dequantize(c.type, w, wf, n * k));
+  ry_type in[2] = {{RY_F32, RY_SHAPE(m, k)}, {RY_U8, RY_SHAPE(n, (int64_t)rb)}};
+  ry_graph *f = NULL, *df = NULL;
+  CHECK_OK(ry_trace("loss", f_loss, &c, 2, in, NULL, &f));
+  ry_grad_opts opts = {0};
+  int argnums[1] = {0};
+  opts.argnums = argnums;
+  opts.n_argnums = 1;
+  CHECK_OK(ry_grad(f, &opts, &df));
+  ry_array *xa = NULL, *wa = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(m, k), x, &xa));
+  CHECK_OK(ry_array_from_host(RY_U8, RY_SHAPE(n, (int64_t)rb), w, &wa));
+  ry_array *gx = df ? run_on("cpu", df, xa, wa) : NULL;
+  CHECK(gx != NULL);
+  for (int64_t i = 0; gx && i < m; i++)
+    for (int64_t e = 0; e < k; e++) {
+      double want = 0.0;
+      for (int64_t j = 0; j < n; j++) want += wf[j * k + e];
+      CHECK_NEAR(((const float *)ry_array_data(gx))[i * k + e], want, 1e-5);
+    }
+  ry_array_release(gx);
+  ry_array_release(xa);
+  ry_array_release(wa);
+  ry_graph_release(f);
+  ry_graph_release(df);
+}
