@@ -39,15 +39,29 @@ static void make_case(int type, int64_t m, int64_t n, int64_t k, float *x, uint8
   free(wf);
 }
 
-/* y[i, j] as llama.cpp computes it: x rounded to Q8 blocks of 32, weights
- * dequantized exactly, products summed in double */
-static double ref_act8(const float *x, const float *wrow, int64_t k) {
+/* y[i, j] as llama.cpp computes it: x rounded to Q8 blocks of 32 with f16
+ * scales, weights dequantized exactly (Q4_1: its scale times the codes and
+ * its minimum times the f16 d * sum(q) of the x block), summed in double */
+static double ref_act8(const float *x, const float *wrow, const uint8_t *raw, int type, int64_t k) {
   double acc = 0.0;
   for (int64_t b = 0; b < k / 32; b++) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
     float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int j = 0; j < 32; j++) acc += (double)(roundf(x[b * 32 + j] * id) * d) * (double)wrow[b * 32 + j];
+    double dh = ry__f16_to_f32(ry__f32_to_f16(d));
+    float sum = 0.0f;
+    const uint8_t *blk = raw + b * 20;
+    for (int j = 0; j < 32; j++) {
+      float q = roundf(x[b * 32 + j] * id);
+      sum += q;
+      if (type != RY_GGML_Q4_1) {
+        acc += (double)q * dh * (double)wrow[b * 32 + j];
+      } else {
+        int nib = j < 16 ? blk[4 + j] & 15 : blk[4 + j - 16] >> 4;
+        acc += (double)q * dh * ry__f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)) * nib;
+      }
+    }
+    if (type == RY_GGML_Q4_1) acc += (double)ry__f16_to_f32((uint16_t)(blk[2] | blk[3] << 8)) * ry__f16_to_f32(ry__f32_to_f16(d * sum));
   }
   return acc;
 }
@@ -93,7 +107,7 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
           exact += (double)x[i * k + e] * wf[j * k + e];
           mag += fabs((double)x[i * k + e] * wf[j * k + e]);
         }
-        double want = act8 && type != RY_GGML_Q5_0 && type != RY_GGML_Q6_K ? ref_act8(x + i * k, wf + j * k, k) : exact;
+        double want = act8 && type != RY_GGML_Q5_0 && type != RY_GGML_Q6_K ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
         scale = fmax(scale, mag);
         worst = fmax(worst, fabs(pi[i * n + j] - exact) / (mag + 1e-30));
         worst_ref = fmax(worst_ref, fmax(fabs(pc[i * n + j] - want), fabs(pp[i * n + j] - want)) / (mag + 1e-30));

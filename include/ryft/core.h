@@ -128,6 +128,13 @@ typedef struct ry_array ry_array;
  * no elements) into a new array with refcount 1. */
 RY_API ry_status ry_array_from_host(ry_dtype dtype, ry_shape shape, const void *data, ry_array **out);
 /* An array whose every element is `value` converted to dtype (as convert). */
+/* An array that views caller memory instead of copying it (a mapped file's
+ * tensor): data must hold the array's bytes and stay valid and unchanged
+ * until release(ctx) runs, when the last reference goes (release may be
+ * NULL). Nothing writes through it: a program given it as a donated input
+ * does not reuse its bytes. */
+RY_API ry_status ry_array_borrow(ry_dtype dtype, ry_shape shape, const void *data, void (*release)(void *ctx), void *ctx,
+                                 ry_array **out);
 RY_API ry_status ry_array_full(ry_dtype dtype, ry_shape shape, double value, ry_array **out);
 RY_API ry_status ry_array_zeros(ry_dtype dtype, ry_shape shape, ry_array **out);
 /* Copy the elements out; `size` must be at least ry_array_nbytes(a). For a

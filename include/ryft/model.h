@@ -121,7 +121,11 @@ RY_API ry_status ry_lm_config_from_gguf(const ry_gguf *g, ry_lm_config *out);
  * reads; an unsupported one is named with its tensor), checked against c. */
 RY_API ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_params **out);
 /* Open a GGUF file and build its model on dev (max_ctx <= 0: the model's
- * context, at most 2048). Errors name the file. */
+ * context, at most 2048). Errors name the file. The quantized matrices are
+ * not copied: they stay blocks in the file's mapping (open until the model
+ * and every array of it are gone), and the cpu backend multiplies by them
+ * directly, with activations rounded to 8 bits as llama.cpp does (see
+ * ry_lm_set_exact). F32, F16 and BF16 tensors become f32 copies. */
 RY_API ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out);
 
 /* Write a model as a GGUF file that ryft and llama.cpp load: the
@@ -151,6 +155,12 @@ RY_API ry_status ry_lm_eval(ry_lm *m, const int32_t *tokens, int n, float *logit
  * position goes back to 0. Errors name a missing or mismatched tensor. */
 RY_API ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w);
 RY_API void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0) */
+/* exact nonzero: products with quantized weights in f32 from the exactly
+ * dequantized weights (the interpreter's numbers, several times slower on
+ * the cpu backend); 0 (the default): activations rounded to 8-bit blocks and
+ * int8 dot products, as llama.cpp computes them (ry_dequantize_act8). Takes
+ * effect at the next ry_lm_eval (the steps compile again). */
+RY_API void ry_lm_set_exact(ry_lm *m, int exact);
 RY_API int ry_lm_position(const ry_lm *m); /* tokens seen so far */
 RY_API const ry_lm_config *ry_lm_config_of(const ry_lm *m);
 

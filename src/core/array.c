@@ -36,7 +36,7 @@ ry_status ry__array_new_uninit(ry_type t, ry_array **out) {
   size_t nbytes = 0;
   ry_status s = check_type(t.dtype, t.shape, &nbytes);
   if (s) return s;
-  ry_array *a = ry__malloc(sizeof *a);
+  ry_array *a = ry__calloc(1, sizeof *a);
   if (!a) return ry__oom();
   a->data = ry__data_alloc(nbytes ? nbytes : 1);
   if (!a->data) {
@@ -55,7 +55,7 @@ ry_status ry__array_new_uninit(ry_type t, ry_array **out) {
 ry_status ry__array_wrap_dev(ry_type t, ry_devbuf *b, ry_array **out) {
   size_t nbytes = 0;
   ry_status s = check_type(t.dtype, t.shape, &nbytes);
-  ry_array *a = s ? NULL : ry__malloc(sizeof *a);
+  ry_array *a = s ? NULL : ry__calloc(1, sizeof *a);
   if (!s && !a) s = ry__oom();
   if (s) {
     b->ops->free(b);
@@ -151,11 +151,38 @@ ry_array *ry_array_retain(ry_array *a) {
   return a;
 }
 
+ry_status ry_array_borrow(ry_dtype dtype, ry_shape shape, const void *data, void (*release)(void *ctx), void *ctx,
+                          ry_array **out) {
+  if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_borrow: out is NULL");
+  *out = NULL;
+  if ((int)dtype < 0 || dtype >= RY_DTYPE_COUNT || shape.rank < 0 || shape.rank > RY_MAX_RANK)
+    return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_borrow: bad dtype or rank");
+  for (int i = 0; i < shape.rank; i++)
+    if (shape.dims[i] < 0) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_borrow: negative dimension");
+  size_t nbytes = (size_t)ry_shape_numel(shape) * ry_dtype_size(dtype);
+  if (nbytes && !data) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_array_borrow: data is NULL");
+  ry_array *a = ry__calloc(1, sizeof *a);
+  if (!a) return ry__oom();
+  a->refcount = 1;
+  a->type = (ry_type){dtype, shape};
+  a->nbytes = nbytes;
+  a->data = (void *)(uintptr_t)data; /* never written: arrays are immutable and borrowed ones never reused */
+  a->borrowed = true;
+  a->borrow_release = release;
+  a->borrow_ctx = ctx;
+  *out = a;
+  return NULL;
+}
+
 void ry_array_release(ry_array *a) {
   if (!a) return;
   if (atomic_fetch_sub((_Atomic int *)&a->refcount, 1) == 1) {
     if (a->dev) a->dev->ops->free(a->dev);
-    if (a->data) ry__data_free(a->data, a->nbytes ? a->nbytes : 1);
+    if (a->borrowed) {
+      if (a->borrow_release) a->borrow_release(a->borrow_ctx);
+    } else if (a->data) {
+      ry__data_free(a->data, a->nbytes ? a->nbytes : 1);
+    }
     ry__free(a, sizeof *a);
   }
 }

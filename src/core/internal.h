@@ -61,7 +61,16 @@ struct ry_array {
    * changed: arrays are immutable, so the copy cannot go stale. */
   void *data;
   ry_devbuf *dev;      /* owned; NULL for a host array */
+  /* ry_array_borrow: data is the caller's (never freed, written or reused);
+   * borrow_release(borrow_ctx) runs when the last reference goes */
+  bool borrowed;
+  void (*borrow_release)(void *ctx);
+  void *borrow_ctx;
 };
+/* The run holds the only reference and may write over or reuse the bytes. */
+static inline bool ry__array_exclusive(const ry_array *a) {
+  return __atomic_load_n(&a->refcount, __ATOMIC_ACQUIRE) == 1 && !a->borrowed;
+}
 /* A new uninitialised (zeroed) array of the given type, refcount 1. */
 ry_status ry__array_new(ry_type t, ry_array **out);
 /* The same without zeroing the elements: for producers that write them all. */

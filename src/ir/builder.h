@@ -21,6 +21,14 @@ int ryb_fail(ry_builder *b, ry_status err);
 int ryb_failf(ry_builder *b, ry_loc loc, ry_code code, const char *opname, const char *fmt, ...) RY_PRINTF(5, 6);
 static inline bool ryb_ok(const ry_builder *b) { return b && !b->err; }
 
+/* The node that defines v in the graph being built; NULL for an input or a
+ * region parameter. (Valid until the next node is added.) */
+static inline const ry_node *ryb_def_node(const ry_builder *b, ry_value v) {
+  if (!b || v.id == 0 || v.id >= (uint32_t)b->g->n_values) return NULL;
+  int32_t n = b->g->values[v.id].node;
+  return n >= 0 ? &b->g->nodes[n] : NULL;
+}
+
 /* Emit one node in the current region: operands are lifted into the region,
  * result types come from the shape rule (req/n_req are the requested types,
  * see ry__infer). attrs ownership passes to the graph, also on failure.

@@ -7,6 +7,7 @@
 
 #include "ryft/gguf.h"
 #include "ryft/model.h"
+#include "lm_internal.h"
 
 /* "<arch>.<key>" as an integer or a float (out_i or out_f); when absent,
    an error if required, else *out is kept */
@@ -70,7 +71,41 @@ ry_status ry_lm_config_from_gguf(const ry_gguf *g, ry_lm_config *out) {
   return ry_lm_config_check(out);
 }
 
+/* ry_lm_load keeps a quantized matrix as its blocks, borrowed from the
+   mapping; the mapping stays open until the last such array goes */
+typedef struct keeper {
+  ry_gguf *g;
+  int refs;
+} keeper;
+
+static void keeper_drop(void *ctx) {
+  keeper *k = ctx;
+  if (__atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    ry_gguf_close(k->g);
+    free(k);
+  }
+}
+
+static bool keeps_blocks(const ry_gguf_tensor *t) {
+  if (!t || t->n_dims != 2 || ry_ggml_block_size(t->type) <= 1) return false;
+  ry_status s = ry_ggml_dequantize(t->type, NULL, NULL, 0); /* has a dequantizer */
+  ry_status_free(s);
+  return s == NULL;
+}
+
+static int qtype_of(const char *name, void *ctx) {
+  const ry_gguf_tensor *t = ry_gguf_find_tensor(ctx, name);
+  return keeps_blocks(t) ? (int)t->type : -1;
+}
+
+static ry_status load_weights(const ry_gguf *g, const ry_lm_config *c, keeper *k, ry_params **out);
+
 ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_params **out) {
+  return load_weights(g, c, NULL, out);
+}
+
+/* k: quantized matrices become borrowed blocks (else every tensor is f32) */
+static ry_status load_weights(const ry_gguf *g, const ry_lm_config *c, keeper *k, ry_params **out) {
   *out = NULL;
   ry_status s = ry_lm_config_check(c);
   if (s) return s;
@@ -87,6 +122,14 @@ ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_pa
       break;
     }
     ry_shape sh = t->n_dims == 1 ? RY_SHAPE(t->dims[0]) : RY_SHAPE(t->dims[1], t->dims[0]);
+    if (k && keeps_blocks(t)) {
+      ry_array *a = NULL;
+      __atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
+      s = ry_array_borrow(RY_U8, RY_SHAPE(t->dims[1], (int64_t)(t->size / (size_t)t->dims[1])), t->data, keeper_drop, k, &a);
+      if (s) keeper_drop(k);
+      if (!s) s = ry_params_set_owned(p, t->name, a);
+      continue;
+    }
     int64_t n = t->n_dims == 1 ? t->dims[0] : t->dims[0] * t->dims[1];
     float *buf = malloc((size_t)(n ? n : 1) * sizeof *buf);
     if (!buf) {
@@ -107,7 +150,7 @@ ry_status ry_lm_weights_from_gguf(const ry_gguf *g, const ry_lm_config *c, ry_pa
       s = e;
     }
   }
-  if (!s) s = ry_lm_check_weights(c, p);
+  if (!s && !k) s = ry_lm_check_weights(c, p);
   if (s) {
     ry_params_free(p);
     return s;
@@ -122,12 +165,16 @@ ry_status ry_lm_load(const char *path, ry_device *dev, int max_ctx, ry_lm **out)
   ry_status s = ry_gguf_open(path, &g);
   ry_lm_config c;
   ry_params *w = NULL;
+  keeper *k = NULL;
+  if (!s && !(k = malloc(sizeof *k))) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "out of memory");
+  if (k) *k = (keeper){g, 1}; /* the loader's own reference */
+  else ry_gguf_close(g);
   if (!s) s = ry_lm_config_from_gguf(g, &c);
   if (!s && max_ctx <= 0) max_ctx = c.n_ctx_train < 2048 ? c.n_ctx_train : 2048;
-  if (!s) s = ry_lm_weights_from_gguf(g, &c, &w);
-  ry_gguf_close(g);
-  if (!s) s = ry_lm_new(&c, w, dev, max_ctx, out);
+  if (!s) s = load_weights(g, &c, k, &w);
+  if (!s) s = ryl_lm_new(&c, w, qtype_of, g, dev, max_ctx, out);
   ry_params_free(w);
+  if (k) keeper_drop(k);
   if (s) {
     ry_status e = ry_status_make(ry_status_code(s), "%s: %s", path, ry_status_message(s));
     ry_status_free(s);

@@ -10,6 +10,8 @@
 #include "ryft/jit.h"
 #include "ryft/model.h"
 #include "ryft/nn.h"
+#include "ryft/gguf.h"
+#include "lm_internal.h"
 
 #define FAIL(b, loc, ...) ry_builder_set_error((b), ry_status_make(RY_ERR_INVALID_ARGUMENT, __VA_ARGS__))
 
@@ -121,7 +123,9 @@ static int weight_specs(const ry_lm_config *c, wspec *ws, int cap) {
   return n;
 }
 
-ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w) {
+/* with qtype: a 2-D weight for which qtype gives a ggml type is its raw
+   blocks, u8[rows, row bytes] */
+static ry_status check_weights(const ry_lm_config *c, const ry_params *w, ryl_qtype_fn qtype, void *qctx) {
   ry_status s = ry_lm_config_check(c);
   if (s) return s;
   int n = weight_specs(c, NULL, 0);
@@ -135,11 +139,23 @@ ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w) {
       continue;
     }
     ry_shape want = ws[i].rank == 1 ? RY_SHAPE(ws[i].dims[0]) : RY_SHAPE(ws[i].dims[0], ws[i].dims[1]);
+    int qt = qtype && ws[i].rank == 2 ? qtype(ws[i].name, qctx) : -1;
+    size_t rb = 0;
+    if (qt >= 0) {
+      s = ry_ggml_row_size(qt, ws[i].dims[1], &rb);
+      if (s) {
+        ry_status e = ry_status_make(ry_status_code(s), "lm weights: tensor '%s': %s", ws[i].name, ry_status_message(s));
+        ry_status_free(s);
+        s = e;
+        break;
+      }
+      want.dims[1] = (int64_t)rb;
+    }
     if (!ry_shape_equal(ry_array_shape(a), want)) {
       char t1[64], t2[64];
       s = ry_status_make(RY_ERR_SHAPE, "lm weights: tensor '%s' has shape %s, but the hyperparameters say %s", ws[i].name,
                          ry_shape_str(ry_array_shape(a), t1, sizeof t1), ry_shape_str(want, t2, sizeof t2));
-    } else if (!ry_dtype_is_float(ry_array_dtype(a))) {
+    } else if (qt >= 0 ? ry_array_dtype(a) != RY_U8 : !ry_dtype_is_float(ry_array_dtype(a))) {
       s = ry_status_make(RY_ERR_DTYPE, "lm weights: tensor '%s' has dtype %s; a float dtype is needed", ws[i].name,
                          ry_dtype_name(ry_array_dtype(a)));
     }
@@ -147,6 +163,8 @@ ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w) {
   free(ws);
   return s;
 }
+
+ry_status ry_lm_check_weights(const ry_lm_config *c, const ry_params *w) { return check_weights(c, w, NULL, NULL); }
 
 /* ---- the traced forward pass ---- */
 
@@ -499,12 +517,16 @@ static const int k_chunks[] = {1, 16, 64, 256};
 typedef struct step_ctx {
   const ry_lm_config *c;
   const ry_params *w;
+  const int *qtype; /* per weight: its ggml type when it is raw blocks, else -1 */
+  bool exact;       /* products with quantized weights in f32, not int8 */
   int64_t window;
 } step_ctx;
 
 struct ry_lm {
   ry_lm_config c;
   ry_params *w;
+  int *qtype; /* per weight of w */
+  bool exact;
   ry_device *dev;
   int max_ctx, pos;
   int64_t cache_len; /* max_ctx + MAX_CHUNK: a padded chunk always fits */
@@ -523,6 +545,11 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   ry_pvalues *pv = NULL;
   ry_status s = ry_pvalues_from(b, sc->w, in, &pv);
   if (s) return ry_builder_set_error(b, s);
+  /* quantized matrices: the forward pass sees them dequantized; the cpu
+     backend multiplies by the blocks (int8 activations, as llama.cpp) */
+  for (int i = 0; i < n; i++)
+    if (sc->qtype[i] >= 0) ry_pvalues_set(pv, ry_params_path(sc->w, i), sc->exact ? ry_dequantize(b, in[i], sc->qtype[i])
+                                                               : ry_dequantize_act8(b, in[i], sc->qtype[i]));
   const ry_value *kc = in + n, *vc = in + n + L, *rest = in + n + 2 * L;
   int k = ry_lm_forward(b, sc->c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
   ry_pvalues_free(pv);
@@ -544,8 +571,13 @@ static ry_status new_caches(ry_lm *m) {
 }
 
 ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *dev, int max_ctx, ry_lm **out) {
+  return ryl_lm_new(c, weights, NULL, NULL, dev, max_ctx, out);
+}
+
+ry_status ryl_lm_new(const ry_lm_config *c, const ry_params *weights, ryl_qtype_fn qtype, void *qctx, ry_device *dev,
+                     int max_ctx, ry_lm **out) {
   *out = NULL;
-  ry_status s = ry_lm_check_weights(c, weights);
+  ry_status s = check_weights(c, weights, qtype, qctx);
   if (s) return s;
   if (!dev) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_new: no device");
   if (max_ctx < 1 || max_ctx > c->n_ctx_train)
@@ -561,11 +593,14 @@ ry_status ry_lm_new(const ry_lm_config *c, const ry_params *weights, ry_device *
   m->w = ry_params_new();
   int nw = weight_specs(c, NULL, 0);
   wspec *ws = calloc((size_t)nw, sizeof *ws);
-  if (!m->w || !ws) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
+  m->qtype = calloc((size_t)nw, sizeof *m->qtype);
+  if (!m->w || !ws || !m->qtype) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_new: out of memory");
   if (ws) weight_specs(c, ws, nw);
   for (int i = 0; !s && i < nw; i++) {
     ry_array *a = ry_params_get(weights, ws[i].name);
-    if (a && ry_array_dtype(a) != RY_F32)
+    int qt = qtype && ws[i].rank == 2 && a ? qtype(ws[i].name, qctx) : -1;
+    if (a) m->qtype[ry_params_count(m->w)] = qt;
+    if (a && qt < 0 && ry_array_dtype(a) != RY_F32)
       s = ry_status_make(RY_ERR_DTYPE, "ry_lm_new: tensor '%s' is %s; convert the weights to f32 first", ws[i].name,
                          ry_dtype_name(ry_array_dtype(a)));
     if (!s && a) s = ry_params_set(m->w, ws[i].name, a);
@@ -601,6 +636,7 @@ void ry_lm_free(ry_lm *m) {
   free(m->kc);
   free(m->vc);
   ry_params_free(m->w);
+  free(m->qtype);
   free(m);
 }
 
@@ -626,6 +662,15 @@ ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w) {
   return NULL;
 }
 
+void ry_lm_set_exact(ry_lm *m, int exact) {
+  if (!m || m->exact == (exact != 0)) return;
+  m->exact = exact != 0;
+  for (int i = 0; i < N_WINDOWS; i++) { /* compiled again, the other way, when next used */
+    ry_jit_free(m->jits[i]);
+    m->jits[i] = NULL;
+  }
+}
+
 void ry_lm_reset(ry_lm *m) {
   if (m) m->pos = 0;
 }
@@ -638,7 +683,7 @@ static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float 
   int wi = 0;
   while (wi + 1 < m->n_windows && m->windows[wi] < (int64_t)m->pos + T) wi++;
   if (!m->jits[wi]) {
-    m->ctx[wi] = (step_ctx){&m->c, m->w, m->windows[wi]};
+    m->ctx[wi] = (step_ctx){&m->c, m->w, m->qtype, m->exact, m->windows[wi]};
     char name[48];
     snprintf(name, sizeof name, "lm_step_w%lld", (long long)m->windows[wi]);
     ry_status s = ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi]);

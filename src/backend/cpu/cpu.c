@@ -185,7 +185,7 @@ static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
  * reuse. */
 static void drop(recycler *rc, ry_array *a, bool held) {
   if (!a) return;
-  if (atomic_load((_Atomic int *)&a->refcount) == 1 && a->nbytes >= 4096 && rc->n_free < FREE_SLOTS) {
+  if (ry__array_exclusive(a) && a->nbytes >= 4096 && rc->n_free < FREE_SLOTS) {
     if (!held) held_add(rc, a->nbytes); /* a donated input joins the free list */
     rc->free[rc->n_free++] = a;
     return;
@@ -218,7 +218,7 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
   for (int v = 0; v < sp->n_inplace && ip_slot < 0; v++) {
     int32_t x = sp->bufs[sp->inplace_slot[v]];
     ry_array *a = vals[x];
-    if (!a || atomic_load((_Atomic int *)&a->refcount) != 1 || a->nbytes != rbytes) continue;
+    if (!a || !ry__array_exclusive(a) || a->nbytes != rbytes) continue;
     if (g->values[x].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
     vals[r] = a;
     vals[x] = NULL; /* no longer x's: its release at this step is a no-op */

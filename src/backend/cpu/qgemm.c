@@ -5,7 +5,9 @@
  * blocks) or all at once into the packed GEMM (many x rows); the result is
  * the interpreter's up to f32 summation order. Int8 (act8, Q4_0/Q4_1/Q8_0):
  * llama.cpp's scheme. Each x row is rounded to Q8 blocks of 32 (d = max|x| /
- * 127, q = round(x / d)), and a weight block times an x block is
+ * 127, q = round(x / d); d and d * sum(q) are then rounded to f16, as
+ * ggml's block_q8_0 / block_q8_1 store them), and a weight block times an x
+ * block is
  *   Q8_0: dw dx sum(qw qx)
  *   Q4_0: dw dx (sum(nib qx) - 8 sum(qx))
  *   Q4_1: dw dx sum(nib qx) + mw dx sum(qx)
@@ -51,9 +53,9 @@ static void quantize_row(const float *x, int64_t k, q8blk *out) {
       out[b].q[j] = (int8_t)q;
       sum += q;
     }
-    out[b].d = d;
+    out[b].d = ry__f16_to_f32(ry__f32_to_f16(d));
     out[b].sum = sum;
-    out[b].ds = d * (float)sum;
+    out[b].ds = ry__f16_to_f32(ry__f32_to_f16(d * (float)sum));
   }
 }
 
