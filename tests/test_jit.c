@@ -294,6 +294,64 @@ static void check_donation(const char *device) {
 TEST(cpu_donated_inputs_in_place) { check_donation("cpu"); }
 TEST(jit_donated_inputs_interp_ignores_donation) { check_donation("interp"); }
 
+/* a cache updated at a position (a KV cache step): the donated cache's
+ * buffer is written in place; a cache the caller still holds, or a borrowed
+ * one, is copied and left as it was */
+static int cache_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value zero = ry_scalar(b, RY_I32, 0.0), st[3] = {zero, in[2], zero};
+  out[0] = ry_dynamic_update_slice(b, in[0], in[1], st);
+  return 1;
+}
+
+TEST(cpu_cache_update_in_place) {
+  ry_shape cs = RY_SHAPE(3, 40, 16);
+  ry_type t[3] = {{RY_F32, cs}, {RY_F32, RY_SHAPE(3, 2, 16)}, {RY_I32, RY_SCALAR}};
+  ry_executable *e = compile_fn(cache_fn, 3, t, "cpu");
+  ry_array *c = ramp(RY_F32, cs, 1), *u = ramp(RY_F32, RY_SHAPE(3, 2, 16), -7), *pos = NULL, *ref = NULL;
+  int32_t p = 37; /* clamped to 38 - 0: the update's end is the cache's */
+  CHECK_OK(ry_array_from_host(RY_I32, RY_SCALAR, &p, &pos));
+  ry_array *in[3] = {c, u, pos};
+  CHECK_OK(ry_execute(e, 3, in, 1, &ref));
+  ry_device *interp = dev("interp");
+  ry_array *iref = NULL;
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("f", cache_fn, NULL, 3, t, NULL, &g));
+  CHECK_OK(ry_run(g, interp, 3, in, 1, &iref));
+  CHECK(same_bytes(ref, iref));
+  /* donated with refcount 1: written in place */
+  ry_array *cd = NULL, *out = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, cs, ry_array_data(c), &cd));
+  const void *cd_data = ry_array_data(cd);
+  ry_array *din[3] = {cd, u, pos};
+  CHECK_OK(ry_execute_donated(e, 3, din, (const bool[]){true, false, false}, 1, &out));
+  ryc_run_stats st;
+  ryc_last_run_stats(&st);
+  CHECK_EQ_INT(st.in_place, 1);
+  CHECK(out && ry_array_data(out) == cd_data);
+  CHECK(same_bytes(out, ref));
+  ry_array_release(out);
+  /* borrowed and donated: never written */
+  float *mem = malloc(ry_array_nbytes(c));
+  memcpy(mem, ry_array_data(c), ry_array_nbytes(c));
+  ry_array *bw = NULL;
+  CHECK_OK(ry_array_borrow(RY_F32, cs, mem, NULL, NULL, &bw));
+  ry_array *bin[3] = {bw, u, pos};
+  CHECK_OK(ry_execute_donated(e, 3, bin, (const bool[]){true, false, false}, 1, &out));
+  CHECK(out && ry_array_data(out) != (const void *)mem);
+  CHECK(same_bytes(out, ref));
+  CHECK(!memcmp(mem, ry_array_data(c), ry_array_nbytes(c)));
+  ry_array_release(out);
+  free(mem);
+  ry_array_release(c);
+  ry_array_release(u);
+  ry_array_release(pos);
+  ry_array_release(ref);
+  ry_array_release(iref);
+  ry_graph_release(g);
+  ry_executable_free(e);
+}
+
 /* ---- memory planning ---- */
 
 /* 24 rounds of x = tanh(x @ w): every matmul result is materialized */

@@ -308,6 +308,33 @@ static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **va
   return s ? s : ryc_conv_run(sp->conv, a->data, b->data, vals[r]->data);
 }
 
+/* dynamic_update_slice over an operand that dies here and that only the run
+ * holds (a donated cache, a temporary): written in place, no copy */
+static bool update_in_place(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+  const ry_graph *g = st->g;
+  const ry_node *n = &g->nodes[sp->node];
+  if (n->op != RY_OP_DYNAMIC_UPDATE_SLICE) return false;
+  const int32_t *ops = ry_node_operands(g, n);
+  ry_array *a = vals[ops[0]];
+  if (!a || a->dev || !ry__array_exclusive(a)) return false;
+  for (int i = 1; i < n->n_operands; i++)
+    if (ops[i] == ops[0] || !vals[ops[i]]) return false;
+  bool dies = false;
+  for (int j = 0; j < sp->n_release; j++) dies |= sp->release[j] == ops[0];
+  if (!dies) return false;
+  ry_array *starts[RY_MAX_RANK];
+  int rank = a->type.shape.rank;
+  if (n->n_operands != rank + 2) return false;
+  for (int d = 0; d < rank; d++) starts[d] = vals[ops[2 + d]];
+  ryi_update_slice(a, vals[ops[1]], starts);
+  int32_t r = ry_node_results(g, n)[0];
+  if (g->values[ops[0]].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
+  vals[r] = a;
+  vals[ops[0]] = NULL; /* no longer the operand's: its release at this step is a no-op */
+  rc->st.in_place++;
+  return true;
+}
+
 static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **vals) {
   ryi_frame f = {st->g, vals, st->last_use};
   return ryi_eval_node(&f, &st->g->nodes[sp->node]);
@@ -343,6 +370,7 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
     case RYC_STEP_CONV: s = run_conv(st, sp, vals, &rc); break;
     case RYC_STEP_QGEMM: s = run_qgemm(st, sp, vals, &rc); break;
     default: {
+      if (update_in_place(st, sp, vals, &rc)) break;
       s = run_interp(st, sp, vals);
       const ry_node *n = &g->nodes[sp->node];
       for (int j = 0; !s && j < n->n_results; j++) held_add(&rc, vals[ry_node_results(g, n)[j]]->nbytes);

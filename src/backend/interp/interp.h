@@ -75,6 +75,9 @@ ry_status ryi_transpose(const ryi_frame *f, const ry_node *n, ry_array *const *i
 ry_status ryi_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_dynamic_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_dynamic_update_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+/* dynamic_update_slice's write: u into o at the clamped starts (scalar
+ * arrays, one per dim of o); the cpu backend calls it on a dying operand */
+void ryi_update_slice(ry_array *o, const ry_array *u, ry_array *const *starts);
 ry_status ryi_concatenate(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_pad(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_reverse(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);

@@ -123,23 +123,33 @@ ry_status ryi_dynamic_slice(const ryi_frame *f, const ry_node *n, ry_array *cons
   return NULL;
 }
 
+void ryi_update_slice(ry_array *o, const ry_array *u, ry_array *const *starts) {
+  int rank = o->type.shape.rank;
+  const ry_shape *us = &u->type.shape;
+  int64_t st[RY_MAX_RANK], xst[RY_MAX_RANK];
+  clamped_starts(rank, starts, &o->type.shape, us->dims, st);
+  ry__strides(o->type.shape, xst);
+  int64_t base = dot_idx(rank, st, xst);
+  size_t es = ry_dtype_size(o->type.dtype);
+  int64_t numel = ry_shape_numel(*us), idx[RY_MAX_RANK] = {0};
+  if (!numel) return;
+  /* runs along the last axis are contiguous in both */
+  int64_t run = rank ? us->dims[rank - 1] : 1;
+  ry_shape outer = *us;
+  if (rank) outer.dims[rank - 1] = 1;
+  for (int64_t i = 0; i < numel; i += run, ryi_next(idx, &outer))
+    memcpy(ELEM(o, base + dot_idx(rank, idx, xst), es), ELEM(u, i, es), (size_t)run * es);
+}
+
 ry_status ryi_dynamic_update_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
-  const ry_array *x = in[0], *u = in[1];
+  const ry_array *x = in[0];
   int rank = x->type.shape.rank;
   if (n->n_operands != rank + 2) return ry__err(RY_ERR_VERIFY, "needs %d start indices, has %d", rank, n->n_operands - 2);
   ry_array *o;
   ry_status s = ryi_new_result(f, n, 0, &o);
   if (s) return s;
   if (o->nbytes) memcpy(o->data, x->data, o->nbytes);
-  const ry_shape *us = &u->type.shape;
-  int64_t st[RY_MAX_RANK], xst[RY_MAX_RANK];
-  clamped_starts(rank, in + 2, &x->type.shape, us->dims, st);
-  ry__strides(x->type.shape, xst);
-  int64_t base = dot_idx(rank, st, xst);
-  size_t es = ry_dtype_size(o->type.dtype);
-  int64_t numel = ry_shape_numel(*us), idx[RY_MAX_RANK] = {0};
-  for (int64_t i = 0; i < numel; i++, ryi_next(idx, us))
-    memcpy(ELEM(o, base + dot_idx(rank, idx, xst), es), ELEM(u, i, es), es);
+  ryi_update_slice(o, in[1], in + 2);
   out[0] = o;
   return NULL;
 }
