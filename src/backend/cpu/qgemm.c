@@ -64,6 +64,8 @@ static void quantize_row(const float *x, int64_t k, q8blk *out) {
 typedef float (*dot_fn)(const uint8_t *w, const q8blk *x, int64_t nb);
 /* four rows rs bytes apart: out[r] exactly as dot_fn gives row r */
 typedef void (*dot4_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out);
+/* four rows by four x rows (xs blocks apart): out[c * ldo + r], the same */
+typedef void (*dot44_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs, int64_t nb, float *out, int64_t ldo);
 
 static float dot_q4_0(const uint8_t *w, const q8blk *x, int64_t nb) {
   float acc = 0.0f;
@@ -158,6 +160,36 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
   }                                                                                                               \
   VNNI static void name##4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) {                \
     name##_r(w, rs, x, nb, out, 4);                                                                               \
+  }                                                                                                               \
+  /* 4 weight rows x 4 x rows (xs blocks apart): each weight block unpacked   \
+     once for four x rows; out[c * ldo + r]; same per-pair order as above */   \
+  VNNI static void name##44(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs, int64_t nb, float *out,       \
+                            int64_t ldo) {                                                                        \
+    __m256 acc[4][4];                                                                                             \
+    float corr[4][4];                                                                                             \
+    for (int r = 0; r < 4; r++)                                                                                   \
+      for (int c = 0; c < 4; c++) {                                                                               \
+        acc[r][c] = _mm256_setzero_ps();                                                                          \
+        corr[r][c] = 0.0f;                                                                                        \
+      }                                                                                                           \
+    for (int64_t b = 0; b < nb; b++) {                                                                            \
+      __m256i xq[4];                                                                                              \
+      for (int c = 0; c < 4; c++) xq[c] = _mm256_loadu_si256((const __m256i *)x[c * xs + b].q);                 \
+      for (int r = 0; r < 4; r++) {                                                                               \
+        const uint8_t *blk = w + (size_t)r * rs + (size_t)b * TS;                                                 \
+        __m256i wv = W1(blk + QO);                                                                                \
+        float dw = h16(blk);                                                                                      \
+        for (int c = 0; c < 4; c++) {                                                                             \
+          const q8blk *xb = &x[c * xs + b];                                                                       \
+          __m256i sv = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, xq[c]);                                   \
+          float d = dw * xb->d;                                                                                   \
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(d), acc[r][c]);                     \
+          corr[r][c] += CORR(blk, d, *xb);                                                                        \
+        }                                                                                                         \
+      }                                                                                                           \
+    }                                                                                                             \
+    for (int r = 0; r < 4; r++)                                                                                   \
+      for (int c = 0; c < 4; c++) out[c * ldo + r] = hsum8(acc[r][c]) + corr[r][c];                              \
   }
 
 #define CORR_Q4_0(blk, d, xb) (-(d) * (float)(8 * (xb).sum))
@@ -224,6 +256,19 @@ static dot4_fn pick4(int type) {
   return NULL;
 }
 
+static dot44_fn pick44(int type) {
+#ifdef HAVE_X86
+  if (use_vnni()) switch (type) {
+    case RY_GGML_Q4_0: return dot_q4_0_vnni44;
+    case RY_GGML_Q4_1: return dot_q4_1_vnni44;
+    case RY_GGML_Q8_0: return dot_q8_0_vnni44;
+    default: break;
+    }
+#endif
+  (void)type;
+  return NULL;
+}
+
 bool ryc_qgemm_int8(const ryc_qgemm *q) { return q->act8 && q->k % QK == 0 && pick(q->type) != NULL; }
 
 /* ---- the product ---- */
@@ -238,7 +283,8 @@ typedef struct job {
   float *y;
   size_t row_bytes;
   dot_fn dot;
-  dot4_fn dot4; /* NULL: one row at a time */
+  dot4_fn dot4;   /* NULL: one row at a time */
+  dot44_fn dot44; /* NULL: one x row at a time */
   int oom; /* exact mode: a task could not allocate its row */
 } job;
 
@@ -247,7 +293,14 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
   int64_t m = j->q->m, n = j->q->n, nb = j->q->k / QK;
   for (int64_t t = lo; t < hi; t += ROWS_PER_TILE) {
     int64_t te = t + ROWS_PER_TILE < hi ? t + ROWS_PER_TILE : hi;
-    for (int64_t i = 0; i < m; i++) {
+    int64_t i = 0;
+    for (; j->dot44 && i + 4 <= m; i += 4) {
+      int64_t r = t;
+      for (; r + 4 <= te; r += 4) j->dot44(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, nb, j->y + i * n + r, n);
+      for (; r < te; r++)
+        for (int64_t c = 0; c < 4; c++) j->y[(i + c) * n + r] = j->dot(j->w + (size_t)r * j->row_bytes, j->xq + (i + c) * nb, nb);
+    }
+    for (; i < m; i++) {
       int64_t r = t;
       float o4[4];
       for (; j->dot4 && r + 4 <= te; r += 4) {
@@ -284,7 +337,7 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
   size_t row_bytes;
   ry_status s = ry_ggml_row_size(q->type, q->k, &row_bytes);
   if (s) return s;
-  job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, 0};
+  job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, 0};
   if (q->m == 0 || q->n == 0) return NULL;
   if (ryc_qgemm_int8(q)) {
     int64_t nb = q->k / QK;
@@ -295,6 +348,7 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
     j.xq = xq;
     j.dot = pick(q->type);
     j.dot4 = pick4(q->type);
+    j.dot44 = pick44(q->type);
     ryc_parallel_for(q->n, ROWS_PER_TILE, int8_task, &j);
     ry__free(xq, xb ? xb : 1);
     return NULL;
