@@ -137,7 +137,7 @@ RY_API ry_status ry_lm_save_gguf(const char *path, const ry_lm_config *c, const 
 
 /* ---- a runnable model ----
  * Weights, a device, a cache of max_ctx positions and the compiled steps:
- * prompts run in chunks padded to a few fixed lengths (1, 16, 64, 256) and
+ * prompts run in chunks padded to a few fixed lengths (1, 16, 64, 128, 256) and
  * the attention reads a window rounded up to a power of two (>= 64), so a
  * model compiles a handful of programs, never one per token or per prompt
  * length. */

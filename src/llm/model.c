@@ -511,7 +511,7 @@ ry_value ry_lm_loss_remat_(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_
 /* ---- ry_lm: bucketed programs over a persistent cache ---- */
 
 #define N_WINDOWS 24
-static const int k_chunks[] = {1, 16, 64, 256};
+static const int k_chunks[] = {1, 16, 64, 128, 256};
 #define MAX_CHUNK 256
 
 typedef struct step_ctx {
