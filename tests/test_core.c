@@ -49,6 +49,29 @@ TEST(core_array_bad_input) {
   CHECK(a == NULL);
 }
 
+static void count_release(void *ctx) { ++*(int *)ctx; }
+
+/* a borrowed array views the caller's memory; the callback runs once, when
+ * the last reference goes */
+TEST(core_array_borrow) {
+  float mem[6] = {1, 2, 3, 4, 5, 6};
+  int released = 0;
+  ry_array *a = NULL;
+  CHECK_OK(ry_array_borrow(RY_F32, RY_SHAPE(2, 3), mem, count_release, &released, &a));
+  CHECK(a && ry_array_data(a) == (const void *)mem && ry_array_nbytes(a) == sizeof mem);
+  CHECK(a && ry_array_get_f64(a, 5) == 6.0);
+  ry_array *b = ry_array_retain(a);
+  ry_array_release(a);
+  CHECK_EQ_INT(released, 0);
+  ry_array_release(b);
+  CHECK_EQ_INT(released, 1);
+  CHECK_OK(ry_array_borrow(RY_U8, RY_SHAPE(0), NULL, NULL, NULL, &a)); /* empty: no memory needed */
+  ry_array_release(a);
+  CHECK_ERR(ry_array_borrow(RY_F32, RY_SHAPE(2), NULL, NULL, NULL, &a), RY_ERR_INVALID_ARGUMENT, "data is NULL");
+  CHECK_ERR(ry_array_borrow(RY_F32, RY_SHAPE(-1), mem, NULL, NULL, &a), RY_ERR_INVALID_ARGUMENT, "negative");
+  CHECK(a == NULL);
+}
+
 TEST(core_array_full_and_convert_semantics) {
   ry_array *a = NULL;
   CHECK_OK(ry_array_full(RY_I8, RY_SHAPE(2), 1000.0, &a));
