@@ -38,8 +38,8 @@ for _ in range(5):
     t = time.perf_counter(); b[:] = a; best = min(best, time.perf_counter() - t)
 gbs = 2 * n / best / 1e9
 w = os.path.getsize(sys.argv[1])
-print("memcpy: %.1f GB/s (read + write, one thread); the %d MB of Q4_1 weights once per token: %.0f tokens/s; as f32 (ryft dequantizes at load, 6.4x the bytes): %.0f tokens/s"
-      % (gbs, w >> 20, gbs * 1e9 / w, gbs * 1e9 / (w * 6.4)))
+print("memcpy: %.1f GB/s (read + write, one thread); reading the %d MB of weights once per decoded token at that rate: %.0f tokens/s"
+      % (gbs, w >> 20, gbs * 1e9 / w))
 PY
 "$out/lm_bench" "$model" | tee "$out/lm_ryft.txt"
 "$venv/bin/python" "$root/bench/peers/llamacpp_bench.py" "$model" "$threads" | tee "$out/lm_llamacpp.txt"

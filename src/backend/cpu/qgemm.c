@@ -132,6 +132,7 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
  * the block's scalar term (a minimum times d_x sum(q_x), or the code offset
  * taken off). (512-bit vectors over two blocks measured slower on Zen 4:
  * the per-block f16 scales, not the products, bound the loop.) */
+#define PREFETCH_BYTES 512 /* ahead in each weight row: the rows stream from memory in decode */
 #define ROWS_KERNEL(name, TS, QO, W1, CORR)                                                                      \
   VNNI static inline __attribute__((always_inline)) void name##_r(const uint8_t *w, size_t rs, const q8blk *x, \
                                                                   int64_t nb, float *out, const int R) {          \
@@ -145,6 +146,7 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
       __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].q);                                                 \
       for (int r = 0; r < R; r++) {                                                                               \
         const uint8_t *blk = w + (size_t)r * rs + (size_t)b * TS;                                                 \
+        _mm_prefetch((const char *)blk + PREFETCH_BYTES, _MM_HINT_T0);                                            \
         __m256i sv = _mm256_dpbusd_epi32(_mm256_setzero_si256(), W1(blk + QO), xq);                              \
         float d = h16(blk) * x[b].d;                                                                              \
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(d), acc[r]);                             \
