@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "builder.h"
+#include "ryft/gguf.h"
 
 static ry_type vtype(ry_builder *b, ry_value v) { return ry_value_type(b, v); }
 
