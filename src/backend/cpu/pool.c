@@ -1,10 +1,14 @@
 /* A persistent thread pool for the cpu backend. Workers are started on first
  * use and live for the process; a job is split into one contiguous chunk
- * per thread (the caller runs chunk 0). Chunk boundaries depend on the
- * thread count, but every kernel computes each output element entirely in
- * one chunk in a fixed order, so results are bitwise identical for any
- * thread count. A second caller while the pool is busy runs its job inline.
- * RYFT_NUM_THREADS sets the count (default: online cores). */
+ * per thread. Chunks are claimed, not assigned: the caller and the woken
+ * workers take the next unclaimed chunk until none is left, so a worker the
+ * OS has not scheduled yet (a machine busier than its cores) costs nothing
+ * but the chunks it would have run, which the caller runs instead. Chunk
+ * boundaries depend on the thread count, but every kernel computes each
+ * output element entirely in one chunk in a fixed order, so results are
+ * bitwise identical for any thread count and whoever runs a chunk. A second
+ * caller while the pool is busy runs its job inline. RYFT_NUM_THREADS sets
+ * the count (default: online cores). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,13 +24,16 @@ static pthread_cond_t g_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;
 static int g_started;          /* workers running (under g_lock) */
 static unsigned long g_gen;    /* job generation (under g_busy) */
-/* g_work[i]: the generation worker i is to run a chunk of. The caller writes
- * the job below, then publishes it with a release store here, and does not
- * touch the job again until every worker it published to has decremented
- * g_pending, so a worker reads a stable job; workers not needed by a job are
- * not published to and never read it. */
+/* g_work[i]: the generation worker i is woken for. g_claim: the job being
+ * split, (generation & 0xffffff) << 40 | chunks << 20 | next chunk. The
+ * caller writes the job below, then opens it with a release store of
+ * g_claim; a thread owns a chunk by a compare-and-swap that moves the next
+ * chunk on, which fails for a job that has changed, so a late worker never
+ * reads another job's fields. The caller does not change the job until
+ * g_left (chunks not finished) is 0, so an owner reads a stable job. */
 static atomic_ulong g_work[MAX_THREADS];
-static atomic_int g_pending;   /* chunks not finished */
+static _Atomic uint64_t g_claim;
+static atomic_int g_left;
 static int g_nchunks;
 static int64_t g_n, g_grain;
 static ryc_task_fn g_fn;
@@ -76,6 +83,25 @@ static void chunk(int64_t n, int64_t grain, int nchunks, int i, int64_t *lo, int
   *hi = b * grain < n ? b * grain : n;
 }
 
+/* Run chunks of job `gen` while any is unclaimed; a thread that finishes
+ * the last one wakes a caller asleep in ryc_parallel_for. */
+static void run_chunks(unsigned long gen) {
+  uint64_t c = atomic_load_explicit(&g_claim, memory_order_acquire);
+  for (;;) {
+    if ((c >> 40) != (gen & 0xffffff) || (c & 0xfffff) >= ((c >> 20) & 0xfffff)) return;
+    if (!atomic_compare_exchange_weak_explicit(&g_claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire)) continue;
+    int64_t lo, hi;
+    chunk(g_n, g_grain, g_nchunks, (int)(c & 0xfffff), &lo, &hi);
+    if (lo < hi) g_fn(g_ctx, lo, hi);
+    if (atomic_fetch_sub_explicit(&g_left, 1, memory_order_acq_rel) == 1) {
+      pthread_mutex_lock(&g_lock);
+      pthread_cond_signal(&g_done);
+      pthread_mutex_unlock(&g_lock);
+    }
+    c = atomic_load_explicit(&g_claim, memory_order_acquire);
+  }
+}
+
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg; /* 1.. */
   unsigned long seen = 0;
@@ -89,14 +115,7 @@ static void *worker(void *arg) {
       pthread_mutex_unlock(&g_lock);
     }
     seen = gen;
-    int64_t lo, hi;
-    chunk(g_n, g_grain, g_nchunks, id, &lo, &hi);
-    if (lo < hi) g_fn(g_ctx, lo, hi);
-    if (atomic_fetch_sub_explicit(&g_pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&g_lock);
-      pthread_cond_signal(&g_done);
-      pthread_mutex_unlock(&g_lock);
-    }
+    run_chunks(gen);
   }
   return NULL;
 }
@@ -134,19 +153,19 @@ void ryc_parallel_for(int64_t n, int64_t grain, ryc_task_fn fn, void *ctx) {
   g_n = n;
   g_grain = grain;
   g_nchunks = nchunks;
-  atomic_store_explicit(&g_pending, nchunks - 1, memory_order_relaxed);
+  atomic_store_explicit(&g_left, nchunks, memory_order_relaxed);
   unsigned long gen = ++g_gen;
+  atomic_store_explicit(&g_claim, (uint64_t)(gen & 0xffffff) << 40 | (uint64_t)nchunks << 20, memory_order_release);
   pthread_mutex_lock(&g_lock);
   for (int i = 1; i < nchunks; i++) atomic_store_explicit(&g_work[i], gen, memory_order_release);
   pthread_cond_broadcast(&g_wake);
   pthread_mutex_unlock(&g_lock);
-  int64_t lo, hi;
-  chunk(n, grain, nchunks, 0, &lo, &hi);
-  if (lo < hi) fn(ctx, lo, hi);
-  for (int i = 0; atomic_load_explicit(&g_pending, memory_order_acquire) > 0 && i < SPIN_ITERS; i++) cpu_relax();
-  if (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) {
+  run_chunks(gen);
+  /* only chunks other threads own and are still running are left */
+  for (int i = 0; atomic_load_explicit(&g_left, memory_order_acquire) > 0 && i < SPIN_ITERS; i++) cpu_relax();
+  if (atomic_load_explicit(&g_left, memory_order_acquire) > 0) {
     pthread_mutex_lock(&g_lock);
-    while (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) pthread_cond_wait(&g_done, &g_lock);
+    while (atomic_load_explicit(&g_left, memory_order_acquire) > 0) pthread_cond_wait(&g_done, &g_lock);
     pthread_mutex_unlock(&g_lock);
   }
   pthread_mutex_unlock(&g_busy);
