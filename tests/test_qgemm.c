@@ -47,12 +47,12 @@ static double ref_act8(const float *x, const float *wrow, const uint8_t *raw, in
   for (int64_t b = 0; b < k / 32; b++) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     double dh = ry__f16_to_f32(ry__f32_to_f16(d));
     float sum = 0.0f;
     const uint8_t *blk = raw + b * 20;
     for (int j = 0; j < 32; j++) {
-      float q = roundf(x[b * 32 + j] * id);
+      float q = nearbyintf(x[b * 32 + j] * id);
       sum += q;
       if (type != RY_GGML_Q4_1) {
         acc += (double)q * dh * (double)wrow[b * 32 + j];

@@ -46,10 +46,10 @@ static void quantize_row(const float *x, int64_t k, q8blk *out) {
     const float *v = x + b * QK;
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(v[j]));
-    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
     for (int j = 0; j < QK; j++) {
-      int q = (int)roundf(v[j] * id);
+      int q = (int)nearbyintf(v[j] * id); /* ties to even, as ggml's AVX2 rounding */
       out[b].q[j] = (int8_t)q;
       sum += q;
     }
