@@ -84,12 +84,16 @@ static void chunk(int64_t n, int64_t grain, int nchunks, int i, int64_t *lo, int
 }
 
 /* Run chunks of job `gen` while any is unclaimed; a thread that finishes
- * the last one wakes a caller asleep in ryc_parallel_for. */
-static void run_chunks(unsigned long gen) {
+ * the last one wakes a caller asleep in ryc_parallel_for. Returns how many
+ * it ran. */
+static int run_chunks(unsigned long gen) {
   uint64_t c = atomic_load_explicit(&g_claim, memory_order_acquire);
-  for (;;) {
-    if ((c >> 40) != (gen & 0xffffff) || (c & 0xfffff) >= ((c >> 20) & 0xfffff)) return;
-    if (!atomic_compare_exchange_weak_explicit(&g_claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire)) continue;
+  for (int ran = 0;; ran++) {
+    if ((c >> 40) != (gen & 0xffffff) || (c & 0xfffff) >= ((c >> 20) & 0xfffff)) return ran;
+    if (!atomic_compare_exchange_weak_explicit(&g_claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire)) {
+      ran--;
+      continue;
+    }
     int64_t lo, hi;
     chunk(g_n, g_grain, g_nchunks, (int)(c & 0xfffff), &lo, &hi);
     if (lo < hi) g_fn(g_ctx, lo, hi);
@@ -105,9 +109,10 @@ static void run_chunks(unsigned long gen) {
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg; /* 1.. */
   unsigned long seen = 0;
+  int spin = SPIN_ITERS;
   for (;;) {
     unsigned long gen;
-    for (int i = 0; (gen = atomic_load_explicit(&g_work[id], memory_order_acquire)) == seen && i < SPIN_ITERS; i++)
+    for (int i = 0; (gen = atomic_load_explicit(&g_work[id], memory_order_acquire)) == seen && i < spin; i++)
       cpu_relax();
     if (gen == seen) {
       pthread_mutex_lock(&g_lock);
@@ -115,7 +120,10 @@ static void *worker(void *arg) {
       pthread_mutex_unlock(&g_lock);
     }
     seen = gen;
-    run_chunks(gen);
+    /* a wake-up that found every chunk taken means the caller ran them: the
+       cores are busier than the pool, so spin less (spinning takes the
+       caller's core); back to the full spin once a chunk is ours again */
+    spin = run_chunks(gen) ? SPIN_ITERS : spin > 64 ? spin / 2 : 32;
   }
   return NULL;
 }
