@@ -127,7 +127,8 @@ ry_status ry_array_full(ry_dtype dtype, ry_shape shape, double value, ry_array *
   ry_status s = ry__array_new((ry_type){dtype, shape}, &a);
   if (s) return s;
   int64_t n = ry_shape_numel(shape);
-  for (int64_t i = 0; i < n; i++) ry__store_f64(dtype, a->data, i, value);
+  if (value != 0.0 || signbit(value)) /* new arrays are zeroed: +0 is every dtype's zero bits */
+    for (int64_t i = 0; i < n; i++) ry__store_f64(dtype, a->data, i, value);
   *out = a;
   return NULL;
 }

@@ -200,6 +200,26 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
 ROWS_KERNEL(dot_q4_0_vnni, 18, 2, nibbles, CORR_Q4_0)
 ROWS_KERNEL(dot_q4_1_vnni, 20, 4, nibbles, CORR_Q4_1)
 ROWS_KERNEL(dot_q8_0_vnni, 34, 2, flipped, CORR_Q8_0)
+
+
+/* quantize_row with AVX-512: the same values (the products x * id, and
+ * rounding to nearest even, are the same operations) */
+VNNI static void quantize_row_vnni(const float *x, int64_t k, q8blk *out) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (int64_t b = 0; b < k / QK; b++) {
+    __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+    float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+    _mm_storeu_si128((__m128i *)out[b].q, _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(out[b].q + 16), _mm512_cvtsepi32_epi8(q1));
+    int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    out[b].d = ry__f16_to_f32(ry__f32_to_f16(d));
+    out[b].sum = sum;
+    out[b].ds = ry__f16_to_f32(ry__f32_to_f16(d * (float)sum));
+  }
+}
 #endif
 
 /* RYFT_QGEMM=portable forces the portable kernels (tests compare both) */
@@ -346,7 +366,12 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
     size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
     q8blk *xq = ry__malloc(xb ? xb : 1);
     if (!xq) return ry__oom();
-    for (int64_t i = 0; i < q->m; i++) quantize_row(x + i * q->k, q->k, xq + i * nb);
+    for (int64_t i = 0; i < q->m; i++)
+#ifdef HAVE_X86
+      if (use_vnni()) quantize_row_vnni(x + i * q->k, q->k, xq + i * nb);
+      else
+#endif
+        quantize_row(x + i * q->k, q->k, xq + i * nb);
     j.xq = xq;
     j.dot = pick(q->type);
     j.dot4 = pick4(q->type);
