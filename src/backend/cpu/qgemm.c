@@ -164,34 +164,47 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
     name##_r(w, rs, x, nb, out, 4);                                                                               \
   }                                                                                                               \
   /* 4 weight rows x 4 x rows (xs blocks apart): each weight block unpacked   \
-     once for four x rows; out[c * ldo + r]; same per-pair order as above */   \
+     once for four x rows, two x rows per 512-bit vpdpbusd (each 256-bit half \
+     the lanes the one-row kernel has); out[c * ldo + r]; the same per-pair  \
+     order of every sum as above */                                           \
   VNNI static void name##44(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs, int64_t nb, float *out,       \
                             int64_t ldo) {                                                                        \
-    __m256 acc[4][4];                                                                                             \
+    __m512 acc[4][2];                                                                                             \
     float corr[4][4];                                                                                             \
-    for (int r = 0; r < 4; r++)                                                                                   \
-      for (int c = 0; c < 4; c++) {                                                                               \
-        acc[r][c] = _mm256_setzero_ps();                                                                          \
-        corr[r][c] = 0.0f;                                                                                        \
-      }                                                                                                           \
+    for (int r = 0; r < 4; r++) {                                                                                 \
+      acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                                \
+      for (int c = 0; c < 4; c++) corr[r][c] = 0.0f;                                                              \
+    }                                                                                                             \
     for (int64_t b = 0; b < nb; b++) {                                                                            \
-      __m256i xq[4];                                                                                              \
-      for (int c = 0; c < 4; c++) xq[c] = _mm256_loadu_si256((const __m256i *)x[c * xs + b].q);                 \
+      __m512i xq[2];                                                                                              \
+      __m512 xd[2];                                                                                               \
+      for (int h = 0; h < 2; h++) {                                                                               \
+        const q8blk *x0 = &x[2 * h * xs + b], *x1 = &x[(2 * h + 1) * xs + b];                                     \
+        xq[h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x0->q)),          \
+                                   _mm256_loadu_si256((const __m256i *)x1->q), 1);                                \
+        xd[h] = _mm512_insertf32x8(_mm512_set1_ps(x0->d), _mm256_set1_ps(x1->d), 1);                              \
+      }                                                                                                           \
       for (int r = 0; r < 4; r++) {                                                                               \
         const uint8_t *blk = w + (size_t)r * rs + (size_t)b * TS;                                                 \
         __m256i wv = W1(blk + QO);                                                                                \
+        __m512i wv2 = _mm512_inserti64x4(_mm512_castsi256_si512(wv), wv, 1);                                     \
         float dw = h16(blk);                                                                                      \
+        __m512 dwv = _mm512_set1_ps(dw);                                                                          \
+        for (int h = 0; h < 2; h++) {                                                                             \
+          __m512i sv = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv2, xq[h]);                                  \
+          acc[r][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), _mm512_mul_ps(dwv, xd[h]), acc[r][h]);             \
+        }                                                                                                         \
         for (int c = 0; c < 4; c++) {                                                                             \
           const q8blk *xb = &x[c * xs + b];                                                                       \
-          __m256i sv = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wv, xq[c]);                                   \
-          float d = dw * xb->d;                                                                                   \
-          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(d), acc[r][c]);                     \
-          corr[r][c] += CORR(blk, d, *xb);                                                                        \
+          corr[r][c] += CORR(blk, dw * xb->d, *xb);                                                               \
         }                                                                                                         \
       }                                                                                                           \
     }                                                                                                             \
     for (int r = 0; r < 4; r++)                                                                                   \
-      for (int c = 0; c < 4; c++) out[c * ldo + r] = hsum8(acc[r][c]) + corr[r][c];                              \
+      for (int h = 0; h < 2; h++) {                                                                               \
+        out[(2 * h) * ldo + r] = hsum8(_mm512_castps512_ps256(acc[r][h])) + corr[r][2 * h];                       \
+        out[(2 * h + 1) * ldo + r] = hsum8(_mm512_extractf32x8_ps(acc[r][h], 1)) + corr[r][2 * h + 1];            \
+      }                                                                                                           \
   }
 
 #define CORR_Q4_0(blk, d, xb) (-(d) * (float)(8 * (xb).sum))
