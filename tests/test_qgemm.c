@@ -41,7 +41,9 @@ static void make_case(int type, int64_t m, int64_t n, int64_t k, float *x, uint8
 
 /* y[i, j] as llama.cpp computes it: x rounded to Q8 blocks of 32 with f16
  * scales, weights dequantized exactly (Q4_1: its scale times the codes and
- * its minimum times the f16 d * sum(q) of the x block), summed in double */
+ * its minimum times the f16 d * sum(q) of the x block), summed in double.
+ * (For the K-quants ryft keeps llama.cpp's per-32 rounding of x rather than
+ * its one scale per 256.) */
 static double ref_act8(const float *x, const float *wrow, const uint8_t *raw, int type, int64_t k) {
   double acc = 0.0;
   for (int64_t b = 0; b < k / 32; b++) {
@@ -64,6 +66,11 @@ static double ref_act8(const float *x, const float *wrow, const uint8_t *raw, in
     if (type == RY_GGML_Q4_1) acc += (double)ry__f16_to_f32((uint16_t)(blk[2] | blk[3] << 8)) * ry__f16_to_f32(ry__f32_to_f16(d * sum));
   }
   return acc;
+}
+
+/* the formats with int8 kernels; the others run exactly in both modes */
+static bool int8_kernel(int type) {
+  return type == RY_GGML_Q4_0 || type == RY_GGML_Q4_1 || type == RY_GGML_Q8_0 || type == RY_GGML_Q4_K || type == RY_GGML_Q6_K;
 }
 
 static ry_array *run_on(const char *device, ry_graph *g, ry_array *x, ry_array *w) {
@@ -107,7 +114,7 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
           exact += (double)x[i * k + e] * wf[j * k + e];
           mag += fabs((double)x[i * k + e] * wf[j * k + e]);
         }
-        double want = act8 && type != RY_GGML_Q5_0 && type != RY_GGML_Q6_K ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
+        double want = act8 && int8_kernel(type) ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
         scale = fmax(scale, mag);
         worst = fmax(worst, fabs(pi[i * n + j] - exact) / (mag + 1e-30));
         worst_ref = fmax(worst_ref, fmax(fabs(pc[i * n + j] - want), fabs(pp[i * n + j] - want)) / (mag + 1e-30));
@@ -140,8 +147,11 @@ TEST(qgemm_matches_the_reference_for_every_kernel) {
     check_type(types[t], 3, 5, 64);
     check_type(types[t], 9, 40, 128); /* exact mode through the packed GEMM */
   }
-  check_type(RY_GGML_Q6_K, 2, 7, 256); /* no int8 kernel: exact in both modes */
-  check_type(RY_GGML_Q6_K, 6, 7, 256);
+  check_type(RY_GGML_Q4_K, 1, 9, 512); /* super-blocks of 256 */
+  check_type(RY_GGML_Q4_K, 6, 7, 256);
+  check_type(RY_GGML_Q6_K, 2, 7, 256);
+  check_type(RY_GGML_Q6_K, 6, 9, 512);
+  check_type(RY_GGML_Q2_K, 2, 5, 256); /* no int8 kernel: exact in both modes */
 }
 
 /* the step is in the plan: no f32 weights are materialized */

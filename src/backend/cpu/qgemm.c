@@ -3,8 +3,8 @@
  * Two modes. Exact: the weights are dequantized by the reference code
  * (src/io/quant.c) a row at a time (few x rows: the product streams the
  * blocks) or all at once into the packed GEMM (many x rows); the result is
- * the interpreter's up to f32 summation order. Int8 (act8, Q4_0/Q4_1/Q8_0):
- * llama.cpp's scheme. Each x row is rounded to Q8 blocks of 32 (d = max|x| /
+ * the interpreter's up to f32 summation order. Int8 (act8; Q4_0, Q4_1,
+ * Q8_0, and the K-quants Q4_K and Q6_K further down): llama.cpp's scheme. Each x row is rounded to Q8 blocks of 32 (d = max|x| /
  * 127, q = round(x / d); d and d * sum(q) are then rounded to f16, as
  * ggml's block_q8_0 / block_q8_1 store them), and a weight block times an x
  * block is
@@ -93,6 +93,58 @@ static float dot_q8_0(const uint8_t *w, const q8blk *x, int64_t nb) {
     int32_t s = 0;
     for (int j = 0; j < QK; j++) s += (int8_t)w[2 + j] * x[b].q[j];
     acc += f16le(w) * x[b].d * (float)s;
+  }
+  return acc;
+}
+
+/* K-quants: 256-element super-blocks of 32-element sub-blocks j, each
+ * against its own x block. Q4_K: codes (qs[32 (j / 2) + l] >> 4 (j % 2)) &
+ * 15, value d sc_j q - dmin m_j (6-bit sc, m packed in 12 bytes); Q6_K: a
+ * 6-bit code (4 low bits in ql, 2 in qh) minus 32, value d sc q with an
+ * int8 scale per 16 elements. The minimum's term uses d_x sum(q_x) in f32. */
+static void scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+static float dot_q4_k(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t sb = 0; sb < nb / 8; sb++, w += 144)
+    for (int j = 0; j < 8; j++) {
+      const q8blk *xb = &x[sb * 8 + j];
+      int sc, m;
+      scale_min_k4(w + 4, j, &sc, &m);
+      int32_t s = 0;
+      for (int l = 0; l < 32; l++) s += ((w[16 + (j / 2) * 32 + l] >> (4 * (j % 2))) & 15) * xb->q[l];
+      acc += f16le(w) * (float)sc * xb->d * (float)s - f16le(w + 2) * (float)m * (xb->d * (float)xb->sum);
+    }
+  return acc;
+}
+
+static int q6k_code(const uint8_t *blk, int j, int l) {
+  int half = j / 4, jj = j % 4;
+  int lo = (blk[half * 64 + 32 * (jj % 2) + l] >> (4 * (jj / 2))) & 15;
+  int hi = (blk[128 + half * 32 + l] >> (2 * jj)) & 3;
+  return lo | hi << 4;
+}
+
+static float dot_q6_k(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float acc = 0.0f;
+  for (int64_t sb = 0; sb < nb / 8; sb++, w += 210) {
+    const int8_t *sc = (const int8_t *)(w + 192);
+    float d = f16le(w + 208);
+    for (int j = 0; j < 8; j++) {
+      const q8blk *xb = &x[sb * 8 + j];
+      int32_t s0 = 0, s1 = 0;
+      for (int l = 0; l < 16; l++) s0 += (q6k_code(w, j, l) - 32) * xb->q[l];
+      for (int l = 16; l < 32; l++) s1 += (q6k_code(w, j, l) - 32) * xb->q[l];
+      acc += d * (float)sc[2 * j] * xb->d * (float)s0 + d * (float)sc[2 * j + 1] * xb->d * (float)s1;
+    }
   }
   return acc;
 }
@@ -214,6 +266,88 @@ ROWS_KERNEL(dot_q4_0_vnni, 18, 2, nibbles, CORR_Q4_0)
 ROWS_KERNEL(dot_q4_1_vnni, 20, 4, nibbles, CORR_Q4_1)
 ROWS_KERNEL(dot_q8_0_vnni, 34, 2, flipped, CORR_Q8_0)
 
+/* K-quants, R rows at a time as above; each row's order is the same for
+ * R = 1 and R = 4 */
+VNNI static inline __m256i q4k_codes(const uint8_t *blk, int j) {
+  __m256i p = _mm256_loadu_si256((const __m256i *)(blk + 16 + (j / 2) * 32));
+  return _mm256_and_si256(j & 1 ? _mm256_srli_epi16(p, 4) : p, _mm256_set1_epi8(15));
+}
+
+VNNI static inline __attribute__((always_inline)) void dot_q4_k_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
+                                                                  float *out, const int R) {
+  __m256 acc[4];
+  float corr[4];
+  for (int r = 0; r < R; r++) {
+    acc[r] = _mm256_setzero_ps();
+    corr[r] = 0.0f;
+  }
+  for (int64_t sb = 0; sb < nb / 8; sb++)
+    for (int j = 0; j < 8; j++) {
+      const q8blk *xb = &x[sb * 8 + j];
+      __m256i xq = _mm256_loadu_si256((const __m256i *)xb->q);
+      for (int r = 0; r < R; r++) {
+        const uint8_t *blk = w + (size_t)r * rs + (size_t)sb * 144;
+        int sc, m;
+        scale_min_k4(blk + 4, j, &sc, &m);
+        __m256i sv = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q4k_codes(blk, j), xq);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(h16(blk) * (float)sc * xb->d), acc[r]);
+        corr[r] += h16(blk + 2) * (float)m * (xb->d * (float)xb->sum);
+      }
+    }
+  for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]) - corr[r];
+}
+
+/* Q6_K: the codes' dot products minus 32 sum(q_x), per group of four bytes,
+ * scaled per 16 elements (lanes 0-3 and 4-7) */
+VNNI static inline __m256i q6k_codes(const uint8_t *blk, int j) {
+  int half = j / 4, jj = j % 4;
+  __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + half * 64 + 32 * (jj % 2)));
+  __m256i hi = _mm256_loadu_si256((const __m256i *)(blk + 128 + half * 32));
+  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+  lo = _mm256_and_si256(jj / 2 ? _mm256_srli_epi16(lo, 4) : lo, m4);
+  hi = _mm256_and_si256(_mm256_srl_epi16(hi, _mm_cvtsi32_si128(2 * jj)), m2);
+  return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+}
+
+VNNI static inline __attribute__((always_inline)) void dot_q6_k_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
+                                                                  float *out, const int R) {
+  __m256 acc[4];
+  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  const __m256i k32 = _mm256_set1_epi8(32);
+  for (int64_t sb = 0; sb < nb / 8; sb++)
+    for (int j = 0; j < 8; j++) {
+      const q8blk *xb = &x[sb * 8 + j];
+      __m256i xq = _mm256_loadu_si256((const __m256i *)xb->q);
+      __m256i off = _mm256_dpbusd_epi32(_mm256_setzero_si256(), k32, xq);
+      for (int r = 0; r < R; r++) {
+        const uint8_t *blk = w + (size_t)r * rs + (size_t)sb * 210;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        float dd = h16(blk + 208) * xb->d;
+        __m256i sv = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q6k_codes(blk, j), xq), off);
+        __m256 scl = _mm256_set_m128(_mm_set1_ps(dd * (float)sc[2 * j + 1]), _mm_set1_ps(dd * (float)sc[2 * j]));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), scl, acc[r]);
+      }
+    }
+  for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
+}
+
+VNNI static float dot_q4_k_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float o;
+  dot_q4_k_r(w, 0, x, nb, &o, 1);
+  return o;
+}
+VNNI static void dot_q4_k_vnni4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) {
+  dot_q4_k_r(w, rs, x, nb, out, 4);
+}
+VNNI static float dot_q6_k_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
+  float o;
+  dot_q6_k_r(w, 0, x, nb, &o, 1);
+  return o;
+}
+VNNI static void dot_q6_k_vnni4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) {
+  dot_q6_k_r(w, rs, x, nb, out, 4);
+}
+
 
 /* quantize_row with AVX-512: the same values (the products x * id, and
  * rounding to nearest even, are the same operations) */
@@ -269,10 +403,14 @@ static dot_fn pick(int type) {
   case RY_GGML_Q4_0: return v ? dot_q4_0_vnni : dot_q4_0;
   case RY_GGML_Q4_1: return v ? dot_q4_1_vnni : dot_q4_1;
   case RY_GGML_Q8_0: return v ? dot_q8_0_vnni : dot_q8_0;
+  case RY_GGML_Q4_K: return v ? dot_q4_k_vnni : dot_q4_k;
+  case RY_GGML_Q6_K: return v ? dot_q6_k_vnni : dot_q6_k;
 #else
   case RY_GGML_Q4_0: return (void)v, dot_q4_0;
   case RY_GGML_Q4_1: return dot_q4_1;
   case RY_GGML_Q8_0: return dot_q8_0;
+  case RY_GGML_Q4_K: return dot_q4_k;
+  case RY_GGML_Q6_K: return dot_q6_k;
 #endif
   default: return NULL;
   }
@@ -284,6 +422,8 @@ static dot4_fn pick4(int type) {
     case RY_GGML_Q4_0: return dot_q4_0_vnni4;
     case RY_GGML_Q4_1: return dot_q4_1_vnni4;
     case RY_GGML_Q8_0: return dot_q8_0_vnni4;
+    case RY_GGML_Q4_K: return dot_q4_k_vnni4;
+    case RY_GGML_Q6_K: return dot_q6_k_vnni4;
     default: break;
     }
 #endif
@@ -304,7 +444,9 @@ static dot44_fn pick44(int type) {
   return NULL;
 }
 
-bool ryc_qgemm_int8(const ryc_qgemm *q) { return q->act8 && q->k % QK == 0 && pick(q->type) != NULL; }
+bool ryc_qgemm_int8(const ryc_qgemm *q) {
+  return q->act8 && q->k % ry_ggml_block_size(q->type) == 0 && q->k % QK == 0 && pick(q->type) != NULL;
+}
 
 /* ---- the product ---- */
 

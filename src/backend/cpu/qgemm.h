@@ -18,7 +18,8 @@ typedef struct ryc_qgemm {
 } ryc_qgemm;
 
 /* Whether the product is computed with int8 dot products for this type
- * (act8 and a type with an integer kernel: Q4_0, Q4_1, Q8_0), else exactly:
+ * (act8 and a type with an integer kernel: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K),
+ * else exactly:
  * weights dequantized by the reference code and f32 products. */
 bool ryc_qgemm_int8(const ryc_qgemm *q);
 /* Run the product; threads split the weight rows. Results do not depend
