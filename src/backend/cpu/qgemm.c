@@ -184,6 +184,17 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
  * the block's scalar term (a minimum times d_x sum(q_x), or the code offset
  * taken off). (512-bit vectors over two blocks measured slower on Zen 4:
  * the per-block f16 scales, not the products, bound the loop.) */
+/* the one-row and four-row entry points of a kernel name##_r(..., R) */
+#define ROW_ENTRIES(name)                                                                         \
+  VNNI static float name(const uint8_t *w, const q8blk *x, int64_t nb) {                          \
+    float o;                                                                                      \
+    name##_r(w, 0, x, nb, &o, 1);                                                                 \
+    return o;                                                                                     \
+  }                                                                                               \
+  VNNI static void name##4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) { \
+    name##_r(w, rs, x, nb, out, 4);                                                               \
+  }
+
 #define PREFETCH_BYTES 512 /* ahead in each weight row: the rows stream from memory in decode */
 #define ROWS_KERNEL(name, TS, QO, W1, CORR)                                                                      \
   VNNI static inline __attribute__((always_inline)) void name##_r(const uint8_t *w, size_t rs, const q8blk *x, \
@@ -207,14 +218,7 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
     }                                                                                                             \
     for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]) + corr[r];                                                 \
   }                                                                                                               \
-  VNNI static float name(const uint8_t *w, const q8blk *x, int64_t nb) {                                          \
-    float o;                                                                                                      \
-    name##_r(w, 0, x, nb, &o, 1);                                                                                 \
-    return o;                                                                                                     \
-  }                                                                                                               \
-  VNNI static void name##4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) {                \
-    name##_r(w, rs, x, nb, out, 4);                                                                               \
-  }                                                                                                               \
+  ROW_ENTRIES(name)                                                                                               \
   /* 4 weight rows x 4 x rows (xs blocks apart): each weight block unpacked   \
      once for four x rows, two x rows per 512-bit vpdpbusd (each 256-bit half \
      the lanes the one-row kernel has); out[c * ldo + r]; the same per-pair  \
@@ -273,7 +277,7 @@ VNNI static inline __m256i q4k_codes(const uint8_t *blk, int j) {
   return _mm256_and_si256(j & 1 ? _mm256_srli_epi16(p, 4) : p, _mm256_set1_epi8(15));
 }
 
-VNNI static inline __attribute__((always_inline)) void dot_q4_k_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
+VNNI static inline __attribute__((always_inline)) void dot_q4_k_vnni_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
                                                                   float *out, const int R) {
   __m256 acc[4];
   float corr[4];
@@ -309,7 +313,7 @@ VNNI static inline __m256i q6k_codes(const uint8_t *blk, int j) {
   return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
 }
 
-VNNI static inline __attribute__((always_inline)) void dot_q6_k_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
+VNNI static inline __attribute__((always_inline)) void dot_q6_k_vnni_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
                                                                   float *out, const int R) {
   __m256 acc[4];
   for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
@@ -331,22 +335,8 @@ VNNI static inline __attribute__((always_inline)) void dot_q6_k_r(const uint8_t 
   for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
 }
 
-VNNI static float dot_q4_k_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float o;
-  dot_q4_k_r(w, 0, x, nb, &o, 1);
-  return o;
-}
-VNNI static void dot_q4_k_vnni4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) {
-  dot_q4_k_r(w, rs, x, nb, out, 4);
-}
-VNNI static float dot_q6_k_vnni(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float o;
-  dot_q6_k_r(w, 0, x, nb, &o, 1);
-  return o;
-}
-VNNI static void dot_q6_k_vnni4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) {
-  dot_q6_k_r(w, rs, x, nb, out, 4);
-}
+ROW_ENTRIES(dot_q4_k_vnni)
+ROW_ENTRIES(dot_q6_k_vnni)
 
 
 /* quantize_row with AVX-512: the same values (the products x * id, and
