@@ -441,6 +441,11 @@ bool ryc_qgemm_int8(const ryc_qgemm *q) {
 /* ---- the product ---- */
 
 #define ROWS_PER_TILE 16 /* weight rows kept in L1 while every x row passes */
+/* From this many x rows on, even an act8 product dequantizes panels of
+ * weights into the packed f32 GEMM: measured faster than the int8 kernels
+ * (and it is exact); below, the int8 kernels win (docs/QUANT.md). */
+#define INT8_MAX_ROWS 16
+#define PANEL_ROWS 256
 
 typedef struct job {
   const ryc_qgemm *q;
@@ -506,7 +511,7 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
   if (s) return s;
   job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, 0};
   if (q->m == 0 || q->n == 0) return NULL;
-  if (ryc_qgemm_int8(q)) {
+  if (ryc_qgemm_int8(q) && q->m < INT8_MAX_ROWS) {
     int64_t nb = q->k / QK;
     size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
     q8blk *xq = ry__malloc(xb ? xb : 1);
@@ -529,12 +534,21 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
     ryc_parallel_for(q->n, 8, exact_task, &j);
     return __atomic_load_n(&j.oom, __ATOMIC_RELAXED) ? ry__oom() : NULL;
   }
-  /* exact, many x rows: the f32 weights once, then the packed GEMM */
-  size_t wb = (size_t)(q->n * q->k) * sizeof(float);
-  float *wf = ry__malloc(wb);
-  if (!wf) return ry__oom();
-  s = ry_ggml_dequantize(q->type, w, wf, q->n * q->k);
-  if (!s) ryc_sgemm(0, 1, q->m, q->n, q->k, x, wf, y);
+  /* many x rows: panels of f32 weights (they stay in cache) into the packed
+     GEMM, each panel's columns copied into y */
+  int64_t np = q->n < PANEL_ROWS ? q->n : PANEL_ROWS;
+  size_t wb = (size_t)(np * q->k) * sizeof(float), cb = (size_t)(q->m * np) * sizeof(float);
+  float *wf = ry__malloc(wb), *c = np < q->n ? ry__malloc(cb) : y;
+  if (!wf || !c) s = ry__oom();
+  for (int64_t r0 = 0; !s && r0 < q->n; r0 += np) {
+    int64_t nr = q->n - r0 < np ? q->n - r0 : np;
+    s = ry_ggml_dequantize(q->type, w + (size_t)r0 * row_bytes, wf, nr * q->k);
+    if (s) break;
+    ryc_sgemm(0, 1, q->m, nr, q->k, x, wf, c);
+    if (c != y)
+      for (int64_t i = 0; i < q->m; i++) memcpy(y + i * q->n + r0, c + i * nr, (size_t)nr * sizeof(float));
+  }
   ry__free(wf, wb);
+  if (c != y) ry__free(c, cb);
   return s;
 }
