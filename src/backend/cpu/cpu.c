@@ -271,10 +271,8 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
 
 static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
   const ry_graph *g = st->g;
-  const ry_node *n = &g->nodes[sp->node];
-  const int32_t *ops = ry_node_operands(g, n);
-  int32_t r = ry_node_results(g, n)[0];
-  const ry_array *a = vals[ops[0]], *b = vals[ops[1]];
+  int32_t r = sp->bufs[0];
+  const ry_array *a = vals[sp->bufs[1]], *b = vals[sp->bufs[2]]; /* the operands, or the buffers they are windows of */
   if (!a || !b) return ry__err(RY_ERR_INTERNAL, "cpu: gemm operand has no buffer");
   ry_status s = new_buffer(rc, ry_vtype(g, r), &vals[r]);
   if (s) return s;

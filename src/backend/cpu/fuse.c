@@ -187,9 +187,24 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     } else if (c == V_GEMM) {
       st.kind = RYC_STEP_GEMM;
       ryf_gemm_plan(g, n, &st.gemm);
+      /* y, a, b: an operand left unmaterialized is a window of its source */
+      int32_t yab[3] = {r0, ry_node_operands(g, n)[0], ry_node_operands(g, n)[1]};
+      for (int i = 0; i < 2; i++) {
+        int32_t whole;
+        int64_t bs;
+        if (pl.mat[yab[1 + i]] || !ryf_gemm_window(g, yab[1 + i], n->attrs.dot.lhs_batch.n, &whole, &bs)) continue;
+        yab[1 + i] = whole;
+        *(i ? &st.gemm.b_bstride : &st.gemm.a_bstride) = bs;
+      }
+      st.n_bufs = 3;
+      st.n_out = 1;
+      if (!(st.bufs = dup_ids(yab, 3))) s = ry__oom();
       ry__buf_printf(&rep, "gemm: %%v%d = dot_general batch=%" PRId64 " m=%" PRId64 " n=%" PRId64 " k=%" PRId64
-                       " trans_a=%d trans_b=%d\n",
+                       " trans_a=%d trans_b=%d",
                  (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
+      for (int i = 0; i < 2; i++)
+        if (yab[1 + i] != ry_node_operands(g, n)[i]) ry__buf_printf(&rep, " %s=window of %%v%d", i ? "b" : "a", (int)yab[1 + i]);
+      ry__buf_printf(&rep, "\n");
     } else if (c == V_QGEMM) {
       int32_t blocks = 0;
       st.kind = RYC_STEP_QGEMM;
@@ -231,7 +246,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     if (st->kind != RYC_STEP_KERNEL) {
       const ry_node *n = &g->nodes[st->node];
       /* a quantized product reads x and the blocks, not the f32 weights */
-      bool qs = st->kind == RYC_STEP_QGEMM;
+      bool qs = st->kind == RYC_STEP_QGEMM || st->kind == RYC_STEP_GEMM;
       for (int j = 0; j < (qs ? st->n_bufs - st->n_out : n->n_operands); j++) {
         int32_t v = qs ? st->bufs[st->n_out + j] : ry_node_operands(g, n)[j];
         if (!pl.mat[v] || (pl.cls[v] == V_EW && ryf_def_of(g, v) >= 0)) {
@@ -256,7 +271,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   for (size_t v = 0; v < nv; v++) lastuse[v] = -1;
   for (int i = 0; i < p->n_steps; i++) {
     const ryc_step *st = &p->steps[i];
-    if (st->kind == RYC_STEP_KERNEL || st->kind == RYC_STEP_QGEMM) {
+    if (st->kind == RYC_STEP_KERNEL || st->kind == RYC_STEP_QGEMM || st->kind == RYC_STEP_GEMM) {
       for (int j = st->n_out; j < st->n_bufs; j++) lastuse[st->bufs[j]] = i;
     } else {
       const ry_node *n = &g->nodes[st->node];

@@ -188,6 +188,12 @@ int ryf_emit(kgen *k, int32_t v, const vmap *m);
 int ryf_emit_node(kgen *k, int32_t v, const vmap *m);
 bool ryf_ew_ok(const ry_graph *g, const ry_node *n);
 bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm);
+/* A GEMM operand v that is a leading window of a buffer (a slice with zero
+ * starts and unit strides shortening only dimension nb, the first after the
+ * nb batch dimensions, as an attention reads the first positions of a KV
+ * cache): the GEMM reads *src with *bstride elements between batches
+ * instead of a copy of the window. */
+bool ryf_gemm_window(const ry_graph *g, int32_t v, int nb, int32_t *src, int64_t *bstride);
 /* dot_general(x f32[..., k], dequantize(w)[n, k]) contracting k: the product
  * from the blocks; *blocks = the dequantize's operand. */
 bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *blocks);

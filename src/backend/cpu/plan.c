@@ -115,6 +115,25 @@ bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
   return true;
 }
 
+bool ryf_gemm_window(const ry_graph *g, int32_t v, int nb, int32_t *src, int64_t *bstride) {
+  int32_t dn = g->values[v].node;
+  if (dn < 0 || g->nodes[dn].op != RY_OP_SLICE || g->nodes[dn].region != 0) return false;
+  const ry_node *s = &g->nodes[dn];
+  int32_t x = ry_node_operands(g, s)[0];
+  ry_shape xs = ry_vtype(g, x).shape, vs = ry_vtype(g, v).shape;
+  if (xs.rank != vs.rank || nb >= xs.rank || s->attrs.slice.start.n != xs.rank || s->attrs.slice.stride.n != xs.rank)
+    return false;
+  int64_t inner = 1;
+  for (int d = 0; d < xs.rank; d++) {
+    if (s->attrs.slice.start.v[d] != 0 || s->attrs.slice.stride.v[d] != 1) return false;
+    if (d != nb && vs.dims[d] != xs.dims[d]) return false;
+    if (d >= nb) inner *= xs.dims[d];
+  }
+  *src = x;
+  *bstride = inner;
+  return true;
+}
+
 bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *blocks) {
   ryc_gemm gm;
   if (n->op != RY_OP_DOT_GENERAL || n->region != 0) return false;
@@ -272,7 +291,11 @@ void ryf_decide(planner *p) {
     }
     for (int i = 0; i < n->n_operands; i++) {
       p->nusers[ops[i]]++;
-      if (c == V_GEMM || c == V_INTERP || c == V_CONV || (c == V_QGEMM && i == 0))
+      int32_t src;
+      int64_t bs;
+      if (c == V_GEMM && ryf_gemm_window(g, ops[i], n->attrs.dot.lhs_batch.n, &src, &bs))
+        set_mat(p, src, "read in windows by", ryg_op_table[n->op].name);
+      else if (c == V_GEMM || c == V_INTERP || c == V_CONV || (c == V_QGEMM && i == 0))
         set_mat(p, ops[i], "operand of", ryg_op_table[n->op].name);
       if (c == V_QFOLD) set_mat(p, ops[i], "blocks of", "a quantized matrix product");
     }

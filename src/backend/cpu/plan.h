@@ -17,7 +17,7 @@ typedef struct ryc_step {
   ryc_step_kind kind;
   int32_t node;         /* the node of the optimized graph (root for kernels) */
   int kernel;           /* KERNEL: index of the generated function */
-  int n_bufs;           /* KERNEL: buffers passed, outputs first; QGEMM: y, x, blocks */
+  int n_bufs;           /* KERNEL: buffers passed, outputs first; QGEMM: y, x, blocks; GEMM: y, a, b */
   int32_t *bufs;        /* value ids (owned) */
   int n_out;            /* KERNEL: how many of bufs are outputs */
   int64_t outer;        /* KERNEL: trip count of the parallel loop */
