@@ -42,7 +42,8 @@ typedef struct ryc_run_stats {
 } ryc_run_stats;
 void ryc_last_run_stats(ryc_run_stats *out);
 /* Tests: 1 compiles modules in the background (the default), 0 before
- * ry_compile returns (as RYFT_COMPILE_SYNC=1), -1 back to the environment. */
+ * ry_compile returns (as RYFT_COMPILE_SYNC=1), 2 never (every run goes node
+ * by node), -1 back to the environment. */
 void ryc_set_background_compiles(int on);
 
 #endif
