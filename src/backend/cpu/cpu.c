@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu.h"
 
@@ -36,6 +37,7 @@ typedef struct cpu_state {
   bool done;                /* the compile thread has finished, loaded or failed */
   double compile_t0, compile_est; /* when the compile started, how long it should take (s) */
   double cold_est;          /* how long a cold run takes: the cost model's guess, then the last one measured (s) */
+  double cold_margin;       /* a cold run must be this many times shorter than the compile's rest */
   int32_t *cold_step;       /* [n_nodes]: the GEMM / CONV step of a node, else -1 */
   int32_t *cold_last;       /* [n_values + 1]: last region-0 position using a value; -1 none */
   ryc_dump dump;
@@ -94,7 +96,9 @@ static int background_compiles(void) {
  * module's size past its prelude (scaled by how far this process's earlier
  * compiles were off), a cold run from a cost per element of each node until
  * one has been measured. A run goes node by node only when that should end
- * before the module is loaded; otherwise it waits for the module. */
+ * before the module is loaded, with a margin (`cold_margin`) where the
+ * compiler already has every core: there a cold run also slows the compile
+ * down; otherwise it waits for the module. */
 
 static pthread_mutex_t g_cal_lock = PTHREAD_MUTEX_INITIALIZER;
 static double g_cc_scale = 1.0; /* measured / guessed compile times, smoothed */
@@ -118,7 +122,7 @@ static void compile_time_learn(double guessed, double took) {
 
 /* Seconds a cold run should take: interpreted nodes by their elements
  * (plain loops ~1 ns an element, libm's functions ~3, the general index
- * loops ~8), GEMMs and convolutions by their flops. */
+ * loops ~10, threefry ~200), GEMMs and convolutions by their flops. */
 static double cold_time_guess(const cpu_state *st) {
   const ry_graph *g = st->g;
   const ry_region *body = &g->regions[0];
@@ -142,9 +146,10 @@ static double cold_time_guess(const cpu_state *st) {
       continue;
     }
     double in = n->n_operands ? (double)ry_shape_numel(ry_vtype(g, ry_node_operands(g, n)[0]).shape) : 0;
-    double elems = in > out ? in : out, ns = 8;
+    double elems = in > out ? in : out, ns = 10;
     ry_op_kind kind = ryg_op_table[n->op].kind;
-    if (kind == RY_KIND_UNARY && rt.dtype == RY_F32) ns = 3;
+    if (kind == RY_KIND_THREEFRY) ns = 200;
+    else if (kind == RY_KIND_UNARY && rt.dtype == RY_F32) ns = 3;
     else if (kind == RY_KIND_BINARY || kind == RY_KIND_REDUCE || kind == RY_KIND_BROADCAST || kind == RY_KIND_RESHAPE ||
              kind == RY_KIND_CONSTANT || kind == RY_KIND_COMPARE || kind == RY_KIND_SELECT || kind == RY_KIND_CONVERT)
       ns = 1;
@@ -160,7 +165,7 @@ static bool run_cold(cpu_state *st) {
   pthread_mutex_lock(&st->lock);
   double left = st->compile_est - (now_s() - st->compile_t0);
   if (left < 0.1 * st->compile_est) left = 0.1 * st->compile_est; /* late: it should be nearly done */
-  if (!st->done && st->cold_est >= left)
+  if (!st->done && st->cold_est * st->cold_margin >= left)
     while (!st->done) pthread_cond_wait(&st->finished, &st->lock);
   pthread_mutex_unlock(&st->lock);
   return !atomic_load_explicit(&st->ready, memory_order_acquire);
@@ -251,6 +256,9 @@ static ry_status get_module(cpu_state *st, bool *background) {
       if ((s = cold_tables(st))) return s;
       st->cold_est = cold_time_guess(st);
       st->compile_est = compile_time_guess(st);
+      /* a compiler process on every core: the cold run takes CPU from it */
+      long cores = sysconf(_SC_NPROCESSORS_ONLN);
+      st->cold_margin = cores > ryc_module_processes(st->plan.source, st->plan.source_len) ? 1 : 4;
       st->compile_t0 = now_s();
       if (pthread_mutex_init(&st->lock, NULL) != 0) return ry__err(RY_ERR_INTERNAL, "cpu: pthread_mutex_init failed");
       if (pthread_cond_init(&st->finished, NULL) != 0) {

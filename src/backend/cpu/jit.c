@@ -285,6 +285,11 @@ static size_t split_point(const char *src, size_t len, size_t *prelude) {
   return best;
 }
 
+int ryc_module_processes(const char *src, size_t len) {
+  size_t prelude;
+  return split_point(src, len, &prelude) ? 2 : 1;
+}
+
 /* a new temporary file: never one planted under its name (O_EXCL, O_NOFOLLOW) */
 static bool write_file(const char *path, const char *a, size_t na, const char *b, size_t nb) {
   unlink(path); /* a stale one of a crashed process with this pid */
