@@ -210,8 +210,7 @@ ry_status ryi_binary(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
       const double *a = x->data, *b = y->data;
       double *r = o->data;
       for (int64_t i = 0; i < numel; i++) r[i] = float_binary_d(op, a[i], b[i]);
-    } else if (t == RY_F32 && binary_f32(op, x->data, y->data, o->data, numel)) {
-    } else {
+    } else if (t != RY_F32 || !binary_f32(op, x->data, y->data, o->data, numel)) {
       for (int64_t i = 0; i < numel; i++)
         ry__store_f64(t, o->data, i,
                       float_binary_f(op, (float)ry__load_f64(t, x->data, i), (float)ry__load_f64(t, y->data, i)));
