@@ -41,7 +41,8 @@ for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-
           "tiny-call", "first-call-cold-softmax", "first-call-cold-sync-softmax", "compile-cold-softmax",
           "compile-warm-softmax", "first-call-cold-layernorm", "first-call-cold-sync-layernorm",
           "compile-cold-layernorm", "compile-warm-layernorm", "first-call-cold-gelu", "first-call-cold-sync-gelu",
-          "compile-cold-gelu", "compile-warm-gelu", "mlp-train-step", "compile-cold-mlp", "compile-warm-mlp"]:
+          "compile-cold-gelu", "compile-warm-gelu", "mlp-train-step", "first-call-cold-mlp", "compile-cold-mlp",
+          "compile-warm-mlp"]:
     r = res.get(w, {})
     if "ryft" not in r:
         continue
