@@ -10,16 +10,22 @@ KEEP = "<!-- bench/report.py keeps everything below this line: sections written 
 log, threads = sys.argv[1], sys.argv[2]
 old = sys.argv[3] if len(sys.argv) > 3 else None
 res = collections.defaultdict(dict)
+machine = []
 for line in open(log):
     p = line.split()
     if len(p) == 5 and p[0] == "RESULT":
         res[p[1]][p[2]] = (float(p[3]), p[4])
+    if line.startswith("MACHINE "):
+        machine.append(line[len("MACHINE "):].strip())
 
 higher_better = lambda unit: unit in ("GB/s", "GFLOP/s", "steps/s")
 print("# Benchmark results\n")
 print(f"Produced by `bench/run.sh` (threads = {threads} for every system) on {datetime.date.today()}, "
       f"{platform.processor() or platform.machine()}. The machine is shared with other engineers "
       "compiling at the same time: numbers are noisy; compare ratios taken in the same run.\n")
+if machine:
+    print("Where it ran (bench/run.sh prints this first):\n")
+    print("\n".join(f"- {m}" for m in machine) + "\n")
 lim = res.get("memcpy", {}).get("ryft"), res.get("fma-peak-1thread", {}).get("ryft")
 if lim[0]:
     print(f"- memcpy bandwidth (read+write): {lim[0][0]:.1f} GB/s")
@@ -32,8 +38,11 @@ print("| workload | ryft | jax | numpy | torch | ryft/jax | ryft/numpy | ryft/to
 print("|---|---|---|---|---|---|---|---|---|")
 for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-4096x1024",
           "layernorm-grad-4096x1024", "sgemm-1024^3", "sgemm-512x512x2048",
-          "tiny-call", "compile-cold-softmax", "compile-warm-softmax", "compile-cold-layernorm",
-          "compile-warm-layernorm", "mlp-train-step", "compile-cold-mlp", "compile-warm-mlp"]:
+          "tiny-call", "first-call-cold-softmax", "first-call-cold-sync-softmax", "compile-cold-softmax",
+          "compile-warm-softmax", "first-call-cold-layernorm", "first-call-cold-sync-layernorm",
+          "compile-cold-layernorm", "compile-warm-layernorm", "first-call-cold-gelu", "first-call-cold-sync-gelu",
+          "compile-cold-gelu", "compile-warm-gelu", "mlp-train-step", "first-call-cold-mlp", "compile-cold-mlp",
+          "compile-warm-mlp"]:
     r = res.get(w, {})
     if "ryft" not in r:
         continue
@@ -53,7 +62,12 @@ for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-
     if unit == "GFLOP/s" and lim[1]:
         limit = f"{100*v/(lim[1][0]*int(threads)):.0f}% of FMA peak"
     print(f"| {w} | {v:.3g} {unit} | {' | '.join(cells)} | {' | '.join(ratios)} | {limit} |")
-print("\nRatios are ryft's speed over the peer's (>1 = ryft faster; for times, peer time / ryft time).\n")
+print("\nRatios are ryft's speed over the peer's (>1 = ryft faster; for times, peer time / ryft time).")
+print("\nfirst-call-cold: compile + first call of a fresh program with empty caches; ryft's module compiles "
+      "in the background meanwhile (the default) and the call runs node by node in the interpreter's kernels, "
+      "JAX's is trace + compile + run. first-call-cold-sync: ryft with RYFT_COMPILE_SYNC=1 (cc before the call). "
+      "compile-cold / -warm: ryft's compile alone (RYFT_COMPILE_SYNC=1) with an empty / filled disk cache, JAX's "
+      "lower + compile and an in-memory hit.\n")
 print("## GEMM candidates (bench/gemm_compare.c, same run)\n")
 print("| shape | implementation | GFLOP/s |\n|---|---|---|")
 for w in sorted(k for k in res if k.startswith("gemm-")):

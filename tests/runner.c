@@ -318,6 +318,11 @@ int main(int argc, char **argv) {
   /* every test may use the pjrt device: point it at the plugin the build fetched */
   setenv("RYFT_PJRT_PLUGIN", RYFT_PJRT_TEST_PLUGIN, 0);
 #endif
+  /* the cpu backend's compiled kernels are what most tests check (plans,
+   * cache statistics, buffers, bits): compile before the first run, in the
+   * tools the tests start too. tests/test_cpu_cold.c turns the background
+   * compiles on where it tests them. */
+  setenv("RYFT_COMPILE_SYNC", "1", 0);
   for (int i = 0; i < g_n; i++) {
     if (!selected(g_tests[i].name, argc, argv)) continue;
     g_case_name = g_outer_name = g_tests[i].name;

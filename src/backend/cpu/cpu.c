@@ -1,13 +1,19 @@
 /* The cpu backend: compile = passes + plan + codegen + JIT; execute = run
  * the plan's steps (generated kernels over the thread pool, GEMMs, and the
  * interpreter's kernels for everything else) with buffers released after
- * their last use and recycled for later outputs of the same size. */
-#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
+ * their last use and recycled for later outputs of the same size.
+ *
+ * Cold start: when the module is in neither compile cache, compile returns
+ * at once and a thread runs the C compiler; until it has loaded the module
+ * (published with a release store of `ready`), runs go node by node through
+ * the interpreter's kernels, GEMMs and convolutions as in the plan
+ * (cold_run). RYFT_COMPILE_SYNC=1 compiles before returning instead. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu.h"
 
@@ -21,6 +27,20 @@ typedef struct cpu_state {
   ryc_kernel_fn *ip_fns;    /* [plan.n_steps * RYC_MAX_INPLACE] in-place variants */
   int32_t *last_use;        /* for interpreter frames (nested regions) */
   bool interp_only;         /* no compiler: the interpreter runs the original graph */
+  /* cold start (see the top of the file) */
+  atomic_bool ready;        /* mod, fns and ip_fns are set */
+  bool cold;                /* lock and finished are initialized: runs may go node by node */
+  bool compiling;           /* `thread` was started: state_free joins it */
+  pthread_t thread;
+  pthread_mutex_t lock;     /* guards the four below */
+  pthread_cond_t finished;  /* signalled when `done` is set */
+  bool done;                /* the compile thread has finished, loaded or failed */
+  double compile_t0, compile_est; /* when the compile started, how long it should take (s) */
+  double cold_est;          /* how long a cold run takes: the cost model's guess, then the last one measured (s) */
+  double cold_margin;       /* a cold run must be this many times shorter than the compile's rest */
+  int32_t *cold_step;       /* [n_nodes]: the GEMM / CONV step of a node, else -1 */
+  int32_t *cold_last;       /* [n_values + 1]: last region-0 position using a value; -1 none */
+  ryc_dump dump;
 } cpu_state;
 
 /* ---- dump ---- */
@@ -31,6 +51,13 @@ typedef struct cpu_state {
 
 static void state_free(cpu_state *st) {
   if (!st) return;
+  if (st->compiling) pthread_join(st->thread, NULL);
+  if (st->cold) {
+    pthread_cond_destroy(&st->finished);
+    pthread_mutex_destroy(&st->lock);
+  }
+  if (st->cold_step) ry__free(st->cold_step, ((size_t)st->g->n_nodes + 1) * sizeof(int32_t));
+  if (st->cold_last) ry__free(st->cold_last, ((size_t)st->g->n_values + 1) * sizeof(int32_t));
   if (st->fns) ry__free(st->fns, (size_t)(st->plan.n_kernels ? st->plan.n_kernels : 1) * sizeof(ryc_kernel_fn));
   if (st->ip_fns) ry__free(st->ip_fns, (size_t)st->plan.n_steps * RYC_MAX_INPLACE * sizeof(ryc_kernel_fn));
   if (st->last_use && st->g) ry__free(st->last_use, ((size_t)st->g->n_values + 1) * sizeof(int32_t));
@@ -48,6 +75,214 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Compiles in the background unless RYFT_COMPILE_SYNC is set (not "0");
+ * the tests' override wins when set (2: never compile, every run node by
+ * node). */
+static atomic_int g_background = -1;
+
+void ryc_set_background_compiles(int on) { atomic_store(&g_background, on); }
+
+static int background_compiles(void) {
+  int o = atomic_load(&g_background);
+  if (o >= 0) return o;
+  const char *e = getenv("RYFT_COMPILE_SYNC");
+  return !(e && *e && strcmp(e, "0") != 0);
+}
+
+/* ---- cold start: run node by node, or wait for the compiler? ----
+ *
+ * A cold run pays the interpreter's kernels, a compile the C compiler;
+ * neither is known in advance, so both are guessed: the compile from the
+ * module's size past its prelude (scaled by how far this process's earlier
+ * compiles were off), a cold run from a cost per element of each node until
+ * one has been measured. A run goes node by node only when that should end
+ * before the module is loaded, with a margin (`cold_margin`) where the
+ * compiler already has every core: there a cold run also slows the compile
+ * down; otherwise it waits for the module. */
+
+static pthread_mutex_t g_cal_lock = PTHREAD_MUTEX_INITIALIZER;
+static double g_cc_scale = 1.0; /* measured / guessed compile times, smoothed */
+
+static double compile_time_guess(const cpu_state *st) {
+  const char *end = strstr(st->plan.source, RYC_PRELUDE_END);
+  size_t body = end ? st->plan.source_len - (size_t)(end - st->plan.source) : st->plan.source_len;
+  pthread_mutex_lock(&g_cal_lock);
+  double k = g_cc_scale;
+  pthread_mutex_unlock(&g_cal_lock);
+  return k * (0.08 + (double)body / 30e3); /* cc: ~80 ms for the prelude alone, ~30 KB of kernels a second */
+}
+
+static void compile_time_learn(double guessed, double took) {
+  pthread_mutex_lock(&g_cal_lock);
+  double r = g_cc_scale * took / guessed;
+  r = r < 0.1 ? 0.1 : r > 10 ? 10 : r;
+  g_cc_scale = 0.5 * g_cc_scale + 0.5 * r;
+  pthread_mutex_unlock(&g_cal_lock);
+}
+
+/* Seconds a cold run should take: interpreted nodes by their elements
+ * (plain loops ~1 ns an element, libm's functions ~3, the general index
+ * loops ~10, threefry ~200), GEMMs and convolutions by their flops. */
+static double cold_time_guess(const cpu_state *st) {
+  const ry_graph *g = st->g;
+  const ry_region *body = &g->regions[0];
+  double t = 0;
+  for (int32_t k = 0; k < body->nodes.n; k++) {
+    int32_t id = body->nodes.v[k];
+    const ry_node *n = &g->nodes[id];
+    if (n->n_results < 1) continue;
+    ry_type rt = ry_vtype(g, ry_node_results(g, n)[0]);
+    double out = (double)ry_shape_numel(rt.shape);
+    int32_t step = st->cold_step[id];
+    if (step >= 0 && st->plan.steps[step].kind == RYC_STEP_GEMM) {
+      const ryc_gemm *gm = &st->plan.steps[step].gemm;
+      t += 2.0 * (double)gm->batch * (double)gm->m * (double)gm->n * (double)gm->k / 20e9;
+      continue;
+    }
+    if (step >= 0) { /* a convolution: each output element a dot over the window and input features */
+      ry_type w = ry_vtype(g, ry_node_operands(g, n)[1]);
+      double feat = rt.shape.rank ? (double)rt.shape.dims[rt.shape.rank - 1] : 1;
+      t += 2.0 * out * (double)ry_shape_numel(w.shape) / (feat > 0 ? feat : 1) / 20e9;
+      continue;
+    }
+    double in = n->n_operands ? (double)ry_shape_numel(ry_vtype(g, ry_node_operands(g, n)[0]).shape) : 0;
+    double elems = in > out ? in : out, ns = 10;
+    ry_op_kind kind = ryg_op_table[n->op].kind;
+    if (kind == RY_KIND_THREEFRY) ns = 200;
+    else if (kind == RY_KIND_UNARY && rt.dtype == RY_F32) ns = 3;
+    else if (kind == RY_KIND_BINARY || kind == RY_KIND_REDUCE || kind == RY_KIND_BROADCAST || kind == RY_KIND_RESHAPE ||
+             kind == RY_KIND_CONSTANT || kind == RY_KIND_COMPARE || kind == RY_KIND_SELECT || kind == RY_KIND_CONVERT)
+      ns = 1;
+    t += elems * ns * 1e-9;
+  }
+  return t;
+}
+
+/* Called by a run that finds the module not loaded: true to go node by
+ * node, false after waiting for the compile (which may have failed: then
+ * node by node after all). */
+static bool run_cold(cpu_state *st) {
+  pthread_mutex_lock(&st->lock);
+  double left = st->compile_est - (now_s() - st->compile_t0);
+  if (left < 0.1 * st->compile_est) left = 0.1 * st->compile_est; /* late: it should be nearly done */
+  if (!st->done && st->cold_est * st->cold_margin >= left)
+    while (!st->done) pthread_cond_wait(&st->finished, &st->lock);
+  pthread_mutex_unlock(&st->lock);
+  return !atomic_load_explicit(&st->ready, memory_order_acquire);
+}
+
+/* The kernels of the loaded module m (st takes its reference). */
+static ry_status bind_module(cpu_state *st, ryc_module *m) {
+  st->mod = m;
+  st->fns = ry__calloc((size_t)st->plan.n_kernels, sizeof(ryc_kernel_fn));
+  if (!st->fns) return ry__oom();
+  for (int i = 0; i < st->plan.n_kernels; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "ryk_%d", i);
+    void *p = ryc_module_sym(st->mod, name);
+    if (!p) return ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
+    memcpy(&st->fns[i], &p, sizeof p);
+  }
+  if (!(st->ip_fns = ry__calloc((size_t)st->plan.n_steps * RYC_MAX_INPLACE, sizeof(ryc_kernel_fn)))) return ry__oom();
+  for (int i = 0; i < st->plan.n_steps; i++) {
+    const ryc_step *sp = &st->plan.steps[i];
+    for (int v = 0; v < sp->n_inplace; v++) {
+      char name[48];
+      snprintf(name, sizeof name, "ryk_%d_ip%d", sp->kernel, sp->inplace_slot[v]);
+      void *p = ryc_module_sym(st->mod, name);
+      if (!p) return ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
+      memcpy(&st->ip_fns[i * RYC_MAX_INPLACE + v], &p, sizeof p);
+    }
+  }
+  return NULL;
+}
+
+/* The compile thread: on success the runs switch to the module; on failure
+ * the program keeps running node by node, and the error is said once. */
+static void *compile_thread(void *arg) {
+  cpu_state *st = arg;
+  ryc_module *m = NULL;
+  ry_status s = ryc_module_get(st->plan.source, st->plan.source_len, &st->dump, &m);
+  if (!s) s = bind_module(st, m);
+  bool ok = !s;
+  if (s) {
+    fprintf(stderr, "ryft: cpu: compiling program '%s' failed; it keeps running in the interpreter: %s\n",
+            st->g->name ? st->g->name : "?", ry_status_message(s));
+    ry_status_free(s);
+  } else {
+    atomic_store_explicit(&st->ready, true, memory_order_release);
+  }
+  pthread_mutex_lock(&st->lock);
+  if (ok) compile_time_learn(st->compile_est, now_s() - st->compile_t0);
+  st->done = true;
+  pthread_cond_broadcast(&st->finished);
+  pthread_mutex_unlock(&st->lock);
+  return NULL;
+}
+
+/* What a cold run needs: the GEMM / CONV step of each node, and where each
+ * value of region 0 is used last (its results: never released). */
+static ry_status cold_tables(cpu_state *st) {
+  const ry_graph *g = st->g;
+  size_t nn = (size_t)g->n_nodes + 1, nv = (size_t)g->n_values + 1;
+  if (!(st->cold_step = ry__malloc(nn * sizeof(int32_t))) || !(st->cold_last = ry__malloc(nv * sizeof(int32_t))))
+    return ry__oom();
+  for (size_t i = 0; i < nn; i++) st->cold_step[i] = -1;
+  for (size_t v = 0; v < nv; v++) st->cold_last[v] = -1;
+  for (int i = 0; i < st->plan.n_steps; i++) {
+    const ryc_step *sp = &st->plan.steps[i];
+    if (sp->kind == RYC_STEP_GEMM || sp->kind == RYC_STEP_CONV) st->cold_step[sp->node] = i;
+  }
+  const ry_region *body = &g->regions[0];
+  for (int32_t k = 0; k < body->nodes.n; k++) {
+    const ry_node *n = &g->nodes[body->nodes.v[k]];
+    for (int i = 0; i < n->n_operands; i++) st->cold_last[ry_node_operands(g, n)[i]] = k;
+  }
+  for (int32_t i = 0; i < body->results.n; i++) st->cold_last[body->results.v[i]] = INT32_MAX;
+  return NULL;
+}
+
+/* The module: from a cache now, else compiled now (RYFT_COMPILE_SYNC) or
+ * by a thread while runs go node by node. */
+static ry_status get_module(cpu_state *st, bool *background) {
+  *background = false;
+  ryc_module *m = NULL;
+  ry_status s = NULL;
+  int mode = background_compiles();
+  if (mode) {
+    s = mode == 2 ? NULL : ryc_module_find(st->plan.source, st->plan.source_len, &m);
+    if (s) return s;
+    if (!m) {
+      if ((s = cold_tables(st))) return s;
+      st->cold_est = cold_time_guess(st);
+      st->compile_est = compile_time_guess(st);
+      /* a compiler process on every core: the cold run takes CPU from it */
+      long cores = sysconf(_SC_NPROCESSORS_ONLN);
+      st->cold_margin = cores > ryc_module_processes(st->plan.source, st->plan.source_len) ? 1 : 4;
+      st->compile_t0 = now_s();
+      if (pthread_mutex_init(&st->lock, NULL) != 0) return ry__err(RY_ERR_INTERNAL, "cpu: pthread_mutex_init failed");
+      if (pthread_cond_init(&st->finished, NULL) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        return ry__err(RY_ERR_INTERNAL, "cpu: pthread_cond_init failed");
+      }
+      st->cold = true;
+      *background = true;
+      if (mode == 2) { /* tests: as if the compile had failed */
+        st->done = true;
+        return NULL;
+      }
+      if (pthread_create(&st->thread, NULL, compile_thread, st) == 0) {
+        st->compiling = true;
+        return NULL;
+      }
+      /* no thread: compile here */
+      *background = false;
+    }
+  }
+  if (!m) s = ryc_module_get(st->plan.source, st->plan.source_len, &st->dump, &m);
+  return s ? s : bind_module(st, m);
+}
+
 static ry_status cpu_compile(ry_graph *g, void **state) {
   *state = NULL;
   cpu_state *st = ry__calloc(1, sizeof *st);
@@ -61,41 +296,19 @@ static ry_status cpu_compile(ry_graph *g, void **state) {
     *state = st;
     return NULL;
   }
-  ryc_dump d;
-  ryc_dump_init(&d);
+  ryc_dump *d = &st->dump;
+  ryc_dump_init(d);
   double t0 = now_s();
-  ry_status s = ryc_optimize(g, &d, &st->g);
+  ry_status s = ryc_optimize(g, d, &st->g);
   double t1 = now_s();
   if (!s) s = ryc_plan_build(st->g, &st->plan);
   double t2 = now_s();
   if (!s) {
-    ryc_dump_text(&d, "04-fusion.txt", st->plan.report);
-    ryc_dump_text(&d, "05-kernels.c", st->plan.source);
+    ryc_dump_text(d, "04-fusion.txt", st->plan.report);
+    ryc_dump_text(d, "05-kernels.c", st->plan.source);
   }
-  if (!s && st->plan.n_kernels > 0) {
-    s = ryc_module_get(st->plan.source, st->plan.source_len, &d, &st->mod);
-    st->fns = ry__calloc((size_t)st->plan.n_kernels, sizeof(ryc_kernel_fn));
-    if (!s && !st->fns) s = ry__oom();
-    for (int i = 0; !s && i < st->plan.n_kernels; i++) {
-      char name[32];
-      snprintf(name, sizeof name, "ryk_%d", i);
-      void *p = ryc_module_sym(st->mod, name);
-      if (!p) s = ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
-      memcpy(&st->fns[i], &p, sizeof p);
-    }
-    if (!s && !(st->ip_fns = ry__calloc((size_t)st->plan.n_steps * RYC_MAX_INPLACE, sizeof(ryc_kernel_fn))))
-      s = ry__oom();
-    for (int i = 0; !s && i < st->plan.n_steps; i++) {
-      const ryc_step *sp = &st->plan.steps[i];
-      for (int v = 0; !s && v < sp->n_inplace; v++) {
-        char name[48];
-        snprintf(name, sizeof name, "ryk_%d_ip%d", sp->kernel, sp->inplace_slot[v]);
-        void *p = ryc_module_sym(st->mod, name);
-        if (!p) s = ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
-        memcpy(&st->ip_fns[i * RYC_MAX_INPLACE + v], &p, sizeof p);
-      }
-    }
-  }
+  bool background = false;
+  if (!s && st->plan.n_kernels > 0) s = get_module(st, &background);
   double t3 = now_s();
   if (!s) {
     size_t nv = (size_t)st->g->n_values + 1;
@@ -117,17 +330,18 @@ static ry_status cpu_compile(ry_graph *g, void **state) {
         if (og->values[v].region == 0) st->last_use[v] = INT32_MAX;
     }
   }
-  FILE *f = ryc_dump_open(&d, "06-times.txt");
+  FILE *f = ryc_dump_open(d, "06-times.txt");
   if (f) {
-    fprintf(f, "passes: %.3f ms\nplan+codegen: %.3f ms\ncompile+load: %.3f ms\nkernels: %d\nsteps: %d\n%s\n",
-            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, st->plan.n_kernels, st->plan.n_steps,
-            s ? ry_status_message(s) : "ok");
+    fprintf(f, "passes: %.3f ms\nplan+codegen: %.3f ms\ncompile+load: %.3f ms%s\nkernels: %d\nsteps: %d\n%s\n",
+            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, background ? " (compiling in the background)" : "",
+            st->plan.n_kernels, st->plan.n_steps, s ? ry_status_message(s) : "ok");
     fclose(f);
   }
   if (s) {
     state_free(st);
     return s;
   }
+  if (!background) atomic_store_explicit(&st->ready, true, memory_order_release);
   *state = st;
   return NULL;
 }
@@ -166,18 +380,9 @@ static ry_status new_buffer(recycler *rc, ry_type t, ry_array **out) {
     }
   held_add(rc, nbytes);
   rc->st.fresh_bytes += nbytes;
-  /* kernels write every element: no zeroing */
-  ry_status s = ry__array_new_uninit(t, out);
-  if (s) return s;
-#ifdef MADV_HUGEPAGE
-  /* big fresh buffers: 2 MB pages make first touch far cheaper */
-  if (nbytes >= ((size_t)8 << 20)) {
-    uintptr_t b = ((uintptr_t)(*out)->data + ((1u << 21) - 1)) & ~(uintptr_t)((1u << 21) - 1);
-    uintptr_t e = ((uintptr_t)(*out)->data + nbytes) & ~(uintptr_t)((1u << 21) - 1);
-    if (e > b) (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
-  }
-#endif
-  return NULL;
+  /* kernels write every element: no zeroing (big fresh buffers get 2 MB
+   * pages: ry__data_alloc) */
+  return ry__array_new_uninit(t, out);
 }
 
 /* Release the run's reference of value a; `held` says whether a counts in
@@ -338,6 +543,57 @@ static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **
   return ryi_eval_node(&f, &st->g->nodes[sp->node]);
 }
 
+/* A run before the module is loaded: the optimized graph node by node, in
+ * the interpreter except for the plan's GEMMs and convolutions (so a dot
+ * gives the same bits as it will compiled); each value is released after
+ * its last use. */
+static ry_status cold_run(cpu_state *st, ry_array **vals, int n_out, ry_array **out) {
+  const ry_graph *g = st->g;
+  const ry_region *body = &g->regions[0];
+  recycler rc;
+  double t0 = now_s();
+  memset(&rc, 0, sizeof rc);
+  ryi_frame f = {g, vals, st->last_use};
+  ry_status s = NULL;
+  for (int32_t k = 0; k < body->nodes.n && !s; k++) {
+    int32_t id = body->nodes.v[k];
+    const ry_node *n = &g->nodes[id];
+    int32_t step = st->cold_step[id];
+    if (step < 0) s = ryi_eval_node(&f, n);
+    else if (st->plan.steps[step].kind == RYC_STEP_GEMM) s = run_gemm(st, &st->plan.steps[step], vals, &rc);
+    else s = run_conv(st, &st->plan.steps[step], vals, &rc);
+    if (s) break;
+    const int32_t *ops = ry_node_operands(g, n), *res = ry_node_results(g, n);
+    for (int i = 0; i < n->n_operands; i++)
+      if (st->cold_last[ops[i]] == k && vals[ops[i]]) {
+        ry_array_release(vals[ops[i]]);
+        vals[ops[i]] = NULL;
+      }
+    for (int i = 0; i < n->n_results; i++)
+      if (st->cold_last[res[i]] < 0) {
+        ry_array_release(vals[res[i]]);
+        vals[res[i]] = NULL;
+      }
+  }
+  for (int i = 0; !s && i < n_out; i++) {
+    out[i] = ry_array_retain(vals[body->results.v[i]]);
+    if (!out[i]) {
+      for (int j = 0; j < i; j++) {
+        ry_array_release(out[j]);
+        out[j] = NULL;
+      }
+      s = ry__err(RY_ERR_INTERNAL, "cpu: output %d was not computed", i);
+    }
+  }
+  for (int i = 0; i < rc.n_free; i++) ry_array_release(rc.free[i]);
+  memset(&g_last_run, 0, sizeof g_last_run);
+  g_last_run.cold = 1;
+  pthread_mutex_lock(&st->lock);
+  st->cold_est = now_s() - t0;
+  pthread_mutex_unlock(&st->lock);
+  return s;
+}
+
 /* donated[i]: the run owns the caller's reference of in[i] (NULL: none) */
 static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *donated, int n_out, ry_array **out) {
   if (st->interp_only) {
@@ -357,6 +613,12 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
   const ry_region *body = &g->regions[0];
   for (int i = 0; i < n_in; i++)
     vals[body->params.v[i]] = donated && donated[i] ? in[i] : ry_array_retain(in[i]);
+  if (!atomic_load_explicit(&st->ready, memory_order_acquire) && run_cold(st)) {
+    ry_status s = cold_run(st, vals, n_out, out);
+    for (size_t v = 0; v < nv; v++) ry_array_release(vals[v]);
+    ry__free(vals, nv * sizeof(ry_array *));
+    return s;
+  }
   recycler rc;
   memset(&rc, 0, sizeof rc);
   ry_status s = NULL;

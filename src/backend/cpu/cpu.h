@@ -38,7 +38,12 @@
 typedef struct ryc_run_stats {
   size_t live_bytes, peak_bytes, fresh_bytes;
   long reused, in_place;
+  int cold; /* the run went node by node: its module was still compiling (the rest is 0 then) */
 } ryc_run_stats;
 void ryc_last_run_stats(ryc_run_stats *out);
+/* Tests: 1 compiles modules in the background (the default), 0 before
+ * ry_compile returns (as RYFT_COMPILE_SYNC=1), 2 never (every run goes node
+ * by node), -1 back to the environment. */
+void ryc_set_background_compiles(int on);
 
 #endif

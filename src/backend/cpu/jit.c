@@ -136,8 +136,9 @@ static char g_warned[PATH_MAX]; /* the untrusted directory last reported (under 
 
 /* The disk cache directory, created 0700 where missing, as a canonical path
  * in dir; false when it is not trusted (trust.h): that is said once per
- * directory on stderr, and the caller compiles without the disk cache. */
-static bool cache_dir_trusted(char *dir, size_t size) {
+ * directory on stderr (unless quiet: a lookup that will be followed by a
+ * compile, which says it), and the caller compiles without the disk cache. */
+static bool cache_dir_trusted(char *dir, size_t size, bool quiet) {
   char want[PATH_MAX], why[PATH_MAX + 128];
   ryc_cache_dir(want, sizeof want);
   bool ok;
@@ -147,7 +148,7 @@ static bool cache_dir_trusted(char *dir, size_t size) {
   } else {
     ok = ry__dir_trusted(want, false, dir, size, why, sizeof why);
   }
-  if (ok) return true;
+  if (ok || quiet) return ok;
   pthread_mutex_lock(&g_lock);
   bool say = strcmp(g_warned, want) != 0;
   if (say) snprintf(g_warned, sizeof g_warned, "%s", want);
@@ -282,6 +283,11 @@ static size_t split_point(const char *src, size_t len, size_t *prelude) {
     if (at > *prelude && (!best || (at > mid ? at - mid : mid - at) < (best > mid ? best - mid : mid - best))) best = at;
   }
   return best;
+}
+
+int ryc_module_processes(const char *src, size_t len) {
+  size_t prelude;
+  return split_point(src, len, &prelude) ? 2 : 1;
 }
 
 /* a new temporary file: never one planted under its name (O_EXCL, O_NOFOLLOW) */
@@ -423,7 +429,10 @@ void ryc_cache_trim(void) {
   pthread_mutex_unlock(&g_lock);
 }
 
-ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_module **out) {
+/* The memory cache, then the disk cache, then (when `compile`) the
+ * compiler. Without `compile` a miss leaves *out NULL and says nothing (a
+ * corrupt entry is reported and rebuilt by the compiling call). */
+static ry_status module_get(const char *src, size_t len, const ryc_dump *d, bool compile, ryc_module **out) {
   *out = NULL;
   if (!ryc_have_compiler()) return ry__err(RY_ERR_UNSUPPORTED, "cpu: no C compiler (%s) found", g_cc);
   char key[40];
@@ -441,12 +450,14 @@ ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_mod
   pthread_mutex_unlock(&g_lock);
 
   char dir[PATH_MAX], path[PATH_MAX + 64], why[256];
-  bool cached = cache_dir_trusted(dir, sizeof dir);
+  bool cached = cache_dir_trusted(dir, sizeof dir, !compile);
   int st = 1;
   if (cached) {
     snprintf(path, sizeof path, "%s/%s.so", dir, key);
     st = check_entry(path, why, sizeof why);
-  } else {
+  }
+  if (!compile && st != 0) return NULL;
+  if (!cached) {
     pthread_once(&g_private_once, private_make);
     if (!g_private[0]) return ry__err(RY_ERR_IO, "cpu: cannot create a private directory to compile in under /tmp");
     static atomic_uint seq; /* names unique in this process: each file is unlinked once loaded */
@@ -500,6 +511,14 @@ ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_mod
   pthread_mutex_unlock(&g_lock);
   *out = m;
   return NULL;
+}
+
+ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_module **out) {
+  return module_get(src, len, d, true, out);
+}
+
+ry_status ryc_module_find(const char *src, size_t len, ryc_module **out) {
+  return module_get(src, len, NULL, false, out);
 }
 
 void *ryc_module_sym(ryc_module *m, const char *name) { return m ? dlsym(m->handle, name) : NULL; }

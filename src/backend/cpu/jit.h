@@ -18,6 +18,12 @@ typedef struct ryc_module ryc_module;
 bool ryc_have_compiler(void);
 /* Compile `src` (or find it in the memory / disk cache) and load it. */
 ry_status ryc_module_get(const char *src, size_t len, const ryc_dump *d, ryc_module **out);
+/* The same lookup without the compiler: the memory or disk cache's module
+ * in *out, or NULL on a miss (nothing compiled, nothing reported). */
+ry_status ryc_module_find(const char *src, size_t len, ryc_module **out);
+/* How many compiler processes a compile of src runs at once (1, or 2 for a
+ * module cut in halves). */
+int ryc_module_processes(const char *src, size_t len);
 void *ryc_module_sym(ryc_module *m, const char *name);
 void ryc_module_release(ryc_module *m);
 /* Statistics for tests: live modules held in memory, disk hits, compiles,

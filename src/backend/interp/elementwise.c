@@ -82,7 +82,7 @@ ry_status ryi_unary(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
   ry_dtype t = x->type.dtype;
   int64_t numel = ry_shape_numel(x->type.shape);
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   ry_dtype rt = o->type.dtype;
   if (n->op == RY_OP_IS_FINITE) {
@@ -93,6 +93,10 @@ ry_status ryi_unary(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
     if (!fn->f) goto bad;
     if (t == RY_F64) {
       for (int64_t i = 0; i < numel; i++) ((double *)o->data)[i] = fn->d(((const double *)x->data)[i]);
+    } else if (t == RY_F32) { /* the same values as below, without the dtype dispatch per element */
+      const float *a = x->data;
+      float *r = o->data;
+      for (int64_t i = 0; i < numel; i++) r[i] = fn->f(a[i]);
     } else {
       for (int64_t i = 0; i < numel; i++) ry__store_f64(rt, o->data, i, fn->f((float)ry__load_f64(t, x->data, i)));
     }
@@ -148,6 +152,21 @@ static double float_binary_d(ry_op op, double a, double b) {
   }
 }
 
+/* f32 add, sub, mul, div, max, min as plain loops (the compiler vectorizes
+ * them): the values of float_binary_f, without the per-element dispatch.
+ * False for the other ops. */
+static bool binary_f32(ry_op op, const float *a, const float *b, float *r, int64_t numel) {
+  switch (op) {
+  case RY_OP_ADD: for (int64_t i = 0; i < numel; i++) r[i] = a[i] + b[i]; return true;
+  case RY_OP_SUB: for (int64_t i = 0; i < numel; i++) r[i] = a[i] - b[i]; return true;
+  case RY_OP_MUL: for (int64_t i = 0; i < numel; i++) r[i] = a[i] * b[i]; return true;
+  case RY_OP_DIV: for (int64_t i = 0; i < numel; i++) r[i] = a[i] / b[i]; return true;
+  case RY_OP_MAX: for (int64_t i = 0; i < numel; i++) r[i] = ryx_fmaxf(a[i], b[i]); return true;
+  case RY_OP_MIN: for (int64_t i = 0; i < numel; i++) r[i] = ryx_fminf(a[i], b[i]); return true;
+  default: return false;
+  }
+}
+
 static bool float_binary_ok(ry_op op) {
   return op == RY_OP_ADD || op == RY_OP_SUB || op == RY_OP_MUL || op == RY_OP_DIV || op == RY_OP_REM || op == RY_OP_POW ||
          op == RY_OP_MAX || op == RY_OP_MIN || op == RY_OP_ATAN2;
@@ -182,7 +201,7 @@ ry_status ryi_binary(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
   if (y->type.dtype != t || ry_shape_numel(y->type.shape) != numel)
     return ry__err(RY_ERR_SHAPE, "operands differ in type");
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   ry_op op = n->op;
   if (ry_dtype_is_float(t)) {
@@ -191,10 +210,17 @@ ry_status ryi_binary(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
       const double *a = x->data, *b = y->data;
       double *r = o->data;
       for (int64_t i = 0; i < numel; i++) r[i] = float_binary_d(op, a[i], b[i]);
-    } else {
+    } else if (t != RY_F32 || !binary_f32(op, x->data, y->data, o->data, numel)) {
       for (int64_t i = 0; i < numel; i++)
         ry__store_f64(t, o->data, i,
                       float_binary_f(op, (float)ry__load_f64(t, x->data, i), (float)ry__load_f64(t, y->data, i)));
+    }
+  } else if (t == RY_BOOL && (op == RY_OP_AND || op == RY_OP_OR || op == RY_OP_XOR)) {
+    const uint8_t *a = x->data, *b = y->data;
+    uint8_t *r = o->data;
+    for (int64_t i = 0; i < numel; i++) {
+      int u = a[i] != 0, v = b[i] != 0;
+      r[i] = (uint8_t)(op == RY_OP_AND ? u & v : op == RY_OP_OR ? u | v : u ^ v);
     }
   } else {
     int bits = ryi_bits(t);
@@ -221,10 +247,22 @@ ry_status ryi_compare(const ryi_frame *f, const ry_node *n, ry_array *const *in,
   ry_dtype t = x->type.dtype;
   int64_t numel = ry_shape_numel(x->type.shape);
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   ry_cmp dir = n->attrs.compare.dir;
   uint8_t *r = o->data;
+  if (t == RY_F32) { /* the same comparisons in float, one plain loop per direction */
+    const float *a = x->data, *b = y->data;
+    switch (dir) {
+    case RY_EQ: for (int64_t i = 0; i < numel; i++) r[i] = a[i] == b[i]; break;
+    case RY_NE: for (int64_t i = 0; i < numel; i++) r[i] = a[i] != b[i]; break;
+    case RY_LT: for (int64_t i = 0; i < numel; i++) r[i] = a[i] < b[i]; break;
+    case RY_LE: for (int64_t i = 0; i < numel; i++) r[i] = a[i] <= b[i]; break;
+    case RY_GT: for (int64_t i = 0; i < numel; i++) r[i] = a[i] > b[i]; break;
+    default: for (int64_t i = 0; i < numel; i++) r[i] = a[i] >= b[i]; break;
+    }
+    numel = 0; /* done */
+  }
   for (int64_t i = 0; i < numel; i++) {
     bool v;
     if (ry_dtype_is_float(t)) {
@@ -243,12 +281,18 @@ ry_status ryi_compare(const ryi_frame *f, const ry_node *n, ry_array *const *in,
 ry_status ryi_select(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
   const ry_array *p = in[0], *a = in[1], *b = in[2];
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   int64_t numel = ry_shape_numel(o->type.shape);
   size_t es = ry_dtype_size(o->type.dtype);
   bool scalar = p->type.shape.rank == 0;
   const uint8_t *pd = p->data;
+  if (es == 4 && !scalar) {
+    const uint32_t *av = a->data, *bv = b->data;
+    uint32_t *r = o->data;
+    for (int64_t i = 0; i < numel; i++) r[i] = pd[i] ? av[i] : bv[i];
+    numel = 0; /* done */
+  }
   for (int64_t i = 0; i < numel; i++) {
     const ry_array *src = pd[scalar ? 0 : i] ? a : b;
     memcpy((char *)o->data + (size_t)i * es, (const char *)src->data + (size_t)i * es, es);
@@ -283,14 +327,33 @@ ry_status ryi_clamp(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
 
 /* ---- conversions ---- */
 
+/* The conversions of training programs as plain loops, with the values of
+ * the general loop of ryi_convert (f32 <-> f64 and int -> f32 round once,
+ * bool is 0 or 1). False for the others. */
+static bool convert_plain(ry_dtype from, ry_dtype to, const void *x, void *o, int64_t numel) {
+  if (from == RY_F32 && to == RY_F64) {
+    for (int64_t i = 0; i < numel; i++) ((double *)o)[i] = (double)((const float *)x)[i];
+  } else if (from == RY_F64 && to == RY_F32) {
+    for (int64_t i = 0; i < numel; i++) ((float *)o)[i] = (float)((const double *)x)[i];
+  } else if (from == RY_BOOL && to == RY_F32) {
+    for (int64_t i = 0; i < numel; i++) ((float *)o)[i] = ((const uint8_t *)x)[i] != 0 ? 1.0f : 0.0f;
+  } else if (from == RY_I32 && to == RY_F32) {
+    for (int64_t i = 0; i < numel; i++) ((float *)o)[i] = (float)((const int32_t *)x)[i];
+  } else {
+    return false;
+  }
+  return true;
+}
+
 ry_status ryi_convert(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
   const ry_array *x = in[0];
   ry_dtype from = x->type.dtype;
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   ry_dtype to = o->type.dtype;
   int64_t numel = ry_shape_numel(x->type.shape);
+  if (convert_plain(from, to, x->data, o->data, numel)) numel = 0; /* done */
   for (int64_t i = 0; i < numel; i++) {
     if (ry_dtype_is_float(from)) {
       double v = ry__load_f64(from, x->data, i);

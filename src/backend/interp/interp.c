@@ -59,6 +59,10 @@ ry_status ryi_new_result(const ryi_frame *f, const ry_node *n, int i, ry_array *
   return ry__array_new(ryi_result_type(f, n, i), out);
 }
 
+ry_status ryi_new_result_uninit(const ryi_frame *f, const ry_node *n, int i, ry_array **out) {
+  return ry__array_new_uninit(ryi_result_type(f, n, i), out);
+}
+
 /* Round a double to float by rounding to odd: the float's last bit records
  * whether anything was lost, so a later rounding to a narrower format (f16,
  * bf16) is correct, as if done directly from the double. */

@@ -38,6 +38,8 @@ ry_status ryi_run_graph(const ry_graph *g, int n_in, ry_array *const *in, int n_
 /* ---- helpers (interp.c) ---- */
 /* A new zeroed array of the node's i-th result type into *out. */
 ry_status ryi_new_result(const ryi_frame *f, const ry_node *n, int i, ry_array **out);
+/* The same, not zeroed: for kernels that write every element. */
+ry_status ryi_new_result_uninit(const ryi_frame *f, const ry_node *n, int i, ry_array **out);
 static inline ry_type ryi_result_type(const ryi_frame *f, const ry_node *n, int i) {
   return ry_vtype(f->g, ry_node_results(f->g, n)[i]);
 }

@@ -73,6 +73,32 @@ static int64_t i_step(ry_reduce_kind k, ry_dtype t, int64_t acc, int64_t v) {
   }
 }
 
+/* The fold of ryx_fmax (ryx_fmin) over row[0..len) from -inf (inf): the
+ * first NaN if there is one, else the largest (smallest) value, +0 (-0)
+ * where it is a zero of either sign. ryx_fmax is commutative and
+ * associative, so a branch-free pass gives the sequential fold's value. */
+static double row_extreme(const float *row, int64_t len, bool is_max) {
+  if (len == 0) return is_max ? -INFINITY : INFINITY;
+  float m = row[0];
+  int nan = 0;
+  if (is_max)
+    for (int64_t i = 0; i < len; i++) {
+      nan |= row[i] != row[i];
+      m = row[i] > m ? row[i] : m;
+    }
+  else
+    for (int64_t i = 0; i < len; i++) {
+      nan |= row[i] != row[i];
+      m = row[i] < m ? row[i] : m;
+    }
+  double a = is_max ? -INFINITY : INFINITY;
+  if (nan || m == 0.0f) /* rare: the sequential fold decides NaN and the sign of zero */
+    for (int64_t i = 0; i < len; i++) a = is_max ? ryx_fmax(a, (double)row[i]) : ryx_fmin(a, (double)row[i]);
+  else
+    a = (double)m;
+  return a;
+}
+
 ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
   const ry_array *x = in[0];
   ry_dtype t = x->type.dtype;
@@ -89,7 +115,7 @@ ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
     reduced[axes->v[i]] = true;
   }
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   int64_t onum = ry_shape_numel(o->type.shape);
   /* stride in the result for each operand dim (0 for reduced dims) */
@@ -111,6 +137,40 @@ ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
     else ia[j] = i_identity(kind, t);
   }
   int64_t xnum = ry_shape_numel(*xs), idx[RY_MAX_RANK] = {0};
+  /* f32: the operand's rows (its last dim) in order, each with a plain
+   * loop: a reduced last dim folds the row into one result, a kept one
+   * folds it into a run of results. Every result sees its elements in the
+   * order of the general loop below, so the values are the same. */
+  if (t == RY_F32 && xs->rank > 0 && onum > 0 && xnum > 0) {
+    int last = xs->rank - 1;
+    int64_t len = xs->dims[last], idx2[RY_MAX_RANK] = {0};
+    ry_shape rows = *xs;
+    rows.rank = last;
+    const float *row = x->data;
+    for (int64_t r = 0; r < xnum; r += len, row += len, ryi_next(idx2, &rows)) {
+      int64_t j = 0;
+      for (int d = 0; d < last; d++) j += idx2[d] * ost[d];
+      if (reduced[last]) {
+        double a = fa[j];
+        switch (kind) {
+        case RY_SUM: for (int64_t i = 0; i < len; i++) a += (double)row[i]; break;
+        case RY_MAX: a = ryx_fmax(a, row_extreme(row, len, true)); break;
+        case RY_MIN: a = ryx_fmin(a, row_extreme(row, len, false)); break;
+        default: for (int64_t i = 0; i < len; i++) a = f_step(kind, a, (double)row[i]); break;
+        }
+        fa[j] = a;
+      } else {
+        double *run = fa + j; /* ost[last] == 1 */
+        switch (kind) {
+        case RY_SUM: for (int64_t i = 0; i < len; i++) run[i] += (double)row[i]; break;
+        case RY_MAX: for (int64_t i = 0; i < len; i++) run[i] = ryx_fmax(run[i], (double)row[i]); break;
+        case RY_MIN: for (int64_t i = 0; i < len; i++) run[i] = ryx_fmin(run[i], (double)row[i]); break;
+        default: for (int64_t i = 0; i < len; i++) run[i] = f_step(kind, run[i], (double)row[i]); break;
+        }
+      }
+    }
+    xnum = 0; /* done */
+  }
   for (int64_t i = 0; i < xnum; i++, ryi_next(idx, xs)) {
     int64_t j = 0;
     for (int d = 0; d < xs->rank; d++) j += idx[d] * ost[d];

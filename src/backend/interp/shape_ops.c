@@ -18,7 +18,7 @@ ry_status ryi_broadcast(const ryi_frame *f, const ry_node *n, ry_array *const *i
   const ry_axes *dims = &n->attrs.broadcast.dims;
   if (dims->n != x->type.shape.rank) return bad_attr("dims");
   ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
+  ry_status s = ryi_new_result_uninit(f, n, 0, &o);
   if (s) return s;
   const ry_shape *os = &o->type.shape;
   int64_t xst[RY_MAX_RANK], ost[RY_MAX_RANK] = {0}; /* ost: operand stride per result dim */
@@ -33,7 +33,36 @@ ry_status ryi_broadcast(const ryi_frame *f, const ry_node *n, ry_array *const *i
   }
   size_t es = ry_dtype_size(o->type.dtype);
   int64_t numel = ry_shape_numel(*os), idx[RY_MAX_RANK] = {0};
-  for (int64_t i = 0; i < numel; i++, ryi_next(idx, os)) memcpy(ELEM(o, i, es), ELEM(x, dot_idx(os->rank, idx, ost), es), es);
+  /* the trailing result dims the operand does not vary along: each source
+   * element fills a run of `run` elements (a scalar broadcast, a row of
+   * means over its row) */
+  int k = os->rank;
+  int64_t run = 1;
+  while (k > 0 && ost[k - 1] == 0) run *= os->dims[--k];
+  if (run > 1 && numel > 0) {
+    ry_shape outer = *os;
+    outer.rank = k;
+    for (int64_t i = 0; i < numel; i += run, ryi_next(idx, &outer)) {
+      const char *src = ELEM(x, dot_idx(k, idx, ost), es);
+      char *dst = ELEM(o, i, es);
+      if (es == 4) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        for (int64_t j = 0; j < run; j++) ((uint32_t *)(void *)dst)[j] = v;
+      } else {
+        for (int64_t j = 0; j < run; j++) memcpy(dst + (size_t)j * es, src, es);
+      }
+    }
+  } else if (numel > 0) {
+    /* the trailing result dims the operand holds contiguously, in order (a
+     * bias over the last dim): each source run is copied as a block */
+    run = 1;
+    while (k > 0 && ost[k - 1] == run) run *= os->dims[--k];
+    ry_shape outer = *os;
+    outer.rank = k;
+    for (int64_t i = 0; i < numel; i += run, ryi_next(idx, &outer))
+      memcpy(ELEM(o, i, es), ELEM(x, dot_idx(k, idx, ost), es), (size_t)run * es);
+  }
   out[0] = o;
   return NULL;
 }
