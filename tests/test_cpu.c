@@ -278,6 +278,16 @@ TEST(cpu_gemm_reads_a_window_of_the_cache) {
   CHECK_OK(ry_run(g, interp, 2, in, 1, &yi));
   for (int i = 0; y && yi && i < 24; i++)
     CHECK_NEAR(((const float *)ry_array_data(y))[i], ((const float *)ry_array_data(yi))[i], 1e-5);
+  /* node by node before a module is loaded: the same GEMM, the same bits */
+  ryc_set_background_compiles(2);
+  ry_executable *ec = NULL;
+  ry_array *yc = NULL;
+  CHECK_OK(ry_compile(g, cpu(), &ec));
+  if (ec) CHECK_OK(ry_execute(ec, 2, in, 1, &yc));
+  ryc_set_background_compiles(-1);
+  CHECK(yc && y && !memcmp(ry_array_data(yc), ry_array_data(y), 24 * sizeof(float)));
+  ry_array_release(yc);
+  ry_executable_free(ec);
   ry_array_release(q);
   ry_array_release(c);
   ry_array_release(y);

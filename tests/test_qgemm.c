@@ -107,6 +107,13 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
     ryc_set_num_threads(1);
     ry_array *y1 = run_on("cpu", g, xa, wa);
     ryc_set_num_threads(0);
+    /* a run before the module is loaded (node by node) uses the same step */
+    ryc_set_background_compiles(2);
+    ry_array *ycold = run_on("cpu", g, xa, wa);
+    ryc_set_background_compiles(-1);
+    CHECK_MSG(ycold && yc && !memcmp(ry_array_data(ycold), ry_array_data(yc), (size_t)(m * n) * 4),
+              "%s m=%lld: a cold run differs", ry_ggml_type_name(type), (long long)m);
+    ry_array_release(ycold);
     const float *pi = yi ? ry_array_data(yi) : NULL, *pc = yc ? ry_array_data(yc) : NULL, *pp = yp ? ry_array_data(yp) : NULL;
     double worst = 0.0, worst_ref = 0.0, scale = 0.0;
     for (int64_t i = 0; pi && pc && pp && i < m; i++)

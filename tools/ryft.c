@@ -4,6 +4,7 @@
  *
  * Exit status: 0 success, 1 the command failed (bad program, bad input,
  * runtime error), 2 the command line itself is wrong (usage on stderr). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -724,6 +725,10 @@ int main(int argc, char **argv) {
     fputs(k_usage, stdout);
     return EXIT_OK;
   }
+  /* training is bitwise reproducible (and --resume bitwise identical to an
+     uninterrupted run) only if every step runs compiled code: a step run
+     node by node while cc works rounds differently (README, RYFT_COMPILE_SYNC) */
+  if (strcmp(cmd, "train") == 0 || strcmp(cmd, "train-lm") == 0) setenv("RYFT_COMPILE_SYNC", "1", 0);
   if (strcmp(cmd, "train") == 0) return ryft_cmd_train(n, rest); /* has its own --help */
   if (strcmp(cmd, "train-lm") == 0) return ryft_cmd_train_lm(n, rest); /* so does this */
   if (strcmp(cmd, "generate") == 0) return ryft_cmd_generate(n, rest, 0); /* so does this */

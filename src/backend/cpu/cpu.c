@@ -19,6 +19,8 @@
 
 typedef void (*ryc_kernel_fn)(char *const *bufs, int64_t lo, int64_t hi);
 
+#define COLD_SKIP (-2)
+
 typedef struct cpu_state {
   ry_graph *g;              /* the optimized graph (own reference) */
   ryc_plan plan;
@@ -38,7 +40,7 @@ typedef struct cpu_state {
   double compile_t0, compile_est; /* when the compile started, how long it should take (s) */
   double cold_est;          /* how long a cold run takes: the cost model's guess, then the last one measured (s) */
   double cold_margin;       /* a cold run must be this many times shorter than the compile's rest */
-  int32_t *cold_step;       /* [n_nodes]: the GEMM / CONV step of a node, else -1 */
+  int32_t *cold_step;       /* [n_nodes]: the GEMM / CONV / QGEMM step of a node, else -1 (or COLD_SKIP) */
   int32_t *cold_last;       /* [n_values + 1]: last region-0 position using a value; -1 none */
   ryc_dump dump;
 } cpu_state;
@@ -134,9 +136,15 @@ static double cold_time_guess(const cpu_state *st) {
     ry_type rt = ry_vtype(g, ry_node_results(g, n)[0]);
     double out = (double)ry_shape_numel(rt.shape);
     int32_t step = st->cold_step[id];
+    if (step == COLD_SKIP) continue;
     if (step >= 0 && st->plan.steps[step].kind == RYC_STEP_GEMM) {
       const ryc_gemm *gm = &st->plan.steps[step].gemm;
       t += 2.0 * (double)gm->batch * (double)gm->m * (double)gm->n * (double)gm->k / 20e9;
+      continue;
+    }
+    if (step >= 0 && st->plan.steps[step].kind == RYC_STEP_QGEMM) {
+      const ryc_qgemm *q = &st->plan.steps[step].qgemm;
+      t += 2.0 * (double)q->m * (double)q->n * (double)q->k / 20e9;
       continue;
     }
     if (step >= 0) { /* a convolution: each output element a dot over the window and input features */
@@ -220,8 +228,11 @@ static void *compile_thread(void *arg) {
   return NULL;
 }
 
-/* What a cold run needs: the GEMM / CONV step of each node, and where each
- * value of region 0 is used last (its results: never released). */
+/* What a cold run needs: the GEMM / CONV / QGEMM step of each node
+ * (COLD_SKIP: a dequantize folded into its products, which read the blocks),
+ * and where each value of region 0 is used last (its results: never
+ * released; a value a step reads in place of an operand, a window's buffer
+ * or the blocks, lives until that step). */
 static ry_status cold_tables(cpu_state *st) {
   const ry_graph *g = st->g;
   size_t nn = (size_t)g->n_nodes + 1, nv = (size_t)g->n_values + 1;
@@ -231,12 +242,22 @@ static ry_status cold_tables(cpu_state *st) {
   for (size_t v = 0; v < nv; v++) st->cold_last[v] = -1;
   for (int i = 0; i < st->plan.n_steps; i++) {
     const ryc_step *sp = &st->plan.steps[i];
-    if (sp->kind == RYC_STEP_GEMM || sp->kind == RYC_STEP_CONV) st->cold_step[sp->node] = i;
+    if (sp->kind == RYC_STEP_GEMM || sp->kind == RYC_STEP_CONV || sp->kind == RYC_STEP_QGEMM) st->cold_step[sp->node] = i;
   }
   const ry_region *body = &g->regions[0];
   for (int32_t k = 0; k < body->nodes.n; k++) {
-    const ry_node *n = &g->nodes[body->nodes.v[k]];
+    int32_t id = body->nodes.v[k];
+    const ry_node *n = &g->nodes[id];
+    int32_t step = st->cold_step[id];
+    bool stepped = false; /* a dequantize with no step of its own was folded */
+    for (int i = 0; n->op == RY_OP_DEQUANTIZE && i < st->plan.n_steps; i++) stepped |= st->plan.steps[i].node == id;
+    if (n->op == RY_OP_DEQUANTIZE && !stepped) {
+      st->cold_step[id] = COLD_SKIP;
+      continue;
+    }
     for (int i = 0; i < n->n_operands; i++) st->cold_last[ry_node_operands(g, n)[i]] = k;
+    if (step >= 0 && st->plan.steps[step].kind != RYC_STEP_CONV)
+      for (int j = st->plan.steps[step].n_out; j < st->plan.steps[step].n_bufs; j++) st->cold_last[st->plan.steps[step].bufs[j]] = k;
   }
   for (int32_t i = 0; i < body->results.n; i++) st->cold_last[body->results.v[i]] = INT32_MAX;
   return NULL;
@@ -559,8 +580,10 @@ static ry_status cold_run(cpu_state *st, ry_array **vals, int n_out, ry_array **
     int32_t id = body->nodes.v[k];
     const ry_node *n = &g->nodes[id];
     int32_t step = st->cold_step[id];
+    if (step == COLD_SKIP) continue;
     if (step < 0) s = ryi_eval_node(&f, n);
     else if (st->plan.steps[step].kind == RYC_STEP_GEMM) s = run_gemm(st, &st->plan.steps[step], vals, &rc);
+    else if (st->plan.steps[step].kind == RYC_STEP_QGEMM) s = run_qgemm(st, &st->plan.steps[step], vals, &rc);
     else s = run_conv(st, &st->plan.steps[step], vals, &rc);
     if (s) break;
     const int32_t *ops = ry_node_operands(g, n), *res = ry_node_results(g, n);
