@@ -197,6 +197,30 @@ RY_API ry_value ry_cumulative_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_
 #define ry_cummax(b, x, axis) ry_cumulative_((b), RY_HERE, (x), RY_MAX, (axis), 0)
 #define ry_cumulative(b, x, k, axis, rev) ry_cumulative_((b), RY_HERE, (x), (k), (axis), (rev))
 
+/* Windows over every dimension of an operand (StableHLO's reduce_window):
+ * the operand is dilated by base_dilation (holes between elements), padded by
+ * pad_low/pad_high (negative crops), and a window of `window` elements,
+ * spaced by window_dilation, moves by `stride`. One entry per dimension; an
+ * empty list means all 1 (all 0 for padding). Holes and padding hold the
+ * reduction's identity. */
+typedef struct ry_window_dims {
+  ry_axes window, stride, base_dilation, window_dilation, pad_low, pad_high;
+} ry_window_dims;
+/* Reduce each window: max pooling is RY_MAX, sum (average) pooling RY_SUM. */
+RY_API ry_value ry_reduce_window_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, const ry_window_dims *w);
+#define ry_reduce_window(b, x, k, w) ry_reduce_window_((b), RY_HERE, (x), (k), (w))
+/* Max pooling's gradient (kind RY_MAX; RY_MIN for min): zeros shaped like x
+ * plus each element of `source` (shaped like the windows' result) added at
+ * the first maximum of its window of x. No dilations. */
+RY_API ry_value ry_select_and_scatter_(ry_builder *b, ry_loc loc, ry_value x, ry_value source, ry_reduce_kind kind,
+                                       const ry_window_dims *w);
+#define ry_select_and_scatter(b, x, s, k, w) ry_select_and_scatter_((b), RY_HERE, (x), (s), (k), (w))
+/* Its transpose: for each window of x, t (shaped like x) at the window's
+ * first maximum (0 for a window of padding only). */
+RY_API ry_value ry_select_and_gather_(ry_builder *b, ry_loc loc, ry_value x, ry_value t, ry_reduce_kind kind,
+                                      const ry_window_dims *w);
+#define ry_select_and_gather(b, x, t, k, w) ry_select_and_gather_((b), RY_HERE, (x), (t), (k), (w))
+
 /* ---- contractions -------------------------------------------------------- */
 
 typedef struct ry_dot_dims {

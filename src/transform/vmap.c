@@ -128,6 +128,20 @@ static void r_cumulative(ryt_vmap_args *a) {
   at.cumulative.axis++;
   emit_batched(a, a->x, &at);
 }
+/* Windowed ops: a window of 1 along the batch axis, every operand batched. */
+static void r_window(ryt_vmap_args *a) {
+  ry_attrs at = a->n->attrs;
+  ry_window_dims *w = &at.window.w;
+  w->window = prepend(w->window, 1);
+  w->stride = prepend(w->stride, 1);
+  w->base_dilation = prepend(w->base_dilation, 1);
+  w->window_dilation = prepend(w->window_dilation, 1);
+  w->pad_low = prepend(w->pad_low, 0);
+  w->pad_high = prepend(w->pad_high, 0);
+  ry_value in[2];
+  for (int i = 0; i < a->n->n_operands && i < 2; i++) in[i] = mat(a, i);
+  emit_batched(a, in, &at);
+}
 static void r_sort(ryt_vmap_args *a) {
   int n = a->n->n_operands;
   ry_value *in = ry__calloc((size_t)n, sizeof *in);
@@ -447,6 +461,9 @@ static void r_dynamic_update_slice(ryt_vmap_args *a) {
 #define BATCH_OF_REDUCE r_reduce
 #define BATCH_OF_ARG r_arg
 #define BATCH_OF_CUMULATIVE r_cumulative
+#define BATCH_OF_REDUCE_WINDOW r_window
+#define BATCH_OF_SELECT_AND_SCATTER r_window
+#define BATCH_OF_SELECT_AND_GATHER r_window
 #define BATCH_OF_DOT r_dot
 #define BATCH_OF_CONV r_conv
 #define BATCH_OF_GATHER r_gather

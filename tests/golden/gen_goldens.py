@@ -1679,6 +1679,118 @@ def gen_control():
             tol="exact")
 
 
+# ============================================================================
+# window.golden: reduce_window, select_and_scatter, select_and_gather
+# ============================================================================
+
+def gen_window():
+    from jax._src.lax import windowed_reductions as wr
+    F = "window.golden"
+    rng = rng_for("window")
+    red_fn = {"sum": (lax.add, 0), "prod": (lax.mul, 1), "max": (lax.max, None),
+              "min": (lax.min, None), "and": (lax.bitwise_and, None), "or": (lax.bitwise_or, None)}
+
+    def ident(kind, dt):
+        npdt = DT[dt]
+        if kind in ("sum", "or"):
+            return np.zeros((), npdt)
+        if kind == "prod":
+            return np.ones((), npdt)
+        if kind == "and":
+            return np.array(True if dt == "bool" else -1, npdt)
+        if dt in FLOATS:
+            return np.array(-np.inf if kind == "max" else np.inf, npdt)
+        info = np.iinfo(npdt)
+        return np.array(info.min if kind == "max" else info.max, npdt)
+
+    def wattrs(kind, r, window, stride, base, wdil, pads):
+        return [("kind", kind), ("window", list(window)), ("stride", list(stride or [1] * r)),
+                ("base_dilation", list(base or [1] * r)), ("window_dilation", list(wdil or [1] * r)),
+                ("pad_low", [p[0] for p in pads] if pads else [0] * r),
+                ("pad_high", [p[1] for p in pads] if pads else [0] * r)]
+
+    def rw(name, kind, x, window, stride=None, pads=None, base=None, wdil=None, tol=None):
+        dt = tname(x.dtype)
+        r = x.ndim
+        if tol is None:
+            tol = TOL_SUM[dt] if kind in ("sum", "prod") and dt in FLOATS else "exact"
+
+        def fn(a):
+            return lax.reduce_window(a, ident(kind, dt), red_fn[kind][0], tuple(window),
+                                     tuple(stride or [1] * r), pads or [(0, 0)] * r,
+                                     base_dilation=base and tuple(base), window_dilation=wdil and tuple(wdil))
+        single(F, "reduce_window/%s/%s" % (dt, name), "reduce_window", fn, [x],
+               attrs=wattrs(kind, r, window, stride, base, wdil, pads), tol=tol)
+
+    # max pooling (NHWC and NCHW), average (sum) pooling with SAME padding
+    rw("max_pool_nhwc", "max", rand_float(rng, "f32", (2, 6, 6, 3)), (1, 2, 2, 1), (1, 2, 2, 1))
+    rw("max_pool_nchw_overlap", "max", rand_float(rng, "f32", (2, 3, 5, 5)), (1, 1, 3, 3), (1, 1, 2, 2),
+       [(0, 0), (0, 0), (1, 1), (1, 1)])
+    rw("sum_pool_same", "sum", rand_float(rng, "f32", (2, 5, 5, 3)), (1, 3, 3, 1), (1, 2, 2, 1),
+       [(0, 0), (1, 1), (1, 1), (0, 0)])
+    rw("sum_pool_same", "sum", rand_float(rng, "f64", (2, 5, 5, 3)), (1, 3, 3, 1), (1, 2, 2, 1),
+       [(0, 0), (1, 1), (1, 1), (0, 0)])
+    rw("max_pool", "max", rand_float(rng, "f16", (3, 7)), (2, 3), (1, 2))
+    rw("max_pool", "max", rand_float(rng, "bf16", (3, 7)), (2, 3), (1, 2))
+    rw("min_window", "min", rand_float(rng, "f32", (4, 6)), (2, 2), (2, 1), [(1, 0), (0, 1)])
+    rw("prod_window", "prod", arr(rng.uniform(0.5, 1.5, (4, 5)), "f32"), (2, 2), (1, 1))
+    # dilations, negative padding, windows bigger than the input
+    rw("max_base_dilated", "max", rand_float(rng, "f32", (4, 5)), (2, 3), (1, 2), [(1, 0), (0, 2)],
+       base=(2, 1), wdil=(1, 2))
+    rw("sum_base_dilated", "sum", rand_float(rng, "f32", (3, 4)), (1, 3), (1, 1), [(0, 0), (1, 1)],
+       base=(1, 2))
+    rw("sum_window_dilated", "sum", rand_float(rng, "f32", (2, 9)), (1, 3), (1, 2), None, wdil=(1, 3))
+    rw("max_negative_pad", "max", rand_float(rng, "f32", (5, 6)), (2, 2), (1, 2), [(-1, 0), (0, -1)])
+    rw("sum_empty_result", "sum", rand_float(rng, "f32", (2, 3)), (1, 4), (1, 1))
+    rw("sum_cumulative", "sum", rand_float(rng, "f32", (6,)), (6,), (1,), [(5, 0)])
+    # integers and bool
+    rw("sum_pool", "sum", rand_int(rng, "i32", (3, 6)), (2, 2), (1, 2), [(0, 1), (1, 0)])
+    rw("max_pool", "max", rand_int(rng, "i32", (3, 6)), (2, 3), (1, 1))
+    rw("min_pool_padded", "min", rand_int(rng, "u8", (4, 4)), (2, 2), (2, 2), [(1, 1), (0, 0)])
+    rw("max_pool", "max", rand_int(rng, "i64", (5,)), (3,), (2,))
+    rw("and_window", "and", rand_bool(rng, (3, 5)), (2, 2), (1, 1))
+    rw("or_window", "or", rand_bool(rng, (3, 5)), (1, 3), (1, 2), [(0, 0), (1, 1)])
+    # NaN propagates through max
+    rw("max_nan", "max", arr([[1.0, NAN, 3.0, 0.0], [2.0, -1.0, INF, -INF]], "f32"), (2, 2), (1, 2))
+
+    # select_and_scatter (max pooling's gradient) and select_and_gather (its transpose)
+    def sas(name, kind, x, window, stride, pads=None):
+        dt = tname(x.dtype)
+        r = x.ndim
+        pads = pads or [(0, 0)] * r
+        sel = lax.ge_p if kind == "max" else lax.le_p
+        out_shape = lax.reduce_window(x, ident(kind, dt), red_fn[kind][0], tuple(window), tuple(stride),
+                                      pads).shape
+        src = rand_float(rng, dt, out_shape)
+        single(F, "select_and_scatter/%s/%s" % (dt, name), "select_and_scatter",
+               lambda a, s: wr._select_and_scatter_add(s, a, sel, tuple(window), tuple(stride), tuple(pads)),
+               [x, src], attrs=wattrs(kind, r, window, stride, None, None, pads),
+               tol=TOL_SUM[dt])
+
+    def sag(name, kind, x, window, stride, pads=None, base=None, wdil=None):
+        dt = tname(x.dtype)
+        r = x.ndim
+        pads = pads or [(0, 0)] * r
+        sel = lax.ge_p if kind == "max" else lax.le_p
+        t = rand_float(rng, dt, x.shape)
+        single(F, "select_and_gather/%s/%s" % (dt, name), "select_and_gather",
+               lambda a, tt: wr._select_and_gather_add(tt, a, sel, tuple(window), tuple(stride), tuple(pads),
+                                                       tuple(base or [1] * r), tuple(wdil or [1] * r)),
+               [x, t], attrs=wattrs(kind, r, window, stride, base, wdil, pads))
+
+    for dt in ("f32", "f64"):
+        sas("max_pool_nhwc", "max", rand_float(rng, dt, (2, 4, 6, 2)), (1, 2, 2, 1), (1, 2, 2, 1))
+        sas("max_overlap_padded", "max", rand_float(rng, dt, (2, 5, 5)), (1, 3, 3), (1, 2, 2),
+            [(0, 0), (1, 1), (1, 1)])
+        sas("min_overlap", "min", rand_float(rng, dt, (6, 5)), (3, 2), (1, 1))
+        sag("max_pool_nhwc", "max", rand_float(rng, dt, (2, 4, 6, 2)), (1, 2, 2, 1), (1, 2, 2, 1))
+        sag("max_overlap_padded", "max", rand_float(rng, dt, (2, 5, 5)), (1, 3, 3), (1, 2, 2),
+            [(0, 0), (1, 1), (1, 1)])
+        sag("min_dilated", "min", rand_float(rng, dt, (5, 7)), (2, 2), (1, 2), [(1, 0), (0, 1)],
+            base=(2, 1), wdil=(1, 2))
+    sas("max_ties_first", "max", arr([[1.0, 1.0, 0.0], [1.0, 0.5, 1.0]], "f32"), (2, 2), (1, 1))
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     gen_elementwise()
@@ -1690,6 +1802,7 @@ def main():
     gen_conv()
     gen_gather_scatter()
     gen_sort_scan()
+    gen_window()
     gen_random()
     gen_control()
     write_files(outdir)

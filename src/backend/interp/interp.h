@@ -84,6 +84,9 @@ ry_status ryi_constant(const ryi_frame *f, const ry_node *n, ry_array *const *in
 ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_argmax(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_cumulative(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_reduce_window(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_select_and_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_select_and_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 /* dot_conv.c */
 ry_status ryi_dot_general(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_convolution(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
