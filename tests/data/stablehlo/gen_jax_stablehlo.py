@@ -79,6 +79,31 @@ def cumulative(x, w):
     return jnp.sum(jnp.cumsum(x, axis=1) * w) + jnp.sum(lax.cummax(x, axis=0)) + jnp.sum(jnp.cumsum(x[:, ::-1], axis=1))
 
 
+def max_pool(x, window, strides, padding="VALID"):
+    # flax.linen.max_pool: reduce_window of max from -inf over NHWC
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1,) + window + (1,), (1,) + strides + (1,), padding)
+
+
+def avg_pool(x, window, strides, padding="VALID"):
+    # flax.linen.avg_pool: a sum window over the window's size
+    y = lax.reduce_window(x, 0.0, lax.add, (1,) + window + (1,), (1,) + strides + (1,), padding)
+    return y / np.float32(np.prod(window))
+
+
+def cnn_pool(k, x, w):
+    # conv -> relu -> 2x2 max pool -> 3x3/2 SAME avg pool -> dense
+    y = lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = max_pool(jax.nn.relu(y), (2, 2), (2, 2))
+    y = avg_pool(y, (3, 3), (2, 2), "SAME")
+    return jnp.sum(jnp.tanh(y.reshape(y.shape[0], -1) @ w))
+
+
+def pool_grad(x, w):
+    # a program holding max pooling's gradient (select_and_scatter) itself
+    g = jax.grad(lambda v: jnp.sum(jnp.sin(max_pool(v, (3, 3), (2, 2), "SAME")) * w))(x)
+    return jnp.sum(g * jnp.cos(x))
+
+
 SCATTER_IDX = np.array([[0, 2], [1, 1], [3, 0]], np.int32)
 
 
@@ -98,6 +123,8 @@ CASES = [
     ("indexing", indexing, [f32(5, 4), np.array([1, 3, -1], np.int32), np.array([2, 0], np.int32)], 1e-5, 1e-6),
     ("cumulative", cumulative, [f32(3, 6), f32(3, 6)], 1e-5, 1e-5),
     ("scatter", scatter, [f32(3, 4), f32(3, 2)], 1e-5, 1e-5),
+    ("cnn_pool", cnn_pool, [f32(3, 3, 2, 4), f32(2, 8, 8, 2), f32(16, 3)], 1e-4, 1e-4),
+    ("pool_grad", pool_grad, [f32(2, 6, 5, 3), f32(2, 3, 3, 3)], 1e-4, 1e-5),
 ]
 
 TYPES = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.bool_: "bool"}
