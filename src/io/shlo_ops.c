@@ -709,7 +709,7 @@ static bool dispatch(X *x) {
     /* StableHLO's i1 arithmetic is logic; unsigned negation wraps around */
     if (d == RY_BOOL && op == RY_OP_ADD) op = RY_OP_OR;
     if (d == RY_BOOL && op == RY_OP_MUL) op = RY_OP_AND;
-    if (op == RY_OP_NEG && (d == RY_U8 || d == RY_U32) && x->n_in == 1) {
+    if (op == RY_OP_NEG && (d == RY_U8 || d == RY_U16 || d == RY_U32 || d == RY_U64) && x->n_in == 1) {
       ry_type t = ry_value_type(x->b, x->in[0]);
       ry_value ops[2] = {ry_full_(x->b, x->loc, t.dtype, t.shape, 0), x->in[0]};
       return emit(x, RY_OP_SUB, 2, ops, NULL);

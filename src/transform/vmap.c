@@ -269,6 +269,7 @@ static ry_dtype index_dtype_for(ry_dtype t, int64_t n) {
   switch (t) {
   case RY_I8: max = 127; break;
   case RY_U8: max = 255; break;
+  case RY_U16: max = 65535; break;
   case RY_I16: max = 32767; break;
   default: return t;
   }
@@ -353,7 +354,7 @@ static ry_value stack_starts(ryt_vmap_args *a, int first, int r, const int64_t *
   ry_dtype dt = RY_I32;
   for (int k = 0; k < r; k++) {
     ry_dtype t = T(B, X(first + k)).dtype;
-    if (t == RY_I64 || t == RY_U32) dt = RY_I64;
+    if (t == RY_I64 || t == RY_U32 || t == RY_U64) dt = RY_I64;
   }
   ry_value parts[RY_MAX_RANK + 1];
   int np = 0;

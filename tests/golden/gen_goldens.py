@@ -44,7 +44,9 @@ DT = {
     "i32": np.dtype(np.int32),
     "i64": np.dtype(np.int64),
     "u8": np.dtype(np.uint8),
+    "u16": np.dtype(np.uint16),
     "u32": np.dtype(np.uint32),
+    "u64": np.dtype(np.uint64),
     "f16": np.dtype(np.float16),
     "bf16": BF16,
     "f32": np.dtype(np.float32),
@@ -1791,6 +1793,86 @@ def gen_window():
     sas("max_ties_first", "max", arr([[1.0, 1.0, 0.0], [1.0, 0.5, 1.0]], "f32"), (2, 2), (1, 1))
 
 
+# ============================================================================
+# unsigned.golden: u16 and u64 through the ops that read integers' values
+# (u64 values of 2^63 and more are where an int64 view goes wrong)
+# ============================================================================
+
+def gen_unsigned():
+    F = "unsigned.golden"
+    rng = rng_for("unsigned")
+    TOP = 2 ** 64 - 1
+
+    def u64(shape):
+        v = rng.integers(0, 2 ** 63, size=shape, dtype=np.uint64) * np.uint64(2)
+        v = v + rng.integers(0, 2, size=shape, dtype=np.uint64)
+        flat = v.reshape(-1)
+        for i, s in enumerate([0, 1, 2 ** 63 - 1, 2 ** 63, TOP, 5]):
+            if i < flat.size:
+                flat[(i * 7) % flat.size] = s
+        return v
+
+    def u16(shape):
+        v = rng.integers(0, 2 ** 16, size=shape).astype(np.uint16)
+        flat = v.reshape(-1)
+        for i, s in enumerate([0, 1, 32767, 32768, 65535]):
+            if i < flat.size:
+                flat[(i * 5) % flat.size] = s
+        return v
+
+    gens = {"u16": u16, "u64": u64}
+    binary = {"add": lax.add, "sub": lax.sub, "mul": lax.mul, "div": lax.div, "rem": lax.rem,
+              "max": lax.max, "min": lax.min, "and": lax.bitwise_and, "or": lax.bitwise_or,
+              "xor": lax.bitwise_xor, "shift_left": lax.shift_left,
+              "shift_right_logical": lax.shift_right_logical,
+              "shift_right_arithmetic": lax.shift_right_arithmetic}
+    for dt, g in gens.items():
+        bits = 16 if dt == "u16" else 64
+        for name, fn in binary.items():
+            x, y = g((3, 4)), g((3, 4))
+            if name.startswith("shift"):
+                y = (y % np.array(bits + 3, DT[dt])).astype(DT[dt])
+            if name in ("div", "rem"):
+                y.reshape(-1)[3] = 0  # x / 0 = all ones, x % 0 = x
+                y.reshape(-1)[5] = 3
+            single(F, "%s/%s/basic" % (name, dt), name, fn, [x, y])
+        single(F, "popcnt/%s/basic" % dt, "popcnt", lax.population_count, [g((2, 5))])
+        single(F, "not/%s/basic" % dt, "not", lax.bitwise_not, [g((2, 5))])
+        for d, fn in (("lt", lax.lt), ("le", lax.le), ("gt", lax.gt), ("ge", lax.ge), ("eq", lax.eq)):
+            x, y = g((3, 4)), g((3, 4))
+            y.reshape(-1)[::3] = x.reshape(-1)[::3]
+            single(F, "compare/%s/%s" % (dt, d), "compare", fn, [x, y], attrs=[("dir", d)])
+        single(F, "clamp/%s/basic" % dt, "clamp", lambda lo, x, hi: lax.clamp(lo, x, hi),
+               [np.array(100, DT[dt]), g((8,)), np.array(2 ** (bits - 1) + 7, DT[dt])])
+        for to in ("f32", "f64", "i64", "i32", "u8", "u16", "u64", "bool"):
+            if to == dt:
+                continue
+            single(F, "convert/%s_to_%s/basic" % (dt, to), "convert",
+                   lambda a, to=to: lax.convert_element_type(a, DT[to]), [g((2, 6))])
+        fsrc = arr([0.0, 1.5, -3.0, 65535.9, 70000.0, 1.8e19, 2.0e19, 9.3e18, NAN, INF, -INF, 4e9], "f64")
+        single(F, "convert/f64_to_%s/saturate" % dt, "convert", lambda a: lax.convert_element_type(a, DT[dt]), [fsrc])
+        single(F, "convert/i64_to_%s/wrap" % dt, "convert", lambda a: lax.convert_element_type(a, DT[dt]),
+               [arr([-1, 0, 5, -(2 ** 63), 2 ** 63 - 1, 65536], "i64")])
+        for kind, fn in (("max", lax.reduce_max), ("min", lax.reduce_min), ("sum", lax.reduce_sum)):
+            single(F, "reduce/%s/%s_axis1" % (dt, kind), "reduce", lambda a, fn=fn: fn(a, (1,)), [g((3, 5))],
+                   attrs=[("kind", kind), ("axes", [1])])
+        single(F, "argmax/%s/axis1" % dt, "argmax", lambda a: lax.argmax(a, 1, np.int32), [g((3, 5))],
+               attrs=[("axis", 1)])
+        single(F, "argmin/%s/axis0" % dt, "argmin", lambda a: lax.argmin(a, 0, np.int32), [g((3, 5))],
+               attrs=[("axis", 0)])
+        single(F, "cumulative/%s/max_axis1" % dt, "cumulative", lambda a: lax.cummax(a, axis=1), [g((2, 6))],
+               attrs=[("kind", "max"), ("axis", 1), ("reverse", False)])
+        single(F, "sort/%s/dim1" % dt, "sort", lambda a: lax.sort(a, dimension=1, is_stable=True), [g((3, 6))],
+               attrs=[("dim", 1), ("num_keys", 1), ("descending", False), ("stable", True)])
+        single(F, "reduce_window/%s/max_pool" % dt, "reduce_window",
+               lambda a: lax.reduce_window(a, np.array(0, DT[dt]), lax.max, (2, 2), (1, 2), "VALID"),
+               [g((3, 6))], attrs=[("kind", "max"), ("window", [2, 2]), ("stride", [1, 2]),
+                                    ("base_dilation", [1, 1]), ("window_dilation", [1, 1]),
+                                    ("pad_low", [0, 0]), ("pad_high", [0, 0])])
+        single(F, "bitcast_convert/%s/signed" % dt, "bitcast_convert",
+               lambda a: lax.bitcast_convert_type(a, DT["i16" if dt == "u16" else "i64"]), [g((5,))])
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     gen_elementwise()
@@ -1803,6 +1885,7 @@ def main():
     gen_gather_scatter()
     gen_sort_scan()
     gen_window()
+    gen_unsigned()
     gen_random()
     gen_control()
     write_files(outdir)

@@ -66,8 +66,8 @@ static int64_t i_step(ry_reduce_kind k, ry_dtype t, int64_t acc, int64_t v) {
   switch (k) {
   case RY_SUM: return (int64_t)((uint64_t)acc + (uint64_t)v);
   case RY_PROD: return (int64_t)((uint64_t)acc * (uint64_t)v);
-  case RY_MAX: return acc > v ? acc : v;
-  case RY_MIN: return acc < v ? acc : v;
+  case RY_MAX: return ryi_ikey(t, acc) > ryi_ikey(t, v) ? acc : v;
+  case RY_MIN: return ryi_ikey(t, acc) < ryi_ikey(t, v) ? acc : v;
   case RY_AND: return (int64_t)((uint64_t)acc & (uint64_t)v);
   case RY_OR: return (int64_t)((uint64_t)acc | (uint64_t)v);
   default: return 0;
@@ -154,9 +154,9 @@ ry_status ryi_argmax(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
           }
         }
       } else {
-        int64_t bv = len ? ry__load_i64(t, x->data, base) : 0;
+        int64_t bv = len ? ryi_ikey(t, ry__load_i64(t, x->data, base)) : 0;
         for (int64_t k = 1; k < len; k++) {
-          int64_t v = ry__load_i64(t, x->data, base + k * inner);
+          int64_t v = ryi_ikey(t, ry__load_i64(t, x->data, base + k * inner));
           if (is_max ? v > bv : v < bv) {
             bv = v;
             best = k;
@@ -288,7 +288,7 @@ static int64_t window_select(const ry_node *n, const ry_array *x, const int64_t 
       double v = ry__load_f64(t, x->data, p);
       if (best < 0 || !(is_max ? bf >= v : bf <= v)) best = p, bf = v;
     } else {
-      int64_t v = ry__load_i64(t, x->data, p);
+      int64_t v = ryi_ikey(t, ry__load_i64(t, x->data, p));
       if (best < 0 || !(is_max ? bi >= v : bi <= v)) best = p, bi = v;
     }
   }
