@@ -286,6 +286,15 @@ TEST(stablehlo_import_errors) {
       {"module {\n  func.func @main() -> () {\n    return\n  }\n", RY_ERR_PARSE, "t.mlir:5:1", "module not closed"},
       {"func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n  %0 = stablehlo.custom_call @foo(%a) : (tensor<2xf32>) -> tensor<2xf32>\n  return %0 : tensor<2xf32>\n}\n",
        RY_ERR_UNSUPPORTED, "t.mlir:2:3", "custom_call target @foo"},
+      {"func.func @main(%k: tensor<4xui32>) -> tensor<3xui32> {\n  %s, %o = stablehlo.rng_bit_generator %k, algorithm = THREE_FRY : "
+       "(tensor<4xui32>) -> (tensor<4xui32>, tensor<3xui32>)\n  return %o : tensor<3xui32>\n}\n",
+       RY_ERR_UNSUPPORTED, "t.mlir:2:3", "state that is not ui64[2]"},
+      {"func.func @main(%k: tensor<2xui64>) -> tensor<3xui32> {\n  %s, %o = stablehlo.rng_bit_generator %k, algorithm = MERSENNE : "
+       "(tensor<2xui64>) -> (tensor<2xui64>, tensor<3xui32>)\n  return %o : tensor<3xui32>\n}\n",
+       RY_ERR_UNSUPPORTED, "t.mlir:2:3", "rng_algorithm MERSENNE"},
+      {"func.func @main(%k: tensor<3xui32>) -> tensor<ui64> {\n  %0 = stablehlo.bitcast_convert %k : (tensor<3xui32>) -> tensor<ui64>\n"
+       "  return %0 : tensor<ui64>\n}\n",
+       RY_ERR_PARSE, "t.mlir:2:3", "last dimension of 2"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     ry_graph *g = (ry_graph *)1;
@@ -431,8 +440,8 @@ int jax_corpus_run(const char *device_name) {
   return count;
 }
 
-TEST(stablehlo_import_jax_corpus_interp) { CHECK(jax_corpus_run("interp") >= 11); }
-TEST(stablehlo_import_jax_corpus_cpu) { CHECK(jax_corpus_run("cpu") >= 11); }
+TEST(stablehlo_import_jax_corpus_interp) { CHECK(jax_corpus_run("interp") >= 12); }
+TEST(stablehlo_import_jax_corpus_cpu) { CHECK(jax_corpus_run("cpu") >= 12); }
 
 /* The StableHLO project's interpreter suite (tests/conformance), when a
  * checkout is named by RYFT_STABLEHLO_SRC: at least 90% of the modules ryft

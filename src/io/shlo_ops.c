@@ -702,6 +702,10 @@ static bool c_sort(X *x) {
 
 static bool dispatch(X *x) {
   const shlo_span nm = x->op->name;
+  if (shlo_span_is(nm, "stablehlo.bitcast_convert") && x->n_in == 1 && x->n_res == 1 &&
+      ry_dtype_size(ry_value_dtype(x->b, x->in[0])) != ry_dtype_size(x->rt[0].dtype))
+    return shlo_c_bitcast_resize(x);
+  if (shlo_span_is(nm, "stablehlo.rng_bit_generator")) return shlo_c_rng_bit_generator(x);
   for (size_t i = 0; i < sizeof k_plain / sizeof k_plain[0]; i++) {
     if (!shlo_span_is(nm, k_plain[i].name)) continue;
     ry_op op = k_plain[i].op;

@@ -104,6 +104,19 @@ def pool_grad(x, w):
     return jnp.sum(g * jnp.cos(x))
 
 
+def rng_bits(key):
+    # lax.rng_bit_generator, bit for bit as XLA expands it: THREE_FRY, and
+    # DEFAULT (PHILOX on CPU), in 32-, 64- and 16-bit words
+    out = []
+    for shape, dt, alg in (((3, 5), jnp.uint32, lax.RandomAlgorithm.RNG_THREE_FRY),
+                           ((7,), jnp.uint32, lax.RandomAlgorithm.RNG_DEFAULT),
+                           ((2, 3), jnp.uint64, lax.RandomAlgorithm.RNG_THREE_FRY),
+                           ((5,), jnp.uint16, lax.RandomAlgorithm.RNG_PHILOX)):
+        state, bits = lax.rng_bit_generator(key, shape, dtype=dt, algorithm=alg)
+        out += [state, bits]
+    return tuple(out)
+
+
 SCATTER_IDX = np.array([[0, 2], [1, 1], [3, 0]], np.int32)
 
 
@@ -124,10 +137,12 @@ CASES = [
     ("cumulative", cumulative, [f32(3, 6), f32(3, 6)], 1e-5, 1e-5),
     ("scatter", scatter, [f32(3, 4), f32(3, 2)], 1e-5, 1e-5),
     ("cnn_pool", cnn_pool, [f32(3, 3, 2, 4), f32(2, 8, 8, 2), f32(16, 3)], 1e-4, 1e-4),
+    ("rng_bits", rng_bits, [np.array([7, 9, 0xFFFFFFFF, 0xFFFFFFFF], np.uint32)], 0, 0),  # under x64 (uint64 bits)
     ("pool_grad", pool_grad, [f32(2, 6, 5, 3), f32(2, 3, 3, 3)], 1e-4, 1e-5),
 ]
 
-TYPES = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.bool_: "bool"}
+TYPES = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.bool_: "bool", np.uint8: "u8", np.uint16: "u16",
+         np.uint32: "u32", np.uint64: "u64"}
 
 
 def arr(a):
@@ -136,27 +151,41 @@ def arr(a):
     return "%s[%s] %s" % (t, ",".join(str(d) for d in a.shape), a.tobytes().hex())
 
 
+# jax.vmap is not a per-lane map here: JAX batches rng_bit_generator with
+# the first lane's key only, so there is no jax.vmap to compare ry_vmap with
+NO_VMAP = {"rng_bits"}
+
+
 def main():
     lines = ["# written by gen_jax_stablehlo.py (jax %s); do not edit" % jax.__version__]
     for name, f, args, rtol, atol in CASES:
-        text = jax.jit(f).lower(*args).as_text()
-        with open(os.path.join(HERE, name + ".mlir"), "w") as fh:
-            fh.write(text)
-        outs = f(*args)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        lines += ["case " + name, "tol %g %g" % (rtol, atol)]
-        lines += ["in " + arr(a) for a in args]
-        lines += ["out " + arr(o) for o in outs]
-        if len(outs) == 1 and np.asarray(outs[0]).dtype == np.float32 and np.asarray(outs[0]).shape == ():
-            lines.append("grad " + arr(jax.grad(f)(*args)))
-        vin = np.stack([np.asarray(args[0]) + np.float32(0.25 * k) for k in range(3)]).astype(np.asarray(args[0]).dtype)
-        vouts = jax.vmap(f, in_axes=(0,) + (None,) * (len(args) - 1))(vin, *args[1:])
-        vouts = vouts if isinstance(vouts, tuple) else (vouts,)
-        lines.append("vin " + arr(vin))
-        lines += ["vout " + arr(o) for o in vouts]
-        lines.append("end")
+        with jax.enable_x64(name == "rng_bits"):
+            record(lines, name, f, args, rtol, atol)
     with open(os.path.join(HERE, "jax_corpus.txt"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def record(lines, name, f, args, rtol, atol):
+    text = jax.jit(f).lower(*args).as_text()
+    with open(os.path.join(HERE, name + ".mlir"), "w") as fh:
+        fh.write(text)
+    outs = f(*args)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    lines += ["case " + name, "tol %g %g" % (rtol, atol)]
+    lines += ["in " + arr(a) for a in args]
+    lines += ["out " + arr(o) for o in outs]
+    if len(outs) == 1 and np.asarray(outs[0]).dtype == np.float32 and np.asarray(outs[0]).shape == ():
+        lines.append("grad " + arr(jax.grad(f)(*args)))
+    if name in NO_VMAP:
+        lines.append("end")
+        return
+    a0 = np.asarray(args[0])
+    vin = np.stack([a0 + np.float32(0.25 * k) for k in range(3)]).astype(a0.dtype)
+    vouts = jax.vmap(f, in_axes=(0,) + (None,) * (len(args) - 1))(vin, *args[1:])
+    vouts = vouts if isinstance(vouts, tuple) else (vouts,)
+    lines.append("vin " + arr(vin))
+    lines += ["vout " + arr(o) for o in vouts]
+    lines.append("end")
 
 
 if __name__ == "__main__":
