@@ -62,9 +62,9 @@ bool shlo_c_bitcast_resize(X *x) {
   } else {
     int64_t r = (int64_t)(bi / bo);
     ry_value parts[8];
+    if (in.shape.rank >= RY_MAX_RANK) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a result of rank %d", in.shape.rank + 1);
     ry_shape ps = in.shape;
     ps.dims[ps.rank++] = 1;
-    if (in.shape.rank >= RY_MAX_RANK) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a result of rank %d", in.shape.rank + 1);
     for (int64_t k = 0; k < r; k++) {
       ry_value p = k ? ry_shift_right_logical_(B, L, v, ry_scalar_(B, L, ui, (double)(8 * bo * (size_t)k))) : v;
       parts[k] = ry_reshape_(B, L, ry_convert_(B, L, p, uo), ps);

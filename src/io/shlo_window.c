@@ -24,7 +24,7 @@ static bool read_window(X *x, int rank, ry_window_dims *w) {
     for (int i = 1; i < 2 * rank; i++) pad[i] = pad[0];
     np = 2 * rank;
   }
-  ry_axes *l[4] = {&w->stride, &w->base_dilation, &w->window_dilation, &w->pad_low};
+  ry_axes *l[3] = {&w->stride, &w->base_dilation, &w->window_dilation};
   for (int k = 0; k < 3; k++)
     if (ok && l[k]->n == 0) {
       l[k]->n = rank;

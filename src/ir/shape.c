@@ -376,7 +376,9 @@ static ry_code window_shape(ry_rule_ctx *c, ry_shape in, ry_shape *out) {
   }
   for (int i = 0; i < in.rank; i++) {
     int64_t d = in.dims[i];
-    if (d > (INT64_C(1) << 40)) return ryg_fail(c, RY_ERR_SHAPE, "dimension %d is too large", i);
+    if (d > (INT64_C(1) << 40) || (d > 1 && d - 1 > (INT64_C(1) << 60) / w->base_dilation.v[i]) ||
+        w->window.v[i] - 1 > (INT64_C(1) << 60) / w->window_dilation.v[i])
+      return ryg_fail(c, RY_ERR_SHAPE, "dimension %d is too large after dilation", i);
     int64_t dd = (d == 0 ? 0 : (d - 1) * w->base_dilation.v[i] + 1) + w->pad_low.v[i] + w->pad_high.v[i];
     int64_t dw = (w->window.v[i] - 1) * w->window_dilation.v[i] + 1;
     if (dd < 0) return ryg_fail(c, RY_ERR_SHAPE, "dimension %d has negative size %lld after padding", i, (long long)dd);
