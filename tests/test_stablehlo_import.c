@@ -257,6 +257,40 @@ TEST(stablehlo_import_scan_grad) {
   ry_graph_release(g);
 }
 
+/* ry_vmap of an imported rng_bit_generator is a per-lane map (jax.vmap is
+ * not: it batches with the first lane's key only, so the JAX corpus has no
+ * vmap check for it): each lane of the batched program equals the program
+ * run on that lane's key alone, states and bits. */
+TEST(stablehlo_import_rng_vmap_per_lane) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/stablehlo/rng_bits.mlir", rt_source_dir());
+  ry_graph *g = NULL, *v = NULL;
+  CHECK_OK(ry_stablehlo_parse_file(path, &g));
+  if (!g) return;
+  int n_out = ry_graph_num_outputs(g);
+  int in_axes[1] = {0}, out_axes[16] = {0};
+  CHECK(n_out > 0 && n_out <= 16);
+  CHECK_OK(ry_vmap(g, 3, in_axes, out_axes, &v));
+  uint32_t keys[3][4] = {{7, 9, 0xFFFFFFFFu, 0xFFFFFFFFu}, {1, 2, 3, 4}, {0, 0, 0xFFFFFFF0u, 5}};
+  ry_array *kb = host(RY_U32, RY_SHAPE(3, 4), keys), *vout[16] = {0};
+  if (v && n_out <= 16) run1(v, 1, &kb, n_out, vout);
+  for (int lane = 0; lane < 3 && v && vout[0]; lane++) {
+    ry_array *k = host(RY_U32, RY_SHAPE(4), keys[lane]), *out[16] = {0};
+    run1(g, 1, &k, n_out, out);
+    for (int i = 0; i < n_out && out[i]; i++) {
+      size_t nb = ry_array_nbytes(out[i]);
+      const char *all = ry_array_data(vout[i]);
+      CHECK_MSG(all && memcmp(all + (size_t)lane * nb, ry_array_data(out[i]), nb) == 0, "lane %d, output %d differs", lane, i);
+      ry_array_release(out[i]);
+    }
+    ry_array_release(k);
+  }
+  for (int i = 0; i < n_out && i < 16; i++) ry_array_release(vout[i]);
+  ry_array_release(kb);
+  ry_graph_release(v);
+  ry_graph_release(g);
+}
+
 /* Errors: malformed text names line:column; what ryft lacks is refused by name. */
 TEST(stablehlo_import_errors) {
   static const struct {
