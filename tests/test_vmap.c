@@ -183,7 +183,7 @@ static int f_binary(ry_builder *b, const ry_value *x, ry_value *o) {
 static int f_intops(ry_builder *b, const ry_value *x, ry_value *o) {
   o[0] = ry_xor(b, ry_and(b, x[0], x[1]), ry_or(b, x[0], ry_not(b, x[1])));
   o[1] = ry_add(b, ry_shift_left(b, x[0], ry_scalar(b, RY_I32, 2)), ry_shift_right_arithmetic(b, x[1], ry_scalar(b, RY_I32, 1)));
-  o[2] = ry_add(b, ry_popcnt(b, x[0]), ry_shift_right_logical(b, x[1], ry_scalar(b, RY_I32, 3)));
+  o[2] = ry_add(b, ry_add(b, ry_popcnt(b, x[0]), ry_clz(b, x[1])), ry_shift_right_logical(b, x[1], ry_scalar(b, RY_I32, 3)));
   o[3] = ry_add(b, ry_div(b, x[0], ry_scalar(b, RY_I32, 3)), ry_sign(b, x[1]));
   return 4;
 }

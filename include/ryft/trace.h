@@ -81,7 +81,7 @@ RY_API ry_value ry_iota_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, int 
 #define RY__UNARY(X)                                                                     \
   X(neg) X(abs) X(sign) X(exp) X(exp2) X(log) X(log1p) X(expm1) X(sqrt) X(rsqrt) X(cbrt) \
   X(sin) X(cos) X(tan) X(tanh) X(logistic) X(erf) X(erf_inv) X(atanh) X(floor) X(ceil) X(round)  \
-  X(round_even) X(is_finite) X(not) X(popcnt)
+  X(round_even) X(is_finite) X(not) X(popcnt) X(clz)
 #define RY__BINARY(X)                                                                   \
   X(add) X(sub) X(mul) X(div) X(rem) X(pow) X(max) X(min) X(atan2) X(and) X(or) X(xor) \
   X(shift_left) X(shift_right_logical) X(shift_right_arithmetic)
@@ -117,6 +117,7 @@ RY__BINARY(RY__DECL_BINARY)
 #define ry_is_finite(b, x) ry_is_finite_((b), RY_HERE, (x))
 #define ry_not(b, x) ry_not_((b), RY_HERE, (x))
 #define ry_popcnt(b, x) ry_popcnt_((b), RY_HERE, (x))
+#define ry_clz(b, x) ry_clz_((b), RY_HERE, (x)) /* leading zero bits (the width for 0) */
 #define ry_add(b, x, y) ry_add_((b), RY_HERE, (x), (y))
 #define ry_sub(b, x, y) ry_sub_((b), RY_HERE, (x), (y))
 #define ry_mul(b, x, y) ry_mul_((b), RY_HERE, (x), (y))

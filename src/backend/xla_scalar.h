@@ -47,6 +47,9 @@ static inline int64_t ryx_ipow(int64_t base, int64_t e) {
   return (int64_t)r;
 }
 
+/* leading zero bits of the `bits`-wide integer x (its low bits), `bits` for 0 */
+static inline int64_t ryx_clz(uint64_t x, int bits) { return x == 0 ? bits : __builtin_clzll(x) - (64 - bits); }
+
 /* the low `bits` bits of x as unsigned / signed */
 static inline uint64_t ryx_zext(uint64_t x, int bits) { return bits >= 64 ? x : x & ((1ull << bits) - 1); }
 static inline int64_t ryx_sext(uint64_t x, int bits) {

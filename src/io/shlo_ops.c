@@ -102,6 +102,7 @@ static const struct {
     {"stablehlo.is_finite", RY_OP_IS_FINITE},
     {"stablehlo.not", RY_OP_NOT},
     {"stablehlo.popcnt", RY_OP_POPCNT},
+    {"stablehlo.count_leading_zeros", RY_OP_CLZ},
     {"stablehlo.add", RY_OP_ADD},
     {"stablehlo.subtract", RY_OP_SUB},
     {"stablehlo.multiply", RY_OP_MUL},

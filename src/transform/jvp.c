@@ -720,7 +720,7 @@ const ry_jvp_rule ryt_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_CBRT] = j_cbrt, [RY_OP_SIN] = j_sin, [RY_OP_COS] = j_cos, [RY_OP_TAN] = j_tan, [RY_OP_TANH] = j_tanh,
     [RY_OP_LOGISTIC] = j_logistic, [RY_OP_ERF] = j_erf, [RY_OP_ERF_INV] = j_erf_inv, [RY_OP_ATANH] = j_atanh, [RY_OP_FLOOR] = j_zero,
     [RY_OP_CEIL] = j_zero, [RY_OP_ROUND] = j_zero, [RY_OP_ROUND_EVEN] = j_zero, [RY_OP_IS_FINITE] = j_zero,
-    [RY_OP_NOT] = j_zero, [RY_OP_POPCNT] = j_zero, [RY_OP_ADD] = j_add, [RY_OP_SUB] = j_sub, [RY_OP_MUL] = j_mul,
+    [RY_OP_NOT] = j_zero, [RY_OP_POPCNT] = j_zero, [RY_OP_CLZ] = j_zero, [RY_OP_ADD] = j_add, [RY_OP_SUB] = j_sub, [RY_OP_MUL] = j_mul,
     [RY_OP_DIV] = j_div, [RY_OP_REM] = j_rem, [RY_OP_POW] = j_pow, [RY_OP_MAX] = j_max, [RY_OP_MIN] = j_min,
     [RY_OP_ATAN2] = j_atan2, [RY_OP_AND] = j_zero, [RY_OP_OR] = j_zero, [RY_OP_XOR] = j_zero, [RY_OP_SHL] = j_zero,
     [RY_OP_SHR_LOGICAL] = j_zero, [RY_OP_SHR_ARITH] = j_zero, [RY_OP_COMPARE] = j_zero, [RY_OP_SELECT] = j_select,

@@ -1798,6 +1798,19 @@ def gen_window():
 # (u64 values of 2^63 and more are where an int64 view goes wrong)
 # ============================================================================
 
+def gen_clz():
+    # after every other elementwise case, so their random inputs stay as they were
+    F = "elementwise.golden"
+    for dt in INTS + ("u16", "u64"):
+        info = np.iinfo(DT[dt])
+        edge = [info.min, info.max, 0, 1, 2, info.max // 2 + 1, info.max // 3]
+        if dt == "u64":
+            x = np.concatenate([np.array(edge, np.uint64), rng_for("clz" + dt).integers(0, 2 ** 63, size=(6,), dtype=np.uint64)])
+        else:
+            x = np.concatenate([arr(edge, dt), rand_int(rng_for("clz" + dt), dt, (6,))])
+        single(F, "clz/%s/basic" % dt, "clz", lax.clz, [x])
+
+
 def gen_unsigned():
     F = "unsigned.golden"
     rng = rng_for("unsigned")
@@ -1886,6 +1899,7 @@ def main():
     gen_sort_scan()
     gen_window()
     gen_unsigned()
+    gen_clz()
     gen_random()
     gen_control()
     write_files(outdir)

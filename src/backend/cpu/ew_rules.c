@@ -41,6 +41,7 @@ const ryf_ew_rule ryf_ew_rules[RY_OP_COUNT] = {
     [RY_OP_IS_FINITE] = F("isfinite(%0) != 0", "isfinite(%0) != 0"),
     [RY_OP_NOT] = {NULL, NULL, "(%T)~%0", "!%0"},
     [RY_OP_POPCNT] = {NULL, NULL, "(%T)__builtin_popcountll(ryx_zext((uint64_t)(int64_t)%0, %B))", NULL},
+    [RY_OP_CLZ] = {NULL, NULL, "(%T)ryx_clz(ryx_zext((uint64_t)(int64_t)%0, %B), %B)", NULL},
     /* binary */
     [RY_OP_ADD] = {"%0 + %1", "%0 + %1", "(%T)((%U)%0 + (%U)%1)", NULL},
     [RY_OP_SUB] = {"%0 - %1", "%0 - %1", "(%T)((%U)%0 - (%U)%1)", NULL},

@@ -69,6 +69,7 @@ static bool int_unary(ry_op op, int64_t x, int bits, int64_t *r) {
   case RY_OP_SIGN: *r = (x > 0) - (x < 0); return true;
   case RY_OP_NOT: *r = (int64_t)~u; return true;
   case RY_OP_POPCNT: *r = popcount64(ryx_zext(u, bits)); return true;
+  case RY_OP_CLZ: *r = ryx_clz(ryx_zext(u, bits), bits); return true;
   default: return false;
   }
 }

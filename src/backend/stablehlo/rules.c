@@ -226,6 +226,7 @@ EW(r_round_even, "stablehlo.round_nearest_even")
 EW(r_is_finite, "stablehlo.is_finite")
 EW(r_not, "stablehlo.not")
 EW(r_popcnt, "stablehlo.popcnt")
+EW(r_clz, "stablehlo.count_leading_zeros")
 EW(r_add, "stablehlo.add")
 EW(r_sub, "stablehlo.subtract")
 EW(r_mul, "stablehlo.multiply")
@@ -719,7 +720,7 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_RSQRT] = r_rsqrt, [RY_OP_CBRT] = r_cbrt, [RY_OP_SIN] = r_sin, [RY_OP_COS] = r_cos, [RY_OP_TAN] = r_tan,
     [RY_OP_TANH] = r_tanh, [RY_OP_LOGISTIC] = r_logistic, [RY_OP_ERF] = r_erf, [RY_OP_ERF_INV] = r_erf_inv, [RY_OP_ATANH] = r_atanh,
     [RY_OP_FLOOR] = r_floor, [RY_OP_CEIL] = r_ceil, [RY_OP_ROUND] = r_round, [RY_OP_ROUND_EVEN] = r_round_even,
-    [RY_OP_IS_FINITE] = r_is_finite, [RY_OP_NOT] = r_not, [RY_OP_POPCNT] = r_popcnt,
+    [RY_OP_IS_FINITE] = r_is_finite, [RY_OP_NOT] = r_not, [RY_OP_POPCNT] = r_popcnt, [RY_OP_CLZ] = r_clz,
     [RY_OP_ADD] = r_add, [RY_OP_SUB] = r_sub, [RY_OP_MUL] = r_mul, [RY_OP_DIV] = r_div, [RY_OP_REM] = r_rem,
     [RY_OP_POW] = r_pow, [RY_OP_MAX] = r_max, [RY_OP_MIN] = r_min, [RY_OP_ATAN2] = r_atan2, [RY_OP_AND] = r_and,
     [RY_OP_OR] = r_or, [RY_OP_XOR] = r_xor, [RY_OP_SHL] = r_shl, [RY_OP_SHR_LOGICAL] = r_shr_logical,
