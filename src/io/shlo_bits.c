@@ -1,6 +1,7 @@
 /* StableHLO's bit-level ops that ryft builds from its own: bitcast_convert
  * between element types of different widths (how JAX turns its u32[4] key
- * into the u64[2] state of rng_bit_generator), and rng_bit_generator itself,
+ * into the u64[2] state of rng_bit_generator), reduce_precision, and
+ * rng_bit_generator itself,
  * bit for bit as XLA expands it (xla/hlo/builder/lib/prng.cc): THREE_FRY
  * from the threefry2x32 op, PHILOX (and DEFAULT, which XLA's CPU and GPU
  * compilers expand as PHILOX) as Philox-4x32-10 from u32/u64 arithmetic.
@@ -8,6 +9,8 @@
  * The state is u64[2] (key, counter) or, for PHILOX, u64[3] (key, a 128-bit
  * counter low then high); a PHILOX u64[2] state counts with (counter, key)
  * as the 128-bit counter, as XLA does. */
+#include <stdio.h>
+
 #include "shlo_internal.h"
 
 typedef shlo_x X;
@@ -193,4 +196,61 @@ bool shlo_c_rng_bit_generator(X *x) {
   if (ry_value_dtype(B, bits) != rt.dtype) bits = ry_bitcast_convert_(B, L, bits, rt.dtype);
   ry_value out[2] = {state, bits};
   return shlo_finish(x, 2, out);
+}
+
+/* ---- reduce_precision ---- */
+
+/* x rounded to a float of `eb` exponent and `mb` mantissa bits and back, as
+ * XLA does it on the bits: round to nearest even at the last kept mantissa
+ * bit, then exponents beyond the narrow range become infinity (overflow) or
+ * zero (underflow, no subnormals), keeping the sign; NaN stays NaN. That
+ * is XLA's CPU result, which JAX programs get; the StableHLO interpreter
+ * turns NaN into +inf when no mantissa bit is kept (its suite's
+ * reduce_precision.mlir#1 checks that, and fails here). */
+bool shlo_c_reduce_precision(X *x) {
+  if (x->n_in != 1) return shlo_xfail(x, RY_ERR_PARSE, "expects one operand");
+  int64_t eb = -1, mb = -1;
+  const shlo_span *f = shlo_attr(x, "format", NULL), *e = shlo_attr(x, "exponent_bits", NULL), *m = shlo_attr(x, "mantissa_bits", NULL);
+  if (f) {
+    char buf[32];
+    int n = f->n < 31 ? f->n : 31;
+    memcpy(buf, f->p, (size_t)n);
+    buf[n] = 0;
+    long long a, b;
+    if (sscanf(buf, "e%lldm%lld", &a, &b) == 2) eb = a, mb = b;
+  } else if (e && m) {
+    shlo_int(*e, &eb);
+    shlo_int(*m, &mb);
+  }
+  ry_type t = ry_value_type(B, x->in[0]);
+  int w = (int)(8 * ry_dtype_size(t.dtype));
+  int sm = t.dtype == RY_F64 ? 52 : t.dtype == RY_F32 ? 23 : t.dtype == RY_F16 ? 10 : t.dtype == RY_BF16 ? 7 : -1;
+  int se = w - 1 - sm;
+  if (sm < 0) return shlo_xfail(x, RY_ERR_DTYPE, "reduce_precision of %s (a float dtype)", ry_dtype_name(t.dtype));
+  if (eb < 1 || mb < 0 || eb > 64 || mb > 64) return shlo_xfail(x, RY_ERR_PARSE, "malformed exponent and mantissa bit counts");
+  ry_dtype ut = unsigned_of((size_t)w / 8);
+  ry_value v = ry_bitcast_convert_(B, L, x->in[0], ut);
+#define U(c) ry_scalar_(B, L, ut, (double)(c))
+  if (mb < sm) {
+    int drop = sm - (int)mb;
+    uint64_t last = UINT64_C(1) << drop;
+    ry_value lastbit = ry_shift_right_logical_(B, L, ry_and_(B, L, v, U(last)), U(drop));
+    ry_value bias = ry_add_(B, L, lastbit, U((last >> 1) - 1));
+    ry_value mask = ry_not_(B, L, U(last - 1));
+    v = ry_and_(B, L, ry_add_(B, L, v, bias), mask);
+  }
+  if (eb < se) {
+    uint64_t expmask = ((UINT64_C(1) << se) - 1) << sm, bias = (UINT64_C(1) << (se - 1)) - 1;
+    uint64_t rbias = (UINT64_C(1) << (eb - 1)) - 1;
+    ry_value ex = ry_and_(B, L, v, U(expmask));
+    ry_value over = ry_compare_(B, L, ex, U((bias + rbias) << sm), RY_GT);
+    ry_value under = ry_compare_(B, L, ex, U((bias - rbias) << sm), RY_LE);
+    ry_value sz = ry_and_(B, L, v, ry_shift_left_(B, L, U(1), U(w - 1)));
+    ry_value sinf = ry_or_(B, L, sz, U(expmask));
+    v = ry_select_(B, L, over, sinf, ry_select_(B, L, under, sz, v));
+  }
+#undef U
+  ry_value r = ry_bitcast_convert_(B, L, v, t.dtype);
+  r = ry_select_(B, L, ry_compare_(B, L, x->in[0], x->in[0], RY_NE), x->in[0], r);
+  return shlo_finish1(x, r);
 }

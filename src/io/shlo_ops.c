@@ -707,6 +707,7 @@ static bool dispatch(X *x) {
       ry_dtype_size(ry_value_dtype(x->b, x->in[0])) != ry_dtype_size(x->rt[0].dtype))
     return shlo_c_bitcast_resize(x);
   if (shlo_span_is(nm, "stablehlo.rng_bit_generator")) return shlo_c_rng_bit_generator(x);
+  if (shlo_span_is(nm, "stablehlo.reduce_precision")) return shlo_c_reduce_precision(x);
   for (size_t i = 0; i < sizeof k_plain / sizeof k_plain[0]; i++) {
     if (!shlo_span_is(nm, k_plain[i].name)) continue;
     ry_op op = k_plain[i].op;

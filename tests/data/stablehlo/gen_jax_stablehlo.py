@@ -117,6 +117,18 @@ def rng_bits(key):
     return tuple(out)
 
 
+def reduce_precision(x):
+    # lax.reduce_precision to fp16, bf16, fp8 e4m3/e5m2 and a mantissa-free format
+    return tuple(lax.reduce_precision(x, exponent_bits=e, mantissa_bits=m)
+                 for e, m in ((5, 10), (8, 7), (4, 3), (5, 2), (3, 0))) + \
+        (lax.reduce_precision(x.astype(jnp.bfloat16), exponent_bits=4, mantissa_bits=3).astype(jnp.float32),)
+
+
+RP_X = np.concatenate([np.array([0.0, -0.0, 1.0, -1.0, 65504.0, 65520.0, 1e-8, 6e-5, 3.14159, np.nan, np.inf, -np.inf,
+                                 1.00048828125, 1.0009765625, 1e30, -2.5e-40, 240.0, 248.0, 0.0625, -7.5], np.float32),
+                       np.random.default_rng(1515).standard_normal(12).astype(np.float32) * 100])
+
+
 SCATTER_IDX = np.array([[0, 2], [1, 1], [3, 0]], np.int32)
 
 
@@ -138,6 +150,7 @@ CASES = [
     ("scatter", scatter, [f32(3, 4), f32(3, 2)], 1e-5, 1e-5),
     ("cnn_pool", cnn_pool, [f32(3, 3, 2, 4), f32(2, 8, 8, 2), f32(16, 3)], 1e-4, 1e-4),
     ("rng_bits", rng_bits, [np.array([7, 9, 0xFFFFFFFF, 0xFFFFFFFF], np.uint32)], 0, 0),  # under x64 (uint64 bits)
+    ("reduce_precision", reduce_precision, [RP_X], 0, 0),
     ("pool_grad", pool_grad, [f32(2, 6, 5, 3), f32(2, 3, 3, 3)], 1e-4, 1e-5),
 ]
 
