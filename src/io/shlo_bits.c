@@ -38,43 +38,47 @@ static ry_value flat_iota(X *x, ry_shape s) {
 static ry_dtype unsigned_of(size_t bytes) { return bytes == 1 ? RY_U8 : bytes == 2 ? RY_U16 : bytes == 4 ? RY_U32 : RY_U64; }
 
 /* x: (..., r) narrow elements -> (...) wide ones, element 0 the low bits;
- * or the reverse. Little-endian, as StableHLO specifies. */
+ * or the reverse. Little-endian, as StableHLO specifies; an i1 (bool)
+ * element is one bit. */
 bool shlo_c_bitcast_resize(X *x) {
   ry_type in = ry_value_type(B, x->in[0]), out = x->rt[0];
   size_t bi = ry_dtype_size(in.dtype), bo = ry_dtype_size(out.dtype);
-  if (in.dtype == RY_BOOL || out.dtype == RY_BOOL || bi == 0 || bo == 0)
-    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "bitcast_convert from %s to %s (bool has no bit layout)", ry_dtype_name(in.dtype),
-                      ry_dtype_name(out.dtype));
-  ry_value v = ry_bitcast_convert_(B, L, x->in[0], unsigned_of(bi));
+  int ni = in.dtype == RY_BOOL ? 1 : (int)(8 * bi), no = out.dtype == RY_BOOL ? 1 : (int)(8 * bo);
+  if (in.dtype == RY_BOOL && out.dtype == RY_BOOL) return shlo_finish1(x, x->in[0]);
   ry_dtype ui = unsigned_of(bi), uo = unsigned_of(bo);
-  if (bi < bo) {
-    int64_t r = (int64_t)(bo / bi);
+  /* the operand's bits as an unsigned integer (a bool as 0 or 1) */
+  ry_value v = in.dtype == RY_BOOL ? ry_convert_(B, L, x->in[0], RY_U8) : ry_bitcast_convert_(B, L, x->in[0], ui);
+  if (ni < no) {
+    int64_t r = no / ni;
     int rk = in.shape.rank;
     if (rk < 1 || in.shape.dims[rk - 1] != r)
-      return shlo_xfail(x, RY_ERR_PARSE, "bitcast_convert to a %zu times wider type needs a last dimension of %lld", bo / bi, (long long)r);
+      return shlo_xfail(x, RY_ERR_PARSE, "bitcast_convert to a %lld times wider type needs a last dimension of %lld", (long long)r,
+                        (long long)r);
     ry_axes st = {rk, {0}}, li = {rk, {0}}, one = {rk, {0}};
     for (int d = 0; d < rk; d++) li.v[d] = in.shape.dims[d], one.v[d] = 1;
     ry_value acc = {0};
     for (int64_t k = 0; k < r; k++) {
       st.v[rk - 1] = k, li.v[rk - 1] = k + 1;
       ry_value p = ry_convert_(B, L, ry_reshape_(B, L, ry_slice_(B, L, v, st, li, one), out.shape), uo);
-      if (k) p = ry_shift_left_(B, L, p, ry_scalar_(B, L, uo, (double)(8 * bi * (size_t)k)));
+      if (k) p = ry_shift_left_(B, L, p, ry_scalar_(B, L, uo, (double)(ni * k)));
       acc = k ? ry_or_(B, L, acc, p) : p;
     }
     v = acc;
   } else {
-    int64_t r = (int64_t)(bi / bo);
-    ry_value parts[8];
+    int64_t r = ni / no;
+    ry_value parts[64];
     if (in.shape.rank >= RY_MAX_RANK) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a result of rank %d", in.shape.rank + 1);
     ry_shape ps = in.shape;
     ps.dims[ps.rank++] = 1;
     for (int64_t k = 0; k < r; k++) {
-      ry_value p = k ? ry_shift_right_logical_(B, L, v, ry_scalar_(B, L, ui, (double)(8 * bo * (size_t)k))) : v;
-      parts[k] = ry_reshape_(B, L, ry_convert_(B, L, p, uo), ps);
+      ry_value p = k ? ry_shift_right_logical_(B, L, v, ry_scalar_(B, L, ui, (double)(no * k))) : v;
+      if (out.dtype == RY_BOOL) p = ry_and_(B, L, p, ry_scalar_(B, L, ui, 1));
+      parts[k] = ry_reshape_(B, L, ry_convert_(B, L, p, out.dtype == RY_BOOL ? RY_BOOL : uo), ps);
     }
     v = ry_concatenate_(B, L, (int)r, parts, in.shape.rank);
   }
-  return shlo_finish1(x, ry_bitcast_convert_(B, L, v, out.dtype));
+  if (ry_value_dtype(B, v) != out.dtype) v = ry_bitcast_convert_(B, L, v, out.dtype);
+  return shlo_finish1(x, v);
 }
 
 /* ---- rng_bit_generator ---- */

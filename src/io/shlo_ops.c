@@ -704,7 +704,8 @@ static bool c_sort(X *x) {
 static bool dispatch(X *x) {
   const shlo_span nm = x->op->name;
   if (shlo_span_is(nm, "stablehlo.bitcast_convert") && x->n_in == 1 && x->n_res == 1 &&
-      ry_dtype_size(ry_value_dtype(x->b, x->in[0])) != ry_dtype_size(x->rt[0].dtype))
+      (ry_dtype_size(ry_value_dtype(x->b, x->in[0])) != ry_dtype_size(x->rt[0].dtype) ||
+       (ry_value_dtype(x->b, x->in[0]) == RY_BOOL) != (x->rt[0].dtype == RY_BOOL)))
     return shlo_c_bitcast_resize(x);
   if (shlo_span_is(nm, "stablehlo.rng_bit_generator")) return shlo_c_rng_bit_generator(x);
   if (shlo_span_is(nm, "stablehlo.reduce_precision")) return shlo_c_reduce_precision(x);
