@@ -212,6 +212,8 @@ bool shlo_c_select_and_scatter(shlo_x *x);
 bool shlo_c_bitcast_resize(shlo_x *x); /* shlo_bits.c */
 bool shlo_c_rng_bit_generator(shlo_x *x);
 bool shlo_c_reduce_precision(shlo_x *x);
+bool shlo_c_triangular_solve(shlo_x *x); /* shlo_linalg.c */
+bool shlo_c_lapack_trsm(shlo_x *x);
 bool shlo_c_while(shlo_x *x);
 bool shlo_c_case(shlo_x *x, bool is_if);
 bool shlo_c_call(shlo_x *x);

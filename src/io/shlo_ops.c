@@ -709,6 +709,7 @@ static bool dispatch(X *x) {
     return shlo_c_bitcast_resize(x);
   if (shlo_span_is(nm, "stablehlo.rng_bit_generator")) return shlo_c_rng_bit_generator(x);
   if (shlo_span_is(nm, "stablehlo.reduce_precision")) return shlo_c_reduce_precision(x);
+  if (shlo_span_is(nm, "stablehlo.triangular_solve")) return shlo_c_triangular_solve(x);
   for (size_t i = 0; i < sizeof k_plain / sizeof k_plain[0]; i++) {
     if (!shlo_span_is(nm, k_plain[i].name)) continue;
     ry_op op = k_plain[i].op;
@@ -755,6 +756,9 @@ static bool dispatch(X *x) {
     const shlo_span *t = shlo_attr(x, "call_target_name", NULL);
     shlo_span tn = t ? *t : x->op->n_word ? x->op->word[0] : (shlo_span){"?", 1};
     const shlo_span *sh = shlo_attr(x, "mhlo.sharding", NULL);
+    if (shlo_span_is(tn, "@lapack_strsm_ffi") || shlo_span_is(tn, "@lapack_dtrsm_ffi") ||
+        shlo_span_is(tn, "\"lapack_strsm_ffi\"") || shlo_span_is(tn, "\"lapack_dtrsm_ffi\""))
+      return shlo_c_lapack_trsm(x);
     if ((shlo_span_is(tn, "\"Sharding\"") || shlo_span_is(tn, "@Sharding")) && sh && x->n_in == 1) {
       /* with_sharding_constraint as GSPMD writes it (and ryft exports it) */
       ry_value v = shlo_sharded(x->im, x->b, x->op->at, *sh, x->in[0]);

@@ -129,6 +129,19 @@ RP_X = np.concatenate([np.array([0.0, -0.0, 1.0, -1.0, 65504.0, 65520.0, 1e-8, 6
                        np.random.default_rng(1515).standard_normal(12).astype(np.float32) * 100])
 
 
+def trisolve(a, b):
+    # lax.linalg.triangular_solve from both sides, both triangles, transposed,
+    # unit diagonal, batched (jax.scipy.linalg.solve_triangular's primitive)
+    eye = 4.0 * jnp.eye(a.shape[-1], dtype=a.dtype)
+    lo, up = jnp.tril(a) + eye, jnp.triu(a) + eye
+    tsolve = jax.lax.linalg.triangular_solve
+    x1 = tsolve(lo, b, left_side=True, lower=True)
+    x2 = tsolve(up, b, left_side=True, lower=False, transpose_a=True)
+    x3 = tsolve(lo, jnp.swapaxes(b, -1, -2), left_side=False, lower=True, unit_diagonal=True)
+    x4 = tsolve(up, jnp.swapaxes(b, -1, -2), left_side=False, lower=False, transpose_a=True)
+    return jnp.sum(x1 * x1) + jnp.sum(jnp.sin(x2)) + jnp.sum(x3 * x4) + jnp.sum(x4)
+
+
 SCATTER_IDX = np.array([[0, 2], [1, 1], [3, 0]], np.int32)
 
 
@@ -152,6 +165,7 @@ CASES = [
     ("rng_bits", rng_bits, [np.array([7, 9, 0xFFFFFFFF, 0xFFFFFFFF], np.uint32)], 0, 0),  # under x64 (uint64 bits)
     ("reduce_precision", reduce_precision, [RP_X], 0, 0),
     ("pool_grad", pool_grad, [f32(2, 6, 5, 3), f32(2, 3, 3, 3)], 1e-4, 1e-5),
+    ("trisolve", trisolve, [f32(2, 4, 4), f32(2, 4, 3)], 1e-4, 1e-5),
 ]
 
 TYPES = {np.float32: "f32", np.int32: "i32", np.int64: "i64", np.bool_: "bool", np.uint8: "u8", np.uint16: "u16",
