@@ -11,6 +11,7 @@
 
 typedef shlo_x X;
 #define B (x->b)
+#define MAX_ROWS 2048
 #define L (x->loc)
 
 /* v with its last two dimensions swapped */
@@ -80,6 +81,8 @@ static bool solve(X *x, bool left, bool lower, bool trans, bool unit) {
     if (at.shape.dims[d] != bt.shape.dims[d]) return shlo_xfail(x, RY_ERR_PARSE, "a and b differ in their batch dimensions");
   if (bt.shape.dims[left ? r - 2 : r - 1] != at.shape.dims[r - 1])
     return shlo_xfail(x, RY_ERR_PARSE, "b's %s dimension does not match a", left ? "row" : "column");
+  if (at.shape.dims[r - 1] > MAX_ROWS) /* the substitution is unrolled, one step per row */
+    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a triangular_solve of %lld rows (at most %d)", (long long)at.shape.dims[r - 1], MAX_ROWS);
   ry_value a = x->in[0], b = x->in[1];
   if (trans) a = swap_last(x, a), lower = !lower;        /* op(a) = a^T: the other triangle */
   if (!left) a = swap_last(x, a), lower = !lower, b = swap_last(x, b); /* x a = b <=> a^T x^T = b^T */
