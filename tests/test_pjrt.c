@@ -111,7 +111,7 @@ TEST(pjrt_golden) {
  * compiled back to StableHLO for XLA (test_stablehlo_import.c) */
 TEST(pjrt_jax_corpus) {
   plugin();
-  CHECK(jax_corpus_run("pjrt") >= 9);
+  CHECK(jax_corpus_run("pjrt") >= 13);
 }
 
 TEST(pjrt_bad_plugins) {

@@ -185,7 +185,7 @@ static int f_binary(ry_builder *b, const ry_value *x, ry_value *o) {
 static int f_intops(ry_builder *b, const ry_value *x, ry_value *o) {
   o[0] = ry_xor(b, ry_and(b, x[0], x[1]), ry_or(b, x[0], ry_not(b, x[1])));
   o[1] = ry_add(b, ry_shift_left(b, x[0], ry_scalar(b, RY_I32, 2)), ry_shift_right_arithmetic(b, x[1], ry_scalar(b, RY_I32, 1)));
-  o[2] = ry_add(b, ry_popcnt(b, x[0]), ry_shift_right_logical(b, x[1], ry_scalar(b, RY_I32, 3)));
+  o[2] = ry_add(b, ry_add(b, ry_popcnt(b, x[0]), ry_clz(b, x[1])), ry_shift_right_logical(b, x[1], ry_scalar(b, RY_I32, 3)));
   o[3] = ry_add(b, ry_div(b, x[0], ry_scalar(b, RY_I32, 3)), ry_sign(b, x[1]));
   return 4;
 }
@@ -229,6 +229,16 @@ static int f_reduce(ry_builder *b, const ry_value *x, ry_value *o) {
   o[1] = ry_reduce(b, x[0], RY_MAX, RY_AXES(0, 1));
   o[2] = ry_add(b, ry_argmax(b, x[0], 1), ry_argmin(b, x[0], 1));
   o[3] = ry_add(b, ry_cumsum(b, x[0], 1), ry_cumulative(b, x[0], RY_MAX, 0, 1));
+  return 4;
+}
+/* x: [5,6], s: the windows' shape [2,3] */
+static int f_window(ry_builder *b, const ry_value *x, ry_value *o) {
+  ry_window_dims w = {RY_AXES(3, 2), RY_AXES(2, 2), RY_NO_AXES, RY_NO_AXES, RY_AXES(1, 0), RY_AXES(0, 0)};
+  ry_window_dims d = {RY_AXES(2, 2), RY_AXES(1, 2), RY_AXES(2, 1), RY_AXES(1, 2), RY_AXES(0, 1), RY_AXES(1, 0)};
+  o[0] = ry_reduce_window(b, x[0], RY_MAX, &w);
+  o[1] = ry_reduce_window(b, x[0], RY_SUM, &d);
+  o[2] = ry_select_and_scatter(b, x[0], x[1], RY_MAX, &w);
+  o[3] = ry_select_and_gather(b, x[0], ry_sin(b, x[0]), RY_MIN, &d);
   return 4;
 }
 static int f_reduce_bool(ry_builder *b, const ry_value *x, ry_value *o) {
@@ -452,6 +462,9 @@ static const vrow rows[] = {
     {"pad_only_value", f_pad, 2, {F64(2, 3), F64S}, {NB, 0}, {0, 0}, 2, -1, 1},
     {"iota_constant", f_iota_const, 1, {F64(2, 3)}, {0}, {0, 1, 1}, 3, -1, 1},
     {"reduce_arg_cumulative", f_reduce, 1, {F64(3, 4)}, {1}, {0, 0, 1, 2}, 3, -2, 2},
+    {"window", f_window, 2, {F64(5, 6), F64(2, 3)}, {0, NB}, {0, 1, 2, 0}, 3, -2, 2},
+    {"window_source", f_window, 2, {F64(5, 6), F64(2, 3)}, {NB, 1}, {1, 0, 0, 2}, 3, -2, 2},
+    {"window_both", f_window, 2, {F64(5, 6), F64(2, 3)}, {1, 0}, {0, 0, 1, 0}, 2, -2, 2},
     {"reduce_bool_prod", f_reduce_bool, 1, {F64(3, 4)}, {0}, {1, 0, 0, 0}, 3, -2, 2},
     {"dot_both", f_dot, 3, {F64(2, 3, 4), F64(2, 4, 5), F64(3, 6)}, {0, 2, NB}, {0, 3}, 3, -1, 1},
     {"dot_lhs", f_dot, 3, {F64(2, 3, 4), F64(2, 4, 5), F64(3, 6)}, {1, NB, NB}, {1, 0}, 2, -1, 1},

@@ -73,7 +73,7 @@ RY_API void ry_free(void *p);
 /* ---- dtypes ------------------------------------------------------------ */
 
 typedef enum ry_dtype {
-  RY_BOOL, RY_I8, RY_I16, RY_I32, RY_I64, RY_U8, RY_U32,
+  RY_BOOL, RY_I8, RY_I16, RY_I32, RY_I64, RY_U8, RY_U16, RY_U32, RY_U64,
   RY_F16, RY_BF16, RY_F32, RY_F64,
   RY_DTYPE_COUNT
 } ry_dtype;
@@ -85,7 +85,7 @@ RY_API int ry_dtype_is_float(ry_dtype t);
 RY_API int ry_dtype_is_int(ry_dtype t);             /* signed or unsigned, not bool */
 RY_API int ry_dtype_is_signed(ry_dtype t);          /* signed ints and floats */
 /* JAX's type promotion (jnp.promote_types) for the dtypes ryft has, e.g.
- * i8+u8 -> i16, u32+i32 -> i64, i64+f16 -> f16, f16+bf16 -> f32. */
+ * i8+u8 -> i16, u32+i32 -> i64, u64+i8 -> f64, i64+f16 -> f16, f16+bf16 -> f32. */
 RY_API ry_dtype ry_promote(ry_dtype a, ry_dtype b);
 
 /* ---- shapes ------------------------------------------------------------ */

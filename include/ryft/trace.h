@@ -81,7 +81,7 @@ RY_API ry_value ry_iota_(ry_builder *b, ry_loc loc, ry_dtype t, ry_shape s, int 
 #define RY__UNARY(X)                                                                     \
   X(neg) X(abs) X(sign) X(exp) X(exp2) X(log) X(log1p) X(expm1) X(sqrt) X(rsqrt) X(cbrt) \
   X(sin) X(cos) X(tan) X(tanh) X(logistic) X(erf) X(erf_inv) X(atanh) X(floor) X(ceil) X(round)  \
-  X(round_even) X(is_finite) X(not) X(popcnt)
+  X(round_even) X(is_finite) X(not) X(popcnt) X(clz)
 #define RY__BINARY(X)                                                                   \
   X(add) X(sub) X(mul) X(div) X(rem) X(pow) X(max) X(min) X(atan2) X(and) X(or) X(xor) \
   X(shift_left) X(shift_right_logical) X(shift_right_arithmetic)
@@ -117,6 +117,7 @@ RY__BINARY(RY__DECL_BINARY)
 #define ry_is_finite(b, x) ry_is_finite_((b), RY_HERE, (x))
 #define ry_not(b, x) ry_not_((b), RY_HERE, (x))
 #define ry_popcnt(b, x) ry_popcnt_((b), RY_HERE, (x))
+#define ry_clz(b, x) ry_clz_((b), RY_HERE, (x)) /* leading zero bits (the width for 0) */
 #define ry_add(b, x, y) ry_add_((b), RY_HERE, (x), (y))
 #define ry_sub(b, x, y) ry_sub_((b), RY_HERE, (x), (y))
 #define ry_mul(b, x, y) ry_mul_((b), RY_HERE, (x), (y))
@@ -196,6 +197,30 @@ RY_API ry_value ry_cumulative_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_
 #define ry_cumsum(b, x, axis) ry_cumulative_((b), RY_HERE, (x), RY_SUM, (axis), 0)
 #define ry_cummax(b, x, axis) ry_cumulative_((b), RY_HERE, (x), RY_MAX, (axis), 0)
 #define ry_cumulative(b, x, k, axis, rev) ry_cumulative_((b), RY_HERE, (x), (k), (axis), (rev))
+
+/* Windows over every dimension of an operand (StableHLO's reduce_window):
+ * the operand is dilated by base_dilation (holes between elements), padded by
+ * pad_low/pad_high (negative crops), and a window of `window` elements,
+ * spaced by window_dilation, moves by `stride`. One entry per dimension; an
+ * empty list means all 1 (all 0 for padding). Holes and padding hold the
+ * reduction's identity. */
+typedef struct ry_window_dims {
+  ry_axes window, stride, base_dilation, window_dilation, pad_low, pad_high;
+} ry_window_dims;
+/* Reduce each window: max pooling is RY_MAX, sum (average) pooling RY_SUM. */
+RY_API ry_value ry_reduce_window_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, const ry_window_dims *w);
+#define ry_reduce_window(b, x, k, w) ry_reduce_window_((b), RY_HERE, (x), (k), (w))
+/* Max pooling's gradient (kind RY_MAX; RY_MIN for min): zeros shaped like x
+ * plus each element of `source` (shaped like the windows' result) added at
+ * the first maximum of its window of x. No dilations. */
+RY_API ry_value ry_select_and_scatter_(ry_builder *b, ry_loc loc, ry_value x, ry_value source, ry_reduce_kind kind,
+                                       const ry_window_dims *w);
+#define ry_select_and_scatter(b, x, s, k, w) ry_select_and_scatter_((b), RY_HERE, (x), (s), (k), (w))
+/* Its transpose: for each window of x, t (shaped like x) at the window's
+ * first maximum (0 for a window of padding only). */
+RY_API ry_value ry_select_and_gather_(ry_builder *b, ry_loc loc, ry_value x, ry_value t, ry_reduce_kind kind,
+                                      const ry_window_dims *w);
+#define ry_select_and_gather(b, x, t, k, w) ry_select_and_gather_((b), RY_HERE, (x), (t), (k), (w))
 
 /* ---- contractions -------------------------------------------------------- */
 

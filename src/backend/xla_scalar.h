@@ -34,6 +34,9 @@ static inline double ryx_logistic(double x) { double e = exp(-fabs(x)); return x
 /* integer division: x / 0 = -1, x % 0 = x, INT_MIN / -1 wraps, x % -1 = 0 */
 static inline int64_t ryx_idiv(int64_t a, int64_t b) { return b == 0 ? -1 : b == -1 ? (int64_t)(0ull - (uint64_t)a) : a / b; }
 static inline int64_t ryx_irem(int64_t a, int64_t b) { return b == 0 ? a : b == -1 ? 0 : a % b; }
+/* the same for unsigned integers: x / 0 = all ones, x % 0 = x */
+static inline uint64_t ryx_udiv(uint64_t a, uint64_t b) { return b == 0 ? ~0ull : a / b; }
+static inline uint64_t ryx_urem(uint64_t a, uint64_t b) { return b == 0 ? a : a % b; }
 
 /* integer power by squaring, wrapping; a negative exponent gives 0 except
  * for bases 1 and -1 */
@@ -43,6 +46,9 @@ static inline int64_t ryx_ipow(int64_t base, int64_t e) {
   while (ue) { if (ue & 1) r *= b; b *= b; ue >>= 1; }
   return (int64_t)r;
 }
+
+/* leading zero bits of the `bits`-wide integer x (its low bits), `bits` for 0 */
+static inline int64_t ryx_clz(uint64_t x, int bits) { return x == 0 ? bits : __builtin_clzll(x) - (64 - bits); }
 
 /* the low `bits` bits of x as unsigned / signed */
 static inline uint64_t ryx_zext(uint64_t x, int bits) { return bits >= 64 ? x : x & ((1ull << bits) - 1); }

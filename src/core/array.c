@@ -270,7 +270,9 @@ static void fmt_elem(const pfmt *f, int64_t i, char *out, size_t n) {
   if (t == RY_BOOL) {
     snprintf(out, n, "%s", ry__load_i64(t, f->a->data, i) ? "True" : "False");
   } else if (!ry_dtype_is_float(t)) {
-    if (t == RY_U32)
+    if (t == RY_U64)
+      snprintf(out, n, "%" PRIu64, ((const uint64_t *)f->a->data)[i]);
+    else if (t == RY_U32)
       snprintf(out, n, "%" PRIu32, ((const uint32_t *)f->a->data)[i]);
     else
       snprintf(out, n, "%lld", (long long)ry__load_i64(t, f->a->data, i));

@@ -9,7 +9,7 @@ static const struct {
   size_t size;
 } g_dtypes[RY_DTYPE_COUNT] = {
     [RY_BOOL] = {"bool", 1}, [RY_I8] = {"i8", 1},   [RY_I16] = {"i16", 2},   [RY_I32] = {"i32", 4},
-    [RY_I64] = {"i64", 8},   [RY_U8] = {"u8", 1},   [RY_U32] = {"u32", 4},   [RY_F16] = {"f16", 2},
+    [RY_I64] = {"i64", 8},   [RY_U8] = {"u8", 1},   [RY_U16] = {"u16", 2}, [RY_U32] = {"u32", 4}, [RY_U64] = {"u64", 8},   [RY_F16] = {"f16", 2},
     [RY_BF16] = {"bf16", 2}, [RY_F32] = {"f32", 4}, [RY_F64] = {"f64", 8},
 };
 
@@ -28,7 +28,8 @@ int ry_dtype_from_name(const char *name, ry_dtype *out) {
 }
 
 int ry_dtype_is_float(ry_dtype t) { return t == RY_F16 || t == RY_BF16 || t == RY_F32 || t == RY_F64; }
-int ry_dtype_is_int(ry_dtype t) { return t == RY_I8 || t == RY_I16 || t == RY_I32 || t == RY_I64 || t == RY_U8 || t == RY_U32; }
+int ry_dtype_is_int(ry_dtype t) { return t == RY_I8 || t == RY_I16 || t == RY_I32 || t == RY_I64 || t == RY_U8 || t == RY_U16 || t == RY_U32 ||
+                                   t == RY_U64; }
 int ry_dtype_is_signed(ry_dtype t) { return ry_dtype_is_float(t) || t == RY_I8 || t == RY_I16 || t == RY_I32 || t == RY_I64; }
 
 static ry_dtype signed_of_bits(size_t bits) {
@@ -50,6 +51,7 @@ ry_dtype ry_promote(ry_dtype a, ry_dtype b) {
   size_t ba = 8 * ry_dtype_size(a), bb = 8 * ry_dtype_size(b);
   if (sa == sb) return ba >= bb ? a : b;
   size_t sbits = sa ? ba : bb, ubits = sa ? bb : ba;
+  if (ubits >= 64) return RY_F64; /* no signed type holds u64: JAX's lattice joins them at the float */
   return signed_of_bits(sbits > ubits ? sbits : 2 * ubits);
 }
 
@@ -124,7 +126,9 @@ double ry__load_f64(ry_dtype t, const void *data, int64_t i) {
   case RY_I32: return ((const int32_t *)data)[i];
   case RY_I64: return (double)((const int64_t *)data)[i];
   case RY_U8: return ((const uint8_t *)data)[i];
+  case RY_U16: return ((const uint16_t *)data)[i];
   case RY_U32: return ((const uint32_t *)data)[i];
+  case RY_U64: return (double)((const uint64_t *)data)[i];
   case RY_F16: return ry__f16_to_f32(((const uint16_t *)data)[i]);
   case RY_BF16: return ry__bf16_to_f32(((const uint16_t *)data)[i]);
   case RY_F32: return ((const float *)data)[i];
@@ -141,7 +145,9 @@ int64_t ry__load_i64(ry_dtype t, const void *data, int64_t i) {
   case RY_I32: return ((const int32_t *)data)[i];
   case RY_I64: return ((const int64_t *)data)[i];
   case RY_U8: return ((const uint8_t *)data)[i];
+  case RY_U16: return ((const uint16_t *)data)[i];
   case RY_U32: return ((const uint32_t *)data)[i];
+  case RY_U64: return (int64_t)((const uint64_t *)data)[i]; /* the bits: >= 2^63 loads negative */
   default: {
     double d = ry__load_f64(t, data, i);
     if (isnan(d)) return 0;
@@ -169,7 +175,9 @@ void ry__store_f64(ry_dtype t, void *data, int64_t i, double v) {
     ((int64_t *)data)[i] = isnan(v) ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX : v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v;
     break;
   case RY_U8: ((uint8_t *)data)[i] = (uint8_t)sat(v, 0, UINT8_MAX); break;
+  case RY_U16: ((uint16_t *)data)[i] = (uint16_t)sat(v, 0, UINT16_MAX); break;
   case RY_U32: ((uint32_t *)data)[i] = (uint32_t)sat(v, 0, UINT32_MAX); break;
+  case RY_U64: ((uint64_t *)data)[i] = isnan(v) || v <= 0 ? 0 : v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v; break;
   case RY_F16: ((uint16_t *)data)[i] = ry__f32_to_f16((float)v); break;
   case RY_BF16: ((uint16_t *)data)[i] = ry__f32_to_bf16((float)v); break;
   case RY_F32: ((float *)data)[i] = (float)v; break;
@@ -186,7 +194,9 @@ void ry__store_i64(ry_dtype t, void *data, int64_t i, int64_t v) {
   case RY_I32: ((int32_t *)data)[i] = (int32_t)(uint32_t)v; break;
   case RY_I64: ((int64_t *)data)[i] = v; break;
   case RY_U8: ((uint8_t *)data)[i] = (uint8_t)v; break;
+  case RY_U16: ((uint16_t *)data)[i] = (uint16_t)v; break;
   case RY_U32: ((uint32_t *)data)[i] = (uint32_t)v; break;
+  case RY_U64: ((uint64_t *)data)[i] = (uint64_t)v; break;
   default: ry__store_f64(t, data, i, (double)v); break;
   }
 }

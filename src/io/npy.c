@@ -30,10 +30,10 @@ static const struct {
   const char *descr;
 } k_descrs[] = {
     {RY_BOOL, "|b1"}, {RY_I8, "|i1"}, {RY_I16, "<i2"}, {RY_I32, "<i4"}, {RY_I64, "<i8"},
-    {RY_U8, "|u1"},   {RY_U32, "<u4"}, {RY_F16, "<f2"}, {RY_F32, "<f4"}, {RY_F64, "<f8"},
+    {RY_U8, "|u1"},   {RY_U16, "<u2"}, {RY_U32, "<u4"}, {RY_U64, "<u8"}, {RY_F16, "<f2"}, {RY_F32, "<f4"}, {RY_F64, "<f8"},
 };
 #define N_DESCRS (sizeof k_descrs / sizeof k_descrs[0])
-#define SUPPORTED_DESCRS "|b1 |i1 <i2 <i4 <i8 |u1 <u4 <f2 <f4 <f8"
+#define SUPPORTED_DESCRS "|b1 |i1 <i2 <i4 <i8 |u1 <u2 <u4 <u8 <f2 <f4 <f8"
 
 static const char *descr_of(ry_dtype t) {
   for (size_t i = 0; i < N_DESCRS; i++)

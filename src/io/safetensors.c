@@ -22,7 +22,7 @@ static const struct {
   ry_dtype t;
   const char *name;
 } k_dtypes[] = {{RY_BOOL, "BOOL"}, {RY_I8, "I8"},   {RY_I16, "I16"},   {RY_I32, "I32"}, {RY_I64, "I64"}, {RY_U8, "U8"},
-                {RY_U32, "U32"},   {RY_F16, "F16"}, {RY_BF16, "BF16"}, {RY_F32, "F32"}, {RY_F64, "F64"}};
+                {RY_U16, "U16"},   {RY_U32, "U32"}, {RY_U64, "U64"},   {RY_F16, "F16"}, {RY_BF16, "BF16"}, {RY_F32, "F32"}, {RY_F64, "F64"}};
 #define N_DTYPES (sizeof k_dtypes / sizeof k_dtypes[0])
 
 static const char *st_name(ry_dtype t) {

@@ -51,7 +51,7 @@ const shlo_span *shlo_kv_get(const shlo_op *op, const char *key) {
 static const struct {
   const char *name;
   ry_dtype t;
-} k_elems[] = {{"i1", RY_BOOL}, {"i8", RY_I8},   {"i16", RY_I16},   {"i32", RY_I32}, {"i64", RY_I64}, {"ui8", RY_U8},
+} k_elems[] = {{"i1", RY_BOOL}, {"i8", RY_I8},   {"i16", RY_I16},   {"i32", RY_I32}, {"i64", RY_I64}, {"ui8", RY_U8}, {"ui16", RY_U16}, {"ui64", RY_U64},
                {"ui32", RY_U32}, {"f16", RY_F16}, {"bf16", RY_BF16}, {"f32", RY_F32}, {"f64", RY_F64}};
 
 static int elem_type(const char *p, int n, ry_dtype *t) {

@@ -173,7 +173,7 @@ ry_value shlo_sharded(shlo_imp *im, ry_builder *b, const char *at, shlo_span spe
 bool shlo_record_check(shlo_imp *im, ry_builder *b, shlo_scope *sc, const shlo_op *op);
 
 
-/* ---- one op's conversion (shlo_ops.c, shlo_control.c) ---- */
+/* ---- one op's conversion (shlo_ops.c, shlo_control.c, shlo_window.c) ---- */
 typedef struct shlo_x {
   shlo_imp *im;
   ry_builder *b;
@@ -195,6 +195,25 @@ bool shlo_finish1(shlo_x *x, ry_value v);
 const shlo_op *shlo_def_in(const shlo_region *r, shlo_span name);
 int shlo_arg_index(const shlo_region *r, const shlo_span *names, int n_names, shlo_span name);
 const shlo_op *shlo_region_ret(const shlo_region *r);
+/* Shared by the converters (shlo_ops.c): an attribute under either name
+ * (b2 may be NULL); one that must be an axis list; the reduction kind a body
+ * computes on its arguments a and b (`op(a, b)`, or IEEE max/min spelled
+ * with selects) as a StableHLO op name, and that name as a ryft kind for
+ * dtype d; whether constant c is kind k's identity; r combined with init
+ * (broadcast) unless init is the identity. */
+const shlo_span *shlo_attr(shlo_x *x, const char *a, const char *b2);
+bool shlo_need_axes(shlo_x *x, const char *a, const char *b2, ry_axes *out);
+bool shlo_body_kind(const shlo_region *r, int a, int b, shlo_span *opname);
+bool shlo_kind_of(shlo_span name, ry_dtype d, ry_reduce_kind *k);
+bool shlo_is_identity(const ry_array *c, ry_reduce_kind k);
+ry_value shlo_with_init(shlo_x *x, ry_value r, ry_value init, ry_reduce_kind k);
+bool shlo_c_reduce_window(shlo_x *x); /* shlo_window.c */
+bool shlo_c_select_and_scatter(shlo_x *x);
+bool shlo_c_bitcast_resize(shlo_x *x); /* shlo_bits.c */
+bool shlo_c_rng_bit_generator(shlo_x *x);
+bool shlo_c_reduce_precision(shlo_x *x);
+bool shlo_c_triangular_solve(shlo_x *x); /* shlo_linalg.c */
+bool shlo_c_lapack_trsm(shlo_x *x);
 bool shlo_c_while(shlo_x *x);
 bool shlo_c_case(shlo_x *x, bool is_if);
 bool shlo_c_call(shlo_x *x);

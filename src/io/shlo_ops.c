@@ -27,21 +27,21 @@ bool shlo_xfail(X *x, ry_code code, const char *fmt, ...) {
 }
 
 /* The attribute under any of its names (NULL-terminated list). */
-static const shlo_span *attr(X *x, const char *a, const char *b2) {
+const shlo_span *shlo_attr(X *x, const char *a, const char *b2) {
   const shlo_span *s = shlo_kv_get(x->op, a);
   if (!s && b2) s = shlo_kv_get(x->op, b2);
   return s;
 }
 
-static bool need_axes(X *x, const char *a, const char *b2, ry_axes *out) {
-  const shlo_span *s = attr(x, a, b2);
+bool shlo_need_axes(X *x, const char *a, const char *b2, ry_axes *out) {
+  const shlo_span *s = shlo_attr(x, a, b2);
   if (!s) return shlo_xfail(x, RY_ERR_PARSE, "missing attribute %s", a);
   if (!shlo_axes(*s, out)) return shlo_xfail(x, RY_ERR_PARSE, "malformed attribute %s", a);
   return true;
 }
 
 static bool need_int(X *x, const char *a, const char *b2, int64_t *v) {
-  const shlo_span *s = attr(x, a, b2);
+  const shlo_span *s = shlo_attr(x, a, b2);
   if (!s) return shlo_xfail(x, RY_ERR_PARSE, "missing attribute %s", a);
   if (!shlo_int(*s, v)) return shlo_xfail(x, RY_ERR_PARSE, "malformed attribute %s", a);
   return true;
@@ -102,6 +102,7 @@ static const struct {
     {"stablehlo.is_finite", RY_OP_IS_FINITE},
     {"stablehlo.not", RY_OP_NOT},
     {"stablehlo.popcnt", RY_OP_POPCNT},
+    {"stablehlo.count_leading_zeros", RY_OP_CLZ},
     {"stablehlo.add", RY_OP_ADD},
     {"stablehlo.subtract", RY_OP_SUB},
     {"stablehlo.multiply", RY_OP_MUL},
@@ -128,7 +129,7 @@ static const struct {
 static bool c_compare(X *x) {
   static const char *dirs[RY_CMP_COUNT] = {"EQ", "NE", "LT", "LE", "GT", "GE"};
   shlo_span w = {0};
-  const shlo_span *s = attr(x, "comparison_direction", NULL);
+  const shlo_span *s = shlo_attr(x, "comparison_direction", NULL);
   if (s) w = shlo_enum_word(*s);
   else if (x->op->n_word) w = x->op->word[0];
   ry_attrs a;
@@ -142,7 +143,7 @@ static bool c_compare(X *x) {
 }
 
 static bool c_constant(X *x) {
-  const shlo_span *s = attr(x, "value", NULL);
+  const shlo_span *s = shlo_attr(x, "value", NULL);
   if (!s && x->op->n_word) s = &x->op->word[0];
   if (!s) return shlo_xfail(x, RY_ERR_PARSE, "missing value");
   if (x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "a constant has one result");
@@ -170,21 +171,21 @@ static bool c_iota(X *x) {
 static bool c_broadcast(X *x) {
   ry_attrs a;
   memset(&a, 0, sizeof a);
-  if (!need_axes(x, "dims", "broadcast_dimensions", &a.broadcast.dims)) return false;
+  if (!shlo_need_axes(x, "dims", "broadcast_dimensions", &a.broadcast.dims)) return false;
   return emit(x, RY_OP_BROADCAST, x->n_in, x->in, &a);
 }
 
 static bool c_transpose(X *x) {
   ry_attrs a;
   memset(&a, 0, sizeof a);
-  if (!need_axes(x, "dims", "permutation", &a.transpose.perm)) return false;
+  if (!shlo_need_axes(x, "dims", "permutation", &a.transpose.perm)) return false;
   return emit(x, RY_OP_TRANSPOSE, x->n_in, x->in, &a);
 }
 
 static bool c_reverse(X *x) {
   ry_attrs a;
   memset(&a, 0, sizeof a);
-  if (!need_axes(x, "dims", "dimensions", &a.reverse.dims)) return false;
+  if (!shlo_need_axes(x, "dims", "dimensions", &a.reverse.dims)) return false;
   return emit(x, RY_OP_REVERSE, x->n_in, x->in, &a);
 }
 
@@ -198,15 +199,15 @@ static bool c_concatenate(X *x) {
 static bool c_dynamic_slice(X *x) {
   ry_attrs a;
   memset(&a, 0, sizeof a);
-  if (!need_axes(x, "sizes", "slice_sizes", &a.dynamic_slice.sizes)) return false;
+  if (!shlo_need_axes(x, "sizes", "slice_sizes", &a.dynamic_slice.sizes)) return false;
   return emit(x, RY_OP_DYNAMIC_SLICE, x->n_in, x->in, &a);
 }
 
 static bool c_pad(X *x) {
   ry_attrs a;
   memset(&a, 0, sizeof a);
-  if (!need_axes(x, "low", "edge_padding_low", &a.pad.low) || !need_axes(x, "high", "edge_padding_high", &a.pad.high) ||
-      !need_axes(x, "interior", "interior_padding", &a.pad.interior))
+  if (!shlo_need_axes(x, "low", "edge_padding_low", &a.pad.low) || !shlo_need_axes(x, "high", "edge_padding_high", &a.pad.high) ||
+      !shlo_need_axes(x, "interior", "interior_padding", &a.pad.interior))
     return false;
   return emit(x, RY_OP_PAD, x->n_in, x->in, &a);
 }
@@ -215,9 +216,9 @@ static bool c_pad(X *x) {
 static bool c_slice(X *x) {
   ry_attrs a;
   memset(&a, 0, sizeof a);
-  if (attr(x, "start_indices", NULL)) {
-    if (!need_axes(x, "start_indices", NULL, &a.slice.start) || !need_axes(x, "limit_indices", NULL, &a.slice.limit) ||
-        !need_axes(x, "strides", NULL, &a.slice.stride))
+  if (shlo_attr(x, "start_indices", NULL)) {
+    if (!shlo_need_axes(x, "start_indices", NULL, &a.slice.start) || !shlo_need_axes(x, "limit_indices", NULL, &a.slice.limit) ||
+        !shlo_need_axes(x, "strides", NULL, &a.slice.stride))
       return false;
     return emit(x, RY_OP_SLICE, x->n_in, x->in, &a);
   }
@@ -277,7 +278,7 @@ int shlo_arg_index(const shlo_region *r, const shlo_span *names, int n_names, sh
 const shlo_op *shlo_region_ret(const shlo_region *r) { return r->n_op ? r->op[r->n_op - 1] : NULL; }
 
 /* The reduction a body computes on (arg a, arg b): `return op(a, b)`. */
-static bool body_kind(const shlo_region *r, int a, int bb, shlo_span *opname) {
+bool shlo_body_kind(const shlo_region *r, int a, int bb, shlo_span *opname) {
   const shlo_op *ret = shlo_region_ret(r);
   if (!ret || ret->n_opd < 1) return false;
   const shlo_op *d = shlo_def_in(r, ret->opd[0]);
@@ -309,7 +310,7 @@ static bool body_kind(const shlo_region *r, int a, int bb, shlo_span *opname) {
   return true;
 }
 
-static bool kind_of(shlo_span name, ry_dtype d, ry_reduce_kind *k) {
+bool shlo_kind_of(shlo_span name, ry_dtype d, ry_reduce_kind *k) {
   bool bl = d == RY_BOOL;
   if (shlo_span_is(name, "stablehlo.add")) *k = bl ? RY_OR : RY_SUM;
   else if (shlo_span_is(name, "stablehlo.multiply")) *k = bl ? RY_AND : RY_PROD;
@@ -322,7 +323,7 @@ static bool kind_of(shlo_span name, ry_dtype d, ry_reduce_kind *k) {
 }
 
 /* Whether the constant c is kind k's identity. */
-static bool is_identity(const ry_array *c, ry_reduce_kind k) {
+bool shlo_is_identity(const ry_array *c, ry_reduce_kind k) {
   if (!c || ry_shape_numel(c->type.shape) != 1) return false;
   ry_dtype d = c->type.dtype;
   if (ry_dtype_is_float(d)) {
@@ -355,8 +356,8 @@ static const ry_op k_combine[RY_REDUCE_COUNT] = {
 };
 
 /* r op= broadcast(init) when init is not the identity. */
-static ry_value with_init(X *x, ry_value r, ry_value init, ry_reduce_kind k) {
-  if (is_identity(shlo_const_of(x->b, init), k)) return r;
+ry_value shlo_with_init(X *x, ry_value r, ry_value init, ry_reduce_kind k) {
+  if (shlo_is_identity(shlo_const_of(x->b, init), k)) return r;
   ry_value bi = ry_broadcast_in_dim_(x->b, x->loc, init, ry_value_shape(x->b, r), RY_NO_AXES);
   ry_value ops[2] = {r, bi};
   return ryb_emit1(x->b, x->loc, k_combine[k], 2, ops, NULL, NULL);
@@ -390,67 +391,22 @@ static bool c_argminmax(X *x, const shlo_region *r, ry_axes dims) {
 
 static bool c_reduce(X *x) {
   ry_axes dims;
-  if (!need_axes(x, "dimensions", NULL, &dims)) return false;
+  if (!shlo_need_axes(x, "dimensions", NULL, &dims)) return false;
   int k = x->n_in / 2;
   if (x->n_in % 2 || k < 1) return shlo_xfail(x, RY_ERR_PARSE, "expects inputs and as many init values");
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
   shlo_span opname = {0};
   if (k == 1) {
     if (x->op->n_word >= 2 && shlo_span_is(x->op->word[0], "applies")) opname = x->op->word[1];
-    else if (!r || !body_kind(r, 0, 1, &opname)) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce body that is not one binary op");
+    else if (!r || !shlo_body_kind(r, 0, 1, &opname)) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce body that is not one binary op");
     ry_reduce_kind kind;
-    if (!kind_of(opname, ry_value_dtype(x->b, x->in[0]), &kind))
+    if (!shlo_kind_of(opname, ry_value_dtype(x->b, x->in[0]), &kind))
       return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce body %.*s", opname.n, opname.p);
     ry_value v = ry_reduce_(x->b, x->loc, x->in[0], kind, dims);
-    return shlo_finish1(x, with_init(x, v, x->in[1], kind));
+    return shlo_finish1(x, shlo_with_init(x, v, x->in[1], kind));
   }
   if (k == 2 && r && r->n_arg == 4 && x->n_res == 2) return c_argminmax(x, r, dims);
   return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce of %d operands", k);
-}
-
-/* reduce_window whose window spans one whole axis, padded by its length - 1
- * on one side with unit strides (how ryft writes `cumulative` and how
- * jnp.cumsum/cummax lower): a cumulative reduction. Other windows (pooling)
- * are refused. */
-static bool c_reduce_window(X *x) {
-  if (x->n_in != 2 || x->n_res != 1) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window of %d operands", x->n_in / 2);
-  ry_type t = ry_value_type(x->b, x->in[0]);
-  int rank = t.shape.rank;
-  ry_axes win, str = {0, {0}}, bd = {0, {0}}, wd = {0, {0}};
-  int64_t pad[2 * RY_MAX_RANK] = {0};
-  int np = 0;
-  const shlo_span *s;
-  if (!need_axes(x, "window_dimensions", NULL, &win)) return false;
-  bool ok = true;
-  if ((s = attr(x, "window_strides", NULL))) ok &= shlo_axes(*s, &str);
-  if ((s = attr(x, "base_dilations", NULL))) ok &= shlo_axes(*s, &bd);
-  if ((s = attr(x, "window_dilations", NULL))) ok &= shlo_axes(*s, &wd);
-  if ((s = attr(x, "padding", NULL))) ok &= shlo_ints(*s, pad, 2 * RY_MAX_RANK, &np);
-  if (!ok || win.n != rank) return shlo_xfail(x, RY_ERR_PARSE, "malformed window attributes");
-  if (np == 1) {
-    for (int i = 1; i < 2 * rank; i++) pad[i] = pad[0];
-    np = 2 * rank;
-  }
-  int axis = -1;
-  bool cum = (np == 0 || np == 2 * rank) && rank > 0;
-  for (int d = 0; d < rank && cum; d++) {
-    if ((str.n && str.v[d] != 1) || (bd.n && bd.v[d] != 1) || (wd.n && wd.v[d] != 1)) cum = false;
-    else if (win.v[d] == 1 && (np == 0 || (pad[2 * d] == 0 && pad[2 * d + 1] == 0))) continue;
-    else if (axis < 0 && win.v[d] == t.shape.dims[d] && np &&
-             ((pad[2 * d] == win.v[d] - 1 && pad[2 * d + 1] == 0) || (pad[2 * d] == 0 && pad[2 * d + 1] == win.v[d] - 1)))
-      axis = d;
-    else cum = false;
-  }
-  if (!cum || axis < 0 || t.shape.dims[axis] < 2)
-    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window that is not a cumulative reduction (pooling windows are not supported)");
-  const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
-  shlo_span opname;
-  ry_reduce_kind kind;
-  if (!r || !body_kind(r, 0, 1, &opname) || !kind_of(opname, t.dtype, &kind))
-    return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a reduce_window body that is not one binary op");
-  bool reverse = pad[2 * axis] == 0;
-  ry_value v = ry_cumulative_(x->b, x->loc, x->in[0], kind, axis, reverse);
-  return shlo_finish1(x, with_init(x, v, x->in[1], kind));
 }
 
 /* ---- contractions ---- */
@@ -472,7 +428,7 @@ static bool c_dot(X *x) {
   ry_dot_dims d;
   memset(&d, 0, sizeof d);
   const shlo_span *s;
-  if ((s = attr(x, "dot_dimension_numbers", NULL))) {
+  if ((s = shlo_attr(x, "dot_dimension_numbers", NULL))) {
     shlo_span f;
     if (shlo_field(*s, "lhs_batching_dimensions", &f) && !shlo_axes(f, &d.lhs_batch)) return shlo_xfail(x, RY_ERR_PARSE, "bad dims");
     if (shlo_field(*s, "rhs_batching_dimensions", &f) && !shlo_axes(f, &d.rhs_batch)) return shlo_xfail(x, RY_ERR_PARSE, "bad dims");
@@ -485,9 +441,9 @@ static bool c_dot(X *x) {
     d.lhs_contract = (ry_axes){1, {lr - 1}};
     d.rhs_contract = (ry_axes){1, {0}};
   } else {
-    if ((s = attr(x, "batching_dims", NULL)) && !pair_axes(*s, &d.lhs_batch, &d.rhs_batch))
+    if ((s = shlo_attr(x, "batching_dims", NULL)) && !pair_axes(*s, &d.lhs_batch, &d.rhs_batch))
       return shlo_xfail(x, RY_ERR_PARSE, "malformed batching_dims");
-    if ((s = attr(x, "contracting_dims", NULL)) && !pair_axes(*s, &d.lhs_contract, &d.rhs_contract))
+    if ((s = shlo_attr(x, "contracting_dims", NULL)) && !pair_axes(*s, &d.lhs_contract, &d.rhs_contract))
       return shlo_xfail(x, RY_ERR_PARSE, "malformed contracting_dims");
   }
   if (x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "one result");
@@ -532,13 +488,13 @@ static bool c_conv(X *x) {
   ry_conv_dims d;
   memset(&d, 0, sizeof d);
   ry_axes lab[3];
-  const shlo_span *s = attr(x, "dim_numbers", "dimension_numbers");
+  const shlo_span *s = shlo_attr(x, "dim_numbers", "dimension_numbers");
   if (!s || !conv_labels(*s, lab)) return shlo_xfail(x, RY_ERR_PARSE, "missing or malformed dimension numbers");
   d.input_dims = lab[0];
   d.kernel_dims = lab[1];
   d.output_dims = lab[2];
   int ns = d.input_dims.n - 2;
-  const shlo_span *win = attr(x, "window", NULL);
+  const shlo_span *win = shlo_attr(x, "window", NULL);
   shlo_span f;
   ry_axes rev = {0, {0}};
   int64_t pad[2 * RY_MAX_RANK];
@@ -551,11 +507,11 @@ static bool c_conv(X *x) {
     if (shlo_field(*win, "rhs_dilate", &f)) ok &= shlo_axes(f, &d.rhs_dilation);
     if (shlo_field(*win, "reverse", &f)) ok &= shlo_axes(f, &rev);
   } else {
-    if ((s = attr(x, "window_strides", NULL))) ok &= shlo_axes(*s, &d.stride);
-    if ((s = attr(x, "padding", NULL))) ok &= shlo_ints(*s, pad, 2 * RY_MAX_RANK, &np);
-    if ((s = attr(x, "lhs_dilation", NULL))) ok &= shlo_axes(*s, &d.lhs_dilation);
-    if ((s = attr(x, "rhs_dilation", NULL))) ok &= shlo_axes(*s, &d.rhs_dilation);
-    if ((s = attr(x, "window_reversal", NULL))) ok &= shlo_axes(*s, &rev);
+    if ((s = shlo_attr(x, "window_strides", NULL))) ok &= shlo_axes(*s, &d.stride);
+    if ((s = shlo_attr(x, "padding", NULL))) ok &= shlo_ints(*s, pad, 2 * RY_MAX_RANK, &np);
+    if ((s = shlo_attr(x, "lhs_dilation", NULL))) ok &= shlo_axes(*s, &d.lhs_dilation);
+    if ((s = shlo_attr(x, "rhs_dilation", NULL))) ok &= shlo_axes(*s, &d.rhs_dilation);
+    if ((s = shlo_attr(x, "window_reversal", NULL))) ok &= shlo_axes(*s, &rev);
   }
   if (!ok) return shlo_xfail(x, RY_ERR_PARSE, "malformed window attributes");
   for (int i = 0; i < rev.n; i++)
@@ -573,8 +529,8 @@ static bool c_conv(X *x) {
     }
   }
   int64_t fg = 1, bg = 1;
-  if ((s = attr(x, "feature_group_count", NULL)) && !shlo_int(*s, &fg)) return shlo_xfail(x, RY_ERR_PARSE, "bad feature_group_count");
-  if ((s = attr(x, "batch_group_count", NULL)) && !shlo_int(*s, &bg)) return shlo_xfail(x, RY_ERR_PARSE, "bad batch_group_count");
+  if ((s = shlo_attr(x, "feature_group_count", NULL)) && !shlo_int(*s, &fg)) return shlo_xfail(x, RY_ERR_PARSE, "bad feature_group_count");
+  if ((s = shlo_attr(x, "batch_group_count", NULL)) && !shlo_int(*s, &bg)) return shlo_xfail(x, RY_ERR_PARSE, "bad batch_group_count");
   d.feature_groups = fg;
   d.batch_groups = bg;
   /* every list filled (the attribute is normalized), the written result
@@ -647,14 +603,14 @@ static bool unbatch(X *x, ry_value *idx, int64_t *ivd, const ry_axes *ob, const 
 
 static bool c_gather(X *x) {
   if (x->n_in != 2 || x->n_res != 1) return shlo_xfail(x, RY_ERR_PARSE, "expects 2 operands and 1 result");
-  const shlo_span *st = attr(x, "dimension_numbers", NULL);
+  const shlo_span *st = shlo_attr(x, "dimension_numbers", NULL);
   ry_gather_dims d;
   ry_axes b1, b2, ivd;
   if (!dn_axes(x, st, "offset_dims", &d.offset_dims, false) ||
       !dn_axes(x, st, "collapsed_slice_dims", &d.collapsed_slice_dims, false) ||
       !dn_axes(x, st, "start_index_map", &d.start_index_map, true) || !dn_axes(x, st, "index_vector_dim", &ivd, true) ||
       !dn_axes(x, st, "operand_batching_dims", &b1, false) || !dn_axes(x, st, "start_indices_batching_dims", &b2, false) ||
-      !need_axes(x, "slice_sizes", NULL, &d.slice_sizes))
+      !shlo_need_axes(x, "slice_sizes", NULL, &d.slice_sizes))
     return false;
   if (ivd.n != 1) return shlo_xfail(x, RY_ERR_PARSE, "malformed index_vector_dim");
   d.index_vector_dim = ivd.v[0];
@@ -665,7 +621,7 @@ static bool c_gather(X *x) {
 
 static bool c_scatter(X *x) {
   if (x->n_in != 3 || x->n_res != 1) return shlo_xfail(x, RY_ERR_UNSUPPORTED, "scatter of %d operands", x->n_in);
-  const shlo_span *st = attr(x, "scatter_dimension_numbers", NULL);
+  const shlo_span *st = shlo_attr(x, "scatter_dimension_numbers", NULL);
   ry_scatter_dims d;
   memset(&d, 0, sizeof d);
   ry_axes b1, b2, ivd;
@@ -686,7 +642,7 @@ static bool c_scatter(X *x) {
   shlo_span opname;
   ry_reduce_kind k;
   if (ret && ret->n_opd == 1 && shlo_arg_index(r, r->arg_name, r->n_arg, ret->opd[0]) == 1) d.kind = RY_SCATTER_REPLACE;
-  else if (body_kind(r, 0, 1, &opname) && kind_of(opname, x->rt[0].dtype, &k) && k <= RY_MIN)
+  else if (shlo_body_kind(r, 0, 1, &opname) && shlo_kind_of(opname, x->rt[0].dtype, &k) && k <= RY_MIN)
     d.kind = k == RY_SUM ? RY_SCATTER_ADD : k == RY_PROD ? RY_SCATTER_MUL : k == RY_MAX ? RY_SCATTER_MAX : RY_SCATTER_MIN;
   else return shlo_xfail(x, RY_ERR_UNSUPPORTED, "a scatter body that is neither a replacement nor one binary op");
   return shlo_finish1(x, ry_scatter_(x->b, x->loc, x->in[0], idx, x->in[2], &d));
@@ -710,8 +666,8 @@ static int trace_arg(const shlo_region *r, shlo_span v) {
 static bool c_sort(X *x) {
   int64_t dim = -1, stable = 0;
   const shlo_span *s;
-  if ((s = attr(x, "dimension", NULL)) && !shlo_int(*s, &dim)) return shlo_xfail(x, RY_ERR_PARSE, "bad dimension");
-  if ((s = attr(x, "is_stable", NULL)) && !shlo_int(*s, &stable)) stable = 1;
+  if ((s = shlo_attr(x, "dimension", NULL)) && !shlo_int(*s, &dim)) return shlo_xfail(x, RY_ERR_PARSE, "bad dimension");
+  if ((s = shlo_attr(x, "is_stable", NULL)) && !shlo_int(*s, &stable)) stable = 1;
   const shlo_region *r = x->op->n_reg ? x->op->reg[0] : NULL;
   if (!r || r->n_arg != 2 * x->n_in) return shlo_xfail(x, RY_ERR_PARSE, "needs a comparator of %d arguments", 2 * x->n_in);
   /* the first ordering comparison of the two elements of one operand (JAX
@@ -747,6 +703,13 @@ static bool c_sort(X *x) {
 
 static bool dispatch(X *x) {
   const shlo_span nm = x->op->name;
+  if (shlo_span_is(nm, "stablehlo.bitcast_convert") && x->n_in == 1 && x->n_res == 1 &&
+      (ry_dtype_size(ry_value_dtype(x->b, x->in[0])) != ry_dtype_size(x->rt[0].dtype) ||
+       (ry_value_dtype(x->b, x->in[0]) == RY_BOOL) != (x->rt[0].dtype == RY_BOOL)))
+    return shlo_c_bitcast_resize(x);
+  if (shlo_span_is(nm, "stablehlo.rng_bit_generator")) return shlo_c_rng_bit_generator(x);
+  if (shlo_span_is(nm, "stablehlo.reduce_precision")) return shlo_c_reduce_precision(x);
+  if (shlo_span_is(nm, "stablehlo.triangular_solve")) return shlo_c_triangular_solve(x);
   for (size_t i = 0; i < sizeof k_plain / sizeof k_plain[0]; i++) {
     if (!shlo_span_is(nm, k_plain[i].name)) continue;
     ry_op op = k_plain[i].op;
@@ -754,7 +717,7 @@ static bool dispatch(X *x) {
     /* StableHLO's i1 arithmetic is logic; unsigned negation wraps around */
     if (d == RY_BOOL && op == RY_OP_ADD) op = RY_OP_OR;
     if (d == RY_BOOL && op == RY_OP_MUL) op = RY_OP_AND;
-    if (op == RY_OP_NEG && (d == RY_U8 || d == RY_U32) && x->n_in == 1) {
+    if (op == RY_OP_NEG && (d == RY_U8 || d == RY_U16 || d == RY_U32 || d == RY_U64) && x->n_in == 1) {
       ry_type t = ry_value_type(x->b, x->in[0]);
       ry_value ops[2] = {ry_full_(x->b, x->loc, t.dtype, t.shape, 0), x->in[0]};
       return emit(x, RY_OP_SUB, 2, ops, NULL);
@@ -772,7 +735,8 @@ static bool dispatch(X *x) {
   if (shlo_span_is(nm, "stablehlo.pad")) return c_pad(x);
   if (shlo_span_is(nm, "stablehlo.slice")) return c_slice(x);
   if (shlo_span_is(nm, "stablehlo.reduce")) return c_reduce(x);
-  if (shlo_span_is(nm, "stablehlo.reduce_window")) return c_reduce_window(x);
+  if (shlo_span_is(nm, "stablehlo.reduce_window")) return shlo_c_reduce_window(x);
+  if (shlo_span_is(nm, "stablehlo.select_and_scatter")) return shlo_c_select_and_scatter(x);
   if (shlo_span_is(nm, "stablehlo.dot_general") || shlo_span_is(nm, "stablehlo.dot")) return c_dot(x);
   if (shlo_span_is(nm, "stablehlo.convolution")) return c_conv(x);
   if (shlo_span_is(nm, "stablehlo.gather")) return c_gather(x);
@@ -789,9 +753,12 @@ static bool dispatch(X *x) {
     return v.id && shlo_finish1(x, v);
   }
   if (shlo_span_is(nm, "stablehlo.custom_call")) {
-    const shlo_span *t = attr(x, "call_target_name", NULL);
+    const shlo_span *t = shlo_attr(x, "call_target_name", NULL);
     shlo_span tn = t ? *t : x->op->n_word ? x->op->word[0] : (shlo_span){"?", 1};
-    const shlo_span *sh = attr(x, "mhlo.sharding", NULL);
+    const shlo_span *sh = shlo_attr(x, "mhlo.sharding", NULL);
+    if (shlo_span_is(tn, "@lapack_strsm_ffi") || shlo_span_is(tn, "@lapack_dtrsm_ffi") ||
+        shlo_span_is(tn, "\"lapack_strsm_ffi\"") || shlo_span_is(tn, "\"lapack_dtrsm_ffi\""))
+      return shlo_c_lapack_trsm(x);
     if ((shlo_span_is(tn, "\"Sharding\"") || shlo_span_is(tn, "@Sharding")) && sh && x->n_in == 1) {
       /* with_sharding_constraint as GSPMD writes it (and ryft exports it) */
       ry_value v = shlo_sharded(x->im, x->b, x->op->at, *sh, x->in[0]);

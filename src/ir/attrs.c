@@ -25,6 +25,11 @@ static const ryg_field fs_reduce[] = {FLD("kind", RYG_F_REDUCE, reduce.kind), FL
 static const ryg_field fs_arg[] = {FLD("axis", RYG_F_INT, arg.axis)};
 static const ryg_field fs_cumulative[] = {FLD("kind", RYG_F_REDUCE, cumulative.kind), FLD("axis", RYG_F_INT, cumulative.axis),
                                       FLD("reverse", RYG_F_BOOL, cumulative.reverse)};
+static const ryg_field fs_window[] = {
+    FLD("kind", RYG_F_REDUCE, window.kind),           FLD("window", RYG_F_AXES, window.w.window),
+    FLD("stride", RYG_F_AXES, window.w.stride),       FLD("base_dilation", RYG_F_AXES, window.w.base_dilation),
+    FLD("window_dilation", RYG_F_AXES, window.w.window_dilation), FLD("pad_low", RYG_F_AXES, window.w.pad_low),
+    FLD("pad_high", RYG_F_AXES, window.w.pad_high)};
 static const ryg_field fs_dot[] = {FLD("lhs_batch", RYG_F_AXES, dot.lhs_batch), FLD("rhs_batch", RYG_F_AXES, dot.rhs_batch),
                                FLD("lhs_contract", RYG_F_AXES, dot.lhs_contract), FLD("rhs_contract", RYG_F_AXES, dot.rhs_contract)};
 static const ryg_field fs_conv[] = {
@@ -78,6 +83,7 @@ const ryg_schema ryg_attr_schemas[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_REDUCE] = SCHEMA(fs_reduce),
     [RY_ATTR_ARG] = SCHEMA(fs_arg),
     [RY_ATTR_CUMULATIVE] = SCHEMA(fs_cumulative),
+    [RY_ATTR_WINDOW] = SCHEMA(fs_window),
     [RY_ATTR_DOT] = SCHEMA(fs_dot),
     [RY_ATTR_CONV] = SCHEMA(fs_conv),
     [RY_ATTR_GATHER] = SCHEMA(fs_gather),

@@ -459,6 +459,46 @@ ry_value ry_convolution_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, 
   return ryb_emit1(b, loc, RY_OP_CONVOLUTION, 2, ops, &a, &req);
 }
 
+/* ---- windowed reductions ---- */
+
+static ry_value window_op(ry_builder *b, ry_loc loc, ry_op op, int n, const ry_value *in, ry_reduce_kind kind,
+                          const ry_window_dims *w) {
+  const char *name = ryg_op_table[op].name;
+  for (int i = 0; i < n; i++)
+    if (!check_value(b, loc, name, in[i], i)) return (ry_value){0};
+  if (!w) return ryb_failf(b, loc, RY_ERR_INVALID_ARGUMENT, name, "window dimensions are NULL"), (ry_value){0};
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.window.kind = kind;
+  a.window.w = *w;
+  ry_window_dims *c = &a.window.w;
+  ry_axes *all[6] = {&c->window, &c->stride, &c->base_dilation, &c->window_dilation, &c->pad_low, &c->pad_high};
+  for (int i = 0; i < 6; i++)
+    if (!valid_axes_list(b, loc, name, all[i])) return (ry_value){0};
+  int rank = vtype(b, in[0]).shape.rank;
+  fill(&c->window, rank, 1);
+  fill(&c->stride, rank, 1);
+  fill(&c->base_dilation, rank, 1);
+  fill(&c->window_dilation, rank, 1);
+  fill(&c->pad_low, rank, 0);
+  fill(&c->pad_high, rank, 0);
+  return ryb_emit1(b, loc, op, n, in, &a, NULL);
+}
+
+ry_value ry_reduce_window_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_kind kind, const ry_window_dims *w) {
+  return window_op(b, loc, RY_OP_REDUCE_WINDOW, 1, &x, kind, w);
+}
+ry_value ry_select_and_scatter_(ry_builder *b, ry_loc loc, ry_value x, ry_value source, ry_reduce_kind kind,
+                                const ry_window_dims *w) {
+  ry_value in[2] = {x, source};
+  return window_op(b, loc, RY_OP_SELECT_AND_SCATTER, 2, in, kind, w);
+}
+ry_value ry_select_and_gather_(ry_builder *b, ry_loc loc, ry_value x, ry_value t, ry_reduce_kind kind,
+                               const ry_window_dims *w) {
+  ry_value in[2] = {x, t};
+  return window_op(b, loc, RY_OP_SELECT_AND_GATHER, 2, in, kind, w);
+}
+
 /* ---- indexing ---- */
 
 ry_value ry_gather_(ry_builder *b, ry_loc loc, ry_value operand, ry_value indices, const ry_gather_dims *d) {

@@ -276,6 +276,23 @@ static int int_of(const tok *t, int64_t *out) {
   return 0;
 }
 
+/* A u64 element: digits only, up to 2^64 - 1. */
+bool ryg_parse_u64(parser *p, const char *what, uint64_t *out) {
+  char d[128];
+  const char *s = p->cur.s, *e = p->cur.s + p->cur.n;
+  uint64_t v = 0;
+  bool ok = p->cur.k == T_NUMBER && s < e;
+  for (; ok && s < e; s++) {
+    unsigned dg = (unsigned)(*s - '0');
+    if (!is_digit(*s) || v > (UINT64_MAX - dg) / 10) ok = false;
+    else v = v * 10 + dg;
+  }
+  if (!ok) return ryg_fail_at(p, &p->cur, "expected %s (0..18446744073709551615) but found %s", what, ryg_describe(&p->cur, d, sizeof d));
+  *out = v;
+  ryg_advance(p);
+  return true;
+}
+
 bool ryg_parse_int(parser *p, int64_t lo, int64_t hi, const char *what, int64_t *out) {
   char d[128];
   int rc = int_of(&p->cur, out);

@@ -64,12 +64,17 @@ static bool parse_element(parser *p, ry_dtype dt) {
   } else if (ry_dtype_is_int(dt)) {
     static const struct { int64_t lo, hi; } range[RY_DTYPE_COUNT] = {
         [RY_I8] = {INT8_MIN, INT8_MAX},     [RY_I16] = {INT16_MIN, INT16_MAX}, [RY_I32] = {INT32_MIN, INT32_MAX},
-        [RY_I64] = {INT64_MIN, INT64_MAX},  [RY_U8] = {0, UINT8_MAX},          [RY_U32] = {0, UINT32_MAX}};
+        [RY_I64] = {INT64_MIN, INT64_MAX},  [RY_U8] = {0, UINT8_MAX},          [RY_U16] = {0, UINT16_MAX},
+        [RY_U32] = {0, UINT32_MAX}};
     int64_t v;
     char what[40];
     snprintf(what, sizeof what, "an %s element", ry_dtype_name(dt));
-    if (!ryg_parse_int(p, range[dt].lo, range[dt].hi, what, &v)) return false;
-    bits = (uint64_t)v;
+    if (dt == RY_U64) {
+      if (!ryg_parse_u64(p, what, &bits)) return false;
+    } else {
+      if (!ryg_parse_int(p, range[dt].lo, range[dt].hi, what, &v)) return false;
+      bits = (uint64_t)v;
+    }
   } else {
     double v;
     bool finite_text;

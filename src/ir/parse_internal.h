@@ -84,6 +84,7 @@ bool ryg_is_word(const tok *t, const char *w);
 entry *ryg_map_find(const map *m, const char *k, size_t n);
 bool ryg_oom(parser *p);
 bool ryg_parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nres, const ry_type *res0);
+bool ryg_parse_u64(parser *p, const char *what, uint64_t *out);
 bool ryg_parse_int(parser *p, int64_t lo, int64_t hi, const char *what, int64_t *out);
 const char *ryg_sym(const tok *t, char *buf, size_t size);
 

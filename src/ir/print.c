@@ -374,7 +374,11 @@ static void a_constant(aw *w, const char *k, const ry_array *arr) {
       put(b, ry__load_i64(t, arr->data, i) ? "true" : "false");
     else if (ry_dtype_is_float(t))
       put_float(b, ry__load_f64(t, arr->data, i), t == RY_F64);
-    else
+    else if (t == RY_U64) {
+      char u[24];
+      int m = snprintf(u, sizeof u, "%llu", (unsigned long long)((const uint64_t *)arr->data)[i]);
+      put_n(b, u, (size_t)m);
+    } else
       put_i64(b, ry__load_i64(t, arr->data, i));
   }
   put(b, "]");

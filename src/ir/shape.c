@@ -355,6 +355,84 @@ static ry_code rule_cumulative(ry_rule_ctx *c) {
   return ryg_set1(c, c->in[0]);
 }
 
+/* ---- windowed reductions ---- */
+
+/* The windows' result shape over an operand of shape `in` (every list one
+ * entry per dimension): dilated and padded size, less the dilated window,
+ * over the stride, plus one (0 when the window does not fit). */
+static ry_code window_shape(ry_rule_ctx *c, ry_shape in, ry_shape *out) {
+  const ry_window_dims *w = &c->attrs->window.w;
+  const ry_axes *lists[6] = {&w->window, &w->stride, &w->base_dilation, &w->window_dilation, &w->pad_low, &w->pad_high};
+  const char *names[6] = {"window", "stride", "base_dilation", "window_dilation", "pad_low", "pad_high"};
+  *out = in;
+  for (int k = 0; k < 6; k++) {
+    if (lists[k]->n != in.rank)
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s needs %d entries (the operand's rank)", names[k], ASTR(*lists[k]), in.rank);
+    for (int i = 0; i < in.rank; i++) {
+      int64_t v = lists[k]->v[i];
+      if (k < 4 && v < 1) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: entries must be >= 1", names[k], ASTR(*lists[k]));
+      if (v > (INT64_C(1) << 32) || v < -(INT64_C(1) << 32))
+        return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "%s %s: entry out of range", names[k], ASTR(*lists[k]));
+    }
+  }
+  for (int i = 0; i < in.rank; i++) {
+    int64_t d = in.dims[i];
+    if (d > (INT64_C(1) << 40) || (d > 1 && d - 1 > (INT64_C(1) << 60) / w->base_dilation.v[i]) ||
+        w->window.v[i] - 1 > (INT64_C(1) << 60) / w->window_dilation.v[i])
+      return ryg_fail(c, RY_ERR_SHAPE, "dimension %d is too large after dilation", i);
+    int64_t dd = (d == 0 ? 0 : (d - 1) * w->base_dilation.v[i] + 1) + w->pad_low.v[i] + w->pad_high.v[i];
+    int64_t dw = (w->window.v[i] - 1) * w->window_dilation.v[i] + 1;
+    if (dd < 0) return ryg_fail(c, RY_ERR_SHAPE, "dimension %d has negative size %lld after padding", i, (long long)dd);
+    out->dims[i] = dd < dw ? 0 : (dd - dw) / w->stride.v[i] + 1;
+  }
+  return RY_OK;
+}
+
+static ry_code rule_reduce_window(ry_rule_ctx *c) {
+  ry_reduce_kind k = c->attrs->window.kind;
+  if ((int)k < 0 || k >= RY_REDUCE_COUNT) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "invalid reduction kind %d", (int)k);
+  ry_dtype t = c->in[0].dtype;
+  if ((k == RY_AND || k == RY_OR) && !ryg_dt_class_has(RY_DT_INTB, t))
+    return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ryg_reduce_names[k], ry_dtype_name(t));
+  if ((k == RY_SUM || k == RY_PROD) && t == RY_BOOL)
+    return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ryg_reduce_names[k]);
+  ry_shape out;
+  TRY(window_shape(c, c->in[0].shape, &out));
+  return ryg_set1(c, (ry_type){t, out});
+}
+
+/* select_and_scatter(x, source) and select_and_gather(x, t): kind max or
+ * min, operands of one dtype; returns the windows' shape over x. */
+static ry_code select_common(ry_rule_ctx *c, ry_shape *win) {
+  ry_reduce_kind k = c->attrs->window.kind;
+  if (k != RY_MAX && k != RY_MIN) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "kind must be max or min (what a window selects)");
+  TRY(ryg_need_class(c, 0));
+  if (c->in[1].dtype != c->in[0].dtype)
+    return ryg_fail(c, RY_ERR_DTYPE, "operand dtypes %s and %s differ", ry_dtype_name(c->in[0].dtype), ry_dtype_name(c->in[1].dtype));
+  return window_shape(c, c->in[0].shape, win);
+}
+
+static ry_code rule_select_and_scatter(ry_rule_ctx *c) {
+  ry_shape win;
+  TRY(select_common(c, &win));
+  const ry_window_dims *w = &c->attrs->window.w;
+  for (int i = 0; i < c->in[0].shape.rank; i++)
+    if (w->base_dilation.v[i] != 1 || w->window_dilation.v[i] != 1)
+      return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "select_and_scatter takes no dilations (base %s, window %s)",
+                      ASTR(w->base_dilation), ASTR(w->window_dilation));
+  if (!ry_shape_equal(c->in[1].shape, win))
+    return ryg_fail(c, RY_ERR_SHAPE, "source %s must have the windows' shape %s", SSTR(c->in[1].shape), SSTR(win));
+  return ryg_set1(c, c->in[0]);
+}
+
+static ry_code rule_select_and_gather(ry_rule_ctx *c) {
+  ry_shape win;
+  TRY(select_common(c, &win));
+  if (!ry_shape_equal(c->in[1].shape, c->in[0].shape))
+    return ryg_fail(c, RY_ERR_SHAPE, "t %s must have the shape of x %s", SSTR(c->in[1].shape), SSTR(c->in[0].shape));
+  return ryg_set1(c, (ry_type){c->in[0].dtype, win});
+}
+
 /* ---- contractions ---- */
 
 static ry_code rule_dot(ry_rule_ctx *c) {
@@ -638,6 +716,9 @@ static ry_code rule_dequantize(ry_rule_ctx *c) {
 #define RULE_REDUCE rule_reduce
 #define RULE_ARG rule_arg
 #define RULE_CUMULATIVE rule_cumulative
+#define RULE_REDUCE_WINDOW rule_reduce_window
+#define RULE_SELECT_AND_SCATTER rule_select_and_scatter
+#define RULE_SELECT_AND_GATHER rule_select_and_gather
 #define RULE_DOT rule_dot
 #define RULE_CONV rule_conv
 #define RULE_GATHER rule_gather

@@ -1,6 +1,6 @@
 /* Forward-mode rules of the array ops that need more than one line:
  * reduce, cumulative (JAX's associative scan for max/min, so ties split as
- * JAX's do) and sort. The rest of the JVP rules and the driver are in jvp.c. */
+ * JAX's do), sort and the windowed reductions. The rest of the JVP rules and the driver are in jvp.c. */
 #include "jvp_shorthand.h"
 
 
@@ -196,4 +196,35 @@ void ryt_jvp_sort(ryt_jvp_args *a) {
     return;
   for (int i = 0; i < n; i++)
     if (!Z(TX(i)) && ry_dtype_is_float(T(B, X(i)).dtype)) a->ty[i] = ry_take_along_axis_(B, L, TX(i), out[n], (int)dim);
+}
+
+/* ---- windowed reductions (JAX's rules) ----
+ * reduce_window sum is linear; max/min take the tangent at each window's
+ * selected element (select_and_gather, whose transpose is
+ * select_and_scatter: max pooling's gradient); select_and_scatter and
+ * select_and_gather are linear in their second operand, the selection
+ * being piecewise constant in x. */
+void ryt_jvp_window(ryt_jvp_args *a) {
+  ry_op op = a->n->op;
+  ry_attrs at = a->n->attrs;
+  if (op == RY_OP_REDUCE_WINDOW) {
+    if (Z(TX(0))) return;
+    switch (at.window.kind) {
+    case RY_SUM: a->ty[0] = ryb_emit1(B, L, RY_OP_REDUCE_WINDOW, 1, &a->tx[0], &at, NULL); break;
+    case RY_MAX:
+    case RY_MIN: {
+      ry_value in[2] = {X(0), TX(0)};
+      a->ty[0] = ryb_emit1(B, L, RY_OP_SELECT_AND_GATHER, 2, in, &at, NULL);
+      break;
+    }
+    case RY_PROD:
+      ryb_failf(B, L, RY_ERR_UNSUPPORTED, "reduce_window", "differentiation of a product window is not supported (nor in JAX)");
+      break;
+    default: break; /* and/or: integers, no tangent */
+    }
+    return;
+  }
+  if (Z(TX(1))) return;
+  ry_value in[2] = {X(0), TX(1)};
+  a->ty[0] = ryb_emit1(B, L, op, 2, in, &at, NULL);
 }

@@ -63,6 +63,7 @@ int ryt_jvp_region_subst(ry_builder *b, const ry_graph *g, int32_t r, const ry_v
 void ryt_jvp_reduce(ryt_jvp_args *a);
 void ryt_jvp_cumulative(ryt_jvp_args *a);
 void ryt_jvp_sort(ryt_jvp_args *a);
+void ryt_jvp_window(ryt_jvp_args *a); /* reduce_window, select_and_scatter, select_and_gather */
 ry_value ryt_balanced_eq(ryt_jvp_args *a, ry_value x, ry_value z, ry_value y);
 /* Tangent t, or zeros of type `like` when t is a symbolic zero. */
 ry_value ryt_materialize(ry_builder *b, ry_loc loc, ry_value t, ry_type like);

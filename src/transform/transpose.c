@@ -1,6 +1,8 @@
 /* Reverse mode, JAX's way: linearize (JVP, then split the primal part from
  * the part linear in the tangents) and transpose the linear part. Only the
  * linear ops that JVP rules emit need a transpose rule. */
+#include <math.h>
+
 #include "transform.h"
 
 #define B (a->b)
@@ -144,6 +146,70 @@ static void t_reduce(ryt_tr_args *a) {
 static void t_cumulative(ryt_tr_args *a) {
   if (a->n->attrs.cumulative.kind != RY_SUM) { t_nonlinear(a); return; }
   a->ct_in[0] = ry_cumulative_(B, L, a->ct[0], RY_SUM, (int)a->n->attrs.cumulative.axis, !a->n->attrs.cumulative.reverse);
+}
+/* reduce_window sum (JAX's _reduce_window_sum_transpose_rule): the
+ * cotangent, dilated by the strides and padded as a convolution's input
+ * gradient, summed over windows that move by the base dilation. */
+static int64_t dilated(int64_t n, int64_t d) { return n == 0 ? 0 : 1 + d * (n - 1); }
+static void t_reduce_window(ryt_tr_args *a) {
+  if (a->n->attrs.window.kind != RY_SUM) { t_nonlinear(a); return; }
+  const ry_window_dims *w = &a->n->attrs.window.w;
+  ry_shape in = OT(a, 0).shape, out = RT(a, 0).shape;
+  int r = in.rank;
+  ry_axes lo = {r, {0}}, hi = {r, {0}}, interior = {r, {0}};
+  ry_window_dims tw = {w->window, w->base_dilation, {r, {0}}, w->window_dilation, {r, {0}}, {r, {0}}};
+  for (int i = 0; i < r; i++) {
+    int64_t win = dilated(w->window.v[i], w->window_dilation.v[i]);
+    lo.v[i] = win - w->pad_low.v[i] - 1;
+    hi.v[i] = dilated(in.dims[i], w->base_dilation.v[i]) + win - 1 - dilated(out.dims[i], w->stride.v[i]) - lo.v[i];
+    interior.v[i] = w->stride.v[i] - 1;
+    tw.base_dilation.v[i] = 1;
+  }
+  ry_value p = ry_pad_(B, L, a->ct[0], ry_scalar_(B, L, RT(a, 0).dtype, 0), lo, hi, interior);
+  a->ct_in[0] = ry_reduce_window_(B, L, p, RY_SUM, &tw);
+}
+/* select_and_scatter <-> select_and_gather, in the operand that carries the
+ * tangent (the second); the selection's operand x stays primal. A base
+ * dilation is undone as JAX does: x padded with the identity in the holes,
+ * scattered, and the holes sliced away; window dilation is refused, as in
+ * JAX. */
+static void t_select_and_scatter(ryt_tr_args *a) {
+  if (a->lin[0]) { t_nonlinear(a); return; }
+  ry_value in[2] = {a->x[0], a->ct[0]};
+  ry_attrs at = a->n->attrs;
+  a->ct_in[1] = ryb_emit1(B, L, RY_OP_SELECT_AND_GATHER, 2, in, &at, NULL);
+}
+static void t_select_and_gather(ryt_tr_args *a) {
+  if (a->lin[0]) { t_nonlinear(a); return; }
+  ry_attrs at = a->n->attrs;
+  ry_window_dims *w = &at.window.w;
+  ry_shape xs = OT(a, 0).shape;
+  int r = xs.rank;
+  bool base = false;
+  for (int i = 0; i < r; i++) {
+    if (w->window_dilation.v[i] != 1) {
+      ryb_failf(B, L, RY_ERR_UNSUPPORTED, "select_and_gather",
+                "reverse mode through a max/min pooling with window dilation is not supported (nor in JAX)");
+      return;
+    }
+    base |= w->base_dilation.v[i] != 1;
+  }
+  ry_value x = a->x[0];
+  ry_axes zero = {r, {0}}, interior = {r, {0}}, lim = {r, {0}};
+  if (base) {
+    for (int i = 0; i < r; i++) interior.v[i] = w->base_dilation.v[i] - 1;
+    double id = at.window.kind == RY_MAX ? -INFINITY : INFINITY;
+    x = ry_pad_(B, L, x, ry_scalar_(B, L, OT(a, 0).dtype, id), zero, zero, interior);
+  }
+  ry_axes bd = w->base_dilation;
+  for (int i = 0; i < r; i++) w->base_dilation.v[i] = 1;
+  ry_value in[2] = {x, a->ct[0]};
+  ry_value s = ryb_emit1(B, L, RY_OP_SELECT_AND_SCATTER, 2, in, &at, NULL);
+  if (base) {
+    for (int i = 0; i < r; i++) lim.v[i] = dilated(xs.dims[i], bd.v[i]);
+    s = ry_slice_(B, L, s, zero, lim, bd);
+  }
+  a->ct_in[1] = s;
 }
 static void t_dynamic_slice(ryt_tr_args *a) {
   int r = OT(a, 0).shape.rank;
@@ -475,6 +541,8 @@ const ry_transpose_rule ryt_transpose_rules[RY_OP_COUNT] = {
     [RY_OP_CONVERT] = t_convert, [RY_OP_SELECT] = t_select, [RY_OP_BROADCAST] = t_broadcast, [RY_OP_RESHAPE] = t_reshape,
     [RY_OP_TRANSPOSE] = t_transpose, [RY_OP_SLICE] = t_slice, [RY_OP_PAD] = t_pad, [RY_OP_CONCATENATE] = t_concatenate,
     [RY_OP_REDUCE] = t_reduce, [RY_OP_CUMULATIVE] = t_cumulative, [RY_OP_DYNAMIC_SLICE] = t_dynamic_slice,
+    [RY_OP_REDUCE_WINDOW] = t_reduce_window, [RY_OP_SELECT_AND_SCATTER] = t_select_and_scatter,
+    [RY_OP_SELECT_AND_GATHER] = t_select_and_gather,
     [RY_OP_DYNAMIC_UPDATE_SLICE] = t_dus, [RY_OP_GATHER] = t_gather, [RY_OP_SCATTER] = t_scatter, [RY_OP_REVERSE] = t_reverse,
     [RY_OP_DOT_GENERAL] = t_dot, [RY_OP_CONVOLUTION] = t_conv, [RY_OP_ALL_REDUCE] = t_collective,
     [RY_OP_ALL_GATHER] = t_collective, [RY_OP_REDUCE_SCATTER] = t_collective, [RY_OP_SHARDING] = t_collective,

@@ -133,6 +133,20 @@ static void r_dequantize(ryt_vmap_args *a) {
   ry_attrs at = a->n->attrs;
   emit_batched(a, a->x, &at);
 }
+/* Windowed ops: a window of 1 along the batch axis, every operand batched. */
+static void r_window(ryt_vmap_args *a) {
+  ry_attrs at = a->n->attrs;
+  ry_window_dims *w = &at.window.w;
+  w->window = prepend(w->window, 1);
+  w->stride = prepend(w->stride, 1);
+  w->base_dilation = prepend(w->base_dilation, 1);
+  w->window_dilation = prepend(w->window_dilation, 1);
+  w->pad_low = prepend(w->pad_low, 0);
+  w->pad_high = prepend(w->pad_high, 0);
+  ry_value in[2];
+  for (int i = 0; i < a->n->n_operands && i < 2; i++) in[i] = mat(a, i);
+  emit_batched(a, in, &at);
+}
 static void r_sort(ryt_vmap_args *a) {
   int n = a->n->n_operands;
   ry_value *in = ry__calloc((size_t)n, sizeof *in);
@@ -260,6 +274,7 @@ static ry_dtype index_dtype_for(ry_dtype t, int64_t n) {
   switch (t) {
   case RY_I8: max = 127; break;
   case RY_U8: max = 255; break;
+  case RY_U16: max = 65535; break;
   case RY_I16: max = 32767; break;
   default: return t;
   }
@@ -344,7 +359,7 @@ static ry_value stack_starts(ryt_vmap_args *a, int first, int r, const int64_t *
   ry_dtype dt = RY_I32;
   for (int k = 0; k < r; k++) {
     ry_dtype t = T(B, X(first + k)).dtype;
-    if (t == RY_I64 || t == RY_U32) dt = RY_I64;
+    if (t == RY_I64 || t == RY_U32 || t == RY_U64) dt = RY_I64;
   }
   ry_value parts[RY_MAX_RANK + 1];
   int np = 0;
@@ -452,6 +467,9 @@ static void r_dynamic_update_slice(ryt_vmap_args *a) {
 #define BATCH_OF_REDUCE r_reduce
 #define BATCH_OF_ARG r_arg
 #define BATCH_OF_CUMULATIVE r_cumulative
+#define BATCH_OF_REDUCE_WINDOW r_window
+#define BATCH_OF_SELECT_AND_SCATTER r_window
+#define BATCH_OF_SELECT_AND_GATHER r_window
 #define BATCH_OF_DOT r_dot
 #define BATCH_OF_CONV r_conv
 #define BATCH_OF_GATHER r_gather

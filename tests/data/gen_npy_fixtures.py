@@ -35,11 +35,11 @@ save("np_bool_2x2.npy", np.array([[True, False], [False, True]]))
 save("np_f64_0x3.npy", np.zeros((0, 3), dtype="<f8"))
 save("np_i32_v2.npy", np.array([1, 2, 3], dtype="<i4"), version=(2, 0))
 save("np_f32_v3.npy", np.array([[4.0], [5.0]], dtype="<f4"), version=(3, 0))
+save("np_u16.npy", np.array([1, 2], dtype="<u2"))
 
 # refused: made by NumPy, so the headers are exactly what users will have
 save("np_bad_f4_bigendian.npy", np.array([1.0, 2.0], dtype=">f4"))
 save("np_bad_c8.npy", np.array([1 + 2j], dtype="<c8"))
-save("np_bad_u2.npy", np.array([1, 2], dtype="<u2"))
 save("np_bad_fortran.npy", np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3)))
 save("np_bad_rank9.npy", np.zeros((1,) * 9, dtype="<f4"))
 

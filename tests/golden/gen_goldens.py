@@ -44,7 +44,9 @@ DT = {
     "i32": np.dtype(np.int32),
     "i64": np.dtype(np.int64),
     "u8": np.dtype(np.uint8),
+    "u16": np.dtype(np.uint16),
     "u32": np.dtype(np.uint32),
+    "u64": np.dtype(np.uint64),
     "f16": np.dtype(np.float16),
     "bf16": BF16,
     "f32": np.dtype(np.float32),
@@ -1679,6 +1681,211 @@ def gen_control():
             tol="exact")
 
 
+# ============================================================================
+# window.golden: reduce_window, select_and_scatter, select_and_gather
+# ============================================================================
+
+def gen_window():
+    from jax._src.lax import windowed_reductions as wr
+    F = "window.golden"
+    rng = rng_for("window")
+    red_fn = {"sum": (lax.add, 0), "prod": (lax.mul, 1), "max": (lax.max, None),
+              "min": (lax.min, None), "and": (lax.bitwise_and, None), "or": (lax.bitwise_or, None)}
+
+    def ident(kind, dt):
+        npdt = DT[dt]
+        if kind in ("sum", "or"):
+            return np.zeros((), npdt)
+        if kind == "prod":
+            return np.ones((), npdt)
+        if kind == "and":
+            return np.array(True if dt == "bool" else -1, npdt)
+        if dt in FLOATS:
+            return np.array(-np.inf if kind == "max" else np.inf, npdt)
+        info = np.iinfo(npdt)
+        return np.array(info.min if kind == "max" else info.max, npdt)
+
+    def wattrs(kind, r, window, stride, base, wdil, pads):
+        return [("kind", kind), ("window", list(window)), ("stride", list(stride or [1] * r)),
+                ("base_dilation", list(base or [1] * r)), ("window_dilation", list(wdil or [1] * r)),
+                ("pad_low", [p[0] for p in pads] if pads else [0] * r),
+                ("pad_high", [p[1] for p in pads] if pads else [0] * r)]
+
+    def rw(name, kind, x, window, stride=None, pads=None, base=None, wdil=None, tol=None):
+        dt = tname(x.dtype)
+        r = x.ndim
+        if tol is None:
+            tol = TOL_SUM[dt] if kind in ("sum", "prod") and dt in FLOATS else "exact"
+
+        def fn(a):
+            return lax.reduce_window(a, ident(kind, dt), red_fn[kind][0], tuple(window),
+                                     tuple(stride or [1] * r), pads or [(0, 0)] * r,
+                                     base_dilation=base and tuple(base), window_dilation=wdil and tuple(wdil))
+        single(F, "reduce_window/%s/%s" % (dt, name), "reduce_window", fn, [x],
+               attrs=wattrs(kind, r, window, stride, base, wdil, pads), tol=tol)
+
+    # max pooling (NHWC and NCHW), average (sum) pooling with SAME padding
+    rw("max_pool_nhwc", "max", rand_float(rng, "f32", (2, 6, 6, 3)), (1, 2, 2, 1), (1, 2, 2, 1))
+    rw("max_pool_nchw_overlap", "max", rand_float(rng, "f32", (2, 3, 5, 5)), (1, 1, 3, 3), (1, 1, 2, 2),
+       [(0, 0), (0, 0), (1, 1), (1, 1)])
+    rw("sum_pool_same", "sum", rand_float(rng, "f32", (2, 5, 5, 3)), (1, 3, 3, 1), (1, 2, 2, 1),
+       [(0, 0), (1, 1), (1, 1), (0, 0)])
+    rw("sum_pool_same", "sum", rand_float(rng, "f64", (2, 5, 5, 3)), (1, 3, 3, 1), (1, 2, 2, 1),
+       [(0, 0), (1, 1), (1, 1), (0, 0)])
+    rw("max_pool", "max", rand_float(rng, "f16", (3, 7)), (2, 3), (1, 2))
+    rw("max_pool", "max", rand_float(rng, "bf16", (3, 7)), (2, 3), (1, 2))
+    rw("min_window", "min", rand_float(rng, "f32", (4, 6)), (2, 2), (2, 1), [(1, 0), (0, 1)])
+    rw("prod_window", "prod", arr(rng.uniform(0.5, 1.5, (4, 5)), "f32"), (2, 2), (1, 1))
+    # dilations, negative padding, windows bigger than the input
+    rw("max_base_dilated", "max", rand_float(rng, "f32", (4, 5)), (2, 3), (1, 2), [(1, 0), (0, 2)],
+       base=(2, 1), wdil=(1, 2))
+    rw("sum_base_dilated", "sum", rand_float(rng, "f32", (3, 4)), (1, 3), (1, 1), [(0, 0), (1, 1)],
+       base=(1, 2))
+    rw("sum_window_dilated", "sum", rand_float(rng, "f32", (2, 9)), (1, 3), (1, 2), None, wdil=(1, 3))
+    rw("max_negative_pad", "max", rand_float(rng, "f32", (5, 6)), (2, 2), (1, 2), [(-1, 0), (0, -1)])
+    rw("sum_empty_result", "sum", rand_float(rng, "f32", (2, 3)), (1, 4), (1, 1))
+    rw("sum_cumulative", "sum", rand_float(rng, "f32", (6,)), (6,), (1,), [(5, 0)])
+    # integers and bool
+    rw("sum_pool", "sum", rand_int(rng, "i32", (3, 6)), (2, 2), (1, 2), [(0, 1), (1, 0)])
+    rw("max_pool", "max", rand_int(rng, "i32", (3, 6)), (2, 3), (1, 1))
+    rw("min_pool_padded", "min", rand_int(rng, "u8", (4, 4)), (2, 2), (2, 2), [(1, 1), (0, 0)])
+    rw("max_pool", "max", rand_int(rng, "i64", (5,)), (3,), (2,))
+    rw("and_window", "and", rand_bool(rng, (3, 5)), (2, 2), (1, 1))
+    rw("or_window", "or", rand_bool(rng, (3, 5)), (1, 3), (1, 2), [(0, 0), (1, 1)])
+    # NaN propagates through max
+    rw("max_nan", "max", arr([[1.0, NAN, 3.0, 0.0], [2.0, -1.0, INF, -INF]], "f32"), (2, 2), (1, 2))
+
+    # select_and_scatter (max pooling's gradient) and select_and_gather (its transpose)
+    def sas(name, kind, x, window, stride, pads=None):
+        dt = tname(x.dtype)
+        r = x.ndim
+        pads = pads or [(0, 0)] * r
+        sel = lax.ge_p if kind == "max" else lax.le_p
+        out_shape = lax.reduce_window(x, ident(kind, dt), red_fn[kind][0], tuple(window), tuple(stride),
+                                      pads).shape
+        src = rand_float(rng, dt, out_shape)
+        single(F, "select_and_scatter/%s/%s" % (dt, name), "select_and_scatter",
+               lambda a, s: wr._select_and_scatter_add(s, a, sel, tuple(window), tuple(stride), tuple(pads)),
+               [x, src], attrs=wattrs(kind, r, window, stride, None, None, pads),
+               tol=TOL_SUM[dt])
+
+    def sag(name, kind, x, window, stride, pads=None, base=None, wdil=None):
+        dt = tname(x.dtype)
+        r = x.ndim
+        pads = pads or [(0, 0)] * r
+        sel = lax.ge_p if kind == "max" else lax.le_p
+        t = rand_float(rng, dt, x.shape)
+        single(F, "select_and_gather/%s/%s" % (dt, name), "select_and_gather",
+               lambda a, tt: wr._select_and_gather_add(tt, a, sel, tuple(window), tuple(stride), tuple(pads),
+                                                       tuple(base or [1] * r), tuple(wdil or [1] * r)),
+               [x, t], attrs=wattrs(kind, r, window, stride, base, wdil, pads))
+
+    for dt in ("f32", "f64"):
+        sas("max_pool_nhwc", "max", rand_float(rng, dt, (2, 4, 6, 2)), (1, 2, 2, 1), (1, 2, 2, 1))
+        sas("max_overlap_padded", "max", rand_float(rng, dt, (2, 5, 5)), (1, 3, 3), (1, 2, 2),
+            [(0, 0), (1, 1), (1, 1)])
+        sas("min_overlap", "min", rand_float(rng, dt, (6, 5)), (3, 2), (1, 1))
+        sag("max_pool_nhwc", "max", rand_float(rng, dt, (2, 4, 6, 2)), (1, 2, 2, 1), (1, 2, 2, 1))
+        sag("max_overlap_padded", "max", rand_float(rng, dt, (2, 5, 5)), (1, 3, 3), (1, 2, 2),
+            [(0, 0), (1, 1), (1, 1)])
+        sag("min_dilated", "min", rand_float(rng, dt, (5, 7)), (2, 2), (1, 2), [(1, 0), (0, 1)],
+            base=(2, 1), wdil=(1, 2))
+    sas("max_ties_first", "max", arr([[1.0, 1.0, 0.0], [1.0, 0.5, 1.0]], "f32"), (2, 2), (1, 1))
+
+
+# ============================================================================
+# unsigned.golden: u16 and u64 through the ops that read integers' values
+# (u64 values of 2^63 and more are where an int64 view goes wrong)
+# ============================================================================
+
+def gen_clz():
+    # after every other elementwise case, so their random inputs stay as they were
+    F = "elementwise.golden"
+    for dt in INTS + ("u16", "u64"):
+        info = np.iinfo(DT[dt])
+        edge = [info.min, info.max, 0, 1, 2, info.max // 2 + 1, info.max // 3]
+        if dt == "u64":
+            x = np.concatenate([np.array(edge, np.uint64), rng_for("clz" + dt).integers(0, 2 ** 63, size=(6,), dtype=np.uint64)])
+        else:
+            x = np.concatenate([arr(edge, dt), rand_int(rng_for("clz" + dt), dt, (6,))])
+        single(F, "clz/%s/basic" % dt, "clz", lax.clz, [x])
+
+
+def gen_unsigned():
+    F = "unsigned.golden"
+    rng = rng_for("unsigned")
+    TOP = 2 ** 64 - 1
+
+    def u64(shape):
+        v = rng.integers(0, 2 ** 63, size=shape, dtype=np.uint64) * np.uint64(2)
+        v = v + rng.integers(0, 2, size=shape, dtype=np.uint64)
+        flat = v.reshape(-1)
+        for i, s in enumerate([0, 1, 2 ** 63 - 1, 2 ** 63, TOP, 5]):
+            if i < flat.size:
+                flat[(i * 7) % flat.size] = s
+        return v
+
+    def u16(shape):
+        v = rng.integers(0, 2 ** 16, size=shape).astype(np.uint16)
+        flat = v.reshape(-1)
+        for i, s in enumerate([0, 1, 32767, 32768, 65535]):
+            if i < flat.size:
+                flat[(i * 5) % flat.size] = s
+        return v
+
+    gens = {"u16": u16, "u64": u64}
+    binary = {"add": lax.add, "sub": lax.sub, "mul": lax.mul, "div": lax.div, "rem": lax.rem,
+              "max": lax.max, "min": lax.min, "and": lax.bitwise_and, "or": lax.bitwise_or,
+              "xor": lax.bitwise_xor, "shift_left": lax.shift_left,
+              "shift_right_logical": lax.shift_right_logical,
+              "shift_right_arithmetic": lax.shift_right_arithmetic}
+    for dt, g in gens.items():
+        bits = 16 if dt == "u16" else 64
+        for name, fn in binary.items():
+            x, y = g((3, 4)), g((3, 4))
+            if name.startswith("shift"):
+                y = (y % np.array(bits + 3, DT[dt])).astype(DT[dt])
+            if name in ("div", "rem"):
+                y.reshape(-1)[3] = 0  # x / 0 = all ones, x % 0 = x
+                y.reshape(-1)[5] = 3
+            single(F, "%s/%s/basic" % (name, dt), name, fn, [x, y])
+        single(F, "popcnt/%s/basic" % dt, "popcnt", lax.population_count, [g((2, 5))])
+        single(F, "not/%s/basic" % dt, "not", lax.bitwise_not, [g((2, 5))])
+        for d, fn in (("lt", lax.lt), ("le", lax.le), ("gt", lax.gt), ("ge", lax.ge), ("eq", lax.eq)):
+            x, y = g((3, 4)), g((3, 4))
+            y.reshape(-1)[::3] = x.reshape(-1)[::3]
+            single(F, "compare/%s/%s" % (dt, d), "compare", fn, [x, y], attrs=[("dir", d)])
+        single(F, "clamp/%s/basic" % dt, "clamp", lambda lo, x, hi: lax.clamp(lo, x, hi),
+               [np.array(100, DT[dt]), g((8,)), np.array(2 ** (bits - 1) + 7, DT[dt])])
+        for to in ("f32", "f64", "i64", "i32", "u8", "u16", "u64", "bool"):
+            if to == dt:
+                continue
+            single(F, "convert/%s_to_%s/basic" % (dt, to), "convert",
+                   lambda a, to=to: lax.convert_element_type(a, DT[to]), [g((2, 6))])
+        fsrc = arr([0.0, 1.5, -3.0, 65535.9, 70000.0, 1.8e19, 2.0e19, 9.3e18, NAN, INF, -INF, 4e9], "f64")
+        single(F, "convert/f64_to_%s/saturate" % dt, "convert", lambda a: lax.convert_element_type(a, DT[dt]), [fsrc])
+        single(F, "convert/i64_to_%s/wrap" % dt, "convert", lambda a: lax.convert_element_type(a, DT[dt]),
+               [arr([-1, 0, 5, -(2 ** 63), 2 ** 63 - 1, 65536], "i64")])
+        for kind, fn in (("max", lax.reduce_max), ("min", lax.reduce_min), ("sum", lax.reduce_sum)):
+            single(F, "reduce/%s/%s_axis1" % (dt, kind), "reduce", lambda a, fn=fn: fn(a, (1,)), [g((3, 5))],
+                   attrs=[("kind", kind), ("axes", [1])])
+        single(F, "argmax/%s/axis1" % dt, "argmax", lambda a: lax.argmax(a, 1, np.int32), [g((3, 5))],
+               attrs=[("axis", 1)])
+        single(F, "argmin/%s/axis0" % dt, "argmin", lambda a: lax.argmin(a, 0, np.int32), [g((3, 5))],
+               attrs=[("axis", 0)])
+        single(F, "cumulative/%s/max_axis1" % dt, "cumulative", lambda a: lax.cummax(a, axis=1), [g((2, 6))],
+               attrs=[("kind", "max"), ("axis", 1), ("reverse", False)])
+        single(F, "sort/%s/dim1" % dt, "sort", lambda a: lax.sort(a, dimension=1, is_stable=True), [g((3, 6))],
+               attrs=[("dim", 1), ("num_keys", 1), ("descending", False), ("stable", True)])
+        single(F, "reduce_window/%s/max_pool" % dt, "reduce_window",
+               lambda a: lax.reduce_window(a, np.array(0, DT[dt]), lax.max, (2, 2), (1, 2), "VALID"),
+               [g((3, 6))], attrs=[("kind", "max"), ("window", [2, 2]), ("stride", [1, 2]),
+                                    ("base_dilation", [1, 1]), ("window_dilation", [1, 1]),
+                                    ("pad_low", [0, 0]), ("pad_high", [0, 0])])
+        single(F, "bitcast_convert/%s/signed" % dt, "bitcast_convert",
+               lambda a: lax.bitcast_convert_type(a, DT["i16" if dt == "u16" else "i64"]), [g((5,))])
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     gen_elementwise()
@@ -1690,6 +1897,9 @@ def main():
     gen_conv()
     gen_gather_scatter()
     gen_sort_scan()
+    gen_window()
+    gen_unsigned()
+    gen_clz()
     gen_random()
     gen_control()
     write_files(outdir)

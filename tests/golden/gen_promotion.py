@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 jax.config.update("jax_enable_x64", True)
 NAMES = {"bool": jnp.bool_, "i8": jnp.int8, "i16": jnp.int16, "i32": jnp.int32, "i64": jnp.int64,
-         "u8": jnp.uint8, "u32": jnp.uint32, "f16": jnp.float16, "bf16": jnp.bfloat16,
+         "u8": jnp.uint8, "u16": jnp.uint16, "u32": jnp.uint32, "u64": jnp.uint64, "f16": jnp.float16, "bf16": jnp.bfloat16,
          "f32": jnp.float32, "f64": jnp.float64}
 BACK = {jnp.dtype(v): k for k, v in NAMES.items()}
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "promotion.txt")

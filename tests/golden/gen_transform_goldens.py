@@ -64,6 +64,7 @@ COMPARE = {"eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge
 REDUCE = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min", "reduce_prod": "prod",
           "reduce_and": "and", "reduce_or": "or"}
 CUMULATIVE = {"cumsum": "sum", "cumprod": "prod", "cummax": "max", "cummin": "min"}
+REDUCE_WINDOW = {"reduce_window_sum": "sum", "reduce_window_max": "max", "reduce_window_min": "min"}
 INLINE = {"jit", "pjit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
           "custom_vjp_call_jaxpr", "remat", "checkpoint", "custom_lin"}
 IDENTITY = {"stop_gradient", "copy", "copy_p", "optimization_barrier"}
@@ -287,6 +288,13 @@ def translate_eqn(sc, eqn, ins):
         return [sc.emit1("cumulative", ins, odt, osh,
                          [("kind", Raw(CUMULATIVE[p])), ("axis", int(prm["axis"])),
                           ("reverse", bool(prm["reverse"]))])]
+    if p in REDUCE_WINDOW:
+        pads = prm["padding"]
+        return [sc.emit1("reduce_window", ins, odt, osh, [
+            ("kind", Raw(REDUCE_WINDOW[p])), ("window", list(prm["window_dimensions"])),
+            ("stride", list(prm["window_strides"])), ("base_dilation", list(prm["base_dilation"])),
+            ("window_dilation", list(prm["window_dilation"])), ("pad_low", [q[0] for q in pads]),
+            ("pad_high", [q[1] for q in pads])])]
     if p == "dot_general":
         (lc, rc), (lb, rb) = prm["dimension_numbers"]
         return [sc.emit1("dot_general", ins, odt, osh,
@@ -990,6 +998,42 @@ def cumsum_mix(x, y):
 @func("cumsum_2d_loss", [N("x", 3, 4)])
 def cumsum_2d_loss(x):
     return jnp.sum(jnp.cumsum(x, axis=1) ** 2) + jnp.sum(jnp.cumsum(x, axis=0) * x)
+
+
+def _pool(x, init, op, window, strides, padding, base=None, wdil=None):
+    return lax.reduce_window(x, init, op, window, strides, padding, base_dilation=base,
+                             window_dilation=wdil)
+
+
+@func("max_pool_loss", [N("x", 2, 6, 6, 3), N("w", 2, 3, 3, 3)])
+def max_pool_loss(x, w):
+    # flax's nn.max_pool: NHWC, 2x2 windows, stride 2, VALID
+    y = _pool(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    return jnp.sum(jnp.tanh(y) * w)
+
+
+@func("max_pool_same_overlap", [N("x", 2, 5, 5)])
+def max_pool_same_overlap(x):
+    y = _pool(x, -jnp.inf, lax.max, (1, 3, 3), (1, 2, 2), "SAME")
+    return jnp.sum(y * y)
+
+
+@func("avg_pool_padded", [N("x", 2, 5, 6, 2)])
+def avg_pool_padded(x):
+    y = _pool(x, 0.0, lax.add, (1, 3, 2, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (0, 1), (0, 0))) / 6.0
+    return jnp.sin(y)
+
+
+@func("min_pool_dilated", [N("x", 3, 9)], fwd_only=True)  # JAX: no VJP with window dilation
+def min_pool_dilated(x):
+    y = _pool(x, jnp.inf, lax.min, (1, 3), (1, 2), ((0, 0), (1, 2)), base=(1, 1), wdil=(1, 2))
+    return jnp.sum(y ** 3)
+
+
+@func("sum_window_base_dilated", [N("x", 2, 4)])
+def sum_window_base_dilated(x):
+    y = _pool(x, 0.0, lax.add, (1, 3), (1, 1), ((0, 0), (1, 1)), base=(1, 2), wdil=(1, 1))
+    return jnp.exp(y)
 
 
 @func("cumprod", [U("x", 0.5, 1.5, 5)])

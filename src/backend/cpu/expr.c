@@ -18,7 +18,9 @@ const char *ryf_ctype(ry_dtype t) { /* compute type */
   case RY_I32: return "int32_t";
   case RY_I64: return "int64_t";
   case RY_U8: return "uint8_t";
+  case RY_U16: return "uint16_t";
   case RY_U32: return "uint32_t";
+  case RY_U64: return "uint64_t";
   case RY_F16: case RY_BF16: case RY_F32: return "float";
   case RY_F64: return "double";
   default: return "int";
@@ -54,7 +56,9 @@ const char *ryf_int_max(ry_dtype t) {
   case RY_I32: return "INT32_MAX";
   case RY_I64: return "INT64_MAX";
   case RY_U8: return "UINT8_MAX";
+  case RY_U16: return "UINT16_MAX";
   case RY_U32: return "UINT32_MAX";
+  case RY_U64: return "UINT64_MAX";
   case RY_BOOL: return "1";
   default: return "0";
   }

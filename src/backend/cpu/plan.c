@@ -36,7 +36,7 @@ bool ryf_ew_ok(const ry_graph *g, const ry_node *n) {
     return true;
   case RY_KIND_CONVERT:
     if ((rt == RY_F16 || rt == RY_BF16) && !(ryf_is_f(t0) && t0 != RY_F64) && t0 != RY_BOOL && t0 != RY_I8 &&
-        t0 != RY_U8 && t0 != RY_I16)
+        t0 != RY_U8 && t0 != RY_I16 && t0 != RY_U16)
       return false; /* would round twice */
     return true;
   case RY_KIND_BITCAST: /* between 4- or 8-byte types, element for element */

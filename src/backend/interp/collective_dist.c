@@ -100,8 +100,8 @@ static void combine(ry_reduce_kind k, ry_dtype t, void *dst, const void *src, in
     switch (k) {
     case RY_SUM: r = (int64_t)((uint64_t)a + (uint64_t)b); break;
     case RY_PROD: r = (int64_t)((uint64_t)a * (uint64_t)b); break;
-    case RY_MAX: r = a > b ? a : b; break;
-    default: r = a < b ? a : b; break;
+    case RY_MAX: r = ryi_ikey(t, a) > ryi_ikey(t, b) ? a : b; break;
+    default: r = ryi_ikey(t, a) < ryi_ikey(t, b) ? a : b; break;
     }
     ry__store_i64(t, dst, i, r);
   }

@@ -69,6 +69,7 @@ static bool int_unary(ry_op op, int64_t x, int bits, int64_t *r) {
   case RY_OP_SIGN: *r = (x > 0) - (x < 0); return true;
   case RY_OP_NOT: *r = (int64_t)~u; return true;
   case RY_OP_POPCNT: *r = popcount64(ryx_zext(u, bits)); return true;
+  case RY_OP_CLZ: *r = ryx_clz(ryx_zext(u, bits), bits); return true;
   default: return false;
   }
 }
@@ -173,17 +174,19 @@ static bool float_binary_ok(ry_op op) {
 }
 
 /* a, b are the operands' values (sign- or zero-extended per dtype). */
-static bool int_binary(ry_op op, int64_t a, int64_t b, int bits, bool is_signed, int64_t *r) {
+static bool int_binary(ry_op op, int64_t a, int64_t b, ry_dtype t, int64_t *r) {
   uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+  int bits = ryi_bits(t);
+  bool wide_u = t == RY_U64; /* unsigned beyond int64: order and division as unsigned */
   switch (op) {
   case RY_OP_ADD: *r = (int64_t)(ua + ub); return true;
   case RY_OP_SUB: *r = (int64_t)(ua - ub); return true;
   case RY_OP_MUL: *r = (int64_t)(ua * ub); return true;
-  case RY_OP_DIV: *r = ryx_idiv(a, b); return true;
-  case RY_OP_REM: *r = ryx_irem(a, b); return true;
+  case RY_OP_DIV: *r = wide_u ? (int64_t)ryx_udiv(ua, ub) : ryx_idiv(a, b); return true;
+  case RY_OP_REM: *r = wide_u ? (int64_t)ryx_urem(ua, ub) : ryx_irem(a, b); return true;
   case RY_OP_POW: *r = ryx_ipow(a, b); return true;
-  case RY_OP_MAX: *r = a > b ? a : b; return true;
-  case RY_OP_MIN: *r = a < b ? a : b; return true;
+  case RY_OP_MAX: *r = ryi_ikey(t, a) > ryi_ikey(t, b) ? a : b; return true;
+  case RY_OP_MIN: *r = ryi_ikey(t, a) < ryi_ikey(t, b) ? a : b; return true;
   case RY_OP_AND: *r = (int64_t)(ua & ub); return true;
   case RY_OP_OR: *r = (int64_t)(ua | ub); return true;
   case RY_OP_XOR: *r = (int64_t)(ua ^ ub); return true;
@@ -223,13 +226,11 @@ ry_status ryi_binary(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
       r[i] = (uint8_t)(op == RY_OP_AND ? u & v : op == RY_OP_OR ? u | v : u ^ v);
     }
   } else {
-    int bits = ryi_bits(t);
-    bool is_signed = ry_dtype_is_signed(t);
     if (t == RY_BOOL && op != RY_OP_AND && op != RY_OP_OR && op != RY_OP_XOR && op != RY_OP_MAX && op != RY_OP_MIN)
       goto bad;
     for (int64_t i = 0; i < numel; i++) {
       int64_t r;
-      if (!int_binary(op, ry__load_i64(t, x->data, i), ry__load_i64(t, y->data, i), bits, is_signed, &r)) goto bad;
+      if (!int_binary(op, ry__load_i64(t, x->data, i), ry__load_i64(t, y->data, i), t, &r)) goto bad;
       ry__store_i64(t, o->data, i, r);
     }
   }
@@ -269,7 +270,7 @@ ry_status ryi_compare(const ryi_frame *f, const ry_node *n, ry_array *const *in,
       double a = ry__load_f64(t, x->data, i), b = ry__load_f64(t, y->data, i);
       v = dir == RY_EQ ? a == b : dir == RY_NE ? a != b : dir == RY_LT ? a < b : dir == RY_LE ? a <= b : dir == RY_GT ? a > b : a >= b;
     } else {
-      int64_t a = ry__load_i64(t, x->data, i), b = ry__load_i64(t, y->data, i);
+      int64_t a = ryi_ikey(t, ry__load_i64(t, x->data, i)), b = ryi_ikey(t, ry__load_i64(t, y->data, i));
       v = dir == RY_EQ ? a == b : dir == RY_NE ? a != b : dir == RY_LT ? a < b : dir == RY_LE ? a <= b : dir == RY_GT ? a > b : a >= b;
     }
     r[i] = v;
@@ -316,8 +317,8 @@ ry_status ryi_clamp(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
       ry__store_f64(t, o->data, i, v);
     } else {
       int64_t v = ry__load_i64(t, x->data, i), l = ry__load_i64(t, lo->data, il), h = ry__load_i64(t, hi->data, ih);
-      v = v < l ? l : v;
-      v = v > h ? h : v;
+      v = ryi_ikey(t, v) < ryi_ikey(t, l) ? l : v;
+      v = ryi_ikey(t, v) > ryi_ikey(t, h) ? h : v;
       ry__store_i64(t, o->data, i, v);
     }
   }
@@ -364,7 +365,9 @@ ry_status ryi_convert(const ryi_frame *f, const ry_node *n, ry_array *const *in,
       else ry__store_f64(to, o->data, i, v); /* truncates, saturates, NaN -> 0; bool: != 0 */
     } else {
       int64_t v = ry__load_i64(from, x->data, i);
-      if (to == RY_F32) ((float *)o->data)[i] = (float)v; /* one rounding, also for |v| > 2^53 */
+      if (from == RY_U64 && to == RY_F32) ((float *)o->data)[i] = (float)(uint64_t)v;
+      else if (from == RY_U64 && ry_dtype_is_float(to)) ryi_store_f64(to, o->data, i, (double)(uint64_t)v);
+      else if (to == RY_F32) ((float *)o->data)[i] = (float)v; /* one rounding, also for |v| > 2^53 */
       else if (ry_dtype_is_float(to)) ryi_store_f64(to, o->data, i, (double)v);
       else ry__store_i64(to, o->data, i, v);
     }

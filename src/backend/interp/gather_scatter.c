@@ -17,6 +17,8 @@ static void read_index_vector(const ry_array *ind, int64_t ivd, const int64_t *b
     if (d != ivd) base += bidx[b++] * st[d];
   for (int k = 0; k < nvec; k++)
     start[k] = ry__load_i64(ind->type.dtype, ind->data, base + (ivd < is->rank ? k * st[ivd] : 0));
+  for (int k = 0; k < nvec; k++) /* u64 indices of 2^63 and more are past every end, not negative */
+    if (ind->type.dtype == RY_U64 && start[k] < 0) start[k] = INT64_C(1) << 62;
 }
 
 static int index_vector_len(const ry_array *ind, int64_t ivd) {
@@ -91,8 +93,8 @@ static void combine(ry_scatter_kind kind, ry_dtype t, void *dst, int64_t i, cons
     else if (t == RY_BOOL && kind == RY_SCATTER_MUL) r = a & b;
     else if (kind == RY_SCATTER_ADD) r = (int64_t)((uint64_t)a + (uint64_t)b);
     else if (kind == RY_SCATTER_MUL) r = (int64_t)((uint64_t)a * (uint64_t)b);
-    else if (kind == RY_SCATTER_MAX) r = a > b ? a : b;
-    else r = a < b ? a : b;
+    else if (kind == RY_SCATTER_MAX) r = ryi_ikey(t, a) > ryi_ikey(t, b) ? a : b;
+    else r = ryi_ikey(t, a) < ryi_ikey(t, b) ? a : b;
     ry__store_i64(t, dst, i, r);
   }
 }

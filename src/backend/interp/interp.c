@@ -30,6 +30,9 @@
 #define KERNEL_OF_REDUCE ryi_reduce
 #define KERNEL_OF_ARG ryi_argmax
 #define KERNEL_OF_CUMULATIVE ryi_cumulative
+#define KERNEL_OF_REDUCE_WINDOW ryi_reduce_window
+#define KERNEL_OF_SELECT_AND_SCATTER ryi_select_and_scatter
+#define KERNEL_OF_SELECT_AND_GATHER ryi_select_and_gather
 #define KERNEL_OF_DOT ryi_dot_general
 #define KERNEL_OF_CONV ryi_convolution
 #define KERNEL_OF_GATHER ryi_gather

@@ -60,6 +60,12 @@ ry_status ryi_dist_all_reduce(const ry_node *n, const ry_array *x, ry_array *o);
 ry_status ryi_dist_all_gather(const ry_node *n, const ry_array *x, ry_array *o);
 ry_status ryi_dist_reduce_scatter(const ry_node *n, const ry_array *x, ry_array *o);
 static inline int ryi_bits(ry_dtype t) { return (int)(8 * ry_dtype_size(t)); }
+/* An integer as ry__load_i64 gives it, as a key whose signed order is the
+ * dtype's order: u64 values of 2^63 and more load negative, so their sign
+ * bit is flipped (every other dtype fits an int64 as it is). */
+static inline int64_t ryi_ikey(ry_dtype t, int64_t v) {
+  return t == RY_U64 ? (int64_t)((uint64_t)v ^ (UINT64_C(1) << 63)) : v;
+}
 
 /* ---- kernels, one family per file ---- */
 /* elementwise.c */
@@ -89,6 +95,9 @@ ry_status ryi_constant(const ryi_frame *f, const ry_node *n, ry_array *const *in
 ry_status ryi_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_argmax(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_cumulative(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_reduce_window(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_select_and_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_select_and_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 /* dot_conv.c */
 ry_status ryi_dot_general(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_convolution(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);

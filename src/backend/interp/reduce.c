@@ -1,4 +1,5 @@
-/* Reductions and scans: reduce, argmax/argmin, cumulative.
+/* Reductions and scans: reduce, argmax/argmin, cumulative; windowed:
+ * reduce_window, select_and_scatter, select_and_gather.
  *
  * Float sums and products accumulate in double and round once when stored
  * (the reference answer, not XLA's summation order); integers wrap in uint64
@@ -65,8 +66,8 @@ static int64_t i_step(ry_reduce_kind k, ry_dtype t, int64_t acc, int64_t v) {
   switch (k) {
   case RY_SUM: return (int64_t)((uint64_t)acc + (uint64_t)v);
   case RY_PROD: return (int64_t)((uint64_t)acc * (uint64_t)v);
-  case RY_MAX: return acc > v ? acc : v;
-  case RY_MIN: return acc < v ? acc : v;
+  case RY_MAX: return ryi_ikey(t, acc) > ryi_ikey(t, v) ? acc : v;
+  case RY_MIN: return ryi_ikey(t, acc) < ryi_ikey(t, v) ? acc : v;
   case RY_AND: return (int64_t)((uint64_t)acc & (uint64_t)v);
   case RY_OR: return (int64_t)((uint64_t)acc | (uint64_t)v);
   default: return 0;
@@ -213,9 +214,9 @@ ry_status ryi_argmax(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
           }
         }
       } else {
-        int64_t bv = len ? ry__load_i64(t, x->data, base) : 0;
+        int64_t bv = len ? ryi_ikey(t, ry__load_i64(t, x->data, base)) : 0;
         for (int64_t k = 1; k < len; k++) {
-          int64_t v = ry__load_i64(t, x->data, base + k * inner);
+          int64_t v = ryi_ikey(t, ry__load_i64(t, x->data, base + k * inner));
           if (is_max ? v > bv : v < bv) {
             bv = v;
             best = k;
@@ -260,6 +261,148 @@ ry_status ryi_cumulative(const ryi_frame *f, const ry_node *n, ry_array *const *
         }
       }
     }
+  out[0] = o;
+  return NULL;
+}
+
+/* ---- windowed reductions ---- */
+
+/* The flat index in x (shape xs) of element k of the window at output index
+ * o, or -1 where that element is padding or a hole of the base dilation. */
+static int64_t window_pos(const ry_window_dims *w, const ry_shape *xs, const int64_t *o, const int64_t *k) {
+  int64_t flat = 0;
+  for (int d = 0; d < xs->rank; d++) {
+    int64_t p = o[d] * w->stride.v[d] + k[d] * w->window_dilation.v[d] - w->pad_low.v[d];
+    if (p < 0 || p % w->base_dilation.v[d]) return -1;
+    int64_t q = p / w->base_dilation.v[d];
+    if (q >= xs->dims[d]) return -1;
+    flat = flat * xs->dims[d] + q;
+  }
+  return flat;
+}
+
+static ry_shape window_shape(const ry_window_dims *w) {
+  ry_shape s = {w->window.n, {0}};
+  for (int d = 0; d < w->window.n; d++) s.dims[d] = w->window.v[d];
+  return s;
+}
+
+static ry_status window_check(const ry_node *n, const ry_shape *xs) {
+  const ry_window_dims *w = &n->attrs.window.w;
+  const ry_axes *l[6] = {&w->window, &w->stride, &w->base_dilation, &w->window_dilation, &w->pad_low, &w->pad_high};
+  for (int i = 0; i < 6; i++)
+    if (l[i]->n != xs->rank) return ry__err(RY_ERR_VERIFY, "window attributes need %d entries", xs->rank);
+  for (int d = 0; d < xs->rank; d++)
+    if (w->stride.v[d] < 1 || w->base_dilation.v[d] < 1 || w->window_dilation.v[d] < 1 || w->window.v[d] < 1)
+      return ry__err(RY_ERR_VERIFY, "window sizes, strides and dilations must be >= 1");
+  return NULL;
+}
+
+ry_status ryi_reduce_window(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0];
+  ry_dtype t = x->type.dtype;
+  ry_reduce_kind kind = n->attrs.window.kind;
+  bool is_float = ry_dtype_is_float(t);
+  if ((int)kind < 0 || kind >= RY_REDUCE_COUNT || (is_float && (kind == RY_AND || kind == RY_OR)))
+    return ry__err(RY_ERR_VERIFY, "invalid reduction kind %d for %s", (int)kind, ry_dtype_name(t));
+  ry_status s = window_check(n, &x->type.shape);
+  if (s) return s;
+  ry_array *o;
+  if ((s = ryi_new_result(f, n, 0, &o))) return s;
+  const ry_window_dims *w = &n->attrs.window.w;
+  ry_shape os = o->type.shape, ws = window_shape(w);
+  int64_t onum = ry_shape_numel(os), wnum = ry_shape_numel(ws), oi[RY_MAX_RANK] = {0};
+  for (int64_t j = 0; j < onum; j++, ryi_next(oi, &os)) {
+    double fa = f_identity(kind);
+    int64_t ia = i_identity(kind, t), k[RY_MAX_RANK] = {0};
+    for (int64_t q = 0; q < wnum; q++, ryi_next(k, &ws)) {
+      int64_t p = window_pos(w, &x->type.shape, oi, k);
+      if (p < 0) continue;
+      if (is_float) fa = f_step(kind, fa, ry__load_f64(t, x->data, p));
+      else ia = i_step(kind, t, ia, ry__load_i64(t, x->data, p));
+    }
+    if (is_float) ryi_store_f64(t, o->data, j, fa);
+    else ry__store_i64(t, o->data, j, ia);
+  }
+  out[0] = o;
+  return NULL;
+}
+
+/* The position select_and_scatter/gather choose in the window at output
+ * index o: the first element of the window (padding and holes skipped) that
+ * the select function (x >= y for max, x <= y for min, false with a NaN)
+ * keeps against every later one, as XLA's evaluator; -1 for a window of
+ * padding only. */
+static int64_t window_select(const ry_node *n, const ry_array *x, const int64_t *o) {
+  const ry_window_dims *w = &n->attrs.window.w;
+  ry_shape ws = window_shape(w);
+  ry_dtype t = x->type.dtype;
+  bool is_max = n->attrs.window.kind == RY_MAX, is_float = ry_dtype_is_float(t);
+  int64_t wnum = ry_shape_numel(ws), k[RY_MAX_RANK] = {0}, best = -1;
+  double bf = 0;
+  int64_t bi = 0;
+  for (int64_t q = 0; q < wnum; q++, ryi_next(k, &ws)) {
+    int64_t p = window_pos(w, &x->type.shape, o, k);
+    if (p < 0) continue;
+    if (is_float) {
+      double v = ry__load_f64(t, x->data, p);
+      if (best < 0 || !(is_max ? bf >= v : bf <= v)) best = p, bf = v;
+    } else {
+      int64_t v = ryi_ikey(t, ry__load_i64(t, x->data, p));
+      if (best < 0 || !(is_max ? bi >= v : bi <= v)) best = p, bi = v;
+    }
+  }
+  return best;
+}
+
+ry_status ryi_select_and_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0], *src = in[1];
+  ry_dtype t = src->type.dtype;
+  bool is_float = ry_dtype_is_float(t);
+  ry_status s = window_check(n, &x->type.shape);
+  if (s) return s;
+  ry_array *o;
+  if ((s = ryi_new_result(f, n, 0, &o))) return s;
+  int64_t xnum = ry_shape_numel(x->type.shape);
+  size_t asize = (size_t)(xnum ? xnum : 1) * sizeof(double);
+  void *acc = ry__calloc(1, asize); /* double or int64 sums, zero */
+  if (!acc) {
+    ry_array_release(o);
+    return ry__oom();
+  }
+  double *fa = acc;
+  int64_t *ia = acc;
+  ry_shape ss = src->type.shape;
+  int64_t snum = ry_shape_numel(ss), oi[RY_MAX_RANK] = {0};
+  for (int64_t j = 0; j < snum; j++, ryi_next(oi, &ss)) {
+    int64_t p = window_select(n, x, oi);
+    if (p < 0) continue;
+    if (is_float) fa[p] += ry__load_f64(t, src->data, j);
+    else ia[p] = (int64_t)((uint64_t)ia[p] + (uint64_t)ry__load_i64(t, src->data, j));
+  }
+  for (int64_t i = 0; i < xnum; i++) {
+    if (is_float) ryi_store_f64(t, o->data, i, fa[i]);
+    else ry__store_i64(t, o->data, i, ia[i]);
+  }
+  ry__free(acc, asize);
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_select_and_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  const ry_array *x = in[0], *tg = in[1];
+  ry_dtype t = tg->type.dtype;
+  ry_status s = window_check(n, &x->type.shape);
+  if (s) return s;
+  ry_array *o;
+  if ((s = ryi_new_result(f, n, 0, &o))) return s;
+  ry_shape os = o->type.shape;
+  int64_t onum = ry_shape_numel(os), oi[RY_MAX_RANK] = {0};
+  size_t es = ry_dtype_size(t);
+  for (int64_t j = 0; j < onum; j++, ryi_next(oi, &os)) {
+    int64_t p = window_select(n, x, oi);
+    if (p >= 0) memcpy((char *)o->data + (size_t)j * es, (const char *)tg->data + (size_t)p * es, es);
+  }
   out[0] = o;
   return NULL;
 }

@@ -126,6 +126,7 @@ ry_status ryi_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
 static void clamped_starts(int rank, ry_array *const *idx, const ry_shape *xs, const int64_t *sizes, int64_t *st) {
   for (int d = 0; d < rank; d++) {
     int64_t v = ry__load_i64(idx[d]->type.dtype, idx[d]->data, 0), hi = xs->dims[d] - sizes[d];
+    if (idx[d]->type.dtype == RY_U64 && v < 0) v = hi; /* 2^63 and more: past the end */
     if (v > hi) v = hi;
     if (v < 0) v = 0;
     st[d] = v;

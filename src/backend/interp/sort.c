@@ -84,7 +84,7 @@ ry_status ryi_sort(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry
         perm[e] = e;
         for (int k = 0; k < nk; k++) {
           if (is_float[k]) fk[k][e] = ry__load_f64(in[k]->type.dtype, in[k]->data, base + e * inner);
-          else ik[k][e] = ry__load_i64(in[k]->type.dtype, in[k]->data, base + e * inner);
+          else ik[k][e] = ryi_ikey(in[k]->type.dtype, ry__load_i64(in[k]->type.dtype, in[k]->data, base + e * inner));
         }
       }
       merge_sort(&ks, perm, tmp, len);

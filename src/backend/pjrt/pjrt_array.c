@@ -26,7 +26,9 @@ static PJRT_Buffer_Type to_pjrt(ry_dtype t) {
   case RY_I32: return PJRT_Buffer_Type_S32;
   case RY_I64: return PJRT_Buffer_Type_S64;
   case RY_U8: return PJRT_Buffer_Type_U8;
+  case RY_U16: return PJRT_Buffer_Type_U16;
   case RY_U32: return PJRT_Buffer_Type_U32;
+  case RY_U64: return PJRT_Buffer_Type_U64;
   case RY_F16: return PJRT_Buffer_Type_F16;
   case RY_BF16: return PJRT_Buffer_Type_BF16;
   case RY_F32: return PJRT_Buffer_Type_F32;

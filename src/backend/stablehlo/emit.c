@@ -44,7 +44,9 @@ const char *rys_elem(ry_dtype t) {
   case RY_I32: return "i32";
   case RY_I64: return "i64";
   case RY_U8: return "ui8";
+  case RY_U16: return "ui16";
   case RY_U32: return "ui32";
+  case RY_U64: return "ui64";
   case RY_F16: return "f16";
   case RY_BF16: return "bf16";
   case RY_F32: return "f32";

@@ -228,6 +228,7 @@ EW(r_round_even, "stablehlo.round_nearest_even")
 EW(r_is_finite, "stablehlo.is_finite")
 EW(r_not, "stablehlo.not")
 EW(r_popcnt, "stablehlo.popcnt")
+EW(r_clz, "stablehlo.count_leading_zeros")
 EW(r_add, "stablehlo.add")
 EW(r_sub, "stablehlo.subtract")
 EW(r_mul, "stablehlo.multiply")
@@ -327,7 +328,7 @@ static void r_constant(rys_ctx *c, const ry_node *n) {
 /* ---- reductions ---- */
 
 /* The identity of a reduction kind for dtype t. */
-static void identity(rys_ctx *c, char out[RYS_NAME], ry_reduce_kind k, ry_dtype d) {
+void rys_identity(rys_ctx *c, char out[RYS_NAME], ry_reduce_kind k, ry_dtype d) {
   ry_type t = rys_scalar_of(d);
   bool fl = ry_dtype_is_float(d), sg = ry_dtype_is_signed(d);
   int bits = (int)(8 * ry_dtype_size(d));
@@ -362,7 +363,7 @@ const char *rys_reduce_op(ry_reduce_kind k, ry_dtype d) {
 }
 
 /* A region (acc, x) -> op(acc, x) on scalars of d. */
-static void scalar_reducer(rys_ctx *c, bool first, ry_reduce_kind k, ry_dtype d) {
+void rys_scalar_reducer(rys_ctx *c, bool first, ry_reduce_kind k, ry_dtype d) {
   char a[RYS_NAME], b[RYS_NAME], r[RYS_NAME];
   rys_tmp(c, a);
   rys_tmp(c, b);
@@ -378,12 +379,12 @@ static void scalar_reducer(rys_ctx *c, bool first, ry_reduce_kind k, ry_dtype d)
 static void r_reduce(rys_ctx *c, const ry_node *n) {
   ry_type xt = rys_vtype(c, OPD(0)), rt = rys_vtype(c, RES(0));
   char init[RYS_NAME], a[256], attrs[300];
-  identity(c, init, n->attrs.reduce.kind, xt.dtype);
+  rys_identity(c, init, n->attrs.reduce.kind, xt.dtype);
   rys_name_result(c, n);
   const char *args[2] = {NAME(OPD(0)), init};
   ry_type ts[2] = {xt, rys_scalar_of(xt.dtype)};
   rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.reduce", 2, args);
-  scalar_reducer(c, true, n->attrs.reduce.kind, xt.dtype);
+  rys_scalar_reducer(c, true, n->attrs.reduce.kind, xt.dtype);
   snprintf(attrs, sizeof attrs, "dimensions = %s", rys_array_i64(a, sizeof a, &n->attrs.reduce.axes));
   rys_op_end_regions(c, attrs, 2, ts, 1, &rt);
 }
@@ -401,7 +402,7 @@ static void arg_minmax(rys_ctx *c, const ry_node *n, bool is_max) {
   rys_tmp(c, iota);
   snprintf(attrs, sizeof attrs, "iota_dimension = %lld : i64", (long long)axis);
   rys_op(c, iota, "stablehlo.iota", 0, NULL, NULL, attrs, 1, &it);
-  identity(c, vinit, is_max ? RY_MAX : RY_MIN, vd);
+  rys_identity(c, vinit, is_max ? RY_MAX : RY_MIN, vd);
   rys_t_const_i(c, iinit, rys_scalar_of(id), 0);
   char base[RYS_NAME];
   snprintf(base, RYS_NAME, "%%n%d", (int)(n - c->g->nodes));
@@ -472,12 +473,12 @@ static void r_cumulative(rys_ctx *c, const ry_node *n) {
     return;
   }
   char init[RYS_NAME];
-  identity(c, init, n->attrs.cumulative.kind, xt.dtype);
+  rys_identity(c, init, n->attrs.cumulative.kind, xt.dtype);
   rys_name_result(c, n);
   const char *args[2] = {NAME(OPD(0)), init};
   ry_type ts[2] = {xt, rys_scalar_of(xt.dtype)};
   rys_op_begin(c, NAME(RES(0)), 1, "stablehlo.reduce_window", 2, args);
-  scalar_reducer(c, true, n->attrs.cumulative.kind, xt.dtype);
+  rys_scalar_reducer(c, true, n->attrs.cumulative.kind, xt.dtype);
   ry_axes win = {xt.shape.rank, {0}}, str = {xt.shape.rank, {0}};
   char pad[400];
   size_t k = (size_t)snprintf(pad, sizeof pad, "dense<[");
@@ -754,7 +755,7 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_RSQRT] = r_rsqrt, [RY_OP_CBRT] = r_cbrt, [RY_OP_SIN] = r_sin, [RY_OP_COS] = r_cos, [RY_OP_TAN] = r_tan,
     [RY_OP_TANH] = r_tanh, [RY_OP_LOGISTIC] = r_logistic, [RY_OP_ERF] = r_erf, [RY_OP_ERF_INV] = r_erf_inv, [RY_OP_ATANH] = r_atanh,
     [RY_OP_FLOOR] = r_floor, [RY_OP_CEIL] = r_ceil, [RY_OP_ROUND] = r_round, [RY_OP_ROUND_EVEN] = r_round_even,
-    [RY_OP_IS_FINITE] = r_is_finite, [RY_OP_NOT] = r_not, [RY_OP_POPCNT] = r_popcnt,
+    [RY_OP_IS_FINITE] = r_is_finite, [RY_OP_NOT] = r_not, [RY_OP_POPCNT] = r_popcnt, [RY_OP_CLZ] = r_clz,
     [RY_OP_ADD] = r_add, [RY_OP_SUB] = r_sub, [RY_OP_MUL] = r_mul, [RY_OP_DIV] = r_div, [RY_OP_REM] = r_rem,
     [RY_OP_POW] = r_pow, [RY_OP_MAX] = r_max, [RY_OP_MIN] = r_min, [RY_OP_ATAN2] = r_atan2, [RY_OP_AND] = r_and,
     [RY_OP_OR] = r_or, [RY_OP_XOR] = r_xor, [RY_OP_SHL] = r_shl, [RY_OP_SHR_LOGICAL] = r_shr_logical,
@@ -765,6 +766,8 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_DYNAMIC_UPDATE_SLICE] = r_dynamic_update_slice, [RY_OP_CONCATENATE] = r_concatenate, [RY_OP_PAD] = r_pad,
     [RY_OP_REVERSE] = r_reverse, [RY_OP_IOTA] = r_iota, [RY_OP_CONSTANT] = r_constant, [RY_OP_REDUCE] = r_reduce,
     [RY_OP_ARGMAX] = r_argmax, [RY_OP_ARGMIN] = r_argmin, [RY_OP_CUMULATIVE] = r_cumulative,
+    [RY_OP_REDUCE_WINDOW] = rys_r_reduce_window, [RY_OP_SELECT_AND_SCATTER] = rys_r_select_and_scatter,
+    [RY_OP_SELECT_AND_GATHER] = rys_r_select_and_gather,
     [RY_OP_DOT_GENERAL] = r_dot, [RY_OP_CONVOLUTION] = r_conv, [RY_OP_GATHER] = r_gather,
     [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_DEQUANTIZE] = r_dequantize, [RY_OP_COND] = rys_r_cond,
     [RY_OP_WHILE] = rys_r_while, [RY_OP_SCAN] = rys_r_scan, [RY_OP_CALL] = rys_r_call, [RY_OP_CUSTOM_CALL] = rys_r_custom_call,

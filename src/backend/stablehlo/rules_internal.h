@@ -1,5 +1,5 @@
 /* rules_internal.h - the StableHLO rules' shorthands and helpers, shared by
- * rules.c and rules_control.c */
+ * rules.c, rules_control.c and rules_window.c */
 #ifndef RYFT_BACKEND_STABLEHLO_RULES_INTERNAL_H
 #define RYFT_BACKEND_STABLEHLO_RULES_INTERNAL_H
 
@@ -26,6 +26,13 @@ void rys_r_custom_call(rys_ctx *c, const ry_node *n);
 void rys_r_scan(rys_ctx *c, const ry_node *n);
 void rys_r_sharding(rys_ctx *c, const ry_node *n);
 void rys_r_while(rys_ctx *c, const ry_node *n);
+void rys_r_reduce_window(rys_ctx *c, const ry_node *n);
+void rys_r_select_and_scatter(rys_ctx *c, const ry_node *n);
+void rys_r_select_and_gather(rys_ctx *c, const ry_node *n);
+/* The scalar constant identity of reduction k for dtype d, into out. */
+void rys_identity(rys_ctx *c, char out[RYS_NAME], ry_reduce_kind k, ry_dtype d);
+/* A reduction body region over two scalars (first: the op's first region). */
+void rys_scalar_reducer(rys_ctx *c, bool first, ry_reduce_kind k, ry_dtype d);
 const char *rys_reduce_op(ry_reduce_kind k, ry_dtype d);
 ry_type *rys_result_types(rys_ctx *c, const ry_node *n);
 ry_type rys_scalar_of(ry_dtype d);
