@@ -230,3 +230,40 @@ TEST(qgemm_gradient_reaches_the_activations) {
   ry_graph_release(f);
   ry_graph_release(df);
 }
+
+/* take (an embedding) of a dequantized table gathers the blocks' rows and
+ * dequantizes only those: the same values, no f32 table */
+static int f_embed(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_take(b, ry_dequantize(b, in[0], RY_GGML_Q8_0), in[1], 0);
+  return 1;
+}
+
+TEST(qgemm_take_of_dequantized_rows_gathers_blocks) {
+  float wf[6 * 64];
+  uint8_t w[6 * 68];
+  for (int i = 0; i < 6 * 64; i++) wf[i] = (float)sin(i * 0.3);
+  CHECK_OK(ry_ggml_quantize(RY_GGML_Q8_0, wf, w, 6 * 64));
+  ry_type in[2] = {{RY_U8, RY_SHAPE(6, 68)}, {RY_I32, RY_SHAPE(3)}};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("embed", f_embed, NULL, 2, in, NULL, &g));
+  int gather_at = -1, dq_at = -1;
+  for (int k = 0; g && k < g->n_nodes; k++) {
+    if (g->nodes[k].op == RY_OP_GATHER) gather_at = k;
+    if (g->nodes[k].op == RY_OP_DEQUANTIZE) dq_at = k;
+  }
+  CHECK_MSG(gather_at >= 0 && dq_at > gather_at, "gather at %d, dequantize at %d", gather_at, dq_at);
+  CHECK(g && ry_type_equal(ry_vtype(g, ry_node_results(g, &g->nodes[dq_at])[0]), (ry_type){RY_F32, RY_SHAPE(3, 64)}));
+  int32_t ids[3] = {5, 0, 2};
+  ry_array *wa = NULL, *ia = NULL;
+  CHECK_OK(ry_array_from_host(RY_U8, RY_SHAPE(6, 68), w, &wa));
+  CHECK_OK(ry_array_from_host(RY_I32, RY_SHAPE(3), ids, &ia));
+  float all[6 * 64];
+  CHECK_OK(ry_ggml_dequantize(RY_GGML_Q8_0, w, all, 6 * 64));
+  ry_array *y = run_on("cpu", g, wa, ia);
+  for (int r = 0; y && r < 3; r++) CHECK(!memcmp((const float *)ry_array_data(y) + r * 64, all + ids[r] * 64, 64 * sizeof(float)));
+  ry_array_release(y);
+  ry_array_release(wa);
+  ry_array_release(ia);
+  ry_graph_release(g);
+}

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "builder.h"
+#include "ryft/gguf.h"
 
 static ry_type ty(ry_builder *b, ry_value v) { return ry_value_type(b, v); }
 static int rank_of(ry_builder *b, ry_value v) { return ty(b, v).shape.rank; }
@@ -311,6 +312,17 @@ ry_value ry_take_(ry_builder *b, ry_loc loc, ry_value x, ry_value indices, int a
   if (s.rank - 1 + is.rank > RY_MAX_RANK) {
     ryb_failf(b, loc, RY_ERR_SHAPE, "take", "result rank would exceed %d", RY_MAX_RANK);
     return (ry_value){0};
+  }
+  /* rows of a dequantized table (an embedding of quantized weights): take
+     the blocks' rows and dequantize only those (the op is row-wise along
+     the last axis, which this take leaves whole) */
+  const ry_node *dq = ryb_def_node(b, x);
+  if (dq && dq->op == RY_OP_DEQUANTIZE && a != s.rank - 1) {
+    ry_value blocks = {(uint32_t)ry_node_operands(b->g, dq)[0]};
+    int fmt = (int)dq->attrs.quant.format;
+    bool act8 = dq->attrs.quant.act8;
+    ry_value rows = ry_take_(b, loc, blocks, indices, (int)a);
+    return act8 ? ry_dequantize_act8_(b, loc, rows, fmt) : ry_dequantize_(b, loc, rows, fmt);
   }
   ry_gather_dims d;
   memset(&d, 0, sizeof d);

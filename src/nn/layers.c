@@ -1,8 +1,6 @@
 /* Layers: dense, convolution, pooling, normalization, embedding, dropout,
  * activations, MLP blocks, rotary embeddings and attention. */
 #include "nn_internal.h"
-#include "../ir/builder.h"
-#include "ryft/gguf.h"
 
 static ry_value add_bias(ry_builder *b, ry_loc loc, ry_value y, ry_value bias) {
   if (!ry_value_ok(bias)) return y;
@@ -290,15 +288,6 @@ ry_value ry_nn_embedding_(ry_builder *b, ry_loc loc, ry_value table, ry_value id
   if (SHAPE(table).rank != 2) {
     nn_fail_shape(b, loc, "nn.embedding", "the table must be [vocab, dim], got rank %d", SHAPE(table).rank);
     return NONE;
-  }
-  /* rows of a dequantized table: gather the blocks, dequantize only those */
-  const ry_node *dq = ryb_def_node(b, table);
-  if (dq && dq->op == RY_OP_DEQUANTIZE) {
-    ry_value blocks = {(uint32_t)ry_node_operands(b->g, dq)[0]};
-    int fmt = (int)dq->attrs.quant.format;
-    bool act8 = dq->attrs.quant.act8;
-    ry_value rows = ry_take_(b, loc, blocks, ids, 0);
-    return act8 ? ry_dequantize_act8_(b, loc, rows, fmt) : ry_dequantize_(b, loc, rows, fmt);
   }
   return ry_take_(b, loc, table, ids, 0);
 }
