@@ -693,6 +693,66 @@ TEST(dist_train_rank_killed_then_resumed) {
   ry_free(ep);
 }
 
+/* `mpirun -np 2 ryft train-lm` against one process, same global batch: the
+ * same losses to the printed digits and weights within 1e-3 of each
+ * tensor's largest magnitude (the two halves of a batch are summed apart,
+ * then added: another order, and Adam carries the last bits on) */
+static ry_params *read_st(const char *path) {
+  ry_params *p = NULL;
+  CHECK_OK(ry_safetensors_read(path, &p));
+  return p;
+}
+
+TEST(dist_train_lm_matches_one_process) {
+  char corpus[1200]; /* rt_tmp_path's buffer is reused */
+  snprintf(corpus, sizeof corpus, "%s", write_corpus("dist_corpus.txt", 200));
+  char tok[1200], one[1300], two[1300], p1[1400], p2[1400];
+  snprintf(tok, sizeof tok, "%s/tests/data/tokenizer/tiny_bpe_smollm.gguf", rt_source_dir());
+  snprintf(one, sizeof one, "%s/lm_one", train_dir());
+  snprintf(two, sizeof two, "%s/lm_two", train_dir());
+#define LM_DIST_ARGS(out)                                                                                                   \
+  RYFT_CLI, "train-lm", "--tokenizer", tok, "--layers", "2", "--embd", "32", "--heads", "2", "--ctx", "16", "--batch", "4", \
+      "--eval-batches", "1", "--steps", "6", "--eval-every", "3", "--seed", "5", "--no-plot", "--data", corpus, "--out", out
+  const char *a1[] = {LM_DIST_ARGS(one), NULL}, *a2[] = {LM_DIST_ARGS(two), NULL};
+  const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
+  job j = finish(start(RYFT_CLI, a1, NULL, outp, errp), 300, outp, errp);
+  EXPECT_OK(j, "train-lm, one process");
+  const char *done = j.out ? strstr(j.out, "step 6/6: train loss") : NULL;
+  char want[64] = "";
+  if (done) snprintf(want, sizeof want, "%.50s", done);
+  job_free(&j);
+  j = run_mpi(2, NULL, 300, a2);
+  EXPECT_OK(j, "train-lm, 2 ranks");
+  const char *line = "data-parallel over 2 MPI ranks: 2 sequences of each batch per rank";
+  CHECK_MSG(j.out && strstr(j.out, line) && !strstr(strstr(j.out, line) + 1, line), "stdout:\n%s", j.out ? j.out : "");
+  CHECK_MSG(want[0] && j.out && strstr(j.out, want), "one process printed '%s'; 2 ranks:\n%s", want, j.out ? j.out : "");
+  job_free(&j);
+  snprintf(p1, sizeof p1, "%s/model.safetensors", one);
+  snprintf(p2, sizeof p2, "%s/model.safetensors", two);
+  ry_params *w1 = read_st(p1), *w2 = read_st(p2);
+  CHECK(w1 && w2 && ry_params_count(w1) == ry_params_count(w2) && ry_params_count(w1) >= 20);
+  for (int i = 0; w1 && w2 && i < ry_params_count(w1); i++) {
+    ry_array *x = ry_params_at(w1, i), *y = ry_params_get(w2, ry_params_path(w1, i));
+    CHECK(y && ry_array_numel(y) == ry_array_numel(x));
+    double mx = 0, md = 0;
+    for (int64_t k = 0; y && k < ry_array_numel(x); k++) {
+      double u = ry_array_get_f64(x, k), v = ry_array_get_f64(y, k);
+      mx = fmax(mx, fabs(u));
+      md = fmax(md, fabs(u - v));
+    }
+    CHECK_MSG(md <= 1e-3 * mx, "%s differs by %g (largest magnitude %g)", ry_params_path(w1, i), md, mx);
+  }
+  ry_params_free(w1);
+  ry_params_free(w2);
+  /* a batch the ranks cannot split */
+  const char *a3[] = {LM_DIST_ARGS(two), "--batch", "3", NULL};
+  j = run_mpi(2, NULL, 300, a3);
+  CHECK(j.status != 0);
+  CHECK_MSG(j.err && strstr(j.err, "--batch 3 cannot be split over 2 ranks"), "stderr:\n%s", j.err ? j.err : "");
+  job_free(&j);
+#undef LM_DIST_ARGS
+}
+
 /* the README's example (examples/data_parallel.c) on 2 ranks */
 TEST(dist_readme_example_runs) {
   job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_BINARY_DIR "/example_data_parallel", NULL});

@@ -10,6 +10,7 @@
 
 #include "ryft/ryft.h"
 #include "testlib.h"
+#include "train_testlib.h"
 
 /* the goldens' config: L=2, E=32, FF=128, H=4, V=64, context 16, tied */
 static ry_lm_config tiny_gpt2(void) {
@@ -356,20 +357,6 @@ TEST(lm_train_bad_input_named) {
   "--tokenizer %s/tests/data/tokenizer/tiny_bpe_smollm.gguf --layers 2 --embd 32 --heads 2 --ctx 16 --batch 2 " \
   "--eval-batches 1 --steps 6 --eval-every 2 --seed 5 --no-plot"
 
-/* fortune-file style: documents separated by "%" lines */
-static const char *write_corpus(const char *name, int n_docs) {
-  static const char *const words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "house", "of", "my", "friend"};
-  const char *path = rt_tmp_path("lmtrain", name);
-  FILE *f = fopen(path, "w");
-  CHECK(f != NULL);
-  if (!f) return path;
-  for (int d = 0; d < n_docs; d++) {
-    for (int w = 0; w < 12; w++) fprintf(f, "%s%s", w ? " " : "", words[(d * 5 + w * w + 3 * w) % 14]);
-    fprintf(f, ".\n\t\t-- Someone %d\n%%\n", d);
-  }
-  fclose(f);
-  return path;
-}
 
 static ry_params *read_tree(const char *path) {
   ry_params *p = NULL;

@@ -2,10 +2,27 @@
 #ifndef RYFT_TRAIN_TESTLIB_H
 #define RYFT_TRAIN_TESTLIB_H
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "testlib.h"
+
+/* A small English-like corpus for `ryft train-lm`, fortune-file style:
+ * documents separated by "%" lines (tests/test_lm_train.c, test_dist.c). */
+static inline const char *write_corpus(const char *name, int n_docs) {
+  static const char *const words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "house", "of", "my", "friend"};
+  const char *path = rt_tmp_path("lmtrain", name);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (!f) return path;
+  for (int d = 0; d < n_docs; d++) {
+    for (int w = 0; w < 12; w++) fprintf(f, "%s%s", w ? " " : "", words[(d * 5 + w * w + 3 * w) % 14]);
+    fprintf(f, ".\n\t\t-- Someone %d\n%%\n", d);
+  }
+  fclose(f);
+  return path;
+}
 
 /* A small synthetic Fashion-MNIST: images whose mean brightness encodes the
  * label, so a model can learn something in a few steps. */

@@ -77,7 +77,12 @@ static const char k_usage[] =
     "  --lora-targets L    comma-separated projections (attn_q, attn_k, attn_v,\n"
     "                      attn_output, ffn_gate, ffn_up, ffn_down) or globs over\n"
     "                      GGUF tensor names (default attn_q,attn_v)\n"
-    "  --no-plot           do not run gnuplot\n";
+    "  --no-plot           do not run gnuplot\n"
+    "\n"
+    "Started by mpirun (mpirun -np N ryft train-lm ...), the N processes train\n"
+    "data-parallel: each takes batch/N sequences of every micro-batch and the loss\n"
+    "and gradients are averaged over the processes in each step; rank 0 prints and\n"
+    "writes the output (the checkpoint does not depend on N: --resume with any N).\n";
 
 static int usage(const char *fmt, ...)
 #if defined(__GNUC__)
@@ -422,9 +427,18 @@ static int run(const lm_opts *o) {
   unsigned char *remat = NULL;
   ry_lm_trainer *t = NULL;
   ry_lm *sampler = NULL;
-  int32_t *batch = NULL;
+  int32_t *batch = NULL, *local = NULL;
   FILE *csv = NULL, *steps_csv = NULL, *samples = NULL;
 
+  /* under mpirun: rank 0 prints and writes every file; the others train
+     their shard of each batch quietly (errors still go to stderr) */
+  int n_ranks = ry_dist_size(), lead = ry_dist_rank() == 0;
+  if (!lead && !freopen("/dev/null", "w", stdout)) return T_FAIL;
+  if (o->batch % n_ranks) {
+    fprintf(stderr, "ryft train-lm: --batch %" PRId64 " cannot be split over %d ranks (make it a multiple of %d)\n", o->batch,
+            n_ranks, n_ranks);
+    return T_USAGE;
+  }
   if ((s = ry_device_get(o->device, &dev))) return fail(s, "--device");
   if ((s = ry_gguf_open(o->tokenizer, &g))) return fail(s, "--tokenizer");
   s = ry_tokenizer_from_gguf(g, &tk);
@@ -520,6 +534,7 @@ static int run(const lm_opts *o) {
   to.opt.lr.decay_steps = o->steps;
   to.frozen = base;
   to.lora_scale = lora_scale;
+  to.n_ranks = n_ranks;
   /* --remat: all, or block numbers "0,2,5" */
   remat = calloc((size_t)c.n_layers, 1);
   if (!remat) goto done;
@@ -555,19 +570,19 @@ static int run(const lm_opts *o) {
       goto done;
     }
   }
-  if (mkdir(o->out, 0755) != 0 && errno != EEXIST) {
+  if (lead && mkdir(o->out, 0755) != 0 && errno != EEXIST) {
     fprintf(stderr, "ryft train-lm: cannot create %s: %s\n", o->out, strerror(errno));
     goto done;
   }
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o->out);
   snprintf(path, sizeof path, "%s/metrics.csv", o->out);
-  csv = tr_open_log(path, o->resume);
+  csv = tr_open_log(lead ? path : "/dev/null", o->resume);
   if (csv && !o->resume) fprintf(csv, "step,tokens,train_loss,val_loss,val_perplexity,seconds\n");
   snprintf(path, sizeof path, "%s/steps.csv", o->out);
-  steps_csv = tr_open_log(path, o->resume);
+  steps_csv = tr_open_log(lead ? path : "/dev/null", o->resume);
   if (steps_csv && !o->resume) fprintf(steps_csv, "step,loss,lr\n");
   snprintf(path, sizeof path, "%s/samples.txt", o->out);
-  samples = tr_open_log(path, o->resume);
+  samples = tr_open_log(lead ? path : "/dev/null", o->resume);
   if (!csv || !steps_csv || !samples) {
     fprintf(stderr, "ryft train-lm: cannot write in %s: %s\n", o->out, strerror(errno));
     goto done;
@@ -580,9 +595,10 @@ static int run(const lm_opts *o) {
   int64_t n_trained = ry_params_numel(w0);
   ry_params_free(w0); /* the trainer (and the sampler, until the first eval) hold the arrays */
   w0 = NULL;
-  int64_t per_step = o->accum * o->batch * (o->ctx + 1);
+  int64_t per_step = o->accum * o->batch * (o->ctx + 1), shard = o->batch / n_ranks * (o->ctx + 1);
   batch = malloc((size_t)per_step * sizeof *batch);
-  if (!batch) {
+  local = n_ranks > 1 ? malloc((size_t)(o->accum * shard) * sizeof *local) : batch;
+  if (!batch || !local) {
     fprintf(stderr, "ryft train-lm: out of memory\n");
     goto done;
   }
@@ -592,6 +608,9 @@ static int run(const lm_opts *o) {
          base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
   if (base) printf("frozen base: %" PRId64 " parameters (f32)\n", ry_params_numel(base));
   if (o->resume) printf("resuming from %s after step %" PRId64 "\n", o->resume, start);
+  if (n_ranks > 1)
+    printf("data-parallel over %d MPI ranks: %" PRId64 " sequences of each batch per rank, gradients averaged in the step\n",
+           n_ranks, o->batch / n_ranks);
   fflush(stdout);
 
   ry_key train_key = ry_key_fold_in(ry_key_from_seed((int64_t)o->seed), 1);
@@ -620,9 +639,13 @@ static int run(const lm_opts *o) {
     double seg_t0 = tr_now_s();
     for (int64_t k = 0; step < seg_end; step++, k++) {
       double loss = 0;
-      if ((s = ry_lm_sample_batch(train.p, train.n, ry_key_fold_in(train_key, (uint32_t)step), (int)(o->accum * o->batch),
-                                  (int)o->ctx, batch)) ||
-          (s = ry_lm_trainer_step(t, batch, &loss))) {
+      /* every rank draws the same global batch and takes its rows of each micro-batch */
+      s = ry_lm_sample_batch(train.p, train.n, ry_key_fold_in(train_key, (uint32_t)step), (int)(o->accum * o->batch),
+                             (int)o->ctx, batch);
+      for (int64_t a = 0; !s && local != batch && a < o->accum; a++)
+        memcpy(local + a * shard, batch + (a * o->batch + ry_dist_rank() * (o->batch / n_ranks)) * (o->ctx + 1),
+               (size_t)shard * sizeof *local);
+      if (s || (s = ry_lm_trainer_step(t, local, &loss))) {
         rc = fail(s, "training step");
         goto done;
       }
@@ -654,19 +677,19 @@ static int run(const lm_opts *o) {
     ry_params_free(w);
     ry_params_free(merged);
     w = merged = NULL;
-    if ((s = ry_lm_trainer_weights(t, &w)) || (base && (s = ry_lm_lora_merge(base, w, lora_scale, &merged))) ||
-        (s = print_sample(sampler, tk, merged ? merged : w, o->seed + (uint64_t)step, samples))) {
+    if (lead && ((s = ry_lm_trainer_weights(t, &w)) || (base && (s = ry_lm_lora_merge(base, w, lora_scale, &merged))) ||
+                 (s = print_sample(sampler, tk, merged ? merged : w, o->seed + (uint64_t)step, samples)))) {
       rc = fail(s, "sampling");
       goto done;
     }
     fflush(samples);
-    if ((s = write_checkpoint(ckpt, t, cfg, step, o->seed))) {
+    if (lead && (s = write_checkpoint(ckpt, t, cfg, step, o->seed))) {
       rc = fail(s, "writing the checkpoint");
       goto done;
     }
     fflush(stdout);
   }
-  if (end == o->steps) {
+  if (end == o->steps && lead) {
     /* the weights (the adapters, when fine-tuning) as safetensors under
        GGUF's names, and the model (merged) as GGUF with the tokenizer's
        keys, for llama.cpp */
@@ -694,13 +717,14 @@ static int run(const lm_opts *o) {
   fclose(csv);
   fclose(steps_csv);
   csv = steps_csv = NULL;
-  if (!o->no_plot) plot(o->out);
+  if (!o->no_plot && lead) plot(o->out);
   rc = T_OK;
 
 done:
   if (csv) fclose(csv);
   if (steps_csv) fclose(steps_csv);
   if (samples) fclose(samples);
+  if (local != batch) free(local);
   free(batch);
   free(remat);
   free(text.p);
@@ -837,5 +861,13 @@ int ryft_cmd_train_lm(int argc, char **argv) {
   if (!o.tokenizer) o.tokenizer = o.finetune ? o.finetune : default_tokenizer();
   if (o.warmup < 0) o.warmup = o.steps / 20;
   if (o.eval_every < 0) o.eval_every = o.steps / 6 > 0 ? o.steps / 6 : 1;
-  return run(&o);
+  if (!ry_dist_launched()) return run(&o);
+  /* started by mpirun: one rank of a data-parallel job */
+  ry_status s = ry_dist_init(&argc, &argv);
+  if (s) return fail(s, "started by mpirun");
+  int rc = run(&o);
+  /* a failure on one rank leaves the others waiting: end them all */
+  if (rc != T_OK) ry_dist_abort(rc);
+  if ((s = ry_dist_finalize())) return fail(s, NULL);
+  return rc;
 }

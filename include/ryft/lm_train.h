@@ -44,6 +44,12 @@ typedef struct ry_lm_train_opts {
    * activations recomputed in the backward pass when remat[l] is nonzero
    * (ry_lm_loss_remat); NULL: none. Copied by ry_lm_trainer_new. */
   const unsigned char *remat;
+  /* Data parallelism over the processes of an MPI job (ryft/dist.h): with
+   * n_ranks > 1 (ry_dist_size()), each rank's step takes its batch /
+   * n_ranks sequences of every micro-batch and the loss and gradients are
+   * averaged over the ranks inside the step (ry_nn_data_parallel_mean), so
+   * every rank applies the same update. 0 or 1: one process. */
+  int n_ranks;
 } ry_lm_train_opts;
 
 /* batch 8, context 64, no accumulation; AdamW (0.9, 0.95, eps 1e-8, weight
@@ -82,9 +88,10 @@ RY_API ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weigh
                                    ry_lm_trainer **out);
 RY_API void ry_lm_trainer_free(ry_lm_trainer *t); /* NULL is fine */
 /* One update from tokens i32[accum * batch * (ctx + 1)] (each sequence's
- * inputs are its first ctx tokens, its targets the last ctx); *loss is the
- * mean loss before the update. Token ids are checked against the
- * vocabulary. */
+ * inputs are its first ctx tokens, its targets the last ctx; with n_ranks >
+ * 1, this rank's batch / n_ranks sequences of each micro-batch); *loss is
+ * the mean loss before the update (over all ranks). Token ids are checked
+ * against the vocabulary. */
 RY_API ry_status ry_lm_trainer_step(ry_lm_trainer *t, const int32_t *tokens, double *loss);
 /* The mean loss of `batch` sequences of ctx + 1 tokens, no update. */
 RY_API ry_status ry_lm_trainer_eval(ry_lm_trainer *t, const int32_t *tokens, double *loss);

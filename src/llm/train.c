@@ -204,6 +204,8 @@ struct ry_lm_trainer {
   ry_graph *loss_g, *loss_vg;
   ry_jit *step_j, *eval_j;
   int lost; /* a failed step took the donated weights with it */
+  int n_ranks;     /* >= 1 */
+  int64_t bl;      /* sequences of a micro-batch this rank's step takes: batch / n_ranks */
   unsigned char *remat; /* n_layers flags, or NULL */
 };
 
@@ -272,7 +274,7 @@ static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
 static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
   ry_lm_trainer *t = vctx;
   int n = t->n, ns = t->n_state, nf = t->nf;
-  int64_t A = t->o.accum, B = t->o.batch, T1 = (int64_t)t->o.ctx + 1;
+  int64_t A = t->o.accum, B = t->bl, T1 = (int64_t)t->o.ctx + 1;
   ry_value *args = calloc((size_t)(n + nf) + 1, sizeof *args), *res = calloc((size_t)n + 1, sizeof *res),
            *grads = calloc((size_t)n + 1, sizeof *grads);
   if (!args || !res || !grads) {
@@ -293,6 +295,13 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
     ry_value inv = ry_scalar(b, RY_F32, 1.0 / (double)A);
     loss = ry_mul(b, loss, inv);
     for (int i = 0; i < n; i++) grads[i] = ry_mul(b, grads[i], ry_convert(b, inv, ry_value_dtype(b, grads[i])));
+  }
+  if (t->n_ranks > 1 && !ry_builder_error(b)) { /* the mean over the ranks' shards, one all-reduce per dtype */
+    res[0] = loss;
+    for (int i = 0; i < n; i++) res[1 + i] = grads[i];
+    ry_nn_data_parallel_mean(b, n + 1, res, t->n_ranks, res);
+    loss = res[0];
+    for (int i = 0; i < n; i++) grads[i] = res[1 + i];
   }
   if (!ry_builder_error(b)) ry_nn_opt_update_masked(b, &t->o.opt, n, in, grads, in + n, t->decay, out, out + n);
   out[n + ns] = loss;
@@ -337,12 +346,18 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
   if (o->batch < 1 || o->accum < 1 || o->ctx < 1)
     return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: batch %d, accum %d and ctx %d must be positive", o->batch,
                           o->accum, o->ctx);
+  int n_ranks = o->n_ranks > 1 ? o->n_ranks : 1;
+  if (o->batch % n_ranks)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: a batch of %d sequences cannot be split over %d ranks",
+                          o->batch, n_ranks);
   if (o->ctx > c->n_ctx_train)
     return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: a context of %d tokens is longer than the model's %d",
                           o->ctx, c->n_ctx_train);
   ry_lm_trainer *t = calloc(1, sizeof *t);
   if (!t) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
   t->c = *c;
+  t->n_ranks = n_ranks;
+  t->bl = o->batch / n_ranks;
   t->o = *o;
   t->dev = dev;
   t->n = ry_params_count(weights);
@@ -385,7 +400,7 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
   if (!s) {
     memcpy(types, t->like.types, (size_t)t->n * sizeof *types);
     if (t->frozen) ry_params_types(t->frozen, types + t->n);
-    types[t->n + t->nf] = (ry_type){RY_I32, RY_SHAPE(o->batch, (int64_t)o->ctx + 1)};
+    types[t->n + t->nf] = (ry_type){RY_I32, RY_SHAPE(t->bl, (int64_t)o->ctx + 1)};
     for (int i = 0; i < t->n; i++) argnums[i] = i;
     ry_grad_opts go = {t->n, argnums, 0};
     s = ry_trace("lm_loss", loss_fn, t, t->n + t->nf + 1, types, NULL, &t->loss_g);
@@ -416,7 +431,7 @@ static ry_status check_tokens(const ry_lm_trainer *t, const int32_t *tokens, int
 ry_status ry_lm_trainer_step(ry_lm_trainer *t, const int32_t *tokens, double *loss) {
   if (!t) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_step: no trainer");
   int n = t->n, ns = t->n_state, nf = t->nf, nin = n + ns + nf + 1;
-  int64_t A = t->o.accum, B = t->o.batch, T1 = (int64_t)t->o.ctx + 1;
+  int64_t A = t->o.accum, B = t->bl, T1 = (int64_t)t->o.ctx + 1;
   ry_status s = check_tokens(t, tokens, A * B * T1);
   if (s) return s;
   if (t->lost) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_step: a failed step lost the weights; set a state");
