@@ -29,6 +29,18 @@ static inline void temp_dir(char *buf, size_t size, const char *tag) {
 }
 
 /* point the compile cache at dir; returns the old setting for restore_cache_dir */
+/* Compile g on the cpu device with RYFT_DUMP set: the fusion report (free
+ * it; NULL if none), the executable in *e. */
+static inline char *compile_report(ry_graph *g, const char *tag, ry_executable **e) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, tag);
+  setenv("RYFT_DUMP", dir, 1);
+  *e = NULL;
+  CHECK_OK(ry_compile(g, cpu(), e));
+  unsetenv("RYFT_DUMP");
+  return rt_read_dump(dir, "04-fusion.txt");
+}
+
 static inline char *use_cache_dir(const char *dir) {
   char *old = getenv("RYFT_CACHE_DIR") ? strdup(getenv("RYFT_CACHE_DIR")) : NULL;
   setenv("RYFT_CACHE_DIR", dir, 1);

@@ -256,19 +256,14 @@ TEST(cpu_sgemm_matches_reference) {
 /* attention over the first W positions of a cache: the batched GEMM reads
  * the cache in place (a window, no copy), with the interpreter's result */
 TEST(cpu_gemm_reads_a_window_of_the_cache) {
-  char dir[256];
-  temp_dir(dir, sizeof dir, "window");
   ry_graph *g = parse("func @main(%q: f32[3,2,8], %c: f32[3,10,8]) -> (f32[3,2,4]) {\n"
                       "  %0: f32[3,4,8] = slice %c {start=[0,0,0], limit=[3,4,8], stride=[1,1,1]}\n"
                       "  %1: f32[3,2,4] = dot_general %q, %0 {lhs_batch=[0], rhs_batch=[0], lhs_contract=[2], rhs_contract=[2]}\n"
                       "  return %1\n"
                       "}\n");
   if (!g) return;
-  setenv("RYFT_DUMP", dir, 1);
   ry_executable *e = NULL;
-  CHECK_OK(ry_compile(g, cpu(), &e));
-  unsetenv("RYFT_DUMP");
-  char *rep = rt_read_dump(dir, "04-fusion.txt");
+  char *rep = compile_report(g, "window", &e);
   CHECK_MSG(rep && strstr(rep, "b=window of %v") && !strstr(rep, "kernel"), "report: %s", rep ? rep : "(none)");
   free(rep);
   ry_array *q = filled(RY_SHAPE(3, 2, 8), wave), *c = filled(RY_SHAPE(3, 10, 8), wave), *in[2] = {q, c}, *y = NULL, *yi = NULL;

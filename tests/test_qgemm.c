@@ -166,19 +166,14 @@ TEST(qgemm_matches_the_reference_for_every_kernel) {
 
 /* the step is in the plan: no f32 weights are materialized */
 TEST(qgemm_is_one_step_reading_the_blocks) {
-  char dir[256];
-  temp_dir(dir, sizeof dir, "qdump");
   ry_graph *g = parse("func @main(%x: f32[2,64], %w: u8[3,40]) -> (f32[2,3]) {\n"
                       "  %0: f32[3,64] = dequantize %w {format=3, act8=true}\n"
                       "  %1: f32[2,3] = dot_general %x, %0 {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[1]}\n"
                       "  return %1\n"
                       "}\n");
   if (!g) return;
-  setenv("RYFT_DUMP", dir, 1);
   ry_executable *e = NULL;
-  CHECK_OK(ry_compile(g, cpu(), &e));
-  unsetenv("RYFT_DUMP");
-  char *rep = rt_read_dump(dir, "04-fusion.txt");
+  char *rep = compile_report(g, "qdump", &e);
   CHECK_MSG(rep && strstr(rep, "qgemm: ") && strstr(rep, "Q4_1 m=2 n=3 k=64 (int8 activations)"), "report: %s",
             rep ? rep : "(none)");
   CHECK(rep && !strstr(rep, "interp: "));

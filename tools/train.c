@@ -444,6 +444,8 @@ typedef struct train_opts {
 
 static int run(const train_opts *o);
 
+static int run_ctx(const void *o) { return run(o); }
+
 int ryft_cmd_train(int argc, char **argv) {
   train_opts o = {0};
   o.m = &k_models[0];
@@ -519,15 +521,7 @@ int ryft_cmd_train(int argc, char **argv) {
   if (o.epochs < 0) o.epochs = o.m->epochs;
   if (o.lr < 0) o.lr = o.m->lr;
   if (!o.data) o.data = default_data_dir();
-  if (!ry_dist_launched()) return run(&o);
-  /* started by mpirun: one rank of a data-parallel job */
-  ry_status s = ry_dist_init(&argc, &argv);
-  if (s) return fail(s, "started by mpirun");
-  int rc = run(&o);
-  /* a failure on one rank leaves the others waiting: end them all */
-  if (rc != T_OK) ry_dist_abort(rc);
-  if ((s = ry_dist_finalize())) return fail(s, NULL);
-  return rc;
+  return tr_run_ranks("train", &argc, &argv, run_ctx, &o);
 }
 
 

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ryft/ryft.h"
+
 double tr_now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -110,4 +112,22 @@ void tr_plot(const char *dir, const char *csv_name, const char *body) {
     printf("plot: %s/loss.png\n", dir);
   else
     printf("gnuplot failed (status %d): no plot\n", rc);
+}
+
+int tr_run_ranks(const char *cmd, int *argc, char ***argv, int (*run)(const void *ctx), const void *ctx) {
+  if (!ry_dist_launched()) return run(ctx);
+  ry_status s = ry_dist_init(argc, argv);
+  if (s) {
+    fprintf(stderr, "ryft %s: started by mpirun: %s\n", cmd, ry_status_message(s));
+    ry_status_free(s);
+    return 1;
+  }
+  int rc = run(ctx);
+  if (rc != 0) ry_dist_abort(rc);
+  if ((s = ry_dist_finalize())) {
+    fprintf(stderr, "ryft %s: %s\n", cmd, ry_status_message(s));
+    ry_status_free(s);
+    return 1;
+  }
+  return rc;
 }

@@ -32,6 +32,12 @@ void tr_progress_start(tr_progress *p, int64_t total);
 /* label: "epoch 2/4"; step of total; the running loss */
 void tr_progress_draw(tr_progress *p, const char *label, int64_t step, double loss, int final);
 
+/* Run a training command: run(ctx) directly, or, started by mpirun, as one
+ * rank of a data-parallel job (MPI set up around it; a failure on this rank
+ * ends the job on every rank, since the others would wait for it). `cmd`
+ * names the command in errors. Returns run's exit status (0 success). */
+int tr_run_ranks(const char *cmd, int *argc, char ***argv, int (*run)(const void *ctx), const void *ctx);
+
 /* Draw DIR/loss.png with gnuplot from `body` (gnuplot commands after the
  * terminal and output lines, naming files under dir). Prints what happened:
  * the plot, gnuplot missing (the numbers are in DIR/csv_name), or a

@@ -752,6 +752,8 @@ static int is_value_option(const char *name) {
   return 0;
 }
 
+static int run_ctx(const void *o) { return run(o); }
+
 int ryft_cmd_train_lm(int argc, char **argv) {
   lm_opts o = {0};
   o.config = "small";
@@ -861,13 +863,5 @@ int ryft_cmd_train_lm(int argc, char **argv) {
   if (!o.tokenizer) o.tokenizer = o.finetune ? o.finetune : default_tokenizer();
   if (o.warmup < 0) o.warmup = o.steps / 20;
   if (o.eval_every < 0) o.eval_every = o.steps / 6 > 0 ? o.steps / 6 : 1;
-  if (!ry_dist_launched()) return run(&o);
-  /* started by mpirun: one rank of a data-parallel job */
-  ry_status s = ry_dist_init(&argc, &argv);
-  if (s) return fail(s, "started by mpirun");
-  int rc = run(&o);
-  /* a failure on one rank leaves the others waiting: end them all */
-  if (rc != T_OK) ry_dist_abort(rc);
-  if ((s = ry_dist_finalize())) return fail(s, NULL);
-  return rc;
+  return tr_run_ranks("train-lm", &argc, &argv, run_ctx, &o);
 }

@@ -320,14 +320,20 @@ static ry_shape drop_axes(ry_shape in, const ry_axes *axes) {
   return out;
 }
 
-static ry_code rule_reduce(ry_rule_ctx *c) {
-  ry_reduce_kind k = c->attrs->reduce.kind;
+/* a reduction kind and the operand dtype it needs (reduce, reduce_window) */
+static ry_code reduce_kind_ok(ry_rule_ctx *c, ry_reduce_kind k, ry_dtype t) {
   if ((int)k < 0 || k >= RY_REDUCE_COUNT) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "invalid reduction kind %d", (int)k);
-  ry_dtype t = c->in[0].dtype;
   if ((k == RY_AND || k == RY_OR) && !ryg_dt_class_has(RY_DT_INTB, t))
     return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ryg_reduce_names[k], ry_dtype_name(t));
   if ((k == RY_SUM || k == RY_PROD) && t == RY_BOOL)
     return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ryg_reduce_names[k]);
+  return RY_OK;
+}
+
+static ry_code rule_reduce(ry_rule_ctx *c) {
+  ry_reduce_kind k = c->attrs->reduce.kind;
+  ry_dtype t = c->in[0].dtype;
+  TRY(reduce_kind_ok(c, k, t));
   TRY(ryg_check_axes(c, &c->attrs->reduce.axes, c->in[0].shape.rank, "axes"));
   return ryg_set1(c, (ry_type){t, drop_axes(c->in[0].shape, &c->attrs->reduce.axes)});
 }
@@ -390,12 +396,8 @@ static ry_code window_shape(ry_rule_ctx *c, ry_shape in, ry_shape *out) {
 
 static ry_code rule_reduce_window(ry_rule_ctx *c) {
   ry_reduce_kind k = c->attrs->window.kind;
-  if ((int)k < 0 || k >= RY_REDUCE_COUNT) return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "invalid reduction kind %d", (int)k);
   ry_dtype t = c->in[0].dtype;
-  if ((k == RY_AND || k == RY_OR) && !ryg_dt_class_has(RY_DT_INTB, t))
-    return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs an integer or bool operand, not %s", ryg_reduce_names[k], ry_dtype_name(t));
-  if ((k == RY_SUM || k == RY_PROD) && t == RY_BOOL)
-    return ryg_fail(c, RY_ERR_DTYPE, "reduction '%s' needs a numeric operand, not bool", ryg_reduce_names[k]);
+  TRY(reduce_kind_ok(c, k, t));
   ry_shape out;
   TRY(window_shape(c, c->in[0].shape, &out));
   return ryg_set1(c, (ry_type){t, out});

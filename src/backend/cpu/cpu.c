@@ -564,6 +564,21 @@ static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **
   return ryi_eval_node(&f, &st->g->nodes[sp->node]);
 }
 
+/* The run's outputs, new references (none on error). */
+static ry_status take_outputs(const ry_region *body, ry_array **vals, int n_out, ry_array **out) {
+  for (int i = 0; i < n_out; i++) {
+    out[i] = ry_array_retain(vals[body->results.v[i]]);
+    if (!out[i]) {
+      for (int j = 0; j < i; j++) {
+        ry_array_release(out[j]);
+        out[j] = NULL;
+      }
+      return ry__err(RY_ERR_INTERNAL, "cpu: output %d was not computed", i);
+    }
+  }
+  return NULL;
+}
+
 /* A run before the module is loaded: the optimized graph node by node, in
  * the interpreter except for the plan's GEMMs and convolutions (so a dot
  * gives the same bits as it will compiled); each value is released after
@@ -598,16 +613,7 @@ static ry_status cold_run(cpu_state *st, ry_array **vals, int n_out, ry_array **
         vals[res[i]] = NULL;
       }
   }
-  for (int i = 0; !s && i < n_out; i++) {
-    out[i] = ry_array_retain(vals[body->results.v[i]]);
-    if (!out[i]) {
-      for (int j = 0; j < i; j++) {
-        ry_array_release(out[j]);
-        out[j] = NULL;
-      }
-      s = ry__err(RY_ERR_INTERNAL, "cpu: output %d was not computed", i);
-    }
-  }
+  if (!s) s = take_outputs(body, vals, n_out, out);
   for (int i = 0; i < rc.n_free; i++) ry_array_release(rc.free[i]);
   memset(&g_last_run, 0, sizeof g_last_run);
   g_last_run.cold = 1;
@@ -667,16 +673,7 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
       vals[v] = NULL;
     }
   }
-  for (int i = 0; !s && i < n_out; i++) {
-    out[i] = ry_array_retain(vals[body->results.v[i]]);
-    if (!out[i]) {
-      for (int j = 0; j < i; j++) {
-        ry_array_release(out[j]);
-        out[j] = NULL;
-      }
-      s = ry__err(RY_ERR_INTERNAL, "cpu: output %d was not computed", i);
-    }
-  }
+  if (!s) s = take_outputs(body, vals, n_out, out);
   for (size_t v = 0; v < nv; v++) ry_array_release(vals[v]);
   for (int i = 0; i < rc.n_free; i++) ry_array_release(rc.free[i]);
   ry__free(vals, nv * sizeof(ry_array *));
