@@ -79,17 +79,23 @@ int ryf_new_temp(kgen *k, ry_dtype t, const char *fmt, ...) {
 
 void ryf_rowmajor(ry_shape s, int64_t st[RY_MAX_RANK]) { ry__strides(s, st); }
 
-/* An access to buffer value w read through `shape` (w's shape, or a reshape
- * of it with the same element count) at map m. */
-static int add_access(kgen *k, int32_t w, ry_shape shape, const vmap *m, ry_dtype dt) {
+access *ryf_new_access(kgen *k, ry_dtype dt) {
   if (k->n_acc >= MAX_ACC) {
     k->fail = true;
     k->fail_why = "too many loads";
-    return 0;
+    return NULL;
   }
   access *a = &k->acc[k->n_acc];
   memset(a, 0, sizeof *a);
   a->dt = dt;
+  return a;
+}
+
+/* An access to buffer value w read through `shape` (w's shape, or a reshape
+ * of it with the same element count) at map m. */
+static int add_access(kgen *k, int32_t w, ry_shape shape, const vmap *m, ry_dtype dt) {
+  access *a = ryf_new_access(k, dt);
+  if (!a) return 0;
   if (w < 0) {
     a->buf = -1;
   } else {

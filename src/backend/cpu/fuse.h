@@ -214,6 +214,9 @@ bool ryf_row_plan(planner *p);
 ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *src, ry__buf *rep, ryc_step *st,
                           bool *retry);
 void ryf_rowmajor(ry_shape s, int64_t st[RY_MAX_RANK]);
+/* The kernel's next access, zeroed, of dtype dt; NULL (and k->fail set)
+ * past MAX_ACC. The caller fills it in and counts it (k->n_acc++). */
+access *ryf_new_access(kgen *k, ry_dtype dt);
 const char *ryf_store_fmt(ry_dtype t);
 const char *ryf_stype(ry_dtype t);
 const char *ryf_utype(ry_dtype t);

@@ -50,15 +50,9 @@
 
 
 static int row_acc(kgen *k, int buf, ry_dtype dt, const int64_t *coef, bool store, int sc) {
-  if (k->n_acc >= MAX_ACC) {
-    k->fail = true;
-    k->fail_why = "too many loads";
-    return 0;
-  }
-  access *a = &k->acc[k->n_acc];
-  memset(a, 0, sizeof *a);
+  access *a = ryf_new_access(k, dt);
+  if (!a) return 0;
   a->buf = buf;
-  a->dt = dt;
   for (int d = 0; d < k->L; d++) a->coef[d] = coef[d];
   k->row->store[k->n_acc] = store;
   k->row->scl[k->n_acc] = sc;
