@@ -1,9 +1,7 @@
 /* The replaceable allocator (Lua's lua_Alloc shape), the cache of large
  * array buffers, and small vectors. */
-#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -127,14 +125,6 @@ void *ry__data_alloc(size_t n) {
     if ((g_live += n) > g_live_peak) g_live_peak = g_live;
     pthread_mutex_unlock(&g_cache_lock);
   }
-#ifdef MADV_HUGEPAGE
-  /* big fresh buffers: 2 MB pages make the first touch far cheaper */
-  if (p && n >= ((size_t)8 << 20) && g_alloc == default_alloc) {
-    uintptr_t b = ((uintptr_t)p + ((1u << 21) - 1)) & ~(uintptr_t)((1u << 21) - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)((1u << 21) - 1);
-    if (e > b) (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
-  }
-#endif
   return p;
 }
 
