@@ -29,12 +29,17 @@ typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *,
 
 typedef void (*native_sgemv)(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);
 
+typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const uint16_t *, const uint16_t *, float *, int64_t,
+                             int64_t, float *);
+
 /* at most this many rows of A (not transposed): the matrix-vector path */
 #define GEMV_MAX_M 4
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
 static native_sgemv g_gemv;
+static native_bgemm g_bgemm;
+static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
 static int g_nr = 16;
 static int64_t g_ws_floats; /* packing workspace of one native call */
 static ryc_module *g_mod; /* held for the process */
@@ -56,12 +61,16 @@ static void load_native(void) {
   int64_t (*ws)(void);
   native_sgemv gv;
   void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats");
-  void *v = ryc_module_sym(m, "ryg_sgemv");
+  void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native");
+  native_bgemm fb;
+  int (*bnat)(void);
   memcpy(&f, &p, sizeof f);
   memcpy(&nr, &q, sizeof nr);
   memcpy(&ws, &w, sizeof ws);
   memcpy(&gv, &v, sizeof gv);
-  if (!f || !nr || !ws || !gv) {
+  memcpy(&fb, &bg, sizeof fb);
+  memcpy(&bnat, &bn, sizeof bnat);
+  if (!f || !nr || !ws || !gv || !fb || !bnat) {
     ryc_module_release(m);
     return;
   }
@@ -70,11 +79,18 @@ static void load_native(void) {
   g_ws_floats = ws();
   g_native = f;
   g_gemv = gv;
+  g_bgemm = fb;
+  g_bgemm_dp = bnat() != 0;
 }
 
 const char *ryc_gemm_impl(void) {
   pthread_once(&g_once, load_native);
   return g_native ? "ryft packed (native)" : "portable";
+}
+
+const char *ryc_bgemm_impl(void) {
+  pthread_once(&g_once, load_native);
+  return !g_bgemm ? "portable" : g_bgemm_dp ? "ryft packed (avx512-bf16)" : "ryft packed (f32 arithmetic)";
 }
 
 /* ---- portable fallback ---- */
@@ -95,6 +111,28 @@ static void portable_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const
       }
     }
   }
+}
+
+static float bf(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* bf16 operands: the pair order of the packed kernel (odd product, then even) */
+static void portable_bcols(int ta, int tb, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b,
+                           float *c, int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = j_lo; j < j_hi; j++) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < k; p += 2) {
+        float a0 = bf(ta ? a[p * m + i] : a[i * k + p]), b0 = bf(tb ? b[j * k + p] : b[p * n + j]);
+        if (p + 1 < k) acc += bf(ta ? a[(p + 1) * m + i] : a[i * k + p + 1]) * bf(tb ? b[j * k + p + 1] : b[(p + 1) * n + j]);
+        acc += a0 * b0;
+      }
+      c[i * n + j] = acc;
+    }
 }
 
 typedef struct {
@@ -161,6 +199,27 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   if (flops < min_work * 4) grain = n;
   ryc_parallel_for(n, grain, sgemm_task, &j);
+}
+
+static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  workspace *w = g_bgemm ? ws_take() : NULL;
+  if (w) {
+    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi, (float *)w + 16);
+    ws_give(w);
+  } else {
+    portable_bcols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+  }
+}
+
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c) {
+  pthread_once(&g_once, load_native);
+  if (m <= 0 || n <= 0) return;
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  int64_t grain = g_nr, min_work = ryc_parallel_threshold() * 8;
+  while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
+  if (m * n * (k ? k : 1) < min_work * 4) grain = n;
+  ryc_parallel_for(n, grain, bgemm_task, &j);
 }
 
 static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {

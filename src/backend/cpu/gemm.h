@@ -12,13 +12,18 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
 /* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
 const char *ryc_gemm_impl(void);
+/* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
+ * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). */
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c);
+const char *ryc_bgemm_impl(void);
 
 
 typedef struct ryc_gemm {
   int64_t batch, m, n, k;
   int64_t a_bstride, b_bstride; /* elements between batches (0 = shared) */
   int trans_a, trans_b;         /* A stored (k, m) / B stored (n, k) */
-  ry_dtype dt;                  /* f32 or f64 */
+  ry_dtype dt;                  /* the result: f32 or f64; f32 or bf16 when in_dt is bf16 */
+  ry_dtype in_dt;               /* the operands: dt, or bf16 (sums in f32) */
 } ryc_gemm;
 
 #endif

@@ -70,7 +70,9 @@ bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
   if (n->op != RY_OP_DOT_GENERAL) return false;
   const int32_t *ops = ry_node_operands(g, n);
   ry_type lt = ry_vtype(g, ops[0]), rt = ry_vtype(g, ops[1]), ot = ry_vtype(g, ry_node_results(g, n)[0]);
-  if (lt.dtype != rt.dtype || lt.dtype != ot.dtype || (lt.dtype != RY_F32 && lt.dtype != RY_F64)) return false;
+  /* bf16 operands (mixed precision) sum in f32 and give f32 or bf16 */
+  bool bf = lt.dtype == RY_BF16 && rt.dtype == RY_BF16 && (ot.dtype == RY_F32 || ot.dtype == RY_BF16);
+  if (!bf && (lt.dtype != rt.dtype || lt.dtype != ot.dtype || (lt.dtype != RY_F32 && lt.dtype != RY_F64))) return false;
   const ry_dot_dims *d = &n->attrs.dot;
   int nb = d->lhs_batch.n, nc = d->lhs_contract.n;
   if (d->rhs_batch.n != nb || d->rhs_contract.n != nc) return false;
@@ -111,7 +113,8 @@ bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
   gm->k = k;
   gm->a_bstride = m * k;
   gm->b_bstride = k * nn;
-  gm->dt = lt.dtype;
+  gm->dt = ot.dtype;
+  gm->in_dt = lt.dtype;
   return true;
 }
 
@@ -139,7 +142,7 @@ bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *
   if (n->op != RY_OP_DOT_GENERAL || n->region != 0) return false;
   int32_t rhs = ry_node_operands(g, n)[1], dn = g->values[rhs].node;
   if (dn < 0 || g->nodes[dn].op != RY_OP_DEQUANTIZE || g->nodes[dn].region != 0) return false;
-  if (!ryf_gemm_plan(g, n, &gm) || gm.dt != RY_F32 || gm.batch != 1 || gm.trans_a || !gm.trans_b) return false;
+  if (!ryf_gemm_plan(g, n, &gm) || gm.dt != RY_F32 || gm.in_dt != RY_F32 || gm.batch != 1 || gm.trans_a || !gm.trans_b) return false;
   if (ry_vtype(g, rhs).shape.rank != 2) return false;
   q->m = gm.m;
   q->n = gm.n;
