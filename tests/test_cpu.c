@@ -271,9 +271,9 @@ TEST(cpu_bgemm_matches_reference) {
       int ta = t & 1, tb = t >> 1;
       for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = NAN; /* k == 0 must write zeros */
       ryc_set_num_threads(1);
-      ryc_bgemm(ta, tb, m, n, k, a, b, c1);
+      ryc_bgemm(ta, tb, m, n, k, a, b, c1, NULL);
       ryc_set_num_threads(2);
-      ryc_bgemm(ta, tb, m, n, k, a, b, c2);
+      ryc_bgemm(ta, tb, m, n, k, a, b, c2, NULL);
       CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: 1 and 2 threads differ",
                 (long long)m, (long long)n, (long long)k, ta, tb);
       double worst = 0;
@@ -288,12 +288,32 @@ TEST(cpu_bgemm_matches_reference) {
         }
       CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb,
                 worst);
+      /* a bf16 result: the same sums, rounded as ry__f32_to_bf16 rounds */
+      uint16_t *h = malloc((size_t)(m * n + 1) * 2);
+      ryc_bgemm(ta, tb, m, n, k, a, b, c2, h);
+      for (int64_t i = 0; i < m * n; i++)
+        if (h[i] != ry__f32_to_bf16(c1[i])) {
+          CHECK_MSG(0, "%lldx%lldx%lld: bf16 result %lld is %04x, not %04x", (long long)m, (long long)n, (long long)k,
+                    (long long)i, h[i], ry__f32_to_bf16(c1[i]));
+          break;
+        }
+      free(h);
     }
     free(a);
     free(b);
     free(c1);
     free(c2);
   }
+  /* the rounding of a bf16 result (vectorized in the module): ties to even,
+     overflow to infinity, infinities, NaN kept quiet, denormals */
+  static const float special[] = {1.00390625f, 1.01171875f, -1.00390625f, 3.4e38f, -INFINITY, INFINITY, NAN,
+                                  1e-40f,      0.0f,        -0.0f,        1.0f,    2.5f,      -7.75e-3f, 65504.0f,
+                                  1.00390626f, 0.99999994f, 3.0e-39f};
+  enum { NS = sizeof special / sizeof special[0] };
+  uint16_t out[NS];
+  ryc_bgemm_round(special, out, 1, NS);
+  for (int i = 0; i < NS; i++)
+    CHECK_MSG(out[i] == ry__f32_to_bf16(special[i]), "rounding %g: %04x, not %04x", special[i], out[i], ry__f32_to_bf16(special[i]));
   ryc_set_num_threads(0);
   ryc_set_parallel_threshold(0);
 }

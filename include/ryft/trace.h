@@ -58,6 +58,17 @@ RY_API ry_status ry_builder_error(const ry_builder *b);
  * err is freed), for libraries that build on the tracer (ryft/params.h).
  * NULL b frees err. Returns 0. */
 RY_API int ry_builder_set_error(ry_builder *b, ry_status err);
+/* Matmul precision of the f32 products traced on b from here on (JAX's
+ * default_matmul_precision; PyTorch's autocast for matmuls). RY_F32, the
+ * default: f32 products in f32. RY_BF16: a dot_general of f32 operands with
+ * an f32 result is traced as convert(dot_general(bf16(lhs), bf16(rhs)) ->
+ * bf16, f32): operands rounded to bf16, products summed in f32, the result
+ * rounded to bf16 and widened back. The graph says so explicitly, so every
+ * backend runs it (the cpu backend as a bf16 GEMM) and the backward pass of
+ * such a product is bf16 products too. Other dot_generals (f64, integers,
+ * mixed) are untouched. Any other dtype sets b's error. Returns 0 on error. */
+RY_API int ry_builder_set_matmul_dtype(ry_builder *b, ry_dtype compute);
+RY_API ry_dtype ry_builder_matmul_dtype(const ry_builder *b); /* RY_F32 unless set */
 
 /* The type of a value (an all-zero f32 scalar type for an invalid value). */
 RY_API ry_type ry_value_type(const ry_builder *b, ry_value v);

@@ -19,6 +19,7 @@ ry_lm_train_opts ry_lm_train_defaults(void) {
   o.batch = 8;
   o.ctx = 64;
   o.accum = 1;
+  o.matmul_dtype = RY_F32;
   o.opt = ry_nn_optimizer_default(RY_NN_ADAMW, 1e-3);
   o.opt.b2 = 0.95;
   o.opt.weight_decay = 0.1;
@@ -242,6 +243,7 @@ static int loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   ry_lm_trainer *t = vctx;
   ry_pvalues *pv = NULL, *pf = NULL, *view = NULL;
   ry_status s = NULL;
+  if (t->o.matmul_dtype == RY_BF16 && !ry_builder_set_matmul_dtype(b, RY_BF16)) return -1;
   pv = ry_pvalues_new(b);
   if (!pv) s = ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm trainer: out of memory");
   for (int i = 0; !s && i < t->n; i++)
@@ -353,6 +355,9 @@ ry_status ry_lm_trainer_new(const ry_lm_config *c, const ry_params *weights, con
   if (o->ctx > c->n_ctx_train)
     return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: a context of %d tokens is longer than the model's %d",
                           o->ctx, c->n_ctx_train);
+  if (o->matmul_dtype != 0 && o->matmul_dtype != RY_F32 && o->matmul_dtype != RY_BF16)
+    return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_trainer_new: matmul_dtype %s is not f32 or bf16",
+                          ry_dtype_name(o->matmul_dtype));
   ry_lm_trainer *t = calloc(1, sizeof *t);
   if (!t) return ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_trainer_new: out of memory");
   t->c = *c;

@@ -499,17 +499,12 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
 static ry_status run_bgemm(const ryc_gemm *gm, const ry_array *a, const ry_array *b, ry_array *out) {
   size_t mn = (size_t)(gm->m * gm->n);
   float *tmp = NULL;
-  if (gm->dt == RY_BF16 && mn && !(tmp = ry__malloc(mn * sizeof(float)))) return ry__oom();
-  for (int64_t i = 0; i < gm->batch; i++) {
-    float *c = tmp ? tmp : (float *)out->data + i * (int64_t)mn;
+  if (gm->dt == RY_BF16 && mn && !(tmp = ry__data_alloc(mn * sizeof(float)))) return ry__oom();
+  for (int64_t i = 0; i < gm->batch; i++)
     ryc_bgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const uint16_t *)a->data + i * gm->a_bstride,
-              (const uint16_t *)b->data + i * gm->b_bstride, c);
-    if (tmp) {
-      uint16_t *o = (uint16_t *)out->data + i * (int64_t)mn;
-      for (size_t e = 0; e < mn; e++) o[e] = ry__f32_to_bf16(tmp[e]);
-    }
-  }
-  ry__free(tmp, mn * sizeof(float));
+              (const uint16_t *)b->data + i * gm->b_bstride, tmp ? tmp : (float *)out->data + i * (int64_t)mn,
+              tmp ? (uint16_t *)out->data + i * (int64_t)mn : NULL);
+  ry__data_free(tmp, mn * sizeof(float));
   return NULL;
 }
 

@@ -39,6 +39,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
 static native_sgemv g_gemv;
 static native_bgemm g_bgemm;
+static void (*g_f2b)(const float *, uint16_t *, int64_t, int64_t, int64_t, int64_t);
 static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
 static int g_nr = 16;
 static int64_t g_ws_floats; /* packing workspace of one native call */
@@ -61,7 +62,8 @@ static void load_native(void) {
   int64_t (*ws)(void);
   native_sgemv gv;
   void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats");
-  void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native");
+  void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native"),
+       *fc = ryc_module_sym(m, "ryg_f2b_cols");
   native_bgemm fb;
   int (*bnat)(void);
   memcpy(&f, &p, sizeof f);
@@ -70,7 +72,8 @@ static void load_native(void) {
   memcpy(&gv, &v, sizeof gv);
   memcpy(&fb, &bg, sizeof fb);
   memcpy(&bnat, &bn, sizeof bnat);
-  if (!f || !nr || !ws || !gv || !fb || !bnat) {
+  memcpy(&g_f2b, &fc, sizeof g_f2b);
+  if (!f || !nr || !ws || !gv || !fb || !bnat || !g_f2b) {
     ryc_module_release(m);
     return;
   }
@@ -140,6 +143,7 @@ typedef struct {
   int64_t m, n, k;
   const void *a, *b;
   void *c;
+  uint16_t *c16; /* bf16 GEMM with a bf16 result: c is f32 scratch, rounded into c16 */
 } gemm_job;
 
 /* Packing workspaces, kept for the process: a call takes one from the free
@@ -186,7 +190,7 @@ static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
 void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL};
   int64_t flops = m * n * (k ? k : 1);
   int64_t grain = g_nr;
   if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing: split the columns evenly */
@@ -201,6 +205,16 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
   ryc_parallel_for(n, grain, sgemm_task, &j);
 }
 
+/* columns [lo, hi) of c (m, n) rounded to bf16 into o */
+static void round_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t lo, int64_t hi) {
+  if (g_f2b) {
+    g_f2b(c, o, m, n, lo, hi);
+    return;
+  }
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t jj = lo; jj < hi; jj++) o[i * n + jj] = ry__f32_to_bf16(c[i * n + jj]);
+}
+
 static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
   workspace *w = g_bgemm ? ws_take() : NULL;
@@ -210,12 +224,19 @@ static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   } else {
     portable_bcols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
   }
+  if (j->c16) round_cols(j->c, j->c16, j->m, j->n, lo, hi);
 }
 
-void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c) {
+void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
+  pthread_once(&g_once, load_native);
+  round_cols(c, o, m, n, 0, n);
+}
+
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c,
+               uint16_t *c16) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16};
   int64_t grain = g_nr, min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   if (m * n * (k ? k : 1) < min_work * 4) grain = n;
@@ -243,7 +264,7 @@ static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
 
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c) {
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL};
   int64_t grain = 16, min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   ryc_parallel_for(n, grain, dgemm_task, &j);

@@ -13,9 +13,14 @@ void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
 /* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
 const char *ryc_gemm_impl(void);
 /* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
- * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). */
-void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c);
+ * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). With
+ * c16, c is (m, n) f32 scratch and the result goes to c16 rounded to bf16
+ * (nearest even), each thread rounding its own columns. */
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c,
+               uint16_t *c16);
 const char *ryc_bgemm_impl(void);
+/* c (m, n) f32 rounded to bf16 into o, as ryc_bgemm rounds a bf16 result */
+void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n);
 
 
 typedef struct ryc_gemm {

@@ -197,6 +197,11 @@ static void pack_a16(const uint16_t *a, int ta, int64_t m, int64_t k, int64_t i0
         const uint16_t *row = a + (i0 + ir + i) * k + p0;
         for (int64_t q = 0; q < kp; q++) { uint32_t w; memcpy(&w, row + 2 * q, 4); ap[q * MR + i] = w; }
       }
+    } else if (ta && mr == MR && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows */
+      for (int64_t q = 0; q < kp; q++) {
+        const uint16_t *r0 = a + (p0 + 2 * q) * m + i0 + ir, *r1 = r0 + m;
+        for (int i = 0; i < MR; i++) ap[q * MR + i] = (uint32_t)r0[i] | (uint32_t)r1[i] << 16;
+      }
     } else {
       for (int64_t q = 0; q < kp; q++) for (int i = 0; i < MR; i++) {
         int64_t p = p0 + 2 * q, r = i0 + ir + i;
@@ -260,6 +265,28 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
     BDOT(0) BDOT(1) BDOT(2) BDOT(3) BDOT(4) BDOT(5)
   }
   BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5)
+}
+/* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
+   to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
+void ryg_f2b_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = 0; i < m; i++) {
+    const float *src = c + i * n;
+    uint16_t *dst = o + i * n;
+    int64_t j = j_lo;
+    for (; j + VL <= j_hi; j += VL) {
+      vu x; memcpy(&x, src + j, sizeof x);
+      vu nan = (x & 0x7fffffffu) > 0x7f800000u;
+      vu r = ((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan;
+      r |= ((x >> 16) | 0x40) & nan;
+      uint16_t t[VL];
+      for (int q = 0; q < VL; q++) t[q] = (uint16_t)r[q];
+      memcpy(dst + j, t, sizeof t);
+    }
+    for (; j < j_hi; j++) {
+      uint32_t x; memcpy(&x, src + j, 4);
+      dst[j] = (x & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((x >> 16) | 0x40) : (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+    }
+  }
 }
 /* 1 when the micro-kernel runs on vdpbf16ps */
 int ryg_bf16_native(void) {
