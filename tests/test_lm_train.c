@@ -206,7 +206,8 @@ static ry_lm_train_opts golden_opts(void) {
   return o;
 }
 
-static void adamw_curve_on(const char *device, int remat) {
+/* tol: relative, per step, against PyTorch's f32 losses */
+static void adamw_curve_on(const char *device, int remat, ry_dtype mm, double tol) {
   ry_device *dev = NULL;
   ry_status st = ry_device_get(device, &dev);
   if (st) {
@@ -223,28 +224,44 @@ static void adamw_curve_on(const char *device, int remat) {
   ry_lm_train_opts o = golden_opts();
   const unsigned char all[2] = {1, 1};
   if (remat) o.remat = all;
+  o.matmul_dtype = mm;
   ry_lm_trainer *t = NULL;
   CHECK_OK(ry_lm_trainer_new(&c, g.w, &o, dev, &t));
   const ry_array *want = ry_params_get(g.file, "losses");
   CHECK(want && ry_array_numel(want) == 20);
+  double worst = 0;
   for (int i = 0; t && want && i < 20; i++) {
     double loss = 0;
     CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), &loss));
-    double w = ry_array_get_f64(want, i);
-    if (!(fabs(loss - w) <= 1e-4 * fabs(w))) {
+    /* relative to the larger of the loss and 1 (the curve runs down to
+       ~0.1, where a relative error of the last step's rounding grows) */
+    double w = ry_array_get_f64(want, i), err = fabs(loss - w) / fmax(fabs(w), 1.0);
+    if (getenv("RYFT_TEST_VERBOSE")) printf("  step %d: %.6f vs %.6f\n", i, loss, w);
+    if (!(err <= tol)) {
       rt_fail(__FILE__, __LINE__, "%s, step %d: loss %.8g, PyTorch's AdamW %.8g", device, i, loss, w);
       break;
     }
+    if (err > worst) worst = err;
   }
+  /* bf16 products: the curve moved off the f32 one (the precision took effect) */
+  if (mm == RY_BF16) CHECK_MSG(worst > 1e-6, "%s: bf16 losses equal the f32 ones (worst %g)", device, worst);
+  if (mm == RY_BF16) printf("  %s bf16: worst relative loss difference to PyTorch f32 over 20 steps %.2g\n", device, worst);
   if (t) CHECK_EQ_INT(ry_lm_trainer_steps(t), 20);
   ry_lm_trainer_free(t);
   free_goldens(&g);
 }
 
-TEST(lm_train_gpt2_adamw_matches_pytorch_curve) { adamw_curve_on("cpu", 0); }
-TEST(lm_train_gpt2_adamw_matches_pytorch_curve_pjrt) { adamw_curve_on("pjrt", 0); }
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve) { adamw_curve_on("cpu", 0, RY_F32, 1e-4); }
+TEST(lm_train_gpt2_adamw_matches_pytorch_curve_pjrt) { adamw_curve_on("pjrt", 0, RY_F32, 1e-4); }
 /* every block checkpointed (recomputed in the backward pass): the same curve */
-TEST(lm_train_gpt2_adamw_curve_with_remat) { adamw_curve_on("cpu", 1); }
+TEST(lm_train_gpt2_adamw_curve_with_remat) { adamw_curve_on("cpu", 1, RY_F32, 1e-4); }
+/* mixed precision (bf16 products, f32 master weights) stays within bf16's
+ * rounding (2^-8 relative per product) of the f32 curve: the loss moves by
+ * well under 1%, on ryft's bf16 GEMM, on XLA, and with remat (whose
+ * recomputed blocks must keep the bf16 precision) */
+TEST(lm_train_gpt2_bf16_tracks_the_f32_curve) { adamw_curve_on("cpu", 0, RY_BF16, 1e-2); }
+TEST(lm_train_gpt2_bf16_tracks_the_f32_curve_pjrt) { adamw_curve_on("pjrt", 0, RY_BF16, 1e-2); }
+TEST(lm_train_gpt2_bf16_tracks_the_f32_curve_remat) { adamw_curve_on("cpu", 1, RY_BF16, 1e-2); }
 
 typedef struct remat_ctx {
   ry_lm_config c;
