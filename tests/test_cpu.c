@@ -264,16 +264,17 @@ TEST(cpu_bgemm_matches_reference) {
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
     uint16_t *a = malloc((size_t)(m * k + 1) * 2), *b = malloc((size_t)(k * n + 1) * 2);
+    float *af = malloc((size_t)(m * k + 1) * 4), *bf = malloc((size_t)(k * n + 1) * 4);
     float *c1 = malloc((size_t)(m * n) * sizeof(float)), *c2 = malloc((size_t)(m * n) * sizeof(float));
-    for (int64_t i = 0; i < m * k; i++) a[i] = ry__f32_to_bf16((float)((i * 7 + 3) % 19) / 7.0f - 1.3f);
-    for (int64_t i = 0; i < k * n; i++) b[i] = ry__f32_to_bf16((float)((i * 5 + 1) % 23) / 13.0f - 0.9f);
+    for (int64_t i = 0; i < m * k; i++) a[i] = ry__f32_to_bf16(af[i] = (float)((i * 7 + 3) % 19) / 7.0f - 1.3f);
+    for (int64_t i = 0; i < k * n; i++) b[i] = ry__f32_to_bf16(bf[i] = (float)((i * 5 + 1) % 23) / 13.0f - 0.9f);
     for (int t = 0; t < 4; t++) {
       int ta = t & 1, tb = t >> 1;
       for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = NAN; /* k == 0 must write zeros */
       ryc_set_num_threads(1);
-      ryc_bgemm(ta, tb, m, n, k, a, b, c1, NULL);
+      ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c1, NULL);
       ryc_set_num_threads(2);
-      ryc_bgemm(ta, tb, m, n, k, a, b, c2, NULL);
+      ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c2, NULL);
       CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: 1 and 2 threads differ",
                 (long long)m, (long long)n, (long long)k, ta, tb);
       double worst = 0;
@@ -288,9 +289,15 @@ TEST(cpu_bgemm_matches_reference) {
         }
       CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb,
                 worst);
+      /* f32 operands rounded as they are packed (a folded convert): the same bits */
+      for (int f = 1; f < 4; f++) {
+        ryc_bgemm(ta, tb, m, n, k, f & 1 ? (const void *)af : a, f & 1, f & 2 ? (const void *)bf : b, f & 2, c2, NULL);
+        CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: f32 operands (%d) differ",
+                  (long long)m, (long long)n, (long long)k, ta, tb, f);
+      }
       /* a bf16 result: the same sums, rounded as ry__f32_to_bf16 rounds */
       uint16_t *h = malloc((size_t)(m * n + 1) * 2);
-      ryc_bgemm(ta, tb, m, n, k, a, b, c2, h);
+      ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c2, h);
       for (int64_t i = 0; i < m * n; i++)
         if (h[i] != ry__f32_to_bf16(c1[i])) {
           CHECK_MSG(0, "%lldx%lldx%lld: bf16 result %lld is %04x, not %04x", (long long)m, (long long)n, (long long)k,
@@ -301,6 +308,8 @@ TEST(cpu_bgemm_matches_reference) {
     }
     free(a);
     free(b);
+    free(af);
+    free(bf);
     free(c1);
     free(c2);
   }
@@ -319,7 +328,8 @@ TEST(cpu_bgemm_matches_reference) {
 }
 
 /* a dot_general of bf16 operands with an f32 or a bf16 result is one bf16
- * GEMM step (no loop kernel), with the interpreter's values */
+ * GEMM step that rounds its f32 sources as it packs them (no loop kernel),
+ * with the interpreter's values */
 TEST(cpu_bf16_dot_general_is_a_gemm) {
   for (int out_bf16 = 0; out_bf16 < 2; out_bf16++) {
     const char *ot = out_bf16 ? "bf16" : "f32";
@@ -336,7 +346,10 @@ TEST(cpu_bf16_dot_general_is_a_gemm) {
     if (!g) return;
     ry_executable *e = NULL;
     char *rep = compile_report(g, out_bf16 ? "bgemm_bf16" : "bgemm_f32", &e);
-    CHECK_MSG(rep && strstr(rep, "gemm"), "report: %s", rep ? rep : "(none)");
+    /* the converts fold into the GEMM's packing: no kernel, no bf16 copies */
+    CHECK_MSG(rep && strstr(rep, "gemm") && strstr(rep, "a=%v1 rounded to bf16 as packed") &&
+                  strstr(rep, "b=%v2 rounded to bf16 as packed") && !strstr(rep, "kernel"),
+              "report: %s", rep ? rep : "(none)");
     free(rep);
     ry_array *x = filled(RY_SHAPE(2, 9, 40), wave), *w = filled(RY_SHAPE(24, 40), wave), *in[2] = {x, w}, *y = NULL, *yi = NULL;
     ry_device *interp = NULL;

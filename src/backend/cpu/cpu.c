@@ -501,9 +501,10 @@ static ry_status run_bgemm(const ryc_gemm *gm, const ry_array *a, const ry_array
   float *tmp = NULL;
   if (gm->dt == RY_BF16 && mn && !(tmp = ry__data_alloc(mn * sizeof(float)))) return ry__oom();
   for (int64_t i = 0; i < gm->batch; i++)
-    ryc_bgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const uint16_t *)a->data + i * gm->a_bstride,
-              (const uint16_t *)b->data + i * gm->b_bstride, tmp ? tmp : (float *)out->data + i * (int64_t)mn,
-              tmp ? (uint16_t *)out->data + i * (int64_t)mn : NULL);
+    ryc_bgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k,
+              (const char *)a->data + (size_t)(i * gm->a_bstride) * (gm->a_f32 ? 4 : 2), gm->a_f32,
+              (const char *)b->data + (size_t)(i * gm->b_bstride) * (gm->b_f32 ? 4 : 2), gm->b_f32,
+              tmp ? tmp : (float *)out->data + i * (int64_t)mn, tmp ? (uint16_t *)out->data + i * (int64_t)mn : NULL);
   ry__data_free(tmp, mn * sizeof(float));
   return NULL;
 }

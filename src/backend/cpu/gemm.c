@@ -29,7 +29,7 @@ typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *,
 
 typedef void (*native_sgemv)(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);
 
-typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const uint16_t *, const uint16_t *, float *, int64_t,
+typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const void *, int, const void *, int, float *, int64_t,
                              int64_t, float *);
 
 /* at most this many rows of A (not transposed): the matrix-vector path */
@@ -123,15 +123,21 @@ static float bf(uint16_t h) {
   return f;
 }
 
+/* element i of a bf16 GEMM operand: bf16, or f32 rounded to bf16 */
+static float bf_at(const void *p, bool f32, int64_t i) {
+  return bf(f32 ? ry__f32_to_bf16(((const float *)p)[i]) : ((const uint16_t *)p)[i]);
+}
+
 /* bf16 operands: the pair order of the packed kernel (odd product, then even) */
-static void portable_bcols(int ta, int tb, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b,
-                           float *c, int64_t j_lo, int64_t j_hi) {
+static void portable_bcols(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
+                           bool b32, float *c, int64_t j_lo, int64_t j_hi) {
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = j_lo; j < j_hi; j++) {
       float acc = 0.0f;
       for (int64_t p = 0; p < k; p += 2) {
-        float a0 = bf(ta ? a[p * m + i] : a[i * k + p]), b0 = bf(tb ? b[j * k + p] : b[p * n + j]);
-        if (p + 1 < k) acc += bf(ta ? a[(p + 1) * m + i] : a[i * k + p + 1]) * bf(tb ? b[j * k + p + 1] : b[(p + 1) * n + j]);
+        float a0 = bf_at(a, a32, ta ? p * m + i : i * k + p), b0 = bf_at(b, b32, tb ? j * k + p : p * n + j);
+        if (p + 1 < k)
+          acc += bf_at(a, a32, ta ? (p + 1) * m + i : i * k + p + 1) * bf_at(b, b32, tb ? j * k + p + 1 : (p + 1) * n + j);
         acc += a0 * b0;
       }
       c[i * n + j] = acc;
@@ -144,6 +150,7 @@ typedef struct {
   const void *a, *b;
   void *c;
   uint16_t *c16; /* bf16 GEMM with a bf16 result: c is f32 scratch, rounded into c16 */
+  bool a32, b32; /* bf16 GEMM: the operand is f32, rounded as it is packed */
 } gemm_job;
 
 /* Packing workspaces, kept for the process: a call takes one from the free
@@ -190,7 +197,7 @@ static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
 void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false};
   int64_t flops = m * n * (k ? k : 1);
   int64_t grain = g_nr;
   if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing: split the columns evenly */
@@ -219,10 +226,10 @@ static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
   workspace *w = g_bgemm ? ws_take() : NULL;
   if (w) {
-    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi, (float *)w + 16);
+    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, lo, hi, (float *)w + 16);
     ws_give(w);
   } else {
-    portable_bcols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+    portable_bcols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, lo, hi);
   }
   if (j->c16) round_cols(j->c, j->c16, j->m, j->n, lo, hi);
 }
@@ -232,11 +239,11 @@ void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
   round_cols(c, o, m, n, 0, n);
 }
 
-void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c,
-               uint16_t *c16) {
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b, bool b32,
+               float *c, uint16_t *c16) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16, a32, b32};
   int64_t grain = g_nr, min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   if (m * n * (k ? k : 1) < min_work * 4) grain = n;
@@ -264,7 +271,7 @@ static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
 
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c) {
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false};
   int64_t grain = 16, min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   ryc_parallel_for(n, grain, dgemm_task, &j);

@@ -183,52 +183,60 @@ void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, 
  * as in ryg_sgemm, with KC pairs: the packed panels take the same workspace. */
 typedef uint32_t vu __attribute__((vector_size(VL * 4)));
 typedef uint32_t vuu __attribute__((vector_size(VL * 4), aligned(4)));
-static inline uint32_t A16(const uint16_t *a, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {
-  return p < k ? (ta ? a[p * m + i] : a[i * k + p]) : 0; }
-static inline uint32_t B16(const uint16_t *b, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
-  return p < k ? (tb ? b[j * k + p] : b[p * n + j]) : 0; }
+/* element i of an operand as bf16 bits: stored bf16, or f32 rounded to
+   nearest even here (a convert folded into the packing; NaN kept quiet) */
+static inline uint32_t E16(const void *p, int f32, int64_t i) {
+  if (!f32) return ((const uint16_t *)p)[i];
+  uint32_t x; memcpy(&x, (const float *)p + i, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40;
+  return (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
+}
+static inline uint32_t A16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {
+  return p < k ? E16(a, f, ta ? p * m + i : i * k + p) : 0; }
+static inline uint32_t B16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
+  return p < k ? E16(b, f, tb ? j * k + p : p * n + j) : 0; }
 /* A[i0:i0+mc, p0:p0+2*kp] into MR-row strips of pairs, zero padded */
-static void pack_a16(const uint16_t *a, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kp,
+static void pack_a16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kp,
                      uint32_t *ap) {
   for (int64_t ir = 0; ir < mc; ir += MR) {
     int64_t mr = mc - ir < MR ? mc - ir : MR;
     if (!ta && mr == MR && p0 + 2 * kp <= k) {
       for (int i = 0; i < MR; i++) {
-        const uint16_t *row = a + (i0 + ir + i) * k + p0;
-        for (int64_t q = 0; q < kp; q++) { uint32_t w; memcpy(&w, row + 2 * q, 4); ap[q * MR + i] = w; }
+        int64_t row = (i0 + ir + i) * k + p0;
+        for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = E16(a, f, row + 2 * q) | E16(a, f, row + 2 * q + 1) << 16;
       }
     } else if (ta && mr == MR && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows */
       for (int64_t q = 0; q < kp; q++) {
-        const uint16_t *r0 = a + (p0 + 2 * q) * m + i0 + ir, *r1 = r0 + m;
-        for (int i = 0; i < MR; i++) ap[q * MR + i] = (uint32_t)r0[i] | (uint32_t)r1[i] << 16;
+        int64_t r0 = (p0 + 2 * q) * m + i0 + ir;
+        for (int i = 0; i < MR; i++) ap[q * MR + i] = E16(a, f, r0 + i) | E16(a, f, r0 + m + i) << 16;
       }
     } else {
       for (int64_t q = 0; q < kp; q++) for (int i = 0; i < MR; i++) {
         int64_t p = p0 + 2 * q, r = i0 + ir + i;
-        ap[q * MR + i] = i < mr ? A16(a, ta, m, k, r, p) | A16(a, ta, m, k, r, p + 1) << 16 : 0;
+        ap[q * MR + i] = i < mr ? A16(a, f, ta, m, k, r, p) | A16(a, f, ta, m, k, r, p + 1) << 16 : 0;
       }
     }
     ap += MR * kp;
   }
 }
-static void pack_b16(const uint16_t *b, int tb, int64_t k, int64_t n, int64_t p0, int64_t kp, int64_t j0, int64_t nc,
+static void pack_b16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p0, int64_t kp, int64_t j0, int64_t nc,
                      uint32_t *bp) {
   for (int64_t jr = 0; jr < nc; jr += NR) {
     int64_t nr = nc - jr < NR ? nc - jr : NR;
     if (!tb && nr == NR && p0 + 2 * kp <= k) {
       for (int64_t q = 0; q < kp; q++) {
-        const uint16_t *r0 = b + (p0 + 2 * q) * n + j0 + jr, *r1 = r0 + n;
-        for (int j = 0; j < NR; j++) bp[q * NR + j] = (uint32_t)r0[j] | (uint32_t)r1[j] << 16;
+        int64_t r0 = (p0 + 2 * q) * n + j0 + jr;
+        for (int j = 0; j < NR; j++) bp[q * NR + j] = E16(b, f, r0 + j) | E16(b, f, r0 + n + j) << 16;
       }
     } else if (tb && nr == NR && p0 + 2 * kp <= k) {
       for (int j = 0; j < NR; j++) {
-        const uint16_t *src = b + (j0 + jr + j) * k + p0;
-        for (int64_t q = 0; q < kp; q++) { uint32_t w; memcpy(&w, src + 2 * q, 4); bp[q * NR + j] = w; }
+        int64_t src = (j0 + jr + j) * k + p0;
+        for (int64_t q = 0; q < kp; q++) bp[q * NR + j] = E16(b, f, src + 2 * q) | E16(b, f, src + 2 * q + 1) << 16;
       }
     } else {
       for (int64_t q = 0; q < kp; q++) for (int j = 0; j < NR; j++) {
         int64_t p = p0 + 2 * q, c = j0 + jr + j;
-        bp[q * NR + j] = j < nr ? B16(b, tb, k, n, p, c) | B16(b, tb, k, n, p + 1, c) << 16 : 0;
+        bp[q * NR + j] = j < nr ? B16(b, f, tb, k, n, p, c) | B16(b, f, tb, k, n, p + 1, c) << 16 : 0;
       }
     }
     bp += NR * kp;
@@ -296,8 +304,9 @@ int ryg_bf16_native(void) {
   return 0;
 #endif
 }
-/* columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B bf16; ws as ryg_sgemm's */
-void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const uint16_t *a, const uint16_t *b, float *c,
+/* columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B bf16 (or f32, a32 /
+   b32, rounded to bf16 as they are packed); ws as ryg_sgemm's */
+void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
                int64_t j_lo, int64_t j_hi, float *ws) {
   if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
   uint32_t *bp = (uint32_t *)ws, *ap = (uint32_t *)ws + (int64_t)KC * (NC + NR);
@@ -305,10 +314,10 @@ void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const uint16_t *
     int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
     for (int64_t p0 = 0; p0 < k; p0 += 2 * KC) {
       int64_t kp = (k - p0 < 2 * KC ? k - p0 + 1 : 2 * KC) / 2;
-      pack_b16(b, tb, k, n, p0, kp, j0, nc, bp);
+      pack_b16(b, b32, tb, k, n, p0, kp, j0, nc, bp);
       for (int64_t i0 = 0; i0 < m; i0 += MC) {
         int64_t mc = m - i0 < MC ? m - i0 : MC;
-        pack_a16(a, ta, m, k, i0, mc, p0, kp, ap);
+        pack_a16(a, a32, ta, m, k, i0, mc, p0, kp, ap);
         for (int64_t jr = 0; jr < nc; jr += NR)
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
