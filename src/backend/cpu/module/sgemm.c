@@ -195,43 +195,76 @@ static inline uint32_t A16(const void *a, int f, int ta, int64_t m, int64_t k, i
   return p < k ? E16(a, f, ta ? p * m + i : i * k + p) : 0; }
 static inline uint32_t B16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
   return p < k ? E16(b, f, tb ? j * k + p : p * n + j) : 0; }
+typedef uint16_t vh __attribute__((vector_size(VL * 2)));
+/* n elements of an operand from element off as bf16 bits into t: copied, or
+   rounded from f32 VL at a time (E16's rounding) */
+static void run16(const void *p, int f32, int64_t off, int64_t n, uint16_t *t) {
+  if (!f32) { memcpy(t, (const uint16_t *)p + off, (size_t)n * 2); return; }
+  const float *src = (const float *)p + off;
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) {
+    vu x; memcpy(&x, src + i, sizeof x);
+    vu nan = (x & 0x7fffffffu) > 0x7f800000u;
+    vu r = (((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan) | (((x >> 16) | 0x40) & nan);
+    vh h = __builtin_convertvector(r, vh);
+    memcpy(t + i, &h, sizeof h);
+  }
+  for (; i < n; i++) t[i] = (uint16_t)E16(p, 1, off + i);
+}
+#define KP2 (2 * KC)
 /* A[i0:i0+mc, p0:p0+2*kp] into MR-row strips of pairs, zero padded */
 static void pack_a16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kp,
                      uint32_t *ap) {
+  uint16_t t0[KP2 > MC ? KP2 : MC], t1[MC];
+  if (!ta && p0 + 2 * kp <= k) { /* rows of A hold the pairs: round a row, then place its words */
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      int64_t mr = mc - ir < MR ? mc - ir : MR;
+      for (int i = 0; i < MR; i++) {
+        if (i >= mr) { for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = 0; continue; }
+        run16(a, f, (i0 + ir + i) * k + p0, 2 * kp, t0);
+        for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = (uint32_t)t0[2 * q] | (uint32_t)t0[2 * q + 1] << 16;
+      }
+      ap += MR * kp;
+    }
+    return;
+  }
+  if (ta && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows; round both rows' mc elements */
+    for (int64_t q = 0; q < kp; q++) {
+      run16(a, f, (p0 + 2 * q) * m + i0, mc, t0);
+      run16(a, f, (p0 + 2 * q + 1) * m + i0, mc, t1);
+      uint32_t *dst = ap;
+      for (int64_t ir = 0; ir < mc; ir += MR, dst += MR * kp) {
+        int64_t mr = mc - ir < MR ? mc - ir : MR;
+        for (int i = 0; i < MR; i++)
+          dst[q * MR + i] = i < mr ? (uint32_t)t0[ir + i] | (uint32_t)t1[ir + i] << 16 : 0;
+      }
+    }
+    return;
+  }
   for (int64_t ir = 0; ir < mc; ir += MR) {
     int64_t mr = mc - ir < MR ? mc - ir : MR;
-    if (!ta && mr == MR && p0 + 2 * kp <= k) {
-      for (int i = 0; i < MR; i++) {
-        int64_t row = (i0 + ir + i) * k + p0;
-        for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = E16(a, f, row + 2 * q) | E16(a, f, row + 2 * q + 1) << 16;
-      }
-    } else if (ta && mr == MR && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows */
-      for (int64_t q = 0; q < kp; q++) {
-        int64_t r0 = (p0 + 2 * q) * m + i0 + ir;
-        for (int i = 0; i < MR; i++) ap[q * MR + i] = E16(a, f, r0 + i) | E16(a, f, r0 + m + i) << 16;
-      }
-    } else {
-      for (int64_t q = 0; q < kp; q++) for (int i = 0; i < MR; i++) {
-        int64_t p = p0 + 2 * q, r = i0 + ir + i;
-        ap[q * MR + i] = i < mr ? A16(a, f, ta, m, k, r, p) | A16(a, f, ta, m, k, r, p + 1) << 16 : 0;
-      }
+    for (int64_t q = 0; q < kp; q++) for (int i = 0; i < MR; i++) {
+      int64_t p = p0 + 2 * q, r = i0 + ir + i;
+      ap[q * MR + i] = i < mr ? A16(a, f, ta, m, k, r, p) | A16(a, f, ta, m, k, r, p + 1) << 16 : 0;
     }
     ap += MR * kp;
   }
 }
 static void pack_b16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p0, int64_t kp, int64_t j0, int64_t nc,
                      uint32_t *bp) {
+  uint16_t t0[KP2 > NR ? KP2 : NR], t1[NR];
   for (int64_t jr = 0; jr < nc; jr += NR) {
     int64_t nr = nc - jr < NR ? nc - jr : NR;
-    if (!tb && nr == NR && p0 + 2 * kp <= k) {
+    if (!tb && nr == NR && p0 + 2 * kp <= k) { /* B stored (k, n): round two rows of NR, interleave them */
       for (int64_t q = 0; q < kp; q++) {
-        int64_t r0 = (p0 + 2 * q) * n + j0 + jr;
-        for (int j = 0; j < NR; j++) bp[q * NR + j] = E16(b, f, r0 + j) | E16(b, f, r0 + n + j) << 16;
+        run16(b, f, (p0 + 2 * q) * n + j0 + jr, NR, t0);
+        run16(b, f, (p0 + 2 * q + 1) * n + j0 + jr, NR, t1);
+        for (int j = 0; j < NR; j++) bp[q * NR + j] = (uint32_t)t0[j] | (uint32_t)t1[j] << 16;
       }
-    } else if (tb && nr == NR && p0 + 2 * kp <= k) {
+    } else if (tb && nr == NR && p0 + 2 * kp <= k) { /* B stored (n, k): a column's pairs are contiguous */
       for (int j = 0; j < NR; j++) {
-        int64_t src = (j0 + jr + j) * k + p0;
-        for (int64_t q = 0; q < kp; q++) bp[q * NR + j] = E16(b, f, src + 2 * q) | E16(b, f, src + 2 * q + 1) << 16;
+        run16(b, f, (j0 + jr + j) * k + p0, 2 * kp, t0);
+        for (int64_t q = 0; q < kp; q++) bp[q * NR + j] = (uint32_t)t0[2 * q] | (uint32_t)t0[2 * q + 1] << 16;
       }
     } else {
       for (int64_t q = 0; q < kp; q++) for (int j = 0; j < NR; j++) {
@@ -277,24 +310,7 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
 /* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
    to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
 void ryg_f2b_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t j_lo, int64_t j_hi) {
-  for (int64_t i = 0; i < m; i++) {
-    const float *src = c + i * n;
-    uint16_t *dst = o + i * n;
-    int64_t j = j_lo;
-    for (; j + VL <= j_hi; j += VL) {
-      vu x; memcpy(&x, src + j, sizeof x);
-      vu nan = (x & 0x7fffffffu) > 0x7f800000u;
-      vu r = ((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan;
-      r |= ((x >> 16) | 0x40) & nan;
-      uint16_t t[VL];
-      for (int q = 0; q < VL; q++) t[q] = (uint16_t)r[q];
-      memcpy(dst + j, t, sizeof t);
-    }
-    for (; j < j_hi; j++) {
-      uint32_t x; memcpy(&x, src + j, 4);
-      dst[j] = (x & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((x >> 16) | 0x40) : (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
-    }
-  }
+  for (int64_t i = 0; i < m; i++) run16(c, 1, i * n + j_lo, j_hi - j_lo, o + i * n + j_lo);
 }
 /* 1 when the micro-kernel runs on vdpbf16ps */
 int ryg_bf16_native(void) {
