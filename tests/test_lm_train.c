@@ -779,3 +779,44 @@ TEST(lm_train_readme_example_runs) {
   CHECK_MSG(loss < 4.0, "the example's loss after 50 steps is %g (a vocabulary of 547 starts at 6.3)", loss);
   remove(corpus);
 }
+
+/* LoRA in mixed precision: the trainer keeps the frozen blocks' matrices in
+ * bf16 (what its bf16 products read), the loss starts within bf16 rounding
+ * of the f32 one and falls as the f32 run's does, and the caller's f32 base
+ * is left as it was. */
+TEST(lm_train_lora_bf16_base) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  goldens g;
+  if (!dev || !load_goldens(&g)) {
+    free_goldens(&g);
+    return;
+  }
+  ry_lm_config c = tiny_gpt2();
+  const char *targets[2] = {"blk.*.attn_qkv.weight", "blk.*.ffn_up.weight"};
+  ry_params *lora = NULL, *before = NULL;
+  CHECK_OK(ry_lm_lora_init(g.w, 2, targets, 4, 7, &lora));
+  CHECK_OK(ry_params_clone(g.w, &before));
+  double first[2] = {0, 0}, last[2] = {0, 0};
+  for (int p = 0; p < 2 && lora; p++) {
+    ry_lm_train_opts o = golden_opts();
+    o.frozen = g.w;
+    o.lora_scale = 2.0;
+    o.opt.weight_decay = 0;
+    o.matmul_dtype = p ? RY_BF16 : RY_F32;
+    ry_lm_trainer *t = NULL;
+    CHECK_OK(ry_lm_trainer_new(&c, lora, &o, dev, &t));
+    for (int s = 0; t && s < 12; s++) CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), s ? &last[p] : &first[p]));
+    ry_lm_trainer_free(t);
+  }
+  CHECK_MSG(fabs(first[1] - first[0]) <= 1e-2 * fabs(first[0]) && first[1] != first[0], "first loss: bf16 %.8g, f32 %.8g",
+            first[1], first[0]);
+  CHECK_MSG(last[1] < first[1] - 0.1 && fabs(last[1] - last[0]) <= 2e-2 * fabs(last[0]), "bf16 %.6g -> %.6g, f32 %.6g -> %.6g",
+            first[1], last[1], first[0], last[0]);
+  for (int i = 0; before && i < ry_params_count(g.w); i++)
+    CHECK_MSG(ry_params_at(g.w, i) == ry_params_at(before, i) && ry_array_dtype(ry_params_at(g.w, i)) == RY_F32,
+              "the caller's '%s' was replaced", ry_params_path(g.w, i));
+  ry_params_free(before);
+  ry_params_free(lora);
+  free_goldens(&g);
+}

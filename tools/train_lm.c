@@ -71,7 +71,8 @@ static const char k_usage[] =
     "                      norms and loss in f32\n"
     "  --device NAME       the device (default cpu)\n"
     "  --finetune GGUF     fine-tune this pretrained model (llama, qwen2, gemma,\n"
-    "                      gpt2; dequantized to f32 and frozen) with LoRA adapters\n"
+    "                      gpt2; dequantized to f32, or its blocks' matrices to bf16\n"
+    "                      with --precision bf16, and frozen) with LoRA adapters\n"
     "                      instead of training GPT-2 from scratch; its tokenizer is\n"
     "                      the default; weight decay defaults to 0; writes\n"
     "                      adapter.safetensors and the merged model.gguf\n"
@@ -610,7 +611,9 @@ static int run(const lm_opts *o) {
          " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), device %s\n",
          base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, n_trained,
          base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
-  if (base) printf("frozen base: %" PRId64 " parameters (f32)\n", ry_params_numel(base));
+  if (base)
+    printf("frozen base: %" PRId64 " parameters (%s)\n", ry_params_numel(base),
+           o->bf16 ? "the blocks' matrices in bf16 in the step, the embedding f32" : "f32");
   if (o->resume) printf("resuming from %s after step %" PRId64 "\n", o->resume, start);
   if (n_ranks > 1)
     printf("data-parallel over %d MPI ranks: %" PRId64 " sequences of each batch per rank, gradients averaged in the step\n",

@@ -63,10 +63,11 @@ RY_API int ry_builder_set_error(ry_builder *b, ry_status err);
  * default: f32 products in f32. RY_BF16: a dot_general of f32 operands with
  * an f32 result is traced as convert(dot_general(bf16(lhs), bf16(rhs)) ->
  * bf16, f32): operands rounded to bf16, products summed in f32, the result
- * rounded to bf16 and widened back. The graph says so explicitly, so every
- * backend runs it (the cpu backend as a bf16 GEMM) and the backward pass of
- * such a product is bf16 products too. Other dot_generals (f64, integers,
- * mixed) are untouched. Any other dtype sets b's error. Returns 0 on error. */
+ * rounded to bf16 and widened back; an operand that is bf16 already (a
+ * frozen weight stored in bf16) is used as it is. The graph says so
+ * explicitly, so every backend runs it (the cpu backend as a bf16 GEMM) and
+ * the backward pass of such a product is bf16 products too. Other
+ * dot_generals (f64, integers) are untouched. Any other dtype sets b's error. Returns 0 on error. */
 RY_API int ry_builder_set_matmul_dtype(ry_builder *b, ry_dtype compute);
 RY_API ry_dtype ry_builder_matmul_dtype(const ry_builder *b); /* RY_F32 unless set */
 

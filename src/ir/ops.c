@@ -421,11 +421,12 @@ ry_value ry_dot_general_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, 
   a.dot = dims;
   ry_value ops[2] = {lhs, rhs};
   /* bf16 matmul precision: the product of f32 operands in bf16, explicitly */
-  bool bf = ryb_ok(b) && b->mm_dtype == RY_BF16 && out == RY_F32 && ry_value_dtype(b, lhs) == RY_F32 &&
-            ry_value_dtype(b, rhs) == RY_F32;
-  if (bf) {
-    ops[0] = ry_convert_(b, loc, lhs, RY_BF16);
-    ops[1] = ry_convert_(b, loc, rhs, RY_BF16);
+  ry_dtype lt = ryb_ok(b) ? ry_value_dtype(b, lhs) : RY_F32, rt = ryb_ok(b) ? ry_value_dtype(b, rhs) : RY_F32;
+  bool bf = ryb_ok(b) && b->mm_dtype == RY_BF16 && out == RY_F32 && (lt == RY_F32 || lt == RY_BF16) &&
+            (rt == RY_F32 || rt == RY_BF16) && (lt == RY_F32 || rt == RY_F32);
+  if (bf) { /* an operand stored in bf16 already (frozen weights) is taken as it is */
+    if (lt == RY_F32) ops[0] = ry_convert_(b, loc, lhs, RY_BF16);
+    if (rt == RY_F32) ops[1] = ry_convert_(b, loc, rhs, RY_BF16);
   }
   ry_type req = {bf ? RY_BF16 : out, {0, {0}}};
   ry_value r = ryb_emit1(b, loc, RY_OP_DOT_GENERAL, 2, ops, &a, &req);
