@@ -481,7 +481,7 @@ static ry_status check_meshes(const ry_graph *g, int num_devices, bool spmd) {
       if (s) return s;
       continue;
     }
-    bool coll = n->op == RY_OP_ALL_REDUCE || n->op == RY_OP_ALL_GATHER || n->op == RY_OP_REDUCE_SCATTER;
+    bool coll = ryg_op_collective(n->op);
     if (!coll && n->op != RY_OP_SHARDING) continue;
     int64_t m = mesh_size(coll ? &n->attrs.collective.mesh : &n->attrs.sharding.mesh);
     if (m == 1) continue;
