@@ -61,6 +61,20 @@ TEST(dist_outside_a_job) {
   ry_array_release(s);
   ry_array_release(x);
   CHECK(ry_dist_comm_seconds() == 0);
+  /* the key-value store outside a job: this process's own */
+  void *v = NULL;
+  size_t n = 0;
+  CHECK_OK(ry_dist_kv_put("t/x", "abc", 3));
+  CHECK_OK(ry_dist_kv_put("t/x", "de", 2)); /* overwrite */
+  CHECK_OK(ry_dist_kv_get("t/x", 0, &v, &n));
+  CHECK(v && n == 2 && strcmp(v, "de") == 0);
+  ry_free(v);
+  CHECK_ERR(ry_dist_kv_get("t/none", 30, &v, &n), RY_ERR_NOT_FOUND, "key 't/none' was not set within 30 ms");
+  CHECK(v == NULL && n == 0);
+  CHECK_ERR(ry_dist_kv_get(NULL, 0, &v, &n), RY_ERR_INVALID_ARGUMENT, "key is NULL");
+  CHECK_ERR(ry_dist_kv_put("t/y", NULL, 4), RY_ERR_INVALID_ARGUMENT, "value is NULL");
+  CHECK_OK(ry_dist_finalize()); /* empties the store */
+  CHECK_ERR(ry_dist_kv_get("t/x", 0, &v, &n), RY_ERR_NOT_FOUND, "t/x");
 #ifndef RYFT_HAVE_MPI
   CHECK_ERR(ry_dist_init(NULL, NULL), RY_ERR_UNSUPPORTED, "built without MPI");
   CHECK_OK(ry_dist_finalize());
@@ -524,6 +538,20 @@ static void check_bcast_grad(const char *name, int P, bcast_case c) {
 
 TEST(dist_collective_broadcast_grad_2_ranks) { check_bcast_grad("p2", 2, (bcast_case){RY_AXES(2), RY_AXES(0)}); }
 TEST(dist_collective_broadcast_grad_4_ranks) { check_bcast_grad("p4", 4, (bcast_case){RY_AXES(2, 2), RY_AXES(1)}); }
+
+/* The key-value store across 2 ranks (ryft_mpi_check kv): a get that waits
+ * for the other rank's put, an overwrite seen by the other rank, an empty
+ * value, and a missing key that ends in an error naming it on each rank. */
+TEST(dist_kv_store_2_ranks) {
+  job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "kv", NULL});
+  EXPECT_OK(j, "mpirun kv");
+  for (int r = 0; r < 2; r++) {
+    char want[128];
+    snprintf(want, sizeof want, "rank %d: ry_dist_kv_get: key 'k/missing' was not set within 200 ms (rank %d of 2)", r, r);
+    CHECK_MSG(j.out && strstr(j.out, want), "want '%s' in\n%s", want, j.out ? j.out : "");
+  }
+  job_free(&j);
+}
 
 /* a mesh that is not one device per process: every rank says so (no rank
  * waits for another) */
