@@ -604,6 +604,35 @@ TEST(dist_rank_stopped) {
   job_free(&j);
 }
 
+/* A PJRT client created under mpirun gets node_id = rank, num_nodes = size
+ * and the key-value callbacks over the job's store: the multi-node fake
+ * plugin (tests/pjrt_fake_plugin.c, as a GPU plugin would) puts its key and
+ * waits for the other node's through them. The XLA CPU plugin ignores the
+ * options and callbacks and makes its one device as before. (GPU plugins
+ * are not tested here: there is no GPU.) */
+TEST(dist_pjrt_client_options_2_ranks) {
+#ifndef RYFT_HAVE_PJRT
+  rt_skip("pjrt", "no PJRT backend");
+#else
+  job j = run_mpi(2, "RYFT_FAKE_PJRT_KV=1", 120, (const char *const[]){RYFT_MPI_CHECK, "pjrt-kv", RYFT_PJRT_FAKE_PLUGIN, NULL});
+  EXPECT_OK(j, "ryft_mpi_check pjrt-kv (fake multi-node plugin)");
+  for (int r = 0; r < 2; r++) {
+    char want[96];
+    snprintf(want, sizeof want, "rank %d: platform fake node %d of 2 saw 0 1, 0 devices", r, r);
+    CHECK_MSG(j.out && strstr(j.out, want), "want '%s' in\n%s", want, j.out ? j.out : "");
+  }
+  job_free(&j);
+  j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "pjrt-kv", pjrt_test_plugin(), NULL});
+  EXPECT_OK(j, "ryft_mpi_check pjrt-kv (XLA CPU plugin)");
+  for (int r = 0; r < 2; r++) {
+    char want[64];
+    snprintf(want, sizeof want, "rank %d: platform cpu, ", r);
+    CHECK_MSG(j.out && strstr(j.out, want), "want '%s' in\n%s", want, j.out ? j.out : "");
+  }
+  job_free(&j);
+#endif
+}
+
 /* PJRT under MPI: each rank drives its own one-device PJRT client, and the
  * values cross the processes between programs (ry_dist_all_reduce,
  * ry_dist_broadcast) */
