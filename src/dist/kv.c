@@ -6,9 +6,10 @@
  * from a thread on a communicator of its own (MPI_Comm_dup of the world),
  * so a rank's put or get needs no matching call on any other rank: the
  * thread probes for a request (MPI_Improbe, under the mutex that
- * serializes MPI calls; with none there it sleeps 200 us, growing to 5 ms
- * while nothing comes, so a training job hardly sees it), answers it and
- * goes back to probing. A request is one message to rank 0,
+ * serializes MPI calls; with none there it sleeps 200 us, growing by a
+ * quarter per empty probe to 20 ms, so a training job hardly sees it and
+ * the first request of a burst waits at most 20 ms), answers it and goes
+ * back to probing. A request is one message to rank 0,
  * [op][key length u32][key][value]; the answer is [found][value]. Only one
  * request per process is in flight (kv_client_mu), so answers cannot cross.
  * A blocking get asks again (every 1 ms, growing to 20 ms) until the key is
@@ -192,9 +193,9 @@ static void *kv_serve(void *arg) {
     int rc = MPI_Improbe(MPI_ANY_SOURCE, KV_REQ, kv_comm, &flag, &m, &st);
     if (rc == MPI_SUCCESS && flag) MPI_Get_count(&st, MPI_BYTE, &count);
     rydist_unlock();
-    if (rc != MPI_SUCCESS || !flag) { /* idle: probe less often, up to every 5 ms */
+    if (rc != MPI_SUCCESS || !flag) { /* idle: probe less often, up to every 20 ms */
       kv_sleep_us(idle_us);
-      idle_us = idle_us < 5000 ? idle_us + idle_us / 4 : 5000;
+      idle_us = idle_us < 20000 ? idle_us + idle_us / 4 : 20000;
       continue;
     }
     idle_us = 200;
