@@ -22,8 +22,6 @@ static int g_rank = 0, g_size = 1;
 static bool g_init = false;
 static double g_comm_s = 0;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-/* one exchange at a time (their messages share a tag), held across its wait */
-static pthread_mutex_t g_xmu = PTHREAD_MUTEX_INITIALIZER;
 
 void rydist_lock(void) { pthread_mutex_lock(&g_mu); }
 void rydist_unlock(void) { pthread_mutex_unlock(&g_mu); }
@@ -86,6 +84,8 @@ ry_status ry_dist_shard_rows(const ry_array *global, ry_array **local) {
 #include <mpi.h>
 
 static bool g_broken = false; /* a collective failed: the job cannot go on */
+/* one exchange at a time (their messages share a tag), held across its wait */
+static pthread_mutex_t g_xmu = PTHREAD_MUTEX_INITIALIZER;
 
 void rydist_set_broken(void) {
   pthread_mutex_lock(&g_mu);
