@@ -1,6 +1,7 @@
 /* StableHLO emission rules of control flow, calls, collectives and sharding:
  * cond as stablehlo.case, while, scan as a counted while, call, custom_call,
- * all_reduce / all_gather / reduce_scatter / collective_broadcast with their replica groups, and
+ * all_reduce / all_gather / reduce_scatter / collective_broadcast with
+ * their replica groups, and
  * sharding annotations. See rules.c. */
 #include <math.h>
 #include <stdio.h>
@@ -307,10 +308,12 @@ static char *replica_groups(const ry_attrs *at, int64_t first, size_t *size) {
   size_t k = (size_t)snprintf(buf, *size, "replica_groups = dense<[");
   for (int64_t g = 0; g < ng; g++) {
     k += (size_t)snprintf(buf + k, *size - k, g ? ", [" : "[");
-    for (int64_t j = -1; j < gs; j++) {
-      int64_t m = j < 0 ? first : j;
-      if (m < 0 || (j >= 0 && j == first)) continue;
-      k += (size_t)snprintf(buf + k, *size - k, m == (first >= 0 ? first : 0) ? "%lld" : ", %lld", (long long)table[g * gs + m]);
+    bool lead = true; /* the source first (collective_broadcast), then the others in order */
+    if (first >= 0) k += (size_t)snprintf(buf + k, *size - k, "%lld", (long long)table[g * gs + first]), lead = false;
+    for (int64_t j = 0; j < gs; j++) {
+      if (j == first) continue;
+      k += (size_t)snprintf(buf + k, *size - k, lead ? "%lld" : ", %lld", (long long)table[g * gs + j]);
+      lead = false;
     }
     k += (size_t)snprintf(buf + k, *size - k, "]");
   }
