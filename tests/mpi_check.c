@@ -13,6 +13,8 @@
  *                               waits for the other rank's put, overwrite,
  *                               an empty value, a missing key that times out
  *                               (its message on stdout), a look without wait
+ *   ryft_mpi_check kv-stopped   rank 0 (the store's server) stops itself;
+ *                               rank 1's get must fail naming rank 0
  *   ryft_mpi_check pjrt-kv PLUGIN  a PJRT client of PLUGIN created under
  *                               the job (node_id, num_nodes and the store's
  *                               callbacks); prints its platform name
@@ -158,6 +160,13 @@ static int kv(void) {
   return rc;
 }
 
+static int kv_stopped(void) {
+  if (ry_dist_rank() == 0) raise(SIGSTOP);
+  void *v = NULL;
+  ry_status s = ry_dist_kv_get("k/any", 60000, &v, NULL);
+  return s ? fail(s, "get") : 0;
+}
+
 static int pjrt_kv(const char *plugin) {
   ry_pjrt_options o = {.plugin_path = plugin};
   ry_pjrt_client *c = NULL;
@@ -208,8 +217,9 @@ int main(int argc, char **argv) {
   else if (argc == 4 && strcmp(argv[1], "pjrt") == 0) rc = pjrt(argv[2], argv[3]);
   else if (argc == 4 && strcmp(argv[1], "die") == 0) rc = die(atol(argv[2]), argv[3]);
   else if (argc == 2 && strcmp(argv[1], "kv") == 0) rc = kv();
+  else if (argc == 2 && strcmp(argv[1], "kv-stopped") == 0) rc = kv_stopped();
   else if (argc == 3 && strcmp(argv[1], "pjrt-kv") == 0) rc = pjrt_kv(argv[2]);
-  else fprintf(stderr, "usage: ryft_mpi_check run DIR | pjrt PLUGIN DIR | kv | pjrt-kv PLUGIN | die K kill|stop\n");
+  else fprintf(stderr, "usage: ryft_mpi_check run DIR | pjrt PLUGIN DIR | kv | kv-stopped | pjrt-kv PLUGIN | die K kill|stop\n");
   if (rc == 0 && (s = ry_dist_finalize())) return fail(s, "ry_dist_finalize");
   return rc;
 }

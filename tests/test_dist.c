@@ -604,6 +604,17 @@ TEST(dist_rank_stopped) {
   job_free(&j);
 }
 
+/* The store's server (rank 0) stopped: a get on rank 1 fails within the
+ * job's timeout naming rank 0, and the job ends (never a hang), even though
+ * the get itself would wait 60 s for its key. */
+TEST(dist_kv_server_stopped) {
+  job j = run_mpi(2, "RYFT_DIST_TIMEOUT=2", 120, (const char *const[]){RYFT_MPI_CHECK, "kv-stopped", NULL});
+  CHECK_MSG(j.status > 0, "the job did not end with an error (status %d)", j.status);
+  CHECK_MSG(j.err && strstr(j.err, "ry_dist_kv_get on rank 1 of 2: no answer from rank 0, which serves the key-value store, within 2 s"),
+            "stderr:\n%s", j.err ? j.err : "");
+  job_free(&j);
+}
+
 /* A PJRT client created under mpirun gets node_id = rank, num_nodes = size
  * and the key-value callbacks over the job's store: the multi-node fake
  * plugin (tests/pjrt_fake_plugin.c, as a GPU plugin would) puts its key and
