@@ -12,6 +12,8 @@
  * a rank that dies or stops ends the job with an error (never a hang), and
  * the API outside a job. */
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,6 +33,41 @@
 #endif
 
 extern char **environ;
+
+/* The store from several threads at once (one process: the local store;
+ * the TSan job runs it): each thread overwrites its own keys and reads the
+ * others'. */
+static void *kv_thread(void *arg) {
+  int t = (int)(intptr_t)arg;
+  char key[32], val[32];
+  for (int i = 0; i < 200; i++) {
+    snprintf(key, sizeof key, "c/%d/%d", t, i % 7);
+    snprintf(val, sizeof val, "%d", i);
+    ry_status s = ry_dist_kv_put(key, val, strlen(val));
+    ry_status_free(s);
+    snprintf(key, sizeof key, "c/%d/%d", (t + 1) % 4, i % 7);
+    void *v = NULL;
+    s = ry_dist_kv_get(key, 0, &v, NULL);
+    ry_status_free(s);
+    ry_free(v);
+  }
+  return NULL;
+}
+
+TEST(dist_kv_concurrent_threads) {
+  pthread_t th[4];
+  for (int t = 0; t < 4; t++) CHECK(pthread_create(&th[t], NULL, kv_thread, (void *)(intptr_t)t) == 0);
+  for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+  for (int t = 0; t < 4; t++) {
+    char key[32];
+    snprintf(key, sizeof key, "c/%d/%d", t, 199 % 7);
+    void *v = NULL;
+    CHECK_OK(ry_dist_kv_get(key, 0, &v, NULL));
+    CHECK_MSG(v && strcmp(v, "199") == 0, "%s = %s", key, v ? (char *)v : "(none)");
+    ry_free(v);
+  }
+  CHECK_OK(ry_dist_finalize()); /* outside a job: empties the store */
+}
 
 TEST(dist_outside_a_job) {
   CHECK(ry_dist_rank() == 0);
