@@ -105,10 +105,13 @@ static bool kv_serving = false;
 static int kv_stop_flag; /* atomic */
 static pthread_mutex_t kv_client_mu = PTHREAD_MUTEX_INITIALIZER;
 
+typedef enum { KV_SEND, KV_RECV, KV_BARRIER } kv_kind;
+
 /* Wait for r to the deadline, the mutex held only around each MPI call.
- * 0: done; 1: the deadline passed (a receive is cancelled, a send left to
- * MPI: its buffer must then stay allocated); -1: an MPI error. */
-static int kv_wait(MPI_Request *r, double deadline, bool is_recv) {
+ * 0: done; 1: the deadline passed (a receive is cancelled; a send is left
+ * to MPI, its buffer must then stay allocated; a barrier, which MPI allows
+ * neither to cancel nor to free, stays pending); -1: an MPI error. */
+static int kv_wait(MPI_Request *r, double deadline, kv_kind kind) {
   for (long us = 20;; us = us < 1000 ? us * 2 : 1000) {
     int flag = 0;
     rydist_lock();
@@ -117,8 +120,9 @@ static int kv_wait(MPI_Request *r, double deadline, bool is_recv) {
     if (rc != MPI_SUCCESS) return -1;
     if (flag) return 0;
     if (rydist_now() > deadline) {
+      if (kind == KV_BARRIER) return 1;
       rydist_lock();
-      if (is_recv) MPI_Cancel(r);
+      if (kind == KV_RECV) MPI_Cancel(r);
       MPI_Request_free(r);
       rydist_unlock();
       return 1;
@@ -139,7 +143,7 @@ static int kv_recv_matched(MPI_Message *m, int count, char **buf, double deadlin
   rydist_lock();
   int rc = MPI_Imrecv(*buf, count, MPI_BYTE, m, &r);
   rydist_unlock();
-  int w = rc == MPI_SUCCESS ? kv_wait(&r, deadline, true) : -1;
+  int w = rc == MPI_SUCCESS ? kv_wait(&r, deadline, KV_RECV) : -1;
   if (w) {
     ry__free(*buf, (size_t)count + 1);
     *buf = NULL;
@@ -178,7 +182,7 @@ static void kv_answer(const char *req, int n, int src) {
   int rc = MPI_Isend(rep, (int)rn, MPI_BYTE, src, KV_REP, kv_comm, &r);
   rydist_unlock();
   /* the asker is waiting for this; one that went away leaves the buffer to MPI */
-  int w = rc == MPI_SUCCESS ? kv_wait(&r, rydist_now() + rydist_timeout(), false) : -1;
+  int w = rc == MPI_SUCCESS ? kv_wait(&r, rydist_now() + rydist_timeout(), KV_SEND) : -1;
   if (rep != &oom_rep && w != 1) ry__free(rep, rn);
 }
 
@@ -227,13 +231,14 @@ ry_status rydist_kv_start(void) {
 }
 
 void rydist_kv_stop(bool wait_for_all) {
+  bool pending = false; /* a barrier that timed out: the communicator stays */
   if (kv_comm != MPI_COMM_NULL && wait_for_all) {
     /* no rank may still need the store when rank 0 stops serving it */
     MPI_Request r;
     rydist_lock();
     int rc = MPI_Ibarrier(kv_comm, &r);
     rydist_unlock();
-    if (rc == MPI_SUCCESS) kv_wait(&r, rydist_now() + rydist_timeout(), true);
+    pending = rc == MPI_SUCCESS && kv_wait(&r, rydist_now() + rydist_timeout(), KV_BARRIER) == 1;
   }
   if (kv_serving) {
     __atomic_store_n(&kv_stop_flag, 1, __ATOMIC_RELEASE);
@@ -242,7 +247,7 @@ void rydist_kv_stop(bool wait_for_all) {
   }
   if (kv_comm != MPI_COMM_NULL) {
     rydist_lock();
-    MPI_Comm_free(&kv_comm);
+    if (!pending) MPI_Comm_free(&kv_comm);
     rydist_unlock();
     kv_comm = MPI_COMM_NULL;
   }
@@ -269,7 +274,7 @@ static ry_status kv_remote(const char *what, char op, const char *key, size_t kl
   rydist_lock();
   int rc = MPI_Isend(req, (int)n, MPI_BYTE, 0, KV_REQ, kv_comm, &r);
   rydist_unlock();
-  int w = rc == MPI_SUCCESS ? kv_wait(&r, deadline, false) : -1;
+  int w = rc == MPI_SUCCESS ? kv_wait(&r, deadline, KV_SEND) : -1;
   char *rep = NULL;
   int count = 0;
   while (w == 0) { /* the answer */
