@@ -386,6 +386,12 @@ RY_API ry_value ry_all_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_
 RY_API ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes mesh, ry_axes axes);
 /* Combine over the group, then keep this device's block of dim (divided by the group size). */
 RY_API ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
+/* Every member of the group receives the value of member `source` (its
+ * position in the group, 0 .. group size - 1), as StableHLO's
+ * collective_broadcast and jax.lax.pbroadcast. Any dtype. Linear: its JVP
+ * broadcasts the tangent; its transpose sums the group's cotangents on the
+ * source member and gives the others zero. On one device it is the identity. */
+RY_API ry_value ry_collective_broadcast_(ry_builder *b, ry_loc loc, ry_value x, int source, ry_axes mesh, ry_axes axes);
 /* psum / pmean over all n_devices devices (a 1-d mesh), as in a function
  * mapped over devices with jax.pmap; the gradient of psum is psum. */
 RY_API ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
@@ -401,6 +407,7 @@ RY_API ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, r
 #define ry_all_reduce(b, x, k, mesh, axes) ry_all_reduce_((b), RY_HERE, (x), (k), (mesh), (axes))
 #define ry_all_gather(b, x, dim, mesh, axes) ry_all_gather_((b), RY_HERE, (x), (dim), (mesh), (axes))
 #define ry_reduce_scatter(b, x, dim, k, mesh, axes) ry_reduce_scatter_((b), RY_HERE, (x), (dim), (k), (mesh), (axes))
+#define ry_collective_broadcast(b, x, src, mesh, axes) ry_collective_broadcast_((b), RY_HERE, (x), (src), (mesh), (axes))
 #define ry_psum(b, x, n) ry_psum_((b), RY_HERE, (x), (n))
 #define ry_pmean(b, x, n) ry_pmean_((b), RY_HERE, (x), (n))
 #define ry_shard(b, x, mesh, dims) ry_shard_((b), RY_HERE, (x), (mesh), (dims))

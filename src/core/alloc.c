@@ -162,16 +162,17 @@ void ry__data_free(void *p, size_t n) {
 }
 
 /* Strings carry their allocation size in a header so any module can free them. */
-char *ry__strdup(const char *s) {
-  if (!s) return NULL;
-  size_t len = strlen(s);
+char *ry__memdup(const void *p, size_t len) {
   size_t *h = ry__malloc(sizeof(size_t) + len + 1);
   if (!h) return NULL;
   h[0] = sizeof(size_t) + len + 1;
   char *out = (char *)(h + 1);
-  memcpy(out, s, len + 1);
+  if (len) memcpy(out, p, len);
+  out[len] = 0;
   return out;
 }
+
+char *ry__strdup(const char *s) { return s ? ry__memdup(s, strlen(s)) : NULL; }
 
 void ry__strfree(char *s) {
   if (!s) return;

@@ -580,6 +580,15 @@ ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes 
 ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes) {
   return collective(b, loc, RY_OP_REDUCE_SCATTER, x, kind, dim, mesh, axes);
 }
+ry_value ry_collective_broadcast_(ry_builder *b, ry_loc loc, ry_value x, int source, ry_axes mesh, ry_axes axes) {
+  if (!check_value(b, loc, "collective_broadcast", x, 0)) return (ry_value){0};
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.collective.source = source;
+  a.collective.mesh = mesh;
+  a.collective.axes = axes;
+  return ryb_emit1(b, loc, RY_OP_COLLECTIVE_BROADCAST, 1, &x, &a, NULL);
+}
 ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices) {
   return collective(b, loc, RY_OP_ALL_REDUCE, x, RY_SUM, 0, (ry_axes){1, {n_devices}}, (ry_axes){1, {0}});
 }
