@@ -660,6 +660,30 @@ TEST(lm_train_accumulation_equals_one_batch) {
   free_goldens(&g);
 }
 
+static const char *const k_lora_targets[2] = {"blk.*.attn_qkv.weight", "blk.*.ffn_up.weight"};
+
+/* LoRA training options over the goldens' frozen weights (scale 2, no decay) */
+static ry_lm_train_opts lora_opts(const goldens *g, ry_dtype mm) {
+  ry_lm_train_opts o = golden_opts();
+  o.frozen = g->w;
+  o.lora_scale = 2.0;
+  o.opt.weight_decay = 0;
+  o.matmul_dtype = mm;
+  return o;
+}
+
+/* 12 steps of the adapters on the goldens' batch: the first and last loss */
+static void lora_run(const ry_lm_config *c, ry_params *lora, const ry_lm_train_opts *o, const goldens *g, ry_lm_trainer **keep,
+                     double *first, double *last) {
+  ry_device *dev = NULL;
+  ry_lm_trainer *t = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  if (dev && lora) CHECK_OK(ry_lm_trainer_new(c, lora, o, dev, &t));
+  for (int s = 0; t && s < 12; s++) CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g->tokens), s ? last : first));
+  if (keep) *keep = t;
+  else ry_lm_trainer_free(t);
+}
+
 /* LoRA on the goldens' model: the adapters start as the identity (the
  * loss is the base model's), training lowers the loss while the base stays
  * as it was, and the merged weights score as the adapted model does. */
@@ -672,9 +696,8 @@ TEST(lm_train_lora_adapts_a_frozen_model) {
     return;
   }
   ry_lm_config c = tiny_gpt2();
-  const char *targets[2] = {"blk.*.attn_qkv.weight", "blk.*.ffn_up.weight"};
   ry_params *lora = NULL, *merged = NULL, *trained = NULL;
-  CHECK_OK(ry_lm_lora_init(g.w, 2, targets, 4, 7, &lora));
+  CHECK_OK(ry_lm_lora_init(g.w, 2, k_lora_targets, 4, 7, &lora));
   CHECK_EQ_INT(ry_params_count(lora), 8);
   if (lora) {
     CHECK(ry_params_get(lora, "blk.1.ffn_up.weight.lora_a") != NULL);
@@ -685,14 +708,10 @@ TEST(lm_train_lora_adapts_a_frozen_model) {
   const char *bad[1] = {"blk.*.attn_q.weight"};
   ry_params *none = NULL;
   CHECK_ERR(ry_lm_lora_init(g.w, 1, bad, 4, 7, &none), RY_ERR_NOT_FOUND, "target 'blk.*.attn_q.weight' names no matrix");
-  ry_lm_train_opts o = golden_opts();
-  o.frozen = g.w;
-  o.lora_scale = 2.0;
-  o.opt.weight_decay = 0;
+  ry_lm_train_opts o = lora_opts(&g, RY_F32);
   ry_lm_trainer *t = NULL;
-  if (lora) CHECK_OK(ry_lm_trainer_new(&c, lora, &o, dev, &t));
   double first = 0, last = 0;
-  for (int s = 0; t && s < 12; s++) CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), s ? &last : &first));
+  lora_run(&c, lora, &o, &g, &t, &first, &last);
   CHECK_NEAR(first, ry_array_get_f64(ry_params_get(g.file, "loss"), 0), 1e-5);
   CHECK_MSG(last < first - 0.1, "LoRA did not lower the loss: %g -> %g", first, last);
   if (t) CHECK_OK(ry_lm_trainer_weights(t, &trained));
@@ -793,21 +812,13 @@ TEST(lm_train_lora_bf16_base) {
     return;
   }
   ry_lm_config c = tiny_gpt2();
-  const char *targets[2] = {"blk.*.attn_qkv.weight", "blk.*.ffn_up.weight"};
   ry_params *lora = NULL, *before = NULL;
-  CHECK_OK(ry_lm_lora_init(g.w, 2, targets, 4, 7, &lora));
+  CHECK_OK(ry_lm_lora_init(g.w, 2, k_lora_targets, 4, 7, &lora));
   CHECK_OK(ry_params_clone(g.w, &before));
   double first[2] = {0, 0}, last[2] = {0, 0};
-  for (int p = 0; p < 2 && lora; p++) {
-    ry_lm_train_opts o = golden_opts();
-    o.frozen = g.w;
-    o.lora_scale = 2.0;
-    o.opt.weight_decay = 0;
-    o.matmul_dtype = p ? RY_BF16 : RY_F32;
-    ry_lm_trainer *t = NULL;
-    CHECK_OK(ry_lm_trainer_new(&c, lora, &o, dev, &t));
-    for (int s = 0; t && s < 12; s++) CHECK_OK(ry_lm_trainer_step(t, ry_array_data(g.tokens), s ? &last[p] : &first[p]));
-    ry_lm_trainer_free(t);
+  for (int p = 0; p < 2; p++) {
+    ry_lm_train_opts o = lora_opts(&g, p ? RY_BF16 : RY_F32);
+    lora_run(&c, lora, &o, &g, NULL, &first[p], &last[p]);
   }
   CHECK_MSG(fabs(first[1] - first[0]) <= 1e-2 * fabs(first[0]) && first[1] != first[0], "first loss: bf16 %.8g, f32 %.8g",
             first[1], first[0]);
