@@ -69,8 +69,8 @@ static double ref_act8(const float *x, const float *wrow, const uint8_t *raw, in
 }
 
 /* the formats with int8 kernels; the others run exactly in both modes, and
- * so do products of 16 or more x rows (qgemm.c's INT8_MAX_ROWS: the packed
- * f32 GEMM over dequantized panels is faster there) */
+ * so do the K-quants' products of 16 or more x rows (qgemm.c's
+ * INT8_MAX_ROWS; Q4_0, Q4_1 and Q8_0 stay int8 for any number of rows) */
 static bool int8_kernel(int type) {
   return type == RY_GGML_Q4_0 || type == RY_GGML_Q4_1 || type == RY_GGML_Q8_0 || type == RY_GGML_Q4_K || type == RY_GGML_Q6_K;
 }
@@ -123,7 +123,7 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
           exact += (double)x[i * k + e] * wf[j * k + e];
           mag += fabs((double)x[i * k + e] * wf[j * k + e]);
         }
-        double want = act8 && int8_kernel(type) && m < 16 ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
+        double want = act8 && int8_kernel(type) && (m < 16 || type == RY_GGML_Q4_0 || type == RY_GGML_Q4_1 || type == RY_GGML_Q8_0) ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
         scale = fmax(scale, mag);
         worst = fmax(worst, fabs(pi[i * n + j] - exact) / (mag + 1e-30));
         worst_ref = fmax(worst_ref, fmax(fabs(pc[i * n + j] - want), fabs(pp[i * n + j] - want)) / (mag + 1e-30));

@@ -441,9 +441,14 @@ bool ryc_qgemm_int8(const ryc_qgemm *q) {
 /* ---- the product ---- */
 
 #define ROWS_PER_TILE 16 /* weight rows kept in L1 while every x row passes */
-/* From this many x rows on, even an act8 product dequantizes panels of
- * weights into the packed f32 GEMM: measured faster than the int8 kernels
- * (and it is exact); below, the int8 kernels win (docs/QUANT.md). */
+/* Int8 products of Q4_0, Q4_1 and Q8_0 run the int8 kernels for any number
+ * of x rows, as llama.cpp does: the packed f32 GEMM over panels of
+ * dequantized weights is exact, not llama.cpp's arithmetic, and the
+ * difference moves the 8-bit codes of later products enough to change
+ * greedy choices (docs/QUANT.md); on a 2-core EPYC the 4x4 int8 kernel
+ * prefilled SmolLM2 no slower (190 against 176 tokens/s for 128 tokens).
+ * The K-quants (no 4x4 kernel, and not llama.cpp's Q8_K rounding anyway)
+ * take the panels from INT8_MAX_ROWS x rows on. */
 #define INT8_MAX_ROWS 16
 #define PANEL_ROWS 256
 
@@ -511,7 +516,8 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
   if (s) return s;
   job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, 0};
   if (q->m == 0 || q->n == 0) return NULL;
-  if (ryc_qgemm_int8(q) && q->m < INT8_MAX_ROWS) {
+  bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
+  if (ryc_qgemm_int8(q) && (q->m < INT8_MAX_ROWS || !k_quant)) {
     int64_t nb = q->k / QK;
     size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
     q8blk *xq = ry__malloc(xb ? xb : 1);
