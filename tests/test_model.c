@@ -9,7 +9,7 @@
 #include "testlib.h"
 
 static ry_lm_config tiny(ry_lm_arch arch) {
-  ry_lm_config c = {arch, 2, 32, 48, 4, 2, 8, 64, 128, 10000.0, 1e-5, RY_ROPE_NORM, 1};
+  ry_lm_config c = {arch, 2, 32, 48, 4, 2, 8, 64, 128, 10000.0, 1e-5, RY_ROPE_NORM, 1, 0};
   if (arch == RY_LM_QWEN2) {
     c.rope = RY_ROPE_NEOX;
     c.tied_embeddings = 0;

@@ -62,6 +62,20 @@ typedef struct ry_lm_config {
   double rope_base, norm_eps;
   ry_rope_kind rope;
   int tied_embeddings; /* no output.weight: the logits use token_embd */
+  /* Follow ggml's CPU arithmetic where ryft's rounds differently, so that
+   * llama.cpp's int8 activations round the same way (a 1-ulp difference
+   * before a rounding to 8 bits can move a code, docs/QUANT.md): the RMS
+   * norm as ggml's (squares summed in double, 1 / sqrtf(mean + eps),
+   * (x * scale) * g), RoPE's angles and rotation as ggml's (each pair's
+   * angle the previous one's times powf(base, -2 / D); the rotation with
+   * its first product fused, as ggml's compiled with FMA), and the
+   * attention's operands in f16 as llama.cpp's default f16 KV cache has
+   * them: keys and values (as the cache holds them), queries (its K.Q
+   * product converts them to the cache's type) and the probabilities
+   * (likewise for P.V), the 1/sqrt(head_dim) scale on the scores. 0:
+   * ryft's f32 arithmetic. ry_lm sets it for a model with quantized
+   * weights unless ry_lm_set_exact. */
+  int ggml_numerics;
 } ry_lm_config;
 
 /* A config that is internally consistent (positive sizes, heads a multiple
