@@ -175,15 +175,6 @@ static ry_value linear_t(ry_builder *b, ry_loc loc, ry_value x, ry_value w) {
   return ry_dot_general_(b, loc, x, w, d, ry_value_dtype(b, x));
 }
 
-/* a * b - c * d (sign -1) or a * b + c * d (sign 1) as ggml's rope
-   rotation compiles with FMA contraction: fma(a, b, +-(c * d)), the first
-   product exact in f64 and one rounding to f32 */
-static ry_value fma_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_value c, ry_value d, int sign) {
-  ry_value ab = ry_mul_(b, loc, ry_convert_(b, loc, a, RY_F64), ry_convert_(b, loc, bb, RY_F64));
-  ry_value cd = ry_convert_(b, loc, ry_mul_(b, loc, c, d), RY_F64);
-  return ry_convert_(b, loc, sign < 0 ? ry_sub_(b, loc, ab, cd) : ry_add_(b, loc, ab, cd), RY_F32);
-}
-
 /* rotary embeddings on x[B, T, H, D] for positions pos0 + t; cs, sn [T, D/2] */
 static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_value x, ry_value cs, ry_value sn) {
   ry_rope_kind kind = cfg->rope;
@@ -203,8 +194,8 @@ static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_valu
   }
   ry_value y0, y1;
   if (cfg->ggml_numerics) {
-    y0 = fma_ggml(b, loc, x0, c, x1, n, -1);
-    y1 = fma_ggml(b, loc, x0, n, x1, c, 1);
+    y0 = ryl_rotate_ggml(b, loc, x0, c, x1, n, -1);
+    y1 = ryl_rotate_ggml(b, loc, x0, n, x1, c, 1);
   } else {
     y0 = ry_sub_(b, loc, ry_mul_(b, loc, x0, c), ry_mul_(b, loc, x1, n));
     y1 = ry_add_(b, loc, ry_mul_(b, loc, x0, n), ry_mul_(b, loc, x1, c));
@@ -217,28 +208,11 @@ static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_valu
   return ry_concatenate_(b, loc, 2, p, 3);
 }
 
-/* ggml's angles [T, h]: the position, then each next pair's the previous
-   one times powf(base, -2 / D), a rounding per product */
-static ry_value angles_ggml(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t T, ry_value pos0) {
-  int h = c->head_dim / 2;
-  ry_value *col = malloc((size_t)h * sizeof *col);
-  if (!col) {
-    ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm forward: out of memory"));
-    return (ry_value){0};
-  }
-  ry_value step = ry_scalar_(b, loc, RY_F32, powf((float)c->rope_base, -2.0f / (float)c->head_dim));
-  col[0] = ry_convert_(b, loc, ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, 1), 0), pos0), RY_F32);
-  for (int i = 1; i < h; i++) col[i] = ry_mul_(b, loc, col[i - 1], step);
-  ry_value ang = ry_concatenate_(b, loc, h, col, 1);
-  free(col);
-  return ang;
-}
-
 /* cos and sin [T, D/2] of (pos0 + t) * base^(-2i/D) */
 static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t T, ry_value pos0, ry_value *cs, ry_value *sn) {
   int h = c->head_dim / 2;
   if (c->ggml_numerics) {
-    ry_value ang = angles_ggml(b, loc, c, T, pos0);
+    ry_value ang = ryl_rope_angles_ggml(b, loc, c->rope_base, c->head_dim, T, pos0);
     *cs = ry_cos_(b, loc, ang);
     *sn = ry_sin_(b, loc, ang);
     return;
@@ -266,11 +240,6 @@ static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_
   *sn = ry_sin_(b, loc, ang);
 }
 
-/* x rounded to f16 and back (the attention's operands with ggml_numerics) */
-static ry_value round_f16(ry_builder *b, ry_loc loc, ry_value x) {
-  return ry_convert_(b, loc, ry_convert_(b, loc, x, RY_F16), RY_F32);
-}
-
 static ry_value wget(ry_pvalues *w, ry_loc loc, const char *fmt, int l) {
   char name[96];
   snprintf(name, sizeof name, fmt, l);
@@ -293,12 +262,7 @@ static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalue
   snprintf(fmt, sizeof fmt, "%s.weight", prefix);
   snprintf(name, sizeof name, fmt, l);
   ry_value g = ry_pvalues_get_(w, loc, name);
-  if (c->arch != RY_LM_GPT2 && c->ggml_numerics) { /* ggml's rms_norm, see ry_lm_config */
-    ry_value ms = ry_mean_(b, loc, ry_convert_(b, loc, ry_mul_(b, loc, x, x), RY_F64), RY_AXES(-1), 1);
-    ry_value den = ry_sqrt_(b, loc, ry_add_(b, loc, ry_convert_(b, loc, ms, RY_F32), ry_scalar_(b, loc, RY_F32, c->norm_eps)));
-    ry_value scale = ry_div_(b, loc, ry_scalar_(b, loc, RY_F32, 1.0), den);
-    return ry_mul_(b, loc, ry_mul_(b, loc, x, scale), g);
-  }
+  if (c->arch != RY_LM_GPT2 && c->ggml_numerics) return ryl_rms_norm_ggml(b, loc, x, g, c->norm_eps);
   if (c->arch != RY_LM_GPT2) return ry_nn_rms_norm_(b, loc, x, g, c->norm_eps);
   snprintf(fmt, sizeof fmt, "%s.bias", prefix);
   snprintf(name, sizeof name, fmt, l);
@@ -336,9 +300,9 @@ static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalu
     k = rope(b, loc, c, k, cs, sn);
   }
   if (c->ggml_numerics) {
-    q = round_f16(b, loc, q);
-    k = round_f16(b, loc, k);
-    v = round_f16(b, loc, v);
+    q = ryl_round_f16(b, loc, q);
+    k = ryl_round_f16(b, loc, k);
+    v = ryl_round_f16(b, loc, v);
   }
   /* heads first: each head's positions are contiguous */
   ry_value kt = ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), vt = ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3));
@@ -357,16 +321,20 @@ static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalu
      positions are the T*G rows */
   ry_value qh = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
   qh = ry_reshape_(b, loc, ry_transpose_(b, loc, qh, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, Hk, T * G, D));
-  ry_value scale = ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D));
-  if (!c->ggml_numerics) qh = ry_mul_(b, loc, qh, scale);
-  ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
-  ry_value lg = ry_dot_general_(b, loc, qh, kw, d1, RY_F32); /* [B, Hk, T*G, W] */
-  if (c->ggml_numerics) lg = ry_mul_(b, loc, lg, scale);
-  lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
-  ry_value p = ry_softmax_(b, loc, lg, -1);
-  if (c->ggml_numerics) p = round_f16(b, loc, p);
-  ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
-  ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+  ry_value scale = ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)), lg, p, o;
+  if (c->ggml_numerics) { /* llama.cpp's: f16 operands, ggml's sums, the scale on the scores */
+    lg = ry_mul_(b, loc, ryl_dot_f16_ggml(b, loc, qh, kw, 0, T > 1), scale); /* [B, Hk, T*G, W] */
+    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+    p = ryl_round_f16(b, loc, ryl_softmax_ggml(b, loc, lg));
+    o = ryl_dot_f16_ggml(b, loc, p, vw, 1, T > 1); /* [B, Hk, T*G, D] */
+  } else {
+    ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
+    lg = ry_dot_general_(b, loc, ry_mul_(b, loc, qh, scale), kw, d1, RY_F32); /* [B, Hk, T*G, W] */
+    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+    p = ry_softmax_(b, loc, lg, -1);
+    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
+    o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+  }
   o = ry_transpose_(b, loc, ry_reshape_(b, loc, o, RY_SHAPE(B, Hk, T, G, D)), RY_AXES(0, 2, 1, 3, 4));
   o = ry_reshape_(b, loc, o, RY_SHAPE(B, T, Hq * D));
   o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
@@ -380,9 +348,10 @@ static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalu
                  linear_t(b, loc, ry_gelu_(b, loc, u, 1), wget(w, loc, "blk.%d.ffn_down.weight", l)));
   } else {
     ry_value g = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l));
-    g = c->arch == RY_LM_GEMMA ? ry_gelu_(b, loc, g, 1) : ry_silu_(b, loc, g);
     ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
-    f = linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l));
+    if (c->arch == RY_LM_GEMMA) g = ry_mul_(b, loc, ry_gelu_(b, loc, g, 1), u);
+    else g = c->ggml_numerics ? ryl_swiglu_ggml(b, loc, g, u) : ry_mul_(b, loc, ry_silu_(b, loc, g), u);
+    f = linear_t(b, loc, g, wget(w, loc, "blk.%d.ffn_down.weight", l));
   }
   x = ry_add_(b, loc, x, f);
   return x;
@@ -614,7 +583,10 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   }
   const ry_value *kc = in + n, *vc = in + n + L, *rest = in + n + 2 * L;
   ry_lm_config c = *sc->c;
-  c.ggml_numerics = quantized && !sc->exact; /* with the int8 products: llama.cpp's arithmetic */
+  /* with the int8 products, llama.cpp's arithmetic; not in chunks of more
+     than 64 tokens, whose products take the cpu backend's faster f32 panels
+     (qgemm.c's INT8_MAX_ROWS) and so would not agree bit for bit anyway */
+  c.ggml_numerics = quantized && !sc->exact && ry_value_shape(b, rest[0]).dims[1] <= 64;
   int k = ry_lm_forward(b, &c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
   ry_pvalues_free(pv);
   return k ? k : -1;

@@ -441,15 +441,18 @@ bool ryc_qgemm_int8(const ryc_qgemm *q) {
 /* ---- the product ---- */
 
 #define ROWS_PER_TILE 16 /* weight rows kept in L1 while every x row passes */
-/* Int8 products of Q4_0, Q4_1 and Q8_0 run the int8 kernels for any number
- * of x rows, as llama.cpp does: the packed f32 GEMM over panels of
- * dequantized weights is exact, not llama.cpp's arithmetic, and the
+/* Int8 products of Q4_0, Q4_1 and Q8_0 run the int8 kernels up to
+ * INT8_MAX_ROWS x rows, as llama.cpp does: the packed f32 GEMM over panels
+ * of dequantized weights is exact, not llama.cpp's arithmetic, and the
  * difference moves the 8-bit codes of later products enough to change
- * greedy choices (docs/QUANT.md); on a 2-core EPYC the 4x4 int8 kernel
- * prefilled SmolLM2 no slower (190 against 176 tokens/s for 128 tokens).
- * The K-quants (no 4x4 kernel, and not llama.cpp's Q8_K rounding anyway)
- * take the panels from INT8_MAX_ROWS x rows on. */
-#define INT8_MAX_ROWS 16
+ * greedy choices (docs/QUANT.md). Measured on one core (EPYC, cpu time of
+ * a SmolLM2 prefill): 16 rows 68 ms int8 against 93 ms panels, 64 rows 225
+ * against 210, 128 rows 453 against 388; so the longest prefill chunks
+ * (128 and 256 tokens, where ry_lm drops llama.cpp's arithmetic too) keep
+ * the panels. The K-quants (no 4x4 kernel, and not llama.cpp's Q8_K
+ * rounding anyway) take the panels from INT8_MAX_ROWS_K x rows on. */
+#define INT8_MAX_ROWS 64
+#define INT8_MAX_ROWS_K 16
 #define PANEL_ROWS 256
 
 typedef struct job {
@@ -517,7 +520,7 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
   job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, 0};
   if (q->m == 0 || q->n == 0) return NULL;
   bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
-  if (ryc_qgemm_int8(q) && (q->m < INT8_MAX_ROWS || !k_quant)) {
+  if (ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS)) {
     int64_t nb = q->k / QK;
     size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
     q8blk *xq = ry__malloc(xb ? xb : 1);
