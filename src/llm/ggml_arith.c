@@ -48,15 +48,6 @@ ry_value ryl_rope_angles_ggml(ry_builder *b, ry_loc loc, double base, int head_d
   return ang;
 }
 
-/* a * b - c * d (sign < 0) or a * b + c * d as ggml's rope rotation
- * compiles with FMA contraction: fma(a, b, +-(c * d)), the first product
- * exact in double and one rounding to f32 */
-ry_value ryl_rotate_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_value c, ry_value d, int sign) {
-  ry_value ab = ry_mul_(b, loc, ry_convert_(b, loc, a, RY_F64), ry_convert_(b, loc, bb, RY_F64));
-  ry_value cd = ry_convert_(b, loc, ry_mul_(b, loc, c, d), RY_F64);
-  return ry_convert_(b, loc, sign < 0 ? ry_sub_(b, loc, ab, cd) : ry_add_(b, loc, ab, cd), RY_F32);
-}
-
 static ry_value f32c(ry_builder *b, ry_loc loc, float v) { return ry_scalar_(b, loc, RY_F32, v); }
 
 /* fma(a, c, d) of f32 values: the product is exact in double, so one
@@ -65,6 +56,13 @@ static ry_value f32c(ry_builder *b, ry_loc loc, float v) { return ry_scalar_(b, 
 static ry_value fma32(ry_builder *b, ry_loc loc, ry_value a, ry_value c, ry_value d) {
   ry_value p = ry_mul_(b, loc, ry_convert_(b, loc, a, RY_F64), ry_convert_(b, loc, c, RY_F64));
   return ry_convert_(b, loc, ry_add_(b, loc, p, ry_convert_(b, loc, d, RY_F64)), RY_F32);
+}
+
+/* a * b - c * d (sign < 0) or a * b + c * d as ggml's rope rotation
+ * compiles with FMA contraction: fma(a, b, +-(c * d)) */
+ry_value ryl_rotate_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_value c, ry_value d, int sign) {
+  ry_value cd = ry_mul_(b, loc, c, d);
+  return fma32(b, loc, a, bb, sign < 0 ? ry_neg_(b, loc, cd) : cd);
 }
 
 /* ggml_v_expf (the AVX2 one, which llama.cpp's softmax and SiLU call): n =
