@@ -32,7 +32,9 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 torch() { "$venv/bin/python" "$root/bench/peers/lm_train_torch.py" "$@" 2>/dev/null | grep '^system=' || echo "system=torch $* failed"; }
 for cfg in "small 8 64" "gpt2 4 64"; do
   # shellcheck disable=SC2086
-  "$out/lm_train_bench" $cfg "$steps"
+  "$out/lm_train_bench" $cfg "$steps" f32
+  # shellcheck disable=SC2086
+  "$out/lm_train_bench" $cfg "$steps" bf16
   torch $cfg "$steps"
   torch $cfg "$steps" --compile
   torch $cfg "$steps" --bf16 --compile

@@ -21,11 +21,13 @@
 typedef struct mlp_cfg {
   int64_t batch, dims[4]; /* in, h1, h2, out */
   double lr, beta1, beta2, eps;
+  int bf16; /* mixed precision: the products in bf16 (ry_builder_set_matmul_dtype), f32 master weights */
 } mlp_cfg;
 
 /* (w1 b1 w2 b2 w3 b3 x y) -> mean cross-entropy */
 static int mlp_loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   const mlp_cfg *c = ctx;
+  if (c->bf16 && !ry_builder_set_matmul_dtype(b, RY_BF16)) return -1;
   ry_value h = ry_relu(b, ry_add(b, ry_matmul(b, in[6], in[0]), in[1]));    /* (B, h1) */
   h = ry_relu(b, ry_add(b, ry_matmul(b, h, in[2]), in[3]));                 /* (B, h2) */
   ry_value logits = ry_add(b, ry_matmul(b, h, in[4]), in[5]);               /* (B, out) */

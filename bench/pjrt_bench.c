@@ -95,7 +95,7 @@ static double steps_per_s(step_run run, void *exe, ry_array **st, int steps) {
 }
 
 int main(int argc, char **argv) {
-  mlp_cfg cfg = {128, {784, 512, 512, 10}, 1e-3, 0.9, 0.999, 1e-8};
+  mlp_cfg cfg = {128, {784, 512, 512, 10}, 1e-3, 0.9, 0.999, 1e-8, 0};
   ry_array *st[MLP_N_IN];
   die(mlp_inputs(&cfg, st), "inputs");
   ry_type types[MLP_N_IN];

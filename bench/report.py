@@ -41,7 +41,7 @@ for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-
           "tiny-call", "first-call-cold-softmax", "first-call-cold-sync-softmax", "compile-cold-softmax",
           "compile-warm-softmax", "first-call-cold-layernorm", "first-call-cold-sync-layernorm",
           "compile-cold-layernorm", "compile-warm-layernorm", "first-call-cold-gelu", "first-call-cold-sync-gelu",
-          "compile-cold-gelu", "compile-warm-gelu", "mlp-train-step", "first-call-cold-mlp", "compile-cold-mlp",
+          "compile-cold-gelu", "compile-warm-gelu", "mlp-train-step", "mlp-train-step-bf16", "first-call-cold-mlp", "compile-cold-mlp",
           "compile-warm-mlp"]:
     r = res.get(w, {})
     if "ryft" not in r:
@@ -57,6 +57,8 @@ for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-
             cells.append("-")
             ratios.append("-")
     limit = "-"
+    if w == "mlp-train-step-bf16" and "mlp-train-step-bf16-vs-f32" in res:
+        limit = f"{res['mlp-train-step-bf16-vs-f32']['ryft'][0]:.2f}x the f32 step"
     if unit == "GB/s" and lim[0]:
         limit = f"{100*v/lim[0][0]:.0f}% of memcpy"
     if unit == "GFLOP/s" and lim[1]:

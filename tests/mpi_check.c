@@ -9,6 +9,15 @@
  *                               ry_dist_all_reduce(y, sum) and
  *                               ry_dist_broadcast(x, 1) into
  *                               DIR/pjrt<rank>_{sum,bcast}.bin
+ *   ryft_mpi_check kv           the key-value store on 2 ranks: a get that
+ *                               waits for the other rank's put, overwrite,
+ *                               an empty value, a missing key that times out
+ *                               (its message on stdout), a look without wait
+ *   ryft_mpi_check kv-stopped   rank 0 (the store's server) stops itself;
+ *                               rank 1's get must fail naming rank 0
+ *   ryft_mpi_check pjrt-kv PLUGIN  a PJRT client of PLUGIN created under
+ *                               the job (node_id, num_nodes and the store's
+ *                               callbacks); prints its platform name
  *   ryft_mpi_check die K MODE   a psum step in a loop; at step K rank 1
  *                               kills itself (MODE kill) or stops (stop),
  *                               the other ranks go on until it fails
@@ -18,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ryft/ryft.h"
 
@@ -112,6 +122,62 @@ static int pjrt(const char *plugin, const char *dir) {
   return 0;
 }
 
+/* value of key (waiting up to 10 s) must be want */
+static int kv_expect(const char *key, const char *want) {
+  void *v = NULL;
+  size_t n = 0;
+  ry_status s = ry_dist_kv_get(key, 10000, &v, &n);
+  if (s) return fail(s, key);
+  int ok = n == strlen(want) && memcmp(v, want, n) == 0;
+  if (!ok) fprintf(stderr, "ryft_mpi_check: rank %d: %s = '%.*s', want '%s'\n", ry_dist_rank(), key, (int)n, (char *)v, want);
+  ry_free(v);
+  return ok ? 0 : 1;
+}
+
+static int kv(void) {
+  ry_status s;
+  int r = ry_dist_rank(), rc = 0;
+  if (r == 0) {
+    struct timespec ts = {0, 300000000}; /* the other rank's get waits for this put */
+    nanosleep(&ts, NULL);
+    if ((s = ry_dist_kv_put("k/a", "one", 3))) return fail(s, "put k/a");
+    if ((rc = kv_expect("k/b", "from1")) || (rc = kv_expect("k/empty", ""))) return rc;
+    if ((s = ry_dist_kv_put("k/a", "two!", 4)) || (s = ry_dist_kv_put("k/go", "1", 1))) return fail(s, "put");
+  } else if (r == 1) {
+    if ((rc = kv_expect("k/a", "one"))) return rc;
+    if ((s = ry_dist_kv_put("k/b", "from1", 5)) || (s = ry_dist_kv_put("k/empty", NULL, 0))) return fail(s, "put");
+    if ((rc = kv_expect("k/go", "1")) || (rc = kv_expect("k/a", "two!"))) return rc;
+  }
+  void *v = NULL;
+  s = ry_dist_kv_get("k/missing", 200, &v, NULL);
+  printf("rank %d: %s\n", r, s ? ry_status_message(s) : "found?");
+  rc = ry_status_code(s) == RY_ERR_NOT_FOUND ? 0 : 1;
+  ry_status_free(s);
+  s = ry_dist_kv_get("k/missing", 0, &v, NULL); /* just look */
+  rc |= ry_status_code(s) == RY_ERR_NOT_FOUND ? 0 : 1;
+  ry_status_free(s);
+  fflush(stdout);
+  return rc;
+}
+
+static int kv_stopped(void) {
+  if (ry_dist_rank() == 0) raise(SIGSTOP);
+  void *v = NULL;
+  ry_status s = ry_dist_kv_get("k/any", 60000, &v, NULL);
+  return s ? fail(s, "get") : 0;
+}
+
+static int pjrt_kv(const char *plugin) {
+  ry_pjrt_options o = {.plugin_path = plugin};
+  ry_pjrt_client *c = NULL;
+  ry_status s = ry_pjrt_client_create(&o, &c);
+  if (s) return fail(s, "ry_pjrt_client_create");
+  printf("rank %d: platform %s, %d devices\n", ry_dist_rank(), ry_pjrt_client_platform(c), ry_pjrt_client_device_count(c));
+  fflush(stdout);
+  ry_pjrt_client_free(c);
+  return 0;
+}
+
 static int step(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;
   out[0] = ry_psum(b, in[0], ry_dist_size());
@@ -150,7 +216,10 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "run") == 0) rc = run(argv[2]);
   else if (argc == 4 && strcmp(argv[1], "pjrt") == 0) rc = pjrt(argv[2], argv[3]);
   else if (argc == 4 && strcmp(argv[1], "die") == 0) rc = die(atol(argv[2]), argv[3]);
-  else fprintf(stderr, "usage: ryft_mpi_check run DIR | pjrt PLUGIN DIR | die K kill|stop\n");
+  else if (argc == 2 && strcmp(argv[1], "kv") == 0) rc = kv();
+  else if (argc == 2 && strcmp(argv[1], "kv-stopped") == 0) rc = kv_stopped();
+  else if (argc == 3 && strcmp(argv[1], "pjrt-kv") == 0) rc = pjrt_kv(argv[2]);
+  else fprintf(stderr, "usage: ryft_mpi_check run DIR | pjrt PLUGIN DIR | kv | kv-stopped | pjrt-kv PLUGIN | die K kill|stop\n");
   if (rc == 0 && (s = ry_dist_finalize())) return fail(s, "ry_dist_finalize");
   return rc;
 }

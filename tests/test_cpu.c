@@ -251,6 +251,126 @@ TEST(cpu_sgemm_matches_reference) {
   ryc_set_parallel_threshold(0);
 }
 
+/* ryc_bgemm (bf16 operands, f32 sums) against a double-precision product of
+ * the same bf16 values, every transpose combination, odd k (a half pair)
+ * and shapes crossing the packing blocks; bitwise the same for 1 and 2
+ * threads. Products of bf16 values are exact in f32, so the error is the f32
+ * summation's alone. */
+TEST(cpu_bgemm_matches_reference) {
+  static const int64_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {6, 32, 8}, {13, 65, 17}, {100, 70, 1537}, {97, 3105, 9},
+                                      {64, 64, 0}, {3, 129, 1000}};
+  ryc_set_parallel_threshold(1);
+  printf("  bf16 gemm: %s\n", ryc_bgemm_impl());
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+    uint16_t *a = malloc((size_t)(m * k + 1) * 2), *b = malloc((size_t)(k * n + 1) * 2);
+    float *af = malloc((size_t)(m * k + 1) * 4), *bf = malloc((size_t)(k * n + 1) * 4);
+    float *c1 = malloc((size_t)(m * n) * sizeof(float)), *c2 = malloc((size_t)(m * n) * sizeof(float));
+    for (int64_t i = 0; i < m * k; i++) a[i] = ry__f32_to_bf16(af[i] = (float)((i * 7 + 3) % 19) / 7.0f - 1.3f);
+    for (int64_t i = 0; i < k * n; i++) b[i] = ry__f32_to_bf16(bf[i] = (float)((i * 5 + 1) % 23) / 13.0f - 0.9f);
+    for (int t = 0; t < 4; t++) {
+      int ta = t & 1, tb = t >> 1;
+      for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = NAN; /* k == 0 must write zeros */
+      ryc_set_num_threads(1);
+      ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c1, NULL);
+      ryc_set_num_threads(2);
+      ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c2, NULL);
+      CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: 1 and 2 threads differ",
+                (long long)m, (long long)n, (long long)k, ta, tb);
+      double worst = 0;
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+          double ref = 0;
+          for (int64_t p = 0; p < k; p++)
+            ref += (double)ry__bf16_to_f32(ta ? a[p * m + i] : a[i * k + p]) *
+                   (double)ry__bf16_to_f32(tb ? b[j * k + p] : b[p * n + j]);
+          double err = fabs((double)c1[i * n + j] - ref) / (1.0 + fabs(ref));
+          if (!(err <= worst)) worst = err;
+        }
+      CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb,
+                worst);
+      /* f32 operands rounded as they are packed (a folded convert): the same bits */
+      for (int f = 1; f < 4; f++) {
+        ryc_bgemm(ta, tb, m, n, k, f & 1 ? (const void *)af : a, f & 1, f & 2 ? (const void *)bf : b, f & 2, c2, NULL);
+        CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: f32 operands (%d) differ",
+                  (long long)m, (long long)n, (long long)k, ta, tb, f);
+      }
+      /* a bf16 result: the same sums, rounded as ry__f32_to_bf16 rounds */
+      uint16_t *h = malloc((size_t)(m * n + 1) * 2);
+      ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c2, h);
+      for (int64_t i = 0; i < m * n; i++)
+        if (h[i] != ry__f32_to_bf16(c1[i])) {
+          CHECK_MSG(0, "%lldx%lldx%lld: bf16 result %lld is %04x, not %04x", (long long)m, (long long)n, (long long)k,
+                    (long long)i, h[i], ry__f32_to_bf16(c1[i]));
+          break;
+        }
+      free(h);
+    }
+    free(a);
+    free(b);
+    free(af);
+    free(bf);
+    free(c1);
+    free(c2);
+  }
+  /* the rounding of a bf16 result (vectorized in the module): ties to even,
+     overflow to infinity, infinities, NaN kept quiet, denormals */
+  static const float special[] = {1.00390625f, 1.01171875f, -1.00390625f, 3.4e38f, -INFINITY, INFINITY, NAN,
+                                  1e-40f,      0.0f,        -0.0f,        1.0f,    2.5f,      -7.75e-3f, 65504.0f,
+                                  1.00390626f, 0.99999994f, 3.0e-39f};
+  enum { NS = sizeof special / sizeof special[0] };
+  uint16_t out[NS];
+  ryc_bgemm_round(special, out, 1, NS);
+  for (int i = 0; i < NS; i++)
+    CHECK_MSG(out[i] == ry__f32_to_bf16(special[i]), "rounding %g: %04x, not %04x", special[i], out[i], ry__f32_to_bf16(special[i]));
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+}
+
+/* a dot_general of bf16 operands with an f32 or a bf16 result is one bf16
+ * GEMM step that rounds its f32 sources as it packs them (no loop kernel),
+ * with the interpreter's values */
+TEST(cpu_bf16_dot_general_is_a_gemm) {
+  for (int out_bf16 = 0; out_bf16 < 2; out_bf16++) {
+    const char *ot = out_bf16 ? "bf16" : "f32";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "func @main(%%x: f32[2,9,40], %%w: f32[24,40]) -> (%s[2,9,24]) {\n"
+             "  %%0: bf16[2,9,40] = convert %%x\n"
+             "  %%1: bf16[24,40] = convert %%w\n"
+             "  %%2: %s[2,9,24] = dot_general %%0, %%1 {lhs_batch=[], rhs_batch=[], lhs_contract=[2], rhs_contract=[1]}\n"
+             "  return %%2\n"
+             "}\n",
+             ot, ot);
+    ry_graph *g = parse(text);
+    if (!g) return;
+    ry_executable *e = NULL;
+    char *rep = compile_report(g, out_bf16 ? "bgemm_bf16" : "bgemm_f32", &e);
+    /* the converts fold into the GEMM's packing: no kernel, no bf16 copies */
+    CHECK_MSG(rep && strstr(rep, "gemm") && strstr(rep, "a=%v1 rounded to bf16 as packed") &&
+                  strstr(rep, "b=%v2 rounded to bf16 as packed") && !strstr(rep, "kernel"),
+              "report: %s", rep ? rep : "(none)");
+    free(rep);
+    ry_array *x = filled(RY_SHAPE(2, 9, 40), wave), *w = filled(RY_SHAPE(24, 40), wave), *in[2] = {x, w}, *y = NULL, *yi = NULL;
+    ry_device *interp = NULL;
+    CHECK_OK(ry_device_get("interp", &interp));
+    CHECK_OK(ry_execute(e, 2, in, 1, &y));
+    CHECK_OK(ry_run(g, interp, 2, in, 1, &yi));
+    for (int i = 0; y && yi && i < 2 * 9 * 24; i++) {
+      double v = out_bf16 ? ry__bf16_to_f32(((const uint16_t *)ry_array_data(y))[i]) : ((const float *)ry_array_data(y))[i];
+      double r = out_bf16 ? ry__bf16_to_f32(((const uint16_t *)ry_array_data(yi))[i]) : ((const float *)ry_array_data(yi))[i];
+      /* f32 sums in another order; a bf16 result may round one ulp (2^-8) the other way */
+      CHECK_NEAR(v, r, out_bf16 ? 8e-3 * (1 + fabs(r)) : 1e-5 * (1 + fabs(r)));
+    }
+    ry_array_release(x);
+    ry_array_release(w);
+    ry_array_release(y);
+    ry_array_release(yi);
+    ry_executable_free(e);
+    ry_graph_release(g);
+  }
+}
+
 /* ---- fusion, seen through RYFT_DUMP ---- */
 
 /* attention over the first W positions of a cache: the batched GEMM reads

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/jit.h"
+#include "backend/cpu/tune.h"
 #include "cpu_testlib.h"
 #include "testlib.h"
 
@@ -372,4 +374,62 @@ TEST(cpu_pool_concurrent_callers) {
     free(args[i].out);
   }
   ryc_set_num_threads(0);
+}
+
+/* The per-machine vector width (tune.c): measured once, written to the
+ * cache directory, read back without measuring; RYFT_VECTOR_WIDTH chooses;
+ * a tune file with a bad value is measured again. */
+TEST(cpu_tune_vector_width_is_measured_once) {
+  if (!ryc_have_compiler()) {
+    rt_skip("cc", "no C compiler");
+    return;
+  }
+  char dir[256];
+  temp_dir(dir, sizeof dir, "tune");
+  char *old = use_cache_dir(dir);
+  const char *cc = "cc", *fl = "-O3 -march=native -fno-math-errno -fno-trapping-math", *ver = "test compiler 1";
+  bool measured = true;
+  int w = ryc_tune_vector_width(cc, fl, ver, &measured);
+  FILE *cpu = fopen("/proc/cpuinfo", "r");
+  char line[8192];
+  bool avx512 = false;
+  while (cpu && !avx512 && fgets(line, sizeof line, cpu)) avx512 = !strncmp(line, "flags", 5) && strstr(line, " avx512f");
+  if (cpu) fclose(cpu);
+  if (!avx512) {
+    CHECK_EQ_INT(w, 0);
+    CHECK(!measured);
+    rt_skip("avx512", "this CPU has one vector width; nothing to measure");
+  } else {
+    CHECK_MSG((w == 256 || w == 512) && measured, "width %d, measured %d", w, measured);
+    DIR *d = opendir(dir);
+    char path[600] = "";
+    for (struct dirent *e; d && (e = readdir(d));)
+      if (!strncmp(e->d_name, "tune-", 5)) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (d) closedir(d);
+    FILE *f = path[0] ? fopen(path, "r") : NULL;
+    char text[2048] = "";
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f) fclose(f);
+    char want[64];
+    snprintf(want, sizeof want, "vector_width %d\n", w);
+    CHECK_MSG(strstr(text, want) && strstr(text, "gelu"), "tune file %s: %s", path, text);
+    /* read back, not measured */
+    CHECK_EQ_INT(ryc_tune_vector_width(cc, fl, ver, &measured), w);
+    CHECK(!measured);
+    /* another compiler: another key, measured again */
+    CHECK_EQ_INT(ryc_tune_vector_width(cc, fl, "test compiler 2", &measured) != 0, 1);
+    CHECK(measured);
+    /* a bad value in the file: measured again and rewritten */
+    f = path[0] ? fopen(path, "w") : NULL;
+    if (f) fputs("vector_width 300\n", f), fclose(f);
+    int w2 = ryc_tune_vector_width(cc, fl, ver, &measured);
+    CHECK(measured && (w2 == 256 || w2 == 512));
+  }
+  setenv("RYFT_VECTOR_WIDTH", "512", 1);
+  CHECK_EQ_INT(ryc_tune_vector_width(cc, fl, ver, &measured), 512);
+  CHECK(!measured);
+  unsetenv("RYFT_VECTOR_WIDTH");
+  restore_cache_dir(old);
+  remove_tree(dir);
 }

@@ -5,10 +5,15 @@
  * and cpu devices with its own inputs and writes its outputs; the test then
  * compares every rank's outputs with the same program run on P devices of
  * one process (the XLA CPU plugin through PJRT, ry_pjrt_execute_per_device),
- * for every dtype the collectives take, odd sizes and empty arrays. Also:
+ * for every dtype the collectives take, odd sizes and empty arrays;
+ * collective_broadcast, which the XLA CPU plugin does not implement, against
+ * the source rank's own input, and its gradient against JAX
+ * (tests/data/gen_collective_broadcast.py). Also:
  * a rank that dies or stops ends the job with an error (never a hang), and
  * the API outside a job. */
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +33,41 @@
 #endif
 
 extern char **environ;
+
+/* The store from several threads at once (one process: the local store;
+ * the TSan job runs it): each thread overwrites its own keys and reads the
+ * others'. */
+static void *kv_thread(void *arg) {
+  int t = (int)(intptr_t)arg;
+  char key[32], val[32];
+  for (int i = 0; i < 200; i++) {
+    snprintf(key, sizeof key, "c/%d/%d", t, i % 7);
+    snprintf(val, sizeof val, "%d", i);
+    ry_status s = ry_dist_kv_put(key, val, strlen(val));
+    ry_status_free(s);
+    snprintf(key, sizeof key, "c/%d/%d", (t + 1) % 4, i % 7);
+    void *v = NULL;
+    s = ry_dist_kv_get(key, 0, &v, NULL);
+    ry_status_free(s);
+    ry_free(v);
+  }
+  return NULL;
+}
+
+TEST(dist_kv_concurrent_threads) {
+  pthread_t th[4];
+  for (int t = 0; t < 4; t++) CHECK(pthread_create(&th[t], NULL, kv_thread, (void *)(intptr_t)t) == 0);
+  for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+  for (int t = 0; t < 4; t++) {
+    char key[32];
+    snprintf(key, sizeof key, "c/%d/%d", t, 199 % 7);
+    void *v = NULL;
+    CHECK_OK(ry_dist_kv_get(key, 0, &v, NULL));
+    CHECK_MSG(v && strcmp(v, "199") == 0, "%s = %s", key, v ? (char *)v : "(none)");
+    ry_free(v);
+  }
+  CHECK_OK(ry_dist_finalize()); /* outside a job: empties the store */
+}
 
 TEST(dist_outside_a_job) {
   CHECK(ry_dist_rank() == 0);
@@ -58,6 +98,20 @@ TEST(dist_outside_a_job) {
   ry_array_release(s);
   ry_array_release(x);
   CHECK(ry_dist_comm_seconds() == 0);
+  /* the key-value store outside a job: this process's own */
+  void *v = NULL;
+  size_t n = 0;
+  CHECK_OK(ry_dist_kv_put("t/x", "abc", 3));
+  CHECK_OK(ry_dist_kv_put("t/x", "de", 2)); /* overwrite */
+  CHECK_OK(ry_dist_kv_get("t/x", 0, &v, &n));
+  CHECK(v && n == 2 && strcmp(v, "de") == 0);
+  ry_free(v);
+  CHECK_ERR(ry_dist_kv_get("t/none", 30, &v, &n), RY_ERR_NOT_FOUND, "key 't/none' was not set within 30 ms");
+  CHECK(v == NULL && n == 0);
+  CHECK_ERR(ry_dist_kv_get(NULL, 0, &v, &n), RY_ERR_INVALID_ARGUMENT, "key is NULL");
+  CHECK_ERR(ry_dist_kv_put("t/y", NULL, 4), RY_ERR_INVALID_ARGUMENT, "value is NULL");
+  CHECK_OK(ry_dist_finalize()); /* empties the store */
+  CHECK_ERR(ry_dist_kv_get("t/x", 0, &v, &n), RY_ERR_NOT_FOUND, "t/x");
 #ifndef RYFT_HAVE_MPI
   CHECK_ERR(ry_dist_init(NULL, NULL), RY_ERR_UNSUPPORTED, "built without MPI");
   CHECK_OK(ry_dist_finalize());
@@ -217,9 +271,16 @@ static const ry_dtype k_dtypes[] = {RY_F32, RY_F64, RY_F16, RY_BF16, RY_I8, RY_I
 static const int64_t k_in_dims[4][2] = {{5, 3}, {7, 1}, {0, 3}, {3, 4}};
 static const int k_in_rank[4] = {2, 1, 2, 2};
 
+/* collective_broadcast outputs at the end of the program (with_bcast): of
+ * input k_bcast_in[i] from group member k_bcast_src[i] */
+#define N_BCAST 3
+static const int k_bcast_in[N_BCAST] = {0, 1, 2}, k_bcast_src[N_BCAST] = {1, 0, 1};
+
 /* The program for dtype t on a mesh `mesh` (P devices) with group axes
- * `axes` and group size gs; bool takes only the gathers. */
-static void program(ry_dtype t, const char *mesh, const char *axes, int gs, char *buf, size_t size) {
+ * `axes` and group size gs; bool takes only the gathers and broadcasts.
+ * with_bcast adds the N_BCAST collective_broadcasts (the PJRT oracle runs
+ * the program without them: the XLA CPU plugin has no collective-broadcast). */
+static void program(ry_dtype t, const char *mesh, const char *axes, int gs, int with_bcast, char *buf, size_t size) {
   const char *T = ry_dtype_name(t);
   int num = t != RY_BOOL;
   size_t k = 0;
@@ -227,7 +288,9 @@ static void program(ry_dtype t, const char *mesh, const char *axes, int gs, char
   if (num)
     k += (size_t)snprintf(buf + k, size - k, "%s[5,3], %s[5,3], %s[5,3], %s[5,3], %s[7], %s[7], %s[0,3], %s[3,%d], %s[3,%d], ", T, T, T,
                           T, T, T, T, T, 4 / gs, T, 4 / gs);
-  k += (size_t)snprintf(buf + k, size - k, "%s[%d,3], %s[5,%d], %s[0,%d]) {\n", T, 5 * gs, T, 3 * gs, T, 3 * gs);
+  k += (size_t)snprintf(buf + k, size - k, "%s[%d,3], %s[5,%d], %s[0,%d]", T, 5 * gs, T, 3 * gs, T, 3 * gs);
+  if (with_bcast) k += (size_t)snprintf(buf + k, size - k, ", %s[5,3], %s[7], %s[0,3]", T, T, T);
+  k += (size_t)snprintf(buf + k, size - k, ") {\n");
   const char *attrs_fmt = "mesh=%s, axes=%s";
   char at[128];
   snprintf(at, sizeof at, attrs_fmt, mesh, axes);
@@ -245,6 +308,10 @@ static void program(ry_dtype t, const char *mesh, const char *axes, int gs, char
   k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[%d,3] = all_gather %%a {dim=0, %s}\n", o++, T, 5 * gs, at);
   k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[5,%d] = all_gather %%a {dim=1, %s}\n", o++, T, 3 * gs, at);
   k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s[0,%d] = all_gather %%c {dim=1, %s}\n", o++, T, 3 * gs, at);
+  static const char *const bcast_t[N_BCAST] = {"[5,3]", "[7]", "[0,3]"};
+  for (int i = 0; i < N_BCAST && with_bcast; i++)
+    k += (size_t)snprintf(buf + k, size - k, "  %%%d: %s%s = collective_broadcast %%%c {source=%d, %s}\n", o++, T, bcast_t[i],
+                          'a' + k_bcast_in[i], k_bcast_src[i], at);
   k += (size_t)snprintf(buf + k, size - k, "  return");
   for (int i = 0; i < o; i++) k += (size_t)snprintf(buf + k, size - k, i ? ", %%%d" : " %%%d", i);
   snprintf(buf + k, size - k, "\n}\n");
@@ -295,8 +362,30 @@ static int same_but(const ry_array *a, const ry_array *b, int64_t skip) {
 }
 static int same(const ry_array *a, const ry_array *b) { return same_but(a, b, -1); }
 
+/* The rank of member `pos` of rank r's group (mesh and group axes as
+ * "[2,2]" and "[1]"): r with its coordinates along the axes replaced by
+ * pos's, row-major over the axes as listed. */
+static int parse_ints(const char *s, int *v) {
+  int n = 0;
+  for (char *e; *s && n < 8;)
+    if (*s >= '0' && *s <= '9') {
+      v[n++] = (int)strtol(s, &e, 10);
+      s = e;
+    } else s++;
+  return n;
+}
+static int member_rank(const char *mesh, const char *axes, int r, int pos) {
+  int m[8], a[8], coord[8], nm = parse_ints(mesh, m), na = parse_ints(axes, a);
+  for (int i = nm - 1, rest = r; i >= 0; i--) coord[i] = rest % m[i], rest /= m[i];
+  for (int i = na - 1; i >= 0; i--) coord[a[i]] = pos % m[a[i]], pos /= m[a[i]];
+  int dev = 0;
+  for (int i = 0; i < nm; i++) dev = dev * m[i] + coord[i];
+  return dev;
+}
+
 /* Run the program of every dtype under mpirun -np P and compare each
- * rank's interp and cpu outputs with the P-device PJRT run. */
+ * rank's interp and cpu outputs with the P-device PJRT run, and its
+ * collective_broadcasts with the source rank's input. */
 /* nan_ranks: bit r is set when rank r shares a group with rank 1 (whose
  * input a holds a NaN) */
 static void check_collectives(int P, const char *mesh, const char *axes, int gs, int n_dtypes, unsigned nan_ranks) {
@@ -309,10 +398,12 @@ static void check_collectives(int P, const char *mesh, const char *axes, int gs,
     snprintf(name, sizeof name, "%s %s axes %s", ry_dtype_name(t), mesh, axes);
     rt_case_begin(name);
     char text[4096], path[1300];
-    program(t, mesh, axes, gs, text, sizeof text);
+    program(t, mesh, axes, gs, 1, text, sizeof text);
     snprintf(path, sizeof path, "%s/prog.ryft", dir);
     rt_write_bytes(path, text, strlen(text));
-    ry_graph *g = NULL;
+    ry_graph *gb = NULL, *g = NULL;
+    CHECK_OK(ry_graph_parse(text, -1, name, &gb));
+    program(t, mesh, axes, gs, 0, text, sizeof text);
     CHECK_OK(ry_graph_parse(text, -1, name, &g));
     ry_array *in[4 * 16] = {0};
     for (int r = 0; r < P; r++)
@@ -338,14 +429,23 @@ static void check_collectives(int P, const char *mesh, const char *axes, int gs,
 #else
     if (di == 0) rt_skip("pjrt", "no PJRT backend: the %d-device oracle is not built", P);
 #endif
-    for (int r = 0; r < P && g; r++)
-      for (int i = 0; i < n_out; i++) {
+    for (int r = 0; r < P && g && gb; r++)
+      for (int i = 0; i < n_out + N_BCAST; i++) {
         ry_array *got[2] = {0};
         static const char *const devs[] = {"interp", "cpu"};
         for (int d = 0; d < 2; d++) {
           snprintf(path, sizeof path, "%s/out%d_%s_%d.bin", dir, r, devs[d], i);
-          got[d] = read_raw(path, ry_graph_output_type(g, i));
+          got[d] = read_raw(path, ry_graph_output_type(gb, i));
           unlink(path);
+        }
+        if (i >= n_out) { /* collective_broadcast: the source's input, bit for bit */
+          int b = i - n_out, src = member_rank(mesh, axes, r, k_bcast_src[b]);
+          CHECK_MSG(same(got[0], got[1]), "rank %d broadcast %d: interp and cpu differ", r, b);
+          CHECK_MSG(same(got[0], in[src * 4 + k_bcast_in[b]]), "rank %d broadcast %d: not rank %d's input %d", r, b, src,
+                    k_bcast_in[b]);
+          ry_array_release(got[0]);
+          ry_array_release(got[1]);
+          continue;
         }
         /* interp and cpu run the same kernels: the same bits */
         CHECK_MSG(same(got[0], got[1]), "rank %d output %d: interp and cpu differ", r, i);
@@ -376,6 +476,7 @@ static void check_collectives(int P, const char *mesh, const char *axes, int gs,
     snprintf(path, sizeof path, "%s/prog.ryft", dir);
     unlink(path);
     ry_graph_release(g);
+    ry_graph_release(gb);
     rt_case_end();
   }
   rmdir(dir);
@@ -391,6 +492,102 @@ TEST(dist_collectives_4_ranks) {
   check_collectives(4, "[2,2]", "[1]", 2, 2, 0x3);
   check_collectives(4, "[2,2]", "[0]", 2, 1, 0xa);
   check_collectives(4, "[4]", "[0]", 4, 1, 0xf);
+}
+
+/* collective_broadcast differentiated under MPI, against JAX
+ * (tests/data/gen_collective_broadcast.py): grad of the loss
+ * sum(w * sin(cb(x))) on every rank, whose transpose sums the members'
+ * cotangents on the source (source 1 of each group) and gives the others
+ * zero; the forward value rides along as an auxiliary output. */
+typedef struct bcast_case { ry_axes mesh, axes; } bcast_case;
+static int f_bcast_loss(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  const bcast_case *c = ctx;
+  ry_value y = ry_collective_broadcast(b, in[0], 1, c->mesh, c->axes);
+  out[0] = ry_sum(b, ry_mul(b, in[1], ry_sin(b, y)), RY_AXES(0));
+  out[1] = y;
+  return 2;
+}
+
+/* row `tag` of device d of case `name` in the golden file */
+static int golden_row(const char *text, const char *name, char tag, int d, double v[3]) {
+  char key[32];
+  snprintf(key, sizeof key, "\n%s %c %d ", name, tag, d);
+  const char *p = text ? strstr(text, key) : NULL;
+  if (!p) return 0;
+  p += strlen(key);
+  for (int i = 0; i < 3; i++) v[i] = strtod(p, (char **)&p);
+  return 1;
+}
+
+static void check_bcast_grad(const char *name, int P, bcast_case c) {
+  char path[1300], dir[1100];
+  snprintf(path, sizeof path, "%s/tests/data/collective_broadcast.txt", rt_source_dir());
+  char *gold = rt_read_file(path, NULL);
+  CHECK_MSG(gold != NULL, "%s: missing (run tests/data/gen_collective_broadcast.py)", path);
+  snprintf(dir, sizeof dir, "%s", rt_tmp_path("dist", "bgrad"));
+  mkdir(dir, 0755);
+  ry_type t[2] = {{RY_F64, RY_SHAPE(3)}, {RY_F64, RY_SHAPE(3)}};
+  ry_graph *f = NULL, *g = NULL;
+  ry_grad_opts o = {.n_argnums = 1, .argnums = (const int[]){0}, .has_aux = 1};
+  CHECK_OK(ry_trace("bcast_loss", f_bcast_loss, &c, 2, t, NULL, &f));
+  if (f) CHECK_OK(ry_grad(f, &o, &g));
+  snprintf(path, sizeof path, "%s/prog.ryft", dir);
+  FILE *pf = fopen(path, "w");
+  CHECK(pf != NULL);
+  if (pf && g) CHECK_OK(ry_graph_print(g, pf));
+  if (pf) fclose(pf);
+  for (int r = 0; r < P; r++)
+    for (int k = 0; k < 2; k++) {
+      double v[3] = {0};
+      CHECK_MSG(golden_row(gold, name, "xw"[k], r, v), "%s: no row %s %c %d", "collective_broadcast.txt", name, "xw"[k], r);
+      snprintf(path, sizeof path, "%s/in%d_%d.bin", dir, r, k);
+      rt_write_bytes(path, v, sizeof v);
+    }
+  job j = run_mpi(P, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "run", dir, NULL});
+  EXPECT_OK(j, "mpirun");
+  job_free(&j);
+  for (int r = 0; r < P && g; r++)
+    for (int i = 0; i < 2; i++) {
+      double want[3] = {0};
+      CHECK(golden_row(gold, name, "gy"[i], r, want));
+      for (int d = 0; d < 2; d++) {
+        snprintf(path, sizeof path, "%s/out%d_%s_%d.bin", dir, r, d ? "cpu" : "interp", i);
+        ry_array *got = read_raw(path, t[0]);
+        unlink(path);
+        for (int e = 0; got && e < 3; e++)
+          CHECK_MSG(fabs(ry_array_get_f64(got, e) - want[e]) <= 1e-12, "%s rank %d %s %s[%d] = %.17g, JAX %.17g", name, r,
+                    d ? "cpu" : "interp", i ? "y" : "grad", e, ry_array_get_f64(got, e), want[e]);
+        ry_array_release(got);
+      }
+    }
+  for (int r = 0; r < P; r++)
+    for (int k = 0; k < 2; k++) {
+      snprintf(path, sizeof path, "%s/in%d_%d.bin", dir, r, k);
+      unlink(path);
+    }
+  snprintf(path, sizeof path, "%s/prog.ryft", dir);
+  unlink(path);
+  rmdir(dir);
+  ry_graph_release(g);
+  ry_graph_release(f);
+  free(gold);
+}
+
+TEST(dist_collective_broadcast_grad_2_ranks) { check_bcast_grad("p2", 2, (bcast_case){RY_AXES(2), RY_AXES(0)}); }
+TEST(dist_collective_broadcast_grad_4_ranks) { check_bcast_grad("p4", 4, (bcast_case){RY_AXES(2, 2), RY_AXES(1)}); }
+
+/* The key-value store across 2 ranks (ryft_mpi_check kv): a get that waits
+ * for the other rank's put, an overwrite seen by the other rank, an empty
+ * value, and a missing key that ends in an error naming it on each rank. */
+TEST(dist_kv_store_2_ranks) {
+  job j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "kv", NULL});
+  EXPECT_OK(j, "mpirun kv");
+  for (int r = 0; r < 2; r++) {
+    char want[128];
+    snprintf(want, sizeof want, "rank %d: ry_dist_kv_get: key 'k/missing' was not set within 200 ms (rank %d of 2)", r, r);
+    CHECK_MSG(j.out && strstr(j.out, want), "want '%s' in\n%s", want, j.out ? j.out : "");
+  }
+  job_free(&j);
 }
 
 /* a mesh that is not one device per process: every rank says so (no rank
@@ -442,6 +639,46 @@ TEST(dist_rank_stopped) {
   CHECK_MSG(j.err && strstr(j.err, "rank 0 of 2: no answer from rank 1 within 2 s"), "stderr:\n%s", j.err ? j.err : "");
   CHECK_MSG(j.err && strstr(j.err, "ending the job on every rank"), "stderr:\n%s", j.err ? j.err : "");
   job_free(&j);
+}
+
+/* The store's server (rank 0) stopped: a get on rank 1 fails within the
+ * job's timeout naming rank 0, and the job ends (never a hang), even though
+ * the get itself would wait 60 s for its key. */
+TEST(dist_kv_server_stopped) {
+  job j = run_mpi(2, "RYFT_DIST_TIMEOUT=2", 120, (const char *const[]){RYFT_MPI_CHECK, "kv-stopped", NULL});
+  CHECK_MSG(j.status > 0, "the job did not end with an error (status %d)", j.status);
+  CHECK_MSG(j.err && strstr(j.err, "ry_dist_kv_get on rank 1 of 2: no answer from rank 0, which serves the key-value store, within 2 s"),
+            "stderr:\n%s", j.err ? j.err : "");
+  job_free(&j);
+}
+
+/* A PJRT client created under mpirun gets node_id = rank, num_nodes = size
+ * and the key-value callbacks over the job's store: the multi-node fake
+ * plugin (tests/pjrt_fake_plugin.c, as a GPU plugin would) puts its key and
+ * waits for the other node's through them. The XLA CPU plugin ignores the
+ * options and callbacks and makes its one device as before. (GPU plugins
+ * are not tested here: there is no GPU.) */
+TEST(dist_pjrt_client_options_2_ranks) {
+#ifndef RYFT_HAVE_PJRT
+  rt_skip("pjrt", "no PJRT backend");
+#else
+  job j = run_mpi(2, "RYFT_FAKE_PJRT_KV=1", 120, (const char *const[]){RYFT_MPI_CHECK, "pjrt-kv", RYFT_PJRT_FAKE_PLUGIN, NULL});
+  EXPECT_OK(j, "ryft_mpi_check pjrt-kv (fake multi-node plugin)");
+  for (int r = 0; r < 2; r++) {
+    char want[96];
+    snprintf(want, sizeof want, "rank %d: platform fake node %d of 2 saw 0 1, 0 devices", r, r);
+    CHECK_MSG(j.out && strstr(j.out, want), "want '%s' in\n%s", want, j.out ? j.out : "");
+  }
+  job_free(&j);
+  j = run_mpi(2, NULL, 120, (const char *const[]){RYFT_MPI_CHECK, "pjrt-kv", pjrt_test_plugin(), NULL});
+  EXPECT_OK(j, "ryft_mpi_check pjrt-kv (XLA CPU plugin)");
+  for (int r = 0; r < 2; r++) {
+    char want[64];
+    snprintf(want, sizeof want, "rank %d: platform cpu, ", r);
+    CHECK_MSG(j.out && strstr(j.out, want), "want '%s' in\n%s", want, j.out ? j.out : "");
+  }
+  job_free(&j);
+#endif
 }
 
 /* PJRT under MPI: each rank drives its own one-device PJRT client, and the

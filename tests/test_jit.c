@@ -388,8 +388,9 @@ TEST(cpu_peak_bytes_of_a_chain_stay_bounded) {
 
 /* ---- the benchmark's MLP train step ---- */
 
-TEST(jit_mlp_train_step_cpu_matches_interp) {
-  mlp_cfg cfg = {16, {20, 32, 24, 10}, 1e-3, 0.9, 0.999, 1e-8};
+/* tol: absolute, on the loss and every output */
+static void mlp_cpu_vs_interp(int bf16, double tol) {
+  mlp_cfg cfg = {16, {20, 32, 24, 10}, 1e-3, 0.9, 0.999, 1e-8, bf16};
   ry_jit *jc = NULL, *ji = NULL;
   CHECK_OK(ry_jit_new("mlp_step", mlp_step_fn, &cfg, dev("cpu"), &jc));
   CHECK_OK(ry_jit_new("mlp_step", mlp_step_fn, &cfg, dev("interp"), &ji));
@@ -409,10 +410,10 @@ TEST(jit_mlp_train_step_cpu_matches_interp) {
     st_i[18] = ry_array_retain(t);
     CHECK_OK(ry_jit_call_donated(jc, MLP_N_IN, st_c, donate, MLP_N_OUT, oc));
     CHECK_OK(ry_jit_call(ji, MLP_N_IN, st_i, MLP_N_OUT, oi));
-    CHECK_NEAR(ry_array_get_f64(oc[0], 0), ry_array_get_f64(oi[0], 0), 1e-4);
+    CHECK_NEAR(ry_array_get_f64(oc[0], 0), ry_array_get_f64(oi[0], 0), tol);
     for (int k = 1; k < MLP_N_OUT; k++)
       for (int64_t q = 0; q < ry_array_numel(oc[k]); q += 13)
-        CHECK_NEAR(ry_array_get_f64(oc[k], q), ry_array_get_f64(oi[k], q), 1e-4);
+        CHECK_NEAR(ry_array_get_f64(oc[k], q), ry_array_get_f64(oi[k], q), tol);
     if (step == 1) first = ry_array_get_f64(oc[0], 0);
     last = ry_array_get_f64(oc[0], 0);
     for (int k = 0; k < 18; k++) {
@@ -429,3 +430,9 @@ TEST(jit_mlp_train_step_cpu_matches_interp) {
   ry_jit_free(jc);
   ry_jit_free(ji);
 }
+
+TEST(jit_mlp_train_step_cpu_matches_interp) { mlp_cpu_vs_interp(0, 1e-4); }
+/* mixed precision: the cpu device's bf16 GEMMs (converts folded into their
+ * packing) against the interpreter's bf16 dot_generals; a bf16 result may
+ * round one step (2^-8) apart where the f32 sums differ in the last bit */
+TEST(jit_mlp_train_step_bf16_cpu_matches_interp) { mlp_cpu_vs_interp(1, 2e-3); }

@@ -87,6 +87,7 @@ TEST(optable_golden_coverage) {
       {"all_reduce", "test_pjrt.c multi-device and test_dist.c (MPI)"},
       {"all_gather", "test_pjrt.c multi-device and test_dist.c (MPI)"},
       {"reduce_scatter", "test_pjrt.c multi-device and test_dist.c (MPI)"},
+      {"collective_broadcast", "test_dist.c (MPI; its gradient against JAX, tests/data/gen_collective_broadcast.py)"},
       {"sharding", "test_pjrt.c SPMD"},
       {"dequantize", "test_dequant.c (gguf-py's dequantizers, every format, on every device)"},
   };

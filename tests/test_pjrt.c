@@ -645,6 +645,47 @@ TEST(pjrt_collectives) {
   ry_pjrt_client_free(c);
 }
 
+/* collective_broadcast over 4 devices with different inputs: the XLA CPU
+ * plugin has no collective-broadcast (XLA:CPU's thunk emitter refuses it,
+ * and JAX has no CPU lowering of pbroadcast), so compiling says so by name;
+ * a plugin that runs it must give every device its source's value. Its
+ * results across processes are in test_dist.c. */
+TEST(pjrt_collective_broadcast) {
+  ry_pjrt_options o = {.plugin_path = plugin(), .cpu_device_count = 4};
+  ry_pjrt_client *c = NULL;
+  CHECK_OK(ry_pjrt_client_create(&o, &c));
+  ry_graph *g = parse("func @main(%x: f32[4,2]) -> (f32[4,2], f32[4,2]) {\n"
+                      "  %0: f32[4,2] = collective_broadcast %x {source=1, mesh=[4], axes=[0]}\n"
+                      "  %1: f32[4,2] = collective_broadcast %x {source=1, mesh=[2,2], axes=[0]}\n"
+                      "  return %0, %1\n}\n");
+  ry_pjrt_executable *e = NULL;
+  ry_status s = c && g ? ry_pjrt_compile(c, g, 4, &e) : NULL;
+  if (s) {
+    CHECK_MSG(ry_status_code(s) == RY_ERR_UNSUPPORTED && strstr(ry_status_message(s), "collective-broadcast"), "%s",
+              ry_status_message(s));
+    ry_status_free(s);
+  }
+  ry_array *in[4] = {0}, *out[8] = {0};
+  for (int d = 0; d < 4; d++) {
+    float x[8];
+    for (int i = 0; i < 8; i++) x[i] = (float)(10 * d + i);
+    CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(4, 2), x, &in[d]));
+  }
+  if (e) {
+    CHECK_OK(ry_pjrt_execute_per_device(e, 4, in, 8, out));
+    for (int d = 0; d < 4 && out[0]; d++)
+      for (int i = 0; i < 8; i++) {
+        CHECK_NEAR(ry_array_get_f64(out[2 * d], i), 10 + i, 0);                   /* member 1 of {0,1,2,3} */
+        CHECK_NEAR(ry_array_get_f64(out[2 * d + 1], i), 10 * (d % 2 + 2) + i, 0); /* member 1 of {d%2, d%2+2} */
+      }
+  }
+  for (int i = 0; i < 8; i++) ry_array_release(out[i]);
+  for (int i = 0; i < 4; i++) ry_array_release(in[i]);
+  ry_pjrt_executable_free(e);
+  ry_graph_release(g);
+  ry_pjrt_client_free(c);
+}
+
 static int shard_bad(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;
   out[0] = ry_shard(b, in[0], RY_AXES(4), RY_AXES(0, -1)); /* 6 rows over 4 devices */

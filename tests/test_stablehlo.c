@@ -56,3 +56,32 @@ TEST(stablehlo_emit_errors) {
   remove(path);
   ry_graph_release(g);
 }
+
+/* collective_broadcast: one replica group per group of the mesh, the source
+ * member first and the others after it in group order (as JAX's pbroadcast
+ * lowers), no reducer region. */
+TEST(stablehlo_emit_collective_broadcast) {
+  ry_graph *g = NULL;
+  CHECK_OK(ry_graph_parse("func @main(%x: i8[3]) -> (i8[3], i8[3], i8[3]) {\n"
+                          "  %0: i8[3] = collective_broadcast %x {source=2, mesh=[4], axes=[0]}\n"
+                          "  %1: i8[3] = collective_broadcast %x {source=1, mesh=[2,2], axes=[0]}\n"
+                          "  %2: i8[3] = collective_broadcast %x {source=0, mesh=[2,2], axes=[1]}\n"
+                          "  return %0, %1, %2\n}\n",
+                          -1, "test", &g));
+  char *text = NULL;
+  if (g) CHECK_OK(ry_stablehlo_emit(g, &text));
+  if (text) {
+    CHECK_MSG(strstr(text, "\"stablehlo.collective_broadcast\"(%arg0) {replica_groups = dense<[[2, 0, 1, 3]]> : tensor<1x4xi64>}"),
+              "%s", text);
+    CHECK_MSG(strstr(text, "replica_groups = dense<[[2, 0], [3, 1]]> : tensor<2x2xi64>"), "%s", text);
+    CHECK_MSG(strstr(text, "replica_groups = dense<[[0, 1], [2, 3]]> : tensor<2x2xi64>"), "%s", text);
+    CHECK(strstr(text, "(tensor<3xi8>) -> tensor<3xi8>") != NULL);
+  }
+  ry_free(text);
+  ry_graph_release(g);
+  /* the source is a member of the group */
+  CHECK_ERR(ry_graph_parse("func @main(%x: f32[3]) -> (f32[3]) {\n"
+                           "  %0: f32[3] = collective_broadcast %x {source=2, mesh=[2,2], axes=[1]}\n  return %0\n}\n",
+                           -1, "test", &g),
+            RY_ERR_PARSE, "source 2 is not a member of a group of 2 devices");
+}

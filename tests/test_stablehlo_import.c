@@ -577,3 +577,89 @@ TEST(stablehlo_import_gspmd_round_trip) {
       "}\n";
   CHECK_ERR(ry_stablehlo_parse(maximal, -1, "m.mlir", &g), RY_ERR_UNSUPPORTED, "m.mlir:1:", "maximal device=0");
 }
+
+/* Collectives: ryft's export reads back as the same program (a mesh whose
+ * groups are single devices reads back as one axis: the same groups), the
+ * ops as JAX writes them (generic form, channel_handle,
+ * use_global_device_ids) import, and groupings ryft's mesh axes cannot say
+ * are refused by name. */
+TEST(stablehlo_import_collectives_round_trip) {
+  static const char *ir =
+      "func @main(%x: f32[4,2], %y: i32[4]) -> (f32[4,2], f32[8,2], f32[2,2], f32[4,2], i32[4], f32[4,2], i32[4]) {\n"
+      "  %0: f32[4,2] = all_reduce %x {kind=sum, mesh=[4], axes=[0]}\n"
+      "  %1: f32[8,2] = all_gather %x {dim=0, mesh=[2, 2], axes=[0]}\n"
+      "  %2: f32[2,2] = reduce_scatter %x {dim=0, kind=max, mesh=[2, 2], axes=[1]}\n"
+      "  %3: f32[4,2] = collective_broadcast %x {source=1, mesh=[2, 2], axes=[0]}\n"
+      "  %4: i32[4] = collective_broadcast %y {source=2, mesh=[4], axes=[0]}\n"
+      "  %5: f32[4,2] = all_reduce %x {kind=min, mesh=[4], axes=[]}\n"
+      "  %6: i32[4] = all_reduce %y {kind=prod, mesh=[2, 2, 2], axes=[1]}\n"
+      "  return %0, %1, %2, %3, %4, %5, %6\n"
+      "}\n";
+  ry_graph *g = NULL, *g2 = NULL;
+  CHECK_OK(ry_graph_parse(ir, -1, "t", &g));
+  char *t1 = NULL, *t2 = NULL, *p2 = NULL;
+  if (g) CHECK_OK(ry_stablehlo_emit(g, &t1));
+  if (t1) CHECK_OK(ry_stablehlo_parse(t1, -1, "export", &g2));
+  if (g2) {
+    CHECK_OK(ry_stablehlo_emit(g2, &t2));
+    CHECK_OK(ry_graph_to_string(g2, &p2));
+  }
+  if (t1 && t2) CHECK_STR(t2, t1);
+  static const char *const want[] = {
+      "= all_reduce %arg0 {kind=sum, mesh=[4], axes=[0]}", "= all_gather %arg0 {dim=0, mesh=[2, 2], axes=[0]}",
+      "= reduce_scatter %arg0 {dim=0, kind=max, mesh=[2, 2], axes=[1]}", "= collective_broadcast %arg0 {source=1, mesh=[2, 2], axes=[0]}",
+      "= collective_broadcast %arg1 {source=2, mesh=[4], axes=[0]}", "= all_reduce %arg0 {kind=min, mesh=[4], axes=[]}",
+      "= all_reduce %arg1 {kind=prod, mesh=[2, 2, 2], axes=[1]}"};
+  for (size_t i = 0; p2 && i < sizeof want / sizeof *want; i++) CHECK_MSG(strstr(p2, want[i]), "no '%s' in\n%s", want[i], p2);
+  ry_free(t1);
+  ry_free(t2);
+  ry_free(p2);
+  ry_graph_release(g);
+  ry_graph_release(g2);
+  /* JAX's spelling (jax.lax.psum / all_gather / psum_scatter over 4 devices) */
+  static const char *jax =
+      "func.func @main(%arg0: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<16x2xf32>, tensor<1x2xf32>) {\n"
+      "  %2 = \"stablehlo.all_reduce\"(%arg0) <{channel_handle = #stablehlo.channel_handle<handle = 1, type = 1>, replica_groups = "
+      "dense<[[0, 1, 2, 3]]> : tensor<1x4xi64>, use_global_device_ids}> ({\n"
+      "  ^bb0(%arg2: tensor<f32>, %arg3: tensor<f32>):\n"
+      "    %10 = stablehlo.add %arg2, %arg3 : tensor<f32>\n"
+      "    stablehlo.return %10 : tensor<f32>\n"
+      "  }) : (tensor<4x2xf32>) -> tensor<4x2xf32>\n"
+      "  %3 = \"stablehlo.all_gather\"(%arg0) <{all_gather_dim = 0 : i64, channel_handle = #stablehlo.channel_handle<handle = 1, "
+      "type = 1>, replica_groups = dense<[[0, 1, 2, 3]]> : tensor<1x4xi64>, use_global_device_ids}> : (tensor<4x2xf32>) -> "
+      "tensor<16x2xf32>\n"
+      "  %4 = \"stablehlo.reduce_scatter\"(%arg0) <{channel_handle = #stablehlo.channel_handle<handle = 1, type = 1>, replica_groups "
+      "= dense<[[0, 1, 2, 3]]> : tensor<1x4xi64>, scatter_dimension = 0 : i64, use_global_device_ids}> ({\n"
+      "  ^bb0(%arg2: tensor<f32>, %arg3: tensor<f32>):\n"
+      "    %10 = stablehlo.add %arg2, %arg3 : tensor<f32>\n"
+      "    stablehlo.return %10 : tensor<f32>\n"
+      "  }) : (tensor<4x2xf32>) -> tensor<1x2xf32>\n"
+      "  return %2, %3, %4 : tensor<4x2xf32>, tensor<16x2xf32>, tensor<1x2xf32>\n"
+      "}\n";
+  g = import_ok(jax);
+  char *p = NULL;
+  if (g) CHECK_OK(ry_graph_to_string(g, &p));
+  if (p)
+    CHECK_MSG(strstr(p, "all_reduce %arg0 {kind=sum, mesh=[4], axes=[0]}") && strstr(p, "all_gather %arg0 {dim=0, mesh=[4], axes=[0]}") &&
+                  strstr(p, "reduce_scatter %arg0 {dim=0, kind=sum, mesh=[4], axes=[0]}"),
+              "%s", p);
+  ry_free(p);
+  ry_graph_release(g);
+  /* groupings that are not one mesh axis, or not in ryft's order */
+  static const char *const bad[][2] = {
+      {"\"stablehlo.collective_broadcast\"(%a) {replica_groups = dense<[[0, 3], [1, 2]]> : tensor<2x2xi64>}", "not one axis of a device mesh"},
+      {"\"stablehlo.collective_broadcast\"(%a) {replica_groups = dense<[[1, 0], [2, 3]]> : tensor<2x2xi64>}", "different positions"},
+      {"\"stablehlo.all_gather\"(%a) {all_gather_dim = 0 : i64, replica_groups = dense<[[1, 0]]> : tensor<1x2xi64>}", "increasing order"},
+      {"\"stablehlo.collective_broadcast\"(%a) {replica_groups = dense<[[0, 1], [1, 2]]> : tensor<2x2xi64>}", "each of the ids 0..3 once"},
+      {"\"stablehlo.collective_broadcast\"(%a) {replica_groups = dense<> : tensor<0x0xi64>}", "empty replica_groups"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    bool gather = strstr(bad[i][0], "all_gather") != NULL;
+    char text[1024];
+    snprintf(text, sizeof text, "func.func @main(%%a: tensor<4xf32>) -> tensor<%dxf32> {\n  %%0 = %s : (tensor<4xf32>) -> tensor<%dxf32>\n"
+             "  return %%0 : tensor<%dxf32>\n}\n", gather ? 8 : 4, bad[i][0], gather ? 8 : 4, gather ? 8 : 4);
+    g = NULL;
+    CHECK_ERR(ry_stablehlo_parse(text, -1, "c.mlir", &g), RY_ERR_UNSUPPORTED, "c.mlir:2:", bad[i][1]);
+    ry_graph_release(g);
+  }
+}

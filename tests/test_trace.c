@@ -1,6 +1,7 @@
 /* Tracing through the public API: graphs, control flow with captured values,
  * calls, composites (checked against plain C), and the sticky errors with
  * op name, operand types and the caller's file:line. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "testlib.h"
@@ -508,4 +509,90 @@ TEST(trace_bad_arguments) {
   ry_value outs[2] = {y, {999}};
   CHECK_ERR(ry_builder_finish(b, 2, outs, &g), RY_ERR_INVALID_ARGUMENT, "output 1");
   CHECK(g == NULL);
+}
+
+/* ---- matmul precision ---- */
+
+static int f_mm_bf16(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  if (ctx && !ry_builder_set_matmul_dtype(b, *(const ry_dtype *)ctx)) return -1;
+  out[0] = ry_sum(b, ry_matmul(b, in[0], in[1]), RY_AXES(0, 1));
+  out[1] = ry_matmul(b, in[0], in[1]);
+  return 2;
+}
+
+/* v rounded to bf16, to nearest even (finite values) */
+static double bf16_round(double v) {
+  float f = (float)v;
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+/* the printed graph: does it hold a dot_general with this result type? */
+static bool prints(ry_graph *g, const char *needle) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return false;
+  ry_status_free(ry_graph_print(g, f));
+  fclose(f);
+  bool hit = text && strstr(text, needle);
+  free(text);
+  return hit;
+}
+
+/* ry_builder_set_matmul_dtype(RY_BF16): the f32 product becomes an explicit
+ * bf16 dot_general (operands and result rounded to bf16, f32 sums) with the
+ * values of that definition on interp and cpu, and its gradient's products
+ * are bf16 too; another dtype is refused by name. */
+TEST(trace_matmul_dtype_bf16) {
+  ry_dtype bf = RY_BF16;
+  ry_type t[2] = {{RY_F32, RY_SHAPE(3, 37)}, {RY_F32, RY_SHAPE(37, 4)}};
+  ry_graph *g = NULL, *dg = NULL;
+  CHECK_OK(ry_trace("mm", f_mm_bf16, &bf, 2, t, NULL, &g));
+  if (!g) return;
+  CHECK(prints(g, "bf16[3,4] = dot_general"));
+  ry_grad_opts go = {1, (const int[]){0}, 1};
+  CHECK_OK(ry_grad(g, &go, &dg));
+  CHECK(dg && prints(dg, "bf16[3,37] = dot_general") && !prints(dg, "f32[3,37] = dot_general"));
+  float x[3 * 37], w[37 * 4];
+  for (int i = 0; i < 3 * 37; i++) x[i] = (float)sin(0.37 * i) * 1.7f;
+  for (int i = 0; i < 37 * 4; i++) w[i] = (float)cos(0.23 * i) * 0.9f;
+  ry_array *in[2] = {arr_f32(t[0].shape, x), arr_f32(t[1].shape, w)};
+  const char *devs[] = {"interp", "cpu"};
+  for (int d = 0; d < 2; d++) {
+    ry_device *dev = NULL;
+    CHECK_OK(ry_device_get(devs[d], &dev));
+    ry_array *y[2] = {0}, *gr[2] = {0};
+    CHECK_OK(ry_run(g, dev, 2, in, 2, y));
+    if (dg) CHECK_OK(ry_run(dg, dev, 2, in, 2, gr));
+    for (int i = 0; y[1] && i < 3; i++)
+      for (int j = 0; j < 4; j++) {
+        double r = 0;
+        for (int k = 0; k < 37; k++) r += bf16_round(x[i * 37 + k]) * bf16_round(w[k * 4 + j]);
+        double v = ((const float *)ry_array_data(y[1]))[i * 4 + j];
+        /* one bf16 step (2^-8) where the f32 sum lands beside a rounding tie */
+        CHECK_MSG(v == bf16_round(r) || fabs(v - r) <= 0x1p-8 * fabs(r), "%s: y[%d][%d] = %.8g, want %.8g", devs[d], i, j, v,
+                  bf16_round(r));
+      }
+    /* d sum / dx[i][k] = sum_j w[k][j], from bf16 operands (ones and w) */
+    for (int i = 0; gr[0] && i < 3; i++)
+      for (int k = 0; k < 37; k++) {
+        double r = 0;
+        for (int j = 0; j < 4; j++) r += bf16_round(w[k * 4 + j]);
+        double v = ((const float *)ry_array_data(gr[0]))[i * 37 + k];
+        CHECK_MSG(v == bf16_round(r) || fabs(v - r) <= 0x1p-8 * fabs(r), "%s: dx[%d][%d] = %.8g, want %.8g", devs[d], i, k, v,
+                  bf16_round(r));
+      }
+    for (int i = 0; i < 2; i++) ry_array_release(y[i]), ry_array_release(gr[i]);
+  }
+  ry_array_release(in[0]);
+  ry_array_release(in[1]);
+  ry_graph_release(g);
+  ry_graph_release(dg);
+  ry_dtype f16 = RY_F16;
+  ry_graph *bad = NULL;
+  CHECK_ERR(ry_trace("mm", f_mm_bf16, &f16, 2, t, NULL, &bad), RY_ERR_INVALID_ARGUMENT, "f16 is not a matmul precision");
 }

@@ -440,11 +440,12 @@ static int f_collective(ry_builder *b, const ry_value *x, ry_value *o) {
   o[1] = ry_all_gather(b, x[0], 1, RY_AXES(2, 2), RY_AXES(1));
   o[2] = ry_reduce_scatter(b, x[0], 0, RY_SUM, RY_AXES(2), RY_AXES(0));
   o[3] = ry_shard(b, x[0], RY_AXES(2), RY_AXES(0, -1));
-  return 4;
+  o[4] = ry_collective_broadcast(b, x[0], 1, RY_AXES(2, 2), RY_AXES(1));
+  return 5;
 }
 
 static const vrow rows[] = {
-    {"collectives", f_collective, 1, {F64(4, 2)}, {1}, {0, 1, 0, 2}, 3, -1, 1},
+    {"collectives", f_collective, 1, {F64(4, 2)}, {1}, {0, 1, 0, 2, 1}, 3, -1, 1},
     {"unary", f_unary, 1, {F64(2, 3)}, {0}, {0, 1, -1, 2}, 3, -2, 2},
     {"unary_axis1", f_unary, 1, {F64(2, 3)}, {1}, {0, 0, 0, 0}, 4, -2, 2},
     {"binary", f_binary, 2, {F64(3), F64(3)}, {0, NB}, {0, 1, 0, 1}, 4, 0.5, 2},

@@ -66,9 +66,13 @@ static const char k_usage[] =
     "  --remat all|LIST    activation checkpointing: recompute these blocks'\n"
     "                      activations in the backward pass (block numbers from\n"
     "                      0, comma-separated; default none)\n"
+    "  --precision P       f32 (the default) or bf16: mixed precision, the matrix\n"
+    "                      products in bf16 with f32 sums, the weights, optimizer,\n"
+    "                      norms and loss in f32\n"
     "  --device NAME       the device (default cpu)\n"
     "  --finetune GGUF     fine-tune this pretrained model (llama, qwen2, gemma,\n"
-    "                      gpt2; dequantized to f32 and frozen) with LoRA adapters\n"
+    "                      gpt2; dequantized to f32, or its blocks' matrices to bf16\n"
+    "                      with --precision bf16, and frozen) with LoRA adapters\n"
     "                      instead of training GPT-2 from scratch; its tokenizer is\n"
     "                      the default; weight decay defaults to 0; writes\n"
     "                      adapter.safetensors and the merged model.gguf\n"
@@ -110,7 +114,7 @@ struct lm_opts {
   const char *data, *tokenizer, *config, *out, *resume, *device, *finetune, *lora_targets, *remat;
   int64_t lora_rank;
   double lora_alpha;
-  int wd_given;
+  int wd_given, bf16;
   int64_t ctx, batch, accum, steps, warmup, eval_every, eval_batches, stop_after, layers, embd, heads;
   double lr, weight_decay, clip;
   uint64_t seed;
@@ -552,6 +556,7 @@ static int run(const lm_opts *o) {
     p = *e ? e + 1 : e;
   }
   to.remat = remat;
+  to.matmul_dtype = o->bf16 ? RY_BF16 : RY_F32;
   if ((!o->finetune && (s = ry_lm_init_gpt2(&c, o->seed, dev, &w0))) || (s = ry_lm_trainer_new(&c, w0, &to, dev, &t))) {
     rc = fail(s, "building the model");
     goto done;
@@ -606,7 +611,9 @@ static int run(const lm_opts *o) {
          " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), device %s\n",
          base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, n_trained,
          base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
-  if (base) printf("frozen base: %" PRId64 " parameters (f32)\n", ry_params_numel(base));
+  if (base)
+    printf("frozen base: %" PRId64 " parameters (%s)\n", ry_params_numel(base),
+           o->bf16 ? "the blocks' matrices in bf16 in the step, the embedding f32" : "f32");
   if (o->resume) printf("resuming from %s after step %" PRId64 "\n", o->resume, start);
   if (n_ranks > 1)
     printf("data-parallel over %d MPI ranks: %" PRId64 " sequences of each batch per rank, gradients averaged in the step\n",
@@ -746,7 +753,7 @@ static int is_value_option(const char *name) {
                                   "--steps", "--lr",         "--warmup",     "--weight-decay", "--clip", "--eval-every",
                                   "--eval-batches", "--seed", "--out", "--resume", "--stop-after", "--device",
                                   "--layers", "--embd", "--heads", "--finetune", "--lora-rank", "--lora-alpha",
-                                  "--lora-targets", "--remat"};
+                                  "--lora-targets", "--remat", "--precision"};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
     if (!strcmp(name, k[i])) return 1;
   return 0;
@@ -840,6 +847,9 @@ int ryft_cmd_train_lm(int argc, char **argv) {
       o.finetune = v;
     } else if (!strcmp(name, "--remat")) {
       o.remat = v;
+    } else if (!strcmp(name, "--precision")) {
+      if (strcmp(v, "f32") && strcmp(v, "bf16")) return usage("--precision wants f32 or bf16, not '%s'", v);
+      o.bf16 = !strcmp(v, "bf16");
     } else if (!strcmp(name, "--lora-targets")) {
       o.lora_targets = v;
     } else if (!strcmp(name, "--data")) {

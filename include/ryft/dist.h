@@ -55,6 +55,20 @@ RY_API ry_status ry_dist_shard_rows(const ry_array *global, ry_array **local);
  * x on every rank. Outside a job both return x's values. */
 RY_API ry_status ry_dist_all_reduce(const ry_array *x, ry_reduce_kind kind, ry_array **out);
 RY_API ry_status ry_dist_broadcast(const ry_array *x, int root, ry_array **out);
+/* The job's key-value store, for processes that must find each other
+ * before they can talk (PJRT plugins of several nodes: ryft hands it to
+ * them, see ryft/pjrt.h). Rank 0 holds it and serves the other ranks from
+ * a thread that ry_dist_init starts, so a put or get needs no matching call
+ * on another rank; outside a job the store is this process's own, and it
+ * is emptied by ry_dist_finalize. Keys are C strings, values any bytes.
+ * put stores a copy of value (size bytes), replacing an earlier value of
+ * the key. get waits up to timeout_ms (0: just look) for the key to be set
+ * and returns a copy of its value (*value, freed with ry_free; NUL-
+ * terminated for convenience, *size without the NUL; size may be NULL):
+ * RY_ERR_NOT_FOUND naming the key when the time passes first, RY_ERR_IO
+ * when rank 0 does not answer within RYFT_DIST_TIMEOUT seconds. */
+RY_API ry_status ry_dist_kv_put(const char *key, const void *value, size_t size);
+RY_API ry_status ry_dist_kv_get(const char *key, int timeout_ms, void **value, size_t *size);
 /* Seconds this process has spent in cross-process collectives so far
  * (waiting included): the communication time of a step. */
 RY_API double ry_dist_comm_seconds(void);

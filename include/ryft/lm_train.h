@@ -50,9 +50,15 @@ typedef struct ry_lm_train_opts {
    * averaged over the ranks inside the step (ry_nn_data_parallel_mean), so
    * every rank applies the same update. 0 or 1: one process. */
   int n_ranks;
+  /* Mixed precision: RY_BF16 traces the model's matrix products with bf16
+   * matmul precision (ry_builder_set_matmul_dtype: bf16 operands and
+   * results, f32 sums, forward and backward) while weights, optimizer
+   * state, norms, softmax and the loss stay f32 (f32 master weights).
+   * RY_F32 (the default) or 0: f32 throughout. */
+  ry_dtype matmul_dtype;
 } ry_lm_train_opts;
 
-/* batch 8, context 64, no accumulation; AdamW (0.9, 0.95, eps 1e-8, weight
+/* batch 8, context 64, no accumulation, f32 matmuls; AdamW (0.9, 0.95, eps 1e-8, weight
  * decay 0.1 except on biases and norms), peak rate 1e-3, clip 1.0 */
 RY_API ry_lm_train_opts ry_lm_train_defaults(void);
 

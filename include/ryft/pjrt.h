@@ -31,7 +31,12 @@ typedef struct ry_pjrt_options {
 } ry_pjrt_options;
 
 /* Load the plugin (once per process; plugins are never unloaded), check its
- * API version, initialize it and create a client. opts may be NULL. */
+ * API version, initialize it and create a client. opts may be NULL. In an
+ * MPI job of several ranks (ryft/dist.h) the client is created as node
+ * `rank` of `size` (the create options node_id and num_nodes) with the job's
+ * key-value store as its kv get / try-get / put callbacks, which plugins of
+ * several nodes (GPU) use to find each other; the XLA CPU plugin ignores
+ * them. */
 RY_API ry_status ry_pjrt_client_create(const ry_pjrt_options *opts, ry_pjrt_client **out);
 RY_API void ry_pjrt_client_free(ry_pjrt_client *c); /* NULL is fine; executables keep it alive */
 

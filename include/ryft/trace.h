@@ -58,6 +58,18 @@ RY_API ry_status ry_builder_error(const ry_builder *b);
  * err is freed), for libraries that build on the tracer (ryft/params.h).
  * NULL b frees err. Returns 0. */
 RY_API int ry_builder_set_error(ry_builder *b, ry_status err);
+/* Matmul precision of the f32 products traced on b from here on (JAX's
+ * default_matmul_precision; PyTorch's autocast for matmuls). RY_F32, the
+ * default: f32 products in f32. RY_BF16: a dot_general of f32 operands with
+ * an f32 result is traced as convert(dot_general(bf16(lhs), bf16(rhs)) ->
+ * bf16, f32): operands rounded to bf16, products summed in f32, the result
+ * rounded to bf16 and widened back; an operand that is bf16 already (a
+ * frozen weight stored in bf16) is used as it is. The graph says so
+ * explicitly, so every backend runs it (the cpu backend as a bf16 GEMM) and
+ * the backward pass of such a product is bf16 products too. Other
+ * dot_generals (f64, integers) are untouched. Any other dtype sets b's error. Returns 0 on error. */
+RY_API int ry_builder_set_matmul_dtype(ry_builder *b, ry_dtype compute);
+RY_API ry_dtype ry_builder_matmul_dtype(const ry_builder *b); /* RY_F32 unless set */
 
 /* The type of a value (an all-zero f32 scalar type for an invalid value). */
 RY_API ry_type ry_value_type(const ry_builder *b, ry_value v);
@@ -374,6 +386,12 @@ RY_API ry_value ry_all_reduce_(ry_builder *b, ry_loc loc, ry_value x, ry_reduce_
 RY_API ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes mesh, ry_axes axes);
 /* Combine over the group, then keep this device's block of dim (divided by the group size). */
 RY_API ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes);
+/* Every member of the group receives the value of member `source` (its
+ * position in the group, 0 .. group size - 1), as StableHLO's
+ * collective_broadcast and jax.lax.pbroadcast. Any dtype. Linear: its JVP
+ * broadcasts the tangent; its transpose sums the group's cotangents on the
+ * source member and gives the others zero. On one device it is the identity. */
+RY_API ry_value ry_collective_broadcast_(ry_builder *b, ry_loc loc, ry_value x, int source, ry_axes mesh, ry_axes axes);
 /* psum / pmean over all n_devices devices (a 1-d mesh), as in a function
  * mapped over devices with jax.pmap; the gradient of psum is psum. */
 RY_API ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices);
@@ -389,6 +407,7 @@ RY_API ry_value ry_shard_(ry_builder *b, ry_loc loc, ry_value x, ry_axes mesh, r
 #define ry_all_reduce(b, x, k, mesh, axes) ry_all_reduce_((b), RY_HERE, (x), (k), (mesh), (axes))
 #define ry_all_gather(b, x, dim, mesh, axes) ry_all_gather_((b), RY_HERE, (x), (dim), (mesh), (axes))
 #define ry_reduce_scatter(b, x, dim, k, mesh, axes) ry_reduce_scatter_((b), RY_HERE, (x), (dim), (k), (mesh), (axes))
+#define ry_collective_broadcast(b, x, src, mesh, axes) ry_collective_broadcast_((b), RY_HERE, (x), (src), (mesh), (axes))
 #define ry_psum(b, x, n) ry_psum_((b), RY_HERE, (x), (n))
 #define ry_pmean(b, x, n) ry_pmean_((b), RY_HERE, (x), (n))
 #define ry_shard(b, x, mesh, dims) ry_shard_((b), RY_HERE, (x), (mesh), (dims))

@@ -1,9 +1,7 @@
 /* The replaceable allocator (Lua's lua_Alloc shape), the cache of large
  * array buffers, and small vectors. */
-#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -52,40 +50,59 @@ void ry__free(void *p, size_t n) {
 /* ---- large array buffers ----
  * A program run allocates the same large buffers step after step; handing
  * them back to malloc returns them to the kernel (munmap) and the next step
- * pays page faults and zeroing again. Released blocks of at least
- * CACHE_MIN bytes are kept (up to RYFT_BUFFER_CACHE_MB, default 256; 0
- * turns the cache off) and given to the next request of exactly the same
- * size; the oldest go first when the cache is full. Only with the default
- * allocator: a replaced allocator sees every allocation. */
+ * pays page faults and zeroing again (for a GPT-2 124M training step that was
+ * 40% of the step). Released blocks of at least CACHE_MIN bytes are kept and
+ * given to the next request of exactly the same size; the oldest go first
+ * when the cache is full. By default the cache holds at most as many bytes as
+ * the most large-buffer memory that was live at once (at least 256 MB), so a
+ * loop's steps recycle their whole working set while the process never holds
+ * more than twice its peak; RYFT_BUFFER_CACHE_MB fixes the bound (0 turns the
+ * cache off). Only with the default allocator: a replaced allocator sees
+ * every allocation. */
 #define CACHE_MIN ((size_t)256 << 10)
-#define CACHE_SLOTS 64
-static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
+#define CACHE_FLOOR ((size_t)256 << 20)
+typedef struct {
   void *p;
   size_t n;
-} g_cache[CACHE_SLOTS]; /* oldest first */
-static int g_cache_len;
+} cache_block;
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cache_block *g_cache; /* oldest first */
+static int g_cache_len, g_cache_slots;
 static size_t g_cache_bytes;
-static size_t g_cache_cap = SIZE_MAX; /* SIZE_MAX: not read yet */
+static size_t g_live, g_live_peak;    /* large buffers handed out and not released */
+static size_t g_cache_env = SIZE_MAX; /* RYFT_BUFFER_CACHE_MB in bytes; SIZE_MAX: not read yet */
+static bool g_cache_fixed;
 
+/* call with g_cache_lock held */
 static size_t cache_cap(void) {
-  if (g_cache_cap == SIZE_MAX) {
+  if (g_cache_env == SIZE_MAX) {
     const char *e = getenv("RYFT_BUFFER_CACHE_MB");
-    long mb = e && *e ? strtol(e, NULL, 10) : 256;
-    g_cache_cap = mb > 0 ? (size_t)mb << 20 : 0;
+    g_cache_fixed = e && *e;
+    long mb = g_cache_fixed ? strtol(e, NULL, 10) : 0;
+    g_cache_env = mb > 0 ? (size_t)mb << 20 : 0;
   }
-  return g_cache_cap;
+  if (g_cache_fixed) return g_cache_env;
+  return g_live_peak > CACHE_FLOOR ? g_live_peak : CACHE_FLOOR;
 }
 
 static void cache_flush(void) {
   pthread_mutex_lock(&g_cache_lock);
   for (int i = 0; i < g_cache_len; i++) free(g_cache[i].p);
-  g_cache_len = 0;
+  free(g_cache);
+  g_cache = NULL;
+  g_cache_len = g_cache_slots = 0;
   g_cache_bytes = 0;
   pthread_mutex_unlock(&g_cache_lock);
 }
 
 void ry__buffer_cache_flush(void) { cache_flush(); }
+
+/* call with g_cache_lock held */
+static void cache_drop_oldest(void) {
+  free(g_cache[0].p);
+  g_cache_bytes -= g_cache[0].n;
+  memmove(&g_cache[0], &g_cache[1], (size_t)(--g_cache_len) * sizeof g_cache[0]);
+}
 
 void *ry__data_alloc(size_t n) {
   if (n >= CACHE_MIN && g_alloc == default_alloc) {
@@ -96,20 +113,18 @@ void *ry__data_alloc(size_t n) {
         memmove(&g_cache[i], &g_cache[i + 1], (size_t)(g_cache_len - i - 1) * sizeof g_cache[0]);
         g_cache_len--;
         g_cache_bytes -= n;
+        if ((g_live += n) > g_live_peak) g_live_peak = g_live;
         pthread_mutex_unlock(&g_cache_lock);
         return p;
       }
     pthread_mutex_unlock(&g_cache_lock);
   }
   void *p = ry__malloc(n);
-#ifdef MADV_HUGEPAGE
-  /* big fresh buffers: 2 MB pages make the first touch far cheaper */
-  if (p && n >= ((size_t)8 << 20) && g_alloc == default_alloc) {
-    uintptr_t b = ((uintptr_t)p + ((1u << 21) - 1)) & ~(uintptr_t)((1u << 21) - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)((1u << 21) - 1);
-    if (e > b) (void)madvise((void *)b, e - b, MADV_HUGEPAGE);
+  if (p && n >= CACHE_MIN && g_alloc == default_alloc) {
+    pthread_mutex_lock(&g_cache_lock);
+    if ((g_live += n) > g_live_peak) g_live_peak = g_live;
+    pthread_mutex_unlock(&g_cache_lock);
   }
-#endif
   return p;
 }
 
@@ -117,12 +132,23 @@ void ry__data_free(void *p, size_t n) {
   if (!p) return;
   if (n >= CACHE_MIN && g_alloc == default_alloc) {
     pthread_mutex_lock(&g_cache_lock);
+    g_live -= n < g_live ? n : g_live;
     size_t cap = cache_cap();
     if (n <= cap) {
-      while (g_cache_len == CACHE_SLOTS || g_cache_bytes + n > cap) {
-        free(g_cache[0].p);
-        g_cache_bytes -= g_cache[0].n;
-        memmove(&g_cache[0], &g_cache[1], (size_t)(--g_cache_len) * sizeof g_cache[0]);
+      while (g_cache_len && g_cache_bytes + n > cap) cache_drop_oldest();
+      if (g_cache_len == g_cache_slots) {
+        int slots = g_cache_slots ? 2 * g_cache_slots : 64;
+        cache_block *c = realloc(g_cache, (size_t)slots * sizeof *c);
+        if (c) {
+          g_cache = c;
+          g_cache_slots = slots;
+        } else if (g_cache_len) {
+          cache_drop_oldest(); /* no room to grow: recycle a slot */
+        } else {
+          pthread_mutex_unlock(&g_cache_lock);
+          ry__free(p, n);
+          return;
+        }
       }
       g_cache[g_cache_len].p = p;
       g_cache[g_cache_len++].n = n;
@@ -136,16 +162,17 @@ void ry__data_free(void *p, size_t n) {
 }
 
 /* Strings carry their allocation size in a header so any module can free them. */
-char *ry__strdup(const char *s) {
-  if (!s) return NULL;
-  size_t len = strlen(s);
+char *ry__memdup(const void *p, size_t len) {
   size_t *h = ry__malloc(sizeof(size_t) + len + 1);
   if (!h) return NULL;
   h[0] = sizeof(size_t) + len + 1;
   char *out = (char *)(h + 1);
-  memcpy(out, s, len + 1);
+  if (len) memcpy(out, p, len);
+  out[len] = 0;
   return out;
 }
+
+char *ry__strdup(const char *s) { return s ? ry__memdup(s, strlen(s)) : NULL; }
 
 void ry__strfree(char *s) {
   if (!s) return;

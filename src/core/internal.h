@@ -28,6 +28,8 @@ void ry__data_free(void *p, size_t n);
 void ry__buffer_cache_flush(void); /* give every cached block back (tests) */
 /* Sized-free bookkeeping is awkward for strings; these carry their size. */
 char *ry__strdup(const char *s);           /* NULL on failure or NULL s */
+/* n bytes of p and a NUL, freed like a string (ry__strfree, ry_free); NULL on failure */
+char *ry__memdup(const void *p, size_t n);
 void ry__strfree(char *s);
 
 /* ---- status (status.c) ---- */

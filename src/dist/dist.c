@@ -7,7 +7,9 @@
  * order (deterministic on every run, the same as the single-process
  * multi-device run), and polling gives every wait a deadline, so a rank
  * that died or a host that cannot be reached ends in an error instead of a
- * hang. MPI calls are serialized by one mutex (MPI_THREAD_SERIALIZED). */
+ * hang. MPI calls are serialized by one mutex (MPI_THREAD_SERIALIZED),
+ * taken around each call rather than across a whole wait, so rank 0's
+ * key-value service thread (kv.c) answers while a collective waits. */
 #include "dist.h"
 
 #include <pthread.h>
@@ -20,6 +22,21 @@ static int g_rank = 0, g_size = 1;
 static bool g_init = false;
 static double g_comm_s = 0;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void rydist_lock(void) { pthread_mutex_lock(&g_mu); }
+void rydist_unlock(void) { pthread_mutex_unlock(&g_mu); }
+
+double rydist_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double rydist_timeout(void) {
+  const char *e = getenv("RYFT_DIST_TIMEOUT");
+  double v = e ? atof(e) : 0;
+  return v > 0 ? v : 60.0;
+}
 
 int ry_dist_rank(void) { return g_rank; }
 int ry_dist_size(void) { return g_size; }
@@ -67,18 +84,13 @@ ry_status ry_dist_shard_rows(const ry_array *global, ry_array **local) {
 #include <mpi.h>
 
 static bool g_broken = false; /* a collective failed: the job cannot go on */
+/* one exchange at a time (their messages share a tag), held across its wait */
+static pthread_mutex_t g_xmu = PTHREAD_MUTEX_INITIALIZER;
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-
-static double timeout_s(void) {
-  const char *e = getenv("RYFT_DIST_TIMEOUT");
-  double v = e ? atof(e) : 0;
-  return v > 0 ? v : 60.0;
+void rydist_set_broken(void) {
+  pthread_mutex_lock(&g_mu);
+  g_broken = true;
+  pthread_mutex_unlock(&g_mu);
 }
 
 static ry_status mpi_err(int rc, const char *what) {
@@ -110,7 +122,7 @@ ry_status ry_dist_init(int *argc, char ***argv) {
   if (rc != MPI_SUCCESS) return mpi_err(rc, "MPI_Init_thread");
   if (!inited && provided < MPI_THREAD_SERIALIZED)
     return ry__err(RY_ERR_UNSUPPORTED, "ry_dist_init: this MPI library gives thread level %d, ryft needs MPI_THREAD_SERIALIZED", provided);
-  return NULL;
+  return rydist_kv_start();
 }
 
 ry_status ry_dist_finalize(void) {
@@ -118,6 +130,7 @@ ry_status ry_dist_finalize(void) {
   bool was = g_init, broken = g_broken;
   g_init = false;
   pthread_mutex_unlock(&g_mu);
+  rydist_kv_stop(was && !broken); /* outside a job: just empties the store */
   if (!was) return NULL;
   if (broken) {
     fprintf(stderr, "ryft: rank %d of %d: a collective failed; ending the job on every rank (MPI_Abort)\n", g_rank, g_size);
@@ -178,14 +191,16 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
     if (j != me) pieces += n_pieces(sbytes[j]) + n_pieces(rbytes[j]);
   MPI_Request *reqs = ry__malloc(pieces * sizeof *reqs);
   if (!reqs) return ry__oom();
+  pthread_mutex_lock(&g_xmu);
   pthread_mutex_lock(&g_mu);
-  double t0 = now_s(), limit = timeout_s();
+  double t0 = rydist_now(), limit = rydist_timeout();
   ry_status s = NULL;
   if (!g_init) s = ry__err(RY_ERR_INVALID_ARGUMENT, "%s across processes: ry_dist_init has not been called", what);
   else if (g_broken)
     s = ry__err(RY_ERR_IO, "%s on rank %d of %d: an earlier collective failed, the job cannot continue", what, g_rank, g_size);
   int nreq = 0, rc = MPI_SUCCESS;
   if (!s && (rc = post(n, peers, me, send, sbytes, recv, rbytes, reqs, &nreq)) != MPI_SUCCESS) s = mpi_err(rc, what);
+  pthread_mutex_unlock(&g_mu);
   /* poll to a deadline. MPI moves a large message in fragments only while
    * it is polled, so for the first 0.5 s every test is followed by just a
    * sched_yield (full speed when a core is free, the core handed over when
@@ -194,10 +209,13 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
   for (;;) {
     if (s) break;
     int flag = 0;
+    pthread_mutex_lock(&g_mu);
     rc = MPI_Testall(nreq, reqs, &flag, MPI_STATUSES_IGNORE);
+    pthread_mutex_unlock(&g_mu);
     if (rc != MPI_SUCCESS) s = mpi_err(rc, what);
     else if (flag) break;
-    else if (now_s() - t0 > limit) {
+    else if (rydist_now() - t0 > limit) {
+      pthread_mutex_lock(&g_mu);
       int waiting = -1;
       for (int i = 0, k = 0; i < n && waiting < 0; i++) {
         if (i == me) continue;
@@ -210,13 +228,15 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
                   "%s on rank %d of %d: no answer from rank %d within %g s (RYFT_DIST_TIMEOUT): a rank died, hangs or its host "
                   "is unreachable",
                   what, g_rank, g_size, waiting >= 0 ? waiting : peers[me == 0 ? 1 : 0], limit);
-    } else if (now_s() - t0 < 0.5) {
+      pthread_mutex_unlock(&g_mu);
+    } else if (rydist_now() - t0 < 0.5) {
       sched_yield();
     } else {
       struct timespec ts = {0, 200000};
       nanosleep(&ts, NULL);
     }
   }
+  pthread_mutex_lock(&g_mu);
   if (s) {
     /* the buffers go back to the caller: take back the receives still
      * pending so a late message cannot land in freed memory */
@@ -227,8 +247,9 @@ ry_status rydist_exchange(const char *what, int n, const int *peers, int me, voi
     }
     g_broken = true;
   }
-  g_comm_s += now_s() - t0;
+  g_comm_s += rydist_now() - t0;
   pthread_mutex_unlock(&g_mu);
+  pthread_mutex_unlock(&g_xmu);
   ry__free(reqs, pieces * sizeof *reqs);
   return s;
 }
@@ -243,9 +264,14 @@ ry_status ry_dist_init(int *argc, char ***argv) {
                  "openmpi-bin, and configure with -DRYFT_MPI=ON)");
 }
 
-ry_status ry_dist_finalize(void) { return NULL; }
+ry_status ry_dist_finalize(void) {
+  rydist_kv_stop(false);
+  return NULL;
+}
 
 void ry_dist_abort(int code) { exit(code); }
+
+void rydist_set_broken(void) {}
 
 ry_status rydist_exchange(const char *what, int n, const int *peers, int me, void *const *send, const size_t *sbytes,
                           void *const *recv, const size_t *rbytes) {

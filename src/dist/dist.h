@@ -15,4 +15,19 @@ bool rydist_active(void);
 ry_status rydist_exchange(const char *what, int n, const int *peers, int me, void *const *send, const size_t *sbytes,
                           void *const *recv, const size_t *rbytes);
 
+/* What dist.c shares with kv.c: the mutex that serializes every MPI call
+ * (MPI_THREAD_SERIALIZED), the clock, the job's timeout (RYFT_DIST_TIMEOUT
+ * seconds), and marking the job broken after a transport failure. */
+void rydist_lock(void);
+void rydist_unlock(void);
+double rydist_now(void);
+double rydist_timeout(void);
+void rydist_set_broken(void);
+/* The key-value store's service (kv.c): started by ry_dist_init (rank 0
+ * serves the store on its own communicator from a thread), stopped and the
+ * store emptied by ry_dist_finalize, after every rank has come to it
+ * (wait_for_all; not in a broken job). */
+ry_status rydist_kv_start(void);
+void rydist_kv_stop(bool wait_for_all);
+
 #endif

@@ -4,8 +4,8 @@
  *
  * ry_dist_all_reduce is the all_reduce op itself on a mesh of one device
  * per process, run on the interpreter: the same code, group order and bits
- * as a collective inside a program. ry_dist_broadcast moves the root's
- * bytes with rydist_exchange, one pair of ranks at a time. */
+ * as a collective inside a program; ry_dist_broadcast is the
+ * collective_broadcast op the same way. */
 #include "dist.h"
 #include "ryft/ryft.h"
 
@@ -31,27 +31,23 @@ ry_status ry_dist_all_reduce(const ry_array *x, ry_reduce_kind kind, ry_array **
   return s;
 }
 
+static int broadcast_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  out[0] = ry_collective_broadcast(b, in[0], *(const int *)ctx, RY_AXES(ry_dist_size()), RY_AXES(0));
+  return 1;
+}
+
 ry_status ry_dist_broadcast(const ry_array *x, int root, ry_array **out) {
   if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_dist_broadcast: out is NULL");
   *out = NULL;
   if (!x) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_dist_broadcast: x is NULL");
-  int P = ry_dist_size(), me = ry_dist_rank();
+  int P = ry_dist_size();
   if (root < 0 || root >= P) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_dist_broadcast: root %d is not a rank of 0..%d", root, P - 1);
-  ry_status s = ry__array_sync(x);
-  ry_array *o = NULL;
-  if (!s) s = ry__array_new_uninit(x->type, &o);
-  if (s) return s;
-  if (o->nbytes) memcpy(o->data, x->data, o->nbytes);
-  char none = 0;
-  for (int r = 0; r < P && !s; r++) {
-    if (r == root || (me != root && me != r)) continue;
-    /* the pair (root, r): the root sends, r receives */
-    int peers[2] = {root, r}, m = me == root ? 0 : 1;
-    void *send[2] = {&none, me == root ? o->data : &none}, *recv[2] = {me == root ? &none : o->data, &none};
-    size_t sb[2] = {0, me == root ? o->nbytes : 0}, rb[2] = {me == root ? 0 : o->nbytes, 0};
-    s = rydist_exchange("broadcast", 2, peers, m, send, sb, recv, rb);
-  }
-  if (s) ry_array_release(o);
-  else *out = o;
+  ry_type t = x->type;
+  ry_graph *g = NULL;
+  ry_device *dev = NULL;
+  ry_status s = ry_trace("dist_broadcast", broadcast_fn, &root, 1, &t, NULL, &g);
+  if (!s) s = ry_device_get("interp", &dev);
+  if (!s) s = ry_run(g, dev, 1, (ry_array *const *)&x, 1, out);
+  ry_graph_release(g);
   return s;
 }

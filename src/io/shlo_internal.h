@@ -217,5 +217,6 @@ bool shlo_c_lapack_trsm(shlo_x *x);
 bool shlo_c_while(shlo_x *x);
 bool shlo_c_case(shlo_x *x, bool is_if);
 bool shlo_c_call(shlo_x *x);
+bool shlo_c_collective(shlo_x *x); /* shlo_collective.c */
 
 #endif

@@ -747,6 +747,9 @@ static bool dispatch(X *x) {
   if (shlo_span_is(nm, "stablehlo.if")) return shlo_c_case(x, true);
   if (shlo_span_is(nm, "func.call") || shlo_span_is(nm, "call")) return shlo_c_call(x);
   if (shlo_span_is(nm, "stablehlo.optimization_barrier")) return shlo_finish(x, x->n_in, x->in);
+  if (shlo_span_is(nm, "stablehlo.all_reduce") || shlo_span_is(nm, "stablehlo.all_gather") ||
+      shlo_span_is(nm, "stablehlo.reduce_scatter") || shlo_span_is(nm, "stablehlo.collective_broadcast"))
+    return shlo_c_collective(x);
   if (shlo_span_is(nm, "sdy.sharding_constraint")) {
     if (x->n_in != 1 || x->op->n_word < 1) return shlo_xfail(x, RY_ERR_PARSE, "expects a value and a sharding");
     ry_value v = shlo_sharded(x->im, x->b, x->op->at, x->op->word[0], x->in[0]);

@@ -62,6 +62,8 @@ static const ryg_field fs_all_gather[] = {FLD("dim", RYG_F_INT, collective.dim),
                                       FLD("axes", RYG_F_AXES, collective.axes)};
 static const ryg_field fs_reduce_scatter[] = {FLD("dim", RYG_F_INT, collective.dim), FLD("kind", RYG_F_REDUCE, collective.kind),
                                           FLD("mesh", RYG_F_AXES, collective.mesh), FLD("axes", RYG_F_AXES, collective.axes)};
+static const ryg_field fs_collective_broadcast[] = {FLD("source", RYG_F_INT, collective.source),
+                                                FLD("mesh", RYG_F_AXES, collective.mesh), FLD("axes", RYG_F_AXES, collective.axes)};
 static const ryg_field fs_quant[] = {FLD("format", RYG_F_INT, quant.format), OPT("act8", RYG_F_BOOL, quant.act8)};
 static const ryg_field fs_sharding[] = {FLD("mesh", RYG_F_AXES, sharding.mesh), FLD("dims", RYG_F_AXES, sharding.dims)};
 #undef FLD
@@ -96,6 +98,7 @@ const ryg_schema ryg_attr_schemas[RY_ATTR_KIND_COUNT] = {
     [RY_ATTR_ALL_REDUCE] = SCHEMA(fs_all_reduce),
     [RY_ATTR_ALL_GATHER] = SCHEMA(fs_all_gather),
     [RY_ATTR_REDUCE_SCATTER] = SCHEMA(fs_reduce_scatter),
+    [RY_ATTR_COLLECTIVE_BROADCAST] = SCHEMA(fs_collective_broadcast),
     [RY_ATTR_SHARDING] = SCHEMA(fs_sharding),
     [RY_ATTR_QUANT] = SCHEMA(fs_quant),
 };

@@ -52,6 +52,17 @@ void ry_builder_free(ry_builder *b) {
 ry_status ry_builder_error(const ry_builder *b) { return b ? b->err : NULL; }
 int ry_builder_set_error(ry_builder *b, ry_status err) { return ryb_fail(b, err); }
 
+int ry_builder_set_matmul_dtype(ry_builder *b, ry_dtype compute) {
+  if (!b) return 0;
+  if (compute != RY_F32 && compute != RY_BF16)
+    return ryb_fail(b, ry__err(RY_ERR_INVALID_ARGUMENT, "ry_builder_set_matmul_dtype: %s is not a matmul precision (f32 or bf16)",
+                               (unsigned)compute < RY_DTYPE_COUNT ? ry_dtype_name(compute) : "an unknown dtype"));
+  b->mm_dtype = compute;
+  return 1;
+}
+
+ry_dtype ry_builder_matmul_dtype(const ry_builder *b) { return b && b->mm_dtype == RY_BF16 ? RY_BF16 : RY_F32; }
+
 int ry_value_ok(ry_value v) { return v.id != 0; }
 
 static bool valid_id(const ry_builder *b, ry_value v) { return v.id != 0 && v.id < (uint32_t)b->g->n_values; }

@@ -12,6 +12,7 @@ struct ry_builder {
   ry_status err;                        /* first error, sticky */
   int32_t stack[RY_MAX_REGION_DEPTH];   /* open regions, stack[depth-1] is current */
   int depth;
+  ry_dtype mm_dtype;                    /* ry_builder_set_matmul_dtype; 0 (RY_BOOL): f32 */
 };
 
 /* Record err as the builder's error unless one is already set (then err is

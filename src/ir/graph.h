@@ -30,7 +30,7 @@ typedef enum ry_attr_kind {
   RY_ATTR_DYNAMIC_SLICE, RY_ATTR_CONCATENATE, RY_ATTR_PAD, RY_ATTR_REVERSE, RY_ATTR_IOTA,
   RY_ATTR_CONSTANT, RY_ATTR_REDUCE, RY_ATTR_ARG, RY_ATTR_CUMULATIVE, RY_ATTR_WINDOW, RY_ATTR_DOT, RY_ATTR_CONV,
   RY_ATTR_GATHER, RY_ATTR_SCATTER, RY_ATTR_SORT, RY_ATTR_WHILE, RY_ATTR_SCAN, RY_ATTR_CALL, RY_ATTR_CUSTOM,
-  RY_ATTR_ALL_REDUCE, RY_ATTR_ALL_GATHER, RY_ATTR_REDUCE_SCATTER, RY_ATTR_SHARDING, RY_ATTR_QUANT,
+  RY_ATTR_ALL_REDUCE, RY_ATTR_ALL_GATHER, RY_ATTR_REDUCE_SCATTER, RY_ATTR_COLLECTIVE_BROADCAST, RY_ATTR_SHARDING, RY_ATTR_QUANT,
   RY_ATTR_KIND_COUNT
 } ry_attr_kind;
 
@@ -42,7 +42,8 @@ typedef enum ry_op_kind {
   RY_KIND_IOTA, RY_KIND_CONSTANT, RY_KIND_REDUCE, RY_KIND_ARG, RY_KIND_CUMULATIVE, RY_KIND_REDUCE_WINDOW,
   RY_KIND_SELECT_AND_SCATTER, RY_KIND_SELECT_AND_GATHER, RY_KIND_DOT, RY_KIND_CONV,
   RY_KIND_GATHER, RY_KIND_SCATTER, RY_KIND_SORT, RY_KIND_THREEFRY, RY_KIND_DEQUANTIZE, RY_KIND_COND, RY_KIND_WHILE, RY_KIND_SCAN, RY_KIND_CALL,
-  RY_KIND_CUSTOM, RY_KIND_ALL_REDUCE, RY_KIND_ALL_GATHER, RY_KIND_REDUCE_SCATTER, RY_KIND_SHARDING, RY_KIND_COUNT
+  RY_KIND_CUSTOM, RY_KIND_ALL_REDUCE, RY_KIND_ALL_GATHER, RY_KIND_REDUCE_SCATTER, RY_KIND_COLLECTIVE_BROADCAST,
+  RY_KIND_SHARDING, RY_KIND_COUNT
 } ry_op_kind;
 
 /* Operand dtype classes enforced by the shape rules. */
@@ -65,6 +66,10 @@ typedef struct ry_op_info {
 #define RY_OPF_IMPURE 2u /* opaque: never folded, deduplicated or removed as dead */
 /* Elementwise: unary, binary, compare, select, clamp, convert, bitcast (by KIND). */
 bool ryg_op_elementwise(ry_op op);
+/* A collective (all_reduce, all_gather, reduce_scatter,
+ * collective_broadcast): its value depends on the other devices (processes
+ * under MPI), so it is never folded to a constant. */
+bool ryg_op_collective(ry_op op);
 
 extern const ry_op_info ryg_op_table[RY_OP_COUNT];
 bool ryg_op_from_name(const char *name, size_t len, ry_op *out);
@@ -115,11 +120,13 @@ typedef union ry_attrs {
    * t...), callee computes the tangents by forward mode, bwd transposes it. */
   struct { ry_graph *callee, *jvp, *fwd, *bwd; int64_t remat; } call;
   struct { char *target; } custom;              /* owned (ry__strdup) */
-  /* all_reduce (kind), all_gather (dim), reduce_scatter (dim, kind): devices
-   * form a row-major mesh of shape `mesh` (product = devices the program runs
-   * on); a group is the devices whose mesh coordinates differ only along
-   * `axes`, ordered row-major over `axes` as listed. */
-  struct { ry_reduce_kind kind; int64_t dim; ry_axes mesh, axes; } collective;
+  /* all_reduce (kind), all_gather (dim), reduce_scatter (dim, kind),
+   * collective_broadcast (source: the position in its group of the member
+   * whose value every member receives): devices form a row-major mesh of
+   * shape `mesh` (product = devices the program runs on); a group is the
+   * devices whose mesh coordinates differ only along `axes`, ordered
+   * row-major over `axes` as listed. */
+  struct { ry_reduce_kind kind; int64_t dim, source; ry_axes mesh, axes; } collective;
   /* sharding: dims[i] is the mesh axis that splits dimension i, or -1
    * (replicated along it); mesh axes no dimension uses replicate the value. */
   struct { ry_axes mesh, dims; } sharding;

@@ -420,8 +420,17 @@ ry_value ry_dot_general_(ry_builder *b, ry_loc loc, ry_value lhs, ry_value rhs, 
   memset(&a, 0, sizeof a);
   a.dot = dims;
   ry_value ops[2] = {lhs, rhs};
-  ry_type req = {out, {0, {0}}};
-  return ryb_emit1(b, loc, RY_OP_DOT_GENERAL, 2, ops, &a, &req);
+  /* bf16 matmul precision: the product of f32 operands in bf16, explicitly */
+  ry_dtype lt = ryb_ok(b) ? ry_value_dtype(b, lhs) : RY_F32, rt = ryb_ok(b) ? ry_value_dtype(b, rhs) : RY_F32;
+  bool bf = ryb_ok(b) && b->mm_dtype == RY_BF16 && out == RY_F32 && (lt == RY_F32 || lt == RY_BF16) &&
+            (rt == RY_F32 || rt == RY_BF16) && (lt == RY_F32 || rt == RY_F32);
+  if (bf) { /* an operand stored in bf16 already (frozen weights) is taken as it is */
+    if (lt == RY_F32) ops[0] = ry_convert_(b, loc, lhs, RY_BF16);
+    if (rt == RY_F32) ops[1] = ry_convert_(b, loc, rhs, RY_BF16);
+  }
+  ry_type req = {bf ? RY_BF16 : out, {0, {0}}};
+  ry_value r = ryb_emit1(b, loc, RY_OP_DOT_GENERAL, 2, ops, &a, &req);
+  return bf ? ry_convert_(b, loc, r, RY_F32) : r;
 }
 
 static void fill(ry_axes *a, int n, int64_t v) {
@@ -570,6 +579,15 @@ ry_value ry_all_gather_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_axes 
 }
 ry_value ry_reduce_scatter_(ry_builder *b, ry_loc loc, ry_value x, int dim, ry_reduce_kind kind, ry_axes mesh, ry_axes axes) {
   return collective(b, loc, RY_OP_REDUCE_SCATTER, x, kind, dim, mesh, axes);
+}
+ry_value ry_collective_broadcast_(ry_builder *b, ry_loc loc, ry_value x, int source, ry_axes mesh, ry_axes axes) {
+  if (!check_value(b, loc, "collective_broadcast", x, 0)) return (ry_value){0};
+  ry_attrs a;
+  memset(&a, 0, sizeof a);
+  a.collective.source = source;
+  a.collective.mesh = mesh;
+  a.collective.axes = axes;
+  return ryb_emit1(b, loc, RY_OP_COLLECTIVE_BROADCAST, 1, &x, &a, NULL);
 }
 ry_value ry_psum_(ry_builder *b, ry_loc loc, ry_value x, int n_devices) {
   return collective(b, loc, RY_OP_ALL_REDUCE, x, RY_SUM, 0, (ry_axes){1, {n_devices}}, (ry_axes){1, {0}});

@@ -19,6 +19,15 @@ bool ryg_op_elementwise(ry_op op) {
   }
 }
 
+bool ryg_op_collective(ry_op op) {
+  if ((int)op < 0 || op >= RY_OP_COUNT) return false;
+  switch (ryg_op_table[op].kind) {
+  case RY_KIND_ALL_REDUCE: case RY_KIND_ALL_GATHER: case RY_KIND_REDUCE_SCATTER: case RY_KIND_COLLECTIVE_BROADCAST:
+    return true;
+  default: return false;
+  }
+}
+
 bool ryg_op_from_name(const char *name, size_t len, ry_op *out) {
   for (int i = 0; i < RY_OP_COUNT; i++)
     if (strlen(ryg_op_table[i].name) == len && memcmp(ryg_op_table[i].name, name, len) == 0) {

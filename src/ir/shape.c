@@ -695,6 +695,7 @@ static ry_code rule_dequantize(ry_rule_ctx *c) {
 #define RULE_ALL_REDUCE ryg_rule_all_reduce
 #define RULE_ALL_GATHER ryg_rule_all_gather
 #define RULE_REDUCE_SCATTER ryg_rule_reduce_scatter
+#define RULE_COLLECTIVE_BROADCAST ryg_rule_collective_broadcast
 #define RULE_SHARDING ryg_rule_sharding
 #define RULE_UNARY rule_unary
 #define RULE_UNARY_PRED rule_unary_pred

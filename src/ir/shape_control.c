@@ -244,6 +244,17 @@ static ry_code rule_gather_scatter(ry_rule_ctx *c, bool gather) {
 ry_code ryg_rule_all_gather(ry_rule_ctx *c) { return rule_gather_scatter(c, true); }
 ry_code ryg_rule_reduce_scatter(ry_rule_ctx *c) { return rule_gather_scatter(c, false); }
 
+/* collective_broadcast: the same type; source is a position in the group. */
+ry_code ryg_rule_collective_broadcast(ry_rule_ctx *c) {
+  const ry_axes *mesh = &c->attrs->collective.mesh;
+  TRY(check_mesh(c, mesh, &c->attrs->collective.axes));
+  int64_t n = ry__group_size(mesh, &c->attrs->collective.axes), src = c->attrs->collective.source;
+  if (src < 0 || src >= n)
+    return ryg_fail(c, RY_ERR_INVALID_ARGUMENT, "source %lld is not a member of a group of %lld devices (0..%lld)", (long long)src,
+                    (long long)n, (long long)n - 1);
+  return ryg_set1(c, c->in[0]);
+}
+
 ry_code ryg_rule_sharding(ry_rule_ctx *c) {
   const ry_axes *mesh = &c->attrs->sharding.mesh, *dims = &c->attrs->sharding.dims;
   ry_shape s = c->in[0].shape;

@@ -32,6 +32,7 @@ ry_code ryg_rule_call(ry_rule_ctx *c);
 ry_code ryg_rule_cond(ry_rule_ctx *c);
 ry_code ryg_rule_custom(ry_rule_ctx *c);
 ry_code ryg_rule_reduce_scatter(ry_rule_ctx *c);
+ry_code ryg_rule_collective_broadcast(ry_rule_ctx *c);
 ry_code ryg_rule_scan(ry_rule_ctx *c);
 ry_code ryg_rule_sharding(ry_rule_ctx *c);
 ry_code ryg_rule_while(ry_rule_ctx *c);

@@ -365,10 +365,12 @@ typedef struct remat_ctx {
   const ry_lm_config *c;
   int l, nw;
   const char **paths;
+  ry_dtype mm; /* the outer trace's matmul precision */
 } remat_ctx;
 
 static int remat_block_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx) {
   const remat_ctx *rc = vctx;
+  if (!ry_builder_set_matmul_dtype(b, rc->mm)) return -1;
   ry_pvalues *pv = ry_pvalues_new(b);
   if (!pv) return ry_builder_set_error(b, ry_status_make(RY_ERR_OUT_OF_MEMORY, "lm remat: out of memory")), -1;
   for (int i = 0; i < rc->nw; i++) ry_pvalues_set(pv, rc->paths[i], in[1 + i]);
@@ -401,7 +403,7 @@ static ry_value remat_block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry
   args[1 + nw] = mask;
   if (extra) args[2 + nw] = cs, args[3 + nw] = sn;
   for (int i = 0; i < 2 + nw + extra; i++) types[i] = ry_value_type(b, args[i]);
-  remat_ctx rc = {c, l, nw, paths};
+  remat_ctx rc = {c, l, nw, paths, ry_builder_matmul_dtype(b)};
   ry_graph *g = NULL;
   char name[48];
   snprintf(name, sizeof name, "blk%d_remat", l);

@@ -144,7 +144,7 @@ static void j_linear(ryt_jvp_args *a, int n_lin) {
   ryt_copy_node(B, a->g, a->n, in, a->ty);
 }
 static void j_lin1(ryt_jvp_args *a) { j_linear(a, 1); }
-/* Collectives: all_gather, sharding and the sum kinds are linear (the tangent
+/* Collectives: all_gather, collective_broadcast, sharding and the sum kinds are linear (the tangent
  * goes through the same collective); all_reduce max/min sends the tangent of
  * the devices holding the extreme, averaged over ties, like reduce max. */
 static ry_value coll_sum(ryt_jvp_args *a, ry_op op, ry_value t) {
@@ -156,7 +156,7 @@ static void j_collective(ryt_jvp_args *a) {
   if (Z(TX(0))) return;
   ry_op op = a->n->op;
   ry_reduce_kind k = a->n->attrs.collective.kind;
-  if (op == RY_OP_ALL_GATHER || op == RY_OP_SHARDING || k == RY_SUM) {
+  if (op == RY_OP_ALL_GATHER || op == RY_OP_COLLECTIVE_BROADCAST || op == RY_OP_SHARDING || k == RY_SUM) {
     j_lin1(a);
     return;
   }
@@ -734,7 +734,7 @@ const ry_jvp_rule ryt_jvp_rules[RY_OP_COUNT] = {
     [RY_OP_CONVOLUTION] = j_bilinear, [RY_OP_GATHER] = j_gather, [RY_OP_SCATTER] = j_scatter, [RY_OP_SORT] = ryt_jvp_sort,
     [RY_OP_THREEFRY] = j_zero, [RY_OP_DEQUANTIZE] = j_zero, [RY_OP_COND] = j_cond, [RY_OP_WHILE] = j_while, [RY_OP_SCAN] = j_scan, [RY_OP_CALL] = j_call,
     [RY_OP_CUSTOM_CALL] = j_unsupported, [RY_OP_ALL_REDUCE] = j_collective, [RY_OP_ALL_GATHER] = j_collective,
-    [RY_OP_REDUCE_SCATTER] = j_collective, [RY_OP_SHARDING] = j_collective,
+    [RY_OP_REDUCE_SCATTER] = j_collective, [RY_OP_COLLECTIVE_BROADCAST] = j_collective, [RY_OP_SHARDING] = j_collective,
 };
 
 /* ---- the driver ---- */

@@ -148,8 +148,7 @@ static ry_value fold(ry_builder *b, const ry_graph *f, const ry_node *n, const r
   /* a broadcast of a constant stays a broadcast: it is cheaper than a big literal */
   if (n->n_regions || n->n_results != 1 || (ryg_op_table[n->op].flags & RY_OPF_IMPURE) || n->op == RY_OP_CALL || n->op == RY_OP_CONSTANT ||
       n->op == RY_OP_BROADCAST ||
-      /* a collective's value depends on the other devices (processes under MPI) */
-      n->op == RY_OP_ALL_REDUCE || n->op == RY_OP_ALL_GATHER || n->op == RY_OP_REDUCE_SCATTER ||
+      ryg_op_collective(n->op) ||
       n->n_operands == 0 || n->n_operands > 8)
     return (ry_value){0};
   ry_type rt = ry_vtype(f, ry_node_results(f, n)[0]);

@@ -518,6 +518,24 @@ static void t_collective(ryt_tr_args *a) {
   a->ct_in[0] = ryb_emit1(B, L, op, 1, &a->ct[0], &at, NULL);
 }
 
+/* collective_broadcast: the group's cotangents summed on the source member,
+ * zero on the others (JAX's pbroadcast is psum of the source-masked value,
+ * and transposes so). A device learns its position in the group without an
+ * op of its own: a summing reduce_scatter of iota(g) gives member j the
+ * value g*j (on one device, simulating the group's first member: 0). */
+static void t_collective_broadcast(ryt_tr_args *a) {
+  ry_attrs at = a->n->attrs;
+  int64_t g = ry__group_size(&at.collective.mesh, &at.collective.axes);
+  ry_type ct = RT(a, 0);
+  at.collective.kind = RY_SUM;
+  at.collective.dim = 0;
+  ry_value sum = ryb_emit1(B, L, RY_OP_ALL_REDUCE, 1, &a->ct[0], &at, NULL);
+  ry_value iota = ry_iota_(B, L, RY_I32, ry_shape_make(1, (int64_t[]){g}), 0);
+  ry_value pos = ry_reshape_(B, L, ryb_emit1(B, L, RY_OP_REDUCE_SCATTER, 1, &iota, &at, NULL), ry_shape_make(0, NULL));
+  ry_value is_src = ry_compare_(B, L, pos, ry_scalar_(B, L, RY_I32, (double)(g * at.collective.source)), RY_EQ);
+  a->ct_in[0] = ry_select_(B, L, ry_broadcast_to_(B, L, is_src, ct.shape), sum, ryt_zeros(B, L, ct));
+}
+
 /* The gather that reads back the windows a scatter writes. */
 ry_gather_dims ryt_scatter_as_gather(const ry_scatter_dims *d, ry_shape operand, ry_shape updates) {
   ry_gather_dims g;
@@ -546,6 +564,7 @@ const ry_transpose_rule ryt_transpose_rules[RY_OP_COUNT] = {
     [RY_OP_DYNAMIC_UPDATE_SLICE] = t_dus, [RY_OP_GATHER] = t_gather, [RY_OP_SCATTER] = t_scatter, [RY_OP_REVERSE] = t_reverse,
     [RY_OP_DOT_GENERAL] = t_dot, [RY_OP_CONVOLUTION] = t_conv, [RY_OP_ALL_REDUCE] = t_collective,
     [RY_OP_ALL_GATHER] = t_collective, [RY_OP_REDUCE_SCATTER] = t_collective, [RY_OP_SHARDING] = t_collective,
+    [RY_OP_COLLECTIVE_BROADCAST] = t_collective_broadcast,
 };
 
 ry_transpose_rule ryt_transpose_rule(ry_op op) { return ryt_transpose_rules[op] ? ryt_transpose_rules[op] : t_unsupported; }

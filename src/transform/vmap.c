@@ -485,6 +485,7 @@ static void r_dynamic_update_slice(ryt_vmap_args *a) {
 #define BATCH_OF_ALL_REDUCE r_collective
 #define BATCH_OF_ALL_GATHER r_collective
 #define BATCH_OF_REDUCE_SCATTER r_collective
+#define BATCH_OF_COLLECTIVE_BROADCAST r_collective
 #define BATCH_OF_SHARDING r_collective
 #define OP(id, name, n_operands, n_results, attrs, kind, dtypes, flags) [RY_OP_##id] = BATCH_OF_##kind,
 const ry_batch_rule ryt_batch_rules[RY_OP_COUNT] = {

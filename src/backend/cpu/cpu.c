@@ -495,6 +495,20 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
   return NULL;
 }
 
+/* bf16 operands: f32 sums, rounded once at the end for a bf16 result */
+static ry_status run_bgemm(const ryc_gemm *gm, const ry_array *a, const ry_array *b, ry_array *out) {
+  size_t mn = (size_t)(gm->m * gm->n);
+  float *tmp = NULL;
+  if (gm->dt == RY_BF16 && mn && !(tmp = ry__data_alloc(mn * sizeof(float)))) return ry__oom();
+  for (int64_t i = 0; i < gm->batch; i++)
+    ryc_bgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k,
+              (const char *)a->data + (size_t)(i * gm->a_bstride) * (gm->a_f32 ? 4 : 2), gm->a_f32,
+              (const char *)b->data + (size_t)(i * gm->b_bstride) * (gm->b_f32 ? 4 : 2), gm->b_f32,
+              tmp ? tmp : (float *)out->data + i * (int64_t)mn, tmp ? (uint16_t *)out->data + i * (int64_t)mn : NULL);
+  ry__data_free(tmp, mn * sizeof(float));
+  return NULL;
+}
+
 static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
   const ry_graph *g = st->g;
   int32_t r = sp->bufs[0];
@@ -503,6 +517,7 @@ static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **va
   ry_status s = new_buffer(rc, ry_vtype(g, r), &vals[r]);
   if (s) return s;
   const ryc_gemm *gm = &sp->gemm;
+  if (gm->in_dt == RY_BF16) return run_bgemm(gm, a, b, vals[r]);
   for (int64_t i = 0; i < gm->batch; i++) {
     if (gm->dt == RY_F32)
       ryc_sgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const float *)a->data + i * gm->a_bstride,

@@ -129,7 +129,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       if (s) ry__free(st.bufs, (size_t)(st.n_bufs ? st.n_bufs : 1) * sizeof(int32_t));
       continue;
     }
-    if ((c == V_EW && !pl.mat[r0]) || c == V_QFOLD) continue; /* fused into its users */
+    if ((c == V_EW && !pl.mat[r0]) || c == V_QFOLD || c == V_BFOLD) continue; /* fused into its users */
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
       ry__buf_free(&k->body);
@@ -192,6 +192,11 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       for (int i = 0; i < 2; i++) {
         int32_t whole;
         int64_t bs;
+        if (pl.cls[yab[1 + i]] == V_BFOLD) { /* read the convert's f32 operand, rounded as it is packed */
+          yab[1 + i] = ry_node_operands(g, &g->nodes[ryf_def_of(g, yab[1 + i])])[0];
+          *(i ? &st.gemm.b_f32 : &st.gemm.a_f32) = true;
+          continue;
+        }
         if (pl.mat[yab[1 + i]] || !ryf_gemm_window(g, yab[1 + i], n->attrs.dot.lhs_batch.n, &whole, &bs)) continue;
         yab[1 + i] = whole;
         *(i ? &st.gemm.b_bstride : &st.gemm.a_bstride) = bs;
@@ -203,7 +208,10 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
                        " trans_a=%d trans_b=%d",
                  (int)r0, st.gemm.batch, st.gemm.m, st.gemm.n, st.gemm.k, st.gemm.trans_a, st.gemm.trans_b);
       for (int i = 0; i < 2; i++)
-        if (yab[1 + i] != ry_node_operands(g, n)[i]) ry__buf_printf(&rep, " %s=window of %%v%d", i ? "b" : "a", (int)yab[1 + i]);
+        if ((i ? st.gemm.b_f32 : st.gemm.a_f32))
+          ry__buf_printf(&rep, " %s=%%v%d rounded to bf16 as packed", i ? "b" : "a", (int)yab[1 + i]);
+        else if (yab[1 + i] != ry_node_operands(g, n)[i])
+          ry__buf_printf(&rep, " %s=window of %%v%d", i ? "b" : "a", (int)yab[1 + i]);
       ry__buf_printf(&rep, "\n");
     } else if (c == V_QGEMM) {
       int32_t blocks = 0;

@@ -18,8 +18,10 @@
 /* ---- planning (plan.c) ---- */
 
 /* V_QGEMM: a dot_general by dequantized weights, computed from the blocks;
- * V_QFOLD: a dequantize read only by such products (never materialized) */
-typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM, V_CONV, V_QGEMM, V_QFOLD } vclass;
+ * V_QFOLD: a dequantize read only by such products (never materialized)
+ * V_BFOLD: an f32 -> bf16 convert read only by bf16 GEMMs, which round its
+ *          f32 operand as they pack it (never materialized) */
+typedef enum { V_NONE, V_EW, V_REDUCE, V_GEMM, V_INTERP, V_PARAM, V_CONV, V_QGEMM, V_QFOLD, V_BFOLD } vclass;
 
 typedef struct {
   const ry_graph *g;

@@ -29,12 +29,18 @@ typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *,
 
 typedef void (*native_sgemv)(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);
 
+typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const void *, int, const void *, int, float *, int64_t,
+                             int64_t, float *);
+
 /* at most this many rows of A (not transposed): the matrix-vector path */
 #define GEMV_MAX_M 4
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
 static native_sgemv g_gemv;
+static native_bgemm g_bgemm;
+static void (*g_f2b)(const float *, uint16_t *, int64_t, int64_t, int64_t, int64_t);
+static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
 static int g_nr = 16;
 static int64_t g_ws_floats; /* packing workspace of one native call */
 static ryc_module *g_mod; /* held for the process */
@@ -56,12 +62,18 @@ static void load_native(void) {
   int64_t (*ws)(void);
   native_sgemv gv;
   void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats");
-  void *v = ryc_module_sym(m, "ryg_sgemv");
+  void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native"),
+       *fc = ryc_module_sym(m, "ryg_f2b_cols");
+  native_bgemm fb;
+  int (*bnat)(void);
   memcpy(&f, &p, sizeof f);
   memcpy(&nr, &q, sizeof nr);
   memcpy(&ws, &w, sizeof ws);
   memcpy(&gv, &v, sizeof gv);
-  if (!f || !nr || !ws || !gv) {
+  memcpy(&fb, &bg, sizeof fb);
+  memcpy(&bnat, &bn, sizeof bnat);
+  memcpy(&g_f2b, &fc, sizeof g_f2b);
+  if (!f || !nr || !ws || !gv || !fb || !bnat || !g_f2b) {
     ryc_module_release(m);
     return;
   }
@@ -70,11 +82,18 @@ static void load_native(void) {
   g_ws_floats = ws();
   g_native = f;
   g_gemv = gv;
+  g_bgemm = fb;
+  g_bgemm_dp = bnat() != 0;
 }
 
 const char *ryc_gemm_impl(void) {
   pthread_once(&g_once, load_native);
   return g_native ? "ryft packed (native)" : "portable";
+}
+
+const char *ryc_bgemm_impl(void) {
+  pthread_once(&g_once, load_native);
+  return !g_bgemm ? "portable" : g_bgemm_dp ? "ryft packed (avx512-bf16)" : "ryft packed (f32 arithmetic)";
 }
 
 /* ---- portable fallback ---- */
@@ -97,11 +116,41 @@ static void portable_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const
   }
 }
 
+static float bf(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* element i of a bf16 GEMM operand: bf16, or f32 rounded to bf16 */
+static float bf_at(const void *p, bool f32, int64_t i) {
+  return bf(f32 ? ry__f32_to_bf16(((const float *)p)[i]) : ((const uint16_t *)p)[i]);
+}
+
+/* bf16 operands: the pair order of the packed kernel (odd product, then even) */
+static void portable_bcols(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
+                           bool b32, float *c, int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = j_lo; j < j_hi; j++) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < k; p += 2) {
+        float a0 = bf_at(a, a32, ta ? p * m + i : i * k + p), b0 = bf_at(b, b32, tb ? j * k + p : p * n + j);
+        if (p + 1 < k)
+          acc += bf_at(a, a32, ta ? (p + 1) * m + i : i * k + p + 1) * bf_at(b, b32, tb ? j * k + p + 1 : (p + 1) * n + j);
+        acc += a0 * b0;
+      }
+      c[i * n + j] = acc;
+    }
+}
+
 typedef struct {
   int ta, tb;
   int64_t m, n, k;
   const void *a, *b;
   void *c;
+  uint16_t *c16; /* bf16 GEMM with a bf16 result: c is f32 scratch, rounded into c16 */
+  bool a32, b32; /* bf16 GEMM: the operand is f32, rounded as it is packed */
 } gemm_job;
 
 /* Packing workspaces, kept for the process: a call takes one from the free
@@ -148,7 +197,7 @@ static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
 void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false};
   int64_t flops = m * n * (k ? k : 1);
   int64_t grain = g_nr;
   if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing: split the columns evenly */
@@ -161,6 +210,44 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   if (flops < min_work * 4) grain = n;
   ryc_parallel_for(n, grain, sgemm_task, &j);
+}
+
+/* columns [lo, hi) of c (m, n) rounded to bf16 into o */
+static void round_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t lo, int64_t hi) {
+  if (g_f2b) {
+    g_f2b(c, o, m, n, lo, hi);
+    return;
+  }
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t jj = lo; jj < hi; jj++) o[i * n + jj] = ry__f32_to_bf16(c[i * n + jj]);
+}
+
+static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  workspace *w = g_bgemm ? ws_take() : NULL;
+  if (w) {
+    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, lo, hi, (float *)w + 16);
+    ws_give(w);
+  } else {
+    portable_bcols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, lo, hi);
+  }
+  if (j->c16) round_cols(j->c, j->c16, j->m, j->n, lo, hi);
+}
+
+void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
+  pthread_once(&g_once, load_native);
+  round_cols(c, o, m, n, 0, n);
+}
+
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b, bool b32,
+               float *c, uint16_t *c16) {
+  pthread_once(&g_once, load_native);
+  if (m <= 0 || n <= 0) return;
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16, a32, b32};
+  int64_t grain = g_nr, min_work = ryc_parallel_threshold() * 8;
+  while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
+  if (m * n * (k ? k : 1) < min_work * 4) grain = n;
+  ryc_parallel_for(n, grain, bgemm_task, &j);
 }
 
 static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
@@ -184,7 +271,7 @@ static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
 
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c) {
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false};
   int64_t grain = 16, min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   ryc_parallel_for(n, grain, dgemm_task, &j);

@@ -12,13 +12,26 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
 /* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
 const char *ryc_gemm_impl(void);
+/* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
+ * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). An
+ * operand flagged a32 / b32 is f32, rounded to bf16 (nearest even) as it is
+ * packed: a convert folded into the product. With c16, c is (m, n) f32
+ * scratch and the result goes to c16 rounded to bf16, each thread rounding
+ * its own columns. */
+void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b, bool b32,
+               float *c, uint16_t *c16);
+const char *ryc_bgemm_impl(void);
+/* c (m, n) f32 rounded to bf16 into o, as ryc_bgemm rounds a bf16 result */
+void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n);
 
 
 typedef struct ryc_gemm {
   int64_t batch, m, n, k;
   int64_t a_bstride, b_bstride; /* elements between batches (0 = shared) */
   int trans_a, trans_b;         /* A stored (k, m) / B stored (n, k) */
-  ry_dtype dt;                  /* f32 or f64 */
+  ry_dtype dt;                  /* the result: f32 or f64; f32 or bf16 when in_dt is bf16 */
+  ry_dtype in_dt;               /* the operands: dt, or bf16 (sums in f32) */
+  bool a_f32, b_f32;            /* bf16: the operand's buffer is the f32 source of a folded convert */
 } ryc_gemm;
 
 #endif

@@ -36,6 +36,7 @@
 
 #include "../../core/trust.h"
 #include "jit.h"
+#include "tune.h"
 
 extern char **environ;
 
@@ -61,7 +62,7 @@ static char g_cc[256], g_cflags[1024], g_ccver[256];
 
 /* ---- hashing ---- */
 
-static uint64_t fnv(const void *p, size_t n, uint64_t h) {
+uint64_t ryc_fnv(const void *p, size_t n, uint64_t h) {
   const unsigned char *s = p;
   for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
   return h;
@@ -69,7 +70,7 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h) {
 
 /* ---- running a command ---- */
 
-static int run_sh(const char *cmd) {
+int ryc_run_sh(const char *cmd) {
   pid_t pid;
   char *argv[] = {"sh", "-c", (char *)cmd, NULL};
   if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0) return -1;
@@ -80,7 +81,7 @@ static int run_sh(const char *cmd) {
 }
 
 /* 'x' with embedded quotes escaped, for sh */
-static void shquote(const char *s, char *out, size_t size) {
+void ryc_shquote(const char *s, char *out, size_t size) {
   size_t n = 0;
   if (size < 3) return;
   out[n++] = '\'';
@@ -105,9 +106,9 @@ static void detect(void) {
   if (fd < 0) return;
   close(fd);
   char cmd[1024], q[512];
-  shquote(tmpl, q, sizeof q);
+  ryc_shquote(tmpl, q, sizeof q);
   snprintf(cmd, sizeof cmd, "%s --version > %s 2>/dev/null", g_cc, q);
-  int rc = run_sh(cmd);
+  int rc = ryc_run_sh(cmd);
   FILE *f = fopen(tmpl, "r");
   if (f) {
     if (!fgets(g_ccver, sizeof g_ccver, f)) g_ccver[0] = 0;
@@ -115,6 +116,12 @@ static void detect(void) {
   }
   unlink(tmpl);
   g_have_cc = rc == 0 && g_ccver[0];
+  /* the default flags get this machine's measured vector width (tune.c) */
+  int w = g_have_cc && !fl ? ryc_tune_vector_width(g_cc, g_cflags, g_ccver, NULL) : 0;
+  if (w) {
+    size_t n = strlen(g_cflags);
+    snprintf(g_cflags + n, sizeof g_cflags - n, " -mprefer-vector-width=%d", w);
+  }
 }
 
 bool ryc_have_compiler(void) {
@@ -138,7 +145,7 @@ static char g_warned[PATH_MAX]; /* the untrusted directory last reported (under 
  * in dir; false when it is not trusted (trust.h): that is said once per
  * directory on stderr (unless quiet: a lookup that will be followed by a
  * compile, which says it), and the caller compiles without the disk cache. */
-static bool cache_dir_trusted(char *dir, size_t size, bool quiet) {
+bool ryc_cache_dir_trusted(char *dir, size_t size, bool quiet) {
   char want[PATH_MAX], why[PATH_MAX + 128];
   ryc_cache_dir(want, sizeof want);
   bool ok;
@@ -219,7 +226,7 @@ static int check_entry(const char *path, char *why, size_t why_size) {
       while (left > 0 && ok) {
         size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
         ok = fread(buf, 1, want, f) == want;
-        h = fnv(buf, want, h);
+        h = ryc_fnv(buf, want, h);
         left -= want;
       }
       ok = ok && fread(&t, sizeof t, 1, f) == 1;
@@ -250,7 +257,7 @@ static bool append_trailer(const char *path) {
   char buf[65536];
   size_t k;
   while ((k = fread(buf, 1, sizeof buf, f)) > 0) {
-    h = fnv(buf, k, h);
+    h = ryc_fnv(buf, k, h);
     len += k;
   }
   trailer t;
@@ -327,13 +334,13 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
     return ry__err(RY_ERR_IO, "cpu: cannot write %s", csrc);
   }
   char qc[1100], qc2[1100], qo[1100], qo2[1100], qs[1100], qe[1100], qe2[1100];
-  shquote(csrc, qc, sizeof qc);
-  shquote(csrc2, qc2, sizeof qc2);
-  shquote(obj, qo, sizeof qo);
-  shquote(obj2, qo2, sizeof qo2);
-  shquote(so, qs, sizeof qs);
-  shquote(err, qe, sizeof qe);
-  shquote(err2, qe2, sizeof qe2);
+  ryc_shquote(csrc, qc, sizeof qc);
+  ryc_shquote(csrc2, qc2, sizeof qc2);
+  ryc_shquote(obj, qo, sizeof qo);
+  ryc_shquote(obj2, qo2, sizeof qo2);
+  ryc_shquote(so, qs, sizeof qs);
+  ryc_shquote(err, qe, sizeof qe);
+  ryc_shquote(err2, qe2, sizeof qe2);
   size_t cmdsz = 16384;
   char *cmd = ry__malloc(cmdsz);
   if (!cmd) {
@@ -359,7 +366,7 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
                qe);
     else
       snprintf(cmd, cmdsz, "%s %s %s-fPIC -shared -o %s %s %s 2> %s", g_cc, g_cflags, def, qs, qc, libs, qe);
-    rc = run_sh(cmd);
+    rc = ryc_run_sh(cmd);
   }
   double t1 = now_s();
   FILE *log = ryc_dump_open(d, "compile.txt");
@@ -395,11 +402,11 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
 /* ---- modules ---- */
 
 static void key_of(const char *src, size_t len, char out[40]) {
-  uint64_t a = fnv(src, len, 1469598103934665603ull), b = fnv(src, len, 0x9e3779b97f4a7c15ull);
-  a = fnv(g_cflags, strlen(g_cflags) + 1, a);
-  a = fnv(g_ccver, strlen(g_ccver) + 1, a);
-  b = fnv(g_cflags, strlen(g_cflags) + 1, b);
-  b = fnv(g_ccver, strlen(g_ccver) + 1, b);
+  uint64_t a = ryc_fnv(src, len, 1469598103934665603ull), b = ryc_fnv(src, len, 0x9e3779b97f4a7c15ull);
+  a = ryc_fnv(g_cflags, strlen(g_cflags) + 1, a);
+  a = ryc_fnv(g_ccver, strlen(g_ccver) + 1, a);
+  b = ryc_fnv(g_cflags, strlen(g_cflags) + 1, b);
+  b = ryc_fnv(g_ccver, strlen(g_ccver) + 1, b);
   snprintf(out, 40, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
@@ -450,7 +457,7 @@ static ry_status module_get(const char *src, size_t len, const ryc_dump *d, bool
   pthread_mutex_unlock(&g_lock);
 
   char dir[PATH_MAX], path[PATH_MAX + 64], why[256];
-  bool cached = cache_dir_trusted(dir, sizeof dir, !compile);
+  bool cached = ryc_cache_dir_trusted(dir, sizeof dir, !compile);
   int st = 1;
   if (cached) {
     snprintf(path, sizeof path, "%s/%s.so", dir, key);

@@ -5,9 +5,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "dump.h"
 
 /* ---- compiler driver and cache (jit.c) ---- */
+/* sh -c cmd (posix_spawn): its exit status, -1 when it could not run */
+int ryc_run_sh(const char *cmd);
+/* s single-quoted for sh into out */
+void ryc_shquote(const char *s, char *out, size_t size);
+uint64_t ryc_fnv(const void *p, size_t n, uint64_t h); /* FNV-1a over n bytes from h */
+/* The disk cache directory (created 0700 where missing) as a canonical path
+ * in dir; false when it is not trusted (said once on stderr unless quiet). */
+bool ryc_cache_dir_trusted(char *dir, size_t size, bool quiet);
 /* Codegen ends the prelude with RYC_PRELUDE_END and puts RYC_SPLIT before
  * each top-level kernel function; the driver may cut a big module at a
  * RYC_SPLIT to compile its halves in parallel, each with the prelude. */

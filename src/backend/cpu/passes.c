@@ -235,10 +235,9 @@ static bool foldable(const ry_graph *g, const ry_node *n, const int32_t *ops) {
     return false;
   switch (n->op) {
   case RY_OP_CALL: case RY_OP_COND: case RY_OP_WHILE: case RY_OP_CONSTANT: return false;
-  /* a collective's value depends on the other devices (processes under MPI) */
-  case RY_OP_ALL_REDUCE: case RY_OP_ALL_GATHER: case RY_OP_REDUCE_SCATTER: return false;
   default: break;
   }
+  if (ryg_op_collective(n->op)) return false;
   if (!ryi_kernels[n->op]) return false;
   for (int i = 0; i < n->n_operands; i++) {
     const ry_array *a = const_of(g, ops[i]);

@@ -70,7 +70,9 @@ bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
   if (n->op != RY_OP_DOT_GENERAL) return false;
   const int32_t *ops = ry_node_operands(g, n);
   ry_type lt = ry_vtype(g, ops[0]), rt = ry_vtype(g, ops[1]), ot = ry_vtype(g, ry_node_results(g, n)[0]);
-  if (lt.dtype != rt.dtype || lt.dtype != ot.dtype || (lt.dtype != RY_F32 && lt.dtype != RY_F64)) return false;
+  /* bf16 operands (mixed precision) sum in f32 and give f32 or bf16 */
+  bool bf = lt.dtype == RY_BF16 && rt.dtype == RY_BF16 && (ot.dtype == RY_F32 || ot.dtype == RY_BF16);
+  if (!bf && (lt.dtype != rt.dtype || lt.dtype != ot.dtype || (lt.dtype != RY_F32 && lt.dtype != RY_F64))) return false;
   const ry_dot_dims *d = &n->attrs.dot;
   int nb = d->lhs_batch.n, nc = d->lhs_contract.n;
   if (d->rhs_batch.n != nb || d->rhs_contract.n != nc) return false;
@@ -111,7 +113,8 @@ bool ryf_gemm_plan(const ry_graph *g, const ry_node *n, ryc_gemm *gm) {
   gm->k = k;
   gm->a_bstride = m * k;
   gm->b_bstride = k * nn;
-  gm->dt = lt.dtype;
+  gm->dt = ot.dtype;
+  gm->in_dt = lt.dtype;
   return true;
 }
 
@@ -139,7 +142,7 @@ bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *
   if (n->op != RY_OP_DOT_GENERAL || n->region != 0) return false;
   int32_t rhs = ry_node_operands(g, n)[1], dn = g->values[rhs].node;
   if (dn < 0 || g->nodes[dn].op != RY_OP_DEQUANTIZE || g->nodes[dn].region != 0) return false;
-  if (!ryf_gemm_plan(g, n, &gm) || gm.dt != RY_F32 || gm.batch != 1 || gm.trans_a || !gm.trans_b) return false;
+  if (!ryf_gemm_plan(g, n, &gm) || gm.dt != RY_F32 || gm.in_dt != RY_F32 || gm.batch != 1 || gm.trans_a || !gm.trans_b) return false;
   if (ry_vtype(g, rhs).shape.rank != 2) return false;
   q->m = gm.m;
   q->n = gm.n;
@@ -171,6 +174,29 @@ static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
   return uses > 0;
 }
 
+/* An f32 -> bf16 convert whose every use is an operand of a bf16 GEMM (and
+ * not an output): the GEMMs round its operand as they pack it */
+static bool bfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
+  if (n->op != RY_OP_CONVERT || n->region != 0) return false;
+  int32_t v = ry_node_results(g, n)[0];
+  if (ry_vtype(g, v).dtype != RY_BF16 || ry_vtype(g, ry_node_operands(g, n)[0]).dtype != RY_F32) return false;
+  const ry_region *body = &g->regions[0];
+  for (int32_t i = 0; i < body->results.n; i++)
+    if (body->results.v[i] == v) return false;
+  int uses = 0;
+  ryc_gemm gm;
+  for (int32_t k = 0; k < g->n_nodes; k++) {
+    const ry_node *u = &g->nodes[k];
+    const int32_t *ops = ry_node_operands(g, u);
+    for (int i = 0; i < u->n_operands; i++) {
+      if (ops[i] != v) continue;
+      if (force[k] || u->region != 0 || !ryf_gemm_plan(g, u, &gm) || gm.in_dt != RY_BF16) return false;
+      uses++;
+    }
+  }
+  return uses > 0;
+}
+
 /* ---- cost model for recomputation ---- */
 
 static int op_cost(ry_op op) {
@@ -194,6 +220,7 @@ static int op_cost(ry_op op) {
 static vclass classify(const ry_graph *g, const ry_node *n, const bool *force) {
   ryc_gemm gm;
   if (force[n - g->nodes]) return V_INTERP;
+  if (bfold_ok(g, n, force)) return V_BFOLD; /* before V_EW: a convert is elementwise too */
   if (ryf_ew_ok(g, n)) return V_EW;
   if (qfold_ok(g, n, force)) return V_QFOLD;
   int32_t blocks;
@@ -286,18 +313,20 @@ void ryf_decide(planner *p) {
     const int32_t *res = ry_node_results(g, n), *ops = ry_node_operands(g, n);
     for (int i = 0; i < n->n_results; i++) {
       p->cls[res[i]] = (uint8_t)c;
-      if (c != V_EW && c != V_QFOLD)
+      if (c != V_EW && c != V_QFOLD && c != V_BFOLD)
         set_mat(p, res[i], c == V_REDUCE ? "reduction result" : c == V_GEMM || c == V_QGEMM ? "gemm result" : c == V_CONV ? "convolution result" : "interpreter op result", NULL);
     }
     for (int i = 0; i < n->n_operands; i++) {
       p->nusers[ops[i]]++;
       int32_t src;
       int64_t bs;
-      if (c == V_GEMM && ryf_gemm_window(g, ops[i], n->attrs.dot.lhs_batch.n, &src, &bs))
+      if (c == V_GEMM && p->cls[ops[i]] == V_BFOLD) { /* its f32 source, made materialized by the convert */
+      } else if (c == V_GEMM && ryf_gemm_window(g, ops[i], n->attrs.dot.lhs_batch.n, &src, &bs))
         set_mat(p, src, "read in windows by", ryg_op_table[n->op].name);
       else if (c == V_GEMM || c == V_INTERP || c == V_CONV || (c == V_QGEMM && i == 0))
         set_mat(p, ops[i], "operand of", ryg_op_table[n->op].name);
       if (c == V_QFOLD) set_mat(p, ops[i], "blocks of", "a quantized matrix product");
+      if (c == V_BFOLD) set_mat(p, ops[i], "rounded to bf16 by", "a bf16 matrix product");
     }
   }
   for (int32_t i = 0; i < body->results.n; i++) set_mat(p, body->results.v[i], "graph output", NULL);

@@ -4,7 +4,8 @@
  * device of its group would if every one of the n members held the same
  * operand: all_reduce gives n*x (sum), x^n (prod) or x (max, min);
  * all_gather concatenates n copies along `dim`; reduce_scatter combines n
- * copies and keeps the first block. For a group of one device (mesh axes of
+ * copies and keeps the first block; collective_broadcast gives x (the
+ * source's value is everyone's). For a group of one device (mesh axes of
  * size 1, or no axes) every collective is the identity. This is also what
  * a replicated PJRT run (the same inputs on every device) computes on each
  * device, so the two can be compared. `sharding` is the identity.
@@ -119,6 +120,20 @@ ry_status ryi_reduce_scatter(const ryi_frame *f, const ry_node *n, ry_array *con
   int64_t outer, inner, d = x->type.shape.dims[dim];
   split_at(&x->type.shape, dim, &outer, &inner);
   combine_into(o, x, n->attrs.collective.kind, g, outer, d, d / g, inner);
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_collective_broadcast(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  if (across_processes(n)) {
+    if ((s = ryi_dist_collective_broadcast(n, in[0], o))) ry_array_release(o);
+    else out[0] = o;
+    return s;
+  }
+  if (o->nbytes) memcpy(o->data, in[0]->data, o->nbytes);
   out[0] = o;
   return NULL;
 }

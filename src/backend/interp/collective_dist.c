@@ -10,7 +10,9 @@
  *                   gathers the combined blocks (2(g-1)/g of the operand
  *                   sent per member);
  *   reduce_scatter  member j combines block j of dim of every operand;
- *   all_gather      every member sends its operand to every other.
+ *   all_gather      every member sends its operand to every other;
+ *   collective_broadcast  the source member sends its operand to every
+ *                   other (the others send nothing).
  *
  * Values are combined in member order (((x0 op x1) op x2) ..., rounded to
  * the dtype after each op), so every run and every rank computes the same
@@ -243,6 +245,29 @@ ry_status ryi_dist_all_gather(const ry_node *n, const ry_array *x, ry_array *o) 
         memcpy((char *)o->data + (size_t)(a * gr.n + c) * row, (const char *)xf.recv[c] + (size_t)a * row, row);
   }
   ry__free(buf, buf_bytes);
+  xfer_free(&xf);
+  group_free(&gr);
+  return s;
+}
+
+ry_status ryi_dist_collective_broadcast(const ry_node *n, const ry_array *x, ry_array *o) {
+  group gr = {0};
+  xfer xf = {0};
+  ry_status s = find_group(n, &gr);
+  if (s) return s;
+  int src = (int)n->attrs.collective.source;
+  if (!(s = xfer_new(gr.n, &xf))) {
+    bool me_src = gr.me == src;
+    if (me_src && o->nbytes) memcpy(o->data, x->data, o->nbytes);
+    for (int j = 0; j < gr.n; j++) {
+      /* the source sends to every member; every other member hears only the source */
+      xf.send[j] = o->data;
+      xf.sbytes[j] = me_src ? o->nbytes : 0;
+      xf.recv[j] = j == src ? o->data : NULL;
+      xf.rbytes[j] = j == src ? o->nbytes : 0;
+    }
+    s = rydist_exchange("collective_broadcast", gr.n, gr.peers, gr.me, xf.send, xf.sbytes, xf.recv, xf.rbytes);
+  }
   xfer_free(&xf);
   group_free(&gr);
   return s;

@@ -48,6 +48,7 @@
 #define KERNEL_OF_ALL_REDUCE ryi_all_reduce
 #define KERNEL_OF_ALL_GATHER ryi_all_gather
 #define KERNEL_OF_REDUCE_SCATTER ryi_reduce_scatter
+#define KERNEL_OF_COLLECTIVE_BROADCAST ryi_collective_broadcast
 #define KERNEL_OF_SHARDING ryi_sharding
 #define OP(id, name, n_operands, n_results, attrs, kind, dtypes, flags) [RY_OP_##id] = KERNEL_OF_##kind,
 const ry_interp_kernel ryi_kernels[RY_OP_COUNT] = {

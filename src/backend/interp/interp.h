@@ -59,6 +59,7 @@ static inline bool ryi_next(int64_t *idx, const ry_shape *shape) {
 ry_status ryi_dist_all_reduce(const ry_node *n, const ry_array *x, ry_array *o);
 ry_status ryi_dist_all_gather(const ry_node *n, const ry_array *x, ry_array *o);
 ry_status ryi_dist_reduce_scatter(const ry_node *n, const ry_array *x, ry_array *o);
+ry_status ryi_dist_collective_broadcast(const ry_node *n, const ry_array *x, ry_array *o);
 static inline int ryi_bits(ry_dtype t) { return (int)(8 * ry_dtype_size(t)); }
 /* An integer as ry__load_i64 gives it, as a key whose signed order is the
  * dtype's order: u64 values of 2^63 and more load negative, so their sign
@@ -120,6 +121,7 @@ ry_status ryi_custom_call(const ryi_frame *f, const ry_node *n, ry_array *const 
 ry_status ryi_all_reduce(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_all_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_reduce_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
+ry_status ryi_collective_broadcast(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_sharding(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 
 #endif

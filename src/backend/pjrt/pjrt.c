@@ -17,6 +17,7 @@
 #include <pjrt_c_api.h>
 
 #include "../../core/trust.h"
+#include "ryft/dist.h"
 #include "../../runtime/backend.h"
 #include "../stablehlo/stablehlo.h"
 #include "pjrt.h"
@@ -236,6 +237,66 @@ static ry_status client_describe(ry_pjrt_client *c) {
   return NULL;
 }
 
+/* ---- the key-value callbacks: the job's store (ryft/dist.h) ----
+ * Under MPI a client is created with node_id = rank, num_nodes = size and
+ * these callbacks, which multi-node plugins (GPU) use to exchange their
+ * topology; the XLA CPU plugin ignores all of them. */
+
+static void kv_value_free(char *v) { ry_free(v); }
+
+static PJRT_Error *kv_fail(PJRT_CallbackError *cb, ry_status s, PJRT_Error_Code code) {
+  const char *m = ry_status_message(s);
+  PJRT_Error *e = cb && *cb ? (*cb)(code, m, strlen(m)) : NULL;
+  ry_status_free(s);
+  return e;
+}
+
+static PJRT_Error *kv_lookup(const char *key, size_t key_size, int timeout_ms, PJRT_CallbackError *cb, char **value,
+                             size_t *value_size) {
+  char *k = dup_n(key, key_size);
+  if (!k) return kv_fail(cb, ry__oom(), PJRT_Error_Code_RESOURCE_EXHAUSTED);
+  void *v = NULL;
+  ry_status s = ry_dist_kv_get(k, timeout_ms, &v, value_size);
+  ry__strfree(k);
+  if (s) {
+    PJRT_Error_Code code = ry_status_code(s) != RY_ERR_NOT_FOUND ? PJRT_Error_Code_UNAVAILABLE
+                           : timeout_ms > 0                       ? PJRT_Error_Code_DEADLINE_EXCEEDED
+                                                                  : PJRT_Error_Code_NOT_FOUND;
+    return kv_fail(cb, s, code);
+  }
+  *value = v;
+  return NULL;
+}
+
+static PJRT_Error *kv_get(PJRT_KeyValueGetCallback_Args *a) {
+  a->value_deleter_callback = kv_value_free;
+  return kv_lookup(a->key, a->key_size, a->timeout_in_ms > 0 ? a->timeout_in_ms : 1, a->callback_error, &a->value,
+                   &a->value_size);
+}
+
+static PJRT_Error *kv_try_get(PJRT_KeyValueTryGetCallback_Args *a) {
+  a->value_deleter_callback = kv_value_free;
+  return kv_lookup(a->key, a->key_size, 0, a->callback_error, &a->value, &a->value_size);
+}
+
+static PJRT_Error *kv_put(PJRT_KeyValuePutCallback_Args *a) {
+  char *k = dup_n(a->key, a->key_size);
+  if (!k) return kv_fail(a->callback_error, ry__oom(), PJRT_Error_Code_RESOURCE_EXHAUSTED);
+  ry_status s = ry_dist_kv_put(k, a->value, a->value_size);
+  ry__strfree(k);
+  return s ? kv_fail(a->callback_error, s, PJRT_Error_Code_UNAVAILABLE) : NULL;
+}
+
+static PJRT_NamedValue int_option(const char *name, int64_t v) {
+  PJRT_NamedValue nv = {.struct_size = PJRT_NamedValue_STRUCT_SIZE,
+                        .name = name,
+                        .name_size = strlen(name),
+                        .type = PJRT_NamedValue_kInt64,
+                        .value_size = 1};
+  nv.int64_value = v;
+  return nv;
+}
+
 ry_status ry_pjrt_client_create(const ry_pjrt_options *opts, ry_pjrt_client **out) {
   if (!out) return ry__err(RY_ERR_INVALID_ARGUMENT, "ry_pjrt_client_create: out is NULL");
   *out = NULL;
@@ -256,17 +317,19 @@ ry_status ry_pjrt_client_create(const ry_pjrt_options *opts, ry_pjrt_client **ou
   if (!c) return ry__oom();
   c->refcount = 1;
   c->plugin = p;
-  PJRT_NamedValue nv = {.struct_size = PJRT_NamedValue_STRUCT_SIZE,
-                        .name = "cpu_device_count",
-                        .name_size = strlen("cpu_device_count"),
-                        .type = PJRT_NamedValue_kInt64,
-                        .value_size = 1};
-  nv.int64_value = opts ? opts->cpu_device_count : 0;
+  PJRT_NamedValue nv[3];
+  size_t n_nv = 0;
+  if (opts && opts->cpu_device_count > 0) nv[n_nv++] = int_option("cpu_device_count", opts->cpu_device_count);
   PJRT_Client_Create_Args ca = {.struct_size = PJRT_Client_Create_Args_STRUCT_SIZE};
-  if (opts && opts->cpu_device_count > 0) {
-    ca.create_options = &nv;
-    ca.num_options = 1;
+  if (ry_dist_size() > 1) { /* one node per rank, finding each other through the job's store */
+    nv[n_nv++] = int_option("node_id", ry_dist_rank());
+    nv[n_nv++] = int_option("num_nodes", ry_dist_size());
+    ca.kv_get_callback = kv_get;
+    ca.kv_put_callback = kv_put;
+    ca.kv_try_get_callback = kv_try_get; /* a plugin older than this member reads struct_size and skips it */
   }
+  ca.create_options = n_nv ? nv : NULL;
+  ca.num_options = n_nv;
   s = ryp_perr(api, api->PJRT_Client_Create(&ca), "creating a client");
   if (!s) {
     c->client = ca.client;
@@ -481,7 +544,7 @@ static ry_status check_meshes(const ry_graph *g, int num_devices, bool spmd) {
       if (s) return s;
       continue;
     }
-    bool coll = n->op == RY_OP_ALL_REDUCE || n->op == RY_OP_ALL_GATHER || n->op == RY_OP_REDUCE_SCATTER;
+    bool coll = ryg_op_collective(n->op);
     if (!coll && n->op != RY_OP_SHARDING) continue;
     int64_t m = mesh_size(coll ? &n->attrs.collective.mesh : &n->attrs.sharding.mesh);
     if (m == 1) continue;

@@ -772,5 +772,6 @@ const ry_stablehlo_rule rys_rules[RY_OP_COUNT] = {
     [RY_OP_SCATTER] = r_scatter, [RY_OP_SORT] = r_sort, [RY_OP_THREEFRY] = r_threefry, [RY_OP_DEQUANTIZE] = r_dequantize, [RY_OP_COND] = rys_r_cond,
     [RY_OP_WHILE] = rys_r_while, [RY_OP_SCAN] = rys_r_scan, [RY_OP_CALL] = rys_r_call, [RY_OP_CUSTOM_CALL] = rys_r_custom_call,
     [RY_OP_ALL_REDUCE] = rys_r_collective, [RY_OP_ALL_GATHER] = rys_r_collective, [RY_OP_REDUCE_SCATTER] = rys_r_collective,
+    [RY_OP_COLLECTIVE_BROADCAST] = rys_r_collective,
     [RY_OP_SHARDING] = rys_r_sharding,
 };

@@ -1,6 +1,7 @@
 /* StableHLO emission rules of control flow, calls, collectives and sharding:
  * cond as stablehlo.case, while, scan as a counted while, call, custom_call,
- * all_reduce / all_gather / reduce_scatter with their replica groups, and
+ * all_reduce / all_gather / reduce_scatter / collective_broadcast with
+ * their replica groups, and
  * sharding annotations. See rules.c. */
 #include <math.h>
 #include <stdio.h>
@@ -275,8 +276,10 @@ static int64_t mesh_devices(const ry_axes *mesh) {
 }
 
 /* "replica_groups = dense<[[0, 2], [1, 3]]> : tensor<2x2xi64>" into a new
- * buffer (ry__free with *size), or NULL on OOM. */
-static char *replica_groups(const ry_attrs *at, size_t *size) {
+ * buffer (ry__free with *size), or NULL on OOM. With first >= 0 the member
+ * at that position of each group is listed first (collective_broadcast's
+ * source), the others after it in order. */
+static char *replica_groups(const ry_attrs *at, int64_t first, size_t *size) {
   const ry_axes *mesh = &at->collective.mesh, *axes = &at->collective.axes;
   int64_t nd = mesh_devices(mesh), gs = ry__group_size(mesh, axes);
   if (gs < 1 || nd < 1) return NULL;
@@ -305,7 +308,13 @@ static char *replica_groups(const ry_attrs *at, size_t *size) {
   size_t k = (size_t)snprintf(buf, *size, "replica_groups = dense<[");
   for (int64_t g = 0; g < ng; g++) {
     k += (size_t)snprintf(buf + k, *size - k, g ? ", [" : "[");
-    for (int64_t j = 0; j < gs; j++) k += (size_t)snprintf(buf + k, *size - k, j ? ", %lld" : "%lld", (long long)table[g * gs + j]);
+    bool lead = true; /* the source first (collective_broadcast), then the others in order */
+    if (first >= 0) k += (size_t)snprintf(buf + k, *size - k, "%lld", (long long)table[g * gs + first]), lead = false;
+    for (int64_t j = 0; j < gs; j++) {
+      if (j == first) continue;
+      k += (size_t)snprintf(buf + k, *size - k, lead ? "%lld" : ", %lld", (long long)table[g * gs + j]);
+      lead = false;
+    }
     k += (size_t)snprintf(buf + k, *size - k, "]");
   }
   snprintf(buf + k, *size - k, "]> : tensor<%lldx%lldxi64>", (long long)ng, (long long)gs);
@@ -330,7 +339,7 @@ static void collective_reducer(rys_ctx *c, ry_reduce_kind k, ry_dtype d) {
 void rys_r_collective(rys_ctx *c, const ry_node *n) {
   ry_type xt = rys_vtype(c, OPD(0)), rt = rys_vtype(c, RES(0));
   size_t gsize = 0;
-  char *groups = replica_groups(&n->attrs, &gsize);
+  char *groups = replica_groups(&n->attrs, n->op == RY_OP_COLLECTIVE_BROADCAST ? n->attrs.collective.source : -1, &gsize);
   if (!groups) {
     rys_fail(c, RY_ERR_OUT_OF_MEMORY, "stablehlo: out of memory");
     return;
@@ -349,6 +358,10 @@ void rys_r_collective(rys_ctx *c, const ry_node *n) {
   case RY_OP_ALL_GATHER:
     snprintf(attrs, asize, "all_gather_dim = %lld : i64, %s", dim, groups);
     rys_op(c, NAME(RES(0)), "stablehlo.all_gather", 1, args, &xt, attrs, 1, &rt);
+    break;
+  case RY_OP_COLLECTIVE_BROADCAST:
+    snprintf(attrs, asize, "%s", groups);
+    rys_op(c, NAME(RES(0)), "stablehlo.collective_broadcast", 1, args, &xt, attrs, 1, &rt);
     break;
   case RY_OP_REDUCE_SCATTER:
     snprintf(attrs, asize, "scatter_dimension = %lld : i64, %s", dim, groups);

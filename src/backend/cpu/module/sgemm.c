@@ -1,12 +1,16 @@
 /* The sgemm module the cpu backend compiles for the host the first time a
  * program needs a GEMM (gemm.c loads it): packing, the MR x NR micro-kernels
- * (ukr: packed A, ukr_d: A read in place) and the few-row GEMV. This file is
+ * (ukr: packed A, ukr_d: A read in place), the few-row GEMV, and the bf16
+ * GEMM of mixed precision (ryg_bgemm: bf16 operands, f32 sums). This file is
  * not part of the library build: cmake/embed.cmake pastes it into gemm.c as
  * text (gemm_module.inc), and the JIT compiles it with -march=native. */
 /* ryft sgemm: packed, register-blocked */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #if defined(__AVX512F__)
 #define VL 16
 #elif defined(__AVX__)
@@ -163,6 +167,177 @@ void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, 
             int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
             if (direct) ukr_d(kc, a + (i0 + ir) * k + p0, k, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
             else ukr(kc, ap + ir * kc, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
+          }
+      }
+    }
+  }
+}
+
+/* ---- bf16 x bf16 -> f32 ----
+ * Operands are bf16 bit patterns; every product is exact in f32 and the sums
+ * are f32. k is packed in pairs: an A strip holds (a[i][p], a[i][p+1]) as one
+ * 32-bit word per row, a B panel NR such words per pair, so one vdpbf16ps
+ * (AVX512-BF16) does two k steps. Without it the same pairs are widened to
+ * f32 and added in vdpbf16ps's order (the odd product, then the even one), so
+ * both give the same sums except that vdpbf16ps flushes denormals. Blocking
+ * as in ryg_sgemm, with KC pairs: the packed panels take the same workspace. */
+typedef uint32_t vu __attribute__((vector_size(VL * 4)));
+typedef uint32_t vuu __attribute__((vector_size(VL * 4), aligned(4)));
+/* element i of an operand as bf16 bits: stored bf16, or f32 rounded to
+   nearest even here (a convert folded into the packing; NaN kept quiet) */
+static inline uint32_t E16(const void *p, int f32, int64_t i) {
+  if (!f32) return ((const uint16_t *)p)[i];
+  uint32_t x; memcpy(&x, (const float *)p + i, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40;
+  return (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
+}
+static inline uint32_t A16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {
+  return p < k ? E16(a, f, ta ? p * m + i : i * k + p) : 0; }
+static inline uint32_t B16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
+  return p < k ? E16(b, f, tb ? j * k + p : p * n + j) : 0; }
+typedef uint16_t vh __attribute__((vector_size(VL * 2)));
+/* n elements of an operand from element off as bf16 bits into t: copied, or
+   rounded from f32 VL at a time (E16's rounding) */
+static void run16(const void *p, int f32, int64_t off, int64_t n, uint16_t *t) {
+  if (!f32) { memcpy(t, (const uint16_t *)p + off, (size_t)n * 2); return; }
+  const float *src = (const float *)p + off;
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) {
+    vu x; memcpy(&x, src + i, sizeof x);
+    vu nan = (x & 0x7fffffffu) > 0x7f800000u;
+    vu r = (((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan) | (((x >> 16) | 0x40) & nan);
+    vh h = __builtin_convertvector(r, vh);
+    memcpy(t + i, &h, sizeof h);
+  }
+  for (; i < n; i++) t[i] = (uint16_t)E16(p, 1, off + i);
+}
+#define KP2 (2 * KC)
+/* A[i0:i0+mc, p0:p0+2*kp] into MR-row strips of pairs, zero padded */
+static void pack_a16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kp,
+                     uint32_t *ap) {
+  uint16_t t0[KP2 > MC ? KP2 : MC], t1[MC];
+  if (!ta && p0 + 2 * kp <= k) { /* rows of A hold the pairs: round a row, then place its words */
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      int64_t mr = mc - ir < MR ? mc - ir : MR;
+      for (int i = 0; i < MR; i++) {
+        if (i >= mr) { for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = 0; continue; }
+        run16(a, f, (i0 + ir + i) * k + p0, 2 * kp, t0);
+        for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = (uint32_t)t0[2 * q] | (uint32_t)t0[2 * q + 1] << 16;
+      }
+      ap += MR * kp;
+    }
+    return;
+  }
+  if (ta && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows; round both rows' mc elements */
+    for (int64_t q = 0; q < kp; q++) {
+      run16(a, f, (p0 + 2 * q) * m + i0, mc, t0);
+      run16(a, f, (p0 + 2 * q + 1) * m + i0, mc, t1);
+      uint32_t *dst = ap;
+      for (int64_t ir = 0; ir < mc; ir += MR, dst += MR * kp) {
+        int64_t mr = mc - ir < MR ? mc - ir : MR;
+        for (int i = 0; i < MR; i++)
+          dst[q * MR + i] = i < mr ? (uint32_t)t0[ir + i] | (uint32_t)t1[ir + i] << 16 : 0;
+      }
+    }
+    return;
+  }
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    int64_t mr = mc - ir < MR ? mc - ir : MR;
+    for (int64_t q = 0; q < kp; q++) for (int i = 0; i < MR; i++) {
+      int64_t p = p0 + 2 * q, r = i0 + ir + i;
+      ap[q * MR + i] = i < mr ? A16(a, f, ta, m, k, r, p) | A16(a, f, ta, m, k, r, p + 1) << 16 : 0;
+    }
+    ap += MR * kp;
+  }
+}
+static void pack_b16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p0, int64_t kp, int64_t j0, int64_t nc,
+                     uint32_t *bp) {
+  uint16_t t0[KP2 > NR ? KP2 : NR], t1[NR];
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    int64_t nr = nc - jr < NR ? nc - jr : NR;
+    if (!tb && nr == NR && p0 + 2 * kp <= k) { /* B stored (k, n): round two rows of NR, interleave them */
+      for (int64_t q = 0; q < kp; q++) {
+        run16(b, f, (p0 + 2 * q) * n + j0 + jr, NR, t0);
+        run16(b, f, (p0 + 2 * q + 1) * n + j0 + jr, NR, t1);
+        for (int j = 0; j < NR; j++) bp[q * NR + j] = (uint32_t)t0[j] | (uint32_t)t1[j] << 16;
+      }
+    } else if (tb && nr == NR && p0 + 2 * kp <= k) { /* B stored (n, k): a column's pairs are contiguous */
+      for (int j = 0; j < NR; j++) {
+        run16(b, f, (j0 + jr + j) * k + p0, 2 * kp, t0);
+        for (int64_t q = 0; q < kp; q++) bp[q * NR + j] = (uint32_t)t0[2 * q] | (uint32_t)t0[2 * q + 1] << 16;
+      }
+    } else {
+      for (int64_t q = 0; q < kp; q++) for (int j = 0; j < NR; j++) {
+        int64_t p = p0 + 2 * q, c = j0 + jr + j;
+        bp[q * NR + j] = j < nr ? B16(b, f, tb, k, n, p, c) | B16(b, f, tb, k, n, p + 1, c) << 16 : 0;
+      }
+    }
+    bp += NR * kp;
+  }
+}
+#if defined(__AVX512BF16__) && VL == 16
+#define BROW(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define BDOT(i) { __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[q * MR + i]); \
+  c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0); c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1); }
+#define BLOAD __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + q * NR), b1 = (__m512bh)_mm512_loadu_si512(bp + q * NR + VL);
+#define BVF(x) ((vf)(x))
+#else
+static inline float lo16(uint32_t w) { uint32_t u = w << 16; float f; memcpy(&f, &u, 4); return f; }
+static inline float hi16(uint32_t w) { uint32_t u = w & 0xffff0000u; float f; memcpy(&f, &u, 4); return f; }
+#define BROW(i) vf c##i##0 = z, c##i##1 = z;
+#define BDOT(i) { uint32_t w = ap[q * MR + i]; float ae = lo16(w), ao = hi16(w); \
+  c##i##0 += ao * bo0; c##i##0 += ae * be0; c##i##1 += ao * bo1; c##i##1 += ae * be1; }
+#define BLOAD vu w0 = *(const vuu *)(bp + q * NR), w1 = *(const vuu *)(bp + q * NR + VL); \
+  vf be0 = (vf)(w0 << 16), bo0 = (vf)(w0 & 0xffff0000u), be1 = (vf)(w1 << 16), bo1 = (vf)(w1 & 0xffff0000u);
+#define BVF(x) (x)
+#endif
+#define BSTORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; vf v0 = BVF(c##i##0), v1 = BVF(c##i##1); \
+  if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \
+    if (first) { *r0 = v0; *r1 = v1; } else { *r0 += v0; *r1 += v1; } } \
+  else { float t[NR]; memcpy(t, &v0, VL * 4); memcpy(t + VL, &v1, VL * 4); \
+    for (int j = 0; j < nr; j++) r[j] = first ? t[j] : r[j] + t[j]; } }
+static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restrict bp, float *restrict c, int64_t ldc,
+                  int mr, int nr, int first) {
+  const vf z = {0};
+  (void)z;
+  BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
+  for (int64_t q = 0; q < kp; q++) {
+    BLOAD
+    BDOT(0) BDOT(1) BDOT(2) BDOT(3) BDOT(4) BDOT(5)
+  }
+  BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5)
+}
+/* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
+   to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
+void ryg_f2b_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = 0; i < m; i++) run16(c, 1, i * n + j_lo, j_hi - j_lo, o + i * n + j_lo);
+}
+/* 1 when the micro-kernel runs on vdpbf16ps */
+int ryg_bf16_native(void) {
+#if defined(__AVX512BF16__) && VL == 16
+  return 1;
+#else
+  return 0;
+#endif
+}
+/* columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B bf16 (or f32, a32 /
+   b32, rounded to bf16 as they are packed); ws as ryg_sgemm's */
+void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
+               int64_t j_lo, int64_t j_hi, float *ws) {
+  if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
+  uint32_t *bp = (uint32_t *)ws, *ap = (uint32_t *)ws + (int64_t)KC * (NC + NR);
+  for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
+    int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
+    for (int64_t p0 = 0; p0 < k; p0 += 2 * KC) {
+      int64_t kp = (k - p0 < 2 * KC ? k - p0 + 1 : 2 * KC) / 2;
+      pack_b16(b, b32, tb, k, n, p0, kp, j0, nc, bp);
+      for (int64_t i0 = 0; i0 < m; i0 += MC) {
+        int64_t mc = m - i0 < MC ? m - i0 : MC;
+        pack_a16(a, a32, ta, m, k, i0, mc, p0, kp, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR)
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
+            ukr16(kp, ap + ir * kp, bp + jr * kp, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
           }
       }
     }
