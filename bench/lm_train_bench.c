@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
   int gpt2 = !strcmp(argv[1], "gpt2"), B = atoi(argv[2]), T = atoi(argv[3]), steps = atoi(argv[4]);
   int bf16 = argc > 5 && !strcmp(argv[5], "bf16");
   int V = argc > 6 ? atoi(argv[6]) : gpt2 ? 50257 : 49152;
-  ry_lm_config c = {RY_LM_GPT2, 4, 128, 512, 4, 4, 32, V, 256, 10000.0, 1e-5, RY_ROPE_NONE, 1};
+  ry_lm_config c = {RY_LM_GPT2, 4, 128, 512, 4, 4, 32, V, 256, 10000.0, 1e-5, RY_ROPE_NONE, 1, 0};
   if (gpt2) c = (ry_lm_config){RY_LM_GPT2, 12, 768, 3072, 12, 12, 64, V, 1024, 10000.0, 1e-5, RY_ROPE_NONE, 1};
   ry_device *dev;
   ry_params *w;

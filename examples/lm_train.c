@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
   check(ry_tokenize(tok, text, (long)len, 0, &ids, &n));
 
   /* GPT-2 with 2 layers, 64 wide, 4 heads, 64 positions, tied embeddings */
-  ry_lm_config c = {RY_LM_GPT2, 2, 64, 256, 4, 4, 16, ry_tokenizer_n_tokens(tok), 64, 0, 1e-5, RY_ROPE_NONE, 1};
+  ry_lm_config c = {RY_LM_GPT2, 2, 64, 256, 4, 4, 16, ry_tokenizer_n_tokens(tok), 64, 0, 1e-5, RY_ROPE_NONE, 1, 0};
   ry_device *dev;
   ry_params *w;
   check(ry_device_get("cpu", &dev));

@@ -14,7 +14,7 @@
 
 /* the goldens' config: L=2, E=32, FF=128, H=4, V=64, context 16, tied */
 static ry_lm_config tiny_gpt2(void) {
-  ry_lm_config c = {RY_LM_GPT2, 2, 32, 128, 4, 4, 8, 64, 16, 10000.0, 1e-5, RY_ROPE_NONE, 1};
+  ry_lm_config c = {RY_LM_GPT2, 2, 32, 128, 4, 4, 8, 64, 16, 10000.0, 1e-5, RY_ROPE_NONE, 1, 0};
   return c;
 }
 

@@ -9,7 +9,7 @@
 #include "testlib.h"
 
 static ry_lm_config tiny(ry_lm_arch arch) {
-  ry_lm_config c = {arch, 2, 32, 48, 4, 2, 8, 64, 128, 10000.0, 1e-5, RY_ROPE_NORM, 1};
+  ry_lm_config c = {arch, 2, 32, 48, 4, 2, 8, 64, 128, 10000.0, 1e-5, RY_ROPE_NORM, 1, 0};
   if (arch == RY_LM_QWEN2) {
     c.rope = RY_ROPE_NEOX;
     c.tied_embeddings = 0;
@@ -276,16 +276,18 @@ TEST(model_gguf_bad_files) {
 /* ---- against llama.cpp on the same file ----
  * tests/data/gen_llamacpp_goldens.py recorded, for 10 prompts, llama.cpp's
  * token ids, next-token logits and greedy continuation of 32 tokens. ryft's
- * tokenizer must give the same ids. Its logits (f32 weights dequantized
- * exactly) may differ from llama.cpp's, which rounds activations to 8 bits
- * (Q8_1) before each Q4_1 product and keeps the cache in f16, by
- * LLAMACPP_TOL of the largest logit: the float64 NumPy reference, which
- * ryft matches to 2e-6, is 1.3-2.8% away from llama.cpp on the same prompts.
- * So the greedy choice must agree wherever llama.cpp's two best tokens are
- * further apart than twice that; full 32-token greedy continuations are
- * counted and printed (they part where two tokens come within the rounding,
- * and llama.cpp's choice there is its rounding's). */
-#define LLAMACPP_TOL 0.05
+ * tokenizer must give the same ids. ry_lm's default (int8) mode follows
+ * llama.cpp's CPU arithmetic op by op (ry_lm_config.ggml_numerics, docs/
+ * QUANT.md): 8-bit activations with llama.cpp's lanes and sums, f16
+ * attention operands, ggml's RMS norm, RoPE angles, exp and dot-product
+ * orders, so its K/V caches are bit-identical to llama.cpp's (measured with
+ * tests/data/dump_llamacpp_tensors.py). The logits then differ only where
+ * llama.cpp computes the prompt's logits with another kernel (tinyBLAS,
+ * for its logits_all) than its own decoding: 3e-7 of the largest measured.
+ * LLAMACPP_TOL allows 300 times that and still catches a single moved
+ * 8-bit code (1e-3 and more), the way these runs part; all 10 greedy
+ * continuations agree, and at least 9 must. */
+#define LLAMACPP_TOL 1e-4
 
 static char *unescape(const char *s) {
   char *o = malloc(strlen(s) + 1), *q = o;
@@ -391,7 +393,8 @@ TEST(model_smollm2_matches_llamacpp) {
     }
   }
   CHECK_EQ_INT(prompts, 10);
-  printf("  smollm2 vs llama.cpp: %d prompts with llama.cpp's token ids; logits within %.3f of the largest (worst); next token "
+  CHECK_MSG(same_greedy >= 9, "greedy 32 tokens equal to llama.cpp's for only %d of 10 prompts", same_greedy);
+  printf("  smollm2 vs llama.cpp: %d prompts with llama.cpp's token ids; logits within %.2e of the largest (worst); next token "
          "equal where llama.cpp's best two are apart (%d prompts); greedy 32 tokens equal for %d of %d\n",
          prompts, worst, decided, same_greedy, prompts);
   free(prompt);

@@ -69,8 +69,8 @@ static double ref_act8(const float *x, const float *wrow, const uint8_t *raw, in
 }
 
 /* the formats with int8 kernels; the others run exactly in both modes, and
- * so do products of 16 or more x rows (qgemm.c's INT8_MAX_ROWS: the packed
- * f32 GEMM over dequantized panels is faster there) */
+ * so do products of more x rows than qgemm.c's INT8_MAX_ROWS (64; 15 for
+ * the K-quants): the packed f32 GEMM over dequantized panels is faster there */
 static bool int8_kernel(int type) {
   return type == RY_GGML_Q4_0 || type == RY_GGML_Q4_1 || type == RY_GGML_Q8_0 || type == RY_GGML_Q4_K || type == RY_GGML_Q6_K;
 }
@@ -123,7 +123,7 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
           exact += (double)x[i * k + e] * wf[j * k + e];
           mag += fabs((double)x[i * k + e] * wf[j * k + e]);
         }
-        double want = act8 && int8_kernel(type) && m < 16 ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
+        double want = act8 && int8_kernel(type) && (m <= 64 && (m < 16 || type == RY_GGML_Q4_0 || type == RY_GGML_Q4_1 || type == RY_GGML_Q8_0)) ? ref_act8(x + i * k, wf + j * k, w + (size_t)j * rb, type, k) : exact;
         scale = fmax(scale, mag);
         worst = fmax(worst, fabs(pi[i * n + j] - exact) / (mag + 1e-30));
         worst_ref = fmax(worst_ref, fmax(fabs(pc[i * n + j] - want), fabs(pp[i * n + j] - want)) / (mag + 1e-30));
@@ -155,7 +155,8 @@ TEST(qgemm_matches_the_reference_for_every_kernel) {
     check_type(types[t], 1, 37, 96); /* decode: one row, rows not a multiple of the tile */
     check_type(types[t], 3, 5, 64);
     check_type(types[t], 9, 40, 128); /* the 4x4 kernel and its remainders */
-    check_type(types[t], 20, 300, 64); /* panels of 256 weight rows into the packed GEMM */
+    check_type(types[t], 20, 300, 64); /* a prefill chunk: still the int8 kernels */
+    check_type(types[t], 70, 260, 64); /* panels of 256 weight rows into the packed GEMM */
   }
   check_type(RY_GGML_Q4_K, 1, 9, 512); /* super-blocks of 256 */
   check_type(RY_GGML_Q4_K, 6, 7, 256);

@@ -125,7 +125,7 @@ TEST(sample_generate_greedy_is_the_argmax_chain) {
   CHECK_OK(ry_safetensors_read(p, &w));
   ry_device *dev = NULL;
   CHECK_OK(ry_device_get("cpu", &dev));
-  ry_lm_config c = {RY_LM_LLAMA, 2, 32, 48, 4, 2, 8, 64, 128, 10000.0, 1e-5, RY_ROPE_NORM, 1};
+  ry_lm_config c = {RY_LM_LLAMA, 2, 32, 48, 4, 2, 8, 64, 128, 10000.0, 1e-5, RY_ROPE_NORM, 1, 0};
   ry_lm *m = NULL;
   if (w && dev) CHECK_OK(ry_lm_new(&c, w, dev, 64, &m));
   if (!m) {

@@ -284,7 +284,7 @@ static ry_status tokenize_corpus(const ry_tokenizer *tk, buf *text, const char *
 /* ---- configurations ---- */
 
 static int make_config(const char *name, int n_vocab, ry_lm_config *c) {
-  ry_lm_config k = {RY_LM_GPT2, 4, 128, 512, 4, 4, 32, n_vocab, 256, 10000.0, 1e-5, RY_ROPE_NONE, 1};
+  ry_lm_config k = {RY_LM_GPT2, 4, 128, 512, 4, 4, 32, n_vocab, 256, 10000.0, 1e-5, RY_ROPE_NONE, 1, 0};
   if (!strcmp(name, "gpt2")) {
     k.n_layers = 12;
     k.n_embd = 768;

@@ -62,6 +62,21 @@ typedef struct ry_lm_config {
   double rope_base, norm_eps;
   ry_rope_kind rope;
   int tied_embeddings; /* no output.weight: the logits use token_embd */
+  /* Follow ggml's CPU arithmetic (llama.cpp's AVX2 build) where ryft's
+   * rounds differently, so that llama.cpp's int8 activations round the same
+   * way: a 1-ulp difference before a rounding to 8 bits can move a code
+   * (docs/QUANT.md, "Agreeing with llama.cpp"). The RMS norm as ggml's
+   * (squares summed in double, 1 / sqrtf(mean + eps), (x * scale) * g);
+   * RoPE's angles multiplied up pair by pair and its rotation with the
+   * first product fused, as ggml compiled with FMA; the attention's
+   * operands in f16 as llama.cpp's default f16 KV cache has them (keys,
+   * values, queries, probabilities), K.Q and P.V summed in the lane order
+   * of ggml_vec_dot_f16 (one query row) or llamafile's tinyBLAS (several),
+   * the 1/sqrt(head_dim) scale on the scores, the softmax and SwiGLU with
+   * ggml's vectorized exp and sums. 0: ryft's f32 arithmetic. ry_lm sets it
+   * for a model with quantized weights, unless ry_lm_set_exact, in chunks
+   * of up to 64 tokens. */
+  int ggml_numerics;
 } ry_lm_config;
 
 /* A config that is internally consistent (positive sizes, heads a multiple

@@ -15,4 +15,20 @@ typedef int (*ryl_qtype_fn)(const char *name, void *ctx);
 ry_status ryl_lm_new(const ry_lm_config *c, const ry_params *weights, ryl_qtype_fn qtype, void *qctx, ry_device *dev,
                      int max_ctx, ry_lm **out);
 
+/* ggml's CPU arithmetic out of ryft's ops (ggml_arith.c), for
+ * ry_lm_config.ggml_numerics: each gives the bits ggml's op gives. */
+ry_value ryl_round_f16(ry_builder *b, ry_loc loc, ry_value x); /* to f16 and back */
+ry_value ryl_rms_norm_ggml(ry_builder *b, ry_loc loc, ry_value x, ry_value g, double eps);
+/* RoPE angles [T, head_dim / 2] of positions pos0 + t */
+ry_value ryl_rope_angles_ggml(ry_builder *b, ry_loc loc, double base, int head_dim, int64_t T, ry_value pos0);
+/* a * b - c * d (sign < 0) or a * b + c * d, the first product fused */
+ry_value ryl_rotate_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_value c, ry_value d, int sign);
+ry_value ryl_softmax_ggml(ry_builder *b, ry_loc loc, ry_value x); /* last axis */
+ry_value ryl_swiglu_ggml(ry_builder *b, ry_loc loc, ry_value x, ry_value g);
+/* x [B, H, M, K] . y [B, H, N, K] (y_k_first: [B, H, K, N]) -> [B, H, M, N],
+   operands holding f16 values, summed in ggml_vec_dot_f16's order
+   (tinyblas 0: llama.cpp with one row) or llamafile tinyBLAS's (1: with
+   several) */
+ry_value ryl_dot_f16_ggml(ry_builder *b, ry_loc loc, ry_value x, ry_value y, int y_k_first, int tinyblas);
+
 #endif

@@ -176,7 +176,8 @@ static ry_value linear_t(ry_builder *b, ry_loc loc, ry_value x, ry_value w) {
 }
 
 /* rotary embeddings on x[B, T, H, D] for positions pos0 + t; cs, sn [T, D/2] */
-static ry_value rope(ry_builder *b, ry_loc loc, ry_rope_kind kind, ry_value x, ry_value cs, ry_value sn) {
+static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_value x, ry_value cs, ry_value sn) {
+  ry_rope_kind kind = cfg->rope;
   ry_shape s = ry_value_shape(b, x);
   int64_t B = s.dims[0], T = s.dims[1], H = s.dims[2], D = s.dims[3], h = D / 2;
   ry_shape hs = RY_SHAPE(B, T, H, h);
@@ -191,8 +192,14 @@ static ry_value rope(ry_builder *b, ry_loc loc, ry_rope_kind kind, ry_value x, r
     x0 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, 0), RY_AXES(B, T, H, h), RY_NO_AXES);
     x1 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, h), RY_AXES(B, T, H, D), RY_NO_AXES);
   }
-  ry_value y0 = ry_sub_(b, loc, ry_mul_(b, loc, x0, c), ry_mul_(b, loc, x1, n));
-  ry_value y1 = ry_add_(b, loc, ry_mul_(b, loc, x0, n), ry_mul_(b, loc, x1, c));
+  ry_value y0, y1;
+  if (cfg->ggml_numerics) {
+    y0 = ryl_rotate_ggml(b, loc, x0, c, x1, n, -1);
+    y1 = ryl_rotate_ggml(b, loc, x0, n, x1, c, 1);
+  } else {
+    y0 = ry_sub_(b, loc, ry_mul_(b, loc, x0, c), ry_mul_(b, loc, x1, n));
+    y1 = ry_add_(b, loc, ry_mul_(b, loc, x0, n), ry_mul_(b, loc, x1, c));
+  }
   if (kind == RY_ROPE_NORM) {
     ry_value p[2] = {ry_reshape_(b, loc, y0, RY_SHAPE(B, T, H, h, 1)), ry_reshape_(b, loc, y1, RY_SHAPE(B, T, H, h, 1))};
     return ry_reshape_(b, loc, ry_concatenate_(b, loc, 2, p, 4), s);
@@ -204,6 +211,12 @@ static ry_value rope(ry_builder *b, ry_loc loc, ry_rope_kind kind, ry_value x, r
 /* cos and sin [T, D/2] of (pos0 + t) * base^(-2i/D) */
 static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t T, ry_value pos0, ry_value *cs, ry_value *sn) {
   int h = c->head_dim / 2;
+  if (c->ggml_numerics) {
+    ry_value ang = ryl_rope_angles_ggml(b, loc, c->rope_base, c->head_dim, T, pos0);
+    *cs = ry_cos_(b, loc, ang);
+    *sn = ry_sin_(b, loc, ang);
+    return;
+  }
   float *inv = malloc((size_t)h * sizeof *inv);
   ry_array *ia = NULL;
   if (!inv) {
@@ -249,6 +262,7 @@ static ry_value norm(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalue
   snprintf(fmt, sizeof fmt, "%s.weight", prefix);
   snprintf(name, sizeof name, fmt, l);
   ry_value g = ry_pvalues_get_(w, loc, name);
+  if (c->arch != RY_LM_GPT2 && c->ggml_numerics) return ryl_rms_norm_ggml(b, loc, x, g, c->norm_eps);
   if (c->arch != RY_LM_GPT2) return ry_nn_rms_norm_(b, loc, x, g, c->norm_eps);
   snprintf(fmt, sizeof fmt, "%s.bias", prefix);
   snprintf(name, sizeof name, fmt, l);
@@ -282,8 +296,13 @@ static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalu
   k = ry_reshape_(b, loc, k, RY_SHAPE(B, T, Hk, D));
   v = ry_reshape_(b, loc, v, RY_SHAPE(B, T, Hk, D));
   if (c->rope != RY_ROPE_NONE) {
-    q = rope(b, loc, c->rope, q, cs, sn);
-    k = rope(b, loc, c->rope, k, cs, sn);
+    q = rope(b, loc, c, q, cs, sn);
+    k = rope(b, loc, c, k, cs, sn);
+  }
+  if (c->ggml_numerics) {
+    q = ryl_round_f16(b, loc, q);
+    k = ryl_round_f16(b, loc, k);
+    v = ryl_round_f16(b, loc, v);
   }
   /* heads first: each head's positions are contiguous */
   ry_value kt = ry_transpose_(b, loc, k, RY_AXES(0, 2, 1, 3)), vt = ry_transpose_(b, loc, v, RY_AXES(0, 2, 1, 3));
@@ -302,13 +321,20 @@ static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalu
      positions are the T*G rows */
   ry_value qh = ry_reshape_(b, loc, q, RY_SHAPE(B, T, Hk, G, D));
   qh = ry_reshape_(b, loc, ry_transpose_(b, loc, qh, RY_AXES(0, 2, 1, 3, 4)), RY_SHAPE(B, Hk, T * G, D));
-  qh = ry_mul_(b, loc, qh, ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)));
-  ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
-  ry_value lg = ry_dot_general_(b, loc, qh, kw, d1, RY_F32); /* [B, Hk, T*G, W] */
-  lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
-  ry_value p = ry_softmax_(b, loc, lg, -1);
-  ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
-  ry_value o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+  ry_value scale = ry_scalar_(b, loc, RY_F32, 1.0 / sqrt((double)D)), lg, p, o;
+  if (c->ggml_numerics) { /* llama.cpp's: f16 operands, ggml's sums, the scale on the scores */
+    lg = ry_mul_(b, loc, ryl_dot_f16_ggml(b, loc, qh, kw, 0, T > 1), scale); /* [B, Hk, T*G, W] */
+    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+    p = ryl_round_f16(b, loc, ryl_softmax_ggml(b, loc, lg));
+    o = ryl_dot_f16_ggml(b, loc, p, vw, 1, T > 1); /* [B, Hk, T*G, D] */
+  } else {
+    ry_dot_dims d1 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(3)};
+    lg = ry_dot_general_(b, loc, ry_mul_(b, loc, qh, scale), kw, d1, RY_F32); /* [B, Hk, T*G, W] */
+    lg = ry_select_(b, loc, mask, lg, ry_scalar_(b, loc, RY_F32, -INFINITY));
+    p = ry_softmax_(b, loc, lg, -1);
+    ry_dot_dims d2 = {RY_AXES(0, 1), RY_AXES(0, 1), RY_AXES(3), RY_AXES(2)};
+    o = ry_dot_general_(b, loc, p, vw, d2, RY_F32); /* [B, Hk, T*G, D] */
+  }
   o = ry_transpose_(b, loc, ry_reshape_(b, loc, o, RY_SHAPE(B, Hk, T, G, D)), RY_AXES(0, 2, 1, 3, 4));
   o = ry_reshape_(b, loc, o, RY_SHAPE(B, T, Hq * D));
   o = add_bias(b, loc, w, "blk.%d.attn_output.bias", l, linear_t(b, loc, o, wget(w, loc, "blk.%d.attn_output.weight", l)));
@@ -322,9 +348,10 @@ static ry_value block(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pvalu
                  linear_t(b, loc, ry_gelu_(b, loc, u, 1), wget(w, loc, "blk.%d.ffn_down.weight", l)));
   } else {
     ry_value g = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_gate.weight", l));
-    g = c->arch == RY_LM_GEMMA ? ry_gelu_(b, loc, g, 1) : ry_silu_(b, loc, g);
     ry_value u = linear_t(b, loc, h, wget(w, loc, "blk.%d.ffn_up.weight", l));
-    f = linear_t(b, loc, ry_mul_(b, loc, g, u), wget(w, loc, "blk.%d.ffn_down.weight", l));
+    if (c->arch == RY_LM_GEMMA) g = ry_mul_(b, loc, ry_gelu_(b, loc, g, 1), u);
+    else g = c->ggml_numerics ? ryl_swiglu_ggml(b, loc, g, u) : ry_mul_(b, loc, ry_silu_(b, loc, g), u);
+    f = linear_t(b, loc, g, wget(w, loc, "blk.%d.ffn_down.weight", l));
   }
   x = ry_add_(b, loc, x, f);
   return x;
@@ -549,11 +576,20 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   if (s) return ry_builder_set_error(b, s);
   /* quantized matrices: the forward pass sees them dequantized; the cpu
      backend multiplies by the blocks (int8 activations, as llama.cpp) */
-  for (int i = 0; i < n; i++)
-    if (sc->qtype[i] >= 0) ry_pvalues_set(pv, ry_params_path(sc->w, i), sc->exact ? ry_dequantize(b, in[i], sc->qtype[i])
-                                                               : ry_dequantize_act8(b, in[i], sc->qtype[i]));
+  bool quantized = false;
+  for (int i = 0; i < n; i++) {
+    if (sc->qtype[i] < 0) continue;
+    quantized = true;
+    ry_pvalues_set(pv, ry_params_path(sc->w, i),
+                   sc->exact ? ry_dequantize(b, in[i], sc->qtype[i]) : ry_dequantize_act8(b, in[i], sc->qtype[i]));
+  }
   const ry_value *kc = in + n, *vc = in + n + L, *rest = in + n + 2 * L;
-  int k = ry_lm_forward(b, sc->c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
+  ry_lm_config c = *sc->c;
+  /* with the int8 products, llama.cpp's arithmetic; not in chunks of more
+     than 64 tokens, whose products take the cpu backend's faster f32 panels
+     (qgemm.c's INT8_MAX_ROWS) and so would not agree bit for bit anyway */
+  c.ggml_numerics = quantized && !sc->exact && ry_value_shape(b, rest[0]).dims[1] <= 64;
+  int k = ry_lm_forward(b, &c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
   ry_pvalues_free(pv);
   return k ? k : -1;
 }

@@ -67,34 +67,50 @@ typedef void (*dot4_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
 /* four rows by four x rows (xs blocks apart): out[c * ldo + r], the same */
 typedef void (*dot44_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs, int64_t nb, float *out, int64_t ldo);
 
-static float dot_q4_0(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; b++, w += 18) {
-    int32_t s = 0;
-    for (int j = 0; j < 16; j++) s += (w[2 + j] & 15) * x[b].q[j] + (w[2 + j] >> 4) * x[b].q[j + 16];
-    acc += f16le(w) * x[b].d * (float)(s - 8 * x[b].sum);
-  }
-  return acc;
+/* The f32 order of llama.cpp's AVX2 kernels (ggml_vec_dot_q4_0_q8_0 etc.),
+ * which the VNNI kernels below share: eight lanes, lane l holding the
+ * exact integer sum of the block's elements 4l..4l+3 (Q4 codes: the low
+ * nibbles are elements 0-15, the high ones 16-31), accumulated as
+ * fma(sum, d_w d_x, acc[l]) block after block; then the lanes added as
+ * hsum_float_8 adds them, ((0+4) + (2+6)) + ((1+5) + (3+7)); Q4_1's
+ * minimum times f16(d_x sum(q_x)) is summed apart and added last. */
+static float hsum8_ref(const float *a) {
+  float t[4];
+  for (int i = 0; i < 4; i++) t[i] = a[i] + a[4 + i];
+  return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
-static float dot_q4_1(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; b++, w += 20) {
-    int32_t s = 0;
-    for (int j = 0; j < 16; j++) s += (w[4 + j] & 15) * x[b].q[j] + (w[4 + j] >> 4) * x[b].q[j + 16];
-    acc += f16le(w) * x[b].d * (float)s + f16le(w + 2) * x[b].ds;
+/* the code of element e of a Q4 block (offset 0 for Q4_1, 8 for Q4_0) */
+static int q4_code(const uint8_t *qs, int e, int off) { return (e < 16 ? qs[e] & 15 : qs[e - 16] >> 4) - off; }
+
+static float dot_q4(const uint8_t *w, const q8blk *x, int64_t nb, int ts, int qo, int off, bool minimum) {
+  float acc[8] = {0}, corr = 0.0f;
+  for (int64_t b = 0; b < nb; b++, w += ts) {
+    float d = f16le(w) * x[b].d;
+    for (int l = 0; l < 8; l++) {
+      int32_t s = 0;
+      for (int e = 4 * l; e < 4 * l + 4; e++) s += q4_code(w + qo, e, off) * x[b].q[e];
+      acc[l] = fmaf((float)s, d, acc[l]);
+    }
+    if (minimum) corr += f16le(w + 2) * x[b].ds;
   }
-  return acc;
+  return hsum8_ref(acc) + corr;
 }
+
+static float dot_q4_0(const uint8_t *w, const q8blk *x, int64_t nb) { return dot_q4(w, x, nb, 18, 2, 8, false); }
+static float dot_q4_1(const uint8_t *w, const q8blk *x, int64_t nb) { return dot_q4(w, x, nb, 20, 4, 0, true); }
 
 static float dot_q8_0(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float acc = 0.0f;
+  float acc[8] = {0};
   for (int64_t b = 0; b < nb; b++, w += 34) {
-    int32_t s = 0;
-    for (int j = 0; j < QK; j++) s += (int8_t)w[2 + j] * x[b].q[j];
-    acc += f16le(w) * x[b].d * (float)s;
+    float d = f16le(w) * x[b].d;
+    for (int l = 0; l < 8; l++) {
+      int32_t s = 0;
+      for (int e = 4 * l; e < 4 * l + 4; e++) s += (int8_t)w[2 + e] * x[b].q[e];
+      acc[l] = fmaf((float)s, d, acc[l]);
+    }
   }
-  return acc;
+  return hsum8_ref(acc);
 }
 
 /* K-quants: 256-element super-blocks of 32-element sub-blocks j, each
@@ -180,9 +196,11 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
  * vpdpbusd; R = 4 keeps four accumulator chains in flight and loads each x
  * block once. The per-row order of every sum is the same for R = 1 and
  * R = 4, so which rows a thread groups does not change any result. TS:
- * block bytes, QO: offset of the codes, W1: the block's codes as u8, CORR:
- * the block's scalar term (a minimum times d_x sum(q_x), or the code offset
- * taken off). (512-bit vectors over two blocks measured slower on Zen 4:
+ * block bytes, QO: offset of the codes, W1: the block's codes as u8, OFF:
+ * what those u8 codes add to each lane (taken off in integers), CORR: the
+ * block's scalar term (Q4_1's minimum times f16(d_x sum(q_x))). Each lane
+ * and the f32 order are llama.cpp's (dot_q4 above). (512-bit vectors over
+ * two blocks measured slower on Zen 4:
  * the per-block f16 scales, not the products, bound the loop.) */
 /* the one-row and four-row entry points of a kernel name##_r(..., R) */
 #define ROW_ENTRIES(name)                                                                         \
@@ -196,7 +214,7 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
   }
 
 #define PREFETCH_BYTES 512 /* ahead in each weight row: the rows stream from memory in decode */
-#define ROWS_KERNEL(name, TS, QO, W1, CORR)                                                                      \
+#define ROWS_KERNEL(name, TS, QO, W1, OFF, CORR)                                                                      \
   VNNI static inline __attribute__((always_inline)) void name##_r(const uint8_t *w, size_t rs, const q8blk *x, \
                                                                   int64_t nb, float *out, const int R) {          \
     __m256 acc[4];                                                                                                \
@@ -206,11 +224,11 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
       corr[r] = 0.0f;                                                                                             \
     }                                                                                                             \
     for (int64_t b = 0; b < nb; b++) {                                                                            \
-      __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].q);                                                 \
+      __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].q), off = OFF(xq);                                  \
       for (int r = 0; r < R; r++) {                                                                               \
         const uint8_t *blk = w + (size_t)r * rs + (size_t)b * TS;                                                 \
         _mm_prefetch((const char *)blk + PREFETCH_BYTES, _MM_HINT_T0);                                            \
-        __m256i sv = _mm256_dpbusd_epi32(_mm256_setzero_si256(), W1(blk + QO), xq);                              \
+        __m256i sv = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), W1(blk + QO), xq), off);       \
         float d = h16(blk) * x[b].d;                                                                              \
         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(d), acc[r]);                             \
         corr[r] += CORR(blk, d, x[b]);                                                                            \
@@ -232,12 +250,13 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
       for (int c = 0; c < 4; c++) corr[r][c] = 0.0f;                                                              \
     }                                                                                                             \
     for (int64_t b = 0; b < nb; b++) {                                                                            \
-      __m512i xq[2];                                                                                              \
+      __m512i xq[2], off[2];                                                                                      \
       __m512 xd[2];                                                                                               \
       for (int h = 0; h < 2; h++) {                                                                               \
         const q8blk *x0 = &x[2 * h * xs + b], *x1 = &x[(2 * h + 1) * xs + b];                                     \
-        xq[h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x0->q)),          \
-                                   _mm256_loadu_si256((const __m256i *)x1->q), 1);                                \
+        __m256i q0 = _mm256_loadu_si256((const __m256i *)x0->q), q1 = _mm256_loadu_si256((const __m256i *)x1->q); \
+        xq[h] = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);                                            \
+        off[h] = _mm512_inserti64x4(_mm512_castsi256_si512(OFF(q0)), OFF(q1), 1);                                 \
         xd[h] = _mm512_insertf32x8(_mm512_set1_ps(x0->d), _mm256_set1_ps(x1->d), 1);                              \
       }                                                                                                           \
       for (int r = 0; r < 4; r++) {                                                                               \
@@ -247,7 +266,7 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
         float dw = h16(blk);                                                                                      \
         __m512 dwv = _mm512_set1_ps(dw);                                                                          \
         for (int h = 0; h < 2; h++) {                                                                             \
-          __m512i sv = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv2, xq[h]);                                  \
+          __m512i sv = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv2, xq[h]), off[h]);        \
           acc[r][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), _mm512_mul_ps(dwv, xd[h]), acc[r][h]);             \
         }                                                                                                         \
         for (int c = 0; c < 4; c++) {                                                                             \
@@ -263,12 +282,19 @@ VNNI static inline __m256i flipped(const uint8_t *q) {
       }                                                                                                           \
   }
 
-#define CORR_Q4_0(blk, d, xb) (-(d) * (float)(8 * (xb).sum))
+/* OFF: per lane, what the u8 codes add to the products (8 sum(q_x) for
+   Q4_0's codes, 128 sum(q_x) for Q8_0's flipped ones), taken off in
+   integers so each lane holds llama.cpp's exact sum; CORR: Q4_1's minimum */
+VNNI static inline __m256i off_none(__m256i xq) { return (void)xq, _mm256_setzero_si256(); }
+VNNI static inline __m256i off_8(__m256i xq) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xq); }
+VNNI static inline __m256i off_128(__m256i xq) {
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq);
+}
+#define CORR_NONE(blk, d, xb) ((void)(xb), 0.0f)
 #define CORR_Q4_1(blk, d, xb) (h16((blk) + 2) * (xb).ds)
-#define CORR_Q8_0(blk, d, xb) (-(d) * (float)(128 * (xb).sum))
-ROWS_KERNEL(dot_q4_0_vnni, 18, 2, nibbles, CORR_Q4_0)
-ROWS_KERNEL(dot_q4_1_vnni, 20, 4, nibbles, CORR_Q4_1)
-ROWS_KERNEL(dot_q8_0_vnni, 34, 2, flipped, CORR_Q8_0)
+ROWS_KERNEL(dot_q4_0_vnni, 18, 2, nibbles, off_8, CORR_NONE)
+ROWS_KERNEL(dot_q4_1_vnni, 20, 4, nibbles, off_none, CORR_Q4_1)
+ROWS_KERNEL(dot_q8_0_vnni, 34, 2, flipped, off_128, CORR_NONE)
 
 /* K-quants, R rows at a time as above; each row's order is the same for
  * R = 1 and R = 4 */
@@ -441,10 +467,18 @@ bool ryc_qgemm_int8(const ryc_qgemm *q) {
 /* ---- the product ---- */
 
 #define ROWS_PER_TILE 16 /* weight rows kept in L1 while every x row passes */
-/* From this many x rows on, even an act8 product dequantizes panels of
- * weights into the packed f32 GEMM: measured faster than the int8 kernels
- * (and it is exact); below, the int8 kernels win (docs/QUANT.md). */
-#define INT8_MAX_ROWS 16
+/* Int8 products of Q4_0, Q4_1 and Q8_0 run the int8 kernels up to
+ * INT8_MAX_ROWS x rows, as llama.cpp does: the packed f32 GEMM over panels
+ * of dequantized weights is exact, not llama.cpp's arithmetic, and the
+ * difference moves the 8-bit codes of later products enough to change
+ * greedy choices (docs/QUANT.md). Measured on one core (EPYC, cpu time of
+ * a SmolLM2 prefill): 16 rows 68 ms int8 against 93 ms panels, 64 rows 225
+ * against 210, 128 rows 453 against 388; so the longest prefill chunks
+ * (128 and 256 tokens, where ry_lm drops llama.cpp's arithmetic too) keep
+ * the panels. The K-quants (no 4x4 kernel, and not llama.cpp's Q8_K
+ * rounding anyway) take the panels from INT8_MAX_ROWS_K x rows on. */
+#define INT8_MAX_ROWS 64
+#define INT8_MAX_ROWS_K 16
 #define PANEL_ROWS 256
 
 typedef struct job {
@@ -511,7 +545,8 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
   if (s) return s;
   job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, 0};
   if (q->m == 0 || q->n == 0) return NULL;
-  if (ryc_qgemm_int8(q) && q->m < INT8_MAX_ROWS) {
+  bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
+  if (ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS)) {
     int64_t nb = q->k / QK;
     size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
     q8blk *xq = ry__malloc(xb ? xb : 1);
