@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "lm_internal.h"
+#include "nn/fma.h"
 #include "ryft/trace.h"
 
 static ry_value fail_oom(ry_builder *b) {
@@ -50,19 +51,11 @@ ry_value ryl_rope_angles_ggml(ry_builder *b, ry_loc loc, double base, int head_d
 
 static ry_value f32c(ry_builder *b, ry_loc loc, float v) { return ry_scalar_(b, loc, RY_F32, v); }
 
-/* fma(a, c, d) of f32 values: the product is exact in double, so one
- * double rounding and one to f32 (they differ from a single rounding only
- * when the double lands on an f32 tie, about once in 2^29) */
-static ry_value fma32(ry_builder *b, ry_loc loc, ry_value a, ry_value c, ry_value d) {
-  ry_value p = ry_mul_(b, loc, ry_convert_(b, loc, a, RY_F64), ry_convert_(b, loc, c, RY_F64));
-  return ry_convert_(b, loc, ry_add_(b, loc, p, ry_convert_(b, loc, d, RY_F64)), RY_F32);
-}
-
 /* a * b - c * d (sign < 0) or a * b + c * d as ggml's rope rotation
  * compiles with FMA contraction: fma(a, b, +-(c * d)) */
 ry_value ryl_rotate_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_value c, ry_value d, int sign) {
   ry_value cd = ry_mul_(b, loc, c, d);
-  return fma32(b, loc, a, bb, sign < 0 ? ry_neg_(b, loc, cd) : cd);
+  return ryn_fma_f32_rounded_twice(b, loc, a, bb, sign < 0 ? ry_neg_(b, loc, cd) : cd);
 }
 
 /* ggml_v_expf (the AVX2 one, which llama.cpp's softmax and SiLU call): n =
@@ -76,17 +69,17 @@ ry_value ryl_rotate_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_
  * rounds to 0 anyway, next to a sum of at least 1). */
 static ry_value expf_ggml(ry_builder *b, ry_loc loc, ry_value x) {
   const float shift = 0x1.8p23f;
-  ry_value z = fma32(b, loc, x, f32c(b, loc, 0x1.715476p+0f), f32c(b, loc, shift));
+  ry_value z = ryn_fma_f32_rounded_twice(b, loc, x, f32c(b, loc, 0x1.715476p+0f), f32c(b, loc, shift));
   ry_value n = ry_sub_(b, loc, z, f32c(b, loc, shift));
   ry_value neg_n = ry_neg_(b, loc, n); /* fnmadd(n, c, x) = fma(-n, c, x) */
-  ry_value r = fma32(b, loc, neg_n, f32c(b, loc, 0x1.62e4p-1f), x);
-  r = fma32(b, loc, neg_n, f32c(b, loc, 0x1.7f7d1cp-20f), r);
+  ry_value r = ryn_fma_f32_rounded_twice(b, loc, neg_n, f32c(b, loc, 0x1.62e4p-1f), x);
+  r = ryn_fma_f32_rounded_twice(b, loc, neg_n, f32c(b, loc, 0x1.7f7d1cp-20f), r);
   ry_value k = ry_exp2_(b, loc, n); /* 2^n, exact for an integer n */
   ry_value u = ry_mul_(b, loc, r, r);
-  ry_value hi = fma32(b, loc, f32c(b, loc, 0x1.0e4020p-7f), r, f32c(b, loc, 0x1.573e2ep-5f));
-  ry_value lo = fma32(b, loc, f32c(b, loc, 0x1.555e66p-3f), r, f32c(b, loc, 0x1.fffdb6p-2f));
-  ry_value j = fma32(b, loc, fma32(b, loc, hi, u, lo), u, ry_mul_(b, loc, f32c(b, loc, 0x1.ffffecp-1f), r));
-  ry_value e = fma32(b, loc, j, k, k);
+  ry_value hi = ryn_fma_f32_rounded_twice(b, loc, f32c(b, loc, 0x1.0e4020p-7f), r, f32c(b, loc, 0x1.573e2ep-5f));
+  ry_value lo = ryn_fma_f32_rounded_twice(b, loc, f32c(b, loc, 0x1.555e66p-3f), r, f32c(b, loc, 0x1.fffdb6p-2f));
+  ry_value j = ryn_fma_f32_rounded_twice(b, loc, ryn_fma_f32_rounded_twice(b, loc, hi, u, lo), u, ry_mul_(b, loc, f32c(b, loc, 0x1.ffffecp-1f), r));
+  ry_value e = ryn_fma_f32_rounded_twice(b, loc, j, k, k);
   e = ry_select_(b, loc, ry_compare_(b, loc, n, f32c(b, loc, 126.0f), RY_GT), f32c(b, loc, INFINITY), e);
   return ry_select_(b, loc, ry_compare_(b, loc, n, f32c(b, loc, -126.0f), RY_LT), f32c(b, loc, 0.0f), e);
 }

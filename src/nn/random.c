@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
+#include "nn/fma.h"
 #include "ryft/random.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -207,34 +208,9 @@ ry_value ry_random_bits_(ry_builder *b, ry_loc loc, ry_value key, int bit_width,
 
 static ry_value f32c(ry_builder *b, ry_loc loc, double v) { return ry_scalar_(b, loc, RY_F32, v); }
 
-/* f32 x*y + z with one rounding, from f64 ops. The product of two f32 is
- * exact in f64, and TwoSum gives the f64 sum s and its error err. Rounding
- * s to f32 is then the fma except when s falls exactly halfway between two
- * f32 (the only case where rounding twice differs from rounding once): s +
- * (s - r) is then the other neighbour, and the exact sum is nearer to it
- * when err has the sign of s - r (err * (s - r) cannot underflow for
- * values made from f32). No product meets an add in f32 and there is
- * nothing a compiler could shorten back to f32 arithmetic, so no backend
- * can fuse or re-round this; it has no bitcasts, which would split the cpu
- * backend's kernels. */
-static ry_value fma_f32(ry_builder *b, ry_loc loc, ry_value x, ry_value y, ry_value z) {
-  ry_value p = ry_mul_(b, loc, ry_convert_(b, loc, x, RY_F64), ry_convert_(b, loc, y, RY_F64));
-  ry_value c = ry_convert_(b, loc, z, RY_F64);
-  ry_value s = ry_add_(b, loc, p, c);
-  ry_value bv = ry_sub_(b, loc, s, p);
-  ry_value err = ry_add_(b, loc, ry_sub_(b, loc, p, ry_sub_(b, loc, s, bv)), ry_sub_(b, loc, c, bv));
-  ry_value r = ry_convert_(b, loc, s, RY_F32), rd = ry_convert_(b, loc, r, RY_F64);
-  ry_value d = ry_sub_(b, loc, s, rd); /* exact */
-  ry_value o = ry_add_(b, loc, s, d); /* exact at a tie; never on the f32 grid otherwise */
-  ry_value ro = ry_convert_(b, loc, o, RY_F32);
-  ry_value tie = ry_compare_(b, loc, ry_convert_(b, loc, ro, RY_F64), o, RY_EQ);
-  ry_value beyond = ry_compare_(b, loc, ry_mul_(b, loc, err, d), ry_scalar_(b, loc, RY_F64, 0.0), RY_GT);
-  return ry_select_(b, loc, ry_and_(b, loc, tie, beyond), ro, r);
-}
-
 /* f32 x + y, safe from being fused with a product that computed x or y. */
 static ry_value add_f32(ry_builder *b, ry_loc loc, ry_value x, ry_value y) {
-  return fma_f32(b, loc, x, f32c(b, loc, 1.0), y);
+  return ryn_fma_f32(b, loc, x, f32c(b, loc, 1.0), y);
 }
 
 /* XLA:CPU's f32 log (the Cephes polynomial), for x > 0 finite (the only
@@ -259,15 +235,15 @@ static ry_value log_f32(ry_builder *b, ry_loc loc, ry_value x) {
   ry_value t = ry_add_(b, loc, ry_sub_(b, loc, m, f32c(b, loc, 1.0)), ry_select_(b, loc, small, m, f32c(b, loc, 0.0)));
   ry_value t2 = ry_mul_(b, loc, t, t), t3 = ry_mul_(b, loc, t2, t);
   /* three interleaved Horner chains joined by t^3 */
-  ry_value y0 = fma_f32(b, loc, t, f32c(b, loc, k_log_p[0]), f32c(b, loc, k_log_p[1]));
-  ry_value y1 = fma_f32(b, loc, t, f32c(b, loc, k_log_p[3]), f32c(b, loc, k_log_p[4]));
-  ry_value y2 = fma_f32(b, loc, t, f32c(b, loc, k_log_p[6]), f32c(b, loc, k_log_p[7]));
-  y0 = fma_f32(b, loc, y0, t, f32c(b, loc, k_log_p[2]));
-  y1 = fma_f32(b, loc, y1, t, f32c(b, loc, k_log_p[5]));
-  y2 = fma_f32(b, loc, y2, t, f32c(b, loc, k_log_p[8]));
-  ry_value y = fma_f32(b, loc, y0, t3, y1);
-  y = fma_f32(b, loc, y, t3, y2);
-  y = fma_f32(b, loc, y, t3, ry_mul_(b, loc, e, f32c(b, loc, -2.12194440e-4)));
+  ry_value y0 = ryn_fma_f32(b, loc, t, f32c(b, loc, k_log_p[0]), f32c(b, loc, k_log_p[1]));
+  ry_value y1 = ryn_fma_f32(b, loc, t, f32c(b, loc, k_log_p[3]), f32c(b, loc, k_log_p[4]));
+  ry_value y2 = ryn_fma_f32(b, loc, t, f32c(b, loc, k_log_p[6]), f32c(b, loc, k_log_p[7]));
+  y0 = ryn_fma_f32(b, loc, y0, t, f32c(b, loc, k_log_p[2]));
+  y1 = ryn_fma_f32(b, loc, y1, t, f32c(b, loc, k_log_p[5]));
+  y2 = ryn_fma_f32(b, loc, y2, t, f32c(b, loc, k_log_p[8]));
+  ry_value y = ryn_fma_f32(b, loc, y0, t3, y1);
+  y = ryn_fma_f32(b, loc, y, t3, y2);
+  y = ryn_fma_f32(b, loc, y, t3, ry_mul_(b, loc, e, f32c(b, loc, -2.12194440e-4)));
   /* t - t^2/2 + y + e*0.693359375: both products are exact */
   ry_value r = ry_sub_(b, loc, t, ry_mul_(b, loc, t2, f32c(b, loc, 0.5)));
   r = ry_add_(b, loc, r, y);
@@ -291,12 +267,12 @@ static ry_value log1p_f32(ry_builder *b, ry_loc loc, ry_value x) {
   ry_value large = log_f32(b, loc, add_f32(b, loc, x, f32c(b, loc, 1.0)));
   ry_value num = f32c(b, loc, k_log1p_num[0]), den = f32c(b, loc, k_log1p_den[0]);
   for (int i = 1; i < 7; i++) {
-    num = fma_f32(b, loc, num, x, f32c(b, loc, k_log1p_num[i]));
-    den = fma_f32(b, loc, den, x, f32c(b, loc, k_log1p_den[i]));
+    num = ryn_fma_f32(b, loc, num, x, f32c(b, loc, k_log1p_num[i]));
+    den = ryn_fma_f32(b, loc, den, x, f32c(b, loc, k_log1p_den[i]));
   }
   ry_value x2 = ry_mul_(b, loc, x, x);
   ry_value s = ry_mul_(b, loc, ry_mul_(b, loc, x, x2), ry_div_(b, loc, num, den));
-  s = add_f32(b, loc, x, fma_f32(b, loc, x2, f32c(b, loc, -0.5), s));
+  s = add_f32(b, loc, x, ryn_fma_f32(b, loc, x2, f32c(b, loc, -0.5), s));
   ry_value small = ry_compare_(b, loc, ry_abs_(b, loc, x), f32c(b, loc, 0.41421356237309504880), RY_LT);
   return ry_select_(b, loc, small, s, large);
 }
@@ -315,7 +291,7 @@ static ry_value erf_inv_f32(ry_builder *b, ry_loc loc, ry_value x) {
   w = ry_select_(b, loc, lt, ry_sub_(b, loc, w, f32c(b, loc, 2.5)), ry_sub_(b, loc, ry_sqrt_(b, loc, w), f32c(b, loc, 3.0)));
   ry_value p = ry_select_(b, loc, lt, f32c(b, loc, k_erfinv_lt5[0]), f32c(b, loc, k_erfinv_ge5[0]));
   for (int i = 1; i < 9; i++)
-    p = fma_f32(b, loc, p, w, ry_select_(b, loc, lt, f32c(b, loc, k_erfinv_lt5[i]), f32c(b, loc, k_erfinv_ge5[i])));
+    p = ryn_fma_f32(b, loc, p, w, ry_select_(b, loc, lt, f32c(b, loc, k_erfinv_lt5[i]), f32c(b, loc, k_erfinv_ge5[i])));
   ry_value r = ry_mul_(b, loc, p, x);
   ry_value edge = ry_compare_(b, loc, ry_abs_(b, loc, x), f32c(b, loc, 1.0), RY_EQ);
   return ry_select_(b, loc, edge, ry_mul_(b, loc, x, f32c(b, loc, INFINITY)), r);
@@ -365,7 +341,7 @@ static ry_value uniform_v(ry_builder *b, ry_loc loc, const char *fn, ry_value ke
   ry_value floats = ry_sub_(b, loc, ry_bitcast_convert_(b, loc, fb, dtype), ry_scalar_(b, loc, dtype, 1.0));
   ry_value range = ry_sub_(b, loc, maxval, minval), scaled;
   if (dtype == RY_F32) /* XLA:CPU fuses floats * range + minval into one fma */
-    scaled = fma_f32(b, loc, floats, range, minval);
+    scaled = ryn_fma_f32(b, loc, floats, range, minval);
   else
     scaled = ry_add_(b, loc, ry_mul_(b, loc, floats, range), minval);
   return ry_max_(b, loc, minval, scaled);
