@@ -37,6 +37,8 @@ static const char k_gen_usage[] =
     "  --no-stats            generate: no timing line on stderr\n"
     "  --exact               products with quantized weights in f32 (default:\n"
     "                        8-bit activations, as llama.cpp; faster)\n"
+    "  --ggml-numerics       llama.cpp's CPU arithmetic op by op (its greedy\n"
+    "                        tokens; about half the decode speed)\n"
     "\n"
     "exit status: 0 success, 1 failure, 2 bad command line\n";
 
@@ -57,7 +59,7 @@ static int fail(ry_status s, const char *what) {
 typedef struct gen_opts {
   const char *model, *prompt, *device, *system;
   ry_sample_opts sample;
-  int n_predict, ctx, chat, stats, exact;
+  int n_predict, ctx, chat, stats, exact, ggml;
 } gen_opts;
 
 static int parse_num(const char *v, double lo, double hi, double *out) {
@@ -71,7 +73,7 @@ static int parse_num(const char *v, double lo, double hi, double *out) {
 
 /* 0 ok, 2 usage error (printed) */
 static int parse_opts(int argc, char **argv, int is_chat, gen_opts *o) {
-  *o = (gen_opts){NULL, NULL, "cpu", NULL, RY_SAMPLE_DEFAULTS, 128, 2048, is_chat, 1, 0};
+  *o = (gen_opts){NULL, NULL, "cpu", NULL, RY_SAMPLE_DEFAULTS, 128, 2048, is_chat, 1, 0, 0};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-' || !a[1]) {
@@ -89,6 +91,10 @@ static int parse_opts(int argc, char **argv, int is_chat, gen_opts *o) {
     }
     if (!strcmp(a, "--exact")) {
       o->exact = 1;
+      continue;
+    }
+    if (!strcmp(a, "--ggml-numerics")) {
+      o->ggml = 1;
       continue;
     }
     static const char *const with_value[] = {"-p", "--prompt", "-n", "--n-predict", "--temp", "--top-k", "--top-p",
@@ -217,6 +223,7 @@ static int load(const gen_opts *o, ry_lm **m, ry_tokenizer **tok) {
     return fail(s, NULL);
   }
   ry_lm_set_exact(*m, o->exact);
+  ry_lm_set_ggml_numerics(*m, o->ggml);
   return 0;
 }
 

@@ -74,8 +74,8 @@ typedef struct ry_lm_config {
    * of ggml_vec_dot_f16 (one query row) or llamafile's tinyBLAS (several),
    * the 1/sqrt(head_dim) scale on the scores, the softmax and SwiGLU with
    * ggml's vectorized exp and sums. 0: ryft's f32 arithmetic. ry_lm sets it
-   * for a model with quantized weights, unless ry_lm_set_exact, in chunks
-   * of up to 64 tokens. */
+   * after ry_lm_set_ggml_numerics for a model with quantized weights, unless
+   * ry_lm_set_exact, in chunks of up to 64 tokens. */
   int ggml_numerics;
 } ry_lm_config;
 
@@ -176,6 +176,12 @@ RY_API void ry_lm_reset(ry_lm *m);        /* forget the tokens seen (position 0)
  * int8 dot products, as llama.cpp computes them (ry_dequantize_act8). Takes
  * effect at the next ry_lm_eval (the steps compile again). */
 RY_API void ry_lm_set_exact(ry_lm *m, int exact);
+/* on nonzero: with quantized weights (and not exact), steps of up to 64
+ * tokens in llama.cpp's CPU arithmetic op by op (ry_lm_config.ggml_numerics:
+ * the same greedy tokens as llama.cpp), at about half the decode speed on
+ * 2 threads; 0 (the default): ryft's own f32 arithmetic around the int8
+ * products. Takes effect at the next ry_lm_eval. */
+RY_API void ry_lm_set_ggml_numerics(ry_lm *m, int on);
 RY_API int ry_lm_position(const ry_lm *m); /* tokens seen so far */
 RY_API const ry_lm_config *ry_lm_config_of(const ry_lm *m);
 

@@ -549,13 +549,14 @@ typedef struct step_ctx {
   const int *qtype; /* per weight: its ggml type when it is raw blocks, else -1 */
   bool exact;       /* products with quantized weights in f32, not int8 */
   int64_t window;
+  bool ggml;        /* ry_lm_set_ggml_numerics */
 } step_ctx;
 
 struct ry_lm {
   ry_lm_config c;
   ry_params *w;
   int *qtype; /* per weight of w */
-  bool exact;
+  bool exact, ggml;
   ry_device *dev;
   int max_ctx, pos;
   int64_t cache_len; /* max_ctx + MAX_CHUNK: a padded chunk always fits */
@@ -588,7 +589,7 @@ static int step_fn(ry_builder *b, const ry_value *in, ry_value *out, void *vctx)
   /* with the int8 products, llama.cpp's arithmetic; not in chunks of more
      than 64 tokens, whose products take the cpu backend's faster f32 panels
      (qgemm.c's INT8_MAX_ROWS) and so would not agree bit for bit anyway */
-  c.ggml_numerics = quantized && !sc->exact && ry_value_shape(b, rest[0]).dims[1] <= 64;
+  c.ggml_numerics = sc->ggml && quantized && !sc->exact && ry_value_shape(b, rest[0]).dims[1] <= 64;
   int k = ry_lm_forward(b, &c, pv, rest[0], rest[1], rest[2], kc, vc, sc->window, out, out + 1, out + 1 + L);
   ry_pvalues_free(pv);
   return k ? k : -1;
@@ -709,6 +710,15 @@ void ry_lm_set_exact(ry_lm *m, int exact) {
   }
 }
 
+void ry_lm_set_ggml_numerics(ry_lm *m, int on) {
+  if (!m || m->ggml == (on != 0)) return;
+  m->ggml = on != 0;
+  for (int i = 0; i < N_WINDOWS; i++) { /* compiled again, the other way, when next used */
+    ry_jit_free(m->jits[i]);
+    m->jits[i] = NULL;
+  }
+}
+
 void ry_lm_reset(ry_lm *m) {
   if (m) m->pos = 0;
 }
@@ -721,7 +731,7 @@ static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float 
   int wi = 0;
   while (wi + 1 < m->n_windows && m->windows[wi] < (int64_t)m->pos + T) wi++;
   if (!m->jits[wi]) {
-    m->ctx[wi] = (step_ctx){&m->c, m->w, m->qtype, m->exact, m->windows[wi]};
+    m->ctx[wi] = (step_ctx){&m->c, m->w, m->qtype, m->exact, m->windows[wi], m->ggml};
     char name[48];
     snprintf(name, sizeof name, "lm_step_w%lld", (long long)m->windows[wi]);
     ry_status s = ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi]);
