@@ -179,6 +179,7 @@ void ry_array_release(ry_array *a) {
   if (!a) return;
   if (atomic_fetch_sub((_Atomic int *)&a->refcount, 1) == 1) {
     if (a->dev) a->dev->ops->free(a->dev);
+    if (a->derived) a->derived_free(a->derived);
     if (a->borrowed) {
       if (a->borrow_release) a->borrow_release(a->borrow_ctx);
     } else if (a->data) {
@@ -186,6 +187,19 @@ void ry_array_release(ry_array *a) {
     }
     ry__free(a, sizeof *a);
   }
+}
+
+void *ry__array_derived(ry_array *a, void *(*make)(const void *data, void *ctx), void *ctx, void (*free_fn)(void *)) {
+  if (!a->borrowed) return NULL;
+  void *d = __atomic_load_n(&a->derived, __ATOMIC_ACQUIRE);
+  if (d) return d;
+  void *mine = make(a->data, ctx), *none = NULL;
+  if (!mine) return NULL;
+  /* derived_free is the same function for every maker of one array's layout */
+  __atomic_store_n(&a->derived_free, free_fn, __ATOMIC_RELAXED);
+  if (__atomic_compare_exchange_n(&a->derived, &none, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return mine;
+  free_fn(mine);
+  return none;
 }
 
 ry_dtype ry_array_dtype(const ry_array *a) { return a->type.dtype; }

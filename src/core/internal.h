@@ -68,6 +68,12 @@ struct ry_array {
   bool borrowed;
   void (*borrow_release)(void *ctx);
   void *borrow_ctx;
+  /* A backend's other layout of a borrowed array's bytes (weights repacked
+   * for a kernel), made on first use, set once (atomically), freed with the
+   * array by derived_free. Only borrowed arrays carry one: their bytes never
+   * change, so it cannot go stale. */
+  void *derived;
+  void (*derived_free)(void *derived);
 };
 /* The run holds the only reference and may write over or reuse the bytes. */
 static inline bool ry__array_exclusive(const ry_array *a) {
@@ -84,6 +90,11 @@ ry_status ry__array_wrap_dev(ry_type t, ry_devbuf *b, ry_array **out);
  * array that came from a user is about to be read through ->data. */
 ry_status ry__array_sync(const ry_array *a);
 static inline void *ry__array_mut(ry_array *a) { return a->data; }
+/* The derived layout of a borrowed array: the one already made, else
+ * make(a->data, ctx) (NULL: none, the caller keeps the plain bytes), kept
+ * and freed with the array by free_fn. NULL for an array that is not
+ * borrowed. Thread-safe: when two threads make one, one copy is kept. */
+void *ry__array_derived(ry_array *a, void *(*make)(const void *data, void *ctx), void *ctx, void (*free_fn)(void *));
 
 /* ---- growable int32 vector ---- */
 typedef struct ry_ivec {

@@ -530,10 +530,11 @@ static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **va
 }
 
 static ry_status run_qgemm(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
-  const ry_array *x = vals[sp->bufs[1]], *w = vals[sp->bufs[2]];
+  const ry_array *x = vals[sp->bufs[1]];
+  ry_array *w = vals[sp->bufs[2]];
   if (!x || !w) return ry__err(RY_ERR_INTERNAL, "cpu: quantized gemm operand has no buffer");
   ry_status s = new_buffer(rc, ry_vtype(st->g, sp->bufs[0]), &vals[sp->bufs[0]]);
-  return s ? s : ryc_qgemm_run(&sp->qgemm, x->data, w->data, vals[sp->bufs[0]]->data);
+  return s ? s : ryc_qgemm_run_array(&sp->qgemm, x->data, w, vals[sp->bufs[0]]->data);
 }
 
 static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
