@@ -3,6 +3,8 @@
  * compiles a handful of bucketed programs and runs prompts and decoding
  * steps through them. Public API only, like src/nn. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,10 +563,18 @@ struct ry_lm {
   int max_ctx, pos;
   int64_t cache_len; /* max_ctx + MAX_CHUNK: a padded chunk always fits */
   ry_array **kc, **vc; /* n_layers each */
-  ry_jit *jits[N_WINDOWS];
+  ry_jit *jits[N_WINDOWS][2]; /* per window: chunks of several tokens, one token (traced apart, so ahead too) */
   step_ctx ctx[N_WINDOWS];
   int64_t windows[N_WINDOWS];
   int n_windows;
+  /* the one-token program of the window a chunk uses, and of the next one
+     from half the window on, traced and planned ahead on a thread of their
+     own (ry_jit_lower), so decoding does not stop when the window grows */
+  pthread_t pre;
+  bool pre_running, pre_asked[N_WINDOWS];
+  atomic_bool pre_done;
+  int pre_wi, pre_n;
+  ry_type *pre_types;
 };
 
 /* in: weights..., k caches (L), v caches (L), tokens[1, T], pos0, last;
@@ -665,9 +675,67 @@ ry_status ryl_lm_new(const ry_lm_config *c, const ry_params *weights, ryl_qtype_
   return NULL;
 }
 
+static void *pre_main(void *arg) {
+  ry_lm *m = arg;
+  ry_executable *e = NULL; /* the jit keeps it */
+  ry_status_free(ry_jit_lower(m->jits[m->pre_wi][1], m->pre_n, m->pre_types, &e)); /* a failure shows in the call */
+  atomic_store(&m->pre_done, true);
+  return NULL;
+}
+
+/* wait for the thread tracing ahead, if one runs; before the programs or the
+   weights change, and when the model goes */
+static void pre_join(ry_lm *m) {
+  if (!m->pre_running) return;
+  pthread_join(m->pre, NULL);
+  m->pre_running = false;
+  free(m->pre_types);
+  m->pre_types = NULL;
+}
+
+static ry_status window_jit(ry_lm *m, int wi, bool one) {
+  if (m->jits[wi][one]) return NULL;
+  if (!m->jits[wi][!one]) /* else set, and maybe read by a trace ahead */
+    m->ctx[wi] = (step_ctx){&m->c, m->w, m->qtype, m->exact, m->windows[wi], m->ggml};
+  char name[48];
+  snprintf(name, sizeof name, "lm_step_w%lld", (long long)m->windows[wi]);
+  return ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi][one]);
+}
+
+/* Before a chunk of T tokens at window wi: trace the one-token program of
+   wi (after a prompt) or of the next window (from half of wi on) ahead. */
+static void prefetch(ry_lm *m, int wi, int T) {
+  if (m->pre_running && !atomic_load(&m->pre_done)) return; /* one at a time */
+  pre_join(m);
+  int want = T > 1 ? wi : wi + 1;
+  if (want >= m->n_windows || m->pre_asked[want] || (T == 1 && 2 * ((int64_t)m->pos + 1) < m->windows[wi])) return;
+  int nw = ry_params_count(m->w), L = m->c.n_layers, n_in = nw + 2 * L + 3;
+  ry_type *t = malloc((size_t)n_in * sizeof *t);
+  if (!t || window_jit(m, want, true)) { /* nothing ahead: the call traces it */
+    free(t);
+    return;
+  }
+  for (int i = 0; i < nw; i++) t[i] = ry_params_type(m->w, i);
+  for (int i = 0; i < 2 * L; i++) t[nw + i] = (ry_type){RY_F32, RY_SHAPE(1, m->c.n_kv_heads, m->cache_len, m->c.head_dim)};
+  t[nw + 2 * L] = (ry_type){RY_I32, RY_SHAPE(1, 1)};
+  t[nw + 2 * L + 1] = t[nw + 2 * L + 2] = (ry_type){RY_I32, RY_SCALAR};
+  m->pre_asked[want] = true;
+  m->pre_wi = want;
+  m->pre_n = n_in;
+  m->pre_types = t;
+  atomic_store(&m->pre_done, false);
+  if (pthread_create(&m->pre, NULL, pre_main, m) == 0) {
+    m->pre_running = true;
+  } else {
+    free(t);
+    m->pre_types = NULL;
+  }
+}
+
 void ry_lm_free(ry_lm *m) {
   if (!m) return;
-  for (int i = 0; i < N_WINDOWS; i++) ry_jit_free(m->jits[i]);
+  pre_join(m);
+  for (int i = 0; i < N_WINDOWS; i++) ry_jit_free(m->jits[i][0]), ry_jit_free(m->jits[i][1]);
   for (int l = 0; l < m->c.n_layers; l++) {
     if (m->kc) ry_array_release(m->kc[l]);
     if (m->vc) ry_array_release(m->vc[l]);
@@ -682,6 +750,7 @@ void ry_lm_free(ry_lm *m) {
 ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w) {
   if (!m || !w) return ry_status_make(RY_ERR_INVALID_ARGUMENT, "ry_lm_set_weights: no model or no weights");
   int n = ry_params_count(m->w);
+  pre_join(m); /* a trace ahead reads the tree */
   for (int i = 0; i < n; i++) { /* every tensor there with its type, before anything changes */
     const char *p = ry_params_path(m->w, i);
     ry_array *a = ry_params_get(w, p);
@@ -703,19 +772,25 @@ ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w) {
 
 void ry_lm_set_exact(ry_lm *m, int exact) {
   if (!m || m->exact == (exact != 0)) return;
+  pre_join(m);
+  memset(m->pre_asked, 0, sizeof m->pre_asked);
   m->exact = exact != 0;
   for (int i = 0; i < N_WINDOWS; i++) { /* compiled again, the other way, when next used */
-    ry_jit_free(m->jits[i]);
-    m->jits[i] = NULL;
+    ry_jit_free(m->jits[i][0]);
+    ry_jit_free(m->jits[i][1]);
+    m->jits[i][0] = m->jits[i][1] = NULL;
   }
 }
 
 void ry_lm_set_ggml_numerics(ry_lm *m, int on) {
   if (!m || m->ggml == (on != 0)) return;
+  pre_join(m);
+  memset(m->pre_asked, 0, sizeof m->pre_asked);
   m->ggml = on != 0;
   for (int i = 0; i < N_WINDOWS; i++) { /* compiled again, the other way, when next used */
-    ry_jit_free(m->jits[i]);
-    m->jits[i] = NULL;
+    ry_jit_free(m->jits[i][0]);
+    ry_jit_free(m->jits[i][1]);
+    m->jits[i][0] = m->jits[i][1] = NULL;
   }
 }
 
@@ -730,20 +805,16 @@ const ry_lm_config *ry_lm_config_of(const ry_lm *m) { return m ? &m->c : NULL; }
 static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float *logits) {
   int wi = 0;
   while (wi + 1 < m->n_windows && m->windows[wi] < (int64_t)m->pos + T) wi++;
-  if (!m->jits[wi]) {
-    m->ctx[wi] = (step_ctx){&m->c, m->w, m->qtype, m->exact, m->windows[wi], m->ggml};
-    char name[48];
-    snprintf(name, sizeof name, "lm_step_w%lld", (long long)m->windows[wi]);
-    ry_status s = ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi]);
-    if (s) return s;
-  }
+  ry_status s = window_jit(m, wi, T == 1);
+  if (s) return s;
+  prefetch(m, wi, T);
   int32_t tok[MAX_CHUNK] = {0};
   memcpy(tok, tokens, (size_t)n * sizeof *tok);
   int32_t pos0 = m->pos, last = n - 1;
   int nw = ry_params_count(m->w), L = m->c.n_layers, n_in = nw + 2 * L + 3, n_out = 1 + 2 * L;
   ry_array **in = calloc((size_t)(n_in + n_out), sizeof *in), **out = in ? in + n_in : NULL;
   bool *donate = calloc((size_t)n_in, sizeof *donate);
-  ry_status s = in && donate ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
+  s = in && donate ? NULL : ry_status_make(RY_ERR_OUT_OF_MEMORY, "ry_lm_eval: out of memory");
   if (s) {
     free(in);
     free(donate);
@@ -762,7 +833,7 @@ static ry_status run_chunk(ry_lm *m, const int32_t *tokens, int n, int T, float 
       donate[nw + l] = donate[nw + L + l] = true;
       m->kc[l] = m->vc[l] = NULL;
     }
-    s = ry_jit_call_donated(m->jits[wi], n_in, in, donate, n_out, out);
+    s = ry_jit_call_donated(m->jits[wi][T == 1], n_in, in, donate, n_out, out);
     if (s) { /* the caches went with the failed call: start over */
       ry_status_free(new_caches(m));
       m->pos = 0;

@@ -324,6 +324,13 @@ static void rows16_free(void *v) {
   free(r);
 }
 
+typedef struct rows16_job {
+  const rows16 *r;
+  const uint8_t *w;
+  size_t ts, qo, row_bytes;
+} rows16_job;
+static void rows16_fill(void *ctx, int64_t lo, int64_t hi);
+
 static void *rows16_make(const void *data, void *ctx) {
   const ryc_qgemm *q = ctx;
   int t = q->type;
@@ -333,13 +340,24 @@ static void *rows16_make(const void *data, void *ctx) {
   *r = (rows16){t, q->n / R16 * R16, q->k, q->k / QK, t == RY_GGML_Q4_1 ? 64 : 32, 0, NULL};
   r->rec = r->hdr + (t == RY_GGML_Q8_0 ? 512 : 256);
   size_t bytes = (size_t)(r->n / R16 * r->nb) * r->rec, row_bytes = (size_t)r->nb * ts;
-  r->p = bytes ? aligned_alloc(64, bytes) : NULL;
+  r->p = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL; /* a multiple of the alignment */
   if (!r->p) {
     free(r);
     return NULL;
   }
-  const uint8_t *w = data;
-  for (int64_t g = 0; g < r->n / R16; g++)
+  rows16_job j = {r, data, ts, qo, row_bytes};
+  ryc_parallel_for(r->n / R16, 8, rows16_fill, &j);
+  return r;
+}
+
+/* records of groups [lo, hi) */
+static void rows16_fill(void *ctx, int64_t lo, int64_t hi) {
+  const rows16_job *j = ctx;
+  const rows16 *r = j->r;
+  int t = r->type;
+  size_t ts = j->ts, qo = j->qo, row_bytes = j->row_bytes;
+  const uint8_t *w = j->w;
+  for (int64_t g = lo; g < hi; g++)
     for (int64_t b = 0; b < r->nb; b++) {
       uint8_t *o = r->p + (size_t)(g * r->nb + b) * r->rec;
       for (int row = 0; row < R16; row++) {
@@ -351,7 +369,6 @@ static void *rows16_make(const void *data, void *ctx) {
             o[r->hdr + 64 * c + 4 * row + e] = (uint8_t)(blk[qo + 4 * c + e] ^ (t == RY_GGML_Q8_0 ? 0x80 : 0));
       }
     }
-  return r;
 }
 
 /* rows 16g..16g+15 against one x row: out[0..15] */
