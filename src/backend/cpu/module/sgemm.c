@@ -107,8 +107,24 @@ static void ukr_d(int64_t kc, const float *a, int64_t lda, const float *restrict
    of two contiguous rows, in VL-wide partial sums then a fixed tree; B
    stored (k, n): rows of B scaled and added, p ascending. Either way an
    element's order depends on k alone, not on the columns a thread gets. */
+#if defined(__has_builtin) && VL == 16
+#if __has_builtin(__builtin_shufflevector)
+#define HSUM_SHUFFLE 1
+#endif
+#endif
+#ifdef HSUM_SHUFFLE /* the same tree in registers: lane q + lane q + w, w = 8, 4, 2, 1 */
+typedef float vf8 __attribute__((vector_size(32)));
+typedef float vf4 __attribute__((vector_size(16)));
+typedef float vf2 __attribute__((vector_size(8)));
+static inline float hsum(vf v) {
+  vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  vf2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
+  return c[0] + c[1]; }
+#else
 static inline float hsum(vf v) { float t[VL]; memcpy(t, &v, sizeof t);
   for (int w = VL / 2; w > 0; w /= 2) for (int q = 0; q < w; q++) t[q] += t[q + w]; return t[0]; }
+#endif
 void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, int64_t j_lo,
                int64_t j_hi) {
   const vf z = {0};
