@@ -597,6 +597,7 @@ bool ryc_qgemm_int8(const ryc_qgemm *q) {
 #define INT8_MAX_ROWS 64
 #define INT8_MAX_ROWS_K 16
 #define PANEL_ROWS 256
+#define PANEL_BYTES (512 << 10) /* a panel of f32 weights stays in L2 */
 
 typedef struct job {
   const ryc_qgemm *q;
@@ -609,6 +610,7 @@ typedef struct job {
   dot4_fn dot4;   /* NULL: one row at a time */
   dot44_fn dot44; /* NULL: one x row at a time */
   const struct rows16 *r16; /* the rows repacked sixteen at a time, or NULL */
+  int64_t np;               /* panels: weight rows dequantized at a time */
   int oom; /* exact mode: a task could not allocate its row */
 } job;
 
@@ -640,6 +642,24 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+/* weight rows [lo, hi) in panels of np: dequantized, multiplied (the GEMM
+   runs on this thread: the pool is busy with this job), copied into y */
+static void panel_task(void *ctx, int64_t lo, int64_t hi) {
+  job *j = ctx;
+  const ryc_qgemm *q = j->q;
+  size_t wb = (size_t)(j->np * q->k) * sizeof(float), cb = (size_t)(q->m * j->np) * sizeof(float);
+  float *wf = ry__malloc(wb), *c = ry__malloc(cb);
+  for (int64_t r0 = lo; wf && c && r0 < hi; r0 += j->np) {
+    int64_t nr = hi - r0 < j->np ? hi - r0 : j->np;
+    ry_status_free(ry_ggml_dequantize(q->type, j->w + (size_t)r0 * j->row_bytes, wf, nr * q->k)); /* the type was checked */
+    ryc_sgemm(0, 1, q->m, nr, q->k, j->x, wf, c);
+    for (int64_t i = 0; i < q->m; i++) memcpy(j->y + i * q->n + r0, c + i * nr, (size_t)nr * sizeof(float));
+  }
+  if (!wf || !c) __atomic_store_n(&j->oom, 1, __ATOMIC_RELAXED);
+  if (wf) ry__free(wf, wb);
+  if (c) ry__free(c, cb);
+}
+
 /* exact, few x rows: each weight row dequantized once, then its dots */
 static void exact_task(void *ctx, int64_t lo, int64_t hi) {
   job *j = ctx;
@@ -665,7 +685,7 @@ static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const
   size_t row_bytes;
   ry_status s = ry_ggml_row_size(q->type, q->k, &row_bytes);
   if (s) return s;
-  job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, NULL, 0};
+  job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, NULL, 0, 0};
   if (q->m == 0 || q->n == 0) return NULL;
   bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
   if (ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS)) {
@@ -693,22 +713,13 @@ static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const
     return __atomic_load_n(&j.oom, __ATOMIC_RELAXED) ? ry__oom() : NULL;
   }
   /* many x rows: panels of f32 weights (they stay in cache) into the packed
-     GEMM, each panel's columns copied into y */
-  int64_t np = q->n < PANEL_ROWS ? q->n : PANEL_ROWS;
-  size_t wb = (size_t)(np * q->k) * sizeof(float), cb = (size_t)(q->m * np) * sizeof(float);
-  float *wf = ry__malloc(wb), *c = np < q->n ? ry__malloc(cb) : y;
-  if (!wf || !c) s = ry__oom();
-  for (int64_t r0 = 0; !s && r0 < q->n; r0 += np) {
-    int64_t nr = q->n - r0 < np ? q->n - r0 : np;
-    s = ry_ggml_dequantize(q->type, w + (size_t)r0 * row_bytes, wf, nr * q->k);
-    if (s) break;
-    ryc_sgemm(0, 1, q->m, nr, q->k, x, wf, c);
-    if (c != y)
-      for (int64_t i = 0; i < q->m; i++) memcpy(y + i * q->n + r0, c + i * nr, (size_t)nr * sizeof(float));
-  }
-  ry__free(wf, wb);
-  if (c != y) ry__free(c, cb);
-  return s;
+     GEMM, each panel's columns copied into y; threads take whole panels
+     (dequantizing their own), each running its GEMM alone */
+  int64_t np = (int64_t)(PANEL_BYTES / ((size_t)q->k * sizeof(float))) / 32 * 32;
+  np = np < 32 ? 32 : np > PANEL_ROWS ? PANEL_ROWS : np;
+  j.np = np < q->n ? np : q->n;
+  ryc_parallel_for(q->n, j.np, panel_task, &j);
+  return __atomic_load_n(&j.oom, __ATOMIC_RELAXED) ? ry__oom() : NULL;
 }
 
 ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, float *y) { return run(q, x, w, NULL, y); }
