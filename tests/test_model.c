@@ -404,3 +404,45 @@ TEST(model_smollm2_matches_llamacpp) {
   ry_lm_free(m);
   ry_tokenizer_free(tok);
 }
+
+/* Decoding through growing attention windows while ry_lm traces the next
+ * window's one-token program on a thread of its own (and the model changes
+ * mode, or goes, with a trace ahead possibly running): every call succeeds
+ * and the logits after 128 tokens one at a time are those of the same 128
+ * tokens as one prompt. (TSan runs it: "from_threads".) */
+TEST(model_decode_traces_ahead_from_threads) {
+  ry_device *dev = NULL;
+  CHECK_OK(ry_device_get("cpu", &dev));
+  lm_data d = load("llama");
+  ry_lm_config c = tiny(RY_LM_LLAMA);
+  ry_lm *a = NULL, *b = NULL;
+  if (d.w) {
+    CHECK_OK(ry_lm_new(&c, d.w, dev, 128, &a));
+    CHECK_OK(ry_lm_new(&c, d.w, dev, 128, &b));
+  }
+  if (a && b && d.tokens) {
+    const int32_t *tok = ry_array_data(d.tokens);
+    int T = (int)ry_array_numel(d.tokens);
+    int32_t seq[128];
+    for (int i = 0; i < 128; i++) seq[i] = tok[(i * 7) % T];
+    float la[64], lb[64];
+    for (int i = 0; i < 128; i++) {
+      CHECK_OK(ry_lm_eval(a, seq + i, 1, la));
+      if (i == 40) { /* the next window is being traced ahead: both programs go and come back */
+        ry_lm_set_exact(a, 1);
+        ry_lm_set_exact(a, 0);
+      }
+    }
+    CHECK_OK(ry_lm_eval(b, seq, 128, lb));
+    float top = 0.0f;
+    for (int v = 0; v < 64; v++) top = fmaxf(top, fabsf(lb[v]));
+    for (int v = 0; v < 64; v++)
+      CHECK_MSG(fabsf(la[v] - lb[v]) <= 1e-4f * top, "logit %d: %g one token at a time, %g as one prompt", v, la[v], lb[v]);
+    ry_lm_reset(a);
+    CHECK_OK(ry_lm_eval(a, seq, 33, la)); /* from half the window on: a trace ahead starts, and the model goes */
+    CHECK_OK(ry_lm_eval(a, seq + 33, 1, la));
+  }
+  ry_lm_free(a);
+  ry_lm_free(b);
+  unload(&d);
+}
