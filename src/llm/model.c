@@ -186,10 +186,9 @@ static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_valu
   ry_value c = ry_broadcast_in_dim_(b, loc, cs, hs, RY_AXES(1, 3));
   ry_value n = ry_broadcast_in_dim_(b, loc, sn, hs, RY_AXES(1, 3));
   ry_value x0, x1;
-  if (kind == RY_ROPE_NORM) { /* pairs (2i, 2i+1) */
-    ry_value xp = ry_reshape_(b, loc, x, RY_SHAPE(B, T, H, h, 2));
-    x0 = ry_reshape_(b, loc, ry_slice_(b, loc, xp, RY_AXES(0, 0, 0, 0, 0), RY_AXES(B, T, H, h, 1), RY_NO_AXES), hs);
-    x1 = ry_reshape_(b, loc, ry_slice_(b, loc, xp, RY_AXES(0, 0, 0, 0, 1), RY_AXES(B, T, H, h, 2), RY_NO_AXES), hs);
+  if (kind == RY_ROPE_NORM) { /* pairs (2i, 2i+1): strided slices, no reshape, so the cpu backend fuses it all */
+    x0 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, 0), RY_AXES(B, T, H, D), RY_AXES(1, 1, 1, 2));
+    x1 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, 1), RY_AXES(B, T, H, D), RY_AXES(1, 1, 1, 2));
   } else { /* halves (i, i + D/2) */
     x0 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, 0), RY_AXES(B, T, H, h), RY_NO_AXES);
     x1 = ry_slice_(b, loc, x, RY_AXES(0, 0, 0, h), RY_AXES(B, T, H, D), RY_NO_AXES);
@@ -202,9 +201,11 @@ static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_valu
     y0 = ry_sub_(b, loc, ry_mul_(b, loc, x0, c), ry_mul_(b, loc, x1, n));
     y1 = ry_add_(b, loc, ry_mul_(b, loc, x0, n), ry_mul_(b, loc, x1, c));
   }
-  if (kind == RY_ROPE_NORM) {
-    ry_value p[2] = {ry_reshape_(b, loc, y0, RY_SHAPE(B, T, H, h, 1)), ry_reshape_(b, loc, y1, RY_SHAPE(B, T, H, h, 1))};
-    return ry_reshape_(b, loc, ry_concatenate_(b, loc, 2, p, 4), s);
+  if (kind == RY_ROPE_NORM) { /* interleaved again: y0 at the even places, y1 at the odd (each plus a zero) */
+    ry_value z = ry_scalar_(b, loc, ry_value_dtype(b, x), 0.0);
+    ry_value e = ry_pad_(b, loc, y0, z, RY_AXES(0, 0, 0, 0), RY_AXES(0, 0, 0, 1), RY_AXES(0, 0, 0, 1));
+    ry_value o = ry_pad_(b, loc, y1, z, RY_AXES(0, 0, 0, 1), RY_AXES(0, 0, 0, 0), RY_AXES(0, 0, 0, 1));
+    return ry_add_(b, loc, e, o);
   }
   ry_value p[2] = {y0, y1};
   return ry_concatenate_(b, loc, 2, p, 3);
