@@ -495,8 +495,9 @@ bool ryf_row_plan(planner *p) {
         rp->groups[gi].n_members = 0;
         rp->groups[gi].sealed = true;
       }
-      /* a new group: enough rows to share among threads, or short rows */
-      if (join < 0 && keyed && key.rows >= 2 && (key.rows >= 16 || inner <= 65536)) {
+      /* a new group: enough rows to share among threads, or short rows (one
+         short row too: one kernel instead of a reduction and its users) */
+      if (join < 0 && keyed && key.rows >= 1 && (key.rows >= 16 || inner <= 65536)) {
         if (rp->n_groups == rp->cap) {
           int ncap = rp->cap ? 2 * rp->cap : 8;
           rowgroup *ng = ry__realloc(rp->groups, (size_t)rp->cap * sizeof *ng, (size_t)ncap * sizeof *ng);
