@@ -143,6 +143,15 @@ static int measure(const char *cc, const char *cflags, char *note, size_t note_s
   return w;
 }
 
+int ryc_tune_parse(FILE *f) {
+  int w = 0;
+  char line[512];
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "vector_width %d", &w) == 1 && (w == 256 || w == 512)) break;
+    else w = 0;
+  return w;
+}
+
 int ryc_tune_vector_width(const char *cc, const char *cflags, const char *ccver, bool *measured) {
   if (measured) *measured = false;
   const char *e = getenv("RYFT_VECTOR_WIDTH");
@@ -164,11 +173,7 @@ int ryc_tune_vector_width(const char *cc, const char *cflags, const char *ccver,
     char why[256];
     FILE *f = fd >= 0 && ry__file_trusted(fd, false, why, sizeof why) ? fdopen(fd, "r") : NULL;
     if (!f && fd >= 0) close(fd);
-    int w = 0;
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-      if (sscanf(line, "vector_width %d", &w) == 1 && (w == 256 || w == 512)) break;
-      else w = 0;
+    int w = f ? ryc_tune_parse(f) : 0;
     if (f) fclose(f);
     if (w) return w;
   }
