@@ -110,3 +110,5 @@ for name, text in TUNE.items():
     put("tune", name, text.encode())
 put("tune", "bad_nul.txt", b"vector_width\x00 256\n\x00vector_width 512\n")
 put("tune", "bad_binary.txt", bytes(range(256)) * 3)
+put("tune", "long_split_nul.txt", b"\x00" + b" " * 510 + b"vector_width 512\n")
+put("tune", "long_exact_line.txt", b"#" + b" " * 509 + b"\nvector_width 256\n")

@@ -18,8 +18,9 @@ int ryc_tune_vector_width(const char *cc, const char *cflags, const char *ccver,
 
 /* The width a tune file read from f names: the first line that reads
  * `vector_width 256` or `vector_width 512` (others, such as the `#` line
- * ryft writes above it, are skipped); 0 when none does, so that the caller
- * measures again. Any contents are safe (tests/fuzz/fuzz_tune.c). */
+ * ryft writes above it, are skipped, a line longer than 511 bytes whole);
+ * 0 when none does, so that the caller measures again. Any contents are
+ * safe (tests/fuzz/fuzz_tune.c). */
 int ryc_tune_parse(FILE *f);
 
 #endif
