@@ -17,10 +17,10 @@
 int ryc_tune_vector_width(const char *cc, const char *cflags, const char *ccver, bool *measured);
 
 /* The width a tune file read from f names: the first line that reads
- * `vector_width 256` or `vector_width 512` (others, such as the `#` line
- * ryft writes above it, are skipped, a line longer than 511 bytes whole);
- * 0 when none does, so that the caller measures again. Any contents are
- * safe (tests/fuzz/fuzz_tune.c). */
+ * `vector_width 256` or `vector_width 512`; other lines, such as the `#`
+ * line ryft writes above it, are skipped, one longer than the 511 bytes read
+ * at a time skipped whole. 0 when none does, so that the caller measures
+ * again. Any contents are safe (tests/fuzz/fuzz_tune.c). */
 int ryc_tune_parse(FILE *f);
 
 #endif
