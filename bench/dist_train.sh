@@ -9,16 +9,12 @@
 # shared); prints the load, the CPU and a markdown table.
 #   bench/dist_train.sh        # LIMIT_TRAIN (default 16384 examples = 128 steps), ROUNDS (3)
 set -e
-# MPIRUN_FLAGS: more mpirun options; in a container that blocks cross-memory
-# attach, "--mca btl_vader_single_copy_mechanism none" (slower: see RESULTS)
-root=$(cd "$(dirname "$0")/.." && pwd)
+# $root, $tmp, mpirun as root; MPIRUN_FLAGS adds mpirun options
+. "$(dirname "$0")/mpi_common.sh"
 ryft=${RYFT_BIN:-$root/build/ryft}
 limit=${LIMIT_TRAIN:-16384}
 rounds=${ROUNDS:-3}
 export RYFT_DATA=${RYFT_DATA:-/usr/share/datasets/fashion-mnist}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 args="train --epochs 2 --limit-train $limit --limit-test 500 --no-plot --data $RYFT_DATA"
 # "epoch 2/2: train loss ..., test accuracy ...% (12.3 s, 38.0 steps/s)"
 rate() { sed -n 's/^epoch 2\/2: .*, \([0-9.]*\) steps\/s)$/\1/p' "$1"; }

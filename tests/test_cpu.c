@@ -205,6 +205,22 @@ TEST(cpu_large_threads_identical) {
   ry_graph_release(g);
 }
 
+/* c (m x n) against the double-precision product of a and b (m x k and k x
+ * n, or stored transposed where ta, tb): within 1e-5 of 1 + |reference| */
+static void check_gemm_reference(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b,
+                                 const float *c) {
+  double worst = 0;
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double ref = 0;
+      for (int64_t p = 0; p < k; p++)
+        ref += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
+      double err = fabs((double)c[i * n + j] - ref) / (1.0 + fabs(ref));
+      if (!(err <= worst)) worst = err;
+    }
+  CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb, worst);
+}
+
 /* ryc_sgemm against a naive double-precision product for every transpose
  * combination, over shapes that leave partial register tiles and cross the
  * packing blocks (k beyond one depth block, n beyond one column block), and
@@ -230,17 +246,7 @@ TEST(cpu_sgemm_matches_reference) {
       ryc_sgemm(ta, tb, m, n, k, a, b, c2);
       CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: 1 and 2 threads differ",
                 (long long)m, (long long)n, (long long)k, ta, tb);
-      double worst = 0;
-      for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-          double ref = 0;
-          for (int64_t p = 0; p < k; p++)
-            ref += (double)(ta ? a[p * m + i] : a[i * k + p]) * (double)(tb ? b[j * k + p] : b[p * n + j]);
-          double err = fabs((double)c1[i * n + j] - ref) / (1.0 + fabs(ref));
-          if (!(err <= worst)) worst = err;
-        }
-      CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb,
-                worst);
+      check_gemm_reference(ta, tb, m, n, k, a, b, c1);
     }
     free(a);
     free(b);
@@ -265,9 +271,12 @@ TEST(cpu_bgemm_matches_reference) {
     int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
     uint16_t *a = malloc((size_t)(m * k + 1) * 2), *b = malloc((size_t)(k * n + 1) * 2);
     float *af = malloc((size_t)(m * k + 1) * 4), *bf = malloc((size_t)(k * n + 1) * 4);
+    float *ar = malloc((size_t)(m * k + 1) * 4), *br = malloc((size_t)(k * n + 1) * 4); /* the bf16 values, exactly */
     float *c1 = malloc((size_t)(m * n) * sizeof(float)), *c2 = malloc((size_t)(m * n) * sizeof(float));
     for (int64_t i = 0; i < m * k; i++) a[i] = ry__f32_to_bf16(af[i] = (float)((i * 7 + 3) % 19) / 7.0f - 1.3f);
     for (int64_t i = 0; i < k * n; i++) b[i] = ry__f32_to_bf16(bf[i] = (float)((i * 5 + 1) % 23) / 13.0f - 0.9f);
+    for (int64_t i = 0; i < m * k; i++) ar[i] = ry__bf16_to_f32(a[i]);
+    for (int64_t i = 0; i < k * n; i++) br[i] = ry__bf16_to_f32(b[i]);
     for (int t = 0; t < 4; t++) {
       int ta = t & 1, tb = t >> 1;
       for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = NAN; /* k == 0 must write zeros */
@@ -277,18 +286,7 @@ TEST(cpu_bgemm_matches_reference) {
       ryc_bgemm(ta, tb, m, n, k, a, false, b, false, c2, NULL);
       CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0, "%lldx%lldx%lld ta=%d tb=%d: 1 and 2 threads differ",
                 (long long)m, (long long)n, (long long)k, ta, tb);
-      double worst = 0;
-      for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-          double ref = 0;
-          for (int64_t p = 0; p < k; p++)
-            ref += (double)ry__bf16_to_f32(ta ? a[p * m + i] : a[i * k + p]) *
-                   (double)ry__bf16_to_f32(tb ? b[j * k + p] : b[p * n + j]);
-          double err = fabs((double)c1[i * n + j] - ref) / (1.0 + fabs(ref));
-          if (!(err <= worst)) worst = err;
-        }
-      CHECK_MSG(worst < 1e-5, "%lldx%lldx%lld ta=%d tb=%d: off by %g", (long long)m, (long long)n, (long long)k, ta, tb,
-                worst);
+      check_gemm_reference(ta, tb, m, n, k, ar, br, c1);
       /* f32 operands rounded as they are packed (a folded convert): the same bits */
       for (int f = 1; f < 4; f++) {
         ryc_bgemm(ta, tb, m, n, k, f & 1 ? (const void *)af : a, f & 1, f & 2 ? (const void *)bf : b, f & 2, c2, NULL);
@@ -310,6 +308,8 @@ TEST(cpu_bgemm_matches_reference) {
     free(b);
     free(af);
     free(bf);
+    free(ar);
+    free(br);
     free(c1);
     free(c2);
   }

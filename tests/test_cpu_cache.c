@@ -376,6 +376,57 @@ TEST(cpu_pool_concurrent_callers) {
   ryc_set_num_threads(0);
 }
 
+/* ryc_tune_parse on n bytes of text */
+static int tune_parse(const char *text, size_t n) {
+  char buf[1200];
+  memcpy(buf, text, n);
+  FILE *f = fmemopen(buf, n, "r");
+  if (!f) return -1;
+  int w = ryc_tune_parse(f);
+  fclose(f);
+  return w;
+}
+
+/* text: a first line of `len` bytes (its newline included, if any), the
+   first byte `first` and the others spaces, then `rest` */
+static size_t tune_long_line(char *text, char first, size_t len, bool newline, const char *rest) {
+  memset(text, ' ', len);
+  text[0] = first;
+  if (newline) text[len - 1] = '\n';
+  memcpy(text + len, rest, strlen(rest));
+  return len + strlen(rest);
+}
+
+/* The tune file's reader on texts whose answer is known by construction:
+ * a width only from a whole line that names 256 or 512, else 0 (measure
+ * again); fuzz_tune.c tries any bytes. */
+TEST(cpu_tune_file_parse) {
+#define TUNE_CASE(lit, want) CHECK_MSG(tune_parse(lit, sizeof lit - 1) == (want), "%s: want %d", #lit, want)
+  TUNE_CASE("# ryft: a note\nvector_width 256\n", 256);
+  TUNE_CASE("vector_width 512", 512);
+  TUNE_CASE("vector_width   256\r\n", 256);
+  TUNE_CASE("vector_width 300\nvector_width 512\n", 512);
+  TUNE_CASE("vector_width 300\n", 0);
+  TUNE_CASE("vector_width -256\n", 0);
+  TUNE_CASE("vector_width 4294967552\n", 0); /* 2^32 + 256: sscanf's %d wraps it to 256 */
+  TUNE_CASE("vector_width 99999999999999999999999\n", 0);
+  TUNE_CASE("vector_width\n", 0);
+  TUNE_CASE("vector_widths 256\n", 0);
+  TUNE_CASE(" vector_width 256\n", 0);
+  TUNE_CASE("", 0);
+  TUNE_CASE("vector_width\0 256\n\0vector_width 512\n", 0);
+#undef TUNE_CASE
+  /* lines about the reader's 512-byte buffer: a width after a long line's
+     newline counts, a width in the rest of a long line does not */
+  char t[1200];
+  const char *w512 = "vector_width 512\n";
+  for (size_t len = 509; len <= 513; len++) {
+    CHECK_MSG(tune_parse(t, tune_long_line(t, '#', len, true, w512)) == 512, "after a line of %zu bytes", len);
+    CHECK_MSG(tune_parse(t, tune_long_line(t, '#', len, false, w512)) == 0, "%zu bytes before it on its line", len);
+    CHECK_MSG(tune_parse(t, tune_long_line(t, '\0', len, false, w512)) == 0, "%zu bytes before it, a NUL first", len);
+  }
+}
+
 /* The per-machine vector width (tune.c): measured once, written to the
  * cache directory, read back without measuring; RYFT_VECTOR_WIDTH chooses;
  * a tune file with a bad value is measured again. */

@@ -23,6 +23,12 @@ typedef struct goldens {
   ry_array *tokens; /* i32[2, 17] */
 } goldens;
 
+static void free_goldens(goldens *g) {
+  ry_params_free(g->w);
+  ry_params_free(g->file);
+}
+
+/* 0 (a failure, nothing left to free) when they cannot be read */
 static int load_goldens(goldens *g) {
   memset(g, 0, sizeof *g);
   char p[1024];
@@ -32,13 +38,28 @@ static int load_goldens(goldens *g) {
   CHECK_OK(ry_params_subtree(g->file, "w", &g->w));
   g->tokens = ry_params_get(g->file, "tokens");
   CHECK(g->tokens != NULL);
-  return g->w && g->tokens;
+  if (g->w && g->tokens) return 1;
+  free_goldens(g);
+  return 0;
 }
 
-static void free_goldens(goldens *g) {
-  ry_params_free(g->w);
-  ry_params_free(g->file);
+/* The device named and the goldens, or NULL (nothing left to free) when
+ * either is missing: a missing device is a skip where skip_missing, else a
+ * failure. */
+static ry_device *device_goldens(const char *device, bool skip_missing, goldens *g) {
+  ry_device *dev = NULL;
+  ry_status s = ry_device_get(device, &dev);
+  if (s && skip_missing) {
+    rt_skip(device, "device %s: %s", device, ry_status_message(s));
+    ry_status_free(s);
+    return NULL;
+  }
+  CHECK_OK(s);
+  return dev && load_goldens(g) ? dev : NULL;
 }
+
+/* the cpu device, which every build has, and the goldens */
+static ry_device *cpu_goldens(goldens *g) { return device_goldens("cpu", false, g); }
 
 typedef struct loss_ctx {
   ry_lm_config c;
@@ -77,18 +98,9 @@ static void check_close(const char *what, const ry_array *got, const ry_array *w
 }
 
 static void grads_on(const char *device) {
-  ry_device *dev = NULL;
-  ry_status s = ry_device_get(device, &dev);
-  if (s) {
-    rt_skip(device, "device %s: %s", device, ry_status_message(s));
-    ry_status_free(s);
-    return;
-  }
   goldens g;
-  if (!load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = device_goldens(device, true, &g);
+  if (!dev) return;
   loss_ctx lc = {tiny_gpt2(), g.w};
   CHECK_OK(ry_lm_check_weights(&lc.c, g.w));
   int n = ry_params_count(g.w);
@@ -148,13 +160,9 @@ static double loss_at(ry_graph *f, ry_device *dev, const ry_params *w, const ry_
  * 1e-2: the f32 rounding of a loss of about 5 is 5e-7, so the differences
  * are good to about 1e-4) at 3 elements of every parameter. */
 TEST(lm_train_gpt2_grads_match_finite_differences) {
-  ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
   goldens g;
-  if (!dev || !load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = cpu_goldens(&g);
+  if (!dev) return;
   loss_ctx lc = {tiny_gpt2(), g.w};
   int n = ry_params_count(g.w);
   ry_type types[64];
@@ -208,18 +216,9 @@ static ry_lm_train_opts golden_opts(void) {
 
 /* tol: relative, per step, against PyTorch's f32 losses */
 static void adamw_curve_on(const char *device, int remat, ry_dtype mm, double tol) {
-  ry_device *dev = NULL;
-  ry_status st = ry_device_get(device, &dev);
-  if (st) {
-    rt_skip(device, "device %s: %s", device, ry_status_message(st));
-    ry_status_free(st);
-    return;
-  }
   goldens g;
-  if (!load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = device_goldens(device, true, &g);
+  if (!dev) return;
   ry_lm_config c = tiny_gpt2();
   ry_lm_train_opts o = golden_opts();
   const unsigned char all[2] = {1, 1};
@@ -284,10 +283,7 @@ static int remat_loss_fn(ry_builder *b, const ry_value *in, ry_value *out, void 
 /* the blocks asked for, and only those, are checkpointed calls */
 TEST(lm_train_remat_is_per_block) {
   goldens g;
-  if (!load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  if (!load_goldens(&g)) return;
   const unsigned char second[2] = {0, 1};
   remat_ctx rc = {tiny_gpt2(), g.w, second};
   int n = ry_params_count(g.w);
@@ -311,13 +307,9 @@ TEST(lm_train_remat_is_per_block) {
 /* A context longer than the model's, a token out of the vocabulary, a
  * checkpoint of another configuration: errors that name them. */
 TEST(lm_train_bad_input_named) {
-  ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
   goldens g;
-  if (!dev || !load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = cpu_goldens(&g);
+  if (!dev) return;
   ry_lm_config c = tiny_gpt2();
   ry_lm_train_opts o = golden_opts();
   ry_lm_trainer *t = NULL;
@@ -491,13 +483,9 @@ TEST(lm_train_cli_bad_input) {
  * keys) loads through ry_lm_load with the same config and bitwise the same
  * logits as the weights it came from. */
 TEST(lm_train_gguf_export_roundtrip) {
-  ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
   goldens g;
-  if (!dev || !load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = cpu_goldens(&g);
+  if (!dev) return;
   char tp[1024];
   snprintf(tp, sizeof tp, "%s/tests/data/tokenizer/tiny_bpe_smollm.gguf", rt_source_dir());
   ry_gguf *tg = NULL;
@@ -622,13 +610,9 @@ TEST(lm_train_cli_plain_text_paragraphs) {
 /* Gradient accumulation: 2 micro-batches of 1 sequence make the same
  * update as one batch of 2 (up to f32 rounding of the sums). */
 TEST(lm_train_accumulation_equals_one_batch) {
-  ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
   goldens g;
-  if (!dev || !load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = cpu_goldens(&g);
+  if (!dev) return;
   ry_lm_config c = tiny_gpt2();
   ry_lm_train_opts o1 = golden_opts(), o2 = golden_opts();
   o2.batch = 1;
@@ -688,13 +672,9 @@ static void lora_run(const ry_lm_config *c, ry_params *lora, const ry_lm_train_o
  * loss is the base model's), training lowers the loss while the base stays
  * as it was, and the merged weights score as the adapted model does. */
 TEST(lm_train_lora_adapts_a_frozen_model) {
-  ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
   goldens g;
-  if (!dev || !load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = cpu_goldens(&g);
+  if (!dev) return;
   ry_lm_config c = tiny_gpt2();
   ry_params *lora = NULL, *merged = NULL, *trained = NULL;
   CHECK_OK(ry_lm_lora_init(g.w, 2, k_lora_targets, 4, 7, &lora));
@@ -804,13 +784,9 @@ TEST(lm_train_readme_example_runs) {
  * of the f32 one and falls as the f32 run's does, and the caller's f32 base
  * is left as it was. */
 TEST(lm_train_lora_bf16_base) {
-  ry_device *dev = NULL;
-  CHECK_OK(ry_device_get("cpu", &dev));
   goldens g;
-  if (!dev || !load_goldens(&g)) {
-    free_goldens(&g);
-    return;
-  }
+  ry_device *dev = cpu_goldens(&g);
+  if (!dev) return;
   ry_lm_config c = tiny_gpt2();
   ry_params *lora = NULL, *before = NULL;
   CHECK_OK(ry_lm_lora_init(g.w, 2, k_lora_targets, 4, 7, &lora));

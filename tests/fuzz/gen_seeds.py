@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write hand-made seed inputs for the readers' fuzz targets into
-tests/fuzz/corpus/{safetensors,npy,idx}/ (plain Python, no packages): valid
-files of several dtypes and shapes, and files that are wrong in one way each,
-so the fuzzer starts from the interesting edges. The other seeds are copies of
+tests/fuzz/corpus/{safetensors,npy,idx,stablehlo,tune}/ (plain Python, no
+packages): valid files of several dtypes and shapes, and files that are wrong
+in one way each, so the fuzzer starts from the interesting edges. The other seeds are copies of
 tests/data's fixtures. Run from anywhere; deterministic."""
 import json, os, struct
 
@@ -84,3 +84,31 @@ SHLO = {
 }
 for name, text in SHLO.items():
     put("stablehlo", name, text.encode())
+
+# the cpu backend's tune cache file (tune-<key>.txt): as ryft writes it, each
+# width alone, bad values (one past int's range wraps to 256 in a naive
+# sscanf), garbage, NUL bytes, and lines longer than the reader's 512-byte
+# line buffer, one of them with a width just past the 511th byte
+NOTE = "# ryft: -mprefer-vector-width for generated loops on Example CPU\n# 256-bit: gelu 1.00 ms, softmax 2.00 ms; 512-bit: gelu 0.90 ms, softmax 2.10 ms (4M floats, 1 thread)\n"
+TUNE = {
+    "written_256.txt": NOTE + "vector_width 256\n",
+    "written_512.txt": NOTE + "vector_width 512\n",
+    "bare_512.txt": "vector_width 512",
+    "crlf_256.txt": "vector_width 256\r\n",
+    "bad_300.txt": "vector_width 300\n",
+    "bad_zero.txt": "vector_width 0\n",
+    "bad_negative.txt": "vector_width -256\n",
+    "bad_overflow.txt": "vector_width 4294967552\n",
+    "bad_no_number.txt": "vector_width\nvector_width x\n",
+    "bad_empty.txt": "",
+    "bad_key.txt": "vector_widths 256\nVECTOR_WIDTH 512\n",
+    "long_comment.txt": "# " + "x" * 2000 + "\nvector_width 256\n",
+    "long_split.txt": "#" + " " * 510 + "vector_width 512\n",
+    "long_value.txt": "vector_width " + "9" * 1000 + "\n",
+}
+for name, text in TUNE.items():
+    put("tune", name, text.encode())
+put("tune", "bad_nul.txt", b"vector_width\x00 256\n\x00vector_width 512\n")
+put("tune", "bad_binary.txt", bytes(range(256)) * 3)
+put("tune", "long_split_nul.txt", b"\x00" + b" " * 510 + b"vector_width 512\n")
+put("tune", "long_exact_line.txt", b"#" + b" " * 509 + b"\nvector_width 256\n")

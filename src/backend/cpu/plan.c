@@ -153,11 +153,10 @@ bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *
   return true;
 }
 
-/* A dequantize whose every use is such a product (and not an output) */
-static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
-  if (n->op != RY_OP_DEQUANTIZE || n->region != 0) return false;
-  int32_t v = ry_node_results(g, n)[0], blocks;
-  ryc_qgemm q;
+/* Is v used, not an output of the program, and read only as operands that
+ * `reads(g, u, i)` accepts (operand i of node u), none of them of a node
+ * forced to the interpreter? The test of a value a step folds into itself. */
+static bool only_read_by(const ry_graph *g, int32_t v, const bool *force, bool (*reads)(const ry_graph *, const ry_node *, int)) {
   const ry_region *body = &g->regions[0];
   for (int32_t i = 0; i < body->results.n; i++)
     if (body->results.v[i] == v) return false;
@@ -167,11 +166,30 @@ static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
     const int32_t *ops = ry_node_operands(g, u);
     for (int i = 0; i < u->n_operands; i++) {
       if (ops[i] != v) continue;
-      if (i != 1 || force[k] || !ryf_qgemm_plan(g, u, &q, &blocks)) return false;
+      if (force[k] || !reads(g, u, i)) return false;
       uses++;
     }
   }
   return uses > 0;
+}
+
+/* the weights of a product by ggml-quantized weights (ryf_qgemm_plan) */
+static bool qgemm_reads(const ry_graph *g, const ry_node *u, int i) {
+  ryc_qgemm q;
+  int32_t blocks;
+  return i == 1 && ryf_qgemm_plan(g, u, &q, &blocks);
+}
+
+/* either operand of a GEMM of bf16 operands */
+static bool bgemm_reads(const ry_graph *g, const ry_node *u, int i) {
+  (void)i;
+  ryc_gemm gm;
+  return u->region == 0 && ryf_gemm_plan(g, u, &gm) && gm.in_dt == RY_BF16;
+}
+
+/* A dequantize whose every use is such a product (and not an output) */
+static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
+  return n->op == RY_OP_DEQUANTIZE && n->region == 0 && only_read_by(g, ry_node_results(g, n)[0], force, qgemm_reads);
 }
 
 /* An f32 -> bf16 convert whose every use is an operand of a bf16 GEMM (and
@@ -179,22 +197,8 @@ static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
 static bool bfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
   if (n->op != RY_OP_CONVERT || n->region != 0) return false;
   int32_t v = ry_node_results(g, n)[0];
-  if (ry_vtype(g, v).dtype != RY_BF16 || ry_vtype(g, ry_node_operands(g, n)[0]).dtype != RY_F32) return false;
-  const ry_region *body = &g->regions[0];
-  for (int32_t i = 0; i < body->results.n; i++)
-    if (body->results.v[i] == v) return false;
-  int uses = 0;
-  ryc_gemm gm;
-  for (int32_t k = 0; k < g->n_nodes; k++) {
-    const ry_node *u = &g->nodes[k];
-    const int32_t *ops = ry_node_operands(g, u);
-    for (int i = 0; i < u->n_operands; i++) {
-      if (ops[i] != v) continue;
-      if (force[k] || u->region != 0 || !ryf_gemm_plan(g, u, &gm) || gm.in_dt != RY_BF16) return false;
-      uses++;
-    }
-  }
-  return uses > 0;
+  return ry_vtype(g, v).dtype == RY_BF16 && ry_vtype(g, ry_node_operands(g, n)[0]).dtype == RY_F32 &&
+         only_read_by(g, v, force, bgemm_reads);
 }
 
 /* ---- cost model for recomputation ---- */

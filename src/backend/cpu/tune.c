@@ -6,6 +6,7 @@
  * so it is measured once per machine and compiler, not assumed. */
 #define _GNU_SOURCE /* mkdtemp */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,6 +144,27 @@ static int measure(const char *cc, const char *cflags, char *note, size_t note_s
   return w;
 }
 
+int ryc_tune_parse(FILE *f) {
+  char line[512];
+  bool at_start = true; /* line begins a line of the file, not the rest of a long one */
+  for (;;) {
+    /* fgets writes the buffer's last byte (its NUL) only when the line
+       filled it, which strlen cannot tell when a NUL byte comes first; then
+       the line ended only if the byte before is its newline */
+    line[sizeof line - 1] = 1;
+    if (!fgets(line, sizeof line, f)) break;
+    bool from_start = at_start;
+    at_start = line[sizeof line - 1] != 0 || line[sizeof line - 2] == '\n';
+    if (!from_start || strncmp(line, "vector_width", 12)) continue;
+    /* strtol, not sscanf's %d: a number past int's range is not wrapped into one */
+    char *end;
+    errno = 0;
+    long v = strtol(line + 12, &end, 10);
+    if (end != line + 12 && errno == 0 && (v == 256 || v == 512)) return (int)v;
+  }
+  return 0;
+}
+
 int ryc_tune_vector_width(const char *cc, const char *cflags, const char *ccver, bool *measured) {
   if (measured) *measured = false;
   const char *e = getenv("RYFT_VECTOR_WIDTH");
@@ -164,11 +186,7 @@ int ryc_tune_vector_width(const char *cc, const char *cflags, const char *ccver,
     char why[256];
     FILE *f = fd >= 0 && ry__file_trusted(fd, false, why, sizeof why) ? fdopen(fd, "r") : NULL;
     if (!f && fd >= 0) close(fd);
-    int w = 0;
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-      if (sscanf(line, "vector_width %d", &w) == 1 && (w == 256 || w == 512)) break;
-      else w = 0;
+    int w = f ? ryc_tune_parse(f) : 0;
     if (f) fclose(f);
     if (w) return w;
   }
