@@ -166,12 +166,12 @@ TEST(qgemm_matches_the_reference_for_every_kernel) {
 }
 
 /* weights borrowed from memory that never changes (a GGUF mapping) are
- * read repacked sixteen rows at a time for few x rows: bit for bit the
+ * read repacked sixteen rows at a time (up to 64 x rows): bit for bit the
  * results of the same bytes in an ordinary array, on 1 and 2 threads, and
  * on the rows past the last whole sixteen */
 TEST(qgemm_borrowed_weights_repacked_give_the_same_bits) {
   static const int types[] = {RY_GGML_Q4_0, RY_GGML_Q4_1, RY_GGML_Q8_0};
-  static const int64_t shapes[][3] = {{1, 48, 96}, {1, 37, 64}, {3, 64, 160}, {2, 16, 32}};
+  static const int64_t shapes[][3] = {{1, 48, 96}, {1, 37, 64}, {3, 64, 160}, {2, 16, 32}, {9, 40, 64}, {16, 64, 96}, {64, 33, 32}};
   for (size_t t = 0; t < sizeof types / sizeof *types; t++)
     for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
       int64_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];

@@ -371,46 +371,67 @@ static void rows16_fill(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-/* rows 16g..16g+15 against one x row: out[0..15] */
-VNNI static void dot_rows16(const rows16 *p, int64_t g, const q8blk *x, float *out) {
+/* rows 16g..16g+15 against X x rows (1 or 2, xs blocks apart): out[c * ldo
+   + 0..15]; each x row's accumulators and order are those of one */
+VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p, int64_t g, const q8blk *x, int64_t xs,
+                                                                float *out, int64_t ldo, const int X) {
   const uint8_t *rec = p->p + (size_t)(g * p->nb) * p->rec;
   const __m512i m4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
   const bool q8 = p->type == RY_GGML_Q8_0, q41 = p->type == RY_GGML_Q4_1;
-  __m512 acc[8], corr = _mm512_setzero_ps();
-  for (int j = 0; j < 8; j++) acc[j] = _mm512_setzero_ps();
+  __m512 acc[2][8], corr[2];
+  for (int c = 0; c < X; c++) {
+    corr[c] = _mm512_setzero_ps();
+    for (int j = 0; j < 8; j++) acc[c][j] = _mm512_setzero_ps();
+  }
   for (int64_t b = 0; b < p->nb; b++, rec += p->rec) {
-    const q8blk *xb = &x[b];
-    int32_t xw[8], off[8];
-    memcpy(xw, xb->q, sizeof xw);
-    for (int j = 0; j < 8; j++) { /* what the u8 codes add per lane (Q4_0: 8, Q8_0: 128 per x code) */
-      int s4 = xb->q[4 * j] + xb->q[4 * j + 1] + xb->q[4 * j + 2] + xb->q[4 * j + 3];
-      off[j] = q8 ? 128 * s4 : q41 ? 0 : 8 * s4;
+    int32_t xw[2][8], off[2][8];
+    __m512 d[2];
+    __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec));
+    for (int c = 0; c < X; c++) {
+      const q8blk *xb = &x[c * xs + b];
+      memcpy(xw[c], xb->q, sizeof xw[c]);
+      for (int j = 0; j < 8; j++) { /* what the u8 codes add per lane (Q4_0: 8, Q8_0: 128 per x code) */
+        int s4 = xb->q[4 * j] + xb->q[4 * j + 1] + xb->q[4 * j + 2] + xb->q[4 * j + 3];
+        off[c][j] = q8 ? 128 * s4 : q41 ? 0 : 8 * s4;
+      }
+      d[c] = _mm512_mul_ps(dw, _mm512_set1_ps(xb->d));
     }
-    __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec)), _mm512_set1_ps(xb->d));
     if (q8) {
       for (int j = 0; j < 8; j++) {
         __m512i v = _mm512_loadu_si512(rec + p->hdr + 64 * j);
-        __m512i sv = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, v, _mm512_set1_epi32(xw[j])), _mm512_set1_epi32(off[j]));
-        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), d, acc[j]);
+        for (int c = 0; c < X; c++) {
+          __m512i sv = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, v, _mm512_set1_epi32(xw[c][j])), _mm512_set1_epi32(off[c][j]));
+          acc[c][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), d[c], acc[c][j]);
+        }
       }
     } else {
-      for (int c = 0; c < 4; c++) {
-        __m512i v = _mm512_loadu_si512(rec + p->hdr + 64 * c);
+      for (int q = 0; q < 4; q++) {
+        __m512i v = _mm512_loadu_si512(rec + p->hdr + 64 * q);
         __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, lo, _mm512_set1_epi32(xw[c])), _mm512_set1_epi32(off[c]));
-        __m512i s1 =
-            _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, hi, _mm512_set1_epi32(xw[c + 4])), _mm512_set1_epi32(off[c + 4]));
-        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d, acc[c]);
-        acc[c + 4] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d, acc[c + 4]);
+        for (int c = 0; c < X; c++) {
+          __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, lo, _mm512_set1_epi32(xw[c][q])), _mm512_set1_epi32(off[c][q]));
+          __m512i s1 =
+              _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, hi, _mm512_set1_epi32(xw[c][q + 4])), _mm512_set1_epi32(off[c][q + 4]));
+          acc[c][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d[c], acc[c][q]);
+          acc[c][q + 4] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d[c], acc[c][q + 4]);
+        }
       }
-      if (q41)
-        corr = _mm512_add_ps(corr, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + 32))),
-                                                 _mm512_set1_ps(xb->ds)));
+      if (q41) {
+        __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + 32)));
+        for (int c = 0; c < X; c++) corr[c] = _mm512_add_ps(corr[c], _mm512_mul_ps(mw, _mm512_set1_ps(x[c * xs + b].ds)));
+      }
     }
   }
-  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[4]), _mm512_add_ps(acc[2], acc[6])),
-                           _mm512_add_ps(_mm512_add_ps(acc[1], acc[5]), _mm512_add_ps(acc[3], acc[7])));
-  _mm512_storeu_ps(out, _mm512_add_ps(s, corr));
+  for (int c = 0; c < X; c++) {
+    __m512 *a = acc[c];
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])),
+                             _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
+    _mm512_storeu_ps(out + c * ldo, _mm512_add_ps(s, corr[c]));
+  }
+}
+VNNI static void dot_rows16(const rows16 *p, int64_t g, const q8blk *x, float *out) { rows16_x(p, g, x, 0, out, 0, 1); }
+VNNI static void dot_rows16_2(const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo) {
+  rows16_x(p, g, x, xs, out, ldo, 2);
 }
 
 /* K-quants, R rows at a time as above; each row's order is the same for
@@ -620,6 +641,17 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
   for (int64_t t = lo; t < hi; t += ROWS_PER_TILE) {
     int64_t te = t + ROWS_PER_TILE < hi ? t + ROWS_PER_TILE : hi;
     int64_t i = 0;
+#ifdef HAVE_X86
+    if (j->r16 && t % R16 == 0) { /* whole groups of sixteen repacked rows, two x rows at a time */
+      int64_t ge = te < j->r16->n ? te : j->r16->n, r = t;
+      for (; r + R16 <= ge; r += R16) {
+        int64_t c = 0;
+        for (; c + 2 <= m; c += 2) dot_rows16_2(j->r16, r / R16, j->xq + c * nb, nb, j->y + c * n + r, n);
+        if (c < m) dot_rows16(j->r16, r / R16, j->xq + c * nb, j->y + c * n + r);
+      }
+      if (r == te) continue;
+    }
+#endif
     for (; j->dot44 && i + 4 <= m; i += 4) {
       int64_t r = t;
       for (; r + 4 <= te; r += 4) j->dot44(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, nb, j->y + i * n + r, n);
@@ -703,7 +735,7 @@ static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const
     j.dot = pick(q->type);
     j.dot4 = pick4(q->type);
     j.dot44 = pick44(q->type);
-    j.r16 = q->m < 4 ? r16 : NULL; /* from 4 x rows the 4x4 kernels unpack each block once for four */
+    j.r16 = r16;
     ryc_parallel_for(q->n, ROWS_PER_TILE, int8_task, &j);
     ry__free(xq, xb ? xb : 1);
     return NULL;
@@ -728,7 +760,7 @@ ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, f
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
   /* decode-sized products of a borrowed weight matrix read it repacked */
-  if (q->m < 4 && q->n >= R16 && ryc_qgemm_int8(q) && use_vnni() &&
+  if (q->m <= INT8_MAX_ROWS && q->n >= R16 && ryc_qgemm_int8(q) && use_vnni() &&
       (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
     r16 = ry__array_derived(w, rows16_make, (void *)q, rows16_free);
     if (r16 && (r16->type != q->type || r16->k != q->k || r16->n != q->n / R16 * R16)) r16 = NULL; /* made for another use */
