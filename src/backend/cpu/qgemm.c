@@ -296,7 +296,7 @@ ROWS_KERNEL(dot_q4_0_vnni, 18, 2, nibbles, off_8, CORR_NONE)
 ROWS_KERNEL(dot_q4_1_vnni, 20, 4, nibbles, off_none, CORR_Q4_1)
 ROWS_KERNEL(dot_q8_0_vnni, 34, 2, flipped, off_128, CORR_NONE)
 
-/* ---- sixteen rows interleaved (few x rows: decode) ----
+/* ---- sixteen rows interleaved (decode and prompt chunks) ----
  * A weight matrix borrowed from a file is repacked once, on first use
  * (ry__array_derived), so that one 512-bit vpdpbusd multiplies four codes
  * of sixteen rows by the same four x codes, row r in 32-bit lane r. Record
@@ -759,7 +759,7 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
 ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, float *y) {
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
-  /* decode-sized products of a borrowed weight matrix read it repacked */
+  /* the int8 products of a borrowed weight matrix read it repacked */
   if (q->m <= INT8_MAX_ROWS && q->n >= R16 && ryc_qgemm_int8(q) && use_vnni() &&
       (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
     r16 = ry__array_derived(w, rows16_make, (void *)q, rows16_free);

@@ -26,8 +26,8 @@ bool ryc_qgemm_int8(const ryc_qgemm *q);
  * on the thread count. */
 ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, float *y);
 /* The same with the weights as an array: a borrowed one (bytes that never
- * change, such as a GGUF mapping's) is read repacked for few x rows, kept
- * with the array (the same results, faster; docs/QUANT.md). */
+ * change, such as a GGUF mapping's) is read repacked by the int8 kernels,
+ * the layout kept with the array (the same results, faster; docs/QUANT.md). */
 ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, float *y);
 /* The integer kernel in use ("avx512-vnni", "portable"). */
 const char *ryc_qgemm_impl(void);
