@@ -15,6 +15,13 @@ typedef int (*ryl_qtype_fn)(const char *name, void *ctx);
 ry_status ryl_lm_new(const ry_lm_config *c, const ry_params *weights, ryl_qtype_fn qtype, void *qctx, ry_device *dev,
                      int max_ctx, ry_lm **out);
 
+/* model.c's checks of a config and its weights (qtype as below; NULL: all f32) */
+ry_status ryl_check_weights(const ry_lm_config *c, const ry_params *w, ryl_qtype_fn qtype, void *qctx);
+/* The weights of config c in the programs' input order: up to cap names
+ * and ranks written (names may be NULL with cap 0); returns how many there
+ * are, or -1 when out of memory. */
+int ryl_weight_names(const ry_lm_config *c, char (*names)[64], int *ranks, int cap);
+
 /* ggml's CPU arithmetic out of ryft's ops (ggml_arith.c), for
  * ry_lm_config.ggml_numerics: each gives the bits ggml's op gives. */
 ry_value ryl_round_f16(ry_builder *b, ry_loc loc, ry_value x); /* to f16 and back */
