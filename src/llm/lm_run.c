@@ -249,28 +249,27 @@ ry_status ry_lm_set_weights(ry_lm *m, const ry_params *w) {
   return NULL;
 }
 
-void ry_lm_set_exact(ry_lm *m, int exact) {
-  if (!m || m->exact == (exact != 0)) return;
+/* the programs go (compiled again, the other way, when next used) */
+static void drop_programs(ry_lm *m) {
   pre_join(m);
   memset(m->pre_asked, 0, sizeof m->pre_asked);
-  m->exact = exact != 0;
-  for (int i = 0; i < N_WINDOWS; i++) { /* compiled again, the other way, when next used */
+  for (int i = 0; i < N_WINDOWS; i++) {
     ry_jit_free(m->jits[i][0]);
     ry_jit_free(m->jits[i][1]);
     m->jits[i][0] = m->jits[i][1] = NULL;
   }
 }
 
+void ry_lm_set_exact(ry_lm *m, int exact) {
+  if (!m || m->exact == (exact != 0)) return;
+  drop_programs(m);
+  m->exact = exact != 0;
+}
+
 void ry_lm_set_ggml_numerics(ry_lm *m, int on) {
   if (!m || m->ggml == (on != 0)) return;
-  pre_join(m);
-  memset(m->pre_asked, 0, sizeof m->pre_asked);
+  drop_programs(m);
   m->ggml = on != 0;
-  for (int i = 0; i < N_WINDOWS; i++) { /* compiled again, the other way, when next used */
-    ry_jit_free(m->jits[i][0]);
-    ry_jit_free(m->jits[i][1]);
-    m->jits[i][0] = m->jits[i][1] = NULL;
-  }
 }
 
 void ry_lm_reset(ry_lm *m) {
