@@ -329,26 +329,6 @@ typedef struct rows16_job {
   const uint8_t *w;
   size_t ts, qo, row_bytes;
 } rows16_job;
-static void rows16_fill(void *ctx, int64_t lo, int64_t hi);
-
-static void *rows16_make(const void *data, void *ctx) {
-  const ryc_qgemm *q = ctx;
-  int t = q->type;
-  size_t ts = t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34, qo = t == RY_GGML_Q4_1 ? 4 : 2;
-  rows16 *r = malloc(sizeof *r);
-  if (!r) return NULL;
-  *r = (rows16){t, q->n / R16 * R16, q->k, q->k / QK, t == RY_GGML_Q4_1 ? 64 : 32, 0, NULL};
-  r->rec = r->hdr + (t == RY_GGML_Q8_0 ? 512 : 256);
-  size_t bytes = (size_t)(r->n / R16 * r->nb) * r->rec, row_bytes = (size_t)r->nb * ts;
-  r->p = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL; /* a multiple of the alignment */
-  if (!r->p) {
-    free(r);
-    return NULL;
-  }
-  rows16_job j = {r, data, ts, qo, row_bytes};
-  ryc_parallel_for(r->n / R16, 8, rows16_fill, &j);
-  return r;
-}
 
 /* records of groups [lo, hi) */
 static void rows16_fill(void *ctx, int64_t lo, int64_t hi) {
@@ -369,6 +349,25 @@ static void rows16_fill(void *ctx, int64_t lo, int64_t hi) {
             o[r->hdr + 64 * c + 4 * row + e] = (uint8_t)(blk[qo + 4 * c + e] ^ (t == RY_GGML_Q8_0 ? 0x80 : 0));
       }
     }
+}
+
+static void *rows16_make(const void *data, void *ctx) {
+  const ryc_qgemm *q = ctx;
+  int t = q->type;
+  size_t ts = t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34, qo = t == RY_GGML_Q4_1 ? 4 : 2;
+  rows16 *r = malloc(sizeof *r);
+  if (!r) return NULL;
+  *r = (rows16){t, q->n / R16 * R16, q->k, q->k / QK, t == RY_GGML_Q4_1 ? 64 : 32, 0, NULL};
+  r->rec = r->hdr + (t == RY_GGML_Q8_0 ? 512 : 256);
+  size_t bytes = (size_t)(r->n / R16 * r->nb) * r->rec, row_bytes = (size_t)r->nb * ts;
+  r->p = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL; /* a multiple of the alignment */
+  if (!r->p) {
+    free(r);
+    return NULL;
+  }
+  rows16_job j = {r, data, ts, qo, row_bytes};
+  ryc_parallel_for(r->n / R16, 8, rows16_fill, &j);
+  return r;
 }
 
 /* rows 16g..16g+15 against X x rows (1 or 2, xs blocks apart): out[c * ldo
