@@ -933,7 +933,8 @@ TEST(dist_train_rank_killed_then_resumed) {
 /* `mpirun -np 2 ryft train-lm` against one process, same global batch: the
  * same losses to the printed digits and weights within 1e-3 of each
  * tensor's largest magnitude (the two halves of a batch are summed apart,
- * then added: another order, and Adam carries the last bits on) */
+ * then added: another order, and Adam carries the last bits on); in f32,
+ * since bf16 products round each rank's partial gradient to bf16 apart */
 static ry_params *read_st(const char *path) {
   ry_params *p = NULL;
   CHECK_OK(ry_safetensors_read(path, &p));
@@ -949,7 +950,8 @@ TEST(dist_train_lm_matches_one_process) {
   snprintf(two, sizeof two, "%s/lm_two", train_dir());
 #define LM_DIST_ARGS(out)                                                                                                   \
   RYFT_CLI, "train-lm", "--tokenizer", tok, "--layers", "2", "--embd", "32", "--heads", "2", "--ctx", "16", "--batch", "4", \
-      "--eval-batches", "1", "--steps", "6", "--eval-every", "3", "--seed", "5", "--no-plot", "--data", corpus, "--out", out
+      "--eval-batches", "1", "--steps", "6", "--eval-every", "3", "--seed", "5", "--precision", "f32", "--no-plot", "--data", \
+      corpus, "--out", out
   const char *a1[] = {LM_DIST_ARGS(one), NULL}, *a2[] = {LM_DIST_ARGS(two), NULL};
   const char *outp = rt_tmp_path("dist", "stdout"), *errp = rt_tmp_path("dist", "stderr");
   job j = finish(start(RYFT_CLI, a1, NULL, outp, errp), 300, outp, errp);

@@ -52,7 +52,7 @@ static const char k_usage[] =
     "  --ctx N             tokens per sequence (default 64)\n"
     "  --batch N           sequences per micro-batch (default 8)\n"
     "  --accum N           micro-batches per update (default 1)\n"
-    "  --steps N           updates (default 600)\n"
+    "  --steps N           updates (default 2400)\n"
     "  --lr X              peak learning rate (default 2e-3)\n"
     "  --warmup N          warmup steps (default steps / 20)\n"
     "  --weight-decay X    AdamW's decay (default 0.1)\n"
@@ -66,9 +66,10 @@ static const char k_usage[] =
     "  --remat all|LIST    activation checkpointing: recompute these blocks'\n"
     "                      activations in the backward pass (block numbers from\n"
     "                      0, comma-separated; default none)\n"
-    "  --precision P       f32 (the default) or bf16: mixed precision, the matrix\n"
-    "                      products in bf16 with f32 sums, the weights, optimizer,\n"
-    "                      norms and loss in f32\n"
+    "  --precision P       bf16 (the default from scratch): mixed precision, the\n"
+    "                      matrix products in bf16 with f32 sums, the weights,\n"
+    "                      optimizer, norms and loss in f32; or f32 (the default\n"
+    "                      with --finetune)\n"
     "  --device NAME       the device (default cpu)\n"
     "  --finetune GGUF     fine-tune this pretrained model (llama, qwen2, gemma,\n"
     "                      gpt2; dequantized to f32, or its blocks' matrices to bf16\n"
@@ -114,7 +115,7 @@ struct lm_opts {
   const char *data, *tokenizer, *config, *out, *resume, *device, *finetune, *lora_targets, *remat;
   int64_t lora_rank;
   double lora_alpha;
-  int wd_given, bf16;
+  int wd_given, bf16; /* bf16: -1 until given */
   int64_t ctx, batch, accum, steps, warmup, eval_every, eval_batches, stop_after, layers, embd, heads;
   double lr, weight_decay, clip;
   uint64_t seed;
@@ -608,9 +609,10 @@ static int run(const lm_opts *o) {
     goto done;
   }
   printf("ryft train-lm: %s%s (%s; %" PRId64 " %sparameters), batch %" PRId64 " x %" PRId64 " x %" PRId64
-         " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), device %s\n",
+         " tokens, %" PRId64 " steps, AdamW lr %g (warmup %" PRId64 " + cosine), %s products, device %s\n",
          base ? "fine-tuning " : "GPT-2 ", base ? ry_lm_arch_name(c.arch) : o->config, cfg, n_trained,
-         base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, ry_device_name(dev));
+         base ? "trained " : "", o->accum, o->batch, o->ctx, o->steps, o->lr, o->warmup, o->bf16 ? "bf16" : "f32",
+         ry_device_name(dev));
   if (base)
     printf("frozen base: %" PRId64 " parameters (%s)\n", ry_params_numel(base),
            o->bf16 ? "the blocks' matrices in bf16 in the step, the embedding f32" : "f32");
@@ -767,7 +769,7 @@ int ryft_cmd_train_lm(int argc, char **argv) {
   o.ctx = 64;
   o.batch = 8;
   o.accum = 1;
-  o.steps = 600;
+  o.steps = 2400;
   o.lr = 2e-3;
   o.warmup = -1;
   o.weight_decay = 0.1;
@@ -779,6 +781,7 @@ int ryft_cmd_train_lm(int argc, char **argv) {
   o.lora_rank = 8;
   o.lora_alpha = 16;
   o.lora_targets = "attn_q,attn_v";
+  o.bf16 = -1;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -871,6 +874,7 @@ int ryft_cmd_train_lm(int argc, char **argv) {
     o.data = e && *e ? e : "/usr/share/games/fortunes";
   }
   if (!o.tokenizer) o.tokenizer = o.finetune ? o.finetune : default_tokenizer();
+  if (o.bf16 < 0) o.bf16 = !o.finetune; /* the LoRA numbers in the README are f32's */
   if (o.warmup < 0) o.warmup = o.steps / 20;
   if (o.eval_every < 0) o.eval_every = o.steps / 6 > 0 ? o.steps / 6 : 1;
   return tr_run_ranks("train-lm", &argc, &argv, run_ctx, &o);

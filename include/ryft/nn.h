@@ -150,8 +150,11 @@ RY_API ry_value ry_nn_initialize_(ry_builder *b, ry_loc loc, ry_nn_init kind, ry
  * Each returns the mean over examples as a scalar (the _per_example forms
  * where noted return one value per example). */
 
-/* logits[..., C], integer labels[...]: -log_softmax(logits)[label], via
- * log_softmax + take_along_axis (optax.softmax_cross_entropy_with_integer_labels). */
+/* logits[..., C], integer labels[...]: -log_softmax(logits)[label]
+ * (optax.softmax_cross_entropy_with_integer_labels), computed as
+ * logsumexp(logits) - logits[label] with the label's logit picked by an
+ * iota compare, so the gradient is one fused pass over the logits. A label
+ * outside [0, C) picks no logit: its loss is logsumexp(logits) - max(logits). */
 RY_API ry_value ry_nn_cross_entropy_per_example_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
 RY_API ry_value ry_nn_cross_entropy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels);
 /* logits and 0/1 float targets of one shape: max(x,0) - x*t + log1p(exp(-|x|))

@@ -21,10 +21,21 @@ static bool check_labels(ry_builder *b, ry_loc loc, const char *name, ry_value l
 
 ry_value ry_nn_cross_entropy_per_example_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels) {
   if (!check_labels(b, loc, "nn.cross_entropy", logits, labels)) return NONE;
-  ry_value lsm = ry_log_softmax_(b, loc, logits, -1);
-  ry_value idx = ry_expand_dims_(b, loc, labels, -1);
-  ry_value picked = ry_take_along_axis_(b, loc, lsm, idx, -1);
-  return ry_neg_(b, loc, ry_squeeze_(b, loc, picked, RY_AXES(-1)));
+  /* log(sum(exp(x - m))) - (x[label] - m), m = max(x) held constant, the
+   * label's logit picked by comparing an iota with it, not gathered: the
+   * derivative, exp(x - m) / s - onehot(label), is then one elementwise
+   * pass over the logits that fuses with everything around it, where a
+   * gather's transpose (a scatter into a zero [..., classes] array) is
+   * materialized */
+  ry_value x = logits;
+  if (!ry_dtype_is_float(DTYPE(x))) x = ry_convert_(b, loc, x, RY_F32);
+  ry_shape ls = SHAPE(x);
+  ry_value m = ry_stop_gradient_(b, loc, ry_max_keepdims_(b, loc, x, RY_AXES(-1), 1));
+  ry_value sh = SUB(x, m);
+  ry_value lse = ry_log_(b, loc, ry_reduce_(b, loc, ry_exp_(b, loc, sh), RY_SUM, RY_AXES(-1)));
+  ry_value hit = ry_compare_(b, loc, ry_iota_(b, loc, DTYPE(labels), ls, ls.rank - 1), ry_expand_dims_(b, loc, labels, -1), RY_EQ);
+  ry_value picked = ry_reduce_(b, loc, ry_select_(b, loc, hit, sh, ry_const_like_(b, loc, sh, 0)), RY_SUM, RY_AXES(-1));
+  return SUB(lse, picked);
 }
 
 ry_value ry_nn_cross_entropy_(ry_builder *b, ry_loc loc, ry_value logits, ry_value labels) {
