@@ -151,12 +151,29 @@ void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const fl
   }
   for (int64_t i = 0; i < m; i++) {
     float *cr = c + i * n;
-    for (int64_t j = j_lo; j < j_hi; j++) cr[j] = 0.0f;
-    for (int64_t p = 0; p < k; p++) {
-      const float ap = a[i * k + p], *br = b + p * n;
-      int64_t j = j_lo;
-      for (; j + VL <= j_hi; j += VL) *(vfu *)(cr + j) += ap * *(const vfu *)(br + j);
-      for (; j < j_hi; j++) cr[j] += ap * br[j];
+    const float *ar = a + i * k;
+    int64_t j = j_lo;
+    /* four vectors of columns held in registers over all of k */
+    for (; j + 4 * VL <= j_hi; j += 4 * VL) {
+      vf s0 = z, s1 = z, s2 = z, s3 = z;
+      for (int64_t p = 0; p < k; p++) {
+        const float ap = ar[p], *br = b + p * n + j;
+        s0 += ap * *(const vfu *)br;
+        s1 += ap * *(const vfu *)(br + VL);
+        s2 += ap * *(const vfu *)(br + 2 * VL);
+        s3 += ap * *(const vfu *)(br + 3 * VL);
+      }
+      *(vfu *)(cr + j) = s0;
+      *(vfu *)(cr + j + VL) = s1;
+      *(vfu *)(cr + j + 2 * VL) = s2;
+      *(vfu *)(cr + j + 3 * VL) = s3;
+    }
+    for (int64_t q = j; q < j_hi; q++) cr[q] = 0.0f;
+    for (int64_t p = 0; p < k && j < j_hi; p++) {
+      const float ap = ar[p], *br = b + p * n;
+      int64_t q = j;
+      for (; q + VL <= j_hi; q += VL) *(vfu *)(cr + q) += ap * *(const vfu *)(br + q);
+      for (; q < j_hi; q++) cr[q] += ap * br[q];
     }
   }
 }
