@@ -604,6 +604,9 @@ bool ryc_qgemm_int8(const ryc_qgemm *q) {
 /* ---- the product ---- */
 
 #define ROWS_PER_TILE 16 /* weight rows kept in L1 while every x row passes */
+#ifdef HAVE_X86
+_Static_assert(ROWS_PER_TILE == R16, "int8_task's tiles are the repacked groups");
+#endif
 /* Int8 products of Q4_0, Q4_1 and Q8_0 run the int8 kernels up to
  * INT8_MAX_ROWS x rows, as llama.cpp does: the packed f32 GEMM over panels
  * of dequantized weights is exact, not llama.cpp's arithmetic, and the
@@ -641,14 +644,13 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
     int64_t te = t + ROWS_PER_TILE < hi ? t + ROWS_PER_TILE : hi;
     int64_t i = 0;
 #ifdef HAVE_X86
-    if (j->r16 && t % R16 == 0) { /* whole groups of sixteen repacked rows, two x rows at a time */
-      int64_t ge = te < j->r16->n ? te : j->r16->n, r = t;
-      for (; r + R16 <= ge; r += R16) {
-        int64_t c = 0;
-        for (; c + 2 <= m; c += 2) dot_rows16_2(j->r16, r / R16, j->xq + c * nb, nb, j->y + c * n + r, n);
-        if (c < m) dot_rows16(j->r16, r / R16, j->xq + c * nb, j->y + c * n + r);
-      }
-      if (r == te) continue;
+    /* a tile that is a whole group of sixteen repacked rows (tiles are
+       groups: ROWS_PER_TILE == R16), two x rows at a time */
+    if (j->r16 && t % R16 == 0 && te - t == R16 && te <= j->r16->n) {
+      int64_t c = 0;
+      for (; c + 2 <= m; c += 2) dot_rows16_2(j->r16, t / R16, j->xq + c * nb, nb, j->y + c * n + t, n);
+      if (c < m) dot_rows16(j->r16, t / R16, j->xq + c * nb, j->y + c * n + t);
+      continue;
     }
 #endif
     for (; j->dot44 && i + 4 <= m; i += 4) {
@@ -660,10 +662,6 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
     for (; i < m; i++) {
       int64_t r = t;
       float o4[4];
-#ifdef HAVE_X86
-      for (; j->r16 && r % R16 == 0 && r + R16 <= te && r + R16 <= j->r16->n; r += R16)
-        dot_rows16(j->r16, r / R16, j->xq + i * nb, j->y + i * n + r);
-#endif
       for (; j->dot4 && r + 4 <= te; r += 4) {
         j->dot4(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, o4);
         for (int e = 0; e < 4; e++) j->y[i * n + r + e] = o4[e];
