@@ -223,11 +223,14 @@ static void check_gemm_reference(int ta, int tb, int64_t m, int64_t n, int64_t k
 
 /* ryc_sgemm against a naive double-precision product for every transpose
  * combination, over shapes that leave partial register tiles and cross the
- * packing blocks (k beyond one depth block, n beyond one column block), and
- * bitwise identical for 1 and 2 threads with the split forced. */
+ * packing blocks (k beyond one depth block, n beyond one column block), C
+ * tall enough that the threads split its rows, and bitwise identical for 1
+ * and 2 threads with the split forced. */
 TEST(cpu_sgemm_matches_reference) {
   static const int64_t shapes[][3] = {{1, 1, 1},   {7, 33, 5},    {6, 32, 8},   {13, 65, 17},
                                       {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0},
+                                      /* rows split: A larger than B */
+                                      {385, 33, 131}, {1000, 7, 50}, {203, 100, 390},
                                       /* at most 4 rows: the matrix-vector path */
                                       {1, 577, 70}, {3, 129, 1000}, {4, 33, 7}, {1, 1000, 576}, {2, 5, 0}};
   ryc_set_parallel_threshold(1);
@@ -259,12 +262,12 @@ TEST(cpu_sgemm_matches_reference) {
 
 /* ryc_bgemm (bf16 operands, f32 sums) against a double-precision product of
  * the same bf16 values, every transpose combination, odd k (a half pair)
- * and shapes crossing the packing blocks; bitwise the same for 1 and 2
- * threads. Products of bf16 values are exact in f32, so the error is the f32
+ * and shapes crossing the packing blocks, tall ones whose rows the
+ * threads split; bitwise the same for 1 and 2 threads. Products of bf16 values are exact in f32, so the error is the f32
  * summation's alone. */
 TEST(cpu_bgemm_matches_reference) {
   static const int64_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {6, 32, 8}, {13, 65, 17}, {100, 70, 1537}, {97, 3105, 9},
-                                      {64, 64, 0}, {3, 129, 1000}};
+                                      {64, 64, 0}, {3, 129, 1000}, {385, 33, 131}, {1000, 7, 50}, {203, 100, 777}};
   ryc_set_parallel_threshold(1);
   printf("  bf16 gemm: %s\n", ryc_bgemm_impl());
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

@@ -7,9 +7,9 @@
  * module. When a thread's columns are at most two panels wide and A is not
  * transposed, A is read in place instead of packed (ukr_d). Packing
  * workspaces stay on a free list between calls. Threads split the columns in
- * NR-aligned ranges; every element of C
- * is accumulated over k in the same order whatever the split, so results do
- * not depend on the thread count. At most GEMV_MAX_M rows of A take a
+ * NR-aligned ranges, or the rows when A is the larger operand (run_split);
+ * every element of C is accumulated over k in the same order whatever the
+ * split, so results do not depend on the thread count. At most GEMV_MAX_M rows of A take a
  * matrix-vector path (ryg_sgemv) that streams B once without packing. Without
  * a compiler, or for f64, a portable
  * blocked loop in this file runs instead. bench/gemm_compare.c measures it
@@ -25,12 +25,12 @@
 #include "gemm_module.inc" /* ryc_gemm_module_lines: module/sgemm.c, line by line */
 
 typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t,
-                             int64_t, float *);
+                             int64_t, int64_t, int64_t, float *);
 
 typedef void (*native_sgemv)(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);
 
 typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const void *, int, const void *, int, float *, int64_t,
-                             int64_t, float *);
+                             int64_t, int64_t, int64_t, float *);
 
 /* at most this many rows of A (not transposed): the matrix-vector path */
 #define GEMV_MAX_M 4
@@ -41,7 +41,7 @@ static native_sgemv g_gemv;
 static native_bgemm g_bgemm;
 static void (*g_f2b)(const float *, uint16_t *, int64_t, int64_t, int64_t, int64_t);
 static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
-static int g_nr = 16;
+static int g_nr = 16, g_mr = 6;
 static int64_t g_ws_floats; /* packing workspace of one native call */
 static ryc_module *g_mod; /* held for the process */
 
@@ -58,27 +58,30 @@ static void load_native(void) {
     return;
   }
   native_sgemm f;
-  int (*nr)(void);
+  int (*nr)(void), (*mr)(void);
   int64_t (*ws)(void);
   native_sgemv gv;
-  void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats");
+  void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats"),
+       *mq = ryc_module_sym(m, "ryg_mr");
   void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native"),
        *fc = ryc_module_sym(m, "ryg_f2b_cols");
   native_bgemm fb;
   int (*bnat)(void);
   memcpy(&f, &p, sizeof f);
   memcpy(&nr, &q, sizeof nr);
+  memcpy(&mr, &mq, sizeof mr);
   memcpy(&ws, &w, sizeof ws);
   memcpy(&gv, &v, sizeof gv);
   memcpy(&fb, &bg, sizeof fb);
   memcpy(&bnat, &bn, sizeof bnat);
   memcpy(&g_f2b, &fc, sizeof g_f2b);
-  if (!f || !nr || !ws || !gv || !fb || !bnat || !g_f2b) {
+  if (!f || !nr || !mr || !ws || !gv || !fb || !bnat || !g_f2b) {
     ryc_module_release(m);
     return;
   }
   g_mod = m;
   g_nr = nr();
+  g_mr = mr();
   g_ws_floats = ws();
   g_native = f;
   g_gemv = gv;
@@ -99,9 +102,9 @@ const char *ryc_bgemm_impl(void) {
 /* ---- portable fallback ---- */
 
 #define PKC 256
-static void portable_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
-                          int64_t j_lo, int64_t j_hi) {
-  for (int64_t i = 0; i < m; i++) {
+static void portable_block(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+                           int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = i_lo; i < i_hi; i++) {
     float *cr = c + i * n;
     for (int64_t j = j_lo; j < j_hi; j++) cr[j] = 0.0f;
     for (int64_t p = 0; p < k; p++) {
@@ -129,9 +132,9 @@ static float bf_at(const void *p, bool f32, int64_t i) {
 }
 
 /* bf16 operands: the pair order of the packed kernel (odd product, then even) */
-static void portable_bcols(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
-                           bool b32, float *c, int64_t j_lo, int64_t j_hi) {
-  for (int64_t i = 0; i < m; i++)
+static void portable_bblock(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
+                            bool b32, float *c, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi) {
+  for (int64_t i = i_lo; i < i_hi; i++)
     for (int64_t j = j_lo; j < j_hi; j++) {
       float acc = 0.0f;
       for (int64_t p = 0; p < k; p += 2) {
@@ -151,7 +154,17 @@ typedef struct {
   void *c;
   uint16_t *c16; /* bf16 GEMM with a bf16 result: c is f32 scratch, rounded into c16 */
   bool a32, b32; /* bf16 GEMM: the operand is f32, rounded as it is packed */
+  bool rows;     /* the threads split C's rows, not its columns */
 } gemm_job;
+
+/* The block of C a task's range [lo, hi) names: columns, or rows. */
+static void task_block(const gemm_job *j, int64_t lo, int64_t hi, int64_t *i_lo, int64_t *i_hi, int64_t *j_lo,
+                       int64_t *j_hi) {
+  *i_lo = j->rows ? lo : 0;
+  *i_hi = j->rows ? hi : j->m;
+  *j_lo = j->rows ? 0 : lo;
+  *j_hi = j->rows ? j->n : hi;
+}
 
 /* Packing workspaces, kept for the process: a call takes one from the free
  * list (or allocates it) and gives it back, so steady-state GEMMs neither
@@ -184,32 +197,44 @@ static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
     g_gemv(j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
     return;
   }
+  int64_t i_lo, i_hi, j_lo, j_hi;
+  task_block(j, lo, hi, &i_lo, &i_hi, &j_lo, &j_hi);
   workspace *w = g_native ? ws_take() : NULL;
   if (w) {
     /* the list link lives in the first 64 bytes; the packed panels after it */
-    g_native(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi, (float *)w + 16);
+    g_native(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, i_lo, i_hi, j_lo, j_hi, (float *)w + 16);
     ws_give(w);
   } else {
-    portable_cols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
+    portable_block(j->ta, j->tb, j->m, j->n, j->k, j->a, j->b, j->c, i_lo, i_hi, j_lo, j_hi);
   }
+}
+
+/* Split a packed product over the threads. Every thread packs the part of A
+ * its rows need and the part of B its columns need, so splitting the columns
+ * has each thread pack all of A again, and splitting the rows all of B.
+ * Columns (NR-aligned) unless A is the larger operand by at least 2x (C tall
+ * and narrow: a weight gradient, a product into few outputs), then rows
+ * (MR-aligned); each range at least enough work that packing pays off, and
+ * small products in one piece. */
+static void run_split(gemm_job *j, ryc_task_fn fn) {
+  int64_t k = j->k ? j->k : 1, min_work = ryc_parallel_threshold() * 8;
+  j->rows = j->m >= 2 * j->n;
+  int64_t len = j->rows ? j->m : j->n, other = j->rows ? j->n : j->m, grain = j->rows ? g_mr : g_nr;
+  while (grain < len && grain * other * k < min_work) grain *= 2;
+  if (j->m * j->n * k < min_work * 4) grain = len;
+  ryc_parallel_for(len, grain, fn, j);
 }
 
 void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false};
-  int64_t flops = m * n * (k ? k : 1);
-  int64_t grain = g_nr;
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false, false};
   if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing: split the columns evenly */
     int64_t bytes = n * k * (int64_t)sizeof(float);
     ryc_parallel_for(n, bytes < (1 << 18) ? n : 64, sgemm_task, &j);
     return;
   }
-  /* enough columns per thread that packing pays off */
-  int64_t min_work = ryc_parallel_threshold() * 8;
-  while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
-  if (flops < min_work * 4) grain = n;
-  ryc_parallel_for(n, grain, sgemm_task, &j);
+  run_split(&j, sgemm_task);
 }
 
 /* columns [lo, hi) of c (m, n) rounded to bf16 into o */
@@ -224,14 +249,17 @@ static void round_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_
 
 static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
+  int64_t i_lo, i_hi, j_lo, j_hi;
+  task_block(j, lo, hi, &i_lo, &i_hi, &j_lo, &j_hi);
   workspace *w = g_bgemm ? ws_take() : NULL;
   if (w) {
-    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, lo, hi, (float *)w + 16);
+    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, i_lo, i_hi, j_lo, j_hi, (float *)w + 16);
     ws_give(w);
   } else {
-    portable_bcols(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, lo, hi);
+    portable_bblock(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, i_lo, i_hi, j_lo, j_hi);
   }
-  if (j->c16) round_cols(j->c, j->c16, j->m, j->n, lo, hi);
+  if (j->c16)
+    round_cols((const float *)j->c + i_lo * j->n, j->c16 + i_lo * j->n, i_hi - i_lo, j->n, j_lo, j_hi);
 }
 
 void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
@@ -243,11 +271,8 @@ void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
                float *c, uint16_t *c16) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16, a32, b32};
-  int64_t grain = g_nr, min_work = ryc_parallel_threshold() * 8;
-  while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
-  if (m * n * (k ? k : 1) < min_work * 4) grain = n;
-  ryc_parallel_for(n, grain, bgemm_task, &j);
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16, a32, b32, false};
+  run_split(&j, bgemm_task);
 }
 
 static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
@@ -271,7 +296,7 @@ static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {
 
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c) {
   if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false};
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false, false};
   int64_t grain = 16, min_work = ryc_parallel_threshold() * 8;
   while (grain < n && grain * m * (k ? k : 1) < min_work) grain *= 2;
   ryc_parallel_for(n, grain, dgemm_task, &j);

@@ -31,15 +31,25 @@ static inline float B_at(const float *b, int tb, int64_t k, int64_t n, int64_t p
   return tb ? b[j * k + p] : b[p * n + j]; }
 /* pack A[i0:i0+mc, p0:p0+kc] into MR-row strips, zero padded */
 static void pack_a(const float *a, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float *ap) {
+  if (ta) { /* A stored (k, m): read each row's mc elements once, place them in every strip */
+    for (int64_t p = 0; p < kc; p++) {
+      const float *src = a + (p0 + p) * m + i0;
+      for (int64_t ir = 0; ir < mc; ir += MR) {
+        int64_t mr = mc - ir < MR ? mc - ir : MR;
+        float *dst = ap + ir * kc + p * MR;
+        if (mr == MR) memcpy(dst, src + ir, MR * sizeof(float));
+        else for (int i = 0; i < MR; i++) dst[i] = i < mr ? src[ir + i] : 0.0f;
+      }
+    }
+    return;
+  }
   for (int64_t ir = 0; ir < mc; ir += MR) {
     int64_t mr = mc - ir < MR ? mc - ir : MR;
-    if (!ta && mr == MR) {
+    if (mr == MR) {
       for (int64_t p = 0; p < kc; p++) for (int i = 0; i < MR; i++) ap[p * MR + i] = a[(i0 + ir + i) * k + p0 + p];
-    } else if (ta && mr == MR) {
-      for (int64_t p = 0; p < kc; p++) memcpy(ap + p * MR, a + (p0 + p) * m + i0 + ir, MR * sizeof(float));
     } else {
       for (int64_t p = 0; p < kc; p++) for (int i = 0; i < MR; i++)
-        ap[p * MR + i] = i < mr ? A_at(a, ta, m, k, i0 + ir + i, p0 + p) : 0.0f;
+        ap[p * MR + i] = i < mr ? a[(i0 + ir + i) * k + p0 + p] : 0.0f;
     }
     ap += MR * kc;
   }
@@ -181,10 +191,13 @@ int ryg_nr(void) { return NR; }
 int ryg_vl(void) { return VL; }
 /* floats of packing workspace one call needs (64-byte aligned) */
 int64_t ryg_ws_floats(void) { return (int64_t)KC * (NC + NR) + (int64_t)KC * (MC + MR); }
-/* columns [j_lo, j_hi) of C (m, n) = A * B; ws: ryg_ws_floats() floats */
+int ryg_mr(void) { return MR; }
+/* rows [i_lo, i_hi) x columns [j_lo, j_hi) of C (m, n) = A * B; ws:
+   ryg_ws_floats() floats. Each element is summed over k in the same order
+   whatever the block, so any split of C gives the same bits. */
 void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
-               int64_t j_lo, int64_t j_hi, float *ws) {
-  if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
+               int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
+  if (k == 0) { for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
   float *bp = ws, *ap = ws + (int64_t)KC * (NC + NR);
   int direct = !ta && j_hi - j_lo <= 2 * NR; /* A read in place (ukr_d) */
   for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
@@ -192,8 +205,8 @@ void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, 
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
       int64_t kc = k - p0 < KC ? k - p0 : KC;
       pack_b(b, tb, k, n, p0, kc, j0, nc, bp);
-      for (int64_t i0 = 0; i0 < m; i0 += MC) {
-        int64_t mc = m - i0 < MC ? m - i0 : MC;
+      for (int64_t i0 = i_lo; i0 < i_hi; i0 += MC) {
+        int64_t mc = i_hi - i0 < MC ? i_hi - i0 : MC;
         if (!direct) pack_a(a, ta, m, k, i0, mc, p0, kc, ap);
         for (int64_t jr = 0; jr < nc; jr += NR)
           for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -353,19 +366,20 @@ int ryg_bf16_native(void) {
   return 0;
 #endif
 }
-/* columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B bf16 (or f32, a32 /
-   b32, rounded to bf16 as they are packed); ws as ryg_sgemm's */
+/* rows [i_lo, i_hi) x columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B
+   bf16 (or f32, a32 / b32, rounded to bf16 as they are packed); ws as
+   ryg_sgemm's */
 void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
-               int64_t j_lo, int64_t j_hi, float *ws) {
-  if (k == 0) { for (int64_t i = 0; i < m; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
+               int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
+  if (k == 0) { for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
   uint32_t *bp = (uint32_t *)ws, *ap = (uint32_t *)ws + (int64_t)KC * (NC + NR);
   for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
     int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
     for (int64_t p0 = 0; p0 < k; p0 += 2 * KC) {
       int64_t kp = (k - p0 < 2 * KC ? k - p0 + 1 : 2 * KC) / 2;
       pack_b16(b, b32, tb, k, n, p0, kp, j0, nc, bp);
-      for (int64_t i0 = 0; i0 < m; i0 += MC) {
-        int64_t mc = m - i0 < MC ? m - i0 : MC;
+      for (int64_t i0 = i_lo; i0 < i_hi; i0 += MC) {
+        int64_t mc = i_hi - i0 < MC ? i_hi - i0 : MC;
         pack_a16(a, a32, ta, m, k, i0, mc, p0, kp, ap);
         for (int64_t jr = 0; jr < nc; jr += NR)
           for (int64_t ir = 0; ir < mc; ir += MR) {
