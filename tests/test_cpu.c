@@ -231,6 +231,8 @@ TEST(cpu_sgemm_matches_reference) {
                                       {100, 70, 385}, {97, 3105, 9}, {130, 40, 800}, {64, 64, 0},
                                       /* rows split: A larger than B */
                                       {385, 33, 131}, {1000, 7, 50}, {203, 100, 390},
+                                      /* packed on one thread, A read in place on two */
+                                      {50, 250, 400},
                                       /* at most 4 rows: the matrix-vector path */
                                       {1, 577, 70}, {3, 129, 1000}, {4, 33, 7}, {1, 1000, 576}, {2, 5, 0}};
   ryc_set_parallel_threshold(1);

@@ -4,7 +4,7 @@
  * rows; an MR x NR register-blocked micro-kernel written with GCC vector
  * extensions) compiled for the host by the JIT (-march=native picks AVX-512,
  * AVX2 or SSE) the first time a program needs it, and cached like any
- * module. When a thread's columns are at most two panels wide and A is not
+ * module. When a thread's columns are at most four panels wide and A is not
  * transposed, A is read in place instead of packed (ukr_d). Packing
  * workspaces stay on a free list between calls. Threads split the columns in
  * NR-aligned ranges, or the rows when A is the larger operand (run_split);

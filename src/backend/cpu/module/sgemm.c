@@ -23,6 +23,9 @@
 #define KC 384
 #define MC 96
 #define NC 3072
+#ifndef DIRECT_PANELS
+#define DIRECT_PANELS 4
+#endif
 typedef float vf __attribute__((vector_size(VL * 4)));
 typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));
 static inline float A_at(const float *a, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {
@@ -34,6 +37,8 @@ static void pack_a(const float *a, int ta, int64_t m, int64_t k, int64_t i0, int
   if (ta) { /* A stored (k, m): read each row's mc elements once, place them in every strip */
     for (int64_t p = 0; p < kc; p++) {
       const float *src = a + (p0 + p) * m + i0;
+      /* the rows are far apart: ask for this row's next block now */
+      if (i0 + 2 * mc <= m) for (int64_t q = 0; q < mc; q += 16) __builtin_prefetch(src + mc + q);
       for (int64_t ir = 0; ir < mc; ir += MR) {
         int64_t mr = mc - ir < MR ? mc - ir : MR;
         float *dst = ap + ir * kc + p * MR;
@@ -79,6 +84,8 @@ static void pack_b(const float *b, int tb, int64_t k, int64_t n, int64_t p0, int
   }
 }
 #define ROW(i) vf c##i##0 = z, c##i##1 = z;
+/* a micro-kernel stores its tile of C after kc steps: fetch the lines meanwhile */
+#define PREFETCH_C for (int i = 0; i < mr; i++) { __builtin_prefetch(c + i * ldc, 1); __builtin_prefetch(c + i * ldc + NR - 1, 1); }
 #define FMA(i) { float ai = ap[p * MR + i]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
 #define STORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; \
   if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \
@@ -88,6 +95,7 @@ static void pack_b(const float *b, int tb, int64_t k, int64_t n, int64_t p0, int
 static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c, int64_t ldc,
                 int mr, int nr, int first) {
   const vf z = {0};
+  PREFETCH_C
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
   for (int64_t p = 0; p < kc; p++) {
     vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);
@@ -96,8 +104,10 @@ static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, 
   STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 }
 /* the same product reading A (row-major, unpacked) through six row pointers:
-   when C has only a panel or two of columns, each A element is used once or
-   twice and packing it would cost as much as the product (convolutions) */
+   when C has at most DIRECT_PANELS panels of columns, each A element is used
+   a few times and packing it (a scalar transpose) would cost more than
+   reading it in place from L1 for each panel (convolutions, the input
+   gradient of a language model's output layer) */
 #define FMAD(i) { float ai = a##i[p]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
 static void ukr_d(int64_t kc, const float *a, int64_t lda, const float *restrict bp, float *restrict c, int64_t ldc,
                   int mr, int nr, int first) {
@@ -105,6 +115,7 @@ static void ukr_d(int64_t kc, const float *a, int64_t lda, const float *restrict
   /* rows past mr (never stored) read the last real row */
   const float *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * lda, *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
   const float *a3 = a + (mr > 3 ? 3 : mr - 1) * lda, *a4 = a + (mr > 4 ? 4 : mr - 1) * lda, *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
+  PREFETCH_C
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
   for (int64_t p = 0; p < kc; p++) {
     vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);
@@ -199,7 +210,7 @@ void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, 
                int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
   if (k == 0) { for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
   float *bp = ws, *ap = ws + (int64_t)KC * (NC + NR);
-  int direct = !ta && j_hi - j_lo <= 2 * NR; /* A read in place (ukr_d) */
+  int direct = !ta && j_hi - j_lo <= DIRECT_PANELS * NR; /* A read in place (ukr_d) */
   for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
     int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
@@ -208,12 +219,18 @@ void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, 
       for (int64_t i0 = i_lo; i0 < i_hi; i0 += MC) {
         int64_t mc = i_hi - i0 < MC ? i_hi - i0 : MC;
         if (!direct) pack_a(a, ta, m, k, i0, mc, p0, kc, ap);
-        for (int64_t jr = 0; jr < nc; jr += NR)
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
-            if (direct) ukr_d(kc, a + (i0 + ir) * k + p0, k, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
-            else ukr(kc, ap + ir * kc, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
-          }
+        if (direct) /* a strip of A stays in L1 for all the panels */
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+              int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
+              ukr_d(kc, a + (i0 + ir) * k + p0, k, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
+            }
+        else
+          for (int64_t jr = 0; jr < nc; jr += NR)
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
+              ukr(kc, ap + ir * kc, bp + jr * kc, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
+            }
       }
     }
   }
@@ -346,6 +363,7 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
                   int mr, int nr, int first) {
   const vf z = {0};
   (void)z;
+  PREFETCH_C
   BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
   for (int64_t q = 0; q < kp; q++) {
     BLOAD
