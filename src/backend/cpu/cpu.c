@@ -497,15 +497,15 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
 
 /* bf16 operands: f32 sums, rounded once at the end for a bf16 result */
 static ry_status run_bgemm(const ryc_gemm *gm, const ry_array *a, const ry_array *b, ry_array *out) {
-  size_t mn = (size_t)(gm->m * gm->n);
-  float *tmp = NULL;
-  if (gm->dt == RY_BF16 && mn && !(tmp = ry__data_alloc(mn * sizeof(float)))) return ry__oom();
-  for (int64_t i = 0; i < gm->batch; i++)
-    ryc_bgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k,
-              (const char *)a->data + (size_t)(i * gm->a_bstride) * (gm->a_f32 ? 4 : 2), gm->a_f32,
-              (const char *)b->data + (size_t)(i * gm->b_bstride) * (gm->b_f32 ? 4 : 2), gm->b_f32,
-              tmp ? tmp : (float *)out->data + i * (int64_t)mn, tmp ? (uint16_t *)out->data + i * (int64_t)mn : NULL);
-  ry__data_free(tmp, mn * sizeof(float));
+  int64_t mn = gm->m * gm->n;
+  bool out16 = gm->dt == RY_BF16;
+  for (int64_t i = 0; i < gm->batch; i++) {
+    ry_status s = ryc_bgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k,
+                            (const char *)a->data + (size_t)(i * gm->a_bstride) * (gm->a_f32 ? 4 : 2), gm->a_f32,
+                            (const char *)b->data + (size_t)(i * gm->b_bstride) * (gm->b_f32 ? 4 : 2), gm->b_f32,
+                            out16 ? NULL : (float *)out->data + i * mn, out16 ? (uint16_t *)out->data + i * mn : NULL);
+    if (s) return s;
+  }
   return NULL;
 }
 

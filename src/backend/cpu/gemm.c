@@ -29,8 +29,8 @@ typedef void (*native_sgemm)(int, int, int64_t, int64_t, int64_t, const float *,
 
 typedef void (*native_sgemv)(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);
 
-typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const void *, int, const void *, int, float *, int64_t,
-                             int64_t, int64_t, int64_t, float *);
+typedef void (*native_bgemm)(int, int, int64_t, int64_t, int64_t, const void *, int, const void *, int, float *,
+                             uint16_t *, int64_t, int64_t, int64_t, int64_t, float *);
 
 /* at most this many rows of A (not transposed): the matrix-vector path */
 #define GEMV_MAX_M 4
@@ -43,6 +43,7 @@ static void (*g_f2b)(const float *, uint16_t *, int64_t, int64_t, int64_t, int64
 static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
 static int g_nr = 16, g_mr = 6;
 static int64_t g_ws_floats; /* packing workspace of one native call */
+static int64_t g_bgemm_k1;  /* a bf16 product this deep rounds its result from the registers */
 static ryc_module *g_mod; /* held for the process */
 
 static void load_native(void) {
@@ -59,12 +60,12 @@ static void load_native(void) {
   }
   native_sgemm f;
   int (*nr)(void), (*mr)(void);
-  int64_t (*ws)(void);
+  int64_t (*ws)(void), (*bk1)(void);
   native_sgemv gv;
   void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats"),
        *mq = ryc_module_sym(m, "ryg_mr");
   void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native"),
-       *fc = ryc_module_sym(m, "ryg_f2b_cols");
+       *fc = ryc_module_sym(m, "ryg_f2b_cols"), *k1 = ryc_module_sym(m, "ryg_bgemm_k1");
   native_bgemm fb;
   int (*bnat)(void);
   memcpy(&f, &p, sizeof f);
@@ -75,7 +76,8 @@ static void load_native(void) {
   memcpy(&fb, &bg, sizeof fb);
   memcpy(&bnat, &bn, sizeof bnat);
   memcpy(&g_f2b, &fc, sizeof g_f2b);
-  if (!f || !nr || !mr || !ws || !gv || !fb || !bnat || !g_f2b) {
+  memcpy(&bk1, &k1, sizeof bk1);
+  if (!f || !nr || !mr || !ws || !gv || !fb || !bnat || !g_f2b || !bk1) {
     ryc_module_release(m);
     return;
   }
@@ -83,6 +85,7 @@ static void load_native(void) {
   g_nr = nr();
   g_mr = mr();
   g_ws_floats = ws();
+  g_bgemm_k1 = bk1();
   g_native = f;
   g_gemv = gv;
   g_bgemm = fb;
@@ -252,12 +255,13 @@ static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   int64_t i_lo, i_hi, j_lo, j_hi;
   task_block(j, lo, hi, &i_lo, &i_hi, &j_lo, &j_hi);
   workspace *w = g_bgemm ? ws_take() : NULL;
-  if (w) {
-    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, i_lo, i_hi, j_lo, j_hi, (float *)w + 16);
+  if (w) { /* the module rounds a bf16 result itself, tile by tile */
+    g_bgemm(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, j->c16, i_lo, i_hi, j_lo, j_hi,
+            (float *)w + 16);
     ws_give(w);
-  } else {
-    portable_bblock(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, i_lo, i_hi, j_lo, j_hi);
+    return;
   }
+  portable_bblock(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, i_lo, i_hi, j_lo, j_hi);
   if (j->c16)
     round_cols((const float *)j->c + i_lo * j->n, j->c16 + i_lo * j->n, i_hi - i_lo, j->n, j_lo, j_hi);
 }
@@ -267,12 +271,19 @@ void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
   round_cols(c, o, m, n, 0, n);
 }
 
-void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b, bool b32,
-               float *c, uint16_t *c16) {
+ry_status ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
+                    bool b32, float *c, uint16_t *c16) {
   pthread_once(&g_once, load_native);
-  if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, c16, a32, b32, false};
+  if (m <= 0 || n <= 0) return NULL;
+  /* f32 sums of a bf16 result: none kept when the module rounds them from
+     its registers (one depth block), else a scratch C */
+  float *tmp = NULL;
+  size_t bytes = (size_t)m * (size_t)n * sizeof(float);
+  if (c16 && !(g_bgemm && k <= g_bgemm_k1) && !(tmp = ry__data_alloc(bytes))) return ry__oom();
+  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c16 ? tmp : c, c16, a32, b32, false};
   run_split(&j, bgemm_task);
+  ry__data_free(tmp, bytes);
+  return NULL;
 }
 
 static void dgemm_task(void *ctx, int64_t lo, int64_t hi) {

@@ -15,11 +15,12 @@ const char *ryc_gemm_impl(void);
 /* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
  * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). An
  * operand flagged a32 / b32 is f32, rounded to bf16 (nearest even) as it is
- * packed: a convert folded into the product. With c16, c is (m, n) f32
- * scratch and the result goes to c16 rounded to bf16, each thread rounding
- * its own columns. */
-void ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b, bool b32,
-               float *c, uint16_t *c16);
+ * packed: a convert folded into the product. The result is f32 in c, or,
+ * with c16 (c ignored), the f32 sums rounded to bf16 in c16, tile by tile
+ * as they are finished. Fails only for memory (the sums of a deep product
+ * with a bf16 result need an f32 scratch). */
+ry_status ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
+                    bool b32, float *c, uint16_t *c16);
 const char *ryc_bgemm_impl(void);
 /* c (m, n) f32 rounded to bf16 into o, as ryc_bgemm rounds a bf16 result */
 void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n);

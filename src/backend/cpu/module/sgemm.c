@@ -261,15 +261,19 @@ static inline uint32_t B16(const void *b, int f, int tb, int64_t k, int64_t n, i
 typedef uint16_t vh __attribute__((vector_size(VL * 2)));
 /* n elements of an operand from element off as bf16 bits into t: copied, or
    rounded from f32 VL at a time (E16's rounding) */
+/* VL f32 as bf16 bits (E16's rounding) */
+static inline vh round16(vu x) {
+  vu nan = (x & 0x7fffffffu) > 0x7f800000u;
+  vu r = (((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan) | (((x >> 16) | 0x40) & nan);
+  return __builtin_convertvector(r, vh);
+}
 static void run16(const void *p, int f32, int64_t off, int64_t n, uint16_t *t) {
   if (!f32) { memcpy(t, (const uint16_t *)p + off, (size_t)n * 2); return; }
   const float *src = (const float *)p + off;
   int64_t i = 0;
   for (; i + VL <= n; i += VL) {
     vu x; memcpy(&x, src + i, sizeof x);
-    vu nan = (x & 0x7fffffffu) > 0x7f800000u;
-    vu r = (((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan) | (((x >> 16) | 0x40) & nan);
-    vh h = __builtin_convertvector(r, vh);
+    vh h = round16(x);
     memcpy(t + i, &h, sizeof h);
   }
   for (; i < n; i++) t[i] = (uint16_t)E16(p, 1, off + i);
@@ -292,7 +296,14 @@ static void pack_a16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t
     return;
   }
   if (ta && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows; round both rows' mc elements */
+    int64_t es = f ? 4 : 2; /* bytes per element */
     for (int64_t q = 0; q < kp; q++) {
+      /* the rows are far apart: ask for both rows' next block now */
+      if (i0 + 2 * mc <= m)
+        for (int64_t b = 0; b < mc * es; b += 64) {
+          __builtin_prefetch((const char *)a + ((p0 + 2 * q) * m + i0 + mc) * es + b);
+          __builtin_prefetch((const char *)a + ((p0 + 2 * q + 1) * m + i0 + mc) * es + b);
+        }
       run16(a, f, (p0 + 2 * q) * m + i0, mc, t0);
       run16(a, f, (p0 + 2 * q + 1) * m + i0, mc, t1);
       uint32_t *dst = ap;
@@ -340,7 +351,7 @@ static void pack_b16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t
 }
 #if defined(__AVX512BF16__) && VL == 16
 #define BROW(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
-#define BDOT(i) { __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[q * MR + i]); \
+#define BDOTW(i, word) { __m512bh ai = (__m512bh)_mm512_set1_epi32((int)(word)); \
   c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0); c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1); }
 #define BLOAD __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + q * NR), b1 = (__m512bh)_mm512_loadu_si512(bp + q * NR + VL);
 #define BVF(x) ((vf)(x))
@@ -348,28 +359,51 @@ static void pack_b16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t
 static inline float lo16(uint32_t w) { uint32_t u = w << 16; float f; memcpy(&f, &u, 4); return f; }
 static inline float hi16(uint32_t w) { uint32_t u = w & 0xffff0000u; float f; memcpy(&f, &u, 4); return f; }
 #define BROW(i) vf c##i##0 = z, c##i##1 = z;
-#define BDOT(i) { uint32_t w = ap[q * MR + i]; float ae = lo16(w), ao = hi16(w); \
+#define BDOTW(i, word) { uint32_t w = (word); float ae = lo16(w), ao = hi16(w); \
   c##i##0 += ao * bo0; c##i##0 += ae * be0; c##i##1 += ao * bo1; c##i##1 += ae * be1; }
 #define BLOAD vu w0 = *(const vuu *)(bp + q * NR), w1 = *(const vuu *)(bp + q * NR + VL); \
   vf be0 = (vf)(w0 << 16), bo0 = (vf)(w0 & 0xffff0000u), be1 = (vf)(w1 << 16), bo1 = (vf)(w1 & 0xffff0000u);
 #define BVF(x) (x)
 #endif
+#define BDOT(i) BDOTW(i, ap[q * MR + i])
+/* a pair of row i of A read in place (bf16, not transposed) */
+static inline uint32_t word_at(const uint16_t *r, int64_t q) { uint32_t w; memcpy(&w, r + 2 * q, 4); return w; }
+#define BDOTD(i) BDOTW(i, word_at(a##i, q))
 #define BSTORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; vf v0 = BVF(c##i##0), v1 = BVF(c##i##1); \
   if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \
     if (first) { *r0 = v0; *r1 = v1; } else { *r0 += v0; *r1 += v1; } } \
   else { float t[NR]; memcpy(t, &v0, VL * 4); memcpy(t + VL, &v1, VL * 4); \
     for (int j = 0; j < nr; j++) r[j] = first ? t[j] : r[j] + t[j]; } }
-static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restrict bp, float *restrict c, int64_t ldc,
-                  int mr, int nr, int first) {
+/* row i of the tile rounded to bf16 straight from the sums */
+#define BSTORE16(i) if (i < mr) { uint16_t *r = c16 + (int64_t)i * ldc; vf v0 = BVF(c##i##0), v1 = BVF(c##i##1); \
+  vu x0, x1; memcpy(&x0, &v0, sizeof x0); memcpy(&x1, &v1, sizeof x1); vh h0 = round16(x0), h1 = round16(x1); \
+  if (nr == NR) { memcpy(r, &h0, sizeof h0); memcpy(r + VL, &h1, sizeof h1); } \
+  else { uint16_t t[NR]; memcpy(t, &h0, sizeof h0); memcpy(t + VL, &h1, sizeof h1); memcpy(r, t, (size_t)nr * 2); } }
+/* the tile's sums into c (stored, or added to c after the first depth
+   block); with c16 at the last depth block the result is rounded to bf16
+   there instead: straight from the registers when this block is the only
+   one (c untouched), else from c while the tile is in L1 */
+static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restrict bp, float *restrict c,
+                  uint16_t *restrict c16, int64_t ldc, int mr, int nr, int first, int last) {
   const vf z = {0};
   (void)z;
-  PREFETCH_C
+  if (c16 && first && last) {
+    for (int i = 0; i < mr; i++) __builtin_prefetch(c16 + i * ldc, 1);
+  } else {
+    PREFETCH_C
+  }
   BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
   for (int64_t q = 0; q < kp; q++) {
     BLOAD
     BDOT(0) BDOT(1) BDOT(2) BDOT(3) BDOT(4) BDOT(5)
   }
+  if (c16 && first && last) {
+    BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5)
+    return;
+  }
   BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5)
+  if (c16 && last)
+    for (int i = 0; i < mr; i++) run16(c + (int64_t)i * ldc, 1, 0, nr, c16 + (int64_t)i * ldc);
 }
 /* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
    to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
@@ -384,25 +418,72 @@ int ryg_bf16_native(void) {
   return 0;
 #endif
 }
+/* the same reading the pairs of A (bf16, not transposed, whole pairs) in
+   place through six row pointers, as ukr_d does for f32 */
+static void ukr16_d(int64_t kp, const uint16_t *a, int64_t lda, const uint32_t *restrict bp, float *restrict c,
+                    uint16_t *restrict c16, int64_t ldc, int mr, int nr, int first, int last) {
+  const vf z = {0};
+  (void)z;
+  const uint16_t *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * lda, *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
+  const uint16_t *a3 = a + (mr > 3 ? 3 : mr - 1) * lda, *a4 = a + (mr > 4 ? 4 : mr - 1) * lda, *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
+  if (c16 && first && last) {
+    for (int i = 0; i < mr; i++) __builtin_prefetch(c16 + i * ldc, 1);
+  } else {
+    PREFETCH_C
+  }
+  BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
+  for (int64_t q = 0; q < kp; q++) {
+    BLOAD
+    BDOTD(0) BDOTD(1) BDOTD(2) BDOTD(3) BDOTD(4) BDOTD(5)
+  }
+  if (c16 && first && last) {
+    BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5)
+    return;
+  }
+  BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5)
+  if (c16 && last)
+    for (int i = 0; i < mr; i++) run16(c + (int64_t)i * ldc, 1, 0, nr, c16 + (int64_t)i * ldc);
+}
 /* rows [i_lo, i_hi) x columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B
    bf16 (or f32, a32 / b32, rounded to bf16 as they are packed); ws as
-   ryg_sgemm's */
+   ryg_sgemm's. With c16 the result is C rounded to bf16 there (nearest even,
+   NaN kept quiet) and c is f32 scratch, unused (may be NULL) when k is at
+   most ryg_bgemm_k1(): one depth block. */
+int64_t ryg_bgemm_k1(void) { return 2 * KC; }
 void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
-               int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
-  if (k == 0) { for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
+               uint16_t *c16, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
+  if (k == 0) {
+    for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) {
+      if (c16) c16[i * n + j] = 0; else c[i * n + j] = 0.0f; }
+    return;
+  }
   uint32_t *bp = (uint32_t *)ws, *ap = (uint32_t *)ws + (int64_t)KC * (NC + NR);
   for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
     int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
     for (int64_t p0 = 0; p0 < k; p0 += 2 * KC) {
       int64_t kp = (k - p0 < 2 * KC ? k - p0 + 1 : 2 * KC) / 2;
+      int last = p0 + 2 * KC >= k;
       pack_b16(b, b32, tb, k, n, p0, kp, j0, nc, bp);
+      /* A read in place: bf16, not transposed, whole pairs, few panels */
+      int direct = !ta && !a32 && p0 + 2 * kp <= k && j_hi - j_lo <= DIRECT_PANELS * NR;
       for (int64_t i0 = i_lo; i0 < i_hi; i0 += MC) {
         int64_t mc = i_hi - i0 < MC ? i_hi - i0 : MC;
+        if (direct) {
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+              int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
+              int64_t off = (i0 + ir) * n + j0 + jr;
+              ukr16_d(kp, (const uint16_t *)a + (i0 + ir) * k + p0, k, bp + jr * kp, c ? c + off : NULL,
+                      c16 ? c16 + off : NULL, n, mr, nr, p0 == 0, last);
+            }
+          continue;
+        }
         pack_a16(a, a32, ta, m, k, i0, mc, p0, kp, ap);
         for (int64_t jr = 0; jr < nc; jr += NR)
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int mr = (int)(mc - ir < MR ? mc - ir : MR), nr = (int)(nc - jr < NR ? nc - jr : NR);
-            ukr16(kp, ap + ir * kp, bp + jr * kp, c + (i0 + ir) * n + j0 + jr, n, mr, nr, p0 == 0);
+            int64_t off = (i0 + ir) * n + j0 + jr;
+            ukr16(kp, ap + ir * kp, bp + jr * kp, c ? c + off : NULL, c16 ? c16 + off : NULL, n, mr, nr, p0 == 0, last);
           }
       }
     }
