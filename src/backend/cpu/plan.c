@@ -155,8 +155,9 @@ bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *
 
 /* Is v used, not an output of the program, and read only as operands that
  * `reads(g, u, i)` accepts (operand i of node u), none of them of a node
- * forced to the interpreter? The test of a value a step folds into itself. */
-static bool only_read_by(const ry_graph *g, int32_t v, const bool *force, bool (*reads)(const ry_graph *, const ry_node *, int)) {
+ * forced to the interpreter? The test of a value a step folds into itself.
+ * Returns the number of such uses, 0 for no. */
+static int only_read_by(const ry_graph *g, int32_t v, const bool *force, bool (*reads)(const ry_graph *, const ry_node *, int)) {
   const ry_region *body = &g->regions[0];
   for (int32_t i = 0; i < body->results.n; i++)
     if (body->results.v[i] == v) return false;
@@ -166,11 +167,11 @@ static bool only_read_by(const ry_graph *g, int32_t v, const bool *force, bool (
     const int32_t *ops = ry_node_operands(g, u);
     for (int i = 0; i < u->n_operands; i++) {
       if (ops[i] != v) continue;
-      if (force[k] || !reads(g, u, i)) return false;
+      if (force[k] || !reads(g, u, i)) return 0;
       uses++;
     }
   }
-  return uses > 0;
+  return uses;
 }
 
 /* the weights of a product by ggml-quantized weights (ryf_qgemm_plan) */
@@ -189,16 +190,19 @@ static bool bgemm_reads(const ry_graph *g, const ry_node *u, int i) {
 
 /* A dequantize whose every use is such a product (and not an output) */
 static bool qfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
-  return n->op == RY_OP_DEQUANTIZE && n->region == 0 && only_read_by(g, ry_node_results(g, n)[0], force, qgemm_reads);
+  return n->op == RY_OP_DEQUANTIZE && n->region == 0 && only_read_by(g, ry_node_results(g, n)[0], force, qgemm_reads) > 0;
 }
 
-/* An f32 -> bf16 convert whose every use is an operand of a bf16 GEMM (and
- * not an output): the GEMMs round its operand as they pack it */
+/* An f32 -> bf16 convert whose one use is an operand of a bf16 GEMM (and not
+ * an output): the GEMM rounds its operand as it packs it. A value several
+ * GEMMs read (an activation's gradient, a weight read forward and backward)
+ * is rounded once instead, by a kernel that its producer's loop may fuse:
+ * the products then read half the bytes and convert none. */
 static bool bfold_ok(const ry_graph *g, const ry_node *n, const bool *force) {
   if (n->op != RY_OP_CONVERT || n->region != 0) return false;
   int32_t v = ry_node_results(g, n)[0];
   return ry_vtype(g, v).dtype == RY_BF16 && ry_vtype(g, ry_node_operands(g, n)[0]).dtype == RY_F32 &&
-         only_read_by(g, v, force, bgemm_reads);
+         only_read_by(g, v, force, bgemm_reads) == 1;
 }
 
 /* ---- cost model for recomputation ---- */
