@@ -77,6 +77,14 @@ int ryf_new_temp(kgen *k, ry_dtype t, const char *fmt, ...) {
   return id;
 }
 
+/* a temp holding load a: the loaded value is already one of t's (a bf16 or
+   f16 element widened exactly), so no rounding */
+static int load_temp(kgen *k, ry_dtype t, int a) {
+  int id = k->n_temps++;
+  ry__buf_printf(&k->body, "      const %s t%d = a%d;\n", ryf_ctype(t), id, a);
+  return id;
+}
+
 void ryf_rowmajor(ry_shape s, int64_t st[RY_MAX_RANK]) { ry__strides(s, st); }
 
 access *ryf_new_access(kgen *k, ry_dtype dt) {
@@ -351,7 +359,7 @@ int ryf_emit_node(kgen *k, int32_t v, const vmap *m) {
       w = ry_node_operands(g, wn)[0];
     }
     int a = add_access(k, w, vt.shape, m, t);
-    return ryf_new_temp(k, t, "a%d", a);
+    return load_temp(k, t, a);
   }
   case RY_OP_COMPARE: {
     int a = ryf_emit(k, ops[0], m), b = ryf_emit(k, ops[1], m);
@@ -422,7 +430,7 @@ int ryf_emit(kgen *k, int32_t v, const vmap *m) {
     /* a row kernel's own value: a local, a scratch row or recomputed */
   } else if (k->p->mat[v] && v != k->root) {
     int a = add_access(k, v, vt.shape, m, vt.dtype);
-    t = ryf_new_temp(k, vt.dtype, "a%d", a);
+    t = load_temp(k, vt.dtype, a);
   } else {
     t = ryf_emit_node(k, v, m);
   }
