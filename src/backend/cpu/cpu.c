@@ -537,6 +537,40 @@ static ry_status run_qgemm(const cpu_state *st, const ryc_step *sp, ry_array **v
   return s ? s : ryc_qgemm_run_array(&sp->qgemm, x->data, w, vals[sp->bufs[0]]->data);
 }
 
+#define QGROUP_MAX 8
+/* Consecutive quantized products of one x (a layer's query, key and value
+ * projections; its gate and up projections) from step i on: how many run
+ * as one job (none reads another's result: their operands are x and their
+ * own weights). */
+static int qgemm_group_len(const cpu_state *st, int i) {
+  const ryc_step *sp = &st->plan.steps[i];
+  int c = 1;
+  while (c < QGROUP_MAX && i + c < st->plan.n_steps) {
+    const ryc_step *o = &st->plan.steps[i + c];
+    if (o->kind != RYC_STEP_QGEMM || o->bufs[1] != sp->bufs[1] || !ryc_qgemm_groupable(&sp->qgemm, &o->qgemm)) break;
+    c++;
+  }
+  return c;
+}
+
+/* steps [i, i + c) of qgemm_group_len, run together */
+static ry_status run_qgemm_group(const cpu_state *st, int i, int c, ry_array **vals, recycler *rc) {
+  if (c == 1) return run_qgemm(st, &st->plan.steps[i], vals, rc);
+  const ryc_qgemm *q[QGROUP_MAX];
+  ry_array *w[QGROUP_MAX];
+  float *y[QGROUP_MAX];
+  const ry_array *x = vals[st->plan.steps[i].bufs[1]];
+  for (int e = 0; e < c; e++) {
+    const ryc_step *sp = &st->plan.steps[i + e];
+    if (!x || !(w[e] = vals[sp->bufs[2]])) return ry__err(RY_ERR_INTERNAL, "cpu: quantized gemm operand has no buffer");
+    ry_status s = new_buffer(rc, ry_vtype(st->g, sp->bufs[0]), &vals[sp->bufs[0]]);
+    if (s) return s;
+    q[e] = &sp->qgemm;
+    y[e] = vals[sp->bufs[0]]->data;
+  }
+  return ryc_qgemm_run_group(c, q, x->data, w, y);
+}
+
 static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
   const ry_graph *g = st->g;
   const ry_node *n = &g->nodes[sp->node];
@@ -669,11 +703,15 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
   ry_status s = NULL;
   for (int i = 0; i < st->plan.n_steps && !s; i++) {
     const ryc_step *sp = &st->plan.steps[i];
+    int group = 1; /* steps run here: a group of quantized products, or one */
     switch (sp->kind) {
     case RYC_STEP_KERNEL: s = run_kernel(st, i, vals, &rc); break;
     case RYC_STEP_GEMM: s = run_gemm(st, sp, vals, &rc); break;
     case RYC_STEP_CONV: s = run_conv(st, sp, vals, &rc); break;
-    case RYC_STEP_QGEMM: s = run_qgemm(st, sp, vals, &rc); break;
+    case RYC_STEP_QGEMM:
+      group = qgemm_group_len(st, i);
+      s = run_qgemm_group(st, i, group, vals, &rc);
+      break;
     default: {
       if (update_in_place(st, sp, vals, &rc)) break;
       s = run_interp(st, sp, vals);
@@ -683,11 +721,13 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
     }
     }
     if (s) break;
-    for (int j = 0; j < sp->n_release; j++) {
-      int32_t v = sp->release[j];
-      drop(&rc, vals[v], g->values[v].node >= 0);
-      vals[v] = NULL;
-    }
+    for (int e = 0; e < group; e++, sp++)
+      for (int j = 0; j < sp->n_release; j++) {
+        int32_t v = sp->release[j];
+        drop(&rc, vals[v], g->values[v].node >= 0);
+        vals[v] = NULL;
+      }
+    i += group - 1;
   }
   if (!s) s = take_outputs(body, vals, n_out, out);
   for (size_t v = 0; v < nv; v++) ry_array_release(vals[v]);

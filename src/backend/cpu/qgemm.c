@@ -753,15 +753,87 @@ static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const
 
 ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, float *y) { return run(q, x, w, NULL, y); }
 
-ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, float *y) {
+/* the int8 products of a borrowed weight matrix read it repacked (NULL: not
+   this one) */
+static const struct rows16 *repacked(const ryc_qgemm *q, ry_array *w) {
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
-  /* the int8 products of a borrowed weight matrix read it repacked */
   if (q->m <= INT8_MAX_ROWS && q->n >= R16 && ryc_qgemm_int8(q) && use_vnni() &&
       (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
     r16 = ry__array_derived(w, rows16_make, (void *)q, rows16_free);
     if (r16 && (r16->type != q->type || r16->k != q->k || r16->n != q->n / R16 * R16)) r16 = NULL; /* made for another use */
   }
+#else
+  (void)q, (void)w;
 #endif
-  return run(q, x, w->data, r16, y);
+  return r16;
+}
+
+ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, float *y) {
+  return run(q, x, w->data, repacked(q, w), y);
+}
+
+/* Products by several weight matrices of one x (a layer's query, key and
+ * value projections), run as one job over all their rows: x is quantized
+ * once and the threads split the rows of every matrix at once. */
+#define GROUP_MAX 8
+typedef struct group_job {
+  int count;
+  job j[GROUP_MAX];
+  int64_t start[GROUP_MAX + 1]; /* the group's row where matrix i starts */
+} group_job;
+
+static void group_task(void *ctx, int64_t lo, int64_t hi) {
+  const group_job *g = ctx;
+  for (int i = 0; i < g->count; i++) {
+    int64_t a = lo > g->start[i] ? lo : g->start[i], b = hi < g->start[i + 1] ? hi : g->start[i + 1];
+    if (a < b) int8_task((void *)&g->j[i], a - g->start[i], b - g->start[i]);
+  }
+}
+
+/* Whether q can join the int8 group that first leads: the same x and kind
+   of product, whole tiles of rows (so a tile never spans two matrices and
+   every row is computed as it would be alone) */
+static bool groupable(const ryc_qgemm *first, const ryc_qgemm *q) {
+  bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
+  return q->m == first->m && q->k == first->k && q->type == first->type && q->act8 == first->act8 &&
+         ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS) && q->n % ROWS_PER_TILE == 0;
+}
+
+bool ryc_qgemm_groupable(const ryc_qgemm *a, const ryc_qgemm *b) { return groupable(a, a) && groupable(a, b); }
+
+ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float *x, ry_array *const *w, float *const *y) {
+  bool ok = count > 1 && count <= GROUP_MAX;
+  for (int i = 0; ok && i < count; i++) ok = groupable(q[0], q[i]);
+  if (!ok) {
+    for (int i = 0; i < count; i++) {
+      ry_status s = ryc_qgemm_run_array(q[i], x, w[i], y[i]);
+      if (s) return s;
+    }
+    return NULL;
+  }
+  const ryc_qgemm *q0 = q[0];
+  if (q0->m == 0) return NULL;
+  int64_t nb = q0->k / QK;
+  size_t xb = (size_t)(q0->m * nb) * sizeof(q8blk);
+  q8blk *xq = ry__malloc(xb ? xb : 1);
+  if (!xq) return ry__oom();
+  for (int64_t i = 0; i < q0->m; i++)
+#ifdef HAVE_X86
+    if (use_vnni()) quantize_row_vnni(x + i * q0->k, q0->k, xq + i * nb);
+    else
+#endif
+      quantize_row(x + i * q0->k, q0->k, xq + i * nb);
+  group_job g = {.count = count};
+  ry_status s = NULL;
+  for (int i = 0; i < count && !s; i++) {
+    size_t row_bytes;
+    s = ry_ggml_row_size(q[i]->type, q[i]->k, &row_bytes);
+    g.j[i] = (job){q[i], x, xq, w[i]->data, y[i], row_bytes, pick(q[i]->type), pick4(q[i]->type), pick44(q[i]->type),
+                   repacked(q[i], w[i]), 0, 0};
+    g.start[i + 1] = g.start[i] + q[i]->n;
+  }
+  if (!s) ryc_parallel_for(g.start[count], ROWS_PER_TILE, group_task, &g);
+  ry__free(xq, xb ? xb : 1);
+  return s;
 }

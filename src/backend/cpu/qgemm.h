@@ -29,6 +29,14 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
  * change, such as a GGUF mapping's) is read repacked by the int8 kernels,
  * the layout kept with the array (the same results, faster; docs/QUANT.md). */
 ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, float *y);
+/* Several products of one x run as one job (x quantized once, the threads
+ * splitting all the matrices' rows), with each row's result what
+ * ryc_qgemm_run_array gives: q[i] x w[i] -> y[i]. ryc_qgemm_groupable says
+ * whether b can join a group that a leads (int8 products alike in m, k and
+ * type, whole tiles of rows); a group that cannot be one runs its products
+ * one by one. */
+bool ryc_qgemm_groupable(const ryc_qgemm *a, const ryc_qgemm *b);
+ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float *x, ry_array *const *w, float *const *y);
 /* The integer kernel in use ("avx512-vnni", "portable"). */
 const char *ryc_qgemm_impl(void);
 /* Tests: nonzero forces the portable kernels (RYFT_QGEMM=portable does too),
