@@ -27,8 +27,11 @@ static inline double ryx_fmin(double a, double b) { return a != a ? a : b != b ?
 static inline float ryx_signf(float x) { return x != x ? x : x > 0 ? 1.0f : x < 0 ? -1.0f : x; }
 static inline double ryx_sign(double x) { return x != x ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : x; }
 
-/* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|), e / (1 + e) below 0 */
-static inline float ryx_logisticf(float x) { float e = expf(-fabsf(x)); return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e); }
+/* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|), e / (1 + e) below 0.
+   ryx_logistic_e takes e from the caller (the cpu backend's vectorizable
+   exp), so both have this one formula. */
+static inline float ryx_logistic_e(float x, float e) { return (x >= 0 ? 1.0f : e) / (1.0f + e); }
+static inline float ryx_logisticf(float x) { return ryx_logistic_e(x, expf(-fabsf(x))); }
 static inline double ryx_logistic(double x) { double e = exp(-fabs(x)); return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e); }
 
 /* integer division: x / 0 = -1, x % 0 = x, INT_MIN / -1 wraps, x % -1 = 0 */

@@ -181,6 +181,23 @@ static ry_status window_jit(ry_lm *m, int wi, bool one) {
   return ry_jit_new(name, step_fn, &m->ctx[wi], m->dev, &m->jits[wi][one]);
 }
 
+/* The input types of a step of T tokens, in run_chunk's order: the
+   weights, the key and value caches (read from the caches themselves), the
+   tokens, the position and the last token's index. False without caches
+   (a failed call that could not make new ones). */
+static bool step_types(const ry_lm *m, int T, ry_type *t) {
+  int nw = ry_params_count(m->w), L = m->c.n_layers;
+  for (int i = 0; i < nw; i++) t[i] = ry_params_type(m->w, i);
+  for (int l = 0; l < L; l++) {
+    if (!m->kc[l] || !m->vc[l]) return false;
+    t[nw + l] = (ry_type){ry_array_dtype(m->kc[l]), ry_array_shape(m->kc[l])};
+    t[nw + L + l] = (ry_type){ry_array_dtype(m->vc[l]), ry_array_shape(m->vc[l])};
+  }
+  t[nw + 2 * L] = (ry_type){RY_I32, RY_SHAPE(1, T)};
+  t[nw + 2 * L + 1] = t[nw + 2 * L + 2] = (ry_type){RY_I32, RY_SCALAR};
+  return true;
+}
+
 /* Before a chunk of T tokens at window wi: trace the one-token program of
    wi (after a prompt) or of the next window (from half of wi on) ahead. */
 static void prefetch(ry_lm *m, int wi, int T) {
@@ -190,14 +207,10 @@ static void prefetch(ry_lm *m, int wi, int T) {
   if (want >= m->n_windows || m->pre_asked[want] || (T == 1 && 2 * ((int64_t)m->pos + 1) < m->windows[wi])) return;
   int nw = ry_params_count(m->w), L = m->c.n_layers, n_in = nw + 2 * L + 3;
   ry_type *t = malloc((size_t)n_in * sizeof *t);
-  if (!t || window_jit(m, want, true)) { /* nothing ahead: the call traces it */
+  if (!t || !step_types(m, 1, t) || window_jit(m, want, true)) { /* nothing ahead: the call traces it */
     free(t);
     return;
   }
-  for (int i = 0; i < nw; i++) t[i] = ry_params_type(m->w, i);
-  for (int i = 0; i < 2 * L; i++) t[nw + i] = (ry_type){RY_F32, RY_SHAPE(1, m->c.n_kv_heads, m->cache_len, m->c.head_dim)};
-  t[nw + 2 * L] = (ry_type){RY_I32, RY_SHAPE(1, 1)};
-  t[nw + 2 * L + 1] = t[nw + 2 * L + 2] = (ry_type){RY_I32, RY_SCALAR};
   m->pre_asked[want] = true;
   m->pre_wi = want;
   m->pre_n = n_in;

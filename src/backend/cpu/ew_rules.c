@@ -4,7 +4,8 @@
  * dtype's class; expr.c expands the rule; tests/test_optable.c fails when an
  * op of ops.def lacks a rule for a class its dtypes allow. XLA's semantics
  * where C's differ come from ../xla_scalar.h (ryx_*), which the generated
- * module holds; ry_expf / ry_erff / ry_logisticf are the prelude's vectorizable f32 forms.
+ * module holds; ry_expf / ry_erff are the prelude's vectorizable f32 forms (the logistic is
+ * xla_scalar.h's formula over ry_expf).
  *
  * A rule is a format: %0 and %1 are the operands' temps, %T the result's C
  * type, %U the unsigned C type of the operand's width, %B its width in bits.
@@ -30,7 +31,7 @@ const ryf_ew_rule ryf_ew_rules[RY_OP_COUNT] = {
     [RY_OP_COS] = F("cosf(%0)", "cos(%0)"),
     [RY_OP_TAN] = F("tanf(%0)", "tan(%0)"),
     [RY_OP_TANH] = F("tanhf(%0)", "tanh(%0)"),
-    [RY_OP_LOGISTIC] = F("ry_logisticf(%0)", "ryx_logistic(%0)"),
+    [RY_OP_LOGISTIC] = F("ryx_logistic_e(%0, ry_expf(-fabsf(%0)))", "ryx_logistic(%0)"),
     [RY_OP_ERF] = F("ry_erff(%0)", "erf(%0)"),
     [RY_OP_ERF_INV] = F("(float)ryx_erf_inv((double)%0)", "ryx_erf_inv(%0)"),
     [RY_OP_ATANH] = F("atanhf(%0)", "atanh(%0)"),
