@@ -104,6 +104,11 @@ static void print_ptrs(kgen *k, ry__buf *b, int inplace) {
   }
 }
 
+/* storing a temp of the value's own type: a bf16 temp is already a bf16
+   value (expr.c rounds every one it makes, a loaded one is exact), so its
+   top half is the element */
+static const char *temp_store_fmt(ry_dtype t) { return t == RY_BF16 ? "ry_bbits(%s)" : ryf_store_fmt(t); }
+
 const char *ryf_store_fmt(ry_dtype t) {
   switch (t) {
   case RY_F16: return "ry_f2h(%s)";
@@ -179,7 +184,7 @@ static bool gen_concat_root(kgen *k, int idx, ry__buf *out, int64_t *outer, int6
     char tv[32];
     snprintf(tv, sizeof tv, "t%d", t);
     ry__buf_printf(&pieces, "] = ");
-    ry__buf_printf(&pieces, ryf_store_fmt(rt.dtype), tv);
+    ry__buf_printf(&pieces, temp_store_fmt(rt.dtype), tv);
     ry__buf_printf(&pieces, ";\n");
     for (int j = 0; j < lp->n; j++) ry__buf_printf(&pieces, "  }\n");
     ry__buf_printf(&pieces, "  }\n");
@@ -262,7 +267,7 @@ static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, int t, ry_dtype 
   ry__buf_printf(out, "] = ");
   char tv[32];
   snprintf(tv, sizeof tv, "t%d", t);
-  ry__buf_printf(out, ryf_store_fmt(dt), tv);
+  ry__buf_printf(out, temp_store_fmt(dt), tv);
   ry__buf_printf(out, ";\n");
   for (int j = lp->n - 1; j >= 0; j--) ry__buf_printf(out, "  }\n");
   if (lp->n == 0) ry__buf_printf(out, "    }\n  }\n");

@@ -58,6 +58,8 @@ static const char *const ryc_prelude[] = {
     "static inline double ry_u2d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }\n",
     "static inline float ry_rh(float x) { return ry_h2f(ry_f2h(x)); }\n",
     "static inline float ry_rb(float x) { return ry_b2f(ry_f2b(x)); }\n",
+    "/* the bits of a float that is already a bf16 value (a bf16 temp: rounded or loaded) */\n",
+    "static inline uint16_t ry_bbits(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }\n",
     "/* expf inline, so loops with exp vectorize without a call: 2^n e^r with\n",
     " * n = rint(x log2 e), r = x - n ln2 (ln2 in two parts), e^r by its Taylor\n",
     " * polynomial of degree 7 (|r| <= ln2/2: under 1 ulp from exp), 2^n applied\n",
