@@ -710,6 +710,21 @@ static void exact_task(void *ctx, int64_t lo, int64_t hi) {
   free(row);
 }
 
+/* x's m rows as Q8 blocks for the int8 kernels (*bytes: what to free) */
+static q8blk *quantize_x(const ryc_qgemm *q, const float *x, size_t *bytes) {
+  int64_t nb = q->k / QK;
+  *bytes = (size_t)(q->m * nb) * sizeof(q8blk);
+  if (!*bytes) *bytes = 1;
+  q8blk *xq = ry__malloc(*bytes);
+  for (int64_t i = 0; xq && i < q->m; i++)
+#ifdef HAVE_X86
+    if (use_vnni()) quantize_row_vnni(x + i * q->k, q->k, xq + i * nb);
+    else
+#endif
+      quantize_row(x + i * q->k, q->k, xq + i * nb);
+  return xq;
+}
+
 static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const struct rows16 *r16, float *y) {
   size_t row_bytes;
   ry_status s = ry_ggml_row_size(q->type, q->k, &row_bytes);
@@ -718,23 +733,16 @@ static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const
   if (q->m == 0 || q->n == 0) return NULL;
   bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
   if (ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS)) {
-    int64_t nb = q->k / QK;
-    size_t xb = (size_t)(q->m * nb) * sizeof(q8blk);
-    q8blk *xq = ry__malloc(xb ? xb : 1);
+    size_t xb;
+    q8blk *xq = quantize_x(q, x, &xb);
     if (!xq) return ry__oom();
-    for (int64_t i = 0; i < q->m; i++)
-#ifdef HAVE_X86
-      if (use_vnni()) quantize_row_vnni(x + i * q->k, q->k, xq + i * nb);
-      else
-#endif
-        quantize_row(x + i * q->k, q->k, xq + i * nb);
     j.xq = xq;
     j.dot = pick(q->type);
     j.dot4 = pick4(q->type);
     j.dot44 = pick44(q->type);
     j.r16 = r16;
     ryc_parallel_for(q->n, ROWS_PER_TILE, int8_task, &j);
-    ry__free(xq, xb ? xb : 1);
+    ry__free(xq, xb);
     return NULL;
   }
   if (q->m < 4) {
@@ -812,18 +820,10 @@ ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float 
     }
     return NULL;
   }
-  const ryc_qgemm *q0 = q[0];
-  if (q0->m == 0) return NULL;
-  int64_t nb = q0->k / QK;
-  size_t xb = (size_t)(q0->m * nb) * sizeof(q8blk);
-  q8blk *xq = ry__malloc(xb ? xb : 1);
+  if (q[0]->m == 0) return NULL;
+  size_t xb;
+  q8blk *xq = quantize_x(q[0], x, &xb);
   if (!xq) return ry__oom();
-  for (int64_t i = 0; i < q0->m; i++)
-#ifdef HAVE_X86
-    if (use_vnni()) quantize_row_vnni(x + i * q0->k, q0->k, xq + i * nb);
-    else
-#endif
-      quantize_row(x + i * q0->k, q0->k, xq + i * nb);
   group_job g = {.count = count};
   ry_status s = NULL;
   for (int i = 0; i < count && !s; i++) {
@@ -834,6 +834,6 @@ ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float 
     g.start[i + 1] = g.start[i] + q[i]->n;
   }
   if (!s) ryc_parallel_for(g.start[count], ROWS_PER_TILE, group_task, &g);
-  ry__free(xq, xb ? xb : 1);
+  ry__free(xq, xb);
   return s;
 }

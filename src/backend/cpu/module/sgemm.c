@@ -379,6 +379,16 @@ static inline uint32_t word_at(const uint16_t *r, int64_t q) { uint32_t w; memcp
   vu x0, x1; memcpy(&x0, &v0, sizeof x0); memcpy(&x1, &v1, sizeof x1); vh h0 = round16(x0), h1 = round16(x1); \
   if (nr == NR) { memcpy(r, &h0, sizeof h0); memcpy(r + VL, &h1, sizeof h1); } \
   else { uint16_t t[NR]; memcpy(t, &h0, sizeof h0); memcpy(t + VL, &h1, sizeof h1); memcpy(r, t, (size_t)nr * 2); } }
+/* the start and end of a bf16 micro-kernel: prefetch the tile it will
+   write, zero the sums; store them (below) */
+#define BSTART \
+  if (c16 && first && last) { for (int i = 0; i < mr; i++) __builtin_prefetch(c16 + i * ldc, 1); } \
+  else { PREFETCH_C } \
+  BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
+#define BFINISH \
+  if (c16 && first && last) { BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5) return; } \
+  BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5) \
+  if (c16 && last) for (int i = 0; i < mr; i++) run16(c + (int64_t)i * ldc, 1, 0, nr, c16 + (int64_t)i * ldc);
 /* the tile's sums into c (stored, or added to c after the first depth
    block); with c16 at the last depth block the result is rounded to bf16
    there instead: straight from the registers when this block is the only
@@ -387,23 +397,12 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
                   uint16_t *restrict c16, int64_t ldc, int mr, int nr, int first, int last) {
   const vf z = {0};
   (void)z;
-  if (c16 && first && last) {
-    for (int i = 0; i < mr; i++) __builtin_prefetch(c16 + i * ldc, 1);
-  } else {
-    PREFETCH_C
-  }
-  BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
+  BSTART
   for (int64_t q = 0; q < kp; q++) {
     BLOAD
     BDOT(0) BDOT(1) BDOT(2) BDOT(3) BDOT(4) BDOT(5)
   }
-  if (c16 && first && last) {
-    BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5)
-    return;
-  }
-  BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5)
-  if (c16 && last)
-    for (int i = 0; i < mr; i++) run16(c + (int64_t)i * ldc, 1, 0, nr, c16 + (int64_t)i * ldc);
+  BFINISH
 }
 /* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
    to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
@@ -426,23 +425,12 @@ static void ukr16_d(int64_t kp, const uint16_t *a, int64_t lda, const uint32_t *
   (void)z;
   const uint16_t *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * lda, *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
   const uint16_t *a3 = a + (mr > 3 ? 3 : mr - 1) * lda, *a4 = a + (mr > 4 ? 4 : mr - 1) * lda, *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
-  if (c16 && first && last) {
-    for (int i = 0; i < mr; i++) __builtin_prefetch(c16 + i * ldc, 1);
-  } else {
-    PREFETCH_C
-  }
-  BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
+  BSTART
   for (int64_t q = 0; q < kp; q++) {
     BLOAD
     BDOTD(0) BDOTD(1) BDOTD(2) BDOTD(3) BDOTD(4) BDOTD(5)
   }
-  if (c16 && first && last) {
-    BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5)
-    return;
-  }
-  BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5)
-  if (c16 && last)
-    for (int i = 0; i < mr; i++) run16(c + (int64_t)i * ldc, 1, 0, nr, c16 + (int64_t)i * ldc);
+  BFINISH
 }
 /* rows [i_lo, i_hi) x columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B
    bf16 (or f32, a32 / b32, rounded to bf16 as they are packed); ws as
