@@ -259,43 +259,47 @@ static inline uint32_t A16(const void *a, int f, int ta, int64_t m, int64_t k, i
 static inline uint32_t B16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
   return p < k ? E16(b, f, tb ? j * k + p : p * n + j) : 0; }
 typedef uint16_t vh __attribute__((vector_size(VL * 2)));
-/* n elements of an operand from element off as bf16 bits into t: copied, or
-   rounded from f32 VL at a time (E16's rounding) */
 /* VL f32 as bf16 bits (E16's rounding) */
 static inline vh round16(vu x) {
   vu nan = (x & 0x7fffffffu) > 0x7f800000u;
   vu r = (((x + 0x7fffu + ((x >> 16) & 1)) >> 16) & ~nan) | (((x >> 16) | 0x40) & nan);
   return __builtin_convertvector(r, vh);
 }
-static void run16(const void *p, int f32, int64_t off, int64_t n, uint16_t *t) {
-  if (!f32) { memcpy(t, (const uint16_t *)p + off, (size_t)n * 2); return; }
-  const float *src = (const float *)p + off;
+/* n f32 from src rounded to bf16 bits into t, VL at a time */
+static void round_run(const float *src, int64_t n, uint16_t *t) {
   int64_t i = 0;
   for (; i + VL <= n; i += VL) {
     vu x; memcpy(&x, src + i, sizeof x);
     vh h = round16(x);
     memcpy(t + i, &h, sizeof h);
   }
-  for (; i < n; i++) t[i] = (uint16_t)E16(p, 1, off + i);
+  for (; i < n; i++) t[i] = (uint16_t)E16(src, 1, i);
+}
+/* n elements from off as bf16 bits: the operand itself when it is bf16,
+   else rounded into t */
+static inline const uint16_t *bits16(const void *p, int f32, int64_t off, int64_t n, uint16_t *t) {
+  if (!f32) return (const uint16_t *)p + off;
+  round_run((const float *)p + off, n, t);
+  return t;
 }
 #define KP2 (2 * KC)
 /* A[i0:i0+mc, p0:p0+2*kp] into MR-row strips of pairs, zero padded */
 static void pack_a16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kp,
                      uint32_t *ap) {
   uint16_t t0[KP2 > MC ? KP2 : MC], t1[MC];
-  if (!ta && p0 + 2 * kp <= k) { /* rows of A hold the pairs: round a row, then place its words */
+  if (!ta && p0 + 2 * kp <= k) { /* rows of A hold the pairs: a row (rounded if f32), then its words */
     for (int64_t ir = 0; ir < mc; ir += MR) {
       int64_t mr = mc - ir < MR ? mc - ir : MR;
       for (int i = 0; i < MR; i++) {
         if (i >= mr) { for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = 0; continue; }
-        run16(a, f, (i0 + ir + i) * k + p0, 2 * kp, t0);
-        for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = (uint32_t)t0[2 * q] | (uint32_t)t0[2 * q + 1] << 16;
+        const uint16_t *r = bits16(a, f, (i0 + ir + i) * k + p0, 2 * kp, t0);
+        for (int64_t q = 0; q < kp; q++) ap[q * MR + i] = (uint32_t)r[2 * q] | (uint32_t)r[2 * q + 1] << 16;
       }
       ap += MR * kp;
     }
     return;
   }
-  if (ta && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows; round both rows' mc elements */
+  if (ta && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows; both rows' mc elements */
     int64_t es = f ? 4 : 2; /* bytes per element */
     for (int64_t q = 0; q < kp; q++) {
       /* the rows are far apart: ask for both rows' next block now */
@@ -304,13 +308,12 @@ static void pack_a16(const void *a, int f, int ta, int64_t m, int64_t k, int64_t
           __builtin_prefetch((const char *)a + ((p0 + 2 * q) * m + i0 + mc) * es + b);
           __builtin_prefetch((const char *)a + ((p0 + 2 * q + 1) * m + i0 + mc) * es + b);
         }
-      run16(a, f, (p0 + 2 * q) * m + i0, mc, t0);
-      run16(a, f, (p0 + 2 * q + 1) * m + i0, mc, t1);
+      const uint16_t *r0 = bits16(a, f, (p0 + 2 * q) * m + i0, mc, t0), *r1 = bits16(a, f, (p0 + 2 * q + 1) * m + i0, mc, t1);
       uint32_t *dst = ap;
       for (int64_t ir = 0; ir < mc; ir += MR, dst += MR * kp) {
         int64_t mr = mc - ir < MR ? mc - ir : MR;
         for (int i = 0; i < MR; i++)
-          dst[q * MR + i] = i < mr ? (uint32_t)t0[ir + i] | (uint32_t)t1[ir + i] << 16 : 0;
+          dst[q * MR + i] = i < mr ? (uint32_t)r0[ir + i] | (uint32_t)r1[ir + i] << 16 : 0;
       }
     }
     return;
@@ -331,14 +334,13 @@ static void pack_b16(const void *b, int f, int tb, int64_t k, int64_t n, int64_t
     int64_t nr = nc - jr < NR ? nc - jr : NR;
     if (!tb && nr == NR && p0 + 2 * kp <= k) { /* B stored (k, n): round two rows of NR, interleave them */
       for (int64_t q = 0; q < kp; q++) {
-        run16(b, f, (p0 + 2 * q) * n + j0 + jr, NR, t0);
-        run16(b, f, (p0 + 2 * q + 1) * n + j0 + jr, NR, t1);
-        for (int j = 0; j < NR; j++) bp[q * NR + j] = (uint32_t)t0[j] | (uint32_t)t1[j] << 16;
+        const uint16_t *r0 = bits16(b, f, (p0 + 2 * q) * n + j0 + jr, NR, t0), *r1 = bits16(b, f, (p0 + 2 * q + 1) * n + j0 + jr, NR, t1);
+        for (int j = 0; j < NR; j++) bp[q * NR + j] = (uint32_t)r0[j] | (uint32_t)r1[j] << 16;
       }
     } else if (tb && nr == NR && p0 + 2 * kp <= k) { /* B stored (n, k): a column's pairs are contiguous */
       for (int j = 0; j < NR; j++) {
-        run16(b, f, (j0 + jr + j) * k + p0, 2 * kp, t0);
-        for (int64_t q = 0; q < kp; q++) bp[q * NR + j] = (uint32_t)t0[2 * q] | (uint32_t)t0[2 * q + 1] << 16;
+        const uint16_t *r = bits16(b, f, (j0 + jr + j) * k + p0, 2 * kp, t0);
+        for (int64_t q = 0; q < kp; q++) bp[q * NR + j] = (uint32_t)r[2 * q] | (uint32_t)r[2 * q + 1] << 16;
       }
     } else {
       for (int64_t q = 0; q < kp; q++) for (int j = 0; j < NR; j++) {
@@ -388,7 +390,7 @@ static inline uint32_t word_at(const uint16_t *r, int64_t q) { uint32_t w; memcp
 #define BFINISH \
   if (c16 && first && last) { BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5) return; } \
   BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5) \
-  if (c16 && last) for (int i = 0; i < mr; i++) run16(c + (int64_t)i * ldc, 1, 0, nr, c16 + (int64_t)i * ldc);
+  if (c16 && last) for (int i = 0; i < mr; i++) round_run(c + (int64_t)i * ldc, nr, c16 + (int64_t)i * ldc);
 /* the tile's sums into c (stored, or added to c after the first depth
    block); with c16 at the last depth block the result is rounded to bf16
    there instead: straight from the registers when this block is the only
@@ -407,7 +409,7 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
 /* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
    to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
 void ryg_f2b_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t j_lo, int64_t j_hi) {
-  for (int64_t i = 0; i < m; i++) run16(c, 1, i * n + j_lo, j_hi - j_lo, o + i * n + j_lo);
+  for (int64_t i = 0; i < m; i++) round_run(c + i * n + j_lo, j_hi - j_lo, o + i * n + j_lo);
 }
 /* 1 when the micro-kernel runs on vdpbf16ps */
 int ryg_bf16_native(void) {
