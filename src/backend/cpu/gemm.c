@@ -135,8 +135,9 @@ static float bf_at(const void *p, bool f32, int64_t i) {
 }
 
 /* bf16 operands: the pair order of the packed kernel (odd product, then even) */
+/* (a bf16 result, c16, is rounded as each sum is done: c is not used) */
 static void portable_bblock(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
-                            bool b32, float *c, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi) {
+                            bool b32, float *c, uint16_t *c16, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi) {
   for (int64_t i = i_lo; i < i_hi; i++)
     for (int64_t j = j_lo; j < j_hi; j++) {
       float acc = 0.0f;
@@ -146,7 +147,8 @@ static void portable_bblock(int ta, int tb, int64_t m, int64_t n, int64_t k, con
           acc += bf_at(a, a32, ta ? (p + 1) * m + i : i * k + p + 1) * bf_at(b, b32, tb ? j * k + p + 1 : (p + 1) * n + j);
         acc += a0 * b0;
       }
-      c[i * n + j] = acc;
+      if (c16) c16[i * n + j] = ry__f32_to_bf16(acc);
+      else c[i * n + j] = acc;
     }
 }
 
@@ -261,9 +263,8 @@ static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
     ws_give(w);
     return;
   }
-  portable_bblock(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, i_lo, i_hi, j_lo, j_hi);
-  if (j->c16)
-    round_cols((const float *)j->c + i_lo * j->n, j->c16 + i_lo * j->n, i_hi - i_lo, j->n, j_lo, j_hi);
+  /* no module, or no workspace: c may be NULL (no scratch for one depth block) */
+  portable_bblock(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, j->c16, i_lo, i_hi, j_lo, j_hi);
 }
 
 void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
