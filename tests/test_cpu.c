@@ -321,16 +321,27 @@ TEST(cpu_bgemm_matches_reference) {
     free(c1);
     free(c2);
   }
-  /* the rounding of a bf16 result (vectorized in the module): ties to even,
-     overflow to infinity, infinities, NaN kept quiet, denormals */
-  static const float special[] = {1.00390625f, 1.01171875f, -1.00390625f, 3.4e38f, -INFINITY, INFINITY, NAN,
-                                  1e-40f,      0.0f,        -0.0f,        1.0f,    2.5f,      -7.75e-3f, 65504.0f,
-                                  1.00390626f, 0.99999994f, 3.0e-39f};
-  enum { NS = sizeof special / sizeof special[0] };
-  uint16_t out[NS];
-  ryc_bgemm_round(special, out, 1, NS);
+  /* the rounding of a bf16 result (vectorized in the module): each row of A
+     holds bf16 terms whose f32 sum (B is ones) is exact and lands on a tie,
+     just past one, on the overflow to infinity, an infinity, NaN, zeros,
+     a denormal; the bf16 result is ry__f32_to_bf16 of the f32 one */
+  static const float terms[][4] = {{1.0f, 0x1p-8f, 0, 0},        {1.0078125f, 0x1p-8f, 0, 0}, {-1.0f, -0x1p-8f, 0, 0},
+                                   {1.0f, 0x1p-8f, 0x1p-16f, 0}, {0x1.fep127f, 0x1p119f, 0, 0}, {-INFINITY, 0, 0, 0},
+                                   {INFINITY, 0, 0, 0},          {NAN, 0, 0, 0},              {0, 0, 0, 0},
+                                   {-0.0f, 0, 0, 0},             {2.5f, 0, 0, 0},             {-0x1p-7f, 0, 0, 0},
+                                   {65280.0f, 224.0f, 0, 0},     {1.0f, -0x1p-24f, 0, 0},     {0x1p-133f, 0, 0, 0}};
+  enum { NS = sizeof terms / sizeof terms[0] };
+  uint16_t sa[NS * 4], ones[4], out[NS];
+  float sums[NS];
+  for (int i = 0; i < NS * 4; i++) sa[i] = ry__f32_to_bf16(terms[i / 4][i % 4]); /* every term is a bf16 value */
+  for (int i = 0; i < 4; i++) ones[i] = ry__f32_to_bf16(1.0f);
+  CHECK_OK(ryc_bgemm(0, 0, NS, 1, 4, sa, false, ones, false, sums, NULL));
+  CHECK_OK(ryc_bgemm(0, 0, NS, 1, 4, sa, false, ones, false, NULL, out));
+  CHECK_MSG(sums[0] == 1.00390625f && sums[4] == 0x1.ffp127f, "the sums are not exact: %a %a", sums[0], sums[4]);
+  CHECK_MSG(out[0] == 0x3f80 && out[1] == 0x3f82 && out[3] == 0x3f81 && out[4] == 0x7f80, "ties: %04x %04x %04x %04x", out[0],
+            out[1], out[3], out[4]);
   for (int i = 0; i < NS; i++)
-    CHECK_MSG(out[i] == ry__f32_to_bf16(special[i]), "rounding %g: %04x, not %04x", special[i], out[i], ry__f32_to_bf16(special[i]));
+    CHECK_MSG(out[i] == ry__f32_to_bf16(sums[i]), "rounding %a: %04x, not %04x", sums[i], out[i], ry__f32_to_bf16(sums[i]));
   ryc_set_num_threads(0);
   ryc_set_parallel_threshold(0);
 }

@@ -28,11 +28,12 @@ static inline float ryx_signf(float x) { return x != x ? x : x > 0 ? 1.0f : x < 
 static inline double ryx_sign(double x) { return x != x ? x : x > 0 ? 1.0 : x < 0 ? -1.0 : x; }
 
 /* 1 / (1 + exp(-x)) without overflow: e = exp(-|x|), e / (1 + e) below 0.
-   ryx_logistic_e takes e from the caller (the cpu backend's vectorizable
-   exp), so both have this one formula. */
-static inline float ryx_logistic_e(float x, float e) { return (x >= 0 ? 1.0f : e) / (1.0f + e); }
+   One formula for f32 and f64, the exp the caller's (the cpu backend's
+   generated code passes its vectorizable ry_expf). */
+#define RYX_LOGISTIC_E(x, e) (((x) >= 0 ? 1 : (e)) / (1 + (e)))
+static inline float ryx_logistic_e(float x, float e) { return RYX_LOGISTIC_E(x, e); }
 static inline float ryx_logisticf(float x) { return ryx_logistic_e(x, expf(-fabsf(x))); }
-static inline double ryx_logistic(double x) { double e = exp(-fabs(x)); return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e); }
+static inline double ryx_logistic(double x) { double e = exp(-fabs(x)); return RYX_LOGISTIC_E(x, e); }
 
 /* integer division: x / 0 = -1, x % 0 = x, INT_MIN / -1 wraps, x % -1 = 0 */
 static inline int64_t ryx_idiv(int64_t a, int64_t b) { return b == 0 ? -1 : b == -1 ? (int64_t)(0ull - (uint64_t)a) : a / b; }

@@ -537,7 +537,6 @@ static ry_status run_qgemm(const cpu_state *st, const ryc_step *sp, ry_array **v
   return s ? s : ryc_qgemm_run_array(&sp->qgemm, x->data, w, vals[sp->bufs[0]]->data);
 }
 
-#define QGROUP_MAX 8
 /* Consecutive quantized products of one x (a layer's query, key and value
  * projections; its gate and up projections) from step i on: how many run
  * as one job (none reads another's result: their operands are x and their
@@ -545,7 +544,7 @@ static ry_status run_qgemm(const cpu_state *st, const ryc_step *sp, ry_array **v
 static int qgemm_group_len(const cpu_state *st, int i) {
   const ryc_step *sp = &st->plan.steps[i];
   int c = 1;
-  while (c < QGROUP_MAX && i + c < st->plan.n_steps) {
+  while (c < RYC_QGEMM_GROUP_MAX && i + c < st->plan.n_steps) {
     const ryc_step *o = &st->plan.steps[i + c];
     if (o->kind != RYC_STEP_QGEMM || o->bufs[1] != sp->bufs[1] || !ryc_qgemm_groupable(&sp->qgemm, &o->qgemm)) break;
     c++;
@@ -556,9 +555,9 @@ static int qgemm_group_len(const cpu_state *st, int i) {
 /* steps [i, i + c) of qgemm_group_len, run together */
 static ry_status run_qgemm_group(const cpu_state *st, int i, int c, ry_array **vals, recycler *rc) {
   if (c == 1) return run_qgemm(st, &st->plan.steps[i], vals, rc);
-  const ryc_qgemm *q[QGROUP_MAX];
-  ry_array *w[QGROUP_MAX];
-  float *y[QGROUP_MAX];
+  const ryc_qgemm *q[RYC_QGEMM_GROUP_MAX];
+  ry_array *w[RYC_QGEMM_GROUP_MAX];
+  float *y[RYC_QGEMM_GROUP_MAX];
   const ry_array *x = vals[st->plan.steps[i].bufs[1]];
   for (int e = 0; e < c; e++) {
     const ryc_step *sp = &st->plan.steps[i + e];

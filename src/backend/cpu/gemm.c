@@ -5,7 +5,8 @@
  * extensions) compiled for the host by the JIT (-march=native picks AVX-512,
  * AVX2 or SSE) the first time a program needs it, and cached like any
  * module. When a thread's columns are at most four panels wide and A is not
- * transposed, A is read in place instead of packed (ukr_d). Packing
+ * transposed, A is read in place instead of packed (ukr_d; ukr16_d for a
+ * bf16 A stored as bf16, whole pairs of k). Packing
  * workspaces stay on a free list between calls. Threads split the columns in
  * NR-aligned ranges, or the rows when A is the larger operand (run_split);
  * every element of C is accumulated over k in the same order whatever the
@@ -39,7 +40,6 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
 static native_sgemv g_gemv;
 static native_bgemm g_bgemm;
-static void (*g_f2b)(const float *, uint16_t *, int64_t, int64_t, int64_t, int64_t);
 static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
 static int g_nr = 16, g_mr = 6;
 static int64_t g_ws_floats; /* packing workspace of one native call */
@@ -65,7 +65,7 @@ static void load_native(void) {
   void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats"),
        *mq = ryc_module_sym(m, "ryg_mr");
   void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native"),
-       *fc = ryc_module_sym(m, "ryg_f2b_cols"), *k1 = ryc_module_sym(m, "ryg_bgemm_k1");
+       *k1 = ryc_module_sym(m, "ryg_bgemm_k1");
   native_bgemm fb;
   int (*bnat)(void);
   memcpy(&f, &p, sizeof f);
@@ -75,9 +75,8 @@ static void load_native(void) {
   memcpy(&gv, &v, sizeof gv);
   memcpy(&fb, &bg, sizeof fb);
   memcpy(&bnat, &bn, sizeof bnat);
-  memcpy(&g_f2b, &fc, sizeof g_f2b);
   memcpy(&bk1, &k1, sizeof bk1);
-  if (!f || !nr || !mr || !ws || !gv || !fb || !bnat || !g_f2b || !bk1) {
+  if (!f || !nr || !mr || !ws || !gv || !fb || !bnat || !bk1) {
     ryc_module_release(m);
     return;
   }
@@ -134,8 +133,8 @@ static float bf_at(const void *p, bool f32, int64_t i) {
   return bf(f32 ? ry__f32_to_bf16(((const float *)p)[i]) : ((const uint16_t *)p)[i]);
 }
 
-/* bf16 operands: the pair order of the packed kernel (odd product, then even) */
-/* (a bf16 result, c16, is rounded as each sum is done: c is not used) */
+/* bf16 operands: the pair order of the packed kernel (odd product, then
+   even); a bf16 result (c16) is rounded as each sum is done, c unused */
 static void portable_bblock(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
                             bool b32, float *c, uint16_t *c16, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi) {
   for (int64_t i = i_lo; i < i_hi; i++)
@@ -242,16 +241,6 @@ void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const 
   run_split(&j, sgemm_task);
 }
 
-/* columns [lo, hi) of c (m, n) rounded to bf16 into o */
-static void round_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t lo, int64_t hi) {
-  if (g_f2b) {
-    g_f2b(c, o, m, n, lo, hi);
-    return;
-  }
-  for (int64_t i = 0; i < m; i++)
-    for (int64_t jj = lo; jj < hi; jj++) o[i * n + jj] = ry__f32_to_bf16(c[i * n + jj]);
-}
-
 static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
   int64_t i_lo, i_hi, j_lo, j_hi;
@@ -267,20 +256,17 @@ static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {
   portable_bblock(j->ta, j->tb, j->m, j->n, j->k, j->a, j->a32, j->b, j->b32, j->c, j->c16, i_lo, i_hi, j_lo, j_hi);
 }
 
-void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n) {
-  pthread_once(&g_once, load_native);
-  round_cols(c, o, m, n, 0, n);
-}
 
 ry_status ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
                     bool b32, float *c, uint16_t *c16) {
   pthread_once(&g_once, load_native);
   if (m <= 0 || n <= 0) return NULL;
-  /* f32 sums of a bf16 result: none kept when the module rounds them from
-     its registers (one depth block), else a scratch C */
+  /* f32 sums of a bf16 result: a scratch C only for the module's products
+     deeper than one depth block (it rounds a one-block product from its
+     registers; the portable loop rounds each sum as it finishes) */
   float *tmp = NULL;
   size_t bytes = (size_t)m * (size_t)n * sizeof(float);
-  if (c16 && !(g_bgemm && k <= g_bgemm_k1) && !(tmp = ry__data_alloc(bytes))) return ry__oom();
+  if (c16 && g_bgemm && k > g_bgemm_k1 && !(tmp = ry__data_alloc(bytes))) return ry__oom();
   gemm_job j = {trans_a, trans_b, m, n, k, a, b, c16 ? tmp : c, c16, a32, b32, false};
   run_split(&j, bgemm_task);
   ry__data_free(tmp, bytes);

@@ -22,8 +22,6 @@ const char *ryc_gemm_impl(void);
 ry_status ryc_bgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const void *a, bool a32, const void *b,
                     bool b32, float *c, uint16_t *c16);
 const char *ryc_bgemm_impl(void);
-/* c (m, n) f32 rounded to bf16 into o, as ryc_bgemm rounds a bf16 result */
-void ryc_bgemm_round(const float *c, uint16_t *o, int64_t m, int64_t n);
 
 
 typedef struct ryc_gemm {

@@ -160,7 +160,7 @@ bool ryf_qgemm_plan(const ry_graph *g, const ry_node *n, ryc_qgemm *q, int32_t *
 static int only_read_by(const ry_graph *g, int32_t v, const bool *force, bool (*reads)(const ry_graph *, const ry_node *, int)) {
   const ry_region *body = &g->regions[0];
   for (int32_t i = 0; i < body->results.n; i++)
-    if (body->results.v[i] == v) return false;
+    if (body->results.v[i] == v) return 0;
   int uses = 0;
   for (int32_t k = 0; k < g->n_nodes; k++) {
     const ry_node *u = &g->nodes[k];

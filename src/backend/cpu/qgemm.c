@@ -784,11 +784,10 @@ ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, f
 /* Products by several weight matrices of one x (a layer's query, key and
  * value projections), run as one job over all their rows: x is quantized
  * once and the threads split the rows of every matrix at once. */
-#define GROUP_MAX 8
 typedef struct group_job {
   int count;
-  job j[GROUP_MAX];
-  int64_t start[GROUP_MAX + 1]; /* the group's row where matrix i starts */
+  job j[RYC_QGEMM_GROUP_MAX];
+  int64_t start[RYC_QGEMM_GROUP_MAX + 1]; /* the group's row where matrix i starts */
 } group_job;
 
 static void group_task(void *ctx, int64_t lo, int64_t hi) {
@@ -811,7 +810,7 @@ static bool groupable(const ryc_qgemm *first, const ryc_qgemm *q) {
 bool ryc_qgemm_groupable(const ryc_qgemm *a, const ryc_qgemm *b) { return groupable(a, a) && groupable(a, b); }
 
 ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float *x, ry_array *const *w, float *const *y) {
-  bool ok = count > 1 && count <= GROUP_MAX;
+  bool ok = count > 1 && count <= RYC_QGEMM_GROUP_MAX;
   for (int i = 0; ok && i < count; i++) ok = groupable(q[0], q[i]);
   if (!ok) {
     for (int i = 0; i < count; i++) {

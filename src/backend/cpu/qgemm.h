@@ -35,6 +35,7 @@ ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, f
  * whether b can join a group that a leads (int8 products alike in m, k and
  * type, whole tiles of rows); a group that cannot be one runs its products
  * one by one. */
+#define RYC_QGEMM_GROUP_MAX 8 /* products in one group at most */
 bool ryc_qgemm_groupable(const ryc_qgemm *a, const ryc_qgemm *b);
 ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float *x, ry_array *const *w, float *const *y);
 /* The integer kernel in use ("avx512-vnni", "portable"). */

@@ -406,11 +406,6 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
   }
   BFINISH
 }
-/* rows [0, m) x columns [j_lo, j_hi) of c (m, n) rounded to bf16 into o:
-   to nearest even, NaN kept quiet (ry__f32_to_bf16's rounding) */
-void ryg_f2b_cols(const float *c, uint16_t *o, int64_t m, int64_t n, int64_t j_lo, int64_t j_hi) {
-  for (int64_t i = 0; i < m; i++) round_run(c + i * n + j_lo, j_hi - j_lo, o + i * n + j_lo);
-}
 /* 1 when the micro-kernel runs on vdpbf16ps */
 int ryg_bf16_native(void) {
 #if defined(__AVX512BF16__) && VL == 16
