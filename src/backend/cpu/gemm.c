@@ -10,10 +10,10 @@
  * workspaces stay on a free list between calls. Threads split the columns in
  * NR-aligned ranges, or the rows when A is the larger operand (run_split);
  * every element of C is accumulated over k in the same order whatever the
- * split, so results do not depend on the thread count. At most GEMV_MAX_M rows of A take a
- * matrix-vector path (ryg_sgemv) that streams B once without packing. Without
- * a compiler, or for f64, a portable
- * blocked loop in this file runs instead. bench/gemm_compare.c measures it
+ * split, so results do not depend on the thread count. At most GEMV_MAX_M
+ * rows of A take a matrix-vector path (ryg_sgemv) that streams B once
+ * without packing. Without a compiler, or for f64, a portable blocked loop
+ * in this file runs instead. bench/gemm_compare.c measures it
  * against OpenBLAS, BLIS, oneDNN and libxsmm (bench/RESULTS.md). */
 #include <pthread.h>
 #include <stdlib.h>
@@ -156,7 +156,7 @@ typedef struct {
   int64_t m, n, k;
   const void *a, *b;
   void *c;
-  uint16_t *c16; /* bf16 GEMM with a bf16 result: c is f32 scratch, rounded into c16 */
+  uint16_t *c16; /* bf16 GEMM with a bf16 result: c is its f32 scratch (NULL for one depth block) */
   bool a32, b32; /* bf16 GEMM: the operand is f32, rounded as it is packed */
   bool rows;     /* the threads split C's rows, not its columns */
 } gemm_job;

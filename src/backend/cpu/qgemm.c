@@ -725,21 +725,33 @@ static q8blk *quantize_x(const ryc_qgemm *q, const float *x, size_t *bytes) {
   return xq;
 }
 
+/* Does the product run the int8 kernels? Int8 activations and a type with an
+   integer kernel, for at most INT8_MAX_ROWS x rows (INT8_MAX_ROWS_K - 1 for
+   the K-quants); more rows take the f32 panels. */
+static bool int8_path(const ryc_qgemm *q) {
+  bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
+  return ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS);
+}
+
+/* an int8 job's kernels for its type */
+static void pick_int8(job *j) {
+  j->dot = pick(j->q->type);
+  j->dot4 = pick4(j->q->type);
+  j->dot44 = pick44(j->q->type);
+}
+
 static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const struct rows16 *r16, float *y) {
   size_t row_bytes;
   ry_status s = ry_ggml_row_size(q->type, q->k, &row_bytes);
   if (s) return s;
   job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, NULL, 0, 0};
   if (q->m == 0 || q->n == 0) return NULL;
-  bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
-  if (ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS)) {
+  if (int8_path(q)) {
     size_t xb;
     q8blk *xq = quantize_x(q, x, &xb);
     if (!xq) return ry__oom();
     j.xq = xq;
-    j.dot = pick(q->type);
-    j.dot4 = pick4(q->type);
-    j.dot44 = pick44(q->type);
+    pick_int8(&j);
     j.r16 = r16;
     ryc_parallel_for(q->n, ROWS_PER_TILE, int8_task, &j);
     ry__free(xq, xb);
@@ -802,9 +814,8 @@ static void group_task(void *ctx, int64_t lo, int64_t hi) {
    of product, whole tiles of rows (so a tile never spans two matrices and
    every row is computed as it would be alone) */
 static bool groupable(const ryc_qgemm *first, const ryc_qgemm *q) {
-  bool k_quant = q->type == RY_GGML_Q4_K || q->type == RY_GGML_Q6_K;
-  return q->m == first->m && q->k == first->k && q->type == first->type && q->act8 == first->act8 &&
-         ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS) && q->n % ROWS_PER_TILE == 0;
+  return q->m == first->m && q->k == first->k && q->type == first->type && q->act8 == first->act8 && int8_path(q) &&
+         q->n % ROWS_PER_TILE == 0;
 }
 
 bool ryc_qgemm_groupable(const ryc_qgemm *a, const ryc_qgemm *b) { return groupable(a, a) && groupable(a, b); }
@@ -828,8 +839,8 @@ ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float 
   for (int i = 0; i < count && !s; i++) {
     size_t row_bytes;
     s = ry_ggml_row_size(q[i]->type, q[i]->k, &row_bytes);
-    g.j[i] = (job){q[i], x, xq, w[i]->data, y[i], row_bytes, pick(q[i]->type), pick4(q[i]->type), pick44(q[i]->type),
-                   repacked(q[i], w[i]), 0, 0};
+    g.j[i] = (job){q[i], x, xq, w[i]->data, y[i], row_bytes, NULL, NULL, NULL, repacked(q[i], w[i]), 0, 0};
+    pick_int8(&g.j[i]);
     g.start[i + 1] = g.start[i] + q[i]->n;
   }
   if (!s) ryc_parallel_for(g.start[count], ROWS_PER_TILE, group_task, &g);
