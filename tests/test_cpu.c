@@ -262,6 +262,46 @@ TEST(cpu_sgemm_matches_reference) {
   ryc_set_parallel_threshold(0);
 }
 
+/* ryc_sgemm_batch: a batch of matrix-vector products (attention over a
+ * cache window while decoding: one product per key/value head, B strided
+ * as in the cache) run as one job split over (product, column) units:
+ * each product as ryc_sgemm alone gives it, for 1 and 2 threads, with A
+ * shared (stride 0) or not. */
+TEST(cpu_sgemm_batch_is_each_product) {
+  static const int64_t shapes[][4] = {{3, 3, 128, 64}, {3, 3, 64, 128}, {2, 1, 577, 70}, {5, 4, 33, 7}, {3, 2, 17, 0}};
+  ryc_set_parallel_threshold(1);
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int64_t bt = shapes[s][0], m = shapes[s][1], n = shapes[s][2], k = shapes[s][3], bs = k * n + 13;
+    float *a = malloc((size_t)(bt * m * k + 1) * sizeof(float)), *b = malloc((size_t)(bt * bs + 1) * sizeof(float));
+    float *c1 = malloc((size_t)(bt * m * n) * sizeof(float)), *c2 = malloc((size_t)(bt * m * n) * sizeof(float));
+    float *c0 = malloc((size_t)(bt * m * n) * sizeof(float));
+    for (int64_t i = 0; i < bt * m * k; i++) a[i] = (float)((i * 7 + 3) % 19) / 8.0f - 1.0f;
+    for (int64_t i = 0; i < bt * bs; i++) b[i] = (float)((i * 5 + 1) % 23) / 11.0f - 1.0f;
+    for (int t = 0; t < 4; t++) {
+      int tb = t & 1;
+      int64_t as = t & 2 ? 0 : m * k;
+      for (int64_t i = 0; i < bt; i++) ryc_sgemm(0, tb, m, n, k, a + i * as, b + i * bs, c0 + i * m * n);
+      for (int64_t i = 0; i < bt * m * n; i++) c1[i] = c2[i] = NAN;
+      ryc_set_num_threads(1);
+      ryc_sgemm_batch(0, tb, bt, m, n, k, a, as, b, bs, c1);
+      ryc_set_num_threads(2);
+      ryc_sgemm_batch(0, tb, bt, m, n, k, a, as, b, bs, c2);
+      size_t bytes = (size_t)(bt * m * n) * sizeof(float);
+      CHECK_MSG(memcmp(c0, c1, bytes) == 0 && memcmp(c1, c2, bytes) == 0,
+                "batch %lld of %lldx%lldx%lld tb=%d a_bstride=%lld: not each product's bits", (long long)bt,
+                (long long)m, (long long)n, (long long)k, tb, (long long)as);
+      for (int64_t i = 0; i < bt; i++) check_gemm_reference(0, tb, m, n, k, a + i * as, b + i * bs, c2 + i * m * n);
+    }
+    free(a);
+    free(b);
+    free(c0);
+    free(c1);
+    free(c2);
+  }
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+}
+
 /* ryc_bgemm (bf16 operands, f32 sums) against a double-precision product of
  * the same bf16 values, every transpose combination, odd k (a half pair)
  * and shapes crossing the packing blocks, tall ones whose rows the

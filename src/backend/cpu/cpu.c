@@ -518,14 +518,14 @@ static ry_status run_gemm(const cpu_state *st, const ryc_step *sp, ry_array **va
   if (s) return s;
   const ryc_gemm *gm = &sp->gemm;
   if (gm->in_dt == RY_BF16) return run_bgemm(gm, a, b, vals[r]);
-  for (int64_t i = 0; i < gm->batch; i++) {
-    if (gm->dt == RY_F32)
-      ryc_sgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const float *)a->data + i * gm->a_bstride,
-                (const float *)b->data + i * gm->b_bstride, (float *)vals[r]->data + i * gm->m * gm->n);
-    else
-      ryc_dgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const double *)a->data + i * gm->a_bstride,
-                (const double *)b->data + i * gm->b_bstride, (double *)vals[r]->data + i * gm->m * gm->n);
+  if (gm->dt == RY_F32) {
+    ryc_sgemm_batch(gm->trans_a, gm->trans_b, gm->batch, gm->m, gm->n, gm->k, a->data, gm->a_bstride, b->data,
+                    gm->b_bstride, vals[r]->data);
+    return NULL;
   }
+  for (int64_t i = 0; i < gm->batch; i++)
+    ryc_dgemm(gm->trans_a, gm->trans_b, gm->m, gm->n, gm->k, (const double *)a->data + i * gm->a_bstride,
+              (const double *)b->data + i * gm->b_bstride, (double *)vals[r]->data + i * gm->m * gm->n);
   return NULL;
 }
 

@@ -197,10 +197,6 @@ static void ws_give(workspace *w) {
 
 static void sgemm_task(void *ctx, int64_t lo, int64_t hi) {
   const gemm_job *j = ctx;
-  if (g_gemv && j->m <= GEMV_MAX_M && !j->ta && j->k > 0) {
-    g_gemv(j->tb, j->m, j->n, j->k, j->a, j->b, j->c, lo, hi);
-    return;
-  }
   int64_t i_lo, i_hi, j_lo, j_hi;
   task_block(j, lo, hi, &i_lo, &i_hi, &j_lo, &j_hi);
   workspace *w = g_native ? ws_take() : NULL;
@@ -229,16 +225,48 @@ static void run_split(gemm_job *j, ryc_task_fn fn) {
   ryc_parallel_for(len, grain, fn, j);
 }
 
-void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+/* The matrix-vector products of a batch (attention while decoding: one per
+ * key/value head, over the cache window) as one job of (product, column)
+ * units, so both threads stream B even when each product alone is too small
+ * to split. Any split gives the same bits (ryg_sgemv). */
+typedef struct {
+  int tb;
+  int64_t m, n, k, a_bstride, b_bstride;
+  const float *a, *b;
+  float *c;
+} gemv_job;
+
+/* below this many bytes of B in all, one thread */
+#define GEMV_SPLIT_BYTES (16 << 10)
+#define GEMV_GRAIN 16 /* columns */
+
+static void gemv_task(void *ctx, int64_t lo, int64_t hi) {
+  const gemv_job *j = ctx;
+  while (lo < hi) {
+    int64_t i = lo / j->n, c0 = lo - i * j->n, c1 = hi - i * j->n < j->n ? hi - i * j->n : j->n;
+    g_gemv(j->tb, j->m, j->n, j->k, j->a + i * j->a_bstride, j->b + i * j->b_bstride, j->c + i * j->m * j->n, c0, c1);
+    lo = i * j->n + c1;
+  }
+}
+
+void ryc_sgemm_batch(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                     int64_t a_bstride, const float *b, int64_t b_bstride, float *c) {
   pthread_once(&g_once, load_native);
-  if (m <= 0 || n <= 0) return;
-  gemm_job j = {trans_a, trans_b, m, n, k, a, b, c, NULL, false, false, false};
-  if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing: split the columns evenly */
-    int64_t bytes = n * k * (int64_t)sizeof(float);
-    ryc_parallel_for(n, bytes < (1 << 18) ? n : 64, sgemm_task, &j);
+  if (m <= 0 || n <= 0 || batch <= 0) return;
+  if (g_gemv && m <= GEMV_MAX_M && !trans_a && k > 0) { /* no packing */
+    gemv_job j = {trans_b, m, n, k, a_bstride, b_bstride, a, b, c};
+    int64_t units = batch * n, bytes = units * k * (int64_t)sizeof(float);
+    ryc_parallel_for(units, bytes < GEMV_SPLIT_BYTES ? units : GEMV_GRAIN, gemv_task, &j);
     return;
   }
-  run_split(&j, sgemm_task);
+  for (int64_t i = 0; i < batch; i++) {
+    gemm_job j = {trans_a, trans_b, m, n, k, a + i * a_bstride, b + i * b_bstride, c + i * m * n, NULL, false, false, false};
+    run_split(&j, sgemm_task);
+  }
+}
+
+void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+  ryc_sgemm_batch(trans_a, trans_b, 1, m, n, k, a, 0, b, 0, c);
 }
 
 static void bgemm_task(void *ctx, int64_t lo, int64_t hi) {

@@ -9,6 +9,10 @@
  * (k, m) and B (n, k). Threads split n and m; results do not depend on the
  * thread count. */
 void ryc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c);
+/* batch such products, A, B and C advancing by a_bstride, b_bstride and
+ * m * n elements (a stride 0 shares the operand) */
+void ryc_sgemm_batch(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                     int64_t a_bstride, const float *b, int64_t b_bstride, float *c);
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
 /* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
 const char *ryc_gemm_impl(void);
