@@ -1,7 +1,8 @@
 #!/bin/sh
 # Language-model speed: ryft (bench/lm_bench.c) against llama.cpp
 # (llama-cpp-python, built from the package index into a virtualenv) on the
-# SmolLM2-135M-Instruct Q4_1 GGUF, same threads, same token ids, one run.
+# SmolLM2-135M-Instruct Q4_1 GGUF, same threads, same token ids, in ROUNDS
+# alternating rounds (default 3).
 #   bench/lm.sh    # threads = RYFT_NUM_THREADS or the core count
 # Prints the CPU, the memcpy bandwidth and what it allows in tokens/s (the
 # weights read once per decoded token), both systems' numbers and ryft's
@@ -41,16 +42,29 @@ w = os.path.getsize(sys.argv[1])
 print("memcpy: %.1f GB/s (read + write, one thread); reading the %d MB of weights once per decoded token at that rate: %.0f tokens/s"
       % (gbs, w >> 20, gbs * 1e9 / w))
 PY
-"$out/lm_bench" "$model" | tee "$out/lm_ryft.txt"
-"$venv/bin/python" "$root/bench/peers/llamacpp_bench.py" "$model" "$threads" | tee "$out/lm_llamacpp.txt"
-python3 - "$out/lm_ryft.txt" "$out/lm_llamacpp.txt" <<'PY'
-import sys
-r = {l.split()[1]: float(l.split()[2]) for l in open(sys.argv[1])}
-c = {l.split()[1]: float(l.split()[2]) for l in open(sys.argv[2])}
-print("%-30s %12s %12s %8s" % ("", "ryft", "llama.cpp", "ratio"))
-for k in r:
-    if k in c:
-        hi = k.startswith("prefill") or k.startswith("decode")  # higher is better
-        ratio = r[k] / c[k] if hi else c[k] / r[k]
-        print("%-30s %12.2f %12.2f %7.2fx" % (k, r[k], c[k], ratio))
+# rounds alternate the two systems, so a slow spell of a shared machine
+# falls on both; the table gives each metric's median and the ratio's range
+rounds=${ROUNDS:-3}
+for r in $(seq "$rounds"); do
+  echo "round $r of $rounds"
+  "$out/lm_bench" "$model" | tee "$out/lm_ryft_$r.txt"
+  "$venv/bin/python" "$root/bench/peers/llamacpp_bench.py" "$model" "$threads" | tee "$out/lm_llamacpp_$r.txt"
+done
+python3 - "$out" "$rounds" <<'PY'
+import statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def load(name, r):
+    return {l.split()[1]: float(l.split()[2]) for l in open("%s/lm_%s_%d.txt" % (out, name, r))}
+ry = [load("ryft", r) for r in range(1, rounds + 1)]
+lc = [load("llamacpp", r) for r in range(1, rounds + 1)]
+print("%d rounds: medians, and ryft's ratio to llama.cpp per round (higher is better for ryft)" % rounds)
+print("%-30s %10s %10s %8s  %s" % ("", "ryft", "llama.cpp", "ratio", "range"))
+for k in ry[0]:
+    if k not in lc[0]:
+        continue
+    hi = k.startswith("prefill") or k.startswith("decode")  # higher is better
+    ratios = [(a[k] / b[k] if hi else b[k] / a[k]) for a, b in zip(ry, lc)]
+    mr = statistics.median(a[k] for a in ry)
+    ml = statistics.median(b[k] for b in lc)
+    print("%-30s %10.2f %10.2f %7.2fx  %.2f-%.2fx" % (k, mr, ml, mr / ml if hi else ml / mr, min(ratios), max(ratios)))
 PY
