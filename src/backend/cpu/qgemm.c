@@ -370,13 +370,14 @@ static void *rows16_make(const void *data, void *ctx) {
   return r;
 }
 
-/* rows 16g..16g+15 against X x rows (1 or 2, xs blocks apart): out[c * ldo
-   + 0..15]; each x row's accumulators and order are those of one */
+/* rows 16g..16g+15 of type T against X x rows (1 or 2, xs blocks apart):
+   out[c * ldo + 0..15]; each x row's accumulators and order are those of
+   one. T is a constant, so Q4_1 (codes with no offset) computes none. */
 VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p, int64_t g, const q8blk *x, int64_t xs,
-                                                                float *out, int64_t ldo, const int X) {
+                                                                float *out, int64_t ldo, const int X, const int T) {
   const uint8_t *rec = p->p + (size_t)(g * p->nb) * p->rec;
   const __m512i m4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
-  const bool q8 = p->type == RY_GGML_Q8_0, q41 = p->type == RY_GGML_Q4_1;
+  const bool q8 = T == RY_GGML_Q8_0, q41 = T == RY_GGML_Q4_1;
   __m512 acc[2][8], corr[2];
   for (int c = 0; c < X; c++) {
     corr[c] = _mm512_setzero_ps();
@@ -389,7 +390,7 @@ VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p,
     for (int c = 0; c < X; c++) {
       const q8blk *xb = &x[c * xs + b];
       memcpy(xw[c], xb->q, sizeof xw[c]);
-      for (int j = 0; j < 8; j++) { /* what the u8 codes add per lane (Q4_0: 8, Q8_0: 128 per x code) */
+      for (int j = 0; !q41 && j < 8; j++) { /* what the u8 codes add per lane (Q4_0: 8, Q8_0: 128 per x code) */
         int s4 = xb->q[4 * j] + xb->q[4 * j + 1] + xb->q[4 * j + 2] + xb->q[4 * j + 3];
         off[c][j] = q8 ? 128 * s4 : q41 ? 0 : 8 * s4;
       }
@@ -408,9 +409,12 @@ VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p,
         __m512i v = _mm512_loadu_si512(rec + p->hdr + 64 * q);
         __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         for (int c = 0; c < X; c++) {
-          __m512i s0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, lo, _mm512_set1_epi32(xw[c][q])), _mm512_set1_epi32(off[c][q]));
-          __m512i s1 =
-              _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, hi, _mm512_set1_epi32(xw[c][q + 4])), _mm512_set1_epi32(off[c][q + 4]));
+          __m512i s0 = _mm512_dpbusd_epi32(zero, lo, _mm512_set1_epi32(xw[c][q]));
+          __m512i s1 = _mm512_dpbusd_epi32(zero, hi, _mm512_set1_epi32(xw[c][q + 4]));
+          if (!q41) {
+            s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(off[c][q]));
+            s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(off[c][q + 4]));
+          }
           acc[c][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d[c], acc[c][q]);
           acc[c][q + 4] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d[c], acc[c][q + 4]);
         }
@@ -428,9 +432,18 @@ VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p,
     _mm512_storeu_ps(out + c * ldo, _mm512_add_ps(s, corr[c]));
   }
 }
-VNNI static void dot_rows16(const rows16 *p, int64_t g, const q8blk *x, float *out) { rows16_x(p, g, x, 0, out, 0, 1); }
+#define ROWS16_TYPED(X)                                                                            \
+  switch (p->type) {                                                                               \
+  case RY_GGML_Q4_0: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q4_0); break;                      \
+  case RY_GGML_Q4_1: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q4_1); break;                      \
+  default: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q8_0); break;                                \
+  }
+VNNI static void dot_rows16(const rows16 *p, int64_t g, const q8blk *x, float *out) {
+  const int64_t xs = 0, ldo = 0;
+  ROWS16_TYPED(1)
+}
 VNNI static void dot_rows16_2(const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo) {
-  rows16_x(p, g, x, xs, out, ldo, 2);
+  ROWS16_TYPED(2)
 }
 
 /* K-quants, R rows at a time as above; each row's order is the same for
