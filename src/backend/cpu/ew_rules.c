@@ -62,6 +62,18 @@ const ryf_ew_rule ryf_ew_rules[RY_OP_COUNT] = {
 };
 #undef F
 
+/* Ops whose element costs tens of operations (a polynomial or a libm
+ * call): a kernel holding one is worth compiling at full optimization even
+ * over few elements (loops.c). */
+bool ryf_ew_costly(ry_op op) {
+  switch (op) {
+  case RY_OP_EXP: case RY_OP_EXP2: case RY_OP_LOG: case RY_OP_LOG1P: case RY_OP_EXPM1: case RY_OP_CBRT:
+  case RY_OP_SIN: case RY_OP_COS: case RY_OP_TAN: case RY_OP_TANH: case RY_OP_LOGISTIC: case RY_OP_ERF:
+  case RY_OP_ERF_INV: case RY_OP_ATANH: case RY_OP_POW: case RY_OP_ATAN2: case RY_OP_REM: return true;
+  default: return false;
+  }
+}
+
 const char *ryf_ew_rule_for(ry_op op, ry_dtype operand) {
   if ((int)op < 0 || op >= RY_OP_COUNT) return NULL;
   const ryf_ew_rule *r = &ryf_ew_rules[op];

@@ -402,6 +402,7 @@ int ryf_emit_node(kgen *k, int32_t v, const vmap *m) {
   }
   ry_op_kind kind = ryg_op_table[n->op].kind;
   const char *rule = ryf_ew_rule_for(n->op, t0);
+  if (rule && ryf_ew_costly(n->op)) k->n_costly++;
   if (rule && (kind == RY_KIND_UNARY || kind == RY_KIND_UNARY_PRED)) return emit_rule(k, rule, t, t0, ryf_emit(k, ops[0], m), 0);
   if (rule && kind == RY_KIND_BINARY) {
     int a = ryf_emit(k, ops[0], m), b = ryf_emit(k, ops[1], m);

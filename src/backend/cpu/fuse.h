@@ -102,6 +102,7 @@ typedef struct {
   int ip_slot[RYC_MAX_INPLACE];
   ry__buf ip_src[RYC_MAX_INPLACE];
   struct rowgen *row;          /* set while generating a row kernel */
+  int n_costly;                /* elementwise ops of ryf_ew_costly emitted */
 } kgen;
 
 
@@ -178,6 +179,7 @@ typedef struct ryf_ew_rule {
 extern const ryf_ew_rule ryf_ew_rules[RY_OP_COUNT];
 /* The rule of op for an operand of dtype `operand`; NULL: not compiled. */
 const char *ryf_ew_rule_for(ry_op op, ry_dtype operand);
+bool ryf_ew_costly(ry_op op);
 
 /* ---- functions shared between the stages ---- */
 

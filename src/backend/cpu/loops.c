@@ -123,9 +123,15 @@ static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, int t, ry_dtype 
 /* Kernels touching few elements gain nothing from vectorization and loop
  * transformations but cost as much compile time as big ones (a train step
  * has dozens over biases, losses and scalars): they are compiled at -O1
- * (RY_SMALL, defined by the prelude for GCC), halving a cold compile. */
+ * (RY_SMALL, defined by the prelude for GCC), halving a cold compile. An
+ * element of a costly op (exp, erf, ...) counts as COSTLY_WORK: at -O1 its
+ * polynomial is a scalar call per element (a decode step's SwiGLU over 1536
+ * elements: 12 us instead of about 1). */
 #define SMALL_WORK 4096
-static const char *small_work(int64_t elements) { return elements < SMALL_WORK ? "RY_SMALL " : ""; }
+#define COSTLY_WORK 16
+static const char *small_work(const kgen *k, int64_t elements) {
+  return elements * (k->n_costly ? COSTLY_WORK : 1) < SMALL_WORK ? "RY_SMALL " : "";
+}
 
 /* elementwise kernel rooted at value r: the loop is r's shape */
 /* A concatenate that is a kernel's root: one loop nest per (non-empty)
@@ -242,7 +248,7 @@ bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
   for (int v = -1; v < k->n_ip; v++) {
     int ip = v < 0 ? 0 : k->ip_slot[v];
     ry__buf *o = v < 0 ? out : &k->ip_src[v];
-    const char *attr = small_work(ry_shape_numel(rt.shape));
+    const char *attr = small_work(k, ry_shape_numel(rt.shape));
     if (v < 0) ry__buf_printf(o, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx);
     else ry__buf_printf(o, "%svoid ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx, ip);
     gen_ew_body(k, o, lp, t, rt.dtype, ip);
@@ -374,7 +380,7 @@ bool ryf_gen_reduce(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *wor
   const char *act = ryf_ctype(t); /* float for f16/bf16, int for bool */
   char acc[16], val[16];
   snprintf(val, sizeof val, "t%d", tv);
-  ry__buf_printf(out, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", small_work(ry_shape_numel(xt.shape)), idx);
+  ry__buf_printf(out, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", small_work(k, ry_shape_numel(xt.shape)), idx);
   print_ptrs(k, out, 0);
   int nk = 0; /* kept loops (outer) */
   while (nk < lp->n && !lp->red[nk]) nk++;
