@@ -284,6 +284,49 @@ static void softmax_rows(char *buf, size_t size, const char *dt, int rows, int n
            dt, rows, n);
 }
 
+/* A softmax masked by a bool input plus an i8 input: the one-byte loads
+ * of the reduction's lanes loop are staged as int32 lanes (rowkern.c,
+ * row_stage) so the loop vectorizes; rows of 37 (two lanes loops and a
+ * tail) and of 7 (the tail alone), every row with some elements masked. */
+static int f_masked_softmax(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value s = ry_add(b, in[0], ry_convert(b, in[2], RY_F32));
+  ry_value ninf = ry_full(b, RY_F32, ry_value_type(b, s).shape, -INFINITY);
+  out[0] = ry_softmax(b, ry_select(b, in[1], s, ninf), -1);
+  return 1;
+}
+
+TEST(cpu_row_masked_softmax_with_byte_inputs) {
+  static const int64_t lens[] = {37, 7};
+  for (int li = 0; li < 2; li++) {
+    int64_t rows = 6, len = lens[li];
+    ry_shape xs = RY_SHAPE(rows, len);
+    ry_type t[3] = {{RY_F32, xs}, {RY_BOOL, xs}, {RY_I8, xs}};
+    ry_graph *g = NULL;
+    CHECK_OK(ry_trace("masked_softmax", f_masked_softmax, NULL, 3, t, NULL, &g));
+    if (!g) return;
+    char *rep = fusion_report(g);
+    int passes[8];
+    CHECK_MSG(row_kernels(rep, passes, 8) == 1, "not one row kernel:\n%s", rep ? rep : "(no report)");
+    free(rep);
+    uint8_t *mask = malloc((size_t)(rows * len));
+    int8_t *bias = malloc((size_t)(rows * len));
+    for (int64_t i = 0; i < rows * len; i++) {
+      mask[i] = (uint8_t)((i * 7 + i / len) % 5 != 0);
+      bias[i] = (int8_t)((i * 13) % 9 - 4);
+    }
+    ry_array *given[3] = {NULL, NULL, NULL};
+    CHECK_OK(ry_array_from_host(RY_BOOL, xs, mask, &given[1]));
+    CHECK_OK(ry_array_from_host(RY_I8, xs, bias, &given[2]));
+    check_runs(g, 1, 2e-6, given);
+    ry_array_release(given[1]);
+    ry_array_release(given[2]);
+    free(mask);
+    free(bias);
+    ry_graph_release(g);
+  }
+}
+
 TEST(cpu_row_lengths_1_and_odd) {
   static const int lens[] = {1, 2, 15, 16, 17, 37, 100};
   char text[2048];

@@ -249,10 +249,34 @@ static void row_offset(ry__buf *b, const kgen *k, const rowgen *rg, int a, const
     if (lp->coef[a][j]) ry__buf_printf(b, " + j%d * %" PRId64, j, lp->coef[a][j]);
 }
 
-static void row_loads(ry__buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
+/* A one-byte load (a bool mask) in the lanes loop of a reduction: gcc
+ * vectorizes a loop by its narrowest type, and RY_LANES bytes are not a
+ * vector, so the whole loop stayed scalar (a decode step's masked softmax
+ * ran 4x slower). Such loads are staged first as int32 lanes, a loop of its
+ * own that widens a vector of bytes. */
+static bool row_staged(const kgen *k, const rowgen *rg, int a) {
+  return !rg->store[a] && k->acc[a].buf >= 0 && ry_dtype_size(k->acc[a].dt) == 1;
+}
+
+static void row_stage(ry__buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
+  for (int a = 0; a < k->n_acc; a++) {
+    if (!row_staged(k, rg, a)) continue;
+    ry__buf_printf(b, "     int32_t w%d[RY_LANES];\n     for (int l = 0; l < RY_LANES; l++) {\n", a);
+    ry__buf_printf(b, "      const int64_t j%d = jv + l;\n      w%d[l] = p%d[", lp->n - 1, a, k->acc[a].buf);
+    row_offset(b, k, rg, a, lp);
+    ry__buf_printf(b, "];\n     }\n");
+  }
+}
+
+/* staged: in the lanes loop after row_stage */
+static void row_loads(ry__buf *b, const kgen *k, const rowgen *rg, const loops *lp, bool staged) {
   for (int a = 0; a < k->n_acc; a++) {
     const access *x = &k->acc[a];
     if (rg->store[a]) continue;
+    if (staged && row_staged(k, rg, a)) {
+      ry__buf_printf(b, "      const %s a%d = (%s)w%d[l];\n", ryf_ctype(x->dt), a, ryf_ctype(x->dt), a);
+      continue;
+    }
     if (x->buf == -1) {
       ry__buf_printf(b, "      const int64_t a%d = ", a);
       row_offset(b, k, rg, a, lp);
@@ -332,6 +356,7 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ry__buf *o, const loops *
       ry__buf_printf(o, "    for (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n     {\n", j, j, lp->size[j], j);
     } else if (part == 0) {
       ry__buf_printf(o, "    int64_t jv = 0;\n    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", lp->size[lp->n - 1]);
+      row_stage(o, k, rg, lp);
       ry__buf_printf(o, "     _Pragma(\"GCC unroll 1\")\n     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n",
                  lp->n - 1);
       acc_l = "[l]";
@@ -339,7 +364,7 @@ static void row_loops(rowgen *rg, kgen *k, planner *p, ry__buf *o, const loops *
       ry__buf_printf(o, "    for (; jv < %" PRId64 "; jv++) {\n     {\n      const int64_t j%d = jv;\n", lp->size[lp->n - 1],
                  lp->n - 1);
     }
-    row_loads(o, k, rg, lp);
+    row_loads(o, k, rg, lp, any_red && part == 0 && lp->n > 0);
     ry__buf_printf(o, "%s", body);
     for (int i = 0; i < n_mem; i++) {
       if (p->rows->role[mem[i]] != ROW_RED || (exact >= 0 && i != exact)) continue;
@@ -474,7 +499,7 @@ static bool row_scalar(rowgen *rg, kgen *k, planner *p, ry__buf *o, int32_t v) {
   if (k->fail && rg->fail_v < 0) rg->fail_v = v;
   if (k->fail || k->body.oom) return false;
   ry__buf_printf(o, "    {\n");
-  row_loads(o, k, rg, NULL);
+  row_loads(o, k, rg, NULL, false);
   ry__buf_append(o, &k->body);
   ry__buf_printf(o, "      rs%d = t%d;\n    }\n", (int)v, t);
   rg->done[v] = 1;
