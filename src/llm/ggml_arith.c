@@ -34,19 +34,46 @@ ry_value ryl_rms_norm_ggml(ry_builder *b, ry_loc loc, ry_value x, ry_value g, do
   return ry_mul_(b, loc, ry_mul_(b, loc, x, scale), g);
 }
 
-/* ggml_rope_cache_init's angles [T, D/2]: the position, then each next
- * pair's the previous one times theta_scale = powf(base, -2 / D), a
- * rounding per product (not pos * base^(-2i/D)) */
-ry_value ryl_rope_angles_ggml(ry_builder *b, ry_loc loc, double base, int head_dim, int64_t T, ry_value pos0) {
-  int h = head_dim / 2;
-  ry_value *col = malloc((size_t)h * sizeof *col);
-  if (!col) return fail_oom(b);
-  ry_value step = ry_scalar_(b, loc, RY_F32, powf((float)base, -2.0f / (float)head_dim));
-  col[0] = ry_convert_(b, loc, ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, 1), 0), pos0), RY_F32);
-  for (int i = 1; i < h; i++) col[i] = ry_mul_(b, loc, col[i - 1], step);
-  ry_value ang = ry_concatenate_(b, loc, h, col, 1);
-  free(col);
-  return ang;
+/* ggml_rope_cache_init's cos and sin [T, D/2] of positions pos0 .. pos0 +
+ * T - 1: the angle of pair 0 is the position, each next pair's the previous
+ * one times theta_scale = powf(base, -2 / D), a rounding per product (not
+ * pos * base^(-2i/D)), then libm's scalar cosf and sinf. Both are computed
+ * here on the host for positions [0, rows) and sliced at pos0: a generated
+ * kernel would vectorize them with libmvec, whose results differ from
+ * cosf's in the last bit now and then, and a last bit moved before an
+ * 8-bit rounding moves a code (the K/V caches must be llama.cpp's, bit for
+ * bit). rows must exceed every position the program reads. */
+void ryl_rope_tables_ggml(ry_builder *b, ry_loc loc, double base, int head_dim, int64_t rows, int64_t T, ry_value pos0,
+                          ry_value *cs, ry_value *sn) {
+  int64_t h = head_dim / 2;
+  float *t = malloc((size_t)(2 * rows * h) * sizeof *t);
+  *cs = *sn = (ry_value){0};
+  if (!t) {
+    fail_oom(b);
+    return;
+  }
+  float step = powf((float)base, -2.0f / (float)head_dim);
+  for (int64_t p = 0; p < rows; p++) {
+    float theta = (float)p;
+    for (int64_t i = 0; i < h; i++, theta *= step) {
+      t[p * h + i] = cosf(theta);
+      t[(rows + p) * h + i] = sinf(theta);
+    }
+  }
+  ry_array *ca = NULL, *sa = NULL;
+  ry_status s = ry_array_from_host(RY_F32, RY_SHAPE(rows, h), t, &ca);
+  if (!s) s = ry_array_from_host(RY_F32, RY_SHAPE(rows, h), t + rows * h, &sa);
+  free(t);
+  if (s) {
+    ry_builder_set_error(b, s);
+    ry_array_release(ca);
+    return;
+  }
+  ry_value starts[2] = {pos0, ry_scalar_(b, loc, ry_value_dtype(b, pos0), 0.0)};
+  *cs = ry_dynamic_slice_(b, loc, ry_constant_(b, loc, ca), starts, RY_AXES(T, h));
+  *sn = ry_dynamic_slice_(b, loc, ry_constant_(b, loc, sa), starts, RY_AXES(T, h));
+  ry_array_release(ca);
+  ry_array_release(sa);
 }
 
 static ry_value f32c(ry_builder *b, ry_loc loc, float v) { return ry_scalar_(b, loc, RY_F32, v); }

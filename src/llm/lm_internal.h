@@ -26,8 +26,9 @@ int ryl_weight_names(const ry_lm_config *c, char (*names)[64], int *ranks, int c
  * ry_lm_config.ggml_numerics: each gives the bits ggml's op gives. */
 ry_value ryl_round_f16(ry_builder *b, ry_loc loc, ry_value x); /* to f16 and back */
 ry_value ryl_rms_norm_ggml(ry_builder *b, ry_loc loc, ry_value x, ry_value g, double eps);
-/* RoPE angles [T, head_dim / 2] of positions pos0 + t */
-ry_value ryl_rope_angles_ggml(ry_builder *b, ry_loc loc, double base, int head_dim, int64_t T, ry_value pos0);
+/* RoPE cos and sin [T, head_dim / 2] of positions pos0 + t (all below rows) */
+void ryl_rope_tables_ggml(ry_builder *b, ry_loc loc, double base, int head_dim, int64_t rows, int64_t T, ry_value pos0,
+                          ry_value *cs, ry_value *sn);
 /* a * b - c * d (sign < 0) or a * b + c * d, the first product fused */
 ry_value ryl_rotate_ggml(ry_builder *b, ry_loc loc, ry_value a, ry_value bb, ry_value c, ry_value d, int sign);
 ry_value ryl_softmax_ggml(ry_builder *b, ry_loc loc, ry_value x); /* last axis */

@@ -209,13 +209,13 @@ static ry_value rope(ry_builder *b, ry_loc loc, const ry_lm_config *cfg, ry_valu
   return ry_concatenate_(b, loc, 2, p, 3);
 }
 
-/* cos and sin [T, D/2] of (pos0 + t) * base^(-2i/D) */
-static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t T, ry_value pos0, ry_value *cs, ry_value *sn) {
+/* cos and sin [T, D/2] of (pos0 + t) * base^(-2i/D); positions stay below
+ * rows (ggml's tables are computed for them all) */
+static void rope_tables(ry_builder *b, ry_loc loc, const ry_lm_config *c, int64_t rows, int64_t T, ry_value pos0,
+                        ry_value *cs, ry_value *sn) {
   int h = c->head_dim / 2;
   if (c->ggml_numerics) {
-    ry_value ang = ryl_rope_angles_ggml(b, loc, c->rope_base, c->head_dim, T, pos0);
-    *cs = ry_cos_(b, loc, ang);
-    *sn = ry_sin_(b, loc, ang);
+    ryl_rope_tables_ggml(b, loc, c->rope_base, c->head_dim, rows, T, pos0, cs, sn);
     return;
   }
   float *inv = malloc((size_t)h * sizeof *inv);
@@ -441,7 +441,10 @@ static ry_value decoder(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pva
     x = ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, pe, RY_SHAPE(B, T, E), RY_AXES(1, 2)));
   }
   ry_value cs = {0}, sn = {0};
-  if (c->rope != RY_ROPE_NONE) rope_tables(b, loc, c, T, pos0, &cs, &sn);
+  if (c->rope != RY_ROPE_NONE) { /* a chunk starts in the cache (or the trained context) and may be padded past it */
+    int64_t rows = (k_cache ? ry_value_shape(b, k_cache[0]).dims[2] : c->n_ctx_train) + T;
+    rope_tables(b, loc, c, rows, T, pos0, &cs, &sn);
+  }
   /* the mask: query t (position pos0 + t) sees cache positions s <= pos0 + t */
   ry_value qpos = ry_add_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 0), pos0);
   ry_value mask = ry_compare_(b, loc, ry_iota_(b, loc, RY_I32, RY_SHAPE(T, window), 1), qpos, RY_LE);
