@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "ryft/nn.h"
 #include "cpu_testlib.h"
 #include "golden.h"
 #include "ryft/random.h"
@@ -260,6 +261,57 @@ TEST(cpu_sgemm_matches_reference) {
   }
   ryc_set_num_threads(0);
   ryc_set_parallel_threshold(0);
+}
+
+/* The gradient of an embedding is a scatter-add into zeros the run itself
+ * made: the cpu backend scatters into them in place (no copy of the
+ * table-sized operand), and the interpreter's scatter adds a row's
+ * elements as one run; repeated ids accumulate in update order. Both give
+ * the interpreter's reference bits. */
+static int f_embed_grad(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_sum(b, ry_mul(b, ry_nn_embedding(b, in[0], in[1]), in[2]), RY_AXES(0, 1));
+  return 1;
+}
+
+TEST(cpu_embedding_gradient_scatters_in_place) {
+  ry_type t[3] = {{RY_F32, RY_SHAPE(50, 24)}, {RY_I32, RY_SHAPE(7)}, {RY_F32, RY_SHAPE(7, 24)}};
+  ry_graph *f = NULL, *g = NULL;
+  CHECK_OK(ry_trace("embed", f_embed_grad, NULL, 3, t, NULL, &f));
+  int argnums[1] = {0};
+  ry_grad_opts o = {1, argnums, 0};
+  if (f) CHECK_OK(ry_grad(f, &o, &g));
+  ry_graph_release(f);
+  if (!g) return;
+  float table[50 * 24], w[7 * 24];
+  int32_t ids[7] = {3, 49, 3, 0, 17, 3, 49};
+  for (int i = 0; i < 50 * 24; i++) table[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+  for (int i = 0; i < 7 * 24; i++) w[i] = (float)((i * 53) % 97) / 30.0f - 1.5f;
+  ry_array *in[3] = {NULL, NULL, NULL}, *ref = NULL, *got = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, t[0].shape, table, &in[0]));
+  CHECK_OK(ry_array_from_host(RY_I32, t[1].shape, ids, &in[1]));
+  CHECK_OK(ry_array_from_host(RY_F32, t[2].shape, w, &in[2]));
+  ry_device *interp = NULL, *cpu = NULL;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_device_get("cpu", &cpu));
+  CHECK_OK(ry_run(g, interp, 3, in, 1, &ref));
+  ryc_set_background_compiles(0);
+  CHECK_OK(ry_run(g, cpu, 3, in, 1, &got));
+  ryc_run_stats st;
+  ryc_last_run_stats(&st);
+  ryc_set_background_compiles(-1);
+  CHECK_MSG(st.in_place >= 1, "the scatter did not write in place (%ld in place)", st.in_place);
+  CHECK(ref && got && ry_array_nbytes(ref) == ry_array_nbytes(got) &&
+        memcmp(ry_array_data(ref), ry_array_data(got), ry_array_nbytes(ref)) == 0);
+  /* row 3 got three rows of w, in order */
+  if (got) {
+    const float *gv = ry_array_data(got);
+    for (int e = 0; e < 24; e++) CHECK(gv[3 * 24 + e] == (w[0 * 24 + e] + w[2 * 24 + e]) + w[5 * 24 + e]);
+  }
+  for (int i = 0; i < 3; i++) ry_array_release(in[i]);
+  ry_array_release(ref);
+  ry_array_release(got);
+  ry_graph_release(g);
 }
 
 /* ryc_sgemm_batch: a batch of matrix-vector products (attention over a

@@ -581,12 +581,15 @@ static ry_status run_conv(const cpu_state *st, const ryc_step *sp, ry_array **va
   return s ? s : ryc_conv_run(sp->conv, a->data, b->data, vals[r]->data);
 }
 
-/* dynamic_update_slice over an operand that dies here and that only the run
- * holds (a donated cache, a temporary): written in place, no copy */
-static bool update_in_place(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc) {
+/* dynamic_update_slice or scatter over an operand that dies here and that
+ * only the run holds (a donated cache, a temporary such as the zeros an
+ * embedding's gradient is scattered into): written in place, no copy. *s is
+ * a scatter's error. */
+static bool update_in_place(const cpu_state *st, const ryc_step *sp, ry_array **vals, recycler *rc, ry_status *s) {
   const ry_graph *g = st->g;
   const ry_node *n = &g->nodes[sp->node];
-  if (n->op != RY_OP_DYNAMIC_UPDATE_SLICE) return false;
+  if (n->op != RY_OP_DYNAMIC_UPDATE_SLICE && !(n->op == RY_OP_SCATTER && n->n_operands == 3 && n->n_results == 1))
+    return false;
   const int32_t *ops = ry_node_operands(g, n);
   ry_array *a = vals[ops[0]];
   if (!a || a->dev || !ry__array_exclusive(a)) return false;
@@ -595,11 +598,15 @@ static bool update_in_place(const cpu_state *st, const ryc_step *sp, ry_array **
   bool dies = false;
   for (int j = 0; j < sp->n_release; j++) dies |= sp->release[j] == ops[0];
   if (!dies) return false;
-  ry_array *starts[RY_MAX_RANK];
-  int rank = a->type.shape.rank;
-  if (n->n_operands != rank + 2) return false;
-  for (int d = 0; d < rank; d++) starts[d] = vals[ops[2 + d]];
-  ryi_update_slice(a, vals[ops[1]], starts);
+  if (n->op == RY_OP_SCATTER) {
+    if ((*s = ryi_scatter_into(n, a, vals[ops[1]], vals[ops[2]]))) return true;
+  } else {
+    ry_array *starts[RY_MAX_RANK];
+    int rank = a->type.shape.rank;
+    if (n->n_operands != rank + 2) return false;
+    for (int d = 0; d < rank; d++) starts[d] = vals[ops[2 + d]];
+    ryi_update_slice(a, vals[ops[1]], starts);
+  }
   int32_t r = ry_node_results(g, n)[0];
   if (g->values[ops[0]].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
   vals[r] = a;
@@ -712,7 +719,7 @@ static ry_status run(cpu_state *st, int n_in, ry_array *const *in, const bool *d
       s = run_qgemm_group(st, i, group, vals, &rc);
       break;
     default: {
-      if (update_in_place(st, sp, vals, &rc)) break;
+      if (update_in_place(st, sp, vals, &rc, &s)) break;
       s = run_interp(st, sp, vals);
       const ry_node *n = &g->nodes[sp->node];
       for (int j = 0; !s && j < n->n_results; j++) held_add(&rc, vals[ry_node_results(g, n)[j]]->nbytes);

@@ -31,6 +31,20 @@ static bool in_list(const ry_axes *a, int64_t d) {
   return false;
 }
 
+/* Elements that go as one contiguous run: when the last window dim of the
+ * result (gather) or of the updates (scatter) is their last dim and takes the
+ * operand's last dim, consecutive elements along it are consecutive in both
+ * (an embedding row and its gradient), so indices are worked out once per
+ * run. The iteration then runs over `outer`, that shape with the last dim 1. */
+static int64_t inner_run(const ry_shape *s, const ry_axes *window_dims, int64_t last_window_operand_dim,
+                         int operand_rank, ry_shape *outer) {
+  *outer = *s;
+  int r = s->rank, nw = window_dims->n;
+  if (r == 0 || nw == 0 || window_dims->v[nw - 1] != r - 1 || last_window_operand_dim != operand_rank - 1) return 1;
+  outer->dims[r - 1] = 1;
+  return s->dims[r - 1];
+}
+
 ry_status ryi_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
   const ry_array *x = in[0], *ind = in[1];
   const ry_gather_dims *gd = &n->attrs.gather;
@@ -59,8 +73,11 @@ ry_status ryi_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
   int64_t xst[RY_MAX_RANK];
   ry__strides(*xs, xst);
   size_t es = ry_dtype_size(o->type.dtype);
-  int64_t onum = ry_shape_numel(*os), idx[RY_MAX_RANK] = {0};
-  for (int64_t j = 0; j < onum; j++, ryi_next(idx, os)) {
+  ry_shape outer;
+  int64_t run = inner_run(os, &gd->offset_dims, n_off ? off_operand[n_off - 1] : -1, xs->rank, &outer);
+  int64_t onum = ry_shape_numel(outer), idx[RY_MAX_RANK] = {0};
+  if (run == 0) onum = 0;
+  for (int64_t j = 0; j < onum; j++, ryi_next(idx, &outer)) {
     int64_t bidx[RY_MAX_RANK], start[RY_MAX_RANK], full[RY_MAX_RANK] = {0};
     int nb = 0;
     for (int d = 0; d < os->rank; d++)
@@ -73,7 +90,7 @@ ry_status ryi_gather(const ryi_frame *f, const ry_node *n, ry_array *const *in, 
     for (int k = 0; k < n_off; k++) full[off_operand[k]] += idx[gd->offset_dims.v[k]];
     int64_t src = 0;
     for (int d = 0; d < xs->rank; d++) src += full[d] * xst[d];
-    memcpy((char *)o->data + (size_t)j * es, (const char *)x->data + (size_t)src * es, es);
+    memcpy((char *)o->data + (size_t)(j * run) * es, (const char *)x->data + (size_t)src * es, (size_t)run * es);
   }
   out[0] = o;
   return NULL;
@@ -100,7 +117,20 @@ static void combine(ry_scatter_kind kind, ry_dtype t, void *dst, int64_t i, cons
 }
 
 ry_status ryi_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
-  const ry_array *x = in[0], *ind = in[1], *upd = in[2];
+  ry_array *o;
+  ry_status s = ryi_new_result(f, n, 0, &o);
+  if (s) return s;
+  if (o->nbytes) memcpy(o->data, in[0]->data, o->nbytes);
+  if ((s = ryi_scatter_into(n, o, in[1], in[2]))) {
+    ry_array_release(o);
+    return s;
+  }
+  out[0] = o;
+  return NULL;
+}
+
+ry_status ryi_scatter_into(const ry_node *n, ry_array *o, const ry_array *ind, const ry_array *upd) {
+  const ry_array *x = o;
   const ry_scatter_dims *sd = &n->attrs.scatter;
   const ry_shape *xs = &x->type.shape, *us = &upd->type.shape;
   int64_t ivd = sd->index_vector_dim;
@@ -125,15 +155,14 @@ ry_status ryi_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in,
     }
   }
   if (nw != sd->update_window_dims.n) return ry__err(RY_ERR_VERIFY, "update_window_dims do not match inserted_window_dims");
-  ry_array *o;
-  ry_status s = ryi_new_result(f, n, 0, &o);
-  if (s) return s;
-  if (o->nbytes) memcpy(o->data, x->data, o->nbytes);
   int64_t xst[RY_MAX_RANK];
   ry__strides(*xs, xst);
   ry_dtype t = o->type.dtype;
-  int64_t unum = ry_shape_numel(*us), idx[RY_MAX_RANK] = {0};
-  for (int64_t j = 0; j < unum; j++, ryi_next(idx, us)) {
+  ry_shape outer;
+  int64_t run = inner_run(us, &sd->update_window_dims, nw ? win_operand[nw - 1] : -1, xs->rank, &outer);
+  int64_t unum = ry_shape_numel(outer), idx[RY_MAX_RANK] = {0};
+  if (run == 0) unum = 0;
+  for (int64_t j = 0; j < unum; j++, ryi_next(idx, &outer)) {
     int64_t bidx[RY_MAX_RANK], start[RY_MAX_RANK], full[RY_MAX_RANK] = {0};
     int nb = 0;
     for (int d = 0; d < us->rank; d++)
@@ -146,8 +175,13 @@ ry_status ryi_scatter(const ryi_frame *f, const ry_node *n, ry_array *const *in,
     for (int k = 0; k < nw; k++) full[win_operand[k]] += idx[sd->update_window_dims.v[k]];
     int64_t dst = 0;
     for (int d = 0; d < xs->rank; d++) dst += full[d] * xst[d];
-    combine(sd->kind, t, o->data, dst, upd->data, j);
+    if (t == RY_F32 && sd->kind == RY_SCATTER_ADD) { /* an f32 sum rounds as combine's sum in double does */
+      float *d = (float *)o->data + dst;
+      const float *u = (const float *)upd->data + j * run;
+      for (int64_t e = 0; e < run; e++) d[e] += u[e];
+    } else {
+      for (int64_t e = 0; e < run; e++) combine(sd->kind, t, o->data, dst + e, upd->data, j * run + e);
+    }
   }
-  out[0] = o;
   return NULL;
 }

@@ -87,6 +87,8 @@ ry_status ryi_dynamic_update_slice(const ryi_frame *f, const ry_node *n, ry_arra
 /* dynamic_update_slice's write: u into o at the clamped starts (scalar
  * arrays, one per dim of o); the cpu backend calls it on a dying operand */
 void ryi_update_slice(ry_array *o, const ry_array *u, ry_array *const *starts);
+/* scatter node n's updates into o, which holds the operand (in place) */
+ry_status ryi_scatter_into(const ry_node *n, ry_array *o, const ry_array *ind, const ry_array *upd);
 ry_status ryi_concatenate(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_pad(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
 ry_status ryi_reverse(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);
