@@ -287,7 +287,8 @@ static void softmax_rows(char *buf, size_t size, const char *dt, int rows, int n
 /* A softmax masked by a bool input plus an i8 input: the one-byte loads
  * of the reduction's lanes loop are staged as int32 lanes (rowkern.c,
  * row_stage) so the loop vectorizes; rows of 37 (two lanes loops and a
- * tail) and of 7 (the tail alone), every row with some elements masked. */
+ * tail) and of 7 (the tail alone), rows with masked elements and one whose
+ * max is 0 (the fast max is redone by the exact step, staged too). */
 static int f_masked_softmax(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;
   ry_value s = ry_add(b, in[0], ry_convert(b, in[2], RY_F32));
@@ -311,18 +312,26 @@ TEST(cpu_row_masked_softmax_with_byte_inputs) {
     free(rep);
     uint8_t *mask = malloc((size_t)(rows * len));
     int8_t *bias = malloc((size_t)(rows * len));
+    float *x = malloc((size_t)(rows * len) * sizeof *x);
     for (int64_t i = 0; i < rows * len; i++) {
       mask[i] = (uint8_t)((i * 7 + i / len) % 5 != 0);
       bias[i] = (int8_t)((i * 13) % 9 - 4);
+      x[i] = (float)((i * 29) % 17) * 0.25f - 2.0f;
+      if (i / len == 2) { /* a row whose largest score is 0: the max is redone by the exact step */
+        x[i] = -(float)(i % 3);
+        bias[i] = 0;
+        mask[i] = 1;
+      }
     }
     ry_array *given[3] = {NULL, NULL, NULL};
+    CHECK_OK(ry_array_from_host(RY_F32, xs, x, &given[0]));
     CHECK_OK(ry_array_from_host(RY_BOOL, xs, mask, &given[1]));
     CHECK_OK(ry_array_from_host(RY_I8, xs, bias, &given[2]));
     check_runs(g, 1, 2e-6, given);
-    ry_array_release(given[1]);
-    ry_array_release(given[2]);
+    for (int i = 0; i < 3; i++) ry_array_release(given[i]);
     free(mask);
     free(bias);
+    free(x);
     ry_graph_release(g);
   }
 }

@@ -441,8 +441,10 @@ static ry_value decoder(ry_builder *b, ry_loc loc, const ry_lm_config *c, ry_pva
     x = ry_add_(b, loc, x, ry_broadcast_in_dim_(b, loc, pe, RY_SHAPE(B, T, E), RY_AXES(1, 2)));
   }
   ry_value cs = {0}, sn = {0};
-  if (c->rope != RY_ROPE_NONE) { /* a chunk starts in the cache (or the trained context) and may be padded past it */
-    int64_t rows = (k_cache ? ry_value_shape(b, k_cache[0]).dims[2] : c->n_ctx_train) + T;
+  if (c->rope != RY_ROPE_NONE) {
+    /* with caches a chunk starts in the cache and may be padded past its
+       end; without (logits, loss) the positions are 0 .. T-1 */
+    int64_t rows = k_cache ? ry_value_shape(b, k_cache[0]).dims[2] + T : T;
     rope_tables(b, loc, c, rows, T, pos0, &cs, &sn);
   }
   /* the mask: query t (position pos0 + t) sees cache positions s <= pos0 + t */
