@@ -432,6 +432,36 @@ TEST(cpu_row_reductions_over_several_trailing_axes) {
 /* Not row kernels: a reduction over a leading axis (batch norm's shape), and
  * a row value read at another row (reversed), which the row kernel cannot
  * do: planned as before, and right. */
+/* A plain reduction kernel (the reverse keeps it out of row kernels) over a
+ * bool mask and an i8 input: its lanes loop stages the one-byte loads too
+ * (loops.c, print_loads_as); rows of 40 (two lanes loops and a tail). */
+TEST(cpu_plain_reduction_with_byte_inputs) {
+  int64_t rows = 30, len = 40;
+  uint8_t mask[30 * 40];
+  int8_t q[30 * 40];
+  for (int64_t i = 0; i < rows * len; i++) {
+    mask[i] = (uint8_t)((i * 11) % 7 > 2);
+    q[i] = (int8_t)((i * 37) % 251 - 125);
+  }
+  ry_array *given[3] = {NULL, NULL, NULL};
+  CHECK_OK(ry_array_from_host(RY_BOOL, RY_SHAPE(rows, len), mask, &given[1]));
+  CHECK_OK(ry_array_from_host(RY_I8, RY_SHAPE(rows, len), q, &given[2]));
+  int passes[8];
+  int n = plan_and_run("func @main(%x: f32[30,40], %m: bool[30,40], %q: i8[30,40]) -> (f32[30]) {\n"
+                       "  %0: f32[30,40] = convert %m\n"
+                       "  %1: f32[30,40] = convert %q\n"
+                       "  %2: f32[30,40] = mul %x, %0\n"
+                       "  %3: f32[30,40] = add %2, %1\n"
+                       "  %4: f32[30] = reduce %3 {kind=sum, axes=[1]}\n"
+                       "  %5: f32[30] = reverse %4 {dims=[0]}\n"
+                       "  return %5\n"
+                       "}\n",
+                       given, passes);
+  CHECK_EQ_INT(n, 0);
+  ry_array_release(given[1]);
+  ry_array_release(given[2]);
+}
+
 TEST(cpu_row_other_shapes_stay_plain_kernels) {
   int passes[8];
   int n = plan_and_run("func @main(%x: f32[30,20]) -> (f32[30,20]) {\n"

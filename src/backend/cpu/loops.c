@@ -70,9 +70,25 @@ static void print_nl(ry__buf *b, const access *x, const loops *lp) {
   }
 }
 
-static void print_loads(kgen *k, ry__buf *b, const loops *lp) {
+/* A one-byte load (a bool mask) in a reduction's lanes loop: gcc sizes a
+ * loop's vectors by its narrowest type, RY_LANES bytes are no vector, and
+ * the loop stayed scalar; such loads are staged as int32 lanes by a loop of
+ * their own first (as row kernels do, rowkern.c). */
+static bool staged_load(const access *x) { return x->buf >= 0 && ry_dtype_size(x->dt) == 1; }
+
+enum { LOADS_ALL, LOADS_STAGE, LOADS_LANES };
+
+/* LOADS_STAGE: only the one-byte loads, into w<a>[l]; LOADS_LANES: every
+ * load, the one-byte ones from their stage */
+static void print_loads_as(kgen *k, ry__buf *b, const loops *lp, int mode) {
   for (int a = 0; a < k->n_acc; a++) {
     const access *x = &k->acc[a];
+    bool st = mode != LOADS_ALL && staged_load(x);
+    if (mode == LOADS_STAGE && !st) continue;
+    if (mode == LOADS_LANES && st) {
+      ry__buf_printf(b, "      const %s a%d = (%s)w%d[l];\n", ryf_ctype(x->dt), a, ryf_ctype(x->dt), a);
+      continue;
+    }
     if (x->buf < 0) {
       ry__buf_printf(b, "      const int64_t a%d = ", a);
       print_offset(b, x->base, lp->coef[a], lp->n);
@@ -88,11 +104,17 @@ static void print_loads(kgen *k, ry__buf *b, const loops *lp) {
     if (x->clamp > 0)
       ry__buf_printf(b, ";\n      const int64_t o%d = o%d_ < 0 ? 0 : o%d_ >= %" PRId64 " ? %" PRId64 " : o%d_", a, a, a, x->clamp,
                  x->clamp - 1, a);
+    if (mode == LOADS_STAGE) {
+      ry__buf_printf(b, ";\n      w%d[l] = %s;\n", a, ref);
+      continue;
+    }
     ry__buf_printf(b, ";\n      const %s a%d = ", ryf_ctype(x->dt), a);
     ry__buf_printf(b, ryf_load_fmt(x->dt), ref);
     ry__buf_printf(b, ";\n");
   }
 }
+
+static void print_loads(kgen *k, ry__buf *b, const loops *lp) { print_loads_as(k, b, lp, LOADS_ALL); }
 
 /* inplace > 0: slot `inplace` is written (it replaces the output p0, which
  * is not declared), so the pointer is not const and there is no aliasing */
@@ -401,8 +423,19 @@ bool ryf_gen_reduce(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *wor
       int64_t len = lp->size[j];
       ry__buf_printf(out, "    int64_t jv = 0;\n");
       ry__buf_printf(out, "    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", len);
+      bool any_staged = false;
+      for (int a2 = 0; a2 < k->n_acc; a2++)
+        if (staged_load(&k->acc[a2])) {
+          any_staged = true;
+          ry__buf_printf(out, "     int32_t w%d[RY_LANES];\n", a2);
+        }
+      if (any_staged) {
+        ry__buf_printf(out, "     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n", j);
+        print_loads_as(k, out, lp, LOADS_STAGE);
+        ry__buf_printf(out, "     }\n");
+      }
       ry__buf_printf(out, "     for (int l = 0; l < RY_LANES; l++) {\n      const int64_t j%d = jv + l;\n", j);
-      print_loads(k, out, lp);
+      print_loads_as(k, out, lp, LOADS_LANES);
       ry__buf_append(out, &k->body);
       ry__buf_printf(out, "      ");
       ryf_red_step(out, kind, t, "acc[l]", val);
