@@ -133,6 +133,23 @@ static void clamped_starts(int rank, ry_array *const *idx, const ry_shape *xs, c
   }
 }
 
+/* Copy a block of `shape` between two arrays of the same rank: element idx
+ * from src at src_base + idx . src_st to dst at dst_base + idx . dst_st,
+ * in runs along the last axis (contiguous in both) */
+static void copy_block(ry_array *dst, int64_t dst_base, const int64_t *dst_st, const ry_array *src, int64_t src_base,
+                       const int64_t *src_st, const ry_shape *shape) {
+  int rank = shape->rank;
+  size_t es = ry_dtype_size(dst->type.dtype);
+  int64_t numel = ry_shape_numel(*shape), idx[RY_MAX_RANK] = {0};
+  if (!numel) return;
+  int64_t run = rank ? shape->dims[rank - 1] : 1;
+  ry_shape outer = *shape;
+  if (rank) outer.dims[rank - 1] = 1;
+  for (int64_t i = 0; i < numel; i += run, ryi_next(idx, &outer))
+    memcpy(ELEM(dst, dst_base + dot_idx(rank, idx, dst_st), es), ELEM(src, src_base + dot_idx(rank, idx, src_st), es),
+           (size_t)run * es);
+}
+
 ry_status ryi_dynamic_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
   const ry_array *x = in[0];
   int rank = x->type.shape.rank;
@@ -141,14 +158,11 @@ ry_status ryi_dynamic_slice(const ryi_frame *f, const ry_node *n, ry_array *cons
   ry_status s = ryi_new_result(f, n, 0, &o);
   if (s) return s;
   const ry_shape *os = &o->type.shape;
-  int64_t st[RY_MAX_RANK], xst[RY_MAX_RANK];
+  int64_t st[RY_MAX_RANK], xst[RY_MAX_RANK], ost[RY_MAX_RANK];
   clamped_starts(rank, in + 1, &x->type.shape, os->dims, st);
   ry__strides(x->type.shape, xst);
-  int64_t base = dot_idx(rank, st, xst);
-  size_t es = ry_dtype_size(o->type.dtype);
-  int64_t numel = ry_shape_numel(*os), idx[RY_MAX_RANK] = {0};
-  for (int64_t i = 0; i < numel; i++, ryi_next(idx, os))
-    memcpy(ELEM(o, i, es), ELEM(x, base + dot_idx(rank, idx, xst), es), es);
+  ry__strides(*os, ost);
+  copy_block(o, 0, ost, x, dot_idx(rank, st, xst), xst, os);
   out[0] = o;
   return NULL;
 }
@@ -156,19 +170,11 @@ ry_status ryi_dynamic_slice(const ryi_frame *f, const ry_node *n, ry_array *cons
 void ryi_update_slice(ry_array *o, const ry_array *u, ry_array *const *starts) {
   int rank = o->type.shape.rank;
   const ry_shape *us = &u->type.shape;
-  int64_t st[RY_MAX_RANK], xst[RY_MAX_RANK];
+  int64_t st[RY_MAX_RANK], xst[RY_MAX_RANK], ust[RY_MAX_RANK];
   clamped_starts(rank, starts, &o->type.shape, us->dims, st);
   ry__strides(o->type.shape, xst);
-  int64_t base = dot_idx(rank, st, xst);
-  size_t es = ry_dtype_size(o->type.dtype);
-  int64_t numel = ry_shape_numel(*us), idx[RY_MAX_RANK] = {0};
-  if (!numel) return;
-  /* runs along the last axis are contiguous in both */
-  int64_t run = rank ? us->dims[rank - 1] : 1;
-  ry_shape outer = *us;
-  if (rank) outer.dims[rank - 1] = 1;
-  for (int64_t i = 0; i < numel; i += run, ryi_next(idx, &outer))
-    memcpy(ELEM(o, base + dot_idx(rank, idx, xst), es), ELEM(u, i, es), (size_t)run * es);
+  ry__strides(*us, ust);
+  copy_block(o, dot_idx(rank, st, xst), xst, u, 0, ust, us);
 }
 
 ry_status ryi_dynamic_update_slice(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out) {
