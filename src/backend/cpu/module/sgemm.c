@@ -170,59 +170,47 @@ void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const fl
     }
     return;
   }
-  int64_t j = j_lo;
-  /* four vectors of columns held in registers over all of k, for every row
-     of A at once (each element's sum over p in order, as one row alone) */
-  for (; m <= 4 && j + 4 * VL <= j_hi; j += 4 * VL) {
-    vf s[4][4];
-    for (int64_t i = 0; i < m; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = z;
-    for (int64_t p = 0; p < k; p++) {
-      const float *br = b + p * n + j;
-      vf b0 = *(const vfu *)br, b1 = *(const vfu *)(br + VL), b2 = *(const vfu *)(br + 2 * VL), b3 = *(const vfu *)(br + 3 * VL);
-      for (int64_t i = 0; i < m; i++) {
-        const float ap = a[i * k + p];
-        s[i][0] += ap * b0;
-        s[i][1] += ap * b1;
-        s[i][2] += ap * b2;
-        s[i][3] += ap * b3;
-      }
-    }
-    for (int64_t i = 0; i < m; i++)
-      for (int q = 0; q < 4; q++) *(vfu *)(c + i * n + j + q * VL) = s[i][q];
-  }
-  for (; m <= 4 && j + VL <= j_hi; j += VL) { /* a thread's columns need not be whole blocks of four */
-    vf s[4];
-    for (int64_t i = 0; i < m; i++) s[i] = z;
-    for (int64_t p = 0; p < k; p++) {
-      vf b0 = *(const vfu *)(b + p * n + j);
-      for (int64_t i = 0; i < m; i++) s[i] += a[i * k + p] * b0;
-    }
-    for (int64_t i = 0; i < m; i++) *(vfu *)(c + i * n + j) = s[i];
-  }
-  for (int64_t i = 0; i < m; i++) {
-    float *cr = c + i * n;
-    const float *ar = a + i * k;
-    int64_t jj = j;
-    for (; jj + 4 * VL <= j_hi; jj += 4 * VL) { /* more than four rows */
-      vf s0 = z, s1 = z, s2 = z, s3 = z;
+  /* up to four rows of A at a time, their sums held in registers over all
+     of k: four vectors of columns, then single vectors (a thread's columns
+     need not be whole blocks), then the scalar tail; each element's sum is
+     over p in order, as for one row alone */
+  for (int64_t i0 = 0; i0 < m; i0 += 4) {
+    const int64_t mr = m - i0 < 4 ? m - i0 : 4;
+    const float *a0 = a + i0 * k;
+    float *c0 = c + i0 * n;
+    int64_t j = j_lo;
+    for (; j + 4 * VL <= j_hi; j += 4 * VL) {
+      vf s[4][4];
+      for (int64_t i = 0; i < mr; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = z;
       for (int64_t p = 0; p < k; p++) {
-        const float ap = ar[p], *br = b + p * n + jj;
-        s0 += ap * *(const vfu *)br;
-        s1 += ap * *(const vfu *)(br + VL);
-        s2 += ap * *(const vfu *)(br + 2 * VL);
-        s3 += ap * *(const vfu *)(br + 3 * VL);
+        const float *br = b + p * n + j;
+        vf b0 = *(const vfu *)br, b1 = *(const vfu *)(br + VL), b2 = *(const vfu *)(br + 2 * VL), b3 = *(const vfu *)(br + 3 * VL);
+        for (int64_t i = 0; i < mr; i++) {
+          const float ap = a0[i * k + p];
+          s[i][0] += ap * b0;
+          s[i][1] += ap * b1;
+          s[i][2] += ap * b2;
+          s[i][3] += ap * b3;
+        }
       }
-      *(vfu *)(cr + jj) = s0;
-      *(vfu *)(cr + jj + VL) = s1;
-      *(vfu *)(cr + jj + 2 * VL) = s2;
-      *(vfu *)(cr + jj + 3 * VL) = s3;
+      for (int64_t i = 0; i < mr; i++)
+        for (int q = 0; q < 4; q++) *(vfu *)(c0 + i * n + j + q * VL) = s[i][q];
     }
-    for (int64_t q = jj; q < j_hi; q++) cr[q] = 0.0f;
-    for (int64_t p = 0; p < k && jj < j_hi; p++) {
-      const float ap = ar[p], *br = b + p * n;
-      int64_t q = jj;
-      for (; q + VL <= j_hi; q += VL) *(vfu *)(cr + q) += ap * *(const vfu *)(br + q);
-      for (; q < j_hi; q++) cr[q] += ap * br[q];
+    for (; j + VL <= j_hi; j += VL) {
+      vf s[4];
+      for (int64_t i = 0; i < mr; i++) s[i] = z;
+      for (int64_t p = 0; p < k; p++) {
+        vf b0 = *(const vfu *)(b + p * n + j);
+        for (int64_t i = 0; i < mr; i++) s[i] += a0[i * k + p] * b0;
+      }
+      for (int64_t i = 0; i < mr; i++) *(vfu *)(c0 + i * n + j) = s[i];
+    }
+    for (int64_t i = 0; i < mr; i++) {
+      float *cr = c0 + i * n;
+      const float *ar = a0 + i * k;
+      for (int64_t q = j; q < j_hi; q++) cr[q] = 0.0f;
+      for (int64_t p = 0; p < k && j < j_hi; p++)
+        for (int64_t q = j; q < j_hi; q++) cr[q] += ar[p] * b[p * n + q];
     }
   }
 }
