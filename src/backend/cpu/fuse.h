@@ -182,6 +182,8 @@ const char *ryf_ew_rule_for(ry_op op, ry_dtype operand);
 bool ryf_ew_costly(ry_op op);
 
 /* ---- functions shared between the stages ---- */
+/* a load of a reduction's lanes loop staged first as int32 lanes (loops.c) */
+bool ryf_lane_staged(const access *x);
 
 void ryf_coalesce(kgen *k, const int *order, int n_order, const bool *is_red, const int64_t *out_coef,
                      loops *lp);

@@ -73,8 +73,8 @@ static void print_nl(ry__buf *b, const access *x, const loops *lp) {
 /* A one-byte load (a bool mask) in a reduction's lanes loop: gcc sizes a
  * loop's vectors by its narrowest type, RY_LANES bytes are no vector, and
  * the loop stayed scalar; such loads are staged as int32 lanes by a loop of
- * their own first (as row kernels do, rowkern.c). */
-static bool staged_load(const access *x) { return x->buf >= 0 && ry_dtype_size(x->dt) == 1; }
+ * their own first (here and in row kernels, rowkern.c). */
+bool ryf_lane_staged(const access *x) { return x->buf >= 0 && ry_dtype_size(x->dt) == 1; }
 
 enum { LOADS_ALL, LOADS_STAGE, LOADS_LANES };
 
@@ -83,7 +83,7 @@ enum { LOADS_ALL, LOADS_STAGE, LOADS_LANES };
 static void print_loads_as(kgen *k, ry__buf *b, const loops *lp, int mode) {
   for (int a = 0; a < k->n_acc; a++) {
     const access *x = &k->acc[a];
-    bool st = mode != LOADS_ALL && staged_load(x);
+    bool st = mode != LOADS_ALL && ryf_lane_staged(x);
     if (mode == LOADS_STAGE && !st) continue;
     if (mode == LOADS_LANES && st) {
       ry__buf_printf(b, "      const %s a%d = (%s)w%d[l];\n", ryf_ctype(x->dt), a, ryf_ctype(x->dt), a);
@@ -425,7 +425,7 @@ bool ryf_gen_reduce(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *wor
       ry__buf_printf(out, "    for (; jv + RY_LANES <= %" PRId64 "; jv += RY_LANES) {\n", len);
       bool any_staged = false;
       for (int a2 = 0; a2 < k->n_acc; a2++)
-        if (staged_load(&k->acc[a2])) {
+        if (ryf_lane_staged(&k->acc[a2])) {
           any_staged = true;
           ry__buf_printf(out, "     int32_t w%d[RY_LANES];\n", a2);
         }

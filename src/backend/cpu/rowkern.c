@@ -249,14 +249,9 @@ static void row_offset(ry__buf *b, const kgen *k, const rowgen *rg, int a, const
     if (lp->coef[a][j]) ry__buf_printf(b, " + j%d * %" PRId64, j, lp->coef[a][j]);
 }
 
-/* A one-byte load (a bool mask) in the lanes loop of a reduction: gcc
- * vectorizes a loop by its narrowest type, and RY_LANES bytes are not a
- * vector, so the whole loop stayed scalar (a decode step's masked softmax
- * ran 4x slower). Such loads are staged first as int32 lanes, a loop of its
- * own that widens a vector of bytes. */
-static bool row_staged(const kgen *k, const rowgen *rg, int a) {
-  return !rg->store[a] && k->acc[a].buf >= 0 && ry_dtype_size(k->acc[a].dt) == 1;
-}
+/* a load of the lanes loop staged as int32 lanes (ryf_lane_staged; a
+ * decode step's masked softmax ran 4x slower unstaged) */
+static bool row_staged(const kgen *k, const rowgen *rg, int a) { return !rg->store[a] && ryf_lane_staged(&k->acc[a]); }
 
 static void row_stage(ry__buf *b, const kgen *k, const rowgen *rg, const loops *lp) {
   for (int a = 0; a < k->n_acc; a++) {
