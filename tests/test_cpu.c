@@ -379,6 +379,53 @@ TEST(cpu_sgemm_batch_is_each_product) {
   ryc_set_parallel_threshold(0);
 }
 
+/* The GEMM module compiles as two halves at once on two cores (the f32 GEMM
+ * and GEMV; the bf16 GEMM), each with the shared definitions above its
+ * prelude mark: each half compiles and loads on its own and holds its entry
+ * points. A half that stopped compiling alone (a definition moved below the
+ * mark) would not fail any product: the JIT falls back to one compiler over
+ * the whole module, which is what this test catches. */
+TEST(cpu_gemm_module_compiles_as_two_halves) {
+  if (!ryc_have_compiler()) {
+    rt_skip("cc", "no C compiler");
+    return;
+  }
+  size_t len = 0;
+  const char *const *lines = ryc_gemm_module_text();
+  for (int i = 0; lines[i]; i++) len += strlen(lines[i]);
+  char *src = malloc(len + 1), *at = src;
+  for (int i = 0; lines[i]; i++) at = stpcpy(at, lines[i]);
+  const char *pe = strstr(src, RYC_PRELUDE_END), *cut = pe ? strstr(pe, RYC_SPLIT) : NULL;
+  CHECK_MSG(pe && cut && !strstr(cut + 1, RYC_SPLIT), "the module has one prelude mark and one split mark");
+  if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) CHECK_EQ_INT(ryc_module_processes(src, len), 2);
+  if (pe && cut) {
+    size_t pre = (size_t)(pe - src) + strlen(RYC_PRELUDE_END), first = (size_t)(cut - src);
+    char *second = malloc(pre + len - first + 1);
+    memcpy(second, src, pre);
+    memcpy(second + pre, cut, len - first + 1);
+    /* the halves alone, each compiled as one module (so no second cut) */
+    static const char *const syms[2][3] = {{"ryg_sgemm", "ryg_sgemv", "ryg_nr"},
+                                           {"ryg_bgemm", "ryg_bf16_native", "ryg_bgemm_k1"}};
+    const char *half[2] = {src, second};
+    size_t half_len[2] = {first, pre + len - first};
+    for (int h = 0; h < 2; h++) {
+      char *text = malloc(half_len[h] + 64);
+      memcpy(text, half[h], half_len[h]);
+      snprintf(text + half_len[h], 64, "\n/* half %d alone */\n", h + 1); /* its own cache key */
+      ryc_module *m = NULL;
+      ry_status s = ryc_module_get(text, strlen(text), NULL, &m);
+      CHECK_MSG(!s, "half %d: %s", h + 1, s ? ry_status_message(s) : "");
+      ry_status_free(s);
+      for (int k = 0; m && k < 3; k++)
+        CHECK_MSG(ryc_module_sym(m, syms[h][k]) != NULL, "half %d lacks %s", h + 1, syms[h][k]);
+      ryc_module_release(m);
+      free(text);
+    }
+    free(second);
+  }
+  free(src);
+}
+
 /* ryc_bgemm (bf16 operands, f32 sums) against a double-precision product of
  * the same bf16 values, every transpose combination, odd k (a half pair)
  * and shapes crossing the packing blocks, tall ones whose rows the

@@ -91,6 +91,8 @@ static void load_native(void) {
   g_bgemm_dp = bnat() != 0;
 }
 
+const char *const *ryc_gemm_module_text(void) { return ryc_gemm_module_lines; }
+
 const char *ryc_gemm_impl(void) {
   pthread_once(&g_once, load_native);
   return g_native ? "ryft packed (native)" : "portable";

@@ -16,6 +16,9 @@ void ryc_sgemm_batch(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
 /* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
 const char *ryc_gemm_impl(void);
+/* The GEMM module's C text (module/sgemm.c) line by line, NULL-terminated:
+ * what the JIT compiles, as two halves at once where it has two cores. */
+const char *const *ryc_gemm_module_text(void);
 /* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
  * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). An
  * operand flagged a32 / b32 is f32, rounded to bf16 (nearest even) as it is

@@ -28,6 +28,13 @@
 #endif
 typedef float vf __attribute__((vector_size(VL * 4)));
 typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));
+/* a micro-kernel stores its tile of C after kc steps: fetch the lines meanwhile */
+#define PREFETCH_C for (int i = 0; i < mr; i++) { __builtin_prefetch(c + i * ldc, 1); __builtin_prefetch(c + i * ldc + NR - 1, 1); }
+/* What is above goes into both halves when the JIT compiles this module as
+   two processes at once (jit.c cuts it at the split mark below): the f32
+   GEMM and GEMV, and the bf16 GEMM, which share only the definitions above. */
+
+/* ryc:end of prelude */
 static inline float A_at(const float *a, int ta, int64_t m, int64_t k, int64_t i, int64_t p) {
   return ta ? a[p * m + i] : a[i * k + p]; }
 static inline float B_at(const float *b, int tb, int64_t k, int64_t n, int64_t p, int64_t j) {
@@ -84,8 +91,6 @@ static void pack_b(const float *b, int tb, int64_t k, int64_t n, int64_t p0, int
   }
 }
 #define ROW(i) vf c##i##0 = z, c##i##1 = z;
-/* a micro-kernel stores its tile of C after kc steps: fetch the lines meanwhile */
-#define PREFETCH_C for (int i = 0; i < mr; i++) { __builtin_prefetch(c + i * ldc, 1); __builtin_prefetch(c + i * ldc + NR - 1, 1); }
 #define FMA(i) { float ai = ap[p * MR + i]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
 #define STORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; \
   if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \
@@ -252,6 +257,8 @@ void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, 
   }
 }
 
+
+/* ryc:split */
 /* ---- bf16 x bf16 -> f32 ----
  * Operands are bf16 bit patterns; every product is exact in f32 and the sums
  * are f32. k is packed in pairs: an A strip holds (a[i][p], a[i][p+1]) as one
