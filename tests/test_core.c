@@ -1,7 +1,11 @@
 /* Core: dtypes and JAX promotion, shapes, arrays, printing, status, the
  * replaceable allocator (with allocation failure injected). */
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "core/internal.h"
 #include "testlib.h"
 
 TEST(core_promotion_matches_jax) {
@@ -70,6 +74,69 @@ TEST(core_array_borrow) {
   CHECK_ERR(ry_array_borrow(RY_F32, RY_SHAPE(2), NULL, NULL, NULL, &a), RY_ERR_INVALID_ARGUMENT, "data is NULL");
   CHECK_ERR(ry_array_borrow(RY_F32, RY_SHAPE(-1), mem, NULL, NULL, &a), RY_ERR_INVALID_ARGUMENT, "negative");
   CHECK(a == NULL);
+}
+
+/* the resident bytes (smaps "Rss:") of the mapping that holds address a */
+static long mapping_rss_kb(const void *a) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  bool in = false;
+  long kb = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      in = (uintptr_t)a >= lo && (uintptr_t)a < hi;
+      continue;
+    }
+    if (in && sscanf(line, "Rss: %ld kB", &kb) == 1) break;
+  }
+  fclose(f);
+  return kb;
+}
+
+/* ry__array_drop_pages gives back the pages of an array that maps a file
+ * read-only (file_pages, which the GGUF loader sets): the mapping's resident
+ * size falls to what lies outside the array's whole pages, and reading the
+ * bytes again gives the file's. Any other array keeps its bytes. */
+TEST(core_array_drop_pages_of_a_file_mapping) {
+  char path[] = "/tmp/ryft-drop-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  long ps = sysconf(_SC_PAGESIZE);
+  size_t len = (size_t)(64 * ps);
+  uint8_t *bytes = malloc(len);
+  for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 7 + 1);
+  CHECK(write(fd, bytes, len) == (ssize_t)len);
+  uint8_t *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  CHECK(m != MAP_FAILED);
+  close(fd);
+  unlink(path);
+  volatile unsigned sum = 0;
+  for (size_t i = 0; i < len; i += (size_t)ps) sum += m[i]; /* every page resident */
+  long before = mapping_rss_kb(m);
+  ry_array *a = NULL, *plain = NULL;
+  /* from the middle of the first page to the middle of the last: 62 whole pages inside */
+  CHECK_OK(ry_array_borrow(RY_U8, RY_SHAPE((int64_t)(len - (size_t)ps)), m + ps / 2, NULL, NULL, &a));
+  a->file_pages = true;
+  ry__array_drop_pages(a);
+  long after = mapping_rss_kb(m);
+  CHECK_MSG(before >= (long)(len / 1024) && after >= 0 && after <= 2 * ps / 1024,
+            "the mapping's resident size went %ld -> %ld kB", before, after);
+  CHECK(memcmp(ry_array_data(a), bytes + ps / 2, len - (size_t)ps) == 0); /* faulted in again from the file */
+  ry__array_drop_pages(a); /* once: the second call gives nothing back */
+  CHECK(mapping_rss_kb(m) >= (long)((len - 2 * (size_t)ps) / 1024));
+  /* a caller's memory is never given back */
+  uint8_t *mine = malloc(len);
+  memcpy(mine, bytes, len);
+  CHECK_OK(ry_array_borrow(RY_U8, RY_SHAPE((int64_t)len), mine, NULL, NULL, &plain));
+  ry__array_drop_pages(plain);
+  CHECK(memcmp(mine, bytes, len) == 0);
+  ry_array_release(a);
+  ry_array_release(plain);
+  munmap(m, len);
+  free(mine);
+  free(bytes);
 }
 
 TEST(core_array_full_and_convert_semantics) {

@@ -209,6 +209,52 @@ TEST(qgemm_borrowed_weights_repacked_give_the_same_bits) {
     }
 }
 
+/* once a decode-sized product has repacked borrowed weights, the wide
+ * products (a prompt's: f32 panels, more than 64 x rows) dequantize their
+ * panels from that copy, so a file's blocks are not read again: the same
+ * bits as from the plain blocks, rows past the last whole sixteen too */
+TEST(qgemm_wide_products_read_the_repacked_copy) {
+  static const int types[] = {RY_GGML_Q4_0, RY_GGML_Q4_1, RY_GGML_Q8_0};
+  static const int64_t ns[] = {48, 37, 300};
+  const int64_t k = 96, m = 100;
+  for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+    for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+      int64_t n = ns[c];
+      size_t rb = 0;
+      CHECK_OK(ry_ggml_row_size(types[t], k, &rb));
+      float *x = malloc((size_t)(m * k) * sizeof *x);
+      uint8_t *w = malloc((size_t)n * rb);
+      make_case(types[t], m, n, k, x, w, (size_t)n * rb);
+      ry_array *x1 = NULL, *xm = NULL, *wa = NULL, *wb = NULL;
+      CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(1, k), x, &x1));
+      CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(m, k), x, &xm));
+      CHECK_OK(ry_array_from_host(RY_U8, RY_SHAPE(n, (int64_t)rb), w, &wa));
+      CHECK_OK(ry_array_borrow(RY_U8, RY_SHAPE(n, (int64_t)rb), w, NULL, NULL, &wb));
+      ry_type in1[2] = {{RY_F32, RY_SHAPE(1, k)}, {RY_U8, RY_SHAPE(n, (int64_t)rb)}};
+      ry_type inm[2] = {{RY_F32, RY_SHAPE(m, k)}, {RY_U8, RY_SHAPE(n, (int64_t)rb)}};
+      qcase qc = {types[t], 1};
+      ry_graph *g1 = NULL, *gm = NULL;
+      CHECK_OK(ry_trace("qmm1", f_qmm, &qc, 2, in1, NULL, &g1));
+      CHECK_OK(ry_trace("qmmm", f_qmm, &qc, 2, inm, NULL, &gm));
+      ry_array_release(run_on("cpu", g1, x1, wb)); /* decode: makes the copy */
+      ry_array *ya = run_on("cpu", gm, xm, wa), *yb = run_on("cpu", gm, xm, wb);
+      size_t bytes = (size_t)(m * n) * sizeof(float);
+      CHECK_MSG(ya && yb && !memcmp(ry_array_data(ya), ry_array_data(yb), bytes),
+                "%s n=%lld: the wide product from the repacked copy gives other bits", ry_ggml_type_name(types[t]),
+                (long long)n);
+      ry_array_release(ya);
+      ry_array_release(yb);
+      ry_array_release(x1);
+      ry_array_release(xm);
+      ry_array_release(wa);
+      ry_array_release(wb);
+      ry_graph_release(g1);
+      ry_graph_release(gm);
+      free(x);
+      free(w);
+    }
+}
+
 /* products of one x by several weight matrices run as one job (a layer's
  * query, key and value projections) give each matrix's bits alone, borrowed
  * (repacked) or not, on 1 and 2 threads; matrices that cannot share the job

@@ -1,11 +1,14 @@
 /* Arrays: refcounted immutable buffers in host memory or (through a
  * backend's ry_devbuf) in a device's, the lazy host copy of device arrays,
  * and NumPy-style printing. */
+#define _DEFAULT_SOURCE /* madvise */
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -189,10 +192,19 @@ void ry_array_release(ry_array *a) {
   }
 }
 
+void ry__array_drop_pages(ry_array *a) {
+  if (!a || !a->file_pages || __atomic_exchange_n(&a->pages_dropped, 1, __ATOMIC_ACQ_REL)) return;
+  long ps = sysconf(_SC_PAGESIZE);
+  if (ps <= 0) return;
+  uintptr_t lo = ((uintptr_t)a->data + (uintptr_t)ps - 1) / (uintptr_t)ps * (uintptr_t)ps,
+            hi = ((uintptr_t)a->data + a->nbytes) / (uintptr_t)ps * (uintptr_t)ps; /* whole pages inside */
+  if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: nothing depends on it */
+}
+
 void *ry__array_derived(ry_array *a, void *(*make)(const void *data, void *ctx), void *ctx, void (*free_fn)(void *)) {
   if (!a->borrowed) return NULL;
   void *d = __atomic_load_n(&a->derived, __ATOMIC_ACQUIRE);
-  if (d) return d;
+  if (d || !make) return d;
   void *mine = make(a->data, ctx), *none = NULL;
   if (!mine) return NULL;
   /* derived_free is the same function for every maker of one array's layout */

@@ -74,6 +74,11 @@ struct ry_array {
    * change, so it cannot go stale. */
   void *derived;
   void (*derived_free)(void *derived);
+  /* A borrowed array whose bytes are a read-only private mapping of a file
+   * (a GGUF's tensor data): its pages can be given back to the OS, and a
+   * later read faults them in again from the file (ry__array_drop_pages). */
+  bool file_pages;
+  int pages_dropped; /* atomic: given back already */
 };
 /* The run holds the only reference and may write over or reuse the bytes. */
 static inline bool ry__array_exclusive(const ry_array *a) {
@@ -91,10 +96,16 @@ ry_status ry__array_wrap_dev(ry_type t, ry_devbuf *b, ry_array **out);
 ry_status ry__array_sync(const ry_array *a);
 static inline void *ry__array_mut(ry_array *a) { return a->data; }
 /* The derived layout of a borrowed array: the one already made, else
- * make(a->data, ctx) (NULL: none, the caller keeps the plain bytes), kept
+ * make(a->data, ctx) (NULL: none, the caller keeps the plain bytes; make
+ * NULL: only look), kept
  * and freed with the array by free_fn. NULL for an array that is not
  * borrowed. Thread-safe: when two threads make one, one copy is kept. */
 void *ry__array_derived(ry_array *a, void *(*make)(const void *data, void *ctx), void *ctx, void (*free_fn)(void *));
+/* Where a backend reads a file_pages array through its derived layout from
+ * now on, the plain bytes need not stay in memory: their whole pages are
+ * given back (once; a no-op for any other array). Reading them again stays
+ * correct and costs page faults. */
+void ry__array_drop_pages(ry_array *a);
 
 /* ---- growable int32 vector ---- */
 typedef struct ry_ivec {

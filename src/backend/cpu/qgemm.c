@@ -370,6 +370,23 @@ static void *rows16_make(const void *data, void *ctx) {
   return r;
 }
 
+/* Row `row` (below p->n) as the type's plain blocks again, into out
+   (nb blocks): the bytes rows16_fill took, put back. */
+static void rows16_blocks(const rows16 *p, int64_t row, uint8_t *out) {
+  int t = p->type;
+  size_t ts = t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34, qo = t == RY_GGML_Q4_1 ? 4 : 2;
+  int64_t g = row / R16, r = row % R16;
+  for (int64_t b = 0; b < p->nb; b++) {
+    const uint8_t *rec = p->p + (size_t)(g * p->nb + b) * p->rec;
+    uint8_t *blk = out + (size_t)b * ts;
+    memcpy(blk, rec + 2 * r, 2);
+    if (t == RY_GGML_Q4_1) memcpy(blk + 2, rec + 32 + 2 * r, 2);
+    for (int c = 0; c < (t == RY_GGML_Q8_0 ? 8 : 4); c++)
+      for (int e = 0; e < 4; e++)
+        blk[qo + 4 * c + e] = (uint8_t)(rec[p->hdr + 64 * c + 4 * r + e] ^ (t == RY_GGML_Q8_0 ? 0x80 : 0));
+  }
+}
+
 /* rows 16g..16g+15 of type T against X x rows (1 or 2, xs blocks apart):
    out[c * ldo + 0..15]; each x row's accumulators and order are those of
    one. T is a constant, so Q4_1 (codes with no offset) computes none. */
@@ -691,15 +708,26 @@ static void panel_task(void *ctx, int64_t lo, int64_t hi) {
   const ryc_qgemm *q = j->q;
   size_t wb = (size_t)(j->np * q->k) * sizeof(float), cb = (size_t)(q->m * j->np) * sizeof(float);
   float *wf = ry__malloc(wb), *c = ry__malloc(cb);
-  for (int64_t r0 = lo; wf && c && r0 < hi; r0 += j->np) {
-    int64_t nr = hi - r0 < j->np ? hi - r0 : j->np;
-    ry_status_free(ry_ggml_dequantize(q->type, j->w + (size_t)r0 * j->row_bytes, wf, nr * q->k)); /* the type was checked */
+  uint8_t *row = j->r16 ? ry__malloc(j->row_bytes) : NULL;
+  for (int64_t r0 = lo; wf && c && (row || !j->r16) && r0 < hi; r0 += j->np) {
+    int64_t nr = hi - r0 < j->np ? hi - r0 : j->np, i = 0;
+#ifdef HAVE_X86
+    /* weights repacked for decode: dequantized from there, so that the
+       file's own blocks are not read again (the same bytes, the same f32) */
+    for (; j->r16 && r0 + i < j->r16->n && i < nr; i++) {
+      rows16_blocks(j->r16, r0 + i, row);
+      ry_status_free(ry_ggml_dequantize(q->type, row, wf + i * q->k, q->k));
+    }
+#endif
+    if (i < nr) /* the type was checked */
+      ry_status_free(ry_ggml_dequantize(q->type, j->w + (size_t)(r0 + i) * j->row_bytes, wf + i * q->k, (nr - i) * q->k));
     ryc_sgemm(0, 1, q->m, nr, q->k, j->x, wf, c);
-    for (int64_t i = 0; i < q->m; i++) memcpy(j->y + i * q->n + r0, c + i * nr, (size_t)nr * sizeof(float));
+    for (int64_t e = 0; e < q->m; e++) memcpy(j->y + e * q->n + r0, c + e * nr, (size_t)nr * sizeof(float));
   }
-  if (!wf || !c) __atomic_store_n(&j->oom, 1, __ATOMIC_RELAXED);
+  if (!wf || !c || (j->r16 && !row)) __atomic_store_n(&j->oom, 1, __ATOMIC_RELAXED);
   if (wf) ry__free(wf, wb);
   if (c) ry__free(c, cb);
+  if (row) ry__free(row, j->row_bytes);
 }
 
 /* exact, few x rows: each weight row dequantized once, then its dots */
@@ -780,6 +808,7 @@ static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const
   int64_t np = (int64_t)(PANEL_BYTES / ((size_t)q->k * sizeof(float))) / 32 * 32;
   np = np < 32 ? 32 : np > PANEL_ROWS ? PANEL_ROWS : np;
   j.np = np < q->n ? np : q->n;
+  j.r16 = r16;
   ryc_parallel_for(q->n, j.np, panel_task, &j);
   return __atomic_load_n(&j.oom, __ATOMIC_RELAXED) ? ry__oom() : NULL;
 }
@@ -791,10 +820,15 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
 static const struct rows16 *repacked(const ryc_qgemm *q, ry_array *w) {
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
-  if (q->m <= INT8_MAX_ROWS && q->n >= R16 && ryc_qgemm_int8(q) && use_vnni() &&
-      (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
-    r16 = ry__array_derived(w, rows16_make, (void *)q, rows16_free);
+  if (q->n >= R16 && use_vnni() && (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
+    /* decode's products make the copy; wider ones (the f32 panels) read it
+       where it exists */
+    bool makes = q->m <= INT8_MAX_ROWS && ryc_qgemm_int8(q);
+    r16 = ry__array_derived(w, makes ? rows16_make : NULL, (void *)q, rows16_free);
     if (r16 && (r16->type != q->type || r16->k != q->k || r16->n != q->n / R16 * R16)) r16 = NULL; /* made for another use */
+    /* every product on this cpu reads the copy now (a few tail rows
+       aside): the file's pages of the blocks can go */
+    if (r16 && makes) ry__array_drop_pages(w);
   }
 #else
   (void)q, (void)w;
