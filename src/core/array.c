@@ -193,7 +193,9 @@ void ry_array_release(ry_array *a) {
 }
 
 void ry__array_drop_pages(ry_array *a) {
-  if (!a || !a->file_pages || __atomic_exchange_n(&a->pages_dropped, 1, __ATOMIC_ACQ_REL)) return;
+  if (!a || !a->file_pages || __atomic_load_n(&a->pages_dropped, __ATOMIC_ACQUIRE) ||
+      __atomic_exchange_n(&a->pages_dropped, 1, __ATOMIC_ACQ_REL))
+    return;
   long ps = sysconf(_SC_PAGESIZE);
   if (ps <= 0) return;
   uintptr_t lo = ((uintptr_t)a->data + (uintptr_t)ps - 1) / (uintptr_t)ps * (uintptr_t)ps,

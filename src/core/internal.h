@@ -102,9 +102,12 @@ static inline void *ry__array_mut(ry_array *a) { return a->data; }
  * borrowed. Thread-safe: when two threads make one, one copy is kept. */
 void *ry__array_derived(ry_array *a, void *(*make)(const void *data, void *ctx), void *ctx, void (*free_fn)(void *));
 /* Where a backend reads a file_pages array through its derived layout from
- * now on, the plain bytes need not stay in memory: their whole pages are
- * given back (once; a no-op for any other array). Reading them again stays
- * correct and costs page faults. */
+ * now on, the plain bytes need not stay in the process's memory: their
+ * whole pages are unmapped (once; a no-op for any other array), and the
+ * page cache keeps the file's pages until the kernel reclaims them. Reading
+ * them again costs page faults and gives the file's bytes: a file rewritten
+ * on disk while mapped would give its new bytes (truncated: SIGBUS), as any
+ * page the kernel reclaims from a mapping would. */
 void ry__array_drop_pages(ry_array *a);
 
 /* ---- growable int32 vector ---- */

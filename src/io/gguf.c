@@ -743,3 +743,5 @@ ry_status ry_gguf_tensor_to_f32(const ry_gguf_tensor *t, ry_array **out) {
   *out = a;
   return NULL;
 }
+
+bool ry__gguf_mapped(const ry_gguf *g) { return g && g->mapped; }

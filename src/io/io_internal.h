@@ -30,4 +30,9 @@ void ry__atomic_abort(ry_atomic_file *f);
  * removed). Tests use it to simulate a failure or a kill mid-write. */
 extern ry_status (*ry__atomic_write_hook)(const char *final_path, size_t written);
 
+/* Whether g's bytes are ry_gguf_open's read-only private mapping of its
+ * file (not a caller's memory, as with ry_gguf_parse). */
+struct ry_gguf;
+bool ry__gguf_mapped(const struct ry_gguf *g);
+
 #endif

@@ -9,7 +9,7 @@
 #include "ryft/model.h"
 #include "lm_internal.h"
 #include "../core/internal.h"
-#include "../io/gguf_internal.h"
+#include "../io/io_internal.h"
 
 /* "<arch>.<key>" as an integer or a float (out_i or out_f); when absent,
    an error if required, else *out is kept */
@@ -129,7 +129,7 @@ static ry_status load_weights(const ry_gguf *g, const ry_lm_config *c, keeper *k
       __atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
       s = ry_array_borrow(RY_U8, RY_SHAPE(t->dims[1], (int64_t)(t->size / (size_t)t->dims[1])), t->data, keeper_drop, k, &a);
       if (s) keeper_drop(k);
-      else a->file_pages = g->mapped; /* ry_gguf_open's read-only mapping, not a caller's memory */
+      else a->file_pages = ry__gguf_mapped(g); /* ry_gguf_open's read-only mapping, not a caller's memory */
       if (!s) s = ry_params_set_owned(p, t->name, a);
       continue;
     }

@@ -821,13 +821,15 @@ static const struct rows16 *repacked(const ryc_qgemm *q, ry_array *w) {
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
   if (q->n >= R16 && use_vnni() && (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
-    /* decode's products make the copy; wider ones (the f32 panels) read it
-       where it exists */
-    bool makes = q->m <= INT8_MAX_ROWS && ryc_qgemm_int8(q);
+    /* the int8 products (decode, prompt chunks up to INT8_MAX_ROWS) make
+       the copy; wider ones (the f32 panels) read it where it exists */
+    bool makes = int8_path(q);
     r16 = ry__array_derived(w, makes ? rows16_make : NULL, (void *)q, rows16_free);
     if (r16 && (r16->type != q->type || r16->k != q->k || r16->n != q->n / R16 * R16)) r16 = NULL; /* made for another use */
-    /* every product on this cpu reads the copy now (a few tail rows
-       aside): the file's pages of the blocks can go */
+    /* the products on this cpu read the copy from now on (the rows past
+       the last sixteen, exact products of few rows and an embedding's
+       lookups read the blocks, faulting their pages in again): the file's
+       pages of the blocks can go */
     if (r16 && makes) ry__array_drop_pages(w);
   }
 #else
