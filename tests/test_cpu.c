@@ -382,9 +382,11 @@ TEST(cpu_sgemm_batch_is_each_product) {
 /* The GEMM module compiles as two halves at once on two cores (the f32 GEMM
  * and GEMV; the bf16 GEMM), each with the shared definitions above its
  * prelude mark: each half compiles and loads on its own and holds its entry
- * points. A half that stopped compiling alone (a definition moved below the
- * mark) would not fail any product: the JIT falls back to one compiler over
- * the whole module, which is what this test catches. */
+ * points, and the whole module is built split (the halves link: nothing
+ * above the mark is defined twice). A split build that failed (a definition
+ * moved below the mark, a function above it) would not fail any product:
+ * the JIT falls back to one compiler over the whole module, which is what
+ * this test catches. */
 TEST(cpu_gemm_module_compiles_as_two_halves) {
   if (!ryc_have_compiler()) {
     rt_skip("cc", "no C compiler");
@@ -422,6 +424,25 @@ TEST(cpu_gemm_module_compiles_as_two_halves) {
       free(text);
     }
     free(second);
+    /* the whole module, under a key of its own, built as two halves */
+    if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+      char *whole = malloc(len + 64);
+      memcpy(whole, src, len);
+      snprintf(whole + len, 64, "\n/* whole, split */\n");
+      ryc_cache_stats a, b;
+      ryc_cache_stats_get(&a);
+      ryc_module *m = NULL;
+      ry_status s = ryc_module_get(whole, strlen(whole), NULL, &m);
+      CHECK_MSG(!s, "the whole module: %s", s ? ry_status_message(s) : "");
+      ry_status_free(s);
+      ryc_cache_stats_get(&b);
+      /* compiled now (split) or found on disk from an earlier run (compiled split then) */
+      CHECK_MSG(b.split == a.split + 1 || b.disk_hits == a.disk_hits + 1,
+                "the whole module was not built as two halves (split builds %ld -> %ld)", a.split, b.split);
+      for (int k = 0; m && k < 2; k++) CHECK(ryc_module_sym(m, k ? "ryg_bgemm" : "ryg_sgemm") != NULL);
+      ryc_module_release(m);
+      free(whole);
+    }
   }
   free(src);
 }

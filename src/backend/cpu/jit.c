@@ -56,6 +56,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static ryc_module *g_mods;
 static unsigned long g_tick;
 static ryc_cache_stats g_stats;
+static atomic_long g_split; /* compiles built as two halves (g_stats.split) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static bool g_have_cc;
 static char g_cc[256], g_cflags[1024], g_ccver[256];
@@ -393,6 +394,7 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
   } else if (rename(so, final) != 0) {
     s = ry__err(RY_ERR_IO, "cpu: cannot move %s to %s: %s", so, final, strerror(errno));
   }
+  if (!s && cut) atomic_fetch_add(&g_split, 1);
   ry__free(cmd, cmdsz);
   const char *tmp[] = {csrc, csrc2, obj, obj2, err, err2, so};
   for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) unlink(tmp[i]);
@@ -541,6 +543,7 @@ void ryc_module_release(ryc_module *m) {
 void ryc_cache_stats_get(ryc_cache_stats *s) {
   pthread_mutex_lock(&g_lock);
   *s = g_stats;
+  s->split = atomic_load(&g_split);
   s->live_modules = 0;
   for (ryc_module *m = g_mods; m; m = m->next) s->live_modules++;
   pthread_mutex_unlock(&g_lock);

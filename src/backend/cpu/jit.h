@@ -35,11 +35,12 @@ ry_status ryc_module_find(const char *src, size_t len, ryc_module **out);
 int ryc_module_processes(const char *src, size_t len);
 void *ryc_module_sym(ryc_module *m, const char *name);
 void ryc_module_release(ryc_module *m);
-/* Statistics for tests: live modules held in memory, disk hits, compiles,
- * bad entries rebuilt, lookups that found the cache directory untrusted. */
+/* Statistics for tests: live modules held in memory, disk hits, compiles
+ * (split: of them, compiled as two halves at once), bad entries rebuilt,
+ * lookups that found the cache directory untrusted. */
 typedef struct ryc_cache_stats {
   int live_modules;
-  long mem_hits, disk_hits, compiles, corrupt, untrusted;
+  long mem_hits, disk_hits, compiles, split, corrupt, untrusted;
 } ryc_cache_stats;
 void ryc_cache_stats_get(ryc_cache_stats *s);
 /* The configured cache directory ($RYFT_CACHE_DIR, $XDG_CACHE_HOME/ryft,
