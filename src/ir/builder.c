@@ -652,6 +652,7 @@ ry_status ry_builder_finish(ry_builder *b, int n_out, const ry_value *outs, ry_g
       ry__ivec_free(&b->g->regions[r].cap_outer);
       ry__ivec_free(&b->g->regions[r].cap_param);
     }
+    ry__graph_trim(b->g);
     *out = b->g;
     b->g = NULL;
   }

@@ -33,6 +33,29 @@ fail:
   return NULL;
 }
 
+/* Storage of a finished graph at its size: the doubling that built it can
+ * leave up to half of the node and value arrays unused (megabytes for a
+ * model's program, held as long as the program). Nothing may hold a
+ * pointer into the arrays. Failing to shrink leaves them as they are. */
+#define TRIM_MIN_BYTES (64 << 10) /* smaller slack stays: a constant fold's tiny graphs */
+#define TRIM(ptr, n, cap, type)                                                                      \
+  do {                                                                                               \
+    if ((n) > 0 && (size_t)((cap) - (n)) * sizeof(type) >= TRIM_MIN_BYTES) {                         \
+      type *np_ = ry__realloc((ptr), (size_t)(cap) * sizeof(type), (size_t)(n) * sizeof(type));      \
+      if (np_) {                                                                                     \
+        (ptr) = np_;                                                                                 \
+        (cap) = (n);                                                                                 \
+      }                                                                                              \
+    }                                                                                                \
+  } while (0)
+
+void ry__graph_trim(ry_graph *g) {
+  if (!g) return;
+  TRIM(g->nodes, g->n_nodes, g->cap_nodes, ry_node);
+  TRIM(g->values, g->n_values, g->cap_values, ry_valinfo);
+  TRIM(g->pool, g->n_pool, g->cap_pool, int32_t);
+}
+
 int32_t ry__graph_add_region(ry_graph *g, int32_t owner_node) {
   GROW(g->regions, g->n_regions, g->cap_regions, ry_region, return -1);
   ry_region *r = &g->regions[g->n_regions];

@@ -183,6 +183,8 @@ static inline ry_type ry_vtype(const ry_graph *g, int32_t v) { return g->values[
 
 /* ---- construction (graph.c) ---- */
 ry_graph *ry__graph_new(const char *name); /* NULL on OOM; region 0 created */
+/* Shrink a finished graph's arrays to their contents (see graph.c). */
+void ry__graph_trim(ry_graph *g);
 int32_t ry__graph_add_region(ry_graph *g, int32_t owner_node); /* -1 on OOM */
 /* A new parameter of region r; returns value id or -1 on OOM. */
 int32_t ry__graph_add_param(ry_graph *g, int32_t r, ry_type t, const char *name);

@@ -447,6 +447,7 @@ ry_status ryc_optimize(const ry_graph *g, const ryc_dump *d, ry_graph **out) {
     ry_graph_release(cur);
     return ry__err_prefix(s, "cpu: the optimized graph does not verify (a bug in the passes)");
   }
+  ry__graph_trim(cur); /* the program keeps it */
   *out = cur;
   return NULL;
 }
