@@ -56,7 +56,6 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static ryc_module *g_mods;
 static unsigned long g_tick;
 static ryc_cache_stats g_stats;
-static atomic_long g_split; /* compiles built as two halves (g_stats.split) */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static bool g_have_cc;
 static char g_cc[256], g_cflags[1024], g_ccver[256];
@@ -312,7 +311,7 @@ static bool write_file(const char *path, const char *a, size_t na, const char *b
 }
 
 static ry_status compile_to(const char *dir, const char *key, const char *src, size_t len, const char *final,
-                            const ryc_dump *d) {
+                            const ryc_dump *d, bool *split) {
   static atomic_uint counter;
   unsigned c = atomic_fetch_add(&counter, 1);
   char base[900], csrc[1000], csrc2[1000], obj[1000], obj2[1000], so[1000], err[1000], err2[1000];
@@ -394,7 +393,7 @@ static ry_status compile_to(const char *dir, const char *key, const char *src, s
   } else if (rename(so, final) != 0) {
     s = ry__err(RY_ERR_IO, "cpu: cannot move %s to %s: %s", so, final, strerror(errno));
   }
-  if (!s && cut) atomic_fetch_add(&g_split, 1);
+  *split = !s && cut;
   ry__free(cmd, cmdsz);
   const char *tmp[] = {csrc, csrc2, obj, obj2, err, err2, so};
   for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++) unlink(tmp[i]);
@@ -474,7 +473,7 @@ static ry_status module_get(const char *src, size_t len, const ryc_dump *d, bool
     snprintf(path, sizeof path, "%s/%s-%u.so", dir, key, atomic_fetch_add(&seq, 1));
   }
   ry_status s = NULL;
-  bool compiled = false;
+  bool compiled = false, split = false;
   if (st == 2) {
     fprintf(stderr, "ryft: cpu: cache entry %s is corrupt (%s); rebuilding it\n", path, why);
     pthread_mutex_lock(&g_lock);
@@ -482,7 +481,7 @@ static ry_status module_get(const char *src, size_t len, const ryc_dump *d, bool
     pthread_mutex_unlock(&g_lock);
   }
   if (st != 0) {
-    s = compile_to(dir, key, src, len, path, d);
+    s = compile_to(dir, key, src, len, path, d, &split);
     compiled = true;
     if (s) return s;
   }
@@ -505,6 +504,7 @@ static ry_status module_get(const char *src, size_t len, const ryc_dump *d, bool
   m->last_use = ++g_tick;
   if (compiled) g_stats.compiles++;
   else g_stats.disk_hits++;
+  if (split) g_stats.split++;
   /* another thread may have loaded it meanwhile: keep one */
   for (ryc_module *o = g_mods; o; o = o->next)
     if (strcmp(o->key, key) == 0) {
@@ -543,7 +543,6 @@ void ryc_module_release(ryc_module *m) {
 void ryc_cache_stats_get(ryc_cache_stats *s) {
   pthread_mutex_lock(&g_lock);
   *s = g_stats;
-  s->split = atomic_load(&g_split);
   s->live_modules = 0;
   for (ryc_module *m = g_mods; m; m = m->next) s->live_modules++;
   pthread_mutex_unlock(&g_lock);
