@@ -327,34 +327,50 @@ static void rows16_free(void *v) {
 typedef struct rows16_job {
   const rows16 *r;
   const uint8_t *w;
-  size_t ts, qo, row_bytes;
+  size_t row_bytes;
 } rows16_job;
+
+static size_t block_bytes(int t) { return t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34; }
+
+/* One block of row r (0..15 in its record, rec the record of that block):
+   to_rec moves its plain bytes blk into the record, else the record's back
+   into blk (only read when to_rec). The one statement of the layout
+   above, both ways. */
+static void rec_block(const rows16 *p, uint8_t *rec, int r, uint8_t *blk, bool to_rec) {
+  int t = p->type;
+  size_t qo = t == RY_GGML_Q4_1 ? 4 : 2;
+  uint8_t flip = t == RY_GGML_Q8_0 ? 0x80 : 0; /* Q8_0's s8 codes as u8 */
+  if (to_rec) {
+    memcpy(rec + 2 * r, blk, 2);
+    if (t == RY_GGML_Q4_1) memcpy(rec + 32 + 2 * r, blk + 2, 2);
+  } else {
+    memcpy(blk, rec + 2 * r, 2);
+    if (t == RY_GGML_Q4_1) memcpy(blk + 2, rec + 32 + 2 * r, 2);
+  }
+  for (int c = 0; c < (t == RY_GGML_Q8_0 ? 8 : 4); c++)
+    for (int e = 0; e < 4; e++) {
+      uint8_t *in_rec = rec + p->hdr + 64 * c + 4 * r + e, *in_blk = blk + qo + 4 * c + e;
+      if (to_rec) *in_rec = (uint8_t)(*in_blk ^ flip);
+      else *in_blk = (uint8_t)(*in_rec ^ flip);
+    }
+}
 
 /* records of groups [lo, hi) */
 static void rows16_fill(void *ctx, int64_t lo, int64_t hi) {
   const rows16_job *j = ctx;
   const rows16 *r = j->r;
-  int t = r->type;
-  size_t ts = j->ts, qo = j->qo, row_bytes = j->row_bytes;
-  const uint8_t *w = j->w;
+  size_t ts = block_bytes(r->type);
   for (int64_t g = lo; g < hi; g++)
-    for (int64_t b = 0; b < r->nb; b++) {
-      uint8_t *o = r->p + (size_t)(g * r->nb + b) * r->rec;
-      for (int row = 0; row < R16; row++) {
-        const uint8_t *blk = w + (size_t)(g * R16 + row) * row_bytes + (size_t)b * ts;
-        memcpy(o + 2 * row, blk, 2);
-        if (t == RY_GGML_Q4_1) memcpy(o + 32 + 2 * row, blk + 2, 2);
-        for (int c = 0; c < (t == RY_GGML_Q8_0 ? 8 : 4); c++)
-          for (int e = 0; e < 4; e++)
-            o[r->hdr + 64 * c + 4 * row + e] = (uint8_t)(blk[qo + 4 * c + e] ^ (t == RY_GGML_Q8_0 ? 0x80 : 0));
-      }
-    }
+    for (int64_t b = 0; b < r->nb; b++)
+      for (int row = 0; row < R16; row++)
+        rec_block(r, r->p + (size_t)(g * r->nb + b) * r->rec, row,
+                  (uint8_t *)(uintptr_t)(j->w + (size_t)(g * R16 + row) * j->row_bytes + (size_t)b * ts), true);
 }
 
 static void *rows16_make(const void *data, void *ctx) {
   const ryc_qgemm *q = ctx;
   int t = q->type;
-  size_t ts = t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34, qo = t == RY_GGML_Q4_1 ? 4 : 2;
+  size_t ts = block_bytes(t);
   rows16 *r = malloc(sizeof *r);
   if (!r) return NULL;
   *r = (rows16){t, q->n / R16 * R16, q->k, q->k / QK, t == RY_GGML_Q4_1 ? 64 : 32, 0, NULL};
@@ -365,7 +381,7 @@ static void *rows16_make(const void *data, void *ctx) {
     free(r);
     return NULL;
   }
-  rows16_job j = {r, data, ts, qo, row_bytes};
+  rows16_job j = {r, data, row_bytes};
   ryc_parallel_for(r->n / R16, 8, rows16_fill, &j);
   return r;
 }
@@ -373,18 +389,9 @@ static void *rows16_make(const void *data, void *ctx) {
 /* Row `row` (below p->n) as the type's plain blocks again, into out
    (nb blocks): the bytes rows16_fill took, put back. */
 static void rows16_blocks(const rows16 *p, int64_t row, uint8_t *out) {
-  int t = p->type;
-  size_t ts = t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34, qo = t == RY_GGML_Q4_1 ? 4 : 2;
-  int64_t g = row / R16, r = row % R16;
-  for (int64_t b = 0; b < p->nb; b++) {
-    const uint8_t *rec = p->p + (size_t)(g * p->nb + b) * p->rec;
-    uint8_t *blk = out + (size_t)b * ts;
-    memcpy(blk, rec + 2 * r, 2);
-    if (t == RY_GGML_Q4_1) memcpy(blk + 2, rec + 32 + 2 * r, 2);
-    for (int c = 0; c < (t == RY_GGML_Q8_0 ? 8 : 4); c++)
-      for (int e = 0; e < 4; e++)
-        blk[qo + 4 * c + e] = (uint8_t)(rec[p->hdr + 64 * c + 4 * r + e] ^ (t == RY_GGML_Q8_0 ? 0x80 : 0));
-  }
+  size_t ts = block_bytes(p->type);
+  for (int64_t b = 0; b < p->nb; b++)
+    rec_block(p, p->p + (size_t)(row / R16 * p->nb + b) * p->rec, (int)(row % R16), out + (size_t)b * ts, false);
 }
 
 /* rows 16g..16g+15 of type T against X x rows (1 or 2, xs blocks apart):
