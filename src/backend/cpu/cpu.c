@@ -26,7 +26,8 @@ typedef struct cpu_state {
   ryc_plan plan;
   ryc_module *mod;
   ryc_kernel_fn *fns;       /* [plan.n_kernels] */
-  ryc_kernel_fn *ip_fns;    /* [plan.n_steps * RYC_MAX_INPLACE] in-place variants */
+  ryc_kernel_fn *ip_fns;    /* [plan.n_steps * RYC_MAX_INPLACE] in-place variants (a step with several
+                               outputs: its ryk_<kernel>_ipm first) */
   int32_t *last_use;        /* for interpreter frames (nested regions) */
   bool interp_only;         /* no compiler: the interpreter runs the original graph */
   /* cold start (see the top of the file) */
@@ -194,9 +195,10 @@ static ry_status bind_module(cpu_state *st, ryc_module *m) {
   if (!(st->ip_fns = ry__calloc((size_t)st->plan.n_steps * RYC_MAX_INPLACE, sizeof(ryc_kernel_fn)))) return ry__oom();
   for (int i = 0; i < st->plan.n_steps; i++) {
     const ryc_step *sp = &st->plan.steps[i];
-    for (int v = 0; v < sp->n_inplace; v++) {
+    for (int v = 0; v < (sp->n_ipm ? 1 : sp->n_inplace); v++) {
       char name[48];
-      snprintf(name, sizeof name, "ryk_%d_ip%d", sp->kernel, sp->inplace_slot[v]);
+      if (sp->n_ipm) snprintf(name, sizeof name, "ryk_%d_ipm", sp->kernel);
+      else snprintf(name, sizeof name, "ryk_%d_ip%d", sp->kernel, sp->inplace_slot[v]);
       void *p = ryc_module_sym(st->mod, name);
       if (!p) return ry__err(RY_ERR_INTERNAL, "cpu: generated module lacks %s", name);
       memcpy(&st->ip_fns[i * RYC_MAX_INPLACE + v], &p, sizeof p);
@@ -453,6 +455,28 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
     ip_slot = sp->inplace_slot[v];
     rc->st.in_place++;
   }
+  /* several outputs: each may take over one of the slots ryk_<kernel>_ipm
+     lets it share */
+  int over[RYC_MAX_EW_OUT];
+  bool taken[RYC_MAX_INPLACE] = {false}, any_over = false;
+  for (int o = 0; o < sp->n_out && sp->n_ipm; o++) {
+    ry_type ot = ry_vtype(g, sp->bufs[o]);
+    size_t ob = (size_t)ry_shape_numel(ot.shape) * ry_dtype_size(ot.dtype);
+    over[o] = -1;
+    for (int v = 0; v < sp->n_ipm && over[o] < 0; v++) {
+      int32_t x = sp->bufs[sp->ipm_slot[v]];
+      ry_array *a = vals[x];
+      if (taken[v] || !a || !ry__array_exclusive(a) || a->nbytes != ob || ry_vtype(g, x).dtype != ot.dtype) continue;
+      if (g->values[x].node < 0) held_add(rc, a->nbytes);
+      taken[v] = any_over = true;
+      over[o] = sp->ipm_slot[v];
+      vals[sp->bufs[o]] = a;
+      vals[x] = NULL;
+      a->type = ot;
+      rc->st.in_place++;
+    }
+  }
+  if (any_over) fn = st->ip_fns[step * RYC_MAX_INPLACE];
   ry_status s = vals[r] ? NULL : new_buffer(rc, rt, &vals[r]);
   /* a row kernel writes several outputs */
   for (int i = 1; !s && i < sp->n_out; i++)
@@ -464,6 +488,12 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
   for (int i = 0; i < sp->n_bufs; i++) {
     if (i == ip_slot) { /* the buffer written in place is now the output's */
       ptrs[i] = vals[r]->data;
+      continue;
+    }
+    int o = 0;
+    while (any_over && o < sp->n_out && over[o] != i) o++;
+    if (any_over && o < sp->n_out) { /* taken over by output o */
+      ptrs[i] = vals[sp->bufs[o]]->data;
       continue;
     }
     ry_array *a = vals[sp->bufs[i]];

@@ -421,6 +421,13 @@ static bool vmap_eq(const vmap *a, const vmap *b) {
   return true;
 }
 
+/* v is one of the values the kernel stores besides its root: computed here */
+static bool stored_here(const kgen *k, int32_t v) {
+  for (int e = 0; e < k->n_extra; e++)
+    if (k->extra[e] == v) return true;
+  return false;
+}
+
 int ryf_emit(kgen *k, int32_t v, const vmap *m) {
   if (k->fail) return 0;
   for (int i = 0; i < k->n_memo; i++)
@@ -429,7 +436,7 @@ int ryf_emit(kgen *k, int32_t v, const vmap *m) {
   ry_type vt = ry_vtype(k->g, v);
   if (k->row && ryf_row_emit(k, v, m, &t)) {
     /* a row kernel's own value: a local, a scratch row or recomputed */
-  } else if (k->p->mat[v] && v != k->root) {
+  } else if (k->p->mat[v] && v != k->root && !stored_here(k, v)) {
     int a = add_access(k, v, vt.shape, m, vt.dtype);
     t = load_temp(k, vt.dtype, a);
   } else {

@@ -68,7 +68,22 @@ static void report_value(ry__buf *rep, const planner *pl, int32_t v) {
 ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *src, ry__buf *rep, ryc_step *st,
                           bool *retry);
 
-static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *norow, bool *retry) {
+/* A kernel's root may absorb a graph result of its shape that it reads only
+ * at its own elements and that no other step reads: the result's kernel is
+ * dropped, and the root's loop computes and stores it too. An optimizer's
+ * update is the case: the new moments were a kernel each, re-reading the
+ * gradient, and the parameter's update a third reading them back; absorbed,
+ * one loop reads the gradient, parameter and moments once and writes all
+ * three. (A value stored only because several nodes use it is unshared by
+ * the planner instead, plan.c.) The first plan (analyse) finds the pairs
+ * from its steps, a second one is built with them; absorb[v] is the root
+ * value that absorbs v, -1 for none. */
+typedef struct {
+  int32_t e, r;
+} absorb_pair;
+
+static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *norow, int32_t *absorb, bool analyse,
+                          bool *again, bool *retry) {
   memset(p, 0, sizeof *p);
   p->g = g;
   size_t nv = (size_t)g->n_values + 1;
@@ -94,11 +109,32 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   ipvar *ipv = NULL;
   int n_ipv = 0, ipv_cap = 0;
   rowplan rp = {0}; /* before the first goto: `done` frees its arrays */
+  /* absorption (see absorb_pair): how many steps read each value, the
+   * lists of what each root absorbs; the first plan's candidate pairs and
+   * its plain elementwise roots */
+  int32_t *nread = ry__calloc(nv, sizeof(int32_t)), *ex_head = ry__malloc(nv * sizeof(int32_t)),
+          *ex_next = ry__malloc(nv * sizeof(int32_t));
+  bool *plain = ry__calloc(nv, sizeof(bool)), *result = ry__calloc(nv, sizeof(bool));
+  absorb_pair *cand = NULL;
+  int n_cand = 0, cand_cap = 0;
+  if (!nread || !ex_head || !ex_next || !plain || !result) {
+    s = ry__oom();
+    goto done;
+  }
   if (!pl.mat || !pl.why || !pl.why_op || !pl.cls || !pl.nusers || !pl.cost || !pl.need_flat || !k || !lastuse) {
     s = ry__oom();
     goto done;
   }
   ryf_decide(&pl);
+  const ry_region *body = &g->regions[0];
+  for (int32_t i = 0; i < body->results.n; i++) result[body->results.v[i]] = true;
+  /* what each root absorbs, a list through ex_next */
+  for (size_t v = 0; v < nv; v++) ex_head[v] = ex_next[v] = -1;
+  for (size_t v = 0; !analyse && v < nv; v++) {
+    if (absorb[v] < 0) continue;
+    ex_next[v] = ex_head[absorb[v]];
+    ex_head[absorb[v]] = (int32_t)v;
+  }
   rp.grp = ry__malloc(nv * sizeof(int32_t));
   rp.role = ry__calloc(nv, 1);
   rp.out = ry__calloc(nv, sizeof(bool));
@@ -112,7 +148,6 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   for (int i = 0; ryc_prelude[i]; i++) ry__buf_printf(&src, "%s", ryc_prelude[i]);
   for (int i = 0; ryc_xla_scalar_lines[i]; i++) ry__buf_printf(&src, "%s", ryc_xla_scalar_lines[i]);
   ry__buf_printf(&src, "%s", RYC_PRELUDE_END);
-  const ry_region *body = &g->regions[0];
   for (int32_t kk = 0; kk < body->nodes.n && !s; kk++) {
     int32_t nid = body->nodes.v[kk];
     const ry_node *n = &g->nodes[nid];
@@ -130,16 +165,20 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
       continue;
     }
     if ((c == V_EW && !pl.mat[r0]) || c == V_QFOLD || c == V_BFOLD) continue; /* fused into its users */
+    if (c == V_EW && absorb[r0] >= 0) continue;                                 /* stored by its absorber */
     if (c == V_EW && n->op == RY_OP_CONSTANT) c = V_INTERP;
     if (c == V_EW || c == V_REDUCE) {
       ry__buf_free(&k->body);
       for (int v = 0; v < k->n_ip; v++) ry__buf_free(&k->ip_src[v]);
+      ry__buf_free(&k->ipm_src);
       memset(k, 0, sizeof *k);
       k->p = &pl;
       k->g = g;
       k->root = r0;
       k->n_bufs = 1;
       k->bufs[0] = r0;
+      for (int32_t e = ex_head[r0]; c == V_EW && e >= 0 && k->n_extra < RYC_MAX_EW_OUT - 1; e = ex_next[e])
+        k->extra[k->n_extra++] = e;
       ry__buf kb = {0};
       int64_t outer = 1, work = 1;
       bool ok = c == V_EW ? ryf_gen_ew(k, p->n_kernels, &kb, &outer, &work)
@@ -149,11 +188,33 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
         st.kind = RYC_STEP_KERNEL;
         st.kernel = p->n_kernels++;
         st.n_bufs = k->n_bufs;
-        st.n_out = 1;
+        st.n_out = 1 + k->n_extra;
         st.bufs = dup_ids(k->bufs, k->n_bufs);
         st.outer = outer;
         st.work = work;
         if (!st.bufs) s = ry__oom();
+        /* the multi-output in-place variant: its slots are checked against
+           their last uses below, its text waits with the others (slot -1) */
+        st.n_ipm = k->n_ipm;
+        memcpy(st.ipm_slot, k->ipm_slot, sizeof st.ipm_slot);
+        bool plain_ew = c == V_EW && !(n->op == RY_OP_CONCATENATE && ry_vtype(g, r0).shape.rank > 0);
+        if (analyse && plain_ew && !s) {
+          plain[r0] = true;
+          for (int i = 1; i < k->n_bufs && !s; i++) {
+            if (!k->idread[i]) continue;
+            if (n_cand == cand_cap) {
+              int ncap = cand_cap ? 2 * cand_cap : 16;
+              absorb_pair *nc = ry__realloc(cand, (size_t)cand_cap * sizeof *cand, (size_t)ncap * sizeof *cand);
+              if (!nc) {
+                s = ry__oom();
+                break;
+              }
+              cand = nc;
+              cand_cap = ncap;
+            }
+            cand[n_cand++] = (absorb_pair){k->bufs[i], r0};
+          }
+        }
         for (int v = 0; !s && v < k->n_ip; v++) {
           if (n_ipv == ipv_cap) {
             int ncap = ipv_cap ? 2 * ipv_cap : 16;
@@ -170,14 +231,41 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
           ipv[n_ipv++].text = k->ip_src[v];
           memset(&k->ip_src[v], 0, sizeof k->ip_src[v]);
         }
+        if (!s && k->n_ipm) {
+          if (n_ipv == ipv_cap) {
+            int ncap = ipv_cap ? 2 * ipv_cap : 16;
+            ipvar *nv2 = ry__realloc(ipv, (size_t)ipv_cap * sizeof *ipv, (size_t)ncap * sizeof *ipv);
+            if (!nv2) s = ry__oom();
+            else {
+              ipv = nv2;
+              ipv_cap = ncap;
+            }
+          }
+          if (!s) {
+            ipv[n_ipv].step = p->n_steps;
+            ipv[n_ipv].slot = -1;
+            ipv[n_ipv++].text = k->ipm_src;
+            memset(&k->ipm_src, 0, sizeof k->ipm_src);
+          }
+        }
         char ts[96];
         ry__buf_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
                    ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ryg_op_table[n->op].name, k->n_bufs - 1, outer);
         report_value(&rep, &pl, r0);
+        for (int e = 0; e < k->n_extra; e++)
+          ry__buf_printf(&rep, "  also stores %%v%d: %s = %s (a graph result read only here, at these elements)\n",
+                         (int)k->extra[e], ry_type_str(ry_vtype(g, k->extra[e]), ts, sizeof ts),
+                         ryg_op_table[g->nodes[ryf_def_of(g, k->extra[e])].op].name);
       } else {
-        /* plan again with this node in the interpreter */
+        bool absorbed = ex_head[r0] >= 0;
+        for (int32_t e = ex_head[r0]; e >= 0; e = ex_next[e]) absorb[e] = -1;
+        /* plan again without what this root absorbed, or with this node in
+           the interpreter */
         if (!k->fail) s = ry__oom();
-        else {
+        else if (absorbed) {
+          *retry = true;
+          s = ry__err(RY_ERR_INTERNAL, "cpu: codegen failed with absorbed values (%s)", k->fail_why ? k->fail_why : "?");
+        } else {
           force[nid] = true;
           *retry = true;
           s = ry__err(RY_ERR_INTERNAL, "cpu: codegen failed (%s)", k->fail_why ? k->fail_why : "?");
@@ -280,10 +368,16 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   for (int i = 0; i < p->n_steps; i++) {
     const ryc_step *st = &p->steps[i];
     if (st->kind == RYC_STEP_KERNEL || st->kind == RYC_STEP_QGEMM || st->kind == RYC_STEP_GEMM) {
-      for (int j = st->n_out; j < st->n_bufs; j++) lastuse[st->bufs[j]] = i;
+      for (int j = st->n_out; j < st->n_bufs; j++) {
+        lastuse[st->bufs[j]] = i;
+        nread[st->bufs[j]]++;
+      }
     } else {
       const ry_node *n = &g->nodes[st->node];
-      for (int j = 0; j < n->n_operands; j++) lastuse[ry_node_operands(g, n)[j]] = i;
+      for (int j = 0; j < n->n_operands; j++) {
+        lastuse[ry_node_operands(g, n)[j]] = i;
+        nread[ry_node_operands(g, n)[j]]++;
+      }
     }
     const ry_node *n = &g->nodes[st->node];
     for (int r = 0; r < n->n_results; r++) {
@@ -323,6 +417,18 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
    * the output take over the input's buffer */
   for (int i = 0; !s && i < n_ipv; i++) {
     ryc_step *st = &p->steps[ipv[i].step];
+    if (ipv[i].slot < 0) { /* the multi-output variant: the slots that die here */
+      int n = 0;
+      for (int j = 0; j < st->n_ipm; j++)
+        if (lastuse[st->bufs[st->ipm_slot[j]]] == ipv[i].step) st->ipm_slot[n++] = st->ipm_slot[j];
+      st->n_ipm = n;
+      if (!n) continue;
+      ry__buf_printf(&src, "%s%s", RYC_SPLIT, ipv[i].text.s ? ipv[i].text.s : "");
+      ry__buf_printf(&rep, "kernel %d: its outputs may write over", st->kernel);
+      for (int j = 0; j < n; j++) ry__buf_printf(&rep, " %%v%d", (int)st->bufs[st->ipm_slot[j]]);
+      ry__buf_printf(&rep, " in place (their last use)\n");
+      continue;
+    }
     int32_t v = st->bufs[ipv[i].slot];
     if (lastuse[v] != ipv[i].step || st->n_inplace >= RYC_MAX_INPLACE) continue;
     st->inplace_slot[st->n_inplace++] = ipv[i].slot;
@@ -330,6 +436,17 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     ry__buf_printf(&rep, "kernel %d: may write over %%v%d in place (its last use)\n", st->kernel, (int)v);
   }
   if (src.oom || rep.oom) s = ry__oom();
+  /* the pairs for the next plan, latest roots first: a root absorbs at most
+   * RYC_MAX_EW_OUT - 1 results, and what it absorbs absorbs nothing */
+  for (int i = n_cand - 1; !s && analyse && i >= 0; i--) {
+    int32_t e = cand[i].e, r = cand[i].r;
+    /* ex_head, unused by the first plan, counts what each root absorbs */
+    if (!result[e] || !plain[e] || nread[e] != 1 || absorb[e] >= 0 || absorb[r] >= 0 || ex_head[e] >= 0) continue;
+    if (ex_head[r] >= RYC_MAX_EW_OUT - 1) continue;
+    ex_head[r] = ex_head[r] < 0 ? 1 : ex_head[r] + 1;
+    absorb[e] = r;
+    *again = true;
+  }
 done:
   for (int i = 0; i < n_ipv; i++) ry__buf_free(&ipv[i].text);
   ry__free(ipv, (size_t)ipv_cap * sizeof *ipv);
@@ -366,7 +483,14 @@ done:
   if (k) {
     ry__buf_free(&k->body);
     for (int v = 0; v < k->n_ip; v++) ry__buf_free(&k->ip_src[v]);
+    ry__buf_free(&k->ipm_src);
   }
+  ry__free(nread, nv * sizeof(int32_t));
+  ry__free(ex_head, nv * sizeof(int32_t));
+  ry__free(ex_next, nv * sizeof(int32_t));
+  ry__free(plain, nv * sizeof(bool));
+  ry__free(result, nv * sizeof(bool));
+  ry__free(cand, (size_t)cand_cap * sizeof *cand);
   ry__free(k, sizeof *k);
   ry__free(lastuse, nv * sizeof(int32_t));
   if (s) ryc_plan_free(p);
@@ -443,20 +567,29 @@ void ryc_plan_free(ryc_plan *p) {
 }
 
 ry_status ryc_plan_build(const ry_graph *g, ryc_plan *p) {
-  size_t fsz = (size_t)g->n_nodes + 1;
+  size_t fsz = (size_t)g->n_nodes + 1, nv = (size_t)g->n_values + 1;
   bool *force = ry__calloc(fsz, sizeof(bool)), *norow = ry__calloc(fsz, sizeof(bool));
+  int32_t *absorb = ry__malloc(nv * sizeof(int32_t));
+  bool analyse = true; /* until a plan has found what its roots absorb */
   ry_status s;
+  for (size_t v = 0; absorb && v < nv; v++) absorb[v] = -1;
   for (;;) {
-    bool retry = false;
-    if (!force || !norow) {
+    bool retry = false, again = false;
+    if (!force || !norow || !absorb) {
       s = ry__oom();
       break;
     }
-    s = plan_try(g, p, force, norow, &retry);
+    s = plan_try(g, p, force, norow, absorb, analyse, &again, &retry);
+    if (!s && again) { /* plan again with the pairs found */
+      ryc_plan_free(p);
+      analyse = false;
+      continue;
+    }
     if (!s || !retry) break;
     ry_status_free(s);
   }
   ry__free(force, fsz * sizeof(bool));
   ry__free(norow, fsz * sizeof(bool));
+  ry__free(absorb, nv * sizeof(int32_t));
   return s;
 }

@@ -101,6 +101,19 @@ typedef struct {
   int n_ip;
   int ip_slot[RYC_MAX_INPLACE];
   ry__buf ip_src[RYC_MAX_INPLACE];
+  /* a plain elementwise kernel's further outputs (ryf_gen_ew): values of the
+   * root's shape that the root reads at its own elements only, computed in
+   * its loop and stored too, in slots 1..n_extra (plan_try decides) */
+  int n_extra;
+  int32_t extra[RYC_MAX_EW_OUT - 1];
+  /* with further outputs: the input slots an output may be written over (all
+   * their reads at the output's own element, the same dtype and size), and
+   * the text of ryk_<kernel>_ipm, which lets any output alias any of them */
+  int n_ipm;
+  int ipm_slot[RYC_MAX_INPLACE];
+  ry__buf ipm_src;
+  /* slots whose every read is at the output's own element, same shape */
+  bool idread[MAX_ACC];
   struct rowgen *row;          /* set while generating a row kernel */
   int n_costly;                /* elementwise ops of ryf_ew_costly emitted */
 } kgen;

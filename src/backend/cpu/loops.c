@@ -117,14 +117,22 @@ static void print_loads_as(kgen *k, ry__buf *b, const loops *lp, int mode) {
 static void print_loads(kgen *k, ry__buf *b, const loops *lp) { print_loads_as(k, b, lp, LOADS_ALL); }
 
 /* inplace > 0: slot `inplace` is written (it replaces the output p0, which
- * is not declared), so the pointer is not const and there is no aliasing */
-static void print_ptrs(kgen *k, ry__buf *b, int inplace) {
+ * is not declared), so the pointer is not const and there is no aliasing.
+ * any_alias (ryk_<kernel>_ipm): the outputs and the slots an output may take
+ * over are not restrict, for they may share buffers. */
+static void print_ptrs_as(kgen *k, ry__buf *b, int inplace, bool any_alias) {
+  int n_out = 1 + k->n_extra;
   for (int i = inplace ? 1 : 0; i < k->n_bufs; i++) {
     ry_dtype t = ry_vtype(k->g, k->bufs[i]).dtype;
-    const char *c = i && i != inplace ? "const " : "";
-    ry__buf_printf(b, "  %s%s *restrict p%d = (%s%s *)b[%d];\n", c, ryf_stype(t), i, c, ryf_stype(t), i);
+    const char *c = i >= n_out && i != inplace ? "const " : "";
+    bool shared = false;
+    for (int v = 0; any_alias && v < k->n_ipm; v++) shared |= k->ipm_slot[v] == i;
+    const char *r = any_alias && (i < n_out || shared) ? "" : "restrict ";
+    ry__buf_printf(b, "  %s%s *%sp%d = (%s%s *)b[%d];\n", c, ryf_stype(t), r, i, c, ryf_stype(t), i);
   }
 }
+
+static void print_ptrs(kgen *k, ry__buf *b, int inplace) { print_ptrs_as(k, b, inplace, false); }
 
 /* storing a temp of the value's own type: a bf16 temp is already a bf16
    value (expr.c rounds every one it makes, a loaded one is exact), so its
@@ -140,7 +148,7 @@ const char *ryf_store_fmt(ry_dtype t) {
   }
 }
 
-static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, int t, ry_dtype dt, int ip);
+static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, int ip, bool any_alias);
 
 /* Kernels touching few elements gain nothing from vectorization and loop
  * transformations but cost as much compile time as big ones (a train step
@@ -235,8 +243,14 @@ static bool gen_concat_root(kgen *k, int idx, ry__buf *out, int64_t *outer, int6
 
 bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
   ry_type rt = ry_vtype(k->g, k->root);
-  if (k->g->nodes[ryf_def_of(k->g, k->root)].op == RY_OP_CONCATENATE && rt.shape.rank > 0)
+  if (k->g->nodes[ryf_def_of(k->g, k->root)].op == RY_OP_CONCATENATE && rt.shape.rank > 0) {
+    if (k->n_extra) {
+      k->fail = true;
+      k->fail_why = "a concatenate kernel stores no other values";
+      return false;
+    }
     return gen_concat_root(k, idx, out, outer, work);
+  }
   k->L = rt.shape.rank;
   for (int d = 0; d < k->L; d++) k->loop[d] = rt.shape.dims[d];
   vmap id = {k->L, {0}, {0}, {0}, {0}};
@@ -244,7 +258,21 @@ bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
     id.src[d] = (int8_t)d;
     id.mul[d] = 1;
   }
-  int t = ryf_emit_node(k, k->root, &id);
+  /* the values this kernel stores besides its root (slots 1..n_extra),
+   * computed at the root's elements (ryf_emit recomputes them wherever the
+   * root reads them) */
+  int n_out = 1 + k->n_extra, t[RYC_MAX_EW_OUT];
+  for (int e = 0; e < k->n_extra; e++) {
+    if (!ry_shape_equal(ry_vtype(k->g, k->extra[e]).shape, rt.shape)) {
+      k->fail = true;
+      k->fail_why = "a value stored beside the root has another shape";
+      return false;
+    }
+    k->bufs[1 + e] = k->extra[e];
+  }
+  k->n_bufs = n_out;
+  for (int e = 0; e < k->n_extra; e++) t[1 + e] = ryf_emit(k, k->extra[e], &id);
+  t[0] = ryf_emit_node(k, k->root, &id);
   if (k->fail || k->body.oom) return false;
   int64_t st[RY_MAX_RANK];
   ryf_rowmajor(rt.shape, st);
@@ -253,50 +281,70 @@ bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
   loops *lp = ry__malloc(sizeof *lp);
   if (!lp) return false;
   ryf_coalesce(k, order, k->L, NULL, st, lp);
-  /* slot i may be written over by the output when every read of it is at
-   * the output's own element: same dtype and size, offset 0, the output's
-   * strides (loads come before the store in each iteration) */
-  k->n_ip = 0;
-  for (int i = 1; i < k->n_bufs && k->n_ip < RYC_MAX_INPLACE; i++) {
+  /* slot i is read only at the output's own element when every read of it
+   * has the same size, offset 0 and the output's strides (loads come before
+   * the stores in each iteration): an output of its dtype may be written
+   * over it */
+  k->n_ip = k->n_ipm = 0;
+  int64_t numel = ry_shape_numel(rt.shape);
+  for (int i = n_out; i < k->n_bufs; i++) {
     ry_type bt = ry_vtype(k->g, k->bufs[i]);
-    bool ok = bt.dtype == rt.dtype && ry_shape_numel(bt.shape) == ry_shape_numel(rt.shape) && ry_shape_numel(rt.shape) > 0;
+    bool ok = ry_shape_numel(bt.shape) == numel && numel > 0;
     for (int a = 0; ok && a < k->n_acc; a++) {
       if (k->acc[a].buf != i) continue;
       ok = k->acc[a].base == 0 && k->acc[a].n_nl == 0 && k->acc[a].clamp == 0;
       for (int j = 0; ok && j < lp->n; j++) ok = lp->coef[a][j] == lp->coef[k->n_acc][j];
     }
-    if (ok) k->ip_slot[k->n_ip++] = i;
+    k->idread[i] = ok && ry_shape_equal(bt.shape, rt.shape);
+    bool dt = false;
+    for (int o = 0; o < n_out; o++) dt |= ry_vtype(k->g, k->bufs[o]).dtype == bt.dtype;
+    if (!ok || !dt) continue;
+    if (n_out == 1 && k->n_ip < RYC_MAX_INPLACE) k->ip_slot[k->n_ip++] = i;
+    if (n_out > 1 && k->n_ipm < RYC_MAX_INPLACE) k->ipm_slot[k->n_ipm++] = i;
   }
+  const char *attr = small_work(k, numel);
   for (int v = -1; v < k->n_ip; v++) {
     int ip = v < 0 ? 0 : k->ip_slot[v];
     ry__buf *o = v < 0 ? out : &k->ip_src[v];
-    const char *attr = small_work(k, ry_shape_numel(rt.shape));
     if (v < 0) ry__buf_printf(o, "%svoid ryk_%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx);
     else ry__buf_printf(o, "%svoid ryk_%d_ip%d(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx, ip);
-    gen_ew_body(k, o, lp, t, rt.dtype, ip);
+    gen_ew_body(k, o, lp, t, ip, false);
+  }
+  if (k->n_ipm) {
+    ry__buf_printf(&k->ipm_src, "%svoid ryk_%d_ipm(char *const *b, int64_t lo, int64_t hi) {\n", attr, idx);
+    gen_ew_body(k, &k->ipm_src, lp, t, 0, true);
   }
   *outer = lp->n ? lp->size[0] : 1;
-  *work = ry_shape_numel(rt.shape);
+  *work = numel;
   ry__free(lp, sizeof *lp);
   return true;
 }
 
-static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, int t, ry_dtype dt, int ip) {
-  print_ptrs(k, out, ip);
-  if (lp->n == 0) ry__buf_printf(out, "  for (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n");
+/* The loop nest and its stores: output 0 into slot ip (its in-place
+ * variant), the others into their own slots. any_alias: the stores may
+ * write over buffers the loop reads (each at its own element only), so the
+ * innermost loop says it carries no dependence (RY_IVDEP) for the compiler
+ * to vectorize it without restrict pointers. */
+static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, int ip, bool any_alias) {
+  print_ptrs_as(k, out, ip, any_alias);
+  const char *iv = any_alias ? "RY_IVDEP " : "";
+  if (lp->n == 0) ry__buf_printf(out, "  %sfor (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n", iv);
   for (int j = 0; j < lp->n; j++) {
-    if (j == 0) ry__buf_printf(out, "  for (int64_t j0 = lo; j0 < hi; j0++) {\n");
-    else ry__buf_printf(out, "  %*sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", j, j, lp->size[j], j);
+    const char *ivj = j == lp->n - 1 ? iv : "";
+    if (j == 0) ry__buf_printf(out, "  %sfor (int64_t j0 = lo; j0 < hi; j0++) {\n", ivj);
+    else ry__buf_printf(out, "  %*s%sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", ivj, j, j, lp->size[j], j);
   }
   print_loads(k, out, lp);
   ry__buf_append(out, &k->body);
-  ry__buf_printf(out, "      p%d[", ip);
-  print_offset(out, 0, lp->coef[k->n_acc], lp->n);
-  ry__buf_printf(out, "] = ");
-  char tv[32];
-  snprintf(tv, sizeof tv, "t%d", t);
-  ry__buf_printf(out, temp_store_fmt(dt), tv);
-  ry__buf_printf(out, ";\n");
+  for (int o = 0; o < 1 + k->n_extra; o++) {
+    ry__buf_printf(out, "      p%d[", o ? o : ip);
+    print_offset(out, 0, lp->coef[k->n_acc], lp->n);
+    ry__buf_printf(out, "] = ");
+    char tv[32];
+    snprintf(tv, sizeof tv, "t%d", t[o]);
+    ry__buf_printf(out, temp_store_fmt(ry_vtype(k->g, k->bufs[o]).dtype), tv);
+    ry__buf_printf(out, ";\n");
+  }
   for (int j = lp->n - 1; j >= 0; j--) ry__buf_printf(out, "  }\n");
   if (lp->n == 0) ry__buf_printf(out, "    }\n  }\n");
   ry__buf_printf(out, "}\n\n");

@@ -12,6 +12,7 @@
 typedef enum ryc_step_kind { RYC_STEP_KERNEL, RYC_STEP_GEMM, RYC_STEP_INTERP, RYC_STEP_CONV, RYC_STEP_QGEMM } ryc_step_kind;
 
 #define RYC_MAX_INPLACE 4
+#define RYC_MAX_EW_OUT 4 /* outputs of one elementwise kernel: its root and up to 3 values it absorbed */
 
 typedef struct ryc_step {
   ryc_step_kind kind;
@@ -33,6 +34,12 @@ typedef struct ryc_step {
    * temporary) */
   int n_inplace;
   int inplace_slot[RYC_MAX_INPLACE];
+  /* KERNEL with several outputs (an elementwise root and the values it
+   * absorbed): ryk_<kernel>_ipm, the loop with no restrict pointers, lets
+   * each output take over one of these input slots (each read only at the
+   * output's own element, dying here, same dtype and size) */
+  int n_ipm;
+  int ipm_slot[RYC_MAX_INPLACE];
 } ryc_step;
 
 typedef struct ryc_plan {
