@@ -44,10 +44,68 @@ static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
 static int g_nr = 16, g_mr = 6;
 static int64_t g_ws_floats; /* packing workspace of one native call */
 static int64_t g_bgemm_k1;  /* a bf16 product this deep rounds its result from the registers */
-static ryc_module *g_mod; /* held for the process */
+static const char *g_impl = "portable";
+static ryc_module *g_mod; /* the JIT's module, held for the process */
 
-static void load_native(void) {
-  if (getenv("RYFT_GEMM") && strcmp(getenv("RYFT_GEMM"), "portable") == 0) return;
+/* what a build of module/sgemm.c exports */
+typedef struct gemm_fns {
+  native_sgemm sgemm;
+  native_sgemv sgemv;
+  native_bgemm bgemm;
+  int (*nr)(void), (*mr)(void), (*bf16_native)(void);
+  int64_t (*ws_floats)(void), (*bgemm_k1)(void);
+} gemm_fns;
+
+static void use_fns(const gemm_fns *f, const char *impl) {
+  g_nr = f->nr();
+  g_mr = f->mr();
+  g_ws_floats = f->ws_floats();
+  g_bgemm_k1 = f->bgemm_k1();
+  g_native = f->sgemm;
+  g_gemv = f->sgemv;
+  g_bgemm = f->bgemm;
+  g_bgemm_dp = f->bf16_native() != 0;
+  g_impl = impl;
+}
+
+#ifdef RYFT_GEMM_BUILTIN
+/* module/builtin.c: the module built into the library per x86-64 level */
+#define LEVEL_DECL(l)                                                                                                  \
+  void ryg_##l##_sgemm(int, int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t,   \
+                       int64_t, int64_t, float *);                                                                     \
+  void ryg_##l##_sgemv(int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t);     \
+  void ryg_##l##_bgemm(int, int, int64_t, int64_t, int64_t, const void *, int, const void *, int, float *, uint16_t *, \
+                       int64_t, int64_t, int64_t, int64_t, float *);                                                  \
+  int ryg_##l##_nr(void);                                                                                              \
+  int ryg_##l##_mr(void);                                                                                              \
+  int ryg_##l##_bf16_native(void);                                                                                     \
+  int64_t ryg_##l##_ws_floats(void);                                                                                   \
+  int64_t ryg_##l##_bgemm_k1(void);
+#define LEVEL_FNS(l)                                                                                                   \
+  {ryg_##l##_sgemm, ryg_##l##_sgemv, ryg_##l##_bgemm, ryg_##l##_nr, ryg_##l##_mr, ryg_##l##_bf16_native,              \
+   ryg_##l##_ws_floats, ryg_##l##_bgemm_k1}
+LEVEL_DECL(avx512bf16)
+LEVEL_DECL(avx512)
+LEVEL_DECL(avx2)
+
+/* the widest level this CPU (and its OS) supports */
+static bool load_builtin(void) {
+  static const gemm_fns k_bf16 = LEVEL_FNS(avx512bf16), k_512 = LEVEL_FNS(avx512), k_2 = LEVEL_FNS(avx2);
+  __builtin_cpu_init();
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  if (avx512 && __builtin_cpu_supports("avx512bf16")) use_fns(&k_bf16, "ryft packed (built in, avx512bf16)");
+  else if (avx512) use_fns(&k_512, "ryft packed (built in, avx512)");
+  else if (avx2) use_fns(&k_2, "ryft packed (built in, avx2)");
+  return g_native != NULL;
+}
+#else
+static bool load_builtin(void) { return false; }
+#endif
+
+/* module/sgemm.c compiled by the JIT for the host (-march=native) */
+static void load_jit(void) {
   if (!ryc_have_compiler()) return;
   ryc_module *m;
   ry__buf src = {0};
@@ -58,44 +116,41 @@ static void load_native(void) {
     ry_status_free(s);
     return;
   }
-  native_sgemm f;
-  int (*nr)(void), (*mr)(void);
-  int64_t (*ws)(void), (*bk1)(void);
-  native_sgemv gv;
-  void *p = ryc_module_sym(m, "ryg_sgemm"), *q = ryc_module_sym(m, "ryg_nr"), *w = ryc_module_sym(m, "ryg_ws_floats"),
-       *mq = ryc_module_sym(m, "ryg_mr");
-  void *v = ryc_module_sym(m, "ryg_sgemv"), *bg = ryc_module_sym(m, "ryg_bgemm"), *bn = ryc_module_sym(m, "ryg_bf16_native"),
-       *k1 = ryc_module_sym(m, "ryg_bgemm_k1");
-  native_bgemm fb;
-  int (*bnat)(void);
-  memcpy(&f, &p, sizeof f);
-  memcpy(&nr, &q, sizeof nr);
-  memcpy(&mr, &mq, sizeof mr);
-  memcpy(&ws, &w, sizeof ws);
-  memcpy(&gv, &v, sizeof gv);
-  memcpy(&fb, &bg, sizeof fb);
-  memcpy(&bnat, &bn, sizeof bnat);
-  memcpy(&bk1, &k1, sizeof bk1);
-  if (!f || !nr || !mr || !ws || !gv || !fb || !bnat || !bk1) {
+  static const char *const names[] = {"ryg_sgemm", "ryg_sgemv", "ryg_bgemm", "ryg_nr", "ryg_mr", "ryg_bf16_native",
+                                      "ryg_ws_floats", "ryg_bgemm_k1"};
+  void *p[8];
+  bool all = true;
+  for (int i = 0; i < 8; i++) all &= (p[i] = ryc_module_sym(m, names[i])) != NULL;
+  if (!all) {
     ryc_module_release(m);
     return;
   }
+  gemm_fns f;
+  memcpy(&f.sgemm, &p[0], sizeof f.sgemm);
+  memcpy(&f.sgemv, &p[1], sizeof f.sgemv);
+  memcpy(&f.bgemm, &p[2], sizeof f.bgemm);
+  memcpy(&f.nr, &p[3], sizeof f.nr);
+  memcpy(&f.mr, &p[4], sizeof f.mr);
+  memcpy(&f.bf16_native, &p[5], sizeof f.bf16_native);
+  memcpy(&f.ws_floats, &p[6], sizeof f.ws_floats);
+  memcpy(&f.bgemm_k1, &p[7], sizeof f.bgemm_k1);
   g_mod = m;
-  g_nr = nr();
-  g_mr = mr();
-  g_ws_floats = ws();
-  g_bgemm_k1 = bk1();
-  g_native = f;
-  g_gemv = gv;
-  g_bgemm = fb;
-  g_bgemm_dp = bnat() != 0;
+  use_fns(&f, "ryft packed (JIT, -march=native)");
+}
+
+/* RYFT_GEMM=portable: the loops below; =jit: the JIT's module even where a
+   built-in level would do */
+static void load_native(void) {
+  const char *env = getenv("RYFT_GEMM");
+  if (env && strcmp(env, "portable") == 0) return;
+  if ((env && strcmp(env, "jit") == 0) || !load_builtin()) load_jit();
 }
 
 const char *const *ryc_gemm_module_text(void) { return ryc_gemm_module_lines; }
 
 const char *ryc_gemm_impl(void) {
   pthread_once(&g_once, load_native);
-  return g_native ? "ryft packed (native)" : "portable";
+  return g_impl;
 }
 
 const char *ryc_bgemm_impl(void) {

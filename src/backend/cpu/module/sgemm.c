@@ -5,6 +5,11 @@
  * not part of the library build: cmake/embed.cmake pastes it into gemm.c as
  * text (gemm_module.inc), and the JIT compiles it with -march=native. */
 /* ryft sgemm: packed, register-blocked */
+/* the names it exports: ryg_<name> when the JIT compiles it for the host;
+   module/builtin.c names each level it builds into the library */
+#ifndef RYG
+#define RYG(name) ryg_##name
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,9 +154,10 @@ static inline float hsum(vf v) {
   return c[0] + c[1]; }
 #else
 static inline float hsum(vf v) { float t[VL]; memcpy(t, &v, sizeof t);
-  for (int w = VL / 2; w > 0; w /= 2) for (int q = 0; q < w; q++) t[q] += t[q + w]; return t[0]; }
+  for (int w = VL / 2; w > 0; w /= 2) for (int q = 0; q < w; q++) t[q] += t[q + w];
+  return t[0]; }
 #endif
-void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, int64_t j_lo,
+void RYG(sgemv)(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, int64_t j_lo,
                int64_t j_hi) {
   const vf z = {0};
   if (tb) {
@@ -219,15 +225,15 @@ void ryg_sgemv(int tb, int64_t m, int64_t n, int64_t k, const float *a, const fl
     }
   }
 }
-int ryg_nr(void) { return NR; }
-int ryg_vl(void) { return VL; }
+int RYG(nr)(void) { return NR; }
+int RYG(vl)(void) { return VL; }
 /* floats of packing workspace one call needs (64-byte aligned) */
-int64_t ryg_ws_floats(void) { return (int64_t)KC * (NC + NR) + (int64_t)KC * (MC + MR); }
-int ryg_mr(void) { return MR; }
+int64_t RYG(ws_floats)(void) { return (int64_t)KC * (NC + NR) + (int64_t)KC * (MC + MR); }
+int RYG(mr)(void) { return MR; }
 /* rows [i_lo, i_hi) x columns [j_lo, j_hi) of C (m, n) = A * B; ws:
    ryg_ws_floats() floats. Each element is summed over k in the same order
    whatever the block, so any split of C gives the same bits. */
-void ryg_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+void RYG(sgemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
                int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
   if (k == 0) { for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) c[i * n + j] = 0.0f; return; }
   float *bp = ws, *ap = ws + (int64_t)KC * (NC + NR);
@@ -430,7 +436,7 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
   BFINISH
 }
 /* 1 when the micro-kernel runs on vdpbf16ps */
-int ryg_bf16_native(void) {
+int RYG(bf16_native)(void) {
 #if defined(__AVX512BF16__) && VL == 16
   return 1;
 #else
@@ -457,8 +463,8 @@ static void ukr16_d(int64_t kp, const uint16_t *a, int64_t lda, const uint32_t *
    ryg_sgemm's. With c16 the result is C rounded to bf16 there (nearest even,
    NaN kept quiet) and c is f32 scratch, unused (may be NULL) when k is at
    most ryg_bgemm_k1(): one depth block. */
-int64_t ryg_bgemm_k1(void) { return 2 * KC; }
-void ryg_bgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
+int64_t RYG(bgemm_k1)(void) { return 2 * KC; }
+void RYG(bgemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
                uint16_t *c16, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
   if (k == 0) {
     for (int64_t i = i_lo; i < i_hi; i++) for (int64_t j = j_lo; j < j_hi; j++) {
