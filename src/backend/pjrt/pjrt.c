@@ -435,6 +435,22 @@ size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int 
   return top.n;
 }
 
+/* CompileOptionsProto.env_option_overrides (7): map<string, OptionOverrideProto>,
+ * an entry {key (1), value (2) = {bool_field (2)}} for an XLA debug option by
+ * name, appended to the n bytes of options at out (a message's fields may
+ * come in any order). Returns the new length, 0 when it does not fit. */
+static size_t pb_append_bool_option(uint8_t *out, size_t n, size_t cap, const char *name, bool v) {
+  pbuf key = {0}, val = {0}, entry = {0}, top = {0};
+  for (const char *q = name; *q; q++) pb_byte(&key, (uint8_t)*q);
+  pb_int(&val, 2, v);
+  pb_bytes(&entry, 1, &key);
+  pb_bytes(&entry, 2, &val);
+  pb_bytes(&top, 7, &entry);
+  if (!n || top.overflow || n + top.n > cap) return 0;
+  memcpy(out + n, top.b, top.n);
+  return n + top.n;
+}
+
 /* ---- compile ---- */
 
 static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, int num_devices, bool spmd,
@@ -449,6 +465,13 @@ static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, i
   uint8_t opts[512];
   size_t nopts = spmd ? ryp_compile_options_spmd(1, num_devices, c->device_ids, opts, sizeof opts)
                       : ryp_compile_options(num_devices, c->device_ids, opts, sizeof opts);
+  /* XLA's CPU runtime deadlocks a program run on several devices of one
+     process when an XNNPACK fusion tears down its thread pool on one intra-op
+     thread while another waits in a collective for the device it holds up
+     (seen on 2 cores with the MLP train step data-parallel over 2 devices,
+     most runs); such programs compile without XNNPACK */
+  if (num_devices > 1 && c->platform && strcmp(c->platform, "cpu") == 0)
+    nopts = pb_append_bool_option(opts, nopts, sizeof opts, "xla_cpu_use_xnnpack", false);
   if (!nopts) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt compile: too many devices for the compile options (%d)", num_devices);
   PJRT_Program prog = {.struct_size = PJRT_Program_STRUCT_SIZE,
                        .code = (char *)mlir,

@@ -29,6 +29,12 @@ struct ry_pjrt_client {
   int n_memories;
   char **memory_kinds;
   char *platform, *platform_version;
+  /* atomic: launches of multi-device programs so far. Each launch passes
+     the next count as its launch_id, which XLA's CPU runtime takes as the
+     run id its collectives meet under: launches sharing one (all 0) can
+     join each other's rendezvous and wait forever. Processes that launch
+     the same programs in the same order agree on it. */
+  int launches;
 };
 
 struct ry_pjrt_executable {
