@@ -940,7 +940,7 @@ TEST(cpu_normal_sampler_is_one_kernel) {
   ry_graph_release(g);
 }
 
-/* The generated f32 erf (an inline polynomial, prelude.h) stays within 3 ulp of
+/* The generated f32 erf (an inline polynomial, module/math_f32.h) stays within 3 ulp of
  * the exact erf over a dense sweep, is odd, and keeps NaN, infinities and -0. */
 TEST(cpu_erf_f32_is_accurate) {
   enum { N = 200003 };

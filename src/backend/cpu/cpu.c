@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "vmath.h"
 
 typedef void (*ryc_kernel_fn)(char *const *bufs, int64_t lo, int64_t hi);
 
@@ -124,8 +125,9 @@ static void compile_time_learn(double guessed, double took) {
 }
 
 /* Seconds a cold run should take: interpreted nodes by their elements
- * (plain loops ~1 ns an element, libm's functions ~3, the general index
- * loops ~10, threefry ~200), GEMMs and convolutions by their flops. */
+ * (plain loops and the vectorized exp and erf of vmath.c ~1 ns an element,
+ * libm's functions ~3, the general index loops ~10, threefry ~200), GEMMs
+ * and convolutions by their flops. */
 static double cold_time_guess(const cpu_state *st) {
   const ry_graph *g = st->g;
   const ry_region *body = &g->regions[0];
@@ -158,7 +160,7 @@ static double cold_time_guess(const cpu_state *st) {
     double elems = in > out ? in : out, ns = 10;
     ry_op_kind kind = ryg_op_table[n->op].kind;
     if (kind == RY_KIND_THREEFRY) ns = 200;
-    else if (kind == RY_KIND_UNARY && rt.dtype == RY_F32) ns = 3;
+    else if (kind == RY_KIND_UNARY && rt.dtype == RY_F32) ns = n->op == RY_OP_EXP || n->op == RY_OP_ERF ? 1 : 3;
     else if (kind == RY_KIND_BINARY || kind == RY_KIND_REDUCE || kind == RY_KIND_BROADCAST || kind == RY_KIND_RESHAPE ||
              kind == RY_KIND_CONSTANT || kind == RY_KIND_COMPARE || kind == RY_KIND_SELECT || kind == RY_KIND_CONVERT)
       ns = 1;
@@ -646,7 +648,7 @@ static bool update_in_place(const cpu_state *st, const ryc_step *sp, ry_array **
 }
 
 static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **vals) {
-  ryi_frame f = {st->g, vals, st->last_use};
+  ryi_frame f = {st->g, vals, st->last_use, NULL};
   return ryi_eval_node(&f, &st->g->nodes[sp->node]);
 }
 
@@ -675,7 +677,7 @@ static ry_status cold_run(cpu_state *st, ry_array **vals, int n_out, ry_array **
   recycler rc;
   double t0 = now_s();
   memset(&rc, 0, sizeof rc);
-  ryi_frame f = {g, vals, st->last_use};
+  ryi_frame f = {g, vals, st->last_use, ryc_vmath()};
   ry_status s = NULL;
   for (int32_t k = 0; k < body->nodes.n && !s; k++) {
     int32_t id = body->nodes.v[k];

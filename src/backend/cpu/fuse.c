@@ -146,6 +146,7 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     goto done;
   }
   for (int i = 0; ryc_prelude[i]; i++) ry__buf_printf(&src, "%s", ryc_prelude[i]);
+  for (int i = 0; ryc_math_lines[i]; i++) ry__buf_printf(&src, "%s", ryc_math_lines[i]);
   for (int i = 0; ryc_xla_scalar_lines[i]; i++) ry__buf_printf(&src, "%s", ryc_xla_scalar_lines[i]);
   ry__buf_printf(&src, "%s", RYC_PRELUDE_END);
   for (int32_t kk = 0; kk < body->nodes.n && !s; kk++) {

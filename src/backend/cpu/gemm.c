@@ -88,19 +88,29 @@ LEVEL_DECL(avx512bf16)
 LEVEL_DECL(avx512)
 LEVEL_DECL(avx2)
 
-/* the widest level this CPU (and its OS) supports */
-static bool load_builtin(void) {
-  static const gemm_fns k_bf16 = LEVEL_FNS(avx512bf16), k_512 = LEVEL_FNS(avx512), k_2 = LEVEL_FNS(avx2);
+ryc_level ryc_builtin_level(void) {
   __builtin_cpu_init();
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-  if (avx512 && __builtin_cpu_supports("avx512bf16")) use_fns(&k_bf16, "ryft packed (built in, avx512bf16)");
-  else if (avx512) use_fns(&k_512, "ryft packed (built in, avx512)");
-  else if (avx2) use_fns(&k_2, "ryft packed (built in, avx2)");
+  return avx512 && __builtin_cpu_supports("avx512bf16") ? RYC_LEVEL_AVX512BF16
+         : avx512                                        ? RYC_LEVEL_AVX512
+         : avx2                                          ? RYC_LEVEL_AVX2
+                                                         : RYC_LEVEL_NONE;
+}
+
+static bool load_builtin(void) {
+  static const gemm_fns k_bf16 = LEVEL_FNS(avx512bf16), k_512 = LEVEL_FNS(avx512), k_2 = LEVEL_FNS(avx2);
+  switch (ryc_builtin_level()) {
+  case RYC_LEVEL_AVX512BF16: use_fns(&k_bf16, "ryft packed (built in, avx512bf16)"); break;
+  case RYC_LEVEL_AVX512: use_fns(&k_512, "ryft packed (built in, avx512)"); break;
+  case RYC_LEVEL_AVX2: use_fns(&k_2, "ryft packed (built in, avx2)"); break;
+  default: break;
+  }
   return g_native != NULL;
 }
 #else
+ryc_level ryc_builtin_level(void) { return RYC_LEVEL_NONE; }
 static bool load_builtin(void) { return false; }
 #endif
 

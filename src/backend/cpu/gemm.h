@@ -16,6 +16,11 @@ void ryc_sgemm_batch(int trans_a, int trans_b, int64_t batch, int64_t m, int64_t
 void ryc_dgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const double *a, const double *b, double *c);
 /* Which implementation ryc_sgemm uses ("ryft-avx512", "portable", ...). */
 const char *ryc_gemm_impl(void);
+/* The widest x86-64 level built into the library (module/builtin.c: the
+ * GEMM and the cold runs' array math) that this CPU and its OS support;
+ * NONE on other architectures and on builds without the levels. */
+typedef enum { RYC_LEVEL_NONE, RYC_LEVEL_AVX2, RYC_LEVEL_AVX512, RYC_LEVEL_AVX512BF16 } ryc_level;
+ryc_level ryc_builtin_level(void);
 /* The GEMM module's C text (module/sgemm.c) line by line, NULL-terminated:
  * what the JIT compiles, as two halves at once where it has two cores. */
 const char *const *ryc_gemm_module_text(void);

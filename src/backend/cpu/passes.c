@@ -260,7 +260,7 @@ static bool fold(const ry_graph *src, const ry_node *n, const ry_graph *dst, con
   }
   /* never expand data: a broadcast constant stays a literal in the loop */
   if (numel > biggest) return false;
-  ryi_frame f = {src, NULL, NULL};
+  ryi_frame f = {src, NULL, NULL, NULL};
   ry_array *o[1] = {NULL};
   ry_status s = ryi_kernels[n->op](&f, n, in, o);
   if (s) {

@@ -76,6 +76,7 @@ static bool probe_load(const char *dir, const char *cc, const char *cflags, cons
   FILE *f = fopen(src, "w");
   if (!f) return false;
   for (int i = 0; ryc_prelude[i]; i++) fputs(ryc_prelude[i], f);
+  for (int i = 0; ryc_math_lines[i]; i++) fputs(ryc_math_lines[i], f);
   fputs(k_probe, f);
   if (fclose(f) != 0) return false;
   ryc_shquote(src, qs, sizeof qs);

@@ -97,7 +97,13 @@ ry_status ryi_unary(const ryi_frame *f, const ry_node *n, ry_array *const *in, r
     } else if (t == RY_F32) { /* the same values as below, without the dtype dispatch per element */
       const float *a = x->data;
       float *r = o->data;
-      for (int64_t i = 0; i < numel; i++) r[i] = fn->f(a[i]);
+      void (*arr)(const float *, float *, int64_t) = !f->math                ? NULL
+                                                     : n->op == RY_OP_EXP ? f->math->exp_f32
+                                                     : n->op == RY_OP_ERF ? f->math->erf_f32
+                                                                          : NULL;
+      if (arr) arr(a, r, numel); /* the frame's math (a cold run: the compiled kernels') */
+      else
+        for (int64_t i = 0; i < numel; i++) r[i] = fn->f(a[i]);
     } else {
       for (int64_t i = 0; i < numel; i++) ry__store_f64(rt, o->data, i, fn->f((float)ry__load_f64(t, x->data, i)));
     }

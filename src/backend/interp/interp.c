@@ -202,7 +202,7 @@ ry_status ryi_run_graph(const ry_graph *g, int n_in, ry_array *const *in, int n_
     return ry__err(RY_ERR_INTERNAL, "interp: graph '%s' has %d outputs, asked for %d", g->name,
                    (int)g->regions[0].results.n, n_out);
   size_t nv = (size_t)g->n_values;
-  ryi_frame f = {g, ry__calloc(nv, sizeof(ry_array *)), ry__malloc(nv * sizeof(int32_t))};
+  ryi_frame f = {g, ry__calloc(nv, sizeof(ry_array *)), ry__malloc(nv * sizeof(int32_t)), NULL};
   if (!f.vals || !f.last_use) {
     ry__free(f.vals, nv * sizeof(ry_array *));
     ry__free(f.last_use, nv * sizeof(int32_t));

@@ -14,12 +14,22 @@
 #include "../../runtime/backend.h"
 #include "../xla_scalar.h"
 
+/* f32 functions over arrays that a frame may compute instead of libm's
+ * element by element: the cpu backend's runs node by node pass those its
+ * compiled kernels compute (the same bits, vectorized); NULL members and a
+ * NULL table mean libm. */
+typedef struct ryi_math {
+  void (*exp_f32)(const float *x, float *y, int64_t n);
+  void (*erf_f32)(const float *x, float *y, int64_t n);
+} ryi_math;
+
 /* One invocation of a graph: its value table and last-use table. Regions of
  * the graph share them (regions never run re-entrantly within one graph). */
 typedef struct ryi_frame {
   const ry_graph *g;
   ry_array **vals;   /* [g->n_values] */
   int32_t *last_use; /* [g->n_values]: position of the last using node in its region; -1 unused; INT32_MAX region result */
+  const ryi_math *math; /* NULL: libm (the interpreter's own semantics) */
 } ryi_frame;
 
 typedef ry_status (*ry_interp_kernel)(const ryi_frame *f, const ry_node *n, ry_array *const *in, ry_array **out);

@@ -1,0 +1,34 @@
+/* The array math of cold runs (module/vmath.c): the widest level built into
+ * the library that the CPU supports, else the loops built for the build's
+ * own target, here. */
+#include <stdbool.h>
+
+#include "gemm.h"
+#include "vmath.h"
+
+#define RYG(name) ryg_generic_##name
+#include "module/vmath.c"
+
+#ifdef RYFT_GEMM_BUILTIN
+#define LEVEL_DECL(l)                                                 \
+  void ryg_##l##_exp_f32(const float *x, float *y, int64_t n);        \
+  void ryg_##l##_erf_f32(const float *x, float *y, int64_t n);
+LEVEL_DECL(avx512bf16)
+LEVEL_DECL(avx512)
+LEVEL_DECL(avx2)
+#define LEVEL_MATH(l) {ryg_##l##_exp_f32, ryg_##l##_erf_f32}
+#endif
+
+const ryi_math *ryc_vmath(void) {
+  static const ryi_math generic = {ryg_generic_exp_f32, ryg_generic_erf_f32};
+#ifdef RYFT_GEMM_BUILTIN
+  static const ryi_math bf16 = LEVEL_MATH(avx512bf16), w512 = LEVEL_MATH(avx512), w256 = LEVEL_MATH(avx2);
+  switch (ryc_builtin_level()) {
+  case RYC_LEVEL_AVX512BF16: return &bf16;
+  case RYC_LEVEL_AVX512: return &w512;
+  case RYC_LEVEL_AVX2: return &w256;
+  default: break;
+  }
+#endif
+  return &generic;
+}
