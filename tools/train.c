@@ -613,14 +613,29 @@ static int run(const train_opts *o) {
     goto done;
   }
 
-  /* initial parameters and optimizer state */
-  if ((s = ry_jit_call(init_j, 0, NULL, n, params))) {
-    rc = fail(s, "initializing the parameters");
-    goto done;
-  }
   /* Adam's state as a tree: mu/<path>, nu/<path> per parameter, then count */
   if ((s = ry_nn_opt_state_tree(&c.opt, like, &state_like))) {
     rc = fail(s, NULL);
+    goto done;
+  }
+  /* the train step is lowered now, so that its module compiles while the
+     parameters are initialized and the first batches are read (the cpu
+     device compiles in the background), not at the first step */
+  {
+    ry_type st_types[210];
+    ry_executable *ahead;
+    for (int i = 0; i < n; i++) st_types[i] = ltypes[i];
+    for (int i = 0; i < n_state; i++) st_types[n + i] = ry_array_type(ry_params_at(state_like, i));
+    st_types[n + n_state] = ltypes[n];
+    st_types[n + n_state + 1] = ltypes[n + 1];
+    if ((s = ry_jit_lower(step_j, n + n_state + 2, st_types, &ahead))) {
+      rc = fail(s, "compiling the training step");
+      goto done;
+    }
+  }
+  /* initial parameters and optimizer state */
+  if ((s = ry_jit_call(init_j, 0, NULL, n, params))) {
+    rc = fail(s, "initializing the parameters");
     goto done;
   }
   for (int i = 0; i < n_state; i++) state[i] = ry_array_retain(ry_params_at(state_like, i));
