@@ -1,19 +1,32 @@
-/* Helpers shared by the cpu backend's tests (test_cpu.c, test_cpu_cache.c):
- * the device, a parsed program, a scratch directory, pointing the compile
- * cache at it, and a program whose generated source is unique to a salt. */
+/* Helpers shared by the cpu backend's tests (test_cpu*.c): the device, the
+ * GEMM module's text, a parsed program, a scratch directory, pointing the
+ * compile cache at it, and a program whose generated source is unique to a
+ * salt. */
 #ifndef RYFT_TESTS_CPU_TESTLIB_H
 #define RYFT_TESTS_CPU_TESTLIB_H
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "backend/cpu/gemm.h"
 #include "testlib.h"
 
 static inline ry_device *cpu(void) {
   ry_device *d = NULL;
   CHECK_OK(ry_device_get("cpu", &d));
   return d;
+}
+
+/* module/sgemm.c as the JIT compiles it, one string of *len bytes (free it) */
+static inline char *gemm_module_source(size_t *len) {
+  const char *const *lines = ryc_gemm_module_text();
+  *len = 0;
+  for (int i = 0; lines[i]; i++) *len += strlen(lines[i]);
+  char *src = malloc(*len + 1), *at = src;
+  for (int i = 0; src && lines[i]; i++) at = stpcpy(at, lines[i]);
+  return src;
 }
 
 static inline ry_graph *parse(const char *text) {

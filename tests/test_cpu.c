@@ -393,10 +393,7 @@ TEST(cpu_gemm_module_compiles_as_two_halves) {
     return;
   }
   size_t len = 0;
-  const char *const *lines = ryc_gemm_module_text();
-  for (int i = 0; lines[i]; i++) len += strlen(lines[i]);
-  char *src = malloc(len + 1), *at = src;
-  for (int i = 0; lines[i]; i++) at = stpcpy(at, lines[i]);
+  char *src = gemm_module_source(&len);
   const char *pe = strstr(src, RYC_PRELUDE_END), *cut = pe ? strstr(pe, RYC_SPLIT) : NULL;
   CHECK_MSG(pe && cut && !strstr(cut + 1, RYC_SPLIT), "the module has one prelude mark and one split mark");
   if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) CHECK_EQ_INT(ryc_module_processes(src, len), 2);

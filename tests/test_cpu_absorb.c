@@ -1,4 +1,4 @@
-/* Kernels that store several values (src/backend/cpu/fuse.c, absorb_pair):
+/* Kernels that store several values (src/backend/cpu/fuse.c, plan_try):
  * an optimizer's update, whose new moments are graph results read only by
  * the parameter's update at its own elements, becomes one loop storing all
  * three; with the state donated each output takes over an input's buffer

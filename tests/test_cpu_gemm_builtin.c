@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
-#include "backend/cpu/gemm.h"
 #include "backend/cpu/jit.h"
-#include "testlib.h"
+#include "cpu_testlib.h"
 
 typedef void (*sgemm_fn)(int, int, int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t, int64_t,
                          int64_t, int64_t, float *);
@@ -30,10 +29,7 @@ TEST(cpu_builtin_gemm_matches_the_jit_module) {
     return;
   }
   size_t len = 0;
-  const char *const *lines = ryc_gemm_module_text();
-  for (int i = 0; lines[i]; i++) len += strlen(lines[i]);
-  char *src = malloc(len + 1), *at = src;
-  for (int i = 0; lines[i]; i++) at = stpcpy(at, lines[i]);
+  char *src = gemm_module_source(&len);
   ryc_module *m = NULL;
   CHECK_OK(ryc_module_get(src, len, NULL, &m));
   free(src);

@@ -68,6 +68,27 @@ static void report_value(ry__buf *rep, const planner *pl, int32_t v) {
 ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *src, ry__buf *rep, ryc_step *st,
                           bool *retry);
 
+/* an in-place variant waiting for the liveness analysis: its step, the slot
+ * it writes over (-1: ryk_<k>_ipm, any output over any slot of its list) */
+typedef struct {
+  int step, slot;
+  ry__buf text;
+} ipvar;
+
+/* queue a variant's text (taken: *text is left empty) */
+static ry_status ipv_push(ipvar **ipv, int *n, int *cap, int step, int slot, ry__buf *text) {
+  if (*n == *cap) {
+    int ncap = *cap ? 2 * *cap : 16;
+    ipvar *nv = ry__realloc(*ipv, (size_t)*cap * sizeof **ipv, (size_t)ncap * sizeof **ipv);
+    if (!nv) return ry__oom();
+    *ipv = nv;
+    *cap = ncap;
+  }
+  (*ipv)[(*n)++] = (ipvar){step, slot, *text};
+  memset(text, 0, sizeof *text);
+  return NULL;
+}
+
 /* A kernel's root may absorb a graph result of its shape that it reads only
  * at its own elements and that no other step reads: the result's kernel is
  * dropped, and the root's loop computes and stores it too. An optimizer's
@@ -76,12 +97,8 @@ ry_status ryf_row_step(planner *pl, kgen *k, ryc_plan *p, int32_t nid, ry__buf *
  * one loop reads the gradient, parameter and moments once and writes all
  * three. (A value stored only because several nodes use it is unshared by
  * the planner instead, plan.c.) The first plan (analyse) finds the pairs
- * from its steps, a second one is built with them; absorb[v] is the root
- * value that absorbs v, -1 for none. */
-typedef struct {
-  int32_t e, r;
-} absorb_pair;
-
+ * from its steps (the pairs: value, root), a second one is built with them;
+ * absorb[v] is the root value that absorbs v, -1 for none. */
 static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *norow, int32_t *absorb, bool analyse,
                           bool *again, bool *retry) {
   memset(p, 0, sizeof *p);
@@ -101,22 +118,16 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   ry__buf src = {0}, rep = {0};
   ry_status s = NULL;
   int32_t *lastuse = ry__malloc(nv * sizeof(int32_t));
-  /* in-place variants waiting for the liveness analysis: (step, slot, text) */
-  typedef struct {
-    int step, slot;
-    ry__buf text;
-  } ipvar;
   ipvar *ipv = NULL;
   int n_ipv = 0, ipv_cap = 0;
   rowplan rp = {0}; /* before the first goto: `done` frees its arrays */
-  /* absorption (see absorb_pair): how many steps read each value, the
-   * lists of what each root absorbs; the first plan's candidate pairs and
-   * its plain elementwise roots */
+  /* absorption (see above): how many steps read each value,
+   * the lists of what each root absorbs; the first plan's candidate pairs
+   * and its plain elementwise roots */
   int32_t *nread = ry__calloc(nv, sizeof(int32_t)), *ex_head = ry__malloc(nv * sizeof(int32_t)),
           *ex_next = ry__malloc(nv * sizeof(int32_t));
   bool *plain = ry__calloc(nv, sizeof(bool)), *result = ry__calloc(nv, sizeof(bool));
-  absorb_pair *cand = NULL;
-  int n_cand = 0, cand_cap = 0;
+  ry_ivec cand = {0};
   if (!nread || !ex_head || !ex_next || !plain || !result) {
     s = ry__oom();
     goto done;
@@ -201,54 +212,11 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
         bool plain_ew = c == V_EW && !(n->op == RY_OP_CONCATENATE && ry_vtype(g, r0).shape.rank > 0);
         if (analyse && plain_ew && !s) {
           plain[r0] = true;
-          for (int i = 1; i < k->n_bufs && !s; i++) {
-            if (!k->idread[i]) continue;
-            if (n_cand == cand_cap) {
-              int ncap = cand_cap ? 2 * cand_cap : 16;
-              absorb_pair *nc = ry__realloc(cand, (size_t)cand_cap * sizeof *cand, (size_t)ncap * sizeof *cand);
-              if (!nc) {
-                s = ry__oom();
-                break;
-              }
-              cand = nc;
-              cand_cap = ncap;
-            }
-            cand[n_cand++] = (absorb_pair){k->bufs[i], r0};
-          }
+          for (int i = 1; i < k->n_bufs && !s; i++)
+            if (k->idread[i] && (!ry__ivec_push(&cand, k->bufs[i]) || !ry__ivec_push(&cand, r0))) s = ry__oom();
         }
-        for (int v = 0; !s && v < k->n_ip; v++) {
-          if (n_ipv == ipv_cap) {
-            int ncap = ipv_cap ? 2 * ipv_cap : 16;
-            ipvar *nv2 = ry__realloc(ipv, (size_t)ipv_cap * sizeof *ipv, (size_t)ncap * sizeof *ipv);
-            if (!nv2) {
-              s = ry__oom();
-              break;
-            }
-            ipv = nv2;
-            ipv_cap = ncap;
-          }
-          ipv[n_ipv].step = p->n_steps;
-          ipv[n_ipv].slot = k->ip_slot[v];
-          ipv[n_ipv++].text = k->ip_src[v];
-          memset(&k->ip_src[v], 0, sizeof k->ip_src[v]);
-        }
-        if (!s && k->n_ipm) {
-          if (n_ipv == ipv_cap) {
-            int ncap = ipv_cap ? 2 * ipv_cap : 16;
-            ipvar *nv2 = ry__realloc(ipv, (size_t)ipv_cap * sizeof *ipv, (size_t)ncap * sizeof *ipv);
-            if (!nv2) s = ry__oom();
-            else {
-              ipv = nv2;
-              ipv_cap = ncap;
-            }
-          }
-          if (!s) {
-            ipv[n_ipv].step = p->n_steps;
-            ipv[n_ipv].slot = -1;
-            ipv[n_ipv++].text = k->ipm_src;
-            memset(&k->ipm_src, 0, sizeof k->ipm_src);
-          }
-        }
+        for (int v = 0; !s && v < k->n_ip; v++) s = ipv_push(&ipv, &n_ipv, &ipv_cap, p->n_steps, k->ip_slot[v], &k->ip_src[v]);
+        if (!s && k->n_ipm) s = ipv_push(&ipv, &n_ipv, &ipv_cap, p->n_steps, -1, &k->ipm_src);
         char ts[96];
         ry__buf_printf(&rep, "kernel %d: %%v%d: %s = %s, %d buffers read, loop trip %" PRId64 "\n", st.kernel, (int)r0,
                    ry_type_str(ry_vtype(g, r0), ts, sizeof ts), ryg_op_table[n->op].name, k->n_bufs - 1, outer);
@@ -439,8 +407,8 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
   if (src.oom || rep.oom) s = ry__oom();
   /* the pairs for the next plan, latest roots first: a root absorbs at most
    * RYC_MAX_EW_OUT - 1 results, and what it absorbs absorbs nothing */
-  for (int i = n_cand - 1; !s && analyse && i >= 0; i--) {
-    int32_t e = cand[i].e, r = cand[i].r;
+  for (int i = cand.n / 2 - 1; !s && analyse && i >= 0; i--) {
+    int32_t e = cand.v[2 * i], r = cand.v[2 * i + 1];
     /* ex_head, unused by the first plan, counts what each root absorbs */
     if (!result[e] || !plain[e] || nread[e] != 1 || absorb[e] >= 0 || absorb[r] >= 0 || ex_head[e] >= 0) continue;
     if (ex_head[r] >= RYC_MAX_EW_OUT - 1) continue;
@@ -491,7 +459,7 @@ done:
   ry__free(ex_next, nv * sizeof(int32_t));
   ry__free(plain, nv * sizeof(bool));
   ry__free(result, nv * sizeof(bool));
-  ry__free(cand, (size_t)cand_cap * sizeof *cand);
+  ry__ivec_free(&cand);
   ry__free(k, sizeof *k);
   ry__free(lastuse, nv * sizeof(int32_t));
   if (s) ryc_plan_free(p);
