@@ -37,7 +37,7 @@ peers = ("jax", "numpy", "torch")
 print("| workload | ryft | jax | numpy | torch | ryft/jax | ryft/numpy | ryft/torch | ryft vs limit |")
 print("|---|---|---|---|---|---|---|---|---|")
 for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-4096x1024",
-          "layernorm-grad-4096x1024", "sgemm-1024^3", "sgemm-512x512x2048",
+          "layernorm-grad-4096x1024", "sgemm-1024^3", "sgemm-512x512x2048", "bgemm-1024^3",
           "tiny-call", "first-call-cold-softmax", "first-call-cold-sync-softmax", "compile-cold-softmax",
           "compile-warm-softmax", "first-call-cold-layernorm", "first-call-cold-sync-layernorm",
           "compile-cold-layernorm", "compile-warm-layernorm", "first-call-cold-gelu", "first-call-cold-sync-gelu",
@@ -63,6 +63,13 @@ for w in ["gelu-16M", "softmax-4096x1024", "layernorm-4096x1024", "softmax-grad-
         limit = f"{100*v/lim[0][0]:.0f}% of memcpy"
     if unit == "GFLOP/s" and lim[1]:
         limit = f"{100*v/(lim[1][0]*int(threads)):.0f}% of FMA peak"
+    if w == "bgemm-1024^3":  # bf16 operands, f32 sums: against ryft's f32 GEMM and f64 products
+        f32 = res.get("sgemm-1024^3", {}).get("ryft")
+        e1 = res.get("bgemm-1024^3-err-vs-f64", {}).get("ryft")
+        e2 = res.get("bgemm-1024^3-err-vs-bf16-f64", {}).get("ryft")
+        limit = (f"{v / f32[0]:.2f}x ryft's f32 sgemm" if f32 else "?") + \
+            (f"; max error {e1[0]:.2g} of max abs vs the f64 product of the f32 operands, {e2[0]:.2g} of the bf16 ones"
+             if e1 and e2 else "")
     print(f"| {w} | {v:.3g} {unit} | {' | '.join(cells)} | {' | '.join(ratios)} | {limit} |")
 print("\nRatios are ryft's speed over the peer's (>1 = ryft faster; for times, peer time / ryft time).")
 print("\nfirst-call-cold: compile + first call of a fresh program with empty caches; ryft's module compiles "

@@ -3,7 +3,8 @@
  *   RESULT <workload> <system> <value> <unit>
  * Workloads: memcpy and the AVX-512 FMA peak (the limits), the fused
  * elementwise chain gelu(x*a+b) over 16M f32, row softmax and layer norm over
- * (4096,1024) and their gradients, sgemm 1024^3 and 512x512x2048, tiny-call overhead, the
+ * (4096,1024) and their gradients, sgemm 1024^3 and 512x512x2048, the bf16 GEMM 1024^3 of mixed
+ * precision and its error against f64 products, tiny-call overhead, the
  * first call of a program with an empty compile cache (compile in the background, the default,
  * and before the call), cold compile and warm (disk cache hit) compile, and the MLP 784-512-512-10 train
  * step (bench/mlp_step.h: forward, ry_value_and_grad, Adam; batch 128) through
@@ -246,6 +247,74 @@ static void bench_gemm(const char *name, int64_t m, int64_t n, int64_t k) {
   bench_prog(name, text, 2, s, 0, 2.0 * (double)m * (double)n * (double)k);
 }
 
+/* The bf16 GEMM of mixed precision (f32 operands rounded to bf16 as they
+ * are packed, f32 sums; AVX512-BF16's vdpbf16ps where the CPU has it),
+ * 1024^3, and its error: the largest |C - C64| over the largest |C64|, for
+ * C64 the f64 product of the f32 operands (what rounding them costs) and of
+ * the bf16-rounded ones (the f32 sums alone). */
+static double bf16_value(float x) { /* nearest even (finite x) */
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+  memcpy(&x, &u, 4);
+  return x;
+}
+
+static void bench_bgemm(void) {
+  const int64_t n = 1024;
+  char text[640];
+  snprintf(text, sizeof text,
+           "func @main(%%a: f32[%lld,%lld], %%b: f32[%lld,%lld]) -> (f32[%lld,%lld]) {\n"
+           "  %%0: bf16[%lld,%lld] = convert %%a\n"
+           "  %%1: bf16[%lld,%lld] = convert %%b\n"
+           "  %%2: f32[%lld,%lld] = dot_general %%0, %%1 {lhs_batch=[], rhs_batch=[], lhs_contract=[1], rhs_contract=[0]}\n"
+           "  return %%2\n}\n",
+           (long long)n, (long long)n, (long long)n, (long long)n, (long long)n, (long long)n, (long long)n,
+           (long long)n, (long long)n, (long long)n, (long long)n, (long long)n);
+  ry_graph *g = parse(text);
+  ry_device *d;
+  die(ry_device_get("cpu", &d), "device");
+  ry_executable *e;
+  die(ry_compile(g, d, &e), "compile");
+  ry_array *in[2] = {randn(RY_SHAPE(n, n)), randn(RY_SHAPE(n, n))}, *c = NULL;
+  time_exec(e, 2, in, 1, 2);
+  double t = time_exec(e, 2, in, 1, 30);
+  result("bgemm-1024^3", 2.0 * (double)(n * n * n) / t / 1e9, "GFLOP/s");
+  die(ry_execute(e, 2, in, 1, &c), "bgemm");
+  const float *a = ry_array_data(in[0]), *b = ry_array_data(in[1]), *cv = ry_array_data(c);
+  double *a64 = malloc(sizeof(double) * (size_t)(n * n * 2)), *b64 = malloc(sizeof(double) * (size_t)(n * n * 2));
+  for (int64_t i = 0; i < n * n; i++) { /* [0, n*n): the f32 values, [n*n, 2*n*n): rounded to bf16 */
+    a64[i] = a[i], b64[i] = b[i];
+    a64[n * n + i] = bf16_value(a[i]), b64[n * n + i] = bf16_value(b[i]);
+  }
+  double err[2] = {0, 0}, big[2] = {0, 0};
+  double *row = malloc(sizeof(double) * (size_t)n);
+  for (int v = 0; v < 2; v++)
+    for (int64_t i = 0; i < n; i += 7) { /* every 7th row of C: 147 rows, 150k elements */
+      for (int64_t j = 0; j < n; j++) row[j] = 0;
+      for (int64_t p = 0; p < n; p++) {
+        double x = a64[v * n * n + i * n + p];
+        const double *br = b64 + v * n * n + p * n;
+        for (int64_t j = 0; j < n; j++) row[j] += x * br[j];
+      }
+      for (int64_t j = 0; j < n; j++) {
+        double dlt = fabs((double)cv[i * n + j] - row[j]);
+        if (dlt > err[v]) err[v] = dlt;
+        if (fabs(row[j]) > big[v]) big[v] = fabs(row[j]);
+      }
+    }
+  printf("RESULT bgemm-1024^3-err-vs-f64 ryft %.3g relative\n", err[0] / big[0]);
+  printf("RESULT bgemm-1024^3-err-vs-bf16-f64 ryft %.3g relative\n", err[1] / big[1]);
+  printf("# bgemm: %s\n", ryc_bgemm_impl());
+  free(row);
+  free(a64);
+  free(b64);
+  ry_array_release(c);
+  for (int i = 0; i < 2; i++) ry_array_release(in[i]);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
 static int tiny_fn(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
   (void)ctx;
   out[0] = ry_add(b, in[0], in[1]);
@@ -375,6 +444,7 @@ int main(int argc, char **argv) {
     bench_gemm("sgemm-1024^3", 1024, 1024, 1024);
     bench_gemm("sgemm-512x512x2048", 512, 512, 2048);
   }
+  if (!only || strstr(only, "bgemm")) bench_bgemm();
   if (!only || strstr(only, "tiny")) {
     /* a jitted x + y over f32[4]: signature lookup, argument checks, run */
     ry_device *d;
