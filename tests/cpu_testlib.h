@@ -25,6 +25,7 @@ static inline char *gemm_module_source(size_t *len) {
   *len = 0;
   for (int i = 0; lines[i]; i++) *len += strlen(lines[i]);
   char *src = malloc(*len + 1), *at = src;
+  if (src) *src = 0;
   for (int i = 0; src && lines[i]; i++) at = stpcpy(at, lines[i]);
   return src;
 }

@@ -50,6 +50,11 @@ TEST(cpu_builtin_gemm_matches_the_jit_module) {
   memcpy(&bg, &p[2], sizeof bg);
   memcpy(&ws, &p[3], sizeof ws);
   float *w = aligned_alloc(64, (size_t)(ws() + 16) * sizeof(float));
+  CHECK(w != NULL);
+  if (!w) {
+    ryc_module_release(m);
+    return;
+  }
   static const int64_t shapes[][3] = {{1, 1, 1}, {3, 50, 77}, {7, 33, 5}, {13, 65, 17}, {100, 70, 1537},
                                       {97, 3105, 9}, {385, 33, 131}, {203, 100, 777}};
   int n_cases = 0;

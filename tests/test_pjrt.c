@@ -60,6 +60,16 @@ TEST(pjrt_compile_options_bytes) {
                                   0x10, 0x02, 0x1a, 0x03, 0x0a, 0x01, 0x00, 0x1a, 0x03, 0x0a, 0x01, 0x01};
   CHECK_EQ_INT(n, sizeof want3);
   CHECK(memcmp(b, want3, sizeof want3) == 0);
+  /* + env_option_overrides (7) {"xla_cpu_use_xnnpack": bool_field (2) false}, what programs of several
+   * CPU devices are compiled with: 3a LEN 0a 13 <name> 12 02 10 00 */
+  size_t m = ryp_append_bool_option(b, n, sizeof b, "xla_cpu_use_xnnpack", false);
+  static const uint8_t head4[] = {0x3a, 0x19, 0x0a, 0x13}, tail4[] = {0x12, 0x02, 0x10, 0x00};
+  CHECK_EQ_INT(m, n + 4 + 19 + 4);
+  if (m == n + 27) {
+    CHECK(memcmp(b, want3, sizeof want3) == 0 && memcmp(b + n, head4, 4) == 0);
+    CHECK(memcmp(b + n + 4, "xla_cpu_use_xnnpack", 19) == 0 && memcmp(b + n + 23, tail4, 4) == 0);
+  }
+  CHECK_EQ_INT(ryp_append_bool_option(b, n, n + 10, "xla_cpu_use_xnnpack", false), 0); /* does not fit */
 }
 
 TEST(pjrt_client_info) {

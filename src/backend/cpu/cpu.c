@@ -435,6 +435,17 @@ static void kernel_task(void *ctx, int64_t lo, int64_t hi) {
 }
 
 
+/* Value r takes over x's buffer a (x dies at this step, the run holds its
+ * last reference): x's release at the step becomes a no-op. */
+static void take_over(const ry_graph *g, ry_array **vals, int32_t x, int32_t r, recycler *rc) {
+  ry_array *a = vals[x];
+  if (g->values[x].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
+  vals[r] = a;
+  vals[x] = NULL;
+  a->type = ry_vtype(g, r);
+  rc->st.in_place++;
+}
+
 static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recycler *rc) {
   const ry_graph *g = st->g;
   const ryc_step *sp = &st->plan.steps[step];
@@ -449,18 +460,14 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
     int32_t x = sp->bufs[sp->inplace_slot[v]];
     ry_array *a = vals[x];
     if (!a || !ry__array_exclusive(a) || a->nbytes != rbytes) continue;
-    if (g->values[x].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
-    vals[r] = a;
-    vals[x] = NULL; /* no longer x's: its release at this step is a no-op */
-    a->type = rt;
+    take_over(g, vals, x, r, rc);
     fn = st->ip_fns[step * RYC_MAX_INPLACE + v];
     ip_slot = sp->inplace_slot[v];
-    rc->st.in_place++;
   }
   /* several outputs: each may take over one of the slots ryk_<kernel>_ipm
      lets it share */
   int over[RYC_MAX_EW_OUT];
-  bool taken[RYC_MAX_INPLACE] = {false}, any_over = false;
+  bool taken[RYC_MAX_IPM] = {false}, any_over = false;
   for (int o = 0; o < sp->n_out && sp->n_ipm; o++) {
     ry_type ot = ry_vtype(g, sp->bufs[o]);
     size_t ob = (size_t)ry_shape_numel(ot.shape) * ry_dtype_size(ot.dtype);
@@ -469,13 +476,9 @@ static ry_status run_kernel(const cpu_state *st, int step, ry_array **vals, recy
       int32_t x = sp->bufs[sp->ipm_slot[v]];
       ry_array *a = vals[x];
       if (taken[v] || !a || !ry__array_exclusive(a) || a->nbytes != ob || ry_vtype(g, x).dtype != ot.dtype) continue;
-      if (g->values[x].node < 0) held_add(rc, a->nbytes);
       taken[v] = any_over = true;
       over[o] = sp->ipm_slot[v];
-      vals[sp->bufs[o]] = a;
-      vals[x] = NULL;
-      a->type = ot;
-      rc->st.in_place++;
+      take_over(g, vals, x, sp->bufs[o], rc);
     }
   }
   if (any_over) fn = st->ip_fns[step * RYC_MAX_INPLACE];
@@ -639,16 +642,12 @@ static bool update_in_place(const cpu_state *st, const ryc_step *sp, ry_array **
     for (int d = 0; d < rank; d++) starts[d] = vals[ops[2 + d]];
     ryi_update_slice(a, vals[ops[1]], starts);
   }
-  int32_t r = ry_node_results(g, n)[0];
-  if (g->values[ops[0]].node < 0) held_add(rc, a->nbytes); /* a donated input becomes the run's */
-  vals[r] = a;
-  vals[ops[0]] = NULL; /* no longer the operand's: its release at this step is a no-op */
-  rc->st.in_place++;
+  take_over(g, vals, ops[0], ry_node_results(g, n)[0], rc);
   return true;
 }
 
 static ry_status run_interp(const cpu_state *st, const ryc_step *sp, ry_array **vals) {
-  ryi_frame f = {st->g, vals, st->last_use, NULL};
+  ryi_frame f = {st->g, vals, st->last_use, ryc_vmath()}; /* exp, erf as compiled (a loop body, say) */
   return ryi_eval_node(&f, &st->g->nodes[sp->node]);
 }
 

@@ -304,6 +304,26 @@ static ry_status plan_try(const ry_graph *g, ryc_plan *p, bool *force, bool *nor
     }
   }
   if (s) goto done;
+  /* every absorbed result must be stored by its root's kernel; should a
+     retry have sent that root elsewhere (the interpreter, a row kernel),
+     plan again without absorbing anything */
+  if (!analyse) {
+    bool *stored = ry__calloc(nv, sizeof(bool)), lost = false;
+    if (!stored) {
+      s = ry__oom();
+      goto done;
+    }
+    for (int i = 0; i < p->n_steps; i++)
+      for (int r = 0; p->steps[i].kind == RYC_STEP_KERNEL && r < p->steps[i].n_out; r++) stored[p->steps[i].bufs[r]] = true;
+    for (size_t v = 0; v < nv; v++) lost |= absorb[v] >= 0 && !stored[v];
+    ry__free(stored, nv * sizeof(bool));
+    if (lost) {
+      for (size_t v = 0; v < nv; v++) absorb[v] = -1;
+      *retry = true;
+      s = ry__err(RY_ERR_INTERNAL, "cpu: an absorbed value was not stored by its root's kernel");
+      goto done;
+    }
+  }
   /* a failed kernel turned its operands into buffers: those must be produced;
    * verify every read value is materialized (params or a step's result) */
   for (int i = 0; i < p->n_steps; i++) {

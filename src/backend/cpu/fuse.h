@@ -110,7 +110,7 @@ typedef struct {
    * their reads at the output's own element, the same dtype and size), and
    * the text of ryk_<kernel>_ipm, which lets any output alias any of them */
   int n_ipm;
-  int ipm_slot[RYC_MAX_INPLACE];
+  int ipm_slot[RYC_MAX_IPM];
   ry__buf ipm_src;
   /* slots whose every read is at the output's own element, same shape */
   bool idread[MAX_ACC];

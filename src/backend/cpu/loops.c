@@ -300,7 +300,7 @@ bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
     for (int o = 0; o < n_out; o++) dt |= ry_vtype(k->g, k->bufs[o]).dtype == bt.dtype;
     if (!ok || !dt) continue;
     if (n_out == 1 && k->n_ip < RYC_MAX_INPLACE) k->ip_slot[k->n_ip++] = i;
-    if (n_out > 1 && k->n_ipm < RYC_MAX_INPLACE) k->ipm_slot[k->n_ipm++] = i;
+    if (n_out > 1 && k->n_ipm < RYC_MAX_IPM) k->ipm_slot[k->n_ipm++] = i;
   }
   const char *attr = small_work(k, numel);
   for (int v = -1; v < k->n_ip; v++) {

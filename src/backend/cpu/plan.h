@@ -13,6 +13,7 @@ typedef enum ryc_step_kind { RYC_STEP_KERNEL, RYC_STEP_GEMM, RYC_STEP_INTERP, RY
 
 #define RYC_MAX_INPLACE 4
 #define RYC_MAX_EW_OUT 4 /* outputs of one elementwise kernel: its root and up to 3 values it absorbed */
+#define RYC_MAX_IPM 8    /* slots the outputs of such a kernel may take over */
 
 typedef struct ryc_step {
   ryc_step_kind kind;
@@ -39,7 +40,7 @@ typedef struct ryc_step {
    * each output take over one of these input slots (each read only at the
    * output's own element, dying here, same dtype and size) */
   int n_ipm;
-  int ipm_slot[RYC_MAX_INPLACE];
+  int ipm_slot[RYC_MAX_IPM];
 } ryc_step;
 
 typedef struct ryc_plan {

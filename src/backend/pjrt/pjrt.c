@@ -438,8 +438,9 @@ size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int 
 /* CompileOptionsProto.env_option_overrides (7): map<string, OptionOverrideProto>,
  * an entry {key (1), value (2) = {bool_field (2)}} for an XLA debug option by
  * name, appended to the n bytes of options at out (a message's fields may
- * come in any order). Returns the new length, 0 when it does not fit. */
-static size_t pb_append_bool_option(uint8_t *out, size_t n, size_t cap, const char *name, bool v) {
+ * come in any order). Returns the new length, 0 when it does not fit.
+ * Exposed for the unit test. */
+size_t ryp_append_bool_option(uint8_t *out, size_t n, size_t cap, const char *name, bool v) {
   pbuf key = {0}, val = {0}, entry = {0}, top = {0};
   for (const char *q = name; *q; q++) pb_byte(&key, (uint8_t)*q);
   pb_int(&val, 2, v);
@@ -471,7 +472,7 @@ static ry_status compile_text(ry_pjrt_client *c, const char *mlir, size_t len, i
      (seen on 2 cores with the MLP train step data-parallel over 2 devices,
      most runs); such programs compile without XNNPACK */
   if (num_devices > 1 && c->platform && strcmp(c->platform, "cpu") == 0)
-    nopts = pb_append_bool_option(opts, nopts, sizeof opts, "xla_cpu_use_xnnpack", false);
+    nopts = ryp_append_bool_option(opts, nopts, sizeof opts, "xla_cpu_use_xnnpack", false);
   if (!nopts) return ry__err(RY_ERR_INVALID_ARGUMENT, "pjrt compile: too many devices for the compile options (%d)", num_devices);
   PJRT_Program prog = {.struct_size = PJRT_Program_STRUCT_SIZE,
                        .code = (char *)mlir,

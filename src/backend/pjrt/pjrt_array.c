@@ -309,7 +309,7 @@ ry_status ryp_run(ry_pjrt_executable *e, int n_in, ry_array *const *in, const bo
     for (size_t i = 0; i < nargs; i++)
       if (keep[i]) keep_idx[n_keep++] = (int64_t)i;
     PJRT_ExecuteOptions eo = {.struct_size = PJRT_ExecuteOptions_STRUCT_SIZE,
-                              .launch_id = nd > 1 ? __atomic_add_fetch(&c->launches, 1, __ATOMIC_RELAXED) : 0,
+                              .launch_id = nd > 1 ? (int)(__atomic_add_fetch(&c->launches, 1, __ATOMIC_RELAXED) % 0x7fffffffu + 1) : 0,
                               .non_donatable_input_indices = keep_idx,
                               .num_non_donatable_input_indices = n_keep};
     PJRT_LoadedExecutable_Execute_Args xa = {.struct_size = PJRT_LoadedExecutable_Execute_Args_STRUCT_SIZE,

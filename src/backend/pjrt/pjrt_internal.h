@@ -33,8 +33,8 @@ struct ry_pjrt_client {
      the next count as its launch_id, which XLA's CPU runtime takes as the
      run id its collectives meet under: launches sharing one (all 0) can
      join each other's rendezvous and wait forever. Processes that launch
-     the same programs in the same order agree on it. */
-  int launches;
+     the same programs in the same order agree on it (never 0: no id). */
+  unsigned launches;
 };
 
 struct ry_pjrt_executable {
