@@ -117,6 +117,7 @@ TEST(cpu_adam_update_is_one_kernel_with_three_outputs) {
   bool donate[6] = {true, true, true, true, false, false};
   ryc_set_background_compiles(0);
   if (e) CHECK_OK(ry_execute_donated(e, 6, don, donate, 3, got));
+  for (int i = 0; i < 6; i++) ry_array_release(don[i]); /* the two not donated (the others are NULL now) */
   ryc_run_stats st;
   ryc_last_run_stats(&st);
   CHECK_MSG(st.in_place == 3, "%ld outputs written in place, expected 3", st.in_place);
@@ -165,6 +166,7 @@ TEST(cpu_adam_update_threads_identical) {
     for (int i = 0; i < 6; i++) don[i] = copy(in[i]);
     bool donate[6] = {true, true, true, true, false, false};
     CHECK_OK(ry_execute_donated(e, 6, don, donate, 3, out[t]));
+    for (int i = 0; i < 6; i++) ry_array_release(don[i]); /* the two not donated (the others are NULL now) */
   }
   ryc_set_num_threads(0);
   ryc_set_background_compiles(-1);
