@@ -40,7 +40,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static native_sgemm g_native;
 static native_sgemv g_gemv;
 static native_bgemm g_bgemm;
-static bool g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps */
+static int g_bgemm_dp; /* the bf16 micro-kernel runs on vdpbf16ps (1) or AMX tiles (2) */
 static int g_nr = 16, g_mr = 6;
 static int64_t g_ws_floats; /* packing workspace of one native call */
 static int64_t g_bgemm_k1;  /* a bf16 product this deep rounds its result from the registers */
@@ -64,7 +64,7 @@ static void use_fns(const gemm_fns *f, const char *impl) {
   g_native = f->sgemm;
   g_gemv = f->sgemv;
   g_bgemm = f->bgemm;
-  g_bgemm_dp = f->bf16_native() != 0;
+  g_bgemm_dp = f->bf16_native();
   g_impl = impl;
 }
 
@@ -165,7 +165,10 @@ const char *ryc_gemm_impl(void) {
 
 const char *ryc_bgemm_impl(void) {
   pthread_once(&g_once, load_native);
-  return !g_bgemm ? "portable" : g_bgemm_dp ? "ryft packed (avx512-bf16)" : "ryft packed (f32 arithmetic)";
+  return !g_bgemm        ? "portable"
+         : g_bgemm_dp == 2 ? "ryft packed (amx-bf16 tiles)"
+         : g_bgemm_dp == 1 ? "ryft packed (avx512-bf16)"
+                           : "ryft packed (f32 arithmetic)";
 }
 
 /* ---- portable fallback ---- */

@@ -23,11 +23,28 @@
 #else
 #define VL 4
 #endif
-#define MR 6
+#ifndef MR
+#define MR 6 /* rows of the micro-kernels: 6, 8, 12 or 14 */
+#endif
+#if MR == 6
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#elif MR == 8
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#elif MR == 12
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#elif MR == 14
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#endif
 #define NR (2 * VL)
+#ifndef KC
 #define KC 384
+#endif
+#ifndef MC
 #define MC 96
+#endif
+#ifndef NC
 #define NC 3072
+#endif
 #ifndef DIRECT_PANELS
 #define DIRECT_PANELS 4
 #endif
@@ -106,12 +123,12 @@ static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, 
                 int mr, int nr, int first) {
   const vf z = {0};
   PREFETCH_C
-  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+  FOR_ROWS(ROW)
   for (int64_t p = 0; p < kc; p++) {
     vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);
-    FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5)
+    FOR_ROWS(FMA)
   }
-  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+  FOR_ROWS(STORE)
 }
 /* the same product reading A (row-major, unpacked) through six row pointers:
    when C has at most DIRECT_PANELS panels of columns, each A element is used
@@ -123,15 +140,15 @@ static void ukr_d(int64_t kc, const float *a, int64_t lda, const float *restrict
                   int mr, int nr, int first) {
   const vf z = {0};
   /* rows past mr (never stored) read the last real row */
-  const float *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * lda, *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
-  const float *a3 = a + (mr > 3 ? 3 : mr - 1) * lda, *a4 = a + (mr > 4 ? 4 : mr - 1) * lda, *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
+#define AROW(i) const float *a##i = a + (mr > i ? i : mr - 1) * lda;
+  FOR_ROWS(AROW)
   PREFETCH_C
-  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+  FOR_ROWS(ROW)
   for (int64_t p = 0; p < kc; p++) {
     vf b0 = *(const vf *)(bp + p * NR), b1 = *(const vf *)(bp + p * NR + VL);
-    FMAD(0) FMAD(1) FMAD(2) FMAD(3) FMAD(4) FMAD(5)
+    FOR_ROWS(FMAD)
   }
-  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
+  FOR_ROWS(STORE)
 }
 /* a few rows of A (matrix-vector products: decoding a language model):
    no packing, B streamed once. B stored (n, k): C[i, j] is the dot product
@@ -415,10 +432,10 @@ static inline uint32_t word_at(const uint16_t *r, int64_t q) { uint32_t w; memcp
 #define BSTART \
   if (c16 && first && last) { for (int i = 0; i < mr; i++) __builtin_prefetch(c16 + i * ldc, 1); } \
   else { PREFETCH_C } \
-  BROW(0) BROW(1) BROW(2) BROW(3) BROW(4) BROW(5)
+  FOR_ROWS(BROW)
 #define BFINISH \
-  if (c16 && first && last) { BSTORE16(0) BSTORE16(1) BSTORE16(2) BSTORE16(3) BSTORE16(4) BSTORE16(5) return; } \
-  BSTORE(0) BSTORE(1) BSTORE(2) BSTORE(3) BSTORE(4) BSTORE(5) \
+  if (c16 && first && last) { FOR_ROWS(BSTORE16) return; } \
+  FOR_ROWS(BSTORE) \
   if (c16 && last) for (int i = 0; i < mr; i++) round_run(c + (int64_t)i * ldc, nr, c16 + (int64_t)i * ldc);
 /* the tile's sums into c (stored, or added to c after the first depth
    block); with c16 at the last depth block the result is rounded to bf16
@@ -431,17 +448,9 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
   BSTART
   for (int64_t q = 0; q < kp; q++) {
     BLOAD
-    BDOT(0) BDOT(1) BDOT(2) BDOT(3) BDOT(4) BDOT(5)
+    FOR_ROWS(BDOT)
   }
   BFINISH
-}
-/* 1 when the micro-kernel runs on vdpbf16ps */
-int RYG(bf16_native)(void) {
-#if defined(__AVX512BF16__) && VL == 16
-  return 1;
-#else
-  return 0;
-#endif
 }
 /* the same reading the pairs of A (bf16, not transposed, whole pairs) in
    place through six row pointers, as ukr_d does for f32 */
@@ -449,21 +458,219 @@ static void ukr16_d(int64_t kp, const uint16_t *a, int64_t lda, const uint32_t *
                     uint16_t *restrict c16, int64_t ldc, int mr, int nr, int first, int last) {
   const vf z = {0};
   (void)z;
-  const uint16_t *a0 = a, *a1 = a + (mr > 1 ? 1 : 0) * lda, *a2 = a + (mr > 2 ? 2 : mr - 1) * lda;
-  const uint16_t *a3 = a + (mr > 3 ? 3 : mr - 1) * lda, *a4 = a + (mr > 4 ? 4 : mr - 1) * lda, *a5 = a + (mr > 5 ? 5 : mr - 1) * lda;
+#define AROW16(i) const uint16_t *a##i = a + (mr > i ? i : mr - 1) * lda;
+  FOR_ROWS(AROW16)
   BSTART
   for (int64_t q = 0; q < kp; q++) {
     BLOAD
-    BDOTD(0) BDOTD(1) BDOTD(2) BDOTD(3) BDOTD(4) BDOTD(5)
+    FOR_ROWS(BDOTD)
   }
   BFINISH
+}
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && VL == 16 && defined(__linux__)
+#define AMX 1
+/* ---- bf16 on AMX tiles ----
+ * A 32 x 32 block of C is four 16 x 16 f32 tiles (tmm0-3), fed by two
+ * 16-row strips of A (tmm4-5: 16 rows of 16 pairs) and the two halves of a
+ * B panel (tmm6-7: 16 pairs of 16 columns: the pairs format of pack_b16,
+ * NR = 32 words a pair, read with a 128-byte stride). Each tdpbf16ps does
+ * 16 pairs; the depth of a block is padded to whole tiles with zeros. The
+ * sums are f32 but the tile adds its 32 products in its own order, so the
+ * bits differ from vdpbf16ps's (not from one split of C to another: each
+ * element's sum runs over the same tiles in the same order). Used where the
+ * CPU has AMX-BF16 and Linux grants the process the tile state, unless
+ * RYFT_AMX=0. */
+#include <cpuid.h>
+long syscall(long, ...);
+#define AMX_ROWS 32 /* rows of C a micro-kernel computes */
+#ifndef AMX_KC
+#define AMX_KC KC /* pairs of k in a depth block */
+#endif
+#ifndef AMX_NC
+#define AMX_NC NC /* columns of B packed at a time */
+#endif
+#ifndef AMX_MC
+#define AMX_MC MC /* rows of A packed at a time (the workspace holds MC + MR) */
+#endif
+/* 1 once the process may use the tiles, -1 when it may not (asked once) */
+static int amx_state;
+static int amx_usable(void) {
+  int s = __atomic_load_n(&amx_state, __ATOMIC_ACQUIRE);
+  if (s) return s > 0;
+  unsigned a, b, c, d;
+  const char *env = getenv("RYFT_AMX");
+  /* CPUID.(7,0):EDX bit 22 AMX-BF16, bit 24 AMX-TILE; then arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA) */
+  s = (!env || strcmp(env, "0") != 0) && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1) &&
+      syscall(158 /* SYS_arch_prctl */, 0x1023, 18) == 0 ? 1 : -1;
+  __atomic_store_n(&amx_state, s, __ATOMIC_RELEASE);
+  return s > 0;
+}
+typedef struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } amx_config;
+static void amx_start(void) {
+  amx_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }
+  _tile_loadconfig(&cfg);
+}
+/* n (at most 32) elements from s as 32 bf16 words in order, zero past n:
+   f32 rounded by vcvtne2ps2bf16 (nearest even, NaN quieted as E16 does;
+   it reads denormals as zero, as the tiles read bf16 ones), or bf16 */
+static inline __m512i bf16x32(const void *s, int f32, int64_t n) {
+  if (!f32) return _mm512_maskz_loadu_epi16(n >= 32 ? ~0u : (1u << n) - 1, s);
+  __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1), m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+  const float *x = s;
+  return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x));
+}
+/* A[i0:i0+mc, p0:p0+2*kp] as 16-row strips of kq pairs (kq: kp padded to
+   16): strip s, tile t holds rows 16s.. as 16 rows of 16 words, so each
+   tile is 1 KB in a row; rows past mc and pairs past kp are zero */
+static void pack_a_amx(const void *a, int f, int ta, int64_t m, int64_t k, int64_t i0, int64_t mc, int64_t p0, int64_t kp,
+                       int64_t kq, uint32_t *ap) {
+  int64_t strips = (mc + 15) / 16, es = f ? 4 : 2;
+  if (!ta && p0 + 2 * kp <= k) { /* a row of A holds its pairs in order: 16 pairs a vector */
+    if (mc % 16) memset(ap + (strips - 1) * 16 * kq, 0, (size_t)(16 * kq) * 4);
+    for (int64_t i = 0; i < mc; i++) {
+      const char *r = (const char *)a + ((i0 + i) * k + p0) * es;
+      uint32_t *dst = ap + (i / 16) * 16 * kq + (i % 16) * 16;
+      for (int64_t q = 0; q < kq; q += 16)
+        _mm512_storeu_si512(dst + q * 16, bf16x32(r + 2 * q * es, f, 2 * (kp - q)));
+    }
+    return;
+  }
+  memset(ap, 0, (size_t)(strips * 16 * kq) * 4);
+  uint16_t t0[KP2 > AMX_MC ? KP2 : AMX_MC], t1[AMX_MC];
+  if (ta && p0 + 2 * kp <= k) { /* A stored (k, m): a pair spans two rows of mc elements each */
+    for (int64_t q = 0; q < kp; q++) {
+      const uint16_t *r0 = bits16(a, f, (p0 + 2 * q) * m + i0, mc, t0), *r1 = bits16(a, f, (p0 + 2 * q + 1) * m + i0, mc, t1);
+      uint32_t *dst = ap + (q / 16) * 256 + q % 16;
+      for (int64_t i = 0; i < mc; i++) dst[(i / 16) * 16 * kq + (i % 16) * 16] = (uint32_t)r0[i] | (uint32_t)r1[i] << 16;
+    }
+    return;
+  }
+  for (int64_t i = 0; i < mc; i++) /* a half pair at the end of k */
+    for (int64_t q = 0; q < kp; q++) {
+      int64_t p = p0 + 2 * q, r = i0 + i;
+      ap[(i / 16) * 16 * kq + (q / 16) * 256 + (i % 16) * 16 + q % 16] = A16(a, f, ta, m, k, r, p) | A16(a, f, ta, m, k, r, p + 1) << 16;
+    }
+}
+/* B[p0:p0+2*kp, j0:j0+nc] as pack_b16's panels of NR columns, each kq pairs long (zero past kp) */
+static void pack_b_amx(const void *b, int f, int tb, int64_t k, int64_t n, int64_t p0, int64_t kp, int64_t kq, int64_t j0,
+                       int64_t nc, uint32_t *bp) {
+  /* words (r0[j], r1[j]) of two rows converted by bf16x32 into one vector */
+  const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                                         20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  int64_t es = f ? 4 : 2;
+  for (int64_t jr = 0; jr < nc; jr += NR, bp += NR * kq) {
+    int64_t nr = nc - jr < NR ? nc - jr : NR;
+    if (!tb && p0 + 2 * kp <= k) { /* B stored (k, n): two rows of 16 a vector, interleaved */
+      for (int64_t q = 0; q < kp; q++)
+        for (int h = 0; h < NR; h += 16) {
+          int64_t w = nr - h < 0 ? 0 : nr - h < 16 ? nr - h : 16;
+          const char *r0 = (const char *)b + ((p0 + 2 * q) * n + j0 + jr + h) * es, *r1 = r0 + n * es;
+          __m512i x0 = bf16x32(r0, f, w), x1 = bf16x32(r1, f, w);
+          _mm512_storeu_si512(bp + q * NR + h, _mm512_permutexvar_epi16(pairs, _mm512_inserti64x4(x0, _mm512_castsi512_si256(x1), 1)));
+        }
+    } else {
+      pack_b16(b, f, tb, k, n, p0, kp, j0 + jr, nr, bp);
+    }
+    memset(bp + NR * kp, 0, (size_t)(NR * (kq - kp)) * 4);
+  }
+}
+/* C[0:mr, 0:nr] (at most 32 x 32) over kq pairs: strips a0 and a1 of A
+   (a1 NULL when mr <= 16), panel bp. As ukr16: stored, or added to c after
+   the first depth block; with c16 at the last, rounded to bf16 there */
+static void amx_kernel(int64_t kq, const uint32_t *a0, const uint32_t *a1, const uint32_t *bp, float *c, uint16_t *c16,
+                       int64_t ldc, int mr, int nr, int first, int last) {
+  /* whole tiles straight to and from C; else through t */
+  float t[AMX_ROWS * NR] __attribute__((aligned(64)));
+  int direct = mr == AMX_ROWS && nr == NR && !(c16 && last);
+  float *cc = direct ? c : t;
+  int64_t ld = direct ? ldc * 4 : NR * 4;
+  if (!direct && !first)
+    for (int i = 0; i < mr; i++) memcpy(t + i * NR, c + i * ldc, (size_t)nr * 4);
+  if (first) { _tile_zero(0); _tile_zero(1); if (a1) { _tile_zero(2); _tile_zero(3); } }
+  else {
+    _tile_loadd(0, cc, ld); _tile_loadd(1, cc + 16, ld);
+    if (a1) { _tile_loadd(2, (char *)cc + 16 * ld, ld); _tile_loadd(3, (char *)cc + 16 * ld + 64, ld); }
+  }
+  if (a1)
+    for (int64_t q = 0; q < kq; q += 16) {
+      _tile_loadd(4, a0 + q * 16, 64);
+      _tile_loadd(6, bp + q * NR, NR * 4);
+      _tile_loadd(7, bp + q * NR + 16, NR * 4);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_loadd(5, a1 + q * 16, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  else
+    for (int64_t q = 0; q < kq; q += 16) {
+      _tile_loadd(4, a0 + q * 16, 64);
+      _tile_loadd(6, bp + q * NR, NR * 4);
+      _tile_loadd(7, bp + q * NR + 16, NR * 4);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+    }
+  _tile_stored(0, cc, ld); _tile_stored(1, cc + 16, ld);
+  if (a1) { _tile_stored(2, (char *)cc + 16 * ld, ld); _tile_stored(3, (char *)cc + 16 * ld + 64, ld); }
+  if (direct) return;
+  for (int i = 0; i < mr; i++) {
+    if (c16 && last) round_run(t + i * NR, nr, c16 + i * ldc);
+    else memcpy(c + i * ldc, t + i * NR, (size_t)nr * 4);
+  }
+}
+/* ryg_bgemm on the tiles: the same blocks of k (KC pairs), so the same
+   scratch rule for a bf16 result */
+static void bgemm_amx(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32,
+                      float *c, uint16_t *c16, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
+  uint32_t *bp = (uint32_t *)ws, *ap = (uint32_t *)ws + (int64_t)KC * (NC + NR);
+  amx_start();
+  for (int64_t j0 = j_lo; j0 < j_hi; j0 += AMX_NC) {
+    int64_t nc = j_hi - j0 < AMX_NC ? j_hi - j0 : AMX_NC;
+    for (int64_t p0 = 0; p0 < k; p0 += 2 * AMX_KC) {
+      int64_t kp = (k - p0 < 2 * AMX_KC ? k - p0 + 1 : 2 * AMX_KC) / 2, kq = (kp + 15) / 16 * 16;
+      int last = p0 + 2 * AMX_KC >= k;
+      pack_b_amx(b, b32, tb, k, n, p0, kp, kq, j0, nc, bp);
+      for (int64_t i0 = i_lo; i0 < i_hi; i0 += AMX_MC) {
+        int64_t mc = i_hi - i0 < AMX_MC ? i_hi - i0 : AMX_MC;
+        pack_a_amx(a, a32, ta, m, k, i0, mc, p0, kp, kq, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR)
+          for (int64_t ir = 0; ir < mc; ir += AMX_ROWS) {
+            int mr = (int)(mc - ir < AMX_ROWS ? mc - ir : AMX_ROWS), nr = (int)(nc - jr < NR ? nc - jr : NR);
+            int64_t off = (i0 + ir) * n + j0 + jr;
+            const uint32_t *a0 = ap + ir * kq;
+            amx_kernel(kq, a0, mr > 16 ? a0 + 16 * kq : NULL, bp + jr * kq, c ? c + off : NULL, c16 ? c16 + off : NULL, n,
+                       mr, nr, p0 == 0, last);
+          }
+      }
+    }
+  }
+  _tile_release();
+}
+#endif
+/* 1 when the micro-kernel runs on vdpbf16ps, 2 on AMX tiles */
+int RYG(bf16_native)(void) {
+#if defined(AMX)
+  return amx_usable() ? 2 : 1;
+#elif defined(__AVX512BF16__) && VL == 16
+  return 1;
+#else
+  return 0;
+#endif
 }
 /* rows [i_lo, i_hi) x columns [j_lo, j_hi) of C (m, n) f32 = A * B, A and B
    bf16 (or f32, a32 / b32, rounded to bf16 as they are packed); ws as
    ryg_sgemm's. With c16 the result is C rounded to bf16 there (nearest even,
    NaN kept quiet) and c is f32 scratch, unused (may be NULL) when k is at
    most ryg_bgemm_k1(): one depth block. */
-int64_t RYG(bgemm_k1)(void) { return 2 * KC; }
+int64_t RYG(bgemm_k1)(void) {
+#ifdef AMX
+  if (amx_usable()) return 2 * AMX_KC;
+#endif
+  return 2 * KC;
+}
 void RYG(bgemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, int a32, const void *b, int b32, float *c,
                uint16_t *c16, int64_t i_lo, int64_t i_hi, int64_t j_lo, int64_t j_hi, float *ws) {
   if (k == 0) {
@@ -471,6 +678,9 @@ void RYG(bgemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, 
       if (c16) c16[i * n + j] = 0; else c[i * n + j] = 0.0f; }
     return;
   }
+#ifdef AMX
+  if (amx_usable()) { bgemm_amx(ta, tb, m, n, k, a, a32, b, b32, c, c16, i_lo, i_hi, j_lo, j_hi, ws); return; }
+#endif
   uint32_t *bp = (uint32_t *)ws, *ap = (uint32_t *)ws + (int64_t)KC * (NC + NR);
   for (int64_t j0 = j_lo; j0 < j_hi; j0 += NC) {
     int64_t nc = j_hi - j0 < NC ? j_hi - j0 : NC;
