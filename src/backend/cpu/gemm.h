@@ -21,8 +21,13 @@ const char *ryc_gemm_impl(void);
  * NONE on other architectures and on builds without the levels. */
 typedef enum { RYC_LEVEL_NONE, RYC_LEVEL_AVX2, RYC_LEVEL_AVX512, RYC_LEVEL_AVX512BF16 } ryc_level;
 ryc_level ryc_builtin_level(void);
-/* The GEMM module's C text (module/sgemm.c) line by line, NULL-terminated:
- * what the JIT compiles, as two halves at once where it has two cores. */
+/* Whether the GEMM runs the tall micro-kernel shape (12 rows, depth blocks
+ * of 512): on Intel CPUs with AVX-512 unless RYFT_GEMM_ROWS=6 (=12 forces
+ * it on any AVX-512 CPU); it measured faster there (gemm.c). */
+bool ryc_gemm_tall(void);
+/* The GEMM module's C text (module/sgemm.c) line by line, NULL-terminated,
+ * with the tall shape's definitions first where ryc_gemm_tall(): what the
+ * JIT compiles, as two halves at once where it has two cores. */
 const char *const *ryc_gemm_module_text(void);
 /* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
  * GEMM of mixed precision (vdpbf16ps where the CPU has AVX512-BF16). An
