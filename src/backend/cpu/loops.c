@@ -149,6 +149,7 @@ const char *ryf_store_fmt(ry_dtype t) {
 }
 
 static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, int ip, bool any_alias);
+static bool gen_prefetch_blocks(kgen *k, ry__buf *out, const loops *lp);
 
 /* Kernels touching few elements gain nothing from vectorization and loop
  * transformations but cost as much compile time as big ones (a train step
@@ -328,10 +329,12 @@ bool ryf_gen_ew(kgen *k, int idx, ry__buf *out, int64_t *outer, int64_t *work) {
 static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, int ip, bool any_alias) {
   print_ptrs_as(k, out, ip, any_alias);
   const char *iv = any_alias ? "RY_IVDEP " : "";
+  bool strip = gen_prefetch_blocks(k, out, lp);
   if (lp->n == 0) ry__buf_printf(out, "  %sfor (int64_t j_ = lo; j_ < hi; j_++) {\n    {\n", iv);
   for (int j = 0; j < lp->n; j++) {
     const char *ivj = j == lp->n - 1 ? iv : "";
-    if (j == 0) ry__buf_printf(out, "  %sfor (int64_t j0 = lo; j0 < hi; j0++) {\n", ivj);
+    if (j == 0 && strip) ry__buf_printf(out, "  %sfor (int64_t j0 = jb_; j0 < je_; j0++) {\n", ivj);
+    else if (j == 0) ry__buf_printf(out, "  %sfor (int64_t j0 = lo; j0 < hi; j0++) {\n", ivj);
     else ry__buf_printf(out, "  %*s%sfor (int64_t j%d = 0; j%d < %" PRId64 "; j%d++) {\n", j * 2, "", ivj, j, j, lp->size[j], j);
   }
   print_loads(k, out, lp);
@@ -347,7 +350,43 @@ static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, in
   }
   for (int j = lp->n - 1; j >= 0; j--) ry__buf_printf(out, "  }\n");
   if (lp->n == 0) ry__buf_printf(out, "    }\n  }\n");
+  if (strip) ry__buf_printf(out, "  }\n");
   ry__buf_printf(out, "}\n\n");
+}
+
+/* A flat loop over at least PF_MIN elements runs in blocks of PF_BLOCK,
+ * each first asking for its streamed operands' bytes PF_AHEAD further on
+ * (those read at the loop's own index, once per buffer and offset): a
+ * fused chain with a long body (gelu's erf) otherwise keeps too few of its
+ * loads in flight and pays memory's latency on top of its arithmetic (on
+ * an Intel Xeon, gelu over 16M floats: 13.4 -> 18.6-21.5 GB/s, 2 threads).
+ * Blocks start where the chunk does (a multiple of 64), so every element
+ * takes the same vector or scalar path whatever the split, as before.
+ * Opens the block loop (the caller closes it) and returns true, or returns
+ * false and prints nothing. */
+#define PF_MIN (1 << 18)
+#define PF_BLOCK 256
+#define PF_AHEAD 2048 /* bytes; 1, 4 and 8 KB were slower */
+static bool gen_prefetch_blocks(kgen *k, ry__buf *out, const loops *lp) {
+  if (lp->n != 1 || lp->size[0] < PF_MIN) return false;
+  int streams[16]; /* more streams than this are not worth more prefetches */
+  int n = 0;
+  for (int a = 0; a < k->n_acc; a++) {
+    const access *x = &k->acc[a];
+    if (x->buf < 0 || lp->coef[a][0] != 1 || x->n_nl || x->clamp) continue;
+    bool seen = false;
+    for (int i = 0; i < n; i++) seen |= k->acc[streams[i]].buf == x->buf && k->acc[streams[i]].base == x->base;
+    if (!seen && n < 16) streams[n++] = a;
+  }
+  if (!n) return false;
+  ry__buf_printf(out, "  for (int64_t jb_ = lo; jb_ < hi; jb_ += %d) {\n", PF_BLOCK);
+  ry__buf_printf(out, "   const int64_t je_ = hi - jb_ > %d ? jb_ + %d : hi;\n", PF_BLOCK, PF_BLOCK);
+  for (int i = 0; i < n; i++) {
+    const access *x = &k->acc[streams[i]];
+    ry__buf_printf(out, "   RY_PREFETCH(p%d + (%" PRId64 " + jb_), %d, %zu);\n", x->buf, x->base, PF_AHEAD,
+                   (size_t)PF_BLOCK * ry_dtype_size(x->dt));
+  }
+  return true;
 }
 
 const char *ryf_red_identity(ry_reduce_kind kind, ry_dtype t) {

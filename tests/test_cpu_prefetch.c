@@ -1,0 +1,132 @@
+/* Flat elementwise loops over large arrays run in blocks that first ask for
+ * their streamed operands further on (src/backend/cpu/loops.c,
+ * gen_prefetch_blocks): the code has the requests for each streamed input
+ * once, none for a broadcast scalar, and none at all for a small array; the
+ * values match the interpreter and are bitwise the same with 1 and 2
+ * threads and when the output takes over a donated input. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/pool.h"
+#include "cpu_testlib.h"
+
+/* gelu(x * a + b) + z * x: x read twice (one stream), z a second stream,
+   a and b broadcast scalars */
+static int f_chain(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  ry_value h = ry_add(b, ry_mul(b, in[0], in[2]), in[3]);
+  ry_value e = ry_erf(b, ry_mul(b, h, ry_const_like(b, h, 0.70710678)));
+  ry_value gelu = ry_mul(b, ry_mul(b, h, ry_add(b, e, ry_const_like(b, e, 1.0))), ry_const_like(b, h, 0.5));
+  out[0] = ry_add(b, gelu, ry_mul(b, in[1], in[0]));
+  return 1;
+}
+
+static ry_graph *trace_chain(int64_t n) {
+  ry_type t[4] = {{RY_F32, RY_SHAPE(n)}, {RY_F32, RY_SHAPE(n)}, {RY_F32, RY_SCALAR}, {RY_F32, RY_SCALAR}};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("chain", f_chain, NULL, 4, t, NULL, &g));
+  return g;
+}
+
+static double w_x(int64_t i) { return sin((double)i * 0.013) * 3.0; }
+static double w_z(int64_t i) { return cos((double)i * 0.007) * 0.5; }
+
+static void chain_inputs(int64_t n, ry_array **in) {
+  in[0] = filled(RY_SHAPE(n), w_x);
+  in[1] = filled(RY_SHAPE(n), w_z);
+  float a = 1.25f, b = -0.125f;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SCALAR, &a, &in[2]));
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SCALAR, &b, &in[3]));
+}
+
+static int count(const char *s, const char *what) {
+  int n = 0;
+  for (const char *p = s; p && (p = strstr(p, what)); p += strlen(what)) n++;
+  return n;
+}
+
+static bool same_bits(const ry_array *a, const ry_array *b) {
+  return a && b && ry_array_nbytes(a) == ry_array_nbytes(b) &&
+         memcmp(ry_array_data(a), ry_array_data(b), ry_array_nbytes(a)) == 0;
+}
+
+/* the kernel source of g's module, compiled into *e */
+static char *kernels_of(ry_graph *g, ry_executable **e) {
+  char dir[256];
+  temp_dir(dir, sizeof dir, "prefetch");
+  setenv("RYFT_DUMP", dir, 1);
+  *e = NULL;
+  CHECK_OK(ry_compile(g, cpu(), e));
+  unsetenv("RYFT_DUMP");
+  return rt_read_dump(dir, "05-kernels.c");
+}
+
+TEST(cpu_large_flat_loops_prefetch_their_streams) {
+  const int64_t n = 300007; /* past the threshold (2^18), no multiple of the block or the lanes */
+  ry_graph *g = trace_chain(n);
+  if (!g) return;
+  ry_executable *e = NULL;
+  ryc_set_background_compiles(0);
+  char *src = kernels_of(g, &e);
+  /* ryk_0 and its in-place variants each ask for x and z (slots 1 and 4,
+     in order of first use), never for the scalars a and b (2 and 3) */
+  const char *body = src ? strstr(src, "ryc:end of prelude") : NULL;
+  int kernels = count(body, "void ryk_0");
+  CHECK_MSG(body && kernels >= 1 && count(body, "RY_PREFETCH(p1 + (0 + jb_)") == kernels &&
+                count(body, "RY_PREFETCH(p4 + (0 + jb_)") == kernels && count(body, "RY_PREFETCH(") == 2 * kernels,
+            "prefetches:\n%s", body ? body : "(no kernels dumped)");
+  free(src);
+
+  ry_array *in[4], *ref = NULL, *one = NULL, *two = NULL, *don = NULL;
+  chain_inputs(n, in);
+  ry_device *interp = NULL;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_run(g, interp, 4, in, 1, &ref));
+  ryc_set_parallel_threshold(1);
+  ryc_set_num_threads(1);
+  if (e) CHECK_OK(ry_execute(e, 4, in, 1, &one));
+  ryc_set_num_threads(2);
+  if (e) CHECK_OK(ry_execute(e, 4, in, 1, &two));
+  CHECK_MSG(same_bits(one, two), "1 and 2 threads differ");
+  /* x donated: the output may be written over it, the same bits */
+  ry_array *d_in[4];
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(n), ry_array_data(in[0]), &d_in[0]));
+  for (int i = 1; i < 4; i++) {
+    d_in[i] = in[i];
+    ry_array_retain(in[i]);
+  }
+  bool donate[4] = {true, false, false, false};
+  if (e) CHECK_OK(ry_execute_donated(e, 4, d_in, donate, 1, &don));
+  for (int i = 0; i < 4; i++) ry_array_release(d_in[i]);
+  CHECK_MSG(same_bits(one, don), "the in-place run differs");
+  if (ref && one) {
+    const float *r = ry_array_data(ref), *x = ry_array_data(one);
+    for (int64_t i = 0; i < n; i++)
+      if (fabsf(r[i] - x[i]) > 1e-5f * fabsf(r[i]) + 1e-6f) {
+        CHECK_MSG(false, "element %ld: %.9g, interpreter %.9g", (long)i, x[i], r[i]);
+        break;
+      }
+  }
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+  ry_array_release(ref);
+  ry_array_release(one);
+  ry_array_release(two);
+  ry_array_release(don);
+  for (int i = 0; i < 4; i++) ry_array_release(in[i]);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
+TEST(cpu_small_flat_loops_do_not_prefetch) {
+  ry_graph *g = trace_chain(1000);
+  if (!g) return;
+  ry_executable *e = NULL;
+  char *src = kernels_of(g, &e);
+  const char *body = src ? strstr(src, "ryc:end of prelude") : NULL;
+  CHECK_MSG(body && strstr(body, "void ryk_0(") && !strstr(body, "RY_PREFETCH("), "kernels:\n%s", body ? body : "(none)");
+  free(src);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
