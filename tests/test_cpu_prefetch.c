@@ -1,7 +1,8 @@
-/* Flat elementwise loops over large arrays run in blocks that first ask for
- * their streamed operands further on (src/backend/cpu/loops.c,
- * gen_prefetch_blocks): the code has the requests for each streamed input
- * once, none for a broadcast scalar, and none at all for a small array; the
+/* Flat elementwise loops over large arrays with a costly op run in blocks
+ * that first ask for their streamed operands further on
+ * (src/backend/cpu/loops.c, gen_prefetch_blocks): the code has the
+ * requests for each streamed input once, none for a broadcast scalar, and
+ * none at all for a small array or a cheap body; the
  * values match the interpreter and are bitwise the same with 1 and 2
  * threads and when the output takes over a donated input. */
 #include <math.h>
@@ -121,6 +122,28 @@ TEST(cpu_large_flat_loops_prefetch_their_streams) {
 
 TEST(cpu_small_flat_loops_do_not_prefetch) {
   ry_graph *g = trace_chain(1000);
+  if (!g) return;
+  ry_executable *e = NULL;
+  char *src = kernels_of(g, &e);
+  const char *body = src ? strstr(src, "ryc:end of prelude") : NULL;
+  CHECK_MSG(body && strstr(body, "void ryk_0(") && !strstr(body, "RY_PREFETCH("), "kernels:\n%s", body ? body : "(none)");
+  free(src);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
+/* x * a + z: no costly op, so no blocks however large */
+static int f_cheap(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_add(b, ry_mul(b, in[0], in[2]), in[1]);
+  return 1;
+}
+
+TEST(cpu_cheap_flat_loops_do_not_prefetch) {
+  const int64_t n = 300007;
+  ry_type t[3] = {{RY_F32, RY_SHAPE(n)}, {RY_F32, RY_SHAPE(n)}, {RY_F32, RY_SCALAR}};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("cheap", f_cheap, NULL, 3, t, NULL, &g));
   if (!g) return;
   ry_executable *e = NULL;
   char *src = kernels_of(g, &e);

@@ -354,21 +354,24 @@ static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, in
   ry__buf_printf(out, "}\n\n");
 }
 
-/* A flat loop over at least PF_MIN elements runs in blocks of PF_BLOCK,
- * each first asking for its streamed operands' bytes PF_AHEAD further on
+/* A flat loop over at least PF_MIN elements whose body has a costly op
+ * (ryf_ew_costly: exp, erf, ...) runs in blocks of PF_BLOCK, each first
+ * asking for its streamed operands' bytes PF_AHEAD further on
  * (those read at the loop's own index, once per buffer and offset): a
  * fused chain with a long body (gelu's erf) otherwise keeps too few of its
  * loads in flight and pays memory's latency on top of its arithmetic (on
  * an Intel Xeon, gelu over 16M floats: 13.4 -> 18.6-21.5 GB/s, 2 threads).
  * Blocks start where the chunk does (a multiple of 64), so every element
  * takes the same vector or scalar path whatever the split, as before.
+ * The blocks cost the compiler time (gelu's module: 104 -> 126 ms), so a
+ * cheap body, whose loads the core keeps enough of in flight, has none.
  * Opens the block loop (the caller closes it) and returns true, or returns
  * false and prints nothing. */
 #define PF_MIN (1 << 18)
 #define PF_BLOCK 256
 #define PF_AHEAD 2048 /* bytes; 1, 4 and 8 KB were slower */
 static bool gen_prefetch_blocks(kgen *k, ry__buf *out, const loops *lp) {
-  if (lp->n != 1 || lp->size[0] < PF_MIN) return false;
+  if (lp->n != 1 || lp->size[0] < PF_MIN || !k->n_costly) return false;
   int streams[16]; /* more streams than this are not worth more prefetches */
   int n = 0;
   for (int a = 0; a < k->n_acc; a++) {
