@@ -199,7 +199,6 @@ static void load_native(void) {
   if ((env && strcmp(env, "jit") == 0) || !load_builtin()) load_jit();
 }
 
-
 const char *ryc_gemm_impl(void) {
   pthread_once(&g_once, load_native);
   return g_impl;

@@ -360,7 +360,7 @@ static void gen_ew_body(kgen *k, ry__buf *out, const loops *lp, const int *t, in
  * (those read at the loop's own index, once per buffer and offset): a
  * fused chain with a long body (gelu's erf) otherwise keeps too few of its
  * loads in flight and pays memory's latency on top of its arithmetic (on
- * an Intel Xeon, gelu over 16M floats: 13.4 -> 18.6-21.5 GB/s, 2 threads).
+ * an Intel Xeon, gelu over 16M floats: 13.4-14.4 -> 17.6-19.6 GB/s, 2 threads).
  * Blocks start where the chunk does (a multiple of 64), so every element
  * takes the same vector or scalar path whatever the split, as before.
  * The blocks cost the compiler time (gelu's module: 104 -> 126 ms), so a

@@ -1,7 +1,8 @@
 /* The sgemm module the cpu backend compiles for the host the first time a
  * program needs a GEMM (gemm.c loads it): packing, the MR x NR micro-kernels
  * (ukr: packed A, ukr_d: A read in place), the few-row GEMV, and the bf16
- * GEMM of mixed precision (ryg_bgemm: bf16 operands, f32 sums). This file is
+ * GEMM of mixed precision (ryg_bgemm: bf16 operands, f32 sums; on AMX tiles
+ * where the CPU and Linux allow them). This file is
  * not part of the library build: cmake/embed.cmake pastes it into gemm.c as
  * text (gemm_module.inc), and the JIT compiles it with -march=native. */
 /* ryft sgemm: packed, register-blocked */
@@ -139,7 +140,7 @@ static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, 
   }
   FOR_ROWS(STORE)
 }
-/* the same product reading A (row-major, unpacked) through six row pointers:
+/* the same product reading A (row-major, unpacked) through MR row pointers:
    when C has at most DIRECT_PANELS panels of columns, each A element is used
    a few times and packing it (a scalar transpose) would cost more than
    reading it in place from L1 for each panel (convolutions, the input
@@ -462,7 +463,7 @@ static void ukr16(int64_t kp, const uint32_t *restrict ap, const uint32_t *restr
   BFINISH
 }
 /* the same reading the pairs of A (bf16, not transposed, whole pairs) in
-   place through six row pointers, as ukr_d does for f32 */
+   place through MR row pointers, as ukr_d does for f32 */
 static void ukr16_d(int64_t kp, const uint16_t *a, int64_t lda, const uint32_t *restrict bp, float *restrict c,
                     uint16_t *restrict c16, int64_t ldc, int mr, int nr, int first, int last) {
   const vf z = {0};
