@@ -107,10 +107,12 @@ static bool load_builtin(void) {
   bool tall = ryc_gemm_tall();
   switch (ryc_builtin_level()) {
   case RYC_LEVEL_AVX512BF16:
-    use_fns(tall ? &k_bf16t : &k_bf16, tall ? "ryft packed (built in, avx512bf16, 12 rows)" : "ryft packed (built in, avx512bf16)");
+    if (tall) use_fns(&k_bf16t, "ryft packed (built in, avx512bf16, 12 rows)");
+    else use_fns(&k_bf16, "ryft packed (built in, avx512bf16)");
     break;
   case RYC_LEVEL_AVX512:
-    use_fns(tall ? &k_512t : &k_512, tall ? "ryft packed (built in, avx512, 12 rows)" : "ryft packed (built in, avx512)");
+    if (tall) use_fns(&k_512t, "ryft packed (built in, avx512, 12 rows)");
+    else use_fns(&k_512, "ryft packed (built in, avx512)");
     break;
   case RYC_LEVEL_AVX2: use_fns(&k_2, "ryft packed (built in, avx2)"); break;
   default: break;

@@ -30,8 +30,9 @@ bool ryc_gemm_tall(void);
  * JIT compiles, as two halves at once where it has two cores. */
 const char *const *ryc_gemm_module_text(void);
 /* The same product of bf16 operands (bit patterns) with f32 sums: the bf16
- * GEMM of mixed precision (AMX tiles where the CPU has AMX-BF16 and Linux grants them, else vdpbf16ps where it has AVX512-BF16). An
- * operand flagged a32 / b32 is f32, rounded to bf16 (nearest even) as it is
+ * GEMM of mixed precision (AMX tiles where the CPU has AMX-BF16 and Linux
+ * grants them, else vdpbf16ps where it has AVX512-BF16). An operand
+ * flagged a32 / b32 is f32, rounded to bf16 (nearest even) as it is
  * packed: a convert folded into the product. The result is f32 in c, or,
  * with c16 (c ignored), the f32 sums rounded to bf16 in c16, tile by tile
  * as they are finished. Fails only for memory (the sums of a deep product
