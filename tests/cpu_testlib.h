@@ -1,7 +1,7 @@
 /* Helpers shared by the cpu backend's tests (test_cpu*.c): the device, the
- * GEMM module's text, a parsed program, a scratch directory, pointing the
- * compile cache at it, and a program whose generated source is unique to a
- * salt. */
+ * GEMM module's text, counting in a text, comparing arrays bit for bit, a
+ * parsed program, a scratch directory, pointing the compile cache at it,
+ * and a program whose generated source is unique to a salt. */
 #ifndef RYFT_TESTS_CPU_TESTLIB_H
 #define RYFT_TESTS_CPU_TESTLIB_H
 
@@ -28,6 +28,19 @@ static inline char *gemm_module_source(size_t *len) {
   if (src) *src = 0;
   for (int i = 0; src && lines[i]; i++) at = stpcpy(at, lines[i]);
   return src;
+}
+
+/* occurrences of needle in text (not overlapping; 0 for a NULL text) */
+static inline int count_of(const char *text, const char *needle) {
+  int n = 0;
+  for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
+  return n;
+}
+
+/* a and b hold the same bytes */
+static inline bool same_bits(const ry_array *a, const ry_array *b) {
+  return a && b && ry_array_nbytes(a) == ry_array_nbytes(b) &&
+         memcmp(ry_array_data(a), ry_array_data(b), ry_array_nbytes(a)) == 0;
 }
 
 static inline ry_graph *parse(const char *text) {

@@ -80,17 +80,6 @@ static ry_array *copy(const ry_array *a) {
   return c;
 }
 
-static int count(const char *s, const char *what) {
-  int n = 0;
-  for (const char *p = s; p && (p = strstr(p, what)); p += strlen(what)) n++;
-  return n;
-}
-
-static bool same_bits(const ry_array *a, const ry_array *b) {
-  return a && b && ry_array_nbytes(a) == ry_array_nbytes(b) &&
-         memcmp(ry_array_data(a), ry_array_data(b), ry_array_nbytes(a)) == 0;
-}
-
 TEST(cpu_adam_update_is_one_kernel_with_three_outputs) {
   ry_graph *g = trace("adam", f_adam, 37, 29); /* 1073 elements: no multiple of the lanes */
   if (!g) return;
@@ -101,7 +90,7 @@ TEST(cpu_adam_update_is_one_kernel_with_three_outputs) {
   CHECK_OK(ry_compile(g, cpu(), &e));
   unsetenv("RYFT_DUMP");
   char *rep = rt_read_dump(dir, "04-fusion.txt"), *src = rt_read_dump(dir, "05-kernels.c");
-  CHECK_MSG(rep && count(rep, "also stores") == 2, "the moments are not stored by the update's kernel:\n%s",
+  CHECK_MSG(rep && count_of(rep, "also stores") == 2, "the moments are not stored by the update's kernel:\n%s",
             rep ? rep : "(no report)");
   CHECK(rep && strstr(rep, "its outputs may write over"));
   CHECK(src && strstr(src, "void ryk_0(") && strstr(src, "void ryk_0_ipm(") && !strstr(src, "void ryk_1("));
@@ -182,13 +171,13 @@ TEST(cpu_result_read_elsewhere_keeps_its_kernel) {
   ry_graph *g = trace("adam_msum", f_adam_msum, 12, 12);
   ry_executable *e = NULL;
   char *rep = g ? compile_report(g, "absorb2", &e) : NULL;
-  CHECK_MSG(rep && count(rep, "also stores") == 1, "expected only v' absorbed:\n%s", rep ? rep : "(no report)");
+  CHECK_MSG(rep && count_of(rep, "also stores") == 1, "expected only v' absorbed:\n%s", rep ? rep : "(no report)");
   free(rep);
   ry_executable_free(e);
   ry_graph_release(g);
   g = trace("transposed", f_transposed, 12, 12);
   rep = g ? compile_report(g, "absorb3", &e) : NULL;
-  CHECK_MSG(rep && count(rep, "also stores") == 0, "a result read transposed was absorbed:\n%s", rep ? rep : "(no report)");
+  CHECK_MSG(rep && count_of(rep, "also stores") == 0, "a result read transposed was absorbed:\n%s", rep ? rep : "(no report)");
   /* and the values are right */
   ry_array *in[6], *ref[2] = {NULL}, *got[2] = {NULL};
   inputs(12, 12, in);

@@ -53,12 +53,6 @@ static char *capture_end(captured *c) {
   return text ? text : strdup("");
 }
 
-static int count(const char *text, const char *needle) {
-  int n = 0;
-  for (const char *p = text; (p = strstr(p, needle)); p++) n++;
-  return n;
-}
-
 /* files in dir whose name ends in ".so"; the first one's name into first */
 static int count_entries(const char *dir, char *first, size_t size) {
   DIR *d = opendir(dir);
@@ -105,7 +99,7 @@ static void check_refused(const char *dir, bool set_env, const char *reason, dou
   CHECK_EQ_INT(b.untrusted, a.untrusted + 2);
   char want[400];
   snprintf(want, sizeof want, "not using the compile cache %s: ", dir);
-  CHECK_MSG(count(err, want) == 1 && strstr(err, reason) && strstr(err, "without the disk cache"),
+  CHECK_MSG(count_of(err, want) == 1 && strstr(err, reason) && strstr(err, "without the disk cache"),
             "expected one message naming %s and \"%s\", got: %s", dir, reason, err);
   CHECK_EQ_INT(count_entries(dir, NULL, 0), 0);
   free(err);
