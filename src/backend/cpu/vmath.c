@@ -1,4 +1,5 @@
-/* The array math of cold runs (module/vmath.c): the widest level built into
+/* The array math of the interpreter's nodes in cpu runs (module/vmath.c:
+ * cold runs and interpreter steps): the widest level built into
  * the library that the CPU supports, else the loops built for the build's
  * own target, here. */
 #include <pthread.h>

@@ -14,10 +14,10 @@
 size_t ryp_compile_options(int num_replicas, const int *device_ids, uint8_t *out, size_t cap);
 /* The same for num_replicas x num_partitions devices (use_spmd_partitioning
  * when num_partitions > 1); device_ids[p * num_replicas + r]. */
+size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int *device_ids, uint8_t *out, size_t cap);
 /* CompileOptionsProto.env_option_overrides entry {name: bool v} appended to
    the n bytes at out; the new length, 0 when it does not fit in cap */
 size_t ryp_append_bool_option(uint8_t *out, size_t n, size_t cap, const char *name, bool v);
-size_t ryp_compile_options_spmd(int num_replicas, int num_partitions, const int *device_ids, uint8_t *out, size_t cap);
 /* For tests: the device memory address of a PJRT device array's buffer
  * (equal addresses before and after a step show a donated buffer was
  * written in place), 0 for any other array or when the plugin cannot say. */

@@ -1,6 +1,7 @@
 /* f32 math over arrays as the generated kernels compute it (math_f32.h),
- * for the runs that go node by node while a program's module compiles
- * (cpu.c's cold runs): one loop per function, built into the library per
+ * for the nodes the cpu backend runs in the interpreter: every node of a
+ * cold run (cpu.c, while a program's module compiles) and the interpreter
+ * steps of compiled programs (a loop body, say): one loop per function, built into the library per
  * x86-64 level by module/builtin.c and once for the build's own target by
  * vmath.c, which picks the widest the CPU supports. */
 #include <math.h>
