@@ -445,6 +445,30 @@ static double max_diff(const ry_array *a, const ry_array *b) {
   return m;
 }
 
+/* How two arrays of one type differ: the norm of the difference relative to
+ * a's, how many elements differ by more than far, the largest difference. */
+typedef struct {
+  double rel_norm, max;
+  int64_t n, n_far;
+} state_diff;
+
+static state_diff compare_states(const ry_array *a, const ry_array *b, double far) {
+  state_diff d = {1e30, 1e30, 0, 0};
+  if (!a || !b || !ry_type_equal(a->type, b->type)) return d;
+  double num = 0, den = 0;
+  d.max = 0;
+  d.n = ry_shape_numel(a->type.shape);
+  for (int64_t i = 0; i < d.n; i++) {
+    double x = ry_array_get_f64(a, i), e = fabs(x - ry_array_get_f64(b, i));
+    num += e * e;
+    den += x * x;
+    d.n_far += e > far;
+    if (e > d.max) d.max = e;
+  }
+  d.rel_norm = den > 0 ? sqrt(num / den) : sqrt(num);
+  return d;
+}
+
 /* The single-device step on the full batch, on XLA (one device). */
 static void reference_step(ry_array *const in[5], ry_array *ref[3]) {
   ry_pjrt_options o = {.plugin_path = plugin()};
@@ -801,9 +825,33 @@ TEST(pjrt_spmd_train_step_runs_repeatedly) {
     }
   CHECK_MSG(isfinite(loss[0]) && fabs(loss[0] - loss[1]) < 1e-4 * fabs(loss[0]) + 1e-5,
             "the last loss: one device %.9g, two %.9g", loss[0], loss[1]);
-  for (int i = 0; i < 18; i++)
-    CHECK_MSG(max_diff(st[0][i], st[1][i]) < 1e-4, "state %d after 10 steps: one device and two differ by %g", i,
-              max_diff(st[0][i], st[1][i]));
+  /* The two devices sum each gradient in another order than one device, and
+   * Adam divides by the gradient's own scale: an element whose gradient is
+   * rounding noise (its unit's ReLU is off for most of the batch) moves by up
+   * to lr a step either way, whatever its size (on a Zen 3, 21 elements of
+   * w2 by up to 5.4e-4). So the weights agree as vectors (the difference's
+   * norm below 1e-3 of theirs: a wrong all-reduce is off by far more), at
+   * most one element in a thousand differs by more than 1e-4, none by more
+   * than lr per step; the moments (averages of gradients, small) within
+   * 1e-4. */
+  state_diff worst = {0, 0, 0, 0};
+  for (int i = 0; i < 18; i++) {
+    state_diff sd = compare_states(st[0][i], st[1][i], 1e-4);
+    if (i < 6) {
+      worst.rel_norm = fmax(worst.rel_norm, sd.rel_norm);
+      worst.max = fmax(worst.max, sd.max);
+      worst.n_far += sd.n_far;
+    }
+    if (i < 6)
+      CHECK_MSG(sd.rel_norm < 1e-3 && sd.n_far * 1000 <= sd.n && sd.max < 10 * cfg.lr,
+                "weight %d after 10 steps: one device and two differ by %g (relative norm), %ld of %ld elements by "
+                "more than 1e-4, at most %g",
+                i, sd.rel_norm, (long)sd.n_far, (long)sd.n, sd.max);
+    else
+      CHECK_MSG(sd.max < 1e-4, "moment %d after 10 steps: one device and two differ by %g", i, sd.max);
+  }
+  printf("  weights, one device vs two: relative norm <= %.3g, %ld elements beyond 1e-4, largest difference %.3g\n",
+         worst.rel_norm, (long)worst.n_far, worst.max);
   for (int v = 0; v < 2; v++) {
     for (int i = 0; i < MLP_N_IN; i++) ry_array_release(st[v][i]);
     ry_pjrt_executable_free(e[v]);

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#if defined(__FMA__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #if defined(__AVX512F__)
@@ -59,6 +59,30 @@
 #endif
 typedef float vf __attribute__((vector_size(VL * 4)));
 typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));
+/* a * b + c, fused where the target has FMA: written out rather than left
+   to contraction, which gcc's tuning for some cores skips in some loops and
+   not in others (-mtune=znver3 avoids FMA chains), so a GEMV's column would
+   round differently by the path it took and the library's built-in levels
+   (generic tuning) would differ from the JIT's -march=native module.
+   VSPLAT: a float in every lane */
+#if defined(__FMA__) && VL == 16
+#define VFMA(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define VSPLAT(x) ((vf)_mm512_set1_ps(x))
+#elif defined(__FMA__) && VL == 8
+#define VFMA(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define VSPLAT(x) ((vf)_mm256_set1_ps(x))
+#elif defined(__FMA__) && VL == 4
+#define VFMA(a, b, c) ((vf)_mm_fmadd_ps((__m128)(a), (__m128)(b), (__m128)(c)))
+#define VSPLAT(x) ((vf)_mm_set1_ps(x))
+#endif
+#ifdef VFMA
+#define SFMA(a, b, c) __builtin_fmaf(a, b, c)
+#else /* no FMA instruction: nothing to contract into */
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VSPLAT(x) vsplat(x)
+static inline vf vsplat(float x) { vf v; for (int l = 0; l < VL; l++) v[l] = x; return v; }
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#endif
 /* a micro-kernel stores its tile of C after kc steps: fetch the lines meanwhile */
 #define PREFETCH_C for (int i = 0; i < mr; i++) { __builtin_prefetch(c + i * ldc, 1); __builtin_prefetch(c + i * ldc + NR - 1, 1); }
 /* What is above goes into both halves when the JIT compiles this module as
@@ -122,7 +146,7 @@ static void pack_b(const float *b, int tb, int64_t k, int64_t n, int64_t p0, int
   }
 }
 #define ROW(i) vf c##i##0 = z, c##i##1 = z;
-#define FMA(i) { float ai = ap[p * MR + i]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
+#define FMA(i) { vf ai = VSPLAT(ap[p * MR + i]); c##i##0 = VFMA(ai, b0, c##i##0); c##i##1 = VFMA(ai, b1, c##i##1); }
 #define STORE(i) if (i < mr) { float *r = c + (int64_t)i * ldc; \
   if (nr == NR) { vfu *r0 = (vfu *)r, *r1 = (vfu *)(r + VL); \
     if (first) { *r0 = c##i##0; *r1 = c##i##1; } else { *r0 += c##i##0; *r1 += c##i##1; } } \
@@ -145,7 +169,7 @@ static void ukr(int64_t kc, const float *restrict ap, const float *restrict bp, 
    a few times and packing it (a scalar transpose) would cost more than
    reading it in place from L1 for each panel (convolutions, the input
    gradient of a language model's output layer) */
-#define FMAD(i) { float ai = a##i[p]; c##i##0 += ai * b0; c##i##1 += ai * b1; }
+#define FMAD(i) { vf ai = VSPLAT(a##i[p]); c##i##0 = VFMA(ai, b0, c##i##0); c##i##1 = VFMA(ai, b1, c##i##1); }
 static void ukr_d(int64_t kc, const float *a, int64_t lda, const float *restrict bp, float *restrict c, int64_t ldc,
                   int mr, int nr, int first) {
   const vf z = {0};
@@ -195,14 +219,14 @@ void RYG(sgemv)(int tb, int64_t m, int64_t n, int64_t k, const float *a, const f
         vf s0 = z, s1 = z, s2 = z, s3 = z;
         int64_t p = 0;
         for (; p + 4 * VL <= k; p += 4 * VL) {
-          s0 += *(const vfu *)(ar + p) * *(const vfu *)(br + p);
-          s1 += *(const vfu *)(ar + p + VL) * *(const vfu *)(br + p + VL);
-          s2 += *(const vfu *)(ar + p + 2 * VL) * *(const vfu *)(br + p + 2 * VL);
-          s3 += *(const vfu *)(ar + p + 3 * VL) * *(const vfu *)(br + p + 3 * VL);
+          s0 = VFMA(*(const vfu *)(ar + p), *(const vfu *)(br + p), s0);
+          s1 = VFMA(*(const vfu *)(ar + p + VL), *(const vfu *)(br + p + VL), s1);
+          s2 = VFMA(*(const vfu *)(ar + p + 2 * VL), *(const vfu *)(br + p + 2 * VL), s2);
+          s3 = VFMA(*(const vfu *)(ar + p + 3 * VL), *(const vfu *)(br + p + 3 * VL), s3);
         }
-        for (; p + VL <= k; p += VL) s0 += *(const vfu *)(ar + p) * *(const vfu *)(br + p);
+        for (; p + VL <= k; p += VL) s0 = VFMA(*(const vfu *)(ar + p), *(const vfu *)(br + p), s0);
         float acc = hsum((s0 + s1) + (s2 + s3));
-        for (; p < k; p++) acc += ar[p] * br[p];
+        for (; p < k; p++) acc = SFMA(ar[p], br[p], acc);
         c[i * n + j] = acc;
       }
     }
@@ -224,11 +248,11 @@ void RYG(sgemv)(int tb, int64_t m, int64_t n, int64_t k, const float *a, const f
         const float *br = b + p * n + j;
         vf b0 = *(const vfu *)br, b1 = *(const vfu *)(br + VL), b2 = *(const vfu *)(br + 2 * VL), b3 = *(const vfu *)(br + 3 * VL);
         for (int64_t i = 0; i < mr; i++) {
-          const float ap = a0[i * k + p];
-          s[i][0] += ap * b0;
-          s[i][1] += ap * b1;
-          s[i][2] += ap * b2;
-          s[i][3] += ap * b3;
+          const vf ap = VSPLAT(a0[i * k + p]);
+          s[i][0] = VFMA(ap, b0, s[i][0]);
+          s[i][1] = VFMA(ap, b1, s[i][1]);
+          s[i][2] = VFMA(ap, b2, s[i][2]);
+          s[i][3] = VFMA(ap, b3, s[i][3]);
         }
       }
       for (int64_t i = 0; i < mr; i++)
@@ -239,7 +263,7 @@ void RYG(sgemv)(int tb, int64_t m, int64_t n, int64_t k, const float *a, const f
       for (int64_t i = 0; i < mr; i++) s[i] = z;
       for (int64_t p = 0; p < k; p++) {
         vf b0 = *(const vfu *)(b + p * n + j);
-        for (int64_t i = 0; i < mr; i++) s[i] += a0[i * k + p] * b0;
+        for (int64_t i = 0; i < mr; i++) s[i] = VFMA(VSPLAT(a0[i * k + p]), b0, s[i]);
       }
       for (int64_t i = 0; i < mr; i++) *(vfu *)(c0 + i * n + j) = s[i];
     }
@@ -248,7 +272,7 @@ void RYG(sgemv)(int tb, int64_t m, int64_t n, int64_t k, const float *a, const f
       const float *ar = a0 + i * k;
       for (int64_t q = j; q < j_hi; q++) cr[q] = 0.0f;
       for (int64_t p = 0; p < k && j < j_hi; p++)
-        for (int64_t q = j; q < j_hi; q++) cr[q] += ar[p] * b[p * n + q];
+        for (int64_t q = j; q < j_hi; q++) cr[q] = SFMA(ar[p], b[p * n + q], cr[q]);
     }
   }
 }
@@ -418,7 +442,8 @@ static inline float lo16(uint32_t w) { uint32_t u = w << 16; float f; memcpy(&f,
 static inline float hi16(uint32_t w) { uint32_t u = w & 0xffff0000u; float f; memcpy(&f, &u, 4); return f; }
 #define BROW(i) vf c##i##0 = z, c##i##1 = z;
 #define BDOTW(i, word) { uint32_t w = (word); float ae = lo16(w), ao = hi16(w); \
-  c##i##0 += ao * bo0; c##i##0 += ae * be0; c##i##1 += ao * bo1; c##i##1 += ae * be1; }
+  vf o = VSPLAT(ao), e = VSPLAT(ae); \
+  c##i##0 = VFMA(e, be0, VFMA(o, bo0, c##i##0)); c##i##1 = VFMA(e, be1, VFMA(o, bo1, c##i##1)); }
 #define BLOAD vu w0 = *(const vuu *)(bp + q * NR), w1 = *(const vuu *)(bp + q * NR + VL); \
   vf be0 = (vf)(w0 << 16), bo0 = (vf)(w0 & 0xffff0000u), be1 = (vf)(w1 << 16), bo1 = (vf)(w1 & 0xffff0000u);
 #define BVF(x) (x)
