@@ -71,11 +71,20 @@ static void result(const char *w, double v, const char *unit) { printf("RESULT %
 
 /* ---- limits ---- */
 
-typedef float v16 __attribute__((vector_size(64)));
-/* 12 independent FMA chains of 16 floats, kept in registers */
+/* the widest vector this build's target has: 12 chains of them and their
+   two operands fit the registers (16 on AVX2, 32 on AVX-512) */
+#if defined(__AVX512F__)
+#define PEAK_VL 16
+#elif defined(__AVX__)
+#define PEAK_VL 8
+#else
+#define PEAK_VL 4
+#endif
+typedef float vpeak __attribute__((vector_size(PEAK_VL * 4)));
+/* 12 independent FMA chains of PEAK_VL floats, kept in registers */
 static double fma_peak_1thread(void) {
-  v16 m, a, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11;
-  for (int j = 0; j < 16; j++) m[j] = 0.999999f, a[j] = 1e-7f;
+  vpeak m, a, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11;
+  for (int j = 0; j < PEAK_VL; j++) m[j] = 0.999999f, a[j] = 1e-7f;
   c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = c10 = c11 = a;
   long iters = 50000000;
   double best = 1e30;
@@ -91,7 +100,7 @@ static double fma_peak_1thread(void) {
     double t = now() - t0;
     if (t < best) best = t;
   }
-  return (double)iters * 12 * 16 * 2 / best / 1e9;
+  return (double)iters * 12 * PEAK_VL * 2 / best / 1e9;
 }
 
 typedef struct {

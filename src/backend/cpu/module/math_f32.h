@@ -9,7 +9,10 @@
  * polynomial of degree 7 (|r| <= ln2/2: under 1 ulp from exp), 2^n applied
  * in two factors so results down to the subnormals round once */
 static inline float ry_expf(float x) {
-  float xc = x < -110.0f ? -110.0f : x > 89.0f ? 89.0f : x == x ? x : 0.0f; /* NaN: no NaN cast to int below */
+  /* clamped to [-110, 89], NaN to -110 (no NaN cast to int below; the NaN
+     itself is returned at the end): written as the two compares maxps and
+     minps are, so the clamp is two instructions, not compares and blends */
+  float xl = x > -110.0f ? x : -110.0f, xc = xl < 89.0f ? xl : 89.0f;
   float n = __builtin_rintf(xc * 0x1.715476p+0f);
   float r = __builtin_fmaf(n, -0x1.62e400p-1f, xc);
   r = __builtin_fmaf(n, -0x1.7f7d1cp-20f, r);
