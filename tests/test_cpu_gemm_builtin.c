@@ -18,21 +18,28 @@ typedef void (*bgemm_fn)(int, int, int64_t, int64_t, int64_t, const void *, int,
 
 static float val(int64_t i, int salt) { return (float)((i * (7 + salt) + salt) % 23) * 0.125f - 1.3f; }
 
-TEST(cpu_builtin_gemm_matches_the_jit_module) {
-  const char *impl = ryc_gemm_impl();
-  if (!strstr(impl, "built in")) {
-    rt_skip("builtin gemm", "this build or CPU has no built-in level (ryft gemm: %s)", impl);
-    return;
-  }
+/* The GEMM module as the JIT compiles it for this host (-march=native), or
+ * NULL: skipped without a compiler, failed when it does not build. */
+static ryc_module *jit_gemm_module(void) {
   if (!ryc_have_compiler()) {
     rt_skip("cc", "no C compiler for the JIT's module");
-    return;
+    return NULL;
   }
   size_t len = 0;
   char *src = gemm_module_source(&len);
   ryc_module *m = NULL;
   CHECK_OK(ryc_module_get(src, len, NULL, &m));
   free(src);
+  return m;
+}
+
+TEST(cpu_builtin_gemm_matches_the_jit_module) {
+  const char *impl = ryc_gemm_impl();
+  if (!strstr(impl, "built in")) {
+    rt_skip("builtin gemm", "this build or CPU has no built-in level (ryft gemm: %s)", impl);
+    return;
+  }
+  ryc_module *m = jit_gemm_module();
   if (!m) return;
   sgemm_fn sg;
   sgemv_fn sv;
@@ -108,16 +115,9 @@ TEST(cpu_builtin_gemm_matches_the_jit_module) {
  * anywhere. gcc tuned for some cores (znver3) leaves some multiply-adds
  * unfused when they are left to contraction; the module writes them out. */
 TEST(cpu_gemv_bits_do_not_depend_on_the_column_split) {
-  if (!ryc_have_compiler()) {
-    rt_skip("cc", "no C compiler for the JIT's module");
-    return;
-  }
-  size_t len = 0;
-  char *src = gemm_module_source(&len);
-  ryc_module *m = NULL;
-  CHECK_OK(ryc_module_get(src, len, NULL, &m));
-  free(src);
-  void *sym = m ? ryc_module_sym(m, "ryg_sgemv") : NULL;
+  ryc_module *m = jit_gemm_module();
+  if (!m) return;
+  void *sym = ryc_module_sym(m, "ryg_sgemv");
   CHECK(sym != NULL);
   if (!sym) {
     ryc_module_release(m);
