@@ -85,8 +85,8 @@ static bool rd_str(rd *r, const char **s, uint64_t *len, const char *what, const
 /* A key or tensor name: not empty, no NUL; copied NUL-terminated. */
 static bool rd_name(rd *r, char **out, const char *what, const char *field) {
   size_t at = r->pos;
-  const char *s;
-  uint64_t len;
+  const char *s = NULL;
+  uint64_t len = 0;
   if (!rd_str(r, &s, &len, what, field)) return false;
   if (len == 0) return rfail(r, at, what, "empty %s", field);
   if (memchr(s, 0, (size_t)len)) return rfail(r, at, what, "%s contains a NUL byte", field);

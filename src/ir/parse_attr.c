@@ -57,7 +57,7 @@ static bool parse_element(parser *p, ry_dtype dt) {
   char d[128];
   uint64_t bits = 0;
   if (dt == RY_BOOL) {
-    bool b;
+    bool b = false;
     if (!ryg_is_word(&p->cur, "true") && !ryg_is_word(&p->cur, "false")) return ryg_expected(p, "true or false (a bool element)");
     if (!parse_bool(p, &b)) return false;
     bits = b;
@@ -215,7 +215,7 @@ bool ryg_parse_attrs(parser *p, ry_op op, const tok *optok, ry_attrs *a, int nre
       const ryg_field *f = &sc->f[fi];
       void *dst = (char *)a + f->off;
       bool ok = false;
-      int e;
+      int e = 0;
       switch (f->type) {
       case RYG_F_AXES: ok = parse_axes(p, f->name, (ry_axes *)dst); break;
       case RYG_F_INT: ok = ryg_parse_int(p, INT64_MIN, INT64_MAX, "an integer", (int64_t *)dst); break;

@@ -80,6 +80,7 @@ static inline void emit_batched(ryt_vmap_args *a, const ry_value *in, ry_attrs *
     at = &own;
   }
   ry_type req[64];
+  req[0] = (ry_type){0}; /* (gcc -O3 cannot see that nr >= 1) */
   int nr = a->n->n_results;
   if (nr > 64) {
     ry__attrs_free(a->n->op, at);

@@ -101,7 +101,7 @@ void rys_r_scan(rys_ctx *c, const ry_node *n) {
     /* no step: the initial carry and empty ys. (A loop would not compile:
      * XLA checks the size-1 slices of the empty xs even though no step
      * takes them.) */
-    for (int i = 0; i < ncar; i++) snprintf(NAME(RES(i)), RYS_NAME, "%s", NAME(OPD(nc + i)));
+    for (int i = 0; i < ncar; i++) memmove(NAME(RES(i)), NAME(OPD(nc + i)), RYS_NAME);
     for (int j = 0; j < ny; j++) {
       rys_tmp(c, NAME(RES(ncar + j)));
       rys_const_f64(c, NAME(RES(ncar + j)), rys_vtype(c, RES(ncar + j)), 0);
