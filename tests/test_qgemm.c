@@ -99,11 +99,13 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
     ry_graph *g = NULL;
     CHECK_OK(ry_trace("qmm", f_qmm, &c, 2, in, NULL, &g));
     ry_array *yi = run_on("interp", g, xa, wa);
-    ryc_qgemm_force_portable(0);
+    ryc_qgemm_force(NULL);
     ry_array *yc = run_on("cpu", g, xa, wa);
-    ryc_qgemm_force_portable(1);
+    ryc_qgemm_force("portable");
     ry_array *yp = run_on("cpu", g, xa, wa);
-    ryc_qgemm_force_portable(0);
+    ryc_qgemm_force("avx2"); /* the portable kernels again where the CPU has no AVX2 */
+    ry_array *ya = run_on("cpu", g, xa, wa);
+    ryc_qgemm_force(NULL);
     ryc_set_num_threads(1);
     ry_array *y1 = run_on("cpu", g, xa, wa);
     ryc_set_num_threads(0);
@@ -136,9 +138,13 @@ static void check_type(int type, int64_t m, int64_t n, int64_t k) {
     CHECK_MSG(worst_ref < 1e-5, "%s: cpu vs the reference: %g", what, worst_ref);
     CHECK_MSG(y1 && yc && !memcmp(ry_array_data(y1), ry_array_data(yc), (size_t)(m * n) * 4), "%s: 1 thread differs from 2",
               what);
+    /* every kernel level gives the same bits: exact integer sums, the same f32 steps */
+    CHECK_MSG(pc && pp && !memcmp(pc, pp, (size_t)(m * n) * 4), "%s: %s differs from portable", what, ryc_qgemm_impl());
+    CHECK_MSG(ya && pp && !memcmp(ry_array_data(ya), pp, (size_t)(m * n) * 4), "%s: avx2 differs from portable", what);
     ry_array_release(yi);
     ry_array_release(yc);
     ry_array_release(yp);
+    ry_array_release(ya);
     ry_array_release(y1);
     ry_graph_release(g);
   }
@@ -163,6 +169,38 @@ TEST(qgemm_matches_the_reference_for_every_kernel) {
   check_type(RY_GGML_Q6_K, 2, 7, 256);
   check_type(RY_GGML_Q6_K, 6, 9, 512);
   check_type(RY_GGML_Q2_K, 2, 5, 256); /* no int8 kernel: exact in both modes */
+}
+
+/* codes at the ends of their ranges (a file's Q8_0 may hold -128, which
+ * ryft's quantizer never writes; Q4 nibbles 0 and 15) against x codes of
+ * +-127: the AVX2 kernels' 16-bit pair sums must not saturate, so every
+ * level gives the portable bits */
+TEST(qgemm_levels_agree_on_extreme_codes) {
+  static const int types[] = {RY_GGML_Q4_0, RY_GGML_Q4_1, RY_GGML_Q8_0};
+  const int64_t m = 5, n = 8, k = 128;
+  float x[5 * 128], y[3][5 * 8];
+  for (int64_t i = 0; i < m * k; i++) x[i] = (i % 3 == 0 ? -1.0f : 1.0f) * (i % 7 == 0 ? 0.5f : 1.0f);
+  for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+    size_t rb = 0, bb = types[t] == RY_GGML_Q8_0 ? 34 : types[t] == RY_GGML_Q4_1 ? 20 : 18;
+    CHECK_OK(ry_ggml_row_size(types[t], k, &rb));
+    uint8_t *w = malloc((size_t)n * rb);
+    for (size_t i = 0; i < (size_t)n * rb; i++) w[i] = (uint8_t)(i * 37 % 5 == 0 ? 0x80 : i % 3 == 0 ? 0x7F : 0xFF);
+    for (size_t b = 0; b < (size_t)n * rb / bb; b++) { /* f16 scales (and Q4_1 minimums) of 1/16 */
+      w[b * bb] = 0x00, w[b * bb + 1] = 0x2C;
+      if (types[t] == RY_GGML_Q4_1) w[b * bb + 2] = 0x00, w[b * bb + 3] = 0x2C;
+    }
+    ryc_qgemm q = {m, n, k, types[t], true};
+    static const char *const levels[] = {"portable", "avx2", NULL};
+    for (int l = 0; l < 3; l++) {
+      ryc_qgemm_force(levels[l]);
+      CHECK_OK(ryc_qgemm_run(&q, x, w, y[l]));
+    }
+    ryc_qgemm_force(NULL);
+    for (int l = 1; l < 3; l++)
+      CHECK_MSG(!memcmp(y[0], y[l], sizeof y[0]), "%s: %s differs from portable", ry_ggml_type_name(types[t]),
+                l == 1 ? "avx2" : ryc_qgemm_impl());
+    free(w);
+  }
 }
 
 /* weights borrowed from memory that never changes (a GGUF mapping) are

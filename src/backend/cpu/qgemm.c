@@ -11,9 +11,10 @@
  *   Q8_0: dw dx sum(qw qx)
  *   Q4_0: dw dx (sum(nib qx) - 8 sum(qx))
  *   Q4_1: dw dx sum(nib qx) + mw dx sum(qx)
- * with exact integer sums: `vpdpbusd` (u8 x s8 -> s32, AVX-512 VNNI) where
- * the CPU has it, portable C elsewhere; the integer sums are the same on
- * both, only the f32 accumulation order differs. Threads split the weight
+ * with exact integer sums: `vpdpbusd` (u8 x s8 -> s32, AVX-512 VNNI) or
+ * `vpmaddubsw` + `vpmaddwd` (AVX2) where the CPU has them (qgemm_x86.c),
+ * portable C elsewhere; every level gives the same bits (the same exact
+ * integer sums, and llama.cpp's f32 steps in its order). Threads split the weight
  * rows; each row's result is computed by one thread in a fixed order, so
  * results do not depend on the thread count. */
 #include <math.h>
@@ -23,21 +24,11 @@
 #include "gemm.h"
 #include "pool.h"
 #include "qgemm.h"
+#include "qgemm_kern.h"
 #include "ryft/gguf.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define HAVE_X86 1
+#ifdef HAVE_X86
+#include <cpuid.h>
 #endif
-
-#define QK 32
-
-/* an x block rounded to 8 bits: d, its sum of codes (and d times it) */
-typedef struct q8blk {
-  float d, ds;
-  int32_t sum;
-  int8_t q[QK];
-} q8blk;
 
 static float f16le(const uint8_t *p) { return ry__f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
@@ -60,12 +51,6 @@ static void quantize_row(const float *x, int64_t k, q8blk *out) {
 }
 
 /* ---- int8 dot products of one weight row with one x row: portable ---- */
-
-typedef float (*dot_fn)(const uint8_t *w, const q8blk *x, int64_t nb);
-/* four rows rs bytes apart: out[r] exactly as dot_fn gives row r */
-typedef void (*dot4_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out);
-/* four rows by four x rows (xs blocks apart): out[c * ldo + r], the same */
-typedef void (*dot44_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs, int64_t nb, float *out, int64_t ldo);
 
 /* The f32 order of llama.cpp's AVX2 kernels (ggml_vec_dot_q4_0_q8_0 etc.),
  * which the VNNI kernels below share: eight lanes, lane l holding the
@@ -117,29 +102,27 @@ static float dot_q8_0(const uint8_t *w, const q8blk *x, int64_t nb) {
  * against its own x block. Q4_K: codes (qs[32 (j / 2) + l] >> 4 (j % 2)) &
  * 15, value d sc_j q - dmin m_j (6-bit sc, m packed in 12 bytes); Q6_K: a
  * 6-bit code (4 low bits in ql, 2 in qh) minus 32, value d sc q with an
- * int8 scale per 16 elements. The minimum's term uses d_x sum(q_x) in f32. */
-static void scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
+ * int8 scale per 16 elements. The minimum's term uses d_x sum(q_x) in f32.
+ * The f32 steps are those of the eight-lane vector kernels (qgemm_x86.c):
+ * lane l the exact sum of elements 4l..4l+3, an fma per lane and
+ * sub-block, the lanes added as hsum8_ref adds them, Q4_K's minimum term
+ * summed apart and taken off last. */
 static float dot_q4_k(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float acc = 0.0f;
+  float acc[8] = {0}, corr = 0.0f;
   for (int64_t sb = 0; sb < nb / 8; sb++, w += 144)
     for (int j = 0; j < 8; j++) {
       const q8blk *xb = &x[sb * 8 + j];
       int sc, m;
       scale_min_k4(w + 4, j, &sc, &m);
-      int32_t s = 0;
-      for (int l = 0; l < 32; l++) s += ((w[16 + (j / 2) * 32 + l] >> (4 * (j % 2))) & 15) * xb->q[l];
-      acc += f16le(w) * (float)sc * xb->d * (float)s - f16le(w + 2) * (float)m * (xb->d * (float)xb->sum);
+      float d = f16le(w) * (float)sc * xb->d;
+      for (int l = 0; l < 8; l++) {
+        int32_t s = 0;
+        for (int e = 4 * l; e < 4 * l + 4; e++) s += ((w[16 + (j / 2) * 32 + e] >> (4 * (j % 2))) & 15) * xb->q[e];
+        acc[l] = fmaf((float)s, d, acc[l]);
+      }
+      corr += f16le(w + 2) * (float)m * (xb->d * (float)xb->sum);
     }
-  return acc;
+  return hsum8_ref(acc) - corr;
 }
 
 static int q6k_code(const uint8_t *blk, int j, int l) {
@@ -150,492 +133,81 @@ static int q6k_code(const uint8_t *blk, int j, int l) {
 }
 
 static float dot_q6_k(const uint8_t *w, const q8blk *x, int64_t nb) {
-  float acc = 0.0f;
+  float acc[8] = {0};
   for (int64_t sb = 0; sb < nb / 8; sb++, w += 210) {
     const int8_t *sc = (const int8_t *)(w + 192);
-    float d = f16le(w + 208);
     for (int j = 0; j < 8; j++) {
       const q8blk *xb = &x[sb * 8 + j];
-      int32_t s0 = 0, s1 = 0;
-      for (int l = 0; l < 16; l++) s0 += (q6k_code(w, j, l) - 32) * xb->q[l];
-      for (int l = 16; l < 32; l++) s1 += (q6k_code(w, j, l) - 32) * xb->q[l];
-      acc += d * (float)sc[2 * j] * xb->d * (float)s0 + d * (float)sc[2 * j + 1] * xb->d * (float)s1;
+      float dd = f16le(w + 208) * xb->d;
+      for (int l = 0; l < 8; l++) {
+        int32_t s = 0;
+        for (int e = 4 * l; e < 4 * l + 4; e++) s += (q6k_code(w, j, e) - 32) * xb->q[e];
+        acc[l] = fmaf((float)s, dd * (float)sc[2 * j + l / 4], acc[l]);
+      }
     }
   }
-  return acc;
+  return hsum8_ref(acc);
 }
 
-/* ---- the same with AVX-512 VNNI (256-bit vectors: one block each) ---- */
+/* The kernel level: the CPU's best (AVX-512 VNNI, else AVX2 with FMA and
+ * F16C, else portable C), at most the one RYFT_QGEMM or ryc_qgemm_force
+ * names (tests compare them: every level gives the same bits). */
+static int g_level = -1, g_forced = -1; /* -1: not chosen yet, not forced */
 
+static int level_named(const char *name) {
+  return !name ? -1 : !strcmp(name, "portable") ? QK_PORTABLE : !strcmp(name, "avx2") ? QK_AVX2 : -1;
+}
+
+void ryc_qgemm_force(const char *impl) {
+  __atomic_store_n(&g_forced, level_named(impl), __ATOMIC_RELAXED);
+  __atomic_store_n(&g_level, -1, __ATOMIC_RELAXED);
+}
+
+static int level(void) {
+  int c = __atomic_load_n(&g_level, __ATOMIC_RELAXED);
+  if (c >= 0) return c;
+  c = QK_PORTABLE;
 #ifdef HAVE_X86
-#define VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,f16c,fma")))
-
-VNNI static inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-VNNI static inline float h16(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, 2); /* little-endian, as ggml stores it */
-  return _cvtsh_ss(h);
-}
-
-/* the 32 nibbles of a Q4 block in element order: low nibbles, then high */
-VNNI static inline __m256i nibbles(const uint8_t *qs) {
-  __m128i p = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(p, 4), m), _mm_and_si128(p, m));
-}
-/* Q8_0's s8 codes as u8 (q + 128); the 128 * sum(qx) this adds is taken off */
-VNNI static inline __m256i flipped(const uint8_t *q) {
-  return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), _mm256_set1_epi8((char)0x80));
-}
-/* R weight rows (rs bytes apart) against one x row, one block per 256-bit
- * vpdpbusd; R = 4 keeps four accumulator chains in flight and loads each x
- * block once. The per-row order of every sum is the same for R = 1 and
- * R = 4, so which rows a thread groups does not change any result. TS:
- * block bytes, QO: offset of the codes, W1: the block's codes as u8, OFF:
- * what those u8 codes add to each lane (taken off in integers), CORR: the
- * block's scalar term (Q4_1's minimum times f16(d_x sum(q_x))). Each lane
- * and the f32 order are llama.cpp's (dot_q4 above). (512-bit vectors over
- * two blocks measured slower on Zen 4:
- * the per-block f16 scales, not the products, bound the loop.) */
-/* the one-row and four-row entry points of a kernel name##_r(..., R) */
-#define ROW_ENTRIES(name)                                                                         \
-  VNNI static float name(const uint8_t *w, const q8blk *x, int64_t nb) {                          \
-    float o;                                                                                      \
-    name##_r(w, 0, x, nb, &o, 1);                                                                 \
-    return o;                                                                                     \
-  }                                                                                               \
-  VNNI static void name##4(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb, float *out) { \
-    name##_r(w, rs, x, nb, out, 4);                                                               \
-  }
-
-#define PREFETCH_BYTES 512 /* ahead in each weight row: the rows stream from memory in decode */
-#define ROWS_KERNEL(name, TS, QO, W1, OFF, CORR)                                                                      \
-  VNNI static inline __attribute__((always_inline)) void name##_r(const uint8_t *w, size_t rs, const q8blk *x, \
-                                                                  int64_t nb, float *out, const int R) {          \
-    __m256 acc[4];                                                                                                \
-    float corr[4];                                                                                                \
-    for (int r = 0; r < R; r++) {                                                                                 \
-      acc[r] = _mm256_setzero_ps();                                                                               \
-      corr[r] = 0.0f;                                                                                             \
-    }                                                                                                             \
-    for (int64_t b = 0; b < nb; b++) {                                                                            \
-      __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].q), off = OFF(xq);                                  \
-      for (int r = 0; r < R; r++) {                                                                               \
-        const uint8_t *blk = w + (size_t)r * rs + (size_t)b * TS;                                                 \
-        _mm_prefetch((const char *)blk + PREFETCH_BYTES, _MM_HINT_T0);                                            \
-        __m256i sv = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), W1(blk + QO), xq), off);       \
-        float d = h16(blk) * x[b].d;                                                                              \
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(d), acc[r]);                             \
-        corr[r] += CORR(blk, d, x[b]);                                                                            \
-      }                                                                                                           \
-    }                                                                                                             \
-    for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]) + corr[r];                                                 \
-  }                                                                                                               \
-  ROW_ENTRIES(name)                                                                                               \
-  /* 4 weight rows x 4 x rows (xs blocks apart): each weight block unpacked   \
-     once for four x rows, two x rows per 512-bit vpdpbusd (each 256-bit half \
-     the lanes the one-row kernel has); out[c * ldo + r]; the same per-pair  \
-     order of every sum as above */                                           \
-  VNNI static void name##44(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs, int64_t nb, float *out,       \
-                            int64_t ldo) {                                                                        \
-    __m512 acc[4][2];                                                                                             \
-    float corr[4][4];                                                                                             \
-    for (int r = 0; r < 4; r++) {                                                                                 \
-      acc[r][0] = acc[r][1] = _mm512_setzero_ps();                                                                \
-      for (int c = 0; c < 4; c++) corr[r][c] = 0.0f;                                                              \
-    }                                                                                                             \
-    for (int64_t b = 0; b < nb; b++) {                                                                            \
-      __m512i xq[2], off[2];                                                                                      \
-      __m512 xd[2];                                                                                               \
-      for (int h = 0; h < 2; h++) {                                                                               \
-        const q8blk *x0 = &x[2 * h * xs + b], *x1 = &x[(2 * h + 1) * xs + b];                                     \
-        __m256i q0 = _mm256_loadu_si256((const __m256i *)x0->q), q1 = _mm256_loadu_si256((const __m256i *)x1->q); \
-        xq[h] = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);                                            \
-        off[h] = _mm512_inserti64x4(_mm512_castsi256_si512(OFF(q0)), OFF(q1), 1);                                 \
-        xd[h] = _mm512_insertf32x8(_mm512_set1_ps(x0->d), _mm256_set1_ps(x1->d), 1);                              \
-      }                                                                                                           \
-      for (int r = 0; r < 4; r++) {                                                                               \
-        const uint8_t *blk = w + (size_t)r * rs + (size_t)b * TS;                                                 \
-        __m256i wv = W1(blk + QO);                                                                                \
-        __m512i wv2 = _mm512_inserti64x4(_mm512_castsi256_si512(wv), wv, 1);                                     \
-        float dw = h16(blk);                                                                                      \
-        __m512 dwv = _mm512_set1_ps(dw);                                                                          \
-        for (int h = 0; h < 2; h++) {                                                                             \
-          __m512i sv = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv2, xq[h]), off[h]);        \
-          acc[r][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), _mm512_mul_ps(dwv, xd[h]), acc[r][h]);             \
-        }                                                                                                         \
-        for (int c = 0; c < 4; c++) {                                                                             \
-          const q8blk *xb = &x[c * xs + b];                                                                       \
-          corr[r][c] += CORR(blk, dw * xb->d, *xb);                                                               \
-        }                                                                                                         \
-      }                                                                                                           \
-    }                                                                                                             \
-    for (int r = 0; r < 4; r++)                                                                                   \
-      for (int h = 0; h < 2; h++) {                                                                               \
-        out[(2 * h) * ldo + r] = hsum8(_mm512_castps512_ps256(acc[r][h])) + corr[r][2 * h];                       \
-        out[(2 * h + 1) * ldo + r] = hsum8(_mm512_extractf32x8_ps(acc[r][h], 1)) + corr[r][2 * h + 1];            \
-      }                                                                                                           \
-  }
-
-/* OFF: per lane, what the u8 codes add to the products (8 sum(q_x) for
-   Q4_0's codes, 128 sum(q_x) for Q8_0's flipped ones), taken off in
-   integers so each lane holds llama.cpp's exact sum; CORR: Q4_1's minimum */
-VNNI static inline __m256i off_none(__m256i xq) { return (void)xq, _mm256_setzero_si256(); }
-VNNI static inline __m256i off_8(__m256i xq) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xq); }
-VNNI static inline __m256i off_128(__m256i xq) {
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq);
-}
-#define CORR_NONE(blk, d, xb) ((void)(xb), 0.0f)
-#define CORR_Q4_1(blk, d, xb) (h16((blk) + 2) * (xb).ds)
-ROWS_KERNEL(dot_q4_0_vnni, 18, 2, nibbles, off_8, CORR_NONE)
-ROWS_KERNEL(dot_q4_1_vnni, 20, 4, nibbles, off_none, CORR_Q4_1)
-ROWS_KERNEL(dot_q8_0_vnni, 34, 2, flipped, off_128, CORR_NONE)
-
-/* ---- sixteen rows interleaved (decode and prompt chunks) ----
- * A weight matrix borrowed from a file is repacked once, on first use
- * (ry__array_derived), so that one 512-bit vpdpbusd multiplies four codes
- * of sixteen rows by the same four x codes, row r in 32-bit lane r. Record
- * of rows 16g..16g+15 and block b: the sixteen f16 scales, Q4_1's sixteen
- * f16 minimums, then 64-byte chunks holding row r's four bytes at 4r:
- * Q4 chunk c the bytes 4c..4c+3 of each row's nibbles (low nibbles:
- * elements 4c..4c+3, lane c of dot_*_vnni; high: 16+4c.., lane c+4), Q8_0
- * chunk j elements 4j..4j+3 flipped to u8. The same bytes as the blocks,
- * and each row's integer lane sums and f32 steps are dot_*_vnni's (an fma
- * per lane and block, the lanes added as hsum8 adds them, Q4_1's minimum
- * term last), so the results are bit-identical; the scales are converted
- * sixteen at a time and a record's bytes are read once instead of a
- * block's scalars per row (4-5x fewer instructions per weight byte). */
-#define R16 16
-typedef struct rows16 {
-  int type;
-  int64_t n, k, nb;   /* rows repacked (a multiple of 16), elements per row, blocks per row */
-  size_t hdr, rec;    /* bytes of a record's scales, of a record */
-  uint8_t *p;
-} rows16;
-
-static void rows16_free(void *v) {
-  rows16 *r = v;
-  free(r->p);
-  free(r);
-}
-
-typedef struct rows16_job {
-  const rows16 *r;
-  const uint8_t *w;
-  size_t row_bytes;
-} rows16_job;
-
-static size_t block_bytes(int t) { return t == RY_GGML_Q4_0 ? 18 : t == RY_GGML_Q4_1 ? 20 : 34; }
-
-/* One block of row r (0..15 in its record, rec the record of that block):
-   to_rec moves its plain bytes blk into the record, else the record's back
-   into blk (only read when to_rec). The one statement of the layout
-   above, both ways. */
-static void rec_block(const rows16 *p, uint8_t *rec, int r, uint8_t *blk, bool to_rec) {
-  int t = p->type;
-  size_t qo = t == RY_GGML_Q4_1 ? 4 : 2;
-  uint8_t flip = t == RY_GGML_Q8_0 ? 0x80 : 0; /* Q8_0's s8 codes as u8 */
-  if (to_rec) {
-    memcpy(rec + 2 * r, blk, 2);
-    if (t == RY_GGML_Q4_1) memcpy(rec + 32 + 2 * r, blk + 2, 2);
-  } else {
-    memcpy(blk, rec + 2 * r, 2);
-    if (t == RY_GGML_Q4_1) memcpy(blk + 2, rec + 32 + 2 * r, 2);
-  }
-  for (int c = 0; c < (t == RY_GGML_Q8_0 ? 8 : 4); c++)
-    for (int e = 0; e < 4; e++) {
-      uint8_t *in_rec = rec + p->hdr + 64 * c + 4 * r + e, *in_blk = blk + qo + 4 * c + e;
-      if (to_rec) *in_rec = (uint8_t)(*in_blk ^ flip);
-      else *in_blk = (uint8_t)(*in_rec ^ flip);
-    }
-}
-
-/* records of groups [lo, hi) */
-static void rows16_fill(void *ctx, int64_t lo, int64_t hi) {
-  const rows16_job *j = ctx;
-  const rows16 *r = j->r;
-  size_t ts = block_bytes(r->type);
-  for (int64_t g = lo; g < hi; g++)
-    for (int64_t b = 0; b < r->nb; b++)
-      for (int row = 0; row < R16; row++)
-        rec_block(r, r->p + (size_t)(g * r->nb + b) * r->rec, row,
-                  (uint8_t *)(uintptr_t)(j->w + (size_t)(g * R16 + row) * j->row_bytes + (size_t)b * ts), true);
-}
-
-static void *rows16_make(const void *data, void *ctx) {
-  const ryc_qgemm *q = ctx;
-  int t = q->type;
-  size_t ts = block_bytes(t);
-  rows16 *r = malloc(sizeof *r);
-  if (!r) return NULL;
-  *r = (rows16){t, q->n / R16 * R16, q->k, q->k / QK, t == RY_GGML_Q4_1 ? 64 : 32, 0, NULL};
-  r->rec = r->hdr + (t == RY_GGML_Q8_0 ? 512 : 256);
-  size_t bytes = (size_t)(r->n / R16 * r->nb) * r->rec, row_bytes = (size_t)r->nb * ts;
-  r->p = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL; /* a multiple of the alignment */
-  if (!r->p) {
-    free(r);
-    return NULL;
-  }
-  rows16_job j = {r, data, row_bytes};
-  ryc_parallel_for(r->n / R16, 8, rows16_fill, &j);
-  return r;
-}
-
-/* Row `row` (below p->n) as the type's plain blocks again, into out
-   (nb blocks): the bytes rows16_fill took, put back. */
-static void rows16_blocks(const rows16 *p, int64_t row, uint8_t *out) {
-  size_t ts = block_bytes(p->type);
-  for (int64_t b = 0; b < p->nb; b++)
-    rec_block(p, p->p + (size_t)(row / R16 * p->nb + b) * p->rec, (int)(row % R16), out + (size_t)b * ts, false);
-}
-
-/* rows 16g..16g+15 of type T against X x rows (1 or 2, xs blocks apart):
-   out[c * ldo + 0..15]; each x row's accumulators and order are those of
-   one. T is a constant, so Q4_1 (codes with no offset) computes none. */
-VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p, int64_t g, const q8blk *x, int64_t xs,
-                                                                float *out, int64_t ldo, const int X, const int T) {
-  const uint8_t *rec = p->p + (size_t)(g * p->nb) * p->rec;
-  const __m512i m4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
-  const bool q8 = T == RY_GGML_Q8_0, q41 = T == RY_GGML_Q4_1;
-  __m512 acc[2][8], corr[2];
-  for (int c = 0; c < X; c++) {
-    corr[c] = _mm512_setzero_ps();
-    for (int j = 0; j < 8; j++) acc[c][j] = _mm512_setzero_ps();
-  }
-  for (int64_t b = 0; b < p->nb; b++, rec += p->rec) {
-    int32_t xw[2][8], off[2][8];
-    __m512 d[2];
-    __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)rec));
-    for (int c = 0; c < X; c++) {
-      const q8blk *xb = &x[c * xs + b];
-      memcpy(xw[c], xb->q, sizeof xw[c]);
-      for (int j = 0; !q41 && j < 8; j++) { /* what the u8 codes add per lane (Q4_0: 8, Q8_0: 128 per x code) */
-        int s4 = xb->q[4 * j] + xb->q[4 * j + 1] + xb->q[4 * j + 2] + xb->q[4 * j + 3];
-        off[c][j] = q8 ? 128 * s4 : q41 ? 0 : 8 * s4;
-      }
-      d[c] = _mm512_mul_ps(dw, _mm512_set1_ps(xb->d));
-    }
-    if (q8) {
-      for (int j = 0; j < 8; j++) {
-        __m512i v = _mm512_loadu_si512(rec + p->hdr + 64 * j);
-        for (int c = 0; c < X; c++) {
-          __m512i sv = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, v, _mm512_set1_epi32(xw[c][j])), _mm512_set1_epi32(off[c][j]));
-          acc[c][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sv), d[c], acc[c][j]);
-        }
-      }
-    } else {
-      for (int q = 0; q < 4; q++) {
-        __m512i v = _mm512_loadu_si512(rec + p->hdr + 64 * q);
-        __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        for (int c = 0; c < X; c++) {
-          __m512i s0 = _mm512_dpbusd_epi32(zero, lo, _mm512_set1_epi32(xw[c][q]));
-          __m512i s1 = _mm512_dpbusd_epi32(zero, hi, _mm512_set1_epi32(xw[c][q + 4]));
-          if (!q41) {
-            s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(off[c][q]));
-            s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(off[c][q + 4]));
-          }
-          acc[c][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d[c], acc[c][q]);
-          acc[c][q + 4] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d[c], acc[c][q + 4]);
-        }
-      }
-      if (q41) {
-        __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + 32)));
-        for (int c = 0; c < X; c++) corr[c] = _mm512_add_ps(corr[c], _mm512_mul_ps(mw, _mm512_set1_ps(x[c * xs + b].ds)));
-      }
-    }
-  }
-  for (int c = 0; c < X; c++) {
-    __m512 *a = acc[c];
-    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])),
-                             _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
-    _mm512_storeu_ps(out + c * ldo, _mm512_add_ps(s, corr[c]));
-  }
-}
-#define ROWS16_TYPED(X)                                                                            \
-  switch (p->type) {                                                                               \
-  case RY_GGML_Q4_0: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q4_0); break;                      \
-  case RY_GGML_Q4_1: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q4_1); break;                      \
-  default: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q8_0); break;                                \
-  }
-VNNI static void dot_rows16(const rows16 *p, int64_t g, const q8blk *x, float *out) {
-  const int64_t xs = 0, ldo = 0;
-  ROWS16_TYPED(1)
-}
-VNNI static void dot_rows16_2(const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo) {
-  ROWS16_TYPED(2)
-}
-
-/* K-quants, R rows at a time as above; each row's order is the same for
- * R = 1 and R = 4 */
-VNNI static inline __m256i q4k_codes(const uint8_t *blk, int j) {
-  __m256i p = _mm256_loadu_si256((const __m256i *)(blk + 16 + (j / 2) * 32));
-  return _mm256_and_si256(j & 1 ? _mm256_srli_epi16(p, 4) : p, _mm256_set1_epi8(15));
-}
-
-VNNI static inline __attribute__((always_inline)) void dot_q4_k_vnni_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
-                                                                  float *out, const int R) {
-  __m256 acc[4];
-  float corr[4];
-  for (int r = 0; r < R; r++) {
-    acc[r] = _mm256_setzero_ps();
-    corr[r] = 0.0f;
-  }
-  for (int64_t sb = 0; sb < nb / 8; sb++)
-    for (int j = 0; j < 8; j++) {
-      const q8blk *xb = &x[sb * 8 + j];
-      __m256i xq = _mm256_loadu_si256((const __m256i *)xb->q);
-      for (int r = 0; r < R; r++) {
-        const uint8_t *blk = w + (size_t)r * rs + (size_t)sb * 144;
-        int sc, m;
-        scale_min_k4(blk + 4, j, &sc, &m);
-        __m256i sv = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q4k_codes(blk, j), xq);
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_set1_ps(h16(blk) * (float)sc * xb->d), acc[r]);
-        corr[r] += h16(blk + 2) * (float)m * (xb->d * (float)xb->sum);
-      }
-    }
-  for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]) - corr[r];
-}
-
-/* Q6_K: the codes' dot products minus 32 sum(q_x), per group of four bytes,
- * scaled per 16 elements (lanes 0-3 and 4-7) */
-VNNI static inline __m256i q6k_codes(const uint8_t *blk, int j) {
-  int half = j / 4, jj = j % 4;
-  __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + half * 64 + 32 * (jj % 2)));
-  __m256i hi = _mm256_loadu_si256((const __m256i *)(blk + 128 + half * 32));
-  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
-  lo = _mm256_and_si256(jj / 2 ? _mm256_srli_epi16(lo, 4) : lo, m4);
-  hi = _mm256_and_si256(_mm256_srl_epi16(hi, _mm_cvtsi32_si128(2 * jj)), m2);
-  return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-}
-
-VNNI static inline __attribute__((always_inline)) void dot_q6_k_vnni_r(const uint8_t *w, size_t rs, const q8blk *x, int64_t nb,
-                                                                  float *out, const int R) {
-  __m256 acc[4];
-  for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
-  const __m256i k32 = _mm256_set1_epi8(32);
-  for (int64_t sb = 0; sb < nb / 8; sb++)
-    for (int j = 0; j < 8; j++) {
-      const q8blk *xb = &x[sb * 8 + j];
-      __m256i xq = _mm256_loadu_si256((const __m256i *)xb->q);
-      __m256i off = _mm256_dpbusd_epi32(_mm256_setzero_si256(), k32, xq);
-      for (int r = 0; r < R; r++) {
-        const uint8_t *blk = w + (size_t)r * rs + (size_t)sb * 210;
-        const int8_t *sc = (const int8_t *)(blk + 192);
-        float dd = h16(blk + 208) * xb->d;
-        __m256i sv = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q6k_codes(blk, j), xq), off);
-        __m256 scl = _mm256_set_m128(_mm_set1_ps(dd * (float)sc[2 * j + 1]), _mm_set1_ps(dd * (float)sc[2 * j]));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), scl, acc[r]);
-      }
-    }
-  for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
-}
-
-ROW_ENTRIES(dot_q4_k_vnni)
-ROW_ENTRIES(dot_q6_k_vnni)
-
-
-/* quantize_row with AVX-512: the same values (the products x * id, and
- * rounding to nearest even, are the same operations) */
-VNNI static void quantize_row_vnni(const float *x, int64_t k, q8blk *out) {
-  const __m512 sign = _mm512_set1_ps(-0.0f);
-  for (int64_t b = 0; b < k / QK; b++) {
-    __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-    float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    __m512 vid = _mm512_set1_ps(id);
-    __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
-    _mm_storeu_si128((__m128i *)out[b].q, _mm512_cvtsepi32_epi8(q0));
-    _mm_storeu_si128((__m128i *)(out[b].q + 16), _mm512_cvtsepi32_epi8(q1));
-    int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-    out[b].d = ry__f16_to_f32(ry__f32_to_f16(d));
-    out[b].sum = sum;
-    out[b].ds = ry__f16_to_f32(ry__f32_to_f16(d * (float)sum));
-  }
-}
+  __builtin_cpu_init();
+  unsigned a, b, c1, d;
+  bool f16c = __get_cpuid(1, &a, &b, &c1, &d) && (c1 & bit_F16C); /* clang 14's __builtin_cpu_supports lacks "f16c" */
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
+    c = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+            ? QK_VNNI
+            : QK_AVX2;
 #endif
-
-/* RYFT_QGEMM=portable forces the portable kernels (tests compare both) */
-static int g_cached = -1, g_portable;
-
-void ryc_qgemm_force_portable(int on) {
-  __atomic_store_n(&g_portable, on, __ATOMIC_RELAXED);
-  __atomic_store_n(&g_cached, -1, __ATOMIC_RELAXED);
-}
-
-static int use_vnni(void) {
-#ifdef HAVE_X86
-  int c = __atomic_load_n(&g_cached, __ATOMIC_RELAXED);
-  if (c < 0) {
-    const char *e = getenv("RYFT_QGEMM");
-    __builtin_cpu_init();
-    c = !(e && !strcmp(e, "portable")) && !__atomic_load_n(&g_portable, __ATOMIC_RELAXED) &&
-        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-    __atomic_store_n(&g_cached, c, __ATOMIC_RELAXED);
-  }
+  int cap = __atomic_load_n(&g_forced, __ATOMIC_RELAXED);
+  if (cap < 0) cap = level_named(getenv("RYFT_QGEMM"));
+  if (cap >= 0 && cap < c) c = cap;
+  __atomic_store_n(&g_level, c, __ATOMIC_RELAXED);
   return c;
-#else
-  return 0;
-#endif
 }
 
-const char *ryc_qgemm_impl(void) { return use_vnni() ? "avx512-vnni" : "portable"; }
+const char *ryc_qgemm_impl(void) {
+  static const char *const names[] = {"portable", "avx2", "avx512-vnni"};
+  return names[level()];
+}
 
-static dot_fn pick(int type) {
-  bool v = use_vnni();
+/* the type's kernels at the current level; false: no int8 kernel */
+static bool kernels(int type, qkern *k) {
+#ifdef HAVE_X86
+  if (level() > QK_PORTABLE) return ryc_qk_x86(level(), type, k);
+#endif
+  *k = (qkern){NULL, NULL, NULL};
   switch (type) {
-#ifdef HAVE_X86
-  case RY_GGML_Q4_0: return v ? dot_q4_0_vnni : dot_q4_0;
-  case RY_GGML_Q4_1: return v ? dot_q4_1_vnni : dot_q4_1;
-  case RY_GGML_Q8_0: return v ? dot_q8_0_vnni : dot_q8_0;
-  case RY_GGML_Q4_K: return v ? dot_q4_k_vnni : dot_q4_k;
-  case RY_GGML_Q6_K: return v ? dot_q6_k_vnni : dot_q6_k;
-#else
-  case RY_GGML_Q4_0: return (void)v, dot_q4_0;
-  case RY_GGML_Q4_1: return dot_q4_1;
-  case RY_GGML_Q8_0: return dot_q8_0;
-  case RY_GGML_Q4_K: return dot_q4_k;
-  case RY_GGML_Q6_K: return dot_q6_k;
-#endif
-  default: return NULL;
+  case RY_GGML_Q4_0: k->dot = dot_q4_0; break;
+  case RY_GGML_Q4_1: k->dot = dot_q4_1; break;
+  case RY_GGML_Q8_0: k->dot = dot_q8_0; break;
+  case RY_GGML_Q4_K: k->dot = dot_q4_k; break;
+  case RY_GGML_Q6_K: k->dot = dot_q6_k; break;
+  default: return false;
   }
-}
-
-static dot4_fn pick4(int type) {
-#ifdef HAVE_X86
-  if (use_vnni()) switch (type) {
-    case RY_GGML_Q4_0: return dot_q4_0_vnni4;
-    case RY_GGML_Q4_1: return dot_q4_1_vnni4;
-    case RY_GGML_Q8_0: return dot_q8_0_vnni4;
-    case RY_GGML_Q4_K: return dot_q4_k_vnni4;
-    case RY_GGML_Q6_K: return dot_q6_k_vnni4;
-    default: break;
-    }
-#endif
-  (void)type;
-  return NULL;
-}
-
-static dot44_fn pick44(int type) {
-#ifdef HAVE_X86
-  if (use_vnni()) switch (type) {
-    case RY_GGML_Q4_0: return dot_q4_0_vnni44;
-    case RY_GGML_Q4_1: return dot_q4_1_vnni44;
-    case RY_GGML_Q8_0: return dot_q8_0_vnni44;
-    default: break;
-    }
-#endif
-  (void)type;
-  return NULL;
+  return true;
 }
 
 bool ryc_qgemm_int8(const ryc_qgemm *q) {
-  return q->act8 && q->k % ry_ggml_block_size(q->type) == 0 && q->k % QK == 0 && pick(q->type) != NULL;
+  return q->act8 && q->k % ry_ggml_block_size(q->type) == 0 && q->k % QK == 0 && kernels(q->type, &(qkern){0});
 }
 
 /* ---- the product ---- */
@@ -685,8 +257,8 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
        groups: ROWS_PER_TILE == R16), two x rows at a time */
     if (j->r16 && t % R16 == 0 && te - t == R16 && te <= j->r16->n) {
       int64_t c = 0;
-      for (; c + 2 <= m; c += 2) dot_rows16_2(j->r16, t / R16, j->xq + c * nb, nb, j->y + c * n + t, n);
-      if (c < m) dot_rows16(j->r16, t / R16, j->xq + c * nb, j->y + c * n + t);
+      for (; c + 2 <= m; c += 2) ryc_rows16_dot2(j->r16, t / R16, j->xq + c * nb, nb, j->y + c * n + t, n);
+      if (c < m) ryc_rows16_dot(j->r16, t / R16, j->xq + c * nb, j->y + c * n + t);
       continue;
     }
 #endif
@@ -722,7 +294,7 @@ static void panel_task(void *ctx, int64_t lo, int64_t hi) {
     /* weights repacked for decode: dequantized from there, so that the
        file's own blocks are not read again (the same bytes, the same f32) */
     for (; j->r16 && r0 + i < j->r16->n && i < nr; i++) {
-      rows16_blocks(j->r16, r0 + i, row);
+      ryc_rows16_blocks(j->r16, r0 + i, row);
       ry_status_free(ry_ggml_dequantize(q->type, row, wf + i * q->k, q->k));
     }
 #endif
@@ -766,7 +338,7 @@ static q8blk *quantize_x(const ryc_qgemm *q, const float *x, size_t *bytes) {
   q8blk *xq = ry__malloc(*bytes);
   for (int64_t i = 0; xq && i < q->m; i++)
 #ifdef HAVE_X86
-    if (use_vnni()) quantize_row_vnni(x + i * q->k, q->k, xq + i * nb);
+    if (level() > QK_PORTABLE) ryc_qk_x86_quantize_row(level(), x + i * q->k, q->k, xq + i * nb);
     else
 #endif
       quantize_row(x + i * q->k, q->k, xq + i * nb);
@@ -783,9 +355,11 @@ static bool int8_path(const ryc_qgemm *q) {
 
 /* an int8 job's kernels for its type */
 static void pick_int8(job *j) {
-  j->dot = pick(j->q->type);
-  j->dot4 = pick4(j->q->type);
-  j->dot44 = pick44(j->q->type);
+  qkern k;
+  kernels(j->q->type, &k); /* the type was checked */
+  j->dot = k.dot;
+  j->dot4 = k.dot4;
+  j->dot44 = k.dot44;
 }
 
 static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const struct rows16 *r16, float *y) {
@@ -827,11 +401,11 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
 static const struct rows16 *repacked(const ryc_qgemm *q, ry_array *w) {
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
-  if (q->n >= R16 && use_vnni() && (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
+  if (q->n >= R16 && level() == QK_VNNI && (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
     /* the int8 products (decode, prompt chunks up to INT8_MAX_ROWS) make
        the copy; wider ones (the f32 panels) read it where it exists */
     bool makes = int8_path(q);
-    r16 = ry__array_derived(w, makes ? rows16_make : NULL, (void *)q, rows16_free);
+    r16 = ry__array_derived(w, makes ? ryc_rows16_make : NULL, (void *)q, ryc_rows16_free);
     if (r16 && (r16->type != q->type || r16->k != q->k || r16->n != q->n / R16 * R16)) r16 = NULL; /* made for another use */
     /* the products on this cpu read the copy from now on (the rows past
        the last sixteen, exact products of few rows and an embedding's

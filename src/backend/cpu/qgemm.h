@@ -38,10 +38,11 @@ ry_status ryc_qgemm_run_array(const ryc_qgemm *q, const float *x, ry_array *w, f
 #define RYC_QGEMM_GROUP_MAX 8 /* products in one group at most */
 bool ryc_qgemm_groupable(const ryc_qgemm *a, const ryc_qgemm *b);
 ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float *x, ry_array *const *w, float *const *y);
-/* The integer kernel in use ("avx512-vnni", "portable"). */
+/* The integer kernels in use: "avx512-vnni", "avx2" or "portable". */
 const char *ryc_qgemm_impl(void);
-/* Tests: nonzero forces the portable kernels (RYFT_QGEMM=portable does too),
- * 0 goes back to the CPU's best. */
-void ryc_qgemm_force_portable(int on);
+/* Tests: the kernels at most at level impl ("portable", "avx2"; RYFT_QGEMM
+ * names one too), NULL for the CPU's best again. Every level gives the same
+ * bits. */
+void ryc_qgemm_force(const char *impl);
 
 #endif
