@@ -23,9 +23,14 @@ model="$out/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 venv=${LLAMACPP_VENV:-$out/llamaenv}
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
   python3 -m venv "$venv"
-  # GGML_NATIVE=OFF: the native build crashes in its AMX path on this machine kind (FACTS.md)
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON" \
-    "$venv/bin/pip" install -q llama-cpp-python==0.3.36
+  # GGML_NATIVE=OFF: the native build crashes in its AMX path on the Intel
+  # machine kind (FACTS.md); so the vector levels are named, the CPU's own
+  # (AVX-512 only where it has it: an AVX2-only CPU would fault on them)
+  has() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$1"; }
+  ggml="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  if has avx512f; then ggml="$ggml -DGGML_AVX512=ON"; fi
+  if has avx512_vnni; then ggml="$ggml -DGGML_AVX512_VNNI=ON"; fi
+  CMAKE_ARGS="$ggml" "$venv/bin/pip" install -q llama-cpp-python==0.3.36
 fi
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|avx512_fp16|avx512_vnni|avx_vnni|amx_bf16|amx_int8|fma)$' | tr '\n' ' ')"

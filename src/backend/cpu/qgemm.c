@@ -30,6 +30,13 @@
 #include <cpuid.h>
 #endif
 
+/* every level's bits are the same only if no compiler fuses a * b + c on
+   its own: gcc in ISO C mode does not, clang would (-ffp-contract=on)
+   wherever the function's target has FMA */
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+
 static float f16le(const uint8_t *p) { return ry__f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 static void quantize_row(const float *x, int64_t k, q8blk *out) {

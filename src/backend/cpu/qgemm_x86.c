@@ -13,6 +13,13 @@
 #include "qgemm_kern.h"
 #include "ryft/gguf.h"
 
+/* every level's bits are the same only if no compiler fuses a * b + c on
+   its own: gcc in ISO C mode does not, clang would (-ffp-contract=on)
+   wherever the function's target has FMA */
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+
 #ifdef HAVE_X86
 /* helpers that both levels inline (a subset of either's target) */
 #define A2 __attribute__((target("avx2,fma,f16c")))
