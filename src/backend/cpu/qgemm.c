@@ -264,8 +264,8 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
        groups: ROWS_PER_TILE == R16), two x rows at a time */
     if (j->r16 && t % R16 == 0 && te - t == R16 && te <= j->r16->n) {
       int64_t c = 0;
-      for (; c + 2 <= m; c += 2) ryc_rows16_dot2(j->r16, t / R16, j->xq + c * nb, nb, j->y + c * n + t, n);
-      if (c < m) ryc_rows16_dot(j->r16, t / R16, j->xq + c * nb, j->y + c * n + t);
+      for (; c + 2 <= m; c += 2) ryc_rows16_dot2(level(), j->r16, t / R16, j->xq + c * nb, nb, j->y + c * n + t, n);
+      if (c < m) ryc_rows16_dot(level(), j->r16, t / R16, j->xq + c * nb, j->y + c * n + t);
       continue;
     }
 #endif
@@ -408,7 +408,7 @@ ry_status ryc_qgemm_run(const ryc_qgemm *q, const float *x, const uint8_t *w, fl
 static const struct rows16 *repacked(const ryc_qgemm *q, ry_array *w) {
   const struct rows16 *r16 = NULL;
 #ifdef HAVE_X86
-  if (q->n >= R16 && level() == QK_VNNI && (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
+  if (q->n >= R16 && level() >= QK_AVX2 && (q->type == RY_GGML_Q4_0 || q->type == RY_GGML_Q4_1 || q->type == RY_GGML_Q8_0)) {
     /* the int8 products (decode, prompt chunks up to INT8_MAX_ROWS) make
        the copy; wider ones (the f32 panels) read it where it exists */
     bool makes = int8_path(q);

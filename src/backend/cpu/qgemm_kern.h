@@ -60,8 +60,8 @@ bool ryc_qk_x86(int level, int type, qkern *k);
  * quantize_row */
 void ryc_qk_x86_quantize_row(int level, const float *x, int64_t k, q8blk *out);
 
-/* Weights repacked sixteen rows at a time for AVX-512 VNNI (the layout is
- * described in qgemm_x86.c); n rows repacked (a multiple of 16) */
+/* Weights repacked sixteen rows at a time for the AVX2 and AVX-512 VNNI
+ * kernels (the layout is described in qgemm_x86.c) */
 #define R16 16
 typedef struct rows16 {
   int type;
@@ -76,9 +76,10 @@ void ryc_rows16_free(void *v);
 /* row `row` (below p->n) as the type's plain blocks again, into out */
 void ryc_rows16_blocks(const rows16 *p, int64_t row, uint8_t *out);
 /* rows 16g..16g+15 against one x row (out[0..15]), or against two x rows
- * xs blocks apart (out[c * ldo + 0..15]); bits as the VNNI dot gives */
-void ryc_rows16_dot(const rows16 *p, int64_t g, const q8blk *x, float *out);
-void ryc_rows16_dot2(const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo);
+ * xs blocks apart (out[c * ldo + 0..15]), at `level` (QK_AVX2 or QK_VNNI);
+ * each row's bits are those its dot gives */
+void ryc_rows16_dot(int level, const rows16 *p, int64_t g, const q8blk *x, float *out);
+void ryc_rows16_dot2(int level, const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo);
 #endif
 
 #endif

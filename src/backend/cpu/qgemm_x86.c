@@ -177,7 +177,8 @@ ROWS_KERNEL(dot_q8_0_avx2, A2, 34, 2, load32, dp_s8_avx2, off_none, CORR_NONE)
 /* ---- sixteen rows interleaved (decode and prompt chunks) ----
  * A weight matrix borrowed from a file is repacked once, on first use
  * (ry__array_derived), so that one 512-bit vpdpbusd multiplies four codes
- * of sixteen rows by the same four x codes, row r in 32-bit lane r. Record
+ * of sixteen rows by the same four x codes, row r in 32-bit lane r (AVX2:
+ * eight rows, a 256-bit half, rows8_avx2 below). Record
  * of rows 16g..16g+15 and block b: the sixteen f16 scales, Q4_1's sixteen
  * f16 minimums, then 64-byte chunks holding row r's four bytes at 4r:
  * Q4 chunk c the bytes 4c..4c+3 of each row's nibbles (low nibbles:
@@ -327,18 +328,88 @@ VNNI static inline __attribute__((always_inline)) void rows16_x(const rows16 *p,
     _mm512_storeu_ps(out + c * ldo, _mm512_add_ps(s, corr[c]));
   }
 }
+
+/* The same records with AVX2: rows 8h..8h+7 of the group, one x row, read
+   as the 32-byte halves of the 64-byte chunks (eight f32 sums per lane
+   leave room in sixteen registers for one x row only). The products are
+   vpmaddubsw + vpmaddwd: Q4 nibbles as they are, Q8_0's codes flipped back
+   to s8 and taken as |q_w| against q_x with q_w's sign (dp_s8_avx2), so
+   every lane holds rows16_x's exact sum and the f32 steps are its own. */
+A2 static inline __attribute__((always_inline)) void rows8_avx2(const rows16 *p, int64_t g, int h, const q8blk *x,
+                                                                 float *out, const int T) {
+  const uint8_t *rec = p->p + (size_t)(g * p->nb) * p->rec;
+  const __m256i m4 = _mm256_set1_epi8(15), flip = _mm256_set1_epi8((char)0x80);
+  const bool q8 = T == RY_GGML_Q8_0, q41 = T == RY_GGML_Q4_1;
+  __m256 acc[8], corr = _mm256_setzero_ps();
+  for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < p->nb; b++, rec += p->rec) {
+    const q8blk *xb = &x[b];
+    int32_t xw[8];
+    memcpy(xw, xb->q, sizeof xw);
+    __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rec + 16 * h))), _mm256_set1_ps(xb->d));
+    if (q8) {
+      for (int j = 0; j < 8; j++) {
+        __m256i v = _mm256_xor_si256(load32(rec + p->hdr + 64 * j + 32 * h), flip);
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dp_s8_avx2(v, _mm256_set1_epi32(xw[j]))), d, acc[j]);
+      }
+    } else {
+      for (int q = 0; q < 4; q++) {
+        __m256i v = load32(rec + p->hdr + 64 * q + 32 * h);
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m256i s0 = dp_avx2(lo, _mm256_set1_epi32(xw[q])), s1 = dp_avx2(hi, _mm256_set1_epi32(xw[q + 4]));
+        if (!q41) { /* Q4_0's codes are the nibbles minus 8 */
+          s0 = _mm256_sub_epi32(s0, _mm256_set1_epi32(8 * (xb->q[4 * q] + xb->q[4 * q + 1] + xb->q[4 * q + 2] + xb->q[4 * q + 3])));
+          int e = 4 * (q + 4);
+          s1 = _mm256_sub_epi32(s1, _mm256_set1_epi32(8 * (xb->q[e] + xb->q[e + 1] + xb->q[e + 2] + xb->q[e + 3])));
+        }
+        acc[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), d, acc[q]);
+        acc[q + 4] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), d, acc[q + 4]);
+      }
+      if (q41) {
+        __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rec + 32 + 16 * h)));
+        corr = _mm256_add_ps(corr, _mm256_mul_ps(mw, _mm256_set1_ps(xb->ds)));
+      }
+    }
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+                           _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])));
+  _mm256_storeu_ps(out, _mm256_add_ps(s, corr));
+}
+
+A2 static void rows16_avx2(const rows16 *p, int64_t g, const q8blk *x, float *out) {
+  for (int h = 0; h < 2; h++) switch (p->type) {
+    case RY_GGML_Q4_0: rows8_avx2(p, g, h, x, out + 8 * h, RY_GGML_Q4_0); break;
+    case RY_GGML_Q4_1: rows8_avx2(p, g, h, x, out + 8 * h, RY_GGML_Q4_1); break;
+    default: rows8_avx2(p, g, h, x, out + 8 * h, RY_GGML_Q8_0); break;
+    }
+}
+
 #define ROWS16_TYPED(X)                                                                            \
   switch (p->type) {                                                                               \
   case RY_GGML_Q4_0: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q4_0); break;                      \
   case RY_GGML_Q4_1: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q4_1); break;                      \
   default: rows16_x(p, g, x, xs, out, ldo, X, RY_GGML_Q8_0); break;                                \
   }
-VNNI void ryc_rows16_dot(const rows16 *p, int64_t g, const q8blk *x, float *out) {
+VNNI static void rows16_vnni(const rows16 *p, int64_t g, const q8blk *x, float *out) {
   const int64_t xs = 0, ldo = 0;
   ROWS16_TYPED(1)
 }
-VNNI void ryc_rows16_dot2(const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo) {
+VNNI static void rows16_vnni2(const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo) {
   ROWS16_TYPED(2)
+}
+
+void ryc_rows16_dot(int level, const rows16 *p, int64_t g, const q8blk *x, float *out) {
+  if (level == QK_VNNI) rows16_vnni(p, g, x, out);
+  else rows16_avx2(p, g, x, out);
+}
+
+void ryc_rows16_dot2(int level, const rows16 *p, int64_t g, const q8blk *x, int64_t xs, float *out, int64_t ldo) {
+  if (level == QK_VNNI) {
+    rows16_vnni2(p, g, x, xs, out, ldo);
+  } else {
+    rows16_avx2(p, g, x, out);
+    rows16_avx2(p, g, x + xs, out + ldo);
+  }
 }
 /* K-quants, R rows at a time as above; each row's order is the same for
  * R = 1 and R = 4 (and the portable kernel's, qgemm.c) */
