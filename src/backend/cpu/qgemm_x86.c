@@ -85,7 +85,8 @@ A2 static inline __m256i dp_s8_avx2(__m256i w, __m256i x) { return dp_avx2(_mm25
   }
 
 #define PREFETCH_BYTES 512 /* ahead in each weight row: the rows stream from memory in decode */
-#define ROWS_KERNEL(name, ATTR, TS, QO, W1, DOT, OFF, CORR)                                                           \
+/* the head of a kernel name##_r(..., R): R rows' vector and scalar sums */
+#define KERNEL_R_HEAD(name, ATTR)                                                                                 \
   ATTR static inline __attribute__((always_inline)) void name##_r(const uint8_t *w, size_t rs, const q8blk *x, \
                                                                   int64_t nb, float *out, const int R) {          \
     __m256 acc[4];                                                                                                \
@@ -93,7 +94,9 @@ A2 static inline __m256i dp_s8_avx2(__m256i w, __m256i x) { return dp_avx2(_mm25
     for (int r = 0; r < R; r++) {                                                                                 \
       acc[r] = _mm256_setzero_ps();                                                                               \
       corr[r] = 0.0f;                                                                                             \
-    }                                                                                                             \
+    }
+#define ROWS_KERNEL(name, ATTR, TS, QO, W1, DOT, OFF, CORR)                                                           \
+  KERNEL_R_HEAD(name, ATTR)                                                                                       \
     for (int64_t b = 0; b < nb; b++) {                                                                            \
       __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].q), off = OFF(xq);                                  \
       for (int r = 0; r < R; r++) {                                                                               \
@@ -419,14 +422,7 @@ A2 static inline __m256i q4k_codes(const uint8_t *blk, int j) {
 }
 
 #define Q4K_KERNEL(name, ATTR, DOT)                                                                                  \
-  ATTR static inline __attribute__((always_inline)) void name##_r(const uint8_t *w, size_t rs, const q8blk *x,     \
-                                                                  int64_t nb, float *out, const int R) {            \
-    __m256 acc[4];                                                                                                  \
-    float corr[4];                                                                                                  \
-    for (int r = 0; r < R; r++) {                                                                                   \
-      acc[r] = _mm256_setzero_ps();                                                                                 \
-      corr[r] = 0.0f;                                                                                               \
-    }                                                                                                               \
+  KERNEL_R_HEAD(name, ATTR)                                                                                         \
     for (int64_t sb = 0; sb < nb / 8; sb++)                                                                         \
       for (int j = 0; j < 8; j++) {                                                                                 \
         const q8blk *xb = &x[sb * 8 + j];                                                                           \
