@@ -60,7 +60,7 @@ static void quantize_row(const float *x, int64_t k, q8blk *out) {
 /* ---- int8 dot products of one weight row with one x row: portable ---- */
 
 /* The f32 order of llama.cpp's AVX2 kernels (ggml_vec_dot_q4_0_q8_0 etc.),
- * which the VNNI kernels below share: eight lanes, lane l holding the
+ * which the vector kernels (qgemm_x86.c) share: eight lanes, lane l holding the
  * exact integer sum of the block's elements 4l..4l+3 (Q4 codes: the low
  * nibbles are elements 0-15, the high ones 16-31), accumulated as
  * fma(sum, d_w d_x, acc[l]) block after block; then the lanes added as

@@ -1,10 +1,11 @@
 /* The int8 kernels of the quantized matrix product (qgemm_kern.h) with
  * x86 vectors: AVX2 (vpmaddubsw + vpmaddwd) and AVX-512 VNNI (vpdpbusd),
- * 256 bits a block; and, for VNNI, weights repacked sixteen rows to a
- * 512-bit vector. Every kernel gives each row the bits of qgemm.c's
- * portable one: its lanes' integer sums are exact and its f32 steps are
- * llama.cpp's, in llama.cpp's order (qgemm.c, dot_q4). Compiled for any
- * x86-64 with target attributes; qgemm.c asks the CPU which level runs. */
+ * 256 bits a block; and weights repacked sixteen rows at a time (a 512-bit
+ * vector for VNNI, two 256-bit halves for AVX2). Every kernel gives each
+ * row the bits of qgemm.c's portable one: its lanes' integer sums are exact
+ * and its f32 steps are the portable kernel's, in its order (llama.cpp's for
+ * Q4_0, Q4_1 and Q8_0: qgemm.c, dot_q4). Compiled for any x86-64 with
+ * target attributes; qgemm.c asks the CPU which level runs. */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,8 @@ A2 static inline __m256i flipped(const uint8_t *q) { return _mm256_xor_si256(loa
  * four consecutive products each (lane l: elements 4l..4l+3).
  * VNNI: one vpdpbusd. AVX2: vpmaddubsw (pairs, to s16 with saturation) and
  * vpmaddwd by ones (pairs of pairs); exact while a pair stays within s16:
- * codes up to 128 against |x| <= 127 (quantize_row's range), which Q4 and
- * Q6_K codes and the offsets below keep. Q8_0's codes take dp_s8_avx2: the
+ * codes up to 128 against |x| <= 127 (quantize_row's range), which the
+ * Q4, Q4_K and Q6_K codes and the offsets below keep. Q8_0's codes take dp_s8_avx2: the
  * absolute code against x with the code's sign (vpsignb twice), as
  * llama.cpp's AVX2 kernel does, instead of flipping them to u8 (up to
  * 255: a pair would saturate). */
