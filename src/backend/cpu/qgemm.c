@@ -14,9 +14,11 @@
  * with exact integer sums: `vpdpbusd` (u8 x s8 -> s32, AVX-512 VNNI) or
  * `vpmaddubsw` + `vpmaddwd` (AVX2) where the CPU has them (qgemm_x86.c),
  * portable C elsewhere; every level gives the same bits (the same exact
- * integer sums, and llama.cpp's f32 steps in its order). Threads split the weight
- * rows; each row's result is computed by one thread in a fixed order, so
- * results do not depend on the thread count. */
+ * integer sums and the same f32 steps in the same order: llama.cpp's for
+ * Q4_0, Q4_1 and Q8_0, the portable kernel's eight lanes for the
+ * K-quants). Threads split the weight rows; each row's result is
+ * computed by one thread in a fixed order, so results do not depend on the
+ * thread count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +247,7 @@ typedef struct job {
   const uint8_t *w;
   float *y;
   size_t row_bytes;
-  dot_fn dot;
-  dot4_fn dot4;   /* NULL: one row at a time */
-  dot44_fn dot44; /* NULL: one x row at a time */
+  qkern k; /* the int8 kernels (dot4, dot44 NULL: one row, one x row at a time) */
   const struct rows16 *r16; /* the rows repacked sixteen at a time, or NULL */
   int64_t np;               /* panels: weight rows dequantized at a time */
   int oom; /* exact mode: a task could not allocate its row */
@@ -269,20 +269,20 @@ static void int8_task(void *ctx, int64_t lo, int64_t hi) {
       continue;
     }
 #endif
-    for (; j->dot44 && i + 4 <= m; i += 4) {
+    for (; j->k.dot44 && i + 4 <= m; i += 4) {
       int64_t r = t;
-      for (; r + 4 <= te; r += 4) j->dot44(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, nb, j->y + i * n + r, n);
+      for (; r + 4 <= te; r += 4) j->k.dot44(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, nb, j->y + i * n + r, n);
       for (; r < te; r++)
-        for (int64_t c = 0; c < 4; c++) j->y[(i + c) * n + r] = j->dot(j->w + (size_t)r * j->row_bytes, j->xq + (i + c) * nb, nb);
+        for (int64_t c = 0; c < 4; c++) j->y[(i + c) * n + r] = j->k.dot(j->w + (size_t)r * j->row_bytes, j->xq + (i + c) * nb, nb);
     }
     for (; i < m; i++) {
       int64_t r = t;
       float o4[4];
-      for (; j->dot4 && r + 4 <= te; r += 4) {
-        j->dot4(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, o4);
+      for (; j->k.dot4 && r + 4 <= te; r += 4) {
+        j->k.dot4(j->w + (size_t)r * j->row_bytes, j->row_bytes, j->xq + i * nb, nb, o4);
         for (int e = 0; e < 4; e++) j->y[i * n + r + e] = o4[e];
       }
-      for (; r < te; r++) j->y[i * n + r] = j->dot(j->w + (size_t)r * j->row_bytes, j->xq + i * nb, nb);
+      for (; r < te; r++) j->y[i * n + r] = j->k.dot(j->w + (size_t)r * j->row_bytes, j->xq + i * nb, nb);
     }
   }
 }
@@ -360,27 +360,18 @@ static bool int8_path(const ryc_qgemm *q) {
   return ryc_qgemm_int8(q) && (k_quant ? q->m < INT8_MAX_ROWS_K : q->m <= INT8_MAX_ROWS);
 }
 
-/* an int8 job's kernels for its type */
-static void pick_int8(job *j) {
-  qkern k;
-  kernels(j->q->type, &k); /* the type was checked */
-  j->dot = k.dot;
-  j->dot4 = k.dot4;
-  j->dot44 = k.dot44;
-}
-
 static ry_status run(const ryc_qgemm *q, const float *x, const uint8_t *w, const struct rows16 *r16, float *y) {
   size_t row_bytes;
   ry_status s = ry_ggml_row_size(q->type, q->k, &row_bytes);
   if (s) return s;
-  job j = {q, x, NULL, w, y, row_bytes, NULL, NULL, NULL, NULL, 0, 0};
+  job j = {q, x, NULL, w, y, row_bytes, {NULL, NULL, NULL}, NULL, 0, 0};
   if (q->m == 0 || q->n == 0) return NULL;
   if (int8_path(q)) {
     size_t xb;
     q8blk *xq = quantize_x(q, x, &xb);
     if (!xq) return ry__oom();
     j.xq = xq;
-    pick_int8(&j);
+    kernels(q->type, &j.k); /* int8_path checked the type */
     j.r16 = r16;
     ryc_parallel_for(q->n, ROWS_PER_TILE, int8_task, &j);
     ry__free(xq, xb);
@@ -476,8 +467,8 @@ ry_status ryc_qgemm_run_group(int count, const ryc_qgemm *const *q, const float 
   for (int i = 0; i < count && !s; i++) {
     size_t row_bytes;
     s = ry_ggml_row_size(q[i]->type, q[i]->k, &row_bytes);
-    g.j[i] = (job){q[i], x, xq, w[i]->data, y[i], row_bytes, NULL, NULL, NULL, repacked(q[i], w[i]), 0, 0};
-    pick_int8(&g.j[i]);
+    g.j[i] = (job){q[i], x, xq, w[i]->data, y[i], row_bytes, {NULL, NULL, NULL}, repacked(q[i], w[i]), 0, 0};
+    kernels(q[i]->type, &g.j[i].k); /* groupable checked the type */
     g.start[i + 1] = g.start[i] + q[i]->n;
   }
   if (!s) ryc_parallel_for(g.start[count], ROWS_PER_TILE, group_task, &g);

@@ -29,7 +29,7 @@ typedef void (*dot44_fn)(const uint8_t *w, size_t rs, const q8blk *x, int64_t xs
 
 /* a type's kernels at one level: dot always; dot4, dot44 NULL where the
  * level has none. Every level gives every row the same bits: the integer
- * sums are exact, and the f32 steps are llama.cpp's (qgemm.c, dot_q4). */
+ * sums are exact, and the f32 steps are the same (qgemm.c's head comment). */
 typedef struct qkern {
   dot_fn dot;
   dot4_fn dot4;
