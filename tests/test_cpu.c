@@ -972,6 +972,55 @@ TEST(cpu_erf_f32_is_accurate) {
   ry_graph_release(g);
 }
 
+/* The generated f32 exp (module/math_f32.h: n clamped at 128, x at -110)
+ * stays within an ulp of exp over a dense sweep that crosses both clamps
+ * and the subnormal results, overflows to inf past 88.72 (where x is
+ * clamped no more), and keeps a NaN's sign and payload. */
+TEST(cpu_exp_f32_is_accurate_at_its_edges) {
+  enum { SWEEP = 200000, N = SWEEP + 10 };
+  ry_graph *g = parse("func @main(%x: f32[200010]) -> (f32[200010]) {\n  %0: f32[200010] = exp %x\n  return %0\n}\n");
+  if (!g) return;
+  float *xs = malloc(N * sizeof(float));
+  for (int i = 0; i < SWEEP; i++) xs[i] = -120.0f + 220.0f * (float)i / (float)SWEEP;
+  uint32_t nan_bits = 0xffc01234u; /* negative, quiet, a payload */
+  memcpy(&xs[SWEEP], &nan_bits, 4);
+  const float special[] = {INFINITY, -INFINITY, 0x1.62e42ep+6f /* 88.72: the largest finite */, 0x1.62e430p+6f, 89.5f,
+                           1e30f, 3.4e38f, -1e30f, -3.4e38f};
+  for (int i = 0; i < 9; i++) xs[SWEEP + 1 + i] = special[i];
+  ry_array *x = NULL, *y = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(N), xs, &x));
+  CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &y));
+  if (y) {
+    const float *ys = ry_array_data(y);
+    double worst = 0;
+    int at = 0;
+    for (int i = 0; i < SWEEP; i++) {
+      double r = exp((double)xs[i]);
+      float rf = (float)r;
+      if (isinf(rf)) {
+        CHECK_MSG(isinf(ys[i]) && ys[i] > 0, "exp(%a) = %a, not inf", xs[i], ys[i]);
+        continue;
+      }
+      /* the ulp of the result's binade, the subnormals' 2^-149 below */
+      double ulp = rf >= 0x1p-126f ? fabs((double)nextafterf(rf, INFINITY) - (double)rf) : 0x1p-149;
+      double e = fabs((double)ys[i] - r) / ulp;
+      if (!(e <= worst)) worst = e, at = i;
+    }
+    CHECK_MSG(worst < 1.0, "exp(%a) = %a is %g ulp off", xs[at], ys[at], worst);
+    uint32_t got_bits;
+    memcpy(&got_bits, &ys[SWEEP], 4);
+    CHECK_MSG(got_bits == nan_bits, "exp(NaN %08x) = %08x", nan_bits, got_bits);
+    CHECK(ys[SWEEP + 1] == INFINITY && ys[SWEEP + 2] == 0.0f && !signbit(ys[SWEEP + 2]));
+    CHECK_MSG(isfinite(ys[SWEEP + 3]) && ys[SWEEP + 3] > 3.4e38f, "exp(88.72) = %a", ys[SWEEP + 3]);
+    for (int i = 4; i <= 7; i++) CHECK_MSG(ys[SWEEP + i] == INFINITY, "exp(%a) = %a", xs[SWEEP + i], ys[SWEEP + i]);
+    CHECK(ys[SWEEP + 8] == 0.0f && ys[SWEEP + 9] == 0.0f);
+  }
+  ry_array_release(x);
+  ry_array_release(y);
+  free(xs);
+  ry_graph_release(g);
+}
+
 /* A chain where each level uses the previous value twice: everything may go
  * back into one kernel, but only as many values as its memo holds, so the
  * generated code stays linear in the chain (it once doubled per level past

@@ -9,11 +9,14 @@
  * polynomial of degree 7 (|r| <= ln2/2: under 1 ulp from exp), 2^n applied
  * in two factors so results down to the subnormals round once */
 static inline float ry_expf(float x) {
-  /* clamped to [-110, 89], NaN to -110 (no NaN cast to int below; the NaN
-     itself is returned at the end): two compares and two blends once
-     vectorized, where testing for NaN on its own took four and three */
-  float xl = x > -110.0f ? x : -110.0f, xc = xl < 89.0f ? xl : 89.0f;
+  /* x clamped below at -110 (NaN kept), n above at 128 (NaN to 128: the
+     int conversion below is defined): beyond 89 the result overflows to
+     inf as it did with x clamped at 89, and a NaN x flows through r and p
+     to the result. Two compares and two blends once vectorized: clamping
+     x on both sides, gcc merged the two selects into four of each */
+  float xc = x < -110.0f ? -110.0f : x;
   float n = __builtin_rintf(xc * 0x1.715476p+0f);
+  n = n < 128.0f ? n : 128.0f;
   float r = __builtin_fmaf(n, -0x1.62e400p-1f, xc);
   r = __builtin_fmaf(n, -0x1.7f7d1cp-20f, r);
   float p = 0x1.a01a02p-13f;
@@ -23,7 +26,7 @@ static inline float ry_expf(float x) {
   int32_t ni = (int32_t)n, n1 = ni >> 1, n2 = ni - n1;
   uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
   float s1, s2; memcpy(&s1, &b1, 4); memcpy(&s2, &b2, 4);
-  return x != x ? x : p * s1 * s2; }
+  return p * s1 * s2; }
 /* erff inline, vectorizable (glibc's vector erff made gelu compute-bound):
  * |x| <= 1: x (c0 + u Q(u)), u = x^2, Q of degree 5; 1 < |x| < 3.92: a degree-14
  * polynomial in t = (|x| - 2.46) / 1.46; 1 beyond. Both are least-squares fits on
