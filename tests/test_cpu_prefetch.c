@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/pool.h"
+#include "ryft/nn.h"
 #include "cpu_testlib.h"
 
 /* gelu(x * a + b) + z * x: x read twice (one stream), z a second stream,
@@ -135,5 +136,74 @@ TEST(cpu_cheap_flat_loops_do_not_prefetch) {
   ry_type t[3] = {{RY_F32, RY_SHAPE(n)}, {RY_F32, RY_SHAPE(n)}, {RY_F32, RY_SCALAR}};
   ry_graph *g = NULL;
   CHECK_OK(ry_trace("cheap", f_cheap, NULL, 3, t, NULL, &g));
+  check_no_prefetch(g);
+}
+
+/* Row kernels ask for the next row's streams in their pass with a costly op
+ * (src/backend/cpu/rowkern.c, row_note_streams): softmax's exp pass asks
+ * for x's next row for reading and the output's for writing, a line of each
+ * per RY_LANES elements, past the last row the first; the values match the
+ * interpreter and are bitwise the same with 1 and 2 threads. A layer norm
+ * (no costly op) asks for nothing. */
+static int f_softmax(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_softmax(b, in[0], -1);
+  return 1;
+}
+
+static int f_layer_norm(ry_builder *b, const ry_value *in, ry_value *out, void *ctx) {
+  (void)ctx;
+  out[0] = ry_nn_layer_norm(b, in[0], in[1], in[2], 1e-5);
+  return 1;
+}
+
+TEST(cpu_row_kernels_ask_for_the_next_row) {
+  const int64_t rows = 67, cols = 300; /* no multiple of the lanes */
+  ry_type t = {RY_F32, RY_SHAPE(rows, cols)};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("softmax", f_softmax, NULL, 1, &t, NULL, &g));
+  if (!g) return;
+  ry_executable *e = NULL;
+  ryc_set_background_compiles(0);
+  char *src = kernels_of(g, &e);
+  const char *body = src ? strstr(src, "ryc:end of prelude") : NULL;
+  CHECK_MSG(body && count_of(body, "const int64_t nr0 = (i + 1) / 1 % 67;") == 1 &&
+                count_of(body, "RY_PREFETCH(p1 + (0 + nr0 * 300 + jv), 0, RY_LANES * 4, 0);") == 1 &&
+                count_of(body, "RY_PREFETCH(p0 + (0 + nr0 * 300 + jv), 0, RY_LANES * 4, 1);") == 1 &&
+                count_of(body, "RY_PREFETCH(") == 2,
+            "kernels:\n%s", body ? body : "(no kernels dumped)");
+  free(src);
+  ry_array *x = filled(RY_SHAPE(rows, cols), w_x), *ref = NULL, *one = NULL, *two = NULL;
+  ry_device *interp = NULL;
+  CHECK_OK(ry_device_get("interp", &interp));
+  CHECK_OK(ry_run(g, interp, 1, &x, 1, &ref));
+  ryc_set_parallel_threshold(1);
+  ryc_set_num_threads(1);
+  if (e) CHECK_OK(ry_execute(e, 1, &x, 1, &one));
+  ryc_set_num_threads(2);
+  if (e) CHECK_OK(ry_execute(e, 1, &x, 1, &two));
+  CHECK_MSG(same_bits(one, two), "1 and 2 threads differ");
+  if (ref && one) {
+    const float *r = ry_array_data(ref), *y = ry_array_data(one);
+    for (int64_t i = 0; i < rows * cols; i++)
+      if (fabsf(r[i] - y[i]) > 1e-6f * fabsf(r[i]) + 1e-9f) {
+        CHECK_MSG(false, "element %ld: %.9g, interpreter %.9g", (long)i, y[i], r[i]);
+        break;
+      }
+  }
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+  ry_array_release(x);
+  ry_array_release(ref);
+  ry_array_release(one);
+  ry_array_release(two);
+  ry_executable_free(e);
+  ry_graph_release(g);
+}
+
+TEST(cpu_row_kernels_without_a_costly_op_do_not_prefetch) {
+  ry_type t[3] = {{RY_F32, RY_SHAPE(67, 300)}, {RY_F32, RY_SHAPE(300)}, {RY_F32, RY_SHAPE(300)}};
+  ry_graph *g = NULL;
+  CHECK_OK(ry_trace("layer_norm", f_layer_norm, NULL, 3, t, NULL, &g));
   check_no_prefetch(g);
 }

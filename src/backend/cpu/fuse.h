@@ -133,6 +133,7 @@ enum { ROW_NONE, ROW_SCALAR, ROW_FULL, ROW_RED };
 #define ROW_SCRATCH_MAX (96 * 1024) /* bytes of scratch rows per kernel */
 #define ROW_MAX_SCRATCH 8
 #define ROW_MAX_STORES 64
+#define ROW_MAX_PF 8 /* streams a row kernel asks for ahead */
 
 typedef struct {
   int rank;
@@ -181,6 +182,17 @@ typedef struct rowgen {
   int32_t bufs[MAX_ACC]; /* slots, outputs first */
   int n_bufs, n_out;
   int32_t fail_v;        /* the member whose code could not be generated, -1 */
+  /* the next row's streams, asked for while a costly pass computes this
+     row (ryf_gen_row): noted by the trial generation, printed by the next */
+  int pf_pass;           /* the pass that asks for them, -1: none */
+  struct {
+    int buf;             /* slot */
+    bool store;          /* written: asked for writing */
+    size_t size;         /* bytes per element */
+    int64_t base, len;   /* offset; the row's elements, one contiguous run */
+    int64_t coef[RY_MAX_RANK]; /* per row dim */
+  } pf[ROW_MAX_PF];
+  int n_pf;
 } rowgen;
 
 /* ---- elementwise rules (ew_rules.c) ---- */

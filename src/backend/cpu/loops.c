@@ -386,7 +386,7 @@ static bool gen_prefetch_blocks(kgen *k, ry__buf *out, const loops *lp) {
   ry__buf_printf(out, "   const int64_t je_ = hi - jb_ > %d ? jb_ + %d : hi;\n", PF_BLOCK, PF_BLOCK);
   for (int i = 0; i < n; i++) {
     const access *x = &k->acc[streams[i]];
-    ry__buf_printf(out, "   RY_PREFETCH(p%d + (%" PRId64 " + jb_), %d, %zu);\n", x->buf, x->base, PF_AHEAD,
+    ry__buf_printf(out, "   RY_PREFETCH(p%d + (%" PRId64 " + jb_), %d, %zu, 0);\n", x->buf, x->base, PF_AHEAD,
                    (size_t)PF_BLOCK * ry_dtype_size(x->dt));
   }
   return true;

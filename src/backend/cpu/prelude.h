@@ -67,11 +67,11 @@ static const char *const ryc_prelude[] = {
     "/* the bits of a float that is already a bf16 value (a bf16 temp: rounded or loaded) */\n",
     "static inline uint16_t ry_bbits(float f) { uint32_t u; memcpy(&u, &f, 4); return (uint16_t)(u >> 16); }\n",
     "#define RY_LANES 16\n",
-    "/* a streamed operand's n bytes from `ahead` bytes past p, asked for now (flat loops over\n",
-    "   large arrays: a long loop body leaves too few loads in flight to hide memory's latency);\n",
-    "   integer arithmetic, and a prefetch never faults, so past the end is harmless */\n",
-    "#define RY_PREFETCH(p, ahead, n) do { const uintptr_t a_ = (uintptr_t)(p) + (uintptr_t)(ahead);\\\n",
-    "  for (int l_ = 0; l_ < (n); l_ += 64) __builtin_prefetch((const void *)(a_ + (uintptr_t)l_)); } while (0)\n",
+    "/* a streamed operand's n bytes from `ahead` bytes past p, asked for now, for reading\n",
+    "   (rw 0) or writing (1): a long loop body leaves too few loads in flight to hide memory's\n",
+    "   latency; integer arithmetic, and a prefetch never faults, so past the end is harmless */\n",
+    "#define RY_PREFETCH(p, ahead, n, rw) do { const uintptr_t a_ = (uintptr_t)(p) + (uintptr_t)(ahead);\\\n",
+    "  for (int l_ = 0; l_ < (n); l_ += 64) __builtin_prefetch((const void *)(a_ + (uintptr_t)l_), rw); } while (0)\n",
     NULL};
 
 #endif
