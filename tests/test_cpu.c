@@ -937,44 +937,60 @@ TEST(cpu_normal_sampler_is_one_kernel) {
   ry_graph_release(g);
 }
 
+/* op over the n values xs on the cpu device (the module's math), or NULL */
+static ry_array *f32_op_on_cpu(const char *op, const float *xs, int n) {
+  char text[256];
+  snprintf(text, sizeof text, "func @main(%%x: f32[%d]) -> (f32[%d]) {\n  %%0: f32[%d] = %s %%x\n  return %%0\n}\n", n, n,
+           n, op);
+  ry_graph *g = parse(text);
+  ry_array *x = NULL, *y = NULL;
+  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(n), xs, &x));
+  if (g && x) CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &y));
+  ry_array_release(x);
+  ry_graph_release(g);
+  return y;
+}
+
+/* |got - exact| in ulps of exact's f32 binade (2^-149 for the subnormals) */
+static double ulps_off(float got, double exact) {
+  float rf = (float)exact;
+  double ulp = fabsf(rf) >= 0x1p-126f ? fabs((double)nextafterf(rf, INFINITY) - (double)rf) : 0x1p-149;
+  return fabs((double)got - exact) / ulp;
+}
+
+static uint32_t f32_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  return u;
+}
+
 /* The generated f32 erf (an inline polynomial, module/math_f32.h) stays within 3 ulp of
  * the exact erf over a dense sweep, is odd, and keeps a NaN's sign and payload,
  * infinities and -0. */
 TEST(cpu_erf_f32_is_accurate) {
   enum { N = 200003 };
-  ry_graph *g = parse("func @main(%x: f32[200003]) -> (f32[200003]) {\n  %0: f32[200003] = erf %x\n  return %0\n}\n");
-  if (!g) return;
   float *xs = malloc(N * sizeof(float));
   for (int i = 0; i < (N - 5) / 2; i++) xs[2 * i] = 6.0f * (float)i / (float)((N - 5) / 2), xs[2 * i + 1] = -xs[2 * i];
-  uint32_t nan_bits = 0xffc00567u; /* negative, quiet, a payload: kept */
+  const uint32_t nan_bits = 0xffc00567u; /* negative, quiet, a payload: kept */
   memcpy(&xs[N - 5], &nan_bits, 4);
   xs[N - 4] = INFINITY, xs[N - 3] = -INFINITY, xs[N - 2] = -0.0f, xs[N - 1] = 1e-30f;
-  ry_array *x = NULL, *y = NULL;
-  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(N), xs, &x));
-  CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &y));
+  ry_array *y = f32_op_on_cpu("erf", xs, N);
   if (y) {
     const float *ys = ry_array_data(y);
     double worst = 0;
     for (int i = 0; i < N - 5; i++) {
-      double r = erf((double)xs[i]);
-      float rf = (float)r;
-      double ulp = fabs((double)nextafterf(rf, INFINITY) - (double)rf);
-      double e = fabs((double)ys[i] - r) / ulp;
+      double e = ulps_off(ys[i], erf((double)xs[i]));
       if (!(e <= worst)) worst = e;
       if (i % 2) CHECK(ys[i] == -ys[i - 1]);
     }
     CHECK_MSG(worst <= 3.0, "erf is %g ulp off", worst);
-    uint32_t got_bits;
-    memcpy(&got_bits, &ys[N - 5], 4);
-    CHECK_MSG(got_bits == nan_bits, "erf(NaN %08x) = %08x", nan_bits, got_bits);
+    CHECK_MSG(f32_bits(ys[N - 5]) == nan_bits, "erf(NaN %08x) = %08x", nan_bits, f32_bits(ys[N - 5]));
     CHECK(ys[N - 4] == 1.0f && ys[N - 3] == -1.0f);
     CHECK(ys[N - 2] == 0.0f && signbit(ys[N - 2]));
     CHECK(fabsf(ys[N - 1] - 1.1283791e-30f) <= 1e-36f);
   }
-  ry_array_release(x);
   ry_array_release(y);
   free(xs);
-  ry_graph_release(g);
 }
 
 /* The generated f32 exp (module/math_f32.h: n clamped at 128, x at -110)
@@ -983,47 +999,36 @@ TEST(cpu_erf_f32_is_accurate) {
  * clamped no more), and keeps a NaN's sign and payload. */
 TEST(cpu_exp_f32_is_accurate_at_its_edges) {
   enum { SWEEP = 200000, N = SWEEP + 10 };
-  ry_graph *g = parse("func @main(%x: f32[200010]) -> (f32[200010]) {\n  %0: f32[200010] = exp %x\n  return %0\n}\n");
-  if (!g) return;
   float *xs = malloc(N * sizeof(float));
   for (int i = 0; i < SWEEP; i++) xs[i] = -120.0f + 220.0f * (float)i / (float)SWEEP;
-  uint32_t nan_bits = 0xffc01234u; /* negative, quiet, a payload */
+  const uint32_t nan_bits = 0xffc01234u; /* negative, quiet, a payload */
   memcpy(&xs[SWEEP], &nan_bits, 4);
   const float special[] = {INFINITY, -INFINITY, 0x1.62e42ep+6f /* 88.72: the largest finite */, 0x1.62e430p+6f, 89.5f,
                            1e30f, 3.4e38f, -1e30f, -3.4e38f};
   for (int i = 0; i < 9; i++) xs[SWEEP + 1 + i] = special[i];
-  ry_array *x = NULL, *y = NULL;
-  CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(N), xs, &x));
-  CHECK_OK(ry_run(g, cpu(), 1, &x, 1, &y));
+  ry_array *y = f32_op_on_cpu("exp", xs, N);
   if (y) {
     const float *ys = ry_array_data(y);
     double worst = 0;
     int at = 0;
     for (int i = 0; i < SWEEP; i++) {
       double r = exp((double)xs[i]);
-      float rf = (float)r;
-      if (isinf(rf)) {
+      if (isinf((float)r)) {
         CHECK_MSG(isinf(ys[i]) && ys[i] > 0, "exp(%a) = %a, not inf", xs[i], ys[i]);
         continue;
       }
-      /* the ulp of the result's binade, the subnormals' 2^-149 below */
-      double ulp = rf >= 0x1p-126f ? fabs((double)nextafterf(rf, INFINITY) - (double)rf) : 0x1p-149;
-      double e = fabs((double)ys[i] - r) / ulp;
+      double e = ulps_off(ys[i], r);
       if (!(e <= worst)) worst = e, at = i;
     }
     CHECK_MSG(worst < 1.0, "exp(%a) = %a is %g ulp off", xs[at], ys[at], worst);
-    uint32_t got_bits;
-    memcpy(&got_bits, &ys[SWEEP], 4);
-    CHECK_MSG(got_bits == nan_bits, "exp(NaN %08x) = %08x", nan_bits, got_bits);
+    CHECK_MSG(f32_bits(ys[SWEEP]) == nan_bits, "exp(NaN %08x) = %08x", nan_bits, f32_bits(ys[SWEEP]));
     CHECK(ys[SWEEP + 1] == INFINITY && ys[SWEEP + 2] == 0.0f && !signbit(ys[SWEEP + 2]));
     CHECK_MSG(isfinite(ys[SWEEP + 3]) && ys[SWEEP + 3] > 3.4e38f, "exp(88.72) = %a", ys[SWEEP + 3]);
     for (int i = 4; i <= 7; i++) CHECK_MSG(ys[SWEEP + i] == INFINITY, "exp(%a) = %a", xs[SWEEP + i], ys[SWEEP + i]);
     CHECK(ys[SWEEP + 8] == 0.0f && ys[SWEEP + 9] == 0.0f);
   }
-  ry_array_release(x);
   ry_array_release(y);
   free(xs);
-  ry_graph_release(g);
 }
 
 /* A chain where each level uses the previous value twice: everything may go

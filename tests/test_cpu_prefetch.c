@@ -53,6 +53,33 @@ static char *kernels_of(ry_graph *g, ry_executable **e) {
   return rt_read_dump(dir, "05-kernels.c");
 }
 
+/* got's f32 elements within rel * |ref| + abs of the interpreter's ref */
+static void check_close(const ry_array *got, const ry_array *ref, float rel, float abs) {
+  if (!got || !ref) return;
+  const float *r = ry_array_data(ref), *x = ry_array_data(got);
+  for (int64_t i = 0; i < ry_array_numel(ref); i++)
+    if (fabsf(r[i] - x[i]) > rel * fabsf(r[i]) + abs) {
+      CHECK_MSG(false, "element %ld: %.9g, interpreter %.9g", (long)i, x[i], r[i]);
+      return;
+    }
+}
+
+/* e's output run on 1 thread, checked bitwise against a run on 2 (NULL
+   without e) */
+static ry_array *run_checked_across_threads(ry_executable *e, int n_in, ry_array **in) {
+  ry_array *one = NULL, *two = NULL;
+  ryc_set_parallel_threshold(1);
+  ryc_set_num_threads(1);
+  if (e) CHECK_OK(ry_execute(e, n_in, in, 1, &one));
+  ryc_set_num_threads(2);
+  if (e) CHECK_OK(ry_execute(e, n_in, in, 1, &two));
+  CHECK_MSG(same_bits(one, two), "1 and 2 threads differ");
+  ryc_set_num_threads(0);
+  ryc_set_parallel_threshold(0);
+  ry_array_release(two);
+  return one;
+}
+
 TEST(cpu_large_flat_loops_prefetch_their_streams) {
   const int64_t n = 300007; /* past the threshold (2^18), no multiple of the block or the lanes */
   ry_graph *g = trace_chain(n);
@@ -69,17 +96,12 @@ TEST(cpu_large_flat_loops_prefetch_their_streams) {
             "prefetches:\n%s", body ? body : "(no kernels dumped)");
   free(src);
 
-  ry_array *in[4], *ref = NULL, *one = NULL, *two = NULL, *don = NULL;
+  ry_array *in[4], *ref = NULL, *one = NULL, *don = NULL;
   chain_inputs(n, in);
   ry_device *interp = NULL;
   CHECK_OK(ry_device_get("interp", &interp));
   CHECK_OK(ry_run(g, interp, 4, in, 1, &ref));
-  ryc_set_parallel_threshold(1);
-  ryc_set_num_threads(1);
-  if (e) CHECK_OK(ry_execute(e, 4, in, 1, &one));
-  ryc_set_num_threads(2);
-  if (e) CHECK_OK(ry_execute(e, 4, in, 1, &two));
-  CHECK_MSG(same_bits(one, two), "1 and 2 threads differ");
+  one = run_checked_across_threads(e, 4, in);
   /* x donated: the output may be written over it, the same bits */
   ry_array *d_in[4];
   CHECK_OK(ry_array_from_host(RY_F32, RY_SHAPE(n), ry_array_data(in[0]), &d_in[0]));
@@ -91,19 +113,9 @@ TEST(cpu_large_flat_loops_prefetch_their_streams) {
   if (e) CHECK_OK(ry_execute_donated(e, 4, d_in, donate, 1, &don));
   for (int i = 0; i < 4; i++) ry_array_release(d_in[i]);
   CHECK_MSG(same_bits(one, don), "the in-place run differs");
-  if (ref && one) {
-    const float *r = ry_array_data(ref), *x = ry_array_data(one);
-    for (int64_t i = 0; i < n; i++)
-      if (fabsf(r[i] - x[i]) > 1e-5f * fabsf(r[i]) + 1e-6f) {
-        CHECK_MSG(false, "element %ld: %.9g, interpreter %.9g", (long)i, x[i], r[i]);
-        break;
-      }
-  }
-  ryc_set_num_threads(0);
-  ryc_set_parallel_threshold(0);
+  check_close(one, ref, 1e-5f, 1e-6f);
   ry_array_release(ref);
   ry_array_release(one);
-  ry_array_release(two);
   ry_array_release(don);
   for (int i = 0; i < 4; i++) ry_array_release(in[i]);
   ry_executable_free(e);
@@ -173,30 +185,15 @@ TEST(cpu_row_kernels_ask_for_the_next_row) {
                 count_of(body, "RY_PREFETCH(") == 2,
             "kernels:\n%s", body ? body : "(no kernels dumped)");
   free(src);
-  ry_array *x = filled(RY_SHAPE(rows, cols), w_x), *ref = NULL, *one = NULL, *two = NULL;
+  ry_array *x = filled(RY_SHAPE(rows, cols), w_x), *ref = NULL;
   ry_device *interp = NULL;
   CHECK_OK(ry_device_get("interp", &interp));
   CHECK_OK(ry_run(g, interp, 1, &x, 1, &ref));
-  ryc_set_parallel_threshold(1);
-  ryc_set_num_threads(1);
-  if (e) CHECK_OK(ry_execute(e, 1, &x, 1, &one));
-  ryc_set_num_threads(2);
-  if (e) CHECK_OK(ry_execute(e, 1, &x, 1, &two));
-  CHECK_MSG(same_bits(one, two), "1 and 2 threads differ");
-  if (ref && one) {
-    const float *r = ry_array_data(ref), *y = ry_array_data(one);
-    for (int64_t i = 0; i < rows * cols; i++)
-      if (fabsf(r[i] - y[i]) > 1e-6f * fabsf(r[i]) + 1e-9f) {
-        CHECK_MSG(false, "element %ld: %.9g, interpreter %.9g", (long)i, y[i], r[i]);
-        break;
-      }
-  }
-  ryc_set_num_threads(0);
-  ryc_set_parallel_threshold(0);
+  ry_array *one = run_checked_across_threads(e, 1, &x);
+  check_close(one, ref, 1e-6f, 1e-9f);
   ry_array_release(x);
   ry_array_release(ref);
   ry_array_release(one);
-  ry_array_release(two);
   ry_executable_free(e);
   ry_graph_release(g);
 }
