@@ -48,8 +48,9 @@ static inline float ry_erff(float x) {
   p = __builtin_fmaf(p, t, 0x1.718446p-5f); p = __builtin_fmaf(p, t, -0x1.7106f4p-5f);
   p = __builtin_fmaf(p, t, 0x1.f55978p-6f); p = __builtin_fmaf(p, t, -0x1.c86ccap-7f);
   p = __builtin_fmaf(p, t, 0x1.fc4fa6p-9f); p = __builtin_fmaf(p, t, 0x1.ffbe06p-1f);
-  /* the tests put NaN (a NaN a) on the path of p, which carries it to the
-     result (x's sign back by copysign): no select for NaN */
+  /* a NaN x (a NaN a) fails every test below and takes p's path, which
+     carries it to the result, copysign giving back x's sign: no select
+     for NaN */
   float r = a <= 1.0f ? small : a >= 3.92f ? 1.0f : p > 1.0f ? 1.0f : p;
   return copysignf(r, x);
 }
